@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * `treaty`: the command-line entry point. Each subcommand lives in node/cli/<group>.ts and is
+ * registered in COMMANDS below; this file only dispatches and prints help.
+ */
+import { type Command, EXIT_USAGE, UsageError } from "./cli/command.js";
+import { COMMANDS } from "./cli/commands.js";
+
+function helpText(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.path.join(" ").length));
+  const lines = COMMANDS.map((c) => `  treaty ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
+  return ["Treaty: a confidential consortium ledger for TypeScript contracts.", "", "Commands:", ...lines, "", "Run `treaty <command> --help` for a command's flags."].join("\n");
+}
+
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  let best: Command | undefined;
+  for (const command of COMMANDS) {
+    const matches = command.path.every((word, i) => argv[i] === word);
+    if (matches && (best === undefined || command.path.length > best.path.length)) best = command;
+  }
+  return best && { command: best, rest: argv.slice(best.path.length) };
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    process.stdout.write(`${helpText()}\n`);
+    return argv.length === 0 ? EXIT_USAGE : 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    process.stderr.write(`treaty: unknown command "${argv.join(" ")}"\n\n${helpText()}\n`);
+    return EXIT_USAGE;
+  }
+  if (found.rest.includes("--help") || found.rest.includes("-h")) {
+    process.stdout.write(`${found.command.usage}\n`);
+    return 0;
+  }
+  try {
+    return await found.command.run(found.rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`treaty ${found.command.path.join(" ")}: ${err.message}\n\n${found.command.usage}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,97 @@
+/**
+ * The ABI between compiled contract bundles and the sandbox. Two sides implement it:
+ * `contracts/api` (inside the guest: what `treaty/contract` calls) and `runtime/sandbox` (the
+ * host functions). Only strings, numbers, booleans and undefined cross the boundary: it is the
+ * cheapest path through quickjs-emscripten, and keeps the guest from holding host objects.
+ *
+ * Bundle shape: a compiled contract is one classic script (not an ES module) whose completion
+ * value is a factory function. The sandbox evaluates the script once per context and keeps the
+ * factory; for every call it runs `factory()` afresh, so module-level variables start clean in
+ * every transaction, then calls `invoke` on what the factory returned:
+ *
+ *   (function () { "use strict"; ...; return function __treatyContract() { return instance; } })()
+ *
+ *   instance.describe(): string                  // JSON ContractManifest
+ *   instance.invoke(method, argsJson, ctxJson): string   // JSON InvokeOutcome
+ *
+ * The guest finds the host functions at `globalThis.__treatyHost` (a frozen object the sandbox
+ * installs before evaluating the bundle; the Node stand-in in contracts/testing installs the
+ * same functions over an in-memory KV).
+ */
+
+/** Functions the host installs as `globalThis.__treatyHost`. */
+export interface GuestHost {
+  /**
+   * KV access. `map` is the contract-local name, `"name"` (private) or `"public:name"`; the host
+   * adds the contract's namespace, so a contract can never name another contract's maps.
+   * `key` is the encoded key string (the API's order-preserving encoding); its UTF-8 bytes are
+   * the stored key, so bytewise order equals the API's key order. `value` is JSON text.
+   */
+  kvGet(map: string, key: string): string | undefined;
+  kvHas(map: string, key: string): boolean;
+  kvSet(map: string, key: string, value: string): void;
+  kvDelete(map: string, key: string): void;
+  /**
+   * One page of an ordered scan. `optionsJson` is JSON `{from?, to?, reverse?, limit}` with
+   * encoded keys (`from` inclusive, `to` exclusive, `limit` ≤ 1000). Returns JSON
+   * `[[key, valueJson], ...]`; an empty page ends the scan.
+   */
+  kvRange(map: string, optionsJson: string): string;
+  /** SHA-256 of the UTF-8 bytes of `data` (or of the bytes of `data` as hex when `isHex`), hex. */
+  sha256(data: string, isHex: boolean): string;
+  /** Signature check with the same rules as sdk/keys.verify; all byte arguments are hex. */
+  verifySignature(curve: string, publicKeyHex: string, messageHex: string, signatureHex: string): boolean;
+  /** `length` bytes (≤ 1024) from the transaction's recorded random seed, hex; deterministic. */
+  randomBytes(length: number): string;
+  /** Records an event `{name, data}` (data is JSON) in the transaction's outcome. */
+  emit(name: string, dataJson: string): void;
+}
+
+/** Per-call context, passed to `invoke` as JSON. Decided by the executing node and recorded. */
+export interface InvokeContext {
+  /** The authenticated caller, or null for an anonymous readonly call. */
+  readonly caller: { readonly id: string; readonly role: CallerRole } | null;
+  /** `view.seqno` of this transaction; null for readonly calls (they get no txid). */
+  readonly txid: string | null;
+  /** Milliseconds since the epoch on the executing node's clock, recorded with the transaction. */
+  readonly timeMs: number;
+}
+
+export type CallerRole = "user" | "member" | "node";
+
+/** Who may call a method. `anyone` includes unsigned callers (readonly methods only). */
+export type AuthPolicy = "anyone" | "users" | "members" | "users_and_members";
+
+export type MethodMode = "readonly" | "readwrite";
+
+/**
+ * A JSON-Schema-like description of argument shapes (the subset the API's `t.*` builders make).
+ * It is data, so the node can check arguments and publish OpenAPI without running the contract.
+ */
+export type Shape =
+  | { readonly type: "string"; readonly maxLength?: number; readonly minLength?: number; readonly pattern?: string; readonly enum?: readonly string[] }
+  | { readonly type: "number"; readonly integer?: boolean; readonly minimum?: number; readonly maximum?: number }
+  | { readonly type: "boolean" }
+  | { readonly type: "null" }
+  | { readonly type: "array"; readonly items: Shape; readonly maxItems?: number }
+  | { readonly type: "object"; readonly properties: Readonly<Record<string, Shape>>; readonly optional?: readonly string[] }
+  | { readonly type: "record"; readonly values: Shape }
+  | { readonly type: "union"; readonly anyOf: readonly Shape[] }
+  | { readonly type: "any" };
+
+export interface MethodManifest {
+  readonly mode: MethodMode;
+  readonly auth: AuthPolicy;
+  readonly args: Shape;
+  readonly description?: string;
+}
+
+/** What `describe()` returns: the contract's methods, as data. */
+export interface ContractManifest {
+  readonly methods: Readonly<Record<string, MethodManifest>>;
+}
+
+/** What `invoke` returns (JSON). A thrown exception instead means a fault or an exhausted limit. */
+export type InvokeOutcome =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };

@@ -1,0 +1,64 @@
+/** Byte helpers that work the same in Node and browsers (no Buffer). */
+
+const HEX = "0123456789abcdef";
+
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += HEX[b >> 4]! + HEX[b & 15]!;
+  return out;
+}
+
+/** Parses lowercase or uppercase hex; throws TypeError naming `field` on bad input. */
+export function fromHex(hex: string, field = "hex"): Uint8Array {
+  if (typeof hex !== "string" || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new TypeError(`${field}: expected an even-length hex string`);
+  }
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export const utf8 = {
+  encode: (text: string): Uint8Array => encoder.encode(text),
+  /** Throws TypeError on invalid UTF-8. */
+  decode: (bytes: Uint8Array): string => decoder.decode(bytes),
+};
+
+/** Base64url without padding (as used in JSON key files and HTTP). */
+export function toBase64Url(bytes: Uint8Array): string {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function fromBase64Url(text: string, field = "base64url"): Uint8Array {
+  if (typeof text !== "string" || !/^[A-Za-z0-9_-]*$/.test(text)) {
+    throw new TypeError(`${field}: expected a base64url string`);
+  }
+  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}

@@ -1,0 +1,82 @@
+/**
+ * The one codec for the wire and the ledger: MessagePack through msgpackr, with every option
+ * written out so that a msgpackr upgrade cannot silently change bytes we hash or sign.
+ *
+ * - Plain maps (no msgpackr "records"): every message is self-describing and interoperable with
+ *   any MessagePack library, which matters for a ledger that must outlive this code.
+ * - `encodeCanonical` sorts object keys recursively. Use it for anything that is hashed or
+ *   signed by a party that may re-create the bytes; otherwise hash and sign the exact bytes you
+ *   received and never re-encode in order to verify.
+ * - Binary comes back as `Uint8Array` (a Node `Buffer` is one too).
+ * - Decoding never trusts its input: any failure is a TreatyError `MalformedEncoding`.
+ */
+import { Packr } from "msgpackr";
+import { TreatyError } from "./errors.js";
+
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  structuredClone: false,
+  bundleStrings: false,
+  sequential: false,
+  useFloat32: 0,
+  encodeUndefinedAsNil: true,
+  int64AsType: "number",
+  largeBigIntToFloat: false,
+  largeBigIntToString: false,
+  useBigIntExtension: false,
+  copyBuffers: true,
+  variableMapSize: false,
+  useTimestamp32: false,
+});
+
+/** A value the codec can carry: JSON-like data plus byte arrays. */
+export type Encodable =
+  | null
+  | undefined
+  | boolean
+  | number
+  | string
+  | Uint8Array
+  | readonly Encodable[]
+  | { readonly [key: string]: Encodable };
+
+export function encode(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/** Decodes one complete value; trailing bytes, truncation or garbage throw MalformedEncoding. */
+export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TreatyError("MalformedEncoding", `${what}: expected bytes`);
+  }
+  try {
+    const values = packr.unpackMultiple(bytes) as unknown[];
+    if (values.length !== 1) {
+      throw new Error(values.length === 0 ? "empty input" : "trailing bytes after the value");
+    }
+    return values[0] as T;
+  } catch (err) {
+    throw new TreatyError(
+      "MalformedEncoding",
+      `${what}: not valid MessagePack (${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
+/** Encodes with object keys sorted (by UTF-16 code unit, as Array.prototype.sort), recursively. */
+export function encodeCanonical(value: unknown): Uint8Array {
+  return packr.pack(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) return value.map(sortKeys);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== undefined) out[key] = sortKeys(v);
+  }
+  return out;
+}

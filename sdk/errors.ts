@@ -1,0 +1,81 @@
+/**
+ * Errors with stable codes. Every expected failure at a boundary (bad input, bad signature,
+ * exhausted limit, ...) is a `TreatyError` whose `code` is one of `ErrorCode` (or, for errors a
+ * contract throws on purpose, the contract's own code). Codes are part of the public API: never
+ * rename one; add new ones instead. Broken invariants are not TreatyErrors: see `assert`.
+ */
+
+/** The stable error codes of Treaty itself. HTTP statuses live in `node/http`. */
+export const ErrorCode = {
+  // Encoding and request envelope
+  MalformedEncoding: "MalformedEncoding",
+  MalformedRequest: "MalformedRequest",
+  UnsupportedMediaType: "UnsupportedMediaType",
+  PayloadTooLarge: "PayloadTooLarge",
+  BadSignature: "BadSignature",
+  UnknownCaller: "UnknownCaller",
+  Forbidden: "Forbidden",
+  Replay: "Replay",
+  StaleRequest: "StaleRequest",
+  // Contracts and the sandbox
+  CompileError: "CompileError",
+  UnknownContract: "UnknownContract",
+  UnknownMethod: "UnknownMethod",
+  InvalidArgs: "InvalidArgs",
+  InvalidContract: "InvalidContract",
+  ReadonlyViolation: "ReadonlyViolation",
+  MapAccessDenied: "MapAccessDenied",
+  KeyTooLarge: "KeyTooLarge",
+  ValueTooLarge: "ValueTooLarge",
+  ResultNotEncodable: "ResultNotEncodable",
+  ContractFault: "ContractFault",
+  ExecutionLimit: "ExecutionLimit",
+  MemoryLimit: "MemoryLimit",
+  StackLimit: "StackLimit",
+  // Ledger, receipts, audit
+  LedgerCorrupt: "LedgerCorrupt",
+  ReceiptInvalid: "ReceiptInvalid",
+  DecryptionFailed: "DecryptionFailed",
+  TxNotFound: "TxNotFound",
+  TxNotCommitted: "TxNotCommitted",
+  // Service and consensus
+  NotLeader: "NotLeader",
+  ServiceNotOpen: "ServiceNotOpen",
+  Unavailable: "Unavailable",
+  Timeout: "Timeout",
+  NotFound: "NotFound",
+  Conflict: "Conflict",
+  // Governance
+  ProposalInvalid: "ProposalInvalid",
+  ProposalNotOpen: "ProposalNotOpen",
+  UnknownProposal: "UnknownProposal",
+  Internal: "Internal",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The JSON shape of every error Treaty returns: `{error: {code, message}}`. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** An expected failure with a stable `code` and a message that names the offending field. */
+export class TreatyError extends Error {
+  override readonly name = "TreatyError";
+  constructor(
+    readonly code: ErrorCode | (string & {}),
+    message: string,
+    readonly details?: Readonly<Record<string, unknown>>,
+  ) {
+    super(message);
+  }
+
+  toJSON(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/** True when `value` is a TreatyError carrying `code` (or any TreatyError when `code` is omitted). */
+export function isTreatyError(value: unknown, code?: string): value is TreatyError {
+  return value instanceof TreatyError && (code === undefined || value.code === code);
+}
