@@ -9,7 +9,14 @@ import { COMMANDS } from "./cli/commands.js";
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(" ").length));
   const lines = COMMANDS.map((c) => `  treaty ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
-  return ["Treaty: a confidential consortium ledger for TypeScript contracts.", "", "Commands:", ...lines, "", "Run `treaty <command> --help` for a command's flags."].join("\n");
+  return [
+    "Treaty: a confidential consortium ledger for TypeScript contracts.",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Run `treaty <command> --help` for a command's flags.",
+  ].join("\n");
 }
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
@@ -39,7 +46,9 @@ async function main(argv: string[]): Promise<number> {
     return await found.command.run(found.rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`treaty ${found.command.path.join(" ")}: ${err.message}\n\n${found.command.usage}\n`);
+      process.stderr.write(
+        `treaty ${found.command.path.join(" ")}: ${err.message}\n\n${found.command.usage}\n`,
+      );
       return EXIT_USAGE;
     }
     throw err;

@@ -16,7 +16,9 @@ export function secureRandomBytes(length: number): Uint8Array {
   return new Uint8Array(randomBytes(length));
 }
 
-const ED25519_SPKI_PREFIX = new Uint8Array([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+const ED25519_SPKI_PREFIX = new Uint8Array([
+  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+]);
 const P256_ORDER_HALF = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n >> 1n;
 const SECP256K1_ORDER_HALF = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n >> 1n;
 const KEY_CACHE_LIMIT = 4096;
@@ -29,7 +31,11 @@ function keyObject(key: PublicKey): KeyObject {
   let object = keyCache.get(cacheKey);
   if (object === undefined) {
     if (key.curve === "ed25519") {
-      object = createPublicKey({ key: Buffer.from(concatBytes(ED25519_SPKI_PREFIX, key.publicKey)), format: "der", type: "spki" });
+      object = createPublicKey({
+        key: Buffer.from(concatBytes(ED25519_SPKI_PREFIX, key.publicKey)),
+        format: "der",
+        type: "spki",
+      });
     } else {
       const point = uncompressedPoint(key);
       object = createPublicKey({
@@ -59,7 +65,8 @@ export function verifySignature(key: PublicKey, message: Uint8Array, signature: 
     if (key.publicKey.length !== 33) return false;
     const s = BigInt(`0x${toHex(signature.subarray(32))}`);
     const r = BigInt(`0x${toHex(signature.subarray(0, 32))}`);
-    if (r === 0n || s === 0n || s > (key.curve === "p256" ? P256_ORDER_HALF : SECP256K1_ORDER_HALF)) return false;
+    if (r === 0n || s === 0n || s > (key.curve === "p256" ? P256_ORDER_HALF : SECP256K1_ORDER_HALF))
+      return false;
     return nodeVerify("sha256", message, { key: keyObject(key), dsaEncoding: "ieee-p1363" }, signature);
   } catch {
     return false;

@@ -56,6 +56,7 @@ export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
     if (values.length !== 1) {
       throw new Error(values.length === 0 ? "empty input" : "trailing bytes after the value");
     }
+    checkPlain(values[0], 0);
     return values[0] as T;
   } catch (err) {
     throw new TreatyError(
@@ -63,6 +64,30 @@ export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
       `${what}: not valid MessagePack (${err instanceof Error ? err.message : String(err)})`,
     );
   }
+}
+
+const MAX_DEPTH = 64;
+
+/**
+ * Only plain data may come out of a decode: msgpackr would otherwise turn the reserved byte 0xC1
+ * and extension types (timestamps, ...) into objects no Treaty code expects.
+ */
+function checkPlain(value: unknown, depth: number): void {
+  if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean")
+    return;
+  if (depth > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
+  if (value instanceof Uint8Array) return;
+  if (Array.isArray(value)) {
+    for (const item of value) checkPlain(item, depth + 1);
+    return;
+  }
+  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const key in value) checkPlain((value as Record<string, unknown>)[key], depth + 1);
+    return;
+  }
+  throw new Error(
+    `unsupported value type ${typeof value === "object" ? (value.constructor?.name ?? "object") : typeof value}`,
+  );
 }
 
 /** Encodes with object keys sorted (by UTF-16 code unit, as Array.prototype.sort), recursively. */

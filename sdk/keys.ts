@@ -65,7 +65,8 @@ export function generateKeyPair(curve: Curve = "ed25519"): KeyPair {
 }
 
 export function keyPairFromPrivate(curve: Curve, privateKey: Uint8Array): KeyPair {
-  const publicKey = curve === "ed25519" ? ed25519.getPublicKey(privateKey) : curveImpl(curve).getPublicKey(privateKey, true);
+  const publicKey =
+    curve === "ed25519" ? ed25519.getPublicKey(privateKey) : curveImpl(curve).getPublicKey(privateKey, true);
   return { curve, publicKey, privateKey, id: keyId({ curve, publicKey }) };
 }
 
@@ -87,7 +88,9 @@ export function verify(key: PublicKey, message: Uint8Array, signature: Uint8Arra
     if (key.publicKey.length !== PUBLIC_KEY_BYTES[key.curve]) return false;
     switch (key.curve) {
       case "ed25519":
-        return signature.length === 64 && ed25519.verify(signature, message, key.publicKey, { zip215: false });
+        return (
+          signature.length === 64 && ed25519.verify(signature, message, key.publicKey, { zip215: false })
+        );
       case "p256":
         return signature.length === 64 && p256.verify(signature, message, key.publicKey, ECDSA);
       case "secp256k1":
@@ -101,7 +104,10 @@ export function verify(key: PublicKey, message: Uint8Array, signature: Uint8Arra
 /** Validates and parses a public key given as hex, naming `field` in errors. */
 export function parsePublicKey(curve: unknown, publicKeyHex: unknown, field = "publicKey"): PublicKey {
   if (!isCurve(curve)) {
-    throw new TreatyError("MalformedRequest", `${field}.curve: expected one of ${CURVES.join(", ")}, got ${JSON.stringify(curve)}`);
+    throw new TreatyError(
+      "MalformedRequest",
+      `${field}.curve: expected one of ${CURVES.join(", ")}, got ${JSON.stringify(curve)}`,
+    );
   }
   if (typeof publicKeyHex !== "string") {
     throw new TreatyError("MalformedRequest", `${field}: expected a hex string`);
@@ -134,10 +140,12 @@ export function toKeyFile(key: KeyPair): KeyFile {
 
 /** Parses a key file's JSON value; checks that the private key matches the public key. */
 export function fromKeyFile(value: unknown): KeyPair {
-  if (value === null || typeof value !== "object") throw new TreatyError("MalformedRequest", "key file: expected a JSON object");
+  if (value === null || typeof value !== "object")
+    throw new TreatyError("MalformedRequest", "key file: expected a JSON object");
   const file = value as Record<string, unknown>;
   const { curve, publicKey } = parsePublicKey(file.curve, file.publicKey, "key file publicKey");
-  if (typeof file.privateKey !== "string") throw new TreatyError("MalformedRequest", "key file privateKey: expected a hex string");
+  if (typeof file.privateKey !== "string")
+    throw new TreatyError("MalformedRequest", "key file privateKey: expected a hex string");
   let pair: KeyPair;
   try {
     pair = keyPairFromPrivate(curve, fromHex(file.privateKey, "privateKey"));

@@ -28,7 +28,10 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   argv: string[],
   options: T,
   allowPositionals = true,
-): { values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>>["values"]; positionals: string[] } {
+): {
+  values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>>["values"];
+  positionals: string[];
+} {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true }) as never;
   } catch (err) {

@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { verifySignature } from "../../runtime/crypto.js";
+import { fromHex, toHex, utf8 } from "../../sdk/bytes.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import {
+  CURVES,
+  fromKeyFile,
+  generateKeyPair,
+  keyId,
+  parsePublicKey,
+  sign,
+  toKeyFile,
+  verify,
+} from "../../sdk/keys.js";
+
+describe("keys", () => {
+  for (const curve of CURVES) {
+    describe(curve, () => {
+      const key = generateKeyPair(curve);
+      const message = utf8.encode("treaty request bytes");
+      const signature = sign(key, message);
+
+      it("signs and verifies identically with noble and node:crypto", () => {
+        assert.equal(signature.length, 64);
+        assert.equal(verify(key, message, signature), true);
+        assert.equal(verifySignature(key, message, signature), true);
+      });
+
+      it("both paths reject every single-bit mutation of message, signature and key", () => {
+        fc.assert(
+          fc.property(
+            fc.constantFrom("message", "signature", "publicKey"),
+            fc.nat(),
+            fc.integer({ min: 0, max: 7 }),
+            (part, index, bit) => {
+              const m = new Uint8Array(message);
+              const s = new Uint8Array(signature);
+              const p = new Uint8Array(key.publicKey);
+              const target = part === "message" ? m : part === "signature" ? s : p;
+              target[index % target.length]! ^= 1 << bit;
+              const mutated = { curve, publicKey: p };
+              assert.equal(verify(mutated, m, s), verifySignature(mutated, m, s));
+              assert.equal(verify(mutated, m, s), false);
+            },
+          ),
+          { numRuns: 40 },
+        );
+      });
+
+      it("both paths agree on hostile inputs (never throw)", () => {
+        const hostile: Array<[Uint8Array, Uint8Array]> = [
+          [key.publicKey, new Uint8Array(0)],
+          [key.publicKey, new Uint8Array(64)],
+          [key.publicKey, new Uint8Array(64).fill(0xff)],
+          [new Uint8Array(0), signature],
+          [new Uint8Array(key.publicKey.length), signature],
+          [new Uint8Array(key.publicKey.length + 1), signature],
+          [new Uint8Array(key.publicKey.length).fill(0xff), signature],
+        ];
+        for (const [publicKey, sig] of hostile) {
+          const k = { curve, publicKey };
+          assert.equal(verify(k, message, sig), false);
+          assert.equal(verifySignature(k, message, sig), false);
+        }
+      });
+
+      it("key files round-trip and reject mismatched keys", () => {
+        const file = toKeyFile(key);
+        const back = fromKeyFile(JSON.parse(JSON.stringify(file)));
+        assert.equal(back.id, key.id);
+        assert.equal(back.id, keyId(key));
+        const other = generateKeyPair(curve);
+        assert.throws(
+          () => fromKeyFile({ ...file, privateKey: toHex(other.privateKey) }),
+          (e) => isTreatyError(e, "MalformedRequest"),
+        );
+        assert.throws(
+          () => fromKeyFile({ ...file, publicKey: "zz" }),
+          (e) => isTreatyError(e, "MalformedRequest"),
+        );
+      });
+    });
+  }
+
+  it("rejects high-S ECDSA signatures on both paths (no malleability)", () => {
+    const orders = {
+      p256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+      secp256k1: 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n,
+    };
+    for (const curve of ["p256", "secp256k1"] as const) {
+      const key = generateKeyPair(curve);
+      const message = utf8.encode("malleable?");
+      const sig = sign(key, message);
+      const s = BigInt(`0x${toHex(sig.subarray(32))}`);
+      const highS = fromHex((orders[curve] - s).toString(16).padStart(64, "0"));
+      const mangled = new Uint8Array([...sig.subarray(0, 32), ...highS]);
+      assert.equal(verify(key, message, mangled), false, `${curve} noble`);
+      assert.equal(verifySignature(key, message, mangled), false, `${curve} node`);
+    }
+  });
+
+  it("ed25519 matches the RFC 8032 test vector 1", () => {
+    const key = fromKeyFile({
+      curve: "ed25519",
+      privateKey: "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+      publicKey: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+    });
+    const sig = sign(key, new Uint8Array(0));
+    assert.equal(
+      toHex(sig),
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    );
+  });
+
+  it("parsePublicKey names the field", () => {
+    assert.throws(() => parsePublicKey("rsa", "00", "caller"), /caller\.curve/);
+    assert.throws(() => parsePublicKey("ed25519", "00", "caller"), /caller: not a valid ed25519 public key/);
+  });
+});
