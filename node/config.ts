@@ -1,0 +1,167 @@
+/**
+ * Node configuration: a JSON or YAML file, validated here with messages that name the field.
+ * Relative paths are resolved against the config file's folder. Defaults are written out in
+ * DEFAULTS so an operator can read what a node does without reading code.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { TreatyError } from "../sdk/errors.js";
+import { type Curve, isCurve } from "../sdk/keys.js";
+
+export interface IdentityConfig {
+  readonly curve: Curve;
+  readonly publicKey: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+export interface GenesisConfig {
+  readonly members: readonly IdentityConfig[];
+  readonly users: readonly IdentityConfig[];
+  /** Contracts deployed at genesis: name and source folder. */
+  readonly contracts: readonly { readonly name: string; readonly path: string }[];
+  /** Open the service at once (no governance vote); for `treaty dev`. */
+  readonly open: boolean;
+}
+
+export interface NodeConfig {
+  readonly dataDir: string;
+  readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
+  /** The node's identity key file; created on first start when missing. */
+  readonly identityFile: string;
+  readonly nats: { readonly servers: readonly string[] } | null;
+  readonly ledger: {
+    /** A signature transaction after this many transactions... */
+    readonly signatureIntervalTx: number;
+    /** ...or after this many milliseconds with unsigned transactions, whichever comes first. */
+    readonly signatureIntervalMs: number;
+  };
+  readonly requests: {
+    /** Signed requests older or newer than this (by createdMs) are refused as StaleRequest. */
+    readonly freshnessWindowMs: number;
+  };
+  readonly genesis: GenesisConfig | null;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export const DEFAULTS = {
+  http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20 },
+  ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100 },
+  requests: { freshnessWindowMs: 5 * 60_000 },
+  logLevel: "info",
+} as const;
+
+/** Reads and validates a config file (`.json`, `.yaml` or `.yml`). */
+export function loadConfig(file: string): NodeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new TreatyError("MalformedRequest", `config ${file}: cannot read (${(err as Error).message})`);
+  }
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw new TreatyError("MalformedRequest", `config ${file}: not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"} (${(err as Error).message})`);
+  }
+  return parseConfig(value, dirname(resolve(file)));
+}
+
+/** Validates a config value; relative paths resolve against `baseDir`. */
+export function parseConfig(value: unknown, baseDir: string): NodeConfig {
+  const root = object(value, "config");
+  const path = (v: unknown, field: string) => resolve(baseDir, string(v, field));
+  const http = optionalObject(root.http, "http");
+  const ledger = optionalObject(root.ledger, "ledger");
+  const requests = optionalObject(root.requests, "requests");
+  const dataDir = path(root.dataDir, "dataDir");
+  return {
+    dataDir,
+    http: {
+      host: root.http === undefined || http.host === undefined ? DEFAULTS.http.host : string(http.host, "http.host"),
+      port: http.port === undefined ? DEFAULTS.http.port : integer(http.port, "http.port", 0, 65535),
+      maxBodyBytes:
+        http.maxBodyBytes === undefined ? DEFAULTS.http.maxBodyBytes : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
+    },
+    identityFile: root.identityFile === undefined ? resolve(dataDir, "identity.json") : path(root.identityFile, "identityFile"),
+    nats: root.nats === undefined || root.nats === null ? null : { servers: stringArray(object(root.nats, "nats").servers, "nats.servers") },
+    ledger: {
+      signatureIntervalTx:
+        ledger.signatureIntervalTx === undefined
+          ? DEFAULTS.ledger.signatureIntervalTx
+          : integer(ledger.signatureIntervalTx, "ledger.signatureIntervalTx", 1, 1_000_000),
+      signatureIntervalMs:
+        ledger.signatureIntervalMs === undefined
+          ? DEFAULTS.ledger.signatureIntervalMs
+          : integer(ledger.signatureIntervalMs, "ledger.signatureIntervalMs", 1, 3_600_000),
+    },
+    requests: {
+      freshnessWindowMs:
+        requests.freshnessWindowMs === undefined
+          ? DEFAULTS.requests.freshnessWindowMs
+          : integer(requests.freshnessWindowMs, "requests.freshnessWindowMs", 1000, 24 * 3_600_000),
+    },
+    genesis: root.genesis === undefined || root.genesis === null ? null : parseGenesis(root.genesis, path),
+    logLevel: root.logLevel === undefined ? DEFAULTS.logLevel : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
+  };
+}
+
+function parseGenesis(value: unknown, path: (v: unknown, field: string) => string): GenesisConfig {
+  const g = object(value, "genesis");
+  const identities = (v: unknown, field: string) =>
+    array(v ?? [], field).map((item, i) => {
+      const o = object(item, `${field}[${i}]`);
+      if (!isCurve(o.curve ?? "ed25519")) throw bad(`${field}[${i}].curve`, "ed25519, p256 or secp256k1", o.curve);
+      return {
+        curve: (o.curve ?? "ed25519") as Curve,
+        publicKey: string(o.publicKey, `${field}[${i}].publicKey`),
+        ...(o.data !== undefined && { data: object(o.data, `${field}[${i}].data`) }),
+      };
+    });
+  const members = identities(g.members, "genesis.members");
+  if (members.length === 0) throw new TreatyError("MalformedRequest", "genesis.members: at least one member is required");
+  return {
+    members,
+    users: identities(g.users, "genesis.users"),
+    contracts: array(g.contracts ?? [], "genesis.contracts").map((item, i) => {
+      const o = object(item, `genesis.contracts[${i}]`);
+      return { name: string(o.name, `genesis.contracts[${i}].name`), path: path(o.path, `genesis.contracts[${i}].path`) };
+    }),
+    open: g.open === undefined ? false : boolean(g.open, "genesis.open"),
+  };
+}
+
+function bad(field: string, expected: string, got: unknown): TreatyError {
+  return new TreatyError("MalformedRequest", `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`);
+}
+function object(v: unknown, field: string): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
+  return v as Record<string, unknown>;
+}
+function optionalObject(v: unknown, field: string): Record<string, unknown> {
+  return v === undefined ? {} : object(v, field);
+}
+function array(v: unknown, field: string): unknown[] {
+  if (!Array.isArray(v)) throw bad(field, "an array", v);
+  return v;
+}
+function string(v: unknown, field: string): string {
+  if (typeof v !== "string" || v.length === 0) throw bad(field, "a non-empty string", v);
+  return v;
+}
+function stringArray(v: unknown, field: string): string[] {
+  return array(v, field).map((item, i) => string(item, `${field}[${i}]`));
+}
+function boolean(v: unknown, field: string): boolean {
+  if (typeof v !== "boolean") throw bad(field, "true or false", v);
+  return v;
+}
+function integer(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(field, `an integer from ${min} to ${max}`, v);
+  return v;
+}
+function oneOf<T extends string>(v: unknown, field: string, options: readonly T[]): T {
+  if (!options.includes(v as T)) throw bad(field, `one of ${options.join(", ")}`, v);
+  return v as T;
+}

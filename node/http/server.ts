@@ -1,0 +1,176 @@
+/**
+ * A small HTTP layer over node:http: a router with `:param` segments, a body size cap enforced
+ * while reading, JSON or MessagePack responses by the `Accept` header, and one error shape
+ * `{error: {code, message}}` with the status from `status.ts`. Handlers never see raw sockets;
+ * a handler that throws a non-Treaty error yields a 500 `Internal` without a stack trace.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { encode } from "../../sdk/codec.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { CONTENT_JSON, CONTENT_MSGPACK } from "../../sdk/request.js";
+import type { Logger } from "../log.js";
+import { httpStatus } from "./status.js";
+
+export interface HttpRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Uint8Array;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface HttpResponse {
+  readonly status?: number;
+  /** Encoded as JSON or MessagePack per the request's Accept header. */
+  readonly body?: unknown;
+  /** Sent as is (e.g. Prometheus text); takes precedence over `body`. */
+  readonly raw?: { readonly contentType: string; readonly bytes: Uint8Array | string };
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type Handler = (request: HttpRequest) => Promise<HttpResponse> | HttpResponse;
+
+interface Route {
+  readonly method: string;
+  readonly segments: readonly string[];
+  readonly handler: Handler;
+}
+
+/** Routes by method and path pattern (`/app/:contract/:method`). First match wins. */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, segments: pattern.split("/").filter(Boolean), handler });
+    return this;
+  }
+
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | "method-not-allowed" | undefined {
+    const parts = path.split("/").filter(Boolean);
+    let pathMatched = false;
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      const ok = route.segments.every((seg, i) => {
+        if (seg.startsWith(":")) {
+          params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+          return true;
+        }
+        return seg === parts[i];
+      });
+      if (!ok) continue;
+      pathMatched = true;
+      if (route.method === method) return { handler: route.handler, params };
+    }
+    return pathMatched ? "method-not-allowed" : undefined;
+  }
+}
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly router: Router;
+  readonly maxBodyBytes: number;
+  readonly logger: Logger;
+}
+
+export interface RunningHttpServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const server: Server = createServer({ keepAlive: true }, (req, res) => {
+    void handle(options, req, res);
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${options.host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const wantsMsgpack = (req.headers.accept ?? "").includes(CONTENT_MSGPACK);
+  try {
+    const url = new URL(req.url ?? "/", "http://treaty");
+    const found = options.router.match(req.method ?? "GET", url.pathname);
+    if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${url.pathname}`);
+    if (found === "method-not-allowed") {
+      throw new TreatyError("NotFound", `${req.method} is not supported on ${url.pathname}`);
+    }
+    const body = await readBody(req, options.maxBodyBytes);
+    const response = await found.handler({
+      method: req.method ?? "GET",
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body,
+      params: found.params,
+    });
+    send(res, response, wantsMsgpack);
+  } catch (err) {
+    const error =
+      err instanceof TreatyError ? err : new TreatyError("Internal", "internal error (see the node's log)");
+    if (!(err instanceof TreatyError)) options.logger.error("http handler failed", { path: req.url, err });
+    send(res, { status: httpStatus(error.code), body: error.toJSON() }, wantsMsgpack);
+    if (error.code === "PayloadTooLarge") req.destroy();
+  }
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > maxBytes) {
+    return Promise.reject(new TreatyError("PayloadTooLarge", `body: ${declared} bytes exceeds the ${maxBytes}-byte limit`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new TreatyError("PayloadTooLarge", `body: exceeds the ${maxBytes}-byte limit`));
+        req.removeAllListeners("data");
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks))));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, response: HttpResponse, wantsMsgpack: boolean): void {
+  if (res.headersSent) return;
+  let contentType: string;
+  let bytes: Uint8Array | string;
+  if (response.raw) {
+    ({ contentType, bytes } = response.raw);
+  } else if (wantsMsgpack) {
+    contentType = CONTENT_MSGPACK;
+    bytes = encode(response.body ?? null);
+  } else {
+    contentType = CONTENT_JSON;
+    bytes = JSON.stringify(response.body ?? null);
+  }
+  res.writeHead(response.status ?? 200, { "content-type": contentType, ...response.headers });
+  res.end(bytes);
+}
