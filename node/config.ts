@@ -63,7 +63,10 @@ export function loadConfig(file: string): NodeConfig {
   try {
     value = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new TreatyError("MalformedRequest", `config ${file}: not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"} (${(err as Error).message})`);
+    throw new TreatyError(
+      "MalformedRequest",
+      `config ${file}: not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"} (${(err as Error).message})`,
+    );
   }
   return parseConfig(value, dirname(resolve(file)));
 }
@@ -79,13 +82,24 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   return {
     dataDir,
     http: {
-      host: root.http === undefined || http.host === undefined ? DEFAULTS.http.host : string(http.host, "http.host"),
+      host:
+        root.http === undefined || http.host === undefined
+          ? DEFAULTS.http.host
+          : string(http.host, "http.host"),
       port: http.port === undefined ? DEFAULTS.http.port : integer(http.port, "http.port", 0, 65535),
       maxBodyBytes:
-        http.maxBodyBytes === undefined ? DEFAULTS.http.maxBodyBytes : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
+        http.maxBodyBytes === undefined
+          ? DEFAULTS.http.maxBodyBytes
+          : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
     },
-    identityFile: root.identityFile === undefined ? resolve(dataDir, "identity.json") : path(root.identityFile, "identityFile"),
-    nats: root.nats === undefined || root.nats === null ? null : { servers: stringArray(object(root.nats, "nats").servers, "nats.servers") },
+    identityFile:
+      root.identityFile === undefined
+        ? resolve(dataDir, "identity.json")
+        : path(root.identityFile, "identityFile"),
+    nats:
+      root.nats === undefined || root.nats === null
+        ? null
+        : { servers: stringArray(object(root.nats, "nats").servers, "nats.servers") },
     ledger: {
       signatureIntervalTx:
         ledger.signatureIntervalTx === undefined
@@ -103,7 +117,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           : integer(requests.freshnessWindowMs, "requests.freshnessWindowMs", 1000, 24 * 3_600_000),
     },
     genesis: root.genesis === undefined || root.genesis === null ? null : parseGenesis(root.genesis, path),
-    logLevel: root.logLevel === undefined ? DEFAULTS.logLevel : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
+    logLevel:
+      root.logLevel === undefined
+        ? DEFAULTS.logLevel
+        : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
   };
 }
 
@@ -112,7 +129,8 @@ function parseGenesis(value: unknown, path: (v: unknown, field: string) => strin
   const identities = (v: unknown, field: string) =>
     array(v ?? [], field).map((item, i) => {
       const o = object(item, `${field}[${i}]`);
-      if (!isCurve(o.curve ?? "ed25519")) throw bad(`${field}[${i}].curve`, "ed25519, p256 or secp256k1", o.curve);
+      if (!isCurve(o.curve ?? "ed25519"))
+        throw bad(`${field}[${i}].curve`, "ed25519, p256 or secp256k1", o.curve);
       return {
         curve: (o.curve ?? "ed25519") as Curve,
         publicKey: string(o.publicKey, `${field}[${i}].publicKey`),
@@ -120,20 +138,27 @@ function parseGenesis(value: unknown, path: (v: unknown, field: string) => strin
       };
     });
   const members = identities(g.members, "genesis.members");
-  if (members.length === 0) throw new TreatyError("MalformedRequest", "genesis.members: at least one member is required");
+  if (members.length === 0)
+    throw new TreatyError("MalformedRequest", "genesis.members: at least one member is required");
   return {
     members,
     users: identities(g.users, "genesis.users"),
     contracts: array(g.contracts ?? [], "genesis.contracts").map((item, i) => {
       const o = object(item, `genesis.contracts[${i}]`);
-      return { name: string(o.name, `genesis.contracts[${i}].name`), path: path(o.path, `genesis.contracts[${i}].path`) };
+      return {
+        name: string(o.name, `genesis.contracts[${i}].name`),
+        path: path(o.path, `genesis.contracts[${i}].path`),
+      };
     }),
     open: g.open === undefined ? false : boolean(g.open, "genesis.open"),
   };
 }
 
 function bad(field: string, expected: string, got: unknown): TreatyError {
-  return new TreatyError("MalformedRequest", `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`);
+  return new TreatyError(
+    "MalformedRequest",
+    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
+  );
 }
 function object(v: unknown, field: string): Record<string, unknown> {
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
@@ -158,7 +183,8 @@ function boolean(v: unknown, field: string): boolean {
   return v;
 }
 function integer(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(field, `an integer from ${min} to ${max}`, v);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
+    throw bad(field, `an integer from ${min} to ${max}`, v);
   return v;
 }
 function oneOf<T extends string>(v: unknown, field: string, options: readonly T[]): T {

@@ -29,7 +29,9 @@ export function createLogger(options: LoggerOptions = {}, base: Record<string, u
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[level] < min) return;
     const record = { t: new Date(now()).toISOString(), level, msg, ...base, ...fields };
-    write(`${JSON.stringify(record, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message } : v))}\n`);
+    write(
+      `${JSON.stringify(record, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message } : v))}\n`,
+    );
   };
   return {
     debug: (msg, fields) => emit("debug", msg, fields),

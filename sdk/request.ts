@@ -72,7 +72,10 @@ export function signRequest(
   options: { encoding?: BodyEncoding; nonce?: string; createdMs?: number } = {},
 ): SignedRequest {
   const encoding = options.encoding ?? "json";
-  const body = encodeBody({ args, nonce: options.nonce ?? newNonce(), createdMs: options.createdMs ?? Date.now() }, encoding);
+  const body = encodeBody(
+    { args, nonce: options.nonce ?? newNonce(), createdMs: options.createdMs ?? Date.now() },
+    encoding,
+  );
   const signature = sign(key, signingInput(serviceId, path, body));
   return {
     path,
@@ -118,8 +121,14 @@ export function parseBody(bytes: Uint8Array, encoding: BodyEncoding): RequestBod
   if (body.nonce !== undefined && (typeof body.nonce !== "string" || !/^[0-9a-f]{32,64}$/.test(body.nonce))) {
     throw new TreatyError("MalformedRequest", "body.nonce: expected 32 to 64 lowercase hex characters");
   }
-  if (body.createdMs !== undefined && (typeof body.createdMs !== "number" || !Number.isSafeInteger(body.createdMs) || body.createdMs < 0)) {
-    throw new TreatyError("MalformedRequest", "body.createdMs: expected a non-negative integer (ms since the epoch)");
+  if (
+    body.createdMs !== undefined &&
+    (typeof body.createdMs !== "number" || !Number.isSafeInteger(body.createdMs) || body.createdMs < 0)
+  ) {
+    throw new TreatyError(
+      "MalformedRequest",
+      "body.createdMs: expected a non-negative integer (ms since the epoch)",
+    );
   }
   return {
     args: body.args === undefined ? {} : body.args,
@@ -140,6 +149,12 @@ export function parseSignatureHeader(value: string): Uint8Array {
 }
 
 /** Portable verification of a signed request (the node uses its faster node:crypto path). */
-export function verifyRequest(key: PublicKey, serviceId: string, path: string, body: Uint8Array, signature: Uint8Array): boolean {
+export function verifyRequest(
+  key: PublicKey,
+  serviceId: string,
+  path: string,
+  body: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   return verify(key, signingInput(serviceId, path, body), signature);
 }

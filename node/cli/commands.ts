@@ -1,4 +1,5 @@
 /** The registry of `treaty` subcommands. Add a command by importing it here. */
 import type { Command } from "./command.js";
+import { keygenCommand } from "./keygen.js";
 
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [keygenCommand];

@@ -4,7 +4,13 @@
  * `{error: {code, message}}` with the status from `status.ts`. Handlers never see raw sockets;
  * a handler that throws a non-Treaty error yields a 500 `Internal` without a stack trace.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -47,7 +53,10 @@ export class Router {
     return this;
   }
 
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | "method-not-allowed" | undefined {
+  match(
+    method: string,
+    path: string,
+  ): { handler: Handler; params: Record<string, string> } | "method-not-allowed" | undefined {
     const parts = path.split("/").filter(Boolean);
     let pathMatched = false;
     for (const route of this.routes) {
@@ -138,7 +147,9 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > maxBytes) {
-    return Promise.reject(new TreatyError("PayloadTooLarge", `body: ${declared} bytes exceeds the ${maxBytes}-byte limit`));
+    return Promise.reject(
+      new TreatyError("PayloadTooLarge", `body: ${declared} bytes exceeds the ${maxBytes}-byte limit`),
+    );
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -2,7 +2,7 @@
  * The HTTP status for each error code. One table, so every endpoint answers the same failure
  * with the same status. Codes a contract throws on purpose (its own business rules) are 422.
  */
-import { ErrorCode } from "../../sdk/errors.js";
+import type { ErrorCode } from "../../sdk/errors.js";
 
 const STATUS: Readonly<Record<ErrorCode, number>> = {
   MalformedEncoding: 400,

@@ -1,0 +1,35 @@
+/** `treaty keygen`: writes a new identity key file (members, users, nodes). */
+import { existsSync, writeFileSync } from "node:fs";
+import { CURVES, generateKeyPair, isCurve, toKeyFile } from "../../sdk/keys.js";
+import { type Command, EXIT_OK, parseFlags, printJson, UsageError } from "./command.js";
+
+export const keygenCommand: Command = {
+  path: ["keygen"],
+  summary: "create an identity key file (ed25519, p256 or secp256k1)",
+  usage: `Usage: treaty keygen --out <file> [--curve ed25519|p256|secp256k1] [--force]
+
+Writes a JSON key file {curve, id, publicKey, privateKey} (mode 0600) and prints
+{"id", "curve", "publicKey", "file"}. The id is derived from the public key.
+  --out <file>     where to write the key file (required)
+  --curve <name>   ${CURVES.join(" | ")} (default ed25519)
+  --force          overwrite an existing file`,
+  async run(argv) {
+    const { values } = parseFlags(
+      argv,
+      {
+        out: { type: "string" },
+        curve: { type: "string", default: "ed25519" },
+        force: { type: "boolean", default: false },
+      },
+      false,
+    );
+    if (!values.out) throw new UsageError("--out <file> is required");
+    if (!isCurve(values.curve)) throw new UsageError(`--curve: expected one of ${CURVES.join(", ")}`);
+    if (existsSync(values.out) && !values.force)
+      throw new UsageError(`${values.out} exists (use --force to overwrite)`);
+    const file = toKeyFile(generateKeyPair(values.curve));
+    writeFileSync(values.out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    printJson({ id: file.id, curve: file.curve, publicKey: file.publicKey, file: values.out });
+    return EXIT_OK;
+  },
+};

@@ -1,0 +1,194 @@
+/**
+ * `Client`: what an app uses to call contracts on a Treaty network. It signs each request with
+ * the caller's key, sends it to a node, retries safely (the same signed bytes, so the same nonce:
+ * a retry can never execute twice), waits for commit and fetches receipts verified offline
+ * against the pinned service identity. Uses the platform `fetch`: runs in Node and browsers.
+ *
+ * @example
+ *   const client = new Client({ nodes: ["http://127.0.0.1:8000"], serviceKey, key: user });
+ *   const { result, txid } = await client.call("log", "writePrivate", { id: 1, msg: "hello" });
+ *   await client.waitForCommit(txid);
+ *   const receipt = await client.receipt(txid); // verified, or throws ReceiptInvalid
+ */
+import { fromHex } from "./bytes.js";
+import { decode } from "./codec.js";
+import { type ErrorBody, TreatyError } from "./errors.js";
+import { type KeyPair, keyId, type PublicKey } from "./keys.js";
+import {
+  type BodyEncoding,
+  CONTENT_MSGPACK,
+  type SignedRequest,
+  signRequest,
+  unsignedRequest,
+} from "./request.js";
+
+export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+export interface ClientOptions {
+  /** Node base URLs; requests go to the first that answers. */
+  readonly nodes: readonly string[];
+  /** The pinned service identity public key (from service.json): requests bind its id, receipts verify against it. */
+  readonly serviceKey: PublicKey;
+  /** The caller's key pair; omit for anonymous readonly calls. */
+  readonly key?: KeyPair;
+  readonly encoding?: BodyEncoding;
+  /** Attempts per request on network errors and 503s (default 5), with exponential backoff from `backoffMs` (default 50). */
+  readonly retries?: number;
+  readonly backoffMs?: number;
+  readonly fetch?: typeof fetch;
+}
+
+export interface CallResult<R = unknown> {
+  readonly result: R;
+  /** `view.seqno`; absent for readonly calls. */
+  readonly txid?: string;
+}
+
+export interface NodeStatus {
+  readonly nodeId: string;
+  readonly role: string;
+  readonly view: number;
+  readonly commitSeqno: number;
+  readonly serviceKey: { readonly curve: string; readonly publicKey: string };
+  readonly version: string;
+  readonly [key: string]: unknown;
+}
+
+export class Client {
+  readonly serviceId: string;
+  private readonly options: ClientOptions;
+  private readonly fetchImpl: typeof fetch;
+  private preferred = 0;
+
+  constructor(options: ClientOptions) {
+    if (options.nodes.length === 0) throw new TypeError("nodes: at least one node URL is required");
+    this.options = options;
+    this.serviceId = keyId(options.serviceKey);
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** Calls `contract.method(args)`: signed when the client has a key, unsigned otherwise. */
+  async call<R = unknown>(contract: string, method: string, args: unknown = {}): Promise<CallResult<R>> {
+    const path = `/app/${encodeURIComponent(contract)}/${encodeURIComponent(method)}`;
+    const request = this.options.key
+      ? signRequest(this.options.key, this.serviceId, path, args, {
+          encoding: this.options.encoding ?? "json",
+        })
+      : unsignedRequest(path, args, this.options.encoding ?? "json");
+    return this.post<CallResult<R>>(request);
+  }
+
+  /** Sends an already signed request (e.g. a governance ballot built by `sdk/governance`). */
+  post<T>(request: SignedRequest): Promise<T> {
+    return this.send<T>(request.path, { method: "POST", body: request.body, headers: request.headers });
+  }
+
+  /** Commit status of a transaction id as the node sees it. */
+  async txStatus(txid: string): Promise<TxStatus> {
+    const body = await this.get<{ status: TxStatus }>(`/node/tx?txid=${encodeURIComponent(txid)}`);
+    return body.status;
+  }
+
+  /**
+   * Polls until `txid` is Committed (resolves) or Invalid (throws `TxNotCommitted`); throws
+   * `Timeout` after `timeoutMs` (default 30 s).
+   */
+  async waitForCommit(txid: string, { timeoutMs = 30_000, pollMs = 20 } = {}): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.txStatus(txid);
+      if (status === "Committed") return;
+      if (status === "Invalid")
+        throw new TreatyError(
+          "TxNotCommitted",
+          `transaction ${txid} is Invalid: it will never commit; resubmit it`,
+        );
+      if (Date.now() > deadline)
+        throw new TreatyError("Timeout", `transaction ${txid} still ${status} after ${timeoutMs} ms`);
+      await sleep(pollMs);
+      pollMs = Math.min(pollMs * 2, 500);
+    }
+  }
+
+  /** The node's status. */
+  status(): Promise<NodeStatus> {
+    return this.get<NodeStatus>("/node/status");
+  }
+
+  /** A GET on any node endpoint, with the same retry rules. */
+  get<T>(path: string): Promise<T> {
+    return this.send<T>(path, { method: "GET" });
+  }
+
+  private async send<T>(
+    path: string,
+    init: { method: string; body?: Uint8Array; headers?: Readonly<Record<string, string>> },
+  ): Promise<T> {
+    const attempts = this.options.retries ?? 5;
+    let backoff = this.options.backoffMs ?? 50;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const base = this.options.nodes[(this.preferred + attempt) % this.options.nodes.length]!;
+      let response: Response;
+      try {
+        response = await this.fetchImpl(base + path, {
+          method: init.method,
+          headers: { accept: CONTENT_MSGPACK, ...init.headers },
+          ...(init.body !== undefined && { body: init.body as Uint8Array<ArrayBuffer> }),
+        });
+      } catch (err) {
+        lastError = new TreatyError("Unavailable", `${base}: ${(err as Error).message}`);
+        await sleep(backoff);
+        backoff *= 2;
+        continue;
+      }
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      const contentType = response.headers.get("content-type") ?? "";
+      const value: unknown = contentType.includes(CONTENT_MSGPACK)
+        ? decode(bytes, "response")
+        : JSON.parse(new TextDecoder().decode(bytes));
+      if (response.ok) {
+        this.preferred = (this.preferred + attempt) % this.options.nodes.length;
+        return value as T;
+      }
+      const error = (value as ErrorBody).error ?? { code: "Internal", message: `HTTP ${response.status}` };
+      lastError = new TreatyError(
+        error.code,
+        error.message,
+        (value as ErrorBody & { details?: Record<string, unknown> }).details,
+      );
+      // A replay means an earlier attempt of this very request executed: surface it, never resend.
+      if (response.status !== 503) break;
+      await sleep(backoff);
+      backoff *= 2;
+    }
+    throw lastError;
+  }
+}
+
+/** Parses "view.seqno". */
+export function parseTxId(txid: string): { view: number; seqno: number } {
+  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(txid);
+  if (!match)
+    throw new TreatyError("MalformedRequest", `txid: expected "view.seqno", got ${JSON.stringify(txid)}`);
+  return { view: Number(match[1]), seqno: Number(match[2]) };
+}
+
+/** Reads a service.json (as written by `treaty dev`): the pinned service key and node URLs. */
+export function parseServiceFile(value: unknown): { serviceKey: PublicKey; nodes: string[] } {
+  const v = value as { serviceKey?: { curve?: string; publicKey?: string }; nodes?: unknown };
+  if (!v?.serviceKey?.publicKey || v.serviceKey.curve !== "ed25519" || !Array.isArray(v.nodes)) {
+    throw new TreatyError(
+      "MalformedRequest",
+      "service file: expected {serviceKey: {curve, publicKey}, nodes: [url...]}",
+    );
+  }
+  return {
+    serviceKey: { curve: "ed25519", publicKey: fromHex(v.serviceKey.publicKey, "serviceKey.publicKey") },
+    nodes: v.nodes.map(String),
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
