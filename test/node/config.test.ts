@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { DEFAULTS, loadConfig, parseConfig } from "../../node/config.js";
+import { isTreatyError } from "../../sdk/errors.js";
+
+describe("node config", () => {
+  const dir = mkdtempSync(join(tmpdir(), "treaty-config-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("applies defaults and resolves paths against the config folder", () => {
+    const config = parseConfig({ dataDir: "data" }, "/srv/treaty");
+    assert.equal(config.dataDir, "/srv/treaty/data");
+    assert.equal(config.identityFile, "/srv/treaty/data/identity.json");
+    assert.equal(config.http.port, DEFAULTS.http.port);
+    assert.equal(config.genesis, null);
+  });
+
+  it("reads YAML and JSON files alike", () => {
+    writeFileSync(
+      join(dir, "a.yaml"),
+      "dataDir: d\nhttp:\n  port: 9001\ngenesis:\n  members:\n    - publicKey: ab\n",
+    );
+    writeFileSync(
+      join(dir, "a.json"),
+      JSON.stringify({ dataDir: "d", http: { port: 9001 }, genesis: { members: [{ publicKey: "ab" }] } }),
+    );
+    assert.deepEqual(loadConfig(join(dir, "a.yaml")), loadConfig(join(dir, "a.json")));
+  });
+
+  it("names the offending field", () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{}, /config dataDir: expected a non-empty string/],
+      [
+        { dataDir: "d", http: { port: 70000 } },
+        /config http\.port: expected an integer from 0 to 65535, got 70000/,
+      ],
+      [{ dataDir: "d", genesis: { members: [] } }, /genesis\.members: at least one member/],
+      [
+        { dataDir: "d", genesis: { members: [{ publicKey: "ab", curve: "rsa" }] } },
+        /genesis\.members\[0\]\.curve/,
+      ],
+      [{ dataDir: "d", logLevel: "loud" }, /config logLevel: expected one of/],
+    ];
+    for (const [value, message] of cases) {
+      assert.throws(
+        () => parseConfig(value, dir),
+        (e) => isTreatyError(e, "MalformedRequest") && message.test(e.message),
+      );
+    }
+    writeFileSync(join(dir, "bad.json"), "{");
+    assert.throws(() => loadConfig(join(dir, "bad.json")), /not valid JSON/);
+  });
+});

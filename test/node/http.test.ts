@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { decode } from "../../sdk/codec.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { Router, type RunningHttpServer, startHttpServer } from "../../node/http/server.js";
+import { silentLogger } from "../../node/log.js";
+
+describe("http layer", () => {
+  let server: RunningHttpServer;
+  before(async () => {
+    const router = new Router()
+      .add("GET", "/echo/:word", (req) => ({ body: { word: req.params.word, q: req.query.get("q") } }))
+      .add("POST", "/size", (req) => ({ body: { bytes: req.body.length } }))
+      .add("GET", "/fail", () => {
+        throw new TreatyError("Forbidden", "no");
+      })
+      .add("GET", "/crash", () => {
+        throw new Error("secret host detail");
+      });
+    server = await startHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      router,
+      maxBodyBytes: 1024,
+      logger: silentLogger,
+    });
+  });
+  after(() => server.close());
+
+  it("routes with params and query, JSON by default and msgpack on request", async () => {
+    const json = await fetch(`${server.url}/echo/h%C3%A9?q=1`);
+    assert.deepEqual(await json.json(), { word: "hé", q: "1" });
+    const packed = await fetch(`${server.url}/echo/x`, { headers: { accept: "application/msgpack" } });
+    assert.equal(packed.headers.get("content-type"), "application/msgpack");
+    assert.deepEqual(decode(new Uint8Array(await packed.arrayBuffer())), { word: "x", q: null });
+  });
+
+  it("answers errors as {error: {code, message}} with the mapped status", async () => {
+    const forbidden = await fetch(`${server.url}/fail`);
+    assert.equal(forbidden.status, 403);
+    assert.deepEqual(await forbidden.json(), { error: { code: "Forbidden", message: "no" } });
+    const missing = await fetch(`${server.url}/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: { code: string } }).error.code, "NotFound");
+    const crash = await fetch(`${server.url}/crash`);
+    assert.equal(crash.status, 500);
+    const text = await crash.text();
+    assert.doesNotMatch(text, /secret host detail/);
+  });
+
+  it("caps request bodies and keeps serving", async () => {
+    const big = await fetch(`${server.url}/size`, { method: "POST", body: new Uint8Array(4096) }).catch(
+      () => undefined,
+    );
+    if (big) assert.equal(big.status, 413);
+    const ok = await fetch(`${server.url}/size`, { method: "POST", body: new Uint8Array(10) });
+    assert.deepEqual(await ok.json(), { bytes: 10 });
+  });
+});

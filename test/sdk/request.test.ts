@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fromBase64Url, utf8 } from "../../sdk/bytes.js";
+import { encode } from "../../sdk/codec.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import { generateKeyPair } from "../../sdk/keys.js";
+import {
+  HEADER_SIGNATURE,
+  parseBody,
+  parseSignatureHeader,
+  signRequest,
+  verifyRequest,
+} from "../../sdk/request.js";
+
+const service = "a".repeat(64);
+
+describe("signed requests", () => {
+  const key = generateKeyPair();
+
+  for (const encoding of ["json", "msgpack"] as const) {
+    it(`signs exact ${encoding} bytes bound to service and path`, () => {
+      const req = signRequest(key, service, "/app/log/writePrivate", { id: 1, msg: "hi" }, { encoding });
+      const sig = parseSignatureHeader(req.headers[HEADER_SIGNATURE]!);
+      assert.equal(verifyRequest(key, service, req.path, req.body, sig), true);
+      assert.equal(verifyRequest(key, "b".repeat(64), req.path, req.body, sig), false, "other service");
+      assert.equal(verifyRequest(key, service, "/app/log/writePublic", req.body, sig), false, "other method");
+      const tampered = new Uint8Array(req.body);
+      tampered[tampered.length - 2]! ^= 1;
+      assert.equal(verifyRequest(key, service, req.path, tampered, sig), false, "tampered body");
+      const body = parseBody(req.body, encoding);
+      assert.deepEqual(body.args, { id: 1, msg: "hi" });
+      assert.match(body.nonce!, /^[0-9a-f]{32}$/);
+    });
+  }
+
+  it("rejects malformed bodies with messages naming the field", () => {
+    const cases: Array<[Uint8Array, "json" | "msgpack", RegExp]> = [
+      [utf8.encode("{not json"), "json", /body: not valid JSON/],
+      [utf8.encode("[1,2]"), "json", /body: expected an object/],
+      [utf8.encode('{"args":{},"nonce":"xyz"}'), "json", /body\.nonce/],
+      [utf8.encode('{"args":{},"createdMs":-1}'), "json", /body\.createdMs/],
+      [utf8.encode('{"args":{},"extra":1}'), "json", /body\.extra: unknown field/],
+      [new Uint8Array([0xc1]), "msgpack", /body: not valid MessagePack/],
+      [encode("just a string"), "msgpack", /body: expected an object/],
+    ];
+    for (const [bytes, encoding, message] of cases) {
+      assert.throws(
+        () => parseBody(bytes, encoding),
+        (e) => isTreatyError(e) && message.test(e.message),
+      );
+    }
+  });
+
+  it("rejects signature headers that are not 64 bytes of base64url", () => {
+    for (const bad of ["", "!!!", "AAAA", "A".repeat(200)]) {
+      assert.throws(
+        () => parseSignatureHeader(bad),
+        (e) => isTreatyError(e, "MalformedRequest"),
+      );
+    }
+    assert.equal(fromBase64Url("A".repeat(86)).length, 64);
+  });
+});
