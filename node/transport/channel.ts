@@ -1,0 +1,373 @@
+/**
+ * The secure channel: turns payloads into signed (and, when confidential, encrypted) frames and
+ * frames back into authenticated payloads, enforcing the binding and replay rules. Synchronous
+ * and free of I/O, so both transports share it and it can be tested byte for byte.
+ *
+ * Replay rule (per sender, bounded state: one record per sender id):
+ * - A sender's frames carry `(ep, sid, ctr)`: the session epoch handed in by the node (strictly
+ *   greater on each start), a random session id, and a counter that starts at 1 and strictly
+ *   increases within the session.
+ * - The receiver remembers, per sender, the newest session it accepted and the highest counter
+ *   in it. A frame is fresh when its epoch is newer than that session (a restart: the record is
+ *   replaced), or when it belongs to that same session (`ep` and `sid` equal) with a higher
+ *   counter. An older epoch, or the same epoch with another session id, is `staleSession`; a
+ *   counter at or below the highest is `replay`. So once a newer session was seen, no frame of an
+ *   older one is ever accepted again, and a frame reordered behind a later one is dropped (the
+ *   transport is lossy by contract; consensus retransmits).
+ * - The record is updated only after the signature (and decryption) succeeded, so forged frames
+ *   cannot move it. It survives `removePeer`, so re-adding a peer does not reopen its old
+ *   sessions; only a receiver restart forgets it, which `PeerInfo.minSessionEpoch` covers.
+ */
+import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
+import { assert } from "../../sdk/assert.js";
+import { encode } from "../../sdk/codec.js";
+import { TreatyError } from "../../sdk/errors.js";
+import type { KeyPair } from "../../sdk/keys.js";
+import { verifySignature } from "../../runtime/crypto.js";
+import type { KeyObject } from "node:crypto";
+import {
+  aeadOpen,
+  aeadSeal,
+  deriveAeadKey,
+  ed25519Signer,
+  GCM_NONCE_BYTES,
+  isUsableEd25519PublicKey,
+  type Signer,
+  x25519PrivateKey,
+  x25519SharedSecret,
+} from "./crypto.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeHeader,
+  FRAME_OVERHEAD_BYTES,
+  FRAME_VERSION,
+  type FrameHeader,
+  type FrameKind,
+  isValidNodeId,
+  isValidServiceId,
+  SESSION_ID_BYTES,
+  signedBytes,
+} from "./frame.js";
+import type { NodeId, PeerInfo, ReceiveDropReason } from "./types.js";
+
+/** Most peers one node trusts at once; far above any consortium, it bounds the peer table. */
+export const MAX_PEERS = 4096;
+/** Sender records kept (current and removed peers); the oldest removed ones are forgotten first. */
+export const MAX_REMEMBERED_SENDERS = 2 * MAX_PEERS;
+
+/** Everything the channel needs to know about this node. */
+export interface ChannelOptions {
+  readonly serviceId: string;
+  readonly nodeId: NodeId;
+  readonly identity: KeyPair;
+  readonly sessionEpoch: number;
+  readonly sessionId: Uint8Array;
+  /** Frames above this many bytes are dropped unread (`oversize`). */
+  readonly maxFrameBytes: number;
+}
+
+/** A frame ready for the network and the counter it consumed. */
+export interface SealedFrame {
+  readonly frame: Uint8Array;
+  readonly ctr: number;
+}
+
+/** An accepted frame. `body` is the plaintext payload. */
+export interface OpenedFrame {
+  readonly ok: true;
+  readonly from: NodeId;
+  readonly kind: FrameKind;
+  readonly confidential: boolean;
+  /** This frame's counter: the id a response refers to. */
+  readonly ctr: number;
+  readonly re: number | undefined;
+  readonly body: Uint8Array;
+}
+
+/** A rejected frame and why. */
+export interface RejectedFrame {
+  readonly ok: false;
+  readonly reason: ReceiveDropReason;
+}
+
+interface Peer {
+  readonly info: PeerInfo;
+  readonly sharedSecret: Uint8Array;
+  /** Key for frames we send to this peer in our current session, derived on first use. */
+  sendKey: KeyObject | undefined;
+}
+
+interface SenderSession {
+  readonly epoch: number;
+  readonly sessionId: Uint8Array;
+  highestCtr: number;
+  /** Key for this session's confidential frames, derived on first use. */
+  receiveKey: KeyObject | undefined;
+}
+
+const KEY_LABEL = utf8.encode("treaty/transport/v1 aes-256-gcm\0");
+
+/**
+ * One node's end of the authenticated channel to its peers. Not thread-safe (nothing in Node is);
+ * `seal` and `open` run to completion without awaiting.
+ */
+export class SecureChannel {
+  readonly serviceId: string;
+  readonly nodeId: NodeId;
+  readonly sessionEpoch: number;
+  readonly maxFrameBytes: number;
+  private readonly sessionId: Uint8Array;
+  private readonly signer: Signer;
+  private readonly dhKey: KeyObject;
+  private readonly peerTable = new Map<NodeId, Peer>();
+  private readonly senders = new Map<NodeId, SenderSession>();
+  private counter = 0;
+
+  /** Throws `MalformedRequest` naming the option when an option is invalid. */
+  constructor(options: ChannelOptions) {
+    if (!isValidServiceId(options.serviceId)) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `serviceId: expected 1..64 characters from [A-Za-z0-9_-], got ${JSON.stringify(options.serviceId)}`,
+      );
+    }
+    if (!isValidNodeId(options.nodeId)) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `nodeId: expected 1..128 characters from [A-Za-z0-9_-], got ${JSON.stringify(options.nodeId)}`,
+      );
+    }
+    const identity = options.identity as Partial<KeyPair> | undefined;
+    if (
+      identity?.curve !== "ed25519" ||
+      !(identity.privateKey instanceof Uint8Array) ||
+      identity.privateKey.length !== 32
+    ) {
+      throw new TreatyError(
+        "MalformedRequest",
+        "identity: expected an ed25519 key pair (node identity keys are ed25519)",
+      );
+    }
+    if (!Number.isSafeInteger(options.sessionEpoch) || options.sessionEpoch < 0) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `sessionEpoch: expected a non-negative safe integer, got ${String(options.sessionEpoch)}`,
+      );
+    }
+    if (!(options.sessionId instanceof Uint8Array) || options.sessionId.length !== SESSION_ID_BYTES) {
+      throw new TreatyError("MalformedRequest", `sessionId: expected ${SESSION_ID_BYTES} bytes`);
+    }
+    assert(
+      Number.isSafeInteger(options.maxFrameBytes) && options.maxFrameBytes > FRAME_OVERHEAD_BYTES,
+      "maxFrameBytes above the frame overhead",
+    );
+    this.serviceId = options.serviceId;
+    this.nodeId = options.nodeId;
+    this.sessionEpoch = options.sessionEpoch;
+    this.sessionId = options.sessionId.slice();
+    this.maxFrameBytes = options.maxFrameBytes;
+    this.signer = ed25519Signer(options.identity);
+    this.dhKey = x25519PrivateKey(options.identity);
+  }
+
+  /** Trusts `peer`, replacing an earlier entry. Throws `MalformedRequest` naming the bad field. */
+  addPeer(peer: PeerInfo): void {
+    if (!isValidNodeId(peer?.id)) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `peer.id: expected 1..128 characters from [A-Za-z0-9_-], got ${JSON.stringify(peer?.id)}`,
+      );
+    }
+    if (peer.id === this.nodeId)
+      throw new TreatyError("MalformedRequest", `peer.id: ${peer.id} is this node itself`);
+    const key = peer.publicKey;
+    if (
+      key?.curve !== "ed25519" ||
+      !(key.publicKey instanceof Uint8Array) ||
+      !isUsableEd25519PublicKey(key.publicKey)
+    ) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `peer.publicKey: expected a valid ed25519 public key for ${peer.id}`,
+      );
+    }
+    const minEpoch = peer.minSessionEpoch ?? 0;
+    if (!Number.isSafeInteger(minEpoch) || minEpoch < 0) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `peer.minSessionEpoch: expected a non-negative safe integer for ${peer.id}`,
+      );
+    }
+    if (!this.peerTable.has(peer.id) && this.peerTable.size >= MAX_PEERS) {
+      throw new TreatyError("MalformedRequest", `peer.id: cannot trust more than ${MAX_PEERS} peers`);
+    }
+    const sharedSecret = x25519SharedSecret(this.dhKey, key.publicKey);
+    if (sharedSecret === undefined) {
+      throw new TreatyError("MalformedRequest", `peer.publicKey: low-order key for ${peer.id}`);
+    }
+    const info: PeerInfo = {
+      id: peer.id,
+      publicKey: { curve: "ed25519", publicKey: key.publicKey.slice() },
+      minSessionEpoch: minEpoch,
+    };
+    this.peerTable.set(peer.id, { info, sharedSecret, sendKey: undefined });
+    // A cached receive key came from the previous key's shared secret; derive it again on use.
+    const known = this.senders.get(peer.id);
+    if (known !== undefined) known.receiveKey = undefined;
+  }
+
+  /** Forgets `id`'s key (its replay record stays: see the module comment). */
+  removePeer(id: NodeId): void {
+    this.peerTable.delete(id);
+  }
+
+  hasPeer(id: NodeId): boolean {
+    return this.peerTable.has(id);
+  }
+
+  peerIds(): NodeId[] {
+    return [...this.peerTable.keys()];
+  }
+
+  /** The newest session epoch accepted from `id`, if any. */
+  highestSessionEpoch(id: NodeId): number | undefined {
+    return this.senders.get(id)?.epoch;
+  }
+
+  /**
+   * Builds the frame carrying `body` to the trusted peer `to` (asserted: callers check `hasPeer`).
+   * Each call consumes one counter value, returned as `ctr`. `body` is copied, never retained.
+   */
+  seal(to: NodeId, kind: FrameKind, body: Uint8Array, confidential: boolean, re?: number): SealedFrame {
+    const peer = this.peerTable.get(to);
+    assert(peer !== undefined, "seal: callers check hasPeer first");
+    assert(this.counter < Number.MAX_SAFE_INTEGER, "session counter exhausted");
+    this.counter += 1;
+    const header: FrameHeader = {
+      v: FRAME_VERSION,
+      svc: this.serviceId,
+      from: this.nodeId,
+      to,
+      ep: this.sessionEpoch,
+      sid: this.sessionId,
+      ctr: this.counter,
+      k: kind,
+      c: confidential,
+      ...(re === undefined ? {} : { re }),
+    };
+    const headerBytes = encodeHeader(header);
+    let payload = body;
+    if (confidential) {
+      peer.sendKey ??= this.deriveKey(peer.sharedSecret, this.nodeId, to, this.sessionEpoch, this.sessionId);
+      payload = aeadSeal(peer.sendKey, nonceFor(this.counter), headerBytes, body);
+    }
+    const frame = encodeFrame(headerBytes, payload, this.signer(signedBytes(headerBytes, payload)));
+    assert(
+      frame.length <= this.maxFrameBytes,
+      "sealed frame within maxFrameBytes (payload size is checked by callers)",
+    );
+    return { frame, ctr: this.counter };
+  }
+
+  /** Authenticates and opens a frame. Never throws for any input bytes. */
+  open(frame: Uint8Array): OpenedFrame | RejectedFrame {
+    if (frame.length > this.maxFrameBytes) return reject("oversize");
+    const decoded = decodeFrame(frame);
+    if (decoded === undefined) return reject("malformed");
+    const { header } = decoded;
+    if (header.svc !== this.serviceId) return reject("wrongService");
+    if (header.to !== this.nodeId) return reject("wrongReceiver");
+    const peer = this.peerTable.get(header.from);
+    if (peer === undefined) return reject("unknownSender");
+    const known = this.senders.get(header.from);
+    const freshness = checkFreshness(header, known, peer.info.minSessionEpoch ?? 0);
+    if (freshness !== undefined) return reject(freshness);
+    if (
+      !verifySignature(peer.info.publicKey, signedBytes(decoded.headerBytes, decoded.body), decoded.signature)
+    ) {
+      return reject("badSignature");
+    }
+    const sameSession = known !== undefined && known.epoch === header.ep;
+    let body = decoded.body;
+    let receiveKey = sameSession ? known.receiveKey : undefined;
+    if (header.c) {
+      receiveKey ??= this.deriveKey(peer.sharedSecret, header.from, this.nodeId, header.ep, header.sid);
+      const plain = aeadOpen(receiveKey, nonceFor(header.ctr), decoded.headerBytes, decoded.body);
+      if (plain === undefined) return reject("decryptFailed");
+      body = plain;
+    }
+    if (sameSession) {
+      known.highestCtr = header.ctr;
+      known.receiveKey = receiveKey;
+    } else {
+      this.rememberSender(header.from, {
+        epoch: header.ep,
+        sessionId: header.sid,
+        highestCtr: header.ctr,
+        receiveKey,
+      });
+    }
+    return {
+      ok: true,
+      from: header.from,
+      kind: header.k,
+      confidential: header.c,
+      ctr: header.ctr,
+      re: header.re,
+      body,
+    };
+  }
+
+  private rememberSender(id: NodeId, session: SenderSession): void {
+    this.senders.delete(id);
+    if (this.senders.size >= MAX_REMEMBERED_SENDERS) {
+      let evicted = false;
+      for (const candidate of this.senders.keys()) {
+        if (!this.peerTable.has(candidate)) {
+          this.senders.delete(candidate);
+          evicted = true;
+          break;
+        }
+      }
+      assert(evicted, "more remembered senders than peers, so a removed one can be evicted");
+    }
+    this.senders.set(id, session);
+  }
+
+  private deriveKey(
+    shared: Uint8Array,
+    from: NodeId,
+    to: NodeId,
+    epoch: number,
+    sessionId: Uint8Array,
+  ): KeyObject {
+    return deriveAeadKey(
+      shared,
+      sessionId,
+      concatBytes(KEY_LABEL, encode([this.serviceId, from, to, epoch])),
+    );
+  }
+}
+
+function checkFreshness(
+  header: FrameHeader,
+  known: SenderSession | undefined,
+  minEpoch: number,
+): ReceiveDropReason | undefined {
+  if (header.ep < minEpoch) return "staleSession";
+  if (known === undefined || header.ep > known.epoch) return undefined;
+  if (header.ep < known.epoch || !equalBytes(header.sid, known.sessionId)) return "staleSession";
+  return header.ctr > known.highestCtr ? undefined : "replay";
+}
+
+/** 4 zero bytes then the counter as a 64-bit big-endian integer: unique per key (one key per session and direction). */
+function nonceFor(counter: number): Uint8Array {
+  const nonce = new Uint8Array(GCM_NONCE_BYTES);
+  new DataView(nonce.buffer).setBigUint64(4, BigInt(counter));
+  return nonce;
+}
+
+function reject(reason: ReceiveDropReason): RejectedFrame {
+  return { ok: false, reason };
+}

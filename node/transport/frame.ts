@@ -1,0 +1,155 @@
+/**
+ * The transport's wire format (pure functions, no keys):
+ *
+ *   frame  = msgpack [headerBytes: bin, body: bin, signature: bin(64)]
+ *   header = msgpack {v: 1, svc, from, to, ep, sid: bin(16), ctr, k, c, re?}
+ *   signed = "treaty/transport/v1\0" || u32be(len(headerBytes)) || headerBytes || body
+ *
+ * The signature covers the exact header and body bytes as they travel; a receiver verifies those
+ * bytes and never re-encodes anything. The header is its own byte string so that it can also be
+ * the associated data of an encrypted body. Decoding is strict (exact key set, types, ranges):
+ * anything else is malformed.
+ */
+import { concatBytes, utf8 } from "../../sdk/bytes.js";
+import { decode, encode } from "../../sdk/codec.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import type { NodeId } from "./types.js";
+
+/** What a frame carries: a one-way message, a request, or the response to a request. */
+export const FrameKind = { Message: 0, Request: 1, Response: 2 } as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export const FRAME_VERSION = 1;
+export const SESSION_ID_BYTES = 16;
+export const SIGNATURE_BYTES = 64;
+
+/**
+ * Bytes a frame adds around its payload, as an upper bound: the header (ids are bounded, so it
+ * stays under ~400 bytes), the signature, the AES-GCM tag, the response wrapper and msgpack
+ * framing. `MAX_MESSAGE_BYTES + FRAME_OVERHEAD_BYTES` is NATS's default max_payload (1 MiB).
+ */
+export const FRAME_OVERHEAD_BYTES = 1024;
+export const MAX_MESSAGE_BYTES = 1024 * 1024 - FRAME_OVERHEAD_BYTES;
+
+const ID_PATTERN = /^[A-Za-z0-9_-]+$/;
+export const MAX_NODE_ID_CHARS = 128;
+export const MAX_SERVICE_ID_CHARS = 64;
+
+/** A node id usable as a subject token (see `NodeId`). */
+export function isValidNodeId(value: unknown): value is NodeId {
+  return typeof value === "string" && value.length <= MAX_NODE_ID_CHARS && ID_PATTERN.test(value);
+}
+
+/** A service id usable as a subject token: 1..64 characters from `[A-Za-z0-9_-]`. */
+export function isValidServiceId(value: unknown): value is string {
+  return typeof value === "string" && value.length <= MAX_SERVICE_ID_CHARS && ID_PATTERN.test(value);
+}
+
+/** The subject a node receives on: `treaty.<serviceId>.node.<nodeId>`. Ids must be valid. */
+export function nodeSubject(serviceId: string, nodeId: NodeId): string {
+  return `treaty.${serviceId}.node.${nodeId}`;
+}
+
+/** The authenticated header of every frame. */
+export interface FrameHeader {
+  readonly v: typeof FRAME_VERSION;
+  readonly svc: string;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** The sender's session epoch (monotonic across the sender's restarts). */
+  readonly ep: number;
+  /** The sender's random session id. */
+  readonly sid: Uint8Array;
+  /** Strictly increasing within the session, from 1. */
+  readonly ctr: number;
+  readonly k: FrameKind;
+  /** True when the body is AES-256-GCM ciphertext (always for requests and responses). */
+  readonly c: boolean;
+  /** For responses: the `ctr` of the request answered. */
+  readonly re?: number;
+}
+
+/** A frame split into its parts; `headerBytes` and `body` are the exact bytes received. */
+export interface DecodedFrame {
+  readonly header: FrameHeader;
+  readonly headerBytes: Uint8Array;
+  readonly body: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** Encodes a header with a fixed key order (the bytes are signed as they are, never rebuilt). */
+export function encodeHeader(header: FrameHeader): Uint8Array {
+  const { v, svc, from, to, ep, sid, ctr, k, c, re } = header;
+  return encode(
+    re === undefined
+      ? { v, svc, from, to, ep, sid, ctr, k, c }
+      : { v, svc, from, to, ep, sid, ctr, k, c, re },
+  );
+}
+
+const SIGNING_DOMAIN = utf8.encode("treaty/transport/v1\0");
+
+/** The bytes a frame's signature covers. */
+export function signedBytes(headerBytes: Uint8Array, body: Uint8Array): Uint8Array {
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, headerBytes.length);
+  return concatBytes(SIGNING_DOMAIN, length, headerBytes, body);
+}
+
+export function encodeFrame(headerBytes: Uint8Array, body: Uint8Array, signature: Uint8Array): Uint8Array {
+  return encode([headerBytes, body, signature]);
+}
+
+/** Splits and validates a frame; undefined for anything malformed (never a throw). */
+export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
+  const outer = decodeOrUndefined(bytes);
+  if (!Array.isArray(outer) || outer.length !== 3) return undefined;
+  const [headerBytes, body, signature] = outer as unknown[];
+  if (
+    !(headerBytes instanceof Uint8Array) ||
+    !(body instanceof Uint8Array) ||
+    !(signature instanceof Uint8Array)
+  ) {
+    return undefined;
+  }
+  if (signature.length !== SIGNATURE_BYTES) return undefined;
+  const header = parseHeader(decodeOrUndefined(headerBytes));
+  return header === undefined ? undefined : { header, headerBytes, body, signature };
+}
+
+function decodeOrUndefined(bytes: Uint8Array): unknown {
+  try {
+    return decode(bytes, "transport frame");
+  } catch (err) {
+    if (isTreatyError(err, "MalformedEncoding")) return undefined;
+    throw err;
+  }
+}
+
+const HEADER_KEYS = new Set(["v", "svc", "from", "to", "ep", "sid", "ctr", "k", "c", "re"]);
+
+function parseHeader(value: unknown): FrameHeader | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
+    return undefined;
+  }
+  const h = value as Record<string, unknown>;
+  const keys = Object.keys(h);
+  if (keys.some((key) => !HEADER_KEYS.has(key))) return undefined;
+  const { v, svc, from, to, ep, sid, ctr, k, c, re } = h;
+  if (v !== FRAME_VERSION) return undefined;
+  if (!isValidServiceId(svc) || !isValidNodeId(from) || !isValidNodeId(to)) return undefined;
+  if (!isCount(ep, 0) || !isCount(ctr, 1)) return undefined;
+  if (!(sid instanceof Uint8Array) || sid.length !== SESSION_ID_BYTES) return undefined;
+  if (k !== FrameKind.Message && k !== FrameKind.Request && k !== FrameKind.Response) return undefined;
+  if (typeof c !== "boolean") return undefined;
+  // Requests and responses carry forwarded user data: they are never accepted in clear.
+  if (k !== FrameKind.Message && !c) return undefined;
+  if (k === FrameKind.Response ? !isCount(re, 1) : re !== undefined) return undefined;
+  if (keys.length !== (re === undefined ? 9 : 10)) return undefined;
+  const header: FrameHeader = { v, svc, from, to, ep, sid, ctr, k, c };
+  return re === undefined ? header : { ...header, re: re as number };
+}
+
+function isCount(value: unknown, min: number): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= min;
+}
