@@ -1,0 +1,89 @@
+/**
+ * The governance tables: public maps under `public:gov.*`, written only by genesis and by the
+ * constitution's `apply`, readable by everyone (they are in clear in the ledger, so any auditor
+ * can replay every governance decision). Keys are the API's string keys (stored as UTF-8), values
+ * JSON, exactly as a contract's `map<string, V>` would store them, so the constitution (a
+ * contract deployed under the reserved name `gov`) reads and writes them with the normal API.
+ */
+import { utf8 } from "../../sdk/bytes.js";
+import type { Curve } from "../../sdk/keys.js";
+
+export const GOV = {
+  members: "public:gov.members",
+  users: "public:gov.users",
+  contracts: "public:gov.contracts",
+  constitution: "public:gov.constitution",
+  nodes: "public:gov.nodes",
+  nodeCode: "public:gov.nodeCode",
+  service: "public:gov.service",
+  limits: "public:gov.limits",
+  proposals: "public:gov.proposals",
+  ballots: "public:gov.ballots",
+} as const;
+
+/** Internal node tables (not reachable from contracts). */
+export const INTERNAL = {
+  /** Executed request nonces: key `<callerId>:<nonce>`, value `{txid, createdMs}`. Private. */
+  nonces: "treaty.nonces",
+} as const;
+
+export interface IdentityRecord {
+  readonly curve: Curve;
+  readonly publicKey: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+export interface MemberRecord extends IdentityRecord {
+  /** x25519 public key (hex) for recovery shares; optional until recovery lands. */
+  readonly encryptionKey?: string;
+  readonly status: "active";
+}
+
+export type UserRecord = IdentityRecord;
+
+export interface ContractRecord {
+  readonly version: number;
+  /** hex SHA-256 of `bundle`. */
+  readonly digest: string;
+  /** The compiled bundle that nodes execute. */
+  readonly bundle: string;
+  /** The TypeScript sources it was compiled from, for audit (relative path → text). */
+  readonly source: Readonly<Record<string, string>>;
+}
+
+export type NodeStatus = "pending" | "trusted" | "retiring" | "retired";
+
+export interface NodeRecord {
+  readonly publicKey: string;
+  readonly status: NodeStatus;
+  /** Code measurement the node presented when it joined. */
+  readonly measurement: string;
+  /** Service identity's signature over the node's id and key (hex), once trusted. */
+  readonly endorsement?: string;
+  /** NATS subject suffix / HTTP URL the node advertises. */
+  readonly url?: string;
+}
+
+export type ServiceStatus = "opening" | "open" | "recovering";
+
+export interface ServiceRecord {
+  readonly status: ServiceStatus;
+  /** Service identity public key (ed25519, hex). */
+  readonly identity: string;
+  readonly recoveryThreshold: number;
+}
+
+/** The single key of one-row tables (`service`, `constitution`, `limits`). */
+export const SINGLETON_KEY = "current";
+
+export function tableKey(key: string): Uint8Array {
+  return utf8.encode(key);
+}
+
+export function tableValue(value: unknown): Uint8Array {
+  return utf8.encode(JSON.stringify(value));
+}
+
+export function readTableValue<T>(bytes: Uint8Array): T {
+  return JSON.parse(utf8.decode(bytes)) as T;
+}

@@ -1,0 +1,105 @@
+/**
+ * Prometheus metrics (text exposition format 0.0.4), with no dependency: counters, gauges and
+ * fixed-bucket histograms, each with optional labels. `/node/metrics` renders the registry.
+ */
+
+type Labels = Readonly<Record<string, string>>;
+
+function labelText(labels: Labels): string {
+  const parts = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${labels[k]!.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+}
+
+interface Metric {
+  render(): string;
+}
+
+export class Counter implements Metric {
+  private readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  inc(labels: Labels = {}, by = 1): void {
+    const key = labelText(labels);
+    this.values.set(key, (this.values.get(key) ?? 0) + by);
+  }
+
+  get(labels: Labels = {}): number {
+    return this.values.get(labelText(labels)) ?? 0;
+  }
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    for (const [labels, value] of this.values) lines.push(`${this.name}${labels} ${value}`);
+    return lines.join("\n");
+  }
+}
+
+export class Gauge implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => number,
+  ) {}
+
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${this.read()}`].join("\n");
+  }
+}
+
+export class Histogram implements Metric {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    /** Upper bounds, ascending. */
+    readonly buckets: readonly number[],
+  ) {
+    this.counts = buckets.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count += 1;
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.counts[i]! += 1;
+  }
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket{le="${le}"} ${this.counts[i]}`));
+    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    return lines.join("\n");
+  }
+}
+
+/** A set of metrics rendered together. */
+export class MetricsRegistry {
+  private readonly metrics: Metric[] = [];
+
+  counter(name: string, help: string): Counter {
+    return this.add(new Counter(name, help));
+  }
+
+  gauge(name: string, help: string, read: () => number): Gauge {
+    return this.add(new Gauge(name, help, read));
+  }
+
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    return this.add(new Histogram(name, help, buckets));
+  }
+
+  render(): string {
+    return `${this.metrics.map((m) => m.render()).join("\n")}\n`;
+  }
+
+  private add<M extends Metric>(metric: M): M {
+    this.metrics.push(metric);
+    return metric;
+  }
+}
