@@ -165,7 +165,7 @@ export class SecureChannel {
     this.serviceId = options.serviceId;
     this.nodeId = options.nodeId;
     this.sessionEpoch = options.sessionEpoch;
-    this.sessionId = options.sessionId.slice();
+    this.sessionId = new Uint8Array(options.sessionId);
     this.maxFrameBytes = options.maxFrameBytes;
     this.signer = ed25519Signer(options.identity);
     this.dhKey = x25519PrivateKey(options.identity);
@@ -208,7 +208,7 @@ export class SecureChannel {
     }
     const info: PeerInfo = {
       id: peer.id,
-      publicKey: { curve: "ed25519", publicKey: key.publicKey.slice() },
+      publicKey: { curve: "ed25519", publicKey: new Uint8Array(key.publicKey) },
       minSessionEpoch: minEpoch,
     };
     this.peerTable.set(peer.id, { info, sharedSecret, sendKey: undefined });
