@@ -1,0 +1,242 @@
+/**
+ * Portable ledger chunk files, as CCF exports its ledger: a run of consecutive entries that ends
+ * on a signature entry, so every file can be audited (and every entry in it receipted) with only
+ * the files before it. `treaty ledger export` writes them; `treaty ledger verify` reads them.
+ *
+ * File `ledger_<first>-<last>.chunk`:
+ *   "TREATYL" 0x01 (8 bytes) || u64be firstSeqno || u64be count
+ *   count × ( u64be view || u32be length || entry bytes )
+ * The name and the header must agree, so a file cut short or with entries dropped from its end
+ * is reported at the first missing seqno.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { basename, join } from "node:path";
+import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { corrupt, decodeEntry } from "./entry.js";
+import type { LedgerRecord, LedgerStore } from "./store.js";
+import type { AuditRecord } from "./verify.js";
+
+export const CHUNK_MAGIC = concatBytes(utf8.encode("TREATYL"), new Uint8Array([1]));
+export const CHUNK_SUFFIX = ".chunk";
+const HEADER_BYTES = 8 + 8 + 8;
+const RECORD_HEADER_BYTES = 8 + 4;
+/** Default target size of one chunk (a chunk closes at the first signature past it). */
+export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** One written chunk file. */
+export interface ChunkFile {
+  readonly name: string;
+  readonly path: string;
+  readonly firstSeqno: number;
+  readonly lastSeqno: number;
+  readonly bytes: number;
+}
+
+export interface ExportOptions {
+  /** Close a chunk at the first signature once it holds this many bytes. Default 4 MiB. */
+  readonly maxChunkBytes?: number;
+  /** Export no entry beyond this seqno (e.g. the commit index). Default: the whole store. */
+  readonly upToSeqno?: number;
+  /** Called after each entry is read. */
+  readonly onProgress?: (seqno: number, bytes: number) => void;
+}
+
+export interface ExportResult {
+  readonly files: readonly ChunkFile[];
+  /** Last seqno written (0 when nothing was signed yet). */
+  readonly lastExportedSeqno: number;
+  /** Entries after the last signature, not exported because no signature covers them yet. */
+  readonly unsignedTail: number;
+}
+
+/** `ledger_<first>-<last>.chunk`. */
+export function chunkFileName(firstSeqno: number, lastSeqno: number): string {
+  return `ledger_${firstSeqno}-${lastSeqno}${CHUNK_SUFFIX}`;
+}
+
+/** Parses a chunk file name; undefined when it is not one. */
+export function parseChunkFileName(name: string): { firstSeqno: number; lastSeqno: number } | undefined {
+  const match = /^ledger_([1-9][0-9]{0,15})-([1-9][0-9]{0,15})\.chunk$/.exec(basename(name));
+  if (!match) return undefined;
+  const firstSeqno = Number(match[1]);
+  const lastSeqno = Number(match[2]);
+  return Number.isSafeInteger(lastSeqno) && firstSeqno <= lastSeqno ? { firstSeqno, lastSeqno } : undefined;
+}
+
+/** The bytes of one chunk file holding `records` (consecutive seqnos). */
+export function encodeChunk(records: readonly LedgerRecord[]): Uint8Array {
+  let size = HEADER_BYTES;
+  for (const record of records) size += RECORD_HEADER_BYTES + record.bytes.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set(CHUNK_MAGIC, 0);
+  setU64(view, 8, records[0]?.seqno ?? 0);
+  setU64(view, 16, records.length);
+  let offset = HEADER_BYTES;
+  for (const record of records) {
+    setU64(view, offset, record.view);
+    view.setUint32(offset + 8, record.bytes.length);
+    out.set(record.bytes, offset + RECORD_HEADER_BYTES);
+    offset += RECORD_HEADER_BYTES + record.bytes.length;
+  }
+  return out;
+}
+
+/**
+ * Writes the signed prefix of `store` (up to `upToSeqno`) into chunk files in `outDir`, each
+ * written to a temporary name, fsynced, then renamed. Entries are decoded on the way (to find the
+ * signatures), so a corrupt store fails with TreatyError LedgerCorrupt instead of exporting it.
+ */
+export function exportChunks(store: LedgerStore, outDir: string, options: ExportOptions = {}): ExportResult {
+  const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_CHUNK_BYTES;
+  mkdirSync(outDir, { recursive: true });
+  const files: ChunkFile[] = [];
+  let pending: LedgerRecord[] = [];
+  let pendingBytes = 0;
+  let signedCount = 0;
+  let expected = 1;
+  let readBytes = 0;
+  const flush = (count: number): void => {
+    const records = pending.slice(0, count);
+    const name = chunkFileName(records[0]!.seqno, records[records.length - 1]!.seqno);
+    const bytes = encodeChunk(records);
+    writeDurably(join(outDir, name), bytes);
+    files.push({
+      name,
+      path: join(outDir, name),
+      firstSeqno: records[0]!.seqno,
+      lastSeqno: records.at(-1)!.seqno,
+      bytes: bytes.length,
+    });
+    pending = pending.slice(count);
+    pendingBytes = pending.reduce((sum, r) => sum + r.bytes.length, 0);
+    signedCount = 0;
+  };
+  for (const record of store.range(1, options.upToSeqno)) {
+    if (record.seqno !== expected)
+      throw corrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
+    const entry = decodeEntry(record.bytes, record.seqno);
+    pending.push(record);
+    pendingBytes += record.bytes.length;
+    readBytes += record.bytes.length;
+    expected++;
+    if (entry.header.kind === "signature") {
+      signedCount = pending.length;
+      if (pendingBytes >= maxChunkBytes) flush(signedCount);
+    }
+    options.onProgress?.(record.seqno, readBytes);
+  }
+  if (signedCount > 0) flush(signedCount);
+  return { files, lastExportedSeqno: files.at(-1)?.lastSeqno ?? 0, unsignedTail: pending.length };
+}
+
+/** Chunk files in `dir`, in seqno order. */
+export function listChunkFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => parseChunkFileName(name) !== undefined)
+    .sort((a, b) => parseChunkFileName(a)!.firstSeqno - parseChunkFileName(b)!.firstSeqno)
+    .map((name) => join(dir, name));
+}
+
+/**
+ * Reads chunk files (sorted by their names' first seqno) as one stream of records for
+ * `verifyLedger`. The last record of each file is marked `endsChunk`. Throws TreatyError
+ * LedgerCorrupt at the first seqno that a file cannot supply (bad magic, a name that disagrees
+ * with the header, a record cut short, trailing bytes).
+ */
+export function* readChunkFiles(paths: readonly string[]): Generator<AuditRecord> {
+  const named = paths.map((path) => {
+    const range = parseChunkFileName(path);
+    if (range === undefined)
+      throw new TreatyError(
+        "MalformedRequest",
+        `${path}: not a chunk file name (ledger_<first>-<last>.chunk)`,
+      );
+    return { path, ...range };
+  });
+  named.sort((a, b) => a.firstSeqno - b.firstSeqno);
+  for (const file of named) {
+    const name = basename(file.path);
+    const bytes = new Uint8Array(readFileSync(file.path));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.length < HEADER_BYTES || !equalBytes(bytes.subarray(0, 8), CHUNK_MAGIC)) {
+      throw corrupt(file.firstSeqno, "chunk", `${name}: not a Treaty ledger chunk (bad magic)`);
+    }
+    const first = getU64(view, 8);
+    const count = getU64(view, 16);
+    if (first !== file.firstSeqno || first + count - 1 !== file.lastSeqno) {
+      // Report the first seqno the file fails to supply as its name promises.
+      throw corrupt(
+        first !== file.firstSeqno ? file.firstSeqno : Math.min(first + count, file.lastSeqno + 1),
+        "chunk",
+        `${name}: the file holds seqnos ${first}..${first + count - 1}, its name says ${file.firstSeqno}..${file.lastSeqno}`,
+      );
+    }
+    let offset = HEADER_BYTES;
+    for (let i = 0; i < count; i++) {
+      const seqno = first + i;
+      if (offset + RECORD_HEADER_BYTES > bytes.length)
+        throw corrupt(seqno, "chunk", `${name}: file ends at byte ${bytes.length}, inside entry ${seqno}`);
+      const recordView = getU64(view, offset);
+      const length = view.getUint32(offset + 8);
+      const start = offset + RECORD_HEADER_BYTES;
+      if (start + length > bytes.length)
+        throw corrupt(seqno, "chunk", `${name}: file ends at byte ${bytes.length}, inside entry ${seqno}`);
+      offset = start + length;
+      yield {
+        seqno,
+        view: recordView,
+        bytes: bytes.subarray(start, start + length),
+        ...(i === count - 1 ? { endsChunk: name } : {}),
+      };
+    }
+    if (offset !== bytes.length)
+      throw corrupt(
+        first + count - 1,
+        "chunk",
+        `${name}: ${bytes.length - offset} bytes after the last entry`,
+      );
+  }
+}
+
+/** True when `path` is a directory holding chunk files. */
+export function isChunkDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory() && listChunkFiles(path).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+function writeDurably(path: string, bytes: Uint8Array): void {
+  const temporary = `${path}.tmp`;
+  const fd = openSync(temporary, "w");
+  try {
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
+
+function setU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, Math.floor(value / 2 ** 32));
+  view.setUint32(offset + 4, value % 2 ** 32);
+}
+
+function getU64(view: DataView, offset: number): number {
+  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+}

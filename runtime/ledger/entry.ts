@@ -1,0 +1,430 @@
+/**
+ * Ledger entries: the exact bytes that consensus replicates and the store keeps, one per
+ * transaction at txid `view.seqno`. Layout (docs/receipts.md has the byte-level description):
+ *
+ *   entry = msgpack map { h: bin, p: bin, x: bin | nil, s: bin | nil, d: bin(32) }
+ *   h = canonical msgpack header {v, view, seqno, kind, secret, request, meta{time, contract, method, caller}}
+ *   p = msgpack public write set  [[map, [[key, value | nil], ...]], ...]
+ *   x = AES-256-GCM(nonce, canonical msgpack {seed, writes}, aad = u32be|h| h u32be|p| p)
+ *   s = the signature record (signature entries only; see signature.ts)
+ *   d = SHA-256(u32be|h| h u32be|p| p u32be|x| x u32be|s| s)   (absent x or s: length 0)
+ *
+ * The parts travel as byte strings so the exact bytes that are hashed, authenticated and signed
+ * are the stored bytes: nothing is re-encoded to verify. `d` is the content digest: it catches any
+ * changed byte of the entry at that entry (so audits name the exact seqno), and it is what the
+ * Merkle leaf commits to, so receipts stay small and never reveal private data.
+ *
+ * Decoding never trusts its input: every failure is a TreatyError LedgerCorrupt naming the seqno
+ * and the field.
+ */
+import { createHash } from "node:crypto";
+import { assert } from "../../sdk/assert.js";
+import { equalBytes } from "../../sdk/bytes.js";
+import { decode, encode, encodeCanonical } from "../../sdk/codec.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { HASH_BYTES } from "../../sdk/merkle.js";
+import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
+import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
+import {
+  type LedgerSecret,
+  type LedgerSecrets,
+  NONCE_BYTES,
+  openPrivate,
+  sealPrivate,
+  TAG_BYTES,
+} from "./secrets.js";
+
+export const ENTRY_FORMAT_VERSION = 1;
+/** Longest contract, method or caller id recorded in a header. */
+export const MAX_META_STRING = 1024;
+
+/** Who did what, recorded in clear with every transaction (the random seed is private). */
+export interface TxMetadata {
+  /** The executing node's clock, ms since the epoch. */
+  readonly timeMs: number;
+  readonly contract: string | null;
+  readonly method: string | null;
+  /** The caller's key id (member, user or node), or null. */
+  readonly callerId: string | null;
+}
+
+export interface EntryHeader {
+  readonly view: number;
+  readonly seqno: number;
+  readonly kind: EntryKind;
+  /** Version of the ledger secret that sealed the private part; 0 when there is none. */
+  readonly secretVersion: number;
+  /** SHA-256 of the client request that caused the entry, or null. */
+  readonly requestDigest: Uint8Array | null;
+  readonly meta: TxMetadata;
+}
+
+/** An entry split into its exact parts; the private part is still sealed. */
+export interface DecodedEntry {
+  readonly header: EntryHeader;
+  readonly headerBytes: Uint8Array;
+  readonly publicBytes: Uint8Array;
+  readonly sealed: Uint8Array | null;
+  readonly signatureBytes: Uint8Array | null;
+  /** The content digest `d` (checked against the parts by `decodeEntry`). */
+  readonly digest: Uint8Array;
+}
+
+/** The private plaintext: the transaction's recorded random seed and its private writes. */
+export interface PrivatePart {
+  readonly seed: Uint8Array | null;
+  readonly writes: readonly MapWrites[];
+}
+
+/** Parts for `encodeEntry`. `sealed` and `signatureBytes` are null when absent. */
+export interface EntryParts {
+  readonly header: EntryHeader;
+  readonly publicWrites: readonly MapWrites[];
+  /** Seals `privatePart` under `secret` with `nonce` when given. */
+  readonly privatePart: {
+    readonly part: PrivatePart;
+    readonly secret: LedgerSecret;
+    readonly nonce: Uint8Array;
+  } | null;
+  readonly signatureBytes: Uint8Array | null;
+}
+
+/**
+ * Builds entry bytes. Inputs come from this node's own code (KV write sets, the ledger writer),
+ * so malformed parts are bugs and fail assertions: a write set out of order, a public map in the
+ * private part, a kind/part mismatch.
+ */
+export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: DecodedEntry } {
+  const { header } = parts;
+  assert(
+    header.kind === "signature" ? parts.signatureBytes !== null : parts.signatureBytes === null,
+    "only signature entries carry a signature record",
+  );
+  assert(
+    parts.privatePart === null
+      ? header.secretVersion === 0
+      : header.secretVersion === parts.privatePart.secret.version,
+    "header.secretVersion must name the sealing secret",
+  );
+  checkWrites(parts.publicWrites, true);
+  const headerBytes = encodeCanonical(headerToWire(header));
+  const publicBytes = encode(writesToWire(parts.publicWrites));
+  let sealed: Uint8Array | null = null;
+  if (parts.privatePart !== null) {
+    const { part, secret, nonce } = parts.privatePart;
+    checkWrites(part.writes, false);
+    const plaintext = encodeCanonical({ seed: part.seed, writes: writesToWire(part.writes) });
+    sealed = sealPrivate(secret, nonce, plaintext, associatedData(headerBytes, publicBytes));
+  }
+  const digest = contentDigest(headerBytes, publicBytes, sealed, parts.signatureBytes);
+  const bytes = encode({ h: headerBytes, p: publicBytes, x: sealed, s: parts.signatureBytes, d: digest });
+  return {
+    bytes,
+    decoded: { header, headerBytes, publicBytes, sealed, signatureBytes: parts.signatureBytes, digest },
+  };
+}
+
+/**
+ * Decodes and checks one entry: outer shape, header fields, the content digest, and the rules
+ * that tie kind and parts together. `expectedSeqno` is where the entry was found; the header
+ * must agree. Throws TreatyError LedgerCorrupt (details.seqno = expectedSeqno).
+ */
+export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEntry {
+  const at = expectedSeqno;
+  let outer: unknown;
+  try {
+    outer = decode(bytes, `entry ${at}`);
+  } catch (err) {
+    throw corrupt(at, "encoding", (err as Error).message);
+  }
+  const o = exactObject(outer, ["h", "p", "x", "s", "d"], at, "entry");
+  const headerBytes = bin(o.h, at, "entry.h");
+  const publicBytes = bin(o.p, at, "entry.p");
+  const sealed = o.x === null ? null : bin(o.x, at, "entry.x");
+  const signatureBytes = o.s === null ? null : bin(o.s, at, "entry.s");
+  const digest = bin(o.d, at, "entry.d");
+  if (digest.length !== HASH_BYTES) throw corrupt(at, "entry.d", "expected 32 bytes");
+  if (!equalBytes(digest, contentDigest(headerBytes, publicBytes, sealed, signatureBytes))) {
+    throw corrupt(
+      at,
+      "entry.d",
+      "content digest does not match the entry's parts (entry bytes were altered)",
+    );
+  }
+  if (sealed !== null && sealed.length < NONCE_BYTES + TAG_BYTES)
+    throw corrupt(at, "entry.x", "shorter than nonce and tag");
+  if (signatureBytes !== null && signatureBytes.length === 0)
+    throw corrupt(at, "entry.s", "empty signature record");
+  const header = decodeHeader(headerBytes, at);
+  if (header.seqno !== expectedSeqno) {
+    throw corrupt(
+      at,
+      "header.seqno",
+      `found seqno ${header.seqno} where seqno ${expectedSeqno} belongs (entries missing or reordered)`,
+    );
+  }
+  if ((header.kind === "signature") !== (signatureBytes !== null)) {
+    throw corrupt(
+      at,
+      "entry.s",
+      header.kind === "signature"
+        ? "signature entry without a signature record"
+        : `a ${header.kind} entry carries a signature record`,
+    );
+  }
+  if ((sealed === null) !== (header.secretVersion === 0)) {
+    throw corrupt(
+      at,
+      "header.secret",
+      sealed === null
+        ? "names a secret but there is no private part"
+        : "private part without a secret version",
+    );
+  }
+  return { header, headerBytes, publicBytes, sealed, signatureBytes, digest };
+}
+
+/** The Merkle leaf fields of a decoded entry. */
+export function leafFields(entry: DecodedEntry): LeafFields {
+  const { view, seqno, kind, requestDigest } = entry.header;
+  return { view, seqno, kind, entryDigest: entry.digest, requestDigest };
+}
+
+/** Decodes and checks the public write set. Throws LedgerCorrupt. */
+export function decodePublicWrites(entry: DecodedEntry): MapWrites[] {
+  const at = entry.header.seqno;
+  let wire: unknown;
+  try {
+    wire = decode(entry.publicBytes, `entry ${at} public part`);
+  } catch (err) {
+    throw corrupt(at, "entry.p", (err as Error).message);
+  }
+  const writes = writesFromWire(wire, at, "public");
+  if (entry.header.kind === "signature" && writes.length > 0)
+    throw corrupt(at, "public", "a signature entry writes nothing");
+  return writes;
+}
+
+/**
+ * Opens the private part with the matching secret version. Throws TreatyError DecryptionFailed
+ * when the secret is unknown or the bytes do not authenticate, LedgerCorrupt when the plaintext
+ * is malformed. Entries without a private part give `{seed: null, writes: []}`.
+ */
+export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets): PrivatePart {
+  const at = entry.header.seqno;
+  if (entry.sealed === null) return { seed: null, writes: [] };
+  const secret = secrets.get(entry.header.secretVersion);
+  if (secret === undefined) {
+    throw new TreatyError(
+      "DecryptionFailed",
+      `entry ${at}: no ledger secret with version ${entry.header.secretVersion}`,
+      { seqno: at },
+    );
+  }
+  let plaintext: Uint8Array;
+  try {
+    plaintext = openPrivate(
+      secret,
+      entry.sealed,
+      associatedData(entry.headerBytes, entry.publicBytes),
+      `entry ${at}`,
+    );
+  } catch (err) {
+    throw new TreatyError("DecryptionFailed", (err as Error).message, { seqno: at });
+  }
+  let wire: unknown;
+  try {
+    wire = decode(plaintext, `entry ${at} private part`);
+  } catch (err) {
+    throw corrupt(at, "private", (err as Error).message);
+  }
+  const o = exactObject(wire, ["seed", "writes"], at, "private");
+  const seed = o.seed === null ? null : bin(o.seed, at, "private.seed");
+  return { seed, writes: writesFromWire(o.writes, at, "private") };
+}
+
+/** The whole write set of an entry (public decoded, private opened with `secrets`). */
+export function entryWriteSet(entry: DecodedEntry, secrets: LedgerSecrets): WriteSet {
+  return { public: decodePublicWrites(entry), private: openPrivatePart(entry, secrets).writes };
+}
+
+/** AES-GCM associated data: `u32be |h| || h || u32be |p| || p`. */
+export function associatedData(headerBytes: Uint8Array, publicBytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + headerBytes.length + publicBytes.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, headerBytes.length);
+  out.set(headerBytes, 4);
+  view.setUint32(4 + headerBytes.length, publicBytes.length);
+  out.set(publicBytes, 8 + headerBytes.length);
+  return out;
+}
+
+/** The content digest `d` over the parts, each prefixed with its u32be length (absent = 0). */
+export function contentDigest(
+  h: Uint8Array,
+  p: Uint8Array,
+  x: Uint8Array | null,
+  s: Uint8Array | null,
+): Uint8Array {
+  const hash = createHash("sha256");
+  for (const part of [h, p, x, s]) {
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, part === null ? 0 : part.length);
+    hash.update(length);
+    if (part !== null) hash.update(part);
+  }
+  return new Uint8Array(hash.digest());
+}
+
+/** Bytewise order of keys, as the KV sorts them. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** A TreatyError LedgerCorrupt for `seqno`, naming `field`. */
+export function corrupt(seqno: number, field: string, why: string): TreatyError {
+  return new TreatyError("LedgerCorrupt", `entry ${seqno}: ${field}: ${why}`, { seqno, field });
+}
+
+function headerToWire(header: EntryHeader): Record<string, unknown> {
+  return {
+    v: ENTRY_FORMAT_VERSION,
+    view: header.view,
+    seqno: header.seqno,
+    kind: header.kind,
+    secret: header.secretVersion,
+    request: header.requestDigest,
+    meta: {
+      time: header.meta.timeMs,
+      contract: header.meta.contract,
+      method: header.meta.method,
+      caller: header.meta.callerId,
+    },
+  };
+}
+
+function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
+  let wire: unknown;
+  try {
+    wire = decode(bytes, `entry ${at} header`);
+  } catch (err) {
+    throw corrupt(at, "header", (err as Error).message);
+  }
+  const h = exactObject(wire, ["v", "view", "seqno", "kind", "secret", "request", "meta"], at, "header");
+  if (h.v !== ENTRY_FORMAT_VERSION)
+    throw corrupt(at, "header.v", `unknown entry format ${JSON.stringify(h.v)}`);
+  if (!isEntryKind(h.kind)) throw corrupt(at, "header.kind", `unknown kind ${JSON.stringify(h.kind)}`);
+  const request = h.request === null ? null : bin(h.request, at, "header.request");
+  if (request !== null && request.length !== HASH_BYTES)
+    throw corrupt(at, "header.request", "expected 32 bytes");
+  const m = exactObject(h.meta, ["time", "contract", "method", "caller"], at, "header.meta");
+  return {
+    view: integer(h.view, at, "header.view", 0),
+    seqno: integer(h.seqno, at, "header.seqno", 1),
+    kind: h.kind,
+    secretVersion: integer(h.secret, at, "header.secret", 0),
+    requestDigest: request,
+    meta: {
+      timeMs: integer(m.time, at, "header.meta.time", 0),
+      contract: optionalString(m.contract, at, "header.meta.contract"),
+      method: optionalString(m.method, at, "header.meta.method"),
+      callerId: optionalString(m.caller, at, "header.meta.caller"),
+    },
+  };
+}
+
+function writesToWire(writes: readonly MapWrites[]): unknown[] {
+  return writes.map((m) => [m.map, m.writes.map(([key, value]) => [key, value])]);
+}
+
+function checkWrites(writes: readonly MapWrites[], isPublic: boolean): void {
+  for (let i = 0; i < writes.length; i++) {
+    const m = writes[i]!;
+    assert(isPublicMap(m.map) === isPublic, `map ${m.map} is in the wrong part of the write set`);
+    assert(i === 0 || writes[i - 1]!.map < m.map, "write set maps must be sorted and unique");
+    for (let j = 1; j < m.writes.length; j++) {
+      assert(
+        compareBytes(m.writes[j - 1]![0], m.writes[j]![0]) < 0,
+        `keys of ${m.map} must be sorted and unique`,
+      );
+    }
+  }
+}
+
+function writesFromWire(wire: unknown, at: number, part: "public" | "private"): MapWrites[] {
+  if (!Array.isArray(wire)) throw corrupt(at, part, "expected an array of map writes");
+  const out: MapWrites[] = [];
+  let previousMap: string | undefined;
+  for (let i = 0; i < wire.length; i++) {
+    const field = `${part}[${i}]`;
+    const item: unknown = wire[i];
+    if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== "string" || !Array.isArray(item[1])) {
+      throw corrupt(at, field, "expected [map, writes]");
+    }
+    const map = item[0];
+    if (map.length === 0 || map.length > MAX_META_STRING)
+      throw corrupt(at, field, "map name is empty or too long");
+    if (isPublicMap(map) !== (part === "public"))
+      throw corrupt(at, field, `map "${map}" does not belong in the ${part} part`);
+    if (previousMap !== undefined && !(previousMap < map))
+      throw corrupt(at, field, `map "${map}" is out of order or repeated`);
+    previousMap = map;
+    const writes: [Uint8Array, Uint8Array | null][] = [];
+    const list = item[1] as unknown[];
+    for (let j = 0; j < list.length; j++) {
+      const pair = list[j];
+      if (
+        !Array.isArray(pair) ||
+        pair.length !== 2 ||
+        !(pair[0] instanceof Uint8Array) ||
+        !(pair[1] === null || pair[1] instanceof Uint8Array)
+      ) {
+        throw corrupt(at, `${field}.writes[${j}]`, "expected [key bytes, value bytes or nil]");
+      }
+      if (j > 0 && compareBytes(writes[j - 1]![0], pair[0]) >= 0) {
+        throw corrupt(at, `${field}.writes[${j}]`, "key is out of order or repeated");
+      }
+      writes.push([pair[0], pair[1] as Uint8Array | null]);
+    }
+    out.push({ map, writes });
+  }
+  return out;
+}
+
+function exactObject(
+  value: unknown,
+  keys: readonly string[],
+  at: number,
+  field: string,
+): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
+    throw corrupt(at, field, "expected a map");
+  }
+  const record = value as Record<string, unknown>;
+  const present = Object.keys(record);
+  if (present.length !== keys.length || !keys.every((k) => Object.hasOwn(record, k))) {
+    throw corrupt(at, field, `expected exactly the fields ${keys.join(", ")}, got ${present.join(", ")}`);
+  }
+  return record;
+}
+
+function bin(value: unknown, at: number, field: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw corrupt(at, field, "expected bytes");
+  return value;
+}
+
+function integer(value: unknown, at: number, field: string, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw corrupt(at, field, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function optionalString(value: unknown, at: number, field: string): string | null {
+  if (value === null) return null;
+  if (typeof value !== "string" || value.length > MAX_META_STRING)
+    throw corrupt(at, field, "expected a short string or nil");
+  return value;
+}

@@ -1,0 +1,424 @@
+/**
+ * The ledger: the log of entries that consensus replicates, with its Merkle tree. One object per
+ * node, owned by the node's driver (single-threaded, synchronous: no `await` on the transaction
+ * path).
+ *
+ * Life of an entry:
+ * - the leader assembles it from a transaction's write set and metadata (`appendTransaction`) or
+ *   signs the tree (`appendSignature`); a follower receives the leader's bytes and checks them
+ *   (`appendReplicated`: encoding, digest, seqno/view order, and for signatures the root, the
+ *   node's signature and its endorsement);
+ * - either way the entry is *staged*: it has a seqno, is in the Merkle tree and readable, but not
+ *   yet durable;
+ * - `persist()` writes every staged entry to the store in one durable commit (one LMDB commit per
+ *   batch); the driver calls it before acknowledging or sending the entries;
+ * - `truncate(seqno)` drops a suffix when consensus rolls back uncommitted entries.
+ *
+ * Receipts come from `receipt(txid, committedSeqno)`; the commit index is consensus's knowledge,
+ * handed in by the caller.
+ */
+import { assert } from "../../sdk/assert.js";
+import { equalBytes } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
+import type { PublicKey } from "../../sdk/keys.js";
+import { createMerkleHasher, HASH_BYTES, type MerkleHasher } from "../../sdk/merkle.js";
+import { type EntryKind, encodeLeafData, type Receipt } from "../../sdk/receipt.js";
+import { sha256 } from "../crypto.js";
+import type { WriteSet } from "../kv/types.js";
+import {
+  corrupt,
+  type DecodedEntry,
+  decodeEntry,
+  decodePublicWrites,
+  type EntryHeader,
+  encodeEntry,
+  entryWriteSet,
+  leafFields,
+  type TxMetadata,
+} from "./entry.js";
+import { MerkleTree } from "./merkle-tree.js";
+import { buildReceipt } from "./receipts.js";
+import type { LedgerSecrets } from "./secrets.js";
+import {
+  checkSignatureEntry,
+  decodeSignatureRecord,
+  encodeSignatureRecord,
+  type NodeSigner,
+  sameKey,
+  signRoot,
+} from "./signature.js";
+import type { LedgerRecord, LedgerStore } from "./store.js";
+
+/** Random bytes from the node's CSPRNG (handed in: runtime code reads no ambient randomness). */
+export type RandomBytes = (length: number) => Uint8Array;
+
+export interface LedgerOptions {
+  readonly store: LedgerStore;
+  /** Needed to append entries with a private part (the current version seals them). */
+  readonly secrets?: LedgerSecrets;
+  /** Needed to append entries with a private part (4 bytes of each nonce). */
+  readonly random?: RandomBytes;
+  /** When set, signature entries must carry this service identity (replicated ones are rejected otherwise). */
+  readonly serviceKey?: PublicKey;
+  /** Merkle tree memory bound (see merkle-tree.ts). */
+  readonly residentLevel?: number;
+}
+
+/** One executed transaction, as the node hands it to the ledger. */
+export interface TransactionInput {
+  readonly kind: Exclude<EntryKind, "signature">;
+  readonly writeSet: WriteSet;
+  readonly meta: TxMetadata;
+  /** The recorded random seed the contract drew from; stored in the private part. */
+  readonly seed?: Uint8Array | null;
+  /** SHA-256 of the signed client request (null for internal entries). */
+  readonly requestDigest?: Uint8Array | null;
+}
+
+/** Where the tree stands at the last signature. */
+export interface SignatureState {
+  readonly seqno: number;
+  readonly view: number;
+}
+
+/** Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one. */
+export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data));
+
+export class Ledger {
+  readonly #store: LedgerStore;
+  readonly #secrets: LedgerSecrets | undefined;
+  readonly #random: RandomBytes | undefined;
+  readonly #serviceKey: PublicKey | undefined;
+  readonly #tree: MerkleTree;
+  #staged: LedgerRecord[] = [];
+  #persistedSeqno: number;
+  #lastView = 0;
+  /** Seqnos of signature entries, ascending (one number per signature: small). */
+  readonly #signatures: number[] = [];
+
+  private constructor(options: LedgerOptions) {
+    this.#store = options.store;
+    this.#secrets = options.secrets;
+    this.#random = options.random;
+    this.#serviceKey = options.serviceKey;
+    this.#persistedSeqno = 0;
+    this.#tree = new MerkleTree({
+      hasher: nodeHasher,
+      ...(options.residentLevel !== undefined ? { residentLevel: options.residentLevel } : {}),
+      leafSource: (index) => this.#leafHashAt(index + 1),
+    });
+  }
+
+  /**
+   * Opens the ledger over `options.store`, rebuilding the Merkle tree from every stored entry
+   * (decoding each, checking digests, seqno and view order, and the root of each signature).
+   * Throws TreatyError LedgerCorrupt naming the first bad seqno. Cost: one pass over the store.
+   */
+  static open(options: LedgerOptions): Ledger {
+    const ledger = new Ledger(options);
+    let expected = 1;
+    for (const record of options.store.range(1)) {
+      if (record.seqno !== expected)
+        throw corrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
+      const entry = ledger.#check(record);
+      if (entry.header.kind === "signature") {
+        const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
+        if (signature.treeSize !== ledger.#tree.size || !equalBytes(signature.root, ledger.#tree.root())) {
+          throw corrupt(
+            record.seqno,
+            "signature.root",
+            "does not match the Merkle root of the entries before it",
+          );
+        }
+      }
+      ledger.#add(record, entry, false);
+      expected++;
+    }
+    return ledger;
+  }
+
+  /** Last seqno, staged entries included; 0 when empty. */
+  get lastSeqno(): number {
+    return this.#persistedSeqno + this.#staged.length;
+  }
+
+  /** Last seqno that is durable in the store. */
+  get persistedSeqno(): number {
+    return this.#persistedSeqno;
+  }
+
+  /** View of the last entry (0 when empty). */
+  get lastView(): number {
+    return this.#lastView;
+  }
+
+  /** The last signature entry, or undefined when there is none yet. */
+  get lastSignature(): SignatureState | undefined {
+    const seqno = this.#signatures.at(-1);
+    return seqno === undefined ? undefined : { seqno, view: this.get(seqno)!.view };
+  }
+
+  /** Entries after the last signature (what the signature policy counts). */
+  get unsignedCount(): number {
+    return this.lastSeqno - (this.#signatures.at(-1) ?? 0);
+  }
+
+  /** Merkle root over every entry (staged included). */
+  root(): Uint8Array {
+    return this.#tree.root();
+  }
+
+  /** The Merkle tree, for proofs (read-only use: appending goes through the ledger). */
+  get tree(): Pick<MerkleTree, "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash"> {
+    return this.#tree;
+  }
+
+  /** The record at `seqno` (staged or stored), or undefined. */
+  get(seqno: number): LedgerRecord | undefined {
+    if (!Number.isSafeInteger(seqno) || seqno < 1 || seqno > this.lastSeqno) return undefined;
+    if (seqno > this.#persistedSeqno) return this.#staged[seqno - this.#persistedSeqno - 1];
+    return this.#store.get(seqno);
+  }
+
+  /** The decoded entry at `seqno`, or undefined. Throws LedgerCorrupt when the stored bytes are bad. */
+  entry(seqno: number): DecodedEntry | undefined {
+    const record = this.get(seqno);
+    return record === undefined ? undefined : decodeEntry(record.bytes, seqno);
+  }
+
+  /**
+   * The full write set of the entry at `seqno` (private part opened): what a follower applies to
+   * its KV. Throws TxNotFound when there is no such entry; DecryptionFailed without the secret.
+   */
+  writeSetAt(seqno: number): WriteSet {
+    const entry = this.entry(seqno);
+    if (entry === undefined)
+      throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
+    assert(this.#secrets !== undefined, "reading private writes needs the ledger secrets");
+    return entryWriteSet(entry, this.#secrets);
+  }
+
+  /** First signature seqno > `seqno`, or undefined. */
+  signatureAfter(seqno: number): number | undefined {
+    let low = 0;
+    let high = this.#signatures.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.#signatures[mid]! <= seqno) low = mid + 1;
+      else high = mid;
+    }
+    return this.#signatures[low];
+  }
+
+  /**
+   * Leader: assembles the next entry from an executed transaction and stages it. The private part
+   * (private writes and the seed) is sealed with the current ledger secret and a fresh nonce:
+   * the 8-byte seqno followed by 4 random bytes, so nonces never repeat across seqnos and a seqno
+   * re-executed after a rollback still gets a new one.
+   */
+  appendTransaction(view: number, tx: TransactionInput): LedgerRecord {
+    assert(tx.kind !== ("signature" as EntryKind), "signature entries come from appendSignature");
+    this.#checkView(view);
+    checkMeta(tx.meta);
+    const seqno = this.lastSeqno + 1;
+    const seed = tx.seed ?? null;
+    const requestDigest = tx.requestDigest ?? null;
+    assert(requestDigest === null || requestDigest.length === HASH_BYTES, "requestDigest is 32 bytes");
+    let privatePart = null;
+    if (tx.writeSet.private.length > 0 || seed !== null) {
+      const secret = this.#secrets?.current;
+      assert(
+        secret !== undefined && this.#random !== undefined,
+        "private writes need ledger secrets and a random source",
+      );
+      const nonce = new Uint8Array(12);
+      new DataView(nonce.buffer).setUint32(0, Math.floor(seqno / 2 ** 32));
+      new DataView(nonce.buffer).setUint32(4, seqno % 2 ** 32);
+      const salt = this.#random(4);
+      assert(salt.length === 4, "random source returned the wrong length");
+      nonce.set(salt, 8);
+      privatePart = { part: { seed, writes: tx.writeSet.private }, secret, nonce };
+    }
+    const header: EntryHeader = {
+      view,
+      seqno,
+      kind: tx.kind,
+      secretVersion: privatePart?.secret.version ?? 0,
+      requestDigest,
+      meta: tx.meta,
+    };
+    const { bytes, decoded } = encodeEntry({
+      header,
+      publicWrites: tx.writeSet.public,
+      privatePart,
+      signatureBytes: null,
+    });
+    const record = { seqno, view, bytes };
+    this.#add(record, decoded);
+    return record;
+  }
+
+  /**
+   * Leader: signs the Merkle root of every entry so far and stages the signature entry. Throws
+   * TreatyError Forbidden when the node's endorsement does not cover `timeMs` or names another
+   * service identity than the pinned one (a node must not write signatures nobody can verify).
+   */
+  appendSignature(view: number, signer: NodeSigner, timeMs: number): LedgerRecord {
+    this.#checkView(view);
+    assert(Number.isSafeInteger(timeMs) && timeMs >= 0, "timeMs is a non-negative integer");
+    const { endorsement } = signer;
+    if (timeMs < endorsement.validFromMs || timeMs > endorsement.validToMs) {
+      throw new TreatyError(
+        "Forbidden",
+        `signature: node ${signer.key.id} is endorsed for [${endorsement.validFromMs}, ${endorsement.validToMs}], not at ${timeMs}`,
+      );
+    }
+    if (this.#serviceKey !== undefined && !sameKey(this.#serviceKey, signer.serviceKey)) {
+      throw new TreatyError(
+        "Forbidden",
+        "signature: the signer's service key is not this ledger's service identity",
+      );
+    }
+    const seqno = this.lastSeqno + 1;
+    assert(this.#tree.size === seqno - 1, "the tree covers every entry before the signature");
+    const record = signRoot(signer, { view, seqno, timeMs }, this.#tree.root());
+    const header: EntryHeader = {
+      view,
+      seqno,
+      kind: "signature",
+      secretVersion: 0,
+      requestDigest: null,
+      meta: { timeMs, contract: null, method: null, callerId: signer.key.id },
+    };
+    const { bytes, decoded } = encodeEntry({
+      header,
+      publicWrites: [],
+      privatePart: null,
+      signatureBytes: encodeSignatureRecord(record),
+    });
+    const out = { seqno, view, bytes };
+    this.#add(out, decoded);
+    return out;
+  }
+
+  /**
+   * Follower: checks and stages entries received from the leader, all or none. Throws TreatyError
+   * LedgerCorrupt naming the first bad seqno (wrong position, bad encoding or digest, view going
+   * back, a signature whose root, key or endorsement does not check out).
+   */
+  appendReplicated(records: readonly LedgerRecord[]): void {
+    const start = this.lastSeqno;
+    try {
+      for (const record of records) {
+        if (record.seqno !== this.lastSeqno + 1) {
+          throw corrupt(record.seqno, "seqno", `expected the next entry, seqno ${this.lastSeqno + 1}`);
+        }
+        const entry = this.#check(record);
+        decodePublicWrites(entry);
+        if (entry.header.kind === "signature") {
+          const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
+          checkSignatureEntry(entry.header, signature, this.#tree.root(), this.#serviceKey);
+        }
+        this.#add(record, entry);
+      }
+    } catch (err) {
+      this.#dropStagedFrom(start + 1);
+      throw err;
+    }
+  }
+
+  /** Writes all staged entries to the store in one durable commit; returns them. */
+  persist(): readonly LedgerRecord[] {
+    if (this.#staged.length === 0) return [];
+    const batch = this.#staged;
+    this.#store.append(batch);
+    this.#persistedSeqno += batch.length;
+    this.#staged = [];
+    return batch;
+  }
+
+  /** Drops every entry with seqno ≥ `fromSeqno` (staged and stored) and rolls the tree back. */
+  truncate(fromSeqno: number): void {
+    assert(Number.isSafeInteger(fromSeqno) && fromSeqno >= 1, "truncate from a seqno ≥ 1");
+    if (fromSeqno > this.lastSeqno) return;
+    if (fromSeqno <= this.#persistedSeqno) {
+      this.#store.truncate(fromSeqno);
+      this.#staged = [];
+      this.#persistedSeqno = fromSeqno - 1;
+      this.#afterTruncate(fromSeqno);
+    } else {
+      this.#dropStagedFrom(fromSeqno);
+    }
+  }
+
+  /**
+   * A receipt for `txid` (`"view.seqno"`). Throws TreatyError TxNotFound (no such entry, or the
+   * seqno holds another view's entry), TxNotCommitted (beyond `committedSeqno`, or no committed
+   * signature covers it yet), MalformedRequest (bad txid).
+   */
+  receipt(txid: string, committedSeqno: number): Receipt {
+    return buildReceipt(this, txid, committedSeqno);
+  }
+
+  #checkView(view: number): void {
+    assert(Number.isSafeInteger(view) && view >= 0, "view is a non-negative integer");
+    assert(view >= this.#lastView, `view ${view} is before the ledger's view ${this.#lastView}`);
+  }
+
+  /** Decodes a record and checks it against the ledger's end; LedgerCorrupt otherwise. */
+  #check(record: LedgerRecord): DecodedEntry {
+    const entry = decodeEntry(record.bytes, record.seqno);
+    if (entry.header.view !== record.view) {
+      throw corrupt(
+        record.seqno,
+        "view",
+        `record says view ${record.view}, entry header says ${entry.header.view}`,
+      );
+    }
+    if (entry.header.view < this.#lastView) {
+      throw corrupt(
+        record.seqno,
+        "header.view",
+        `view goes back from ${this.#lastView} to ${entry.header.view}`,
+      );
+    }
+    return entry;
+  }
+
+  /** Adds an entry to the tree and indexes; `stage` false means it is already in the store (open). */
+  #add(record: LedgerRecord, entry: DecodedEntry, stage = true): void {
+    this.#tree.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
+    if (stage) this.#staged.push(record);
+    else this.#persistedSeqno = record.seqno;
+    this.#lastView = record.view;
+    if (entry.header.kind === "signature") this.#signatures.push(record.seqno);
+  }
+
+  #dropStagedFrom(fromSeqno: number): void {
+    assert(fromSeqno > this.#persistedSeqno, "only staged entries are dropped here");
+    this.#staged.length = Math.max(0, fromSeqno - this.#persistedSeqno - 1);
+    this.#afterTruncate(fromSeqno);
+  }
+
+  #afterTruncate(fromSeqno: number): void {
+    this.#tree.truncate(fromSeqno - 1);
+    while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
+    this.#lastView = fromSeqno > 1 ? this.get(fromSeqno - 1)!.view : 0;
+  }
+
+  #leafHashAt(seqno: number): Uint8Array {
+    const record = this.get(seqno);
+    assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
+    return nodeHasher.leaf(encodeLeafData(leafFields(decodeEntry(record.bytes, seqno))));
+  }
+}
+
+function checkMeta(meta: TxMetadata): void {
+  assert(Number.isSafeInteger(meta.timeMs) && meta.timeMs >= 0, "meta.timeMs is a non-negative integer");
+  for (const value of [meta.contract, meta.method, meta.callerId]) {
+    assert(
+      value === null || (typeof value === "string" && value.length <= 1024),
+      "meta strings are short or null",
+    );
+  }
+}

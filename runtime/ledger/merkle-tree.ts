@@ -1,0 +1,384 @@
+/**
+ * The incremental RFC 9162 Merkle tree over ledger entries: append in O(log n), the root of the
+ * current or any past size, inclusion proofs and consistency proofs for any past size, and
+ * truncation (consensus rolls back uncommitted entries).
+ *
+ * Memory-bounded design. The tree stores hashes of *complete* subtrees ("nodes"): node (L, j)
+ * covers leaves [j·2^L, (j+1)·2^L). Every hash the RFC needs is either such a node or is combined
+ * from O(log n) of them. Nodes are kept in flat byte arrays (32 bytes each, no per-object cost)
+ * but only for levels ≥ R, the *resident level*:
+ *
+ *   resident bytes ≈ 64·n / 2^R        (levels R, R+1, ... hold n/2^R + n/2^(R+1) + ... nodes)
+ *
+ * Below level R the tree keeps only the current partial chunk of 2^R leaves (the "tail"). A node
+ * below level R in an older chunk is recomputed on demand from that chunk's 2^R leaf hashes, which
+ * come from a `LeafHashSource` (the ledger store); the last few such chunks are cached. With the
+ * default R = 6, 10 million entries cost ~10 MB, and a proof for an old entry reads 64 entries;
+ * proofs for recent entries (the tail) and all roots need no reads at all. R = 0 keeps every node
+ * in memory and needs no source (64 bytes per leaf).
+ */
+import { assert } from "../../sdk/assert.js";
+import { HASH_BYTES, type MerkleHasher } from "../../sdk/merkle.js";
+
+/** Returns the leaf hash of leaf `index` (0-based), for leaves older than the in-memory tail. */
+export type LeafHashSource = (index: number) => Uint8Array;
+
+export interface MerkleTreeOptions {
+  readonly hasher: MerkleHasher;
+  /** Levels below this are not kept for old chunks (see the module comment). Default 6; 0..20. */
+  readonly residentLevel?: number;
+  /** Required when `residentLevel` > 0. */
+  readonly leafSource?: LeafHashSource;
+  /** How many recomputed chunks to keep. Default 4. */
+  readonly chunkCacheSize?: number;
+}
+
+/** Default resident level: 64-leaf chunks, ~1 byte of memory per entry. */
+export const DEFAULT_RESIDENT_LEVEL = 6;
+
+/**
+ * An append-only (plus truncate) Merkle tree. Not thread-safe; one owner (the `Ledger`). Misuse
+ * (an index beyond the size, a hash of the wrong length) is a bug and fails an assertion.
+ */
+export class MerkleTree {
+  readonly #hasher: MerkleHasher;
+  readonly #resident: number;
+  readonly #source: LeafHashSource | undefined;
+  readonly #cacheSize: number;
+  #size = 0;
+  /** Levels ≥ R: every complete node. Index L; entries below R stay empty. */
+  readonly #levels: HashArray[] = [];
+  /** Levels < R: the nodes of the current partial chunk, which starts at leaf `#tailStart`. */
+  readonly #tail: HashArray[] = [];
+  #tailStart = 0;
+  /** Recomputed old chunks: chunk index → its levels 0..R-1. Insertion order = LRU order. */
+  readonly #chunks = new Map<number, HashArray[]>();
+
+  constructor(options: MerkleTreeOptions) {
+    const resident = options.residentLevel ?? DEFAULT_RESIDENT_LEVEL;
+    assert(
+      Number.isInteger(resident) && resident >= 0 && resident <= 20,
+      "residentLevel must be an integer in 0..20",
+    );
+    assert(
+      resident === 0 || options.leafSource !== undefined,
+      "a leafSource is required when residentLevel > 0",
+    );
+    this.#hasher = options.hasher;
+    this.#resident = resident;
+    this.#source = options.leafSource;
+    this.#cacheSize = Math.max(1, options.chunkCacheSize ?? 4);
+    for (let level = 0; level < resident; level++) this.#tail.push(new HashArray());
+  }
+
+  /** Number of leaves. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Appends one leaf hash (32 bytes, already `hasher.leaf(data)`). */
+  append(leafHash: Uint8Array): void {
+    assert(leafHash.length === HASH_BYTES, "a leaf hash is 32 bytes");
+    let index = this.#size;
+    this.#store(0, index, leafHash);
+    this.#size++;
+    // Each time the new node is a right child, its parent is now complete.
+    let level = 0;
+    while (index % 2 === 1) {
+      const parent = this.#hasher.node(this.#node(level, index - 1), this.#node(level, index));
+      index = (index - 1) / 2;
+      level++;
+      this.#store(level, index, parent);
+    }
+    if (this.#resident > 0 && this.#size - this.#tailStart === 2 ** this.#resident) {
+      // The chunk is complete: its root now lives at level R; drop its lower levels.
+      this.#tailStart = this.#size;
+      for (const level of this.#tail) level.truncate(0);
+    }
+  }
+
+  /** Drops every leaf at index ≥ `size` (keeps the first `size` leaves). */
+  truncate(size: number): void {
+    assert(Number.isSafeInteger(size) && size >= 0 && size <= this.#size, "truncate size out of range");
+    if (size === this.#size) return;
+    for (let level = this.#resident; level < this.#levels.length; level++) {
+      this.#levels[level]!.truncate(Math.floor(size / 2 ** level));
+    }
+    const chunkLeaves = 2 ** this.#resident;
+    const newTailStart = Math.floor(size / chunkLeaves) * chunkLeaves;
+    for (const chunk of [...this.#chunks.keys()]) {
+      if (chunk * chunkLeaves >= newTailStart) this.#chunks.delete(chunk);
+    }
+    if (this.#resident === 0) {
+      this.#size = size;
+      return;
+    }
+    if (newTailStart === this.#tailStart) {
+      for (let level = 0; level < this.#resident; level++) {
+        this.#tail[level]!.truncate(Math.floor(size / 2 ** level) - this.#tailStart / 2 ** level);
+      }
+      this.#size = size;
+      return;
+    }
+    // The cut falls in an older chunk: rebuild that chunk's partial tail from the leaf source.
+    for (const level of this.#tail) level.truncate(0);
+    this.#tailStart = newTailStart;
+    this.#size = newTailStart;
+    const leaves: Uint8Array[] = [];
+    for (let index = newTailStart; index < size; index++) leaves.push(this.#leafFromSource(index));
+    for (const leaf of leaves) this.append(leaf);
+  }
+
+  /** Root of the tree of the first `size` leaves (default: all). */
+  root(size: number = this.#size): Uint8Array {
+    this.#checkSize(size);
+    if (size === 0) return this.#hasher.empty();
+    return copy(this.#range(0, size));
+  }
+
+  /** Leaf hash at `index`. */
+  leafHash(index: number): Uint8Array {
+    assert(Number.isSafeInteger(index) && index >= 0 && index < this.#size, "leaf index out of range");
+    return copy(this.#node(0, index));
+  }
+
+  /** RFC 9162 PATH(index, D[0:size]): sibling hashes from the leaf upward. */
+  inclusionProof(index: number, size: number = this.#size): Uint8Array[] {
+    this.#checkSize(size);
+    assert(
+      Number.isSafeInteger(index) && index >= 0 && index < size,
+      "leaf index out of range for the tree size",
+    );
+    const path: Uint8Array[] = [];
+    let start = 0;
+    let end = size;
+    while (end - start > 1) {
+      const k = largestPowerOfTwoBelow(end - start);
+      if (index < start + k) {
+        path.push(copy(this.#range(start + k, end)));
+        end = start + k;
+      } else {
+        path.push(copy(this.#range(start, start + k)));
+        start += k;
+      }
+    }
+    return path.reverse();
+  }
+
+  /** RFC 9162 PROOF(size1, D[0:size2]); empty when size1 is 0 or equals size2. */
+  consistencyProof(size1: number, size2: number = this.#size): Uint8Array[] {
+    this.#checkSize(size2);
+    assert(Number.isSafeInteger(size1) && size1 >= 0 && size1 <= size2, "consistency sizes out of order");
+    if (size1 === 0 || size1 === size2) return [];
+    const proof: Uint8Array[] = [];
+    let m = size1;
+    let start = 0;
+    let end = size2;
+    let wholeOldTree = true;
+    for (;;) {
+      if (m === end - start) {
+        if (!wholeOldTree) proof.push(copy(this.#range(start, end)));
+        break;
+      }
+      const k = largestPowerOfTwoBelow(end - start);
+      if (m <= k) {
+        proof.push(copy(this.#range(start + k, end)));
+        end = start + k;
+      } else {
+        proof.push(copy(this.#range(start, start + k)));
+        m -= k;
+        start += k;
+        wholeOldTree = false;
+      }
+    }
+    return proof.reverse();
+  }
+
+  /** Bytes held by node arrays and cached chunks (for metrics and the memory-bound test). */
+  memoryBytes(): number {
+    let bytes = 0;
+    for (const level of this.#levels) bytes += level.capacityBytes;
+    for (const level of this.#tail) bytes += level.capacityBytes;
+    for (const chunk of this.#chunks.values()) for (const level of chunk) bytes += level.capacityBytes;
+    return bytes;
+  }
+
+  #checkSize(size: number): void {
+    assert(Number.isSafeInteger(size) && size >= 0 && size <= this.#size, "tree size out of range");
+  }
+
+  /** MTH(D[start:end]) for a range of complete leaves; a view into internal storage. */
+  #range(start: number, end: number): Uint8Array {
+    const width = end - start;
+    const k = largestPowerOfTwoAtMost(width);
+    if (k === width) {
+      // The RFC's recursion only ever asks for perfect subtrees at aligned positions.
+      assert(start % width === 0, "perfect subtree must be aligned");
+      return this.#node(Math.log2(width), start / width);
+    }
+    return this.#hasher.node(this.#range(start, start + k), this.#range(start + k, end));
+  }
+
+  #node(level: number, index: number): Uint8Array {
+    if (level >= this.#resident) return this.#levels[level]!.get(index);
+    const firstLeaf = index * 2 ** level;
+    if (firstLeaf >= this.#tailStart) return this.#tail[level]!.get(index - this.#tailStart / 2 ** level);
+    const chunk = Math.floor(firstLeaf / 2 ** this.#resident);
+    return this.#chunk(chunk)[level]!.get(index - chunk * 2 ** (this.#resident - level));
+  }
+
+  #store(level: number, index: number, hash: Uint8Array): void {
+    if (level >= this.#resident) {
+      while (this.#levels.length <= level) this.#levels.push(new HashArray());
+      const array = this.#levels[level]!;
+      assert(array.length === index, "nodes are stored in order");
+      array.push(hash);
+    } else {
+      const array = this.#tail[level]!;
+      assert(array.length === index - this.#tailStart / 2 ** level, "tail nodes are stored in order");
+      array.push(hash);
+    }
+  }
+
+  /** Levels 0..R-1 of an old, complete chunk, recomputed from the leaf source and cached. */
+  #chunk(chunk: number): HashArray[] {
+    const cached = this.#chunks.get(chunk);
+    if (cached !== undefined) {
+      this.#chunks.delete(chunk);
+      this.#chunks.set(chunk, cached);
+      return cached;
+    }
+    const leaves = 2 ** this.#resident;
+    const levels: HashArray[] = [];
+    const base = new HashArray(leaves);
+    for (let i = 0; i < leaves; i++) base.push(this.#leafFromSource(chunk * leaves + i));
+    levels.push(base);
+    for (let level = 1; level < this.#resident; level++) {
+      const below = levels[level - 1]!;
+      const above = new HashArray(below.length / 2);
+      for (let i = 0; i < below.length; i += 2) above.push(this.#hasher.node(below.get(i), below.get(i + 1)));
+      levels.push(above);
+    }
+    // The recomputed chunk must agree with the resident root of that chunk; a mismatch means the
+    // source changed under us (a store edited while the node runs).
+    const top = levels[this.#resident - 1]!;
+    const root = this.#hasher.node(top.get(0), top.get(1));
+    const resident = this.#levels[this.#resident]!.get(chunk);
+    assert(equal(root, resident), `leaf source disagrees with the tree in chunk ${chunk}`);
+    if (this.#chunks.size >= this.#cacheSize) this.#chunks.delete(this.#chunks.keys().next().value!);
+    this.#chunks.set(chunk, levels);
+    return levels;
+  }
+
+  #leafFromSource(index: number): Uint8Array {
+    const leaf = this.#source!(index);
+    assert(leaf.length === HASH_BYTES, "leaf source returned a hash of the wrong length");
+    return leaf;
+  }
+}
+
+/**
+ * The right frontier of a tree: the roots of its perfect subtrees, O(log n) hashes. Enough to
+ * append and to compute the current root, in constant memory; audits use it to re-derive the root
+ * at every signature of a ledger of any length.
+ */
+export class MerkleFrontier {
+  readonly #hasher: MerkleHasher;
+  /** Perfect subtree roots, left to right, with their heights (strictly decreasing). */
+  readonly #nodes: { height: number; hash: Uint8Array }[] = [];
+  #size = 0;
+
+  constructor(hasher: MerkleHasher) {
+    this.#hasher = hasher;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  append(leafHash: Uint8Array): void {
+    assert(leafHash.length === HASH_BYTES, "a leaf hash is 32 bytes");
+    let node = { height: 0, hash: leafHash };
+    for (
+      let top = this.#nodes.at(-1);
+      top !== undefined && top.height === node.height;
+      top = this.#nodes.at(-1)
+    ) {
+      this.#nodes.pop();
+      node = { height: node.height + 1, hash: this.#hasher.node(top.hash, node.hash) };
+    }
+    this.#nodes.push(node);
+    this.#size++;
+  }
+
+  /** Root of all leaves appended so far. */
+  root(): Uint8Array {
+    if (this.#nodes.length === 0) return this.#hasher.empty();
+    let root = this.#nodes[this.#nodes.length - 1]!.hash;
+    for (let i = this.#nodes.length - 2; i >= 0; i--) root = this.#hasher.node(this.#nodes[i]!.hash, root);
+    return root.slice();
+  }
+}
+
+/** A growable array of 32-byte hashes in one buffer. */
+class HashArray {
+  #bytes: Uint8Array;
+  #length = 0;
+
+  constructor(capacity = 16) {
+    this.#bytes = new Uint8Array(Math.max(1, capacity) * HASH_BYTES);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  get capacityBytes(): number {
+    return this.#bytes.length;
+  }
+
+  push(hash: Uint8Array): void {
+    if ((this.#length + 1) * HASH_BYTES > this.#bytes.length) {
+      const grown = new Uint8Array(this.#bytes.length * 2);
+      grown.set(this.#bytes.subarray(0, this.#length * HASH_BYTES));
+      this.#bytes = grown;
+    }
+    this.#bytes.set(hash, this.#length * HASH_BYTES);
+    this.#length++;
+  }
+
+  /** A view (not a copy): callers copy before handing it out. */
+  get(index: number): Uint8Array {
+    assert(index >= 0 && index < this.#length, "node index out of range");
+    return this.#bytes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES);
+  }
+
+  truncate(length: number): void {
+    assert(length >= 0 && length <= this.#length, "hash array truncate out of range");
+    this.#length = length;
+    // Give memory back after a large rollback, so truncation keeps the bound.
+    if (this.#bytes.length > 64 * HASH_BYTES && length * 4 * HASH_BYTES < this.#bytes.length) {
+      this.#bytes = this.#bytes.slice(0, Math.max(16, length * 2) * HASH_BYTES);
+    }
+  }
+}
+
+function largestPowerOfTwoBelow(n: number): number {
+  return largestPowerOfTwoAtMost(n - 1);
+}
+
+function largestPowerOfTwoAtMost(n: number): number {
+  let k = 1;
+  while (k * 2 <= n) k *= 2;
+  return k;
+}
+
+function copy(bytes: Uint8Array): Uint8Array {
+  return bytes.slice();
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,268 @@
+/**
+ * Signature transactions and node endorsements.
+ *
+ * At genesis the service identity key (ed25519) is created. It endorses each node's identity key:
+ * a signature over the node id, the node's public key and a validity window
+ * (`sdk/receipt.endorsementMessage`). Every N transactions or T ms the leader appends a signature
+ * entry whose record holds the Merkle root of every entry before it, the node's signature over
+ * that root (`sdk/receipt.signedRootMessage`), the node's key and its endorsement. So anyone who
+ * pins the service identity's public key can check every signature, and every receipt.
+ *
+ * The record is canonical msgpack:
+ *   { node: id hex, curve, key: bin, tree: treeSize, root: bin(32), sig: bin,
+ *     endorsement: { from: validFromMs, to: validToMs, sig: bin }, service: { curve, key: bin } }
+ */
+import { equalBytes, toHex } from "../../sdk/bytes.js";
+import { decode, encodeCanonical } from "../../sdk/codec.js";
+import { type Curve, isCurve, type KeyPair, keyId, type PublicKey, sign } from "../../sdk/keys.js";
+import { HASH_BYTES } from "../../sdk/merkle.js";
+import { endorsementMessage, signedRootMessage } from "../../sdk/receipt.js";
+import { verifySignature } from "../crypto.js";
+import { corrupt, type EntryHeader } from "./entry.js";
+
+/** The service identity's endorsement of one node key. */
+export interface NodeEndorsement {
+  readonly nodeId: string;
+  readonly curve: Curve;
+  readonly publicKey: Uint8Array;
+  readonly validFromMs: number;
+  readonly validToMs: number;
+  /** The service key's signature over `endorsementMessage`. */
+  readonly signature: Uint8Array;
+}
+
+/** What a node needs to sign roots: its key pair, its endorsement, and the service public key. */
+export interface NodeSigner {
+  readonly key: KeyPair;
+  readonly endorsement: NodeEndorsement;
+  readonly serviceKey: PublicKey;
+}
+
+/** The content of a signature entry (`s`). */
+export interface SignatureRecord {
+  readonly nodeId: string;
+  readonly curve: Curve;
+  readonly publicKey: Uint8Array;
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly endorsement: {
+    readonly validFromMs: number;
+    readonly validToMs: number;
+    readonly signature: Uint8Array;
+  };
+  readonly serviceKey: PublicKey;
+}
+
+/**
+ * The service identity endorses `node` for [validFromMs, validToMs]. Called at genesis and when
+ * governance trusts a joining node. Throws TypeError when the window is empty.
+ */
+export function endorseNode(
+  service: KeyPair,
+  node: PublicKey,
+  validFromMs: number,
+  validToMs: number,
+): NodeEndorsement {
+  if (!(validFromMs <= validToMs))
+    throw new TypeError("endorsement validity: validFromMs must not be after validToMs");
+  const nodeId = keyId(node);
+  const message = endorsementMessage({ nodeId, publicKey: node.publicKey, validFromMs, validToMs });
+  return {
+    nodeId,
+    curve: node.curve,
+    publicKey: node.publicKey,
+    validFromMs,
+    validToMs,
+    signature: sign(service, message),
+  };
+}
+
+/** A signer for `key`, checking that `endorsement` is for that key. Throws TypeError otherwise. */
+export function nodeSigner(key: KeyPair, endorsement: NodeEndorsement, serviceKey: PublicKey): NodeSigner {
+  if (endorsement.nodeId !== key.id || !equalBytes(endorsement.publicKey, key.publicKey)) {
+    throw new TypeError("endorsement: not for this node key");
+  }
+  return { key, endorsement, serviceKey };
+}
+
+/** Signs the root for a signature entry at (view, seqno) and builds its record. */
+export function signRoot(
+  signer: NodeSigner,
+  at: { view: number; seqno: number; timeMs: number },
+  root: Uint8Array,
+): SignatureRecord {
+  const treeSize = at.seqno - 1;
+  const message = signedRootMessage({ view: at.view, seqno: at.seqno, treeSize, root, timeMs: at.timeMs });
+  const { endorsement } = signer;
+  return {
+    nodeId: signer.key.id,
+    curve: signer.key.curve,
+    publicKey: signer.key.publicKey,
+    treeSize,
+    root,
+    signature: sign(signer.key, message),
+    endorsement: {
+      validFromMs: endorsement.validFromMs,
+      validToMs: endorsement.validToMs,
+      signature: endorsement.signature,
+    },
+    serviceKey: { curve: signer.serviceKey.curve, publicKey: signer.serviceKey.publicKey },
+  };
+}
+
+export function encodeSignatureRecord(record: SignatureRecord): Uint8Array {
+  return encodeCanonical({
+    node: record.nodeId,
+    curve: record.curve,
+    key: record.publicKey,
+    tree: record.treeSize,
+    root: record.root,
+    sig: record.signature,
+    endorsement: {
+      from: record.endorsement.validFromMs,
+      to: record.endorsement.validToMs,
+      sig: record.endorsement.signature,
+    },
+    service: { curve: record.serviceKey.curve, key: record.serviceKey.publicKey },
+  });
+}
+
+/** Strict decoding of `s`. Throws TreatyError LedgerCorrupt for entry `seqno`. */
+export function decodeSignatureRecord(bytes: Uint8Array, seqno: number): SignatureRecord {
+  let wire: unknown;
+  try {
+    wire = decode(bytes, `entry ${seqno} signature`);
+  } catch (err) {
+    throw corrupt(seqno, "signature", (err as Error).message);
+  }
+  const r = fields(
+    wire,
+    ["node", "curve", "key", "tree", "root", "sig", "endorsement", "service"],
+    seqno,
+    "signature",
+  );
+  const e = fields(r.endorsement, ["from", "to", "sig"], seqno, "signature.endorsement");
+  const s = fields(r.service, ["curve", "key"], seqno, "signature.service");
+  if (typeof r.node !== "string") throw corrupt(seqno, "signature.node", "expected a string");
+  if (!isCurve(r.curve)) throw corrupt(seqno, "signature.curve", "unknown curve");
+  if (!isCurve(s.curve)) throw corrupt(seqno, "signature.service.curve", "unknown curve");
+  const root = bytes32(r.root, seqno, "signature.root");
+  return {
+    nodeId: r.node,
+    curve: r.curve,
+    publicKey: binary(r.key, seqno, "signature.key"),
+    treeSize: count(r.tree, seqno, "signature.tree"),
+    root,
+    signature: binary(r.sig, seqno, "signature.sig"),
+    endorsement: {
+      validFromMs: count(e.from, seqno, "signature.endorsement.from"),
+      validToMs: count(e.to, seqno, "signature.endorsement.to"),
+      signature: binary(e.sig, seqno, "signature.endorsement.sig"),
+    },
+    serviceKey: { curve: s.curve, publicKey: binary(s.key, seqno, "signature.service.key") },
+  };
+}
+
+/**
+ * Checks a signature entry against the tree it claims to sign: tree size, root, node id, the
+ * service identity (must equal `pinnedServiceKey` when given), the endorsement, its validity at
+ * the signing time, and the node's signature. Throws TreatyError LedgerCorrupt naming the field.
+ * Signatures are checked with node:crypto (the hot path; same answers as sdk/keys).
+ */
+export function checkSignatureEntry(
+  header: EntryHeader,
+  record: SignatureRecord,
+  expectedRoot: Uint8Array,
+  pinnedServiceKey: PublicKey | undefined,
+): void {
+  const at = header.seqno;
+  if (record.treeSize !== at - 1) {
+    throw corrupt(at, "signature.tree", `signs ${record.treeSize} entries, but ${at - 1} precede it`);
+  }
+  if (!equalBytes(record.root, expectedRoot)) {
+    throw corrupt(
+      at,
+      "signature.root",
+      `does not match the Merkle root of entries 1..${at - 1} (an entry before it was altered)`,
+    );
+  }
+  const nodeKey: PublicKey = { curve: record.curve, publicKey: record.publicKey };
+  if (record.nodeId !== keyId(nodeKey)) throw corrupt(at, "signature.node", "is not the id of signature.key");
+  if (pinnedServiceKey !== undefined && !sameKey(pinnedServiceKey, record.serviceKey)) {
+    throw corrupt(
+      at,
+      "signature.service",
+      `service key ${toHex(record.serviceKey.publicKey)} is not the pinned service identity`,
+    );
+  }
+  const endorsed = {
+    nodeId: record.nodeId,
+    publicKey: record.publicKey,
+    validFromMs: record.endorsement.validFromMs,
+    validToMs: record.endorsement.validToMs,
+  };
+  if (!verifySignature(record.serviceKey, endorsementMessage(endorsed), record.endorsement.signature)) {
+    throw corrupt(
+      at,
+      "signature.endorsement",
+      `node ${record.nodeId} is not endorsed by the service identity`,
+    );
+  }
+  const timeMs = header.meta.timeMs;
+  if (timeMs < endorsed.validFromMs || timeMs > endorsed.validToMs) {
+    throw corrupt(
+      at,
+      "signature.endorsement",
+      `signed at ${timeMs}, outside the endorsement's validity [${endorsed.validFromMs}, ${endorsed.validToMs}]`,
+    );
+  }
+  const message = signedRootMessage({
+    view: header.view,
+    seqno: at,
+    treeSize: record.treeSize,
+    root: record.root,
+    timeMs,
+  });
+  if (!verifySignature(nodeKey, message, record.signature)) {
+    throw corrupt(at, "signature.sig", `not a valid signature of the root by node ${record.nodeId}`);
+  }
+}
+
+export function sameKey(a: PublicKey, b: PublicKey): boolean {
+  return a.curve === b.curve && equalBytes(a.publicKey, b.publicKey);
+}
+
+function fields(
+  value: unknown,
+  keys: readonly string[],
+  seqno: number,
+  field: string,
+): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
+    throw corrupt(seqno, field, "expected a map");
+  }
+  const record = value as Record<string, unknown>;
+  if (Object.keys(record).length !== keys.length || !keys.every((k) => Object.hasOwn(record, k))) {
+    throw corrupt(seqno, field, `expected exactly the fields ${keys.join(", ")}`);
+  }
+  return record;
+}
+
+function binary(value: unknown, seqno: number, field: string): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length > 256) throw corrupt(seqno, field, "expected bytes");
+  return value;
+}
+
+function bytes32(value: unknown, seqno: number, field: string): Uint8Array {
+  const out = binary(value, seqno, field);
+  if (out.length !== HASH_BYTES) throw corrupt(seqno, field, "expected 32 bytes");
+  return out;
+}
+
+function count(value: unknown, seqno: number, field: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw corrupt(seqno, field, "expected a non-negative integer");
+  }
+  return value;
+}

@@ -1,0 +1,159 @@
+/**
+ * The offline audit of a whole ledger (`treaty ledger verify`): walks every entry in order and
+ * checks, stopping at the first problem with a TreatyError that names its seqno:
+ * - positions: every seqno from 1 on, none missing, repeated or out of order;
+ * - encoding: outer map, header fields, write-set shape and order, content digest;
+ * - views never go back, and the store's/chunk's view agrees with the header;
+ * - at every signature: tree size, the Merkle root re-derived from the entries, the node id, the
+ *   node's signature, the service identity's endorsement and its validity at the signing time;
+ *   one service identity throughout (the pinned one, when given);
+ * - with ledger secrets: every private part decrypts and decodes;
+ * - for chunk files: every chunk ends on a signature.
+ *
+ * Memory is O(log n) (a Merkle frontier), so ledgers of any length audit in constant space.
+ */
+import { toHex } from "../../sdk/bytes.js";
+import type { PublicKey } from "../../sdk/keys.js";
+import { ENTRY_KINDS, type EntryKind, encodeLeafData } from "../../sdk/receipt.js";
+import { corrupt, decodeEntry, decodePublicWrites, leafFields, openPrivatePart } from "./entry.js";
+import { nodeHasher } from "./ledger.js";
+import { MerkleFrontier } from "./merkle-tree.js";
+import type { LedgerSecrets } from "./secrets.js";
+import { checkSignatureEntry, decodeSignatureRecord } from "./signature.js";
+import type { LedgerRecord } from "./store.js";
+
+/** A record as an audit source yields it; chunk readers mark the last record of each file. */
+export interface AuditRecord extends LedgerRecord {
+  /** Set on the last record of a chunk file (its name): that record must be a signature. */
+  readonly endsChunk?: string;
+}
+
+export interface VerifyLedgerOptions {
+  /** The pinned service identity. Without it, the first signature's service key is reported and required throughout. */
+  readonly serviceKey?: PublicKey;
+  /** When given, every private part must decrypt. */
+  readonly secrets?: LedgerSecrets;
+  /** Called every `progressEveryEntries` entries. */
+  readonly onProgress?: (progress: { readonly seqno: number; readonly bytes: number }) => void;
+  readonly progressEveryEntries?: number;
+}
+
+export interface VerifyReport {
+  readonly entries: number;
+  readonly lastSeqno: number;
+  readonly bytes: number;
+  readonly lastView: number;
+  readonly kinds: Readonly<Record<EntryKind, number>>;
+  readonly signatures: number;
+  /** Seqno of the last signature (0 when none): everything up to it is covered by a signed root. */
+  readonly lastSignedSeqno: number;
+  /** Root signed by the last signature (hex), or null. */
+  readonly signedRoot: string | null;
+  /** Entries after the last signature: well-formed but not yet covered by a signed root. */
+  readonly unsignedTail: number;
+  readonly privateEntries: number;
+  /** Private parts decrypted (0 without secrets). */
+  readonly decryptedEntries: number;
+  /** The service identity that endorsed every signing node, and whether it was pinned. */
+  readonly serviceKey: {
+    readonly curve: string;
+    readonly publicKey: string;
+    readonly pinned: boolean;
+  } | null;
+  /** Ids of the nodes that signed. */
+  readonly signingNodes: readonly string[];
+}
+
+/**
+ * Audits `records` (a store's `range(1)` or `readChunkFiles(...)`). Returns the report, or throws
+ * TreatyError LedgerCorrupt / DecryptionFailed with `details.seqno` = the first bad seqno.
+ */
+export function verifyLedger(
+  records: Iterable<AuditRecord>,
+  options: VerifyLedgerOptions = {},
+): VerifyReport {
+  const frontier = new MerkleFrontier(nodeHasher);
+  const kinds = Object.fromEntries(ENTRY_KINDS.map((k) => [k, 0])) as Record<EntryKind, number>;
+  const signingNodes = new Set<string>();
+  const every = Math.max(1, options.progressEveryEntries ?? 10_000);
+  let serviceKey = options.serviceKey;
+  let expected = 1;
+  let bytes = 0;
+  let lastView = 0;
+  let signatures = 0;
+  let lastSignedSeqno = 0;
+  let signedRoot: string | null = null;
+  let privateEntries = 0;
+  let decryptedEntries = 0;
+
+  for (const record of records) {
+    if (record.seqno !== expected) {
+      throw record.seqno > expected
+        ? corrupt(expected, "entry", `missing (the next entry found is seqno ${record.seqno})`)
+        : corrupt(record.seqno, "entry", `appears again after seqno ${expected - 1}`);
+    }
+    const entry = decodeEntry(record.bytes, record.seqno);
+    const { header } = entry;
+    if (header.view !== record.view) {
+      throw corrupt(
+        record.seqno,
+        "view",
+        `stored with view ${record.view}, but its header says view ${header.view}`,
+      );
+    }
+    if (header.view < lastView)
+      throw corrupt(record.seqno, "header.view", `view goes back from ${lastView} to ${header.view}`);
+    decodePublicWrites(entry);
+    if (entry.sealed !== null) {
+      privateEntries++;
+      if (options.secrets !== undefined) {
+        openPrivatePart(entry, options.secrets);
+        decryptedEntries++;
+      }
+    }
+    if (header.kind === "signature") {
+      const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
+      serviceKey ??= signature.serviceKey;
+      checkSignatureEntry(header, signature, frontier.root(), serviceKey);
+      signatures++;
+      lastSignedSeqno = record.seqno;
+      signedRoot = toHex(signature.root);
+      signingNodes.add(signature.nodeId);
+    } else if (record.endsChunk !== undefined) {
+      throw corrupt(
+        record.seqno,
+        "chunk",
+        `${record.endsChunk} must end on a signature entry, but entry ${record.seqno} is a ${header.kind} entry`,
+      );
+    }
+    frontier.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
+    kinds[header.kind]++;
+    lastView = header.view;
+    bytes += record.bytes.length;
+    if (record.seqno % every === 0) options.onProgress?.({ seqno: record.seqno, bytes });
+    expected++;
+  }
+
+  return {
+    entries: expected - 1,
+    lastSeqno: expected - 1,
+    bytes,
+    lastView,
+    kinds,
+    signatures,
+    lastSignedSeqno,
+    signedRoot,
+    unsignedTail: expected - 1 - lastSignedSeqno,
+    privateEntries,
+    decryptedEntries,
+    serviceKey:
+      serviceKey === undefined
+        ? null
+        : {
+            curve: serviceKey.curve,
+            publicKey: toHex(serviceKey.publicKey),
+            pinned: options.serviceKey !== undefined,
+          },
+    signingNodes: [...signingNodes],
+  };
+}

@@ -1,0 +1,386 @@
+/**
+ * Receipts: offline proof that a transaction is in the ledger, verifiable with nothing but the
+ * service identity's public key (pinned by the app). Browser-safe (noble, no node:*).
+ *
+ * A receipt holds the transaction's leaf fields, its RFC 9162 inclusion path, the signed Merkle
+ * root that covers it, and the signing node's key with the service's endorsement of that key.
+ * Every hash input and signed message is a fixed byte layout built here, documented in
+ * docs/receipts.md so that other languages can verify receipts too. The node side (runtime/ledger)
+ * builds the same bytes with these same functions.
+ *
+ * Example:
+ * ```ts
+ * const serviceKey = parsePublicKey("ed25519", pinnedServiceKeyHex);
+ * const ok = verifyReceipt(await (await fetch(`${node}/node/receipt?txid=${txid}`)).json(), serviceKey);
+ * ok.kind; // "user" | "member" | "governance" | "signature" | "internal"
+ * ```
+ */
+import { concatBytes, equalBytes, fromHex, utf8 } from "./bytes.js";
+import { TreatyError } from "./errors.js";
+import { CURVES, type Curve, isCurve, keyId, type PublicKey, verify as verifySignature } from "./keys.js";
+import {
+  HASH_BYTES,
+  inclusionProofLength,
+  type MerkleHasher,
+  rootFromInclusionProof,
+  sha256Hasher,
+} from "./merkle.js";
+
+/** Entry kinds, in leaf-code order: the code of a kind is its index + 1. Never reorder. */
+export const ENTRY_KINDS = ["user", "member", "governance", "signature", "internal"] as const;
+/**
+ * What produced a ledger entry: a user's call, a member's call (not a governance action), a
+ * governance transaction (proposal, ballot, applied action), a signature transaction, or an
+ * internal node/config change.
+ */
+export type EntryKind = (typeof ENTRY_KINDS)[number];
+
+export function isEntryKind(value: unknown): value is EntryKind {
+  return typeof value === "string" && (ENTRY_KINDS as readonly string[]).includes(value);
+}
+
+/** The one-byte code of a kind in leaf data (user 1, member 2, governance 3, signature 4, internal 5). */
+export function entryKindCode(kind: EntryKind): number {
+  return ENTRY_KINDS.indexOf(kind) + 1;
+}
+
+/** Version byte that starts every leaf data. */
+export const LEAF_FORMAT_VERSION = 1;
+/** Length of leaf data: version, view, seqno, kind, entry digest, request digest. */
+export const LEAF_DATA_BYTES = 1 + 8 + 8 + 1 + HASH_BYTES + HASH_BYTES;
+const ROOT_DOMAIN = utf8.encode("treaty/signed-root/v1\0");
+const ENDORSEMENT_DOMAIN = utf8.encode("treaty/node-endorsement/v1\0");
+
+/** The fields of one Merkle leaf: what a receipt proves about its transaction. */
+export interface LeafFields {
+  readonly view: number;
+  readonly seqno: number;
+  readonly kind: EntryKind;
+  /** SHA-256 content digest of the whole ledger entry (see docs/receipts.md). */
+  readonly entryDigest: Uint8Array;
+  /** SHA-256 of the signed client request that caused the entry, or null (signatures, internal). */
+  readonly requestDigest: Uint8Array | null;
+}
+
+/**
+ * The 82-byte leaf data: `0x01 || u64be view || u64be seqno || u8 kind || entryDigest (32) ||
+ * requestDigest (32, zeros when null)`. The Merkle leaf hash is `SHA-256(0x00 || leafData)`.
+ * Throws TypeError on out-of-range fields (a caller bug, not hostile input).
+ */
+export function encodeLeafData(leaf: LeafFields): Uint8Array {
+  if (leaf.entryDigest.length !== HASH_BYTES) throw new TypeError("entryDigest: expected 32 bytes");
+  if (leaf.requestDigest !== null && leaf.requestDigest.length !== HASH_BYTES) {
+    throw new TypeError("requestDigest: expected 32 bytes");
+  }
+  const out = new Uint8Array(LEAF_DATA_BYTES);
+  const view = new DataView(out.buffer);
+  out[0] = LEAF_FORMAT_VERSION;
+  writeU64(view, 1, leaf.view, "view");
+  writeU64(view, 9, leaf.seqno, "seqno");
+  out[17] = entryKindCode(leaf.kind);
+  out.set(leaf.entryDigest, 18);
+  if (leaf.requestDigest !== null) out.set(leaf.requestDigest, 18 + HASH_BYTES);
+  return out;
+}
+
+/** What a node signs at a signature transaction. */
+export interface SignedRoot {
+  /** view and seqno of the signature transaction itself. */
+  readonly view: number;
+  readonly seqno: number;
+  /** Leaves covered: always `seqno - 1` (every entry before the signature). */
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+  /** The signing node's clock when it signed (ms since the epoch). */
+  readonly timeMs: number;
+}
+
+/**
+ * The message a node signs: `"treaty/signed-root/v1" 0x00 || u64be view || u64be seqno ||
+ * u64be treeSize || root (32) || u64be timeMs` (82 bytes).
+ */
+export function signedRootMessage(signed: SignedRoot): Uint8Array {
+  if (signed.root.length !== HASH_BYTES) throw new TypeError("root: expected 32 bytes");
+  const tail = new Uint8Array(8 * 3 + HASH_BYTES + 8);
+  const view = new DataView(tail.buffer);
+  writeU64(view, 0, signed.view, "view");
+  writeU64(view, 8, signed.seqno, "seqno");
+  writeU64(view, 16, signed.treeSize, "treeSize");
+  tail.set(signed.root, 24);
+  writeU64(view, 24 + HASH_BYTES, signed.timeMs, "timeMs");
+  return concatBytes(ROOT_DOMAIN, tail);
+}
+
+/** What the service identity signs to endorse a node's key for a period. */
+export interface EndorsedKey {
+  readonly nodeId: string;
+  readonly publicKey: Uint8Array;
+  readonly validFromMs: number;
+  readonly validToMs: number;
+}
+
+/**
+ * The message the service key signs: `"treaty/node-endorsement/v1" 0x00 || nodeId (32 bytes, the
+ * hex id decoded) || u8 length || publicKey || u64be validFromMs || u64be validToMs`.
+ */
+export function endorsementMessage(endorsed: EndorsedKey): Uint8Array {
+  const nodeId = fromHex(endorsed.nodeId, "nodeId");
+  if (nodeId.length !== HASH_BYTES) throw new TypeError("nodeId: expected 32 bytes of hex");
+  if (endorsed.publicKey.length > 255) throw new TypeError("publicKey: too long");
+  const validity = new Uint8Array(16);
+  const view = new DataView(validity.buffer);
+  writeU64(view, 0, endorsed.validFromMs, "validFromMs");
+  writeU64(view, 8, endorsed.validToMs, "validToMs");
+  return concatBytes(
+    ENDORSEMENT_DOMAIN,
+    nodeId,
+    new Uint8Array([endorsed.publicKey.length]),
+    endorsed.publicKey,
+    validity,
+  );
+}
+
+/** A receipt as JSON (the HTTP API and `treaty ledger receipt` return this). Bytes are lowercase hex. */
+export interface Receipt {
+  readonly version: 1;
+  /** `view.seqno` of the transaction; must match `leaf`. */
+  readonly txid: string;
+  readonly leaf: {
+    readonly view: number;
+    readonly seqno: number;
+    readonly kind: EntryKind;
+    readonly entryDigest: string;
+    readonly requestDigest: string | null;
+  };
+  /** Inclusion path (leaf upward) of leaf index `seqno - 1` in the tree of `signature.treeSize` leaves. */
+  readonly proof: readonly string[];
+  readonly signature: {
+    readonly view: number;
+    readonly seqno: number;
+    readonly treeSize: number;
+    readonly root: string;
+    readonly timeMs: number;
+    readonly signature: string;
+  };
+  readonly node: {
+    readonly id: string;
+    readonly curve: Curve;
+    readonly publicKey: string;
+    readonly endorsement: {
+      readonly validFromMs: number;
+      readonly validToMs: number;
+      readonly signature: string;
+    };
+  };
+}
+
+/** What a verified receipt establishes. */
+export interface VerifiedReceipt {
+  readonly txid: string;
+  readonly view: number;
+  readonly seqno: number;
+  /** Whether this was a user, member or governance transaction (or signature/internal). */
+  readonly kind: EntryKind;
+  readonly entryDigest: Uint8Array;
+  readonly requestDigest: Uint8Array | null;
+  /** The signed root and the tree size it covers. */
+  readonly root: Uint8Array;
+  readonly treeSize: number;
+  /** txid of the signature transaction that covers this one. */
+  readonly signedBy: string;
+  readonly signedAtMs: number;
+  readonly nodeId: string;
+}
+
+export interface VerifyReceiptOptions {
+  /** Require this txid (`"view.seqno"`). */
+  readonly txid?: string;
+  /** Require this request digest (the SHA-256 of the request you sent). */
+  readonly requestDigest?: Uint8Array;
+  /** Hash implementation (default: noble SHA-256). */
+  readonly hasher?: MerkleHasher;
+  /** Signature check with `sdk/keys.verify` semantics (default: that function; nodes pass node:crypto's). */
+  readonly verify?: (key: PublicKey, message: Uint8Array, signature: Uint8Array) => boolean;
+}
+
+/**
+ * Verifies `receipt` (untrusted JSON) against the pinned `serviceKey`. Returns what it proves,
+ * or throws TreatyError ReceiptInvalid whose message names the failing field. Checks, in order:
+ * shape, txid/leaf agreement, the signature covers the leaf, the inclusion path leads to the
+ * signed root, node id = keyId(node key), the service endorsed the node key, the signing time is
+ * within the endorsement's validity, and the node signed the root.
+ */
+export function verifyReceipt(
+  receipt: unknown,
+  serviceKey: PublicKey,
+  options: VerifyReceiptOptions = {},
+): VerifiedReceipt {
+  const hasher = options.hasher ?? sha256Hasher;
+  const check = options.verify ?? verifySignature;
+  const r = object(receipt, "receipt");
+  if (r.version !== 1) invalid("receipt.version", `expected 1, got ${JSON.stringify(r.version)}`);
+  const txid = string(r.txid, "receipt.txid");
+
+  const leafIn = object(r.leaf, "receipt.leaf");
+  const kind = leafIn.kind;
+  if (!isEntryKind(kind)) invalid("receipt.leaf.kind", `expected one of ${ENTRY_KINDS.join(", ")}`);
+  const leaf: LeafFields = {
+    view: count(leafIn.view, "receipt.leaf.view", 0),
+    seqno: count(leafIn.seqno, "receipt.leaf.seqno", 1),
+    kind,
+    entryDigest: hash(leafIn.entryDigest, "receipt.leaf.entryDigest"),
+    requestDigest:
+      leafIn.requestDigest === null ? null : hash(leafIn.requestDigest, "receipt.leaf.requestDigest"),
+  };
+  if (leaf.requestDigest?.every((b) => b === 0)) {
+    invalid("receipt.leaf.requestDigest", "the absent digest is written as null, not zeros");
+  }
+  if (txid !== formatTxId(leaf.view, leaf.seqno))
+    invalid("receipt.txid", `"${txid}" does not match leaf view and seqno`);
+  if (options.txid !== undefined && options.txid !== txid)
+    invalid("receipt.txid", `expected "${options.txid}", got "${txid}"`);
+  if (
+    options.requestDigest !== undefined &&
+    (leaf.requestDigest === null || !equalBytes(leaf.requestDigest, options.requestDigest))
+  ) {
+    invalid("receipt.leaf.requestDigest", "does not match the expected request digest");
+  }
+
+  if (!Array.isArray(r.proof)) invalid("receipt.proof", "expected an array of hex hashes");
+  const proof = (r.proof as unknown[]).map((h, i) => hash(h, `receipt.proof[${i}]`));
+
+  const sigIn = object(r.signature, "receipt.signature");
+  const signed: SignedRoot = {
+    view: count(sigIn.view, "receipt.signature.view", 0),
+    seqno: count(sigIn.seqno, "receipt.signature.seqno", 2),
+    treeSize: count(sigIn.treeSize, "receipt.signature.treeSize", 1),
+    root: hash(sigIn.root, "receipt.signature.root"),
+    timeMs: count(sigIn.timeMs, "receipt.signature.timeMs", 0),
+  };
+  const rootSignature = bytes(sigIn.signature, "receipt.signature.signature");
+  if (signed.treeSize !== signed.seqno - 1)
+    invalid("receipt.signature.treeSize", "must be signature.seqno - 1");
+  if (signed.seqno <= leaf.seqno)
+    invalid("receipt.signature.seqno", "the signature must come after the transaction");
+  if (signed.view < leaf.view)
+    invalid("receipt.signature.view", "the signature's view is before the transaction's");
+
+  const expectedLength = inclusionProofLength(leaf.seqno - 1, signed.treeSize);
+  if (proof.length !== expectedLength) {
+    invalid(
+      "receipt.proof",
+      `expected ${expectedLength} hashes for leaf ${leaf.seqno - 1} of ${signed.treeSize}, got ${proof.length}`,
+    );
+  }
+  const computed = rootFromInclusionProof(
+    hasher.leaf(encodeLeafData(leaf)),
+    leaf.seqno - 1,
+    signed.treeSize,
+    proof,
+    hasher,
+  );
+  if (computed === undefined || !equalBytes(computed, signed.root)) {
+    invalid("receipt.proof", "the inclusion path from the leaf does not lead to signature.root");
+  }
+
+  const nodeIn = object(r.node, "receipt.node");
+  const curve = nodeIn.curve;
+  if (!isCurve(curve)) invalid("receipt.node.curve", `expected one of ${CURVES.join(", ")}`);
+  const nodeKey: PublicKey = { curve, publicKey: bytes(nodeIn.publicKey, "receipt.node.publicKey") };
+  const nodeId = string(nodeIn.id, "receipt.node.id");
+  if (nodeId !== keyId(nodeKey)) invalid("receipt.node.id", "is not the id of receipt.node.publicKey");
+  const endorsementIn = object(nodeIn.endorsement, "receipt.node.endorsement");
+  const endorsed: EndorsedKey = {
+    nodeId,
+    publicKey: nodeKey.publicKey,
+    validFromMs: count(endorsementIn.validFromMs, "receipt.node.endorsement.validFromMs", 0),
+    validToMs: count(endorsementIn.validToMs, "receipt.node.endorsement.validToMs", 0),
+  };
+  const endorsementSignature = bytes(endorsementIn.signature, "receipt.node.endorsement.signature");
+  if (!check(serviceKey, endorsementMessage(endorsed), endorsementSignature)) {
+    invalid("receipt.node.endorsement.signature", "the service identity did not endorse this node key");
+  }
+  if (signed.timeMs < endorsed.validFromMs || signed.timeMs > endorsed.validToMs) {
+    invalid("receipt.signature.timeMs", "the root was signed outside the node key's endorsed validity");
+  }
+  if (!check(nodeKey, signedRootMessage(signed), rootSignature)) {
+    invalid("receipt.signature.signature", "not a valid signature of the root by receipt.node.publicKey");
+  }
+  return {
+    txid,
+    view: leaf.view,
+    seqno: leaf.seqno,
+    kind: leaf.kind,
+    entryDigest: leaf.entryDigest,
+    requestDigest: leaf.requestDigest,
+    root: signed.root,
+    treeSize: signed.treeSize,
+    signedBy: formatTxId(signed.view, signed.seqno),
+    signedAtMs: signed.timeMs,
+    nodeId,
+  };
+}
+
+/** `"view.seqno"`. */
+export function formatTxId(view: number, seqno: number): string {
+  return `${view}.${seqno}`;
+}
+
+/**
+ * Parses `"view.seqno"` (decimal, no leading zeros, seqno ≥ 1). Throws TreatyError
+ * MalformedRequest naming `field`.
+ */
+export function parseTxId(text: unknown, field = "txid"): { view: number; seqno: number } {
+  const match = typeof text === "string" ? /^(0|[1-9][0-9]{0,15})\.([1-9][0-9]{0,15})$/.exec(text) : null;
+  const view = match ? Number(match[1]) : Number.NaN;
+  const seqno = match ? Number(match[2]) : Number.NaN;
+  if (!Number.isSafeInteger(view) || !Number.isSafeInteger(seqno)) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `${field}: expected "view.seqno" (e.g. "2.15"), got ${JSON.stringify(text)}`,
+    );
+  }
+  return { view, seqno };
+}
+
+function writeU64(view: DataView, offset: number, value: number, field: string): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new TypeError(`${field}: expected a non-negative safe integer`);
+  view.setUint32(offset, Math.floor(value / 2 ** 32));
+  view.setUint32(offset + 4, value % 2 ** 32);
+}
+
+function invalid(field: string, why: string): never {
+  throw new TreatyError("ReceiptInvalid", `${field}: ${why}`, { field });
+}
+
+function object(value: unknown, field: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    invalid(field, "expected an object");
+  return value as Record<string, unknown>;
+}
+
+function string(value: unknown, field: string): string {
+  if (typeof value !== "string") invalid(field, "expected a string");
+  return value;
+}
+
+function count(value: unknown, field: string, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    invalid(field, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function bytes(value: unknown, field: string): Uint8Array {
+  if (typeof value !== "string" || value.length > 1024 || !/^([0-9a-f]{2})*$/.test(value)) {
+    invalid(field, "expected lowercase hex");
+  }
+  return fromHex(value, field);
+}
+
+function hash(value: unknown, field: string): Uint8Array {
+  const out = bytes(value, field);
+  if (out.length !== HASH_BYTES) invalid(field, `expected ${HASH_BYTES} bytes, got ${out.length}`);
+  return out;
+}
