@@ -1,0 +1,203 @@
+/**
+ * The host side of `globalThis.__treatyHost`: one QuickJS function per `GuestHost` method, each
+ * forwarding to the GuestHost of the call in progress.
+ *
+ * Every crossing is checked and metered here, so `GuestHost` implementations see well-typed
+ * arguments only:
+ * - arguments must have the ABI's primitive types, else the guest gets a TypeError (its own bug,
+ *   catchable, not fatal);
+ * - each call is charged fuel for the bytes it moves; a refused charge stops the call;
+ * - a `TreatyError` from the GuestHost (ReadonlyViolation, KeyTooLarge, ...) is fatal for the call:
+ *   it is recorded on the meter (so the guest cannot swallow it) and thrown into the guest to unwind;
+ * - anything else the GuestHost throws is a host bug or a storage failure: it is handed to
+ *   `crash` and re-thrown to the node after the call, never shown to the contract;
+ * - a V8 RangeError (the host stack overflowed while wasm frames were on it) goes to `crash` too;
+ *   the sandbox then throws the whole module instance away.
+ */
+import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
+import { isTreatyError, TreatyError } from "../../sdk/errors.js";
+import type { GuestHost } from "./abi.js";
+import type { CallMeter } from "./meter.js";
+
+/** What the bridge needs from its sandbox. */
+export interface BridgePort {
+  /** The GuestHost of the call in progress, or undefined outside calls (bundle evaluation). */
+  host(): GuestHost | undefined;
+  readonly meter: CallMeter;
+  /** Receives host-side failures that are not the contract's doing. */
+  crash(error: unknown): void;
+}
+
+type ArgType = "string" | "number" | "boolean";
+type ArgValue = string | number | boolean;
+
+interface HostFunction {
+  readonly params: readonly (readonly [name: string, type: ArgType])[];
+  /** Returns a string, a boolean or nothing (anything else is dropped). */
+  call(host: GuestHost, args: ArgValue[]): unknown;
+}
+
+/** The ABI table: parameter names and types, and how to forward each call. */
+const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
+  kvGet: {
+    params: [
+      ["map", "string"],
+      ["key", "string"],
+    ],
+    call: (h, a) => h.kvGet(a[0] as string, a[1] as string),
+  },
+  kvHas: {
+    params: [
+      ["map", "string"],
+      ["key", "string"],
+    ],
+    call: (h, a) => h.kvHas(a[0] as string, a[1] as string),
+  },
+  kvSet: {
+    params: [
+      ["map", "string"],
+      ["key", "string"],
+      ["value", "string"],
+    ],
+    call: (h, a) => h.kvSet(a[0] as string, a[1] as string, a[2] as string),
+  },
+  kvDelete: {
+    params: [
+      ["map", "string"],
+      ["key", "string"],
+    ],
+    call: (h, a) => h.kvDelete(a[0] as string, a[1] as string),
+  },
+  kvRange: {
+    params: [
+      ["map", "string"],
+      ["optionsJson", "string"],
+    ],
+    call: (h, a) => h.kvRange(a[0] as string, a[1] as string),
+  },
+  sha256: {
+    params: [
+      ["data", "string"],
+      ["isHex", "boolean"],
+    ],
+    call: (h, a) => h.sha256(a[0] as string, a[1] as boolean),
+  },
+  verifySignature: {
+    params: [
+      ["curve", "string"],
+      ["publicKeyHex", "string"],
+      ["messageHex", "string"],
+      ["signatureHex", "string"],
+    ],
+    call: (h, a) => h.verifySignature(a[0] as string, a[1] as string, a[2] as string, a[3] as string),
+  },
+  randomBytes: { params: [["length", "number"]], call: (h, a) => h.randomBytes(a[0] as number) },
+  emit: {
+    params: [
+      ["name", "string"],
+      ["dataJson", "string"],
+    ],
+    call: (h, a) => h.emit(a[0] as string, a[1] as string),
+  },
+};
+
+/** The names of the host functions, in ABI order. */
+export const HOST_FUNCTION_NAMES = Object.keys(FUNCTIONS) as (keyof GuestHost)[];
+
+/**
+ * Creates the `__treatyHost` object in `context` and defines it (read-only) on the global object;
+ * the lockdown script freezes it. All handles created here are disposed before returning.
+ */
+export function installHost(context: QuickJSContext, port: BridgePort): void {
+  const object = context.newObject();
+  try {
+    for (const name of HOST_FUNCTION_NAMES) {
+      const spec = FUNCTIONS[name];
+      const fn = context.newFunction(name, (...argHandles: QuickJSHandle[]) =>
+        hostCall(context, port, name, spec, argHandles),
+      );
+      try {
+        context.defineProp(object, name, { value: fn, configurable: false, enumerable: true });
+      } finally {
+        fn.dispose();
+      }
+    }
+    context.defineProp(context.global, "__treatyHost", {
+      value: object,
+      configurable: false,
+      enumerable: false,
+    });
+  } finally {
+    object.dispose();
+  }
+}
+
+/** A guest-visible error; the guest sees `name` and `message`, nothing of the host. */
+class GuestError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+function hostCall(
+  context: QuickJSContext,
+  port: BridgePort,
+  name: keyof GuestHost,
+  spec: HostFunction,
+  argHandles: QuickJSHandle[],
+): QuickJSHandle | undefined {
+  const { meter } = port;
+  try {
+    const host = port.host();
+    if (host === undefined) {
+      throw new GuestError(
+        "Error",
+        `__treatyHost.${name}: the host API is only available while a contract method runs`,
+      );
+    }
+    // A call already failed: do not allocate or do work; the next poll ends the guest.
+    if (meter.failure !== undefined) return undefined;
+    const args: ArgValue[] = [];
+    let bytes = 0;
+    for (let i = 0; i < spec.params.length; i++) {
+      const [param, type] = spec.params[i]!;
+      const handle = argHandles[i];
+      const actual = handle === undefined ? "undefined" : context.typeof(handle);
+      if (actual !== type || handle === undefined) {
+        throw new GuestError("TypeError", `__treatyHost.${name}: ${param} must be a ${type}, got ${actual}`);
+      }
+      const value: ArgValue =
+        type === "string"
+          ? context.getString(handle)
+          : type === "number"
+            ? context.getNumber(handle)
+            : context.eq(handle, context.true);
+      if (typeof value === "string") bytes += value.length;
+      args.push(value);
+    }
+    if (!meter.chargeHostCall(bytes)) return undefined;
+    let result: unknown;
+    try {
+      result = spec.call(host, args);
+    } catch (err) {
+      if (isTreatyError(err)) {
+        meter.fail(err);
+        throw new GuestError(err.code, err.message);
+      }
+      throw err;
+    }
+    if (typeof result === "string") {
+      if (!meter.chargeHostCall(result.length)) return undefined;
+      return context.newString(result);
+    }
+    if (typeof result === "boolean") return result ? context.true : context.false;
+    return undefined;
+  } catch (err) {
+    if (err instanceof GuestError) throw err;
+    port.crash(err);
+    if (meter.failure === undefined)
+      meter.fail(new TreatyError("Internal", "the host failed during the call"));
+    return undefined;
+  }
+}
