@@ -1,0 +1,342 @@
+/**
+ * Method declarations as data next to the code, and the contract object the bundle ABI calls:
+ *
+ *   export default contract({
+ *     deposit: method({ mode: "readwrite", auth: "members", args: { to: t.string(), amount: t.integer() },
+ *                       run({ to, amount }) { ... } }),
+ *   });
+ *
+ * `contract(...)` returns `{describe, invoke}` (runtime/sandbox/abi.ts). `invoke` checks, in
+ * order: the method exists (UnknownMethod), the caller's role fits the method's auth policy
+ * (Forbidden), the args parse and fit the shape (InvalidArgs, naming the field); then runs the
+ * method and checks its result (a Promise is a ContractFault; ResultNotEncodable names the
+ * path). ContractError and ApiError become `{ok: false, error}`; anything else propagates, and
+ * the sandbox reports it as ContractFault or as the exhausted limit.
+ *
+ * The type helpers (`MethodsOf`, `ArgsOf`, `ResultOf`) let the SDK derive a typed client from
+ * `typeof import("./contract/index.js").default` without code generation.
+ *
+ * Runs inside QuickJS and in Node.
+ */
+import type {
+  AuthPolicy,
+  ContractManifest,
+  InvokeContext,
+  MethodManifest,
+  MethodMode,
+  Shape,
+} from "../../runtime/sandbox/abi.js";
+import { ApiError, ContractError } from "./errors.js";
+import { beginCall, endCall } from "./host.js";
+import { jsonProblem } from "./json.js";
+import {
+  type AnyShape,
+  type Field,
+  type Infer,
+  type InferObject,
+  isShape,
+  shapeProblem,
+  t,
+  validate,
+} from "./shapes.js";
+
+/** A method's arguments: a shape, or (shorthand for `t.object`) a record of property shapes. */
+export type ArgsSpec = AnyShape | Readonly<Record<string, Field>>;
+
+/** The TypeScript type of the arguments an `ArgsSpec` accepts. */
+export type InferArgs<A> = A extends AnyShape
+  ? Infer<A>
+  : A extends Readonly<Record<string, Field>>
+    ? InferObject<A>
+    : never;
+
+/** Auth policies that may write: `anyone` (unsigned callers included) is for readonly methods only. */
+export type WriteAuthPolicy = Exclude<AuthPolicy, "anyone">;
+
+/** The declaration `method(...)` takes. */
+export interface MethodSpec<A extends ArgsSpec, R, M extends MethodMode, P extends AuthPolicy> {
+  /** `readonly` methods run on any node and cannot write; `readwrite` methods are transactions. */
+  readonly mode: M;
+  /** Who may call: `anyone` (readonly only), `users`, `members` or `users_and_members`. */
+  readonly auth: P;
+  /** The argument shape; omitted means no arguments (`{}`). */
+  readonly args?: A;
+  /** One line for the manifest and generated docs. */
+  readonly description?: string;
+  /** The method body: synchronous, returns JSON-compatible data (undefined means null). */
+  run(args: InferArgs<A>): R;
+}
+
+/** A readwrite method with `auth: "anyone"` fails to type-check with this message. */
+type ModeAuthRule<M, P> = [M, P] extends ["readwrite", "anyone"]
+  ? { readonly "auth: anyone is allowed for readonly methods only": never }
+  : unknown;
+
+/** What JSON makes of a method's return value: `undefined`/`void` become null. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a method body without return has type void.
+export type JsonResult<R> = [R] extends [void] ? null : R extends undefined ? null : R;
+
+/**
+ * A declared method (what `method(...)` returns). The sandbox instantiates the contract's
+ * modules on every call, so declaring must be cheap: the argument shape is built on first use
+ * and checked in full only by `describe()` (at deploy).
+ */
+export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
+  readonly mode: M;
+  readonly auth: P;
+  readonly description: string | undefined;
+  readonly run: (args: A) => R;
+  private readonly argsSpec: unknown;
+  private shape: Shape | undefined;
+
+  /** Use `method(...)`, which type-checks the declaration. */
+  constructor(mode: M, auth: P, argsSpec: unknown, description: string | undefined, run: (args: A) => R) {
+    this.mode = mode;
+    this.auth = auth;
+    this.argsSpec = argsSpec;
+    this.description = description;
+    this.run = run;
+  }
+
+  /** The argument shape (a record of fields becomes `t.object(fields)`). */
+  get args(): Shape {
+    if (this.shape === undefined) {
+      const spec = this.argsSpec;
+      this.shape =
+        spec === undefined ? t.object({}) : isShape(spec) ? spec : t.object(spec as Record<string, Field>);
+    }
+    return this.shape;
+  }
+
+  /** The method's manifest entry; throws ApiError(InvalidContract) for a malformed declaration. */
+  manifest(): MethodManifest {
+    if (
+      this.description !== undefined &&
+      (typeof this.description !== "string" || this.description.length > MAX_DESCRIPTION_CHARS)
+    ) {
+      throw new ApiError(
+        "InvalidContract",
+        `description must be a string of at most ${MAX_DESCRIPTION_CHARS} characters`,
+      );
+    }
+    const spec = this.argsSpec;
+    if (spec !== undefined && (typeof spec !== "object" || spec === null || Array.isArray(spec))) {
+      throw new ApiError("InvalidContract", "args must be a shape or a record of shapes");
+    }
+    const problem = shapeProblem(this.args, "args");
+    if (problem !== undefined) throw new ApiError("InvalidContract", problem);
+    const entry: { mode: MethodMode; auth: AuthPolicy; args: Shape; description?: string } = {
+      mode: this.mode,
+      auth: this.auth,
+      args: this.args,
+    };
+    if (this.description !== undefined) entry.description = this.description;
+    return entry;
+  }
+}
+
+/** Any declared method (for constraints). */
+// biome-ignore lint/suspicious/noExplicitAny: run's parameter must accept every method's args (contravariance).
+export type AnyMethod = Method<any, unknown, MethodMode, AuthPolicy>;
+
+const MAX_DESCRIPTION_CHARS = 1024;
+
+/**
+ * Declares a method. Throws ApiError(InvalidContract) for an unknown mode or auth policy,
+ * `auth: "anyone"` on a readwrite method or a missing `run`; the argument shape and the
+ * description are checked by `describe()`, so a broken contract fails when it is deployed.
+ * @example method({ mode: "readonly", auth: "users", args: { id: t.integer() }, run: ({ id }) => log.get(id) ?? null })
+ */
+export function method<
+  const A extends ArgsSpec = Record<never, never>,
+  R = unknown,
+  M extends MethodMode = MethodMode,
+  P extends AuthPolicy = AuthPolicy,
+>(spec: MethodSpec<A, R, M, P> & ModeAuthRule<M, P>): Method<InferArgs<A>, R, M, P> {
+  if (typeof spec !== "object" || spec === null)
+    throw new ApiError("InvalidContract", "method(spec): expected an object");
+  const { mode, auth, run } = spec;
+  if (mode !== "readonly" && mode !== "readwrite") {
+    throw new ApiError(
+      "InvalidContract",
+      `method: mode must be "readonly" or "readwrite", got ${JSON.stringify(String(mode))}`,
+    );
+  }
+  if (auth !== "anyone" && auth !== "users" && auth !== "members" && auth !== "users_and_members") {
+    throw new ApiError(
+      "InvalidContract",
+      `method: auth must be anyone, users, members or users_and_members, got ${JSON.stringify(String(auth))}`,
+    );
+  }
+  if (mode === "readwrite" && auth === "anyone") {
+    throw new ApiError("InvalidContract", 'method: auth "anyone" is allowed for readonly methods only');
+  }
+  if (typeof run !== "function") throw new ApiError("InvalidContract", "method: run must be a function");
+  return new Method(mode, auth, spec.args, spec.description, run as (args: InferArgs<A>) => R);
+}
+
+/** Type-level only: the methods a contract value was built from. */
+declare const METHODS: unique symbol;
+
+/**
+ * A contract: what the bundle's default export must be. `describe` and `invoke` are the ABI
+ * (runtime/sandbox/abi.ts); the methods are kept at the type level for `MethodsOf`.
+ */
+export interface Contract<
+  D extends Readonly<Record<string, AnyMethod>> = Readonly<Record<string, AnyMethod>>,
+> {
+  /** JSON ContractManifest: every method's mode, auth, args shape and description. */
+  describe(): string;
+  /** Runs one call; returns JSON InvokeOutcome (see the module comment for the checks). */
+  invoke(method: string, argsJson: string, ctxJson: string): string;
+  readonly [METHODS]?: D;
+}
+
+/** Per method of contract `C`: its argument type, result type (as JSON), mode and auth policy. */
+export type MethodsOf<C> =
+  C extends Contract<infer D>
+    ? {
+        [K in keyof D & string]: D[K] extends Method<infer A, infer R, infer M, infer P>
+          ? { readonly args: A; readonly result: JsonResult<R>; readonly mode: M; readonly auth: P }
+          : never;
+      }
+    : never;
+
+/** The argument type of method `K` of contract `C`. */
+export type ArgsOf<C, K extends keyof MethodsOf<C>> = MethodsOf<C>[K] extends { readonly args: infer A }
+  ? A
+  : never;
+
+/** The result type (as JSON) of method `K` of contract `C`. */
+export type ResultOf<C, K extends keyof MethodsOf<C>> = MethodsOf<C>[K] extends { readonly result: infer R }
+  ? R
+  : never;
+
+const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const MAX_METHODS = 256;
+
+/**
+ * Builds the contract from its methods; `export default` it from the contract's index.ts.
+ * `describe()` throws ApiError(InvalidContract) for no methods, more than 256, a name not
+ * matching /^[A-Za-z_][A-Za-z0-9_]{0,63}$/, a value that is not a `method(...)` or a malformed
+ * declaration; that check runs when the contract is deployed, not on every call.
+ */
+export function contract<const D extends Readonly<Record<string, AnyMethod>>>(methods: D): Contract<D> {
+  if (typeof methods !== "object" || methods === null)
+    throw new ApiError("InvalidContract", "contract(methods): expected an object");
+  let description: string | undefined;
+  return {
+    describe: () => {
+      description ??= describeMethods(methods);
+      return description;
+    },
+    invoke: (name: string, argsJson: string, ctxJson: string) => {
+      const entry = typeof name === "string" && Object.hasOwn(methods, name) ? methods[name] : undefined;
+      return invoke(entry instanceof Method ? entry : undefined, name, argsJson, ctxJson);
+    },
+  };
+}
+
+function describeMethods(methods: Readonly<Record<string, unknown>>): string {
+  const names = Object.keys(methods).sort();
+  if (names.length === 0)
+    throw new ApiError("InvalidContract", "contract(methods): a contract needs at least one method");
+  if (names.length > MAX_METHODS)
+    throw new ApiError("InvalidContract", `contract(methods): at most ${MAX_METHODS} methods`);
+  const manifest: Record<string, MethodManifest> = {};
+  for (const name of names) {
+    if (!METHOD_NAME.test(name)) {
+      throw new ApiError(
+        "InvalidContract",
+        `contract: method name ${JSON.stringify(name)} must match ${String(METHOD_NAME)}`,
+      );
+    }
+    const entry = methods[name];
+    if (!(entry instanceof Method))
+      throw new ApiError("InvalidContract", `contract: "${name}" must be declared with method({...})`);
+    try {
+      manifest[name] = entry.manifest();
+    } catch (err) {
+      if (err instanceof ApiError) throw new ApiError("InvalidContract", `method "${name}": ${err.message}`);
+      throw err;
+    }
+  }
+  return JSON.stringify({ methods: manifest } satisfies ContractManifest);
+}
+
+function outcomeError(code: string, message: string): string {
+  return JSON.stringify({ ok: false, error: { code, message } });
+}
+
+function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
+  const context = parseContext(ctxJson);
+  if (entry === undefined)
+    return outcomeError("UnknownMethod", `unknown method ${JSON.stringify(String(name))}`);
+  const denied = authProblem(entry.auth, context.caller);
+  if (denied !== undefined) return outcomeError("Forbidden", `method "${name}" ${denied}`);
+  let args: unknown;
+  try {
+    args = JSON.parse(argsJson);
+  } catch {
+    return outcomeError("InvalidArgs", "args: not valid JSON");
+  }
+  const problem = validate(entry.args, args, "args");
+  if (problem !== undefined) return outcomeError("InvalidArgs", problem);
+  beginCall(context, name, entry.mode);
+  try {
+    const returned = entry.run(args);
+    if (isThenable(returned)) {
+      throw new ApiError(
+        "ContractFault",
+        `method "${name}" returned a Promise: contract methods must be synchronous`,
+      );
+    }
+    const result = returned === undefined ? null : returned;
+    const notJson = jsonProblem(result, "result");
+    if (notJson !== undefined) return outcomeError("ResultNotEncodable", notJson);
+    return JSON.stringify({ ok: true, result });
+  } catch (err) {
+    if (err instanceof ContractError || err instanceof ApiError) return outcomeError(err.code, err.message);
+    throw err;
+  } finally {
+    endCall();
+  }
+}
+
+function isThenable(value: unknown): boolean {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/** Why `caller` may not call a method with `auth`, or undefined when it may. */
+function authProblem(auth: AuthPolicy, caller: InvokeContext["caller"]): string | undefined {
+  if (auth === "anyone") return undefined;
+  if (caller === null) return "requires an authenticated caller";
+  if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
+  if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
+  return caller.role === "user" || caller.role === "member"
+    ? undefined
+    : "may be called by users and members only";
+}
+
+/** The host's context; a malformed one is a host bug, so it throws (the sandbox reports a fault). */
+function parseContext(ctxJson: string): InvokeContext {
+  const context = JSON.parse(ctxJson) as InvokeContext;
+  const caller = context?.caller;
+  const callerOk =
+    caller === null ||
+    (typeof caller === "object" &&
+      typeof caller.id === "string" &&
+      (caller.role === "user" || caller.role === "member" || caller.role === "node"));
+  if (
+    !callerOk ||
+    (context.txid !== null && typeof context.txid !== "string") ||
+    !Number.isFinite(context.timeMs)
+  ) {
+    throw new Error("treaty/contract: malformed invoke context from the host");
+  }
+  return context;
+}

@@ -1,0 +1,29 @@
+/**
+ * Events: named JSON records a method attaches to its transaction's outcome, for apps that
+ * watch a contract (the node delivers them with the result; nothing is written to the KV).
+ *
+ * Runs inside QuickJS and in Node.
+ */
+import { ApiError } from "./errors.js";
+import { host } from "./host.js";
+import { jsonProblem } from "./json.js";
+
+const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
+/**
+ * Records event `name` with `data` (JSON-compatible; omitted means null). Throws
+ * ApiError(ContractFault) for a bad name (/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/) or data JSON
+ * cannot carry; the host may refuse more events than its limit.
+ * @example emit("transfer", { from, to, amount });
+ */
+export function emit(name: string, data: unknown = null): void {
+  if (typeof name !== "string" || !EVENT_NAME.test(name)) {
+    throw new ApiError(
+      "ContractFault",
+      `emit(name): expected a name matching ${String(EVENT_NAME)}, got ${JSON.stringify(String(name))}`,
+    );
+  }
+  const problem = jsonProblem(data, "data");
+  if (problem !== undefined) throw new ApiError("ContractFault", `emit("${name}"): ${problem}`);
+  host().emit(name, JSON.stringify(data));
+}

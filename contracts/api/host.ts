@@ -1,0 +1,96 @@
+/**
+ * The guest's view of the host: `globalThis.__treatyHost` (the ABI's `GuestHost`), looked up at
+ * call time so the same module works in the QuickJS sandbox and in plain Node under the
+ * stand-in, and the context of the call in progress (caller, txid, time) that `invoke` sets.
+ *
+ * Runs inside QuickJS and in Node: type-only imports.
+ */
+import type { CallerRole, GuestHost, InvokeContext, MethodMode } from "../../runtime/sandbox/abi.js";
+import { ApiError } from "./errors.js";
+
+/** The host, or a clear error when contract code runs outside Treaty and its stand-in. */
+export function host(): GuestHost {
+  const found = (globalThis as { __treatyHost?: GuestHost }).__treatyHost;
+  if (found === undefined || found === null) {
+    throw new Error(
+      "treaty/contract: no Treaty host is installed; run contracts through Treaty or treaty/testing (testContract)",
+    );
+  }
+  return found;
+}
+
+/** The authenticated caller of the current method. */
+export interface Caller {
+  readonly id: string;
+  readonly role: CallerRole;
+}
+
+interface CallState {
+  readonly caller: Caller | null;
+  readonly txid: string | null;
+  readonly timeMs: number;
+  readonly mode: MethodMode;
+  readonly method: string;
+}
+
+/**
+ * The call in progress. Module state is safe here: the sandbox instantiates every module
+ * afresh per call, and in Node calls are synchronous and never nested.
+ */
+let current: CallState | undefined;
+
+/** Starts a call (used by `invoke` only). Throws ApiError(ContractFault) when one is in progress. */
+export function beginCall(context: InvokeContext, method: string, mode: MethodMode): void {
+  if (current !== undefined) {
+    throw new ApiError(
+      "ContractFault",
+      `method "${method}" was invoked while "${current.method}" is running`,
+    );
+  }
+  const caller =
+    context.caller === null ? null : Object.freeze({ id: context.caller.id, role: context.caller.role });
+  current = { caller, txid: context.txid, timeMs: context.timeMs, mode, method };
+}
+
+/** Ends the call started by `beginCall`. */
+export function endCall(): void {
+  current = undefined;
+}
+
+function state(what: string): CallState {
+  if (current === undefined) {
+    throw new ApiError("ContractFault", `${what} is only available while a contract method runs`);
+  }
+  return current;
+}
+
+/** Throws ApiError(ReadonlyViolation) when the current method is readonly (before asking the host). */
+export function assertWritable(what: string): void {
+  const call = state(what);
+  if (call.mode === "readonly") {
+    throw new ApiError("ReadonlyViolation", `${what}: method "${call.method}" is readonly and cannot write`);
+  }
+}
+
+/** The authenticated caller (`{id, role}`), or null for an anonymous call to an `anyone` method. */
+export function caller(): Caller | null {
+  return state("caller()").caller;
+}
+
+/** The transaction id (`view.seqno`), or null in a readonly call (readonly calls get none). */
+export function txid(): string | null {
+  return state("txid()").txid;
+}
+
+/**
+ * The transaction's time: milliseconds since the epoch on the executing node's clock, recorded
+ * with the transaction so every replica sees the same value. Contracts have no `Date`.
+ */
+export function now(): number {
+  return state("now()").timeMs;
+}
+
+/** The name of the method being run. */
+export function currentMethod(): string {
+  return state("currentMethod()").method;
+}

@@ -1,0 +1,86 @@
+/**
+ * Assembles compiled CommonJS modules into the bundle shape of runtime/sandbox/abi.ts: one
+ * classic script whose completion value is a factory returning the entry's default export.
+ *
+ * Two kinds of module:
+ * - the contract's own modules are instantiated afresh on every factory call, so no module
+ *   state of the contract survives a call (the ABI's promise);
+ * - `shared` modules (the treaty/contract API, which keeps no state between calls) are
+ *   instantiated once, when the script is evaluated, and their exports hardened (every object
+ *   reachable through own properties frozen), so a contract cannot tamper with them to pass
+ *   state from one call to the next. Instantiating the API per call would cost ~200 µs in
+ *   QuickJS, several times the cost of a whole call.
+ *
+ * The output depends only on the modules given: they are sorted by path, paths are relative
+ * ("index.ts", "lib/util.ts", "treaty:contract/map.ts"), and nothing else (time, absolute
+ * paths, versions) goes in, so equal sources give equal bytes and equal digests.
+ */
+
+/** One compiled module: its bundle path, CommonJS code, and its require table. */
+export interface BundleModule {
+  readonly path: string;
+  readonly code: string;
+  /** Specifier as written in the source (`./util.js`, `treaty/contract`) → bundle path. */
+  readonly requires: Readonly<Record<string, string>>;
+  /** Instantiated once per evaluation and hardened (API modules); must require only shared modules. */
+  readonly shared: boolean;
+}
+
+/** The path of the entry module inside a bundle. */
+export const ENTRY_MODULE = "index.ts";
+
+const LOADER = `function harden(value, seen) {
+  if ((typeof value !== "object" && typeof value !== "function") || value === null || seen.has(value)) return;
+  seen.add(value);
+  Object.freeze(value);
+  var keys = Reflect.ownKeys(value);
+  for (var i = 0; i < keys.length; i++) {
+    var descriptor = Object.getOwnPropertyDescriptor(value, keys[i]);
+    if (descriptor === undefined) continue;
+    harden(descriptor.value, seen);
+    harden(descriptor.get, seen);
+    harden(descriptor.set, seen);
+  }
+}
+function instantiate(path, cache) {
+  var cached = cache[path];
+  if (cached !== undefined) return cached.exports;
+  var definition = modules[path];
+  var module = { exports: {} };
+  cache[path] = module;
+  var table = definition[1];
+  definition[0].call(undefined, module.exports, function require(specifier) {
+    if (!Object.prototype.hasOwnProperty.call(table, specifier)) throw new Error("module not found: " + specifier);
+    var target = table[specifier];
+    return instantiate(target, modules[target][2] ? shared : cache);
+  }, module);
+  if (definition[2]) harden(module.exports, new Set());
+  return module.exports;
+}
+var shared = Object.create(null);
+var paths = Object.keys(modules);
+for (var i = 0; i < paths.length; i++) if (modules[paths[i]][2]) instantiate(paths[i], shared);
+return function __treatyContract() {
+  var instance = instantiate(${JSON.stringify(ENTRY_MODULE)}, Object.create(null)).default;
+  if (instance === null || typeof instance !== "object" || typeof instance.describe !== "function" || typeof instance.invoke !== "function") {
+    throw new TypeError("index.ts must export default contract({...}) from treaty/contract");
+  }
+  return instance;
+};`;
+
+/** The bundle script for `modules` (which must include ENTRY_MODULE). */
+export function assembleBundle(modules: readonly BundleModule[]): string {
+  const sorted = [...modules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const parts: string[] = ["(function () {", '"use strict";', "var modules = Object.create(null);"];
+  for (const module of sorted) {
+    const requires = Object.keys(module.requires)
+      .sort()
+      .map((specifier) => `${JSON.stringify(specifier)}: ${JSON.stringify(module.requires[specifier])}`)
+      .join(", ");
+    parts.push(`modules[${JSON.stringify(module.path)}] = [function (exports, require, module) {`);
+    parts.push(module.code.trimEnd());
+    parts.push(`}, { ${requires} }, ${module.shared}];`);
+  }
+  parts.push(LOADER, "})()", "");
+  return parts.join("\n");
+}

@@ -1,0 +1,16 @@
+/**
+ * The contract compiler (TypeScript source → sandbox bundle) and its tooling helpers.
+ * See compiler.ts for the rules, bundle.ts for the output shape.
+ */
+export {
+  type CompileResult,
+  type CompilerOptions,
+  ContractCompiler,
+  compileContract,
+  type Diagnostic,
+  formatDiagnostic,
+} from "./compiler.js";
+export { bundleManifest, manifestMethod, parseManifest } from "./manifest.js";
+export { findPackageRoot } from "./package-root.js";
+export { type ContractSource, DEFAULT_SOURCE_LIMITS, ENTRY, type SourceLimits } from "./source.js";
+export { evaluateBundle, type VmBundle, type VmBundleOptions } from "./vm.js";
