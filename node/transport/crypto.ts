@@ -87,20 +87,26 @@ export function isUsableEd25519PublicKey(publicKey: Uint8Array): boolean {
 
 /**
  * The static x25519 shared secret between our identity and a peer's ed25519 public key, or
- * undefined when the result is all zeros (a low-order peer key; `isUsableEd25519PublicKey`
- * rejects those first, this is the second line).
+ * undefined (never a throw) when the key has no Montgomery form or the result would be all zeros,
+ * as for low-order keys. `isUsableEd25519PublicKey` rejects those first; this is the second line.
  */
 export function x25519SharedSecret(
   privateKey: KeyObject,
   peerEd25519PublicKey: Uint8Array,
 ): Uint8Array | undefined {
-  const u = ed25519.utils.toMontgomery(peerEd25519PublicKey);
-  const publicKey = createPublicKey({
-    key: Buffer.from(concatBytes(X25519_SPKI_PREFIX, u)),
-    format: "der",
-    type: "spki",
-  });
-  const shared = new Uint8Array(diffieHellman({ privateKey, publicKey }));
+  let shared: Uint8Array;
+  try {
+    const u = ed25519.utils.toMontgomery(peerEd25519PublicKey);
+    const publicKey = createPublicKey({
+      key: Buffer.from(concatBytes(X25519_SPKI_PREFIX, u)),
+      format: "der",
+      type: "spki",
+    });
+    // OpenSSL itself refuses an all-zero result ("failed during derivation").
+    shared = new Uint8Array(diffieHellman({ privateKey, publicKey }));
+  } catch {
+    return undefined;
+  }
   let bits = 0;
   for (const b of shared) bits |= b;
   return bits === 0 ? undefined : shared;
