@@ -162,6 +162,19 @@ describe("SecureChannel", () => {
     );
   });
 
+  it("carries epochs across the whole safe-integer range (e.g. a start time in ms)", () => {
+    const aKey = generateKeyPair("ed25519");
+    const bKey = generateKeyPair("ed25519");
+    const b = channel("b", bKey);
+    b.addPeer({ id: "a", publicKey: aKey });
+    for (const epoch of [0, 2 ** 32, 1_795_000_000_000, Number.MAX_SAFE_INTEGER]) {
+      const a = channel("a", aKey, epoch);
+      a.addPeer({ id: "b", publicKey: bKey });
+      opened(b.open(a.seal("b", FrameKind.Message, utf8.encode("e"), true).frame));
+      assert.equal(b.highestSessionEpoch("a"), epoch);
+    }
+  });
+
   it("accepts each counter once and drops frames reordered behind a later one", () => {
     const { a, b } = linked();
     const first = a.seal("b", FrameKind.Message, utf8.encode("1"), false).frame;
