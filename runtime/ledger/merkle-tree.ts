@@ -298,7 +298,7 @@ export class MerkleFrontier {
 
   append(leafHash: Uint8Array): void {
     assert(leafHash.length === HASH_BYTES, "a leaf hash is 32 bytes");
-    let node = { height: 0, hash: leafHash };
+    let node: { height: number; hash: Uint8Array } = { height: 0, hash: new Uint8Array(leafHash) };
     for (
       let top = this.#nodes.at(-1);
       top !== undefined && top.height === node.height;
@@ -316,7 +316,7 @@ export class MerkleFrontier {
     if (this.#nodes.length === 0) return this.#hasher.empty();
     let root = this.#nodes[this.#nodes.length - 1]!.hash;
     for (let i = this.#nodes.length - 2; i >= 0; i--) root = this.#hasher.node(this.#nodes[i]!.hash, root);
-    return root.slice();
+    return new Uint8Array(root);
   }
 }
 
@@ -373,8 +373,9 @@ function largestPowerOfTwoAtMost(n: number): number {
   return k;
 }
 
+/** A plain copy (never `slice()`: on a Node Buffer that would be a shared view). */
 function copy(bytes: Uint8Array): Uint8Array {
-  return bytes.slice();
+  return new Uint8Array(bytes);
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

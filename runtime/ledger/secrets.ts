@@ -40,7 +40,7 @@ export class LedgerSecret {
       );
     }
     this.version = version;
-    this.#key = key.slice();
+    this.#key = new Uint8Array(key); // a copy, also when `key` is a Buffer
   }
 
   /** A copy of the raw secret, for the code that seals it for members. */
