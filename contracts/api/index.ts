@@ -75,6 +75,7 @@ export {
   type Infer,
   type InferObject,
   type Optional,
+  shapeMatches,
   shapeProblem,
   t,
   type Typed,

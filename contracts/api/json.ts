@@ -106,7 +106,7 @@ function kindOf(object: object): string {
     // A hostile getter: describe the object without its name.
   }
   if (typeof name === "string" && /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/.test(name)) {
-    return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
+    return /^[AEIO]/.test(name) ? `an ${name}` : `a ${name}`;
   }
   return "an object with a custom prototype";
 }

@@ -186,10 +186,19 @@ export function isShape(value: unknown): value is Shape {
  * first; the message (with its path) is only built for a value that does not fit.
  */
 export function validate(shape: Shape, value: unknown, path: string): string | undefined {
-  return fits(shape, value) ? undefined : explain(shape, value, path);
+  if (fits(shape, value)) return undefined;
+  return explain(shape, value, path) ?? `${path}: does not match the declared shape`;
 }
 
-/** True when `value` fits `shape` (the same rules as `explain`, without building messages). */
+/**
+ * True when `value` (from JSON.parse) fits `shape`: `validate` without the message, for
+ * callers that only need the answer.
+ */
+export function shapeMatches(shape: Shape, value: unknown): boolean {
+  return fits(shape, value);
+}
+
+/** The check behind `validate` and `shapeMatches` (`explain` applies the same rules with messages). */
 function fits(shape: Shape, value: unknown): boolean {
   switch (shape.type) {
     case "string":
