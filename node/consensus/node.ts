@@ -1,0 +1,1024 @@
+/**
+ * The consensus core: a pure, synchronous Raft-family state machine with CCF's twists (commit
+ * only at signature entries, view history for transaction status, one-way messages with
+ * NACK-driven catch-up), pre-vote, check-quorum and single-server membership changes.
+ *
+ * Inputs: `step(message)`, `tick()`, `propose(entries)`, `changeMembership(change)`,
+ * `ackPersisted(seqno, view)`. Output: `ready()` batches. No I/O, timers or randomness inside
+ * (randomness comes from the injected `Rng`), so one seed reproduces a whole cluster run.
+ * See docs/consensus.md for the protocol and the driver contract.
+ */
+import { assert } from "../../sdk/assert.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { ConsensusLog } from "./log.js";
+import { type ConsensusLimits, resolveLimits } from "./options.js";
+import { Progress } from "./progress.js";
+import { evaluateTxStatus } from "./txstatus.js";
+import type {
+  AppendMessage,
+  AppendResponseMessage,
+  CommittedRange,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  PersistedState,
+  ProposedEntry,
+  Ready,
+  RequestVoteMessage,
+  Rng,
+  Role,
+  SoftState,
+  TimeoutNowMessage,
+  TxId,
+  TxStatus,
+  ViewStart,
+  VoteResponseMessage,
+} from "./types.js";
+import { checkMessage, isConfig, isEntry, isNodeId, REJECT_REASONS, type RejectReason } from "./validate.js";
+
+/** How a consensus node is created. */
+export interface ConsensusNodeOptions {
+  /** This node's id; must appear in configurations to vote or lead. */
+  readonly id: NodeId;
+  /** The only randomness the core uses (election timeouts). */
+  readonly rng: Rng;
+  /** Overrides of `DEFAULT_CONSENSUS_LIMITS`. */
+  readonly limits?: Partial<ConsensusLimits>;
+}
+
+/** A single-server membership change (see docs/consensus.md, "Membership"). */
+export type MembershipChange = { readonly add: NodeId } | { readonly retire: NodeId };
+
+/** Counters for observability; every dropped message is counted under its reason. */
+export interface ConsensusStats {
+  readonly messagesReceived: number;
+  readonly rejected: Readonly<Record<RejectReason, number>>;
+  /** Appends and vote requests accepted from senders in none of our configurations (see `step`). */
+  readonly unknownSenderRequests: number;
+  readonly preVotesStarted: number;
+  readonly electionsStarted: number;
+  readonly checkQuorumStepDowns: number;
+  readonly proposalsRefused: number;
+  /** Messages dropped because the outbox was full (they are retried by heartbeats). */
+  readonly outboxOverflows: number;
+}
+
+/** A snapshot of a node's externally visible state. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly view: number;
+  readonly leader: NodeId | null;
+  readonly votedFor: NodeId | null;
+  readonly commitSeqno: number;
+  readonly lastSeqno: number;
+  readonly lastView: number;
+  readonly persistedSeqno: number;
+  /** The latest configuration in this node's log (null for a joiner that has none yet). */
+  readonly config: readonly NodeId[] | null;
+  /** Whether this node is a voting member of its latest configuration. */
+  readonly member: boolean;
+}
+
+/** Most messages buffered between two `ready()` calls; beyond it new ones are dropped (and counted). */
+const MAX_OUTBOX_MESSAGES = 65_536;
+
+/** The state of a brand-new node that will join an existing service (no log, no configuration). */
+export function emptyState(): PersistedState {
+  return { hardState: { view: 0, votedFor: null, commitSeqno: 0 }, entries: [] };
+}
+
+/**
+ * The state every founding node of a new service starts from: one configuration entry at seqno 1
+ * (view 1) naming the founding nodes. It commits with the first leader's first signature.
+ * @throws TreatyError `InvalidArgs` when `nodes` is empty, has duplicates or bad ids.
+ */
+export function bootstrapState(
+  nodes: readonly NodeId[],
+  payload: Uint8Array = new Uint8Array(),
+): PersistedState {
+  const sorted = [...nodes].sort();
+  if (!isConfig(sorted, Number.MAX_SAFE_INTEGER)) {
+    throw new TreatyError("InvalidArgs", "nodes: expected distinct, non-empty node ids");
+  }
+  return {
+    hardState: { view: 1, votedFor: null, commitSeqno: 0 },
+    entries: [{ view: 1, seqno: 1, signature: false, payload, config: sorted }],
+  };
+}
+
+function corrupt(field: string, why: string): TreatyError {
+  return new TreatyError("LedgerCorrupt", `${field}: ${why}`);
+}
+
+function quorumOf(size: number): number {
+  return Math.floor(size / 2) + 1;
+}
+
+/** One consensus participant. Not thread-safe by design: the driver calls it from one place. */
+export class ConsensusNode {
+  readonly id: NodeId;
+  readonly limits: ConsensusLimits;
+  private readonly rng: Rng;
+  private readonly log = new ConsensusLog();
+
+  // Durable state (HardState).
+  private view: number;
+  private votedFor: NodeId | null;
+  private commitSeqno: number;
+
+  // Volatile state.
+  private role: Role = "Follower";
+  private leader: NodeId | null = null;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedTimeout = 0;
+  private readonly votes = new Map<NodeId, boolean>();
+  private readonly progress = new Map<NodeId, Progress>();
+
+  // Ready bookkeeping: what the driver has not been told yet.
+  private outbox: Message[] = [];
+  private unstableFrom: number;
+  private truncateFrom: number | null = null;
+  private reportedCommit: number;
+  private lastHard: HardState;
+  private lastSoft: SoftState;
+
+  private readonly rejected: Record<RejectReason, number>;
+  private readonly counters = {
+    messagesReceived: 0,
+    unknownSenderRequests: 0,
+    preVotesStarted: 0,
+    electionsStarted: 0,
+    checkQuorumStepDowns: 0,
+    proposalsRefused: 0,
+    outboxOverflows: 0,
+  };
+
+  /**
+   * Creates a node from its persisted state (`emptyState()` for a joiner, `bootstrapState()` for
+   * a founder, or what the driver persisted before a restart). The node starts as a follower.
+   * @throws TreatyError `InvalidArgs` for bad options, `LedgerCorrupt` for inconsistent state.
+   */
+  constructor(options: ConsensusNodeOptions, persisted: PersistedState) {
+    if (!isNodeId(options.id)) throw new TreatyError("InvalidArgs", "id: expected a non-empty node id");
+    if (typeof options.rng?.nextInt !== "function") {
+      throw new TreatyError("InvalidArgs", "rng: expected an object with nextInt(maxExclusive)");
+    }
+    this.id = options.id;
+    this.rng = options.rng;
+    this.limits = resolveLimits(options.limits);
+    const hard = persisted.hardState;
+    if (!Number.isSafeInteger(hard.view) || hard.view < 0)
+      throw corrupt("hardState.view", "expected a count");
+    if (hard.votedFor !== null && !isNodeId(hard.votedFor)) {
+      throw corrupt("hardState.votedFor", "expected null or a node id");
+    }
+    if (!Number.isSafeInteger(hard.commitSeqno) || hard.commitSeqno < 0) {
+      throw corrupt("hardState.commitSeqno", "expected a count");
+    }
+    let previousView = 0;
+    persisted.entries.forEach((entry, i) => {
+      if (!isEntry(entry, this.limits.maxConfigNodes)) throw corrupt(`entries[${i}]`, "malformed entry");
+      if (entry.seqno !== i + 1)
+        throw corrupt(`entries[${i}].seqno`, `expected ${i + 1}, got ${entry.seqno}`);
+      if (entry.view < previousView || entry.view > hard.view) {
+        throw corrupt(`entries[${i}].view`, `expected a view in [${previousView}, ${hard.view}]`);
+      }
+      previousView = entry.view;
+    });
+    this.log.append(persisted.entries);
+    this.log.markAllPersisted();
+    if (hard.commitSeqno > this.log.lastSeqno) {
+      throw corrupt("hardState.commitSeqno", `beyond the last entry (${this.log.lastSeqno})`);
+    }
+    if (hard.commitSeqno !== 0 && !this.log.isSignature(hard.commitSeqno)) {
+      throw corrupt("hardState.commitSeqno", "does not point at a signature entry");
+    }
+    this.view = hard.view;
+    this.votedFor = hard.votedFor;
+    this.commitSeqno = hard.commitSeqno;
+    this.unstableFrom = this.log.lastSeqno + 1;
+    this.reportedCommit = this.commitSeqno;
+    this.lastHard = { view: this.view, votedFor: this.votedFor, commitSeqno: this.commitSeqno };
+    this.lastSoft = this.softState();
+    this.rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+    this.resetElectionTimeout();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /**
+   * Advances abstract time by one tick: followers count towards an election, leaders send
+   * heartbeats and check they still reach a majority.
+   */
+  tick(): void {
+    if (this.role === "Leader") this.tickLeader();
+    else this.tickElection();
+  }
+
+  /**
+   * Handles one received message. `message.from` must be the authenticated sender. Contents are
+   * not trusted: a message that is malformed, misdirected, stale or inconsistent with this node's
+   * committed state is dropped and counted in `stats().rejected`; it never throws.
+   */
+  step(message: Message): void {
+    this.counters.messagesReceived++;
+    const reason = checkMessage(message, this.limits);
+    if (reason !== null) {
+      this.reject(reason);
+      return;
+    }
+    const m = message;
+    if (m.to !== this.id) {
+      this.reject("wrongRecipient");
+      return;
+    }
+    if (m.from === this.id) {
+      this.reject("fromSelf");
+      return;
+    }
+    // Appends and vote requests are accepted from any authenticated node: a lagging follower (or
+    // a joiner) may not yet hold the configuration entry that added the current leader or a
+    // candidate it must vote for (CCF accepts such appends too). Pre-vote, the leader lease and
+    // the log comparison keep such senders from disrupting anything. Replies and hand-overs only
+    // come from nodes we know.
+    if (!this.isKnown(m.from)) {
+      if (m.type !== "append" && m.type !== "requestVote") {
+        this.reject("unknownSender");
+        return;
+      }
+      this.counters.unknownSenderRequests++;
+    }
+
+    if (m.view > this.view) {
+      if (!this.onHigherView(m)) return;
+    } else if (m.view < this.view) {
+      this.onLowerView(m);
+      return;
+    }
+    switch (m.type) {
+      case "append":
+        this.handleAppend(m);
+        return;
+      case "appendResponse":
+        this.handleAppendResponse(m);
+        return;
+      case "requestVote":
+        this.handleRequestVote(m);
+        return;
+      case "voteResponse":
+        this.handleVoteResponse(m);
+        return;
+      case "timeoutNow":
+        this.handleTimeoutNow(m);
+        return;
+    }
+  }
+
+  /**
+   * Leader only: appends `entries` to the log in the current view and starts replicating them.
+   * The core keeps the payloads (do not mutate them afterwards). Returns the ids assigned.
+   * @throws TreatyError `NotLeader` (details.leader names the known leader, if any),
+   *   `InvalidArgs` for a bad batch, `PayloadTooLarge` above the batch bounds, `Unavailable` when
+   *   `maxUncommittedEntries` would be exceeded (backpressure: retry after commits).
+   */
+  propose(entries: readonly ProposedEntry[]): TxId[] {
+    this.requireLeader();
+    if (!Array.isArray(entries) || entries.length === 0) {
+      throw this.refuse("InvalidArgs", "entries: expected a non-empty array");
+    }
+    if (entries.length > this.limits.maxBatchEntries) {
+      throw this.refuse("PayloadTooLarge", `entries: at most ${this.limits.maxBatchEntries} per proposal`);
+    }
+    entries.forEach((e, i) => {
+      if (typeof e !== "object" || e === null || typeof e.signature !== "boolean") {
+        throw this.refuse("InvalidArgs", `entries[${i}].signature: expected a boolean`);
+      }
+      if (!(e.payload instanceof Uint8Array)) {
+        throw this.refuse("InvalidArgs", `entries[${i}].payload: expected bytes`);
+      }
+      if (e.payload.length > this.limits.maxBatchBytes) {
+        throw this.refuse(
+          "PayloadTooLarge",
+          `entries[${i}].payload: larger than ${this.limits.maxBatchBytes} bytes`,
+        );
+      }
+    });
+    // A lone signature is accepted over the backpressure limit once per view: without it a new
+    // leader that inherited a full window of uncommitted entries could never commit any of them.
+    const last = this.log.entryAt(this.log.lastSeqno);
+    const unblocksCommit =
+      entries.length === 1 && entries[0]!.signature && !(last?.signature === true && last.view === this.view);
+    if (!unblocksCommit) this.requireRoom(entries.length);
+    const first = this.log.lastSeqno + 1;
+    const appended: Entry[] = entries.map((e, i) => ({
+      view: this.view,
+      seqno: first + i,
+      signature: e.signature,
+      payload: e.payload,
+    }));
+    this.appendAsLeader(appended);
+    return appended.map((e) => ({ view: e.view, seqno: e.seqno }));
+  }
+
+  /**
+   * Leader only: proposes adding or retiring one voting node. The new configuration takes effect
+   * as soon as it is in the log; it is committed by a later signature. Only one change may be
+   * pending, and only after the leader has committed in its own view (Ongaro's fix for
+   * single-server changes). A retiring leader keeps leading until its retirement commits, then
+   * steps down and asks its most up-to-date successor to start an election at once.
+   * @throws TreatyError `NotLeader`, `InvalidArgs` (bad id, would empty the configuration or
+   *   exceed `maxConfigNodes`), `Conflict` (already a member / not a member / a change is
+   *   pending), `Unavailable` (no commit in this view yet, or backpressure).
+   */
+  changeMembership(change: MembershipChange, payload: Uint8Array = new Uint8Array()): TxId {
+    this.requireLeader();
+    if (!(payload instanceof Uint8Array) || payload.length > this.limits.maxBatchBytes) {
+      throw this.refuse("InvalidArgs", `payload: expected at most ${this.limits.maxBatchBytes} bytes`);
+    }
+    const config = this.log.latestConfig();
+    assert(config !== undefined, "a leader has a configuration");
+    if (this.log.viewAt(this.commitSeqno) !== this.view) {
+      throw this.refuse("Unavailable", "change: the leader has not committed a signature in its view yet");
+    }
+    if (config.seqno > this.commitSeqno) {
+      throw this.refuse("Conflict", `change: a membership change is pending at seqno ${config.seqno}`);
+    }
+    if (typeof change !== "object" || change === null) {
+      throw this.refuse("InvalidArgs", "change: expected {add} or {retire}");
+    }
+    let nodes: NodeId[];
+    if ("add" in change) {
+      if (!isNodeId(change.add)) throw this.refuse("InvalidArgs", "change.add: expected a node id");
+      if (config.nodes.includes(change.add)) {
+        throw this.refuse("Conflict", `change.add: ${change.add} is already a member`);
+      }
+      if (config.nodes.length >= this.limits.maxConfigNodes) {
+        throw this.refuse("InvalidArgs", `change.add: at most ${this.limits.maxConfigNodes} nodes`);
+      }
+      nodes = [...config.nodes, change.add].sort();
+    } else if ("retire" in change) {
+      if (!isNodeId(change.retire)) throw this.refuse("InvalidArgs", "change.retire: expected a node id");
+      if (!config.nodes.includes(change.retire)) {
+        throw this.refuse("Conflict", `change.retire: ${change.retire} is not a member`);
+      }
+      if (config.nodes.length === 1)
+        throw this.refuse("InvalidArgs", "change.retire: cannot retire the last node");
+      nodes = config.nodes.filter((n) => n !== change.retire);
+    } else {
+      throw this.refuse("InvalidArgs", "change: expected {add} or {retire}");
+    }
+    this.requireRoom(1);
+    const entry: Entry = {
+      view: this.view,
+      seqno: this.log.lastSeqno + 1,
+      signature: false,
+      payload,
+      config: nodes,
+    };
+    this.appendAsLeader([entry]);
+    return { view: entry.view, seqno: entry.seqno };
+  }
+
+  /**
+   * Storage acknowledgement: the driver made everything up to `seqno` durable, the entry at
+   * `seqno` being in `view`. Lets a leader count its own copy towards commit. Acks for entries
+   * that were truncated meanwhile are ignored.
+   */
+  ackPersisted(seqno: number, view: number): void {
+    if (!Number.isSafeInteger(seqno) || !Number.isSafeInteger(view)) return;
+    if (this.log.markPersisted(seqno, view) && this.role === "Leader") this.maybeCommit();
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  /** Whether `ready()` has anything for the driver. */
+  hasReady(): boolean {
+    return (
+      this.outbox.length > 0 ||
+      this.truncateFrom !== null ||
+      this.unstableFrom <= this.log.lastSeqno ||
+      this.commitSeqno !== this.reportedCommit ||
+      this.hardStateChanged() ||
+      this.softStateChanged()
+    );
+  }
+
+  /**
+   * Drains everything the driver must do next (see `Ready` for the order). Each call hands out
+   * each entry, message and committed range exactly once.
+   */
+  ready(): Ready {
+    const soft = this.softStateChanged() ? this.softState() : null;
+    const hard = this.hardStateChanged()
+      ? { view: this.view, votedFor: this.votedFor, commitSeqno: this.commitSeqno }
+      : null;
+    const last = this.log.lastSeqno;
+    const entries = this.unstableFrom <= last ? this.log.range(this.unstableFrom, last) : [];
+    let committed: CommittedRange | null = null;
+    if (this.commitSeqno > this.reportedCommit) {
+      committed = {
+        fromSeqno: this.reportedCommit + 1,
+        toSeqno: this.commitSeqno,
+        entries: this.log.range(this.reportedCommit + 1, this.commitSeqno),
+      };
+    }
+    const rd: Ready = {
+      softState: soft,
+      hardState: hard,
+      truncateFromSeqno: this.truncateFrom,
+      entries,
+      messages: this.outbox,
+      committed,
+    };
+    if (soft !== null) this.lastSoft = soft;
+    if (hard !== null) this.lastHard = hard;
+    this.outbox = [];
+    this.unstableFrom = last + 1;
+    this.truncateFrom = null;
+    this.reportedCommit = this.commitSeqno;
+    return rd;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** The status of transaction `view.seqno` as this node knows it (CCF semantics). */
+  txStatus(view: number, seqno: number): TxStatus {
+    if (!Number.isSafeInteger(view) || view < 1)
+      throw new TreatyError("InvalidArgs", "view: expected an integer >= 1");
+    if (!Number.isSafeInteger(seqno) || seqno < 1) {
+      throw new TreatyError("InvalidArgs", "seqno: expected an integer >= 1");
+    }
+    return evaluateTxStatus(view, seqno, {
+      localView: this.log.viewAt(seqno) ?? 0,
+      committedSeqno: this.commitSeqno,
+      committedView: this.log.viewAt(this.commitSeqno) ?? 0,
+    });
+  }
+
+  /** The entry at `seqno` in this node's log, if any. */
+  entry(seqno: number): Entry | undefined {
+    return this.log.entryAt(seqno);
+  }
+
+  /** The view history of this node's log: first seqno of each view. */
+  viewHistory(): readonly ViewStart[] {
+    return this.log.viewHistory().map((v) => ({ ...v }));
+  }
+
+  /** A snapshot of this node's state. */
+  status(): NodeStatus {
+    const config = this.log.latestConfig();
+    return {
+      id: this.id,
+      role: this.role,
+      view: this.view,
+      leader: this.leader,
+      votedFor: this.votedFor,
+      commitSeqno: this.commitSeqno,
+      lastSeqno: this.log.lastSeqno,
+      lastView: this.log.lastView,
+      persistedSeqno: this.log.persistedSeqno,
+      config: config === undefined ? null : config.nodes,
+      member: this.isMember(),
+    };
+  }
+
+  /** Counters since this node object was created. */
+  stats(): ConsensusStats {
+    return { ...this.counters, rejected: { ...this.rejected } };
+  }
+
+  /**
+   * Checks the node's own invariants (cheap unless `deep`, which also walks the whole log).
+   * Throws AssertionFailure when one is broken: that is a bug in the core, never bad input.
+   */
+  checkInvariants(deep = false): void {
+    const last = this.log.lastSeqno;
+    assert(this.commitSeqno <= last, "commit within the log");
+    assert(this.commitSeqno === 0 || this.log.isSignature(this.commitSeqno), "commit lands on a signature");
+    assert(this.reportedCommit <= this.commitSeqno, "reported commit never ahead of commit");
+    assert(this.log.lastView <= this.view, "no entry from a future view");
+    assert(this.unstableFrom <= last + 1, "unstable suffix within the log");
+    assert(this.role !== "Leader" || this.leader === this.id, "a leader knows it leads");
+    assert(this.role === "Leader" || this.progress.size === 0, "only leaders track progress");
+    assert(this.role !== "Candidate" || this.votedFor === this.id, "a candidate voted for itself");
+    assert(this.outbox.length <= MAX_OUTBOX_MESSAGES, "outbox bounded");
+    for (const pr of this.progress.values()) {
+      assert(pr.match <= last, "follower match within the leader's log");
+      assert(pr.next >= 1 && pr.next <= last + 1, "next seqno within the leader's log");
+      assert(pr.inflightCount() <= this.limits.maxInflightAppends, "in-flight window bounded");
+    }
+    if (deep) this.log.checkConsistency();
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    // Non-members never campaign; their count keeps growing, so they never hold a lease either.
+    if (this.electionElapsed < this.randomizedTimeout || !this.isMember()) return;
+    this.campaign(this.limits.preVote, false);
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.limits.electionTimeoutTicks.min) {
+      this.electionElapsed = 0;
+      if (this.limits.checkQuorum) {
+        if (!this.quorumActive()) {
+          this.counters.checkQuorumStepDowns++;
+          this.becomeFollower(this.view, null);
+          return;
+        }
+        for (const pr of this.progress.values()) pr.recentActive = false;
+      }
+    }
+    if (this.heartbeatElapsed >= this.limits.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      for (const [to, pr] of this.progress) {
+        if (pr.state === "probe") pr.probeSent = false;
+        this.sendAppend(to, pr, true);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- role changes
+
+  private resetElectionTimeout(): void {
+    const { min, max } = this.limits.electionTimeoutTicks;
+    const jitter = this.rng.nextInt(max - min + 1);
+    assert(Number.isSafeInteger(jitter) && jitter >= 0 && jitter <= max - min, "rng.nextInt stays in range");
+    this.randomizedTimeout = min + jitter;
+  }
+
+  private becomeFollower(view: number, leader: NodeId | null): void {
+    assert(view >= this.view, "views never go backwards");
+    if (view > this.view) {
+      this.view = view;
+      this.votedFor = null;
+    }
+    this.role = "Follower";
+    this.leader = leader;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.votes.clear();
+    this.progress.clear();
+    this.resetElectionTimeout();
+  }
+
+  /** Starts a pre-vote round (`preVote`) or a real election in view+1. */
+  private campaign(preVote: boolean, transfer: boolean): void {
+    const config = this.log.latestConfig();
+    assert(config !== undefined, "a campaigning node has a configuration");
+    assert(config.nodes.includes(this.id), "only members campaign");
+    this.leader = null;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.progress.clear();
+    this.votes.clear();
+    this.votes.set(this.id, true);
+    this.resetElectionTimeout();
+    if (preVote) {
+      this.role = "PreCandidate";
+      this.counters.preVotesStarted++;
+    } else {
+      this.view++;
+      this.votedFor = this.id;
+      this.role = "Candidate";
+      this.counters.electionsStarted++;
+    }
+    const voteView = preVote ? this.view + 1 : this.view;
+    for (const to of config.nodes) {
+      if (to === this.id) continue;
+      this.send({
+        type: "requestVote",
+        from: this.id,
+        to,
+        view: voteView,
+        lastSeqno: this.log.lastSeqno,
+        lastView: this.log.lastView,
+        preVote,
+        transfer,
+      });
+    }
+    this.tallyVotes();
+  }
+
+  private becomeLeader(): void {
+    assert(this.role === "Candidate", "only candidates become leaders");
+    this.role = "Leader";
+    this.leader = this.id;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.votes.clear();
+    this.progress.clear();
+    this.syncProgress();
+    // Announce leadership at once; the driver now proposes a signature in this view (the
+    // leader cannot commit anything, not even older entries, before one commits).
+    for (const [to, pr] of this.progress) this.sendAppend(to, pr, true);
+  }
+
+  private tallyVotes(): void {
+    const config = this.log.latestConfig();
+    assert(config !== undefined, "a campaigning node has a configuration");
+    let granted = 0;
+    let refused = 0;
+    for (const node of config.nodes) {
+      const vote = this.votes.get(node);
+      if (vote === true) granted++;
+      else if (vote === false) refused++;
+    }
+    const quorum = quorumOf(config.nodes.length);
+    if (granted >= quorum) {
+      if (this.role === "PreCandidate") this.campaign(false, false);
+      else this.becomeLeader();
+    } else if (config.nodes.length - refused < quorum) {
+      this.becomeFollower(this.view, null);
+    }
+  }
+
+  // ---------------------------------------------------------------- message handling
+
+  /** A message from a higher view. Returns whether to go on handling it in the (new) view. */
+  private onHigherView(m: Message): boolean {
+    switch (m.type) {
+      case "requestVote":
+        // Leader lease: while we hear from a live leader, refuse to help unseat it (this is what
+        // stops a rejoining node with an inflated view from disrupting a healthy cluster).
+        if (!m.transfer && this.inLease()) {
+          this.reject("voteInLease");
+          return false;
+        }
+        if (!m.preVote) this.becomeFollower(m.view, null);
+        return true;
+      case "voteResponse":
+        // A granted pre-vote carries the view the candidate would move to, not a newer view.
+        if (m.preVote && m.granted) return true;
+        this.becomeFollower(m.view, null);
+        return false;
+      case "append":
+        this.becomeFollower(m.view, m.from);
+        return true;
+      case "appendResponse":
+        // A follower telling a deposed leader about a newer view: step down, nothing else.
+        this.becomeFollower(m.view, null);
+        return false;
+      case "timeoutNow":
+        this.reject("unexpected");
+        return false;
+    }
+  }
+
+  private onLowerView(m: Message): void {
+    this.reject("staleView");
+    if (m.type === "append") {
+      // Tell a deposed leader about the newer view so it steps down. Without this a node that
+      // moved on alone (it campaigned but cannot win) would ignore the leader forever.
+      this.send({
+        type: "appendResponse",
+        from: this.id,
+        to: m.from,
+        view: this.view,
+        success: false,
+        seqno: m.prevSeqno,
+        hintSeqno: 0,
+      });
+    } else if (m.type === "requestVote" && m.preVote) {
+      this.send({
+        type: "voteResponse",
+        from: this.id,
+        to: m.from,
+        view: this.view,
+        preVote: true,
+        granted: false,
+      });
+    }
+  }
+
+  private handleAppend(m: AppendMessage): void {
+    if (this.role === "Leader") {
+      this.reject("conflictingLeader");
+      return;
+    }
+    if (this.role !== "Follower") this.becomeFollower(this.view, m.from);
+    if (this.leader !== null && this.leader !== m.from) {
+      this.reject("conflictingLeader");
+      return;
+    }
+    this.leader = m.from;
+    this.electionElapsed = 0;
+
+    const prevView = this.log.viewAt(m.prevSeqno);
+    if (prevView !== m.prevView) {
+      if (prevView !== undefined && m.prevSeqno <= this.commitSeqno) {
+        this.reject("wouldTruncateCommitted");
+        return;
+      }
+      const upTo = Math.min(m.prevSeqno - 1, this.log.lastSeqno);
+      const hint = Math.max(this.commitSeqno, this.log.lastSeqnoWithViewAtMost(upTo, m.prevView));
+      this.respondAppend(m.from, false, m.prevSeqno, hint);
+      return;
+    }
+    // Find the first entry we do not already hold; anything after a conflict is stale.
+    let firstNew = m.entries.length;
+    let conflict = false;
+    for (let i = 0; i < m.entries.length; i++) {
+      const entry = m.entries[i]!;
+      const localView = this.log.viewAt(entry.seqno);
+      if (localView === entry.view) continue;
+      if (localView !== undefined) {
+        if (entry.seqno <= this.commitSeqno) {
+          this.reject("wouldTruncateCommitted");
+          return;
+        }
+        conflict = true;
+      }
+      firstNew = i;
+      break;
+    }
+    if (conflict) this.truncateLog(m.entries[firstNew]!.seqno);
+    if (firstNew < m.entries.length) this.appendLog(m.entries.slice(firstNew));
+    const lastVerified = m.prevSeqno + m.entries.length;
+    const newCommit = this.log.lastSignatureAtOrBefore(Math.min(m.commitSeqno, lastVerified));
+    if (newCommit > this.commitSeqno) this.setCommit(newCommit);
+    this.respondAppend(m.from, true, lastVerified, lastVerified);
+  }
+
+  private respondAppend(to: NodeId, success: boolean, seqno: number, hintSeqno: number): void {
+    this.send({ type: "appendResponse", from: this.id, to, view: this.view, success, seqno, hintSeqno });
+  }
+
+  private handleAppendResponse(m: AppendResponseMessage): void {
+    if (this.role !== "Leader") {
+      this.reject("unexpected");
+      return;
+    }
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) {
+      this.reject("unexpected");
+      return;
+    }
+    pr.recentActive = true;
+    if (m.seqno > this.log.lastSeqno) {
+      this.reject("ackBeyondLog");
+      return;
+    }
+    if (m.success) {
+      if (pr.acknowledge(m.seqno)) this.maybeCommit();
+      if (this.role === "Leader") this.sendAppend(m.from, pr, false);
+      return;
+    }
+    const stale = m.seqno <= pr.match || (pr.state === "probe" && m.seqno !== pr.next - 1);
+    if (stale) {
+      this.reject("staleResponse");
+      return;
+    }
+    const hint = Math.min(Math.max(m.hintSeqno, pr.match), m.seqno - 1);
+    pr.probeFrom(hint + 1);
+    this.sendAppend(m.from, pr, true);
+  }
+
+  private handleRequestVote(m: RequestVoteMessage): void {
+    const canVote =
+      this.votedFor === m.from ||
+      (this.votedFor === null && this.leader === null) ||
+      (m.preVote && m.view > this.view);
+    const lastView = this.log.lastView;
+    const upToDate = m.lastView > lastView || (m.lastView === lastView && m.lastSeqno >= this.log.lastSeqno);
+    if (canVote && upToDate) {
+      this.send({
+        type: "voteResponse",
+        from: this.id,
+        to: m.from,
+        view: m.view,
+        preVote: m.preVote,
+        granted: true,
+      });
+      if (!m.preVote) {
+        this.votedFor = m.from;
+        this.electionElapsed = 0;
+      }
+    } else {
+      this.send({
+        type: "voteResponse",
+        from: this.id,
+        to: m.from,
+        view: this.view,
+        preVote: m.preVote,
+        granted: false,
+      });
+    }
+  }
+
+  private handleVoteResponse(m: VoteResponseMessage): void {
+    // Late answers for a round that already ended (won, lost or superseded) are harmless.
+    if (this.role !== (m.preVote ? "PreCandidate" : "Candidate")) {
+      this.reject("staleResponse");
+      return;
+    }
+    if (m.preVote && m.granted && m.view !== this.view + 1) {
+      this.reject("staleResponse");
+      return;
+    }
+    if (!this.votes.has(m.from)) this.votes.set(m.from, m.granted);
+    this.tallyVotes();
+  }
+
+  private handleTimeoutNow(m: TimeoutNowMessage): void {
+    if (this.role !== "Follower" || this.leader !== m.from || !this.isMember()) {
+      this.reject("unexpected");
+      return;
+    }
+    this.campaign(false, true);
+  }
+
+  // ---------------------------------------------------------------- replication
+
+  private appendAsLeader(entries: readonly Entry[]): void {
+    this.appendLog(entries);
+    if (entries.some((e) => e.config !== undefined)) this.syncProgress();
+    for (const [to, pr] of this.progress) this.sendAppend(to, pr, false);
+    this.maybeCommit();
+  }
+
+  /**
+   * Sends `to` the next batch it needs, if its window allows; with `heartbeat` sends an (empty)
+   * append even when there is nothing new, which also carries the commit point and probes for
+   * lost messages (the follower NACKs when it lacks `prevSeqno`).
+   */
+  private sendAppend(to: NodeId, pr: Progress, heartbeat: boolean): void {
+    const last = this.log.lastSeqno;
+    const entries =
+      pr.canSend() && pr.next <= last
+        ? this.log.slice(pr.next, this.limits.maxBatchEntries, this.limits.maxBatchBytes)
+        : [];
+    if (entries.length === 0 && !heartbeat) return;
+    const prevSeqno = pr.next - 1;
+    const prevView = this.log.viewAt(prevSeqno);
+    assert(prevView !== undefined, "a follower's next seqno is within the leader's log");
+    this.send({
+      type: "append",
+      from: this.id,
+      to,
+      view: this.view,
+      prevSeqno,
+      prevView,
+      entries,
+      commitSeqno: this.commitSeqno,
+    });
+    if (entries.length > 0) pr.sent(entries[entries.length - 1]!.seqno);
+    else if (pr.state === "probe") pr.probeSent = true;
+  }
+
+  /** Advances commit to the highest signature in this view that a majority holds. */
+  private maybeCommit(): void {
+    const config = this.log.latestConfig();
+    assert(config !== undefined, "a leader has a configuration");
+    const matches = config.nodes.map((n) =>
+      n === this.id ? this.log.persistedSeqno : (this.progress.get(n)?.match ?? 0),
+    );
+    matches.sort((a, b) => b - a);
+    const majorityMatch = matches[quorumOf(matches.length) - 1]!;
+    const candidate = this.log.lastSignatureAtOrBefore(majorityMatch);
+    // Raft's rule: only count replicas for entries of the current view (figure 8); older entries
+    // commit with it.
+    if (candidate > this.commitSeqno && this.log.viewAt(candidate) === this.view) this.setCommit(candidate);
+  }
+
+  private setCommit(seqno: number): void {
+    assert(seqno > this.commitSeqno, "commit only moves forward");
+    assert(this.log.isSignature(seqno), "commit lands on a signature entry");
+    this.commitSeqno = seqno;
+    if (this.role !== "Leader") return;
+    this.syncProgress();
+    const config = this.log.latestConfig()!;
+    if (!config.nodes.includes(this.id) && config.seqno <= this.commitSeqno) this.retire(config.nodes);
+  }
+
+  /** Our retirement committed: hand over to the most up-to-date remaining node and step down. */
+  private retire(remaining: readonly NodeId[]): void {
+    let successor: NodeId | null = null;
+    let best = -1;
+    for (const node of remaining) {
+      const match = this.progress.get(node)?.match ?? 0;
+      if (match > best) {
+        best = match;
+        successor = node;
+      }
+    }
+    if (successor !== null) this.send({ type: "timeoutNow", from: this.id, to: successor, view: this.view });
+    this.becomeFollower(this.view, null);
+  }
+
+  /** Tracks exactly the nodes of every configuration from the committed one on (minus self). */
+  private syncProgress(): void {
+    const targets = new Set<NodeId>();
+    for (const config of this.log.configsSince(this.commitSeqno)) {
+      for (const node of config.nodes) if (node !== this.id) targets.add(node);
+    }
+    for (const node of [...this.progress.keys()]) if (!targets.has(node)) this.progress.delete(node);
+    for (const node of targets) {
+      if (!this.progress.has(node)) {
+        this.progress.set(node, new Progress(this.log.lastSeqno + 1, this.limits.maxInflightAppends));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- log changes
+
+  private appendLog(entries: readonly Entry[]): void {
+    this.log.append(entries);
+  }
+
+  private truncateLog(fromSeqno: number): void {
+    assert(fromSeqno > this.commitSeqno, "never truncate committed entries");
+    this.log.truncateFrom(fromSeqno);
+    if (fromSeqno < this.unstableFrom) {
+      this.truncateFrom = this.truncateFrom === null ? fromSeqno : Math.min(this.truncateFrom, fromSeqno);
+      this.unstableFrom = fromSeqno;
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private send(message: Message): void {
+    if (this.outbox.length >= MAX_OUTBOX_MESSAGES) {
+      this.counters.outboxOverflows++;
+      return;
+    }
+    this.outbox.push(message);
+  }
+
+  private reject(reason: RejectReason): void {
+    this.rejected[reason]++;
+  }
+
+  private refuse(code: string, message: string): TreatyError {
+    this.counters.proposalsRefused++;
+    return new TreatyError(code, message);
+  }
+
+  private requireLeader(): void {
+    if (this.role !== "Leader") {
+      this.counters.proposalsRefused++;
+      throw new TreatyError("NotLeader", `node ${this.id} is not the leader`, { leader: this.leader });
+    }
+  }
+
+  private requireRoom(count: number): void {
+    const uncommitted = this.log.lastSeqno - this.commitSeqno;
+    if (uncommitted + count > this.limits.maxUncommittedEntries) {
+      throw this.refuse(
+        "Unavailable",
+        `entries: ${uncommitted} entries await commit (maxUncommittedEntries ${this.limits.maxUncommittedEntries})`,
+      );
+    }
+  }
+
+  private isMember(): boolean {
+    return this.log.latestConfig()?.nodes.includes(this.id) === true;
+  }
+
+  /** Members of any configuration from the committed one on: the nodes we talk to. */
+  private isKnown(node: NodeId): boolean {
+    for (const config of this.log.configsSince(this.commitSeqno))
+      if (config.nodes.includes(node)) return true;
+    return false;
+  }
+
+  private inLease(): boolean {
+    return (
+      this.limits.checkQuorum &&
+      this.leader !== null &&
+      this.electionElapsed < this.limits.electionTimeoutTicks.min
+    );
+  }
+
+  private quorumActive(): boolean {
+    const config = this.log.latestConfig();
+    assert(config !== undefined, "a leader has a configuration");
+    let active = 0;
+    for (const node of config.nodes) {
+      if (node === this.id || this.progress.get(node)?.recentActive === true) active++;
+    }
+    return active >= quorumOf(config.nodes.length);
+  }
+
+  private softState(): SoftState {
+    return { role: this.role, view: this.view, leader: this.leader };
+  }
+
+  private softStateChanged(): boolean {
+    const s = this.lastSoft;
+    return s.role !== this.role || s.view !== this.view || s.leader !== this.leader;
+  }
+
+  private hardStateChanged(): boolean {
+    const h = this.lastHard;
+    return h.view !== this.view || h.votedFor !== this.votedFor || h.commitSeqno !== this.commitSeqno;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Consensus tuning: time in abstract ticks, and a bound for every batch and queue. Every node of a
+ * service should run with the same bounds: a follower refuses appends larger than its own
+ * `maxBatchEntries`/`maxBatchBytes`.
+ */
+import { TreatyError } from "../../sdk/errors.js";
+
+/** The tunable limits of one consensus node. */
+export interface ConsensusLimits {
+  /** Ticks between two heartbeats (appends) from the leader to each follower. */
+  readonly heartbeatTicks: number;
+  /**
+   * Range of the randomized election timeout, in ticks. `min` is also the leader lease: a node
+   * that heard from a leader less than `min` ticks ago refuses to help elect another one, and a
+   * leader checks every `min` ticks that a majority is still reachable (check-quorum).
+   */
+  readonly electionTimeoutTicks: { readonly min: number; readonly max: number };
+  /** Most entries in one append message. */
+  readonly maxBatchEntries: number;
+  /** Most payload bytes in one append message; also the largest payload `propose` accepts. */
+  readonly maxBatchBytes: number;
+  /** Most unacknowledged appends carrying entries to one follower (pipelining window). */
+  readonly maxInflightAppends: number;
+  /** Backpressure: `propose` refuses entries once this many are appended but not committed. */
+  readonly maxUncommittedEntries: number;
+  /** Most voting nodes in one configuration. */
+  readonly maxConfigNodes: number;
+  /** A leader steps down when it cannot hear from a majority within `electionTimeoutTicks.min`. */
+  readonly checkQuorum: boolean;
+  /** Nodes ask for pre-votes before disturbing the cluster with a new view. */
+  readonly preVote: boolean;
+}
+
+/** Defaults sized for a tick of about 50 ms: heartbeats every 100 ms, elections after 1-2 s. */
+export const DEFAULT_CONSENSUS_LIMITS: ConsensusLimits = Object.freeze({
+  heartbeatTicks: 2,
+  electionTimeoutTicks: Object.freeze({ min: 20, max: 40 }),
+  maxBatchEntries: 256,
+  maxBatchBytes: 1024 * 1024,
+  maxInflightAppends: 8,
+  maxUncommittedEntries: 10_000,
+  maxConfigNodes: 64,
+  checkQuorum: true,
+  preVote: true,
+});
+
+/** Longest node id the core accepts (ids are key ids: short strings). */
+export const MAX_NODE_ID_LENGTH = 256;
+
+function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new TreatyError(
+      "InvalidArgs",
+      `${field}: expected an integer in [1, ${max}], got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Fills in defaults and checks every limit.
+ * @throws TreatyError `InvalidArgs` naming the first bad field.
+ */
+export function resolveLimits(partial: Partial<ConsensusLimits> = {}): ConsensusLimits {
+  const merged = { ...DEFAULT_CONSENSUS_LIMITS, ...partial };
+  const timeout = merged.electionTimeoutTicks;
+  if (typeof timeout !== "object" || timeout === null) {
+    throw new TreatyError("InvalidArgs", "electionTimeoutTicks: expected {min, max}");
+  }
+  const heartbeatTicks = positiveInt(merged.heartbeatTicks, "heartbeatTicks");
+  const min = positiveInt(timeout.min, "electionTimeoutTicks.min");
+  const max = positiveInt(timeout.max, "electionTimeoutTicks.max");
+  if (max < min) {
+    throw new TreatyError("InvalidArgs", `electionTimeoutTicks.max: must be >= min (${min}), got ${max}`);
+  }
+  if (heartbeatTicks >= min) {
+    throw new TreatyError(
+      "InvalidArgs",
+      `heartbeatTicks: must be below electionTimeoutTicks.min (${min}), got ${heartbeatTicks}`,
+    );
+  }
+  for (const flag of ["checkQuorum", "preVote"] as const) {
+    if (typeof merged[flag] !== "boolean") {
+      throw new TreatyError("InvalidArgs", `${flag}: expected a boolean`);
+    }
+  }
+  return Object.freeze({
+    heartbeatTicks,
+    electionTimeoutTicks: Object.freeze({ min, max }),
+    maxBatchEntries: positiveInt(merged.maxBatchEntries, "maxBatchEntries"),
+    maxBatchBytes: positiveInt(merged.maxBatchBytes, "maxBatchBytes"),
+    maxInflightAppends: positiveInt(merged.maxInflightAppends, "maxInflightAppends", 1024),
+    maxUncommittedEntries: positiveInt(merged.maxUncommittedEntries, "maxUncommittedEntries"),
+    maxConfigNodes: positiveInt(merged.maxConfigNodes, "maxConfigNodes", 1024),
+    checkQuorum: merged.checkQuorum,
+    preVote: merged.preVote,
+  });
+}

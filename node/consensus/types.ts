@@ -1,0 +1,195 @@
+/**
+ * The data the consensus core consumes and produces. Everything here is plain data: the core
+ * never does I/O, so these shapes are the whole contract between it and its driver (the node
+ * process, the simulator, the scenario runner). See docs/consensus.md for the protocol.
+ */
+
+/** A node's identity in the service (its key id). Opaque to consensus; compared with `===`. */
+export type NodeId = string;
+
+/**
+ * One ledger entry. `(view, seqno)` is the transaction id; the pair identifies the entry across
+ * the whole service (Raft's log matching property). `payload` is opaque to consensus.
+ *
+ * - `signature`: this entry is a signature transaction. The commit point only ever lands on a
+ *   signature entry (as in CCF): a prefix is committed once a majority holds a signature over it.
+ * - `config`: present on configuration entries only. It is the complete, sorted set of voting
+ *   nodes from this entry on; it takes effect as soon as the entry is in a log (not when it
+ *   commits). Configuration entries are never signature entries.
+ */
+export interface Entry {
+  readonly view: number;
+  readonly seqno: number;
+  readonly signature: boolean;
+  readonly payload: Uint8Array;
+  readonly config?: readonly NodeId[];
+}
+
+/** What a client (the node's transaction engine) hands to `propose`: the core assigns the id. */
+export interface ProposedEntry {
+  readonly signature: boolean;
+  readonly payload: Uint8Array;
+}
+
+/** A transaction id: `view.seqno`. */
+export interface TxId {
+  readonly view: number;
+  readonly seqno: number;
+}
+
+/**
+ * The state that must be durable before any message of the same Ready is sent: a node must never
+ * forget a vote it cast or the view it moved to. `commitSeqno` is persisted so a restarted node
+ * knows which prefix it already applied (it may lag; it never runs ahead of the persisted log).
+ */
+export interface HardState {
+  readonly view: number;
+  readonly votedFor: NodeId | null;
+  readonly commitSeqno: number;
+}
+
+/** Everything a node persisted, as handed back to the constructor after a restart. */
+export interface PersistedState {
+  readonly hardState: HardState;
+  /** The durable log, seqnos 1..n in order. */
+  readonly entries: readonly Entry[];
+}
+
+/** The roles of a node. `PreCandidate` asks for votes without disturbing anyone (pre-vote). */
+export type Role = "Follower" | "PreCandidate" | "Candidate" | "Leader";
+
+/** Volatile state the driver may want to observe (role and leader changes). */
+export interface SoftState {
+  readonly role: Role;
+  readonly view: number;
+  readonly leader: NodeId | null;
+}
+
+/**
+ * Status of a transaction id as seen by one node (same meanings as CCF):
+ * - Unknown: this node has not seen the id and cannot rule it out.
+ * - Pending: this node holds the id in its log but has not seen it committed.
+ * - Committed: the id is part of the committed, signed prefix; final.
+ * - Invalid: the id can never commit (dropped after a view change, or impossible given the
+ *   committed prefix); final. The client should resubmit.
+ */
+export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+/**
+ * Injected randomness: the only source of randomness in the core (election timeouts). Production
+ * drivers pass a CSPRNG-backed implementation; the simulator passes a seeded one.
+ */
+export interface Rng {
+  /** A uniformly distributed integer in `[0, maxExclusive)`; `maxExclusive` is a positive integer. */
+  nextInt(maxExclusive: number): number;
+}
+
+/** Leader to follower: entries after `(prevView, prevSeqno)`, or none (a heartbeat). */
+export interface AppendMessage {
+  readonly type: "append";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly view: number;
+  readonly prevSeqno: number;
+  readonly prevView: number;
+  readonly entries: readonly Entry[];
+  /** The leader's commit point; the follower commits at most up to what this message proved. */
+  readonly commitSeqno: number;
+}
+
+/**
+ * Follower to leader. `success`: the follower's log matches the leader's up to `seqno`.
+ * Otherwise a NACK: the follower's log does not match at `seqno` (the append's prevSeqno), and
+ * `hintSeqno` is the highest seqno at which it may match, so the leader can skip back in one step.
+ */
+export interface AppendResponseMessage {
+  readonly type: "appendResponse";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly view: number;
+  readonly success: boolean;
+  readonly seqno: number;
+  readonly hintSeqno: number;
+}
+
+/**
+ * Candidate to voters. With `preVote` the view is the one the sender would move to, and nobody
+ * changes state on it. `transfer` marks an election the previous leader asked for (it retired):
+ * voters then skip the leader-lease check.
+ */
+export interface RequestVoteMessage {
+  readonly type: "requestVote";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly view: number;
+  readonly lastSeqno: number;
+  readonly lastView: number;
+  readonly preVote: boolean;
+  readonly transfer: boolean;
+}
+
+/** Voter to candidate. A granted vote carries the candidate's view; a refusal the voter's. */
+export interface VoteResponseMessage {
+  readonly type: "voteResponse";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly view: number;
+  readonly preVote: boolean;
+  readonly granted: boolean;
+}
+
+/** A retiring leader asks its most up-to-date successor to start an election at once. */
+export interface TimeoutNowMessage {
+  readonly type: "timeoutNow";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly view: number;
+}
+
+/**
+ * Every consensus message. `from` must be the authenticated sender as established by the
+ * transport, never a value taken from the payload. All messages are one-way: the core never
+ * waits for a reply, so loss, duplication and reordering only cost time.
+ */
+export type Message =
+  | AppendMessage
+  | AppendResponseMessage
+  | RequestVoteMessage
+  | VoteResponseMessage
+  | TimeoutNowMessage;
+
+/** A contiguous run of newly committed entries, in order. */
+export interface CommittedRange {
+  readonly fromSeqno: number;
+  readonly toSeqno: number;
+  readonly entries: readonly Entry[];
+}
+
+/**
+ * The output of the core, drained with `ready()`. The driver must handle each Ready completely and
+ * in order (see docs/consensus.md, "Driver contract"):
+ *
+ * 1. Persist durably, in this order: delete log entries with seqno >= `truncateFromSeqno` (when
+ *    not null), append `entries`, write `hardState` (when not null).
+ * 2. Only then send `messages` (a vote or an acknowledgement must never outrun the disk).
+ * 3. Then apply `committed` entries, and call `ackPersisted(last.seqno, last.view)` for the last
+ *    entry of `entries` so the leader may count its own copy.
+ *
+ * Persistence may be asynchronous: the driver can keep calling `step`/`tick`/`propose` and take
+ * further Readys meanwhile, as long as it completes the Readys' writes in order and holds each
+ * Ready's messages and committed entries until that Ready's writes are durable.
+ */
+export interface Ready {
+  readonly softState: SoftState | null;
+  readonly hardState: HardState | null;
+  readonly truncateFromSeqno: number | null;
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly committed: CommittedRange | null;
+}
+
+/** A view and the first seqno written in it (CCF's view history). */
+export interface ViewStart {
+  readonly view: number;
+  readonly startSeqno: number;
+}

@@ -1,0 +1,283 @@
+/**
+ * A simulated cluster: consensus nodes with simulated disks on a `SimNetwork`, driven tick by tick.
+ * Each node's driver follows the documented Ready contract exactly (persist, then send, then
+ * apply and acknowledge), with optionally slow disks: a Ready's writes complete some ticks later,
+ * in order, and a crash loses every write (and the messages and commits held behind it) that
+ * had not completed. All randomness comes from the seeded `Prng`s handed in.
+ */
+import { assert } from "../../sdk/assert.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import {
+  ConsensusNode,
+  type ConsensusLimits,
+  describeEntry,
+  describeMessage,
+  type Entry,
+  type HardState,
+  type NodeId,
+  type PersistedState,
+  type Ready,
+  type TxId,
+} from "../../node/consensus/index.js";
+import { SafetyChecker, SafetyViolation } from "./checker.js";
+import { SimNetwork } from "./network.js";
+import type { Prng } from "./prng.js";
+
+/** How often a leader's driver signs an unsigned log tail. */
+const SIGNATURE_INTERVAL_TICKS = 5;
+
+/** A bounded ring of trace lines (only filled when tracing is on). */
+export class Trace {
+  private readonly lines: string[] = [];
+  constructor(
+    readonly enabled: boolean,
+    private readonly capacity = 400,
+  ) {}
+
+  /** Records a line built lazily (so a disabled trace costs nothing). */
+  add(now: number, line: () => string): void {
+    if (!this.enabled) return;
+    this.lines.push(`[${String(now).padStart(5)}] ${line()}`);
+    if (this.lines.length > this.capacity) this.lines.shift();
+  }
+
+  /** The retained lines, oldest first. */
+  tail(): readonly string[] {
+    return this.lines;
+  }
+}
+
+interface PendingWrite {
+  readonly ready: Ready;
+  readonly doneAt: number;
+}
+
+/** One simulated machine: a consensus node (null while crashed) and its durable disk. */
+export class SimNode {
+  core: ConsensusNode | null = null;
+  hardState: HardState;
+  readonly disk: Entry[];
+  pending: PendingWrite[] = [];
+  diskDelay = { min: 0, max: 0 };
+
+  constructor(
+    readonly id: NodeId,
+    initial: PersistedState,
+  ) {
+    this.hardState = initial.hardState;
+    this.disk = [...initial.entries];
+  }
+}
+
+/** Counters the run summary reports. */
+export interface ClusterCounters {
+  crashes: number;
+  restarts: number;
+  proposals: number;
+  refusals: number;
+  membershipChanges: number;
+}
+
+/** See the module comment. */
+export class SimCluster {
+  readonly nodes = new Map<NodeId, SimNode>();
+  readonly network: SimNetwork;
+  readonly checker = new SafetyChecker();
+  readonly counters: ClusterCounters = {
+    crashes: 0,
+    restarts: 0,
+    proposals: 0,
+    refusals: 0,
+    membershipChanges: 0,
+  };
+  now = 0;
+  private payloadCounter = 0;
+
+  constructor(
+    private readonly rng: Prng,
+    readonly limits: Partial<ConsensusLimits>,
+    readonly trace: Trace,
+  ) {
+    this.network = new SimNetwork(rng.fork());
+  }
+
+  /** Adds a machine with `state` and starts it. */
+  addNode(id: NodeId, state: PersistedState): SimNode {
+    assert(!this.nodes.has(id), "node ids are unique");
+    const node = new SimNode(id, state);
+    this.nodes.set(id, node);
+    this.start(node);
+    return node;
+  }
+
+  /** Live nodes, in id order. */
+  live(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.core !== null);
+  }
+
+  /** The first live node (by id) that believes it leads, if any. */
+  leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      const s = n.core?.status();
+      if (s?.role === "Leader" && (best === undefined || s.view > best.core!.status().view)) best = n;
+    }
+    return best;
+  }
+
+  /** Crash: the process dies; writes in progress (and what waited on them) are lost. */
+  crash(node: SimNode): void {
+    assert(node.core !== null, "crash a live node");
+    this.trace.add(this.now, () => `${node.id}: CRASH (${node.pending.length} writes lost)`);
+    node.core = null;
+    node.pending = [];
+    this.counters.crashes++;
+  }
+
+  /** Restart from the durable disk. */
+  restart(node: SimNode): void {
+    assert(node.core === null, "restart a crashed node");
+    this.start(node);
+    this.checker.observeRestart(node.id, node.hardState.commitSeqno);
+    this.counters.restarts++;
+    this.trace.add(
+      this.now,
+      () =>
+        `${node.id}: RESTART v=${node.hardState.view} log=${node.disk.length} commit=${node.hardState.commitSeqno}`,
+    );
+  }
+
+  /** A unique payload for a client transaction or signature. */
+  nextPayload(kind: string): Uint8Array {
+    return new TextEncoder().encode(`${kind}${++this.payloadCounter}`);
+  }
+
+  /** Proposes on `node`; refusals (not leader, backpressure) are normal and counted. */
+  propose(node: SimNode, count: number, withSignature: boolean): TxId[] {
+    const core = node.core;
+    if (core === null) return [];
+    const entries = [];
+    for (let i = 0; i < count; i++) entries.push({ signature: false, payload: this.nextPayload("tx") });
+    if (withSignature) entries.push({ signature: true, payload: this.nextPayload("sig") });
+    try {
+      const ids = core.propose(entries);
+      this.counters.proposals += ids.length;
+      this.trace.add(
+        this.now,
+        () => `${node.id}: propose ${ids.map((t) => `${t.view}.${t.seqno}`).join(",")}`,
+      );
+      return ids;
+    } catch (err) {
+      if (!isTreatyError(err)) throw err;
+      this.counters.refusals++;
+      return [];
+    }
+  }
+
+  /** One tick: deliver due messages, tick every live node, run the drivers, check safety. */
+  step(): void {
+    this.now++;
+    for (const m of this.network.deliverDue(this.now)) {
+      const core = this.nodes.get(m.to)?.core;
+      if (core === undefined || core === null) continue;
+      this.trace.add(this.now, () => `deliver ${describeMessage(m)}`);
+      core.step(m);
+    }
+    for (const node of this.nodes.values()) {
+      const core = node.core;
+      if (core === null) continue;
+      core.tick();
+      // The node's signature timer (CCF: every N transactions or T ms): a leader whose log
+      // does not end with a signature signs it, so commit never waits on clients.
+      if (this.now % SIGNATURE_INTERVAL_TICKS === 0 && core.status().role === "Leader") {
+        const last = core.entry(core.status().lastSeqno);
+        if (last?.signature !== true) this.propose(node, 0, true);
+      }
+    }
+    for (const node of this.nodes.values()) this.drive(node);
+    this.checkSafety();
+  }
+
+  /** Runs `node`'s driver: take Readys, complete due writes in order, then act on them. */
+  drive(node: SimNode): void {
+    for (let round = 0; ; round++) {
+      assert(round < 64, "driver rounds are bounded");
+      const core = node.core;
+      if (core === null) return;
+      while (core.hasReady()) {
+        const rd = core.ready();
+        const delay = node.diskDelay.max === 0 ? 0 : this.rng.between(node.diskDelay.min, node.diskDelay.max);
+        const previous = node.pending[node.pending.length - 1];
+        const doneAt = Math.max(this.now + delay, previous?.doneAt ?? 0);
+        node.pending.push({ ready: rd, doneAt });
+        if (rd.softState !== null) {
+          const s = rd.softState;
+          this.trace.add(this.now, () => `${node.id}: ${s.role} v=${s.view} leader=${s.leader ?? "-"}`);
+          // As CCF: a new leader signs at once, so entries of earlier views can commit.
+          if (s.role === "Leader") this.propose(node, 0, true);
+        }
+      }
+      if (node.pending.length === 0 || node.pending[0]!.doneAt > this.now) return;
+      while (node.pending.length > 0 && node.pending[0]!.doneAt <= this.now && node.core !== null) {
+        this.complete(node, node.pending.shift()!.ready);
+      }
+    }
+  }
+
+  /** The Ready's writes are durable: persist, send, apply, acknowledge (the documented order). */
+  private complete(node: SimNode, rd: Ready): void {
+    const core = node.core!;
+    if (rd.truncateFromSeqno !== null) {
+      if (rd.truncateFromSeqno <= node.hardState.commitSeqno) {
+        throw new SafetyViolation(`${node.id}: truncation from ${rd.truncateFromSeqno} below durable commit`);
+      }
+      node.disk.length = Math.min(node.disk.length, rd.truncateFromSeqno - 1);
+      this.trace.add(this.now, () => `${node.id}: disk truncate from ${rd.truncateFromSeqno}`);
+    }
+    for (const entry of rd.entries) {
+      assert(entry.seqno === node.disk.length + 1, "Ready entries continue the durable log");
+      node.disk.push(entry);
+    }
+    if (rd.entries.length > 0) {
+      this.trace.add(this.now, () => `${node.id}: disk append ${rd.entries.map(describeEntry).join(", ")}`);
+    }
+    if (rd.hardState !== null) {
+      assert(rd.hardState.commitSeqno <= node.disk.length, "durable commit within the durable log");
+      node.hardState = rd.hardState;
+    }
+    for (const m of rd.messages) this.network.send(m, this.now);
+    if (rd.committed !== null) {
+      const range = rd.committed;
+      this.checker.observeApplied(node.id, range);
+      this.trace.add(this.now, () => `${node.id}: apply ${range.fromSeqno}..${range.toSeqno}`);
+      // The leader answers its clients once their transactions are applied.
+      if (core.status().role === "Leader") {
+        for (const e of range.entries) this.checker.acknowledge({ view: e.view, seqno: e.seqno });
+      }
+    }
+    const last = rd.entries[rd.entries.length - 1];
+    if (last !== undefined) core.ackPersisted(last.seqno, last.view);
+  }
+
+  /** Safety after a step: every live node's invariants, leaders, commits. */
+  checkSafety(): void {
+    for (const node of this.nodes.values()) {
+      const core = node.core;
+      if (core === null) continue;
+      core.checkInvariants();
+      const s = core.status();
+      if (s.role === "Leader" && this.checker.observeLeader(s.view, node.id)) {
+        this.trace.add(this.now, () => `${node.id}: elected in view ${s.view}`);
+        this.checker.checkLeaderLog(node.id, s.view, (seqno) => core.entry(seqno));
+      }
+      this.checker.observeCommit(node.id, s.commitSeqno, (seqno) => core.entry(seqno));
+    }
+  }
+
+  private start(node: SimNode): void {
+    node.core = new ConsensusNode(
+      { id: node.id, rng: this.rng.fork(), limits: this.limits },
+      { hardState: node.hardState, entries: [...node.disk] },
+    );
+  }
+}
