@@ -1,0 +1,285 @@
+/**
+ * `treaty ledger verify | export | receipt`: offline tools over a node's data dir (a stopped node,
+ * or a copy) or exported chunk files. Results are JSON on stdout, progress and diagnostics on
+ * stderr. Exit codes: 0 ok, 1 the ledger is invalid or the receipt cannot be made (the JSON error
+ * names the first bad seqno), 2 usage.
+ *
+ * The command bodies take an `io` so tests run them in-process; `LEDGER_COMMANDS` binds them to
+ * the process streams and clock (the CLI is an entry point: it may read both).
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { TreatyError } from "../../sdk/errors.js";
+import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
+import {
+  exportChunks,
+  isChunkDirectory,
+  listChunkFiles,
+  parseChunkFileName,
+  readChunkFiles,
+} from "../../runtime/ledger/chunks.js";
+import { Ledger } from "../../runtime/ledger/ledger.js";
+import { LEDGER_FILE, LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
+import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.js";
+import type { LedgerStore } from "../../runtime/ledger/store.js";
+import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
+import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
+
+/** Where commands write, and the clock they use for progress. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  nowMs(): number;
+}
+
+const processIo: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  nowMs: () => performance.now(),
+};
+
+const PROGRESS_INTERVAL_MS = 1000;
+
+const VERIFY_USAGE = `Usage: treaty ledger verify <data-dir | chunk-dir | chunk files...> [--service-key K] [--ledger-secret FILE] [--quiet]
+
+Walks the whole ledger from seqno 1: entry encoding and digests, seqno and view order, the Merkle
+root at every signature, node signatures and their endorsement by the service identity, and
+(with the secret) decrypts every private part. Prints a JSON report; on the first problem prints
+{"error": {"code", "message", "seqno"}} and exits 1.
+  <data-dir>             a node data dir (reads <data-dir>/ledger/${LEDGER_FILE}) or a store dir
+  <chunk-dir>, files     ledger_<first>-<last>.chunk files from \`treaty ledger export\`
+  --service-key K        the pinned service identity: a key file or public key JSON file,
+                         "<curve>:<hex>", or hex (ed25519). Without it the key found in the
+                         first signature is used and reported (not pinned).
+  --ledger-secret FILE   JSON {"version", "key": hex} or a list of them (never on the command line)
+  --quiet                no progress on stderr`;
+
+const EXPORT_USAGE = `Usage: treaty ledger export <data-dir> <out-dir> [--chunk-bytes N] [--up-to SEQNO]
+
+Writes the signed part of the ledger as portable chunk files ledger_<first>-<last>.chunk, each
+ending on a signature entry. Entries after the last signature are not exported (reported).
+  --chunk-bytes N   close a chunk at the first signature past N bytes (default 4194304)
+  --up-to SEQNO     export nothing beyond SEQNO (e.g. the commit index)`;
+
+const RECEIPT_USAGE = `Usage: treaty ledger receipt <data-dir> <txid> [--commit-seqno N]
+
+Prints the receipt of txid ("view.seqno") as JSON, for offline verification with the SDK.
+  --commit-seqno N   the commit index; entries after it get no receipt (default: the seqno of the
+                     last signature in the data dir, i.e. the data dir is taken as committed)`;
+
+export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    "service-key": { type: "string" },
+    "ledger-secret": { type: "string" },
+    quiet: { type: "boolean", default: false },
+  });
+  if (positionals.length === 0) throw new UsageError("expected a data dir, a chunk dir or chunk files");
+  const serviceKey = values["service-key"] === undefined ? undefined : readServiceKey(values["service-key"]);
+  const secrets = values["ledger-secret"] === undefined ? undefined : readSecrets(values["ledger-secret"]);
+  const started = io.nowMs();
+  let lastPrint = started;
+  return withSource(positionals, io, (source) => {
+    const report = verifyLedger(source.records, {
+      ...(serviceKey !== undefined ? { serviceKey } : {}),
+      ...(secrets !== undefined ? { secrets } : {}),
+      progressEveryEntries: 5000,
+      onProgress: ({ seqno, bytes }) => {
+        const now = io.nowMs();
+        if (values.quiet || now - lastPrint < PROGRESS_INTERVAL_MS) return;
+        lastPrint = now;
+        io.err(`treaty ledger verify: seqno ${seqno}, ${formatRate(bytes, now - started)}\n`);
+      },
+    });
+    const elapsedMs = Math.max(1, io.nowMs() - started);
+    io.out(
+      `${JSON.stringify({ ok: true, source: source.description, ...report, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
+    );
+    if (serviceKey === undefined && report.serviceKey !== null) {
+      io.err(
+        "treaty ledger verify: warning: no --service-key given; the service identity above was not pinned\n",
+      );
+    }
+    return EXIT_OK;
+  });
+}
+
+export async function runLedgerExport(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    "chunk-bytes": { type: "string" },
+    "up-to": { type: "string" },
+  });
+  if (positionals.length !== 2) throw new UsageError("expected <data-dir> <out-dir>");
+  const maxChunkBytes =
+    values["chunk-bytes"] === undefined ? undefined : positiveInteger(values["chunk-bytes"], "--chunk-bytes");
+  const upToSeqno = values["up-to"] === undefined ? undefined : positiveInteger(values["up-to"], "--up-to");
+  const started = io.nowMs();
+  let lastPrint = started;
+  return withStore(positionals[0]!, io, (store) => {
+    const result = exportChunks(store, positionals[1]!, {
+      ...(maxChunkBytes !== undefined ? { maxChunkBytes } : {}),
+      ...(upToSeqno !== undefined ? { upToSeqno } : {}),
+      onProgress: (seqno, bytes) => {
+        const now = io.nowMs();
+        if (now - lastPrint < PROGRESS_INTERVAL_MS) return;
+        lastPrint = now;
+        io.err(`treaty ledger export: seqno ${seqno}, ${formatRate(bytes, now - started)}\n`);
+      },
+    });
+    io.out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+    if (result.unsignedTail > 0) {
+      io.err(
+        `treaty ledger export: ${result.unsignedTail} entries after the last signature were not exported\n`,
+      );
+    }
+    return EXIT_OK;
+  });
+}
+
+export async function runLedgerReceipt(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { "commit-seqno": { type: "string" } });
+  if (positionals.length !== 2) throw new UsageError("expected <data-dir> <txid>");
+  const commitSeqno =
+    values["commit-seqno"] === undefined
+      ? undefined
+      : positiveInteger(values["commit-seqno"], "--commit-seqno");
+  return withStore(positionals[0]!, io, (store) => {
+    const ledger = Ledger.open({ store });
+    const receipt = ledger.receipt(positionals[1]!, commitSeqno ?? ledger.lastSignature?.seqno ?? 0);
+    io.out(`${JSON.stringify(receipt, null, 2)}\n`);
+    return EXIT_OK;
+  });
+}
+
+/** The three `treaty ledger` commands, bound to the process. */
+export const LEDGER_COMMANDS: readonly Command[] = [
+  {
+    path: ["ledger", "verify"],
+    summary: "audit a whole ledger (data dir or exported chunks)",
+    usage: VERIFY_USAGE,
+    run: (argv) => runLedgerVerify(argv, processIo),
+  },
+  {
+    path: ["ledger", "export"],
+    summary: "write the signed ledger as portable chunk files",
+    usage: EXPORT_USAGE,
+    run: (argv) => runLedgerExport(argv, processIo),
+  },
+  {
+    path: ["ledger", "receipt"],
+    summary: "print the receipt of a committed transaction",
+    usage: RECEIPT_USAGE,
+    run: (argv) => runLedgerReceipt(argv, processIo),
+  },
+];
+
+interface AuditSource {
+  readonly records: Iterable<AuditRecord>;
+  readonly description: string;
+}
+
+/** Resolves the paths to a store or chunk files, runs `body`, prints TreatyErrors, closes the store. */
+async function withSource(
+  paths: string[],
+  io: CliIo,
+  body: (source: AuditSource) => number,
+): Promise<number> {
+  if (paths.length === 1 && isDirectory(paths[0]!) && storeDirOf(paths[0]!) !== undefined) {
+    return withStore(paths[0]!, io, (store) =>
+      body({ records: store.range(1), description: `store ${storeDirOf(paths[0]!)}` }),
+    );
+  }
+  return reportingErrors(io, () => {
+    const files = paths.length === 1 && isChunkDirectory(paths[0]!) ? listChunkFiles(paths[0]!) : paths;
+    for (const file of files) {
+      if (!existsSync(file)) throw new TreatyError("NotFound", `${file}: no such file or directory`);
+      if (parseChunkFileName(file) === undefined) {
+        throw new TreatyError(
+          "NotFound",
+          `${file}: not a ledger (expected a data dir with ledger/${LEDGER_FILE}, or ledger_<first>-<last>.chunk files)`,
+        );
+      }
+    }
+    return body({ records: readChunkFiles(files), description: `${files.length} chunk file(s)` });
+  });
+}
+
+async function withStore(path: string, io: CliIo, body: (store: LedgerStore) => number): Promise<number> {
+  let store: LmdbLedgerStore | undefined;
+  try {
+    return reportingErrors(io, () => {
+      const dir = storeDirOf(path);
+      if (dir === undefined)
+        throw new TreatyError(
+          "NotFound",
+          `${path}: no ledger store (expected ${join("ledger", LEDGER_FILE)} or ${LEDGER_FILE})`,
+        );
+      store = LmdbLedgerStore.open(dir, { readOnly: true });
+      return body(store);
+    });
+  } finally {
+    await store?.close();
+  }
+}
+
+/** A TreatyError becomes `{"error": {code, message, seqno?}}` on stdout, a line on stderr, and exit 1. */
+function reportingErrors(io: CliIo, body: () => number): number {
+  try {
+    return body();
+  } catch (err) {
+    if (!(err instanceof TreatyError)) throw err;
+    const seqno = typeof err.details?.seqno === "number" ? { seqno: err.details.seqno } : {};
+    io.out(`${JSON.stringify({ error: { code: err.code, message: err.message, ...seqno } }, null, 2)}\n`);
+    io.err(`treaty ledger: ${err.code}: ${err.message}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+function storeDirOf(path: string): string | undefined {
+  if (existsSync(join(ledgerStoreDir(path), LEDGER_FILE))) return ledgerStoreDir(path);
+  if (existsSync(join(path, LEDGER_FILE))) return path;
+  return undefined;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** `--service-key`: a JSON file with {curve, publicKey}, "<curve>:<hex>", or bare hex (ed25519). */
+function readServiceKey(value: string): PublicKey {
+  try {
+    if (existsSync(value)) {
+      const json = JSON.parse(readFileSync(value, "utf8")) as { curve?: unknown; publicKey?: unknown };
+      return parsePublicKey(json.curve, json.publicKey, "--service-key publicKey");
+    }
+    const colon = value.indexOf(":");
+    return colon < 0
+      ? parsePublicKey("ed25519", value, "--service-key")
+      : parsePublicKey(value.slice(0, colon), value.slice(colon + 1), "--service-key");
+  } catch (err) {
+    throw new UsageError(`--service-key: ${(err as Error).message}`);
+  }
+}
+
+function readSecrets(path: string): LedgerSecrets {
+  try {
+    return new LedgerSecrets(parseLedgerSecrets(JSON.parse(readFileSync(path, "utf8"))));
+  } catch (err) {
+    throw new UsageError(`--ledger-secret: ${(err as Error).message}`);
+  }
+}
+
+function positiveInteger(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(value))
+    throw new UsageError(`${flag}: expected a positive integer, got "${text}"`);
+  return value;
+}
+
+function formatRate(bytes: number, elapsedMs: number): string {
+  const mb = bytes / 1e6;
+  return `${mb.toFixed(1)} MB, ${(mb / Math.max(elapsedMs / 1000, 1e-3)).toFixed(1)} MB/s`;
+}
