@@ -179,7 +179,17 @@ export class QuickJsEngine {
     }
   }
 
-  /** Number of instances ready now. */
+  /**
+   * Makes `heapBytes` the cap of future instances: drops spares with another cap and starts
+   * the refill (governance changed the heap limit).
+   */
+  target(heapBytes: number): void {
+    if (this.#disposed) return;
+    this.#retarget(heapBytes);
+    this.#refill();
+  }
+
+  /** Number of instances ready now (all with the current target cap). */
   get spareCount(): number {
     return this.#spares.length;
   }

@@ -54,7 +54,10 @@ export interface SandboxLimits {
 /** The limits until governance sets others. */
 export const DEFAULT_LIMITS: SandboxLimits = Object.freeze({
   heapBytes: 64 * 1024 * 1024,
-  stackBytes: MAX_STACK_BYTES,
+  // ~740 frames of recursion. A contract that overflows the stack and catches it over and over
+  // builds a backtrace this deep on every tick, so a smaller stack also shortens the worst-case
+  // overshoot of the wall-clock net (one poll period: ~2 s here, ~7 s at 256 KiB).
+  stackBytes: 128 * 1024,
   executionBudget: 2_000_000,
   wallClockMs: 1_000,
   maxKeyBytes: 4 * 1024,

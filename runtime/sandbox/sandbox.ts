@@ -72,6 +72,9 @@ type Ending =
 
 /** Codes after which the context is rebuilt before the next call. */
 const ABNORMAL: ReadonlySet<string> = new Set(["ExecutionLimit", "MemoryLimit", "StackLimit", "Internal"]);
+/** Fuel for building a context: the lockdown alone burns ~40k (it walks every intrinsic). */
+const BOOT_FUEL = 5_000_000;
+const BOOT_WALL_CLOCK_MS = 5_000;
 /** Fuel for describing a thrown value: plenty for the helper, little for a hostile Proxy. */
 const DESCRIBE_BUDGET = 50_000;
 
@@ -107,7 +110,7 @@ export class ContractSandbox {
     const sandbox = new ContractSandbox(bundle, options);
     try {
       sandbox.#boot();
-      sandbox.#manifestJson = sandbox.#runMethod("describe", [], undefined);
+      sandbox.#manifestJson = sandbox.#runMethod("describe", [], undefined, sandbox.#bootLimits());
       return sandbox;
     } catch (err) {
       sandbox.dispose();
@@ -144,7 +147,20 @@ export class ContractSandbox {
       this.#shutdown(); // the heap cap changed: move to an instance with the new cap
     }
     if (this.#live === undefined) this.#boot();
-    return this.#runMethod("invoke", [method, argsJson, contextJson], host);
+    return this.#runMethod("invoke", [method, argsJson, contextJson], host, limits);
+  }
+
+  /**
+   * Limits for building a context (lockdown, bundle evaluation, hardening, describe): trusted
+   * work and the contract's one-off module setup, so at least BOOT_FUEL and BOOT_WALL_CLOCK_MS.
+   */
+  #bootLimits(): SandboxLimits {
+    const limits = this.#options.limits();
+    return {
+      ...limits,
+      executionBudget: Math.max(limits.executionBudget, BOOT_FUEL),
+      wallClockMs: Math.max(limits.wallClockMs, BOOT_WALL_CLOCK_MS),
+    };
   }
 
   /** Counters for metrics and tests. */
@@ -156,6 +172,20 @@ export class ContractSandbox {
       lastCallFuel: this.#meter.fuelUsed,
       wasmBytes: this.#instance?.memory.buffer.byteLength ?? 0,
     };
+  }
+
+  /**
+   * QuickJS's own accounting for the live context (objects alive, bytes in use), or undefined
+   * when no context is live. For metrics and leak tests; costs a walk of the heap.
+   */
+  memoryUsage(): { readonly objects: number; readonly usedBytes: number } | undefined {
+    const live = this.#live;
+    if (live === undefined) return undefined;
+    const dump = live.runtime.dumpMemoryUsage();
+    const objects = /^objects\s+(\d+)/m.exec(dump);
+    const used = /^memory used\s+\d+\s+(\d+)/m.exec(dump);
+    if (objects === null || used === null) return undefined;
+    return { objects: Number(objects[1]), usedBytes: Number(used[1]) };
   }
 
   /** Frees the QuickJS objects; the sandbox refuses calls afterwards. Idempotent. */
@@ -214,7 +244,7 @@ export class ContractSandbox {
       this.#boots++;
       // The factory object outlives calls: freeze it (and its prototype) so no call can stash
       // state on it.
-      this.#runHelper("harden", [factory], undefined).dispose();
+      this.#runHelper("harden", [factory], undefined, this.#bootLimits()).dispose();
     } catch (err) {
       this.#live = undefined;
       if (!this.#poisoned) for (const handle of handles) if (handle.alive) handle.dispose();
@@ -233,7 +263,7 @@ export class ContractSandbox {
     filename: string,
   ): QuickJSHandle {
     const failedBefore = instance.growth.failedResizes;
-    this.#meter.start(this.#options.limits());
+    this.#meter.start(this.#bootLimits());
     let ending: Ending;
     try {
       const result = context.evalCode(source, filename, { type: "global", strict: true });
@@ -250,9 +280,9 @@ export class ContractSandbox {
   }
 
   /** `helpers.run(factory, method, ...args)`: one call of a fresh contract instance; its string result. */
-  #runMethod(method: string, args: string[], host: GuestHost | undefined): string {
+  #runMethod(method: string, args: string[], host: GuestHost | undefined, limits: SandboxLimits): string {
     const live = this.#live!;
-    const handle = this.#runHelper("run", [live.factory, method, ...args], host);
+    const handle = this.#runHelper("run", [live.factory, method, ...args], host, limits);
     try {
       if (live.context.typeof(handle) !== "string") {
         throw new TreatyError("ContractFault", `${method}() must return a JSON string`);
@@ -268,12 +298,13 @@ export class ContractSandbox {
     name: "run" | "harden",
     args: (string | QuickJSHandle)[],
     host: GuestHost | undefined,
+    limits: SandboxLimits,
   ): QuickJSHandle {
     const live = this.#live!;
     const { context } = live;
     const failedBefore = live.instance.growth.failedResizes;
     const owned: QuickJSHandle[] = [];
-    this.#meter.start(this.#options.limits());
+    this.#meter.start(limits);
     this.#host = host;
     this.#crash = undefined;
     let ending: Ending;

@@ -1,0 +1,303 @@
+/**
+ * `TxHost`: the GuestHost of one call, bound to the call's KvTx, the contract's namespace, its
+ * mode and the limits in force. Everything a contract can touch goes through here, so this is
+ * where the policy lives:
+ *
+ * - namespacing: the local map `x` is `<contract>.x` in the store, `public:x` is
+ *   `public:<contract>.x`; local names must match MAP_NAME (no `.`, no second `:`), so a contract
+ *   can never name another contract's maps, `public:gov.*` or `public:treaty.*`
+ *   (`MapAccessDenied`);
+ * - readonly calls cannot write (`ReadonlyViolation`);
+ * - keys and values are size-capped (`KeyTooLarge`, `ValueTooLarge`), range pages too;
+ * - randomness is a deterministic stream from the call's seed (SHA-256(seed || counter));
+ * - events are collected (at most `maxEvents`, `PayloadTooLarge` beyond).
+ *
+ * Refusals are TreatyErrors; the sandbox's bridge makes them fatal for the call. ABI misuse the
+ * treaty/contract API never commits (malformed range options, bad hex) is `ContractFault`.
+ * Storage failures of the KvTx propagate untouched.
+ */
+import { concatBytes, fromHex, toHex, utf8 } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { isCurve } from "../../sdk/keys.js";
+import { sha256, verifySignature } from "../crypto.js";
+import type { KvTx, RangeOptions } from "../kv/types.js";
+import type { GuestHost } from "../sandbox/abi.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
+
+/** A contract-local map name (what follows the optional `public:`). */
+export const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** Event names, as treaty/contract's `emit` accepts them. */
+export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+/** The ABI's cap on entries per kvRange page. */
+export const MAX_RANGE_PAGE = 1000;
+/** The ABI's cap on one randomBytes request. */
+export const MAX_RANDOM_BYTES = 1024;
+/** Cap on one kvRange page's JSON, so a scan cannot make the host build huge strings. */
+export const MAX_RANGE_PAGE_BYTES = 16 * 1024 * 1024;
+
+const PUBLIC = "public:";
+
+/** One event recorded by a call. */
+export interface ContractEvent {
+  readonly name: string;
+  /** The JSON value the contract emitted. */
+  readonly data: unknown;
+}
+
+/**
+ * The store name of a contract's map, or TreatyError `MapAccessDenied` naming the map.
+ * @example storeMapName("bank", "public:accounts") === "public:bank.accounts"
+ */
+export function storeMapName(contract: string, local: string): string {
+  const isPublic = local.startsWith(PUBLIC);
+  const name = isPublic ? local.slice(PUBLIC.length) : local;
+  if (!MAP_NAME.test(name)) {
+    throw new TreatyError(
+      "MapAccessDenied",
+      `map ${JSON.stringify(local.slice(0, 80))}: a contract map name must be ${String(MAP_NAME)}, optionally prefixed with "public:"`,
+    );
+  }
+  return isPublic ? `${PUBLIC}${contract}.${name}` : `${contract}.${name}`;
+}
+
+export interface TxHostOptions {
+  readonly tx: KvTx;
+  /** The contract's (validated) name: its namespace. */
+  readonly contract: string;
+  readonly readonly: boolean;
+  readonly limits: SandboxLimits;
+  /** The call's recorded random seed. */
+  readonly seed: Uint8Array;
+}
+
+/** The GuestHost of one call. Single use: create one per call. */
+export class TxHost implements GuestHost {
+  readonly #tx: KvTx;
+  readonly #contract: string;
+  readonly #readonly: boolean;
+  readonly #limits: SandboxLimits;
+  readonly #seed: Uint8Array;
+  readonly #events: ContractEvent[] = [];
+  readonly #maps = new Map<string, string>();
+  #randomCounter = 0;
+  #randomPool: Uint8Array = new Uint8Array(0);
+
+  constructor(options: TxHostOptions) {
+    this.#tx = options.tx;
+    this.#contract = options.contract;
+    this.#readonly = options.readonly;
+    this.#limits = options.limits;
+    this.#seed = options.seed;
+  }
+
+  /** The events recorded so far, in order. */
+  get events(): readonly ContractEvent[] {
+    return this.#events;
+  }
+
+  kvGet(map: string, key: string): string | undefined {
+    const value = this.#tx.get(this.#map(map), this.#key(key));
+    return value === undefined ? undefined : decodeStored(value, map);
+  }
+
+  kvHas(map: string, key: string): boolean {
+    return this.#tx.has(this.#map(map), this.#key(key));
+  }
+
+  kvSet(map: string, key: string, value: string): void {
+    const name = this.#map(map);
+    const keyBytes = this.#key(key);
+    this.#writable(`kvSet(${JSON.stringify(map)})`);
+    this.#tx.set(name, keyBytes, this.#value(value, map));
+  }
+
+  kvDelete(map: string, key: string): void {
+    const name = this.#map(map);
+    const keyBytes = this.#key(key);
+    this.#writable(`kvDelete(${JSON.stringify(map)})`);
+    this.#tx.delete(name, keyBytes);
+  }
+
+  kvRange(map: string, optionsJson: string): string {
+    const name = this.#map(map);
+    const options = this.#rangeOptions(optionsJson);
+    const parts: string[] = [];
+    let bytes = 2;
+    for (const [key, value] of this.#tx.range(name, options)) {
+      const entry = `[${JSON.stringify(decodeStored(key, map))},${JSON.stringify(decodeStored(value, map))}]`;
+      bytes += entry.length + 1;
+      if (bytes > MAX_RANGE_PAGE_BYTES) {
+        throw new TreatyError(
+          "PayloadTooLarge",
+          `kvRange(${JSON.stringify(map)}): a page is larger than ${MAX_RANGE_PAGE_BYTES} bytes; scan with a smaller limit`,
+        );
+      }
+      parts.push(entry);
+    }
+    return `[${parts.join(",")}]`;
+  }
+
+  sha256(data: string, isHex: boolean): string {
+    return toHex(sha256(isHex ? this.#hex(data, "sha256(data)") : utf8.encode(data)));
+  }
+
+  verifySignature(curve: string, publicKeyHex: string, messageHex: string, signatureHex: string): boolean {
+    if (!isCurve(curve)) return false;
+    let publicKey: Uint8Array;
+    let message: Uint8Array;
+    let signature: Uint8Array;
+    try {
+      publicKey = fromHex(publicKeyHex);
+      message = fromHex(messageHex);
+      signature = fromHex(signatureHex);
+    } catch {
+      return false;
+    }
+    return verifySignature({ curve, publicKey }, message, signature);
+  }
+
+  randomBytes(length: number): string {
+    if (!Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
+      throw new TreatyError(
+        "ContractFault",
+        `randomBytes(length): expected an integer from 0 to ${MAX_RANDOM_BYTES}, got ${length}`,
+      );
+    }
+    while (this.#randomPool.length < length) {
+      const counter = new Uint8Array(4);
+      new DataView(counter.buffer).setUint32(0, this.#randomCounter++);
+      const block = sha256(concatBytes(this.#seed, counter));
+      this.#randomPool = concatBytes(this.#randomPool, block);
+    }
+    const out = this.#randomPool.subarray(0, length);
+    this.#randomPool = this.#randomPool.subarray(length);
+    return toHex(out);
+  }
+
+  emit(name: string, dataJson: string): void {
+    if (!EVENT_NAME.test(name)) {
+      throw new TreatyError("ContractFault", `emit(name): expected a name matching ${String(EVENT_NAME)}`);
+    }
+    if (this.#events.length >= this.#limits.maxEvents) {
+      throw new TreatyError(
+        "PayloadTooLarge",
+        `events: a call may emit at most ${this.#limits.maxEvents} events`,
+      );
+    }
+    const bytes = utf8.encode(dataJson).length;
+    if (bytes > this.#limits.maxValueBytes) {
+      throw new TreatyError(
+        "ValueTooLarge",
+        `emit("${name}"): data is ${bytes} bytes, the limit is ${this.#limits.maxValueBytes}`,
+      );
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(dataJson);
+    } catch {
+      throw new TreatyError("ContractFault", `emit("${name}"): data is not JSON`);
+    }
+    this.#events.push(Object.freeze({ name, data }));
+  }
+
+  #map(local: string): string {
+    let name = this.#maps.get(local);
+    if (name === undefined) {
+      name = storeMapName(this.#contract, local);
+      this.#maps.set(local, name);
+    }
+    return name;
+  }
+
+  #key(key: string): Uint8Array {
+    if (!isWellFormed(key))
+      throw new TreatyError("ContractFault", "kv key: not valid Unicode (lone surrogate)");
+    const bytes = utf8.encode(key);
+    if (bytes.length > this.#limits.maxKeyBytes) {
+      throw new TreatyError(
+        "KeyTooLarge",
+        `kv key: ${bytes.length} bytes, the limit is ${this.#limits.maxKeyBytes}`,
+      );
+    }
+    return bytes;
+  }
+
+  #value(value: string, map: string): Uint8Array {
+    if (!isWellFormed(value))
+      throw new TreatyError("ContractFault", `kvSet(${JSON.stringify(map)}): value is not valid Unicode`);
+    const bytes = utf8.encode(value);
+    if (bytes.length > this.#limits.maxValueBytes) {
+      throw new TreatyError(
+        "ValueTooLarge",
+        `kvSet(${JSON.stringify(map)}): value is ${bytes.length} bytes, the limit is ${this.#limits.maxValueBytes}`,
+      );
+    }
+    return bytes;
+  }
+
+  #writable(what: string): void {
+    if (this.#readonly) throw new TreatyError("ReadonlyViolation", `${what}: a readonly method cannot write`);
+  }
+
+  #hex(text: string, what: string): Uint8Array {
+    try {
+      return fromHex(text, what);
+    } catch {
+      throw new TreatyError("ContractFault", `${what}: expected an even-length hex string`);
+    }
+  }
+
+  #rangeOptions(optionsJson: string): RangeOptions {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(optionsJson);
+    } catch {
+      throw new TreatyError("ContractFault", "kvRange(options): not JSON");
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new TreatyError("ContractFault", "kvRange(options): expected an object");
+    }
+    const { from, to, reverse, limit, ...rest } = parsed as Record<string, unknown>;
+    const stray = Object.keys(rest)[0];
+    if (stray !== undefined)
+      throw new TreatyError("ContractFault", `kvRange(options).${stray}: unknown option`);
+    if (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > MAX_RANGE_PAGE) {
+      throw new TreatyError(
+        "ContractFault",
+        `kvRange(options).limit: expected an integer from 0 to ${MAX_RANGE_PAGE}`,
+      );
+    }
+    if (reverse !== undefined && typeof reverse !== "boolean") {
+      throw new TreatyError("ContractFault", "kvRange(options).reverse: expected a boolean");
+    }
+    const options: { from?: Uint8Array; to?: Uint8Array; reverse?: boolean; limit: number } = {
+      limit: limit as number,
+    };
+    if (from !== undefined) options.from = this.#bound(from, "from");
+    if (to !== undefined) options.to = this.#bound(to, "to");
+    if (reverse === true) options.reverse = true;
+    return options;
+  }
+
+  #bound(value: unknown, which: string): Uint8Array {
+    if (typeof value !== "string")
+      throw new TreatyError("ContractFault", `kvRange(options).${which}: expected a string key`);
+    return this.#key(value);
+  }
+}
+
+/** Stored keys and values are the UTF-8 of strings the host wrote; anything else is corruption. */
+function decodeStored(bytes: Uint8Array, map: string): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new TreatyError("ContractFault", `map ${JSON.stringify(map)}: stored bytes are not UTF-8`);
+  }
+}
+
+/** Matches a lone surrogate (with the `u` flag, a valid pair is one code point, not two). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function isWellFormed(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}

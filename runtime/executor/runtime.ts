@@ -1,0 +1,335 @@
+/**
+ * `ContractRuntime`: the loaded contracts of a node and the synchronous path that runs one call.
+ *
+ * `execute(call, tx)` checks, in order: the contract exists (UnknownContract), the method exists
+ * (UnknownMethod), the method's auth policy admits the caller (Forbidden; `anyone` admits
+ * unsigned callers and is allowed on readonly methods only), the arguments fit the size cap
+ * (PayloadTooLarge); then it invokes the method in the contract's sandbox with a `TxHost` bound
+ * to `tx`, and checks the outcome. The guest's treaty/contract API checks the argument shapes
+ * (InvalidArgs) itself, against the same manifest.
+ *
+ * Whatever fails, the outcome carries an empty write set and no events: the caller must then
+ * abandon `tx` (never commit it). Only failures that are not the contract's doing (a host bug, a
+ * storage failure, a broken invariant) are thrown, so the node can stop or retry.
+ *
+ * The path is synchronous from end to end: module instances are created ahead of time by the
+ * engine; `create`, `ready` and `setLimits`' heap change are the only asynchronous parts, and
+ * they are off the transaction path.
+ */
+import { assert } from "../../sdk/assert.js";
+import { utf8 } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { parseManifest } from "../compiler/manifest.js";
+import type { KvTx, WriteSet } from "../kv/types.js";
+import type { AuthPolicy, CallerRole, ContractManifest, MethodManifest } from "../sandbox/abi.js";
+import { QuickJsEngine } from "../sandbox/engine.js";
+import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/limits.js";
+import type { Clock } from "../sandbox/meter.js";
+import { ContractSandbox, type SandboxStats } from "../sandbox/sandbox.js";
+import { type ContractEvent, TxHost } from "./host.js";
+import { checkOutcome } from "./outcome.js";
+
+/** Contract names: lowercase, so they can prefix map names unambiguously. */
+export const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+/** Names the node keeps for itself: governance (`public:gov.*`) and internals (`public:treaty.*`). */
+export const RESERVED_CONTRACT_NAMES: readonly string[] = ["gov", "treaty"];
+
+/** The write set of every failed call. */
+export const EMPTY_WRITE_SET: WriteSet = Object.freeze({
+  public: Object.freeze([]),
+  private: Object.freeze([]),
+});
+
+/** An authenticated caller. */
+export interface Caller {
+  readonly id: string;
+  readonly role: CallerRole;
+}
+
+/** One call, as the node decided it (all of it recorded with the transaction). */
+export interface ContractCall {
+  readonly contract: string;
+  readonly method: string;
+  /** The decoded JSON arguments. */
+  readonly args: unknown;
+  /** Null for an unsigned call (allowed on `anyone` methods only). */
+  readonly caller: Caller | null;
+  /** `view.seqno`; null for readonly calls. */
+  readonly txid: string | null;
+  /** The executing node's clock, in ms since the epoch. */
+  readonly timeMs: number;
+  /** Seed of the call's deterministic randomness (at least 16 bytes). */
+  readonly seed: Uint8Array;
+}
+
+/** The `{code, message}` of a failed call. */
+export interface CallError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What a call produced. A failed call has an empty write set and no events. */
+export type CallOutcome =
+  | {
+      readonly ok: true;
+      readonly result: unknown;
+      readonly writeSet: WriteSet;
+      readonly events: readonly ContractEvent[];
+    }
+  | {
+      readonly ok: false;
+      readonly error: CallError;
+      readonly writeSet: WriteSet;
+      readonly events: readonly ContractEvent[];
+    };
+
+export interface RuntimeOptions {
+  /** Initial limits (default DEFAULT_LIMITS); governance changes them with `setLimits`. */
+  readonly limits?: SandboxLimits;
+  /** QuickJS instances kept ready (default 2). */
+  readonly spareInstances?: number;
+  /** Monotonic clock for the wall-clock safety net (default performance.now). */
+  readonly clock?: Clock;
+}
+
+interface Loaded {
+  readonly sandbox: ContractSandbox;
+  readonly manifest: ContractManifest;
+}
+
+/**
+ * Throws TreatyError `InvalidContract` unless `name` is a valid, unreserved contract name.
+ */
+export function checkContractName(name: unknown): asserts name is string {
+  if (typeof name !== "string" || !CONTRACT_NAME.test(name)) {
+    throw new TreatyError(
+      "InvalidContract",
+      `contract name: expected ${String(CONTRACT_NAME)}, got ${JSON.stringify(name)}`,
+    );
+  }
+  if (RESERVED_CONTRACT_NAMES.includes(name)) {
+    throw new TreatyError("InvalidContract", `contract name: "${name}" is reserved`);
+  }
+}
+
+/** Why `caller` may not call a method with `auth`, or undefined when it may. */
+function authProblem(auth: AuthPolicy, caller: Caller | null): string | undefined {
+  if (auth === "anyone") return undefined;
+  if (caller === null) return "requires a signed caller";
+  switch (auth) {
+    case "users":
+      return caller.role === "user" ? undefined : "may be called by users only";
+    case "members":
+      return caller.role === "member" ? undefined : "may be called by members only";
+    case "users_and_members":
+      return caller.role === "user" || caller.role === "member"
+        ? undefined
+        : "may be called by users and members only";
+  }
+}
+
+/** The contracts of one node and the synchronous transaction path. Owned by the node. */
+export class ContractRuntime {
+  readonly #engine: QuickJsEngine;
+  readonly #clock: Clock | undefined;
+  readonly #contracts = new Map<string, Loaded>();
+  #limits: SandboxLimits;
+  #disposed = false;
+
+  private constructor(engine: QuickJsEngine, limits: SandboxLimits, clock: Clock | undefined) {
+    this.#engine = engine;
+    this.#limits = limits;
+    this.#clock = clock;
+  }
+
+  /** Creates a runtime with its QuickJS instances ready. */
+  static async create(options: RuntimeOptions = {}): Promise<ContractRuntime> {
+    const limits = options.limits ?? DEFAULT_LIMITS;
+    const engine = await QuickJsEngine.create(
+      options.spareInstances === undefined ? {} : { spareInstances: options.spareInstances },
+    );
+    await engine.ready(limits.heapBytes);
+    return new ContractRuntime(engine, limits, options.clock);
+  }
+
+  /** The limits in force. */
+  get limits(): SandboxLimits {
+    return this.#limits;
+  }
+
+  /**
+   * Applies new limits (check them with `resolveLimits` first) from the next call on. A new heap
+   * cap needs new QuickJS instances: contracts move to them as they become ready (`await
+   * ready()` to wait), and keep their current cap until then.
+   */
+  setLimits(limits: SandboxLimits): void {
+    this.#limits = limits;
+    this.#engine.target(limits.heapBytes);
+  }
+
+  /** Resolves when spare QuickJS instances with the current heap cap are ready. */
+  ready(): Promise<void> {
+    return this.#engine.ready(this.#limits.heapBytes);
+  }
+
+  /**
+   * Loads (or replaces, for an upgrade) contract `name` from its compiled bundle and returns its
+   * manifest. The old version keeps serving if the new one fails. Throws TreatyError
+   * `InvalidContract` (bad name, bundle does not evaluate, malformed manifest) or `Unavailable`
+   * (no QuickJS instance ready: `await ready()` and retry).
+   */
+  load(name: string, bundle: string): ContractManifest {
+    this.#alive();
+    checkContractName(name);
+    if (typeof bundle !== "string") throw new TreatyError("InvalidContract", "bundle: expected a string");
+    const sandbox = ContractSandbox.create(bundle, {
+      engine: this.#engine,
+      limits: () => this.#limits,
+      name,
+      ...(this.#clock === undefined ? {} : { clock: this.#clock }),
+    });
+    let manifest: ContractManifest;
+    try {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(sandbox.manifestJson);
+      } catch {
+        throw new TreatyError("InvalidContract", "manifest: describe() did not return JSON");
+      }
+      manifest = deepFreeze(parseManifest(parsed));
+    } catch (err) {
+      sandbox.dispose();
+      throw err;
+    }
+    this.#contracts.get(name)?.sandbox.dispose();
+    this.#contracts.set(name, { sandbox, manifest });
+    return manifest;
+  }
+
+  /** Unloads a contract; false when it was not loaded. */
+  unload(name: string): boolean {
+    const loaded = this.#contracts.get(name);
+    if (loaded === undefined) return false;
+    loaded.sandbox.dispose();
+    this.#contracts.delete(name);
+    return true;
+  }
+
+  /** The manifest of a loaded contract. */
+  manifest(name: string): ContractManifest | undefined {
+    return this.#contracts.get(name)?.manifest;
+  }
+
+  /** Names of the loaded contracts, sorted. */
+  contracts(): string[] {
+    return [...this.#contracts.keys()].sort();
+  }
+
+  /** Sandbox counters of a loaded contract (for metrics). */
+  stats(name: string): SandboxStats | undefined {
+    return this.#contracts.get(name)?.sandbox.stats();
+  }
+
+  /**
+   * Runs one call against `tx`. Failures the contract or the caller caused come back as
+   * `{ok: false, error}` with an empty write set (abandon `tx` then); host bugs and storage
+   * failures are thrown.
+   */
+  execute(call: ContractCall, tx: KvTx): CallOutcome {
+    this.#alive();
+    assert(
+      call.seed instanceof Uint8Array && call.seed.length >= 16,
+      "execute: seed must be at least 16 bytes",
+    );
+    assert(Number.isFinite(call.timeMs), "execute: timeMs must be a finite number");
+    try {
+      return this.#execute(call, tx);
+    } catch (err) {
+      if (err instanceof TreatyError) return failed(err.code, err.message);
+      throw err;
+    }
+  }
+
+  /** Disposes every sandbox and the engine's spares. */
+  dispose(): void {
+    for (const { sandbox } of this.#contracts.values()) sandbox.dispose();
+    this.#contracts.clear();
+    this.#engine.dispose();
+    this.#disposed = true;
+  }
+
+  #execute(call: ContractCall, tx: KvTx): CallOutcome {
+    const loaded = this.#contracts.get(call.contract);
+    if (loaded === undefined)
+      throw new TreatyError("UnknownContract", `contract ${JSON.stringify(call.contract)} is not deployed`);
+    const method = methodOf(loaded.manifest, call.method);
+    if (method === undefined) {
+      throw new TreatyError(
+        "UnknownMethod",
+        `contract "${call.contract}" has no method ${JSON.stringify(call.method)}`,
+      );
+    }
+    const denied = authProblem(method.auth, call.caller);
+    if (denied !== undefined) throw new TreatyError("Forbidden", `${call.contract}.${call.method} ${denied}`);
+    const limits = this.#limits;
+    const argsJson = encodeArgs(call.args);
+    const argsBytes = utf8.encode(argsJson).length;
+    if (argsBytes > limits.maxArgsBytes) {
+      throw new TreatyError(
+        "PayloadTooLarge",
+        `args: ${argsBytes} bytes, the limit is ${limits.maxArgsBytes}`,
+      );
+    }
+    const host = new TxHost({
+      tx,
+      contract: call.contract,
+      readonly: method.mode === "readonly",
+      limits,
+      seed: call.seed,
+    });
+    const contextJson = JSON.stringify({ caller: call.caller, txid: call.txid, timeMs: call.timeMs });
+    const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host);
+    const outcome = checkOutcome(text, limits.maxResultBytes);
+    if (!outcome.ok) return failed(outcome.error.code, outcome.error.message);
+    return {
+      ok: true,
+      result: outcome.result,
+      writeSet: tx.writeSet(),
+      events: Object.freeze([...host.events]),
+    };
+  }
+
+  #alive(): void {
+    if (this.#disposed) throw new TreatyError("Unavailable", "contract runtime: disposed");
+  }
+}
+
+function failed(code: string, message: string): CallOutcome {
+  return { ok: false, error: { code, message }, writeSet: EMPTY_WRITE_SET, events: Object.freeze([]) };
+}
+
+function methodOf(manifest: ContractManifest, method: string): MethodManifest | undefined {
+  return typeof method === "string" && Object.hasOwn(manifest.methods, method)
+    ? manifest.methods[method]
+    : undefined;
+}
+
+/** JSON text of the arguments; InvalidArgs when they are not JSON data. */
+function encodeArgs(args: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(args);
+  } catch {
+    json = undefined;
+  }
+  if (json === undefined) throw new TreatyError("InvalidArgs", "args: not JSON data");
+  return json;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
