@@ -1,0 +1,183 @@
+/**
+ * Committed state in LMDB (`lmdb` 3.5.6): one environment (a directory) with two named
+ * databases, both with binary keys and values:
+ *
+ * - `kv.state`: every map in one keyspace, composite key `utf8(map) 0x00 key`. Map names contain
+ *   no 0x00, so a map's keys are contiguous and in bytewise key order, and each map ends before
+ *   `utf8(map) 0x01`. One keyspace rather than a database per map because maps are created by
+ *   contracts without bound, while LMDB needs `maxDbs` fixed at open and makes each named
+ *   database a root-level entry; and one commit covers every map without juggling handles.
+ * - `kv.meta`: the format marker and the committed version, written in the same LMDB
+ *   transaction as the data, so a crash leaves data and marker in agreement.
+ *
+ * Traps measured on this machine (docs/ARCHITECTURE.md): lmdb-js's asynchronous
+ * `transaction(callback)` never resolves here (it needs threadsafe N-API callbacks), so batches
+ * use `batch(callback)`, which is one atomic LMDB transaction on the write thread; its promise
+ * resolves when the transaction is visible, and `flushed` when it is on disk (overlappingSync).
+ * A durable commit costs ~200 µs, so the store commits per batch of versions, never per tx.
+ */
+import { mkdirSync } from "node:fs";
+import { type Database, open, type RootDatabase } from "lmdb";
+import { TreatyError } from "../../sdk/errors.js";
+import type { BatchWrite, CommittedBackend, MapRef, Row, ScanBounds } from "./backend.js";
+import { copyBytes, joinBytes } from "./bytes.js";
+
+/** On-disk layout version; bump (and migrate) when the layout above changes. */
+export const LMDB_FORMAT = 1;
+
+const FORMAT_KEY = Buffer.from("format");
+const VERSION_KEY = Buffer.from("committedVersion");
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+type Db = Database<Uint8Array, Uint8Array>;
+
+/** LMDB-backed committed state. Not safe to open twice on one path in one process. */
+export class LmdbBackend implements CommittedBackend {
+  private version: number;
+
+  private constructor(
+    private readonly path: string,
+    private readonly root: RootDatabase<Uint8Array, Uint8Array>,
+    private readonly state: Db,
+    private readonly meta: Db,
+  ) {
+    this.version = readMeta(path, meta);
+  }
+
+  /**
+   * Opens or creates the store in directory `path` (created if missing). Throws TreatyError
+   * Unavailable when LMDB cannot open it and LedgerCorrupt when its markers are unreadable.
+   */
+  static open(path: string): LmdbBackend {
+    let root: RootDatabase<Uint8Array, Uint8Array>;
+    try {
+      mkdirSync(path, { recursive: true });
+      root = open<Uint8Array, Uint8Array>({
+        path,
+        noSubdir: false,
+        encoding: "binary",
+        keyEncoding: "binary",
+        maxDbs: 4,
+        cache: false,
+        compression: false,
+      });
+    } catch (err) {
+      throw new TreatyError("Unavailable", `kv store ${path}: cannot open (${message(err)})`);
+    }
+    const options = { encoding: "binary", keyEncoding: "binary", cache: false, compression: false } as const;
+    try {
+      const state = root.openDB<Uint8Array, Uint8Array>({ name: "kv.state", ...options });
+      const meta = root.openDB<Uint8Array, Uint8Array>({ name: "kv.meta", ...options });
+      return new LmdbBackend(path, root, state, meta);
+    } catch (err) {
+      root.close().catch(() => undefined);
+      if (err instanceof TreatyError) throw err;
+      throw new TreatyError("Unavailable", `kv store ${path}: cannot open (${message(err)})`);
+    }
+  }
+
+  get committedVersion(): number {
+    return this.version;
+  }
+
+  get(map: MapRef, key: Uint8Array): Uint8Array | undefined {
+    const value = this.state.getBinary(joinBytes(map.prefix, key));
+    return value === undefined ? undefined : copyBytes(value);
+  }
+
+  scan(map: MapRef, bounds: ScanBounds, reverse: boolean, limit: number): Row[] {
+    if (limit <= 0) return [];
+    const lower = joinBytes(map.prefix, bounds.lower ?? new Uint8Array(0));
+    const upper = bounds.upper === undefined ? mapEnd(map) : joinBytes(map.prefix, bounds.upper);
+    const lowerExclusive = bounds.lowerExclusive === true && bounds.lower !== undefined;
+    const range = reverse
+      ? this.state.getRange({
+          start: upper,
+          exclusiveStart: true,
+          end: bounds.lower === undefined ? map.bytes : lower,
+          inclusiveEnd: bounds.lower !== undefined && !lowerExclusive,
+          reverse: true,
+          limit,
+        })
+      : this.state.getRange({ start: lower, exclusiveStart: lowerExclusive, end: upper, limit });
+    const rows: Row[] = [];
+    for (const { key, value } of range) {
+      rows.push({ key: copyBytes(key.subarray(map.prefix.length)), value: copyBytes(value) });
+    }
+    return rows;
+  }
+
+  mapNames(): string[] {
+    const names: string[] = [];
+    let start: Uint8Array | undefined;
+    for (;;) {
+      let first: Uint8Array | undefined;
+      for (const { key } of this.state.getRange(start === undefined ? { limit: 1 } : { start, limit: 1 })) {
+        first = key;
+      }
+      if (first === undefined) return names;
+      const end = first.indexOf(0);
+      if (end <= 0) throw corrupt(this.path, "a state key has no map prefix");
+      let name: string;
+      try {
+        name = decoder.decode(first.subarray(0, end));
+      } catch {
+        throw corrupt(this.path, "a map name is not UTF-8");
+      }
+      names.push(name);
+      start = mapEnd({ bytes: first.subarray(0, end) });
+    }
+  }
+
+  async persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
+    const marker = encodeVersion(version);
+    await this.root.batch(() => {
+      for (const { map, key, value } of writes) {
+        const composite = joinBytes(map.prefix, key);
+        if (value === null) this.state.remove(composite);
+        else this.state.put(composite, value);
+      }
+      this.meta.put(FORMAT_KEY, Buffer.from([LMDB_FORMAT]));
+      this.meta.put(VERSION_KEY, marker);
+    });
+    await this.root.flushed;
+    this.version = version;
+  }
+
+  close(): Promise<void> {
+    return this.root.close();
+  }
+}
+
+/** The first composite key after every key of `map`: `utf8(map) 0x01`. */
+function mapEnd(map: { readonly bytes: Uint8Array }): Buffer {
+  return joinBytes(map.bytes, Uint8Array.of(1));
+}
+
+function readMeta(path: string, meta: Db): number {
+  const format = meta.getBinary(FORMAT_KEY);
+  const marker = meta.getBinary(VERSION_KEY);
+  if (format === undefined && marker === undefined) return 0;
+  if (format === undefined || format.length !== 1 || format[0] !== LMDB_FORMAT) {
+    throw corrupt(path, `unsupported or missing format marker (expected ${LMDB_FORMAT})`);
+  }
+  if (marker === undefined || marker.length !== 8)
+    throw corrupt(path, "committed version marker is malformed");
+  const version = Number(marker.readBigUInt64BE(0));
+  if (!Number.isSafeInteger(version)) throw corrupt(path, "committed version marker is out of range");
+  return version;
+}
+
+function encodeVersion(version: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(BigInt(version));
+  return out;
+}
+
+function corrupt(path: string, why: string): TreatyError {
+  return new TreatyError("LedgerCorrupt", `kv store ${path}: ${why}`);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

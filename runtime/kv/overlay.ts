@@ -1,0 +1,170 @@
+/**
+ * Applied but not yet committed versions, kept in memory so they can be rolled back. Indexed two
+ * ways: by version (to commit or discard whole versions in order) and by map and key (so a read
+ * at version v finds the key's newest write <= v without scanning versions). Each key keeps its
+ * writes in version order; reads almost always want the last one.
+ *
+ * Records are shared with range iterators that may be suspended across a commit, so a record
+ * never loses a write that a still-valid reader could need: pruning committed writes replaces
+ * the record with a trimmed copy instead of trimming it in place. Rollback and apply only touch
+ * writes above the rollback point, which valid readers never look at.
+ */
+import { assert } from "../../sdk/assert.js";
+import type { BatchWrite, MapRef } from "./backend.js";
+import { type HexBounds, SortedIndex } from "./sorted-index.js";
+
+/** One write of one key at one version (`null` = delete). */
+interface VersionedValue {
+  readonly version: number;
+  readonly value: Uint8Array | null;
+}
+
+/** A key's uncommitted writes, oldest first. */
+export interface OverlayRecord {
+  readonly map: MapRef;
+  readonly key: Uint8Array;
+  readonly hex: string;
+  readonly writes: VersionedValue[];
+}
+
+/** A write to add: the store has validated and copied everything. */
+export interface OverlayWrite {
+  readonly map: MapRef;
+  readonly key: Uint8Array;
+  readonly hex: string;
+  readonly value: Uint8Array | null;
+}
+
+interface AppliedVersion {
+  readonly version: number;
+  /** The keys this version wrote, as `[map name, hex]`. */
+  readonly keys: ReadonlyArray<readonly [map: string, hex: string]>;
+}
+
+/**
+ * The record's value as of `version`: bytes, `null` (deleted), or `undefined` when the overlay
+ * holds no write of it at or below `version` (the committed state decides).
+ */
+export function valueAt(record: OverlayRecord, version: number): Uint8Array | null | undefined {
+  const { writes } = record;
+  for (let i = writes.length - 1; i >= 0; i--) {
+    const w = writes[i]!;
+    if (w.version <= version) return w.value;
+  }
+  return undefined;
+}
+
+/** The overlay owns the bytes it is given; readers must copy before handing them out. */
+export class Overlay {
+  private readonly maps = new Map<string, SortedIndex<OverlayRecord>>();
+  private readonly versions: AppliedVersion[] = [];
+
+  /** Number of versions held (versions that wrote nothing are not held). */
+  get size(): number {
+    return this.versions.length;
+  }
+
+  /** Adds the writes of `version`, which must be above every version held. */
+  add(version: number, writes: readonly OverlayWrite[]): void {
+    const last = this.versions[this.versions.length - 1];
+    assert(last === undefined || version > last.version, "overlay versions increase");
+    if (writes.length === 0) return;
+    const keys: (readonly [string, string])[] = [];
+    for (const { map, key, hex, value } of writes) {
+      let index = this.maps.get(map.name);
+      if (index === undefined) {
+        index = new SortedIndex<OverlayRecord>();
+        this.maps.set(map.name, index);
+      }
+      let record = index.get(hex);
+      if (record === undefined) {
+        record = { map, key, hex, writes: [] };
+        index.set(hex, record);
+      }
+      record.writes.push({ version, value });
+      keys.push([map.name, hex]);
+    }
+    this.versions.push({ version, keys });
+  }
+
+  /** The record of a key, if the overlay holds any write of it. */
+  record(map: string, hex: string): OverlayRecord | undefined {
+    return this.maps.get(map)?.get(hex);
+  }
+
+  /**
+   * The records of `map` within `bounds`, in iteration order: a snapshot that stays valid for
+   * reads at any version a reader may still use (see the module comment).
+   */
+  recordsWithin(map: string, bounds: HexBounds, reverse: boolean): OverlayRecord[] {
+    const index = this.maps.get(map);
+    if (index === undefined) return [];
+    return index.keysWithin(bounds, reverse).map((hex) => index.get(hex)!);
+  }
+
+  /** Names of maps with at least one uncommitted write (possibly only deletes). */
+  mapNames(): string[] {
+    return [...this.maps.keys()];
+  }
+
+  /**
+   * The final state, as of `to`, of every key written by versions in (`from`, `to`]: one write
+   * per key, to persist as one batch. The byte arrays stay owned by the overlay.
+   */
+  batch(from: number, to: number): BatchWrite[] {
+    const seen = new Set<OverlayRecord>();
+    const out: BatchWrite[] = [];
+    for (const applied of this.versions) {
+      if (applied.version <= from) continue;
+      if (applied.version > to) break;
+      for (const [map, hex] of applied.keys) {
+        const record = this.record(map, hex);
+        assert(record !== undefined, "every held version's keys are indexed");
+        if (seen.has(record)) continue;
+        seen.add(record);
+        const value = valueAt(record, to);
+        assert(value !== undefined, "a written key has a value at its own version");
+        out.push({ map: record.map, key: record.key, value });
+      }
+    }
+    return out;
+  }
+
+  /** Forgets versions <= `version` (they are now in the committed state). */
+  pruneUpTo(version: number): void {
+    let count = 0;
+    while (count < this.versions.length && this.versions[count]!.version <= version) count++;
+    for (const applied of this.versions.splice(0, count)) {
+      for (const [map, hex] of applied.keys) {
+        const index = this.maps.get(map);
+        const record = index?.get(hex);
+        if (index === undefined || record === undefined) continue;
+        const kept = record.writes.filter((w) => w.version > version);
+        if (kept.length === record.writes.length) continue;
+        if (kept.length > 0) index.set(hex, { ...record, writes: kept });
+        else this.forget(index, map, hex);
+      }
+    }
+  }
+
+  /** Discards versions > `version` (rollback). */
+  discardAbove(version: number): void {
+    while (this.versions.length > 0 && this.versions[this.versions.length - 1]!.version > version) {
+      const applied = this.versions.pop()!;
+      for (const [map, hex] of applied.keys) {
+        const index = this.maps.get(map);
+        const record = index?.get(hex);
+        if (index === undefined || record === undefined) continue;
+        while (record.writes.length > 0 && record.writes[record.writes.length - 1]!.version > version) {
+          record.writes.pop();
+        }
+        if (record.writes.length === 0) this.forget(index, map, hex);
+      }
+    }
+  }
+
+  private forget(index: SortedIndex<OverlayRecord>, map: string, hex: string): void {
+    index.delete(hex);
+    if (index.size === 0) this.maps.delete(map);
+  }
+}

@@ -1,0 +1,408 @@
+/**
+ * The transactional KV store: committed state in a backend (LMDB, or memory for `open(null)`)
+ * under an in-memory overlay of applied-but-uncommitted versions.
+ *
+ * Versions are ledger seqnos. `apply(v, ws)` adds a write set as version v (gaps allowed: not
+ * every entry writes state); `commit(v)` makes every version <= v durable in one backend batch
+ * together with the version marker; `rollback(v)` discards uncommitted versions > v. The ledger is
+ * the source of truth: after a crash the node re-applies entries above `committedVersion`, so
+ * commit may lag apply by a whole batch and should be called per batch, never per transaction.
+ *
+ * Transactions read at one version: committed state + overlay writes <= that version + their own
+ * writes. A transaction stays usable while its view exists; a commit at or above its read
+ * version, or a rollback below it, ends the view and later calls throw TreatyError Conflict (the
+ * caller re-executes on a fresh transaction). Runs synchronously; only commit and close await.
+ *
+ * Checks at the boundary: map names (non-empty, <= 256 UTF-8 bytes, no U+0000, well-formed),
+ * keys (bytes, may be empty, <= maxKeyBytes), values (bytes, <= maxValueBytes). Bad input throws
+ * TreatyError InvalidArgs / KeyTooLarge / ValueTooLarge naming the map and field. Write sets given
+ * to `apply` come from the ledger, so they are checked for shape (LedgerCorrupt) but not against
+ * this node's size caps: every node must apply every committed write set.
+ */
+import { assert } from "../../sdk/assert.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { type CommittedBackend, type MapRef, mapRef } from "./backend.js";
+import { copyBytes, hexOf } from "./bytes.js";
+import {
+  checkMapName,
+  DEFAULT_MAX_KEY_BYTES,
+  DEFAULT_MAX_VALUE_BYTES,
+  KEY_BYTES_LIMIT,
+  showMap,
+  VALUE_BYTES_LIMIT,
+} from "./limits.js";
+import { LmdbBackend } from "./lmdb-backend.js";
+import { MemoryBackend } from "./memory-backend.js";
+import { type LayerEntry, mergeLayers, pagedRows } from "./merge.js";
+import { Overlay, type OverlayWrite, valueAt } from "./overlay.js";
+import { StoreTx, type TxHost } from "./tx.js";
+import type { KvTx, WriteSet } from "./types.js";
+import { checkWriteSet } from "./write-set.js";
+
+/** Per-node caps enforced on transaction writes (not on applied ledger write sets). */
+export interface KvStoreOptions {
+  /** Largest key in bytes (default 1024, at most KEY_BYTES_LIMIT = 1721). */
+  maxKeyBytes?: number;
+  /** Largest value in bytes (default 1 MiB, at most 256 MiB). */
+  maxValueBytes?: number;
+}
+
+/** Map names whose MapRef is cached; beyond this the cache starts over (hostile names churn it). */
+const MAP_CACHE_LIMIT = 4096;
+
+interface RollbackMark {
+  readonly epoch: number;
+  readonly target: number;
+}
+
+/** See the module comment. One store per path per process; close it when done. */
+export class KvStore {
+  private readonly overlay = new Overlay();
+  private readonly refs = new Map<string, MapRef>();
+  private applied: number;
+  private committed: number;
+  /** Highest version a commit was requested for: reads below it are no longer consistent. */
+  private floor: number;
+  private lastCommit: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | null = null;
+  /** Bumped by every rollback that discards versions. */
+  private epoch = 0;
+  /** Rollbacks still able to invalidate a current-looking tx: epochs and targets both increase. */
+  private readonly rollbacks: RollbackMark[] = [];
+  /** Txs begun before this epoch are stale (their rollback marks were pruned). */
+  private staleBeforeEpoch = 0;
+  private readonly host: TxHost;
+
+  private constructor(
+    private readonly backend: CommittedBackend,
+    private readonly maxKeyBytes: number,
+    private readonly maxValueBytes: number,
+  ) {
+    this.committed = backend.committedVersion;
+    this.applied = this.committed;
+    this.floor = this.committed;
+    this.host = {
+      mapRef: (map, field) => this.mapRefFor(map, field),
+      checkKey: (map, key, field) => this.checkKey(map, key, field),
+      checkValue: (map, value, field) => this.checkValue(map, value, field),
+      ensureCurrent: (readVersion, epoch) => this.ensureCurrent(readVersion, epoch),
+      readAt: (map, key, hex, version) => this.readAt(map, key, hex, version),
+      layersAt: (map, bounds, reverse, version) => this.layersAt(map, bounds, reverse, version),
+    };
+  }
+
+  /**
+   * Opens (or creates) the store. `path` = an LMDB directory (created if missing); `null` = purely
+   * in-memory (simulator, tests). Throws TreatyError InvalidArgs for bad options, Unavailable when
+   * LMDB cannot open the directory, LedgerCorrupt when its markers are unreadable.
+   */
+  static open(path: string | null, options: KvStoreOptions = {}): KvStore {
+    const maxKeyBytes = capOption(options.maxKeyBytes, "maxKeyBytes", DEFAULT_MAX_KEY_BYTES, KEY_BYTES_LIMIT);
+    const maxValueBytes = capOption(
+      options.maxValueBytes,
+      "maxValueBytes",
+      DEFAULT_MAX_VALUE_BYTES,
+      VALUE_BYTES_LIMIT,
+    );
+    if (path !== null && (typeof path !== "string" || path.length === 0)) {
+      throw new TreatyError("InvalidArgs", "path: expected a directory path or null");
+    }
+    const backend = path === null ? new MemoryBackend() : LmdbBackend.open(path);
+    return new KvStore(backend, maxKeyBytes, maxValueBytes);
+  }
+
+  /** Highest version applied (committed or not). */
+  get appliedVersion(): number {
+    return this.applied;
+  }
+
+  /** Highest version durably persisted. */
+  get committedVersion(): number {
+    return this.committed;
+  }
+
+  /** A transaction reading at appliedVersion; writes stay local to it until the caller applies its write set. */
+  begin(): KvTx {
+    this.assertOpen();
+    return new StoreTx(this.host, this.applied, this.epoch);
+  }
+
+  /**
+   * A transaction reading at `version` (committedVersion <= version <= appliedVersion). Throws
+   * TreatyError NotFound when that version's state is not held (already folded into committed
+   * state, a commit above it is in flight, or not applied yet).
+   */
+  beginAt(version: number): KvTx {
+    this.assertOpen();
+    if (!Number.isSafeInteger(version) || version < this.floor || version > this.applied) {
+      throw new TreatyError(
+        "NotFound",
+        `version: state is held for versions ${this.floor}..${this.applied}, got ${String(version)}`,
+      );
+    }
+    return new StoreTx(this.host, version, this.epoch);
+  }
+
+  /**
+   * Adds a write set as version `version` (> appliedVersion; gaps allowed: not every ledger entry
+   * writes state). Copies the bytes. Throws TreatyError LedgerCorrupt, changing nothing, when the
+   * write set is malformed; a non-increasing version is a bug (assert).
+   */
+  apply(version: number, writeSet: WriteSet): void {
+    this.assertOpen();
+    assert(Number.isSafeInteger(version) && version > this.applied, "applied versions increase");
+    checkWriteSet(writeSet, { field: `writeSet@${version}`, code: "LedgerCorrupt" });
+    const writes: OverlayWrite[] = [];
+    for (const part of [writeSet.public, writeSet.private]) {
+      for (const { map, writes: pairs } of part) {
+        const ref = this.mapRefFor(map, "map");
+        for (const [key, value] of pairs) {
+          writes.push({
+            map: ref,
+            key: copyBytes(key),
+            hex: hexOf(key),
+            value: value === null ? null : copyBytes(value),
+          });
+        }
+      }
+    }
+    this.overlay.add(version, writes);
+    this.applied = version;
+  }
+
+  /**
+   * Durably persists all applied versions <= version into the backend, atomically with the
+   * version marker. Commits run one after another; a commit at or below one already requested
+   * shares its promise. On I/O failure the promise rejects with TreatyError Unavailable and the
+   * versions stay in the overlay, so a later commit retries them.
+   */
+  commit(version: number): Promise<void> {
+    this.assertOpen();
+    assert(Number.isSafeInteger(version) && version <= this.applied, "commit only applied versions");
+    if (version <= this.committed) return Promise.resolve();
+    if (version <= this.floor) return this.lastCommit;
+    this.floor = version;
+    this.pruneRollbackMarks();
+    const run = this.lastCommit.catch(() => undefined).then(() => this.persistUpTo(version));
+    this.lastCommit = run;
+    return run;
+  }
+
+  /**
+   * Discards applied, uncommitted versions > version; appliedVersion becomes `version`. Going
+   * below committedVersion (or below a commit in flight) is a bug (assert). Transactions reading
+   * above `version` are ended (Conflict).
+   */
+  rollback(version: number): void {
+    this.assertOpen();
+    assert(Number.isSafeInteger(version), "rollback version is an integer");
+    assert(version >= this.floor, "rollback never goes below committed (or committing) versions");
+    if (version >= this.applied) return;
+    this.overlay.discardAbove(version);
+    this.applied = version;
+    this.epoch++;
+    while (this.rollbacks.length > 0 && this.rollbacks[this.rollbacks.length - 1]!.target >= version) {
+      this.rollbacks.pop();
+    }
+    this.rollbacks.push({ epoch: this.epoch, target: version });
+  }
+
+  /** Reads committed+applied state outside any transaction (for status and tooling); a fresh copy. */
+  get(map: string, key: Uint8Array): Uint8Array | undefined {
+    this.assertOpen();
+    const ref = this.mapRefFor(map, "map");
+    this.checkKey(ref, key, "key");
+    const value = this.readAt(ref, key, hexOf(key), this.applied);
+    return value === undefined ? undefined : copyBytes(value);
+  }
+
+  /** The names of all maps that have at least one key at appliedVersion, sorted. */
+  maps(): string[] {
+    this.assertOpen();
+    const names = new Set([...this.backend.mapNames(), ...this.overlay.mapNames()]);
+    const out: string[] = [];
+    for (const name of names) {
+      if (this.hasLiveKey(this.mapRefFor(name, "map"))) out.push(name);
+    }
+    return out.sort();
+  }
+
+  /** Waits for commits in flight, then releases the backend. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.closing = this.lastCommit.catch(() => undefined).then(() => this.backend.close());
+    }
+    return this.closing;
+  }
+
+  private hasLiveKey(ref: MapRef): boolean {
+    for (const entry of mergeLayers(this.layersAt(ref, {}, false, this.applied), false)) {
+      if (entry.value !== null) return true;
+    }
+    return false;
+  }
+
+  private async persistUpTo(version: number): Promise<void> {
+    if (version <= this.committed) return;
+    const batch = this.overlay.batch(this.committed, version);
+    try {
+      await this.backend.persist(version, batch);
+    } catch (err) {
+      throw new TreatyError(
+        "Unavailable",
+        `kv commit of version ${version} failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    this.committed = version;
+    this.overlay.pruneUpTo(version);
+  }
+
+  private readAt(ref: MapRef, key: Uint8Array, hex: string, version: number): Uint8Array | undefined {
+    const record = this.overlay.record(ref.name, hex);
+    if (record !== undefined) {
+      const value = valueAt(record, version);
+      if (value !== undefined) return value ?? undefined;
+    }
+    return this.backend.get(ref, key);
+  }
+
+  private layersAt(
+    ref: MapRef,
+    bounds: { readonly lower?: Uint8Array | undefined; readonly upper?: Uint8Array | undefined },
+    reverse: boolean,
+    version: number,
+  ): Iterator<LayerEntry>[] {
+    return [this.overlayLayer(ref, bounds, reverse, version), this.committedLayer(ref, bounds, reverse)];
+  }
+
+  private *overlayLayer(
+    ref: MapRef,
+    bounds: { readonly lower?: Uint8Array | undefined; readonly upper?: Uint8Array | undefined },
+    reverse: boolean,
+    version: number,
+  ): Generator<LayerEntry> {
+    const records = this.overlay.recordsWithin(
+      ref.name,
+      {
+        lower: bounds.lower === undefined ? undefined : hexOf(bounds.lower),
+        upper: bounds.upper === undefined ? undefined : hexOf(bounds.upper),
+      },
+      reverse,
+    );
+    for (const record of records) {
+      const value = valueAt(record, version);
+      if (value !== undefined) yield { hex: record.hex, key: record.key, value };
+    }
+  }
+
+  private committedLayer(
+    ref: MapRef,
+    bounds: { readonly lower?: Uint8Array | undefined; readonly upper?: Uint8Array | undefined },
+    reverse: boolean,
+  ): Generator<LayerEntry> {
+    return pagedRows(
+      (lower, lowerExclusive, upper, limit) =>
+        this.backend.scan(ref, { lower, lowerExclusive, upper }, reverse, limit),
+      bounds,
+      reverse,
+      hexOf,
+    );
+  }
+
+  private ensureCurrent(readVersion: number, epoch: number): void {
+    if (this.closing !== null) throw new TreatyError("Unavailable", "kv store is closed");
+    if (readVersion < this.floor) {
+      throw new TreatyError(
+        "Conflict",
+        `kv transaction at version ${readVersion} ended: versions up to ${this.floor} were committed`,
+      );
+    }
+    if (epoch !== this.epoch && this.rolledBackBelow(epoch, readVersion)) {
+      throw new TreatyError(
+        "Conflict",
+        `kv transaction at version ${readVersion} ended: the versions it read were rolled back`,
+      );
+    }
+  }
+
+  /** True when a rollback after `epoch` discarded a version <= `readVersion`. */
+  private rolledBackBelow(epoch: number, readVersion: number): boolean {
+    if (epoch < this.staleBeforeEpoch) return true;
+    // The first mark after `epoch` has the lowest target of all later rollbacks.
+    let lo = 0;
+    let hi = this.rollbacks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.rollbacks[mid]!.epoch <= epoch) lo = mid + 1;
+      else hi = mid;
+    }
+    const mark = this.rollbacks[lo];
+    return mark !== undefined && mark.target < readVersion;
+  }
+
+  /** Marks below the floor can only ever say "stale"; fold them into staleBeforeEpoch. */
+  private pruneRollbackMarks(): void {
+    let drop = 0;
+    while (drop < this.rollbacks.length && this.rollbacks[drop]!.target < this.floor) drop++;
+    if (drop === 0) return;
+    this.staleBeforeEpoch = Math.max(this.staleBeforeEpoch, this.rollbacks[drop - 1]!.epoch);
+    this.rollbacks.splice(0, drop);
+  }
+
+  private mapRefFor(map: unknown, field: string): MapRef {
+    if (typeof map === "string") {
+      const cached = this.refs.get(map);
+      if (cached !== undefined) return cached;
+    }
+    const checked = checkMapName(map);
+    if ("error" in checked) {
+      const shown = typeof map === "string" ? ` ${showMap(map)}` : "";
+      throw new TreatyError("InvalidArgs", `${field}${shown}: ${checked.error}`);
+    }
+    if (this.refs.size >= MAP_CACHE_LIMIT) this.refs.clear();
+    const ref = mapRef(map as string, checked.bytes);
+    this.refs.set(ref.name, ref);
+    return ref;
+  }
+
+  private checkKey(ref: MapRef, key: unknown, field: string): asserts key is Uint8Array {
+    if (!(key instanceof Uint8Array)) {
+      throw new TreatyError("InvalidArgs", `map ${showMap(ref.name)} ${field}: expected bytes (Uint8Array)`);
+    }
+    if (key.length > this.maxKeyBytes) {
+      throw new TreatyError(
+        "KeyTooLarge",
+        `map ${showMap(ref.name)} ${field}: key is ${key.length} bytes, max ${this.maxKeyBytes}`,
+        { map: ref.name, bytes: key.length, max: this.maxKeyBytes },
+      );
+    }
+  }
+
+  private checkValue(ref: MapRef, value: unknown, field: string): asserts value is Uint8Array {
+    if (!(value instanceof Uint8Array)) {
+      throw new TreatyError("InvalidArgs", `map ${showMap(ref.name)} ${field}: expected bytes (Uint8Array)`);
+    }
+    if (value.length > this.maxValueBytes) {
+      throw new TreatyError(
+        "ValueTooLarge",
+        `map ${showMap(ref.name)} ${field}: value is ${value.length} bytes, max ${this.maxValueBytes}`,
+        { map: ref.name, bytes: value.length, max: this.maxValueBytes },
+      );
+    }
+  }
+
+  private assertOpen(): void {
+    assert(this.closing === null, "kv store used after close()");
+  }
+}
+
+function capOption(value: unknown, field: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new TreatyError(
+      "InvalidArgs",
+      `options.${field}: expected an integer in 1..${max}, got ${String(value)}`,
+    );
+  }
+  return value;
+}

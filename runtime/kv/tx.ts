@@ -1,0 +1,208 @@
+/**
+ * One KV transaction: reads at a fixed store version through the store's layers, buffers its own
+ * writes locally, and reports what it read and wrote. Nothing reaches the store until the caller
+ * applies `writeSet()` as a new version. Synchronous throughout (no `await` on the tx path).
+ */
+import { TreatyError } from "../../sdk/errors.js";
+import type { MapRef } from "./backend.js";
+import { copyBytes, hexOf } from "./bytes.js";
+import { compareBytes } from "./limits.js";
+import { type LayerEntry, mergeLayers } from "./merge.js";
+import { SortedIndex } from "./sorted-index.js";
+import { isPublicMap, type KvTx, type MapWrites, type RangeOptions, type WriteSet } from "./types.js";
+
+/** What a transaction needs from its store; implemented privately by KvStore. */
+export interface TxHost {
+  /** Validates a map name; throws TreatyError InvalidArgs naming `field`. */
+  mapRef(map: unknown, field: string): MapRef;
+  /** Checks a key's type and size; throws TreatyError InvalidArgs or KeyTooLarge. */
+  checkKey(map: MapRef, key: unknown, field: string): asserts key is Uint8Array;
+  /** Checks a value's type and size; throws TreatyError InvalidArgs or ValueTooLarge. */
+  checkValue(map: MapRef, value: unknown, field: string): asserts value is Uint8Array;
+  /** Throws TreatyError Conflict (or Unavailable once closed) when the tx's view is gone. */
+  ensureCurrent(readVersion: number, epoch: number): void;
+  /** The value at `version` below the tx layer; borrowed bytes (copy before handing out). */
+  readAt(map: MapRef, key: Uint8Array, hex: string, version: number): Uint8Array | undefined;
+  /** The store's layers for a range at `version`, newest first; borrowed bytes. */
+  layersAt(
+    map: MapRef,
+    bounds: { readonly lower?: Uint8Array | undefined; readonly upper?: Uint8Array | undefined },
+    reverse: boolean,
+    version: number,
+  ): Iterator<LayerEntry>[];
+}
+
+interface LocalWrite {
+  readonly hex: string;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+}
+
+/**
+ * A KvTx over a KvStore. Bytes passed in are copied and bytes handed out are fresh copies, so
+ * neither side can change the other's data. Map and key checks: see KvStore.
+ */
+export class StoreTx implements KvTx {
+  private readonly local = new Map<
+    string,
+    { readonly map: MapRef; readonly writes: SortedIndex<LocalWrite> }
+  >();
+  private readonly reads = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly host: TxHost,
+    readonly readVersion: number,
+    private readonly epoch: number,
+  ) {}
+
+  get(map: string, key: Uint8Array): Uint8Array | undefined {
+    const value = this.lookup(map, key);
+    return value === undefined ? undefined : copyBytes(value);
+  }
+
+  has(map: string, key: Uint8Array): boolean {
+    return this.lookup(map, key) !== undefined;
+  }
+
+  set(map: string, key: Uint8Array, value: Uint8Array): void {
+    const ref = this.host.mapRef(map, "map");
+    this.host.checkKey(ref, key, "key");
+    this.host.checkValue(ref, value, "value");
+    this.host.ensureCurrent(this.readVersion, this.epoch);
+    this.write(ref, key, copyBytes(value));
+  }
+
+  delete(map: string, key: Uint8Array): void {
+    const ref = this.host.mapRef(map, "map");
+    this.host.checkKey(ref, key, "key");
+    this.host.ensureCurrent(this.readVersion, this.epoch);
+    this.write(ref, key, null);
+  }
+
+  /**
+   * Merged, ordered iteration. Options are checked at the call (TreatyError InvalidArgs or
+   * KeyTooLarge); each step re-checks that the tx is still current. The tx's own writes are
+   * taken as of this call: writes made while iterating show up in later ranges, not this one.
+   */
+  range(map: string, options: RangeOptions = {}): IterableIterator<[Uint8Array, Uint8Array]> {
+    const ref = this.host.mapRef(map, "map");
+    if (options === null || typeof options !== "object") {
+      throw new TreatyError("InvalidArgs", "range options: expected an object");
+    }
+    const { from, to, reverse, limit } = options;
+    if (from !== undefined) this.host.checkKey(ref, from, "range.from");
+    if (to !== undefined) this.host.checkKey(ref, to, "range.to");
+    if (reverse !== undefined && typeof reverse !== "boolean") {
+      throw new TreatyError("InvalidArgs", "range.reverse: expected a boolean");
+    }
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new TreatyError(
+        "InvalidArgs",
+        `range.limit: expected a non-negative integer, got ${String(limit)}`,
+      );
+    }
+    this.host.ensureCurrent(this.readVersion, this.epoch);
+    const empty = limit === 0 || (from !== undefined && to !== undefined && compareBytes(from, to) >= 0);
+    return this.iterate(
+      ref,
+      empty ? null : { from, to },
+      reverse === true,
+      limit ?? Number.POSITIVE_INFINITY,
+    );
+  }
+
+  /** Keys read (get, has, and keys yielded by range), hex, maps and keys sorted; a fresh copy. */
+  readSet(): ReadonlyMap<string, ReadonlySet<string>> {
+    const out = new Map<string, ReadonlySet<string>>();
+    for (const name of [...this.reads.keys()].sort())
+      out.set(name, new Set([...this.reads.get(name)!].sort()));
+    return out;
+  }
+
+  /** Every write, in canonical order (maps by name, keys bytewise); fresh copies. */
+  writeSet(): WriteSet {
+    const pub: MapWrites[] = [];
+    const priv: MapWrites[] = [];
+    for (const name of [...this.local.keys()].sort()) {
+      const { writes } = this.local.get(name)!;
+      const entry: MapWrites = {
+        map: name,
+        writes: writes
+          .values()
+          .map((w) => [copyBytes(w.key), w.value === null ? null : copyBytes(w.value)] as const),
+      };
+      (isPublicMap(name) ? pub : priv).push(entry);
+    }
+    return { public: pub, private: priv };
+  }
+
+  private lookup(map: string, key: Uint8Array): Uint8Array | undefined {
+    const ref = this.host.mapRef(map, "map");
+    this.host.checkKey(ref, key, "key");
+    this.host.ensureCurrent(this.readVersion, this.epoch);
+    const hex = hexOf(key);
+    this.noteRead(ref.name, hex);
+    const own = this.local.get(ref.name)?.writes.get(hex);
+    if (own !== undefined) return own.value ?? undefined;
+    return this.host.readAt(ref, key, hex, this.readVersion);
+  }
+
+  private write(ref: MapRef, key: Uint8Array, value: Uint8Array | null): void {
+    let layer = this.local.get(ref.name);
+    if (layer === undefined) {
+      layer = { map: ref, writes: new SortedIndex<LocalWrite>() };
+      this.local.set(ref.name, layer);
+    }
+    const hex = hexOf(key);
+    layer.writes.set(hex, { hex, key: copyBytes(key), value });
+  }
+
+  private noteRead(map: string, hex: string): void {
+    let keys = this.reads.get(map);
+    if (keys === undefined) {
+      keys = new Set();
+      this.reads.set(map, keys);
+    }
+    keys.add(hex);
+  }
+
+  private *iterate(
+    ref: MapRef,
+    bounds: { readonly from?: Uint8Array | undefined; readonly to?: Uint8Array | undefined } | null,
+    reverse: boolean,
+    limit: number,
+  ): Generator<[Uint8Array, Uint8Array]> {
+    if (bounds === null) return;
+    const own =
+      this.local
+        .get(ref.name)
+        ?.writes.keysWithin(
+          {
+            lower: bounds.from === undefined ? undefined : hexOf(bounds.from),
+            upper: bounds.to === undefined ? undefined : hexOf(bounds.to),
+          },
+          reverse,
+        )
+        .map((hex) => this.local.get(ref.name)!.writes.get(hex)!) ?? [];
+    const layers: Iterator<LayerEntry>[] = [
+      own[Symbol.iterator](),
+      ...this.host.layersAt(ref, { lower: bounds.from, upper: bounds.to }, reverse, this.readVersion),
+    ];
+    const merged = mergeLayers(layers, reverse);
+    let count = 0;
+    try {
+      while (count < limit) {
+        this.host.ensureCurrent(this.readVersion, this.epoch);
+        const step = merged.next();
+        if (step.done) return;
+        const { hex, key, value } = step.value;
+        if (value === null) continue;
+        this.noteRead(ref.name, hex);
+        count++;
+        yield [copyBytes(key), copyBytes(value)];
+      }
+    } finally {
+      merged.return(undefined);
+    }
+  }
+}
