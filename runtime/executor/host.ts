@@ -8,7 +8,8 @@
  *   can never name another contract's maps, `public:gov.*` or `public:treaty.*`
  *   (`MapAccessDenied`);
  * - readonly calls cannot write (`ReadonlyViolation`);
- * - keys and values are size-capped (`KeyTooLarge`, `ValueTooLarge`), range pages too;
+ * - keys and values are size-capped (`KeyTooLarge`, `ValueTooLarge`), range pages too; values
+ *   must be JSON text, as the ABI says (the ledger's readers rely on it);
  * - randomness is a deterministic stream from the call's seed (SHA-256(seed || counter));
  * - events are collected (at most `maxEvents`, `PayloadTooLarge` beyond).
  *
@@ -223,14 +224,17 @@ export class TxHost implements GuestHost {
   }
 
   #value(value: string, map: string): Uint8Array {
-    if (!isWellFormed(value))
-      throw new TreatyError("ContractFault", `kvSet(${JSON.stringify(map)}): value is not valid Unicode`);
     const bytes = utf8.encode(value);
     if (bytes.length > this.#limits.maxValueBytes) {
       throw new TreatyError(
         "ValueTooLarge",
         `kvSet(${JSON.stringify(map)}): value is ${bytes.length} bytes, the limit is ${this.#limits.maxValueBytes}`,
       );
+    }
+    // Values reach the ledger, where auditors and the HTTP API read them as JSON: store only
+    // well-formed JSON text, as the ABI promises.
+    if (!isWellFormed(value) || !isJsonText(value)) {
+      throw new TreatyError("ContractFault", `kvSet(${JSON.stringify(map)}): value is not JSON text`);
     }
     return bytes;
   }
@@ -292,6 +296,15 @@ function decodeStored(bytes: Uint8Array, map: string): string {
     return utf8.decode(bytes);
   } catch {
     throw new TreatyError("ContractFault", `map ${JSON.stringify(map)}: stored bytes are not UTF-8`);
+  }
+}
+
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The host side of `globalThis.__treatyHost`: one QuickJS function per `GuestHost` method, each
- * forwarding to the GuestHost of the call in progress.
+ * The host side of `globalThis.__treatyHost`: one raw QuickJS function per `GuestHost` method
+ * (the lockdown wraps them into the ABI's functions), each forwarding to the GuestHost of the
+ * call in progress.
  *
  * Every crossing is checked and metered here, so `GuestHost` implementations see well-typed
  * arguments only:
@@ -105,16 +106,18 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
 export const HOST_FUNCTION_NAMES = Object.keys(FUNCTIONS) as (keyof GuestHost)[];
 
 /**
- * Creates the `__treatyHost` object in `context` and defines it (read-only) on the global object;
- * the lockdown script freezes it. All handles created here are disposed before returning.
+ * Creates the raw host functions in `context` as `globalThis.__treatyRawHost` (configurable, so
+ * the lockdown script can take it off the global object and wrap it into `__treatyHost`). Each raw
+ * function takes one argument: the JSON array of the ABI function's arguments. All handles
+ * created here are disposed before returning.
  */
 export function installHost(context: QuickJSContext, port: BridgePort): void {
   const object = context.newObject();
   try {
     for (const name of HOST_FUNCTION_NAMES) {
       const spec = FUNCTIONS[name];
-      const fn = context.newFunction(name, (...argHandles: QuickJSHandle[]) =>
-        hostCall(context, port, name, spec, argHandles),
+      const fn = context.newFunction(name, (argsHandle?: QuickJSHandle) =>
+        hostCall(context, port, name, spec, argsHandle),
       );
       try {
         context.defineProp(object, name, { value: fn, configurable: false, enumerable: true });
@@ -122,9 +125,9 @@ export function installHost(context: QuickJSContext, port: BridgePort): void {
         fn.dispose();
       }
     }
-    context.defineProp(context.global, "__treatyHost", {
+    context.defineProp(context.global, "__treatyRawHost", {
       value: object,
-      configurable: false,
+      configurable: true,
       enumerable: false,
     });
   } finally {
@@ -140,12 +143,41 @@ class GuestError extends Error {
   }
 }
 
+/** The checked arguments of one call, or a TypeError for the guest. */
+function parseArgs(
+  context: QuickJSContext,
+  name: string,
+  spec: HostFunction,
+  handle: QuickJSHandle | undefined,
+): ArgValue[] {
+  // The wrapper always passes JSON text: no U+0000 or lone surrogate to lose in the C string.
+  const text =
+    handle !== undefined && context.typeof(handle) === "string" ? context.getString(handle) : undefined;
+  let values: unknown;
+  try {
+    values = text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    values = undefined;
+  }
+  if (!Array.isArray(values)) throw new GuestError("TypeError", `__treatyHost.${name}: malformed arguments`);
+  return spec.params.map(([param, type], i) => {
+    const value: unknown = values[i];
+    if (typeof value !== type) {
+      throw new GuestError(
+        "TypeError",
+        `__treatyHost.${name}: ${param} must be a ${type}, got ${value === null ? "null" : typeof value}`,
+      );
+    }
+    return value as ArgValue;
+  });
+}
+
 function hostCall(
   context: QuickJSContext,
   port: BridgePort,
   name: keyof GuestHost,
   spec: HostFunction,
-  argHandles: QuickJSHandle[],
+  argsHandle: QuickJSHandle | undefined,
 ): QuickJSHandle | undefined {
   const { meter } = port;
   try {
@@ -158,24 +190,9 @@ function hostCall(
     }
     // A call already failed: do not allocate or do work; the next poll ends the guest.
     if (meter.failure !== undefined) return undefined;
-    const args: ArgValue[] = [];
+    const args = parseArgs(context, name, spec, argsHandle);
     let bytes = 0;
-    for (let i = 0; i < spec.params.length; i++) {
-      const [param, type] = spec.params[i]!;
-      const handle = argHandles[i];
-      const actual = handle === undefined ? "undefined" : context.typeof(handle);
-      if (actual !== type || handle === undefined) {
-        throw new GuestError("TypeError", `__treatyHost.${name}: ${param} must be a ${type}, got ${actual}`);
-      }
-      const value: ArgValue =
-        type === "string"
-          ? context.getString(handle)
-          : type === "number"
-            ? context.getNumber(handle)
-            : context.eq(handle, context.true);
-      if (typeof value === "string") bytes += value.length;
-      args.push(value);
-    }
+    for (const arg of args) if (typeof arg === "string") bytes += arg.length;
     if (!meter.chargeHostCall(bytes)) return undefined;
     let result: unknown;
     try {
@@ -188,6 +205,15 @@ function hostCall(
       throw err;
     }
     if (typeof result === "string") {
+      if (result.includes("\u0000")) {
+        // QuickJS takes strings as C strings: this one would arrive cut short.
+        const err = new TreatyError(
+          "ContractFault",
+          `__treatyHost.${name}: the result contains U+0000 and cannot cross into the sandbox`,
+        );
+        meter.fail(err);
+        throw new GuestError(err.code, err.message);
+      }
       if (!meter.chargeHostCall(result.length)) return undefined;
       return context.newString(result);
     }

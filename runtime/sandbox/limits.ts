@@ -60,7 +60,7 @@ export const DEFAULT_LIMITS: SandboxLimits = Object.freeze({
   stackBytes: 128 * 1024,
   executionBudget: 2_000_000,
   wallClockMs: 1_000,
-  maxKeyBytes: 4 * 1024,
+  maxKeyBytes: 1024,
   maxValueBytes: 1024 * 1024,
   maxResultBytes: 1024 * 1024,
   maxArgsBytes: 1024 * 1024,
@@ -72,7 +72,8 @@ const RANGES: Readonly<Record<keyof SandboxLimits, readonly [min: number, max: n
   stackBytes: [MIN_STACK_BYTES, MAX_STACK_BYTES],
   executionBudget: [FUEL_PER_POLL, 1e12],
   wallClockMs: [1, 600_000],
-  maxKeyBytes: [1, 64 * 1024],
+  // The KV store's own ceiling (LMDB's key size minus the map name; runtime/kv/limits.ts).
+  maxKeyBytes: [1, 1721],
   maxValueBytes: [1, 64 * 1024 * 1024],
   maxResultBytes: [1, 64 * 1024 * 1024],
   maxArgsBytes: [1, 64 * 1024 * 1024],

@@ -1,7 +1,9 @@
 /**
  * The lockdown script: trusted guest code the sandbox evaluates in every fresh context, after
- * installing `__treatyHost` and before any contract code. It
+ * installing the raw host functions (`__treatyRawHost`) and before any contract code. It
  *
+ * 0. moves the raw functions out of reach and defines `__treatyHost`, the ABI's functions, as
+ *    wrappers that pass their arguments as one JSON array (exact for any string, see below);
  * 1. removes ambient non-determinism and escape hatches: `eval`, `Date`, `Math.random`, `WeakRef`,
  *    `FinalizationRegistry`, `SharedArrayBuffer` (QuickJS has no timers, `Atomics` or console);
  * 2. replaces every constructor that compiles strings (`Function`, and the AsyncFunction,
@@ -33,6 +35,30 @@ export const LOCKDOWN_SOURCE = `(function () {
   const isError = Error.isError;
   const hasOwn = Object.hasOwn;
   const stringify = JSON.stringify;
+
+  // The host's raw functions take one JSON array of the arguments: strings cross the boundary
+  // as NUL-terminated C strings, so a raw U+0000 or a lone surrogate would be cut or replaced;
+  // inside JSON text they are escapes. The ABI's functions are thin frozen wrappers over them.
+  const raw = g.__treatyRawHost;
+  delete g.__treatyRawHost;
+  defineProperty(g, "__treatyHost", {
+    value: {
+      kvGet(map, key) { return raw.kvGet(stringify([map, key])); },
+      kvHas(map, key) { return raw.kvHas(stringify([map, key])); },
+      kvSet(map, key, value) { return raw.kvSet(stringify([map, key, value])); },
+      kvDelete(map, key) { return raw.kvDelete(stringify([map, key])); },
+      kvRange(map, optionsJson) { return raw.kvRange(stringify([map, optionsJson])); },
+      sha256(data, isHex) { return raw.sha256(stringify([data, isHex])); },
+      verifySignature(curve, publicKeyHex, messageHex, signatureHex) {
+        return raw.verifySignature(stringify([curve, publicKeyHex, messageHex, signatureHex]));
+      },
+      randomBytes(length) { return raw.randomBytes(stringify([length])); },
+      emit(name, dataJson) { return raw.emit(stringify([name, dataJson])); },
+    },
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
 
   for (const name of ["eval", "Date", "WeakRef", "FinalizationRegistry", "SharedArrayBuffer", "Atomics"]) {
     delete g[name];
