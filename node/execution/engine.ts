@@ -1,0 +1,324 @@
+/**
+ * `ExecutionEngine`: the KV store and the contract runtime of one node, and the synchronous
+ * transaction path over them. It runs inside the execution worker (see worker.ts), but has no
+ * thread of its own: tests drive it in-thread.
+ *
+ * A batch runs its calls one after another against the applied state. Each call gets a fresh
+ * KvTx; a signed call's nonce is checked and recorded in that tx first (nonces.ts); then the
+ * contract runs. A successful call takes the next seqno and its write set is applied to the KV at
+ * that version before the next call begins, so later calls see it. A failed call abandons its tx:
+ * it writes nothing and takes no seqno.
+ *
+ * Around every call the engine writes its progress (which call runs, how many started) to the
+ * shared progress slots, for the main thread's watchdog; see protocol.ts.
+ */
+import { assert } from "../../sdk/assert.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { type CallOutcome, type ContractCall, ContractRuntime } from "../../runtime/executor/runtime.js";
+import { KvStore } from "../../runtime/kv/store.js";
+import type { KvTx } from "../../runtime/kv/types.js";
+import type { ContractManifest } from "../../runtime/sandbox/abi.js";
+import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
+import { describeNonce, findNonce, recordNonce } from "./nonces.js";
+import {
+  type ExecCall,
+  type ExecResult,
+  PROGRESS_RUNNING,
+  PROGRESS_SLOTS,
+  PROGRESS_STARTED,
+  type VersionedWriteSet,
+} from "./protocol.js";
+import { ReadonlyTx } from "./readonly-tx.js";
+
+/**
+ * Test-only hooks. Production never sets them; tests use them to make the worker hang or die
+ * at a chosen call, deterministically, to exercise the watchdog.
+ */
+export interface EngineHooks {
+  /** Runs inside the call's progress window, before the call's transaction opens. */
+  beforeCall?(call: ExecCall, index: number): void;
+}
+
+/** Options of `ExecutionEngine.open`. */
+export interface EngineOptions {
+  /** LMDB directory of the KV, or null for an in-memory KV (tests, simulator). */
+  readonly kvPath: string | null;
+  /** Initial sandbox limits (default DEFAULT_LIMITS). */
+  readonly limits?: SandboxLimits;
+  /** `PROGRESS_SLOTS` Int32 slots on shared memory for the watchdog (default: private slots). */
+  readonly progress?: Int32Array;
+  readonly hooks?: EngineHooks;
+}
+
+/** See the module comment. Owns its KvStore and ContractRuntime; `close()` releases both. */
+export class ExecutionEngine {
+  readonly #kv: KvStore;
+  readonly #runtime: ContractRuntime;
+  readonly #progress: Int32Array;
+  readonly #hooks: EngineHooks;
+  #closed = false;
+
+  private constructor(kv: KvStore, runtime: ContractRuntime, progress: Int32Array, hooks: EngineHooks) {
+    this.#kv = kv;
+    this.#runtime = runtime;
+    this.#progress = progress;
+    this.#hooks = hooks;
+    Atomics.store(progress, PROGRESS_RUNNING, -1);
+  }
+
+  /**
+   * Opens the KV (at its committed version: applied = committed) and creates the contract
+   * runtime with no contracts loaded. Throws the KV's TreatyError (`Unavailable`,
+   * `LedgerCorrupt`) when the store cannot be opened, `InvalidArgs` for bad limits.
+   */
+  static async open(options: EngineOptions): Promise<ExecutionEngine> {
+    const limits = resolveLimits(options.limits ?? DEFAULT_LIMITS);
+    const progress = options.progress ?? new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
+    assert(progress.length >= PROGRESS_SLOTS, "engine: the progress buffer has PROGRESS_SLOTS slots");
+    const runtime = await ContractRuntime.create({ limits });
+    let kv: KvStore;
+    try {
+      kv = KvStore.open(options.kvPath);
+    } catch (err) {
+      runtime.dispose();
+      throw err;
+    }
+    return new ExecutionEngine(kv, runtime, progress, options.hooks ?? {});
+  }
+
+  /** Highest version applied to the KV (committed or not). */
+  get appliedVersion(): number {
+    return this.#kv.appliedVersion;
+  }
+
+  /** Highest version durably persisted in the KV. */
+  get committedVersion(): number {
+    return this.#kv.committedVersion;
+  }
+
+  /** The sandbox limits in force. */
+  get limits(): SandboxLimits {
+    return this.#runtime.limits;
+  }
+
+  /**
+   * Loads (or upgrades) contract `name` from its compiled bundle; returns its manifest. Throws
+   * TreatyError `InvalidContract` (bad name, bundle does not evaluate, malformed manifest); the
+   * previous version, if any, keeps serving then.
+   */
+  async loadContract(name: string, bundle: string): Promise<ContractManifest> {
+    this.#alive();
+    // Each contract takes a spare QuickJS instance: wait until one is ready.
+    await this.#runtime.ready();
+    return this.#runtime.load(name, bundle);
+  }
+
+  /** Unloads contract `name`; false when it was not loaded. */
+  unloadContract(name: string): boolean {
+    this.#alive();
+    return this.#runtime.unload(name);
+  }
+
+  /** Names of the loaded contracts, sorted. */
+  contracts(): string[] {
+    return this.#runtime.contracts();
+  }
+
+  /**
+   * Applies new sandbox limits from the next call on, and waits until QuickJS instances with the
+   * new heap cap are ready. Throws TreatyError `InvalidArgs` naming the field for bad limits.
+   */
+  async setLimits(limits: SandboxLimits): Promise<void> {
+    this.#alive();
+    this.#runtime.setLimits(resolveLimits(limits));
+    await this.#runtime.ready();
+  }
+
+  /**
+   * Runs `calls` in order as the leader (see the module comment). Successful calls get seqnos
+   * `firstSeqno, firstSeqno + 1, ...` and txids `${view}.${seqno}`; returns one result per call.
+   * `firstSeqno` must be above the applied version (assert: the node decides seqnos). A failure
+   * that is not a call's (a host bug, a storage failure) is thrown after rolling the KV back to
+   * where it was before the batch.
+   */
+  executeBatch(view: number, firstSeqno: number, calls: readonly ExecCall[]): ExecResult[] {
+    this.#alive();
+    assert(Number.isSafeInteger(view) && view >= 0, "executeBatch: view is a non-negative integer");
+    assert(
+      Number.isSafeInteger(firstSeqno) && firstSeqno > this.#kv.appliedVersion,
+      "executeBatch: firstSeqno is above the applied version",
+    );
+    const before = this.#kv.appliedVersion;
+    const results: ExecResult[] = [];
+    let seqno = firstSeqno;
+    try {
+      for (let index = 0; index < calls.length; index++) {
+        const call = calls[index]!;
+        const txid = `${view}.${seqno}`;
+        const result = this.#tracked(index, call, () => this.#executeOne(call, seqno, txid));
+        if (result.ok) seqno++;
+        results.push(result);
+      }
+    } catch (err) {
+      // A host bug or storage failure: the caller gets no results, so it must see no effects.
+      this.#kv.rollback(before);
+      throw err;
+    }
+    assert(results.length === calls.length, "executeBatch: one result per call");
+    return results;
+  }
+
+  /**
+   * Runs a call read-only on the applied state: no seqno, no nonce check, and any write is
+   * refused (`ReadonlyViolation`, fatal for the call). The result's `seqno` is the applied
+   * version the call read at and its `txid` is empty: a read is not a transaction.
+   */
+  read(call: ExecCall): ExecResult {
+    this.#alive();
+    return this.#tracked(0, call, () => {
+      const tx = this.#kv.begin();
+      const outcome = this.#runtime.execute(
+        { ...contractCall(call), txid: null },
+        new ReadonlyTx(tx, `${String(call.contract)}.${String(call.method)}`),
+      );
+      if (!outcome.ok)
+        return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };
+      assert(isEmpty(outcome), "read: a readonly transaction wrote nothing");
+      return {
+        ok: true,
+        seqno: tx.readVersion,
+        txid: "",
+        result: outcome.result,
+        writeSet: outcome.writeSet,
+        events: outcome.events,
+      };
+    });
+  }
+
+  /**
+   * Applies replicated (or replayed) write sets at their versions, in order. Versions must
+   * increase above the applied version (assert); a malformed write set is TreatyError
+   * `LedgerCorrupt` and stops the batch there (earlier items stay applied).
+   */
+  apply(items: readonly VersionedWriteSet[]): void {
+    this.#alive();
+    for (const { version, writeSet } of items) this.#kv.apply(version, writeSet);
+  }
+
+  /** Durably persists every applied version <= `version` (one LMDB commit). */
+  commit(version: number): Promise<void> {
+    this.#alive();
+    return this.#kv.commit(version);
+  }
+
+  /** Drops applied versions above `version` (never below the committed version: assert). */
+  rollback(version: number): void {
+    this.#alive();
+    this.#kv.rollback(version);
+  }
+
+  /** The applied value of `key` in `map` (a fresh copy), or undefined. */
+  get(map: string, key: Uint8Array): Uint8Array | undefined {
+    this.#alive();
+    return this.#kv.get(map, key);
+  }
+
+  /**
+   * Up to `limit` entries of `map` (all when undefined) at the applied version, in bytewise key
+   * order. Throws TreatyError `InvalidArgs` for a bad limit or map name.
+   */
+  scan(map: string, limit?: number): Array<[Uint8Array, Uint8Array]> {
+    this.#alive();
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new TreatyError("InvalidArgs", `limit: expected a non-negative integer, got ${String(limit)}`);
+    }
+    const tx = this.#kv.begin();
+    return [...tx.range(map, limit === undefined ? {} : { limit })];
+  }
+
+  /** Disposes the sandboxes and closes the KV (after any commit in flight). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#runtime.dispose();
+    await this.#kv.close();
+  }
+
+  /** One leader call at `seqno`: replay check, nonce record, contract; applies on success. */
+  #executeOne(call: ExecCall, seqno: number, txid: string): ExecResult {
+    const tx = this.#kv.begin();
+    const replay = this.#consumeNonce(tx, call, txid);
+    if (replay !== undefined) return replay;
+    const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
+    if (!outcome.ok)
+      return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };
+    this.#kv.apply(seqno, outcome.writeSet);
+    return {
+      ok: true,
+      seqno,
+      txid,
+      result: outcome.result,
+      writeSet: outcome.writeSet,
+      events: outcome.events,
+    };
+  }
+
+  /**
+   * Checks and records a signed call's nonce in `tx`. Returns the failed result (Replay, or the
+   * store's refusal of an oversized key) or undefined when the call may run.
+   */
+  #consumeNonce(tx: KvTx, call: ExecCall, txid: string): ExecResult | undefined {
+    if (call.caller === null || call.nonce === null) return undefined;
+    try {
+      const used = findNonce(tx, call.caller.id, call.nonce);
+      if (used !== undefined) {
+        return {
+          ok: false,
+          error: {
+            code: "Replay",
+            message: `nonce ${describeNonce(call.nonce)}: already used by transaction ${used.txid}`,
+            txid: used.txid,
+          },
+        };
+      }
+      recordNonce(tx, call.caller.id, call.nonce, { txid, timeMs: call.timeMs });
+      return undefined;
+    } catch (err) {
+      if (err instanceof TreatyError)
+        return { ok: false, error: { code: err.code, message: `nonce: ${err.message}` } };
+      throw err;
+    }
+  }
+
+  /** Runs `run` inside the progress window of call `index` (see protocol.ts). */
+  #tracked(index: number, call: ExecCall, run: () => ExecResult): ExecResult {
+    Atomics.add(this.#progress, PROGRESS_STARTED, 1);
+    Atomics.store(this.#progress, PROGRESS_RUNNING, index);
+    try {
+      this.#hooks.beforeCall?.(call, index);
+      return run();
+    } finally {
+      Atomics.store(this.#progress, PROGRESS_RUNNING, -1);
+    }
+  }
+
+  #alive(): void {
+    if (this.#closed) throw new TreatyError("Unavailable", "execution engine: closed");
+  }
+}
+
+/** The runtime's view of a call (the nonce stays with the engine). */
+function contractCall(call: ExecCall): Omit<ContractCall, "txid"> {
+  return {
+    contract: call.contract,
+    method: call.method,
+    args: call.args,
+    caller: call.caller,
+    timeMs: call.timeMs,
+    seed: call.seed,
+  };
+}
+
+function isEmpty(outcome: CallOutcome): boolean {
+  return outcome.writeSet.public.length === 0 && outcome.writeSet.private.length === 0;
+}

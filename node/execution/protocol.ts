@@ -1,0 +1,166 @@
+/**
+ * The execution service's data types and the messages between the node's main thread and the
+ * execution worker. Everything here crosses a `postMessage` (structured clone): plain objects,
+ * arrays, `Uint8Array`s. One request is in flight at a time; every reply carries the worker's
+ * applied and committed versions, so the main thread always knows where the KV stands.
+ *
+ * The progress slots (`PROGRESS_*`) live on a SharedArrayBuffer the worker updates around every
+ * contract call: the watchdog reads them to tell a stalled call from a slow batch, and to know
+ * which call to blame when the worker has to be killed.
+ */
+import { AssertionFailure } from "../../sdk/assert.js";
+import { TreatyError } from "../../sdk/errors.js";
+import type { ContractEvent } from "../../runtime/executor/host.js";
+import type { WriteSet } from "../../runtime/kv/types.js";
+import type { CallerRole, ContractManifest } from "../../runtime/sandbox/abi.js";
+import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
+
+/** One call as the node decided it (everything here is recorded in the ledger). */
+export interface ExecCall {
+  readonly contract: string;
+  readonly method: string;
+  /** The decoded JSON arguments. */
+  readonly args: unknown;
+  /** The authenticated caller, or null for an unsigned or internal call. */
+  readonly caller: { readonly id: string; readonly role: CallerRole } | null;
+  /** The signed request's nonce (null for unsigned or internal calls): replay protection. */
+  readonly nonce: string | null;
+  /** The node's recorded clock for this call, ms since the epoch. */
+  readonly timeMs: number;
+  /** The recorded randomness seed (at least 16 bytes). */
+  readonly seed: Uint8Array;
+}
+
+/** The error of a failed call. `txid` is set for `Replay`: the transaction that used the nonce. */
+export interface ExecError {
+  readonly code: string;
+  readonly message: string;
+  readonly txid?: string;
+}
+
+/**
+ * What one call produced. A successful readwrite call has the seqno and txid it was given and
+ * its write set (already applied to the KV at version `seqno`); a failed call wrote nothing.
+ * A read (`ExecutionService.read`) has seqno 0 and txid "" and an empty write set.
+ */
+export type ExecResult =
+  | {
+      readonly ok: true;
+      readonly seqno: number;
+      readonly txid: string;
+      readonly result: unknown;
+      readonly writeSet: WriteSet;
+      readonly events: readonly ContractEvent[];
+    }
+  | { readonly ok: false; readonly error: ExecError };
+
+/** One applied-but-uncommitted version, as the ledger holds it. */
+export interface VersionedWriteSet {
+  readonly version: number;
+  readonly writeSet: WriteSet;
+}
+
+/** Slot of the index (in the request's `calls`) of the call running now, -1 between calls. */
+export const PROGRESS_RUNNING = 0;
+/** Slot of the number of calls started since the worker started (wraps at 2^31). */
+export const PROGRESS_STARTED = 1;
+/** Int32 slots in the progress buffer. */
+export const PROGRESS_SLOTS = 2;
+
+/** What the main thread hands a new worker (`workerData`). */
+export interface WorkerInit {
+  readonly kvPath: string | null;
+  readonly limits: SandboxLimits;
+  /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED. */
+  readonly progress: SharedArrayBuffer;
+}
+
+/** Requests from the main thread; `id` pairs each with its reply. */
+export type Request =
+  | { readonly id: number; readonly op: "load"; readonly name: string; readonly bundle: string }
+  | { readonly id: number; readonly op: "unload"; readonly name: string }
+  | { readonly id: number; readonly op: "setLimits"; readonly limits: SandboxLimits }
+  | {
+      readonly id: number;
+      readonly op: "batch";
+      readonly view: number;
+      readonly firstSeqno: number;
+      readonly calls: readonly ExecCall[];
+    }
+  | { readonly id: number; readonly op: "read"; readonly call: ExecCall }
+  | { readonly id: number; readonly op: "apply"; readonly items: readonly VersionedWriteSet[] }
+  | { readonly id: number; readonly op: "commit"; readonly version: number }
+  | { readonly id: number; readonly op: "rollback"; readonly version: number }
+  | { readonly id: number; readonly op: "get"; readonly map: string; readonly key: Uint8Array }
+  | { readonly id: number; readonly op: "scan"; readonly map: string; readonly limit: number | undefined }
+  | { readonly id: number; readonly op: "close" };
+
+/** The operation names. */
+export type Op = Request["op"];
+
+/** What each operation's reply carries. */
+export interface ReplyValues {
+  load: ContractManifest;
+  unload: boolean;
+  setLimits: null;
+  batch: ExecResult[];
+  read: ExecResult;
+  apply: null;
+  commit: null;
+  rollback: null;
+  get: Uint8Array | undefined;
+  scan: Array<[Uint8Array, Uint8Array]>;
+  close: null;
+}
+
+/** An error as it crosses the thread boundary (see `toWireError` / `fromWireError`). */
+export interface WireError {
+  /** `treaty`: a TreatyError (expected failure); `assert`: a broken invariant; `other`: a bug. */
+  readonly kind: "treaty" | "assert" | "other";
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Messages from the worker. */
+export type WorkerMessage =
+  | { readonly kind: "ready"; readonly appliedVersion: number; readonly committedVersion: number }
+  | {
+      readonly kind: "reply";
+      readonly id: number;
+      readonly ok: true;
+      readonly value: ReplyValues[Op];
+      readonly appliedVersion: number;
+      readonly committedVersion: number;
+    }
+  | {
+      readonly kind: "reply";
+      readonly id: number;
+      readonly ok: false;
+      readonly error: WireError;
+      readonly appliedVersion: number;
+      readonly committedVersion: number;
+    }
+  | { readonly kind: "fatal"; readonly error: WireError };
+
+/** Flattens a thrown value for `postMessage`, keeping its kind and code. */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof TreatyError) return { kind: "treaty", code: error.code, message: error.message };
+  if (error instanceof AssertionFailure) return { kind: "assert", code: "Internal", message: error.message };
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { kind: "other", code: "Internal", message };
+}
+
+/**
+ * Rebuilds the error on the main thread: a TreatyError with its code, an AssertionFailure (a bug
+ * in whoever broke the invariant: the node stops), or a plain Error.
+ */
+export function fromWireError(error: WireError): Error {
+  switch (error.kind) {
+    case "treaty":
+      return new TreatyError(error.code, error.message);
+    case "assert":
+      return new AssertionFailure(error.message);
+    case "other":
+      return new Error(`execution worker: ${error.message}`);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The worker side of the execution service: opens an `ExecutionEngine` from the `WorkerInit` the
+ * main thread passed, says `ready` (or `fatal`), then answers requests strictly in arrival order,
+ * each reply carrying the KV's applied and committed versions. Errors become replies
+ * (`toWireError`), so only a real crash or a hang ends the worker, and the main thread's watchdog
+ * handles both.
+ *
+ * worker.ts is the production entry; tests start their own entry that passes `EngineHooks`.
+ */
+import type { MessagePort } from "node:worker_threads";
+import { unreachable } from "../../sdk/assert.js";
+import { type EngineHooks, ExecutionEngine } from "./engine.js";
+import {
+  type ReplyValues,
+  type Request,
+  toWireError,
+  type WorkerInit,
+  type WorkerMessage,
+} from "./protocol.js";
+
+/**
+ * Serves `port` until the main thread sends `close` (or terminates the worker). Never rejects:
+ * a failure to open the engine is reported as a `fatal` message.
+ */
+export async function serveEngine(
+  port: MessagePort,
+  init: WorkerInit,
+  hooks: EngineHooks = {},
+): Promise<void> {
+  let engine: ExecutionEngine;
+  try {
+    engine = await ExecutionEngine.open({
+      kvPath: init.kvPath,
+      limits: init.limits,
+      progress: new Int32Array(init.progress),
+      hooks,
+    });
+  } catch (err) {
+    post(port, { kind: "fatal", error: toWireError(err) });
+    return;
+  }
+  post(port, {
+    kind: "ready",
+    appliedVersion: engine.appliedVersion,
+    committedVersion: engine.committedVersion,
+  });
+  let queue: Promise<void> = Promise.resolve();
+  port.on("message", (request: Request) => {
+    queue = queue.then(() => answer(port, engine, request));
+  });
+}
+
+async function answer(port: MessagePort, engine: ExecutionEngine, request: Request): Promise<void> {
+  let message: WorkerMessage;
+  try {
+    const value = await handle(engine, request);
+    message = { kind: "reply", id: request.id, ok: true, value, ...versions(engine) };
+  } catch (err) {
+    message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
+  }
+  post(port, message);
+  if (request.op === "close") {
+    // Nothing more to serve: let the thread end on its own (the main thread also terminates it).
+    port.removeAllListeners("message");
+    port.unref();
+  }
+}
+
+async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyValues[Request["op"]]> {
+  switch (request.op) {
+    case "load":
+      return engine.loadContract(request.name, request.bundle);
+    case "unload":
+      return engine.unloadContract(request.name);
+    case "setLimits":
+      await engine.setLimits(request.limits);
+      return null;
+    case "batch":
+      return engine.executeBatch(request.view, request.firstSeqno, request.calls);
+    case "read":
+      return engine.read(request.call);
+    case "apply":
+      engine.apply(request.items);
+      return null;
+    case "commit":
+      await engine.commit(request.version);
+      return null;
+    case "rollback":
+      engine.rollback(request.version);
+      return null;
+    case "get":
+      return engine.get(request.map, request.key);
+    case "scan":
+      return engine.scan(request.map, request.limit);
+    case "close":
+      await engine.close();
+      return null;
+    default:
+      return unreachable(request, "execution worker: unknown request");
+  }
+}
+
+/** The versions every reply carries. */
+function versions(engine: ExecutionEngine): { appliedVersion: number; committedVersion: number } {
+  return { appliedVersion: engine.appliedVersion, committedVersion: engine.committedVersion };
+}
+
+function post(port: MessagePort, message: WorkerMessage): void {
+  port.postMessage(message);
+}

@@ -1,0 +1,678 @@
+/**
+ * `ExecutionService`: the main thread's handle on contract execution. The KV and the contract
+ * runtime live in a worker thread (engine.ts behind serve.ts), so a runaway contract can never
+ * freeze the node's event loop: QuickJS's wall-clock interrupt is not a hard bound (a native
+ * builtin running to out-of-memory overshoots it by seconds), a worker's `terminate()` is.
+ *
+ * Requests queue in order, one in flight at a time (batches amortize the round trip). Every
+ * request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch, plus
+ * wallClockMs + slack for any single call; a fixed control deadline for requests that run no
+ * contract code. When the worker misses a deadline, or crashes (uncaught error, exit), the
+ * service terminates it and starts a fresh one: the KV reopens at its committed version, every
+ * loaded contract bundle and the limits are loaded again, and the applied-but-uncommitted
+ * versions are re-applied from `replaySource` (the main thread's ledger). Then:
+ * - a batch or read fails the call that was running with `ExecutionLimit` and runs the other
+ *   calls again (seqnos assigned afresh from `firstSeqno`), so the caller still gets one result
+ *   per call and the state is as if the poison call never happened;
+ * - a request that was between calls, or a control request, is retried once on the new worker
+ *   (except load and setLimits, the likely culprits: they fail with `Unavailable`).
+ *
+ * Start also re-applies `replaySource(committedVersion)`, so after `start` the KV is at the
+ * ledger's applied head. With `kvPath: null` the KV is in memory: a restart keeps nothing, and
+ * `replaySource(0)` must return every version.
+ */
+import { Worker } from "node:worker_threads";
+import { AssertionFailure, assert } from "../../sdk/assert.js";
+import { TreatyError } from "../../sdk/errors.js";
+import type { WriteSet } from "../../runtime/kv/types.js";
+import type { ContractManifest } from "../../runtime/sandbox/abi.js";
+import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
+import type { Logger } from "../log.js";
+import {
+  type ExecCall,
+  type ExecResult,
+  fromWireError,
+  PROGRESS_RUNNING,
+  PROGRESS_SLOTS,
+  type ReplyValues,
+  type Request,
+  type VersionedWriteSet,
+  type WorkerInit,
+  type WorkerMessage,
+} from "./protocol.js";
+import { type KillReason, type WatchBudget, Watchdog } from "./watchdog.js";
+
+export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
+
+/** Default watchdog slack on top of the sandbox's wall clock, ms. */
+export const DEFAULT_WATCHDOG_SLACK_MS = 2_000;
+/** Default deadline of requests that run no contract code (start, load, commit, ...), ms. */
+export const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
+/** Attempts to start a worker before the service reports `Unavailable`. */
+const MAX_BOOT_ATTEMPTS = 3;
+
+/** Options of `ExecutionService.start`. */
+export interface ExecutionServiceOptions {
+  /** LMDB directory of the KV, or null for an in-memory KV (tests, simulator). */
+  readonly kvPath: string | null;
+  /** Initial sandbox limits (default DEFAULT_LIMITS). */
+  readonly limits?: SandboxLimits;
+  readonly logger: Logger;
+  /**
+   * Write sets of applied-but-uncommitted versions > fromVersion, in order (the main thread reads
+   * its ledger). Called at start and after every worker restart.
+   */
+  readonly replaySource: (fromVersion: number) => Iterable<VersionedWriteSet>;
+  /** Watchdog slack on top of the limits' wall clock, ms (default DEFAULT_WATCHDOG_SLACK_MS). */
+  readonly watchdogSlackMs?: number;
+  /** Deadline of requests that run no contract code, ms (default DEFAULT_CONTROL_DEADLINE_MS). */
+  readonly controlDeadlineMs?: number;
+  /**
+   * The worker script (default: the compiled worker.js next to this module). Tests pass an entry
+   * that calls `serveEngine` with test hooks; production never sets it.
+   */
+  readonly workerUrl?: URL;
+}
+
+/** Counters for metrics. */
+export interface ExecutionStats {
+  /** Workers started after the first (watchdog kills and crashes). */
+  readonly restarts: number;
+  readonly batches: number;
+  /** Calls received (batch calls and reads). */
+  readonly calls: number;
+}
+
+/** The worker died or was killed while a request was in flight. */
+class WorkerLost extends Error {
+  override readonly name = "WorkerLost";
+  constructor(
+    readonly reason: string,
+    /** Index (in the request's calls) of the call that was running, -1 for none. */
+    readonly runningIndex: number,
+  ) {
+    super(`execution worker lost: ${reason}`);
+  }
+}
+
+interface Pending {
+  readonly id: number;
+  /** The worker the request went to: only its reply or its exit settles the request. */
+  readonly generation: Generation;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** One worker thread and its progress slots. */
+interface Generation {
+  readonly worker: Worker;
+  readonly progress: Int32Array;
+  /** Set once the worker is gone (exited, or terminated by us). */
+  lost: string | null;
+  /** Resolves when the thread has exited. */
+  readonly exited: Promise<void>;
+}
+
+/** See the module comment. One per node; owns its worker thread. */
+export class ExecutionService {
+  readonly #options: ExecutionServiceOptions;
+  readonly #log: Logger;
+  readonly #slackMs: number;
+  readonly #controlMs: number;
+  readonly #workerUrl: URL;
+  /** Bundles of the loaded contracts, reloaded into every new worker. */
+  readonly #bundles = new Map<string, string>();
+  #limits: SandboxLimits;
+  #generation: Generation | null = null;
+  #pending: Pending | null = null;
+  #nextId = 1;
+  #tail: Promise<void> = Promise.resolve();
+  #closing = false;
+  #applied = 0;
+  #committed = 0;
+  /** Set once the first worker has started: later boots are restarts. */
+  #booted = false;
+  #restarts = 0;
+  #batches = 0;
+  #calls = 0;
+
+  private constructor(
+    options: ExecutionServiceOptions,
+    limits: SandboxLimits,
+    slackMs: number,
+    controlMs: number,
+  ) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: "execution" });
+    this.#limits = limits;
+    this.#slackMs = slackMs;
+    this.#controlMs = controlMs;
+    this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
+  }
+
+  /**
+   * Starts the worker, opens the KV and re-applies `replaySource(committedVersion)`. Throws
+   * TreatyError `InvalidArgs` for bad options, `Unavailable` when no worker could be started
+   * (the KV cannot be opened, the worker script is missing, ...).
+   */
+  static async start(options: ExecutionServiceOptions): Promise<ExecutionService> {
+    if (options.kvPath !== null && (typeof options.kvPath !== "string" || options.kvPath.length === 0)) {
+      throw new TreatyError("InvalidArgs", "kvPath: expected a directory path or null");
+    }
+    const slackMs = checkMs(options.watchdogSlackMs, "watchdogSlackMs", DEFAULT_WATCHDOG_SLACK_MS, 0);
+    const controlMs = checkMs(options.controlDeadlineMs, "controlDeadlineMs", DEFAULT_CONTROL_DEADLINE_MS, 1);
+    const limits = resolveLimits(options.limits ?? DEFAULT_LIMITS);
+    const service = new ExecutionService(options, limits, slackMs, controlMs);
+    await service.#boot();
+    return service;
+  }
+
+  /** Highest version applied to the KV, as last reported by the worker. */
+  get appliedVersion(): number {
+    return this.#applied;
+  }
+
+  /** Highest version durably persisted in the KV, as last reported by the worker. */
+  get committedVersion(): number {
+    return this.#committed;
+  }
+
+  /** The sandbox limits in force. */
+  get limits(): SandboxLimits {
+    return this.#limits;
+  }
+
+  /** Counters for metrics. */
+  stats(): ExecutionStats {
+    return { restarts: this.#restarts, batches: this.#batches, calls: this.#calls };
+  }
+
+  /**
+   * Loads (or upgrades) contract `name` from its compiled bundle; it is reloaded into every
+   * future worker. Throws TreatyError `InvalidContract` when the bundle does not load (the
+   * previous version keeps serving), `Unavailable` when loading it killed the worker.
+   */
+  loadContract(name: string, bundle: string): Promise<ContractManifest> {
+    return this.#enqueue(async () => {
+      const manifest = await this.#control({ id: 0, op: "load", name, bundle }, false);
+      this.#bundles.set(name, bundle);
+      return manifest;
+    });
+  }
+
+  /** Unloads contract `name` (no-op when it is not loaded). */
+  unloadContract(name: string): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#bundles.delete(name);
+      await this.#control({ id: 0, op: "unload", name }, true);
+    });
+  }
+
+  /**
+   * Applies new sandbox limits from the next call on (and to every future worker). Throws
+   * TreatyError `InvalidArgs` naming the field for bad limits.
+   */
+  setLimits(limits: SandboxLimits): Promise<void> {
+    return this.#enqueue(async () => {
+      const resolved = resolveLimits(limits);
+      await this.#control({ id: 0, op: "setLimits", limits: resolved }, false);
+      this.#limits = resolved;
+    });
+  }
+
+  /**
+   * Leader: runs `calls` in order against the applied state. Each successful call gets the next
+   * seqno starting at `firstSeqno` (txid `${view}.${seqno}`) and its write set is applied to the
+   * KV at that version before the next call runs; failed calls consume no seqno and write
+   * nothing. Returns one result per call. A call that outruns the watchdog fails with
+   * `ExecutionLimit` and the others run again on a fresh worker (see the module comment).
+   * Rejects with AssertionFailure when `firstSeqno` is not above the applied version.
+   */
+  executeBatch(view: number, firstSeqno: number, calls: readonly ExecCall[]): Promise<ExecResult[]> {
+    return this.#enqueue(async () => {
+      this.#batches++;
+      this.#calls += calls.length;
+      return this.#runCalls(calls, async (indices) => {
+        const subset = indices.map((i) => calls[i]!);
+        const results = await this.#request(
+          { id: 0, op: "batch", view, firstSeqno, calls: subset },
+          this.#callBudget(subset.length),
+        );
+        assert(results.length === subset.length, "executeBatch: the worker returned one result per call");
+        return results;
+      });
+    });
+  }
+
+  /**
+   * Runs a call read-only on the applied state (any node): no seqno, writes are refused
+   * (`ReadonlyViolation`). The result's `seqno` is the version read at, its `txid` empty.
+   */
+  read(call: ExecCall): Promise<ExecResult> {
+    return this.#enqueue(async () => {
+      this.#calls++;
+      const [result] = await this.#runCalls([call], async () => [
+        await this.#request({ id: 0, op: "read", call }, this.#callBudget(1)),
+      ]);
+      return result!;
+    });
+  }
+
+  /**
+   * Follower / recovery: applies write sets at their versions, in order (versions increase above
+   * the applied version: assert). A malformed write set is TreatyError `LedgerCorrupt`.
+   */
+  apply(items: readonly VersionedWriteSet[]): Promise<void> {
+    return this.#enqueue(async () => {
+      let previous = this.#applied;
+      for (const { version } of items) {
+        assert(
+          Number.isSafeInteger(version) && version > previous,
+          "apply: versions increase above the applied version",
+        );
+        previous = version;
+      }
+      if (items.length === 0) return;
+      await this.#control({ id: 0, op: "apply", items }, true, (request) => {
+        // After a restart the replay may already hold some of them: send only the rest.
+        const rest = request.items.filter((item) => item.version > this.#applied);
+        return rest.length === 0 ? undefined : { ...request, items: rest };
+      });
+    });
+  }
+
+  /** Durably persists the KV up to `version` (<= applied version: assert); one LMDB commit. */
+  commit(version: number): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#control({ id: 0, op: "commit", version }, true);
+    });
+  }
+
+  /** Drops applied versions > `version` (after a consensus truncation); never below committed. */
+  rollback(version: number): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#control({ id: 0, op: "rollback", version }, true);
+    });
+  }
+
+  /** The applied value of `key` in `map`, or undefined. */
+  get(map: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#enqueue(() => this.#control({ id: 0, op: "get", map, key }, true));
+  }
+
+  /**
+   * Up to `limit` entries of `map` (all when omitted) at the applied version, in bytewise key
+   * order: governance tables, tooling. Throws TreatyError `InvalidArgs` for a bad limit.
+   */
+  scan(map: string, limit?: number): Promise<Array<[Uint8Array, Uint8Array]>> {
+    return this.#enqueue(() => this.#control({ id: 0, op: "scan", map, limit }, true));
+  }
+
+  /**
+   * Runs the requests already queued, closes the KV (after any commit in flight) and ends the
+   * worker. Later requests fail with `Unavailable`. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#tail;
+    const done = this.#enqueue(async () => {
+      const generation = this.#generation;
+      if (generation === null) return;
+      try {
+        await this.#request({ id: 0, op: "close" }, { totalMs: this.#controlMs, stallMs: null });
+      } catch (err) {
+        // A worker lost while closing has nothing left to close.
+        if (!(err instanceof WorkerLost)) throw err;
+      } finally {
+        await this.#retire(generation, "was closed");
+      }
+    }, false);
+    this.#closing = true;
+    return done;
+  }
+
+  /** Queues `work` after every earlier request; starts a worker first when there is none. */
+  #enqueue<T>(work: () => Promise<T>, boot = true): Promise<T> {
+    if (this.#closing) return Promise.reject(new TreatyError("Unavailable", "execution service: closed"));
+    const run = this.#tail.then(async () => {
+      if (boot && this.#generation === null) await this.#boot();
+      return work();
+    });
+    this.#tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** The watchdog budget of a request running `calls` contract calls. */
+  #callBudget(calls: number): WatchBudget {
+    const wallClockMs = this.#limits.wallClockMs;
+    return {
+      totalMs: Math.max(1, calls) * wallClockMs + this.#slackMs,
+      stallMs: wallClockMs + this.#slackMs,
+    };
+  }
+
+  /**
+   * Runs calls through `send` (which gets the indices still to run), failing any call that kills
+   * the worker with ExecutionLimit and re-sending the others to a fresh worker.
+   */
+  async #runCalls(
+    calls: readonly ExecCall[],
+    send: (indices: number[]) => Promise<ExecResult[]>,
+  ): Promise<ExecResult[]> {
+    const results: (ExecResult | undefined)[] = new Array(calls.length).fill(undefined);
+    let indices = calls.map((_, i) => i);
+    let unblamed = 0;
+    while (indices.length > 0) {
+      let got: ExecResult[];
+      try {
+        got = await send(indices);
+      } catch (err) {
+        if (!(err instanceof WorkerLost)) throw err;
+        await this.#boot();
+        const culprit = err.runningIndex >= 0 ? indices[err.runningIndex] : undefined;
+        if (culprit === undefined) {
+          // The worker died between calls: retry once, then give up on the whole request.
+          unblamed++;
+          if (unblamed > 1)
+            throw new TreatyError("Unavailable", `execution worker lost twice: ${err.reason}`);
+          continue;
+        }
+        results[culprit] = this.#killedBy(calls[culprit]!, err.reason);
+        indices = indices.filter((index) => index !== culprit);
+        continue;
+      }
+      indices.forEach((index, k) => {
+        results[index] = got[k];
+      });
+      indices = [];
+    }
+    assert(
+      results.every((r) => r !== undefined),
+      "execution: one result per call",
+    );
+    return results as ExecResult[];
+  }
+
+  /** The result of a call that made the worker miss its deadline or crash. */
+  #killedBy(call: ExecCall, reason: string): ExecResult {
+    this.#log.warn("contract call stopped by restarting the execution worker", {
+      contract: call.contract,
+      method: call.method,
+      reason,
+    });
+    return {
+      ok: false,
+      error: {
+        code: "ExecutionLimit",
+        message: `${call.contract}.${call.method}: the call ${reason}; it was stopped by restarting the execution worker`,
+      },
+    };
+  }
+
+  /**
+   * A request that runs no contract code, under the control deadline. When the worker is lost,
+   * a new one is started; the request is then retried once when `retry` (after `adjust`, which
+   * may drop it), else it fails with `Unavailable`.
+   */
+  async #control<R extends Request>(
+    request: R,
+    retry: boolean,
+    adjust: (request: R) => R | undefined = (r) => r,
+  ): Promise<ReplyValues[R["op"]]> {
+    const budget: WatchBudget = { totalMs: this.#controlMs, stallMs: null };
+    for (let attempt = 1; ; attempt++) {
+      const next = attempt === 1 ? request : adjust(request);
+      if (next === undefined) return null as ReplyValues[R["op"]];
+      try {
+        return await this.#request(next, budget);
+      } catch (err) {
+        if (!(err instanceof WorkerLost)) throw err;
+        await this.#boot();
+        if (!retry || attempt === 2) {
+          throw new TreatyError(
+            "Unavailable",
+            `${request.op}: the execution worker was lost (it ${err.reason})`,
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * Sends one request to the current worker under `budget`. Resolves with the reply's value,
+   * rejects with the rebuilt error of an error reply, or with WorkerLost once the worker died or
+   * the watchdog killed it (the thread has exited by then; `#boot` starts the next).
+   */
+  #request<R extends Request>(request: R, budget: WatchBudget): Promise<ReplyValues[R["op"]]> {
+    const generation = this.#generation;
+    if (generation === null) return Promise.reject(new WorkerLost("had no worker", -1));
+    assert(this.#pending === null, "execution: one request in flight");
+    const id = this.#nextId++;
+    return new Promise<ReplyValues[R["op"]]>((resolve, reject) => {
+      const watchdog = new Watchdog(generation.progress, budget, () => performance.now());
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        clearTimeout(timer);
+        this.#pending = null;
+      };
+      this.#pending = {
+        id,
+        generation,
+        resolve: (value) => {
+          settle();
+          resolve(value as ReplyValues[R["op"]]);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      };
+      const poll = () => {
+        const reason = watchdog.check();
+        if (reason === undefined) {
+          timer = setTimeout(poll, watchdog.pollMs);
+        } else {
+          this.#log.warn("execution watchdog: terminating the worker", { reason, op: request.op });
+          void this.#retire(
+            generation,
+            describeKill(reason, budget, this.#limits.wallClockMs, this.#slackMs),
+          );
+        }
+      };
+      try {
+        generation.worker.postMessage({ ...request, id });
+      } catch (err) {
+        // Not structured-cloneable (a function, a symbol...): nothing was sent.
+        this.#pending.reject(
+          new TreatyError(
+            "InvalidArgs",
+            `${request.op}: cannot be passed to the execution worker (${describe(err)})`,
+          ),
+        );
+        return;
+      }
+      timer = setTimeout(poll, watchdog.pollMs);
+    });
+  }
+
+  /**
+   * Ends `generation` (idempotent): terminates the thread and waits for its exit, which fails the
+   * pending request (see #onExit). `reason` says why, for that request's error.
+   */
+  async #retire(generation: Generation, reason: string): Promise<void> {
+    if (generation.lost === null) generation.lost = reason;
+    await generation.worker.terminate();
+    await generation.exited;
+  }
+
+  /** The thread of `generation` exited, whether we ended it or it died. */
+  #onExit(generation: Generation, detail: string): void {
+    if (generation.lost === null) {
+      generation.lost = `crashed the worker (${detail})`;
+      this.#log.error("execution worker crashed", { detail });
+    }
+    if (this.#generation === generation) this.#generation = null;
+    const pending = this.#pending;
+    if (pending !== null && pending.generation === generation) {
+      pending.reject(new WorkerLost(generation.lost, Atomics.load(generation.progress, PROGRESS_RUNNING)));
+    }
+  }
+
+  #onMessage(generation: Generation, message: WorkerMessage): void {
+    if (message.kind !== "reply") return;
+    const pending = this.#pending;
+    if (pending === null || pending.generation !== generation) return;
+    assert(pending.id === message.id, "execution: a reply answers the request in flight");
+    this.#applied = message.appliedVersion;
+    this.#committed = message.committedVersion;
+    if (message.ok) pending.resolve(message.value);
+    else pending.reject(fromWireError(message.error));
+  }
+
+  /**
+   * (Re)starts the worker, retrying a few times: reopens the KV, reloads the contracts and
+   * replays the uncommitted versions. Throws TreatyError `Unavailable` when no worker started.
+   */
+  async #boot(): Promise<void> {
+    if (this.#generation !== null) await this.#retire(this.#generation, "was replaced");
+    const isRestart = this.#booted;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= MAX_BOOT_ATTEMPTS; attempt++) {
+      try {
+        await this.#spawn();
+        await this.#reload();
+        this.#booted = true;
+        if (isRestart) {
+          this.#restarts++;
+          this.#log.warn("execution worker restarted", {
+            restarts: this.#restarts,
+            appliedVersion: this.#applied,
+            committedVersion: this.#committed,
+          });
+        }
+        return;
+      } catch (err) {
+        if (err instanceof AssertionFailure) throw err;
+        lastError = err;
+        const generation = this.#generation;
+        if (generation !== null) await this.#retire(generation, "failed to start");
+        this.#log.error("execution worker failed to start", { attempt, error: describe(err) });
+      }
+    }
+    throw new TreatyError("Unavailable", `execution worker: could not start (${describe(lastError)})`);
+  }
+
+  /** Starts a worker thread and waits until its engine is open; it becomes the current one. */
+  async #spawn(): Promise<void> {
+    const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
+    const init: WorkerInit = {
+      kvPath: this.#options.kvPath,
+      limits: this.#limits,
+      progress: progress.buffer as SharedArrayBuffer,
+    };
+    const worker = new Worker(this.#workerUrl, { workerData: init });
+    let markExited = () => {};
+    const exited = new Promise<void>((resolve) => {
+      markExited = resolve;
+    });
+    const generation: Generation = { worker, progress, lost: null, exited };
+    let errorDetail = "";
+    let started = false;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        generation.lost = `did not start within ${this.#controlMs} ms`;
+        void worker.terminate();
+      }, this.#controlMs);
+      worker.on("message", (message: WorkerMessage) => {
+        if (started) {
+          this.#onMessage(generation, message);
+        } else if (message.kind === "ready") {
+          clearTimeout(timer);
+          started = true;
+          this.#applied = message.appliedVersion;
+          this.#committed = message.committedVersion;
+          this.#generation = generation;
+          resolve();
+        } else if (message.kind === "fatal") {
+          generation.lost = `failed to open: ${message.error.message}`;
+          reject(fromWireError(message.error));
+        }
+      });
+      worker.on("error", (error) => {
+        errorDetail = describe(error);
+      });
+      worker.on("exit", (code) => {
+        clearTimeout(timer);
+        markExited();
+        const detail = errorDetail === "" ? `exit code ${code}` : errorDetail;
+        if (started) this.#onExit(generation, detail);
+        else
+          reject(
+            new TreatyError("Unavailable", `execution worker ${generation.lost ?? `exited (${detail})`}`),
+          );
+      });
+    });
+  }
+
+  /** Loads every known bundle into the new worker and re-applies the uncommitted versions. */
+  async #reload(): Promise<void> {
+    const budget: WatchBudget = { totalMs: this.#controlMs, stallMs: null };
+    for (const [name, bundle] of [...this.#bundles]) {
+      try {
+        await this.#request({ id: 0, op: "load", name, bundle }, budget);
+      } catch (err) {
+        if (err instanceof WorkerLost)
+          throw new TreatyError("Unavailable", `reloading contract "${name}": ${err.reason}`);
+        // It loaded before; if it no longer does, serve without it rather than not at all.
+        this.#bundles.delete(name);
+        this.#log.error("contract failed to reload into the new worker", {
+          contract: name,
+          error: describe(err),
+        });
+      }
+    }
+    const items = [...this.#options.replaySource(this.#committed)];
+    let previous = this.#committed;
+    for (const { version } of items) {
+      assert(
+        Number.isSafeInteger(version) && version > previous,
+        "replaySource: versions increase above committed",
+      );
+      previous = version;
+    }
+    if (items.length === 0) return;
+    try {
+      await this.#request({ id: 0, op: "apply", items }, budget);
+    } catch (err) {
+      if (err instanceof WorkerLost)
+        throw new TreatyError("Unavailable", `replaying uncommitted versions: ${err.reason}`);
+      throw err;
+    }
+  }
+}
+
+function describeKill(reason: KillReason, budget: WatchBudget, wallClockMs: number, slackMs: number): string {
+  return reason === "deadline"
+    ? `exceeded the request deadline of ${budget.totalMs} ms`
+    : `ran longer than ${budget.stallMs} ms (wall clock ${wallClockMs} ms + watchdog slack ${slackMs} ms)`;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function checkMs(value: number | undefined, field: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > 3_600_000) {
+    throw new TreatyError(
+      "InvalidArgs",
+      `${field}: expected an integer from ${min} to 3600000 ms, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Re-exported so callers can type write sets without reaching into runtime/. */
+export type { WriteSet };
