@@ -2,7 +2,7 @@
  * Names, sizes and orders of the KV, shared by the store, its transactions and the write-set
  * codec. Browser-safe (no node:* imports, no Buffer) so the codec can also serve offline audit.
  *
- * Decisions (see docs/ARCHITECTURE.md, "Transactional KV"):
+ * Decisions:
  * - Map names are non-empty, at most MAP_NAME_MAX_BYTES bytes of UTF-8, contain no U+0000 (the
  *   store's composite LMDB key is `utf8(map) 0x00 key`) and no lone surrogate (two different
  *   JS strings must never encode to the same bytes).

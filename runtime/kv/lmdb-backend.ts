@@ -10,7 +10,7 @@
  * - `kv.meta`: the format marker and the committed version, written in the same LMDB
  *   transaction as the data, so a crash leaves data and marker in agreement.
  *
- * Traps measured on this machine (docs/ARCHITECTURE.md): lmdb-js's asynchronous
+ * Traps measured on this machine: lmdb-js's asynchronous
  * `transaction(callback)` never resolves here (it needs threadsafe N-API callbacks), so batches
  * use `batch(callback)`, which is one atomic LMDB transaction on the write thread; its promise
  * resolves when the transaction is visible, and `flushed` when it is on disk (overlappingSync).

@@ -121,6 +121,11 @@ export class KvStore {
     return this.committed;
   }
 
+  /** Applied versions whose writes are still held in memory, awaiting commit (for metrics). */
+  get uncommittedVersions(): number {
+    return this.overlay.size;
+  }
+
   /** A transaction reading at appliedVersion; writes stay local to it until the caller applies its write set. */
   begin(): KvTx {
     this.assertOpen();

@@ -42,7 +42,7 @@ export function isEmptyWriteSet(writeSet: WriteSet): boolean {
  */
 export function encodeWriteSet(writeSet: WriteSet): Uint8Array {
   checkWriteSet(writeSet, { field: "writeSet", code: "MalformedEncoding" });
-  return encode({ public: partToWire(writeSet.public), private: partToWire(writeSet.private) });
+  return owned(encode({ public: partToWire(writeSet.public), private: partToWire(writeSet.private) }));
 }
 
 /**
@@ -67,10 +67,10 @@ export function decodeWriteSet(bytes: Uint8Array, options: WriteSetCheckOptions 
   return writeSet;
 }
 
-/** Encodes one part (public or private) of a write set, for callers that seal parts apart. */
+/** Encodes one part (public or private) of a write set, for callers that seal parts apart; fresh bytes. */
 export function encodeMapWrites(part: readonly MapWrites[], domain: "public" | "private"): Uint8Array {
   checkPart(part, domain, `writeSet.${domain}`, "MalformedEncoding");
-  return encode(partToWire(part));
+  return owned(encode(partToWire(part)));
 }
 
 /** Decodes one part encoded by `encodeMapWrites`; errors as `decodeWriteSet`. */
@@ -191,6 +191,13 @@ function partFromWire(wire: unknown, field: string, code: string): MapWrites[] {
     }
     out.push({ map: item[0] as string, writes });
   }
+  return out;
+}
+
+/** A plain copy: the codec's output may be a view into its reusable buffer. */
+function owned(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
   return out;
 }
 
