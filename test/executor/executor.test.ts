@@ -19,7 +19,7 @@ import {
 import type { GuestMethod } from "../sandbox/guest.js";
 import { guestBundle } from "../sandbox/guest.js";
 import { TEST_LIMITS } from "../sandbox/harness.js";
-import { MemoryKv } from "./memkv.js";
+import { KvStore } from "../../runtime/kv/store.js";
 
 const USER: Caller = { id: "user-1", role: "user" };
 const MEMBER: Caller = { id: "member-1", role: "member" };
@@ -102,19 +102,24 @@ function result(outcome: CallOutcome): unknown {
 
 describe("ContractRuntime", () => {
   let runtime: ContractRuntime;
-  let kv: MemoryKv;
+  // The real store, in memory: each successful call's write set is applied as the next version,
+  // as the node does; a failed call's transaction is dropped.
+  let kv: KvStore;
   const run = (call: ContractCall): CallOutcome => {
     const outcome = runtime.execute(call, kv.begin());
-    if (outcome.ok) kv.commit(outcome.writeSet);
+    if (outcome.ok) kv.apply(kv.appliedVersion + 1, outcome.writeSet);
     return outcome;
   };
 
   before(async () => {
     runtime = await ContractRuntime.create({ limits: LIMITS });
     runtime.load("bank", guestBundle(BANK));
-    kv = new MemoryKv();
+    kv = KvStore.open(null);
   });
-  after(() => runtime.dispose());
+  after(async () => {
+    runtime.dispose();
+    await kv.close();
+  });
 
   describe("loading", () => {
     for (const name of ["gov", "treaty", "Bank", "1bank", "", "b".repeat(65), "a.b", "a:b", "ba nk"]) {
@@ -283,9 +288,9 @@ describe("ContractRuntime", () => {
       ["writeThenBomb", "MemoryLimit"],
     ] as const) {
       it(`${method}: ${code}, then the next call works`, () => {
-        const before = kv.version;
+        const before = kv.appliedVersion;
         assert.equal(error(run(request(method))), code);
-        assert.equal(kv.version, before);
+        assert.equal(kv.appliedVersion, before);
         assert.equal(result(run(request("balance", { who: "alice" }, null))), 7);
       });
     }
