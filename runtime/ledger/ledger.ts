@@ -34,6 +34,7 @@ import {
   encodeEntry,
   entryWriteSet,
   leafFields,
+  storedLeafFields,
   type TxMetadata,
 } from "./entry.js";
 import { MerkleTree } from "./merkle-tree.js";
@@ -95,6 +96,9 @@ export class Ledger {
   #lastView = 0;
   /** Seqnos of signature entries, ascending (one number per signature: small). */
   readonly #signatures: number[] = [];
+  /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
+  #randomPool: Uint8Array = new Uint8Array(0);
+  #randomOffset = 0;
 
   private constructor(options: LedgerOptions) {
     this.#store = options.store;
@@ -169,7 +173,10 @@ export class Ledger {
   }
 
   /** The Merkle tree, for proofs (read-only use: appending goes through the ledger). */
-  get tree(): Pick<MerkleTree, "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash"> {
+  get tree(): Pick<
+    MerkleTree,
+    "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash" | "memoryBytes"
+  > {
     return this.#tree;
   }
 
@@ -234,9 +241,7 @@ export class Ledger {
       const nonce = new Uint8Array(12);
       new DataView(nonce.buffer).setUint32(0, Math.floor(seqno / 2 ** 32));
       new DataView(nonce.buffer).setUint32(4, seqno % 2 ** 32);
-      const salt = this.#random(4);
-      assert(salt.length === 4, "random source returned the wrong length");
-      nonce.set(salt, 8);
+      nonce.set(this.#nonceSalt(), 8);
       privatePart = { part: { seed, writes: tx.writeSet.private }, secret, nonce };
     }
     const header: EntryHeader = {
@@ -360,6 +365,17 @@ export class Ledger {
     return buildReceipt(this, txid, committedSeqno);
   }
 
+  #nonceSalt(): Uint8Array {
+    if (this.#randomOffset + 4 > this.#randomPool.length) {
+      this.#randomPool = this.#random!(4096);
+      assert(this.#randomPool.length === 4096, "random source returned the wrong length");
+      this.#randomOffset = 0;
+    }
+    const salt = this.#randomPool.subarray(this.#randomOffset, this.#randomOffset + 4);
+    this.#randomOffset += 4;
+    return salt;
+  }
+
   #checkView(view: number): void {
     assert(Number.isSafeInteger(view) && view >= 0, "view is a non-negative integer");
     assert(view >= this.#lastView, `view ${view} is before the ledger's view ${this.#lastView}`);
@@ -409,7 +425,7 @@ export class Ledger {
   #leafHashAt(seqno: number): Uint8Array {
     const record = this.get(seqno);
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
-    return nodeHasher.leaf(encodeLeafData(leafFields(decodeEntry(record.bytes, seqno))));
+    return nodeHasher.leaf(encodeLeafData(storedLeafFields(record.bytes, seqno)));
   }
 }
 

@@ -13,7 +13,7 @@
  * Below level R the tree keeps only the current partial chunk of 2^R leaves (the "tail"). A node
  * below level R in an older chunk is recomputed on demand from that chunk's 2^R leaf hashes, which
  * come from a `LeafHashSource` (the ledger store); the last few such chunks are cached. With the
- * default R = 6, 10 million entries cost ~10 MB, and a proof for an old entry reads 64 entries;
+ * default R = 5, 10 million entries cost ~20 MB, and a proof for an old entry reads 32 entries;
  * proofs for recent entries (the tail) and all roots need no reads at all. R = 0 keeps every node
  * in memory and needs no source (64 bytes per leaf).
  */
@@ -25,16 +25,16 @@ export type LeafHashSource = (index: number) => Uint8Array;
 
 export interface MerkleTreeOptions {
   readonly hasher: MerkleHasher;
-  /** Levels below this are not kept for old chunks (see the module comment). Default 6; 0..20. */
+  /** Levels below this are not kept for old chunks (see the module comment). Default 5; 0..20. */
   readonly residentLevel?: number;
   /** Required when `residentLevel` > 0. */
   readonly leafSource?: LeafHashSource;
-  /** How many recomputed chunks to keep. Default 4. */
+  /** How many recomputed chunks to keep (each 2^R · 64 bytes). Default 32. */
   readonly chunkCacheSize?: number;
 }
 
-/** Default resident level: 64-leaf chunks, ~1 byte of memory per entry. */
-export const DEFAULT_RESIDENT_LEVEL = 6;
+/** Default resident level: 32-leaf chunks, ~2 bytes of memory per entry. */
+export const DEFAULT_RESIDENT_LEVEL = 5;
 
 /**
  * An append-only (plus truncate) Merkle tree. Not thread-safe; one owner (the `Ledger`). Misuse
@@ -67,7 +67,7 @@ export class MerkleTree {
     this.#hasher = options.hasher;
     this.#resident = resident;
     this.#source = options.leafSource;
-    this.#cacheSize = Math.max(1, options.chunkCacheSize ?? 4);
+    this.#cacheSize = Math.max(1, options.chunkCacheSize ?? 32);
     for (let level = 0; level < resident; level++) this.#tail.push(new HashArray());
   }
 

@@ -7,6 +7,7 @@ import { AssertionFailure } from "../../sdk/assert.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { decode, encodeCanonical } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
+import { generateKeyPair, sign } from "../../sdk/keys.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { verifySignature } from "../../runtime/crypto.js";
 import { decodeEntry, decodePublicWrites, openPrivatePart } from "../../runtime/ledger/entry.js";
@@ -14,7 +15,7 @@ import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { DEFAULT_SIGNATURE_POLICY, parseSignaturePolicy, signatureDue } from "../../runtime/ledger/policy.js";
 import { LedgerSecret, LedgerSecrets } from "../../runtime/ledger/secrets.js";
-import { endorseNode, nodeSigner } from "../../runtime/ledger/signature.js";
+import { endorseNode, nodeSigner, signFast } from "../../runtime/ledger/signature.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import {
   buildFixtureLedger,
@@ -67,6 +68,27 @@ describe("Ledger entries", () => {
       assert.equal(entry.header.secretVersion, entry.sealed === null ? 0 : 1);
       assert.deepEqual(ledger.writeSetAt(seqno).private.map(normalize), tx.writeSet.private.map(normalize));
     });
+  });
+
+  it("writes headers and signature records as canonical msgpack (sorted keys)", () => {
+    const { store } = buildFixtureLedger({ transactions: 6, signEvery: 3 });
+    for (const record of store.range(1)) {
+      const entry = decodeEntry(record.bytes, record.seqno);
+      assert.equal(toHex(encodeCanonical(decode(entry.headerBytes))), toHex(entry.headerBytes));
+      if (entry.signatureBytes !== null) {
+        assert.equal(toHex(encodeCanonical(decode(entry.signatureBytes))), toHex(entry.signatureBytes));
+      }
+    }
+  });
+
+  it("signs with node:crypto byte-for-byte like the portable noble path", () => {
+    for (const label of ["a", "b", "c"]) {
+      const key = testKey(label);
+      const message = utf8.encode(`message ${label}`);
+      assert.equal(toHex(signFast(key, message)), toHex(sign(key, message)));
+    }
+    const p256 = generateKeyPair("p256");
+    assert.ok(verifySignature(p256, utf8.encode("m"), signFast(p256, utf8.encode("m"))));
   });
 
   it("never writes private values or the ledger secret in clear", () => {
