@@ -97,7 +97,7 @@ export interface SignedRoot {
 
 /**
  * The message a node signs: `"treaty/signed-root/v1" 0x00 || u64be view || u64be seqno ||
- * u64be treeSize || root (32) || u64be timeMs` (82 bytes).
+ * u64be treeSize || root (32) || u64be timeMs` (86 bytes).
  */
 export function signedRootMessage(signed: SignedRoot): Uint8Array {
   if (signed.root.length !== HASH_BYTES) throw new TypeError("root: expected 32 bytes");
