@@ -3,7 +3,8 @@
  * `treaty`: the command-line entry point. Each subcommand lives in node/cli/<group>.ts and is
  * registered in COMMANDS below; this file only dispatches and prints help.
  */
-import { type Command, EXIT_USAGE, UsageError } from "./cli/command.js";
+import { TreatyError } from "../sdk/errors.js";
+import { type Command, EXIT_FAILED, EXIT_USAGE, UsageError } from "./cli/command.js";
 import { COMMANDS } from "./cli/commands.js";
 
 function helpText(): string {
@@ -50,6 +51,10 @@ async function main(argv: string[]): Promise<number> {
         `treaty ${found.command.path.join(" ")}: ${err.message}\n\n${found.command.usage}\n`,
       );
       return EXIT_USAGE;
+    }
+    if (err instanceof TreatyError) {
+      process.stderr.write(`treaty ${found.command.path.join(" ")}: ${err.code}: ${err.message}\n`);
+      return EXIT_FAILED;
     }
     throw err;
   }

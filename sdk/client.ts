@@ -14,6 +14,7 @@ import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
 import { type ErrorBody, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
+import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 import {
   type BodyEncoding,
   CONTENT_MSGPACK,
@@ -110,6 +111,15 @@ export class Client {
     }
   }
 
+  /**
+   * The receipt of a committed transaction, verified offline against the pinned service key.
+   * Throws `TxNotCommitted` while it is not committed yet, `ReceiptInvalid` when it does not verify.
+   */
+  async receipt(txid: string): Promise<{ receipt: Receipt; verified: VerifiedReceipt }> {
+    const receipt = await this.get<Receipt>(`/node/receipt?txid=${encodeURIComponent(txid)}`);
+    return { receipt, verified: verifyReceipt(receipt, this.options.serviceKey, { txid }) };
+  }
+
   /** The node's status. */
   status(): Promise<NodeStatus> {
     return this.get<NodeStatus>("/node/status");
@@ -152,11 +162,7 @@ export class Client {
         return value as T;
       }
       const error = (value as ErrorBody).error ?? { code: "Internal", message: `HTTP ${response.status}` };
-      lastError = new TreatyError(
-        error.code,
-        error.message,
-        (value as ErrorBody & { details?: Record<string, unknown> }).details,
-      );
+      lastError = new TreatyError(error.code, error.message, error.details);
       // A replay means an earlier attempt of this very request executed: surface it, never resend.
       if (response.status !== 503) break;
       await sleep(backoff);
@@ -164,14 +170,6 @@ export class Client {
     }
     throw lastError;
   }
-}
-
-/** Parses "view.seqno". */
-export function parseTxId(txid: string): { view: number; seqno: number } {
-  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(txid);
-  if (!match)
-    throw new TreatyError("MalformedRequest", `txid: expected "view.seqno", got ${JSON.stringify(txid)}`);
-  return { view: Number(match[1]), seqno: Number(match[2]) };
 }
 
 /** Reads a service.json (as written by `treaty dev`): the pinned service key and node URLs. */

@@ -56,7 +56,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** The JSON shape of every error Treaty returns: `{error: {code, message}}`. */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; details?: Readonly<Record<string, unknown>> };
 }
 
 /** An expected failure with a stable `code` and a message that names the offending field. */
@@ -71,7 +71,9 @@ export class TreatyError extends Error {
   }
 
   toJSON(): ErrorBody {
-    return { error: { code: this.code, message: this.message } };
+    return {
+      error: { code: this.code, message: this.message, ...(this.details && { details: this.details }) },
+    };
   }
 }
 

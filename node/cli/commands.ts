@@ -1,6 +1,8 @@
 /** The registry of `treaty` subcommands. Add a command by importing it here. */
 import type { Command } from "./command.js";
+import { CONTRACT_COMMANDS } from "./contract.js";
 import { keygenCommand } from "./keygen.js";
 import { LEDGER_COMMANDS } from "./ledger.js";
+import { nodeStartCommand } from "./node.js";
 
-export const COMMANDS: readonly Command[] = [keygenCommand, ...LEDGER_COMMANDS];
+export const COMMANDS: readonly Command[] = [keygenCommand, nodeStartCommand, ...LEDGER_COMMANDS, ...CONTRACT_COMMANDS];

@@ -58,8 +58,12 @@ export interface NodeRecord {
   readonly status: NodeStatus;
   /** Code measurement the node presented when it joined. */
   readonly measurement: string;
-  /** Service identity's signature over the node's id and key (hex), once trusted. */
-  readonly endorsement?: string;
+  /** The service identity's endorsement of the node key, once trusted (signature in hex). */
+  readonly endorsement?: {
+    readonly validFromMs: number;
+    readonly validToMs: number;
+    readonly signature: string;
+  };
   /** NATS subject suffix / HTTP URL the node advertises. */
   readonly url?: string;
 }

@@ -1,0 +1,102 @@
+/**
+ * Admission of a client request, before anything executes: envelope encoding, caller identity,
+ * signature over the exact bytes received, freshness. What comes out is a call the node may
+ * execute and the digest recorded with it. Replays of an admitted request are stopped later, in
+ * the transaction itself (the nonce table is replicated state; see node/execution).
+ */
+import type { IncomingHttpHeaders } from "node:http";
+import { TreatyError } from "../sdk/errors.js";
+import { parsePublicKey, type PublicKey } from "../sdk/keys.js";
+import {
+  type BodyEncoding,
+  CONTENT_JSON,
+  CONTENT_MSGPACK,
+  HEADER_CALLER,
+  HEADER_SIGNATURE,
+  parseBody,
+  parseSignatureHeader,
+  type RequestBody,
+  signingInput,
+} from "../sdk/request.js";
+import { sha256, verifySignature } from "../runtime/crypto.js";
+import type { CallerRole } from "../runtime/sandbox/abi.js";
+import type { GovView } from "./gov/view.js";
+
+export interface AdmittedRequest {
+  readonly body: RequestBody;
+  readonly caller: { readonly id: string; readonly role: CallerRole } | null;
+  /** SHA-256 of the signed bytes (the receipt's request digest); null when unsigned. */
+  readonly requestDigest: Uint8Array | null;
+}
+
+export interface AdmissionContext {
+  readonly serviceId: string;
+  readonly gov: GovView;
+  readonly nowMs: number;
+  readonly freshnessWindowMs: number;
+}
+
+/** The body encoding named by a Content-Type header; UnsupportedMediaType otherwise. */
+export function bodyEncoding(headers: IncomingHttpHeaders): BodyEncoding {
+  const type = (headers["content-type"] ?? CONTENT_JSON).split(";")[0]!.trim().toLowerCase();
+  if (type === CONTENT_JSON) return "json";
+  if (type === CONTENT_MSGPACK) return "msgpack";
+  throw new TreatyError(
+    "UnsupportedMediaType",
+    `content-type: expected ${CONTENT_JSON} or ${CONTENT_MSGPACK}, got ${type}`,
+  );
+}
+
+/** Looks up a member or user by id in the committed governance tables. */
+export function findCaller(gov: GovView, id: string): { role: CallerRole; key: PublicKey } | undefined {
+  const member = gov.member(id);
+  const record = member ?? gov.user(id);
+  if (record === undefined) return undefined;
+  return { role: member ? "member" : "user", key: parsePublicKey(record.curve, record.publicKey, "caller") };
+}
+
+/** Checks a request to `path`; throws a coded TreatyError for anything wrong with it. */
+export function admit(
+  ctx: AdmissionContext,
+  path: string,
+  headers: IncomingHttpHeaders,
+  bytes: Uint8Array,
+): AdmittedRequest {
+  const body = parseBody(bytes, bodyEncoding(headers));
+  const callerId = headers[HEADER_CALLER];
+  const signatureHeader = headers[HEADER_SIGNATURE];
+  if (callerId === undefined && signatureHeader === undefined)
+    return { body, caller: null, requestDigest: null };
+  if (typeof callerId !== "string" || typeof signatureHeader !== "string") {
+    throw new TreatyError(
+      "MalformedRequest",
+      `a signed request needs both ${HEADER_CALLER} and ${HEADER_SIGNATURE} headers`,
+    );
+  }
+  const signature = parseSignatureHeader(signatureHeader);
+  const caller = findCaller(ctx.gov, callerId);
+  if (caller === undefined)
+    throw new TreatyError(
+      "UnknownCaller",
+      `${HEADER_CALLER}: ${callerId.slice(0, 80)} is not a member or user of this service`,
+    );
+  const input = signingInput(ctx.serviceId, path, bytes);
+  if (!verifySignature(caller.key, input, signature)) {
+    throw new TreatyError(
+      "BadSignature",
+      `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body`,
+    );
+  }
+  if (body.nonce === undefined)
+    throw new TreatyError("MalformedRequest", "body.nonce: required in a signed request");
+  if (body.createdMs === undefined)
+    throw new TreatyError("MalformedRequest", "body.createdMs: required in a signed request");
+  const skew = Math.abs(ctx.nowMs - body.createdMs);
+  if (skew > ctx.freshnessWindowMs) {
+    throw new TreatyError(
+      "StaleRequest",
+      `body.createdMs: ${skew} ms away from the node's clock; requests must be within ${ctx.freshnessWindowMs} ms`,
+    );
+  }
+  return { body, caller: { id: callerId, role: caller.role }, requestDigest: sha256(input) };
+}

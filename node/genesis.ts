@@ -1,0 +1,101 @@
+/**
+ * Genesis: the first ledger entry of a new service. It writes the initial governance tables
+ * (members, users, contracts compiled from their folders, the service record, the founding
+ * node, trusted and endorsed) and the first configuration, all in clear, so every later node and
+ * auditor can see how the service began.
+ */
+import { toHex } from "../sdk/bytes.js";
+import { keyId, parsePublicKey } from "../sdk/keys.js";
+import type { MapWrites, WriteSet } from "../runtime/kv/types.js";
+import type { NodeEndorsement } from "../runtime/ledger/signature.js";
+import type { TransactionInput } from "../runtime/ledger/ledger.js";
+import { checkContractName } from "../runtime/executor.js";
+import type { GenesisConfig } from "./config.js";
+import { buildContractRecord, readContractFolder } from "./gov/contracts.js";
+import {
+  GOV,
+  type MemberRecord,
+  type NodeRecord,
+  SINGLETON_KEY,
+  type ServiceRecord,
+  tableKey,
+  tableValue,
+  type UserRecord,
+} from "./gov/tables.js";
+import { CONFIG_KEY, CONFIG_MAP } from "./replica.js";
+
+export interface GenesisInput {
+  readonly genesis: GenesisConfig;
+  readonly nodeId: string;
+  readonly nodePublicKey: Uint8Array;
+  readonly endorsement: NodeEndorsement;
+  readonly serviceKey: Uint8Array;
+  readonly measurement: string;
+  readonly nodeUrl: string;
+  readonly timeMs: number;
+}
+
+/** Sorted public write set from rows (maps by name, keys bytewise). */
+export function publicWriteSet(rows: ReadonlyArray<{ map: string; key: string; value: unknown }>): WriteSet {
+  const byMap = new Map<string, Array<readonly [Uint8Array, Uint8Array | null]>>();
+  for (const { map, key, value } of rows) {
+    if (!byMap.has(map)) byMap.set(map, []);
+    byMap.get(map)!.push([tableKey(key), value === null ? null : tableValue(value)]);
+  }
+  const compare = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b);
+  const maps: MapWrites[] = [...byMap.keys()].sort().map((map) => ({
+    map,
+    writes: byMap.get(map)!.sort(([a], [b]) => compare(a, b)),
+  }));
+  return { public: maps, private: [] };
+}
+
+/** The genesis transaction. Throws CompileError / MalformedRequest / InvalidContract on bad config. */
+export function genesisTransaction(input: GenesisInput): TransactionInput {
+  const { genesis } = input;
+  const rows: Array<{ map: string; key: string; value: unknown }> = [];
+  for (const [i, m] of genesis.members.entries()) {
+    const key = parsePublicKey(m.curve, m.publicKey, `genesis.members[${i}].publicKey`);
+    const record: MemberRecord = {
+      curve: m.curve,
+      publicKey: m.publicKey,
+      ...(m.data && { data: m.data }),
+      status: "active",
+    };
+    rows.push({ map: GOV.members, key: keyId(key), value: record });
+  }
+  for (const [i, u] of genesis.users.entries()) {
+    const key = parsePublicKey(u.curve, u.publicKey, `genesis.users[${i}].publicKey`);
+    const record: UserRecord = { curve: u.curve, publicKey: u.publicKey, ...(u.data && { data: u.data }) };
+    rows.push({ map: GOV.users, key: keyId(key), value: record });
+  }
+  for (const c of genesis.contracts) {
+    checkContractName(c.name);
+    rows.push({ map: GOV.contracts, key: c.name, value: buildContractRecord(readContractFolder(c.path), 1) });
+  }
+  const service: ServiceRecord = {
+    status: genesis.open ? "open" : "opening",
+    identity: toHex(input.serviceKey),
+    recoveryThreshold: 1,
+  };
+  rows.push({ map: GOV.service, key: SINGLETON_KEY, value: service });
+  const node: NodeRecord = {
+    publicKey: toHex(input.nodePublicKey),
+    status: "trusted",
+    measurement: input.measurement,
+    endorsement: {
+      validFromMs: input.endorsement.validFromMs,
+      validToMs: input.endorsement.validToMs,
+      signature: toHex(input.endorsement.signature),
+    },
+    url: input.nodeUrl,
+  };
+  rows.push({ map: GOV.nodes, key: input.nodeId, value: node });
+  rows.push({ map: GOV.nodeCode, key: input.measurement, value: { platform: "virtual" } });
+  rows.push({ map: CONFIG_MAP, key: CONFIG_KEY, value: [input.nodeId] });
+  return {
+    kind: "internal",
+    writeSet: publicWriteSet(rows),
+    meta: { timeMs: input.timeMs, contract: null, method: "genesis", callerId: null },
+  };
+}

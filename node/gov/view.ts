@@ -1,0 +1,93 @@
+/**
+ * The node's in-memory view of the committed governance tables (`public:gov.*`), derived from
+ * committed ledger entries only: a caller is authorised, a contract version runs, a node is
+ * trusted once the transaction that said so is committed, never on a pending one that a view
+ * change could still drop. Public parts are in clear, so no secret is needed to build it.
+ */
+import { utf8 } from "../../sdk/bytes.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
+import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
+import type { LedgerRecord } from "../../runtime/ledger/store.js";
+import {
+  type ContractRecord,
+  GOV,
+  type MemberRecord,
+  type NodeRecord,
+  readTableValue,
+  SINGLETON_KEY,
+  type ServiceRecord,
+  type UserRecord,
+} from "./tables.js";
+
+const GOV_PREFIX = "public:gov.";
+
+/** What changed in one committed entry, so the node can react (reload contracts, peers...). */
+export interface GovChange {
+  readonly seqno: number;
+  readonly tables: ReadonlySet<string>;
+}
+
+export class GovView {
+  readonly #tables = new Map<string, Map<string, unknown>>();
+  #seqno = 0;
+
+  /** Seqno of the last entry folded in. */
+  get seqno(): number {
+    return this.#seqno;
+  }
+
+  /** Folds a committed entry in (entries must come in seqno order). Returns the tables it touched. */
+  applyEntry(record: LedgerRecord): GovChange {
+    const writes = decodePublicWrites(decodeEntry(record.bytes, record.seqno));
+    this.#seqno = record.seqno;
+    return { seqno: record.seqno, tables: this.applyWrites(writes) };
+  }
+
+  /** Folds public writes in; returns the names of the governance tables they touched. */
+  applyWrites(writes: readonly MapWrites[]): Set<string> {
+    const touched = new Set<string>();
+    for (const { map, writes: kvs } of writes) {
+      if (!map.startsWith(GOV_PREFIX)) continue;
+      touched.add(map);
+      const table = this.#tables.get(map) ?? new Map<string, unknown>();
+      this.#tables.set(map, table);
+      for (const [key, value] of kvs) {
+        const k = utf8.decode(key);
+        if (value === null) table.delete(k);
+        else table.set(k, readTableValue(value));
+      }
+    }
+    return touched;
+  }
+
+  /** Every row of a table, sorted by key. */
+  rows<T>(map: string): Array<[string, T]> {
+    return [...(this.#tables.get(map) ?? new Map<string, unknown>())].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    ) as Array<[string, T]>;
+  }
+
+  row<T>(map: string, key: string): T | undefined {
+    return this.#tables.get(map)?.get(key) as T | undefined;
+  }
+
+  member(id: string): MemberRecord | undefined {
+    return this.row<MemberRecord>(GOV.members, id);
+  }
+
+  user(id: string): UserRecord | undefined {
+    return this.row<UserRecord>(GOV.users, id);
+  }
+
+  contract(name: string): ContractRecord | undefined {
+    return this.row<ContractRecord>(GOV.contracts, name);
+  }
+
+  node(id: string): NodeRecord | undefined {
+    return this.row<NodeRecord>(GOV.nodes, id);
+  }
+
+  service(): ServiceRecord | undefined {
+    return this.row<ServiceRecord>(GOV.service, SINGLETON_KEY);
+  }
+}

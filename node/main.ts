@@ -1,0 +1,49 @@
+/**
+ * The one place a node meets the real world: wall clock, CSPRNG, structured logs on stderr,
+ * NATS, signals. Everything below receives these as a `NodeRuntime`.
+ */
+import { randomBytes, randomInt } from "node:crypto";
+import { AssertionFailure } from "../sdk/assert.js";
+import { loadConfig, type NodeConfig } from "./config.js";
+import { createLogger, type Logger } from "./log.js";
+import { type NodeRuntime, TreatyNode } from "./service.js";
+
+/** The production runtime for `config`. */
+export function realRuntime(
+  config: NodeConfig,
+  logger: Logger = createLogger({ level: config.logLevel }),
+): NodeRuntime {
+  return {
+    now: Date.now,
+    randomBytes: (length) => new Uint8Array(randomBytes(length)),
+    rng: { nextInt: (max) => randomInt(max) },
+    logger,
+    transport: null,
+  };
+}
+
+/**
+ * Runs a node until SIGINT/SIGTERM (clean stop, exit 0) or a fatal error (exit 1). A broken
+ * invariant (`assert`) anywhere stops the process at once: it is a bug, and continuing could
+ * corrupt the ledger.
+ */
+export async function runNode(configFile: string): Promise<number> {
+  const config = loadConfig(configFile);
+  const runtime = realRuntime(config);
+  const node = await TreatyNode.start(config, runtime);
+  return await new Promise<number>((resolve) => {
+    const stop = (code: number) => {
+      void node.stop().finally(() => resolve(code));
+    };
+    node.onFatal(() => stop(1));
+    process.once("SIGINT", () => stop(0));
+    process.once("SIGTERM", () => stop(0));
+    process.on("uncaughtException", (err) => {
+      runtime.logger.error(
+        err instanceof AssertionFailure ? "invariant broken: stopping" : "uncaught exception: stopping",
+        { err },
+      );
+      process.exit(70);
+    });
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * `GET /app/openapi.json`: an OpenAPI 3.1 document generated from the deployed contracts'
+ * manifests (their declared argument shapes, modes and auth policies), so any language can
+ * generate a client. Shapes map one to one onto JSON Schema.
+ */
+import type { ContractManifest, Shape } from "../runtime/sandbox/abi.js";
+
+type JsonSchema = Record<string, unknown>;
+
+export function shapeToSchema(shape: Shape): JsonSchema {
+  switch (shape.type) {
+    case "string":
+      return { type: "string", ...pick(shape, ["minLength", "maxLength", "pattern", "enum"]) };
+    case "number":
+      return { type: shape.integer ? "integer" : "number", ...pick(shape, ["minimum", "maximum"]) };
+    case "boolean":
+    case "null":
+      return { type: shape.type };
+    case "array":
+      return { type: "array", items: shapeToSchema(shape.items), ...pick(shape, ["maxItems"]) };
+    case "object": {
+      const optional = new Set(shape.optional ?? []);
+      return {
+        type: "object",
+        properties: Object.fromEntries(
+          Object.entries(shape.properties).map(([k, v]) => [k, shapeToSchema(v)]),
+        ),
+        required: Object.keys(shape.properties).filter((k) => !optional.has(k)),
+        additionalProperties: false,
+      };
+    }
+    case "record":
+      return { type: "object", additionalProperties: shapeToSchema(shape.values) };
+    case "union":
+      return { anyOf: shape.anyOf.map(shapeToSchema) };
+    case "any":
+      return {};
+  }
+}
+
+function pick(source: object, keys: readonly string[]): JsonSchema {
+  const out: JsonSchema = {};
+  for (const key of keys) {
+    const value = (source as Record<string, unknown>)[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+const ERROR = {
+  description: "A coded error",
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        properties: {
+          error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" } } },
+        },
+      },
+    },
+  },
+};
+
+export function openApiDocument(
+  manifests: ReadonlyMap<string, ContractManifest>,
+  version: string,
+): JsonSchema {
+  const paths: Record<string, unknown> = {};
+  for (const name of [...manifests.keys()].sort()) {
+    const manifest = manifests.get(name)!;
+    for (const method of Object.keys(manifest.methods).sort()) {
+      const m = manifest.methods[method]!;
+      paths[`/app/${name}/${method}`] = {
+        post: {
+          operationId: `${name}.${method}`,
+          summary: m.description ?? `${name}.${method}`,
+          tags: [name],
+          "x-treaty-mode": m.mode,
+          "x-treaty-auth": m.auth,
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: {
+                    args: shapeToSchema(m.args),
+                    nonce: { type: "string", pattern: "^[0-9a-f]{32,64}$" },
+                    createdMs: { type: "integer", minimum: 0 },
+                  },
+                  required: ["args"],
+                },
+              },
+            },
+          },
+          responses: {
+            "200": {
+              description:
+                m.mode === "readonly"
+                  ? "The result"
+                  : "The result and the transaction id (Pending until committed)",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: { result: {}, ...(m.mode === "readwrite" && { txid: { type: "string" } }) },
+                  },
+                },
+              },
+            },
+            default: ERROR,
+          },
+        },
+      };
+    }
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "Treaty application API", version },
+    components: {
+      securitySchemes: {
+        treatySignature: {
+          type: "apiKey",
+          in: "header",
+          name: "x-treaty-signature",
+          description: "Signature over the request (see docs/http.md); with x-treaty-caller",
+        },
+      },
+    },
+    paths,
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * The node's HTTP API. Endpoints are declared as data in one place (method, path, handler); the
+ * handlers translate between HTTP and the node and hold no logic of their own beyond that.
+ *
+ *   POST /app/<contract>/<method>   call a contract → {result, txid} (readwrite) or {result}
+ *   GET  /app/openapi.json          OpenAPI 3.1 from the deployed contracts' manifests
+ *   GET  /node/status | /node/network | /node/metrics
+ *   GET  /node/tx?txid=v.s          → {txid, status}
+ *   GET  /node/receipt?txid=v.s     → a receipt (sdk/receipt.ts format)
+ */
+import { randomBytes } from "node:crypto";
+import { toHex } from "../sdk/bytes.js";
+import { TreatyError } from "../sdk/errors.js";
+import { HEADER_TXID } from "../sdk/request.js";
+import { parseTxId } from "../sdk/receipt.js";
+import { admit } from "./admission.js";
+import type { ExecCall } from "./execution/service.js";
+import { GOV, type NodeRecord } from "./gov/tables.js";
+import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
+import { openApiDocument } from "./openapi.js";
+import type { TreatyNode } from "./service.js";
+import { PLATFORM } from "./attestation.js";
+import { TREATY_VERSION } from "./service.js";
+
+export function buildRouter(node: TreatyNode): Router {
+  const metrics = node.metrics;
+  const calls = metrics.counter("treaty_app_calls_total", "Contract calls by outcome code");
+  const latency = metrics.histogram(
+    "treaty_app_call_seconds",
+    "Contract call latency on this node",
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
+  metrics.gauge(
+    "treaty_commit_seqno",
+    "Last committed seqno",
+    () => node.replica.consensus.status().commitSeqno,
+  );
+  metrics.gauge("treaty_last_seqno", "Last seqno in the ledger", () => node.ledger.lastSeqno);
+  metrics.gauge("treaty_view", "Current view", () => node.replica.consensus.status().view);
+  metrics.gauge(
+    "treaty_execution_restarts",
+    "Execution worker restarts (watchdog)",
+    () => node.execution.stats().restarts,
+  );
+
+  const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
+    const started = performance.now();
+    let code = "ok";
+    try {
+      return await appCall(node, req);
+    } catch (err) {
+      code = err instanceof TreatyError ? err.code : "Internal";
+      throw err;
+    } finally {
+      calls.inc({ code });
+      latency.observe((performance.now() - started) / 1000);
+    }
+  };
+
+  return new Router()
+    .add("POST", "/app/:contract/:method", callContract)
+    .add("GET", "/app/openapi.json", () => ({ body: openApiDocument(node.manifests, TREATY_VERSION) }))
+    .add("GET", "/node/status", () => ({ body: status(node) }))
+    .add("GET", "/node/network", () => ({ body: network(node) }))
+    .add("GET", "/node/metrics", () => ({
+      raw: { contentType: "text/plain; version=0.0.4", bytes: metrics.render() },
+    }))
+    .add("GET", "/node/tx", (req) => {
+      const txid = req.query.get("txid");
+      const { view, seqno } = parseTxId(txid);
+      return { body: { txid, status: node.replica.consensus.txStatus(view, seqno) } };
+    })
+    .add("GET", "/node/receipt", (req) => {
+      const commit = node.replica.consensus.status().commitSeqno;
+      return { body: node.ledger.receipt(req.query.get("txid") ?? "", commit) };
+    });
+}
+
+async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse> {
+  const { contract, method } = req.params as { contract: string; method: string };
+  const manifest = node.manifests.get(contract);
+  if (!manifest)
+    throw new TreatyError("UnknownContract", `contract ${JSON.stringify(contract)} is not deployed`);
+  const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
+  if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
+  const now = node.runtime.now();
+  const admitted = admit(
+    {
+      serviceId: node.serviceId,
+      gov: node.gov,
+      nowMs: now,
+      freshnessWindowMs: node.config.requests.freshnessWindowMs,
+    },
+    req.path,
+    req.headers,
+    req.body,
+  );
+  if (admitted.caller?.role !== "member" && node.gov.service()?.status !== "open") {
+    throw new TreatyError("ServiceNotOpen", "the service is not open yet: members must open it first");
+  }
+  const call: ExecCall = {
+    contract,
+    method,
+    args: admitted.body.args,
+    caller: admitted.caller,
+    nonce: admitted.body.nonce ?? null,
+    timeMs: now,
+    seed: new Uint8Array(randomBytes(32)),
+  };
+  if (declared.mode === "readonly") {
+    const result = await node.execution.read(call);
+    if (!result.ok) throw new TreatyError(result.error.code, result.error.message);
+    return { body: { result: result.result } };
+  }
+  if (admitted.caller === null) {
+    throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
+  }
+  const kind = admitted.caller.role === "member" ? "member" : "user";
+  const result = await node.sequencer.submit(call, kind, admitted.requestDigest);
+  if (!result.ok) {
+    throw new TreatyError(
+      result.error.code,
+      result.error.message,
+      result.error.txid ? { txid: result.error.txid } : undefined,
+    );
+  }
+  return { body: { result: result.result, txid: result.txid }, headers: { [HEADER_TXID]: result.txid } };
+}
+
+function status(node: TreatyNode) {
+  const s = node.replica.consensus.status();
+  return {
+    nodeId: node.identity.id,
+    role: s.role === "Leader" ? "leader" : s.role === "Follower" ? "follower" : "candidate",
+    view: s.view,
+    leader: s.leader,
+    commitSeqno: s.commitSeqno,
+    lastSeqno: node.ledger.lastSeqno,
+    serviceKey: { curve: node.serviceKey.curve, publicKey: toHex(node.serviceKey.publicKey) },
+    serviceId: node.serviceId,
+    serviceStatus: node.gov.service()?.status ?? "unknown",
+    version: TREATY_VERSION,
+    platform: PLATFORM,
+    measurement: node.measurement,
+  };
+}
+
+function network(node: TreatyNode) {
+  const s = node.replica.consensus.status();
+  return {
+    leader: s.leader,
+    view: s.view,
+    config: s.config,
+    nodes: node.gov
+      .rows<NodeRecord>(GOV.nodes)
+      .map(([id, n]) => ({ nodeId: id, status: n.status, url: n.url ?? null })),
+  };
+}

@@ -1,0 +1,265 @@
+/**
+ * The leader's transaction pipeline. Everything that appends to the ledger on the leader goes
+ * through one serial queue, so the ledger, the consensus log and the execution KV always agree
+ * on seqnos:
+ *
+ * - calls are batched (up to `maxBatchCalls`), executed in order by the execution service (one
+ *   worker round trip per batch), then each successful call becomes a ledger entry proposed to
+ *   consensus in the same order (one durable commit and one replication message per batch);
+ * - internal entries (configuration, node records) take the same path without execution;
+ * - a signature entry follows whenever the signature policy says so (checked after each batch
+ *   and by a timer the node drives).
+ *
+ * If leadership is lost while a batch executes, its results are thrown away (the KV is rolled
+ * back to the ledger) and every call fails with `NotLeader`: nothing was proposed, so a client
+ * may resend the same signed request (same nonce) and it executes at most once.
+ */
+import { assert } from "../sdk/assert.js";
+import { TreatyError } from "../sdk/errors.js";
+import type { WriteSet } from "../runtime/kv/types.js";
+import type { TransactionInput } from "../runtime/ledger/ledger.js";
+import type { Ledger } from "../runtime/ledger/ledger.js";
+import { type SignaturePolicy, signatureDue } from "../runtime/ledger/policy.js";
+import type { NodeSigner } from "../runtime/ledger/signature.js";
+import { EMPTY_WRITE_SET } from "../runtime/executor.js";
+import type { ProposedEntry, TxId } from "./consensus/types.js";
+import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
+import type { Logger } from "./log.js";
+import type { Replica } from "./replica.js";
+
+export type CallKind = "user" | "member" | "governance";
+
+interface Pending {
+  readonly call: ExecCall;
+  readonly kind: CallKind;
+  readonly requestDigest: Uint8Array | null;
+  readonly resolve: (result: ExecResult) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export interface SequencerOptions {
+  readonly replica: Replica;
+  readonly ledger: Ledger;
+  readonly execution: ExecutionService;
+  /** The node's signer (its key and the service's endorsement). */
+  readonly signer: () => NodeSigner;
+  readonly policy: SignaturePolicy;
+  readonly now: () => number;
+  readonly logger: Logger;
+  readonly maxBatchCalls?: number;
+  /** Calls waiting beyond this are refused with Unavailable (backpressure). */
+  readonly maxQueuedCalls?: number;
+}
+
+export class Sequencer {
+  readonly #o: SequencerOptions;
+  readonly #maxBatch: number;
+  readonly #maxQueued: number;
+  #queue: Pending[] = [];
+  #tail: Promise<void> = Promise.resolve();
+  #draining = false;
+  #lastSignatureMs: number;
+
+  constructor(options: SequencerOptions) {
+    this.#o = options;
+    this.#maxBatch = options.maxBatchCalls ?? 256;
+    this.#maxQueued = options.maxQueuedCalls ?? 10_000;
+    this.#lastSignatureMs = options.now();
+  }
+
+  /** Leader: executes one call; resolves with its result and txid (Pending until committed). */
+  submit(call: ExecCall, kind: CallKind, requestDigest: Uint8Array | null): Promise<ExecResult> {
+    this.#requireLeader();
+    if (this.#queue.length >= this.#maxQueued) {
+      return Promise.reject(new TreatyError("Unavailable", "the leader is overloaded: retry later"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ call, kind, requestDigest, resolve, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        this.#enqueue(() => this.#drain());
+      }
+    });
+  }
+
+  /** Leader: appends an entry the node itself decided (no contract execution) and applies it. */
+  appendInternal(input: TransactionInput): Promise<TxId> {
+    return this.#enqueue(async () => {
+      const { view } = this.#requireLeader();
+      const record = this.#o.ledger.appendTransaction(view, input);
+      const [id] = await this.#proposeApplied(record.seqno, input.writeSet, false, record.bytes);
+      return id!;
+    });
+  }
+
+  /** Appends a signature when the policy says one is due (timer driven; cheap when not). */
+  maybeSign(): Promise<void> {
+    return this.#enqueue(() => this.#signIfDue());
+  }
+
+  /** Becoming leader restarts the signature interval (a new leader signs soon to commit). */
+  onBecameLeader(): void {
+    this.#lastSignatureMs = this.#o.now() - this.#o.policy.maxIntervalMs;
+  }
+
+  /** Fails every queued call (e.g. on losing leadership or shutdown). */
+  failQueued(err: TreatyError): void {
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const p of queued) p.reject(err);
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(task);
+    this.#tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        try {
+          await this.#runBatch(batch);
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+        await this.#signIfDue();
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #runBatch(batch: readonly Pending[]): Promise<void> {
+    const { ledger, execution, replica } = this.#o;
+    const { view } = this.#requireLeader();
+    const { lastSeqno, commitSeqno } = replica.consensus.status();
+    const room = replica.consensus.limits.maxUncommittedEntries - (lastSeqno - commitSeqno);
+    if (room < batch.length) {
+      throw new TreatyError("Unavailable", "too many uncommitted transactions: retry shortly");
+    }
+    const first = ledger.lastSeqno + 1;
+    const results = await execution.executeBatch(
+      view,
+      first,
+      batch.map((p) => p.call),
+    );
+    assert(results.length === batch.length, "one result per call");
+    const status = replica.consensus.status();
+    if (status.role !== "Leader" || status.view !== view || ledger.lastSeqno !== first - 1) {
+      await execution.rollback(ledger.lastSeqno);
+      throw new TreatyError("NotLeader", "leadership changed while the batch executed: resend the request", {
+        ...(status.leader !== null && { leader: status.leader }),
+      });
+    }
+    const proposals: { signature: false; payload: Uint8Array }[] = [];
+    results.forEach((result, i) => {
+      if (!result.ok) return;
+      const p = batch[i]!;
+      const record = ledger.appendTransaction(view, {
+        kind: p.kind,
+        writeSet: result.writeSet,
+        meta: {
+          timeMs: p.call.timeMs,
+          contract: p.call.contract,
+          method: p.call.method,
+          callerId: p.call.caller?.id ?? null,
+        },
+        seed: p.call.seed,
+        requestDigest: p.requestDigest,
+      });
+      assert(record.seqno === result.seqno, "the ledger assigns the seqno the execution used");
+      proposals.push({ signature: false, payload: record.bytes });
+    });
+    if (proposals.length > 0) {
+      try {
+        this.#proposeStaged(first, proposals);
+      } catch (err) {
+        await execution.rollback(first - 1);
+        throw err;
+      }
+    }
+    results.forEach((result, i) => {
+      batch[i]!.resolve(result);
+    });
+  }
+
+  /**
+   * Applies a staged entry's write set to the KV and proposes it. The apply is queued to the
+   * worker before proposing (on a single node, proposing may commit at once, and the commit
+   * must reach the worker after the apply), and nothing is awaited in between, so no other
+   * append can interleave between the ledger and consensus.
+   */
+  async #proposeApplied(
+    seqno: number,
+    writeSet: WriteSet,
+    signature: boolean,
+    payload: Uint8Array,
+  ): Promise<TxId[]> {
+    const applied = this.#o.execution.apply([{ version: seqno, writeSet }]);
+    let ids: TxId[];
+    try {
+      ids = this.#proposeStaged(seqno, [{ signature, payload }]);
+    } catch (err) {
+      await applied;
+      await this.#o.execution.rollback(seqno - 1);
+      throw err;
+    }
+    await applied;
+    return ids;
+  }
+
+  /**
+   * Proposes entries the ledger just staged from `firstSeqno` on, in consensus batches. If
+   * consensus refuses them, the ledger drops them again, so ledger and consensus log never differ.
+   */
+  #proposeStaged(firstSeqno: number, proposals: readonly ProposedEntry[]): TxId[] {
+    const { ledger, replica } = this.#o;
+    const max = replica.consensus.limits.maxBatchEntries;
+    const ids: TxId[] = [];
+    try {
+      for (let i = 0; i < proposals.length; i += max)
+        ids.push(...replica.propose(proposals.slice(i, i + max)));
+    } catch (err) {
+      // Only a refusal of the first chunk can happen (room is checked before executing).
+      assert(ids.length === 0, "consensus refused a later chunk of a batch it had room for");
+      ledger.truncate(firstSeqno);
+      throw err;
+    }
+    ids.forEach((id, i) => {
+      assert(id.seqno === firstSeqno + i, "ledger and consensus agree on seqnos");
+    });
+    return ids;
+  }
+
+  async #signIfDue(): Promise<void> {
+    const { ledger, replica } = this.#o;
+    if (replica.consensus.status().role !== "Leader") return;
+    const now = this.#o.now();
+    const due = signatureDue(this.#o.policy, {
+      unsignedTxs: ledger.unsignedCount,
+      lastSignatureMs: this.#lastSignatureMs,
+      nowMs: now,
+    });
+    if (!due) return;
+    const { view } = replica.consensus.status();
+    const record = ledger.appendSignature(view, this.#o.signer(), now);
+    this.#lastSignatureMs = now;
+    // Every entry is a KV version; a signature's write set is empty.
+    await this.#proposeApplied(record.seqno, EMPTY_WRITE_SET, true, record.bytes);
+  }
+
+  #requireLeader(): { view: number } {
+    const status = this.#o.replica.consensus.status();
+    if (status.role !== "Leader") {
+      throw new TreatyError("NotLeader", "this node is not the leader", {
+        ...(status.leader !== null && { leader: status.leader }),
+      });
+    }
+    return { view: status.view };
+  }
+}
