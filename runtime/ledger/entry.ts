@@ -173,6 +173,8 @@ export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEn
         : `a ${header.kind} entry carries a signature record`,
     );
   }
+  if (header.kind === "signature" && sealed !== null)
+    throw corrupt(at, "entry.x", "a signature entry has no private part");
   if ((sealed === null) !== (header.secretVersion === 0)) {
     throw corrupt(
       at,

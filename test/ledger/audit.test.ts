@@ -269,6 +269,26 @@ describe("verifyLedger: bad input, each detected at the exact seqno", () => {
     assert.match(missing.message, /no ledger secret with version 1/);
   });
 
+  it("parts that do not belong to an entry's kind are LedgerCorrupt (digest recomputed)", () => {
+    const sealedPart = decode<{ x: Uint8Array }>(RECORDS[0]!.bytes).x;
+    const cases: [
+      number,
+      (outer: { x: Uint8Array | null; s: Uint8Array | null; h: Uint8Array }) => void,
+      RegExp,
+    ][] = [
+      [7, (o) => void Object.assign(o, { x: sealedPart }), /entry\.x/],
+      [7, (o) => void Object.assign(o, { s: null }), /entry\.s/],
+      [8, (o) => void Object.assign(o, { s: decode<{ s: Uint8Array }>(RECORDS[6]!.bytes).s }), /entry\.s/],
+      [3, (o) => void Object.assign(o, { x: sealedPart }), /header\.secret/],
+      [1, (o) => void Object.assign(o, { x: null }), /header\.secret/],
+    ];
+    for (const [seqno, edit, field] of cases) {
+      const records = copy();
+      records[seqno - 1] = { ...records[seqno - 1]!, bytes: forgeEntry(records[seqno - 1]!.bytes, edit) };
+      expectCorrupt(auditError(records), seqno, field);
+    }
+  });
+
   it("hostile bytes in place of entries never crash the audit", () => {
     const hostile: Uint8Array[] = [
       new Uint8Array(0),

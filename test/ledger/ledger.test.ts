@@ -8,9 +8,15 @@ import { toHex, utf8 } from "../../sdk/bytes.js";
 import { decode, encodeCanonical } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, sign } from "../../sdk/keys.js";
-import { verifyReceipt } from "../../sdk/receipt.js";
+import { encodeLeafData, verifyReceipt } from "../../sdk/receipt.js";
 import { verifySignature } from "../../runtime/crypto.js";
-import { decodeEntry, decodePublicWrites, openPrivatePart } from "../../runtime/ledger/entry.js";
+import {
+  decodeEntry,
+  decodePublicWrites,
+  leafFields,
+  openPrivatePart,
+  storedLeafFields,
+} from "../../runtime/ledger/entry.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { DEFAULT_SIGNATURE_POLICY, parseSignaturePolicy, signatureDue } from "../../runtime/ledger/policy.js";
@@ -89,6 +95,16 @@ describe("Ledger entries", () => {
     }
     const p256 = generateKeyPair("p256");
     assert.ok(verifySignature(p256, utf8.encode("m"), signFast(p256, utf8.encode("m"))));
+  });
+
+  it("the light leaf decoding used for old tree chunks agrees with the full one", () => {
+    const { store } = buildFixtureLedger({ transactions: 12, signEvery: 5 });
+    for (const record of store.range(1)) {
+      const full = leafFields(decodeEntry(record.bytes, record.seqno));
+      const light = storedLeafFields(record.bytes, record.seqno);
+      assert.equal(toHex(encodeLeafData(light)), toHex(encodeLeafData(full)));
+    }
+    assert.throws(() => storedLeafFields(new Uint8Array([0xc1]), 4), isCode("LedgerCorrupt", 4));
   });
 
   it("never writes private values or the ledger secret in clear", () => {
