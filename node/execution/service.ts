@@ -538,6 +538,7 @@ export class ExecutionService {
   async #boot(): Promise<void> {
     if (this.#generation !== null) await this.#retire(this.#generation, "was replaced");
     const isRestart = this.#booted;
+    const lastApplied = this.#applied;
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_BOOT_ATTEMPTS; attempt++) {
       try {
@@ -551,6 +552,13 @@ export class ExecutionService {
             appliedVersion: this.#applied,
             committedVersion: this.#committed,
           });
+          if (this.#applied < lastApplied) {
+            // replaySource lags what the old worker had applied (e.g. a crash during `apply`).
+            this.#log.warn("execution worker restarted below the last applied version", {
+              lastApplied,
+              appliedVersion: this.#applied,
+            });
+          }
         }
         return;
       } catch (err) {
@@ -598,6 +606,7 @@ export class ExecutionService {
         } else if (message.kind === "fatal") {
           generation.lost = `failed to open: ${message.error.message}`;
           reject(fromWireError(message.error));
+          void worker.terminate();
         }
       });
       worker.on("error", (error) => {

@@ -1,0 +1,200 @@
+/**
+ * ExecutionService with the real worker and real LMDB: batches, reads and KV operations through
+ * the thread boundary, errors keeping their codes, and restarts (close and start again).
+ */
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { AssertionFailure } from "../../sdk/assert.js";
+import { utf8 } from "../../sdk/bytes.js";
+import { ExecutionService, type ExecutionServiceOptions } from "../../node/execution/service.js";
+import { createLogger } from "../../node/log.js";
+import { call, codeOf, counterBundle, okResult, TEST_LIMITS, TempDirs, TestLedger } from "./support.js";
+
+const dirs = new TempDirs();
+after(() => dirs.cleanup());
+
+const logger = createLogger({ write: () => {} });
+
+function start(
+  options: Partial<ExecutionServiceOptions> & { ledger: TestLedger },
+): Promise<ExecutionService> {
+  const { ledger, ...rest } = options;
+  return ExecutionService.start({
+    kvPath: null,
+    limits: TEST_LIMITS,
+    logger,
+    replaySource: ledger.replaySource,
+    ...rest,
+  });
+}
+
+async function counterValue(service: ExecutionService, key: string): Promise<unknown> {
+  return okResult(await service.read(call("counter", "get", { key }))).result;
+}
+
+describe("ExecutionService", () => {
+  test("runs batches and reads in the worker; commits survive a restart, the rest is replayed", async () => {
+    const path = dirs.make();
+    const ledger = new TestLedger();
+    const service = await start({ kvPath: path, ledger });
+    try {
+      assert.equal(service.appliedVersion, 0);
+      const manifest = await service.loadContract("counter", counterBundle());
+      assert.deepEqual(Object.keys(manifest.methods).sort(), [
+        "add",
+        "explode",
+        "fail",
+        "get",
+        "poison",
+        "spin",
+      ]);
+      const results = await service.executeBatch(1, 1, [
+        call("counter", "add", { key: "a", by: 1 }, { nonce: "n1" }),
+        call("counter", "fail", { key: "a" }),
+        call("counter", "add", { key: "a", by: 2 }),
+        call("counter", "add", { key: "a", by: 2 }, { nonce: "n1" }),
+      ]);
+      assert.deepEqual(results.map(codeOf), ["ok", "Refused", "ok", "Replay"]);
+      assert.deepEqual([okResult(results[0]).txid, okResult(results[2]).txid], ["1.1", "1.2"]);
+      const first = okResult(results[0]);
+      assert.ok(first.writeSet.private[0]!.writes[0]![0] instanceof Uint8Array, "write sets cross as bytes");
+      ledger.record(results);
+      assert.equal(service.appliedVersion, 2);
+      assert.equal(await counterValue(service, "a"), 3);
+      assert.deepEqual(await service.get("counter.counters", utf8.encode("a")), utf8.encode("3"));
+      const rows = await service.scan("public:counter.audit");
+      assert.deepEqual(
+        rows.map(([k, v]) => [utf8.decode(k), utf8.decode(v)]),
+        [["a", '"alice"']],
+      );
+
+      await service.commit(2);
+      ledger.committed = 2;
+      assert.equal(service.committedVersion, 2);
+      ledger.record(await service.executeBatch(1, 3, [call("counter", "add", { key: "a", by: 10 })]));
+      assert.equal(service.appliedVersion, 3);
+      assert.deepEqual(service.stats(), { restarts: 0, batches: 2, calls: 6 });
+    } finally {
+      await service.close();
+    }
+
+    const again = await start({ kvPath: path, ledger });
+    try {
+      assert.equal(again.committedVersion, 2);
+      assert.equal(again.appliedVersion, 3, "version 3 was replayed from the ledger");
+      await again.loadContract("counter", counterBundle());
+      assert.equal(await counterValue(again, "a"), 13);
+      const [replay] = await again.executeBatch(2, 4, [
+        call("counter", "add", { key: "a", by: 1 }, { nonce: "n1" }),
+      ]);
+      assert.equal(codeOf(replay), "Replay", "committed nonces survive the restart");
+    } finally {
+      await again.close();
+    }
+
+    ledger.truncate(2);
+    const truncated = await start({ kvPath: path, ledger });
+    try {
+      assert.equal(truncated.appliedVersion, 2, "nothing to replay above the committed version");
+      await truncated.loadContract("counter", counterBundle());
+      assert.equal(await counterValue(truncated, "a"), 3);
+    } finally {
+      await truncated.close();
+    }
+  });
+
+  test("a follower applies the leader's write sets, and rolls back uncommitted ones", async () => {
+    const leaderLedger = new TestLedger();
+    const leader = await start({ ledger: leaderLedger });
+    const follower = await start({ ledger: new TestLedger() });
+    try {
+      await leader.loadContract("counter", counterBundle());
+      await follower.loadContract("counter", counterBundle());
+      leaderLedger.record(
+        await leader.executeBatch(
+          1,
+          1,
+          [1, 2, 3].map((by) => call("counter", "add", { key: "f", by })),
+        ),
+      );
+      await follower.apply(leaderLedger.entries);
+      await follower.apply([]);
+      assert.equal(follower.appliedVersion, 3);
+      assert.equal(await counterValue(follower, "f"), 6);
+      assert.deepEqual(await follower.scan("counter.counters"), await leader.scan("counter.counters"));
+      await follower.commit(1);
+      await follower.rollback(1);
+      assert.equal(follower.appliedVersion, 1);
+      assert.equal(follower.committedVersion, 1);
+      assert.equal(await counterValue(follower, "f"), 1);
+      await assert.rejects(follower.rollback(0), AssertionFailure, "never below committed");
+      await assert.rejects(
+        follower.apply([{ version: 1, writeSet: { public: [], private: [] } }]),
+        AssertionFailure,
+      );
+      await assert.rejects(
+        follower.apply([{ version: 2, writeSet: { public: [], private: [{ map: "", writes: [] }] } }]),
+        { name: "TreatyError", code: "LedgerCorrupt" },
+      );
+      assert.equal(follower.appliedVersion, 1);
+    } finally {
+      await leader.close();
+      await follower.close();
+    }
+  });
+
+  test("errors cross the thread boundary with their codes", async () => {
+    const service = await start({ ledger: new TestLedger() });
+    try {
+      await assert.rejects(service.loadContract("broken", "not a bundle("), {
+        name: "TreatyError",
+        code: "InvalidContract",
+      });
+      await assert.rejects(service.loadContract("Bad Name", counterBundle()), { code: "InvalidContract" });
+      await assert.rejects(service.setLimits({ ...TEST_LIMITS, stackBytes: 1 }), { code: "InvalidArgs" });
+      await service.loadContract("counter", counterBundle());
+      await service.setLimits({ ...TEST_LIMITS, maxEvents: 5 });
+      assert.equal(service.limits.maxEvents, 5);
+      assert.equal(codeOf(await service.read(call("missing", "get", {}))), "UnknownContract");
+      await service.unloadContract("counter");
+      assert.equal(codeOf(await service.read(call("counter", "get", { key: "a" }))), "UnknownContract");
+      await service.loadContract("counter", counterBundle());
+
+      await assert.rejects(
+        service.executeBatch(1, 0, [call("counter", "add", { key: "a", by: 1 })]),
+        AssertionFailure,
+      );
+      await assert.rejects(service.commit(5), AssertionFailure, "commit only applied versions");
+      await assert.rejects(service.scan("counter.counters", -1), { code: "InvalidArgs" });
+      await assert.rejects(service.get("", new Uint8Array()), { code: "InvalidArgs" });
+      await assert.rejects(service.read(call("counter", "get", { key: () => 1 })), {
+        name: "TreatyError",
+        code: "InvalidArgs",
+      });
+      assert.equal(codeOf(await service.read(call("counter", "get", { key: "a" }))), "ok", "still serving");
+      assert.equal(service.stats().restarts, 0);
+    } finally {
+      await service.close();
+    }
+    await service.close();
+    await assert.rejects(service.read(call("counter", "get", { key: "a" })), { code: "Unavailable" });
+    await assert.rejects(service.commit(0), { code: "Unavailable" });
+  });
+
+  test("start refuses bad options and reports a KV that cannot be opened", async () => {
+    const ledger = new TestLedger();
+    await assert.rejects(start({ ledger, kvPath: "" }), { code: "InvalidArgs" });
+    await assert.rejects(start({ ledger, watchdogSlackMs: -1 }), { code: "InvalidArgs" });
+    await assert.rejects(start({ ledger, limits: { ...TEST_LIMITS, wallClockMs: 0 } }), {
+      code: "InvalidArgs",
+    });
+    const file = join(dirs.make(), "not-a-directory");
+    writeFileSync(file, "x");
+    await assert.rejects(start({ ledger, kvPath: file }), { name: "TreatyError", code: "Unavailable" });
+    await assert.rejects(start({ ledger, workerUrl: new URL("./no-such-worker.js", import.meta.url) }), {
+      code: "Unavailable",
+    });
+  });
+});
