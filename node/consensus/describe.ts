@@ -37,7 +37,7 @@ export function describeMessage(m: Message): string {
     case "appendResponse":
       return m.success
         ? `${head} ack v=${m.view} match=${m.seqno}`
-        : `${head} nack v=${m.view} rejected=${m.seqno} hint=${m.hintSeqno}`;
+        : `${head} nack v=${m.view} rejected=${m.seqno} hint=${m.hintView}.${m.hintSeqno}`;
     case "requestVote":
       return `${head} ${m.preVote ? "prevote" : "vote"} v=${m.view} last=${m.lastView}.${m.lastSeqno}${m.transfer ? " transfer" : ""}`;
     case "voteResponse":

@@ -686,6 +686,7 @@ export class ConsensusNode {
         success: false,
         seqno: m.prevSeqno,
         hintSeqno: 0,
+        hintView: 0,
       });
     } else if (m.type === "requestVote" && m.preVote) {
       this.send({
@@ -749,7 +750,8 @@ export class ConsensusNode {
   }
 
   private respondAppend(to: NodeId, success: boolean, seqno: number, hintSeqno: number): void {
-    this.send({ type: "appendResponse", from: this.id, to, view: this.view, success, seqno, hintSeqno });
+    const hintView = this.log.viewAt(hintSeqno) ?? 0;
+    this.send({ type: "appendResponse", from: this.id, to, view: this.view, success, seqno, hintSeqno, hintView });
   }
 
   private handleAppendResponse(m: AppendResponseMessage): void {
@@ -777,8 +779,11 @@ export class ConsensusNode {
       this.reject("staleResponse");
       return;
     }
+    // The follower may match at most up to its hint. Our entries there in views above its view at
+    // the hint cannot match either (its views up to the hint are at most that), so skip them too.
     const hint = Math.min(Math.max(m.hintSeqno, pr.match), m.seqno - 1);
-    pr.probeFrom(hint + 1);
+    const skipped = Math.max(this.log.lastSeqnoWithViewAtMost(hint, m.hintView), pr.match);
+    pr.probeFrom(skipped + 1);
     this.sendAppend(m.from, pr, true);
   }
 

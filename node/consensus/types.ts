@@ -100,7 +100,8 @@ export interface AppendMessage {
 /**
  * Follower to leader. `success`: the follower's log matches the leader's up to `seqno`.
  * Otherwise a NACK: the follower's log does not match at `seqno` (the append's prevSeqno), and
- * `hintSeqno` is the highest seqno at which it may match, so the leader can skip back in one step.
+ * `hintSeqno` is the highest seqno at which it may match and `hintView` the view of its entry
+ * there, so the leader can skip back over whole views in one step (see `AppendResponse` handling).
  */
 export interface AppendResponseMessage {
   readonly type: "appendResponse";
@@ -110,6 +111,7 @@ export interface AppendResponseMessage {
   readonly success: boolean;
   readonly seqno: number;
   readonly hintSeqno: number;
+  readonly hintView: number;
 }
 
 /**

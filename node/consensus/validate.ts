@@ -106,6 +106,7 @@ export function checkMessage(value: unknown, bounds: BatchBounds): RejectReason 
     }
     case "appendResponse":
       if (typeof m.success !== "boolean" || !isCount(m.seqno) || !isCount(m.hintSeqno)) return "malformed";
+      if (!isCount(m.hintView)) return "malformed";
       return null;
     case "requestVote":
       if (!isCount(m.lastSeqno) || !isCount(m.lastView)) return "malformed";

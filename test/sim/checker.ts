@@ -109,13 +109,22 @@ export class SafetyChecker {
     this.applied.set(node, range.toSeqno);
   }
 
-  /** `node` restarted from durable state whose commit is `durableCommit`. */
-  observeRestart(node: NodeId, durableCommit: number): void {
+  /**
+   * `node` restarted from durable state whose commit is `durableCommit` and whose log is
+   * `entryAt`: the durable commit must be what it applied, over the committed entries.
+   */
+  observeRestart(node: NodeId, durableCommit: number, entryAt: EntryLookup): void {
     const applied = this.applied.get(node) ?? 0;
     if (durableCommit !== applied) {
       throw new SafetyViolation(
         `${node}: restarted with durable commit ${durableCommit} but had applied ${applied}`,
       );
+    }
+    for (let s = 1; s <= durableCommit; s++) {
+      const entry = entryAt(s);
+      if (entry === undefined)
+        throw new SafetyViolation(`${node}: committed seqno ${s} missing after restart`);
+      this.agree(node, entry, "restored");
     }
     this.commitSeen.set(node, durableCommit);
   }

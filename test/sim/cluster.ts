@@ -138,7 +138,8 @@ export class SimCluster {
   restart(node: SimNode): void {
     assert(node.core === null, "restart a crashed node");
     this.start(node);
-    this.checker.observeRestart(node.id, node.hardState.commitSeqno);
+    const core = node.core!;
+    this.checker.observeRestart(node.id, node.hardState.commitSeqno, (seqno) => core.entry(seqno));
     this.counters.restarts++;
     this.trace.add(
       this.now,

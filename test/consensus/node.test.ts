@@ -1,0 +1,402 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  bootstrapState,
+  ConsensusNode,
+  emptyState,
+  type Entry,
+  type Message,
+  type PersistedState,
+} from "../../node/consensus/index.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import { TEST_LIMITS, TestCluster, text, ZERO_RNG } from "./harness.js";
+
+function throwsCode(fn: () => unknown, code: string, field?: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isTreatyError(err, code), `expected TreatyError ${code}, got ${String(err)}`);
+    if (field !== undefined)
+      assert.match((err as Error).message, new RegExp(`^${field.replace(/[.[\]]/g, "\\$&")}`));
+    return true;
+  });
+}
+
+const sig = { signature: true, payload: new Uint8Array() };
+
+test("constructor rejects bad options, naming the field", () => {
+  const state = bootstrapState(["a"]);
+  throwsCode(() => new ConsensusNode({ id: "", rng: ZERO_RNG }, state), "InvalidArgs", "id");
+  throwsCode(() => new ConsensusNode({ id: "a", rng: {} as never }, state), "InvalidArgs", "rng");
+  throwsCode(
+    () => new ConsensusNode({ id: "a", rng: ZERO_RNG, limits: { heartbeatTicks: 20 } }, state),
+    "InvalidArgs",
+    "heartbeatTicks",
+  );
+  throwsCode(
+    () =>
+      new ConsensusNode(
+        { id: "a", rng: ZERO_RNG, limits: { electionTimeoutTicks: { min: 9, max: 3 } } },
+        state,
+      ),
+    "InvalidArgs",
+    "electionTimeoutTicks.max",
+  );
+  throwsCode(
+    () => new ConsensusNode({ id: "a", rng: ZERO_RNG, limits: { maxBatchEntries: 0 } }, state),
+    "InvalidArgs",
+    "maxBatchEntries",
+  );
+});
+
+test("constructor refuses inconsistent persisted state as LedgerCorrupt", () => {
+  const good = bootstrapState(["a", "b", "c"]);
+  const e = (view: number, seqno: number, signature = false): Entry => ({
+    view,
+    seqno,
+    signature,
+    payload: new Uint8Array(),
+  });
+  const cases: [string, PersistedState][] = [
+    ["hardState.view", { hardState: { view: -1, votedFor: null, commitSeqno: 0 }, entries: [] }],
+    ["hardState.votedFor", { hardState: { view: 1, votedFor: "", commitSeqno: 0 }, entries: [] }],
+    [
+      "hardState.commitSeqno",
+      { hardState: { view: 1, votedFor: null, commitSeqno: 2 }, entries: good.entries },
+    ],
+    [
+      "hardState.commitSeqno",
+      { hardState: { view: 1, votedFor: null, commitSeqno: 1 }, entries: good.entries },
+    ],
+    ["entries[1].seqno", { hardState: good.hardState, entries: [...good.entries, e(1, 3)] }],
+    ["entries[1].view", { hardState: good.hardState, entries: [...good.entries, e(2, 2)] }],
+    ["entries[0]", { hardState: good.hardState, entries: [{ ...e(1, 1), payload: "x" as never }] }],
+  ];
+  for (const [field, state] of cases) {
+    throwsCode(() => new ConsensusNode({ id: "a", rng: ZERO_RNG }, state), "LedgerCorrupt", field);
+  }
+});
+
+test("bootstrapState sorts the founders and refuses empty or duplicate sets", () => {
+  assert.deepEqual(bootstrapState(["c", "a", "b"]).entries[0]!.config, ["a", "b", "c"]);
+  throwsCode(() => bootstrapState([]), "InvalidArgs", "nodes");
+  throwsCode(() => bootstrapState(["a", "a"]), "InvalidArgs", "nodes");
+});
+
+test("a single node elects itself and commits only what its disk acknowledged", () => {
+  const cluster = new TestCluster(["solo"]);
+  cluster.elect("solo");
+  const node = cluster.node("solo");
+  node.holdDisk = true;
+  node.core.propose([{ signature: false, payload: text("x") }, sig]);
+  cluster.process();
+  assert.equal(node.core.status().commitSeqno, 0, "nothing durable yet: no commit");
+  cluster.flush(node);
+  assert.equal(node.core.status().commitSeqno, 3);
+  assert.deepEqual(
+    node.applied.map((e) => e.seqno),
+    [1, 2, 3],
+  );
+});
+
+test("a leader counts its own copy only once its disk acknowledged it", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  const leader = cluster.node("a");
+  leader.holdDisk = true;
+  leader.core.propose([sig]);
+  cluster.process();
+  // Leader disk stalled, but the leader's messages wait for its disk too (persist, then send).
+  assert.equal(cluster.queue.length, 0, "messages wait for the Ready's writes");
+  cluster.flush(leader);
+  // Now c is cut off: b alone plus the leader's durable copy make the majority.
+  cluster.stabilize((m) => m.to !== "c" && m.from !== "c");
+  assert.equal(leader.core.status().commitSeqno, 3);
+});
+
+test("commit needs the leader's durable copy or another follower", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  const leader = cluster.core("a");
+  // Send first, persist later: the leader's entries go out before its own disk finishes (legal
+  // in Raft), but the leader must not count itself until the ack arrives.
+  leader.propose([sig]);
+  const rd = leader.ready();
+  cluster.queue.push(...rd.messages);
+  cluster.stabilize((m) => m.to === "b" || m.from === "b");
+  assert.equal(leader.status().commitSeqno, 2, "b alone is not a majority of a, b, c");
+  const last = rd.entries.at(-1)!;
+  leader.ackPersisted(last.seqno, last.view);
+  assert.equal(leader.status().commitSeqno, 3);
+});
+
+test("a granted vote reaches the disk before the answer leaves, even within the same view", () => {
+  const state = bootstrapState(["a", "b", "c"]);
+  const b = new ConsensusNode(
+    { id: "b", rng: ZERO_RNG, limits: TEST_LIMITS },
+    { hardState: { view: 2, votedFor: null, commitSeqno: 0 }, entries: state.entries },
+  );
+  const vote = (from: string): Message => ({
+    type: "requestVote",
+    from,
+    to: "b",
+    view: 2,
+    lastSeqno: 1,
+    lastView: 1,
+    preVote: false,
+    transfer: false,
+  });
+  b.step(vote("c"));
+  const rd = b.ready();
+  assert.deepEqual(rd.hardState, { view: 2, votedFor: "c", commitSeqno: 0 });
+  assert.deepEqual(
+    rd.messages.map((m) => m.type === "voteResponse" && m.granted),
+    [true],
+  );
+  // After a restart from that hard state, b cannot vote for anyone else in view 2.
+  const restarted = new ConsensusNode(
+    { id: "b", rng: ZERO_RNG, limits: TEST_LIMITS },
+    { hardState: rd.hardState!, entries: state.entries },
+  );
+  restarted.step(vote("a"));
+  assert.deepEqual(
+    restarted.ready().messages.map((m) => m.type === "voteResponse" && m.granted),
+    [false],
+  );
+});
+
+function append(from: string, view: number, prev: [number, number], entries: [number, number][]): Message {
+  return {
+    type: "append",
+    from,
+    to: "b",
+    view,
+    prevView: prev[0],
+    prevSeqno: prev[1],
+    entries: entries.map(([v, s]) => ({ view: v, seqno: s, signature: false, payload: text(`${v}.${s}`) })),
+    commitSeqno: 0,
+  };
+}
+
+test("Ready hands out each entry once and reports truncations of handed-out entries only", () => {
+  const b = new ConsensusNode(
+    { id: "b", rng: ZERO_RNG, limits: TEST_LIMITS },
+    bootstrapState(["a", "b", "c"]),
+  );
+  b.step(
+    append(
+      "a",
+      2,
+      [1, 1],
+      [
+        [2, 2],
+        [2, 3],
+      ],
+    ),
+  );
+  let rd = b.ready();
+  assert.equal(rd.truncateFromSeqno, null);
+  assert.deepEqual(
+    rd.entries.map((e) => e.seqno),
+    [2, 3],
+  );
+  assert.equal(b.hasReady(), false);
+  b.step(
+    append(
+      "a",
+      2,
+      [1, 1],
+      [
+        [2, 2],
+        [2, 3],
+      ],
+    ),
+  );
+  rd = b.ready();
+  assert.deepEqual(rd.entries, [], "a duplicate append persists nothing new");
+  // c leads view 3 with a different entry at seqno 2: the driver must delete 2.. first.
+  b.step(append("c", 3, [1, 1], [[3, 2]]));
+  rd = b.ready();
+  assert.equal(rd.truncateFromSeqno, 2);
+  assert.deepEqual(
+    rd.entries.map((e) => `${e.view}.${e.seqno}`),
+    ["3.2"],
+  );
+  // Entries replaced before any Ready saw them need no truncation on disk.
+  b.step(
+    append(
+      "c",
+      3,
+      [3, 2],
+      [
+        [3, 3],
+        [3, 4],
+      ],
+    ),
+  );
+  b.step(append("a", 4, [3, 2], [[4, 3]]));
+  rd = b.ready();
+  assert.equal(rd.truncateFromSeqno, null);
+  assert.deepEqual(
+    rd.entries.map((e) => `${e.view}.${e.seqno}`),
+    ["4.3"],
+  );
+  b.checkInvariants(true);
+});
+
+test("proposals are refused with stable codes", () => {
+  const cluster = new TestCluster(["a", "b", "c"], { ...TEST_LIMITS, maxUncommittedEntries: 3 });
+  const follower = cluster.core("b");
+  assert.throws(
+    () => follower.propose([sig]),
+    (err: unknown) => isTreatyError(err, "NotLeader") && err.details?.leader === null,
+  );
+  cluster.electAndSign("a");
+  assert.equal(cluster.core("b").status().leader, "a");
+  assert.throws(
+    () => follower.propose([sig]),
+    (err: unknown) => isTreatyError(err, "NotLeader") && err.details?.leader === "a",
+  );
+  const leader = cluster.core("a");
+  throwsCode(() => leader.propose([]), "InvalidArgs", "entries");
+  throwsCode(
+    () => leader.propose([{ signature: "yes", payload: new Uint8Array() } as never]),
+    "InvalidArgs",
+    "entries[0].signature",
+  );
+  throwsCode(
+    () => leader.propose([{ signature: false, payload: "x" } as never]),
+    "InvalidArgs",
+    "entries[0].payload",
+  );
+  throwsCode(
+    () => leader.propose([{ signature: false, payload: new Uint8Array(2000) }]),
+    "PayloadTooLarge",
+    "entries[0].payload",
+  );
+  throwsCode(() => leader.propose(Array.from({ length: 17 }, () => sig)), "PayloadTooLarge", "entries");
+  // Backpressure: three uncommitted entries at most, but one lone signature may always follow.
+  cluster.queue = [];
+  leader.propose([1, 2, 3].map((i) => ({ signature: false, payload: text(`${i}`) })));
+  throwsCode(() => leader.propose([{ signature: false, payload: text("4") }]), "Unavailable", "entries");
+  assert.deepEqual(leader.propose([sig]), [{ view: 2, seqno: 6 }]);
+  throwsCode(() => leader.propose([sig]), "Unavailable", "entries");
+  assert.equal(leader.stats().proposalsRefused, 7);
+});
+
+test("membership changes: one at a time, after a commit in the leader's view, with named errors", () => {
+  const cluster = new TestCluster(["a", "b", "c"], { ...TEST_LIMITS, maxConfigNodes: 4 });
+  throwsCode(() => cluster.core("a").changeMembership({ add: "d" }), "NotLeader");
+  cluster.elect("a");
+  const leader = cluster.core("a");
+  throwsCode(() => leader.changeMembership({ add: "d" }), "Unavailable", "change");
+  leader.propose([sig]);
+  cluster.stabilize();
+  throwsCode(() => leader.changeMembership({ add: "" }), "InvalidArgs", "change.add");
+  throwsCode(() => leader.changeMembership({ add: "a" }), "Conflict", "change.add");
+  throwsCode(() => leader.changeMembership({ retire: "z" }), "Conflict", "change.retire");
+  throwsCode(() => leader.changeMembership(null as never), "InvalidArgs", "change");
+  throwsCode(() => leader.changeMembership({} as never), "InvalidArgs", "change");
+  assert.deepEqual(leader.changeMembership({ add: "d" }), { view: 2, seqno: 3 });
+  throwsCode(() => leader.changeMembership({ retire: "b" }), "Conflict", "change");
+  cluster.add("d", emptyState());
+  leader.propose([sig]);
+  cluster.stabilize();
+  assert.equal(cluster.core("d").status().commitSeqno, 4);
+  throwsCode(() => leader.changeMembership({ add: "e" }), "InvalidArgs", "change.add");
+  assert.deepEqual(cluster.core("d").status().config, ["a", "b", "c", "d"]);
+});
+
+test("a single remaining node cannot be retired", () => {
+  const cluster = new TestCluster(["solo"]);
+  cluster.elect("solo");
+  const core = cluster.core("solo");
+  core.propose([sig]);
+  cluster.stabilize();
+  throwsCode(() => core.changeMembership({ retire: "solo" }), "InvalidArgs", "change.retire");
+});
+
+test("a joiner without configuration never campaigns; a retired node neither", () => {
+  const joiner = new ConsensusNode({ id: "j", rng: ZERO_RNG, limits: TEST_LIMITS }, emptyState());
+  for (let i = 0; i < 100; i++) joiner.tick();
+  assert.equal(joiner.status().role, "Follower");
+  assert.equal(joiner.hasReady(), false);
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  cluster.core("a").changeMembership({ retire: "c" });
+  cluster.core("a").propose([sig]);
+  cluster.stabilize();
+  const c = cluster.core("c");
+  assert.equal(c.status().member, false);
+  for (let i = 0; i < 100; i++) c.tick();
+  assert.equal(c.status().role, "Follower");
+  assert.equal(c.stats().preVotesStarted, 0);
+});
+
+test("txStatus validates its inputs", () => {
+  const node = new ConsensusNode({ id: "a", rng: ZERO_RNG }, bootstrapState(["a"]));
+  throwsCode(() => node.txStatus(0, 1), "InvalidArgs", "view");
+  throwsCode(() => node.txStatus(1, 0), "InvalidArgs", "seqno");
+  throwsCode(() => node.txStatus(1.5, 1), "InvalidArgs", "view");
+  assert.equal(node.txStatus(1, 1), "Pending");
+});
+
+test("the pipelining window bounds appends in flight to each follower", () => {
+  const cluster = new TestCluster(["a", "b", "c"], {
+    ...TEST_LIMITS,
+    maxBatchEntries: 1,
+    maxInflightAppends: 2,
+  });
+  cluster.electAndSign("a");
+  cluster.queue = [];
+  const leader = cluster.core("a");
+  for (let i = 0; i < 10; i++) leader.propose([{ signature: false, payload: text(`${i}`) }]);
+  cluster.process();
+  const toB = cluster.queue.filter((m) => m.to === "b" && m.type === "append" && m.entries.length > 0);
+  assert.equal(toB.length, 2);
+  cluster.stabilize();
+  assert.equal(cluster.core("b").status().lastSeqno, 12, "acks reopen the window until b caught up");
+});
+
+test("a restarted node resumes from its disk", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  cluster.core("a").propose([{ signature: false, payload: text("x") }, sig]);
+  cluster.stabilize();
+  cluster.heartbeat("a");
+  const b = cluster.node("b");
+  const restarted = new ConsensusNode(
+    { id: "b", rng: ZERO_RNG, limits: TEST_LIMITS },
+    { hardState: b.hardState, entries: b.disk },
+  );
+  assert.deepEqual(restarted.status(), { ...b.core.status(), leader: null, persistedSeqno: 4 });
+  assert.equal(restarted.hasReady(), false, "nothing to re-apply or re-persist");
+  b.core = restarted;
+  cluster.heartbeat("a");
+  assert.equal(restarted.status().leader, "a");
+  restarted.checkInvariants(true);
+});
+
+test("without check-quorum a cut-off leader keeps its role; with it, it steps down", () => {
+  for (const checkQuorum of [false, true]) {
+    const cluster = new TestCluster(["a", "b", "c"], { ...TEST_LIMITS, checkQuorum });
+    cluster.electAndSign("a");
+    cluster.queue = [];
+    const leader = cluster.core("a");
+    for (let i = 0; i < 12; i++) leader.tick();
+    assert.equal(leader.status().role, checkQuorum ? "Follower" : "Leader");
+    assert.equal(leader.stats().checkQuorumStepDowns, checkQuorum ? 1 : 0);
+  }
+});
+
+test("followers of a healthy leader never start elections", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  for (let round = 0; round < 60; round++) {
+    for (const id of ["a", "b", "c"]) cluster.core(id).tick();
+    cluster.stabilize();
+  }
+  for (const id of ["b", "c"]) {
+    assert.equal(cluster.core(id).stats().preVotesStarted, 0, `${id} never timed out`);
+    assert.equal(cluster.core(id).status().view, 2);
+  }
+  assert.equal(cluster.core("a").status().role, "Leader");
+});
