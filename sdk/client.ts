@@ -10,6 +10,7 @@
  *   await client.waitForCommit(txid);
  *   const receipt = await client.receipt(txid); // verified, or throws ReceiptInvalid
  */
+import type { ArgsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
 import { type ErrorBody, TreatyError } from "./errors.js";
@@ -24,6 +25,18 @@ import {
 } from "./request.js";
 
 export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+/**
+ * A typed client for a contract whose default export has type `C`: one async function per
+ * method, with the argument and result types of the contract's own TypeScript.
+ * @example
+ *   import type logContract from "./contracts/log/index.js";
+ *   const log = client.contract<typeof logContract>("log");
+ *   const { txid } = await log.writePrivate({ id: 1, msg: "hi" }); // args type-checked
+ */
+export type ContractClient<C> = {
+  readonly [K in keyof MethodsOf<C>]: (args: ArgsOf<C, K>) => Promise<CallResult<ResultOf<C, K>>>;
+};
 
 export interface ClientOptions {
   /** Node base URLs; requests go to the first that answers. */
@@ -77,6 +90,17 @@ export class Client {
         })
       : unsignedRequest(path, args, this.options.encoding ?? "json");
     return this.post<CallResult<R>>(request);
+  }
+
+  /** A typed client for contract `name` (see `ContractClient`). */
+  contract<C>(name: string): ContractClient<C> {
+    return new Proxy(
+      {},
+      {
+        get: (_target, method) =>
+          typeof method === "string" ? (args: unknown) => this.call(name, method, args) : undefined,
+      },
+    ) as ContractClient<C>;
   }
 
   /** Sends an already signed request (e.g. a governance ballot built by `sdk/governance`). */

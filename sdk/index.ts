@@ -1,0 +1,37 @@
+/**
+ * `treaty/sdk`: what apps import. Runs in Node and in browsers.
+ *
+ * - `Client`: signed calls, safe retries, commit waits, verified receipts, typed contract clients;
+ * - keys: generation, key files, signing and verification on ed25519, P-256 and secp256k1;
+ * - receipts: offline verification against a pinned service identity key;
+ * - requests: the signed request format, for clients that build their own transport.
+ */
+export {
+  type CallResult,
+  Client,
+  type ClientOptions,
+  type ContractClient,
+  type NodeStatus,
+  parseServiceFile,
+  type TxStatus,
+} from "./client.js";
+export { fromHex, toHex } from "./bytes.js";
+export { decode, encode, encodeCanonical } from "./codec.js";
+export { ErrorCode, isTreatyError, TreatyError } from "./errors.js";
+export {
+  type Curve,
+  CURVES,
+  fromKeyFile,
+  generateKeyPair,
+  type KeyFile,
+  type KeyPair,
+  keyId,
+  parsePublicKey,
+  type PublicKey,
+  sign,
+  toKeyFile,
+  verify,
+} from "./keys.js";
+export { verifyConsistency, verifyInclusion } from "./merkle.js";
+export { formatTxId, parseTxId, type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
+export { signingInput, signRequest, type SignedRequest, unsignedRequest } from "./request.js";
