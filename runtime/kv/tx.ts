@@ -39,8 +39,10 @@ interface LocalWrite {
 }
 
 /**
- * A KvTx over a KvStore. Bytes passed in are copied and bytes handed out are fresh copies, so
- * neither side can change the other's data. Map and key checks: see KvStore.
+ * A KvTx over a KvStore. Bytes passed in are copied and bytes read out are fresh copies, so no
+ * caller can change stored data. The exception is `writeSet()`, a view of the tx's own buffered
+ * writes handed over without copying (the store copies again in `apply`): treat it as read-only.
+ * Map and key checks: see KvStore.
  */
 export class StoreTx implements KvTx {
   private readonly local = new Map<
@@ -119,7 +121,10 @@ export class StoreTx implements KvTx {
     return out;
   }
 
-  /** Every write, in canonical order (maps by name, keys bytewise); fresh copies. */
+  /**
+   * Every write, in canonical order (maps by name, keys bytewise). The byte arrays are the tx's
+   * own (not copied): read-only for the caller.
+   */
   writeSet(): WriteSet {
     const pub: MapWrites[] = [];
     const priv: MapWrites[] = [];
