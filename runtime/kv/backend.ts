@@ -34,6 +34,7 @@ export interface BatchWrite {
   readonly value: Uint8Array | null;
 }
 
+/** Committed state plus its version marker; see the module comment for the division of labour. */
 export interface CommittedBackend {
   /** The version marker persisted with the last batch (0 for a new store). */
   readonly committedVersion: number;

@@ -17,6 +17,7 @@
  * A durable commit costs ~200 µs, so the store commits per batch of versions, never per tx.
  */
 import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { TreatyError } from "../../sdk/errors.js";
 import type { BatchWrite, CommittedBackend, MapRef, Row, ScanBounds } from "./backend.js";
@@ -31,12 +32,20 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 type Db = Database<Uint8Array, Uint8Array>;
 
-/** LMDB-backed committed state. Not safe to open twice on one path in one process. */
+/**
+ * Directories open in this process. lmdb-js shares one environment per path, so a second store
+ * on the same directory would see the first one's close (and two overlays would fight over one
+ * committed state): refuse it.
+ */
+const openPaths = new Set<string>();
+
+/** LMDB-backed committed state; one per directory per process. */
 export class LmdbBackend implements CommittedBackend {
   private version: number;
 
   private constructor(
     private readonly path: string,
+    private readonly absolutePath: string,
     private readonly root: RootDatabase<Uint8Array, Uint8Array>,
     private readonly state: Db,
     private readonly meta: Db,
@@ -46,9 +55,14 @@ export class LmdbBackend implements CommittedBackend {
 
   /**
    * Opens or creates the store in directory `path` (created if missing). Throws TreatyError
-   * Unavailable when LMDB cannot open it and LedgerCorrupt when its markers are unreadable.
+   * Unavailable when LMDB cannot open it or this process already has it open, and LedgerCorrupt
+   * when its markers are unreadable.
    */
   static open(path: string): LmdbBackend {
+    const absolutePath = resolve(path);
+    if (openPaths.has(absolutePath)) {
+      throw new TreatyError("Unavailable", `kv store ${path}: already open in this process`);
+    }
     let root: RootDatabase<Uint8Array, Uint8Array>;
     try {
       mkdirSync(path, { recursive: true });
@@ -68,7 +82,9 @@ export class LmdbBackend implements CommittedBackend {
     try {
       const state = root.openDB<Uint8Array, Uint8Array>({ name: "kv.state", ...options });
       const meta = root.openDB<Uint8Array, Uint8Array>({ name: "kv.meta", ...options });
-      return new LmdbBackend(path, root, state, meta);
+      const backend = new LmdbBackend(path, absolutePath, root, state, meta);
+      openPaths.add(absolutePath);
+      return backend;
     } catch (err) {
       root.close().catch(() => undefined);
       if (err instanceof TreatyError) throw err;
@@ -144,8 +160,12 @@ export class LmdbBackend implements CommittedBackend {
     this.version = version;
   }
 
-  close(): Promise<void> {
-    return this.root.close();
+  async close(): Promise<void> {
+    try {
+      await this.root.close();
+    } finally {
+      openPaths.delete(this.absolutePath);
+    }
   }
 }
 

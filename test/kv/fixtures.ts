@@ -44,6 +44,8 @@ export interface KvFixture {
   readonly store: KvStore;
   /** True for stores that survive close (LMDB). */
   readonly durable: boolean;
+  /** The LMDB directory (durable stores only). */
+  readonly path?: string;
   /** Closes the store and opens the same place again (durable stores only). */
   reopen(options?: KvStoreOptions): Promise<KvStore>;
   /** Closes every store opened by the fixture and removes its files. */
@@ -76,6 +78,7 @@ export const lmdbFixture: KvFixtureFactory = (options) => {
   return {
     store: opened[0]!,
     durable: true,
+    path,
     async reopen(reopenOptions) {
       await opened[opened.length - 1]!.close();
       const next = KvStore.open(path, reopenOptions ?? options);

@@ -96,6 +96,18 @@ describe("KvStore on LMDB across restarts", () => {
       }
     }));
 
+  it("refuses a second store on a directory that is already open", () =>
+    withFixture(lmdbFixture, async (fixture) => {
+      fixture.store.apply(1, writeSet({ a: [[b(1), b(1)]] }));
+      await fixture.store.commit(1);
+      const { path } = fixture;
+      assert.ok(path !== undefined);
+      throwsCode(() => KvStore.open(path), "Unavailable", "already open");
+      throwsCode(() => KvStore.open(`${path}/.`), "Unavailable", "already open");
+      const again = await fixture.reopen(); // after close, the same process may open it again
+      assert.equal(again.committedVersion, 1);
+    }));
+
   it("fails to open a path that is a file with Unavailable", () =>
     withDir(async (dir) => {
       const path = join(dir, "file");
