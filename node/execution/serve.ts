@@ -58,7 +58,12 @@ async function answer(port: MessagePort, engine: ExecutionEngine, request: Reque
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }
-  post(port, message);
+  try {
+    post(port, message);
+  } catch (err) {
+    // The value cannot be cloned (a bug upstream): answer with the error rather than die silent.
+    post(port, { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) });
+  }
   if (request.op === "close") {
     // Nothing more to serve: let the thread end on its own (the main thread also terminates it).
     port.removeAllListeners("message");
