@@ -9,7 +9,7 @@
  * commit may lag apply by a whole batch and should be called per batch, never per transaction.
  *
  * Transactions read at one version: committed state + overlay writes <= that version + their own
- * writes. A transaction stays usable while its view exists; a commit at or above its read
+ * writes. A transaction stays usable while its view exists; a commit above its read
  * version, or a rollback below it, ends the view and later calls throw TreatyError Conflict (the
  * caller re-executes on a fresh transaction). Runs synchronously; only commit and close await.
  *
