@@ -29,12 +29,31 @@ function splitPoint(n: number): number {
   return k;
 }
 
-/** MTH(D[n]) of RFC 9162 2.1.1. */
+/**
+ * MTH(D[n]) of RFC 9162 2.1.1. Memoized on the identity of the leaf data (the recursion asks for
+ * the same subranges over and over); the definition itself is untouched.
+ */
+const memo = new Map<string, Uint8Array>();
+const ids = new WeakMap<Uint8Array, number>();
+let nextId = 0;
+function idOf(d: Uint8Array): number {
+  let id = ids.get(d);
+  if (id === undefined) {
+    id = nextId++;
+    ids.set(d, id);
+  }
+  return id;
+}
 function mth(data: readonly Uint8Array[]): Uint8Array {
   if (data.length === 0) return sha();
   if (data.length === 1) return sha(ZERO, data[0]!);
+  const key = data.map(idOf).join(",");
+  const known = memo.get(key);
+  if (known !== undefined) return known;
   const k = splitPoint(data.length);
-  return sha(ONE, mth(data.slice(0, k)), mth(data.slice(k)));
+  const hash = sha(ONE, mth(data.slice(0, k)), mth(data.slice(k)));
+  memo.set(key, hash);
+  return hash;
 }
 
 /** PATH(m, D[n]) of RFC 9162 2.1.3.1. */
