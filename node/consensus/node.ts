@@ -751,7 +751,16 @@ export class ConsensusNode {
 
   private respondAppend(to: NodeId, success: boolean, seqno: number, hintSeqno: number): void {
     const hintView = this.log.viewAt(hintSeqno) ?? 0;
-    this.send({ type: "appendResponse", from: this.id, to, view: this.view, success, seqno, hintSeqno, hintView });
+    this.send({
+      type: "appendResponse",
+      from: this.id,
+      to,
+      view: this.view,
+      success,
+      seqno,
+      hintSeqno,
+      hintView,
+    });
   }
 
   private handleAppendResponse(m: AppendResponseMessage): void {
