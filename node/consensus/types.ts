@@ -171,8 +171,10 @@ export interface CommittedRange {
  * The output of the core, drained with `ready()`. The driver must handle each Ready completely and
  * in order (see docs/consensus.md, "Driver contract"):
  *
- * 1. Persist durably, in this order: delete log entries with seqno >= `truncateFromSeqno` (when
- *    not null), append `entries`, write `hardState` (when not null).
+ * 1. Persist durably and atomically (one storage transaction): delete log entries with seqno >=
+ *    `truncateFromSeqno` (when not null), append `entries`, write `hardState` (when not null).
+ *    A torn write could leave entries of a view whose vote was lost; the constructor refuses
+ *    such state as LedgerCorrupt rather than risk a second vote in that view.
  * 2. Only then send `messages` (a vote or an acknowledgement must never outrun the disk).
  * 3. Then apply `committed` entries, and call `ackPersisted(last.seqno, last.view)` for the last
  *    entry of `entries` so the leader may count its own copy.
