@@ -1,0 +1,196 @@
+/**
+ * Starts a real single Treaty node in-process for tests: a private temp dir, fresh member0 and
+ * user0 keys, a genesis config (the sample contracts `log`, `bank` and `meter`, plus any extra
+ * contract folders a test asks for; `open: true`; a short signature interval so commits come
+ * quickly), HTTP on an ephemeral loopback port and a silent logger.
+ *
+ * Ownership: the caller must `dispose()` the handle (in `after`/`finally`): it stops the node
+ * (HTTP server, execution worker, stores) and deletes the temp dir. `stop()` alone keeps the
+ * data dir, so a test can inspect it offline (e.g. `treaty ledger verify`) or `restart()`.
+ *
+ * @example
+ *   const net = await startTestNode();
+ *   try {
+ *     const { txid } = await net.client().call("log", "writePublic", { id: 1, msg: "hi" });
+ *   } finally {
+ *     await net.dispose();
+ *   }
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { toHex } from "../../sdk/bytes.js";
+import { Client, type ClientOptions } from "../../sdk/client.js";
+import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
+import { type NodeConfig, parseConfig } from "../../node/config.js";
+import { type Logger, silentLogger } from "../../node/log.js";
+import { realRuntime } from "../../node/main.js";
+import { TreatyNode } from "../../node/service.js";
+
+/** A contract deployed at genesis: its name and source folder (relative to the package root). */
+export interface TestContract {
+  readonly name: string;
+  readonly path: string;
+}
+
+export interface TestNodeOptions {
+  /** Contracts deployed at genesis besides the samples `log`, `bank` and `meter`. */
+  readonly extraContracts?: readonly TestContract[];
+  /** Signature interval, ms (default 20: commits and receipts come fast). */
+  readonly signatureIntervalMs?: number;
+  /** Signed requests outside this window are StaleRequest (default: the node's default). */
+  readonly freshnessWindowMs?: number;
+  /** HTTP body cap (default: the node's default, 1 MiB). */
+  readonly maxBodyBytes?: number;
+  /** Logs (default: silent). */
+  readonly logger?: Logger;
+  /** How long to wait for the node to lead and load every contract (default 30 s). */
+  readonly readyTimeoutMs?: number;
+}
+
+/** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
+export interface TestNode {
+  /** The current node object (a new one after `restart()`). */
+  readonly node: TreatyNode;
+  /** `http://127.0.0.1:<port>`; the same port across restarts. */
+  readonly url: string;
+  /** The temp dir holding the node's data dir and config. */
+  readonly dir: string;
+  /** The node's data dir (ledger, KV, secrets). */
+  readonly dataDir: string;
+  /** The service identity's public key (pin it: receipts verify against it). */
+  readonly serviceKey: PublicKey;
+  /** `{serviceKey: {curve, publicKey}, nodes: [url]}`, as `treaty dev` writes service.json. */
+  readonly serviceFile: { serviceKey: { curve: string; publicKey: string }; nodes: string[] };
+  /** The genesis member (member0) and user (user0). */
+  readonly member: KeyPair;
+  readonly user: KeyPair;
+  /**
+   * A client of this node signing with `key` (default: user0); `null` for an anonymous client
+   * (unsigned calls to readonly `anyone` methods). `options` override the defaults.
+   */
+  client(key?: KeyPair | null, options?: Partial<ClientOptions>): Client;
+  /** Stops the node (keeps the data dir) and starts it again on the same dir and port. */
+  restart(): Promise<void>;
+  /** Stops the node and keeps the data dir. Idempotent. */
+  stop(): Promise<void>;
+  /** Stops the node and deletes the temp dir. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+const SAMPLE_CONTRACTS: readonly TestContract[] = [
+  { name: "log", path: "contracts/examples/log" },
+  { name: "bank", path: "contracts/examples/bank" },
+  { name: "meter", path: "contracts/examples/meter" },
+];
+
+const POLL_MS = 10;
+
+/** Starts a node with a new service (genesis) in a fresh temp dir; see the module comment. */
+export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
+  const root = findPackageRoot();
+  const dir = mkdtempSync(join(tmpdir(), "treaty-node-"));
+  const member = generateKeyPair("ed25519");
+  const user = generateKeyPair("ed25519");
+  const contracts = [...SAMPLE_CONTRACTS, ...(options.extraContracts ?? [])];
+  const logger = options.logger ?? silentLogger;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const configValue = (port: number) => ({
+    dataDir: join(dir, "data"),
+    http: { host: "127.0.0.1", port, ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }) },
+    ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
+    ...(options.freshnessWindowMs !== undefined && {
+      requests: { freshnessWindowMs: options.freshnessWindowMs },
+    }),
+    genesis: {
+      members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+      users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+      contracts: contracts.map((c) => ({ name: c.name, path: join(root, c.path) })),
+      open: true,
+    },
+    logLevel: "error",
+  });
+  const boot = async (config: NodeConfig): Promise<TreatyNode> => {
+    const started = await TreatyNode.start(config, realRuntime(config, logger));
+    try {
+      await waitReady(started, contracts, readyTimeoutMs);
+    } catch (err) {
+      await started.stop();
+      throw err;
+    }
+    return started;
+  };
+
+  let node: TreatyNode;
+  try {
+    node = await boot(parseConfig(configValue(0), dir));
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  // Later starts reuse the port, so URLs (and clients) stay valid across restarts.
+  const port = Number(new URL(node.url).port);
+  const url = node.url;
+  let running = true;
+  let disposed = false;
+  const serviceKey = node.serviceKey;
+  const stop = async () => {
+    if (!running) return;
+    running = false;
+    await node.stop();
+  };
+  return {
+    get node() {
+      return node;
+    },
+    url,
+    dir,
+    dataDir: join(dir, "data"),
+    serviceKey,
+    serviceFile: {
+      serviceKey: { curve: serviceKey.curve, publicKey: toHex(serviceKey.publicKey) },
+      nodes: [url],
+    },
+    member,
+    user,
+    client: (key = user, overrides = {}) =>
+      new Client({ nodes: [url], serviceKey, ...(key !== null && { key }), ...overrides }),
+    restart: async () => {
+      if (disposed) throw new Error("restart after dispose");
+      await stop();
+      node = await boot(parseConfig(configValue(port), dir));
+      running = true;
+    },
+    stop,
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      try {
+        await stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** Waits until the node leads, has committed its ledger so far and has loaded every contract. */
+async function waitReady(node: TreatyNode, contracts: readonly TestContract[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = node.replica.consensus.status();
+    const ready =
+      status.role === "Leader" &&
+      status.commitSeqno >= 1 &&
+      contracts.every((c) => node.manifests.has(c.name));
+    if (ready) return;
+    if (Date.now() > deadline) {
+      const missing = contracts.filter((c) => !node.manifests.has(c.name)).map((c) => c.name);
+      throw new Error(
+        `test node not ready after ${timeoutMs} ms (role ${status.role}, commit ${status.commitSeqno}, contracts missing: ${missing.join(", ") || "none"})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
