@@ -4,5 +4,8 @@ import { CONTRACT_COMMANDS } from "./contract.js";
 import { keygenCommand } from "./keygen.js";
 import { LEDGER_COMMANDS } from "./ledger.js";
 import { nodeStartCommand } from "./node.js";
+import { callCommand } from "./call.js";
+import { receiptCommand } from "./receipt.js";
+import { statusCommand } from "./status.js";
 
-export const COMMANDS: readonly Command[] = [keygenCommand, nodeStartCommand, ...LEDGER_COMMANDS, ...CONTRACT_COMMANDS];
+export const COMMANDS: readonly Command[] = [keygenCommand, nodeStartCommand, ...LEDGER_COMMANDS, ...CONTRACT_COMMANDS, callCommand, statusCommand, receiptCommand];

@@ -18,7 +18,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { toHex } from "../../sdk/bytes.js";
 import { Client, type ClientOptions } from "../../sdk/client.js";
 import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
@@ -28,7 +28,7 @@ import { type Logger, silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { TreatyNode } from "../../node/service.js";
 
-/** A contract deployed at genesis: its name and source folder (relative to the package root). */
+/** A contract deployed at genesis: its name and source folder (absolute, or relative to the package root). */
 export interface TestContract {
   readonly name: string;
   readonly path: string;
@@ -71,12 +71,34 @@ export interface TestNode {
    * (unsigned calls to readonly `anyone` methods). `options` override the defaults.
    */
   client(key?: KeyPair | null, options?: Partial<ClientOptions>): Client;
+  /**
+   * POSTs raw bytes to `path` (no SDK in the way: for hostile input). Resolves with the status
+   * and the parsed JSON answer.
+   */
+  post(
+    path: string,
+    body: Uint8Array | string,
+    headers?: Readonly<Record<string, string>>,
+  ): Promise<RawAnswer>;
+  /**
+   * Waits until the ledger is quiet: every entry signed and committed. A test that checks
+   * "nothing was written" takes `node.ledger.lastSeqno` after this and compares later.
+   */
+  settled(): Promise<number>;
   /** Stops the node (keeps the data dir) and starts it again on the same dir and port. */
   restart(): Promise<void>;
   /** Stops the node and keeps the data dir. Idempotent. */
   stop(): Promise<void>;
   /** Stops the node and deletes the temp dir. Idempotent. */
   dispose(): Promise<void>;
+}
+
+/** What `TestNode.post` resolves with. */
+export interface RawAnswer {
+  readonly status: number;
+  readonly json: unknown;
+  /** The error code when the answer is `{error: {code, message}}`, else undefined. */
+  readonly code: string | undefined;
 }
 
 const SAMPLE_CONTRACTS: readonly TestContract[] = [
@@ -98,7 +120,11 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   const configValue = (port: number) => ({
     dataDir: join(dir, "data"),
-    http: { host: "127.0.0.1", port, ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }) },
+    http: {
+      host: "127.0.0.1",
+      port,
+      ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
+    },
     ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
@@ -106,7 +132,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     genesis: {
       members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
       users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
-      contracts: contracts.map((c) => ({ name: c.name, path: join(root, c.path) })),
+      contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
       open: true,
     },
     logLevel: "error",
@@ -156,6 +182,21 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     user,
     client: (key = user, overrides = {}) =>
       new Client({ nodes: [url], serviceKey, ...(key !== null && { key }), ...overrides }),
+    post: async (path, body, headers = {}) => {
+      const response = await fetch(url + path, {
+        method: "POST",
+        body: typeof body === "string" ? body : (body as Uint8Array<ArrayBuffer>),
+        headers,
+      });
+      const json: unknown = await response.json();
+      const error = (json as { error?: { code?: unknown } } | null)?.error;
+      return {
+        status: response.status,
+        json,
+        code: typeof error?.code === "string" ? error.code : undefined,
+      };
+    },
+    settled: () => settle(node, readyTimeoutMs),
     restart: async () => {
       if (disposed) throw new Error("restart after dispose");
       await stop();
@@ -191,6 +232,19 @@ async function waitReady(node: TreatyNode, contracts: readonly TestContract[], t
         `test node not ready after ${timeoutMs} ms (role ${status.role}, commit ${status.commitSeqno}, contracts missing: ${missing.join(", ") || "none"})`,
       );
     }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** Resolves with the last seqno once every entry is signed and committed (see `TestNode.settled`). */
+async function settle(node: TreatyNode, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { commitSeqno } = node.replica.consensus.status();
+    const last = node.ledger.lastSeqno;
+    if (node.ledger.unsignedCount === 0 && commitSeqno === last) return last;
+    if (Date.now() > deadline)
+      throw new Error(`ledger not settled after ${timeoutMs} ms (last ${last}, commit ${commitSeqno})`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
