@@ -63,7 +63,13 @@ export const SIM_LIMITS: Partial<ConsensusLimits> = {
   maxUncommittedEntries: 48,
 };
 
+/** Ticks after healing for a leader to emerge and commit, before catch-up is accounted for. */
 const LIVENESS_TICKS = 1_500;
+/**
+ * Worst-case ticks per window of entries a lagging node catches up (one round trip at the
+ * healed network's maximum delay of 2 ticks each way, plus a tick of slack).
+ */
+const CATCH_UP_TICKS_PER_WINDOW = 6;
 
 /**
  * Per-seed fault and workload intensities (swarm testing, as TigerBeetle's VOPR): drawing them
@@ -124,7 +130,7 @@ export function simulate(options: SimOptions): SimSummary {
       }
       cluster.step();
     }
-    checkLiveness(cluster);
+    checkLiveness(cluster, swarm);
     const leader = cluster.leader()!.core!.status();
     return {
       seed: options.seed,
@@ -279,7 +285,7 @@ function changeMembership(cluster: SimCluster, rng: Prng, nextNumber: number, fo
  * Heals everything and requires progress: a leader that committed in its view, a fresh
  * transaction committed, and all members holding the same committed log.
  */
-function checkLiveness(cluster: SimCluster): void {
+function checkLiveness(cluster: SimCluster, swarm: Swarm): void {
   const net = cluster.network;
   net.healAll();
   net.faults.lossRate = 0;
@@ -291,7 +297,11 @@ function checkLiveness(cluster: SimCluster): void {
     if (node.core === null) cluster.restart(node);
   }
   cluster.trace.add(cluster.now, () => "HEAL: all faults off, every node up");
-  const deadline = cluster.now + LIVENESS_TICKS;
+  // A node added late may have to fetch the whole log, one window per round trip.
+  const longest = Math.max(...[...cluster.nodes.values()].map((n) => n.core!.status().lastSeqno));
+  const window = (swarm.limits.maxBatchEntries ?? 1) * (swarm.limits.maxInflightAppends ?? 1);
+  const budget = LIVENESS_TICKS + CATCH_UP_TICKS_PER_WINDOW * Math.ceil(longest / window);
+  const deadline = cluster.now + budget;
   let marker: { view: number; seqno: number } | undefined;
   while (cluster.now < deadline) {
     cluster.step();
@@ -310,7 +320,7 @@ function checkLiveness(cluster: SimCluster): void {
     const s = n.core!.status();
     return `${n.id}: ${s.role} v=${s.view} leader=${s.leader ?? "-"} commit=${s.commitSeqno} last=${s.lastView}.${s.lastSeqno} config=${s.config?.join(",") ?? "-"}`;
   });
-  throw new Error(`liveness: no convergence ${LIVENESS_TICKS} ticks after healing\n  ${states.join("\n  ")}`);
+  throw new Error(`liveness: no convergence ${budget} ticks after healing\n  ${states.join("\n  ")}`);
 }
 
 /** All members of the leader's configuration committed `seqno` and hold identical logs up to it. */
