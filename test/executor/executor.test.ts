@@ -376,6 +376,20 @@ describe("ContractRuntime", () => {
     });
   });
 
+  describe("limits", () => {
+    it("setLimits applies from the next call", () => {
+      assert.equal(result(run(request("big", { n: 4000 }))), "x".repeat(4000));
+      runtime.setLimits(resolveLimits({ ...LIMITS, maxResultBytes: 100 }));
+      try {
+        assert.equal(error(run(request("big", { n: 4000 }))), "PayloadTooLarge");
+        assert.equal(runtime.limits.maxResultBytes, 100);
+      } finally {
+        runtime.setLimits(LIMITS);
+      }
+      assert.equal(result(run(request("big", { n: 4000 }))), "x".repeat(4000));
+    });
+  });
+
   describe("host functions", () => {
     it("randomBytes: a deterministic stream from the seed, fresh for every call", () => {
       const first = result(run(request("random", { sizes: [5, 40, 0, 1024] }))) as string[];
