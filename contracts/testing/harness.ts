@@ -14,6 +14,7 @@
  * calls (use `loadBundle` on the compiled bundle to get fresh modules per call), and no
  * execution, memory or stack limits apply to source contracts.
  */
+import { isNativeError, isProxy } from "node:util/types";
 import type { CallerRole, ContractManifest, InvokeOutcome, MethodMode } from "../../runtime/sandbox/abi.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -89,8 +90,11 @@ export type CallResult<R = unknown> =
       readonly events: readonly [];
       readonly writes: readonly [];
       readonly txid: string | null;
-      /** What the contract threw, when the error came from an exception (for debugging). */
-      readonly cause?: unknown;
+      /**
+       * The Error the contract threw, for debugging (only a genuine Error whose message is a
+       * plain data property, so inspecting it runs no contract code).
+       */
+      readonly cause?: Error;
     };
 
 /** Options of `testContract`. */
@@ -187,7 +191,7 @@ export class TestContract<M extends MethodTable = MethodTable> {
     const entry = Object.hasOwn(this.manifest.methods, method) ? this.manifest.methods[method] : undefined;
     const mode: MethodMode = entry?.mode ?? "readonly";
     const txid = mode === "readwrite" ? `1.${++this.seqno}` : null;
-    const fail = (code: string, message: string, cause?: unknown): CallResult => {
+    const fail = (code: string, message: string, thrown?: unknown): CallResult => {
       const failure = {
         ok: false as const,
         error: { code, message },
@@ -195,7 +199,7 @@ export class TestContract<M extends MethodTable = MethodTable> {
         writes: [] as const,
         txid,
       };
-      return cause === undefined ? failure : { ...failure, cause };
+      return isSafeError(thrown) ? { ...failure, cause: thrown } : failure;
     };
     const argsBytes = utf8.encode(argsJson).length;
     if (argsBytes > this.limits.maxArgsBytes) {
@@ -258,21 +262,52 @@ export class TestContract<M extends MethodTable = MethodTable> {
   }
 }
 
-/** Node's errors that stand for the sandbox's limits (vm timeout, V8 stack overflow). */
+/**
+ * Node's errors that stand for the sandbox's limits: vm's timeout, V8's stack overflow. They may
+ * come from another realm (a bundle's vm context), so they are recognized by shape.
+ */
 function limitError(err: unknown): { code: string; message: string } | undefined {
-  if (err instanceof Error && (err as { code?: unknown }).code === "ERR_SCRIPT_EXECUTION_TIMED_OUT") {
+  if (!isNativeError(err) || isProxy(err)) return undefined;
+  if (dataString(err, "code") === "ERR_SCRIPT_EXECUTION_TIMEOUT")
     return { code: "ExecutionLimit", message: "the call ran out of time" };
-  }
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+  if (dataString(err, "name") === "RangeError" && /call stack/i.test(dataString(err, "message") ?? "")) {
     return { code: "StackLimit", message: "the call overflowed the stack" };
   }
   return undefined;
 }
 
+/** A safe message for what a contract threw: reads data properties only, never runs its code. */
 function faultMessage(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
   if (typeof err === "string") return `the contract threw a string: ${err.slice(0, 1024)}`;
+  if (isNativeError(err) && !isProxy(err)) {
+    return `${dataString(err, "name") ?? "Error"}: ${(dataString(err, "message") ?? "").slice(0, 1024)}`;
+  }
   return `the contract threw a non-Error value (${err === null ? "null" : typeof err})`;
+}
+
+/** A native Error, not a Proxy, whose message (if any) is a data property: safe to inspect. */
+function isSafeError(value: unknown): value is Error {
+  if (!isNativeError(value) || isProxy(value)) return false;
+  let current: object | null = value;
+  for (let depth = 0; depth < 8 && current !== null; depth++) {
+    if (isProxy(current)) return false;
+    const descriptor = Object.getOwnPropertyDescriptor(current, "message");
+    if (descriptor !== undefined) return "value" in descriptor;
+    current = Object.getPrototypeOf(current) as object | null;
+  }
+  return true;
+}
+
+/** A string data property found on `object` or its prototypes (no getters, no Proxy traps). */
+function dataString(object: object, key: string): string | undefined {
+  let current: object | null = object;
+  for (let depth = 0; depth < 8 && current !== null && !isProxy(current); depth++) {
+    const descriptor = Object.getOwnPropertyDescriptor(current, key);
+    if (descriptor !== undefined)
+      return "value" in descriptor && typeof descriptor.value === "string" ? descriptor.value : undefined;
+    current = Object.getPrototypeOf(current) as object | null;
+  }
+  return undefined;
 }
 
 /** The contract's state in the stand-in store, by contract-local map names. */
@@ -320,7 +355,8 @@ export class StateView {
     return this.store
       .maps()
       .filter((name) => name.startsWith(`${this.contract}.`) || name.startsWith(`public:${this.contract}.`))
-      .map((name) => this.localName(name));
+      .map((name) => this.localName(name))
+      .sort();
   }
 
   /** Every map of the contract as `{map: {encodedKey: value}}`, for snapshots. */
