@@ -62,6 +62,8 @@ interface Live {
   readonly helpers: QuickJSHandle;
   /** The bundle's factory function. */
   readonly factory: QuickJSHandle;
+  /** The stack cap the runtime has now. */
+  stackBytes: number;
 }
 
 /** How one stretch of guest code ended. */
@@ -91,6 +93,7 @@ export class ContractSandbox {
   #boots = 0;
   #instances = 0;
   #calls = 0;
+  #lastCallFuel = 0;
   #manifestJson = "";
 
   private constructor(bundle: string, options: SandboxOptions) {
@@ -147,6 +150,12 @@ export class ContractSandbox {
       this.#shutdown(); // the heap cap changed: move to an instance with the new cap
     }
     if (this.#live === undefined) this.#boot();
+    const current = this.#live!;
+    if (current.stackBytes !== limits.stackBytes) {
+      // Between calls the C stack is at its base, so the new cap counts from there.
+      current.runtime.setMaxStackSize(limits.stackBytes);
+      current.stackBytes = limits.stackBytes;
+    }
     return this.#runMethod("invoke", [method, argsJson, contextJson], host, limits);
   }
 
@@ -169,7 +178,7 @@ export class ContractSandbox {
       boots: this.#boots,
       instances: this.#instances,
       calls: this.#calls,
-      lastCallFuel: this.#meter.fuelUsed,
+      lastCallFuel: this.#lastCallFuel,
       wasmBytes: this.#instance?.memory.buffer.byteLength ?? 0,
     };
   }
@@ -240,7 +249,7 @@ export class ContractSandbox {
       if (context.typeof(factory) !== "function") {
         throw new TreatyError("InvalidContract", "bundle: the script must evaluate to a factory function");
       }
-      this.#live = { instance, runtime, context, helpers, factory };
+      this.#live = { instance, runtime, context, helpers, factory, stackBytes: limits.stackBytes };
       this.#boots++;
       // The factory object outlives calls: freeze it (and its prototype) so no call can stash
       // state on it.
@@ -327,6 +336,7 @@ export class ContractSandbox {
     } finally {
       this.#meter.stop();
       this.#host = undefined;
+      this.#lastCallFuel = this.#meter.fuelUsed;
     }
     // After a V8 stack overflow inside QuickJS the heap is not touched again, not even to free.
     if (!(ending.kind === "host" && isHostStackOverflow(ending.error))) {
