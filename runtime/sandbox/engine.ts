@@ -167,9 +167,11 @@ export class QuickJsEngine {
     while (!this.#disposed && this.#spares.length < this.#spareInstances) {
       this.#refill();
       await this.#refilling;
-      if (this.#lastError !== undefined && this.#spares.length === 0) {
-        const err = this.#lastError;
+      const err = this.#lastError;
+      if (err !== undefined) {
         this.#lastError = undefined;
+        // Some instances are ready: good enough; none: say why.
+        if (this.#spares.length > 0) return;
         throw new TreatyError(
           "Unavailable",
           `sandbox: cannot create a QuickJS instance (${err instanceof Error ? err.message : String(err)})`,
