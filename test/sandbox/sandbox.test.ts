@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { TreatyError } from "../../sdk/errors.js";
 import { FUEL_PER_POLL, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { ContractSandbox } from "../../runtime/sandbox/sandbox.js";
@@ -27,6 +28,8 @@ const WORKER = guestBundle(
       return host.kvGet("m", "k" + (args.i % 7)).length;
     }`,
     bomb: "() => { const f = () => f() + 1; return f(); }",
+    roundTrip:
+      '(args, ctx, host) => { host.kvSet("m", args.s, JSON.stringify(args.s)); return JSON.parse(host.kvGet("m", args.s)); }',
     depth: "() => { let n = 0; const f = () => { n++; f(); }; try { f(); } catch (e) {} return n; }",
   },
   { moduleLevel: "const big = []; for (let i = 0; i < 50; i++) big.push({ i });" },
@@ -328,6 +331,29 @@ describe("handle hygiene", () => {
       assert.equal(sandbox.stats().wasmBytes, wasm);
       assert.ok(end.objects <= warm.objects + 20, `objects ${warm.objects} → ${end.objects}`);
       assert.ok(end.usedBytes <= warm.usedBytes + 16 * 1024, `bytes ${warm.usedBytes} → ${end.usedBytes}`);
+    } finally {
+      sandbox.dispose();
+    }
+  });
+});
+
+describe("strings cross the boundary exactly", () => {
+  it("any UTF-16 string (U+0000, lone surrogates, astral) reaches the host and comes back unchanged", async () => {
+    const sandbox = await sandboxFor(WORKER);
+    const units = fc.array(
+      fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0xd800, 0xdfff, 0xfeff)),
+      { maxLength: 40 },
+    );
+    try {
+      fc.assert(
+        fc.property(units, (codes) => {
+          const s = String.fromCharCode(...codes);
+          const host = new MapHost();
+          assert.deepEqual(call(sandbox, "roundTrip", { s }, host), { ok: true, result: s });
+          assert.deepEqual(host.writes, [`m/${s}`]);
+        }),
+        { numRuns: 300 },
+      );
     } finally {
       sandbox.dispose();
     }
