@@ -216,15 +216,15 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   };
 }
 
-/** Waits until the node leads, has committed its ledger so far and has loaded every contract. */
+/**
+ * Waits until the node leads and has loaded every contract (which needs the genesis entry
+ * committed, so a fresh service is ready for calls).
+ */
 async function waitReady(node: TreatyNode, contracts: readonly TestContract[], timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = node.replica.consensus.status();
-    const ready =
-      status.role === "Leader" &&
-      status.commitSeqno >= 1 &&
-      contracts.every((c) => node.manifests.has(c.name));
+    const ready = status.role === "Leader" && contracts.every((c) => node.manifests.has(c.name));
     if (ready) return;
     if (Date.now() > deadline) {
       const missing = contracts.filter((c) => !node.manifests.has(c.name)).map((c) => c.name);
