@@ -84,7 +84,7 @@ export function admit(
   if (!verifySignature(caller.key, input, signature)) {
     throw new TreatyError(
       "BadSignature",
-      `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body`,
+      `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
     );
   }
   if (body.nonce === undefined)

@@ -41,6 +41,10 @@ export interface NodeConfig {
     readonly freshnessWindowMs: number;
   };
   readonly genesis: GenesisConfig | null;
+  /** Join an existing service: node URLs to ask, and its pinned identity key (from service.json). */
+  readonly join: { readonly nodes: readonly string[]; readonly serviceKey: string } | null;
+  /** Trust joining nodes without a governance vote (local development only). */
+  readonly autoTrustNodes: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -76,6 +80,12 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   const root = object(value, "config");
   const path = (v: unknown, field: string) => resolve(baseDir, string(v, field));
   const http = optionalObject(root.http, "http");
+  if (root.genesis != null && root.join != null) {
+    throw new TreatyError(
+      "MalformedRequest",
+      "config: genesis and join exclude each other (create a service, or join one)",
+    );
+  }
   const ledger = optionalObject(root.ledger, "ledger");
   const requests = optionalObject(root.requests, "requests");
   const dataDir = path(root.dataDir, "dataDir");
@@ -117,6 +127,15 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           : integer(requests.freshnessWindowMs, "requests.freshnessWindowMs", 1000, 24 * 3_600_000),
     },
     genesis: root.genesis === undefined || root.genesis === null ? null : parseGenesis(root.genesis, path),
+    join:
+      root.join === undefined || root.join === null
+        ? null
+        : {
+            nodes: stringArray(object(root.join, "join").nodes, "join.nodes"),
+            serviceKey: string(object(root.join, "join").serviceKey, "join.serviceKey"),
+          },
+    autoTrustNodes:
+      root.autoTrustNodes === undefined ? false : boolean(root.autoTrustNodes, "autoTrustNodes"),
     logLevel:
       root.logLevel === undefined
         ? DEFAULTS.logLevel

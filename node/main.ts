@@ -7,6 +7,7 @@ import { AssertionFailure } from "../sdk/assert.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
+import { NatsTransport } from "./transport/nats.js";
 
 /** The production runtime for `config`. */
 export function realRuntime(
@@ -18,7 +19,17 @@ export function realRuntime(
     randomBytes: (length) => new Uint8Array(randomBytes(length)),
     rng: { nextInt: (max) => randomInt(max) },
     logger,
-    transport: null,
+    transport:
+      config.nats === null
+        ? null
+        : ({ serviceId, identity, sessionEpoch }) =>
+            NatsTransport.connect({
+              servers: [...config.nats!.servers],
+              serviceId,
+              nodeId: identity.id,
+              identity,
+              sessionEpoch,
+            }),
   };
 }
 

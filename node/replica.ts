@@ -14,7 +14,7 @@
 import { assert } from "../sdk/assert.js";
 import { decode, encode } from "../sdk/codec.js";
 import { TreatyError } from "../sdk/errors.js";
-import type { ConsensusNode } from "./consensus/node.js";
+import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
 import type {
   Entry,
   HardState,
@@ -130,6 +130,13 @@ export class Replica {
     return ids;
   }
 
+  /** Leader: a membership change whose configuration entry carries `payload` (already staged in the ledger). */
+  changeMembership(change: MembershipChange, payload: Uint8Array): TxId {
+    const id = this.#o.consensus.changeMembership(change, payload);
+    this.process();
+    return id;
+  }
+
   /** Drains and handles every pending Ready. */
   process(): void {
     this.#guard(() => {
@@ -167,8 +174,10 @@ export class Replica {
         execution.apply(fresh.map((r) => ({ version: r.seqno, writeSet: ledger.writeSetAt(r.seqno) }))),
       );
     }
-    if (ready.entries.length > 0) ledger.persist();
+    // The view and vote first: after a crash between the two writes, the log must never hold
+    // entries from a view later than the persisted one.
     if (ready.hardState) this.#writeHardState(ready.hardState);
+    if (ready.entries.length > 0) ledger.persist();
 
     // 2. Send.
     const transport = this.#o.transport;

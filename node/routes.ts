@@ -7,6 +7,10 @@
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
  *   GET  /node/receipt?txid=v.s     → a receipt (sdk/receipt.ts format)
+ *   POST /node/join                 a new node asks to join (node/join.ts)
+ *
+ * Writes that reach a follower are forwarded to the leader over the node-to-node transport and
+ * answered through the follower; reads run where they arrive.
  */
 import { randomBytes } from "node:crypto";
 import { toHex } from "../sdk/bytes.js";
@@ -20,6 +24,7 @@ import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { openApiDocument } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
+import { JOIN_PATH } from "./join.js";
 import { TREATY_VERSION } from "./service.js";
 
 export function buildRouter(node: TreatyNode): Router {
@@ -62,6 +67,7 @@ export function buildRouter(node: TreatyNode): Router {
     .add("GET", "/app/openapi.json", () => ({ body: openApiDocument(node.manifests, TREATY_VERSION) }))
     .add("GET", "/node/status", () => ({ body: status(node) }))
     .add("GET", "/node/network", () => ({ body: network(node) }))
+    .add("POST", JOIN_PATH, (req) => node.admitJoin(req))
     .add("GET", "/node/metrics", () => ({
       raw: { contentType: "text/plain; version=0.0.4", bytes: metrics.render() },
     }))
@@ -115,6 +121,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   if (admitted.caller === null) {
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
   }
+  if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const kind = admitted.caller.role === "member" ? "member" : "user";
   const result = await node.sequencer.submit(call, kind, admitted.requestDigest);
   if (!result.ok) {

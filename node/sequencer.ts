@@ -22,6 +22,7 @@ import type { Ledger } from "../runtime/ledger/ledger.js";
 import { type SignaturePolicy, signatureDue } from "../runtime/ledger/policy.js";
 import type { NodeSigner } from "../runtime/ledger/signature.js";
 import { EMPTY_WRITE_SET } from "../runtime/executor.js";
+import type { MembershipChange } from "./consensus/node.js";
 import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
@@ -89,6 +90,34 @@ export class Sequencer {
       const record = this.#o.ledger.appendTransaction(view, input);
       const [id] = await this.#proposeApplied(record.seqno, input.writeSet, false, record.bytes);
       return id!;
+    });
+  }
+
+  /**
+   * Leader: a membership change. `input`'s write set records the new configuration (and the
+   * node's governance record); it becomes the configuration entry consensus appends.
+   */
+  changeMembership(change: MembershipChange, input: TransactionInput): Promise<TxId> {
+    return this.#enqueue(async () => {
+      const { ledger, execution, replica } = this.#o;
+      const { view } = this.#requireLeader();
+      const record = ledger.appendTransaction(view, input);
+      const applied = execution.apply([{ version: record.seqno, writeSet: input.writeSet }]);
+      let id: TxId;
+      try {
+        id = replica.changeMembership(change, record.bytes);
+      } catch (err) {
+        ledger.truncate(record.seqno);
+        await applied;
+        await execution.rollback(record.seqno - 1);
+        throw err;
+      }
+      assert(
+        id.seqno === record.seqno && id.view === record.view,
+        "ledger and consensus agree on the configuration entry",
+      );
+      await applied;
+      return id;
     });
   }
 

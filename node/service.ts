@@ -15,9 +15,9 @@ import { TreatyError } from "../sdk/errors.js";
 import {
   fromKeyFile,
   generateKeyPair,
-  type KeyFile,
   type KeyPair,
   keyId,
+  parsePublicKey,
   type PublicKey,
   toKeyFile,
 } from "../sdk/keys.js";
@@ -33,21 +33,46 @@ import { decodeEntry } from "../runtime/ledger/entry.js";
 import { LmdbLedgerStore, ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import type { ContractManifest } from "../runtime/sandbox/abi.js";
 import type { NodeConfig } from "./config.js";
-import { bootstrapState, ConsensusNode } from "./consensus/node.js";
-import type { PersistedState, Rng, SoftState } from "./consensus/types.js";
+import { bootstrapState, ConsensusNode, emptyState } from "./consensus/node.js";
+import type { PersistedState, Rng, SoftState, TxId } from "./consensus/types.js";
 import { ExecutionService } from "./execution/service.js";
-import { genesisTransaction } from "./genesis.js";
+import { genesisTransaction, publicWriteSet } from "./genesis.js";
+import {
+  becomeMember,
+  type JoinArgs,
+  type JoinResponse,
+  joinService,
+  type NodeSecrets,
+  type PeerDescription,
+  sealSecrets,
+} from "./join.js";
 import { codeMeasurement } from "./attestation.js";
-import { GOV } from "./gov/tables.js";
+import { GOV, type NodeRecord } from "./gov/tables.js";
 import { GovView } from "./gov/view.js";
-import { startHttpServer, type RunningHttpServer } from "./http/server.js";
+import {
+  type HttpRequest,
+  type HttpResponse,
+  type RunningHttpServer,
+  type Router,
+  startHttpServer,
+} from "./http/server.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
-import { loadPersistedState, Replica } from "./replica.js";
+import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.js";
 import { buildRouter } from "./routes.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import type { Transport } from "./transport/types.js";
+import { decode, encode } from "../sdk/codec.js";
+import {
+  HEADER_CALLER,
+  HEADER_SIGNATURE,
+  parseBody,
+  parseSignatureHeader,
+  signingInput,
+} from "../sdk/request.js";
+import { verifySignature } from "../runtime/crypto.js";
+import { bodyEncoding } from "./admission.js";
 import { parseSignaturePolicy } from "../runtime/ledger/policy.js";
 import { readFileSync } from "node:fs";
 import { findPackageRoot } from "../runtime/compiler/package-root.js";
@@ -59,19 +84,19 @@ export interface NodeRuntime {
   readonly rng: Rng;
   readonly logger: Logger;
   /** Builds the node-to-node transport once the node knows its identity and service; null for a lone node. */
-  readonly transport: ((args: { serviceId: string; identity: KeyPair }) => Promise<Transport>) | null;
+  readonly transport:
+    | ((args: { serviceId: string; identity: KeyPair; sessionEpoch: number }) => Promise<Transport>)
+    | null;
   /** Ms per consensus tick (default 50). */
   readonly tickMs?: number;
 }
 
-/** The sealed node secrets. On a TEE this file would be sealed to the code measurement. */
-interface SecretsFile {
-  readonly serviceKey: KeyFile;
-  readonly ledgerSecrets: ReadonlyArray<{ version: number; key: string }>;
-  readonly endorsement: { validFromMs: number; validToMs: number; signature: string };
-}
-
 const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
+/** Endorsements start a day early so clock skew between nodes cannot make them not yet valid. */
+const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
+const FORWARD_TIMEOUT_MS = 10_000;
+/** Set (to the forwarding node's id) on requests a node serves for another; never forwarded again. */
+const FORWARDED_HEADER = "x-treaty-forwarded-by";
 
 export const TREATY_VERSION: string = (
   JSON.parse(readFileSync(join(findPackageRoot(), "package.json"), "utf8")) as { version: string }
@@ -94,12 +119,17 @@ export class TreatyNode {
   /** Manifests of the loaded contracts (what `/app` dispatches on and `openapi.json` describes). */
   readonly manifests = new Map<string, ContractManifest>();
   #http: RunningHttpServer | undefined;
+  #router: Router | undefined;
   #transport: Transport | null;
   #timers: NodeJS.Timeout[] = [];
   #store: LmdbLedgerStore;
   #signer: NodeSigner;
+  readonly #serviceKeyPair: KeyPair;
+  readonly #secrets: NodeSecrets;
   #govWork: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** A joining node's wait to enter the consensus configuration. */
+  #membership: Promise<void> = Promise.resolve();
   #fatal: ((err: unknown) => void) | undefined;
 
   private constructor(init: {
@@ -107,6 +137,8 @@ export class TreatyNode {
     runtime: NodeRuntime;
     identity: KeyPair;
     serviceKey: PublicKey;
+    serviceKeyPair: KeyPair;
+    secrets: NodeSecrets;
     signer: NodeSigner;
     store: LmdbLedgerStore;
     ledger: Ledger;
@@ -124,6 +156,8 @@ export class TreatyNode {
     this.execution = init.execution;
     this.#store = init.store;
     this.#signer = init.signer;
+    this.#serviceKeyPair = init.serviceKeyPair;
+    this.#secrets = init.secrets;
     this.#transport = init.transport;
     this.measurement = codeMeasurement();
     const consensus = new ConsensusNode({ id: init.identity.id, rng: init.runtime.rng }, init.persisted);
@@ -152,77 +186,105 @@ export class TreatyNode {
     });
   }
 
-  /** Opens (or creates, with a genesis config) the node in `config.dataDir` and starts serving. */
+  /**
+   * Opens the node in `config.dataDir` and starts serving: reopens its ledger, or (empty data
+   * folder) creates a service from `config.genesis` or joins one from `config.join`.
+   */
   static async start(config: NodeConfig, runtime: NodeRuntime): Promise<TreatyNode> {
     mkdirSync(config.dataDir, { recursive: true });
     const identity = loadOrCreateIdentity(config.identityFile);
     const logger = runtime.logger.child({ nodeId: identity.id.slice(0, 12) });
-    const store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
     const secretsPath = join(config.dataDir, "secrets.json");
-    let secretsFile = readJsonFile<SecretsFile>(secretsPath);
-    let genesisRecord: Uint8Array | undefined;
-    if (store.lastSeqno === 0) {
-      if (!config.genesis) {
-        await store.close();
+    const nodeUrl = `http://${config.http.host}:${config.http.port}`;
+    let secrets = readJsonFile<NodeSecrets>(secretsPath);
+    let joinedPeers: readonly PeerDescription[] = [];
+    const store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    try {
+      if (store.lastSeqno === 0 && config.join) {
+        // Also after a restart before the first entry arrived: joining again is how we learn the peers.
+        const serviceKey: PublicKey = {
+          curve: "ed25519",
+          publicKey: fromHex(config.join.serviceKey, "join.serviceKey"),
+        };
+        logger.info("joining the service", { nodes: config.join.nodes });
+        const joined = await joinService({
+          nodes: config.join.nodes,
+          serviceKey,
+          identity,
+          args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
+          now: runtime.now,
+          logger,
+        });
+        secrets = joined.secrets;
+        joinedPeers = joined.nodes;
+        writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      } else if (store.lastSeqno === 0 && config.genesis && !secrets) {
+        secrets = createServiceSecrets(identity, runtime);
+        writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      }
+      if (!secrets) {
         throw new TreatyError(
-          "MalformedRequest",
-          "config: the ledger is empty and there is no genesis section (joining lands with the replicated network)",
+          store.lastSeqno === 0 ? "MalformedRequest" : "LedgerCorrupt",
+          store.lastSeqno === 0
+            ? "config: the data folder is empty and there is neither a genesis nor a join section"
+            : `${secretsPath}: missing; this node cannot read its own ledger`,
         );
       }
-      secretsFile = createServiceSecrets(identity, runtime);
-      writeDurable(secretsPath, JSON.stringify(secretsFile, null, 2));
-    }
-    if (!secretsFile) {
+    } catch (err) {
       await store.close();
-      throw new TreatyError("LedgerCorrupt", `${secretsPath}: missing; this node cannot read its own ledger`);
+      throw err;
     }
-    const serviceKeyPair = fromKeyFile(secretsFile.serviceKey);
+    const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
     const endorsement: NodeEndorsement = {
       nodeId: identity.id,
       curve: identity.curve,
       publicKey: identity.publicKey,
-      validFromMs: secretsFile.endorsement.validFromMs,
-      validToMs: secretsFile.endorsement.validToMs,
-      signature: fromHex(secretsFile.endorsement.signature),
+      validFromMs: secrets.endorsement.validFromMs,
+      validToMs: secrets.endorsement.validToMs,
+      signature: fromHex(secrets.endorsement.signature),
     };
-    const secrets = new LedgerSecrets(
-      secretsFile.ledgerSecrets.map((s) => new LedgerSecret(s.version, fromHex(s.key))),
+    const ledgerSecrets = new LedgerSecrets(
+      secrets.ledgerSecrets.map((x) => new LedgerSecret(x.version, fromHex(x.key))),
     );
-    const ledger = Ledger.open({ store, secrets, random: runtime.randomBytes, serviceKey });
+    const ledger = Ledger.open({ store, secrets: ledgerSecrets, random: runtime.randomBytes, serviceKey });
     let persisted: PersistedState;
-    if (ledger.lastSeqno === 0) {
+    if (ledger.lastSeqno > 0) {
+      persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
+    } else if (config.genesis) {
       const genesis = genesisTransaction({
-        genesis: config.genesis!,
+        genesis: config.genesis,
         nodeId: identity.id,
         nodePublicKey: identity.publicKey,
         endorsement,
         serviceKey: serviceKey.publicKey,
         measurement: codeMeasurement(),
-        nodeUrl: `http://${config.http.host}:${config.http.port}`,
+        nodeUrl,
         timeMs: runtime.now(),
       });
       const record = ledger.appendTransaction(1, genesis);
       ledger.persist();
-      genesisRecord = record.bytes;
-      persisted = bootstrapState([identity.id], genesisRecord);
+      persisted = bootstrapState([identity.id], record.bytes);
       logger.info("created a new service", { serviceKey: toHex(serviceKey.publicKey) });
     } else {
-      persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
+      persisted = emptyState(); // joined: the leader replicates the whole log to us
     }
     const execution = await ExecutionService.start({
       kvPath: join(config.dataDir, "kv"),
       logger,
       replaySource: (from) => replaySource(ledger, from),
     });
+    const sessionEpoch = nextSessionEpoch(join(config.dataDir, "epoch.json"), runtime.now());
     const transport = runtime.transport
-      ? await runtime.transport({ serviceId: keyId(serviceKey), identity })
+      ? await runtime.transport({ serviceId: keyId(serviceKey), identity, sessionEpoch })
       : null;
     const node = new TreatyNode({
       config,
       runtime: { ...runtime, logger },
       identity,
       serviceKey,
+      serviceKeyPair,
+      secrets,
       signer: nodeSigner(identity, endorsement, serviceKey),
       store,
       ledger,
@@ -230,8 +292,23 @@ export class TreatyNode {
       persisted,
       transport,
     });
+    for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
     await node.#serve();
+    if (config.join && !node.replica.consensus.status().member) {
+      node.#membership = becomeMember({
+        nodes: config.join.nodes,
+        serviceKey,
+        identity,
+        args: { publicKey: toHex(identity.publicKey), measurement: node.measurement, url: nodeUrl },
+        now: runtime.now,
+        logger,
+        cancelled: () => node.#stopped,
+      }).then(
+        () => logger.info("voting member of the service"),
+        (err: unknown) => logger.error("could not become a voting member", { err }),
+      );
+    }
     return node;
   }
 
@@ -251,6 +328,7 @@ export class TreatyNode {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
+    await this.#membership;
     await this.#http?.close();
     await this.#transport?.close();
     await this.#govWork.catch(() => undefined);
@@ -259,21 +337,228 @@ export class TreatyNode {
     this.logger.info("node stopped");
   }
 
-  /** Brings the KV up to the ledger's end and the governance view up to the known commit point. */
+  /** Forwards a request to the leader over the transport and answers with the leader's response. */
+  async forwardToLeader(req: HttpRequest): Promise<HttpResponse> {
+    const leader = this.replica.consensus.status().leader;
+    if (req.headers[FORWARDED_HEADER] !== undefined) {
+      throw new TreatyError("NotLeader", "leadership moved while the request was forwarded: resend it");
+    }
+    if (this.#transport === null || leader === null || leader === this.identity.id) {
+      throw new TreatyError("NotLeader", "no leader is known right now: retry shortly");
+    }
+    const headers: Record<string, string> = {};
+    for (const name of ["content-type", HEADER_CALLER, HEADER_SIGNATURE]) {
+      const value = req.headers[name];
+      if (typeof value === "string") headers[name] = value;
+    }
+    const query = req.query.toString();
+    const payload = encode({
+      method: req.method,
+      url: req.path + (query ? `?${query}` : ""),
+      headers,
+      body: req.body,
+    });
+    const reply = decode<{ status?: unknown; body?: unknown }>(
+      await this.#transport.request(leader, payload, FORWARD_TIMEOUT_MS),
+      "forwarded response",
+    );
+    if (typeof reply.status !== "number")
+      throw new TreatyError("Internal", "the leader sent a malformed response");
+    return { status: reply.status, body: reply.body };
+  }
+
+  /** Serves a request another node forwarded to us (we believe we lead). */
+  async #serveForwarded(from: string, payload: Uint8Array): Promise<Uint8Array> {
+    const request = decode<{ method?: unknown; url?: unknown; headers?: unknown; body?: unknown }>(
+      payload,
+      "forwarded request",
+    );
+    if (
+      typeof request.method !== "string" ||
+      typeof request.url !== "string" ||
+      typeof request.headers !== "object" ||
+      request.headers === null ||
+      !(request.body instanceof Uint8Array)
+    ) {
+      throw new TreatyError("MalformedRequest", "forwarded request: expected {method, url, headers, body}");
+    }
+    const headers: Record<string, string> = { [FORWARDED_HEADER]: from };
+    for (const [name, value] of Object.entries(request.headers))
+      if (typeof value === "string") headers[name] = value;
+    const response = await this.#router!.dispatch(
+      { method: request.method, url: request.url, headers, body: request.body },
+      this.logger,
+    );
+    return encode({ status: response.status ?? 200, body: response.body ?? null });
+  }
+
+  /**
+   * `POST /node/join` on the leader: checks the joining node's signed request and code
+   * measurement, records it as pending, and (with `autoTrustNodes`) trusts it. A trusted node's
+   * poll is answered with the service secrets sealed to its key.
+   */
+  async admitJoin(req: HttpRequest): Promise<HttpResponse> {
+    if (this.replica.consensus.status().role !== "Leader") return this.forwardToLeader(req);
+    const { id, key, args } = verifyJoinRequest(
+      req,
+      this.serviceId,
+      this.runtime.now(),
+      this.config.requests.freshnessWindowMs,
+    );
+    const record = this.gov.node(id);
+    if (record?.status === "trusted") {
+      const member = this.replica.consensus.status().config?.includes(id) ?? false;
+      if (args.ready && !member) await this.#transient(this.#addToConfiguration(id));
+      return { body: this.#trustedJoinResponse(id, key, record, member) };
+    }
+    if (record !== undefined && record.status !== "pending") {
+      throw new TreatyError(
+        "Forbidden",
+        `node ${id}: ${record.status}; a retired node must join with a new identity`,
+      );
+    }
+    if (this.gov.row(GOV.nodeCode, args.measurement) === undefined) {
+      throw new TreatyError(
+        "Forbidden",
+        `args.measurement: code ${args.measurement} is not allowed by governance`,
+      );
+    }
+    if (record === undefined) {
+      const pending: NodeRecord = {
+        publicKey: args.publicKey,
+        status: "pending",
+        measurement: args.measurement,
+        url: args.url,
+      };
+      await this.sequencer.appendInternal({
+        kind: "internal",
+        writeSet: publicWriteSet([{ map: GOV.nodes, key: id, value: pending }]),
+        meta: { timeMs: this.runtime.now(), contract: null, method: "join_node", callerId: id },
+      });
+      this.logger.info("node asked to join", { joiner: id.slice(0, 12) });
+    } else if (this.config.autoTrustNodes) {
+      await this.#transient(this.trustNode(id));
+    }
+    return { body: { status: "pending" } };
+  }
+
+  /**
+   * Leader: trusts a pending node: endorses its key with the service identity, so it may receive
+   * the service secrets. It joins the consensus configuration later, once it runs and says so
+   * (`ready`). Governance's `trust_node` ends here too.
+   */
+  async trustNode(id: string): Promise<TxId> {
+    const record = this.gov.node(id);
+    if (record?.status !== "pending") throw new TreatyError("Conflict", `node ${id}: not pending`);
+    const now = this.runtime.now();
+    const endorsement = endorseNode(
+      this.#serviceKeyPair,
+      { curve: "ed25519", publicKey: fromHex(record.publicKey) },
+      now - ENDORSEMENT_BACKDATE_MS,
+      now + ENDORSEMENT_VALIDITY_MS,
+    );
+    const trusted: NodeRecord = {
+      ...record,
+      status: "trusted",
+      endorsement: {
+        validFromMs: endorsement.validFromMs,
+        validToMs: endorsement.validToMs,
+        signature: toHex(endorsement.signature),
+      },
+    };
+    const txid = await this.sequencer.appendInternal({
+      kind: "internal",
+      writeSet: publicWriteSet([{ map: GOV.nodes, key: id, value: trusted }]),
+      meta: { timeMs: now, contract: null, method: "trust_node", callerId: null },
+    });
+    this.logger.info("node trusted", { joiner: id.slice(0, 12), txid: `${txid.view}.${txid.seqno}` });
+    return txid;
+  }
+
+  /** Leader: adds a trusted, running node to the consensus configuration (one entry). */
+  async #addToConfiguration(id: string): Promise<TxId> {
+    const config = this.replica.consensus.status().config ?? [];
+    const writeSet = publicWriteSet([{ map: CONFIG_MAP, key: CONFIG_KEY, value: [...config, id].sort() }]);
+    const txid = await this.sequencer.changeMembership(
+      { add: id },
+      {
+        kind: "internal",
+        writeSet,
+        meta: { timeMs: this.runtime.now(), contract: null, method: "add_node", callerId: null },
+      },
+    );
+    this.logger.info("node added to the configuration", {
+      node: id.slice(0, 12),
+      txid: `${txid.view}.${txid.seqno}`,
+    });
+    return txid;
+  }
+
+  /** Awaits work that may fail for a passing reason (a change in flight, no commit in this view yet). */
+  async #transient(work: Promise<unknown>): Promise<void> {
+    try {
+      await work;
+    } catch (err) {
+      if (!(err instanceof TreatyError) || !["Conflict", "Unavailable", "NotLeader"].includes(err.code))
+        throw err;
+    }
+  }
+
+  #trustedJoinResponse(id: string, key: PublicKey, record: NodeRecord, member: boolean): JoinResponse {
+    if (!record.endorsement) throw new TreatyError("Internal", `node ${id}: trusted without an endorsement`);
+    const sealed = sealSecrets(
+      this.identity,
+      this.#secrets.endorsement,
+      key,
+      {
+        serviceKey: this.#secrets.serviceKey,
+        ledgerSecrets: this.#secrets.ledgerSecrets,
+        endorsement: record.endorsement,
+      },
+      this.runtime.randomBytes,
+    );
+    const nodes = this.gov
+      .rows<NodeRecord>(GOV.nodes)
+      .filter(([, n]) => n.status !== "retired")
+      .map(([nodeId, n]) => ({ id: nodeId, publicKey: n.publicKey, url: n.url ?? null }));
+    return { status: "trusted", nodes, sealed, member };
+  }
+
+  #addPeer(id: string, publicKeyHex: string): void {
+    if (this.#transport === null || id === this.identity.id) return;
+    this.#transport.addPeer({
+      id,
+      publicKey: { curve: "ed25519", publicKey: fromHex(publicKeyHex, "node publicKey") },
+    });
+  }
+
+  /** Transport peers follow the committed node table: pending and trusted nodes, not retired ones. */
+  #syncPeers(): void {
+    if (this.#transport === null) return;
+    const known = new Set(this.#transport.peers());
+    for (const [id, record] of this.gov.rows<NodeRecord>(GOV.nodes)) {
+      if (record.status === "retired") {
+        if (known.has(id)) this.#transport.removePeer(id);
+      } else {
+        this.#addPeer(id, record.publicKey);
+      }
+    }
+  }
+
+  /** Brings the governance view up to the known commit point (the KV was replayed by the execution service). */
   async #recover(commitSeqno: number): Promise<void> {
-    const applied = this.execution.appliedVersion;
-    const items = [...replaySource(this.ledger, applied)];
-    if (items.length > 0) await this.execution.apply(items);
-    const committed = Math.max(commitSeqno, this.execution.committedVersion);
-    if (committed > 0) this.#onCommit(1, Math.min(committed, this.ledger.lastSeqno));
+    const committed = Math.min(Math.max(commitSeqno, this.execution.committedVersion), this.ledger.lastSeqno);
+    if (committed > 0) this.#onCommit(1, committed);
     await this.#govWork;
   }
 
   async #serve(): Promise<void> {
+    this.#router = buildRouter(this);
+    this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
     this.#http = await startHttpServer({
       host: this.config.http.host,
       port: this.config.http.port,
-      router: buildRouter(this),
+      router: this.#router,
       maxBodyBytes: this.config.http.maxBodyBytes,
       logger: this.logger,
     });
@@ -315,6 +600,7 @@ export class TreatyNode {
       for (const table of this.gov.applyEntry(record).tables) touched.add(table);
     }
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
+    if (touched.has(GOV.nodes)) this.#syncPeers();
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */
@@ -349,10 +635,15 @@ function loadOrCreateIdentity(file: string): KeyPair {
   return key;
 }
 
-function createServiceSecrets(identity: KeyPair, runtime: NodeRuntime): SecretsFile {
+function createServiceSecrets(identity: KeyPair, runtime: NodeRuntime): NodeSecrets {
   const service = generateKeyPair("ed25519");
   const now = runtime.now();
-  const endorsement = endorseNode(service, identity, now - 24 * 3600 * 1000, now + ENDORSEMENT_VALIDITY_MS);
+  const endorsement = endorseNode(
+    service,
+    identity,
+    now - ENDORSEMENT_BACKDATE_MS,
+    now + ENDORSEMENT_VALIDITY_MS,
+  );
   const secret = generateLedgerSecret(1, runtime.randomBytes);
   return {
     serviceKey: toKeyFile(service),
@@ -370,4 +661,48 @@ function* replaySource(ledger: Ledger, fromVersion: number) {
   for (let seqno = fromVersion + 1; seqno <= ledger.lastSeqno; seqno++) {
     yield { version: seqno, writeSet: ledger.writeSetAt(seqno) };
   }
+}
+
+/** The next transport session epoch: above every earlier one of this node, persisted first. */
+function nextSessionEpoch(path: string, nowMs: number): number {
+  const previous = readJsonFile<{ epoch: number }>(path)?.epoch ?? 0;
+  const epoch = Math.max(nowMs, previous + 1);
+  writeDurable(path, JSON.stringify({ epoch }));
+  return epoch;
+}
+
+/** Checks a join request: signed by the key it presents, fresh, well formed. */
+function verifyJoinRequest(
+  req: HttpRequest,
+  serviceId: string,
+  nowMs: number,
+  freshnessWindowMs: number,
+): { id: string; key: PublicKey; args: JoinArgs } {
+  const body = parseBody(req.body, bodyEncoding(req.headers));
+  const a = body.args as Partial<Record<keyof JoinArgs, unknown>> | null;
+  for (const field of ["publicKey", "measurement", "url"] as const) {
+    if (typeof a?.[field] !== "string" || a[field].length > 1024) {
+      throw new TreatyError("MalformedRequest", `args.${field}: expected a string`);
+    }
+  }
+  const args = a as JoinArgs;
+  const key = parsePublicKey("ed25519", args.publicKey, "args.publicKey");
+  const id = keyId(key);
+  if (req.headers[HEADER_CALLER] !== id)
+    throw new TreatyError("MalformedRequest", `${HEADER_CALLER}: must be the id of args.publicKey`);
+  const signatureHeader = req.headers[HEADER_SIGNATURE];
+  if (typeof signatureHeader !== "string")
+    throw new TreatyError("MalformedRequest", `${HEADER_SIGNATURE}: required`);
+  if (
+    !verifySignature(key, signingInput(serviceId, req.path, req.body), parseSignatureHeader(signatureHeader))
+  ) {
+    throw new TreatyError(
+      "BadSignature",
+      `${HEADER_SIGNATURE}: does not verify with args.publicKey for this service (wrong key, or a different pinned service key)`,
+    );
+  }
+  if (body.createdMs === undefined || Math.abs(nowMs - body.createdMs) > freshnessWindowMs) {
+    throw new TreatyError("StaleRequest", "body.createdMs: missing or outside the freshness window");
+  }
+  return { id, key, args };
 }

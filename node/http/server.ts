@@ -44,8 +44,39 @@ interface Route {
   readonly handler: Handler;
 }
 
+/** A request as it arrived, before routing (from HTTP, or forwarded by another node). */
+export interface RawRequest {
+  readonly method: string;
+  /** Path and query, e.g. `/node/tx?txid=2.5`. */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Uint8Array;
+}
+
 /** Routes by method and path pattern (`/app/:contract/:method`). First match wins. */
 export class Router {
+  /** Routes and runs `request`; never throws: failures become `{error}` responses. */
+  async dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
+    try {
+      const url = new URL(request.url, "http://treaty");
+      const found = this.match(request.method, url.pathname);
+      if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${url.pathname}`);
+      if (found === "method-not-allowed") {
+        throw new TreatyError("NotFound", `${request.method} is not supported on ${url.pathname}`);
+      }
+      return await found.handler({
+        method: request.method,
+        path: url.pathname,
+        query: url.searchParams,
+        headers: request.headers,
+        body: request.body,
+        params: found.params,
+      });
+    } catch (err) {
+      return errorResponse(err, logger, request.url);
+    }
+  }
+
   private readonly routes: Route[] = [];
 
   add(method: string, pattern: string, handler: Handler): this {
@@ -118,30 +149,27 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
 async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const wantsMsgpack = (req.headers.accept ?? "").includes(CONTENT_MSGPACK);
+  let body: Uint8Array;
   try {
-    const url = new URL(req.url ?? "/", "http://treaty");
-    const found = options.router.match(req.method ?? "GET", url.pathname);
-    if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${url.pathname}`);
-    if (found === "method-not-allowed") {
-      throw new TreatyError("NotFound", `${req.method} is not supported on ${url.pathname}`);
-    }
-    const body = await readBody(req, options.maxBodyBytes);
-    const response = await found.handler({
-      method: req.method ?? "GET",
-      path: url.pathname,
-      query: url.searchParams,
-      headers: req.headers,
-      body,
-      params: found.params,
-    });
-    send(res, response, wantsMsgpack);
+    body = await readBody(req, options.maxBodyBytes);
   } catch (err) {
-    const error =
-      err instanceof TreatyError ? err : new TreatyError("Internal", "internal error (see the node's log)");
-    if (!(err instanceof TreatyError)) options.logger.error("http handler failed", { path: req.url, err });
-    send(res, { status: httpStatus(error.code), body: error.toJSON() }, wantsMsgpack);
-    if (error.code === "PayloadTooLarge") req.destroy();
+    send(res, errorResponse(err, options.logger, req.url), wantsMsgpack);
+    req.destroy();
+    return;
   }
+  const response = await options.router.dispatch(
+    { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body },
+    options.logger,
+  );
+  send(res, response, wantsMsgpack);
+}
+
+/** The error response for `err`: its code and status, or a 500 without host details. */
+export function errorResponse(err: unknown, logger: Logger, path?: string): HttpResponse {
+  if (err instanceof TreatyError) return { status: httpStatus(err.code), body: err.toJSON() };
+  logger.error("http handler failed", { path, err });
+  const internal = new TreatyError("Internal", "internal error (see the node's log)");
+  return { status: 500, body: internal.toJSON() };
 }
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {

@@ -1,0 +1,219 @@
+/**
+ * Joining a service. A new node proves it holds its identity key (a signed request, as apps
+ * sign theirs) and presents its code measurement; the leader records it as pending, and once
+ * governance (or, in development, `autoTrustNodes`) trusts it, the node's next poll receives the
+ * service secrets it needs (ledger secrets, the service identity key, its own endorsement),
+ * sealed to its identity key: x25519 between the sealing node's and the joiner's keys, HKDF,
+ * AES-256-GCM. The joiner pins the service identity key and checks that the sealing node is
+ * endorsed by it, so a host in the middle can neither read the secrets nor feed it a fake
+ * service. The secrets never cross NATS, and never in clear.
+ */
+import { fromHex, toHex, utf8 } from "../sdk/bytes.js";
+import { TreatyError } from "../sdk/errors.js";
+import { type KeyFile, type KeyPair, keyId, type PublicKey, verify } from "../sdk/keys.js";
+import { endorsementMessage } from "../sdk/receipt.js";
+import { signRequest } from "../sdk/request.js";
+import type { Logger } from "./log.js";
+import {
+  aeadOpen,
+  aeadSeal,
+  deriveAeadKey,
+  x25519PrivateKey,
+  x25519SharedSecret,
+} from "./transport/crypto.js";
+
+export const JOIN_PATH = "/node/join";
+
+/** What a node needs to serve a service: kept in `secrets.json` (sealed storage on a TEE). */
+export interface NodeSecrets {
+  readonly serviceKey: KeyFile;
+  readonly ledgerSecrets: ReadonlyArray<{ readonly version: number; readonly key: string }>;
+  readonly endorsement: {
+    readonly validFromMs: number;
+    readonly validToMs: number;
+    readonly signature: string;
+  };
+}
+
+/** The joiner's request arguments (inside a signed request body). */
+export interface JoinArgs {
+  readonly publicKey: string;
+  readonly measurement: string;
+  readonly url: string;
+  /** Set once the node runs with its secrets: it may now be added to the consensus configuration. */
+  readonly ready?: boolean;
+}
+
+export interface PeerDescription {
+  readonly id: string;
+  readonly publicKey: string;
+  readonly url: string | null;
+}
+
+/** The leader's answer: pending, or trusted with the sealed secrets. */
+export type JoinResponse =
+  | { readonly status: "pending" }
+  | {
+      readonly status: "trusted";
+      readonly nodes: readonly PeerDescription[];
+      readonly sealed: SealedSecrets;
+      /** Whether the node is in the consensus configuration (a voting member) yet. */
+      readonly member: boolean;
+    };
+
+export interface SealedSecrets {
+  /** The sealing node, with its endorsement by the service identity. */
+  readonly sealer: {
+    readonly id: string;
+    readonly publicKey: string;
+    readonly endorsement: {
+      readonly validFromMs: number;
+      readonly validToMs: number;
+      readonly signature: string;
+    };
+  };
+  readonly nonce: string;
+  readonly ciphertext: string;
+}
+
+function info(sealerId: string, joinerId: string): Uint8Array {
+  return utf8.encode(`treaty/join-secrets/v1|${sealerId}|${joinerId}`);
+}
+
+/** Seals `secrets` for the joiner (leader side). */
+export function sealSecrets(
+  sealer: KeyPair,
+  sealerEndorsement: SealedSecrets["sealer"]["endorsement"],
+  joiner: PublicKey,
+  secrets: NodeSecrets,
+  randomBytes: (length: number) => Uint8Array,
+): SealedSecrets {
+  const shared = x25519SharedSecret(x25519PrivateKey(sealer), joiner.publicKey);
+  if (shared === undefined)
+    throw new TreatyError("MalformedRequest", "publicKey: not usable for key agreement");
+  const nonce = randomBytes(12);
+  const aad = info(sealer.id, keyId(joiner));
+  const key = deriveAeadKey(shared, nonce, aad);
+  return {
+    sealer: { id: sealer.id, publicKey: toHex(sealer.publicKey), endorsement: sealerEndorsement },
+    nonce: toHex(nonce),
+    ciphertext: toHex(aeadSeal(key, nonce, aad, utf8.encode(JSON.stringify(secrets)))),
+  };
+}
+
+/**
+ * Opens sealed secrets (joiner side) after checking that the sealing node is endorsed by the
+ * pinned service key. Throws TreatyError `Forbidden` (unendorsed sealer) or `DecryptionFailed`.
+ */
+export function openSecrets(
+  joiner: KeyPair,
+  serviceKey: PublicKey,
+  sealed: SealedSecrets,
+  nowMs: number,
+): NodeSecrets {
+  const sealerKey = fromHex(sealed.sealer.publicKey, "sealer.publicKey");
+  const e = sealed.sealer.endorsement;
+  const endorsed =
+    keyId({ curve: "ed25519", publicKey: sealerKey }) === sealed.sealer.id &&
+    e.validFromMs <= nowMs &&
+    nowMs <= e.validToMs &&
+    verify(
+      serviceKey,
+      endorsementMessage({
+        nodeId: sealed.sealer.id,
+        publicKey: sealerKey,
+        validFromMs: e.validFromMs,
+        validToMs: e.validToMs,
+      }),
+      fromHex(e.signature, "sealer.endorsement.signature"),
+    );
+  if (!endorsed)
+    throw new TreatyError(
+      "Forbidden",
+      "join: the sealing node is not endorsed by the pinned service identity",
+    );
+  const shared = x25519SharedSecret(x25519PrivateKey(joiner), sealerKey);
+  const nonce = fromHex(sealed.nonce, "sealed.nonce");
+  const aad = info(sealed.sealer.id, joiner.id);
+  const plain =
+    shared &&
+    aeadOpen(deriveAeadKey(shared, nonce, aad), nonce, aad, fromHex(sealed.ciphertext, "sealed.ciphertext"));
+  if (!plain)
+    throw new TreatyError("DecryptionFailed", "join: the sealed secrets do not open with this node's key");
+  return JSON.parse(utf8.decode(plain)) as NodeSecrets;
+}
+
+export interface JoinOptions {
+  readonly nodes: readonly string[];
+  readonly serviceKey: PublicKey;
+  readonly identity: KeyPair;
+  readonly args: JoinArgs;
+  readonly now: () => number;
+  readonly logger: Logger;
+  /** Gives up after this long (default 5 minutes); progress is logged on every poll. */
+  readonly timeoutMs?: number;
+  readonly pollMs?: number;
+  /** Stops polling (the node is shutting down). */
+  readonly cancelled?: () => boolean;
+}
+
+/** Asks the service to admit this node and waits until it is trusted; returns its secrets and peers. */
+export async function joinService(
+  options: JoinOptions,
+): Promise<{ secrets: NodeSecrets; nodes: readonly PeerDescription[] }> {
+  const trusted = await pollJoin(options, (response) => response.status === "trusted");
+  if (trusted.status !== "trusted")
+    throw new TreatyError("Internal", "join: poll ended before the node was trusted");
+  return {
+    secrets: openSecrets(options.identity, options.serviceKey, trusted.sealed, options.now()),
+    nodes: trusted.nodes,
+  };
+}
+
+/**
+ * Once the node runs with its secrets, asks the leader to add it to the consensus configuration
+ * and waits until it is a voting member (a node joins the quorum only when it can take part in
+ * it, so adding it never stalls a small service).
+ */
+export async function becomeMember(options: JoinOptions): Promise<void> {
+  await pollJoin(
+    { ...options, args: { ...options.args, ready: true } },
+    (r) => r.status === "trusted" && r.member,
+  );
+}
+
+async function pollJoin(
+  options: JoinOptions,
+  done: (response: JoinResponse) => boolean,
+): Promise<JoinResponse> {
+  const deadline = options.now() + (options.timeoutMs ?? 300_000);
+  const serviceId = keyId(options.serviceKey);
+  let attempt = 0;
+  for (;;) {
+    const base = options.nodes[attempt++ % options.nodes.length]!;
+    try {
+      const request = signRequest(options.identity, serviceId, JOIN_PATH, options.args);
+      const response = await fetch(base + JOIN_PATH, {
+        method: "POST",
+        body: request.body as Uint8Array<ArrayBuffer>,
+        headers: request.headers,
+      });
+      const body = (await response.json()) as JoinResponse | { error: { code: string; message: string } };
+      if ("error" in body) {
+        if (response.status < 500)
+          throw new TreatyError(body.error.code, `join refused by ${base}: ${body.error.message}`);
+        options.logger.info("join: service busy, retrying", { node: base, code: body.error.code });
+      } else if (done(body)) {
+        return body;
+      } else {
+        options.logger.info("join: waiting", { node: base, status: body.status });
+      }
+    } catch (err) {
+      if (err instanceof TreatyError) throw err;
+      options.logger.info("join: node unreachable, retrying", { node: base, err });
+    }
+    if (options.now() > deadline) throw new TreatyError("Timeout", "join: gave up waiting for the service");
+    if (options.cancelled?.()) throw new TreatyError("Unavailable", "join: the node is stopping");
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 300));
+  }
+}
