@@ -4,6 +4,11 @@
  * the typed client; auth policies for signed and unsigned calls; both body encodings.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type bankContract from "../../contracts/examples/bank/index.js";
 import type logContract from "../../contracts/examples/log/index.js";
@@ -11,7 +16,7 @@ import type meterContract from "../../contracts/examples/meter/index.js";
 import { equalBytes, toHex } from "../../sdk/bytes.js";
 import type { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
-import { generateKeyPair, keyId } from "../../sdk/keys.js";
+import { generateKeyPair, keyId, toKeyFile } from "../../sdk/keys.js";
 import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { signingInput, signRequest } from "../../sdk/request.js";
 import { sha256 } from "../../runtime/crypto.js";
@@ -194,5 +199,41 @@ describe("end to end on one node", () => {
     assert.equal(refused.code, "AccountNotFound");
     assert.equal(net.node.ledger.lastSeqno, before);
     assert.deepEqual((await user.contract<typeof bankContract>("bank").balance({})).result, { balance: 500 });
+  });
+
+  it("the README's SDK example runs against the node", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "treaty-example-"));
+    try {
+      writeFileSync(join(dir, "service.json"), JSON.stringify(net.serviceFile));
+      writeFileSync(join(dir, "user0.json"), JSON.stringify(toKeyFile(net.user)));
+      const script = fileURLToPath(new URL("../../examples/sdk-call.js", import.meta.url));
+      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+        (resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [script, join(dir, "service.json"), join(dir, "user0.json")],
+            {
+              stdio: ["ignore", "pipe", "pipe"],
+            },
+          );
+          let stdout = "";
+          let stderr = "";
+          child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+            stdout += chunk;
+          });
+          child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+            stderr += chunk;
+          });
+          child.on("error", reject);
+          child.on("close", (code) => resolve({ code, stdout, stderr }));
+        },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /wrote private message \d+/);
+      assert.match(run.stdout, /read it back: "hello from the SDK/);
+      assert.match(run.stdout, /receipt verified against the pinned service key: user transaction/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
