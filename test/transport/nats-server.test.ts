@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { describe, it } from "node:test";
 import { connect } from "@nats-io/transport-node";
-import { natsServerPath, startNatsServer } from "../support/nats.js";
+import { natsServerPath, startNatsServer } from "../../node/nats-server.js";
 
-describe("test/support/nats.ts", () => {
+describe("node/nats-server.ts", () => {
   it("finds the nats-server binary", () => {
     assert.match(natsServerPath(), /\/nats-server$/);
   });

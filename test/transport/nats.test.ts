@@ -7,7 +7,7 @@ import { generateKeyPair, type KeyPair } from "../../sdk/keys.js";
 import { nodeSubject } from "../../node/transport/frame.js";
 import { NatsTransport, type NatsTransportOptions } from "../../node/transport/nats.js";
 import type { ConnectionState, NodeId } from "../../node/transport/types.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { freshServiceId, type Recording, transportConformance, waitFor } from "./conformance.js";
 
 transportConformance("NatsTransport", async () => {

@@ -1,8 +1,9 @@
 /**
- * Starts a real `nats-server` (Debian package) for integration tests: a free loopback port, a
- * private temp dir for its config (and JetStream store when asked), readiness awaited from the
- * server's own "Server is ready" log line. Missing nats-server is an error, never a skip
- * (`npm test` installs it through scripts/ensure-nats.sh).
+ * Starts a real `nats-server` (Debian package) as a child process, for `treaty dev` and the
+ * integration tests: a free loopback port, a private temp dir for its config (and JetStream store
+ * when asked), readiness awaited from the server's own "Server is ready" log line. For tests a
+ * missing nats-server is an error, never a skip (`npm test` installs it through
+ * scripts/ensure-nats.sh); `treaty dev` falls back to an in-process network.
  *
  * Ownership: the caller must `dispose()` the handle (in `after`/`finally`); it stops the process
  * and removes the temp dir. As a last resort, servers still running when the test process exits
@@ -54,6 +55,15 @@ const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /** The nats-server binary: on PATH or Debian's /usr/sbin. Throws (never skips) when missing. */
+/** The nats-server binary on PATH or in /usr/sbin, or undefined when none is installed. */
+export function findNatsServer(): string | undefined {
+  try {
+    return natsServerPath();
+  } catch {
+    return undefined;
+  }
+}
+
 export function natsServerPath(): string {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
   for (const dir of dirs) {

@@ -1,0 +1,277 @@
+/**
+ * `treaty dev`: a whole local Treaty network in one command, kept running until Ctrl-C.
+ *
+ * The workspace folder receives `member0.json` and `user0.json` (key files), `service.json`
+ * (the pinned service key and node URLs), `node<i>.json` (each node's config) and `node<i>/`
+ * (each node's data). Node 0 creates the service with the sample contracts and opens it at once
+ * (development only: `open: true` and `autoTrustNodes` skip the governance votes); the other nodes
+ * join it. With `nats-server` installed, each node is its own process on a private nats-server, as
+ * in production; without it, all nodes run in this process on the in-memory transport. Running
+ * `treaty dev` again on the same workspace restarts the same network with its data.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { TreatyError } from "../sdk/errors.js";
+import { generateKeyPair, type KeyFile, toKeyFile } from "../sdk/keys.js";
+import { findPackageRoot } from "../runtime/compiler/package-root.js";
+import { loadConfig } from "./config.js";
+import { createLogger, type Logger } from "./log.js";
+import { realRuntime } from "./main.js";
+import { findNatsServer, type NatsServer, startNatsServer } from "./nats-server.js";
+import { type NodeRuntime, TreatyNode } from "./service.js";
+import { readJsonFile, writeDurable } from "./state-file.js";
+import { MemoryNetwork } from "./transport/memory.js";
+
+export interface DevOptions {
+  readonly nodes: number;
+  readonly basePort: number;
+  readonly workspace: string;
+  /** Where progress goes (the CLI passes stdout). */
+  readonly say: (line: string) => void;
+}
+
+export interface DevNetwork {
+  readonly urls: readonly string[];
+  readonly mode: "nats" | "in-process";
+  stop(): Promise<void>;
+}
+
+const SAMPLES = ["log", "bank", "meter"] as const;
+const READY_TIMEOUT_MS = 120_000;
+
+/** Starts (or restarts) the network described by the workspace. */
+export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> {
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 7) {
+    throw new TreatyError("MalformedRequest", "--nodes: expected 1 to 7");
+  }
+  const ws = resolve(options.workspace);
+  mkdirSync(ws, { recursive: true });
+  const member = keyFile(join(ws, "member0.json"));
+  const user = keyFile(join(ws, "user0.json"));
+  const urls = Array.from({ length: options.nodes }, (_, i) => `http://127.0.0.1:${options.basePort + i}`);
+  const natsBinary = findNatsServer();
+  const nats = natsBinary ? await startNatsServer() : undefined;
+  const mode = nats ? "nats" : "in-process";
+  options.say(
+    nats
+      ? `nats-server running at ${nats.url}; starting ${options.nodes} node process(es)`
+      : `nats-server is not installed: running ${options.nodes} node(s) in this process on the in-memory transport`,
+  );
+  const runner = nats ? new ProcessRunner(ws) : new InProcessRunner(ws);
+  try {
+    writeNodeConfig(ws, 0, options.basePort, nats, {
+      genesis: {
+        members: [{ publicKey: member.publicKey, curve: member.curve }],
+        users: [{ publicKey: user.publicKey, curve: user.curve }],
+        contracts: SAMPLES.map((name) => ({
+          name,
+          path: join(findPackageRoot(), "contracts", "examples", name),
+        })),
+        open: true,
+      },
+      autoTrustNodes: true,
+    });
+    await runner.start(0);
+    const status = await waitFor(
+      urls[0]!,
+      (s) => s.role === "leader" && s.serviceStatus === "open",
+      "node 0 to lead an open service",
+    );
+    const serviceKey = status.serviceKey as { curve: string; publicKey: string };
+    writeFileSync(join(ws, "service.json"), `${JSON.stringify({ serviceKey, nodes: urls }, null, 2)}\n`);
+    for (let i = 1; i < options.nodes; i++) {
+      writeNodeConfig(ws, i, options.basePort, nats, {
+        join: { nodes: [urls[0]!], serviceKey: serviceKey.publicKey },
+      });
+      await runner.start(i);
+    }
+    for (let i = 1; i < options.nodes; i++) {
+      await waitFor(
+        urls[0]!,
+        (s) => (s.config as string[] | null)?.length === options.nodes,
+        `node ${i} to join`,
+        "/node/network",
+      );
+    }
+    await waitForContracts(urls[0]!);
+  } catch (err) {
+    await runner.stopAll();
+    await nats?.dispose();
+    throw err;
+  }
+  return {
+    urls,
+    mode,
+    async stop() {
+      await runner.stopAll();
+      await nats?.dispose();
+    },
+  };
+}
+
+/** The commands to try against a running dev network. */
+export function devInstructions(workspace: string, urls: readonly string[]): string {
+  const ws = resolve(workspace);
+  const key = join(ws, "user0.json");
+  const svc = join(ws, "service.json");
+  return [
+    "",
+    `Treaty dev network: ${urls.length} node(s)`,
+    ...urls.map((u, i) => `  node ${i}: ${u}`),
+    `Workspace: ${ws} (member0.json, user0.json, service.json, node<i>/)`,
+    "",
+    "Try:",
+    `  npx treaty call log writePrivate --args '{"id": 1, "msg": "hello"}' --key ${key} --node ${urls[0]} --service ${svc} --wait`,
+    `  npx treaty call log readPrivate --args '{"id": 1}' --key ${key} --node ${urls.at(-1)} --service ${svc}`,
+    `  npx treaty status --node ${urls[0]}`,
+    `  node dist/examples/sdk-call.js ${svc} ${key}`,
+    "",
+    "Press Ctrl-C to stop.",
+  ].join("\n");
+}
+
+interface Runner {
+  start(index: number): Promise<void>;
+  stopAll(): Promise<void>;
+}
+
+/** One child process per node (`treaty node start`), logs to `node<i>.log`. */
+class ProcessRunner implements Runner {
+  readonly #children: ChildProcess[] = [];
+  constructor(private readonly ws: string) {}
+
+  async start(index: number): Promise<void> {
+    const cli = fileURLToPath(new URL("./cli.js", import.meta.url));
+    const log = openSync(join(this.ws, `node${index}.log`), "a");
+    const child = spawn(
+      process.execPath,
+      [cli, "node", "start", "--config", join(this.ws, `node${index}.json`)],
+      {
+        stdio: ["ignore", log, log],
+      },
+    );
+    this.#children.push(child);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      this.#children.map(
+        (child) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+            child.once("exit", () => {
+              clearTimeout(timer);
+              done();
+            });
+            child.kill("SIGTERM");
+          }),
+      ),
+    );
+  }
+}
+
+/** All nodes in this process, on one in-memory network; logs to `node<i>.log`. */
+class InProcessRunner implements Runner {
+  readonly #network = new MemoryNetwork();
+  readonly #nodes: TreatyNode[] = [];
+  constructor(private readonly ws: string) {}
+
+  async start(index: number): Promise<void> {
+    const config = loadConfig(join(this.ws, `node${index}.json`));
+    const fd = openSync(join(this.ws, `node${index}.log`), "a");
+    const logger: Logger = createLogger({ level: config.logLevel, write: (line) => writeSync(fd, line) });
+    const runtime: NodeRuntime = {
+      ...realRuntime(config, logger),
+      transport: async ({ serviceId, identity, sessionEpoch }) =>
+        this.#network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
+    };
+    // Joining waits for node 0, which runs in this same process: start without blocking.
+    const starting = TreatyNode.start(config, runtime).then((node) => {
+      this.#nodes.push(node);
+    });
+    if (index === 0) await starting;
+    else starting.catch((err: unknown) => logger.error("node failed to start", { err }));
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.#nodes.map((node) => node.stop()));
+  }
+}
+
+function writeNodeConfig(
+  ws: string,
+  index: number,
+  basePort: number,
+  nats: NatsServer | undefined,
+  extra: Record<string, unknown>,
+): void {
+  const file = join(ws, `node${index}.json`);
+  if (
+    existsSync(file) &&
+    existsSync(join(ws, `node${index}`, "ledger")) &&
+    readdirSync(join(ws, `node${index}`, "ledger")).length > 0
+  ) {
+    // An existing node keeps its identity and data; only the NATS address may have changed.
+    const existing = readJsonFile<Record<string, unknown>>(file) ?? {};
+    writeDurable(
+      file,
+      `${JSON.stringify({ ...existing, nats: nats ? { servers: [nats.url] } : null }, null, 2)}\n`,
+    );
+    return;
+  }
+  const config = {
+    dataDir: `node${index}`,
+    http: { host: "127.0.0.1", port: basePort + index },
+    nats: nats ? { servers: [nats.url] } : null,
+    ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 50 },
+    logLevel: "info",
+    ...extra,
+  };
+  writeDurable(file, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+function keyFile(path: string): KeyFile {
+  const existing = readJsonFile<KeyFile>(path);
+  if (existing) return existing;
+  const file = toKeyFile(generateKeyPair("ed25519"));
+  writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  return file;
+}
+
+async function waitFor(
+  url: string,
+  ok: (status: Record<string, unknown>) => boolean,
+  what: string,
+  path = "/node/status",
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const response = await fetch(url + path);
+      if (response.ok) {
+        const status = (await response.json()) as Record<string, unknown>;
+        if (ok(status)) return status;
+      }
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline)
+      throw new TreatyError("Timeout", `gave up waiting for ${what} (see the workspace's node logs)`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function waitForContracts(url: string): Promise<void> {
+  await waitFor(
+    url,
+    (doc) =>
+      SAMPLES.every((name) =>
+        Object.keys((doc.paths as Record<string, unknown>) ?? {}).some((p) => p.startsWith(`/app/${name}/`)),
+      ),
+    "the sample contracts to load",
+    "/app/openapi.json",
+  );
+}
