@@ -267,15 +267,20 @@ export class Sequencer {
 
   async #signIfDue(): Promise<void> {
     const { ledger, replica } = this.#o;
-    if (replica.consensus.status().role !== "Leader") return;
+    const { role, view } = replica.consensus.status();
+    if (role !== "Leader") return;
     const now = this.#o.now();
-    const due = signatureDue(this.#o.policy, {
-      unsignedTxs: ledger.unsignedCount,
-      lastSignatureMs: this.#lastSignatureMs,
-      nowMs: now,
-    });
+    // Consensus commits only at a signature from the leader's own view, so a new leader signs
+    // once even when the ledger already ends on a (previous view's) signature.
+    const signedInThisView = ledger.lastSignature?.view === view;
+    const due =
+      !signedInThisView ||
+      signatureDue(this.#o.policy, {
+        unsignedTxs: ledger.unsignedCount,
+        lastSignatureMs: this.#lastSignatureMs,
+        nowMs: now,
+      });
     if (!due) return;
-    const { view } = replica.consensus.status();
     const record = ledger.appendSignature(view, this.#o.signer(), now);
     this.#lastSignatureMs = now;
     // Every entry is a KV version; a signature's write set is empty.
