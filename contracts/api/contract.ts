@@ -314,7 +314,7 @@ function isThenable(value: unknown): boolean {
 /** Why `caller` may not call a method with `auth`, or undefined when it may. */
 function authProblem(auth: AuthPolicy, caller: InvokeContext["caller"]): string | undefined {
   if (auth === "anyone") return undefined;
-  if (caller === null) return "requires an authenticated caller";
+  if (caller === null) return "requires a signed caller";
   if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
   if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
   return caller.role === "user" || caller.role === "member"

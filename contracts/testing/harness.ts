@@ -15,7 +15,13 @@
  * execution, memory or stack limits apply to source contracts.
  */
 import { isNativeError, isProxy } from "node:util/types";
-import type { CallerRole, ContractManifest, InvokeOutcome, MethodMode } from "../../runtime/sandbox/abi.js";
+import type {
+  AuthPolicy,
+  CallerRole,
+  ContractManifest,
+  InvokeOutcome,
+  MethodMode,
+} from "../../runtime/sandbox/abi.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { sha256 } from "../../runtime/crypto.js";
@@ -201,6 +207,11 @@ export class TestContract<M extends MethodTable = MethodTable> {
       };
       return isSafeError(thrown) ? { ...failure, cause: thrown } : failure;
     };
+    // The executor's own checks, in its order and words: the guest never sees these calls.
+    if (entry === undefined)
+      return fail("UnknownMethod", `contract "${this.name}" has no method ${JSON.stringify(method)}`);
+    const denied = authProblem(entry.auth, options.caller ?? null);
+    if (denied !== undefined) return fail("Forbidden", `${this.name}.${method} ${denied}`);
     const argsBytes = utf8.encode(argsJson).length;
     if (argsBytes > this.limits.maxArgsBytes) {
       return fail("PayloadTooLarge", `args: ${argsBytes} bytes, the limit is ${this.limits.maxArgsBytes}`);
@@ -260,6 +271,17 @@ export class TestContract<M extends MethodTable = MethodTable> {
       txid,
     };
   }
+}
+
+/** Why `caller` may not call a method with `auth` (the executor's wording), or undefined. */
+function authProblem(auth: AuthPolicy, caller: TestCaller | null): string | undefined {
+  if (auth === "anyone") return undefined;
+  if (caller === null) return "requires a signed caller";
+  if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
+  if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
+  return caller.role === "user" || caller.role === "member"
+    ? undefined
+    : "may be called by users and members only";
 }
 
 /**

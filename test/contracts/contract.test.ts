@@ -179,7 +179,7 @@ describe("contract(): invoke", () => {
       outcome("usersOnly", "{}", ctx({ id: "m", role: "member" })).error.message,
       /may be called by users only/,
     );
-    assert.match(outcome("usersOnly", "{}", ctx(null)).error.message, /requires an authenticated caller/);
+    assert.match(outcome("usersOnly", "{}", ctx(null)).error.message, /requires a signed caller/);
     assert.match(
       outcome("whoami", "{}", ctx({ id: "n", role: "node" })).error.message,
       /users and members only/,

@@ -1,0 +1,192 @@
+/**
+ * The stand-in must behave like the sandbox. The same scenarios run through `treaty/testing` and
+ * through the real runtime (QuickJS sandbox, executor host, in-memory KvStore); outcomes, events
+ * and the final store contents must be equal.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  type CallOptions,
+  type CallResult,
+  loadBundle,
+  testContract,
+  type TestContract,
+  user,
+  member,
+} from "../../contracts/testing/index.js";
+import { compileContract } from "../../runtime/compiler/index.js";
+import { ContractRuntime } from "../../runtime/executor.js";
+import { KvStore } from "../../runtime/kv/store.js";
+import { utf8 } from "../../sdk/bytes.js";
+import { sampleBundle } from "./samples.js";
+
+type Step = [method: string, args: unknown, options?: CallOptions];
+
+interface Outcome {
+  readonly ok: boolean;
+  readonly result?: unknown;
+  readonly error?: { code: string; message: string };
+  readonly events: readonly unknown[];
+}
+
+const TIME_MS = Date.UTC(2025, 0, 1, 8);
+const SEED = new Uint8Array(32).fill(3);
+
+let runtime: ContractRuntime;
+
+before(async () => {
+  runtime = await ContractRuntime.create();
+});
+
+after(() => {
+  runtime.dispose();
+});
+
+/** Runs `steps` in the real runtime on a fresh store; returns outcomes and the store. */
+async function inSandbox(
+  name: string,
+  bundle: string,
+  steps: readonly Step[],
+): Promise<{ outcomes: Outcome[]; store: KvStore }> {
+  await runtime.ready();
+  runtime.load(name, bundle);
+  const store = KvStore.open(null);
+  const outcomes: Outcome[] = [];
+  let version = 0;
+  for (const [method, args, options = {}] of steps) {
+    await runtime.ready();
+    const mode = runtime.manifest(name)?.methods[method]?.mode;
+    const out = runtime.execute(
+      {
+        contract: name,
+        method,
+        args,
+        caller: options.caller ?? null,
+        txid: mode === "readwrite" ? `1.${version + 1}` : null,
+        timeMs: options.timeMs ?? TIME_MS,
+        seed: options.seed ?? SEED,
+      },
+      store.begin(),
+    );
+    if (out.ok) {
+      store.apply(++version, out.writeSet);
+      outcomes.push({
+        ok: true,
+        result: out.result,
+        events: out.events.map((e) => ({ name: e.name, data: e.data })),
+      });
+    } else {
+      outcomes.push({ ok: false, error: { code: out.error.code, message: out.error.message }, events: [] });
+    }
+  }
+  return { outcomes, store };
+}
+
+function inStandIn(c: TestContract, steps: readonly Step[]): Outcome[] {
+  return steps.map(([method, args, options = {}]) => {
+    const r: CallResult = c.callJson(method, JSON.stringify(args), {
+      timeMs: TIME_MS,
+      seed: SEED,
+      ...options,
+    });
+    return r.ok
+      ? { ok: true, result: r.result, events: r.events }
+      : { ok: false, error: r.error, events: [] };
+  });
+}
+
+/** Same outcomes and same stored bytes (both namespace maps as `<contract>.<map>`). */
+async function assertParity(name: string, bundle: string, steps: readonly Step[]): Promise<void> {
+  const standIn = testContract(loadBundle(bundle), { name });
+  const expected = inStandIn(standIn, steps);
+  const { outcomes, store } = await inSandbox(name, bundle, steps);
+  assert.deepEqual(outcomes, expected);
+  assert.deepEqual(store.maps(), standIn.store.maps());
+  for (const map of standIn.store.maps()) {
+    for (const [key, value] of standIn.store.entries(map)) {
+      const stored = store.get(map, utf8.encode(key));
+      assert.equal(stored === undefined ? undefined : utf8.decode(stored), value, `${map} ${key}`);
+    }
+  }
+}
+
+const alice = { caller: user("alice") };
+const bob = { caller: user("bob") };
+const treasurer = { caller: member("treasurer") };
+
+describe("stand-in and sandbox agree", () => {
+  it("on the log sample", async () => {
+    await assertParity("log", sampleBundle("log"), [
+      ["writePrivate", { id: 1, msg: "a" }, alice],
+      ["writePublic", { id: -0, msg: "zero" }, alice],
+      ["readPrivate", { id: 1 }, alice],
+      ["readPublic", { id: 0 }, alice],
+      ["readPrivate", { id: 9 }, alice],
+      ["writePrivate", { id: "x", msg: "a" }, alice],
+      ["writePrivate", { id: 1, msg: "a", extra: 1 }, alice],
+      ["nope", {}, alice],
+    ]);
+  });
+
+  it("on the bank sample", async () => {
+    await assertParity("bank", sampleBundle("bank"), [
+      ["openAccount", {}, alice],
+      ["openAccount", {}, bob],
+      ["openAccount", {}, bob],
+      ["mint", { to: "alice", amount: 100 }, treasurer],
+      ["transfer", { to: "bob", amount: 40, memo: "rent" }, alice],
+      ["transfer", { to: "bob", amount: 61 }, alice],
+      ["transfer", { to: "alice", amount: 1 }, alice],
+      ["balance", {}, bob],
+      ["totalSupply", {}, treasurer],
+      ["totalSupply", {}, alice],
+    ]);
+  });
+
+  it("on the meter sample", async () => {
+    const bands = [
+      { startHour: 0, centsPerKwh: 20 },
+      { startHour: 7, centsPerKwh: 35 },
+    ];
+    await assertParity("meter", sampleBundle("meter"), [
+      ["submitReading", { wh: 1 }, alice],
+      ["setTariff", { bands }, treasurer],
+      ["submitReading", { wh: 100 }, { ...alice, timeMs: TIME_MS }],
+      ["submitReading", { wh: 350 }, { ...alice, timeMs: TIME_MS + 3_600_000 }],
+      ["submitReading", { wh: 300 }, { ...alice, timeMs: TIME_MS + 7_200_000 }],
+      ["myBill", {}, alice],
+      ["tariff", {}],
+    ]);
+  });
+
+  it("on randomness, events, ranges, host refusals and API errors", async () => {
+    const source = `import { ContractError, contract, emit, map, method, randomHex, randomInt, t } from "treaty/contract";
+      const nums = map<number, string>("nums", { key: "number" });
+      export default contract({
+        draw: method({ mode: "readwrite", auth: "users", run: () => ({ hex: randomHex(40), die: randomInt(6), big: randomHex(1500).length }) }),
+        fill: method({ mode: "readwrite", auth: "users", args: { n: t.integer({ maximum: 200 }) }, run: ({ n }) => {
+          for (let i = 0; i < n; i++) nums.set((i % 2 === 0 ? -1 : 1) * i / 4, "v" + i);
+          emit("filled", { n });
+        } }),
+        scan: method({ mode: "readonly", auth: "users", args: { reverse: t.boolean() }, run: ({ reverse }) => nums.keys({ reverse, from: -10, to: 10 }) }),
+        big: method({ mode: "readwrite", auth: "users", run: () => nums.set(1, "x".repeat(1_048_576)) }),
+        fail: method({ mode: "readwrite", auth: "users", run: () => { nums.set(5, "partial"); throw new ContractError("Nope", "no"); } }),
+        reserved: method({ mode: "readonly", auth: "users", run: () => { throw new ContractError("NotFound", "x"); } }),
+        sneaky: method({ mode: "readonly", auth: "users", run: () => nums.set(1, "x") }),
+      });`;
+    const compiled = compileContract({ files: { "index.ts": source } });
+    assert.ok(compiled.ok);
+    await assertParity("mixed", compiled.bundle, [
+      ["draw", {}, alice],
+      ["draw", {}, { ...alice, seed: new Uint8Array(32).fill(9) }],
+      ["fill", { n: 60 }, alice],
+      ["scan", { reverse: false }, alice],
+      ["scan", { reverse: true }, alice],
+      ["big", {}, alice],
+      ["fail", {}, alice],
+      ["reserved", {}, alice],
+      ["sneaky", {}, alice],
+      ["fill", { n: 1 }, { caller: member("m") }],
+    ]);
+  });
+});
