@@ -4,7 +4,8 @@
  * - `Client`: signed calls, safe retries, commit waits, verified receipts, typed contract clients;
  * - keys: generation, key files, signing and verification on ed25519, P-256 and secp256k1;
  * - receipts: offline verification against a pinned service identity key;
- * - requests: the signed request format, for clients that build their own transport.
+ * - requests: the signed request format, for clients that build their own transport;
+ * - governance: `Governance` (propose, vote, withdraw, read the tables) and typed `actions`.
  */
 export {
   type CallResult,
@@ -18,6 +19,7 @@ export {
 export { fromHex, toHex } from "./bytes.js";
 export { decode, encode, encodeCanonical } from "./codec.js";
 export { ErrorCode, isTreatyError, TreatyError } from "./errors.js";
+export * from "./governance.js";
 export {
   type Curve,
   CURVES,

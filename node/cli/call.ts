@@ -6,10 +6,9 @@
  * the node's `{"error": {code, message, details?}}` and exits 1 (e.g. a Replay names the
  * original txid in `details`).
  */
-import { readFileSync } from "node:fs";
 import { Client } from "../../sdk/client.js";
-import { fromKeyFile, type KeyPair } from "../../sdk/keys.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
+import { CLI_RETRIES, readKeyFile } from "./options.js";
 import {
   printJsonTo,
   processRemoteIo,
@@ -21,9 +20,6 @@ import {
   reportingErrors,
   serviceKeyOf,
 } from "./status.js";
-
-/** Attempts per request on network errors and 503s: a CLI user would rather see the error soon. */
-const CLI_RETRIES = 3;
 
 const CALL_USAGE = `Usage: treaty call <contract> <method> [--args JSON | --args @file] [--key <file>] [--wait]
                    [--msgpack] [--node <url>] [--service <file>] [--timeout <ms>]
@@ -84,20 +80,6 @@ function parseArgsFlag(text: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     throw new UsageError(`--args: not valid JSON (${(err as Error).message})`);
-  }
-}
-
-function readKeyFile(path: string): KeyPair {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new UsageError(`--key: cannot read ${path} (${(err as Error).message})`);
-  }
-  try {
-    return fromKeyFile(JSON.parse(text));
-  } catch (err) {
-    throw new UsageError(`--key: ${path}: ${(err as Error).message}`);
   }
 }
 

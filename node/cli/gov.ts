@@ -1,0 +1,427 @@
+/**
+ * The governance commands: members run the consortium from the shell.
+ *
+ *   treaty propose <file>                    a proposal file {"actions": [{name, args}]}
+ *   treaty vote <id> --for|--against         a ballot (a later one replaces the earlier)
+ *   treaty withdraw <id>                     the proposer takes its proposal back
+ *   treaty proposals | proposal <id>         read proposals (and wait for a decision)
+ *   treaty deploy <contract-dir>             propose deploy_contract from a folder's .ts files
+ *   treaty constitution show | propose <dir> read or propose the constitution
+ *
+ * Each goes through the SDK's `Governance` (sdk/governance.ts), so the CLI takes exactly the path
+ * apps take. Output is JSON on stdout; a refused or failed request prints the node's
+ * `{"error": {code, message}}` and exits 1; bad flags exit 2. The node, service and timeout flags
+ * are those of `treaty call` (status.ts); the key flag is options.ts's.
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { Client } from "../../sdk/client.js";
+import { TreatyError } from "../../sdk/errors.js";
+import {
+  type Action,
+  actions,
+  checkProposal,
+  FINAL_STATES,
+  Governance,
+  type ProposalResult,
+  type ProposalState,
+  type SourceFiles,
+} from "../../sdk/governance.js";
+import { type KeyPair, parsePublicKey, type PublicKey } from "../../sdk/keys.js";
+import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
+import { CLI_RETRIES, readKeyFile } from "./options.js";
+import {
+  fetchJson,
+  printJsonTo,
+  processRemoteIo,
+  REMOTE_FLAGS,
+  REMOTE_USAGE,
+  type RemoteIo,
+  type RemoteTarget,
+  readJsonFlag,
+  remoteTarget,
+  reportingErrors,
+  serviceKeyOf,
+} from "./status.js";
+
+const KEY_USAGE = `  --key <file>        the member's key file (from \`treaty keygen\`); required`;
+const WAIT_USAGE = `  --wait              wait until the transaction is committed ("status": "Committed")`;
+const EXIT_USAGE_TEXT = `Exit codes: 0 ok, 1 the node refused or the request failed (its {"error": {"code",
+"message"}} is printed), 2 usage.`;
+
+const WRITE_FLAGS = {
+  ...REMOTE_FLAGS,
+  key: { type: "string" },
+  wait: { type: "boolean", default: false },
+} as const;
+
+/** A `Governance` on the target node: signing with `key` for writes, read-only without. */
+async function governance(
+  target: RemoteTarget,
+  io: RemoteIo,
+  command: string,
+  key: KeyPair | undefined,
+): Promise<Governance> {
+  // Writes bind the service id into the signature: the key must be the pinned one (or a warning
+  // says it is not). Reads sign and verify nothing, so the node's own answer is enough for them.
+  const serviceKey =
+    key === undefined ? await reportedServiceKey(target) : await serviceKeyOf(target, io, command);
+  const client = new Client({ nodes: [target.node], serviceKey, retries: CLI_RETRIES, fetch: target.fetch });
+  return new Governance(client, key);
+}
+
+async function reportedServiceKey(target: RemoteTarget): Promise<PublicKey> {
+  if (target.service !== undefined) return target.service.serviceKey;
+  const status = await fetchJson<{ serviceKey?: { curve?: unknown; publicKey?: unknown } }>(
+    target,
+    "/node/status",
+  );
+  return parsePublicKey(status.serviceKey?.curve, status.serviceKey?.publicKey, "status.serviceKey");
+}
+
+/**
+ * Awaits an SDK request; an answer that is not JSON (a proxy's error page, a hostile host) becomes
+ * a `MalformedEncoding` TreatyError instead of a crash.
+ */
+async function answer<T>(target: RemoteTarget, request: Promise<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (err) {
+    if (err instanceof SyntaxError)
+      throw new TreatyError("MalformedEncoding", `${target.node}: the answer is not JSON (${err.message})`);
+    throw err;
+  }
+}
+
+function requireKey(values: { key?: string | undefined }): KeyPair {
+  if (values.key === undefined) throw new UsageError("--key <member key file> is required");
+  return readKeyFile(values.key);
+}
+
+/** Sends one write and prints its result (after its commit with --wait). */
+async function write(
+  command: string,
+  argv: { values: { key?: string | undefined; wait?: boolean } & Parameters<typeof remoteTarget>[0] },
+  io: RemoteIo,
+  send: (gov: Governance) => Promise<ProposalResult>,
+): Promise<number> {
+  const key = requireKey(argv.values);
+  const target = remoteTarget(argv.values, io);
+  return reportingErrors(command, io, async () => {
+    const gov = await governance(target, io, command, key);
+    const result = await answer(target, send(gov));
+    const printed = { proposalId: result.proposalId, state: result.state, txid: result.txid };
+    if (argv.values.wait) {
+      await answer(target, gov.client.waitForCommit(result.txid, { timeoutMs: target.timeoutMs }));
+      printJsonTo(io, { ...printed, status: "Committed" });
+    } else {
+      printJsonTo(io, printed);
+    }
+    return EXIT_OK;
+  });
+}
+
+const PROPOSE_USAGE = `Usage: treaty propose <file> --key <member key> [--wait] [--node <url>] [--service <file>]
+                      [--timeout <ms>]
+
+Proposes the actions in <file>, a JSON proposal {"actions": [{"name": "...", "args": {...}}]},
+signed by the member's key, and prints {"proposalId", "state", "txid"}. Proposing does not vote:
+the proposer votes with \`treaty vote\` like every other member. The state is "Open" until the
+constitution decides ("Accepted" at once if it accepts without votes).
+${EXIT_USAGE_TEXT}
+${KEY_USAGE}
+${WAIT_USAGE}
+${REMOTE_USAGE}`;
+
+/** `treaty propose` with its output going to `io`. */
+export async function runPropose(argv: string[], io: RemoteIo): Promise<number> {
+  const parsed = parseFlags(argv, WRITE_FLAGS);
+  if (parsed.positionals.length !== 1) throw new UsageError("expected <file>");
+  const value = readJsonFlag(parsed.positionals[0]!, "<file>");
+  return write("propose", parsed, io, async (gov) => gov.propose(checkProposal(value)));
+}
+
+const VOTE_USAGE = `Usage: treaty vote <proposal-id> --for|--against --key <member key> [--wait] [--node <url>]
+                   [--service <file>] [--timeout <ms>]
+
+Casts the member's ballot on an open proposal and prints {"proposalId", "state", "txid"}: the
+state after this ballot ("Accepted" when it was the deciding vote: the actions were applied in
+the same transaction). While the proposal is open, a member's later ballot replaces its earlier
+one. A decided proposal answers ProposalNotOpen.
+${EXIT_USAGE_TEXT}
+  --for | --against   the ballot (exactly one)
+${KEY_USAGE}
+${WAIT_USAGE}
+${REMOTE_USAGE}`;
+
+/** `treaty vote` with its output going to `io`. */
+export async function runVote(argv: string[], io: RemoteIo): Promise<number> {
+  const parsed = parseFlags(argv, {
+    ...WRITE_FLAGS,
+    for: { type: "boolean", default: false },
+    against: { type: "boolean", default: false },
+  });
+  if (parsed.positionals.length !== 1) throw new UsageError("expected <proposal-id>");
+  if (parsed.values.for === parsed.values.against)
+    throw new UsageError("expected exactly one of --for and --against");
+  const id = parsed.positionals[0]!;
+  const vote = parsed.values.for ? "for" : "against";
+  return write("vote", parsed, io, (gov) => gov.vote(id, vote));
+}
+
+const WITHDRAW_USAGE = `Usage: treaty withdraw <proposal-id> --key <member key> [--wait] [--node <url>]
+                       [--service <file>] [--timeout <ms>]
+
+Withdraws an open proposal (only its proposer may) and prints {"proposalId", "state":
+"Withdrawn", "txid"}.
+${EXIT_USAGE_TEXT}
+${KEY_USAGE}
+${WAIT_USAGE}
+${REMOTE_USAGE}`;
+
+/** `treaty withdraw` with its output going to `io`. */
+export async function runWithdraw(argv: string[], io: RemoteIo): Promise<number> {
+  const parsed = parseFlags(argv, WRITE_FLAGS);
+  if (parsed.positionals.length !== 1) throw new UsageError("expected <proposal-id>");
+  const id = parsed.positionals[0]!;
+  return write("withdraw", parsed, io, (gov) => gov.withdraw(id));
+}
+
+const STATES: readonly ProposalState[] = ["Open", ...FINAL_STATES];
+
+const PROPOSALS_USAGE = `Usage: treaty proposals [--state <state>] [--node <url>] [--service <file>] [--timeout <ms>]
+
+Lists the proposals: {"proposals": [{"proposalId", "proposer", "state", "actions": [{"name"}],
+"ballots": {"for": n, "against": n}}]}.
+${EXIT_USAGE_TEXT}
+  --state <state>     only proposals in this state (${STATES.join(", ")})
+${REMOTE_USAGE}`;
+
+/** `treaty proposals` with its output going to `io`. */
+export async function runProposals(argv: string[], io: RemoteIo): Promise<number> {
+  const { values } = parseFlags(argv, { ...REMOTE_FLAGS, state: { type: "string" } }, false);
+  const state = values.state;
+  if (state !== undefined && !STATES.includes(state as ProposalState))
+    throw new UsageError(`--state: expected one of ${STATES.join(", ")}, got "${state}"`);
+  const target = remoteTarget(values, io);
+  return reportingErrors("proposals", io, async () => {
+    const gov = await governance(target, io, "proposals", undefined);
+    const all = await answer(target, gov.proposals());
+    printJsonTo(io, { proposals: state === undefined ? all : all.filter((p) => p.state === state) });
+    return EXIT_OK;
+  });
+}
+
+const PROPOSAL_USAGE = `Usage: treaty proposal <proposal-id> [--wait] [--node <url>] [--service <file>] [--timeout <ms>]
+
+Prints one proposal in full: {"proposalId", "proposer", "state", "actions", "ballots":
+{<memberId>: "for"|"against"}, "createdTxid", "decidedTxid"?, "error"?}.
+${EXIT_USAGE_TEXT}
+  --wait              wait until the proposal is decided (any state but Open) and the deciding
+                      transaction is committed, up to --timeout
+${REMOTE_USAGE}`;
+
+/** `treaty proposal` with its output going to `io`. */
+export async function runProposal(argv: string[], io: RemoteIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    ...REMOTE_FLAGS,
+    wait: { type: "boolean", default: false },
+  });
+  if (positionals.length !== 1) throw new UsageError("expected <proposal-id>");
+  const id = positionals[0]!;
+  const target = remoteTarget(values, io);
+  return reportingErrors("proposal", io, async () => {
+    const gov = await governance(target, io, "proposal", undefined);
+    const detail = values.wait
+      ? await answer(target, gov.waitForFinal(id, { timeoutMs: target.timeoutMs }))
+      : await answer(target, gov.proposal(id));
+    printJsonTo(io, detail);
+    return EXIT_OK;
+  });
+}
+
+/** Reads a folder's .ts sources (the loader genesis uses: one definition of "a contract folder"). */
+async function sourceFolder(dir: string, what: string): Promise<SourceFiles> {
+  // Imported here, not at the top: it pulls in the TypeScript compiler, which only these commands need.
+  const { readContractFolder } = await import("../gov/contracts.js");
+  let files: Record<string, string>;
+  try {
+    files = readContractFolder(dir);
+  } catch (err) {
+    throw new UsageError(`${what}: ${(err as Error).message}`);
+  }
+  if (Object.keys(files).length === 0) throw new UsageError(`${what}: no .ts files in ${dir}`);
+  return files;
+}
+
+/** Proposes one action, or with --print only prints the proposal. */
+async function proposeOne(
+  command: string,
+  parsed: {
+    values: { key?: string | undefined; wait?: boolean; print?: boolean } & Parameters<
+      typeof remoteTarget
+    >[0];
+  },
+  io: RemoteIo,
+  action: Action,
+): Promise<number> {
+  if (parsed.values.print) {
+    printJsonTo(io, { actions: [action] });
+    return EXIT_OK;
+  }
+  return write(command, parsed, io, (gov) => gov.propose([action]));
+}
+
+const PRINT_USAGE = `  --print             print the proposal {"actions": [...]} instead of sending it (to review it,
+                      or to send it later with \`treaty propose\`); needs no --key or --node`;
+
+const DEPLOY_USAGE = `Usage: treaty deploy <contract-dir> [--name <name>] --key <member key> [--wait] [--print]
+                     [--node <url>] [--service <file>] [--timeout <ms>]
+
+Proposes deploy_contract with the .ts files of <contract-dir> (tests and node_modules left out)
+and prints {"proposalId", "state", "txid"}. A new name deploys version 1; an existing name
+upgrades the contract to the next version, keeping its state, once the proposal is accepted.
+The constitution compiles the sources: a contract that does not compile is refused at once
+(CompileError, with the diagnostics).
+${EXIT_USAGE_TEXT}
+  --name <name>       the contract's name (default: the folder's name)
+${KEY_USAGE}
+${WAIT_USAGE}
+${PRINT_USAGE}
+${REMOTE_USAGE}`;
+
+/** `treaty deploy` with its output going to `io`. */
+export async function runDeploy(argv: string[], io: RemoteIo): Promise<number> {
+  const parsed = parseFlags(argv, {
+    ...WRITE_FLAGS,
+    name: { type: "string" },
+    print: { type: "boolean", default: false },
+  });
+  if (parsed.positionals.length !== 1) throw new UsageError("expected <contract-dir>");
+  const dir = parsed.positionals[0]!;
+  const name = parsed.values.name ?? basename(resolve(dir));
+  if (name.length === 0) throw new UsageError("--name: expected a contract name");
+  const files = await sourceFolder(dir, "<contract-dir>");
+  return proposeOne("deploy", parsed, io, actions.deployContract(name, files));
+}
+
+const CONSTITUTION_SHOW_USAGE = `Usage: treaty constitution show [--out <dir>] [--force] [--node <url>] [--service <file>]
+                                [--timeout <ms>]
+
+Prints the constitution in force: {"digest", "source": {<path>: <text>}}. With --out, writes its
+source files into <dir> instead (to edit and propose with \`treaty constitution propose\`) and
+prints {"digest", "out", "files": [<path>...]}.
+${EXIT_USAGE_TEXT}
+  --out <dir>         write the source files here (the folder must be empty or new)
+  --force             write into a non-empty folder, overwriting files of the same name
+${REMOTE_USAGE}`;
+
+/** `treaty constitution show` with its output going to `io`. */
+export async function runConstitutionShow(argv: string[], io: RemoteIo): Promise<number> {
+  const { values } = parseFlags(
+    argv,
+    { ...REMOTE_FLAGS, out: { type: "string" }, force: { type: "boolean", default: false } },
+    false,
+  );
+  const out = values.out;
+  if (out !== undefined && !values.force && existsSync(out) && readdirSync(out).length > 0)
+    throw new UsageError(`--out: ${out} is not empty (use --force to write into it)`);
+  const target = remoteTarget(values, io);
+  return reportingErrors("constitution show", io, async () => {
+    const gov = await governance(target, io, "constitution show", undefined);
+    const constitution = await answer(target, gov.constitution());
+    if (out === undefined) {
+      printJsonTo(io, constitution);
+      return EXIT_OK;
+    }
+    const files = writeSourceFiles(out, constitution.source);
+    printJsonTo(io, { digest: constitution.digest, out: resolve(out), files });
+    return EXIT_OK;
+  });
+}
+
+/**
+ * Writes source files (path → text) under `dir`. The paths come from the network: each must be a
+ * plain relative path inside `dir` (no "..", no absolute path, no backslash), else nothing is
+ * written and a MalformedEncoding TreatyError names it.
+ */
+function writeSourceFiles(dir: string, source: unknown): string[] {
+  if (source === null || typeof source !== "object" || Array.isArray(source))
+    throw new TreatyError("MalformedEncoding", "constitution.source: expected {<path>: <text>}");
+  const entries = Object.entries(source as Record<string, unknown>);
+  for (const [path, text] of entries) {
+    const segments = path.split("/");
+    const safe =
+      typeof text === "string" &&
+      path.length > 0 &&
+      path.length <= 1024 &&
+      !path.includes("\\") &&
+      !path.includes("\0") &&
+      segments.every((s) => s !== "" && s !== "." && s !== "..");
+    if (!safe)
+      throw new TreatyError("MalformedEncoding", `constitution.source: unsafe file ${JSON.stringify(path)}`);
+  }
+  const root = resolve(dir);
+  for (const [path, text] of entries) {
+    const file = join(root, path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text as string);
+  }
+  return entries.map(([path]) => path).sort();
+}
+
+const CONSTITUTION_PROPOSE_USAGE = `Usage: treaty constitution propose <dir> --key <member key> [--wait] [--print] [--node <url>]
+                                   [--service <file>] [--timeout <ms>]
+
+Proposes set_constitution with the .ts files of <dir> and prints {"proposalId", "state",
+"txid"}. Once accepted, the new constitution decides every later proposal, and every other
+proposal still open is Dropped (its meaning may have changed).
+${EXIT_USAGE_TEXT}
+${KEY_USAGE}
+${WAIT_USAGE}
+${PRINT_USAGE}
+${REMOTE_USAGE}`;
+
+/** `treaty constitution propose` with its output going to `io`. */
+export async function runConstitutionPropose(argv: string[], io: RemoteIo): Promise<number> {
+  const parsed = parseFlags(argv, { ...WRITE_FLAGS, print: { type: "boolean", default: false } });
+  if (parsed.positionals.length !== 1) throw new UsageError("expected <dir>");
+  const files = await sourceFolder(parsed.positionals[0]!, "<dir>");
+  return proposeOne("constitution propose", parsed, io, actions.setConstitution(files));
+}
+
+function command(
+  path: readonly string[],
+  summary: string,
+  usage: string,
+  run: (argv: string[], io: RemoteIo) => Promise<number>,
+): Command {
+  return { path, summary, usage, run: (argv) => run(argv, processRemoteIo) };
+}
+
+/** The governance commands, for the registry (node/cli/commands.ts). */
+export const GOV_COMMANDS: readonly Command[] = [
+  command(["propose"], "propose governance actions from a JSON file (member)", PROPOSE_USAGE, runPropose),
+  command(["vote"], "vote for or against an open proposal (member)", VOTE_USAGE, runVote),
+  command(["withdraw"], "withdraw your open proposal (member)", WITHDRAW_USAGE, runWithdraw),
+  command(["proposals"], "list governance proposals", PROPOSALS_USAGE, runProposals),
+  command(["proposal"], "show one proposal (and wait for its decision)", PROPOSAL_USAGE, runProposal),
+  command(
+    ["deploy"],
+    "propose deploying or upgrading a contract from a folder (member)",
+    DEPLOY_USAGE,
+    runDeploy,
+  ),
+  command(
+    ["constitution", "show"],
+    "show the constitution in force",
+    CONSTITUTION_SHOW_USAGE,
+    runConstitutionShow,
+  ),
+  command(
+    ["constitution", "propose"],
+    "propose a new constitution from a folder (member)",
+    CONSTITUTION_PROPOSE_USAGE,
+    runConstitutionPropose,
+  ),
+];
