@@ -1,0 +1,80 @@
+/**
+ * Offline ledger comparison for integration tests: opens each STOPPED node's ledger read-only
+ * (`LmdbLedgerStore` + `Ledger.open`, which checks every entry's digest, the view order and each
+ * signature's Merkle root), and checks that the ledgers are identical and hold every committed
+ * write. Nothing here needs a running node or any secret: public writes are in clear.
+ */
+import { equalBytes, toHex, utf8 } from "../../sdk/bytes.js";
+import type { PublicKey } from "../../sdk/keys.js";
+import { parseTxId } from "../../sdk/receipt.js";
+import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
+import { Ledger } from "../../runtime/ledger/ledger.js";
+import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
+import type { CommittedWrite } from "./load.js";
+
+/** What one node's ledger looks like. */
+export interface LedgerSummary {
+  readonly dataDir: string;
+  readonly lastSeqno: number;
+  /** Merkle root over every entry, hex. */
+  readonly root: string;
+  readonly lastSignature: { readonly seqno: number; readonly view: number } | undefined;
+}
+
+/**
+ * Compares the ledgers in `dataDirs` (their nodes must be stopped) and looks for every write of
+ * `writes` in each. Resolves with one summary per ledger and the problems found (empty when the
+ * ledgers are identical, entry for entry, and every write is in each at its txid with its
+ * message). Throws LedgerCorrupt when a ledger does not verify.
+ */
+export async function compareLedgers(
+  dataDirs: readonly string[],
+  serviceKey: PublicKey,
+  writes: readonly CommittedWrite[],
+): Promise<{ summaries: LedgerSummary[]; problems: string[] }> {
+  const stores = dataDirs.map((dir) => LmdbLedgerStore.open(ledgerStoreDir(dir), { readOnly: true }));
+  try {
+    const ledgers = stores.map((store) => Ledger.open({ store, serviceKey }));
+    const summaries = ledgers.map((ledger, i) => ({
+      dataDir: dataDirs[i]!,
+      lastSeqno: ledger.lastSeqno,
+      root: toHex(ledger.root()),
+      lastSignature: ledger.lastSignature,
+    }));
+    const problems: string[] = [];
+    const reference = ledgers[0]!;
+    ledgers.forEach((ledger, i) => {
+      if (ledger.lastSeqno !== reference.lastSeqno)
+        problems.push(`ledger ${i}: last seqno ${ledger.lastSeqno}, ledger 0: ${reference.lastSeqno}`);
+      const common = Math.min(ledger.lastSeqno, reference.lastSeqno);
+      for (let seqno = 1; seqno <= common; seqno++) {
+        const a = reference.get(seqno)!;
+        const b = ledger.get(seqno)!;
+        if (a.view !== b.view || !equalBytes(a.bytes, b.bytes)) {
+          problems.push(`ledger ${i}: entry ${seqno} differs from ledger 0`);
+          break;
+        }
+      }
+      for (const write of writes) {
+        const problem = findWrite(ledger, write);
+        if (problem !== undefined) problems.push(`ledger ${i}: ${problem}`);
+      }
+    });
+    return { summaries, problems };
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+  }
+}
+
+/** Undefined when `write` is at its txid in `ledger`, with its message; else what is wrong. */
+function findWrite(ledger: Ledger, write: CommittedWrite): string | undefined {
+  const { view, seqno } = parseTxId(write.txid);
+  const record = ledger.get(seqno);
+  if (record === undefined) return `committed write ${write.id} (txid ${write.txid}) is missing`;
+  if (record.view !== view) return `txid ${write.txid} holds an entry of view ${record.view}`;
+  const expected = JSON.stringify(write.msg);
+  const found = decodePublicWrites(decodeEntry(record.bytes, seqno)).some((map) =>
+    map.writes.some(([, value]) => value !== null && utf8.decode(value) === expected),
+  );
+  return found ? undefined : `txid ${write.txid} does not write message ${expected}`;
+}
