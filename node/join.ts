@@ -24,8 +24,12 @@ import {
 
 export const JOIN_PATH = "/node/join";
 
-/** What a node needs to serve a service: kept in `secrets.json` (sealed storage on a TEE). */
+/**
+ * What a node needs to serve a service: kept in `secrets.json` (sealed storage on a TEE).
+ * `atRestKey` is node-local (it seals this node's KV on disk) and is never sent to other nodes.
+ */
 export interface NodeSecrets {
+  readonly atRestKey?: string;
   readonly serviceKey: KeyFile;
   readonly ledgerSecrets: ReadonlyArray<{ readonly version: number; readonly key: string }>;
   readonly endorsement: {

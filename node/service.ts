@@ -31,6 +31,7 @@ import { generateLedgerSecret, LedgerSecret, LedgerSecrets } from "../runtime/le
 import { Ledger } from "../runtime/ledger/ledger.js";
 import { decodeEntry } from "../runtime/ledger/entry.js";
 import { LmdbLedgerStore, ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
+import { AT_REST_KEY_BYTES } from "../runtime/kv/sealed-backend.js";
 import type { ContractManifest } from "../runtime/sandbox/abi.js";
 import type { NodeConfig } from "./config.js";
 import { bootstrapState, ConsensusNode, emptyState } from "./consensus/node.js";
@@ -215,7 +216,10 @@ export class TreatyNode {
           now: runtime.now,
           logger,
         });
-        secrets = joined.secrets;
+        secrets = {
+          ...joined.secrets,
+          ...(secrets?.atRestKey !== undefined && { atRestKey: secrets.atRestKey }),
+        };
         joinedPeers = joined.nodes;
         writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
       } else if (store.lastSeqno === 0 && config.genesis && !secrets) {
@@ -229,6 +233,10 @@ export class TreatyNode {
             ? "config: the data folder is empty and there is neither a genesis nor a join section"
             : `${secretsPath}: missing; this node cannot read its own ledger`,
         );
+      }
+      if (secrets.atRestKey === undefined) {
+        secrets = { ...secrets, atRestKey: toHex(runtime.randomBytes(AT_REST_KEY_BYTES)) };
+        writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
       }
     } catch (err) {
       await store.close();
@@ -271,6 +279,7 @@ export class TreatyNode {
     }
     const execution = await ExecutionService.start({
       kvPath: join(config.dataDir, "kv"),
+      atRestKey: fromHex(secrets.atRestKey!, "secrets.atRestKey"),
       logger,
       replaySource: (from) => replaySource(ledger, from),
     });

@@ -43,6 +43,8 @@ export interface EngineHooks {
 export interface EngineOptions {
   /** LMDB directory of the KV, or null for an in-memory KV (tests, simulator). */
   readonly kvPath: string | null;
+  /** Seals private maps' values on disk (runtime/kv/sealed-backend.ts); omit for tests. */
+  readonly atRestKey?: Uint8Array;
   /** Initial sandbox limits (default DEFAULT_LIMITS). */
   readonly limits?: SandboxLimits;
   /** `PROGRESS_SLOTS` Int32 slots on shared memory for the watchdog (default: private slots). */
@@ -78,7 +80,10 @@ export class ExecutionEngine {
     const runtime = await ContractRuntime.create({ limits });
     let kv: KvStore;
     try {
-      kv = KvStore.open(options.kvPath);
+      kv = KvStore.open(
+        options.kvPath,
+        options.atRestKey === undefined ? {} : { atRestKey: options.atRestKey },
+      );
     } catch (err) {
       runtime.dispose();
       throw err;

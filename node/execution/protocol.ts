@@ -70,6 +70,7 @@ export const PROGRESS_SLOTS = 2;
 /** What the main thread hands a new worker (`workerData`). */
 export interface WorkerInit {
   readonly kvPath: string | null;
+  readonly atRestKey?: Uint8Array;
   readonly limits: SandboxLimits;
   /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED. */
   readonly progress: SharedArrayBuffer;

@@ -31,6 +31,7 @@ export async function serveEngine(
   try {
     engine = await ExecutionEngine.open({
       kvPath: init.kvPath,
+      ...(init.atRestKey !== undefined && { atRestKey: init.atRestKey }),
       limits: init.limits,
       progress: new Int32Array(init.progress),
       hooks,

@@ -55,6 +55,8 @@ const MAX_BOOT_ATTEMPTS = 3;
 export interface ExecutionServiceOptions {
   /** LMDB directory of the KV, or null for an in-memory KV (tests, simulator). */
   readonly kvPath: string | null;
+  /** Seals private maps' values on disk (runtime/kv/sealed-backend.ts); the node always sets it. */
+  readonly atRestKey?: Uint8Array;
   /** Initial sandbox limits (default DEFAULT_LIMITS). */
   readonly limits?: SandboxLimits;
   readonly logger: Logger;
@@ -577,6 +579,7 @@ export class ExecutionService {
     const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     const init: WorkerInit = {
       kvPath: this.#options.kvPath,
+      ...(this.#options.atRestKey !== undefined && { atRestKey: this.#options.atRestKey }),
       limits: this.#limits,
       progress: progress.buffer as SharedArrayBuffer,
     };

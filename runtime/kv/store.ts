@@ -33,6 +33,7 @@ import {
 } from "./limits.js";
 import { LmdbBackend } from "./lmdb-backend.js";
 import { MemoryBackend } from "./memory-backend.js";
+import { AT_REST_KEY_BYTES, SealedBackend } from "./sealed-backend.js";
 import { type LayerEntry, mergeLayers, pagedRows } from "./merge.js";
 import { Overlay, type OverlayWrite, valueAt } from "./overlay.js";
 import { StoreTx, type TxHost } from "./tx.js";
@@ -45,6 +46,8 @@ export interface KvStoreOptions {
   maxKeyBytes?: number;
   /** Largest value in bytes (default 1 MiB, at most 256 MiB). */
   maxValueBytes?: number;
+  /** 32-byte key sealing private maps' values on disk (see sealed-backend.ts); LMDB stores only. */
+  atRestKey?: Uint8Array;
 }
 
 /** Map names whose MapRef is cached; beyond this the cache starts over (hostile names churn it). */
@@ -107,7 +110,15 @@ export class KvStore {
     if (path !== null && (typeof path !== "string" || path.length === 0)) {
       throw new TreatyError("InvalidArgs", "path: expected a directory path or null");
     }
-    const backend = path === null ? new MemoryBackend() : LmdbBackend.open(path);
+    if (options.atRestKey !== undefined && options.atRestKey.length !== AT_REST_KEY_BYTES) {
+      throw new TreatyError("InvalidArgs", `atRestKey: expected ${AT_REST_KEY_BYTES} bytes`);
+    }
+    const backend =
+      path === null
+        ? new MemoryBackend()
+        : options.atRestKey === undefined
+          ? LmdbBackend.open(path)
+          : new SealedBackend(LmdbBackend.open(path), options.atRestKey);
     return new KvStore(backend, maxKeyBytes, maxValueBytes);
   }
 
