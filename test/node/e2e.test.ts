@@ -201,6 +201,19 @@ describe("end to end on one node", () => {
     assert.deepEqual((await user.contract<typeof bankContract>("bank").balance({})).result, { balance: 500 });
   });
 
+  it("/node/status and /node/network describe this node, with the URL it really serves on", async () => {
+    const status = await anonymous.status();
+    assert.equal(status.nodeId, net.node.identity.id);
+    assert.equal(status.role, "leader");
+    assert.deepEqual(status.serviceKey, { curve: "ed25519", publicKey: toHex(net.serviceKey.publicKey) });
+    const network = await anonymous.get<{ leader: string; nodes: { nodeId: string; url: string | null }[] }>(
+      "/node/network",
+    );
+    assert.equal(network.leader, net.node.identity.id);
+    // The node was configured with port 0 (ephemeral): the record must hold the bound port.
+    assert.deepEqual(network.nodes, [{ nodeId: net.node.identity.id, status: "trusted", url: net.url }]);
+  });
+
   it("the README's SDK example runs against the node", async () => {
     const dir = mkdtempSync(join(tmpdir(), "treaty-example-"));
     try {
