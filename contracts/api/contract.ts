@@ -32,9 +32,11 @@ import { jsonProblem } from "./json.js";
 import {
   type AnyShape,
   type Field,
+  fieldsMatch,
   type Infer,
   type InferObject,
   isShape,
+  shapeMatches,
   shapeProblem,
   t,
   validate,
@@ -106,6 +108,13 @@ export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
         spec === undefined ? t.object({}) : isShape(spec) ? spec : t.object(spec as Record<string, Field>);
     }
     return this.shape;
+  }
+
+  /** True when parsed `args` fit the declaration (the per-call check; `validate` explains a failure). */
+  accepts(args: unknown): boolean {
+    const spec = this.argsSpec;
+    if (this.shape !== undefined || spec === undefined || isShape(spec)) return shapeMatches(this.args, args);
+    return typeof spec === "object" && spec !== null && fieldsMatch(spec as Record<string, Field>, args);
   }
 
   /** The method's manifest entry; throws ApiError(InvalidContract) for a malformed declaration. */
@@ -280,8 +289,9 @@ function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ct
   } catch {
     return outcomeError("InvalidArgs", "args: not valid JSON");
   }
-  const problem = validate(entry.args, args, "args");
-  if (problem !== undefined) return outcomeError("InvalidArgs", problem);
+  if (!entry.accepts(args)) {
+    return outcomeError("InvalidArgs", validate(entry.args, args, "args") ?? "args: do not match the declared shape");
+  }
   beginCall(context, name, entry.mode);
   try {
     const returned = entry.run(args);

@@ -64,11 +64,15 @@ function state(what: string): CallState {
   return current;
 }
 
-/** Throws ApiError(ReadonlyViolation) when the current method is readonly (before asking the host). */
-export function assertWritable(what: string): void {
-  const call = state(what);
-  if (call.mode === "readonly") {
-    throw new ApiError("ReadonlyViolation", `${what}: method "${call.method}" is readonly and cannot write`);
+/**
+ * Throws ApiError(ReadonlyViolation) when the current method is readonly (before asking the
+ * host); `map` and `operation` name the write in the message.
+ */
+export function assertWritable(map: string, operation: string): void {
+  const call = current;
+  if (call === undefined) state(`${map}.${operation}`);
+  else if (call.mode === "readonly") {
+    throw new ApiError("ReadonlyViolation", `${map}.${operation}: method "${call.method}" is readonly and cannot write`);
   }
 }
 

@@ -59,7 +59,7 @@ export {
 export { emit } from "./events.js";
 export { type Caller, caller, currentMethod, now, txid } from "./host.js";
 export { describeValue, type JsonValue, jsonProblem, MAX_JSON_DEPTH } from "./json.js";
-export { compareKeys, decodeKey, encodeKey, type KeyKind, type KeyOf } from "./keys.js";
+export { compareKeys, decodeKey, encodeKey, type KeyKind, type KeyOf, tryEncodeKey } from "./keys.js";
 export {
   KvMap,
   map,
@@ -72,6 +72,7 @@ export {
   type AnyShape,
   describeShape,
   type Field,
+  fieldsMatch,
   type Infer,
   type InferObject,
   type Optional,

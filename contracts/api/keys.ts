@@ -25,6 +25,20 @@ const BYTE_HEX: readonly string[] = Array.from(
   (_, b) => (b < 16 ? "0" : "") + b.toString(16),
 );
 const NUMBER_KEY = /^[0-9a-f]{16}$/;
+/** Typed-array views of one double: element access is cheaper than DataView calls in QuickJS. */
+const double = new Float64Array(1);
+const doubleBytes = new Uint8Array(double.buffer);
+/** Index of the most significant byte of `double` in `doubleBytes` (7 on little-endian hosts). */
+const MSB = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
+const STEP = MSB === 7 ? -1 : 1;
+/** Any UTF-16 surrogate: most keys have none, and a native test is cheaper than a loop. */
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** The encoded form of `key`, or undefined when it does not fit `kind` (the fast path of `encodeKey`). */
+export function tryEncodeKey(kind: KeyKind, key: unknown): string | undefined {
+  if (kind === "number") return typeof key === "number" && Number.isFinite(key) ? encodeNumber(key) : undefined;
+  return typeof key === "string" && loneSurrogate(key) < 0 ? key : undefined;
+}
 
 /**
  * The encoded form of `key`; throws TypeError naming `field` when the key does not fit `kind`.
@@ -59,16 +73,17 @@ export function decodeKey(kind: KeyKind, encoded: string): string | number {
 }
 
 function encodeNumber(value: number): string {
-  view.setFloat64(0, value === 0 ? 0 : value, false);
-  const negative = (view.getUint8(0) & 0x80) !== 0;
+  double[0] = value === 0 ? 0 : value;
+  const negative = doubleBytes[MSB]! >= 0x80;
   const flip = negative ? 0xff : 0;
-  let out = BYTE_HEX[view.getUint8(0) ^ (negative ? 0xff : 0x80)]!;
-  for (let i = 1; i < 8; i++) out += BYTE_HEX[view.getUint8(i) ^ flip]!;
+  let out = BYTE_HEX[doubleBytes[MSB]! ^ (negative ? 0xff : 0x80)]!;
+  for (let i = 1, at = MSB + STEP; i < 8; i++, at += STEP) out += BYTE_HEX[doubleBytes[at]! ^ flip]!;
   return out;
 }
 
 /** Index of the first unpaired surrogate in `text`, or -1. */
 export function loneSurrogate(text: string): number {
+  if (!SURROGATE.test(text)) return -1;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code < 0xd800 || code > 0xdfff) continue;

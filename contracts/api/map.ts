@@ -9,7 +9,7 @@
 import { ApiError } from "./errors.js";
 import { assertWritable, host } from "./host.js";
 import { jsonProblem } from "./json.js";
-import { decodeKey, encodeKey, type KeyKind } from "./keys.js";
+import { decodeKey, encodeKey, type KeyKind, tryEncodeKey } from "./keys.js";
 
 const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** The host's cap on one kvRange page. */
@@ -88,7 +88,7 @@ export class KvMap<K extends string | number, V> {
    */
   set(key: K, value: V): void {
     const encoded = this.encode(key, "set");
-    assertWritable(`${this.name}.set`);
+    assertWritable(this.name, "set");
     const problem = jsonProblem(value, "value");
     if (problem !== undefined) {
       throw new ApiError("ContractFault", `${this.name}.set(${JSON.stringify(key)}): ${problem}`);
@@ -99,7 +99,7 @@ export class KvMap<K extends string | number, V> {
   /** Removes `key` (nothing happens when it is absent). ReadonlyViolation in a readonly method. */
   delete(key: K): void {
     const encoded = this.encode(key, "delete");
-    assertWritable(`${this.name}.delete`);
+    assertWritable(this.name, "delete");
     host().kvDelete(this.hostName, encoded);
   }
 
@@ -142,6 +142,9 @@ export class KvMap<K extends string | number, V> {
   }
 
   private encode(key: K, operation: string): string {
+    const encoded = tryEncodeKey(this.keyKind, key);
+    if (encoded !== undefined) return encoded;
+    // Slow path, only to build the message.
     try {
       return encodeKey(this.keyKind, key, `${this.name}.${operation}(key)`);
     } catch (err) {

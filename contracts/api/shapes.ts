@@ -198,6 +198,27 @@ export function shapeMatches(shape: Shape, value: unknown): boolean {
   return fits(shape, value);
 }
 
+/**
+ * `shapeMatches(t.object(fields), value)` without building the shape: the per-call fast path
+ * for methods declared with a record of fields.
+ */
+export function fieldsMatch(fields: Readonly<Record<string, Field>>, value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  let present = 0;
+  for (const key in fields) {
+    if (!Object.prototype.hasOwnProperty.call(fields, key)) continue;
+    const field = fields[key]!;
+    const optional = isOptional(field);
+    if (Object.prototype.hasOwnProperty.call(value, key)) {
+      present++;
+      if (!fits(optional ? field.optionalShape : field, value[key])) return false;
+    } else if (!optional) {
+      return false;
+    }
+  }
+  return Object.keys(value).length === present;
+}
+
 /** The check behind `validate` and `shapeMatches` (`explain` applies the same rules with messages). */
 function fits(shape: Shape, value: unknown): boolean {
   switch (shape.type) {

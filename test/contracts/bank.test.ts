@@ -9,7 +9,6 @@ import {
   testContract,
   user,
 } from "../../contracts/testing/index.js";
-import { sameAsBundle } from "./samples.js";
 
 const alice = { caller: user("alice") };
 const bob = { caller: user("bob") };
@@ -135,19 +134,5 @@ describe("sample: bank", () => {
       }),
       { numRuns: 150 },
     );
-  });
-
-  it("behaves the same compiled", () => {
-    sameAsBundle("bank", bank, (c) => [
-      c.call("openAccount", {}, alice),
-      c.call("openAccount", {}, bob),
-      c.call("mint", { to: "alice", amount: 50 }, treasurer),
-      c.call("transfer", { to: "bob", amount: 20 }, alice),
-      c.call("transfer", { to: "bob", amount: 31 }, alice),
-      c.call("transfer", { to: "alice", amount: 1 }, alice),
-      c.call("balance", {}, alice),
-      c.call("balance", {}, bob),
-      c.call("totalSupply", {}, treasurer),
-    ]);
   });
 });

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import log from "../../contracts/examples/log/index.js";
 import { member, testContract, user } from "../../contracts/testing/index.js";
-import { sameAsBundle } from "./samples.js";
 
 const alice = { caller: user("alice") };
 
@@ -59,17 +58,5 @@ describe("sample: log", () => {
       assert.equal(!r.ok && r.error.code, "Forbidden");
       assert.equal(!c.call("readPublic", { id: 1 }, options).ok, true);
     }
-  });
-
-  it("behaves the same compiled", () => {
-    sameAsBundle("log", log, (c) => [
-      c.call("writePrivate", { id: 1, msg: "a" }, alice),
-      c.call("writePublic", { id: 2, msg: "b" }, alice),
-      c.call("readPrivate", { id: 1 }, alice),
-      c.call("readPublic", { id: 2 }, alice),
-      c.call("readPrivate", { id: 2 }, alice),
-      c.callJson("writePublic", '{"id":1.5,"msg":"c"}', alice),
-      c.call("writePrivate", { id: 3, msg: "c" }, { caller: member("m") }),
-    ]);
   });
 });

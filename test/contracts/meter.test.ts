@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import meter from "../../contracts/examples/meter/index.js";
 import { type CallResult, member, testContract, user } from "../../contracts/testing/index.js";
-import { sameAsBundle } from "./samples.js";
 
 const operator = { caller: member("operator") };
 const HOUR = 3_600_000;
@@ -137,16 +136,5 @@ describe("sample: meter", () => {
       ),
       { numRuns: 100 },
     );
-  });
-
-  it("behaves the same compiled", () => {
-    sameAsBundle("meter", meter, (c) => [
-      c.call("setTariff", { bands }, { ...operator, timeMs: at(0, 0) }),
-      c.call("submitReading", { wh: 10 }, { caller: user("m"), timeMs: at(0, 6) }),
-      c.call("submitReading", { wh: 110 }, { caller: user("m"), timeMs: at(0, 7) }),
-      c.call("submitReading", { wh: 100 }, { caller: user("m"), timeMs: at(0, 8) }),
-      c.call("myBill", {}, { caller: user("m") }),
-      c.call("tariff"),
-    ]);
   });
 });

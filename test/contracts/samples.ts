@@ -8,10 +8,15 @@ import type { CallResult, Invokable, TestContract } from "../../contracts/testin
 import { loadBundle, testContract } from "../../contracts/testing/index.js";
 import { compileContract, findPackageRoot, formatDiagnostic } from "../../runtime/compiler/index.js";
 
-/** The compiled bundle of sample `name` (contracts/examples/<name>). */
+const bundles = new Map<string, string>();
+
+/** The compiled bundle of sample `name` (contracts/examples/<name>), compiled once per process. */
 export function sampleBundle(name: string): string {
+  const cached = bundles.get(name);
+  if (cached !== undefined) return cached;
   const result = compileContract(join(findPackageRoot(), "contracts", "examples", name));
   if (!result.ok) assert.fail(result.diagnostics.map(formatDiagnostic).join("\n"));
+  bundles.set(name, result.bundle);
   return result.bundle;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The stand-in must behave like the sandbox. The same scenarios run through `treaty/testing` and
- * through the real runtime (QuickJS sandbox, executor host, in-memory KvStore); outcomes, events
- * and the final store contents must be equal.
+ * The samples as compiled artifacts, and the stand-in against the sandbox:
+ * - each sample's bundle (under node:vm) must behave like its source;
+ * - the same scenarios run through `treaty/testing` and through the real runtime (QuickJS
+ *   sandbox, executor host, in-memory KvStore) must give equal outcomes, events and stored bytes.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -18,7 +19,10 @@ import { compileContract } from "../../runtime/compiler/index.js";
 import { ContractRuntime } from "../../runtime/executor.js";
 import { KvStore } from "../../runtime/kv/store.js";
 import { utf8 } from "../../sdk/bytes.js";
-import { sampleBundle } from "./samples.js";
+import bank from "../../contracts/examples/bank/index.js";
+import log from "../../contracts/examples/log/index.js";
+import meter from "../../contracts/examples/meter/index.js";
+import { sameAsBundle, sampleBundle } from "./samples.js";
 
 type Step = [method: string, args: unknown, options?: CallOptions];
 
@@ -113,6 +117,51 @@ async function assertParity(name: string, bundle: string, steps: readonly Step[]
 const alice = { caller: user("alice") };
 const bob = { caller: user("bob") };
 const treasurer = { caller: member("treasurer") };
+const operator = { caller: member("operator") };
+const bands = [
+  { startHour: 0, centsPerKwh: 20 },
+  { startHour: 7, centsPerKwh: 35 },
+];
+const at = (day: number, hour: number) => Date.UTC(2025, 0, 1 + day, hour, 30);
+
+describe("compiled samples behave like their source", () => {
+  it("behaves the same compiled", () => {
+    sameAsBundle("log", log, (c) => [
+      c.call("writePrivate", { id: 1, msg: "a" }, alice),
+      c.call("writePublic", { id: 2, msg: "b" }, alice),
+      c.call("readPrivate", { id: 1 }, alice),
+      c.call("readPublic", { id: 2 }, alice),
+      c.call("readPrivate", { id: 2 }, alice),
+      c.callJson("writePublic", '{"id":1.5,"msg":"c"}', alice),
+      c.call("writePrivate", { id: 3, msg: "c" }, { caller: member("m") }),
+    ]);
+  });
+
+  it("behaves the same compiled", () => {
+    sameAsBundle("bank", bank, (c) => [
+      c.call("openAccount", {}, alice),
+      c.call("openAccount", {}, bob),
+      c.call("mint", { to: "alice", amount: 50 }, treasurer),
+      c.call("transfer", { to: "bob", amount: 20 }, alice),
+      c.call("transfer", { to: "bob", amount: 31 }, alice),
+      c.call("transfer", { to: "alice", amount: 1 }, alice),
+      c.call("balance", {}, alice),
+      c.call("balance", {}, bob),
+      c.call("totalSupply", {}, treasurer),
+    ]);
+  });
+
+  it("behaves the same compiled", () => {
+    sameAsBundle("meter", meter, (c) => [
+      c.call("setTariff", { bands }, { ...operator, timeMs: at(0, 0) }),
+      c.call("submitReading", { wh: 10 }, { caller: user("m"), timeMs: at(0, 6) }),
+      c.call("submitReading", { wh: 110 }, { caller: user("m"), timeMs: at(0, 7) }),
+      c.call("submitReading", { wh: 100 }, { caller: user("m"), timeMs: at(0, 8) }),
+      c.call("myBill", {}, { caller: user("m") }),
+      c.call("tariff"),
+    ]);
+  });
+});
 
 describe("stand-in and sandbox agree", () => {
   it("on the log sample", async () => {

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Shape } from "../../runtime/sandbox/abi.js";
-import { type Infer, shapeMatches, shapeProblem, t, validate } from "../../contracts/api/shapes.js";
+import {
+  type Field,
+  fieldsMatch,
+  type Infer,
+  shapeMatches,
+  shapeProblem,
+  t,
+  validate,
+} from "../../contracts/api/shapes.js";
 
 describe("t builders", () => {
   it("produce the ABI's Shape data (what the manifest publishes)", () => {
@@ -142,6 +150,21 @@ describe("validate", () => {
         assert.equal(message === undefined, shapeMatches(s, v));
         if (message !== undefined) assert.doesNotMatch(message, /does not match the declared shape/);
         assert.equal(shapeProblem(s, "args"), undefined);
+        if (s.type === "object") {
+          // The same object as a record of fields (how methods usually declare args).
+          const fields: Record<string, Field> = {};
+          for (const [key, shape] of Object.entries(s.properties)) {
+            fields[key] = s.optional?.includes(key)
+              ? t.optional(shape as ReturnType<typeof t.any>)
+              : (shape as ReturnType<typeof t.any>);
+          }
+          assert.equal(fieldsMatch(fields, v), shapeMatches(s, v));
+          const json = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
+          assert.deepEqual(
+            json(t.object(fields)),
+            json(s.optional?.length ? s : { type: "object", properties: s.properties }),
+          );
+        }
       }),
       { numRuns: 2000 },
     );

@@ -1,0 +1,252 @@
+/**
+ * The action table of the default constitution: one entry per action, each with `parse` (checks
+ * the arguments with no state access, naming the field; runs in `validate` and again in `apply`)
+ * and `apply` (carries the action out against the governance tables, read-write). An apply that
+ * finds the state does not allow the action throws a ContractError: the node then records the
+ * proposal Failed and discards every write of its apply.
+ */
+import { ContractError } from "treaty/contract";
+import * as check from "./checks.js";
+import {
+  activeMemberCount,
+  CURRENT,
+  constitution,
+  contracts,
+  type LimitsRecord,
+  type MemberRecord,
+  members,
+  nodeCode,
+  nodes,
+  service,
+  type UserRecord,
+  users,
+  limits as limitsTable,
+} from "./tables.js";
+
+/** Code the node compiled from an action's `files` (deploy_contract, set_constitution). */
+export interface CompiledCode {
+  readonly digest: string;
+  readonly bundle: string;
+}
+
+/** What apply knows besides the arguments. */
+export interface ApplyContext {
+  readonly proposalId: string;
+  readonly proposer: string;
+  /** The compiled code of this action, when it carries files. */
+  readonly code: CompiledCode | undefined;
+}
+
+/** One entry of the table. `apply` receives what `parse` returned for the same arguments. */
+export interface Action {
+  /** Checked arguments; throws check.Invalid naming the field under `path`. */
+  parse(args: unknown, path: string): unknown;
+  /** Carries the action out; throws ContractError when the current state refuses it. */
+  apply(parsed: unknown, context: ApplyContext): void;
+}
+
+/** Builds an entry whose `apply` is typed by what its `parse` returns. */
+function action<A>(
+  parse: (args: unknown, path: string) => A,
+  apply: (parsed: A, context: ApplyContext) => void,
+): Action {
+  return { parse, apply: (parsed, context) => apply(parsed as A, context) };
+}
+
+function identity(args: unknown, path: string, extra: readonly string[]) {
+  const a = check.object(args, path, ["publicKey"], ["curve", "data", ...extra]);
+  const curve = check.curve(a.curve, `${path}.curve`);
+  const publicKey = check.publicKey(a.publicKey, `${path}.publicKey`, curve);
+  const data = a.data === undefined ? undefined : check.data(a.data, `${path}.data`);
+  return { a, curve, publicKey, data, id: check.keyId(curve, publicKey) };
+}
+
+function code(context: ApplyContext): CompiledCode {
+  if (context.code === undefined)
+    throw new ContractError("MissingCode", "the node did not hand over the compiled code of this action");
+  return context.code;
+}
+
+/**
+ * Limits a proposal may set, with the ranges the runtime accepts (runtime/sandbox/limits.ts):
+ * checked here so a bad value is refused when proposed, not when applied.
+ */
+const LIMIT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  heapBytes: [20 * 1024 * 1024, 1024 * 1024 * 1024],
+  stackBytes: [16 * 1024, 256 * 1024],
+  executionBudget: [10_000, 1e12],
+  wallClockMs: [1, 600_000],
+  maxKeyBytes: [1, 1721],
+  maxValueBytes: [1, 64 * 1024 * 1024],
+  maxResultBytes: [1, 64 * 1024 * 1024],
+  maxArgsBytes: [1, 64 * 1024 * 1024],
+  maxEvents: [0, 100_000],
+};
+
+const MAX_RECOVERY_THRESHOLD = 100;
+
+export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
+  set_member: action(
+    (args, path) => {
+      const parsed = identity(args, path, ["encryptionKey"]);
+      const encryptionKey =
+        parsed.a.encryptionKey === undefined
+          ? undefined
+          : check.encryptionKey(parsed.a.encryptionKey, `${path}.encryptionKey`);
+      return { ...parsed, encryptionKey };
+    },
+    ({ id, curve, publicKey, data, encryptionKey }) => {
+      if (users.has(id))
+        throw new ContractError("RoleConflict", `${id} is a user; remove_user first to make it a member`);
+      const record: MemberRecord = {
+        curve,
+        publicKey,
+        ...(encryptionKey !== undefined && { encryptionKey }),
+        ...(data !== undefined && { data }),
+        status: "active",
+      };
+      members.set(id, record);
+    },
+  ),
+  remove_member: action(
+    (args, path) => check.id(check.object(args, path, ["id"]).id, `${path}.id`),
+    (id) => {
+      if (!members.has(id)) throw new ContractError("NoSuchMember", `no member ${id}`);
+      if (activeMemberCount() <= 1)
+        throw new ContractError("LastMember", `${id} is the last active member: the service needs one`);
+      members.delete(id);
+    },
+  ),
+  set_user: action(
+    (args, path) => identity(args, path, []),
+    ({ id, curve, publicKey, data }) => {
+      if (members.has(id))
+        throw new ContractError("RoleConflict", `${id} is a member; remove_member first to make it a user`);
+      const record: UserRecord = { curve, publicKey, ...(data !== undefined && { data }) };
+      users.set(id, record);
+    },
+  ),
+  remove_user: action(
+    (args, path) => check.id(check.object(args, path, ["id"]).id, `${path}.id`),
+    (id) => {
+      if (!users.has(id)) throw new ContractError("NoSuchUser", `no user ${id}`);
+      users.delete(id);
+    },
+  ),
+  deploy_contract: action(
+    (args, path) => {
+      const a = check.object(args, path, ["name", "files"]);
+      return {
+        name: check.contractName(a.name, `${path}.name`),
+        files: check.files(a.files, `${path}.files`),
+      };
+    },
+    ({ name, files }, context) => {
+      const { digest, bundle } = code(context);
+      const version = (contracts.get(name)?.version ?? 0) + 1;
+      contracts.set(name, { version, digest, bundle, source: files });
+    },
+  ),
+  remove_contract: action(
+    (args, path) => check.contractName(check.object(args, path, ["name"]).name, `${path}.name`),
+    (name) => {
+      if (!contracts.has(name)) throw new ContractError("NoSuchContract", `no contract ${JSON.stringify(name)}`);
+      contracts.delete(name);
+    },
+  ),
+  set_constitution: action(
+    (args, path) => check.files(check.object(args, path, ["files"]).files, `${path}.files`),
+    (files, context) => {
+      const { digest, bundle } = code(context);
+      constitution.set(CURRENT, { digest, bundle, source: files });
+    },
+  ),
+  add_node_code: action(
+    (args, path) => check.measurement(check.object(args, path, ["measurement"]).measurement, `${path}.measurement`),
+    (measurement) => nodeCode.set(measurement, { platform: "virtual" }),
+  ),
+  remove_node_code: action(
+    (args, path) => check.measurement(check.object(args, path, ["measurement"]).measurement, `${path}.measurement`),
+    (measurement) => {
+      if (!nodeCode.has(measurement))
+        throw new ContractError("NoSuchNodeCode", `measurement ${measurement} is not allowed anyway`);
+      nodeCode.delete(measurement);
+    },
+  ),
+  trust_node: action(
+    (args, path) => check.id(check.object(args, path, ["id"]).id, `${path}.id`),
+    (id) => {
+      const node = nodes.get(id);
+      if (node === undefined) throw new ContractError("NoSuchNode", `no node ${id} asked to join`);
+      if (node.status !== "pending")
+        throw new ContractError("NodeNotPending", `node ${id} is ${node.status}, not pending`);
+      if (!nodeCode.has(node.measurement))
+        throw new ContractError(
+          "CodeNotAllowed",
+          `node ${id} runs code ${node.measurement}, which is not allowed (add_node_code first)`,
+        );
+      nodes.set(id, { ...node, status: "trusted" });
+    },
+  ),
+  retire_node: action(
+    (args, path) => check.id(check.object(args, path, ["id"]).id, `${path}.id`),
+    (id) => {
+      const node = nodes.get(id);
+      if (node === undefined) throw new ContractError("NoSuchNode", `no node ${id}`);
+      if (node.status !== "trusted")
+        throw new ContractError("NodeNotTrusted", `node ${id} is ${node.status}, not trusted`);
+      let trusted = 0;
+      for (const [, other] of nodes.range()) if (other.status === "trusted") trusted++;
+      if (trusted <= 1) throw new ContractError("LastNode", `node ${id} is the last trusted node`);
+      nodes.set(id, { ...node, status: "retiring" });
+    },
+  ),
+  transition_service_to_open: action(
+    (args, path) => {
+      check.object(args ?? {}, path, []);
+      return null;
+    },
+    () => {
+      const current = service.get(CURRENT);
+      if (current === undefined) throw new ContractError("NoService", "the service record is missing");
+      if (current.status === "open") throw new ContractError("AlreadyOpen", "the service is already open");
+      service.set(CURRENT, { ...current, status: "open" });
+    },
+  ),
+  set_recovery_threshold: action(
+    (args, path) =>
+      check.integer(
+        check.object(args, path, ["threshold"]).threshold,
+        `${path}.threshold`,
+        1,
+        MAX_RECOVERY_THRESHOLD,
+      ),
+    (threshold) => {
+      const current = service.get(CURRENT);
+      if (current === undefined) throw new ContractError("NoService", "the service record is missing");
+      const electorate = activeMemberCount();
+      if (threshold > electorate) {
+        throw new ContractError(
+          "ThresholdTooHigh",
+          `threshold ${threshold} is more than the ${electorate} active member(s)`,
+        );
+      }
+      service.set(CURRENT, { ...current, recoveryThreshold: threshold });
+    },
+  ),
+  set_runtime_limits: action(
+    (args, path) => {
+      const given = check.object(check.object(args, path, ["limits"]).limits, `${path}.limits`, [], Object.keys(LIMIT_RANGES));
+      const out: LimitsRecord = {};
+      for (const [key, value] of Object.entries(given)) {
+        const [min, max] = LIMIT_RANGES[key]!;
+        out[key] = check.integer(value, `${path}.limits.${key}`, min, max);
+      }
+      if (Object.keys(out).length === 0) check.fail(`${path}.limits`, "expected at least one limit");
+      return out;
+    },
+    (changes) => {
+      limitsTable.set(CURRENT, { ...(limitsTable.get(CURRENT) ?? {}), ...changes });
+    },
+  ),
+});

@@ -1,0 +1,74 @@
+/**
+ * The governance tables as the constitution sees them. The node loads the constitution under
+ * the reserved name `gov`, so the local map `public:members` is the store's `public:gov.members`:
+ * the same tables genesis writes and the node reads (node/gov/tables.ts holds the node's side of
+ * these record types). Every table is public: governance is auditable from the ledger alone.
+ */
+import { map } from "treaty/contract";
+
+export type Curve = "ed25519" | "p256" | "secp256k1";
+export type FreeData = Record<string, unknown>;
+
+export interface MemberRecord {
+  readonly curve: Curve;
+  readonly publicKey: string;
+  readonly encryptionKey?: string;
+  readonly data?: FreeData;
+  readonly status: "active";
+}
+
+export interface UserRecord {
+  readonly curve: Curve;
+  readonly publicKey: string;
+  readonly data?: FreeData;
+}
+
+export interface ContractRecord {
+  readonly version: number;
+  readonly digest: string;
+  readonly bundle: string;
+  readonly source: Record<string, string>;
+}
+
+export interface ConstitutionRecord {
+  readonly digest: string;
+  readonly bundle: string;
+  readonly source: Record<string, string>;
+}
+
+export type NodeStatus = "pending" | "trusted" | "retiring" | "retired";
+
+export interface NodeRecord {
+  readonly publicKey: string;
+  readonly status: NodeStatus;
+  readonly measurement: string;
+  readonly url?: string;
+}
+
+export interface ServiceRecord {
+  readonly status: "opening" | "open" | "recovering";
+  readonly identity: string;
+  readonly recoveryThreshold: number;
+}
+
+/** The sandbox limits governance set (a subset; the node fills the rest with its defaults). */
+export type LimitsRecord = Record<string, number>;
+
+/** The single key of one-row tables. */
+export const CURRENT = "current";
+
+export const members = map<string, MemberRecord>("members", { public: true });
+export const users = map<string, UserRecord>("users", { public: true });
+export const contracts = map<string, ContractRecord>("contracts", { public: true });
+export const constitution = map<string, ConstitutionRecord>("constitution", { public: true });
+export const nodes = map<string, NodeRecord>("nodes", { public: true });
+export const nodeCode = map<string, { readonly platform: string }>("nodeCode", { public: true });
+export const service = map<string, ServiceRecord>("service", { public: true });
+export const limits = map<string, LimitsRecord>("limits", { public: true });
+
+/** The number of active members: the electorate of the default resolve. */
+export function activeMemberCount(): number {
+  let count = 0;
+  for (const [, member] of members.range()) if (member.status === "active") count++;
+  return count;
+}
