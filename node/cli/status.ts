@@ -100,14 +100,16 @@ export async function serviceKeyOf(target: RemoteTarget, io: RemoteIo, command: 
 /** GET `path` on the target node as JSON; a node error becomes its TreatyError. */
 export async function fetchJson<T>(target: RemoteTarget, path: string): Promise<T> {
   let response: Response;
+  let text: string;
   try {
     response = await target.fetch(target.node + path, { headers: { accept: "application/json" } });
+    text = await response.text();
   } catch (err) {
-    throw unreachable(target, err);
+    throw noAnswer(target, err);
   }
   let value: unknown;
   try {
-    value = await response.json();
+    value = JSON.parse(text);
   } catch {
     throw new TreatyError(
       "MalformedEncoding",
@@ -126,7 +128,7 @@ export async function fetchJson<T>(target: RemoteTarget, path: string): Promise<
 }
 
 /** The TreatyError for a request that never got an answer (refused, reset, timed out). */
-export function unreachable(target: RemoteTarget, err: unknown): TreatyError {
+export function noAnswer(target: RemoteTarget, err: unknown): TreatyError {
   const cause =
     err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {

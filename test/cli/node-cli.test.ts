@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -297,6 +297,24 @@ describe("treaty call | status | receipt", () => {
     );
     assert.equal(call.code, 1);
     assert.equal((call.json.error as { code: string }).code, "Unavailable");
+  });
+
+  it("status: a node that accepts but never answers times out (exit 1, Timeout)", async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      const status = await inProcess(runStatus, "--node", `http://127.0.0.1:${port}`, "--timeout", "300");
+      assert.equal(status.code, 1);
+      assert.equal((status.json.error as { code: string }).code, "Timeout");
+      assert.match(status.stderr, /no answer within 300 ms/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it("receipt: the plain receipt, an uncommitted or unknown txid, and a mismatched service key", async () => {
