@@ -287,14 +287,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
     });
     await nodes[0]!.start();
-    const first = await waitFor(
-      "node 0 to lead an open service",
-      async () => {
-        const s = await nodes[0]!.status();
-        return s.role === "leader" && s.serviceStatus === "open" ? s : undefined;
-      },
-      readyTimeoutMs,
-    );
+    // The service key exists once node 0 serves HTTP; the joiners' start-up overlaps its first election.
+    const first = await waitFor("node 0 to serve", () => nodes[0]!.status(), readyTimeoutMs);
     const serviceKeyHex = (first.serviceKey as { publicKey: string }).publicKey;
     for (let i = 1; i < count; i++) {
       nodes[i]!.writeConfig({ ...base(i), join: { nodes: [urls[0]], serviceKey: serviceKeyHex } });
