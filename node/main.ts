@@ -3,7 +3,10 @@
  * NATS, signals. Everything below receives these as a `NodeRuntime`.
  */
 import { randomBytes, randomInt } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { AssertionFailure } from "../sdk/assert.js";
+import { toHex } from "../sdk/bytes.js";
+import { parseServiceFile } from "../sdk/client.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
@@ -38,8 +41,12 @@ export function realRuntime(
  * invariant (`assert`) anywhere stops the process at once: it is a bug, and continuing could
  * corrupt the ledger.
  */
-export async function runNode(configFile: string): Promise<number> {
-  const config = loadConfig(configFile);
+export async function runNode(configFile: string, joinServiceFile?: string): Promise<number> {
+  let config = loadConfig(configFile);
+  if (joinServiceFile !== undefined) {
+    const { serviceKey, nodes } = parseServiceFile(JSON.parse(readFileSync(joinServiceFile, "utf8")));
+    config = { ...config, genesis: null, join: { nodes, serviceKey: toHex(serviceKey.publicKey) } };
+  }
   const runtime = realRuntime(config);
   const node = await TreatyNode.start(config, runtime);
   return await new Promise<number>((resolve) => {
