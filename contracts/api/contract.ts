@@ -290,7 +290,10 @@ function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ct
     return outcomeError("InvalidArgs", "args: not valid JSON");
   }
   if (!entry.accepts(args)) {
-    return outcomeError("InvalidArgs", validate(entry.args, args, "args") ?? "args: do not match the declared shape");
+    return outcomeError(
+      "InvalidArgs",
+      validate(entry.args, args, "args") ?? "args: do not match the declared shape",
+    );
   }
   beginCall(context, name, entry.mode);
   try {

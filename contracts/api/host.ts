@@ -72,7 +72,10 @@ export function assertWritable(map: string, operation: string): void {
   const call = current;
   if (call === undefined) state(`${map}.${operation}`);
   else if (call.mode === "readonly") {
-    throw new ApiError("ReadonlyViolation", `${map}.${operation}: method "${call.method}" is readonly and cannot write`);
+    throw new ApiError(
+      "ReadonlyViolation",
+      `${map}.${operation}: method "${call.method}" is readonly and cannot write`,
+    );
   }
 }
 

@@ -36,7 +36,8 @@ const SURROGATE = /[\ud800-\udfff]/;
 
 /** The encoded form of `key`, or undefined when it does not fit `kind` (the fast path of `encodeKey`). */
 export function tryEncodeKey(kind: KeyKind, key: unknown): string | undefined {
-  if (kind === "number") return typeof key === "number" && Number.isFinite(key) ? encodeNumber(key) : undefined;
+  if (kind === "number")
+    return typeof key === "number" && Number.isFinite(key) ? encodeNumber(key) : undefined;
   return typeof key === "string" && loneSurrogate(key) < 0 ? key : undefined;
 }
 

@@ -91,9 +91,11 @@ export const t = {
   number(options: NumberOptions = {}): Typed<{ readonly type: "number" } & NumberOptions, number> {
     return withOptions({ type: "number" as const }, options);
   },
+  /** `true` or `false`. */
   boolean(): Typed<{ readonly type: "boolean" }, boolean> {
     return { type: "boolean" };
   },
+  /** Only `null` (mostly inside `t.union`; see `t.nullable`). */
   null(): Typed<{ readonly type: "null" }, null> {
     return { type: "null" };
   },
@@ -206,10 +208,10 @@ export function fieldsMatch(fields: Readonly<Record<string, Field>>, value: unkn
   if (!isPlainObject(value)) return false;
   let present = 0;
   for (const key in fields) {
-    if (!Object.prototype.hasOwnProperty.call(fields, key)) continue;
+    if (!Object.hasOwn(fields, key)) continue;
     const field = fields[key]!;
     const optional = isOptional(field);
-    if (Object.prototype.hasOwnProperty.call(value, key)) {
+    if (Object.hasOwn(value, key)) {
       present++;
       if (!fits(optional ? field.optionalShape : field, value[key])) return false;
     } else if (!optional) {

@@ -150,7 +150,8 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
   remove_contract: action(
     (args, path) => check.contractName(check.object(args, path, ["name"]).name, `${path}.name`),
     (name) => {
-      if (!contracts.has(name)) throw new ContractError("NoSuchContract", `no contract ${JSON.stringify(name)}`);
+      if (!contracts.has(name))
+        throw new ContractError("NoSuchContract", `no contract ${JSON.stringify(name)}`);
       contracts.delete(name);
     },
   ),
@@ -162,11 +163,13 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     },
   ),
   add_node_code: action(
-    (args, path) => check.measurement(check.object(args, path, ["measurement"]).measurement, `${path}.measurement`),
+    (args, path) =>
+      check.measurement(check.object(args, path, ["measurement"]).measurement, `${path}.measurement`),
     (measurement) => nodeCode.set(measurement, { platform: "virtual" }),
   ),
   remove_node_code: action(
-    (args, path) => check.measurement(check.object(args, path, ["measurement"]).measurement, `${path}.measurement`),
+    (args, path) =>
+      check.measurement(check.object(args, path, ["measurement"]).measurement, `${path}.measurement`),
     (measurement) => {
       if (!nodeCode.has(measurement))
         throw new ContractError("NoSuchNodeCode", `measurement ${measurement} is not allowed anyway`);
@@ -236,7 +239,12 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
   ),
   set_runtime_limits: action(
     (args, path) => {
-      const given = check.object(check.object(args, path, ["limits"]).limits, `${path}.limits`, [], Object.keys(LIMIT_RANGES));
+      const given = check.object(
+        check.object(args, path, ["limits"]).limits,
+        `${path}.limits`,
+        [],
+        Object.keys(LIMIT_RANGES),
+      );
       const out: LimitsRecord = {};
       for (const [key, value] of Object.entries(given)) {
         const [min, max] = LIMIT_RANGES[key]!;

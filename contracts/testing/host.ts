@@ -30,6 +30,7 @@ export interface StandInLimits {
   readonly maxResultBytes: number;
 }
 
+/** The sandbox's default limits (runtime/sandbox/limits.ts), which the stand-in applies unless told otherwise. */
 export const DEFAULT_STAND_IN_LIMITS: StandInLimits = {
   maxKeyBytes: 4 * 1024,
   maxValueBytes: 1024 * 1024,

@@ -16,6 +16,7 @@ export interface SourceLimits {
   readonly maxFiles: number;
 }
 
+/** 1 MiB of source in at most 256 files: far beyond a real contract, small enough to refuse cheaply. */
 export const DEFAULT_SOURCE_LIMITS: SourceLimits = { maxSourceBytes: 1024 * 1024, maxFiles: 256 };
 
 /** The entry module of every contract. */
