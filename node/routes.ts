@@ -27,7 +27,8 @@ import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
 import { TREATY_VERSION } from "./service.js";
 
-export function buildRouter(node: TreatyNode): Router {
+/** Adds the node's endpoints to `router` (the HTTP server may already be listening on it). */
+export function buildRouter(node: TreatyNode, router: Router = new Router()): Router {
   const metrics = node.metrics;
   const calls = metrics.counter("treaty_app_calls_total", "Contract calls by outcome code");
   const latency = metrics.histogram(
@@ -62,7 +63,7 @@ export function buildRouter(node: TreatyNode): Router {
     }
   };
 
-  return new Router()
+  return router
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({ body: openApiDocument(node.manifests, TREATY_VERSION) }))
     .add("GET", "/node/status", () => ({ body: status(node) }))

@@ -49,12 +49,13 @@ import {
 } from "./join.js";
 import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
+import { GovReactions } from "./gov/reactions.js";
 import { GovView } from "./gov/view.js";
 import {
   type HttpRequest,
   type HttpResponse,
+  Router,
   type RunningHttpServer,
-  type Router,
   startHttpServer,
 } from "./http/server.js";
 import type { Logger } from "./log.js";
@@ -119,8 +120,8 @@ export class TreatyNode {
   readonly runtime: NodeRuntime;
   /** Manifests of the loaded contracts (what `/app` dispatches on and `openapi.json` describes). */
   readonly manifests = new Map<string, ContractManifest>();
-  #http: RunningHttpServer | undefined;
-  #router: Router | undefined;
+  readonly #http: RunningHttpServer;
+  readonly #router: Router;
   #transport: Transport | null;
   #timers: NodeJS.Timeout[] = [];
   #store: LmdbLedgerStore;
@@ -128,6 +129,7 @@ export class TreatyNode {
   readonly #serviceKeyPair: KeyPair;
   readonly #secrets: NodeSecrets;
   #govWork: Promise<void> = Promise.resolve();
+  readonly #reactions: GovReactions;
   #stopped = false;
   /** A joining node's wait to enter the consensus configuration. */
   #membership: Promise<void> = Promise.resolve();
@@ -146,6 +148,8 @@ export class TreatyNode {
     execution: ExecutionService;
     persisted: PersistedState;
     transport: Transport | null;
+    router: Router;
+    http: RunningHttpServer;
   }) {
     this.config = init.config;
     this.runtime = init.runtime;
@@ -160,6 +164,8 @@ export class TreatyNode {
     this.#serviceKeyPair = init.serviceKeyPair;
     this.#secrets = init.secrets;
     this.#transport = init.transport;
+    this.#router = init.router;
+    this.#http = init.http;
     this.measurement = codeMeasurement();
     const consensus = new ConsensusNode({ id: init.identity.id, rng: init.runtime.rng }, init.persisted);
     this.replica = new Replica({
@@ -185,6 +191,17 @@ export class TreatyNode {
       now: init.runtime.now,
       logger: this.logger,
     });
+    this.#reactions = new GovReactions({
+      gov: this.gov,
+      logger: this.logger,
+      now: init.runtime.now,
+      isLeader: () => this.replica.consensus.status().role === "Leader",
+      latestConfig: () => this.replica.consensus.status().config,
+      loadConstitution: (record) => this.execution.loadConstitution(record),
+      setLimits: (limits) => this.execution.setLimits(limits),
+      appendInternal: (input) => this.sequencer.appendInternal(input),
+      changeMembership: (change, input) => this.sequencer.changeMembership(change, input),
+    });
   }
 
   /**
@@ -196,51 +213,86 @@ export class TreatyNode {
     const identity = loadOrCreateIdentity(config.identityFile);
     const logger = runtime.logger.child({ nodeId: identity.id.slice(0, 12) });
     const secretsPath = join(config.dataDir, "secrets.json");
-    const nodeUrl = `http://${config.http.host}:${config.http.port}`;
+    // Bind the HTTP port first (answering Unavailable until the node is ready), so the URL the
+    // node records at genesis or sends when joining is the one it really serves on.
+    const router = new Router();
+    const http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      router,
+      maxBodyBytes: config.http.maxBodyBytes,
+      logger,
+    });
+    const cleanup: Array<() => Promise<void>> = [() => http.close()];
+    try {
+      return await TreatyNode.#open(config, runtime, {
+        identity,
+        logger,
+        secretsPath,
+        router,
+        http,
+        cleanup,
+      });
+    } catch (err) {
+      for (const close of cleanup.reverse()) await close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  static async #open(
+    config: NodeConfig,
+    runtime: NodeRuntime,
+    ctx: {
+      identity: KeyPair;
+      logger: Logger;
+      secretsPath: string;
+      router: Router;
+      http: RunningHttpServer;
+      cleanup: Array<() => Promise<void>>;
+    },
+  ): Promise<TreatyNode> {
+    const { identity, logger, secretsPath } = ctx;
+    const nodeUrl = ctx.http.url;
     let secrets = readJsonFile<NodeSecrets>(secretsPath);
     let joinedPeers: readonly PeerDescription[] = [];
     const store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
-    try {
-      if (store.lastSeqno === 0 && config.join) {
-        // Also after a restart before the first entry arrived: joining again is how we learn the peers.
-        const serviceKey: PublicKey = {
-          curve: "ed25519",
-          publicKey: fromHex(config.join.serviceKey, "join.serviceKey"),
-        };
-        logger.info("joining the service", { nodes: config.join.nodes });
-        const joined = await joinService({
-          nodes: config.join.nodes,
-          serviceKey,
-          identity,
-          args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
-          now: runtime.now,
-          logger,
-        });
-        secrets = {
-          ...joined.secrets,
-          ...(secrets?.atRestKey !== undefined && { atRestKey: secrets.atRestKey }),
-        };
-        joinedPeers = joined.nodes;
-        writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
-      } else if (store.lastSeqno === 0 && config.genesis && !secrets) {
-        secrets = createServiceSecrets(identity, runtime);
-        writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
-      }
-      if (!secrets) {
-        throw new TreatyError(
-          store.lastSeqno === 0 ? "MalformedRequest" : "LedgerCorrupt",
-          store.lastSeqno === 0
-            ? "config: the data folder is empty and there is neither a genesis nor a join section"
-            : `${secretsPath}: missing; this node cannot read its own ledger`,
-        );
-      }
-      if (secrets.atRestKey === undefined) {
-        secrets = { ...secrets, atRestKey: toHex(runtime.randomBytes(AT_REST_KEY_BYTES)) };
-        writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
-      }
-    } catch (err) {
-      await store.close();
-      throw err;
+    ctx.cleanup.push(() => store.close());
+    if (store.lastSeqno === 0 && config.join) {
+      // Also after a restart before the first entry arrived: joining again is how we learn the peers.
+      const serviceKey: PublicKey = {
+        curve: "ed25519",
+        publicKey: fromHex(config.join.serviceKey, "join.serviceKey"),
+      };
+      logger.info("joining the service", { nodes: config.join.nodes });
+      const joined = await joinService({
+        nodes: config.join.nodes,
+        serviceKey,
+        identity,
+        args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
+        now: runtime.now,
+        logger,
+      });
+      secrets = {
+        ...joined.secrets,
+        ...(secrets?.atRestKey !== undefined && { atRestKey: secrets.atRestKey }),
+      };
+      joinedPeers = joined.nodes;
+      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+    } else if (store.lastSeqno === 0 && config.genesis && !secrets) {
+      secrets = createServiceSecrets(identity, runtime);
+      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+    }
+    if (!secrets) {
+      throw new TreatyError(
+        store.lastSeqno === 0 ? "MalformedRequest" : "LedgerCorrupt",
+        store.lastSeqno === 0
+          ? "config: the data folder is empty and there is neither a genesis nor a join section"
+          : `${secretsPath}: missing; this node cannot read its own ledger`,
+      );
+    }
+    if (secrets.atRestKey === undefined) {
+      secrets = { ...secrets, atRestKey: toHex(runtime.randomBytes(AT_REST_KEY_BYTES)) };
+      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
     }
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
@@ -264,7 +316,6 @@ export class TreatyNode {
         genesis: config.genesis,
         nodeId: identity.id,
         nodePublicKey: identity.publicKey,
-        endorsement,
         serviceKey: serviceKey.publicKey,
         measurement: codeMeasurement(),
         nodeUrl,
@@ -283,10 +334,12 @@ export class TreatyNode {
       logger,
       replaySource: (from) => replaySource(ledger, from),
     });
+    ctx.cleanup.push(() => execution.close());
     const sessionEpoch = nextSessionEpoch(join(config.dataDir, "epoch.json"), runtime.now());
     const transport = runtime.transport
       ? await runtime.transport({ serviceId: keyId(serviceKey), identity, sessionEpoch })
       : null;
+    if (transport) ctx.cleanup.push(() => transport.close());
     const node = new TreatyNode({
       config,
       runtime: { ...runtime, logger },
@@ -300,6 +353,8 @@ export class TreatyNode {
       execution,
       persisted,
       transport,
+      router: ctx.router,
+      http: ctx.http,
     });
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
@@ -323,7 +378,7 @@ export class TreatyNode {
 
   /** The HTTP base URL. */
   get url(): string {
-    return this.#http!.url;
+    return this.#http.url;
   }
 
   /** Called when the node hits a fatal error (the entry point exits). */
@@ -338,7 +393,7 @@ export class TreatyNode {
     for (const t of this.#timers) clearInterval(t);
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
-    await this.#http?.close();
+    await this.#http.close();
     await this.#transport?.close();
     await this.#govWork.catch(() => undefined);
     await this.execution.close();
@@ -394,7 +449,7 @@ export class TreatyNode {
     const headers: Record<string, string> = { [FORWARDED_HEADER]: from };
     for (const [name, value] of Object.entries(request.headers))
       if (typeof value === "string") headers[name] = value;
-    const response = await this.#router!.dispatch(
+    const response = await this.#router.dispatch(
       { method: request.method, url: request.url, headers, body: request.body },
       this.logger,
     );
@@ -418,7 +473,7 @@ export class TreatyNode {
     if (record?.status === "trusted") {
       const member = this.replica.consensus.status().config?.includes(id) ?? false;
       if (args.ready && !member) await this.#transient(this.#addToConfiguration(id));
-      return { body: this.#trustedJoinResponse(id, key, record, member) };
+      return { body: this.#trustedJoinResponse(key, member) };
     }
     if (record !== undefined && record.status !== "pending") {
       throw new TreatyError(
@@ -452,29 +507,16 @@ export class TreatyNode {
   }
 
   /**
-   * Leader: trusts a pending node: endorses its key with the service identity, so it may receive
-   * the service secrets. It joins the consensus configuration later, once it runs and says so
-   * (`ready`). Governance's `trust_node` ends here too.
+   * Leader: trusts a pending node without a vote (the `autoTrustNodes` development shortcut; in
+   * production governance's `trust_node` sets the same status). A trusted node's next poll gets
+   * the service secrets and its endorsement; it joins the consensus configuration once it runs
+   * and says so (`ready`).
    */
   async trustNode(id: string): Promise<TxId> {
     const record = this.gov.node(id);
     if (record?.status !== "pending") throw new TreatyError("Conflict", `node ${id}: not pending`);
     const now = this.runtime.now();
-    const endorsement = endorseNode(
-      this.#serviceKeyPair,
-      { curve: "ed25519", publicKey: fromHex(record.publicKey) },
-      now - ENDORSEMENT_BACKDATE_MS,
-      now + ENDORSEMENT_VALIDITY_MS,
-    );
-    const trusted: NodeRecord = {
-      ...record,
-      status: "trusted",
-      endorsement: {
-        validFromMs: endorsement.validFromMs,
-        validToMs: endorsement.validToMs,
-        signature: toHex(endorsement.signature),
-      },
-    };
+    const trusted: NodeRecord = { ...record, status: "trusted" };
     const txid = await this.sequencer.appendInternal({
       kind: "internal",
       writeSet: publicWriteSet([{ map: GOV.nodes, key: id, value: trusted }]),
@@ -513,8 +555,19 @@ export class TreatyNode {
     }
   }
 
-  #trustedJoinResponse(id: string, key: PublicKey, record: NodeRecord, member: boolean): JoinResponse {
-    if (!record.endorsement) throw new TreatyError("Internal", `node ${id}: trusted without an endorsement`);
+  /**
+   * The sealed secrets for a trusted joiner. Its endorsement by the service identity is made
+   * here, by the leader that seals them, not recorded in the ledger: the service key never
+   * enters a transaction, so governance (the constitution's trust_node) only decides the status.
+   */
+  #trustedJoinResponse(key: PublicKey, member: boolean): JoinResponse {
+    const now = this.runtime.now();
+    const endorsement = endorseNode(
+      this.#serviceKeyPair,
+      key,
+      now - ENDORSEMENT_BACKDATE_MS,
+      now + ENDORSEMENT_VALIDITY_MS,
+    );
     const sealed = sealSecrets(
       this.identity,
       this.#secrets.endorsement,
@@ -522,7 +575,11 @@ export class TreatyNode {
       {
         serviceKey: this.#secrets.serviceKey,
         ledgerSecrets: this.#secrets.ledgerSecrets,
-        endorsement: record.endorsement,
+        endorsement: {
+          validFromMs: endorsement.validFromMs,
+          validToMs: endorsement.validToMs,
+          signature: toHex(endorsement.signature),
+        },
       },
       this.runtime.randomBytes,
     );
@@ -562,15 +619,8 @@ export class TreatyNode {
   }
 
   async #serve(): Promise<void> {
-    this.#router = buildRouter(this);
+    buildRouter(this, this.#router);
     this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
-    this.#http = await startHttpServer({
-      host: this.config.http.host,
-      port: this.config.http.port,
-      router: this.#router,
-      maxBodyBytes: this.config.http.maxBodyBytes,
-      logger: this.logger,
-    });
     const tickMs = this.runtime.tickMs ?? 50;
     this.#timers.push(
       setInterval(() => {
@@ -610,6 +660,7 @@ export class TreatyNode {
     }
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
+    this.#govWork = this.#govWork.then(() => this.#reactions.onCommit(touched));
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */

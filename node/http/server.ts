@@ -58,6 +58,8 @@ export class Router {
   /** Routes and runs `request`; never throws: failures become `{error}` responses. */
   async dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
     try {
+      if (this.routes.length === 0)
+        throw new TreatyError("Unavailable", "the node is starting: retry shortly");
       const url = new URL(request.url, "http://treaty");
       const found = this.match(request.method, url.pathname);
       if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${url.pathname}`);
