@@ -133,7 +133,8 @@ export interface ProposalDetail {
   readonly proposalId: string;
   readonly proposer: string;
   readonly state: ProposalState;
-  readonly actions: readonly Action[];
+  /** The actions as proposed; those that carry files also give the digest of their compiled code. */
+  readonly actions: readonly (Action & { readonly digest?: string })[];
   /** Member id → that member's current ballot. */
   readonly ballots: Readonly<Record<string, Vote>>;
   /** The transaction that created the proposal. */
