@@ -113,8 +113,34 @@ export class ContractCompiler {
     this.limits = options.limits ?? DEFAULT_SOURCE_LIMITS;
   }
 
-  /** Compiles one contract. Never throws for bad input (see `CompileResult`). */
+  /**
+   * Compiles one contract. Never throws for bad input (see `CompileResult`): even source that
+   * nests deeply enough to overflow TypeScript's recursive parser or checker comes back as a
+   * `SourceTooComplex` diagnostic.
+   */
   compile(source: ContractSource): CompileResult {
+    try {
+      return this.compileUnguarded(source);
+    } catch (err) {
+      if (!(err instanceof RangeError) || !/call stack/i.test(err.message)) throw err;
+      // TypeScript may have been interrupted while filling its caches: start them afresh.
+      this.sharedFiles.clear();
+      this.apiOutputs.clear();
+      this.apiDiagnostics = undefined;
+      return failure([
+        {
+          file: ENTRY,
+          line: 1,
+          column: 1,
+          code: "SourceTooComplex",
+          message:
+            "the contract nests expressions or types too deeply for the compiler (stack overflow); flatten it",
+        },
+      ]);
+    }
+  }
+
+  private compileUnguarded(source: ContractSource): CompileResult {
     const reader = new SourceReader(source, this.limits);
     if (reader.problems.length > 0) return failure(reader.problems.map(sourceDiagnostic));
     if (reader.read(ENTRY) === undefined) {

@@ -273,6 +273,22 @@ describe("compileContract", () => {
     );
   });
 
+  it("reports source nested too deeply for TypeScript, and compiles normally afterwards", () => {
+    const before = compileIndex(TRIVIAL);
+    const deep = [
+      `export const x = ${"(".repeat(50_000)}1${")".repeat(50_000)};`,
+      `export type T = ${"Array<".repeat(20_000)}string${">".repeat(20_000)};`,
+    ];
+    for (const line of deep) {
+      assert.deepEqual(
+        diagnostics(compileIndex(`${TRIVIAL}${line}\n`)).map((d) => d.code),
+        ["SourceTooComplex"],
+      );
+    }
+    const after = compileIndex(TRIVIAL);
+    assert.equal(after.ok && after.digest, before.ok && before.digest);
+  });
+
   it("finds the package root from a module URL, or says it cannot", () => {
     assert.equal(findPackageRoot(new URL("../../runtime/compiler/index.js", import.meta.url).href), root);
     assert.throws(
