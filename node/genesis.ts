@@ -1,17 +1,16 @@
 /**
  * Genesis: the first ledger entry of a new service. It writes the initial governance tables
- * (members, users, contracts compiled from their folders, the service record, the founding
- * node, trusted and endorsed) and the first configuration, all in clear, so every later node and
+ * (members, users, contracts compiled from their folders, the default constitution, the service
+ * record, the founding node, trusted) and the first configuration, all in clear, so every later node and
  * auditor can see how the service began.
  */
 import { toHex } from "../sdk/bytes.js";
 import { keyId, parsePublicKey } from "../sdk/keys.js";
 import type { MapWrites, WriteSet } from "../runtime/kv/types.js";
-import type { NodeEndorsement } from "../runtime/ledger/signature.js";
 import type { TransactionInput } from "../runtime/ledger/ledger.js";
 import { checkContractName } from "../runtime/executor.js";
 import type { GenesisConfig } from "./config.js";
-import { buildContractRecord, readContractFolder } from "./gov/contracts.js";
+import { buildContractRecord, defaultConstitution, readContractFolder } from "./gov/contracts.js";
 import {
   GOV,
   type MemberRecord,
@@ -28,7 +27,6 @@ export interface GenesisInput {
   readonly genesis: GenesisConfig;
   readonly nodeId: string;
   readonly nodePublicKey: Uint8Array;
-  readonly endorsement: NodeEndorsement;
   readonly serviceKey: Uint8Array;
   readonly measurement: string;
   readonly nodeUrl: string;
@@ -73,6 +71,7 @@ export function genesisTransaction(input: GenesisInput): TransactionInput {
     checkContractName(c.name);
     rows.push({ map: GOV.contracts, key: c.name, value: buildContractRecord(readContractFolder(c.path), 1) });
   }
+  rows.push({ map: GOV.constitution, key: SINGLETON_KEY, value: defaultConstitution() });
   const service: ServiceRecord = {
     status: genesis.open ? "open" : "opening",
     identity: toHex(input.serviceKey),
@@ -83,11 +82,6 @@ export function genesisTransaction(input: GenesisInput): TransactionInput {
     publicKey: toHex(input.nodePublicKey),
     status: "trusted",
     measurement: input.measurement,
-    endorsement: {
-      validFromMs: input.endorsement.validFromMs,
-      validToMs: input.endorsement.validToMs,
-      signature: toHex(input.endorsement.signature),
-    },
     url: input.nodeUrl,
   };
   rows.push({ map: GOV.nodes, key: input.nodeId, value: node });

@@ -19,6 +19,7 @@ import { HEADER_TXID } from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
+import { addGovRoutes } from "./gov/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { openApiDocument } from "./openapi.js";
@@ -63,7 +64,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     }
   };
 
-  return router
+  return addGovRoutes(router, node)
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({ body: openApiDocument(node.manifests, TREATY_VERSION) }))
     .add("GET", "/node/status", () => ({ body: status(node) }))

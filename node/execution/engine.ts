@@ -9,6 +9,10 @@
  * that version before the next call begins, so later calls see it. A failed call abandons its tx:
  * it writes nothing and takes no seqno.
  *
+ * Governance calls (`contract: "gov"`: propose, vote, withdraw) take the same path (nonce, seqno,
+ * apply) but run in the proposal engine (node/gov/engine.ts) instead of a contract, which calls
+ * the constitution the runtime holds privileged.
+ *
  * Around every call the engine writes its progress (which call runs, how many started) to the
  * shared progress slots, for the main thread's watchdog; see protocol.ts.
  */
@@ -19,6 +23,8 @@ import { KvStore } from "../../runtime/kv/store.js";
 import type { KvTx } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
+import { GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
+import type { ConstitutionRecord } from "../gov/tables.js";
 import { describeNonce, findNonce, recordNonce } from "./nonces.js";
 import {
   type ExecCall,
@@ -56,6 +62,7 @@ export interface EngineOptions {
 export class ExecutionEngine {
   readonly #kv: KvStore;
   readonly #runtime: ContractRuntime;
+  readonly #gov: ProposalEngine;
   readonly #progress: Int32Array;
   readonly #hooks: EngineHooks;
   #closed = false;
@@ -63,6 +70,7 @@ export class ExecutionEngine {
   private constructor(kv: KvStore, runtime: ContractRuntime, progress: Int32Array, hooks: EngineHooks) {
     this.#kv = kv;
     this.#runtime = runtime;
+    this.#gov = new ProposalEngine(runtime);
     this.#progress = progress;
     this.#hooks = hooks;
     Atomics.store(progress, PROGRESS_RUNNING, -1);
@@ -116,6 +124,17 @@ export class ExecutionEngine {
     // Each contract takes a spare QuickJS instance: wait until one is ready.
     await this.#runtime.ready();
     return this.#runtime.load(name, bundle);
+  }
+
+  /**
+   * Loads the constitution ahead of the first governance call (the proposal engine also loads
+   * it lazily, by digest, from each call's own view of the KV). Throws TreatyError
+   * `InvalidContract` when the bundle is not a loadable constitution.
+   */
+  async loadConstitution(record: ConstitutionRecord): Promise<void> {
+    this.#alive();
+    await this.#runtime.ready();
+    this.#gov.preload(record);
   }
 
   /** Unloads contract `name`; false when it was not loaded. */
@@ -260,6 +279,13 @@ export class ExecutionEngine {
     const tx = this.#kv.begin();
     const replay = this.#consumeNonce(tx, call, txid);
     if (replay !== undefined) return replay;
+    if (call.contract === GOV_CONTRACT) {
+      const governed = this.#gov.execute(call, txid, tx);
+      if (!governed.ok) return { ok: false, error: governed.error };
+      const writeSet = tx.writeSet();
+      this.#kv.apply(seqno, writeSet);
+      return { ok: true, seqno, txid, result: governed.result, writeSet, events: [] };
+    }
     const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
     if (!outcome.ok)
       return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };

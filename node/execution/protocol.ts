@@ -14,6 +14,7 @@ import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { WriteSet } from "../../runtime/kv/types.js";
 import type { CallerRole, ContractManifest } from "../../runtime/sandbox/abi.js";
 import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
+import type { ConstitutionRecord } from "../gov/tables.js";
 
 /** One call as the node decided it (everything here is recorded in the ledger). */
 export interface ExecCall {
@@ -80,6 +81,7 @@ export interface WorkerInit {
 export type Request =
   | { readonly id: number; readonly op: "load"; readonly name: string; readonly bundle: string }
   | { readonly id: number; readonly op: "unload"; readonly name: string }
+  | { readonly id: number; readonly op: "constitution"; readonly record: ConstitutionRecord }
   | { readonly id: number; readonly op: "setLimits"; readonly limits: SandboxLimits }
   | {
       readonly id: number;
@@ -103,6 +105,7 @@ export type Op = Request["op"];
 export interface ReplyValues {
   load: ContractManifest;
   unload: boolean;
+  constitution: null;
   setLimits: null;
   batch: ExecResult[];
   read: ExecResult;

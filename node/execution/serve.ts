@@ -78,6 +78,9 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
       return engine.loadContract(request.name, request.bundle);
     case "unload":
       return engine.unloadContract(request.name);
+    case "constitution":
+      await engine.loadConstitution(request.record);
+      return null;
     case "setLimits":
       await engine.setLimits(request.limits);
       return null;

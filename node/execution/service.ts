@@ -41,6 +41,9 @@ import {
   type WorkerMessage,
 } from "./protocol.js";
 import { type KillReason, type WatchBudget, Watchdog } from "./watchdog.js";
+import { GOVERNANCE_FLOOR } from "../../runtime/executor/constitution.js";
+import { GOV_CONTRACT } from "../gov/engine.js";
+import type { ConstitutionRecord } from "../gov/tables.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -124,6 +127,8 @@ export class ExecutionService {
   readonly #workerUrl: URL;
   /** Bundles of the loaded contracts, reloaded into every new worker. */
   readonly #bundles = new Map<string, string>();
+  /** The constitution preloaded into every new worker (the engine also loads it lazily). */
+  #constitution: ConstitutionRecord | undefined;
   #limits: SandboxLimits;
   #generation: Generation | null = null;
   #pending: Pending | null = null;
@@ -202,6 +207,18 @@ export class ExecutionService {
     });
   }
 
+  /**
+   * Loads the constitution into the worker ahead of the next governance call, and into every
+   * future worker. Throws TreatyError `InvalidContract` when it does not load (the previous one
+   * stays), `Unavailable` when loading it killed the worker.
+   */
+  loadConstitution(record: ConstitutionRecord): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#control({ id: 0, op: "constitution", record }, false);
+      this.#constitution = record;
+    });
+  }
+
   /** Unloads contract `name` (no-op when it is not loaded). */
   unloadContract(name: string): Promise<void> {
     return this.#enqueue(async () => {
@@ -238,7 +255,7 @@ export class ExecutionService {
         const subset = indices.map((i) => calls[i]!);
         const results = await this.#request(
           { id: 0, op: "batch", view, firstSeqno, calls: subset },
-          this.#callBudget(subset.length),
+          this.#callBudget(subset),
         );
         assert(results.length === subset.length, "executeBatch: the worker returned one result per call");
         return results;
@@ -254,7 +271,7 @@ export class ExecutionService {
     return this.#enqueue(async () => {
       this.#calls++;
       const [result] = await this.#runCalls([call], async () => [
-        await this.#request({ id: 0, op: "read", call }, this.#callBudget(1)),
+        await this.#request({ id: 0, op: "read", call }, this.#callBudget([call])),
       ]);
       return result!;
     });
@@ -346,12 +363,24 @@ export class ExecutionService {
     return run;
   }
 
-  /** The watchdog budget of a request running `calls` contract calls. */
-  #callBudget(calls: number): WatchBudget {
+  /**
+   * The watchdog budget of a request running `calls`. A governance call may run three
+   * constitution calls (validate, resolve, apply), each with at least the governance floor's
+   * wall clock (runtime/executor/constitution.ts).
+   */
+  #callBudget(calls: readonly ExecCall[]): WatchBudget {
     const wallClockMs = this.#limits.wallClockMs;
+    const governanceMs = 3 * Math.max(wallClockMs, GOVERNANCE_FLOOR.wallClockMs);
+    let totalMs = 0;
+    let longestMs = wallClockMs;
+    for (const call of calls) {
+      const callMs = call.contract === GOV_CONTRACT ? governanceMs : wallClockMs;
+      totalMs += callMs;
+      longestMs = Math.max(longestMs, callMs);
+    }
     return {
-      totalMs: Math.max(1, calls) * wallClockMs + this.#slackMs,
-      stallMs: wallClockMs + this.#slackMs,
+      totalMs: Math.max(totalMs, wallClockMs) + this.#slackMs,
+      stallMs: longestMs + this.#slackMs,
     };
   }
 
@@ -643,6 +672,18 @@ export class ExecutionService {
           contract: name,
           error: describe(err),
         });
+      }
+    }
+    const constitution = this.#constitution;
+    if (constitution !== undefined) {
+      try {
+        await this.#request({ id: 0, op: "constitution", record: constitution }, budget);
+      } catch (err) {
+        if (err instanceof WorkerLost)
+          throw new TreatyError("Unavailable", `reloading the constitution: ${err.reason}`);
+        // The engine loads it lazily at the next governance call anyway.
+        this.#constitution = undefined;
+        this.#log.error("constitution failed to reload into the new worker", { error: describe(err) });
       }
     }
     const items = [...this.#options.replaySource(this.#committed)];

@@ -5,9 +5,10 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { compileContract, formatDiagnostic } from "../../runtime/compiler/index.js";
-import type { ContractRecord } from "./tables.js";
+import type { ConstitutionRecord, ContractRecord } from "./tables.js";
 
 const MAX_FILES = 256;
 
@@ -50,4 +51,21 @@ export function buildContractRecord(
     });
   }
   return { version, digest: compiled.digest, bundle: compiled.bundle, source: { ...files } };
+}
+
+let defaultConstitutionRecord: ConstitutionRecord | undefined;
+
+/**
+ * The default constitution (contracts/constitution of this package), compiled once per process:
+ * every genesis writes it, and compiling is the slow part of starting a service.
+ */
+export function defaultConstitution(): ConstitutionRecord {
+  if (defaultConstitutionRecord === undefined) {
+    const { digest, bundle, source } = buildContractRecord(
+      readContractFolder(join(findPackageRoot(), "contracts", "constitution")),
+      1,
+    );
+    defaultConstitutionRecord = { digest, bundle, source };
+  }
+  return defaultConstitutionRecord;
 }

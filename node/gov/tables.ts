@@ -56,14 +56,11 @@ export type NodeStatus = "pending" | "trusted" | "retiring" | "retired";
 export interface NodeRecord {
   readonly publicKey: string;
   readonly status: NodeStatus;
-  /** Code measurement the node presented when it joined. */
+  /**
+   * Code measurement the node presented when it joined. (Its endorsement by the service identity
+   * is not recorded here: the leader makes it when it seals the secrets for the node.)
+   */
   readonly measurement: string;
-  /** The service identity's endorsement of the node key, once trusted (signature in hex). */
-  readonly endorsement?: {
-    readonly validFromMs: number;
-    readonly validToMs: number;
-    readonly signature: string;
-  };
   /** NATS subject suffix / HTTP URL the node advertises. */
   readonly url?: string;
 }
@@ -76,6 +73,51 @@ export interface ServiceRecord {
   readonly identity: string;
   readonly recoveryThreshold: number;
 }
+
+/** `public:gov.constitution` (key SINGLETON_KEY): the constitution in force. */
+export interface ConstitutionRecord {
+  /** hex SHA-256 of `bundle`. */
+  readonly digest: string;
+  readonly bundle: string;
+  /** The TypeScript sources it was compiled from (relative path → text). */
+  readonly source: Readonly<Record<string, string>>;
+}
+
+/** Where a proposal is. Every state but Open is final. */
+export type ProposalState = "Open" | "Accepted" | "Rejected" | "Withdrawn" | "Failed" | "Dropped";
+
+/** One action of a proposal, as the member wrote it. */
+export interface ProposalAction {
+  readonly name: string;
+  readonly args: unknown;
+}
+
+/** Code the leader compiled from an action's `files` when the proposal arrived. */
+export interface CompiledCode {
+  readonly digest: string;
+  readonly bundle: string;
+}
+
+/** `public:gov.proposals` (key: proposal id). */
+export interface ProposalRecord {
+  /** Member id of the proposer. */
+  readonly proposer: string;
+  readonly actions: readonly ProposalAction[];
+  /** Per action: its compiled code (deploy_contract, set_constitution) or null. */
+  readonly code: readonly (CompiledCode | null)[];
+  readonly state: ProposalState;
+  /** The transaction that created the proposal. */
+  readonly createdTxid: string;
+  /** The transaction that moved it to its final state. */
+  readonly decidedTxid?: string;
+  /** Why it Failed or was Dropped. */
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+export type Ballot = "for" | "against";
+
+/** `public:gov.ballots` (key: proposal id): member id → that member's current ballot. */
+export type BallotsRecord = Readonly<Record<string, Ballot>>;
 
 /** The single key of one-row tables (`service`, `constitution`, `limits`). */
 export const SINGLETON_KEY = "current";

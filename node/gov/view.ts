@@ -8,11 +8,16 @@ import { utf8 } from "../../sdk/bytes.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
+import { CONFIG_KEY, CONFIG_MAP } from "../replica.js";
+import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import {
+  type BallotsRecord,
+  type ConstitutionRecord,
   type ContractRecord,
   GOV,
   type MemberRecord,
   type NodeRecord,
+  type ProposalRecord,
   readTableValue,
   SINGLETON_KEY,
   type ServiceRecord,
@@ -30,6 +35,7 @@ export interface GovChange {
 export class GovView {
   readonly #tables = new Map<string, Map<string, unknown>>();
   #seqno = 0;
+  #config: readonly string[] | null = null;
 
   /** Seqno of the last entry folded in. */
   get seqno(): number {
@@ -47,6 +53,12 @@ export class GovView {
   applyWrites(writes: readonly MapWrites[]): Set<string> {
     const touched = new Set<string>();
     for (const { map, writes: kvs } of writes) {
+      if (map === CONFIG_MAP) {
+        const value = kvs.find(([key]) => utf8.decode(key) === CONFIG_KEY)?.[1];
+        if (value) this.#config = readTableValue<string[]>(value);
+        touched.add(map);
+        continue;
+      }
       if (!map.startsWith(GOV_PREFIX)) continue;
       touched.add(map);
       const table = this.#tables.get(map) ?? new Map<string, unknown>();
@@ -89,5 +101,38 @@ export class GovView {
 
   service(): ServiceRecord | undefined {
     return this.row<ServiceRecord>(GOV.service, SINGLETON_KEY);
+  }
+
+  constitution(): ConstitutionRecord | undefined {
+    return this.row<ConstitutionRecord>(GOV.constitution, SINGLETON_KEY);
+  }
+
+  proposal(id: string): ProposalRecord | undefined {
+    return this.row<ProposalRecord>(GOV.proposals, id);
+  }
+
+  /** The ballots cast on a proposal (member id → ballot); empty when none. */
+  ballots(id: string): BallotsRecord {
+    return this.row<BallotsRecord>(GOV.ballots, id) ?? {};
+  }
+
+  /**
+   * The sandbox limits governance set, completed with the defaults. A committed record the
+   * runtime refuses cannot come from governance (the proposal engine checks it before apply
+   * commits), so it is reported as the defaults rather than thrown.
+   */
+  limits(): SandboxLimits {
+    const row = this.row<unknown>(GOV.limits, SINGLETON_KEY);
+    if (row === undefined) return DEFAULT_LIMITS;
+    try {
+      return resolveLimits(row);
+    } catch {
+      return DEFAULT_LIMITS;
+    }
+  }
+
+  /** The committed consensus configuration (node ids), or null before the first one. */
+  config(): readonly string[] | null {
+    return this.#config;
   }
 }

@@ -8,6 +8,9 @@
  *   can never name another contract's maps, `public:gov.*` or `public:treaty.*`
  *   (`MapAccessDenied`);
  * - readonly calls cannot write (`ReadonlyViolation`);
+ * - the constitution (loaded privileged as `gov`, see constitution.ts) may use public maps only
+ *   (`publicOnly`), and its `validate` may not touch state at all (`noState`): both are
+ *   `MapAccessDenied`, decided here at the host boundary, not by the guest's good manners;
  * - keys and values are size-capped (`KeyTooLarge`, `ValueTooLarge`), range pages too; values
  *   must be JSON text, as the ABI says (the ledger's readers rely on it);
  * - randomness is a deterministic stream from the call's seed (SHA-256(seed || counter));
@@ -69,6 +72,10 @@ export interface TxHostOptions {
   readonly limits: SandboxLimits;
   /** The call's recorded random seed. */
   readonly seed: Uint8Array;
+  /** Only `public:` maps may be named (the constitution: governance must stay auditable). */
+  readonly publicOnly?: boolean;
+  /** When set, every KV access is refused (`MapAccessDenied`) with this reason. */
+  readonly noState?: string;
 }
 
 /** The GuestHost of one call. Single use: create one per call. */
@@ -78,6 +85,8 @@ export class TxHost implements GuestHost {
   readonly #readonly: boolean;
   readonly #limits: SandboxLimits;
   readonly #seed: Uint8Array;
+  readonly #publicOnly: boolean;
+  readonly #noState: string | undefined;
   readonly #events: ContractEvent[] = [];
   readonly #maps = new Map<string, string>();
   #randomCounter = 0;
@@ -89,6 +98,8 @@ export class TxHost implements GuestHost {
     this.#readonly = options.readonly;
     this.#limits = options.limits;
     this.#seed = options.seed;
+    this.#publicOnly = options.publicOnly === true;
+    this.#noState = options.noState;
   }
 
   /** The events recorded so far, in order. */
@@ -202,8 +213,15 @@ export class TxHost implements GuestHost {
   }
 
   #map(local: string): string {
+    if (this.#noState !== undefined) throw new TreatyError("MapAccessDenied", this.#noState);
     let name = this.#maps.get(local);
     if (name === undefined) {
+      if (this.#publicOnly && (typeof local !== "string" || !local.startsWith(PUBLIC))) {
+        throw new TreatyError(
+          "MapAccessDenied",
+          `map ${JSON.stringify(String(local).slice(0, 80))}: ${this.#contract} may use public maps only ("public:name")`,
+        );
+      }
       name = storeMapName(this.#contract, local);
       this.#maps.set(local, name);
     }

@@ -26,6 +26,13 @@ import { QuickJsEngine } from "../sandbox/engine.js";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/limits.js";
 import type { Clock } from "../sandbox/meter.js";
 import { ContractSandbox, type SandboxStats } from "../sandbox/sandbox.js";
+import {
+  CONSTITUTION_METHODS,
+  CONSTITUTION_NAME,
+  type ConstitutionMethod,
+  checkConstitutionManifest,
+  governanceLimits,
+} from "./constitution.js";
 import { type ContractEvent, TxHost } from "./host.js";
 import { checkOutcome } from "./outcome.js";
 
@@ -59,6 +66,16 @@ export interface ContractCall {
   /** The executing node's clock, in ms since the epoch. */
   readonly timeMs: number;
   /** Seed of the call's deterministic randomness (at least 16 bytes). */
+  readonly seed: Uint8Array;
+}
+
+/** One call of a constitution method, on behalf of the member whose request is processed. */
+export interface ConstitutionCall {
+  readonly method: ConstitutionMethod;
+  readonly args: unknown;
+  readonly caller: Caller;
+  readonly txid: string | null;
+  readonly timeMs: number;
   readonly seed: Uint8Array;
 }
 
@@ -133,6 +150,8 @@ export class ContractRuntime {
   readonly #engine: QuickJsEngine;
   readonly #clock: Clock | undefined;
   readonly #contracts = new Map<string, Loaded>();
+  /** The constitution, loaded privileged as `gov` (see constitution.ts); not in `#contracts`. */
+  #constitution: Loaded | undefined;
   #limits: SandboxLimits;
   #disposed = false;
 
@@ -215,6 +234,82 @@ export class ContractRuntime {
     return true;
   }
 
+  /**
+   * Loads (or replaces) the constitution from its compiled bundle, privileged: under the reserved
+   * name `gov`, with public maps only and at least the governance floor of limits. Returns its
+   * manifest. Throws TreatyError `InvalidContract` (the bundle does not evaluate, or it is not a
+   * constitution: validate/resolve/apply missing or with the wrong mode) or `Unavailable` (no
+   * QuickJS instance ready); the previous constitution keeps serving then.
+   */
+  loadConstitution(bundle: string): ContractManifest {
+    this.#alive();
+    if (typeof bundle !== "string") throw new TreatyError("InvalidContract", "bundle: expected a string");
+    const sandbox = ContractSandbox.create(bundle, {
+      engine: this.#engine,
+      limits: () => governanceLimits(this.#limits),
+      name: CONSTITUTION_NAME,
+      ...(this.#clock === undefined ? {} : { clock: this.#clock }),
+    });
+    let manifest: ContractManifest;
+    try {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(sandbox.manifestJson);
+      } catch {
+        throw new TreatyError("InvalidContract", "manifest: describe() did not return JSON");
+      }
+      manifest = deepFreeze(parseManifest(parsed));
+      checkConstitutionManifest(manifest);
+    } catch (err) {
+      sandbox.dispose();
+      throw err;
+    }
+    this.#constitution?.sandbox.dispose();
+    this.#constitution = { sandbox, manifest };
+    return manifest;
+  }
+
+  /** True once a constitution is loaded. */
+  get hasConstitution(): boolean {
+    return this.#constitution !== undefined;
+  }
+
+  /**
+   * Runs one constitution method against `tx` with the authority that method has (see
+   * constitution.ts): validate sees no state, resolve reads, apply reads and writes public maps.
+   * Failures come back as `{ok: false}` with an empty write set (abandon `tx` then); with no
+   * constitution loaded the failure is `Unavailable`. Host bugs and storage failures are thrown.
+   */
+  executeConstitution(call: ConstitutionCall, tx: KvTx): CallOutcome {
+    this.#alive();
+    assert(Object.hasOwn(CONSTITUTION_METHODS, call.method), "executeConstitution: a constitution method");
+    assert(
+      call.seed instanceof Uint8Array && call.seed.length >= 16,
+      "executeConstitution: seed must be at least 16 bytes",
+    );
+    const loaded = this.#constitution;
+    if (loaded === undefined) return failed("Unavailable", "no constitution is loaded");
+    const { access } = CONSTITUTION_METHODS[call.method];
+    try {
+      return this.#invoke(
+        loaded,
+        { ...call, contract: CONSTITUTION_NAME },
+        tx,
+        governanceLimits(this.#limits),
+        {
+          readonly: access !== "write",
+          publicOnly: true,
+          ...(access === "none" && {
+            noState: "constitution validate(): no state access (validate judges the proposal alone)",
+          }),
+        },
+      );
+    } catch (err) {
+      if (err instanceof TreatyError) return failed(err.code, err.message);
+      throw err;
+    }
+  }
+
   /** The manifest of a loaded contract. */
   manifest(name: string): ContractManifest | undefined {
     return this.#contracts.get(name)?.manifest;
@@ -254,6 +349,8 @@ export class ContractRuntime {
   dispose(): void {
     for (const { sandbox } of this.#contracts.values()) sandbox.dispose();
     this.#contracts.clear();
+    this.#constitution?.sandbox.dispose();
+    this.#constitution = undefined;
     this.#engine.dispose();
     this.#disposed = true;
   }
@@ -269,9 +366,21 @@ export class ContractRuntime {
         `contract "${call.contract}" has no method ${JSON.stringify(call.method)}`,
       );
     }
+    return this.#invoke(loaded, call, tx, this.#limits, { readonly: method.mode === "readonly" });
+  }
+
+  /** Auth, size checks, then the sandbox call under `limits` with a TxHost granting `access`. */
+  #invoke(
+    loaded: Loaded,
+    call: ContractCall,
+    tx: KvTx,
+    limits: SandboxLimits,
+    access: { readonly readonly: boolean; readonly publicOnly?: boolean; readonly noState?: string },
+  ): CallOutcome {
+    const method = methodOf(loaded.manifest, call.method);
+    assert(method !== undefined, "invoke: the method is in the manifest");
     const denied = authProblem(method.auth, call.caller);
     if (denied !== undefined) throw new TreatyError("Forbidden", `${call.contract}.${call.method} ${denied}`);
-    const limits = this.#limits;
     const argsJson = encodeArgs(call.args);
     const argsBytes = utf8.encode(argsJson).length;
     if (argsBytes > limits.maxArgsBytes) {
@@ -280,13 +389,7 @@ export class ContractRuntime {
         `args: ${argsBytes} bytes, the limit is ${limits.maxArgsBytes}`,
       );
     }
-    const host = new TxHost({
-      tx,
-      contract: call.contract,
-      readonly: method.mode === "readonly",
-      limits,
-      seed: call.seed,
-    });
+    const host = new TxHost({ tx, contract: call.contract, limits, seed: call.seed, ...access });
     const contextJson = JSON.stringify({ caller: call.caller, txid: call.txid, timeMs: call.timeMs });
     const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host);
     const outcome = checkOutcome(text, limits.maxResultBytes);

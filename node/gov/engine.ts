@@ -1,0 +1,471 @@
+/**
+ * The proposal engine: host code that runs a governance call (`propose`, `vote`, `withdraw`)
+ * inside the execution worker, in the call's own transaction, after the call's nonce was
+ * recorded (same replay protection, same seqno assignment as any call). The rules come from the
+ * constitution; the engine owns what no constitution may change:
+ *
+ * - only active members propose, vote and withdraw (`Forbidden`), and only the proposer
+ *   withdraws;
+ * - proposals and ballots live in `public:gov.proposals` / `public:gov.ballots`, in clear, and
+ *   only the engine writes them; a proposal's id is hex SHA-256 over the creating txid, the
+ *   proposer and the canonical encoding of its actions (unique, since txids are);
+ * - the life cycle: validate (no state) when proposed, resolve (read-only) on creation and on
+ *   every ballot, apply (read-write) in the SAME transaction as the deciding ballot;
+ * - apply runs in a sub-transaction (`ChildTx`): if it throws or exhausts a limit, or breaks a
+ *   host invariant (below), its writes are discarded and the proposal is recorded Failed with the
+ *   error, together with the ballot that decided it;
+ * - an accepted proposal that changed the constitution drops every other Open proposal, since
+ *   their meaning may have changed.
+ *
+ * Host invariants checked on apply's writes: apply may not write proposals or ballots; a
+ * constitution record must be a loadable constitution whose digest is the SHA-256 of its bundle;
+ * a contract record must carry a valid name, a positive version and a digest matching its
+ * bundle; limits must be limits the runtime accepts. So no constitution can leave the nodes with
+ * state they cannot run.
+ *
+ * The constitution is loaded lazily, by digest, from the transaction's own view of
+ * `public:gov.constitution`: a new constitution takes effect for the very next governance call,
+ * and a rollback of the KV brings the previous one back on the next call.
+ */
+import { concatBytes, toHex, utf8 } from "../../sdk/bytes.js";
+import { encodeCanonical } from "../../sdk/codec.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { sha256 } from "../../runtime/crypto.js";
+import { checkContractName } from "../../runtime/executor/runtime.js";
+import type { CallOutcome, ConstitutionCall } from "../../runtime/executor/runtime.js";
+import type { ConstitutionMethod } from "../../runtime/executor/constitution.js";
+import type { KvTx } from "../../runtime/kv/types.js";
+import { resolveLimits } from "../../runtime/sandbox/limits.js";
+import type { ExecCall } from "../execution/protocol.js";
+import { ChildTx } from "./child-tx.js";
+import {
+  type Ballot,
+  type BallotsRecord,
+  type CompiledCode,
+  type ConstitutionRecord,
+  GOV,
+  type MemberRecord,
+  type ProposalAction,
+  type ProposalRecord,
+  type ProposalState,
+  readTableValue,
+  SINGLETON_KEY,
+  tableKey,
+  tableValue,
+} from "./tables.js";
+
+/** The reserved contract name of governance calls (`ExecCall.contract`). */
+export const GOV_CONTRACT = "gov";
+
+/** The governance calls the engine serves. */
+export type GovMethod = "propose" | "vote" | "withdraw";
+
+/** `propose` arguments, as the leader prepared them (prepare.ts): actions plus their compiled code. */
+export interface ProposeArgs {
+  readonly actions: readonly ProposalAction[];
+  /** One entry per action: its compiled code, or null. */
+  readonly code: readonly (CompiledCode | null)[];
+}
+
+export interface VoteArgs {
+  readonly proposalId: string;
+  readonly vote: Ballot;
+}
+
+export interface WithdrawArgs {
+  readonly proposalId: string;
+}
+
+/** What every governance call returns: the proposal and its state after the transaction. */
+export interface GovResult {
+  readonly proposalId: string;
+  readonly state: ProposalState;
+}
+
+export type GovOutcome =
+  | { readonly ok: true; readonly result: GovResult }
+  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
+
+/** What the engine needs from the contract runtime (ContractRuntime implements it). */
+export interface ConstitutionRuntime {
+  loadConstitution(bundle: string): unknown;
+  executeConstitution(call: ConstitutionCall, tx: KvTx): CallOutcome;
+}
+
+const PROPOSAL_ID = /^[0-9a-f]{64}$/;
+/** Longest description or error message recorded from the constitution. */
+const MAX_MESSAGE_CHARS = 1024;
+const ALLOWED_APPLY_PREFIX = "public:gov.";
+const ENGINE_TABLES: readonly string[] = [GOV.proposals, GOV.ballots];
+
+/** Context of one governance call. */
+interface Call {
+  readonly tx: KvTx;
+  readonly txid: string;
+  readonly member: string;
+  readonly exec: ExecCall;
+}
+
+/** See the module comment. One per execution engine; holds the runtime by reference. */
+export class ProposalEngine {
+  readonly #runtime: ConstitutionRuntime;
+  #loadedDigest: string | undefined;
+
+  constructor(runtime: ConstitutionRuntime) {
+    this.#runtime = runtime;
+  }
+
+  /** Digest of the constitution loaded now (undefined before the first load). */
+  get loadedDigest(): string | undefined {
+    return this.#loadedDigest;
+  }
+
+  /**
+   * Loads a constitution ahead of need (after a restart, or when one was committed). Throws
+   * TreatyError `InvalidContract` / `Unavailable` from the runtime; the previous one stays then.
+   */
+  preload(record: ConstitutionRecord): void {
+    if (record.digest === this.#loadedDigest) return;
+    this.#runtime.loadConstitution(record.bundle);
+    this.#loadedDigest = record.digest;
+  }
+
+  /**
+   * Runs one governance call in `tx` as transaction `txid`. Expected failures come back as
+   * `{ok: false}` (the caller abandons `tx`); bugs and storage failures are thrown.
+   */
+  execute(exec: ExecCall, txid: string, tx: KvTx): GovOutcome {
+    try {
+      const member = this.#member(tx, exec);
+      const call: Call = { tx, txid, member, exec };
+      switch (exec.method) {
+        case "propose":
+          return { ok: true, result: this.#propose(call) };
+        case "vote":
+          return { ok: true, result: this.#vote(call) };
+        case "withdraw":
+          return { ok: true, result: this.#withdraw(call) };
+        default:
+          throw new TreatyError(
+            "UnknownMethod",
+            `gov: no method ${JSON.stringify(String(exec.method)).slice(0, 80)} (propose, vote, withdraw)`,
+          );
+      }
+    } catch (err) {
+      if (err instanceof TreatyError) return { ok: false, error: { code: err.code, message: err.message } };
+      throw err;
+    }
+  }
+
+  #propose(call: Call): GovResult {
+    const args = parseProposeArgs(call.exec.args);
+    this.#ensureConstitution(call.tx);
+    const proposalId = toHex(
+      sha256(concatBytes(utf8.encode(`${call.txid}\n${call.member}\n`), encodeCanonical(args.actions))),
+    );
+    const view = { proposalId, proposer: call.member, actions: args.actions };
+    const validated = this.#constitution(call, "validate", { proposal: view }, call.tx);
+    if (!validated.ok) throw constitutionError("validate", validated.error);
+    const verdict = validated.result as { valid?: unknown; description?: unknown } | null;
+    if (verdict?.valid === false) {
+      throw new TreatyError(
+        "ProposalInvalid",
+        clip(String(verdict.description ?? "refused by the constitution")),
+      );
+    }
+    if (verdict?.valid !== true) {
+      throw new TreatyError(
+        "ContractFault",
+        `constitution validate(): expected {valid: true} or {valid: false, description}, got ${describe(verdict)}`,
+      );
+    }
+    const record: ProposalRecord = {
+      proposer: call.member,
+      actions: args.actions,
+      code: args.code,
+      state: "Open",
+      createdTxid: call.txid,
+    };
+    call.tx.set(GOV.proposals, tableKey(proposalId), tableValue(record));
+    return this.#decide(call, proposalId, record, {});
+  }
+
+  #vote(call: Call): GovResult {
+    const { proposalId, vote } = parseVoteArgs(call.exec.args);
+    const record = this.#openProposal(call.tx, proposalId);
+    this.#ensureConstitution(call.tx);
+    const key = tableKey(proposalId);
+    const stored = call.tx.get(GOV.ballots, key);
+    // A later ballot of the same member replaces its earlier one while the proposal is open.
+    const ballots: Record<string, Ballot> = {
+      ...(stored === undefined ? {} : readTableValue<BallotsRecord>(stored)),
+      [call.member]: vote,
+    };
+    call.tx.set(GOV.ballots, key, tableValue(ballots));
+    return this.#decide(call, proposalId, record, ballots);
+  }
+
+  #withdraw(call: Call): GovResult {
+    const { proposalId } = parseWithdrawArgs(call.exec.args);
+    const record = this.#openProposal(call.tx, proposalId);
+    if (record.proposer !== call.member) {
+      throw new TreatyError("Forbidden", `proposal ${proposalId}: only its proposer may withdraw it`);
+    }
+    return this.#finish(call, proposalId, record, "Withdrawn");
+  }
+
+  /** Resolves the proposal with `ballots`; applies it when accepted. */
+  #decide(call: Call, proposalId: string, record: ProposalRecord, ballots: BallotsRecord): GovResult {
+    const view = { proposalId, proposer: record.proposer, actions: record.actions };
+    const resolved = this.#constitution(call, "resolve", { proposal: view, ballots }, call.tx);
+    if (!resolved.ok) {
+      return this.#finish(call, proposalId, record, "Failed", prefixed("resolve", resolved.error));
+    }
+    const outcome = resolved.result;
+    if (outcome === "Open") return { proposalId, state: "Open" };
+    if (outcome === "Rejected") return this.#finish(call, proposalId, record, "Rejected");
+    if (outcome !== "Accepted") {
+      return this.#finish(call, proposalId, record, "Failed", {
+        code: "ContractFault",
+        message: `constitution resolve(): expected "Open", "Accepted" or "Rejected", got ${describe(outcome)}`,
+      });
+    }
+    const child = new ChildTx(call.tx);
+    const proposal = {
+      ...view,
+      actions: record.actions.map((action, i) => {
+        const code = record.code[i];
+        return code ? { ...action, code: { digest: code.digest, bundle: code.bundle } } : action;
+      }),
+    };
+    const applied = this.#constitution(call, "apply", { proposal }, child);
+    if (!applied.ok) {
+      return this.#finish(call, proposalId, record, "Failed", prefixed("apply", applied.error));
+    }
+    const broken = this.#checkApplyWrites(child);
+    if (broken !== undefined) return this.#finish(call, proposalId, record, "Failed", broken);
+    const constitutionChanged = child.maps().includes(GOV.constitution);
+    child.commitTo();
+    const result = this.#finish(call, proposalId, record, "Accepted");
+    if (constitutionChanged) this.#dropOpenProposals(call, proposalId);
+    return result;
+  }
+
+  #finish(
+    call: Call,
+    proposalId: string,
+    record: ProposalRecord,
+    state: ProposalState,
+    error?: { code: string; message: string },
+  ): GovResult {
+    const final: ProposalRecord = {
+      ...record,
+      state,
+      decidedTxid: call.txid,
+      ...(error !== undefined && { error: { code: error.code, message: clip(error.message) } }),
+    };
+    call.tx.set(GOV.proposals, tableKey(proposalId), tableValue(final));
+    return { proposalId, state };
+  }
+
+  /** The constitution changed: every other Open proposal was written for another rule book. */
+  #dropOpenProposals(call: Call, by: string): void {
+    const open: Array<[string, ProposalRecord]> = [];
+    for (const [key, value] of call.tx.range(GOV.proposals)) {
+      const record = readTableValue<ProposalRecord>(value);
+      const id = utf8.decode(key);
+      if (record.state === "Open" && id !== by) open.push([id, record]);
+    }
+    for (const [id, record] of open) {
+      this.#finish(call, id, record, "Dropped", {
+        code: "ConstitutionChanged",
+        message: `the constitution changed (proposal ${by}) while this proposal was open`,
+      });
+    }
+  }
+
+  /** Host invariants over apply's writes (see the module comment); the first problem found. */
+  #checkApplyWrites(child: ChildTx): { code: string; message: string } | undefined {
+    const refuse = (message: string) => ({ code: "InvalidContract", message: `apply: ${message}` });
+    for (const { map, writes } of child.writeSet().public) {
+      if (!map.startsWith(ALLOWED_APPLY_PREFIX) || ENGINE_TABLES.includes(map)) {
+        return refuse(`the constitution may not write ${map}`);
+      }
+      for (const [keyBytes, valueBytes] of writes) {
+        const key = utf8.decode(keyBytes);
+        const value = valueBytes === null ? null : readTableValue<unknown>(valueBytes);
+        try {
+          if (map === GOV.limits && value !== null) resolveLimits(value);
+          if (map === GOV.contracts && value !== null) {
+            checkContractName(key);
+            checkCode(value, `contract ${key}`);
+            const version = (value as { version?: unknown }).version;
+            if (!Number.isSafeInteger(version) || (version as number) < 1)
+              return refuse(`contract ${key}: version must be a positive integer`);
+          }
+          if (map === GOV.constitution) {
+            if (key !== SINGLETON_KEY || value === null)
+              return refuse(`the constitution table holds exactly the key "${SINGLETON_KEY}"`);
+            checkCode(value, "constitution");
+            this.preload(value as ConstitutionRecord);
+          }
+        } catch (err) {
+          // No QuickJS instance ready to load a new constitution: a passing condition, so the
+          // whole call fails (retry) rather than the proposal.
+          if (err instanceof TreatyError && err.code !== "Unavailable") return refuse(err.message);
+          throw err;
+        }
+      }
+    }
+    if (child.writeSet().private.length > 0) return refuse("the constitution may not write private maps");
+    return undefined;
+  }
+
+  /** The caller's member id; Forbidden unless it is an active member in this transaction's view. */
+  #member(tx: KvTx, exec: ExecCall): string {
+    const caller = exec.caller;
+    if (caller === null || caller.role !== "member") {
+      throw new TreatyError("Forbidden", "governance: only members may propose, vote or withdraw");
+    }
+    const stored = tx.get(GOV.members, tableKey(caller.id));
+    const member = stored === undefined ? undefined : readTableValue<MemberRecord>(stored);
+    if (member?.status !== "active") {
+      throw new TreatyError("Forbidden", `governance: ${caller.id} is not an active member`);
+    }
+    return caller.id;
+  }
+
+  #openProposal(tx: KvTx, proposalId: string): ProposalRecord {
+    const stored = tx.get(GOV.proposals, tableKey(proposalId));
+    if (stored === undefined) throw new TreatyError("UnknownProposal", `no proposal ${proposalId}`);
+    const record = readTableValue<ProposalRecord>(stored);
+    if (record.state !== "Open") {
+      throw new TreatyError("ProposalNotOpen", `proposal ${proposalId} is ${record.state}, not Open`);
+    }
+    return record;
+  }
+
+  /** Loads the constitution this transaction sees, unless it is the one loaded. */
+  #ensureConstitution(tx: KvTx): void {
+    const stored = tx.get(GOV.constitution, tableKey(SINGLETON_KEY));
+    if (stored === undefined)
+      throw new TreatyError("Unavailable", "governance: the service has no constitution");
+    const record = readTableValue<ConstitutionRecord>(stored);
+    try {
+      this.preload(record);
+    } catch (err) {
+      if (err instanceof TreatyError && err.code !== "Unavailable") {
+        throw new TreatyError("Unavailable", `governance: the constitution does not load (${err.message})`);
+      }
+      throw err;
+    }
+  }
+
+  #constitution(call: Call, method: ConstitutionMethod, args: unknown, tx: KvTx): CallOutcome {
+    return this.#runtime.executeConstitution(
+      {
+        method,
+        args,
+        caller: { id: call.member, role: "member" },
+        txid: call.txid,
+        timeMs: call.exec.timeMs,
+        seed: call.exec.seed,
+      },
+      tx,
+    );
+  }
+}
+
+/** Checks `{actions, code}` as prepare.ts builds it; ProposalInvalid names the field. */
+export function parseProposeArgs(value: unknown): ProposeArgs {
+  const args = value as Partial<ProposeArgs> | null;
+  if (
+    args === null ||
+    typeof args !== "object" ||
+    !Array.isArray(args.actions) ||
+    !Array.isArray(args.code)
+  ) {
+    throw new TreatyError("ProposalInvalid", "args: expected {actions: [{name, args}]}");
+  }
+  if (args.code.length !== args.actions.length) {
+    throw new TreatyError("ProposalInvalid", "args.code: one entry per action");
+  }
+  args.actions.forEach((action, i) => {
+    if (action === null || typeof action !== "object" || typeof action.name !== "string") {
+      throw new TreatyError("ProposalInvalid", `actions[${i}]: expected {name, args}`);
+    }
+    const code = args.code![i];
+    if (code !== null && (typeof code?.digest !== "string" || typeof code?.bundle !== "string")) {
+      throw new TreatyError("ProposalInvalid", `args.code[${i}]: expected {digest, bundle} or null`);
+    }
+  });
+  return { actions: args.actions, code: args.code };
+}
+
+function parseVoteArgs(value: unknown): VoteArgs {
+  const args = value as Partial<VoteArgs> | null;
+  const proposalId = parseProposalId(args);
+  if (args!.vote !== "for" && args!.vote !== "against") {
+    throw new TreatyError(
+      "InvalidArgs",
+      `args.vote: expected "for" or "against", got ${describe(args!.vote)}`,
+    );
+  }
+  return { proposalId, vote: args!.vote };
+}
+
+function parseWithdrawArgs(value: unknown): WithdrawArgs {
+  return { proposalId: parseProposalId(value as Partial<WithdrawArgs> | null) };
+}
+
+function parseProposalId(args: { proposalId?: unknown } | null): string {
+  if (args === null || typeof args !== "object")
+    throw new TreatyError("InvalidArgs", "args: expected an object");
+  const id = args.proposalId;
+  if (typeof id !== "string" || !PROPOSAL_ID.test(id)) {
+    throw new TreatyError("UnknownProposal", `no proposal ${describe(id)} (ids are 64 hex digits)`);
+  }
+  return id;
+}
+
+/** A code record (contract or constitution) whose digest must be the SHA-256 of its bundle. */
+function checkCode(value: unknown, what: string): void {
+  const record = value as { digest?: unknown; bundle?: unknown; source?: unknown } | null;
+  if (record === null || typeof record !== "object" || typeof record.bundle !== "string") {
+    throw new TreatyError("InvalidContract", `${what}: expected {digest, bundle, source}`);
+  }
+  if (record.digest !== toHex(sha256(utf8.encode(record.bundle)))) {
+    throw new TreatyError("InvalidContract", `${what}: digest is not the SHA-256 of the bundle`);
+  }
+  if (record.source === null || typeof record.source !== "object") {
+    throw new TreatyError("InvalidContract", `${what}: source must be the files it was compiled from`);
+  }
+}
+
+/** A failure of a constitution call that refuses the whole request (validate). */
+function constitutionError(
+  method: ConstitutionMethod,
+  error: { code: string; message: string },
+): TreatyError {
+  const { code, message } = prefixed(method, error);
+  return new TreatyError(code, message);
+}
+
+function prefixed(method: ConstitutionMethod, error: { code: string; message: string }) {
+  return { code: error.code, message: clip(`constitution ${method}(): ${error.message}`) };
+}
+
+function clip(message: string): string {
+  return message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…` : message;
+}
+
+function describe(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  text ??= String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}

@@ -1,0 +1,146 @@
+/**
+ * What the leader does with a proposal on its main thread, before the proposal engine sees it:
+ *
+ * - checks the envelope `{actions: [{name, args}]}` (ProposalInvalid naming the field) and that
+ *   everything in it is plain JSON data (a MessagePack body could carry binary);
+ * - compiles the `files` of `deploy_contract` and `set_constitution` actions (CompileError with
+ *   the diagnostics; the TypeScript compiler is far too heavy for the transaction path) and, for
+ *   a constitution, checks that it IS one: validate/resolve/apply with the right modes
+ *   (ProposalInvalid otherwise);
+ * - checks that `set_member`/`set_user` public keys are points on their curve, which the
+ *   sandbox cannot do (it has no curve arithmetic), so the constitution need only check format.
+ *
+ * The result is the `propose` call's arguments: the actions as written plus the compiled code.
+ * The constitution still validates every action (names, argument shapes) in the transaction.
+ */
+import { TreatyError } from "../../sdk/errors.js";
+import { parsePublicKey } from "../../sdk/keys.js";
+import { bundleManifest } from "../../runtime/compiler/manifest.js";
+import { checkConstitutionManifest } from "../../runtime/executor/constitution.js";
+import { buildContractRecord } from "./contracts.js";
+import type { ProposeArgs } from "./engine.js";
+import type { CompiledCode, ProposalAction } from "./tables.js";
+
+/** Most actions in one proposal (the default constitution has the same cap). */
+export const MAX_ACTIONS = 64;
+const MAX_DEPTH = 32;
+
+/** Compiles contract files; the default is the node's compiler (buildContractRecord). */
+export type Compile = (files: Readonly<Record<string, string>>) => CompiledCode;
+
+const defaultCompile: Compile = (files) => {
+  const { digest, bundle } = buildContractRecord(files, 1);
+  return { digest, bundle };
+};
+
+/**
+ * Checks and prepares a proposal's `args` (the signed body's `args`). Throws TreatyError
+ * `ProposalInvalid` or `CompileError`, each naming the action (`actions[1].args.files: ...`).
+ */
+export function prepareProposal(args: unknown, compile: Compile = defaultCompile): ProposeArgs {
+  if (args === null || typeof args !== "object" || Array.isArray(args)) {
+    throw new TreatyError("ProposalInvalid", "args: expected a proposal {actions: [{name, args}]}");
+  }
+  for (const key of Object.keys(args)) {
+    if (key !== "actions") throw new TreatyError("ProposalInvalid", `args.${key}: unknown field`);
+  }
+  const list = (args as { actions?: unknown }).actions;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TreatyError("ProposalInvalid", "actions: expected a non-empty array of {name, args}");
+  }
+  if (list.length > MAX_ACTIONS) {
+    throw new TreatyError("ProposalInvalid", `actions: at most ${MAX_ACTIONS} actions per proposal`);
+  }
+  const actions: ProposalAction[] = [];
+  const code: (CompiledCode | null)[] = [];
+  list.forEach((item: unknown, i) => {
+    const at = `actions[${i}]`;
+    if (item === null || typeof item !== "object" || Array.isArray(item)) {
+      throw new TreatyError("ProposalInvalid", `${at}: expected an object {name, args}`);
+    }
+    for (const key of Object.keys(item)) {
+      if (key !== "name" && key !== "args")
+        throw new TreatyError("ProposalInvalid", `${at}.${key}: unknown field`);
+    }
+    const { name, args: actionArgs = {} } = item as { name?: unknown; args?: unknown };
+    if (typeof name !== "string" || name.length === 0 || name.length > 128) {
+      throw new TreatyError("ProposalInvalid", `${at}.name: expected an action name`);
+    }
+    checkPlainJson(actionArgs, `${at}.args`, 0);
+    actions.push({ name, args: actionArgs });
+    code.push(compileAction(name, actionArgs, at, compile));
+    checkIdentityKey(name, actionArgs, at);
+  });
+  return { actions, code };
+}
+
+/** The compiled code of a deploy_contract / set_constitution action (null for the others). */
+function compileAction(name: string, args: unknown, at: string, compile: Compile): CompiledCode | null {
+  if (name !== "deploy_contract" && name !== "set_constitution") return null;
+  const files = (args as { files?: unknown } | null)?.files;
+  // Malformed files are the constitution's to report (with its message); nothing to compile.
+  if (files === null || typeof files !== "object" || Array.isArray(files)) return null;
+  if (!Object.values(files).every((text) => typeof text === "string")) return null;
+  let compiled: CompiledCode;
+  try {
+    compiled = compile(files as Record<string, string>);
+  } catch (err) {
+    if (err instanceof TreatyError) {
+      throw new TreatyError(err.code, `${at}.args.files: ${err.message}`, err.details);
+    }
+    throw err;
+  }
+  if (name === "set_constitution") {
+    try {
+      checkConstitutionManifest(bundleManifest(compiled.bundle));
+    } catch (err) {
+      if (err instanceof TreatyError)
+        throw new TreatyError("ProposalInvalid", `${at}.args.files: ${err.message}`);
+      throw err;
+    }
+  }
+  return compiled;
+}
+
+const HEX = /^[0-9a-fA-F]+$/;
+const KEY_HEX_DIGITS: Readonly<Record<string, number>> = { ed25519: 64, p256: 66, secp256k1: 66 };
+
+/** A well-formed `publicKey` of set_member/set_user must also be a point on its curve. */
+function checkIdentityKey(name: string, args: unknown, at: string): void {
+  if (name !== "set_member" && name !== "set_user") return;
+  const { publicKey, curve = "ed25519" } = (args ?? {}) as { publicKey?: unknown; curve?: unknown };
+  // Shapes are the constitution's to check and report; only a well-formed key is checked here.
+  if (typeof curve !== "string" || typeof publicKey !== "string" || !HEX.test(publicKey)) return;
+  if (publicKey.length !== KEY_HEX_DIGITS[curve]) return;
+  try {
+    parsePublicKey(curve, publicKey.toLowerCase(), `${at}.args.publicKey`);
+  } catch (err) {
+    if (err instanceof TreatyError) throw new TreatyError("ProposalInvalid", err.message);
+    throw err;
+  }
+}
+
+/** Plain JSON only: no binary, no non-finite numbers, bounded depth. */
+function checkPlainJson(value: unknown, path: string, depth: number): void {
+  if (depth > MAX_DEPTH)
+    throw new TreatyError("ProposalInvalid", `${path}: nested deeper than ${MAX_DEPTH} levels`);
+  if (value === null || typeof value === "string" || typeof value === "boolean") return;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new TreatyError("ProposalInvalid", `${path}: not a finite number`);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      checkPlainJson(item, `${path}[${i}]`, depth + 1);
+    });
+    return;
+  }
+  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [key, item] of Object.entries(value)) checkPlainJson(item, `${path}.${key}`, depth + 1);
+    return;
+  }
+  throw new TreatyError(
+    "ProposalInvalid",
+    `${path}: expected JSON data, got ${value instanceof Uint8Array ? "binary" : typeof value}`,
+  );
+}

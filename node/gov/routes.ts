@@ -1,0 +1,228 @@
+/**
+ * The governance HTTP API (`/gov/...`). Writes are signed requests from members; they are
+ * admitted like `/app` writes (signature, freshness; replays stop at the nonce table in the
+ * transaction), forwarded to the leader when they reach a follower, and run by the proposal
+ * engine as `governance` entries through the sequencer:
+ *
+ *   POST /gov/proposals                  {args: {actions: [{name, args}]}} → {proposalId, state, txid}
+ *   POST /gov/proposals/:id/ballots      {args: {vote: "for" | "against"}} → {proposalId, state, txid}
+ *   POST /gov/proposals/:id/withdraw     {args: {}}                        → {proposalId, state, txid}
+ *
+ * Reads are plain GETs served from this node's applied state, like readonly `/app` calls (on
+ * the leader they include what is executed but not yet committed; `decidedTxid` says which
+ * transaction to wait for):
+ *
+ *   GET /gov/proposals | /gov/proposals/:id | /gov/members | /gov/users | /gov/contracts
+ *   GET /gov/contracts/:name | /gov/constitution | /gov/nodes | /gov/service | /gov/limits
+ */
+import { randomBytes } from "node:crypto";
+import { utf8 } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { HEADER_TXID } from "../../sdk/request.js";
+import { DEFAULT_LIMITS, resolveLimits } from "../../runtime/sandbox/limits.js";
+import { admit } from "../admission.js";
+import type { ExecCall } from "../execution/service.js";
+import type { HttpRequest, HttpResponse, Router } from "../http/server.js";
+import type { TreatyNode } from "../service.js";
+import { GOV_CONTRACT, type GovMethod } from "./engine.js";
+import { prepareProposal } from "./prepare.js";
+import {
+  type BallotsRecord,
+  type ConstitutionRecord,
+  type ContractRecord,
+  GOV,
+  type MemberRecord,
+  type NodeRecord,
+  type ProposalRecord,
+  readTableValue,
+  SINGLETON_KEY,
+  type ServiceRecord,
+  tableKey,
+  type UserRecord,
+} from "./tables.js";
+
+/** Adds the `/gov` endpoints to `router`; returns it. */
+export function addGovRoutes(router: Router, node: TreatyNode): Router {
+  const write =
+    (method: GovMethod, args: (req: HttpRequest, bodyArgs: unknown) => unknown) => (req: HttpRequest) =>
+      governanceWrite(node, req, method, args);
+  return router
+    .add(
+      "POST",
+      "/gov/proposals",
+      write("propose", (_req, bodyArgs) => prepareProposal(bodyArgs)),
+    )
+    .add(
+      "POST",
+      "/gov/proposals/:id/ballots",
+      write("vote", (req, bodyArgs) => ({
+        vote: onlyKeys(bodyArgs, ["vote"]).vote,
+        proposalId: req.params.id,
+      })),
+    )
+    .add(
+      "POST",
+      "/gov/proposals/:id/withdraw",
+      write("withdraw", (req, bodyArgs) => {
+        onlyKeys(bodyArgs ?? {}, []);
+        return { proposalId: req.params.id };
+      }),
+    )
+    .add("GET", "/gov/proposals", async () => ({ body: { proposals: await proposalList(node) } }))
+    .add("GET", "/gov/proposals/:id", async (req) => ({ body: await proposalDetail(node, req.params.id!) }))
+    .add("GET", "/gov/members", async () => ({
+      body: {
+        members: (await table<MemberRecord>(node, GOV.members)).map(([id, m]) => ({ id, ...m })),
+      },
+    }))
+    .add("GET", "/gov/users", async () => ({
+      body: { users: (await table<UserRecord>(node, GOV.users)).map(([id, u]) => ({ id, ...u })) },
+    }))
+    .add("GET", "/gov/contracts", async () => ({
+      body: {
+        contracts: (await table<ContractRecord>(node, GOV.contracts)).map(([name, c]) => ({
+          name,
+          version: c.version,
+          digest: c.digest,
+        })),
+      },
+    }))
+    .add("GET", "/gov/contracts/:name", async (req) => {
+      const name = req.params.name!;
+      const c = await row<ContractRecord>(node, GOV.contracts, name);
+      if (c === undefined)
+        throw new TreatyError("UnknownContract", `contract ${JSON.stringify(name)} is not deployed`);
+      return { body: { name, version: c.version, digest: c.digest, source: c.source } };
+    })
+    .add("GET", "/gov/constitution", async () => {
+      const c = await row<ConstitutionRecord>(node, GOV.constitution, SINGLETON_KEY);
+      if (c === undefined) throw new TreatyError("NotFound", "the service has no constitution");
+      return { body: { digest: c.digest, source: c.source } };
+    })
+    .add("GET", "/gov/nodes", async () => ({
+      body: {
+        nodes: (await table<NodeRecord>(node, GOV.nodes)).map(([id, n]) => ({
+          id,
+          status: n.status,
+          measurement: n.measurement,
+          url: n.url ?? null,
+        })),
+      },
+    }))
+    .add("GET", "/gov/service", async () => {
+      const s = await row<ServiceRecord>(node, GOV.service, SINGLETON_KEY);
+      if (s === undefined) throw new TreatyError("NotFound", "the service record is missing");
+      return { body: { status: s.status, identity: s.identity, recoveryThreshold: s.recoveryThreshold } };
+    })
+    .add("GET", "/gov/limits", async () => {
+      const set = await row<unknown>(node, GOV.limits, SINGLETON_KEY);
+      return { body: set === undefined ? DEFAULT_LIMITS : resolveLimits(set) };
+    });
+}
+
+/** Admits a member's signed request and runs it as a governance call on the leader. */
+async function governanceWrite(
+  node: TreatyNode,
+  req: HttpRequest,
+  method: GovMethod,
+  buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown,
+): Promise<HttpResponse> {
+  const now = node.runtime.now();
+  const admitted = admit(
+    {
+      serviceId: node.serviceId,
+      gov: node.gov,
+      nowMs: now,
+      freshnessWindowMs: node.config.requests.freshnessWindowMs,
+    },
+    req.path,
+    req.headers,
+    req.body,
+  );
+  if (admitted.caller === null) {
+    throw new TreatyError("Forbidden", `${req.path}: governance writes need a request signed by a member`);
+  }
+  if (admitted.caller.role !== "member") {
+    throw new TreatyError("Forbidden", `${req.path}: only members may propose, vote or withdraw`);
+  }
+  if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
+  const call: ExecCall = {
+    contract: GOV_CONTRACT,
+    method,
+    args: buildArgs(req, admitted.body.args),
+    caller: admitted.caller,
+    nonce: admitted.body.nonce ?? null,
+    timeMs: now,
+    seed: new Uint8Array(randomBytes(32)),
+  };
+  const result = await node.sequencer.submit(call, "governance", admitted.requestDigest);
+  if (!result.ok) {
+    throw new TreatyError(
+      result.error.code,
+      result.error.message,
+      result.error.txid ? { txid: result.error.txid } : undefined,
+    );
+  }
+  return {
+    body: { ...(result.result as object), txid: result.txid },
+    headers: { [HEADER_TXID]: result.txid },
+  };
+}
+
+async function proposalList(node: TreatyNode) {
+  const ballots = new Map(await table<BallotsRecord>(node, GOV.ballots));
+  return (await table<ProposalRecord>(node, GOV.proposals)).map(([proposalId, p]) => {
+    const cast = Object.values(ballots.get(proposalId) ?? {});
+    return {
+      proposalId,
+      proposer: p.proposer,
+      state: p.state,
+      actions: p.actions.map((a) => ({ name: a.name })),
+      ballots: {
+        for: cast.filter((b) => b === "for").length,
+        against: cast.filter((b) => b === "against").length,
+      },
+    };
+  });
+}
+
+async function proposalDetail(node: TreatyNode, proposalId: string) {
+  const p = await row<ProposalRecord>(node, GOV.proposals, proposalId);
+  if (p === undefined) throw new TreatyError("UnknownProposal", `no proposal ${proposalId.slice(0, 80)}`);
+  return {
+    proposalId,
+    proposer: p.proposer,
+    state: p.state,
+    // The digest of compiled code lets members check what they vote for against their own build.
+    actions: p.actions.map((a, i) => {
+      const code = p.code[i];
+      return code ? { name: a.name, args: a.args, digest: code.digest } : { name: a.name, args: a.args };
+    }),
+    ballots: (await row<BallotsRecord>(node, GOV.ballots, proposalId)) ?? {},
+    createdTxid: p.createdTxid,
+    ...(p.decidedTxid !== undefined && { decidedTxid: p.decidedTxid }),
+    ...(p.error !== undefined && { error: p.error }),
+  };
+}
+
+/** Every row of a governance table at this node's applied state, in key order. */
+async function table<T>(node: TreatyNode, map: string): Promise<Array<[string, T]>> {
+  return (await node.execution.scan(map)).map(([key, value]) => [utf8.decode(key), readTableValue<T>(value)]);
+}
+
+async function row<T>(node: TreatyNode, map: string, key: string): Promise<T | undefined> {
+  if (key.length === 0 || key.length > 256) return undefined;
+  const value = await node.execution.get(map, tableKey(key));
+  return value === undefined ? undefined : readTableValue<T>(value);
+}
+
+/** `value` as an object with no keys but `allowed`; InvalidArgs naming the stray one. */
+function onlyKeys(value: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TreatyError("InvalidArgs", "args: expected an object");
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new TreatyError("InvalidArgs", `args.${key}: unknown field`);
+  }
+  return value as Record<string, unknown>;
+}
