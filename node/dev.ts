@@ -3,9 +3,10 @@
  *
  * The workspace folder receives `member0.json` and `user0.json` (key files), `service.json`
  * (the pinned service key and node URLs), `node<i>.json` (each node's config) and `node<i>/`
- * (each node's data). Node 0 creates the service with the sample contracts and opens it at once
- * (development only: `open: true` and `autoTrustNodes` skip the governance votes); the other nodes
- * join it. With `nats-server` installed, each node is its own process on a private nats-server, as
+ * (each node's data). Node 0 creates the service with the sample contracts; member0 then opens
+ * it through governance, as in production (it proposes `transition_service_to_open` and votes
+ * for it: one member is a majority), so users can call at once. Joining nodes are trusted
+ * without a vote (development only: `autoTrustNodes`); the other nodes join it. With `nats-server` installed, each node is its own process on a private nats-server, as
  * in production; without it, all nodes run in this process on the in-memory transport. Running
  * `treaty dev` again on the same workspace restarts the same network with its data.
  */
@@ -14,7 +15,16 @@ import { existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync 
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TreatyError } from "../sdk/errors.js";
-import { generateKeyPair, type KeyFile, toKeyFile } from "../sdk/keys.js";
+import { Client } from "../sdk/client.js";
+import { actions, Governance } from "../sdk/governance.js";
+import {
+  fromKeyFile,
+  generateKeyPair,
+  type KeyFile,
+  type KeyPair,
+  parsePublicKey,
+  toKeyFile,
+} from "../sdk/keys.js";
 import { findPackageRoot } from "../runtime/compiler/package-root.js";
 import { loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
@@ -69,17 +79,20 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
           name,
           path: join(findPackageRoot(), "contracts", "examples", name),
         })),
-        open: true,
       },
       autoTrustNodes: true,
     });
     await runner.start(0);
     const status = await waitFor(
       urls[0]!,
-      (s) => s.role === "leader" && s.serviceStatus === "open",
-      "node 0 to lead an open service",
+      (s) => s.role === "leader" && typeof s.commitSeqno === "number" && s.commitSeqno >= 1,
+      "node 0 to lead the service",
     );
     const serviceKey = status.serviceKey as { curve: string; publicKey: string };
+    if (status.serviceStatus !== "open") {
+      await openService(urls[0]!, serviceKey, fromKeyFile(member));
+      options.say("member0 opened the service (proposal transition_service_to_open, accepted)");
+    }
     writeFileSync(join(ws, "service.json"), `${JSON.stringify({ serviceKey, nodes: urls }, null, 2)}\n`);
     for (let i = 1; i < options.nodes; i++) {
       writeNodeConfig(ws, i, options.basePort, nats, {
@@ -261,6 +274,28 @@ async function waitFor(
     if (Date.now() > deadline)
       throw new TreatyError("Timeout", `gave up waiting for ${what} (see the workspace's node logs)`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** member0 proposes `transition_service_to_open` and votes for it (a majority of one member). */
+async function openService(
+  url: string,
+  serviceKey: { curve: string; publicKey: string },
+  member: KeyPair,
+): Promise<void> {
+  const client = new Client({
+    nodes: [url],
+    serviceKey: parsePublicKey(serviceKey.curve, serviceKey.publicKey, "serviceKey"),
+  });
+  const gov = new Governance(client, member);
+  const { proposalId, state } = await gov.propose([actions.transitionServiceToOpen()]);
+  if (state === "Open") await gov.vote(proposalId, "for");
+  const final = await gov.waitForFinal(proposalId, { timeoutMs: READY_TIMEOUT_MS });
+  if (final.state !== "Accepted") {
+    throw new TreatyError(
+      "Unavailable",
+      `opening the service: the proposal is ${final.state}${final.error ? ` (${final.error.message})` : ""}`,
+    );
   }
 }
 

@@ -48,7 +48,7 @@ function parseActions(proposal: unknown): ParsedAction[] {
     if (typeof name !== "string" || !Object.hasOwn(ACTIONS, name)) {
       check.fail(
         `${at}.name`,
-        `unknown action ${check.kind(name)}; this constitution knows ${Object.keys(ACTIONS).join(", ")}`,
+        `unknown action ${typeof name === "string" ? JSON.stringify(name.slice(0, 80)) : check.kind(name)}; this constitution knows ${Object.keys(ACTIONS).join(", ")}`,
       );
     }
     const parsed = ACTIONS[name]!.parse(a.args ?? {}, `${at}.args`);
