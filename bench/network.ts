@@ -1,0 +1,626 @@
+/**
+ * `npm run bench:network`: a replicated Treaty network on this machine, over a real nats-server
+ * with one process per node (test/support/cluster.ts), driven over HTTP.
+ *
+ * For 1 and 3 nodes:
+ * - committed signed `log.writePublic` writes per second at each in-flight level (default 64 and
+ *   256), sent to the leader, with the acknowledgement latency (answer with a txid) and the
+ *   commit latency (send until the leader's commit point covers the txid) p50/p99;
+ * - 3 nodes also: the same writes sent to a follower (forwarded to the leader over NATS), and a
+ *   paced run at half the peak committed rate (open loop: requests leave on a schedule, not when
+ *   earlier ones return), where the commit latency target applies;
+ * - 3 nodes also: kill -9 of the leader, repeated: time until a surviving node leads, and until
+ *   a write sent after the kill is committed.
+ *
+ * Every request is built and signed before the clock starts (node:crypto `signFast`, the bytes
+ * the SDK's `signRequest` makes) and sent as raw bytes over keep-alive connections: signing is
+ * client CPU, and client, nats-server and nodes share the machine's cores. The commit point is
+ * read by polling the leader's `/node/status` every ~2 ms over its own connection: a commit
+ * latency includes up to one poll round trip.
+ *
+ * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
+ * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
+ * committed and applied), for a figure from the same run on the same machine; otherwise the
+ * report says it is not installed.
+ *
+ * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
+ * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
+ * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
+import { createServer } from "node:net";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { SignedRequest } from "../sdk/request.js";
+import { parseTxId } from "../sdk/receipt.js";
+import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
+import { fastSignedRequest } from "../test/integration/load.js";
+
+const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
+const WARMUP_REQUESTS = 500;
+const COMMIT_POLL_MS = 2;
+const FAILOVER_POLL_MS = 10;
+const FAILOVER_TIMEOUT_MS = 30_000;
+const FAILOVER_ATTEMPT_EVERY_MS = 25;
+const FAILOVER_MAX_ATTEMPTS = 64;
+const ETCD_VALUE_BYTES = 100;
+
+const { values: flags } = parseArgs({
+  options: {
+    requests: { type: "string", default: "5000" },
+    "in-flight": { type: "string", default: "64,256" },
+    nodes: { type: "string", default: "1,3" },
+    "signature-interval-ms": { type: "string", default: "20" },
+    failovers: { type: "string", default: "3" },
+    "cpu-prof": { type: "string" },
+  },
+});
+const REQUESTS = Number(flags.requests);
+const LEVELS = flags["in-flight"].split(",").map(Number);
+const NODE_COUNTS = flags.nodes.split(",").map(Number);
+const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
+const FAILOVERS = Number(flags.failovers);
+if (
+  ![REQUESTS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
+    (n) => Number.isSafeInteger(n) && n > 0,
+  ) ||
+  !Number.isSafeInteger(FAILOVERS) ||
+  FAILOVERS < 0 ||
+  NODE_COUNTS.some((n) => n > 7)
+) {
+  throw new Error("--requests, --in-flight, --nodes (1..7), --signature-interval-ms take positive integers");
+}
+
+interface LatencySummary {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+interface WriteResult {
+  readonly nodes: number;
+  readonly target: "leader" | "follower";
+  /** "closed": `inFlight` requests outstanding at all times; "paced": sent on a fixed schedule. */
+  readonly mode: "closed" | "paced";
+  readonly inFlight: number;
+  /** For paced runs: the offered rate, requests per second. */
+  readonly offeredPerSecond: number | null;
+  readonly requests: number;
+  readonly acknowledgedPerSecond: number;
+  readonly committedPerSecond: number;
+  readonly ack: LatencySummary;
+  readonly commit: LatencySummary;
+}
+
+interface FailoverResult {
+  /** Kill signal sent until a surviving node reports itself leader of a newer view. */
+  readonly electedMs: number;
+  /** Kill signal sent until a write sent after it is committed. */
+  readonly writesCommitAgainMs: number;
+}
+
+interface EtcdResult {
+  readonly inFlight: number;
+  readonly requests: number;
+  readonly putsPerSecond: number;
+  readonly latency: LatencySummary;
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function summarize(values: Float64Array): LatencySummary {
+  const sorted = Float64Array.from(values).sort();
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+  return { p50Ms: round2(at(0.5)), p99Ms: round2(at(0.99)), maxMs: round2(sorted[sorted.length - 1]!) };
+}
+
+/** One HTTP request over `agent`; resolves with the status and the answer's text. */
+function send(
+  agent: Agent,
+  url: string,
+  method: string,
+  body: Uint8Array | string | undefined,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, agent, headers });
+    req.on("response", (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function postSigned(agent: Agent, base: string, request: SignedRequest) {
+  return send(agent, base + request.path, "POST", request.body, {
+    ...request.headers,
+    "content-length": String(request.body.length),
+  });
+}
+
+/**
+ * Polls `url`'s commit point every ~2 ms until stopped; `committedAt(seqno)` is the first time
+ * (performance.now) a poll saw the commit point at or above `seqno`.
+ */
+function commitMonitor(url: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const times: number[] = [];
+  const seqnos: number[] = [];
+  let stopped = false;
+  const running = (async () => {
+    while (!stopped) {
+      const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined);
+      if (status === 200) {
+        const { commitSeqno } = JSON.parse(text) as { commitSeqno: number };
+        if (seqnos.length === 0 || commitSeqno > seqnos.at(-1)!) {
+          times.push(performance.now());
+          seqnos.push(commitSeqno);
+        }
+      }
+      await sleep(COMMIT_POLL_MS);
+    }
+  })();
+  return {
+    committedAt(seqno: number): number | undefined {
+      let lo = 0;
+      let hi = seqnos.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (seqnos[mid]! >= seqno) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo < seqnos.length ? times[lo] : undefined;
+    },
+    async until(seqno: number): Promise<void> {
+      while (this.committedAt(seqno) === undefined) await sleep(COMMIT_POLL_MS);
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await running;
+      agent.destroy();
+    },
+  };
+}
+
+/** Pre-signed writes with ids from `firstId`. */
+function writes(cluster: Cluster, firstId: number, count: number): SignedRequest[] {
+  return Array.from({ length: count }, (_, i) =>
+    fastSignedRequest(cluster.user, cluster.serviceId, "/app/log/writePublic", {
+      id: firstId + i,
+      msg: MESSAGE,
+    }),
+  );
+}
+
+/**
+ * Sends `requests` to `target`, either with `inFlight` outstanding (closed loop) or one every
+ * 1/`ratePerSecond` s (paced, at most `inFlight` outstanding), and measures against the leader's
+ * commit point. Every answer must be 200.
+ */
+async function writeRun(
+  cluster: Cluster,
+  leader: ClusterNode,
+  target: ClusterNode,
+  requests: readonly SignedRequest[],
+  inFlight: number,
+  ratePerSecond: number | null,
+): Promise<WriteResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
+  const monitor = commitMonitor(leader.url);
+  const sentAt = new Float64Array(requests.length);
+  const ackedAt = new Float64Array(requests.length);
+  const seqnos = new Float64Array(requests.length);
+  let next = 0;
+  const started = performance.now();
+  const one = async (i: number) => {
+    sentAt[i] = performance.now();
+    const { status, text } = await postSigned(agent, target.url, requests[i]!);
+    ackedAt[i] = performance.now();
+    if (status !== 200) throw new Error(`write ${i}: HTTP ${status}: ${text}`);
+    seqnos[i] = parseTxId((JSON.parse(text) as { txid: string }).txid).seqno;
+  };
+  try {
+    if (ratePerSecond === null) {
+      const worker = async () => {
+        for (let i = next++; i < requests.length; i = next++) await one(i);
+      };
+      await Promise.all(Array.from({ length: inFlight }, worker));
+    } else {
+      const pending = new Set<Promise<void>>();
+      for (let i = 0; i < requests.length; i++) {
+        const due = started + (i * 1000) / ratePerSecond;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        while (pending.size >= inFlight) await Promise.race(pending);
+        const p = one(i).finally(() => pending.delete(p));
+        pending.add(p);
+      }
+      await Promise.all(pending);
+    }
+    const acknowledged = performance.now();
+    const last = Math.max(...seqnos);
+    await monitor.until(last);
+    const committedMs = monitor.committedAt(last)! - started;
+    const commitLatency = new Float64Array(requests.length);
+    for (let i = 0; i < requests.length; i++)
+      commitLatency[i] = monitor.committedAt(seqnos[i]!)! - sentAt[i]!;
+    const ackLatency = ackedAt.map((t, i) => t - sentAt[i]!);
+    return {
+      nodes: cluster.nodes.length,
+      target: target === leader ? "leader" : "follower",
+      mode: ratePerSecond === null ? "closed" : "paced",
+      inFlight,
+      offeredPerSecond: ratePerSecond,
+      requests: requests.length,
+      acknowledgedPerSecond: Math.round(requests.length / ((acknowledged - started) / 1000)),
+      committedPerSecond: Math.round(requests.length / (committedMs / 1000)),
+      ack: summarize(ackLatency),
+      commit: summarize(commitLatency),
+    };
+  } finally {
+    await monitor.stop();
+    agent.destroy();
+  }
+}
+
+/** kill -9 of the leader: time to a new leader and to the first committed write sent after the kill. */
+async function failover(cluster: Cluster, round: number): Promise<FailoverResult> {
+  const leader = await cluster.waitForLeader();
+  const oldView = (await leader.status()).view;
+  const survivors = cluster.nodes.filter((n) => n !== leader);
+  const agent = new Agent({ keepAlive: true, maxSockets: FAILOVER_MAX_ATTEMPTS * 2 });
+  const requests = writes(
+    cluster,
+    10_000_000 + round * 10_000,
+    FAILOVER_TIMEOUT_MS / FAILOVER_ATTEMPT_EVERY_MS,
+  );
+  const outstanding = new Set<Promise<void>>();
+  let done = false;
+  const killedAt = performance.now();
+  const killed = leader.kill();
+  try {
+    const elected = (async () => {
+      for (;;) {
+        for (const node of survivors) {
+          const s = await node.status().catch(() => undefined);
+          if (s?.role === "leader" && s.view > oldView) return performance.now() - killedAt;
+        }
+        if (performance.now() - killedAt > FAILOVER_TIMEOUT_MS) throw new Error("no new leader");
+        await sleep(FAILOVER_POLL_MS);
+      }
+    })();
+    // A fresh write every 25 ms, round robin over the survivors, without waiting for earlier
+    // ones: a request held by a node that still forwards to the dead leader must not hide the
+    // moment the service commits again.
+    const committedAgain = new Promise<number>((resolveAgain, rejectAgain) => {
+      const attempt = async (i: number) => {
+        const node = survivors[i % survivors.length]!;
+        const answer = await postSigned(agent, node.url, requests[i]!).catch(() => undefined);
+        if (answer?.status !== 200) return;
+        const { txid } = JSON.parse(answer.text) as { txid: string };
+        while (!done) {
+          const tx = await send(agent, `${node.url}/node/tx?txid=${txid}`, "GET", undefined).catch(
+            () => undefined,
+          );
+          const status = tx === undefined ? undefined : (JSON.parse(tx.text) as { status: string }).status;
+          if (status === "Invalid") return;
+          if (status === "Committed") {
+            done = true;
+            resolveAgain(performance.now() - killedAt);
+            return;
+          }
+          await sleep(FAILOVER_POLL_MS);
+        }
+      };
+      let next = 0;
+      const timer = setInterval(() => {
+        if (!done && performance.now() - killedAt > FAILOVER_TIMEOUT_MS) {
+          done = true;
+          rejectAgain(new Error("writes did not commit again"));
+        }
+        if (done || next >= requests.length) {
+          clearInterval(timer);
+          return;
+        }
+        if (outstanding.size >= FAILOVER_MAX_ATTEMPTS) return;
+        const p = attempt(next++).finally(() => outstanding.delete(p));
+        outstanding.add(p);
+      }, FAILOVER_ATTEMPT_EVERY_MS);
+    });
+    const result = {
+      electedMs: Math.round(await elected),
+      writesCommitAgainMs: Math.round(await committedAgain),
+    };
+    await killed;
+    await leader.start();
+    await cluster.waitForConvergence({ nodes: cluster.nodes });
+    return result;
+  } finally {
+    done = true;
+    // Attempts still held by a node (forwarding to the dead leader) end with their sockets.
+    agent.destroy();
+    await Promise.all(outstanding);
+  }
+}
+
+async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; failovers: FailoverResult[] }> {
+  const profileDir = flags["cpu-prof"] === undefined ? undefined : resolve(flags["cpu-prof"]);
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+  const cluster = await startCluster({
+    nodes,
+    contracts: [{ name: "log", path: "contracts/examples/log" }],
+    signatureIntervalMs: SIGNATURE_INTERVAL_MS,
+    logLevel: "warn",
+    ...(profileDir !== undefined && {
+      nodeArgs: (i: number) => [
+        "--cpu-prof",
+        `--cpu-prof-dir=${profileDir}`,
+        `--cpu-prof-name=node${nodes}-${i}.cpuprofile`,
+      ],
+    }),
+  });
+  const results: WriteResult[] = [];
+  const failovers: FailoverResult[] = [];
+  try {
+    const leader = await cluster.waitForLeader();
+    let firstId = 1;
+    const batch = (count: number) => {
+      const requests = writes(cluster, firstId, count);
+      firstId += count;
+      return requests;
+    };
+    await writeRun(cluster, leader, leader, batch(WARMUP_REQUESTS), 64, null);
+    for (const level of LEVELS) {
+      results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
+    }
+    if (nodes > 1) {
+      const follower = cluster.nodes.find((n) => n !== leader)!;
+      const level = Math.min(...LEVELS);
+      results.push(await writeRun(cluster, leader, follower, batch(REQUESTS), level, null));
+      const peak = Math.max(...results.filter((r) => r.target === "leader").map((r) => r.committedPerSecond));
+      const half = Math.max(1, Math.round(peak / 2));
+      const count = Math.max(1000, Math.min(REQUESTS, half * 3));
+      results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), half));
+      for (let round = 0; round < FAILOVERS; round++) failovers.push(await failover(cluster, round));
+    }
+    // A clean stop, so that profiles (if asked for) are written.
+    for (const node of cluster.nodes) await node.stop();
+  } finally {
+    await cluster.dispose();
+  }
+  return { writes: results, failovers };
+}
+
+/** The etcd binary, or undefined when it is not installed. */
+function findEtcd(): string | undefined {
+  for (const candidate of ["/usr/bin/etcd", "/usr/local/bin/etcd", "/usr/sbin/etcd"]) {
+    try {
+      execFileSync(candidate, ["--version"], { stdio: "ignore" });
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((done, fail) => {
+          const server = createServer();
+          server.once("error", fail);
+          server.listen(0, "127.0.0.1", () => done(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  return ports;
+}
+
+/** A 3-member etcd cluster on loopback, 100-byte puts at each in-flight level through the JSON gateway. */
+async function benchEtcd(binary: string): Promise<EtcdResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), "treaty-bench-etcd-"));
+  const ports = await freePorts(6);
+  const members = [0, 1, 2].map((i) => ({
+    name: `m${i}`,
+    client: `http://127.0.0.1:${ports[i]}`,
+    peer: `http://127.0.0.1:${ports[3 + i]}`,
+  }));
+  const initialCluster = members.map((m) => `${m.name}=${m.peer}`).join(",");
+  const children: ChildProcess[] = members.map((m) =>
+    spawn(
+      binary,
+      [
+        `--name=${m.name}`,
+        `--data-dir=${join(dir, m.name)}`,
+        `--listen-client-urls=${m.client}`,
+        `--advertise-client-urls=${m.client}`,
+        `--listen-peer-urls=${m.peer}`,
+        `--initial-advertise-peer-urls=${m.peer}`,
+        `--initial-cluster=${initialCluster}`,
+        "--initial-cluster-state=new",
+        "--initial-cluster-token=treaty-bench",
+        "--log-level=error",
+      ],
+      { stdio: "ignore" },
+    ),
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: Math.max(...LEVELS) });
+  try {
+    const deadline = performance.now() + 30_000;
+    for (const m of members) {
+      for (;;) {
+        const health = await send(agent, `${m.client}/health`, "GET", undefined).catch(() => undefined);
+        if (health?.status === 200 && (JSON.parse(health.text) as { health?: string }).health === "true")
+          break;
+        if (performance.now() > deadline) throw new Error(`etcd member ${m.name} not healthy within 30 s`);
+        await sleep(100);
+      }
+    }
+    const value = Buffer.alloc(ETCD_VALUE_BYTES, "v").toString("base64");
+    const put = async (i: number) => {
+      const body = JSON.stringify({ key: Buffer.from(`bench/${i}`).toString("base64"), value });
+      const m = members[i % members.length]!;
+      const { status, text } = await send(agent, `${m.client}/v3/kv/put`, "POST", body, {
+        "content-type": "application/json",
+      });
+      if (status !== 200) throw new Error(`etcd put ${i}: HTTP ${status}: ${text}`);
+    };
+    const results: EtcdResult[] = [];
+    let firstKey = 0;
+    for (const level of [0, ...LEVELS]) {
+      const count = level === 0 ? WARMUP_REQUESTS : REQUESTS;
+      const inFlight = level === 0 ? 64 : level;
+      const latency = new Float64Array(count);
+      let next = 0;
+      const started = performance.now();
+      const worker = async () => {
+        for (let i = next++; i < count; i = next++) {
+          const sent = performance.now();
+          await put(firstKey + i);
+          latency[i] = performance.now() - sent;
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, worker));
+      const elapsedMs = performance.now() - started;
+      firstKey += count;
+      if (level > 0) {
+        results.push({
+          inFlight,
+          requests: count,
+          putsPerSecond: Math.round(count / (elapsedMs / 1000)),
+          latency: summarize(latency),
+        });
+      }
+    }
+    return results;
+  } finally {
+    agent.destroy();
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            child.once("exit", () => done());
+            child.kill("SIGTERM");
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const startLoad = loadavg()[0]!;
+  const writeResults: WriteResult[] = [];
+  let failovers: FailoverResult[] = [];
+  for (const nodes of NODE_COUNTS) {
+    process.stderr.write(`running ${nodes} node(s)...\n`);
+    const result = await benchTreaty(nodes);
+    writeResults.push(...result.writes);
+    if (result.failovers.length > 0) failovers = result.failovers;
+  }
+  const etcdBinary = findEtcd();
+  let etcd: { installed: false; note: string } | { installed: true; members: 3; writes: EtcdResult[] };
+  if (etcdBinary === undefined) {
+    etcd = {
+      installed: false,
+      note: "etcd is not installed (Debian package etcd-server): no etcd figure in this run",
+    };
+  } else {
+    process.stderr.write("running etcd (3 members)...\n");
+    etcd = { installed: true, members: 3, writes: await benchEtcd(etcdBinary) };
+  }
+  const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+  const report = {
+    machine: {
+      node: process.version,
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? "unknown",
+      /** The 1-minute load average when the run started: other work on a shared machine. */
+      loadAverageAtStart: round2(startLoad),
+    },
+    setup: {
+      transport: "nats-server (one process per node)",
+      contract: "log.writePublic",
+      bodyEncoding: "json",
+      signatureIntervalMs: SIGNATURE_INTERVAL_MS,
+      commitPollMs: COMMIT_POLL_MS,
+    },
+    writes: writeResults,
+    failover:
+      failovers.length === 0
+        ? null
+        : {
+            rounds: failovers,
+            medianElectedMs: median(failovers.map((f) => f.electedMs)),
+            medianWritesCommitAgainMs: median(failovers.map((f) => f.writesCommitAgainMs)),
+          },
+    etcd,
+  };
+
+  const line = (cols: (string | number)[]) =>
+    `${String(cols[0]).padEnd(24)}${cols
+      .slice(1)
+      .map((c) => String(c).padStart(10))
+      .join("")}\n`;
+  process.stderr.write(
+    line([
+      "treaty writes",
+      "nodes",
+      "in flight",
+      "ack/s",
+      "commit/s",
+      "ack p50",
+      "ack p99",
+      "commit p50",
+      "commit p99",
+    ]),
+  );
+  for (const w of writeResults) {
+    const what = `${w.mode === "paced" ? `paced ${w.offeredPerSecond}/s` : "closed loop"} → ${w.target}`;
+    process.stderr.write(
+      line([
+        what,
+        w.nodes,
+        w.inFlight,
+        w.acknowledgedPerSecond,
+        w.committedPerSecond,
+        w.ack.p50Ms,
+        w.ack.p99Ms,
+        w.commit.p50Ms,
+        w.commit.p99Ms,
+      ]),
+    );
+  }
+  if (report.failover !== null) {
+    process.stderr.write(
+      `failover (kill -9 leader, 3 nodes, ${failovers.length} rounds): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
+    );
+  }
+  if (etcd.installed) {
+    process.stderr.write(line(["etcd puts (3 members)", "", "in flight", "puts/s", "", "p50", "p99"]));
+    for (const e of etcd.writes) {
+      process.stderr.write(line(["", "", e.inFlight, e.putsPerSecond, "", e.latency.p50Ms, e.latency.p99Ms]));
+    }
+  } else {
+    process.stderr.write(`${etcd.note}\n`);
+  }
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+await main();
