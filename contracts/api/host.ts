@@ -65,18 +65,12 @@ function state(what: string): CallState {
 }
 
 /**
- * Throws ApiError(ReadonlyViolation) when the current method is readonly (before asking the
- * host); `map` and `operation` name the write in the message.
+ * Throws unless a contract method is running. A readonly method's write is refused by the HOST,
+ * not here: a host refusal is fatal for the call (the sandbox interrupts everything after it),
+ * so a contract cannot catch a ReadonlyViolation and return as if it had succeeded.
  */
 export function assertWritable(map: string, operation: string): void {
-  const call = current;
-  if (call === undefined) state(`${map}.${operation}`);
-  else if (call.mode === "readonly") {
-    throw new ApiError(
-      "ReadonlyViolation",
-      `${map}.${operation}: method "${call.method}" is readonly and cannot write`,
-    );
-  }
+  if (current === undefined) state(`${map}.${operation}`);
 }
 
 /** The authenticated caller (`{id, role}`), or null for an anonymous call to an `anyone` method. */
