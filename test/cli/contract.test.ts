@@ -2,39 +2,14 @@
  * `treaty contract build | call`, run as a user would: the built CLI spawned in temp dirs.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { findPackageRoot } from "../../runtime/compiler/index.js";
+import { treatyIn } from "../support/cli.js";
 
-const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 const LOG = join(findPackageRoot(), "contracts", "examples", "log");
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the CLI in `cwd` and collects its output (the child always exits: no timer needed). */
-function treaty(cwd: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const BROKEN = `import { contract, method } from "treaty/contract";
 export default contract({
@@ -62,7 +37,7 @@ describe("treaty contract", { concurrency: true }, () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it("build prints the digest, the size and the manifest", async () => {
-    const run = await treaty(root, "contract", "build", LOG);
+    const run = await treatyIn(root, "contract", "build", LOG);
     assert.equal(run.code, 0, run.stderr);
     const out = JSON.parse(run.stdout) as {
       digest: string;
@@ -84,7 +59,7 @@ describe("treaty contract", { concurrency: true }, () => {
   });
 
   it("build reports problems as file:line:col message and exits 1", async () => {
-    const run = await treaty(root, "contract", "build", join(root, "broken"));
+    const run = await treatyIn(root, "contract", "build", join(root, "broken"));
     assert.equal(run.code, 1);
     assert.equal(run.stdout, "");
     assert.match(run.stderr, /^index\.ts:3:\d+ .*not assignable/m);
@@ -93,7 +68,7 @@ describe("treaty contract", { concurrency: true }, () => {
   it("call writes to the state store, reads back, and answers errors as JSON", async () => {
     const cwd = join(root, "calls");
     mkdirSync(cwd);
-    const write = await treaty(
+    const write = await treatyIn(
       cwd,
       "contract",
       "call",
@@ -106,7 +81,7 @@ describe("treaty contract", { concurrency: true }, () => {
     );
     assert.equal(write.code, 0, write.stderr + write.stdout);
     assert.deepEqual(JSON.parse(write.stdout), { result: null });
-    const read = await treaty(
+    const read = await treatyIn(
       cwd,
       "contract",
       "call",
@@ -119,7 +94,7 @@ describe("treaty contract", { concurrency: true }, () => {
     );
     assert.equal(read.code, 0, read.stderr + read.stdout);
     assert.deepEqual(JSON.parse(read.stdout), { result: { msg: "hello" } });
-    const elsewhere = await treaty(
+    const elsewhere = await treatyIn(
       cwd,
       "contract",
       "call",
@@ -140,19 +115,19 @@ describe("treaty contract", { concurrency: true }, () => {
     const cwd = join(root, "hostile-calls");
     mkdirSync(cwd);
     const dir = join(root, "hostile");
-    const spin = await treaty(cwd, "contract", "call", dir, "spin", "--caller", "mallory");
+    const spin = await treatyIn(cwd, "contract", "call", dir, "spin", "--caller", "mallory");
     assert.equal(spin.code, 1, spin.stderr);
     assert.deepEqual(JSON.parse(spin.stdout).error.code, "ExecutionLimit");
     assert.equal(spin.stderr, "");
-    const count = await treaty(cwd, "contract", "call", dir, "count", "--caller", "mallory");
+    const count = await treatyIn(cwd, "contract", "call", dir, "count", "--caller", "mallory");
     assert.deepEqual(JSON.parse(count.stdout), { result: 0 });
   });
 
   it("usage errors exit 2 without running anything", async () => {
-    const badJson = await treaty(root, "contract", "call", LOG, "readPrivate", "--args", "{nope");
+    const badJson = await treatyIn(root, "contract", "call", LOG, "readPrivate", "--args", "{nope");
     assert.equal(badJson.code, 2);
     assert.match(badJson.stderr, /--args: not valid JSON/);
-    const badRole = await treaty(
+    const badRole = await treatyIn(
       root,
       "contract",
       "call",

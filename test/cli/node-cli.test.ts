@@ -4,12 +4,10 @@
  * the commands' `run*` functions with captured output.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { toHex } from "../../sdk/bytes.js";
 import { generateKeyPair, toKeyFile } from "../../sdk/keys.js";
@@ -19,31 +17,7 @@ import { UsageError } from "../../node/cli/command.js";
 import { runReceipt } from "../../node/cli/receipt.js";
 import { type RemoteIo, runStatus } from "../../node/cli/status.js";
 import { startTestNode, type TestNode } from "../support/node.js";
-
-const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the built CLI and collects its output (the child always exits: no timer needed). */
-function treaty(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { type Run, treaty } from "../support/cli.js";
 
 /** Runs a command body in-process with captured output. */
 async function inProcess(

@@ -5,10 +5,8 @@
  * accepts with the pinned service key and the ledger secret.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import { toHex } from "../../sdk/bytes.js";
@@ -16,26 +14,9 @@ import { generateKeyPair, keyId } from "../../sdk/keys.js";
 import { parseTxId, type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { type SignedRequest, signRequest } from "../../sdk/request.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { treaty } from "../support/cli.js";
 
-const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 const MESSAGES = 6;
-
-/** Runs the built CLI and collects its output (the child always exits: no timer needed). */
-function treaty(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("restart durability", () => {
   let net: TestNode;

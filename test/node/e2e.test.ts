@@ -4,7 +4,6 @@
  * the typed client; auth policies for signed and unsigned calls; both body encodings.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { signingInput, signRequest } from "../../sdk/request.js";
 import { sha256 } from "../../runtime/crypto.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { runScript } from "../support/cli.js";
 
 /** Asserts that `promise` rejects with a TreatyError carrying `code`. */
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
@@ -220,27 +220,7 @@ describe("end to end on one node", () => {
       writeFileSync(join(dir, "service.json"), JSON.stringify(net.serviceFile));
       writeFileSync(join(dir, "user0.json"), JSON.stringify(toKeyFile(net.user)));
       const script = fileURLToPath(new URL("../../examples/sdk-call.js", import.meta.url));
-      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-        (resolve, reject) => {
-          const child = spawn(
-            process.execPath,
-            [script, join(dir, "service.json"), join(dir, "user0.json")],
-            {
-              stdio: ["ignore", "pipe", "pipe"],
-            },
-          );
-          let stdout = "";
-          let stderr = "";
-          child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-            stdout += chunk;
-          });
-          child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-            stderr += chunk;
-          });
-          child.on("error", reject);
-          child.on("close", (code) => resolve({ code, stdout, stderr }));
-        },
-      );
+      const run = await runScript(script, [join(dir, "service.json"), join(dir, "user0.json")]);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /wrote private message \d+/);
       assert.match(run.stdout, /read it back: "hello from the SDK/);
