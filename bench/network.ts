@@ -18,6 +18,10 @@
  * read by polling the leader's `/node/status` every ~2 ms over its own connection: a commit
  * latency includes up to one poll round trip.
  *
+ * Each run also records the CPU time every node process (all its threads) and the client spent
+ * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
+ * CPU cost per write much less, and it says where a faster network must save.
+ *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
  * committed and applied), for a figure from the same run on the same machine; otherwise the
@@ -28,7 +32,7 @@
  * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -45,8 +49,14 @@ const COMMIT_POLL_MS = 2;
 const FAILOVER_POLL_MS = 10;
 const FAILOVER_TIMEOUT_MS = 30_000;
 const FAILOVER_ATTEMPT_EVERY_MS = 25;
-const FAILOVER_MAX_ATTEMPTS = 64;
+/**
+ * Attempts outstanding at once. High on purpose: right after the kill, the survivors still forward
+ * writes to the dead leader and hold them until their forward times out (10 s), and a client
+ * that waited for those would measure that timeout, not the service.
+ */
+const FAILOVER_MAX_ATTEMPTS = 1000;
 const ETCD_VALUE_BYTES = 100;
+const CLOCK_TICKS_PER_SECOND = clockTicks();
 
 const { values: flags } = parseArgs({
   options: {
@@ -93,6 +103,12 @@ interface WriteResult {
   readonly committedPerSecond: number;
   readonly ack: LatencySummary;
   readonly commit: LatencySummary;
+  /**
+   * CPU time (user + system, every thread) per write, µs, of each node process (the leader first)
+   * and of this client process, from /proc: what a write costs whatever else runs on the machine.
+   * Null where /proc is not available.
+   */
+  readonly cpuMicrosPerWrite: { readonly nodes: readonly number[]; readonly client: number } | null;
 }
 
 interface FailoverResult {
@@ -116,6 +132,18 @@ function summarize(values: Float64Array): LatencySummary {
   const sorted = Float64Array.from(values).sort();
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
   return { p50Ms: round2(at(0.5)), p99Ms: round2(at(0.99)), maxMs: round2(sorted[sorted.length - 1]!) };
+}
+
+/** CPU time (user + system, all threads) of process `pid` so far, ms; undefined without /proc. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One HTTP request over `agent`; resolves with the status and the answer's text. */
@@ -221,6 +249,9 @@ async function writeRun(
   const ackedAt = new Float64Array(requests.length);
   const seqnos = new Float64Array(requests.length);
   let next = 0;
+  const measured = [leader, ...cluster.nodes.filter((n) => n !== leader)];
+  const cpuBefore = measured.map((n) => processCpuMs(n.pid()));
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   const one = async (i: number) => {
     sentAt[i] = performance.now();
@@ -250,6 +281,8 @@ async function writeRun(
     const acknowledged = performance.now();
     const last = Math.max(...seqnos);
     await monitor.until(last);
+    const cpuAfter = measured.map((n) => processCpuMs(n.pid()));
+    const client = process.cpuUsage(clientBefore);
     const committedMs = monitor.committedAt(last)! - started;
     const commitLatency = new Float64Array(requests.length);
     for (let i = 0; i < requests.length; i++)
@@ -266,6 +299,12 @@ async function writeRun(
       committedPerSecond: Math.round(requests.length / (committedMs / 1000)),
       ack: summarize(ackLatency),
       commit: summarize(commitLatency),
+      cpuMicrosPerWrite: cpuAfter.every((ms, i) => ms !== undefined && cpuBefore[i] !== undefined)
+        ? {
+            nodes: cpuAfter.map((ms, i) => Math.round(((ms! - cpuBefore[i]!) * 1000) / requests.length)),
+            client: Math.round((client.user + client.system) / requests.length),
+          }
+        : null,
     };
   } finally {
     await monitor.stop();
@@ -278,7 +317,7 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
   const leader = await cluster.waitForLeader();
   const oldView = (await leader.status()).view;
   const survivors = cluster.nodes.filter((n) => n !== leader);
-  const agent = new Agent({ keepAlive: true, maxSockets: FAILOVER_MAX_ATTEMPTS * 2 });
+  const agent = new Agent({ keepAlive: true, maxSockets: FAILOVER_MAX_ATTEMPTS });
   const requests = writes(
     cluster,
     10_000_000 + round * 10_000,
@@ -362,10 +401,10 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
     ...(profileDir !== undefined && {
+      // One folder per node process: its main thread and its worker threads each write a profile.
       nodeArgs: (i: number) => [
         "--cpu-prof",
-        `--cpu-prof-dir=${profileDir}`,
-        `--cpu-prof-name=node${nodes}-${i}.cpuprofile`,
+        `--cpu-prof-dir=${join(profileDir, `${nodes}-nodes`, `node${i}`)}`,
       ],
     }),
   });
@@ -399,6 +438,16 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
     await cluster.dispose();
   }
   return { writes: results, failovers };
+}
+
+/** The kernel's clock tick rate for /proc CPU times (`getconf CLK_TCK`; 100 on Linux when unknown). */
+function clockTicks(): number {
+  try {
+    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    return Number.isSafeInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
 }
 
 /** The etcd binary, or undefined when it is not installed. */
@@ -576,7 +625,7 @@ async function main(): Promise<void> {
   const line = (cols: (string | number)[]) =>
     `${String(cols[0]).padEnd(24)}${cols
       .slice(1)
-      .map((c) => String(c).padStart(10))
+      .map((c) => String(c).padStart(11))
       .join("")}\n`;
   process.stderr.write(
     line([
@@ -589,6 +638,7 @@ async function main(): Promise<void> {
       "ack p99",
       "commit p50",
       "commit p99",
+      "leader µs",
     ]),
   );
   for (const w of writeResults) {
@@ -604,6 +654,7 @@ async function main(): Promise<void> {
         w.ack.p99Ms,
         w.commit.p50Ms,
         w.commit.p99Ms,
+        w.cpuMicrosPerWrite?.nodes[0] ?? "-",
       ]),
     );
   }
