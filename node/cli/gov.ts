@@ -29,7 +29,7 @@ import {
 } from "../../sdk/governance.js";
 import { type KeyPair, parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
-import { CLI_RETRIES, readKeyFile } from "./options.js";
+import { readKeyFile } from "./options.js";
 import {
   fetchJson,
   printJsonTo,
@@ -47,7 +47,8 @@ import {
 const KEY_USAGE = `  --key <file>        the member's key file (from \`treaty keygen\`); required`;
 const WAIT_USAGE = `  --wait              wait until the transaction is committed ("status": "Committed")`;
 const EXIT_USAGE_TEXT = `Exit codes: 0 ok, 1 the node refused or the request failed (its {"error": {"code",
-"message"}} is printed), 2 usage.`;
+"message"}} is printed), 2 usage. Without --node, requests go to the nodes of --service in turn
+(the first that answers); nodes that are down or electing a leader are retried for about 1.5 s.`;
 
 const WRITE_FLAGS = {
   ...REMOTE_FLAGS,
@@ -55,9 +56,37 @@ const WRITE_FLAGS = {
   wait: { type: "boolean", default: false },
 } as const;
 
-/** A `Governance` on the target node: signing with `key` for writes, read-only without. */
+/**
+ * Attempts per governance request on network errors and 503s (NotLeader while the nodes elect a
+ * leader, Unavailable): with the SDK's doubling backoff, about 1.5 s in all. Resending is safe: a
+ * retry resends the same signed bytes, so a ballot or proposal can never be recorded twice.
+ */
+const GOV_RETRIES = 6;
+
+/** The parsed remote flags (`--node`, `--service`, `--timeout`). */
+type RemoteValues = { node?: string | undefined; service?: string | undefined; timeout?: string | undefined };
+
+/** The remote target plus every node a request may go to, in order. */
+interface GovTarget extends RemoteTarget {
+  readonly nodes: readonly string[];
+}
+
+/**
+ * Resolves the remote flags. Without --node, requests go to the nodes of --service in turn (the
+ * first that answers), so one node down or a leader election does not fail a member's ballot.
+ */
+function govTarget(values: RemoteValues, io: RemoteIo): GovTarget {
+  const target = remoteTarget(values, io);
+  const nodes =
+    values.node === undefined && target.service !== undefined
+      ? target.service.nodes.map((url) => url.replace(/\/+$/, ""))
+      : [target.node];
+  return { ...target, nodes };
+}
+
+/** A `Governance` over the target's nodes: signing with `key` for writes, read-only without. */
 async function governance(
-  target: RemoteTarget,
+  target: GovTarget,
   io: RemoteIo,
   command: string,
   key: KeyPair | undefined,
@@ -66,7 +95,7 @@ async function governance(
   // says it is not). Reads sign and verify nothing, so the node's own answer is enough for them.
   const serviceKey =
     key === undefined ? await reportedServiceKey(target) : await serviceKeyOf(target, io, command);
-  const client = new Client({ nodes: [target.node], serviceKey, retries: CLI_RETRIES, fetch: target.fetch });
+  const client = new Client({ nodes: target.nodes, serviceKey, retries: GOV_RETRIES, fetch: target.fetch });
   return new Governance(client, key);
 }
 
@@ -101,12 +130,12 @@ function requireKey(values: { key?: string | undefined }): KeyPair {
 /** Sends one write and prints its result (after its commit with --wait). */
 async function write(
   command: string,
-  argv: { values: { key?: string | undefined; wait?: boolean } & Parameters<typeof remoteTarget>[0] },
+  argv: { values: { key?: string | undefined; wait?: boolean } & RemoteValues },
   io: RemoteIo,
   send: (gov: Governance) => Promise<ProposalResult>,
 ): Promise<number> {
   const key = requireKey(argv.values);
-  const target = remoteTarget(argv.values, io);
+  const target = govTarget(argv.values, io);
   return reportingErrors(command, io, async () => {
     const gov = await governance(target, io, command, key);
     const result = await answer(target, send(gov));
@@ -203,7 +232,7 @@ export async function runProposals(argv: string[], io: RemoteIo): Promise<number
   const state = values.state;
   if (state !== undefined && !STATES.includes(state as ProposalState))
     throw new UsageError(`--state: expected one of ${STATES.join(", ")}, got "${state}"`);
-  const target = remoteTarget(values, io);
+  const target = govTarget(values, io);
   return reportingErrors("proposals", io, async () => {
     const gov = await governance(target, io, "proposals", undefined);
     const all = await answer(target, gov.proposals());
@@ -229,7 +258,7 @@ export async function runProposal(argv: string[], io: RemoteIo): Promise<number>
   });
   if (positionals.length !== 1) throw new UsageError("expected <proposal-id>");
   const id = positionals[0]!;
-  const target = remoteTarget(values, io);
+  const target = govTarget(values, io);
   return reportingErrors("proposal", io, async () => {
     const gov = await governance(target, io, "proposal", undefined);
     const detail = values.wait
@@ -258,9 +287,7 @@ async function sourceFolder(dir: string, what: string): Promise<SourceFiles> {
 async function proposeOne(
   command: string,
   parsed: {
-    values: { key?: string | undefined; wait?: boolean; print?: boolean } & Parameters<
-      typeof remoteTarget
-    >[0];
+    values: { key?: string | undefined; wait?: boolean; print?: boolean } & RemoteValues;
   },
   io: RemoteIo,
   action: Action,
@@ -326,7 +353,7 @@ export async function runConstitutionShow(argv: string[], io: RemoteIo): Promise
   const out = values.out;
   if (out !== undefined && !values.force && existsSync(out) && readdirSync(out).length > 0)
     throw new UsageError(`--out: ${out} is not empty (use --force to write into it)`);
-  const target = remoteTarget(values, io);
+  const target = govTarget(values, io);
   return reportingErrors("constitution show", io, async () => {
     const gov = await governance(target, io, "constitution show", undefined);
     const constitution = await answer(target, gov.constitution());
