@@ -354,6 +354,7 @@ export function checkProposal(value: unknown): Proposal {
  *   console.log((await gov.waitForFinal(proposalId)).state); // "Accepted" once a majority voted for
  */
 export class Governance {
+  /** The client requests go through (its nodes, pinned service key and retry rules). */
   readonly client: Client;
   readonly #key: KeyPair | undefined;
 
