@@ -35,7 +35,10 @@ describe("retiring nodes", () => {
     /** Retires `node` by proposal and vote, then waits until `last` sees the configuration without it. */
     const retire = async (node: ClusterNode, remaining: readonly ClusterNode[]) => {
       const { proposalId } = await gov.propose([actions.retireNode(node.id)]);
-      await gov.vote(proposalId, "for");
+      const ballot = await gov.vote(proposalId, "for");
+      // The proposal is read from `last`, which may not have applied it yet when the leader
+      // answered (waitForFinal then throws UnknownProposal): wait until `last` committed the ballot.
+      await gov.client.waitForCommit(ballot.txid);
       assert.equal((await gov.waitForFinal(proposalId)).state, "Accepted");
       const expected = remaining.map((n) => n.id).sort();
       await cluster.waitFor(`node ${node.index} to be retired`, async () => {
