@@ -5,9 +5,13 @@
  * its data dir and catches up. At the end every write acknowledged as committed is read back from
  * every node, and the stopped nodes' ledgers are identical, entry for entry, with equal Merkle
  * roots, and hold every such write at its txid.
+ *
+ * Also: a write that reaches a follower right after the leader died (the follower still forwards
+ * to the dead leader) ends in the new leader, through the SDK's ordinary retry.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Client } from "../../sdk/client.js";
 import { parseTxId } from "../../sdk/receipt.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
 import { compareLedgers } from "./ledgers.js";
@@ -24,6 +28,24 @@ describe("kill -9 the leader under load", () => {
   });
   after(async () => {
     await cluster?.dispose();
+  });
+
+  it("answers a write that reached a follower just after the leader died through the new leader", async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.nodes.find((n) => n !== leader)!;
+    // A plain SDK client (no per-request timeout of our own, which would retry and hide a
+    // forward that hangs): the follower still believes in the dead leader for an election
+    // timeout, so its first forward goes nowhere. It must end as a retryable NotLeader once a
+    // new leader is known, not as a Timeout the client cannot retry.
+    const client = new Client({ nodes: [follower.url], serviceKey: cluster.serviceKey, key: cluster.user });
+    await leader.kill();
+    try {
+      const { txid } = await client.call("log", "writePublic", { id: 0, msg: "sent right after the kill" });
+      await client.waitForCommit(txid!);
+    } finally {
+      await leader.start();
+      await cluster.waitForConvergence({ nodes: cluster.nodes });
+    }
   });
 
   it("elects a new leader, keeps committing, loses no committed write, and the killed node catches up", async (t) => {
