@@ -19,7 +19,9 @@
  *
  * Ownership: the caller must `dispose()` the cluster (in `after`/`finally`); it resumes paused
  * nodes, stops every node process and the nats-server, and deletes the temp dir, also when a
- * test failed half-way. Node processes still running when the test process exits are killed.
+ * test failed half-way (set `TREATY_KEEP_CLUSTER=1` to keep the dir, logs and data for a
+ * post-mortem; its path is printed). Node processes still running when the test process exits
+ * are killed.
  *
  * @example
  *   const cluster = await startCluster({ nodes: 3 });
@@ -248,7 +250,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await Promise.all(nodes.map((n) => n.stop(5000)));
       await nats?.dispose();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      // A debugging aid read here, in test support, never by the node itself.
+      if (process.env.TREATY_KEEP_CLUSTER) process.stderr.write(`cluster kept in ${dir}\n`);
+      else rmSync(dir, { recursive: true, force: true });
     }
   };
 
