@@ -169,7 +169,10 @@ export class Replica {
     if (fresh.length > 0) {
       ledger.appendReplicated(fresh);
       // Every entry is a KV version (signatures apply an empty write set), so the KV's versions
-      // and the ledger's seqnos are one sequence.
+      // and the ledger's seqnos are one sequence. The KV first drops anything beyond the
+      // ledger's end: the results of a batch this node executed as leader and never appended
+      // (leadership moved while it ran). Worker requests run in order, so this is exact.
+      this.#async(execution.rollback(fresh[0]!.seqno - 1));
       this.#async(
         execution.apply(fresh.map((r) => ({ version: r.seqno, writeSet: ledger.writeSetAt(r.seqno) }))),
       );

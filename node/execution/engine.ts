@@ -220,19 +220,13 @@ export class ExecutionEngine {
   }
 
   /**
-   * Applies replicated (or replayed) write sets at their versions, in increasing order; a
-   * malformed write set is TreatyError `LedgerCorrupt` and stops the batch there (earlier items
-   * stay applied).
+   * Applies replicated (or replayed) write sets at their versions, which must increase above
+   * the applied version (assert); a malformed write set is TreatyError `LedgerCorrupt` and stops
+   * the batch there (earlier items stay applied).
    */
   apply(items: readonly VersionedWriteSet[]): void {
     this.#alive();
-    for (const { version, writeSet } of items) {
-      // The main thread's ledger is the truth: an apply at or below the applied version replaces
-      // what the KV holds from there on (a leader's batch whose entries never reached the ledger
-      // because leadership was lost while it executed).
-      if (version <= this.#kv.appliedVersion) this.#kv.rollback(version - 1);
-      this.#kv.apply(version, writeSet);
-    }
+    for (const { version, writeSet } of items) this.#kv.apply(version, writeSet);
   }
 
   /** Durably persists every applied version <= `version` (one LMDB commit). */
