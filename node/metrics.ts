@@ -47,7 +47,11 @@ export class Gauge implements Metric {
   ) {}
 
   render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${this.read()}`].join("\n");
+    return [
+      `# HELP ${this.name} ${this.help}`,
+      `# TYPE ${this.name} gauge`,
+      `${this.name} ${this.read()}`,
+    ].join("\n");
   }
 }
 
@@ -73,7 +77,30 @@ export class Histogram implements Metric {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket{le="${le}"} ${this.counts[i]}`));
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    lines.push(
+      `${this.name}_bucket{le="+Inf"} ${this.count}`,
+      `${this.name}_sum ${this.sum}`,
+      `${this.name}_count ${this.count}`,
+    );
+    return lines.join("\n");
+  }
+}
+
+/** A labelled family whose values are read when rendered (e.g. counters kept by other modules). */
+export class Family implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge",
+    readonly label: string,
+    private readonly read: () => Readonly<Record<string, number>>,
+  ) {}
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    const values = this.read();
+    for (const key of Object.keys(values).sort())
+      lines.push(`${this.name}${labelText({ [this.label]: key })} ${values[key]}`);
     return lines.join("\n");
   }
 }
@@ -88,6 +115,16 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string, read: () => number): Gauge {
     return this.add(new Gauge(name, help, read));
+  }
+
+  family(
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    label: string,
+    read: () => Readonly<Record<string, number>>,
+  ): Family {
+    return this.add(new Family(name, help, type, label, read));
   }
 
   histogram(name: string, help: string, buckets: readonly number[]): Histogram {

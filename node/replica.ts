@@ -121,6 +121,8 @@ export class Replica {
       return;
     }
     this.#guard(() => this.#o.consensus.step(message));
+    // Handle the consequences now (acks, commits, replies), not at the next tick.
+    this.process();
   }
 
   /** Leader: proposes entries the ledger already staged (same order); returns their ids. */

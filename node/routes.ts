@@ -49,6 +49,20 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "Execution worker restarts (watchdog)",
     () => node.execution.stats().restarts,
   );
+  metrics.family(
+    "treaty_transport_dropped_total",
+    "Node-to-node frames dropped, by reason (forged, replayed, malformed, ...)",
+    "counter",
+    "reason",
+    () => node.transportStats()?.dropped ?? {},
+  );
+  metrics.family(
+    "treaty_consensus_rejected_total",
+    "Consensus messages rejected, by reason",
+    "counter",
+    "reason",
+    () => node.replica.consensus.stats().rejected,
+  );
 
   const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
     const started = performance.now();

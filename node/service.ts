@@ -64,7 +64,7 @@ import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.j
 import { buildRouter } from "./routes.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
-import type { Transport } from "./transport/types.js";
+import type { Transport, TransportStats } from "./transport/types.js";
 import { decode, encode } from "../sdk/codec.js";
 import {
   HEADER_CALLER,
@@ -131,6 +131,8 @@ export class TreatyNode {
   #govWork: Promise<void> = Promise.resolve();
   readonly #reactions: GovReactions;
   #stopped = false;
+  /** Requests forwarded to a leader and not answered yet. */
+  readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
   /** A joining node's wait to enter the consensus configuration. */
   #membership: Promise<void> = Promise.resolve();
   #fatal: ((err: unknown) => void) | undefined;
@@ -381,6 +383,11 @@ export class TreatyNode {
     return this.#http.url;
   }
 
+  /** The node-to-node transport's counters, or undefined for a node without one. */
+  transportStats(): TransportStats | undefined {
+    return this.#transport?.stats();
+  }
+
   /** Called when the node hits a fatal error (the entry point exits). */
   onFatal(handler: (err: unknown) => void): void {
     this.#fatal = handler;
@@ -403,12 +410,14 @@ export class TreatyNode {
 
   /** Forwards a request to the leader over the transport and answers with the leader's response. */
   async forwardToLeader(req: HttpRequest): Promise<HttpResponse> {
-    const leader = this.replica.consensus.status().leader;
     if (req.headers[FORWARDED_HEADER] !== undefined) {
       throw new TreatyError("NotLeader", "leadership moved while the request was forwarded: resend it");
     }
+    // During an election no leader is known: wait for one (elections take a second or two)
+    // rather than send the client into retries it may run out of.
+    const leader = await this.#knownLeader(FORWARD_TIMEOUT_MS);
     if (this.#transport === null || leader === null || leader === this.identity.id) {
-      throw new TreatyError("NotLeader", "no leader is known right now: retry shortly");
+      throw new TreatyError("NotLeader", "no other leader is known right now: retry shortly");
     }
     const headers: Record<string, string> = {};
     for (const name of ["content-type", HEADER_CALLER, HEADER_SIGNATURE]) {
@@ -422,13 +431,28 @@ export class TreatyNode {
       headers,
       body: req.body,
     });
-    const reply = decode<{ status?: unknown; body?: unknown }>(
-      await this.#transport.request(leader, payload, FORWARD_TIMEOUT_MS),
-      "forwarded response",
-    );
+    const transport = this.#transport;
+    const answer = await new Promise<Uint8Array>((resolve, reject) => {
+      const pending = { leader, fail: reject };
+      this.#forwards.add(pending);
+      transport
+        .request(leader, payload, FORWARD_TIMEOUT_MS)
+        .then(resolve, reject)
+        .finally(() => this.#forwards.delete(pending));
+    });
+    const reply = decode<{ status?: unknown; body?: unknown }>(answer, "forwarded response");
     if (typeof reply.status !== "number")
       throw new TreatyError("Internal", "the leader sent a malformed response");
     return { status: reply.status, body: reply.body };
+  }
+
+  async #knownLeader(timeoutMs: number): Promise<string | null> {
+    const deadline = this.runtime.now() + timeoutMs;
+    for (;;) {
+      const { leader } = this.replica.consensus.status();
+      if (leader !== null || this.#stopped || this.runtime.now() > deadline) return leader;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   }
 
   /** Serves a request another node forwarded to us (we believe we lead). */
@@ -642,6 +666,16 @@ export class TreatyNode {
       view: soft.view,
       leader: soft.leader?.slice(0, 12) ?? null,
     });
+    // A request forwarded to a leader that lost its role may never be answered: fail it now with
+    // a retryable NotLeader rather than after the forward timeout (a resend executes at most once).
+    for (const pending of this.#forwards) {
+      if (pending.leader !== soft.leader) {
+        this.#forwards.delete(pending);
+        pending.fail(
+          new TreatyError("NotLeader", "the leader changed while the request was forwarded: resend it"),
+        );
+      }
+    }
     if (soft.role === "Leader") {
       this.sequencer.onBecameLeader();
       void this.sequencer.maybeSign().catch(() => undefined);

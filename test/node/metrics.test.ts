@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MetricsRegistry } from "../../node/metrics.js";
+
+describe("metrics registry", () => {
+  it("renders counters, gauges, labelled families and histograms in the Prometheus text format", () => {
+    const registry = new MetricsRegistry();
+    const calls = registry.counter("t_calls_total", "Calls");
+    calls.inc({ code: "ok" });
+    calls.inc({ code: 'we"ird' }, 2);
+    registry.gauge("t_view", "View", () => 7);
+    registry.family("t_dropped_total", "Dropped", "counter", "reason", () => ({
+      replay: 3,
+      badSignature: 1,
+    }));
+    const latency = registry.histogram("t_seconds", "Latency", [0.1, 1]);
+    latency.observe(0.05);
+    latency.observe(0.5);
+    const text = registry.render();
+    for (const line of [
+      "# TYPE t_calls_total counter",
+      't_calls_total{code="ok"} 1',
+      't_calls_total{code="we\\"ird"} 2',
+      "t_view 7",
+      't_dropped_total{reason="badSignature"} 1',
+      't_dropped_total{reason="replay"} 3',
+      't_seconds_bucket{le="0.1"} 1',
+      't_seconds_bucket{le="1"} 2',
+      't_seconds_bucket{le="+Inf"} 2',
+      "t_seconds_count 2",
+    ]) {
+      assert.ok(text.split("\n").includes(line), `missing line: ${line}\n${text}`);
+    }
+  });
+});
