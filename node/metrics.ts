@@ -76,7 +76,9 @@ export class Histogram implements Metric {
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket{le="${le}"} ${this.counts[i]}`));
+    this.buckets.forEach((le, i) => {
+      lines.push(`${this.name}_bucket{le="${le}"} ${this.counts[i]}`);
+    });
     lines.push(
       `${this.name}_bucket{le="+Inf"} ${this.count}`,
       `${this.name}_sum ${this.sum}`,
