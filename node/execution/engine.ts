@@ -137,6 +137,15 @@ export class ExecutionEngine {
     this.#gov.preload(record);
   }
 
+  /**
+   * Resolves once the spare QuickJS instances are ready again (loading a contract or a
+   * constitution takes one; the refill runs in the background between requests).
+   */
+  ready(): Promise<void> {
+    this.#alive();
+    return this.#runtime.ready();
+  }
+
   /** Unloads contract `name`; false when it was not loaded. */
   unloadContract(name: string): boolean {
     this.#alive();

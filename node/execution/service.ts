@@ -364,13 +364,14 @@ export class ExecutionService {
   }
 
   /**
-   * The watchdog budget of a request running `calls`. A governance call may run three
-   * constitution calls (validate, resolve, apply), each with at least the governance floor's
-   * wall clock (runtime/executor/constitution.ts).
+   * The watchdog budget of a request running `calls`. A governance call may run up to six
+   * constitution calls (validate, resolve, apply, and the three-call replaceability probe of a
+   * new constitution), each with at least the governance floor's wall clock
+   * (runtime/executor/constitution.ts).
    */
   #callBudget(calls: readonly ExecCall[]): WatchBudget {
     const wallClockMs = this.#limits.wallClockMs;
-    const governanceMs = 3 * Math.max(wallClockMs, GOVERNANCE_FLOOR.wallClockMs);
+    const governanceMs = 6 * Math.max(wallClockMs, GOVERNANCE_FLOOR.wallClockMs);
     let totalMs = 0;
     let longestMs = wallClockMs;
     for (const call of calls) {

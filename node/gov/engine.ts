@@ -18,7 +18,9 @@
  *   their meaning may have changed.
  *
  * Host invariants checked on apply's writes: apply may not write proposals or ballots; a
- * constitution record must be a loadable constitution whose digest is the SHA-256 of its bundle;
+ * constitution record must be a loadable constitution whose digest is the SHA-256 of its bundle,
+ * and one that members can vote out again (`#probeReplaceable`: a constitution that can never
+ * be replaced would brick governance for good);
  * a contract record must carry a valid name, a positive version and a digest matching its
  * bundle; limits must be limits the runtime accepts. So no constitution can leave the nodes with
  * state they cannot run.
@@ -242,7 +244,7 @@ export class ProposalEngine {
     if (!applied.ok) {
       return this.#finish(call, proposalId, record, "Failed", prefixed("apply", applied.error));
     }
-    const broken = this.#checkApplyWrites(child);
+    const broken = this.#checkApplyWrites(call, child, true);
     if (broken !== undefined) return this.#finish(call, proposalId, record, "Failed", broken);
     const constitutionChanged = child.maps().includes(GOV.constitution);
     child.commitTo();
@@ -285,7 +287,11 @@ export class ProposalEngine {
   }
 
   /** Host invariants over apply's writes (see the module comment); the first problem found. */
-  #checkApplyWrites(child: ChildTx): { code: string; message: string } | undefined {
+  #checkApplyWrites(
+    call: Call,
+    child: ChildTx,
+    probeConstitution: boolean,
+  ): { code: string; message: string } | undefined {
     const refuse = (message: string) => ({ code: "InvalidContract", message: `apply: ${message}` });
     for (const { map, writes } of child.writeSet().public) {
       if (!map.startsWith(ALLOWED_APPLY_PREFIX) || ENGINE_TABLES.includes(map)) {
@@ -308,6 +314,10 @@ export class ProposalEngine {
               return refuse(`the constitution table holds exactly the key "${SINGLETON_KEY}"`);
             checkCode(value, "constitution");
             this.preload(value as ConstitutionRecord);
+            if (probeConstitution) {
+              const refusal = this.#probeReplaceable(call, value as ConstitutionRecord, child);
+              if (refusal !== undefined) return refuse(refusal);
+            }
           }
         } catch (err) {
           // No QuickJS instance ready to load a new constitution: a passing condition, so the
@@ -319,6 +329,45 @@ export class ProposalEngine {
     }
     if (child.writeSet().private.length > 0) return refuse("the constitution may not write private maps");
     return undefined;
+  }
+
+  /**
+   * The escape hatch: members must always be able to vote their way out of a constitution. So a
+   * new one is accepted only if, asked about a proposal to replace it (by itself), its validate
+   * accepts it, its resolve accepts it once every active member voted for, and its apply carries
+   * it out (in a throwaway sub-transaction, within the host's rules). Runs the just-loaded
+   * constitution; returns why it fails the test, or undefined.
+   */
+  #probeReplaceable(call: Call, record: ConstitutionRecord, tx: KvTx): string | undefined {
+    const view = {
+      proposalId: record.digest,
+      proposer: call.member,
+      actions: [{ name: "set_constitution", args: { files: record.source } }],
+    };
+    const failed = (method: string, outcome: CallOutcome) =>
+      `the new constitution could not be replaced: on a set_constitution proposal its ${method}() ${
+        outcome.ok
+          ? `answers ${describe(outcome.result)}`
+          : `fails with ${outcome.error.code}: ${outcome.error.message}`
+      }`;
+    const validated = this.#constitution(call, "validate", { proposal: view }, tx);
+    if (!validated.ok || (validated.result as { valid?: unknown } | null)?.valid !== true) {
+      return failed("validate", validated);
+    }
+    const ballots: Record<string, Ballot> = {};
+    for (const [key, value] of tx.range(GOV.members)) {
+      if (readTableValue<MemberRecord>(value).status === "active") ballots[utf8.decode(key)] = "for";
+    }
+    const resolved = this.#constitution(call, "resolve", { proposal: view, ballots }, tx);
+    if (!resolved.ok || resolved.result !== "Accepted") return failed("resolve (all members for)", resolved);
+    const code = { digest: record.digest, bundle: record.bundle };
+    const proposal = { ...view, actions: [{ ...view.actions[0]!, code }] };
+    const dryRun = new ChildTx(tx);
+    const applied = this.#constitution(call, "apply", { proposal }, dryRun);
+    if (!applied.ok) return failed("apply", applied);
+    const broken = this.#checkApplyWrites(call, dryRun, false);
+    if (broken === undefined) return undefined;
+    return `the new constitution could not be replaced: on a set_constitution proposal its apply() breaks a rule (${broken.message.replace(/^apply: /, "")})`;
   }
 
   /** The caller's member id; Forbidden unless it is an active member in this transaction's view. */
@@ -422,7 +471,8 @@ function parseProposalId(args: { proposalId?: unknown } | null): string {
   if (args === null || typeof args !== "object")
     throw new TreatyError("InvalidArgs", "args: expected an object");
   const id = args.proposalId;
-  if (typeof id !== "string" || !PROPOSAL_ID.test(id)) {
+  if (typeof id !== "string") throw new TreatyError("InvalidArgs", "args.proposalId: expected a proposal id");
+  if (!PROPOSAL_ID.test(id)) {
     throw new TreatyError("UnknownProposal", `no proposal ${describe(id)} (ids are 64 hex digits)`);
   }
   return id;

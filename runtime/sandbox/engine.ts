@@ -210,7 +210,11 @@ export class QuickJsEngine {
   }
 
   #refill(): void {
-    if (this.#refilling !== undefined || this.#disposed) return;
+    // With the pool full, the async body below would finish synchronously: its `finally` would
+    // clear `#refilling` before the assignment stores the settled promise, and no refill would
+    // ever start again (ready() then spins on it).
+    if (this.#refilling !== undefined || this.#disposed || this.#spares.length >= this.#spareInstances)
+      return;
     this.#refilling = (async () => {
       try {
         while (!this.#disposed && this.#spares.length < this.#spareInstances) {
