@@ -1,5 +1,4 @@
 /** `treaty dev`: a local network in one command (see node/dev.ts). */
-import { devInstructions, startDevNetwork } from "../dev.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 
 export const devCommand: Command = {
@@ -29,6 +28,7 @@ With nats-server installed each node is its own process; otherwise all run in th
     if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65535 - nodes)
       throw new UsageError("--port: expected a TCP port");
     const say = (line: string) => process.stdout.write(`${line}\n`);
+    const { devInstructions, startDevNetwork } = await import("../dev.js"); // heavy: see node.ts
     const network = await startDevNetwork({ nodes, basePort, workspace: values.workspace, say });
     say(devInstructions(values.workspace, network.urls));
     await new Promise<void>((resolve) => {
