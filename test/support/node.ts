@@ -47,6 +47,8 @@ export interface TestNodeOptions {
   readonly logger?: Logger;
   /** How long to wait for the node to lead and load every contract (default 30 s). */
   readonly readyTimeoutMs?: number;
+  /** Genesis opens the service at once (default true); false leaves it "opening" for governance. */
+  readonly open?: boolean;
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -133,7 +135,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
       users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
       contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
-      open: true,
+      open: options.open ?? true,
     },
     logLevel: "error",
   });
