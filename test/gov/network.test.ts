@@ -1,0 +1,115 @@
+/**
+ * Retirement on a real replicated network: three in-process nodes on the in-memory transport
+ * (joiners trusted by the development shortcut `autoTrustNodes`: trust by proposal is covered
+ * in node.test.ts and test/gov-e2e). `retire_node` only marks the node retiring; the leader then
+ * takes it out of the consensus configuration and, once that change is committed, records it
+ * retired. Leader changes mid-vote are test/gov-e2e's.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { toHex } from "../../sdk/bytes.js";
+import { Client } from "../../sdk/client.js";
+import { actions, Governance } from "../../sdk/governance.js";
+import { generateKeyPair } from "../../sdk/keys.js";
+import { parseConfig } from "../../node/config.js";
+import { silentLogger } from "../../node/log.js";
+import { realRuntime } from "../../node/main.js";
+import { type NodeRuntime, TreatyNode } from "../../node/service.js";
+import { MemoryNetwork } from "../../node/transport/memory.js";
+
+const member = generateKeyPair("ed25519");
+const network = new MemoryNetwork();
+const nodes: TreatyNode[] = [];
+let dir: string;
+
+async function startNode(index: number, extra: Record<string, unknown>): Promise<TreatyNode> {
+  const config = parseConfig(
+    {
+      dataDir: join(dir, `node${index}`),
+      identityFile: join(dir, `node${index}.identity.json`),
+      http: { host: "127.0.0.1", port: 0 },
+      ledger: { signatureIntervalMs: 20 },
+      autoTrustNodes: true,
+      logLevel: "error",
+      ...extra,
+    },
+    dir,
+  );
+  const runtime: NodeRuntime = {
+    ...realRuntime(config, silentLogger),
+    transport: async ({ serviceId, identity, sessionEpoch }) =>
+      network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
+  };
+  const node = await TreatyNode.start(config, runtime);
+  nodes.push(node);
+  return node;
+}
+
+async function until<T>(what: string, check: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe("governance retires a node from a 3-node network", () => {
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "treaty-gov-net-"));
+    const founder = await startNode(0, {
+      genesis: {
+        members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+        users: [],
+        contracts: [],
+        open: true,
+      },
+    });
+    await until("the founder to lead", () =>
+      founder.replica.consensus.status().role === "Leader" ? true : undefined,
+    );
+    const joining = { join: { nodes: [founder.url], serviceKey: toHex(founder.serviceKey.publicKey) } };
+    await Promise.all([startNode(1, joining), startNode(2, joining)]);
+    await until("three voting nodes", () =>
+      founder.replica.consensus.status().config?.length === 3 ? true : undefined,
+    );
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("retire_node: retiring, out of the configuration, then retired; the others carry on", async () => {
+    const leader = await until("a leader", () =>
+      nodes.find((n) => n.replica.consensus.status().role === "Leader"),
+    );
+    const retiree = nodes.find((n) => n !== leader)!;
+    const client = new Client({ nodes: [leader.url], serviceKey: leader.serviceKey, key: member });
+    const gov = new Governance(client, member);
+    const { proposalId } = await gov.propose([actions.retireNode(retiree.identity.id)]);
+    const decided = await gov.vote(proposalId, "for");
+    assert.equal(decided.state, "Accepted");
+    await until("the retirement to commit", () => {
+      const record = leader.gov.node(retiree.identity.id);
+      return record?.status === "retired" ? record : undefined;
+    });
+    const config = leader.gov.config();
+    assert.ok(config !== null && !config.includes(retiree.identity.id), "out of the committed configuration");
+    assert.equal(config.length, 2);
+    assert.deepEqual(leader.replica.consensus.status().config, config);
+    // The remaining two still decide: governance works on without the retired node.
+    const next = await gov.propose([actions.setRecoveryThreshold(1)]);
+    const accepted = await gov.vote(next.proposalId, "for");
+    assert.equal(accepted.state, "Accepted");
+    await client.waitForCommit(accepted.txid);
+    const survivors = nodes.filter((n) => n !== retiree);
+    await until("every remaining node to see the retirement", () =>
+      survivors.every((n) => n.gov.node(retiree.identity.id)?.status === "retired") ? true : undefined,
+    );
+  });
+});
