@@ -17,7 +17,7 @@
  */
 import { toHex } from "./bytes.js";
 import type { Client } from "./client.js";
-import { TreatyError } from "./errors.js";
+import { isTreatyError, TreatyError } from "./errors.js";
 import type { Curve, KeyPair, PublicKey } from "./keys.js";
 import { signRequest } from "./request.js";
 
@@ -467,7 +467,15 @@ export class Governance {
     const deadline = Date.now() + timeoutMs;
     let pollMs = options.pollMs ?? 20;
     for (;;) {
-      const detail = await this.proposal(proposalId);
+      let detail: ProposalDetail;
+      try {
+        detail = await this.proposal(proposalId);
+      } catch (err) {
+        // A node that has not applied the proposal's transaction yet does not know it: not yet.
+        if (!isTreatyError(err, "UnknownProposal") || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
+        continue;
+      }
       if (FINAL_STATES.includes(detail.state)) {
         if ((options.committed ?? true) && detail.decidedTxid !== undefined) {
           await this.client.waitForCommit(detail.decidedTxid, {
