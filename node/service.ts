@@ -49,6 +49,7 @@ import {
 } from "./join.js";
 import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
+import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
 import { GovView } from "./gov/view.js";
 import {
@@ -120,6 +121,8 @@ export class TreatyNode {
   readonly runtime: NodeRuntime;
   /** Manifests of the loaded contracts (what `/app` dispatches on and `openapi.json` describes). */
   readonly manifests = new Map<string, ContractManifest>();
+  /** Compiles the code of governance proposals off the main thread (a leader's job). */
+  readonly compiler = new CompilerThread();
   readonly #http: RunningHttpServer;
   readonly #router: Router;
   #transport: Transport | null;
@@ -403,6 +406,7 @@ export class TreatyNode {
     await this.#http.close();
     await this.#transport?.close();
     await this.#govWork.catch(() => undefined);
+    await this.compiler.close();
     await this.execution.close();
     await this.#store.close();
     this.logger.info("node stopped");

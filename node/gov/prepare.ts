@@ -4,7 +4,8 @@
  * - checks the envelope `{actions: [{name, args}]}` (ProposalInvalid naming the field) and that
  *   everything in it is plain JSON data (a MessagePack body could carry binary);
  * - compiles the `files` of `deploy_contract` and `set_constitution` actions (CompileError with
- *   the diagnostics; the TypeScript compiler is far too heavy for the transaction path) and, for
+ *   the diagnostics; the TypeScript compiler is far too heavy for the transaction path, and the
+ *   node runs it on its compiler thread so consensus keeps its heartbeats) and, for
  *   a constitution, checks that it IS one: validate/resolve/apply with the right modes
  *   (ProposalInvalid otherwise);
  * - checks that `set_member`/`set_user` public keys are points on their curve, which the
@@ -17,7 +18,6 @@ import { TreatyError } from "../../sdk/errors.js";
 import { parsePublicKey } from "../../sdk/keys.js";
 import { bundleManifest } from "../../runtime/compiler/manifest.js";
 import { checkConstitutionManifest } from "../../runtime/executor/constitution.js";
-import { buildContractRecord } from "./contracts.js";
 import type { ProposeArgs } from "./engine.js";
 import type { CompiledCode, ProposalAction } from "./tables.js";
 
@@ -25,19 +25,17 @@ import type { CompiledCode, ProposalAction } from "./tables.js";
 export const MAX_ACTIONS = 64;
 const MAX_DEPTH = 32;
 
-/** Compiles contract files; the default is the node's compiler (buildContractRecord). */
-export type Compile = (files: Readonly<Record<string, string>>) => CompiledCode;
-
-const defaultCompile: Compile = (files) => {
-  const { digest, bundle } = buildContractRecord(files, 1);
-  return { digest, bundle };
-};
+/**
+ * Compiles contract files: the node's compiler thread (compiler-thread.ts); anything with the
+ * same contract (CompileError with diagnostics in `details`) in tests.
+ */
+export type Compile = (files: Readonly<Record<string, string>>) => Promise<CompiledCode> | CompiledCode;
 
 /**
  * Checks and prepares a proposal's `args` (the signed body's `args`). Throws TreatyError
  * `ProposalInvalid` or `CompileError`, each naming the action (`actions[1].args.files: ...`).
  */
-export function prepareProposal(args: unknown, compile: Compile = defaultCompile): ProposeArgs {
+export async function prepareProposal(args: unknown, compile: Compile): Promise<ProposeArgs> {
   if (args === null || typeof args !== "object" || Array.isArray(args)) {
     throw new TreatyError("ProposalInvalid", "args: expected a proposal {actions: [{name, args}]}");
   }
@@ -53,7 +51,7 @@ export function prepareProposal(args: unknown, compile: Compile = defaultCompile
   }
   const actions: ProposalAction[] = [];
   const code: (CompiledCode | null)[] = [];
-  list.forEach((item: unknown, i) => {
+  for (const [i, item] of (list as unknown[]).entries()) {
     const at = `actions[${i}]`;
     if (item === null || typeof item !== "object" || Array.isArray(item)) {
       throw new TreatyError("ProposalInvalid", `${at}: expected an object {name, args}`);
@@ -67,15 +65,20 @@ export function prepareProposal(args: unknown, compile: Compile = defaultCompile
       throw new TreatyError("ProposalInvalid", `${at}.name: expected an action name`);
     }
     checkPlainJson(actionArgs, `${at}.args`, 0);
-    actions.push({ name, args: actionArgs });
-    code.push(compileAction(name, actionArgs, at, compile));
     checkIdentityKey(name, actionArgs, at);
-  });
+    actions.push({ name, args: actionArgs });
+    code.push(await compileAction(name, actionArgs, at, compile));
+  }
   return { actions, code };
 }
 
 /** The compiled code of a deploy_contract / set_constitution action (null for the others). */
-function compileAction(name: string, args: unknown, at: string, compile: Compile): CompiledCode | null {
+async function compileAction(
+  name: string,
+  args: unknown,
+  at: string,
+  compile: Compile,
+): Promise<CompiledCode | null> {
   if (name !== "deploy_contract" && name !== "set_constitution") return null;
   const files = (args as { files?: unknown } | null)?.files;
   // Malformed files are the constitution's to report (with its message); nothing to compile.
@@ -83,7 +86,7 @@ function compileAction(name: string, args: unknown, at: string, compile: Compile
   if (!Object.values(files).every((text) => typeof text === "string")) return null;
   let compiled: CompiledCode;
   try {
-    compiled = compile(files as Record<string, string>);
+    compiled = await compile(files as Record<string, string>);
   } catch (err) {
     if (err instanceof TreatyError) {
       throw new TreatyError(err.code, `${at}.args.files: ${err.message}`, err.details);

@@ -50,7 +50,9 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
     .add(
       "POST",
       "/gov/proposals",
-      write("propose", (_req, bodyArgs) => prepareProposal(bodyArgs)),
+      write("propose", (_req, bodyArgs) =>
+        prepareProposal(bodyArgs, (files) => node.compiler.compile(files)),
+      ),
     )
     .add(
       "POST",
@@ -125,7 +127,7 @@ async function governanceWrite(
   node: TreatyNode,
   req: HttpRequest,
   method: GovMethod,
-  buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown,
+  buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown | Promise<unknown>,
 ): Promise<HttpResponse> {
   const now = node.runtime.now();
   const admitted = admit(
@@ -149,7 +151,7 @@ async function governanceWrite(
   const call: ExecCall = {
     contract: GOV_CONTRACT,
     method,
-    args: buildArgs(req, admitted.body.args),
+    args: await buildArgs(req, admitted.body.args),
     caller: admitted.caller,
     nonce: admitted.body.nonce ?? null,
     timeMs: now,

@@ -161,7 +161,7 @@ export class GovScenario {
   async #propose(who: string, bodyArgs: unknown): Promise<string[]> {
     let args: unknown;
     try {
-      args = prepareProposal(bodyArgs, (files) => compiled(files));
+      args = await prepareProposal(bodyArgs, (files) => compiled(files));
     } catch (err) {
       const e = err as { code?: string; message: string };
       return [this.#error({ code: e.code ?? "Error", message: e.message })];
