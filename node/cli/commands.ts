@@ -10,4 +10,14 @@ import { callCommand } from "./call.js";
 import { receiptCommand } from "./receipt.js";
 import { statusCommand } from "./status.js";
 
-export const COMMANDS: readonly Command[] = [devCommand, keygenCommand, nodeStartCommand, ...LEDGER_COMMANDS, ...CONTRACT_COMMANDS, callCommand, statusCommand, receiptCommand, ...GOV_COMMANDS];
+export const COMMANDS: readonly Command[] = [
+  devCommand,
+  keygenCommand,
+  nodeStartCommand,
+  ...LEDGER_COMMANDS,
+  ...CONTRACT_COMMANDS,
+  callCommand,
+  statusCommand,
+  receiptCommand,
+  ...GOV_COMMANDS,
+];

@@ -69,12 +69,27 @@ export type MethodMode = "readonly" | "readwrite";
  * It is data, so the node can check arguments and publish OpenAPI without running the contract.
  */
 export type Shape =
-  | { readonly type: "string"; readonly maxLength?: number; readonly minLength?: number; readonly pattern?: string; readonly enum?: readonly string[] }
-  | { readonly type: "number"; readonly integer?: boolean; readonly minimum?: number; readonly maximum?: number }
+  | {
+      readonly type: "string";
+      readonly maxLength?: number;
+      readonly minLength?: number;
+      readonly pattern?: string;
+      readonly enum?: readonly string[];
+    }
+  | {
+      readonly type: "number";
+      readonly integer?: boolean;
+      readonly minimum?: number;
+      readonly maximum?: number;
+    }
   | { readonly type: "boolean" }
   | { readonly type: "null" }
   | { readonly type: "array"; readonly items: Shape; readonly maxItems?: number }
-  | { readonly type: "object"; readonly properties: Readonly<Record<string, Shape>>; readonly optional?: readonly string[] }
+  | {
+      readonly type: "object";
+      readonly properties: Readonly<Record<string, Shape>>;
+      readonly optional?: readonly string[];
+    }
   | { readonly type: "record"; readonly values: Shape }
   | { readonly type: "union"; readonly anyOf: readonly Shape[] }
   | { readonly type: "any" };
