@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fromBase64Url, toBase64Url, utf8 } from "../../sdk/bytes.js";
@@ -22,65 +20,27 @@ import {
   signingInput,
   signRequest,
 } from "../../sdk/request.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type RawAnswer, startTestNode, type TestNode } from "../support/node.js";
-
-/** A contract whose readonly methods try to write (deployed at genesis as `rowrite`). */
-const READONLY_WRITE = `import { contract, map, method } from "treaty/contract";
-const marks = map<string, number>("marks");
-export default contract({
-  write: method({ mode: "readonly", auth: "anyone", run: () => marks.set("k", 1) }),
-  writeAndCatch: method({
-    mode: "readonly",
-    auth: "anyone",
-    run: () => {
-      try {
-        marks.set("k", 1);
-      } catch {
-        return "caught";
-      }
-      return "written";
-    },
-  }),
-  rawWrite: method({
-    mode: "readonly",
-    auth: "anyone",
-    run: () => {
-      // Past the API's own check, straight to the host (whose refusal fails the call).
-      const host = (globalThis as unknown as { __treatyHost: { kvSet(m: string, k: string, v: string): void } })
-        .__treatyHost;
-      try {
-        host.kvSet("marks", "k", "1");
-      } catch {
-        return "caught";
-      }
-      return "written";
-    },
-  }),
-  read: method({ mode: "readonly", auth: "anyone", run: () => marks.get("k") ?? null }),
-});
-`;
 
 const WRITE_PATH = "/app/log/writePublic";
 const CONCURRENT_CONNECTIONS = 200;
 
 describe("hostile input against one node", () => {
   let net: TestNode;
-  let fixtures: string;
   let user: Client;
   let serviceId: string;
   let nextId = 1000;
 
   before(async () => {
-    fixtures = mkdtempSync(join(tmpdir(), "treaty-e2e-fixtures-"));
-    mkdirSync(join(fixtures, "rowrite"));
-    writeFileSync(join(fixtures, "rowrite", "index.ts"), READONLY_WRITE);
-    net = await startTestNode({ extraContracts: [{ name: "rowrite", path: join(fixtures, "rowrite") }] });
+    // The hostile fixture whose readonly methods try to write, deployed at genesis as `rowrite`.
+    const readonlyWrite = join(findPackageRoot(), "test", "fixtures", "contracts", "readonly-write");
+    net = await startTestNode({ extraContracts: [{ name: "rowrite", path: readonlyWrite }] });
     user = net.client();
     serviceId = keyId(net.serviceKey);
   });
   after(async () => {
     await net?.dispose();
-    rmSync(fixtures, { recursive: true, force: true });
   });
 
   /** Signs arbitrary body bytes for `path` as `signer`, claiming to be `callerId`. */
