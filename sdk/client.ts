@@ -178,9 +178,9 @@ export class Client {
       }
       const bytes = new Uint8Array(await response.arrayBuffer());
       const contentType = response.headers.get("content-type") ?? "";
-      const value: unknown = contentType.includes(CONTENT_MSGPACK)
+      const value = contentType.includes(CONTENT_MSGPACK)
         ? decode(bytes, "response")
-        : JSON.parse(new TextDecoder().decode(bytes));
+        : parseJson(bytes, response.status);
       if (response.ok) {
         this.preferred = (this.preferred + attempt) % this.options.nodes.length;
         return value as T;
@@ -209,6 +209,15 @@ export function parseServiceFile(value: unknown): { serviceKey: PublicKey; nodes
     serviceKey: { curve: "ed25519", publicKey: fromHex(v.serviceKey.publicKey, "serviceKey.publicKey") },
     nodes: v.nodes.map(String),
   };
+}
+
+/** A JSON answer; a proxy's HTML error page or a truncated body is MalformedEncoding, not a SyntaxError. */
+function parseJson(bytes: Uint8Array, status: number): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new TreatyError("MalformedEncoding", `response (HTTP ${status}): not valid JSON`);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

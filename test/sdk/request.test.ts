@@ -61,3 +61,20 @@ describe("signed requests", () => {
     assert.equal(fromBase64Url("A".repeat(86)).length, 64);
   });
 });
+
+describe("client answers", () => {
+  it("a non-JSON answer is MalformedEncoding, not a SyntaxError", async () => {
+    const { Client } = await import("../../sdk/client.js");
+    const key = generateKeyPair();
+    const client = new Client({
+      nodes: ["http://node.invalid"],
+      serviceKey: key,
+      fetch: async () =>
+        new Response("<html>bad gateway</html>", { status: 502, headers: { "content-type": "text/html" } }),
+    });
+    await assert.rejects(
+      client.status(),
+      (e) => isTreatyError(e, "MalformedEncoding") && /HTTP 502/.test(e.message),
+    );
+  });
+});
