@@ -18,6 +18,13 @@ import { concatBytes, fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { isCurve } from "../../sdk/keys.js";
 import { sha256, verifySignature } from "../../runtime/crypto.js";
 import type { GuestHost } from "../../runtime/sandbox/abi.js";
+import {
+  EVENT_NAME,
+  MAP_NAME,
+  MAX_RANDOM_BYTES,
+  parseRangeRequest,
+  type RangeRequest,
+} from "../../runtime/sandbox/guest-checks.js";
 import { compareKeys, loneSurrogate } from "../api/keys.js";
 import type { MemoryStore, StoreWrite } from "./store.js";
 
@@ -39,11 +46,7 @@ export const DEFAULT_STAND_IN_LIMITS: StandInLimits = {
   maxResultBytes: 1024 * 1024,
 };
 
-const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 const PUBLIC = "public:";
-const MAX_RANGE_PAGE = 1000;
-const MAX_RANDOM_BYTES = 1024;
 
 /** One event a call emitted. */
 export interface ContractEvent {
@@ -290,42 +293,12 @@ export class CallHost implements GuestHost {
     }
   }
 
-  private rangeOptions(optionsJson: string): { from?: string; to?: string; reverse: boolean; limit: number } {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(optionsJson);
-    } catch {
-      throw new TreatyError("ContractFault", "kvRange(options): not JSON");
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new TreatyError("ContractFault", "kvRange(options): expected an object");
-    }
-    const { from, to, reverse, limit, ...rest } = parsed as Record<string, unknown>;
-    const stray = Object.keys(rest)[0];
-    if (stray !== undefined)
-      throw new TreatyError("ContractFault", `kvRange(options).${stray}: unknown option`);
-    if (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > MAX_RANGE_PAGE) {
-      throw new TreatyError(
-        "ContractFault",
-        `kvRange(options).limit: expected an integer from 0 to ${MAX_RANGE_PAGE}`,
-      );
-    }
-    if (reverse !== undefined && typeof reverse !== "boolean")
-      throw new TreatyError("ContractFault", "kvRange(options).reverse: expected a boolean");
-    const bound = (value: unknown, which: string): string | undefined => {
-      if (value === undefined) return undefined;
-      if (typeof value !== "string")
-        throw new TreatyError("ContractFault", `kvRange(options).${which}: expected a string key`);
-      return this.key(value);
+  private rangeOptions(optionsJson: string): RangeRequest {
+    const { from, to, ...rest } = parseRangeRequest(optionsJson);
+    return {
+      ...rest,
+      ...(from !== undefined && { from: this.key(from) }),
+      ...(to !== undefined && { to: this.key(to) }),
     };
-    const options: { from?: string; to?: string; reverse: boolean; limit: number } = {
-      reverse: reverse === true,
-      limit: limit as number,
-    };
-    const fromKey = bound(from, "from");
-    const toKey = bound(to, "to");
-    if (fromKey !== undefined) options.from = fromKey;
-    if (toKey !== undefined) options.to = toKey;
-    return options;
   }
 }

@@ -26,16 +26,9 @@ import { isCurve } from "../../sdk/keys.js";
 import { sha256, verifySignature } from "../crypto.js";
 import type { KvTx, RangeOptions } from "../kv/types.js";
 import type { GuestHost } from "../sandbox/abi.js";
+import { EVENT_NAME, MAP_NAME, MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 
-/** A contract-local map name (what follows the optional `public:`). */
-export const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-/** Event names, as treaty/contract's `emit` accepts them. */
-export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
-/** The ABI's cap on entries per kvRange page. */
-export const MAX_RANGE_PAGE = 1000;
-/** The ABI's cap on one randomBytes request. */
-export const MAX_RANDOM_BYTES = 1024;
 /** Cap on one kvRange page's JSON, so a scan cannot make the host build huge strings. */
 export const MAX_RANGE_PAGE_BYTES = 16 * 1024 * 1024;
 
@@ -270,41 +263,13 @@ export class TxHost implements GuestHost {
   }
 
   #rangeOptions(optionsJson: string): RangeOptions {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(optionsJson);
-    } catch {
-      throw new TreatyError("ContractFault", "kvRange(options): not JSON");
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new TreatyError("ContractFault", "kvRange(options): expected an object");
-    }
-    const { from, to, reverse, limit, ...rest } = parsed as Record<string, unknown>;
-    const stray = Object.keys(rest)[0];
-    if (stray !== undefined)
-      throw new TreatyError("ContractFault", `kvRange(options).${stray}: unknown option`);
-    if (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > MAX_RANGE_PAGE) {
-      throw new TreatyError(
-        "ContractFault",
-        `kvRange(options).limit: expected an integer from 0 to ${MAX_RANGE_PAGE}`,
-      );
-    }
-    if (reverse !== undefined && typeof reverse !== "boolean") {
-      throw new TreatyError("ContractFault", "kvRange(options).reverse: expected a boolean");
-    }
-    const options: { from?: Uint8Array; to?: Uint8Array; reverse?: boolean; limit: number } = {
-      limit: limit as number,
+    const { from, to, reverse, limit } = parseRangeRequest(optionsJson);
+    return {
+      limit,
+      ...(from !== undefined && { from: this.#key(from) }),
+      ...(to !== undefined && { to: this.#key(to) }),
+      ...(reverse && { reverse }),
     };
-    if (from !== undefined) options.from = this.#bound(from, "from");
-    if (to !== undefined) options.to = this.#bound(to, "to");
-    if (reverse === true) options.reverse = true;
-    return options;
-  }
-
-  #bound(value: unknown, which: string): Uint8Array {
-    if (typeof value !== "string")
-      throw new TreatyError("ContractFault", `kvRange(options).${which}: expected a string key`);
-    return this.#key(value);
   }
 }
 
