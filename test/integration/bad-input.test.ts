@@ -36,8 +36,8 @@ import {
   SESSION_ID_BYTES,
 } from "../../node/transport/frame.js";
 import { type Cluster, type ClusterNode, startCluster } from "../support/cluster.js";
-import { compareLedgers } from "./ledgers.js";
-import { type LoadReport, readBack, startWriteLoad } from "./load.js";
+import { assertConvergedAndIdentical } from "./ledgers.js";
+import { type LoadReport, startWriteLoad } from "./load.js";
 
 const LOG_ONLY = [{ name: "log", path: "contracts/examples/log" }];
 const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + FRAME_OVERHEAD_BYTES;
@@ -316,24 +316,7 @@ describe("hostile input on the nodes' NATS subjects", () => {
       `writes: ${report.attempted} attempted, ${report.committed.length} committed; failures ${JSON.stringify(report.failures)}`,
     );
 
-    const last = await cluster.waitForConvergence({ nodes: cluster.nodes });
-    for (const node of cluster.nodes) {
-      assert.deepEqual(
-        await readBack(cluster, node, report.committed),
-        [],
-        `read back on node ${node.index}`,
-      );
-    }
-    for (const node of cluster.nodes) assert.equal(await node.stop(), 0, `node ${node.index} stops cleanly`);
-    assert.deepEqual(cluster.crashes(), []);
-    const { summaries, problems } = await compareLedgers(
-      cluster.nodes.map((n) => n.dataDir),
-      cluster.serviceKey,
-      report.committed,
-    );
-    assert.deepEqual(problems, []);
-    assert.equal(new Set(summaries.map((s) => s.root)).size, 1, "one Merkle root");
-    assert.equal(summaries[0]!.lastSeqno, last);
+    await assertConvergedAndIdentical(cluster, report.committed);
 
     function channelBase() {
       return {

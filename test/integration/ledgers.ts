@@ -4,13 +4,15 @@
  * signature's Merkle root), and checks that the ledgers are identical and hold every committed
  * write. Nothing here needs a running node or any secret: public writes are in clear.
  */
+import assert from "node:assert/strict";
 import { equalBytes, toHex, utf8 } from "../../sdk/bytes.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { parseTxId } from "../../sdk/receipt.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
-import type { CommittedWrite } from "./load.js";
+import type { Cluster } from "../support/cluster.js";
+import { type CommittedWrite, readBack } from "./load.js";
 
 /** What one node's ledger looks like. */
 export interface LedgerSummary {
@@ -82,4 +84,31 @@ function findWrite(ledger: Ledger, write: CommittedWrite): string | undefined {
     map.writes.some(([, value]) => value !== null && utf8.decode(value) === expected),
   );
   return found ? undefined : `txid ${write.txid} does not write message ${expected}`;
+}
+
+/**
+ * The closing check of a cluster test: the nodes converge, every committed write reads back on
+ * every node, every node stops cleanly and none crashed, and the stopped ledgers are identical
+ * (one Merkle root, ending where the nodes converged) and hold every write. Returns the last
+ * seqno the nodes converged on.
+ */
+export async function assertConvergedAndIdentical(
+  cluster: Cluster,
+  committed: readonly CommittedWrite[],
+): Promise<number> {
+  const last = await cluster.waitForConvergence({ nodes: cluster.nodes });
+  for (const node of cluster.nodes) {
+    assert.deepEqual(await readBack(cluster, node, committed), [], `read back on node ${node.index}`);
+  }
+  for (const node of cluster.nodes) assert.equal(await node.stop(), 0, `node ${node.index} stops cleanly`);
+  assert.deepEqual(cluster.crashes(), []);
+  const { summaries, problems } = await compareLedgers(
+    cluster.nodes.map((n) => n.dataDir),
+    cluster.serviceKey,
+    committed,
+  );
+  assert.deepEqual(problems, []);
+  assert.equal(new Set(summaries.map((s) => s.root)).size, 1, "one Merkle root");
+  assert.equal(summaries[0]!.lastSeqno, last);
+  return last;
 }

@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { parseTxId } from "../../sdk/receipt.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
-import { compareLedgers } from "./ledgers.js";
-import { type LoadReport, readBack, startWriteLoad } from "./load.js";
+import { assertConvergedAndIdentical } from "./ledgers.js";
+import { type LoadReport, startWriteLoad } from "./load.js";
 
 const LOG_ONLY = [{ name: "log", path: "contracts/examples/log" }];
 
@@ -64,23 +64,6 @@ describe("nats-server restarts and outages", () => {
       `writes committed in a view after the outage (above ${viewBeforeOutage})`,
     );
 
-    const last = await cluster.waitForConvergence({ nodes: cluster.nodes });
-    for (const node of cluster.nodes) {
-      assert.deepEqual(
-        await readBack(cluster, node, report.committed),
-        [],
-        `read back on node ${node.index}`,
-      );
-    }
-    for (const node of cluster.nodes) assert.equal(await node.stop(), 0, `node ${node.index} stops cleanly`);
-    assert.deepEqual(cluster.crashes(), []);
-    const { summaries, problems } = await compareLedgers(
-      cluster.nodes.map((n) => n.dataDir),
-      cluster.serviceKey,
-      report.committed,
-    );
-    assert.deepEqual(problems, []);
-    assert.equal(new Set(summaries.map((s) => s.root)).size, 1, "one Merkle root");
-    assert.equal(summaries[0]!.lastSeqno, last);
+    await assertConvergedAndIdentical(cluster, report.committed);
   });
 });
