@@ -60,7 +60,8 @@ export function parseManifest(value: unknown): ContractManifest {
   if (!isRecord(methods)) return fail(".methods: expected an object");
   const names = Object.keys(methods);
   if (names.length === 0) fail(".methods: a contract needs at least one method");
-  if (names.length > MAX_METHODS) fail(`.methods: ${names.length} methods, at most ${MAX_METHODS} are allowed`);
+  if (names.length > MAX_METHODS)
+    fail(`.methods: ${names.length} methods, at most ${MAX_METHODS} are allowed`);
   const out: Record<string, MethodManifest> = Object.create(null);
   for (const name of names) {
     const at = `.methods[${JSON.stringify(clipName(name))}]`;

@@ -398,7 +398,9 @@ describe("manifests", () => {
   describe("hard bounds on what describe() returns", () => {
     const entry = { mode: "readonly", auth: "anyone", args: { type: "object", properties: {} } };
     const manifestOf = (count: number, make = (i: number) => `m${i}`) =>
-      JSON.stringify({ methods: Object.fromEntries(Array.from({ length: count }, (_, i) => [make(i), entry])) });
+      JSON.stringify({
+        methods: Object.fromEntries(Array.from({ length: count }, (_, i) => [make(i), entry])),
+      });
     const refused = (text: string, pattern: RegExp) =>
       assert.throws(
         () => parseManifestJson(text),
@@ -414,11 +416,27 @@ describe("manifests", () => {
 
     it("names: identifiers of at most 64 characters, never a property of Object.prototype", () => {
       assert.ok(parseManifestJson(manifestOf(1, () => "a".repeat(64))));
-      refused(manifestOf(1, () => "a".repeat(65)), /must match/);
-      refused(manifestOf(1, () => "é"), /must match/);
-      for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "__defineGetter__"]) {
+      refused(
+        manifestOf(1, () => "a".repeat(65)),
+        /must match/,
+      );
+      refused(
+        manifestOf(1, () => "é"),
+        /must match/,
+      );
+      for (const name of [
+        "__proto__",
+        "constructor",
+        "toString",
+        "hasOwnProperty",
+        "valueOf",
+        "__defineGetter__",
+      ]) {
         // JSON.parse keeps "__proto__" as an own key: the host must see it and refuse it.
-        refused(manifestOf(1, () => name), new RegExp(`method name "${name}" is reserved`));
+        refused(
+          manifestOf(1, () => name),
+          new RegExp(`method name "${name}" is reserved`),
+        );
       }
     });
 
@@ -440,8 +458,7 @@ describe("manifests", () => {
     });
 
     it(`at most ${MAX_MANIFEST_BYTES} bytes in all, counted in UTF-8`, () => {
-      const sized = (description: string) =>
-        JSON.stringify({ methods: { m: { ...entry, description } } });
+      const sized = (description: string) => JSON.stringify({ methods: { m: { ...entry, description } } });
       refused(`${" ".repeat(MAX_MANIFEST_BYTES)}{}`, /larger than 1048576 bytes/);
       // Fewer characters than the cap, more bytes: 400k three-byte characters.
       refused(sized("€".repeat(400_000)), /larger than 1048576 bytes/);
