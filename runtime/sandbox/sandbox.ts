@@ -77,7 +77,8 @@ type Ending =
 const ABNORMAL: ReadonlySet<string> = new Set(["ExecutionLimit", "MemoryLimit", "StackLimit", "Internal"]);
 /** Fuel for building a context: the lockdown alone burns ~40k (it walks every intrinsic). */
 const BOOT_FUEL = 5_000_000;
-const BOOT_WALL_CLOCK_MS = 5_000;
+/** Wall clock for each stage of building a context (lockdown, bundle, harden, describe). */
+export const BOOT_WALL_CLOCK_MS = 5_000;
 /** Fuel for describing a thrown value: plenty for the helper, little for a hostile Proxy. */
 const DESCRIBE_BUDGET = 50_000;
 
