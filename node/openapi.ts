@@ -2,6 +2,10 @@
  * `GET /app/openapi.json`: an OpenAPI 3.1 document generated from the deployed contracts'
  * manifests (their declared argument shapes, modes and auth policies), so any language can
  * generate a client. Shapes map one to one onto JSON Schema.
+ *
+ * The route is unauthenticated, so it must stay cheap and bounded: each manifest is bounded
+ * (runtime/compiler/manifest.ts: 1 MiB, 256 methods), and the JSON text is rendered once per
+ * change of the deployed contracts (`OpenApiCache`), not per request.
  */
 import type { ContractManifest, Shape } from "../runtime/sandbox/abi.js";
 
@@ -129,4 +133,19 @@ export function openApiDocument(
     },
     paths,
   };
+}
+
+/** The JSON text of the document, rendered again only when the manifests' version changes. */
+export class OpenApiCache {
+  #version = -1;
+  #json = "";
+
+  /** The document for `manifests` at `version` (bumped on every change of the map). */
+  json(manifests: ReadonlyMap<string, ContractManifest>, version: number, treatyVersion: string): string {
+    if (version !== this.#version) {
+      this.#json = JSON.stringify(openApiDocument(manifests, treatyVersion));
+      this.#version = version;
+    }
+    return this.#json;
+  }
 }

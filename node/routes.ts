@@ -15,14 +15,14 @@
 import { randomBytes } from "node:crypto";
 import { toHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
-import { HEADER_TXID } from "../sdk/request.js";
+import { CONTENT_JSON, HEADER_TXID } from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
-import { openApiDocument } from "./openapi.js";
+import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
@@ -78,9 +78,15 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     }
   };
 
+  const openApi = new OpenApiCache();
   return addGovRoutes(router, node)
     .add("POST", "/app/:contract/:method", callContract)
-    .add("GET", "/app/openapi.json", () => ({ body: openApiDocument(node.manifests, TREATY_VERSION) }))
+    .add("GET", "/app/openapi.json", () => ({
+      raw: {
+        contentType: CONTENT_JSON,
+        bytes: openApi.json(node.manifests, node.manifestsVersion, TREATY_VERSION),
+      },
+    }))
     .add("GET", "/node/status", () => ({ body: status(node) }))
     .add("GET", "/node/network", () => ({ body: network(node) }))
     .add("POST", JOIN_PATH, (req) => node.admitJoin(req))

@@ -121,6 +121,8 @@ export class TreatyNode {
   readonly runtime: NodeRuntime;
   /** Manifests of the loaded contracts (what `/app` dispatches on and `openapi.json` describes). */
   readonly manifests = new Map<string, ContractManifest>();
+  /** Bumped on every change of `manifests`, so caches of what they render can key on it. */
+  manifestsVersion = 0;
   /** Compiles the code of governance proposals off the main thread (a leader's job). */
   readonly compiler = new CompilerThread();
   readonly #http: RunningHttpServer;
@@ -708,12 +710,14 @@ export class TreatyNode {
       if (!wanted.has(name)) {
         await this.execution.unloadContract(name);
         this.manifests.delete(name);
+        this.manifestsVersion++;
       }
     }
     for (const [name, record] of wanted) {
       if (this.#loadedDigests.get(name) === record.digest) continue;
       try {
         this.manifests.set(name, await this.execution.loadContract(name, record.bundle));
+        this.manifestsVersion++;
         this.#loadedDigests.set(name, record.digest);
         this.logger.info("contract loaded", { contract: name, digest: record.digest.slice(0, 16) });
       } catch (err) {

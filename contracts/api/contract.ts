@@ -29,6 +29,7 @@ import type {
 import { ApiError, ContractError } from "./errors.js";
 import { beginCall, endCall } from "./host.js";
 import { jsonProblem } from "./json.js";
+import { MAX_DESCRIPTION_CHARS, MAX_METHODS, methodNameProblem } from "./manifest-rules.js";
 import {
   type AnyShape,
   type Field,
@@ -148,8 +149,6 @@ export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
 // biome-ignore lint/suspicious/noExplicitAny: run's parameter must accept every method's args (contravariance).
 export type AnyMethod = Method<any, unknown, MethodMode, AuthPolicy>;
 
-const MAX_DESCRIPTION_CHARS = 1024;
-
 /**
  * Declares a method. Throws ApiError(InvalidContract) for an unknown mode or auth policy,
  * `auth: "anyone"` on a readwrite method or a missing `run`; the argument shape and the
@@ -221,14 +220,13 @@ export type ResultOf<C, K extends keyof MethodsOf<C>> = MethodsOf<C>[K] extends 
   ? R
   : never;
 
-const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const MAX_METHODS = 256;
-
 /**
  * Builds the contract from its methods; `export default` it from the contract's index.ts.
  * `describe()` throws ApiError(InvalidContract) for no methods, more than 256, a name not
- * matching /^[A-Za-z_][A-Za-z0-9_]{0,63}$/, a value that is not a `method(...)` or a malformed
- * declaration; that check runs when the contract is deployed, not on every call.
+ * matching /^[A-Za-z_][A-Za-z0-9_]{0,63}$/ or reserved (a property of Object.prototype, such as
+ * `constructor`; see manifest-rules.ts), a methods object that is not a plain object, a value
+ * that is not a `method(...)` or a malformed declaration; that check runs when the contract is
+ * deployed, not on every call.
  */
 export function contract<const D extends Readonly<Record<string, AnyMethod>>>(methods: D): Contract<D> {
   if (typeof methods !== "object" || methods === null)
@@ -247,6 +245,14 @@ export function contract<const D extends Readonly<Record<string, AnyMethod>>>(me
 }
 
 function describeMethods(methods: Readonly<Record<string, unknown>>): string {
+  const proto: unknown = Object.getPrototypeOf(methods);
+  if (proto !== Object.prototype && proto !== null) {
+    // `contract({__proto__: method(...)})` sets the prototype: the method would vanish unseen.
+    throw new ApiError(
+      "InvalidContract",
+      "contract(methods): expected a plain object literal (a method named __proto__ is not allowed)",
+    );
+  }
   const names = Object.keys(methods).sort();
   if (names.length === 0)
     throw new ApiError("InvalidContract", "contract(methods): a contract needs at least one method");
@@ -254,12 +260,8 @@ function describeMethods(methods: Readonly<Record<string, unknown>>): string {
     throw new ApiError("InvalidContract", `contract(methods): at most ${MAX_METHODS} methods`);
   const manifest: Record<string, MethodManifest> = {};
   for (const name of names) {
-    if (!METHOD_NAME.test(name)) {
-      throw new ApiError(
-        "InvalidContract",
-        `contract: method name ${JSON.stringify(name)} must match ${String(METHOD_NAME)}`,
-      );
-    }
+    const problem = methodNameProblem(name);
+    if (problem !== undefined) throw new ApiError("InvalidContract", `contract: ${problem}`);
     const entry = methods[name];
     if (!(entry instanceof Method))
       throw new ApiError("InvalidContract", `contract: "${name}" must be declared with method({...})`);

@@ -7,7 +7,7 @@
  * (memory bombs) with it; the QuickJS sandbox is the boundary.
  */
 import type { GuestHost } from "../../runtime/sandbox/abi.js";
-import { evaluateBundle } from "../../runtime/compiler/vm.js";
+import { evaluateBundle } from "./vm.js";
 import type { Contract } from "../api/contract.js";
 
 /** Options of `loadBundle`. */

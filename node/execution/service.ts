@@ -42,6 +42,7 @@ import {
 } from "./protocol.js";
 import { type KillReason, type WatchBudget, Watchdog } from "./watchdog.js";
 import { GOVERNANCE_FLOOR } from "../../runtime/executor/constitution.js";
+import { BOOT_WALL_CLOCK_MS } from "../../runtime/sandbox/sandbox.js";
 import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 
@@ -367,7 +368,9 @@ export class ExecutionService {
    * The watchdog budget of a request running `calls`. A governance call may run up to six
    * constitution calls (validate, resolve, apply, and the three-call replaceability probe of a
    * new constitution), each with at least the governance floor's wall clock
-   * (runtime/executor/constitution.ts).
+   * (runtime/executor/constitution.ts); a proposal also loads each bundle it carries in a
+   * throwaway sandbox (node/gov/engine.ts), whose contract-run stages (evaluating the bundle,
+   * describe()) each have the sandbox's boot wall clock.
    */
   #callBudget(calls: readonly ExecCall[]): WatchBudget {
     const wallClockMs = this.#limits.wallClockMs;
@@ -375,7 +378,10 @@ export class ExecutionService {
     let totalMs = 0;
     let longestMs = wallClockMs;
     for (const call of calls) {
-      const callMs = call.contract === GOV_CONTRACT ? governanceMs : wallClockMs;
+      const callMs =
+        call.contract === GOV_CONTRACT
+          ? governanceMs + 2 * BOOT_WALL_CLOCK_MS * codeCount(call)
+          : wallClockMs;
       totalMs += callMs;
       longestMs = Math.max(longestMs, callMs);
     }
@@ -705,6 +711,13 @@ export class ExecutionService {
       throw err;
     }
   }
+}
+
+/** Bundles a governance `propose` carries (prepare.ts puts them in `args.code`); 0 otherwise. */
+function codeCount(call: ExecCall): number {
+  if (call.method !== "propose") return 0;
+  const code = (call.args as { code?: unknown } | null)?.code;
+  return Array.isArray(code) ? code.filter((entry) => entry !== null).length : 0;
 }
 
 function describeKill(reason: KillReason, budget: WatchBudget, wallClockMs: number, slackMs: number): string {

@@ -17,13 +17,17 @@
  * - an accepted proposal that changed the constitution drops every other Open proposal, since
  *   their meaning may have changed.
  *
+ * Code is checked before it is recorded: when a proposal is created, every bundle it carries
+ * (deploy_contract, set_constitution) is loaded in a throwaway sandbox (`inspect`) and its
+ * manifest checked, so a version that cannot load is refused (ProposalInvalid) and never voted on.
+ *
  * Host invariants checked on apply's writes: apply may not write proposals or ballots; a
  * constitution record must be a loadable constitution whose digest is the SHA-256 of its bundle,
  * and one that members can vote out again (`#probeReplaceable`: a constitution that can never
  * be replaced would brick governance for good);
- * a contract record must carry a valid name, a positive version and a digest matching its
- * bundle; limits must be limits the runtime accepts. So no constitution can leave the nodes with
- * state they cannot run.
+ * a contract record must carry a valid name, a positive version, a digest matching its bundle
+ * and a bundle that loads; limits must be limits the runtime accepts. So no constitution can
+ * leave the nodes with state they cannot run.
  *
  * The constitution is loaded lazily, by digest, from the transaction's own view of
  * `public:gov.constitution`: a new constitution takes effect for the very next governance call,
@@ -91,6 +95,8 @@ export type GovOutcome =
 /** What the engine needs from the contract runtime (ContractRuntime implements it). */
 export interface ConstitutionRuntime {
   loadConstitution(bundle: string): unknown;
+  /** The checked manifest of code, read in a throwaway sandbox (ContractRuntime.inspect). */
+  inspect(bundle: string, kind: "contract" | "constitution"): unknown;
   executeConstitution(call: ConstitutionCall, tx: KvTx): CallOutcome;
 }
 
@@ -181,6 +187,7 @@ export class ProposalEngine {
         `constitution validate(): expected {valid: true} or {valid: false, description}, got ${describe(verdict)}`,
       );
     }
+    this.#inspectCode(args);
     const record: ProposalRecord = {
       proposer: call.member,
       actions: args.actions,
@@ -190,6 +197,27 @@ export class ProposalEngine {
     };
     call.tx.set(GOV.proposals, tableKey(proposalId), tableValue(record));
     return this.#decide(call, proposalId, record, {});
+  }
+
+  /**
+   * Every piece of code a proposal carries must load: read its manifest in the sandbox (the only
+   * place contract code runs) and check it, so a version no node can serve is refused here,
+   * before anything is recorded. ProposalInvalid names the action; Unavailable (no QuickJS
+   * instance ready) fails the call, to be retried.
+   */
+  #inspectCode(args: ProposeArgs): void {
+    args.code.forEach((code, i) => {
+      if (code === null) return;
+      const kind = args.actions[i]!.name === "set_constitution" ? "constitution" : "contract";
+      try {
+        this.#runtime.inspect(code.bundle, kind);
+      } catch (err) {
+        if (err instanceof TreatyError && err.code !== "Unavailable") {
+          throw new TreatyError("ProposalInvalid", clip(`actions[${i}].args.files: ${err.message}`));
+        }
+        throw err;
+      }
+    });
   }
 
   #vote(call: Call): GovResult {
@@ -308,6 +336,8 @@ export class ProposalEngine {
             const version = (value as { version?: unknown }).version;
             if (!Number.isSafeInteger(version) || (version as number) < 1)
               return refuse(`contract ${key}: version must be a positive integer`);
+            // Whatever bundle apply wrote must load on every node (prefixed: "contract x: ...").
+            this.#inspectRecord(key, value as { bundle: string });
           }
           if (map === GOV.constitution) {
             if (key !== SINGLETON_KEY || value === null)
@@ -329,6 +359,18 @@ export class ProposalEngine {
     }
     if (child.writeSet().private.length > 0) return refuse("the constitution may not write private maps");
     return undefined;
+  }
+
+  /** A contract record's bundle loads (inspect); InvalidContract naming the contract otherwise. */
+  #inspectRecord(name: string, record: { readonly bundle: string }): void {
+    try {
+      this.#runtime.inspect(record.bundle, "contract");
+    } catch (err) {
+      if (err instanceof TreatyError && err.code !== "Unavailable") {
+        throw new TreatyError("InvalidContract", `contract ${name}: ${err.message}`);
+      }
+      throw err;
+    }
   }
 
   /**

@@ -5,9 +5,9 @@
  *   everything in it is plain JSON data (a MessagePack body could carry binary);
  * - compiles the `files` of `deploy_contract` and `set_constitution` actions (CompileError with
  *   the diagnostics; the TypeScript compiler is far too heavy for the transaction path, and the
- *   node runs it on its compiler thread so consensus keeps its heartbeats) and, for
- *   a constitution, checks that it IS one: validate/resolve/apply with the right modes
- *   (ProposalInvalid otherwise);
+ *   node runs it on its compiler thread so consensus keeps its heartbeats). Compiling runs no
+ *   contract code: whether the bundle loads, and what its manifest says (for a constitution:
+ *   that it IS one), is checked by the proposal engine in the sandbox (engine.ts `inspect`);
  * - checks that `set_member`/`set_user` public keys are points on their curve, which the
  *   sandbox cannot do (it has no curve arithmetic), so the constitution need only check format.
  *
@@ -16,8 +16,6 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 import { parsePublicKey } from "../../sdk/keys.js";
-import { bundleManifest } from "../../runtime/compiler/manifest.js";
-import { checkConstitutionManifest } from "../../runtime/executor/constitution.js";
 import type { ProposeArgs } from "./engine.js";
 import type { CompiledCode, ProposalAction } from "./tables.js";
 
@@ -92,15 +90,6 @@ async function compileAction(
       throw new TreatyError(err.code, `${at}.args.files: ${err.message}`, err.details);
     }
     throw err;
-  }
-  if (name === "set_constitution") {
-    try {
-      checkConstitutionManifest(bundleManifest(compiled.bundle));
-    } catch (err) {
-      if (err instanceof TreatyError)
-        throw new TreatyError("ProposalInvalid", `${at}.args.files: ${err.message}`);
-      throw err;
-    }
   }
   return compiled;
 }

@@ -10,7 +10,6 @@ export {
   type Diagnostic,
   formatDiagnostic,
 } from "./compiler.js";
-export { bundleManifest, manifestMethod, parseManifest } from "./manifest.js";
+export { MAX_MANIFEST_BYTES, manifestMethod, parseManifest, parseManifestJson } from "./manifest.js";
 export { findPackageRoot } from "./package-root.js";
 export { type ContractSource, DEFAULT_SOURCE_LIMITS, ENTRY, type SourceLimits } from "./source.js";
-export { evaluateBundle, type VmBundle, type VmBundleOptions } from "./vm.js";

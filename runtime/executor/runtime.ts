@@ -19,10 +19,10 @@
 import { assert } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { parseManifest } from "../compiler/manifest.js";
+import { parseManifestJson } from "../compiler/manifest.js";
 import type { KvTx, WriteSet } from "../kv/types.js";
 import type { AuthPolicy, CallerRole, ContractManifest, MethodManifest } from "../sandbox/abi.js";
-import { QuickJsEngine } from "../sandbox/engine.js";
+import { type InstanceSource, type ModuleInstance, QuickJsEngine } from "../sandbox/engine.js";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/limits.js";
 import type { Clock } from "../sandbox/meter.js";
 import { ContractSandbox, type SandboxStats } from "../sandbox/sandbox.js";
@@ -152,11 +152,14 @@ export class ContractRuntime {
   readonly #contracts = new Map<string, Loaded>();
   /** The constitution, loaded privileged as `gov` (see constitution.ts); not in `#contracts`. */
   #constitution: Loaded | undefined;
+  /** Where `inspect` takes its QuickJS instance from (see there). */
+  readonly #inspector: InspectorInstances;
   #limits: SandboxLimits;
   #disposed = false;
 
   private constructor(engine: QuickJsEngine, limits: SandboxLimits, clock: Clock | undefined) {
     this.#engine = engine;
+    this.#inspector = new InspectorInstances(engine);
     this.#limits = limits;
     this.#clock = clock;
   }
@@ -200,28 +203,29 @@ export class ContractRuntime {
   load(name: string, bundle: string): ContractManifest {
     this.#alive();
     checkContractName(name);
-    if (typeof bundle !== "string") throw new TreatyError("InvalidContract", "bundle: expected a string");
-    const sandbox = ContractSandbox.create(bundle, {
-      engine: this.#engine,
-      limits: () => this.#limits,
-      name,
-      ...(this.#clock === undefined ? {} : { clock: this.#clock }),
-    });
-    let manifest: ContractManifest;
-    try {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(sandbox.manifestJson);
-      } catch {
-        throw new TreatyError("InvalidContract", "manifest: describe() did not return JSON");
-      }
-      manifest = deepFreeze(parseManifest(parsed));
-    } catch (err) {
-      sandbox.dispose();
-      throw err;
-    }
+    const loaded = this.#open(bundle, name, false, this.#engine);
     this.#contracts.get(name)?.sandbox.dispose();
-    this.#contracts.set(name, { sandbox, manifest });
+    this.#contracts.set(name, loaded);
+    return loaded.manifest;
+  }
+
+  /**
+   * Reads and checks the manifest of `bundle` exactly as `load` (or, for `kind: "constitution"`,
+   * `loadConstitution`) would, in a throwaway sandbox under the same limits, without loading
+   * anything: governance asks it before recording code, so no version that cannot load is ever
+   * recorded. One QuickJS instance serves every inspection in turn (it is taken back after each,
+   * unless the contract left it unusable), so a proposal with many contracts does not drain the
+   * spares. Throws what `load` throws: TreatyError `InvalidContract` or `Unavailable`.
+   */
+  inspect(bundle: string, kind: "contract" | "constitution"): ContractManifest {
+    this.#alive();
+    const { sandbox, manifest } = this.#open(
+      bundle,
+      kind === "constitution" ? CONSTITUTION_NAME : "inspect",
+      kind === "constitution",
+      this.#inspector,
+    );
+    sandbox.dispose();
     return manifest;
   }
 
@@ -243,30 +247,10 @@ export class ContractRuntime {
    */
   loadConstitution(bundle: string): ContractManifest {
     this.#alive();
-    if (typeof bundle !== "string") throw new TreatyError("InvalidContract", "bundle: expected a string");
-    const sandbox = ContractSandbox.create(bundle, {
-      engine: this.#engine,
-      limits: () => governanceLimits(this.#limits),
-      name: CONSTITUTION_NAME,
-      ...(this.#clock === undefined ? {} : { clock: this.#clock }),
-    });
-    let manifest: ContractManifest;
-    try {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(sandbox.manifestJson);
-      } catch {
-        throw new TreatyError("InvalidContract", "manifest: describe() did not return JSON");
-      }
-      manifest = deepFreeze(parseManifest(parsed));
-      checkConstitutionManifest(manifest);
-    } catch (err) {
-      sandbox.dispose();
-      throw err;
-    }
+    const loaded = this.#open(bundle, CONSTITUTION_NAME, true, this.#engine);
     this.#constitution?.sandbox.dispose();
-    this.#constitution = { sandbox, manifest };
-    return manifest;
+    this.#constitution = loaded;
+    return loaded.manifest;
   }
 
   /** True once a constitution is loaded. */
@@ -369,6 +353,28 @@ export class ContractRuntime {
     return this.#invoke(loaded, call, tx, this.#limits, { readonly: method.mode === "readonly" });
   }
 
+  /**
+   * A sandbox for `bundle` with its checked manifest (a constitution's: under the governance
+   * limits, and it must be one). Throws InvalidContract or Unavailable; nothing is left open then.
+   */
+  #open(bundle: string, name: string, constitution: boolean, instances: InstanceSource): Loaded {
+    if (typeof bundle !== "string") throw new TreatyError("InvalidContract", "bundle: expected a string");
+    const sandbox = ContractSandbox.create(bundle, {
+      engine: instances,
+      limits: constitution ? () => governanceLimits(this.#limits) : () => this.#limits,
+      name,
+      ...(this.#clock === undefined ? {} : { clock: this.#clock }),
+    });
+    try {
+      const manifest = deepFreeze(parseManifestJson(sandbox.manifestJson));
+      if (constitution) checkConstitutionManifest(manifest);
+      return { sandbox, manifest };
+    } catch (err) {
+      sandbox.dispose();
+      throw err;
+    }
+  }
+
   /** Auth, size checks, then the sandbox call under `limits` with a TxHost granting `access`. */
   #invoke(
     loaded: Loaded,
@@ -404,6 +410,30 @@ export class ContractRuntime {
 
   #alive(): void {
     if (this.#disposed) throw new TreatyError("Unavailable", "contract runtime: disposed");
+  }
+}
+
+/** The engine's instances, plus one kept back from the last inspection for the next. */
+class InspectorInstances implements InstanceSource {
+  readonly #engine: QuickJsEngine;
+  #kept: ModuleInstance | undefined;
+
+  constructor(engine: QuickJsEngine) {
+    this.#engine = engine;
+  }
+
+  take(heapBytes: number): ModuleInstance | undefined {
+    const kept = this.#kept;
+    this.#kept = undefined;
+    return kept !== undefined && kept.heapBytes === heapBytes ? kept : this.#engine.take(heapBytes);
+  }
+
+  get spareCount(): number {
+    return this.#engine.spareCount + (this.#kept === undefined ? 0 : 1);
+  }
+
+  reclaim(instance: ModuleInstance): void {
+    this.#kept = instance;
   }
 }
 

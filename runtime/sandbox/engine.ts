@@ -110,6 +110,22 @@ async function instantiate(wasm: WebAssembly.Module, heapBytes: number): Promise
   return { module, memory, heapBytes: maximum * WASM_PAGE_BYTES, growth };
 }
 
+/**
+ * Where a sandbox takes its module instances from: the engine's pool, or a wrapper around it
+ * (ContractRuntime's probe keeps one instance for every probe).
+ */
+export interface InstanceSource {
+  /** A ready instance capped at `heapBytes`, or undefined when none is ready now. */
+  take(heapBytes: number): ModuleInstance | undefined;
+  /** Number of instances ready now. */
+  readonly spareCount: number;
+  /**
+   * Takes back a healthy instance from a disposed sandbox (its QuickJS runtime already freed).
+   * Optional: without it, disposed sandboxes' instances are dropped.
+   */
+  reclaim?(instance: ModuleInstance): void;
+}
+
 export interface EngineOptions {
   /** Instances kept ready for synchronous use (default 2). */
   readonly spareInstances?: number;
@@ -119,7 +135,7 @@ export interface EngineOptions {
  * A pool of ready QuickJS module instances. Create it once per runtime with `await
  * QuickJsEngine.create()`; `take` is synchronous.
  */
-export class QuickJsEngine {
+export class QuickJsEngine implements InstanceSource {
   readonly #wasm: WebAssembly.Module;
   readonly #spareInstances: number;
   #spares: ModuleInstance[] = [];

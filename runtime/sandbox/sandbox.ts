@@ -24,15 +24,16 @@ import {
   type QuickJSRuntime,
 } from "quickjs-emscripten";
 import { TreatyError } from "../../sdk/errors.js";
+import { MAX_MANIFEST_BYTES } from "../compiler/manifest.js";
 import type { GuestHost } from "./abi.js";
 import { installHost } from "./bridge.js";
-import type { ModuleInstance, QuickJsEngine } from "./engine.js";
+import type { InstanceSource, ModuleInstance } from "./engine.js";
 import type { SandboxLimits } from "./limits.js";
 import { LOCKDOWN_SOURCE } from "./lockdown.js";
 import { CallMeter, type Clock } from "./meter.js";
 
 export interface SandboxOptions {
-  readonly engine: QuickJsEngine;
+  readonly engine: InstanceSource;
   /** The limits in force, read at the start of every call (governance may change them). */
   readonly limits: () => SandboxLimits;
   /** The contract's name, used as the script name in guest stack traces. */
@@ -76,7 +77,8 @@ type Ending =
 const ABNORMAL: ReadonlySet<string> = new Set(["ExecutionLimit", "MemoryLimit", "StackLimit", "Internal"]);
 /** Fuel for building a context: the lockdown alone burns ~40k (it walks every intrinsic). */
 const BOOT_FUEL = 5_000_000;
-const BOOT_WALL_CLOCK_MS = 5_000;
+/** Wall clock for each stage of building a context (lockdown, bundle, harden, describe). */
+export const BOOT_WALL_CLOCK_MS = 5_000;
 /** Fuel for describing a thrown value: plenty for the helper, little for a hostile Proxy. */
 const DESCRIBE_BUDGET = 50_000;
 
@@ -105,15 +107,21 @@ export class ContractSandbox {
   /**
    * Evaluates `bundle` in a fresh locked-down sandbox and reads its manifest. Throws TreatyError
    * `InvalidContract` when the bundle does not evaluate to a factory whose instance's
-   * `describe()` returns a string (limits hit while loading are reported the same way, with
-   * their code in the message), and `Unavailable` when the engine has no module instance ready
+   * `describe()` returns a string of at most MAX_MANIFEST_BYTES characters (limits hit while
+   * loading are reported the same way, with their code in the message), and `Unavailable` when the engine has no module instance ready
    * (await `engine.ready(heapBytes)` first).
    */
   static create(bundle: string, options: SandboxOptions): ContractSandbox {
     const sandbox = new ContractSandbox(bundle, options);
     try {
       sandbox.#boot();
-      sandbox.#manifestJson = sandbox.#runMethod("describe", [], undefined, sandbox.#bootLimits());
+      sandbox.#manifestJson = sandbox.#runMethod(
+        "describe",
+        [],
+        undefined,
+        sandbox.#bootLimits(),
+        MAX_MANIFEST_BYTES,
+      );
       return sandbox;
     } catch (err) {
       sandbox.dispose();
@@ -197,11 +205,18 @@ export class ContractSandbox {
     return { objects: Number(objects[1]), usedBytes: Number(used[1]) };
   }
 
-  /** Frees the QuickJS objects; the sandbox refuses calls afterwards. Idempotent. */
+  /**
+   * Frees the QuickJS objects; the sandbox refuses calls afterwards. Idempotent. A healthy module
+   * instance goes back to the source when it takes instances back (`InstanceSource.reclaim`):
+   * the runtime that ran here is freed first, so the next sandbox starts from an empty heap, as
+   * after any rebuild of the context.
+   */
   dispose(): void {
     this.#shutdown();
+    const instance = this.#instance;
     this.#disposed = true;
     this.#instance = undefined;
+    if (instance !== undefined && !this.#poisoned) this.#options.engine.reclaim?.(instance);
   }
 
   /** Creates runtime and context, installs the host, locks down and evaluates the bundle. */
@@ -289,12 +304,30 @@ export class ContractSandbox {
   }
 
   /** `helpers.run(factory, method, ...args)`: one call of a fresh contract instance; its string result. */
-  #runMethod(method: string, args: string[], host: GuestHost | undefined, limits: SandboxLimits): string {
+  #runMethod(
+    method: string,
+    args: string[],
+    host: GuestHost | undefined,
+    limits: SandboxLimits,
+    maxChars = Number.POSITIVE_INFINITY,
+  ): string {
     const live = this.#live!;
     const handle = this.#runHelper("run", [live.factory, method, ...args], host, limits);
     try {
       if (live.context.typeof(handle) !== "string") {
         throw new TreatyError("ContractFault", `${method}() must return a JSON string`);
+      }
+      if (maxChars !== Number.POSITIVE_INFINITY) {
+        // Measured inside QuickJS: an oversized answer is refused before it is copied out.
+        const lengthHandle = live.context.getProp(handle, "length");
+        const length = live.context.getNumber(lengthHandle);
+        lengthHandle.dispose();
+        if (length > maxChars) {
+          throw new TreatyError(
+            "InvalidContract",
+            `${method}() returned ${length} characters, more than the ${maxChars} allowed`,
+          );
+        }
       }
       return live.context.getString(handle);
     } finally {

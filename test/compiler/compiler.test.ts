@@ -5,20 +5,38 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { loadBundle, testContract, user } from "../../contracts/testing/index.js";
+import { ContractRuntime } from "../../runtime/executor/runtime.js";
+import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import {
-  bundleManifest,
   type CompileResult,
   ContractCompiler,
   compileContract,
   type Diagnostic,
   findPackageRoot,
   formatDiagnostic,
+  MAX_MANIFEST_BYTES,
   parseManifest,
+  parseManifestJson,
 } from "../../runtime/compiler/index.js";
 import { isTreatyError } from "../../sdk/errors.js";
 
 const root = findPackageRoot();
 const compiler = new ContractCompiler();
+
+/** The manifest as the node reads it: in the QuickJS sandbox, checked by the host. */
+async function sandboxManifest(bundle: string): Promise<ContractManifest> {
+  const runtime = await ContractRuntime.create({ spareInstances: 1 });
+  try {
+    return runtime.inspect(bundle, "contract");
+  } finally {
+    runtime.dispose();
+  }
+}
+
+/** Plain-object copy (manifests are null-prototype objects) for deepEqual. */
+function plain(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
 
 const HEADER = 'import { contract, method, t } from "treaty/contract";\n';
 const TRIVIAL = `${HEADER}export default contract({ ping: method({ mode: "readonly", auth: "anyone", run: () => "pong" }) });\n`;
@@ -48,12 +66,12 @@ describe("compileContract", () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("compiles the samples to bundles whose digest is the SHA-256 of their bytes", () => {
+  it("compiles the samples to bundles whose digest is the SHA-256 of their bytes", async () => {
     for (const name of ["log", "bank", "meter"]) {
       const result = compileContract(join(root, "contracts", "examples", name));
       const bundle = bundleOf(result);
       assert.equal(result.ok && result.digest, createHash("sha256").update(bundle, "utf8").digest("hex"));
-      assert.ok(Object.keys(bundleManifest(bundle).methods).length > 0);
+      assert.ok(Object.keys((await sandboxManifest(bundle)).methods).length > 0);
     }
   });
 
@@ -299,13 +317,13 @@ describe("compileContract", () => {
 });
 
 describe("manifests", () => {
-  it("reads a bundle's manifest in node:vm", () => {
+  it("reads a bundle's manifest in the sandbox", async () => {
     const bundle = bundleOf(
       compileIndex(
         `${HEADER}export default contract({ add: method({ mode: "readwrite", auth: "users", args: { n: t.integer() }, description: "Adds.", run: ({ n }) => n }) });\n`,
       ),
     );
-    assert.deepEqual(bundleManifest(bundle), {
+    assert.deepEqual(plain(await sandboxManifest(bundle)), {
       methods: {
         add: {
           mode: "readwrite",
@@ -317,38 +335,38 @@ describe("manifests", () => {
     });
   });
 
-  it("refuses bundles that do not describe themselves", () => {
-    const invalid = (bundle: string, pattern: RegExp) =>
-      assert.throws(
-        () => bundleManifest(bundle, 200),
+  it("refuses bundles that do not describe themselves", async () => {
+    const invalid = async (bundle: string, pattern: RegExp) =>
+      assert.rejects(
+        () => sandboxManifest(bundle),
         (err: unknown) => isTreatyError(err, "InvalidContract") && pattern.test((err as Error).message),
       );
-    invalid("1 +", /bundle does not describe itself/);
-    invalid("42", /not a factory function/);
-    invalid(
+    await invalid("function (", /^bundle: /);
+    await invalid("42", /must evaluate to a factory function/);
+    await invalid(
       '(function () { return function () { return { describe: function () { return "{"; }, invoke: function () {} }; }; })()',
       /describe\(\) did not return JSON/,
     );
-    invalid("(function () { return function () { for (;;) {} }; })()", /timed out/);
+    await invalid("(function () { return function () { for (;;) {} }; })()", /ExecutionLimit/);
     const broken = bundleOf(
       compileIndex(
         `${HEADER}export default contract({ "bad-name": method({ mode: "readonly", auth: "anyone", run: () => 1 }) });\n`,
       ),
     );
-    invalid(broken, /method name "bad-name" must match/);
+    await invalid(broken, /method name "bad-name" must match/);
   });
 
   it("checks manifest structure, naming the field", () => {
     const ok = {
       methods: { m: { mode: "readonly", auth: "anyone", args: { type: "object", properties: {} } } },
     };
-    assert.deepEqual(parseManifest(ok), ok);
+    assert.deepEqual(plain(parseManifest(ok)), ok);
     const cases: Array<[unknown, RegExp]> = [
       [null, /^manifest: expected an object$/],
       [{ methods: {}, extra: 1 }, /^manifest\.extra: unexpected property$/],
       [{ methods: [] }, /^manifest\.methods: expected an object$/],
       [{ methods: {} }, /at least one method/],
-      [{ methods: { "a b": ok.methods.m } }, /methods\["a b"\]: method names must match/],
+      [{ methods: { "a b": ok.methods.m } }, /methods\["a b"\]: method name "a b" must match/],
       [
         { methods: { m: { ...ok.methods.m, mode: "write" } } },
         /methods\["m"\]\.mode: expected "readonly" or "readwrite"/,
@@ -375,5 +393,87 @@ describe("manifests", () => {
         String(pattern),
       );
     }
+  });
+
+  describe("hard bounds on what describe() returns", () => {
+    const entry = { mode: "readonly", auth: "anyone", args: { type: "object", properties: {} } };
+    const manifestOf = (count: number, make = (i: number) => `m${i}`) =>
+      JSON.stringify({
+        methods: Object.fromEntries(Array.from({ length: count }, (_, i) => [make(i), entry])),
+      });
+    const refused = (text: string, pattern: RegExp) =>
+      assert.throws(
+        () => parseManifestJson(text),
+        (err: unknown) => isTreatyError(err, "InvalidContract") && pattern.test((err as Error).message),
+        String(pattern),
+      );
+
+    it("at most 256 methods (contract()'s cap), so 12,000 are refused", () => {
+      assert.equal(Object.keys(parseManifestJson(manifestOf(256)).methods).length, 256);
+      refused(manifestOf(257), /^manifest\.methods: 257 methods, at most 256 are allowed$/);
+      refused(manifestOf(12_000), /12000 methods, at most 256/);
+    });
+
+    it("names: identifiers of at most 64 characters, never a property of Object.prototype", () => {
+      assert.ok(parseManifestJson(manifestOf(1, () => "a".repeat(64))));
+      refused(
+        manifestOf(1, () => "a".repeat(65)),
+        /must match/,
+      );
+      refused(
+        manifestOf(1, () => "é"),
+        /must match/,
+      );
+      for (const name of [
+        "__proto__",
+        "constructor",
+        "toString",
+        "hasOwnProperty",
+        "valueOf",
+        "__defineGetter__",
+      ]) {
+        // JSON.parse keeps "__proto__" as an own key: the host must see it and refuse it.
+        refused(
+          manifestOf(1, () => name),
+          new RegExp(`method name "${name}" is reserved`),
+        );
+      }
+    });
+
+    it("descriptions of at most 1024 characters", () => {
+      const described = (description: string) =>
+        JSON.stringify({ methods: { m: { ...entry, description } } });
+      assert.equal(parseManifestJson(described("d".repeat(1024))).methods.m?.description?.length, 1024);
+      refused(described("d".repeat(1025)), /methods\["m"\]\.description: longer than 1024 characters/);
+    });
+
+    it("shapes at most 32 levels deep", () => {
+      // Built as text: JSON.stringify itself cannot nest 5,000 levels.
+      const nested = (levels: number) =>
+        `{"methods":{"m":{"mode":"readonly","auth":"anyone","args":${'{"type":"array","items":'.repeat(levels)}{"type":"null"}${"}".repeat(levels)}}}}`;
+      assert.ok(parseManifestJson(nested(32)));
+      refused(nested(33), /nested deeper than 32 levels/);
+      // Far deeper than any walk could follow: refused by the depth bound, not a stack overflow.
+      refused(nested(5_000), /nested deeper than 32 levels/);
+    });
+
+    it(`at most ${MAX_MANIFEST_BYTES} bytes in all, counted in UTF-8`, () => {
+      const sized = (description: string) => JSON.stringify({ methods: { m: { ...entry, description } } });
+      refused(`${" ".repeat(MAX_MANIFEST_BYTES)}{}`, /larger than 1048576 bytes/);
+      // Fewer characters than the cap, more bytes: 400k three-byte characters.
+      refused(sized("€".repeat(400_000)), /larger than 1048576 bytes/);
+    });
+
+    it("comes back as null-prototype objects holding only the checked fields", () => {
+      const manifest = parseManifestJson(
+        '{"methods":{"m":{"mode":"readonly","auth":"anyone","args":{"type":"object","properties":{"__proto__":{"type":"null"}}}}}}',
+      );
+      assert.equal(Object.getPrototypeOf(manifest), null);
+      assert.equal(Object.getPrototypeOf(manifest.methods), null);
+      assert.equal(Object.getPrototypeOf(manifest.methods.m), null);
+      const args = manifest.methods.m!.args as { properties: Record<string, unknown> };
+      assert.equal(Object.getPrototypeOf(args.properties), null);
+      assert.deepEqual(Object.keys(args.properties), ["__proto__"]);
+    });
   });
 });

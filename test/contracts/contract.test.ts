@@ -154,6 +154,31 @@ describe("contract(): describe", () => {
       /description must be a string of at most 1024/,
     );
   });
+
+  it("refuses more than 256 methods and names that are Object.prototype properties", () => {
+    const invalid = (fn: () => unknown, pattern: RegExp) =>
+      assert.throws(
+        fn,
+        (err: unknown) =>
+          err instanceof ApiError && err.code === "InvalidContract" && pattern.test(err.message),
+      );
+    const m = () => method({ mode: "readonly", auth: "users", run: () => 1 });
+    const many = (count: number) =>
+      Object.fromEntries(Array.from({ length: count }, (_, i) => [`m${i}`, m()]));
+    assert.equal(Object.keys(JSON.parse(contract(many(256)).describe()).methods).length, 256);
+    invalid(() => contract(many(257)).describe(), /at most 256 methods/);
+    for (const name of ["constructor", "toString", "hasOwnProperty", "valueOf"]) {
+      invalid(() => contract({ [name]: m() }).describe(), new RegExp(`method name "${name}" is reserved`));
+    }
+    // A computed key makes an own property named __proto__: refused by name.
+    invalid(() => contract({ ["__proto__"]: m() }).describe(), /method name "__proto__" is reserved/);
+    // A literal `__proto__:` sets the prototype instead: the method would vanish, so it is refused.
+    invalid(
+      () =>
+        contract({ __proto__: m(), ok: m() } as unknown as Record<string, ReturnType<typeof m>>).describe(),
+      /expected a plain object literal/,
+    );
+  });
 });
 
 describe("contract(): invoke", () => {

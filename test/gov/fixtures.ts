@@ -153,11 +153,34 @@ const CONSTITUTIONS: Readonly<Record<string, readonly Patch[]>> = {
   ],
   // No resolve: not a constitution.
   "no-resolve": [["index.ts", "  resolve: method({", "  decide: method({"]],
+  // apply records every deployed contract with a bundle that cannot load (its digest correct).
+  "unloadable-deploy": [
+    [
+      "actions.ts",
+      `import { ContractError } from "treaty/contract";`,
+      `import { ContractError, sha256 } from "treaty/contract";`,
+    ],
+    [
+      "actions.ts",
+      "contracts.set(name, { version, digest, bundle, source: files });",
+      `const unloadable = bundle.length > 0 ? "42" : bundle;
+      contracts.set(name, { version, digest: sha256(unloadable), bundle: unloadable, source: files });`,
+    ],
+  ],
 };
 
-/** Source files of a fixture: a contract (`counter-v1`, ...) or a constitution variant (`constitution/unanimity`). */
+/**
+ * Source files of a fixture: a contract (`counter-v1`, ...), a constitution variant
+ * (`constitution/unanimity`) or a hostile contract of test/fixtures/contracts
+ * (`hostile/describe-spin`).
+ */
 export function fixtureFiles(name: string): Record<string, string> {
   if (Object.hasOwn(CONTRACTS, name)) return { ...CONTRACTS[name]! };
+  if (name.startsWith("hostile/") && /^[a-z-]+$/.test(name.slice("hostile/".length))) {
+    return readContractFolder(
+      join(findPackageRoot(), "test", "fixtures", "contracts", name.slice("hostile/".length)),
+    );
+  }
   const variant = name.startsWith("constitution/") ? name.slice("constitution/".length) : undefined;
   if (variant === undefined || !Object.hasOwn(CONSTITUTIONS, variant)) {
     throw new Error(`no fixture ${JSON.stringify(name)}`);

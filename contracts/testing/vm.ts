@@ -1,9 +1,11 @@
 /**
- * Evaluates a contract bundle in plain Node with node:vm, for tooling (reading a manifest) and
- * for the stand-in (`treaty/testing` loadBundle). This is NOT a security boundary (the QuickJS
- * sandbox is): a contract that catches a host error holds a Node-realm object. It mirrors the
- * sandbox's rules closely enough that tests catch a contract relying on what the sandbox takes
- * away:
+ * Evaluates a contract bundle in plain Node with node:vm, for the stand-in only (`treaty/testing`
+ * loadBundle: an author running their own contract on their own machine). This is NOT a security
+ * boundary (the QuickJS sandbox is): a contract that catches a host error holds a Node-realm
+ * object. So it lives here, apart from runtime/: no node or CLI path imports it (a test over
+ * the build checks that nothing outside contracts/testing and test/ imports `node:vm`). It
+ * mirrors the sandbox's rules closely enough that tests catch a contract relying on what the
+ * sandbox takes away:
  *
  * - no eval or Function from strings, no Date, no Math.random, no WeakRef,
  *   FinalizationRegistry, SharedArrayBuffer or Atomics; intrinsics frozen; global bindings
@@ -23,7 +25,7 @@
  */
 import vm from "node:vm";
 import { TreatyError } from "../../sdk/errors.js";
-import type { GuestHost } from "../sandbox/abi.js";
+import type { GuestHost } from "../../runtime/sandbox/abi.js";
 
 /** A bundle evaluated in its own vm context. */
 export interface VmBundle {

@@ -1,0 +1,44 @@
+/**
+ * The rules a contract manifest obeys, shared by both sides of the boundary: `contract()` checks
+ * them when a contract describes itself (inside the guest), and the host checks them again on
+ * whatever `describe()` returned (runtime/compiler/manifest.ts), since a bundle need not use
+ * `contract()` at all. Runs inside QuickJS and in Node: imports nothing.
+ */
+
+/** Method names: an identifier of at most 64 characters. */
+export const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** Most methods one contract may declare. */
+export const MAX_METHODS = 256;
+
+/** Longest method description, in characters. */
+export const MAX_DESCRIPTION_CHARS = 1024;
+
+/**
+ * Names no method may take: the properties of `Object.prototype`. As keys of a plain object they
+ * change or shadow the object's prototype (`{__proto__: m}` sets it, so the method would vanish
+ * from the manifest without a word), so they are refused outright, on both sides.
+ */
+export const RESERVED_METHOD_NAMES: readonly string[] = Object.freeze([
+  "__proto__",
+  "__defineGetter__",
+  "__defineSetter__",
+  "__lookupGetter__",
+  "__lookupSetter__",
+  "constructor",
+  "hasOwnProperty",
+  "isPrototypeOf",
+  "propertyIsEnumerable",
+  "toLocaleString",
+  "toString",
+  "valueOf",
+]);
+
+/** Why `name` cannot name a method, or undefined when it can. */
+export function methodNameProblem(name: string): string | undefined {
+  if (!METHOD_NAME.test(name)) return `method name ${JSON.stringify(name)} must match ${String(METHOD_NAME)}`;
+  if (RESERVED_METHOD_NAMES.includes(name)) {
+    return `method name ${JSON.stringify(name)} is reserved (a property of Object.prototype)`;
+  }
+  return undefined;
+}
