@@ -13,7 +13,7 @@ const POLICIES = ["anyone", "users", "members", "users_and_members"];
 
 /**
  * Checks that `value` (parsed JSON from `describe()`) is a well-formed ContractManifest: method
- * names, modes, auth policies (`anyone` only on readonly methods), shapes. Throws
+ * names, modes, auth policies (`anyone` only on readonly methods), argument and result shapes. Throws
  * TreatyError(InvalidContract) naming the field otherwise.
  */
 export function parseManifest(value: unknown): ContractManifest {
@@ -35,7 +35,7 @@ export function parseManifest(value: unknown): ContractManifest {
     const entry = (methods as Record<string, unknown>)[name];
     if (typeof entry !== "object" || entry === null || Array.isArray(entry))
       return fail(`${at}: expected an object`);
-    const { mode, auth, args, description, ...rest } = entry as Record<string, unknown>;
+    const { mode, auth, args, returns, description, ...rest } = entry as Record<string, unknown>;
     const stray = Object.keys(rest);
     if (stray.length > 0) fail(`${at}.${stray[0]}: unexpected property`);
     if (typeof mode !== "string" || !MODES.includes(mode))
@@ -48,6 +48,8 @@ export function parseManifest(value: unknown): ContractManifest {
       fail(`${at}.description: expected a string`);
     const problem = shapeProblem(args, "args");
     if (problem !== undefined) fail(`${at}.${problem}`);
+    const returnsProblem = returns === undefined ? undefined : shapeProblem(returns, "returns");
+    if (returnsProblem !== undefined) fail(`${at}.${returnsProblem}`);
   }
   return value as ContractManifest;
 }

@@ -343,6 +343,8 @@ describe("manifests", () => {
       methods: { m: { mode: "readonly", auth: "anyone", args: { type: "object", properties: {} } } },
     };
     assert.deepEqual(parseManifest(ok), ok);
+    const typed = { methods: { m: { ...ok.methods.m, returns: { type: "string" } } } };
+    assert.deepEqual(parseManifest(typed), typed);
     const cases: Array<[unknown, RegExp]> = [
       [null, /^manifest: expected an object$/],
       [{ methods: {}, extra: 1 }, /^manifest\.extra: unexpected property$/],
@@ -363,6 +365,10 @@ describe("manifests", () => {
       ],
       [{ methods: { m: { ...ok.methods.m, description: 5 } } }, /\.description: expected a string/],
       [{ methods: { m: { ...ok.methods.m, extra: true } } }, /methods\["m"\]\.extra: unexpected property/],
+      [
+        { methods: { m: { ...ok.methods.m, returns: { type: "date" } } } },
+        /methods\["m"\]\.returns\.type: unknown shape type "date"/,
+      ],
       [
         { methods: { m: { ...ok.methods.m, args: { type: "date" } } } },
         /methods\["m"\]\.args\.type: unknown shape type "date"/,
