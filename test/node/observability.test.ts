@@ -117,6 +117,17 @@ describe("a running node's metrics and OpenAPI document", () => {
     assert.equal(gauge(later, "treaty_execution_restarts"), 0);
   });
 
+  it("answers /node/status with the fields docs/http.md shows", async () => {
+    const status = (await (await fetch(`${net.url}/node/status`)).json()) as Record<string, unknown>;
+    const http = readFileSync(join(ROOT, "docs/http.md"), "utf8");
+    const start = http.indexOf("`GET /node/status`:");
+    const example = JSON.parse(
+      http.slice(http.indexOf("```json\n", start) + 8, http.indexOf("```\n", start + 30)),
+    );
+    assert.deepEqual(Object.keys(status).sort(), Object.keys(example as object).sort());
+    assert.deepEqual(Object.keys(status.serviceKey as object).sort(), ["curve", "publicKey"]);
+  });
+
   it("describes every deployed method's arguments and results as the contracts declare them", async () => {
     const doc = (await (await fetch(`${net.url}/app/openapi.json`)).json()) as {
       openapi: string;
