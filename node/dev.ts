@@ -215,7 +215,6 @@ class ProcessRunner implements Runner {
 class InProcessRunner implements Runner {
   readonly #network = new MemoryNetwork();
   readonly #nodes: TreatyNode[] = [];
-  readonly #starting = new Set<Promise<void>>();
   #stopped = false;
   constructor(private readonly ws: string) {}
 
@@ -233,8 +232,6 @@ class InProcessRunner implements Runner {
       if (this.#stopped) await node.stop();
       else this.#nodes.push(node);
     });
-    this.#starting.add(starting);
-    void starting.finally(() => this.#starting.delete(starting)).catch(() => undefined);
     if (ready) await starting;
     else starting.catch((err: unknown) => logger.error("node failed to start", { err }));
   }
