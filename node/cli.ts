@@ -6,19 +6,7 @@
 import { TreatyError } from "../sdk/errors.js";
 import { type Command, EXIT_FAILED, EXIT_USAGE, UsageError } from "./cli/command.js";
 import { COMMANDS } from "./cli/commands.js";
-
-function helpText(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.path.join(" ").length));
-  const lines = COMMANDS.map((c) => `  treaty ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
-  return [
-    "Treaty: a confidential consortium ledger for TypeScript contracts.",
-    "",
-    "Commands:",
-    ...lines,
-    "",
-    "Run `treaty <command> --help` for a command's flags.",
-  ].join("\n");
-}
+import { findGroup, helpText } from "./cli/help.js";
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
   let best: Command | undefined;
@@ -31,12 +19,23 @@ function findCommand(argv: string[]): { command: Command; rest: string[] } | und
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-    process.stdout.write(`${helpText()}\n`);
+    process.stdout.write(`${helpText(COMMANDS)}\n`);
     return argv.length === 0 ? EXIT_USAGE : 0;
   }
   const found = findCommand(argv);
   if (!found) {
-    process.stderr.write(`treaty: unknown command "${argv.join(" ")}"\n\n${helpText()}\n`);
+    // `treaty contract`, `treaty contract --help`: list the group's commands.
+    const group = findGroup(COMMANDS, argv);
+    const rest = argv.slice(group?.length ?? 0);
+    if (group && (rest[0] === "--help" || rest[0] === "-h")) {
+      process.stdout.write(`${helpText(COMMANDS, group)}\n`);
+      return 0;
+    }
+    const what =
+      group && rest.length === 0
+        ? `treaty ${group.join(" ")}: expected a command`
+        : `treaty: unknown command "${argv.join(" ")}"`;
+    process.stderr.write(`${what}\n\n${helpText(COMMANDS, group)}\n`);
     return EXIT_USAGE;
   }
   if (found.rest.includes("--help") || found.rest.includes("-h")) {

@@ -37,7 +37,7 @@ export function realRuntime(
 }
 
 /**
- * Runs a node until SIGINT/SIGTERM (clean stop, exit 0) or a fatal error (exit 1). A broken
+ * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0) or a fatal error (exit 1). A broken
  * invariant (`assert`) anywhere stops the process at once: it is a bug, and continuing could
  * corrupt the ledger.
  */
@@ -50,12 +50,15 @@ export async function runNode(configFile: string, joinServiceFile?: string): Pro
   const runtime = realRuntime(config);
   const node = await TreatyNode.start(config, runtime);
   return await new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (code: number) => {
+      if (stopping) return;
+      stopping = true;
       void node.stop().finally(() => resolve(code));
     };
     node.onFatal(() => stop(1));
-    process.once("SIGINT", () => stop(0));
-    process.once("SIGTERM", () => stop(0));
+    // SIGHUP too: a closed terminal sends it to `treaty dev`'s node processes as well.
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(0));
     process.on("uncaughtException", (err) => {
       runtime.logger.error(
         err instanceof AssertionFailure ? "invariant broken: stopping" : "uncaught exception: stopping",

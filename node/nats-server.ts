@@ -54,8 +54,7 @@ const PORT_ATTEMPTS = 5;
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** The nats-server binary: on PATH or Debian's /usr/sbin. Throws (never skips) when missing. */
-/** The nats-server binary on PATH or in /usr/sbin, or undefined when none is installed. */
+/** The nats-server binary (see `natsServerPath`), or undefined when none is installed. */
 export function findNatsServer(): string | undefined {
   try {
     return natsServerPath();
@@ -64,6 +63,10 @@ export function findNatsServer(): string | undefined {
   }
 }
 
+/**
+ * The nats-server binary: on PATH, or in /usr/sbin (Debian's package) or /usr/local/sbin.
+ * Throws when there is none (tests fail rather than skip; `treaty dev` uses `findNatsServer`).
+ */
 export function natsServerPath(): string {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
   for (const dir of dirs) {

@@ -1,7 +1,8 @@
 /**
  * `GET /app/openapi.json`: an OpenAPI 3.1 document generated from the deployed contracts'
- * manifests (their declared argument shapes, modes and auth policies), so any language can
- * generate a client. Shapes map one to one onto JSON Schema.
+ * manifests (their declared argument and result shapes, modes and auth policies), so any
+ * language can generate a client. Shapes map one to one onto JSON Schema; a method without a
+ * `returns` shape has an untyped result (`{}`: any JSON value).
  *
  * The route is unauthenticated, so it must stay cheap and bounded: each manifest is bounded
  * (runtime/compiler/manifest.ts: 1 MiB, 256 methods), and the JSON text is rendered once per
@@ -107,7 +108,14 @@ export function openApiDocument(
                 "application/json": {
                   schema: {
                     type: "object",
-                    properties: { result: {}, ...(m.mode === "readwrite" && { txid: { type: "string" } }) },
+                    properties: {
+                      // Typed where the contract declares `returns`; any JSON value otherwise.
+                      result: m.returns === undefined ? {} : shapeToSchema(m.returns),
+                      ...(m.mode === "readwrite" && {
+                        txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
+                      }),
+                    },
+                    required: m.mode === "readwrite" ? ["result", "txid"] : ["result"],
                   },
                 },
               },

@@ -10,7 +10,8 @@
  * order: the method exists (UnknownMethod), the caller's role fits the method's auth policy
  * (Forbidden), the args parse and fit the shape (InvalidArgs, naming the field); then runs the
  * method and checks its result (a Promise is a ContractFault; ResultNotEncodable names the
- * path). ContractError and ApiError become `{ok: false, error}`; anything else propagates, and
+ * path; a result that does not fit the method's declared `returns` shape is a ContractFault
+ * naming the field). ContractError and ApiError become `{ok: false, error}`; anything else propagates, and
  * the sandbox reports it as ContractFault or as the exhausted limit.
  *
  * The type helpers (`MethodsOf`, `ArgsOf`, `ResultOf`) let the SDK derive a typed client from
@@ -66,9 +67,25 @@ export interface MethodSpec<A extends ArgsSpec, R, M extends MethodMode, P exten
   readonly args?: A;
   /** One line for the manifest and generated docs. */
   readonly description?: string;
+  /**
+   * The result's shape, optional: published in the manifest (and the OpenAPI document), and
+   * every result is checked against it (a misfit is a ContractFault naming the field).
+   */
+  readonly returns?: AnyShape;
   /** The method body: synchronous, returns JSON-compatible data (undefined means null). */
   run(args: InferArgs<A>): R;
 }
+
+/**
+ * What `method(...)` returns: the Method, or, when `run`'s result type does not fit the `returns`
+ * shape, a type that `contract({...})` refuses with this message. (The check sits in the result
+ * type: in the parameter type it would fix R before `run` is seen.)
+ */
+export type DeclaredMethod<A, R, M extends MethodMode, P extends AuthPolicy, S> = [S] extends [never]
+  ? Method<A, R, M, P>
+  : [JsonResult<R>] extends [Infer<S>]
+    ? Method<A, R, M, P>
+    : { readonly "returns: the result type of run does not fit this shape": Infer<S> };
 
 /** A readwrite method with `auth: "anyone"` fails to type-check with this message. */
 type ModeAuthRule<M, P> = [M, P] extends ["readwrite", "anyone"]
@@ -89,16 +106,26 @@ export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
   readonly auth: P;
   readonly description: string | undefined;
   readonly run: (args: A) => R;
+  /** The declared result shape, if any (checked by `describe()`). */
+  readonly returns: Shape | undefined;
   private readonly argsSpec: unknown;
   private shape: Shape | undefined;
 
   /** Use `method(...)`, which type-checks the declaration. */
-  constructor(mode: M, auth: P, argsSpec: unknown, description: string | undefined, run: (args: A) => R) {
+  constructor(
+    mode: M,
+    auth: P,
+    argsSpec: unknown,
+    description: string | undefined,
+    run: (args: A) => R,
+    returns?: Shape,
+  ) {
     this.mode = mode;
     this.auth = auth;
     this.argsSpec = argsSpec;
     this.description = description;
     this.run = run;
+    this.returns = returns;
   }
 
   /** The argument shape (a record of fields becomes `t.object(fields)`). */
@@ -135,11 +162,17 @@ export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
     }
     const problem = shapeProblem(this.args, "args");
     if (problem !== undefined) throw new ApiError("InvalidContract", problem);
-    const entry: { mode: MethodMode; auth: AuthPolicy; args: Shape; description?: string } = {
-      mode: this.mode,
-      auth: this.auth,
-      args: this.args,
-    };
+    if (this.returns !== undefined) {
+      const returnsProblem = shapeProblem(this.returns, "returns");
+      if (returnsProblem !== undefined) throw new ApiError("InvalidContract", returnsProblem);
+    }
+    const entry: { mode: MethodMode; auth: AuthPolicy; args: Shape; returns?: Shape; description?: string } =
+      {
+        mode: this.mode,
+        auth: this.auth,
+        args: this.args,
+      };
+    if (this.returns !== undefined) entry.returns = this.returns;
     if (this.description !== undefined) entry.description = this.description;
     return entry;
   }
@@ -160,7 +193,10 @@ export function method<
   R = unknown,
   M extends MethodMode = MethodMode,
   P extends AuthPolicy = AuthPolicy,
->(spec: MethodSpec<A, R, M, P> & ModeAuthRule<M, P>): Method<InferArgs<A>, R, M, P> {
+  S extends AnyShape = never,
+>(
+  spec: MethodSpec<A, R, M, P> & { readonly returns?: S } & ModeAuthRule<M, P>,
+): DeclaredMethod<InferArgs<A>, R, M, P, S> {
   if (typeof spec !== "object" || spec === null)
     throw new ApiError("InvalidContract", "method(spec): expected an object");
   const { mode, auth, run } = spec;
@@ -180,7 +216,15 @@ export function method<
     throw new ApiError("InvalidContract", 'method: auth "anyone" is allowed for readonly methods only');
   }
   if (typeof run !== "function") throw new ApiError("InvalidContract", "method: run must be a function");
-  return new Method(mode, auth, spec.args, spec.description, run as (args: InferArgs<A>) => R);
+  const declared = new Method(
+    mode,
+    auth,
+    spec.args,
+    spec.description,
+    run as (args: InferArgs<A>) => R,
+    spec.returns,
+  );
+  return declared as DeclaredMethod<InferArgs<A>, R, M, P, S>;
 }
 
 /** Type-level only: the methods a contract value was built from. */
@@ -309,6 +353,11 @@ function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ct
     const result = returned === undefined ? null : returned;
     const notJson = jsonProblem(result, "result");
     if (notJson !== undefined) return outcomeError("ResultNotEncodable", notJson);
+    if (entry.returns !== undefined) {
+      const misfit = validate(entry.returns, result, "result");
+      if (misfit !== undefined)
+        return outcomeError("ContractFault", `method "${name}" broke its returns shape: ${misfit}`);
+    }
     return JSON.stringify({ ok: true, result });
   } catch (err) {
     if (err instanceof ContractError || err instanceof ApiError) return outcomeError(err.code, err.message);

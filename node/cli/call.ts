@@ -2,7 +2,8 @@
  * `treaty call <contract> <method>`: one signed (or, without `--key`, unsigned) call to a running
  * node through the SDK `Client`, so the CLI exercises exactly the path apps use. Prints
  * `{"result", "txid"}` (no txid for readonly calls); with `--wait` it also waits until the
- * transaction is committed and adds `"status": "Committed"`. A refused or failed call prints
+ * transaction is committed, adds `"status": "Committed"` and names on stderr the `treaty receipt`
+ * command that proves this transaction. A refused or failed call prints
  * the node's `{"error": {code, message, details?}}` and exits 1 (e.g. a Replay names the
  * original txid in `details`).
  */
@@ -30,7 +31,8 @@ node's {"error": {"code", "message"}} is printed), 2 usage.
   --args JSON         the arguments as JSON (default {}); @file reads them from a file
   --key <file>        the caller's key file (from \`treaty keygen\`); without it the call is
                       unsigned, which only readonly methods open to anyone accept
-  --wait              wait until the transaction is committed ("status": "Committed")
+  --wait              wait until the transaction is committed ("status": "Committed"); stderr
+                      then names the \`treaty receipt\` command for this txid
   --msgpack           send the request body as MessagePack instead of JSON
 ${REMOTE_USAGE}`;
 
@@ -66,6 +68,13 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
     if (values.wait) {
       await client.waitForCommit(txid, { timeoutMs: target.timeoutMs });
       printJsonTo(io, { result, txid, status: "Committed" });
+      // The txid to prove is this one (not the signature transaction that commits it).
+      const receipt = [
+        `treaty receipt ${txid} --verify`,
+        ...(values.node !== undefined ? [`--node ${values.node}`] : []),
+        ...(values.service !== undefined ? [`--service ${values.service}`] : []),
+      ];
+      io.err(`treaty call: committed; its receipt: ${receipt.join(" ")}\n`);
     } else {
       printJsonTo(io, { result, txid });
     }

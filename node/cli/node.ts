@@ -6,7 +6,7 @@ export const nodeStartCommand: Command = {
   summary: "run a node from a config file (JSON or YAML)",
   usage: `Usage: treaty node start --config <file> [--join <service.json>]
 
-Runs a Treaty node until SIGINT/SIGTERM. With an empty data folder, a "genesis" section creates a
+Runs a Treaty node until SIGINT, SIGTERM or SIGHUP. With an empty data folder, a "genesis" section creates a
 new service, and a "join" section (or --join) joins an existing one: the service file pins the
 service identity key and lists node URLs to ask. Otherwise the node reopens its ledger.
 Logs are JSON lines on stderr.

@@ -45,7 +45,7 @@ export function parseManifestJson(text: string): ContractManifest {
  * Checks that `value` (parsed JSON from `describe()`) is a well-formed ContractManifest: 1 to
  * MAX_METHODS methods, names per `methodNameProblem` (identifiers, no Object.prototype names),
  * modes, auth policies (`anyone` only on readonly methods), descriptions of at most
- * MAX_DESCRIPTION_CHARS, shapes per `shapeProblem` (at most 32 levels deep). Returns a copy made
+ * MAX_DESCRIPTION_CHARS, argument and result shapes per `shapeProblem` (at most 32 levels deep). Returns a copy made
  * of null-prototype objects with only those fields. Throws TreatyError(InvalidContract) naming
  * the field otherwise.
  */
@@ -69,7 +69,7 @@ export function parseManifest(value: unknown): ContractManifest {
     if (problem !== undefined) fail(`${at}: ${clipName(problem)}`);
     const entry = methods[name];
     if (!isRecord(entry)) return fail(`${at}: expected an object`);
-    const { mode, auth, args, description, ...rest } = entry;
+    const { mode, auth, args, returns, description, ...rest } = entry;
     const stray = Object.keys(rest);
     if (stray.length > 0) fail(`${at}.${clipName(stray[0]!)}: unexpected property`);
     if (typeof mode !== "string" || !MODES.includes(mode))
@@ -84,10 +84,13 @@ export function parseManifest(value: unknown): ContractManifest {
       fail(`${at}.description: longer than ${MAX_DESCRIPTION_CHARS} characters`);
     const shape = shapeProblem(args, "args");
     if (shape !== undefined) fail(`${at}.${clipPath(shape)}`);
+    const returnsProblem = returns === undefined ? undefined : shapeProblem(returns, "returns");
+    if (returnsProblem !== undefined) fail(`${at}.${clipPath(returnsProblem)}`);
     const method: Record<string, unknown> = Object.create(null);
     method.mode = mode;
     method.auth = auth;
     method.args = copyJson(args);
+    if (returns !== undefined) method.returns = copyJson(returns);
     if (description !== undefined) method.description = description;
     out[name] = method as unknown as MethodManifest;
   }

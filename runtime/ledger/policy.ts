@@ -13,7 +13,10 @@ export interface SignaturePolicy {
   readonly maxIntervalMs: number;
 }
 
-/** CCF's defaults: every 5000 transactions or every second. */
+/**
+ * CCF's defaults (every 5000 transactions or every second), for a policy that leaves a field
+ * out. A node always passes both from its config (`ledger.signatureInterval*`, node/config.ts).
+ */
 export const DEFAULT_SIGNATURE_POLICY: SignaturePolicy = { maxTxs: 5000, maxIntervalMs: 1000 };
 
 export interface SignatureClock {

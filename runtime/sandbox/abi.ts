@@ -98,6 +98,8 @@ export interface MethodManifest {
   readonly mode: MethodMode;
   readonly auth: AuthPolicy;
   readonly args: Shape;
+  /** The result's shape, when the contract declares one (`method({returns})`). */
+  readonly returns?: Shape;
   readonly description?: string;
 }
 

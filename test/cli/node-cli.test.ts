@@ -84,7 +84,6 @@ describe("treaty call | status | receipt", () => {
       "--wait",
     );
     assert.equal(call.code, 0, call.stderr);
-    assert.equal(call.stderr, "");
     const { result, txid, status } = JSON.parse(call.stdout) as {
       result: unknown;
       txid: string;
@@ -93,6 +92,11 @@ describe("treaty call | status | receipt", () => {
     assert.equal(result, null);
     assert.match(txid, /^[0-9]+\.[0-9]+$/);
     assert.equal(status, "Committed");
+    // stderr names the receipt command for this very txid.
+    assert.equal(
+      call.stderr,
+      `treaty call: committed; its receipt: treaty receipt ${txid} --verify --service ${serviceFile}\n`,
+    );
 
     const receipt = await treaty("receipt", txid, "--verify", "--service", serviceFile);
     assert.equal(receipt.code, 0, receipt.stderr);

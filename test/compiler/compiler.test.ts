@@ -5,8 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { loadBundle, testContract, user } from "../../contracts/testing/index.js";
-import { ContractRuntime } from "../../runtime/executor/runtime.js";
-import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import {
   type CompileResult,
   ContractCompiler,
@@ -19,19 +17,10 @@ import {
   parseManifestJson,
 } from "../../runtime/compiler/index.js";
 import { isTreatyError } from "../../sdk/errors.js";
+import { sandboxManifest } from "../support/manifest.js";
 
 const root = findPackageRoot();
 const compiler = new ContractCompiler();
-
-/** The manifest as the node reads it: in the QuickJS sandbox, checked by the host. */
-async function sandboxManifest(bundle: string): Promise<ContractManifest> {
-  const runtime = await ContractRuntime.create({ spareInstances: 1 });
-  try {
-    return runtime.inspect(bundle, "contract");
-  } finally {
-    runtime.dispose();
-  }
-}
 
 /** Plain-object copy (manifests are null-prototype objects) for deepEqual. */
 function plain(value: unknown): unknown {
@@ -361,6 +350,8 @@ describe("manifests", () => {
       methods: { m: { mode: "readonly", auth: "anyone", args: { type: "object", properties: {} } } },
     };
     assert.deepEqual(plain(parseManifest(ok)), ok);
+    const typed = { methods: { m: { ...ok.methods.m, returns: { type: "string" } } } };
+    assert.deepEqual(plain(parseManifest(typed)), typed);
     const cases: Array<[unknown, RegExp]> = [
       [null, /^manifest: expected an object$/],
       [{ methods: {}, extra: 1 }, /^manifest\.extra: unexpected property$/],
@@ -381,6 +372,10 @@ describe("manifests", () => {
       ],
       [{ methods: { m: { ...ok.methods.m, description: 5 } } }, /\.description: expected a string/],
       [{ methods: { m: { ...ok.methods.m, extra: true } } }, /methods\["m"\]\.extra: unexpected property/],
+      [
+        { methods: { m: { ...ok.methods.m, returns: { type: "date" } } } },
+        /methods\["m"\]\.returns\.type: unknown shape type "date"/,
+      ],
       [
         { methods: { m: { ...ok.methods.m, args: { type: "date" } } } },
         /methods\["m"\]\.args\.type: unknown shape type "date"/,

@@ -319,4 +319,45 @@ describe("type helpers", () => {
     const missing: M["nope"] = undefined;
     assert.ok(args && result && none === null && mode && auth && wrong && wrongMode && missing === undefined);
   });
+
+  it("returns: published in the manifest, checked on every result, and against run's type", () => {
+    const counted = t.object({ n: t.integer() });
+    const c = contract({
+      fits: method({ mode: "readonly", auth: "users", returns: counted, run: () => ({ n: 2 }) }),
+      breaks: method({
+        mode: "readonly",
+        auth: "users",
+        returns: counted,
+        run: () => ({ n: 1.5 }) as { n: number }, // the type fits; the value does not
+      }),
+      untyped: method({ mode: "readonly", auth: "users", run: () => 1 }),
+    });
+    const manifest = JSON.parse(c.describe()) as { methods: Record<string, { returns?: unknown }> };
+    assert.deepEqual(manifest.methods.fits?.returns, {
+      type: "object",
+      properties: { n: { type: "number", integer: true } },
+    });
+    assert.equal(Object.hasOwn(manifest.methods.untyped!, "returns"), false);
+    assert.deepEqual(JSON.parse(c.invoke("fits", "{}", ctx())), { ok: true, result: { n: 2 } });
+    assert.deepEqual(JSON.parse(c.invoke("breaks", "{}", ctx())), {
+      ok: false,
+      error: {
+        code: "ContractFault",
+        message: 'method "breaks" broke its returns shape: result.n: expected an integer, got 1.5',
+      },
+    });
+    const typed: ResultOf<typeof c, "fits"> = { n: 1 };
+    assert.equal(typed.n, 1);
+    contract({
+      // @ts-expect-error: run returns a number, the returns shape says string
+      wrong: method({ mode: "readonly", auth: "users", returns: t.string(), run: () => 3 }),
+    });
+    assert.throws(
+      () =>
+        contract({
+          bad: method({ mode: "readonly", auth: "users", returns: { type: "date" } as never, run: () => 1 }),
+        }).describe(),
+      /method "bad": returns\.type: unknown shape type "date"/,
+    );
+  });
 });

@@ -164,6 +164,29 @@ describe("compiled samples behave like their source", () => {
 });
 
 describe("stand-in and sandbox agree", () => {
+  it("on results checked against a declared returns shape", async () => {
+    const source = `import { contract, method, t } from "treaty/contract";
+const counted = t.object({ n: t.integer() });
+export default contract({
+  liar: method({ mode: "readonly", auth: "users", returns: counted, run: () => ({ n: "x" }) as unknown as { n: number } }),
+  honest: method({ mode: "readonly", auth: "users", returns: counted, run: () => ({ n: 1 }) }),
+});
+`;
+    const compiled = compileContract({ files: { "index.ts": source } });
+    assert.ok(compiled.ok, JSON.stringify(!compiled.ok && compiled.diagnostics));
+    const steps: Step[] = [
+      ["liar", {}, alice],
+      ["honest", {}, alice],
+    ];
+    await assertParity("returns", compiled.bundle, steps);
+    const [liar, honest] = inStandIn(testContract(loadBundle(compiled.bundle), { name: "returns" }), steps);
+    assert.deepEqual(liar?.error, {
+      code: "ContractFault",
+      message: 'method "liar" broke its returns shape: result.n: expected an integer, got "x"',
+    });
+    assert.deepEqual(honest?.result, { n: 1 });
+  });
+
   it("on the log sample", async () => {
     await assertParity("log", sampleBundle("log"), [
       ["writePrivate", { id: 1, msg: "a" }, alice],

@@ -222,9 +222,10 @@ describe("end to end on one node", () => {
       const script = fileURLToPath(new URL("../../examples/sdk-call.js", import.meta.url));
       const run = await runScript(script, [join(dir, "service.json"), join(dir, "user0.json")]);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, /wrote private message \d+/);
-      assert.match(run.stdout, /read it back: "hello from the SDK/);
-      assert.match(run.stdout, /receipt verified against the pinned service key: user transaction/);
+      assert.match(
+        run.stdout,
+        /^message \d+ "hello from the SDK" is in transaction \d+\.\d+: receipt verified \(user\)\n$/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@
  * - writePrivate / writePublic `{id, msg}` (users): store a message, replacing any earlier one;
  * - readPrivate / readPublic `{id}` (users): `{msg}`, or MessageNotFound.
  */
+// #region docs
 import { ContractError, contract, map, method, t } from "treaty/contract";
 
 const privateMessages = map<number, string>("messages", { key: "number" });
@@ -12,6 +13,7 @@ const publicMessages = map<number, string>("messages", { key: "number", public: 
 
 const writeArgs = { id: t.integer({ minimum: 0 }), msg: t.string() };
 const readArgs = { id: t.integer({ minimum: 0 }) };
+const readResult = t.object({ msg: t.string() });
 
 function read(messages: typeof privateMessages, id: number): { msg: string } {
   const msg = messages.get(id);
@@ -38,6 +40,7 @@ export default contract({
     mode: "readonly",
     auth: "users",
     args: readArgs,
+    returns: readResult,
     description: "The private message with this id.",
     run: ({ id }) => read(privateMessages, id),
   }),
@@ -45,7 +48,9 @@ export default contract({
     mode: "readonly",
     auth: "users",
     args: readArgs,
+    returns: readResult,
     description: "The public message with this id.",
     run: ({ id }) => read(publicMessages, id),
   }),
 });
+// #endregion docs

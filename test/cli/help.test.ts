@@ -1,0 +1,76 @@
+/**
+ * `treaty --help`, every group's `--help` (`treaty contract --help` lists `build` and `call`) and
+ * every command's `--help`, spawned as a user would run them.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { COMMANDS } from "../../node/cli/commands.js";
+import { commandGroups, commandsIn } from "../../node/cli/help.js";
+import { treaty } from "../support/cli.js";
+
+const GROUPS = commandGroups(COMMANDS);
+
+describe("treaty --help", { concurrency: true }, () => {
+  it("has the groups the README uses", () => {
+    const names = GROUPS.map((g) => g.join(" ")).sort();
+    for (const group of ["constitution", "contract", "ledger", "node"])
+      assert.ok(names.includes(group), group);
+  });
+
+  it("the top level lists every command", async () => {
+    const run = await treaty("--help");
+    assert.equal(run.code, 0, run.stderr);
+    for (const command of COMMANDS) assert.ok(run.stdout.includes(`treaty ${command.path.join(" ")} `));
+  });
+
+  for (const group of GROUPS) {
+    const name = group.join(" ");
+    it(`treaty ${name} --help lists its commands and nothing else`, async () => {
+      const run = await treaty(...group, "--help");
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^Usage: treaty ${name} <command>`));
+      const listed = commandsIn(COMMANDS, group);
+      assert.ok(listed.length > 0);
+      for (const command of listed) {
+        assert.match(
+          run.stdout,
+          new RegExp(`^  treaty ${command.path.join(" ")} +${escapeRegExp(command.summary)}$`, "m"),
+        );
+      }
+      const lines = run.stdout.split("\n").filter((line) => line.startsWith("  treaty "));
+      assert.equal(lines.length, listed.length);
+    });
+
+    it(`treaty ${name} alone or with an unknown word is a usage error that lists the group`, async () => {
+      const bare = await treaty(...group);
+      assert.equal(bare.code, 2);
+      assert.match(bare.stderr, new RegExp(`^treaty ${name}: expected a command`));
+      const unknown = await treaty(...group, "bogus");
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, new RegExp(`^treaty: unknown command "${name} bogus"`));
+      for (const command of commandsIn(COMMANDS, group))
+        assert.ok(unknown.stderr.includes(`treaty ${command.path.join(" ")} `), command.path.join(" "));
+    });
+  }
+
+  for (const command of COMMANDS) {
+    const name = command.path.join(" ");
+    it(`treaty ${name} --help prints its usage`, async () => {
+      const run = await treaty(...command.path, "--help");
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stdout.startsWith(`Usage: treaty ${name}`), run.stdout);
+      assert.equal(run.stdout, `${command.usage}\n`);
+    });
+  }
+
+  it("an unknown command outside any group lists everything", async () => {
+    const run = await treaty("frobnicate");
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^treaty: unknown command "frobnicate"/);
+    for (const command of COMMANDS) assert.ok(run.stderr.includes(`treaty ${command.path.join(" ")} `));
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
