@@ -46,6 +46,7 @@ import {
   type NodeSecrets,
   type PeerDescription,
   sealSecrets,
+  trustVoteReason,
 } from "./join.js";
 import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
@@ -486,8 +487,10 @@ export class TreatyNode {
 
   /**
    * `POST /node/join` on the leader: checks the joining node's signed request and code
-   * measurement, records it as pending, and (with `autoTrustNodes`) trusts it. A trusted node's
-   * poll is answered with the service secrets sealed to its key.
+   * measurement, records it as pending, and trusts it when the service's trust policy says so
+   * (`autoTrustNodes` in the service record, the same whichever node leads); otherwise it
+   * answers that the node waits for a `trust_node` vote. A trusted node's poll is answered with
+   * the service secrets sealed to its key.
    */
   async admitJoin(req: HttpRequest): Promise<HttpResponse> {
     if (this.replica.consensus.status().role !== "Leader") return this.forwardToLeader(req);
@@ -528,15 +531,22 @@ export class TreatyNode {
         meta: { timeMs: this.runtime.now(), contract: null, method: "join_node", callerId: id },
       });
       this.logger.info("node asked to join", { joiner: id.slice(0, 12) });
-    } else if (this.config.autoTrustNodes) {
+    } else if (this.gov.service()?.autoTrustNodes === true) {
       await this.#transient(this.trustNode(id));
     }
-    return { body: { status: "pending" } };
+    const response: JoinResponse = {
+      status: "pending",
+      waitingFor:
+        this.gov.service()?.autoTrustNodes === true
+          ? `the service trusts joining nodes automatically: node ${id} is being trusted`
+          : trustVoteReason(id),
+    };
+    return { body: response };
   }
 
   /**
-   * Leader: trusts a pending node without a vote (the `autoTrustNodes` development shortcut; in
-   * production governance's `trust_node` sets the same status). A trusted node's next poll gets
+   * Leader: trusts a pending node without a vote (the service's `autoTrustNodes` policy; with
+   * it off, governance's `trust_node` sets the same status). A trusted node's next poll gets
    * the service secrets and its endorsement; it joins the consensus configuration once it runs
    * and says so (`ready`).
    */

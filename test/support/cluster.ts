@@ -6,8 +6,8 @@
  *
  * Layout, as `treaty dev` does it: node 0 creates the service (genesis with fresh member0 and
  * user0 keys, the sample contracts, `open: true`); nodes 1..N-1 join it through node 0 and become
- * voting members. Every node has `autoTrustNodes` (a test network must admit joiners whichever
- * node leads). Identities are created here before the first start, so node ids are known up
+ * voting members. The service trusts joining nodes automatically (`genesis.autoTrustNodes`, a
+ * policy of the service that whichever node leads applies) unless `autoTrustNodes: false`. Identities are created here before the first start, so node ids are known up
  * front; HTTP ports are fixed per node, so URLs survive restarts. Each node's JSON log lines go
  * to `<dir>/node<i>.log` (`tail()` reads them for failure messages).
  *
@@ -68,6 +68,11 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Extra fields merged into every node's config (e.g. `requests`). */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
+  /**
+   * The service's initial trust policy for joiners (default true). With false, nodes 1..N-1
+   * cannot join at start-up: use `nodes: 1` and trust joiners by proposal.
+   */
+  readonly autoTrustNodes?: boolean;
   /** Extra arguments for `node` before the CLI path (e.g. `--cpu-prof`), per node index. */
   readonly nodeArgs?: (index: number) => readonly string[];
 }
@@ -277,7 +282,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           signatureIntervalTx: options.signatureIntervalTx,
         }),
       },
-      autoTrustNodes: true,
       logLevel: options.logLevel ?? "info",
       ...options.extraConfig,
     });
@@ -288,6 +292,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
         contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
         open: true,
+        autoTrustNodes: options.autoTrustNodes ?? true,
       },
     });
     await nodes[0]!.start();
