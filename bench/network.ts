@@ -394,9 +394,13 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
       electedMs: Math.round(await elected),
       writesCommitAgainMs: Math.round(await committedAgain),
     };
+    process.stderr.write(
+      `failover round ${round} at seqno ${ledgerSeqno}: new leader after ${result.electedMs} ms, writes commit again after ${result.writesCommitAgainMs} ms\n`,
+    );
     await killed;
     await leader.start();
-    await cluster.waitForConvergence({ nodes: cluster.nodes });
+    // The restarted node replays its whole ledger first: long ledgers take a while.
+    await cluster.waitForConvergence({ nodes: cluster.nodes, timeoutMs: 30_000 + ledgerSeqno });
     return result;
   } finally {
     done = true;

@@ -68,8 +68,15 @@ export function configOf(record: LedgerRecord): NodeId[] | undefined {
   return nodes as NodeId[];
 }
 
-/** Rebuilds the consensus core's persisted state from the ledger and the hard-state file. */
-export function loadPersistedState(ledger: Ledger, hardStatePath: string): PersistedState {
+/**
+ * Rebuilds the consensus core's persisted state from the ledger and the hard-state file,
+ * calling `pace` after each entry (awaited when it returns a promise: the node yields there).
+ */
+export async function loadPersistedState(
+  ledger: Ledger,
+  hardStatePath: string,
+  pace: (done: number) => Promise<void> | undefined = () => undefined,
+): Promise<PersistedState> {
   const hardState = readJsonFile<HardState>(hardStatePath) ?? { view: 0, votedFor: null, commitSeqno: 0 };
   const entries: Entry[] = [];
   for (let seqno = 1; seqno <= ledger.lastSeqno; seqno++) {
@@ -83,6 +90,8 @@ export function loadPersistedState(ledger: Ledger, hardStatePath: string): Persi
       payload: record.bytes,
       ...(config !== undefined && { config: [...config].sort() }),
     });
+    const wait = pace(seqno);
+    if (wait !== undefined) await wait;
   }
   return {
     hardState: { ...hardState, commitSeqno: Math.min(hardState.commitSeqno, ledger.lastSeqno) },
@@ -94,6 +103,7 @@ export class Replica {
   readonly #o: ReplicaOptions;
   #durable: { view: number; votedFor: NodeId | null } | undefined;
   #failed = false;
+  #leaderCommitSeqno: number | null = null;
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
@@ -121,8 +131,22 @@ export class Replica {
       return;
     }
     this.#guard(() => this.#o.consensus.step(message));
+    if (message.type === "append" && this.#o.consensus.status().leader === from) {
+      const reported = message.commitSeqno;
+      if (typeof reported === "number" && reported > (this.#leaderCommitSeqno ?? -1))
+        this.#leaderCommitSeqno = reported;
+    }
     // Handle the consequences now (acks, commits, replies), not at the next tick.
     this.process();
+  }
+
+  /**
+   * The highest commit point a leader reported to this node (in its appends), or null before
+   * one did: a follower that starts compares its own commit point with it to know when it has
+   * caught up.
+   */
+  get leaderCommitSeqno(): number | null {
+    return this.#leaderCommitSeqno;
   }
 
   /** Leader: proposes entries the ledger already staged (same order); returns their ids. */

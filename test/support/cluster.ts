@@ -296,8 +296,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
     });
     await nodes[0]!.start();
-    // The service key exists once node 0 serves HTTP; the joiners' start-up overlaps its first election.
-    const first = await waitFor("node 0 to serve", () => nodes[0]!.status(), readyTimeoutMs);
+    // Node 0's status names the service key once it has created the service (it answers
+    // /node/status from the start, with its phase); the joiners' start-up overlaps its election.
+    const first = await waitFor(
+      "node 0 to create the service",
+      async () => {
+        const s = await nodes[0]!.status();
+        return s.serviceKey === undefined ? undefined : s;
+      },
+      readyTimeoutMs,
+    );
     const serviceKeyHex = (first.serviceKey as { publicKey: string }).publicKey;
     for (let i = 1; i < count; i++) {
       nodes[i]!.writeConfig({ ...base(i), join: { nodes: [urls[0]], serviceKey: serviceKeyHex } });
