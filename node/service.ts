@@ -140,6 +140,8 @@ export class TreatyNode {
   readonly #serviceKeyPair: KeyPair;
   readonly #secrets: NodeSecrets;
   #govWork: Promise<void> = Promise.resolve();
+  /** Committed seqno up to which governance reactions (contract loads...) have run. */
+  #govSettledSeqno = 0;
   readonly #reactions: GovReactions;
   #stopped = false;
   /** Requests forwarded to a leader and not answered yet. */
@@ -706,7 +708,8 @@ export class TreatyNode {
     const s = this.replica.consensus.status();
     this.lifecycle.observe({
       isLeader: s.role === "Leader",
-      commitSeqno: s.commitSeqno,
+      // Caught up means the contracts of that state are loaded too, not only its entries.
+      commitSeqno: Math.min(s.commitSeqno, this.#govSettledSeqno),
       leaderCommitSeqno: this.replica.leaderCommitSeqno,
     });
   }
@@ -764,7 +767,11 @@ export class TreatyNode {
     }
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
-    this.#govWork = this.#govWork.then(() => this.#reactions.onCommit(touched));
+    this.#govWork = this.#govWork
+      .then(() => this.#reactions.onCommit(touched))
+      .finally(() => {
+        this.#govSettledSeqno = Math.max(this.#govSettledSeqno, toSeqno);
+      });
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */

@@ -182,6 +182,13 @@ export interface Cluster {
    * Exceptions from `check` count as "not yet" (a node restarting refuses connections).
    */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  /**
+   * Creates and starts one more node process that joins the service through `via` (default:
+   * every running node), as `treaty node start --join` does; it is appended to `nodes` (and
+   * stopped by `dispose`). Resolves once the process is spawned, not when it has joined: it
+   * may wait to be trusted (see `autoTrustNodes`).
+   */
+  addNode(options?: { via?: readonly ClusterNode[] }): Promise<ClusterNode>;
   /** Node processes that exited without `kill`/`stop`/`dispose` asking them to. */
   crashes(): readonly Crash[];
   /** The tail of every node's log, for a failure message. */
@@ -321,7 +328,28 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       readyTimeoutMs,
     );
     const serviceKey: PublicKey = { curve: "ed25519", publicKey: fromHex(serviceKeyHex) };
+    const addNode = async ({ via }: { via?: readonly ClusterNode[] } = {}) => {
+      const [port] = await freePorts(1);
+      const index = nodes.length;
+      const node = new NodeProcess(
+        index,
+        dir,
+        `http://127.0.0.1:${port}`,
+        options.nodeArgs?.(index) ?? [],
+        (crash) => crashes.push(crash),
+      );
+      nodes.push(node);
+      const joinVia = (via ?? nodes.filter((n) => n !== node && n.running())).map((n) => n.url);
+      node.writeConfig({
+        ...base(index),
+        http: { host: "127.0.0.1", port },
+        join: { nodes: joinVia, serviceKey: serviceKeyHex },
+      });
+      await node.start();
+      return node;
+    };
     const cluster = makeCluster({
+      addNode,
       nats,
       nodes,
       dir,
@@ -355,6 +383,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 }
 
 function makeCluster(parts: {
+  addNode: Cluster["addNode"];
   nats: NatsServer;
   nodes: NodeProcess[];
   dir: string;
@@ -419,6 +448,7 @@ function makeCluster(parts: {
         timeoutMs,
       ),
     waitFor,
+    addNode: parts.addNode,
     crashes: () => [...parts.crashes],
     logs: parts.logs,
     dispose: parts.dispose,
