@@ -29,12 +29,15 @@
  *
  * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
- * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops).
+ * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
+ * `--node-flags "<flags>"` (extra `node` flags for every node process, e.g. `--trace-gc`).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
  * the report. Compare `--prefill 10000` with `--prefill 200000`: failover must not grow with the
- * ledger.
+ * ledger. `--failover-mode restart` stops the leader cleanly (SIGTERM) and starts it again at
+ * once, as an operator restarting it would (default `kill`: kill -9, restarted after the
+ * measurement).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -71,7 +74,9 @@ const { values: flags } = parseArgs({
     "signature-interval-ms": { type: "string", default: "20" },
     failovers: { type: "string", default: "3" },
     prefill: { type: "string", default: "0" },
+    "failover-mode": { type: "string", default: "kill" },
     "cpu-prof": { type: "string" },
+    "node-flags": { type: "string", default: "" },
   },
 });
 const REQUESTS = Number(flags.requests);
@@ -80,6 +85,11 @@ const NODE_COUNTS = flags.nodes.split(",").map(Number);
 const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
 const FAILOVERS = Number(flags.failovers);
 const PREFILL = Number(flags.prefill);
+/** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
+const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
+const FAILOVER_MODE = flags["failover-mode"];
+if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
+  throw new Error("--failover-mode: expected kill or restart");
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
 const PREFILL_CHUNK = 10_000;
 if (
@@ -339,7 +349,12 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
   const outstanding = new Set<Promise<void>>();
   let done = false;
   const killedAt = performance.now();
-  const killed = leader.kill();
+  const killed =
+    FAILOVER_MODE === "kill"
+      ? leader.kill()
+      : leader.stop().then(async () => {
+          await leader.start();
+        });
   try {
     const elected = (async () => {
       for (;;) {
@@ -398,7 +413,7 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
       `failover round ${round} at seqno ${ledgerSeqno}: new leader after ${result.electedMs} ms, writes commit again after ${result.writesCommitAgainMs} ms\n`,
     );
     await killed;
-    await leader.start();
+    if (FAILOVER_MODE === "kill") await leader.start();
     // The restarted node replays its whole ledger first: long ledgers take a while.
     await cluster.waitForConvergence({ nodes: cluster.nodes, timeoutMs: 30_000 + ledgerSeqno });
     return result;
@@ -418,13 +433,13 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
     contracts: [{ name: "log", path: "contracts/examples/log" }],
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
-    ...(profileDir !== undefined && {
+    nodeArgs: (i: number) => [
+      ...NODE_FLAGS,
       // One folder per node process: its main thread and its worker threads each write a profile.
-      nodeArgs: (i: number) => [
-        "--cpu-prof",
-        `--cpu-prof-dir=${join(profileDir, `${nodes}-nodes`, `node${i}`)}`,
-      ],
-    }),
+      ...(profileDir === undefined
+        ? []
+        : ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, `${nodes}-nodes`, `node${i}`)}`]),
+    ],
   });
   const results: WriteResult[] = [];
   const failovers: FailoverResult[] = [];
@@ -694,7 +709,7 @@ async function main(): Promise<void> {
   }
   if (report.failover !== null) {
     process.stderr.write(
-      `failover (kill -9 leader, 3 nodes, ${failovers.length} rounds, ledger at ${failovers.map((f) => f.ledgerSeqno).join("/")}): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
+      `failover (${FAILOVER_MODE === "kill" ? "kill -9" : "clean restart of"} leader, 3 nodes, ${failovers.length} rounds, ledger at ${failovers.map((f) => f.ledgerSeqno).join("/")}): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
     );
   }
   if (etcd.installed) {
