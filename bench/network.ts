@@ -30,7 +30,8 @@
  * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
- * `--node-flags "<flags>"` (extra `node` flags for every node process, e.g. `--trace-gc`).
+ * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
+ * `--node-flags=--trace-gc`).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
