@@ -440,6 +440,7 @@ export class TreatyNode {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    this.replica.close();
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
     await this.#http.close();
