@@ -29,7 +29,16 @@
  *
  * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
- * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops).
+ * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
+ * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
+ * `--node-flags=--trace-gc`).
+ *
+ * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
+ * highest in-flight level, not measured), then the failover rounds, with the ledger length in
+ * the report. Compare `--prefill 10000` with `--prefill 200000`: failover must not grow with the
+ * ledger. `--failover-mode restart` stops the leader cleanly (SIGTERM) and starts it again at
+ * once, as an operator restarting it would (default `kill`: kill -9, restarted after the
+ * measurement).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -65,7 +74,10 @@ const { values: flags } = parseArgs({
     nodes: { type: "string", default: "1,3" },
     "signature-interval-ms": { type: "string", default: "20" },
     failovers: { type: "string", default: "3" },
+    prefill: { type: "string", default: "0" },
+    "failover-mode": { type: "string", default: "kill" },
     "cpu-prof": { type: "string" },
+    "node-flags": { type: "string", default: "" },
   },
 });
 const REQUESTS = Number(flags.requests);
@@ -73,12 +85,22 @@ const LEVELS = flags["in-flight"].split(",").map(Number);
 const NODE_COUNTS = flags.nodes.split(",").map(Number);
 const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
 const FAILOVERS = Number(flags.failovers);
+const PREFILL = Number(flags.prefill);
+/** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
+const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
+const FAILOVER_MODE = flags["failover-mode"];
+if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
+  throw new Error("--failover-mode: expected kill or restart");
+/** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
+const PREFILL_CHUNK = 10_000;
 if (
   ![REQUESTS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
     (n) => Number.isSafeInteger(n) && n > 0,
   ) ||
   !Number.isSafeInteger(FAILOVERS) ||
   FAILOVERS < 0 ||
+  !Number.isSafeInteger(PREFILL) ||
+  PREFILL < 0 ||
   NODE_COUNTS.some((n) => n > 7)
 ) {
   throw new Error("--requests, --in-flight, --nodes (1..7), --signature-interval-ms take positive integers");
@@ -112,6 +134,8 @@ interface WriteResult {
 }
 
 interface FailoverResult {
+  /** The ledger's length (leader's last seqno) when the leader was killed. */
+  readonly ledgerSeqno: number;
   /** Kill signal sent until a surviving node reports itself leader of a newer view. */
   readonly electedMs: number;
   /** Kill signal sent until a write sent after it is committed. */
@@ -315,7 +339,7 @@ async function writeRun(
 /** kill -9 of the leader: time to a new leader and to the first committed write sent after the kill. */
 async function failover(cluster: Cluster, round: number): Promise<FailoverResult> {
   const leader = await cluster.waitForLeader();
-  const oldView = (await leader.status()).view;
+  const { view: oldView, lastSeqno: ledgerSeqno } = await leader.status();
   const survivors = cluster.nodes.filter((n) => n !== leader);
   const agent = new Agent({ keepAlive: true, maxSockets: FAILOVER_MAX_ATTEMPTS });
   const requests = writes(
@@ -326,7 +350,12 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
   const outstanding = new Set<Promise<void>>();
   let done = false;
   const killedAt = performance.now();
-  const killed = leader.kill();
+  const killed =
+    FAILOVER_MODE === "kill"
+      ? leader.kill()
+      : leader.stop().then(async () => {
+          await leader.start();
+        });
   try {
     const elected = (async () => {
       for (;;) {
@@ -377,12 +406,17 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
       }, FAILOVER_ATTEMPT_EVERY_MS);
     });
     const result = {
+      ledgerSeqno,
       electedMs: Math.round(await elected),
       writesCommitAgainMs: Math.round(await committedAgain),
     };
+    process.stderr.write(
+      `failover round ${round} at seqno ${ledgerSeqno}: new leader after ${result.electedMs} ms, writes commit again after ${result.writesCommitAgainMs} ms\n`,
+    );
     await killed;
-    await leader.start();
-    await cluster.waitForConvergence({ nodes: cluster.nodes });
+    if (FAILOVER_MODE === "kill") await leader.start();
+    // The restarted node replays its whole ledger first: long ledgers take a while.
+    await cluster.waitForConvergence({ nodes: cluster.nodes, timeoutMs: 30_000 + ledgerSeqno });
     return result;
   } finally {
     done = true;
@@ -400,13 +434,13 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
     contracts: [{ name: "log", path: "contracts/examples/log" }],
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
-    ...(profileDir !== undefined && {
+    nodeArgs: (i: number) => [
+      ...NODE_FLAGS,
       // One folder per node process: its main thread and its worker threads each write a profile.
-      nodeArgs: (i: number) => [
-        "--cpu-prof",
-        `--cpu-prof-dir=${join(profileDir, `${nodes}-nodes`, `node${i}`)}`,
-      ],
-    }),
+      ...(profileDir === undefined
+        ? []
+        : ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, `${nodes}-nodes`, `node${i}`)}`]),
+    ],
   });
   const results: WriteResult[] = [];
   const failovers: FailoverResult[] = [];
@@ -419,6 +453,22 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
       return requests;
     };
     await writeRun(cluster, leader, leader, batch(WARMUP_REQUESTS), 64, null);
+    if (PREFILL > 0) {
+      for (let done = 0; done < PREFILL; done += PREFILL_CHUNK) {
+        await writeRun(
+          cluster,
+          leader,
+          leader,
+          batch(Math.min(PREFILL_CHUNK, PREFILL - done)),
+          Math.max(...LEVELS),
+          null,
+        );
+        process.stderr.write(`prefilled ${Math.min(PREFILL, done + PREFILL_CHUNK)} writes\n`);
+      }
+      for (let round = 0; round < FAILOVERS; round++) failovers.push(await failover(cluster, round));
+      for (const node of cluster.nodes) await node.stop();
+      return { writes: results, failovers };
+    }
     for (const level of LEVELS) {
       results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
     }
@@ -577,7 +627,7 @@ async function main(): Promise<void> {
   const startLoad = loadavg()[0]!;
   const writeResults: WriteResult[] = [];
   let failovers: FailoverResult[] = [];
-  for (const nodes of NODE_COUNTS) {
+  for (const nodes of PREFILL > 0 ? [3] : NODE_COUNTS) {
     process.stderr.write(`running ${nodes} node(s)...\n`);
     const result = await benchTreaty(nodes);
     writeResults.push(...result.writes);
@@ -660,7 +710,7 @@ async function main(): Promise<void> {
   }
   if (report.failover !== null) {
     process.stderr.write(
-      `failover (kill -9 leader, 3 nodes, ${failovers.length} rounds): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
+      `failover (${FAILOVER_MODE === "kill" ? "kill -9" : "clean restart of"} leader, 3 nodes, ${failovers.length} rounds, ledger at ${failovers.map((f) => f.ledgerSeqno).join("/")}): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
     );
   }
   if (etcd.installed) {

@@ -20,8 +20,13 @@ export interface GenesisConfig {
   readonly users: readonly IdentityConfig[];
   /** Contracts deployed at genesis: name and source folder. */
   readonly contracts: readonly { readonly name: string; readonly path: string }[];
-  /** Open the service at once (no governance vote); for `treaty dev`. */
+  /** Open the service at once (no governance vote); for tests. */
   readonly open: boolean;
+  /**
+   * The service's initial trust policy for joining nodes (recorded in the service record, so
+   * every leader applies it; members change it with `set_auto_trust_nodes`). For `treaty dev`.
+   */
+  readonly autoTrustNodes: boolean;
 }
 
 export interface NodeConfig {
@@ -43,8 +48,6 @@ export interface NodeConfig {
   readonly genesis: GenesisConfig | null;
   /** Join an existing service: node URLs to ask, and its pinned identity key (from service.json). */
   readonly join: { readonly nodes: readonly string[]; readonly serviceKey: string } | null;
-  /** Trust joining nodes without a governance vote (local development only). */
-  readonly autoTrustNodes: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -89,6 +92,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   const ledger = optionalObject(root.ledger, "ledger");
   const requests = optionalObject(root.requests, "requests");
   const dataDir = path(root.dataDir, "dataDir");
+  const autoTrustDefault = legacyAutoTrust(root.autoTrustNodes);
   return {
     dataDir,
     http: {
@@ -126,7 +130,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           ? DEFAULTS.requests.freshnessWindowMs
           : integer(requests.freshnessWindowMs, "requests.freshnessWindowMs", 1000, 24 * 3_600_000),
     },
-    genesis: root.genesis === undefined || root.genesis === null ? null : parseGenesis(root.genesis, path),
+    genesis:
+      root.genesis === undefined || root.genesis === null
+        ? null
+        : parseGenesis(root.genesis, path, autoTrustDefault),
     join:
       root.join === undefined || root.join === null
         ? null
@@ -134,8 +141,6 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
             nodes: stringArray(object(root.join, "join").nodes, "join.nodes"),
             serviceKey: string(object(root.join, "join").serviceKey, "join.serviceKey"),
           },
-    autoTrustNodes:
-      root.autoTrustNodes === undefined ? false : boolean(root.autoTrustNodes, "autoTrustNodes"),
     logLevel:
       root.logLevel === undefined
         ? DEFAULTS.logLevel
@@ -143,7 +148,20 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   };
 }
 
-function parseGenesis(value: unknown, path: (v: unknown, field: string) => string): GenesisConfig {
+/**
+ * The top-level `autoTrustNodes` of earlier versions: trust policy is now service state, so it
+ * only still means something in a genesis config, as the default of `genesis.autoTrustNodes`
+ * (existing `treaty dev` workspaces keep starting); anywhere else it has no effect.
+ */
+function legacyAutoTrust(value: unknown): boolean {
+  return value === undefined ? false : boolean(value, "autoTrustNodes");
+}
+
+function parseGenesis(
+  value: unknown,
+  path: (v: unknown, field: string) => string,
+  autoTrustDefault: boolean,
+): GenesisConfig {
   const g = object(value, "genesis");
   const identities = (v: unknown, field: string) =>
     array(v ?? [], field).map((item, i) => {
@@ -170,6 +188,8 @@ function parseGenesis(value: unknown, path: (v: unknown, field: string) => strin
       };
     }),
     open: g.open === undefined ? false : boolean(g.open, "genesis.open"),
+    autoTrustNodes:
+      g.autoTrustNodes === undefined ? autoTrustDefault : boolean(g.autoTrustNodes, "genesis.autoTrustNodes"),
   };
 }
 

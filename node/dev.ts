@@ -5,8 +5,9 @@
  * (the pinned service key and node URLs), `node<i>.json` (each node's config) and `node<i>/`
  * (each node's data). Node 0 creates the service with the sample contracts; member0 then opens
  * it through governance, as in production (it proposes `transition_service_to_open` and votes
- * for it: one member is a majority), so users can call at once. Joining nodes are trusted
- * without a vote (development only: `autoTrustNodes`); the other nodes join it. With
+ * for it: one member is a majority), so users can call at once. The service trusts joining
+ * nodes without a vote (development only: `genesis.autoTrustNodes`, a policy recorded in the
+ * service record, so it holds whichever node leads); the other nodes join it. With
  * `nats-server` installed, each node is its own process on a private nats-server, as in
  * production; without it, all nodes run in this process on the in-memory transport.
  *
@@ -100,8 +101,8 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
             name,
             path: join(findPackageRoot(), "contracts", "examples", name),
           })),
+          autoTrustNodes: true,
         },
-        autoTrustNodes: true,
       });
       await runner.start(0, true);
       leader = await waitForLeader([urls[0]!], signal, "node 0 to lead the service");

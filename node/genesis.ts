@@ -76,6 +76,7 @@ export function genesisTransaction(input: GenesisInput): TransactionInput {
     status: genesis.open ? "open" : "opening",
     identity: toHex(input.serviceKey),
     recoveryThreshold: 1,
+    autoTrustNodes: genesis.autoTrustNodes,
   };
   rows.push({ map: GOV.service, key: SINGLETON_KEY, value: service });
   const node: NodeRecord = {

@@ -1,7 +1,7 @@
 /**
  * Joining a service. A new node proves it holds its identity key (a signed request, as apps
  * sign theirs) and presents its code measurement; the leader records it as pending, and once
- * governance (or, in development, `autoTrustNodes`) trusts it, the node's next poll receives the
+ * governance (a `trust_node` vote, or the service's `autoTrustNodes` policy) trusts it, the node's next poll receives the
  * service secrets it needs (ledger secrets, the service identity key, its own endorsement),
  * sealed to its identity key: x25519 between the sealing node's and the joiner's keys, HKDF,
  * AES-256-GCM. The joiner pins the service identity key and checks that the sealing node is
@@ -23,6 +23,7 @@ import {
 } from "./transport/crypto.js";
 
 export const JOIN_PATH = "/node/join";
+const PENDING_LOG_EVERY_MS = 30_000;
 
 /**
  * What a node needs to serve a service: kept in `secrets.json` (sealed storage on a TEE).
@@ -54,9 +55,14 @@ export interface PeerDescription {
   readonly url: string | null;
 }
 
-/** The leader's answer: pending, or trusted with the sealed secrets. */
+/** Why a pending node waits, when the service does not trust joiners automatically. */
+export function trustVoteReason(nodeId: string): string {
+  return `waiting for members to trust node ${nodeId} (proposal trust_node)`;
+}
+
+/** The leader's answer: pending (with what it waits for), or trusted with the sealed secrets. */
 export type JoinResponse =
-  | { readonly status: "pending" }
+  | { readonly status: "pending"; readonly waitingFor?: string }
   | {
       readonly status: "trusted";
       readonly nodes: readonly PeerDescription[];
@@ -159,6 +165,8 @@ export interface JoinOptions {
   readonly pollMs?: number;
   /** Stops polling (the node is shutting down). */
   readonly cancelled?: () => boolean;
+  /** Called on every pending answer with what the node waits for (for `/node/status`). */
+  readonly onPending?: (waitingFor: string) => void;
 }
 
 /** Asks the service to admit this node and waits until it is trusted; returns its secrets and peers. */
@@ -193,6 +201,8 @@ async function pollJoin(
   const deadline = options.now() + (options.timeoutMs ?? 300_000);
   const serviceId = keyId(options.serviceKey);
   let attempt = 0;
+  let lastReason: string | undefined;
+  let lastSaidMs = 0;
   for (;;) {
     const base = options.nodes[attempt++ % options.nodes.length]!;
     try {
@@ -209,8 +219,17 @@ async function pollJoin(
         options.logger.info("join: service busy, retrying", { node: base, code: body.error.code });
       } else if (done(body)) {
         return body;
+      } else if (body.status === "pending") {
+        const waitingFor = body.waitingFor ?? trustVoteReason(options.identity.id);
+        // Said when it changes and again every so often, so an operator tailing the log sees it.
+        if (waitingFor !== lastReason || options.now() - lastSaidMs >= PENDING_LOG_EVERY_MS) {
+          options.logger.info(`pending: ${waitingFor}`, { node: base });
+          lastReason = waitingFor;
+          lastSaidMs = options.now();
+        }
+        options.onPending?.(waitingFor);
       } else {
-        options.logger.info("join: waiting", { node: base, status: body.status });
+        options.logger.info("join: waiting to become a voting member", { node: base });
       }
     } catch (err) {
       if (err instanceof TreatyError) throw err;

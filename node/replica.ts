@@ -7,6 +7,11 @@
  *   2. send the messages (never before step 1: a vote or an ack must not outrun the disk);
  *   3. acknowledge persistence to the core, then hand the newly committed range on.
  *
+ * Received messages are queued and handled in slices (at most `MAX_ENTRIES_PER_SLICE` entries or
+ * `MAX_MESSAGES_PER_SLICE` messages), each in its own event-loop task: the NATS client hands over
+ * everything buffered in one synchronous run, and a joiner catching up would otherwise handle
+ * its whole backlog without ever letting its clock tick or its HTTP server answer.
+ *
  * Replicated entries are checked by the ledger (encoding, digests, signatures) and their write
  * sets applied to the execution KV at once; a truncation rolls the KV back. Any failure here
  * (corrupt entry from the leader, storage error) is fatal: the node stops rather than diverge.
@@ -54,6 +59,16 @@ export interface ReplicaOptions {
   readonly onFatal: (err: unknown) => void;
 }
 
+/** Most replicated entries handled in one event-loop task (about one catch-up batch). */
+export const MAX_ENTRIES_PER_SLICE = 256;
+/** Most messages handled in one event-loop task. */
+export const MAX_MESSAGES_PER_SLICE = 64;
+/**
+ * Most messages waiting to be handled. The leader's pipelining window bounds what it sends to
+ * one follower; beyond this, messages are dropped (consensus retries lost messages).
+ */
+export const MAX_INBOX_MESSAGES = 65_536;
+
 /** The configuration an entry sets, if it is a configuration entry. */
 export function configOf(record: LedgerRecord): NodeId[] | undefined {
   const writes = decodePublicWrites(decodeEntry(record.bytes, record.seqno));
@@ -68,8 +83,15 @@ export function configOf(record: LedgerRecord): NodeId[] | undefined {
   return nodes as NodeId[];
 }
 
-/** Rebuilds the consensus core's persisted state from the ledger and the hard-state file. */
-export function loadPersistedState(ledger: Ledger, hardStatePath: string): PersistedState {
+/**
+ * Rebuilds the consensus core's persisted state from the ledger and the hard-state file,
+ * calling `pace` after each entry (awaited when it returns a promise: the node yields there).
+ */
+export async function loadPersistedState(
+  ledger: Ledger,
+  hardStatePath: string,
+  pace: (done: number) => Promise<void> | undefined = () => undefined,
+): Promise<PersistedState> {
   const hardState = readJsonFile<HardState>(hardStatePath) ?? { view: 0, votedFor: null, commitSeqno: 0 };
   const entries: Entry[] = [];
   for (let seqno = 1; seqno <= ledger.lastSeqno; seqno++) {
@@ -83,6 +105,8 @@ export function loadPersistedState(ledger: Ledger, hardStatePath: string): Persi
       payload: record.bytes,
       ...(config !== undefined && { config: [...config].sort() }),
     });
+    const wait = pace(seqno);
+    if (wait !== undefined) await wait;
   }
   return {
     hardState: { ...hardState, commitSeqno: Math.min(hardState.commitSeqno, ledger.lastSeqno) },
@@ -94,6 +118,12 @@ export class Replica {
   readonly #o: ReplicaOptions;
   #durable: { view: number; votedFor: NodeId | null } | undefined;
   #failed = false;
+  #leaderCommitSeqno: number | null = null;
+  #inbox: Array<{ readonly from: NodeId; readonly bytes: Uint8Array }> = [];
+  #inboxHead = 0;
+  #inboxDropped = 0;
+  #draining = false;
+  #closed = false;
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
@@ -109,20 +139,95 @@ export class Replica {
     this.#guard(() => this.#o.consensus.tick());
   }
 
-  /** A message from an authenticated peer; malformed ones are dropped (the core counts them). */
+  /**
+   * A message from an authenticated peer: queued, and handled in a later task with the others
+   * queued (see the module comment). Dropped when the inbox is full or the replica closed.
+   */
   receive(from: NodeId, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#inbox.length - this.#inboxHead >= MAX_INBOX_MESSAGES) {
+      this.#inboxDropped++;
+      return;
+    }
+    this.#inbox.push({ from, bytes });
+    if (!this.#draining) {
+      this.#draining = true;
+      setImmediate(() => this.#drain());
+    }
+  }
+
+  /** Messages dropped because the inbox was full. */
+  get inboxDropped(): number {
+    return this.#inboxDropped;
+  }
+
+  /** Stops handling messages (the node is stopping: its stores close next). */
+  close(): void {
+    this.#closed = true;
+    this.#inbox = [];
+    this.#inboxHead = 0;
+  }
+
+  /** Handles one slice of the inbox, then yields to the event loop if more is waiting. */
+  #drain(): void {
+    let entries = 0;
+    let messages = 0;
+    while (
+      !this.#closed &&
+      this.#inboxHead < this.#inbox.length &&
+      entries < MAX_ENTRIES_PER_SLICE &&
+      messages < MAX_MESSAGES_PER_SLICE
+    ) {
+      const { from, bytes } = this.#inbox[this.#inboxHead++]!;
+      messages++;
+      try {
+        entries += this.#handleMessage(from, bytes);
+      } catch (err) {
+        // A refusal of this one message (the replica already stopped after a fatal error, ...).
+        this.#o.logger.debug("consensus message not handled", { err });
+      }
+    }
+    if (this.#inboxHead >= this.#inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    } else if (this.#inboxHead > 1024) {
+      // Handled messages are released in bulk, not one shift at a time.
+      this.#inbox = this.#inbox.slice(this.#inboxHead);
+      this.#inboxHead = 0;
+    }
+    if (!this.#closed && this.#inboxHead < this.#inbox.length) setImmediate(() => this.#drain());
+    else this.#draining = false;
+  }
+
+  /** Decodes and steps one message; returns how many entries it carried. */
+  #handleMessage(from: NodeId, bytes: Uint8Array): number {
     let message: Message;
     try {
       const wire = decode<{ t?: unknown; m?: unknown }>(bytes, "consensus message");
-      if (wire?.t !== WIRE_CONSENSUS || typeof wire.m !== "object" || wire.m === null) return;
+      if (wire?.t !== WIRE_CONSENSUS || typeof wire.m !== "object" || wire.m === null) return 0;
       // The authenticated sender and receiver replace whatever the payload claims.
       message = { ...(wire.m as Message), from, to: this.#o.consensus.id };
     } catch {
-      return;
+      return 0;
     }
     this.#guard(() => this.#o.consensus.step(message));
+    if (message.type === "append" && this.#o.consensus.status().leader === from) {
+      const reported = message.commitSeqno;
+      if (typeof reported === "number" && reported > (this.#leaderCommitSeqno ?? -1))
+        this.#leaderCommitSeqno = reported;
+    }
     // Handle the consequences now (acks, commits, replies), not at the next tick.
     this.process();
+    return message.type === "append" && Array.isArray(message.entries) ? message.entries.length : 0;
+  }
+
+  /**
+   * The highest commit point a leader reported to this node (in its appends), or null before
+   * one did: a follower that starts compares its own commit point with it to know when it has
+   * caught up.
+   */
+  get leaderCommitSeqno(): number | null {
+    return this.#leaderCommitSeqno;
   }
 
   /** Leader: proposes entries the ledger already staged (same order); returns their ids. */

@@ -158,8 +158,11 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
 
 function status(node: TreatyNode) {
   const s = node.replica.consensus.status();
+  const progress = node.lifecycle.progress;
   return {
     nodeId: node.identity.id,
+    phase: progress.phase,
+    progress,
     role: s.role === "Leader" ? "leader" : s.role === "Follower" ? "follower" : "candidate",
     view: s.view,
     leader: s.leader,

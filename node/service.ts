@@ -46,6 +46,7 @@ import {
   type NodeSecrets,
   type PeerDescription,
   sealSecrets,
+  trustVoteReason,
 } from "./join.js";
 import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
@@ -59,6 +60,7 @@ import {
   type RunningHttpServer,
   startHttpServer,
 } from "./http/server.js";
+import { Lifecycle, type Progress, type ReplayHook } from "./lifecycle.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
 import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.js";
@@ -92,12 +94,16 @@ export interface NodeRuntime {
     | null;
   /** Ms per consensus tick (default 50). */
   readonly tickMs?: number;
+  /** Awaited at each yield of a start-up replay (tests hold a node in `replaying` with it). */
+  readonly replayHook?: ReplayHook;
 }
 
 const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 /** Endorsements start a day early so clock skew between nodes cannot make them not yet valid. */
 const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
 const FORWARD_TIMEOUT_MS = 10_000;
+/** Committed entries folded into the governance view between two yields at start-up. */
+const RECOVER_SLICE_ENTRIES = 256;
 /** Set (to the forwarding node's id) on requests a node serves for another; never forwarded again. */
 const FORWARDED_HEADER = "x-treaty-forwarded-by";
 
@@ -125,6 +131,8 @@ export class TreatyNode {
   manifestsVersion = 0;
   /** Compiles the code of governance proposals off the main thread (a leader's job). */
   readonly compiler = new CompilerThread();
+  /** Start-up phase and progress (`/node/status`); app and gov calls wait until it serves. */
+  readonly lifecycle: Lifecycle;
   readonly #http: RunningHttpServer;
   readonly #router: Router;
   #transport: Transport | null;
@@ -134,6 +142,8 @@ export class TreatyNode {
   readonly #serviceKeyPair: KeyPair;
   readonly #secrets: NodeSecrets;
   #govWork: Promise<void> = Promise.resolve();
+  /** Committed seqno up to which governance reactions (contract loads...) have run. */
+  #govSettledSeqno = 0;
   readonly #reactions: GovReactions;
   #stopped = false;
   /** Requests forwarded to a leader and not answered yet. */
@@ -157,8 +167,10 @@ export class TreatyNode {
     transport: Transport | null;
     router: Router;
     http: RunningHttpServer;
+    lifecycle: Lifecycle;
   }) {
     this.config = init.config;
+    this.lifecycle = init.lifecycle;
     this.runtime = init.runtime;
     this.logger = init.runtime.logger;
     this.identity = init.identity;
@@ -231,6 +243,14 @@ export class TreatyNode {
       logger,
     });
     const cleanup: Array<() => Promise<void>> = [() => http.close()];
+    const lifecycle = new Lifecycle({
+      logger,
+      now: runtime.now,
+      ...(runtime.replayHook !== undefined && { hook: runtime.replayHook }),
+    });
+    const boot: BootInfo = { nodeId: identity.id, serviceKey: null };
+    router.add("GET", "/node/status", () => ({ body: bootStatus(boot, lifecycle.progress) }));
+    router.setGate((path) => gate(lifecycle.progress, path));
     try {
       return await TreatyNode.#open(config, runtime, {
         identity,
@@ -239,6 +259,8 @@ export class TreatyNode {
         router,
         http,
         cleanup,
+        lifecycle,
+        boot,
       });
     } catch (err) {
       for (const close of cleanup.reverse()) await close().catch(() => undefined);
@@ -256,9 +278,11 @@ export class TreatyNode {
       router: Router;
       http: RunningHttpServer;
       cleanup: Array<() => Promise<void>>;
+      lifecycle: Lifecycle;
+      boot: BootInfo;
     },
   ): Promise<TreatyNode> {
-    const { identity, logger, secretsPath } = ctx;
+    const { identity, logger, secretsPath, lifecycle } = ctx;
     const nodeUrl = ctx.http.url;
     let secrets = readJsonFile<NodeSecrets>(secretsPath);
     let joinedPeers: readonly PeerDescription[] = [];
@@ -271,6 +295,7 @@ export class TreatyNode {
         publicKey: fromHex(config.join.serviceKey, "join.serviceKey"),
       };
       logger.info("joining the service", { nodes: config.join.nodes });
+      lifecycle.enter("joining");
       const joined = await joinService({
         nodes: config.join.nodes,
         serviceKey,
@@ -278,7 +303,9 @@ export class TreatyNode {
         args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
         now: runtime.now,
         logger,
+        onPending: (waitingFor) => lifecycle.pending(waitingFor),
       });
+      lifecycle.enter("starting");
       secrets = {
         ...joined.secrets,
         ...(secrets?.atRestKey !== undefined && { atRestKey: secrets.atRestKey }),
@@ -303,6 +330,7 @@ export class TreatyNode {
     }
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
+    ctx.boot.serviceKey = serviceKey;
     const endorsement: NodeEndorsement = {
       nodeId: identity.id,
       curve: identity.curve,
@@ -314,10 +342,18 @@ export class TreatyNode {
     const ledgerSecrets = new LedgerSecrets(
       secrets.ledgerSecrets.map((x) => new LedgerSecret(x.version, fromHex(x.key))),
     );
-    const ledger = Ledger.open({ store, secrets: ledgerSecrets, random: runtime.randomBytes, serviceKey });
+    const verify = lifecycle.replay("ledger", store.lastSeqno);
+    const ledger = await Ledger.openPaced(
+      { store, secrets: ledgerSecrets, random: runtime.randomBytes, serviceKey },
+      verify,
+    );
     let persisted: PersistedState;
     if (ledger.lastSeqno > 0) {
-      persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
+      persisted = await loadPersistedState(
+        ledger,
+        join(config.dataDir, "consensus.json"),
+        lifecycle.replay("log", ledger.lastSeqno),
+      );
     } else if (config.genesis) {
       const genesis = genesisTransaction({
         genesis: config.genesis,
@@ -362,10 +398,13 @@ export class TreatyNode {
       transport,
       router: ctx.router,
       http: ctx.http,
+      lifecycle,
     });
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
     await node.#serve();
+    lifecycle.enter("catching_up");
+    node.#observe();
     if (config.join && !node.replica.consensus.status().member) {
       node.#membership = becomeMember({
         nodes: config.join.nodes,
@@ -403,6 +442,7 @@ export class TreatyNode {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    this.replica.close();
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
     await this.#http.close();
@@ -488,8 +528,10 @@ export class TreatyNode {
 
   /**
    * `POST /node/join` on the leader: checks the joining node's signed request and code
-   * measurement, records it as pending, and (with `autoTrustNodes`) trusts it. A trusted node's
-   * poll is answered with the service secrets sealed to its key.
+   * measurement, records it as pending, and trusts it when the service's trust policy says so
+   * (`autoTrustNodes` in the service record, the same whichever node leads); otherwise it
+   * answers that the node waits for a `trust_node` vote. A trusted node's poll is answered with
+   * the service secrets sealed to its key.
    */
   async admitJoin(req: HttpRequest): Promise<HttpResponse> {
     if (this.replica.consensus.status().role !== "Leader") return this.forwardToLeader(req);
@@ -530,15 +572,22 @@ export class TreatyNode {
         meta: { timeMs: this.runtime.now(), contract: null, method: "join_node", callerId: id },
       });
       this.logger.info("node asked to join", { joiner: id.slice(0, 12) });
-    } else if (this.config.autoTrustNodes) {
+    } else if (this.gov.service()?.autoTrustNodes === true) {
       await this.#transient(this.trustNode(id));
     }
-    return { body: { status: "pending" } };
+    const response: JoinResponse = {
+      status: "pending",
+      waitingFor:
+        this.gov.service()?.autoTrustNodes === true
+          ? `the service trusts joining nodes automatically: node ${id} is being trusted`
+          : trustVoteReason(id),
+    };
+    return { body: response };
   }
 
   /**
-   * Leader: trusts a pending node without a vote (the `autoTrustNodes` development shortcut; in
-   * production governance's `trust_node` sets the same status). A trusted node's next poll gets
+   * Leader: trusts a pending node without a vote (the service's `autoTrustNodes` policy; with
+   * it off, governance's `trust_node` sets the same status). A trusted node's next poll gets
    * the service secrets and its endorsement; it joins the consensus configuration once it runs
    * and says so (`ready`).
    */
@@ -641,11 +690,31 @@ export class TreatyNode {
     }
   }
 
-  /** Brings the governance view up to the known commit point (the KV was replayed by the execution service). */
+  /**
+   * Brings the governance view up to the known commit point (the KV was replayed by the
+   * execution service), in slices that yield to the event loop (`/node/status` answers meanwhile).
+   */
   async #recover(commitSeqno: number): Promise<void> {
     const committed = Math.min(Math.max(commitSeqno, this.execution.committedVersion), this.ledger.lastSeqno);
-    if (committed > 0) this.#onCommit(1, committed);
+    const pace = this.lifecycle.replay("governance", committed);
+    for (let from = 1; from <= committed; from += RECOVER_SLICE_ENTRIES) {
+      const to = Math.min(committed, from + RECOVER_SLICE_ENTRIES - 1);
+      this.#onCommit(from, to);
+      const wait = pace(to);
+      if (wait !== undefined) await wait;
+    }
     await this.#govWork;
+  }
+
+  /** Feeds the consensus state to the lifecycle (catching_up → serving). */
+  #observe(): void {
+    const s = this.replica.consensus.status();
+    this.lifecycle.observe({
+      isLeader: s.role === "Leader",
+      // Caught up means the contracts of that state are loaded too, not only its entries.
+      commitSeqno: Math.min(s.commitSeqno, this.#govSettledSeqno),
+      leaderCommitSeqno: this.replica.leaderCommitSeqno,
+    });
   }
 
   async #serve(): Promise<void> {
@@ -656,6 +725,7 @@ export class TreatyNode {
       setInterval(() => {
         this.replica.tick();
         this.replica.process();
+        if (!this.lifecycle.serving) this.#observe();
       }, tickMs),
       setInterval(
         () => void this.sequencer.maybeSign().catch(() => undefined),
@@ -700,7 +770,11 @@ export class TreatyNode {
     }
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
-    this.#govWork = this.#govWork.then(() => this.#reactions.onCommit(touched));
+    this.#govWork = this.#govWork
+      .then(() => this.#reactions.onCommit(touched))
+      .finally(() => {
+        this.#govSettledSeqno = Math.max(this.#govSettledSeqno, toSeqno);
+      });
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */
@@ -807,4 +881,50 @@ function verifyJoinRequest(
     throw new TreatyError("StaleRequest", "body.createdMs: missing or outside the freshness window");
   }
   return { id, key, args };
+}
+
+/** What a node knows about itself before it serves (for `/node/status` during start-up). */
+interface BootInfo {
+  readonly nodeId: string;
+  serviceKey: PublicKey | null;
+}
+
+/** `/node/status` before the node serves its full API: who it is and where it is. */
+function bootStatus(boot: BootInfo, progress: Progress) {
+  return {
+    nodeId: boot.nodeId,
+    phase: progress.phase,
+    progress,
+    ...(boot.serviceKey !== null && {
+      serviceKey: { curve: boot.serviceKey.curve, publicKey: toHex(boot.serviceKey.publicKey) },
+      serviceId: keyId(boot.serviceKey),
+    }),
+    version: TREATY_VERSION,
+  };
+}
+
+/**
+ * Refuses what a node cannot answer yet with a retryable Unavailable naming its phase: before it
+ * runs, everything but `/node/status`; while it catches up, app and governance calls (its state
+ * is older than what the service committed before it started).
+ */
+function gate(progress: Progress, path: string): void {
+  if (progress.phase === "serving" || path === "/node/status") return;
+  if (progress.phase === "catching_up" && !path.startsWith("/app/") && !path.startsWith("/gov/")) return;
+  throw new TreatyError("Unavailable", `the node is ${describeProgress(progress)}: retry shortly`);
+}
+
+function describeProgress(p: Progress): string {
+  switch (p.phase) {
+    case "pending":
+      return `pending: ${p.waitingFor ?? "waiting to be trusted"}`;
+    case "replaying":
+      return `replaying its ledger (${p.step}: ${p.done} of ${p.total})`;
+    case "catching_up":
+      return p.total === undefined
+        ? "catching up (waiting to hear from a leader)"
+        : `catching up (committed ${p.done} of ${p.total})`;
+    default:
+      return p.phase.replace("_", " ");
+  }
 }

@@ -85,6 +85,7 @@ export interface ActionArgs {
   retire_node: { readonly id: string };
   transition_service_to_open: Readonly<Record<string, never>>;
   set_recovery_threshold: { readonly threshold: number };
+  set_auto_trust_nodes: { readonly enabled: boolean };
   set_runtime_limits: { readonly limits: RuntimeLimits };
 }
 
@@ -196,6 +197,8 @@ export interface ServiceInfo {
   /** The service identity public key (hex). */
   readonly identity: string;
   readonly recoveryThreshold: number;
+  /** Joining nodes are trusted without a `trust_node` vote (a development policy). */
+  readonly autoTrustNodes: boolean;
 }
 
 /** Options of `waitForFinal`. */
@@ -301,6 +304,14 @@ export const actions = Object.freeze({
   /** `set_recovery_threshold`: how many members' shares recover the service. */
   setRecoveryThreshold(threshold: number): GovAction {
     return { name: "set_recovery_threshold", args: { threshold } };
+  },
+  /**
+   * `set_auto_trust_nodes`: the service's trust policy for joining nodes. With `true`, whichever
+   * node leads trusts a node that asks to join (and runs allowed code) without a vote: for
+   * development networks only.
+   */
+  setAutoTrustNodes(enabled: boolean): GovAction {
+    return { name: "set_auto_trust_nodes", args: { enabled } };
   },
   /** `set_runtime_limits`: change sandbox limits (the fields given; the others stay). */
   setRuntimeLimits(limits: RuntimeLimits): GovAction {

@@ -237,6 +237,14 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       service.set(CURRENT, { ...current, recoveryThreshold: threshold });
     },
   ),
+  set_auto_trust_nodes: action(
+    (args, path) => check.boolean(check.object(args, path, ["enabled"]).enabled, `${path}.enabled`),
+    (enabled) => {
+      const current = service.get(CURRENT);
+      if (current === undefined) throw new ContractError("NoService", "the service record is missing");
+      service.set(CURRENT, { ...current, autoTrustNodes: enabled });
+    },
+  ),
   set_runtime_limits: action(
     (args, path) => {
       const given = check.object(

@@ -48,6 +48,11 @@ export function string(value: unknown, path: string, pattern: RegExp, what: stri
   return value;
 }
 
+export function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== "boolean") fail(path, `expected true or false, got ${kind(value)}`);
+  return value;
+}
+
 export function integer(value: unknown, path: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max)
     fail(path, `expected an integer from ${min} to ${max}, got ${kind(value)}`);

@@ -49,6 +49,8 @@ export interface ServiceRecord {
   readonly status: "opening" | "open" | "recovering";
   readonly identity: string;
   readonly recoveryThreshold: number;
+  /** Joining nodes are trusted without a trust_node vote (set at genesis, or by set_auto_trust_nodes). */
+  readonly autoTrustNodes?: boolean;
 }
 
 /** The sandbox limits governance set (a subset; the node fills the rest with its defaults). */

@@ -6,6 +6,8 @@
  *   treaty withdraw <id>                     the proposer takes its proposal back
  *   treaty proposals | proposal <id>         read proposals (and wait for a decision)
  *   treaty deploy <contract-dir>             propose deploy_contract from a folder's .ts files
+ *   treaty nodes [--status pending]          the service's nodes and their trust status
+ *   treaty trust <node-id>                   propose trust_node for a pending node
  *   treaty constitution show | propose <dir> read or propose the constitution
  *
  * Each goes through the SDK's `Governance` (sdk/governance.ts), so the CLI takes exactly the path
@@ -23,6 +25,7 @@ import {
   checkProposal,
   FINAL_STATES,
   Governance,
+  type NodeInfo,
   type ProposalResult,
   type ProposalState,
   type SourceFiles,
@@ -332,6 +335,51 @@ export async function runDeploy(argv: string[], io: RemoteIo): Promise<number> {
   return proposeOne("deploy", parsed, io, actions.deployContract(name, files));
 }
 
+const NODE_STATUSES: readonly NodeInfo["status"][] = ["pending", "trusted", "retiring", "retired"];
+
+const NODES_USAGE = `Usage: treaty nodes [--status <status>] [--node <url>] [--service <file>] [--timeout <ms>]
+
+Lists the service's nodes with their trust status: {"nodes": [{"id", "status", "measurement",
+"url"}]}. A "pending" node asked to join and waits for members to trust it (unless the service
+trusts joiners automatically): propose that with \`treaty trust <id>\`.
+${EXIT_USAGE_TEXT}
+  --status <status>   only nodes in this status (${NODE_STATUSES.join(", ")})
+${REMOTE_USAGE}`;
+
+/** `treaty nodes` with its output going to `io`. */
+export async function runNodes(argv: string[], io: RemoteIo): Promise<number> {
+  const { values } = parseFlags(argv, { ...REMOTE_FLAGS, status: { type: "string" } }, false);
+  const status = values.status;
+  if (status !== undefined && !NODE_STATUSES.includes(status as NodeInfo["status"]))
+    throw new UsageError(`--status: expected one of ${NODE_STATUSES.join(", ")}, got "${status}"`);
+  const target = govTarget(values, io);
+  return reportingErrors("nodes", io, async () => {
+    const gov = await governance(target, io, "nodes", undefined);
+    const all = await answer(target, gov.nodes());
+    printJsonTo(io, { nodes: status === undefined ? all : all.filter((n) => n.status === status) });
+    return EXIT_OK;
+  });
+}
+
+const TRUST_USAGE = `Usage: treaty trust <node-id> --key <member key> [--wait] [--print] [--node <url>]
+                    [--service <file>] [--timeout <ms>]
+
+Proposes trust_node for a pending node (its id from \`treaty nodes --status pending\`) and prints
+{"proposalId", "state", "txid"}; members then vote on it. Once accepted, the node receives the
+service secrets, catches up with the ledger and becomes a voting member.
+${EXIT_USAGE_TEXT}
+${KEY_USAGE}
+${WAIT_USAGE}
+${PRINT_USAGE}
+${REMOTE_USAGE}`;
+
+/** `treaty trust` with its output going to `io`. */
+export async function runTrust(argv: string[], io: RemoteIo): Promise<number> {
+  const parsed = parseFlags(argv, { ...WRITE_FLAGS, print: { type: "boolean", default: false } });
+  if (parsed.positionals.length !== 1) throw new UsageError("expected <node-id>");
+  return proposeOne("trust", parsed, io, actions.trustNode(parsed.positionals[0]!));
+}
+
 const CONSTITUTION_SHOW_USAGE = `Usage: treaty constitution show [--out <dir>] [--force] [--node <url>] [--service <file>]
                                 [--timeout <ms>]
 
@@ -439,6 +487,8 @@ export const GOV_COMMANDS: readonly Command[] = [
     DEPLOY_USAGE,
     runDeploy,
   ),
+  command(["nodes"], "list the service's nodes and their trust status", NODES_USAGE, runNodes),
+  command(["trust"], "propose trusting a pending node (member)", TRUST_USAGE, runTrust),
   command(
     ["constitution", "show"],
     "show the constitution in force",

@@ -114,7 +114,14 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
     .add("GET", "/gov/service", async () => {
       const s = await row<ServiceRecord>(node, GOV.service, SINGLETON_KEY);
       if (s === undefined) throw new TreatyError("NotFound", "the service record is missing");
-      return { body: { status: s.status, identity: s.identity, recoveryThreshold: s.recoveryThreshold } };
+      return {
+        body: {
+          status: s.status,
+          identity: s.identity,
+          recoveryThreshold: s.recoveryThreshold,
+          autoTrustNodes: s.autoTrustNodes === true,
+        },
+      };
     })
     .add("GET", "/gov/limits", async () => {
       const set = await row<unknown>(node, GOV.limits, SINGLETON_KEY);

@@ -72,6 +72,13 @@ export interface ServiceRecord {
   /** Service identity public key (ed25519, hex). */
   readonly identity: string;
   readonly recoveryThreshold: number;
+  /**
+   * The service's trust policy for joining nodes: when true, whichever node leads trusts a
+   * pending node whose code is allowed without a `trust_node` vote (development networks).
+   * Set at genesis (`genesis.autoTrustNodes`) and changed by `set_auto_trust_nodes`; absent
+   * (older ledgers) means false.
+   */
+  readonly autoTrustNodes?: boolean;
 }
 
 /** `public:gov.constitution` (key SINGLETON_KEY): the constitution in force. */

@@ -53,14 +53,29 @@ export interface RawRequest {
   readonly body: Uint8Array;
 }
 
-/** Routes by method and path pattern (`/app/:contract/:method`). First match wins. */
+/**
+ * Routes by method and path pattern (`/app/:contract/:method`). First match wins; adding a route
+ * with the same method and pattern as an earlier one replaces it (a node answers
+ * `/node/status` before its full API is built).
+ */
 export class Router {
+  #gate: ((path: string) => void) | null = null;
+
+  /**
+   * Runs `gate(path)` before routing every request: it throws (a TreatyError) to refuse one,
+   * e.g. `Unavailable` while the node is not ready to serve it.
+   */
+  setGate(gate: ((path: string) => void) | null): void {
+    this.#gate = gate;
+  }
+
   /** Routes and runs `request`; never throws: failures become `{error}` responses. */
   async dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
     try {
       if (this.routes.length === 0)
         throw new TreatyError("Unavailable", "the node is starting: retry shortly");
       const url = new URL(request.url, "http://treaty");
+      this.#gate?.(url.pathname);
       const found = this.match(request.method, url.pathname);
       if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${url.pathname}`);
       if (found === "method-not-allowed") {
@@ -82,7 +97,12 @@ export class Router {
   private readonly routes: Route[] = [];
 
   add(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, segments: pattern.split("/").filter(Boolean), handler });
+    const route = { method, segments: pattern.split("/").filter(Boolean), handler };
+    const same = this.routes.findIndex(
+      (r) => r.method === method && r.segments.join("/") === route.segments.join("/"),
+    );
+    if (same === -1) this.routes.push(route);
+    else this.routes[same] = route;
     return this;
   }
 

@@ -4,11 +4,11 @@
  * compiled into), set up the way a consortium runs one rather than the way a dev network cuts
  * corners. The genesis node creates the service in the `opening` state with one founding member
  * and no users or contracts; joining nodes stay pending until members trust them by proposal
- * (no `autoTrustNodes`). Everything else (members, users, contracts, opening) is left to the
+ * (the service's `autoTrustNodes` policy is off). Everything else (members, users, contracts, opening) is left to the
  * test, through governance.
  *
  * Why not test/support/cluster.ts: it starts an open service whose nodes trust each other
- * (`autoTrustNodes`), the right shape for consensus tests; these tests must start from an
+ * (`genesis.autoTrustNodes`), the right shape for consensus tests; these tests must start from an
  * unopened service with untrusted joiners. Why processes: a joining node waits to be trusted
  * inside its start-up, which cannot be cancelled in-process, while a process can always be
  * stopped.

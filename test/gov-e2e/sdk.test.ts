@@ -168,7 +168,7 @@ describe("Governance reads", () => {
       "/gov/contracts/my%20c": { name: "my c", version: 2, digest: "e", source: {} },
       "/gov/constitution": { digest: "c", source: { "index.ts": "" } },
       "/gov/nodes": { nodes: [{ id: "n" }] },
-      "/gov/service": { status: "open", identity: "i", recoveryThreshold: 1 },
+      "/gov/service": { status: "open", identity: "i", recoveryThreshold: 1, autoTrustNodes: false },
       "/gov/limits": { heapBytes: 1 },
     };
     const { gov, sent } = governance((s) => ({ json: answers[s.path] ?? { error: "unexpected" } }));

@@ -1,6 +1,6 @@
 /**
  * Retirement on a real replicated network: three in-process nodes on the in-memory transport
- * (joiners trusted by the development shortcut `autoTrustNodes`: trust by proposal is covered
+ * (joiners trusted by the service's `autoTrustNodes` policy, set at genesis: trust by proposal is covered
  * in node.test.ts and test/gov-e2e). `retire_node` only marks the node retiring; the leader then
  * takes it out of the consensus configuration and, once that change is committed, records it
  * retired. Leader changes mid-vote are test/gov-e2e's.
@@ -32,7 +32,6 @@ async function startNode(index: number, extra: Record<string, unknown>): Promise
       identityFile: join(dir, `node${index}.identity.json`),
       http: { host: "127.0.0.1", port: 0 },
       ledger: { signatureIntervalMs: 20 },
-      autoTrustNodes: true,
       logLevel: "error",
       ...extra,
     },
@@ -67,6 +66,7 @@ describe("governance retires a node from a 3-node network", () => {
         users: [],
         contracts: [],
         open: true,
+        autoTrustNodes: true,
       },
     });
     await until("the founder to lead", () =>

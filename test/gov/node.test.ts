@@ -14,7 +14,7 @@ import { generateKeyPair, type KeyPair, verify } from "../../sdk/keys.js";
 import { endorsementMessage } from "../../sdk/receipt.js";
 import { signRequest } from "../../sdk/request.js";
 import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
-import { JOIN_PATH, openSecrets } from "../../node/join.js";
+import { JOIN_PATH, openSecrets, trustVoteReason } from "../../node/join.js";
 import { startTestNode, type TestNode } from "../support/node.js";
 import { fixtureFiles } from "./fixtures.js";
 
@@ -248,11 +248,16 @@ describe("governance on a node (HTTP)", () => {
       });
       return net.post(request.path, request.body, request.headers);
     };
-    assert.deepEqual((await join()).json, { status: "pending" });
+    const waiting = { status: "pending", waitingFor: trustVoteReason(joiner.id) };
+    assert.match(
+      waiting.waitingFor,
+      /^waiting for members to trust node [0-9a-f]{64} \(proposal trust_node\)$/,
+    );
+    assert.deepEqual((await join()).json, waiting);
     await until("the pending node to be committed", async () =>
       (await gov().nodes()).some((n) => n.id === joiner.id && n.status === "pending"),
     );
-    assert.deepEqual((await join()).json, { status: "pending" }, "still pending without a vote");
+    assert.deepEqual((await join()).json, waiting, "still pending without a vote");
     await pass([actions.trustNode(joiner.id)]);
     const trusted = (await join()).json as { status: string; sealed: Parameters<typeof openSecrets>[2] };
     assert.equal(trusted.status, "trusted");

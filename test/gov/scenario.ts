@@ -271,7 +271,9 @@ export class GovScenario {
         break;
       case "service": {
         const s = this.#row<ServiceRecord>(GOV.service, SINGLETON_KEY)!;
-        lines.push(`${s.status} recoveryThreshold=${s.recoveryThreshold}`);
+        lines.push(
+          `${s.status} recoveryThreshold=${s.recoveryThreshold}${s.autoTrustNodes === undefined ? "" : ` autoTrustNodes=${s.autoTrustNodes}`}`,
+        );
         break;
       }
       case "limits":

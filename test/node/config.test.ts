@@ -43,6 +43,10 @@ describe("node config", () => {
         /genesis\.members\[0\]\.curve/,
       ],
       [{ dataDir: "d", logLevel: "loud" }, /config logLevel: expected one of/],
+      [
+        { dataDir: "d", genesis: { members: [{ publicKey: "ab" }], autoTrustNodes: "yes" } },
+        /config genesis\.autoTrustNodes: expected true or false/,
+      ],
     ];
     for (const [value, message] of cases) {
       assert.throws(
@@ -52,5 +56,31 @@ describe("node config", () => {
     }
     writeFileSync(join(dir, "bad.json"), "{");
     assert.throws(() => loadConfig(join(dir, "bad.json")), /not valid JSON/);
+  });
+
+  it("reads the trust policy for joiners as part of genesis; the old top-level field is its default", () => {
+    const genesis = { members: [{ publicKey: "ab" }] };
+    assert.equal(parseConfig({ dataDir: "d", genesis }, dir).genesis?.autoTrustNodes, false);
+    assert.equal(
+      parseConfig({ dataDir: "d", genesis: { ...genesis, autoTrustNodes: true } }, dir).genesis
+        ?.autoTrustNodes,
+      true,
+    );
+    // Workspaces written by earlier versions put it at the top level of node 0's config.
+    assert.equal(
+      parseConfig({ dataDir: "d", genesis, autoTrustNodes: true }, dir).genesis?.autoTrustNodes,
+      true,
+    );
+    assert.equal(
+      parseConfig({ dataDir: "d", genesis: { ...genesis, autoTrustNodes: false }, autoTrustNodes: true }, dir)
+        .genesis?.autoTrustNodes,
+      false,
+    );
+    assert.throws(
+      () => parseConfig({ dataDir: "d", autoTrustNodes: 1 }, dir),
+      (e) =>
+        isTreatyError(e, "MalformedRequest") &&
+        /config autoTrustNodes: expected true or false/.test(e.message),
+    );
   });
 });

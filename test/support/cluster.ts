@@ -6,8 +6,8 @@
  *
  * Layout, as `treaty dev` does it: node 0 creates the service (genesis with fresh member0 and
  * user0 keys, the sample contracts, `open: true`); nodes 1..N-1 join it through node 0 and become
- * voting members. Every node has `autoTrustNodes` (a test network must admit joiners whichever
- * node leads). Identities are created here before the first start, so node ids are known up
+ * voting members. The service trusts joining nodes automatically (`genesis.autoTrustNodes`, a
+ * policy of the service that whichever node leads applies) unless `autoTrustNodes: false`. Identities are created here before the first start, so node ids are known up
  * front; HTTP ports are fixed per node, so URLs survive restarts. Each node's JSON log lines go
  * to `<dir>/node<i>.log` (`tail()` reads them for failure messages).
  *
@@ -68,6 +68,11 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Extra fields merged into every node's config (e.g. `requests`). */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
+  /**
+   * The service's initial trust policy for joiners (default true). With false, nodes 1..N-1
+   * cannot join at start-up: use `nodes: 1` and trust joiners by proposal.
+   */
+  readonly autoTrustNodes?: boolean;
   /** Extra arguments for `node` before the CLI path (e.g. `--cpu-prof`), per node index. */
   readonly nodeArgs?: (index: number) => readonly string[];
 }
@@ -177,6 +182,13 @@ export interface Cluster {
    * Exceptions from `check` count as "not yet" (a node restarting refuses connections).
    */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  /**
+   * Creates and starts one more node process that joins the service through `via` (default:
+   * every running node), as `treaty node start --join` does; it is appended to `nodes` (and
+   * stopped by `dispose`). Resolves once the process is spawned, not when it has joined: it
+   * may wait to be trusted (see `autoTrustNodes`).
+   */
+  addNode(options?: { via?: readonly ClusterNode[] }): Promise<ClusterNode>;
   /** Node processes that exited without `kill`/`stop`/`dispose` asking them to. */
   crashes(): readonly Crash[];
   /** The tail of every node's log, for a failure message. */
@@ -277,7 +289,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           signatureIntervalTx: options.signatureIntervalTx,
         }),
       },
-      autoTrustNodes: true,
       logLevel: options.logLevel ?? "info",
       ...options.extraConfig,
     });
@@ -288,11 +299,20 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
         contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
         open: true,
+        autoTrustNodes: options.autoTrustNodes ?? true,
       },
     });
     await nodes[0]!.start();
-    // The service key exists once node 0 serves HTTP; the joiners' start-up overlaps its first election.
-    const first = await waitFor("node 0 to serve", () => nodes[0]!.status(), readyTimeoutMs);
+    // Node 0's status names the service key once it has created the service (it answers
+    // /node/status from the start, with its phase); the joiners' start-up overlaps its election.
+    const first = await waitFor(
+      "node 0 to create the service",
+      async () => {
+        const s = await nodes[0]!.status();
+        return s.serviceKey === undefined ? undefined : s;
+      },
+      readyTimeoutMs,
+    );
     const serviceKeyHex = (first.serviceKey as { publicKey: string }).publicKey;
     for (let i = 1; i < count; i++) {
       nodes[i]!.writeConfig({ ...base(i), join: { nodes: [urls[0]], serviceKey: serviceKeyHex } });
@@ -308,7 +328,28 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       readyTimeoutMs,
     );
     const serviceKey: PublicKey = { curve: "ed25519", publicKey: fromHex(serviceKeyHex) };
+    const addNode = async ({ via }: { via?: readonly ClusterNode[] } = {}) => {
+      const [port] = await freePorts(1);
+      const index = nodes.length;
+      const node = new NodeProcess(
+        index,
+        dir,
+        `http://127.0.0.1:${port}`,
+        options.nodeArgs?.(index) ?? [],
+        (crash) => crashes.push(crash),
+      );
+      nodes.push(node);
+      const joinVia = (via ?? nodes.filter((n) => n !== node && n.running())).map((n) => n.url);
+      node.writeConfig({
+        ...base(index),
+        http: { host: "127.0.0.1", port },
+        join: { nodes: joinVia, serviceKey: serviceKeyHex },
+      });
+      await node.start();
+      return node;
+    };
     const cluster = makeCluster({
+      addNode,
       nats,
       nodes,
       dir,
@@ -342,6 +383,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 }
 
 function makeCluster(parts: {
+  addNode: Cluster["addNode"];
   nats: NatsServer;
   nodes: NodeProcess[];
   dir: string;
@@ -406,6 +448,7 @@ function makeCluster(parts: {
         timeoutMs,
       ),
     waitFor,
+    addNode: parts.addNode,
     crashes: () => [...parts.crashes],
     logs: parts.logs,
     dispose: parts.dispose,

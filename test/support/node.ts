@@ -24,6 +24,7 @@ import { Client, type ClientOptions } from "../../sdk/client.js";
 import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NodeConfig, parseConfig } from "../../node/config.js";
+import type { ReplayHook } from "../../node/lifecycle.js";
 import { type Logger, silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { TreatyNode } from "../../node/service.js";
@@ -87,8 +88,11 @@ export interface TestNode {
    * "nothing was written" takes `node.ledger.lastSeqno` after this and compares later.
    */
   settled(): Promise<number>;
-  /** Stops the node (keeps the data dir) and starts it again on the same dir and port. */
-  restart(): Promise<void>;
+  /**
+   * Stops the node (keeps the data dir) and starts it again on the same dir and port; a
+   * `replayHook` is awaited at each yield of the start-up replay (to hold the node there).
+   */
+  restart(options?: { replayHook?: ReplayHook }): Promise<void>;
   /** Stops the node and keeps the data dir. Idempotent. */
   stop(): Promise<void>;
   /** Stops the node and deletes the temp dir. Idempotent. */
@@ -139,8 +143,11 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     },
     logLevel: "error",
   });
-  const boot = async (config: NodeConfig): Promise<TreatyNode> => {
-    const started = await TreatyNode.start(config, realRuntime(config, logger));
+  const boot = async (config: NodeConfig, replayHook?: ReplayHook): Promise<TreatyNode> => {
+    const started = await TreatyNode.start(config, {
+      ...realRuntime(config, logger),
+      ...(replayHook !== undefined && { replayHook }),
+    });
     try {
       await waitReady(started, contracts, readyTimeoutMs);
     } catch (err) {
@@ -199,10 +206,10 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       };
     },
     settled: () => settle(node, readyTimeoutMs),
-    restart: async () => {
+    restart: async (restartOptions = {}) => {
       if (disposed) throw new Error("restart after dispose");
       await stop();
-      node = await boot(parseConfig(configValue(port), dir));
+      node = await boot(parseConfig(configValue(port), dir), restartOptions.replayHook);
       running = true;
     },
     stop,
