@@ -8,7 +8,8 @@
  *   leader has applied above it. No dirty read can happen: only committed entries are seen.
  * - linearizable: first a read index (the leader's, via a heartbeat round: node/consensus), then
  *   a committed read once this node's commit point reached it. A follower asks the leader for the
- *   index over the node-to-node request channel and reads locally.
+ *   index over the node-to-node request channel and reads locally; reads that arrive while such
+ *   a request is in flight share the next one (one request per round trip, not per read).
  * - latest: reads at the end of this node's ledger, pending entries included; `Pending` when it
  *   is above the commit point.
  *
@@ -65,6 +66,9 @@ export class ReadService {
   readonly #o: ReadServiceOptions;
   /** Reads waiting until the commit point reaches `seqno`. */
   #waiters: { readonly seqno: number; readonly wake: () => void }[] = [];
+  /** The read-index request to the leader in flight, and the one queued behind it. */
+  #asking: Promise<number> | null = null;
+  #queued: Promise<number> | null = null;
 
   constructor(options: ReadServiceOptions) {
     this.#o = options;
@@ -110,9 +114,37 @@ export class ReadService {
     if (replica.consensus.status().role === "Leader") {
       index = await withDeadline(replica.readIndex(), deadline, "the read index");
     } else {
-      index = await this.#askLeader(deadline);
+      index = await this.#sharedAsk(deadline);
     }
     await this.#commitAtLeast(index, deadline);
+  }
+
+  /**
+   * A read index from the leader, from a request sent after this call: the one in flight was
+   * sent too early to count for this read, so it waits for (and shares) the next.
+   */
+  #sharedAsk(deadline: number): Promise<number> {
+    if (this.#asking === null) return this.#startAsk(deadline);
+    this.#queued ??= this.#asking
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.#queued = null;
+        return this.#startAsk(deadline);
+      });
+    return this.#queued;
+  }
+
+  #startAsk(deadline: number): Promise<number> {
+    const asking = this.#askLeader(deadline);
+    this.#asking = asking;
+    const done = () => {
+      if (this.#asking === asking) this.#asking = null;
+    };
+    asking.then(done, done);
+    return asking;
   }
 
   async #askLeader(deadline: number): Promise<number> {
