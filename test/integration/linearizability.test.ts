@@ -2,6 +2,8 @@
  * Reads a client can trust, on a real 3-node network over nats-server:
  * - a write sent to a follower is answered with its txid in the body and `x-treaty-txid`;
  * - a linearizable read on a follower sees a write committed before it started;
+ * - a write a follower forwarded to a leader that froze before answering ends `OutcomeUnknown`
+ *   (not `NotLeader`: the leader may have run it), and a resend of the same bytes learns its txid;
  * - recorded histories of concurrent writes and reads at every consistency level, under a
  *   leader frozen with SIGSTOP, a nats-server outage and a leader killed with SIGKILL, pass the checker
  *   (test/linearizability/checker.ts): linearizable reads are linearizable, committed reads
@@ -53,6 +55,54 @@ describe("read consistency on a 3-node network", () => {
     assert.deepEqual(read.result, { msg: "through a follower" });
     assert.equal(read.status, "Committed");
     assert.ok(parseTxId(read.txid).seqno >= parseTxId(body.txid).seqno);
+  });
+
+  it("a forwarded write that got no answer is OutcomeUnknown; resending the same bytes settles it", async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.nodes.find((n) => n !== leader)!;
+    const request = signRequest(cluster.user, cluster.serviceId, "/app/log/writePublic", {
+      id: 2,
+      msg: "forwarded to a frozen leader",
+    });
+    const send = async () => {
+      const response = await fetch(follower.url + request.path, {
+        method: "POST",
+        headers: request.headers,
+        body: request.body as Uint8Array<ArrayBuffer>,
+      });
+      return {
+        status: response.status,
+        json: (await response.json()) as {
+          txid?: string;
+          error?: { code: string; details?: { txid?: string } };
+        },
+      };
+    };
+    leader.pause();
+    let first: Awaited<ReturnType<typeof send>>;
+    try {
+      // The follower forwards, the frozen leader never answers, a new leader is elected.
+      first = await send();
+    } finally {
+      leader.resume();
+    }
+    assert.equal(first.status, 503);
+    assert.equal(first.json.error?.code, "OutcomeUnknown");
+    await cluster.waitForLeader();
+    let txid: string | undefined;
+    for (let attempt = 0; attempt < 20 && txid === undefined; attempt++) {
+      const again = await send();
+      if (again.status === 200) txid = again.json.txid;
+      else if (again.json.error?.code === "Replay") txid = again.json.error.details?.txid;
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.ok(txid !== undefined, "a resend learned the txid");
+    await cluster.client().waitForCommit(txid);
+    const read = await cluster
+      .client()
+      .call<{ msg: string }>("log", "readPublic", { id: 2 }, { consistency: "linearizable" });
+    assert.equal(read.result.msg, "forwarded to a frozen leader");
+    await cluster.waitForConvergence();
   });
 
   for (const seed of CI_SEEDS) {
