@@ -77,6 +77,18 @@ export function openApiDocument(
           tags: [name],
           "x-treaty-mode": m.mode,
           "x-treaty-auth": m.auth,
+          ...(m.mode === "readonly" && {
+            parameters: [
+              {
+                name: "x-treaty-consistency",
+                in: "header",
+                required: false,
+                description:
+                  "committed (default): committed state only; linearizable: also every write committed before the call; latest: pending state too (docs/http.md)",
+                schema: { type: "string", enum: ["committed", "linearizable", "latest"] },
+              },
+            ],
+          }),
           requestBody: {
             required: true,
             content: {
@@ -97,13 +109,21 @@ export function openApiDocument(
             "200": {
               description:
                 m.mode === "readonly"
-                  ? "The result"
+                  ? "The result, the txid of the state it read and that state's status"
                   : "The result and the transaction id (Pending until committed)",
+              headers: {
+                "x-treaty-txid": { description: "The txid of the answer's body", schema: { type: "string" } },
+              },
               content: {
                 "application/json": {
                   schema: {
                     type: "object",
-                    properties: { result: {}, ...(m.mode === "readwrite" && { txid: { type: "string" } }) },
+                    properties: {
+                      result: {},
+                      txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
+                      status: { type: "string", enum: ["Pending", "Committed"] },
+                    },
+                    required: ["txid", "status"],
                   },
                 },
               },
