@@ -5,6 +5,9 @@
  * - tx: a typical transfer (2 gets, 2 sets of ~100-byte values, write set, apply) per second,
  *   committed every `--batch` versions: in memory, and on LMDB with one durable commit per batch;
  * - get: point reads per second from committed LMDB state and from the overlay;
+ * - as-of reads: point reads of a hot key written by each of 1000 pending (applied, uncommitted)
+ *   versions, at the applied head (`latest` reads) and at the committed version below them
+ *   (`committed` reads: what the node serves by default);
  * - range: entries per second through a merged range over committed LMDB state;
  * - codec: write sets encoded and decoded per second.
  *
@@ -89,6 +92,24 @@ async function main(): Promise<void> {
     for (let i = 0; i < TXS; i++) overlayReader.get(MAP, key(i % BATCH));
     const overlayGetPerSec = TXS / seconds(start);
 
+    // A hot key written by each of PENDING uncommitted versions: read it at the head and as of
+    // the committed version below them all.
+    const PENDING = 1000;
+    const hot = key(KEYS + 1);
+    for (let i = 0; i < PENDING; i++) {
+      const w = lmdb.begin();
+      w.set(MAP, hot, value(i));
+      lmdb.apply(lmdb.appliedVersion + 1, w.writeSet());
+    }
+    start = process.hrtime.bigint();
+    const head = lmdb.begin();
+    for (let i = 0; i < TXS; i++) head.get(MAP, hot);
+    const headHotGetPerSec = TXS / seconds(start);
+    start = process.hrtime.bigint();
+    const asOf = lmdb.beginAt(lmdb.committedVersion);
+    for (let i = 0; i < TXS; i++) asOf.get(MAP, hot);
+    const committedHotGetPerSec = TXS / seconds(start);
+
     start = process.hrtime.bigint();
     let entries = 0;
     for (const _ of lmdb.begin().range(MAP)) entries++;
@@ -114,6 +135,9 @@ async function main(): Promise<void> {
       lmdbDurableCommitsPerSec: Math.round(lmdbTx.commitsPerSec),
       committedGetPerSec: Math.round(committedGetPerSec),
       overlayGetPerSec: Math.round(overlayGetPerSec),
+      pendingVersionsOfHotKey: PENDING,
+      headHotGetPerSec: Math.round(headHotGetPerSec),
+      committedHotGetPerSec: Math.round(committedHotGetPerSec),
       rangeEntriesPerSec: Math.round(rangeEntriesPerSec),
       rangeEntries: entries,
       writeSetWrites: BATCH,
@@ -128,6 +152,7 @@ async function main(): Promise<void> {
         `  memory ${result.memoryTxPerSec} tx/s`,
         `  LMDB   ${result.lmdbTxPerSec} tx/s (${result.lmdbDurableCommitsPerSec} durable commits/s)`,
         `point get: committed LMDB ${result.committedGetPerSec}/s, overlay ${result.overlayGetPerSec}/s`,
+        `hot key under ${PENDING} pending versions: at the head ${result.headHotGetPerSec}/s, as of the committed version ${result.committedHotGetPerSec}/s`,
         `range over ${entries} committed entries: ${result.rangeEntriesPerSec} entries/s`,
         `write set of ${BATCH} writes (${bytes.length} B): encode ${result.writeSetEncodePerSec}/s, decode ${result.writeSetDecodePerSec}/s`,
       ].join("\n"),

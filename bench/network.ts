@@ -10,7 +10,11 @@
  *   paced run at half the peak committed rate (open loop: requests leave on a schedule, not when
  *   earlier ones return), where the commit latency target applies;
  * - 3 nodes also: kill -9 of the leader, repeated: time until a surviving node leads, and until
- *   a write sent after the kill is committed.
+ *   a write sent after the kill is committed;
+ * - signed `log.readPublic` reads per second and latency p50/p99 at each read consistency
+ *   (`x-treaty-consistency`: committed, linearizable, latest) at the lowest in-flight level, sent
+ *   to the leader and (3 nodes) to a follower, whose linearizable reads ask the leader for a read
+ *   index over NATS.
  *
  * Every request is built and signed before the clock starts (node:crypto `signFast`, the bytes
  * the SDK's `signRequest` makes) and sent as raw bytes over keep-alive connections: signing is
@@ -24,10 +28,13 @@
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
- * committed and applied), for a figure from the same run on the same machine; otherwise the
- * report says it is not installed.
+ * committed and applied), and range reads of those keys at the lowest level, linearizable
+ * (etcd's default: a read index) and serializable (the member's local state), spread over the
+ * members; for a figure from the same run on the same machine; otherwise the report says it is
+ * not installed.
  *
  * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
+ * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
@@ -47,7 +54,12 @@ import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { SignedRequest } from "../sdk/request.js";
+import {
+  HEADER_CONSISTENCY,
+  READ_CONSISTENCIES,
+  type ReadConsistency,
+  type SignedRequest,
+} from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
@@ -70,6 +82,7 @@ const CLOCK_TICKS_PER_SECOND = clockTicks();
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "5000" },
+    reads: { type: "string", default: "3000" },
     "in-flight": { type: "string", default: "64,256" },
     nodes: { type: "string", default: "1,3" },
     "signature-interval-ms": { type: "string", default: "20" },
@@ -81,6 +94,7 @@ const { values: flags } = parseArgs({
   },
 });
 const REQUESTS = Number(flags.requests);
+const READS = Number(flags.reads);
 const LEVELS = flags["in-flight"].split(",").map(Number);
 const NODE_COUNTS = flags.nodes.split(",").map(Number);
 const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
@@ -94,7 +108,7 @@ if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
 const PREFILL_CHUNK = 10_000;
 if (
-  ![REQUESTS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
+  ![REQUESTS, READS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
     (n) => Number.isSafeInteger(n) && n > 0,
   ) ||
   !Number.isSafeInteger(FAILOVERS) ||
@@ -147,6 +161,83 @@ interface EtcdResult {
   readonly requests: number;
   readonly putsPerSecond: number;
   readonly latency: LatencySummary;
+}
+
+interface ReadResult {
+  readonly nodes: number;
+  readonly target: "leader" | "follower";
+  readonly consistency: ReadConsistency;
+  readonly inFlight: number;
+  readonly requests: number;
+  readonly readsPerSecond: number;
+  readonly latency: LatencySummary;
+}
+
+interface EtcdReadResult {
+  readonly consistency: "linearizable" | "serializable";
+  readonly inFlight: number;
+  readonly requests: number;
+  readonly readsPerSecond: number;
+  readonly latency: LatencySummary;
+}
+
+/**
+ * Runs `count` requests made by `make(i)` with `inFlight` outstanding; every answer must be 200.
+ * Returns the rate and the latency summary.
+ */
+async function closedLoop(
+  count: number,
+  inFlight: number,
+  make: (i: number, agent: Agent) => Promise<{ status: number; text: string }>,
+): Promise<{ perSecond: number; latency: LatencySummary }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
+  const latency = new Float64Array(count);
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const sent = performance.now();
+      const { status, text } = await make(i, agent);
+      if (status !== 200) throw new Error(`request ${i}: HTTP ${status}: ${text}`);
+      latency[i] = performance.now() - sent;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: inFlight }, worker));
+  } finally {
+    agent.destroy();
+  }
+  return {
+    perSecond: Math.round(count / ((performance.now() - started) / 1000)),
+    latency: summarize(latency),
+  };
+}
+
+/** Signed reads of ids 1..`ids` sent to `target` at `consistency`. */
+async function readRun(
+  cluster: Cluster,
+  target: ClusterNode,
+  role: "leader" | "follower",
+  consistency: ReadConsistency,
+  ids: number,
+): Promise<ReadResult> {
+  const inFlight = Math.min(...LEVELS);
+  const requests = Array.from({ length: READS }, (_, i) => {
+    const request = fastSignedRequest(cluster.user, cluster.serviceId, "/app/log/readPublic", {
+      id: 1 + (i % ids),
+    });
+    return { ...request, headers: { ...request.headers, [HEADER_CONSISTENCY]: consistency } };
+  });
+  const run = await closedLoop(READS, inFlight, (i, agent) => postSigned(agent, target.url, requests[i]!));
+  return {
+    nodes: cluster.nodes.length,
+    target: role,
+    consistency,
+    inFlight,
+    requests: READS,
+    readsPerSecond: run.perSecond,
+    latency: run.latency,
+  };
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -426,7 +517,9 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
   }
 }
 
-async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; failovers: FailoverResult[] }> {
+async function benchTreaty(
+  nodes: number,
+): Promise<{ writes: WriteResult[]; reads: ReadResult[]; failovers: FailoverResult[] }> {
   const profileDir = flags["cpu-prof"] === undefined ? undefined : resolve(flags["cpu-prof"]);
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const cluster = await startCluster({
@@ -443,6 +536,7 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
     ],
   });
   const results: WriteResult[] = [];
+  const reads: ReadResult[] = [];
   const failovers: FailoverResult[] = [];
   try {
     const leader = await cluster.waitForLeader();
@@ -467,10 +561,19 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
       }
       for (let round = 0; round < FAILOVERS; round++) failovers.push(await failover(cluster, round));
       for (const node of cluster.nodes) await node.stop();
-      return { writes: results, failovers };
+      return { writes: results, reads, failovers };
     }
     for (const level of LEVELS) {
       results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
+    }
+    // Reads of what was written, once every node has it.
+    await cluster.waitForConvergence();
+    const ids = Math.min(firstId - 1, 10_000);
+    const follower = cluster.nodes.find((n) => n !== leader);
+    await readRun(cluster, leader, "leader", "committed", ids); // warm-up
+    for (const consistency of READ_CONSISTENCIES) {
+      reads.push(await readRun(cluster, leader, "leader", consistency, ids));
+      if (follower !== undefined) reads.push(await readRun(cluster, follower, "follower", consistency, ids));
     }
     if (nodes > 1) {
       const follower = cluster.nodes.find((n) => n !== leader)!;
@@ -487,7 +590,7 @@ async function benchTreaty(nodes: number): Promise<{ writes: WriteResult[]; fail
   } finally {
     await cluster.dispose();
   }
-  return { writes: results, failovers };
+  return { writes: results, reads, failovers };
 }
 
 /** The kernel's clock tick rate for /proc CPU times (`getconf CLK_TCK`; 100 on Linux when unknown). */
@@ -530,8 +633,11 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** A 3-member etcd cluster on loopback, 100-byte puts at each in-flight level through the JSON gateway. */
-async function benchEtcd(binary: string): Promise<EtcdResult[]> {
+/**
+ * A 3-member etcd cluster on loopback, 100-byte puts at each in-flight level through the JSON
+ * gateway, then range reads of those keys, linearizable and serializable.
+ */
+async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads: EtcdReadResult[] }> {
   const dir = mkdtempSync(join(tmpdir(), "treaty-bench-etcd-"));
   const ports = await freePorts(6);
   const members = [0, 1, 2].map((i) => ({
@@ -606,7 +712,25 @@ async function benchEtcd(binary: string): Promise<EtcdResult[]> {
         });
       }
     }
-    return results;
+    const reads: EtcdReadResult[] = [];
+    const inFlight = Math.min(...LEVELS);
+    for (const consistency of ["linearizable", "serializable"] as const) {
+      const run = await closedLoop(READS, inFlight, (i, readAgent) => {
+        const key = Buffer.from(`bench/${i % firstKey}`).toString("base64");
+        const body = JSON.stringify({ key, ...(consistency === "serializable" && { serializable: true }) });
+        return send(readAgent, `${members[i % members.length]!.client}/v3/kv/range`, "POST", body, {
+          "content-type": "application/json",
+        });
+      });
+      reads.push({
+        consistency,
+        inFlight,
+        requests: READS,
+        readsPerSecond: run.perSecond,
+        latency: run.latency,
+      });
+    }
+    return { writes: results, reads };
   } finally {
     agent.destroy();
     await Promise.all(
@@ -626,15 +750,19 @@ async function benchEtcd(binary: string): Promise<EtcdResult[]> {
 async function main(): Promise<void> {
   const startLoad = loadavg()[0]!;
   const writeResults: WriteResult[] = [];
+  const readResults: ReadResult[] = [];
   let failovers: FailoverResult[] = [];
   for (const nodes of PREFILL > 0 ? [3] : NODE_COUNTS) {
     process.stderr.write(`running ${nodes} node(s)...\n`);
     const result = await benchTreaty(nodes);
     writeResults.push(...result.writes);
+    readResults.push(...result.reads);
     if (result.failovers.length > 0) failovers = result.failovers;
   }
   const etcdBinary = findEtcd();
-  let etcd: { installed: false; note: string } | { installed: true; members: 3; writes: EtcdResult[] };
+  let etcd:
+    | { installed: false; note: string }
+    | { installed: true; members: 3; writes: EtcdResult[]; reads: EtcdReadResult[] };
   if (etcdBinary === undefined) {
     etcd = {
       installed: false,
@@ -642,7 +770,7 @@ async function main(): Promise<void> {
     };
   } else {
     process.stderr.write("running etcd (3 members)...\n");
-    etcd = { installed: true, members: 3, writes: await benchEtcd(etcdBinary) };
+    etcd = { installed: true, members: 3, ...(await benchEtcd(etcdBinary)) };
   }
   const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
   const report = {
@@ -661,6 +789,7 @@ async function main(): Promise<void> {
       commitPollMs: COMMIT_POLL_MS,
     },
     writes: writeResults,
+    reads: readResults,
     failover:
       failovers.length === 0
         ? null
@@ -708,6 +837,20 @@ async function main(): Promise<void> {
       ]),
     );
   }
+  process.stderr.write(line(["treaty reads", "nodes", "in flight", "reads/s", "", "p50", "p99"]));
+  for (const r of readResults) {
+    process.stderr.write(
+      line([
+        `${r.consistency} → ${r.target}`,
+        r.nodes,
+        r.inFlight,
+        r.readsPerSecond,
+        "",
+        r.latency.p50Ms,
+        r.latency.p99Ms,
+      ]),
+    );
+  }
   if (report.failover !== null) {
     process.stderr.write(
       `failover (${FAILOVER_MODE === "kill" ? "kill -9" : "clean restart of"} leader, 3 nodes, ${failovers.length} rounds, ledger at ${failovers.map((f) => f.ledgerSeqno).join("/")}): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
@@ -717,6 +860,12 @@ async function main(): Promise<void> {
     process.stderr.write(line(["etcd puts (3 members)", "", "in flight", "puts/s", "", "p50", "p99"]));
     for (const e of etcd.writes) {
       process.stderr.write(line(["", "", e.inFlight, e.putsPerSecond, "", e.latency.p50Ms, e.latency.p99Ms]));
+    }
+    process.stderr.write(line(["etcd reads (3 members)", "", "in flight", "reads/s", "", "p50", "p99"]));
+    for (const r of etcd.reads) {
+      process.stderr.write(
+        line([r.consistency, "", r.inFlight, r.readsPerSecond, "", r.latency.p50Ms, r.latency.p99Ms]),
+      );
     }
   } else {
     process.stderr.write(`${etcd.note}\n`);

@@ -5,7 +5,9 @@
  * - signed `log.writePublic` calls per second at each in-flight level (default 64 and 256):
  *   acknowledged rate (answers with a txid), latency p50/p99, and the committed rate (until the
  *   last transaction of the run is committed);
- * - signed `log.readPublic` calls per second (readonly: executed, never sequenced);
+ * - signed `log.readPublic` calls per second (readonly: executed, never sequenced) at each read
+ *   consistency level (`x-treaty-consistency`: committed, linearizable, latest), with p50/p99;
+ *   on one node a linearizable read's read index needs no other node's answer;
  * - the runtime-only rate of the same write (ContractRuntime + KvStore on this thread, no HTTP,
  *   no signatures, no ledger), and the node's rate as a fraction of it: the service-layer cost.
  *
@@ -27,6 +29,9 @@ import { parseTxId } from "../sdk/receipt.js";
 import {
   encodeBody,
   HEADER_CALLER,
+  HEADER_CONSISTENCY,
+  READ_CONSISTENCIES,
+  type ReadConsistency,
   HEADER_SIGNATURE,
   newNonce,
   type SignedRequest,
@@ -45,6 +50,7 @@ const RUNTIME_CALLS = 20_000;
 const RUNTIME_COMMIT_EVERY = 500;
 
 interface LoadResult {
+  readonly consistency?: ReadConsistency;
   readonly inFlight: number;
   readonly requests: number;
   readonly acknowledgedPerSecond: number;
@@ -168,14 +174,21 @@ async function writeLoad(net: TestNode, inFlight: number, firstId: number): Prom
   };
 }
 
-async function readLoad(net: TestNode, inFlight: number, ids: number): Promise<LoadResult> {
+async function readLoad(
+  net: TestNode,
+  inFlight: number,
+  ids: number,
+  consistency: ReadConsistency,
+): Promise<LoadResult> {
   const serviceId = net.node.serviceId;
-  const requests = Array.from({ length: READS }, (_, i) =>
-    signed(net.user, serviceId, "/app/log/readPublic", { id: i % ids }),
-  );
+  const requests = Array.from({ length: READS }, (_, i) => {
+    const request = signed(net.user, serviceId, "/app/log/readPublic", { id: i % ids });
+    return { ...request, headers: { ...request.headers, [HEADER_CONSISTENCY]: consistency } };
+  });
   const run = await drive(net.url, requests, inFlight);
   const sorted = Float64Array.from(run.latencies).sort();
   return {
+    consistency,
     inFlight,
     requests: READS,
     acknowledgedPerSecond: Math.round(READS / (run.elapsedMs / 1000)),
@@ -230,7 +243,7 @@ async function main(): Promise<void> {
   // The node's default signature interval (100 ms), not the tests' short one.
   const net = await startTestNode({ signatureIntervalMs: 100 });
   const writes: LoadResult[] = [];
-  let reads: LoadResult;
+  const reads: LoadResult[] = [];
   try {
     const check = signed(net.user, net.node.serviceId, "/app/log/writePublic", { id: 0, msg: MESSAGE });
     const signature = Buffer.from(check.headers[HEADER_SIGNATURE]!, "base64url");
@@ -249,7 +262,11 @@ async function main(): Promise<void> {
       writes.push(await writeLoad(net, level, firstId));
       firstId += REQUESTS;
     }
-    reads = await readLoad(net, Math.min(...LEVELS), Math.min(firstId, 10_000));
+    await committed(net, net.node.ledger.lastSeqno);
+    await readLoad(net, Math.min(...LEVELS), Math.min(firstId, 10_000), "committed"); // warm-up
+    for (const consistency of READ_CONSISTENCIES) {
+      reads.push(await readLoad(net, Math.min(...LEVELS), Math.min(firstId, 10_000), consistency));
+    }
   } finally {
     await net.dispose();
   }
@@ -269,7 +286,7 @@ async function main(): Promise<void> {
     },
   };
   const line = (cols: (string | number)[]) =>
-    `${String(cols[0]).padEnd(30)}${cols
+    `${String(cols[0]).padEnd(36)}${cols
       .slice(1)
       .map((c) => String(c).padStart(11))
       .join("")}\n`;
@@ -286,16 +303,18 @@ async function main(): Promise<void> {
       ]),
     );
   }
-  process.stderr.write(
-    line([
-      "log.readPublic (HTTP)",
-      reads.inFlight,
-      reads.acknowledgedPerSecond,
-      "-",
-      reads.p50Ms,
-      reads.p99Ms,
-    ]),
-  );
+  for (const r of reads) {
+    process.stderr.write(
+      line([
+        `log.readPublic ${r.consistency} (HTTP)`,
+        r.inFlight,
+        r.acknowledgedPerSecond,
+        "-",
+        r.p50Ms,
+        r.p99Ms,
+      ]),
+    );
+  }
   process.stderr.write(line(["log.writePublic (runtime only)", "-", runtimePerSecond, "-", "-", "-"]));
   process.stderr.write(
     `service layer: ${report.serviceLayer.ratioToRuntime}x the runtime-only rate, +${report.serviceLayer.overheadMicrosPerWrite} µs per write\n`,

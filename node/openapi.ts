@@ -82,6 +82,18 @@ export function openApiDocument(
           tags: [name],
           "x-treaty-mode": m.mode,
           "x-treaty-auth": m.auth,
+          ...(m.mode === "readonly" && {
+            parameters: [
+              {
+                name: "x-treaty-consistency",
+                in: "header",
+                required: false,
+                description:
+                  "committed (default): committed state only; linearizable: also every write committed before the call; latest: pending state too (docs/http.md)",
+                schema: { type: "string", enum: ["committed", "linearizable", "latest"] },
+              },
+            ],
+          }),
           requestBody: {
             required: true,
             content: {
@@ -102,8 +114,11 @@ export function openApiDocument(
             "200": {
               description:
                 m.mode === "readonly"
-                  ? "The result"
+                  ? "The result, the txid of the state it read and that state's status"
                   : "The result and the transaction id (Pending until committed)",
+              headers: {
+                "x-treaty-txid": { description: "The txid of the answer's body", schema: { type: "string" } },
+              },
               content: {
                 "application/json": {
                   schema: {
@@ -111,11 +126,10 @@ export function openApiDocument(
                     properties: {
                       // Typed where the contract declares `returns`; any JSON value otherwise.
                       result: m.returns === undefined ? {} : shapeToSchema(m.returns),
-                      ...(m.mode === "readwrite" && {
-                        txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
-                      }),
+                      txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
+                      status: { type: "string", enum: ["Pending", "Committed"] },
                     },
-                    required: m.mode === "readwrite" ? ["result", "txid"] : ["result"],
+                    required: ["txid", "status"],
                   },
                 },
               },

@@ -5,7 +5,8 @@
  *   1. persist: truncate the ledger suffix, stage and persist new entries (one durable commit),
  *      write the hard state (durably when the view or vote changed);
  *   2. send the messages (never before step 1: a vote or an ack must not outrun the disk);
- *   3. acknowledge persistence to the core, then hand the newly committed range on.
+ *   3. acknowledge persistence to the core, then hand the newly committed range on;
+ *   4. answer read-index requests (`readIndex`).
  *
  * Received messages are queued and handled in slices (at most `MAX_ENTRIES_PER_SLICE` entries or
  * `MAX_MESSAGES_PER_SLICE` messages), each in its own event-loop task: the NATS client hands over
@@ -124,6 +125,12 @@ export class Replica {
   #inboxDropped = 0;
   #draining = false;
   #closed = false;
+  /** Read-index requests waiting for the core's answer, by id. */
+  readonly #reads = new Map<
+    number,
+    { resolve: (seqno: number) => void; reject: (err: TreatyError) => void }
+  >();
+  #nextReadId = 1;
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
@@ -244,6 +251,23 @@ export class Replica {
     return id;
   }
 
+  /**
+   * Leader: a read index (docs/consensus.md, "Read index"): resolves with a committed seqno at
+   * least this node's commit point now, once a majority confirmed it still leads. Rejects with
+   * TreatyError `NotLeader` when it is not, or stops, leading first.
+   */
+  readIndex(): Promise<number> {
+    const id = this.#nextReadId++;
+    try {
+      this.#o.consensus.readIndex(id);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const answer = new Promise<number>((resolve, reject) => this.#reads.set(id, { resolve, reject }));
+    this.process();
+    return answer;
+  }
+
   /** Drains and handles every pending Ready. */
   process(): void {
     this.#guard(() => {
@@ -299,6 +323,16 @@ export class Replica {
     if (ready.committed) {
       this.#async(execution.commit(ready.committed.toSeqno));
       this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
+    }
+
+    // 4. Reads: their seqnos are at most the commit point just handed on.
+    for (const { id, seqno } of ready.reads) {
+      const waiter = this.#reads.get(id);
+      if (waiter === undefined) continue;
+      this.#reads.delete(id);
+      if (seqno === null)
+        waiter.reject(new TreatyError("NotLeader", "leadership moved before the read was confirmed: retry"));
+      else waiter.resolve(seqno);
     }
   }
 

@@ -2,7 +2,8 @@
  * The node's HTTP API. Endpoints are declared as data in one place (method, path, handler); the
  * handlers translate between HTTP and the node and hold no logic of their own beyond that.
  *
- *   POST /app/<contract>/<method>   call a contract → {result, txid} (readwrite) or {result}
+ *   POST /app/<contract>/<method>   call a contract → {result, txid, status}; readonly calls at
+ *                                   the consistency of `x-treaty-consistency` (node/reads/)
  *   GET  /app/openapi.json          OpenAPI 3.1 from the deployed contracts' manifests
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
@@ -15,7 +16,13 @@
 import { randomBytes } from "node:crypto";
 import { toHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
-import { CONTENT_JSON, HEADER_TXID } from "../sdk/request.js";
+import {
+  CONTENT_JSON,
+  HEADER_CONSISTENCY,
+  HEADER_TXID,
+  READ_CONSISTENCIES,
+  type ReadConsistency,
+} from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
@@ -111,6 +118,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     throw new TreatyError("UnknownContract", `contract ${JSON.stringify(contract)} is not deployed`);
   const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
   if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
+  const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const now = node.runtime.now();
   const admitted = admit(
     {
@@ -136,9 +144,8 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     seed: new Uint8Array(randomBytes(32)),
   };
   if (declared.mode === "readonly") {
-    const result = await node.execution.read(call);
-    if (!result.ok) throw new TreatyError(result.error.code, result.error.message);
-    return { body: { result: result.result } };
+    const answer = await node.reads.read(call, consistency);
+    return { body: answer, headers: { [HEADER_TXID]: answer.txid } };
   }
   if (admitted.caller === null) {
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
@@ -153,7 +160,24 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
       result.error.txid ? { txid: result.error.txid } : undefined,
     );
   }
-  return { body: { result: result.result, txid: result.txid }, headers: { [HEADER_TXID]: result.txid } };
+  const { view, seqno } = parseTxId(result.txid);
+  const status = node.replica.consensus.txStatus(view, seqno);
+  return {
+    body: { result: result.result, txid: result.txid, status },
+    headers: { [HEADER_TXID]: result.txid },
+  };
+}
+
+/** The `x-treaty-consistency` header: absent means `committed`. */
+function parseConsistency(value: string | string[] | undefined): ReadConsistency {
+  if (value === undefined) return "committed";
+  if (typeof value === "string" && (READ_CONSISTENCIES as readonly string[]).includes(value)) {
+    return value as ReadConsistency;
+  }
+  throw new TreatyError(
+    "MalformedRequest",
+    `${HEADER_CONSISTENCY}: expected one of ${READ_CONSISTENCIES.join(", ")}, got ${JSON.stringify(String(value)).slice(0, 80)}`,
+  );
 }
 
 function status(node: TreatyNode) {

@@ -65,6 +65,7 @@ import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
 import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.js";
 import { buildRouter } from "./routes.js";
+import { isReadIndexRequest, ReadService } from "./reads/service.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import type { Transport, TransportStats } from "./transport/types.js";
@@ -104,6 +105,10 @@ const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
 const FORWARD_TIMEOUT_MS = 10_000;
 /** Committed entries folded into the governance view between two yields at start-up. */
 const RECOVER_SLICE_ENTRIES = 256;
+/** How long a linearizable read may wait for a leader, its read index and the local commit. */
+const LINEARIZABLE_READ_TIMEOUT_MS = 5_000;
+/** Response headers a follower passes on from the leader's answer to a forwarded request. */
+const FORWARDED_RESPONSE_HEADER = /^x-treaty-[a-z0-9-]{1,64}$/;
 /** Set (to the forwarding node's id) on requests a node serves for another; never forwarded again. */
 const FORWARDED_HEADER = "x-treaty-forwarded-by";
 
@@ -120,6 +125,8 @@ export class TreatyNode {
   readonly replica: Replica;
   readonly sequencer: Sequencer;
   readonly execution: ExecutionService;
+  /** Readonly calls at the caller's consistency level. */
+  readonly reads: ReadService;
   readonly gov = new GovView();
   readonly metrics = new MetricsRegistry();
   readonly logger: Logger;
@@ -209,6 +216,15 @@ export class TreatyNode {
       }),
       now: init.runtime.now,
       logger: this.logger,
+    });
+    this.reads = new ReadService({
+      replica: this.replica,
+      ledger: init.ledger,
+      execution: init.execution,
+      transport: init.transport,
+      knownLeader: (timeoutMs) => this.#knownLeader(timeoutMs),
+      self: init.identity.id,
+      timeoutMs: LINEARIZABLE_READ_TIMEOUT_MS,
     });
     this.#reactions = new GovReactions({
       gov: this.gov,
@@ -454,7 +470,13 @@ export class TreatyNode {
     this.logger.info("node stopped");
   }
 
-  /** Forwards a request to the leader over the transport and answers with the leader's response. */
+  /**
+   * Forwards a request to the leader over the transport and answers with the leader's response
+   * (status, body and its `x-treaty-*` headers). `NotLeader` when the request was certainly not
+   * executed (no leader known, or this node is a leader's forward target that no longer leads);
+   * `OutcomeUnknown` when it was sent and no answer came back (the leader changed, timed out or
+   * the link failed): a resend of the same signed bytes learns what happened.
+   */
   async forwardToLeader(req: HttpRequest): Promise<HttpResponse> {
     if (req.headers[FORWARDED_HEADER] !== undefined) {
       throw new TreatyError("NotLeader", "leadership moved while the request was forwarded: resend it");
@@ -478,18 +500,39 @@ export class TreatyNode {
       body: req.body,
     });
     const transport = this.#transport;
-    const answer = await new Promise<Uint8Array>((resolve, reject) => {
-      const pending = { leader, fail: reject };
-      this.#forwards.add(pending);
-      transport
-        .request(leader, payload, FORWARD_TIMEOUT_MS)
-        .then(resolve, reject)
-        .finally(() => this.#forwards.delete(pending));
-    });
-    const reply = decode<{ status?: unknown; body?: unknown }>(answer, "forwarded response");
+    let answer: Uint8Array;
+    try {
+      answer = await new Promise<Uint8Array>((resolve, reject) => {
+        const pending = { leader, fail: reject };
+        this.#forwards.add(pending);
+        transport
+          .request(leader, payload, FORWARD_TIMEOUT_MS)
+          .then(resolve, reject)
+          .finally(() => this.#forwards.delete(pending));
+      });
+    } catch (err) {
+      // Once the bytes may have left, the leader may have executed them: only a resend can tell.
+      const why = err instanceof Error ? err.message : String(err);
+      throw new TreatyError(
+        "OutcomeUnknown",
+        `the request was forwarded to the leader and no answer came back (${why}): it may or may not have executed; resend the same signed request to learn its txid`,
+      );
+    }
+    const reply = decode<{ status?: unknown; body?: unknown; headers?: unknown }>(
+      answer,
+      "forwarded response",
+    );
     if (typeof reply.status !== "number")
       throw new TreatyError("Internal", "the leader sent a malformed response");
-    return { status: reply.status, body: reply.body };
+    const passed: Record<string, string> = {};
+    if (typeof reply.headers === "object" && reply.headers !== null) {
+      for (const [name, value] of Object.entries(reply.headers)) {
+        if (FORWARDED_RESPONSE_HEADER.test(name) && typeof value === "string" && value.length <= 256) {
+          passed[name] = value;
+        }
+      }
+    }
+    return { status: reply.status, body: reply.body, headers: passed };
   }
 
   async #knownLeader(timeoutMs: number): Promise<string | null> {
@@ -507,6 +550,7 @@ export class TreatyNode {
       payload,
       "forwarded request",
     );
+    if (isReadIndexRequest(request)) return this.reads.serveReadIndex();
     if (
       typeof request.method !== "string" ||
       typeof request.url !== "string" ||
@@ -523,7 +567,11 @@ export class TreatyNode {
       { method: request.method, url: request.url, headers, body: request.body },
       this.logger,
     );
-    return encode({ status: response.status ?? 200, body: response.body ?? null });
+    return encode({
+      status: response.status ?? 200,
+      body: response.body ?? null,
+      headers: response.headers ?? {},
+    });
   }
 
   /**
@@ -742,14 +790,13 @@ export class TreatyNode {
       view: soft.view,
       leader: soft.leader?.slice(0, 12) ?? null,
     });
-    // A request forwarded to a leader that lost its role may never be answered: fail it now with
-    // a retryable NotLeader rather than after the forward timeout (a resend executes at most once).
+    // A request forwarded to a leader that lost its role may never be answered: fail it now
+    // rather than after the forward timeout. The old leader may have executed it, so the answer
+    // is OutcomeUnknown: a resend of the same bytes executes at most once and learns the txid.
     for (const pending of this.#forwards) {
       if (pending.leader !== soft.leader) {
         this.#forwards.delete(pending);
-        pending.fail(
-          new TreatyError("NotLeader", "the leader changed while the request was forwarded: resend it"),
-        );
+        pending.fail(new TreatyError("OutcomeUnknown", "the leader changed while the request was forwarded"));
       }
     }
     if (soft.role === "Leader") {
@@ -762,6 +809,7 @@ export class TreatyNode {
 
   /** Folds newly committed entries into the governance view and reacts to what changed. */
   #onCommit(fromSeqno: number, toSeqno: number): void {
+    this.reads.onCommit(toSeqno);
     const touched = new Set<string>();
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);

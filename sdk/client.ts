@@ -4,21 +4,29 @@
  * a retry can never execute twice), waits for commit and fetches receipts verified offline
  * against the pinned service identity. Uses the platform `fetch`: runs in Node and browsers.
  *
+ * A write whose outcome is unknown (`OutcomeUnknown`: the leader changed while a follower had
+ * forwarded it, or the connection broke) is resent, same bytes, until a node answers with its
+ * txid, or with `Replay` naming the txid of the earlier attempt that did execute (returned as a
+ * success with `replayed: true`), or with a definite refusal.
+ *
  * @example
  *   const client = new Client({ nodes: ["http://127.0.0.1:8000"], serviceKey, key: user });
  *   const { result, txid } = await client.call("log", "writePrivate", { id: 1, msg: "hello" });
  *   await client.waitForCommit(txid);
  *   const receipt = await client.receipt(txid); // verified, or throws ReceiptInvalid
+ *   const read = await client.call("log", "readPrivate", { id: 1 }, { consistency: "linearizable" });
  */
 import type { ArgsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
-import { type ErrorBody, TreatyError } from "./errors.js";
+import { type ErrorBody, isTreatyError, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 import {
   type BodyEncoding,
   CONTENT_MSGPACK,
+  HEADER_CONSISTENCY,
+  type ReadConsistency,
   type SignedRequest,
   signRequest,
   unsignedRequest,
@@ -46,16 +54,34 @@ export interface ClientOptions {
   /** The caller's key pair; omit for anonymous readonly calls. */
   readonly key?: KeyPair;
   readonly encoding?: BodyEncoding;
-  /** Attempts per request on network errors and 503s (default 5), with exponential backoff from `backoffMs` (default 50). */
+  /** Attempts per request on network errors and 503s (default 5), with exponential backoff from `backoffMs` (default 50, at most 1 s). */
   readonly retries?: number;
   readonly backoffMs?: number;
+  /**
+   * How long to keep resending a request answered `OutcomeUnknown` (default 60 s, well inside
+   * the nodes' freshness window, beyond which a resend could no longer learn the outcome).
+   */
+  readonly outcomeTimeoutMs?: number;
+  /** Consistency of readonly calls unless a call says otherwise (default: the node's, `committed`). */
+  readonly consistency?: ReadConsistency;
   readonly fetch?: typeof fetch;
 }
 
+/** Per-call options of `Client.call`. */
+export interface CallOptions {
+  /** Consistency of a readonly call (see `ReadConsistency`); ignored by readwrite calls. */
+  readonly consistency?: ReadConsistency;
+}
+
 export interface CallResult<R = unknown> {
+  /** The method's result; `undefined` when `replayed` (the earlier attempt's result is not kept). */
   readonly result: R;
-  /** `view.seqno`; absent for readonly calls. */
-  readonly txid?: string;
+  /** `view.seqno`: the transaction a write produced, or the last entry of the state a read observed. */
+  readonly txid: string;
+  /** `Committed`, or `Pending` (a write not yet committed, or a `latest` read of pending state). */
+  readonly status?: TxStatus;
+  /** The request had already executed (an earlier attempt whose answer was lost): `txid` is its. */
+  readonly replayed?: true;
 }
 
 export interface NodeStatus {
@@ -81,15 +107,33 @@ export class Client {
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
-  /** Calls `contract.method(args)`: signed when the client has a key, unsigned otherwise. */
-  async call<R = unknown>(contract: string, method: string, args: unknown = {}): Promise<CallResult<R>> {
+  /**
+   * Calls `contract.method(args)`: signed when the client has a key, unsigned otherwise. A
+   * `Replay` answer to a resend is the earlier attempt's success: `{txid, replayed: true}`.
+   */
+  async call<R = unknown>(
+    contract: string,
+    method: string,
+    args: unknown = {},
+    options: CallOptions = {},
+  ): Promise<CallResult<R>> {
     const path = `/app/${encodeURIComponent(contract)}/${encodeURIComponent(method)}`;
     const request = this.options.key
       ? signRequest(this.options.key, this.serviceId, path, args, {
           encoding: this.options.encoding ?? "json",
         })
       : unsignedRequest(path, args, this.options.encoding ?? "json");
-    return this.post<CallResult<R>>(request);
+    const consistency = options.consistency ?? this.options.consistency;
+    const headers =
+      consistency === undefined ? request.headers : { ...request.headers, [HEADER_CONSISTENCY]: consistency };
+    try {
+      return await this.send<CallResult<R>>(request.path, { method: "POST", body: request.body, headers });
+    } catch (err) {
+      // The nonce is this request's own (fresh per call): whoever sent these bytes first, it ran.
+      const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;
+      if (typeof txid === "string") return { result: undefined as R, txid, replayed: true };
+      throw err;
+    }
   }
 
   /** A typed client for contract `name` (see `ContractClient`). */
@@ -161,8 +205,12 @@ export class Client {
     const attempts = this.options.retries ?? 5;
     let backoff = this.options.backoffMs ?? 50;
     let lastError: unknown;
+    /** Set at the first OutcomeUnknown: resends until then do not count as attempts. */
+    let outcomeDeadline: number | undefined;
+    let sent = 0;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const base = this.options.nodes[(this.preferred + attempt) % this.options.nodes.length]!;
+      const node = (this.preferred + sent++) % this.options.nodes.length;
+      const base = this.options.nodes[node]!;
       let response: Response;
       try {
         response = await this.fetchImpl(base + path, {
@@ -173,7 +221,7 @@ export class Client {
       } catch (err) {
         lastError = new TreatyError("Unavailable", `${base}: ${(err as Error).message}`);
         await sleep(backoff);
-        backoff *= 2;
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         continue;
       }
       const bytes = new Uint8Array(await response.arrayBuffer());
@@ -182,15 +230,21 @@ export class Client {
         ? decode(bytes, "response")
         : parseJson(bytes, response.status);
       if (response.ok) {
-        this.preferred = (this.preferred + attempt) % this.options.nodes.length;
+        this.preferred = node;
         return value as T;
       }
       const error = (value as ErrorBody).error ?? { code: "Internal", message: `HTTP ${response.status}` };
       lastError = new TreatyError(error.code, error.message, error.details);
       // A replay means an earlier attempt of this very request executed: surface it, never resend.
       if (response.status !== 503) break;
+      if (error.code === "OutcomeUnknown") {
+        // Only a resend of these same bytes can tell whether they ran: keep asking, for a while.
+        outcomeDeadline ??= Date.now() + (this.options.outcomeTimeoutMs ?? 60_000);
+        if (Date.now() >= outcomeDeadline) break;
+        attempt--;
+      }
       await sleep(backoff);
-      backoff *= 2;
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
     throw lastError;
   }
@@ -219,6 +273,9 @@ function parseJson(bytes: Uint8Array, status: number): unknown {
     throw new TreatyError("MalformedEncoding", `response (HTTP ${status}): not valid JSON`);
   }
 }
+
+/** Longest pause between two attempts of one request. */
+const MAX_BACKOFF_MS = 1_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

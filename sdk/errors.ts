@@ -40,6 +40,12 @@ export const ErrorCode = {
   TxNotCommitted: "TxNotCommitted",
   // Service and consensus
   NotLeader: "NotLeader",
+  /**
+   * A write may or may not have executed (e.g. the leader changed or stopped answering while the
+   * request was forwarded to it): resend the same signed bytes to learn its txid (a `Replay`
+   * answer names the original) or get a definite answer. Never a definite failure.
+   */
+  OutcomeUnknown: "OutcomeUnknown",
   ServiceNotOpen: "ServiceNotOpen",
   Unavailable: "Unavailable",
   Timeout: "Timeout",

@@ -8,6 +8,7 @@
  * - governance: `Governance` (propose, vote, withdraw, read the tables) and typed `actions`.
  */
 export {
+  type CallOptions,
   type CallResult,
   Client,
   type ClientOptions,
@@ -36,4 +37,12 @@ export {
 } from "./keys.js";
 export { verifyConsistency, verifyInclusion } from "./merkle.js";
 export { formatTxId, parseTxId, type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
-export { signingInput, signRequest, type SignedRequest, unsignedRequest } from "./request.js";
+export {
+  HEADER_CONSISTENCY,
+  READ_CONSISTENCIES,
+  type ReadConsistency,
+  signingInput,
+  signRequest,
+  type SignedRequest,
+  unsignedRequest,
+} from "./request.js";

@@ -21,6 +21,22 @@ import { type KeyPair, type PublicKey, sign, verify } from "./keys.js";
 export const HEADER_CALLER = "x-treaty-caller";
 export const HEADER_SIGNATURE = "x-treaty-signature";
 export const HEADER_TXID = "x-treaty-txid";
+/** Request header choosing the consistency of a readonly call (see `ReadConsistency`). */
+export const HEADER_CONSISTENCY = "x-treaty-consistency";
+
+/**
+ * What a readonly call reads (docs/http.md, "Read consistency"):
+ * - `committed` (default): committed state only, on any node; never a value that can be rolled
+ *   back, possibly a little behind the leader;
+ * - `linearizable`: committed state at least as new as every write committed before the call
+ *   started (the leader confirms with a majority that it still leads);
+ * - `latest`: the node's freshest applied state, which may include pending writes that can still
+ *   be rolled back (the answer's status says `Pending` then).
+ */
+export type ReadConsistency = "committed" | "linearizable" | "latest";
+
+/** Every consistency level, the default first. */
+export const READ_CONSISTENCIES: readonly ReadConsistency[] = ["committed", "linearizable", "latest"];
 export const CONTENT_JSON = "application/json";
 export const CONTENT_MSGPACK = "application/msgpack";
 

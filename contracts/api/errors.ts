@@ -44,6 +44,7 @@ export const RESERVED_ERROR_CODES: readonly string[] = [
   "TxNotFound",
   "TxNotCommitted",
   "NotLeader",
+  "OutcomeUnknown",
   "ServiceNotOpen",
   "Unavailable",
   "Timeout",

@@ -1,13 +1,13 @@
 /**
  * `treaty call <contract> <method>`: one signed (or, without `--key`, unsigned) call to a running
  * node through the SDK `Client`, so the CLI exercises exactly the path apps use. Prints
- * `{"result", "txid"}` (no txid for readonly calls); with `--wait` it also waits until the
- * transaction is committed, adds `"status": "Committed"` and names on stderr the `treaty receipt`
- * command that proves this transaction. A refused or failed call prints
- * the node's `{"error": {code, message, details?}}` and exits 1 (e.g. a Replay names the
- * original txid in `details`).
+ * `{"result", "txid", "status"}` (for a readonly call, the txid of the state it read at the
+ * `--consistency` asked); with `--wait` it first waits until that txid is committed and names on
+ * stderr the `treaty receipt` command that proves it. A refused or failed call prints the node's
+ * `{"error": {code, message, details?}}` and exits 1.
  */
 import { Client } from "../../sdk/client.js";
+import { READ_CONSISTENCIES, type ReadConsistency } from "../../sdk/request.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { CLI_RETRIES, readKeyFile } from "./options.js";
 import {
@@ -23,16 +23,22 @@ import {
 } from "./status.js";
 
 const CALL_USAGE = `Usage: treaty call <contract> <method> [--args JSON | --args @file] [--key <file>] [--wait]
-                   [--msgpack] [--node <url>] [--service <file>] [--timeout <ms>]
+                   [--consistency committed|linearizable|latest] [--msgpack]
+                   [--node <url>] [--service <file>] [--timeout <ms>]
 
-Calls <contract>.<method> on a running node and prints {"result": ..., "txid": "view.seqno"}
-(readonly methods return no txid). Exit codes: 0 ok, 1 the call failed or was refused (the
-node's {"error": {"code", "message"}} is printed), 2 usage.
+Calls <contract>.<method> on a running node and prints
+{"result": ..., "txid": "view.seqno", "status": "Pending" | "Committed"}: for a write, the
+transaction it made; for a readonly method, the last entry of the state it read. A write whose
+earlier attempt had already executed prints "replayed": true and no result. Exit codes: 0 ok,
+1 the call failed or was refused (the node's {"error": {"code", "message"}} is printed), 2 usage.
   --args JSON         the arguments as JSON (default {}); @file reads them from a file
   --key <file>        the caller's key file (from \`treaty keygen\`); without it the call is
                       unsigned, which only readonly methods open to anyone accept
-  --wait              wait until the transaction is committed ("status": "Committed"); stderr
+  --wait              wait until the txid is committed ("status": "Committed"); stderr
                       then names the \`treaty receipt\` command for this txid
+  --consistency <c>   what a readonly method reads: committed (default: committed state only),
+                      linearizable (committed, and as new as every write committed before the
+                      call), latest (the node's freshest state, possibly Pending); see docs/http.md
   --msgpack           send the request body as MessagePack instead of JSON
 ${REMOTE_USAGE}`;
 
@@ -44,11 +50,16 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
     key: { type: "string" },
     wait: { type: "boolean", default: false },
     msgpack: { type: "boolean", default: false },
+    consistency: { type: "string" },
   });
   if (positionals.length !== 2) throw new UsageError("expected <contract> <method>");
   const [contract, method] = positionals as [string, string];
   const args = values.args === undefined ? {} : parseArgsFlag(values.args);
   const key = values.key === undefined ? undefined : readKeyFile(values.key);
+  const consistency = values.consistency;
+  if (consistency !== undefined && !(READ_CONSISTENCIES as readonly string[]).includes(consistency)) {
+    throw new UsageError(`--consistency: expected one of ${READ_CONSISTENCIES.join(", ")}`);
+  }
   const target = remoteTarget(values, io);
   return reportingErrors("call", io, async () => {
     const client = new Client({
@@ -58,26 +69,27 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
       encoding: values.msgpack ? "msgpack" : "json",
       retries: CLI_RETRIES,
       fetch: target.fetch,
+      ...(consistency !== undefined && { consistency: consistency as ReadConsistency }),
     });
-    const { result, txid } = await client.call(contract, method, args);
-    if (txid === undefined) {
-      if (values.wait) io.err("treaty call: --wait: a readonly call has no transaction to wait for\n");
-      printJsonTo(io, { result });
-      return EXIT_OK;
-    }
+    const answer = await client.call(contract, method, args);
+    let status = answer.status;
     if (values.wait) {
-      await client.waitForCommit(txid, { timeoutMs: target.timeoutMs });
-      printJsonTo(io, { result, txid, status: "Committed" });
+      await client.waitForCommit(answer.txid, { timeoutMs: target.timeoutMs });
+      status = "Committed";
       // The txid to prove is this one (not the signature transaction that commits it).
       const receipt = [
-        `treaty receipt ${txid} --verify`,
+        `treaty receipt ${answer.txid} --verify`,
         ...(values.node !== undefined ? [`--node ${values.node}`] : []),
         ...(values.service !== undefined ? [`--service ${values.service}`] : []),
       ];
       io.err(`treaty call: committed; its receipt: ${receipt.join(" ")}\n`);
-    } else {
-      printJsonTo(io, { result, txid });
     }
+    printJsonTo(
+      io,
+      answer.replayed
+        ? { txid: answer.txid, replayed: true, ...(status !== undefined && { status }) }
+        : { result: answer.result, txid: answer.txid, ...(status !== undefined && { status }) },
+    );
     return EXIT_OK;
   });
 }

@@ -32,12 +32,15 @@ export function describeMessage(m: Message): string {
   switch (m.type) {
     case "append": {
       const entries = m.entries.length === 0 ? "" : ` [${m.entries.map(describeEntry).join(", ")}]`;
-      return `${head} append v=${m.view} prev=${m.prevView}.${m.prevSeqno} commit=${m.commitSeqno}${entries}`;
+      const read = m.readRound === undefined ? "" : ` read=${m.readRound}`;
+      return `${head} append v=${m.view} prev=${m.prevView}.${m.prevSeqno} commit=${m.commitSeqno}${read}${entries}`;
     }
-    case "appendResponse":
+    case "appendResponse": {
+      const read = m.readRound === undefined ? "" : ` read=${m.readRound}`;
       return m.success
-        ? `${head} ack v=${m.view} match=${m.seqno}`
-        : `${head} nack v=${m.view} rejected=${m.seqno} hint=${m.hintView}.${m.hintSeqno}`;
+        ? `${head} ack v=${m.view} match=${m.seqno}${read}`
+        : `${head} nack v=${m.view} rejected=${m.seqno} hint=${m.hintView}.${m.hintSeqno}${read}`;
+    }
     case "requestVote":
       return `${head} ${m.preVote ? "prevote" : "vote"} v=${m.view} last=${m.lastView}.${m.lastSeqno}${m.transfer ? " transfer" : ""}`;
     case "voteResponse":
@@ -63,5 +66,7 @@ export function describeReady(id: string, rd: Ready): string[] {
   if (rd.committed !== null)
     lines.push(`${id}: committed ${rd.committed.fromSeqno}..${rd.committed.toSeqno}`);
   for (const m of rd.messages) lines.push(`${id}: send ${describeMessage(m)}`);
+  for (const r of rd.reads)
+    lines.push(r.seqno === null ? `${id}: read ${r.id} failed` : `${id}: read ${r.id} at ${r.seqno}`);
   return lines;
 }

@@ -24,6 +24,8 @@ import type {
   NodeId,
   PersistedState,
   ProposedEntry,
+  ReadId,
+  ReadState,
   Ready,
   RequestVoteMessage,
   Rng,
@@ -83,6 +85,8 @@ export interface NodeStatus {
 
 /** Most messages buffered between two `ready()` calls; beyond it new ones are dropped (and counted). */
 const MAX_OUTBOX_MESSAGES = 65_536;
+/** Most read-index requests a leader holds at once; beyond it `readIndex` refuses (Unavailable). */
+const MAX_PENDING_READS = 65_536;
 
 /** The state of a brand-new node that will join an existing service (no log, no configuration). */
 export function emptyState(): PersistedState {
@@ -136,9 +140,14 @@ export class ConsensusNode {
   private randomizedTimeout = 0;
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
+  /** Leader: the latest read-index round started in this view (0: none yet). */
+  private readRound = 0;
+  /** Leader: read-index requests awaiting confirmation, rounds ascending. */
+  private pendingReads: { readonly id: ReadId; readonly round: number }[] = [];
 
   // Ready bookkeeping: what the driver has not been told yet.
   private outbox: Message[] = [];
+  private readStates: ReadState[] = [];
   private unstableFrom: number;
   private truncateFrom: number | null = null;
   private reportedCommit: number;
@@ -383,6 +392,28 @@ export class ConsensusNode {
   }
 
   /**
+   * Leader only: asks for a read index (Raft's ReadIndex, etcd's `ReadIndex`). The answer comes
+   * in a later Ready's `reads` under `id`: the commit point once a majority has answered a
+   * heartbeat round started after this call (proving no other node led a later view meanwhile)
+   * and the leader has committed in its own view; or `seqno: null` if it stops leading first.
+   * Requests made while a round is in flight share the next round, so a burst of reads costs
+   * one round of heartbeats. No clock is involved: the proof is the majority's answers.
+   * @throws TreatyError `NotLeader`, `InvalidArgs` (id not an integer), `Unavailable` (too many
+   *   reads pending).
+   */
+  readIndex(id: ReadId): void {
+    this.requireLeader();
+    if (!Number.isSafeInteger(id)) throw this.refuse("InvalidArgs", "id: expected an integer");
+    if (this.pendingReads.length >= MAX_PENDING_READS) {
+      throw this.refuse("Unavailable", `reads: ${MAX_PENDING_READS} read-index requests are pending`);
+    }
+    this.pendingReads.push({ id, round: this.readRound + 1 });
+    // No round in flight: start one now; else this read waits for the next.
+    if (this.pendingReads[0]!.round > this.readRound) this.startReadRound();
+    this.releaseReads();
+  }
+
+  /**
    * Storage acknowledgement: the driver made everything up to `seqno` durable, the entry at
    * `seqno` being in `view`. Lets a leader count its own copy towards commit. Acks for entries
    * that were truncated meanwhile are ignored.
@@ -398,6 +429,7 @@ export class ConsensusNode {
   hasReady(): boolean {
     return (
       this.outbox.length > 0 ||
+      this.readStates.length > 0 ||
       this.truncateFrom !== null ||
       this.unstableFrom <= this.log.lastSeqno ||
       this.commitSeqno !== this.reportedCommit ||
@@ -432,10 +464,12 @@ export class ConsensusNode {
       entries,
       messages: this.outbox,
       committed,
+      reads: this.readStates,
     };
     if (soft !== null) this.lastSoft = soft;
     if (hard !== null) this.lastHard = hard;
     this.outbox = [];
+    this.readStates = [];
     this.unstableFrom = last + 1;
     this.truncateFrom = null;
     this.reportedCommit = this.commitSeqno;
@@ -504,6 +538,13 @@ export class ConsensusNode {
     assert(this.unstableFrom <= last + 1, "unstable suffix within the log");
     assert(this.role !== "Leader" || this.leader === this.id, "a leader knows it leads");
     assert(this.role === "Leader" || this.progress.size === 0, "only leaders track progress");
+    assert(this.role === "Leader" || this.pendingReads.length === 0, "only leaders hold reads");
+    assert(
+      this.pendingReads.every(
+        (r, i) => r.round <= this.readRound + 1 && (i === 0 || r.round >= this.pendingReads[i - 1]!.round),
+      ),
+      "pending reads wait for started or next rounds, in order",
+    );
     assert(this.role !== "Candidate" || this.votedFor === this.id, "a candidate voted for itself");
     assert(this.outbox.length <= MAX_OUTBOX_MESSAGES, "outbox bounded");
     for (const pr of this.progress.values()) {
@@ -539,6 +580,8 @@ export class ConsensusNode {
     }
     if (this.heartbeatElapsed >= this.limits.heartbeatTicks) {
       this.heartbeatElapsed = 0;
+      // Reads waiting for the next round ride on this heartbeat; an unconfirmed round is re-sent.
+      if (this.pendingReads.length > 0 && this.pendingReads.at(-1)!.round > this.readRound) this.readRound++;
       for (const [to, pr] of this.progress) {
         if (pr.state === "probe") pr.probeSent = false;
         this.sendAppend(to, pr, true);
@@ -567,6 +610,8 @@ export class ConsensusNode {
     this.heartbeatElapsed = 0;
     this.votes.clear();
     this.progress.clear();
+    for (const read of this.pendingReads) this.readStates.push({ id: read.id, seqno: null });
+    this.pendingReads = [];
     this.resetElectionTimeout();
   }
 
@@ -616,6 +661,7 @@ export class ConsensusNode {
     this.heartbeatElapsed = 0;
     this.votes.clear();
     this.progress.clear();
+    this.readRound = 0;
     this.syncProgress();
     // Announce leadership at once; the driver now proposes a signature in this view (the
     // leader cannot commit anything, not even older entries, before one commits).
@@ -721,7 +767,7 @@ export class ConsensusNode {
       }
       const upTo = Math.min(m.prevSeqno - 1, this.log.lastSeqno);
       const hint = Math.max(this.commitSeqno, this.log.lastSeqnoWithViewAtMost(upTo, m.prevView));
-      this.respondAppend(m.from, false, m.prevSeqno, hint);
+      this.respondAppend(m.from, false, m.prevSeqno, hint, m.readRound);
       return;
     }
     // Find the first entry we do not already hold; anything after a conflict is stale.
@@ -746,10 +792,16 @@ export class ConsensusNode {
     const lastVerified = m.prevSeqno + m.entries.length;
     const newCommit = this.log.lastSignatureAtOrBefore(Math.min(m.commitSeqno, lastVerified));
     if (newCommit > this.commitSeqno) this.setCommit(newCommit);
-    this.respondAppend(m.from, true, lastVerified, lastVerified);
+    this.respondAppend(m.from, true, lastVerified, lastVerified, m.readRound);
   }
 
-  private respondAppend(to: NodeId, success: boolean, seqno: number, hintSeqno: number): void {
+  private respondAppend(
+    to: NodeId,
+    success: boolean,
+    seqno: number,
+    hintSeqno: number,
+    readRound: number | undefined,
+  ): void {
     const hintView = this.log.viewAt(hintSeqno) ?? 0;
     this.send({
       type: "appendResponse",
@@ -760,6 +812,7 @@ export class ConsensusNode {
       seqno,
       hintSeqno,
       hintView,
+      ...(readRound !== undefined && { readRound }),
     });
   }
 
@@ -774,6 +827,12 @@ export class ConsensusNode {
       return;
     }
     pr.recentActive = true;
+    // Any answer in our view proves the follower had not moved on when it answered; an echo of a
+    // round we never started proves nothing more than our latest.
+    if (m.readRound !== undefined && m.readRound > pr.readAck) {
+      pr.readAck = Math.min(m.readRound, this.readRound);
+      this.releaseReads();
+    }
     if (m.seqno > this.log.lastSeqno) {
       this.reject("ackBeyondLog");
       return;
@@ -883,6 +942,7 @@ export class ConsensusNode {
       prevView,
       entries,
       commitSeqno: this.commitSeqno,
+      ...(this.readRound > 0 && { readRound: this.readRound }),
     });
     if (entries.length > 0) pr.sent(entries[entries.length - 1]!.seqno);
     else if (pr.state === "probe") pr.probeSent = true;
@@ -909,8 +969,39 @@ export class ConsensusNode {
     this.commitSeqno = seqno;
     if (this.role !== "Leader") return;
     this.syncProgress();
+    this.releaseReads();
     const config = this.log.latestConfig()!;
     if (!config.nodes.includes(this.id) && config.seqno <= this.commitSeqno) this.retire(config.nodes);
+  }
+
+  /** Leader: starts a read-index round; every append from now on carries it. */
+  private startReadRound(): void {
+    this.readRound++;
+    for (const [to, pr] of this.progress) this.sendAppend(to, pr, true);
+  }
+
+  /**
+   * Leader: answers the pending reads whose round a majority of the latest configuration has
+   * answered (the leader itself answers every round it started), once the leader committed in
+   * its own view (before that its commit point may lag what an earlier leader committed). Then
+   * starts the next round if reads wait for it.
+   */
+  private releaseReads(): void {
+    if (this.pendingReads.length === 0 || this.log.viewAt(this.commitSeqno) !== this.view) return;
+    const config = this.log.latestConfig();
+    assert(config !== undefined, "a leader has a configuration");
+    const acks = config.nodes.map((n) =>
+      n === this.id ? this.readRound : (this.progress.get(n)?.readAck ?? 0),
+    );
+    acks.sort((a, b) => b - a);
+    const confirmed = acks[quorumOf(acks.length) - 1]!;
+    let released = 0;
+    while (released < this.pendingReads.length && this.pendingReads[released]!.round <= confirmed) {
+      this.readStates.push({ id: this.pendingReads[released]!.id, seqno: this.commitSeqno });
+      released++;
+    }
+    if (released > 0) this.pendingReads.splice(0, released);
+    if (this.pendingReads.length > 0 && this.pendingReads[0]!.round > this.readRound) this.startReadRound();
   }
 
   /** Our retirement committed: hand over to the most up-to-date remaining node and step down. */

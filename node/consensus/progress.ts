@@ -18,6 +18,8 @@ export class Progress {
   probeSent = false;
   /** Heard from this follower since the last check-quorum round. */
   recentActive = false;
+  /** Highest read-index round this follower answered in the leader's view. */
+  readAck = 0;
   /** Last seqno of each in-flight append, ascending; bounded by `maxInflight`. */
   private readonly inflight: number[] = [];
 

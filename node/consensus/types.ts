@@ -95,6 +95,11 @@ export interface AppendMessage {
   readonly entries: readonly Entry[];
   /** The leader's commit point; the follower commits at most up to what this message proved. */
   readonly commitSeqno: number;
+  /**
+   * The leader's latest read-index round (see `ConsensusNode.readIndex`), absent before its
+   * first; the follower echoes it in its response.
+   */
+  readonly readRound?: number;
 }
 
 /**
@@ -112,6 +117,8 @@ export interface AppendResponseMessage {
   readonly seqno: number;
   readonly hintSeqno: number;
   readonly hintView: number;
+  /** The `readRound` of the append this answers, echoed (absent when it had none). */
+  readonly readRound?: number;
 }
 
 /**
@@ -167,6 +174,20 @@ export interface CommittedRange {
   readonly entries: readonly Entry[];
 }
 
+/** The identifier a driver gives a read-index request (unique among its pending ones). */
+export type ReadId = number;
+
+/**
+ * The answer to a read-index request. `seqno` is the read index: a committed seqno at least the
+ * commit point when the request was made, confirmed by a majority that this node still led its
+ * view after the request arrived. Serving a read from state at or after `seqno` (committed
+ * state only) is linearizable. `seqno: null`: this node stopped leading first; ask again.
+ */
+export interface ReadState {
+  readonly id: ReadId;
+  readonly seqno: number | null;
+}
+
 /**
  * The output of the core, drained with `ready()`. The driver must handle each Ready completely and
  * in order (see docs/consensus.md, "Driver contract"):
@@ -178,6 +199,7 @@ export interface CommittedRange {
  * 2. Only then send `messages` (a vote or an acknowledgement must never outrun the disk).
  * 3. Then apply `committed` entries, and call `ackPersisted(last.seqno, last.view)` for the last
  *    entry of `entries` so the leader may count its own copy.
+ * 4. Then answer `reads` (their seqnos are at most the commit point of this Ready).
  *
  * Persistence may be asynchronous: the driver can keep calling `step`/`tick`/`propose` and take
  * further Readys meanwhile, as long as it completes the Readys' writes in order and holds each
@@ -190,6 +212,7 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly committed: CommittedRange | null;
+  readonly reads: readonly ReadState[];
 }
 
 /** A view and the first seqno written in it (CCF's view history). */

@@ -89,6 +89,7 @@ export function checkMessage(value: unknown, bounds: BatchBounds): RejectReason 
     case "append": {
       if (!isCount(m.prevSeqno) || !isCount(m.prevView) || !isCount(m.commitSeqno)) return "malformed";
       if (!Array.isArray(m.entries)) return "malformed";
+      if (m.readRound !== undefined && !isCount(m.readRound)) return "malformed";
       if (m.prevView > m.view || (m.prevSeqno === 0) !== (m.prevView === 0)) return "badEntries";
       if (m.entries.length > bounds.maxBatchEntries) return "batchTooLarge";
       let bytes = 0;
@@ -107,6 +108,7 @@ export function checkMessage(value: unknown, bounds: BatchBounds): RejectReason 
     case "appendResponse":
       if (typeof m.success !== "boolean" || !isCount(m.seqno) || !isCount(m.hintSeqno)) return "malformed";
       if (!isCount(m.hintView)) return "malformed";
+      if (m.readRound !== undefined && !isCount(m.readRound)) return "malformed";
       return null;
     case "requestVote":
       if (!isCount(m.lastSeqno) || !isCount(m.lastView)) return "malformed";

@@ -202,14 +202,22 @@ export class ExecutionEngine {
   }
 
   /**
-   * Runs a call read-only on the applied state: no seqno, no nonce check, and any write is
-   * refused (`ReadonlyViolation`, fatal for the call). The result's `seqno` is the applied
-   * version the call read at and its `txid` is empty: a read is not a transaction.
+   * Runs a call read-only at `version` (committed..applied; default: the applied version): no
+   * seqno, no nonce check, and any write is refused (`ReadonlyViolation`, fatal for the call).
+   * The result's `seqno` is the version the call read at and its `txid` is empty: a read is not
+   * a transaction. A version whose state is no longer (or not yet) held fails the call with
+   * `Unavailable` (the caller picks a fresh version and retries).
    */
-  read(call: ExecCall): ExecResult {
+  read(call: ExecCall, version?: number): ExecResult {
     this.#alive();
     return this.#tracked(0, call, () => {
-      const tx = this.#kv.begin();
+      let tx: KvTx;
+      try {
+        tx = version === undefined ? this.#kv.begin() : this.#kv.beginAt(version);
+      } catch (err) {
+        if (!(err instanceof TreatyError) || err.code !== "NotFound") throw err;
+        return { ok: false, error: { code: "Unavailable", message: `read: ${err.message}; retry` } };
+      }
       const outcome = this.#runtime.execute(
         { ...contractCall(call), txid: null },
         new ReadonlyTx(tx, `${String(call.contract)}.${String(call.method)}`),

@@ -42,7 +42,8 @@ export interface ExecError {
 /**
  * What one call produced. A successful readwrite call has the seqno and txid it was given and
  * its write set (already applied to the KV at version `seqno`); a failed call wrote nothing.
- * A read (`ExecutionService.read`) has seqno 0 and txid "" and an empty write set.
+ * A read (`ExecutionService.read`) has the version it read at as seqno, txid "" and an empty
+ * write set.
  */
 export type ExecResult =
   | {
@@ -90,7 +91,13 @@ export type Request =
       readonly firstSeqno: number;
       readonly calls: readonly ExecCall[];
     }
-  | { readonly id: number; readonly op: "read"; readonly call: ExecCall }
+  | {
+      readonly id: number;
+      readonly op: "read";
+      readonly call: ExecCall;
+      /** The version to read at (committed..applied), or undefined for the applied version. */
+      readonly version: number | undefined;
+    }
   | { readonly id: number; readonly op: "apply"; readonly items: readonly VersionedWriteSet[] }
   | { readonly id: number; readonly op: "commit"; readonly version: number }
   | { readonly id: number; readonly op: "rollback"; readonly version: number }

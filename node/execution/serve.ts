@@ -87,7 +87,7 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
     case "batch":
       return engine.executeBatch(request.view, request.firstSeqno, request.calls);
     case "read":
-      return engine.read(request.call);
+      return engine.read(request.call, request.version);
     case "apply":
       engine.apply(request.items);
       return null;

@@ -265,14 +265,17 @@ export class ExecutionService {
   }
 
   /**
-   * Runs a call read-only on the applied state (any node): no seqno, writes are refused
-   * (`ReadonlyViolation`). The result's `seqno` is the version read at, its `txid` empty.
+   * Runs a call read-only (any node) at `version`, or at the applied version when omitted: no
+   * seqno, writes are refused (`ReadonlyViolation`). The result's `seqno` is the version read
+   * at, its `txid` empty. The read takes its place in the queue when called, so a version the
+   * caller saw applied (every apply is queued before it) and not below a commit queued earlier
+   * is always held; otherwise the call fails with `Unavailable`.
    */
-  read(call: ExecCall): Promise<ExecResult> {
+  read(call: ExecCall, version?: number): Promise<ExecResult> {
     return this.#enqueue(async () => {
       this.#calls++;
       const [result] = await this.#runCalls([call], async () => [
-        await this.#request({ id: 0, op: "read", call }, this.#callBudget([call])),
+        await this.#request({ id: 0, op: "read", call, version }, this.#callBudget([call])),
       ]);
       return result!;
     });

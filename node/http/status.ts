@@ -41,6 +41,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   Internal: 500,
   ServiceNotOpen: 503,
   NotLeader: 503,
+  OutcomeUnknown: 503,
   Unavailable: 503,
   Timeout: 504,
 };

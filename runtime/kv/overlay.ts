@@ -43,15 +43,24 @@ interface AppliedVersion {
 
 /**
  * The record's value as of `version`: bytes, `null` (deleted), or `undefined` when the overlay
- * holds no write of it at or below `version` (the committed state decides).
+ * holds no write of it at or below `version` (the committed state decides). Reads at the head
+ * find the newest write first; reads further back (at the commit point, below a hot key's
+ * pending writes) take a binary search, so their cost does not grow with the pending versions.
  */
 export function valueAt(record: OverlayRecord, version: number): Uint8Array | null | undefined {
   const { writes } = record;
-  for (let i = writes.length - 1; i >= 0; i--) {
-    const w = writes[i]!;
-    if (w.version <= version) return w.value;
+  const last = writes[writes.length - 1];
+  if (last === undefined) return undefined;
+  if (last.version <= version) return last.value;
+  // Versions ascend: find the last write at or below `version`.
+  let lo = 0;
+  let hi = writes.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (writes[mid]!.version <= version) lo = mid + 1;
+    else hi = mid;
   }
-  return undefined;
+  return lo === 0 ? undefined : writes[lo - 1]!.value;
 }
 
 /** The overlay owns the bytes it is given; readers must copy before handing them out. */

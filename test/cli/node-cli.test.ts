@@ -159,9 +159,27 @@ describe("treaty call | status | receipt", () => {
       "--service",
       serviceFile,
       "--msgpack",
+      "--wait",
     );
     assert.equal(write.code, 0, write.stderr);
-    assert.deepEqual(Object.keys(write.json).sort(), ["result", "txid"]);
+    assert.deepEqual(Object.keys(write.json).sort(), ["result", "status", "txid"]);
+    assert.equal(write.json.status, "Committed");
+    // Every level shows a committed write.
+    const latest = await inProcess(
+      runCall,
+      "log",
+      "readPrivate",
+      "--args",
+      '{"id": 3}',
+      "--key",
+      userKey,
+      "--service",
+      serviceFile,
+      "--consistency",
+      "latest",
+    );
+    assert.equal(latest.code, 0, latest.stderr);
+    assert.deepEqual(latest.json.result, { msg: "from a file" });
     const read = await inProcess(
       runCall,
       "log",
@@ -172,9 +190,18 @@ describe("treaty call | status | receipt", () => {
       userKey,
       "--service",
       serviceFile,
+      "--consistency",
+      "linearizable",
     );
     assert.equal(read.code, 0, read.stderr);
-    assert.deepEqual(read.json, { result: { msg: "from a file" } });
+    assert.deepEqual(read.json.result, { msg: "from a file" });
+    assert.equal(read.json.status, "Committed");
+    await assert.rejects(
+      inProcess(runCall, "log", "readPrivate", "--service", serviceFile, "--consistency", "strong"),
+      (err: unknown) =>
+        err instanceof UsageError &&
+        /--consistency: expected one of committed, linearizable, latest/.test(err.message),
+    );
   });
 
   it("call: unsigned calls reach readonly `anyone` methods only", async () => {
@@ -200,7 +227,7 @@ describe("treaty call | status | receipt", () => {
     assert.equal((bill.json.error as { code: string }).code, "Forbidden");
   });
 
-  it("call: a contract's error exits 1 with its code; --wait on a readonly call just says so", async () => {
+  it("call: a contract's error exits 1 with its code; --wait on a readonly call waits for the state it read", async () => {
     const missing = await inProcess(
       runCall,
       "log",
@@ -227,8 +254,9 @@ describe("treaty call | status | receipt", () => {
       serviceFile,
       "--wait",
     );
-    assert.equal(found.code, 0);
-    assert.match(found.stderr, /readonly call has no transaction/);
+    assert.equal(found.code, 0, found.stderr);
+    assert.equal(found.json.status, "Committed");
+    assert.match(String(found.json.txid), /^[0-9]+\.[0-9]+$/);
   });
 
   it("call: usage errors name the flag", async () => {

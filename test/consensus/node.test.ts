@@ -400,3 +400,34 @@ test("followers of a healthy leader never start elections", () => {
   }
   assert.equal(cluster.core("a").status().role, "Leader");
 });
+
+test("read index: a lone node answers at once; an echo of a round never started confirms nothing", () => {
+  const lone = new TestCluster(["a"]);
+  lone.electAndSign("a");
+  lone.core("a").readIndex(1);
+  assert.deepEqual(lone.core("a").ready().reads, [{ id: 1, seqno: 2 }]);
+  throwsCode(() => lone.core("a").readIndex(1.5), "InvalidArgs", "id");
+
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  const a = cluster.core("a");
+  a.readIndex(1); // round 1 starts
+  a.readIndex(2); // waits for round 2
+  cluster.process();
+  cluster.queue = [];
+  const forged: Message = {
+    type: "appendResponse",
+    from: "b",
+    to: "a",
+    view: 2,
+    success: true,
+    seqno: 2,
+    hintSeqno: 2,
+    hintView: 2,
+    readRound: 2,
+  };
+  a.step(forged);
+  const reads = a.ready().reads;
+  assert.deepEqual(reads, [{ id: 1, seqno: 2 }], "round 1 confirmed, round 2 (never sent) not");
+  throwsCode(() => cluster.core("b").readIndex(3), "NotLeader");
+});

@@ -12,6 +12,7 @@
  *   campaign a                  ticks `a` until it stops being a follower
  *   propose a x y sig           data entries "x", "y", then a signature entry
  *   add a d | retire a b        membership change proposed to leader `a`
+ *   read a ID                   a read-index request with id ID on `a`
  *   deliver [a | a->b]          delivers the queued messages (those to `a`, or on a->b)
  *   drop [a | a->b]             discards queued messages
  *   stabilize                   deliver and process until no message is left
@@ -87,6 +88,15 @@ export class ScenarioRunner {
       case "retire":
         out.push(this.membership(command, args));
         break;
+      case "read": {
+        const core = this.live(args[0]).core!;
+        try {
+          core.readIndex(Number(args[1]));
+        } catch (err) {
+          out.push(`${args[0]}: error ${(err as { code?: string }).code}: ${(err as Error).message}`);
+        }
+        break;
+      }
       case "deliver":
         this.deliver(args[0], out);
         break;

@@ -35,8 +35,9 @@ describe("kill -9 the leader under load", () => {
     const follower = cluster.nodes.find((n) => n !== leader)!;
     // A plain SDK client (no per-request timeout of our own, which would retry and hide a
     // forward that hangs): the follower still believes in the dead leader for an election
-    // timeout, so its first forward goes nowhere. It must end as a retryable NotLeader once a
-    // new leader is known, not as a Timeout the client cannot retry.
+    // timeout, so its first forward goes nowhere. It must end as a retryable OutcomeUnknown once
+    // a new leader is known (the SDK resends the same bytes), not as a Timeout the client cannot
+    // retry.
     const client = new Client({ nodes: [follower.url], serviceKey: cluster.serviceKey, key: cluster.user });
     await leader.kill();
     try {

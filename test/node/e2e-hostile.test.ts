@@ -20,6 +20,7 @@ import {
   signingInput,
   signRequest,
 } from "../../sdk/request.js";
+import { parseTxId } from "../../sdk/receipt.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type RawAnswer, startTestNode, type TestNode } from "../support/node.js";
 
@@ -318,7 +319,8 @@ describe("hostile input against one node", () => {
     const nonce = JSON.parse(utf8.decode(request.body)).nonce as string;
     const again = signRequest(net.user, serviceId, WRITE_PATH, { id, msg: "twice" }, { nonce });
     await refused(() => net.post(again.path, again.body, again.headers), 409, "Replay");
-    assert.deepEqual(await user.call("log", "readPublic", { id }), { result: { msg: "once" } });
+    await user.waitForCommit(txid);
+    assert.deepEqual((await user.call("log", "readPublic", { id })).result, { msg: "once" });
   });
 
   it("a request created too long ago or too far in the future is stale", async () => {
@@ -344,7 +346,7 @@ describe("hostile input against one node", () => {
     await refused(() => unsigned("writeAndCatch"), 500, "ReadonlyViolation");
     const read = await unsigned("read");
     assert.equal(read.status, 200);
-    assert.deepEqual(read.json, { result: null });
+    assert.equal((read.json as { result: unknown }).result, null);
   });
 
   it("bad txids on the node endpoints", async () => {
@@ -392,11 +394,13 @@ describe("hostile input against one node", () => {
       answers.map(() => 200),
     );
     assert.equal(new Set(answers.map((a) => a.txid)).size, CONCURRENT_CONNECTIONS);
-    await user.waitForCommit(answers.at(-1)!.txid);
+    // Reads see committed state: wait for the last of the writes.
+    const last = answers.reduce((a, b) => (parseTxId(a.txid).seqno > parseTxId(b.txid).seqno ? a : b));
+    await user.waitForCommit(last.txid);
     for (const i of [0, CONCURRENT_CONNECTIONS / 2, CONCURRENT_CONNECTIONS - 1]) {
-      assert.deepEqual(await user.call("log", "readPublic", { id: 100_000 + i }), {
-        result: { msg: `concurrent ${i}` },
-      });
+      const read = await user.call("log", "readPublic", { id: 100_000 + i });
+      assert.deepEqual(read.result, { msg: `concurrent ${i}` });
+      assert.equal(read.status, "Committed");
     }
   });
 });

@@ -16,7 +16,7 @@ import { equalBytes, toHex } from "../../sdk/bytes.js";
 import type { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, keyId, toKeyFile } from "../../sdk/keys.js";
-import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
+import { parseTxId, type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { signingInput, signRequest } from "../../sdk/request.js";
 import { sha256 } from "../../runtime/crypto.js";
 import { startTestNode, type TestNode } from "../support/node.js";
@@ -81,7 +81,10 @@ describe("end to end on one node", () => {
     assert.equal(entry.view, verified.view);
 
     const read = await user.call("log", "readPrivate", { id: 1 });
-    assert.deepEqual(read, { result: { msg: "secret hello" } });
+    assert.deepEqual(read.result, { msg: "secret hello" });
+    // A read names the committed state it observed: at or after the write.
+    assert.equal(read.status, "Committed");
+    assert.ok(parseTxId(read.txid).seqno >= verified.seqno);
   });
 
   it("a tampered receipt, or one checked against another service key, fails as ReceiptInvalid", async () => {
@@ -162,10 +165,11 @@ describe("end to end on one node", () => {
 
   it("readonly methods open to anyone answer unsigned calls; every other method refuses them", async () => {
     const meterAsMember = member.contract<typeof meterContract>("meter");
-    await meterAsMember.setTariff({ bands: [{ startHour: 0, centsPerKwh: 12 }] });
+    const set = await meterAsMember.setTariff({ bands: [{ startHour: 0, centsPerKwh: 12 }] });
+    await member.waitForCommit(set.txid);
     const tariff = await anonymous.contract<typeof meterContract>("meter").tariff({});
     assert.deepEqual(tariff.result.bands, [{ startHour: 0, centsPerKwh: 12 }]);
-    assert.equal(tariff.txid, undefined);
+    assert.equal(tariff.status, "Committed");
     // Readonly but for users only, and readwrite: both need a signature.
     await rejectsWith(anonymous.call("log", "readPublic", { id: 2 }), "Forbidden");
     await rejectsWith(anonymous.call("meter", "myBill", {}), "Forbidden");
@@ -178,9 +182,9 @@ describe("end to end on one node", () => {
   it("MessagePack bodies and answers work like JSON ones", async () => {
     const packed = net.client(net.user, { encoding: "msgpack" });
     const { txid } = await packed.call("log", "writePublic", { id: 4, msg: "über packed ✓" });
-    assert.ok(txid !== undefined);
-    assert.deepEqual(await packed.call("log", "readPublic", { id: 4 }), { result: { msg: "über packed ✓" } });
-    assert.deepEqual(await user.call("log", "readPublic", { id: 4 }), { result: { msg: "über packed ✓" } });
+    await packed.waitForCommit(txid);
+    assert.deepEqual((await packed.call("log", "readPublic", { id: 4 })).result, { msg: "über packed ✓" });
+    assert.deepEqual((await user.call("log", "readPublic", { id: 4 })).result, { msg: "über packed ✓" });
   });
 
   it("a contract's own error comes back with its code and status 422, and nothing is written", async () => {

@@ -76,6 +76,9 @@ export interface ClusterCounters {
   proposals: number;
   refusals: number;
   membershipChanges: number;
+  /** Read-index requests answered with a seqno, and answered as failed (leadership lost). */
+  readsServed: number;
+  readsFailed: number;
 }
 
 /** See the module comment. */
@@ -89,7 +92,12 @@ export class SimCluster {
     proposals: 0,
     refusals: 0,
     membershipChanges: 0,
+    readsServed: 0,
+    readsFailed: 0,
   };
+  /** Read-index requests in flight: the global commit length when each was made. */
+  private readonly reads = new Map<number, { readonly node: NodeId; readonly committedAtRequest: number }>();
+  private nextReadId = 1;
   now = 0;
   private payloadCounter = 0;
 
@@ -129,6 +137,7 @@ export class SimCluster {
   crash(node: SimNode): void {
     assert(node.core !== null, "crash a live node");
     this.trace.add(this.now, () => `${node.id}: CRASH (${node.pending.length} writes lost)`);
+    for (const [id, read] of this.reads) if (read.node === node.id) this.reads.delete(id);
     node.core = null;
     node.pending = [];
     this.counters.crashes++;
@@ -173,6 +182,24 @@ export class SimCluster {
       this.counters.refusals++;
       return [];
     }
+  }
+
+  /**
+   * Asks `node` (if it believes it leads) for a read index. Safety of the answer is checked when
+   * it arrives: at least every entry any node had seen committed when the read was asked.
+   */
+  requestRead(node: SimNode): void {
+    const core = node.core;
+    if (core === null) return;
+    const id = this.nextReadId++;
+    try {
+      core.readIndex(id);
+    } catch (err) {
+      if (!isTreatyError(err)) throw err;
+      return;
+    }
+    this.reads.set(id, { node: node.id, committedAtRequest: this.checker.committedLength() });
+    this.trace.add(this.now, () => `${node.id}: read ${id} (commit known ${this.checker.committedLength()})`);
   }
 
   /** One tick: deliver due messages, tick every live node, run the drivers, check safety. */
@@ -258,6 +285,27 @@ export class SimCluster {
     }
     const last = rd.entries[rd.entries.length - 1];
     if (last !== undefined) core.ackPersisted(last.seqno, last.view);
+    for (const read of rd.reads) this.answerRead(node, read.id, read.seqno);
+  }
+
+  private answerRead(node: SimNode, id: number, seqno: number | null): void {
+    const request = this.reads.get(id);
+    if (request === undefined || request.node !== node.id)
+      throw new SafetyViolation(`${node.id}: answered read ${id} it was never asked`);
+    this.reads.delete(id);
+    this.trace.add(this.now, () => `${node.id}: read ${id} ${seqno === null ? "failed" : `at ${seqno}`}`);
+    if (seqno === null) {
+      this.counters.readsFailed++;
+      return;
+    }
+    this.counters.readsServed++;
+    if (seqno < request.committedAtRequest) {
+      throw new SafetyViolation(
+        `${node.id}: stale read index ${seqno} for read ${id}: ${request.committedAtRequest} was committed when it was asked`,
+      );
+    }
+    if (seqno > node.core!.status().commitSeqno)
+      throw new SafetyViolation(`${node.id}: read index ${seqno} beyond its commit point`);
   }
 
   /** Safety after a step: every live node's invariants, leaders, commits. */

@@ -41,15 +41,21 @@ test("simulation: runs exercise the faults they claim to", () => {
   let changes = 0;
   let dropped = 0;
   let views = 0;
+  let reads = 0;
+  let readsFailed = 0;
   for (let seed = 1; seed <= 30; seed++) {
     const s = simulate({ seed, nodes: 5, steps: STEPS, membership: true });
     crashes += s.crashes;
     changes += s.membershipChanges;
     dropped += s.messagesDropped;
     views = Math.max(views, s.maxView);
+    reads += s.readsServed;
+    readsFailed += s.readsFailed;
   }
   assert.ok(crashes > 10, `crashes=${crashes}`);
   assert.ok(changes > 5, `membership changes=${changes}`);
   assert.ok(dropped > 100, `dropped=${dropped}`);
   assert.ok(views > 4, `max view=${views}`);
+  assert.ok(reads > 1000, `reads served=${reads}`);
+  assert.ok(readsFailed > 0, `reads failed=${readsFailed}`);
 });

@@ -39,6 +39,9 @@ export interface SimSummary {
   readonly restarts: number;
   readonly membershipChanges: number;
   readonly finalMembers: number;
+  /** Read-index requests answered with a seqno (each checked for staleness). */
+  readonly readsServed: number;
+  readonly readsFailed: number;
 }
 
 /** A run that broke safety or liveness; `trace` is filled when the run was traced. */
@@ -86,6 +89,7 @@ export interface Swarm {
   readonly slowDiskRate: number;
   readonly proposeRate: number;
   readonly signatureRate: number;
+  readonly readRate: number;
   readonly limits: Partial<ConsensusLimits>;
 }
 
@@ -101,6 +105,7 @@ export function drawSwarm(rng: Prng): Swarm {
     slowDiskRate: rng.pick([0, 0.005, 0.02]),
     proposeRate: rng.pick([0.1, 0.3, 0.8]),
     signatureRate: rng.pick([0.1, 0.35, 0.7]),
+    readRate: rng.pick([0.05, 0.3, 0.9]),
     limits: {
       ...SIM_LIMITS,
       maxBatchEntries: rng.pick([2, 8]),
@@ -144,6 +149,8 @@ export function simulate(options: SimOptions): SimSummary {
       restarts: cluster.counters.restarts,
       membershipChanges: cluster.counters.membershipChanges,
       finalMembers: leader.config?.length ?? 0,
+      readsServed: cluster.counters.readsServed,
+      readsFailed: cluster.counters.readsFailed,
     };
   } catch (err) {
     if (err instanceof SimFailure) throw err;
@@ -250,6 +257,10 @@ function clientWorkload(cluster: SimCluster, rng: Prng, swarm: Swarm): void {
     if (node.core?.status().role !== "Leader" || !rng.chance(swarm.proposeRate)) continue;
     // CCF signs every few transactions or milliseconds: here a signature follows some batches.
     cluster.propose(node, rng.between(0, 3), rng.chance(swarm.signatureRate));
+  }
+  // Readers also ask whichever node they believe leads: a deposed leader must never answer.
+  for (const node of cluster.nodes.values()) {
+    if (node.core?.status().role === "Leader" && rng.chance(swarm.readRate)) cluster.requestRead(node);
   }
 }
 
