@@ -220,7 +220,7 @@ describe("stand-in and sandbox agree", () => {
         scan: method({ mode: "readonly", auth: "users", args: { reverse: t.boolean() }, run: ({ reverse }) => nums.keys({ reverse, from: -10, to: 10 }) }),
         big: method({ mode: "readwrite", auth: "users", run: () => nums.set(1, "x".repeat(1_048_576)) }),
         fail: method({ mode: "readwrite", auth: "users", run: () => { nums.set(5, "partial"); throw new ContractError("Nope", "no"); } }),
-        reserved: method({ mode: "readonly", auth: "users", run: () => { throw new ContractError("NotFound", "x"); } }),
+        reserved: method({ mode: "readonly", auth: "users", run: () => { const code: string = "NotFound"; throw new ContractError(code, "x"); } }),
         sneaky: method({ mode: "readonly", auth: "users", run: () => nums.set(1, "x") }),
       });`;
     const compiled = compileContract({ files: { "index.ts": source } });
