@@ -141,6 +141,19 @@ export class KvMap<K extends string | number, V> {
     return out;
   }
 
+  /**
+   * The store's form of `key` (what `range` orders bytewise); throws ApiError(ContractFault)
+   * when the key does not fit the map. For tooling such as `treaty/testing`.
+   */
+  encodeKey(key: K): string {
+    return this.encode(key, "encodeKey");
+  }
+
+  /** The key a store key stands for (the inverse of `encodeKey`); throws TypeError for a foreign one. */
+  decodeKey(encoded: string): K {
+    return decodeKey(this.keyKind, encoded) as K;
+  }
+
   private encode(key: K, operation: string): string {
     const encoded = tryEncodeKey(this.keyKind, key);
     if (encoded !== undefined) return encoded;
