@@ -28,7 +28,7 @@ import { sha256 } from "../../runtime/crypto.js";
 import { parseManifest } from "../../runtime/compiler/manifest.js";
 import type { MethodsOf } from "../api/contract.js";
 import { decodeKey, encodeKey, type KeyKind } from "../api/keys.js";
-import type { KvMap, RangeOptions } from "../api/map.js";
+import type { KvMap, MapKey, RangeOptions } from "../api/map.js";
 import { jsonProblem } from "../api/json.js";
 import {
   CallHost,
@@ -377,7 +377,7 @@ export class StateView {
   entries(map: string, keyKind: KeyKind = "string"): Array<[string | number, unknown]> {
     return this.store
       .entries(this.storeName(map))
-      .map(([key, json]) => [decodeKey(keyKind, key), JSON.parse(json)]);
+      .map(([key, json]) => [decodeKey(keyKind, key) as string | number, JSON.parse(json)]);
   }
 
   /** Seeds state before a test (written directly, outside any call). */
@@ -431,9 +431,6 @@ export class StateView {
   }
 }
 
-/** Keys a declared map may have. */
-type MapKey = string | number;
-
 /**
  * One declared map of a contract under test, typed by its declaration (`TestContract.map`).
  * Reads see committed state; writes seed state directly, outside any call.
@@ -470,8 +467,7 @@ export class MapState<K extends MapKey, V> {
 
   /** `[key, value]` pairs in key order, with the bounds and options of the map's own `range`. */
   entries(options: RangeOptions<K> = {}): Array<[K, V]> {
-    const from = options.from === undefined ? undefined : this.declared.encodeKey(options.from);
-    const to = options.to === undefined ? undefined : this.declared.encodeKey(options.to);
+    const { from, to } = this.declared.encodeRange(options);
     let keys = [...this.store.keysBetween(this.storeName, from, to)];
     if (options.reverse === true) keys.reverse();
     if (options.limit !== undefined) keys = keys.slice(0, options.limit);

@@ -265,7 +265,11 @@ export function sandboxProblems(
       node.typeArguments?.[0] !== undefined
         ? checker.getTypeFromTypeNode(node.typeArguments[0])
         : typeArgs?.[0];
-    if (keyType === undefined || (keyType.flags & ts.TypeFlags.NumberLike) === 0) return;
+    if (keyType === undefined) return;
+    const tuple = checker.isTupleType(keyType)
+      ? checker.getTypeArguments(keyType as ts.TypeReference)
+      : undefined;
+    if (tuple === undefined && (keyType.flags & ts.TypeFlags.NumberLike) === 0) return;
     const options = node.arguments[1];
     const hasKey =
       options !== undefined &&
@@ -276,10 +280,22 @@ export function sandboxProblems(
     if (hasKey) return;
     const name = node.arguments[0];
     const shown = name !== undefined && ts.isStringLiteral(name) ? JSON.stringify(name.text) : "name";
+    const more = options !== undefined ? ", ..." : "";
+    if (tuple !== undefined) {
+      const kinds = tuple.map((t) => ((t.flags & ts.TypeFlags.NumberLike) !== 0 ? '"number"' : '"string"'));
+      const types = kinds.map((k) => (k === '"number"' ? "number" : "string"));
+      problems.push({
+        start: at(node),
+        code: "NumberKeyOption",
+        message: `a map with tuple keys needs the kinds of its components in its options (keys are encoded by kind): map<[${types.join(", ")}], V>(${shown}, { key: [${kinds.join(", ")}]${more} })`,
+        suppress: { start: at(node), end: node.end },
+      });
+      return;
+    }
     problems.push({
       start: at(node),
       code: "NumberKeyOption",
-      message: `a map with number keys needs { key: "number" } in its options (keys are encoded by kind): map<number, V>(${shown}, { key: "number"${options !== undefined ? ", ..." : ""} })`,
+      message: `a map with number keys needs { key: "number" } in its options (keys are encoded by kind): map<number, V>(${shown}, { key: "number"${more} })`,
       suppress: { start: at(node), end: node.end },
     });
   };

@@ -138,6 +138,14 @@ describe("compile-time sandbox checks", () => {
     );
     only(withMethod("1", 'const feed = map<number, string>("feed", { public: true });'), "NumberKeyOption");
     compiles(withMethod("1", 'const feed = map<number, string>("feed", { key: "number", public: true });'));
+    const tuple = only(
+      withMethod("1", 'const moves = map<[string, number], string>("moves");'),
+      "NumberKeyOption",
+    );
+    assert.match(tuple.message, /map<\[string, number\], V>\("moves", \{ key: \["string", "number"\] \}\)/);
+    compiles(
+      withMethod("1", 'const moves = map<[string, number], string>("moves", { key: ["string", "number"] });'),
+    );
   });
 
   it('auth "anyone" on a readwrite method: AnyoneReadwrite naming the policies to use', () => {
