@@ -87,11 +87,8 @@ function tryEncodeComponents(
 
 /** A string component: U+0000 and U+0001 escaped, then the U+0000 terminator. */
 function escapeComponent(text: string): string {
-  return (
-    (text.includes("\u0000") || text.includes("\u0001")
-      ? text.replace(/[\u0000\u0001]/g, (c) => (c === "\u0000" ? "\u0001\u0001" : "\u0001\u0002"))
-      : text) + "\u0000"
-  );
+  if (!text.includes("\u0000") && !text.includes("\u0001")) return `${text}\u0000`;
+  return `${text.replaceAll("\u0001", "\u0001\u0002").replaceAll("\u0000", "\u0001\u0001")}\u0000`;
 }
 
 /**
@@ -104,7 +101,7 @@ export function encodeKey(kind: KeyKind, key: unknown, field = "key"): string {
         `${field}: expected a tuple of ${kind.length} (${kind.join(", ")}), got ${Array.isArray(key) ? `${key.length} component(s)` : typeof key}`,
       );
     }
-    kind.forEach((k, i) => encodeKey(k, key[i], `${field}[${i}]`));
+    for (let i = 0; i < kind.length; i++) encodeKey(kind[i]!, key[i], `${field}[${i}]`);
     return tryEncodeComponents(kind, key)!;
   }
   if (kind === "number") {
@@ -132,7 +129,7 @@ export function encodeKeyPrefix(kind: readonly ScalarKeyKind[], prefix: unknown,
       `${field}: expected a tuple of at most ${kind.length} leading components (${kind.join(", ")})`,
     );
   }
-  prefix.forEach((component, i) => encodeKey(kind[i]!, component, `${field}[${i}]`));
+  for (let i = 0; i < prefix.length; i++) encodeKey(kind[i]!, prefix[i], `${field}[${i}]`);
   return tryEncodeComponents(kind.slice(0, prefix.length), prefix)!;
 }
 
