@@ -31,4 +31,5 @@ export {
   storeMapName,
 } from "./host.js";
 export { type GovernanceSeed, type IdentityData, namedPublicKey, seedGovernance } from "./governance.js";
+export { after, type Assert, assert, before, describe, it, type TestBody } from "./runner.js";
 export { MemoryStore, type StoreWrite } from "./store.js";
