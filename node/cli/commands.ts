@@ -3,6 +3,7 @@ import type { Command } from "./command.js";
 import { CONTRACT_COMMANDS } from "./contract.js";
 import { devCommand } from "./dev.js";
 import { GOV_COMMANDS } from "./gov.js";
+import { GOV_READ_COMMANDS } from "./gov-read.js";
 import { initCommand } from "./init.js";
 import { keygenCommand } from "./keygen.js";
 import { LEDGER_COMMANDS } from "./ledger.js";
@@ -24,4 +25,5 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   receiptCommand,
   ...GOV_COMMANDS,
+  ...GOV_READ_COMMANDS,
 ];
