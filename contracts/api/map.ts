@@ -70,8 +70,8 @@ export type KeyPrefix<K> = K extends readonly [...infer Init, infer _Last]
 export interface RangeOptions<K> {
   readonly from?: KeyPrefix<K>;
   readonly to?: KeyPrefix<K>;
-  /** Tuple maps: only keys whose leading components are these (`prefix: ["p1"]`). */
-  readonly prefix?: KeyPrefix<K>;
+  /** Tuple maps only: keys whose leading components are these (`prefix: ["p1"]`). */
+  readonly prefix?: K extends readonly unknown[] ? KeyPrefix<K> : never;
   /** Walk from the largest key down. `from`/`to` keep their meaning (from ≤ key < to). */
   readonly reverse?: boolean;
   /** At most this many entries. */

@@ -101,6 +101,14 @@ describe("the packed package, from an empty folder", () => {
     };
     assert.match(built.digest, /^[0-9a-f]{64}$/);
     assert.deepEqual(Object.keys(built.methods).sort(), ["history", "product", "register", "transfer"]);
+    // What docs/contracts.md shows works from the installed package: treaty/compiler.
+    const script = `import { compileContract } from "treaty/compiler";
+      const r = compileContract("contracts/registry"); console.log(r.ok ? r.digest : "failed");`;
+    const digest = ok(
+      await run(process.execPath, ["--input-type=module", "-e", script], app),
+      "treaty/compiler",
+    );
+    assert.equal(digest.trim(), built.digest);
 
     const port = await freePort();
     dev = spawn(treaty, ["dev", "--nodes", "1", "--port", String(port), "--workspace", "ws"], {
