@@ -164,7 +164,7 @@ export function devInstructions(workspace: string, urls: readonly string[]): str
     `  npx treaty call log readPrivate --args '{"id": 1}' --key ${key} --node ${urls.at(-1)} --service ${svc}`,
     `  npx treaty receipt "$(jq -r .txid ${write})" --verify --node ${urls[0]} --service ${svc}`,
     `  npx treaty status --node ${urls[0]}`,
-    `  node ${join(findPackageRoot(), "dist", "examples", "sdk-call.js")} ${svc} ${key}`,
+    `  node ${fileURLToPath(new URL("../examples/sdk-call.js", import.meta.url))} ${svc} ${key}`,
     "",
     "Press Ctrl-C to stop.",
   ].join("\n");

@@ -144,11 +144,34 @@ export interface ProposalDetail {
   readonly decidedTxid?: string;
   /** Why it Failed (apply threw) or was Dropped. */
   readonly error?: { readonly code: string; readonly message: string };
+  /** The proposer's and voters' names (`data.name`, else `data.org`; null without one), by id. */
+  readonly names?: Readonly<Record<string, string | null>>;
+}
+
+/** One key a proposal would set or delete (`dryRun`); `old`/`new` are null when absent. */
+export interface TableChange {
+  /** The governance table: `members`, `users`, `contracts`, `constitution`, `nodes`, `limits`... */
+  readonly table: string;
+  readonly key: string;
+  /** Code records (contracts, constitution) show `digest`, `version`, `bundleBytes` and `files`. */
+  readonly old: unknown;
+  readonly new: unknown;
+}
+
+/** What a proposal would do if accepted now (`dryRun`). Nothing of it is recorded. */
+export interface DryRunReport {
+  /** False when apply would fail: the proposal would then be recorded Failed with `error`. */
+  readonly applies: boolean;
+  readonly error?: { readonly code: string; readonly message: string };
+  /** Every governance table key apply would write, with the values before and after. */
+  readonly changes: readonly TableChange[];
 }
 
 /** A member as the service records it; `id` is the `keyId` of its public key. */
 export interface MemberInfo {
   readonly id: string;
+  /** `data.name`, else `data.org`, when a string; else null. */
+  readonly name: string | null;
   readonly curve: Curve;
   readonly publicKey: string;
   readonly encryptionKey?: string;
@@ -390,6 +413,26 @@ export class Governance {
   async propose(proposal: readonly Action[] | Proposal): Promise<ProposalResult> {
     const list = isActionList(proposal) ? proposal : proposal.actions;
     return this.#write("/gov/proposals", { actions: list.map((a) => ({ name: a.name, args: a.args })) });
+  }
+
+  /**
+   * Runs a proposal against the service's current state as if it were accepted now, and
+   * returns what it would change, recording nothing (no proposal, no ledger entry): the
+   * constitution's validate (a refusal throws `ProposalInvalid`, a contract that does not
+   * compile `CompileError`, as `propose` would), then its apply in a sub-transaction that is
+   * thrown away. Needs a member key; any node answers.
+   * @example
+   *   const { applies, changes } = await gov.dryRun([actions.setUser(appKey, { name: "App" })]);
+   *   // changes: [{ table: "users", key: "<id>", old: null, new: { curve, publicKey, data } }]
+   */
+  async dryRun(proposal: readonly Action[] | Proposal): Promise<DryRunReport> {
+    if (this.#key === undefined)
+      throw new TypeError("Governance: a dry run needs a member key: new Governance(client, key)");
+    const list = isActionList(proposal) ? proposal : proposal.actions;
+    const args = { actions: list.map((a) => ({ name: a.name, args: a.args })) };
+    return this.client.post<DryRunReport>(
+      signRequest(this.#key, this.client.serviceId, "/gov/proposals/dry-run", args),
+    );
   }
 
   /**

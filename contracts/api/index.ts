@@ -59,14 +59,30 @@ export {
 export { emit } from "./events.js";
 export { type Caller, caller, currentMethod, now, txid } from "./host.js";
 export { describeValue, type JsonValue, jsonProblem, MAX_JSON_DEPTH } from "./json.js";
-export { compareKeys, decodeKey, encodeKey, type KeyKind, type KeyOf, tryEncodeKey } from "./keys.js";
 export {
+  compareKeys,
+  decodeKey,
+  encodeKey,
+  encodeKeyPrefix,
+  isKeyKind,
+  type KeyKind,
+  type KeyOf,
+  MAX_KEY_COMPONENTS,
+  prefixRange,
+  type ScalarKeyKind,
+  tryEncodeKey,
+} from "./keys.js";
+export {
+  type KeyPrefix,
+  type KindsOf,
   KvMap,
+  type MapKey,
   map,
   type MapOptionsFor,
   type NumberMapOptions,
   type RangeOptions,
   type StringMapOptions,
+  type TupleMapOptions,
 } from "./map.js";
 export {
   type AnyShape,

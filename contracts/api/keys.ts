@@ -7,16 +7,45 @@
  * - number keys are the 8 bytes of the IEEE-754 double, big-endian, with the sign bit flipped
  *   for positives and every bit flipped for negatives, written as 16 lowercase hex digits. So
  *   -1.5 < -0.25 < 0 < 1e-300 < 3 < 2^60, and -0 is the same key as 0. NaN and ±Infinity are
- *   refused.
+ *   refused;
+ * - tuple keys (`key: ["string", "number"]`) are their components in order, so they sort
+ *   component by component: a number component is its 16 hex digits, a string component is the
+ *   string with U+0000 written as U+0001 U+0001 and U+0001 as U+0001 U+0002, then a U+0000
+ *   terminator. No component's encoding is a prefix of another's, so the keys that start with
+ *   the components `[a]` are exactly those whose encoding starts with the encoding of `[a]`, and
+ *   a prefix range is one contiguous scan (`prefixRange`).
  *
  * Runs inside QuickJS and in Node: no imports.
  */
 
-/** The kinds of key a map may declare. */
-export type KeyKind = "string" | "number";
+/** The kinds of one key component. */
+export type ScalarKeyKind = "string" | "number";
 
-/** The key type for a key kind. */
-export type KeyOf<K extends KeyKind> = K extends "number" ? number : string;
+/** The kinds of key a map may declare: a scalar, or a tuple of 1 to 8 scalars. */
+export type KeyKind = ScalarKeyKind | readonly ScalarKeyKind[];
+
+/** The key type for a key kind (`["string", "number"]` → `[string, number]`). */
+export type KeyOf<K extends KeyKind> = K extends "number"
+  ? number
+  : K extends "string"
+    ? string
+    : K extends readonly ScalarKeyKind[]
+      ? { -readonly [I in keyof K]: K[I] extends "number" ? number : string }
+      : never;
+
+/** Most components of a tuple key. */
+export const MAX_KEY_COMPONENTS = 8;
+
+/** True when `kind` is a valid key kind (a scalar kind, or 1 to 8 of them). */
+export function isKeyKind(kind: unknown): kind is KeyKind {
+  if (kind === "string" || kind === "number") return true;
+  return (
+    Array.isArray(kind) &&
+    kind.length >= 1 &&
+    kind.length <= MAX_KEY_COMPONENTS &&
+    kind.every((k) => k === "string" || k === "number")
+  );
+}
 
 const view = new DataView(new ArrayBuffer(8));
 /** Two hex digits per byte value, built once (the API is instantiated once per sandbox context). */
@@ -38,13 +67,43 @@ const SURROGATE = /[\ud800-\udfff]/;
 export function tryEncodeKey(kind: KeyKind, key: unknown): string | undefined {
   if (kind === "number")
     return typeof key === "number" && Number.isFinite(key) ? encodeNumber(key) : undefined;
-  return typeof key === "string" && loneSurrogate(key) < 0 ? key : undefined;
+  if (kind === "string") return typeof key === "string" && loneSurrogate(key) < 0 ? key : undefined;
+  if (!Array.isArray(key) || key.length !== kind.length) return undefined;
+  return tryEncodeComponents(kind, key);
+}
+
+function tryEncodeComponents(
+  kind: readonly ScalarKeyKind[],
+  components: readonly unknown[],
+): string | undefined {
+  let out = "";
+  for (let i = 0; i < components.length; i++) {
+    const part = tryEncodeKey(kind[i]!, components[i]);
+    if (part === undefined) return undefined;
+    out += kind[i] === "number" ? part : escapeComponent(part);
+  }
+  return out;
+}
+
+/** A string component: U+0000 and U+0001 escaped, then the U+0000 terminator. */
+function escapeComponent(text: string): string {
+  if (!text.includes("\u0000") && !text.includes("\u0001")) return `${text}\u0000`;
+  return `${text.replaceAll("\u0001", "\u0001\u0002").replaceAll("\u0000", "\u0001\u0001")}\u0000`;
 }
 
 /**
  * The encoded form of `key`; throws TypeError naming `field` when the key does not fit `kind`.
  */
 export function encodeKey(kind: KeyKind, key: unknown, field = "key"): string {
+  if (typeof kind !== "string") {
+    if (!Array.isArray(key) || key.length !== kind.length) {
+      throw new TypeError(
+        `${field}: expected a tuple of ${kind.length} (${kind.join(", ")}), got ${Array.isArray(key) ? `${key.length} component(s)` : typeof key}`,
+      );
+    }
+    for (let i = 0; i < kind.length; i++) encodeKey(kind[i]!, key[i], `${field}[${i}]`);
+    return tryEncodeComponents(kind, key)!;
+  }
   if (kind === "number") {
     if (typeof key !== "number" || !Number.isFinite(key)) {
       throw new TypeError(
@@ -60,8 +119,36 @@ export function encodeKey(kind: KeyKind, key: unknown, field = "key"): string {
   return key;
 }
 
+/**
+ * The encoded form of the first components of a tuple key (all keys that start with them
+ * start with it); throws TypeError naming `field` for a component that does not fit, or too many.
+ */
+export function encodeKeyPrefix(kind: readonly ScalarKeyKind[], prefix: unknown, field = "prefix"): string {
+  if (!Array.isArray(prefix) || prefix.length > kind.length) {
+    throw new TypeError(
+      `${field}: expected a tuple of at most ${kind.length} leading components (${kind.join(", ")})`,
+    );
+  }
+  for (let i = 0; i < prefix.length; i++) encodeKey(kind[i]!, prefix[i], `${field}[${i}]`);
+  return tryEncodeComponents(kind.slice(0, prefix.length), prefix)!;
+}
+
+/**
+ * The `[from, to)` bounds of the encoded keys that start with encoded prefix `start`: `to` is
+ * `start` with its last character incremented (a terminator U+0000 or a hex digit, so it never
+ * overflows); undefined for the empty prefix (no upper bound).
+ */
+export function prefixRange(start: string): { from: string; to: string | undefined } {
+  if (start === "") return { from: start, to: undefined };
+  return {
+    from: start,
+    to: start.slice(0, -1) + String.fromCharCode(start.charCodeAt(start.length - 1) + 1),
+  };
+}
+
 /** The key an encoded key stands for; throws TypeError on a string no key encodes to. */
-export function decodeKey(kind: KeyKind, encoded: string): string | number {
+export function decodeKey(kind: KeyKind, encoded: string): string | number | Array<string | number> {
+  if (typeof kind !== "string") return decodeTuple(kind, encoded);
   if (kind === "string") return encoded;
   if (!NUMBER_KEY.test(encoded)) throw new TypeError(`not an encoded number key: ${JSON.stringify(encoded)}`);
   const negative = Number.parseInt(encoded[0]!, 16) < 8;
@@ -71,6 +158,33 @@ export function decodeKey(kind: KeyKind, encoded: string): string | number {
     view.setUint8(i, byte);
   }
   return view.getFloat64(0, false);
+}
+
+function decodeTuple(kind: readonly ScalarKeyKind[], encoded: string): Array<string | number> {
+  const out: Array<string | number> = [];
+  let at = 0;
+  for (const k of kind) {
+    if (k === "number") {
+      out.push(decodeKey("number", encoded.slice(at, at + 16)) as number);
+      at += 16;
+      continue;
+    }
+    let text = "";
+    for (;;) {
+      if (at >= encoded.length) throw new TypeError(`not an encoded tuple key: ${JSON.stringify(encoded)}`);
+      const c = encoded[at++]!;
+      if (c === "\u0000") break;
+      if (c === "\u0001") {
+        const next = encoded[at++];
+        if (next !== "\u0001" && next !== "\u0002")
+          throw new TypeError(`not an encoded tuple key: ${JSON.stringify(encoded)}`);
+        text += next === "\u0001" ? "\u0000" : "\u0001";
+      } else text += c;
+    }
+    out.push(text);
+  }
+  if (at !== encoded.length) throw new TypeError(`not an encoded tuple key: ${JSON.stringify(encoded)}`);
+  return out;
 }
 
 function encodeNumber(value: number): string {

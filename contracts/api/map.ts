@@ -1,15 +1,26 @@
 /**
  * Typed maps over the host KV: `map<string, Account>("accounts")` is private (encrypted in the
  * ledger), `map<number, string>("messages", { key: "number", public: true })` is public
- * (readable by anyone who holds the ledger). Keys are encoded by `keys.ts` so that `range`
- * walks them in natural order; values are JSON, checked before they are written.
+ * (readable by anyone who holds the ledger), `map<[string, number], Transfer>("transfers",
+ * { key: ["string", "number"] })` has tuple keys. Keys are encoded by `keys.ts` so that `range`
+ * walks them in natural order (tuples component by component, with prefix ranges); values are
+ * JSON, checked before they are written.
  *
  * Runs inside QuickJS and in Node.
  */
 import { ApiError } from "./errors.js";
 import { assertWritable, host } from "./host.js";
 import { jsonProblem } from "./json.js";
-import { decodeKey, encodeKey, type KeyKind, tryEncodeKey } from "./keys.js";
+import {
+  compareKeys,
+  decodeKey,
+  encodeKey,
+  encodeKeyPrefix,
+  isKeyKind,
+  type KeyKind,
+  prefixRange,
+  tryEncodeKey,
+} from "./keys.js";
 
 const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** The host's cap on one kvRange page. */
@@ -30,10 +41,37 @@ export interface NumberMapOptions {
   readonly key: "number";
 }
 
-/** Bounds and direction of a scan: `from` inclusive, `to` exclusive, in key order. */
+/** Options of a map whose keys are tuples: `key` lists the components' kinds. */
+export interface TupleMapOptions<K extends readonly (string | number)[]> {
+  readonly public?: boolean;
+  readonly key: KindsOf<K>;
+}
+
+/** `[string, number]` → `readonly ["string", "number"]`. */
+export type KindsOf<K extends readonly (string | number)[]> = {
+  readonly [I in keyof K]: K[I] extends number ? "number" : "string";
+};
+
+/** Keys a map may have: strings, numbers, or tuples of them. */
+export type MapKey = string | number | readonly (string | number)[];
+
+/** The leading components of a tuple key type (`[]`, `[a]`, `[a, b]`...); a scalar key itself. */
+export type KeyPrefix<K> = K extends readonly [...infer Init, infer _Last]
+  ? K | KeyPrefix<Init>
+  : K extends readonly []
+    ? K
+    : K;
+
+/**
+ * Bounds and direction of a scan, in key order. `from` is inclusive and `to` exclusive; for a
+ * tuple map they may be leading components (`from: ["p1"]` is before every `["p1", ...]` key)
+ * and `prefix` keeps the keys that start with the given components.
+ */
 export interface RangeOptions<K> {
-  readonly from?: K;
-  readonly to?: K;
+  readonly from?: KeyPrefix<K>;
+  readonly to?: KeyPrefix<K>;
+  /** Tuple maps only: keys whose leading components are these (`prefix: ["p1"]`). */
+  readonly prefix?: K extends readonly unknown[] ? KeyPrefix<K> : never;
   /** Walk from the largest key down. `from`/`to` keep their meaning (from ≤ key < to). */
   readonly reverse?: boolean;
   /** At most this many entries. */
@@ -44,7 +82,7 @@ export interface RangeOptions<K> {
  * A typed view of one KV map of the contract. Create maps at module level with `map(...)`;
  * the handle holds no data, every operation goes to the host.
  */
-export class KvMap<K extends string | number, V> {
+export class KvMap<K extends MapKey, V> {
   /** The contract-local name (`accounts`). */
   readonly name: string;
   readonly isPublic: boolean;
@@ -60,12 +98,15 @@ export class KvMap<K extends string | number, V> {
       );
     }
     const keyKind = options.key ?? "string";
-    if (keyKind !== "string" && keyKind !== "number") {
-      throw new ApiError("InvalidContract", `map("${name}"): key must be "string" or "number"`);
+    if (!isKeyKind(keyKind)) {
+      throw new ApiError(
+        "InvalidContract",
+        `map("${name}"): key must be "string", "number" or a tuple of 1 to 8 of them`,
+      );
     }
     this.name = name;
     this.isPublic = options.public === true;
-    this.keyKind = keyKind;
+    this.keyKind = typeof keyKind === "string" ? keyKind : Object.freeze([...keyKind]);
     this.hostName = this.isPublic ? `public:${name}` : name;
   }
 
@@ -116,8 +157,7 @@ export class KvMap<K extends string | number, V> {
         `${this.name}.range: limit must be a non-negative integer, got ${String(limit)}`,
       );
     }
-    const from = options.from === undefined ? undefined : this.encode(options.from, "range from");
-    const to = options.to === undefined ? undefined : this.encode(options.to, "range to");
+    const { from, to } = this.encodeRange(options);
     return new RangeIterator<K, V>(
       this,
       from,
@@ -141,6 +181,46 @@ export class KvMap<K extends string | number, V> {
     return out;
   }
 
+  /**
+   * The encoded `[from, to)` of a scan (`from`/`to`/`prefix` combined; undefined = unbounded).
+   * Throws ApiError(ContractFault) for a bound that does not fit the map. For `range` and tooling.
+   */
+  encodeRange(options: RangeOptions<K>): { from: string | undefined; to: string | undefined } {
+    let from = options.from === undefined ? undefined : this.encodeBound(options.from, "range from");
+    let to = options.to === undefined ? undefined : this.encodeBound(options.to, "range to");
+    if (options.prefix !== undefined) {
+      if (typeof this.keyKind === "string")
+        throw new ApiError("ContractFault", `${this.name}.range: prefix is for maps with tuple keys`);
+      const bounds = prefixRange(this.encodeBound(options.prefix, "range prefix"));
+      if (from === undefined || compareKeys(bounds.from, from) > 0) from = bounds.from;
+      if (bounds.to !== undefined && (to === undefined || compareKeys(bounds.to, to) < 0)) to = bounds.to;
+    }
+    return { from, to };
+  }
+
+  /** A full key, or for a tuple map its leading components. */
+  private encodeBound(bound: unknown, operation: string): string {
+    if (typeof this.keyKind === "string") return this.encode(bound as K, operation);
+    try {
+      return encodeKeyPrefix(this.keyKind, bound, `${this.name}.${operation}`);
+    } catch (err) {
+      throw new ApiError("ContractFault", (err as Error).message);
+    }
+  }
+
+  /**
+   * The store's form of `key` (what `range` orders bytewise); throws ApiError(ContractFault)
+   * when the key does not fit the map. For tooling such as `treaty/testing`.
+   */
+  encodeKey(key: K): string {
+    return this.encode(key, "encodeKey");
+  }
+
+  /** The key a store key stands for (the inverse of `encodeKey`); throws TypeError for a foreign one. */
+  decodeKey(encoded: string): K {
+    return decodeKey(this.keyKind, encoded) as K;
+  }
+
   private encode(key: K, operation: string): string {
     const encoded = tryEncodeKey(this.keyKind, key);
     if (encoded !== undefined) return encoded;
@@ -153,7 +233,7 @@ export class KvMap<K extends string | number, V> {
   }
 }
 
-class RangeIterator<K extends string | number, V> implements IterableIterator<[K, V]> {
+class RangeIterator<K extends MapKey, V> implements IterableIterator<[K, V]> {
   private page: Array<[string, string]> = [];
   private index = 0;
   private exhausted = false;
@@ -213,22 +293,32 @@ class RangeIterator<K extends string | number, V> implements IterableIterator<[K
 }
 
 /**
- * Declares a map of the contract. Keys are strings unless `key: "number"` is given (the type
- * system requires it for number keys). Throws ApiError(InvalidContract) for a bad name
- * (/^[A-Za-z][A-Za-z0-9_-]{0,63}$/), which makes the whole contract fail to load.
+ * Declares a map of the contract. Keys are strings unless `key: "number"` or a tuple of kinds
+ * (`key: ["string", "number"]`) is given (the type system requires it for number and tuple
+ * keys). Throws ApiError(InvalidContract) for a bad name (/^[A-Za-z][A-Za-z0-9_-]{0,63}$/) or
+ * key kind, which makes the whole contract fail to load.
  * @example const accounts = map<string, Account>("accounts");
  * @example const log = map<number, string>("messages", { key: "number", public: true });
+ * @example const transfers = map<[string, number], Transfer>("transfers", { key: ["string", "number"] });
+ *          for (const [[, seq], t] of transfers.range({ prefix: [productId] })) { ... }
  */
-export function map<K extends string | number = string, V = unknown>(
+export function map<K extends MapKey = string, V = unknown>(
   name: string,
   ...options: MapOptionsFor<K>
 ): KvMap<K, V> {
-  return new KvMap<K, V>(name, options[0] ?? {});
+  return new KvMap<K, V>(name, (options[0] ?? {}) as { readonly public?: boolean; readonly key?: KeyKind });
 }
 
-/** `map`'s options by key type: number keys require `{ key: "number" }`; mixed key types are refused. */
+/**
+ * `map`'s options by key type: number keys require `{ key: "number" }`, tuple keys
+ * `{ key: ["string", "number", ...] }`; mixed key types are refused.
+ */
 export type MapOptionsFor<K> = [K] extends [number]
   ? [options: NumberMapOptions]
   : [K] extends [string]
     ? [options?: StringMapOptions]
-    : [options: never];
+    : [K] extends [readonly (string | number)[]]
+      ? number extends K["length"]
+        ? [options: never]
+        : [options: TupleMapOptions<K>]
+      : [options: never];

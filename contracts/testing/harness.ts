@@ -28,6 +28,7 @@ import { sha256 } from "../../runtime/crypto.js";
 import { parseManifest } from "../../runtime/compiler/manifest.js";
 import type { MethodsOf } from "../api/contract.js";
 import { decodeKey, encodeKey, type KeyKind } from "../api/keys.js";
+import type { KvMap, MapKey, RangeOptions } from "../api/map.js";
 import { jsonProblem } from "../api/json.js";
 import {
   CallHost,
@@ -44,20 +45,26 @@ export interface Invokable {
   invoke(method: string, argsJson: string, ctxJson: string): string;
 }
 
-/** A caller as the node authenticates it. */
+/**
+ * A caller as the node authenticates it. On a network `id` is the `keyId` of the caller's
+ * public key (64 hex digits); pass `{ id, role }` to use such an id in a test.
+ */
 export interface TestCaller {
   readonly id: string;
   readonly role: CallerRole;
 }
 
-/** A user caller. */
-export function user(id: string): TestCaller {
-  return { id, role: "user" };
+/**
+ * A user caller named `name`. A named identity's id is its name, here as in
+ * `treaty contract call --caller NAME` (and `seedGovernance`): `caller().id` is `"alice"`.
+ */
+export function user(name: string): TestCaller {
+  return { id: name, role: "user" };
 }
 
-/** A member caller. */
-export function member(id: string): TestCaller {
-  return { id, role: "member" };
+/** A member caller named `name` (its id is its name, as for `user`). */
+export function member(name: string): TestCaller {
+  return { id: name, role: "member" };
 }
 
 /** Per-call options. */
@@ -126,6 +133,8 @@ type CallArgs<A> =
   Record<never, never> extends A ? [args?: A, options?: CallOptions] : [args: A, options?: CallOptions];
 
 const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+/** The name the node runs the constitution under (its maps are the governance tables `public:gov.*`). */
+export const CONSTITUTION_NAME = "gov";
 const DEFAULT_START_TIME_MS = Date.UTC(2025, 0, 1);
 
 /** A contract under test. Not re-entrant: calls are synchronous and run one at a time. */
@@ -142,12 +151,16 @@ export class TestContract<M extends MethodTable = MethodTable> {
   private calls = 0;
   private seqno = 0;
 
-  constructor(target: Invokable, options: TestContractOptions = {}) {
-    this.name = options.name ?? "contract";
-    if (!CONTRACT_NAME.test(this.name) || this.name === "gov" || this.name === "treaty") {
+  /** Use `testContract` (or `testConstitution`, which alone may use the name `gov`). */
+  constructor(target: Invokable, options: TestContractOptions = {}, isConstitution = false) {
+    this.name = isConstitution ? CONSTITUTION_NAME : (options.name ?? "contract");
+    if (
+      !isConstitution &&
+      (!CONTRACT_NAME.test(this.name) || this.name === "gov" || this.name === "treaty")
+    ) {
       throw new TreatyError(
         "InvalidArgs",
-        `name: expected a contract name matching ${String(CONTRACT_NAME)}, not gov or treaty`,
+        `name: expected a contract name matching ${String(CONTRACT_NAME)}, not gov or treaty (test a constitution with testConstitution)`,
       );
     }
     this.target = target;
@@ -166,6 +179,16 @@ export class TestContract<M extends MethodTable = MethodTable> {
     }
     this.manifest = parseManifest(JSON.parse(manifestJson));
     this.state = new StateView(this.store, this.name);
+  }
+
+  /**
+   * Typed access to one of the contract's maps, through its own declaration: keys are encoded
+   * as the map encodes them and public maps are found without a `public:` prefix.
+   * @example import bank, { accounts } from "../index.js";
+   *          testContract(bank, { name: "bank" }).map(accounts).get("alice"); // Account | undefined
+   */
+  map<K extends MapKey, V>(declared: KvMap<K, V>): MapState<K, V> {
+    return new MapState(this.store, storeMapName(this.name, declared.hostName), declared);
   }
 
   /** Sets the harness clock (the time of the next call). */
@@ -332,24 +355,29 @@ function dataString(object: object, key: string): string | undefined {
   return undefined;
 }
 
-/** The contract's state in the stand-in store, by contract-local map names. */
+/**
+ * The contract's state in the stand-in store, by map name. A name without prefix (`products`)
+ * is the private map of that name, or the public one when only the public map holds data;
+ * `public:products` is always the public one. For typed access through the contract's own
+ * declarations (and composite keys), prefer `TestContract.map(declared)`.
+ */
 export class StateView {
   constructor(
     private readonly store: MemoryStore,
     private readonly contract: string,
   ) {}
 
-  /** The value under `key` in local map `map` (`accounts`, `public:messages`); number keys encode as numbers. */
+  /** The value under `key` in map `map` (`accounts`, `products`, `public:messages`); number keys encode as numbers. */
   get(map: string, key: string | number): unknown {
-    const json = this.store.get(storeMapName(this.contract, map), encodeKey(kindOf(key), key));
+    const json = this.store.get(this.storeName(map), encodeKey(kindOf(key), key));
     return json === undefined ? undefined : JSON.parse(json);
   }
 
   /** Entries of `map` in key order, keys decoded as `keyKind`. */
   entries(map: string, keyKind: KeyKind = "string"): Array<[string | number, unknown]> {
     return this.store
-      .entries(storeMapName(this.contract, map))
-      .map(([key, json]) => [decodeKey(keyKind, key), JSON.parse(json)]);
+      .entries(this.storeName(map))
+      .map(([key, json]) => [decodeKey(keyKind, key) as string | number, JSON.parse(json)]);
   }
 
   /** Seeds state before a test (written directly, outside any call). */
@@ -357,19 +385,21 @@ export class StateView {
     const problem = jsonProblem(value, "value");
     if (problem !== undefined) throw new TreatyError("InvalidArgs", problem);
     this.store.apply([
-      {
-        map: storeMapName(this.contract, map),
-        key: encodeKey(kindOf(key), key),
-        value: JSON.stringify(value),
-      },
+      { map: this.storeName(map), key: encodeKey(kindOf(key), key), value: JSON.stringify(value) },
     ]);
   }
 
   /** Removes a key (outside any call). */
   delete(map: string, key: string | number): void {
-    this.store.apply([
-      { map: storeMapName(this.contract, map), key: encodeKey(kindOf(key), key), value: null },
-    ]);
+    this.store.apply([{ map: this.storeName(map), key: encodeKey(kindOf(key), key), value: null }]);
+  }
+
+  /** The store name of `map`, resolving a name without prefix as the class comment says. */
+  private storeName(map: string): string {
+    const name = storeMapName(this.contract, map);
+    if (map.startsWith("public:") || this.store.entries(name).length > 0) return name;
+    const publicName = storeMapName(this.contract, `public:${map}`);
+    return this.store.entries(publicName).length > 0 ? publicName : name;
   }
 
   /** Local names of this contract's non-empty maps, sorted. */
@@ -401,6 +431,61 @@ export class StateView {
   }
 }
 
+/**
+ * One declared map of a contract under test, typed by its declaration (`TestContract.map`).
+ * Reads see committed state; writes seed state directly, outside any call.
+ */
+export class MapState<K extends MapKey, V> {
+  /** Use `TestContract.map(declared)`. */
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly storeName: string,
+    private readonly declared: KvMap<K, V>,
+  ) {}
+
+  get(key: K): V | undefined {
+    const json = this.store.get(this.storeName, this.declared.encodeKey(key));
+    return json === undefined ? undefined : (JSON.parse(json) as V);
+  }
+
+  has(key: K): boolean {
+    return this.store.get(this.storeName, this.declared.encodeKey(key)) !== undefined;
+  }
+
+  /** Seeds `value` under `key`; TreatyError(InvalidArgs) when the value is not JSON. */
+  set(key: K, value: V): void {
+    const problem = jsonProblem(value, "value");
+    if (problem !== undefined) throw new TreatyError("InvalidArgs", `${this.declared.name}.set: ${problem}`);
+    this.store.apply([
+      { map: this.storeName, key: this.declared.encodeKey(key), value: JSON.stringify(value) },
+    ]);
+  }
+
+  delete(key: K): void {
+    this.store.apply([{ map: this.storeName, key: this.declared.encodeKey(key), value: null }]);
+  }
+
+  /** `[key, value]` pairs in key order, with the bounds and options of the map's own `range`. */
+  entries(options: RangeOptions<K> = {}): Array<[K, V]> {
+    const { from, to } = this.declared.encodeRange(options);
+    let keys = [...this.store.keysBetween(this.storeName, from, to)];
+    if (options.reverse === true) keys.reverse();
+    if (options.limit !== undefined) keys = keys.slice(0, options.limit);
+    return keys.map((key) => [
+      this.declared.decodeKey(key),
+      JSON.parse(this.store.get(this.storeName, key)!) as V,
+    ]);
+  }
+
+  keys(options: RangeOptions<K> = {}): K[] {
+    return this.entries(options).map(([key]) => key);
+  }
+
+  values(options: RangeOptions<K> = {}): V[] {
+    return this.entries(options).map(([, value]) => value);
+  }
+}
+
 function kindOf(key: string | number): KeyKind {
   return typeof key === "number" ? "number" : "string";
 }
@@ -415,4 +500,16 @@ export function testContract<C extends Invokable>(
   options: TestContractOptions = {},
 ): TestContract<MethodsFor<C>> {
   return new TestContract<MethodsFor<C>>(target, options);
+}
+
+/**
+ * A harness for a constitution: like `testContract`, under the reserved name `gov` the node
+ * runs it under, so its maps are the governance tables (`public:members` is the store's
+ * `public:gov.members`). Seed those tables with `seedGovernance(c.store, {...})`.
+ */
+export function testConstitution<C extends Invokable>(
+  target: C,
+  options: Omit<TestContractOptions, "name"> = {},
+): TestContract<MethodsFor<C>> {
+  return new TestContract<MethodsFor<C>>(target, options, true);
 }

@@ -3,14 +3,19 @@ import type { Command } from "./command.js";
 import { CONTRACT_COMMANDS } from "./contract.js";
 import { devCommand } from "./dev.js";
 import { GOV_COMMANDS } from "./gov.js";
+import { GOV_READ_COMMANDS } from "./gov-read.js";
+import { initCommand } from "./init.js";
 import { keygenCommand } from "./keygen.js";
 import { LEDGER_COMMANDS } from "./ledger.js";
 import { nodeStartCommand } from "./node.js";
 import { callCommand } from "./call.js";
 import { receiptCommand } from "./receipt.js";
 import { statusCommand } from "./status.js";
+import { testCommand } from "./test.js";
 
 export const COMMANDS: readonly Command[] = [
+  initCommand,
+  testCommand,
   devCommand,
   keygenCommand,
   nodeStartCommand,
@@ -20,4 +25,5 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   receiptCommand,
   ...GOV_COMMANDS,
+  ...GOV_READ_COMMANDS,
 ];

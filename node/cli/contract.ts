@@ -12,10 +12,10 @@
  * This is an entry point, so it may read the clock and randomness (the call's time and seed).
  */
 import { basename, resolve } from "node:path";
-import { toHex, utf8 } from "../../sdk/bytes.js";
+import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { CompileResult } from "../../runtime/compiler/index.js";
-import { secureRandomBytes, sha256 } from "../../runtime/crypto.js";
+import { secureRandomBytes } from "../../runtime/crypto.js";
 import type { Caller, ContractCall, ContractRuntime } from "../../runtime/executor.js";
 import type { KvStore } from "../../runtime/kv/store.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
@@ -61,16 +61,12 @@ Compiles the contract in <dir> and runs one call of <method> in the sandbox agai
 state store; a successful readwrite call is committed there. Prints {"result": ...} or
 {"error": {"code", "message"}} and exits 0 or 1.
   --args JSON        the arguments (default {})
-  --caller NAME      call as this identity (its id is a hash of the name); without it the call
-                     is unsigned, which only "anyone" methods accept
+  --caller NAME      call as this named identity: its id is NAME, as for user(NAME) and
+                     member(NAME) in treaty/testing; without it the call is unsigned, which
+                     only "anyone" methods accept
   --role ROLE        the caller's role: user (default) or member
   --state DIR        the state store (default ${DEFAULT_STATE_DIR}/ in the working directory)
   --name CONTRACT    the contract's name, which namespaces its maps (default: the folder name)`;
-
-/** The stable id of a named CLI caller: hex SHA-256 of a prefix and the name. */
-export function cliCallerId(name: string): string {
-  return toHex(sha256(`treaty-cli-caller\n${name}`));
-}
 
 /** Prints compile problems on stderr (as `file:line:col message`); true when the compile succeeded. */
 function reportCompile(
@@ -157,8 +153,7 @@ export const contractCallCommand: Command = {
       throw new UsageError(`--role: expected user or member, got ${JSON.stringify(role)}`);
     if (values.role !== undefined && values.caller === undefined)
       throw new UsageError("--role needs --caller");
-    const caller: Caller | null =
-      values.caller === undefined ? null : { id: cliCallerId(values.caller), role };
+    const caller: Caller | null = values.caller === undefined ? null : { id: values.caller, role };
 
     const { compiler, ContractRuntime, KvStore } = await heavy();
     const compiled = compiler.compileContract(resolve(dir!));

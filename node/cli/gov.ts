@@ -67,7 +67,11 @@ const WRITE_FLAGS = {
 const GOV_RETRIES = 6;
 
 /** The parsed remote flags (`--node`, `--service`, `--timeout`). */
-type RemoteValues = { node?: string | undefined; service?: string | undefined; timeout?: string | undefined };
+export type RemoteValues = {
+  node?: string | undefined;
+  service?: string | undefined;
+  timeout?: string | undefined;
+};
 
 /** The remote target plus every node a request may go to, in order. */
 interface GovTarget extends RemoteTarget {
@@ -78,7 +82,7 @@ interface GovTarget extends RemoteTarget {
  * Resolves the remote flags. Without --node, requests go to the nodes of --service in turn (the
  * first that answers), so one node down or a leader election does not fail a member's ballot.
  */
-function govTarget(values: RemoteValues, io: RemoteIo): GovTarget {
+export function govTarget(values: RemoteValues, io: RemoteIo): GovTarget {
   const target = remoteTarget(values, io);
   const nodes =
     values.node === undefined && target.service !== undefined
@@ -88,7 +92,7 @@ function govTarget(values: RemoteValues, io: RemoteIo): GovTarget {
 }
 
 /** A `Governance` over the target's nodes: signing with `key` for writes, read-only without. */
-async function governance(
+export async function governance(
   target: GovTarget,
   io: RemoteIo,
   command: string,
@@ -115,7 +119,7 @@ async function reportedServiceKey(target: RemoteTarget): Promise<PublicKey> {
  * Awaits an SDK request; an answer that is not JSON (a proxy's error page, a hostile host) becomes
  * a `MalformedEncoding` TreatyError instead of a crash.
  */
-async function answer<T>(target: RemoteTarget, request: Promise<T>): Promise<T> {
+export async function answer<T>(target: RemoteTarget, request: Promise<T>): Promise<T> {
   try {
     return await request;
   } catch (err) {
@@ -153,8 +157,13 @@ async function write(
   });
 }
 
-const PROPOSE_USAGE = `Usage: treaty propose <file> --key <member key> [--wait] [--node <url>] [--service <file>]
-                      [--timeout <ms>]
+const DRY_RUN_USAGE = `  --dry-run           record nothing: run the proposal against the current state as if it
+                      were accepted and print {"applies", "error"?, "changes": [{"table", "key",
+                      "old", "new"}]} (the constitution's validate and apply; code records show
+                      digest, version, bundleBytes and files)`;
+
+const PROPOSE_USAGE = `Usage: treaty propose <file> --key <member key> [--wait] [--dry-run] [--node <url>]
+                      [--service <file>] [--timeout <ms>]
 
 Proposes the actions in <file>, a JSON proposal {"actions": [{"name": "...", "args": {...}}]},
 signed by the member's key, and prints {"proposalId", "state", "txid"}. Proposing does not vote:
@@ -163,14 +172,33 @@ constitution decides ("Accepted" at once if it accepts without votes).
 ${EXIT_USAGE_TEXT}
 ${KEY_USAGE}
 ${WAIT_USAGE}
+${DRY_RUN_USAGE}
 ${REMOTE_USAGE}`;
 
 /** `treaty propose` with its output going to `io`. */
 export async function runPropose(argv: string[], io: RemoteIo): Promise<number> {
-  const parsed = parseFlags(argv, WRITE_FLAGS);
+  const parsed = parseFlags(argv, { ...WRITE_FLAGS, "dry-run": { type: "boolean", default: false } });
   if (parsed.positionals.length !== 1) throw new UsageError("expected <file>");
   const value = readJsonFlag(parsed.positionals[0]!, "<file>");
+  if (parsed.values["dry-run"]) return dryRun("propose", parsed, io, checkProposal(value).actions);
   return write("propose", parsed, io, async (gov) => gov.propose(checkProposal(value)));
+}
+
+/** Prints what `proposal` would change (Governance.dryRun); records nothing. */
+async function dryRun(
+  command: string,
+  argv: { values: { key?: string | undefined; wait?: boolean } & RemoteValues },
+  io: RemoteIo,
+  proposal: readonly Action[],
+): Promise<number> {
+  if (argv.values.wait) throw new UsageError("--dry-run records nothing: there is nothing to --wait for");
+  const key = requireKey(argv.values);
+  const target = govTarget(argv.values, io);
+  return reportingErrors(command, io, async () => {
+    const gov = await governance(target, io, command, key);
+    printJsonTo(io, await answer(target, gov.dryRun(proposal)));
+    return EXIT_OK;
+  });
 }
 
 const VOTE_USAGE = `Usage: treaty vote <proposal-id> --for|--against --key <member key> [--wait] [--node <url>]
@@ -290,7 +318,7 @@ async function sourceFolder(dir: string, what: string): Promise<SourceFiles> {
 async function proposeOne(
   command: string,
   parsed: {
-    values: { key?: string | undefined; wait?: boolean; print?: boolean } & RemoteValues;
+    values: { key?: string | undefined; wait?: boolean; print?: boolean; "dry-run"?: boolean } & RemoteValues;
   },
   io: RemoteIo,
   action: Action,
@@ -299,13 +327,14 @@ async function proposeOne(
     printJsonTo(io, { actions: [action] });
     return EXIT_OK;
   }
+  if (parsed.values["dry-run"] === true) return dryRun(command, parsed, io, [action]);
   return write(command, parsed, io, (gov) => gov.propose([action]));
 }
 
 const PRINT_USAGE = `  --print             print the proposal {"actions": [...]} instead of sending it (to review it,
                       or to send it later with \`treaty propose\`); needs no --key or --node`;
 
-const DEPLOY_USAGE = `Usage: treaty deploy <contract-dir> [--name <name>] --key <member key> [--wait] [--print]
+const DEPLOY_USAGE = `Usage: treaty deploy <contract-dir> [--name <name>] --key <member key> [--wait] [--print] [--dry-run]
                      [--node <url>] [--service <file>] [--timeout <ms>]
 
 Proposes deploy_contract with the .ts files of <contract-dir> (tests and node_modules left out)
@@ -318,6 +347,7 @@ ${EXIT_USAGE_TEXT}
 ${KEY_USAGE}
 ${WAIT_USAGE}
 ${PRINT_USAGE}
+${DRY_RUN_USAGE}
 ${REMOTE_USAGE}`;
 
 /** `treaty deploy` with its output going to `io`. */
@@ -326,6 +356,7 @@ export async function runDeploy(argv: string[], io: RemoteIo): Promise<number> {
     ...WRITE_FLAGS,
     name: { type: "string" },
     print: { type: "boolean", default: false },
+    "dry-run": { type: "boolean", default: false },
   });
   if (parsed.positionals.length !== 1) throw new UsageError("expected <contract-dir>");
   const dir = parsed.positionals[0]!;
@@ -445,7 +476,7 @@ function writeSourceFiles(dir: string, source: unknown): string[] {
   return entries.map(([path]) => path).sort();
 }
 
-const CONSTITUTION_PROPOSE_USAGE = `Usage: treaty constitution propose <dir> --key <member key> [--wait] [--print] [--node <url>]
+const CONSTITUTION_PROPOSE_USAGE = `Usage: treaty constitution propose <dir> --key <member key> [--wait] [--print] [--dry-run] [--node <url>]
                                    [--service <file>] [--timeout <ms>]
 
 Proposes set_constitution with the .ts files of <dir> and prints {"proposalId", "state",
@@ -455,11 +486,16 @@ ${EXIT_USAGE_TEXT}
 ${KEY_USAGE}
 ${WAIT_USAGE}
 ${PRINT_USAGE}
+${DRY_RUN_USAGE}
 ${REMOTE_USAGE}`;
 
 /** `treaty constitution propose` with its output going to `io`. */
 export async function runConstitutionPropose(argv: string[], io: RemoteIo): Promise<number> {
-  const parsed = parseFlags(argv, { ...WRITE_FLAGS, print: { type: "boolean", default: false } });
+  const parsed = parseFlags(argv, {
+    ...WRITE_FLAGS,
+    print: { type: "boolean", default: false },
+    "dry-run": { type: "boolean", default: false },
+  });
   if (parsed.positionals.length !== 1) throw new UsageError("expected <dir>");
   const files = await sourceFolder(parsed.positionals[0]!, "<dir>");
   return proposeOne("constitution propose", parsed, io, actions.setConstitution(files));

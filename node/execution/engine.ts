@@ -23,7 +23,7 @@ import { KvStore } from "../../runtime/kv/store.js";
 import type { KvTx } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
-import { GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
+import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import { describeNonce, findNonce, recordNonce } from "./nonces.js";
 import {
@@ -210,6 +210,7 @@ export class ExecutionEngine {
    */
   read(call: ExecCall, version?: number): ExecResult {
     this.#alive();
+    if (call.contract === GOV_CONTRACT) return this.#dryRun(call);
     return this.#tracked(0, call, () => {
       let tx: KvTx;
       try {
@@ -232,6 +233,32 @@ export class ExecutionEngine {
         result: outcome.result,
         writeSet: outcome.writeSet,
         events: outcome.events,
+      };
+    });
+  }
+
+  /**
+   * A governance read: only the dry run of a proposal (ProposalEngine.dryRun). It runs in a
+   * transaction that is dropped afterwards, so it records nothing; its report is the result.
+   */
+  #dryRun(call: ExecCall): ExecResult {
+    return this.#tracked(0, call, () => {
+      if (call.method !== DRY_RUN_METHOD) {
+        return {
+          ok: false,
+          error: { code: "UnknownMethod", message: `gov: reads serve only ${DRY_RUN_METHOD}` },
+        };
+      }
+      const tx = this.#kv.begin();
+      const outcome = this.#gov.dryRun(call, tx);
+      if (!outcome.ok) return { ok: false, error: outcome.error };
+      return {
+        ok: true,
+        seqno: tx.readVersion,
+        txid: "",
+        result: outcome.result,
+        writeSet: { public: [], private: [] },
+        events: [],
       };
     });
   }

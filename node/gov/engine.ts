@@ -44,6 +44,7 @@ import type { KvTx } from "../../runtime/kv/types.js";
 import { resolveLimits } from "../../runtime/sandbox/limits.js";
 import type { ExecCall } from "../execution/protocol.js";
 import { ChildTx } from "./child-tx.js";
+import { type DryRunReport, tableChanges } from "./dry-run.js";
 import {
   type Ballot,
   type BallotsRecord,
@@ -63,8 +64,11 @@ import {
 /** The reserved contract name of governance calls (`ExecCall.contract`). */
 export const GOV_CONTRACT = "gov";
 
-/** The governance calls the engine serves. */
+/** The governance calls the engine serves (a dry run is served by `dryRun`, as a read). */
 export type GovMethod = "propose" | "vote" | "withdraw";
+
+/** The method name of a dry run (`ExecCall.method` of a read with contract `gov`). */
+export const DRY_RUN_METHOD = "dryRun";
 
 /** `propose` arguments, as the leader prepared them (prepare.ts): actions plus their compiled code. */
 export interface ProposeArgs {
@@ -165,9 +169,54 @@ export class ProposalEngine {
     }
   }
 
+  /**
+   * Runs a proposal (`exec.args` as prepare.ts builds it) against the state `tx` reads, as if
+   * it were accepted: the caller must be an active member, validate must accept it (else
+   * `ProposalInvalid`, as for `propose`), then apply runs in a sub-transaction that is abandoned,
+   * under the host invariants of a real apply. Returns what apply would write (or why it would
+   * fail). Writes nothing to `tx`; the caller abandons `tx` too, so nothing is recorded.
+   */
+  dryRun(exec: ExecCall, tx: KvTx): { ok: true; result: DryRunReport } | Extract<GovOutcome, { ok: false }> {
+    try {
+      const member = this.#member(tx, exec);
+      // The txid the proposal would get is unknown: the next version, in view 0.
+      const call: Call = { tx, txid: `0.${tx.readVersion + 1}`, member, exec };
+      const args = parseProposeArgs(exec.args);
+      this.#ensureConstitution(tx);
+      const view = this.#validate(call, args);
+      const child = new ChildTx(tx);
+      const applied = this.#constitution(call, "apply", { proposal: withCode(view, args.code) }, child);
+      const failure = !applied.ok
+        ? prefixed("apply", applied.error)
+        : this.#checkApplyWrites(call, child, true);
+      if (failure !== undefined) return { ok: true, result: { applies: false, error: failure, changes: [] } };
+      return {
+        ok: true,
+        result: { applies: true, changes: tableChanges(child.writeSet(), (m, k) => tx.get(m, k)) },
+      };
+    } catch (err) {
+      if (err instanceof TreatyError) return { ok: false, error: { code: err.code, message: err.message } };
+      throw err;
+    }
+  }
+
   #propose(call: Call): GovResult {
     const args = parseProposeArgs(call.exec.args);
     this.#ensureConstitution(call.tx);
+    const view = this.#validate(call, args);
+    const record: ProposalRecord = {
+      proposer: call.member,
+      actions: args.actions,
+      code: args.code,
+      state: "Open",
+      createdTxid: call.txid,
+    };
+    call.tx.set(GOV.proposals, tableKey(view.proposalId), tableValue(record));
+    return this.#decide(call, view.proposalId, record, {});
+  }
+
+  /** The proposal's id and view; throws ProposalInvalid unless the constitution's validate accepts it. */
+  #validate(call: Call, args: ProposeArgs): ProposalView {
     const proposalId = toHex(
       sha256(concatBytes(utf8.encode(`${call.txid}\n${call.member}\n`), encodeCanonical(args.actions))),
     );
@@ -188,15 +237,7 @@ export class ProposalEngine {
       );
     }
     this.#inspectCode(args);
-    const record: ProposalRecord = {
-      proposer: call.member,
-      actions: args.actions,
-      code: args.code,
-      state: "Open",
-      createdTxid: call.txid,
-    };
-    call.tx.set(GOV.proposals, tableKey(proposalId), tableValue(record));
-    return this.#decide(call, proposalId, record, {});
+    return view;
   }
 
   /**
@@ -261,14 +302,7 @@ export class ProposalEngine {
       });
     }
     const child = new ChildTx(call.tx);
-    const proposal = {
-      ...view,
-      actions: record.actions.map((action, i) => {
-        const code = record.code[i];
-        return code ? { ...action, code: { digest: code.digest, bundle: code.bundle } } : action;
-      }),
-    };
-    const applied = this.#constitution(call, "apply", { proposal }, child);
+    const applied = this.#constitution(call, "apply", { proposal: withCode(view, record.code) }, child);
     if (!applied.ok) {
       return this.#finish(call, proposalId, record, "Failed", prefixed("apply", applied.error));
     }
@@ -465,6 +499,24 @@ export class ProposalEngine {
       tx,
     );
   }
+}
+
+/** What the constitution sees of a proposal. */
+interface ProposalView {
+  readonly proposalId: string;
+  readonly proposer: string;
+  readonly actions: readonly ProposalAction[];
+}
+
+/** The view `apply` gets: actions that carry files also carry their compiled code. */
+function withCode(view: ProposalView, code: readonly (CompiledCode | null)[]) {
+  return {
+    ...view,
+    actions: view.actions.map((action, i) => {
+      const compiled = code[i];
+      return compiled ? { ...action, code: { digest: compiled.digest, bundle: compiled.bundle } } : action;
+    }),
+  };
 }
 
 /** Checks `{actions, code}` as prepare.ts builds it; ProposalInvalid names the field. */

@@ -7,6 +7,8 @@
  *   POST /gov/proposals                  {args: {actions: [{name, args}]}} → {proposalId, state, txid}
  *   POST /gov/proposals/:id/ballots      {args: {vote: "for" | "against"}} → {proposalId, state, txid}
  *   POST /gov/proposals/:id/withdraw     {args: {}}                        → {proposalId, state, txid}
+ *   POST /gov/proposals/dry-run          {args: {actions: [{name, args}]}} → {applies, error?, changes}
+ *                                        (served as a read by any node: nothing is recorded)
  *
  * Reads are plain GETs served from this node's applied state, like readonly `/app` calls (on
  * the leader they include what is executed but not yet committed; `decidedTxid` says which
@@ -24,7 +26,7 @@ import { admit } from "../admission.js";
 import type { ExecCall } from "../execution/service.js";
 import type { HttpRequest, HttpResponse, Router } from "../http/server.js";
 import type { TreatyNode } from "../service.js";
-import { GOV_CONTRACT, type GovMethod } from "./engine.js";
+import { DRY_RUN_METHOD, GOV_CONTRACT, type GovMethod } from "./engine.js";
 import { prepareProposal } from "./prepare.js";
 import {
   type BallotsRecord,
@@ -54,6 +56,7 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
         prepareProposal(bodyArgs, (files) => node.compiler.compile(files)),
       ),
     )
+    .add("POST", "/gov/proposals/dry-run", (req) => governanceDryRun(node, req))
     .add(
       "POST",
       "/gov/proposals/:id/ballots",
@@ -74,7 +77,11 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
     .add("GET", "/gov/proposals/:id", async (req) => ({ body: await proposalDetail(node, req.params.id!) }))
     .add("GET", "/gov/members", async () => ({
       body: {
-        members: (await table<MemberRecord>(node, GOV.members)).map(([id, m]) => ({ id, ...m })),
+        members: (await table<MemberRecord>(node, GOV.members)).map(([id, m]) => ({
+          id,
+          name: memberName(m),
+          ...m,
+        })),
       },
     }))
     .add("GET", "/gov/users", async () => ({
@@ -129,13 +136,29 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
     });
 }
 
-/** Admits a member's signed request and runs it as a governance call on the leader. */
-async function governanceWrite(
-  node: TreatyNode,
-  req: HttpRequest,
-  method: GovMethod,
-  buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown | Promise<unknown>,
-): Promise<HttpResponse> {
+/**
+ * Runs a proposal against this node's applied state without recording anything (see
+ * ProposalEngine.dryRun): a signed member request like `POST /gov/proposals`, served by any node
+ * as a read. Answers the DryRunReport: `{applies, error?, changes: [{table, key, old, new}]}`.
+ */
+async function governanceDryRun(node: TreatyNode, req: HttpRequest): Promise<HttpResponse> {
+  const { admitted, now } = admitMember(node, req);
+  const call: ExecCall = {
+    contract: GOV_CONTRACT,
+    method: DRY_RUN_METHOD,
+    args: await prepareProposal(admitted.body.args, (files) => node.compiler.compile(files)),
+    caller: admitted.caller,
+    nonce: null,
+    timeMs: now,
+    seed: new Uint8Array(randomBytes(32)),
+  };
+  const result = await node.execution.read(call);
+  if (!result.ok) throw new TreatyError(result.error.code, result.error.message);
+  return { body: result.result };
+}
+
+/** Admits a signed request from a member; Forbidden for anyone else. */
+function admitMember(node: TreatyNode, req: HttpRequest) {
   const now = node.runtime.now();
   const admitted = admit(
     {
@@ -154,6 +177,17 @@ async function governanceWrite(
   if (admitted.caller.role !== "member") {
     throw new TreatyError("Forbidden", `${req.path}: only members may propose, vote or withdraw`);
   }
+  return { admitted: { ...admitted, caller: admitted.caller }, now };
+}
+
+/** Admits a member's signed request and runs it as a governance call on the leader. */
+async function governanceWrite(
+  node: TreatyNode,
+  req: HttpRequest,
+  method: GovMethod,
+  buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown | Promise<unknown>,
+): Promise<HttpResponse> {
+  const { admitted, now } = admitMember(node, req);
   if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const call: ExecCall = {
     contract: GOV_CONTRACT,
@@ -198,6 +232,7 @@ async function proposalList(node: TreatyNode) {
 async function proposalDetail(node: TreatyNode, proposalId: string) {
   const p = await row<ProposalRecord>(node, GOV.proposals, proposalId);
   if (p === undefined) throw new TreatyError("UnknownProposal", `no proposal ${proposalId.slice(0, 80)}`);
+  const ballots = (await row<BallotsRecord>(node, GOV.ballots, proposalId)) ?? {};
   return {
     proposalId,
     proposer: p.proposer,
@@ -207,11 +242,30 @@ async function proposalDetail(node: TreatyNode, proposalId: string) {
       const code = p.code[i];
       return code ? { name: a.name, args: a.args, digest: code.digest } : { name: a.name, args: a.args };
     }),
-    ballots: (await row<BallotsRecord>(node, GOV.ballots, proposalId)) ?? {},
+    ballots,
+    // Who is who: the members' names from their data, next to their 64-hex ids.
+    names: await memberNames(node, [p.proposer, ...Object.keys(ballots)]),
     createdTxid: p.createdTxid,
     ...(p.decidedTxid !== undefined && { decidedTxid: p.decidedTxid }),
     ...(p.error !== undefined && { error: p.error }),
   };
+}
+
+/**
+ * A member's display name: `data.name`, else `data.org`, when a string; else null. Members
+ * set it with `set_member`'s `data` (`{"name": "Acme"}`).
+ */
+export function memberName(member: Pick<MemberRecord, "data"> | undefined): string | null {
+  const data = member?.data;
+  const name = data?.name ?? data?.org;
+  return typeof name === "string" ? name : null;
+}
+
+/** Id → name (or null) of each of `ids` (members no longer in the table included, as null). */
+async function memberNames(node: TreatyNode, ids: readonly string[]): Promise<Record<string, string | null>> {
+  const out: Record<string, string | null> = {};
+  for (const id of ids) out[id] ??= memberName(await row<MemberRecord>(node, GOV.members, id));
+  return out;
 }
 
 /** Every row of a governance table at this node's applied state, in key order. */

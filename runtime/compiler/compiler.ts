@@ -17,6 +17,7 @@ import ts from "typescript";
 import { toHex } from "../../sdk/bytes.js";
 import { sha256 } from "../crypto.js";
 import { assembleBundle, type BundleModule } from "./bundle.js";
+import { isReplaced, type SandboxProblem, sandboxProblems } from "./checks.js";
 import { API_SPECIFIER, importProblems, resolveRelative } from "./imports.js";
 import { findPackageRoot } from "./package-root.js";
 import {
@@ -53,6 +54,12 @@ export interface CompilerOptions {
   /** The treaty package root holding contracts/api (default: found from this module). */
   readonly packageRoot?: string;
   readonly limits?: SourceLimits;
+  /**
+   * Report what the sandbox would refuse at run time (checks.ts: `Date`, `async` methods,
+   * reserved error codes...). Default true; false only to test the sandbox's own defences with
+   * code that breaks those rules (the checks can be evaded, so the sandbox never relies on them).
+   */
+  readonly sandboxChecks?: boolean;
 }
 
 /** Contract files live under this virtual root inside the TypeScript program. */
@@ -98,6 +105,7 @@ export class ContractCompiler {
   private readonly apiEntry: string;
   private readonly libDir: string;
   private readonly limits: SourceLimits;
+  private readonly sandboxChecks: boolean;
   /** Lib and API SourceFiles by file name: they never change while the process runs. */
   private readonly sharedFiles = new Map<string, ts.SourceFile>();
   /** Emitted CommonJS of API modules by file name. */
@@ -111,6 +119,7 @@ export class ContractCompiler {
     this.apiEntry = join(this.apiDir, "index.ts");
     this.libDir = dirname(ts.getDefaultLibFilePath(TS_OPTIONS));
     this.limits = options.limits ?? DEFAULT_SOURCE_LIMITS;
+    this.sandboxChecks = options.sandboxChecks ?? true;
   }
 
   /**
@@ -163,23 +172,42 @@ export class ContractCompiler {
     if (syntax.length > 0) return failure(syntax.map((d) => this.diagnostic(d)));
 
     const diagnostics: Diagnostic[] = [];
+    // Treaty's own problems per file; TypeScript's diagnostics at the same place are dropped.
+    const replaced = new Map<string, SandboxProblem[]>();
+    const checker = program.getTypeChecker();
+    const origins = {
+      isLibFile: (f: string) => f.startsWith(this.libDir + sep),
+      isApiFile: (f: string) => f.startsWith(this.apiDir + sep),
+    };
     for (const file of contractFiles) {
       const path = file.fileName.slice(CONTRACT_ROOT.length);
+      const position = (start: number) => {
+        const { line, character } = file.getLineAndCharacterOfPosition(start);
+        return { file: path, line: line + 1, column: character + 1 };
+      };
+      const own: SandboxProblem[] = [];
       for (const problem of importProblems(file, path, (p) => reader.exists(p))) {
-        const { line, character } = file.getLineAndCharacterOfPosition(problem.start);
-        diagnostics.push({
-          file: path,
-          line: line + 1,
-          column: character + 1,
+        diagnostics.push({ ...position(problem.start), code: "ForbiddenImport", message: problem.message });
+        // TypeScript reports the same specifier as unresolved, or with an "install @types/node" hint.
+        own.push({
+          start: problem.start,
           code: "ForbiddenImport",
           message: problem.message,
+          suppress: { start: problem.start, end: problem.start + 1 },
         });
       }
+      for (const problem of this.sandboxChecks ? sandboxProblems(file, checker, origins) : []) {
+        diagnostics.push({ ...position(problem.start), code: problem.code, message: problem.message });
+        own.push(problem);
+      }
+      replaced.set(file.fileName, own);
     }
     const semantic = [
       ...program.getOptionsDiagnostics(),
       ...program.getGlobalDiagnostics(),
-      ...contractFiles.flatMap((file) => program.getSemanticDiagnostics(file)),
+      ...contractFiles.flatMap((file) =>
+        program.getSemanticDiagnostics(file).filter((d) => !isReplaced(d, replaced.get(file.fileName) ?? [])),
+      ),
     ].filter((d) => !UNRESOLVED_MODULE_CODES.has(d.code));
     diagnostics.push(...semantic.map((d) => this.diagnostic(d)), ...this.checkApi(program));
     if (diagnostics.length > 0) return failure(sortDiagnostics(diagnostics));

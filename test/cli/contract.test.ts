@@ -6,10 +6,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { findPackageRoot } from "../../runtime/compiler/index.js";
+import { loadBundle, member, testContract, user } from "../../contracts/testing/index.js";
+import { compileContract, findPackageRoot } from "../../runtime/compiler/index.js";
 import { treatyIn } from "../support/cli.js";
 
 const LOG = join(findPackageRoot(), "contracts", "examples", "log");
+
+function bundleOf(dir: string): string {
+  const compiled = compileContract(dir);
+  assert.ok(compiled.ok);
+  return compiled.bundle;
+}
 
 const BROKEN = `import { contract, method } from "treaty/contract";
 export default contract({
@@ -25,6 +32,12 @@ export default contract({
 });
 `;
 
+const WHOAMI = `import { caller, contract, method } from "treaty/contract";
+export default contract({
+  whoami: method({ mode: "readonly", auth: "users_and_members", run: () => caller() }),
+});
+`;
+
 describe("treaty contract", { concurrency: true }, () => {
   let root: string;
   before(() => {
@@ -33,6 +46,8 @@ describe("treaty contract", { concurrency: true }, () => {
     writeFileSync(join(root, "broken", "index.ts"), BROKEN);
     mkdirSync(join(root, "hostile"));
     writeFileSync(join(root, "hostile", "index.ts"), HOSTILE);
+    mkdirSync(join(root, "whoami"));
+    writeFileSync(join(root, "whoami", "index.ts"), WHOAMI);
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -56,6 +71,29 @@ describe("treaty contract", { concurrency: true }, () => {
       out.methods.writePrivate && [out.methods.writePrivate.mode, out.methods.writePrivate.auth],
       ["readwrite", "users"],
     );
+  });
+
+  it("call --caller NAME is the identity treaty/testing calls user(NAME) or member(NAME)", async () => {
+    const c = testContract(loadBundle(bundleOf(join(root, "whoami"))), { name: "whoami" });
+    for (const [flags, caller] of [
+      [[], user("acme")],
+      [["--role", "member"], member("acme")],
+    ] as const) {
+      const run = await treatyIn(
+        root,
+        "contract",
+        "call",
+        join(root, "whoami"),
+        "whoami",
+        "--caller",
+        "acme",
+        ...flags,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const inTests = c.call("whoami", {}, { caller });
+      assert.deepEqual(JSON.parse(run.stdout), { result: inTests.ok && inTests.result });
+      assert.deepEqual(inTests.ok && inTests.result, { id: "acme", role: caller.role });
+    }
   });
 
   it("build reports problems as file:line:col message and exits 1", async () => {

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { fromHex, isHex, toHex, utf8Decode, utf8Encode } from "../../contracts/api/bytes.js";
-import { compareKeys, decodeKey, encodeKey, loneSurrogate } from "../../contracts/api/keys.js";
+import {
+  compareKeys,
+  decodeKey,
+  encodeKey,
+  encodeKeyPrefix,
+  loneSurrogate,
+  prefixRange,
+} from "../../contracts/api/keys.js";
 
 const utf8Order = (a: string, b: string) =>
   Math.sign(Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
@@ -153,5 +160,50 @@ describe("bytes helpers", () => {
     ]) {
       assert.throws(() => utf8Decode(new Uint8Array(bad)), /UTF-8/);
     }
+  });
+});
+
+describe("tuple keys", () => {
+  const KIND = ["string", "number"] as const;
+  const text = fc.string({
+    unit: fc.constantFrom("\u0000", "\u0001", "\u0002", "a", "b", "é", "\u{1f600}"),
+    maxLength: 4,
+  });
+  const tuple = fc.tuple(text, number);
+  const compareTuple = (a: [string, number], b: [string, number]) =>
+    compareKeys(a[0], b[0]) || Math.sign((a[1] === 0 ? 0 : a[1]) - (b[1] === 0 ? 0 : b[1])) || 0;
+
+  it("orders component by component, round-trips, and refuses what does not fit", () => {
+    fc.assert(
+      fc.property(tuple, tuple, (a, b) => {
+        const ea = encodeKey(KIND, a);
+        const eb = encodeKey(KIND, b);
+        assert.equal(utf8Order(ea, eb), compareTuple(a, b), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+        assert.deepEqual(decodeKey(KIND, ea), [a[0], a[1] === 0 ? 0 : a[1]]);
+      }),
+      { numRuns: 2000 },
+    );
+    assert.throws(
+      () => encodeKey(KIND, ["a"], "k"),
+      /k: expected a tuple of 2 \(string, number\), got 1 component/,
+    );
+    assert.throws(() => encodeKey(KIND, ["a", "1"], "k"), /k\[1\]: expected a finite number, got string/);
+    assert.throws(() => decodeKey(KIND, "a"), /not an encoded tuple key/);
+  });
+
+  it("puts every key with given leading components in one prefix range, and no other", () => {
+    fc.assert(
+      fc.property(tuple, text, (key, first) => {
+        const start = encodeKeyPrefix(KIND, [first]);
+        const { from, to } = prefixRange(start);
+        const encoded = encodeKey(KIND, key);
+        const inside = compareKeys(encoded, from) >= 0 && to !== undefined && compareKeys(encoded, to) < 0;
+        assert.equal(inside, key[0] === first, `${JSON.stringify(key)} under ${JSON.stringify(first)}`);
+        assert.equal(encoded.startsWith(start), key[0] === first);
+      }),
+      { numRuns: 2000 },
+    );
+    assert.deepEqual(prefixRange(""), { from: "", to: undefined });
+    assert.throws(() => encodeKeyPrefix(KIND, ["a", 1, 2]), /at most 2 leading components/);
   });
 });

@@ -240,7 +240,7 @@ describe("typed maps over the stand-in host", () => {
     }
     assert.throws(
       () => map<number, string>("n", { key: "date" as "number" }),
-      /key must be "string" or "number"/,
+      /key must be "string", "number" or a tuple of 1 to 8 of them/,
     );
   });
 
@@ -274,5 +274,91 @@ describe("typed maps over the stand-in host", () => {
     assert.ok(!r.ok && r.cause instanceof Error);
     assert.equal(c.state.get("words", "partial"), undefined);
     assert.deepEqual(c.state.dump(), {});
+  });
+});
+
+interface Transfer {
+  readonly to: string;
+}
+/** A supply chain's history: one entry per (product, sequence number). */
+const transfers = map<[string, number], Transfer>("transfers", { key: ["string", "number"] });
+
+export const chain = contract({
+  record: method({
+    mode: "readwrite",
+    auth: "users",
+    args: { product: t.string(), seq: t.integer(), to: t.string() },
+    run: ({ product, seq, to }) => transfers.set([product, seq], { to }),
+  }),
+  history: method({
+    mode: "readonly",
+    auth: "users",
+    args: { product: t.string(), reverse: t.optional(t.boolean()), fromSeq: t.optional(t.integer()) },
+    run: ({ product, reverse, fromSeq }) =>
+      [
+        ...transfers.range({
+          prefix: [product],
+          reverse: reverse === true,
+          ...(fromSeq !== undefined && { from: [product, fromSeq] }),
+        }),
+      ].map(([[, seq], { to }]) => `${seq}:${to}`),
+  }),
+  products: method({
+    mode: "readonly",
+    auth: "users",
+    args: { from: t.optional(t.string()), to: t.optional(t.string()) },
+    run: ({ from, to }) => [
+      ...new Set(
+        transfers
+          .keys({ ...(from !== undefined && { from: [from] }), ...(to !== undefined && { to: [to] }) })
+          .map(([p]) => p),
+      ),
+    ],
+  }),
+  badPrefix: method({
+    mode: "readonly",
+    auth: "users",
+    run: () => transfers.keys({ prefix: [1 as unknown as string] }),
+  }),
+});
+
+describe("tuple keys", () => {
+  it("lists one product's transfers in order with a prefix range, forward and reverse", () => {
+    const c = testContract(chain, { name: "chain" });
+    const rows: Array<[string, number, string]> = [
+      ["widget", 10, "carol"],
+      ["gadget", 1, "dan"],
+      ["widget", 2, "bob"],
+      ["widget\u0000x", 1, "mallory"],
+      ["widget", -1, "acme"],
+      ["widgets", 1, "eve"],
+      ["widge", 5, "fay"],
+    ];
+    for (const [product, seq, to] of rows) assert.ok(c.call("record", { product, seq, to }, alice).ok);
+    const history = c.call("history", { product: "widget" }, alice);
+    assert.deepEqual(history.ok && history.result, ["-1:acme", "2:bob", "10:carol"]);
+    const reversed = c.call("history", { product: "widget", reverse: true }, alice);
+    assert.deepEqual(reversed.ok && reversed.result, ["10:carol", "2:bob", "-1:acme"]);
+    const later = c.call("history", { product: "widget", fromSeq: 2 }, alice);
+    assert.deepEqual(later.ok && later.result, ["2:bob", "10:carol"]);
+    const products = c.call("products", { from: "widget", to: "widgets" }, alice);
+    assert.deepEqual(products.ok && products.result, ["widget", "widget\u0000x"]);
+    const typed = c.map(transfers).entries({ prefix: ["widget"], limit: 1 });
+    assert.deepEqual(typed, [[["widget", -1], { to: "acme" }]]);
+    const bad = c.call("badPrefix", {}, alice);
+    assert.deepEqual(!bad.ok && bad.error, {
+      code: "ContractFault",
+      message: "transfers.range prefix[0]: expected a string, got number",
+    });
+  });
+
+  it("refuses a tuple key of the wrong shape, naming the component", () => {
+    assert.throws(
+      () =>
+        map<[string, number], string>("t", { key: ["string", "date"] as unknown as ["string", "number"] }),
+      /key must be "string", "number" or a tuple of 1 to 8 of them/,
+    );
+    const c = testContract(chain, { name: "chain" });
+    assert.throws(() => c.map(transfers).get(["a"] as unknown as [string, number]), /expected a tuple of 2/);
   });
 });

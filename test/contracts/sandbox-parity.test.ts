@@ -243,7 +243,7 @@ export default contract({
         scan: method({ mode: "readonly", auth: "users", args: { reverse: t.boolean() }, run: ({ reverse }) => nums.keys({ reverse, from: -10, to: 10 }) }),
         big: method({ mode: "readwrite", auth: "users", run: () => nums.set(1, "x".repeat(1_048_576)) }),
         fail: method({ mode: "readwrite", auth: "users", run: () => { nums.set(5, "partial"); throw new ContractError("Nope", "no"); } }),
-        reserved: method({ mode: "readonly", auth: "users", run: () => { throw new ContractError("NotFound", "x"); } }),
+        reserved: method({ mode: "readonly", auth: "users", run: () => { const code: string = "NotFound"; throw new ContractError(code, "x"); } }),
         sneaky: method({ mode: "readonly", auth: "users", run: () => nums.set(1, "x") }),
       });`;
     const compiled = compileContract({ files: { "index.ts": source } });
@@ -259,6 +259,39 @@ export default contract({
       ["reserved", {}, alice],
       ["sneaky", {}, alice],
       ["fill", { n: 1 }, { caller: member("m") }],
+    ]);
+  });
+
+  it("on tuple keys and prefix ranges", async () => {
+    const source = `import { contract, map, method, t } from "treaty/contract";
+      const transfers = map<[string, number], string>("transfers", { key: ["string", "number"] });
+      export default contract({
+        record: method({ mode: "readwrite", auth: "users", args: { p: t.string(), seq: t.number(), to: t.string() },
+          run: ({ p, seq, to }) => transfers.set([p, seq], to) }),
+        history: method({ mode: "readonly", auth: "users", args: { p: t.string(), reverse: t.boolean() },
+          run: ({ p, reverse }) => [...transfers.range({ prefix: [p], reverse })] }),
+        between: method({ mode: "readonly", auth: "users", args: { from: t.string(), to: t.string() },
+          run: ({ from, to }) => transfers.keys({ from: [from], to: [to] }) }),
+        bad: method({ mode: "readonly", auth: "users", run: () => transfers.get(["x"] as unknown as [string, number]) ?? null }),
+      });`;
+    const compiled = compileContract({ files: { "index.ts": source } });
+    assert.ok(compiled.ok);
+    const rows: Array<[string, number, string]> = [
+      ["w", 10, "c"],
+      ["w", -2.5, "a"],
+      ["w\u0000", 1, "x"],
+      ["w\u0001", 1, "y"],
+      ["v", 3, "d"],
+      ["wa", 0, "e"],
+      ["w", 2, "b"],
+    ];
+    await assertParity("chain", compiled.bundle, [
+      ...rows.map(([p, seq, to]): [string, unknown, typeof alice] => ["record", { p, seq, to }, alice]),
+      ["history", { p: "w", reverse: false }, alice],
+      ["history", { p: "w", reverse: true }, alice],
+      ["history", { p: "w\u0000", reverse: false }, alice],
+      ["between", { from: "v", to: "wa" }, alice],
+      ["bad", {}, alice],
     ]);
   });
 });

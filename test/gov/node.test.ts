@@ -88,7 +88,13 @@ describe("governance on a node (HTTP)", () => {
   it("reads: members, users, contracts, constitution, nodes, limits, proposals", async () => {
     const members = (await get("/gov/members")).json.members as Array<Record<string, unknown>>;
     assert.deepEqual(members, [
-      { id: net.member.id, curve: "ed25519", publicKey: toHex(net.member.publicKey), status: "active" },
+      {
+        id: net.member.id,
+        name: null,
+        curve: "ed25519",
+        publicKey: toHex(net.member.publicKey),
+        status: "active",
+      },
     ]);
     const users = (await get("/gov/users")).json.users as Array<Record<string, unknown>>;
     assert.deepEqual(users, [{ id: net.user.id, curve: "ed25519", publicKey: toHex(net.user.publicKey) }]);

@@ -13,7 +13,8 @@ interface Account {
   readonly openedAtMs: number;
 }
 
-const accounts = map<string, Account>("accounts");
+/** Exported so tests can read it: `testContract(bank).map(accounts)`. */
+export const accounts = map<string, Account>("accounts");
 /** One key, "total": the sum of all balances. Private as well: the supply is confidential too. */
 const supply = map<string, number>("supply");
 

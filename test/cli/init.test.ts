@@ -1,0 +1,88 @@
+/**
+ * `treaty init` and `treaty test` against this build (the package linked into the project's
+ * node_modules, as npm would install it): the scaffold passes at once, keeps existing files, and
+ * `treaty test` fails for a type error, a sandbox rule and a failing test.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { findPackageRoot } from "../../runtime/compiler/index.js";
+import { treatyIn } from "../support/cli.js";
+
+describe("treaty init and treaty test", () => {
+  let root: string;
+  let app: string;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), "treaty-init-"));
+    app = join(root, "app");
+    mkdirSync(join(app, "node_modules"), { recursive: true });
+    symlinkSync(findPackageRoot(), join(app, "node_modules", "treaty"), "dir");
+    writeFileSync(
+      join(app, "package.json"),
+      `${JSON.stringify({ name: "mine", scripts: { test: "my-runner" }, dependencies: { treaty: "0.1.0" } })}\n`,
+    );
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it("scaffolds a project whose tests pass, keeping what exists", async () => {
+    const first = await treatyIn(root, "init", "app");
+    assert.equal(first.code, 0, first.stderr);
+    const report = JSON.parse(first.stdout) as { created: string[]; kept: string[] };
+    assert.deepEqual(report.created, [
+      "contracts/registry/index.ts",
+      "test/registry.test.ts",
+      "tsconfig.json",
+      ".gitignore",
+      "README.md",
+    ]);
+    assert.deepEqual(report.kept, ["package.json"]);
+    const manifest = JSON.parse(readFileSync(join(app, "package.json"), "utf8")) as Record<string, unknown>;
+    assert.deepEqual(manifest, {
+      name: "mine",
+      scripts: { test: "my-runner", build: "treaty contract build contracts/registry" },
+      dependencies: { treaty: "0.1.0" },
+      type: "module",
+    });
+    const again = JSON.parse((await treatyIn(app, "init")).stdout) as { created: string[]; kept: string[] };
+    assert.deepEqual(again.created, []);
+    assert.equal(again.kept.length, 6);
+
+    const tested = await treatyIn(app, "test");
+    assert.equal(tested.code, 0, tested.stdout + tested.stderr);
+    assert.match(tested.stdout, /# pass 2\n# fail 0/);
+  });
+
+  it("fails for a type error, a sandbox rule and a failing test, saying where", async () => {
+    const contract = join(app, "contracts", "registry", "index.ts");
+    const testFile = join(app, "test", "registry.test.ts");
+    const source = readFileSync(contract, "utf8");
+    const tests = readFileSync(testFile, "utf8");
+
+    writeFileSync(testFile, tests.replace('{ id: "p1", name: "Pallet" }', '{ id: "p1", nam: "Pallet" }'));
+    const typeError = await treatyIn(app, "test");
+    assert.equal(typeError.code, 1);
+    assert.match(
+      typeError.stderr,
+      /test\/registry\.test\.ts\(\d+,\d+\): error TS2561: .*'nam' does not exist/,
+    );
+    assert.equal(typeError.stderr.split("\n").filter((l) => l.includes("TS2561")).length, 1);
+    writeFileSync(testFile, tests);
+
+    writeFileSync(contract, source.replace("atMs: now()", "atMs: Date.now()"));
+    const sandbox = await treatyIn(app, "test");
+    assert.equal(sandbox.code, 1);
+    assert.match(
+      sandbox.stderr,
+      /^contracts\/registry\/index\.ts:\d+:\d+ Date is not available in contracts .*use now\(\)/m,
+    );
+    writeFileSync(contract, source);
+
+    writeFileSync(testFile, tests.replace('"1:acme->shipper"', '"1:acme->nobody"'));
+    const failing = await treatyIn(app, "test");
+    assert.equal(failing.code, 1);
+    assert.match(failing.stdout, /# fail 1/);
+    writeFileSync(testFile, tests);
+  });
+});
