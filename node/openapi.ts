@@ -129,7 +129,7 @@ export function openApiDocument(
                       txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
                       status: { type: "string", enum: ["Pending", "Committed"] },
                     },
-                    required: ["txid", "status"],
+                    required: ["result", "txid", "status"],
                   },
                 },
               },

@@ -1,6 +1,6 @@
 /**
- * Reading governance state from the shell: `treaty members | users | contracts | nodes | limits`,
- * as JSON like the rest of the CLI, through the SDK's read-only `Governance` (no key needed).
+ * Reading governance state from the shell: `treaty members | users | contracts | limits` (and
+ * `treaty nodes`, in gov.ts, which also filters by status), as JSON like the rest of the CLI, through the SDK's read-only `Governance` (no key needed).
  * Members carry their `name` (from their `data`) next to their 64-hex id.
  */
 import type { Governance } from "../../sdk/governance.js";
@@ -45,12 +45,6 @@ digest of a folder, to compare)`,
     read: async (gov) => ({ contracts: await gov.contracts() }),
   },
   {
-    name: "nodes",
-    summary: "list the nodes (id, status, measurement, url)",
-    shape: `{"nodes": [{"id", "status", "measurement", "url"}]}`,
-    read: async (gov) => ({ nodes: await gov.nodes() }),
-  },
-  {
     name: "limits",
     summary: "show the sandbox limits in force",
     shape: `{"heapBytes", "stackBytes", "executionBudget", "wallClockMs", ...} (governance's values, the
@@ -71,7 +65,7 @@ async function runRead(table: Table, argv: string[], io: RemoteIo): Promise<numb
   });
 }
 
-/** `treaty members|users|contracts|nodes|limits` with their output going to `io` (for tests). */
+/** `treaty members|users|contracts|limits` with their output going to `io` (for tests). */
 export function runGovRead(name: string, argv: string[], io: RemoteIo): Promise<number> {
   const table = TABLES.find((t) => t.name === name);
   if (table === undefined) throw new UsageError(`no governance table ${name}`);

@@ -78,6 +78,21 @@ describe("documentation examples", () => {
     assert.deepEqual(feed.ok && feed.result, ["first", "second"]);
     const account = c.call("account", { id: "bob" }, { caller: user("u") });
     assert.deepEqual(account.ok && account.result, { balance: 0 });
+    // Tuple keys: one product's transfers are one prefix range, in sequence order.
+    for (const [productId, to] of [
+      ["p1", "a"],
+      ["p2", "x"],
+      ["p1", "b"],
+      ["p1", "c"],
+    ]) {
+      assert.ok(c.call("ship", { productId, to }, { caller: user("u") }).ok);
+    }
+    const history = c.call("history", { productId: "p1" }, { caller: user("u") });
+    assert.deepEqual(history.ok && (history.result as Array<{ to: string }>).map((x) => x.to), [
+      "a",
+      "b",
+      "c",
+    ]);
   });
 
   it("testing-bank (docs/contracts.md) prints the transfer's error code", async () => {
@@ -86,6 +101,12 @@ describe("documentation examples", () => {
     const [code, account] = run.stdout.trim().split("\n");
     assert.equal(code, "AccountNotFound");
     assert.equal((JSON.parse(account!) as { balance: number }).balance, 100);
+  });
+
+  it("testing-constitution (docs/contracts.md) validates, resolves and applies a set_user", async () => {
+    const run = await runScript(built("docs/examples/testing-constitution.js"), [], ROOT);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(run.stdout.trim().split("\n"), ['{"valid":true}', '"Accepted"', "true"]);
   });
 
   it("compile (docs/contracts.md) prints the bank's digest and manifest", async () => {

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EXIT_OK } from "../../node/cli/command.js";
-import { runPropose } from "../../node/cli/gov.js";
+import { runNodes, runPropose } from "../../node/cli/gov.js";
 import { runGovRead } from "../../node/cli/gov-read.js";
 import type { RemoteIo } from "../../node/cli/status.js";
 import { compileContract, findPackageRoot } from "../../runtime/compiler/index.js";
@@ -145,7 +145,9 @@ describe("governance dry runs and reads on a real node", () => {
       ((await read("contracts")).contracts as Array<{ name: string }>).map((c) => c.name).sort(),
       ["bank", "log", "meter"],
     );
-    assert.equal(((await read("nodes")).nodes as unknown[]).length, 1);
+    const nodes = capture();
+    assert.equal(await runNodes(["--service", serviceFile], nodes.io), EXIT_OK);
+    assert.equal((JSON.parse(nodes.out()).nodes as unknown[]).length, 1);
     assert.equal(typeof (await read("limits")).executionBudget, "number");
 
     // member0 names itself; then its ballot on the next proposal carries the name.
