@@ -36,6 +36,7 @@ import {
   type Infer,
   type InferObject,
   isShape,
+  resetPatternCache,
   shapeMatches,
   shapeProblem,
   t,
@@ -278,6 +279,16 @@ function outcomeError(code: string, message: string): string {
 }
 
 function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
+  // The API keeps no state between calls (its modules are shared by all calls of a sandbox).
+  resetPatternCache();
+  try {
+    return invokeMethod(entry, name, argsJson, ctxJson);
+  } finally {
+    resetPatternCache();
+  }
+}
+
+function invokeMethod(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
   const context = parseContext(ctxJson);
   if (entry === undefined)
     return outcomeError("UnknownMethod", `unknown method ${JSON.stringify(String(name))}`);
