@@ -17,6 +17,7 @@ import ts from "typescript";
 import { toHex } from "../../sdk/bytes.js";
 import { sha256 } from "../crypto.js";
 import { assembleBundle, type BundleModule } from "./bundle.js";
+import { bigintLiterals } from "./bigint.js";
 import { API_SPECIFIER, importProblems, resolveRelative } from "./imports.js";
 import { findPackageRoot } from "./package-root.js";
 import {
@@ -173,6 +174,17 @@ export class ContractCompiler {
           column: character + 1,
           code: "ForbiddenImport",
           message: problem.message,
+        });
+      }
+      for (const start of bigintLiterals(file)) {
+        const { line, character } = file.getLineAndCharacterOfPosition(start);
+        diagnostics.push({
+          file: path,
+          line: line + 1,
+          column: character + 1,
+          code: "BigIntNotSupported",
+          message:
+            "BigInt is not available in contracts (its operators cannot be metered): use numbers (safe integers) or strings",
         });
       }
     }

@@ -17,6 +17,14 @@ export const FUEL_PER_POLL = 10_000;
 /** Fuel charged for every host call, on top of one unit per byte crossing the boundary. */
 export const FUEL_PER_HOST_CALL = 100;
 
+/**
+ * Native work (elements or UTF-16 units a builtin touches, see the lockdown's metered builtins)
+ * per unit of fuel. QuickJS runs a native builtin without polling the interrupt handler, so the
+ * lockdown charges such builtins up front from the sizes they are given; a native step is about
+ * this many times cheaper than a bytecode tick.
+ */
+export const NATIVE_UNITS_PER_FUEL = 16;
+
 /** One WebAssembly page. The heap cap is rounded up to whole pages. */
 export const WASM_PAGE_BYTES = 65_536;
 /** The QuickJS wasm module asks for 256 pages (16 MiB) at start: a heap cap must leave room above. */

@@ -156,11 +156,11 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   },
   "memory-bomb": {
     calls: [
-      ["arrays", {}, ["MemoryLimit"]],
+      ["arrays", {}, ["MemoryLimit", "ExecutionLimit"]],
       ["typedArrays", {}, ["MemoryLimit"]],
       ["strings", {}, ["MemoryLimit", "ContractFault"]],
       ["hugeBuffer", {}, ["MemoryLimit", "ContractFault"]],
-      ["catchAndRetry", {}, ["MemoryLimit"]],
+      ["catchAndRetry", {}, ["MemoryLimit", "ExecutionLimit"]],
     ],
   },
   "module-state": {
@@ -169,6 +169,25 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
       ["count", {}, { result: { calls: 1, helperCalls: 1 } }],
       ["remember", { value: "secret" }, { result: "secret" }],
       ["recall", {}, { result: null }],
+    ],
+  },
+  "native-builtins": {
+    calls: [
+      ...[
+        "stringIncludes",
+        "stringLastIndexOf",
+        "stringSplit",
+        "repeat",
+        "padStart",
+        "arrayIncludes",
+        "copyWithin",
+        "join",
+        "sort",
+        "typedArrays",
+        "typedFill",
+        "jsonStringify",
+      ].map((name) => [name, {}, ["ExecutionLimit", "MemoryLimit"]] as const),
+      ["bigint", {}, CF],
     ],
   },
   "readonly-write": {
@@ -201,7 +220,6 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     calls: [
       ["fn", {}, ["ResultNotEncodable"]],
       ["nan", {}, ["ResultNotEncodable"]],
-      ["bigint", {}, ["ResultNotEncodable"]],
       ["cycle", {}, ["ResultNotEncodable"]],
       ["mapObject", {}, ["ResultNotEncodable"]],
       ["symbol", {}, ["ResultNotEncodable"]],
