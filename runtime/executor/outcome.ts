@@ -42,7 +42,18 @@ export function checkOutcome(text: string, maxResultBytes: number): CheckedOutco
     throw new TreatyError("PayloadTooLarge", `result: larger than the limit of ${maxResultBytes} bytes`);
   }
   // One level more than a value may have: the outcome object wraps the result.
-  const parsed = checkJsonText(text, "result", limit, MAX_VALUE_DEPTH + 1);
+  let parsed: unknown;
+  try {
+    parsed = checkJsonText(text, "result", limit, MAX_VALUE_DEPTH + 1);
+  } catch (err) {
+    if (err instanceof TreatyError && err.code === "ValueTooDeep") {
+      throw new TreatyError(
+        "ValueTooDeep",
+        `result: nested deeper than ${MAX_VALUE_DEPTH} levels of arrays and objects`,
+      );
+    }
+    throw err;
+  }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
     throw malformed("expected an object");
   const outcome = parsed as Record<string, unknown>;

@@ -71,7 +71,8 @@ export const DEFAULT_LIMITS: SandboxLimits = Object.freeze({
   maxKeyBytes: 1024,
   maxValueBytes: 1024 * 1024,
   maxResultBytes: 1024 * 1024,
-  maxArgsBytes: 1024 * 1024,
+  // A value at maxValueBytes must fit in the arguments, with room for the others beside it.
+  maxArgsBytes: 1024 * 1024 + 64 * 1024,
   maxEvents: 100,
 });
 

@@ -7,7 +7,8 @@
  *
  * - bytes: the UTF-8 size, against the caller's cap (`maxValueBytes`, `maxResultBytes`);
  * - depth: at most `MAX_VALUE_DEPTH` nested arrays/objects (`ValueTooDeep`);
- * - count: at most `MAX_VALUE_NODES` values in one text (`ValueTooLarge`);
+ * - count: at most `MAX_VALUE_NODES` values in one text and `MAX_OBJECT_KEYS` keys in one object
+ *   (`ValueTooLarge`);
  * - shape: well-formed JSON text without lone surrogates (`ContractFault`).
  *
  * Why hard depth and count bounds: a value that passes here is then structured-cloned to the
@@ -21,6 +22,8 @@ import { TreatyError } from "../../sdk/errors.js";
 export const MAX_VALUE_DEPTH = 64;
 /** Most values (scalars, arrays, objects, keys not counted) in one value leaving the sandbox. */
 export const MAX_VALUE_NODES = 262_144;
+/** Most keys in one object: the ledger's MessagePack codec writes object sizes in 16 bits. */
+export const MAX_OBJECT_KEYS = 65_535;
 
 /** Matches a lone surrogate (with the `u` flag a valid pair is one code point). */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -78,6 +81,8 @@ function scanStructure(text: string, what: string, maxDepth: number): void {
   let expectValue = true;
   // Whether each open container is an object (after `,` an object expects a key, not a value).
   const inObject: boolean[] = [false];
+  // Keys (colons) seen in each open object.
+  const keyCounts: number[] = [0];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
@@ -98,6 +103,7 @@ function scanStructure(text: string, what: string, maxDepth: number): void {
           );
         }
         inObject[depth] = c === 0x7b;
+        keyCounts[depth] = 0;
         expectValue = c === 0x5b;
         break;
       case 0x5d: // ]
@@ -110,6 +116,9 @@ function scanStructure(text: string, what: string, maxDepth: number): void {
         break;
       case 0x3a: // :
         expectValue = true;
+        keyCounts[depth] = (keyCounts[depth] ?? 0) + 1;
+        if (keyCounts[depth]! > MAX_OBJECT_KEYS)
+          throw tooLarge(what, `an object with more than ${MAX_OBJECT_KEYS} keys`);
         break;
       case 0x22: // "
         inString = true;
