@@ -41,9 +41,9 @@ export interface StandInLimits {
 /** The sandbox's default limits (runtime/sandbox/limits.ts), which the stand-in applies unless told otherwise. */
 export const DEFAULT_STAND_IN_LIMITS: StandInLimits = {
   maxKeyBytes: 4 * 1024,
-  maxValueBytes: 1024 * 1024,
+  maxValueBytes: 512 * 1024,
   maxEvents: 100,
-  maxArgsBytes: 1024 * 1024,
+  maxArgsBytes: 576 * 1024,
   maxResultBytes: 1024 * 1024,
 };
 

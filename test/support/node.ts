@@ -41,7 +41,7 @@ export interface TestNodeOptions {
   readonly signatureIntervalMs?: number;
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
   readonly freshnessWindowMs?: number;
-  /** HTTP body cap (default: the node's default, 1 MiB + 128 KiB). */
+  /** HTTP body cap (default: the node's default, 1 MiB). */
   readonly maxBodyBytes?: number;
   /** Logs (default: silent). */
   readonly logger?: Logger;
