@@ -52,6 +52,7 @@ export interface NodeConfig {
 }
 
 export const DEFAULTS = {
+  // Admits arguments at the default maxArgsBytes (576 KiB) plus the request envelope.
   http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20 },
   ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100 },
   requests: { freshnessWindowMs: 5 * 60_000 },

@@ -8,6 +8,7 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
+import { AssertionFailure } from "../sdk/assert.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
@@ -158,6 +159,7 @@ export class TreatyNode {
   /** A joining node's wait to enter the consensus configuration. */
   #membership: Promise<void> = Promise.resolve();
   #fatal: ((err: unknown) => void) | undefined;
+  #failed = false;
 
   private constructor(init: {
     config: NodeConfig;
@@ -203,7 +205,7 @@ export class TreatyNode {
       logger: this.logger,
       onCommit: (from, to) => this.#onCommit(from, to),
       onRoleChange: (soft) => this.#onRoleChange(soft),
-      onFatal: (err) => this.#fatal?.(err),
+      onFatal: (err) => this.#failFatally(err),
     });
     this.sequencer = new Sequencer({
       replica: this.replica,
@@ -448,9 +450,30 @@ export class TreatyNode {
     return this.#transport?.stats();
   }
 
-  /** Called when the node hits a fatal error (the entry point exits). */
+  /**
+   * Called when the node hits a fatal error (a broken invariant, a replica failure); the entry
+   * point then stops the node and exits. Without a handler the node stops itself.
+   */
   onFatal(handler: (err: unknown) => void): void {
     this.#fatal = handler;
+  }
+
+  /** True once a fatal error stopped (or is stopping) this node. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  #failFatally(err: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.logger.error(
+      err instanceof AssertionFailure ? "invariant broken: stopping" : "fatal error: stopping",
+      {
+        err,
+      },
+    );
+    if (this.#fatal !== undefined) this.#fatal(err);
+    else void this.stop();
   }
 
   /** Stops timers, the HTTP server, the transport, the worker and the stores. Idempotent. */
@@ -766,6 +789,8 @@ export class TreatyNode {
   }
 
   async #serve(): Promise<void> {
+    // A broken invariant in any request's path stops the node (it must not keep serving).
+    this.#router.onBrokenInvariant = (err) => this.#failFatally(err);
     buildRouter(this, this.#router);
     this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
     const tickMs = this.runtime.tickMs ?? 50;

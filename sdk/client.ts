@@ -19,7 +19,7 @@
 import type { ArgsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
-import { type ErrorBody, isTreatyError, TreatyError } from "./errors.js";
+import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 import {
@@ -54,7 +54,7 @@ export interface ClientOptions {
   /** The caller's key pair; omit for anonymous readonly calls. */
   readonly key?: KeyPair;
   readonly encoding?: BodyEncoding;
-  /** Attempts per request on network errors and 503s (default 5), with exponential backoff from `backoffMs` (default 50, at most 1 s). */
+  /** Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default 5), with exponential backoff from `backoffMs` (default 50, at most 1 s); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. */
   readonly retries?: number;
   readonly backoffMs?: number;
   /**
@@ -235,14 +235,16 @@ export class Client {
       }
       const error = (value as ErrorBody).error ?? { code: "Internal", message: `HTTP ${response.status}` };
       lastError = new TreatyError(error.code, error.message, error.details);
-      // A replay means an earlier attempt of this very request executed: surface it, never resend.
+      // Only the infrastructure's "did not execute" answers are retried (a contract cannot produce
+      // them: the node maps reserved codes, see sdk/errors.ts); a replay means an earlier attempt
+      // of this very request executed: surface it, never resend.
       if (response.status !== 503) break;
       if (error.code === "OutcomeUnknown") {
         // Only a resend of these same bytes can tell whether they ran: keep asking, for a while.
         outcomeDeadline ??= Date.now() + (this.options.outcomeTimeoutMs ?? 60_000);
         if (Date.now() >= outcomeDeadline) break;
         attempt--;
-      }
+      } else if (!RETRYABLE_CODES.includes(error.code as ErrorCode)) break;
       await sleep(backoff);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }

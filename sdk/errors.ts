@@ -3,6 +3,11 @@
  * exhausted limit, ...) is a `TreatyError` whose `code` is one of `ErrorCode` (or, for errors a
  * contract throws on purpose, the contract's own code). Codes are part of the public API: never
  * rename one; add new ones instead. Broken invariants are not TreatyErrors: see `assert`.
+ *
+ * The codes of `ErrorCode` are reserved for Treaty: a node never passes one on from contract code
+ * except the few its authoring API raises (`CONTRACT_API_CODES`); any other reserved (or
+ * malformed) code a contract answers with becomes `InvalidErrorCode` (422) at the host boundary,
+ * so a caller can trust that `Unavailable`, `NotLeader` or `Replay` came from the infrastructure.
  */
 
 /** The stable error codes of Treaty itself. HTTP statuses live in `node/http`. */
@@ -27,6 +32,8 @@ export const ErrorCode = {
   MapAccessDenied: "MapAccessDenied",
   KeyTooLarge: "KeyTooLarge",
   ValueTooLarge: "ValueTooLarge",
+  ValueTooDeep: "ValueTooDeep",
+  InvalidErrorCode: "InvalidErrorCode",
   ResultNotEncodable: "ResultNotEncodable",
   ContractFault: "ContractFault",
   ExecutionLimit: "ExecutionLimit",
@@ -59,6 +66,26 @@ export const ErrorCode = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * The reserved codes that treaty/contract itself raises inside the sandbox (contracts/api
+ * `ApiErrorCode`): the host passes these on from a contract. None is retryable.
+ */
+export const CONTRACT_API_CODES: readonly ErrorCode[] = [
+  "InvalidArgs",
+  "UnknownMethod",
+  "Forbidden",
+  "ReadonlyViolation",
+  "ResultNotEncodable",
+  "ContractFault",
+  "InvalidContract",
+];
+
+/**
+ * The codes a client may retry (HTTP 503): the request did not execute. Only the infrastructure
+ * produces them (contracts cannot, see above).
+ */
+export const RETRYABLE_CODES: readonly ErrorCode[] = ["Unavailable", "NotLeader", "ServiceNotOpen"];
 
 /** The JSON shape of every error Treaty returns: `{error: {code, message}}`. */
 export interface ErrorBody {

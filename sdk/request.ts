@@ -16,6 +16,7 @@
 import { concatBytes, fromBase64Url, toBase64Url, toHex, utf8 } from "./bytes.js";
 import { decode, encode } from "./codec.js";
 import { TreatyError } from "./errors.js";
+import { parseStrictJson } from "./strict-json.js";
 import { type KeyPair, type PublicKey, sign, verify } from "./keys.js";
 
 export const HEADER_CALLER = "x-treaty-caller";
@@ -113,13 +114,24 @@ export function unsignedRequest(path: string, args: unknown, encoding: BodyEncod
   };
 }
 
-/** Parses a body's bytes; MalformedRequest names the field at fault. Never trusts its input. */
+/**
+ * Parses a body's bytes; MalformedRequest names the field at fault, MalformedEncoding refuses a
+ * JSON body with a duplicated key or nested deeper than 64 levels (as MessagePack bodies). Never
+ * trusts its input.
+ */
 export function parseBody(bytes: Uint8Array, encoding: BodyEncoding): RequestBody {
   let value: unknown;
   if (encoding === "json") {
+    let text: string;
     try {
-      value = JSON.parse(utf8.decode(bytes));
+      text = utf8.decode(bytes);
     } catch (err) {
+      throw new TreatyError("MalformedRequest", `body: not valid JSON (${(err as Error).message})`);
+    }
+    try {
+      value = parseStrictJson(text, "body");
+    } catch (err) {
+      if (err instanceof TreatyError) throw err; // a duplicated key, too deep: MalformedEncoding
       throw new TreatyError("MalformedRequest", `body: not valid JSON (${(err as Error).message})`);
     }
   } else {

@@ -38,6 +38,7 @@ import {
   type Infer,
   type InferObject,
   isShape,
+  resetPatternCache,
   shapeMatches,
   shapeProblem,
   t,
@@ -324,6 +325,16 @@ function outcomeError(code: string, message: string): string {
 }
 
 function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
+  // The API keeps no state between calls (its modules are shared by all calls of a sandbox).
+  resetPatternCache();
+  try {
+    return invokeMethod(entry, name, argsJson, ctxJson);
+  } finally {
+    resetPatternCache();
+  }
+}
+
+function invokeMethod(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
   const context = parseContext(ctxJson);
   if (entry === undefined)
     return outcomeError("UnknownMethod", `unknown method ${JSON.stringify(String(name))}`);

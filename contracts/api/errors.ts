@@ -33,6 +33,8 @@ export const RESERVED_ERROR_CODES: readonly string[] = [
   "MapAccessDenied",
   "KeyTooLarge",
   "ValueTooLarge",
+  "ValueTooDeep",
+  "InvalidErrorCode",
   "ResultNotEncodable",
   "ContractFault",
   "ExecutionLimit",

@@ -34,8 +34,10 @@ interface CallState {
 }
 
 /**
- * The call in progress. Module state is safe here: the sandbox instantiates every module
- * afresh per call, and in Node calls are synchronous and never nested.
+ * The call in progress. This module is shared by all calls of a sandbox (instantiated once and
+ * hardened, runtime/compiler/bundle.ts), so its state must not outlive a call: `beginCall` sets
+ * it and `endCall` clears it, and in Node calls are synchronous and never nested. (The same
+ * holds for the pattern cache in shapes.ts, which `invoke` clears around every call.)
  */
 let current: CallState | undefined;
 

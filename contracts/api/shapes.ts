@@ -347,13 +347,27 @@ function validateString(
   return undefined;
 }
 
+/**
+ * Compiled patterns of the call in progress. This module is shared between calls (instantiated
+ * once per sandbox and hardened, runtime/compiler/bundle.ts), so the cache must not outlive a
+ * call: `invoke` clears it before and after every call (`resetPatternCache`), and it holds at
+ * most MAX_CACHED_PATTERNS entries within one call. Otherwise patterns chosen by callers would
+ * pile up across calls until unrelated calls fail with MemoryLimit.
+ */
 const patterns = new Map<string, RegExp>();
+/** Most patterns kept compiled within one call; beyond, patterns are compiled at each use. */
+export const MAX_CACHED_PATTERNS = 64;
+
+/** Empties the pattern cache (called by `invoke` around every call). */
+export function resetPatternCache(): void {
+  patterns.clear();
+}
 
 function patternRegExp(pattern: string): RegExp {
   let regexp = patterns.get(pattern);
   if (regexp === undefined) {
     regexp = new RegExp(pattern, "u");
-    patterns.set(pattern, regexp);
+    if (patterns.size < MAX_CACHED_PATTERNS) patterns.set(pattern, regexp);
   }
   return regexp;
 }

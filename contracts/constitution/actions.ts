@@ -77,7 +77,9 @@ const LIMIT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   executionBudget: [10_000, 1e12],
   wallClockMs: [1, 600_000],
   maxKeyBytes: [1, 1721],
-  maxValueBytes: [1, 64 * 1024 * 1024],
+  // runtime/sandbox/limits.ts: below MAX_TX_WRITE_BYTES (960 KiB) less 2 KiB, so a value at the
+  // cap always fits one ledger entry.
+  maxValueBytes: [1, 980_992],
   maxResultBytes: [1, 64 * 1024 * 1024],
   maxArgsBytes: [1, 64 * 1024 * 1024],
   maxEvents: [0, 100_000],

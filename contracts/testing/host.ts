@@ -18,6 +18,7 @@ import { concatBytes, fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { isCurve } from "../../sdk/keys.js";
 import { sha256, verifySignature } from "../../runtime/crypto.js";
 import type { GuestHost } from "../../runtime/sandbox/abi.js";
+import { checkJsonText } from "../../runtime/sandbox/output.js";
 import {
   EVENT_NAME,
   MAP_NAME,
@@ -40,9 +41,9 @@ export interface StandInLimits {
 /** The sandbox's default limits (runtime/sandbox/limits.ts), which the stand-in applies unless told otherwise. */
 export const DEFAULT_STAND_IN_LIMITS: StandInLimits = {
   maxKeyBytes: 4 * 1024,
-  maxValueBytes: 1024 * 1024,
+  maxValueBytes: 512 * 1024,
   maxEvents: 100,
-  maxArgsBytes: 1024 * 1024,
+  maxArgsBytes: 576 * 1024,
   maxResultBytes: 1024 * 1024,
 };
 
@@ -104,24 +105,10 @@ export class CallHost implements GuestHost {
       const name = this.map(map);
       const checkedKey = this.key(key);
       this.writable(`kvSet(${JSON.stringify(map)})`);
-      if (typeof value !== "string" || loneSurrogate(value) >= 0) {
-        throw new TreatyError(
-          "ContractFault",
-          `kvSet(${JSON.stringify(map)}): value is not valid Unicode text`,
-        );
+      if (typeof value !== "string") {
+        throw new TreatyError("ContractFault", `kvSet(${JSON.stringify(map)}): value is not a string`);
       }
-      const bytes = utf8.encode(value).length;
-      if (bytes > this.options.limits.maxValueBytes) {
-        throw new TreatyError(
-          "ValueTooLarge",
-          `kvSet(${JSON.stringify(map)}): value is ${bytes} bytes, the limit is ${this.options.limits.maxValueBytes}`,
-        );
-      }
-      try {
-        JSON.parse(value);
-      } catch {
-        throw new TreatyError("ContractFault", `kvSet(${JSON.stringify(map)}): value is not JSON`);
-      }
+      checkJsonText(value, `kvSet(${JSON.stringify(map)}) value`, this.options.limits.maxValueBytes);
       this.write(name, checkedKey, value);
     });
   }
@@ -210,19 +197,7 @@ export class CallHost implements GuestHost {
           `events: a call may emit at most ${this.options.limits.maxEvents} events`,
         );
       }
-      const bytes = utf8.encode(dataJson).length;
-      if (bytes > this.options.limits.maxValueBytes) {
-        throw new TreatyError(
-          "ValueTooLarge",
-          `emit("${name}"): data is ${bytes} bytes, the limit is ${this.options.limits.maxValueBytes}`,
-        );
-      }
-      let data: unknown;
-      try {
-        data = JSON.parse(dataJson);
-      } catch {
-        throw new TreatyError("ContractFault", `emit("${name}"): data is not JSON`);
-      }
+      const data = checkJsonText(String(dataJson), `emit("${name}") data`, this.options.limits.maxValueBytes);
       this.events.push(Object.freeze({ name, data }));
     });
   }

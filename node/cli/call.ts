@@ -8,6 +8,8 @@
  */
 import { Client } from "../../sdk/client.js";
 import { READ_CONSISTENCIES, type ReadConsistency } from "../../sdk/request.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { parseStrictJson } from "../../sdk/strict-json.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { CLI_RETRIES, readKeyFile } from "./options.js";
 import {
@@ -98,8 +100,10 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
 function parseArgsFlag(text: string): unknown {
   if (text.startsWith("@")) return readJsonFlag(text.slice(1), "--args");
   try {
-    return JSON.parse(text);
+    return parseStrictJson(text, "--args");
   } catch (err) {
+    // Nested too deep or a key twice: the same refusal a node gives such a body.
+    if (err instanceof TreatyError) throw new UsageError(err.message);
     throw new UsageError(`--args: not valid JSON (${(err as Error).message})`);
   }
 }

@@ -14,6 +14,7 @@
 import { basename, resolve } from "node:path";
 import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
+import { parseStrictJson } from "../../sdk/strict-json.js";
 import type { CompileResult } from "../../runtime/compiler/index.js";
 import { secureRandomBytes } from "../../runtime/crypto.js";
 import type { Caller, ContractCall, ContractRuntime } from "../../runtime/executor.js";
@@ -144,8 +145,10 @@ export const contractCallCommand: Command = {
     }
     let args: unknown;
     try {
-      args = JSON.parse(values.args ?? "{}");
-    } catch {
+      args = parseStrictJson(values.args ?? "{}", "--args");
+    } catch (err) {
+      // Nested too deep or a key twice: the same refusal a node gives such a body.
+      if (err instanceof TreatyError) throw new UsageError(err.message);
       throw new UsageError("--args: not valid JSON");
     }
     const role = values.role ?? "user";

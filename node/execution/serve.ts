@@ -52,6 +52,9 @@ export async function serveEngine(
 }
 
 async function answer(port: MessagePort, engine: ExecutionEngine, request: Request): Promise<void> {
+  // A batch applies its calls to the KV as it runs: if its reply cannot reach the main thread,
+  // the main thread never learns of those versions, so they must go (see below).
+  const appliedBefore = engine.appliedVersion;
   let message: WorkerMessage;
   try {
     const value = await handle(engine, request);
@@ -62,8 +65,22 @@ async function answer(port: MessagePort, engine: ExecutionEngine, request: Reque
   try {
     post(port, message);
   } catch (err) {
-    // The value cannot be cloned (a bug upstream): answer with the error rather than die silent.
-    post(port, { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) });
+    // The value cannot be cloned (the output check in runtime/sandbox/output.ts bounds what
+    // contracts produce, so this is a bug upstream). Fail this request only: undo what a batch
+    // applied, so the KV is where the main thread believes it is, then answer with the error.
+    if (request.op === "batch" && engine.appliedVersion > appliedBefore) engine.rollback(appliedBefore);
+    const error = toWireError(err);
+    post(port, {
+      kind: "reply",
+      id: request.id,
+      ok: false,
+      error: {
+        kind: "treaty",
+        code: "Internal",
+        message: `${request.op}: the reply could not be sent (${error.message})`,
+      },
+      ...versions(engine),
+    });
   }
   if (request.op === "close") {
     // Nothing more to serve: let the thread end on its own (the main thread also terminates it).

@@ -12,6 +12,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
+import { AssertionFailure } from "../../sdk/assert.js";
 import { encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { CONTENT_JSON, CONTENT_MSGPACK } from "../../sdk/request.js";
@@ -69,6 +70,12 @@ export class Router {
     this.#gate = gate;
   }
 
+  /**
+   * Called with every AssertionFailure a handler throws (a broken invariant: the node must stop,
+   * see node/main.ts). The request itself is answered 500 `Internal`.
+   */
+  onBrokenInvariant: ((error: AssertionFailure) => void) | undefined;
+
   /** Routes and runs `request`; never throws: failures become `{error}` responses. */
   async dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
     try {
@@ -90,6 +97,7 @@ export class Router {
         params: found.params,
       });
     } catch (err) {
+      if (err instanceof AssertionFailure) this.onBrokenInvariant?.(err);
       return errorResponse(err, logger, request.url);
     }
   }
@@ -117,7 +125,7 @@ export class Router {
       const params: Record<string, string> = {};
       const ok = route.segments.every((seg, i) => {
         if (seg.startsWith(":")) {
-          params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+          params[seg.slice(1)] = decodeSegment(parts[i]!);
           return true;
         }
         return seg === parts[i];
@@ -127,6 +135,18 @@ export class Router {
       if (route.method === method) return { handler: route.handler, params };
     }
     return pathMatched ? "method-not-allowed" : undefined;
+  }
+}
+
+/** A path segment, percent-decoded; a malformed escape (`%`, `%zz`, bad UTF-8) is MalformedRequest. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new TreatyError(
+      "MalformedRequest",
+      `path segment ${JSON.stringify(segment.slice(0, 80))}: malformed percent-encoding`,
+    );
   }
 }
 

@@ -28,6 +28,8 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   UnsupportedMediaType: 415,
   KeyTooLarge: 422,
   ValueTooLarge: 422,
+  ValueTooDeep: 422,
+  InvalidErrorCode: 422,
   ExecutionLimit: 422,
   MemoryLimit: 422,
   StackLimit: 422,

@@ -18,6 +18,7 @@ import { toHex } from "../../sdk/bytes.js";
 import { sha256 } from "../crypto.js";
 import { assembleBundle, type BundleModule } from "./bundle.js";
 import { isReplaced, type SandboxProblem, sandboxProblems } from "./checks.js";
+import { bigintLiterals } from "./bigint.js";
 import { API_SPECIFIER, importProblems, resolveRelative } from "./imports.js";
 import { findPackageRoot } from "./package-root.js";
 import {
@@ -201,6 +202,16 @@ export class ContractCompiler {
         own.push(problem);
       }
       replaced.set(file.fileName, own);
+      if (this.sandboxChecks) {
+        for (const start of bigintLiterals(file)) {
+          diagnostics.push({
+            ...position(start),
+            code: "BigIntNotSupported",
+            message:
+              "BigInt is not available in contracts (its operators cannot be metered): use numbers (safe integers) or strings",
+          });
+        }
+      }
     }
     const semantic = [
       ...program.getOptionsDiagnostics(),

@@ -11,8 +11,9 @@
  * - the constitution (loaded privileged as `gov`, see constitution.ts) may use public maps only
  *   (`publicOnly`), and its `validate` may not touch state at all (`noState`): both are
  *   `MapAccessDenied`, decided here at the host boundary, not by the guest's good manners;
- * - keys and values are size-capped (`KeyTooLarge`, `ValueTooLarge`), range pages too; values
- *   must be JSON text, as the ABI says (the ledger's readers rely on it);
+ * - keys are size-capped (`KeyTooLarge`), range pages too; values and event data pass the one
+ *   output check (runtime/sandbox/output.ts: JSON text, bytes, depth and count; `ValueTooLarge`,
+ *   `ValueTooDeep`), as the ABI says (the ledger's readers rely on it);
  * - randomness is a deterministic stream from the call's seed (SHA-256(seed || counter));
  * - events are collected (at most `maxEvents`, `PayloadTooLarge` beyond).
  *
@@ -28,6 +29,7 @@ import type { KvTx, RangeOptions } from "../kv/types.js";
 import type { GuestHost } from "../sandbox/abi.js";
 import { EVENT_NAME, MAP_NAME, MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
+import { checkJsonText } from "../sandbox/output.js";
 
 /** Cap on one kvRange page's JSON, so a scan cannot make the host build huge strings. */
 export const MAX_RANGE_PAGE_BYTES = 16 * 1024 * 1024;
@@ -189,19 +191,7 @@ export class TxHost implements GuestHost {
         `events: a call may emit at most ${this.#limits.maxEvents} events`,
       );
     }
-    const bytes = utf8.encode(dataJson).length;
-    if (bytes > this.#limits.maxValueBytes) {
-      throw new TreatyError(
-        "ValueTooLarge",
-        `emit("${name}"): data is ${bytes} bytes, the limit is ${this.#limits.maxValueBytes}`,
-      );
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(dataJson);
-    } catch {
-      throw new TreatyError("ContractFault", `emit("${name}"): data is not JSON`);
-    }
+    const data = checkJsonText(dataJson, `emit("${name}") data`, this.#limits.maxValueBytes);
     this.#events.push(Object.freeze({ name, data }));
   }
 
@@ -235,19 +225,10 @@ export class TxHost implements GuestHost {
   }
 
   #value(value: string, map: string): Uint8Array {
-    const bytes = utf8.encode(value);
-    if (bytes.length > this.#limits.maxValueBytes) {
-      throw new TreatyError(
-        "ValueTooLarge",
-        `kvSet(${JSON.stringify(map)}): value is ${bytes.length} bytes, the limit is ${this.#limits.maxValueBytes}`,
-      );
-    }
     // Values reach the ledger, where auditors and the HTTP API read them as JSON: store only
-    // well-formed JSON text, as the ABI promises.
-    if (!isWellFormed(value) || !isJsonText(value)) {
-      throw new TreatyError("ContractFault", `kvSet(${JSON.stringify(map)}): value is not JSON text`);
-    }
-    return bytes;
+    // JSON text within the output bounds (runtime/sandbox/output.ts), as the ABI promises.
+    checkJsonText(value, `kvSet(${JSON.stringify(map)}) value`, this.#limits.maxValueBytes);
+    return utf8.encode(value);
   }
 
   #writable(what: string): void {
@@ -279,15 +260,6 @@ function decodeStored(bytes: Uint8Array, map: string): string {
     return utf8.decode(bytes);
   } catch {
     throw new TreatyError("ContractFault", `map ${JSON.stringify(map)}: stored bytes are not UTF-8`);
-  }
-}
-
-function isJsonText(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
   }
 }
 

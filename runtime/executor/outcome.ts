@@ -1,35 +1,58 @@
 /**
  * Checking what a contract's `invoke` returned (InvokeOutcome JSON) before anything of it leaves
- * the runtime: a malformed outcome is the contract's fault, an oversized result is refused, and
- * a contract's own error code must look like one.
+ * the runtime. The text passes the one output check (runtime/sandbox/output.ts: bytes, depth,
+ * count, JSON), then:
+ * - a malformed outcome is the contract's fault (`ContractFault`);
+ * - a result over `maxResultBytes` is `PayloadTooLarge`;
+ * - an error code is passed on only when it is the contract's own (matches CONTRACT_ERROR_CODE
+ *   and is not reserved) or one of the reserved codes treaty/contract itself raises
+ *   (`CONTRACT_API_CODES`). Any other code (`Unavailable`, `NotLeader`, `Replay`, a malformed
+ *   one...) becomes `InvalidErrorCode` (422): a contract cannot impersonate the infrastructure,
+ *   whatever route it takes (reassigning a ContractError's code, throwing ApiError with a
+ *   reserved code, a hand-written `invoke`).
  */
 import { utf8 } from "../../sdk/bytes.js";
-import { TreatyError } from "../../sdk/errors.js";
+import { CONTRACT_API_CODES, ErrorCode, TreatyError } from "../../sdk/errors.js";
+import { checkJsonText, MAX_VALUE_DEPTH, utf8Length } from "../sandbox/output.js";
 
 /** Error codes a contract may return: treaty/contract's rule (`InsufficientFunds`). */
 export const CONTRACT_ERROR_CODE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 /** Longer error messages are cut (they are recorded per call). */
 export const MAX_ERROR_MESSAGE_CHARS = 1024;
+/** Room for the outcome's own wrapping (`{"ok":true,"result":...}`, an error's code and message). */
+const OUTCOME_OVERHEAD_BYTES = 16 * 1024;
 
 /** A checked outcome. */
 export type CheckedOutcome =
   | { readonly ok: true; readonly result: unknown }
   | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
 
+const RESERVED: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+const PASSED_ON: ReadonlySet<string> = new Set(CONTRACT_API_CODES);
+
 /**
- * Parses and checks an InvokeOutcome. Throws TreatyError `ContractFault` when it is not one and
- * `PayloadTooLarge` when the result's JSON exceeds `maxResultBytes`.
+ * Parses and checks an InvokeOutcome. Throws TreatyError `ContractFault` when it is not one,
+ * `ValueTooDeep` / `ValueTooLarge` past the output bounds and `PayloadTooLarge` when the
+ * result's JSON exceeds `maxResultBytes`. A forged or malformed error code comes back as
+ * `InvalidErrorCode` (see the module comment).
  */
 export function checkOutcome(text: string, maxResultBytes: number): CheckedOutcome {
-  // The outcome wraps the result in a few dozen bytes; far larger text cannot fit the cap.
-  if (text.length > maxResultBytes * 3 + 1024) {
+  const limit = maxResultBytes + OUTCOME_OVERHEAD_BYTES;
+  if (text.length > limit || utf8Length(text) > limit) {
     throw new TreatyError("PayloadTooLarge", `result: larger than the limit of ${maxResultBytes} bytes`);
   }
+  // One level more than a value may have: the outcome object wraps the result.
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new TreatyError("ContractFault", "invoke() returned text that is not JSON");
+    parsed = checkJsonText(text, "result", limit, MAX_VALUE_DEPTH + 1);
+  } catch (err) {
+    if (err instanceof TreatyError && err.code === "ValueTooDeep") {
+      throw new TreatyError(
+        "ValueTooDeep",
+        `result: nested deeper than ${MAX_VALUE_DEPTH} levels of arrays and objects`,
+      );
+    }
+    throw err;
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
     throw malformed("expected an object");
@@ -45,11 +68,26 @@ export function checkOutcome(text: string, maxResultBytes: number): CheckedOutco
   if (error === null || typeof error !== "object" || Array.isArray(error))
     throw malformed("error must be an object");
   const { code, message } = error as Record<string, unknown>;
-  if (typeof code !== "string" || !CONTRACT_ERROR_CODE.test(code)) {
-    throw malformed(`error.code must match ${String(CONTRACT_ERROR_CODE)}`);
+  const shownMessage = typeof message === "string" ? message.slice(0, MAX_ERROR_MESSAGE_CHARS) : "";
+  if (typeof code !== "string" || !isPassedOn(code)) {
+    const shown = typeof code === "string" ? JSON.stringify(code.slice(0, 80)) : typeof code;
+    return {
+      ok: false,
+      error: {
+        code: "InvalidErrorCode",
+        message: `the contract answered with error code ${shown}, which is ${
+          typeof code === "string" && RESERVED.has(code) ? "reserved for Treaty" : "not a valid contract code"
+        }: ${shownMessage}`.slice(0, MAX_ERROR_MESSAGE_CHARS),
+      },
+    };
   }
   if (typeof message !== "string") throw malformed("error.message must be a string");
-  return { ok: false, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS) } };
+  return { ok: false, error: { code, message: shownMessage } };
+}
+
+/** A code the host passes on from a contract. */
+export function isPassedOn(code: string): boolean {
+  return CONTRACT_ERROR_CODE.test(code) && (!RESERVED.has(code) || PASSED_ON.has(code));
 }
 
 function malformed(why: string): TreatyError {

@@ -23,7 +23,12 @@ import { parseManifestJson } from "../compiler/manifest.js";
 import type { KvTx, WriteSet } from "../kv/types.js";
 import type { AuthPolicy, CallerRole, ContractManifest, MethodManifest } from "../sandbox/abi.js";
 import { type InstanceSource, type ModuleInstance, QuickJsEngine } from "../sandbox/engine.js";
-import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/limits.js";
+import {
+  DEFAULT_LIMITS,
+  MAX_TX_WRITE_BYTES,
+  type SandboxLimits,
+  WRITE_OVERHEAD_BYTES,
+} from "../sandbox/limits.js";
 import type { Clock } from "../sandbox/meter.js";
 import { ContractSandbox, type SandboxStats } from "../sandbox/sandbox.js";
 import {
@@ -400,10 +405,18 @@ export class ContractRuntime {
     const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host);
     const outcome = checkOutcome(text, limits.maxResultBytes);
     if (!outcome.ok) return failed(outcome.error.code, outcome.error.message);
+    const writeSet = tx.writeSet();
+    const writeBytes = writeSetBytes(writeSet);
+    if (writeBytes > MAX_TX_WRITE_BYTES) {
+      throw new TreatyError(
+        "PayloadTooLarge",
+        `transaction: writes ${writeBytes} bytes, the limit is ${MAX_TX_WRITE_BYTES} (one ledger entry)`,
+      );
+    }
     return {
       ok: true,
       result: outcome.result,
-      writeSet: tx.writeSet(),
+      writeSet,
       events: Object.freeze([...host.events]),
     };
   }
@@ -435,6 +448,18 @@ class InspectorInstances implements InstanceSource {
   reclaim(instance: ModuleInstance): void {
     this.#kept = instance;
   }
+}
+
+/** What a write set adds to a ledger entry (see MAX_TX_WRITE_BYTES). */
+function writeSetBytes(writeSet: WriteSet): number {
+  let bytes = 0;
+  for (const maps of [writeSet.public, writeSet.private]) {
+    for (const { map, writes } of maps) {
+      bytes += utf8.encode(map).length;
+      for (const [key, value] of writes) bytes += key.length + (value?.length ?? 0) + WRITE_OVERHEAD_BYTES;
+    }
+  }
+  return bytes;
 }
 
 function failed(code: string, message: string): CallOutcome {

@@ -133,6 +133,27 @@ export function installHost(context: QuickJSContext, port: BridgePort): void {
   } finally {
     object.dispose();
   }
+  // The lockdown's metered builtins charge their native work here before they run.
+  const charge = context.newFunction("charge", (unitsHandle?: QuickJSHandle) => {
+    const units =
+      unitsHandle !== undefined && context.typeof(unitsHandle) === "number"
+        ? context.getNumber(unitsHandle)
+        : Number.NaN;
+    const ok =
+      Number.isFinite(units) && units >= 0
+        ? port.meter.chargeNative(units)
+        : port.meter.chargeNative(Number.MAX_SAFE_INTEGER);
+    return ok ? context.true : context.false;
+  });
+  try {
+    context.defineProp(context.global, "__treatyRawCharge", {
+      value: charge,
+      configurable: true,
+      enumerable: false,
+    });
+  } finally {
+    charge.dispose();
+  }
 }
 
 /** A guest-visible error; the guest sees `name` and `message`, nothing of the host. */

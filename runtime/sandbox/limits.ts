@@ -17,6 +17,24 @@ export const FUEL_PER_POLL = 10_000;
 /** Fuel charged for every host call, on top of one unit per byte crossing the boundary. */
 export const FUEL_PER_HOST_CALL = 100;
 
+/**
+ * Native work (elements or UTF-16 units a builtin touches, see the lockdown's metered builtins)
+ * per unit of fuel. QuickJS runs a native builtin without polling the interrupt handler, so the
+ * lockdown charges such builtins up front from the sizes they are given; a native step is about
+ * this many times cheaper than a bytecode tick.
+ */
+export const NATIVE_UNITS_PER_FUEL = 16;
+
+/**
+ * Most bytes one transaction may write (map names, keys and values, plus WRITE_OVERHEAD_BYTES per
+ * write): its write set becomes one ledger entry, and an entry travels as one consensus payload
+ * (node/consensus `maxBatchBytes`, 1 MiB, which is also NATS's default max_payload). A call over
+ * it fails alone with `PayloadTooLarge` before anything is applied; `maxValueBytes` stays below it.
+ */
+export const MAX_TX_WRITE_BYTES = 960 * 1024;
+/** What one write adds to an entry besides its map name, key and value (framing, AEAD tag). */
+export const WRITE_OVERHEAD_BYTES = 64;
+
 /** One WebAssembly page. The heap cap is rounded up to whole pages. */
 export const WASM_PAGE_BYTES = 65_536;
 /** The QuickJS wasm module asks for 256 pages (16 MiB) at start: a heap cap must leave room above. */
@@ -61,9 +79,11 @@ export const DEFAULT_LIMITS: SandboxLimits = Object.freeze({
   executionBudget: 2_000_000,
   wallClockMs: 1_000,
   maxKeyBytes: 1024,
-  maxValueBytes: 1024 * 1024,
+  // A value at the cap fits one transaction's write set (MAX_TX_WRITE_BYTES) with room to spare.
+  maxValueBytes: 512 * 1024,
   maxResultBytes: 1024 * 1024,
-  maxArgsBytes: 1024 * 1024,
+  // A value at maxValueBytes must fit in the arguments, with room for the others beside it.
+  maxArgsBytes: 512 * 1024 + 64 * 1024,
   maxEvents: 100,
 });
 
@@ -74,7 +94,7 @@ const RANGES: Readonly<Record<keyof SandboxLimits, readonly [min: number, max: n
   wallClockMs: [1, 600_000],
   // The KV store's own ceiling (LMDB's key size minus the map name; runtime/kv/limits.ts).
   maxKeyBytes: [1, 1721],
-  maxValueBytes: [1, 64 * 1024 * 1024],
+  maxValueBytes: [1, MAX_TX_WRITE_BYTES - 2 * 1024],
   maxResultBytes: [1, 64 * 1024 * 1024],
   maxArgsBytes: [1, 64 * 1024 * 1024],
   maxEvents: [0, 100_000],

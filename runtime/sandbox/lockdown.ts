@@ -5,7 +5,13 @@
  * 0. moves the raw functions out of reach and defines `__treatyHost`, the ABI's functions, as
  *    wrappers that pass their arguments as one JSON array (exact for any string, see below);
  * 1. removes ambient non-determinism and escape hatches: `eval`, `Date`, `Math.random`, `WeakRef`,
- *    `FinalizationRegistry`, `SharedArrayBuffer` (QuickJS has no timers, `Atomics` or console);
+ *    `FinalizationRegistry`, `SharedArrayBuffer` (QuickJS has no timers, `Atomics` or console),
+ *    and BigInt (`BigInt`, the BigInt typed arrays and DataView accessors: BigInt operators run
+ *    natively for seconds and cannot be metered; the compiler refuses BigInt literals);
+ * 1b. meters the native builtins that run long over large inputs (string search, repeat and
+ *    pad, array and typed-array search, copy, join and sort, JSON): a wrapper charges their work
+ *    to the call's fuel before they run (`__treatyRawCharge`), so no loop of them can outrun the
+ *    call's budget;
  * 2. replaces every constructor that compiles strings (`Function`, and the AsyncFunction,
  *    GeneratorFunction and AsyncGeneratorFunction reachable through `(function*(){}).constructor`
  *    and friends) with one that throws; `instanceof Function` keeps working;
@@ -64,6 +70,169 @@ export const LOCKDOWN_SOURCE = `(function () {
     delete g[name];
   }
   delete Math.random;
+
+  // BigInt arithmetic runs natively on values of up to 2^20 bits (a multiplication of such values
+  // takes seconds) and operators cannot be metered, so contracts get no BigInt: the compiler
+  // refuses BigInt literals, and every other way to make one goes here.
+  for (const name of ["BigInt", "BigInt64Array", "BigUint64Array"]) delete g[name];
+  for (const name of ["getBigInt64", "getBigUint64", "setBigInt64", "setBigUint64"]) delete DataView.prototype[name];
+
+  // Metered builtins. QuickJS polls its interrupt handler between bytecode ticks only, so one
+  // native builtin over a large input (a search, a repeat, a sort, a copy) runs to its end
+  // unmetered, and a loop of them outruns both fuel and the clock. Each builtin below is replaced
+  // by a wrapper that charges its native work (elements or UTF-16 units, from the sizes it is
+  // given, before it runs; from the size of its result after) to the call's fuel through
+  // __treatyRawCharge; a refused charge fails the call with ExecutionLimit and the builtin does
+  // not run. Work under FREE_UNITS is not charged (a host call costs more than it).
+  const rawCharge = g.__treatyRawCharge;
+  delete g.__treatyRawCharge;
+  const apply = Reflect.apply;
+  const isArray = Array.isArray;
+  const symbolMatch = Symbol.match;
+  const FREE_UNITS = 4096;
+  function charge(units) {
+    if (!(units <= FREE_UNITS) && !rawCharge(units)) throw new RangeError("execution budget exhausted");
+  }
+  function sizeOf(value) {
+    if (typeof value === "string") return value.length;
+    if (value !== null && typeof value === "object") {
+      const length = value.length;
+      return typeof length === "number" ? length : 0;
+    }
+    return 0;
+  }
+  function lengthOf(value) {
+    if (value === null || value === undefined) return 0;
+    const length = +value.length;
+    return length > 0 ? length : 0;
+  }
+  function asString(value) {
+    return value === null || value === undefined || typeof value === "symbol" || typeof value === "string" ? value : String(value);
+  }
+  function asSearch(value) {
+    // A RegExp (or anything with Symbol.match) goes to its own, interrupt-polling, engine.
+    if (value !== null && typeof value === "object" && value[symbolMatch] !== undefined) return value;
+    return asString(value);
+  }
+  function asNumber(value) {
+    return typeof value === "number" ? value : +value;
+  }
+  function meter(object, names, prepare, units, chargeResult) {
+    for (const name of names) {
+      const original = object[name];
+      if (typeof original !== "function") continue;
+      const wrapped = {
+        [name](...args) {
+          const self = prepare(this, args);
+          charge(units(self, args));
+          const result = apply(original, self, args);
+          if (chargeResult) charge(sizeOf(result));
+          return result;
+        },
+      }[name];
+      defineProperty(wrapped, "length", { value: original.length });
+      defineProperty(object, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
+    }
+  }
+  // String methods: "this" and string arguments are converted once, here, so the sizes charged
+  // are the sizes the builtin sees.
+  function stringThis(self) {
+    return asString(self);
+  }
+  function searchArgs(self, args) {
+    if (args.length > 0) args[0] = asSearch(args[0]);
+    return asString(self);
+  }
+  function stringArgs(self, args) {
+    for (let i = 0; i < args.length; i++) args[i] = asString(args[i]);
+    return asString(self);
+  }
+  function numberArg(self, args) {
+    if (args.length > 0) args[0] = asNumber(args[0]);
+    if (args.length > 1) args[1] = asString(args[1]);
+    return asString(self);
+  }
+  const S = String.prototype;
+  // Naive search: up to (haystack x needle) comparisons.
+  meter(S, ["includes", "indexOf", "lastIndexOf", "split"], searchArgs, (s, a) => sizeOf(s) * (1 + sizeOf(a[0])), true);
+  meter(S, ["startsWith", "endsWith"], searchArgs, (s, a) => sizeOf(a[0]), false);
+  meter(S, ["replace", "replaceAll"], searchArgs,
+    (s, a) => sizeOf(s) * (1 + sizeOf(a[0]) + (typeof a[1] === "string" ? a[1].length : 0)), true);
+  meter(S, ["repeat"], numberArg, (s, a) => sizeOf(s) * a[0], false);
+  meter(S, ["padStart", "padEnd"], numberArg, (s, a) => a[0], false);
+  meter(S, ["concat"], stringArgs, (s, a) => { let n = sizeOf(s); for (const x of a) n += sizeOf(x); return n; }, false);
+  meter(S, ["localeCompare"], stringArgs, (s, a) => sizeOf(s) + sizeOf(a[0]), false);
+  meter(S, ["toUpperCase", "toLowerCase", "toLocaleUpperCase", "toLocaleLowerCase", "normalize", "trim", "trimStart",
+    "trimEnd", "slice", "substring", "substr", "isWellFormed", "toWellFormed", "toString", "valueOf"],
+    stringThis, (s) => sizeOf(s), false);
+  meter(S, ["match", "matchAll", "search"], stringThis, (s) => sizeOf(s), true);
+  // Array methods (generic: "this" may be any object with a length).
+  function same(self) {
+    return self;
+  }
+  const log2 = (n) => (n > 1 ? Math.ceil(Math.log2(n)) : 1);
+  const A = Array.prototype;
+  // An element costs QuickJS about 8 times a character (measured: ~30 ns vs ~1-4 ns).
+  meter(A, ["includes", "indexOf", "lastIndexOf"], same,
+    (self, a) => 8 * lengthOf(self) * (1 + (typeof a[0] === "string" ? a[0].length : 0)), false);
+  meter(A, ["copyWithin", "fill", "reverse", "slice", "splice", "shift", "unshift", "toReversed", "toSpliced", "with",
+    "flat", "keys", "values", "entries"], same, (self) => 8 * lengthOf(self), true);
+  meter(A, ["join", "toString", "toLocaleString"], same, (self, a) => 8 * lengthOf(self) * (1 + sizeOf(asString(a[0]))), true);
+  meter(A, ["concat"], same, (self, a) => { let n = lengthOf(self); for (const x of a) n += lengthOf(x); return 8 * n; }, true);
+  meter(A, ["sort", "toSorted"], same, (self) => 8 * lengthOf(self) * log2(lengthOf(self)), false);
+  // Typed arrays (one %TypedArray%.prototype for all of them).
+  const TA = getPrototypeOf(Int8Array.prototype);
+  meter(TA, ["includes", "indexOf", "lastIndexOf", "copyWithin", "fill", "reverse", "slice", "toReversed", "with",
+    "join", "toString", "toLocaleString"], same, (self) => lengthOf(self), true);
+  meter(TA, ["set"], same, (self, a) => lengthOf(self) + lengthOf(a[0]), false);
+  meter(TA, ["sort", "toSorted"], same, (self) => lengthOf(self) * log2(lengthOf(self)), false);
+  // Buffers are zeroed (or copied) natively when made: charge their elements.
+  const construct = Reflect.construct;
+  function meterConstructor(name) {
+    const Original = g[name];
+    if (typeof Original !== "function") return;
+    const Metered = {
+      [name]: function (...args) {
+        if (new.target === undefined) return apply(Original, undefined, args);
+        // Charged once made (a size beyond the heap fails fast as MemoryLimit, unzeroed).
+        const made = construct(Original, args, new.target === Metered ? Original : new.target);
+        charge(name === "ArrayBuffer" ? made.byteLength : made.length);
+        return made;
+      },
+    }[name];
+    defineProperty(Metered, "length", { value: Original.length });
+    defineProperty(Metered, "prototype", { value: Original.prototype, writable: false, enumerable: false, configurable: false });
+    Object.setPrototypeOf(Metered, getPrototypeOf(Original));
+    for (const key of ownKeys(Original)) {
+      if (key === "length" || key === "name" || key === "prototype") continue;
+      defineProperty(Metered, key, getOwnPropertyDescriptor(Original, key));
+    }
+    defineProperty(Original.prototype, "constructor", { value: Metered, writable: true, enumerable: false, configurable: true });
+    defineProperty(g, name, { value: Metered, writable: true, enumerable: false, configurable: true });
+  }
+  for (const name of ["ArrayBuffer", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+    "Int32Array", "Uint32Array", "Float16Array", "Float32Array", "Float64Array"]) {
+    meterConstructor(name);
+  }
+  // JSON: the text parsed, and the text produced.
+  // QuickJS's JSON costs up to ~100-200 ns per character produced (numbers); kept low so a
+  // value at the documented 1 MiB cap still fits a default budget with room to spare.
+  meter(JSON, ["parse"], (self, args) => { if (args.length > 0) args[0] = asString(args[0]); return self; },
+    (self, a) => 2 * sizeOf(a[0]), false);
+  const stringify_ = JSON.stringify;
+  defineProperty(JSON, "stringify", {
+    value: {
+      stringify(...args) {
+        const text = apply(stringify_, JSON, args);
+        charge(4 * sizeOf(text));
+        return text;
+      },
+    }.stringify,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+  defineProperty(JSON.stringify, "length", { value: 3 });
 
   const FunctionPrototype = getPrototypeOf(function () {});
   const AsyncFunctionPrototype = getPrototypeOf(async function () {});

@@ -5,7 +5,7 @@
  * refusal such as `ReadonlyViolation`) and carry on.
  */
 import { TreatyError } from "../../sdk/errors.js";
-import { FUEL_PER_HOST_CALL, FUEL_PER_POLL, type SandboxLimits } from "./limits.js";
+import { FUEL_PER_HOST_CALL, FUEL_PER_POLL, NATIVE_UNITS_PER_FUEL, type SandboxLimits } from "./limits.js";
 
 /** A monotonic clock in milliseconds (injected so tests and workers can supply their own). */
 export type Clock = () => number;
@@ -65,6 +65,16 @@ export class CallMeter {
   chargeHostCall(bytes: number): boolean {
     if (this.#failure !== undefined || !this.#active) return false;
     this.#burn(FUEL_PER_HOST_CALL + bytes);
+    return this.#failure === undefined;
+  }
+
+  /**
+   * Charges `units` of native work (the lockdown's metered builtins, before they run); false
+   * (with the failure recorded) when the builtin must not run.
+   */
+  chargeNative(units: number): boolean {
+    if (this.#failure !== undefined || !this.#active) return false;
+    this.#burn(Math.ceil(units / NATIVE_UNITS_PER_FUEL));
     return this.#failure === undefined;
   }
 

@@ -161,6 +161,34 @@ describe("treaty contract", { concurrency: true }, () => {
     assert.deepEqual(JSON.parse(count.stdout), { result: 0 });
   });
 
+  it("deep values end in a clear coded error, never a stack trace", async () => {
+    const cwd = join(root, "deep-calls");
+    mkdirSync(cwd);
+    const forged = join(findPackageRoot(), "test", "fixtures", "contracts", "forged-output");
+    const deep = await treatyIn(cwd, "contract", "call", forged, "deepResult", "--args", '{"depth":100000}');
+    assert.equal(deep.code, 1, deep.stderr);
+    assert.equal(JSON.parse(deep.stdout).error.code, "ValueTooDeep");
+    assert.equal(deep.stderr, "");
+    const args = `{"id":1,"msg":${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
+    const deepArgs = await treatyIn(
+      cwd,
+      "contract",
+      "call",
+      LOG,
+      "writePublic",
+      "--caller",
+      "a",
+      "--args",
+      args,
+    );
+    assert.equal(deepArgs.code, 2);
+    assert.match(deepArgs.stderr, /--args: nested deeper than 64 levels/);
+    assert.doesNotMatch(deepArgs.stderr, /\n\s+at /);
+    const twice = await treatyIn(cwd, "contract", "call", LOG, "readPublic", "--args", '{"id":1,"id":2}');
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /appears twice/);
+  });
+
   it("usage errors exit 2 without running anything", async () => {
     const badJson = await treatyIn(root, "contract", "call", LOG, "readPrivate", "--args", "{nope");
     assert.equal(badJson.code, 2);

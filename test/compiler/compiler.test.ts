@@ -187,6 +187,19 @@ describe("compileContract", () => {
     );
   });
 
+  it("refuses BigInt literals: BigInt operators cannot be metered", () => {
+    const result = compileIndex(`const big = 10n ** 3n;\nexport const x = String(big);\n${TRIVIAL}`);
+    const found = diagnostics(result).filter((d) => d.code === "BigIntNotSupported");
+    assert.deepEqual(
+      found.map((d) => [d.line, d.column]),
+      [
+        [1, 13],
+        [1, 20],
+      ],
+    );
+    assert.ok(compileIndex(`export const x = "10n";\n${TRIVIAL}`).ok, "a string is not a literal");
+  });
+
   it("requires index.ts with a contract as its default export", () => {
     assert.deepEqual(diagnostics(compiler.compile({ files: { "main.ts": TRIVIAL } })), [
       { file: "index.ts", line: 1, column: 1, code: "MissingEntry", message: "a contract needs an index.ts" },

@@ -261,7 +261,7 @@ describe("typed maps over the stand-in host", () => {
     const bigValue = c.call("setWord", { key: "k", value: "v".repeat(20) }, alice);
     assert.deepEqual(!bigValue.ok && bigValue.error, {
       code: "ValueTooLarge",
-      message: 'kvSet("words"): value is 22 bytes, the limit is 16',
+      message: 'kvSet("words") value: 22 bytes, the limit is 16',
     });
     assert.equal(c.call("swallowRefusal", { key: "ok" }, alice).ok, true);
   });

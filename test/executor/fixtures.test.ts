@@ -31,6 +31,21 @@ interface Fixture {
 const CF = ["ContractFault"];
 
 const FIXTURES: Readonly<Record<string, Fixture>> = {
+  "api-abuse": {
+    calls: [
+      ["match", { pattern: "^a+$", value: "aaa" }, { result: true }],
+      ...["Unavailable", "NotLeader", "Replay", "Timeout", "LedgerCorrupt", "ServiceNotOpen"].flatMap(
+        (code) =>
+          [
+            ["reassignCode", { code }, ["InvalidErrorCode"]],
+            ["apiError", { code }, ["InvalidErrorCode"]],
+          ] as const,
+      ),
+      ["reassignCode", { code: "lowercase" }, ["InvalidErrorCode"]],
+      ["reassignCode", { code: "Fine" }, ["Fine"]],
+      ["apiError", { code: "InvalidArgs" }, ["InvalidArgs"]],
+    ],
+  },
   "async-method": {
     calls: [
       ["asyncResult", {}, CF],
@@ -51,6 +66,25 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
       ["date", {}, CF],
       ["mathRandom", {}, CF],
       ["ambient", {}, { result: "none" }],
+    ],
+  },
+  "forged-output": {
+    calls: [
+      ["deepResult", { depth: 3 }, { result: [[[]]] }],
+      ["deepResult", { depth: 65 }, ["ValueTooDeep"]],
+      ["deepResult", { depth: 10_000 }, ["ValueTooDeep"]],
+      ["wideResult", { count: 300_000 }, ["ValueTooLarge"]],
+      ["hugeResult", { bytes: 2 << 20 }, ["PayloadTooLarge"]],
+      ["deepEvent", { depth: 20_000 }, ["ValueTooDeep"]],
+      ["deepEvent", { depth: 200_000 }, ["ValueTooLarge", "ExecutionLimit"]],
+      ["deepValue", { depth: 1000 }, ["ValueTooDeep"]],
+      ...["Unavailable", "NotLeader", "Replay", "Timeout", "LedgerCorrupt", "Internal", "x", ""].map(
+        (code) => ["forge", { code }, ["InvalidErrorCode"]] as const,
+      ),
+      ["forge", { code: 7 }, ["InvalidErrorCode"]],
+      ["forgeWrite", { code: "Unavailable" }, ["InvalidErrorCode"]],
+      ["forge", { code: "InvalidArgs" }, ["InvalidArgs"]],
+      ["forge", { code: "OutOfStock" }, ["OutOfStock"]],
     ],
   },
   "global-tamper": {
@@ -122,11 +156,11 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   },
   "memory-bomb": {
     calls: [
-      ["arrays", {}, ["MemoryLimit"]],
+      ["arrays", {}, ["MemoryLimit", "ExecutionLimit"]],
       ["typedArrays", {}, ["MemoryLimit"]],
       ["strings", {}, ["MemoryLimit", "ContractFault"]],
       ["hugeBuffer", {}, ["MemoryLimit", "ContractFault"]],
-      ["catchAndRetry", {}, ["MemoryLimit"]],
+      ["catchAndRetry", {}, ["MemoryLimit", "ExecutionLimit"]],
     ],
   },
   "module-state": {
@@ -135,6 +169,25 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
       ["count", {}, { result: { calls: 1, helperCalls: 1 } }],
       ["remember", { value: "secret" }, { result: "secret" }],
       ["recall", {}, { result: null }],
+    ],
+  },
+  "native-builtins": {
+    calls: [
+      ...[
+        "stringIncludes",
+        "stringLastIndexOf",
+        "stringSplit",
+        "repeat",
+        "padStart",
+        "arrayIncludes",
+        "copyWithin",
+        "join",
+        "sort",
+        "typedArrays",
+        "typedFill",
+        "jsonStringify",
+      ].map((name) => [name, {}, ["ExecutionLimit", "MemoryLimit"]] as const),
+      ["bigint", {}, CF],
     ],
   },
   "readonly-write": {
@@ -167,7 +220,6 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     calls: [
       ["fn", {}, ["ResultNotEncodable"]],
       ["nan", {}, ["ResultNotEncodable"]],
-      ["bigint", {}, ["ResultNotEncodable"]],
       ["cycle", {}, ["ResultNotEncodable"]],
       ["mapObject", {}, ["ResultNotEncodable"]],
       ["symbol", {}, ["ResultNotEncodable"]],

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { AssertionFailure } from "../../sdk/assert.js";
 import { decode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { Router, type RunningHttpServer, startHttpServer } from "../../node/http/server.js";
@@ -7,6 +8,7 @@ import { silentLogger } from "../../node/log.js";
 
 describe("http layer", () => {
   let server: RunningHttpServer;
+  const broken: string[] = [];
   before(async () => {
     const router = new Router()
       .add("GET", "/echo/:word", (req) => ({ body: { word: req.params.word, q: req.query.get("q") } }))
@@ -16,7 +18,11 @@ describe("http layer", () => {
       })
       .add("GET", "/crash", () => {
         throw new Error("secret host detail");
+      })
+      .add("GET", "/broken", () => {
+        throw new AssertionFailure("invariant broken: test");
       });
+    router.onBrokenInvariant = (err) => broken.push(err.message);
     server = await startHttpServer({
       host: "127.0.0.1",
       port: 0,
@@ -33,6 +39,21 @@ describe("http layer", () => {
     const packed = await fetch(`${server.url}/echo/x`, { headers: { accept: "application/msgpack" } });
     assert.equal(packed.headers.get("content-type"), "application/msgpack");
     assert.deepEqual(decode(new Uint8Array(await packed.arrayBuffer())), { word: "x", q: null });
+  });
+
+  it("a broken invariant in a handler is reported to the node (which stops) and answered 500", async () => {
+    const answer = await fetch(`${server.url}/broken`);
+    assert.equal(answer.status, 500);
+    assert.equal(((await answer.json()) as { error: { code: string } }).error.code, "Internal");
+    assert.deepEqual(broken, ["invariant broken: test"]);
+  });
+
+  it("a malformed percent-escape in a path parameter is MalformedRequest (400)", async () => {
+    for (const path of ["/echo/%", "/echo/%zz", "/echo/%C3"]) {
+      const answer = await fetch(`${server.url}${path}`);
+      assert.equal(answer.status, 400, path);
+      assert.equal(((await answer.json()) as { error: { code: string } }).error.code, "MalformedRequest");
+    }
   });
 
   it("answers errors as {error: {code, message}} with the mapped status", async () => {

@@ -1,0 +1,65 @@
+/**
+ * `parseStrictJson`: JSON.parse for untrusted request bodies, refusing what JSON.parse quietly
+ * accepts: a key repeated in one object (JSON.parse keeps the last one, so a signed body could
+ * say two things: `{"nonce": "a...", "nonce": "b..."}`) and nesting deeper than
+ * `MAX_JSON_NESTING` (the same bound as MessagePack bodies, sdk/codec.ts). One iterative pass
+ * checks both before JSON.parse runs; it never recurses, so no input can overflow the stack.
+ */
+import { TreatyError } from "./errors.js";
+
+/** Deepest nesting of arrays and objects accepted in a JSON body (as in MessagePack bodies). */
+export const MAX_JSON_NESTING = 64;
+
+/**
+ * Parses `text`. Throws TreatyError `MalformedEncoding` (naming `what`) for a duplicated key or
+ * nesting deeper than MAX_JSON_NESTING, and JSON.parse's SyntaxError for text that is not JSON.
+ */
+export function parseStrictJson(text: string, what: string): unknown {
+  // Keys seen in each open object (undefined for arrays).
+  const keys: (Set<string> | undefined)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+      if (expectKey) {
+        const open = keys[keys.length - 1];
+        let key: unknown;
+        try {
+          key = JSON.parse(text.slice(start, i + 1));
+        } catch {
+          break; // malformed: JSON.parse below reports it
+        }
+        if (open !== undefined && typeof key === "string") {
+          if (open.has(key)) {
+            throw new TreatyError(
+              "MalformedEncoding",
+              `${what}: key ${JSON.stringify(key.slice(0, 80))} appears twice in one object`,
+            );
+          }
+          open.add(key);
+        }
+        expectKey = false;
+      }
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) {
+      if (keys.length >= MAX_JSON_NESTING) {
+        throw new TreatyError("MalformedEncoding", `${what}: nested deeper than ${MAX_JSON_NESTING} levels`);
+      }
+      keys.push(c === 0x7b ? new Set() : undefined);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      keys.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = keys.length > 0 && keys[keys.length - 1] !== undefined;
+    }
+  }
+  return JSON.parse(text);
+}
