@@ -7,6 +7,7 @@
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
  *   GET  /node/receipt?txid=v.s     → a receipt (sdk/receipt.ts format)
+ *   GET  /node/consistency, ...     proofs (node/http/proof-routes.ts)
  *   POST /node/join                 a new node asks to join (node/join.ts)
  *
  * Writes that reach a follower are forwarded to the leader over the node-to-node transport and
@@ -21,6 +22,7 @@ import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
+import { addProofRoutes } from "./http/proof-routes.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
@@ -79,7 +81,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   };
 
   const openApi = new OpenApiCache();
-  return addGovRoutes(router, node)
+  return addProofRoutes(addGovRoutes(router, node), node)
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({
       raw: {

@@ -35,5 +35,12 @@ export {
   verify,
 } from "./keys.js";
 export { verifyConsistency, verifyInclusion } from "./merkle.js";
+export {
+  type ConsistencyProof,
+  type SignedTreeHead,
+  type VerifiedTreeHead,
+  verifyConsistencyProof,
+  verifySignedTreeHead,
+} from "./consistency.js";
 export { formatTxId, parseTxId, type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 export { signingInput, signRequest, type SignedRequest, unsignedRequest } from "./request.js";

@@ -1,0 +1,21 @@
+/**
+ * Proof endpoints (issue 14), kept apart from node/routes.ts:
+ *
+ *   GET /node/consistency?from=<size>&to=<size>   → ConsistencyProof (sdk/consistency.ts)
+ *
+ * Sizes are tree sizes that committed signature transactions signed (a receipt's
+ * `signature.treeSize`, or `treeSize` of a head from an earlier proof).
+ */
+import { buildConsistencyProof, parseTreeSize } from "../../runtime/ledger/consistency.js";
+import type { TreatyNode } from "../service.js";
+import type { Router } from "./server.js";
+
+/** Adds the proof endpoints to `router`. */
+export function addProofRoutes(router: Router, node: TreatyNode): Router {
+  return router.add("GET", "/node/consistency", (req) => {
+    const from = parseTreeSize(req.query.get("from"), "from");
+    const to = parseTreeSize(req.query.get("to"), "to");
+    const commit = node.replica.consensus.status().commitSeqno;
+    return { body: buildConsistencyProof(node.ledger, from, to, commit) };
+  });
+}
