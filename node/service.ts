@@ -8,6 +8,7 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
+import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
@@ -412,6 +413,19 @@ export class TreatyNode {
     await this.execution.close();
     await this.#store.close();
     this.logger.info("node stopped");
+  }
+
+  /**
+   * The COSE receipt of a committed `txid`, signed by the service identity key (issue 14;
+   * runtime/ledger/cose-receipts.ts). Throws like `Ledger.receipt`.
+   */
+  coseReceipt(txid: string): Uint8Array {
+    return buildCoseReceipt(
+      this.ledger,
+      txid,
+      this.replica.consensus.status().commitSeqno,
+      this.#serviceKeyPair,
+    );
   }
 
   /** Forwards a request to the leader over the transport and answers with the leader's response. */

@@ -42,5 +42,9 @@ export {
   verifyConsistencyProof,
   verifySignedTreeHead,
 } from "./consistency.js";
+export {
+  type VerifiedCoseReceipt,
+  verifyCoseReceipt,
+} from "./cose-receipt.js";
 export { formatTxId, parseTxId, type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 export { signingInput, signRequest, type SignedRequest, unsignedRequest } from "./request.js";
