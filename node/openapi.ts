@@ -51,6 +51,12 @@ function pick(source: object, keys: readonly string[]): JsonSchema {
   return out;
 }
 
+/** The events a call emitted, in order. */
+const EVENTS = {
+  type: "array",
+  items: { type: "object", properties: { name: { type: "string" }, data: {} }, required: ["name", "data"] },
+};
+
 const ERROR = {
   description: "A coded error",
   content: {
@@ -107,7 +113,11 @@ export function openApiDocument(
                 "application/json": {
                   schema: {
                     type: "object",
-                    properties: { result: {}, ...(m.mode === "readwrite" && { txid: { type: "string" } }) },
+                    properties: {
+                      result: {},
+                      ...(m.mode === "readwrite" && { txid: { type: "string" } }),
+                      events: EVENTS,
+                    },
                   },
                 },
               },

@@ -2,7 +2,7 @@
  * The node's HTTP API. Endpoints are declared as data in one place (method, path, handler); the
  * handlers translate between HTTP and the node and hold no logic of their own beyond that.
  *
- *   POST /app/<contract>/<method>   call a contract → {result, txid} (readwrite) or {result}
+ *   POST /app/<contract>/<method>   call a contract → {result, txid, events} (readwrite) or {result, events}
  *   GET  /app/openapi.json          OpenAPI 3.1 from the deployed contracts' manifests
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
@@ -140,7 +140,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   if (declared.mode === "readonly") {
     const result = await node.execution.read(call);
     if (!result.ok) throw new TreatyError(result.error.code, result.error.message);
-    return { body: { result: result.result } };
+    return { body: { result: result.result, events: result.events } };
   }
   if (admitted.caller === null) {
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
@@ -155,7 +155,10 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
       result.error.txid ? { txid: result.error.txid } : undefined,
     );
   }
-  return { body: { result: result.result, txid: result.txid }, headers: { [HEADER_TXID]: result.txid } };
+  return {
+    body: { result: result.result, txid: result.txid, events: result.events },
+    headers: { [HEADER_TXID]: result.txid },
+  };
 }
 
 function status(node: TreatyNode) {

@@ -56,6 +56,14 @@ export interface CallResult<R = unknown> {
   readonly result: R;
   /** `view.seqno`; absent for readonly calls. */
   readonly txid?: string;
+  /** What the call `emit`ted, in order (a failed call emits nothing: it throws instead). */
+  readonly events: readonly ContractEvent[];
+}
+
+/** One event a contract emitted: `emit(name, data)`. */
+export interface ContractEvent {
+  readonly name: string;
+  readonly data: unknown;
 }
 
 export interface NodeStatus {

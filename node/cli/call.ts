@@ -1,7 +1,7 @@
 /**
  * `treaty call <contract> <method>`: one signed (or, without `--key`, unsigned) call to a running
  * node through the SDK `Client`, so the CLI exercises exactly the path apps use. Prints
- * `{"result", "txid"}` (no txid for readonly calls); with `--wait` it also waits until the
+ * `{"result", "txid", "events"}` (no txid for readonly calls); with `--wait` it also waits until the
  * transaction is committed and adds `"status": "Committed"`. A refused or failed call prints
  * the node's `{"error": {code, message, details?}}` and exits 1 (e.g. a Replay names the
  * original txid in `details`).
@@ -24,8 +24,8 @@ import {
 const CALL_USAGE = `Usage: treaty call <contract> <method> [--args JSON | --args @file] [--key <file>] [--wait]
                    [--msgpack] [--node <url>] [--service <file>] [--timeout <ms>]
 
-Calls <contract>.<method> on a running node and prints {"result": ..., "txid": "view.seqno"}
-(readonly methods return no txid). Exit codes: 0 ok, 1 the call failed or was refused (the
+Calls <contract>.<method> on a running node and prints {"result": ..., "txid": "view.seqno",
+"events": [{"name", "data"}, ...]} (readonly methods return no txid). Exit codes: 0 ok, 1 the call failed or was refused (the
 node's {"error": {"code", "message"}} is printed), 2 usage.
   --args JSON         the arguments as JSON (default {}); @file reads them from a file
   --key <file>        the caller's key file (from \`treaty keygen\`); without it the call is
@@ -57,17 +57,17 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
       retries: CLI_RETRIES,
       fetch: target.fetch,
     });
-    const { result, txid } = await client.call(contract, method, args);
+    const { result, txid, events } = await client.call(contract, method, args);
     if (txid === undefined) {
       if (values.wait) io.err("treaty call: --wait: a readonly call has no transaction to wait for\n");
-      printJsonTo(io, { result });
+      printJsonTo(io, { result, events });
       return EXIT_OK;
     }
     if (values.wait) {
       await client.waitForCommit(txid, { timeoutMs: target.timeoutMs });
-      printJsonTo(io, { result, txid, status: "Committed" });
+      printJsonTo(io, { result, txid, events, status: "Committed" });
     } else {
-      printJsonTo(io, { result, txid });
+      printJsonTo(io, { result, txid, events });
     }
     return EXIT_OK;
   });

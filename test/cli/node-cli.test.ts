@@ -157,7 +157,7 @@ describe("treaty call | status | receipt", () => {
       "--msgpack",
     );
     assert.equal(write.code, 0, write.stderr);
-    assert.deepEqual(Object.keys(write.json).sort(), ["result", "txid"]);
+    assert.deepEqual(Object.keys(write.json).sort(), ["events", "result", "txid"]);
     const read = await inProcess(
       runCall,
       "log",
@@ -170,7 +170,7 @@ describe("treaty call | status | receipt", () => {
       serviceFile,
     );
     assert.equal(read.code, 0, read.stderr);
-    assert.deepEqual(read.json, { result: { msg: "from a file" } });
+    assert.deepEqual(read.json, { result: { msg: "from a file" }, events: [] });
   });
 
   it("call: unsigned calls reach readonly `anyone` methods only", async () => {

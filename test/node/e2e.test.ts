@@ -81,7 +81,7 @@ describe("end to end on one node", () => {
     assert.equal(entry.view, verified.view);
 
     const read = await user.call("log", "readPrivate", { id: 1 });
-    assert.deepEqual(read, { result: { msg: "secret hello" } });
+    assert.deepEqual(read, { result: { msg: "secret hello" }, events: [] });
   });
 
   it("a tampered receipt, or one checked against another service key, fails as ReceiptInvalid", async () => {
@@ -179,8 +179,14 @@ describe("end to end on one node", () => {
     const packed = net.client(net.user, { encoding: "msgpack" });
     const { txid } = await packed.call("log", "writePublic", { id: 4, msg: "über packed ✓" });
     assert.ok(txid !== undefined);
-    assert.deepEqual(await packed.call("log", "readPublic", { id: 4 }), { result: { msg: "über packed ✓" } });
-    assert.deepEqual(await user.call("log", "readPublic", { id: 4 }), { result: { msg: "über packed ✓" } });
+    assert.deepEqual(await packed.call("log", "readPublic", { id: 4 }), {
+      result: { msg: "über packed ✓" },
+      events: [],
+    });
+    assert.deepEqual(await user.call("log", "readPublic", { id: 4 }), {
+      result: { msg: "über packed ✓" },
+      events: [],
+    });
   });
 
   it("a contract's own error comes back with its code and status 422, and nothing is written", async () => {
