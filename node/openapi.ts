@@ -52,6 +52,12 @@ function pick(source: object, keys: readonly string[]): JsonSchema {
   return out;
 }
 
+/** The events a call emitted, in order. */
+const EVENTS = {
+  type: "array",
+  items: { type: "object", properties: { name: { type: "string" }, data: {} }, required: ["name", "data"] },
+};
+
 const ERROR = {
   description: "A coded error",
   content: {
@@ -128,8 +134,9 @@ export function openApiDocument(
                       result: m.returns === undefined ? {} : shapeToSchema(m.returns),
                       txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
                       status: { type: "string", enum: ["Pending", "Committed"] },
+                      events: EVENTS,
                     },
-                    required: ["result", "txid", "status"],
+                    required: ["result", "txid", "status", "events"],
                   },
                 },
               },

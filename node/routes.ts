@@ -2,12 +2,13 @@
  * The node's HTTP API. Endpoints are declared as data in one place (method, path, handler); the
  * handlers translate between HTTP and the node and hold no logic of their own beyond that.
  *
- *   POST /app/<contract>/<method>   call a contract → {result, txid, status}; readonly calls at
- *                                   the consistency of `x-treaty-consistency` (node/reads/)
+ *   POST /app/<contract>/<method>   call a contract → {result, txid, status, events}; readonly
+ *                                   calls at the consistency of `x-treaty-consistency` (node/reads/)
  *   GET  /app/openapi.json          OpenAPI 3.1 from the deployed contracts' manifests
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
  *   GET  /node/receipt?txid=v.s     → a receipt (sdk/receipt.ts format)
+ *   GET  /node/consistency, ...     proofs (node/http/proof-routes.ts)
  *   POST /node/join                 a new node asks to join (node/join.ts)
  *
  * Writes that reach a follower are forwarded to the leader over the node-to-node transport and
@@ -28,6 +29,7 @@ import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
+import { addProofRoutes } from "./http/proof-routes.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
@@ -86,7 +88,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   };
 
   const openApi = new OpenApiCache();
-  return addGovRoutes(router, node)
+  return addProofRoutes(addGovRoutes(router, node), node)
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({
       raw: {
@@ -163,7 +165,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   const { view, seqno } = parseTxId(result.txid);
   const status = node.replica.consensus.txStatus(view, seqno);
   return {
-    body: { result: result.result, txid: result.txid, status },
+    body: { result: result.result, txid: result.txid, status, events: result.events },
     headers: { [HEADER_TXID]: result.txid },
   };
 }

@@ -9,6 +9,7 @@
  * and rebuilds its governance view from committed entries.
  */
 import { AssertionFailure } from "../sdk/assert.js";
+import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
@@ -491,6 +492,19 @@ export class TreatyNode {
     await this.execution.close();
     await this.#store.close();
     this.logger.info("node stopped");
+  }
+
+  /**
+   * The COSE receipt of a committed `txid`, signed by the service identity key (issue 14;
+   * runtime/ledger/cose-receipts.ts). Throws like `Ledger.receipt`.
+   */
+  coseReceipt(txid: string): Uint8Array {
+    return buildCoseReceipt(
+      this.ledger,
+      txid,
+      this.replica.consensus.status().commitSeqno,
+      this.#serviceKeyPair,
+    );
   }
 
   /**

@@ -82,6 +82,14 @@ export interface CallResult<R = unknown> {
   readonly status?: TxStatus;
   /** The request had already executed (an earlier attempt whose answer was lost): `txid` is its. */
   readonly replayed?: true;
+  /** What the call `emit`ted, in order (a failed call emits nothing: it throws instead). */
+  readonly events: readonly ContractEvent[];
+}
+
+/** One event a contract emitted: `emit(name, data)`. */
+export interface ContractEvent {
+  readonly name: string;
+  readonly data: unknown;
 }
 
 export interface NodeStatus {
@@ -109,7 +117,8 @@ export class Client {
 
   /**
    * Calls `contract.method(args)`: signed when the client has a key, unsigned otherwise. A
-   * `Replay` answer to a resend is the earlier attempt's success: `{txid, replayed: true}`.
+   * `Replay` answer to a resend is the earlier attempt's success: `{txid, replayed: true}` (its
+   * result and events were in the lost answer: `result` is undefined and `events` empty).
    */
   async call<R = unknown>(
     contract: string,
@@ -131,7 +140,7 @@ export class Client {
     } catch (err) {
       // The nonce is this request's own (fresh per call): whoever sent these bytes first, it ran.
       const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;
-      if (typeof txid === "string") return { result: undefined as R, txid, replayed: true };
+      if (typeof txid === "string") return { result: undefined as R, txid, replayed: true, events: [] };
       throw err;
     }
   }

@@ -36,6 +36,17 @@ export {
   verify,
 } from "./keys.js";
 export { verifyConsistency, verifyInclusion } from "./merkle.js";
+export {
+  type ConsistencyProof,
+  type SignedTreeHead,
+  type VerifiedTreeHead,
+  verifyConsistencyProof,
+  verifySignedTreeHead,
+} from "./consistency.js";
+export {
+  type VerifiedCoseReceipt,
+  verifyCoseReceipt,
+} from "./cose-receipt.js";
 export { formatTxId, parseTxId, type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 export {
   HEADER_CONSISTENCY,

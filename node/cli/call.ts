@@ -1,10 +1,10 @@
 /**
  * `treaty call <contract> <method>`: one signed (or, without `--key`, unsigned) call to a running
  * node through the SDK `Client`, so the CLI exercises exactly the path apps use. Prints
- * `{"result", "txid", "status"}` (for a readonly call, the txid of the state it read at the
- * `--consistency` asked); with `--wait` it first waits until that txid is committed and names on
- * stderr the `treaty receipt` command that proves it. A refused or failed call prints the node's
- * `{"error": {code, message, details?}}` and exits 1.
+ * `{"result", "txid", "status", "events"}` (for a readonly call, the txid of the state it read at
+ * the `--consistency` asked); with `--wait` it first waits until that txid is committed and names
+ * on stderr the `treaty receipt` command that proves it. A refused or failed call prints the
+ * node's `{"error": {code, message, details?}}` and exits 1.
  */
 import { Client } from "../../sdk/client.js";
 import { READ_CONSISTENCIES, type ReadConsistency } from "../../sdk/request.js";
@@ -29,10 +29,11 @@ const CALL_USAGE = `Usage: treaty call <contract> <method> [--args JSON | --args
                    [--node <url>] [--service <file>] [--timeout <ms>]
 
 Calls <contract>.<method> on a running node and prints
-{"result": ..., "txid": "view.seqno", "status": "Pending" | "Committed"}: for a write, the
-transaction it made; for a readonly method, the last entry of the state it read. A write whose
-earlier attempt had already executed prints "replayed": true and no result. Exit codes: 0 ok,
-1 the call failed or was refused (the node's {"error": {"code", "message"}} is printed), 2 usage.
+{"result": ..., "txid": "view.seqno", "status": "Pending" | "Committed", "events": [{"name",
+"data"}, ...]}: for a write, the transaction it made and what it emitted; for a readonly method,
+the last entry of the state it read. A write whose earlier attempt had already executed prints
+"replayed": true and no result. Exit codes: 0 ok, 1 the call failed or was refused (the node's
+{"error": {"code", "message"}} is printed), 2 usage.
   --args JSON         the arguments as JSON (default {}); @file reads them from a file
   --key <file>        the caller's key file (from \`treaty keygen\`); without it the call is
                       unsigned, which only readonly methods open to anyone accept
@@ -90,7 +91,12 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
       io,
       answer.replayed
         ? { txid: answer.txid, replayed: true, ...(status !== undefined && { status }) }
-        : { result: answer.result, txid: answer.txid, ...(status !== undefined && { status }) },
+        : {
+            result: answer.result,
+            txid: answer.txid,
+            ...(status !== undefined && { status }),
+            events: answer.events,
+          },
     );
     return EXIT_OK;
   });

@@ -1,5 +1,5 @@
 /**
- * `treaty ledger verify | export | receipt`: offline tools over a node's data dir (a stopped node,
+ * `treaty ledger verify | export | receipt | consistency`: offline tools over a node's data dir (a stopped node,
  * or a copy) or exported chunk files. Results are JSON on stdout, progress and diagnostics on
  * stderr. Exit codes: 0 ok, 1 the ledger is invalid or the receipt cannot be made (the JSON error
  * names the first bad seqno), 2 usage.
@@ -18,6 +18,7 @@ import {
   parseChunkFileName,
   readChunkFiles,
 } from "../../runtime/ledger/chunks.js";
+import { buildConsistencyProof } from "../../runtime/ledger/consistency.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LEDGER_FILE, LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
 import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.js";
@@ -65,6 +66,15 @@ const RECEIPT_USAGE = `Usage: treaty ledger receipt <data-dir> <txid> [--commit-
 
 Prints the receipt of txid ("view.seqno") as JSON, for offline verification with the SDK.
   --commit-seqno N   the commit index; entries after it get no receipt (default: the seqno of the
+                     last signature in the data dir, i.e. the data dir is taken as committed)`;
+
+const CONSISTENCY_USAGE = `Usage: treaty ledger consistency <data-dir> <from-size> <to-size> [--commit-seqno N]
+
+Prints, as JSON, the proof that the signed tree of <from-size> entries is a prefix of the signed
+tree of <to-size> entries, with both signed roots: an auditor who kept the old root checks with
+the SDK's verifyConsistencyProof that the ledger only grew. A size is a signed tree size (a
+receipt's signature.treeSize; the signature transaction is at seqno size + 1).
+  --commit-seqno N   the commit index; signatures after it are refused (default: the seqno of the
                      last signature in the data dir, i.e. the data dir is taken as committed)`;
 
 export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number> {
@@ -150,7 +160,24 @@ export async function runLedgerReceipt(argv: string[], io: CliIo): Promise<numbe
   });
 }
 
-/** The three `treaty ledger` commands, bound to the process. */
+export async function runLedgerConsistency(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { "commit-seqno": { type: "string" } });
+  if (positionals.length !== 3) throw new UsageError("expected <data-dir> <from-size> <to-size>");
+  const from = positiveInteger(positionals[1]!, "<from-size>");
+  const to = positiveInteger(positionals[2]!, "<to-size>");
+  const commitSeqno =
+    values["commit-seqno"] === undefined
+      ? undefined
+      : positiveInteger(values["commit-seqno"], "--commit-seqno");
+  return withStore(positionals[0]!, io, (store) => {
+    const ledger = Ledger.open({ store });
+    const proof = buildConsistencyProof(ledger, from, to, commitSeqno ?? ledger.lastSignature?.seqno ?? 0);
+    io.out(`${JSON.stringify(proof, null, 2)}\n`);
+    return EXIT_OK;
+  });
+}
+
+/** The `treaty ledger` commands, bound to the process. */
 export const LEDGER_COMMANDS: readonly Command[] = [
   {
     path: ["ledger", "verify"],
@@ -169,6 +196,12 @@ export const LEDGER_COMMANDS: readonly Command[] = [
     summary: "print the receipt of a committed transaction",
     usage: RECEIPT_USAGE,
     run: (argv) => runLedgerReceipt(argv, processIo),
+  },
+  {
+    path: ["ledger", "consistency"],
+    summary: "print the proof that a signed tree extends an older one",
+    usage: CONSISTENCY_USAGE,
+    run: (argv) => runLedgerConsistency(argv, processIo),
   },
 ];
 

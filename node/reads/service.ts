@@ -17,6 +17,7 @@
  * worker: every ledger entry's apply is already queued by then, and every KV commit queued
  * earlier is at most the commit point, so that version is always held (see ExecutionService).
  */
+import type { ContractEvent } from "../../runtime/executor/host.js";
 import { decode, encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { ReadConsistency } from "../../sdk/request.js";
@@ -33,6 +34,8 @@ export interface ReadAnswer {
   readonly txid: string;
   /** `Committed`, or `Pending` for a `latest` read above the commit point. */
   readonly status: TxStatus;
+  /** What the method emitted (a readonly call's events are delivered, never recorded). */
+  readonly events: readonly ContractEvent[];
 }
 
 export interface ReadServiceOptions {
@@ -89,6 +92,7 @@ export class ReadService {
       result: result.result,
       txid: `${this.#viewAt(version)}.${version}`,
       status: version <= commit ? "Committed" : "Pending",
+      events: result.events,
     };
   }
 

@@ -162,7 +162,7 @@ describe("treaty call | status | receipt", () => {
       "--wait",
     );
     assert.equal(write.code, 0, write.stderr);
-    assert.deepEqual(Object.keys(write.json).sort(), ["result", "status", "txid"]);
+    assert.deepEqual(Object.keys(write.json).sort(), ["events", "result", "status", "txid"]);
     assert.equal(write.json.status, "Committed");
     // Every level shows a committed write.
     const latest = await inProcess(
@@ -202,6 +202,7 @@ describe("treaty call | status | receipt", () => {
         err instanceof UsageError &&
         /--consistency: expected one of committed, linearizable, latest/.test(err.message),
     );
+    assert.deepEqual(read.json.events, []);
   });
 
   it("call: unsigned calls reach readonly `anyone` methods only", async () => {

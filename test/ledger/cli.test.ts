@@ -5,9 +5,16 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { toHex } from "../../sdk/bytes.js";
 import { toKeyFile } from "../../sdk/keys.js";
+import { verifyConsistencyProof } from "../../sdk/consistency.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { UsageError } from "../../node/cli/command.js";
-import { type CliIo, runLedgerExport, runLedgerReceipt, runLedgerVerify } from "../../node/cli/ledger.js";
+import {
+  type CliIo,
+  runLedgerExport,
+  runLedgerConsistency,
+  runLedgerReceipt,
+  runLedgerVerify,
+} from "../../node/cli/ledger.js";
 import { listChunkFiles } from "../../runtime/ledger/chunks.js";
 import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
 import { buildFixtureLedger, SECRET_KEY, SERVICE, testKey } from "./fixtures.js";
@@ -167,5 +174,23 @@ describe("treaty ledger receipt", () => {
       assert.equal(await runLedgerReceipt([dataDir, ...args], io), 1);
       assert.equal((io.json().error as { code: string }).code, code, args.join(" "));
     }
+  });
+});
+
+describe("treaty ledger consistency", () => {
+  it("prints a proof between two signed sizes that the SDK verifies", async () => {
+    const io = captureIo();
+    assert.equal(await runLedgerConsistency([dataDir, "13", "27"], io), 0, io.stdout + io.stderr);
+    const proved = verifyConsistencyProof(io.json(), SERVICE);
+    assert.equal(proved.from.txid, "2.14");
+    assert.equal(proved.to.treeSize, 27);
+  });
+
+  it("refuses unsigned sizes with exit 1 and bad arguments as usage errors", async () => {
+    const io = captureIo();
+    assert.equal(await runLedgerConsistency([dataDir, "12", "27"], io), 1);
+    assert.equal((io.json().error as { code: string }).code, "TxNotFound");
+    await assert.rejects(runLedgerConsistency([dataDir, "13"], captureIo()), UsageError);
+    await assert.rejects(runLedgerConsistency([dataDir, "0", "13"], captureIo()), UsageError);
   });
 });

@@ -85,6 +85,7 @@ describe("end to end on one node", () => {
     // A read names the committed state it observed: at or after the write.
     assert.equal(read.status, "Committed");
     assert.ok(parseTxId(read.txid).seqno >= verified.seqno);
+    assert.deepEqual(read.events, []);
   });
 
   it("a tampered receipt, or one checked against another service key, fails as ReceiptInvalid", async () => {

@@ -1,0 +1,186 @@
+/**
+ * Consistency proofs between signed roots: the Certificate Transparency audit pattern. A client
+ * that kept an old signed root (a `SignedTreeHead`) asks a node for a proof that today's signed
+ * tree extends it, and checks offline that the ledger only grew: no entry it once saw signed was
+ * changed, dropped or reordered. Browser-safe (noble, no node:*).
+ *
+ * Both heads are checked like the signature part of a receipt (node signature over the
+ * signed-root message, node key endorsed by the pinned service key, signing time within the
+ * endorsement); the proof is RFC 9162 section 2.1.4 (`verifyConsistency` in sdk/merkle.ts).
+ *
+ * Example:
+ * ```ts
+ * const old = kept.head; // a SignedTreeHead saved earlier (e.g. from a receipt's signature)
+ * const res = await fetch(`${node}/node/consistency?from=${old.treeSize}&to=${latestSize}`);
+ * const checked = verifyConsistencyProof(await res.json(), serviceKey, { trusted: old });
+ * checked.to; // the newer head, now trusted: keep it for the next audit
+ * ```
+ */
+import { equalBytes, fromHex } from "./bytes.js";
+import { TreatyError } from "./errors.js";
+import { CURVES, isCurve, keyId, type PublicKey, verify as verifySignature } from "./keys.js";
+import { HASH_BYTES, type MerkleHasher, sha256Hasher, verifyConsistency } from "./merkle.js";
+import { endorsementMessage, formatTxId, type Receipt, signedRootMessage } from "./receipt.js";
+
+/** A signed root as JSON: the signature transaction's fields and the signing node's endorsed key. */
+export type SignedTreeHead = Receipt["signature"] & { readonly node: Receipt["node"] };
+
+/** What `GET /node/consistency?from=&to=` and `treaty ledger consistency` return. */
+export interface ConsistencyProof {
+  readonly version: 1;
+  readonly from: SignedTreeHead;
+  readonly to: SignedTreeHead;
+  /** RFC 9162 PROOF(from.treeSize, D[0:to.treeSize]), lowercase hex. */
+  readonly proof: readonly string[];
+}
+
+/** A signed root whose signature and endorsement checked out. */
+export interface VerifiedTreeHead {
+  /** txid of the signature transaction. */
+  readonly txid: string;
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+  readonly signedAtMs: number;
+  readonly nodeId: string;
+}
+
+export interface VerifyConsistencyOptions {
+  /**
+   * The head the client kept (or just its size and root): `from` must match it. Without it the
+   * proof only shows that two heads the service signed are consistent with each other.
+   */
+  readonly trusted?: { readonly treeSize: number; readonly root: string | Uint8Array };
+  readonly hasher?: MerkleHasher;
+  readonly verify?: (key: PublicKey, message: Uint8Array, signature: Uint8Array) => boolean;
+}
+
+/**
+ * Verifies `proof` (untrusted JSON) against the pinned `serviceKey`: both heads are signed by
+ * endorsed node keys, `from` matches `options.trusted`, and the RFC 9162 consistency proof shows
+ * the `from` tree is a prefix of the `to` tree. Returns both heads, or throws TreatyError
+ * ReceiptInvalid naming the failing field.
+ */
+export function verifyConsistencyProof(
+  proof: unknown,
+  serviceKey: PublicKey,
+  options: VerifyConsistencyOptions = {},
+): { from: VerifiedTreeHead; to: VerifiedTreeHead } {
+  const p = object(proof, "consistency");
+  if (p.version !== 1) invalid("consistency.version", `expected 1, got ${JSON.stringify(p.version)}`);
+  const from = verifySignedTreeHead(p.from, serviceKey, { ...options, field: "consistency.from" });
+  const to = verifySignedTreeHead(p.to, serviceKey, { ...options, field: "consistency.to" });
+  if (options.trusted !== undefined) {
+    const root =
+      typeof options.trusted.root === "string"
+        ? fromHex(options.trusted.root, "trusted.root")
+        : options.trusted.root;
+    if (from.treeSize !== options.trusted.treeSize || !equalBytes(from.root, root)) {
+      invalid("consistency.from", "is not the signed root the client kept");
+    }
+  }
+  if (from.treeSize > to.treeSize) invalid("consistency.to.treeSize", "is smaller than from.treeSize");
+  if (!Array.isArray(p.proof)) invalid("consistency.proof", "expected an array of hex hashes");
+  const path = (p.proof as unknown[]).map((h, i) => hash(h, `consistency.proof[${i}]`));
+  if (
+    !verifyConsistency(from.treeSize, to.treeSize, from.root, to.root, path, options.hasher ?? sha256Hasher)
+  ) {
+    invalid(
+      "consistency.proof",
+      `does not prove that tree ${from.treeSize} is a prefix of tree ${to.treeSize}`,
+    );
+  }
+  return { from, to };
+}
+
+/**
+ * Checks one signed root: shape, node id, the service's endorsement of the node key, the signing
+ * time within it, and the node's signature. Throws TreatyError ReceiptInvalid naming the field.
+ */
+export function verifySignedTreeHead(
+  head: unknown,
+  serviceKey: PublicKey,
+  options: Pick<VerifyConsistencyOptions, "verify"> & { readonly field?: string } = {},
+): VerifiedTreeHead {
+  const field = options.field ?? "head";
+  const check = options.verify ?? verifySignature;
+  const h = object(head, field);
+  const signed = {
+    view: count(h.view, `${field}.view`, 0),
+    seqno: count(h.seqno, `${field}.seqno`, 2),
+    treeSize: count(h.treeSize, `${field}.treeSize`, 1),
+    root: hash(h.root, `${field}.root`),
+    timeMs: count(h.timeMs, `${field}.timeMs`, 0),
+  };
+  if (signed.treeSize !== signed.seqno - 1) invalid(`${field}.treeSize`, "must be seqno - 1");
+  const signature = bytes(h.signature, `${field}.signature`);
+  const n = object(h.node, `${field}.node`);
+  const curve = n.curve;
+  if (!isCurve(curve)) invalid(`${field}.node.curve`, `expected one of ${CURVES.join(", ")}`);
+  const nodeKey: PublicKey = { curve, publicKey: bytes(n.publicKey, `${field}.node.publicKey`) };
+  const nodeId = string(n.id, `${field}.node.id`);
+  if (nodeId !== keyId(nodeKey)) invalid(`${field}.node.id`, "is not the id of node.publicKey");
+  const e = object(n.endorsement, `${field}.node.endorsement`);
+  const endorsed = {
+    nodeId,
+    publicKey: nodeKey.publicKey,
+    validFromMs: count(e.validFromMs, `${field}.node.endorsement.validFromMs`, 0),
+    validToMs: count(e.validToMs, `${field}.node.endorsement.validToMs`, 0),
+  };
+  if (
+    !check(
+      serviceKey,
+      endorsementMessage(endorsed),
+      bytes(e.signature, `${field}.node.endorsement.signature`),
+    )
+  ) {
+    invalid(`${field}.node.endorsement.signature`, "the service identity did not endorse this node key");
+  }
+  if (signed.timeMs < endorsed.validFromMs || signed.timeMs > endorsed.validToMs) {
+    invalid(`${field}.timeMs`, "the root was signed outside the node key's endorsed validity");
+  }
+  if (!check(nodeKey, signedRootMessage(signed), signature)) {
+    invalid(`${field}.signature`, "not a valid signature of the root by node.publicKey");
+  }
+  return {
+    txid: formatTxId(signed.view, signed.seqno),
+    treeSize: signed.treeSize,
+    root: signed.root,
+    signedAtMs: signed.timeMs,
+    nodeId,
+  };
+}
+
+function invalid(field: string, why: string): never {
+  throw new TreatyError("ReceiptInvalid", `${field}: ${why}`, { field });
+}
+
+function object(value: unknown, field: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    invalid(field, "expected an object");
+  return value as Record<string, unknown>;
+}
+
+function string(value: unknown, field: string): string {
+  if (typeof value !== "string") invalid(field, "expected a string");
+  return value;
+}
+
+function count(value: unknown, field: string, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    invalid(field, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function bytes(value: unknown, field: string): Uint8Array {
+  if (typeof value !== "string" || value.length > 1024 || !/^([0-9a-f]{2})*$/.test(value)) {
+    invalid(field, "expected lowercase hex");
+  }
+  return fromHex(value, field);
+}
+
+function hash(value: unknown, field: string): Uint8Array {
+  const out = bytes(value, field);
+  if (out.length !== HASH_BYTES) invalid(field, `expected ${HASH_BYTES} bytes, got ${out.length}`);
+  return out;
+}
