@@ -168,7 +168,7 @@ describe("a running node's metrics and OpenAPI document", () => {
           m.returns === undefined ? {} : shapeToSchema(m.returns),
           path,
         );
-        assert.deepEqual(answer.required, ["result", "txid", "status"], path);
+        assert.deepEqual(answer.required, ["result", "txid", "status", "events"], path);
       }
     }
     assert.deepEqual(Object.keys(doc.paths).sort(), expected.sort());

@@ -62,7 +62,12 @@ describe("read consistency on one node", () => {
 
     const latest = await rawRead(1, "latest");
     assert.equal(latest.status, 200);
-    assert.deepEqual(latest.json, { result: { msg: "pending" }, txid: write.txid, status: "Pending" });
+    assert.deepEqual(latest.json, {
+      result: { msg: "pending" },
+      txid: write.txid,
+      status: "Pending",
+      events: [],
+    });
     assert.equal(latest.header, write.txid);
   });
 
