@@ -336,6 +336,7 @@ export class TreatyNode {
     const execution = await ExecutionService.start({
       kvPath: join(config.dataDir, "kv"),
       atRestKey: fromHex(secrets.atRestKey!, "secrets.atRestKey"),
+      retention: { nonceMs: config.requests.freshnessWindowMs },
       logger,
       replaySource: (from) => replaySource(ledger, from),
     });

@@ -33,6 +33,7 @@ export async function serveEngine(
       kvPath: init.kvPath,
       ...(init.atRestKey !== undefined && { atRestKey: init.atRestKey }),
       limits: init.limits,
+      retention: init.retention,
       progress: new Int32Array(init.progress),
       hooks,
     });
