@@ -41,15 +41,22 @@ test("simulation: runs exercise the faults they claim to", () => {
   let changes = 0;
   let dropped = 0;
   let views = 0;
+  let compacted = 0;
+  let restartsFromBase = 0;
   for (let seed = 1; seed <= 30; seed++) {
     const s = simulate({ seed, nodes: 5, steps: STEPS, membership: true });
     crashes += s.crashes;
     changes += s.membershipChanges;
     dropped += s.messagesDropped;
     views = Math.max(views, s.maxView);
+    if (s.maxLogBase > 0) compacted++;
+    restartsFromBase += s.restartsFromBase;
   }
   assert.ok(crashes > 10, `crashes=${crashes}`);
   assert.ok(changes > 5, `membership changes=${changes}`);
   assert.ok(dropped > 100, `dropped=${dropped}`);
   assert.ok(views > 4, `max view=${views}`);
+  // Bounded logs (SIM_LIMITS.logTailEntries): compaction, feeding from disk, restarts from a base.
+  assert.ok(compacted > 20, `seeds that compacted=${compacted}`);
+  assert.ok(restartsFromBase > 10, `restarts from a base=${restartsFromBase}`);
 });
