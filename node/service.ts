@@ -61,7 +61,7 @@ import {
 } from "./http/server.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
-import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.js";
+import { CONFIG_KEY, CONFIG_MAP, ledgerLogStorage, loadPersistedState, Replica } from "./replica.js";
 import { buildRouter } from "./routes.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
@@ -172,7 +172,10 @@ export class TreatyNode {
     this.#router = init.router;
     this.#http = init.http;
     this.measurement = codeMeasurement();
-    const consensus = new ConsensusNode({ id: init.identity.id, rng: init.runtime.rng }, init.persisted);
+    const consensus = new ConsensusNode(
+      { id: init.identity.id, rng: init.runtime.rng, storage: ledgerLogStorage(init.ledger) },
+      init.persisted,
+    );
     this.replica = new Replica({
       consensus,
       ledger: init.ledger,

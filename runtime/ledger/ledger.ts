@@ -96,6 +96,10 @@ export class Ledger {
   #lastView = 0;
   /** Seqnos of signature entries, ascending (one number per signature: small). */
   readonly #signatures: number[] = [];
+  /** First seqno of each view, ascending (one record per view). */
+  readonly #views: Array<{ readonly view: number; readonly startSeqno: number }> = [];
+  /** Seqnos of `internal` entries (configuration and node records: rare), ascending. */
+  readonly #internal: number[] = [];
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
   #randomOffset = 0;
@@ -203,6 +207,22 @@ export class Ledger {
       throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
     assert(this.#secrets !== undefined, "reading private writes needs the ledger secrets");
     return entryWriteSet(entry, this.#secrets);
+  }
+
+  /** The highest signature seqno ≤ `seqno`, or 0. */
+  lastSignatureAtOrBefore(seqno: number): number {
+    return floorValue(this.#signatures, seqno) ?? 0;
+  }
+
+  /** The first seqno of each view in the ledger, ascending (a copy). */
+  viewStarts(): Array<{ view: number; startSeqno: number }> {
+    return this.#views.map((v) => ({ ...v }));
+  }
+
+  /** Seqnos of `internal` entries ≤ `seqno`, latest first (node records and configurations). */
+  *internalSeqnosDownFrom(seqno: number): IterableIterator<number> {
+    for (let i = this.#internal.length - 1; i >= 0; i--)
+      if (this.#internal[i]! <= seqno) yield this.#internal[i]!;
   }
 
   /** First signature seqno > `seqno`, or undefined. */
@@ -406,8 +426,11 @@ export class Ledger {
     this.#tree.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
     if (stage) this.#staged.push(record);
     else this.#persistedSeqno = record.seqno;
+    if (record.view !== this.#views.at(-1)?.view)
+      this.#views.push({ view: record.view, startSeqno: record.seqno });
     this.#lastView = record.view;
     if (entry.header.kind === "signature") this.#signatures.push(record.seqno);
+    if (entry.header.kind === "internal") this.#internal.push(record.seqno);
   }
 
   #dropStagedFrom(fromSeqno: number): void {
@@ -419,6 +442,8 @@ export class Ledger {
   #afterTruncate(fromSeqno: number): void {
     this.#tree.truncate(fromSeqno - 1);
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
+    while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();
+    while ((this.#views.at(-1)?.startSeqno ?? 0) >= fromSeqno) this.#views.pop();
     this.#lastView = fromSeqno > 1 ? this.get(fromSeqno - 1)!.view : 0;
   }
 
@@ -427,6 +452,18 @@ export class Ledger {
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
     return nodeHasher.leaf(encodeLeafData(storedLeafFields(record.bytes, seqno)));
   }
+}
+
+/** The largest value ≤ `value` in ascending `sorted`, or undefined. */
+function floorValue(sorted: readonly number[], value: number): number | undefined {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! <= value) low = mid + 1;
+    else high = mid;
+  }
+  return low === 0 ? undefined : sorted[low - 1];
 }
 
 function checkMeta(meta: TxMetadata): void {
