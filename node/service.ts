@@ -11,6 +11,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
+import { assert } from "../sdk/assert.js";
 import { TreatyError } from "../sdk/errors.js";
 import {
   fromKeyFile,
@@ -51,7 +52,7 @@ import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
-import { GovView } from "./gov/view.js";
+import { GOV_PREFIX, GovView } from "./gov/view.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -644,9 +645,26 @@ export class TreatyNode {
   }
 
   /** Brings the governance view up to the known commit point (the KV was replayed by the execution service). */
+  /**
+   * Rebuilds the governance view after a start: from the execution KV's committed state (gov
+   * tables and configuration, O(state)) when it has any, then by folding the committed entries
+   * after it; reacts to every table it filled.
+   */
   async #recover(commitSeqno: number): Promise<void> {
     const committed = Math.min(Math.max(commitSeqno, this.execution.committedVersion), this.ledger.lastSeqno);
-    if (committed > 0) this.#onCommit(1, committed);
+    const touched = new Set<string>();
+    const kvVersion = this.execution.committedVersion;
+    if (kvVersion > 0 && kvVersion <= committed) {
+      const gov = await this.execution.committedMaps(GOV_PREFIX);
+      const config = await this.execution.committedMaps(CONFIG_MAP);
+      assert(
+        gov.version === kvVersion && config.version === kvVersion,
+        "the KV's committed version held still",
+      );
+      for (const table of this.gov.loadState(kvVersion, [...gov.maps, ...config.maps])) touched.add(table);
+    }
+    if (committed > this.gov.seqno) this.#onCommit(this.gov.seqno + 1, committed, touched);
+    else this.#react(touched);
     await this.#govWork;
   }
 
@@ -693,13 +711,17 @@ export class TreatyNode {
   }
 
   /** Folds newly committed entries into the governance view and reacts to what changed. */
-  #onCommit(fromSeqno: number, toSeqno: number): void {
-    const touched = new Set<string>();
+  #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);
       if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;
       for (const table of this.gov.applyEntry(record).tables) touched.add(table);
     }
+    this.#react(touched);
+  }
+
+  /** Reacts to committed changes of governance tables (contracts, peers, constitution...). */
+  #react(touched: ReadonlySet<string>): void {
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
     this.#govWork = this.#govWork.then(() => this.#reactions.onCommit(touched));

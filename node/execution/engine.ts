@@ -20,7 +20,7 @@ import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type CallOutcome, type ContractCall, ContractRuntime } from "../../runtime/executor/runtime.js";
 import { KvStore } from "../../runtime/kv/store.js";
-import type { KvTx } from "../../runtime/kv/types.js";
+import type { KvTx, MapWrites } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
@@ -279,6 +279,24 @@ export class ExecutionEngine {
     }
     const tx = this.#kv.begin();
     return [...tx.range(map, limit === undefined ? {} : { limit })];
+  }
+
+  /**
+   * Every row of every map whose name starts with `prefix`, at the committed version (maps in
+   * name order, keys bytewise): how a restarted node rebuilds its view of committed public
+   * state without replaying the ledger.
+   */
+  committedMaps(prefix: string): { version: number; maps: MapWrites[] } {
+    this.#alive();
+    const version = this.#kv.committedVersion;
+    const tx = this.#kv.beginAt(version);
+    const maps: MapWrites[] = [];
+    for (const map of this.#kv.knownMaps()) {
+      if (!map.startsWith(prefix)) continue;
+      const writes = [...tx.range(map)];
+      if (writes.length > 0) maps.push({ map, writes });
+    }
+    return { version, maps };
   }
 
   /** Disposes the sandboxes and closes the KV (after any commit in flight). Idempotent. */

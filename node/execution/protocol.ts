@@ -11,7 +11,7 @@
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
-import type { WriteSet } from "../../runtime/kv/types.js";
+import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
 import type { CallerRole, ContractManifest } from "../../runtime/sandbox/abi.js";
 import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
@@ -103,6 +103,7 @@ export type Request =
   | { readonly id: number; readonly op: "rollback"; readonly version: number }
   | { readonly id: number; readonly op: "get"; readonly map: string; readonly key: Uint8Array }
   | { readonly id: number; readonly op: "scan"; readonly map: string; readonly limit: number | undefined }
+  | { readonly id: number; readonly op: "committedMaps"; readonly prefix: string }
   | { readonly id: number; readonly op: "close" };
 
 /** The operation names. */
@@ -121,6 +122,7 @@ export interface ReplyValues {
   rollback: null;
   get: Uint8Array | undefined;
   scan: Array<[Uint8Array, Uint8Array]>;
+  committedMaps: { version: number; maps: MapWrites[] };
   close: null;
 }
 

@@ -102,6 +102,8 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
       return engine.get(request.map, request.key);
     case "scan":
       return engine.scan(request.map, request.limit);
+    case "committedMaps":
+      return engine.committedMaps(request.prefix);
     case "close":
       await engine.close();
       return null;

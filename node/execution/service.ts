@@ -28,6 +28,7 @@ import type { WriteSet } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { type Retention, resolveRetention } from "./retention.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
 import type { Logger } from "../log.js";
 import {
   type ExecCall,
@@ -330,6 +331,11 @@ export class ExecutionService {
    */
   scan(map: string, limit?: number): Promise<Array<[Uint8Array, Uint8Array]>> {
     return this.#enqueue(() => this.#control({ id: 0, op: "scan", map, limit }, true));
+  }
+
+  /** Every row of the maps named `prefix*` at the committed version (ExecutionEngine.committedMaps). */
+  committedMaps(prefix: string): Promise<{ version: number; maps: MapWrites[] }> {
+    return this.#enqueue(() => this.#control({ id: 0, op: "committedMaps", prefix }, true));
   }
 
   /**
