@@ -256,13 +256,18 @@ export class Replica {
    * the batch is persisted (so it never names entries the disk lacks): a restart then loads
    * only the entries after it (loadPersistedState).
    */
-  #checkpointCommit(): void {
+  #checkpointCommit(minEntries = COMMIT_CHECKPOINT_ENTRIES): void {
     const hard = this.#latestHard;
     if (hard === undefined || this.#durable === undefined) return;
-    if (hard.commitSeqno - this.#durable.commitSeqno < COMMIT_CHECKPOINT_ENTRIES) return;
+    if (hard.commitSeqno - this.#durable.commitSeqno < minEntries) return;
     const commitSeqno = Math.min(hard.commitSeqno, this.#o.ledger.persistedSeqno);
     writeDurable(this.#o.hardStatePath, JSON.stringify({ ...this.#durable, commitSeqno }));
     this.#durable = { ...this.#durable, commitSeqno };
+  }
+
+  /** Makes the latest commit point durable (a clean stop: the next start loads the least). */
+  flushCommit(): void {
+    if (!this.#failed) this.#checkpointCommit(1);
   }
 
   #async(work: Promise<unknown>): void {

@@ -66,6 +66,7 @@ import { CONFIG_KEY, CONFIG_MAP, ledgerLogStorage, loadPersistedState, Replica }
 import { buildRouter } from "./routes.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
+import { CheckpointWriter, checkpointPath, readLedgerCheckpoint } from "./ledger-checkpoint.js";
 import type { Transport, TransportStats } from "./transport/types.js";
 import { decode, encode } from "../sdk/codec.js";
 import {
@@ -112,6 +113,7 @@ export class TreatyNode {
   readonly serviceKey: PublicKey;
   readonly serviceId: string;
   readonly ledger: Ledger;
+  readonly #checkpoints: CheckpointWriter;
   readonly replica: Replica;
   readonly sequencer: Sequencer;
   readonly execution: ExecutionService;
@@ -164,6 +166,10 @@ export class TreatyNode {
     this.serviceKey = init.serviceKey;
     this.serviceId = keyId(init.serviceKey);
     this.ledger = init.ledger;
+    this.#checkpoints = new CheckpointWriter(
+      checkpointPath(init.config.dataDir),
+      init.ledger.openedFromSeqno,
+    );
     this.execution = init.execution;
     this.#store = init.store;
     this.#signer = init.signer;
@@ -316,7 +322,16 @@ export class TreatyNode {
     const ledgerSecrets = new LedgerSecrets(
       secrets.ledgerSecrets.map((x) => new LedgerSecret(x.version, fromHex(x.key))),
     );
-    const ledger = Ledger.open({ store, secrets: ledgerSecrets, random: runtime.randomBytes, serviceKey });
+    const checkpoint = readLedgerCheckpoint(checkpointPath(config.dataDir));
+    const ledger = Ledger.open({
+      store,
+      secrets: ledgerSecrets,
+      random: runtime.randomBytes,
+      serviceKey,
+      ...(checkpoint !== undefined && { checkpoint }),
+    });
+    if (checkpoint !== undefined && ledger.openedFromSeqno === 0)
+      logger.warn("ledger checkpoint does not match the ledger: read it whole", { size: checkpoint.size });
     let persisted: PersistedState;
     if (ledger.lastSeqno > 0) {
       persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
@@ -413,6 +428,13 @@ export class TreatyNode {
     await this.#govWork.catch(() => undefined);
     await this.compiler.close();
     await this.execution.close();
+    try {
+      this.replica.flushCommit();
+      this.#checkpoints.write(this.ledger, this.replica.consensus.status().commitSeqno);
+    } catch (err) {
+      // The next start reads more of the ledger; nothing is lost.
+      this.logger.warn("could not write the commit point or the ledger checkpoint", { err });
+    }
     await this.#store.close();
     this.logger.info("node stopped");
   }
@@ -712,6 +734,7 @@ export class TreatyNode {
 
   /** Folds newly committed entries into the governance view and reacts to what changed. */
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
+    this.#checkpoints.maybeWrite(this.ledger, toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);
       if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;

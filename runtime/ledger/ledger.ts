@@ -63,6 +63,32 @@ export interface LedgerOptions {
   readonly serviceKey?: PublicKey;
   /** Merkle tree memory bound (see merkle-tree.ts). */
   readonly residentLevel?: number;
+  /** Start from this checkpoint instead of reading the whole store (see `Ledger.open`). */
+  readonly checkpoint?: LedgerCheckpoint;
+}
+
+/**
+ * What `Ledger.open` needs to skip reading the first `size` entries: the Merkle tree's resident
+ * nodes at that size and the ledger's indexes up to it (see `Ledger.checkpoint`). Plain data; the
+ * node keeps it in a file next to the ledger.
+ */
+export interface LedgerCheckpoint {
+  /** Entries covered (a multiple of the tree's chunk size). */
+  readonly size: number;
+  /**
+   * A stored signature after `size` whose root covers it: `open` reads it after the checkpoint
+   * and checks its root, which binds every checkpointed node.
+   */
+  readonly signedAt: number;
+  /** View of the entry at `size`. */
+  readonly view: number;
+  /** `MerkleTree.residentNodes(size)`. */
+  readonly nodes: Uint8Array;
+  readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
+  /** Signature seqnos ≤ size, ascending. */
+  readonly signatures: readonly number[];
+  /** Internal-entry seqnos ≤ size, ascending. */
+  readonly internal: readonly number[];
 }
 
 /** One executed transaction, as the node hands it to the ledger. */
@@ -103,6 +129,7 @@ export class Ledger {
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
   #randomOffset = 0;
+  #openedFrom = 0;
 
   private constructor(options: LedgerOptions) {
     this.#store = options.store;
@@ -120,18 +147,36 @@ export class Ledger {
   /**
    * Opens the ledger over `options.store`, rebuilding the Merkle tree from every stored entry
    * (decoding each, checking digests, seqno and view order, and the root of each signature).
-   * Throws TreatyError LedgerCorrupt naming the first bad seqno. Cost: one pass over the store.
+   * With `options.checkpoint` (a `checkpoint()` taken earlier over the same store) only the
+   * entries after it are read: the tree and indexes start from the checkpoint, which must agree
+   * with the store (its size within the store, its root equal to the root the last signature
+   * before it signed, the next signature's root checked as usual); one that does not is ignored
+   * and the whole store is read (`openedFromSeqno` tells which). Throws TreatyError LedgerCorrupt naming the first bad seqno.
    */
   static open(options: LedgerOptions): Ledger {
-    const ledger = new Ledger(options);
-    let expected = 1;
-    for (const record of options.store.range(1)) {
+    if (options.checkpoint !== undefined) {
+      const ledger = new Ledger(options);
+      try {
+        if (ledger.#restore(options.checkpoint)) return ledger.#scan(options.checkpoint.size + 1);
+      } catch (err) {
+        // A checkpoint node the last signature before it did not cover can only show at the
+        // next signature: read the whole store, which reports real corruption itself.
+        if (!(err instanceof TreatyError && err.code === "LedgerCorrupt")) throw err;
+      }
+    }
+    return new Ledger(options).#scan(1);
+  }
+
+  /** Reads, checks and indexes every stored entry from `fromSeqno` on (see `open`). */
+  #scan(fromSeqno: number): Ledger {
+    let expected = fromSeqno;
+    for (const record of this.#store.range(fromSeqno)) {
       if (record.seqno !== expected)
         throw corrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
-      const entry = ledger.#check(record);
+      const entry = this.#check(record);
       if (entry.header.kind === "signature") {
         const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
-        if (signature.treeSize !== ledger.#tree.size || !equalBytes(signature.root, ledger.#tree.root())) {
+        if (signature.treeSize !== this.#tree.size || !equalBytes(signature.root, this.#tree.root())) {
           throw corrupt(
             record.seqno,
             "signature.root",
@@ -139,10 +184,96 @@ export class Ledger {
           );
         }
       }
-      ledger.#add(record, entry, false);
+      this.#add(record, entry, false);
       expected++;
     }
-    return ledger;
+    this.#openedFrom = fromSeqno - 1;
+    return this;
+  }
+
+  /**
+   * A checkpoint of the durable ledger at the last chunk boundary of the tree that the last
+   * persisted signature at or before `atOrBefore` (the node passes its commit point) covers (undefined when that is 0): the Merkle tree's resident nodes and
+   * the indexes.
+   * Its size is O(entries / 2^R) bytes (R = the resident level): about 2 bytes per entry.
+   */
+  checkpoint(atOrBefore: number = this.#persistedSeqno): LedgerCheckpoint | undefined {
+    const chunk = this.#tree.chunkLeaves;
+    const signedAt = this.lastSignatureAtOrBefore(Math.min(atOrBefore, this.#persistedSeqno));
+    // Within what that signature signed, so the next open checks every checkpointed node.
+    const size = Math.floor(Math.max(signedAt - 1, 0) / chunk) * chunk;
+    if (size === 0) return undefined;
+    return {
+      size,
+      signedAt,
+      view: this.get(size)!.view,
+      nodes: this.#tree.residentNodes(size),
+      views: this.#views.filter((v) => v.startSeqno <= size).map((v) => ({ ...v })),
+      signatures: this.#signatures.filter((s) => s <= size),
+      internal: this.#internal.filter((s) => s <= size),
+    };
+  }
+
+  /** Seqnos read when the ledger was opened start after this one (0: the whole store). */
+  get openedFromSeqno(): number {
+    return this.#openedFrom;
+  }
+
+  /** Starts the tree and indexes from `cp`; false when it does not agree with the store. */
+  #restore(cp: LedgerCheckpoint): boolean {
+    const ascending = (values: readonly number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
+    if (
+      !Number.isSafeInteger(cp.size) ||
+      cp.size < 1 ||
+      cp.size > this.#store.lastSeqno ||
+      !Number.isSafeInteger(cp.signedAt) ||
+      cp.signedAt <= cp.size ||
+      cp.signedAt > this.#store.lastSeqno ||
+      this.#store.get(cp.size)?.view !== cp.view ||
+      !ascending(cp.signatures) ||
+      !ascending(cp.internal) ||
+      !ascending(cp.views.map((v) => v.startSeqno)) ||
+      cp.views.at(-1)?.view !== cp.view ||
+      (cp.signatures.at(-1) ?? 0) > cp.size ||
+      (cp.internal.at(-1) ?? 0) > cp.size ||
+      !this.#tree.restore(cp.size, cp.nodes)
+    ) {
+      return false;
+    }
+    this.#persistedSeqno = cp.size;
+    // The tree must reproduce what the last signature before the checkpoint signed.
+    const lastSig = cp.signatures.at(-1);
+    if (lastSig === undefined || !this.#signedRootMatches(lastSig)) return false;
+    // ... and a signature after it must exist, so that the scan checks the rest (see signedAt).
+    if (!this.#isStoredSignature(cp.signedAt)) return false;
+    this.#views.push(...cp.views.map((v) => ({ ...v })));
+    this.#signatures.push(...cp.signatures);
+    this.#internal.push(...cp.internal);
+    this.#lastView = cp.view;
+    return true;
+  }
+
+  #isStoredSignature(seqno: number): boolean {
+    const record = this.#store.get(seqno);
+    try {
+      return record !== undefined && decodeEntry(record.bytes, seqno).header.kind === "signature";
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether the stored signature entry at `seqno` signed the tree's root of the entries before it. */
+  #signedRootMatches(seqno: number): boolean {
+    const record = this.#store.get(seqno);
+    if (record === undefined) return false;
+    try {
+      const entry = decodeEntry(record.bytes, seqno);
+      if (entry.signatureBytes === null) return false;
+      const signature = decodeSignatureRecord(entry.signatureBytes, seqno);
+      return signature.treeSize === seqno - 1 && equalBytes(signature.root, this.#tree.root(seqno - 1));
+    } catch {
+      return false;
+    }
   }
 
   /** Last seqno, staged entries included; 0 when empty. */
