@@ -6,7 +6,9 @@
  * - `whole`: Ledger.open, then every entry copied into a ConsensusNode (what restarts did before
  *   the bounded log);
  * - `window`: Ledger.open, then `loadPersistedState` (entries after the durable commit only)
- *   and a ConsensusNode reading older entries from the ledger.
+ *   and a ConsensusNode reading older entries from the ledger;
+ * - `checkpoint`: as `window`, with Ledger.open starting from the ledger checkpoint the node
+ *   writes (only the entries after it are read and hashed).
  * Prints, per mode: Ledger.open ms, consensus load ms, RSS and heap after, entries resident.
  */
 import { execFileSync } from "node:child_process";
@@ -24,6 +26,7 @@ import { LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { endorseNode, nodeSigner } from "../runtime/ledger/signature.js";
 import { ConsensusNode } from "../node/consensus/index.js";
 import { entryOf, ledgerLogStorage, loadPersistedState } from "../node/replica.js";
+import { CheckpointWriter, checkpointPath, readLedgerCheckpoint } from "../node/ledger-checkpoint.js";
 
 const { values } = parseArgs({
   options: {
@@ -75,14 +78,17 @@ function build(dir: string, entries: number): void {
     join(dir, "consensus.json"),
     JSON.stringify({ view: 1, votedFor: null, commitSeqno: commit }),
   );
+  new CheckpointWriter(checkpointPath(dir), 0).write(ledger, commit);
   void store.close();
 }
 
 function measure(dir: string, mode: string): void {
   const t0 = performance.now();
+  const checkpoint = mode === "checkpoint" ? readLedgerCheckpoint(checkpointPath(dir)) : undefined;
   const ledger = Ledger.open({
     store: LmdbLedgerStore.open(join(dir, "ledger")),
     secrets: new LedgerSecrets([SECRET]),
+    ...(checkpoint !== undefined && { checkpoint }),
   });
   const t1 = performance.now();
   let core: ConsensusNode;
@@ -101,6 +107,7 @@ function measure(dir: string, mode: string): void {
     `${JSON.stringify({
       mode,
       entries: ledger.lastSeqno,
+      openedFrom: ledger.openedFromSeqno,
       ledgerOpenMs: Math.round(t1 - t0),
       consensusLoadMs: Math.round(t2 - t1),
       rssMB: Math.round(memory.rss / 2 ** 20),
@@ -121,7 +128,7 @@ if (values.mode !== undefined && values.dir !== undefined) {
     build(dir, entries);
     process.stdout.write(`built ${entries} entries in ${Math.round(performance.now() - started)} ms\n`);
     const script = fileURLToPath(import.meta.url);
-    for (const mode of ["whole", "window"]) {
+    for (const mode of ["whole", "window", "checkpoint"]) {
       process.stdout.write(
         execFileSync(process.execPath, ["--expose-gc", script, "--mode", mode, "--dir", dir], {
           encoding: "utf8",
