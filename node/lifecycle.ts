@@ -21,7 +21,7 @@ export type Phase = "starting" | "joining" | "pending" | "replaying" | "catching
 /** What `/node/status` reports as `progress`. */
 export interface Progress {
   readonly phase: Phase;
-  /** replaying: which pass over the ledger ("ledger", "log", "governance"). */
+  /** replaying: which pass over the ledger ("ledger": verifying what the checkpoint does not cover). */
   readonly step?: string;
   /** replaying: entries done of `total`; catching_up: committed seqno of `total` (the target). */
   readonly done?: number;

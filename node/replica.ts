@@ -21,9 +21,11 @@ import { assert } from "../sdk/assert.js";
 import { decode, encode } from "../sdk/codec.js";
 import { TreatyError } from "../sdk/errors.js";
 import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
+import type { LogStorage } from "./consensus/log.js";
 import type {
   Entry,
   HardState,
+  LogBase,
   Message,
   PersistedState,
   ProposedEntry,
@@ -84,40 +86,70 @@ export function configOf(record: LedgerRecord): NodeId[] | undefined {
   return nodes as NodeId[];
 }
 
-/**
- * Rebuilds the consensus core's persisted state from the ledger and the hard-state file,
- * calling `pace` after each entry (awaited when it returns a promise: the node yields there).
- */
-export async function loadPersistedState(
-  ledger: Ledger,
-  hardStatePath: string,
-  pace: (done: number) => Promise<void> | undefined = () => undefined,
-): Promise<PersistedState> {
-  const hardState = readJsonFile<HardState>(hardStatePath) ?? { view: 0, votedFor: null, commitSeqno: 0 };
-  const entries: Entry[] = [];
-  for (let seqno = 1; seqno <= ledger.lastSeqno; seqno++) {
-    const record = ledger.get(seqno)!;
-    const kind = decodeEntry(record.bytes, seqno).header.kind;
-    const config = configOf(record);
-    entries.push({
-      view: record.view,
-      seqno,
-      signature: kind === "signature",
-      payload: record.bytes,
-      ...(config !== undefined && { config: [...config].sort() }),
-    });
-    const wait = pace(seqno);
-    if (wait !== undefined) await wait;
-  }
+/** The consensus entry of a ledger record (kind and configuration read from its bytes). */
+export function entryOf(record: LedgerRecord): Entry {
+  const kind = decodeEntry(record.bytes, record.seqno).header.kind;
+  const config = kind === "internal" ? configOf(record) : undefined;
   return {
-    hardState: { ...hardState, commitSeqno: Math.min(hardState.commitSeqno, ledger.lastSeqno) },
-    entries,
+    view: record.view,
+    seqno: record.seqno,
+    signature: kind === "signature",
+    payload: record.bytes,
+    ...(config !== undefined && { config: [...config].sort() }),
   };
 }
 
+/** The consensus core's storage: committed entries read back from the ledger. */
+export function ledgerLogStorage(ledger: Ledger): LogStorage {
+  return {
+    entryAt: (seqno) => {
+      const record = ledger.get(seqno);
+      return record === undefined ? undefined : entryOf(record);
+    },
+  };
+}
+
+/**
+ * Rebuilds the consensus core's persisted state from the ledger and the hard-state file, loading
+ * only the entries after the last signature at or before the durable commit point (the base):
+ * the prefix is committed, and the core reads it back through `ledgerLogStorage` when needed.
+ * What the core must know about the prefix (view history, last signature, configuration in
+ * force) comes from the ledger's indexes; the configuration is looked up among the few
+ * `internal` entries only.
+ */
+export function loadPersistedState(ledger: Ledger, hardStatePath: string): PersistedState {
+  const hardState = readJsonFile<HardState>(hardStatePath) ?? { view: 0, votedFor: null, commitSeqno: 0 };
+  const commit = ledger.lastSignatureAtOrBefore(Math.min(hardState.commitSeqno, ledger.lastSeqno));
+  let config: LogBase["config"];
+  for (const seqno of ledger.internalSeqnosDownFrom(commit)) {
+    const nodes = configOf(ledger.get(seqno)!);
+    if (nodes !== undefined) {
+      config = { seqno, nodes: [...nodes].sort() };
+      break;
+    }
+  }
+  const base: LogBase = {
+    seqno: commit,
+    view: commit === 0 ? 0 : ledger.get(commit)!.view,
+    views: ledger.viewStarts().filter((v) => v.startSeqno <= commit),
+    lastSignature: commit,
+    ...(config !== undefined && { config }),
+  };
+  const entries: Entry[] = [];
+  for (let seqno = commit + 1; seqno <= ledger.lastSeqno; seqno++) entries.push(entryOf(ledger.get(seqno)!));
+  return { hardState: { ...hardState, commitSeqno: commit }, base, entries };
+}
+
+/**
+ * The durable commit point is refreshed at least every this many committed entries (with the
+ * next persisted batch), so a restart loads at most about this many committed entries.
+ */
+export const COMMIT_CHECKPOINT_ENTRIES = 4096;
+
 export class Replica {
   readonly #o: ReplicaOptions;
-  #durable: { view: number; votedFor: NodeId | null } | undefined;
+  #durable: { view: number; votedFor: NodeId | null; commitSeqno: number } | undefined;
+  #latestHard: HardState | undefined;
   #failed = false;
   #leaderCommitSeqno: number | null = null;
   #inbox: Array<{ readonly from: NodeId; readonly bytes: Uint8Array }> = [];
@@ -312,6 +344,7 @@ export class Replica {
     // entries from a view later than the persisted one.
     if (ready.hardState) this.#writeHardState(ready.hardState);
     if (ready.entries.length > 0) ledger.persist();
+    this.#checkpointCommit();
 
     // 2. Send.
     const transport = this.#o.transport;
@@ -342,9 +375,29 @@ export class Replica {
    * worth two fsyncs per batch: it is written with the next view or vote change.
    */
   #writeHardState(hard: HardState): void {
+    this.#latestHard = hard;
     if (this.#durable?.view === hard.view && this.#durable.votedFor === hard.votedFor) return;
     writeDurable(this.#o.hardStatePath, JSON.stringify(hard));
-    this.#durable = { view: hard.view, votedFor: hard.votedFor };
+    this.#durable = { ...hard };
+  }
+
+  /**
+   * Writes the commit point once it ran `COMMIT_CHECKPOINT_ENTRIES` ahead of the durable one, after
+   * the batch is persisted (so it never names entries the disk lacks): a restart then loads
+   * only the entries after it (loadPersistedState).
+   */
+  #checkpointCommit(minEntries = COMMIT_CHECKPOINT_ENTRIES): void {
+    const hard = this.#latestHard;
+    if (hard === undefined || this.#durable === undefined) return;
+    if (hard.commitSeqno - this.#durable.commitSeqno < minEntries) return;
+    const commitSeqno = Math.min(hard.commitSeqno, this.#o.ledger.persistedSeqno);
+    writeDurable(this.#o.hardStatePath, JSON.stringify({ ...this.#durable, commitSeqno }));
+    this.#durable = { ...this.#durable, commitSeqno };
+  }
+
+  /** Makes the latest commit point durable (a clean stop: the next start loads the least). */
+  flushCommit(): void {
+    if (!this.#failed) this.#checkpointCommit(1);
   }
 
   #async(work: Promise<unknown>): void {

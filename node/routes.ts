@@ -142,6 +142,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     args: admitted.body.args,
     caller: admitted.caller,
     nonce: admitted.body.nonce ?? null,
+    ...(admitted.body.createdMs !== undefined && { createdMs: admitted.body.createdMs }),
     timeMs: now,
     seed: new Uint8Array(randomBytes(32)),
   };

@@ -13,6 +13,7 @@ import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
+import { assert } from "../sdk/assert.js";
 import { TreatyError } from "../sdk/errors.js";
 import {
   fromKeyFile,
@@ -54,7 +55,7 @@ import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
-import { GovView } from "./gov/view.js";
+import { GOV_PREFIX, GovView } from "./gov/view.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -65,11 +66,12 @@ import {
 import { Lifecycle, type Progress, type ReplayHook } from "./lifecycle.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
-import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.js";
+import { CONFIG_KEY, CONFIG_MAP, ledgerLogStorage, loadPersistedState, Replica } from "./replica.js";
 import { buildRouter } from "./routes.js";
 import { isReadIndexRequest, ReadService } from "./reads/service.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
+import { CheckpointWriter, checkpointPath, readLedgerCheckpoint } from "./ledger-checkpoint.js";
 import type { Transport, TransportStats } from "./transport/types.js";
 import { decode, encode } from "../sdk/codec.js";
 import {
@@ -105,8 +107,6 @@ const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 /** Endorsements start a day early so clock skew between nodes cannot make them not yet valid. */
 const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
 const FORWARD_TIMEOUT_MS = 10_000;
-/** Committed entries folded into the governance view between two yields at start-up. */
-const RECOVER_SLICE_ENTRIES = 256;
 /** How long a linearizable read may wait for a leader, its read index and the local commit. */
 const LINEARIZABLE_READ_TIMEOUT_MS = 5_000;
 /** Response headers a follower passes on from the leader's answer to a forwarded request. */
@@ -124,6 +124,7 @@ export class TreatyNode {
   readonly serviceKey: PublicKey;
   readonly serviceId: string;
   readonly ledger: Ledger;
+  readonly #checkpoints: CheckpointWriter;
   readonly replica: Replica;
   readonly sequencer: Sequencer;
   readonly execution: ExecutionService;
@@ -187,6 +188,10 @@ export class TreatyNode {
     this.serviceKey = init.serviceKey;
     this.serviceId = keyId(init.serviceKey);
     this.ledger = init.ledger;
+    this.#checkpoints = new CheckpointWriter(
+      checkpointPath(init.config.dataDir),
+      init.ledger.openedFromSeqno,
+    );
     this.execution = init.execution;
     this.#store = init.store;
     this.#signer = init.signer;
@@ -196,7 +201,10 @@ export class TreatyNode {
     this.#router = init.router;
     this.#http = init.http;
     this.measurement = codeMeasurement();
-    const consensus = new ConsensusNode({ id: init.identity.id, rng: init.runtime.rng }, init.persisted);
+    const consensus = new ConsensusNode(
+      { id: init.identity.id, rng: init.runtime.rng, storage: ledgerLogStorage(init.ledger) },
+      init.persisted,
+    );
     this.replica = new Replica({
       consensus,
       ledger: init.ledger,
@@ -361,18 +369,23 @@ export class TreatyNode {
     const ledgerSecrets = new LedgerSecrets(
       secrets.ledgerSecrets.map((x) => new LedgerSecret(x.version, fromHex(x.key))),
     );
+    const checkpoint = readLedgerCheckpoint(checkpointPath(config.dataDir));
     const verify = lifecycle.replay("ledger", store.lastSeqno);
     const ledger = await Ledger.openPaced(
-      { store, secrets: ledgerSecrets, random: runtime.randomBytes, serviceKey },
+      {
+        store,
+        secrets: ledgerSecrets,
+        random: runtime.randomBytes,
+        serviceKey,
+        ...(checkpoint !== undefined && { checkpoint }),
+      },
       verify,
     );
+    if (checkpoint !== undefined && ledger.openedFromSeqno === 0)
+      logger.warn("ledger checkpoint does not match the ledger: read it whole", { size: checkpoint.size });
     let persisted: PersistedState;
     if (ledger.lastSeqno > 0) {
-      persisted = await loadPersistedState(
-        ledger,
-        join(config.dataDir, "consensus.json"),
-        lifecycle.replay("log", ledger.lastSeqno),
-      );
+      persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
     } else if (config.genesis) {
       const genesis = genesisTransaction({
         genesis: config.genesis,
@@ -393,6 +406,7 @@ export class TreatyNode {
     const execution = await ExecutionService.start({
       kvPath: join(config.dataDir, "kv"),
       atRestKey: fromHex(secrets.atRestKey!, "secrets.atRestKey"),
+      retention: { nonceMs: config.requests.freshnessWindowMs },
       logger,
       replaySource: (from) => replaySource(ledger, from),
     });
@@ -490,6 +504,13 @@ export class TreatyNode {
     await this.#govWork.catch(() => undefined);
     await this.compiler.close();
     await this.execution.close();
+    try {
+      this.replica.flushCommit();
+      this.#checkpoints.write(this.ledger, this.replica.consensus.status().commitSeqno);
+    } catch (err) {
+      // The next start reads more of the ledger; nothing is lost.
+      this.logger.warn("could not write the commit point or the ledger checkpoint", { err });
+    }
     await this.#store.close();
     this.logger.info("node stopped");
   }
@@ -776,18 +797,25 @@ export class TreatyNode {
   }
 
   /**
-   * Brings the governance view up to the known commit point (the KV was replayed by the
-   * execution service), in slices that yield to the event loop (`/node/status` answers meanwhile).
+   * Rebuilds the governance view after a start: from the execution KV's committed state (gov
+   * tables and configuration, O(state)) when it has any, then by folding the committed entries
+   * after it; reacts to every table it filled.
    */
   async #recover(commitSeqno: number): Promise<void> {
     const committed = Math.min(Math.max(commitSeqno, this.execution.committedVersion), this.ledger.lastSeqno);
-    const pace = this.lifecycle.replay("governance", committed);
-    for (let from = 1; from <= committed; from += RECOVER_SLICE_ENTRIES) {
-      const to = Math.min(committed, from + RECOVER_SLICE_ENTRIES - 1);
-      this.#onCommit(from, to);
-      const wait = pace(to);
-      if (wait !== undefined) await wait;
+    const touched = new Set<string>();
+    const kvVersion = this.execution.committedVersion;
+    if (kvVersion > 0 && kvVersion <= committed) {
+      const gov = await this.execution.committedMaps(GOV_PREFIX);
+      const config = await this.execution.committedMaps(CONFIG_MAP);
+      assert(
+        gov.version === kvVersion && config.version === kvVersion,
+        "the KV's committed version held still",
+      );
+      for (const table of this.gov.loadState(kvVersion, [...gov.maps, ...config.maps])) touched.add(table);
     }
+    if (committed > this.gov.seqno) this.#onCommit(this.gov.seqno + 1, committed, touched);
+    else this.#react(touched, committed);
     await this.#govWork;
   }
 
@@ -847,20 +875,28 @@ export class TreatyNode {
   }
 
   /** Folds newly committed entries into the governance view and reacts to what changed. */
-  #onCommit(fromSeqno: number, toSeqno: number): void {
+  #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     this.reads.onCommit(toSeqno);
-    const touched = new Set<string>();
+    this.#checkpoints.maybeWrite(this.ledger, toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);
       if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;
       for (const table of this.gov.applyEntry(record).tables) touched.add(table);
     }
+    this.#react(touched, toSeqno);
+  }
+
+  /**
+   * Reacts to committed changes of governance tables (contracts, peers, constitution...); the
+   * node's governance is settled up to `seqno` once the reactions ran.
+   */
+  #react(touched: ReadonlySet<string>, seqno: number): void {
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
     this.#govWork = this.#govWork
       .then(() => this.#reactions.onCommit(touched))
       .finally(() => {
-        this.#govSettledSeqno = Math.max(this.#govSettledSeqno, toSeqno);
+        this.#govSettledSeqno = Math.max(this.#govSettledSeqno, seqno);
       });
   }
 

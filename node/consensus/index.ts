@@ -18,6 +18,7 @@ export {
   MAX_NODE_ID_LENGTH,
   resolveLimits,
 } from "./options.js";
+export { baseOf, type LogStorage } from "./log.js";
 export { cryptoRng } from "./rng.js";
 export { evaluateTxStatus, type TxKnowledge } from "./txstatus.js";
 export type * from "./types.js";

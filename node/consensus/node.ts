@@ -10,7 +10,7 @@
  */
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { ConsensusLog } from "./log.js";
+import { ConsensusLog, type LogStorage } from "./log.js";
 import { type ConsensusLimits, resolveLimits } from "./options.js";
 import { Progress } from "./progress.js";
 import { evaluateTxStatus } from "./txstatus.js";
@@ -20,6 +20,7 @@ import type {
   CommittedRange,
   Entry,
   HardState,
+  LogBase,
   Message,
   NodeId,
   PersistedState,
@@ -47,6 +48,12 @@ export interface ConsensusNodeOptions {
   readonly rng: Rng;
   /** Overrides of `DEFAULT_CONSENSUS_LIMITS`. */
   readonly limits?: Partial<ConsensusLimits>;
+  /**
+   * The driver's durable log, read synchronously for entries compacted out of memory. With it
+   * the in-memory log is a bounded window (`limits.logTailEntries`) and a restart may load only
+   * the entries after a `PersistedState.base`; without it every entry stays in memory.
+   */
+  readonly storage?: LogStorage;
 }
 
 /** A single-server membership change (see docs/consensus.md, "Membership"). */
@@ -125,7 +132,7 @@ export class ConsensusNode {
   readonly id: NodeId;
   readonly limits: ConsensusLimits;
   private readonly rng: Rng;
-  private readonly log = new ConsensusLog();
+  private readonly log: ConsensusLog;
 
   // Durable state (HardState).
   private view: number;
@@ -187,11 +194,15 @@ export class ConsensusNode {
     if (!Number.isSafeInteger(hard.commitSeqno) || hard.commitSeqno < 0) {
       throw corrupt("hardState.commitSeqno", "expected a count");
     }
-    let previousView = 0;
+    this.log = new ConsensusLog(options.storage);
+    const base = persisted.base;
+    if (base !== undefined) this.restoreBase(base, hard, options.storage !== undefined);
+    const baseSeqno = base?.seqno ?? 0;
+    let previousView = base?.view ?? 0;
     persisted.entries.forEach((entry, i) => {
       if (!isEntry(entry, this.limits.maxConfigNodes)) throw corrupt(`entries[${i}]`, "malformed entry");
-      if (entry.seqno !== i + 1)
-        throw corrupt(`entries[${i}].seqno`, `expected ${i + 1}, got ${entry.seqno}`);
+      if (entry.seqno !== baseSeqno + i + 1)
+        throw corrupt(`entries[${i}].seqno`, `expected ${baseSeqno + i + 1}, got ${entry.seqno}`);
       if (entry.view < previousView || entry.view > hard.view) {
         throw corrupt(`entries[${i}].view`, `expected a view in [${previousView}, ${hard.view}]`);
       }
@@ -201,6 +212,12 @@ export class ConsensusNode {
     this.log.markAllPersisted();
     if (hard.commitSeqno > this.log.lastSeqno) {
       throw corrupt("hardState.commitSeqno", `beyond the last entry (${this.log.lastSeqno})`);
+    }
+    if (hard.commitSeqno < baseSeqno) {
+      throw corrupt(
+        "hardState.commitSeqno",
+        `below the durable base (${baseSeqno}): the base must be committed`,
+      );
     }
     if (hard.commitSeqno !== 0 && !this.log.isSignature(hard.commitSeqno)) {
       throw corrupt("hardState.commitSeqno", "does not point at a signature entry");
@@ -473,6 +490,7 @@ export class ConsensusNode {
     this.unstableFrom = last + 1;
     this.truncateFrom = null;
     this.reportedCommit = this.commitSeqno;
+    this.compactLog();
     return rd;
   }
 
@@ -495,6 +513,14 @@ export class ConsensusNode {
   /** The entry at `seqno` in this node's log, if any. */
   entry(seqno: number): Entry | undefined {
     return this.log.entryAt(seqno);
+  }
+
+  /**
+   * The in-memory window of the log: entries through `baseSeqno` were compacted (read back from
+   * storage when needed); `residentEntries` are held in memory.
+   */
+  logWindow(): { readonly baseSeqno: number; readonly residentEntries: number } {
+    return { baseSeqno: this.log.baseSeqno, residentEntries: this.log.residentEntries };
   }
 
   /** The view history of this node's log: first seqno of each view. */
@@ -1034,6 +1060,47 @@ export class ConsensusNode {
   }
 
   // ---------------------------------------------------------------- log changes
+
+  /**
+   * Checks a restored base and starts the log there. The base is the driver's word about its own
+   * durable log, so a malformed one is LedgerCorrupt.
+   */
+  private restoreBase(base: LogBase, hard: HardState, hasStorage: boolean): void {
+    if (!hasStorage) throw corrupt("base", "a restored base needs storage to read the prefix from");
+    const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+    if (!count(base.seqno) || !count(base.view) || base.view > hard.view)
+      throw corrupt("base", "expected a seqno and a view within the hard state's");
+    if (!count(base.lastSignature) || base.lastSignature > base.seqno)
+      throw corrupt("base.lastSignature", "expected a seqno within the base");
+    if (!Array.isArray(base.views)) throw corrupt("base.views", "expected a view history");
+    let previous: ViewStart | undefined;
+    for (const v of base.views) {
+      if (!count(v?.view) || !count(v?.startSeqno) || v.startSeqno < 1 || v.startSeqno > base.seqno)
+        throw corrupt("base.views", "expected view starts within the base");
+      if (previous !== undefined && (v.view <= previous.view || v.startSeqno <= previous.startSeqno))
+        throw corrupt("base.views", "expected ascending views and seqnos");
+      previous = v;
+    }
+    if (base.seqno > 0 && previous?.view !== base.view)
+      throw corrupt("base.view", "expected the last view of the history");
+    if (
+      base.config !== undefined &&
+      (!isConfig(base.config.nodes, this.limits.maxConfigNodes) ||
+        !count(base.config.seqno) ||
+        base.config.seqno > base.seqno)
+    )
+      throw corrupt("base.config", "expected a configuration within the base");
+    this.log.restore(base);
+  }
+
+  /** Keeps the in-memory log to the uncommitted entries plus a tail of committed ones. */
+  private compactLog(): void {
+    if (!this.log.compactable) return;
+    const tail = this.limits.logTailEntries;
+    const target = Math.min(this.reportedCommit, this.log.persistedSeqno) - tail;
+    // In steps of a quarter tail, so the window is not copied on every Ready.
+    if (target - this.log.baseSeqno >= Math.max(1, tail >>> 2)) this.log.compact(target);
+  }
 
   private appendLog(entries: readonly Entry[]): void {
     this.log.append(entries);

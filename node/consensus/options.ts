@@ -29,6 +29,11 @@ export interface ConsensusLimits {
   readonly checkQuorum: boolean;
   /** Nodes ask for pre-votes before disturbing the cluster with a new view. */
   readonly preVote: boolean;
+  /**
+   * Committed entries kept in memory behind the commit point when the node has log storage
+   * (older ones are read back from storage for lagging followers). See log.ts.
+   */
+  readonly logTailEntries: number;
 }
 
 /** Defaults sized for a tick of about 50 ms: heartbeats every 100 ms, elections after 1-2 s. */
@@ -42,6 +47,7 @@ export const DEFAULT_CONSENSUS_LIMITS: ConsensusLimits = Object.freeze({
   maxConfigNodes: 64,
   checkQuorum: true,
   preVote: true,
+  logTailEntries: 4096,
 });
 
 /** Longest node id the core accepts (ids are key ids: short strings). */
@@ -94,5 +100,6 @@ export function resolveLimits(partial: Partial<ConsensusLimits> = {}): Consensus
     maxConfigNodes: positiveInt(merged.maxConfigNodes, "maxConfigNodes", 1024),
     checkQuorum: merged.checkQuorum,
     preVote: merged.preVote,
+    logTailEntries: positiveInt(merged.logTailEntries, "logTailEntries"),
   });
 }

@@ -48,10 +48,32 @@ export interface HardState {
   readonly commitSeqno: number;
 }
 
+/**
+ * What a node knows of the durable prefix of its log that it does not load into memory (see
+ * `ConsensusLog.restore`): entries there are committed and read from storage when needed.
+ */
+export interface LogBase {
+  /** Last seqno of the prefix. */
+  readonly seqno: number;
+  /** View of the entry at `seqno` (0 when seqno is 0). */
+  readonly view: number;
+  /** The view history through `seqno`, ascending. */
+  readonly views: readonly ViewStart[];
+  /** Highest signature seqno at or before `seqno`, 0 if none. */
+  readonly lastSignature: number;
+  /** The configuration in force at `seqno`, if any. */
+  readonly config?: { readonly seqno: number; readonly nodes: readonly NodeId[] };
+}
+
 /** Everything a node persisted, as handed back to the constructor after a restart. */
 export interface PersistedState {
   readonly hardState: HardState;
-  /** The durable log, seqnos 1..n in order. */
+  /**
+   * The durable prefix not loaded (needs `ConsensusNodeOptions.storage`); absent: the entries
+   * start at seqno 1.
+   */
+  readonly base?: LogBase;
+  /** The durable log after the base (or from seqno 1), in order. */
   readonly entries: readonly Entry[];
 }
 

@@ -20,12 +20,13 @@ import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type CallOutcome, type ContractCall, ContractRuntime } from "../../runtime/executor/runtime.js";
 import { KvStore } from "../../runtime/kv/store.js";
-import type { KvTx } from "../../runtime/kv/types.js";
+import type { KvTx, MapWrites } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
-import { describeNonce, findNonce, recordNonce } from "./nonces.js";
+import { describeNonce, findNonce, nonceHorizon, pruneNonces, recordNonce } from "./nonces.js";
+import { type Retention, resolveRetention } from "./retention.js";
 import {
   type ExecCall,
   type ExecResult,
@@ -56,6 +57,8 @@ export interface EngineOptions {
   /** `PROGRESS_SLOTS` Int32 slots on shared memory for the watchdog (default: private slots). */
   readonly progress?: Int32Array;
   readonly hooks?: EngineHooks;
+  /** Bounds on nonces and decided proposals (default DEFAULT_RETENTION). */
+  readonly retention?: Partial<Retention>;
 }
 
 /** See the module comment. Owns its KvStore and ContractRuntime; `close()` releases both. */
@@ -65,14 +68,22 @@ export class ExecutionEngine {
   readonly #gov: ProposalEngine;
   readonly #progress: Int32Array;
   readonly #hooks: EngineHooks;
+  readonly #retention: Retention;
   #closed = false;
 
-  private constructor(kv: KvStore, runtime: ContractRuntime, progress: Int32Array, hooks: EngineHooks) {
+  private constructor(
+    kv: KvStore,
+    runtime: ContractRuntime,
+    progress: Int32Array,
+    hooks: EngineHooks,
+    retention: Retention,
+  ) {
     this.#kv = kv;
     this.#runtime = runtime;
-    this.#gov = new ProposalEngine(runtime);
+    this.#gov = new ProposalEngine(runtime, { decidedProposals: retention.decidedProposals });
     this.#progress = progress;
     this.#hooks = hooks;
+    this.#retention = retention;
     Atomics.store(progress, PROGRESS_RUNNING, -1);
   }
 
@@ -83,6 +94,7 @@ export class ExecutionEngine {
    */
   static async open(options: EngineOptions): Promise<ExecutionEngine> {
     const limits = resolveLimits(options.limits ?? DEFAULT_LIMITS);
+    const retention = resolveRetention(options.retention);
     const progress = options.progress ?? new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     assert(progress.length >= PROGRESS_SLOTS, "engine: the progress buffer has PROGRESS_SLOTS slots");
     const runtime = await ContractRuntime.create({ limits });
@@ -96,7 +108,7 @@ export class ExecutionEngine {
       runtime.dispose();
       throw err;
     }
-    return new ExecutionEngine(kv, runtime, progress, options.hooks ?? {});
+    return new ExecutionEngine(kv, runtime, progress, options.hooks ?? {}, retention);
   }
 
   /** Highest version applied to the KV (committed or not). */
@@ -304,6 +316,24 @@ export class ExecutionEngine {
     return [...tx.range(map, limit === undefined ? {} : { limit })];
   }
 
+  /**
+   * Every row of every map whose name starts with `prefix`, at the committed version (maps in
+   * name order, keys bytewise): how a restarted node rebuilds its view of committed public
+   * state without replaying the ledger.
+   */
+  committedMaps(prefix: string): { version: number; maps: MapWrites[] } {
+    this.#alive();
+    const version = this.#kv.committedVersion;
+    const tx = this.#kv.beginAt(version);
+    const maps: MapWrites[] = [];
+    for (const map of this.#kv.knownMaps()) {
+      if (!map.startsWith(prefix)) continue;
+      const writes = [...tx.range(map)];
+      if (writes.length > 0) maps.push({ map, writes });
+    }
+    return { version, maps };
+  }
+
   /** Disposes the sandboxes and closes the KV (after any commit in flight). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -339,8 +369,10 @@ export class ExecutionEngine {
   }
 
   /**
-   * Checks and records a signed call's nonce in `tx`. Returns the failed result (Replay, or the
-   * store's refusal of an oversized key) or undefined when the call may run.
+   * Checks and records a signed call's nonce in `tx`, and forgets a few expired ones there (see
+   * nonces.ts). Returns the failed result (Replay; StaleRequest for a call created before the
+   * retention or the horizon of forgotten nonces; the store's refusal of an oversized key) or
+   * undefined when the call may run.
    */
   #consumeNonce(tx: KvTx, call: ExecCall, txid: string): ExecResult | undefined {
     if (call.caller === null || call.nonce === null) return undefined;
@@ -356,7 +388,20 @@ export class ExecutionEngine {
           },
         };
       }
-      recordNonce(tx, call.caller.id, call.nonce, { txid, timeMs: call.timeMs });
+      const createdMs = call.createdMs ?? call.timeMs;
+      const oldestMs = call.timeMs - this.#retention.nonceMs;
+      const horizon = nonceHorizon(tx);
+      if (createdMs < oldestMs || createdMs <= horizon) {
+        return {
+          ok: false,
+          error: {
+            code: "StaleRequest",
+            message: `body.createdMs: ${createdMs} is older than the replay window (requests created before ${Math.max(oldestMs, horizon + 1)} are refused)`,
+          },
+        };
+      }
+      recordNonce(tx, call.caller.id, call.nonce, createdMs, { txid, timeMs: call.timeMs });
+      pruneNonces(tx, oldestMs);
       return undefined;
     } catch (err) {
       if (err instanceof TreatyError)

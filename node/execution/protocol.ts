@@ -11,10 +11,11 @@
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
-import type { WriteSet } from "../../runtime/kv/types.js";
+import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
 import type { CallerRole, ContractManifest } from "../../runtime/sandbox/abi.js";
 import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
+import type { Retention } from "./retention.js";
 
 /** One call as the node decided it (everything here is recorded in the ledger). */
 export interface ExecCall {
@@ -26,6 +27,11 @@ export interface ExecCall {
   readonly caller: { readonly id: string; readonly role: CallerRole } | null;
   /** The signed request's nonce (null for unsigned or internal calls): replay protection. */
   readonly nonce: string | null;
+  /**
+   * The signed request's `createdMs` (set with `nonce`; when absent the call's `timeMs` stands
+   * in): orders nonces for pruning, and a call older than the retention is refused.
+   */
+  readonly createdMs?: number;
   /** The node's recorded clock for this call, ms since the epoch. */
   readonly timeMs: number;
   /** The recorded randomness seed (at least 16 bytes). */
@@ -74,6 +80,7 @@ export interface WorkerInit {
   readonly kvPath: string | null;
   readonly atRestKey?: Uint8Array;
   readonly limits: SandboxLimits;
+  readonly retention: Retention;
   /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED. */
   readonly progress: SharedArrayBuffer;
 }
@@ -103,6 +110,7 @@ export type Request =
   | { readonly id: number; readonly op: "rollback"; readonly version: number }
   | { readonly id: number; readonly op: "get"; readonly map: string; readonly key: Uint8Array }
   | { readonly id: number; readonly op: "scan"; readonly map: string; readonly limit: number | undefined }
+  | { readonly id: number; readonly op: "committedMaps"; readonly prefix: string }
   | { readonly id: number; readonly op: "close" };
 
 /** The operation names. */
@@ -121,6 +129,7 @@ export interface ReplyValues {
   rollback: null;
   get: Uint8Array | undefined;
   scan: Array<[Uint8Array, Uint8Array]>;
+  committedMaps: { version: number; maps: MapWrites[] };
   close: null;
 }
 

@@ -33,6 +33,7 @@ export async function serveEngine(
       kvPath: init.kvPath,
       ...(init.atRestKey !== undefined && { atRestKey: init.atRestKey }),
       limits: init.limits,
+      retention: init.retention,
       progress: new Int32Array(init.progress),
       hooks,
     });
@@ -118,6 +119,8 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
       return engine.get(request.map, request.key);
     case "scan":
       return engine.scan(request.map, request.limit);
+    case "committedMaps":
+      return engine.committedMaps(request.prefix);
     case "close":
       await engine.close();
       return null;

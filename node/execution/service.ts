@@ -27,6 +27,8 @@ import { TreatyError } from "../../sdk/errors.js";
 import type { WriteSet } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
+import { type Retention, resolveRetention } from "./retention.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
 import type { Logger } from "../log.js";
 import {
   type ExecCall,
@@ -63,6 +65,8 @@ export interface ExecutionServiceOptions {
   readonly atRestKey?: Uint8Array;
   /** Initial sandbox limits (default DEFAULT_LIMITS). */
   readonly limits?: SandboxLimits;
+  /** Bounds on nonces and decided proposals (default DEFAULT_RETENTION). */
+  readonly retention?: Partial<Retention>;
   readonly logger: Logger;
   /**
    * Write sets of applied-but-uncommitted versions > fromVersion, in order (the main thread reads
@@ -131,6 +135,7 @@ export class ExecutionService {
   /** The constitution preloaded into every new worker (the engine also loads it lazily). */
   #constitution: ConstitutionRecord | undefined;
   #limits: SandboxLimits;
+  readonly #retention: Retention;
   #generation: Generation | null = null;
   #pending: Pending | null = null;
   #nextId = 1;
@@ -153,6 +158,7 @@ export class ExecutionService {
     this.#options = options;
     this.#log = options.logger.child({ component: "execution" });
     this.#limits = limits;
+    this.#retention = resolveRetention(options.retention);
     this.#slackMs = slackMs;
     this.#controlMs = controlMs;
     this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
@@ -329,6 +335,11 @@ export class ExecutionService {
    */
   scan(map: string, limit?: number): Promise<Array<[Uint8Array, Uint8Array]>> {
     return this.#enqueue(() => this.#control({ id: 0, op: "scan", map, limit }, true));
+  }
+
+  /** Every row of the maps named `prefix*` at the committed version (ExecutionEngine.committedMaps). */
+  committedMaps(prefix: string): Promise<{ version: number; maps: MapWrites[] }> {
+    return this.#enqueue(() => this.#control({ id: 0, op: "committedMaps", prefix }, true));
   }
 
   /**
@@ -620,6 +631,7 @@ export class ExecutionService {
       kvPath: this.#options.kvPath,
       ...(this.#options.atRestKey !== undefined && { atRestKey: this.#options.atRestKey }),
       limits: this.#limits,
+      retention: this.#retention,
       progress: progress.buffer as SharedArrayBuffer,
     };
     const worker = new Worker(this.#workerUrl, { workerData: init });

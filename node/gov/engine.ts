@@ -33,6 +33,7 @@
  * `public:gov.constitution`: a new constitution takes effect for the very next governance call,
  * and a rollback of the KV brings the previous one back on the next call.
  */
+import { assert } from "../../sdk/assert.js";
 import { concatBytes, toHex, utf8 } from "../../sdk/bytes.js";
 import { encodeCanonical } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -45,6 +46,7 @@ import { resolveLimits } from "../../runtime/sandbox/limits.js";
 import type { ExecCall } from "../execution/protocol.js";
 import { ChildTx } from "./child-tx.js";
 import { type DryRunReport, tableChanges } from "./dry-run.js";
+import { recordDecided } from "./decided.js";
 import {
   type Ballot,
   type BallotsRecord,
@@ -108,7 +110,7 @@ const PROPOSAL_ID = /^[0-9a-f]{64}$/;
 /** Longest description or error message recorded from the constitution. */
 const MAX_MESSAGE_CHARS = 1024;
 const ALLOWED_APPLY_PREFIX = "public:gov.";
-const ENGINE_TABLES: readonly string[] = [GOV.proposals, GOV.ballots];
+const ENGINE_TABLES: readonly string[] = [GOV.proposals, GOV.ballots, GOV.decided, GOV.decidedCount];
 
 /** Context of one governance call. */
 interface Call {
@@ -121,10 +123,13 @@ interface Call {
 /** See the module comment. One per execution engine; holds the runtime by reference. */
 export class ProposalEngine {
   readonly #runtime: ConstitutionRuntime;
+  readonly #keepDecided: number;
   #loadedDigest: string | undefined;
 
-  constructor(runtime: ConstitutionRuntime) {
+  /** `options.decidedProposals`: decided proposals kept in the live tables (decided.ts). */
+  constructor(runtime: ConstitutionRuntime, options: { readonly decidedProposals: number }) {
     this.#runtime = runtime;
+    this.#keepDecided = options.decidedProposals;
   }
 
   /** Digest of the constitution loaded now (undefined before the first load). */
@@ -329,6 +334,7 @@ export class ProposalEngine {
       ...(error !== undefined && { error: { code: error.code, message: clip(error.message) } }),
     };
     call.tx.set(GOV.proposals, tableKey(proposalId), tableValue(final));
+    recordDecided(call.tx, seqnoOf(call.txid), proposalId, this.#keepDecided);
     return { proposalId, state };
   }
 
@@ -612,4 +618,11 @@ function describe(value: unknown): string {
   }
   text ??= String(value);
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/** The seqno of txid `view.seqno` (the engine's own txids: assert). */
+function seqnoOf(txid: string): number {
+  const seqno = Number(txid.slice(txid.indexOf(".") + 1));
+  assert(Number.isSafeInteger(seqno) && seqno > 0, "a txid is view.seqno");
+  return seqno;
 }

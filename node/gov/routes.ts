@@ -195,6 +195,7 @@ async function governanceWrite(
     args: await buildArgs(req, admitted.body.args),
     caller: admitted.caller,
     nonce: admitted.body.nonce ?? null,
+    ...(admitted.body.createdMs !== undefined && { createdMs: admitted.body.createdMs }),
     timeMs: now,
     seed: new Uint8Array(randomBytes(32)),
   };

@@ -19,12 +19,20 @@ export const GOV = {
   limits: "public:gov.limits",
   proposals: "public:gov.proposals",
   ballots: "public:gov.ballots",
+  /** Decided proposals, oldest first: key `<16-digit decision seqno>:<proposal id>`. Engine-owned. */
+  decided: "public:gov.decided",
+  /** How many rows `decided` holds (key SINGLETON_KEY, a number). Engine-owned. */
+  decidedCount: "public:gov.decidedCount",
 } as const;
 
 /** Internal node tables (not reachable from contracts). */
 export const INTERNAL = {
-  /** Executed request nonces: key `<callerId>:<nonce>`, value `{txid, createdMs}`. Private. */
+  /** Executed request nonces: key `<callerId>:<nonce>`, value `{txid, timeMs}`. Private. */
   nonces: "treaty.nonces",
+  /** The same nonces in time order: key `<15-digit createdMs>:<callerId>:<nonce>`. Private. */
+  nonceExpiry: "treaty.nonceExpiry",
+  /** `{throughMs}`: nonces created at or before it may be forgotten (key SINGLETON_KEY). Private. */
+  nonceHorizon: "treaty.nonceHorizon",
 } as const;
 
 export interface IdentityRecord {

@@ -4,6 +4,7 @@
  * trusted once the transaction that said so is committed, never on a pending one that a view
  * change could still drop. Public parts are in clear, so no secret is needed to build it.
  */
+import { assert } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
@@ -24,7 +25,7 @@ import {
   type UserRecord,
 } from "./tables.js";
 
-const GOV_PREFIX = "public:gov.";
+export const GOV_PREFIX = "public:gov.";
 
 /** What changed in one committed entry, so the node can react (reload contracts, peers...). */
 export interface GovChange {
@@ -40,6 +41,20 @@ export class GovView {
   /** Seqno of the last entry folded in. */
   get seqno(): number {
     return this.#seqno;
+  }
+
+  /**
+   * Starts an empty view from committed state at `seqno` (a restart: the execution KV's
+   * committed `public:gov.*` maps and configuration) instead of folding every entry since
+   * seqno 1. Returns the tables it filled.
+   */
+  loadState(seqno: number, maps: readonly MapWrites[]): Set<string> {
+    assert(
+      this.#seqno === 0 && this.#tables.size === 0 && this.#config === null,
+      "loadState starts an empty view",
+    );
+    this.#seqno = seqno;
+    return this.applyWrites(maps);
   }
 
   /** Folds a committed entry in (entries must come in seqno order). Returns the tables it touched. */

@@ -138,6 +138,12 @@ export class KvStore {
   }
 
   /** A transaction reading at appliedVersion; writes stay local to it until the caller applies its write set. */
+  /** Every map name the store holds rows or overlay writes for, live or not, sorted. */
+  knownMaps(): string[] {
+    this.assertOpen();
+    return [...new Set([...this.backend.mapNames(), ...this.overlay.mapNames()])].sort();
+  }
+
   begin(): KvTx {
     this.assertOpen();
     return new StoreTx(this.host, this.applied, this.epoch);

@@ -63,6 +63,32 @@ export interface LedgerOptions {
   readonly serviceKey?: PublicKey;
   /** Merkle tree memory bound (see merkle-tree.ts). */
   readonly residentLevel?: number;
+  /** Start from this checkpoint instead of reading the whole store (see `Ledger.open`). */
+  readonly checkpoint?: LedgerCheckpoint;
+}
+
+/**
+ * What `Ledger.open` needs to skip reading the first `size` entries: the Merkle tree's resident
+ * nodes at that size and the ledger's indexes up to it (see `Ledger.checkpoint`). Plain data; the
+ * node keeps it in a file next to the ledger.
+ */
+export interface LedgerCheckpoint {
+  /** Entries covered (a multiple of the tree's chunk size). */
+  readonly size: number;
+  /**
+   * A stored signature after `size` whose root covers it: `open` reads it after the checkpoint
+   * and checks its root, which binds every checkpointed node.
+   */
+  readonly signedAt: number;
+  /** View of the entry at `size`. */
+  readonly view: number;
+  /** `MerkleTree.residentNodes(size)`. */
+  readonly nodes: Uint8Array;
+  readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
+  /** Signature seqnos ≤ size, ascending. */
+  readonly signatures: readonly number[];
+  /** Internal-entry seqnos ≤ size, ascending. */
+  readonly internal: readonly number[];
 }
 
 /** One executed transaction, as the node hands it to the ledger. */
@@ -96,9 +122,14 @@ export class Ledger {
   #lastView = 0;
   /** Seqnos of signature entries, ascending (one number per signature: small). */
   readonly #signatures: number[] = [];
+  /** First seqno of each view, ascending (one record per view). */
+  readonly #views: Array<{ readonly view: number; readonly startSeqno: number }> = [];
+  /** Seqnos of `internal` entries (configuration and node records: rare), ascending. */
+  readonly #internal: number[] = [];
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
   #randomOffset = 0;
+  #openedFrom = 0;
 
   private constructor(options: LedgerOptions) {
     this.#store = options.store;
@@ -116,14 +147,17 @@ export class Ledger {
   /**
    * Opens the ledger over `options.store`, rebuilding the Merkle tree from every stored entry
    * (decoding each, checking digests, seqno and view order, and the root of each signature).
-   * Throws TreatyError LedgerCorrupt naming the first bad seqno. Cost: one pass over the store.
+   * With `options.checkpoint` (a `checkpoint()` taken earlier over the same store) only the
+   * entries after it are read: the tree and indexes start from the checkpoint, which must agree
+   * with the store (its size within the store, its root equal to the root the last signature
+   * before it signed, the next signature's root checked as usual); one that does not is ignored
+   * and the whole store is read (`openedFromSeqno` tells which). Throws TreatyError LedgerCorrupt naming the first bad seqno.
    */
   static open(options: LedgerOptions): Ledger {
-    const ledger = new Ledger(options);
-    for (const _ of ledger.#load()) {
-      // one verified entry
-    }
-    return ledger;
+    const load = Ledger.#load(options);
+    let step = load.next();
+    while (!step.done) step = load.next();
+    return step.value;
   }
 
   /**
@@ -135,19 +169,41 @@ export class Ledger {
     options: LedgerOptions,
     pace: (done: number, total: number) => Promise<void> | undefined,
   ): Promise<Ledger> {
-    const ledger = new Ledger(options);
     const total = options.store.lastSeqno;
-    for (const done of ledger.#load()) {
-      const wait = pace(done, total);
+    const load = Ledger.#load(options);
+    let step = load.next();
+    while (!step.done) {
+      const wait = pace(step.value, total);
       if (wait !== undefined) await wait;
+      step = load.next();
     }
+    return step.value;
+  }
+
+  /** Opens the ledger (see `open`), yielding the seqno verified after each entry it reads. */
+  static *#load(options: LedgerOptions): Generator<number, Ledger, undefined> {
+    if (options.checkpoint !== undefined) {
+      const ledger = new Ledger(options);
+      try {
+        if (ledger.#restore(options.checkpoint)) {
+          yield* ledger.#scan(options.checkpoint.size + 1);
+          return ledger;
+        }
+      } catch (err) {
+        // A checkpoint node the last signature before it did not cover can only show at the
+        // next signature: read the whole store, which reports real corruption itself.
+        if (!(err instanceof TreatyError && err.code === "LedgerCorrupt")) throw err;
+      }
+    }
+    const ledger = new Ledger(options);
+    yield* ledger.#scan(1);
     return ledger;
   }
 
-  /** Verifies and adds every stored entry; yields the count done after each. */
-  *#load(): Generator<number, void, undefined> {
-    let expected = 1;
-    for (const record of this.#store.range(1)) {
+  /** Reads, checks and indexes every stored entry from `fromSeqno` on, yielding each seqno. */
+  *#scan(fromSeqno: number): Generator<number, void, undefined> {
+    let expected = fromSeqno;
+    for (const record of this.#store.range(fromSeqno)) {
       if (record.seqno !== expected)
         throw corrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
       const entry = this.#check(record);
@@ -164,6 +220,92 @@ export class Ledger {
       this.#add(record, entry, false);
       yield expected;
       expected++;
+    }
+    this.#openedFrom = fromSeqno - 1;
+  }
+
+  /**
+   * A checkpoint of the durable ledger at the last chunk boundary of the tree that the last
+   * persisted signature at or before `atOrBefore` (the node passes its commit point) covers (undefined when that is 0): the Merkle tree's resident nodes and
+   * the indexes.
+   * Its size is O(entries / 2^R) bytes (R = the resident level): about 2 bytes per entry.
+   */
+  checkpoint(atOrBefore: number = this.#persistedSeqno): LedgerCheckpoint | undefined {
+    const chunk = this.#tree.chunkLeaves;
+    const signedAt = this.lastSignatureAtOrBefore(Math.min(atOrBefore, this.#persistedSeqno));
+    // Within what that signature signed, so the next open checks every checkpointed node.
+    const size = Math.floor(Math.max(signedAt - 1, 0) / chunk) * chunk;
+    if (size === 0) return undefined;
+    return {
+      size,
+      signedAt,
+      view: this.get(size)!.view,
+      nodes: this.#tree.residentNodes(size),
+      views: this.#views.filter((v) => v.startSeqno <= size).map((v) => ({ ...v })),
+      signatures: this.#signatures.filter((s) => s <= size),
+      internal: this.#internal.filter((s) => s <= size),
+    };
+  }
+
+  /** Seqnos read when the ledger was opened start after this one (0: the whole store). */
+  get openedFromSeqno(): number {
+    return this.#openedFrom;
+  }
+
+  /** Starts the tree and indexes from `cp`; false when it does not agree with the store. */
+  #restore(cp: LedgerCheckpoint): boolean {
+    const ascending = (values: readonly number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
+    if (
+      !Number.isSafeInteger(cp.size) ||
+      cp.size < 1 ||
+      cp.size > this.#store.lastSeqno ||
+      !Number.isSafeInteger(cp.signedAt) ||
+      cp.signedAt <= cp.size ||
+      cp.signedAt > this.#store.lastSeqno ||
+      this.#store.get(cp.size)?.view !== cp.view ||
+      !ascending(cp.signatures) ||
+      !ascending(cp.internal) ||
+      !ascending(cp.views.map((v) => v.startSeqno)) ||
+      cp.views.at(-1)?.view !== cp.view ||
+      (cp.signatures.at(-1) ?? 0) > cp.size ||
+      (cp.internal.at(-1) ?? 0) > cp.size ||
+      !this.#tree.restore(cp.size, cp.nodes)
+    ) {
+      return false;
+    }
+    this.#persistedSeqno = cp.size;
+    // The tree must reproduce what the last signature before the checkpoint signed.
+    const lastSig = cp.signatures.at(-1);
+    if (lastSig === undefined || !this.#signedRootMatches(lastSig)) return false;
+    // ... and a signature after it must exist, so that the scan checks the rest (see signedAt).
+    if (!this.#isStoredSignature(cp.signedAt)) return false;
+    this.#views.push(...cp.views.map((v) => ({ ...v })));
+    this.#signatures.push(...cp.signatures);
+    this.#internal.push(...cp.internal);
+    this.#lastView = cp.view;
+    return true;
+  }
+
+  #isStoredSignature(seqno: number): boolean {
+    const record = this.#store.get(seqno);
+    try {
+      return record !== undefined && decodeEntry(record.bytes, seqno).header.kind === "signature";
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether the stored signature entry at `seqno` signed the tree's root of the entries before it. */
+  #signedRootMatches(seqno: number): boolean {
+    const record = this.#store.get(seqno);
+    if (record === undefined) return false;
+    try {
+      const entry = decodeEntry(record.bytes, seqno);
+      if (entry.signatureBytes === null) return false;
+      const signature = decodeSignatureRecord(entry.signatureBytes, seqno);
+      return signature.treeSize === seqno - 1 && equalBytes(signature.root, this.#tree.root(seqno - 1));
+    } catch {
+      return false;
     }
   }
 
@@ -229,6 +371,22 @@ export class Ledger {
       throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
     assert(this.#secrets !== undefined, "reading private writes needs the ledger secrets");
     return entryWriteSet(entry, this.#secrets);
+  }
+
+  /** The highest signature seqno ≤ `seqno`, or 0. */
+  lastSignatureAtOrBefore(seqno: number): number {
+    return floorValue(this.#signatures, seqno) ?? 0;
+  }
+
+  /** The first seqno of each view in the ledger, ascending (a copy). */
+  viewStarts(): Array<{ view: number; startSeqno: number }> {
+    return this.#views.map((v) => ({ ...v }));
+  }
+
+  /** Seqnos of `internal` entries ≤ `seqno`, latest first (node records and configurations). */
+  *internalSeqnosDownFrom(seqno: number): IterableIterator<number> {
+    for (let i = this.#internal.length - 1; i >= 0; i--)
+      if (this.#internal[i]! <= seqno) yield this.#internal[i]!;
   }
 
   /** First signature seqno > `seqno`, or undefined. */
@@ -432,8 +590,11 @@ export class Ledger {
     this.#tree.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
     if (stage) this.#staged.push(record);
     else this.#persistedSeqno = record.seqno;
+    if (record.view !== this.#views.at(-1)?.view)
+      this.#views.push({ view: record.view, startSeqno: record.seqno });
     this.#lastView = record.view;
     if (entry.header.kind === "signature") this.#signatures.push(record.seqno);
+    if (entry.header.kind === "internal") this.#internal.push(record.seqno);
   }
 
   #dropStagedFrom(fromSeqno: number): void {
@@ -445,6 +606,8 @@ export class Ledger {
   #afterTruncate(fromSeqno: number): void {
     this.#tree.truncate(fromSeqno - 1);
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
+    while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();
+    while ((this.#views.at(-1)?.startSeqno ?? 0) >= fromSeqno) this.#views.pop();
     this.#lastView = fromSeqno > 1 ? this.get(fromSeqno - 1)!.view : 0;
   }
 
@@ -453,6 +616,18 @@ export class Ledger {
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
     return nodeHasher.leaf(encodeLeafData(storedLeafFields(record.bytes, seqno)));
   }
+}
+
+/** The largest value ≤ `value` in ascending `sorted`, or undefined. */
+function floorValue(sorted: readonly number[], value: number): number | undefined {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! <= value) low = mid + 1;
+    else high = mid;
+  }
+  return low === 0 ? undefined : sorted[low - 1];
 }
 
 function checkMeta(meta: TxMetadata): void {

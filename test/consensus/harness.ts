@@ -46,24 +46,36 @@ export class TestCluster {
   readonly nodes = new Map<NodeId, TestNode>();
   queue: Message[] = [];
 
+  /** With `storage`, every core reads compacted entries back from its node's disk. */
   constructor(
     ids: readonly NodeId[],
     readonly limits: Partial<ConsensusLimits> = TEST_LIMITS,
+    readonly options: { readonly storage?: boolean } = {},
   ) {
     const state = bootstrapState(ids);
     for (const id of ids) this.add(id, state);
   }
 
   /** Adds a node from `state`. */
-  add(id: NodeId, state: PersistedState): TestNode {
-    const node: TestNode = {
-      core: new ConsensusNode({ id, rng: ZERO_RNG, limits: this.limits }, state),
+  add(id: NodeId, state: PersistedState, disk: readonly Entry[] = state.entries): TestNode {
+    const node = {
       hardState: state.hardState,
-      disk: [...state.entries],
+      disk: [...disk],
       holdDisk: false,
       held: [],
       applied: [],
-    };
+    } as Omit<TestNode, "core"> as TestNode;
+    node.core = new ConsensusNode(
+      {
+        id,
+        rng: ZERO_RNG,
+        limits: this.limits,
+        ...(this.options.storage === true && {
+          storage: { entryAt: (seqno: number) => node.disk[seqno - 1] },
+        }),
+      },
+      state,
+    );
     this.nodes.set(id, node);
     return node;
   }

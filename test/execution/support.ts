@@ -106,7 +106,7 @@ export function call(
   contract: string,
   method: string,
   args: unknown,
-  overrides: Partial<Pick<ExecCall, "caller" | "nonce" | "timeMs">> = {},
+  overrides: Partial<Pick<ExecCall, "caller" | "nonce" | "timeMs" | "createdMs">> = {},
 ): ExecCall {
   const seed = new Uint8Array(16);
   new DataView(seed.buffer).setUint32(0, ++seedCounter);
@@ -117,6 +117,7 @@ export function call(
     caller: overrides.caller === undefined ? { id: "alice", role: "user" } : overrides.caller,
     nonce: overrides.nonce === undefined ? null : overrides.nonce,
     timeMs: overrides.timeMs ?? 1_700_000_000_000,
+    ...(overrides.createdMs !== undefined && { createdMs: overrides.createdMs }),
     seed,
   };
 }

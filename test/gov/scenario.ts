@@ -8,6 +8,7 @@
  * and every id is printed by its alias (m0, u1, p2, ...).
  *
  * Commands (names: m* sign as members, u* as users; keys are derived from the name):
+ *   engine decided=<n>                 before genesis: keep only n decided proposals
  *   genesis members=m0,m1 [users=u0] [contracts=counter:counter-v1] [open]
  *   propose m0 <action or [actions]>   JSON; strings "pk:u1", "id:u1", "files:<fixture>",
  *                                      "code:<measurement alias>" are replaced by their values
@@ -52,7 +53,7 @@ const EPOCH_MS = 1_750_000_000_000;
 
 /** Runs scenario commands one at a time against one engine. `close()` releases it. */
 export class GovScenario {
-  readonly #engine: ExecutionEngine;
+  #engine: ExecutionEngine;
   readonly #keys = new Map<string, KeyPair>();
   /** Printed names of hex ids: identities, proposals, measurements, digests. */
   readonly #aliases = new Map<string, string>();
@@ -83,6 +84,17 @@ export class GovScenario {
       return value;
     };
     switch (command) {
+      case "engine": {
+        // A fresh engine with other retention bounds (before genesis).
+        const decided = /^decided=(\d+)$/.exec(arg(0));
+        assert(decided !== null, "engine: expected decided=<n>");
+        await this.#engine.close();
+        this.#engine = await ExecutionEngine.open({
+          kvPath: null,
+          retention: { decidedProposals: Number(decided[1]) },
+        });
+        return ["ok"];
+      }
       case "genesis":
         await this.#genesis(rest);
         return ["ok"];

@@ -107,10 +107,10 @@ describe("node start-up phases", () => {
     }
     assert.deepEqual(
       [...new Set(seen.map((p) => p.step))],
-      ["ledger", "log", "governance"],
-      "every start-up pass over the ledger reports its progress, in order",
+      ["ledger"],
+      "the start-up pass over the ledger reports its progress (the log and governance views load only a bounded tail)",
     );
-    for (const step of ["ledger", "log", "governance"]) {
+    for (const step of ["ledger"]) {
       const last = seen.filter((p) => p.step === step).at(-1)!;
       assert.equal(last.done, last.total, `${step}: the pass ends with done = total`);
     }

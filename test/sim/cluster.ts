@@ -19,6 +19,7 @@ import {
   type Ready,
   type TxId,
 } from "../../node/consensus/index.js";
+import { baseOf } from "../../node/consensus/log.js";
 import { SafetyChecker, SafetyViolation } from "./checker.js";
 import { SimNetwork } from "./network.js";
 import type { Prng } from "./prng.js";
@@ -73,6 +74,7 @@ export class SimNode {
 export interface ClusterCounters {
   crashes: number;
   restarts: number;
+  restartsFromBase: number;
   proposals: number;
   refusals: number;
   membershipChanges: number;
@@ -89,6 +91,7 @@ export class SimCluster {
   readonly counters: ClusterCounters = {
     crashes: 0,
     restarts: 0,
+    restartsFromBase: 0,
     proposals: 0,
     refusals: 0,
     membershipChanges: 0,
@@ -150,6 +153,7 @@ export class SimCluster {
     const core = node.core!;
     this.checker.observeRestart(node.id, node.hardState.commitSeqno, (seqno) => core.entry(seqno));
     this.counters.restarts++;
+    if (node.hardState.commitSeqno > 0) this.counters.restartsFromBase++;
     this.trace.add(
       this.now,
       () =>
@@ -323,10 +327,20 @@ export class SimCluster {
     }
   }
 
+  /**
+   * Starts the core over the durable disk, which is also its log storage: the in-memory log is a
+   * window, and a restart loads only the entries after the durable commit point (the base).
+   */
   private start(node: SimNode): void {
+    const base = baseOf(node.disk, node.hardState.commitSeqno);
     node.core = new ConsensusNode(
-      { id: node.id, rng: this.rng.fork(), limits: this.limits },
-      { hardState: node.hardState, entries: [...node.disk] },
+      {
+        id: node.id,
+        rng: this.rng.fork(),
+        limits: this.limits,
+        storage: { entryAt: (seqno) => node.disk[seqno - 1] },
+      },
+      { hardState: node.hardState, base, entries: node.disk.slice(base.seqno) },
     );
   }
 }

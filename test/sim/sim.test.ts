@@ -43,6 +43,8 @@ test("simulation: runs exercise the faults they claim to", () => {
   let views = 0;
   let reads = 0;
   let readsFailed = 0;
+  let compacted = 0;
+  let restartsFromBase = 0;
   for (let seed = 1; seed <= 30; seed++) {
     const s = simulate({ seed, nodes: 5, steps: STEPS, membership: true });
     crashes += s.crashes;
@@ -51,6 +53,8 @@ test("simulation: runs exercise the faults they claim to", () => {
     views = Math.max(views, s.maxView);
     reads += s.readsServed;
     readsFailed += s.readsFailed;
+    if (s.maxLogBase > 0) compacted++;
+    restartsFromBase += s.restartsFromBase;
   }
   assert.ok(crashes > 10, `crashes=${crashes}`);
   assert.ok(changes > 5, `membership changes=${changes}`);
@@ -58,4 +62,7 @@ test("simulation: runs exercise the faults they claim to", () => {
   assert.ok(views > 4, `max view=${views}`);
   assert.ok(reads > 1000, `reads served=${reads}`);
   assert.ok(readsFailed > 0, `reads failed=${readsFailed}`);
+  // Bounded logs (SIM_LIMITS.logTailEntries): compaction, feeding from disk, restarts from a base.
+  assert.ok(compacted > 20, `seeds that compacted=${compacted}`);
+  assert.ok(restartsFromBase > 10, `restarts from a base=${restartsFromBase}`);
 });

@@ -42,6 +42,10 @@ export interface SimSummary {
   /** Read-index requests answered with a seqno (each checked for staleness). */
   readonly readsServed: number;
   readonly readsFailed: number;
+  /** Highest compacted seqno (log window base) of a live node at the end. */
+  readonly maxLogBase: number;
+  /** Restarts that loaded only the entries after a non-empty base. */
+  readonly restartsFromBase: number;
 }
 
 /** A run that broke safety or liveness; `trace` is filled when the run was traced. */
@@ -64,6 +68,9 @@ export const SIM_LIMITS: Partial<ConsensusLimits> = {
   maxBatchBytes: 256,
   maxInflightAppends: 4,
   maxUncommittedEntries: 48,
+  // A small window: every run compacts its logs, serves lagging followers from the disk, and
+  // restarts from a base (cluster.ts).
+  logTailEntries: 8,
 };
 
 /** Ticks after healing for a leader to emerge and commit, before catch-up is accounted for. */
@@ -151,6 +158,8 @@ export function simulate(options: SimOptions): SimSummary {
       finalMembers: leader.config?.length ?? 0,
       readsServed: cluster.counters.readsServed,
       readsFailed: cluster.counters.readsFailed,
+      maxLogBase: Math.max(...cluster.live().map((n) => n.core!.logWindow().baseSeqno)),
+      restartsFromBase: cluster.counters.restartsFromBase,
     };
   } catch (err) {
     if (err instanceof SimFailure) throw err;

@@ -1,0 +1,144 @@
+/**
+ * Retention of replicated bookkeeping: expired nonces are forgotten inside the transactions of
+ * later signed calls (oldest first, a few per call) and can never be replayed afterwards; decided
+ * proposals beyond the bound leave the live tables (decided.ts; the scenario
+ * test/scenarios/governance/retention.txt covers it through the proposal engine).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { utf8 } from "../../sdk/bytes.js";
+import { KvStore } from "../../runtime/kv/store.js";
+import { ExecutionEngine } from "../../node/execution/engine.js";
+import { NONCE_PRUNE_PER_CALL, nonceKey } from "../../node/execution/nonces.js";
+import { resolveRetention } from "../../node/execution/retention.js";
+import { decidedCount, recordDecided } from "../../node/gov/decided.js";
+import { GOV, INTERNAL, readTableValue, SINGLETON_KEY, tableKey, tableValue } from "../../node/gov/tables.js";
+import { call, codeOf, counterBundle, okResult, TEST_LIMITS } from "./support.js";
+
+const T0 = 1_700_000_000_000;
+const WINDOW_MS = 60_000;
+
+async function openEngine(): Promise<ExecutionEngine> {
+  const engine = await ExecutionEngine.open({
+    kvPath: null,
+    limits: TEST_LIMITS,
+    retention: { nonceMs: WINDOW_MS },
+  });
+  await engine.loadContract("counter", counterBundle());
+  return engine;
+}
+
+/** One signed `add` by alice with `nonce`, created and run at the given times. */
+function signed(engine: ExecutionEngine, nonce: string, timeMs: number, createdMs = timeMs) {
+  const [result] = engine.executeBatch(1, engine.appliedVersion + 1, [
+    call("counter", "add", { key: "k", by: 1 }, { nonce, timeMs, createdMs }),
+  ]);
+  return result;
+}
+
+function horizon(engine: ExecutionEngine): number | undefined {
+  const row = engine.get(INTERNAL.nonceHorizon, tableKey(SINGLETON_KEY));
+  return row === undefined ? undefined : readTableValue<{ throughMs: number }>(row).throughMs;
+}
+
+describe("nonce retention", () => {
+  let engine: ExecutionEngine;
+  before(async () => {
+    engine = await openEngine();
+  });
+  after(() => engine.close());
+
+  test("nonces inside the window are all kept, and replays refused", () => {
+    for (let i = 0; i < 10; i++) assert.equal(codeOf(signed(engine, `a-${i}`, T0 + i * 1000)), "ok");
+    assert.equal(engine.scan(INTERNAL.nonces).length, 10);
+    assert.equal(engine.scan(INTERNAL.nonceExpiry).length, 10);
+    assert.equal(horizon(engine), undefined);
+    assert.equal(codeOf(signed(engine, "a-3", T0 + 20_000, T0 + 3000)), "Replay");
+  });
+
+  test("a later call forgets expired nonces, oldest first, a bounded number per call", () => {
+    // Created at T0 + i*1000; at T0 + 65_500 those created before T0 + 5_500 (a-0..a-5) expired.
+    const result = okResult(signed(engine, "b-0", T0 + WINDOW_MS + 5500));
+    const removed = result.writeSet.private
+      .find((m) => m.map === INTERNAL.nonces)!
+      .writes.filter(([, value]) => value === null)
+      .map(([key]) => utf8.decode(key));
+    assert.deepEqual(
+      removed,
+      ["alice:a-0", "alice:a-1", "alice:a-2", "alice:a-3"].slice(0, NONCE_PRUNE_PER_CALL),
+    );
+    assert.equal(horizon(engine), T0 + (NONCE_PRUNE_PER_CALL - 1) * 1000);
+    assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "a-0")), undefined);
+    assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-4")), undefined);
+    // The next call finishes the backlog (a-4, a-5) and stops at the first live nonce.
+    okResult(signed(engine, "b-1", T0 + WINDOW_MS + 5500));
+    assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "a-5")), undefined);
+    assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-6")), undefined);
+    assert.equal(horizon(engine), T0 + 5000);
+  });
+
+  test("a forgotten nonce can never run again: its request is older than the horizon", () => {
+    // Even on a leader whose clock lags (or whose window is wider), in-window by its own clock.
+    const replay = signed(engine, "a-0", T0 + 30_000, T0);
+    assert.equal(codeOf(replay), "StaleRequest");
+    assert.equal(codeOf(signed(engine, "fresh-but-at-horizon", T0 + 30_000, T0 + 5000)), "StaleRequest");
+    assert.equal(codeOf(signed(engine, "just-after-horizon", T0 + 30_000, T0 + 5001)), "ok");
+  });
+
+  test("a request created before the retention is refused in the transaction, and writes nothing", () => {
+    const before = engine.appliedVersion;
+    const result = signed(engine, "old", T0 + 200_000, T0 + 200_000 - WINDOW_MS - 1);
+    assert.equal(codeOf(result), "StaleRequest");
+    assert.equal(engine.appliedVersion, before);
+    assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "old")), undefined);
+  });
+
+  test("under sustained load the table holds one window of nonces, not the whole history", () => {
+    let t = T0 + 300_000;
+    for (let i = 0; i < 600; i++) {
+      t += 500; // 120 calls per window
+      assert.equal(codeOf(signed(engine, `load-${i}`, t)), "ok");
+    }
+    const live = engine.scan(INTERNAL.nonces).length;
+    assert.ok(live <= 121, `expected about one window of nonces, got ${live}`);
+    assert.equal(engine.scan(INTERNAL.nonceExpiry).length, live);
+    assert.equal(codeOf(signed(engine, "load-599", t + 1, t - 500)), "Replay");
+  });
+});
+
+describe("retention options", () => {
+  test("bad bounds are InvalidArgs naming the field", () => {
+    assert.throws(() => resolveRetention({ nonceMs: 0 }), /retention\.nonceMs/);
+    assert.throws(() => resolveRetention({ decidedProposals: 1.5 }), /retention\.decidedProposals/);
+    assert.deepEqual(resolveRetention({ nonceMs: 10 }), { nonceMs: 10, decidedProposals: 1000 });
+  });
+});
+
+describe("decided proposal retention", () => {
+  test("the oldest decided proposals leave proposals, ballots and the index once over the bound", () => {
+    const kv = KvStore.open(null);
+    let version = 0;
+    const decide = (id: string): string[] => {
+      const tx = kv.begin();
+      tx.set(GOV.proposals, tableKey(id), tableValue({ state: "Accepted" }));
+      tx.set(GOV.ballots, tableKey(id), tableValue({ m0: "for" }));
+      const dropped = recordDecided(tx, ++version, id, 3);
+      kv.apply(version, tx.writeSet());
+      return dropped;
+    };
+    const ids = ["p1", "p2", "p3", "p4", "p5"];
+    const dropped = ids.map(decide);
+    assert.deepEqual(dropped, [[], [], [], ["p1"], ["p2"]]);
+    const tx = kv.begin();
+    assert.equal(decidedCount(tx), 3);
+    assert.deepEqual(
+      [...tx.range(GOV.proposals)].map(([k]) => utf8.decode(k)),
+      ["p3", "p4", "p5"],
+    );
+    assert.deepEqual(
+      [...tx.range(GOV.ballots)].map(([k]) => utf8.decode(k)),
+      ["p3", "p4", "p5"],
+    );
+    assert.equal([...tx.range(GOV.decided)].length, 3);
+  });
+});
