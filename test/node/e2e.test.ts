@@ -153,6 +153,7 @@ describe("end to end on one node", () => {
     assert.deepEqual((await bankAsUser.openAccount({})).result, { id: net.user.id });
     const minted = await bankAsMember.mint({ to: net.user.id, amount: 500 });
     assert.deepEqual(minted.result, { supply: 500 });
+    await user.waitForCommit(minted.txid); // reads see committed state
     assert.deepEqual((await bankAsUser.balance({})).result, { balance: 500 });
     assert.deepEqual((await bankAsMember.totalSupply({})).result, { supply: 500 });
     await rejectsWith(bankAsUser.mint({ to: net.user.id, amount: 1 }), "Forbidden");
