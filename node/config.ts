@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
+import { isInside, type SealingConfig } from "./secrets/sealing.js";
 
 export interface IdentityConfig {
   readonly curve: Curve;
@@ -27,8 +28,13 @@ export interface GenesisConfig {
 export interface NodeConfig {
   readonly dataDir: string;
   readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
-  /** The node's identity key file; created on first start when missing. */
-  readonly identityFile: string;
+  /**
+   * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
+   * folder); created on first start when missing. Null (the default): the identity lives in the node's sealed state, or only in memory.
+   */
+  readonly identityFile: string | null;
+  /** Where the node's secrets survive a restart: node/secrets/sealing.ts. Default `memory`. */
+  readonly sealing: SealingConfig;
   readonly nats: { readonly servers: readonly string[] } | null;
   readonly ledger: {
     /** A signature transaction after this many transactions... */
@@ -102,10 +108,8 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
     },
-    identityFile:
-      root.identityFile === undefined
-        ? resolve(dataDir, "identity.json")
-        : path(root.identityFile, "identityFile"),
+    identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
+    sealing: parseSealing(root.sealing, dataDir, path),
     nats:
       root.nats === undefined || root.nats === null
         ? null
@@ -171,6 +175,26 @@ function parseGenesis(value: unknown, path: (v: unknown, field: string) => strin
     }),
     open: g.open === undefined ? false : boolean(g.open, "genesis.open"),
   };
+}
+
+function parseSealing(
+  value: unknown,
+  dataDir: string,
+  path: (v: unknown, field: string) => string,
+): SealingConfig {
+  if (value === undefined || value === null) return { provider: "memory" };
+  const o = object(value, "sealing");
+  const provider = oneOf(o.provider, "sealing.provider", ["memory", "virtual"] as const);
+  if (provider === "memory") return { provider };
+  if ((o.keyFile === undefined) === (o.keyEnv === undefined))
+    throw bad("sealing", "exactly one of keyFile and keyEnv for the virtual provider", value);
+  const keyFile = o.keyFile === undefined ? null : path(o.keyFile, "sealing.keyFile");
+  if (keyFile !== null && isInside(keyFile, dataDir))
+    throw new TreatyError(
+      "MalformedRequest",
+      "config sealing.keyFile: must lie outside dataDir (a copy of the data folder must not carry its own key)",
+    );
+  return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
 }
 
 function bad(field: string, expected: string, got: unknown): TreatyError {

@@ -20,6 +20,7 @@ export function realRuntime(
   return {
     now: Date.now,
     randomBytes: (length) => new Uint8Array(randomBytes(length)),
+    env: (name) => process.env[name],
     rng: { nextInt: (max) => randomInt(max) },
     logger,
     transport:

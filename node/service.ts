@@ -65,6 +65,8 @@ import { CONFIG_KEY, CONFIG_MAP, loadPersistedState, Replica } from "./replica.j
 import { buildRouter } from "./routes.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
+import { archiveUnreadableState, nodeIdentity } from "./secrets/restart.js";
+import { createSealingProvider, type SealingProvider } from "./secrets/sealing.js";
 import type { Transport, TransportStats } from "./transport/types.js";
 import { decode, encode } from "../sdk/codec.js";
 import {
@@ -84,6 +86,8 @@ import { findPackageRoot } from "../runtime/compiler/package-root.js";
 export interface NodeRuntime {
   readonly now: () => number;
   readonly randomBytes: (length: number) => Uint8Array;
+  /** Reads an environment variable (a `virtual` sealing key may come from one). */
+  readonly env?: (name: string) => string | undefined;
   readonly rng: Rng;
   readonly logger: Logger;
   /** Builds the node-to-node transport once the node knows its identity and service; null for a lone node. */
@@ -215,9 +219,12 @@ export class TreatyNode {
    */
   static async start(config: NodeConfig, runtime: NodeRuntime): Promise<TreatyNode> {
     mkdirSync(config.dataDir, { recursive: true });
-    const identity = loadOrCreateIdentity(config.identityFile);
+    const sealing = createSealingProvider(config.sealing, config.dataDir, runtime);
+    const sealed = sealing.unseal();
+    const identity = nodeIdentity(config.identityFile, sealed);
+    // Seal a new identity at once: a node stopped while waiting to join comes back as itself.
+    if (sealed === undefined) sealing.seal({ identity: toKeyFile(identity) });
     const logger = runtime.logger.child({ nodeId: identity.id.slice(0, 12) });
-    const secretsPath = join(config.dataDir, "secrets.json");
     // Bind the HTTP port first (answering Unavailable until the node is ready), so the URL the
     // node records at genesis or sends when joining is the one it really serves on.
     const router = new Router();
@@ -233,7 +240,8 @@ export class TreatyNode {
       return await TreatyNode.#open(config, runtime, {
         identity,
         logger,
-        secretsPath,
+        sealing,
+        sealed: sealed?.secrets,
         router,
         http,
         cleanup,
@@ -250,18 +258,26 @@ export class TreatyNode {
     ctx: {
       identity: KeyPair;
       logger: Logger;
-      secretsPath: string;
+      sealing: SealingProvider;
+      sealed: NodeSecrets | undefined;
       router: Router;
       http: RunningHttpServer;
       cleanup: Array<() => Promise<void>>;
     },
   ): Promise<TreatyNode> {
-    const { identity, logger, secretsPath } = ctx;
+    const { identity, logger, sealing } = ctx;
     const nodeUrl = ctx.http.url;
-    let secrets = readJsonFile<NodeSecrets>(secretsPath);
+    let secrets = ctx.sealed;
+    const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
-    const store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
-    ctx.cleanup.push(() => store.close());
+    let store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    if (secrets === undefined && store.lastSeqno > 0) {
+      await store.close();
+      archiveUnreadableState(config, sealing.kind, runtime.now(), logger);
+      store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    }
+    const opened = store;
+    ctx.cleanup.push(() => opened.close());
     if (store.lastSeqno === 0 && config.join) {
       // Also after a restart before the first entry arrived: joining again is how we learn the peers.
       const serviceKey: PublicKey = {
@@ -282,22 +298,20 @@ export class TreatyNode {
         ...(secrets?.atRestKey !== undefined && { atRestKey: secrets.atRestKey }),
       };
       joinedPeers = joined.nodes;
-      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      seal(secrets);
     } else if (store.lastSeqno === 0 && config.genesis && !secrets) {
       secrets = createServiceSecrets(identity, runtime);
-      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      seal(secrets);
     }
     if (!secrets) {
       throw new TreatyError(
-        store.lastSeqno === 0 ? "MalformedRequest" : "LedgerCorrupt",
-        store.lastSeqno === 0
-          ? "config: the data folder is empty and there is neither a genesis nor a join section"
-          : `${secretsPath}: missing; this node cannot read its own ledger`,
+        "MalformedRequest",
+        "config: the data folder is empty and there is neither a genesis nor a join section",
       );
     }
     if (secrets.atRestKey === undefined) {
       secrets = { ...secrets, atRestKey: toHex(runtime.randomBytes(AT_REST_KEY_BYTES)) };
-      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      seal(secrets);
     }
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
@@ -723,14 +737,6 @@ export class TreatyNode {
   }
 
   readonly #loadedDigests = new Map<string, string>();
-}
-
-function loadOrCreateIdentity(file: string): KeyPair {
-  const existing = readJsonFile<unknown>(file);
-  if (existing !== undefined) return fromKeyFile(existing);
-  const key = generateKeyPair("ed25519");
-  writeDurable(file, `${JSON.stringify(toKeyFile(key), null, 2)}\n`);
-  return key;
 }
 
 function createServiceSecrets(identity: KeyPair, runtime: NodeRuntime): NodeSecrets {

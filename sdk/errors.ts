@@ -36,6 +36,9 @@ export const ErrorCode = {
   LedgerCorrupt: "LedgerCorrupt",
   ReceiptInvalid: "ReceiptInvalid",
   DecryptionFailed: "DecryptionFailed",
+  // Sealed node secrets
+  SealingKeyMissing: "SealingKeyMissing",
+  SecretsUnavailable: "SecretsUnavailable",
   TxNotFound: "TxNotFound",
   TxNotCommitted: "TxNotCommitted",
   // Service and consensus

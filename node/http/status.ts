@@ -38,6 +38,8 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   LedgerCorrupt: 500,
   ReceiptInvalid: 500,
   DecryptionFailed: 500,
+  SealingKeyMissing: 500,
+  SecretsUnavailable: 503,
   Internal: 500,
   ServiceNotOpen: 503,
   NotLeader: 503,

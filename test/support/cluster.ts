@@ -269,6 +269,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const base = (i: number) => ({
       dataDir: nodes[i]!.dataDir,
       identityFile: nodes[i]!.identityFile,
+      sealing: { provider: "virtual", keyFile: join(dir, `node${i}-sealing.key`) },
       http: { host: "127.0.0.1", port: ports[i] },
       nats: { servers: [nats!.url] },
       ledger: {
