@@ -13,6 +13,8 @@ import { isInside, type SealingConfig } from "./secrets/sealing.js";
 export interface IdentityConfig {
   readonly curve: Curve;
   readonly publicKey: string;
+  /** Members: the x25519 public key (hex) their recovery share is sealed to. */
+  readonly encryptionKey?: string;
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
@@ -157,6 +159,9 @@ function parseGenesis(value: unknown, path: (v: unknown, field: string) => strin
       return {
         curve: (o.curve ?? "ed25519") as Curve,
         publicKey: string(o.publicKey, `${field}[${i}].publicKey`),
+        ...(o.encryptionKey !== undefined && {
+          encryptionKey: hex32(o.encryptionKey, `${field}[${i}].encryptionKey`),
+        }),
         ...(o.data !== undefined && { data: object(o.data, `${field}[${i}].data`) }),
       };
     });
@@ -195,6 +200,11 @@ function parseSealing(
       "config sealing.keyFile: must lie outside dataDir (a copy of the data folder must not carry its own key)",
     );
   return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
+}
+
+function hex32(v: unknown, field: string): string {
+  if (typeof v !== "string" || !/^[0-9a-fA-F]{64}$/.test(v)) throw bad(field, "32 bytes in hex", v);
+  return v.toLowerCase();
 }
 
 function bad(field: string, expected: string, got: unknown): TreatyError {

@@ -20,6 +20,7 @@ import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
+import { addRecoveryShareRoutes } from "./recovery/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { openApiDocument } from "./openapi.js";
@@ -78,6 +79,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     }
   };
 
+  addRecoveryShareRoutes(router, node.gov);
   return addGovRoutes(router, node)
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({ body: openApiDocument(node.manifests, TREATY_VERSION) }))

@@ -52,6 +52,7 @@ import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
 import { GovView } from "./gov/view.js";
+import { RecoveryShareIssuer } from "./recovery/issuer.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -137,6 +138,7 @@ export class TreatyNode {
   readonly #secrets: NodeSecrets;
   #govWork: Promise<void> = Promise.resolve();
   readonly #reactions: GovReactions;
+  readonly #shares: RecoveryShareIssuer;
   #stopped = false;
   /** Requests forwarded to a leader and not answered yet. */
   readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
@@ -210,6 +212,18 @@ export class TreatyNode {
       setLimits: (limits) => this.execution.setLimits(limits),
       appendInternal: (input) => this.sequencer.appendInternal(input),
       changeMembership: (change, input) => this.sequencer.changeMembership(change, input),
+    });
+    this.#shares = new RecoveryShareIssuer({
+      gov: this.gov,
+      logger: this.logger,
+      now: init.runtime.now,
+      randomBytes: init.runtime.randomBytes,
+      leaderView: () => {
+        const status = this.replica.consensus.status();
+        return status.role === "Leader" ? status.view : null;
+      },
+      secrets: () => ({ ledgerSecrets: this.#secrets.ledgerSecrets, serviceKey: this.#secrets.serviceKey }),
+      appendInternal: (input) => this.sequencer.appendInternal(input),
     });
   }
 
@@ -713,6 +727,10 @@ export class TreatyNode {
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
     this.#govWork = this.#govWork.then(() => this.#reactions.onCommit(touched));
+    // Detached: issuing appends an entry, and the governance queue must not wait on it.
+    this.#govWork = this.#govWork.then(() => {
+      void this.#shares.onCommit(touched);
+    });
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */

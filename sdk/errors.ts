@@ -39,6 +39,8 @@ export const ErrorCode = {
   // Sealed node secrets
   SealingKeyMissing: "SealingKeyMissing",
   SecretsUnavailable: "SecretsUnavailable",
+  // Recovery
+  InvalidRecoveryShare: "InvalidRecoveryShare",
   TxNotFound: "TxNotFound",
   TxNotCommitted: "TxNotCommitted",
   // Service and consensus

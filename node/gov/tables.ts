@@ -19,6 +19,10 @@ export const GOV = {
   limits: "public:gov.limits",
   proposals: "public:gov.proposals",
   ballots: "public:gov.ballots",
+  /** The latest recovery share round (node/recovery/shares.ts), key "current". */
+  recovery: "public:gov.recovery",
+  /** memberId → that member's sealed share of the latest round. */
+  recoveryShares: "public:gov.recoveryShares",
 } as const;
 
 /** Internal node tables (not reachable from contracts). */
@@ -34,7 +38,7 @@ export interface IdentityRecord {
 }
 
 export interface MemberRecord extends IdentityRecord {
-  /** x25519 public key (hex) for recovery shares; optional until recovery lands. */
+  /** x25519 public key (hex) recovery shares are sealed to; members without one hold no share. */
   readonly encryptionKey?: string;
   readonly status: "active";
 }

@@ -40,6 +40,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   DecryptionFailed: 500,
   SealingKeyMissing: 500,
   SecretsUnavailable: 503,
+  InvalidRecoveryShare: 400,
   Internal: 500,
   ServiceNotOpen: 503,
   NotLeader: 503,
