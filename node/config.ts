@@ -51,6 +51,11 @@ export interface NodeConfig {
   readonly genesis: GenesisConfig | null;
   /** Join an existing service: node URLs to ask, and its pinned identity key (from service.json). */
   readonly join: { readonly nodes: readonly string[]; readonly serviceKey: string } | null;
+  /**
+   * Disaster recovery: start a new service from the surviving ledger of a lost one (a node data
+   * folder or its `ledger/` folder). See docs/recovery.md.
+   */
+  readonly recover: { readonly ledgerDir: string } | null;
   /** Trust joining nodes without a governance vote (local development only). */
   readonly autoTrustNodes: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
@@ -88,10 +93,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   const root = object(value, "config");
   const path = (v: unknown, field: string) => resolve(baseDir, string(v, field));
   const http = optionalObject(root.http, "http");
-  if (root.genesis != null && root.join != null) {
+  if ([root.genesis, root.join, root.recover].filter((s) => s != null).length > 1) {
     throw new TreatyError(
       "MalformedRequest",
-      "config: genesis and join exclude each other (create a service, or join one)",
+      "config: genesis, join and recover exclude each other (create a service, join one, or recover one)",
     );
   }
   const ledger = optionalObject(root.ledger, "ledger");
@@ -140,6 +145,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
             nodes: stringArray(object(root.join, "join").nodes, "join.nodes"),
             serviceKey: string(object(root.join, "join").serviceKey, "join.serviceKey"),
           },
+    recover:
+      root.recover === undefined || root.recover === null
+        ? null
+        : { ledgerDir: path(object(root.recover, "recover").ledgerDir, "recover.ledgerDir") },
     autoTrustNodes:
       root.autoTrustNodes === undefined ? false : boolean(root.autoTrustNodes, "autoTrustNodes"),
     logLevel:

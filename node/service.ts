@@ -8,7 +8,7 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
@@ -53,6 +53,7 @@ import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
 import { GovView } from "./gov/view.js";
 import { RecoveryShareIssuer } from "./recovery/issuer.js";
+import { runRecoveryPhase } from "./recovery/phase.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -285,6 +286,29 @@ export class TreatyNode {
     const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
     let store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    if (secrets === undefined && config.recover) {
+      const hardStatePath = join(config.dataDir, "consensus.json");
+      if (existsSync(hardStatePath))
+        throw new TreatyError(
+          "SecretsUnavailable",
+          `${config.dataDir}: this node recovered the service before and its secrets were lost at the stop; rejoin the recovered service instead`,
+        );
+      if (store.lastSeqno > 0) store.truncate(1); // an interrupted attempt: start over
+      secrets = await runRecoveryPhase({
+        ledgerDir: config.recover.ledgerDir,
+        store,
+        hardStatePath,
+        identity,
+        measurement: codeMeasurement(),
+        url: nodeUrl,
+        router: ctx.router,
+        freshnessWindowMs: config.requests.freshnessWindowMs,
+        now: runtime.now,
+        randomBytes: runtime.randomBytes,
+        logger,
+      });
+      seal(secrets);
+    }
     if (secrets === undefined && store.lastSeqno > 0) {
       await store.close();
       archiveUnreadableState(config, sealing.kind, runtime.now(), logger);

@@ -13,7 +13,9 @@ import { x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concatBytes, fromHex, toHex, utf8 } from "./bytes.js";
-import { TreatyError } from "./errors.js";
+import { type ErrorBody, TreatyError } from "./errors.js";
+import { type KeyPair, keyId, type PublicKey } from "./keys.js";
+import { signRequest } from "./request.js";
 
 /** A member's x25519 encryption key pair (hex in key files, under `encryption`). */
 export interface EncryptionKeyPair {
@@ -165,4 +167,67 @@ export async function openRecoveryShare(key: EncryptionKeyPair, sealed: SealedSh
 /** The public commitment to a share the service records, so a forged share is refused on arrival. */
 export function shareDigest(memberId: string, round: number, share: Uint8Array): string {
   return toHex(sha256(concatBytes(label(memberId, round), share)));
+}
+
+/** A recovering node's answer to a share submission. */
+export interface ShareSubmission {
+  readonly received: number;
+  readonly needed: number;
+  /** "RecoveryShares" while more are needed; "Recovering" once the node has enough. */
+  readonly state: "RecoveryShares" | "Recovering";
+}
+
+/**
+ * A member's part in a disaster recovery: fetches its sealed share from the recovering `node`,
+ * opens it with its encryption key, re-seals it to the node's key (so it never crosses the
+ * network in clear) and submits it in a request signed with its member key for the lost service
+ * (`serviceKey`, the identity the member pinned). Throws the node's TreatyError (for example
+ * InvalidRecoveryShare, Conflict) or DecryptionFailed when the share is not sealed to this key.
+ *
+ * @example
+ * const { received, needed } = await submitRecoveryShare({ node, member, encryption, serviceKey });
+ */
+export async function submitRecoveryShare(options: {
+  readonly node: string;
+  readonly member: KeyPair;
+  readonly encryption: EncryptionKeyPair;
+  readonly serviceKey: PublicKey;
+  readonly randomBytes?: (length: number) => Uint8Array;
+}): Promise<ShareSubmission> {
+  const random = options.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)));
+  const status = await getJson<{
+    state?: string;
+    encryptionKey?: string;
+    recovery?: { round?: number };
+  }>(`${options.node}/node/status`);
+  if (status.state !== "RecoveryShares" || typeof status.encryptionKey !== "string")
+    throw new TreatyError(
+      "Conflict",
+      `${options.node}: not waiting for recovery shares (state ${status.state ?? "open"})`,
+    );
+  const sealed = await getJson<SealedShare>(`${options.node}/gov/recovery/shares/${options.member.id}`);
+  const share = await openRecoveryShare(options.encryption, sealed);
+  const forNode = await sealShare(options.member.id, status.encryptionKey, sealed.round, share, random);
+  const request = signRequest(options.member, keyId(options.serviceKey), RECOVERY_SHARES_PATH, {
+    share: forNode,
+  });
+  const response = await fetch(options.node + request.path, {
+    method: "POST",
+    body: request.body as Uint8Array<ArrayBuffer>,
+    headers: request.headers,
+  });
+  const body = (await response.json()) as ShareSubmission | ErrorBody;
+  if ("error" in body) throw new TreatyError(body.error.code, body.error.message);
+  return body;
+}
+
+/** Where members submit shares to a recovering node. */
+export const RECOVERY_SHARES_PATH = "/gov/recovery/shares";
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  const body = (await response.json()) as T | ErrorBody;
+  if (body !== null && typeof body === "object" && "error" in body)
+    throw new TreatyError((body as ErrorBody).error.code, (body as ErrorBody).error.message);
+  return body as T;
 }

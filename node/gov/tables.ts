@@ -23,6 +23,8 @@ export const GOV = {
   recovery: "public:gov.recovery",
   /** memberId → that member's sealed share of the latest round. */
   recoveryShares: "public:gov.recoveryShares",
+  /** Service identity (hex) → its endorsement by the identity before it (disaster recovery). */
+  serviceEndorsements: "public:gov.serviceEndorsements",
 } as const;
 
 /** Internal node tables (not reachable from contracts). */
@@ -76,6 +78,17 @@ export interface ServiceRecord {
   /** Service identity public key (ed25519, hex). */
   readonly identity: string;
   readonly recoveryThreshold: number;
+  /** After a disaster recovery: the identity of the service this one was recovered from. */
+  readonly previousIdentity?: string;
+}
+
+/** `public:gov.serviceEndorsements`: a service identity endorsed by the one before it. */
+export interface ServiceEndorsementRecord {
+  /** The endorsing (previous) identity, hex. */
+  readonly endorsedBy: string;
+  /** Its ed25519 signature over `serviceEndorsementMessage(identity)` (sdk/receipt.ts), hex. */
+  readonly signature: string;
+  readonly timeMs: number;
 }
 
 /** `public:gov.constitution` (key SINGLETON_KEY): the constitution in force. */

@@ -8,7 +8,8 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { SealedShare } from "../../sdk/recovery.js";
-import { GOV, SINGLETON_KEY } from "../gov/tables.js";
+import type { ServiceEndorsement } from "../../sdk/receipt.js";
+import { GOV, type ServiceEndorsementRecord, SINGLETON_KEY } from "../gov/tables.js";
 import type { GovView } from "../gov/view.js";
 import type { Router } from "../http/server.js";
 import type { RecoveryRecord } from "./shares.js";
@@ -39,4 +40,21 @@ export function addRecoveryShareRoutes(router: Router, gov: GovView): Router {
         throw new TreatyError("NotFound", `member ${req.params.memberId}: holds no recovery share`);
       return { body: share };
     });
+}
+
+/**
+ * The chain of service endorsements that leads to `identity` (hex), oldest first: empty for a
+ * service never recovered. Receipts carry it (sdk/receipt.ts `serviceEndorsements`).
+ */
+export function serviceEndorsementChain(gov: GovView, identity: string): ServiceEndorsement[] {
+  const chain: ServiceEndorsement[] = [];
+  const seen = new Set<string>();
+  for (let key = identity; !seen.has(key); ) {
+    seen.add(key);
+    const link = gov.row<ServiceEndorsementRecord>(GOV.serviceEndorsements, key);
+    if (link === undefined) break;
+    chain.unshift({ publicKey: key, endorsedBy: link.endorsedBy, signature: link.signature });
+    key = link.endorsedBy;
+  }
+  return chain;
 }

@@ -557,7 +557,7 @@ async function getJson(url: string): Promise<unknown> {
 }
 
 /** `count` distinct free loopback ports (held together while probing, so they differ). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: count },
