@@ -8,6 +8,7 @@ import { LEDGER_COMMANDS } from "./ledger.js";
 import { nodeStartCommand } from "./node.js";
 import { callCommand } from "./call.js";
 import { receiptCommand } from "./receipt.js";
+import { recoveryShareCommand } from "./recovery.js";
 import { statusCommand } from "./status.js";
 
 export const COMMANDS: readonly Command[] = [
@@ -20,4 +21,5 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   receiptCommand,
   ...GOV_COMMANDS,
+  recoveryShareCommand,
 ];

@@ -66,6 +66,8 @@ export interface ClusterOptions {
   readonly logLevel?: "debug" | "info" | "warn" | "error";
   /** How long `startCluster` waits for the whole network (default 60 s). */
   readonly readyTimeoutMs?: number;
+  /** Members at genesis besides `member` (e.g. with an `encryptionKey` for recovery shares). */
+  readonly extraMembers?: readonly { readonly publicKey: string; readonly encryptionKey?: string }[];
   /** Extra fields merged into every node's config (e.g. `requests`). */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
   /** Extra arguments for `node` before the CLI path (e.g. `--cpu-prof`), per node index. */
@@ -285,7 +287,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     nodes[0]!.writeConfig({
       ...base(0),
       genesis: {
-        members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+        members: [
+          { curve: member.curve, publicKey: toHex(member.publicKey) },
+          ...(options.extraMembers ?? []),
+        ],
         users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
         contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
         open: true,
