@@ -364,7 +364,16 @@ export class TreatyNode {
     const ledgerSecrets = new LedgerSecrets(
       secrets.ledgerSecrets.map((x) => new LedgerSecret(x.version, fromHex(x.key))),
     );
-    const ledger = Ledger.open({ store, secrets: ledgerSecrets, random: runtime.randomBytes, serviceKey });
+    const ledger = Ledger.open({
+      store,
+      secrets: ledgerSecrets,
+      random: runtime.randomBytes,
+      serviceKey,
+      previousServiceKeys: (secrets.previousServiceKeys ?? []).map((hex) => ({
+        curve: "ed25519" as const,
+        publicKey: fromHex(hex, "secrets.previousServiceKeys"),
+      })),
+    });
     let persisted: PersistedState;
     if (ledger.lastSeqno > 0) {
       persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
@@ -655,6 +664,7 @@ export class TreatyNode {
       {
         serviceKey: this.#secrets.serviceKey,
         ledgerSecrets: this.#secrets.ledgerSecrets,
+        ...(this.#secrets.previousServiceKeys && { previousServiceKeys: this.#secrets.previousServiceKeys }),
         endorsement: {
           validFromMs: endorsement.validFromMs,
           validToMs: endorsement.validToMs,

@@ -154,6 +154,7 @@ export async function runRecoveryPhase(o: RecoveryPhaseOptions): Promise<NodeSec
   return {
     serviceKey: toKeyFile(serviceKey),
     ledgerSecrets: recovered.ledgerSecrets,
+    previousServiceKeys: imported.identities,
     endorsement: {
       validFromMs: endorsement.validFromMs,
       validToMs: endorsement.validToMs,

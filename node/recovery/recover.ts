@@ -47,6 +47,8 @@ export interface ImportedLedger {
   readonly lastView: number;
   /** The lost service's identity (the latest one in its ledger). */
   readonly serviceKey: PublicKey;
+  /** Every identity the ledger establishes (genesis, then each endorsed one), hex. */
+  readonly identities: readonly string[];
   readonly record: RecoveryRecord;
 }
 
@@ -119,6 +121,7 @@ export async function importLedger(sourceDir: string, store: LedgerStore): Promi
     lastSeqno: lastSigned,
     lastView,
     serviceKey: { curve: "ed25519", publicKey: hexKey(service.identity) },
+    identities: [...trusted.keys()],
     record,
   };
 }

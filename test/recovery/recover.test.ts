@@ -12,10 +12,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
-import { parseConfig } from "../../node/config.js";
+import { type NodeConfig, parseConfig } from "../../node/config.js";
+import { MemoryNetwork } from "../../node/transport/memory.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
-import { TreatyNode } from "../../node/service.js";
+import { type NodeRuntime, TreatyNode } from "../../node/service.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
@@ -52,6 +53,13 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
   let dir: string;
   let original: TreatyNode | undefined;
   let recovered: TreatyNode | undefined;
+  let joiner: TreatyNode | undefined;
+  const network = new MemoryNetwork();
+  const networked = (c: NodeConfig): NodeRuntime => ({
+    ...realRuntime(c, silentLogger),
+    transport: async ({ serviceId, identity, sessionEpoch }) =>
+      network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
+  });
   let originalKey: PublicKey;
   const receipts: Receipt[] = [];
   const txids: string[] = [];
@@ -128,6 +136,7 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
 
   after(async () => {
     await original?.stop();
+    await joiner?.stop();
     await recovered?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -137,9 +146,10 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
     const url = `http://127.0.0.1:${port}`;
     const c = config("b", {
       http: { host: "127.0.0.1", port },
+      autoTrustNodes: true,
       recover: { ledgerDir: join(dir, "surviving-ledger") },
     });
-    const starting = TreatyNode.start(c, realRuntime(c, silentLogger));
+    const starting = TreatyNode.start(c, networked(c));
     let failure: unknown;
     starting.catch((err: unknown) => {
       failure = err;
@@ -239,6 +249,24 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
       () => verifyReceipt(bare, originalKey),
       (e) => isTreatyError(e, "ReceiptInvalid"),
     );
+    // A node joins the recovered service: it replicates the whole ledger, signatures of both
+    // identities, and serves the private state recovered.
+    const j = config("c", {
+      http: { host: "127.0.0.1", port: 0 },
+      join: { nodes: [url], serviceKey: toHex(serviceKey.publicKey) },
+    });
+    joiner = await TreatyNode.start(j, networked(j));
+    const joined = new Client({ nodes: [joiner.url], serviceKey, key: user }).contract<typeof logContract>(
+      "log",
+    );
+    const read = await until("the joiner to serve recovered private state", () =>
+      joined.readPrivate({ id: 6 }).then(
+        (r) => r.result,
+        () => undefined,
+      ),
+    );
+    assert.deepEqual(read, { msg: "after the disaster" });
+    assert.deepEqual((await joined.readPrivate({ id: 1 })).result, { msg: "secret 1" });
   });
 });
 
