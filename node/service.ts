@@ -54,6 +54,7 @@ import { GovReactions } from "./gov/reactions.js";
 import { GovView } from "./gov/view.js";
 import { RecoveryShareIssuer } from "./recovery/issuer.js";
 import { runRecoveryPhase } from "./recovery/phase.js";
+import { LedgerRekey } from "./secrets/rekey.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -136,7 +137,10 @@ export class TreatyNode {
   #store: LmdbLedgerStore;
   #signer: NodeSigner;
   readonly #serviceKeyPair: KeyPair;
-  readonly #secrets: NodeSecrets;
+  #secrets: NodeSecrets;
+  readonly #ledgerSecrets: LedgerSecrets;
+  readonly #sealing: SealingProvider;
+  readonly #rekey: LedgerRekey;
   #govWork: Promise<void> = Promise.resolve();
   readonly #reactions: GovReactions;
   readonly #shares: RecoveryShareIssuer;
@@ -154,6 +158,8 @@ export class TreatyNode {
     serviceKey: PublicKey;
     serviceKeyPair: KeyPair;
     secrets: NodeSecrets;
+    ledgerSecrets: LedgerSecrets;
+    sealing: SealingProvider;
     signer: NodeSigner;
     store: LmdbLedgerStore;
     ledger: Ledger;
@@ -175,6 +181,8 @@ export class TreatyNode {
     this.#signer = init.signer;
     this.#serviceKeyPair = init.serviceKeyPair;
     this.#secrets = init.secrets;
+    this.#ledgerSecrets = init.ledgerSecrets;
+    this.#sealing = init.sealing;
     this.#transport = init.transport;
     this.#router = init.router;
     this.#http = init.http;
@@ -189,6 +197,7 @@ export class TreatyNode {
       logger: this.logger,
       onCommit: (from, to) => this.#onCommit(from, to),
       onRoleChange: (soft) => this.#onRoleChange(soft),
+      onAppended: (records) => this.#rekey.onAppended(records),
       onFatal: (err) => this.#fatal?.(err),
     });
     this.sequencer = new Sequencer({
@@ -213,6 +222,17 @@ export class TreatyNode {
       setLimits: (limits) => this.execution.setLimits(limits),
       appendInternal: (input) => this.sequencer.appendInternal(input),
       changeMembership: (change, input) => this.sequencer.changeMembership(change, input),
+    });
+    this.#rekey = new LedgerRekey({
+      identity: init.identity,
+      gov: this.gov,
+      secrets: init.ledgerSecrets,
+      logger: this.logger,
+      now: init.runtime.now,
+      randomBytes: init.runtime.randomBytes,
+      isLeader: () => this.replica.consensus.status().role === "Leader",
+      appendInternal: (input) => this.sequencer.appendInternal(input),
+      onActivated: () => this.#resealLedgerSecrets(),
     });
     this.#shares = new RecoveryShareIssuer({
       gov: this.gov,
@@ -413,6 +433,8 @@ export class TreatyNode {
       serviceKey,
       serviceKeyPair,
       secrets,
+      ledgerSecrets,
+      sealing,
       signer: nodeSigner(identity, endorsement, serviceKey),
       store,
       ledger,
@@ -760,11 +782,24 @@ export class TreatyNode {
     }
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
+    this.#rekey.onCommit(touched);
     this.#govWork = this.#govWork.then(() => this.#reactions.onCommit(touched));
     // Detached: issuing appends an entry, and the governance queue must not wait on it.
     this.#govWork = this.#govWork.then(() => {
       void this.#shares.onCommit(touched);
     });
+  }
+
+  /** The active ledger secret versions changed (a rekey committed): keep the sealed copy current. */
+  #resealLedgerSecrets(): void {
+    this.#secrets = {
+      ...this.#secrets,
+      ledgerSecrets: this.#ledgerSecrets.activeVersions.map((version) => ({
+        version,
+        key: toHex(this.#ledgerSecrets.get(version)!.exportKey()),
+      })),
+    };
+    this.#sealing.seal({ identity: toKeyFile(this.identity), secrets: this.#secrets });
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */

@@ -85,6 +85,7 @@ export interface ActionArgs {
   retire_node: { readonly id: string };
   transition_service_to_open: Readonly<Record<string, never>>;
   set_recovery_threshold: { readonly threshold: number };
+  trigger_ledger_rekey: Record<string, never>;
   set_runtime_limits: { readonly limits: RuntimeLimits };
 }
 
@@ -297,6 +298,13 @@ export const actions = Object.freeze({
   /** `transition_service_to_open`: let users call contracts. */
   transitionServiceToOpen(): GovAction {
     return { name: "transition_service_to_open", args: {} };
+  },
+  /**
+   * `trigger_ledger_rekey`: a new ledger secret version encrypts private writes from then on
+   * (older versions stay readable); recovery shares are issued again.
+   */
+  triggerLedgerRekey(): GovAction {
+    return { name: "trigger_ledger_rekey", args: {} };
   },
   /** `set_recovery_threshold`: how many members' shares recover the service. */
   setRecoveryThreshold(threshold: number): GovAction {

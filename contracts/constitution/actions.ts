@@ -17,6 +17,7 @@ import {
   members,
   nodeCode,
   nodes,
+  rekey,
   service,
   type UserRecord,
   users,
@@ -214,6 +215,15 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       if (current === undefined) throw new ContractError("NoService", "the service record is missing");
       if (current.status === "open") throw new ContractError("AlreadyOpen", "the service is already open");
       service.set(CURRENT, { ...current, status: "open" });
+    },
+  ),
+  trigger_ledger_rekey: action(
+    (args, path) => {
+      check.object(args ?? {}, path, []);
+      return null;
+    },
+    () => {
+      rekey.set(CURRENT, { requests: (rekey.get(CURRENT)?.requests ?? 0) + 1 });
     },
   ),
   set_recovery_threshold: action(

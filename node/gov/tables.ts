@@ -25,6 +25,10 @@ export const GOV = {
   recoveryShares: "public:gov.recoveryShares",
   /** Service identity (hex) → its endorsement by the identity before it (disaster recovery). */
   serviceEndorsements: "public:gov.serviceEndorsements",
+  /** Rekey requests (`trigger_ledger_rekey` counts them), key "current": `{requests}`. */
+  rekey: "public:gov.rekey",
+  /** The latest ledger secret version, sealed to each trusted node (node/secrets/rekey.ts). */
+  ledgerSecret: "public:gov.ledgerSecret",
 } as const;
 
 /** Internal node tables (not reachable from contracts). */

@@ -32,7 +32,7 @@ export interface IssuerTarget {
 }
 
 /** Tables whose change may call for a new share round. */
-const WATCHED: readonly string[] = [GOV.members, GOV.service, GOV.recovery];
+const WATCHED: readonly string[] = [GOV.members, GOV.service, GOV.recovery, GOV.ledgerSecret];
 
 export class RecoveryShareIssuer {
   readonly #t: IssuerTarget;
