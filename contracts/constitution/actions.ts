@@ -118,6 +118,34 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       members.delete(id);
     },
   ),
+  rotate_member_key: action(
+    (args, path) => {
+      const a = check.object(args, path, ["id", "publicKey"], ["curve", "encryptionKey"]);
+      const curve = check.curve(a.curve, `${path}.curve`);
+      const publicKey = check.publicKey(a.publicKey, `${path}.publicKey`, curve);
+      return {
+        id: check.id(a.id, `${path}.id`),
+        curve,
+        publicKey,
+        newId: check.keyId(curve, publicKey),
+        encryptionKey:
+          a.encryptionKey === undefined
+            ? undefined
+            : check.encryptionKey(a.encryptionKey, `${path}.encryptionKey`),
+      };
+    },
+    ({ id, curve, publicKey, newId, encryptionKey }) => {
+      const record = members.get(id);
+      if (record === undefined) throw new ContractError("NoSuchMember", `no member ${id}`);
+      if (users.has(newId)) throw new ContractError("RoleConflict", `${newId} is a user`);
+      if (newId !== id && members.has(newId))
+        throw new ContractError("RoleConflict", `${newId} is already a member`);
+      const { encryptionKey: previous, ...rest } = record;
+      const key = encryptionKey ?? previous;
+      members.delete(id);
+      members.set(newId, { ...rest, curve, publicKey, ...(key !== undefined && { encryptionKey: key }) });
+    },
+  ),
   set_user: action(
     (args, path) => identity(args, path, []),
     ({ id, curve, publicKey, data }) => {

@@ -1,7 +1,7 @@
 /**
  * Disaster recovery end to end over real nats-server and node processes, driven by the CLI as an
  * operator would (docs/recovery.md): 3 nodes, 3 members holding 2-of-3 recovery shares, private
- * writes; kill -9 every node and delete everything but one node's ledger files; start a new node
+ * writes, a ledger rekey, more private writes; kill -9 every node and delete everything but one node's ledger files; start a new node
  * with --recover; one member's share leaves it in RecoveryShares saying 1 of 2, a share opened with
  * the wrong encryption key is refused; the second share recovers; members open the service; every
  * private value is readable, receipts from before and after verify against the original pinned
@@ -78,6 +78,17 @@ describe("disaster recovery with the CLI: kill -9 every node, recover from one l
     });
     const log = cluster.client().contract<typeof logContract>("log");
     for (let id = 1; id <= WRITES; id++) {
+      if (id === WRITES / 2 + 1) {
+        // Half the writes under ledger secret version 1, half under version 2.
+        await decide(cluster.client(null), actions.triggerLedgerRekey());
+        await cluster.waitFor("shares covering ledger secret versions 1 and 2", async () => {
+          const r = await cluster
+            .client(null)
+            .get<{ ledgerSecretVersions: number[] }>("/gov/recovery")
+            .catch(() => undefined);
+          return r?.ledgerSecretVersions.join() === "1,2" ? r : undefined;
+        });
+      }
       const { txid } = await log.writePrivate({ id, msg: `private ${id}` });
       await cluster.client().waitForCommit(txid!);
       if (id % 4 === 0) receipts.set(txid!, (await cluster.client().receipt(txid!)).receipt);

@@ -212,6 +212,26 @@ describe("a node keeps recovery shares current", () => {
     const third = node.gov.row<RecoveryRecord>("public:gov.recovery", "current")!;
     assert.deepEqual(await recoverSecrets(third, [await opened(1), await opened(2)]), expected);
   });
+
+  it("a member's signing key rotated by proposal: its old id holds no share, its new id does", async () => {
+    const oldId = members[0]!.key.id;
+    const newKey = generateKeyPair("ed25519");
+    const before = node.gov.row<RecoveryRecord>("public:gov.recovery", "current")!.round;
+    await decide(actions.rotateMemberKey(oldId, newKey));
+    members[0]!.key = newKey;
+    const after = await round(before + 1);
+    assert.ok(after.holders.includes(newKey.id) && !after.holders.includes(oldId));
+    await assert.rejects(client.get(`/gov/recovery/shares/${oldId}`), (e) => isTreatyError(e, "NotFound"));
+    // The rotated member signs with its new key (it proposes here) and opens its new share.
+    const record = node.gov.row<RecoveryRecord>("public:gov.recovery", "current")!;
+    const sealed = createSealingProvider(node.config.sealing, node.config.dataDir, {
+      randomBytes: random,
+    }).unseal()!;
+    assert.deepEqual(await recoverSecrets(record, [await opened(0), await opened(1)]), {
+      ledgerSecrets: sealed.secrets!.ledgerSecrets,
+      serviceKey: sealed.secrets!.serviceKey,
+    });
+  });
 });
 
 async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
