@@ -8,10 +8,13 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
+import { isInside, type SealingConfig } from "./secrets/sealing.js";
 
 export interface IdentityConfig {
   readonly curve: Curve;
   readonly publicKey: string;
+  /** Members: the x25519 public key (hex) their recovery share is sealed to. */
+  readonly encryptionKey?: string;
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
@@ -32,8 +35,13 @@ export interface GenesisConfig {
 export interface NodeConfig {
   readonly dataDir: string;
   readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
-  /** The node's identity key file; created on first start when missing. */
-  readonly identityFile: string;
+  /**
+   * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
+   * folder); created on first start when missing. Null (the default): the identity lives in the node's sealed state, or only in memory.
+   */
+  readonly identityFile: string | null;
+  /** Where the node's secrets survive a restart: node/secrets/sealing.ts. Default `memory`. */
+  readonly sealing: SealingConfig;
   readonly nats: { readonly servers: readonly string[] } | null;
   readonly ledger: {
     /** A signature transaction after this many transactions... */
@@ -48,6 +56,11 @@ export interface NodeConfig {
   readonly genesis: GenesisConfig | null;
   /** Join an existing service: node URLs to ask, and its pinned identity key (from service.json). */
   readonly join: { readonly nodes: readonly string[]; readonly serviceKey: string } | null;
+  /**
+   * Disaster recovery: start a new service from the surviving ledger of a lost one (a node data
+   * folder or its `ledger/` folder). See docs/recovery.md.
+   */
+  readonly recover: { readonly ledgerDir: string } | null;
   readonly logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -84,10 +97,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   const root = object(value, "config");
   const path = (v: unknown, field: string) => resolve(baseDir, string(v, field));
   const http = optionalObject(root.http, "http");
-  if (root.genesis != null && root.join != null) {
+  if ([root.genesis, root.join, root.recover].filter((s) => s != null).length > 1) {
     throw new TreatyError(
       "MalformedRequest",
-      "config: genesis and join exclude each other (create a service, or join one)",
+      "config: genesis, join and recover exclude each other (create a service, join one, or recover one)",
     );
   }
   const ledger = optionalObject(root.ledger, "ledger");
@@ -107,10 +120,8 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
     },
-    identityFile:
-      root.identityFile === undefined
-        ? resolve(dataDir, "identity.json")
-        : path(root.identityFile, "identityFile"),
+    identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
+    sealing: parseSealing(root.sealing, dataDir, path),
     nats:
       root.nats === undefined || root.nats === null
         ? null
@@ -142,6 +153,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
             nodes: stringArray(object(root.join, "join").nodes, "join.nodes"),
             serviceKey: string(object(root.join, "join").serviceKey, "join.serviceKey"),
           },
+    recover:
+      root.recover === undefined || root.recover === null
+        ? null
+        : { ledgerDir: path(object(root.recover, "recover").ledgerDir, "recover.ledgerDir") },
     logLevel:
       root.logLevel === undefined
         ? DEFAULTS.logLevel
@@ -172,6 +187,9 @@ function parseGenesis(
       return {
         curve: (o.curve ?? "ed25519") as Curve,
         publicKey: string(o.publicKey, `${field}[${i}].publicKey`),
+        ...(o.encryptionKey !== undefined && {
+          encryptionKey: hex32(o.encryptionKey, `${field}[${i}].encryptionKey`),
+        }),
         ...(o.data !== undefined && { data: object(o.data, `${field}[${i}].data`) }),
       };
     });
@@ -192,6 +210,31 @@ function parseGenesis(
     autoTrustNodes:
       g.autoTrustNodes === undefined ? autoTrustDefault : boolean(g.autoTrustNodes, "genesis.autoTrustNodes"),
   };
+}
+
+function parseSealing(
+  value: unknown,
+  dataDir: string,
+  path: (v: unknown, field: string) => string,
+): SealingConfig {
+  if (value === undefined || value === null) return { provider: "memory" };
+  const o = object(value, "sealing");
+  const provider = oneOf(o.provider, "sealing.provider", ["memory", "virtual"] as const);
+  if (provider === "memory") return { provider };
+  if ((o.keyFile === undefined) === (o.keyEnv === undefined))
+    throw bad("sealing", "exactly one of keyFile and keyEnv for the virtual provider", value);
+  const keyFile = o.keyFile === undefined ? null : path(o.keyFile, "sealing.keyFile");
+  if (keyFile !== null && isInside(keyFile, dataDir))
+    throw new TreatyError(
+      "MalformedRequest",
+      "config sealing.keyFile: must lie outside dataDir (a copy of the data folder must not carry its own key)",
+    );
+  return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
+}
+
+function hex32(v: unknown, field: string): string {
+  if (typeof v !== "string" || !/^[0-9a-fA-F]{64}$/.test(v)) throw bad(field, "32 bytes in hex", v);
+  return v.toLowerCase();
 }
 
 function bad(field: string, expected: string, got: unknown): TreatyError {

@@ -276,6 +276,8 @@ function writeNodeConfig(
   }
   const config = {
     dataDir: `node${index}`,
+    // Development: each node's secrets sealed under a key in the workspace, outside its data folder.
+    sealing: { provider: "virtual", keyFile: `node${index}.sealing.key` },
     http: { host: "127.0.0.1", port: basePort + index },
     nats: nats ? { servers: [nats.url] } : null,
     ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 50 },

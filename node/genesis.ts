@@ -57,6 +57,7 @@ export function genesisTransaction(input: GenesisInput): TransactionInput {
     const record: MemberRecord = {
       curve: m.curve,
       publicKey: m.publicKey,
+      ...(m.encryptionKey !== undefined && { encryptionKey: m.encryptionKey }),
       ...(m.data && { data: m.data }),
       status: "active",
     };

@@ -38,6 +38,8 @@ export interface NodeSecrets {
     readonly validToMs: number;
     readonly signature: string;
   };
+  /** Identities (ed25519 hex) of the service before disaster recoveries, oldest first. */
+  readonly previousServiceKeys?: readonly string[];
 }
 
 /** The joiner's request arguments (inside a signed request body). */

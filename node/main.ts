@@ -4,6 +4,7 @@
  */
 import { randomBytes, randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { AssertionFailure } from "../sdk/assert.js";
 import { toHex } from "../sdk/bytes.js";
 import { parseServiceFile } from "../sdk/client.js";
@@ -20,6 +21,7 @@ export function realRuntime(
   return {
     now: Date.now,
     randomBytes: (length) => new Uint8Array(randomBytes(length)),
+    env: (name) => process.env[name],
     rng: { nextInt: (max) => randomInt(max) },
     logger,
     transport:
@@ -41,8 +43,14 @@ export function realRuntime(
  * invariant (`assert`) anywhere stops the process at once: it is a bug, and continuing could
  * corrupt the ledger.
  */
-export async function runNode(configFile: string, joinServiceFile?: string): Promise<number> {
+export async function runNode(
+  configFile: string,
+  joinServiceFile?: string,
+  recoverLedgerDir?: string,
+): Promise<number> {
   let config = loadConfig(configFile);
+  if (recoverLedgerDir !== undefined)
+    config = { ...config, genesis: null, join: null, recover: { ledgerDir: resolve(recoverLedgerDir) } };
   if (joinServiceFile !== undefined) {
     const { serviceKey, nodes } = parseServiceFile(JSON.parse(readFileSync(joinServiceFile, "utf8")));
     config = { ...config, genesis: null, join: { nodes, serviceKey: toHex(serviceKey.publicKey) } };

@@ -58,6 +58,8 @@ export interface ReplicaOptions {
   /** A committed range, after the execution KV was asked to commit it. */
   readonly onCommit: (fromSeqno: number, toSeqno: number) => void;
   readonly onRoleChange: (soft: SoftState) => void;
+  /** Replicated entries just appended, before their write sets are decrypted (a rekey entry's secret). */
+  readonly onAppended?: (records: readonly LedgerRecord[]) => void;
   /** Called once when the replica hits a fatal error; the node must stop. */
   readonly onFatal: (err: unknown) => void;
 }
@@ -331,6 +333,7 @@ export class Replica {
     }
     if (fresh.length > 0) {
       ledger.appendReplicated(fresh);
+      this.#o.onAppended?.(fresh);
       // Every entry is a KV version (signatures apply an empty write set), so the KV's versions
       // and the ledger's seqnos are one sequence. The KV first drops anything beyond the
       // ledger's end: the results of a batch this node executed as leader and never appended

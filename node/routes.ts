@@ -28,6 +28,7 @@ import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
+import { addRecoveryShareRoutes, serviceEndorsementChain } from "./recovery/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { addProofRoutes } from "./http/proof-routes.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
@@ -88,6 +89,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   };
 
   const openApi = new OpenApiCache();
+  addRecoveryShareRoutes(router, node.gov);
   return addProofRoutes(addGovRoutes(router, node), node)
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({
@@ -109,7 +111,9 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     })
     .add("GET", "/node/receipt", (req) => {
       const commit = node.replica.consensus.status().commitSeqno;
-      return { body: node.ledger.receipt(req.query.get("txid") ?? "", commit) };
+      const receipt = node.ledger.receipt(req.query.get("txid") ?? "", commit);
+      const chain = serviceEndorsementChain(node.gov, toHex(node.serviceKey.publicKey));
+      return { body: chain.length === 0 ? receipt : { ...receipt, serviceEndorsements: chain } };
     });
 }
 

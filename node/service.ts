@@ -10,7 +10,7 @@
  */
 import { AssertionFailure } from "../sdk/assert.js";
 import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
 import { assert } from "../sdk/assert.js";
@@ -56,6 +56,9 @@ import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
 import { GOV_PREFIX, GovView } from "./gov/view.js";
+import { RecoveryShareIssuer } from "./recovery/issuer.js";
+import { runRecoveryPhase } from "./recovery/phase.js";
+import { LedgerRekey } from "./secrets/rekey.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -72,6 +75,8 @@ import { isReadIndexRequest, ReadService } from "./reads/service.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import { CheckpointWriter, checkpointPath, readLedgerCheckpoint } from "./ledger-checkpoint.js";
+import { archiveUnreadableState, nodeIdentity } from "./secrets/restart.js";
+import { createSealingProvider, type SealingProvider } from "./secrets/sealing.js";
 import type { Transport, TransportStats } from "./transport/types.js";
 import { decode, encode } from "../sdk/codec.js";
 import {
@@ -91,6 +96,8 @@ import { findPackageRoot } from "../runtime/compiler/package-root.js";
 export interface NodeRuntime {
   readonly now: () => number;
   readonly randomBytes: (length: number) => Uint8Array;
+  /** Reads an environment variable (a `virtual` sealing key may come from one). */
+  readonly env?: (name: string) => string | undefined;
   readonly rng: Rng;
   readonly logger: Logger;
   /** Builds the node-to-node transport once the node knows its identity and service; null for a lone node. */
@@ -150,11 +157,15 @@ export class TreatyNode {
   #store: LmdbLedgerStore;
   #signer: NodeSigner;
   readonly #serviceKeyPair: KeyPair;
-  readonly #secrets: NodeSecrets;
+  #secrets: NodeSecrets;
+  readonly #ledgerSecrets: LedgerSecrets;
+  readonly #sealing: SealingProvider;
+  readonly #rekey: LedgerRekey;
   #govWork: Promise<void> = Promise.resolve();
   /** Committed seqno up to which governance reactions (contract loads...) have run. */
   #govSettledSeqno = 0;
   readonly #reactions: GovReactions;
+  readonly #shares: RecoveryShareIssuer;
   #stopped = false;
   /** Requests forwarded to a leader and not answered yet. */
   readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
@@ -170,6 +181,8 @@ export class TreatyNode {
     serviceKey: PublicKey;
     serviceKeyPair: KeyPair;
     secrets: NodeSecrets;
+    ledgerSecrets: LedgerSecrets;
+    sealing: SealingProvider;
     signer: NodeSigner;
     store: LmdbLedgerStore;
     ledger: Ledger;
@@ -197,6 +210,8 @@ export class TreatyNode {
     this.#signer = init.signer;
     this.#serviceKeyPair = init.serviceKeyPair;
     this.#secrets = init.secrets;
+    this.#ledgerSecrets = init.ledgerSecrets;
+    this.#sealing = init.sealing;
     this.#transport = init.transport;
     this.#router = init.router;
     this.#http = init.http;
@@ -214,6 +229,7 @@ export class TreatyNode {
       logger: this.logger,
       onCommit: (from, to) => this.#onCommit(from, to),
       onRoleChange: (soft) => this.#onRoleChange(soft),
+      onAppended: (records) => this.#rekey.onAppended(records),
       onFatal: (err) => this.#failFatally(err),
     });
     this.sequencer = new Sequencer({
@@ -248,6 +264,29 @@ export class TreatyNode {
       appendInternal: (input) => this.sequencer.appendInternal(input),
       changeMembership: (change, input) => this.sequencer.changeMembership(change, input),
     });
+    this.#rekey = new LedgerRekey({
+      identity: init.identity,
+      gov: this.gov,
+      secrets: init.ledgerSecrets,
+      logger: this.logger,
+      now: init.runtime.now,
+      randomBytes: init.runtime.randomBytes,
+      isLeader: () => this.replica.consensus.status().role === "Leader",
+      appendInternal: (input) => this.sequencer.appendInternal(input),
+      onActivated: () => this.#resealLedgerSecrets(),
+    });
+    this.#shares = new RecoveryShareIssuer({
+      gov: this.gov,
+      logger: this.logger,
+      now: init.runtime.now,
+      randomBytes: init.runtime.randomBytes,
+      leaderView: () => {
+        const status = this.replica.consensus.status();
+        return status.role === "Leader" ? status.view : null;
+      },
+      secrets: () => ({ ledgerSecrets: this.#secrets.ledgerSecrets, serviceKey: this.#secrets.serviceKey }),
+      appendInternal: (input) => this.sequencer.appendInternal(input),
+    });
   }
 
   /**
@@ -256,9 +295,12 @@ export class TreatyNode {
    */
   static async start(config: NodeConfig, runtime: NodeRuntime): Promise<TreatyNode> {
     mkdirSync(config.dataDir, { recursive: true });
-    const identity = loadOrCreateIdentity(config.identityFile);
+    const sealing = createSealingProvider(config.sealing, config.dataDir, runtime);
+    const sealed = sealing.unseal();
+    const identity = nodeIdentity(config.identityFile, sealed);
+    // Seal a new identity at once: a node stopped while waiting to join comes back as itself.
+    if (sealed === undefined) sealing.seal({ identity: toKeyFile(identity) });
     const logger = runtime.logger.child({ nodeId: identity.id.slice(0, 12) });
-    const secretsPath = join(config.dataDir, "secrets.json");
     // Bind the HTTP port first (answering Unavailable until the node is ready), so the URL the
     // node records at genesis or sends when joining is the one it really serves on.
     const router = new Router();
@@ -282,7 +324,8 @@ export class TreatyNode {
       return await TreatyNode.#open(config, runtime, {
         identity,
         logger,
-        secretsPath,
+        sealing,
+        sealed: sealed?.secrets,
         router,
         http,
         cleanup,
@@ -301,7 +344,8 @@ export class TreatyNode {
     ctx: {
       identity: KeyPair;
       logger: Logger;
-      secretsPath: string;
+      sealing: SealingProvider;
+      sealed: NodeSecrets | undefined;
       router: Router;
       http: RunningHttpServer;
       cleanup: Array<() => Promise<void>>;
@@ -309,12 +353,42 @@ export class TreatyNode {
       boot: BootInfo;
     },
   ): Promise<TreatyNode> {
-    const { identity, logger, secretsPath, lifecycle } = ctx;
+    const { identity, logger, sealing, lifecycle } = ctx;
     const nodeUrl = ctx.http.url;
-    let secrets = readJsonFile<NodeSecrets>(secretsPath);
+    let secrets = ctx.sealed;
+    const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
-    const store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
-    ctx.cleanup.push(() => store.close());
+    let store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    if (secrets === undefined && config.recover) {
+      const hardStatePath = join(config.dataDir, "consensus.json");
+      if (existsSync(hardStatePath))
+        throw new TreatyError(
+          "SecretsUnavailable",
+          `${config.dataDir}: this node recovered the service before and its secrets were lost at the stop; rejoin the recovered service instead`,
+        );
+      if (store.lastSeqno > 0) store.truncate(1); // an interrupted attempt: start over
+      secrets = await runRecoveryPhase({
+        ledgerDir: config.recover.ledgerDir,
+        store,
+        hardStatePath,
+        identity,
+        measurement: codeMeasurement(),
+        url: nodeUrl,
+        router: ctx.router,
+        freshnessWindowMs: config.requests.freshnessWindowMs,
+        now: runtime.now,
+        randomBytes: runtime.randomBytes,
+        logger,
+      });
+      seal(secrets);
+    }
+    if (secrets === undefined && store.lastSeqno > 0) {
+      await store.close();
+      archiveUnreadableState(config, sealing.kind, runtime.now(), logger);
+      store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    }
+    const opened = store;
+    ctx.cleanup.push(() => opened.close());
     if (store.lastSeqno === 0 && config.join) {
       // Also after a restart before the first entry arrived: joining again is how we learn the peers.
       const serviceKey: PublicKey = {
@@ -338,22 +412,20 @@ export class TreatyNode {
         ...(secrets?.atRestKey !== undefined && { atRestKey: secrets.atRestKey }),
       };
       joinedPeers = joined.nodes;
-      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      seal(secrets);
     } else if (store.lastSeqno === 0 && config.genesis && !secrets) {
       secrets = createServiceSecrets(identity, runtime);
-      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      seal(secrets);
     }
     if (!secrets) {
       throw new TreatyError(
-        store.lastSeqno === 0 ? "MalformedRequest" : "LedgerCorrupt",
-        store.lastSeqno === 0
-          ? "config: the data folder is empty and there is neither a genesis nor a join section"
-          : `${secretsPath}: missing; this node cannot read its own ledger`,
+        "MalformedRequest",
+        "config: the data folder is empty and there is neither a genesis nor a join section",
       );
     }
     if (secrets.atRestKey === undefined) {
       secrets = { ...secrets, atRestKey: toHex(runtime.randomBytes(AT_REST_KEY_BYTES)) };
-      writeDurable(secretsPath, JSON.stringify(secrets, null, 2));
+      seal(secrets);
     }
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
@@ -378,6 +450,10 @@ export class TreatyNode {
         random: runtime.randomBytes,
         serviceKey,
         ...(checkpoint !== undefined && { checkpoint }),
+        previousServiceKeys: (secrets.previousServiceKeys ?? []).map((hex) => ({
+          curve: "ed25519" as const,
+          publicKey: fromHex(hex, "secrets.previousServiceKeys"),
+        })),
       },
       verify,
     );
@@ -423,6 +499,8 @@ export class TreatyNode {
       serviceKey,
       serviceKeyPair,
       secrets,
+      ledgerSecrets,
+      sealing,
       signer: nodeSigner(identity, endorsement, serviceKey),
       store,
       ledger,
@@ -760,6 +838,7 @@ export class TreatyNode {
       {
         serviceKey: this.#secrets.serviceKey,
         ledgerSecrets: this.#secrets.ledgerSecrets,
+        ...(this.#secrets.previousServiceKeys && { previousServiceKeys: this.#secrets.previousServiceKeys }),
         endorsement: {
           validFromMs: endorsement.validFromMs,
           validToMs: endorsement.validToMs,
@@ -893,11 +972,28 @@ export class TreatyNode {
   #react(touched: ReadonlySet<string>, seqno: number): void {
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
+    this.#rekey.onCommit(touched);
     this.#govWork = this.#govWork
       .then(() => this.#reactions.onCommit(touched))
       .finally(() => {
         this.#govSettledSeqno = Math.max(this.#govSettledSeqno, seqno);
       });
+    // Detached: issuing appends an entry, and the governance queue must not wait on it.
+    this.#govWork = this.#govWork.then(() => {
+      void this.#shares.onCommit(touched);
+    });
+  }
+
+  /** The active ledger secret versions changed (a rekey committed): keep the sealed copy current. */
+  #resealLedgerSecrets(): void {
+    this.#secrets = {
+      ...this.#secrets,
+      ledgerSecrets: this.#ledgerSecrets.activeVersions.map((version) => ({
+        version,
+        key: toHex(this.#ledgerSecrets.get(version)!.exportKey()),
+      })),
+    };
+    this.#sealing.seal({ identity: toKeyFile(this.identity), secrets: this.#secrets });
   }
 
   /** Loads every contract version the governance tables name and unloads removed ones. */
@@ -924,14 +1020,6 @@ export class TreatyNode {
   }
 
   readonly #loadedDigests = new Map<string, string>();
-}
-
-function loadOrCreateIdentity(file: string): KeyPair {
-  const existing = readJsonFile<unknown>(file);
-  if (existing !== undefined) return fromKeyFile(existing);
-  const key = generateKeyPair("ed25519");
-  writeDurable(file, `${JSON.stringify(toKeyFile(key), null, 2)}\n`);
-  return key;
 }
 
 function createServiceSecrets(identity: KeyPair, runtime: NodeRuntime): NodeSecrets {

@@ -43,6 +43,11 @@ export const ErrorCode = {
   LedgerCorrupt: "LedgerCorrupt",
   ReceiptInvalid: "ReceiptInvalid",
   DecryptionFailed: "DecryptionFailed",
+  // Sealed node secrets
+  SealingKeyMissing: "SealingKeyMissing",
+  SecretsUnavailable: "SecretsUnavailable",
+  // Recovery
+  InvalidRecoveryShare: "InvalidRecoveryShare",
   TxNotFound: "TxNotFound",
   TxNotCommitted: "TxNotCommitted",
   // Service and consensus

@@ -86,6 +86,13 @@ export interface ActionArgs {
   transition_service_to_open: Readonly<Record<string, never>>;
   set_recovery_threshold: { readonly threshold: number };
   set_auto_trust_nodes: { readonly enabled: boolean };
+  trigger_ledger_rekey: Record<string, never>;
+  rotate_member_key: {
+    readonly id: string;
+    readonly publicKey: string;
+    readonly curve?: Curve;
+    readonly encryptionKey?: string;
+  };
   set_runtime_limits: { readonly limits: RuntimeLimits };
 }
 
@@ -277,6 +284,22 @@ export const actions = Object.freeze({
     const key = encryptionKey ?? (who as MemberArgs).encryptionKey;
     return { name: "set_member", args: key === undefined ? args : { ...args, encryptionKey: key } };
   },
+  /**
+   * `rotate_member_key`: member `id` signs with a new key from now on (its id becomes the new
+   * key's id; data and ballots' history stay); optionally with a new encryption key. Recovery
+   * shares are issued again, so no share stays sealed to a retired key.
+   */
+  rotateMemberKey(id: string, newKey: PublicKey, encryptionKey?: string): GovAction {
+    return {
+      name: "rotate_member_key",
+      args: {
+        id,
+        publicKey: toHex(newKey.publicKey),
+        curve: newKey.curve,
+        ...(encryptionKey !== undefined && { encryptionKey }),
+      },
+    };
+  },
   /** `remove_member`: remove the member with this id; the majority is counted without it from then on. */
   removeMember(id: string): GovAction {
     return { name: "remove_member", args: { id } };
@@ -323,6 +346,13 @@ export const actions = Object.freeze({
   /** `transition_service_to_open`: let users call contracts. */
   transitionServiceToOpen(): GovAction {
     return { name: "transition_service_to_open", args: {} };
+  },
+  /**
+   * `trigger_ledger_rekey`: a new ledger secret version encrypts private writes from then on
+   * (older versions stay readable); recovery shares are issued again.
+   */
+  triggerLedgerRekey(): GovAction {
+    return { name: "trigger_ledger_rekey", args: {} };
   },
   /** `set_recovery_threshold`: how many members' shares recover the service. */
   setRecoveryThreshold(threshold: number): GovAction {

@@ -111,6 +111,28 @@ export function signedRootMessage(signed: SignedRoot): Uint8Array {
   return concatBytes(ROOT_DOMAIN, tail);
 }
 
+/**
+ * What a service identity signs to endorse the identity of the service recovered from it (disaster
+ * recovery): `"treaty/service-endorsement/v1" 0x00 || u8 length || publicKey`.
+ */
+export function serviceEndorsementMessage(publicKey: Uint8Array): Uint8Array {
+  if (publicKey.length > 255) throw new TypeError("publicKey: too long");
+  return concatBytes(
+    utf8.encode("treaty/service-endorsement/v1"),
+    new Uint8Array([0, publicKey.length]),
+    publicKey,
+  );
+}
+
+/** One link of a receipt's service endorsement chain: `publicKey` endorsed by `endorsedBy`. */
+export interface ServiceEndorsement {
+  /** The endorsed (later) service identity, ed25519 hex. */
+  readonly publicKey: string;
+  /** The endorsing (earlier) service identity, ed25519 hex. */
+  readonly endorsedBy: string;
+  readonly signature: string;
+}
+
 /** What the service identity signs to endorse a node's key for a period. */
 export interface EndorsedKey {
   readonly nodeId: string;
@@ -172,6 +194,11 @@ export interface Receipt {
       readonly signature: string;
     };
   };
+  /**
+   * After disaster recoveries: each service identity endorsed by the one before it, oldest first,
+   * so a receipt signed under a recovered service verifies against the original identity.
+   */
+  readonly serviceEndorsements?: readonly ServiceEndorsement[];
 }
 
 /** What a verified receipt establishes. */
@@ -297,7 +324,8 @@ export function verifyReceipt(
     validToMs: count(endorsementIn.validToMs, "receipt.node.endorsement.validToMs", 0),
   };
   const endorsementSignature = bytes(endorsementIn.signature, "receipt.node.endorsement.signature");
-  if (!check(serviceKey, endorsementMessage(endorsed), endorsementSignature)) {
+  const endorsers = serviceChain(r.serviceEndorsements, serviceKey, check);
+  if (!endorsers.some((key) => check(key, endorsementMessage(endorsed), endorsementSignature))) {
     invalid("receipt.node.endorsement.signature", "the service identity did not endorse this node key");
   }
   if (signed.timeMs < endorsed.validFromMs || signed.timeMs > endorsed.validToMs) {
@@ -319,6 +347,41 @@ export function verifyReceipt(
     signedAtMs: signed.timeMs,
     nodeId,
   };
+}
+
+/**
+ * The pinned identity and every later one its receipt's endorsement chain establishes: starting
+ * at the link the pinned identity signed, each link must be signed by the identity before it.
+ */
+function serviceChain(
+  value: unknown,
+  pinned: PublicKey,
+  check: (key: PublicKey, message: Uint8Array, signature: Uint8Array) => boolean,
+): PublicKey[] {
+  const keys = [pinned];
+  if (value === undefined) return keys;
+  if (!Array.isArray(value) || value.length > 64)
+    invalid("receipt.serviceEndorsements", "expected an array of at most 64 endorsements");
+  const links = (value as unknown[]).map((item, i) => {
+    const o = object(item, `receipt.serviceEndorsements[${i}]`);
+    return {
+      publicKey: bytes(o.publicKey, `receipt.serviceEndorsements[${i}].publicKey`),
+      endorsedBy: bytes(o.endorsedBy, `receipt.serviceEndorsements[${i}].endorsedBy`),
+      signature: bytes(o.signature, `receipt.serviceEndorsements[${i}].signature`),
+      field: `receipt.serviceEndorsements[${i}]`,
+    };
+  });
+  const start = links.findIndex((l) => equalBytes(l.endorsedBy, pinned.publicKey));
+  if (start < 0) return keys;
+  for (const link of links.slice(start)) {
+    const previous = keys.at(-1)!;
+    if (!equalBytes(link.endorsedBy, previous.publicKey))
+      invalid(`${link.field}.endorsedBy`, "does not continue the chain from the pinned identity");
+    if (!check(previous, serviceEndorsementMessage(link.publicKey), link.signature))
+      invalid(`${link.field}.signature`, "not a valid endorsement by the identity before it");
+    keys.push({ curve: "ed25519", publicKey: link.publicKey });
+  }
+  return keys;
 }
 
 /** `"view.seqno"`. */

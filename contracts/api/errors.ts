@@ -17,6 +17,9 @@
 export const RESERVED_ERROR_CODES: readonly string[] = [
   "MalformedEncoding",
   "MalformedRequest",
+  "SealingKeyMissing",
+  "SecretsUnavailable",
+  "InvalidRecoveryShare",
   "UnsupportedMediaType",
   "PayloadTooLarge",
   "BadSignature",

@@ -17,6 +17,7 @@ import {
   members,
   nodeCode,
   nodes,
+  rekey,
   service,
   type UserRecord,
   users,
@@ -119,6 +120,34 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       members.delete(id);
     },
   ),
+  rotate_member_key: action(
+    (args, path) => {
+      const a = check.object(args, path, ["id", "publicKey"], ["curve", "encryptionKey"]);
+      const curve = check.curve(a.curve, `${path}.curve`);
+      const publicKey = check.publicKey(a.publicKey, `${path}.publicKey`, curve);
+      return {
+        id: check.id(a.id, `${path}.id`),
+        curve,
+        publicKey,
+        newId: check.keyId(curve, publicKey),
+        encryptionKey:
+          a.encryptionKey === undefined
+            ? undefined
+            : check.encryptionKey(a.encryptionKey, `${path}.encryptionKey`),
+      };
+    },
+    ({ id, curve, publicKey, newId, encryptionKey }) => {
+      const record = members.get(id);
+      if (record === undefined) throw new ContractError("NoSuchMember", `no member ${id}`);
+      if (users.has(newId)) throw new ContractError("RoleConflict", `${newId} is a user`);
+      if (newId !== id && members.has(newId))
+        throw new ContractError("RoleConflict", `${newId} is already a member`);
+      const { encryptionKey: previous, ...rest } = record;
+      const key = encryptionKey ?? previous;
+      members.delete(id);
+      members.set(newId, { ...rest, curve, publicKey, ...(key !== undefined && { encryptionKey: key }) });
+    },
+  ),
   set_user: action(
     (args, path) => identity(args, path, []),
     ({ id, curve, publicKey, data }) => {
@@ -216,6 +245,15 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       if (current === undefined) throw new ContractError("NoService", "the service record is missing");
       if (current.status === "open") throw new ContractError("AlreadyOpen", "the service is already open");
       service.set(CURRENT, { ...current, status: "open" });
+    },
+  ),
+  trigger_ledger_rekey: action(
+    (args, path) => {
+      check.object(args ?? {}, path, []);
+      return null;
+    },
+    () => {
+      rekey.set(CURRENT, { requests: (rekey.get(CURRENT)?.requests ?? 0) + 1 });
     },
   ),
   set_recovery_threshold: action(

@@ -67,6 +67,8 @@ export const nodes = map<string, NodeRecord>("nodes", { public: true });
 export const nodeCode = map<string, { readonly platform: string }>("nodeCode", { public: true });
 export const service = map<string, ServiceRecord>("service", { public: true });
 export const limits = map<string, LimitsRecord>("limits", { public: true });
+/** Rekey requests: the node makes a new ledger secret version for each (node/secrets/rekey.ts). */
+export const rekey = map<string, { readonly requests: number }>("rekey", { public: true });
 
 /** The number of active members: the electorate of the default resolve. */
 export function activeMemberCount(): number {

@@ -10,6 +10,7 @@ import { LEDGER_COMMANDS } from "./ledger.js";
 import { nodeStartCommand } from "./node.js";
 import { callCommand } from "./call.js";
 import { receiptCommand } from "./receipt.js";
+import { recoveryShareCommand } from "./recovery.js";
 import { statusCommand } from "./status.js";
 import { testCommand } from "./test.js";
 
@@ -26,4 +27,5 @@ export const COMMANDS: readonly Command[] = [
   receiptCommand,
   ...GOV_COMMANDS,
   ...GOV_READ_COMMANDS,
+  recoveryShareCommand,
 ];

@@ -23,6 +23,16 @@ export const GOV = {
   decided: "public:gov.decided",
   /** How many rows `decided` holds (key SINGLETON_KEY, a number). Engine-owned. */
   decidedCount: "public:gov.decidedCount",
+  /** The latest recovery share round (node/recovery/shares.ts), key "current". */
+  recovery: "public:gov.recovery",
+  /** memberId → that member's sealed share of the latest round. */
+  recoveryShares: "public:gov.recoveryShares",
+  /** Service identity (hex) → its endorsement by the identity before it (disaster recovery). */
+  serviceEndorsements: "public:gov.serviceEndorsements",
+  /** Rekey requests (`trigger_ledger_rekey` counts them), key "current": `{requests}`. */
+  rekey: "public:gov.rekey",
+  /** The latest ledger secret version, sealed to each trusted node (node/secrets/rekey.ts). */
+  ledgerSecret: "public:gov.ledgerSecret",
 } as const;
 
 /** Internal node tables (not reachable from contracts). */
@@ -42,7 +52,7 @@ export interface IdentityRecord {
 }
 
 export interface MemberRecord extends IdentityRecord {
-  /** x25519 public key (hex) for recovery shares; optional until recovery lands. */
+  /** x25519 public key (hex) recovery shares are sealed to; members without one hold no share. */
   readonly encryptionKey?: string;
   readonly status: "active";
 }
@@ -87,6 +97,17 @@ export interface ServiceRecord {
    * (older ledgers) means false.
    */
   readonly autoTrustNodes?: boolean;
+  /** After a disaster recovery: the identity of the service this one was recovered from. */
+  readonly previousIdentity?: string;
+}
+
+/** `public:gov.serviceEndorsements`: a service identity endorsed by the one before it. */
+export interface ServiceEndorsementRecord {
+  /** The endorsing (previous) identity, hex. */
+  readonly endorsedBy: string;
+  /** Its ed25519 signature over `serviceEndorsementMessage(identity)` (sdk/receipt.ts), hex. */
+  readonly signature: string;
+  readonly timeMs: number;
 }
 
 /** `public:gov.constitution` (key SINGLETON_KEY): the constitution in force. */

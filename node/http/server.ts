@@ -104,6 +104,12 @@ export class Router {
 
   private readonly routes: Route[] = [];
 
+  /** Removes every route (the node answers Unavailable until new ones are added). */
+  clear(): this {
+    this.routes.length = 0;
+    return this;
+  }
+
   add(method: string, pattern: string, handler: Handler): this {
     const route = { method, segments: pattern.split("/").filter(Boolean), handler };
     const same = this.routes.findIndex(

@@ -61,6 +61,11 @@ export interface LedgerOptions {
   readonly random?: RandomBytes;
   /** When set, signature entries must carry this service identity (replicated ones are rejected otherwise). */
   readonly serviceKey?: PublicKey;
+  /**
+   * Earlier identities of the service (before disaster recoveries): replicated signature entries
+   * from their time carry one of these instead of `serviceKey`.
+   */
+  readonly previousServiceKeys?: readonly PublicKey[];
   /** Merkle tree memory bound (see merkle-tree.ts). */
   readonly residentLevel?: number;
   /** Start from this checkpoint instead of reading the whole store (see `Ledger.open`). */
@@ -116,6 +121,7 @@ export class Ledger {
   readonly #secrets: LedgerSecrets | undefined;
   readonly #random: RandomBytes | undefined;
   readonly #serviceKey: PublicKey | undefined;
+  readonly #previousServiceKeys: readonly PublicKey[];
   readonly #tree: MerkleTree;
   #staged: LedgerRecord[] = [];
   #persistedSeqno: number;
@@ -136,6 +142,7 @@ export class Ledger {
     this.#secrets = options.secrets;
     this.#random = options.random;
     this.#serviceKey = options.serviceKey;
+    this.#previousServiceKeys = options.previousServiceKeys ?? [];
     this.#persistedSeqno = 0;
     this.#tree = new MerkleTree({
       hasher: nodeHasher,
@@ -506,7 +513,12 @@ export class Ledger {
         decodePublicWrites(entry);
         if (entry.header.kind === "signature") {
           const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
-          checkSignatureEntry(entry.header, signature, this.#tree.root(), this.#serviceKey);
+          checkSignatureEntry(
+            entry.header,
+            signature,
+            this.#tree.root(),
+            this.#pinnedFor(signature.serviceKey),
+          );
         }
         this.#add(record, entry);
       }
@@ -514,6 +526,11 @@ export class Ledger {
       this.#dropStagedFrom(start + 1);
       throw err;
     }
+  }
+
+  /** The identity a signature entry must carry: the current one, or the earlier one it names. */
+  #pinnedFor(key: PublicKey): PublicKey | undefined {
+    return this.#previousServiceKeys.find((k) => sameKey(k, key)) ?? this.#serviceKey;
   }
 
   /** Writes all staged entries to the store in one durable commit; returns them. */

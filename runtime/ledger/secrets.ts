@@ -68,36 +68,61 @@ export function generateLedgerSecret(version: number, random: (length: number) =
   return new LedgerSecret(version, random(LEDGER_SECRET_BYTES));
 }
 
-/** The set of known secret versions. The highest version encrypts new entries. */
+/**
+ * The set of known secret versions. The highest *active* version encrypts new entries; every
+ * known version decrypts. A rekey adds its version inactive when its entry is appended (so a
+ * follower can read the entries after it) and activates it once that entry is committed (so a
+ * rolled-back rekey never encrypts anything).
+ */
 export class LedgerSecrets {
   readonly #byVersion = new Map<number, LedgerSecret>();
+  readonly #inactive = new Set<number>();
 
   constructor(secrets: Iterable<LedgerSecret> = []) {
     for (const secret of secrets) this.add(secret);
   }
 
-  /** Adds a version. Throws TreatyError Conflict when that version is already known. */
-  add(secret: LedgerSecret): void {
-    if (this.#byVersion.has(secret.version)) {
+  /**
+   * Adds a version. An inactive version may be replaced (its rekey was rolled back and made
+   * again). Throws TreatyError Conflict when an active version is already known.
+   */
+  add(secret: LedgerSecret, options: { active?: boolean } = {}): void {
+    if (this.#byVersion.has(secret.version) && !this.#inactive.has(secret.version)) {
       throw new TreatyError("Conflict", `ledger secret version ${secret.version} is already known`);
     }
     this.#byVersion.set(secret.version, secret);
+    if (options.active === false) this.#inactive.add(secret.version);
+    else this.#inactive.delete(secret.version);
+  }
+
+  /** Makes a known version usable for new entries; false when it is not known. */
+  activate(version: number): boolean {
+    if (!this.#byVersion.has(version)) return false;
+    this.#inactive.delete(version);
+    return true;
   }
 
   get(version: number): LedgerSecret | undefined {
     return this.#byVersion.get(version);
   }
 
-  /** The highest version, or undefined when there is none. */
+  /** The highest active version, or undefined when there is none. */
   get current(): LedgerSecret | undefined {
     let best: LedgerSecret | undefined;
     for (const secret of this.#byVersion.values())
-      if (best === undefined || secret.version > best.version) best = secret;
+      if (!this.#inactive.has(secret.version) && (best === undefined || secret.version > best.version))
+        best = secret;
     return best;
   }
 
+  /** Every known version, active or not, ascending. */
   get versions(): number[] {
     return [...this.#byVersion.keys()].sort((a, b) => a - b);
+  }
+
+  /** The active versions, ascending. */
+  get activeVersions(): number[] {
+    return this.versions.filter((v) => !this.#inactive.has(v));
   }
 }
 

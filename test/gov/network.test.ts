@@ -30,6 +30,7 @@ async function startNode(index: number, extra: Record<string, unknown>): Promise
     {
       dataDir: join(dir, `node${index}`),
       identityFile: join(dir, `node${index}.identity.json`),
+      sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
       http: { host: "127.0.0.1", port: 0 },
       ledger: { signatureIntervalMs: 20 },
       logLevel: "error",

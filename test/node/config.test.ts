@@ -13,9 +13,23 @@ describe("node config", () => {
   it("applies defaults and resolves paths against the config folder", () => {
     const config = parseConfig({ dataDir: "data" }, "/srv/treaty");
     assert.equal(config.dataDir, "/srv/treaty/data");
-    assert.equal(config.identityFile, "/srv/treaty/data/identity.json");
+    assert.equal(config.identityFile, null);
+    assert.deepEqual(config.sealing, { provider: "memory" });
     assert.equal(config.http.port, DEFAULTS.http.port);
     assert.equal(config.genesis, null);
+  });
+
+  it("reads a virtual sealing section with a key file or an environment variable", () => {
+    assert.deepEqual(
+      parseConfig({ dataDir: "data", sealing: { provider: "virtual", keyFile: "keys/node.key" } }, "/srv/t")
+        .sealing,
+      { provider: "virtual", keyFile: "/srv/t/keys/node.key", keyEnv: null },
+    );
+    assert.deepEqual(
+      parseConfig({ dataDir: "data", sealing: { provider: "virtual", keyEnv: "NODE_KEY" } }, "/srv/t")
+        .sealing,
+      { provider: "virtual", keyFile: null, keyEnv: "NODE_KEY" },
+    );
   });
 
   it("reads YAML and JSON files alike", () => {
@@ -46,6 +60,18 @@ describe("node config", () => {
       [
         { dataDir: "d", genesis: { members: [{ publicKey: "ab" }], autoTrustNodes: "yes" } },
         /config genesis\.autoTrustNodes: expected true or false/,
+      ],
+      [
+        { dataDir: "d", sealing: { provider: "tpm" } },
+        /config sealing\.provider: expected one of memory, virtual/,
+      ],
+      [
+        { dataDir: "d", sealing: { provider: "virtual" } },
+        /config sealing: expected exactly one of keyFile and keyEnv/,
+      ],
+      [
+        { dataDir: "d", sealing: { provider: "virtual", keyFile: "d/key" } },
+        /config sealing\.keyFile: must lie outside dataDir/,
       ],
     ];
     for (const [value, message] of cases) {

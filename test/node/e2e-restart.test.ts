@@ -5,7 +5,8 @@
  * accepts with the pinned service key and the ledger secret.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
@@ -13,6 +14,7 @@ import { toHex } from "../../sdk/bytes.js";
 import { generateKeyPair, keyId } from "../../sdk/keys.js";
 import { parseTxId, type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { type SignedRequest, signRequest } from "../../sdk/request.js";
+import { createSealingProvider } from "../../node/secrets/sealing.js";
 import { startTestNode, type TestNode } from "../support/node.js";
 import { treaty } from "../support/cli.js";
 
@@ -120,10 +122,10 @@ describe("restart durability", () => {
       serviceKeyFile,
       JSON.stringify({ curve: net.serviceKey.curve, publicKey: toHex(net.serviceKey.publicKey) }),
     );
-    // The node's sealed secrets hold the ledger secrets as [{version, key}].
-    const secrets = JSON.parse(readFileSync(join(net.dataDir, "secrets.json"), "utf8")) as {
-      ledgerSecrets: unknown;
-    };
+    // The operator holding the node's sealing key can unseal its ledger secrets ([{version, key}]).
+    const secrets = createSealingProvider(net.node.config.sealing, net.dataDir, {
+      randomBytes: (n) => new Uint8Array(randomBytes(n)),
+    }).unseal()!.secrets!;
     const secretFile = join(net.dir, "ledger-secrets.json");
     writeFileSync(secretFile, JSON.stringify(secrets.ledgerSecrets));
     const run = await treaty(

@@ -66,6 +66,8 @@ export interface ClusterOptions {
   readonly logLevel?: "debug" | "info" | "warn" | "error";
   /** How long `startCluster` waits for the whole network (default 60 s). */
   readonly readyTimeoutMs?: number;
+  /** Members at genesis besides `member` (e.g. with an `encryptionKey` for recovery shares). */
+  readonly extraMembers?: readonly { readonly publicKey: string; readonly encryptionKey?: string }[];
   /** Extra fields merged into every node's config (e.g. `requests`). */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
   /**
@@ -281,6 +283,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const base = (i: number) => ({
       dataDir: nodes[i]!.dataDir,
       identityFile: nodes[i]!.identityFile,
+      sealing: { provider: "virtual", keyFile: join(dir, `node${i}-sealing.key`) },
       http: { host: "127.0.0.1", port: ports[i] },
       nats: { servers: [nats!.url] },
       ledger: {
@@ -295,7 +298,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     nodes[0]!.writeConfig({
       ...base(0),
       genesis: {
-        members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+        members: [
+          { curve: member.curve, publicKey: toHex(member.publicKey) },
+          ...(options.extraMembers ?? []),
+        ],
         users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
         contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
         open: true,
@@ -599,7 +605,7 @@ async function getJson(url: string): Promise<unknown> {
 }
 
 /** `count` distinct free loopback ports (held together while probing, so they differ). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: count },

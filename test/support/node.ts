@@ -126,6 +126,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   const configValue = (port: number) => ({
     dataDir: join(dir, "data"),
+    sealing: { provider: "virtual", keyFile: join(dir, "sealing.key") },
     http: {
       host: "127.0.0.1",
       port,

@@ -1,0 +1,152 @@
+/**
+ * Memory sealing (the default): a node keeps its secrets only while it runs. Restarted, it finds
+ * a ledger it cannot read, moves it aside, rejoins the service with a fresh identity and is sent
+ * the current secrets sealed to that identity; it then serves private state again. Three
+ * in-process nodes on the in-memory transport; joiners trusted by `autoTrustNodes`.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type logContract from "../../contracts/examples/log/index.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
+import { toHex } from "../../sdk/bytes.js";
+import { Client } from "../../sdk/client.js";
+import { generateKeyPair } from "../../sdk/keys.js";
+import { parseConfig } from "../../node/config.js";
+import { silentLogger } from "../../node/log.js";
+import { realRuntime } from "../../node/main.js";
+import { SEALED_FILE } from "../../node/secrets/sealing.js";
+import { type NodeRuntime, TreatyNode } from "../../node/service.js";
+import { MemoryNetwork } from "../../node/transport/memory.js";
+
+const member = generateKeyPair("ed25519");
+const user = generateKeyPair("ed25519");
+const network = new MemoryNetwork();
+const running = new Set<TreatyNode>();
+let dir: string;
+
+async function startNode(index: number, extra: Record<string, unknown>): Promise<TreatyNode> {
+  const config = parseConfig(
+    {
+      dataDir: join(dir, `node${index}`),
+      http: { host: "127.0.0.1", port: 0 },
+      ledger: { signatureIntervalMs: 20 },
+      autoTrustNodes: true,
+      logLevel: "error",
+      ...extra,
+    },
+    dir,
+  );
+  const runtime: NodeRuntime = {
+    ...realRuntime(config, silentLogger),
+    transport: async ({ serviceId, identity, sessionEpoch }) =>
+      network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
+  };
+  const node = await TreatyNode.start(config, runtime);
+  running.add(node);
+  return node;
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("memory sealing: a restarted node rejoins and is sent the secrets", () => {
+  let founder: TreatyNode;
+  let joining: Record<string, unknown>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "treaty-memory-"));
+    founder = await startNode(0, {
+      sealing: { provider: "virtual", keyFile: join(dir, "node0.key") },
+      genesis: {
+        members: [{ publicKey: toHex(member.publicKey) }],
+        users: [{ publicKey: toHex(user.publicKey) }],
+        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+        open: true,
+      },
+    });
+    await until("the founder to lead and load log", () =>
+      founder.replica.consensus.status().role === "Leader" && founder.manifests.has("log") ? true : undefined,
+    );
+    joining = { join: { nodes: [founder.url], serviceKey: toHex(founder.serviceKey.publicKey) } };
+    await Promise.all([startNode(1, joining), startNode(2, joining)]);
+    await until("three voting nodes", () =>
+      founder.replica.consensus.status().config?.length === 3 ? true : undefined,
+    );
+  });
+
+  after(async () => {
+    await Promise.all([...running].map((node) => node.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a memory-sealed node writes no sealed state; restarted, it archives, rejoins as a new node and reads private state", async () => {
+    const log = new Client({ nodes: [founder.url], serviceKey: founder.serviceKey, key: user }).contract<
+      typeof logContract
+    >("log");
+    const { txid } = await log.writePrivate({ id: 1, msg: "kept across the restart" });
+    const node2 = [...running].find((n) => n.config.dataDir.endsWith("node2"))!;
+    await until("node 2 to apply the write", () =>
+      node2.replica.consensus.status().commitSeqno >= Number(txid!.split(".")[1]) ? true : undefined,
+    );
+    assert.ok(!existsSync(join(dir, "node2", SEALED_FILE)), "memory sealing writes nothing");
+    const oldId = node2.identity.id;
+    await node2.stop();
+    running.delete(node2);
+
+    const again = await startNode(2, joining);
+    assert.notEqual(again.identity.id, oldId, "a fresh identity");
+    const archived = readdirSync(join(dir, "node2", "archive"));
+    assert.equal(archived.length, 1);
+    assert.ok(
+      existsSync(join(dir, "node2", "archive", archived[0]!, "ledger")),
+      "the old ledger is kept aside",
+    );
+    assert.equal(founder.gov.node(again.identity.id)?.status, "trusted");
+    const local = new Client({ nodes: [again.url], serviceKey: founder.serviceKey, key: user }).contract<
+      typeof logContract
+    >("log");
+    const read = await until("the rejoined node to serve the private value", async () => {
+      try {
+        return (await local.readPrivate({ id: 1 })).result;
+      } catch {
+        return undefined;
+      }
+    });
+    assert.deepEqual(read, { msg: "kept across the restart" });
+    // The service goes on: a new private write commits with the rejoined node in the configuration.
+    await until("the rejoined node to vote", () =>
+      founder.replica.consensus.status().config?.includes(again.identity.id) ? true : undefined,
+    );
+    const next = await log.writePrivate({ id: 2, msg: "after" });
+    assert.ok(next.txid);
+  });
+
+  it("a memory-sealed founder cannot restart alone: SecretsUnavailable says to rejoin", async () => {
+    const config = parseConfig(
+      {
+        dataDir: join(dir, "node1"),
+        http: { host: "127.0.0.1", port: 0 },
+        genesis: { members: [{ publicKey: toHex(member.publicKey) }] },
+        logLevel: "error",
+      },
+      dir,
+    );
+    const node1 = [...running].find((n) => n.config.dataDir.endsWith("node1"))!;
+    await node1.stop();
+    running.delete(node1);
+    await assert.rejects(
+      TreatyNode.start(config, realRuntime(config, silentLogger)),
+      (e: Error) => /SecretsUnavailable/.test((e as { code?: string }).code ?? "") && /join/.test(e.message),
+    );
+  });
+});
