@@ -16,7 +16,14 @@
  */
 import type { Logger } from "./log.js";
 
-export type Phase = "starting" | "joining" | "pending" | "replaying" | "catching_up" | "serving";
+export type Phase =
+  | "starting"
+  | "recovering"
+  | "joining"
+  | "pending"
+  | "replaying"
+  | "catching_up"
+  | "serving";
 
 /** What `/node/status` reports as `progress`. */
 export interface Progress {

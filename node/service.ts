@@ -367,6 +367,7 @@ export class TreatyNode {
           `${config.dataDir}: this node recovered the service before and its secrets were lost at the stop; rejoin the recovered service instead`,
         );
       if (store.lastSeqno > 0) store.truncate(1); // an interrupted attempt: start over
+      lifecycle.enter("recovering");
       secrets = await runRecoveryPhase({
         ledgerDir: config.recover.ledgerDir,
         store,
@@ -1122,6 +1123,8 @@ function bootStatus(boot: BootInfo, progress: Progress) {
 function gate(progress: Progress, path: string): void {
   if (progress.phase === "serving" || path === "/node/status") return;
   if (progress.phase === "catching_up" && !path.startsWith("/app/") && !path.startsWith("/gov/")) return;
+  // Disaster recovery (node/recovery/phase.ts): members read the share round and submit shares.
+  if (progress.phase === "recovering" && path.startsWith("/gov/recovery")) return;
   throw new TreatyError("Unavailable", `the node is ${describeProgress(progress)}: retry shortly`);
 }
 
@@ -1135,6 +1138,8 @@ function describeProgress(p: Progress): string {
       return p.total === undefined
         ? "catching up (waiting to hear from a leader)"
         : `catching up (committed ${p.done} of ${p.total})`;
+    case "recovering":
+      return "recovering the service: waiting for members' recovery shares";
     default:
       return p.phase.replace("_", " ");
   }

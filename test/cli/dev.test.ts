@@ -219,7 +219,7 @@ describe("treaty dev", { timeout: 600_000 }, () => {
       write.stderr,
       new RegExp(`its receipt: treaty receipt ${tourTxid.replace(".", "\\.")} --verify`),
     );
-    assert.deepEqual(json(read, tour[1]!), { result: { msg: "hello" } });
+    assert.deepEqual(json(read, tour[1]!).result, { msg: "hello" });
     // The receipt proves the user's own write, not some other transaction.
     const verified = json(receipt, tour[2]!).verified as {
       txid: string;
@@ -261,7 +261,7 @@ describe("treaty dev", { timeout: 600_000 }, () => {
       assert.equal(run.code, 0, `${lines[i]}\n${run.stdout}\n${run.stderr}`);
     const [write, read, receipt, , sdk] = runs as [Run, Run, Run, Run, Run];
     const txid = (JSON.parse(write.stdout) as { txid: string }).txid;
-    assert.deepEqual(JSON.parse(read.stdout), { result: { msg: "hello" } });
+    assert.deepEqual(JSON.parse(read.stdout).result, { msg: "hello" });
     assert.equal((JSON.parse(receipt.stdout) as { verified: { txid: string } }).verified.txid, txid);
     assert.match(
       sdk.stdout,
@@ -285,7 +285,7 @@ describe("treaty dev", { timeout: 600_000 }, () => {
         `npx treaty call log readPrivate --args '{"id": 1}' --key ${key} --node http://127.0.0.1:${port} --service ${service}`,
         root,
       );
-      assert.deepEqual(json(read, `read on node ${i}`), { result: { msg: "hello" } });
+      assert.deepEqual(json(read, `read on node ${i}`).result, { msg: "hello" });
     }
     const receipt = await sh(`npx treaty receipt ${tourTxid} --verify --service ${service}`, root);
     assert.equal((json(receipt, "receipt").verified as { txid: string }).txid, tourTxid);

@@ -96,6 +96,8 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
         users: [{ publicKey: toHex(user.publicKey) }],
         contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
         open: true,
+        // Service state: the recovered service keeps it, so the joiner below needs no vote.
+        autoTrustNodes: true,
       },
     });
     original = await TreatyNode.start(c, realRuntime(c, silentLogger));
@@ -146,7 +148,6 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
     const url = `http://127.0.0.1:${port}`;
     const c = config("b", {
       http: { host: "127.0.0.1", port },
-      autoTrustNodes: true,
       recover: { ledgerDir: join(dir, "surviving-ledger") },
     });
     const starting = TreatyNode.start(c, networked(c));
