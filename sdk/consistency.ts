@@ -17,9 +17,9 @@
  * ```
  */
 import { equalBytes, fromHex } from "./bytes.js";
-import { TreatyError } from "./errors.js";
+import { bytes, count, hash, invalid, object, string } from "./receipt-fields.js";
 import { CURVES, isCurve, keyId, type PublicKey, verify as verifySignature } from "./keys.js";
-import { HASH_BYTES, type MerkleHasher, sha256Hasher, verifyConsistency } from "./merkle.js";
+import { type MerkleHasher, sha256Hasher, verifyConsistency } from "./merkle.js";
 import { endorsementMessage, formatTxId, type Receipt, signedRootMessage } from "./receipt.js";
 
 /** A signed root as JSON: the signature transaction's fields and the signing node's endorsed key. */
@@ -148,39 +148,4 @@ export function verifySignedTreeHead(
     signedAtMs: signed.timeMs,
     nodeId,
   };
-}
-
-function invalid(field: string, why: string): never {
-  throw new TreatyError("ReceiptInvalid", `${field}: ${why}`, { field });
-}
-
-function object(value: unknown, field: string): Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value))
-    invalid(field, "expected an object");
-  return value as Record<string, unknown>;
-}
-
-function string(value: unknown, field: string): string {
-  if (typeof value !== "string") invalid(field, "expected a string");
-  return value;
-}
-
-function count(value: unknown, field: string, min: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    invalid(field, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function bytes(value: unknown, field: string): Uint8Array {
-  if (typeof value !== "string" || value.length > 1024 || !/^([0-9a-f]{2})*$/.test(value)) {
-    invalid(field, "expected lowercase hex");
-  }
-  return fromHex(value, field);
-}
-
-function hash(value: unknown, field: string): Uint8Array {
-  const out = bytes(value, field);
-  if (out.length !== HASH_BYTES) invalid(field, `expected ${HASH_BYTES} bytes, got ${out.length}`);
-  return out;
 }

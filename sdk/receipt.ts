@@ -17,6 +17,7 @@
  */
 import { concatBytes, equalBytes, fromHex, utf8 } from "./bytes.js";
 import { TreatyError } from "./errors.js";
+import { bytes, count, hash, invalid, object, string } from "./receipt-fields.js";
 import { CURVES, type Curve, isCurve, keyId, type PublicKey, verify as verifySignature } from "./keys.js";
 import {
   HASH_BYTES,
@@ -411,39 +412,4 @@ function writeU64(view: DataView, offset: number, value: number, field: string):
     throw new TypeError(`${field}: expected a non-negative safe integer`);
   view.setUint32(offset, Math.floor(value / 2 ** 32));
   view.setUint32(offset + 4, value % 2 ** 32);
-}
-
-function invalid(field: string, why: string): never {
-  throw new TreatyError("ReceiptInvalid", `${field}: ${why}`, { field });
-}
-
-function object(value: unknown, field: string): Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value))
-    invalid(field, "expected an object");
-  return value as Record<string, unknown>;
-}
-
-function string(value: unknown, field: string): string {
-  if (typeof value !== "string") invalid(field, "expected a string");
-  return value;
-}
-
-function count(value: unknown, field: string, min: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    invalid(field, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function bytes(value: unknown, field: string): Uint8Array {
-  if (typeof value !== "string" || value.length > 1024 || !/^([0-9a-f]{2})*$/.test(value)) {
-    invalid(field, "expected lowercase hex");
-  }
-  return fromHex(value, field);
-}
-
-function hash(value: unknown, field: string): Uint8Array {
-  const out = bytes(value, field);
-  if (out.length !== HASH_BYTES) invalid(field, `expected ${HASH_BYTES} bytes, got ${out.length}`);
-  return out;
 }
