@@ -20,13 +20,7 @@ import { decode, encode, Tag } from "cbor2";
 import { equalBytes, fromHex } from "./bytes.js";
 import { TreatyError } from "./errors.js";
 import { keyId, type PublicKey, verify as verifySignature } from "./keys.js";
-import {
-  HASH_BYTES,
-  MAX_PROOF_HASHES,
-  type MerkleHasher,
-  rootFromInclusionProof,
-  sha256Hasher,
-} from "./merkle.js";
+import { HASH_BYTES, MAX_PROOF_HASHES, rootFromInclusionProof, sha256Hasher } from "./merkle.js";
 import {
   ENTRY_KINDS,
   type EntryKind,
@@ -35,6 +29,7 @@ import {
   LEAF_DATA_BYTES,
   LEAF_FORMAT_VERSION,
   type LeafFields,
+  type VerifyReceiptOptions,
 } from "./receipt.js";
 
 /** COSE_Sign1 tag (RFC 9052). */
@@ -123,14 +118,8 @@ export interface VerifiedCoseReceipt {
   readonly issuedAtSeconds: number;
 }
 
-export interface VerifyCoseReceiptOptions {
-  /** Require this txid (`"view.seqno"`). */
-  readonly txid?: string;
-  /** Require this request digest (the SHA-256 of the request you sent). */
-  readonly requestDigest?: Uint8Array;
-  readonly hasher?: MerkleHasher;
-  readonly verify?: (key: PublicKey, message: Uint8Array, signature: Uint8Array) => boolean;
-}
+/** The same requirements and hooks as `verifyReceipt`'s. */
+export type VerifyCoseReceiptOptions = VerifyReceiptOptions;
 
 /**
  * Verifies COSE receipt bytes against the pinned service key: COSE_Sign1 shape, alg EdDSA, kid =

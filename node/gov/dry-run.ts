@@ -5,27 +5,9 @@
  * version, bundle size and file names, not the bundle itself.
  */
 import { utf8 } from "../../sdk/bytes.js";
+import type { TableChange } from "../../sdk/governance.js";
 import type { WriteSet } from "../../runtime/kv/types.js";
 import { readTableValue } from "./tables.js";
-
-/** One key a proposal would set or delete. `old`/`new` are null when absent. */
-export interface TableChange {
-  /** The governance table without its prefix: `members`, `users`, `contracts`... */
-  readonly table: string;
-  readonly key: string;
-  readonly old: unknown;
-  readonly new: unknown;
-}
-
-/** What `treaty propose --dry-run` prints. */
-export interface DryRunReport {
-  /** True when apply would succeed; false when the proposal would be recorded Failed. */
-  readonly applies: boolean;
-  /** Why apply would fail (the error the proposal would be Failed with). */
-  readonly error?: { readonly code: string; readonly message: string };
-  /** Every key apply would write, in table and key order (empty when it would fail). */
-  readonly changes: readonly TableChange[];
-}
 
 const PREFIX = "public:gov.";
 const CODE_TABLES = new Set(["contracts", "constitution"]);

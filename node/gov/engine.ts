@@ -45,7 +45,8 @@ import type { KvTx } from "../../runtime/kv/types.js";
 import { resolveLimits } from "../../runtime/sandbox/limits.js";
 import type { ExecCall } from "../execution/protocol.js";
 import { ChildTx } from "./child-tx.js";
-import { type DryRunReport, tableChanges } from "./dry-run.js";
+import type { DryRunReport } from "../../sdk/governance.js";
+import { tableChanges } from "./dry-run.js";
 import { recordDecided } from "./decided.js";
 import {
   type Ballot,
