@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
+import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
 
 export interface IdentityConfig {
@@ -34,7 +35,13 @@ export interface GenesisConfig {
 
 export interface NodeConfig {
   readonly dataDir: string;
-  readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxBodyBytes: number;
+    /** Other origins whose pages may call this node (node/http/cors.ts); none by default. */
+    readonly cors: CorsPolicy;
+  };
   /**
    * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
    * folder); created on first start when missing. Null (the default): the identity lives in the node's sealed state, or only in memory.
@@ -66,7 +73,7 @@ export interface NodeConfig {
 
 export const DEFAULTS = {
   // Admits arguments at the default maxArgsBytes (576 KiB) plus the request envelope.
-  http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20 },
+  http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20, cors: NO_CORS },
   ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100 },
   requests: { freshnessWindowMs: 5 * 60_000 },
   logLevel: "info",
@@ -119,6 +126,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         http.maxBodyBytes === undefined
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
+      cors: parseCors(http.cors),
     },
     identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
     sealing: parseSealing(root.sealing, dataDir, path),
@@ -258,6 +266,14 @@ function string(v: unknown, field: string): string {
   if (typeof v !== "string" || v.length === 0) throw bad(field, "a non-empty string", v);
   return v;
 }
+/** `http.cors`: `{allowedOrigins: ["https://console.example.org", ...]}`, exact origins. */
+function parseCors(v: unknown): CorsPolicy {
+  if (v === undefined || v === null) return NO_CORS;
+  const field = "http.cors.allowedOrigins";
+  const origins = stringArray(object(v, "http.cors").allowedOrigins ?? [], field);
+  return { allowedOrigins: origins.map((o, i) => parseOrigin(o, `${field}[${i}]`)) };
+}
+
 function stringArray(v: unknown, field: string): string[] {
   return array(v, field).map((item, i) => string(item, `${field}[${i}]`));
 }

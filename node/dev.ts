@@ -93,7 +93,7 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
     );
     let leader: { url: string; status: Record<string, unknown> };
     if (existing.length === 0) {
-      writeNodeConfig(ws, 0, options.basePort, nats, {
+      writeNodeConfig(ws, 0, options.basePort, nats, urls, {
         genesis: {
           members: [{ publicKey: member.publicKey, curve: member.curve }],
           users: [{ publicKey: user.publicKey, curve: user.curve }],
@@ -109,7 +109,7 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
     } else {
       options.say(`restarting node(s) ${existing.join(", ")} from ${ws}`);
       for (const i of existing) {
-        writeNodeConfig(ws, i, options.basePort, nats, {});
+        writeNodeConfig(ws, i, options.basePort, nats, urls, {});
         await runner.start(i, false);
       }
       leader = await waitForLeader(
@@ -127,7 +127,7 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
     for (let i = 0; i < count; i++) {
       if (existing.includes(i) || i === 0) continue;
       checkAborted(signal);
-      writeNodeConfig(ws, i, options.basePort, nats, {
+      writeNodeConfig(ws, i, options.basePort, nats, urls, {
         join: { nodes: [leader.url], serviceKey: serviceKey.publicKey },
       });
       await runner.start(i, false);
@@ -157,6 +157,7 @@ export function devInstructions(workspace: string, urls: readonly string[]): str
     "",
     `Treaty dev network: ${urls.length} node(s)`,
     ...urls.map((u, i) => `  node ${i}: ${u}`),
+    `Console: ${urls[0]}/console (any node serves it; load member0.json or user0.json in the page to sign)`,
     `Workspace: ${ws} (member0.json, user0.json, service.json, node<i>/)`,
     "",
     "Try:",
@@ -262,6 +263,7 @@ function writeNodeConfig(
   index: number,
   basePort: number,
   nats: NatsServer | undefined,
+  consoleOrigins: readonly string[],
   extra: Record<string, unknown>,
 ): void {
   const file = join(ws, `node${index}.json`);
@@ -278,7 +280,8 @@ function writeNodeConfig(
     dataDir: `node${index}`,
     // Development: each node's secrets sealed under a key in the workspace, outside its data folder.
     sealing: { provider: "virtual", keyFile: `node${index}.sealing.key` },
-    http: { host: "127.0.0.1", port: basePort + index },
+    // Each node's console (/console) reads the other nodes' status: their pages are allowed.
+    http: { host: "127.0.0.1", port: basePort + index, cors: { allowedOrigins: consoleOrigins } },
     nats: nats ? { servers: [nats.url] } : null,
     ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 50 },
     logLevel: "info",

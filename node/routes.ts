@@ -9,6 +9,8 @@
  *   GET  /node/tx?txid=v.s          → {txid, status}
  *   GET  /node/receipt?txid=v.s     → a receipt (sdk/receipt.ts format)
  *   GET  /node/consistency, ...     proofs (node/http/proof-routes.ts)
+ *   GET  /node/transactions         the latest entries (node/http/explorer-routes.ts)
+ *   GET  /console                   the console (node/http/console-routes.ts)
  *   POST /node/join                 a new node asks to join (node/join.ts)
  *
  * Writes that reach a follower are forwarded to the leader over the node-to-node transport and
@@ -30,6 +32,8 @@ import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { addRecoveryShareRoutes, serviceEndorsementChain } from "./recovery/routes.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
+import { addConsoleRoutes } from "./http/console-routes.js";
+import { addExplorerRoutes } from "./http/explorer-routes.js";
 import { addProofRoutes } from "./http/proof-routes.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { OpenApiCache } from "./openapi.js";
@@ -90,6 +94,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
 
   const openApi = new OpenApiCache();
   addRecoveryShareRoutes(router, node.gov);
+  addConsoleRoutes(addExplorerRoutes(router, node));
   return addProofRoutes(addGovRoutes(router, node), node)
     .add("POST", "/app/:contract/:method", callContract)
     .add("GET", "/app/openapi.json", () => ({

@@ -309,6 +309,7 @@ export class TreatyNode {
       port: config.http.port,
       router,
       maxBodyBytes: config.http.maxBodyBytes,
+      cors: config.http.cors,
       logger,
     });
     const cleanup: Array<() => Promise<void>> = [() => http.close()];

@@ -9,7 +9,17 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const SOURCES = ["runtime", "contracts", "node", "sdk", "test", "bench", "examples", "docs/examples"];
+const SOURCES = [
+  "runtime",
+  "contracts",
+  "node",
+  "sdk",
+  "console",
+  "test",
+  "bench",
+  "examples",
+  "docs/examples",
+];
 const CONFIG = ["tsconfig.json", "package.json", "package-lock.json"];
 const STAMP = "dist/node/cli.js";
 

@@ -17,6 +17,7 @@ import { encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { CONTENT_JSON, CONTENT_MSGPACK } from "../../sdk/request.js";
 import type { Logger } from "../log.js";
+import { type CorsPolicy, corsHeaders, isPreflight, NO_CORS, preflight } from "./cors.js";
 import { httpStatus } from "./status.js";
 
 export interface HttpRequest {
@@ -162,6 +163,8 @@ export interface HttpServerOptions {
   readonly router: Router;
   readonly maxBodyBytes: number;
   readonly logger: Logger;
+  /** Which other origins' pages may call this node (node/http/cors.ts); none by default. */
+  readonly cors?: CorsPolicy;
 }
 
 export interface RunningHttpServer {
@@ -197,19 +200,28 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
 async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const wantsMsgpack = (req.headers.accept ?? "").includes(CONTENT_MSGPACK);
+  const method = req.method ?? "GET";
+  const cors = options.cors ?? NO_CORS;
+  if (isPreflight(method, req.headers)) {
+    const answer = preflight(cors, req.headers);
+    send(res, answer instanceof TreatyError ? errorResponse(answer, options.logger) : answer, wantsMsgpack);
+    req.resume();
+    return;
+  }
+  const allowOrigin = corsHeaders(cors, req.headers);
   let body: Uint8Array;
   try {
     body = await readBody(req, options.maxBodyBytes);
   } catch (err) {
-    send(res, errorResponse(err, options.logger, req.url), wantsMsgpack);
+    send(res, errorResponse(err, options.logger, req.url), wantsMsgpack, allowOrigin);
     req.destroy();
     return;
   }
   const response = await options.router.dispatch(
-    { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body },
+    { method, url: req.url ?? "/", headers: req.headers, body },
     options.logger,
   );
-  send(res, response, wantsMsgpack);
+  send(res, response, wantsMsgpack, allowOrigin);
 }
 
 /** The error response for `err`: its code and status, or a 500 without host details. */
@@ -245,10 +257,20 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   });
 }
 
-function send(res: ServerResponse, response: HttpResponse, wantsMsgpack: boolean): void {
+function send(
+  res: ServerResponse,
+  response: HttpResponse,
+  wantsMsgpack: boolean,
+  extraHeaders: Readonly<Record<string, string>> = {},
+): void {
   if (res.headersSent) return;
   let contentType: string;
   let bytes: Uint8Array | string;
+  if (response.status === 204) {
+    res.writeHead(204, { ...response.headers, ...extraHeaders });
+    res.end();
+    return;
+  }
   if (response.raw) {
     ({ contentType, bytes } = response.raw);
   } else if (wantsMsgpack) {
@@ -258,6 +280,10 @@ function send(res: ServerResponse, response: HttpResponse, wantsMsgpack: boolean
     contentType = CONTENT_JSON;
     bytes = JSON.stringify(response.body ?? null);
   }
-  res.writeHead(response.status ?? 200, { "content-type": contentType, ...response.headers });
+  res.writeHead(response.status ?? 200, {
+    "content-type": contentType,
+    ...response.headers,
+    ...extraHeaders,
+  });
   res.end(bytes);
 }

@@ -11,12 +11,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { CLI, type Run } from "../support/cli.js";
+import { freePortRange } from "../support/cluster.js";
 import { fencedBlocks } from "../support/snippets.js";
 
 const ROOT = findPackageRoot();
@@ -92,23 +93,6 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-/** `count` consecutive free loopback ports. */
-async function freePorts(count: number): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const ports = Array.from({ length: count }, (_, i) => base + i);
-    if ((await Promise.all(ports.map(canBind))).every(Boolean)) return base;
-  }
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
 /** Runs one shell command (bash) as a user would type it, with `npx treaty` meaning this build. */
 function sh(command: string, cwd: string): Promise<Run> {
   const script = command.replaceAll(
@@ -173,7 +157,7 @@ describe("treaty dev", { timeout: 600_000 }, () => {
     // The tour runs where a user would: a folder with workspace/ and the repository's contracts/.
     symlinkSync(join(ROOT, "contracts"), join(root, "contracts"));
     mkdirSync(workspace);
-    basePort = await freePorts(NODES);
+    basePort = await freePortRange(NODES);
     ports = Array.from({ length: NODES }, (_, i) => basePort + i);
   });
   after(async () => {
