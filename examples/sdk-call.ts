@@ -1,6 +1,6 @@
 /**
  * The SDK in one short script (the README embeds it): call the `log` contract with a typed
- * client, read the message back, wait for the commit and verify the receipt offline against the
+ * client, wait for the commit, read the message back and verify the receipt offline against the
  * pinned service key.
  *
  *   npx treaty dev                      # in another terminal: writes workspace/*.json
@@ -24,8 +24,8 @@ const log = client.contract<typeof logContract>("log"); // types come from the c
 
 const id = Math.floor(Math.random() * 1_000_000);
 const { txid } = await log.writePrivate({ id, msg: "hello from the SDK" });
+await client.waitForCommit(txid!); // reads see committed state (by default), so wait for it
 const { result } = await log.readPrivate({ id }); // result: { msg: string }
-await client.waitForCommit(txid!);
 const { verified } = await client.receipt(txid!); // verified offline against serviceKey
 console.log(`message ${id} "${result.msg}" is in transaction ${txid}: receipt verified (${verified.kind})`);
 // #endregion readme
