@@ -70,6 +70,7 @@ import { Lifecycle, type Progress, type ReplayHook } from "./lifecycle.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
 import { CONFIG_KEY, CONFIG_MAP, ledgerLogStorage, loadPersistedState, Replica } from "./replica.js";
+import { isSnapshotChunkRequest } from "./snapshot/transfer.js";
 import { buildRouter } from "./routes.js";
 import { isReadIndexRequest, ReadService } from "./reads/service.js";
 import { Sequencer } from "./sequencer.js";
@@ -231,6 +232,11 @@ export class TreatyNode {
       onRoleChange: (soft) => this.#onRoleChange(soft),
       onAppended: (records) => this.#rekey.onAppended(records),
       onFatal: (err) => this.#failFatally(err),
+      // Governance and its reactions derive from state: rebuilt from the loaded snapshot's KV.
+      onSnapshotInstalled: async (seqno) => {
+        await this.#recover(seqno);
+        this.reads.onCommit(seqno);
+      },
     });
     this.sequencer = new Sequencer({
       replica: this.replica,
@@ -688,6 +694,7 @@ export class TreatyNode {
       "forwarded request",
     );
     if (isReadIndexRequest(request)) return this.reads.serveReadIndex();
+    if (isSnapshotChunkRequest(request)) return this.replica.serveSnapshotChunk(request);
     if (
       typeof request.method !== "string" ||
       typeof request.url !== "string" ||
