@@ -192,11 +192,16 @@ export class MerkleTree {
         start += width;
       }
     }
-    if (frontier.length !== nodes.length || !frontier.every((h) => h instanceof Uint8Array && h.length === HASH_BYTES))
+    if (
+      frontier.length !== nodes.length ||
+      !frontier.every((h) => h instanceof Uint8Array && h.length === HASH_BYTES)
+    )
       return false;
     this.#base = size;
     this.#size = size;
-    nodes.forEach(([level, index], i) => this.#frontier.set(`${level}:${index}`, copy(frontier[i]!)));
+    nodes.forEach(([level, index], i) => {
+      this.#frontier.set(`${level}:${index}`, copy(frontier[i]!));
+    });
     this.#resetTail(Math.floor(size / this.chunkLeaves) * this.chunkLeaves);
     return true;
   }
@@ -426,7 +431,11 @@ export class MerkleTree {
       const skip = Math.max(0, Math.floor(this.#base / 2 ** level) - offset);
       const nodes = new HashArray(leaves / 2 ** level, skip);
       for (let i = offset + skip; i < offset + leaves / 2 ** level; i++)
-        nodes.push(level === 0 ? this.#leafFromSource(i) : this.#hasher.node(at(level - 1, 2 * i), at(level - 1, 2 * i + 1)));
+        nodes.push(
+          level === 0
+            ? this.#leafFromSource(i)
+            : this.#hasher.node(at(level - 1, 2 * i), at(level - 1, 2 * i + 1)),
+        );
       levels.push(nodes);
     }
     // The recomputed chunk must agree with the resident root of that chunk; a mismatch means the

@@ -30,7 +30,10 @@ function based(base: number, residentLevel: number, history: boolean): MerkleTre
 describe("MerkleTree started at a base (frontier only)", () => {
   it("the frontier has one hash per set bit of the size", () => {
     for (const n of [0, 1, 2, 3, 31, 32, 33, 1000]) {
-      const bits = n.toString(2).split("").filter((b) => b === "1").length;
+      const bits = n
+        .toString(2)
+        .split("")
+        .filter((b) => b === "1").length;
       assert.equal(full(n, 2).frontier().length, bits);
     }
   });
