@@ -62,6 +62,8 @@ export interface ReplicaOptions {
   readonly transport: Transport | null;
   readonly hardStatePath: string;
   readonly logger: Logger;
+  /** A committed range, before the execution KV is asked to commit it (a snapshot point in it commits first). */
+  readonly beforeCommit?: (fromSeqno: number, toSeqno: number) => void;
   /** A committed range, after the execution KV was asked to commit it. */
   readonly onCommit: (fromSeqno: number, toSeqno: number) => void;
   readonly onRoleChange: (soft: SoftState) => void;
@@ -137,7 +139,11 @@ export function ledgerLogStorage(ledger: Ledger): LogStorage {
  */
 export function loadPersistedState(ledger: Ledger, hardStatePath: string): PersistedState {
   const hardState = readJsonFile<HardState>(hardStatePath) ?? { view: 0, votedFor: null, commitSeqno: 0 };
-  const commit = ledger.lastSignatureAtOrBefore(Math.min(hardState.commitSeqno, ledger.lastSeqno));
+  // A snapshot's seqno is committed (its evidence was), even if the durable commit point lags it.
+  const commit = Math.max(
+    ledger.lastSignatureAtOrBefore(Math.min(hardState.commitSeqno, ledger.lastSeqno)),
+    ledger.base?.seqno ?? 0,
+  );
   let config: LogBase["config"];
   for (const seqno of ledger.internalSeqnosDownFrom(commit)) {
     const nodes = configOf(ledger.get(seqno)!);
@@ -146,9 +152,11 @@ export function loadPersistedState(ledger: Ledger, hardStatePath: string): Persi
       break;
     }
   }
+  // A ledger that starts at a snapshot knows the configuration in force there from the snapshot.
+  config ??= ledger.base?.config && { seqno: ledger.base.config.seqno, nodes: [...ledger.base.config.nodes] };
   const base: LogBase = {
     seqno: commit,
-    view: commit === 0 ? 0 : ledger.get(commit)!.view,
+    view: commit === 0 ? 0 : (ledger.get(commit)?.view ?? ledger.base!.view),
     views: ledger.viewStarts().filter((v) => v.startSeqno <= commit),
     lastSignature: commit,
     ...(config !== undefined && { config }),
@@ -436,6 +444,7 @@ export class Replica {
     const last = ready.entries.at(-1);
     if (last) consensus.ackPersisted(last.seqno, last.view);
     if (ready.committed) {
+      this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
       this.#async(execution.commit(ready.committed.toSeqno));
       this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
     }

@@ -70,6 +70,25 @@ export interface LedgerOptions {
   readonly residentLevel?: number;
   /** Start from this checkpoint instead of reading the whole store (see `Ledger.open`). */
   readonly checkpoint?: LedgerCheckpoint;
+  /** Start at this base (a snapshot's) and read only the entries after it (see `Ledger.open`). */
+  readonly base?: LedgerBase;
+}
+
+/**
+ * Where a ledger that starts at a snapshot begins: the snapshot's seqno (a signature), the
+ * Merkle tree's compact range there, and what the ledger's indexes need about the prefix. Plain
+ * data: it comes from a verified snapshot (node/snapshot/).
+ */
+export interface LedgerBase {
+  readonly seqno: number;
+  /** View of the entry at `seqno`. */
+  readonly view: number;
+  /** `MerkleTree.frontier(seqno)`: O(log n) hashes. */
+  readonly frontier: readonly Uint8Array[];
+  /** First seqno of each view through `seqno`, ascending. */
+  readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
+  /** The consensus configuration in force at `seqno` (the entry that set it may be before the base). */
+  readonly config?: { readonly seqno: number; readonly nodes: readonly string[] };
 }
 
 /**
@@ -122,7 +141,8 @@ export class Ledger {
   readonly #random: RandomBytes | undefined;
   readonly #serviceKey: PublicKey | undefined;
   readonly #previousServiceKeys: readonly PublicKey[];
-  readonly #tree: MerkleTree;
+  #tree: MerkleTree;
+  #base: LedgerBase | undefined;
   #staged: LedgerRecord[] = [];
   #persistedSeqno: number;
   #lastView = 0;
@@ -144,9 +164,13 @@ export class Ledger {
     this.#serviceKey = options.serviceKey;
     this.#previousServiceKeys = options.previousServiceKeys ?? [];
     this.#persistedSeqno = 0;
-    this.#tree = new MerkleTree({
+    this.#tree = this.#newTree(options.residentLevel);
+  }
+
+  #newTree(residentLevel: number | undefined): MerkleTree {
+    return new MerkleTree({
       hasher: nodeHasher,
-      ...(options.residentLevel !== undefined ? { residentLevel: options.residentLevel } : {}),
+      ...(residentLevel !== undefined ? { residentLevel } : {}),
       leafSource: (index) => this.#leafHashAt(index + 1),
     });
   }
@@ -189,6 +213,32 @@ export class Ledger {
 
   /** Opens the ledger (see `open`), yielding the seqno verified after each entry it reads. */
   static *#load(options: LedgerOptions): Generator<number, Ledger, undefined> {
+    assert(
+      options.base === undefined || options.checkpoint === undefined,
+      "a base or a checkpoint, not both",
+    );
+    if (options.base !== undefined) {
+      const ledger = new Ledger(options);
+      const { base } = options;
+      const stored = options.store.get(base.seqno);
+      if (
+        options.store.lastSeqno < base.seqno ||
+        options.store.baseSeqno > base.seqno ||
+        (stored !== undefined && stored.view !== base.view)
+      ) {
+        throw corrupt(base.seqno, "base", "the store does not reach the snapshot's seqno in its view");
+      }
+      ledger.#startAt(base);
+      yield* ledger.#scan(base.seqno + 1);
+      return ledger;
+    }
+    if (options.store.baseSeqno > 0) {
+      throw corrupt(
+        options.store.baseSeqno + 1,
+        "base",
+        `the store starts after seqno ${options.store.baseSeqno}: opening it needs the snapshot taken there`,
+      );
+    }
     if (options.checkpoint !== undefined) {
       const ledger = new Ledger(options);
       try {
@@ -238,6 +288,7 @@ export class Ledger {
    * Its size is O(entries / 2^R) bytes (R = the resident level): about 2 bytes per entry.
    */
   checkpoint(atOrBefore: number = this.#persistedSeqno): LedgerCheckpoint | undefined {
+    if (this.#base !== undefined) return undefined;
     const chunk = this.#tree.chunkLeaves;
     const signedAt = this.lastSignatureAtOrBefore(Math.min(atOrBefore, this.#persistedSeqno));
     // Within what that signature signed, so the next open checks every checkpointed node.
@@ -252,6 +303,41 @@ export class Ledger {
       signatures: this.#signatures.filter((s) => s <= size),
       internal: this.#internal.filter((s) => s <= size),
     };
+  }
+
+  /** Starts the empty tree and indexes at `base`. */
+  #startAt(base: LedgerBase): void {
+    if (!this.#tree.startAt(base.seqno, base.frontier) || base.views.at(-1)?.view !== base.view)
+      throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
+    this.#base = base;
+    this.#persistedSeqno = base.seqno;
+    this.#openedFrom = base.seqno;
+    this.#views.push(...base.views.map((v) => ({ ...v })));
+    this.#signatures.push(base.seqno);
+    this.#lastView = base.view;
+  }
+
+  /**
+   * Replaces the whole ledger by one that starts at `base` (a verified snapshot's): drops every
+   * entry, staged and stored (the store keeps only what follows the base), and restarts the tree
+   * from the base's frontier. What a node does when it installs a snapshot.
+   */
+  rebase(base: LedgerBase): void {
+    const tree = this.#newTree(this.#tree.chunkLeaves === 1 ? 0 : Math.log2(this.#tree.chunkLeaves));
+    if (!tree.startAt(base.seqno, base.frontier) || base.views.at(-1)?.view !== base.view)
+      throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
+    this.#store.rebase(base.seqno);
+    this.#staged = [];
+    this.#signatures.length = 0;
+    this.#internal.length = 0;
+    this.#views.length = 0;
+    this.#tree = this.#newTree(this.#tree.chunkLeaves === 1 ? 0 : Math.log2(this.#tree.chunkLeaves));
+    this.#startAt(base);
+  }
+
+  /** The base this ledger starts at (a snapshot's), or undefined when it starts at seqno 1. */
+  get base(): LedgerBase | undefined {
+    return this.#base;
   }
 
   /** Seqnos read when the ledger was opened start after this one (0: the whole store). */
@@ -334,7 +420,7 @@ export class Ledger {
   /** The last signature entry, or undefined when there is none yet. */
   get lastSignature(): SignatureState | undefined {
     const seqno = this.#signatures.at(-1);
-    return seqno === undefined ? undefined : { seqno, view: this.get(seqno)!.view };
+    return seqno === undefined ? undefined : { seqno, view: this.#viewAt(seqno) };
   }
 
   /** Entries after the last signature (what the signature policy counts). */
@@ -350,9 +436,17 @@ export class Ledger {
   /** The Merkle tree, for proofs (read-only use: appending goes through the ledger). */
   get tree(): Pick<
     MerkleTree,
-    "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash" | "memoryBytes"
+    "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash" | "memoryBytes" | "frontier"
   > {
     return this.#tree;
+  }
+
+  /** View of the entry at `seqno` (which exists, or is the base). */
+  #viewAt(seqno: number): number {
+    if (seqno === this.#base?.seqno) return this.#base.view;
+    const record = this.get(seqno);
+    assert(record !== undefined, `entry ${seqno} is in the ledger`);
+    return record.view;
   }
 
   /** The record at `seqno` (staged or stored), or undefined. */
@@ -398,6 +492,16 @@ export class Ledger {
 
   /** First signature seqno > `seqno`, or undefined. */
   signatureAfter(seqno: number): number | undefined {
+    // Before a base the index knows no signature: read the entries this node still holds (a
+    // signature comes at least every signature interval, so the walk is short).
+    if (this.#base !== undefined && seqno < this.#base.seqno) {
+      for (const record of this.#store.range(seqno + 1, this.#base.seqno - 1)) {
+        if (record.seqno !== seqno + 1) break; // a gap: the store does not hold what follows
+        if (decodeEntry(record.bytes, record.seqno).header.kind === "signature") return record.seqno;
+        seqno = record.seqno;
+      }
+      return this.#base.seqno;
+    }
     let low = 0;
     let high = this.#signatures.length;
     while (low < high) {
@@ -545,7 +649,10 @@ export class Ledger {
 
   /** Drops every entry with seqno ≥ `fromSeqno` (staged and stored) and rolls the tree back. */
   truncate(fromSeqno: number): void {
-    assert(Number.isSafeInteger(fromSeqno) && fromSeqno >= 1, "truncate from a seqno ≥ 1");
+    assert(
+      Number.isSafeInteger(fromSeqno) && fromSeqno > (this.#base?.seqno ?? 0),
+      "truncate after the base",
+    );
     if (fromSeqno > this.lastSeqno) return;
     if (fromSeqno <= this.#persistedSeqno) {
       this.#store.truncate(fromSeqno);
@@ -625,11 +732,16 @@ export class Ledger {
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
     while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();
     while ((this.#views.at(-1)?.startSeqno ?? 0) >= fromSeqno) this.#views.pop();
-    this.#lastView = fromSeqno > 1 ? this.get(fromSeqno - 1)!.view : 0;
+    this.#lastView = fromSeqno > 1 ? this.#viewAt(fromSeqno - 1) : 0;
   }
 
   #leafHashAt(seqno: number): Uint8Array {
     const record = this.get(seqno);
+    // A proof or root that needs entries before a snapshot this node installed (it never had them).
+    if (record === undefined && seqno <= this.#store.baseSeqno)
+      throw new TreatyError("TxNotFound", `entry ${seqno}: before this node's snapshot, not held here`, {
+        seqno,
+      });
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
     return nodeHasher.leaf(encodeLeafData(storedLeafFields(record.bytes, seqno)));
   }
