@@ -126,6 +126,8 @@ export function ledgerLogStorage(ledger: Ledger): LogStorage {
       const record = ledger.get(seqno);
       return record === undefined ? undefined : entryOf(record);
     },
+    // A ledger that starts at a snapshot holds only the entries after it.
+    firstSeqno: () => (ledger.base?.seqno ?? 0) + 1,
   };
 }
 

@@ -236,11 +236,10 @@ export class TreatyNode {
       onRoleChange: (soft) => this.#onRoleChange(soft),
       onAppended: (records) => this.#rekey.onAppended(records),
       onFatal: (err) => this.#failFatally(err),
-      // Governance and its reactions derive from state: rebuilt from the loaded snapshot's KV.
-      onSnapshotInstalled: async (seqno) => {
-        await this.#recover(seqno);
-        this.reads.onCommit(seqno);
-      },
+      // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
+      snapshots: { latest: () => this.snapshots.latest(), install: (bytes) => this.snapshots.install(bytes) },
+      onSnapshotInstalled: async (seqno) => this.reads.onCommit(seqno),
+      now: init.runtime.now,
     });
     this.sequencer = new Sequencer({
       replica: this.replica,

@@ -1076,6 +1076,10 @@ export class ConsensusNode {
       this.respondAppend(m.from, true, snapshot.seqno, snapshot.seqno, undefined);
       return;
     }
+    // Our entry at the snapshot's seqno is of another view: it and what follows conflict with
+    // the leader's committed log and go first, so the driver installs over a log that ends
+    // before the snapshot (the leader re-sends what follows it).
+    if (this.log.lastSeqno >= snapshot.seqno) this.truncateLog(snapshot.seqno);
     this.installing = { leader: m.from, snapshot };
     this.installRequest = this.installing;
     this.counters.snapshotInstallsRequested++;
