@@ -63,7 +63,12 @@ describe("snapshot transfer", () => {
     transports.push(leader, follower);
     const offers: number[] = [];
     const source = new SnapshotSource(port(snapshot), silentLogger);
-    source.refresh({ offerSnapshot: (seqno) => (offers.push(seqno), true) });
+    source.refresh({
+      offerSnapshot: (seqno) => {
+        offers.push(seqno);
+        return true;
+      },
+    });
     const offsets: number[] = [];
     leader.onRequest((_from, payload) => {
       const request = decode<{ offset: number }>(payload, "request");
@@ -147,7 +152,12 @@ describe("snapshot transfer", () => {
     let latest: { seqno: number; view: number; bytes: Uint8Array } | undefined;
     const source = new SnapshotSource(port(undefined), silentLogger);
     const offered: number[] = [];
-    const core = { offerSnapshot: (seqno: number) => (offered.push(seqno), seqno !== 7) };
+    const core = {
+      offerSnapshot: (seqno: number) => {
+        offered.push(seqno);
+        return seqno !== 7;
+      },
+    };
     const moving = new SnapshotSource(
       { latest: () => latest, install: port(undefined).install },
       silentLogger,
