@@ -57,7 +57,8 @@ describe("snapshot transfer", () => {
     await Promise.all(transports.map((t) => t.close()));
   });
 
-  function setup(snapshot: { seqno: number; view: number; bytes: Uint8Array }) {
+  /** A leader serving `snapshot` and a follower's fetcher; chunk requests time out after `timeoutMs`. */
+  function setup(snapshot: { seqno: number; view: number; bytes: Uint8Array }, timeoutMs = 10_000) {
     const network = new MemoryNetwork();
     const { leader, follower } = pair(network);
     transports.push(leader, follower);
@@ -79,7 +80,7 @@ describe("snapshot transfer", () => {
       transport: follower,
       logger: silentLogger,
       now: () => performance.now(),
-      chunkTimeoutMs: 200,
+      chunkTimeoutMs: timeoutMs,
       chunkAttempts: 2,
     });
     return { network, source, fetcher, offers, offsets, leader };
@@ -97,7 +98,8 @@ describe("snapshot transfer", () => {
 
   it("resumes where a failed transfer stopped", async () => {
     const bytes = bytesOf(3 * SNAPSHOT_CHUNK_BYTES);
-    const { network, fetcher, offsets } = setup({ seqno: 9, view: 2, bytes });
+    // Dropped answers fail by timeout: short enough to keep the test quick, long enough under load.
+    const { network, fetcher, offsets } = setup({ seqno: 9, view: 2, bytes }, 2_000);
     let answered = 0;
     // The leader's answers stop after the first chunk.
     network.setDropFilter((publisher) => publisher === "a" && ++answered > 1);
