@@ -190,14 +190,18 @@ export function decodeBody(bytes: Uint8Array): SnapshotBody {
   };
 }
 
-/** Opens the private part with `secret` (the version the body names). Throws SnapshotInvalid. */
-export function openBody(body: SnapshotBody, secret: LedgerSecret | undefined): SnapshotState {
-  let publicWrites: MapWrites[];
+/** The public maps of a body. Throws SnapshotInvalid. */
+export function publicMaps(body: SnapshotBody): MapWrites[] {
   try {
-    publicWrites = writesFromWire(decode(body.publicBytes, "snapshot public part"), body.seqno, "public");
+    return writesFromWire(decode(body.publicBytes, "snapshot public part"), body.seqno, "public");
   } catch (err) {
     throw invalid(`body.public: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** Opens the state, the private part with `secret` (the version the body names). Throws SnapshotInvalid. */
+export function openBody(body: SnapshotBody, secret: LedgerSecret | undefined): SnapshotState {
+  const publicWrites = publicMaps(body);
   let privateWrites: MapWrites[] = [];
   if (body.sealed !== null) {
     if (secret === undefined || secret.version !== body.secretVersion)

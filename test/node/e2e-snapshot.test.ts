@@ -5,6 +5,11 @@
  * serving the same state and the same receipts (entries before the snapshot included).
  */
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { toHex } from "../../sdk/bytes.js";
+import { snapshotDir } from "../../node/snapshot/files.js";
+import { treaty } from "../support/cli.js";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { Receipt } from "../../sdk/receipt.js";
@@ -74,5 +79,31 @@ describe("restart from a snapshot", () => {
     const { txid } = await log.writePublic({ id: 999, msg: "after" });
     await net.client().waitForCommit(txid!);
     verifyReceipt((await net.client().receipt(txid!)).receipt, net.serviceKey, { txid: txid! });
+  });
+
+  it("treaty ledger verify --snapshot checks a snapshot file against its evidence", async () => {
+    const dir = snapshotDir(net.dataDir);
+    const file = join(
+      dir,
+      readdirSync(dir)
+        .filter((n) => n.endsWith(".committed"))
+        .sort()
+        .at(-1)!,
+    );
+    const keyFile = join(net.dir, "service-key.json");
+    writeFileSync(keyFile, JSON.stringify({ curve: "ed25519", publicKey: toHex(net.serviceKey.publicKey) }));
+    const ok = await treaty("ledger", "verify", "--snapshot", file, "--service-key", keyFile);
+    assert.equal(ok.code, 0, ok.stderr);
+    const report = JSON.parse(ok.stdout) as { seqno: number; evidence: string; privateMaps: null };
+    assert.equal(report.seqno, net.node.snapshots.latest()!.seqno);
+    assert.match(report.evidence, /^\d+\.\d+$/);
+    assert.equal(report.privateMaps, null);
+    const bytes = readFileSync(file);
+    bytes[40] = bytes[40]! ^ 0x01;
+    const tampered = join(net.dir, "tampered.committed");
+    writeFileSync(tampered, bytes);
+    const bad = await treaty("ledger", "verify", "--snapshot", tampered, "--service-key", keyFile);
+    assert.equal(bad.code, 1);
+    assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, "SnapshotInvalid");
   });
 });
