@@ -68,8 +68,6 @@ export interface LedgerOptions {
   readonly previousServiceKeys?: readonly PublicKey[];
   /** Merkle tree memory bound (see merkle-tree.ts). */
   readonly residentLevel?: number;
-  /** Start from this checkpoint instead of reading the whole store (see `Ledger.open`). */
-  readonly checkpoint?: LedgerCheckpoint;
   /** Start at this base (a snapshot's) and read only the entries after it (see `Ledger.open`). */
   readonly base?: LedgerBase;
 }
@@ -89,30 +87,6 @@ export interface LedgerBase {
   readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
   /** The consensus configuration in force at `seqno` (the entry that set it may be before the base). */
   readonly config?: { readonly seqno: number; readonly nodes: readonly string[] };
-}
-
-/**
- * What `Ledger.open` needs to skip reading the first `size` entries: the Merkle tree's resident
- * nodes at that size and the ledger's indexes up to it (see `Ledger.checkpoint`). Plain data; the
- * node keeps it in a file next to the ledger.
- */
-export interface LedgerCheckpoint {
-  /** Entries covered (a multiple of the tree's chunk size). */
-  readonly size: number;
-  /**
-   * A stored signature after `size` whose root covers it: `open` reads it after the checkpoint
-   * and checks its root, which binds every checkpointed node.
-   */
-  readonly signedAt: number;
-  /** View of the entry at `size`. */
-  readonly view: number;
-  /** `MerkleTree.residentNodes(size)`. */
-  readonly nodes: Uint8Array;
-  readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
-  /** Signature seqnos ≤ size, ascending. */
-  readonly signatures: readonly number[];
-  /** Internal-entry seqnos ≤ size, ascending. */
-  readonly internal: readonly number[];
 }
 
 /** One executed transaction, as the node hands it to the ledger. */
@@ -178,11 +152,11 @@ export class Ledger {
   /**
    * Opens the ledger over `options.store`, rebuilding the Merkle tree from every stored entry
    * (decoding each, checking digests, seqno and view order, and the root of each signature).
-   * With `options.checkpoint` (a `checkpoint()` taken earlier over the same store) only the
-   * entries after it are read: the tree and indexes start from the checkpoint, which must agree
-   * with the store (its size within the store, its root equal to the root the last signature
-   * before it signed, the next signature's root checked as usual); one that does not is ignored
-   * and the whole store is read (`openedFromSeqno` tells which). Throws TreatyError LedgerCorrupt naming the first bad seqno.
+   * With `options.base` (a verified snapshot's) only the entries after the base are read: the
+   * tree starts from the base's frontier and the indexes from the base, and the next signature's
+   * root is checked as usual, which binds the frontier to the store. The store must reach the
+   * base (or have been `rebase`d there); a store that starts after seqno 1 needs its base.
+   * Throws TreatyError LedgerCorrupt naming the first bad seqno.
    */
   static open(options: LedgerOptions): Ledger {
     const load = Ledger.#load(options);
@@ -213,10 +187,6 @@ export class Ledger {
 
   /** Opens the ledger (see `open`), yielding the seqno verified after each entry it reads. */
   static *#load(options: LedgerOptions): Generator<number, Ledger, undefined> {
-    assert(
-      options.base === undefined || options.checkpoint === undefined,
-      "a base or a checkpoint, not both",
-    );
     if (options.base !== undefined) {
       const ledger = new Ledger(options);
       const { base } = options;
@@ -238,19 +208,6 @@ export class Ledger {
         "base",
         `the store starts after seqno ${options.store.baseSeqno}: opening it needs the snapshot taken there`,
       );
-    }
-    if (options.checkpoint !== undefined) {
-      const ledger = new Ledger(options);
-      try {
-        if (ledger.#restore(options.checkpoint)) {
-          yield* ledger.#scan(options.checkpoint.size + 1);
-          return ledger;
-        }
-      } catch (err) {
-        // A checkpoint node the last signature before it did not cover can only show at the
-        // next signature: read the whole store, which reports real corruption itself.
-        if (!(err instanceof TreatyError && err.code === "LedgerCorrupt")) throw err;
-      }
     }
     const ledger = new Ledger(options);
     yield* ledger.#scan(1);
@@ -281,30 +238,6 @@ export class Ledger {
     this.#openedFrom = fromSeqno - 1;
   }
 
-  /**
-   * A checkpoint of the durable ledger at the last chunk boundary of the tree that the last
-   * persisted signature at or before `atOrBefore` (the node passes its commit point) covers (undefined when that is 0): the Merkle tree's resident nodes and
-   * the indexes.
-   * Its size is O(entries / 2^R) bytes (R = the resident level): about 2 bytes per entry.
-   */
-  checkpoint(atOrBefore: number = this.#persistedSeqno): LedgerCheckpoint | undefined {
-    if (this.#base !== undefined) return undefined;
-    const chunk = this.#tree.chunkLeaves;
-    const signedAt = this.lastSignatureAtOrBefore(Math.min(atOrBefore, this.#persistedSeqno));
-    // Within what that signature signed, so the next open checks every checkpointed node.
-    const size = Math.floor(Math.max(signedAt - 1, 0) / chunk) * chunk;
-    if (size === 0) return undefined;
-    return {
-      size,
-      signedAt,
-      view: this.get(size)!.view,
-      nodes: this.#tree.residentNodes(size),
-      views: this.#views.filter((v) => v.startSeqno <= size).map((v) => ({ ...v })),
-      signatures: this.#signatures.filter((s) => s <= size),
-      internal: this.#internal.filter((s) => s <= size),
-    };
-  }
-
   /** Starts the empty tree and indexes at `base`. */
   #startAt(base: LedgerBase): void {
     if (!this.#tree.startAt(base.seqno, base.frontier) || base.views.at(-1)?.view !== base.view)
@@ -323,15 +256,19 @@ export class Ledger {
    * from the base's frontier. What a node does when it installs a snapshot.
    */
   rebase(base: LedgerBase): void {
-    const tree = this.#newTree(this.#tree.chunkLeaves === 1 ? 0 : Math.log2(this.#tree.chunkLeaves));
-    if (!tree.startAt(base.seqno, base.frontier) || base.views.at(-1)?.view !== base.view)
+    const residentLevel = Math.log2(this.#tree.chunkLeaves);
+    // Checked on a scratch tree first: a base that does not fit changes nothing.
+    if (
+      !this.#newTree(residentLevel).startAt(base.seqno, base.frontier) ||
+      base.views.at(-1)?.view !== base.view
+    )
       throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
     this.#store.rebase(base.seqno);
     this.#staged = [];
     this.#signatures.length = 0;
     this.#internal.length = 0;
     this.#views.length = 0;
-    this.#tree = this.#newTree(this.#tree.chunkLeaves === 1 ? 0 : Math.log2(this.#tree.chunkLeaves));
+    this.#tree = this.#newTree(residentLevel);
     this.#startAt(base);
   }
 
@@ -343,63 +280,6 @@ export class Ledger {
   /** Seqnos read when the ledger was opened start after this one (0: the whole store). */
   get openedFromSeqno(): number {
     return this.#openedFrom;
-  }
-
-  /** Starts the tree and indexes from `cp`; false when it does not agree with the store. */
-  #restore(cp: LedgerCheckpoint): boolean {
-    const ascending = (values: readonly number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
-    if (
-      !Number.isSafeInteger(cp.size) ||
-      cp.size < 1 ||
-      cp.size > this.#store.lastSeqno ||
-      !Number.isSafeInteger(cp.signedAt) ||
-      cp.signedAt <= cp.size ||
-      cp.signedAt > this.#store.lastSeqno ||
-      this.#store.get(cp.size)?.view !== cp.view ||
-      !ascending(cp.signatures) ||
-      !ascending(cp.internal) ||
-      !ascending(cp.views.map((v) => v.startSeqno)) ||
-      cp.views.at(-1)?.view !== cp.view ||
-      (cp.signatures.at(-1) ?? 0) > cp.size ||
-      (cp.internal.at(-1) ?? 0) > cp.size ||
-      !this.#tree.restore(cp.size, cp.nodes)
-    ) {
-      return false;
-    }
-    this.#persistedSeqno = cp.size;
-    // The tree must reproduce what the last signature before the checkpoint signed.
-    const lastSig = cp.signatures.at(-1);
-    if (lastSig === undefined || !this.#signedRootMatches(lastSig)) return false;
-    // ... and a signature after it must exist, so that the scan checks the rest (see signedAt).
-    if (!this.#isStoredSignature(cp.signedAt)) return false;
-    this.#views.push(...cp.views.map((v) => ({ ...v })));
-    this.#signatures.push(...cp.signatures);
-    this.#internal.push(...cp.internal);
-    this.#lastView = cp.view;
-    return true;
-  }
-
-  #isStoredSignature(seqno: number): boolean {
-    const record = this.#store.get(seqno);
-    try {
-      return record !== undefined && decodeEntry(record.bytes, seqno).header.kind === "signature";
-    } catch {
-      return false;
-    }
-  }
-
-  /** Whether the stored signature entry at `seqno` signed the tree's root of the entries before it. */
-  #signedRootMatches(seqno: number): boolean {
-    const record = this.#store.get(seqno);
-    if (record === undefined) return false;
-    try {
-      const entry = decodeEntry(record.bytes, seqno);
-      if (entry.signatureBytes === null) return false;
-      const signature = decodeSignatureRecord(entry.signatureBytes, seqno);
-      return signature.treeSize === seqno - 1 && equalBytes(signature.root, this.#tree.root(seqno - 1));
-    } catch {
-      return false;
-    }
   }
 
   /** Last seqno, staged entries included; 0 when empty. */

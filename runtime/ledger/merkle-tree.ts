@@ -271,75 +271,9 @@ export class MerkleTree {
     return proof.reverse();
   }
 
-  /** Leaves per chunk (2^R): checkpoints fall on multiples of it. */
+  /** Leaves per chunk (2^R). */
   get chunkLeaves(): number {
     return 2 ** this.#resident;
-  }
-
-  /**
-   * The resident nodes of the tree of the first `size` leaves (`size` a multiple of
-   * `chunkLeaves`, at most the current size): level R's nodes, then level R+1's, ... each level
-   * holding floor(size / 2^L) nodes of 32 bytes. With the leaf source it is everything needed to
-   * rebuild the tree (`restore`): ~64·size/2^R bytes, not the leaves.
-   */
-  residentNodes(size: number): Uint8Array {
-    this.#checkSize(size);
-    assert(size % this.chunkLeaves === 0, "a checkpoint falls on a chunk boundary");
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (let level = this.#resident; Math.floor(size / 2 ** level) > 0; level++) {
-      const count = Math.floor(size / 2 ** level);
-      const part = new Uint8Array(count * HASH_BYTES);
-      for (let i = 0; i < count; i++) part.set(this.#levels[level]!.get(i), i * HASH_BYTES);
-      parts.push(part);
-      total += part.length;
-    }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
-  }
-
-  /**
-   * Starts an empty tree at `size` leaves from `residentNodes(size)` of a tree with the same
-   * resident level. Returns false (and leaves the tree empty) when the bytes do not have the
-   * length that size implies or a parent is not the hash of its children; the caller checks the
-   * restored nodes against a signed root.
-   */
-  restore(size: number, nodes: Uint8Array): boolean {
-    assert(this.#size === 0, "restore starts an empty tree");
-    if (!Number.isSafeInteger(size) || size < 0 || size % this.chunkLeaves !== 0) return false;
-    let expected = 0;
-    for (let level = this.#resident; Math.floor(size / 2 ** level) > 0; level++)
-      expected += Math.floor(size / 2 ** level) * HASH_BYTES;
-    if (nodes.length !== expected) return false;
-    let offset = 0;
-    for (let level = this.#resident; Math.floor(size / 2 ** level) > 0; level++) {
-      const count = Math.floor(size / 2 ** level);
-      while (this.#levels.length <= level) this.#levels.push(new HashArray());
-      const array = this.#levels[level]!;
-      for (let i = 0; i < count; i++)
-        array.push(nodes.subarray(offset + i * HASH_BYTES, offset + (i + 1) * HASH_BYTES));
-      offset += count * HASH_BYTES;
-    }
-    // Every stored parent must be the hash of its two children, so the level-R nodes alone
-    // determine the tree and a signed root over them binds them all.
-    for (let level = this.#resident + 1; level < this.#levels.length; level++) {
-      const parents = this.#levels[level]!;
-      const children = this.#levels[level - 1]!;
-      for (let i = 0; i < parents.length; i++) {
-        if (!equal(parents.get(i), this.#hasher.node(children.get(2 * i), children.get(2 * i + 1)))) {
-          this.#levels.length = 0;
-          return false;
-        }
-      }
-    }
-    this.#size = size;
-    this.#tailStart = size;
-    return true;
   }
 
   /** Bytes held by node arrays and cached chunks (for metrics and the memory-bound test). */
