@@ -56,6 +56,15 @@ export interface NodeConfig {
     /** ...or after this many milliseconds with unsigned transactions, whichever comes first. */
     readonly signatureIntervalMs: number;
   };
+  /** When to snapshot (node/snapshot/, docs/snapshots.md); defaults when absent. */
+  readonly snapshots?: {
+    /** A snapshot at the first committed signature after each multiple of this seqno count... */
+    readonly everyEntries: number;
+    /** ...and at the first signature whose recorded time enters a new period of this many ms. */
+    readonly everyMs: number;
+    /** Committed snapshot files kept in `<dataDir>/snapshots/`. */
+    readonly keep: number;
+  };
   readonly requests: {
     /** Signed requests older or newer than this (by createdMs) are refused as StaleRequest. */
     readonly freshnessWindowMs: number;
@@ -76,6 +85,7 @@ export const DEFAULTS = {
   http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20, cors: NO_CORS },
   ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100 },
   requests: { freshnessWindowMs: 5 * 60_000 },
+  snapshots: { everyEntries: 10_000, everyMs: 10 * 60_000, keep: 2 },
   logLevel: "info",
 } as const;
 
@@ -112,6 +122,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
   }
   const ledger = optionalObject(root.ledger, "ledger");
   const requests = optionalObject(root.requests, "requests");
+  const snapshots = optionalObject(root.snapshots, "snapshots");
   const dataDir = path(root.dataDir, "dataDir");
   const autoTrustDefault = legacyAutoTrust(root.autoTrustNodes);
   return {
@@ -143,6 +154,20 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ledger.signatureIntervalMs === undefined
           ? DEFAULTS.ledger.signatureIntervalMs
           : integer(ledger.signatureIntervalMs, "ledger.signatureIntervalMs", 1, 3_600_000),
+    },
+    snapshots: {
+      everyEntries:
+        snapshots.everyEntries === undefined
+          ? DEFAULTS.snapshots.everyEntries
+          : integer(snapshots.everyEntries, "snapshots.everyEntries", 1, 1_000_000_000),
+      everyMs:
+        snapshots.everyMs === undefined
+          ? DEFAULTS.snapshots.everyMs
+          : integer(snapshots.everyMs, "snapshots.everyMs", 1000, 365 * 24 * 3_600_000),
+      keep:
+        snapshots.keep === undefined
+          ? DEFAULTS.snapshots.keep
+          : integer(snapshots.keep, "snapshots.keep", 1, 100),
     },
     requests: {
       freshnessWindowMs:

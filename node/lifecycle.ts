@@ -28,7 +28,7 @@ export type Phase =
 /** What `/node/status` reports as `progress`. */
 export interface Progress {
   readonly phase: Phase;
-  /** replaying: which pass over the ledger ("ledger": verifying what the checkpoint does not cover). */
+  /** replaying: which pass over the ledger ("ledger": verifying the entries after the latest snapshot). */
   readonly step?: string;
   /** replaying: entries done of `total`; catching_up: committed seqno of `total` (the target). */
   readonly done?: number;

@@ -13,6 +13,10 @@
  * everything buffered in one synchronous run, and a joiner catching up would otherwise handle
  * its whole backlog without ever letting its clock tick or its HTTP server answer.
  *
+ * Install-snapshot (docs/consensus.md): with a `SnapshotPort`, the replica offers the port's
+ * latest snapshot to the core and serves its chunks, and when the core asks this node to install
+ * one (`Ready.installSnapshot`) it fetches, verifies and loads it (node/snapshot/install.ts).
+ *
  * Replicated entries are checked by the ledger (encoding, digests, signatures) and their write
  * sets applied to the execution KV at once; a truncation rolls the KV back. Any failure here
  * (corrupt entry from the leader, storage error) is fatal: the node stops rather than diverge.
@@ -25,6 +29,7 @@ import type { LogStorage } from "./consensus/log.js";
 import type {
   Entry,
   HardState,
+  SnapshotInstall,
   LogBase,
   Message,
   PersistedState,
@@ -40,6 +45,8 @@ import { decodeEntry, decodePublicWrites } from "../runtime/ledger/entry.js";
 import type { Ledger } from "../runtime/ledger/ledger.js";
 import type { LedgerRecord } from "../runtime/ledger/store.js";
 import { utf8 } from "../sdk/bytes.js";
+import { SnapshotInstaller } from "./snapshot/install.js";
+import type { SnapshotPort } from "./snapshot/port.js";
 
 /** The map and key that record a configuration (the voting nodes) in a ledger entry. */
 export const CONFIG_MAP = "public:treaty.config";
@@ -55,6 +62,8 @@ export interface ReplicaOptions {
   readonly transport: Transport | null;
   readonly hardStatePath: string;
   readonly logger: Logger;
+  /** A committed range, before the execution KV is asked to commit it (a snapshot point in it commits first). */
+  readonly beforeCommit?: (fromSeqno: number, toSeqno: number) => void;
   /** A committed range, after the execution KV was asked to commit it. */
   readonly onCommit: (fromSeqno: number, toSeqno: number) => void;
   readonly onRoleChange: (soft: SoftState) => void;
@@ -62,6 +71,15 @@ export interface ReplicaOptions {
   readonly onAppended?: (records: readonly LedgerRecord[]) => void;
   /** Called once when the replica hits a fatal error; the node must stop. */
   readonly onFatal: (err: unknown) => void;
+  /**
+   * Snapshots for install-snapshot; undefined: lagging followers and joiners replay the ledger
+   * from the leader (and this node cannot install one).
+   */
+  readonly snapshots?: SnapshotPort;
+  /** After a snapshot was loaded, before replication resumes: rebuild what derives from state. */
+  readonly onSnapshotInstalled?: (seqno: number) => Promise<void>;
+  /** Milliseconds clock for transfer progress (default `performance.now`). */
+  readonly now?: () => number;
 }
 
 /** Most replicated entries handled in one event-loop task (about one catch-up batch). */
@@ -108,6 +126,8 @@ export function ledgerLogStorage(ledger: Ledger): LogStorage {
       const record = ledger.get(seqno);
       return record === undefined ? undefined : entryOf(record);
     },
+    // A ledger that starts at a snapshot holds only the entries after it.
+    firstSeqno: () => (ledger.base?.seqno ?? 0) + 1,
   };
 }
 
@@ -121,7 +141,11 @@ export function ledgerLogStorage(ledger: Ledger): LogStorage {
  */
 export function loadPersistedState(ledger: Ledger, hardStatePath: string): PersistedState {
   const hardState = readJsonFile<HardState>(hardStatePath) ?? { view: 0, votedFor: null, commitSeqno: 0 };
-  const commit = ledger.lastSignatureAtOrBefore(Math.min(hardState.commitSeqno, ledger.lastSeqno));
+  // A snapshot's seqno is committed (its evidence was), even if the durable commit point lags it.
+  const commit = Math.max(
+    ledger.lastSignatureAtOrBefore(Math.min(hardState.commitSeqno, ledger.lastSeqno)),
+    ledger.base?.seqno ?? 0,
+  );
   let config: LogBase["config"];
   for (const seqno of ledger.internalSeqnosDownFrom(commit)) {
     const nodes = configOf(ledger.get(seqno)!);
@@ -130,9 +154,11 @@ export function loadPersistedState(ledger: Ledger, hardStatePath: string): Persi
       break;
     }
   }
+  // A ledger that starts at a snapshot knows the configuration in force there from the snapshot.
+  config ??= ledger.base?.config && { seqno: ledger.base.config.seqno, nodes: [...ledger.base.config.nodes] };
   const base: LogBase = {
     seqno: commit,
-    view: commit === 0 ? 0 : ledger.get(commit)!.view,
+    view: commit === 0 ? 0 : (ledger.get(commit)?.view ?? ledger.base!.view),
     views: ledger.viewStarts().filter((v) => v.startSeqno <= commit),
     lastSignature: commit,
     ...(config !== undefined && { config }),
@@ -165,10 +191,18 @@ export class Replica {
     { resolve: (seqno: number) => void; reject: (err: TreatyError) => void }
   >();
   #nextReadId = 1;
+  readonly #snapshots: SnapshotInstaller | undefined;
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
     options.transport?.onMessage((from, bytes) => this.receive(from, bytes));
+    if (options.snapshots !== undefined && options.transport !== null)
+      this.#snapshots = new SnapshotInstaller({
+        port: options.snapshots,
+        transport: options.transport,
+        logger: options.logger,
+        now: options.now ?? (() => performance.now()),
+      });
   }
 
   get consensus(): ConsensusNode {
@@ -178,6 +212,61 @@ export class Replica {
   /** One clock tick of the core. */
   tick(): void {
     this.#guard(() => this.#o.consensus.tick());
+    this.#snapshots?.tick(this.#o.consensus);
+  }
+
+  /** Serves a snapshot chunk request from a follower (see node/snapshot/transfer.ts). */
+  serveSnapshotChunk(request: unknown): Uint8Array {
+    if (this.#snapshots === undefined) throw new TreatyError("NotFound", "this node serves no snapshots");
+    return this.#snapshots.serveChunk(request);
+  }
+
+  /** Install-snapshot counters of this process (bytes fetched, installs, failures). */
+  snapshotStats(): Readonly<Record<string, number>> {
+    return this.#snapshots?.stats() ?? {};
+  }
+
+  /**
+   * The core asked this node to install a snapshot: fetch, verify and load it, persist the new
+   * commit point, rebuild derived state, then tell the core (appends resume). On any failure the
+   * core is told to give up; the leader's next offer starts over (resuming the transfer).
+   */
+  #installSnapshot(request: SnapshotInstall): void {
+    const { consensus, logger } = this.#o;
+    const { seqno, view } = request.snapshot;
+    if (this.#snapshots === undefined) {
+      logger.warn("asked to install a snapshot but this node has no snapshot support", { seqno });
+      consensus.snapshotAborted(seqno);
+      return;
+    }
+    const installing = this.#snapshots.install(request).then(
+      async (loaded) => {
+        if (this.#closed || this.#failed) return;
+        if (loaded.seqno !== seqno || loaded.view !== view) {
+          // The state now is another snapshot's than the one the core expects: stop, never diverge.
+          throw new TreatyError(
+            "SnapshotInvalid",
+            `loaded snapshot ${loaded.view}.${loaded.seqno}, but ${view}.${seqno} was offered`,
+          );
+        }
+        // Durable first: a restart must find its commit point at the snapshot, not below it.
+        const status = consensus.status();
+        const hard = { view: status.view, votedFor: status.votedFor, commitSeqno: seqno };
+        writeDurable(this.#o.hardStatePath, JSON.stringify(hard));
+        this.#durable = hard;
+        this.#latestHard = hard;
+        await this.#o.onSnapshotInstalled?.(seqno);
+        this.#guard(() => consensus.snapshotInstalled(seqno, view));
+        this.process();
+      },
+      (err: unknown) => {
+        if (this.#closed || this.#failed) return;
+        logger.warn("snapshot install failed: waiting for the next offer", { seqno, err });
+        consensus.snapshotAborted(seqno);
+        this.process();
+      },
+    );
+    this.#async(installing);
   }
 
   /**
@@ -357,6 +446,7 @@ export class Replica {
     const last = ready.entries.at(-1);
     if (last) consensus.ackPersisted(last.seqno, last.view);
     if (ready.committed) {
+      this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
       this.#async(execution.commit(ready.committed.toSeqno));
       this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
     }
@@ -370,6 +460,9 @@ export class Replica {
         waiter.reject(new TreatyError("NotLeader", "leadership moved before the read was confirmed: retry"));
       else waiter.resolve(seqno);
     }
+
+    // 5. A snapshot to install: every write above is already durable (persistence is synchronous).
+    if (ready.installSnapshot !== null) this.#installSnapshot(ready.installSnapshot);
   }
 
   /**

@@ -78,6 +78,23 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     () => node.replica.consensus.stats().rejected,
   );
 
+  metrics.family(
+    "treaty_snapshot_events_total",
+    "Install-snapshot on this node: offers sent, installs requested, installed and aborted, bytes fetched, chunks served",
+    "counter",
+    "event",
+    () => {
+      const c = node.replica.consensus.stats();
+      return {
+        offered: c.snapshotsOffered,
+        requested: c.snapshotInstallsRequested,
+        installed: c.snapshotsInstalled,
+        aborted: c.snapshotsAborted,
+        ...node.replica.snapshotStats(),
+      };
+    },
+  );
+
   const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
     const started = performance.now();
     let code = "ok";

@@ -70,11 +70,16 @@ import { Lifecycle, type Progress, type ReplayHook } from "./lifecycle.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
 import { CONFIG_KEY, CONFIG_MAP, ledgerLogStorage, loadPersistedState, Replica } from "./replica.js";
+import { isSnapshotChunkRequest } from "./snapshot/transfer.js";
 import { buildRouter } from "./routes.js";
 import { isReadIndexRequest, ReadService } from "./reads/service.js";
 import { Sequencer } from "./sequencer.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
-import { CheckpointWriter, checkpointPath, readLedgerCheckpoint } from "./ledger-checkpoint.js";
+import { SnapshotFiles, snapshotDir } from "./snapshot/files.js";
+import { type RestartPoint, restartPoint, stateOf } from "./snapshot/restart.js";
+import { Snapshots } from "./snapshot/snapshots.js";
+import { evidenceWriteSet } from "./snapshot/evidence.js";
+import { DEFAULTS } from "./config.js";
 import { archiveUnreadableState, nodeIdentity } from "./secrets/restart.js";
 import { createSealingProvider, type SealingProvider } from "./secrets/sealing.js";
 import type { Transport, TransportStats } from "./transport/types.js";
@@ -131,7 +136,8 @@ export class TreatyNode {
   readonly serviceKey: PublicKey;
   readonly serviceId: string;
   readonly ledger: Ledger;
-  readonly #checkpoints: CheckpointWriter;
+  /** This node's snapshots: written at committed signatures, installed from the leader (SnapshotPort). */
+  readonly snapshots: Snapshots;
   readonly replica: Replica;
   readonly sequencer: Sequencer;
   readonly execution: ExecutionService;
@@ -188,6 +194,8 @@ export class TreatyNode {
     ledger: Ledger;
     execution: ExecutionService;
     persisted: PersistedState;
+    serviceKeys: readonly PublicKey[];
+    snapshotFiles: SnapshotFiles;
     transport: Transport | null;
     router: Router;
     http: RunningHttpServer;
@@ -201,10 +209,6 @@ export class TreatyNode {
     this.serviceKey = init.serviceKey;
     this.serviceId = keyId(init.serviceKey);
     this.ledger = init.ledger;
-    this.#checkpoints = new CheckpointWriter(
-      checkpointPath(init.config.dataDir),
-      init.ledger.openedFromSeqno,
-    );
     this.execution = init.execution;
     this.#store = init.store;
     this.#signer = init.signer;
@@ -227,10 +231,15 @@ export class TreatyNode {
       transport: init.transport,
       hardStatePath: join(init.config.dataDir, "consensus.json"),
       logger: this.logger,
+      beforeCommit: (from, to) => this.snapshots.beforeCommit(from, to),
       onCommit: (from, to) => this.#onCommit(from, to),
       onRoleChange: (soft) => this.#onRoleChange(soft),
       onAppended: (records) => this.#rekey.onAppended(records),
       onFatal: (err) => this.#failFatally(err),
+      // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
+      snapshots: { latest: () => this.snapshots.latest(), install: (bytes) => this.snapshots.install(bytes) },
+      onSnapshotInstalled: async (seqno) => this.reads.onCommit(seqno),
+      now: init.runtime.now,
     });
     this.sequencer = new Sequencer({
       replica: this.replica,
@@ -243,6 +252,23 @@ export class TreatyNode {
       }),
       now: init.runtime.now,
       logger: this.logger,
+    });
+    this.snapshots = new Snapshots({
+      ledger: init.ledger,
+      execution: init.execution,
+      secrets: init.ledgerSecrets,
+      serviceKeys: init.serviceKeys,
+      files: init.snapshotFiles,
+      schedule: init.config.snapshots ?? DEFAULTS.snapshots,
+      logger: this.logger,
+      isLeader: () => this.replica.consensus.status().role === "Leader",
+      recordEvidence: (record) =>
+        this.sequencer.appendInternal({
+          kind: "internal",
+          writeSet: evidenceWriteSet(record),
+          meta: { timeMs: init.runtime.now(), contract: null, method: "snapshot_evidence", callerId: null },
+        }),
+      onInstalled: (seqno) => this.#afterInstall(seqno),
     });
     this.reads = new ReadService({
       replica: this.replica,
@@ -443,24 +469,29 @@ export class TreatyNode {
     const ledgerSecrets = new LedgerSecrets(
       secrets.ledgerSecrets.map((x) => new LedgerSecret(x.version, fromHex(x.key))),
     );
-    const checkpoint = readLedgerCheckpoint(checkpointPath(config.dataDir));
-    const verify = lifecycle.replay("ledger", store.lastSeqno);
+    const previousServiceKeys = (secrets.previousServiceKeys ?? []).map((hex) => ({
+      curve: "ed25519" as const,
+      publicKey: fromHex(hex, "secrets.previousServiceKeys"),
+    }));
+    const serviceKeys = [serviceKey, ...previousServiceKeys];
+    const snapshotFiles = new SnapshotFiles(
+      snapshotDir(config.dataDir),
+      (config.snapshots ?? DEFAULTS.snapshots).keep,
+    );
+    // Restart from the latest usable snapshot: the ledger reads only the entries after it.
+    const restart: RestartPoint | undefined = restartPoint(snapshotFiles, store, serviceKeys, logger);
+    const verify = lifecycle.replay("ledger", store.lastSeqno - (restart?.base.seqno ?? 0));
     const ledger = await Ledger.openPaced(
       {
         store,
         secrets: ledgerSecrets,
         random: runtime.randomBytes,
         serviceKey,
-        ...(checkpoint !== undefined && { checkpoint }),
-        previousServiceKeys: (secrets.previousServiceKeys ?? []).map((hex) => ({
-          curve: "ed25519" as const,
-          publicKey: fromHex(hex, "secrets.previousServiceKeys"),
-        })),
+        ...(restart !== undefined && { base: restart.base }),
+        previousServiceKeys,
       },
-      verify,
+      (done) => verify(done - (restart?.base.seqno ?? 0)),
     );
-    if (checkpoint !== undefined && ledger.openedFromSeqno === 0)
-      logger.warn("ledger checkpoint does not match the ledger: read it whole", { size: checkpoint.size });
     let persisted: PersistedState;
     if (ledger.lastSeqno > 0) {
       persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
@@ -489,6 +520,12 @@ export class TreatyNode {
       replaySource: (from) => replaySource(ledger, from),
     });
     ctx.cleanup.push(() => execution.close());
+    if (restart !== undefined && execution.committedVersion < restart.base.seqno) {
+      // The KV is behind the snapshot (an install interrupted by a crash, or a lost KV folder).
+      const state = stateOf(restart, serviceKeys, ledgerSecrets);
+      await execution.installState(state.seqno, [...state.public, ...state.private]);
+      await execution.apply([...replaySource(ledger, state.seqno)]);
+    }
     const sessionEpoch = nextSessionEpoch(join(config.dataDir, "epoch.json"), runtime.now());
     const transport = runtime.transport
       ? await runtime.transport({ serviceId: keyId(serviceKey), identity, sessionEpoch })
@@ -508,6 +545,8 @@ export class TreatyNode {
       ledger,
       execution,
       persisted,
+      serviceKeys,
+      snapshotFiles,
       transport,
       router: ctx.router,
       http: ctx.http,
@@ -583,13 +622,13 @@ export class TreatyNode {
     await this.#transport?.close();
     await this.#govWork.catch(() => undefined);
     await this.compiler.close();
+    await this.snapshots.settled();
     await this.execution.close();
     try {
       this.replica.flushCommit();
-      this.#checkpoints.write(this.ledger, this.replica.consensus.status().commitSeqno);
     } catch (err) {
-      // The next start reads more of the ledger; nothing is lost.
-      this.logger.warn("could not write the commit point or the ledger checkpoint", { err });
+      // The next start loads more of the ledger; nothing is lost.
+      this.logger.warn("could not write the commit point", { err });
     }
     await this.#store.close();
     this.logger.info("node stopped");
@@ -689,6 +728,7 @@ export class TreatyNode {
       "forwarded request",
     );
     if (isReadIndexRequest(request)) return this.reads.serveReadIndex();
+    if (isSnapshotChunkRequest(request)) return this.replica.serveSnapshotChunk(request);
     if (
       typeof request.method !== "string" ||
       typeof request.url !== "string" ||
@@ -900,6 +940,15 @@ export class TreatyNode {
     await this.#govWork;
   }
 
+  /** After a snapshot install: the governance view and its reactions follow the new state. */
+  async #afterInstall(seqno: number): Promise<void> {
+    const gov = await this.execution.committedMaps(GOV_PREFIX);
+    const config = await this.execution.committedMaps(CONFIG_MAP);
+    const touched = this.gov.replaceState(seqno, [...gov.maps, ...config.maps]);
+    this.#react(touched, seqno);
+    await this.#govWork;
+  }
+
   /** Feeds the consensus state to the lifecycle (catching_up → serving). */
   #observe(): void {
     const s = this.replica.consensus.status();
@@ -958,7 +1007,7 @@ export class TreatyNode {
   /** Folds newly committed entries into the governance view and reacts to what changed. */
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     this.reads.onCommit(toSeqno);
-    this.#checkpoints.maybeWrite(this.ledger, toSeqno);
+    this.snapshots.onCommit(fromSeqno, toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);
       if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;
@@ -1047,7 +1096,8 @@ function createServiceSecrets(identity: KeyPair, runtime: NodeRuntime): NodeSecr
 
 /** Write sets of the ledger's entries after `fromVersion`, in order (empty for signatures). */
 function* replaySource(ledger: Ledger, fromVersion: number) {
-  for (let seqno = fromVersion + 1; seqno <= ledger.lastSeqno; seqno++) {
+  // Entries up to a snapshot base are in the KV through the snapshot (and may not be held).
+  for (let seqno = Math.max(fromVersion, ledger.base?.seqno ?? 0) + 1; seqno <= ledger.lastSeqno; seqno++) {
     yield { version: seqno, writeSet: ledger.writeSetAt(seqno) };
   }
 }

@@ -43,6 +43,8 @@ export const ErrorCode = {
   LedgerCorrupt: "LedgerCorrupt",
   ReceiptInvalid: "ReceiptInvalid",
   DecryptionFailed: "DecryptionFailed",
+  /** A snapshot that does not check (digest, evidence, receipt, service identity): nothing was loaded. */
+  SnapshotInvalid: "SnapshotInvalid",
   // Sealed node secrets
   SealingKeyMissing: "SealingKeyMissing",
   SecretsUnavailable: "SecretsUnavailable",

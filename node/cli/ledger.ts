@@ -24,6 +24,7 @@ import { LEDGER_FILE, LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledg
 import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
+import { verifySnapshotFile } from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
 
 /** Where commands write, and the clock they use for progress. */
@@ -42,6 +43,7 @@ const processIo: CliIo = {
 const PROGRESS_INTERVAL_MS = 1000;
 
 const VERIFY_USAGE = `Usage: treaty ledger verify <data-dir | chunk-dir | chunk files...> [--service-key K] [--ledger-secret FILE] [--quiet]
+       treaty ledger verify --snapshot FILE --service-key K [--ledger-secret FILE]
 
 Walks the whole ledger from seqno 1: entry encoding and digests, seqno and view order, the Merkle
 root at every signature, node signatures and their endorsement by the service identity, and
@@ -53,7 +55,12 @@ root at every signature, node signatures and their endorsement by the service id
                          "<curve>:<hex>", or hex (ed25519). Without it the key found in the
                          first signature is used and reported (not pinned).
   --ledger-secret FILE   JSON {"version", "key": hex} or a list of them (never on the command line)
-  --quiet                no progress on stderr`;
+  --quiet                no progress on stderr
+  --snapshot FILE        instead: check a snapshot file (<data-dir>/snapshots/*.committed) against
+                         its evidence: the evidence receipt under the pinned --service-key
+                         (required), the evidence naming the snapshot's seqno and digest, its
+                         Merkle frontier against the signed root; with --ledger-secret, also
+                         open its private part`;
 
 const EXPORT_USAGE = `Usage: treaty ledger export <data-dir> <out-dir> [--chunk-bytes N] [--up-to SEQNO]
 
@@ -82,7 +89,19 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
     "service-key": { type: "string" },
     "ledger-secret": { type: "string" },
     quiet: { type: "boolean", default: false },
+    snapshot: { type: "string" },
   });
+  if (values.snapshot !== undefined) {
+    const file = values.snapshot;
+    if (values["service-key"] === undefined) throw new UsageError("--snapshot needs --service-key");
+    if (positionals.length > 0) throw new UsageError("--snapshot takes no other paths");
+    const key = readServiceKey(values["service-key"]);
+    const keys = values["ledger-secret"] === undefined ? undefined : readSecrets(values["ledger-secret"]);
+    return reportingErrors(io, () => {
+      io.out(`${JSON.stringify(verifySnapshotFile(file, key, keys), null, 2)}\n`);
+      return EXIT_OK;
+    });
+  }
   if (positionals.length === 0) throw new UsageError("expected a data dir, a chunk dir or chunk files");
   const serviceKey = values["service-key"] === undefined ? undefined : readServiceKey(values["service-key"]);
   const secrets = values["ledger-secret"] === undefined ? undefined : readSecrets(values["ledger-secret"]);

@@ -3,7 +3,7 @@
  * scenario files (where output is reviewed as diffs, so the format must not drift).
  */
 import { toHex } from "../../sdk/bytes.js";
-import type { Entry, Message, Ready } from "./types.js";
+import type { Entry, LogBase, Message, Ready } from "./types.js";
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
@@ -24,6 +24,11 @@ export function describeEntry(e: Entry): string {
   if (e.payload.length > 0 || (!e.signature && e.config === undefined))
     parts.push(describePayload(e.payload));
   return parts.join(" ");
+}
+
+/** A snapshot's metadata: `2.7 config=[a,b,c]`. */
+export function describeSnapshot(s: LogBase): string {
+  return `${s.view}.${s.seqno} config=[${s.config?.nodes.join(",") ?? ""}]`;
 }
 
 /** `a->b append v=2 prev=1.3 commit=3 [2.4 sig, 2.5 "x"]` and similar for every message type. */
@@ -47,6 +52,8 @@ export function describeMessage(m: Message): string {
       return `${head} ${m.preVote ? "prevote" : "vote"}-${m.granted ? "granted" : "refused"} v=${m.view}`;
     case "timeoutNow":
       return `${head} timeout-now v=${m.view}`;
+    case "installSnapshot":
+      return `${head} snapshot v=${m.view} at=${describeSnapshot(m.snapshot)}`;
   }
 }
 
@@ -68,5 +75,9 @@ export function describeReady(id: string, rd: Ready): string[] {
   for (const m of rd.messages) lines.push(`${id}: send ${describeMessage(m)}`);
   for (const r of rd.reads)
     lines.push(r.seqno === null ? `${id}: read ${r.id} failed` : `${id}: read ${r.id} at ${r.seqno}`);
+  if (rd.installSnapshot !== null)
+    lines.push(
+      `${id}: install snapshot ${describeSnapshot(rd.installSnapshot.snapshot)} from ${rd.installSnapshot.leader}`,
+    );
   return lines;
 }

@@ -27,6 +27,11 @@ export interface ConfigRecord {
 export interface LogStorage {
   /** The durable entry at `seqno` (1 ≤ seqno ≤ the log's base), or undefined if it has none. */
   entryAt(seqno: number): Entry | undefined;
+  /**
+   * The lowest seqno `entryAt` serves (default 1). A node that installed a snapshot, or pruned
+   * its ledger, serves only what follows; a follower that needs less gets a snapshot instead.
+   */
+  firstSeqno?(): number;
 }
 
 /** Largest index i with `key(sorted[i]) <= value`, or -1. */
@@ -137,6 +142,30 @@ export class ConsensusLog {
     this.#signatures = base.lastSignature > 0 ? [base.lastSignature] : [];
     this.#configs = base.config === undefined ? [] : [{ seqno: base.config.seqno, nodes: base.config.nodes }];
     this.persisted = base.seqno;
+  }
+
+  /**
+   * Replaces the whole log with a snapshot's prefix (install-snapshot): every entry, in memory or
+   * not, is dropped; the log continues after `base.seqno`, which is durable (the driver loaded
+   * the snapshot). Without storage the prefix is simply not readable.
+   */
+  installBase(base: LogBase): void {
+    assert(base.seqno >= 1 && base.lastSignature === base.seqno, "a snapshot sits at a signature");
+    this.#entries = [];
+    this.#base = base.seqno;
+    this.#baseView = base.view;
+    this.#views.length = 0;
+    this.#views.push(...base.views.map((v) => ({ view: v.view, startSeqno: v.startSeqno })));
+    assert(this.#views[this.#views.length - 1]?.view === base.view, "the snapshot view ends its history");
+    this.#signatures = [base.seqno];
+    this.#configs = base.config === undefined ? [] : [{ seqno: base.config.seqno, nodes: base.config.nodes }];
+    this.persisted = base.seqno;
+  }
+
+  /** The lowest seqno this log can hand out: the window's first without storage. */
+  firstServable(): number {
+    if (this.#storage === undefined) return this.#base + 1;
+    return Math.min(this.#storage.firstSeqno?.() ?? 1, this.#base + 1);
   }
 
   /** The view of the entry at `seqno`, 0 for seqno 0, undefined beyond the log. */

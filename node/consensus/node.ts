@@ -18,6 +18,7 @@ import type {
   AppendMessage,
   AppendResponseMessage,
   CommittedRange,
+  InstallSnapshotMessage,
   Entry,
   HardState,
   LogBase,
@@ -31,6 +32,7 @@ import type {
   RequestVoteMessage,
   Rng,
   Role,
+  SnapshotInstall,
   SoftState,
   TimeoutNowMessage,
   TxId,
@@ -71,6 +73,12 @@ export interface ConsensusStats {
   readonly proposalsRefused: number;
   /** Messages dropped because the outbox was full (they are retried by heartbeats). */
   readonly outboxOverflows: number;
+  /** Leader: install-snapshot messages sent (first offers and resends). */
+  readonly snapshotsOffered: number;
+  /** Follower: installs asked of the driver, completed, and given up by it. */
+  readonly snapshotInstallsRequested: number;
+  readonly snapshotsInstalled: number;
+  readonly snapshotsAborted: number;
 }
 
 /** A snapshot of a node's externally visible state. */
@@ -123,6 +131,25 @@ function corrupt(field: string, why: string): TreatyError {
   return new TreatyError("LedgerCorrupt", `${field}: ${why}`);
 }
 
+/**
+ * The install metadata of a snapshot at `seqno` of `log`: its view history through it and the
+ * configuration in force there; undefined when that configuration is no longer known.
+ */
+function snapshotBase(log: ConsensusLog, seqno: number, view: number): LogBase | undefined {
+  const config = log.configAt(seqno);
+  if (config === undefined) return undefined;
+  return {
+    seqno,
+    view,
+    views: log
+      .viewHistory()
+      .filter((v) => v.startSeqno <= seqno)
+      .map((v) => ({ view: v.view, startSeqno: v.startSeqno })),
+    lastSignature: seqno,
+    config: { seqno: config.seqno, nodes: [...config.nodes] },
+  };
+}
+
 function quorumOf(size: number): number {
   return Math.floor(size / 2) + 1;
 }
@@ -151,6 +178,12 @@ export class ConsensusNode {
   private readRound = 0;
   /** Leader: read-index requests awaiting confirmation, rounds ascending. */
   private pendingReads: { readonly id: ReadId; readonly round: number }[] = [];
+  /** The latest snapshot the driver can send (`offerSnapshot`), as install metadata. */
+  private snapshot: LogBase | undefined;
+  /** Follower: the snapshot the driver is installing; appends wait for it (snapshot.ts rules). */
+  private installing: SnapshotInstall | null = null;
+  /** The install request not yet handed out in a Ready. */
+  private installRequest: SnapshotInstall | null = null;
 
   // Ready bookkeeping: what the driver has not been told yet.
   private outbox: Message[] = [];
@@ -170,6 +203,10 @@ export class ConsensusNode {
     checkQuorumStepDowns: 0,
     proposalsRefused: 0,
     outboxOverflows: 0,
+    snapshotsOffered: 0,
+    snapshotInstallsRequested: 0,
+    snapshotsInstalled: 0,
+    snapshotsAborted: 0,
   };
 
   /**
@@ -271,7 +308,7 @@ export class ConsensusNode {
     // the log comparison keep such senders from disrupting anything. Replies and hand-overs only
     // come from nodes we know.
     if (!this.isKnown(m.from)) {
-      if (m.type !== "append" && m.type !== "requestVote") {
+      if (m.type !== "append" && m.type !== "requestVote" && m.type !== "installSnapshot") {
         this.reject("unknownSender");
         return;
       }
@@ -299,6 +336,9 @@ export class ConsensusNode {
         return;
       case "timeoutNow":
         this.handleTimeoutNow(m);
+        return;
+      case "installSnapshot":
+        this.handleInstallSnapshot(m);
         return;
     }
   }
@@ -440,6 +480,71 @@ export class ConsensusNode {
     if (this.log.markPersisted(seqno, view) && this.role === "Leader") this.maybeCommit();
   }
 
+  // ---------------------------------------------------------------- snapshots
+
+  /**
+   * The driver holds a usable snapshot at `seqno` (a committed signature, in `view`): from now on
+   * followers whose next entry is below this log's window (or below what its storage serves),
+   * and joiners, are offered it instead of appends. Returns false, keeping the previous offer,
+   * when this log cannot vouch for it: beyond the commit point, another view at that seqno, not
+   * a signature, not newer than the current one, or its configuration no longer known.
+   */
+  offerSnapshot(seqno: number, view: number): boolean {
+    if (!Number.isSafeInteger(seqno) || seqno < 1 || seqno > this.commitSeqno) return false;
+    if (this.log.viewAt(seqno) !== view) return false;
+    if (this.snapshot !== undefined && seqno <= this.snapshot.seqno) return seqno === this.snapshot.seqno;
+    if (this.log.entryAt(seqno)?.signature === false) return false;
+    this.snapshot = snapshotBase(this.log, seqno, view) ?? this.snapshot;
+    return this.snapshot?.seqno === seqno;
+  }
+
+  /**
+   * The driver installed the snapshot it was asked to (`Ready.installSnapshot`): its state and
+   * durable log now start after `seqno`, and every earlier Ready's writes are durable. The log
+   * restarts there, the commit point moves to it (the committed prefix is inside the snapshot),
+   * and the leader is told, so appends resume.
+   * @throws TreatyError `InvalidArgs` when no such install is pending.
+   */
+  snapshotInstalled(seqno: number, view: number): void {
+    const pending = this.installing;
+    if (pending === null || pending.snapshot.seqno !== seqno || pending.snapshot.view !== view) {
+      throw new TreatyError("InvalidArgs", `snapshot ${view}.${seqno}: no such install was requested`);
+    }
+    assert(seqno > this.commitSeqno, "never install a snapshot behind commit");
+    assert(view <= this.view, "a snapshot never comes from a later view");
+    assert(
+      this.truncateFrom === null &&
+        this.unstableFrom > this.log.lastSeqno &&
+        this.reportedCommit === this.commitSeqno,
+      "the driver took every Ready before installing",
+    );
+    this.installing = null;
+    this.installRequest = null;
+    this.log.installBase(pending.snapshot);
+    this.commitSeqno = seqno;
+    this.reportedCommit = seqno;
+    this.unstableFrom = seqno + 1;
+    this.counters.snapshotsInstalled++;
+    this.respondAppend(this.leader ?? pending.leader, true, seqno, seqno, undefined);
+  }
+
+  /**
+   * The driver could not install the requested snapshot (transfer failed, verification refused
+   * it): appends are accepted again and the leader's next offer starts over. Ignored when no
+   * install of `seqno` is pending.
+   */
+  snapshotAborted(seqno: number): void {
+    if (this.installing?.snapshot.seqno !== seqno) return;
+    this.installing = null;
+    this.installRequest = null;
+    this.counters.snapshotsAborted++;
+  }
+
+  /** The snapshot this node offers to lagging followers, if any (its install metadata). */
+  offeredSnapshot(): LogBase | undefined {
+    return this.snapshot;
+  }
+
   // ---------------------------------------------------------------- outputs
 
   /** Whether `ready()` has anything for the driver. */
@@ -451,7 +556,8 @@ export class ConsensusNode {
       this.unstableFrom <= this.log.lastSeqno ||
       this.commitSeqno !== this.reportedCommit ||
       this.hardStateChanged() ||
-      this.softStateChanged()
+      this.softStateChanged() ||
+      this.installRequest !== null
     );
   }
 
@@ -482,11 +588,13 @@ export class ConsensusNode {
       messages: this.outbox,
       committed,
       reads: this.readStates,
+      installSnapshot: this.installRequest,
     };
     if (soft !== null) this.lastSoft = soft;
     if (hard !== null) this.lastHard = hard;
     this.outbox = [];
     this.readStates = [];
+    this.installRequest = null;
     this.unstableFrom = last + 1;
     this.truncateFrom = null;
     this.reportedCommit = this.commitSeqno;
@@ -573,6 +681,15 @@ export class ConsensusNode {
     );
     assert(this.role !== "Candidate" || this.votedFor === this.id, "a candidate voted for itself");
     assert(this.outbox.length <= MAX_OUTBOX_MESSAGES, "outbox bounded");
+    assert(
+      this.installing === null ||
+        (this.role !== "Leader" && this.installing.snapshot.seqno > this.commitSeqno),
+      "a snapshot being installed is ahead of commit, on a non-leader",
+    );
+    assert(
+      this.snapshot === undefined || this.snapshot.seqno <= this.commitSeqno,
+      "offered snapshots are committed",
+    );
     for (const pr of this.progress.values()) {
       assert(pr.match <= last, "follower match within the leader's log");
       assert(pr.next >= 1 && pr.next <= last + 1, "next seqno within the leader's log");
@@ -586,7 +703,8 @@ export class ConsensusNode {
   private tickElection(): void {
     this.electionElapsed++;
     // Non-members never campaign; their count keeps growing, so they never hold a lease either.
-    if (this.electionElapsed < this.randomizedTimeout || !this.isMember()) return;
+    // Nor does a node installing a snapshot: its log is behind a committed entry.
+    if (this.electionElapsed < this.randomizedTimeout || !this.isMember() || this.installing !== null) return;
     this.campaign(this.limits.preVote, false);
   }
 
@@ -733,6 +851,7 @@ export class ConsensusNode {
         this.becomeFollower(m.view, null);
         return false;
       case "append":
+      case "installSnapshot":
         this.becomeFollower(m.view, m.from);
         return true;
       case "appendResponse":
@@ -747,7 +866,7 @@ export class ConsensusNode {
 
   private onLowerView(m: Message): void {
     this.reject("staleView");
-    if (m.type === "append") {
+    if (m.type === "append" || m.type === "installSnapshot") {
       // Tell a deposed leader about the newer view so it steps down. Without this a node that
       // moved on alone (it campaigned but cannot win) would ignore the leader forever.
       this.send({
@@ -756,7 +875,7 @@ export class ConsensusNode {
         to: m.from,
         view: this.view,
         success: false,
-        seqno: m.prevSeqno,
+        seqno: m.type === "append" ? m.prevSeqno : m.snapshot.seqno,
         hintSeqno: 0,
         hintView: 0,
       });
@@ -784,6 +903,10 @@ export class ConsensusNode {
     }
     this.leader = m.from;
     this.electionElapsed = 0;
+    if (this.installing !== null) {
+      this.reject("installing");
+      return;
+    }
 
     const prevView = this.log.viewAt(m.prevSeqno);
     if (prevView !== m.prevView) {
@@ -868,7 +991,8 @@ export class ConsensusNode {
       if (this.role === "Leader") this.sendAppend(m.from, pr, false);
       return;
     }
-    const stale = m.seqno <= pr.match || (pr.state === "probe" && m.seqno !== pr.next - 1);
+    const stale =
+      m.seqno <= pr.match || pr.state === "snapshot" || (pr.state === "probe" && m.seqno !== pr.next - 1);
     if (stale) {
       this.reject("staleResponse");
       return;
@@ -927,8 +1051,42 @@ export class ConsensusNode {
     this.tallyVotes();
   }
 
+  /**
+   * A leader offers its snapshot. Held already (at or below commit, or the same entry in our
+   * log): acknowledge it. Otherwise ask the driver to install it; appends wait until it did.
+   */
+  private handleInstallSnapshot(m: InstallSnapshotMessage): void {
+    if (this.role === "Leader") {
+      this.reject("conflictingLeader");
+      return;
+    }
+    if (this.role !== "Follower") this.becomeFollower(this.view, m.from);
+    if (this.leader !== null && this.leader !== m.from) {
+      this.reject("conflictingLeader");
+      return;
+    }
+    this.leader = m.from;
+    this.electionElapsed = 0;
+    const snapshot = m.snapshot;
+    if (this.installing !== null) {
+      this.reject("installing");
+      return;
+    }
+    if (snapshot.seqno <= this.commitSeqno || this.log.viewAt(snapshot.seqno) === snapshot.view) {
+      this.respondAppend(m.from, true, snapshot.seqno, snapshot.seqno, undefined);
+      return;
+    }
+    // Our entry at the snapshot's seqno is of another view: it and what follows conflict with
+    // the leader's committed log and go first, so the driver installs over a log that ends
+    // before the snapshot (the leader re-sends what follows it).
+    if (this.log.lastSeqno >= snapshot.seqno) this.truncateLog(snapshot.seqno);
+    this.installing = { leader: m.from, snapshot };
+    this.installRequest = this.installing;
+    this.counters.snapshotInstallsRequested++;
+  }
+
   private handleTimeoutNow(m: TimeoutNowMessage): void {
-    if (this.role !== "Follower" || this.leader !== m.from || !this.isMember()) {
+    if (this.role !== "Follower" || this.leader !== m.from || !this.isMember() || this.installing !== null) {
       this.reject("unexpected");
       return;
     }
@@ -950,9 +1108,14 @@ export class ConsensusNode {
    * lost messages (the follower NACKs when it lacks `prevSeqno`).
    */
   private sendAppend(to: NodeId, pr: Progress, heartbeat: boolean): void {
+    if (this.snapshotNeeded(pr)) {
+      this.sendSnapshot(to, pr, heartbeat);
+      return;
+    }
     const last = this.log.lastSeqno;
+    // Below what the log can serve and no snapshot to offer: heartbeats only, until one is.
     const entries =
-      pr.canSend() && pr.next <= last
+      pr.canSend() && pr.next <= last && pr.next >= this.log.firstServable()
         ? this.log.slice(pr.next, this.limits.maxBatchEntries, this.limits.maxBatchBytes)
         : [];
     if (entries.length === 0 && !heartbeat) return;
@@ -972,6 +1135,30 @@ export class ConsensusNode {
     });
     if (entries.length > 0) pr.sent(entries[entries.length - 1]!.seqno);
     else if (pr.state === "probe") pr.probeSent = true;
+  }
+
+  /**
+   * Whether `pr`'s follower gets the snapshot rather than appends: it was offered one already, or
+   * its next entry is below the in-memory window or what storage serves (or it has nothing: a
+   * joiner), and the snapshot covers that entry and the log serves what follows it.
+   */
+  private snapshotNeeded(pr: Progress): boolean {
+    if (pr.state === "snapshot") return true;
+    const snapshot = this.snapshot;
+    if (snapshot === undefined || snapshot.seqno < pr.next) return false;
+    const first = this.log.firstServable();
+    const behind = pr.next === 1 || pr.next <= this.log.baseSeqno || pr.next < first;
+    return behind && snapshot.seqno + 1 >= first;
+  }
+
+  /** Offers the snapshot (first time, or again on a heartbeat: the offer may have been lost). */
+  private sendSnapshot(to: NodeId, pr: Progress, heartbeat: boolean): void {
+    const snapshot = this.snapshot;
+    assert(snapshot !== undefined, "a snapshot offer needs a snapshot");
+    if (pr.state === "snapshot" && !heartbeat) return;
+    if (pr.state !== "snapshot" || snapshot.seqno > pr.pendingSnapshot) pr.offerSnapshot(snapshot.seqno);
+    this.counters.snapshotsOffered++;
+    this.send({ type: "installSnapshot", from: this.id, to, view: this.view, snapshot });
   }
 
   /** Advances commit to the highest signature in this view that a majority holds. */

@@ -169,6 +169,22 @@ export interface VoteResponseMessage {
   readonly granted: boolean;
 }
 
+/**
+ * Leader to follower: "install my snapshot at `snapshot.seqno`", sent instead of appends when the
+ * follower's next entry is older than what the leader serves from its window (or a joiner with an
+ * empty log, or below what its storage still holds). The core moves only the metadata: the
+ * snapshot's position, the view history through it and the configuration in force there
+ * (`lastSignature === seqno`: snapshots are taken at committed signatures). The drivers move and
+ * verify the bytes (see docs/consensus.md, "Install-snapshot").
+ */
+export interface InstallSnapshotMessage {
+  readonly type: "installSnapshot";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly view: number;
+  readonly snapshot: LogBase;
+}
+
 /** A retiring leader asks its most up-to-date successor to start an election at once. */
 export interface TimeoutNowMessage {
   readonly type: "timeoutNow";
@@ -187,13 +203,25 @@ export type Message =
   | AppendResponseMessage
   | RequestVoteMessage
   | VoteResponseMessage
-  | TimeoutNowMessage;
+  | TimeoutNowMessage
+  | InstallSnapshotMessage;
 
 /** A contiguous run of newly committed entries, in order. */
 export interface CommittedRange {
   readonly fromSeqno: number;
   readonly toSeqno: number;
   readonly entries: readonly Entry[];
+}
+
+/**
+ * A follower's request to its driver: fetch the snapshot `snapshot` from `leader`, verify it,
+ * load it (state, durable log base), then call `snapshotInstalled(seqno, view)`, or
+ * `snapshotAborted(seqno)` when it cannot. Until then the core drops appends and does not
+ * campaign.
+ */
+export interface SnapshotInstall {
+  readonly leader: NodeId;
+  readonly snapshot: LogBase;
 }
 
 /** The identifier a driver gives a read-index request (unique among its pending ones). */
@@ -222,6 +250,8 @@ export interface ReadState {
  * 3. Then apply `committed` entries, and call `ackPersisted(last.seqno, last.view)` for the last
  *    entry of `entries` so the leader may count its own copy.
  * 4. Then answer `reads` (their seqnos are at most the commit point of this Ready).
+ * 5. Then, when `installSnapshot` is set and every earlier write is durable, fetch, verify and
+ *    load that snapshot and call `snapshotInstalled` (or `snapshotAborted`).
  *
  * Persistence may be asynchronous: the driver can keep calling `step`/`tick`/`propose` and take
  * further Readys meanwhile, as long as it completes the Readys' writes in order and holds each
@@ -235,6 +265,8 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly committed: CommittedRange | null;
   readonly reads: readonly ReadState[];
+  /** A snapshot to install (follower), see `SnapshotInstall`. */
+  readonly installSnapshot: SnapshotInstall | null;
 }
 
 /** A view and the first seqno written in it (CCF's view history). */

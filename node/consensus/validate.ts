@@ -5,7 +5,7 @@
  * dropped (and counted), never crash the node or trip an assertion.
  */
 import { MAX_NODE_ID_LENGTH } from "./options.js";
-import type { Entry, NodeId } from "./types.js";
+import type { Entry, LogBase, NodeId } from "./types.js";
 
 /** Why a message was dropped. Counted per reason in `ConsensusStats.rejected`. */
 export type RejectReason =
@@ -21,7 +21,8 @@ export type RejectReason =
   | "ackBeyondLog"
   | "staleResponse"
   | "unexpected"
-  | "voteInLease";
+  | "voteInLease"
+  | "installing";
 
 /** Every reject reason, for building counters. */
 export const REJECT_REASONS: readonly RejectReason[] = [
@@ -38,6 +39,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "staleResponse",
   "unexpected",
   "voteInLease",
+  "installing",
 ];
 
 function isCount(value: unknown): value is number {
@@ -67,6 +69,42 @@ export function isEntry(value: unknown, maxConfigNodes: number): value is Entry 
   if (typeof e.signature !== "boolean" || !(e.payload instanceof Uint8Array)) return false;
   if (e.config !== undefined && (e.signature || !isConfig(e.config, maxConfigNodes))) return false;
   return true;
+}
+
+/** Most view-history records an install-snapshot message may carry. */
+export const MAX_SNAPSHOT_VIEWS = 1_000_000;
+
+/**
+ * The metadata of an offered snapshot: a positive seqno at a signature (`lastSignature`), its
+ * view (at most the message's), an ascending view history through it ending in that view, and
+ * the configuration in force there.
+ */
+export function isSnapshotBase(
+  value: unknown,
+  messageView: number,
+  maxConfigNodes: number,
+): value is LogBase {
+  if (typeof value !== "object" || value === null) return false;
+  const b = value as Record<string, unknown>;
+  if (!isCount(b.seqno) || b.seqno < 1 || !isCount(b.view) || b.view < 1 || b.view > messageView)
+    return false;
+  if (b.lastSignature !== b.seqno) return false;
+  const config = b.config as Record<string, unknown> | undefined;
+  if (typeof config !== "object" || config === null) return false;
+  if (!isCount(config.seqno) || config.seqno < 1 || config.seqno > b.seqno) return false;
+  if (!isConfig(config.nodes, maxConfigNodes)) return false;
+  const views = b.views;
+  if (!Array.isArray(views) || views.length === 0 || views.length > MAX_SNAPSHOT_VIEWS) return false;
+  let previous: { view: number; startSeqno: number } | undefined;
+  for (const v of views as unknown[]) {
+    if (typeof v !== "object" || v === null) return false;
+    const { view, startSeqno } = v as Record<string, unknown>;
+    if (!isCount(view) || view < 1 || !isCount(startSeqno) || startSeqno < 1 || startSeqno > b.seqno)
+      return false;
+    if (previous !== undefined && (view <= previous.view || startSeqno <= previous.startSeqno)) return false;
+    previous = { view, startSeqno };
+  }
+  return previous!.view === b.view;
 }
 
 /** Bounds a follower enforces on one append. */
@@ -120,6 +158,8 @@ export function checkMessage(value: unknown, bounds: BatchBounds): RejectReason 
       return null;
     case "timeoutNow":
       return null;
+    case "installSnapshot":
+      return isSnapshotBase(m.snapshot, m.view, bounds.maxConfigNodes) ? null : "malformed";
     default:
       return "malformed";
   }

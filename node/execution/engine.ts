@@ -20,7 +20,7 @@ import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type CallOutcome, type ContractCall, ContractRuntime } from "../../runtime/executor/runtime.js";
 import { KvStore } from "../../runtime/kv/store.js";
-import type { KvTx, MapWrites } from "../../runtime/kv/types.js";
+import { isPublicMap, type KvTx, type MapWrites } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
@@ -332,6 +332,35 @@ export class ExecutionEngine {
       if (writes.length > 0) maps.push({ map, writes });
     }
     return { version, maps };
+  }
+
+  /**
+   * Makes the committed state exactly `maps` at `version` (a snapshot's): drops uncommitted
+   * versions, then applies and commits one write set that deletes every key `maps` lacks and
+   * sets every row it has. `version` must be above the committed version (assert: the caller
+   * checks).
+   */
+  async installState(version: number, maps: readonly MapWrites[]): Promise<void> {
+    this.#alive();
+    const committed = this.#kv.committedVersion;
+    assert(version > committed, "a snapshot is installed above the committed version");
+    this.#kv.rollback(committed);
+    const wanted = new Map(maps.map((m) => [m.map, m.writes]));
+    const tx = this.#kv.beginAt(committed);
+    const names = [...new Set([...this.#kv.knownMaps(), ...wanted.keys()])].sort();
+    const publicWrites: MapWrites[] = [];
+    const privateWrites: MapWrites[] = [];
+    for (const map of names) {
+      const rows = new Map<string, readonly [Uint8Array, Uint8Array | null]>();
+      for (const [key] of tx.range(map)) rows.set(Buffer.from(key).toString("hex"), [key, null]);
+      for (const [key, value] of wanted.get(map) ?? [])
+        rows.set(Buffer.from(key).toString("hex"), [key, value]);
+      if (rows.size === 0) continue;
+      const writes = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, w]) => w);
+      (isPublicMap(map) ? publicWrites : privateWrites).push({ map, writes });
+    }
+    this.#kv.apply(version, { public: publicWrites, private: privateWrites });
+    await this.#kv.commit(version);
   }
 
   /** Disposes the sandboxes and closes the KV (after any commit in flight). Idempotent. */

@@ -111,6 +111,12 @@ export type Request =
   | { readonly id: number; readonly op: "get"; readonly map: string; readonly key: Uint8Array }
   | { readonly id: number; readonly op: "scan"; readonly map: string; readonly limit: number | undefined }
   | { readonly id: number; readonly op: "committedMaps"; readonly prefix: string }
+  | {
+      readonly id: number;
+      readonly op: "installState";
+      readonly version: number;
+      readonly maps: readonly MapWrites[];
+    }
   | { readonly id: number; readonly op: "close" };
 
 /** The operation names. */
@@ -130,6 +136,7 @@ export interface ReplyValues {
   get: Uint8Array | undefined;
   scan: Array<[Uint8Array, Uint8Array]>;
   committedMaps: { version: number; maps: MapWrites[] };
+  installState: null;
   close: null;
 }
 

@@ -121,6 +121,9 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
       return engine.scan(request.map, request.limit);
     case "committedMaps":
       return engine.committedMaps(request.prefix);
+    case "installState":
+      await engine.installState(request.version, request.maps);
+      return null;
     case "close":
       await engine.close();
       return null;

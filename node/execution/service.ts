@@ -337,6 +337,16 @@ export class ExecutionService {
     return this.#enqueue(() => this.#control({ id: 0, op: "scan", map, limit }, true));
   }
 
+  /**
+   * Replaces the whole KV by `maps` (a verified snapshot's state) committed at `version`, above
+   * the committed version (ExecutionEngine.installState); applied-but-uncommitted versions go.
+   */
+  installState(version: number, maps: readonly MapWrites[]): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#control({ id: 0, op: "installState", version, maps }, true);
+    });
+  }
+
   /** Every row of the maps named `prefix*` at the committed version (ExecutionEngine.committedMaps). */
   committedMaps(prefix: string): Promise<{ version: number; maps: MapWrites[] }> {
     return this.#enqueue(() => this.#control({ id: 0, op: "committedMaps", prefix }, true));

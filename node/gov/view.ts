@@ -57,6 +57,21 @@ export class GovView {
     return this.applyWrites(maps);
   }
 
+  /**
+   * Replaces the whole view by `maps` at `seqno` (a snapshot was installed). Returns the tables
+   * that held rows before or hold rows now.
+   */
+  replaceState(seqno: number, maps: readonly MapWrites[]): Set<string> {
+    const before = new Set(this.#tables.keys());
+    if (this.#config !== null) before.add(CONFIG_MAP);
+    this.#tables.clear();
+    this.#config = null;
+    this.#seqno = 0;
+    const touched = this.loadState(seqno, maps);
+    for (const table of before) touched.add(table);
+    return touched;
+  }
+
   /** Folds a committed entry in (entries must come in seqno order). Returns the tables it touched. */
   applyEntry(record: LedgerRecord): GovChange {
     const writes = decodePublicWrites(decodeEntry(record.bytes, record.seqno));

@@ -40,6 +40,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   LedgerCorrupt: 500,
   ReceiptInvalid: 500,
   DecryptionFailed: 500,
+  SnapshotInvalid: 422,
   SealingKeyMissing: 500,
   SecretsUnavailable: 503,
   InvalidRecoveryShare: 400,

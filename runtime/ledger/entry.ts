@@ -367,7 +367,8 @@ function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
   };
 }
 
-function writesToWire(writes: readonly MapWrites[]): unknown[] {
+/** A write set in its wire form (`[[map, [[key, value | nil], ...]], ...]`), as entries encode it. */
+export function writesToWire(writes: readonly MapWrites[]): unknown[] {
   return writes.map((m) => [m.map, m.writes.map(([key, value]) => [key, value])]);
 }
 
@@ -385,7 +386,8 @@ function checkWrites(writes: readonly MapWrites[], isPublic: boolean): void {
   }
 }
 
-function writesFromWire(wire: unknown, at: number, part: "public" | "private"): MapWrites[] {
+/** Parses and checks a wire write set (order, map domain); LedgerCorrupt naming `at` otherwise. */
+export function writesFromWire(wire: unknown, at: number, part: "public" | "private"): MapWrites[] {
   if (!Array.isArray(wire)) throw corrupt(at, part, "expected an array of map writes");
   const out: MapWrites[] = [];
   let previousMap: string | undefined;

@@ -68,32 +68,25 @@ export interface LedgerOptions {
   readonly previousServiceKeys?: readonly PublicKey[];
   /** Merkle tree memory bound (see merkle-tree.ts). */
   readonly residentLevel?: number;
-  /** Start from this checkpoint instead of reading the whole store (see `Ledger.open`). */
-  readonly checkpoint?: LedgerCheckpoint;
+  /** Start at this base (a snapshot's) and read only the entries after it (see `Ledger.open`). */
+  readonly base?: LedgerBase;
 }
 
 /**
- * What `Ledger.open` needs to skip reading the first `size` entries: the Merkle tree's resident
- * nodes at that size and the ledger's indexes up to it (see `Ledger.checkpoint`). Plain data; the
- * node keeps it in a file next to the ledger.
+ * Where a ledger that starts at a snapshot begins: the snapshot's seqno (a signature), the
+ * Merkle tree's compact range there, and what the ledger's indexes need about the prefix. Plain
+ * data: it comes from a verified snapshot (node/snapshot/).
  */
-export interface LedgerCheckpoint {
-  /** Entries covered (a multiple of the tree's chunk size). */
-  readonly size: number;
-  /**
-   * A stored signature after `size` whose root covers it: `open` reads it after the checkpoint
-   * and checks its root, which binds every checkpointed node.
-   */
-  readonly signedAt: number;
-  /** View of the entry at `size`. */
+export interface LedgerBase {
+  readonly seqno: number;
+  /** View of the entry at `seqno`. */
   readonly view: number;
-  /** `MerkleTree.residentNodes(size)`. */
-  readonly nodes: Uint8Array;
+  /** `MerkleTree.frontier(seqno)`: O(log n) hashes. */
+  readonly frontier: readonly Uint8Array[];
+  /** First seqno of each view through `seqno`, ascending. */
   readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
-  /** Signature seqnos ≤ size, ascending. */
-  readonly signatures: readonly number[];
-  /** Internal-entry seqnos ≤ size, ascending. */
-  readonly internal: readonly number[];
+  /** The consensus configuration in force at `seqno` (the entry that set it may be before the base). */
+  readonly config?: { readonly seqno: number; readonly nodes: readonly string[] };
 }
 
 /** One executed transaction, as the node hands it to the ledger. */
@@ -122,7 +115,8 @@ export class Ledger {
   readonly #random: RandomBytes | undefined;
   readonly #serviceKey: PublicKey | undefined;
   readonly #previousServiceKeys: readonly PublicKey[];
-  readonly #tree: MerkleTree;
+  #tree: MerkleTree;
+  #base: LedgerBase | undefined;
   #staged: LedgerRecord[] = [];
   #persistedSeqno: number;
   #lastView = 0;
@@ -144,9 +138,13 @@ export class Ledger {
     this.#serviceKey = options.serviceKey;
     this.#previousServiceKeys = options.previousServiceKeys ?? [];
     this.#persistedSeqno = 0;
-    this.#tree = new MerkleTree({
+    this.#tree = this.#newTree(options.residentLevel);
+  }
+
+  #newTree(residentLevel: number | undefined): MerkleTree {
+    return new MerkleTree({
       hasher: nodeHasher,
-      ...(options.residentLevel !== undefined ? { residentLevel: options.residentLevel } : {}),
+      ...(residentLevel !== undefined ? { residentLevel } : {}),
       leafSource: (index) => this.#leafHashAt(index + 1),
     });
   }
@@ -154,11 +152,11 @@ export class Ledger {
   /**
    * Opens the ledger over `options.store`, rebuilding the Merkle tree from every stored entry
    * (decoding each, checking digests, seqno and view order, and the root of each signature).
-   * With `options.checkpoint` (a `checkpoint()` taken earlier over the same store) only the
-   * entries after it are read: the tree and indexes start from the checkpoint, which must agree
-   * with the store (its size within the store, its root equal to the root the last signature
-   * before it signed, the next signature's root checked as usual); one that does not is ignored
-   * and the whole store is read (`openedFromSeqno` tells which). Throws TreatyError LedgerCorrupt naming the first bad seqno.
+   * With `options.base` (a verified snapshot's) only the entries after the base are read: the
+   * tree starts from the base's frontier and the indexes from the base, and the next signature's
+   * root is checked as usual, which binds the frontier to the store. The store must reach the
+   * base (or have been `rebase`d there); a store that starts after seqno 1 needs its base.
+   * Throws TreatyError LedgerCorrupt naming the first bad seqno.
    */
   static open(options: LedgerOptions): Ledger {
     const load = Ledger.#load(options);
@@ -189,18 +187,27 @@ export class Ledger {
 
   /** Opens the ledger (see `open`), yielding the seqno verified after each entry it reads. */
   static *#load(options: LedgerOptions): Generator<number, Ledger, undefined> {
-    if (options.checkpoint !== undefined) {
+    if (options.base !== undefined) {
       const ledger = new Ledger(options);
-      try {
-        if (ledger.#restore(options.checkpoint)) {
-          yield* ledger.#scan(options.checkpoint.size + 1);
-          return ledger;
-        }
-      } catch (err) {
-        // A checkpoint node the last signature before it did not cover can only show at the
-        // next signature: read the whole store, which reports real corruption itself.
-        if (!(err instanceof TreatyError && err.code === "LedgerCorrupt")) throw err;
+      const { base } = options;
+      const stored = options.store.get(base.seqno);
+      if (
+        options.store.lastSeqno < base.seqno ||
+        options.store.baseSeqno > base.seqno ||
+        (stored !== undefined && stored.view !== base.view)
+      ) {
+        throw corrupt(base.seqno, "base", "the store does not reach the snapshot's seqno in its view");
       }
+      ledger.#startAt(base);
+      yield* ledger.#scan(base.seqno + 1);
+      return ledger;
+    }
+    if (options.store.baseSeqno > 0) {
+      throw corrupt(
+        options.store.baseSeqno + 1,
+        "base",
+        `the store starts after seqno ${options.store.baseSeqno}: opening it needs the snapshot taken there`,
+      );
     }
     const ledger = new Ledger(options);
     yield* ledger.#scan(1);
@@ -231,89 +238,48 @@ export class Ledger {
     this.#openedFrom = fromSeqno - 1;
   }
 
+  /** Starts the empty tree and indexes at `base`. */
+  #startAt(base: LedgerBase): void {
+    if (!this.#tree.startAt(base.seqno, base.frontier) || base.views.at(-1)?.view !== base.view)
+      throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
+    this.#base = base;
+    this.#persistedSeqno = base.seqno;
+    this.#openedFrom = base.seqno;
+    this.#views.push(...base.views.map((v) => ({ ...v })));
+    this.#signatures.push(base.seqno);
+    this.#lastView = base.view;
+  }
+
   /**
-   * A checkpoint of the durable ledger at the last chunk boundary of the tree that the last
-   * persisted signature at or before `atOrBefore` (the node passes its commit point) covers (undefined when that is 0): the Merkle tree's resident nodes and
-   * the indexes.
-   * Its size is O(entries / 2^R) bytes (R = the resident level): about 2 bytes per entry.
+   * Replaces the whole ledger by one that starts at `base` (a verified snapshot's): drops every
+   * entry, staged and stored (the store keeps only what follows the base), and restarts the tree
+   * from the base's frontier. What a node does when it installs a snapshot.
    */
-  checkpoint(atOrBefore: number = this.#persistedSeqno): LedgerCheckpoint | undefined {
-    const chunk = this.#tree.chunkLeaves;
-    const signedAt = this.lastSignatureAtOrBefore(Math.min(atOrBefore, this.#persistedSeqno));
-    // Within what that signature signed, so the next open checks every checkpointed node.
-    const size = Math.floor(Math.max(signedAt - 1, 0) / chunk) * chunk;
-    if (size === 0) return undefined;
-    return {
-      size,
-      signedAt,
-      view: this.get(size)!.view,
-      nodes: this.#tree.residentNodes(size),
-      views: this.#views.filter((v) => v.startSeqno <= size).map((v) => ({ ...v })),
-      signatures: this.#signatures.filter((s) => s <= size),
-      internal: this.#internal.filter((s) => s <= size),
-    };
+  rebase(base: LedgerBase): void {
+    const residentLevel = Math.log2(this.#tree.chunkLeaves);
+    // Checked on a scratch tree first: a base that does not fit changes nothing.
+    if (
+      !this.#newTree(residentLevel).startAt(base.seqno, base.frontier) ||
+      base.views.at(-1)?.view !== base.view
+    )
+      throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
+    this.#store.rebase(base.seqno);
+    this.#staged = [];
+    this.#signatures.length = 0;
+    this.#internal.length = 0;
+    this.#views.length = 0;
+    this.#tree = this.#newTree(residentLevel);
+    this.#startAt(base);
+  }
+
+  /** The base this ledger starts at (a snapshot's), or undefined when it starts at seqno 1. */
+  get base(): LedgerBase | undefined {
+    return this.#base;
   }
 
   /** Seqnos read when the ledger was opened start after this one (0: the whole store). */
   get openedFromSeqno(): number {
     return this.#openedFrom;
-  }
-
-  /** Starts the tree and indexes from `cp`; false when it does not agree with the store. */
-  #restore(cp: LedgerCheckpoint): boolean {
-    const ascending = (values: readonly number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
-    if (
-      !Number.isSafeInteger(cp.size) ||
-      cp.size < 1 ||
-      cp.size > this.#store.lastSeqno ||
-      !Number.isSafeInteger(cp.signedAt) ||
-      cp.signedAt <= cp.size ||
-      cp.signedAt > this.#store.lastSeqno ||
-      this.#store.get(cp.size)?.view !== cp.view ||
-      !ascending(cp.signatures) ||
-      !ascending(cp.internal) ||
-      !ascending(cp.views.map((v) => v.startSeqno)) ||
-      cp.views.at(-1)?.view !== cp.view ||
-      (cp.signatures.at(-1) ?? 0) > cp.size ||
-      (cp.internal.at(-1) ?? 0) > cp.size ||
-      !this.#tree.restore(cp.size, cp.nodes)
-    ) {
-      return false;
-    }
-    this.#persistedSeqno = cp.size;
-    // The tree must reproduce what the last signature before the checkpoint signed.
-    const lastSig = cp.signatures.at(-1);
-    if (lastSig === undefined || !this.#signedRootMatches(lastSig)) return false;
-    // ... and a signature after it must exist, so that the scan checks the rest (see signedAt).
-    if (!this.#isStoredSignature(cp.signedAt)) return false;
-    this.#views.push(...cp.views.map((v) => ({ ...v })));
-    this.#signatures.push(...cp.signatures);
-    this.#internal.push(...cp.internal);
-    this.#lastView = cp.view;
-    return true;
-  }
-
-  #isStoredSignature(seqno: number): boolean {
-    const record = this.#store.get(seqno);
-    try {
-      return record !== undefined && decodeEntry(record.bytes, seqno).header.kind === "signature";
-    } catch {
-      return false;
-    }
-  }
-
-  /** Whether the stored signature entry at `seqno` signed the tree's root of the entries before it. */
-  #signedRootMatches(seqno: number): boolean {
-    const record = this.#store.get(seqno);
-    if (record === undefined) return false;
-    try {
-      const entry = decodeEntry(record.bytes, seqno);
-      if (entry.signatureBytes === null) return false;
-      const signature = decodeSignatureRecord(entry.signatureBytes, seqno);
-      return signature.treeSize === seqno - 1 && equalBytes(signature.root, this.#tree.root(seqno - 1));
-    } catch {
-      return false;
-    }
   }
 
   /** Last seqno, staged entries included; 0 when empty. */
@@ -334,7 +300,7 @@ export class Ledger {
   /** The last signature entry, or undefined when there is none yet. */
   get lastSignature(): SignatureState | undefined {
     const seqno = this.#signatures.at(-1);
-    return seqno === undefined ? undefined : { seqno, view: this.get(seqno)!.view };
+    return seqno === undefined ? undefined : { seqno, view: this.#viewAt(seqno) };
   }
 
   /** Entries after the last signature (what the signature policy counts). */
@@ -350,9 +316,17 @@ export class Ledger {
   /** The Merkle tree, for proofs (read-only use: appending goes through the ledger). */
   get tree(): Pick<
     MerkleTree,
-    "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash" | "memoryBytes"
+    "size" | "root" | "inclusionProof" | "consistencyProof" | "leafHash" | "memoryBytes" | "frontier"
   > {
     return this.#tree;
+  }
+
+  /** View of the entry at `seqno` (which exists, or is the base). */
+  #viewAt(seqno: number): number {
+    if (seqno === this.#base?.seqno) return this.#base.view;
+    const record = this.get(seqno);
+    assert(record !== undefined, `entry ${seqno} is in the ledger`);
+    return record.view;
   }
 
   /** The record at `seqno` (staged or stored), or undefined. */
@@ -398,6 +372,16 @@ export class Ledger {
 
   /** First signature seqno > `seqno`, or undefined. */
   signatureAfter(seqno: number): number | undefined {
+    // Before a base the index knows no signature: read the entries this node still holds (a
+    // signature comes at least every signature interval, so the walk is short).
+    if (this.#base !== undefined && seqno < this.#base.seqno) {
+      for (const record of this.#store.range(seqno + 1, this.#base.seqno - 1)) {
+        if (record.seqno !== seqno + 1) break; // a gap: the store does not hold what follows
+        if (decodeEntry(record.bytes, record.seqno).header.kind === "signature") return record.seqno;
+        seqno = record.seqno;
+      }
+      return this.#base.seqno;
+    }
     let low = 0;
     let high = this.#signatures.length;
     while (low < high) {
@@ -545,7 +529,10 @@ export class Ledger {
 
   /** Drops every entry with seqno ≥ `fromSeqno` (staged and stored) and rolls the tree back. */
   truncate(fromSeqno: number): void {
-    assert(Number.isSafeInteger(fromSeqno) && fromSeqno >= 1, "truncate from a seqno ≥ 1");
+    assert(
+      Number.isSafeInteger(fromSeqno) && fromSeqno > (this.#base?.seqno ?? 0),
+      "truncate after the base",
+    );
     if (fromSeqno > this.lastSeqno) return;
     if (fromSeqno <= this.#persistedSeqno) {
       this.#store.truncate(fromSeqno);
@@ -625,11 +612,16 @@ export class Ledger {
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
     while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();
     while ((this.#views.at(-1)?.startSeqno ?? 0) >= fromSeqno) this.#views.pop();
-    this.#lastView = fromSeqno > 1 ? this.get(fromSeqno - 1)!.view : 0;
+    this.#lastView = fromSeqno > 1 ? this.#viewAt(fromSeqno - 1) : 0;
   }
 
   #leafHashAt(seqno: number): Uint8Array {
     const record = this.get(seqno);
+    // A proof or root that needs entries before a snapshot this node installed (it never had them).
+    if (record === undefined && seqno <= this.#store.baseSeqno)
+      throw new TreatyError("TxNotFound", `entry ${seqno}: before this node's snapshot, not held here`, {
+        seqno,
+      });
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
     return nodeHasher.leaf(encodeLeafData(storedLeafFields(record.bytes, seqno)));
   }

@@ -7,7 +7,8 @@
  *
  * A node's data dir holds the store at `<data-dir>/ledger/` (`ledgerStoreDir`). Stored values are
  * untrusted on read (disks can be edited): a value too short to hold a view, or a key that is not
- * 8 bytes, is a TreatyError LedgerCorrupt naming the seqno.
+ * 8 bytes, is a TreatyError LedgerCorrupt naming the seqno. Key 0 (never a seqno) holds the base
+ * (u64be) of a store `rebase`d at a snapshot.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -33,13 +34,35 @@ export class LmdbLedgerStore implements LedgerStore {
   readonly #db: RootDatabase<Uint8Array, Uint8Array>;
   readonly #readOnly: boolean;
   #lastSeqno: number;
+  #base: number;
 
   private constructor(db: RootDatabase<Uint8Array, Uint8Array>, readOnly: boolean) {
     this.#db = db;
     this.#readOnly = readOnly;
-    this.#lastSeqno = 0;
-    for (const key of db.getKeys({ reverse: true, limit: 1 }))
-      this.#lastSeqno = seqnoOfKey(key as Uint8Array);
+    const base = db.getBinary(keyOf(0));
+    this.#base = base !== undefined && base.length === 8 ? readU64(base, 0) : 0;
+    this.#lastSeqno = this.#readLast();
+  }
+
+  #readLast(): number {
+    let last = 0;
+    for (const key of this.#db.getKeys({ reverse: true, limit: 1 })) last = seqnoOfKey(key as Uint8Array);
+    return Math.max(last, this.#base);
+  }
+
+  get baseSeqno(): number {
+    return this.#base;
+  }
+
+  rebase(seqno: number): void {
+    assert(!this.#readOnly, "rebase on a read-only ledger store");
+    assert(Number.isSafeInteger(seqno) && seqno >= 0, "rebase at a seqno ≥ 0");
+    this.#db.transactionSync(() => {
+      for (const key of [...this.#db.getKeys({})]) this.#db.removeSync(key as Uint8Array);
+      this.#db.putSync(keyOf(0), keyOf(seqno));
+    });
+    this.#base = seqno;
+    this.#lastSeqno = seqno;
   }
 
   /**
@@ -87,19 +110,17 @@ export class LmdbLedgerStore implements LedgerStore {
 
   truncate(fromSeqno: number): void {
     assert(!this.#readOnly, "truncate on a read-only ledger store");
-    assert(Number.isSafeInteger(fromSeqno) && fromSeqno >= 1, "truncate from a seqno ≥ 1");
+    assert(Number.isSafeInteger(fromSeqno) && fromSeqno > this.#base, "truncate after the base");
     if (fromSeqno > this.#lastSeqno) return;
     this.#db.transactionSync(() => {
       for (const key of [...this.#db.getKeys({ start: keyOf(fromSeqno) })])
         this.#db.removeSync(key as Uint8Array);
     });
-    this.#lastSeqno = 0;
-    for (const key of this.#db.getKeys({ reverse: true, limit: 1 }))
-      this.#lastSeqno = seqnoOfKey(key as Uint8Array);
+    this.#lastSeqno = this.#readLast();
   }
 
   get(seqno: number): LedgerRecord | undefined {
-    if (!Number.isSafeInteger(seqno) || seqno < 1) return undefined;
+    if (!Number.isSafeInteger(seqno) || seqno < 1 || seqno <= this.#base) return undefined;
     const value = this.#db.getBinary(keyOf(seqno));
     return value === undefined ? undefined : recordOf(seqno, value);
   }

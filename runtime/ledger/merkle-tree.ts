@@ -53,6 +53,15 @@ export class MerkleTree {
   #tailStart = 0;
   /** Recomputed old chunks: chunk index → its levels 0..R-1. Insertion order = LRU order. */
   readonly #chunks = new Map<number, HashArray[]>();
+  /**
+   * A tree started at a base (`startAt`): leaves before `#base` are known only through the base's
+   * frontier (`#frontier`, "level:index" → hash, O(log n)); a node wholly before the base that is
+   * not a frontier node is recomputed from the leaf source when the source has those leaves.
+   */
+  #base = 0;
+  readonly #frontier = new Map<string, Uint8Array>();
+  /** Recomputed nodes wholly before the base (levels ≥ R), bounded; insertion order = LRU order. */
+  readonly #history = new Map<string, Uint8Array>();
 
   constructor(options: MerkleTreeOptions) {
     const resident = options.residentLevel ?? DEFAULT_RESIDENT_LEVEL;
@@ -93,13 +102,14 @@ export class MerkleTree {
     if (this.#resident > 0 && this.#size - this.#tailStart === 2 ** this.#resident) {
       // The chunk is complete: its root now lives at level R; drop its lower levels.
       this.#tailStart = this.#size;
-      for (const level of this.#tail) level.truncate(0);
+      for (const level of this.#tail) level.reset(0);
     }
   }
 
   /** Drops every leaf at index ≥ `size` (keeps the first `size` leaves). */
   truncate(size: number): void {
     assert(Number.isSafeInteger(size) && size >= 0 && size <= this.#size, "truncate size out of range");
+    assert(size >= this.#base, "a tree started at a base is never truncated below it");
     if (size === this.#size) return;
     for (let level = this.#resident; level < this.#levels.length; level++) {
       this.#levels[level]!.truncate(Math.floor(size / 2 ** level));
@@ -120,13 +130,80 @@ export class MerkleTree {
       this.#size = size;
       return;
     }
-    // The cut falls in an older chunk: rebuild that chunk's partial tail from the leaf source.
-    for (const level of this.#tail) level.truncate(0);
-    this.#tailStart = newTailStart;
-    this.#size = newTailStart;
+    // The cut falls in an older chunk: rebuild that chunk's partial tail from the leaf source
+    // (from the base when the chunk holds it: the leaves before the base may be absent).
+    const from = Math.max(newTailStart, this.#base);
     const leaves: Uint8Array[] = [];
-    for (let index = newTailStart; index < size; index++) leaves.push(this.#leafFromSource(index));
+    for (let index = from; index < size; index++) leaves.push(this.#leafFromSource(index));
+    this.#resetTail(newTailStart);
+    this.#size = from;
     for (const leaf of leaves) this.append(leaf);
+  }
+
+  /** Empties the tail to start at leaf `tailStart`, leaving room for what the base frontier knows. */
+  #resetTail(tailStart: number): void {
+    this.#tailStart = tailStart;
+    for (let level = 0; level < this.#resident; level++) {
+      const first = Math.max(0, Math.floor(this.#base / 2 ** level) - tailStart / 2 ** level);
+      this.#tail[level]!.reset(first);
+    }
+  }
+
+  /** The leaf count before the first leaf this tree can prove from its own nodes (0: all). */
+  get base(): number {
+    return this.#base;
+  }
+
+  /**
+   * RFC 9162's compact range of the first `size` leaves (default: all): the roots of the perfect
+   * subtrees that decompose [0, size), left to right, largest first; one per set bit of `size`,
+   * so O(log n) hashes. What `startAt` needs to continue the tree.
+   */
+  frontier(size: number = this.#size): Uint8Array[] {
+    this.#checkSize(size);
+    const out: Uint8Array[] = [];
+    let start = 0;
+    for (let level = 52; level >= 0; level--) {
+      const width = 2 ** level;
+      if (size - start >= width) {
+        out.push(copy(this.#node(level, start / width)));
+        start += width;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Starts an empty tree at `size` leaves from `frontier(size)` of another tree: appends, roots
+   * of sizes ≥ `size` and proofs of leaves ≥ `size` need nothing else. Nodes wholly before `size`
+   * that are not frontier nodes (proofs of older leaves, roots of older sizes) are recomputed
+   * from the leaf source, which must then have those leaves. Returns false (tree left empty)
+   * when the frontier does not have one 32-byte hash per set bit of `size`.
+   */
+  startAt(size: number, frontier: readonly Uint8Array[]): boolean {
+    assert(this.#size === 0 && this.#base === 0, "startAt starts an empty tree");
+    if (!Number.isSafeInteger(size) || size < 0) return false;
+    const nodes: Array<[number, number]> = [];
+    let start = 0;
+    for (let level = 52; level >= 0; level--) {
+      const width = 2 ** level;
+      if (size - start >= width) {
+        nodes.push([level, start / width]);
+        start += width;
+      }
+    }
+    if (
+      frontier.length !== nodes.length ||
+      !frontier.every((h) => h instanceof Uint8Array && h.length === HASH_BYTES)
+    )
+      return false;
+    this.#base = size;
+    this.#size = size;
+    nodes.forEach(([level, index], i) => {
+      this.#frontier.set(`${level}:${index}`, copy(frontier[i]!));
+    });
+    this.#resetTail(Math.floor(size / this.chunkLeaves) * this.chunkLeaves);
+    return true;
   }
 
   /** Root of the tree of the first `size` leaves (default: all). */
@@ -194,75 +271,9 @@ export class MerkleTree {
     return proof.reverse();
   }
 
-  /** Leaves per chunk (2^R): checkpoints fall on multiples of it. */
+  /** Leaves per chunk (2^R). */
   get chunkLeaves(): number {
     return 2 ** this.#resident;
-  }
-
-  /**
-   * The resident nodes of the tree of the first `size` leaves (`size` a multiple of
-   * `chunkLeaves`, at most the current size): level R's nodes, then level R+1's, ... each level
-   * holding floor(size / 2^L) nodes of 32 bytes. With the leaf source it is everything needed to
-   * rebuild the tree (`restore`): ~64·size/2^R bytes, not the leaves.
-   */
-  residentNodes(size: number): Uint8Array {
-    this.#checkSize(size);
-    assert(size % this.chunkLeaves === 0, "a checkpoint falls on a chunk boundary");
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (let level = this.#resident; Math.floor(size / 2 ** level) > 0; level++) {
-      const count = Math.floor(size / 2 ** level);
-      const part = new Uint8Array(count * HASH_BYTES);
-      for (let i = 0; i < count; i++) part.set(this.#levels[level]!.get(i), i * HASH_BYTES);
-      parts.push(part);
-      total += part.length;
-    }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
-  }
-
-  /**
-   * Starts an empty tree at `size` leaves from `residentNodes(size)` of a tree with the same
-   * resident level. Returns false (and leaves the tree empty) when the bytes do not have the
-   * length that size implies or a parent is not the hash of its children; the caller checks the
-   * restored nodes against a signed root.
-   */
-  restore(size: number, nodes: Uint8Array): boolean {
-    assert(this.#size === 0, "restore starts an empty tree");
-    if (!Number.isSafeInteger(size) || size < 0 || size % this.chunkLeaves !== 0) return false;
-    let expected = 0;
-    for (let level = this.#resident; Math.floor(size / 2 ** level) > 0; level++)
-      expected += Math.floor(size / 2 ** level) * HASH_BYTES;
-    if (nodes.length !== expected) return false;
-    let offset = 0;
-    for (let level = this.#resident; Math.floor(size / 2 ** level) > 0; level++) {
-      const count = Math.floor(size / 2 ** level);
-      while (this.#levels.length <= level) this.#levels.push(new HashArray());
-      const array = this.#levels[level]!;
-      for (let i = 0; i < count; i++)
-        array.push(nodes.subarray(offset + i * HASH_BYTES, offset + (i + 1) * HASH_BYTES));
-      offset += count * HASH_BYTES;
-    }
-    // Every stored parent must be the hash of its two children, so the level-R nodes alone
-    // determine the tree and a signed root over them binds them all.
-    for (let level = this.#resident + 1; level < this.#levels.length; level++) {
-      const parents = this.#levels[level]!;
-      const children = this.#levels[level - 1]!;
-      for (let i = 0; i < parents.length; i++) {
-        if (!equal(parents.get(i), this.#hasher.node(children.get(2 * i), children.get(2 * i + 1)))) {
-          this.#levels.length = 0;
-          return false;
-        }
-      }
-    }
-    this.#size = size;
-    this.#tailStart = size;
-    return true;
   }
 
   /** Bytes held by node arrays and cached chunks (for metrics and the memory-bound test). */
@@ -291,6 +302,7 @@ export class MerkleTree {
   }
 
   #node(level: number, index: number): Uint8Array {
+    if ((index + 1) * 2 ** level <= this.#base) return this.#before(level, index);
     if (level >= this.#resident) return this.#levels[level]!.get(index);
     const firstLeaf = index * 2 ** level;
     if (firstLeaf >= this.#tailStart) return this.#tail[level]!.get(index - this.#tailStart / 2 ** level);
@@ -298,9 +310,29 @@ export class MerkleTree {
     return this.#chunk(chunk)[level]!.get(index - chunk * 2 ** (this.#resident - level));
   }
 
+  /**
+   * A node wholly before the base: a frontier node, or recomputed from the leaf source (cached
+   * from level R up, at most HISTORY_CACHE_NODES of them).
+   */
+  #before(level: number, index: number): Uint8Array {
+    const key = `${level}:${index}`;
+    const known = this.#frontier.get(key) ?? this.#history.get(key);
+    if (known !== undefined) return known;
+    const hash =
+      level === 0
+        ? this.#leafFromSource(index)
+        : this.#hasher.node(this.#before(level - 1, 2 * index), this.#before(level - 1, 2 * index + 1));
+    if (level >= this.#resident) {
+      if (this.#history.size >= HISTORY_CACHE_NODES) this.#history.delete(this.#history.keys().next().value!);
+      this.#history.set(key, hash);
+    }
+    return hash;
+  }
+
   #store(level: number, index: number, hash: Uint8Array): void {
     if (level >= this.#resident) {
-      while (this.#levels.length <= level) this.#levels.push(new HashArray());
+      while (this.#levels.length <= level)
+        this.#levels.push(new HashArray(16, Math.floor(this.#base / 2 ** this.#levels.length)));
       const array = this.#levels[level]!;
       assert(array.length === index, "nodes are stored in order");
       array.push(hash);
@@ -320,20 +352,29 @@ export class MerkleTree {
       return cached;
     }
     const leaves = 2 ** this.#resident;
+    const first = chunk * leaves;
+    // Levels hold the chunk's nodes relative to its start; in the chunk that holds the base, the
+    // nodes wholly before it come from the frontier (their leaves may be absent).
     const levels: HashArray[] = [];
-    const base = new HashArray(leaves);
-    for (let i = 0; i < leaves; i++) base.push(this.#leafFromSource(chunk * leaves + i));
-    levels.push(base);
-    for (let level = 1; level < this.#resident; level++) {
-      const below = levels[level - 1]!;
-      const above = new HashArray(below.length / 2);
-      for (let i = 0; i < below.length; i += 2) above.push(this.#hasher.node(below.get(i), below.get(i + 1)));
-      levels.push(above);
+    const at = (level: number, index: number) =>
+      (index + 1) * 2 ** level <= this.#base
+        ? this.#before(level, index)
+        : levels[level]!.get(index - first / 2 ** level);
+    for (let level = 0; level < this.#resident; level++) {
+      const offset = first / 2 ** level;
+      const skip = Math.max(0, Math.floor(this.#base / 2 ** level) - offset);
+      const nodes = new HashArray(leaves / 2 ** level, skip);
+      for (let i = offset + skip; i < offset + leaves / 2 ** level; i++)
+        nodes.push(
+          level === 0
+            ? this.#leafFromSource(i)
+            : this.#hasher.node(at(level - 1, 2 * i), at(level - 1, 2 * i + 1)),
+        );
+      levels.push(nodes);
     }
     // The recomputed chunk must agree with the resident root of that chunk; a mismatch means the
     // source changed under us (a store edited while the node runs).
-    const top = levels[this.#resident - 1]!;
-    const root = this.#hasher.node(top.get(0), top.get(1));
+    const root = this.#hasher.node(at(this.#resident - 1, 2 * chunk), at(this.#resident - 1, 2 * chunk + 1));
     const resident = this.#levels[this.#resident]!.get(chunk);
     assert(equal(root, resident), `leaf source disagrees with the tree in chunk ${chunk}`);
     if (this.#chunks.size >= this.#cacheSize) this.#chunks.delete(this.#chunks.keys().next().value!);
@@ -391,17 +432,31 @@ export class MerkleFrontier {
   }
 }
 
-/** A growable array of 32-byte hashes in one buffer. */
+/** Most recomputed nodes before a tree's base kept in memory (32 bytes each). */
+const HISTORY_CACHE_NODES = 65_536;
+
+/**
+ * A growable array of 32-byte hashes in one buffer. Indexes start at `first` (a tree started at a
+ * base has no nodes before it): `length` counts from 0, so index `length` is the next push.
+ */
 class HashArray {
   #bytes: Uint8Array;
   #length = 0;
+  #first: number;
 
-  constructor(capacity = 16) {
+  constructor(capacity = 16, first = 0) {
     this.#bytes = new Uint8Array(Math.max(1, capacity) * HASH_BYTES);
+    this.#first = first;
   }
 
   get length(): number {
-    return this.#length;
+    return this.#first + this.#length;
+  }
+
+  /** Empties the array so that its next push is index `first`. */
+  reset(first: number): void {
+    this.#first = first;
+    this.truncate(first);
   }
 
   get capacityBytes(): number {
@@ -420,11 +475,13 @@ class HashArray {
 
   /** A view (not a copy): callers copy before handing it out. */
   get(index: number): Uint8Array {
-    assert(index >= 0 && index < this.#length, "node index out of range");
-    return this.#bytes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES);
+    const i = index - this.#first;
+    assert(i >= 0 && i < this.#length, "node index out of range");
+    return this.#bytes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
   }
 
-  truncate(length: number): void {
+  truncate(logicalLength: number): void {
+    const length = logicalLength - this.#first;
     assert(length >= 0 && length <= this.#length, "hash array truncate out of range");
     this.#length = length;
     // Give memory back after a large rollback, so truncation keeps the bound.

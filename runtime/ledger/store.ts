@@ -18,14 +18,21 @@ export interface LedgerRecord {
 }
 
 export interface LedgerStore {
-  /** Highest stored seqno; 0 when empty. Seqnos start at 1. */
+  /** Highest stored seqno; 0 when empty. Seqnos start at 1 (at `baseSeqno + 1` after `rebase`). */
   readonly lastSeqno: number;
+  /**
+   * Seqno before the first entry this store can hold (0 unless `rebase`d): a node that installed
+   * a snapshot at seqno S keeps only the entries after S.
+   */
+  readonly baseSeqno: number;
+  /** Drops every record and continues the log after `seqno` (a snapshot's), durably, in one commit. */
+  rebase(seqno: number): void;
   /**
    * Appends records with seqnos `lastSeqno + 1, + 2, ...`, durably, in one commit (all or none).
    * Out-of-order seqnos are a caller bug (assertion).
    */
   append(records: readonly LedgerRecord[]): void;
-  /** Removes every record with seqno ≥ `fromSeqno` (≥ 1), durably, in one commit. */
+  /** Removes every record with seqno ≥ `fromSeqno` (> `baseSeqno`), durably, in one commit. */
   truncate(fromSeqno: number): void;
   get(seqno: number): LedgerRecord | undefined;
   /**
@@ -56,10 +63,22 @@ export function checkAppend(lastSeqno: number, records: readonly LedgerRecord[])
 /** In-memory twin of the LMDB store, for tests and simulation. Not durable. */
 export class MemoryLedgerStore implements LedgerStore {
   readonly #records: LedgerRecord[] = [];
+  #base = 0;
   #closed = false;
 
   get lastSeqno(): number {
-    return this.#records.length;
+    return this.#base + this.#records.length;
+  }
+
+  get baseSeqno(): number {
+    return this.#base;
+  }
+
+  rebase(seqno: number): void {
+    assert(!this.#closed, "store is closed");
+    assert(Number.isSafeInteger(seqno) && seqno >= 0, "rebase at a seqno ≥ 0");
+    this.#records.length = 0;
+    this.#base = seqno;
   }
 
   append(records: readonly LedgerRecord[]): void {
@@ -71,20 +90,22 @@ export class MemoryLedgerStore implements LedgerStore {
 
   truncate(fromSeqno: number): void {
     assert(!this.#closed, "store is closed");
-    assert(Number.isSafeInteger(fromSeqno) && fromSeqno >= 1, "truncate from a seqno ≥ 1");
-    if (fromSeqno <= this.#records.length) this.#records.length = fromSeqno - 1;
+    assert(Number.isSafeInteger(fromSeqno) && fromSeqno > this.#base, "truncate after the base");
+    if (fromSeqno <= this.lastSeqno) this.#records.length = fromSeqno - 1 - this.#base;
   }
 
   get(seqno: number): LedgerRecord | undefined {
     assert(!this.#closed, "store is closed");
-    return Number.isSafeInteger(seqno) && seqno >= 1 ? this.#records[seqno - 1] : undefined;
+    return Number.isSafeInteger(seqno) && seqno > this.#base
+      ? this.#records[seqno - 1 - this.#base]
+      : undefined;
   }
 
   *range(fromSeqno: number, toSeqno: number = Number.MAX_SAFE_INTEGER): IterableIterator<LedgerRecord> {
     assert(!this.#closed, "store is closed");
-    const end = Math.min(toSeqno, this.#records.length);
-    for (let seqno = Math.max(1, fromSeqno); seqno <= end; seqno++) {
-      const record = this.#records[seqno - 1];
+    const end = Math.min(toSeqno, this.lastSeqno);
+    for (let seqno = Math.max(this.#base + 1, fromSeqno); seqno <= end; seqno++) {
+      const record = this.#records[seqno - 1 - this.#base];
       if (record === undefined) return; // truncated while iterating
       yield record;
     }

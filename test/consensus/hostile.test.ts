@@ -48,6 +48,24 @@ const append = (fields: Partial<Record<string, unknown>> = {}): Record<string, u
   ...fields,
 });
 
+const snapshotOffer = (snapshot: Partial<Record<string, unknown>> = {}): Record<string, unknown> => ({
+  type: "installSnapshot",
+  from: "a",
+  to: "b",
+  view: 2,
+  snapshot: {
+    seqno: 4,
+    view: 2,
+    views: [
+      { view: 1, startSeqno: 1 },
+      { view: 2, startSeqno: 2 },
+    ],
+    lastSignature: 4,
+    config: { seqno: 1, nodes: ["a", "b", "c"] },
+    ...snapshot,
+  },
+});
+
 interface Row {
   readonly name: string;
   readonly to: "a" | "b";
@@ -57,6 +75,96 @@ interface Row {
 }
 
 const ROWS: readonly Row[] = [
+  // Install-snapshot offers: metadata checked field by field; one already held is acknowledged.
+  {
+    name: "snapshot without metadata",
+    to: "b",
+    message: { ...snapshotOffer(), snapshot: null },
+    reason: "malformed",
+  },
+  {
+    name: "snapshot at seqno 0",
+    to: "b",
+    message: snapshotOffer({ seqno: 0, lastSignature: 0 }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot not at a signature",
+    to: "b",
+    message: snapshotOffer({ lastSignature: 3 }),
+    reason: "malformed",
+  },
+  { name: "snapshot from a later view", to: "b", message: snapshotOffer({ view: 3 }), reason: "malformed" },
+  {
+    name: "snapshot without configuration",
+    to: "b",
+    message: snapshotOffer({ config: undefined }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot with an unsorted configuration",
+    to: "b",
+    message: snapshotOffer({ config: { seqno: 1, nodes: ["c", "a"] } }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot whose configuration is after it",
+    to: "b",
+    message: snapshotOffer({ config: { seqno: 5, nodes: ["a", "b", "c"] } }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot with an empty view history",
+    to: "b",
+    message: snapshotOffer({ views: [] }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot whose history ends in another view",
+    to: "b",
+    message: snapshotOffer({ views: [{ view: 1, startSeqno: 1 }] }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot with a descending view history",
+    to: "b",
+    message: snapshotOffer({
+      views: [
+        { view: 2, startSeqno: 1 },
+        { view: 1, startSeqno: 2 },
+        { view: 2, startSeqno: 3 },
+      ],
+    }),
+    reason: "malformed",
+  },
+  {
+    name: "snapshot offered by a follower to the leader",
+    to: "a",
+    message: { ...snapshotOffer(), from: "b", to: "a" },
+    reason: "conflictingLeader",
+  },
+  {
+    name: "snapshot from a node other than the leader",
+    to: "b",
+    message: { ...snapshotOffer(), from: "c" },
+    reason: "conflictingLeader",
+  },
+  {
+    name: "snapshot from an older view",
+    to: "b",
+    message: {
+      ...snapshotOffer({ seqno: 1, view: 1, lastSignature: 1, views: [{ view: 1, startSeqno: 1 }] }),
+      view: 1,
+    },
+    reason: "staleView",
+  },
+  { name: "snapshot already held (at commit)", to: "b", message: snapshotOffer(), reason: null },
+  {
+    name: "snapshot behind commit",
+    to: "b",
+    message: snapshotOffer({ seqno: 2, lastSignature: 2 }),
+    reason: null,
+  },
   // Shapes the transport should never pass on, checked anyway.
   { name: "null", to: "b", message: null, reason: "malformed" },
   { name: "a number", to: "b", message: 42, reason: "malformed" },
@@ -399,6 +507,10 @@ for (const row of ROWS) {
         assert.ok(rd.messages.every((m) => m.type !== "voteResponse" || !m.granted));
       }
       if (row.name === "commit point far beyond the entries") assert.equal(after.commitSeqno, 4);
+      if (row.name.startsWith("snapshot")) {
+        assert.equal(rd.installSnapshot, null, "a snapshot at or behind commit is never installed");
+        assert.deepEqual(after, before, "nothing changes");
+      }
       if (row.name === "prevSeqno far beyond the log") {
         assert.deepEqual(
           rd.messages.map((m) => m.type === "appendResponse" && !m.success && m.hintSeqno),
@@ -432,7 +544,15 @@ test("hostile: random messages never throw, never shrink or rewrite the committe
     payload: fc.oneof(fc.uint8Array({ maxLength: 4 }), fc.constant("x")),
   });
   const messageArb = fc.record({
-    type: fc.constantFrom("append", "appendResponse", "requestVote", "voteResponse", "timeoutNow", "other"),
+    type: fc.constantFrom(
+      "append",
+      "appendResponse",
+      "requestVote",
+      "voteResponse",
+      "timeoutNow",
+      "installSnapshot",
+      "other",
+    ),
     from: fc.constantFrom(...ids),
     to: fc.constantFrom("a", "b"),
     view: fc.oneof(fc.integer({ min: 0, max: 6 }), fc.constant(-1), fc.constant(Number.NaN)),
@@ -449,6 +569,19 @@ test("hostile: random messages never throw, never shrink or rewrite the committe
     preVote: fc.boolean(),
     transfer: fc.boolean(),
     granted: fc.boolean(),
+    snapshot: fc.record({
+      seqno: fc.integer({ min: 0, max: 8 }),
+      view: fc.integer({ min: 0, max: 6 }),
+      views: fc.array(
+        fc.record({ view: fc.integer({ min: 0, max: 6 }), startSeqno: fc.integer({ min: 0, max: 8 }) }),
+        { maxLength: 3 },
+      ),
+      lastSignature: fc.integer({ min: 0, max: 8 }),
+      config: fc.record({
+        seqno: fc.integer({ min: 0, max: 8 }),
+        nodes: fc.constantFrom(["a", "b", "c"], ["b"], []),
+      }),
+    }),
   });
   fc.assert(
     fc.property(fc.array(messageArb, { minLength: 1, maxLength: 12 }), (messages) => {

@@ -6,7 +6,7 @@
  * the minimum (the injected Rng returns 0), so `tick` counts are exact.
  *
  * Commands (node ids are bare words; `a->b` is a directed link):
- *   cluster a b c [prevote=false] [checkquorum=false] [batch=N] [inflight=N] [uncommitted=N]
+ *   cluster a b c [prevote=false] [checkquorum=false] [batch=N] [inflight=N] [uncommitted=N] [tail=N]
  *   join d                      a new node with an empty log (to be added by `add`)
  *   tick a [N]                  N ticks (default 1) on one node
  *   campaign a                  ticks `a` until it stops being a follower
@@ -19,9 +19,13 @@
  *   partition a b | c           cuts every link between the groups;  cut a->b;  heal
  *   crash a | restart a         crash (the disk survives) and restart from disk
  *   inject {json message}       steps a raw message into its `to` node (payloads as text)
+ *   snapshot a                  `a` offers a snapshot at its commit point (a signature)
+ *   install d | abort d         `d`'s driver completes (or gives up) the snapshot install it was
+ *                               asked for: its disk becomes the sender's prefix through the snapshot
  *   status [a ...] | log a | txstatus a V.S | stats a
  */
 import { assert } from "../../sdk/assert.js";
+import { baseOf, type LogStorage } from "../../node/consensus/log.js";
 import {
   bootstrapState,
   type ConsensusLimits,
@@ -37,6 +41,7 @@ import {
   REJECT_REASONS,
   type RejectReason,
   type Rng,
+  type SnapshotInstall,
 } from "../../node/consensus/index.js";
 
 /** The Rng of scenarios: always the minimum election timeout. */
@@ -46,6 +51,10 @@ interface ScenarioNode {
   core: ConsensusNode | null;
   hardState: HardState;
   disk: Entry[];
+  /** Last seqno of an installed snapshot: storage serves only what follows. */
+  floor: number;
+  /** The install the core asked for, until `install` or `abort`. */
+  install: SnapshotInstall | null;
 }
 
 const STABILIZE_ROUNDS = 200;
@@ -131,6 +140,7 @@ export class ScenarioRunner {
       case "crash": {
         const node = this.live(args[0]);
         node.core = null;
+        node.install = null;
         break;
       }
       case "restart": {
@@ -138,11 +148,28 @@ export class ScenarioRunner {
         const node = this.nodes.get(id);
         assert(node !== undefined && node.core === null, `restart a crashed node (${id})`);
         node.core = new ConsensusNode(
-          { id, rng: ZERO_RNG, limits: this.limits },
-          { hardState: node.hardState, entries: [...node.disk] },
+          { id, rng: ZERO_RNG, limits: this.limits, storage: this.storageOf(node) },
+          {
+            hardState: node.hardState,
+            ...(node.floor > 0 && { base: baseOf(node.disk, node.floor) }),
+            entries: node.disk.slice(node.floor),
+          },
         );
         break;
       }
+      case "snapshot": {
+        const core = this.live(args[0]).core!;
+        const { commitSeqno } = core.status();
+        const view = core.entry(commitSeqno)?.view ?? 0;
+        out.push(
+          `${args[0]}: snapshot at ${view}.${commitSeqno} ${core.offerSnapshot(commitSeqno, view) ? "offered" : "refused"}`,
+        );
+        break;
+      }
+      case "install":
+      case "abort":
+        out.push(this.finishInstall(command, args[0]));
+        break;
       case "inject": {
         const message = parseMessage(commandLine.slice(commandLine.indexOf("{")));
         const node = this.live(message.to);
@@ -156,8 +183,11 @@ export class ScenarioRunner {
         const node = this.nodes.get(args[0]!);
         assert(node !== undefined, `known node ${args[0]}`);
         const core = node.core;
-        if (core === null) out.push(...node.disk.map(describeEntry));
-        else for (let s = 1; s <= core.status().lastSeqno; s++) out.push(describeEntry(core.entry(s)!));
+        if (node.floor > 0) out.push(`(snapshot through ${node.floor})`);
+        if (core === null) out.push(...node.disk.slice(node.floor).map(describeEntry));
+        else
+          for (let s = node.floor + 1; s <= core.status().lastSeqno; s++)
+            out.push(describeEntry(core.entry(s)!));
         break;
       }
       case "txstatus": {
@@ -196,6 +226,7 @@ export class ScenarioRunner {
       maxBatchEntries: int("batch", 16),
       maxInflightAppends: int("inflight", 4),
       maxUncommittedEntries: int("uncommitted", 100),
+      logTailEntries: int("tail", 4096),
     };
     const state = bootstrapState(ids);
     for (const id of ids) this.addNode(id, state);
@@ -203,11 +234,46 @@ export class ScenarioRunner {
 
   private addNode(id: NodeId, state: { hardState: HardState; entries: readonly Entry[] }): void {
     assert(!this.nodes.has(id), `node ${id} is new`);
-    this.nodes.set(id, {
-      core: new ConsensusNode({ id, rng: ZERO_RNG, limits: this.limits }, state),
+    const node: ScenarioNode = {
+      core: null,
       hardState: state.hardState,
       disk: [...state.entries],
-    });
+      floor: 0,
+      install: null,
+    };
+    node.core = new ConsensusNode(
+      { id, rng: ZERO_RNG, limits: this.limits, storage: this.storageOf(node) },
+      state,
+    );
+    this.nodes.set(id, node);
+  }
+
+  /** A node's disk as the core's storage (entries after its last installed snapshot). */
+  private storageOf(node: ScenarioNode): LogStorage {
+    return {
+      entryAt: (seqno) => (seqno > node.floor ? node.disk[seqno - 1] : undefined),
+      firstSeqno: () => node.floor + 1,
+    };
+  }
+
+  /** The driver of `id` completes or abandons the install its core asked for. */
+  private finishInstall(command: "install" | "abort", id: string | undefined): string {
+    const node = this.live(id);
+    const request = node.install;
+    assert(request !== null, `${id} was asked to install a snapshot`);
+    node.install = null;
+    const { seqno, view } = request.snapshot;
+    if (command === "abort") {
+      node.core!.snapshotAborted(seqno);
+      return `${id}: aborted snapshot ${view}.${seqno}`;
+    }
+    const source = this.nodes.get(request.leader);
+    assert(source !== undefined && source.disk.length >= seqno, "the sender's disk holds the snapshot");
+    node.disk = source.disk.slice(0, seqno);
+    node.floor = seqno;
+    node.hardState = { ...node.hardState, commitSeqno: seqno };
+    node.core!.snapshotInstalled(seqno, view);
+    return `${id}: installed snapshot ${view}.${seqno}`;
   }
 
   private live(id: string | undefined): ScenarioNode {
@@ -297,6 +363,7 @@ export class ScenarioRunner {
           node.disk.length = Math.min(node.disk.length, rd.truncateFromSeqno - 1);
         node.disk.push(...rd.entries);
         if (rd.hardState !== null) node.hardState = rd.hardState;
+        if (rd.installSnapshot !== null) node.install = rd.installSnapshot;
         this.queue.push(...rd.messages);
         const last = rd.entries[rd.entries.length - 1];
         if (last !== undefined) core.ackPersisted(last.seqno, last.view);

@@ -161,6 +161,10 @@ export function forgeEntry(bytes: Uint8Array, edit: (outer: OuterEntry) => void)
 export function storeOf(records: readonly LedgerRecord[]): LedgerStore {
   return {
     lastSeqno: records.at(-1)?.seqno ?? 0,
+    baseSeqno: 0,
+    rebase() {
+      throw new Error("read-only test store");
+    },
     append() {
       throw new Error("read-only test store");
     },

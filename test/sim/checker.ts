@@ -6,7 +6,8 @@
  * - committed prefixes never diverge (every node's committed entries equal the global ones);
  * - commit never goes backwards (per node lifetime in memory; across restarts for what the driver
  *   applied, which is exactly what it made durable);
- * - every transaction acknowledged to a client as committed is in every later leader's log.
+ * - every transaction acknowledged to a client as committed is in every later leader's log;
+ * - a snapshot a node installs is a prefix of the committed log, ahead of what it applied.
  */
 import { equalBytes } from "../../sdk/bytes.js";
 import {
@@ -106,6 +107,24 @@ export class SafetyChecker {
       );
     }
     for (const entry of range.entries) this.agree(node, entry, "applied");
+    this.applied.set(node, range.toSeqno);
+  }
+
+  /**
+   * `node`'s driver installed a snapshot holding the committed prefix `range` (1..seqno): never
+   * behind what it applied, and every entry in it the committed one.
+   */
+  observeSnapshotInstalled(node: NodeId, range: CommittedRange): void {
+    const before = this.applied.get(node) ?? 0;
+    if (range.toSeqno <= before)
+      throw new SafetyViolation(
+        `${node}: installed snapshot ${range.toSeqno} behind what it applied (${before})`,
+      );
+    if (range.fromSeqno !== 1 || range.entries.length !== range.toSeqno)
+      throw new SafetyViolation(`${node}: snapshot ${range.toSeqno} is not a whole prefix`);
+    for (const entry of range.entries) this.agree(node, entry, "snapshot");
+    if (range.entries[range.entries.length - 1]?.signature !== true)
+      throw new SafetyViolation(`${node}: snapshot ${range.toSeqno} does not end at a signature`);
     this.applied.set(node, range.toSeqno);
   }
 

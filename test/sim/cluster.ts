@@ -4,16 +4,27 @@
  * apply and acknowledge), with optionally slow disks: a Ready's writes complete some ticks later,
  * in order, and a crash loses every write (and the messages and commits held behind it) that
  * had not completed. All randomness comes from the seeded `Prng`s handed in.
+ *
+ * Snapshots: every node offers its core a snapshot at its latest durable committed signature
+ * every `SNAPSHOT_INTERVAL_TICKS`. A simulated snapshot's bytes are the committed prefix itself
+ * (entries 1..seqno of the sender's disk), carried alongside the install-snapshot message, so the
+ * checker can verify every install against the one committed log. A follower's driver installs
+ * a requested snapshot once its earlier writes are durable and a random transfer time passed
+ * (a crash loses the transfer; some transfers fail and are aborted); from then on its storage
+ * serves only the entries after the snapshot, so leaders that installed one must send
+ * snapshots in turn to followers that need older entries.
  */
 import { assert } from "../../sdk/assert.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import {
+  type CommittedRange,
   ConsensusNode,
   type ConsensusLimits,
   describeEntry,
   describeMessage,
   type Entry,
   type HardState,
+  type LogBase,
   type NodeId,
   type PersistedState,
   type Ready,
@@ -26,6 +37,11 @@ import type { Prng } from "./prng.js";
 
 /** How often a leader's driver signs an unsigned log tail. */
 const SIGNATURE_INTERVAL_TICKS = 5;
+/** How often every node offers its core a fresh snapshot. */
+const SNAPSHOT_INTERVAL_TICKS = 10;
+/** Most ticks a snapshot transfer and install take, and the share of them that fail. */
+const SNAPSHOT_INSTALL_MAX_TICKS = 6;
+const SNAPSHOT_FAILURE_RATE = 0.1;
 
 /** A bounded ring of trace lines (only filled when tracing is on). */
 export class Trace {
@@ -60,6 +76,11 @@ export class SimNode {
   readonly disk: Entry[];
   pending: PendingWrite[] = [];
   diskDelay = { min: 0, max: 0 };
+  /** Seqno of the last snapshot installed: the disk serves consensus only the entries after it. */
+  snapshotFloor = 0;
+  /** A snapshot the core asked for: installed once earlier writes are durable, at `doneAt`. */
+  install: { readonly snapshot: LogBase; readonly data: readonly Entry[]; readonly doneAt: number } | null =
+    null;
 
   constructor(
     readonly id: NodeId,
@@ -81,6 +102,9 @@ export interface ClusterCounters {
   /** Read-index requests answered with a seqno, and answered as failed (leadership lost). */
   readsServed: number;
   readsFailed: number;
+  /** Snapshots installed by followers, and transfers that failed (aborted). */
+  snapshotsInstalled: number;
+  snapshotsAborted: number;
 }
 
 /** See the module comment. */
@@ -97,7 +121,11 @@ export class SimCluster {
     membershipChanges: 0,
     readsServed: 0,
     readsFailed: 0,
+    snapshotsInstalled: 0,
+    snapshotsAborted: 0,
   };
+  /** The bytes of each snapshot offered (its committed prefix), by the metadata object sent. */
+  private readonly snapshotData = new WeakMap<LogBase, readonly Entry[]>();
   /** Read-index requests in flight: the global commit length when each was made. */
   private readonly reads = new Map<number, { readonly node: NodeId; readonly committedAtRequest: number }>();
   private nextReadId = 1;
@@ -143,6 +171,7 @@ export class SimCluster {
     for (const [id, read] of this.reads) if (read.node === node.id) this.reads.delete(id);
     node.core = null;
     node.pending = [];
+    node.install = null;
     this.counters.crashes++;
   }
 
@@ -150,8 +179,7 @@ export class SimCluster {
   restart(node: SimNode): void {
     assert(node.core === null, "restart a crashed node");
     this.start(node);
-    const core = node.core!;
-    this.checker.observeRestart(node.id, node.hardState.commitSeqno, (seqno) => core.entry(seqno));
+    this.checker.observeRestart(node.id, node.hardState.commitSeqno, (seqno) => this.entryAt(node, seqno));
     this.counters.restarts++;
     if (node.hardState.commitSeqno > 0) this.counters.restartsFromBase++;
     this.trace.add(
@@ -225,6 +253,7 @@ export class SimCluster {
         const last = core.entry(core.status().lastSeqno);
         if (last?.signature !== true) this.propose(node, 0, true);
       }
+      if (this.now % SNAPSHOT_INTERVAL_TICKS === 0) this.offerSnapshot(node);
     }
     for (const node of this.nodes.values()) this.drive(node);
     this.checkSafety();
@@ -242,12 +271,27 @@ export class SimCluster {
         const previous = node.pending[node.pending.length - 1];
         const doneAt = Math.max(this.now + delay, previous?.doneAt ?? 0);
         node.pending.push({ ready: rd, doneAt });
+        if (rd.installSnapshot !== null) {
+          const { snapshot, leader } = rd.installSnapshot;
+          const data = this.snapshotData.get(snapshot);
+          assert(data !== undefined, "a snapshot offer carries its data");
+          const doneAt = this.now + this.rng.between(0, SNAPSHOT_INSTALL_MAX_TICKS);
+          node.install = { snapshot, data, doneAt };
+          this.trace.add(
+            this.now,
+            () => `${node.id}: fetch snapshot ${snapshot.view}.${snapshot.seqno} from ${leader}`,
+          );
+        }
         if (rd.softState !== null) {
           const s = rd.softState;
           this.trace.add(this.now, () => `${node.id}: ${s.role} v=${s.view} leader=${s.leader ?? "-"}`);
           // As CCF: a new leader signs at once, so entries of earlier views can commit.
           if (s.role === "Leader") this.propose(node, 0, true);
         }
+      }
+      if (node.pending.length === 0 && node.install !== null && node.install.doneAt <= this.now) {
+        this.installSnapshot(node);
+        continue;
       }
       if (node.pending.length === 0 || node.pending[0]!.doneAt > this.now) return;
       while (node.pending.length > 0 && node.pending[0]!.doneAt <= this.now && node.core !== null) {
@@ -277,7 +321,14 @@ export class SimCluster {
       assert(rd.hardState.commitSeqno <= node.disk.length, "durable commit within the durable log");
       node.hardState = rd.hardState;
     }
-    for (const m of rd.messages) this.network.send(m, this.now);
+    for (const m of rd.messages) {
+      // The snapshot's bytes travel with the offer: the sender's committed prefix.
+      if (m.type === "installSnapshot" && !this.snapshotData.has(m.snapshot)) {
+        assert(m.snapshot.seqno <= node.disk.length, "a snapshot is within the sender's disk");
+        this.snapshotData.set(m.snapshot, node.disk.slice(0, m.snapshot.seqno));
+      }
+      this.network.send(m, this.now);
+    }
     if (rd.committed !== null) {
       const range = rd.committed;
       this.checker.observeApplied(node.id, range);
@@ -321,10 +372,51 @@ export class SimCluster {
       const s = core.status();
       if (s.role === "Leader" && this.checker.observeLeader(s.view, node.id)) {
         this.trace.add(this.now, () => `${node.id}: elected in view ${s.view}`);
-        this.checker.checkLeaderLog(node.id, s.view, (seqno) => core.entry(seqno));
+        this.checker.checkLeaderLog(node.id, s.view, (seqno) => this.entryAt(node, seqno));
       }
-      this.checker.observeCommit(node.id, s.commitSeqno, (seqno) => core.entry(seqno));
+      this.checker.observeCommit(node.id, s.commitSeqno, (seqno) => this.entryAt(node, seqno));
     }
+  }
+
+  /** `node`'s entry at `seqno`: its core's, or its disk's below the snapshot floor. */
+  entryAt(node: SimNode, seqno: number): Entry | undefined {
+    return node.core?.entry(seqno) ?? (seqno <= node.snapshotFloor ? node.disk[seqno - 1] : undefined);
+  }
+
+  /** Offers `node`'s core a snapshot at its latest committed signature on disk. */
+  private offerSnapshot(node: SimNode): void {
+    const core = node.core!;
+    let seqno = Math.min(core.status().commitSeqno, node.disk.length);
+    while (seqno > node.snapshotFloor && !node.disk[seqno - 1]!.signature) seqno--;
+    if (seqno === 0 || !node.disk[seqno - 1]!.signature) return;
+    if (core.offerSnapshot(seqno, node.disk[seqno - 1]!.view))
+      this.trace.add(this.now, () => `${node.id}: snapshot at ${seqno}`);
+  }
+
+  /**
+   * The follower's driver finished fetching the snapshot: some transfers fail (the core is told
+   * to give up); otherwise the disk becomes the snapshot's prefix (an atomic replace, as a real
+   * install of state and ledger base) and the core is told.
+   */
+  private installSnapshot(node: SimNode): void {
+    const { snapshot, data } = node.install!;
+    node.install = null;
+    const core = node.core!;
+    if (this.rng.chance(SNAPSHOT_FAILURE_RATE)) {
+      core.snapshotAborted(snapshot.seqno);
+      this.counters.snapshotsAborted++;
+      this.trace.add(this.now, () => `${node.id}: snapshot ${snapshot.seqno} transfer failed`);
+      return;
+    }
+    const range: CommittedRange = { fromSeqno: 1, toSeqno: snapshot.seqno, entries: data };
+    this.checker.observeSnapshotInstalled(node.id, range);
+    node.disk.length = 0;
+    node.disk.push(...data);
+    node.snapshotFloor = snapshot.seqno;
+    node.hardState = { ...node.hardState, commitSeqno: snapshot.seqno };
+    core.snapshotInstalled(snapshot.seqno, snapshot.view);
+    this.counters.snapshotsInstalled++;
+    this.trace.add(this.now, () => `${node.id}: installed snapshot ${snapshot.view}.${snapshot.seqno}`);
   }
 
   /**
@@ -338,7 +430,10 @@ export class SimCluster {
         id: node.id,
         rng: this.rng.fork(),
         limits: this.limits,
-        storage: { entryAt: (seqno) => node.disk[seqno - 1] },
+        storage: {
+          entryAt: (seqno) => (seqno > node.snapshotFloor ? node.disk[seqno - 1] : undefined),
+          firstSeqno: () => node.snapshotFloor + 1,
+        },
       },
       { hardState: node.hardState, base, entries: node.disk.slice(base.seqno) },
     );

@@ -46,6 +46,9 @@ export interface SimSummary {
   readonly maxLogBase: number;
   /** Restarts that loaded only the entries after a non-empty base. */
   readonly restartsFromBase: number;
+  /** Snapshots installed by lagging followers and joiners, and transfers that failed. */
+  readonly snapshotsInstalled: number;
+  readonly snapshotsAborted: number;
 }
 
 /** A run that broke safety or liveness; `trace` is filled when the run was traced. */
@@ -160,6 +163,8 @@ export function simulate(options: SimOptions): SimSummary {
       readsFailed: cluster.counters.readsFailed,
       maxLogBase: Math.max(...cluster.live().map((n) => n.core!.logWindow().baseSeqno)),
       restartsFromBase: cluster.counters.restartsFromBase,
+      snapshotsInstalled: cluster.counters.snapshotsInstalled,
+      snapshotsAborted: cluster.counters.snapshotsAborted,
     };
   } catch (err) {
     if (err instanceof SimFailure) throw err;
@@ -329,7 +334,8 @@ function checkLiveness(cluster: SimCluster, swarm: Swarm): void {
     const status = leader?.core?.status();
     if (leader === undefined || status === undefined) continue;
     if (marker === undefined || leader.core!.txStatus(marker.view, marker.seqno) === "Invalid") {
-      if (status.commitSeqno === 0 || leader.core!.entry(status.commitSeqno)!.view !== status.view) continue;
+      if (status.commitSeqno === 0 || cluster.entryAt(leader, status.commitSeqno)!.view !== status.view)
+        continue;
       const ids = cluster.propose(leader, 1, true);
       marker = ids[ids.length - 1];
       continue;
@@ -352,10 +358,11 @@ function converged(cluster: SimCluster, leader: SimNode, seqno: number): boolean
     if (core === null || core === undefined || core.status().commitSeqno < seqno) return false;
   }
   for (const id of members) {
-    const core = cluster.nodes.get(id)!.core!;
+    const node = cluster.nodes.get(id)!;
+    const core = node.core!;
     core.checkInvariants(true);
     for (let s = 1; s <= seqno; s++) {
-      const mine = core.entry(s)!;
+      const mine = cluster.entryAt(node, s)!;
       const global = cluster.checker.committedEntry(s);
       if (global === undefined || !sameEntry(mine, global))
         throw new Error(`liveness: ${id} diverges at ${s}`);

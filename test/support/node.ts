@@ -40,6 +40,8 @@ export interface TestNodeOptions {
   readonly extraContracts?: readonly TestContract[];
   /** Signature interval, ms (default 20: commits and receipts come fast). */
   readonly signatureIntervalMs?: number;
+  /** The config's `snapshots` section (default: the node's defaults). */
+  readonly snapshots?: { readonly everyEntries?: number; readonly everyMs?: number; readonly keep?: number };
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
   readonly freshnessWindowMs?: number;
   /** HTTP body cap (default: the node's default, 1 MiB). */
@@ -133,6 +135,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
     },
     ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
+    ...(options.snapshots !== undefined && { snapshots: options.snapshots }),
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),

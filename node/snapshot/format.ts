@@ -1,0 +1,218 @@
+/**
+ * The snapshot file format (docs/snapshots.md has the byte-level description):
+ *
+ *   file     = msgpack map { b: bin (body), e: evidence | nil }      (e is nil while pending)
+ *   body     = canonical msgpack { format: 1, seqno, view, frontier: [bin32], views: [[view, start]],
+ *              config: {seqno, nodes} | nil, public: bin (msgpack wire write set), secret: u32,
+ *              private: bin | nil }
+ *   private  = AES-256-GCM(ledger secret `secret`, nonce = u64be(seqno) || ff ff ff ff,
+ *              msgpack wire write set, aad = "treaty.snapshot" || u64be(seqno))
+ *   digest   = SHA-256(body)                                  (what the evidence records)
+ *   evidence = { entry: bin (the evidence entry's ledger bytes), receipt: Receipt,
+ *                consistency: [bin32] (RFC 9162 proof from size seqno to receipt.signature.treeSize) }
+ *
+ * The body is deterministic: every node that snapshots the same committed state at the same
+ * seqno under the same ledger secret writes the same bytes (the nonce is fixed by the seqno; no
+ * entry at a signature's seqno has a private part, so no entry nonce can repeat it), so one
+ * evidence transaction vouches for the snapshot of every node.
+ *
+ * The state travels as byte strings inside the body, so reading a body's small fields (what a
+ * restart needs: the KV is already on disk) does not decode the whole state.
+ *
+ * Decoding never trusts its input: a malformed file is a TreatyError SnapshotInvalid naming the
+ * field.
+ */
+import { createHash } from "node:crypto";
+import { decode, encode, encodeCanonical } from "../../sdk/codec.js";
+import { TreatyError } from "../../sdk/errors.js";
+import type { Receipt } from "../../sdk/receipt.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
+import { writesFromWire, writesToWire } from "../../runtime/ledger/entry.js";
+import { type LedgerSecret, openPrivate, sealPrivate } from "../../runtime/ledger/secrets.js";
+
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+/** What a snapshot holds (the body, private part open). */
+export interface SnapshotState {
+  readonly seqno: number;
+  readonly view: number;
+  readonly frontier: readonly Uint8Array[];
+  readonly views: readonly { readonly view: number; readonly startSeqno: number }[];
+  readonly config: { readonly seqno: number; readonly nodes: readonly string[] } | null;
+  readonly public: readonly MapWrites[];
+  readonly private: readonly MapWrites[];
+}
+
+/** The body as stored: the state still encoded, its private part sealed. */
+export interface SnapshotBody extends Omit<SnapshotState, "private" | "public"> {
+  readonly publicBytes: Uint8Array;
+  readonly secretVersion: number;
+  readonly sealed: Uint8Array | null;
+}
+
+/** What makes a snapshot usable: its evidence entry, that entry's receipt, and a consistency proof. */
+export interface SnapshotEvidence {
+  readonly entry: Uint8Array;
+  readonly receipt: Receipt;
+  readonly consistency: readonly Uint8Array[];
+}
+
+export function invalid(message: string): TreatyError {
+  return new TreatyError("SnapshotInvalid", `snapshot: ${message}`);
+}
+
+function nonceOf(seqno: number): Uint8Array {
+  const nonce = new Uint8Array(12);
+  const view = new DataView(nonce.buffer);
+  view.setUint32(0, Math.floor(seqno / 2 ** 32));
+  view.setUint32(4, seqno % 2 ** 32);
+  view.setUint32(8, 0xffffffff);
+  return nonce;
+}
+
+function aadOf(seqno: number): Uint8Array {
+  const aad = new Uint8Array(15 + 8);
+  aad.set(new TextEncoder().encode("treaty.snapshot"));
+  aad.set(nonceOf(seqno).subarray(0, 8), 15);
+  return aad;
+}
+
+/** The body bytes of `state`, its private maps sealed with `secret` (deterministic, see above). */
+export function encodeBody(state: SnapshotState, secret: LedgerSecret): Uint8Array {
+  const sealed =
+    state.private.length === 0
+      ? null
+      : sealPrivate(secret, nonceOf(state.seqno), encode(writesToWire(state.private)), aadOf(state.seqno));
+  return encodeCanonical({
+    format: SNAPSHOT_FORMAT_VERSION,
+    seqno: state.seqno,
+    view: state.view,
+    frontier: [...state.frontier],
+    views: state.views.map((v) => [v.view, v.startSeqno]),
+    config: state.config === null ? null : { seqno: state.config.seqno, nodes: [...state.config.nodes] },
+    public: encode(writesToWire(state.public)),
+    secret: sealed === null ? 0 : secret.version,
+    private: sealed,
+  });
+}
+
+/** SHA-256 of the body: what the evidence transaction records. */
+export function bodyDigest(body: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(body).digest());
+}
+
+/** The file bytes: the body and, once committed, its evidence. */
+export function encodeFile(body: Uint8Array, evidence: SnapshotEvidence | null): Uint8Array {
+  return encode({
+    b: body,
+    e:
+      evidence === null
+        ? null
+        : { entry: evidence.entry, receipt: evidence.receipt, consistency: [...evidence.consistency] },
+  });
+}
+
+/** Splits file bytes into body bytes and evidence (shape checked; nothing verified). */
+export function decodeFile(bytes: Uint8Array): { body: Uint8Array; evidence: SnapshotEvidence | null } {
+  let outer: Record<string, unknown>;
+  try {
+    outer = decode<Record<string, unknown>>(bytes, "snapshot");
+  } catch {
+    throw invalid("not a snapshot file (undecodable)");
+  }
+  if (typeof outer !== "object" || outer === null || !(outer.b instanceof Uint8Array))
+    throw invalid("b: expected the body bytes");
+  if (outer.e === null || outer.e === undefined) return { body: outer.b, evidence: null };
+  const e = outer.e as Record<string, unknown>;
+  if (
+    typeof e !== "object" ||
+    !(e.entry instanceof Uint8Array) ||
+    typeof e.receipt !== "object" ||
+    e.receipt === null ||
+    !Array.isArray(e.consistency) ||
+    e.consistency.length > 64 ||
+    !e.consistency.every((h) => h instanceof Uint8Array && h.length === 32)
+  ) {
+    throw invalid("e: expected {entry, receipt, consistency}");
+  }
+  return {
+    body: outer.b,
+    evidence: { entry: e.entry, receipt: e.receipt as Receipt, consistency: e.consistency as Uint8Array[] },
+  };
+}
+
+const count = (v: unknown, min = 0): v is number => Number.isSafeInteger(v) && (v as number) >= min;
+
+/** Parses body bytes (shape only). Throws SnapshotInvalid naming the field. */
+export function decodeBody(bytes: Uint8Array): SnapshotBody {
+  let b: Record<string, unknown>;
+  try {
+    b = decode<Record<string, unknown>>(bytes, "snapshot body");
+  } catch {
+    throw invalid("body: undecodable");
+  }
+  if (typeof b !== "object" || b === null) throw invalid("body: expected a map");
+  if (b.format !== SNAPSHOT_FORMAT_VERSION) throw invalid(`body.format: expected ${SNAPSHOT_FORMAT_VERSION}`);
+  if (!count(b.seqno, 1)) throw invalid("body.seqno: expected a seqno");
+  if (!count(b.view)) throw invalid("body.view: expected a view");
+  if (!Array.isArray(b.frontier) || !b.frontier.every((h) => h instanceof Uint8Array && h.length === 32))
+    throw invalid("body.frontier: expected 32-byte hashes");
+  if (
+    !Array.isArray(b.views) ||
+    b.views.length === 0 ||
+    !b.views.every((v) => Array.isArray(v) && v.length === 2 && count(v[0]) && count(v[1], 1))
+  )
+    throw invalid("body.views: expected [[view, startSeqno], ...]");
+  const config = b.config as { seqno?: unknown; nodes?: unknown } | null;
+  if (
+    config !== null &&
+    (typeof config !== "object" ||
+      !count(config.seqno, 1) ||
+      !Array.isArray(config.nodes) ||
+      !config.nodes.every((n) => typeof n === "string"))
+  )
+    throw invalid("body.config: expected {seqno, nodes} or nil");
+  if (!count(b.secret)) throw invalid("body.secret: expected a secret version");
+  if (!(b.private === null || b.private instanceof Uint8Array))
+    throw invalid("body.private: expected bytes or nil");
+  if ((b.private === null) !== (b.secret === 0))
+    throw invalid("body.secret: must be 0 exactly when there is no private part");
+  if (!(b.public instanceof Uint8Array)) throw invalid("body.public: expected bytes");
+  return {
+    seqno: b.seqno,
+    view: b.view,
+    frontier: b.frontier as Uint8Array[],
+    views: (b.views as [number, number][]).map(([view, startSeqno]) => ({ view, startSeqno })),
+    config: config === null ? null : { seqno: config.seqno as number, nodes: config.nodes as string[] },
+    publicBytes: b.public,
+    secretVersion: b.secret,
+    sealed: b.private as Uint8Array | null,
+  };
+}
+
+/** The public maps of a body. Throws SnapshotInvalid. */
+export function publicMaps(body: SnapshotBody): MapWrites[] {
+  try {
+    return writesFromWire(decode(body.publicBytes, "snapshot public part"), body.seqno, "public");
+  } catch (err) {
+    throw invalid(`body.public: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Opens the state, the private part with `secret` (the version the body names). Throws SnapshotInvalid. */
+export function openBody(body: SnapshotBody, secret: LedgerSecret | undefined): SnapshotState {
+  const publicWrites = publicMaps(body);
+  let privateWrites: MapWrites[] = [];
+  if (body.sealed !== null) {
+    if (secret === undefined || secret.version !== body.secretVersion)
+      throw invalid(`body.secret: this node has no ledger secret version ${body.secretVersion}`);
+    try {
+      const plain = openPrivate(secret, body.sealed, aadOf(body.seqno), `snapshot ${body.seqno}`);
+      privateWrites = writesFromWire(decode(plain, "snapshot private part"), body.seqno, "private");
+    } catch (err) {
+      throw invalid(`body.private: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const { secretVersion: _v, sealed: _s, publicBytes: _p, ...rest } = body;
+  return { ...rest, public: publicWrites, private: privateWrites };
+}

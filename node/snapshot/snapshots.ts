@@ -1,0 +1,269 @@
+/**
+ * Snapshots on one node: when to take one, writing it, completing it with its evidence, and
+ * installing one (the `SnapshotPort` replication uses). docs/snapshots.md describes the whole.
+ *
+ * When: at a committed signature S such that a multiple of `everyEntries` lies in (P, S], or the
+ * recorded time of S enters a new period of `everyMs` after P's (P = the signature before S).
+ * Both depend only on the ledger, so every node picks the same seqnos and — the body being
+ * deterministic — writes the same bytes; the leader alone records the evidence, and every node
+ * completes its own file with it.
+ *
+ * Ordering: the replica calls `beforeCommit(from, to)` before it asks the KV to commit the range;
+ * a snapshot point S in it makes the KV commit S first and read its whole state there (the KV's
+ * request queue is ordered, so the read sees exactly S), then the replica commits the rest.
+ */
+import { TreatyError } from "../../sdk/errors.js";
+import type { PublicKey } from "../../sdk/keys.js";
+import { formatTxId } from "../../sdk/receipt.js";
+import { isPublicMap, type MapWrites } from "../../runtime/kv/types.js";
+import { decodeEntry } from "../../runtime/ledger/entry.js";
+import type { Ledger, LedgerBase } from "../../runtime/ledger/ledger.js";
+import type { LedgerSecrets } from "../../runtime/ledger/secrets.js";
+import type { ExecutionService } from "../execution/service.js";
+import type { Logger } from "../log.js";
+import { configOf } from "../replica.js";
+import { evidenceOf, type EvidenceRecord } from "./evidence.js";
+import {
+  bodyDigest,
+  decodeBody,
+  decodeFile,
+  encodeBody,
+  encodeFile,
+  openBody,
+  type SnapshotState,
+} from "./format.js";
+import type { SnapshotFiles } from "./files.js";
+import type { SnapshotPort } from "./port.js";
+import { verifySnapshot } from "./verify.js";
+import { baseOf } from "./restart.js";
+
+/** When to snapshot; see NodeConfig.snapshots. */
+export interface SnapshotSchedule {
+  readonly everyEntries: number;
+  readonly everyMs: number;
+}
+
+export interface SnapshotsOptions {
+  readonly ledger: Ledger;
+  readonly execution: ExecutionService;
+  readonly secrets: LedgerSecrets;
+  /** The pinned service identity, then earlier ones (after disaster recoveries). */
+  readonly serviceKeys: readonly PublicKey[];
+  readonly files: SnapshotFiles;
+  readonly schedule: SnapshotSchedule;
+  readonly logger: Logger;
+  readonly isLeader: () => boolean;
+  /** Leader: appends the evidence transaction (resolves once it is in the ledger). */
+  readonly recordEvidence: (record: EvidenceRecord) => Promise<unknown>;
+  /** After an install loaded the KV and the ledger: the node rebuilds what it derives from them. */
+  readonly onInstalled: (seqno: number) => Promise<void>;
+}
+
+/** A written snapshot waiting for its evidence to commit. */
+interface Pending {
+  readonly seqno: number;
+  readonly body: Uint8Array;
+  readonly digest: Uint8Array;
+}
+
+export class Snapshots implements SnapshotPort {
+  readonly #o: SnapshotsOptions;
+  #pending: Pending | undefined;
+  #work: Promise<void> = Promise.resolve();
+  /** Highest seqno scanned for evidence. */
+  #scanned = 0;
+  /** Seqno of the newest committed snapshot file (0: none). */
+  #latest: number;
+
+  constructor(options: SnapshotsOptions) {
+    this.#o = options;
+    this.#latest = options.files.list("committed").at(-1) ?? 0;
+    const pending = options.files.list("pending").at(-1);
+    if (pending !== undefined) {
+      const bytes = options.files.read(pending, "pending");
+      try {
+        const { body } = decodeFile(bytes!);
+        this.#pending = { seqno: pending, body, digest: bodyDigest(body) };
+      } catch {
+        options.files.remove(pending, "pending");
+      }
+    }
+  }
+
+  /** Whether committed signature `seqno` is a snapshot point (see the module comment). */
+  isPoint(seqno: number): boolean {
+    const { ledger, schedule } = this.#o;
+    const previous = ledger.lastSignatureAtOrBefore(seqno - 1);
+    if (Math.floor(seqno / schedule.everyEntries) > Math.floor(previous / schedule.everyEntries)) return true;
+    const before = previous === 0 ? undefined : ledger.get(previous);
+    const at = ledger.get(seqno);
+    if (before === undefined || at === undefined) return false;
+    const period = (bytes: Uint8Array, s: number) =>
+      Math.floor(decodeEntry(bytes, s).header.meta.timeMs / schedule.everyMs);
+    return period(at.bytes, seqno) > period(before.bytes, previous);
+  }
+
+  /** Replica hook: a snapshot at the last point in (from, to], taken before the KV commits past it. */
+  beforeCommit(fromSeqno: number, toSeqno: number): void {
+    const { ledger, execution } = this.#o;
+    let point: number | undefined;
+    for (let s = ledger.lastSignatureAtOrBefore(toSeqno); s >= fromSeqno && s > 0; ) {
+      if (s > (this.#pending?.seqno ?? 0) && s > this.#latestSeqno() && this.isPoint(s)) {
+        point = s;
+        break;
+      }
+      s = ledger.lastSignatureAtOrBefore(s - 1);
+      if (ledger.base !== undefined && s < ledger.base.seqno) break;
+    }
+    if (point === undefined || point <= execution.committedVersion) return;
+    const seqno = point;
+    const state = this.#stateAt(seqno);
+    void execution.commit(seqno).catch(() => undefined);
+    const maps = execution.committedMaps("");
+    this.#work = this.#work
+      .then(async () => {
+        const read = await maps;
+        if (read.version !== seqno) return; // the KV moved on (a restart replay): skip this point
+        this.#write(state, read.maps);
+      })
+      .catch((err: unknown) => this.#o.logger.warn("could not write a snapshot", { seqno, err }));
+  }
+
+  /** What the snapshot at `seqno` holds besides the KV (read now: the ledger may move on). */
+  #stateAt(seqno: number): Omit<SnapshotState, "public" | "private"> {
+    const { ledger } = this.#o;
+    let config: SnapshotState["config"] = null;
+    for (const s of ledger.internalSeqnosDownFrom(seqno)) {
+      const nodes = configOf(ledger.get(s)!);
+      if (nodes !== undefined) {
+        config = { seqno: s, nodes: [...nodes].sort() };
+        break;
+      }
+    }
+    config ??= ledger.base?.config ?? null;
+    return {
+      seqno,
+      view: ledger.get(seqno)?.view ?? ledger.base!.view,
+      frontier: ledger.tree.frontier(seqno),
+      views: ledger.viewStarts().filter((v) => v.startSeqno <= seqno),
+      config,
+    };
+  }
+
+  #write(state: Omit<SnapshotState, "public" | "private">, maps: readonly MapWrites[]): void {
+    const secret = this.#o.secrets.current;
+    if (secret === undefined) return;
+    const sorted = [...maps].sort((a, b) => (a.map < b.map ? -1 : a.map > b.map ? 1 : 0));
+    const body = encodeBody(
+      {
+        ...state,
+        public: sorted.filter((m) => isPublicMap(m.map)),
+        private: sorted.filter((m) => !isPublicMap(m.map)),
+      },
+      secret,
+    );
+    const digest = bodyDigest(body);
+    this.#o.files.writePending(state.seqno, encodeFile(body, null));
+    this.#pending = { seqno: state.seqno, body, digest };
+    this.#o.logger.info("snapshot written", { seqno: state.seqno, bytes: body.length });
+    // Its evidence may have committed while the KV was being read: look again.
+    const scanned = this.#scanned;
+    this.#scanned = state.seqno;
+    this.onCommit(state.seqno + 1, scanned);
+    if (this.#o.isLeader()) {
+      this.#o
+        .recordEvidence({ seqno: state.seqno, digest })
+        .catch((err: unknown) =>
+          this.#o.logger.warn("could not record snapshot evidence", { seqno: state.seqno, err }),
+        );
+    }
+  }
+
+  /**
+   * Committed range hook: an evidence transaction for the pending snapshot completes it with the
+   * evidence receipt (covered by a committed signature, since commits end at signatures).
+   */
+  onCommit(fromSeqno: number, toSeqno: number): void {
+    const { ledger } = this.#o;
+    let seqno = Math.max(fromSeqno, this.#scanned + 1);
+    for (; seqno <= toSeqno; seqno++) {
+      const pending = this.#pending;
+      if (pending === undefined) break;
+      const record = ledger.get(seqno);
+      if (record === undefined) continue;
+      const entry = decodeEntry(record.bytes, seqno);
+      const evidence = evidenceOf(entry);
+      if (evidence === undefined || evidence.seqno !== pending.seqno) continue;
+      if (Buffer.compare(evidence.digest, pending.digest) !== 0) {
+        this.#o.logger.warn("snapshot evidence names another digest: this node's snapshot is not usable", {
+          seqno: pending.seqno,
+        });
+        continue;
+      }
+      this.#complete(pending, record.bytes, formatTxId(record.view, seqno), toSeqno);
+    }
+    this.#scanned = Math.max(this.#scanned, toSeqno);
+  }
+
+  #complete(pending: Pending, entry: Uint8Array, txid: string, committed: number): void {
+    const { ledger, files } = this.#o;
+    try {
+      const receipt = ledger.receipt(txid, committed);
+      const consistency = ledger.tree.consistencyProof(pending.seqno, receipt.signature.treeSize);
+      files.writeCommitted(pending.seqno, encodeFile(pending.body, { entry, receipt, consistency }));
+      this.#latest = Math.max(this.#latest, pending.seqno);
+      this.#pending = undefined;
+      this.#o.logger.info("snapshot usable (evidence committed)", { seqno: pending.seqno, evidence: txid });
+    } catch (err) {
+      this.#o.logger.warn("could not complete a snapshot with its evidence", { seqno: pending.seqno, err });
+    }
+  }
+
+  #latestSeqno(): number {
+    return this.#latest;
+  }
+
+  /** Waits for snapshot writes in flight (tests, stop). */
+  settled(): Promise<void> {
+    return this.#work;
+  }
+
+  latest(): { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined {
+    const seqno = this.#latestSeqno();
+    if (seqno === 0) return undefined;
+    const bytes = this.#o.files.read(seqno, "committed");
+    if (bytes === undefined) return undefined;
+    return { seqno, view: decodeBody(decodeFile(bytes).body).view, bytes };
+  }
+
+  /**
+   * Verifies `bytes` and opens its private part; throws SnapshotInvalid (nothing loaded). Shared
+   * by `install` and the restart path.
+   */
+  verify(bytes: Uint8Array): { state: SnapshotState; base: LedgerBase } {
+    const { body } = verifySnapshot(bytes, this.#o.serviceKeys);
+    const state = openBody(body, this.#o.secrets.get(body.secretVersion));
+    return { state, base: baseOf(body) };
+  }
+
+  async install(bytes: Uint8Array): Promise<{ readonly seqno: number; readonly view: number }> {
+    const { state, base } = this.verify(bytes);
+    const { ledger, execution, files } = this.#o;
+    if (state.seqno <= execution.committedVersion || state.seqno <= ledger.persistedSeqno) {
+      throw new TreatyError(
+        "Conflict",
+        `snapshot at seqno ${state.seqno}: this node already holds state up to seqno ${Math.max(execution.committedVersion, ledger.persistedSeqno)}`,
+      );
+    }
+    // Durable first, so a restart after a crash in between finishes the install from the file.
+    files.writeCommitted(state.seqno, bytes);
+    this.#latest = Math.max(this.#latest, state.seqno);
+    this.#pending = undefined;
+    await execution.installState(state.seqno, [...state.public, ...state.private]);
+    ledger.rebase(base);
+    this.#scanned = state.seqno;
+    await this.#o.onInstalled(state.seqno);
+    this.#o.logger.info("snapshot installed", { seqno: state.seqno, view: state.view });
+    return { seqno: state.seqno, view: state.view };
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Moving snapshot bytes for install-snapshot (node/snapshot/transfer.ts) over the in-memory
+ * transport: chunks within the message cap, a digest check before anyone uses the bytes,
+ * resuming after failed requests, and clear refusals of a source that changes its answers.
+ */
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { generateKeyPair } from "../../sdk/keys.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import { silentLogger } from "../../node/log.js";
+import { MemoryNetwork } from "../../node/transport/memory.js";
+import type { Transport } from "../../node/transport/types.js";
+import type { SnapshotPort } from "../../node/snapshot/port.js";
+import { SNAPSHOT_CHUNK_BYTES, SnapshotFetcher, SnapshotSource } from "../../node/snapshot/transfer.js";
+import { decode } from "../../sdk/codec.js";
+
+/** A port over fixed bytes (install is not exercised here: the replica's job). */
+function port(snapshot: { seqno: number; view: number; bytes: Uint8Array } | undefined): SnapshotPort {
+  return {
+    latest: () => snapshot,
+    install: async () => {
+      throw new Error("not used");
+    },
+  };
+}
+
+function bytesOf(length: number, seed = 7): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+function pair(network: MemoryNetwork): { leader: Transport; follower: Transport } {
+  const keys = { a: generateKeyPair("ed25519"), b: generateKeyPair("ed25519") };
+  const make = (id: "a" | "b", peer: "a" | "b") =>
+    network.createTransport({
+      serviceId: `snap${Math.floor(Math.random() * 1e9)}`.slice(0, 12),
+      nodeId: id,
+      identity: keys[id],
+      sessionEpoch: 1,
+      peers: [{ id: peer, publicKey: keys[peer] }],
+    });
+  const leader = make("a", "b");
+  const follower = network.createTransport({
+    serviceId: leader.serviceId,
+    nodeId: "b",
+    identity: keys.b,
+    sessionEpoch: 1,
+    peers: [{ id: "a", publicKey: keys.a }],
+  });
+  return { leader, follower };
+}
+
+describe("snapshot transfer", () => {
+  const transports: Transport[] = [];
+  after(async () => {
+    await Promise.all(transports.map((t) => t.close()));
+  });
+
+  /** A leader serving `snapshot` and a follower's fetcher; chunk requests time out after `timeoutMs`. */
+  function setup(snapshot: { seqno: number; view: number; bytes: Uint8Array }, timeoutMs = 10_000) {
+    const network = new MemoryNetwork();
+    const { leader, follower } = pair(network);
+    transports.push(leader, follower);
+    const offers: number[] = [];
+    const source = new SnapshotSource(port(snapshot), silentLogger);
+    source.refresh({
+      offerSnapshot: (seqno) => {
+        offers.push(seqno);
+        return true;
+      },
+    });
+    const offsets: number[] = [];
+    leader.onRequest((_from, payload) => {
+      const request = decode<{ offset: number }>(payload, "request");
+      offsets.push(request.offset);
+      return source.serveChunk(request);
+    });
+    const fetcher = new SnapshotFetcher({
+      transport: follower,
+      logger: silentLogger,
+      now: () => performance.now(),
+      chunkTimeoutMs: timeoutMs,
+      chunkAttempts: 2,
+    });
+    return { network, source, fetcher, offers, offsets, leader };
+  }
+
+  it("moves a snapshot larger than a message in chunks and checks its digest", async () => {
+    const bytes = bytesOf(2 * SNAPSHOT_CHUNK_BYTES + 1234);
+    const { fetcher, offers, offsets, leader } = setup({ seqno: 40, view: 3, bytes });
+    assert.deepEqual(offers, [40], "offered to the core once");
+    const fetched = await fetcher.fetch("a", 40, 3);
+    assert.deepEqual(fetched, bytes);
+    assert.deepEqual(offsets, [0, SNAPSHOT_CHUNK_BYTES, 2 * SNAPSHOT_CHUNK_BYTES]);
+    assert.ok(SNAPSHOT_CHUNK_BYTES < leader.maxMessageBytes - 4096, "a chunk fits a message");
+  });
+
+  it("resumes where a failed transfer stopped", async () => {
+    const bytes = bytesOf(3 * SNAPSHOT_CHUNK_BYTES);
+    // Dropped answers fail by timeout: short enough to keep the test quick, long enough under load.
+    const { network, fetcher, offsets } = setup({ seqno: 9, view: 2, bytes }, 2_000);
+    let answered = 0;
+    // The leader's answers stop after the first chunk.
+    network.setDropFilter((publisher) => publisher === "a" && ++answered > 1);
+    await assert.rejects(fetcher.fetch("a", 9, 2), (err) => isTreatyError(err) && err.code === "Unavailable");
+    assert.equal(fetcher.pendingBytes, SNAPSHOT_CHUNK_BYTES, "the first chunk is kept");
+    network.setDropFilter(undefined);
+    offsets.length = 0;
+    assert.deepEqual(await fetcher.fetch("a", 9, 2), bytes);
+    assert.equal(offsets[0], SNAPSHOT_CHUNK_BYTES, "the next attempt asks from where it stopped");
+    assert.equal(fetcher.pendingBytes, 0);
+  });
+
+  it("refuses bytes that do not match the announced digest", async () => {
+    const bytes = bytesOf(SNAPSHOT_CHUNK_BYTES + 10);
+    const { fetcher } = setup({ seqno: 5, view: 1, bytes });
+    bytes[SNAPSHOT_CHUNK_BYTES + 3]! ^= 1; // changed after the digest was taken
+    await assert.rejects(
+      fetcher.fetch("a", 5, 1),
+      (err) => isTreatyError(err) && err.code === "SnapshotInvalid" && /digest/.test(err.message),
+    );
+  });
+
+  it("refuses a source that answers with another snapshot", async () => {
+    const { fetcher } = setup({ seqno: 5, view: 1, bytes: bytesOf(100) });
+    await assert.rejects(
+      fetcher.fetch("a", 5, 2),
+      (err) => isTreatyError(err) && err.code === "SnapshotInvalid",
+    );
+    await assert.rejects(fetcher.fetch("a", 6, 1), (err) => isTreatyError(err) && err.code === "NotFound");
+  });
+
+  it("refuses an announced size above the follower's bound before allocating it", async () => {
+    const network = new MemoryNetwork();
+    const { leader, follower } = pair(network);
+    transports.push(leader, follower);
+    const source = new SnapshotSource(port({ seqno: 5, view: 1, bytes: bytesOf(5000) }), silentLogger);
+    source.refresh({ offerSnapshot: () => true });
+    leader.onRequest((_from, payload) => source.serveChunk(decode(payload, "request")));
+    const fetcher = new SnapshotFetcher({
+      transport: follower,
+      logger: silentLogger,
+      now: () => 0,
+      maxSnapshotBytes: 4096,
+    });
+    await assert.rejects(
+      fetcher.fetch("a", 5, 1),
+      (err) => isTreatyError(err) && err.code === "SnapshotInvalid" && /size/.test(err.message),
+    );
+  });
+
+  it("serves only the latest snapshot, and only what the core accepted", () => {
+    let latest: { seqno: number; view: number; bytes: Uint8Array } | undefined;
+    const source = new SnapshotSource(port(undefined), silentLogger);
+    const offered: number[] = [];
+    const core = {
+      offerSnapshot: (seqno: number) => {
+        offered.push(seqno);
+        return seqno !== 7;
+      },
+    };
+    const moving = new SnapshotSource(
+      { latest: () => latest, install: port(undefined).install },
+      silentLogger,
+    );
+    source.refresh(core);
+    assert.deepEqual(offered, [], "nothing to offer");
+    latest = { seqno: 7, view: 1, bytes: bytesOf(10) };
+    moving.refresh(core);
+    assert.throws(
+      () => moving.serveChunk({ seqno: 7, offset: 0 }),
+      { code: "NotFound" },
+      "the core refused it",
+    );
+    latest = { seqno: 8, view: 1, bytes: bytesOf(10) };
+    moving.refresh(core);
+    assert.ok(moving.serveChunk({ seqno: 8, offset: 0 }).length > 10);
+    assert.throws(() => moving.serveChunk({ seqno: 8, offset: 11 }), { code: "MalformedRequest" });
+    assert.throws(() => moving.serveChunk({ seqno: "8", offset: 0 }), { code: "MalformedRequest" });
+    assert.throws(() => moving.serveChunk({ seqno: 7, offset: 0 }), { code: "NotFound" });
+  });
+});
