@@ -40,6 +40,7 @@ import type {
 } from "./consensus/types.js";
 import type { ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
+import { timeStage } from "./stage-times.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import type { NodeId, Transport } from "./transport/types.js";
 import { decodeEntry, decodePublicWrites } from "../runtime/ledger/entry.js";
@@ -252,14 +253,16 @@ export class Replica {
   #handleMessage(from: NodeId, bytes: Uint8Array): number {
     let message: Message;
     try {
-      const wire = decode<{ t?: unknown; m?: unknown }>(bytes, "consensus message");
+      const wire = timeStage("replication", () =>
+        decode<{ t?: unknown; m?: unknown }>(bytes, "consensus message"),
+      );
       if (wire?.t !== WIRE_CONSENSUS || typeof wire.m !== "object" || wire.m === null) return 0;
       // The authenticated sender and receiver replace whatever the payload claims.
       message = { ...(wire.m as Message), from, to: this.#o.consensus.id };
     } catch {
       return 0;
     }
-    this.#guard(() => this.#o.consensus.step(message));
+    this.#guard(() => timeStage("replication", () => this.#o.consensus.step(message)));
     if (message.type === "append" && this.#o.consensus.status().leader === from) {
       const reported = message.commitSeqno;
       if (typeof reported === "number" && reported > (this.#leaderCommitSeqno ?? -1))
@@ -353,8 +356,10 @@ export class Replica {
     }
     // The view and vote first: after a crash between the two writes, the log must never hold
     // entries from a view later than the persisted one.
-    if (ready.hardState) this.#writeHardState(ready.hardState);
-    const durable = ready.entries.length > 0 ? ledger.persistAsync() : null;
+    const durable = timeStage("persistence", () => {
+      if (ready.hardState) this.#writeHardState(ready.hardState);
+      return ready.entries.length > 0 ? ledger.persistAsync() : null;
+    });
     this.#checkpointCommit();
 
     // 2. Send: a leader at once, others once the entries are durable.
@@ -387,7 +392,10 @@ export class Replica {
 
   #send(messages: readonly Message[]): void {
     const transport = this.#o.transport;
-    if (transport) for (const m of messages) transport.send(m.to, encode({ t: WIRE_CONSENSUS, m }));
+    if (transport === null || messages.length === 0) return;
+    timeStage("replication", () => {
+      for (const m of messages) transport.send(m.to, encode({ t: WIRE_CONSENSUS, m }));
+    });
   }
 
   /**
