@@ -19,6 +19,7 @@ import {
   signingInput,
 } from "../sdk/request.js";
 import { sha256, verifySignature } from "../runtime/crypto.js";
+import { timeStage } from "./stage-times.js";
 import type { CallerRole } from "../runtime/sandbox/abi.js";
 import type { GovView } from "./gov/view.js";
 
@@ -82,6 +83,15 @@ export function admit(
   headers: IncomingHttpHeaders,
   bytes: Uint8Array,
 ): AdmittedRequest {
+  return timeStage("admission", () => admitUntimed(ctx, path, headers, bytes));
+}
+
+function admitUntimed(
+  ctx: AdmissionContext,
+  path: string,
+  headers: IncomingHttpHeaders,
+  bytes: Uint8Array,
+): AdmittedRequest {
   const body = parseBody(bytes, bodyEncoding(headers));
   const callerId = headers[HEADER_CALLER];
   const signatureHeader = headers[HEADER_SIGNATURE];
@@ -101,7 +111,7 @@ export function admit(
       `${HEADER_CALLER}: ${callerId.slice(0, 80)} is not a member or user of this service`,
     );
   const input = signingInput(ctx.serviceId, path, bytes);
-  if (!verifySignature(caller.key, input, signature)) {
+  if (!timeStage("signature", () => verifySignature(caller.key, input, signature))) {
     throw new TreatyError(
       "BadSignature",
       `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,

@@ -8,6 +8,12 @@
  *   3. acknowledge persistence to the core, then hand the newly committed range on;
  *   4. answer read-index requests (`readIndex`).
  *
+ * Entries are persisted by group commit (`Ledger.persistAsync`: the store syncs on its own
+ * thread, many Readys per fsync), so steps 2-4 of a Ready run once its entries are durable,
+ * in Ready order (`#afterDurable`), while the core keeps stepping messages and taking Readys. A
+ * leader's messages go out at once (Raft thesis §10.2.1: its own copy counts towards a majority
+ * only once acknowledged in step 3).
+ *
  * Received messages are queued and handled in slices (at most `MAX_ENTRIES_PER_SLICE` entries or
  * `MAX_MESSAGES_PER_SLICE` messages), each in its own event-loop task: the NATS client hands over
  * everything buffered in one synchronous run, and a joiner catching up would otherwise handle
@@ -39,6 +45,7 @@ import type {
 } from "./consensus/types.js";
 import type { ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
+import { timeStage } from "./stage-times.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import type { NodeId, Transport } from "./transport/types.js";
 import { decodeEntry, decodePublicWrites } from "../runtime/ledger/entry.js";
@@ -192,6 +199,8 @@ export class Replica {
   >();
   #nextReadId = 1;
   readonly #snapshots: SnapshotInstaller | undefined;
+  /** Steps 2-5 of earlier Readys waiting for their entries to be durable (null: none). */
+  #durableTail: Promise<void> | null = null;
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
@@ -333,14 +342,16 @@ export class Replica {
   #handleMessage(from: NodeId, bytes: Uint8Array): number {
     let message: Message;
     try {
-      const wire = decode<{ t?: unknown; m?: unknown }>(bytes, "consensus message");
+      const wire = timeStage("replication", () =>
+        decode<{ t?: unknown; m?: unknown }>(bytes, "consensus message"),
+      );
       if (wire?.t !== WIRE_CONSENSUS || typeof wire.m !== "object" || wire.m === null) return 0;
       // The authenticated sender and receiver replace whatever the payload claims.
       message = { ...(wire.m as Message), from, to: this.#o.consensus.id };
     } catch {
       return 0;
     }
-    this.#guard(() => this.#o.consensus.step(message));
+    this.#guard(() => timeStage("replication", () => this.#o.consensus.step(message)));
     if (message.type === "append" && this.#o.consensus.status().leader === from) {
       const reported = message.commitSeqno;
       if (typeof reported === "number" && reported > (this.#leaderCommitSeqno ?? -1))
@@ -434,35 +445,84 @@ export class Replica {
     }
     // The view and vote first: after a crash between the two writes, the log must never hold
     // entries from a view later than the persisted one.
-    if (ready.hardState) this.#writeHardState(ready.hardState);
-    if (ready.entries.length > 0) ledger.persist();
+    const durable = timeStage("persistence", () => {
+      if (ready.hardState) this.#writeHardState(ready.hardState);
+      return ready.entries.length > 0 ? ledger.persistAsync() : null;
+    });
     this.#checkpointCommit();
 
-    // 2. Send.
+    // 2. Send: a leader at once, others once the entries are durable.
+    const sendNow = consensus.status().role === "Leader";
+    if (sendNow) this.#send(ready.messages);
+    this.#afterDurable(durable, () => {
+      if (!sendNow) this.#send(ready.messages);
+
+      // 3. Acknowledge, then commit.
+      const last = ready.entries.at(-1);
+      if (last) consensus.ackPersisted(last.seqno, last.view);
+      if (ready.committed) {
+        this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
+        this.#async(execution.commit(ready.committed.toSeqno));
+        this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
+      }
+
+      // 4. Reads: their seqnos are at most the commit point just handed on.
+      for (const { id, seqno } of ready.reads) {
+        const waiter = this.#reads.get(id);
+        if (waiter === undefined) continue;
+        this.#reads.delete(id);
+        if (seqno === null)
+          waiter.reject(
+            new TreatyError("NotLeader", "leadership moved before the read was confirmed: retry"),
+          );
+        else waiter.resolve(seqno);
+      }
+
+      // 5. A snapshot to install: this Ready's writes and every earlier one's are durable.
+      if (ready.installSnapshot !== null) this.#installSnapshot(ready.installSnapshot);
+    });
+  }
+
+  #send(messages: readonly Message[]): void {
     const transport = this.#o.transport;
-    if (transport) for (const m of ready.messages) transport.send(m.to, encode({ t: WIRE_CONSENSUS, m }));
+    if (transport === null || messages.length === 0) return;
+    timeStage("replication", () => {
+      for (const m of messages) transport.send(m.to, encode({ t: WIRE_CONSENSUS, m }));
+    });
+  }
 
-    // 3. Acknowledge, then commit.
-    const last = ready.entries.at(-1);
-    if (last) consensus.ackPersisted(last.seqno, last.view);
-    if (ready.committed) {
-      this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
-      this.#async(execution.commit(ready.committed.toSeqno));
-      this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
+  /**
+   * Runs `rest` (steps 2-5 of a Ready) once `durable` resolved and every earlier Ready's rest
+   * ran: at once when nothing is waiting, else in order behind the others. An acknowledgement can
+   * make more Readys (a leader commits), so the core is drained again after a deferred rest.
+   */
+  #afterDurable(durable: Promise<void> | null, rest: () => void): void {
+    if (durable === null && this.#durableTail === null) {
+      rest();
+      return;
     }
-
-    // 4. Reads: their seqnos are at most the commit point just handed on.
-    for (const { id, seqno } of ready.reads) {
-      const waiter = this.#reads.get(id);
-      if (waiter === undefined) continue;
-      this.#reads.delete(id);
-      if (seqno === null)
-        waiter.reject(new TreatyError("NotLeader", "leadership moved before the read was confirmed: retry"));
-      else waiter.resolve(seqno);
-    }
-
-    // 5. A snapshot to install: every write above is already durable (persistence is synchronous).
-    if (ready.installSnapshot !== null) this.#installSnapshot(ready.installSnapshot);
+    const run = (this.#durableTail ?? Promise.resolve())
+      .then(() => durable)
+      .then(() => {
+        if (this.#failed || this.#closed) return;
+        try {
+          this.#guard(rest);
+          this.process();
+        } catch (err) {
+          // A fatal error already stopped the replica (#guard); anything else refused one step.
+          this.#o.logger.debug("deferred consensus step not handled", { err });
+        }
+      });
+    const tail = run.then(
+      () => {
+        if (this.#durableTail === tail) this.#durableTail = null;
+      },
+      (err: unknown) => {
+        if (this.#durableTail === tail) this.#durableTail = null;
+        this.#fail(err);
+      },
+    );
+    this.#durableTail = tail;
   }
 
   /**

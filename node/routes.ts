@@ -40,6 +40,7 @@ import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
+import { stageTotals } from "./stage-times.js";
 import { TREATY_VERSION } from "./service.js";
 
 /** Adds the node's endpoints to `router` (the HTTP server may already be listening on it). */
@@ -69,6 +70,23 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "counter",
     "reason",
     () => node.transportStats()?.dropped ?? {},
+  );
+  metrics.family(
+    "treaty_stage_seconds_total",
+    "Main-thread time by write-path stage (node/stage-times.ts); executionCalls is a count",
+    "counter",
+    "stage",
+    stageTotals,
+  );
+  metrics.family(
+    "treaty_consensus_elections_total",
+    "Elections and pre-votes this node started",
+    "counter",
+    "kind",
+    () => {
+      const stats = node.replica.consensus.stats();
+      return { preVote: stats.preVotesStarted, election: stats.electionsStarted };
+    },
   );
   metrics.family(
     "treaty_consensus_rejected_total",

@@ -27,6 +27,7 @@ import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
 import type { Replica } from "./replica.js";
+import { addStageTime, timeStage } from "./stage-times.js";
 
 export type CallKind = "user" | "member" | "governance";
 
@@ -172,11 +173,13 @@ export class Sequencer {
       throw new TreatyError("Unavailable", "too many uncommitted transactions: retry shortly");
     }
     const first = ledger.lastSeqno + 1;
+    const started = performance.now();
     const results = await execution.executeBatch(
       view,
       first,
       batch.map((p) => p.call),
     );
+    addStageTime("execution", performance.now() - started, batch.length);
     assert(results.length === batch.length, "one result per call");
     const status = replica.consensus.status();
     if (status.role !== "Leader" || status.view !== view || ledger.lastSeqno !== first - 1) {
@@ -186,6 +189,7 @@ export class Sequencer {
       });
     }
     const proposals: { signature: false; payload: Uint8Array }[] = [];
+    const appendStarted = performance.now();
     results.forEach((result, i) => {
       if (!result.ok) return;
       const p = batch[i]!;
@@ -204,6 +208,7 @@ export class Sequencer {
       assert(record.seqno === result.seqno, "the ledger assigns the seqno the execution used");
       proposals.push({ signature: false, payload: record.bytes });
     });
+    addStageTime("ledger", performance.now() - appendStarted);
     if (proposals.length > 0) {
       try {
         this.#proposeStaged(first, proposals);
@@ -281,7 +286,7 @@ export class Sequencer {
         nowMs: now,
       });
     if (!due) return;
-    const record = ledger.appendSignature(view, this.#o.signer(), now);
+    const record = timeStage("ledger", () => ledger.appendSignature(view, this.#o.signer(), now));
     this.#lastSignatureMs = now;
     // Every entry is a KV version; a signature's write set is empty.
     await this.#proposeApplied(record.seqno, EMPTY_WRITE_SET, true, record.bytes);

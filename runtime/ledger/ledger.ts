@@ -11,7 +11,9 @@
  * - either way the entry is *staged*: it has a seqno, is in the Merkle tree and readable, but not
  *   yet durable;
  * - `persist()` writes every staged entry to the store in one durable commit (one LMDB commit per
- *   batch); the driver calls it before acknowledging or sending the entries;
+ *   batch); the driver calls it before acknowledging or sending the entries; `persistAsync()` is
+ *   the group commit: it hands them to the store's `appendAsync` (when it has one) and resolves
+ *   once they are durable, the entries staying readable from memory meanwhile;
  * - `truncate(seqno)` drops a suffix when consensus rolls back uncommitted entries.
  *
  * Receipts come from `receipt(txid, committedSeqno)`; the commit index is consensus's knowledge,
@@ -117,7 +119,11 @@ export class Ledger {
   readonly #previousServiceKeys: readonly PublicKey[];
   #tree: MerkleTree;
   #base: LedgerBase | undefined;
+  /** Entries after `#persistedSeqno`: the first `#submitted` are being written by `persistAsync`. */
   #staged: LedgerRecord[] = [];
+  #submitted = 0;
+  /** `persistAsync` batches in flight: their last seqno, lowered when a truncation cuts them. */
+  readonly #inFlight: Array<{ last: number }> = [];
   #persistedSeqno: number;
   #lastView = 0;
   /** Seqnos of signature entries, ascending (one number per signature: small). */
@@ -519,12 +525,41 @@ export class Ledger {
 
   /** Writes all staged entries to the store in one durable commit; returns them. */
   persist(): readonly LedgerRecord[] {
+    assert(this.#submitted === 0, "persist() while persistAsync() writes are in flight");
     if (this.#staged.length === 0) return [];
     const batch = this.#staged;
     this.#store.append(batch);
     this.#persistedSeqno += batch.length;
     this.#staged = [];
     return batch;
+  }
+
+  /**
+   * Group commit: hands the entries staged since the last call to the store's `appendAsync`
+   * (or, for a store without one, `persist()`s them) and resolves once they are durable, with
+   * `persistedSeqno` advanced past them (short of any a `truncate` dropped meanwhile). Entries
+   * stay readable from memory until then. Rejects on a storage error (the node must stop).
+   */
+  persistAsync(): Promise<void> {
+    if (this.#store.appendAsync === undefined) {
+      this.persist();
+      return Promise.resolve();
+    }
+    const batch = this.#staged.slice(this.#submitted);
+    if (batch.length === 0) return Promise.resolve();
+    this.#submitted = this.#staged.length;
+    const flight = { last: batch[batch.length - 1]!.seqno };
+    this.#inFlight.push(flight);
+    return this.#store.appendAsync(batch).then(() => {
+      assert(this.#inFlight[0] === flight, "asynchronous appends complete in order");
+      this.#inFlight.shift();
+      const durable = Math.min(flight.last, this.lastSeqno);
+      if (durable <= this.#persistedSeqno) return;
+      const count = durable - this.#persistedSeqno;
+      this.#staged = this.#staged.slice(count);
+      this.#submitted = Math.max(0, this.#submitted - count);
+      this.#persistedSeqno = durable;
+    });
   }
 
   /** Drops every entry with seqno ≥ `fromSeqno` (staged and stored) and rolls the tree back. */
@@ -534,12 +569,19 @@ export class Ledger {
       "truncate after the base",
     );
     if (fromSeqno > this.lastSeqno) return;
+    // Batches in flight no longer make the cut entries durable (the store queues the removal).
+    for (const flight of this.#inFlight) flight.last = Math.min(flight.last, fromSeqno - 1);
     if (fromSeqno <= this.#persistedSeqno) {
       this.#store.truncate(fromSeqno);
       this.#staged = [];
+      this.#submitted = 0;
       this.#persistedSeqno = fromSeqno - 1;
       this.#afterTruncate(fromSeqno);
     } else {
+      if (fromSeqno - this.#persistedSeqno - 1 < this.#submitted) {
+        this.#store.truncate(fromSeqno);
+        this.#submitted = fromSeqno - this.#persistedSeqno - 1;
+      }
       this.#dropStagedFrom(fromSeqno);
     }
   }

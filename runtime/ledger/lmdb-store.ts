@@ -3,7 +3,10 @@
  * seqno as 8 bytes big-endian (so LMDB's byte order is seqno order), values are
  * `u64be view || entry bytes`. Every `append` and `truncate` is one synchronous LMDB write
  * transaction, flushed to disk before it returns, so a batch is durable and atomic: what the
- * consensus driver needs before it acknowledges entries.
+ * consensus driver needs before it acknowledges entries. `appendAsync` is the group commit:
+ * lmdb-js queues the puts, commits everything queued at that moment in one transaction on its
+ * own write thread and syncs it before the promise resolves (many batches, one fsync; the
+ * calling thread never waits for the disk).
  *
  * A node's data dir holds the store at `<data-dir>/ledger/` (`ledgerStoreDir`). Stored values are
  * untrusted on read (disks can be edited): a value too short to hold a view, or a key that is not
@@ -35,6 +38,9 @@ export class LmdbLedgerStore implements LedgerStore {
   readonly #readOnly: boolean;
   #lastSeqno: number;
   #base: number;
+  /** `appendAsync` batches not yet durable, and the last one's promise (for ordering and close). */
+  #pending = 0;
+  #lastPending: Promise<unknown> = Promise.resolve();
 
   private constructor(db: RootDatabase<Uint8Array, Uint8Array>, readOnly: boolean) {
     this.#db = db;
@@ -57,6 +63,7 @@ export class LmdbLedgerStore implements LedgerStore {
   rebase(seqno: number): void {
     assert(!this.#readOnly, "rebase on a read-only ledger store");
     assert(Number.isSafeInteger(seqno) && seqno >= 0, "rebase at a seqno ≥ 0");
+    assert(this.#pending === 0, "a rebase while asynchronous appends are pending");
     this.#db.transactionSync(() => {
       for (const key of [...this.#db.getKeys({})]) this.#db.removeSync(key as Uint8Array);
       this.#db.putSync(keyOf(0), keyOf(seqno));
@@ -95,23 +102,47 @@ export class LmdbLedgerStore implements LedgerStore {
 
   append(records: readonly LedgerRecord[]): void {
     assert(!this.#readOnly, "append on a read-only ledger store");
+    assert(this.#pending === 0, "a synchronous append while asynchronous appends are pending");
     checkAppend(this.#lastSeqno, records);
     if (records.length === 0) return;
     this.#db.transactionSync(() => {
-      for (const record of records) {
-        const value = new Uint8Array(8 + record.bytes.length);
-        writeU64(value, 0, record.view);
-        value.set(record.bytes, 8);
-        this.#db.putSync(keyOf(record.seqno), value);
-      }
+      for (const record of records) this.#db.putSync(keyOf(record.seqno), storedValue(record));
     });
     this.#lastSeqno = records[records.length - 1]!.seqno;
+  }
+
+  appendAsync(records: readonly LedgerRecord[]): Promise<void> {
+    assert(!this.#readOnly, "append on a read-only ledger store");
+    checkAppend(this.#lastSeqno, records);
+    if (records.length === 0) return this.#lastPending.then(() => undefined);
+    let last: Promise<boolean> | undefined;
+    for (const record of records) last = this.#db.put(keyOf(record.seqno), storedValue(record));
+    this.#lastSeqno = records[records.length - 1]!.seqno;
+    this.#pending++;
+    const done = last!.then(
+      (ok) => {
+        this.#pending--;
+        assert(ok, "an unconditional put reports success");
+      },
+      (err: unknown) => {
+        this.#pending--;
+        throw err;
+      },
+    );
+    this.#lastPending = done.catch(() => undefined);
+    return done;
   }
 
   truncate(fromSeqno: number): void {
     assert(!this.#readOnly, "truncate on a read-only ledger store");
     assert(Number.isSafeInteger(fromSeqno) && fromSeqno > this.#base, "truncate after the base");
     if (fromSeqno > this.#lastSeqno) return;
+    if (this.#pending > 0) {
+      // Queued behind the pending puts (same write queue, same order); keys are dense seqnos.
+      for (let seqno = fromSeqno; seqno <= this.#lastSeqno; seqno++) void this.#db.remove(keyOf(seqno));
+      this.#lastSeqno = fromSeqno - 1;
+      return;
+    }
     this.#db.transactionSync(() => {
       for (const key of [...this.#db.getKeys({ start: keyOf(fromSeqno) })])
         this.#db.removeSync(key as Uint8Array);
@@ -136,8 +167,16 @@ export class LmdbLedgerStore implements LedgerStore {
   }
 
   async close(): Promise<void> {
+    await this.#lastPending;
     await this.#db.close();
   }
+}
+
+function storedValue(record: LedgerRecord): Uint8Array {
+  const value = new Uint8Array(8 + record.bytes.length);
+  writeU64(value, 0, record.view);
+  value.set(record.bytes, 8);
+  return value;
 }
 
 function keyOf(seqno: number): Uint8Array {

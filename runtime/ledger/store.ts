@@ -32,7 +32,19 @@ export interface LedgerStore {
    * Out-of-order seqnos are a caller bug (assertion).
    */
   append(records: readonly LedgerRecord[]): void;
-  /** Removes every record with seqno ≥ `fromSeqno` (> `baseSeqno`), durably, in one commit. */
+  /**
+   * Optional group commit: appends like `append`, but commits off the calling thread (batched
+   * with the other writes of the same moment) and resolves once the batch is durable; rejects on
+   * a storage error. The records need not be readable (`get`, `range`) before it resolves.
+   * Writes take effect in call order: a `truncate` after it is applied after it, and `lastSeqno`
+   * counts it at once. `append` must not be called while one is unresolved (caller bug).
+   */
+  appendAsync?(records: readonly LedgerRecord[]): Promise<void>;
+  /**
+   * Removes every record with seqno ≥ `fromSeqno` (> `baseSeqno`), durably, in one commit. While
+   * `appendAsync` writes are unresolved, the removal is queued behind them (durable once the next
+   * `appendAsync` resolves).
+   */
   truncate(fromSeqno: number): void;
   get(seqno: number): LedgerRecord | undefined;
   /**

@@ -131,6 +131,7 @@ describe("end to end on one node", () => {
     const log = user.contract<typeof logContract>("log");
     const written = await log.writePublic({ id: 3, msg: "typed" });
     assert.ok(written.txid !== undefined);
+    await user.waitForCommit(written.txid); // reads see committed state
     const read = await log.readPublic({ id: 3 });
     const msg: string = read.result.msg;
     assert.equal(msg, "typed");

@@ -84,7 +84,10 @@ describe("a running node's metrics and OpenAPI document", () => {
 
     const client = net.client();
     const writes = 3;
-    for (let i = 0; i < writes; i++) await client.call("log", "writePrivate", { id: 100 + i, msg: `m${i}` });
+    let txid = "";
+    for (let i = 0; i < writes; i++)
+      ({ txid } = await client.call("log", "writePrivate", { id: 100 + i, msg: `m${i}` }));
+    await client.waitForCommit(txid); // reads see committed state
     await client.call("log", "readPrivate", { id: 100 });
     await assert.rejects(client.call("log", "readPrivate", { id: 999 }), /MessageNotFound|no message/);
     await net.settled();
@@ -189,7 +192,8 @@ describe("a running node's metrics and OpenAPI document", () => {
       additionalProperties: false,
     });
     const client = net.client();
-    await client.call("log", "writePublic", { id: 7, msg: "typed" });
+    const written = await client.call("log", "writePublic", { id: 7, msg: "typed" });
+    await client.waitForCommit(written.txid); // reads see committed state
     const { result } = await client.call("log", "readPublic", { id: 7 });
     assert.equal(
       validate({ type: "object", properties: { msg: { type: "string" } } }, result, "result"),
