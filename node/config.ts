@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
+import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
 
 export interface IdentityConfig {
@@ -42,7 +43,8 @@ export interface NodeConfig {
   readonly identityFile: string | null;
   /** Where the node's secrets survive a restart: node/secrets/sealing.ts. Default `memory`. */
   readonly sealing: SealingConfig;
-  readonly nats: { readonly servers: readonly string[] } | null;
+  /** The NATS cluster, TLS, credentials and subject prefix (node/nats-config.ts); null: in-process only. */
+  readonly nats: NatsConfig | null;
   readonly ledger: {
     /** A signature transaction after this many transactions... */
     readonly signatureIntervalTx: number;
@@ -122,10 +124,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
     },
     identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
     sealing: parseSealing(root.sealing, dataDir, path),
-    nats:
-      root.nats === undefined || root.nats === null
-        ? null
-        : { servers: stringArray(object(root.nats, "nats").servers, "nats.servers") },
+    nats: parseNatsConfig(root.nats, path),
     ledger: {
       signatureIntervalTx:
         ledger.signatureIntervalTx === undefined

@@ -10,6 +10,7 @@ import { toHex } from "../sdk/bytes.js";
 import { parseServiceFile } from "../sdk/client.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
+import { natsTlsOptions, readNatsCredentials } from "./nats-config.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
 import { NatsTransport } from "./transport/nats.js";
 
@@ -27,14 +28,21 @@ export function realRuntime(
     transport:
       config.nats === null
         ? null
-        : ({ serviceId, identity, sessionEpoch }) =>
-            NatsTransport.connect({
-              servers: [...config.nats!.servers],
+        : ({ serviceId, identity, sessionEpoch }) => {
+            const nats = config.nats!;
+            const tls = natsTlsOptions(nats);
+            const credentials = readNatsCredentials(nats);
+            return NatsTransport.connect({
+              servers: [...nats.servers],
+              subjectPrefix: nats.subjectPrefix,
+              ...(tls !== undefined && { tls }),
+              ...(credentials !== undefined && { credentials }),
               serviceId,
               nodeId: identity.id,
               identity,
               sessionEpoch,
-            }),
+            });
+          },
   };
 }
 

@@ -351,7 +351,10 @@ export class Replica {
 
     // 2. Send.
     const transport = this.#o.transport;
-    if (transport) for (const m of ready.messages) transport.send(m.to, encode({ t: WIRE_CONSENSUS, m }));
+    // Encrypted between the two nodes: appends carry entry headers (contract, method, caller)
+    // and public writes, which the NATS servers need not see (docs/ARCHITECTURE.md).
+    if (transport)
+      for (const m of ready.messages) transport.sendConfidential(m.to, encode({ t: WIRE_CONSENSUS, m }));
 
     // 3. Acknowledge, then commit.
     const last = ready.entries.at(-1);
