@@ -35,7 +35,16 @@ export interface GenesisConfig {
 
 export interface NodeConfig {
   readonly dataDir: string;
-  readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxBodyBytes: number;
+    /**
+     * The URL other nodes and clients reach this node at (published when it joins and in
+     * `/node/network`); null: `http://<host>:<port>`, right only when that address is reachable.
+     */
+    readonly publicUrl: string | null;
+  };
   /**
    * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
    * folder); created on first start when missing. Null (the default): the identity lives in the node's sealed state, or only in memory.
@@ -121,6 +130,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         http.maxBodyBytes === undefined
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
+      publicUrl: http.publicUrl === undefined || http.publicUrl === null ? null : httpUrl(http.publicUrl),
     },
     identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
     sealing: parseSealing(root.sealing, dataDir, path),
@@ -229,6 +239,19 @@ function parseSealing(
       "config sealing.keyFile: must lie outside dataDir (a copy of the data folder must not carry its own key)",
     );
   return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
+}
+
+function httpUrl(v: unknown): string {
+  const text = string(v, "http.publicUrl");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad("http.publicUrl", "an http:// or https:// URL", v);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw bad("http.publicUrl", "an http:// or https:// URL", v);
+  return text.replace(/\/+$/, "");
 }
 
 function hex32(v: unknown, field: string): string {

@@ -354,7 +354,7 @@ export class TreatyNode {
     },
   ): Promise<TreatyNode> {
     const { identity, logger, sealing, lifecycle } = ctx;
-    const nodeUrl = ctx.http.url;
+    const nodeUrl = config.http.publicUrl ?? ctx.http.url;
     let secrets = ctx.sealed;
     const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
