@@ -25,7 +25,10 @@ import type { NodeId, TransportOptions } from "./types.js";
 
 /** Options of `NatsTransport.connect`: the common ones plus where and how to connect. */
 export interface NatsTransportOptions extends TransportOptions {
-  /** nats-server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  /**
+   * nats-server URL(s), e.g. `nats://127.0.0.1:4222`, tried in the order given (list the
+   * organisation's own server first); servers the cluster announces are added as fallbacks.
+   */
   readonly servers: string | readonly string[];
   /** Time to give the first connection before failing with `Unavailable`. Default 5000 ms. */
   readonly connectTimeoutMs?: number;
@@ -137,6 +140,7 @@ export class NatsTransport extends TransportEndpoint {
         maxReconnectAttempts: -1,
         reconnectTimeWait: this.reconnectTimeWaitMs,
         noEcho: true,
+        noRandomize: true,
         ...(this.tls !== undefined && { tls: { ...this.tls } }),
         ...(this.authenticator !== undefined && { authenticator: this.authenticator }),
       };
