@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
 import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
+import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
 
 export interface IdentityConfig {
@@ -41,6 +42,11 @@ export interface NodeConfig {
     readonly maxBodyBytes: number;
     /** Other origins whose pages may call this node (node/http/cors.ts); none by default. */
     readonly cors: CorsPolicy;
+    /**
+     * The URL other nodes and clients reach this node at (published when it joins and in
+     * `/node/network`); null: `http://<host>:<port>`, right only when that address is reachable.
+     */
+    readonly publicUrl: string | null;
   };
   /**
    * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
@@ -49,7 +55,8 @@ export interface NodeConfig {
   readonly identityFile: string | null;
   /** Where the node's secrets survive a restart: node/secrets/sealing.ts. Default `memory`. */
   readonly sealing: SealingConfig;
-  readonly nats: { readonly servers: readonly string[] } | null;
+  /** The NATS cluster, TLS, credentials and subject prefix (node/nats-config.ts); null: in-process only. */
+  readonly nats: NatsConfig | null;
   readonly ledger: {
     /** A signature transaction after this many transactions... */
     readonly signatureIntervalTx: number;
@@ -138,13 +145,11 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
       cors: parseCors(http.cors),
+      publicUrl: http.publicUrl === undefined || http.publicUrl === null ? null : httpUrl(http.publicUrl),
     },
     identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
     sealing: parseSealing(root.sealing, dataDir, path),
-    nats:
-      root.nats === undefined || root.nats === null
-        ? null
-        : { servers: stringArray(object(root.nats, "nats").servers, "nats.servers") },
+    nats: parseNatsConfig(root.nats, path),
     ledger: {
       signatureIntervalTx:
         ledger.signatureIntervalTx === undefined
@@ -263,6 +268,19 @@ function parseSealing(
       "config sealing.keyFile: must lie outside dataDir (a copy of the data folder must not carry its own key)",
     );
   return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
+}
+
+function httpUrl(v: unknown): string {
+  const text = string(v, "http.publicUrl");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad("http.publicUrl", "an http:// or https:// URL", v);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw bad("http.publicUrl", "an http:// or https:// URL", v);
+  return text.replace(/\/+$/, "");
 }
 
 function hex32(v: unknown, field: string): string {

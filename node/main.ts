@@ -10,8 +10,12 @@ import { toHex } from "../sdk/bytes.js";
 import { parseServiceFile } from "../sdk/client.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
+import { natsTlsOptions, readNatsCredentials } from "./nats-config.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
 import { NatsTransport } from "./transport/nats.js";
+
+/** How long a process whose node failed to start may take to end by itself. */
+const FAILED_START_EXIT_MS = 1000;
 
 /** The production runtime for `config`. */
 export function realRuntime(
@@ -27,14 +31,21 @@ export function realRuntime(
     transport:
       config.nats === null
         ? null
-        : ({ serviceId, identity, sessionEpoch }) =>
-            NatsTransport.connect({
-              servers: [...config.nats!.servers],
+        : ({ serviceId, identity, sessionEpoch }) => {
+            const nats = config.nats!;
+            const tls = natsTlsOptions(nats);
+            const credentials = readNatsCredentials(nats);
+            return NatsTransport.connect({
+              servers: [...nats.servers],
+              subjectPrefix: nats.subjectPrefix,
+              ...(tls !== undefined && { tls }),
+              ...(credentials !== undefined && { credentials }),
               serviceId,
               nodeId: identity.id,
               identity,
               sessionEpoch,
-            }),
+            });
+          },
   };
 }
 
@@ -56,7 +67,16 @@ export async function runNode(
     config = { ...config, genesis: null, join: { nodes, serviceKey: toHex(serviceKey.publicKey) } };
   }
   const runtime = realRuntime(config);
-  const node = await TreatyNode.start(config, runtime);
+  let node: TreatyNode;
+  try {
+    node = await TreatyNode.start(config, runtime);
+  } catch (err) {
+    // A failed start can leave a NATS client's first dial behind (it cannot be cancelled, e.g.
+    // after a TLS handshake the server refused): end the process shortly after the CLI has
+    // printed the error and set the exit code, instead of lingering.
+    setTimeout(() => process.exit(), FAILED_START_EXIT_MS).unref();
+    throw err;
+  }
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (code: number) => {

@@ -26,6 +26,13 @@ export interface NatsServerOptions {
   readonly maxPayloadBytes?: number;
   /** How long to wait for "Server is ready". Default 10 s. */
   readonly readyTimeoutMs?: number;
+  /** The client port (default: a free one). A fixed port is tried once. */
+  readonly port?: number;
+  /**
+   * Config text appended verbatim after `listen` (tls, cluster routes, accounts...), for tests
+   * of secured and clustered deployments.
+   */
+  readonly extraConfig?: string;
 }
 
 /** A running (or stopped, restartable) nats-server. */
@@ -39,8 +46,11 @@ export interface NatsServer {
   running(): boolean;
   /** Stops the process (SIGTERM, then SIGKILL after 5 s); the port and dir stay reserved for `start`. */
   stop(): Promise<void>;
-  /** Starts the server again on the same port (after `stop`), waiting until it is ready. */
-  start(): Promise<void>;
+  /**
+   * Starts the server again on the same port (after `stop`), waiting until it is ready; with
+   * `extraConfig`, its config is rewritten first (e.g. a cluster route removed).
+   */
+  start(options?: { readonly extraConfig?: string }): Promise<void>;
   /** Stops the server and deletes its temp dir. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -91,19 +101,20 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const dir = mkdtempSync(join(tmpdir(), "treaty-nats-"));
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   let lastError: unknown;
-  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const port = await freePort();
+  const attempts = options.port === undefined ? PORT_ATTEMPTS : 1;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = options.port ?? (await freePort());
     const config = writeConfig(dir, port, options);
     try {
       const child = await launch(binary, config, readyTimeoutMs);
-      return handle(binary, config, dir, port, child, readyTimeoutMs);
+      return handle(binary, config, dir, port, child, readyTimeoutMs, options);
     } catch (err) {
       // Another process may have taken the port between our probe and the server's bind.
       lastError = err;
     }
   }
   rmSync(dir, { recursive: true, force: true });
-  throw new Error(`nats-server did not start after ${PORT_ATTEMPTS} attempts: ${String(lastError)}`);
+  throw new Error(`nats-server did not start after ${attempts} attempt(s): ${String(lastError)}`);
 }
 
 function handle(
@@ -113,6 +124,7 @@ function handle(
   port: number,
   first: ChildProcess,
   readyTimeoutMs: number,
+  options: NatsServerOptions,
 ): NatsServer {
   let child: ChildProcess | undefined = first;
   let disposed = false;
@@ -127,9 +139,11 @@ function handle(
     dir,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     stop,
-    async start() {
+    async start(restart = {}) {
       if (disposed) throw new Error("nats-server handle already disposed");
       if (child !== undefined) throw new Error("nats-server is already running");
+      if (restart.extraConfig !== undefined)
+        writeConfig(dir, port, { ...options, extraConfig: restart.extraConfig });
       child = await launch(binary, config, readyTimeoutMs);
     },
     async dispose() {
@@ -146,6 +160,7 @@ function writeConfig(dir: string, port: number, options: NatsServerOptions): str
   if (options.maxPayloadBytes !== undefined) lines.push(`max_payload: ${options.maxPayloadBytes}`);
   if (options.jetstream === true)
     lines.push(`jetstream { store_dir: ${JSON.stringify(join(dir, "jetstream"))} }`);
+  if (options.extraConfig !== undefined) lines.push(options.extraConfig);
   const path = join(dir, "nats.conf");
   writeFileSync(path, `${lines.join("\n")}\n`);
   return path;

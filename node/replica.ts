@@ -486,8 +486,10 @@ export class Replica {
   #send(messages: readonly Message[]): void {
     const transport = this.#o.transport;
     if (transport === null || messages.length === 0) return;
+    // Encrypted between the two nodes: appends carry entry headers (contract, method, caller)
+    // and public writes, which the NATS servers need not see (docs/ARCHITECTURE.md).
     timeStage("replication", () => {
-      for (const m of messages) transport.send(m.to, encode({ t: WIRE_CONSENSUS, m }));
+      for (const m of messages) transport.sendConfidential(m.to, encode({ t: WIRE_CONSENSUS, m }));
     });
   }
 

@@ -381,7 +381,7 @@ export class TreatyNode {
     },
   ): Promise<TreatyNode> {
     const { identity, logger, sealing, lifecycle } = ctx;
-    const nodeUrl = ctx.http.url;
+    const nodeUrl = config.http.publicUrl ?? ctx.http.url;
     let secrets = ctx.sealed;
     const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
@@ -423,6 +423,17 @@ export class TreatyNode {
         curve: "ed25519",
         publicKey: fromHex(config.join.serviceKey, "join.serviceKey"),
       };
+      if (runtime.transport) {
+        // Fail before asking to join: a joiner the service trusts but that cannot reach its
+        // peers (wrong NATS credentials or certificate) would only be dead weight.
+        logger.info("checking the NATS connection before joining");
+        const probe = await runtime.transport({
+          serviceId: keyId(serviceKey),
+          identity,
+          sessionEpoch: nextSessionEpoch(join(config.dataDir, "epoch.json"), runtime.now()),
+        });
+        await probe.close();
+      }
       logger.info("joining the service", { nodes: config.join.nodes });
       lifecycle.enter("joining");
       const joined = await joinService({

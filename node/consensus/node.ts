@@ -68,6 +68,8 @@ export interface ConsensusStats {
   /** Appends and vote requests accepted from senders in none of our configurations (see `step`). */
   readonly unknownSenderRequests: number;
   readonly preVotesStarted: number;
+  /** Nodes this node, as leader, started replicating to as learners. */
+  readonly learnersAdded: number;
   readonly electionsStarted: number;
   readonly checkQuorumStepDowns: number;
   readonly proposalsRefused: number;
@@ -96,12 +98,16 @@ export interface NodeStatus {
   readonly config: readonly NodeId[] | null;
   /** Whether this node is a voting member of its latest configuration. */
   readonly member: boolean;
+  /** Leader: nodes catching up as learners before they are added as voters. */
+  readonly learners: readonly NodeId[];
 }
 
 /** Most messages buffered between two `ready()` calls; beyond it new ones are dropped (and counted). */
 const MAX_OUTBOX_MESSAGES = 65_536;
 /** Most read-index requests a leader holds at once; beyond it `readIndex` refuses (Unavailable). */
 const MAX_PENDING_READS = 65_536;
+/** Learners a leader replicates to at once; a new one past this replaces the oldest. */
+const MAX_LEARNERS = 8;
 
 /** The state of a brand-new node that will join an existing service (no log, no configuration). */
 export function emptyState(): PersistedState {
@@ -174,6 +180,8 @@ export class ConsensusNode {
   private randomizedTimeout = 0;
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
+  /** Leader: nodes being added that replicate without voting yet, oldest first (see `addLearner`). */
+  private readonly learners = new Set<NodeId>();
   /** Leader: the latest read-index round started in this view (0: none yet). */
   private readRound = 0;
   /** Leader: read-index requests awaiting confirmation, rounds ascending. */
@@ -199,6 +207,7 @@ export class ConsensusNode {
     messagesReceived: 0,
     unknownSenderRequests: 0,
     preVotesStarted: 0,
+    learnersAdded: 0,
     electionsStarted: 0,
     checkQuorumStepDowns: 0,
     proposalsRefused: 0,
@@ -424,6 +433,7 @@ export class ConsensusNode {
       if (config.nodes.length >= this.limits.maxConfigNodes) {
         throw this.refuse("InvalidArgs", `change.add: at most ${this.limits.maxConfigNodes} nodes`);
       }
+      this.requireCaughtUpLearner(change.add);
       nodes = [...config.nodes, change.add].sort();
     } else if ("retire" in change) {
       if (!isNodeId(change.retire)) throw this.refuse("InvalidArgs", "change.retire: expected a node id");
@@ -651,6 +661,7 @@ export class ConsensusNode {
       persistedSeqno: this.log.persistedSeqno,
       config: config === undefined ? null : config.nodes,
       member: this.isMember(),
+      learners: [...this.learners],
     };
   }
 
@@ -754,6 +765,7 @@ export class ConsensusNode {
     this.heartbeatElapsed = 0;
     this.votes.clear();
     this.progress.clear();
+    this.learners.clear();
     for (const read of this.pendingReads) this.readStates.push({ id: read.id, seqno: null });
     this.pendingReads = [];
     this.resetElectionTimeout();
@@ -768,6 +780,7 @@ export class ConsensusNode {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.progress.clear();
+    this.learners.clear();
     this.votes.clear();
     this.votes.set(this.id, true);
     this.resetElectionTimeout();
@@ -805,6 +818,7 @@ export class ConsensusNode {
     this.heartbeatElapsed = 0;
     this.votes.clear();
     this.progress.clear();
+    this.learners.clear();
     this.readRound = 0;
     this.syncProgress();
     // Announce leadership at once; the driver now proposes a signature in this view (the
@@ -1238,6 +1252,8 @@ export class ConsensusNode {
     for (const config of this.log.configsSince(this.commitSeqno)) {
       for (const node of config.nodes) if (node !== this.id) targets.add(node);
     }
+    this.syncLearners(targets);
+    for (const node of this.learners) targets.add(node);
     for (const node of [...this.progress.keys()]) if (!targets.has(node)) this.progress.delete(node);
     for (const node of targets) {
       if (!this.progress.has(node)) {
@@ -1342,11 +1358,58 @@ export class ConsensusNode {
     return this.log.latestConfig()?.nodes.includes(this.id) === true;
   }
 
-  /** Members of any configuration from the committed one on: the nodes we talk to. */
+  /** Members of any configuration from the committed one on, and learners: the nodes we talk to. */
   private isKnown(node: NodeId): boolean {
+    if (this.learners.has(node)) return true;
     for (const config of this.log.configsSince(this.commitSeqno))
       if (config.nodes.includes(node)) return true;
     return false;
+  }
+
+  // ---------------------------------------------------------------- learners
+
+  /**
+   * `changeMembership({add})` goes through here: a node is added as a voter only once it has
+   * caught up as a learner, so an addition never leaves the configuration waiting for a voter
+   * that still has the whole log to fetch (its vote would count in the majority at once). The
+   * first call registers `id` as a learner (the leader replicates to it; it never counts for
+   * commits, reads or elections) and refuses with `Unavailable`; later calls refuse until the
+   * learner's log is within `learnerMaxLagEntries` of the leader's, then let the change go on.
+   * Learners are leader state: a new leader starts over when the joiner asks again.
+   */
+  private requireCaughtUpLearner(id: NodeId): void {
+    const pr = this.progress.get(id);
+    if (!this.learners.has(id) || pr === undefined) {
+      this.addLearner(id);
+      throw this.refuse("Unavailable", `change.add: ${id} first catches up as a learner: retry`);
+    }
+    const lag = this.log.lastSeqno - pr.match;
+    if (lag > this.limits.learnerMaxLagEntries) {
+      throw this.refuse(
+        "Unavailable",
+        `change.add: learner ${id} is ${lag} entries behind (at most ${this.limits.learnerMaxLagEntries} to vote): retry`,
+      );
+    }
+  }
+
+  /** Leader: starts replicating to `id` without counting it; the oldest learner goes past the bound. */
+  private addLearner(id: NodeId): void {
+    assert(this.role === "Leader", "only leaders keep learners");
+    if (this.learners.size >= MAX_LEARNERS) {
+      const oldest = this.learners.values().next().value as NodeId;
+      this.learners.delete(oldest);
+      this.progress.delete(oldest);
+    }
+    this.learners.add(id);
+    const pr = new Progress(this.log.lastSeqno + 1, this.limits.maxInflightAppends);
+    this.progress.set(id, pr);
+    this.counters.learnersAdded++;
+    this.sendAppend(id, pr, true);
+  }
+
+  /** A learner that is now in a configuration is a member like the others (its progress stays). */
+  private syncLearners(members: ReadonlySet<NodeId>): void {
+    for (const id of this.learners) if (members.has(id) || id === this.id) this.learners.delete(id);
   }
 
   private inLease(): boolean {

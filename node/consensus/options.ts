@@ -34,6 +34,11 @@ export interface ConsensusLimits {
    * (older ones are read back from storage for lagging followers). See log.ts.
    */
   readonly logTailEntries: number;
+  /**
+   * A node being added votes only once its log is within this many entries of the leader's
+   * (it catches up as a non-voting learner first).
+   */
+  readonly learnerMaxLagEntries: number;
 }
 
 /** Defaults sized for a tick of about 50 ms: heartbeats every 100 ms, elections after 1-2 s. */
@@ -48,6 +53,7 @@ export const DEFAULT_CONSENSUS_LIMITS: ConsensusLimits = Object.freeze({
   checkQuorum: true,
   preVote: true,
   logTailEntries: 4096,
+  learnerMaxLagEntries: 64,
 });
 
 /** Longest node id the core accepts (ids are key ids: short strings). */
@@ -101,5 +107,6 @@ export function resolveLimits(partial: Partial<ConsensusLimits> = {}): Consensus
     checkQuorum: merged.checkQuorum,
     preVote: merged.preVote,
     logTailEntries: positiveInt(merged.logTailEntries, "logTailEntries"),
+    learnerMaxLagEntries: positiveInt(merged.learnerMaxLagEntries, "learnerMaxLagEntries"),
   });
 }

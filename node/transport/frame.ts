@@ -45,9 +45,27 @@ export function isValidServiceId(value: unknown): value is string {
   return typeof value === "string" && value.length <= MAX_SERVICE_ID_CHARS && ID_PATTERN.test(value);
 }
 
-/** The subject a node receives on: `treaty.<serviceId>.node.<nodeId>`. Ids must be valid. */
-export function nodeSubject(serviceId: string, nodeId: NodeId): string {
-  return `treaty.${serviceId}.node.${nodeId}`;
+/** The default first subject token(s) of every Treaty subject. */
+export const DEFAULT_SUBJECT_PREFIX = "treaty";
+const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+export const MAX_SUBJECT_PREFIX_CHARS = 128;
+
+/** A subject prefix: one or more `[A-Za-z0-9_-]` tokens joined by dots (no wildcards). */
+export function isValidSubjectPrefix(value: unknown): value is string {
+  return typeof value === "string" && value.length <= MAX_SUBJECT_PREFIX_CHARS && PREFIX_PATTERN.test(value);
+}
+
+/**
+ * The subject a node receives on: `<prefix>.<serviceId>.node.<nodeId>` (prefix default
+ * `treaty`). Ids and prefix must be valid. A node publishes only to `<prefix>.<serviceId>.node.*`
+ * and subscribes only to its own subject (the NATS permissions in docs/deploy.md).
+ */
+export function nodeSubject(
+  serviceId: string,
+  nodeId: NodeId,
+  prefix: string = DEFAULT_SUBJECT_PREFIX,
+): string {
+  return `${prefix}.${serviceId}.node.${nodeId}`;
 }
 
 /** The authenticated header of every frame. */

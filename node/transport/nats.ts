@@ -1,6 +1,6 @@
 /**
  * The transport over a real nats-server (`@nats-io/transport-node` v3). One connection per node,
- * one subscription on the node's own subject `treaty.<serviceId>.node.<nodeId>`, and plain
+ * one subscription on the node's own subject `<prefix>.<serviceId>.node.<nodeId>`, and plain
  * `publish` for everything, requests and responses included: a NATS `request()` costs ~3x a
  * publish here (building-blocks §7) and its reply inbox would bypass our authentication.
  *
@@ -9,15 +9,26 @@
  * because consensus retransmits anyway. After a reconnect the client re-subscribes; we flush once
  * (so the server has the subscription) before reporting "connected" again.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  type Authenticator,
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+  usernamePasswordAuthenticator,
+} from "@nats-io/transport-node";
 import { TreatyError } from "../../sdk/errors.js";
 import { TransportEndpoint } from "./endpoint.js";
-import { nodeSubject } from "./frame.js";
+import { DEFAULT_SUBJECT_PREFIX, isValidSubjectPrefix, nodeSubject } from "./frame.js";
 import type { NodeId, TransportOptions } from "./types.js";
 
 /** Options of `NatsTransport.connect`: the common ones plus where and how to connect. */
 export interface NatsTransportOptions extends TransportOptions {
-  /** nats-server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  /**
+   * nats-server URL(s), e.g. `nats://127.0.0.1:4222`, tried in the order given (list the
+   * organisation's own server first); servers the cluster announces are added as fallbacks.
+   */
   readonly servers: string | readonly string[];
   /** Time to give the first connection before failing with `Unavailable`. Default 5000 ms. */
   readonly connectTimeoutMs?: number;
@@ -25,12 +36,40 @@ export interface NatsTransportOptions extends TransportOptions {
   readonly reconnectTimeWaitMs?: number;
   /** How long `close()` may spend flushing before it closes hard. Default 2000 ms. */
   readonly closeTimeoutMs?: number;
+  /** First token(s) of every subject (`<prefix>.<serviceId>.node.<nodeId>`). Default `treaty`. */
+  readonly subjectPrefix?: string;
+  /**
+   * TLS to the servers (files read by the NATS client): `caFile` pins the CA that signs the
+   * servers' certificates; `certFile` and `keyFile` are this node's client certificate when
+   * the servers require one (`verify: true`). Any field set makes TLS mandatory.
+   */
+  readonly tls?: NatsTlsOptions;
+  /** How the node authenticates to the servers. Default: no credentials. */
+  readonly credentials?: NatsCredentials;
 }
+
+export interface NatsTlsOptions {
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+/**
+ * NATS credentials, already read from their files by the entry point: an nkey seed
+ * (`SU...`, signs the server's nonce; the server knows only the public key), a `.creds` file
+ * (user JWT + nkey seed, for operator/JWT-mode servers), or a user name and password.
+ */
+export type NatsCredentials =
+  | { readonly kind: "nkey"; readonly seed: Uint8Array }
+  | { readonly kind: "creds"; readonly creds: Uint8Array }
+  | { readonly kind: "password"; readonly user: string; readonly password: string };
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
 const MAX_OPTION_MS = 600_000;
+/** Extra time `connectWithin` gives the client's own connect timeout before giving up on it. */
+const CONNECT_GRACE_MS = 1000;
 
 /** A `Transport` over NATS. Create one with `NatsTransport.connect`. */
 export class NatsTransport extends TransportEndpoint {
@@ -38,6 +77,9 @@ export class NatsTransport extends TransportEndpoint {
   private readonly connectTimeoutMs: number;
   private readonly reconnectTimeWaitMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly subjectPrefix: string;
+  private readonly tls: NatsTlsOptions | undefined;
+  private readonly authenticator: Authenticator | undefined;
   private connection: NatsConnection | undefined;
   private watcher: Promise<void> | undefined;
   /** Whether the server has our subscription right now (drives publish and `state`). */
@@ -63,6 +105,16 @@ export class NatsTransport extends TransportEndpoint {
       "reconnectTimeWaitMs",
     );
     this.closeTimeoutMs = optionMs(options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, "closeTimeoutMs");
+    const prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+    if (!isValidSubjectPrefix(prefix)) {
+      throw new TreatyError(
+        "MalformedRequest",
+        `subjectPrefix: expected dot-separated tokens of [A-Za-z0-9_-], got ${JSON.stringify(prefix)}`,
+      );
+    }
+    this.subjectPrefix = prefix;
+    this.tls = options.tls;
+    this.authenticator = authenticatorFor(options.credentials);
   }
 
   /**
@@ -80,7 +132,7 @@ export class NatsTransport extends TransportEndpoint {
   private async open(): Promise<void> {
     let nc: NatsConnection;
     try {
-      nc = await connect({
+      const options: ConnectionOptions = {
         servers: this.servers,
         name: `treaty:${this.serviceId}:${this.nodeId}`,
         timeout: this.connectTimeoutMs,
@@ -88,12 +140,16 @@ export class NatsTransport extends TransportEndpoint {
         maxReconnectAttempts: -1,
         reconnectTimeWait: this.reconnectTimeWaitMs,
         noEcho: true,
-      });
+        noRandomize: true,
+        ...(this.tls !== undefined && { tls: { ...this.tls } }),
+        ...(this.authenticator !== undefined && { authenticator: this.authenticator }),
+      };
+      nc = await connectWithin(options, this.connectTimeoutMs);
     } catch (err) {
       this.setState("closed");
       throw new TreatyError(
         "Unavailable",
-        `servers: cannot connect to ${this.servers.join(", ")} (${errorText(err)})`,
+        `servers: cannot connect to ${this.servers.join(", ")} (${connectFailure(err)})`,
       );
     }
     const maxPayload = nc.info?.max_payload ?? 0;
@@ -106,7 +162,7 @@ export class NatsTransport extends TransportEndpoint {
       );
     }
     this.connection = nc;
-    nc.subscribe(nodeSubject(this.serviceId, this.nodeId), {
+    nc.subscribe(nodeSubject(this.serviceId, this.nodeId, this.subjectPrefix), {
       callback: (err, msg) => {
         // An error here means the server ended our subscription (e.g. a permissions change):
         // without it the node is deaf, so the transport closes and says so.
@@ -164,7 +220,7 @@ export class NatsTransport extends TransportEndpoint {
     const nc = this.connection;
     if (nc === undefined || !this.linkUp) return false;
     try {
-      nc.publish(nodeSubject(this.serviceId, to), frame);
+      nc.publish(nodeSubject(this.serviceId, to, this.subjectPrefix), frame);
       return true;
     } catch {
       // The client refuses only when closed or draining: the frame is lost like any other.
@@ -202,6 +258,69 @@ function optionMs(value: number | undefined, fallback: number, field: string): n
     );
   }
   return value;
+}
+
+/**
+ * `connect` with a wall-clock deadline. The client's own `timeout` bounds each dial, but a
+ * server that ends the TLS handshake after it (a client certificate it does not trust, under TLS
+ * 1.3) can leave the client's first connection waiting for ever. A connection that completes
+ * after the deadline is closed at once.
+ */
+async function connectWithin(options: ConnectionOptions, timeoutMs: number): Promise<NatsConnection> {
+  const attempt = connect(options);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `no NATS handshake within ${timeoutMs + CONNECT_GRACE_MS} ms: a server that does not answer, or one that refused our TLS client certificate (e.g. one from another CA)`,
+          ),
+        ),
+      timeoutMs + CONNECT_GRACE_MS,
+    );
+  });
+  try {
+    return await Promise.race([attempt, deadline]);
+  } catch (err) {
+    attempt.then(
+      (late) => void late.close().catch(() => undefined),
+      () => undefined,
+    );
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function authenticatorFor(credentials: NatsCredentials | undefined): Authenticator | undefined {
+  if (credentials === undefined) return undefined;
+  switch (credentials.kind) {
+    case "nkey":
+      return nkeyAuthenticator(credentials.seed);
+    case "creds":
+      return credsAuthenticator(credentials.creds);
+    case "password":
+      return usernamePasswordAuthenticator(credentials.user, credentials.password);
+  }
+}
+
+/**
+ * Why the first connection failed, in words an operator acts on: the client's own message, with
+ * the cause chain (a TLS failure is a cause of the connection error).
+ */
+function connectFailure(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    const text = errorText(current);
+    if (!parts.includes(text)) parts.push(text);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  const all = parts.join(": ");
+  if (/authorization violation|authentication/i.test(all)) return `${all}; check nats.credentials`;
+  if (/certificate|self[- ]signed|tls|ssl|handshake|ECONNRESET/i.test(all)) return `${all}; check nats.tls`;
+  return all;
 }
 
 function errorText(err: unknown): string {

@@ -52,7 +52,7 @@ test("snapshot: a joiner installs, drops appends meanwhile, then replicates the 
   const a = c.core("a");
   assert.ok(a.offerSnapshot(6, 2));
   const d = c.add("d", emptyState());
-  a.changeMembership({ add: "d" });
+  startLearner(a, "d");
   c.stabilize();
   c.heartbeat("a");
   assert.equal(d.core.stats().snapshotInstallsRequested, 1);
@@ -68,6 +68,9 @@ test("snapshot: a joiner installs, drops appends meanwhile, then replicates the 
   d.core.snapshotInstalled(6, 2);
   assert.equal(d.core.status().commitSeqno, 6);
   assert.throws(() => d.core.snapshotInstalled(6, 2), { code: "InvalidArgs" }, "only once");
+  c.stabilize();
+  c.heartbeat("a");
+  a.changeMembership({ add: "d" }); // caught up: the learner becomes a voter
   c.stabilize();
   c.heartbeat("a");
   const status = d.core.status();
@@ -87,7 +90,7 @@ test("snapshot: an aborted install lets appends in again and the next offer star
   const a = c.core("a");
   assert.ok(a.offerSnapshot(5, 2));
   const d = c.add("d", emptyState());
-  a.changeMembership({ add: "d" });
+  startLearner(a, "d");
   c.stabilize();
   c.heartbeat("a");
   assert.equal(d.core.stats().snapshotInstallsRequested, 1);
@@ -101,7 +104,7 @@ test("snapshot: an aborted install lets appends in again and the next offer star
 test("snapshot: no snapshot, or one older than what the follower needs: appends as before", () => {
   const c = cluster(2);
   const d = c.add("d", emptyState());
-  c.core("a").changeMembership({ add: "d" });
+  startLearner(c.core("a"), "d");
   c.stabilize();
   c.heartbeat("a");
   assert.equal(d.core.stats().snapshotInstallsRequested, 0);
@@ -136,3 +139,8 @@ test("snapshot: a follower below the leader's window gets the snapshot, not old 
   assert.equal(node.core.status().commitSeqno, commit);
   assert.equal(a.stats().snapshotsOffered >= 1, true);
 });
+
+/** The first `add` of a node makes it a learner (refused with Unavailable until it caught up). */
+function startLearner(leader: { changeMembership(change: { add: string }): unknown }, id: string): void {
+  assert.throws(() => leader.changeMembership({ add: id }), { code: "Unavailable" });
+}

@@ -278,7 +278,10 @@ function clientWorkload(cluster: SimCluster, rng: Prng, swarm: Swarm): void {
   }
 }
 
-/** Adds a fresh node or retires a member through the leader. Returns whether a node was added. */
+/**
+ * Adds a fresh node (through its learner phase) or retires a member through the leader.
+ * Returns whether a node was added as a voter.
+ */
 function changeMembership(cluster: SimCluster, rng: Prng, nextNumber: number, founders: number): boolean {
   const leader = cluster.leader();
   const core = leader?.core;
@@ -287,9 +290,14 @@ function changeMembership(cluster: SimCluster, rng: Prng, nextNumber: number, fo
   const add = members.length < Math.min(7, founders + 1) && (members.length <= 3 || rng.chance(0.5));
   try {
     if (add) {
+      // The joiner starts first and catches up as a learner; the leader refuses the change
+      // (Unavailable) until it is close enough, and a later try adds it.
       const id = `n${nextNumber}`;
+      if (!cluster.nodes.has(id)) {
+        cluster.addNode(id, emptyState());
+        cluster.trace.add(cluster.now, () => `${id}: started to join`);
+      }
       core.changeMembership({ add: id });
-      cluster.addNode(id, emptyState());
       cluster.counters.membershipChanges++;
       cluster.trace.add(cluster.now, () => `${leader.id}: propose add ${id}`);
       return true;

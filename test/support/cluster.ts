@@ -77,6 +77,15 @@ export interface ClusterOptions {
   readonly autoTrustNodes?: boolean;
   /** Extra arguments for `node` before the CLI path (e.g. `--cpu-prof`), per node index. */
   readonly nodeArgs?: (index: number) => readonly string[];
+  /**
+   * Attach the nodes to NATS servers the caller runs (and disposes) instead of a private
+   * nats-server: `config(i)` is node i's `nats` config section (servers, TLS, credentials,
+   * subject prefix); `handle` is what `cluster.nats` returns.
+   */
+  readonly externalNats?: {
+    readonly handle: NatsServer;
+    readonly config: (index: number) => Readonly<Record<string, unknown>>;
+  };
 }
 
 /** `GET /node/status` of a running node. */
@@ -262,7 +271,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     disposed = true;
     try {
       await Promise.all(nodes.map((n) => n.stop(5000)));
-      await nats?.dispose();
+      if (options.externalNats === undefined) await nats?.dispose();
     } finally {
       // A debugging aid read here, in test support, never by the node itself.
       if (process.env.TREATY_KEEP_CLUSTER) process.stderr.write(`cluster kept in ${dir}\n`);
@@ -271,7 +280,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
 
   try {
-    nats = await startNatsServer();
+    nats = options.externalNats?.handle ?? (await startNatsServer());
     const ports = await freePorts(count);
     const urls = ports.map((port) => `http://127.0.0.1:${port}`);
     for (let i = 0; i < count; i++) {
@@ -285,7 +294,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       identityFile: nodes[i]!.identityFile,
       sealing: { provider: "virtual", keyFile: join(dir, `node${i}-sealing.key`) },
       http: { host: "127.0.0.1", port: ports[i] },
-      nats: { servers: [nats!.url] },
+      nats: options.externalNats?.config(i) ?? { servers: [nats!.url] },
       ledger: {
         signatureIntervalMs: options.signatureIntervalMs ?? 20,
         ...(options.signatureIntervalTx !== undefined && {

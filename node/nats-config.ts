@@ -1,0 +1,150 @@
+/**
+ * The `nats` section of a node's config: which NATS servers, how to reach them securely, and the
+ * subject prefix. Validated here with messages that name the field; relative file paths resolve
+ * against the config file's folder. The files are read at start-up (`readNatsCredentials`), by
+ * the entry point only.
+ */
+import { readFileSync } from "node:fs";
+import { TreatyError } from "../sdk/errors.js";
+import { DEFAULT_SUBJECT_PREFIX, isValidSubjectPrefix } from "./transport/frame.js";
+import type { NatsCredentials, NatsTlsOptions } from "./transport/nats.js";
+
+export interface NatsConfig {
+  /** The servers of the NATS cluster this node may connect to (it fails over between them). */
+  readonly servers: readonly string[];
+  /** First token(s) of every subject this service uses. Default `treaty`. */
+  readonly subjectPrefix: string;
+  /** TLS to the servers; null: plain TCP (loopback development only). */
+  readonly tls: {
+    readonly caFile: string | null;
+    readonly certFile: string | null;
+    readonly keyFile: string | null;
+  } | null;
+  /** How the node authenticates; null: no credentials. */
+  readonly credentials:
+    | { readonly nkeySeedFile: string }
+    | { readonly credsFile: string }
+    | { readonly user: string; readonly passwordFile: string }
+    | null;
+}
+
+/** Validates `nats` (an object or null); `path` resolves a file path field. */
+export function parseNatsConfig(
+  value: unknown,
+  path: (v: unknown, field: string) => string,
+): NatsConfig | null {
+  if (value === undefined || value === null) return null;
+  const o = object(value, "nats");
+  known(o, "nats", ["servers", "subjectPrefix", "tls", "credentials"]);
+  if (!Array.isArray(o.servers) || o.servers.length === 0)
+    throw bad("nats.servers", "a non-empty array of nats:// or tls:// URLs", o.servers);
+  const servers = o.servers.map((s, i) => {
+    if (typeof s !== "string" || !/^(nats|tls):\/\/[^\s]+$/.test(s))
+      throw bad(`nats.servers[${i}]`, "a nats:// or tls:// URL", s);
+    return s;
+  });
+  const subjectPrefix = o.subjectPrefix === undefined ? DEFAULT_SUBJECT_PREFIX : o.subjectPrefix;
+  if (!isValidSubjectPrefix(subjectPrefix))
+    throw bad("nats.subjectPrefix", "dot-separated tokens of [A-Za-z0-9_-] (no wildcards)", subjectPrefix);
+  let tls: NatsConfig["tls"] = null;
+  if (o.tls !== undefined && o.tls !== null) {
+    const t = object(o.tls, "nats.tls");
+    known(t, "nats.tls", ["caFile", "certFile", "keyFile"]);
+    const file = (field: "caFile" | "certFile" | "keyFile") =>
+      t[field] === undefined ? null : path(t[field], `nats.tls.${field}`);
+    tls = { caFile: file("caFile"), certFile: file("certFile"), keyFile: file("keyFile") };
+    if ((tls.certFile === null) !== (tls.keyFile === null))
+      throw bad("nats.tls", "certFile and keyFile together (or neither)", o.tls);
+  }
+  return { servers, subjectPrefix, tls, credentials: parseCredentials(o.credentials, path) };
+}
+
+function parseCredentials(
+  value: unknown,
+  path: (v: unknown, field: string) => string,
+): NatsConfig["credentials"] {
+  if (value === undefined || value === null) return null;
+  const c = object(value, "nats.credentials");
+  known(c, "nats.credentials", ["nkeySeedFile", "credsFile", "user", "passwordFile"]);
+  const kinds = [c.nkeySeedFile, c.credsFile, c.user].filter((v) => v !== undefined).length;
+  if (kinds !== 1)
+    throw bad("nats.credentials", "exactly one of nkeySeedFile, credsFile, or user with passwordFile", value);
+  if (c.nkeySeedFile !== undefined)
+    return { nkeySeedFile: path(c.nkeySeedFile, "nats.credentials.nkeySeedFile") };
+  if (c.credsFile !== undefined) return { credsFile: path(c.credsFile, "nats.credentials.credsFile") };
+  if (typeof c.user !== "string" || c.user.length === 0)
+    throw bad("nats.credentials.user", "a non-empty string", c.user);
+  return { user: c.user, passwordFile: path(c.passwordFile, "nats.credentials.passwordFile") };
+}
+
+/** The transport's TLS options for `config` (undefined: no TLS asked). */
+export function natsTlsOptions(config: NatsConfig): NatsTlsOptions | undefined {
+  if (config.tls === null) return undefined;
+  const { caFile, certFile, keyFile } = config.tls;
+  return {
+    ...(caFile !== null && { caFile }),
+    ...(certFile !== null && { certFile }),
+    ...(keyFile !== null && { keyFile }),
+  };
+}
+
+/**
+ * Reads the credential files `config` names. Throws `MalformedRequest` naming the field when a
+ * file cannot be read or does not hold what it should (an nkey user seed starts with `SU`).
+ */
+export function readNatsCredentials(config: NatsConfig): NatsCredentials | undefined {
+  const c = config.credentials;
+  if (c === null) return undefined;
+  if ("nkeySeedFile" in c) {
+    const seed = readText(c.nkeySeedFile, "nats.credentials.nkeySeedFile").trim();
+    if (!/^SU[A-Z2-7]{56}$/.test(seed))
+      throw new TreatyError(
+        "MalformedRequest",
+        `config nats.credentials.nkeySeedFile: ${c.nkeySeedFile} does not hold an nkey user seed (SU...)`,
+      );
+    return { kind: "nkey", seed: new TextEncoder().encode(seed) };
+  }
+  if ("credsFile" in c) {
+    const creds = readText(c.credsFile, "nats.credentials.credsFile");
+    if (!creds.includes("-----BEGIN NATS USER JWT-----") || !creds.includes("-----BEGIN USER NKEY SEED-----"))
+      throw new TreatyError(
+        "MalformedRequest",
+        `config nats.credentials.credsFile: ${c.credsFile} is not a NATS .creds file (user JWT and seed)`,
+      );
+    return { kind: "creds", creds: new TextEncoder().encode(creds) };
+  }
+  const password = readText(c.passwordFile, "nats.credentials.passwordFile").replace(/\r?\n$/, "");
+  if (password.length === 0)
+    throw new TreatyError(
+      "MalformedRequest",
+      `config nats.credentials.passwordFile: ${c.passwordFile} is empty`,
+    );
+  return { kind: "password", user: c.user, password };
+}
+
+function readText(file: string, field: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `config ${field}: cannot read ${file} (${(err as Error).message})`,
+    );
+  }
+}
+
+function bad(field: string, expected: string, got: unknown): TreatyError {
+  return new TreatyError(
+    "MalformedRequest",
+    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
+  );
+}
+function object(v: unknown, field: string): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
+  return v as Record<string, unknown>;
+}
+/** Unknown keys are refused: a misspelt `tls` field must not silently mean "no TLS". */
+function known(o: Record<string, unknown>, field: string, keys: readonly string[]): void {
+  for (const key of Object.keys(o))
+    if (!keys.includes(key)) throw bad(`${field}.${key}`, `one of the fields ${keys.join(", ")}`, key);
+}
