@@ -3,7 +3,8 @@
  * new ledger secret version that every node receives through the ledger, new private writes use
  * it, old entries stay readable everywhere, recovery shares are issued again, and a second rekey
  * survives the leader stopping right after the proposal is accepted. The stopped-node ledger and
- * a survivor's pass `treaty ledger verify --ledger-secret` with every version.
+ * a survivor's pass `treaty ledger verify --ledger-secret` with every version. Each committed
+ * rekey also rotates every node's at-rest key: its KV is re-sealed and the old key opens nothing.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -20,7 +21,10 @@ import { createSealingProvider } from "../../node/secrets/sealing.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
 import { MemoryNetwork } from "../../node/transport/memory.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { toHex } from "../../sdk/bytes.js";
+import { KvStore } from "../../runtime/kv/store.js";
+import { isPublicMap } from "../../runtime/kv/types.js";
+import { fromHex, toHex } from "../../sdk/bytes.js";
+import { isTreatyError } from "../../sdk/errors.js";
 import { Client } from "../../sdk/client.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
@@ -68,12 +72,32 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
 
 const leaderOf = () =>
   until("a leader", () => [...running].find((n) => n.replica.consensus.status().role === "Leader"));
+const sealedSecrets = (node: TreatyNode) =>
+  createSealingProvider(node.config.sealing, node.config.dataDir, {
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+  }).unseal()!.secrets!;
+
+/** Opens a stopped node's KV with `key` and reads every private row: how many opened. */
+async function readPrivateRows(node: TreatyNode, key: string): Promise<number> {
+  const kv = KvStore.open(join(node.config.dataDir, "kv"), { atRestKey: fromHex(key, "key") });
+  try {
+    let rows = 0;
+    for (const map of kv.knownMaps().filter((m) => !isPublicMap(m)))
+      rows += [...kv.begin().range(map)].length;
+    return rows;
+  } finally {
+    await kv.close();
+  }
+}
+
 const secretVersion = (node: TreatyNode) =>
   node.gov.row<{ version: number }>(GOV.ledgerSecret, "current")?.version ?? 1;
 
 describe("ledger rekey", () => {
   let founder: TreatyNode;
   let next = 1;
+  /** Each node's at-rest key after the first rekey. */
+  const atRestAfterFirst = new Map<TreatyNode, string>();
   const written: Array<{ id: number; txid: string }> = [];
 
   before(async () => {
@@ -145,11 +169,23 @@ describe("ledger rekey", () => {
   it("switches new private writes to a new version; every node reads old and new; shares are re-issued", async () => {
     await write(4);
     const client = new Client({ nodes: [founder.url], serviceKey: founder.serviceKey });
+    const atRestBefore = new Map([...running].map((n) => [n, sealedSecrets(n).atRestKey!]));
     await rekey();
     await until("version 2 active on every node", () =>
       [...running].every((n) => secretVersion(n) === 2) ? true : undefined,
     );
     await write(4);
+    for (const node of running) {
+      await until("the at-rest re-seal", async () => {
+        await node.atRest.idle();
+        return node.atRest.rotations >= 1 ? true : undefined;
+      });
+      const sealed = sealedSecrets(node);
+      assert.notEqual(sealed.atRestKey, atRestBefore.get(node), "a new at-rest key");
+      assert.equal(sealed.olderAtRestKeys, undefined, "the old at-rest key is no longer sealed");
+      assert.equal(sealed.atRestKeyFor, 2);
+      atRestAfterFirst.set(node, sealed.atRestKey!);
+    }
     const leader = await leaderOf();
     assert.deepEqual(
       written.map((w) => versionOfTx(leader, w.txid)),
@@ -182,6 +218,10 @@ describe("ledger rekey", () => {
     await until("the survivor to catch up", () =>
       survivor.ledger.lastSeqno >= lastSeqno ? true : undefined,
     );
+    await until("the survivor's second at-rest re-seal", async () => {
+      await survivor.atRest.idle();
+      return survivor.atRest.rotations >= 2 ? true : undefined;
+    });
     await survivor.stop();
     running.delete(survivor);
     const sealed = createSealingProvider(survivor.config.sealing, survivor.config.dataDir, {
@@ -189,6 +229,12 @@ describe("ledger rekey", () => {
     }).unseal()!;
     const versions = sealed.secrets!.ledgerSecrets.map((s) => s.version);
     assert.ok(versions.includes(1) && versions.includes(2) && versions.some((v) => v >= 3));
+    // Its KV is sealed under the at-rest key of the last rekey only.
+    assert.ok((await readPrivateRows(survivor, sealed.secrets!.atRestKey!)) >= written.length);
+    await assert.rejects(
+      readPrivateRows(survivor, atRestAfterFirst.get(survivor)!),
+      (err: unknown) => isTreatyError(err) && err.code === "LedgerCorrupt",
+    );
     writeFileSync(join(dir, "secrets.json"), JSON.stringify(sealed.secrets!.ledgerSecrets));
     writeFileSync(
       join(dir, "service.json"),
