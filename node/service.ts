@@ -751,6 +751,8 @@ export class TreatyNode {
     );
     const record = this.gov.node(id);
     if (record?.status === "trusted") {
+      if (!args.ready && this.#rekey.deliveryPending())
+        return { body: { status: "pending", waitingFor: "a ledger rekey in progress to commit" } };
       const member = this.replica.consensus.status().config?.includes(id) ?? false;
       if (args.ready && !member) await this.#transient(this.#addToConfiguration(id));
       return { body: this.#trustedJoinResponse(key, member) };
