@@ -31,6 +31,10 @@ const PENDING_LOG_EVERY_MS = 30_000;
  */
 export interface NodeSecrets {
   readonly atRestKey?: string;
+  /** At-rest keys of a re-seal not finished yet (node/secrets/at-rest-rekey.ts); node-local. */
+  readonly olderAtRestKeys?: readonly string[];
+  /** The ledger secret version the at-rest key was made for (rotated when a rekey commits). */
+  readonly atRestKeyFor?: number;
   readonly serviceKey: KeyFile;
   readonly ledgerSecrets: ReadonlyArray<{ readonly version: number; readonly key: string }>;
   readonly endorsement: {

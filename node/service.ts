@@ -59,6 +59,7 @@ import { GOV_PREFIX, GovView } from "./gov/view.js";
 import { RecoveryShareIssuer } from "./recovery/issuer.js";
 import { runRecoveryPhase } from "./recovery/phase.js";
 import { LedgerRekey } from "./secrets/rekey.js";
+import { AtRestRekey } from "./secrets/at-rest-rekey.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -167,6 +168,8 @@ export class TreatyNode {
   readonly #ledgerSecrets: LedgerSecrets;
   readonly #sealing: SealingProvider;
   readonly #rekey: LedgerRekey;
+  /** Rotates this node's at-rest key when a ledger rekey commits. */
+  readonly atRest: AtRestRekey;
   #govWork: Promise<void> = Promise.resolve();
   /** Committed seqno up to which governance reactions (contract loads...) have run. */
   #govSettledSeqno = 0;
@@ -299,7 +302,21 @@ export class TreatyNode {
       randomBytes: init.runtime.randomBytes,
       isLeader: () => this.replica.consensus.status().role === "Leader",
       appendInternal: (input) => this.sequencer.appendInternal(input),
-      onActivated: () => this.#resealLedgerSecrets(),
+      onActivated: () => {
+        this.#resealLedgerSecrets();
+        this.atRest.onLedgerVersion(Math.max(...init.ledgerSecrets.activeVersions));
+      },
+    });
+    this.atRest = new AtRestRekey({
+      execution: init.execution,
+      secrets: () => this.#secrets,
+      seal: (secrets) => {
+        this.#secrets = secrets;
+        this.#sealing.seal({ identity: toKeyFile(this.identity), secrets });
+      },
+      randomBytes: init.runtime.randomBytes,
+      logger: this.logger,
+      stopped: () => this.#stopped,
     });
     this.#shares = new RecoveryShareIssuer({
       gov: this.gov,
@@ -462,8 +479,12 @@ export class TreatyNode {
         "config: the data folder is empty and there is neither a genesis nor a join section",
       );
     }
-    if (secrets.atRestKey === undefined) {
-      secrets = { ...secrets, atRestKey: toHex(runtime.randomBytes(AT_REST_KEY_BYTES)) };
+    if (secrets.atRestKey === undefined || secrets.atRestKeyFor === undefined) {
+      secrets = {
+        ...secrets,
+        atRestKey: secrets.atRestKey ?? toHex(runtime.randomBytes(AT_REST_KEY_BYTES)),
+        atRestKeyFor: Math.max(...secrets.ledgerSecrets.map((s) => s.version)),
+      };
       seal(secrets);
     }
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
@@ -526,6 +547,7 @@ export class TreatyNode {
     const execution = await ExecutionService.start({
       kvPath: join(config.dataDir, "kv"),
       atRestKey: fromHex(secrets.atRestKey!, "secrets.atRestKey"),
+      olderAtRestKeys: (secrets.olderAtRestKeys ?? []).map((hex) => fromHex(hex, "secrets.olderAtRestKeys")),
       retention: { nonceMs: config.requests.freshnessWindowMs },
       logger,
       replaySource: (from) => replaySource(ledger, from),
@@ -566,6 +588,7 @@ export class TreatyNode {
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
     await node.#serve();
+    node.atRest.resume();
     lifecycle.enter("catching_up");
     node.#observe();
     if (config.join && !node.replica.consensus.status().member) {
@@ -780,6 +803,8 @@ export class TreatyNode {
     );
     const record = this.gov.node(id);
     if (record?.status === "trusted") {
+      if (!args.ready && this.#rekey.deliveryPending())
+        return { body: { status: "pending", waitingFor: "a ledger rekey in progress to commit" } };
       const member = this.replica.consensus.status().config?.includes(id) ?? false;
       if (args.ready && !member) await this.#transient(this.#addToConfiguration(id));
       return { body: this.#trustedJoinResponse(key, member) };

@@ -4,9 +4,11 @@
  * tree extends it, and checks offline that the ledger only grew: no entry it once saw signed was
  * changed, dropped or reordered. Browser-safe (noble, no node:*).
  *
- * Both heads are checked like the signature part of a receipt (node signature over the
- * signed-root message, node key endorsed by the pinned service key, signing time within the
- * endorsement); the proof is RFC 9162 section 2.1.4 (`verifyConsistency` in sdk/merkle.ts).
+ * Both heads are checked like the signature part of a receipt, by the same code
+ * (`verifyRootSigner` in sdk/receipt.ts): node signature over the signed-root message, node key
+ * endorsed by the pinned service key or, after disaster recoveries, by an identity the proof's
+ * `serviceEndorsements` chain establishes from it (as receipts do), signing time within the
+ * endorsement. The proof is RFC 9162 section 2.1.4 (`verifyConsistency` in sdk/merkle.ts).
  *
  * Example:
  * ```ts
@@ -17,10 +19,16 @@
  * ```
  */
 import { equalBytes, fromHex } from "./bytes.js";
-import { bytes, count, hash, invalid, object, string } from "./receipt-fields.js";
-import { CURVES, isCurve, keyId, type PublicKey, verify as verifySignature } from "./keys.js";
+import { bytes, count, hash, invalid, object } from "./receipt-fields.js";
+import { type PublicKey, verify as verifySignature } from "./keys.js";
 import { type MerkleHasher, sha256Hasher, verifyConsistency } from "./merkle.js";
-import { endorsementMessage, formatTxId, type Receipt, signedRootMessage } from "./receipt.js";
+import {
+  formatTxId,
+  type Receipt,
+  type ServiceEndorsement,
+  serviceIdentityChain,
+  verifyRootSigner,
+} from "./receipt.js";
 
 /** A signed root as JSON: the signature transaction's fields and the signing node's endorsed key. */
 export type SignedTreeHead = Receipt["signature"] & { readonly node: Receipt["node"] };
@@ -32,6 +40,11 @@ export interface ConsistencyProof {
   readonly to: SignedTreeHead;
   /** RFC 9162 PROOF(from.treeSize, D[0:to.treeSize]), lowercase hex. */
   readonly proof: readonly string[];
+  /**
+   * After disaster recoveries: each service identity endorsed by the one before it, oldest first
+   * (as in receipts), so heads signed under a recovered service verify against the original key.
+   */
+  readonly serviceEndorsements?: readonly ServiceEndorsement[];
 }
 
 /** A signed root whose signature and endorsement checked out. */
@@ -67,8 +80,9 @@ export function verifyConsistencyProof(
 ): { from: VerifiedTreeHead; to: VerifiedTreeHead } {
   const p = object(proof, "consistency");
   if (p.version !== 1) invalid("consistency.version", `expected 1, got ${JSON.stringify(p.version)}`);
-  const from = verifySignedTreeHead(p.from, serviceKey, { ...options, field: "consistency.from" });
-  const to = verifySignedTreeHead(p.to, serviceKey, { ...options, field: "consistency.to" });
+  const chain = { serviceEndorsements: p.serviceEndorsements, chainField: "consistency.serviceEndorsements" };
+  const from = verifySignedTreeHead(p.from, serviceKey, { ...options, ...chain, field: "consistency.from" });
+  const to = verifySignedTreeHead(p.to, serviceKey, { ...options, ...chain, field: "consistency.to" });
   if (options.trusted !== undefined) {
     const root =
       typeof options.trusted.root === "string"
@@ -93,13 +107,19 @@ export function verifyConsistencyProof(
 }
 
 /**
- * Checks one signed root: shape, node id, the service's endorsement of the node key, the signing
- * time within it, and the node's signature. Throws TreatyError ReceiptInvalid naming the field.
+ * Checks one signed root: shape, node id, the endorsement of the node key by the service (the
+ * pinned identity, or one `options.serviceEndorsements` establishes from it), the signing time
+ * within it, and the node's signature. Throws TreatyError ReceiptInvalid naming the field.
  */
 export function verifySignedTreeHead(
   head: unknown,
   serviceKey: PublicKey,
-  options: Pick<VerifyConsistencyOptions, "verify"> & { readonly field?: string } = {},
+  options: Pick<VerifyConsistencyOptions, "verify"> & {
+    readonly field?: string;
+    /** The endorsement chain (untrusted JSON) and its field name in errors. */
+    readonly serviceEndorsements?: unknown;
+    readonly chainField?: string;
+  } = {},
 ): VerifiedTreeHead {
   const field = options.field ?? "head";
   const check = options.verify ?? verifySignature;
@@ -113,34 +133,17 @@ export function verifySignedTreeHead(
   };
   if (signed.treeSize !== signed.seqno - 1) invalid(`${field}.treeSize`, "must be seqno - 1");
   const signature = bytes(h.signature, `${field}.signature`);
-  const n = object(h.node, `${field}.node`);
-  const curve = n.curve;
-  if (!isCurve(curve)) invalid(`${field}.node.curve`, `expected one of ${CURVES.join(", ")}`);
-  const nodeKey: PublicKey = { curve, publicKey: bytes(n.publicKey, `${field}.node.publicKey`) };
-  const nodeId = string(n.id, `${field}.node.id`);
-  if (nodeId !== keyId(nodeKey)) invalid(`${field}.node.id`, "is not the id of node.publicKey");
-  const e = object(n.endorsement, `${field}.node.endorsement`);
-  const endorsed = {
-    nodeId,
-    publicKey: nodeKey.publicKey,
-    validFromMs: count(e.validFromMs, `${field}.node.endorsement.validFromMs`, 0),
-    validToMs: count(e.validToMs, `${field}.node.endorsement.validToMs`, 0),
-  };
-  if (
-    !check(
-      serviceKey,
-      endorsementMessage(endorsed),
-      bytes(e.signature, `${field}.node.endorsement.signature`),
-    )
-  ) {
-    invalid(`${field}.node.endorsement.signature`, "the service identity did not endorse this node key");
-  }
-  if (signed.timeMs < endorsed.validFromMs || signed.timeMs > endorsed.validToMs) {
-    invalid(`${field}.timeMs`, "the root was signed outside the node key's endorsed validity");
-  }
-  if (!check(nodeKey, signedRootMessage(signed), signature)) {
-    invalid(`${field}.signature`, "not a valid signature of the root by node.publicKey");
-  }
+  const endorsers = serviceIdentityChain(
+    options.serviceEndorsements,
+    serviceKey,
+    check,
+    options.chainField ?? "serviceEndorsements",
+  );
+  const nodeId = verifyRootSigner(signed, signature, h.node, endorsers, check, {
+    node: `${field}.node`,
+    timeMs: `${field}.timeMs`,
+    signature: `${field}.signature`,
+  });
   return {
     txid: formatTxId(signed.view, signed.seqno),
     treeSize: signed.treeSize,

@@ -311,30 +311,12 @@ export function verifyReceipt(
     invalid("receipt.proof", "the inclusion path from the leaf does not lead to signature.root");
   }
 
-  const nodeIn = object(r.node, "receipt.node");
-  const curve = nodeIn.curve;
-  if (!isCurve(curve)) invalid("receipt.node.curve", `expected one of ${CURVES.join(", ")}`);
-  const nodeKey: PublicKey = { curve, publicKey: bytes(nodeIn.publicKey, "receipt.node.publicKey") };
-  const nodeId = string(nodeIn.id, "receipt.node.id");
-  if (nodeId !== keyId(nodeKey)) invalid("receipt.node.id", "is not the id of receipt.node.publicKey");
-  const endorsementIn = object(nodeIn.endorsement, "receipt.node.endorsement");
-  const endorsed: EndorsedKey = {
-    nodeId,
-    publicKey: nodeKey.publicKey,
-    validFromMs: count(endorsementIn.validFromMs, "receipt.node.endorsement.validFromMs", 0),
-    validToMs: count(endorsementIn.validToMs, "receipt.node.endorsement.validToMs", 0),
-  };
-  const endorsementSignature = bytes(endorsementIn.signature, "receipt.node.endorsement.signature");
-  const endorsers = serviceChain(r.serviceEndorsements, serviceKey, check);
-  if (!endorsers.some((key) => check(key, endorsementMessage(endorsed), endorsementSignature))) {
-    invalid("receipt.node.endorsement.signature", "the service identity did not endorse this node key");
-  }
-  if (signed.timeMs < endorsed.validFromMs || signed.timeMs > endorsed.validToMs) {
-    invalid("receipt.signature.timeMs", "the root was signed outside the node key's endorsed validity");
-  }
-  if (!check(nodeKey, signedRootMessage(signed), rootSignature)) {
-    invalid("receipt.signature.signature", "not a valid signature of the root by receipt.node.publicKey");
-  }
+  const endorsers = serviceIdentityChain(r.serviceEndorsements, serviceKey, check);
+  const nodeId = verifyRootSigner(signed, rootSignature, r.node, endorsers, check, {
+    node: "receipt.node",
+    timeMs: "receipt.signature.timeMs",
+    signature: "receipt.signature.signature",
+  });
   return {
     txid,
     view: leaf.view,
@@ -350,26 +332,74 @@ export function verifyReceipt(
   };
 }
 
+/** Signature check with `sdk/keys.verify` semantics. */
+type SignatureCheck = (key: PublicKey, message: Uint8Array, signature: Uint8Array) => boolean;
+
 /**
- * The pinned identity and every later one its receipt's endorsement chain establishes: starting
- * at the link the pinned identity signed, each link must be signed by the identity before it.
+ * The signer part of a signed root, shared by receipts and consistency proofs (sdk/consistency.ts):
+ * `node` (untrusted JSON) has an id that is keyId of its key, one of `endorsers` (the pinned
+ * service identity and those its chain establishes) endorsed that key, the root was signed
+ * within the endorsement's validity, and the node signed it. Returns the node id, or throws
+ * TreatyError ReceiptInvalid naming the field (`fields` says how they are named).
  */
-function serviceChain(
+export function verifyRootSigner(
+  signed: SignedRoot,
+  rootSignature: Uint8Array,
+  node: unknown,
+  endorsers: readonly PublicKey[],
+  check: SignatureCheck,
+  fields: { readonly node: string; readonly timeMs: string; readonly signature: string },
+): string {
+  const nodeIn = object(node, fields.node);
+  const curve = nodeIn.curve;
+  if (!isCurve(curve)) invalid(`${fields.node}.curve`, `expected one of ${CURVES.join(", ")}`);
+  const nodeKey: PublicKey = { curve, publicKey: bytes(nodeIn.publicKey, `${fields.node}.publicKey`) };
+  const nodeId = string(nodeIn.id, `${fields.node}.id`);
+  if (nodeId !== keyId(nodeKey)) invalid(`${fields.node}.id`, `is not the id of ${fields.node}.publicKey`);
+  const endorsementIn = object(nodeIn.endorsement, `${fields.node}.endorsement`);
+  const endorsed: EndorsedKey = {
+    nodeId,
+    publicKey: nodeKey.publicKey,
+    validFromMs: count(endorsementIn.validFromMs, `${fields.node}.endorsement.validFromMs`, 0),
+    validToMs: count(endorsementIn.validToMs, `${fields.node}.endorsement.validToMs`, 0),
+  };
+  const endorsementSignature = bytes(endorsementIn.signature, `${fields.node}.endorsement.signature`);
+  if (!endorsers.some((key) => check(key, endorsementMessage(endorsed), endorsementSignature))) {
+    invalid(`${fields.node}.endorsement.signature`, "the service identity did not endorse this node key");
+  }
+  if (signed.timeMs < endorsed.validFromMs || signed.timeMs > endorsed.validToMs) {
+    invalid(fields.timeMs, "the root was signed outside the node key's endorsed validity");
+  }
+  if (!check(nodeKey, signedRootMessage(signed), rootSignature)) {
+    invalid(fields.signature, `not a valid signature of the root by ${fields.node}.publicKey`);
+  }
+  return nodeId;
+}
+
+/**
+ * The pinned identity and every later one an endorsement chain (`serviceEndorsements`, untrusted
+ * JSON, oldest first; undefined for a service never recovered) establishes: starting at the link
+ * the pinned identity signed, each link must be signed by the identity before it. Links before
+ * that one (identities older than the pinned one) are ignored. Throws TreatyError
+ * ReceiptInvalid naming `field`.
+ */
+export function serviceIdentityChain(
   value: unknown,
   pinned: PublicKey,
-  check: (key: PublicKey, message: Uint8Array, signature: Uint8Array) => boolean,
+  check: SignatureCheck,
+  field = "receipt.serviceEndorsements",
 ): PublicKey[] {
   const keys = [pinned];
   if (value === undefined) return keys;
   if (!Array.isArray(value) || value.length > 64)
-    invalid("receipt.serviceEndorsements", "expected an array of at most 64 endorsements");
+    invalid(field, "expected an array of at most 64 endorsements");
   const links = (value as unknown[]).map((item, i) => {
-    const o = object(item, `receipt.serviceEndorsements[${i}]`);
+    const o = object(item, `${field}[${i}]`);
     return {
-      publicKey: bytes(o.publicKey, `receipt.serviceEndorsements[${i}].publicKey`),
-      endorsedBy: bytes(o.endorsedBy, `receipt.serviceEndorsements[${i}].endorsedBy`),
-      signature: bytes(o.signature, `receipt.serviceEndorsements[${i}].signature`),
-      field: `receipt.serviceEndorsements[${i}]`,
+      publicKey: bytes(o.publicKey, `${field}[${i}].publicKey`),
+      endorsedBy: bytes(o.endorsedBy, `${field}[${i}].endorsedBy`),
+      signature: bytes(o.signature, `${field}[${i}].signature`),
+      field: `${field}[${i}]`,
     };
   });
   const start = links.findIndex((l) => equalBytes(l.endorsedBy, pinned.publicKey));

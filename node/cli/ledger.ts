@@ -26,6 +26,7 @@ import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
 import { verifySnapshotFile } from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
+import { EndorsementChain } from "./ledger-identities.js";
 
 /** Where commands write, and the clock they use for progress. */
 export interface CliIo {
@@ -53,7 +54,10 @@ root at every signature, node signatures and their endorsement by the service id
   <chunk-dir>, files     ledger_<first>-<last>.chunk files from \`treaty ledger export\`
   --service-key K        the pinned service identity: a key file or public key JSON file,
                          "<curve>:<hex>", or hex (ed25519). Without it the key found in the
-                         first signature is used and reported (not pinned).
+                         first signature is used and reported (not pinned). After a disaster
+                         recovery, signatures by the recovered service verify through the
+                         endorsement of its identity recorded in the ledger (serviceIdentities
+                         in the report lists the chain, pinned key first).
   --ledger-secret FILE   JSON {"version", "key": hex} or a list of them (never on the command line)
   --quiet                no progress on stderr
   --snapshot FILE        instead: check a snapshot file (<data-dir>/snapshots/*.committed) against
@@ -108,7 +112,9 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
   const started = io.nowMs();
   let lastPrint = started;
   return withSource(positionals, io, (source) => {
+    const identities = new EndorsementChain();
     const report = verifyLedger(source.records, {
+      identities,
       ...(serviceKey !== undefined ? { serviceKey } : {}),
       ...(secrets !== undefined ? { secrets } : {}),
       progressEveryEntries: 5000,
@@ -121,7 +127,7 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
     });
     const elapsedMs = Math.max(1, io.nowMs() - started);
     io.out(
-      `${JSON.stringify({ ok: true, source: source.description, ...report, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
+      `${JSON.stringify({ ok: true, source: source.description, ...report, serviceIdentities: identities.identities, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
     );
     if (serviceKey === undefined && report.serviceKey !== null) {
       io.err(

@@ -19,6 +19,7 @@
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type CallOutcome, type ContractCall, ContractRuntime } from "../../runtime/executor/runtime.js";
+import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import { KvStore } from "../../runtime/kv/store.js";
 import { isPublicMap, type KvTx, type MapWrites } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
@@ -52,6 +53,8 @@ export interface EngineOptions {
   readonly kvPath: string | null;
   /** Seals private maps' values on disk (runtime/kv/sealed-backend.ts); omit for tests. */
   readonly atRestKey?: Uint8Array;
+  /** Older at-rest keys of an unfinished re-seal (they only open values). */
+  readonly olderAtRestKeys?: readonly Uint8Array[];
   /** Initial sandbox limits (default DEFAULT_LIMITS). */
   readonly limits?: SandboxLimits;
   /** `PROGRESS_SLOTS` Int32 slots on shared memory for the watchdog (default: private slots). */
@@ -102,7 +105,12 @@ export class ExecutionEngine {
     try {
       kv = KvStore.open(
         options.kvPath,
-        options.atRestKey === undefined ? {} : { atRestKey: options.atRestKey },
+        options.atRestKey === undefined
+          ? {}
+          : {
+              atRestKey: options.atRestKey,
+              ...(options.olderAtRestKeys !== undefined && { olderAtRestKeys: options.olderAtRestKeys }),
+            },
       );
     } catch (err) {
       runtime.dispose();
@@ -361,6 +369,24 @@ export class ExecutionEngine {
     }
     this.#kv.apply(version, { public: publicWrites, private: privateWrites });
     await this.#kv.commit(version);
+  }
+
+  /** At-rest rekey: seal with `key` from now on (KvStore.useAtRestKey). */
+  useAtRestKey(key: Uint8Array): void {
+    this.#alive();
+    this.#kv.useAtRestKey(key);
+  }
+
+  /** One bounded step of the at-rest re-seal (KvStore.resealAtRest). */
+  resealAtRest(after: ResealCursor | null, limit: number): Promise<ResealCursor | null> {
+    this.#alive();
+    return this.#kv.resealAtRest(after, limit);
+  }
+
+  /** Drops the older at-rest keys after a complete re-seal. */
+  retireOlderAtRestKeys(): void {
+    this.#alive();
+    this.#kv.retireOlderAtRestKeys();
   }
 
   /** Disposes the sandboxes and closes the KV (after any commit in flight). Idempotent. */

@@ -11,6 +11,7 @@
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
+import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
 import type { CallerRole, ContractManifest } from "../../runtime/sandbox/abi.js";
 import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
@@ -79,6 +80,8 @@ export const PROGRESS_SLOTS = 2;
 export interface WorkerInit {
   readonly kvPath: string | null;
   readonly atRestKey?: Uint8Array;
+  /** At-rest keys of an unfinished re-seal: they only open values. */
+  readonly olderAtRestKeys?: readonly Uint8Array[];
   readonly limits: SandboxLimits;
   readonly retention: Retention;
   /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED. */
@@ -117,6 +120,14 @@ export type Request =
       readonly version: number;
       readonly maps: readonly MapWrites[];
     }
+  | { readonly id: number; readonly op: "useAtRestKey"; readonly key: Uint8Array }
+  | {
+      readonly id: number;
+      readonly op: "resealAtRest";
+      readonly after: ResealCursor | null;
+      readonly limit: number;
+    }
+  | { readonly id: number; readonly op: "retireOlderAtRestKeys" }
   | { readonly id: number; readonly op: "close" };
 
 /** The operation names. */
@@ -137,6 +148,9 @@ export interface ReplyValues {
   scan: Array<[Uint8Array, Uint8Array]>;
   committedMaps: { version: number; maps: MapWrites[] };
   installState: null;
+  useAtRestKey: null;
+  resealAtRest: ResealCursor | null;
+  retireOlderAtRestKeys: null;
   close: null;
 }
 

@@ -32,6 +32,7 @@ export async function serveEngine(
     engine = await ExecutionEngine.open({
       kvPath: init.kvPath,
       ...(init.atRestKey !== undefined && { atRestKey: init.atRestKey }),
+      ...(init.olderAtRestKeys !== undefined && { olderAtRestKeys: init.olderAtRestKeys }),
       limits: init.limits,
       retention: init.retention,
       progress: new Int32Array(init.progress),
@@ -123,6 +124,14 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
       return engine.committedMaps(request.prefix);
     case "installState":
       await engine.installState(request.version, request.maps);
+      return null;
+    case "useAtRestKey":
+      engine.useAtRestKey(request.key);
+      return null;
+    case "resealAtRest":
+      return engine.resealAtRest(request.after, request.limit);
+    case "retireOlderAtRestKeys":
+      engine.retireOlderAtRestKeys();
       return null;
     case "close":
       await engine.close();

@@ -47,6 +47,7 @@ import { GOVERNANCE_FLOOR } from "../../runtime/executor/constitution.js";
 import { BOOT_WALL_CLOCK_MS } from "../../runtime/sandbox/sandbox.js";
 import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
+import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -63,6 +64,8 @@ export interface ExecutionServiceOptions {
   readonly kvPath: string | null;
   /** Seals private maps' values on disk (runtime/kv/sealed-backend.ts); the node always sets it. */
   readonly atRestKey?: Uint8Array;
+  /** Older at-rest keys of an unfinished re-seal (they only open values). */
+  readonly olderAtRestKeys?: readonly Uint8Array[];
   /** Initial sandbox limits (default DEFAULT_LIMITS). */
   readonly limits?: SandboxLimits;
   /** Bounds on nonces and decided proposals (default DEFAULT_RETENTION). */
@@ -145,6 +148,8 @@ export class ExecutionService {
   #committed = 0;
   /** Set once the first worker has started: later boots are restarts. */
   #booted = false;
+  /** The at-rest keys a new worker opens the KV with, newest first (empty: no sealing). */
+  #atRestKeys: Uint8Array[];
   #restarts = 0;
   #batches = 0;
   #calls = 0;
@@ -162,6 +167,8 @@ export class ExecutionService {
     this.#slackMs = slackMs;
     this.#controlMs = controlMs;
     this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
+    this.#atRestKeys =
+      options.atRestKey === undefined ? [] : [options.atRestKey, ...(options.olderAtRestKeys ?? [])];
   }
 
   /**
@@ -350,6 +357,34 @@ export class ExecutionService {
   /** Every row of the maps named `prefix*` at the committed version (ExecutionEngine.committedMaps). */
   committedMaps(prefix: string): Promise<{ version: number; maps: MapWrites[] }> {
     return this.#enqueue(() => this.#control({ id: 0, op: "committedMaps", prefix }, true));
+  }
+
+  /**
+   * At-rest rekey, step 1: private values are sealed with `key` from the next commit on; the
+   * keys held so far still open them (also in a restarted worker).
+   */
+  useAtRestKey(key: Uint8Array): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#atRestKeys = [key, ...this.#atRestKeys];
+      await this.#control({ id: 0, op: "useAtRestKey", key }, true);
+    });
+  }
+
+  /**
+   * Step 2, repeated: re-seals up to `limit` committed private values after `after` under the
+   * newest key; returns where to continue, or null when every value is under it. Each step is
+   * one request in the queue, so calls and commits run between steps.
+   */
+  resealAtRest(after: ResealCursor | null, limit: number): Promise<ResealCursor | null> {
+    return this.#enqueue(() => this.#control({ id: 0, op: "resealAtRest", after, limit }, true));
+  }
+
+  /** Step 3: forgets the older at-rest keys here and in the worker. */
+  retireOlderAtRestKeys(): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#control({ id: 0, op: "retireOlderAtRestKeys" }, true);
+      this.#atRestKeys = this.#atRestKeys.slice(0, 1);
+    });
   }
 
   /**
@@ -639,7 +674,10 @@ export class ExecutionService {
     const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     const init: WorkerInit = {
       kvPath: this.#options.kvPath,
-      ...(this.#options.atRestKey !== undefined && { atRestKey: this.#options.atRestKey }),
+      ...(this.#atRestKeys.length > 0 && {
+        atRestKey: this.#atRestKeys[0]!,
+        olderAtRestKeys: this.#atRestKeys.slice(1),
+      }),
       limits: this.#limits,
       retention: this.#retention,
       progress: progress.buffer as SharedArrayBuffer,

@@ -9,6 +9,8 @@
  * `signature.treeSize`, or `treeSize` of a head from an earlier proof).
  */
 import { buildConsistencyProof, parseTreeSize } from "../../runtime/ledger/consistency.js";
+import { toHex } from "../../sdk/bytes.js";
+import { serviceEndorsementChain } from "../recovery/routes.js";
 import type { TreatyNode } from "../service.js";
 import type { Router } from "./server.js";
 
@@ -25,6 +27,8 @@ export function addProofRoutes(router: Router, node: TreatyNode): Router {
       const from = parseTreeSize(req.query.get("from"), "from");
       const to = parseTreeSize(req.query.get("to"), "to");
       const commit = node.replica.consensus.status().commitSeqno;
-      return { body: buildConsistencyProof(node.ledger, from, to, commit) };
+      const proof = buildConsistencyProof(node.ledger, from, to, commit);
+      const chain = serviceEndorsementChain(node.gov, toHex(node.serviceKey.publicKey));
+      return { body: chain.length === 0 ? proof : { ...proof, serviceEndorsements: chain } };
     });
 }

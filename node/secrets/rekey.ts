@@ -13,6 +13,12 @@
  *
  * A rekey entry rolled back by a leader change leaves an inactive version nobody encrypts with;
  * the new leader answers the still-pending request with a version above every one it knows.
+ *
+ * Joiners: the leader answers a trusted joiner with the *active* versions only. While a rekey is
+ * requested but its delivery not committed (`deliveryPending`), it answers "pending" instead: the
+ * delivery may have been sealed before the joiner was trusted, so the joiner could read neither
+ * the delivery nor the entries after it. Once it commits, the joiner receives the new version
+ * among the active ones.
  */
 import { fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -71,6 +77,13 @@ export class LedgerRekey {
 
   constructor(target: RekeyTarget) {
     this.#t = target;
+  }
+
+  /** True while a committed rekey request has no committed delivery yet (see the module comment). */
+  deliveryPending(): boolean {
+    const { gov } = this.#t;
+    const requested = gov.row<{ requests: number }>(GOV.rekey, SINGLETON_KEY)?.requests ?? 0;
+    return requested > (gov.row<LedgerSecretRecord>(GOV.ledgerSecret, SINGLETON_KEY)?.requests ?? 0);
   }
 
   /** Follower: replicated entries, before their write sets are decrypted. */

@@ -9,11 +9,24 @@
  * stay in clear because range scans need their order: contracts should not put secrets in keys
  * (docs/contracts.md says so). The key is node-local (never replicated), from the node's sealed
  * secrets; losing it means rebuilding the KV from the ledger.
+ *
+ * Rekey (`useKey`, `resealStep`, `retireOlderKeys`): new writes are sealed with the newest key,
+ * values open with any key held (AES-GCM's tag tells which), and a re-seal walks the private
+ * maps in bounded steps rewriting every value under the newest key; then the older keys are
+ * dropped and their bytes zeroed.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { concatBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
-import type { BatchWrite, CommittedBackend, MapRef, Row, ScanBounds } from "./backend.js";
+import { assert } from "../../sdk/assert.js";
+import {
+  type BatchWrite,
+  type CommittedBackend,
+  type MapRef,
+  mapRef,
+  type Row,
+  type ScanBounds,
+} from "./backend.js";
 import { isPublicMap } from "./types.js";
 
 const NONCE_BYTES = 12;
@@ -26,12 +39,77 @@ function aad(map: MapRef, key: Uint8Array): Uint8Array {
   return concatBytes(length, map.bytes, key);
 }
 
+/** Where a re-seal continues: after `key` in `map` (maps in name order). */
+export interface ResealCursor {
+  readonly map: string;
+  readonly key: Uint8Array;
+}
+
 export class SealedBackend implements CommittedBackend {
-  /** `key` must be AT_REST_KEY_BYTES long (KvStore.open checks it before opening the disk). */
+  /** Newest first: `keys[0]` seals, every one opens. */
+  #keys: Uint8Array[];
+
+  /**
+   * `key` seals and opens; `older` keys (a re-seal that had not finished) only open. All must be
+   * AT_REST_KEY_BYTES long (KvStore.open checks them before opening the disk).
+   */
   constructor(
     private readonly inner: CommittedBackend,
-    private readonly key: Uint8Array,
-  ) {}
+    key: Uint8Array,
+    older: readonly Uint8Array[] = [],
+  ) {
+    this.#keys = [key, ...older];
+  }
+
+  /** Seals from now on with `key`; the keys held so far still open. */
+  useKey(key: Uint8Array): void {
+    assert(key.length === AT_REST_KEY_BYTES, "at-rest keys are AT_REST_KEY_BYTES long");
+    this.#keys = [key, ...this.#keys.filter((k) => !sameBytes(k, key))];
+  }
+
+  /** How many older keys are still held (0 once a re-seal finished). */
+  get olderKeys(): number {
+    return this.#keys.length - 1;
+  }
+
+  /** Forgets every key but the newest and zeroes their bytes: call after a complete re-seal. */
+  retireOlderKeys(): void {
+    for (const key of this.#keys.slice(1)) key.fill(0);
+    this.#keys = this.#keys.slice(0, 1);
+  }
+
+  /**
+   * Rewrites up to `limit` private values after `after` under the newest key, durably, keeping
+   * the committed version. Returns where to continue, or null when every private map was walked.
+   * The caller serializes it with `persist` (KvStore does).
+   */
+  async resealStep(after: ResealCursor | null, limit: number): Promise<ResealCursor | null> {
+    assert(Number.isSafeInteger(limit) && limit > 0, "resealStep: a positive limit");
+    const maps = this.inner
+      .mapNames()
+      .filter((name) => !isPublicMap(name) && (after === null || name >= after.map))
+      .sort();
+    const writes: BatchWrite[] = [];
+    let scanned = 0;
+    let cursor: ResealCursor | null = null;
+    for (const name of maps) {
+      const map = mapRef(name);
+      const bounds = after !== null && name === after.map ? { lower: after.key, lowerExclusive: true } : {};
+      const rows = this.inner.scan(map, bounds, false, limit - scanned);
+      for (const row of rows) {
+        const opened = this.#openWith(map, row.key, row.value);
+        if (opened.index !== 0)
+          writes.push({ map, key: row.key, value: this.#seal(map, row.key, opened.plain) });
+      }
+      scanned += rows.length;
+      if (scanned >= limit) {
+        cursor = { map: name, key: rows[rows.length - 1]!.key };
+        break;
+      }
+    }
+    if (writes.length > 0) await this.inner.persist(this.inner.committedVersion, writes);
+    return cursor;
+  }
 
   get committedVersion(): number {
     return this.inner.committedVersion;
@@ -68,28 +146,47 @@ export class SealedBackend implements CommittedBackend {
 
   #seal(map: MapRef, key: Uint8Array, value: Uint8Array): Uint8Array {
     const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv("aes-256-gcm", this.key, nonce, { authTagLength: TAG_BYTES });
+    const cipher = createCipheriv("aes-256-gcm", this.#keys[0]!, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad(map, key));
     return concatBytes(nonce, cipher.update(value), cipher.final(), cipher.getAuthTag());
   }
 
   #open(map: MapRef, key: Uint8Array, sealed: Uint8Array): Uint8Array {
-    try {
-      if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new Error("too short");
-      const decipher = createDecipheriv("aes-256-gcm", this.key, sealed.subarray(0, NONCE_BYTES), {
-        authTagLength: TAG_BYTES,
-      });
-      decipher.setAAD(aad(map, key));
-      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-      return concatBytes(
-        decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)),
-        decipher.final(),
-      );
-    } catch {
-      throw new TreatyError(
-        "LedgerCorrupt",
-        `kv map ${map.name}: a stored private value does not open with this node's at-rest key`,
-      );
-    }
+    return this.#openWith(map, key, sealed).plain;
   }
+
+  /** Opens with the first key that authenticates; `index` says which (0 = the newest). */
+  #openWith(map: MapRef, key: Uint8Array, sealed: Uint8Array): { plain: Uint8Array; index: number } {
+    if (sealed.length >= NONCE_BYTES + TAG_BYTES) {
+      for (let index = 0; index < this.#keys.length; index++) {
+        try {
+          const decipher = createDecipheriv(
+            "aes-256-gcm",
+            this.#keys[index]!,
+            sealed.subarray(0, NONCE_BYTES),
+            {
+              authTagLength: TAG_BYTES,
+            },
+          );
+          decipher.setAAD(aad(map, key));
+          decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+          const plain = concatBytes(
+            decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)),
+            decipher.final(),
+          );
+          return { plain, index };
+        } catch {
+          // Not this key: try the next.
+        }
+      }
+    }
+    throw new TreatyError(
+      "LedgerCorrupt",
+      `kv map ${map.name}: a stored private value does not open with this node's at-rest key`,
+    );
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

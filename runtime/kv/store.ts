@@ -33,7 +33,7 @@ import {
 } from "./limits.js";
 import { LmdbBackend } from "./lmdb-backend.js";
 import { MemoryBackend } from "./memory-backend.js";
-import { AT_REST_KEY_BYTES, SealedBackend } from "./sealed-backend.js";
+import { AT_REST_KEY_BYTES, type ResealCursor, SealedBackend } from "./sealed-backend.js";
 import { type LayerEntry, mergeLayers, pagedRows } from "./merge.js";
 import { Overlay, type OverlayWrite, valueAt } from "./overlay.js";
 import { StoreTx, type TxHost } from "./tx.js";
@@ -48,6 +48,8 @@ export interface KvStoreOptions {
   maxValueBytes?: number;
   /** 32-byte key sealing private maps' values on disk (see sealed-backend.ts); LMDB stores only. */
   atRestKey?: Uint8Array;
+  /** Earlier at-rest keys of a re-seal that had not finished: they open values but seal nothing. */
+  olderAtRestKeys?: readonly Uint8Array[];
 }
 
 /** Map names whose MapRef is cached; beyond this the cache starts over (hostile names churn it). */
@@ -110,15 +112,16 @@ export class KvStore {
     if (path !== null && (typeof path !== "string" || path.length === 0)) {
       throw new TreatyError("InvalidArgs", "path: expected a directory path or null");
     }
-    if (options.atRestKey !== undefined && options.atRestKey.length !== AT_REST_KEY_BYTES) {
-      throw new TreatyError("InvalidArgs", `atRestKey: expected ${AT_REST_KEY_BYTES} bytes`);
+    for (const key of [options.atRestKey, ...(options.olderAtRestKeys ?? [])]) {
+      if (key !== undefined && key.length !== AT_REST_KEY_BYTES)
+        throw new TreatyError("InvalidArgs", `atRestKey: expected ${AT_REST_KEY_BYTES} bytes`);
     }
     const backend =
       path === null
         ? new MemoryBackend()
         : options.atRestKey === undefined
           ? LmdbBackend.open(path)
-          : new SealedBackend(LmdbBackend.open(path), options.atRestKey);
+          : new SealedBackend(LmdbBackend.open(path), options.atRestKey, options.olderAtRestKeys);
     return new KvStore(backend, maxKeyBytes, maxValueBytes);
   }
 
@@ -227,6 +230,41 @@ export class KvStore {
       this.rollbacks.pop();
     }
     this.rollbacks.push({ epoch: this.epoch, target: version });
+  }
+
+  /**
+   * At-rest rekey (see sealed-backend.ts): values are sealed with `key` from the next commit on.
+   * Throws TreatyError InvalidArgs for a key of the wrong length or a store without sealing.
+   */
+  useAtRestKey(key: Uint8Array): void {
+    this.assertOpen();
+    if (key.length !== AT_REST_KEY_BYTES)
+      throw new TreatyError("InvalidArgs", `atRestKey: expected ${AT_REST_KEY_BYTES} bytes`);
+    this.sealed().useKey(key);
+  }
+
+  /**
+   * Re-seals up to `limit` committed private values after `after` under the newest at-rest key,
+   * between commits (never overlapping one). Returns where to continue, or null when done.
+   */
+  resealAtRest(after: ResealCursor | null, limit: number): Promise<ResealCursor | null> {
+    this.assertOpen();
+    const sealed = this.sealed();
+    const run = this.lastCommit.catch(() => undefined).then(() => sealed.resealStep(after, limit));
+    this.lastCommit = run.then(() => undefined);
+    return run;
+  }
+
+  /** Drops the older at-rest keys (after a complete re-seal) and zeroes them. */
+  retireOlderAtRestKeys(): void {
+    this.assertOpen();
+    this.sealed().retireOlderKeys();
+  }
+
+  private sealed(): SealedBackend {
+    if (!(this.backend instanceof SealedBackend))
+      throw new TreatyError("InvalidArgs", "atRestKey: this store does not seal private state at rest");
+    return this.backend;
   }
 
   /** Reads committed+applied state outside any transaction (for status and tooling); a fresh copy. */

@@ -6,7 +6,8 @@
  * - views never go back, and the store's/chunk's view agrees with the header;
  * - at every signature: tree size, the Merkle root re-derived from the entries, the node id, the
  *   node's signature, the service identity's endorsement and its validity at the signing time;
- *   one service identity throughout (the pinned one, when given);
+ *   one service identity throughout (the pinned one, when given), or with `identities` the
+ *   pinned one and those it endorsed, in turn, in the ledger (disaster recoveries);
  * - with ledger secrets: every private part decrypts and decodes;
  * - for chunk files: every chunk ends on a signature.
  *
@@ -15,7 +16,14 @@
 import { toHex } from "../../sdk/bytes.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { ENTRY_KINDS, type EntryKind, encodeLeafData } from "../../sdk/receipt.js";
-import { corrupt, decodeEntry, decodePublicWrites, leafFields, openPrivatePart } from "./entry.js";
+import {
+  corrupt,
+  type DecodedEntry,
+  decodeEntry,
+  decodePublicWrites,
+  leafFields,
+  openPrivatePart,
+} from "./entry.js";
 import { nodeHasher } from "./ledger.js";
 import { MerkleFrontier } from "./merkle-tree.js";
 import type { LedgerSecrets } from "./secrets.js";
@@ -31,11 +39,27 @@ export interface AuditRecord extends LedgerRecord {
 export interface VerifyLedgerOptions {
   /** The pinned service identity. Without it, the first signature's service key is reported and required throughout. */
   readonly serviceKey?: PublicKey;
+  /**
+   * The service identities a signature may be endorsed by, when not only the pinned one (after
+   * disaster recoveries: node/cli/ledger-identities.ts follows the recorded endorsements).
+   */
+  readonly identities?: ServiceIdentities;
   /** When given, every private part must decrypt. */
   readonly secrets?: LedgerSecrets;
   /** Called every `progressEveryEntries` entries. */
   readonly onProgress?: (progress: { readonly seqno: number; readonly bytes: number }) => void;
   readonly progressEveryEntries?: number;
+}
+
+/** Which service identities endorse signing nodes, as the walk goes on. */
+export interface ServiceIdentities {
+  /**
+   * The identity to check the signature at `seqno` against, given the one it names (starting
+   * from `pinned`); throws TreatyError LedgerCorrupt when the named one is not established.
+   */
+  keyFor(named: PublicKey, pinned: PublicKey, seqno: number): PublicKey;
+  /** Sees every entry that is not a signature, in order (endorsements are recorded in them). */
+  observe(entry: DecodedEntry, seqno: number): void;
 }
 
 export interface VerifyReport {
@@ -114,12 +138,17 @@ export function verifyLedger(
     if (header.kind === "signature") {
       const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
       serviceKey ??= signature.serviceKey;
-      checkSignatureEntry(header, signature, frontier.root(), serviceKey);
+      const endorsing =
+        options.identities?.keyFor(signature.serviceKey, serviceKey, record.seqno) ?? serviceKey;
+      checkSignatureEntry(header, signature, frontier.root(), endorsing);
       signatures++;
       lastSignedSeqno = record.seqno;
       signedRoot = toHex(signature.root);
       signingNodes.add(signature.nodeId);
-    } else if (record.endsChunk !== undefined) {
+    } else {
+      options.identities?.observe(entry, record.seqno);
+    }
+    if (header.kind !== "signature" && record.endsChunk !== undefined) {
       throw corrupt(
         record.seqno,
         "chunk",

@@ -32,6 +32,8 @@ import {
   submitRecoveryShare,
 } from "../../sdk/recovery.js";
 import { signRequest } from "../../sdk/request.js";
+import { type ConsistencyProof, verifyConsistencyProof } from "../../sdk/consistency.js";
+import { runLedgerVerify } from "../../node/cli/ledger.js";
 import { freePorts } from "../support/cluster.js";
 
 /** `/node/status` of a node in the RecoveryShares phase (node/recovery/phase.ts). */
@@ -268,8 +270,50 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
     );
     assert.deepEqual(read, { msg: "after the disaster" });
     assert.deepEqual((await joined.readPrivate({ id: 1 })).result, { msg: "secret 1" });
+
+    // A consistency proof from a root signed before the disaster to one signed after verifies
+    // against the original identity through the chain it carries, and not without it.
+    const response = await fetch(
+      `${url}/node/consistency?from=${receipts[0]!.signature.treeSize}&to=${fresh.signature.treeSize}`,
+    );
+    const proof = (await response.json()) as ConsistencyProof;
+    assert.equal(proof.serviceEndorsements?.length, 1);
+    const checked = verifyConsistencyProof(proof, originalKey, {
+      trusted: { treeSize: receipts[0]!.signature.treeSize, root: receipts[0]!.signature.root },
+    });
+    assert.equal(checked.to.treeSize, fresh.signature.treeSize);
+    const { serviceEndorsements: _chain, ...unchained } = proof;
+    assert.throws(
+      () => verifyConsistencyProof(unchained, originalKey),
+      (e) => isTreatyError(e, "ReceiptInvalid") && /consistency\.to\.node\.endorsement/.test(e.message),
+    );
+
+    // Offline audit of the recovered node's ledger, pinned to the original identity: the
+    // signatures of both services verify, the later ones through the recorded endorsement.
+    await joiner.stop();
+    await recovered.stop();
+    const pin = ["--service-key", `ed25519:${toHex(originalKey.publicKey)}`, "--quiet"];
+    const audit = await ledgerVerify([recovered.config.dataDir, ...pin]);
+    assert.equal(audit.code, 0, audit.out);
+    const report = JSON.parse(audit.out) as { serviceIdentities: string[]; signatures: number };
+    assert.deepEqual(report.serviceIdentities, [toHex(originalKey.publicKey), toHex(serviceKey.publicKey)]);
+    // Pinned to the new identity, the signatures before the disaster are refused.
+    const wrongPin = await ledgerVerify([
+      recovered.config.dataDir,
+      "--service-key",
+      `ed25519:${toHex(serviceKey.publicKey)}`,
+      "--quiet",
+    ]);
+    assert.equal(wrongPin.code, 1);
+    assert.match(wrongPin.out, /signature\.service/);
   });
 });
+
+async function ledgerVerify(argv: string[]): Promise<{ code: number; out: string }> {
+  let out = "";
+  const code = await runLedgerVerify(argv, { out: (t) => (out += t), err: () => {}, nowMs: () => 0 });
+  return { code, out };
+}
 
 async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + 30_000;

@@ -3,7 +3,8 @@
  * new ledger secret version that every node receives through the ledger, new private writes use
  * it, old entries stay readable everywhere, recovery shares are issued again, and a second rekey
  * survives the leader stopping right after the proposal is accepted. The stopped-node ledger and
- * a survivor's pass `treaty ledger verify --ledger-secret` with every version.
+ * a survivor's pass `treaty ledger verify --ledger-secret` with every version. Each committed
+ * rekey also rotates every node's at-rest key: its KV is re-sealed and the old key opens nothing.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -20,12 +21,18 @@ import { createSealingProvider } from "../../node/secrets/sealing.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
 import { MemoryNetwork } from "../../node/transport/memory.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { toHex } from "../../sdk/bytes.js";
+import { KvStore } from "../../runtime/kv/store.js";
+import { isPublicMap } from "../../runtime/kv/types.js";
+import { fromHex, toHex } from "../../sdk/bytes.js";
+import { isTreatyError } from "../../sdk/errors.js";
 import { Client } from "../../sdk/client.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
 import { generateEncryptionKeyPair } from "../../sdk/recovery.js";
 import { treaty } from "../support/cli.js";
+import { JOIN_PATH, type JoinResponse, openSecrets } from "../../node/join.js";
+import { REKEY_METHOD } from "../../node/secrets/rekey.js";
+import { signRequest } from "../../sdk/request.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
@@ -68,12 +75,32 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
 
 const leaderOf = () =>
   until("a leader", () => [...running].find((n) => n.replica.consensus.status().role === "Leader"));
+const sealedSecrets = (node: TreatyNode) =>
+  createSealingProvider(node.config.sealing, node.config.dataDir, {
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+  }).unseal()!.secrets!;
+
+/** Opens a stopped node's KV with `key` and reads every private row: how many opened. */
+async function readPrivateRows(node: TreatyNode, key: string): Promise<number> {
+  const kv = KvStore.open(join(node.config.dataDir, "kv"), { atRestKey: fromHex(key, "key") });
+  try {
+    let rows = 0;
+    for (const map of kv.knownMaps().filter((m) => !isPublicMap(m)))
+      rows += [...kv.begin().range(map)].length;
+    return rows;
+  } finally {
+    await kv.close();
+  }
+}
+
 const secretVersion = (node: TreatyNode) =>
   node.gov.row<{ version: number }>(GOV.ledgerSecret, "current")?.version ?? 1;
 
 describe("ledger rekey", () => {
   let founder: TreatyNode;
   let next = 1;
+  /** Each node's at-rest key after the first rekey. */
+  const atRestAfterFirst = new Map<string, string>();
   const written: Array<{ id: number; txid: string }> = [];
 
   before(async () => {
@@ -145,11 +172,23 @@ describe("ledger rekey", () => {
   it("switches new private writes to a new version; every node reads old and new; shares are re-issued", async () => {
     await write(4);
     const client = new Client({ nodes: [founder.url], serviceKey: founder.serviceKey });
+    const atRestBefore = new Map([...running].map((n) => [n, sealedSecrets(n).atRestKey!]));
     await rekey();
     await until("version 2 active on every node", () =>
       [...running].every((n) => secretVersion(n) === 2) ? true : undefined,
     );
     await write(4);
+    for (const node of running) {
+      await until("the at-rest re-seal", async () => {
+        await node.atRest.idle();
+        return node.atRest.rotations >= 1 ? true : undefined;
+      });
+      const sealed = sealedSecrets(node);
+      assert.notEqual(sealed.atRestKey, atRestBefore.get(node), "a new at-rest key");
+      assert.equal(sealed.olderAtRestKeys, undefined, "the old at-rest key is no longer sealed");
+      assert.equal(sealed.atRestKeyFor, 2);
+      atRestAfterFirst.set(node.identity.id, sealed.atRestKey!);
+    }
     const leader = await leaderOf();
     assert.deepEqual(
       written.map((w) => versionOfTx(leader, w.txid)),
@@ -162,6 +201,79 @@ describe("ledger rekey", () => {
         () => undefined,
       ),
     );
+  });
+
+  it("a leader change between an accepted rekey and its delivery's commit: one version wins, nothing is lost; a joiner waits for it", async () => {
+    await write(2);
+    const before = secretVersion(founder);
+    // Mute every node whose log holds an uncommitted rekey delivery: the delivery never commits
+    // while the filter is on, whoever leads.
+    const holdsDelivery = (node: TreatyNode) => {
+      const { commitSeqno } = node.replica.consensus.status();
+      for (let seqno = commitSeqno + 1; seqno <= node.ledger.lastSeqno; seqno++)
+        if (node.ledger.entry(seqno)?.header.meta.method === REKEY_METHOD) return true;
+      return false;
+    };
+    network.setDropFilter((from) => [...running].some((n) => n.identity.id === from && holdsDelivery(n)));
+    const old = await rekey();
+    await until("the leader to hold an uncommitted delivery", () => (holdsDelivery(old) ? true : undefined));
+    assert.equal(secretVersion(old), before, "the delivery is not committed");
+
+    // A trusted node asking for the secrets now is told to wait (it may not be a recipient of
+    // the delivery in flight), never sent an uncommitted version.
+    const joiner = [...running].find((n) => n !== old)!;
+    const poll = async (url: string) => {
+      const request = signRequest(joiner.identity, joiner.serviceId, JOIN_PATH, {
+        publicKey: toHex(joiner.identity.publicKey),
+        measurement: joiner.measurement,
+        url: joiner.url,
+      });
+      const response = await fetch(url + JOIN_PATH, {
+        method: "POST",
+        body: request.body as Uint8Array<ArrayBuffer>,
+        headers: request.headers,
+      });
+      return (await response.json()) as JoinResponse;
+    };
+    const answer = await poll(old.url);
+    assert.equal(answer.status, "pending");
+    assert.match((answer as { waitingFor?: string }).waitingFor ?? "", /ledger rekey/);
+
+    // The leader dies before its delivery commits; the others take over once the network heals.
+    const oldLastSeqno = old.ledger.lastSeqno;
+    await old.stop();
+    running.delete(old);
+    network.setDropFilter(undefined);
+    await until("the rekey to commit on the survivors", () =>
+      [...running].every((n) => secretVersion(n) === before + 1) ? true : undefined,
+    );
+    await write(2);
+    // The old leader comes back (its sealed secrets never held its own, uncommitted version): its
+    // delivery is overwritten by the new leader's and it converges on the committed version.
+    const index = Number(old.config.dataDir.slice(-1));
+    await startNode(index, {
+      join: { nodes: [(await leaderOf()).url], serviceKey: toHex(old.serviceKey.publicKey) },
+    });
+    await until("the old leader to catch up", () =>
+      [...running].every((n) => secretVersion(n) === before + 1 && n.ledger.lastSeqno >= oldLastSeqno)
+        ? true
+        : undefined,
+    );
+    const keys = [...running].map((n) =>
+      sealedSecrets(n)
+        .ledgerSecrets.map((s) => `${s.version}:${s.key}`)
+        .join(),
+    );
+    assert.equal(new Set(keys).size, 1, "every node holds the same versions and keys");
+    for (const node of running) await readAll(node);
+
+    // Now the trusted node receives exactly the committed versions, the new one included.
+    const leader = await leaderOf();
+    const trusted = await until("a trusted answer", () =>
+      poll(leader.url).then((r) => (r.status === "trusted" ? r : undefined)),
+    );
+    const opened = openSecrets(joiner.identity, joiner.serviceKey, trusted.sealed, Date.now());
+    assert.equal(opened.ledgerSecrets.map((s) => `${s.version}:${s.key}`).join(), keys[0]);
   });
 
   it("a leader stopped right after a rekey is accepted: the new leader completes it", async () => {
@@ -182,6 +294,13 @@ describe("ledger rekey", () => {
     await until("the survivor to catch up", () =>
       survivor.ledger.lastSeqno >= lastSeqno ? true : undefined,
     );
+    await until("the survivor's at-rest re-seal for the last rekey", async () => {
+      await survivor.atRest.idle();
+      const sealed = sealedSecrets(survivor);
+      return sealed.atRestKeyFor === secretVersion(survivor) && sealed.olderAtRestKeys === undefined
+        ? true
+        : undefined;
+    });
     await survivor.stop();
     running.delete(survivor);
     const sealed = createSealingProvider(survivor.config.sealing, survivor.config.dataDir, {
@@ -189,6 +308,12 @@ describe("ledger rekey", () => {
     }).unseal()!;
     const versions = sealed.secrets!.ledgerSecrets.map((s) => s.version);
     assert.ok(versions.includes(1) && versions.includes(2) && versions.some((v) => v >= 3));
+    // Its KV is sealed under the at-rest key of the last rekey only.
+    assert.ok((await readPrivateRows(survivor, sealed.secrets!.atRestKey!)) >= written.length);
+    await assert.rejects(
+      readPrivateRows(survivor, atRestAfterFirst.get(survivor.identity.id)!),
+      (err: unknown) => isTreatyError(err) && err.code === "LedgerCorrupt",
+    );
     writeFileSync(join(dir, "secrets.json"), JSON.stringify(sealed.secrets!.ledgerSecrets));
     writeFileSync(
       join(dir, "service.json"),

@@ -1,0 +1,99 @@
+/**
+ * `treaty ledger verify` across a disaster recovery (node/cli/ledger-identities.ts): a ledger
+ * signed first under one service identity, then, after an entry recording the next identity
+ * endorsed by the first, under the next, verifies against the first (pinned) through the
+ * endorsement; without the chain, with a forged or unrelated endorsement, or with a malformed
+ * one it is refused with LedgerCorrupt naming the seqno.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { EndorsementChain } from "../../node/cli/ledger-identities.js";
+import { publicWriteSet } from "../../node/genesis.js";
+import { GOV } from "../../node/gov/tables.js";
+import { Ledger } from "../../runtime/ledger/ledger.js";
+import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { verifyLedger } from "../../runtime/ledger/verify.js";
+import { toHex } from "../../sdk/bytes.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import { type KeyPair, sign } from "../../sdk/keys.js";
+import { serviceEndorsementMessage } from "../../sdk/receipt.js";
+import {
+  SERVICE,
+  signerFor,
+  testKey,
+  testRandom,
+  testSecrets,
+  txFor,
+  VALID_FROM_MS,
+} from "../ledger/fixtures.js";
+
+const NEXT = testKey("service-after-recovery");
+const STRANGER = testKey("stranger");
+const NODE_AFTER = testKey("node-after-recovery");
+
+/** 6 transactions signed under SERVICE, the endorsement entry `value`, 6 signed under NEXT. */
+function recoveredLedger(value: unknown): MemoryLedgerStore {
+  const store = new MemoryLedgerStore();
+  const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
+  for (let i = 0; i < 6; i++) ledger.appendTransaction(2, txFor(i));
+  ledger.appendSignature(2, signerFor(), VALID_FROM_MS + 3000);
+  ledger.appendTransaction(3, {
+    kind: "internal",
+    writeSet: publicWriteSet([{ map: GOV.serviceEndorsements, key: toHex(NEXT.publicKey), value }]),
+    meta: { timeMs: VALID_FROM_MS + 3500, contract: null, method: "recover_service", callerId: null },
+  });
+  for (let i = 6; i < 12; i++) ledger.appendTransaction(3, txFor(i));
+  ledger.appendSignature(3, signerFor(NODE_AFTER, NEXT), VALID_FROM_MS + 6000);
+  ledger.persist();
+  return store;
+}
+
+const endorsement = (by: KeyPair, signer: KeyPair = by) => ({
+  endorsedBy: toHex(by.publicKey),
+  signature: toHex(sign(signer, serviceEndorsementMessage(NEXT.publicKey))),
+  timeMs: VALID_FROM_MS + 3500,
+});
+
+const verify = (store: MemoryLedgerStore, chain = true) =>
+  verifyLedger(store.range(1), {
+    serviceKey: SERVICE,
+    ...(chain && { identities: new EndorsementChain() }),
+  });
+
+const corruptAt = (seqno: number, field: RegExp) => (err: unknown) =>
+  isTreatyError(err) &&
+  err.code === "LedgerCorrupt" &&
+  err.details?.seqno === seqno &&
+  field.test(err.message);
+
+describe("ledger verify follows the service endorsement chain", () => {
+  it("verifies both services' signatures against the original identity", () => {
+    const store = recoveredLedger(endorsement(SERVICE));
+    const identities = new EndorsementChain();
+    const report = verifyLedger(store.range(1), { serviceKey: SERVICE, identities });
+    assert.equal(report.signatures, 2);
+    assert.deepEqual(identities.identities, [toHex(SERVICE.publicKey), toHex(NEXT.publicKey)]);
+  });
+
+  it("without the chain, the recovered service's signature is refused", () => {
+    assert.throws(() => verify(recoveredLedger(endorsement(SERVICE)), false), corruptAt(15, /service key/));
+  });
+
+  it("a forged endorsement claiming the pinned identity is refused where it is recorded", () => {
+    const forged = endorsement(SERVICE, STRANGER);
+    assert.throws(() => verify(recoveredLedger(forged)), corruptAt(8, /not signed by/));
+  });
+
+  it("an endorsement by an identity the pinned one never endorsed establishes nothing", () => {
+    assert.throws(
+      () => verify(recoveredLedger(endorsement(STRANGER))),
+      corruptAt(15, /neither the pinned service identity nor one it endorsed/),
+    );
+  });
+
+  it("a malformed endorsement is a coded error naming its seqno", () => {
+    for (const value of [{ endorsedBy: "zz", signature: "00" }, "not a record", 42]) {
+      assert.throws(() => verify(recoveredLedger(value)), corruptAt(8, /gov\.serviceEndorsements/));
+    }
+  });
+});
