@@ -48,6 +48,8 @@ export interface NodeConfig {
     readonly signatureIntervalTx: number;
     /** ...or after this many milliseconds with unsigned transactions, whichever comes first. */
     readonly signatureIntervalMs: number;
+    /** A ledger chunk file closes at the first signature once it holds this many bytes. */
+    readonly chunkBytes: number;
   };
   readonly requests: {
     /** Signed requests older or newer than this (by createdMs) are refused as StaleRequest. */
@@ -67,7 +69,7 @@ export interface NodeConfig {
 export const DEFAULTS = {
   // Admits arguments at the default maxArgsBytes (576 KiB) plus the request envelope.
   http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20 },
-  ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100 },
+  ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100, chunkBytes: 4 * 1024 * 1024 },
   requests: { freshnessWindowMs: 5 * 60_000 },
   logLevel: "info",
 } as const;
@@ -135,6 +137,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ledger.signatureIntervalMs === undefined
           ? DEFAULTS.ledger.signatureIntervalMs
           : integer(ledger.signatureIntervalMs, "ledger.signatureIntervalMs", 1, 3_600_000),
+      chunkBytes:
+        ledger.chunkBytes === undefined
+          ? DEFAULTS.ledger.chunkBytes
+          : integer(ledger.chunkBytes, "ledger.chunkBytes", 1024, 1 << 30),
     },
     requests: {
       freshnessWindowMs:

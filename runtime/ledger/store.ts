@@ -33,6 +33,12 @@ export interface LedgerStore {
    * store may have gaps; they show as missing seqnos, which auditors report.
    */
   range(fromSeqno: number, toSeqno?: number): IterableIterator<LedgerRecord>;
+  /**
+   * Optional: tells the store that every entry up to `seqno` is committed (consensus will never
+   * truncate it), so it may seal what holds them (the chunked store makes those chunks
+   * immutable). Stores without the notion leave it out.
+   */
+  markCommitted?(seqno: number): void;
   /** Releases the store; no calls after this. */
   close(): Promise<void>;
 }
