@@ -106,7 +106,13 @@ describe("chunked ledger files on a live network", () => {
     for (const name of archived) cpSync(join(archive, name), join(audit, name));
     for (const name of committedChunks(node.dataDir)) cpSync(join(live, name), join(audit, name));
     let out = "";
-    const io: CliIo = { out: (t) => void (out += t), err: () => undefined, nowMs: () => 0 };
+    const io: CliIo = {
+      out: (text) => {
+        out += text;
+      },
+      err: () => undefined,
+      nowMs: () => 0,
+    };
     const code = await runLedgerVerify(
       [audit, "--quiet", "--service-key", toHex(cluster.serviceKey.publicKey)],
       io,
