@@ -42,6 +42,8 @@ export interface TestNodeOptions {
   readonly signatureIntervalMs?: number;
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
   readonly freshnessWindowMs?: number;
+  /** Ledger chunk size in bytes (default: the node's default, 4 MiB). */
+  readonly ledgerChunkBytes?: number;
   /** HTTP body cap (default: the node's default, 1 MiB). */
   readonly maxBodyBytes?: number;
   /** Logs (default: silent). */
@@ -132,7 +134,10 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       port,
       ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
     },
-    ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
+    ledger: {
+      signatureIntervalMs: options.signatureIntervalMs ?? 20,
+      ...(options.ledgerChunkBytes !== undefined && { chunkBytes: options.ledgerChunkBytes }),
+    },
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),
