@@ -14,7 +14,11 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { isTreatyError } from "../../sdk/errors.js";
 import { ChunkedLedgerStore, INDEX_CACHE_CHUNKS } from "../../runtime/ledger/chunk-store.js";
-import { readChunkFiles, listChunkFiles } from "../../runtime/ledger/chunks.js";
+import { listChunkFiles, parseChunkFileName, readChunkFiles } from "../../runtime/ledger/chunks.js";
+import { Ledger } from "../../runtime/ledger/ledger.js";
+import { toHex } from "../../sdk/bytes.js";
+import { verifyReceipt } from "../../sdk/receipt.js";
+import { buildFixtureLedger, SERVICE } from "./fixtures.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
 import { ledgerStoreConformance } from "./store-conformance.js";
 
@@ -280,5 +284,47 @@ describe("ChunkedLedgerStore chunks", () => {
       assert.equal(reader.lastSeqno, 5);
       assert.equal(statSync(join(dir, "ledger_4.open")).size, size);
       await reader.close();
+    }));
+});
+
+describe("Ledger over a chunked store with archived chunks", () => {
+  it("opens from its checkpoint, serves receipts for local entries and LedgerArchived for archived ones", () =>
+    withDir(async (dir) => {
+      const store = ChunkedLedgerStore.open(dir, { maxChunkBytes: 2000 });
+      const { ledger } = buildFixtureLedger({
+        transactions: 120,
+        signEvery: 5,
+        signLast: true,
+        store,
+        residentLevel: 3,
+      });
+      const last = ledger.lastSignature!.seqno;
+      store.markCommitted(last);
+      const checkpoint = ledger.checkpoint(last)!;
+      await store.close();
+      // Archive the committed chunks wholly before the checkpoint's last signature but one.
+      const keepFrom =
+        ledger.lastSignatureAtOrBefore(ledger.lastSignatureAtOrBefore(checkpoint.size) - 1) - 20;
+      const archived = readdirSync(dir).filter((name) => {
+        const range = parseChunkFileName(name);
+        return range !== undefined && range.lastSeqno < keepFrom;
+      });
+      assert.ok(archived.length >= 2, `archived: ${archived.join(", ")}`);
+      for (const name of archived) rmSync(join(dir, name), { force: true });
+
+      const reopened = ChunkedLedgerStore.open(dir, { readOnly: true });
+      try {
+        const opened = Ledger.open({ store: reopened, serviceKey: SERVICE, residentLevel: 3, checkpoint });
+        assert.equal(opened.openedFromSeqno, checkpoint.size, "read from the checkpoint on");
+        assert.equal(toHex(opened.root()), toHex(ledger.root()));
+        const recent = last - 1;
+        assert.equal(verifyReceipt(opened.receipt(`2.${recent}`, last), SERVICE).seqno, recent);
+        assert.throws(
+          () => opened.receipt("2.2", last),
+          (err) => isTreatyError(err) && err.code === "LedgerArchived" && err.details?.seqno !== undefined,
+        );
+      } finally {
+        await reopened.close();
+      }
     }));
 });
