@@ -10,8 +10,9 @@
  *   node's signature and its endorsement);
  * - either way the entry is *staged*: it has a seqno, is in the Merkle tree and readable, but not
  *   yet durable;
- * - `persist()` writes every staged entry to the store in one durable commit (one LMDB commit per
- *   batch); the driver calls it before acknowledging or sending the entries;
+ * - `persist()` writes every staged entry to the store durably (the chunked store: one write and
+ *   one fdatasync of its tail per batch); the driver calls it before acknowledging or sending
+ *   the entries;
  * - `truncate(seqno)` drops a suffix when consensus rolls back uncommitted entries.
  *
  * Receipts come from `receipt(txid, committedSeqno)`; the commit index is consensus's knowledge,

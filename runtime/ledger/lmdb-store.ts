@@ -5,7 +5,8 @@
  * transaction, flushed to disk before it returns, so a batch is durable and atomic: what the
  * consensus driver needs before it acknowledges entries.
  *
- * A node's data dir holds the store at `<data-dir>/ledger/` (`ledgerStoreDir`). Stored values are
+ * Nodes now keep chunk files (chunk-store.ts); a data dir whose `<data-dir>/ledger/`
+ * (`ledgerStoreDir`) already holds `ledger.mdb` keeps using this store (`openLedgerStore`). Stored values are
  * untrusted on read (disks can be edited): a value too short to hold a view, or a key that is not
  * 8 bytes, is a TreatyError LedgerCorrupt naming the seqno.
  */
