@@ -1,7 +1,8 @@
 /**
- * `npm run bench:restart -- [--entries N]`: what a node restart costs in the consensus layer,
- * the old way and the bounded way, over one LMDB ledger of N entries (default 50000; a signature
- * every 100), built through the runtime (not HTTP) in a temp directory. Each mode runs in a fresh
+ * `npm run bench:restart -- [--entries N] [--store chunks|lmdb]`: what a node restart costs in
+ * the consensus layer, the old way and the bounded way, over one ledger of N entries (default
+ * 50000; a signature every 100) in chunk files (the node's store, default) or LMDB, built through
+ * the runtime (not HTTP) in a temp directory. Each mode runs in a fresh
  * child process, so RSS is its own:
  * - `whole`: Ledger.open, then every entry copied into a ConsensusNode (what restarts did before
  *   the bounded log);
@@ -21,7 +22,9 @@ import { utf8 } from "../sdk/bytes.js";
 import { generateKeyPair, keyPairFromPrivate } from "../sdk/keys.js";
 import { sha256 } from "../runtime/crypto.js";
 import { Ledger, type LedgerBase, type TransactionInput } from "../runtime/ledger/ledger.js";
+import { ChunkedLedgerStore } from "../runtime/ledger/chunk-store.js";
 import { LmdbLedgerStore } from "../runtime/ledger/lmdb-store.js";
+import type { LedgerStore } from "../runtime/ledger/store.js";
 import { LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { endorseNode, nodeSigner } from "../runtime/ledger/signature.js";
 import { ConsensusNode } from "../node/consensus/index.js";
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     entries: { type: "string", default: "50000" },
     mode: { type: "string" },
     dir: { type: "string" },
+    store: { type: "string", default: "chunks" },
   },
 });
 const SECRET = new LedgerSecret(1, new Uint8Array(32).fill(7));
@@ -56,12 +60,17 @@ function transaction(i: number, now: number): TransactionInput {
   };
 }
 
+function openStore(dir: string): LedgerStore {
+  const path = join(dir, "ledger");
+  return values.store === "lmdb" ? LmdbLedgerStore.open(path) : ChunkedLedgerStore.open(path);
+}
+
 function build(dir: string, entries: number): void {
   const service = generateKeyPair("ed25519");
   const node = keyPairFromPrivate("ed25519", sha256("bench node"));
   const now = Date.now();
   const signer = nodeSigner(node, endorseNode(service, node, now - 1000, now + 3600_000), service);
-  const store = LmdbLedgerStore.open(join(dir, "ledger"));
+  const store = openStore(dir);
   const ledger = Ledger.open({
     store,
     secrets: new LedgerSecrets([SECRET]),
@@ -75,6 +84,7 @@ function build(dir: string, entries: number): void {
   }
   ledger.persist();
   const commit = ledger.lastSignatureAtOrBefore(ledger.lastSeqno);
+  store.markCommitted?.(commit);
   writeFileSync(
     join(dir, "consensus.json"),
     JSON.stringify({ view: 1, votedFor: null, commitSeqno: commit }),
@@ -94,7 +104,7 @@ function measure(dir: string, mode: string): void {
   const t0 = performance.now();
   const base = mode === "base" ? decode<LedgerBase>(readFileSync(join(dir, "base.bin"))) : undefined;
   const ledger = Ledger.open({
-    store: LmdbLedgerStore.open(join(dir, "ledger")),
+    store: openStore(dir),
     secrets: new LedgerSecrets([SECRET]),
     ...(base !== undefined && { base }),
   });
@@ -138,9 +148,13 @@ if (values.mode !== undefined && values.dir !== undefined) {
     const script = fileURLToPath(import.meta.url);
     for (const mode of ["whole", "window", "base"]) {
       process.stdout.write(
-        execFileSync(process.execPath, ["--expose-gc", script, "--mode", mode, "--dir", dir], {
-          encoding: "utf8",
-        }),
+        execFileSync(
+          process.execPath,
+          ["--expose-gc", script, "--mode", mode, "--dir", dir, "--store", values.store!],
+          {
+            encoding: "utf8",
+          },
+        ),
       );
     }
   } finally {

@@ -1,17 +1,20 @@
 /**
- * `npm run soak -- [--seconds S] [--in-flight N] [--every S] [--freshness-ms MS]`: sustained
- * signed writes against one real node in this process (HTTP, admission, sequencer, execution
- * worker, LMDB ledger and KV), for S seconds (default 120). Every `--every` seconds (default 10)
- * prints one line: writes so far, the ledger's last seqno, RSS and heap (MB), open file
- * descriptors (/proc/self/fd), the consensus log's resident entries, and the live nonce rows.
- * What must stay flat once the first freshness window has passed: RSS, heap, open files,
- * resident entries and nonce rows. `--freshness-ms` (default 20000) shortens the request window
- * so nonce pruning shows within the run. Not part of CI.
+ * `npm run soak -- [--seconds S] [--in-flight N] [--every S] [--freshness-ms MS] [--chunk-bytes B]`:
+ * sustained signed writes against one real node in this process (HTTP, admission, sequencer,
+ * execution worker, chunked ledger files, LMDB KV), for S seconds (default 120). Every `--every`
+ * seconds (default 10) prints one line: writes so far, the ledger's last seqno, RSS and heap
+ * (MB), open file descriptors (/proc/self/fd), the ledger's chunk files (committed and in
+ * total), the consensus log's resident entries, and the live nonce rows. What must stay flat
+ * once the first freshness window has passed: RSS, heap, open files (whatever the number of
+ * chunk files), resident entries and nonce rows. `--freshness-ms` (default 20000) shortens the
+ * request window so nonce pruning shows within the run; `--chunk-bytes` (default 262144) keeps
+ * chunks small so many close within the run. Not part of CI.
  */
 import { readdirSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type logContract from "../contracts/examples/log/index.js";
 import { INTERNAL } from "../node/gov/tables.js";
+import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import { startTestNode } from "../test/support/node.js";
 
 const { values } = parseArgs({
@@ -20,6 +23,7 @@ const { values } = parseArgs({
     "in-flight": { type: "string", default: "16" },
     every: { type: "string", default: "10" },
     "freshness-ms": { type: "string", default: "20000" },
+    "chunk-bytes": { type: "string", default: "262144" },
   },
 });
 const seconds = Number(values.seconds);
@@ -38,7 +42,9 @@ async function main(): Promise<void> {
   const net = await startTestNode({
     signatureIntervalMs: 100,
     freshnessWindowMs: Number(values["freshness-ms"]),
+    ledgerChunkBytes: Number(values["chunk-bytes"]),
   });
+  const ledgerDir = ledgerStoreDir(net.dataDir);
   const log = net.client().contract<typeof logContract>("log");
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -56,6 +62,8 @@ async function main(): Promise<void> {
         rssMB: Math.round(memory.rss / 2 ** 20),
         heapMB: Math.round(memory.heapUsed / 2 ** 20),
         openFiles: openFiles(),
+        chunkFiles: readdirSync(ledgerDir).length,
+        committedChunks: readdirSync(ledgerDir).filter((name) => name.endsWith(".chunk")).length,
         residentEntries: net.node.replica.consensus.logWindow().residentEntries,
         nonceRows: nonces,
       })}\n`,

@@ -62,6 +62,8 @@ export interface NodeConfig {
     readonly signatureIntervalTx: number;
     /** ...or after this many milliseconds with unsigned transactions, whichever comes first. */
     readonly signatureIntervalMs: number;
+    /** A ledger chunk file closes at the first signature once it holds this many bytes. */
+    readonly chunkBytes: number;
   };
   /** When to snapshot (node/snapshot/, docs/snapshots.md); defaults when absent. */
   readonly snapshots?: {
@@ -90,7 +92,7 @@ export interface NodeConfig {
 export const DEFAULTS = {
   // Admits arguments at the default maxArgsBytes (576 KiB) plus the request envelope.
   http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20, cors: NO_CORS },
-  ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100 },
+  ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100, chunkBytes: 4 * 1024 * 1024 },
   requests: { freshnessWindowMs: 5 * 60_000 },
   snapshots: { everyEntries: 10_000, everyMs: 10 * 60_000, keep: 2 },
   logLevel: "info",
@@ -159,6 +161,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ledger.signatureIntervalMs === undefined
           ? DEFAULTS.ledger.signatureIntervalMs
           : integer(ledger.signatureIntervalMs, "ledger.signatureIntervalMs", 1, 3_600_000),
+      chunkBytes:
+        ledger.chunkBytes === undefined
+          ? DEFAULTS.ledger.chunkBytes
+          : integer(ledger.chunkBytes, "ledger.chunkBytes", 1024, 1 << 30),
     },
     snapshots: {
       everyEntries:

@@ -16,6 +16,13 @@ interface Metric {
   render(): string;
 }
 
+/**
+ * Most label sets one counter keeps. Label values can come from outside (a contract chooses its
+ * error codes), so past this bound new label sets are counted together under every label
+ * valued `_other` instead of growing the map per distinct value.
+ */
+export const MAX_LABEL_SETS = 256;
+
 export class Counter implements Metric {
   private readonly values = new Map<string, number>();
   constructor(
@@ -24,8 +31,15 @@ export class Counter implements Metric {
   ) {}
 
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
+    let key = labelText(labels);
+    if (!this.values.has(key) && this.values.size >= MAX_LABEL_SETS - 1)
+      key = labelText(Object.fromEntries(Object.keys(labels).map((k) => [k, "_other"])));
     this.values.set(key, (this.values.get(key) ?? 0) + by);
+  }
+
+  /** Label sets held (at most MAX_LABEL_SETS). */
+  get size(): number {
+    return this.values.size;
   }
 
   get(labels: Labels = {}): number {

@@ -33,7 +33,9 @@ import {
 import { generateLedgerSecret, LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { Ledger } from "../runtime/ledger/ledger.js";
 import { decodeEntry } from "../runtime/ledger/entry.js";
-import { LmdbLedgerStore, ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
+import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
+import { openLedgerStore } from "../runtime/ledger/open-store.js";
+import type { LedgerStore } from "../runtime/ledger/store.js";
 import { AT_REST_KEY_BYTES } from "../runtime/kv/sealed-backend.js";
 import type { ContractManifest } from "../runtime/sandbox/abi.js";
 import type { NodeConfig } from "./config.js";
@@ -161,7 +163,7 @@ export class TreatyNode {
   readonly #router: Router;
   #transport: Transport | null;
   #timers: NodeJS.Timeout[] = [];
-  #store: LmdbLedgerStore;
+  #store: LedgerStore;
   #signer: NodeSigner;
   readonly #serviceKeyPair: KeyPair;
   #secrets: NodeSecrets;
@@ -193,7 +195,7 @@ export class TreatyNode {
     ledgerSecrets: LedgerSecrets;
     sealing: SealingProvider;
     signer: NodeSigner;
-    store: LmdbLedgerStore;
+    store: LedgerStore;
     ledger: Ledger;
     execution: ExecutionService;
     persisted: PersistedState;
@@ -402,7 +404,7 @@ export class TreatyNode {
     let secrets = ctx.sealed;
     const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
-    let store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+    let store = openLedgerStore(ledgerStoreDir(config.dataDir), { maxChunkBytes: config.ledger.chunkBytes });
     if (secrets === undefined && config.recover) {
       const hardStatePath = join(config.dataDir, "consensus.json");
       if (existsSync(hardStatePath))
@@ -430,7 +432,7 @@ export class TreatyNode {
     if (secrets === undefined && store.lastSeqno > 0) {
       await store.close();
       archiveUnreadableState(config, sealing.kind, runtime.now(), logger);
-      store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+      store = openLedgerStore(ledgerStoreDir(config.dataDir), { maxChunkBytes: config.ledger.chunkBytes });
     }
     const opened = store;
     ctx.cleanup.push(() => opened.close());
@@ -1044,6 +1046,7 @@ export class TreatyNode {
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     this.reads.onCommit(toSeqno);
     this.snapshots.onCommit(fromSeqno, toSeqno);
+    this.#store.markCommitted?.(Math.min(toSeqno, this.ledger.persistedSeqno));
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);
       if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;

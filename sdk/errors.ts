@@ -41,6 +41,8 @@ export const ErrorCode = {
   StackLimit: "StackLimit",
   // Ledger, receipts, audit
   LedgerCorrupt: "LedgerCorrupt",
+  /** The entry exists in the ledger but not on this node any more (its chunk was archived). */
+  LedgerArchived: "LedgerArchived",
   ReceiptInvalid: "ReceiptInvalid",
   DecryptionFailed: "DecryptionFailed",
   /** A snapshot that does not check (digest, evidence, receipt, service identity): nothing was loaded. */

@@ -44,6 +44,7 @@ export const RESERVED_ERROR_CODES: readonly string[] = [
   "MemoryLimit",
   "StackLimit",
   "LedgerCorrupt",
+  "LedgerArchived",
   "ReceiptInvalid",
   "DecryptionFailed",
   "TxNotFound",

@@ -7,8 +7,8 @@
  * The command bodies take an `io` so tests run them in-process; `LEDGER_COMMANDS` binds them to
  * the process streams and clock (the CLI is an entry point: it may read both).
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
 import { TreatyError } from "../../sdk/errors.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import {
@@ -20,7 +20,9 @@ import {
 } from "../../runtime/ledger/chunks.js";
 import { buildConsistencyProof } from "../../runtime/ledger/consistency.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
-import { LEDGER_FILE, LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
+import { ChunkedLedgerStore, hasChunkStore } from "../../runtime/ledger/chunk-store.js";
+import { LEDGER_FILE } from "../../runtime/ledger/lmdb-store.js";
+import { findLedgerStoreDir, openLedgerStore } from "../../runtime/ledger/open-store.js";
 import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
@@ -49,9 +51,12 @@ const VERIFY_USAGE = `Usage: treaty ledger verify <data-dir | chunk-dir | chunk 
 Walks the whole ledger from seqno 1: entry encoding and digests, seqno and view order, the Merkle
 root at every signature, node signatures and their endorsement by the service identity, and
 (with the secret) decrypts every private part. Prints a JSON report; on the first problem prints
-{"error": {"code", "message", "seqno"}} and exits 1.
-  <data-dir>             a node data dir (reads <data-dir>/ledger/${LEDGER_FILE}) or a store dir
-  <chunk-dir>, files     ledger_<first>-<last>.chunk files from \`treaty ledger export\`
+{"error": {"code", "message", "seqno", "chunk"}} (the first bad seqno and, for chunks, the
+file that fails to supply it) and exits 1.
+  <data-dir>             a node data dir (reads its ledger/ store) or a store dir: a node's chunk
+                         folder (committed ledger_<first>-<last>.chunk files, then its
+                         uncommitted tail) or an LMDB store (${LEDGER_FILE})
+  <chunk-dir>, files     ledger_<first>-<last>.chunk files (exported, archived or a node's)
   --service-key K        the pinned service identity: a key file or public key JSON file,
                          "<curve>:<hex>", or hex (ed25519). Without it the key found in the
                          first signature is used and reported (not pinned). After a disaster
@@ -242,60 +247,105 @@ async function withSource(
   body: (source: AuditSource) => number,
 ): Promise<number> {
   if (paths.length === 1 && isDirectory(paths[0]!) && storeDirOf(paths[0]!) !== undefined) {
-    return withStore(paths[0]!, io, (store) =>
-      body({ records: store.range(1), description: `store ${storeDirOf(paths[0]!)}` }),
-    );
+    const dir = storeDirOf(paths[0]!)!;
+    return withStore(paths[0]!, io, (store) => {
+      const description =
+        store instanceof ChunkedLedgerStore
+          ? `${store.files().filter((f) => f.state === "committed").length} committed chunk file(s) and the uncommitted tail in ${dir}`
+          : `store ${dir}`;
+      return body({ records: auditRecords(store, dir), description });
+    });
   }
-  return reportingErrors(io, () => {
-    const files = paths.length === 1 && isChunkDirectory(paths[0]!) ? listChunkFiles(paths[0]!) : paths;
-    for (const file of files) {
-      if (!existsSync(file)) throw new TreatyError("NotFound", `${file}: no such file or directory`);
-      if (parseChunkFileName(file) === undefined) {
-        throw new TreatyError(
-          "NotFound",
-          `${file}: not a ledger (expected a data dir with ledger/${LEDGER_FILE}, or ledger_<first>-<last>.chunk files)`,
-        );
+  const files = paths.length === 1 && isChunkDirectory(paths[0]!) ? listChunkFiles(paths[0]!) : paths;
+  return reportingErrors(
+    io,
+    () => {
+      for (const file of files) {
+        if (!existsSync(file)) throw new TreatyError("NotFound", `${file}: no such file or directory`);
+        if (parseChunkFileName(file) === undefined) {
+          throw new TreatyError(
+            "NotFound",
+            `${file}: not a ledger (expected a data dir with a ledger/ store, or ledger_<first>-<last>.chunk files)`,
+          );
+        }
       }
-    }
-    return body({ records: readChunkFiles(files), description: `${files.length} chunk file(s)` });
-  });
+      return body({ records: readChunkFiles(files), description: `${files.length} chunk file(s)` });
+    },
+    files,
+  );
+}
+
+/**
+ * What an audit of a store reads: for a chunked store, its committed chunk files as chunk files
+ * (each must end on a signature) and then the uncommitted tail; for LMDB, every record.
+ */
+function* auditRecords(store: LedgerStore, dir: string): Generator<AuditRecord> {
+  if (!(store instanceof ChunkedLedgerStore)) {
+    yield* store.range(1);
+    return;
+  }
+  const committed = store.files().filter((f) => f.state === "committed");
+  yield* readChunkFiles(committed.map((f) => join(dir, f.name)));
+  yield* store.range(Math.max(store.firstSeqno, (committed.at(-1)?.lastSeqno ?? 0) + 1));
 }
 
 async function withStore(path: string, io: CliIo, body: (store: LedgerStore) => number): Promise<number> {
-  let store: LmdbLedgerStore | undefined;
+  let store: LedgerStore | undefined;
+  const dir = storeDirOf(path);
   try {
-    return reportingErrors(io, () => {
-      const dir = storeDirOf(path);
-      if (dir === undefined)
-        throw new TreatyError(
-          "NotFound",
-          `${path}: no ledger store (expected ${join("ledger", LEDGER_FILE)} or ${LEDGER_FILE})`,
-        );
-      store = LmdbLedgerStore.open(dir, { readOnly: true });
-      return body(store);
-    });
+    return reportingErrors(
+      io,
+      () => {
+        if (dir === undefined)
+          throw new TreatyError(
+            "NotFound",
+            `${path}: no ledger store (expected a data dir with ledger/, or a store dir: ${LEDGER_FILE} or ledger_* chunk files)`,
+          );
+        store = openLedgerStore(dir, { readOnly: true });
+        return body(store);
+      },
+      dir !== undefined && hasChunkStore(dir) ? [dir] : [],
+    );
   } finally {
     await store?.close();
   }
 }
 
-/** A TreatyError becomes `{"error": {code, message, seqno?}}` on stdout, a line on stderr, and exit 1. */
-function reportingErrors(io: CliIo, body: () => number): number {
+/**
+ * A TreatyError becomes `{"error": {code, message, seqno?, chunk?}}` on stdout, a line on stderr,
+ * and exit 1. `chunk` names the chunk file that failed to supply the seqno: from the error, or
+ * else the one among `chunkSources` (chunk files, or a chunked store dir) whose range holds it.
+ */
+function reportingErrors(io: CliIo, body: () => number, chunkSources: readonly string[] = []): number {
   try {
     return body();
   } catch (err) {
     if (!(err instanceof TreatyError)) throw err;
-    const seqno = typeof err.details?.seqno === "number" ? { seqno: err.details.seqno } : {};
-    io.out(`${JSON.stringify({ error: { code: err.code, message: err.message, ...seqno } }, null, 2)}\n`);
-    io.err(`treaty ledger: ${err.code}: ${err.message}\n`);
+    const seqno = typeof err.details?.seqno === "number" ? err.details.seqno : undefined;
+    const chunk =
+      typeof err.details?.chunk === "string"
+        ? err.details.chunk
+        : seqno === undefined
+          ? undefined
+          : chunkHolding(chunkSources, seqno);
+    const where = { ...(seqno !== undefined && { seqno }), ...(chunk !== undefined && { chunk }) };
+    io.out(`${JSON.stringify({ error: { code: err.code, message: err.message, ...where } }, null, 2)}\n`);
+    io.err(`treaty ledger: ${err.code}: ${err.message}${chunk !== undefined ? ` (${chunk})` : ""}\n`);
     return EXIT_FAILED;
   }
 }
 
+/** The chunk file name, among `sources` (files or directories of them), whose range holds `seqno`. */
+function chunkHolding(sources: readonly string[], seqno: number): string | undefined {
+  const names = sources.flatMap((source) => (isDirectory(source) ? readdirSync(source) : [basename(source)]));
+  return names.find((name) => {
+    const range = parseChunkFileName(name);
+    return range !== undefined && range.firstSeqno <= seqno && seqno <= range.lastSeqno;
+  });
+}
+
 function storeDirOf(path: string): string | undefined {
-  if (existsSync(join(ledgerStoreDir(path), LEDGER_FILE))) return ledgerStoreDir(path);
-  if (existsSync(join(path, LEDGER_FILE))) return path;
-  return undefined;
+  return findLedgerStoreDir(path);
 }
 
 function isDirectory(path: string): boolean {

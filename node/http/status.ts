@@ -38,6 +38,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   ResultNotEncodable: 500,
   ContractFault: 500,
   LedgerCorrupt: 500,
+  LedgerArchived: 410,
   ReceiptInvalid: 500,
   DecryptionFailed: 500,
   SnapshotInvalid: 422,

@@ -16,8 +16,6 @@
  *    service by vote (`transition_service_to_open`), and receipts issued before the disaster still
  *    verify against the original identity (sdk/receipt.ts follows the endorsement chain).
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { toHex } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, type KeyPair, keyId, type PublicKey, sign, verify } from "../../sdk/keys.js";
@@ -25,7 +23,8 @@ import { type EncryptionKeyPair, openRecoveryShare, type SealedShare } from "../
 import { serviceEndorsementMessage } from "../../sdk/receipt.js";
 import { decodeEntry } from "../../runtime/ledger/entry.js";
 import type { TransactionInput } from "../../runtime/ledger/ledger.js";
-import { LEDGER_FILE, LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
+import { LEDGER_FILE } from "../../runtime/ledger/lmdb-store.js";
+import { findLedgerStoreDir, openLedgerStore } from "../../runtime/ledger/open-store.js";
 import { checkSignatureEntry, decodeSignatureRecord } from "../../runtime/ledger/signature.js";
 import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { publicWriteSet } from "../genesis.js";
@@ -54,12 +53,11 @@ export interface ImportedLedger {
 
 /** The ledger folder inside `path` (a node data folder or a ledger folder itself). */
 export function ledgerFolder(path: string): string {
-  const inner = join(path, "ledger");
-  const dir = existsSync(join(inner, LEDGER_FILE)) ? inner : path;
-  if (!existsSync(join(dir, LEDGER_FILE)))
+  const dir = findLedgerStoreDir(path);
+  if (dir === undefined)
     throw new TreatyError(
       "MalformedRequest",
-      `recover: ${path} holds no ledger (no ${LEDGER_FILE} here or in ledger/)`,
+      `recover: ${path} holds no ledger (no ledger store here or in ledger/: ${LEDGER_FILE} or ledger_*.chunk files)`,
     );
   return dir;
 }
@@ -70,7 +68,7 @@ export function ledgerFolder(path: string): string {
  * Conflict when the ledger has no signed entry or no recovery share round.
  */
 export async function importLedger(sourceDir: string, store: LedgerStore): Promise<ImportedLedger> {
-  const source = LmdbLedgerStore.open(ledgerFolder(sourceDir), { readOnly: true });
+  const source = openLedgerStore(ledgerFolder(sourceDir), { readOnly: true });
   const gov = new GovView();
   let lastSigned = 0;
   let lastView = 0;

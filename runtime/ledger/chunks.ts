@@ -21,16 +21,21 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, join } from "node:path";
-import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
+import { concatBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { corrupt, decodeEntry } from "./entry.js";
+import {
+  encodeChunkHeader,
+  encodeRecords,
+  parseChunkHeader,
+  parseChunkRecords,
+  recordAt,
+} from "./chunk-format.js";
+import { corrupt as entryCorrupt, decodeEntry } from "./entry.js";
 import type { LedgerRecord, LedgerStore } from "./store.js";
 import type { AuditRecord } from "./verify.js";
 
-export const CHUNK_MAGIC = concatBytes(utf8.encode("TREATYL"), new Uint8Array([1]));
+export { CHUNK_MAGIC } from "./chunk-format.js";
 export const CHUNK_SUFFIX = ".chunk";
-const HEADER_BYTES = 8 + 8 + 8;
-const RECORD_HEADER_BYTES = 8 + 4;
 /** Default target size of one chunk (a chunk closes at the first signature past it). */
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -74,23 +79,9 @@ export function parseChunkFileName(name: string): { firstSeqno: number; lastSeqn
   return Number.isSafeInteger(lastSeqno) && firstSeqno <= lastSeqno ? { firstSeqno, lastSeqno } : undefined;
 }
 
-/** The bytes of one chunk file holding `records` (consecutive seqnos). */
+/** The bytes of one committed chunk file holding `records` (consecutive seqnos). */
 export function encodeChunk(records: readonly LedgerRecord[]): Uint8Array {
-  let size = HEADER_BYTES;
-  for (const record of records) size += RECORD_HEADER_BYTES + record.bytes.length;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  out.set(CHUNK_MAGIC, 0);
-  setU64(view, 8, records[0]?.seqno ?? 0);
-  setU64(view, 16, records.length);
-  let offset = HEADER_BYTES;
-  for (const record of records) {
-    setU64(view, offset, record.view);
-    view.setUint32(offset + 8, record.bytes.length);
-    out.set(record.bytes, offset + RECORD_HEADER_BYTES);
-    offset += RECORD_HEADER_BYTES + record.bytes.length;
-  }
-  return out;
+  return concatBytes(encodeChunkHeader(records[0]?.seqno ?? 0, records.length), encodeRecords(records));
 }
 
 /**
@@ -125,7 +116,7 @@ export function exportChunks(store: LedgerStore, outDir: string, options: Export
   };
   for (const record of store.range(1, options.upToSeqno)) {
     if (record.seqno !== expected)
-      throw corrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
+      throw entryCorrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
     const entry = decodeEntry(record.bytes, record.seqno);
     pending.push(record);
     pendingBytes += record.bytes.length;
@@ -169,43 +160,40 @@ export function* readChunkFiles(paths: readonly string[]): Generator<AuditRecord
   for (const file of named) {
     const name = basename(file.path);
     const bytes = new Uint8Array(readFileSync(file.path));
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (bytes.length < HEADER_BYTES || !equalBytes(bytes.subarray(0, 8), CHUNK_MAGIC)) {
-      throw corrupt(file.firstSeqno, "chunk", `${name}: not a Treaty ledger chunk (bad magic)`);
+    const header = parseChunkHeader(bytes);
+    if (header === undefined) {
+      throw corrupt(file.firstSeqno, "chunk", `${name}: not a Treaty ledger chunk (bad magic)`, name);
     }
-    const first = getU64(view, 8);
-    const count = getU64(view, 16);
+    const { firstSeqno: first, count } = header;
     if (first !== file.firstSeqno || first + count - 1 !== file.lastSeqno) {
       // Report the first seqno the file fails to supply as its name promises.
       throw corrupt(
         first !== file.firstSeqno ? file.firstSeqno : Math.min(first + count, file.lastSeqno + 1),
         "chunk",
         `${name}: the file holds seqnos ${first}..${first + count - 1}, its name says ${file.firstSeqno}..${file.lastSeqno}`,
+        name,
       );
     }
-    let offset = HEADER_BYTES;
-    for (let i = 0; i < count; i++) {
-      const seqno = first + i;
-      if (offset + RECORD_HEADER_BYTES > bytes.length)
-        throw corrupt(seqno, "chunk", `${name}: file ends at byte ${bytes.length}, inside entry ${seqno}`);
-      const recordView = getU64(view, offset);
-      const length = view.getUint32(offset + 8);
-      const start = offset + RECORD_HEADER_BYTES;
-      if (start + length > bytes.length)
-        throw corrupt(seqno, "chunk", `${name}: file ends at byte ${bytes.length}, inside entry ${seqno}`);
-      offset = start + length;
-      yield {
-        seqno,
-        view: recordView,
-        bytes: bytes.subarray(start, start + length),
-        ...(i === count - 1 ? { endsChunk: name } : {}),
-      };
+    const parsed = parseChunkRecords(bytes, count);
+    const found = parsed.offsets.length - 1;
+    for (let i = 0; i < found; i++) {
+      const record = recordAt(bytes, parsed, i);
+      yield { ...record, ...(i === count - 1 ? { endsChunk: name } : {}) };
     }
-    if (offset !== bytes.length)
+    if (found < count) {
+      const stop = parsed.stop ?? {
+        seqno: first + found,
+        why: `the file ends at byte ${bytes.length}, inside entry ${first + found}`,
+      };
+      throw corrupt(stop.seqno, "chunk", `${name}: ${stop.why}`, name);
+    }
+    const end = parsed.offsets[count]!;
+    if (end !== bytes.length)
       throw corrupt(
         first + count - 1,
         "chunk",
-        `${name}: ${bytes.length - offset} bytes after the last entry`,
+        `${name}: ${bytes.length - end} bytes after the last entry`,
+        name,
       );
   }
 }
@@ -232,11 +220,8 @@ function writeDurably(path: string, bytes: Uint8Array): void {
   renameSync(temporary, path);
 }
 
-function setU64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, Math.floor(value / 2 ** 32));
-  view.setUint32(offset + 4, value % 2 ** 32);
-}
-
-function getU64(view: DataView, offset: number): number {
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+/** LedgerCorrupt at `seqno`, naming the chunk file (`details.chunk`) that failed to supply it. */
+function corrupt(seqno: number, field: string, why: string, chunk: string): TreatyError {
+  const err = entryCorrupt(seqno, field, why);
+  return new TreatyError(err.code, err.message, { ...err.details, chunk });
 }

@@ -10,10 +10,11 @@
  *   node's signature and its endorsement);
  * - either way the entry is *staged*: it has a seqno, is in the Merkle tree and readable, but not
  *   yet durable;
- * - `persist()` writes every staged entry to the store in one durable commit (one LMDB commit per
- *   batch); the driver calls it before acknowledging or sending the entries; `persistAsync()` is
- *   the group commit: it hands them to the store's `appendAsync` (when it has one) and resolves
- *   once they are durable, the entries staying readable from memory meanwhile;
+ * - `persist()` writes every staged entry to the store durably (the chunked store: one write and
+ *   one fdatasync of its tail per batch); the driver calls it before acknowledging or sending
+ *   the entries; `persistAsync()` is the group commit: it hands them to the store's
+ *   `appendAsync` (when it has one) and resolves once they are durable, the entries staying
+ *   readable from memory meanwhile;
  * - `truncate(seqno)` drops a suffix when consensus rolls back uncommitted entries.
  *
  * Receipts come from `receipt(txid, committedSeqno)`; the commit index is consensus's knowledge,

@@ -8,7 +8,8 @@
  * own write thread and syncs it before the promise resolves (many batches, one fsync; the
  * calling thread never waits for the disk).
  *
- * A node's data dir holds the store at `<data-dir>/ledger/` (`ledgerStoreDir`). Stored values are
+ * Nodes now keep chunk files (chunk-store.ts); a data dir whose `<data-dir>/ledger/`
+ * (`ledgerStoreDir`) already holds `ledger.mdb` keeps using this store (`openLedgerStore`). Stored values are
  * untrusted on read (disks can be edited): a value too short to hold a view, or a key that is not
  * 8 bytes, is a TreatyError LedgerCorrupt naming the seqno. Key 0 (never a seqno) holds the base
  * (u64be) of a store `rebase`d at a snapshot.

@@ -2,8 +2,9 @@
  * The ledger store: the durable log of entry bytes, keyed by seqno, with the view of each entry.
  * It is the log consensus replicates (there is no second copy), so its operations are exactly
  * what a Raft-family log needs: append a batch after the last seqno, truncate a suffix, read by
- * seqno or range. Two implementations pass one conformance suite (test/ledger/store-conformance.ts):
- * `MemoryLedgerStore` here and `LmdbLedgerStore` (one durable LMDB commit per `append` batch).
+ * seqno or range. Three implementations pass one conformance suite (test/ledger/store-conformance.ts):
+ * `MemoryLedgerStore` here, `ChunkedLedgerStore` (chunk files: what a node uses) and
+ * `LmdbLedgerStore` (one durable LMDB commit per `append` batch; data dirs from before chunks).
  *
  * Ownership: a store keeps the byte arrays it is given and hands out the ones it holds; neither
  * side may mutate them afterwards.
@@ -52,6 +53,12 @@ export interface LedgerStore {
    * store may have gaps; they show as missing seqnos, which auditors report.
    */
   range(fromSeqno: number, toSeqno?: number): IterableIterator<LedgerRecord>;
+  /**
+   * Optional: tells the store that every entry up to `seqno` is committed (consensus will never
+   * truncate it), so it may seal what holds them (the chunked store makes those chunks
+   * immutable). Stores without the notion leave it out.
+   */
+  markCommitted?(seqno: number): void;
   /** Releases the store; no calls after this. */
   close(): Promise<void>;
 }

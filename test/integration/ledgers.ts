@@ -10,7 +10,8 @@ import type { PublicKey } from "../../sdk/keys.js";
 import { parseTxId } from "../../sdk/receipt.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
-import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
+import { ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
+import { openLedgerStore } from "../../runtime/ledger/open-store.js";
 import type { Cluster } from "../support/cluster.js";
 import { type CommittedWrite, readBack } from "./load.js";
 
@@ -37,7 +38,7 @@ export async function compareLedgers(
   writes: readonly CommittedWrite[],
   options: { prefixes?: boolean } = {},
 ): Promise<{ summaries: LedgerSummary[]; problems: string[] }> {
-  const stores = dataDirs.map((dir) => LmdbLedgerStore.open(ledgerStoreDir(dir), { readOnly: true }));
+  const stores = dataDirs.map((dir) => openLedgerStore(ledgerStoreDir(dir), { readOnly: true }));
   try {
     const ledgers = stores.map((store) => Ledger.open({ store, serviceKey }));
     const summaries = ledgers.map((ledger, i) => ({

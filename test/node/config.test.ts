@@ -17,6 +17,11 @@ describe("node config", () => {
     assert.deepEqual(config.sealing, { provider: "memory" });
     assert.equal(config.http.port, DEFAULTS.http.port);
     assert.equal(config.genesis, null);
+    assert.equal(config.ledger.chunkBytes, 4 * 1024 * 1024);
+    assert.equal(
+      parseConfig({ dataDir: "data", ledger: { chunkBytes: 65536 } }, "/srv/t").ledger.chunkBytes,
+      65536,
+    );
   });
 
   it("reads a virtual sealing section with a key file or an environment variable", () => {
@@ -57,6 +62,10 @@ describe("node config", () => {
         /genesis\.members\[0\]\.curve/,
       ],
       [{ dataDir: "d", logLevel: "loud" }, /config logLevel: expected one of/],
+      [
+        { dataDir: "d", ledger: { chunkBytes: 10 } },
+        /config ledger\.chunkBytes: expected an integer from 1024/,
+      ],
       [
         { dataDir: "d", genesis: { members: [{ publicKey: "ab" }], autoTrustNodes: "yes" } },
         /config genesis\.autoTrustNodes: expected true or false/,

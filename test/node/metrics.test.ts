@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MetricsRegistry } from "../../node/metrics.js";
+import { MAX_LABEL_SETS, MetricsRegistry } from "../../node/metrics.js";
 
 describe("metrics registry", () => {
   it("renders counters, gauges, labelled families and histograms in the Prometheus text format", () => {
@@ -31,5 +31,15 @@ describe("metrics registry", () => {
     ]) {
       assert.ok(text.split("\n").includes(line), `missing line: ${line}\n${text}`);
     }
+  });
+
+  it("bounds a counter's label sets: values past the bound count under _other", () => {
+    const calls = new MetricsRegistry().counter("t_codes_total", "Codes");
+    for (let i = 0; i < MAX_LABEL_SETS * 4; i++) calls.inc({ code: `ContractCode${i}` });
+    assert.equal(calls.size, MAX_LABEL_SETS);
+    assert.equal(calls.get({ code: "ContractCode0" }), 1);
+    assert.equal(calls.get({ code: "_other" }), MAX_LABEL_SETS * 4 - (MAX_LABEL_SETS - 1));
+    calls.inc({ code: "ContractCode1" });
+    assert.equal(calls.get({ code: "ContractCode1" }), 2, "known label sets keep counting");
   });
 });

@@ -202,6 +202,8 @@ export interface Cluster {
   addNode(options?: { via?: readonly ClusterNode[] }): Promise<ClusterNode>;
   /** Node processes that exited without `kill`/`stop`/`dispose` asking them to. */
   crashes(): readonly Crash[];
+  /** Forgets recorded crashes (after a test made a node exit on purpose and checked why). */
+  clearCrashes(): void;
   /** The tail of every node's log, for a failure message. */
   logs(lines?: number): string;
   /** Stops everything and deletes the temp dir. Idempotent. */
@@ -465,6 +467,9 @@ function makeCluster(parts: {
     waitFor,
     addNode: parts.addNode,
     crashes: () => [...parts.crashes],
+    clearCrashes: () => {
+      parts.crashes.length = 0;
+    },
     logs: parts.logs,
     dispose: parts.dispose,
   };

@@ -44,6 +44,8 @@ export interface TestNodeOptions {
   readonly snapshots?: { readonly everyEntries?: number; readonly everyMs?: number; readonly keep?: number };
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
   readonly freshnessWindowMs?: number;
+  /** Ledger chunk size in bytes (default: the node's default, 4 MiB). */
+  readonly ledgerChunkBytes?: number;
   /** HTTP body cap (default: the node's default, 1 MiB). */
   readonly maxBodyBytes?: number;
   /** Logs (default: silent). */
@@ -134,7 +136,10 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       port,
       ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
     },
-    ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
+    ledger: {
+      signatureIntervalMs: options.signatureIntervalMs ?? 20,
+      ...(options.ledgerChunkBytes !== undefined && { chunkBytes: options.ledgerChunkBytes }),
+    },
     ...(options.snapshots !== undefined && { snapshots: options.snapshots }),
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
