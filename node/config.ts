@@ -34,7 +34,22 @@ export interface GenesisConfig {
 
 export interface NodeConfig {
   readonly dataDir: string;
-  readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxBodyBytes: number;
+    /**
+     * HTTPS with a certificate endorsed by the service identity (node/tls/). Default true; plain
+     * HTTP only when the config says `http.tls: false`, and the node then says so in its log and
+     * status.
+     */
+    readonly tls: boolean;
+    /**
+     * The URL the node publishes (genesis record, join request, `/node/network`). Default:
+     * the scheme, `host` and port it binds; required when `host` is a wildcard (0.0.0.0, ::).
+     */
+    readonly advertiseUrl: string | null;
+  };
   /**
    * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
    * folder); created on first start when missing. Null (the default): the identity lives in the node's sealed state, or only in memory.
@@ -119,6 +134,8 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         http.maxBodyBytes === undefined
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
+      tls: http.tls === undefined ? true : boolean(http.tls, "http.tls"),
+      advertiseUrl: parseAdvertiseUrl(http),
     },
     identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
     sealing: parseSealing(root.sealing, dataDir, path),
@@ -162,6 +179,33 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ? DEFAULTS.logLevel
         : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
   };
+}
+
+/** Binding every interface publishes nothing reachable: such a node must name its public URL. */
+const WILDCARD_HOSTS = ["0.0.0.0", "::", "[::]", ""];
+
+function parseAdvertiseUrl(http: Record<string, unknown>): string | null {
+  const host = http.host === undefined ? DEFAULTS.http.host : String(http.host);
+  if (http.advertiseUrl === undefined) {
+    if (WILDCARD_HOSTS.includes(host))
+      throw new TreatyError(
+        "MalformedRequest",
+        `config http.advertiseUrl: required when http.host is the wildcard address ${JSON.stringify(host)} (a node must not publish it)`,
+      );
+    return null;
+  }
+  const text = string(http.advertiseUrl, "http.advertiseUrl");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad("http.advertiseUrl", "an http(s) URL", text);
+  }
+  const scheme = http.tls === false ? "http:" : "https:";
+  if (url.protocol !== scheme || url.pathname !== "/" || url.search !== "" || url.hash !== "")
+    throw bad("http.advertiseUrl", `a ${scheme}//host:port URL without a path (http.tls decides the scheme)`, text);
+  if (WILDCARD_HOSTS.includes(url.hostname)) throw bad("http.advertiseUrl", "a reachable host, not a wildcard", text);
+  return text.replace(/\/+$/, "");
 }
 
 /**

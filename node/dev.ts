@@ -278,7 +278,8 @@ function writeNodeConfig(
     dataDir: `node${index}`,
     // Development: each node's secrets sealed under a key in the workspace, outside its data folder.
     sealing: { provider: "virtual", keyFile: `node${index}.sealing.key` },
-    http: { host: "127.0.0.1", port: basePort + index },
+    // Plain HTTP on loopback keeps the tour (curl, the browser console) free of certificates.
+    http: { host: "127.0.0.1", port: basePort + index, tls: false },
     nats: nats ? { servers: [nats.url] } : null,
     ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 50 },
     logLevel: "info",

@@ -37,6 +37,7 @@ import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
 import { TREATY_VERSION } from "./service.js";
+import { clientApiStatus } from "./tls/serve.js";
 
 /** Adds the node's endpoints to `router` (the HTTP server may already be listening on it). */
 export function buildRouter(node: TreatyNode, router: Router = new Router()): Router {
@@ -201,6 +202,7 @@ function status(node: TreatyNode) {
     lastSeqno: node.ledger.lastSeqno,
     serviceKey: { curve: node.serviceKey.curve, publicKey: toHex(node.serviceKey.publicKey) },
     serviceId: node.serviceId,
+    clientApi: clientApiStatus(node),
     serviceStatus: node.gov.service()?.status ?? "unknown",
     version: TREATY_VERSION,
     platform: PLATFORM,

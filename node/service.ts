@@ -91,6 +91,9 @@ import { bodyEncoding } from "./admission.js";
 import { parseSignaturePolicy } from "../runtime/ledger/policy.js";
 import { readFileSync } from "node:fs";
 import { findPackageRoot } from "../runtime/compiler/package-root.js";
+import { clientTlsOptions, endorsedTlsCredentials } from "./tls/serve.js";
+import { serviceCertificate } from "./tls/certificates.js";
+import { keyPinnedFetch } from "./tls/client.js";
 
 /** What only an entry point may provide: clock, randomness, logging, the network. */
 export interface NodeRuntime {
@@ -130,6 +133,8 @@ export class TreatyNode {
   readonly identity: KeyPair;
   readonly serviceKey: PublicKey;
   readonly serviceId: string;
+  /** The service identity's self-signed certificate (PEM) that clients pin for TLS: node/tls/. */
+  readonly serviceCertificate: string;
   readonly ledger: Ledger;
   readonly #checkpoints: CheckpointWriter;
   readonly replica: Replica;
@@ -200,6 +205,7 @@ export class TreatyNode {
     this.identity = init.identity;
     this.serviceKey = init.serviceKey;
     this.serviceId = keyId(init.serviceKey);
+    this.serviceCertificate = serviceCertificate(init.serviceKeyPair);
     this.ledger = init.ledger;
     this.#checkpoints = new CheckpointWriter(
       checkpointPath(init.config.dataDir),
@@ -310,6 +316,7 @@ export class TreatyNode {
       router,
       maxBodyBytes: config.http.maxBodyBytes,
       logger,
+      ...clientTlsOptions(config, identity, runtime.now(), logger),
     });
     const cleanup: Array<() => Promise<void>> = [() => http.close()];
     const lifecycle = new Lifecycle({
@@ -401,6 +408,7 @@ export class TreatyNode {
       const joined = await joinService({
         nodes: config.join.nodes,
         serviceKey,
+        fetch: keyPinnedFetch(serviceKey),
         identity,
         args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
         now: runtime.now,
@@ -431,6 +439,7 @@ export class TreatyNode {
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
     ctx.boot.serviceKey = serviceKey;
+    if (config.http.tls) ctx.http.setTlsCredentials(endorsedTlsCredentials(serviceKeyPair, identity, secrets, nodeUrl));
     const endorsement: NodeEndorsement = {
       nodeId: identity.id,
       curve: identity.curve,
@@ -521,6 +530,7 @@ export class TreatyNode {
       node.#membership = becomeMember({
         nodes: config.join.nodes,
         serviceKey,
+        fetch: keyPinnedFetch(serviceKey),
         identity,
         args: { publicKey: toHex(identity.publicKey), measurement: node.measurement, url: nodeUrl },
         now: runtime.now,

@@ -261,18 +261,37 @@ export class Client {
   }
 }
 
-/** Reads a service.json (as written by `treaty dev`): the pinned service key and node URLs. */
-export function parseServiceFile(value: unknown): { serviceKey: PublicKey; nodes: string[] } {
-  const v = value as { serviceKey?: { curve?: string; publicKey?: string }; nodes?: unknown };
+/**
+ * Reads a service.json (as written by `treaty dev`): the pinned service key, node URLs and, for
+ * services serving TLS, the service certificate (PEM) to pin (in Node: node/tls/client.ts
+ * `pinnedFetch`, passed as `ClientOptions.fetch`; a browser trusts what its platform trusts).
+ */
+export function parseServiceFile(value: unknown): {
+  serviceKey: PublicKey;
+  nodes: string[];
+  serviceCertificate?: string;
+} {
+  const v = value as {
+    serviceKey?: { curve?: string; publicKey?: string };
+    nodes?: unknown;
+    serviceCertificate?: unknown;
+  };
   if (!v?.serviceKey?.publicKey || v.serviceKey.curve !== "ed25519" || !Array.isArray(v.nodes)) {
     throw new TreatyError(
       "MalformedRequest",
       "service file: expected {serviceKey: {curve, publicKey}, nodes: [url...]}",
     );
   }
+  const cert = v.serviceCertificate;
+  if (
+    cert !== undefined &&
+    (typeof cert !== "string" || !/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/.test(cert))
+  )
+    throw new TreatyError("MalformedRequest", "service file: serviceCertificate: expected one PEM certificate");
   return {
     serviceKey: { curve: "ed25519", publicKey: fromHex(v.serviceKey.publicKey, "serviceKey.publicKey") },
     nodes: v.nodes.map(String),
+    ...(cert !== undefined && { serviceCertificate: cert }),
   };
 }
 
