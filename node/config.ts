@@ -203,8 +203,13 @@ function parseAdvertiseUrl(http: Record<string, unknown>): string | null {
   }
   const scheme = http.tls === false ? "http:" : "https:";
   if (url.protocol !== scheme || url.pathname !== "/" || url.search !== "" || url.hash !== "")
-    throw bad("http.advertiseUrl", `a ${scheme}//host:port URL without a path (http.tls decides the scheme)`, text);
-  if (WILDCARD_HOSTS.includes(url.hostname)) throw bad("http.advertiseUrl", "a reachable host, not a wildcard", text);
+    throw bad(
+      "http.advertiseUrl",
+      `a ${scheme}//host:port URL without a path (http.tls decides the scheme)`,
+      text,
+    );
+  if (WILDCARD_HOSTS.includes(url.hostname))
+    throw bad("http.advertiseUrl", "a reachable host, not a wildcard", text);
   return text.replace(/\/+$/, "");
 }
 

@@ -439,7 +439,8 @@ export class TreatyNode {
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
     ctx.boot.serviceKey = serviceKey;
-    if (config.http.tls) ctx.http.setTlsCredentials(endorsedTlsCredentials(serviceKeyPair, identity, secrets, nodeUrl));
+    if (config.http.tls)
+      ctx.http.setTlsCredentials(endorsedTlsCredentials(serviceKeyPair, identity, secrets, nodeUrl));
     const endorsement: NodeEndorsement = {
       nodeId: identity.id,
       curve: identity.curve,

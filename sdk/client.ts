@@ -285,9 +285,13 @@ export function parseServiceFile(value: unknown): {
   const cert = v.serviceCertificate;
   if (
     cert !== undefined &&
-    (typeof cert !== "string" || !/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/.test(cert))
+    (typeof cert !== "string" ||
+      !/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/.test(cert))
   )
-    throw new TreatyError("MalformedRequest", "service file: serviceCertificate: expected one PEM certificate");
+    throw new TreatyError(
+      "MalformedRequest",
+      "service file: serviceCertificate: expected one PEM certificate",
+    );
   return {
     serviceKey: { curve: "ed25519", publicKey: fromHex(v.serviceKey.publicKey, "serviceKey.publicKey") },
     nodes: v.nodes.map(String),

@@ -50,7 +50,11 @@ export const REMOTE_USAGE = `  --node <url>        the node to talk to (default:
 export interface RemoteTarget {
   readonly node: string;
   readonly service:
-    | { readonly serviceKey: PublicKey; readonly nodes: readonly string[]; readonly serviceCertificate?: string }
+    | {
+        readonly serviceKey: PublicKey;
+        readonly nodes: readonly string[];
+        readonly serviceCertificate?: string;
+      }
     | undefined;
   readonly timeoutMs: number;
   /** `io.fetch` with the deadline applied to every request. */

@@ -199,7 +199,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const port = (server.address() as AddressInfo).port;
   const scheme = tls === undefined ? "http" : "https";
   return {
-    url: options.advertiseUrl ?? `${scheme}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`,
+    url:
+      options.advertiseUrl ??
+      `${scheme}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`,
     port,
     setTlsCredentials: (credentials) => {
       if (tls !== undefined) (server as HttpsServer).setSecureContext({ ...credentials });

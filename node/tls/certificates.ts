@@ -190,10 +190,12 @@ function generalName(host: string): der.Der {
 
 function ipv6Bytes(address: string): Uint8Array {
   const [head, tail] = address.includes("::") ? address.split("::") : [address, undefined];
-  const words = (part: string | undefined) => (part ? part.split(":").map((w) => Number.parseInt(w, 16)) : []);
+  const words = (part: string | undefined) =>
+    part ? part.split(":").map((w) => Number.parseInt(w, 16)) : [];
   const left = words(head);
   const right = words(tail);
-  const all = tail === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
+  const all =
+    tail === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
   assert(all.length === 8, "ipv6 address: eight groups");
   const out = new Uint8Array(16);
   all.forEach((w, i) => {

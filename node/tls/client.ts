@@ -65,7 +65,8 @@ export function keyPinnedFetch(serviceKey: PublicKey): typeof fetch {
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.protocol !== "https:") return globalThis.fetch(input, init);
-    const attempt = (pinned ??= serviceCertificateOf(url.origin, serviceKey).then(pinnedFetch));
+    pinned ??= serviceCertificateOf(url.origin, serviceKey).then(pinnedFetch);
+    const attempt = pinned;
     let pinnedFetchImpl: typeof fetch;
     try {
       pinnedFetchImpl = await attempt;
@@ -83,7 +84,11 @@ export function keyPinnedFetch(serviceKey: PublicKey): typeof fetch {
  * handshake proves the node holds its certificate's key; no request is sent. Throws TreatyError
  * `Forbidden` when the node is not endorsed by `serviceKey`, `Unavailable` when unreachable.
  */
-export async function serviceCertificateOf(url: string, serviceKey: PublicKey, timeoutMs = 10_000): Promise<string> {
+export async function serviceCertificateOf(
+  url: string,
+  serviceKey: PublicKey,
+  timeoutMs = 10_000,
+): Promise<string> {
   const target = new URL(url);
   const chain = await new Promise<X509Certificate[]>((resolve, reject) => {
     const socket = connect({
@@ -112,13 +117,17 @@ export async function serviceCertificateOf(url: string, serviceKey: PublicKey, t
   const [leaf, ...rest] = chain;
   const service = rest.find((c) => isServiceCertificate(c, serviceKey));
   if (leaf === undefined || service === undefined || !leaf.verify(service.publicKey) || leaf.ca)
-    throw new TreatyError("Forbidden", `${url}: the node's certificate is not endorsed by the pinned service key`);
+    throw new TreatyError(
+      "Forbidden",
+      `${url}: the node's certificate is not endorsed by the pinned service key`,
+    );
   return service.toString();
 }
 
 /** True when `cert` is a self-signed CA certificate for exactly `serviceKey`. */
 export function isServiceCertificate(cert: X509Certificate, serviceKey: PublicKey): boolean {
-  if (serviceKey.curve !== "ed25519" || !cert.ca || cert.publicKey.asymmetricKeyType !== "ed25519") return false;
+  if (serviceKey.curve !== "ed25519" || !cert.ca || cert.publicKey.asymmetricKeyType !== "ed25519")
+    return false;
   const jwk = cert.publicKey.export({ format: "jwk" });
   const raw = new Uint8Array(Buffer.from(jwk.x ?? "", "base64url"));
   return equalBytes(raw, serviceKey.publicKey) && cert.verify(cert.publicKey);
@@ -142,11 +151,14 @@ function httpsFetch(url: URL, init: RequestInit, agent: Agent): Promise<Response
         res.on("end", () => {
           const responseHeaders = new Headers();
           for (const [name, value] of Object.entries(res.headers)) {
-            if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(", ") : value);
+            if (value !== undefined)
+              responseHeaders.set(name, Array.isArray(value) ? value.join(", ") : value);
           }
           const status = res.statusCode ?? 502;
           const body = status === 204 || status === 304 ? null : Buffer.concat(chunks);
-          resolve(new Response(body, { status, statusText: res.statusMessage ?? "", headers: responseHeaders }));
+          resolve(
+            new Response(body, { status, statusText: res.statusMessage ?? "", headers: responseHeaders }),
+          );
         });
         res.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
       },
@@ -154,7 +166,9 @@ function httpsFetch(url: URL, init: RequestInit, agent: Agent): Promise<Response
     const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
     signal?.addEventListener("abort", onAbort, { once: true });
     req.on("close", () => signal?.removeEventListener("abort", onAbort));
-    req.on("error", (err) => reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: err })));
+    req.on("error", (err) =>
+      reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: err })),
+    );
     const body = init.body;
     if (body === undefined || body === null) req.end();
     else if (typeof body === "string" || body instanceof Uint8Array) req.end(body);

@@ -66,7 +66,8 @@ export function oid(dotted: string): Der {
   const out: number[] = [];
   const base128 = (value: number) => {
     const groups = [value & 0x7f];
-    for (let rest = Math.floor(value / 128); rest > 0; rest = Math.floor(rest / 128)) groups.unshift((rest & 0x7f) | 0x80);
+    for (let rest = Math.floor(value / 128); rest > 0; rest = Math.floor(rest / 128))
+      groups.unshift((rest & 0x7f) | 0x80);
     out.push(...groups);
   };
   base128(arcs[0]! * 40 + arcs[1]!);

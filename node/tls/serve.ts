@@ -19,10 +19,13 @@ export function clientTlsOptions(
 ): Pick<HttpServerOptions, "tls" | "advertiseUrl"> {
   const advertise = config.http.advertiseUrl === null ? {} : { advertiseUrl: config.http.advertiseUrl };
   if (!config.http.tls) {
-    logger.warn("client API over plain HTTP (config http.tls: false): requests and answers cross the network in clear");
+    logger.warn(
+      "client API over plain HTTP (config http.tls: false): requests and answers cross the network in clear",
+    );
     return advertise;
   }
-  const host = config.http.advertiseUrl === null ? config.http.host : new URL(config.http.advertiseUrl).hostname;
+  const host =
+    config.http.advertiseUrl === null ? config.http.host : new URL(config.http.advertiseUrl).hostname;
   return { ...advertise, tls: provisionalTlsCredentials(identity, nowMs, host) };
 }
 

@@ -397,7 +397,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     );
     if (options.tls === true) {
       const status = await nodes[0]!.status();
-      cluster.serviceFile.serviceCertificate = (status.clientApi as { serviceCertificate: string }).serviceCertificate;
+      cluster.serviceFile.serviceCertificate = (
+        status.clientApi as { serviceCertificate: string }
+      ).serviceCertificate;
     }
     return cluster;
   } catch (err) {
