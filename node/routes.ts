@@ -38,6 +38,7 @@ import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
 import { TREATY_VERSION } from "./service.js";
 import { clientApiStatus } from "./tls/serve.js";
+import { answerChallenge, signAnswer } from "./reads/signed-answer.js";
 
 /** Adds the node's endpoints to `router` (the HTTP server may already be listening on it). */
 export function buildRouter(node: TreatyNode, router: Router = new Router()): Router {
@@ -126,6 +127,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
   if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
+  const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
   const admitted = admit(
     {
@@ -153,7 +155,22 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   };
   if (declared.mode === "readonly") {
     const answer = await node.reads.read(call, consistency);
-    return { body: answer, headers: { [HEADER_TXID]: answer.txid } };
+    const signedAnswer =
+      challenge === undefined
+        ? undefined
+        : signAnswer({
+            signer: node.signer,
+            serviceId: node.serviceId,
+            path: req.path,
+            body: req.body,
+            challenge,
+            consistency,
+            answer,
+          });
+    return {
+      body: { ...answer, ...(signedAnswer && { signedAnswer }) },
+      headers: { [HEADER_TXID]: answer.txid },
+    };
   }
   if (admitted.caller === null) {
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);

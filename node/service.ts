@@ -545,6 +545,11 @@ export class TreatyNode {
     return node;
   }
 
+  /** The node's key and its endorsement by the service, as it signs now (signed answers). */
+  get signer(): NodeSigner {
+    return this.#signer;
+  }
+
   /** The HTTP base URL. */
   get url(): string {
     return this.#http.url;
