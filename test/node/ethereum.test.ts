@@ -110,7 +110,10 @@ describe("a wallet user calls contracts", () => {
     const { [HEADER_SIGNATURE_SCHEME]: _scheme, ...treatyHeaders } = good.headers;
     assert.equal(_scheme, EIP191_SCHEME);
     assert.equal(
-      await post({ ...good, headers: { ...treatyHeaders, [HEADER_SIGNATURE]: toBase64Url(new Uint8Array(64)) } }),
+      await post({
+        ...good,
+        headers: { ...treatyHeaders, [HEADER_SIGNATURE]: toBase64Url(new Uint8Array(64)) },
+      }),
       "BadSignature",
     );
     assert.equal(await t.settled(), before, "nothing was written");
