@@ -313,7 +313,7 @@ export class Client {
 
 /**
  * Reads a service.json (as written by `treaty dev`): the pinned service key, node URLs and, for
- * services serving TLS, the service certificate (PEM) to pin (in Node: node/tls/client.ts
+ * services serving TLS, the service certificate (PEM) to pin (in Node: `treaty/tls`
  * `pinnedFetch`, passed as `ClientOptions.fetch`; a browser trusts what its platform trusts).
  */
 export function parseServiceFile(value: unknown): {

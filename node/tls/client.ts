@@ -21,6 +21,7 @@ import type { PublicKey } from "../../sdk/keys.js";
  * for network failures, whose `cause` says why.
  *
  * @example
+ *   import { pinnedFetch } from "treaty/tls";
  *   const { serviceKey, nodes, serviceCertificate } = parseServiceFile(json);
  *   const client = new Client({ nodes, serviceKey, key, fetch: pinnedFetch(serviceCertificate!) });
  */
