@@ -18,14 +18,6 @@ import {
   type RequestBody,
   signingInput,
 } from "../sdk/request.js";
-import { utf8 } from "../sdk/bytes.js";
-import {
-  EIP191_SCHEME,
-  HEADER_SIGNATURE_SCHEME,
-  parseWalletSignature,
-  recoverPersonalSigner,
-  walletRequestText,
-} from "../sdk/ethereum.js";
 import { sha256, verifySignature } from "../runtime/crypto.js";
 import type { CallerRole } from "../runtime/sandbox/abi.js";
 import type { GovView } from "./gov/view.js";
@@ -55,20 +47,12 @@ export function bodyEncoding(headers: IncomingHttpHeaders): BodyEncoding {
   );
 }
 
-/**
- * Looks up a member or user by id in the committed governance tables: its role and key, or for
- * an Ethereum wallet user its address (the key is recovered from each signature instead).
- */
-export function findCaller(
-  gov: GovView,
-  id: string,
-): { role: CallerRole; key: PublicKey } | { role: CallerRole; address: string } | undefined {
+/** Looks up a member or user by id in the committed governance tables. */
+export function findCaller(gov: GovView, id: string): { role: CallerRole; key: PublicKey } | undefined {
   const member = gov.member(id);
   const record = member ?? gov.user(id);
   if (record === undefined) return undefined;
-  const role = member ? "member" : "user";
-  if ("address" in record) return { role, address: record.address };
-  return { role, key: callerKey(record.curve, record.publicKey) };
+  return { role: member ? "member" : "user", key: callerKey(record.curve, record.publicKey) };
 }
 
 const CALLER_KEY_CACHE_LIMIT = 4096;
@@ -109,36 +93,19 @@ export function admit(
       `a signed request needs both ${HEADER_CALLER} and ${HEADER_SIGNATURE} headers`,
     );
   }
-  const scheme = headers[HEADER_SIGNATURE_SCHEME];
-  if (scheme !== undefined && scheme !== EIP191_SCHEME)
-    throw new TreatyError(
-      "MalformedRequest",
-      `${HEADER_SIGNATURE_SCHEME}: expected ${EIP191_SCHEME} (or no header), got ${JSON.stringify(String(scheme)).slice(0, 80)}`,
-    );
-  const signature =
-    scheme === undefined ? parseSignatureHeader(signatureHeader) : parseWalletSignature(signatureHeader);
+  const signature = parseSignatureHeader(signatureHeader);
   const caller = findCaller(ctx.gov, callerId);
   if (caller === undefined)
     throw new TreatyError(
       "UnknownCaller",
       `${HEADER_CALLER}: ${callerId.slice(0, 80)} is not a member or user of this service`,
     );
-  let input: Uint8Array;
-  if (scheme === undefined) {
-    input = signingInput(ctx.serviceId, path, bytes);
-    if (!("key" in caller) || !verifySignature(caller.key, input, signature))
-      throw new TreatyError(
-        "BadSignature",
-        `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
-      );
-  } else {
-    const text = walletRequestText(ctx.serviceId, path, bytes);
-    input = utf8.encode(text);
-    if (!("address" in caller) || recoverPersonalSigner(text, signature) !== caller.address)
-      throw new TreatyError(
-        "BadSignature",
-        `${HEADER_SIGNATURE}: the ${EIP191_SCHEME} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
-      );
+  const input = signingInput(ctx.serviceId, path, bytes);
+  if (!verifySignature(caller.key, input, signature)) {
+    throw new TreatyError(
+      "BadSignature",
+      `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
+    );
   }
   if (body.nonce === undefined)
     throw new TreatyError("MalformedRequest", "body.nonce: required in a signed request");

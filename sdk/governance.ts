@@ -46,12 +46,6 @@ export interface IdentityArgs {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-/** `set_user` for an Ethereum wallet: its address (0x, 40 lowercase hex digits) is its id. */
-export interface WalletArgs {
-  readonly address: string;
-  readonly data?: Readonly<Record<string, unknown>>;
-}
-
 /** `set_member` arguments: an identity plus the x25519 key (hex) recovery shares are sealed to. */
 export interface MemberArgs extends IdentityArgs {
   readonly encryptionKey?: string;
@@ -80,7 +74,7 @@ export type SourceFiles = Readonly<Record<string, string>>;
 export interface ActionArgs {
   set_member: MemberArgs;
   remove_member: { readonly id: string };
-  set_user: IdentityArgs | WalletArgs;
+  set_user: IdentityArgs;
   remove_user: { readonly id: string };
   deploy_contract: { readonly name: string; readonly files: SourceFiles };
   remove_contract: { readonly name: string };
@@ -313,16 +307,6 @@ export const actions = Object.freeze({
   /** `set_user`: add a user (or update its data). */
   setUser(who: PublicKey | IdentityArgs, data?: Readonly<Record<string, unknown>>): GovAction {
     return { name: "set_user", args: identity(who, data) };
-  },
-  /**
-   * `set_user` for an Ethereum wallet, recorded by address: it calls with EIP-191 signed
-   * requests (sdk/ethereum.ts `walletRequest`), and `caller().id` is its address.
-   */
-  setWalletUser(address: string, data?: Readonly<Record<string, unknown>>): GovAction {
-    return {
-      name: "set_user",
-      args: { address: address.toLowerCase(), ...(data !== undefined && { data }) },
-    };
   },
   /** `remove_user`: remove the user with this id. */
   removeUser(id: string): GovAction {
