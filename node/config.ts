@@ -43,10 +43,16 @@ export interface NodeConfig {
     /** Other origins whose pages may call this node (node/http/cors.ts); none by default. */
     readonly cors: CorsPolicy;
     /**
-     * The URL other nodes and clients reach this node at (published when it joins and in
-     * `/node/network`); null: `http://<host>:<port>`, right only when that address is reachable.
+     * HTTPS with a certificate endorsed by the service identity (node/tls/). Default true; plain
+     * HTTP only when the config says `http.tls: false`, and the node then says so in its log and
+     * status.
      */
-    readonly publicUrl: string | null;
+    readonly tls: boolean;
+    /**
+     * The URL the node publishes (genesis record, join request, `/node/network`). Default:
+     * the scheme, `host` and port it binds; required when `host` is a wildcard (0.0.0.0, ::).
+     */
+    readonly advertiseUrl: string | null;
   };
   /**
    * The node's identity key file, kept in clear (the operator's choice; keep it outside the data
@@ -147,7 +153,8 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
           ? DEFAULTS.http.maxBodyBytes
           : integer(http.maxBodyBytes, "http.maxBodyBytes", 1024, 64 << 20),
       cors: parseCors(http.cors),
-      publicUrl: http.publicUrl === undefined || http.publicUrl === null ? null : httpUrl(http.publicUrl),
+      tls: http.tls === undefined ? true : boolean(http.tls, "http.tls"),
+      advertiseUrl: parseAdvertiseUrl(http),
     },
     identityFile: root.identityFile === undefined ? null : path(root.identityFile, "identityFile"),
     sealing: parseSealing(root.sealing, dataDir, path),
@@ -206,6 +213,38 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ? DEFAULTS.logLevel
         : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
   };
+}
+
+/** Binding every interface publishes nothing reachable: such a node must name its public URL. */
+const WILDCARD_HOSTS = ["0.0.0.0", "::", "[::]", ""];
+
+function parseAdvertiseUrl(http: Record<string, unknown>): string | null {
+  const host = http.host === undefined ? DEFAULTS.http.host : String(http.host);
+  if (http.advertiseUrl === undefined) {
+    if (WILDCARD_HOSTS.includes(host))
+      throw new TreatyError(
+        "MalformedRequest",
+        `config http.advertiseUrl: required when http.host is the wildcard address ${JSON.stringify(host)} (a node must not publish it)`,
+      );
+    return null;
+  }
+  const text = string(http.advertiseUrl, "http.advertiseUrl");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad("http.advertiseUrl", "an http(s) URL", text);
+  }
+  const scheme = http.tls === false ? "http:" : "https:";
+  if (url.protocol !== scheme || url.pathname !== "/" || url.search !== "" || url.hash !== "")
+    throw bad(
+      "http.advertiseUrl",
+      `a ${scheme}//host:port URL without a path (http.tls decides the scheme)`,
+      text,
+    );
+  if (WILDCARD_HOSTS.includes(url.hostname))
+    throw bad("http.advertiseUrl", "a reachable host, not a wildcard", text);
+  return text.replace(/\/+$/, "");
 }
 
 /**
@@ -274,19 +313,6 @@ function parseSealing(
       "config sealing.keyFile: must lie outside dataDir (a copy of the data folder must not carry its own key)",
     );
   return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
-}
-
-function httpUrl(v: unknown): string {
-  const text = string(v, "http.publicUrl");
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw bad("http.publicUrl", "an http:// or https:// URL", v);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw bad("http.publicUrl", "an http:// or https:// URL", v);
-  return text.replace(/\/+$/, "");
 }
 
 function hex32(v: unknown, field: string): string {

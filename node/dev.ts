@@ -280,8 +280,9 @@ function writeNodeConfig(
     dataDir: `node${index}`,
     // Development: each node's secrets sealed under a key in the workspace, outside its data folder.
     sealing: { provider: "virtual", keyFile: `node${index}.sealing.key` },
-    // Each node's console (/console) reads the other nodes' status: their pages are allowed.
-    http: { host: "127.0.0.1", port: basePort + index, cors: { allowedOrigins: consoleOrigins } },
+    // Plain HTTP on loopback keeps the tour (curl, the browser console) free of certificates;
+    // each node's console (/console) reads the other nodes' status: their pages are allowed.
+    http: { host: "127.0.0.1", port: basePort + index, tls: false, cors: { allowedOrigins: consoleOrigins } },
     nats: nats ? { servers: [nats.url] } : null,
     ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 50 },
     logLevel: "info",

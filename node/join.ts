@@ -173,6 +173,11 @@ export interface JoinOptions {
   readonly cancelled?: () => boolean;
   /** Called on every pending answer with what the node waits for (for `/node/status`). */
   readonly onPending?: (waitingFor: string) => void;
+  /**
+   * How to reach the nodes (default the platform fetch): over TLS, one that checks their
+   * certificates against `serviceKey` (node/tls/client.ts `keyPinnedFetch`).
+   */
+  readonly fetch?: typeof fetch;
 }
 
 /** Asks the service to admit this node and waits until it is trusted; returns its secrets and peers. */
@@ -213,7 +218,7 @@ async function pollJoin(
     const base = options.nodes[attempt++ % options.nodes.length]!;
     try {
       const request = signRequest(options.identity, serviceId, JOIN_PATH, options.args);
-      const response = await fetch(base + JOIN_PATH, {
+      const response = await (options.fetch ?? fetch)(base + JOIN_PATH, {
         method: "POST",
         body: request.body as Uint8Array<ArrayBuffer>,
         headers: request.headers,

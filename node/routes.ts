@@ -42,6 +42,8 @@ import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
 import { stageTotals } from "./stage-times.js";
 import { TREATY_VERSION } from "./service.js";
+import { clientApiStatus } from "./tls/serve.js";
+import { answerChallenge, signAnswer } from "./reads/signed-answer.js";
 
 /** Adds the node's endpoints to `router` (the HTTP server may already be listening on it). */
 export function buildRouter(node: TreatyNode, router: Router = new Router()): Router {
@@ -165,6 +167,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
   if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
+  const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
   const admitted = admit(
     {
@@ -192,7 +195,22 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   };
   if (declared.mode === "readonly") {
     const answer = await node.reads.read(call, consistency);
-    return { body: answer, headers: { [HEADER_TXID]: answer.txid } };
+    const signedAnswer =
+      challenge === undefined
+        ? undefined
+        : signAnswer({
+            signer: node.signer,
+            serviceId: node.serviceId,
+            path: req.path,
+            body: req.body,
+            challenge,
+            consistency,
+            answer,
+          });
+    return {
+      body: { ...answer, ...(signedAnswer && { signedAnswer }) },
+      headers: { [HEADER_TXID]: answer.txid },
+    };
   }
   if (admitted.caller === null) {
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
@@ -241,6 +259,7 @@ function status(node: TreatyNode) {
     lastSeqno: node.ledger.lastSeqno,
     serviceKey: { curve: node.serviceKey.curve, publicKey: toHex(node.serviceKey.publicKey) },
     serviceId: node.serviceId,
+    clientApi: clientApiStatus(node),
     serviceStatus: node.gov.service()?.status ?? "unknown",
     version: TREATY_VERSION,
     platform: PLATFORM,

@@ -99,6 +99,9 @@ import { bodyEncoding } from "./admission.js";
 import { parseSignaturePolicy } from "../runtime/ledger/policy.js";
 import { readFileSync } from "node:fs";
 import { findPackageRoot } from "../runtime/compiler/package-root.js";
+import { clientTlsOptions, endorsedTlsCredentials } from "./tls/serve.js";
+import { serviceCertificate } from "./tls/certificates.js";
+import { keyPinnedFetch } from "./tls/client.js";
 
 /** What only an entry point may provide: clock, randomness, logging, the network. */
 export interface NodeRuntime {
@@ -138,6 +141,8 @@ export class TreatyNode {
   readonly identity: KeyPair;
   readonly serviceKey: PublicKey;
   readonly serviceId: string;
+  /** The service identity's self-signed certificate (PEM) that clients pin for TLS: node/tls/. */
+  readonly serviceCertificate: string;
   readonly ledger: Ledger;
   /** This node's snapshots: written at committed signatures, installed from the leader (SnapshotPort). */
   readonly snapshots: Snapshots;
@@ -213,6 +218,7 @@ export class TreatyNode {
     this.identity = init.identity;
     this.serviceKey = init.serviceKey;
     this.serviceId = keyId(init.serviceKey);
+    this.serviceCertificate = serviceCertificate(init.serviceKeyPair);
     this.ledger = init.ledger;
     this.execution = init.execution;
     this.#store = init.store;
@@ -356,6 +362,7 @@ export class TreatyNode {
       maxBodyBytes: config.http.maxBodyBytes,
       cors: config.http.cors,
       logger,
+      ...clientTlsOptions(config, identity, runtime.now(), logger),
     });
     const cleanup: Array<() => Promise<void>> = [() => http.close()];
     const lifecycle = new Lifecycle({
@@ -400,7 +407,7 @@ export class TreatyNode {
     },
   ): Promise<TreatyNode> {
     const { identity, logger, sealing, lifecycle } = ctx;
-    const nodeUrl = config.http.publicUrl ?? ctx.http.url;
+    const nodeUrl = ctx.http.url; // http.advertiseUrl when set
     let secrets = ctx.sealed;
     const seal = (value: NodeSecrets) => sealing.seal({ identity: toKeyFile(identity), secrets: value });
     let joinedPeers: readonly PeerDescription[] = [];
@@ -458,6 +465,7 @@ export class TreatyNode {
       const joined = await joinService({
         nodes: config.join.nodes,
         serviceKey,
+        fetch: keyPinnedFetch(serviceKey),
         identity,
         args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
         now: runtime.now,
@@ -492,6 +500,8 @@ export class TreatyNode {
     const serviceKeyPair = fromKeyFile(secrets.serviceKey);
     const serviceKey: PublicKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
     ctx.boot.serviceKey = serviceKey;
+    if (config.http.tls)
+      ctx.http.setTlsCredentials(endorsedTlsCredentials(serviceKeyPair, identity, secrets, nodeUrl));
     const endorsement: NodeEndorsement = {
       nodeId: identity.id,
       curve: identity.curve,
@@ -597,6 +607,7 @@ export class TreatyNode {
       node.#membership = becomeMember({
         nodes: config.join.nodes,
         serviceKey,
+        fetch: keyPinnedFetch(serviceKey),
         identity,
         args: { publicKey: toHex(identity.publicKey), measurement: node.measurement, url: nodeUrl },
         now: runtime.now,
@@ -608,6 +619,11 @@ export class TreatyNode {
       );
     }
     return node;
+  }
+
+  /** The node's key and its endorsement by the service, as it signs now (signed answers). */
+  get signer(): NodeSigner {
+    return this.#signer;
   }
 
   /** The HTTP base URL. */

@@ -23,6 +23,12 @@ import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyE
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 import {
+  HEADER_ANSWER_CHALLENGE,
+  newChallenge,
+  type SignedAnswer,
+  verifySignedAnswer,
+} from "./signed-answer.js";
+import {
   type BodyEncoding,
   CONTENT_MSGPACK,
   HEADER_CONSISTENCY,
@@ -71,6 +77,13 @@ export interface ClientOptions {
 export interface CallOptions {
   /** Consistency of a readonly call (see `ReadConsistency`); ignored by readwrite calls. */
   readonly consistency?: ReadConsistency;
+  /**
+   * Readonly calls: ask the node to sign its answer (sdk/signed-answer.ts) and verify it against
+   * the pinned service key; the result then comes from the signed statement, and the call throws
+   * `ReceiptInvalid` when the answer is not signed as asked (e.g. a readwrite method: its proof
+   * is its receipt).
+   */
+  readonly signedAnswer?: boolean;
 }
 
 export interface CallResult<R = unknown> {
@@ -84,6 +97,8 @@ export interface CallResult<R = unknown> {
   readonly replayed?: true;
   /** What the call `emit`ted, in order (a failed call emits nothing: it throws instead). */
   readonly events: readonly ContractEvent[];
+  /** With `CallOptions.signedAnswer`: the verified signed answer, to keep or show to others. */
+  readonly signedAnswer?: SignedAnswer;
 }
 
 /** One event a contract emitted: `emit(name, data)`. */
@@ -133,10 +148,37 @@ export class Client {
         })
       : unsignedRequest(path, args, this.options.encoding ?? "json");
     const consistency = options.consistency ?? this.options.consistency;
-    const headers =
-      consistency === undefined ? request.headers : { ...request.headers, [HEADER_CONSISTENCY]: consistency };
+    const challenge = options.signedAnswer === true ? newChallenge() : undefined;
+    const headers = {
+      ...request.headers,
+      ...(consistency !== undefined && { [HEADER_CONSISTENCY]: consistency }),
+      ...(challenge !== undefined && { [HEADER_ANSWER_CHALLENGE]: challenge }),
+    };
     try {
-      return await this.send<CallResult<R>>(request.path, { method: "POST", body: request.body, headers });
+      const answer = await this.send<CallResult<R>>(request.path, {
+        method: "POST",
+        body: request.body,
+        headers,
+      });
+      if (challenge === undefined) return answer;
+      if (answer.signedAnswer === undefined)
+        throw new TreatyError(
+          "ReceiptInvalid",
+          `${path}: the node did not sign its answer (readwrite methods have receipts instead)`,
+        );
+      const statement = verifySignedAnswer(answer.signedAnswer, {
+        serviceKey: this.options.serviceKey,
+        path: request.path,
+        body: request.body,
+        challenge,
+      });
+      return {
+        result: statement.result as R,
+        txid: statement.txid,
+        status: statement.status,
+        events: statement.events,
+        signedAnswer: answer.signedAnswer,
+      };
     } catch (err) {
       // The nonce is this request's own (fresh per call): whoever sent these bytes first, it ran.
       const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;
@@ -261,18 +303,41 @@ export class Client {
   }
 }
 
-/** Reads a service.json (as written by `treaty dev`): the pinned service key and node URLs. */
-export function parseServiceFile(value: unknown): { serviceKey: PublicKey; nodes: string[] } {
-  const v = value as { serviceKey?: { curve?: string; publicKey?: string }; nodes?: unknown };
+/**
+ * Reads a service.json (as written by `treaty dev`): the pinned service key, node URLs and, for
+ * services serving TLS, the service certificate (PEM) to pin (in Node: `treaty/tls`
+ * `pinnedFetch`, passed as `ClientOptions.fetch`; a browser trusts what its platform trusts).
+ */
+export function parseServiceFile(value: unknown): {
+  serviceKey: PublicKey;
+  nodes: string[];
+  serviceCertificate?: string;
+} {
+  const v = value as {
+    serviceKey?: { curve?: string; publicKey?: string };
+    nodes?: unknown;
+    serviceCertificate?: unknown;
+  };
   if (!v?.serviceKey?.publicKey || v.serviceKey.curve !== "ed25519" || !Array.isArray(v.nodes)) {
     throw new TreatyError(
       "MalformedRequest",
       "service file: expected {serviceKey: {curve, publicKey}, nodes: [url...]}",
     );
   }
+  const cert = v.serviceCertificate;
+  if (
+    cert !== undefined &&
+    (typeof cert !== "string" ||
+      !/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/.test(cert))
+  )
+    throw new TreatyError(
+      "MalformedRequest",
+      "service file: serviceCertificate: expected one PEM certificate",
+    );
   return {
     serviceKey: { curve: "ed25519", publicKey: fromHex(v.serviceKey.publicKey, "serviceKey.publicKey") },
     nodes: v.nodes.map(String),
+    ...(cert !== undefined && { serviceCertificate: cert }),
   };
 }
 

@@ -4,6 +4,7 @@
  * - `Client`: signed calls, safe retries, commit waits, verified receipts, typed contract clients;
  * - keys: generation, key files, signing and verification on ed25519, P-256 and secp256k1;
  * - receipts: offline verification against a pinned service identity key;
+ * - signed answers: a readonly call's answer signed by its node, naming the txid it observed;
  * - requests: the signed request format, for clients that build their own transport;
  * - governance: `Governance` (propose, vote, withdraw, read the tables) and typed `actions`.
  */
@@ -47,6 +48,12 @@ export {
   type VerifiedCoseReceipt,
   verifyCoseReceipt,
 } from "./cose-receipt.js";
+export {
+  type AnswerStatement,
+  HEADER_ANSWER_CHALLENGE,
+  type SignedAnswer,
+  verifySignedAnswer,
+} from "./signed-answer.js";
 export { formatTxId, parseTxId, type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 export {
   HEADER_CONSISTENCY,

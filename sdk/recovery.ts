@@ -193,25 +193,30 @@ export async function submitRecoveryShare(options: {
   readonly encryption: EncryptionKeyPair;
   readonly serviceKey: PublicKey;
   readonly randomBytes?: (length: number) => Uint8Array;
+  /** How to reach the node (default the platform fetch). */
+  readonly fetch?: typeof fetch;
 }): Promise<ShareSubmission> {
   const random = options.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)));
   const status = await getJson<{
     state?: string;
     encryptionKey?: string;
     recovery?: { round?: number };
-  }>(`${options.node}/node/status`);
+  }>(`${options.node}/node/status`, options.fetch);
   if (status.state !== "RecoveryShares" || typeof status.encryptionKey !== "string")
     throw new TreatyError(
       "Conflict",
       `${options.node}: not waiting for recovery shares (state ${status.state ?? "open"})`,
     );
-  const sealed = await getJson<SealedShare>(`${options.node}/gov/recovery/shares/${options.member.id}`);
+  const sealed = await getJson<SealedShare>(
+    `${options.node}/gov/recovery/shares/${options.member.id}`,
+    options.fetch,
+  );
   const share = await openRecoveryShare(options.encryption, sealed);
   const forNode = await sealShare(options.member.id, status.encryptionKey, sealed.round, share, random);
   const request = signRequest(options.member, keyId(options.serviceKey), RECOVERY_SHARES_PATH, {
     share: forNode,
   });
-  const response = await fetch(options.node + request.path, {
+  const response = await (options.fetch ?? fetch)(options.node + request.path, {
     method: "POST",
     body: request.body as Uint8Array<ArrayBuffer>,
     headers: request.headers,
@@ -224,8 +229,8 @@ export async function submitRecoveryShare(options: {
 /** Where members submit shares to a recovering node. */
 export const RECOVERY_SHARES_PATH = "/gov/recovery/shares";
 
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+async function getJson<T>(url: string, fetchImpl: typeof fetch = fetch): Promise<T> {
+  const response = await fetchImpl(url);
   const body = (await response.json()) as T | ErrorBody;
   if (body !== null && typeof body === "object" && "error" in body)
     throw new TreatyError((body as ErrorBody).error.code, (body as ErrorBody).error.message);

@@ -48,7 +48,10 @@ the share is sealed to another encryption key) or the node failed, 2 usage.`,
       throw new UsageError(`--key: ${(err as Error).message}`);
     }
     const io = processRemoteIo;
-    const target = remoteTarget(values, io);
+    // A recovering node serves a provisional certificate: no service endorses it yet, so TLS
+    // cannot be pinned; as for the encryption key the share is sealed to, the operator's choice
+    // of --node is what vouches for the node (docs/recovery.md).
+    const target = remoteTarget(values, io, "unpinned");
     return reportingErrors("recovery share", io, async () => {
       let serviceKey = target.service?.serviceKey;
       if (serviceKey === undefined) {
@@ -67,7 +70,13 @@ the share is sealed to another encryption key) or the node failed, 2 usage.`,
           `treaty recovery share: warning: no --service file: signing for the service ${status.previousServiceKey.publicKey} reported by ${target.node} (not pinned)\n`,
         );
       }
-      const result = await submitRecoveryShare({ node: target.node, member, encryption, serviceKey });
+      const result = await submitRecoveryShare({
+        node: target.node,
+        member,
+        encryption,
+        serviceKey,
+        fetch: target.fetch,
+      });
       printJsonTo(io, result);
       return EXIT_OK;
     });

@@ -10,6 +10,7 @@ import { toHex } from "../../sdk/bytes.js";
 import { type ErrorBody, TreatyError } from "../../sdk/errors.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import { parseServiceFile } from "../../sdk/client.js";
+import { keyPinnedFetch, pinnedFetch, unpinnedFetch } from "../tls/client.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
 
 /** Where a remote command writes, and how it reaches the network (tests pass their own). */
@@ -37,15 +38,24 @@ export const REMOTE_FLAGS = {
 } as const;
 
 export const REMOTE_USAGE = `  --node <url>        the node to talk to (default: the first node in --service)
-  --service <file>    service.json {serviceKey: {curve, publicKey}, nodes: [url...]}: pins the
-                      service identity (without it the key is taken from the node's own
-                      /node/status, unpinned, and a warning says so)
+  --service <file>    service.json {serviceKey: {curve, publicKey}, nodes: [url...],
+                      serviceCertificate?}: pins the service identity, and for https nodes
+                      the TLS certificate (the file's serviceCertificate, or else the one the
+                      node presents, checked against serviceKey); without it the key is taken
+                      from the node's own /node/status and TLS is not checked, both unpinned,
+                      and a warning says so
   --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS})`;
 
 /** The node, the pinned service file (if any) and the deadline chosen by the remote flags. */
 export interface RemoteTarget {
   readonly node: string;
-  readonly service: { readonly serviceKey: PublicKey; readonly nodes: readonly string[] } | undefined;
+  readonly service:
+    | {
+        readonly serviceKey: PublicKey;
+        readonly nodes: readonly string[];
+        readonly serviceCertificate?: string;
+      }
+    | undefined;
   readonly timeoutMs: number;
   /** `io.fetch` with the deadline applied to every request. */
   readonly fetch: typeof fetch;
@@ -55,6 +65,7 @@ export interface RemoteTarget {
 export function remoteTarget(
   values: { node?: string | undefined; service?: string | undefined; timeout?: string | undefined },
   io: RemoteIo,
+  tls: "pinned" | "unpinned" = "pinned",
 ): RemoteTarget {
   const timeoutMs =
     values.timeout === undefined ? DEFAULT_TIMEOUT_MS : positiveInteger(values.timeout, "--timeout");
@@ -70,11 +81,23 @@ export function remoteTarget(
   }
   if (url.protocol !== "http:" && url.protocol !== "https:")
     throw new UsageError(`--node: expected an http(s) URL, got ${JSON.stringify(node)}`);
+  let transport = io.fetch;
+  if (url.protocol === "https:") {
+    if (tls === "unpinned" || service === undefined) {
+      if (tls === "pinned")
+        io.err(`treaty: warning: no --service file: the TLS certificate of ${url.origin} is not checked\n`);
+      transport = unpinnedFetch();
+    } else
+      transport =
+        service.serviceCertificate !== undefined
+          ? pinnedFetch(service.serviceCertificate)
+          : keyPinnedFetch(service.serviceKey);
+  }
   return {
     node: node.replace(/\/+$/, ""),
     service,
     timeoutMs,
-    fetch: (input, init) => io.fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+    fetch: (input, init) => transport(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
   };
 }
 
@@ -176,7 +199,7 @@ export function readJsonFlag(path: string, flag: string): unknown {
   }
 }
 
-function readServiceFile(path: string): { serviceKey: PublicKey; nodes: string[] } {
+function readServiceFile(path: string): ReturnType<typeof parseServiceFile> {
   try {
     const parsed = parseServiceFile(readJsonFlag(path, "--service"));
     // parseServiceFile checks the shape; the point must be a valid key too.

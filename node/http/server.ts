@@ -11,12 +11,14 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { CONTENT_JSON, CONTENT_MSGPACK } from "../../sdk/request.js";
 import type { Logger } from "../log.js";
+import type { TlsCredentials } from "../tls/certificates.js";
 import { type CorsPolicy, corsHeaders, isPreflight, NO_CORS, preflight } from "./cors.js";
 import { httpStatus } from "./status.js";
 
@@ -165,18 +167,29 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   /** Which other origins' pages may call this node (node/http/cors.ts); none by default. */
   readonly cors?: CorsPolicy;
+  /** Serve HTTPS (TLS 1.3) with these credentials; swap them later with `setTlsCredentials`. */
+  readonly tls?: TlsCredentials;
+  /** The URL to publish instead of `scheme://host:port` (node/config.ts `http.advertiseUrl`). */
+  readonly advertiseUrl?: string;
 }
 
 export interface RunningHttpServer {
   readonly url: string;
   readonly port: number;
+  /** Replaces the TLS certificate for new connections (a node once endorsed); no-op over plain HTTP. */
+  setTlsCredentials(credentials: TlsCredentials): void;
   close(): Promise<void>;
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const server: Server = createServer({ keepAlive: true }, (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     void handle(options, req, res);
-  });
+  };
+  const tls = options.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer({ keepAlive: true }, listener)
+      : createHttpsServer({ keepAlive: true, ...tls, minVersion: "TLSv1.3" }, listener);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -187,9 +200,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const scheme = tls === undefined ? "http" : "https";
   return {
-    url: `http://${options.host}:${port}`,
+    url:
+      options.advertiseUrl ??
+      `${scheme}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`,
     port,
+    setTlsCredentials: (credentials) => {
+      if (tls !== undefined) (server as HttpsServer).setSecureContext({ ...credentials });
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

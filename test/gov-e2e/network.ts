@@ -150,7 +150,7 @@ export async function startGovNetwork(count: number): Promise<GovNetwork> {
       dataDir: join(dir, `node${i}`),
       identityFile: join(dir, `node${i}-identity.json`),
       sealing: { provider: "virtual", keyFile: join(dir, `node${i}-sealing.key`) },
-      http: { host: "127.0.0.1", port: ports[i] },
+      http: { host: "127.0.0.1", port: ports[i], tls: false },
       nats: { servers: [nats!.url] },
       ledger: { signatureIntervalMs: 20 },
       logLevel: "info",

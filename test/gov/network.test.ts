@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { toHex } from "../../sdk/bytes.js";
+import { pinnedFetch } from "../../node/tls/client.js";
 import { Client } from "../../sdk/client.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
@@ -90,7 +91,13 @@ describe("governance retires a node from a 3-node network", () => {
       nodes.find((n) => n.replica.consensus.status().role === "Leader"),
     );
     const retiree = nodes.find((n) => n !== leader)!;
-    const client = new Client({ nodes: [leader.url], serviceKey: leader.serviceKey, key: member });
+    // The nodes serve TLS (the default): the client pins the service certificate.
+    const client = new Client({
+      nodes: [leader.url],
+      serviceKey: leader.serviceKey,
+      key: member,
+      fetch: pinnedFetch(leader.serviceCertificate),
+    });
     const gov = new Governance(client, member);
     const { proposalId } = await gov.propose([actions.retireNode(retiree.identity.id)]);
     const decided = await gov.vote(proposalId, "for");

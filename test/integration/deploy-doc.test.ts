@@ -27,6 +27,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createUser } from "@nats-io/nkeys";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { keyPinnedFetch, unpinnedFetch } from "../../node/tls/client.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { fromHex, toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
@@ -100,7 +101,10 @@ describe("docs/deploy.md, followed as written", () => {
       accounts,
     });
     const ports = await freePorts(3);
-    const url = (i: number) => `http://127.0.0.1:${ports[i]}`;
+    // The documented configs serve HTTPS (the default): the harness reads status unpinned and
+    // calls as the member with the service key pinned, as the CLI does from service.json.
+    const url = (i: number) => `https://127.0.0.1:${ports[i]}`;
+    const unpinned = unpinnedFetch();
     const member = generateKeyPair("ed25519");
 
     const setUp = (i: number): string => {
@@ -136,7 +140,7 @@ describe("docs/deploy.md, followed as written", () => {
     /** The documented config of organisation `i`, with what its operator fills in. */
     const configOf = (i: number, fill: (c: DocConfig) => void): DocConfig => {
       const c = parseYaml(example(`node-${ORGS[i]}.yaml`)) as DocConfig;
-      c.http = { ...c.http, host: "127.0.0.1", port: ports[i], publicUrl: url(i) };
+      c.http = { ...c.http, host: "127.0.0.1", port: ports[i], advertiseUrl: url(i) };
       c.nats.servers = [nats.urls[i]!, nats.urls[(i + 1) % 3]!].map((u) => u.replace("nats://", "tls://"));
       fill(c);
       return c;
@@ -149,7 +153,7 @@ describe("docs/deploy.md, followed as written", () => {
       }),
     );
     const status = async (i: number) =>
-      (await (await fetch(`${url(i)}/node/status`, { signal: AbortSignal.timeout(5000) })).json()) as {
+      (await (await unpinned(`${url(i)}/node/status`, { signal: AbortSignal.timeout(5000) })).json()) as {
         nodeId: string;
         leader: string | null;
         phase: string;
@@ -195,7 +199,10 @@ describe("docs/deploy.md, followed as written", () => {
     }
     // B and C wait for trust; the member trusts them by proposal and vote.
     const serviceKey = { curve: "ed25519" as const, publicKey: fromHex(serviceKeyHex) };
-    const gov = new Governance(new Client({ nodes: [url(0)], serviceKey, key: member }), member);
+    const gov = new Governance(
+      new Client({ nodes: [url(0)], serviceKey, key: member, fetch: keyPinnedFetch(serviceKey) }),
+      member,
+    );
     const pending = await waitFor("B and C to be pending", async () => {
       const nodes = (await gov.nodes()).filter((n) => n.status === "pending");
       return nodes.length === 2 ? nodes.map((n) => n.id) : undefined;
@@ -208,14 +215,14 @@ describe("docs/deploy.md, followed as written", () => {
       [0, 1, 2].map(async (i) => (await waitFor(`node ${i} up`, () => status(i))).nodeId),
     );
     await waitFor("three voting nodes, all serving", async () => {
-      const net = (await (await fetch(`${url(0)}/node/network`)).json()) as { config: string[] | null };
+      const net = (await (await unpinned(`${url(0)}/node/network`)).json()) as { config: string[] | null };
       if (JSON.stringify([...(net.config ?? [])].sort()) !== JSON.stringify([...ids].sort()))
         return undefined;
       const phases = await Promise.all([0, 1, 2].map(async (i) => (await status(i)).phase));
       return phases.every((p) => p === "serving") ? true : undefined;
     });
     // Every node announces the URL its config publishes, and printed its progress.
-    const net = (await (await fetch(`${url(1)}/node/network`)).json()) as {
+    const net = (await (await unpinned(`${url(1)}/node/network`)).json()) as {
       nodes: { nodeId: string; url: string | null }[];
     };
     for (const i of [0, 1, 2]) assert.equal(net.nodes.find((n) => n.nodeId === ids[i])?.url, url(i));

@@ -49,6 +49,31 @@ describe("node config", () => {
     assert.deepEqual(loadConfig(join(dir, "a.yaml")), loadConfig(join(dir, "a.json")));
   });
 
+  it("serves TLS unless http.tls is false, and never publishes a wildcard address", () => {
+    assert.equal(parseConfig({ dataDir: "d" }, "/").http.tls, true);
+    assert.equal(parseConfig({ dataDir: "d" }, "/").http.advertiseUrl, null);
+    assert.equal(parseConfig({ dataDir: "d", http: { tls: false } }, "/").http.tls, false);
+    const bound = parseConfig(
+      { dataDir: "d", http: { host: "0.0.0.0", advertiseUrl: "https://node1.example:8000/" } },
+      "/",
+    );
+    assert.equal(bound.http.advertiseUrl, "https://node1.example:8000");
+    const refused: Array<[unknown, RegExp]> = [
+      [{ host: "0.0.0.0" }, /http\.advertiseUrl: required when http\.host is the wildcard/],
+      [{ host: "::" }, /http\.advertiseUrl: required/],
+      [{ host: "0.0.0.0", advertiseUrl: "https://0.0.0.0:8000" }, /a reachable host/],
+      [{ advertiseUrl: "http://node1.example:8000" }, /http\.advertiseUrl: expected a https:/],
+      [{ tls: false, advertiseUrl: "https://node1.example:8000" }, /expected a http:/],
+      [{ advertiseUrl: "https://node1.example:8000/api" }, /without a path/],
+      [{ tls: "yes" }, /http\.tls: expected true or false/],
+    ];
+    for (const [http, message] of refused)
+      assert.throws(
+        () => parseConfig({ dataDir: "d", http }, "/"),
+        (err) => isTreatyError(err, "MalformedRequest") && message.test((err as Error).message),
+      );
+  });
+
   it("names the offending field", () => {
     const cases: Array<[unknown, RegExp]> = [
       [{}, /config dataDir: expected a non-empty string/],

@@ -114,16 +114,4 @@ describe("nats config", () => {
     writeFileSync(join(dir, "empty"), "\n");
     fails({ user: "node", passwordFile: join(dir, "empty") }, /passwordFile: .* is empty/);
   });
-
-  it("http.publicUrl: an http(s) URL, published as given", () => {
-    const http = (publicUrl: unknown) => parseConfig({ dataDir: "d", http: { publicUrl } }, "/srv/t").http;
-    assert.equal(http("https://node.example:8443/").publicUrl, "https://node.example:8443");
-    assert.equal(parseConfig({ dataDir: "d" }, "/srv/t").http.publicUrl, null);
-    for (const bad of ["ftp://x", "not a url", 7])
-      assert.throws(
-        () => http(bad),
-        (err: unknown) =>
-          isTreatyError(err, "MalformedRequest") && err.message.startsWith("config http.publicUrl"),
-      );
-  });
 });

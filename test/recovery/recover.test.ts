@@ -89,7 +89,7 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-recover-"));
     const c = config("a", {
-      http: { host: "127.0.0.1", port: 0 },
+      http: { host: "127.0.0.1", port: 0, tls: false },
       genesis: {
         members: members.map((m) => ({
           publicKey: toHex(m.key.publicKey),
@@ -149,7 +149,7 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
     const [port] = await freePorts(1);
     const url = `http://127.0.0.1:${port}`;
     const c = config("b", {
-      http: { host: "127.0.0.1", port },
+      http: { host: "127.0.0.1", port, tls: false },
       recover: { ledgerDir: join(dir, "surviving-ledger") },
     });
     const starting = TreatyNode.start(c, networked(c));
@@ -255,7 +255,7 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
     // A node joins the recovered service: it replicates the whole ledger, signatures of both
     // identities, and serves the private state recovered.
     const j = config("c", {
-      http: { host: "127.0.0.1", port: 0 },
+      http: { host: "127.0.0.1", port: 0, tls: false },
       join: { nodes: [url], serviceKey: toHex(serviceKey.publicKey) },
     });
     joiner = await TreatyNode.start(j, networked(j));

@@ -143,7 +143,7 @@ describe("a node keeps recovery shares current", () => {
       {
         dataDir: join(dir, "data"),
         sealing: { provider: "virtual", keyFile: join(dir, "sealing.key") },
-        http: { host: "127.0.0.1", port: 0 },
+        http: { host: "127.0.0.1", port: 0, tls: false },
         ledger: { signatureIntervalMs: 20 },
         genesis: {
           members: members.map((m) => ({

@@ -31,7 +31,7 @@ async function startNode(index: number, extra: Record<string, unknown>): Promise
   const config = parseConfig(
     {
       dataDir: join(dir, `node${index}`),
-      http: { host: "127.0.0.1", port: 0 },
+      http: { host: "127.0.0.1", port: 0, tls: false },
       ledger: { signatureIntervalMs: 20 },
       autoTrustNodes: true,
       logLevel: "error",
@@ -135,7 +135,7 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
     const config = parseConfig(
       {
         dataDir: join(dir, "node1"),
-        http: { host: "127.0.0.1", port: 0 },
+        http: { host: "127.0.0.1", port: 0, tls: false },
         genesis: { members: [{ publicKey: toHex(member.publicKey) }] },
         logLevel: "error",
       },

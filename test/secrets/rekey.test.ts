@@ -45,7 +45,7 @@ async function startNode(index: number, extra: Record<string, unknown>): Promise
     {
       dataDir: join(dir, `node${index}`),
       sealing: { provider: "virtual", keyFile: join(dir, `node${index}.key`) },
-      http: { host: "127.0.0.1", port: 0 },
+      http: { host: "127.0.0.1", port: 0, tls: false },
       ledger: { signatureIntervalMs: 20 },
       autoTrustNodes: true,
       logLevel: "error",

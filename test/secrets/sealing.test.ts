@@ -176,7 +176,7 @@ describe("a data folder copied without its sealing key", () => {
   it("does not start without its key, with another key, or with memory sealing", async () => {
     const base = {
       dataDir: join(copy, "data"),
-      http: { host: "127.0.0.1", port: 0 },
+      http: { host: "127.0.0.1", port: 0, tls: false },
       genesis: { members: [{ publicKey: toHex(net.member.publicKey) }] },
       logLevel: "error",
     };

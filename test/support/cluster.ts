@@ -37,6 +37,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -46,6 +47,7 @@ import { Client, type ClientOptions } from "../../sdk/client.js";
 import { generateKeyPair, type KeyPair, keyId, type PublicKey, toKeyFile } from "../../sdk/keys.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
+import { keyPinnedFetch } from "../../node/tls/client.js";
 
 /** A contract deployed at genesis: name and source folder (absolute, or relative to the package root). */
 export interface ClusterContract {
@@ -86,6 +88,12 @@ export interface ClusterOptions {
     readonly handle: NatsServer;
     readonly config: (index: number) => Readonly<Record<string, unknown>>;
   };
+  /**
+   * Serve the client API over TLS (default false: plain HTTP, `http.tls: false`). With true,
+   * node URLs are https, `client()` pins the service key (node/tls/client.ts `keyPinnedFetch`)
+   * and `serviceFile` carries the service certificate; the harness's own status polls do not pin.
+   */
+  readonly tls?: boolean;
 }
 
 /** `GET /node/status` of a running node. */
@@ -166,7 +174,12 @@ export interface Cluster {
   readonly serviceKey: PublicKey;
   readonly serviceId: string;
   /** `{serviceKey: {curve, publicKey}, nodes: [url...]}`, as `treaty dev` writes service.json. */
-  readonly serviceFile: { serviceKey: { curve: string; publicKey: string }; nodes: string[] };
+  readonly serviceFile: {
+    serviceKey: { curve: string; publicKey: string };
+    nodes: string[];
+    /** With `tls`: the service certificate (PEM) from node 0's `/node/status`. */
+    serviceCertificate?: string;
+  };
   /** The genesis member (member0) and user (user0). */
   readonly member: KeyPair;
   readonly user: KeyPair;
@@ -284,7 +297,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     nats = options.externalNats?.handle ?? (await startNatsServer());
     const ports = await freePorts(count);
-    const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+    const scheme = options.tls === true ? "https" : "http";
+    const urls = ports.map((port) => `${scheme}://127.0.0.1:${port}`);
     for (let i = 0; i < count; i++) {
       nodes.push(
         new NodeProcess(i, dir, urls[i]!, options.nodeArgs?.(i) ?? [], (crash) => crashes.push(crash)),
@@ -295,7 +309,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       dataDir: nodes[i]!.dataDir,
       identityFile: nodes[i]!.identityFile,
       sealing: { provider: "virtual", keyFile: join(dir, `node${i}-sealing.key`) },
-      http: { host: "127.0.0.1", port: ports[i] },
+      http: { host: "127.0.0.1", port: ports[i], tls: options.tls === true },
       nats: options.externalNats?.config(i) ?? { servers: [nats!.url] },
       ledger: {
         signatureIntervalMs: options.signatureIntervalMs ?? 20,
@@ -351,7 +365,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const node = new NodeProcess(
         index,
         dir,
-        `http://127.0.0.1:${port}`,
+        `${scheme}://127.0.0.1:${port}`,
         options.nodeArgs?.(index) ?? [],
         (crash) => crashes.push(crash),
       );
@@ -359,7 +373,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const joinVia = (via ?? nodes.filter((n) => n !== node && n.running())).map((n) => n.url);
       node.writeConfig({
         ...base(index),
-        http: { host: "127.0.0.1", port },
+        http: { host: "127.0.0.1", port, tls: options.tls === true },
         join: { nodes: joinVia, serviceKey: serviceKeyHex },
       });
       await node.start();
@@ -392,6 +406,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
       readyTimeoutMs,
     );
+    if (options.tls === true) {
+      const status = await nodes[0]!.status();
+      cluster.serviceFile.serviceCertificate = (
+        status.clientApi as { serviceCertificate: string }
+      ).serviceCertificate;
+    }
     return cluster;
   } catch (err) {
     await dispose();
@@ -414,6 +434,7 @@ function makeCluster(parts: {
 }): Cluster {
   const { nodes, serviceKey, waitFor } = parts;
   const urls = nodes.map((n) => n.url);
+  const pinned = keyPinnedFetch(serviceKey); // plain fetch for http URLs
   const reachable = (exclude: readonly ClusterNode[] = []) =>
     nodes.filter((n) => n.running() && !n.paused() && !exclude.includes(n));
   return {
@@ -432,7 +453,7 @@ function makeCluster(parts: {
       new Client({
         nodes: overrides.nodes ?? urls,
         serviceKey,
-        fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }),
+        fetch: (input, init) => pinned(input, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }),
         ...(key !== null && { key }),
         ...overrides,
       }),
@@ -612,10 +633,29 @@ class NodeProcess implements ClusterNode {
 
 /** GET a JSON document; rejects on a non-2xx answer or after 5 s. */
 async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  const response = url.startsWith("https:")
+    ? await unpinnedGet(url)
+    : await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   const body: unknown = await response.json();
   if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status} ${JSON.stringify(body)}`);
   return body;
+}
+
+/**
+ * GET over TLS without checking the certificate: the harness polls nodes before they are
+ * endorsed (a joiner serves a provisional certificate), and its polls carry nothing to protect.
+ */
+function unpinnedGet(url: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { rejectUnauthorized: false, timeout: HTTP_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 502 })));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url}: timed out`)));
+    req.on("error", reject);
+  });
 }
 
 /** `count` distinct free loopback ports (held together while probing, so they differ). */

@@ -134,6 +134,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     http: {
       host: "127.0.0.1",
       port,
+      tls: false, // in-process tests call the API with the platform fetch; TLS: test/tls/
       ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
     },
     ledger: {
