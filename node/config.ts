@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
+import { type EventsConfig, parseEventsConfig } from "./events/config.js";
 
 export interface IdentityConfig {
   readonly curve: Curve;
@@ -62,6 +63,8 @@ export interface NodeConfig {
    */
   readonly recover: { readonly ledgerDir: string } | null;
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** `/app/events` bounds and the JetStream export (node/events/config.ts); absent: defaults. */
+  readonly events?: EventsConfig;
 }
 
 export const DEFAULTS = {
@@ -161,6 +164,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
       root.logLevel === undefined
         ? DEFAULTS.logLevel
         : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
+    ...(root.events !== undefined && root.events !== null && { events: parseEventsConfig(root.events) }),
   };
 }
 

@@ -4,6 +4,7 @@
  *
  *   POST /app/<contract>/<method>   call a contract → {result, txid, status, events}; readonly
  *                                   calls at the consistency of `x-treaty-consistency` (node/reads/)
+ *   GET  /app/events                committed public events as Server-Sent Events (node/events/)
  *   GET  /app/openapi.json          OpenAPI 3.1 from the deployed contracts' manifests
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
@@ -36,6 +37,7 @@ import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
+import { EVENTS_PATH } from "./events/index.js";
 import { TREATY_VERSION } from "./service.js";
 
 /** Adds the node's endpoints to `router` (the HTTP server may already be listening on it). */
@@ -92,6 +94,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   addRecoveryShareRoutes(router, node.gov);
   return addProofRoutes(addGovRoutes(router, node), node)
     .add("POST", "/app/:contract/:method", callContract)
+    .add("GET", EVENTS_PATH, node.events.handler)
     .add("GET", "/app/openapi.json", () => ({
       raw: {
         contentType: CONTENT_JSON,

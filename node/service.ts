@@ -8,6 +8,7 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
+import { NodeEvents } from "./events/index.js";
 import { AssertionFailure } from "../sdk/assert.js";
 import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
 import { existsSync, mkdirSync } from "node:fs";
@@ -137,6 +138,8 @@ export class TreatyNode {
   readonly execution: ExecutionService;
   /** Readonly calls at the caller's consistency level. */
   readonly reads: ReadService;
+  /** Committed public events: `/app/events` and the JetStream export (node/events/). */
+  readonly events: NodeEvents;
   readonly gov = new GovView();
   readonly metrics = new MetricsRegistry();
   readonly logger: Logger;
@@ -252,6 +255,12 @@ export class TreatyNode {
       knownLeader: (timeoutMs) => this.#knownLeader(timeoutMs),
       self: init.identity.id,
       timeoutMs: LINEARIZABLE_READ_TIMEOUT_MS,
+    });
+    this.events = new NodeEvents({
+      ledger: init.ledger,
+      config: init.config.events,
+      isLeader: () => this.replica.consensus.status().role === "Leader",
+      logger: this.logger,
     });
     this.#reactions = new GovReactions({
       gov: this.gov,
@@ -576,6 +585,7 @@ export class TreatyNode {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.replica.close();
+    await this.events.stop();
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
     await this.#http.close();
@@ -928,6 +938,7 @@ export class TreatyNode {
       ),
     );
     this.replica.process();
+    this.events.start();
     this.logger.info("node serving", { url: this.#http.url });
   }
 
@@ -957,6 +968,7 @@ export class TreatyNode {
   /** Folds newly committed entries into the governance view and reacts to what changed. */
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     this.reads.onCommit(toSeqno);
+    this.events.onCommit(toSeqno);
     this.#checkpoints.maybeWrite(this.ledger, toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);

@@ -57,3 +57,4 @@ export {
   type SignedRequest,
   unsignedRequest,
 } from "./request.js";
+export { EventStreamRefused, type StreamedEvent, sseFrames, watchEvents, type WatchEventsOptions } from "./events.js";

@@ -1,14 +1,15 @@
 /**
  * Events: named JSON records a method attaches to its transaction's outcome, for apps that
- * watch a contract (the node delivers them with the result; nothing is written to the KV).
+ * watch a contract. The node delivers them with the call's result; events the contract declares
+ * public (`contract(methods, {events})`) are also recorded in clear in the ledger with the
+ * transaction, streamed on `/app/events` and exported (docs/integration.md).
  *
  * Runs inside QuickJS and in Node.
  */
 import { ApiError } from "./errors.js";
 import { host } from "./host.js";
 import { jsonProblem } from "./json.js";
-
-const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+import { EVENT_NAME } from "./manifest-rules.js";
 
 /**
  * Records event `name` with `data` (JSON-compatible; omitted means null). Throws

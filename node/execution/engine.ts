@@ -36,6 +36,7 @@ import {
   type VersionedWriteSet,
 } from "./protocol.js";
 import { ReadonlyTx } from "./readonly-tx.js";
+import { recordPublicEvents } from "../events/record.js";
 
 /**
  * Test-only hooks. Production never sets them; tests use them to make the worker hang or die
@@ -357,13 +358,18 @@ export class ExecutionEngine {
     const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
     if (!outcome.ok)
       return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };
-    this.#kv.apply(seqno, outcome.writeSet);
+    // Declared public events travel in the entry (node/events/record.ts).
+    const manifest = this.#runtime.manifestOf(String(call.contract));
+    const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, outcome.events);
+    if (eventFailure !== undefined) return { ok: false, error: eventFailure };
+    const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
+    this.#kv.apply(seqno, writeSet);
     return {
       ok: true,
       seqno,
       txid,
       result: outcome.result,
-      writeSet: outcome.writeSet,
+      writeSet,
       events: outcome.events,
     };
   }
