@@ -16,7 +16,7 @@
  *   const receipt = await client.receipt(txid); // verified, or throws ReceiptInvalid
  *   const read = await client.call("log", "readPrivate", { id: 1 }, { consistency: "linearizable" });
  */
-import type { ArgsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
+import type { ArgsOf, EventsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
 import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
@@ -41,9 +41,12 @@ export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
  *   import type logContract from "./contracts/log/index.js";
  *   const log = client.contract<typeof logContract>("log");
  *   const { txid } = await log.writePrivate({ id: 1, msg: "hi" }); // args type-checked
+ *   // events: the contract's declared events as a union {name, data} (EventsOf), narrowed by name
  */
 export type ContractClient<C> = {
-  readonly [K in keyof MethodsOf<C>]: (args: ArgsOf<C, K>) => Promise<CallResult<ResultOf<C, K>>>;
+  readonly [K in keyof MethodsOf<C>]: (
+    args: ArgsOf<C, K>,
+  ) => Promise<CallResult<ResultOf<C, K>, EventsOf<C>>>;
 };
 
 export interface ClientOptions {
@@ -73,7 +76,8 @@ export interface CallOptions {
   readonly consistency?: ReadConsistency;
 }
 
-export interface CallResult<R = unknown> {
+/** `E`: the contract's declared events (`EventsOf<C>`) for a typed client, else any event. */
+export interface CallResult<R = unknown, E extends ContractEvent = ContractEvent> {
   /** The method's result; `undefined` when `replayed` (the earlier attempt's result is not kept). */
   readonly result: R;
   /** `view.seqno`: the transaction a write produced, or the last entry of the state a read observed. */
@@ -83,7 +87,7 @@ export interface CallResult<R = unknown> {
   /** The request had already executed (an earlier attempt whose answer was lost): `txid` is its. */
   readonly replayed?: true;
   /** What the call `emit`ted, in order (a failed call emits nothing: it throws instead). */
-  readonly events: readonly ContractEvent[];
+  readonly events: readonly E[];
 }
 
 /** One event a contract emitted: `emit(name, data)`. */

@@ -7,7 +7,8 @@
  * ledger is the source of truth), while the KV keeps one row whatever the history.
  *
  * Events the contract does not declare public are never recorded: they go back to the caller
- * with the call's result only (docs/integration.md, "Confidentiality").
+ * with the call's result only (docs/integration.md, "Confidentiality"). A contract that declares
+ * events must declare every event it emits, so the SDK's types for them are exact.
  */
 import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -34,9 +35,10 @@ export interface CommittedEvent {
 }
 
 /**
- * Checks `events` against the contract's declarations and records the public ones in `tx`.
- * Returns a coded failure for the call (ContractFault: data that does not fit the declared
- * shape; the store's refusal of an oversized value) or undefined.
+ * Checks `events` against the contract's declarations and records the public ones in `tx`. A
+ * contract that declares no events may emit any (all private). Returns a coded failure for the
+ * call (ContractFault: an undeclared event of a contract that declares events, data that does
+ * not fit the declared shape; the store's refusal of an oversized value) or undefined.
  */
 export function recordPublicEvents(
   tx: KvTx,
@@ -49,7 +51,12 @@ export function recordPublicEvents(
   const recorded: ContractEvent[] = [];
   for (const event of events) {
     const declaration = Object.hasOwn(declared, event.name) ? declared[event.name] : undefined;
-    if (declaration === undefined) continue;
+    if (declaration === undefined) {
+      return {
+        code: "ContractFault",
+        message: `event ${JSON.stringify(event.name)} is not declared (a contract that declares events declares all of them)`,
+      };
+    }
     const problem = validate(declaration.data, event.data, `event ${event.name}.data`);
     if (problem !== undefined) return { code: "ContractFault", message: problem };
     if (declaration.public) recorded.push({ name: event.name, data: event.data });

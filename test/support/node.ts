@@ -50,6 +50,8 @@ export interface TestNodeOptions {
   readonly readyTimeoutMs?: number;
   /** Genesis opens the service at once (default true); false leaves it "opening" for governance. */
   readonly open?: boolean;
+  /** The node config's `events` section (node/events/config.ts); default: none. */
+  readonly events?: Readonly<Record<string, unknown>>;
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -133,6 +135,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
     },
     ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
+    ...(options.events !== undefined && { events: options.events }),
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),

@@ -2,7 +2,7 @@
  * `board`: a public notice board whose notices other systems follow. `post` stores a notice
  * and emits the declared public event `posted` (recorded in clear with the transaction, streamed
  * on /app/events and exported to JetStream); the poster's private `draft` note stays in a private
- * map and its undeclared event `drafted` goes back to the caller only.
+ * map and its private event `drafted` goes back to the caller only.
  */
 // #region contract
 import { contract, emit, event, map, method, t } from "treaty/contract";
@@ -21,7 +21,7 @@ export default contract(
         emit("posted", { id, text });
         if (draft !== undefined) {
           drafts.set(id, draft);
-          emit("drafted", { id }); // undeclared: returned to the caller, never recorded
+          emit("drafted", { id }); // private: returned to the caller, never recorded
         }
       },
     }),
@@ -35,6 +35,7 @@ export default contract(
   {
     events: {
       posted: event({ data: t.object({ id: t.integer(), text: t.string() }), public: true }),
+      drafted: event({ data: t.object({ id: t.integer() }) }),
     },
   },
 );
