@@ -57,4 +57,10 @@ export {
   type SignedRequest,
   unsignedRequest,
 } from "./request.js";
-export { EventStreamRefused, type StreamedEvent, sseFrames, watchEvents, type WatchEventsOptions } from "./events.js";
+export {
+  EventStreamRefused,
+  type StreamedEvent,
+  sseFrames,
+  watchEvents,
+  type WatchEventsOptions,
+} from "./events.js";

@@ -327,7 +327,10 @@ export type PublicEventsOf<C> =
 
 /** Options of `contract(methods, options)`. */
 export interface ContractOptions<E extends Readonly<Record<string, AnyEvent>>> {
-  /** The events the contract emits, by name (see `event`). Undeclared events stay private. */
+  /**
+   * The events the contract emits, by name (see `event`). Once a contract declares events, each
+   * emitted event must be declared and fit its shape (the host fails the call otherwise).
+   */
   readonly events?: E;
 }
 

@@ -28,3 +28,20 @@ export function emit(name: string, data: unknown = null): void {
   if (problem !== undefined) throw new ApiError("ContractFault", `emit("${name}"): ${problem}`);
   host().emit(name, JSON.stringify(data));
 }
+
+/** The reserved event name that carries `setClaimsDigest` to the host. */
+export const CLAIMS_EVENT = "treaty:claims";
+
+/**
+ * Binds an application claims digest (32 bytes as 64 hex characters, e.g. `sha256(claim)`) to
+ * this transaction: the node records it in the transaction's ledger header and Merkle leaf, so
+ * the transaction's receipt proves it (CCF's claims digest; docs/receipts.md). At most once per
+ * call; the host fails the call (ContractFault) otherwise or for a malformed digest.
+ * @example setClaimsDigest(sha256(JSON.stringify(certificate)));
+ */
+export function setClaimsDigest(digest: string): void {
+  if (typeof digest !== "string" || !/^[0-9a-f]{64}$/.test(digest)) {
+    throw new ApiError("ContractFault", "setClaimsDigest(digest): expected 64 lowercase hex characters");
+  }
+  emit(CLAIMS_EVENT, digest);
+}

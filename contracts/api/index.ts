@@ -64,7 +64,7 @@ export {
   MAX_ERROR_MESSAGE_CHARS,
   RESERVED_ERROR_CODES,
 } from "./errors.js";
-export { emit } from "./events.js";
+export { emit, setClaimsDigest } from "./events.js";
 export { type Caller, caller, currentMethod, now, txid } from "./host.js";
 export { describeValue, type JsonValue, jsonProblem, MAX_JSON_DEPTH } from "./json.js";
 export {

@@ -16,6 +16,7 @@ import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { KvTx, MapWrites } from "../../runtime/kv/types.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { validate } from "../../contracts/api/shapes.js";
+import { CLAIMS_EVENT } from "../../contracts/api/events.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 
 /** The reserved public map that carries a transaction's public events. */
@@ -100,4 +101,23 @@ export function eventsOfEntry(bytes: Uint8Array, seqno: number, view: number): C
       });
     return { txid, seqno, index, contract, name: e.name, data: e.data ?? null };
   });
+}
+
+/**
+ * Splits the reserved claims event (`setClaimsDigest`, contracts/api/events.ts) from a call's
+ * events: at most one, a 64-hex string. Returns the other events and the digest, or a coded
+ * failure for the call.
+ */
+export function takeClaimsDigest(
+  events: readonly ContractEvent[],
+):
+  | { events: readonly ContractEvent[]; claimsDigest: string | undefined }
+  | { code: string; message: string } {
+  if (!events.some((e) => e.name === CLAIMS_EVENT)) return { events, claimsDigest: undefined };
+  const claims = events.filter((e) => e.name === CLAIMS_EVENT);
+  if (claims.length > 1) return { code: "ContractFault", message: "setClaimsDigest: at most once per call" };
+  const digest = claims[0]!.data;
+  if (typeof digest !== "string" || !/^[0-9a-f]{64}$/.test(digest))
+    return { code: "ContractFault", message: "setClaimsDigest: expected 64 lowercase hex characters" };
+  return { events: events.filter((e) => e.name !== CLAIMS_EVENT), claimsDigest: digest };
 }

@@ -36,7 +36,7 @@ import {
   type VersionedWriteSet,
 } from "./protocol.js";
 import { ReadonlyTx } from "./readonly-tx.js";
-import { recordPublicEvents } from "../events/record.js";
+import { recordPublicEvents, takeClaimsDigest } from "../events/record.js";
 
 /**
  * Test-only hooks. Production never sets them; tests use them to make the worker hang or die
@@ -358,9 +358,11 @@ export class ExecutionEngine {
     const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
     if (!outcome.ok)
       return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };
-    // Declared public events travel in the entry (node/events/record.ts).
+    // A bound claims digest and declared public events travel in the entry (node/events/record.ts).
+    const claims = takeClaimsDigest(outcome.events);
+    if ("code" in claims) return { ok: false, error: claims };
     const manifest = this.#runtime.manifestOf(String(call.contract));
-    const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, outcome.events);
+    const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, claims.events);
     if (eventFailure !== undefined) return { ok: false, error: eventFailure };
     const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
     this.#kv.apply(seqno, writeSet);
@@ -370,7 +372,8 @@ export class ExecutionEngine {
       txid,
       result: outcome.result,
       writeSet,
-      events: outcome.events,
+      events: claims.events,
+      ...(claims.claimsDigest !== undefined && { claimsDigest: claims.claimsDigest }),
     };
   }
 

@@ -5,7 +5,7 @@
  * map and its private event `drafted` goes back to the caller only.
  */
 // #region contract
-import { contract, emit, event, map, method, t } from "treaty/contract";
+import { contract, emit, event, map, method, setClaimsDigest, sha256, t } from "treaty/contract";
 
 const notices = map<number, string>("notices", { key: "number", public: true });
 const drafts = map<number, string>("drafts", { key: "number" }); // private: encrypted in the ledger
@@ -25,6 +25,19 @@ export default contract(
         }
       },
     }),
+    // #region claims
+    certify: method({
+      mode: "readwrite",
+      auth: "users",
+      args: { id: t.integer({ minimum: 0 }) },
+      description: "Certifies a notice: binds the digest of the certificate to this transaction.",
+      run: ({ id }) => {
+        const certificate = JSON.stringify({ board: "notices", id, text: notices.get(id) ?? null });
+        setClaimsDigest(sha256(certificate)); // the transaction's receipt now proves this claim
+        return { certificate };
+      },
+    }),
+    // #endregion claims
     read: method({
       mode: "readonly",
       auth: "anyone",
