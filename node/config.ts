@@ -65,6 +65,8 @@ export interface NodeConfig {
   readonly logLevel: "debug" | "info" | "warn" | "error";
   /** `/app/events` bounds and the JetStream export (node/events/config.ts); absent: defaults. */
   readonly events?: EventsConfig;
+  /** Historical queries (node/history/): committed versions kept readable; absent or 0: off. */
+  readonly history?: { readonly windowEntries: number };
 }
 
 export const DEFAULTS = {
@@ -165,6 +167,17 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ? DEFAULTS.logLevel
         : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
     ...(root.events !== undefined && root.events !== null && { events: parseEventsConfig(root.events) }),
+    ...(root.history !== undefined &&
+      root.history !== null && {
+        history: {
+          windowEntries: integer(
+            object(root.history, "history").windowEntries ?? 0,
+            "history.windowEntries",
+            0,
+            1_000_000,
+          ),
+        },
+      }),
   };
 }
 

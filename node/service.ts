@@ -9,6 +9,7 @@
  * and rebuilds its governance view from committed entries.
  */
 import { NodeEvents } from "./events/index.js";
+import { HistoryReads } from "./history/index.js";
 import { AssertionFailure } from "../sdk/assert.js";
 import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
 import { existsSync, mkdirSync } from "node:fs";
@@ -140,6 +141,8 @@ export class TreatyNode {
   readonly reads: ReadService;
   /** Committed public events: `/app/events` and the JetStream export (node/events/). */
   readonly events: NodeEvents;
+  /** Readonly calls at a committed txid (`?at=`, node/history/). */
+  readonly history: HistoryReads;
   readonly gov = new GovView();
   readonly metrics = new MetricsRegistry();
   readonly logger: Logger;
@@ -260,6 +263,12 @@ export class TreatyNode {
       ledger: init.ledger,
       config: init.config.events,
       isLeader: () => this.replica.consensus.status().role === "Leader",
+      logger: this.logger,
+    });
+    this.history = new HistoryReads({
+      ledger: init.ledger,
+      windowEntries: init.config.history?.windowEntries ?? 0,
+      contracts: () => new Map(this.gov.rows<{ digest: string; bundle: string }>(GOV.contracts)),
       logger: this.logger,
     });
     this.#reactions = new GovReactions({
@@ -586,6 +595,7 @@ export class TreatyNode {
     for (const t of this.#timers) clearInterval(t);
     this.replica.close();
     await this.events.stop();
+    await this.history.close();
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
     await this.#http.close();
@@ -969,6 +979,7 @@ export class TreatyNode {
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     this.reads.onCommit(toSeqno);
     this.events.onCommit(toSeqno);
+    this.history.onCommit(toSeqno);
     this.#checkpoints.maybeWrite(this.ledger, toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);

@@ -74,6 +74,12 @@ export interface ClientOptions {
 export interface CallOptions {
   /** Consistency of a readonly call (see `ReadConsistency`); ignored by readwrite calls. */
   readonly consistency?: ReadConsistency;
+  /**
+   * Run a readonly method at the state as of this committed txid (`?at=`); the answer carries
+   * the txid's `receipt` (check it with `verifyReceipt`). Refused with HistoryUnavailable when
+   * the state is outside the node's history window.
+   */
+  readonly at?: string;
 }
 
 /** `E`: the contract's declared events (`EventsOf<C>`) for a typed client, else any event. */
@@ -86,6 +92,8 @@ export interface CallResult<R = unknown, E extends ContractEvent = ContractEvent
   readonly status?: TxStatus;
   /** The request had already executed (an earlier attempt whose answer was lost): `txid` is its. */
   readonly replayed?: true;
+  /** A historical read (`at`): the receipt of that txid, proving the state it read is in the ledger. */
+  readonly receipt?: Receipt;
   /** What the call `emit`ted, in order (a failed call emits nothing: it throws instead). */
   readonly events: readonly E[];
 }
@@ -140,7 +148,9 @@ export class Client {
     const headers =
       consistency === undefined ? request.headers : { ...request.headers, [HEADER_CONSISTENCY]: consistency };
     try {
-      return await this.send<CallResult<R>>(request.path, { method: "POST", body: request.body, headers });
+      const target =
+        options.at === undefined ? request.path : `${request.path}?at=${encodeURIComponent(options.at)}`;
+      return await this.send<CallResult<R>>(target, { method: "POST", body: request.body, headers });
     } catch (err) {
       // The nonce is this request's own (fresh per call): whoever sent these bytes first, it ran.
       const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;

@@ -52,6 +52,8 @@ export interface TestNodeOptions {
   readonly open?: boolean;
   /** The node config's `events` section (node/events/config.ts); default: none. */
   readonly events?: Readonly<Record<string, unknown>>;
+  /** The node config's `history` section (node/history/); default: none (queries off). */
+  readonly history?: { readonly windowEntries: number };
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -136,6 +138,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     },
     ledger: { signatureIntervalMs: options.signatureIntervalMs ?? 20 },
     ...(options.events !== undefined && { events: options.events }),
+    ...(options.history !== undefined && { history: options.history }),
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),
