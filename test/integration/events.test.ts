@@ -15,7 +15,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { utf8 } from "../../sdk/bytes.js";
+import { toHex, utf8 } from "../../sdk/bytes.js";
+import { consumeAndProve } from "../../docs/examples/integration.js";
 import { type StreamedEvent, watchEvents } from "../../sdk/events.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
@@ -139,5 +140,26 @@ describe("committed events across a leader kill", () => {
     } finally {
       await nc.close();
     }
+
+    // docs/integration.md: the outside consumer proves every event's transaction offline.
+    const proved = await quietly(() =>
+      consumeAndProve(js.url, STREAM, others[0]!.url, toHex(cluster.serviceKey.publicKey), truth.length),
+    );
+    assert.deepEqual(
+      proved.map((p) => p.id),
+      truthIds,
+    );
+    assert.ok(proved.every((p) => /^\d+\.\d+$/.test(p.signedBy)));
   });
 });
+
+/** Runs `body` with console.log silenced (the docs example prints each event). */
+async function quietly<T>(body: () => Promise<T>): Promise<T> {
+  const original = console.log;
+  console.log = () => undefined;
+  try {
+    return await body();
+  } finally {
+    console.log = original;
+  }
+}

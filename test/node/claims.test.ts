@@ -19,6 +19,7 @@ import { verifyCoseReceipt } from "../../sdk/cose-receipt.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { checkClaim } from "../../docs/examples/check-claim.js";
 
 const VERIFIER = fileURLToPath(new URL("../../../test/support/verify_cose_receipt.py", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -80,6 +81,11 @@ describe("application claims bound to a transaction", () => {
     );
     assert.deepEqual(verifyCoseReceipt(cose, net.serviceKey, { claimsDigest: digest }).claimsDigest, digest);
     assert.throws(() => verifyCoseReceipt(cose, net.serviceKey, { claimsDigest: tampered }));
+    // docs/integration.md's check: the certificate passes, a tampered one does not.
+    checkClaim(receipt, cose, net.serviceKey, certificate);
+    assert.throws(() =>
+      checkClaim(receipt, cose, net.serviceKey, certificate.replace("renewed", "cancelled")),
+    );
     const file = join(dir, "claims.cose");
     writeFileSync(file, cose);
     const out = JSON.parse(

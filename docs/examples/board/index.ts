@@ -25,7 +25,6 @@ export default contract(
         }
       },
     }),
-    // #region claims
     certify: method({
       mode: "readwrite",
       auth: "users",
@@ -37,7 +36,6 @@ export default contract(
         return { certificate };
       },
     }),
-    // #endregion claims
     read: method({
       mode: "readonly",
       auth: "anyone",
