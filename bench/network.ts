@@ -41,7 +41,8 @@
  * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
- * `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
+ * `--events` (instead of all the above: the cost per write with the event stream and JetStream
+ * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
  * `--node-flags=--trace-gc`).
  *
@@ -68,6 +69,7 @@ import {
 import { parseTxId } from "../sdk/receipt.js";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
+import { benchEvents } from "./events.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const WARMUP_REQUESTS = 500;
@@ -96,6 +98,7 @@ const { values: flags } = parseArgs({
     "failover-mode": { type: "string", default: "kill" },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
+    events: { type: "boolean", default: false },
   },
 });
 const REQUESTS = Number(flags.requests);
@@ -839,6 +842,11 @@ function ratios(results: readonly WriteResult[]): { what: string; ratio: number 
 }
 
 async function main(): Promise<void> {
+  if (flags.events) {
+    // `--events`: the event stream and JetStream export on vs off (bench/events.ts).
+    process.stdout.write(`${JSON.stringify(await benchEvents(REQUESTS, LEVELS[0]!), null, 2)}\n`);
+    return;
+  }
   const startLoad = loadavg()[0]!;
   const writeResults: WriteResult[] = [];
   const readResults: ReadResult[] = [];

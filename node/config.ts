@@ -11,6 +11,7 @@ import { type Curve, isCurve } from "../sdk/keys.js";
 import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
 import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
+import { type EventsConfig, parseEventsConfig } from "./events/config.js";
 
 export interface IdentityConfig {
   readonly curve: Curve;
@@ -93,6 +94,10 @@ export interface NodeConfig {
    */
   readonly recover: { readonly ledgerDir: string } | null;
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** `/app/events` bounds and the JetStream export (node/events/config.ts); absent: defaults. */
+  readonly events?: EventsConfig;
+  /** Historical queries (node/history/): committed versions kept readable; absent or 0: off. */
+  readonly history?: { readonly windowEntries: number };
 }
 
 export const DEFAULTS = {
@@ -212,6 +217,18 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
       root.logLevel === undefined
         ? DEFAULTS.logLevel
         : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
+    ...(root.events !== undefined && root.events !== null && { events: parseEventsConfig(root.events) }),
+    ...(root.history !== undefined &&
+      root.history !== null && {
+        history: {
+          windowEntries: integer(
+            object(root.history, "history").windowEntries ?? 0,
+            "history.windowEntries",
+            0,
+            1_000_000,
+          ),
+        },
+      }),
   };
 }
 

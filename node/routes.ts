@@ -3,7 +3,9 @@
  * handlers translate between HTTP and the node and hold no logic of their own beyond that.
  *
  *   POST /app/<contract>/<method>   call a contract → {result, txid, status, events}; readonly
- *                                   calls at the consistency of `x-treaty-consistency` (node/reads/)
+ *                                   calls at the consistency of `x-treaty-consistency` (node/reads/),
+ *                                   or with `?at=<txid>` at that committed state (node/history/)
+ *   GET  /app/events                committed public events as Server-Sent Events (node/events/)
  *   GET  /app/openapi.json          OpenAPI 3.1 from the deployed contracts' manifests
  *   GET  /node/status | /node/network | /node/metrics
  *   GET  /node/tx?txid=v.s          → {txid, status}
@@ -41,6 +43,8 @@ import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
 import { JOIN_PATH } from "./join.js";
 import { stageTotals } from "./stage-times.js";
+import { EVENTS_PATH } from "./events/index.js";
+import { historicalAnswer } from "./history/answer.js";
 import { TREATY_VERSION } from "./service.js";
 import { clientApiStatus } from "./tls/serve.js";
 import { answerChallenge, signAnswer } from "./reads/signed-answer.js";
@@ -134,6 +138,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   addConsoleRoutes(addExplorerRoutes(router, node));
   return addProofRoutes(addGovRoutes(router, node), node)
     .add("POST", "/app/:contract/:method", callContract)
+    .add("GET", EVENTS_PATH, node.events.handler)
     .add("GET", "/app/openapi.json", () => ({
       raw: {
         contentType: CONTENT_JSON,
@@ -193,6 +198,16 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     timeMs: now,
     seed: new Uint8Array(randomBytes(32)),
   };
+  const at = req.query.get("at");
+  if (at !== null) {
+    if (declared.mode !== "readonly")
+      throw new TreatyError("InvalidArgs", "at: only readonly methods run at a past txid");
+    const commit = node.replica.consensus.status().commitSeqno;
+    return {
+      body: await historicalAnswer(node.history, node.ledger, commit, call, at),
+      headers: { [HEADER_TXID]: at },
+    };
+  }
   if (declared.mode === "readonly") {
     const answer = await node.reads.read(call, consistency);
     const signedAnswer =

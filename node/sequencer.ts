@@ -15,6 +15,7 @@
  * may resend the same signed request (same nonce) and it executes at most once.
  */
 import { assert } from "../sdk/assert.js";
+import { fromHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
 import type { WriteSet } from "../runtime/kv/types.js";
 import type { TransactionInput } from "../runtime/ledger/ledger.js";
@@ -204,6 +205,9 @@ export class Sequencer {
         },
         seed: p.call.seed,
         requestDigest: p.requestDigest,
+        ...(result.claimsDigest !== undefined && {
+          claimsDigest: fromHex(result.claimsDigest, "claimsDigest"),
+        }),
       });
       assert(record.seqno === result.seqno, "the ledger assigns the seqno the execution used");
       proposals.push({ signature: false, payload: record.bytes });

@@ -8,6 +8,8 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
+import { NodeEvents } from "./events/index.js";
+import { HistoryReads } from "./history/index.js";
 import { AssertionFailure } from "../sdk/assert.js";
 import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
 import { existsSync, mkdirSync } from "node:fs";
@@ -151,6 +153,10 @@ export class TreatyNode {
   readonly execution: ExecutionService;
   /** Readonly calls at the caller's consistency level. */
   readonly reads: ReadService;
+  /** Committed public events: `/app/events` and the JetStream export (node/events/). */
+  readonly events: NodeEvents;
+  /** Readonly calls at a committed txid (`?at=`, node/history/). */
+  readonly history: HistoryReads;
   readonly gov = new GovView();
   readonly metrics = new MetricsRegistry();
   readonly logger: Logger;
@@ -289,6 +295,18 @@ export class TreatyNode {
       knownLeader: (timeoutMs) => this.#knownLeader(timeoutMs),
       self: init.identity.id,
       timeoutMs: LINEARIZABLE_READ_TIMEOUT_MS,
+    });
+    this.events = new NodeEvents({
+      ledger: init.ledger,
+      config: init.config.events,
+      isLeader: () => this.replica.consensus.status().role === "Leader",
+      logger: this.logger,
+    });
+    this.history = new HistoryReads({
+      ledger: init.ledger,
+      windowEntries: init.config.history?.windowEntries ?? 0,
+      contracts: () => new Map(this.gov.rows<{ digest: string; bundle: string }>(GOV.contracts)),
+      logger: this.logger,
     });
     this.#reactions = new GovReactions({
       gov: this.gov,
@@ -668,6 +686,8 @@ export class TreatyNode {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.replica.close();
+    await this.events.stop();
+    await this.history.close();
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
     await this.#http.close();
@@ -1032,6 +1052,7 @@ export class TreatyNode {
       ),
     );
     this.replica.process();
+    this.events.start();
     this.logger.info("node serving", { url: this.#http.url });
   }
 
@@ -1063,6 +1084,8 @@ export class TreatyNode {
     this.reads.onCommit(toSeqno);
     this.snapshots.onCommit(fromSeqno, toSeqno);
     this.#store.markCommitted?.(Math.min(toSeqno, this.ledger.persistedSeqno));
+    this.events.onCommit(toSeqno);
+    this.history.onCommit(toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       const record = this.ledger.get(seqno);
       if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;

@@ -16,7 +16,7 @@
  *   const receipt = await client.receipt(txid); // verified, or throws ReceiptInvalid
  *   const read = await client.call("log", "readPrivate", { id: 1 }, { consistency: "linearizable" });
  */
-import type { ArgsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
+import type { ArgsOf, EventsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
 import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
@@ -47,9 +47,12 @@ export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
  *   import type logContract from "./contracts/log/index.js";
  *   const log = client.contract<typeof logContract>("log");
  *   const { txid } = await log.writePrivate({ id: 1, msg: "hi" }); // args type-checked
+ *   // events: the contract's declared events as a union {name, data} (EventsOf), narrowed by name
  */
 export type ContractClient<C> = {
-  readonly [K in keyof MethodsOf<C>]: (args: ArgsOf<C, K>) => Promise<CallResult<ResultOf<C, K>>>;
+  readonly [K in keyof MethodsOf<C>]: (
+    args: ArgsOf<C, K>,
+  ) => Promise<CallResult<ResultOf<C, K>, EventsOf<C>>>;
 };
 
 export interface ClientOptions {
@@ -84,9 +87,16 @@ export interface CallOptions {
    * is its receipt).
    */
   readonly signedAnswer?: boolean;
+  /**
+   * Run a readonly method at the state as of this committed txid (`?at=`); the answer carries
+   * the txid's `receipt` (check it with `verifyReceipt`). Refused with HistoryUnavailable when
+   * the state is outside the node's history window.
+   */
+  readonly at?: string;
 }
 
-export interface CallResult<R = unknown> {
+/** `E`: the contract's declared events (`EventsOf<C>`) for a typed client, else any event. */
+export interface CallResult<R = unknown, E extends ContractEvent = ContractEvent> {
   /** The method's result; `undefined` when `replayed` (the earlier attempt's result is not kept). */
   readonly result: R;
   /** `view.seqno`: the transaction a write produced, or the last entry of the state a read observed. */
@@ -95,8 +105,10 @@ export interface CallResult<R = unknown> {
   readonly status?: TxStatus;
   /** The request had already executed (an earlier attempt whose answer was lost): `txid` is its. */
   readonly replayed?: true;
+  /** A historical read (`at`): the receipt of that txid, proving the state it read is in the ledger. */
+  readonly receipt?: Receipt;
   /** What the call `emit`ted, in order (a failed call emits nothing: it throws instead). */
-  readonly events: readonly ContractEvent[];
+  readonly events: readonly E[];
   /** With `CallOptions.signedAnswer`: the verified signed answer, to keep or show to others. */
   readonly signedAnswer?: SignedAnswer;
 }
@@ -155,7 +167,9 @@ export class Client {
       ...(challenge !== undefined && { [HEADER_ANSWER_CHALLENGE]: challenge }),
     };
     try {
-      const answer = await this.send<CallResult<R>>(request.path, {
+      const target =
+        options.at === undefined ? request.path : `${request.path}?at=${encodeURIComponent(options.at)}`;
+      const answer = await this.send<CallResult<R>>(target, {
         method: "POST",
         body: request.body,
         headers,

@@ -27,6 +27,8 @@ import {
   encodeLeafData,
   formatTxId,
   LEAF_DATA_BYTES,
+  LEAF_DATA_CLAIMS_BYTES,
+  LEAF_FORMAT_CLAIMS,
   LEAF_FORMAT_VERSION,
   type LeafFields,
   type VerifyReceiptOptions,
@@ -110,6 +112,8 @@ export interface VerifiedCoseReceipt {
   readonly kind: EntryKind;
   readonly entryDigest: Uint8Array;
   readonly requestDigest: Uint8Array | null;
+  /** The application claims digest bound to the transaction, or null. */
+  readonly claimsDigest: Uint8Array | null;
   readonly root: Uint8Array;
   readonly treeSize: number;
   /** txid of the signature transaction whose root the service signed. */
@@ -192,6 +196,12 @@ export function verifyCoseReceipt(
   ) {
     invalid("cose.unprotected.leaf", "does not match the expected request digest");
   }
+  if (
+    options.claimsDigest !== undefined &&
+    (leaf.claimsDigest == null || !equalBytes(leaf.claimsDigest, options.claimsDigest))
+  ) {
+    invalid("cose.unprotected.leaf", "does not match the expected claims digest");
+  }
   const root = rootFromInclusionProof(hasher.leaf(leafData), leafIndex, treeSize, hashes, hasher);
   if (root === undefined)
     invalid("cose.unprotected.vdp.proof", "is not a valid inclusion path for that index and size");
@@ -206,6 +216,7 @@ export function verifyCoseReceipt(
     kind: leaf.kind,
     entryDigest: leaf.entryDigest,
     requestDigest: leaf.requestDigest,
+    claimsDigest: leaf.claimsDigest ?? null,
     root,
     treeSize,
     signedBy,
@@ -213,12 +224,14 @@ export function verifyCoseReceipt(
   };
 }
 
-/** Parses the 82-byte leaf data of docs/receipts.md. Throws ReceiptInvalid. */
+/** Parses the 82-byte leaf data (114 with a claims digest) of docs/receipts.md. Throws ReceiptInvalid. */
 export function parseLeafData(data: Uint8Array): LeafFields {
-  if (data.length !== LEAF_DATA_BYTES || data[0] !== LEAF_FORMAT_VERSION)
+  const plain = data.length === LEAF_DATA_BYTES && data[0] === LEAF_FORMAT_VERSION;
+  const claimed = data.length === LEAF_DATA_CLAIMS_BYTES && data[0] === LEAF_FORMAT_CLAIMS;
+  if (!plain && !claimed)
     invalid(
       "cose.unprotected.leaf",
-      `expected ${LEAF_DATA_BYTES} bytes of leaf format ${LEAF_FORMAT_VERSION}`,
+      `expected ${LEAF_DATA_BYTES} bytes of leaf format ${LEAF_FORMAT_VERSION} or ${LEAF_DATA_CLAIMS_BYTES} of format ${LEAF_FORMAT_CLAIMS}`,
     );
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const u64 = (offset: number, field: string) => {
@@ -237,6 +250,7 @@ export function parseLeafData(data: Uint8Array): LeafFields {
     kind,
     entryDigest: data.slice(18, 18 + HASH_BYTES),
     requestDigest: requestDigest.every((b) => b === 0) ? null : requestDigest,
+    claimsDigest: claimed ? data.slice(LEAF_DATA_BYTES) : null,
   };
 }
 

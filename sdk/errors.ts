@@ -54,6 +54,8 @@ export const ErrorCode = {
   InvalidRecoveryShare: "InvalidRecoveryShare",
   TxNotFound: "TxNotFound",
   TxNotCommitted: "TxNotCommitted",
+  /** A historical query's state is outside the node's history window (or queries are off). */
+  HistoryUnavailable: "HistoryUnavailable",
   // Service and consensus
   NotLeader: "NotLeader",
   /**

@@ -64,3 +64,10 @@ export {
   type SignedRequest,
   unsignedRequest,
 } from "./request.js";
+export {
+  EventStreamRefused,
+  type StreamedEvent,
+  sseFrames,
+  watchEvents,
+  type WatchEventsOptions,
+} from "./events.js";

@@ -49,6 +49,10 @@ export function entryKindCode(kind: EntryKind): number {
 export const LEAF_FORMAT_VERSION = 1;
 /** Length of leaf data: version, view, seqno, kind, entry digest, request digest. */
 export const LEAF_DATA_BYTES = 1 + 8 + 8 + 1 + HASH_BYTES + HASH_BYTES;
+/** Version byte of the leaf data of a transaction that bound an application claims digest. */
+export const LEAF_FORMAT_CLAIMS = 2;
+/** Length of leaf data with a claims digest: the 82 bytes above, then the claims digest. */
+export const LEAF_DATA_CLAIMS_BYTES = LEAF_DATA_BYTES + HASH_BYTES;
 const ROOT_DOMAIN = utf8.encode("treaty/signed-root/v1\0");
 const ENDORSEMENT_DOMAIN = utf8.encode("treaty/node-endorsement/v1\0");
 
@@ -61,11 +65,17 @@ export interface LeafFields {
   readonly entryDigest: Uint8Array;
   /** SHA-256 of the signed client request that caused the entry, or null (signatures, internal). */
   readonly requestDigest: Uint8Array | null;
+  /**
+   * The application claims digest the contract bound to its transaction (`setClaimsDigest`), or
+   * null/absent: the receipt then proves it (CCF's claims digest; docs/receipts.md).
+   */
+  readonly claimsDigest?: Uint8Array | null;
 }
 
 /**
  * The 82-byte leaf data: `0x01 || u64be view || u64be seqno || u8 kind || entryDigest (32) ||
- * requestDigest (32, zeros when null)`. The Merkle leaf hash is `SHA-256(0x00 || leafData)`.
+ * requestDigest (32, zeros when null)`; with a claims digest, 114 bytes: `0x02` then the same
+ * fields, then `claimsDigest (32)`. The Merkle leaf hash is `SHA-256(0x00 || leafData)`.
  * Throws TypeError on out-of-range fields (a caller bug, not hostile input).
  */
 export function encodeLeafData(leaf: LeafFields): Uint8Array {
@@ -73,9 +83,12 @@ export function encodeLeafData(leaf: LeafFields): Uint8Array {
   if (leaf.requestDigest !== null && leaf.requestDigest.length !== HASH_BYTES) {
     throw new TypeError("requestDigest: expected 32 bytes");
   }
-  const out = new Uint8Array(LEAF_DATA_BYTES);
+  const claims = leaf.claimsDigest ?? null;
+  if (claims !== null && claims.length !== HASH_BYTES) throw new TypeError("claimsDigest: expected 32 bytes");
+  const out = new Uint8Array(claims === null ? LEAF_DATA_BYTES : LEAF_DATA_CLAIMS_BYTES);
   const view = new DataView(out.buffer);
-  out[0] = LEAF_FORMAT_VERSION;
+  out[0] = claims === null ? LEAF_FORMAT_VERSION : LEAF_FORMAT_CLAIMS;
+  if (claims !== null) out.set(claims, LEAF_DATA_BYTES);
   writeU64(view, 1, leaf.view, "view");
   writeU64(view, 9, leaf.seqno, "seqno");
   out[17] = entryKindCode(leaf.kind);
@@ -174,6 +187,8 @@ export interface Receipt {
     readonly kind: EntryKind;
     readonly entryDigest: string;
     readonly requestDigest: string | null;
+    /** Present when the transaction bound an application claims digest. */
+    readonly claimsDigest?: string;
   };
   /** Inclusion path (leaf upward) of leaf index `seqno - 1` in the tree of `signature.treeSize` leaves. */
   readonly proof: readonly string[];
@@ -211,6 +226,8 @@ export interface VerifiedReceipt {
   readonly kind: EntryKind;
   readonly entryDigest: Uint8Array;
   readonly requestDigest: Uint8Array | null;
+  /** The application claims digest bound to the transaction, or null. */
+  readonly claimsDigest: Uint8Array | null;
   /** The signed root and the tree size it covers. */
   readonly root: Uint8Array;
   readonly treeSize: number;
@@ -225,6 +242,11 @@ export interface VerifyReceiptOptions {
   readonly txid?: string;
   /** Require this request digest (the SHA-256 of the request you sent). */
   readonly requestDigest?: Uint8Array;
+  /**
+   * Require this application claims digest (the digest of the claim you were given, computed as
+   * the contract does): proves the transaction bound exactly that claim.
+   */
+  readonly claimsDigest?: Uint8Array;
   /** Hash implementation (default: noble SHA-256). */
   readonly hasher?: MerkleHasher;
   /** Signature check with `sdk/keys.verify` semantics (default: that function; nodes pass node:crypto's). */
@@ -259,7 +281,15 @@ export function verifyReceipt(
     entryDigest: hash(leafIn.entryDigest, "receipt.leaf.entryDigest"),
     requestDigest:
       leafIn.requestDigest === null ? null : hash(leafIn.requestDigest, "receipt.leaf.requestDigest"),
+    claimsDigest:
+      leafIn.claimsDigest === undefined ? null : hash(leafIn.claimsDigest, "receipt.leaf.claimsDigest"),
   };
+  if (
+    options.claimsDigest !== undefined &&
+    (leaf.claimsDigest === null || !equalBytes(leaf.claimsDigest!, options.claimsDigest))
+  ) {
+    invalid("receipt.leaf.claimsDigest", "does not match the expected claims digest");
+  }
   if (leaf.requestDigest?.every((b) => b === 0)) {
     invalid("receipt.leaf.requestDigest", "the absent digest is written as null, not zeros");
   }
@@ -324,6 +354,7 @@ export function verifyReceipt(
     kind: leaf.kind,
     entryDigest: leaf.entryDigest,
     requestDigest: leaf.requestDigest,
+    claimsDigest: leaf.claimsDigest ?? null,
     root: signed.root,
     treeSize: signed.treeSize,
     signedBy: formatTxId(signed.view, signed.seqno),

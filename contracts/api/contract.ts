@@ -22,6 +22,7 @@
 import type {
   AuthPolicy,
   ContractManifest,
+  EventManifest,
   InvokeContext,
   MethodManifest,
   MethodMode,
@@ -30,7 +31,13 @@ import type {
 import { ApiError, ContractError } from "./errors.js";
 import { beginCall, endCall } from "./host.js";
 import { jsonProblem } from "./json.js";
-import { MAX_DESCRIPTION_CHARS, MAX_METHODS, methodNameProblem } from "./manifest-rules.js";
+import {
+  eventNameProblem,
+  MAX_DECLARED_EVENTS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_METHODS,
+  methodNameProblem,
+} from "./manifest-rules.js";
 import {
   type AnyShape,
   type Field,
@@ -237,12 +244,94 @@ declare const METHODS: unique symbol;
  */
 export interface Contract<
   D extends Readonly<Record<string, AnyMethod>> = Readonly<Record<string, AnyMethod>>,
+  E extends Readonly<Record<string, AnyEvent>> = Readonly<Record<never, AnyEvent>>,
 > {
-  /** JSON ContractManifest: every method's mode, auth, args shape and description. */
+  /** JSON ContractManifest: every method's mode, auth, args shape and description; declared events. */
   describe(): string;
   /** Runs one call; returns JSON InvokeOutcome (see the module comment for the checks). */
   invoke(method: string, argsJson: string, ctxJson: string): string;
   readonly [METHODS]?: D;
+  readonly [EVENTS]?: E;
+}
+
+/** Type-level only: the events a contract value declares. */
+declare const EVENTS: unique symbol;
+
+/** The declaration `event(...)` takes. */
+export interface EventSpec<S extends AnyShape, P extends boolean> {
+  /** The shape every emitted `data` of this event must fit (checked by the host). */
+  readonly data: S;
+  /**
+   * Public events are recorded in clear in the ledger, streamed on `/app/events` and exported to
+   * JetStream; anyone who can read the ledger or the stream sees them. Emitting private data in a
+   * public event is the contract's explicit decision to publish it. Default false: the event is
+   * only returned to the caller with the call's result.
+   */
+  readonly public?: P;
+  readonly description?: string;
+}
+
+/** A declared event (what `event(...)` returns); `T` is the type of its data. */
+export interface EventDecl<T, P extends boolean> {
+  readonly data: Shape;
+  readonly public: P;
+  readonly description?: string;
+  readonly [EVENT_DATA]?: T;
+}
+declare const EVENT_DATA: unique symbol;
+
+/** Any declared event (for constraints). */
+export type AnyEvent = EventDecl<unknown, boolean>;
+
+/**
+ * Declares an event of a contract: `contract(methods, {events: {name: event({...})}})`.
+ * @example event({ data: t.object({ from: t.string(), to: t.string(), amount: t.integer() }), public: true })
+ */
+export function event<const S extends AnyShape, const P extends boolean = false>(
+  spec: EventSpec<S, P>,
+): EventDecl<Infer<S>, P> {
+  if (typeof spec !== "object" || spec === null)
+    throw new ApiError("InvalidContract", "event(spec): expected an object");
+  const out: { data: Shape; public: P; description?: string } = {
+    data: spec.data,
+    public: (spec.public ?? false) as P,
+  };
+  if (spec.description !== undefined) out.description = spec.description;
+  return out;
+}
+
+/**
+ * The events contract `C` declares, as a union `{name, data}` (data typed by its shape); a
+ * contract that declares none gives `{name: string; data: unknown}`.
+ */
+export type EventsOf<C> =
+  C extends Contract<Readonly<Record<string, AnyMethod>>, infer E>
+    ? [keyof E] extends [never]
+      ? { readonly name: string; readonly data: unknown }
+      : {
+          [K in keyof E & string]: E[K] extends EventDecl<infer T, boolean>
+            ? { readonly name: K; readonly data: T }
+            : never;
+        }[keyof E & string]
+    : { readonly name: string; readonly data: unknown };
+
+/** The public events contract `C` declares (what `/app/events` and JetStream carry), as a union. */
+export type PublicEventsOf<C> =
+  C extends Contract<Readonly<Record<string, AnyMethod>>, infer E>
+    ? {
+        [K in keyof E & string]: E[K] extends EventDecl<infer T, true>
+          ? { readonly name: K; readonly data: T }
+          : never;
+      }[keyof E & string]
+    : never;
+
+/** Options of `contract(methods, options)`. */
+export interface ContractOptions<E extends Readonly<Record<string, AnyEvent>>> {
+  /**
+   * The events the contract emits, by name (see `event`). Once a contract declares events, each
+   * emitted event must be declared and fit its shape (the host fails the call otherwise).
+   */
+  readonly events?: E;
 }
 
 /** Per method of contract `C`: its argument type, result type (as JSON), mode and auth policy. */
@@ -273,13 +362,16 @@ export type ResultOf<C, K extends keyof MethodsOf<C>> = MethodsOf<C>[K] extends 
  * that is not a `method(...)` or a malformed declaration; that check runs when the contract is
  * deployed, not on every call.
  */
-export function contract<const D extends Readonly<Record<string, AnyMethod>>>(methods: D): Contract<D> {
+export function contract<
+  const D extends Readonly<Record<string, AnyMethod>>,
+  const E extends Readonly<Record<string, AnyEvent>> = Readonly<Record<never, AnyEvent>>,
+>(methods: D, options: ContractOptions<E> = {}): Contract<D, E> {
   if (typeof methods !== "object" || methods === null)
     throw new ApiError("InvalidContract", "contract(methods): expected an object");
   let description: string | undefined;
   return {
     describe: () => {
-      description ??= describeMethods(methods);
+      description ??= describeMethods(methods, options.events);
       return description;
     },
     invoke: (name: string, argsJson: string, ctxJson: string) => {
@@ -289,7 +381,7 @@ export function contract<const D extends Readonly<Record<string, AnyMethod>>>(me
   };
 }
 
-function describeMethods(methods: Readonly<Record<string, unknown>>): string {
+function describeMethods(methods: Readonly<Record<string, unknown>>, events: unknown): string {
   const proto: unknown = Object.getPrototypeOf(methods);
   if (proto !== Object.prototype && proto !== null) {
     // `contract({__proto__: method(...)})` sets the prototype: the method would vanish unseen.
@@ -317,7 +409,28 @@ function describeMethods(methods: Readonly<Record<string, unknown>>): string {
       throw err;
     }
   }
-  return JSON.stringify({ methods: manifest } satisfies ContractManifest);
+  if (events === undefined) return JSON.stringify({ methods: manifest } satisfies ContractManifest);
+  return JSON.stringify({ methods: manifest, events: describeEvents(events) } satisfies ContractManifest);
+}
+
+function describeEvents(events: unknown): Record<string, EventManifest> {
+  if (typeof events !== "object" || events === null || Array.isArray(events))
+    throw new ApiError("InvalidContract", "contract(methods, {events}): expected an object");
+  const names = Object.keys(events).sort();
+  if (names.length > MAX_DECLARED_EVENTS)
+    throw new ApiError("InvalidContract", `contract: at most ${MAX_DECLARED_EVENTS} events`);
+  const out: Record<string, EventManifest> = {};
+  for (const name of names) {
+    const problem = eventNameProblem(name);
+    if (problem !== undefined) throw new ApiError("InvalidContract", `contract: ${problem}`);
+    const entry = (events as Record<string, unknown>)[name] as Partial<EventManifest> | null;
+    if (typeof entry !== "object" || entry === null || typeof entry.public !== "boolean")
+      throw new ApiError("InvalidContract", `contract: event "${name}" must be declared with event({...})`);
+    const shape = shapeProblem(entry.data, "data");
+    if (shape !== undefined) throw new ApiError("InvalidContract", `event "${name}": ${shape}`);
+    out[name] = entry as EventManifest;
+  }
+  return out;
 }
 
 function outcomeError(code: string, message: string): string {

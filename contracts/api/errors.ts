@@ -49,6 +49,7 @@ export const RESERVED_ERROR_CODES: readonly string[] = [
   "DecryptionFailed",
   "TxNotFound",
   "TxNotCommitted",
+  "HistoryUnavailable",
   "NotLeader",
   "OutcomeUnknown",
   "ServiceNotOpen",

@@ -1,14 +1,15 @@
 /**
  * Events: named JSON records a method attaches to its transaction's outcome, for apps that
- * watch a contract (the node delivers them with the result; nothing is written to the KV).
+ * watch a contract. The node delivers them with the call's result; events the contract declares
+ * public (`contract(methods, {events})`) are also recorded in clear in the ledger with the
+ * transaction, streamed on `/app/events` and exported (docs/integration.md).
  *
  * Runs inside QuickJS and in Node.
  */
 import { ApiError } from "./errors.js";
 import { host } from "./host.js";
 import { jsonProblem } from "./json.js";
-
-const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+import { EVENT_NAME } from "./manifest-rules.js";
 
 /**
  * Records event `name` with `data` (JSON-compatible; omitted means null). Throws
@@ -26,4 +27,21 @@ export function emit(name: string, data: unknown = null): void {
   const problem = jsonProblem(data, "data");
   if (problem !== undefined) throw new ApiError("ContractFault", `emit("${name}"): ${problem}`);
   host().emit(name, JSON.stringify(data));
+}
+
+/** The reserved event name that carries `setClaimsDigest` to the host. */
+export const CLAIMS_EVENT = "treaty:claims";
+
+/**
+ * Binds an application claims digest (32 bytes as 64 hex characters, e.g. `sha256(claim)`) to
+ * this transaction: the node records it in the transaction's ledger header and Merkle leaf, so
+ * the transaction's receipt proves it (CCF's claims digest; docs/receipts.md). At most once per
+ * call; the host fails the call (ContractFault) otherwise or for a malformed digest.
+ * @example setClaimsDigest(sha256(JSON.stringify(certificate)));
+ */
+export function setClaimsDigest(digest: string): void {
+  if (typeof digest !== "string" || !/^[0-9a-f]{64}$/.test(digest)) {
+    throw new ApiError("ContractFault", "setClaimsDigest(digest): expected 64 lowercase hex characters");
+  }
+  emit(CLAIMS_EVENT, digest);
 }

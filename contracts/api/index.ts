@@ -17,23 +17,31 @@ export type {
   AuthPolicy,
   CallerRole,
   ContractManifest,
+  EventManifest,
   MethodManifest,
   MethodMode,
   Shape,
 } from "../../runtime/sandbox/abi.js";
 export { fromHex, isHex, toHex, utf8Decode, utf8Encode } from "./bytes.js";
 export {
+  type AnyEvent,
   type AnyMethod,
   type ArgsOf,
   type ArgsSpec,
   type Contract,
   contract,
+  type ContractOptions,
+  type EventDecl,
+  type EventSpec,
+  type EventsOf,
+  event,
   type InferArgs,
   type JsonResult,
   Method,
   type MethodSpec,
   type MethodsOf,
   method,
+  type PublicEventsOf,
   type ResultOf,
   type WriteAuthPolicy,
 } from "./contract.js";
@@ -56,7 +64,7 @@ export {
   MAX_ERROR_MESSAGE_CHARS,
   RESERVED_ERROR_CODES,
 } from "./errors.js";
-export { emit } from "./events.js";
+export { emit, setClaimsDigest } from "./events.js";
 export { type Caller, caller, currentMethod, now, txid } from "./host.js";
 export { describeValue, type JsonValue, jsonProblem, MAX_JSON_DEPTH } from "./json.js";
 export {

@@ -42,3 +42,18 @@ export function methodNameProblem(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** Event names, as `emit()` accepts them. */
+export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
+/** Most events one contract may declare. */
+export const MAX_DECLARED_EVENTS = 256;
+
+/** Why `name` cannot name a declared event, or undefined when it can. */
+export function eventNameProblem(name: string): string | undefined {
+  if (!EVENT_NAME.test(name)) return `event name ${JSON.stringify(name)} must match ${String(EVENT_NAME)}`;
+  if (RESERVED_METHOD_NAMES.includes(name)) {
+    return `event name ${JSON.stringify(name)} is reserved (a property of Object.prototype)`;
+  }
+  return undefined;
+}

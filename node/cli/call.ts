@@ -25,7 +25,7 @@ import {
 } from "./status.js";
 
 const CALL_USAGE = `Usage: treaty call <contract> <method> [--args JSON | --args @file] [--key <file>] [--wait]
-                   [--consistency committed|linearizable|latest] [--msgpack]
+                   [--consistency committed|linearizable|latest] [--at <txid>] [--msgpack]
                    [--node <url>] [--service <file>] [--timeout <ms>]
 
 Calls <contract>.<method> on a running node and prints
@@ -42,6 +42,9 @@ the last entry of the state it read. A write whose earlier attempt had already e
   --consistency <c>   what a readonly method reads: committed (default: committed state only),
                       linearizable (committed, and as new as every write committed before the
                       call), latest (the node's freshest state, possibly Pending); see docs/http.md
+  --at <txid>         run a readonly method at the state as of this committed txid; the
+                      answer adds "receipt", the receipt of that txid (the node must keep
+                      that state: history.windowEntries in its config)
   --msgpack           send the request body as MessagePack instead of JSON
 ${REMOTE_USAGE}`;
 
@@ -54,6 +57,7 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
     wait: { type: "boolean", default: false },
     msgpack: { type: "boolean", default: false },
     consistency: { type: "string" },
+    at: { type: "string" },
   });
   if (positionals.length !== 2) throw new UsageError("expected <contract> <method>");
   const [contract, method] = positionals as [string, string];
@@ -74,7 +78,12 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
       fetch: target.fetch,
       ...(consistency !== undefined && { consistency: consistency as ReadConsistency }),
     });
-    const answer = await client.call(contract, method, args);
+    const answer = await client.call(
+      contract,
+      method,
+      args,
+      values.at === undefined ? {} : { at: values.at },
+    );
     let status = answer.status;
     if (values.wait) {
       await client.waitForCommit(answer.txid, { timeoutMs: target.timeoutMs });
@@ -96,6 +105,7 @@ export async function runCall(argv: string[], io: RemoteIo): Promise<number> {
             txid: answer.txid,
             ...(status !== undefined && { status }),
             events: answer.events,
+            ...(answer.receipt !== undefined && { receipt: answer.receipt }),
           },
     );
     return EXIT_OK;

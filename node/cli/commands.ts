@@ -9,6 +9,7 @@ import { keygenCommand } from "./keygen.js";
 import { LEDGER_COMMANDS } from "./ledger.js";
 import { nodeStartCommand } from "./node.js";
 import { callCommand } from "./call.js";
+import { eventsCommand } from "./events.js";
 import { receiptCommand } from "./receipt.js";
 import { recoveryShareCommand } from "./recovery.js";
 import { statusCommand } from "./status.js";
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   ...LEDGER_COMMANDS,
   ...CONTRACT_COMMANDS,
   callCommand,
+  eventsCommand,
   statusCommand,
   receiptCommand,
   ...GOV_COMMANDS,

@@ -37,6 +37,7 @@ import {
   type VersionedWriteSet,
 } from "./protocol.js";
 import { ReadonlyTx } from "./readonly-tx.js";
+import { recordPublicEvents, takeClaimsDigest } from "../events/record.js";
 
 /**
  * Test-only hooks. Production never sets them; tests use them to make the worker hang or die
@@ -412,14 +413,22 @@ export class ExecutionEngine {
     const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
     if (!outcome.ok)
       return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };
-    this.#kv.apply(seqno, outcome.writeSet);
+    // A bound claims digest and declared public events travel in the entry (node/events/record.ts).
+    const claims = takeClaimsDigest(outcome.events);
+    if ("code" in claims) return { ok: false, error: claims };
+    const manifest = this.#runtime.manifestOf(String(call.contract));
+    const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, claims.events);
+    if (eventFailure !== undefined) return { ok: false, error: eventFailure };
+    const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
+    this.#kv.apply(seqno, writeSet);
     return {
       ok: true,
       seqno,
       txid,
       result: outcome.result,
-      writeSet: outcome.writeSet,
-      events: outcome.events,
+      writeSet,
+      events: claims.events,
+      ...(claims.claimsDigest !== undefined && { claimsDigest: claims.claimsDigest }),
     };
   }
 

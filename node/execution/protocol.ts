@@ -60,6 +60,8 @@ export type ExecResult =
       readonly result: unknown;
       readonly writeSet: WriteSet;
       readonly events: readonly ContractEvent[];
+      /** The claims digest the call bound (`setClaimsDigest`), hex; absent when none. */
+      readonly claimsDigest?: string;
     }
   | { readonly ok: false; readonly error: ExecError };
 

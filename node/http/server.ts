@@ -38,6 +38,25 @@ export interface HttpResponse {
   /** Sent as is (e.g. Prometheus text); takes precedence over `body`. */
   readonly raw?: { readonly contentType: string; readonly bytes: Uint8Array | string };
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * A long-lived response (Server-Sent Events): after the head is sent, `open` writes to the
+   * sink until it ends it or the client leaves. Takes precedence over `raw` and `body`.
+   */
+  readonly stream?: { readonly contentType: string; open(sink: ResponseSink): void };
+}
+
+/** Where a streaming handler writes (see `HttpResponse.stream`). */
+export interface ResponseSink {
+  /** Writes `chunk`; returns the bytes this client has not taken yet (the socket's buffer). */
+  write(chunk: string): number;
+  /** Bytes buffered for this client. */
+  readonly buffered: number;
+  /** Resolves once the buffer drained, or the client left. */
+  drained(): Promise<void>;
+  /** Ends the response (`destroy`: drop the connection at once, e.g. a client too slow to keep up). */
+  end(destroy?: boolean): void;
+  readonly closed: boolean;
+  onClose(listener: () => void): void;
 }
 
 export type Handler = (request: HttpRequest) => Promise<HttpResponse> | HttpResponse;
@@ -283,6 +302,16 @@ function send(
   extraHeaders: Readonly<Record<string, string>> = {},
 ): void {
   if (res.headersSent) return;
+  if (response.stream) {
+    res.writeHead(response.status ?? 200, {
+      "content-type": response.stream.contentType,
+      "cache-control": "no-cache",
+      ...response.headers,
+    });
+    res.flushHeaders();
+    response.stream.open(streamSink(res));
+    return;
+  }
   let contentType: string;
   let bytes: Uint8Array | string;
   if (response.status === 204) {
@@ -305,4 +334,43 @@ function send(
     ...extraHeaders,
   });
   res.end(bytes);
+}
+
+function streamSink(res: ServerResponse): ResponseSink {
+  let closed = false;
+  res.once("close", () => {
+    closed = true;
+  });
+  return {
+    write: (chunk) => {
+      if (!closed) res.write(chunk);
+      return res.writableLength;
+    },
+    get buffered() {
+      return res.writableLength;
+    },
+    drained: () =>
+      closed || res.writableLength === 0
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            const done = () => {
+              res.off("drain", done);
+              res.off("close", done);
+              resolve();
+            };
+            res.once("drain", done);
+            res.once("close", done);
+          }),
+    end: (destroy = false) => {
+      if (destroy) res.destroy();
+      else res.end();
+    },
+    get closed() {
+      return closed;
+    },
+    onClose: (listener) => {
+      if (closed) listener();
+      else res.once("close", listener);
+    },
+  };
 }

@@ -21,6 +21,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   TxNotFound: 404,
   UnknownProposal: 404,
   TxNotCommitted: 404,
+  HistoryUnavailable: 410,
   Replay: 409,
   Conflict: 409,
   ProposalNotOpen: 409,

@@ -6,10 +6,16 @@
  * again, with hard bounds on size, and the result is rebuilt from null-prototype objects holding
  * only the checked fields. Nothing here runs contract code.
  */
-import type { ContractManifest, MethodManifest } from "../sandbox/abi.js";
+import type { ContractManifest, EventManifest, MethodManifest } from "../sandbox/abi.js";
 import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { MAX_DESCRIPTION_CHARS, MAX_METHODS, methodNameProblem } from "../../contracts/api/manifest-rules.js";
+import {
+  eventNameProblem,
+  MAX_DECLARED_EVENTS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_METHODS,
+  methodNameProblem,
+} from "../../contracts/api/manifest-rules.js";
 import { shapeProblem } from "../../contracts/api/shapes.js";
 
 /**
@@ -54,7 +60,7 @@ export function parseManifest(value: unknown): ContractManifest {
     throw new TreatyError("InvalidContract", `manifest${message}`);
   };
   if (!isRecord(value)) return fail(": expected an object");
-  const extra = Object.keys(value).filter((key) => key !== "methods");
+  const extra = Object.keys(value).filter((key) => key !== "methods" && key !== "events");
   if (extra.length > 0) fail(`.${clipName(extra[0]!)}: unexpected property`);
   const methods = value.methods;
   if (!isRecord(methods)) return fail(".methods: expected an object");
@@ -96,7 +102,40 @@ export function parseManifest(value: unknown): ContractManifest {
   }
   const manifest: Record<string, unknown> = Object.create(null);
   manifest.methods = out;
+  if (value.events !== undefined) manifest.events = parseEvents(value.events, fail);
   return manifest as unknown as ContractManifest;
+}
+
+/** The declared events: names per `eventNameProblem`, a data shape, `public` a boolean. */
+function parseEvents(events: unknown, fail: (message: string) => never): Record<string, EventManifest> {
+  if (!isRecord(events)) return fail(".events: expected an object");
+  const names = Object.keys(events);
+  if (names.length > MAX_DECLARED_EVENTS)
+    fail(`.events: ${names.length} events, at most ${MAX_DECLARED_EVENTS} are allowed`);
+  const out: Record<string, EventManifest> = Object.create(null);
+  for (const name of names) {
+    const at = `.events[${JSON.stringify(clipName(name))}]`;
+    const problem = eventNameProblem(name);
+    if (problem !== undefined) fail(`${at}: ${clipName(problem)}`);
+    const entry = events[name];
+    if (!isRecord(entry)) return fail(`${at}: expected an object`);
+    const { data, public: isPublic, description, ...rest } = entry;
+    const stray = Object.keys(rest);
+    if (stray.length > 0) fail(`${at}.${clipName(stray[0]!)}: unexpected property`);
+    if (typeof isPublic !== "boolean") fail(`${at}.public: expected a boolean`);
+    if (description !== undefined && typeof description !== "string")
+      fail(`${at}.description: expected a string`);
+    if (typeof description === "string" && description.length > MAX_DESCRIPTION_CHARS)
+      fail(`${at}.description: longer than ${MAX_DESCRIPTION_CHARS} characters`);
+    const shape = shapeProblem(data, "data");
+    if (shape !== undefined) fail(`${at}.${clipPath(shape)}`);
+    const declared: Record<string, unknown> = Object.create(null);
+    declared.data = copyJson(data);
+    declared.public = isPublic;
+    if (description !== undefined) declared.description = description;
+    out[name] = declared as unknown as EventManifest;
+  }
+  return out;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -258,6 +258,11 @@ export class ContractRuntime {
     return loaded.manifest;
   }
 
+  /** The manifest of loaded contract `name`, or undefined. */
+  manifestOf(name: string): ContractManifest | undefined {
+    return this.#contracts.get(name)?.manifest;
+  }
+
   /** True once a constitution is loaded. */
   get hasConstitution(): boolean {
     return this.#constitution !== undefined;

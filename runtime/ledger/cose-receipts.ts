@@ -37,6 +37,8 @@ export function buildCoseReceipt(
       entryDigest: fromHex(receipt.leaf.entryDigest, "entryDigest"),
       requestDigest:
         receipt.leaf.requestDigest === null ? null : fromHex(receipt.leaf.requestDigest, "requestDigest"),
+      claimsDigest:
+        receipt.leaf.claimsDigest === undefined ? null : fromHex(receipt.leaf.claimsDigest, "claimsDigest"),
     },
     treeSize: receipt.signature.treeSize,
     path: receipt.proof.map((h) => fromHex(h, "proof")),

@@ -56,6 +56,11 @@ export interface EntryHeader {
   readonly secretVersion: number;
   /** SHA-256 of the client request that caused the entry, or null. */
   readonly requestDigest: Uint8Array | null;
+  /**
+   * The application claims digest the contract bound (32 bytes), or absent. Written as the
+   * header's `claims` field only when present, so entries without one keep their bytes.
+   */
+  readonly claimsDigest?: Uint8Array | null;
   readonly meta: TxMetadata;
 }
 
@@ -203,14 +208,14 @@ export function storedLeafFields(bytes: Uint8Array, seqno: number): LeafFields {
   const o = exactObject(outer, ["h", "p", "x", "s", "d"], seqno, "entry");
   const digest = bin(o.d, seqno, "entry.d");
   if (digest.length !== HASH_BYTES) throw corrupt(seqno, "entry.d", "expected 32 bytes");
-  const { view, kind, requestDigest } = decodeHeader(bin(o.h, seqno, "entry.h"), seqno);
-  return { view, seqno, kind, entryDigest: digest, requestDigest };
+  const { view, kind, requestDigest, claimsDigest } = decodeHeader(bin(o.h, seqno, "entry.h"), seqno);
+  return { view, seqno, kind, entryDigest: digest, requestDigest, claimsDigest: claimsDigest ?? null };
 }
 
 /** The Merkle leaf fields of a decoded entry. */
 export function leafFields(entry: DecodedEntry): LeafFields {
-  const { view, seqno, kind, requestDigest } = entry.header;
-  return { view, seqno, kind, entryDigest: entry.digest, requestDigest };
+  const { view, seqno, kind, requestDigest, claimsDigest } = entry.header;
+  return { view, seqno, kind, entryDigest: entry.digest, requestDigest, claimsDigest: claimsDigest ?? null };
 }
 
 /** Decodes and checks the public write set. Throws LedgerCorrupt. */
@@ -322,6 +327,7 @@ export function corrupt(seqno: number, field: string, why: string): TreatyError 
 /** The header as wire data, keys in sorted order so `encode` gives canonical bytes. */
 function headerToWire(header: EntryHeader): Record<string, unknown> {
   return {
+    ...(header.claimsDigest != null && { claims: header.claimsDigest }),
     kind: header.kind,
     meta: {
       caller: header.meta.callerId,
@@ -344,7 +350,20 @@ function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
   } catch (err) {
     throw corrupt(at, "header", (err as Error).message);
   }
-  const h = exactObject(wire, ["v", "view", "seqno", "kind", "secret", "request", "meta"], at, "header");
+  const hasClaims =
+    wire !== null &&
+    typeof wire === "object" &&
+    !(wire instanceof Uint8Array) &&
+    Object.hasOwn(wire, "claims");
+  const h = exactObject(
+    wire,
+    ["v", "view", "seqno", "kind", "secret", "request", "meta", ...(hasClaims ? ["claims"] : [])],
+    at,
+    "header",
+  );
+  const claims = hasClaims ? bin(h.claims, at, "header.claims") : null;
+  if (claims !== null && claims.length !== HASH_BYTES)
+    throw corrupt(at, "header.claims", "expected 32 bytes");
   if (h.v !== ENTRY_FORMAT_VERSION)
     throw corrupt(at, "header.v", `unknown entry format ${JSON.stringify(h.v)}`);
   if (!isEntryKind(h.kind)) throw corrupt(at, "header.kind", `unknown kind ${JSON.stringify(h.kind)}`);
@@ -358,6 +377,7 @@ function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
     kind: h.kind,
     secretVersion: integer(h.secret, at, "header.secret", 0),
     requestDigest: request,
+    ...(claims !== null && { claimsDigest: claims }),
     meta: {
       timeMs: integer(m.time, at, "header.meta.time", 0),
       contract: optionalString(m.contract, at, "header.meta.contract"),

@@ -101,6 +101,8 @@ export interface TransactionInput {
   readonly seed?: Uint8Array | null;
   /** SHA-256 of the signed client request (null for internal entries). */
   readonly requestDigest?: Uint8Array | null;
+  /** The application claims digest the contract bound (32 bytes), recorded in the header and leaf. */
+  readonly claimsDigest?: Uint8Array | null;
 }
 
 /** Where the tree stands at the last signature. */
@@ -432,6 +434,7 @@ export class Ledger {
       kind: tx.kind,
       secretVersion: privatePart?.secret.version ?? 0,
       requestDigest,
+      ...(tx.claimsDigest != null && { claimsDigest: tx.claimsDigest }),
       meta: tx.meta,
     };
     const { bytes, decoded } = encodeEntry({

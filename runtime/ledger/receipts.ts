@@ -75,6 +75,7 @@ export function buildReceipt(source: ReceiptSource, txid: string, committedSeqno
         leaf.requestDigest === null || leaf.requestDigest.every((b) => b === 0)
           ? null
           : toHex(leaf.requestDigest),
+      ...(leaf.claimsDigest != null && { claimsDigest: toHex(leaf.claimsDigest) }),
     },
     proof: proof.map(toHex),
     signature: {

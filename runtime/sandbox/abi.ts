@@ -103,9 +103,21 @@ export interface MethodManifest {
   readonly description?: string;
 }
 
-/** What `describe()` returns: the contract's methods, as data. */
+/**
+ * A declared event (`contract(methods, {events})`): the shape its data must fit, and whether it
+ * is public. Only public events are recorded in clear in the ledger, streamed on `/app/events`
+ * and exported (docs/integration.md, "Confidentiality").
+ */
+export interface EventManifest {
+  readonly data: Shape;
+  readonly public: boolean;
+  readonly description?: string;
+}
+
+/** What `describe()` returns: the contract's methods (and declared events), as data. */
 export interface ContractManifest {
   readonly methods: Readonly<Record<string, MethodManifest>>;
+  readonly events?: Readonly<Record<string, EventManifest>>;
 }
 
 /** What `invoke` returns (JSON). A thrown exception instead means a fault or an exhausted limit. */

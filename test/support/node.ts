@@ -54,6 +54,10 @@ export interface TestNodeOptions {
   readonly readyTimeoutMs?: number;
   /** Genesis opens the service at once (default true); false leaves it "opening" for governance. */
   readonly open?: boolean;
+  /** The node config's `events` section (node/events/config.ts); default: none. */
+  readonly events?: Readonly<Record<string, unknown>>;
+  /** The node config's `history` section (node/history/); default: none (queries off). */
+  readonly history?: { readonly windowEntries: number };
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -142,6 +146,8 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       ...(options.ledgerChunkBytes !== undefined && { chunkBytes: options.ledgerChunkBytes }),
     },
     ...(options.snapshots !== undefined && { snapshots: options.snapshots }),
+    ...(options.events !== undefined && { events: options.events }),
+    ...(options.history !== undefined && { history: options.history }),
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),

@@ -63,7 +63,8 @@ def verify(data, service_key):
         raise ValueError("expected one proof")
     size, index, path = cbor2.loads(proofs[0])
     leaf = unprotected["treaty.leaf"]
-    if len(leaf) != 82 or leaf[0] != 1:
+    # 82 bytes (format 1), or 114 (format 2: an application claims digest appended)
+    if not ((len(leaf) == 82 and leaf[0] == 1) or (len(leaf) == 114 and leaf[0] == 2)):
         raise ValueError("bad leaf data")
     view, seqno = struct.unpack(">QQ", leaf[1:17])
     if index != seqno - 1 or not 1 <= leaf[17] <= len(KINDS):
@@ -71,7 +72,9 @@ def verify(data, service_key):
     root = root_from_path(sha256(b"\x00" + leaf), index, size, path)
     to_be_signed = cbor2.dumps(["Signature1", protected, b"", root])
     Ed25519PublicKey.from_public_bytes(service_key).verify(signature, to_be_signed)
-    return {"txid": f"{view}.{seqno}", "kind": KINDS[leaf[17] - 1], "treeSize": size, "root": root.hex()}
+    claims = leaf[82:].hex() if leaf[0] == 2 else None
+    return {"txid": f"{view}.{seqno}", "kind": KINDS[leaf[17] - 1], "treeSize": size, "root": root.hex(),
+            "claimsDigest": claims}
 
 
 def main():

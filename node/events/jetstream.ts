@@ -1,0 +1,164 @@
+/**
+ * Publishes committed public events to a NATS JetStream stream, for systems that consume them
+ * with any NATS client. Only the leader publishes (a follower's exporter idles); each message
+ * carries `Nats-Msg-Id: <txid>/<index>`, so the stream drops a republished event as a duplicate
+ * inside its duplicate window. A new leader reads the last message of the stream back, resumes
+ * right after its id, and so the stream holds every committed public event once, in commit
+ * order, across leader changes (at-least-once publishing, exactly-once after deduplication,
+ * as long as an old leader stops publishing within the window; docs/integration.md).
+ *
+ * Subject: `<subjectPrefix>.<contract>.<event name>`; payload: the JSON of `/app/events`.
+ */
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { utf8 } from "../../sdk/bytes.js";
+import type { Logger } from "../log.js";
+import type { JetStreamExportConfig } from "./config.js";
+import { type EventCursor, type EventFeed, WHOLE_TX } from "./feed.js";
+import type { CommittedEvent } from "./record.js";
+
+/** Events published (and acknowledged) per step. */
+const PUBLISH_BATCH = 256;
+const RETRY_MS = 1000;
+/** The dedup window of a stream the exporter creates (the JetStream default). */
+const DUPLICATE_WINDOW_NS = 120 * 1e9;
+export const MSG_ID_HEADER = "Nats-Msg-Id";
+
+export interface JetStreamExportOptions {
+  readonly config: JetStreamExportConfig;
+  readonly feed: EventFeed;
+  readonly isLeader: () => boolean;
+  readonly logger: Logger;
+}
+
+/** The message id of an event: its position, `<txid>/<index>`. */
+export function messageId(event: CommittedEvent): string {
+  return `${event.txid}/${event.index}`;
+}
+
+/** The JSON payload of an event (the same fields as `/app/events`). */
+export function eventPayload(event: CommittedEvent): string {
+  return JSON.stringify({
+    txid: event.txid,
+    index: event.index,
+    contract: event.contract,
+    name: event.name,
+    data: event.data,
+  });
+}
+
+export class JetStreamExport {
+  readonly #o: JetStreamExportOptions;
+  #stopped = false;
+  #running: Promise<void> | undefined;
+  #nc: NatsConnection | undefined;
+  /** Events published by this node (acknowledged, duplicates included); for tests and metrics. */
+  published = 0;
+
+  constructor(options: JetStreamExportOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#o.feed.close();
+    await this.#nc?.close().catch(() => undefined);
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      if (!this.#o.isLeader()) {
+        await this.#o.feed.wait(RETRY_MS);
+        continue;
+      }
+      try {
+        await this.#publishWhileLeader();
+      } catch (err) {
+        if (this.#stopped) return;
+        this.#o.logger.warn("jetstream export failed; retrying", { err: String(err) });
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      } finally {
+        const nc = this.#nc;
+        this.#nc = undefined;
+        await nc?.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async #publishWhileLeader(): Promise<void> {
+    const { config, feed } = this.#o;
+    const nc = await connect({
+      servers: [...config.servers],
+      name: "treaty-events",
+      maxReconnectAttempts: 0,
+    });
+    this.#nc = nc;
+    const jsm = await jetstreamManager(nc);
+    await this.#ensureStream(jsm);
+    const js = jetstream(nc);
+    let cursor = await lastPublished(jsm, config.stream);
+    this.#o.logger.info("jetstream export: publishing as leader", {
+      stream: config.stream,
+      after: cursor.index === WHOLE_TX ? `${cursor.seqno}` : `${cursor.seqno}/${cursor.index}`,
+    });
+    while (!this.#stopped && this.#o.isLeader()) {
+      const read = feed.read(cursor, PUBLISH_BATCH);
+      // Published in order on one connection; acks awaited together (the stream keeps the order).
+      await Promise.all(
+        read.events.map((event) => {
+          const h = headers();
+          h.set("Treaty-Txid", event.txid);
+          return js.publish(
+            `${config.subjectPrefix}.${event.contract}.${event.name}`,
+            utf8.encode(eventPayload(event)),
+            {
+              msgID: messageId(event),
+              headers: h,
+            },
+          );
+        }),
+      );
+      this.published += read.events.length;
+      const moved = read.cursor.seqno !== cursor.seqno || read.cursor.index !== cursor.index;
+      cursor = read.cursor;
+      if (!moved) await feed.wait(RETRY_MS);
+    }
+  }
+
+  async #ensureStream(jsm: JetStreamManager): Promise<void> {
+    const { config } = this.#o;
+    try {
+      await jsm.streams.info(config.stream);
+    } catch (err) {
+      if (!config.createStream || !isStreamNotFound(err)) throw err;
+      await jsm.streams.add({
+        name: config.stream,
+        subjects: [`${config.subjectPrefix}.>`],
+        duplicate_window: DUPLICATE_WINDOW_NS,
+      });
+    }
+  }
+}
+
+/** The position after the stream's last message (its `Nats-Msg-Id`), or the ledger's start. */
+async function lastPublished(jsm: JetStreamManager, stream: string): Promise<EventCursor> {
+  const info = await jsm.streams.info(stream);
+  if (info.state.messages === 0) return { seqno: 0, index: WHOLE_TX };
+  const last = await jsm.streams.getMessage(stream, { seq: info.state.last_seq });
+  const id = last?.header?.get(MSG_ID_HEADER) ?? "";
+  const m = /^\d+\.(\d+)\/(\d+)$/.exec(id);
+  if (m === null)
+    throw new Error(`stream ${stream}: last message has no treaty ${MSG_ID_HEADER} (${JSON.stringify(id)})`);
+  return { seqno: Number(m[1]), index: Number(m[2]) };
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  return (
+    err instanceof Error && (err.name === "StreamNotFoundError" || /stream not found/i.test(err.message))
+  );
+}
