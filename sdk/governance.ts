@@ -15,8 +15,10 @@
  *   await new Governance(client, member1).vote(proposalId, "for");
  *   const final = await gov.waitForFinal(proposalId); // final.state === "Accepted"
  */
-import { toHex } from "./bytes.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { concatBytes, toHex, utf8 } from "./bytes.js";
 import type { Client } from "./client.js";
+import { encodeCanonical } from "./codec.js";
 import { isTreatyError, TreatyError } from "./errors.js";
 import type { Curve, KeyPair, PublicKey } from "./keys.js";
 import { signRequest } from "./request.js";
@@ -442,7 +444,11 @@ export class Governance {
    */
   async propose(proposal: readonly Action[] | Proposal): Promise<ProposalResult> {
     const list = isActionList(proposal) ? proposal : proposal.actions;
-    return this.#write("/gov/proposals", { actions: list.map((a) => ({ name: a.name, args: a.args })) });
+    const actions = list.map((a) => ({ name: a.name, args: a.args }));
+    // The node names a proposal after the transaction that records it (node/gov/engine.ts).
+    const idOf = (txid: string) =>
+      toHex(sha256(concatBytes(utf8.encode(`${txid}\n${this.memberId}\n`), encodeCanonical(actions))));
+    return this.#write("/gov/proposals", { actions }, idOf);
   }
 
   /**
@@ -476,7 +482,7 @@ export class Governance {
   async vote(proposalId: string, vote: Vote): Promise<ProposalResult> {
     if (vote !== "for" && vote !== "against")
       throw new TypeError(`vote: expected "for" or "against", got ${JSON.stringify(vote)}`);
-    return this.#write(`${proposalPath(proposalId)}/ballots`, { vote });
+    return this.#write(`${proposalPath(proposalId)}/ballots`, { vote }, () => proposalId);
   }
 
   /**
@@ -486,7 +492,7 @@ export class Governance {
    *   await gov.withdraw(proposalId); // {state: "Withdrawn", ...}
    */
   async withdraw(proposalId: string): Promise<ProposalResult> {
-    return this.#write(`${proposalPath(proposalId)}/withdraw`, {});
+    return this.#write(`${proposalPath(proposalId)}/withdraw`, {}, () => proposalId);
   }
 
   /** Every proposal with its state and ballot counts. */
@@ -578,14 +584,42 @@ export class Governance {
     }
   }
 
-  async #write(path: string, args: unknown): Promise<ProposalResult> {
+  /**
+   * Sends a signed governance write. A `Replay` answer means an earlier attempt of these same
+   * bytes ran (its answer was lost, e.g. a node slower than the HTTP timeout, and the client
+   * resent): the proposal it touched (`proposalIdOf` its txid) is read back instead of failing.
+   */
+  async #write(
+    path: string,
+    args: unknown,
+    proposalIdOf: (txid: string) => string,
+  ): Promise<ProposalResult> {
     if (this.#key === undefined)
       throw new TypeError(
         "Governance: proposals, ballots and withdrawals need a member key: new Governance(client, key)",
       );
-    return this.client.post<ProposalResult>(signRequest(this.#key, this.client.serviceId, path, args));
+    try {
+      return await this.client.post<ProposalResult>(signRequest(this.#key, this.client.serviceId, path, args));
+    } catch (err) {
+      const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;
+      if (typeof txid !== "string") throw err;
+      const proposalId = proposalIdOf(txid);
+      const deadline = Date.now() + REPLAY_LOOKUP_MS;
+      for (;;) {
+        try {
+          return { proposalId, state: (await this.proposal(proposalId)).state, txid };
+        } catch (lookup) {
+          // The node answering may not have applied that transaction yet.
+          if (!isTreatyError(lookup, "UnknownProposal") || Date.now() > deadline) throw lookup;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    }
   }
 }
+
+/** How long a replayed write waits for its proposal to show on the answering node. */
+const REPLAY_LOOKUP_MS = 30_000;
 
 function isActionList(value: readonly Action[] | Proposal): value is readonly Action[] {
   return Array.isArray(value);

@@ -45,6 +45,7 @@ export const RESERVED_ERROR_CODES: readonly string[] = [
   "StackLimit",
   "LedgerCorrupt",
   "LedgerArchived",
+  "SnapshotInvalid",
   "ReceiptInvalid",
   "DecryptionFailed",
   "TxNotFound",

@@ -64,6 +64,13 @@ export class EventFeed {
 
   /** Reads committed entries through `toSeqno` (the node calls this on every commit). */
   onCommit(toSeqno: number): void {
+    // A node that installed a snapshot holds no entry at or before its base: its feed starts after.
+    const base = this.#ledger.base?.seqno ?? 0;
+    if (this.#fed < base) {
+      this.#fed = Math.max(base, toSeqno - this.#warmEntries);
+      this.#ring = [];
+      this.#ringFrom = this.#fed + 1;
+    }
     if (this.#fed === -1) {
       this.#fed = Math.max(0, toSeqno - this.#warmEntries);
       this.#ringFrom = this.#fed + 1;

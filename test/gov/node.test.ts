@@ -296,4 +296,31 @@ describe("governance on a node (HTTP)", () => {
     );
     assert.equal((await join()).code, "Forbidden", "a retired node cannot join again");
   });
+
+  it("a write whose answer was lost is resent, and the replay reads back what the first attempt did", async () => {
+    // The first answer to each POST is lost after the node ran it (as when a slow node outlives
+    // the HTTP timeout); the client resends the same signed bytes and gets Replay.
+    let lose = true;
+    const lossy: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (init?.method === "POST" && lose) {
+        lose = false;
+        await response.arrayBuffer();
+        throw new TypeError("fetch failed (answer lost)");
+      }
+      return response;
+    };
+    const g = new Governance(net.client(net.member, { fetch: lossy }), net.member);
+    const proposed = await g.propose([actions.setUser(generateKeyPair("ed25519"))]);
+    assert.equal(lose, false, "the first answer was lost");
+    assert.equal(proposed.state, "Open");
+    assert.equal((await gov().proposal(proposed.proposalId)).proposer, net.member.id);
+    lose = true;
+    const voted = await g.vote(proposed.proposalId, "for");
+    assert.equal(lose, false);
+    assert.deepEqual(
+      { proposalId: voted.proposalId, state: voted.state },
+      { proposalId: proposed.proposalId, state: "Accepted" },
+    );
+  });
 });

@@ -43,8 +43,12 @@ describe("a node joins whichever node leads", () => {
       },
       JOIN_TIMEOUT_MS,
     );
-    const config = (await survivors[0]!.network()).config ?? [];
-    assert.ok(config.includes(node.id), "the joined node is a voting member");
+    // A joiner catches up as a learner and becomes a voter once close to the leader's log.
+    await cluster.waitFor(
+      `node ${node.index} to be a voting member`,
+      async () => ((await survivors[0]!.network()).config ?? []).includes(node.id) || undefined,
+      JOIN_TIMEOUT_MS,
+    );
   }
 
   it("auto-trust: after the leader is killed, a 4th node is trusted and catches up without a vote", async () => {
