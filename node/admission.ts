@@ -18,6 +18,14 @@ import {
   type RequestBody,
   signingInput,
 } from "../sdk/request.js";
+import { utf8 } from "../sdk/bytes.js";
+import {
+  EIP191_SCHEME,
+  HEADER_SIGNATURE_SCHEME,
+  parseWalletSignature,
+  recoverPersonalSigner,
+  walletRequestText,
+} from "../sdk/ethereum.js";
 import { sha256, verifySignature } from "../runtime/crypto.js";
 import { timeStage } from "./stage-times.js";
 import type { CallerRole } from "../runtime/sandbox/abi.js";
@@ -48,12 +56,20 @@ export function bodyEncoding(headers: IncomingHttpHeaders): BodyEncoding {
   );
 }
 
-/** Looks up a member or user by id in the committed governance tables. */
-export function findCaller(gov: GovView, id: string): { role: CallerRole; key: PublicKey } | undefined {
+/**
+ * Looks up a member or user by id in the committed governance tables: its role and key, or for
+ * an Ethereum wallet user its address (the key is recovered from each signature instead).
+ */
+export function findCaller(
+  gov: GovView,
+  id: string,
+): { role: CallerRole; key: PublicKey } | { role: CallerRole; address: string } | undefined {
   const member = gov.member(id);
   const record = member ?? gov.user(id);
   if (record === undefined) return undefined;
-  return { role: member ? "member" : "user", key: callerKey(record.curve, record.publicKey) };
+  const role = member ? "member" : "user";
+  if ("address" in record) return { role, address: record.address };
+  return { role, key: callerKey(record.curve, record.publicKey) };
 }
 
 const CALLER_KEY_CACHE_LIMIT = 4096;
@@ -103,19 +119,39 @@ function admitUntimed(
       `a signed request needs both ${HEADER_CALLER} and ${HEADER_SIGNATURE} headers`,
     );
   }
-  const signature = parseSignatureHeader(signatureHeader);
+  const scheme = headers[HEADER_SIGNATURE_SCHEME];
+  if (scheme !== undefined && scheme !== EIP191_SCHEME)
+    throw new TreatyError(
+      "MalformedRequest",
+      `${HEADER_SIGNATURE_SCHEME}: expected ${EIP191_SCHEME} (or no header), got ${JSON.stringify(String(scheme)).slice(0, 80)}`,
+    );
+  const signature =
+    scheme === undefined ? parseSignatureHeader(signatureHeader) : parseWalletSignature(signatureHeader);
   const caller = findCaller(ctx.gov, callerId);
   if (caller === undefined)
     throw new TreatyError(
       "UnknownCaller",
       `${HEADER_CALLER}: ${callerId.slice(0, 80)} is not a member or user of this service`,
     );
-  const input = signingInput(ctx.serviceId, path, bytes);
-  if (!timeStage("signature", () => verifySignature(caller.key, input, signature))) {
-    throw new TreatyError(
-      "BadSignature",
-      `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
-    );
+  let input: Uint8Array;
+  if (scheme === undefined) {
+    input = signingInput(ctx.serviceId, path, bytes);
+    if (!("key" in caller) || !timeStage("signature", () => verifySignature(caller.key, input, signature)))
+      throw new TreatyError(
+        "BadSignature",
+        `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
+      );
+  } else {
+    const text = walletRequestText(ctx.serviceId, path, bytes);
+    input = utf8.encode(text);
+    if (
+      !("address" in caller) ||
+      timeStage("signature", () => recoverPersonalSigner(text, signature)) !== caller.address
+    )
+      throw new TreatyError(
+        "BadSignature",
+        `${HEADER_SIGNATURE}: the ${EIP191_SCHEME} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
+      );
   }
   if (body.nonce === undefined)
     throw new TreatyError("MalformedRequest", "body.nonce: required in a signed request");

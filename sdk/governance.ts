@@ -48,6 +48,12 @@ export interface IdentityArgs {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
+/** `set_user` for an Ethereum wallet: its address (0x, 40 lowercase hex digits) is its id. */
+export interface WalletArgs {
+  readonly address: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
 /** `set_member` arguments: an identity plus the x25519 key (hex) recovery shares are sealed to. */
 export interface MemberArgs extends IdentityArgs {
   readonly encryptionKey?: string;
@@ -76,7 +82,7 @@ export type SourceFiles = Readonly<Record<string, string>>;
 export interface ActionArgs {
   set_member: MemberArgs;
   remove_member: { readonly id: string };
-  set_user: IdentityArgs;
+  set_user: IdentityArgs | WalletArgs;
   remove_user: { readonly id: string };
   deploy_contract: { readonly name: string; readonly files: SourceFiles };
   remove_contract: { readonly name: string };
@@ -309,6 +315,16 @@ export const actions = Object.freeze({
   /** `set_user`: add a user (or update its data). */
   setUser(who: PublicKey | IdentityArgs, data?: Readonly<Record<string, unknown>>): GovAction {
     return { name: "set_user", args: identity(who, data) };
+  },
+  /**
+   * `set_user` for an Ethereum wallet, recorded by address: it calls with EIP-191 signed
+   * requests (sdk/ethereum.ts `walletRequest`), and `caller().id` is its address.
+   */
+  setWalletUser(address: string, data?: Readonly<Record<string, unknown>>): GovAction {
+    return {
+      name: "set_user",
+      args: { address: address.toLowerCase(), ...(data !== undefined && { data }) },
+    };
   },
   /** `remove_user`: remove the user with this id. */
   removeUser(id: string): GovAction {

@@ -149,16 +149,27 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     },
   ),
   set_user: action(
-    (args, path) => identity(args, path, []),
-    ({ id, curve, publicKey, data }) => {
+    (args, path) => {
+      if (args !== null && typeof args === "object" && "address" in args) {
+        // An Ethereum wallet: recorded by address, which is also its id.
+        const a = check.object(args, path, ["address"], ["data"]);
+        const address = check.ethereumAddress(a.address, `${path}.address`);
+        const data = a.data === undefined ? undefined : check.data(a.data, `${path}.data`);
+        const record: UserRecord = { address, ...(data !== undefined && { data }) };
+        return { id: address, record };
+      }
+      const { id, curve, publicKey, data } = identity(args, path, []);
+      const record: UserRecord = { curve, publicKey, ...(data !== undefined && { data }) };
+      return { id, record };
+    },
+    ({ id, record }) => {
       if (members.has(id))
         throw new ContractError("RoleConflict", `${id} is a member; remove_member first to make it a user`);
-      const record: UserRecord = { curve, publicKey, ...(data !== undefined && { data }) };
       users.set(id, record);
     },
   ),
   remove_user: action(
-    (args, path) => check.id(check.object(args, path, ["id"]).id, `${path}.id`),
+    (args, path) => check.userId(check.object(args, path, ["id"]).id, `${path}.id`),
     (id) => {
       if (!users.has(id)) throw new ContractError("NoSuchUser", `no user ${id}`);
       users.delete(id);

@@ -17,11 +17,10 @@ export interface MemberRecord {
   readonly status: "active";
 }
 
-export interface UserRecord {
-  readonly curve: Curve;
-  readonly publicKey: string;
-  readonly data?: FreeData;
-}
+export type UserRecord =
+  | { readonly curve: Curve; readonly publicKey: string; readonly data?: FreeData }
+  /** An Ethereum wallet user, recorded under its address (requests signed with EIP-191). */
+  | { readonly address: string; readonly data?: FreeData };
 
 export interface ContractRecord {
   readonly version: number;

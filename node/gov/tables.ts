@@ -57,7 +57,14 @@ export interface MemberRecord extends IdentityRecord {
   readonly status: "active";
 }
 
-export type UserRecord = IdentityRecord;
+/** A user: a key, or an Ethereum wallet recorded by its address (sdk/ethereum.ts). */
+export type UserRecord = IdentityRecord | WalletRecord;
+
+export interface WalletRecord {
+  /** `0x` and 40 lowercase hex digits; also the user's id. */
+  readonly address: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
 
 export interface ContractRecord {
   readonly version: number;
