@@ -605,17 +605,15 @@ export class Governance {
    * bytes ran (its answer was lost, e.g. a node slower than the HTTP timeout, and the client
    * resent): the proposal it touched (`proposalIdOf` its txid) is read back instead of failing.
    */
-  async #write(
-    path: string,
-    args: unknown,
-    proposalIdOf: (txid: string) => string,
-  ): Promise<ProposalResult> {
+  async #write(path: string, args: unknown, proposalIdOf: (txid: string) => string): Promise<ProposalResult> {
     if (this.#key === undefined)
       throw new TypeError(
         "Governance: proposals, ballots and withdrawals need a member key: new Governance(client, key)",
       );
     try {
-      return await this.client.post<ProposalResult>(signRequest(this.#key, this.client.serviceId, path, args));
+      return await this.client.post<ProposalResult>(
+        signRequest(this.#key, this.client.serviceId, path, args),
+      );
     } catch (err) {
       const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;
       if (typeof txid !== "string") throw err;
