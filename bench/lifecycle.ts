@@ -27,7 +27,8 @@ import { fromKeyFile, generateKeyPair } from "../sdk/keys.js";
 import { sha256 } from "../runtime/crypto.js";
 import { KvStore } from "../runtime/kv/store.js";
 import { Ledger, type TransactionInput } from "../runtime/ledger/ledger.js";
-import { LmdbLedgerStore, ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
+import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
+import { openLedgerStore } from "../runtime/ledger/open-store.js";
 import { LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { nodeSigner } from "../runtime/ledger/signature.js";
 import { loadConfig, type NodeConfig } from "../node/config.js";
@@ -111,7 +112,7 @@ async function extend(config: NodeConfig, entries: number): Promise<number> {
     },
     serviceKey,
   );
-  const store = LmdbLedgerStore.open(ledgerStoreDir(config.dataDir));
+  const store = openLedgerStore(ledgerStoreDir(config.dataDir)); // the node's own kind of store
   const ledger = Ledger.open({
     store,
     secrets: ledgerSecrets,
@@ -223,7 +224,7 @@ async function childJoin(configFile: string, out: string): Promise<void> {
     .at(-1)!;
   const bytes = new Uint8Array(readFileSync(join(dir, latest)));
   const started = performance.now();
-  const store = LmdbLedgerStore.open(join(out, "ledger"));
+  const store = openLedgerStore(join(out, "ledger"));
   const ledger = Ledger.open({ store, secrets: ledgerSecrets, serviceKey });
   const execution = await ExecutionService.start({
     kvPath: join(out, "kv"),
