@@ -23,7 +23,6 @@ import { keyId, type PublicKey, verify as verifySignature } from "./keys.js";
 import { HASH_BYTES, MAX_PROOF_HASHES, rootFromInclusionProof, sha256Hasher } from "./merkle.js";
 import {
   ENTRY_KINDS,
-  type EntryKind,
   encodeLeafData,
   formatTxId,
   LEAF_DATA_BYTES,
@@ -31,6 +30,7 @@ import {
   LEAF_FORMAT_CLAIMS,
   LEAF_FORMAT_VERSION,
   type LeafFields,
+  type VerifiedReceipt,
   type VerifyReceiptOptions,
 } from "./receipt.js";
 
@@ -104,23 +104,14 @@ export function encodeCoseReceipt(parts: {
   });
 }
 
-/** What a verified COSE receipt proves. */
-export interface VerifiedCoseReceipt {
-  readonly txid: string;
-  readonly view: number;
-  readonly seqno: number;
-  readonly kind: EntryKind;
-  readonly entryDigest: Uint8Array;
-  readonly requestDigest: Uint8Array | null;
-  /** The application claims digest bound to the transaction, or null. */
-  readonly claimsDigest: Uint8Array | null;
-  readonly root: Uint8Array;
-  readonly treeSize: number;
-  /** txid of the signature transaction whose root the service signed. */
-  readonly signedBy: string;
+/**
+ * What a verified COSE receipt proves: what a JSON receipt does, except that the COSE form
+ * carries its signing time in whole seconds (CWT iat) and no node endorsement.
+ */
+export type VerifiedCoseReceipt = Omit<VerifiedReceipt, "signedAtMs" | "nodeId"> & {
   /** The signing time, whole seconds since the epoch (CWT iat). */
   readonly issuedAtSeconds: number;
-}
+};
 
 /** The same requirements and hooks as `verifyReceipt`'s. */
 export type VerifyCoseReceiptOptions = VerifyReceiptOptions;

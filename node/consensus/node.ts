@@ -905,18 +905,27 @@ export class ConsensusNode {
     }
   }
 
-  private handleAppend(m: AppendMessage): void {
+  /**
+   * A message only the leader of this view sends (append, install-snapshot): follow `from`, or
+   * refuse the message when this node leads or follows another leader of the view.
+   */
+  private followLeader(from: NodeId): boolean {
     if (this.role === "Leader") {
       this.reject("conflictingLeader");
-      return;
+      return false;
     }
-    if (this.role !== "Follower") this.becomeFollower(this.view, m.from);
-    if (this.leader !== null && this.leader !== m.from) {
+    if (this.role !== "Follower") this.becomeFollower(this.view, from);
+    if (this.leader !== null && this.leader !== from) {
       this.reject("conflictingLeader");
-      return;
+      return false;
     }
-    this.leader = m.from;
+    this.leader = from;
     this.electionElapsed = 0;
+    return true;
+  }
+
+  private handleAppend(m: AppendMessage): void {
+    if (!this.followLeader(m.from)) return;
     if (this.installing !== null) {
       this.reject("installing");
       return;
@@ -1070,17 +1079,7 @@ export class ConsensusNode {
    * log): acknowledge it. Otherwise ask the driver to install it; appends wait until it did.
    */
   private handleInstallSnapshot(m: InstallSnapshotMessage): void {
-    if (this.role === "Leader") {
-      this.reject("conflictingLeader");
-      return;
-    }
-    if (this.role !== "Follower") this.becomeFollower(this.view, m.from);
-    if (this.leader !== null && this.leader !== m.from) {
-      this.reject("conflictingLeader");
-      return;
-    }
-    this.leader = m.from;
-    this.electionElapsed = 0;
+    if (!this.followLeader(m.from)) return;
     const snapshot = m.snapshot;
     if (this.installing !== null) {
       this.reject("installing");
