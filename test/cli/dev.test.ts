@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { CLI, type Run } from "../support/cli.js";
+import { CLI, type Run, run } from "../support/cli.js";
 import { freePortRange } from "../support/cluster.js";
 import { fencedBlocks } from "../support/snippets.js";
 
@@ -99,22 +99,7 @@ function sh(command: string, cwd: string): Promise<Run> {
     "npx treaty ",
     `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} `,
   );
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-euo", "pipefail", "-c", script], {
-      cwd,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return run("bash", ["-euo", "pipefail", "-c", script], cwd);
 }
 
 /** The commands of a shell block: continuation lines joined, comments and blank lines dropped. */

@@ -17,8 +17,13 @@ export const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 
 /** Runs `node <script> ...args` (in `cwd` when given). */
 export function runScript(script: string, args: readonly string[], cwd?: string): Promise<Run> {
+  return run(process.execPath, [script, ...args], cwd);
+}
+
+/** Runs `command ...args` (in `cwd` when given) and collects its output. */
+export function run(command: string, args: readonly string[], cwd?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
+    const child = spawn(command, args, {
       stdio: ["ignore", "pipe", "pipe"],
       ...(cwd && { cwd }),
     });
