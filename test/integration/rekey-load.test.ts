@@ -116,13 +116,18 @@ describe("rekey under load", () => {
         cluster.nodes[index]!.dataDir,
         { randomBytes: (n) => new Uint8Array(n) },
       ).unseal()!.secrets!;
-    await cluster.waitFor("every at-rest re-seal", async () =>
-      cluster.nodes.every((n) => {
-        const s = sealedOf(n.index);
-        return s.atRestKeyFor === 3 && s.olderAtRestKeys === undefined;
-      })
-        ? true
-        : undefined,
+    // Each node re-seals in bounded steps between its other work: give it more than the default
+    // 20 s (a CI run once saw it unfinished there).
+    await cluster.waitFor(
+      "every at-rest re-seal",
+      async () =>
+        cluster.nodes.every((n) => {
+          const s = sealedOf(n.index);
+          return s.atRestKeyFor === 3 && s.olderAtRestKeys === undefined;
+        })
+          ? true
+          : undefined,
+      60_000,
     );
     for (const node of cluster.nodes) assert.equal(await node.stop(), 0);
 
