@@ -8,7 +8,7 @@
  *   leader frozen with SIGSTOP, a nats-server outage and a leader killed with SIGKILL, pass the checker
  *   (test/linearizability/checker.ts): linearizable reads are linearizable, committed reads
  *   read exactly the committed state they name (no dirty read), latest reads are never older
- *   than a write committed before they started. A few seeds here; `npm run
+ *   than the committed state their seqno names. A few seeds here; `npm run
  *   check:linearizability -- --seeds 50` runs many more.
  */
 import assert from "node:assert/strict";

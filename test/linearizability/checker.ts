@@ -219,8 +219,11 @@ export interface HistoryReport {
  *   value of the last committed write to the key at or below their seqno, answered `Committed`
  *   (so never a value that was rolled back: no dirty read, no lost write); committed reads may
  *   be stale (a follower behind the leader), which real time does not forbid them;
- * - latest reads never show a value older than the last write its client saw committed before
- *   the read started (they may show pending values, even ones later rolled back).
+ * - latest reads read the end of the answering node's ledger at their seqno: never a value
+ *   older than the last committed write at or below that seqno, never one written above it
+ *   (they may show pending values, even ones later rolled back). Like committed reads they may
+ *   be stale in real time: a lagging follower or a deposed leader that has not heard of its
+ *   successor answers from what it has (docs/http.md, "Read consistency").
  */
 export function checkHistory(history: readonly HistoryRecord[]): HistoryReport {
   const violations: string[] = [];
@@ -277,11 +280,14 @@ export function checkHistory(history: readonly HistoryRecord[]): HistoryReport {
         continue;
       }
       const sourceSeqno = source?.seqno ?? 0;
+      let expected: WriteRecord | undefined;
+      for (const w of committedWrites) if (w.seqno! <= read.seqno) expected = w;
       if (read.consistency === "latest") {
-        const floor = lastCommittedBefore(keyWrites, read.invokeMs);
-        if (floor !== undefined && sourceSeqno < floor.seqno!) {
+        if (sourceSeqno > read.seqno) {
+          violations.push(`${where}: that write @${sourceSeqno} is above the state the read names`);
+        } else if (expected !== undefined && sourceSeqno < expected.seqno!) {
           violations.push(
-            `${where}: older than ${JSON.stringify(floor.value)} @${floor.seqno}, committed before the read started`,
+            `${where}: older than ${JSON.stringify(expected.value)} @${expected.seqno}, committed at or below @${read.seqno}`,
           );
         }
         continue;
@@ -289,8 +295,6 @@ export function checkHistory(history: readonly HistoryRecord[]): HistoryReport {
       if (read.status !== "Committed") {
         violations.push(`${where}: a ${read.consistency} read answered ${read.status}`);
       }
-      let expected: WriteRecord | undefined;
-      for (const w of committedWrites) if (w.seqno! <= read.seqno) expected = w;
       if (source !== expected) {
         const why =
           source !== undefined && source.final === "Invalid"
@@ -301,13 +305,4 @@ export function checkHistory(history: readonly HistoryRecord[]): HistoryReport {
     }
   }
   return { violations, keys: byKey.size, writes, reads, unverifiable };
-}
-
-/** The write with the highest seqno its client saw committed before `timeMs`. */
-function lastCommittedBefore(writes: readonly WriteRecord[], timeMs: number): WriteRecord | undefined {
-  let best: WriteRecord | undefined;
-  for (const w of writes) {
-    if (w.committedMs < timeMs && w.seqno !== null && (best === undefined || w.seqno > best.seqno!)) best = w;
-  }
-  return best;
 }
