@@ -7,8 +7,8 @@
  * - recorded histories of concurrent writes and reads at every consistency level, under a
  *   leader frozen with SIGSTOP, a nats-server outage and a leader killed with SIGKILL, pass the checker
  *   (test/linearizability/checker.ts): linearizable reads are linearizable, committed reads
- *   read exactly the committed state they name (no dirty read), latest reads are never older
- *   than the committed state their seqno names. A few seeds here; `npm run
+ *   read exactly the committed state they name (no dirty read), and so do latest reads
+ *   answered `Committed`. A few seeds here; `npm run
  *   check:linearizability -- --seeds 50` runs many more.
  */
 import assert from "node:assert/strict";
