@@ -118,17 +118,29 @@ describe("rekey under load", () => {
       ).unseal()!.secrets!;
     // Each node re-seals in bounded steps between its other work: give it more than the default
     // 20 s (a CI run once saw it unfinished there).
-    await cluster.waitFor(
-      "every at-rest re-seal",
-      async () =>
-        cluster.nodes.every((n) => {
-          const s = sealedOf(n.index);
-          return s.atRestKeyFor === 3 && s.olderAtRestKeys === undefined;
-        })
-          ? true
-          : undefined,
-      60_000,
-    );
+    const resealState = () =>
+      cluster.nodes.map((n) => {
+        const s = sealedOf(n.index);
+        return {
+          node: n.index,
+          atRestKeyFor: s.atRestKeyFor,
+          olderAtRestKeys: s.olderAtRestKeys?.length ?? 0,
+          ledgerSecrets: s.ledgerSecrets.map((v) => v.version),
+        };
+      });
+    let lastState = resealState();
+    await cluster
+      .waitFor(
+        "every at-rest re-seal",
+        async () => {
+          lastState = resealState();
+          return lastState.every((s) => s.atRestKeyFor === 3 && s.olderAtRestKeys === 0) ? true : undefined;
+        },
+        60_000,
+      )
+      .catch((err: unknown) => {
+        throw new Error(`${String(err)}\nsealed secrets: ${JSON.stringify(lastState)}`);
+      });
     for (const node of cluster.nodes) assert.equal(await node.stop(), 0);
 
     const serviceFile = join(cluster.dir, "service-key.json");
