@@ -16,7 +16,6 @@ import {
   HEADER_SIGNATURE_SCHEME,
   type TreatyTypedData,
   treatyTypedData,
-  type WalletSigner,
   walletRequest,
   walletTypedRequest,
 } from "../../sdk/ethereum.js";
@@ -31,17 +30,41 @@ import {
   type SignedRequest,
 } from "../../sdk/request.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import {
+  type Eip1193Provider,
+  ethersSigner,
+  governAsWallet,
+  metaMaskSigner,
+} from "../../docs/examples/wallet-typed.js";
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 /** ethers' typed-data signature (its types argument has no EIP712Domain). */
-const signTyped = (wallet: HDNodeWallet) => (data: TreatyTypedData) =>
-  wallet.signTypedData(data.domain, { TreatyRequest: [...data.types.TreatyRequest] }, data.message);
+const signTyped = (wallet: HDNodeWallet) => ethersSigner(wallet).signTypedData!;
 
-const typedSigner = (wallet: HDNodeWallet): WalletSigner => ({
-  address: wallet.address,
-  signTypedData: signTyped(wallet),
-});
+/**
+ * Stands in for MetaMask's `window.ethereum`: takes the `eth_signTypedData_v4` JSON as MetaMask
+ * does (a string it parses, EIP712Domain included) and signs it with ethers, so the payload
+ * `metaMaskSigner` sends survives JSON as it is and names the domain type exactly.
+ */
+function walletProvider(wallet: HDNodeWallet): Eip1193Provider {
+  return {
+    request: async ({ method, params }) => {
+      assert.equal(method, "eth_signTypedData_v4");
+      const [address, json] = params as [string, string];
+      assert.equal(address, wallet.address);
+      const data = JSON.parse(json) as TreatyTypedData;
+      const { EIP712Domain, ...types } = data.types;
+      assert.deepEqual(EIP712Domain, [
+        { name: "name", type: "string" },
+        { name: "version", type: "string" },
+        { name: "salt", type: "bytes32" },
+      ]);
+      assert.equal(data.primaryType, "TreatyRequest");
+      return wallet.signTypedData(data.domain, { TreatyRequest: [...types.TreatyRequest] }, data.message);
+    },
+  };
+}
 
 /** The same signature with s' = n - s and the other recovery bit: valid math, refused by EIP-2. */
 function highS(signatureHex: string): string {
@@ -72,14 +95,14 @@ describe("EIP-712 wallets and wallet members", () => {
   after(() => t?.dispose());
 
   it("a call signed with ethers' signTypedData runs as the wallet's address", async () => {
-    const client = t.client(null, { wallet: typedSigner(user) });
+    const client = t.client(null, { wallet: metaMaskSigner(walletProvider(user), user.address) });
     const opened = await client.call<{ id: string }>("bank", "openAccount", {});
     assert.equal(opened.result.id, user.address.toLowerCase(), "caller().id is the address");
     await client.waitForCommit(opened.txid);
     const read = await client.call("bank", "balance", {}, { consistency: "linearizable" });
     assert.deepEqual(read.result, { balance: 0 });
     // Over MessagePack too: the signature covers the exact body bytes, whatever their encoding.
-    const msgpack = t.client(null, { wallet: typedSigner(user), encoding: "msgpack" });
+    const msgpack = t.client(null, { wallet: ethersSigner(user), encoding: "msgpack" });
     assert.deepEqual((await msgpack.call("bank", "balance", {})).result, { balance: 0 });
   });
 
@@ -168,7 +191,7 @@ describe("EIP-712 wallets and wallet members", () => {
     assert.ok(listed !== undefined && "address" in listed && listed.address === address, "listed by address");
     assert.equal(listed.name, "dao");
 
-    const typed = new Governance(t.client(null), typedSigner(member));
+    const typed = new Governance(t.client(null), ethersSigner(member));
     const personal = new Governance(t.client(null), {
       address: member.address,
       signText: (text) => member.signMessage(text),
@@ -177,10 +200,10 @@ describe("EIP-712 wallets and wallet members", () => {
 
     // Two members now: a strict majority is both. The wallet proposes (EIP-712) and votes first.
     const newUser = generateKeyPair();
-    const proposed = await typed.propose([actions.setUser(newUser, { name: "by-wallet" })]);
-    assert.equal((await typed.vote(proposed.proposalId, "for")).state, "Open");
-    assert.equal((await keyMember.vote(proposed.proposalId, "for")).state, "Accepted");
-    const detail = await typed.waitForFinal(proposed.proposalId);
+    const proposalId = await governAsWallet([t.url], t.serviceKey, ethersSigner(member), newUser);
+    assert.equal((await typed.proposal(proposalId)).state, "Open");
+    assert.equal((await keyMember.vote(proposalId, "for")).state, "Accepted");
+    const detail = await typed.waitForFinal(proposalId);
     assert.equal(detail.proposer, address);
     assert.deepEqual(detail.ballots, { [address]: "for", [t.member.id]: "for" });
     assert.ok((await typed.users()).some((u) => u.id === newUser.id));
@@ -198,13 +221,13 @@ describe("EIP-712 wallets and wallet members", () => {
     await keyMember.withdraw(theirs.proposalId);
 
     // A member-only method of a contract sees the wallet as a member.
-    const asMember = t.client(null, { wallet: typedSigner(member) });
+    const asMember = t.client(null, { wallet: ethersSigner(member) });
     assert.deepEqual((await asMember.call("bank", "totalSupply", {})).result, { supply: 0 });
   });
 
   it("refuses what a wallet member cannot be: a recovery share holder, a key to rotate, also a user", async () => {
     const address = member.address.toLowerCase();
-    const typed = new Governance(t.client(null), typedSigner(member));
+    const typed = new Governance(t.client(null), ethersSigner(member));
     await assert.rejects(
       typed.propose([
         {
