@@ -131,7 +131,7 @@ export interface TreatyTypedData extends TypedData {
 }
 
 /**
- * The EIP-712 typed data of a request: the domain binds the service (its id is the salt; no
+ * The EIP-712 typed data of a request (what `walletTypedRequest` hands the wallet): the domain binds the service (its id is the salt; no
  * `chainId`, since a Treaty service is on no chain and wallets refuse a domain whose chainId is
  * not the selected network's), the message the path, the SHA-256 of the exact body bytes and,
  * for the wallet's prompt, the body's `nonce` and `createdMs` (MalformedRequest without them).
@@ -264,6 +264,11 @@ export function walletRequest(
 /**
  * Builds a request signed by an Ethereum wallet with EIP-712: `signTypedData` signs the
  * `treatyTypedData` of the request (MetaMask `eth_signTypedData_v4`, ethers `signTypedData`).
+ *
+ * @example
+ *   const sign = (d: TreatyTypedData) =>
+ *     ethereum.request({ method: "eth_signTypedData_v4", params: [address, JSON.stringify(d)] });
+ *   const request = await walletTypedRequest(sign, address, serviceId, "/app/log/writePublic", { id: 1, msg: "hi" });
  */
 export function walletTypedRequest(
   signTypedData: (data: TreatyTypedData) => Promise<string>,
@@ -278,7 +283,12 @@ export function walletTypedRequest(
   );
 }
 
-/** Builds a request signed by `wallet`: EIP-712 when it can sign typed data, else EIP-191. */
+/**
+ * Builds a request signed by `wallet`: EIP-712 when it can sign typed data, else EIP-191.
+ *
+ * @example
+ *   const request = await signWalletRequest(signer, client.serviceId, "/gov/proposals", { actions });
+ */
 export function signWalletRequest(
   wallet: WalletSigner,
   serviceId: string,
