@@ -29,8 +29,9 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { concatBytes, fromHex, toHex, utf8 } from "./bytes.js";
-import { type TypedData, type TypedField, typedDataSigningInput } from "./eip712.js";
+import { type TypedData, type TypedField, typedDataDigest, typedDataSigningInput } from "./eip712.js";
 import { TreatyError } from "./errors.js";
+import type { KeyPair } from "./keys.js";
 import {
   type BodyEncoding,
   CONTENT_JSON,
@@ -301,4 +302,28 @@ export function signWalletRequest(
   if (wallet.signText !== undefined)
     return walletRequest(wallet.signText, wallet.address, serviceId, path, args, options);
   throw new TypeError("wallet: needs signTypedData (EIP-712) or signText (EIP-191)");
+}
+
+/**
+ * A secp256k1 key pair (`treaty keygen --curve secp256k1`) used as an Ethereum wallet: its
+ * address is the key's Ethereum address, and it signs typed data and texts as a wallet does
+ * (`r ‖ s ‖ v`, `v` 27/28, low `s`). For scripts and the CLI's `--wallet`; in a page, use the
+ * user's own wallet (MetaMask) instead.
+ *
+ * @example
+ *   const gov = new Governance(client, keyWallet(fromKeyFile(keyFile))); // a member by address
+ */
+export function keyWallet(key: KeyPair): Required<WalletSigner> {
+  if (key.curve !== "secp256k1")
+    throw new TypeError(`key: an Ethereum wallet key is secp256k1, got ${key.curve}`);
+  const sign = (hash: Uint8Array) => {
+    // noble's "recovered" format is recovery ‖ r ‖ s (s already low); Ethereum's is r ‖ s ‖ 27 + recovery.
+    const recovered = secp256k1.sign(hash, key.privateKey, { prehash: false, format: "recovered" });
+    return `0x${toHex(concatBytes(recovered.subarray(1), new Uint8Array([27 + recovered[0]!])))}`;
+  };
+  return {
+    address: ethereumAddress(key.publicKey),
+    signText: async (text) => sign(personalMessageHash(text)),
+    signTypedData: async (data) => sign(typedDataDigest(data)),
+  };
 }

@@ -27,6 +27,7 @@ export {
   ethereumAddress,
   HEADER_SIGNATURE_SCHEME,
   isEthereumAddress,
+  keyWallet,
   signWalletRequest,
   TREATY_TYPES,
   type TreatyTypedData,

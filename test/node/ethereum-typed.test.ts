@@ -8,6 +8,9 @@
  * cannot be (a recovery share holder, a key to rotate) is refused with a code.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type HDNodeWallet, Wallet } from "ethers";
 import { fromHex, toHex } from "../../sdk/bytes.js";
@@ -21,7 +24,7 @@ import {
 } from "../../sdk/ethereum.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
-import { generateKeyPair, keyId } from "../../sdk/keys.js";
+import { generateKeyPair, keyId, toKeyFile } from "../../sdk/keys.js";
 import {
   encodeBody,
   HEADER_CALLER,
@@ -29,6 +32,7 @@ import {
   newNonce,
   type SignedRequest,
 } from "../../sdk/request.js";
+import { treaty } from "../support/cli.js";
 import { startTestNode, type TestNode } from "../support/node.js";
 import {
   type Eip1193Provider,
@@ -265,5 +269,55 @@ describe("EIP-712 wallets and wallet members", () => {
     await assert.rejects(typed.propose([actions.setUser(generateKeyPair())]), (err) =>
       isTreatyError(err, "UnknownCaller"),
     );
+  });
+
+  it("the CLI signs as a wallet member with --wallet (a secp256k1 key file's address, EIP-712)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "treaty-wallet-cli-"));
+    try {
+      const keyFile = join(dir, "wallet.json");
+      const made = await treaty("keygen", "--out", keyFile, "--curve", "secp256k1");
+      assert.equal(made.code, 0, made.stderr);
+      const { address } = JSON.parse(made.stdout) as { address: string };
+      const { privateKey } = JSON.parse(readFileSync(keyFile, "utf8")) as { privateKey: string };
+      const walletKey = new Wallet(`0x${privateKey}`);
+      assert.equal(address, walletKey.address.toLowerCase(), "keygen prints the address ethers derives");
+      await accepted(keyMember, [actions.setWalletMember(address)]);
+
+      const proposal = join(dir, "proposal.json");
+      writeFileSync(
+        proposal,
+        JSON.stringify({ actions: [actions.setUser(generateKeyPair(), { name: "by-cli" })] }),
+      );
+      const as = ["--key", keyFile, "--wallet", "--node", t.url];
+      const proposed = await treaty("propose", proposal, ...as);
+      assert.equal(proposed.code, 0, proposed.stderr);
+      const { proposalId } = JSON.parse(proposed.stdout) as { proposalId: string };
+      assert.equal((await keyMember.proposal(proposalId)).proposer, address);
+      const voted = await treaty("vote", proposalId, "--for", ...as);
+      assert.equal(voted.code, 0, voted.stderr);
+      assert.equal((JSON.parse(voted.stdout) as { state: string }).state, "Open");
+      assert.equal((await keyMember.vote(proposalId, "for")).state, "Accepted");
+
+      // Without --wallet the same file signs as its Treaty key id, which is no member.
+      const asKey = await treaty("vote", proposalId, "--for", "--key", keyFile, "--node", t.url);
+      assert.equal(asKey.code, 1);
+      assert.match(asKey.stdout, /UnknownCaller/);
+      const memberFile = join(dir, "member.json");
+      writeFileSync(memberFile, JSON.stringify(toKeyFile(t.member)));
+      const notSecp = await treaty(
+        "vote",
+        proposalId,
+        "--for",
+        "--key",
+        memberFile,
+        "--wallet",
+        "--node",
+        t.url,
+      );
+      assert.equal(notSecp.code, 2);
+      assert.match(notSecp.stderr, /--wallet: .* is a ed25519 key; an Ethereum wallet key is secp256k1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,18 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TypedDataEncoder, Wallet } from "ethers";
+import { TypedDataEncoder, verifyMessage, verifyTypedData, Wallet } from "ethers";
 import { fromHex, toHex } from "../../sdk/bytes.js";
 import { hashStruct, type TypedData, typedDataDigest } from "../../sdk/eip712.js";
 import {
   EIP191_SCHEME,
   EIP712_SCHEME,
+  keyWallet,
   recoverSigner,
   recoverWalletSigner,
   type TreatyTypedData,
   treatyTypedData,
 } from "../../sdk/ethereum.js";
 import { isTreatyError } from "../../sdk/errors.js";
+import { generateKeyPair } from "../../sdk/keys.js";
 import { encodeBody, newNonce } from "../../sdk/request.js";
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -126,5 +128,32 @@ describe("EIP-712 signatures by ethers", () => {
     badV[64] = 29;
     assert.equal(recover(SERVICE, path, body, badV), undefined, "v out of range");
     assert.equal(recoverSigner(new Uint8Array(32), signature.subarray(0, 64)), undefined, "65 bytes only");
+  });
+});
+
+describe("a secp256k1 key as a wallet (keyWallet)", () => {
+  it("has the address ethers derives and signs what ethers verifies, low s", async () => {
+    const key = generateKeyPair("secp256k1");
+    const wallet = keyWallet(key);
+    assert.equal(wallet.address, (await new Wallet(`0x${toHex(key.privateKey)}`).getAddress()).toLowerCase());
+    const { parsed, body } = request({ id: 1 });
+    const data = treatyTypedData(SERVICE, "/gov/proposals", body, parsed);
+    for (let i = 0; i < 8; i++) {
+      const typed = await wallet.signTypedData({ ...data, message: { ...data.message, createdMs: i } });
+      assert.equal(
+        verifyTypedData(
+          data.domain,
+          ethersTypes(data),
+          { ...data.message, createdMs: i },
+          typed,
+        ).toLowerCase(),
+        wallet.address,
+      );
+      assert.ok(BigInt(`0x${typed.slice(66, 130)}`) <= SECP256K1_N / 2n, "low s");
+      assert.ok(typed.endsWith("1b") || typed.endsWith("1c"), "v is 27 or 28");
+    }
+    const text = "Treaty request\nservice: x";
+    assert.equal(verifyMessage(text, await wallet.signText(text)).toLowerCase(), wallet.address);
+    assert.throws(() => keyWallet(generateKeyPair("ed25519")), /secp256k1, got ed25519/);
   });
 });
