@@ -18,13 +18,13 @@ import {
   type RequestBody,
   signingInput,
 } from "../sdk/request.js";
-import { utf8 } from "../sdk/bytes.js";
 import {
   EIP191_SCHEME,
+  EIP712_SCHEME,
   HEADER_SIGNATURE_SCHEME,
+  isWalletScheme,
   parseWalletSignature,
-  recoverPersonalSigner,
-  walletRequestText,
+  recoverWalletSigner,
 } from "../sdk/ethereum.js";
 import { sha256, verifySignature } from "../runtime/crypto.js";
 import { timeStage } from "./stage-times.js";
@@ -120,10 +120,10 @@ function admitUntimed(
     );
   }
   const scheme = headers[HEADER_SIGNATURE_SCHEME];
-  if (scheme !== undefined && scheme !== EIP191_SCHEME)
+  if (scheme !== undefined && !isWalletScheme(scheme))
     throw new TreatyError(
       "MalformedRequest",
-      `${HEADER_SIGNATURE_SCHEME}: expected ${EIP191_SCHEME} (or no header), got ${JSON.stringify(String(scheme)).slice(0, 80)}`,
+      `${HEADER_SIGNATURE_SCHEME}: expected ${EIP191_SCHEME} or ${EIP712_SCHEME} (or no header), got ${JSON.stringify(String(scheme)).slice(0, 80)}`,
     );
   const signature =
     scheme === undefined ? parseSignatureHeader(signatureHeader) : parseWalletSignature(signatureHeader);
@@ -142,15 +142,14 @@ function admitUntimed(
         `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
       );
   } else {
-    const text = walletRequestText(ctx.serviceId, path, bytes);
-    input = utf8.encode(text);
-    if (
-      !("address" in caller) ||
-      timeStage("signature", () => recoverPersonalSigner(text, signature)) !== caller.address
-    )
+    const wallet = timeStage("signature", () =>
+      recoverWalletSigner(scheme, ctx.serviceId, path, bytes, body, signature),
+    );
+    input = wallet.signedBytes;
+    if (!("address" in caller) || wallet.signer !== caller.address)
       throw new TreatyError(
         "BadSignature",
-        `${HEADER_SIGNATURE}: the ${EIP191_SCHEME} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
+        `${HEADER_SIGNATURE}: the ${scheme} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
       );
   }
   if (body.nonce === undefined)

@@ -19,7 +19,7 @@
 import type { ArgsOf, EventsOf, MethodsOf, ResultOf } from "../contracts/api/contract.js";
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
-import { walletRequest } from "./ethereum.js";
+import { signWalletRequest, type WalletSigner } from "./ethereum.js";
 import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
@@ -64,10 +64,11 @@ export interface ClientOptions {
   /** The caller's key pair; omit for anonymous readonly calls. */
   readonly key?: KeyPair;
   /**
-   * Or an Ethereum wallet (a user recorded by address): requests are signed with its
-   * `personal_sign` (sdk/ethereum.ts). E.g. `{address: wallet.address, signText: (t) => wallet.signMessage(t)}`.
+   * Or an Ethereum wallet (a user or member recorded by address): requests are signed with its
+   * `eth_signTypedData_v4` when it has `signTypedData` (EIP-712), else its `personal_sign`
+   * (sdk/ethereum.ts `WalletSigner`). E.g. `{address: wallet.address, signText: (t) => wallet.signMessage(t)}`.
    */
-  readonly wallet?: { readonly address: string; readonly signText: (text: string) => Promise<string> };
+  readonly wallet?: WalletSigner;
   readonly encoding?: BodyEncoding;
   /** Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default 5), with exponential backoff from `backoffMs` (default 50, at most 1 s); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. */
   readonly retries?: number;
@@ -165,7 +166,7 @@ export class Client {
     const request = this.options.key
       ? signRequest(this.options.key, this.serviceId, path, args, { encoding })
       : wallet !== undefined
-        ? await walletRequest(wallet.signText, wallet.address, this.serviceId, path, args, { encoding })
+        ? await signWalletRequest(wallet, this.serviceId, path, args, { encoding })
         : unsignedRequest(path, args, encoding);
     const consistency = options.consistency ?? this.options.consistency;
     const challenge = options.signedAnswer === true ? newChallenge() : undefined;

@@ -20,8 +20,9 @@ import { concatBytes, toHex, utf8 } from "./bytes.js";
 import type { Client } from "./client.js";
 import { encodeCanonical } from "./codec.js";
 import { isTreatyError, TreatyError } from "./errors.js";
+import { signWalletRequest, type WalletSigner } from "./ethereum.js";
 import type { Curve, KeyPair, PublicKey } from "./keys.js";
-import { signRequest } from "./request.js";
+import { type SignedRequest, signRequest } from "./request.js";
 
 /** Where a proposal is in its life. Every state but `Open` is final. */
 export type ProposalState = "Open" | "Accepted" | "Rejected" | "Withdrawn" | "Failed" | "Dropped";
@@ -48,7 +49,10 @@ export interface IdentityArgs {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-/** `set_user` for an Ethereum wallet: its address (0x, 40 lowercase hex digits) is its id. */
+/**
+ * `set_user` or `set_member` for an Ethereum wallet: its address (0x, 40 lowercase hex digits) is
+ * its id. A wallet member takes no `encryptionKey`: it holds no recovery share.
+ */
 export interface WalletArgs {
   readonly address: string;
   readonly data?: Readonly<Record<string, unknown>>;
@@ -80,7 +84,7 @@ export type SourceFiles = Readonly<Record<string, string>>;
 
 /** The arguments of every action of the default constitution, by action name. */
 export interface ActionArgs {
-  set_member: MemberArgs;
+  set_member: MemberArgs | WalletArgs;
   remove_member: { readonly id: string };
   set_user: IdentityArgs | WalletArgs;
   remove_user: { readonly id: string };
@@ -182,26 +186,27 @@ export interface DryRunReport {
   readonly changes: readonly TableChange[];
 }
 
-/** A member as the service records it; `id` is the `keyId` of its public key. */
-export interface MemberInfo {
+/**
+ * A member as the service records it: a key (`id` is the `keyId` of its public key) or an
+ * Ethereum wallet (`address`, which is also its `id`).
+ */
+export type MemberInfo = {
   readonly id: string;
   /** `data.name`, else `data.org`, when a string; else null. */
   readonly name: string | null;
-  readonly curve: Curve;
-  readonly publicKey: string;
-  readonly encryptionKey?: string;
   readonly data?: Readonly<Record<string, unknown>>;
   readonly status: string;
-}
+} & (
+  | { readonly curve: Curve; readonly publicKey: string; readonly encryptionKey?: string }
+  | { readonly address: string }
+);
 
-/** A user as the service records it. */
-export interface UserInfo {
+/** A user as the service records it: a key, or an Ethereum wallet by `address` (its `id`). */
+export type UserInfo = {
   readonly id: string;
-  readonly curve: Curve;
-  readonly publicKey: string;
   readonly data?: Readonly<Record<string, unknown>>;
   readonly status?: string;
-}
+} & ({ readonly curve: Curve; readonly publicKey: string } | { readonly address: string });
 
 /** A deployed contract: `version` grows by one with every upgrade; `digest` is its bundle's SHA-256. */
 export interface ContractInfo {
@@ -311,6 +316,17 @@ export const actions = Object.freeze({
   /** `remove_member`: remove the member with this id; the majority is counted without it from then on. */
   removeMember(id: string): GovAction {
     return { name: "remove_member", args: { id } };
+  },
+  /**
+   * `set_member` for an Ethereum wallet, recorded by address: it proposes, votes and withdraws
+   * with EIP-191 or EIP-712 signed requests (`new Governance(client, walletSigner)`). It holds no
+   * recovery share (it has no encryption key), and `rotate_member_key` does not apply to it.
+   */
+  setWalletMember(address: string, data?: Readonly<Record<string, unknown>>): GovAction {
+    return {
+      name: "set_member",
+      args: { address: address.toLowerCase(), ...(data !== undefined && { data }) },
+    };
   },
   /** `set_user`: add a user (or update its data). */
   setUser(who: PublicKey | IdentityArgs, data?: Readonly<Record<string, unknown>>): GovAction {
@@ -423,11 +439,12 @@ export function checkProposal(value: unknown): Proposal {
 
 /**
  * A member's view of governance on one service. Reads need only the client; writes (propose,
- * vote, withdraw) are signed with `memberKey`, which must be an active member's key (otherwise the
- * service answers `Forbidden`). Requests use the client's nodes, pinned service and retry rules:
- * a retried write resends the same signed bytes, so it can never be recorded twice.
+ * vote, withdraw) are signed by `member`: an active member's key, or the `WalletSigner` of a
+ * member recorded by address (otherwise the service answers `Forbidden`). Requests use the
+ * client's nodes, pinned service and retry rules: a retried write resends the same signed bytes,
+ * so it can never be recorded twice.
  *
- * Ownership: holds references to `client` and `memberKey`; never copies the private key.
+ * Ownership: holds references to `client` and `member`; never copies the private key.
  *
  * @example
  *   const gov = new Governance(client, member0);
@@ -438,16 +455,25 @@ export function checkProposal(value: unknown): Proposal {
 export class Governance {
   /** The client requests go through (its nodes, pinned service key and retry rules). */
   readonly client: Client;
-  readonly #key: KeyPair | undefined;
+  readonly #key: KeyPair | WalletSigner | undefined;
 
-  constructor(client: Client, memberKey?: KeyPair) {
+  constructor(client: Client, member?: KeyPair | WalletSigner) {
     this.client = client;
-    this.#key = memberKey;
+    this.#key = member;
   }
 
-  /** The signing member's id, or undefined for a read-only Governance. */
+  /** The signing member's id (a wallet's is its lowercase address), or undefined for a read-only Governance. */
   get memberId(): string | undefined {
-    return this.#key?.id;
+    const key = this.#key;
+    if (key === undefined) return undefined;
+    return "address" in key ? key.address.toLowerCase() : key.id;
+  }
+
+  /** A request to `path` signed by the member. */
+  #sign(key: KeyPair | WalletSigner, path: string, args: unknown): Promise<SignedRequest> {
+    return "address" in key
+      ? signWalletRequest(key, this.client.serviceId, path, args)
+      : Promise.resolve(signRequest(key, this.client.serviceId, path, args));
   }
 
   /**
@@ -482,9 +508,7 @@ export class Governance {
       throw new TypeError("Governance: a dry run needs a member key: new Governance(client, key)");
     const list = isActionList(proposal) ? proposal : proposal.actions;
     const args = { actions: list.map((a) => ({ name: a.name, args: a.args })) };
-    return this.client.post<DryRunReport>(
-      signRequest(this.#key, this.client.serviceId, "/gov/proposals/dry-run", args),
-    );
+    return this.client.post<DryRunReport>(await this.#sign(this.#key, "/gov/proposals/dry-run", args));
   }
 
   /**
@@ -611,9 +635,7 @@ export class Governance {
         "Governance: proposals, ballots and withdrawals need a member key: new Governance(client, key)",
       );
     try {
-      return await this.client.post<ProposalResult>(
-        signRequest(this.#key, this.client.serviceId, path, args),
-      );
+      return await this.client.post<ProposalResult>(await this.#sign(this.#key, path, args));
     } catch (err) {
       const txid = isTreatyError(err, "Replay") ? err.details?.txid : undefined;
       if (typeof txid !== "string") throw err;

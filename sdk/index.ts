@@ -6,7 +6,8 @@
  * - receipts: offline verification against a pinned service identity key;
  * - signed answers: a readonly call's answer signed by its node, naming the txid it observed;
  * - requests: the signed request format, for clients that build their own transport;
- * - governance: `Governance` (propose, vote, withdraw, read the tables) and typed `actions`.
+ * - governance: `Governance` (propose, vote, withdraw, read the tables) and typed `actions`;
+ * - Ethereum wallets: requests signed with EIP-191 `personal_sign` or EIP-712 typed data.
  */
 export {
   type CallOptions,
@@ -20,6 +21,22 @@ export {
 } from "./client.js";
 export { fromHex, toHex } from "./bytes.js";
 export { decode, encode, encodeCanonical } from "./codec.js";
+export {
+  EIP191_SCHEME,
+  EIP712_SCHEME,
+  ethereumAddress,
+  HEADER_SIGNATURE_SCHEME,
+  isEthereumAddress,
+  keyWallet,
+  signWalletRequest,
+  TREATY_TYPES,
+  type TreatyTypedData,
+  treatyTypedData,
+  type WalletSigner,
+  walletRequest,
+  walletRequestText,
+  walletTypedRequest,
+} from "./ethereum.js";
 export { ErrorCode, isTreatyError, TreatyError } from "./errors.js";
 export * from "./governance.js";
 export {

@@ -62,6 +62,17 @@ function identity(args: unknown, path: string, extra: readonly string[]) {
   return { a, curve, publicKey, data, id: check.keyId(curve, publicKey) };
 }
 
+/** Arguments naming an Ethereum wallet (`{address}`) rather than a key (`{publicKey}`). */
+function isWallet(args: unknown): boolean {
+  return args !== null && typeof args === "object" && "address" in args;
+}
+
+/** The checked address and data of a wallet user or member. */
+function wallet(a: Record<string, unknown>, path: string) {
+  const address = check.ethereumAddress(a.address, `${path}.address`);
+  return { address, data: a.data === undefined ? undefined : check.data(a.data, `${path}.data`) };
+}
+
 function code(context: ApplyContext): CompiledCode {
   if (context.code === undefined)
     throw new ContractError("MissingCode", "the node did not hand over the compiled code of this action");
@@ -91,16 +102,24 @@ const MAX_RECOVERY_THRESHOLD = 100;
 export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
   set_member: action(
     (args, path) => {
-      const parsed = identity(args, path, ["encryptionKey"]);
+      if (isWallet(args)) {
+        // An Ethereum wallet: recorded by address, which is also its id. It has no encryption
+        // key, so it holds no recovery share (docs/identities.md, "Wallet members").
+        const a = check.object(args, path, ["address"], ["data", "encryptionKey"]);
+        if (a.encryptionKey !== undefined)
+          check.fail(
+            `${path}.encryptionKey`,
+            "a wallet member holds no recovery share (its share could not be submitted with a wallet signature); make a key member the recovery member",
+          );
+        const { address, data } = wallet(a, path);
+        const record: MemberRecord = { address, ...(data !== undefined && { data }), status: "active" };
+        return { id: address, record };
+      }
+      const { a, id, curve, publicKey, data } = identity(args, path, ["encryptionKey"]);
       const encryptionKey =
-        parsed.a.encryptionKey === undefined
+        a.encryptionKey === undefined
           ? undefined
-          : check.encryptionKey(parsed.a.encryptionKey, `${path}.encryptionKey`);
-      return { ...parsed, encryptionKey };
-    },
-    ({ id, curve, publicKey, data, encryptionKey }) => {
-      if (users.has(id))
-        throw new ContractError("RoleConflict", `${id} is a user; remove_user first to make it a member`);
+          : check.encryptionKey(a.encryptionKey, `${path}.encryptionKey`);
       const record: MemberRecord = {
         curve,
         publicKey,
@@ -108,11 +127,16 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
         ...(data !== undefined && { data }),
         status: "active",
       };
+      return { id, record };
+    },
+    ({ id, record }) => {
+      if (users.has(id))
+        throw new ContractError("RoleConflict", `${id} is a user; remove_user first to make it a member`);
       members.set(id, record);
     },
   ),
   remove_member: action(
-    (args, path) => check.id(check.object(args, path, ["id"]).id, `${path}.id`),
+    (args, path) => check.callerId(check.object(args, path, ["id"]).id, `${path}.id`),
     (id) => {
       if (!members.has(id)) throw new ContractError("NoSuchMember", `no member ${id}`);
       if (activeMemberCount() <= 1)
@@ -126,7 +150,7 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       const curve = check.curve(a.curve, `${path}.curve`);
       const publicKey = check.publicKey(a.publicKey, `${path}.publicKey`, curve);
       return {
-        id: check.id(a.id, `${path}.id`),
+        id: check.callerId(a.id, `${path}.id`),
         curve,
         publicKey,
         newId: check.keyId(curve, publicKey),
@@ -139,6 +163,11 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     ({ id, curve, publicKey, newId, encryptionKey }) => {
       const record = members.get(id);
       if (record === undefined) throw new ContractError("NoSuchMember", `no member ${id}`);
+      if (!("curve" in record))
+        throw new ContractError(
+          "WalletMember",
+          `member ${id} is a wallet, recorded by its address: it has no key to rotate (set_member the new identity, then remove_member this one)`,
+        );
       if (users.has(newId)) throw new ContractError("RoleConflict", `${newId} is a user`);
       if (newId !== id && members.has(newId))
         throw new ContractError("RoleConflict", `${newId} is already a member`);
@@ -150,11 +179,10 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
   ),
   set_user: action(
     (args, path) => {
-      if (args !== null && typeof args === "object" && "address" in args) {
+      if (isWallet(args)) {
         // An Ethereum wallet: recorded by address, which is also its id.
         const a = check.object(args, path, ["address"], ["data"]);
-        const address = check.ethereumAddress(a.address, `${path}.address`);
-        const data = a.data === undefined ? undefined : check.data(a.data, `${path}.data`);
+        const { address, data } = wallet(a, path);
         const record: UserRecord = { address, ...(data !== undefined && { data }) };
         return { id: address, record };
       }
@@ -169,7 +197,7 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     },
   ),
   remove_user: action(
-    (args, path) => check.userId(check.object(args, path, ["id"]).id, `${path}.id`),
+    (args, path) => check.callerId(check.object(args, path, ["id"]).id, `${path}.id`),
     (id) => {
       if (!users.has(id)) throw new ContractError("NoSuchUser", `no user ${id}`);
       users.delete(id);

@@ -66,13 +66,13 @@ export function id(value: unknown, path: string): string {
   return string(value, path, HEX_ID, "an id (64 lowercase hex digits)");
 }
 
-/** An Ethereum address: 0x and 40 lowercase hex digits (the id of a wallet user). */
+/** An Ethereum address: 0x and 40 lowercase hex digits (the id of a wallet user or member). */
 export function ethereumAddress(value: unknown, path: string): string {
   return string(value, path, /^0x[0-9a-f]{40}$/, "an Ethereum address (0x and 40 lowercase hex digits)");
 }
 
-/** A user id: a key id, or an Ethereum address. */
-export function userId(value: unknown, path: string): string {
+/** A member or user id: a key id, or an Ethereum address. */
+export function callerId(value: unknown, path: string): string {
   return typeof value === "string" && value.startsWith("0x") ? ethereumAddress(value, path) : id(value, path);
 }
 

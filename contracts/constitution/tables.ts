@@ -9,13 +9,16 @@ import { map } from "treaty/contract";
 export type Curve = "ed25519" | "p256" | "secp256k1";
 export type FreeData = Record<string, unknown>;
 
-export interface MemberRecord {
-  readonly curve: Curve;
-  readonly publicKey: string;
-  readonly encryptionKey?: string;
-  readonly data?: FreeData;
-  readonly status: "active";
-}
+export type MemberRecord =
+  | {
+      readonly curve: Curve;
+      readonly publicKey: string;
+      readonly encryptionKey?: string;
+      readonly data?: FreeData;
+      readonly status: "active";
+    }
+  /** An Ethereum wallet member, recorded under its address: no encryption key, no recovery share. */
+  | { readonly address: string; readonly data?: FreeData; readonly status: "active" };
 
 export type UserRecord =
   | { readonly curve: Curve; readonly publicKey: string; readonly data?: FreeData }

@@ -27,14 +27,15 @@ const TABLES: readonly Table[] = [
   {
     name: "members",
     summary: "list the members (id, name, key, data)",
-    shape: `{"members": [{"id", "name", "curve", "publicKey", "data"?, "status"}]} ("name" is data.name,
-else data.org, else null)`,
+    shape: `{"members": [{"id", "name", "curve", "publicKey", "encryptionKey"?, "data"?, "status"}]} ("name" is
+data.name, else data.org, else null; a wallet member has "address" instead of "curve" and "publicKey")`,
     read: async (gov) => ({ members: await gov.members() }),
   },
   {
     name: "users",
     summary: "list the users (id, key, data)",
-    shape: `{"users": [{"id", "curve", "publicKey", "data"?}]}`,
+    shape: `{"users": [{"id", "curve", "publicKey", "data"?}]} (a wallet user has "address" instead of "curve" and
+"publicKey")`,
     read: async (gov) => ({ users: await gov.users() }),
   },
   {

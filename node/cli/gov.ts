@@ -30,6 +30,7 @@ import {
   type ProposalState,
   type SourceFiles,
 } from "../../sdk/governance.js";
+import { keyWallet, type WalletSigner } from "../../sdk/ethereum.js";
 import { type KeyPair, parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { readKeyFile } from "./options.js";
@@ -47,7 +48,9 @@ import {
   serviceKeyOf,
 } from "./status.js";
 
-const KEY_USAGE = `  --key <file>        the member's key file (from \`treaty keygen\`); required`;
+const KEY_USAGE = `  --key <file>        the member's key file (from \`treaty keygen\`); required
+  --wallet            sign as the Ethereum address of the --key file (a secp256k1 key), with EIP-712:
+                      for a member recorded by address (set_member {address})`;
 const WAIT_USAGE = `  --wait              wait until the transaction is committed ("status": "Committed")`;
 const EXIT_USAGE_TEXT = `Exit codes: 0 ok, 1 the node refused or the request failed (its {"error": {"code",
 "message"}} is printed), 2 usage. Without --node, requests go to the nodes of --service in turn
@@ -56,6 +59,7 @@ const EXIT_USAGE_TEXT = `Exit codes: 0 ok, 1 the node refused or the request fai
 const WRITE_FLAGS = {
   ...REMOTE_FLAGS,
   key: { type: "string" },
+  wallet: { type: "boolean", default: false },
   wait: { type: "boolean", default: false },
 } as const;
 
@@ -96,7 +100,7 @@ export async function governance(
   target: GovTarget,
   io: RemoteIo,
   command: string,
-  key: KeyPair | undefined,
+  key: KeyPair | WalletSigner | undefined,
 ): Promise<Governance> {
   // Writes bind the service id into the signature: the key must be the pinned one (or a warning
   // says it is not). Reads sign and verify nothing, so the node's own answer is enough for them.
@@ -129,15 +133,21 @@ export async function answer<T>(target: RemoteTarget, request: Promise<T>): Prom
   }
 }
 
-function requireKey(values: { key?: string | undefined }): KeyPair {
+function requireKey(values: { key?: string | undefined; wallet?: boolean }): KeyPair | WalletSigner {
   if (values.key === undefined) throw new UsageError("--key <member key file> is required");
-  return readKeyFile(values.key);
+  const key = readKeyFile(values.key);
+  if (values.wallet !== true) return key;
+  if (key.curve !== "secp256k1")
+    throw new UsageError(
+      `--wallet: ${values.key} is a ${key.curve} key; an Ethereum wallet key is secp256k1`,
+    );
+  return keyWallet(key);
 }
 
 /** Sends one write and prints its result (after its commit with --wait). */
 async function write(
   command: string,
-  argv: { values: { key?: string | undefined; wait?: boolean } & RemoteValues },
+  argv: { values: { key?: string | undefined; wallet?: boolean; wait?: boolean } & RemoteValues },
   io: RemoteIo,
   send: (gov: Governance) => Promise<ProposalResult>,
 ): Promise<number> {
@@ -187,7 +197,7 @@ export async function runPropose(argv: string[], io: RemoteIo): Promise<number> 
 /** Prints what `proposal` would change (Governance.dryRun); records nothing. */
 async function dryRun(
   command: string,
-  argv: { values: { key?: string | undefined; wait?: boolean } & RemoteValues },
+  argv: { values: { key?: string | undefined; wallet?: boolean; wait?: boolean } & RemoteValues },
   io: RemoteIo,
   proposal: readonly Action[],
 ): Promise<number> {
@@ -318,7 +328,13 @@ async function sourceFolder(dir: string, what: string): Promise<SourceFiles> {
 async function proposeOne(
   command: string,
   parsed: {
-    values: { key?: string | undefined; wait?: boolean; print?: boolean; "dry-run"?: boolean } & RemoteValues;
+    values: {
+      key?: string | undefined;
+      wallet?: boolean;
+      wait?: boolean;
+      print?: boolean;
+      "dry-run"?: boolean;
+    } & RemoteValues;
   },
   io: RemoteIo,
   action: Action,

@@ -1,5 +1,7 @@
 /** `treaty keygen`: writes a new identity key file (members, users, nodes). */
 import { existsSync, writeFileSync } from "node:fs";
+import { fromHex } from "../../sdk/bytes.js";
+import { ethereumAddress } from "../../sdk/ethereum.js";
 import { CURVES, generateKeyPair, isCurve, toKeyFile } from "../../sdk/keys.js";
 import { generateEncryptionKeyPair, toEncryptionKeyFile } from "../../sdk/recovery.js";
 import { type Command, EXIT_OK, parseFlags, printJson, UsageError } from "./command.js";
@@ -10,7 +12,8 @@ export const keygenCommand: Command = {
   usage: `Usage: treaty keygen --out <file> [--curve ed25519|p256|secp256k1] [--encryption] [--force]
 
 Writes a JSON key file {curve, id, publicKey, privateKey} (mode 0600) and prints
-{"id", "curve", "publicKey", "file"}. The id is derived from the public key.
+{"id", "curve", "publicKey", "address"?, "file"}. The id is derived from the public key; a
+secp256k1 key also prints its Ethereum address (for set_member {address} and --wallet).
   --out <file>     where to write the key file (required)
   --curve <name>   ${CURVES.join(" | ")} (default ed25519)
   --encryption     also an x25519 encryption key for a member's recovery share: the file gets
@@ -40,6 +43,7 @@ Writes a JSON key file {curve, id, publicKey, privateKey} (mode 0600) and prints
       id: file.id,
       curve: file.curve,
       publicKey: file.publicKey,
+      ...(file.curve === "secp256k1" && { address: ethereumAddress(fromHex(file.publicKey)) }),
       ...(encryption !== undefined && { encryptionKey: encryption.publicKey }),
       file: values.out,
     });

@@ -51,9 +51,16 @@ export interface IdentityRecord {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-export interface MemberRecord extends IdentityRecord {
+/** A member: a key, or an Ethereum wallet recorded by its address (no encryption key, no share). */
+export type MemberRecord = KeyMemberRecord | WalletMemberRecord;
+
+export interface KeyMemberRecord extends IdentityRecord {
   /** x25519 public key (hex) recovery shares are sealed to; members without one hold no share. */
   readonly encryptionKey?: string;
+  readonly status: "active";
+}
+
+export interface WalletMemberRecord extends WalletRecord {
   readonly status: "active";
 }
 

@@ -10,6 +10,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { TreatyError } from "../../sdk/errors.js";
+import { HEADER_SIGNATURE_SCHEME } from "../../sdk/ethereum.js";
 import { HEADER_CALLER, HEADER_CONSISTENCY, HEADER_SIGNATURE, HEADER_TXID } from "../../sdk/request.js";
 
 export interface CorsPolicy {
@@ -20,9 +21,15 @@ export interface CorsPolicy {
 export const NO_CORS: CorsPolicy = { allowedOrigins: [] };
 
 const ALLOWED_METHODS = "GET, POST";
-const ALLOWED_HEADERS = ["content-type", "accept", HEADER_CALLER, HEADER_SIGNATURE, HEADER_CONSISTENCY].join(
-  ", ",
-);
+// The signature scheme header too: a dapp's MetaMask-signed requests come from a page.
+const ALLOWED_HEADERS = [
+  "content-type",
+  "accept",
+  HEADER_CALLER,
+  HEADER_SIGNATURE,
+  HEADER_SIGNATURE_SCHEME,
+  HEADER_CONSISTENCY,
+].join(", ");
 /** Response headers a page may read besides the CORS-safelisted ones. */
 const EXPOSED_HEADERS = HEADER_TXID;
 const PREFLIGHT_MAX_AGE_S = "600";

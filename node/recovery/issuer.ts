@@ -47,10 +47,12 @@ export class RecoveryShareIssuer {
 
   /** Current holders: active members with an encryption key. */
   static holders(gov: GovView): ShareHolder[] {
-    return gov
-      .rows<MemberRecord>(GOV.members)
-      .filter(([, m]) => m.status === "active" && m.encryptionKey !== undefined)
-      .map(([memberId, m]) => ({ memberId, encryptionKey: m.encryptionKey! }));
+    return gov.rows<MemberRecord>(GOV.members).flatMap(([memberId, m]) =>
+      // Wallet members (recorded by address) have no encryption key: they hold no share.
+      m.status === "active" && "encryptionKey" in m && m.encryptionKey !== undefined
+        ? [{ memberId, encryptionKey: m.encryptionKey }]
+        : [],
+    );
   }
 
   async onCommit(touched: ReadonlySet<string>): Promise<void> {

@@ -86,7 +86,9 @@ describe("treaty/testing in the contract's language", () => {
       contracts: { registry: { bundle: "(function(){})" } },
     });
     assert.deepEqual(c.map(members).get("acme")?.data, { name: "Acme" });
-    assert.equal(c.map(members).get("bigco")?.publicKey, namedPublicKey("bigco"));
+    const bigco = c.map(members).get("bigco");
+    assert.ok(bigco !== undefined && "publicKey" in bigco, "a key member");
+    assert.equal(bigco.publicKey, namedPublicKey("bigco"));
     assert.equal(c.state.get("contracts", "registry") !== undefined, true);
     const publicKey = namedPublicKey("erin");
     const proposal = {
