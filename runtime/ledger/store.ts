@@ -5,6 +5,8 @@
  * seqno or range. Three implementations pass one conformance suite (test/ledger/store-conformance.ts):
  * `MemoryLedgerStore` here, `ChunkedLedgerStore` (chunk files: what a node uses) and
  * `LmdbLedgerStore` (one durable LMDB commit per `append` batch; data dirs from before chunks).
+ * The two durable ones also implement `appendAsync` (group commit), which `Ledger.persistAsync`
+ * uses when the store has it.
  *
  * Ownership: a store keeps the byte arrays it is given and hands out the ones it holds; neither
  * side may mutate them afterwards.
