@@ -14,12 +14,12 @@
  * Durability: `append` writes each file's part of the batch with one `write` and one
  * `fdatasync` before returning; new, renamed and removed files are followed by an fsync of the
  * directory. `appendAsync` (group commit: what a node uses) issues the same operations to a
- * queue (chunk-io.ts) whose writes and syncs run on libuv's threadpool, batches that arrive while
- * one is on disk sharing the next write and sync; it resolves in call order once the batch is
- * durable, and serves its records from memory until then. `truncate`, `rebase` and
- * `markCommitted` called while such writes are in flight queue behind them, as does chunk
- * rotation (a chunk is renamed `.uncommitted` only once its bytes are synced). A crash mid-append leaves whole records of a prefix of the batch plus possibly one
- * torn record, which `open` cuts (CRC or length check) from the `.open` tail: what consensus
+ * queue (chunk-io.ts) whose syncs run on libuv's threadpool, batches that arrive while one is on
+ * disk sharing the next write and sync; it resolves in call order once the batch is durable, and
+ * serves its records from memory until then. `truncate`, `rebase` and `markCommitted` called
+ * while such writes are in flight queue behind them, as does chunk rotation (a chunk is renamed
+ * `.uncommitted` only once its bytes are synced). A crash mid-append leaves whole records of a
+ * prefix of the batch plus possibly one torn record, which `open` cuts (CRC or length check) from the `.open` tail: what consensus
  * never acknowledged. Anything wrong elsewhere (a closed chunk short of its name, a gap between
  * files, a bad header) is TreatyError LedgerCorrupt naming the seqno and file.
  *
@@ -344,7 +344,7 @@ export class ChunkedLedgerStore implements LedgerStore {
 
   /**
    * Group commit (see `LedgerStore.appendAsync`): the same files and bytes as `append`, written
-   * and fdatasynced on libuv's threadpool behind every earlier operation; batches that arrive
+   * and fdatasynced (on libuv's threadpool) behind every earlier operation; batches that arrive
    * while a write is on disk share the next write and sync. Resolves, in call order, once the
    * batch and everything before it are durable; until then its records are served from memory.
    */

@@ -28,7 +28,11 @@ export interface LedgerStore {
    * a snapshot at seqno S keeps only the entries after S.
    */
   readonly baseSeqno: number;
-  /** Drops every record and continues the log after `seqno` (a snapshot's), durably, in one commit. */
+  /**
+   * Drops every record and continues the log after `seqno` (a snapshot's), durably, in one commit.
+   * While `appendAsync` writes are unresolved, the chunked store queues it behind them like
+   * `truncate`; the LMDB store refuses (caller bug).
+   */
   rebase(seqno: number): void;
   /**
    * Appends records with seqnos `lastSeqno + 1, + 2, ...`, durably, in one commit (all or none).
