@@ -194,6 +194,11 @@ interface WriteResult {
   readonly elections: number;
   /** Writes refused with NotLeader and sent again (leadership moved during the run). */
   readonly resentNotLeader: number;
+  /**
+   * `/node/status` polls of the commit monitor per write, which the leader serves: at low rates
+   * they are much of its CPU per write, and more of them when it answers faster.
+   */
+  readonly commitPollsPerWrite: number;
 }
 
 interface FailoverResult {
@@ -349,8 +354,10 @@ function commitMonitor(url: string) {
   const times: number[] = [];
   const seqnos: number[] = [];
   let stopped = false;
+  let polls = 0;
   const running = (async () => {
     while (!stopped) {
+      polls++;
       const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined);
       if (status === 200) {
         const { commitSeqno } = JSON.parse(text) as { commitSeqno: number };
@@ -363,6 +370,10 @@ function commitMonitor(url: string) {
     }
   })();
   return {
+    /** Status requests sent so far (the leader serves them: part of its CPU per write). */
+    get polls(): number {
+      return polls;
+    },
     committedAt(seqno: number): number | undefined {
       let lo = 0;
       let hi = seqnos.length;
@@ -417,6 +428,7 @@ async function writeRun(
   const cpuBefore = measured.map((n) => processCpuMs(n.pid()));
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
   const clientBefore = process.cpuUsage();
+  const pollsBefore = monitor.polls;
   const started = performance.now();
   let resent = 0;
   const one = async (i: number) => {
@@ -491,6 +503,7 @@ async function writeRun(
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
       elections: measured.reduce((sum, _, i) => sum + delta(i, "elections"), 0),
       resentNotLeader: resent,
+      commitPollsPerWrite: Number(((monitor.polls - pollsBefore) / requests.length).toFixed(1)),
     };
   } finally {
     await monitor.stop();
@@ -996,6 +1009,7 @@ async function main(): Promise<void> {
       "replicate",
       "elections",
       "resent",
+      "polls",
     ]),
   );
   for (const w of writeResults) {
@@ -1013,6 +1027,7 @@ async function main(): Promise<void> {
         st.replication ?? "-",
         w.elections,
         w.resentNotLeader,
+        w.commitPollsPerWrite,
       ]),
     );
   }
