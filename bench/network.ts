@@ -7,8 +7,8 @@
  *   256), sent to the leader, with the acknowledgement latency (answer with a txid) and the
  *   commit latency (send until the leader's commit point covers the txid) p50/p99;
  * - 3 nodes also: the same writes sent to a follower (forwarded to the leader over NATS), and a
- *   paced run at half the peak committed rate (open loop: requests leave on a schedule, not when
- *   earlier ones return), where the commit latency target applies;
+ *   paced run at half the peak committed rate, or `--paced-rate N` (open loop: requests leave
+ *   on a schedule, not when earlier ones return), where the commit latency target applies;
  * - 3 nodes also: kill -9 of the leader, repeated: time until a surviving node leads, and until
  *   a write sent after the kill is committed;
  * - signed `log.readPublic` reads per second and latency p50/p99 at each read consistency
@@ -29,7 +29,8 @@
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check,
  * ledger append and hashing, persistence, replication), the worker round trip per executed call
  * beside `bench:runtime`'s in-process figure (run as a child at the end), the elections started
- * during the run, the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
+ * during the run (a write refused with NotLeader because leadership moved is sent again, and
+ * counted as resent), the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
@@ -38,7 +39,7 @@
  * members; for a figure from the same run on the same machine; otherwise the report says it is
  * not installed.
  *
- * Prints a table on stderr and JSON on stdout. Options: `--requests N` per level (default 5000),
+ * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
@@ -84,6 +85,9 @@ const FAILOVER_ATTEMPT_EVERY_MS = 25;
  */
 const FAILOVER_MAX_ATTEMPTS = 1000;
 const ETCD_VALUE_BYTES = 100;
+/** A write refused with NotLeader (leadership moved) is sent again up to this many times, this far apart. */
+const NOT_LEADER_RETRIES = 50;
+const NOT_LEADER_RETRY_MS = 50;
 const CLOCK_TICKS_PER_SECOND = clockTicks();
 
 const { values: flags } = parseArgs({
@@ -99,14 +103,39 @@ const { values: flags } = parseArgs({
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
     events: { type: "boolean", default: false },
+    "paced-rate": { type: "string" },
+    help: { type: "boolean", default: false },
   },
 });
+if (flags.help) {
+  process.stdout.write(`node dist/bench/network.js [options]  (npm run bench:network)
+  Treaty networks (one process per node, real nats-server) beside a 3-member etcd when installed.
+  --requests N               writes per in-flight level (default 5000)
+  --reads N                  reads per read run (default 3000)
+  --in-flight 64,256         in-flight levels
+  --nodes 1,3                network sizes (3 adds follower, paced and failover runs)
+  --signature-interval-ms N  node signature interval (default 20)
+  --failovers N              kill -9 rounds of the leader (default 3)
+  --paced-rate N             the paced run's writes/s (default: half the peak committed rate)
+  --prefill N                3 nodes: N writes first, then only the failover rounds
+  --failover-mode kill|restart
+  --cpu-prof DIR             every node process writes a V8 CPU profile there
+  --node-flags=FLAGS         extra node flags for every node process
+  --events                   only the event stream / JetStream export cost (bench/events.ts)
+Table on stderr, JSON on stdout.
+`);
+  process.exit(0);
+}
 const REQUESTS = Number(flags.requests);
 const READS = Number(flags.reads);
 const LEVELS = flags["in-flight"].split(",").map(Number);
 const NODE_COUNTS = flags.nodes.split(",").map(Number);
 const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
 const FAILOVERS = Number(flags.failovers);
+/** Offered rate of the paced run (writes/s); default half the peak committed rate of the run. */
+const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags["paced-rate"]);
+if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
+  throw new Error("--paced-rate: expected a positive integer");
 const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
@@ -163,6 +192,13 @@ interface WriteResult {
   readonly executionMicrosPerCall: number | null;
   /** Elections started by any node during the run (a healthy leader under load sees none). */
   readonly elections: number;
+  /** Writes refused with NotLeader and sent again (leadership moved during the run). */
+  readonly resentNotLeader: number;
+  /**
+   * `/node/status` polls of the commit monitor per write, which the leader serves: at low rates
+   * they are much of its CPU per write, and more of them when it answers faster.
+   */
+  readonly commitPollsPerWrite: number;
 }
 
 interface FailoverResult {
@@ -318,8 +354,10 @@ function commitMonitor(url: string) {
   const times: number[] = [];
   const seqnos: number[] = [];
   let stopped = false;
+  let polls = 0;
   const running = (async () => {
     while (!stopped) {
+      polls++;
       const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined);
       if (status === 200) {
         const { commitSeqno } = JSON.parse(text) as { commitSeqno: number };
@@ -332,6 +370,10 @@ function commitMonitor(url: string) {
     }
   })();
   return {
+    /** Status requests sent so far (the leader serves them: part of its CPU per write). */
+    get polls(): number {
+      return polls;
+    },
     committedAt(seqno: number): number | undefined {
       let lo = 0;
       let hi = seqnos.length;
@@ -386,13 +428,25 @@ async function writeRun(
   const cpuBefore = measured.map((n) => processCpuMs(n.pid()));
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
   const clientBefore = process.cpuUsage();
+  const pollsBefore = monitor.polls;
   const started = performance.now();
+  let resent = 0;
   const one = async (i: number) => {
     sentAt[i] = performance.now();
-    const { status, text } = await postSigned(agent, target.url, requests[i]!);
-    ackedAt[i] = performance.now();
-    if (status !== 200) throw new Error(`write ${i}: HTTP ${status}: ${text}`);
-    seqnos[i] = parseTxId((JSON.parse(text) as { txid: string }).txid).seqno;
+    for (let attempt = 1; ; attempt++) {
+      const { status, text } = await postSigned(agent, target.url, requests[i]!);
+      // Refused because leadership moved (an election under load): not executed, so the client
+      // sends it again, as the SDK does; the latency counts from the first send.
+      if (status === 503 && text.includes('"NotLeader"') && attempt < NOT_LEADER_RETRIES) {
+        resent++;
+        await sleep(NOT_LEADER_RETRY_MS);
+        continue;
+      }
+      ackedAt[i] = performance.now();
+      if (status !== 200) throw new Error(`write ${i}: HTTP ${status}: ${text}`);
+      seqnos[i] = parseTxId((JSON.parse(text) as { txid: string }).txid).seqno;
+      return;
+    }
   };
   try {
     if (ratePerSecond === null) {
@@ -448,6 +502,8 @@ async function writeRun(
       leaderStages: stages,
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
       elections: measured.reduce((sum, _, i) => sum + delta(i, "elections"), 0),
+      resentNotLeader: resent,
+      commitPollsPerWrite: Number(((monitor.polls - pollsBefore) / requests.length).toFixed(1)),
     };
   } finally {
     await monitor.stop();
@@ -642,7 +698,7 @@ async function benchTreaty(
       const level = Math.min(...LEVELS);
       results.push(await writeRun(cluster, leader, follower, batch(REQUESTS), level, null));
       const peak = Math.max(...results.filter((r) => r.target === "leader").map((r) => r.committedPerSecond));
-      const half = Math.max(1, Math.round(peak / 2));
+      const half = PACED_RATE ?? Math.max(1, Math.round(peak / 2));
       const count = Math.max(1000, Math.min(REQUESTS, half * 3));
       results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), half));
       for (let round = 0; round < FAILOVERS; round++) failovers.push(await failover(cluster, round));
@@ -952,6 +1008,8 @@ async function main(): Promise<void> {
       "persist",
       "replicate",
       "elections",
+      "resent",
+      "polls",
     ]),
   );
   for (const w of writeResults) {
@@ -968,6 +1026,8 @@ async function main(): Promise<void> {
         st.persistence ?? "-",
         st.replication ?? "-",
         w.elections,
+        w.resentNotLeader,
+        w.commitPollsPerWrite,
       ]),
     );
   }

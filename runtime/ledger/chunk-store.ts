@@ -13,8 +13,13 @@
  *
  * Durability: `append` writes each file's part of the batch with one `write` and one
  * `fdatasync` before returning; new, renamed and removed files are followed by an fsync of the
- * directory. A crash mid-append leaves whole records of a prefix of the batch plus possibly one
- * torn record, which `open` cuts (CRC or length check) from the `.open` tail: what consensus
+ * directory. `appendAsync` (group commit: what a node uses) issues the same operations to a
+ * queue (chunk-io.ts) whose syncs run on libuv's threadpool, batches that arrive while one is on
+ * disk sharing the next write and sync; it resolves in call order once the batch is durable, and
+ * serves its records from memory until then. `truncate`, `rebase` and `markCommitted` called
+ * while such writes are in flight queue behind them, as does chunk rotation (a chunk is renamed
+ * `.uncommitted` only once its bytes are synced). A crash mid-append leaves whole records of a
+ * prefix of the batch plus possibly one torn record, which `open` cuts (CRC or length check) from the `.open` tail: what consensus
  * never acknowledged. Anything wrong elsewhere (a closed chunk short of its name, a gap between
  * files, a bad header) is TreatyError LedgerCorrupt naming the seqno and file.
  *
@@ -30,19 +35,15 @@
  * decimal seqno, written atomically) records S, so an empty store reopens continuing after it.
  */
 import {
-  chmodSync,
   closeSync,
   fdatasyncSync,
   fstatSync,
-  fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
-  unlinkSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -60,6 +61,7 @@ import {
   recordAt,
   setU64,
 } from "./chunk-format.js";
+import { ChunkFileIo, type DiskFile, type FileOp } from "./chunk-io.js";
 import { chunkFileName, DEFAULT_CHUNK_BYTES, parseChunkFileName } from "./chunks.js";
 import { corrupt, storedLeafFields } from "./entry.js";
 import { checkAppend, type LedgerRecord, type LedgerStore } from "./store.js";
@@ -97,6 +99,8 @@ interface FileState {
   /** Record offsets (length = records + 1) for open and closed files; committed ones use the cache. */
   offsets: number[] | undefined;
   version: number;
+  /** The file as the disk holds it now (its name and state lag behind while operations queue). */
+  disk: DiskFile;
 }
 
 /** The file recording the seqno a `rebase`d store continues after. */
@@ -175,11 +179,20 @@ export class ChunkedLedgerStore implements LedgerStore {
   readonly #files: FileState[];
   /** Offsets of recently read committed chunks, by first seqno (Map order = LRU order). */
   readonly #indexCache = new Map<number, { offsets: number[]; version: number }>();
-  /** Descriptor of the `.open` tail (undefined when there is none or read-only). */
-  #tailFd: number | undefined;
   #closed = false;
   /** The seqno this store continues after (a snapshot's; 0 when never rebased). */
   #base: number;
+  /** Runs the file operations: at once, or queued behind `appendAsync`'s (chunk-io.ts). */
+  readonly #io: ChunkFileIo;
+  /** True while `appendAsync` issues its operations (they queue even when the queue is empty). */
+  #deferring = false;
+  /**
+   * Records of `appendAsync` batches not yet durable: always the last ones of the log, served
+   * from here because their bytes may not be in the files yet.
+   */
+  #unsynced: LedgerRecord[] = [];
+  /** `appendAsync` batches in flight, oldest first: their last seqno, lowered by a truncation. */
+  readonly #flights: Array<{ last: number }> = [];
 
   private constructor(dir: string, options: ChunkedLedgerStoreOptions, files: FileState[], base: number) {
     this.#dir = dir;
@@ -188,8 +201,9 @@ export class ChunkedLedgerStore implements LedgerStore {
     this.#maxChunkBytes = options.maxChunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.#isSignature = options.isSignature ?? defaultIsSignature;
     this.#files = files;
+    this.#io = new ChunkFileIo(dir);
     const tail = files.at(-1);
-    if (!this.#readOnly && tail?.state === "open") this.#tailFd = openSync(this.#path(tail), "r+");
+    if (!this.#readOnly && tail?.state === "open") tail.disk.fd = openSync(this.#path(tail), "r+");
   }
 
   /**
@@ -248,6 +262,7 @@ export class ChunkedLedgerStore implements LedgerStore {
           state: "committed",
           offsets: undefined,
           version: 0,
+          disk: { name: file.name, fd: undefined },
         });
         continue;
       }
@@ -281,28 +296,25 @@ export class ChunkedLedgerStore implements LedgerStore {
     return this.#base;
   }
 
-  /** Drops every file (newest first) and continues after `seqno`, recorded in `ledger.base`. */
+  /**
+   * Drops every file (newest first) and continues after `seqno`, recorded in `ledger.base`.
+   * While `appendAsync` writes are unresolved, this queues behind them like `truncate`.
+   */
   rebase(seqno: number): void {
     this.#checkWritable();
     assert(Number.isSafeInteger(seqno) && seqno >= 0, "rebase at a seqno ≥ 0");
-    while (this.#files.length > 0) {
-      if (this.#files.at(-1)!.state === "open") this.#removeTail();
-      else {
-        const file = this.#files.pop()!;
-        unlinkSync(this.#path(file));
-      }
-    }
+    for (const flight of this.#flights) flight.last = 0;
+    this.#unsynced = [];
+    while (this.#files.length > 0) this.#do({ kind: "unlink", file: this.#files.pop()!.disk });
     this.#indexCache.clear();
-    const temp = join(this.#dir, `${BASE_FILE}.tmp`);
-    const fd = openSync(temp, "w");
-    try {
-      writeAll(fd, new TextEncoder().encode(String(seqno)), 0);
-      fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, join(this.#dir, BASE_FILE));
-    this.#syncDir();
+    this.#do({ kind: "syncDir" });
+    const temp: DiskFile = { name: undefined, fd: undefined };
+    this.#do({ kind: "open", file: temp, name: `${BASE_FILE}.tmp`, flags: "w+" });
+    this.#do({ kind: "write", file: temp, position: 0, bytes: new TextEncoder().encode(String(seqno)) });
+    this.#do({ kind: "datasync", file: temp });
+    this.#do({ kind: "close", file: temp });
+    this.#do({ kind: "rename", file: temp, name: BASE_FILE });
+    this.#do({ kind: "syncDir" });
     this.#base = seqno;
   }
 
@@ -325,7 +337,63 @@ export class ChunkedLedgerStore implements LedgerStore {
 
   append(records: readonly LedgerRecord[]): void {
     this.#checkWritable();
+    assert(!this.#io.busy, "a synchronous append while asynchronous writes are pending");
     checkAppend(this.lastSeqno, records);
+    this.#appendRecords(records);
+  }
+
+  /**
+   * Group commit (see `LedgerStore.appendAsync`): the same files and bytes as `append`, written
+   * and fdatasynced (on libuv's threadpool) behind every earlier operation; batches that arrive
+   * while a write is on disk share the next write and sync. Resolves, in call order, once the
+   * batch and everything before it are durable; until then its records are served from memory.
+   */
+  appendAsync(records: readonly LedgerRecord[]): Promise<void> {
+    this.#checkOpen();
+    assert(!this.#readOnly, "write to a read-only ledger store");
+    if (this.#io.failure !== undefined) return Promise.reject(this.#io.failure);
+    checkAppend(this.lastSeqno, records);
+    this.#deferring = true;
+    try {
+      this.#appendRecords(records);
+    } finally {
+      this.#deferring = false;
+    }
+    for (const record of records) this.#unsynced.push(record);
+    const flight = { last: this.lastSeqno };
+    this.#flights.push(flight);
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        assert(this.#flights[0] === flight, "asynchronous appends complete in order");
+        this.#flights.shift();
+      };
+      this.#io.enqueue({
+        kind: "done",
+        resolve: () => {
+          settle();
+          this.#synced(flight.last);
+          resolve();
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+    });
+  }
+
+  /** Records up to `seqno` are durable: reads go to the files from now on. */
+  #synced(seqno: number): void {
+    const first = this.#firstUnsynced();
+    const count = Math.min(seqno, this.lastSeqno) - first + 1;
+    if (count > 0) this.#unsynced.splice(0, count);
+  }
+
+  #firstUnsynced(): number {
+    return this.lastSeqno - this.#unsynced.length + 1;
+  }
+
+  #appendRecords(records: readonly LedgerRecord[]): void {
     const tail = this.#files.at(-1);
     // Bytes the open chunk holds once records[from..i] are written.
     let chunkBytes = tail?.state === "open" ? tail.offsets!.at(-1)! : CHUNK_HEADER_BYTES;
@@ -347,12 +415,14 @@ export class ChunkedLedgerStore implements LedgerStore {
     assert(Number.isSafeInteger(fromSeqno) && fromSeqno > this.#base, "truncate after the base");
     if (fromSeqno > this.lastSeqno) return;
     if (fromSeqno < this.firstSeqno) this.#unavailable(fromSeqno);
+    for (const flight of this.#flights) flight.last = Math.min(flight.last, fromSeqno - 1);
+    this.#unsynced.length = Math.max(0, Math.min(this.#unsynced.length, fromSeqno - this.#firstUnsynced()));
     // Newest first, so a crash part-way leaves a prefix of the log (all of it being dropped anyway).
     while (this.#files.length > 0 && this.#files.at(-1)!.firstSeqno >= fromSeqno) {
       if (this.#files.at(-1)!.state === "open") this.#removeTail();
       else {
         const file = this.#files.pop()!;
-        unlinkSync(this.#path(file));
+        this.#do({ kind: "unlink", file: file.disk });
         this.#indexCache.delete(file.firstSeqno);
       }
     }
@@ -363,21 +433,26 @@ export class ChunkedLedgerStore implements LedgerStore {
       if (file.state !== "open") {
         assert(file.version === 2, "only chunks this version wrote are reopened for writing");
         // Reopen a closed (or, in recovery, committed) chunk as the tail.
-        const openPath = join(this.#dir, openChunkName(file.firstSeqno));
-        chmodSync(this.#path(file), 0o644);
-        renameSync(this.#path(file), openPath);
+        const openName = openChunkName(file.firstSeqno);
+        this.#do({ kind: "chmod", file: file.disk, mode: 0o644 });
+        this.#do({ kind: "rename", file: file.disk, name: openName });
+        this.#do({ kind: "open", file: file.disk, name: openName, flags: "r+" });
         this.#indexCache.delete(file.firstSeqno);
         file.state = "open";
-        this.#tailFd = openSync(openPath, "r+");
-        writeAll(this.#tailFd, encodeChunkHeader(file.firstSeqno, 0), 0);
+        this.#do({
+          kind: "write",
+          file: file.disk,
+          position: 0,
+          bytes: encodeChunkHeader(file.firstSeqno, 0),
+        });
       }
-      ftruncateSync(this.#tailFd!, offsets[keep]!);
-      fdatasyncSync(this.#tailFd!);
+      this.#do({ kind: "truncate", file: file.disk, length: offsets[keep]! });
+      this.#do({ kind: "datasync", file: file.disk });
       file.offsets = offsets.slice(0, keep + 1);
       file.lastSeqno = fromSeqno - 1;
       if (keep === 0) this.#removeTail();
     }
-    this.#syncDir();
+    this.#do({ kind: "syncDir" });
   }
 
   /**
@@ -391,29 +466,35 @@ export class ChunkedLedgerStore implements LedgerStore {
     for (const file of this.#files) {
       if (file.state !== "closed") continue;
       if (file.lastSeqno > seqno) break;
-      const from = this.#path(file);
-      const fd = openSync(from, "r+");
-      try {
-        const count = new Uint8Array(8);
-        setU64(new DataView(count.buffer), 0, file.lastSeqno - file.firstSeqno + 1);
-        writeAll(fd, count, CHUNK_COUNT_OFFSET);
-        fdatasyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      chmodSync(from, 0o444);
+      const count = new Uint8Array(8);
+      setU64(new DataView(count.buffer), 0, file.lastSeqno - file.firstSeqno + 1);
+      this.#do({ kind: "open", file: file.disk, name: this.#name(file), flags: "r+" });
+      this.#do({ kind: "write", file: file.disk, position: CHUNK_COUNT_OFFSET, bytes: count });
+      this.#do({ kind: "datasync", file: file.disk });
+      this.#do({ kind: "close", file: file.disk });
+      this.#do({ kind: "chmod", file: file.disk, mode: 0o444 });
       file.state = "committed";
-      renameSync(from, this.#path(file));
-      this.#cacheIndex(file.firstSeqno, file.offsets!, file.version);
-      file.offsets = undefined;
+      this.#do({ kind: "rename", file: file.disk, name: this.#name(file) });
+      // Offsets stay with the file until the disk holds the committed chunk (reads of it by its
+      // committed name would find the header without its count until then).
+      this.#do({
+        kind: "then",
+        run: () => {
+          if (file.state !== "committed" || file.offsets === undefined || !this.#files.includes(file)) return;
+          this.#cacheIndex(file.firstSeqno, file.offsets, file.version);
+          file.offsets = undefined;
+        },
+      });
       changed = true;
     }
-    if (changed) this.#syncDir();
+    if (changed) this.#do({ kind: "syncDir" });
   }
 
   get(seqno: number): LedgerRecord | undefined {
     assert(!this.#closed, "store is closed");
     if (!Number.isSafeInteger(seqno) || seqno <= this.#base || seqno > this.lastSeqno) return undefined;
+    const firstUnsynced = this.#firstUnsynced();
+    if (seqno >= firstUnsynced) return this.#unsynced[seqno - firstUnsynced];
     const file = this.#fileOf(seqno);
     const offsets = this.#offsets(file);
     const i = seqno - file.firstSeqno;
@@ -432,9 +513,15 @@ export class ChunkedLedgerStore implements LedgerStore {
     assert(!this.#closed, "store is closed");
     let seqno = Math.max(this.#base + 1, fromSeqno);
     while (seqno <= Math.min(toSeqno, this.lastSeqno)) {
+      const firstUnsynced = this.#firstUnsynced();
+      if (seqno >= firstUnsynced) {
+        yield this.#unsynced[seqno - firstUnsynced]!;
+        seqno++;
+        continue;
+      }
       const file = this.#fileOf(seqno);
       const offsets = this.#offsets(file);
-      const lastHere = Math.min(file.lastSeqno, toSeqno);
+      const lastHere = Math.min(file.lastSeqno, toSeqno, firstUnsynced - 1);
       const start = offsets[seqno - file.firstSeqno]!;
       const bytes = this.#read(file, start, offsets[lastHere - file.firstSeqno + 1]! - start);
       const parsed: ParsedChunk = {
@@ -455,13 +542,27 @@ export class ChunkedLedgerStore implements LedgerStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#tailFd !== undefined) closeSync(this.#tailFd);
-    this.#tailFd = undefined;
+    await this.#io.whenIdle();
+    const tail = this.#files.at(-1)?.disk;
+    if (tail?.fd !== undefined) closeSync(tail.fd);
+    if (tail !== undefined) tail.fd = undefined;
   }
 
-  #checkWritable(): void {
+  #checkOpen(): void {
     assert(!this.#closed, "store is closed");
+  }
+
+  /** Writable and not failed: a failed asynchronous write leaves the files behind the log. */
+  #checkWritable(): void {
+    this.#checkOpen();
     assert(!this.#readOnly, "write to a read-only ledger store");
+    if (this.#io.failure !== undefined) throw this.#io.failure;
+  }
+
+  /** Runs a file operation now, or queues it behind pending ones (and all of `appendAsync`'s). */
+  #do(op: FileOp): void {
+    if (this.#deferring || this.#io.busy) this.#io.enqueue(op);
+    else this.#io.runNow(op);
   }
 
   #name(file: FileState): string {
@@ -507,7 +608,7 @@ export class ChunkedLedgerStore implements LedgerStore {
       file.version = cached.version;
       return cached.offsets;
     }
-    const name = this.#name(file);
+    const name = file.disk.name ?? this.#name(file);
     const bytes = readFileOrCorrupt(join(this.#dir, name), file.firstSeqno, name);
     const count = file.lastSeqno - file.firstSeqno + 1;
     const header = parseChunkHeader(bytes);
@@ -532,18 +633,19 @@ export class ChunkedLedgerStore implements LedgerStore {
   /** `length` bytes of `file` at `position`. */
   #read(file: FileState, position: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    const tail = file.state === "open" && this.#tailFd !== undefined;
-    const fd = tail ? this.#tailFd! : openSync(this.#path(file), "r");
+    // The disk's view: a rename or close of this file may still wait in the queue.
+    const { fd: openFd, name } = file.disk;
+    assert(name !== undefined, "a durable record's file is on disk");
+    const fd = openFd ?? openSync(join(this.#dir, name), "r");
     try {
       let done = 0;
       while (done < length) {
         const n = readSync(fd, out, done, length - done, position + done);
-        if (n === 0)
-          throw corruptChunk(file.firstSeqno, this.#name(file), "the file is shorter than its index");
+        if (n === 0) throw corruptChunk(file.firstSeqno, name, "the file is shorter than its index");
         done += n;
       }
     } finally {
-      if (!tail) closeSync(fd);
+      if (openFd === undefined) closeSync(fd);
     }
     return out;
   }
@@ -561,17 +663,18 @@ export class ChunkedLedgerStore implements LedgerStore {
         state: "open",
         offsets: [CHUNK_HEADER_BYTES],
         version: 2,
+        disk: { name: undefined, fd: undefined },
       };
       this.#files.push(tail);
-      this.#tailFd = openSync(this.#path(tail), "w+");
+      this.#do({ kind: "open", file: tail.disk, name: this.#name(tail), flags: "w+" });
       body = concatBytes(encodeChunkHeader(tail.firstSeqno, 0), body);
       position = 0;
     } else {
       position = tail!.offsets!.at(-1)!;
     }
-    writeAll(this.#tailFd!, body, position);
-    fdatasyncSync(this.#tailFd!);
-    if (created) this.#syncDir();
+    this.#do({ kind: "write", file: tail!.disk, position, bytes: body });
+    this.#do({ kind: "datasync", file: tail!.disk });
+    if (created) this.#do({ kind: "syncDir" });
     let offset = tail!.offsets!.at(-1)!;
     for (const record of records) {
       offset += 16 + record.bytes.length;
@@ -584,31 +687,18 @@ export class ChunkedLedgerStore implements LedgerStore {
   #closeTail(): void {
     const tail = this.#files.at(-1)!;
     assert(tail.state === "open" && tail.lastSeqno >= tail.firstSeqno, "closing a non-empty open tail");
-    const from = this.#path(tail);
-    closeSync(this.#tailFd!);
-    this.#tailFd = undefined;
+    this.#do({ kind: "close", file: tail.disk });
     tail.state = "closed";
-    renameSync(from, this.#path(tail));
-    this.#syncDir();
+    this.#do({ kind: "rename", file: tail.disk, name: this.#name(tail) });
+    this.#do({ kind: "syncDir" });
   }
 
   /** Deletes the open tail file. */
   #removeTail(): void {
     const tail = this.#files.pop()!;
     assert(tail.state === "open", "removing the open tail");
-    if (this.#tailFd !== undefined) closeSync(this.#tailFd);
-    this.#tailFd = undefined;
-    unlinkSync(this.#path(tail));
-    this.#syncDir();
-  }
-
-  #syncDir(): void {
-    const fd = openSync(this.#dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    this.#do({ kind: "unlink", file: tail.disk });
+    this.#do({ kind: "syncDir" });
   }
 }
 
@@ -645,6 +735,7 @@ function readUncommitted(
         state: "open",
         offsets: [CHUNK_HEADER_BYTES],
         version: 2,
+        disk: { name, fd: undefined },
       };
     }
     throw corruptChunk(firstSeqno, name, "not a ledger chunk, or its header does not match its name");
@@ -655,7 +746,14 @@ function readUncommitted(
     if (parsed.stop !== undefined) throw corruptChunk(parsed.stop.seqno, name, parsed.stop.why);
     if (firstSeqno + count - 1 !== lastSeqno)
       throw corruptChunk(firstSeqno + count, name, `holds seqnos ${firstSeqno}..${firstSeqno + count - 1}`);
-    return { firstSeqno, lastSeqno, state: "closed", offsets: [...parsed.offsets], version: parsed.version };
+    return {
+      firstSeqno,
+      lastSeqno,
+      state: "closed",
+      offsets: [...parsed.offsets],
+      version: parsed.version,
+      disk: { name, fd: undefined },
+    };
   }
   const end = parsed.offsets.at(-1)!;
   if (end < bytes.length && !readOnly) {
@@ -675,6 +773,7 @@ function readUncommitted(
     state: "open",
     offsets: [...parsed.offsets],
     version: parsed.version,
+    disk: { name, fd: undefined },
   };
 }
 

@@ -5,6 +5,8 @@
  * seqno or range. Three implementations pass one conformance suite (test/ledger/store-conformance.ts):
  * `MemoryLedgerStore` here, `ChunkedLedgerStore` (chunk files: what a node uses) and
  * `LmdbLedgerStore` (one durable LMDB commit per `append` batch; data dirs from before chunks).
+ * The two durable ones also implement `appendAsync` (group commit), which `Ledger.persistAsync`
+ * uses when the store has it.
  *
  * Ownership: a store keeps the byte arrays it is given and hands out the ones it holds; neither
  * side may mutate them afterwards.
@@ -26,7 +28,11 @@ export interface LedgerStore {
    * a snapshot at seqno S keeps only the entries after S.
    */
   readonly baseSeqno: number;
-  /** Drops every record and continues the log after `seqno` (a snapshot's), durably, in one commit. */
+  /**
+   * Drops every record and continues the log after `seqno` (a snapshot's), durably, in one commit.
+   * While `appendAsync` writes are unresolved, the chunked store queues it behind them like
+   * `truncate`; the LMDB store refuses (caller bug).
+   */
   rebase(seqno: number): void;
   /**
    * Appends records with seqnos `lastSeqno + 1, + 2, ...`, durably, in one commit (all or none).

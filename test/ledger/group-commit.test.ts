@@ -1,5 +1,5 @@
 /**
- * Group commit: `LmdbLedgerStore.appendAsync` and `Ledger.persistAsync` (the replica's persistence
+ * Group commit: `LmdbLedgerStore.appendAsync` and `Ledger.persistAsync` over LMDB and chunk files (the replica's persistence
  * path). Entries stay readable while their write is in flight, become durable in order, and a
  * truncation that cuts writes still in flight wins over them once they land.
  */
@@ -12,7 +12,8 @@ import { AssertionFailure } from "../../sdk/assert.js";
 import { toHex } from "../../sdk/bytes.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
-import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
+import { type LedgerStore, MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { signerFor, testRandom, testSecrets, txFor, VALID_FROM_MS } from "./fixtures.js";
 
 function withDir(body: (dir: string) => Promise<void>): () => Promise<void> {
@@ -83,61 +84,69 @@ describe("LmdbLedgerStore.appendAsync", () => {
   );
 });
 
-describe("Ledger.persistAsync", () => {
-  it(
-    "keeps entries readable while in flight and advances persistedSeqno once durable",
-    withDir(async (dir) => {
-      const store = LmdbLedgerStore.open(dir);
-      const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
-      ledger.appendTransaction(1, txFor(0));
-      ledger.appendTransaction(1, txFor(1));
-      const first = ledger.persistAsync();
-      ledger.appendTransaction(1, txFor(2));
-      ledger.appendSignature(1, signerFor(), VALID_FROM_MS + 1_000);
-      const second = ledger.persistAsync();
-      assert.equal(ledger.persistedSeqno, 0);
-      assert.equal(ledger.get(1)?.seqno, 1);
-      assert.throws(() => ledger.persist(), AssertionFailure);
-      await first; // the second batch may share its commit
-      assert.ok(ledger.persistedSeqno >= 2);
-      await second;
-      assert.equal(ledger.persistedSeqno, 4);
-      const root = toHex(ledger.root());
-      await store.close();
-      const reopened = Ledger.open({ store: LmdbLedgerStore.open(dir, { readOnly: true }) });
-      assert.equal(reopened.lastSeqno, 4);
-      assert.equal(toHex(reopened.root()), root);
-    }),
-  );
+const stores: Array<{ name: string; open: (dir: string, readOnly?: boolean) => LedgerStore }> = [
+  { name: "LMDB", open: (dir, readOnly = false) => LmdbLedgerStore.open(dir, { readOnly }) },
+  { name: "chunk files", open: (dir, readOnly = false) => ChunkedLedgerStore.open(dir, { readOnly }) },
+];
 
-  it(
-    "a truncation during a write in flight wins: the cut entries are not durable, the new ones are",
-    withDir(async (dir) => {
-      const store = LmdbLedgerStore.open(dir);
-      const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
-      for (let i = 0; i < 3; i++) ledger.appendTransaction(1, txFor(i));
-      ledger.persist();
-      for (let i = 3; i < 6; i++) ledger.appendTransaction(1, txFor(i));
-      const cut = ledger.persistAsync(); // seqnos 4-6, view 1
-      ledger.truncate(5);
-      ledger.truncate(3); // into the durable part too
-      assert.equal(ledger.lastSeqno, 2);
-      ledger.appendTransaction(2, txFor(10));
-      ledger.appendTransaction(2, txFor(11));
-      const replacement = ledger.persistAsync(); // seqnos 3-4, view 2
-      await cut; // never counts the cut entries; the replacement may share its commit
-      assert.ok([2, 4].includes(ledger.persistedSeqno));
-      await replacement;
-      assert.equal(ledger.persistedSeqno, 4);
-      const root = toHex(ledger.root());
-      await store.close();
-      const reopened = Ledger.open({ store: LmdbLedgerStore.open(dir, { readOnly: true }) });
-      assert.equal(reopened.lastSeqno, 4);
-      assert.equal(reopened.get(3)?.view, 2);
-      assert.equal(toHex(reopened.root()), root);
-    }),
-  );
+for (const kind of stores)
+  describe(`Ledger.persistAsync (${kind.name})`, () => {
+    it(
+      "keeps entries readable while in flight and advances persistedSeqno once durable",
+      withDir(async (dir) => {
+        const store = kind.open(dir);
+        const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
+        ledger.appendTransaction(1, txFor(0));
+        ledger.appendTransaction(1, txFor(1));
+        const first = ledger.persistAsync();
+        ledger.appendTransaction(1, txFor(2));
+        ledger.appendSignature(1, signerFor(), VALID_FROM_MS + 1_000);
+        const second = ledger.persistAsync();
+        assert.equal(ledger.persistedSeqno, 0);
+        assert.equal(ledger.get(1)?.seqno, 1);
+        assert.throws(() => ledger.persist(), AssertionFailure);
+        await first; // the second batch may share its commit
+        assert.ok(ledger.persistedSeqno >= 2);
+        await second;
+        assert.equal(ledger.persistedSeqno, 4);
+        const root = toHex(ledger.root());
+        await store.close();
+        const reopened = Ledger.open({ store: kind.open(dir, true) });
+        assert.equal(reopened.lastSeqno, 4);
+        assert.equal(toHex(reopened.root()), root);
+      }),
+    );
 
+    it(
+      "a truncation during a write in flight wins: the cut entries are not durable, the new ones are",
+      withDir(async (dir) => {
+        const store = kind.open(dir);
+        const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
+        for (let i = 0; i < 3; i++) ledger.appendTransaction(1, txFor(i));
+        ledger.persist();
+        for (let i = 3; i < 6; i++) ledger.appendTransaction(1, txFor(i));
+        const cut = ledger.persistAsync(); // seqnos 4-6, view 1
+        ledger.truncate(5);
+        ledger.truncate(3); // into the durable part too
+        assert.equal(ledger.lastSeqno, 2);
+        ledger.appendTransaction(2, txFor(10));
+        ledger.appendTransaction(2, txFor(11));
+        const replacement = ledger.persistAsync(); // seqnos 3-4, view 2
+        await cut; // never counts the cut entries; the replacement may share its commit
+        assert.ok([2, 4].includes(ledger.persistedSeqno));
+        await replacement;
+        assert.equal(ledger.persistedSeqno, 4);
+        const root = toHex(ledger.root());
+        await store.close();
+        const reopened = Ledger.open({ store: kind.open(dir, true) });
+        assert.equal(reopened.lastSeqno, 4);
+        assert.equal(reopened.get(3)?.view, 2);
+        assert.equal(toHex(reopened.root()), root);
+      }),
+    );
+  });
+
+describe("Ledger.persistAsync (no appendAsync)", () => {
   it("with a store without appendAsync, persists synchronously", async () => {
     const store = new MemoryLedgerStore();
     const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
