@@ -34,6 +34,7 @@ import {
 } from "../runtime/ledger/signature.js";
 import { generateLedgerSecret, LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { Ledger } from "../runtime/ledger/ledger.js";
+import { MerkleArchiveFiles, merkleArchiveDir } from "../runtime/ledger/merkle-archive.js";
 import { decodeEntry } from "../runtime/ledger/entry.js";
 import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import { openLedgerStore } from "../runtime/ledger/open-store.js";
@@ -543,6 +544,7 @@ export class TreatyNode {
     // Restart from the latest usable snapshot: the ledger reads only the entries after it.
     const restart: RestartPoint | undefined = restartPoint(snapshotFiles, store, serviceKeys, logger);
     const verify = lifecycle.replay("ledger", store.lastSeqno - (restart?.base.seqno ?? 0));
+    const archive = new MerkleArchiveFiles(merkleArchiveDir(config.dataDir));
     const ledger = await Ledger.openPaced(
       {
         store,
@@ -551,6 +553,7 @@ export class TreatyNode {
         serviceKey,
         ...(restart !== undefined && { base: restart.base }),
         previousServiceKeys,
+        archive,
       },
       (done) => verify(done - (restart?.base.seqno ?? 0)),
     );
