@@ -18,6 +18,7 @@
  *    install, the replication of the entries after it, the learner phase, the read. Also printed:
  *    when the joiner logged "snapshot installed" (`joinSnapshotInstalledMs`, from the spawn) and
  *    the joiner's RSS once it served (`joinRssMB`, from /proc).
+ * `--profile-join DIR` writes the joining process's CPU profile there (`node --cpu-prof`).
  * Prints one JSON line per size, then the ratios of the largest size to the smallest. Targets
  * (issue 11): restart ≤ 3 s and RSS ≤ 300 MB at 1M, join ≤ 5 s at 1M, flat between sizes.
  */
@@ -54,6 +55,8 @@ const { values } = parseArgs({
     sizes: { type: "string", default: "100000,1000000" },
     child: { type: "string" },
     config: { type: "string" },
+    /** Write the joining node's CPU profile (node --cpu-prof) into this folder. */
+    "profile-join": { type: "string" },
   },
 });
 
@@ -232,9 +235,9 @@ async function childRestart(configFile: string): Promise<void> {
 }
 
 /** A node process (`treaty node start --config`), its stdout and stderr in `logFile`. */
-function spawnNode(configFile: string, logFile: string): ChildProcess {
+function spawnNode(configFile: string, logFile: string, nodeArgs: readonly string[] = []): ChildProcess {
   const out = openSync(logFile, "a");
-  const proc = spawn(process.execPath, [CLI, "node", "start", "--config", configFile], {
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, "node", "start", "--config", configFile], {
     stdio: ["ignore", out, out],
   });
   closeSync(out);
@@ -323,7 +326,11 @@ async function joinRun(built: Built): Promise<Record<string, number>> {
     const joinerLog = join(built.dir, "joiner.log");
     const started = performance.now();
     const startedAt = Date.now();
-    joiner = spawnNode(joinerConfig, joinerLog);
+    joiner = spawnNode(
+      joinerConfig,
+      joinerLog,
+      values["profile-join"] === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values["profile-join"]}`],
+    );
     const reader = new Client({
       nodes: [joinerUrl],
       serviceKey: built.serviceKey,

@@ -308,6 +308,7 @@ export class TreatyNode {
       windowEntries: init.config.history?.windowEntries ?? 0,
       contracts: () => new Map(this.gov.rows<{ digest: string; bundle: string }>(GOV.contracts)),
       logger: this.logger,
+      snapshotState: (seqno) => this.snapshots.stateAtOrBelow(seqno),
     });
     this.#reactions = new GovReactions({
       gov: this.gov,
