@@ -562,7 +562,7 @@ export class TreatyNode {
     if (ledger.lastSeqno > 0) {
       persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
     } else if (config.genesis) {
-      const genesis = genesisTransaction({
+      const genesis = await genesisTransaction({
         genesis: config.genesis,
         nodeId: identity.id,
         nodePublicKey: identity.publicKey,
