@@ -51,9 +51,7 @@ export function publicWriteSet(rows: ReadonlyArray<{ map: string; key: string; v
 export async function genesisTransaction(input: GenesisInput): Promise<TransactionInput> {
   // Loaded here, not at module load: the contract compiler pulls in TypeScript (9 MB of
   // JavaScript), which every node process would otherwise parse at start-up for nothing.
-  const { buildContractRecord, defaultConstitution, readContractFolder } = await import(
-    "./gov/contracts.js"
-  );
+  const { buildContractRecord, defaultConstitution, readContractFolder } = await import("./gov/contracts.js");
   const { genesis } = input;
   const rows: Array<{ map: string; key: string; value: unknown }> = [];
   for (const [i, m] of genesis.members.entries()) {
