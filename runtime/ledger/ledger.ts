@@ -401,11 +401,9 @@ export class Ledger {
    * commit point advances.
    */
   compact(committedSeqno: number): void {
-    assert(
-      Number.isSafeInteger(committedSeqno) && committedSeqno >= 0 && committedSeqno <= this.lastSeqno,
-      "compact within the ledger",
-    );
-    // Only durable entries: the walks that replace the index read the store.
+    assert(Number.isSafeInteger(committedSeqno) && committedSeqno >= 0, "compact at a seqno");
+    // Only durable entries (the walks that replace the index read the store); a commit point
+    // from before a snapshot install may name more than the ledger now holds.
     const point = Math.min(committedSeqno, this.#persistedSeqno);
     this.#tree.compact(point);
     const drop = indexOfFloor(this.#signatures, point);
