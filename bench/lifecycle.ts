@@ -9,21 +9,31 @@
  *    commits; it stops.
  * 2. restart: a fresh child process starts the node on that data folder and measures the time
  *    until it serves (`restartMs`, the ledger read from the snapshot on) and its RSS then.
- * 3. join: a fresh child process installs the node's latest snapshot through
- *    `SnapshotPort.install` into an empty data folder (ledger store, KV), which is what a joining
- *    node does before it replicates the entries after the snapshot (`joinInstallMs`, RSS).
+ * 3. join: over a real nats-server, the built node runs as a 1-node service in its own process
+ *    (`treaty node start`); a user writes one `log` message after the snapshot and waits for
+ *    it to commit; then a brand-new node process starts with an empty data folder and
+ *    `join` config. `joinMs` is the time from spawning it until it answers a committed read
+ *    (`log.readPublic`, `x-treaty-consistency: committed`) of that message: the join request,
+ *    the snapshot transfer from the leader (512 KiB chunks over NATS), its verification and
+ *    install, the replication of the entries after it, the learner phase, the read. Also printed:
+ *    when the joiner logged "snapshot installed" (`joinSnapshotInstalledMs`, from the spawn) and
+ *    the joiner's RSS once it served (`joinRssMB`, from /proc).
+ * `--profile-join DIR` writes the joining process's CPU profile there (`node --cpu-prof`).
  * Prints one JSON line per size, then the ratios of the largest size to the smallest. Targets
- * (issue 11): restart ≤ 3 s and RSS ≤ 300 MB at 1M, flat between sizes.
+ * (issue 11): restart ≤ 3 s and RSS ≤ 300 MB at 1M, join ≤ 5 s at 1M, flat between sizes.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { fromHex, toHex, utf8 } from "../sdk/bytes.js";
-import { fromKeyFile, generateKeyPair } from "../sdk/keys.js";
+import type logContract from "../contracts/examples/log/index.js";
+import { Client } from "../sdk/client.js";
+import { fromKeyFile, generateKeyPair, type KeyPair, type PublicKey } from "../sdk/keys.js";
+import { findPackageRoot } from "../runtime/compiler/package-root.js";
 import { sha256 } from "../runtime/crypto.js";
 import { KvStore } from "../runtime/kv/store.js";
 import { Ledger, type TransactionInput } from "../runtime/ledger/ledger.js";
@@ -32,20 +42,21 @@ import { openLedgerStore } from "../runtime/ledger/open-store.js";
 import { LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { nodeSigner } from "../runtime/ledger/signature.js";
 import { loadConfig, type NodeConfig } from "../node/config.js";
-import { ExecutionService } from "../node/execution/service.js";
 import { silentLogger } from "../node/log.js";
 import { realRuntime } from "../node/main.js";
 import { createSealingProvider } from "../node/secrets/sealing.js";
 import { TreatyNode } from "../node/service.js";
-import { SnapshotFiles, snapshotDir } from "../node/snapshot/files.js";
-import { Snapshots } from "../node/snapshot/snapshots.js";
+import { type NatsServer, startNatsServer } from "../node/nats-server.js";
+import { CLI } from "../test/support/cli.js";
+import { freePorts } from "../test/support/cluster.js";
 
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "100000,1000000" },
     child: { type: "string" },
     config: { type: "string" },
-    out: { type: "string" },
+    /** Write the joining node's CPU profile (node --cpu-prof) into this folder. */
+    "profile-join": { type: "string" },
   },
 });
 
@@ -156,12 +167,19 @@ async function extend(config: NodeConfig, entries: number): Promise<number> {
   return end;
 }
 
-async function build(
-  dir: string,
-  entries: number,
-): Promise<{ configFile: string; firstStartMs: number; buildMs: number }> {
+interface Built {
+  readonly dir: string;
+  readonly configFile: string;
+  readonly firstStartMs: number;
+  readonly buildMs: number;
+  readonly serviceKey: PublicKey;
+  readonly user: KeyPair;
+}
+
+async function build(dir: string, entries: number, nats: NatsServer): Promise<Built> {
   const started = performance.now();
   const member = generateKeyPair("ed25519");
+  const user = generateKeyPair("ed25519");
   const configFile = join(dir, "node.json");
   writeFileSync(
     configFile,
@@ -169,13 +187,15 @@ async function build(
       dataDir: join(dir, "data"),
       sealing: { provider: "virtual", keyFile: join(dir, "sealing.key") },
       http: { host: "127.0.0.1", port: 0 },
+      nats: { servers: [nats.url] },
       ledger: { signatureIntervalMs: 50 },
       snapshots: { everyEntries: SNAPSHOT_EVERY },
       genesis: {
         members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-        users: [],
-        contracts: [],
+        users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
         open: true,
+        autoTrustNodes: true,
       },
       logLevel: "error",
     }),
@@ -192,7 +212,8 @@ async function build(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   await node.stop();
-  return { configFile, firstStartMs, buildMs: performance.now() - started };
+  const { serviceKey } = unsealed(config);
+  return { dir, configFile, firstStartMs, buildMs: performance.now() - started, serviceKey, user };
 }
 
 /** Child: start the node, measure until it serves. */
@@ -213,47 +234,131 @@ async function childRestart(configFile: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-/** Child: install the node's latest snapshot into the empty folder `out` (what a joiner does first). */
-async function childJoin(configFile: string, out: string): Promise<void> {
-  const config = loadConfig(configFile);
-  const { serviceKey, ledgerSecrets } = unsealed(config);
-  const dir = snapshotDir(config.dataDir);
-  const latest = readdirSync(dir)
-    .filter((n) => n.endsWith(".committed"))
-    .sort()
-    .at(-1)!;
-  const bytes = new Uint8Array(readFileSync(join(dir, latest)));
-  const started = performance.now();
-  const store = openLedgerStore(join(out, "ledger"));
-  const ledger = Ledger.open({ store, secrets: ledgerSecrets, serviceKey });
-  const execution = await ExecutionService.start({
-    kvPath: join(out, "kv"),
-    logger: silentLogger,
-    replaySource: () => [],
+/** A node process (`treaty node start --config`), its stdout and stderr in `logFile`. */
+function spawnNode(configFile: string, logFile: string, nodeArgs: readonly string[] = []): ChildProcess {
+  const out = openSync(logFile, "a");
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, "node", "start", "--config", configFile], {
+    stdio: ["ignore", out, out],
   });
-  const snapshots = new Snapshots({
-    ledger,
-    execution,
-    secrets: ledgerSecrets,
-    serviceKeys: [serviceKey],
-    files: new SnapshotFiles(snapshotDir(out), 2),
-    schedule: { everyEntries: SNAPSHOT_EVERY, everyMs: 600_000 },
-    logger: silentLogger,
-    isLeader: () => false,
-    recordEvidence: async () => undefined,
-    onInstalled: async () => undefined,
-  });
-  const { seqno } = await snapshots.install(bytes);
-  const joinInstallMs = performance.now() - started;
-  const result = {
-    joinInstallMs: Math.round(joinInstallMs),
-    joinRssMB: rssMB(),
-    snapshotSeqno: seqno,
-    snapshotBytes: bytes.length,
-  };
-  await execution.close();
-  await store.close();
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  closeSync(out);
+  return proc;
+}
+
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once("exit", resolve));
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function processRssMB(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match === null ? -1 : Math.round(Number(match[1]) / 1024);
+}
+
+/** Polls `probe` every 10 ms until it returns a value; fails when `proc` exits or after the timeout. */
+async function poll<T>(
+  what: string,
+  proc: ChildProcess,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`waiting for ${what}: the process exited (${proc.exitCode ?? proc.signalCode})`);
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Runs the built node as a 1-node service and times a fresh node joining it (module comment, 3). */
+async function joinRun(built: Built): Promise<Record<string, number>> {
+  const [leaderPort, joinerPort] = await freePorts(2);
+  const leaderUrl = `http://127.0.0.1:${leaderPort}`;
+  const joinerUrl = `http://127.0.0.1:${joinerPort}`;
+  const leaderConfig = JSON.parse(readFileSync(built.configFile, "utf8")) as Record<string, unknown>;
+  writeFileSync(
+    built.configFile,
+    JSON.stringify({ ...leaderConfig, http: { host: "127.0.0.1", port: leaderPort, tls: false } }),
+  );
+  const leader = spawnNode(built.configFile, join(built.dir, "leader.log"));
+  let joiner: ChildProcess | undefined;
+  try {
+    const status = async (url: string) =>
+      (await (await fetch(`${url}/node/status`, { signal: AbortSignal.timeout(2_000) })).json()) as {
+        role?: string;
+        phase?: string;
+        serviceStatus?: string;
+      };
+    await poll("the built node to lead", leader, 600_000, async () => {
+      const s = await status(leaderUrl);
+      return s.role === "leader" && s.phase === "serving" && s.serviceStatus === "open" ? true : undefined;
+    });
+    const log = (url: string) =>
+      new Client({ nodes: [url], serviceKey: built.serviceKey, key: built.user, retries: 1 }).contract<
+        typeof logContract
+      >("log");
+    const written = await log(leaderUrl).writePublic({ id: 1, msg: "written after the snapshot" });
+    await new Client({ nodes: [leaderUrl], serviceKey: built.serviceKey }).waitForCommit(written.txid!);
+
+    const joinerConfig = join(built.dir, "joiner.json");
+    const { genesis: _genesis, ...common } = leaderConfig;
+    writeFileSync(
+      joinerConfig,
+      JSON.stringify({
+        ...common,
+        dataDir: join(built.dir, "joiner"),
+        sealing: { provider: "virtual", keyFile: join(built.dir, "joiner-sealing.key") },
+        http: { host: "127.0.0.1", port: joinerPort, tls: false },
+        join: { nodes: [leaderUrl], serviceKey: toHex(built.serviceKey.publicKey) },
+        logLevel: "info",
+      }),
+    );
+    const joinerLog = join(built.dir, "joiner.log");
+    const started = performance.now();
+    const startedAt = Date.now();
+    joiner = spawnNode(
+      joinerConfig,
+      joinerLog,
+      values["profile-join"] === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values["profile-join"]}`],
+    );
+    const reader = new Client({
+      nodes: [joinerUrl],
+      serviceKey: built.serviceKey,
+      key: built.user,
+      retries: 1,
+      consistency: "committed",
+    });
+    await poll("the joiner to serve the message", joiner, 600_000, async () => {
+      const answer = await reader.call("log", "readPublic", { id: 1 });
+      return (answer.result as { msg?: string } | undefined)?.msg === "written after the snapshot"
+        ? true
+        : undefined;
+    });
+    const joinMs = performance.now() - started;
+    const installed = readFileSync(joinerLog, "utf8")
+      .split("\n")
+      .filter((line) => line.includes('"snapshot installed"'))
+      .map((line) => Date.parse((JSON.parse(line) as { t: string }).t))[0];
+    return {
+      joinMs: Math.round(joinMs),
+      joinSnapshotInstalledMs: installed === undefined ? -1 : installed - startedAt,
+      joinRssMB: processRssMB(joiner.pid!),
+      leaderRssMB: processRssMB(leader.pid!),
+    };
+  } finally {
+    if (joiner !== undefined) await stopProcess(joiner);
+    await stopProcess(leader);
+  }
 }
 
 function child(args: string[]): Record<string, number> {
@@ -264,33 +369,31 @@ function child(args: string[]): Record<string, number> {
 
 async function main(): Promise<void> {
   if (values.child === "restart") return childRestart(values.config!);
-  if (values.child === "join") return childJoin(values.config!, values.out!);
   const results: Record<string, number>[] = [];
-  for (const size of values.sizes.split(",").map(Number)) {
-    const dir = mkdtempSync(join(tmpdir(), "treaty-lifecycle-"));
-    try {
-      const built = await build(dir, size);
-      const restart = child(["--child", "restart", "--config", built.configFile]);
-      const join_ = child([
-        "--child",
-        "join",
-        "--config",
-        built.configFile,
-        "--out",
-        mkdtempSync(join(dir, "join-")),
-      ]);
-      const line = {
-        transactions: size,
-        buildMs: Math.round(built.buildMs),
-        firstStartMs: Math.round(built.firstStartMs),
-        ...restart,
-        ...join_,
-      };
-      results.push(line);
-      process.stdout.write(`${JSON.stringify(line)}\n`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  const nats = await startNatsServer();
+  try {
+    for (const size of values.sizes.split(",").map(Number)) {
+      const dir = mkdtempSync(join(tmpdir(), "treaty-lifecycle-"));
+      try {
+        const built = await build(dir, size, nats);
+        const restart = child(["--child", "restart", "--config", built.configFile]);
+        const join_ = await joinRun(built);
+        const line = {
+          transactions: size,
+          buildMs: Math.round(built.buildMs),
+          firstStartMs: Math.round(built.firstStartMs),
+          ...restart,
+          ...join_,
+        };
+        results.push(line);
+        process.stdout.write(`${JSON.stringify(line)}\n`);
+      } finally {
+        if (process.env.TREATY_KEEP_BENCH === undefined) rmSync(dir, { recursive: true, force: true });
+        else process.stderr.write(`kept ${dir}\n`);
+      }
     }
+  } finally {
+    await nats.dispose();
   }
   if (results.length > 1) {
     const [small, large] = [results[0]!, results.at(-1)!];
@@ -300,7 +403,7 @@ async function main(): Promise<void> {
         ratio: `${large.transactions} vs ${small.transactions}`,
         restartMs: ratio("restartMs"),
         restartRssMB: ratio("restartRssMB"),
-        joinInstallMs: ratio("joinInstallMs"),
+        joinMs: ratio("joinMs"),
         joinRssMB: ratio("joinRssMB"),
       })}\n`,
     );

@@ -10,7 +10,6 @@ import type { MapWrites, WriteSet } from "../runtime/kv/types.js";
 import type { TransactionInput } from "../runtime/ledger/ledger.js";
 import { checkContractName } from "../runtime/executor.js";
 import type { GenesisConfig } from "./config.js";
-import { buildContractRecord, defaultConstitution, readContractFolder } from "./gov/contracts.js";
 import {
   GOV,
   type MemberRecord,
@@ -49,7 +48,10 @@ export function publicWriteSet(rows: ReadonlyArray<{ map: string; key: string; v
 }
 
 /** The genesis transaction. Throws CompileError / MalformedRequest / InvalidContract on bad config. */
-export function genesisTransaction(input: GenesisInput): TransactionInput {
+export async function genesisTransaction(input: GenesisInput): Promise<TransactionInput> {
+  // Loaded here, not at module load: the contract compiler pulls in TypeScript (9 MB of
+  // JavaScript), which every node process would otherwise parse at start-up for nothing.
+  const { buildContractRecord, defaultConstitution, readContractFolder } = await import("./gov/contracts.js");
   const { genesis } = input;
   const rows: Array<{ map: string; key: string; value: unknown }> = [];
   for (const [i, m] of genesis.members.entries()) {

@@ -549,6 +549,9 @@ export class Replica {
     if (hard === undefined || this.#durable === undefined) return;
     if (hard.commitSeqno - this.#durable.commitSeqno < minEntries) return;
     const commitSeqno = Math.min(hard.commitSeqno, this.#o.ledger.persistedSeqno);
+    // Memory for entries before the previous checkpoint goes (one checkpoint behind: the commit
+    // hooks of the entries in between, snapshots among them, still read their tree nodes).
+    this.#o.ledger.compact(this.#durable.commitSeqno);
     writeDurable(this.#o.hardStatePath, JSON.stringify({ ...this.#durable, commitSeqno }));
     this.#durable = { ...this.#durable, commitSeqno };
   }

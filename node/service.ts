@@ -34,6 +34,7 @@ import {
 } from "../runtime/ledger/signature.js";
 import { generateLedgerSecret, LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { Ledger } from "../runtime/ledger/ledger.js";
+import { MerkleArchiveFiles, merkleArchiveDir } from "../runtime/ledger/merkle-archive.js";
 import { decodeEntry } from "../runtime/ledger/entry.js";
 import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import { openLedgerStore } from "../runtime/ledger/open-store.js";
@@ -307,6 +308,7 @@ export class TreatyNode {
       windowEntries: init.config.history?.windowEntries ?? 0,
       contracts: () => new Map(this.gov.rows<{ digest: string; bundle: string }>(GOV.contracts)),
       logger: this.logger,
+      snapshotState: (seqno) => this.snapshots.stateAtOrBelow(seqno),
     });
     this.#reactions = new GovReactions({
       gov: this.gov,
@@ -543,6 +545,7 @@ export class TreatyNode {
     // Restart from the latest usable snapshot: the ledger reads only the entries after it.
     const restart: RestartPoint | undefined = restartPoint(snapshotFiles, store, serviceKeys, logger);
     const verify = lifecycle.replay("ledger", store.lastSeqno - (restart?.base.seqno ?? 0));
+    const archive = new MerkleArchiveFiles(merkleArchiveDir(config.dataDir));
     const ledger = await Ledger.openPaced(
       {
         store,
@@ -551,6 +554,7 @@ export class TreatyNode {
         serviceKey,
         ...(restart !== undefined && { base: restart.base }),
         previousServiceKeys,
+        archive,
       },
       (done) => verify(done - (restart?.base.seqno ?? 0)),
     );
@@ -558,7 +562,7 @@ export class TreatyNode {
     if (ledger.lastSeqno > 0) {
       persisted = loadPersistedState(ledger, join(config.dataDir, "consensus.json"));
     } else if (config.genesis) {
-      const genesis = genesisTransaction({
+      const genesis = await genesisTransaction({
         genesis: config.genesis,
         nodeId: identity.id,
         nodePublicKey: identity.publicKey,

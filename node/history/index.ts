@@ -6,7 +6,9 @@
  * keeps the last `windowEntries` versions uncommitted in its KV overlay, so any state in that
  * window can be read exactly (`KvStore.beginAt`). Older states are refused with
  * `HistoryUnavailable`; the window is the honest bound of this design (memory: the state once
- * more, plus the write sets of the window). Replay from snapshots is not implemented.
+ * more, plus the write sets of the window). The engine starts from the newest kept snapshot at
+ * or below the first seqno of the window (or, on a node whose ledger starts at a snapshot, at or
+ * below that base) instead of replaying from seqno 1; without one it replays from seqno 1.
  *
  * The method that runs is the contract as deployed now (its current bundle), over the old state.
  * The engine runs on the node's main thread; catching up is done in slices that yield.
@@ -14,6 +16,7 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { Ledger } from "../../runtime/ledger/ledger.js";
+import type { SnapshotState } from "../snapshot/format.js";
 import { ExecutionEngine } from "../execution/engine.js";
 import type { ExecCall, ExecResult } from "../execution/protocol.js";
 import type { Logger } from "../log.js";
@@ -30,6 +33,8 @@ export interface HistoryOptions {
   /** The deployed contracts: name → {digest, bundle} (the governance table). */
   readonly contracts: () => ReadonlyMap<string, { readonly digest: string; readonly bundle: string }>;
   readonly logger: Logger;
+  /** The newest usable snapshot state at or below a seqno (node/snapshot/ `stateAtOrBelow`). */
+  readonly snapshotState?: (atOrBelow: number) => SnapshotState | undefined;
 }
 
 export class HistoryReads {
@@ -60,6 +65,12 @@ export class HistoryReads {
   }
 
   #applied = 0;
+  #startedAt = 0;
+
+  /** The seqno the engine started from (a snapshot's, or 0: replayed from seqno 1). */
+  get startedAt(): number {
+    return this.#startedAt;
+  }
 
   /**
    * Runs readonly `call` at committed `seqno`. Throws HistoryUnavailable when queries are off or
@@ -105,6 +116,16 @@ export class HistoryReads {
   async #catchUp(): Promise<void> {
     const engine = await this.#open();
     const { ledger, windowEntries } = this.#o;
+    if (this.#applied === 0) {
+      const from = Math.max(this.#target - windowEntries, ledger.base?.seqno ?? 0);
+      const state = from > 0 ? this.#o.snapshotState?.(from) : undefined;
+      if (state !== undefined) {
+        await engine.installState(state.seqno, [...state.public, ...state.private]);
+        this.#applied = state.seqno;
+        this.#startedAt = state.seqno;
+        this.#o.logger.info("history: started from a snapshot", { seqno: state.seqno });
+      }
+    }
     while (!this.#closed && this.#applied < this.#target) {
       const last = Math.min(this.#target, this.#applied + SLICE_ENTRIES);
       const items = [];

@@ -237,6 +237,24 @@ export class Snapshots implements SnapshotPort {
   }
 
   /**
+   * The state of the newest kept committed snapshot at or below `seqno` that verifies, or
+   * undefined: where a history engine (node/history/) starts instead of seqno 1.
+   */
+  stateAtOrBelow(seqno: number): SnapshotState | undefined {
+    const kept = this.#o.files.list("committed").filter((s) => s <= seqno);
+    for (const s of kept.sort((a, b) => b - a)) {
+      const bytes = this.#o.files.read(s, "committed");
+      if (bytes === undefined) continue;
+      try {
+        return this.verify(bytes).state;
+      } catch {
+        // a file that no longer verifies is skipped, as at restart
+      }
+    }
+    return undefined;
+  }
+
+  /**
    * Verifies `bytes` and opens its private part; throws SnapshotInvalid (nothing loaded). Shared
    * by `install` and the restart path.
    */

@@ -40,7 +40,7 @@ import {
   storedLeafFields,
   type TxMetadata,
 } from "./entry.js";
-import { MerkleTree } from "./merkle-tree.js";
+import { type MerkleNodeArchive, MerkleTree } from "./merkle-tree.js";
 import { buildReceipt } from "./receipts.js";
 import type { LedgerSecrets } from "./secrets.js";
 import {
@@ -71,6 +71,8 @@ export interface LedgerOptions {
   readonly previousServiceKeys?: readonly PublicKey[];
   /** Merkle tree memory bound (see merkle-tree.ts). */
   readonly residentLevel?: number;
+  /** Where `compact` moves old Merkle nodes (merkle-archive.ts); without it they are recomputed. */
+  readonly archive?: MerkleNodeArchive;
   /** Start at this base (a snapshot's) and read only the entries after it (see `Ledger.open`). */
   readonly base?: LedgerBase;
 }
@@ -120,6 +122,7 @@ export class Ledger {
   readonly #random: RandomBytes | undefined;
   readonly #serviceKey: PublicKey | undefined;
   readonly #previousServiceKeys: readonly PublicKey[];
+  readonly #archive: MerkleNodeArchive | undefined;
   #tree: MerkleTree;
   #base: LedgerBase | undefined;
   /** Entries after `#persistedSeqno`: the first `#submitted` are being written by `persistAsync`. */
@@ -129,8 +132,11 @@ export class Ledger {
   readonly #inFlight: Array<{ last: number }> = [];
   #persistedSeqno: number;
   #lastView = 0;
-  /** Seqnos of signature entries, ascending (one number per signature: small). */
-  readonly #signatures: number[] = [];
+  /**
+   * Seqnos of signature entries, ascending, from the last one at or before the compaction point
+   * (`compact`) on; older ones are found by reading the entries around them.
+   */
+  #signatures: number[] = [];
   /** First seqno of each view, ascending (one record per view). */
   readonly #views: Array<{ readonly view: number; readonly startSeqno: number }> = [];
   /** Seqnos of `internal` entries (configuration and node records: rare), ascending. */
@@ -146,6 +152,7 @@ export class Ledger {
     this.#random = options.random;
     this.#serviceKey = options.serviceKey;
     this.#previousServiceKeys = options.previousServiceKeys ?? [];
+    this.#archive = options.archive;
     this.#persistedSeqno = 0;
     this.#tree = this.#newTree(options.residentLevel);
   }
@@ -154,6 +161,7 @@ export class Ledger {
     return new MerkleTree({
       hasher: nodeHasher,
       ...(residentLevel !== undefined ? { residentLevel } : {}),
+      ...(this.#archive !== undefined ? { archive: this.#archive } : {}),
       leafSource: (index) => this.#leafHashAt(index + 1),
     });
   }
@@ -273,6 +281,7 @@ export class Ledger {
     )
       throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
     this.#store.rebase(base.seqno);
+    this.#archive?.clear(); // nodes of entries this node no longer holds
     this.#staged = [];
     this.#signatures.length = 0;
     this.#internal.length = 0;
@@ -365,7 +374,40 @@ export class Ledger {
 
   /** The highest signature seqno ≤ `seqno`, or 0. */
   lastSignatureAtOrBefore(seqno: number): number {
-    return floorValue(this.#signatures, seqno) ?? 0;
+    const indexed = floorValue(this.#signatures, seqno);
+    if (indexed !== undefined || this.#signatures.length === 0 || seqno >= this.#signatures[0]!)
+      return indexed ?? 0;
+    // Before the index (compacted): walk back (a signature comes at least every signature
+    // interval); a base is a signature, and a store that does not reach further knows none.
+    for (let at = Math.min(seqno, this.lastSeqno); at >= 1; at--) {
+      if (at === this.#base?.seqno) return at;
+      const record = this.get(at);
+      if (record === undefined) return 0;
+      if (decodeEntry(record.bytes, at).header.kind === "signature") return at;
+    }
+    return 0;
+  }
+
+  /** What the ledger holds in memory that grows with entries (bounded by `compact`): for tests and metrics. */
+  get resident(): { readonly signatures: number; readonly treeBytes: number } {
+    return { signatures: this.#signatures.length, treeBytes: this.#tree.memoryBytes() };
+  }
+
+  /**
+   * Frees what the ledger holds in memory for entries up to `committedSeqno`, which consensus
+   * never rolls back: the Merkle tree's nodes before it (to the archive, or recomputed when a
+   * proof needs them) and the signature index before the last signature at or before it. What
+   * stays per entry is bounded by the entries after the last call. The driver calls it as the
+   * commit point advances.
+   */
+  compact(committedSeqno: number): void {
+    assert(Number.isSafeInteger(committedSeqno) && committedSeqno >= 0, "compact at a seqno");
+    // Only durable entries (the walks that replace the index read the store); a commit point
+    // from before a snapshot install may name more than the ledger now holds.
+    const point = Math.min(committedSeqno, this.#persistedSeqno);
+    this.#tree.compact(point);
+    const drop = indexOfFloor(this.#signatures, point);
+    if (drop > 0) this.#signatures = this.#signatures.slice(drop);
   }
 
   /** The first seqno of each view in the ledger, ascending (a copy). */
@@ -381,15 +423,16 @@ export class Ledger {
 
   /** First signature seqno > `seqno`, or undefined. */
   signatureAfter(seqno: number): number | undefined {
-    // Before a base the index knows no signature: read the entries this node still holds (a
-    // signature comes at least every signature interval, so the walk is short).
-    if (this.#base !== undefined && seqno < this.#base.seqno) {
-      for (const record of this.#store.range(seqno + 1, this.#base.seqno - 1)) {
+    // Before the index (a base, or compacted) it knows no signature: read the entries this node
+    // still holds (a signature comes at least every signature interval, so the walk is short).
+    const first = this.#signatures[0];
+    if (first !== undefined && seqno < first - 1) {
+      for (const record of this.#store.range(seqno + 1, first - 1)) {
         if (record.seqno !== seqno + 1) break; // a gap: the store does not hold what follows
         if (decodeEntry(record.bytes, record.seqno).header.kind === "signature") return record.seqno;
         seqno = record.seqno;
       }
-      return this.#base.seqno;
+      return first;
     }
     let low = 0;
     let high = this.#signatures.length;
@@ -569,8 +612,8 @@ export class Ledger {
   /** Drops every entry with seqno ≥ `fromSeqno` (staged and stored) and rolls the tree back. */
   truncate(fromSeqno: number): void {
     assert(
-      Number.isSafeInteger(fromSeqno) && fromSeqno > (this.#base?.seqno ?? 0),
-      "truncate after the base",
+      Number.isSafeInteger(fromSeqno) && fromSeqno > Math.max(this.#base?.seqno ?? 0, this.#tree.base),
+      "truncate after the base and the compaction point (committed entries never roll back)",
     );
     if (fromSeqno > this.lastSeqno) return;
     // Batches in flight no longer make the cut entries durable (the store queues the removal).
@@ -675,6 +718,12 @@ export class Ledger {
 
 /** The largest value ≤ `value` in ascending `sorted`, or undefined. */
 function floorValue(sorted: readonly number[], value: number): number | undefined {
+  const index = indexOfFloor(sorted, value);
+  return index < 0 ? undefined : sorted[index];
+}
+
+/** The index of the largest value ≤ `value` in ascending `sorted`, or -1. */
+function indexOfFloor(sorted: readonly number[], value: number): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {
@@ -682,7 +731,7 @@ function floorValue(sorted: readonly number[], value: number): number | undefine
     if (sorted[mid]! <= value) low = mid + 1;
     else high = mid;
   }
-  return low === 0 ? undefined : sorted[low - 1];
+  return low - 1;
 }
 
 function checkMeta(meta: TxMetadata): void {

@@ -16,12 +16,33 @@
  * default R = 5, 10 million entries cost ~20 MB, and a proof for an old entry reads 32 entries;
  * proofs for recent entries (the tail) and all roots need no reads at all. R = 0 keeps every node
  * in memory and needs no source (64 bytes per leaf).
+ *
+ * Bounded by compaction. `compact(size)` (the ledger calls it with its commit point) moves the
+ * in-memory nodes wholly before `size` out: the tree keeps `frontier(size)` (O(log n) hashes) and
+ * hands the dropped nodes (levels ≥ R) to the optional `MerkleNodeArchive` (a file: one pread per
+ * node later). A node before the compaction point is then read from the frontier, a bounded
+ * cache, the archive, or recomputed from its children (down to the leaf source). Memory is then
+ * O(entries since the last compaction + log n), whatever the ledger's length.
  */
 import { assert } from "../../sdk/assert.js";
 import { HASH_BYTES, type MerkleHasher } from "../../sdk/merkle.js";
 
 /** Returns the leaf hash of leaf `index` (0-based), for leaves older than the in-memory tail. */
 export type LeafHashSource = (index: number) => Uint8Array;
+
+/**
+ * Where compacted nodes go (runtime/ledger/merkle-archive.ts keeps them in files). Node (L, j)
+ * covers leaves [j·2^L, (j+1)·2^L); only complete nodes of committed leaves are put, so a node
+ * once put never changes. `get` may miss (never put, or lost in a crash): the tree recomputes.
+ */
+export interface MerkleNodeArchive {
+  /** The node's hash, or undefined when the archive does not hold it. */
+  get(level: number, index: number): Uint8Array | undefined;
+  /** Stores nodes `firstIndex`, `firstIndex + 1`, ... of `level` (`hashes`: 32 bytes each, a copy is taken). */
+  put(level: number, firstIndex: number, hashes: Uint8Array): void;
+  /** Forgets every node (it contradicts the tree: another history). */
+  clear(): void;
+}
 
 export interface MerkleTreeOptions {
   readonly hasher: MerkleHasher;
@@ -31,6 +52,8 @@ export interface MerkleTreeOptions {
   readonly leafSource?: LeafHashSource;
   /** How many recomputed chunks to keep (each 2^R · 64 bytes). Default 32. */
   readonly chunkCacheSize?: number;
+  /** Where `compact` moves nodes to (default: none, compacted nodes are recomputed from leaves). */
+  readonly archive?: MerkleNodeArchive;
 }
 
 /** Default resident level: 32-leaf chunks, ~2 bytes of memory per entry. */
@@ -45,6 +68,7 @@ export class MerkleTree {
   readonly #resident: number;
   readonly #source: LeafHashSource | undefined;
   readonly #cacheSize: number;
+  readonly #archive: MerkleNodeArchive | undefined;
   #size = 0;
   /** Levels ≥ R: every complete node. Index L; entries below R stay empty. */
   readonly #levels: HashArray[] = [];
@@ -54,12 +78,14 @@ export class MerkleTree {
   /** Recomputed old chunks: chunk index → its levels 0..R-1. Insertion order = LRU order. */
   readonly #chunks = new Map<number, HashArray[]>();
   /**
-   * A tree started at a base (`startAt`): leaves before `#base` are known only through the base's
-   * frontier (`#frontier`, "level:index" → hash, O(log n)); a node wholly before the base that is
-   * not a frontier node is recomputed from the leaf source when the source has those leaves.
+   * A tree started at a base (`startAt`) or compacted (`compact`): nodes wholly before `#base`
+   * are not resident; they are the frontier there (`#frontier`, "level:index" → hash, O(log n)),
+   * in the archive, or recomputed from the leaf source when the source has those leaves.
    */
   #base = 0;
   readonly #frontier = new Map<string, Uint8Array>();
+  /** `frontier(#base)` after the last `compact` (empty before). */
+  #compacted = new Map<string, Uint8Array>();
   /** Recomputed nodes wholly before the base (levels ≥ R), bounded; insertion order = LRU order. */
   readonly #history = new Map<string, Uint8Array>();
 
@@ -77,6 +103,7 @@ export class MerkleTree {
     this.#resident = resident;
     this.#source = options.leafSource;
     this.#cacheSize = Math.max(1, options.chunkCacheSize ?? 32);
+    this.#archive = options.archive;
     for (let level = 0; level < resident; level++) this.#tail.push(new HashArray());
   }
 
@@ -202,8 +229,52 @@ export class MerkleTree {
     nodes.forEach(([level, index], i) => {
       this.#frontier.set(`${level}:${index}`, copy(frontier[i]!));
     });
+    // An archive left by another history (a data dir reused) would hand out wrong nodes.
+    if (
+      nodes.some(([level, index], i) => {
+        const held = level >= this.#resident ? this.#archive?.get(level, index) : undefined;
+        return held !== undefined && !equal(held, frontier[i]!);
+      })
+    )
+      this.#archive?.clear();
     this.#resetTail(Math.floor(size / this.chunkLeaves) * this.chunkLeaves);
     return true;
+  }
+
+  /**
+   * Drops from memory every node wholly before `size` rounded down to a whole chunk (2^R leaves),
+   * keeping `frontier` there; dropped nodes of levels ≥ R go to the archive first. Roots, proofs
+   * and appends are unchanged; a node before that point costs an archive read or a recomputation
+   * (see the module comment). The tree can no longer be truncated below that point: call it only
+   * with leaves that are never rolled back (committed). Returns the new base (unchanged when
+   * `size` is not past it).
+   */
+  compact(size: number): number {
+    this.#checkSize(size);
+    const point = Math.floor(size / this.chunkLeaves) * this.chunkLeaves;
+    if (point <= this.#base) return this.#base;
+    const frontier = new Map<string, Uint8Array>();
+    let start = 0;
+    for (let level = 52; level >= 0; level--) {
+      const width = 2 ** level;
+      if (point - start >= width) {
+        frontier.set(`${level}:${start / width}`, copy(this.#node(level, start / width)));
+        start += width;
+      }
+    }
+    for (let level = this.#resident; level < this.#levels.length; level++) {
+      const nodes = this.#levels[level]!;
+      const end = Math.min(Math.floor(point / 2 ** level), nodes.length);
+      if (end <= nodes.first) continue;
+      this.#archive?.put(level, nodes.first, nodes.span(nodes.first, end));
+      nodes.dropBefore(end);
+    }
+    for (const chunk of [...this.#chunks.keys()])
+      if ((chunk + 1) * this.chunkLeaves <= point) this.#chunks.delete(chunk);
+    // The frontier `startAt` got stays (leaves before it may be absent from the source).
+    this.#compacted = frontier;
+    this.#base = point;
+    return point;
   }
 
   /** Root of the tree of the first `size` leaves (default: all). */
@@ -276,9 +347,12 @@ export class MerkleTree {
     return 2 ** this.#resident;
   }
 
-  /** Bytes held by node arrays and cached chunks (for metrics and the memory-bound test). */
+  /**
+   * Bytes held by node arrays, cached chunks and the frontier and history caches (for metrics
+   * and the memory-bound tests; the per-entry hash arrays dominate).
+   */
   memoryBytes(): number {
-    let bytes = 0;
+    let bytes = (this.#frontier.size + this.#compacted.size + this.#history.size) * HASH_BYTES;
     for (const level of this.#levels) bytes += level.capacityBytes;
     for (const level of this.#tail) bytes += level.capacityBytes;
     for (const chunk of this.#chunks.values()) for (const level of chunk) bytes += level.capacityBytes;
@@ -316,13 +390,19 @@ export class MerkleTree {
    */
   #before(level: number, index: number): Uint8Array {
     const key = `${level}:${index}`;
-    const known = this.#frontier.get(key) ?? this.#history.get(key);
+    const known =
+      this.#frontier.get(key) ??
+      this.#compacted.get(key) ??
+      this.#history.get(key) ??
+      (level >= this.#resident ? this.#archive?.get(level, index) : undefined);
     if (known !== undefined) return known;
     const hash =
       level === 0
         ? this.#leafFromSource(index)
         : this.#hasher.node(this.#before(level - 1, 2 * index), this.#before(level - 1, 2 * index + 1));
     if (level >= this.#resident) {
+      // Recomputed (the archive missed it): keep it there too, so the next read is one lookup.
+      this.#archive?.put(level, index, hash);
       if (this.#history.size >= HISTORY_CACHE_NODES) this.#history.delete(this.#history.keys().next().value!);
       this.#history.set(key, hash);
     }
@@ -451,6 +531,27 @@ class HashArray {
 
   get length(): number {
     return this.#first + this.#length;
+  }
+
+  /** The first index held. */
+  get first(): number {
+    return this.#first;
+  }
+
+  /** Hashes `from` .. `end - 1`, concatenated (a view: copy before keeping it). */
+  span(from: number, end: number): Uint8Array {
+    assert(from >= this.#first && from <= end && end <= this.length, "hash span out of range");
+    return this.#bytes.subarray((from - this.#first) * HASH_BYTES, (end - this.#first) * HASH_BYTES);
+  }
+
+  /** Forgets every hash before index `first` (memory shrinks with it). */
+  dropBefore(first: number): void {
+    assert(first >= this.#first && first <= this.length, "drop point out of range");
+    const kept = this.#bytes.subarray((first - this.#first) * HASH_BYTES, this.#length * HASH_BYTES);
+    this.#bytes = new Uint8Array(Math.max(16 * HASH_BYTES, kept.length * 2));
+    this.#bytes.set(kept);
+    this.#length = kept.length / HASH_BYTES;
+    this.#first = first;
   }
 
   /** Empties the array so that its next push is index `first`. */
