@@ -91,7 +91,11 @@ describe("catch-up and join from a snapshot", () => {
     const events = await snapshotEvents(lagging);
     assert.ok((events.installed ?? 0) >= 1, `the follower installed a snapshot: ${JSON.stringify(events)}`);
     assert.ok((events.bytesFetched ?? 0) > 0);
-    assert.ok(((await snapshotEvents(leader)).chunksServed ?? 0) >= 1, "the leader served the chunks");
+    // Served by whichever node led when the follower came back (leadership may move under load).
+    let served = 0;
+    for (const node of cluster.nodes)
+      if (node !== lagging) served += (await snapshotEvents(node)).chunksServed ?? 0;
+    assert.ok(served >= 1, "a leader served the chunks");
     assert.match(lagging.tail(400), /snapshot installed/);
 
     // The same ledger tail: receipts built by each node from its own ledger are identical.
