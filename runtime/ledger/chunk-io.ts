@@ -63,6 +63,8 @@ export class ChunkFileIo {
   readonly #dir: string;
   #queue: FileOp[] = [];
   #running = false;
+  /** Operations of the round being run that have not finished yet. */
+  #left = 0;
   #failure: unknown;
   #idle: Array<() => void> = [];
 
@@ -70,9 +72,12 @@ export class ChunkFileIo {
     this.#dir = dir;
   }
 
-  /** True while operations are queued or running: new ones must queue behind them. */
+  /**
+   * True while operations are queued or running: new ones must queue behind them. False as soon
+   * as the last one finished, so code that awaited the last `done` may run operations at once.
+   */
   get busy(): boolean {
-    return this.#running || this.#queue.length > 0;
+    return this.#left > 0 || this.#queue.length > 0;
   }
 
   /** The error that failed the queue, if one did. */
@@ -115,10 +120,19 @@ export class ChunkFileIo {
       while (this.#queue.length > 0) {
         const round = compact(this.#queue);
         this.#queue = [];
+        this.#left = round.length;
         for (let i = 0; i < round.length; i++) {
+          const op = round[i]!;
+          if (op.kind === "done") {
+            this.#left--; // before its continuation runs
+            op.resolve();
+            continue;
+          }
           try {
-            await runAsync(this.#dir, round[i]!);
+            await runAsync(this.#dir, op);
+            this.#left--;
           } catch (err) {
+            this.#left = 0;
             this.#fail(err, round.slice(i + 1));
             return;
           }

@@ -77,6 +77,8 @@ describe("ChunkedLedgerStore.appendAsync", () => {
       }
       assert.throws(() => store.append(batch(next, 1)), AssertionFailure);
       await Promise.all(batches);
+      store.append(batch(next, 1)); // nothing pending once the last batch resolved
+      next++;
       assert.deepEqual(
         resolved,
         [...resolved].sort((a, b) => a - b),
