@@ -10,6 +10,10 @@
  * - a signature entry follows whenever the signature policy says so (checked after each batch
  *   and by a timer the node drives).
  *
+ * A signature's write set is empty, so its KV apply is sent without waiting for the answer: the
+ * next batch goes to the worker right behind it (the worker runs them in order), and the batch
+ * checks the apply's outcome once its own results are back (see #runBatch).
+ *
  * If leadership is lost while a batch executes, its results are thrown away (the KV is rolled
  * back to the ledger) and every call fails with `NotLeader`: nothing was proposed, so a client
  * may resend the same signed request (same nonce) and it executes at most once.
@@ -62,6 +66,8 @@ export class Sequencer {
   #tail: Promise<void> = Promise.resolve();
   #draining = false;
   #lastSignatureMs: number;
+  /** The KV apply of the last signature, not awaited when it was sent (see #runBatch). */
+  #signatureApplied: Promise<void> = Promise.resolve();
 
   constructor(options: SequencerOptions) {
     this.#o = options;
@@ -182,6 +188,15 @@ export class Sequencer {
     );
     addStageTime("execution", performance.now() - started, batch.length);
     assert(results.length === batch.length, "one result per call");
+    // Settled by now (the worker answered it before the batch). If it failed, the worker is
+    // unusable: undo the batch, so the KV does not run ahead of the ledger, and fail its calls.
+    try {
+      await this.#signatureApplied;
+    } catch (err) {
+      this.#signatureApplied = Promise.resolve();
+      await execution.rollback(ledger.lastSeqno);
+      throw err;
+    }
     const status = replica.consensus.status();
     if (status.role !== "Leader" || status.view !== view || ledger.lastSeqno !== first - 1) {
       await execution.rollback(ledger.lastSeqno);
@@ -247,7 +262,15 @@ export class Sequencer {
       await this.#o.execution.rollback(seqno - 1);
       throw err;
     }
-    await applied;
+    if (signature) {
+      // Not awaited here: the next batch checks it (#runBatch). Logged if no batch follows.
+      this.#signatureApplied = applied;
+      applied.catch((err: unknown) => {
+        this.#o.logger.error("the KV apply of a signature failed", { seqno, err });
+      });
+    } else {
+      await applied;
+    }
     return ids;
   }
 
