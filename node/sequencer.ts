@@ -27,11 +27,10 @@ import type { Ledger } from "../runtime/ledger/ledger.js";
 import { type SignaturePolicy, signatureDue } from "../runtime/ledger/policy.js";
 import type { NodeSigner } from "../runtime/ledger/signature.js";
 import { EMPTY_WRITE_SET } from "../runtime/executor.js";
-import type { MembershipChange } from "./consensus/node.js";
+import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
 import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
-import type { Replica } from "./replica.js";
 import { addStageTime, timeStage } from "./stage-times.js";
 
 export type CallKind = "user" | "member" | "governance";
@@ -44,8 +43,15 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
+/** What the sequencer uses of the replica (node/replica.ts); tests stand in for it. */
+export interface SequencerReplica {
+  readonly consensus: Pick<ConsensusNode, "status" | "limits">;
+  propose(entries: readonly ProposedEntry[]): TxId[];
+  changeMembership(change: MembershipChange, payload: Uint8Array): TxId;
+}
+
 export interface SequencerOptions {
-  readonly replica: Replica;
+  readonly replica: SequencerReplica;
   readonly ledger: Ledger;
   readonly execution: ExecutionService;
   /** The node's signer (its key and the service's endorsement). */
