@@ -25,7 +25,7 @@ import { isPublicMap, type KvTx, type MapWrites } from "../../runtime/kv/types.j
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
-import type { ConstitutionRecord } from "../gov/tables.js";
+import { type ConstitutionRecord, INTERNAL } from "../gov/tables.js";
 import {
   describeNonce,
   findNonce,
@@ -305,7 +305,8 @@ export class ExecutionEngine {
   apply(items: readonly VersionedWriteSet[]): void {
     this.#alive();
     // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs.
-    if (items.length > 0) this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
+    if (items.some(({ writeSet }) => writeSet.private.some((m) => m.map === INTERNAL.nonceExpiry)))
+      this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
     for (const { version, writeSet } of items) this.#kv.apply(version, writeSet);
   }
 
