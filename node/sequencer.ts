@@ -186,6 +186,9 @@ export class Sequencer {
       throw new TreatyError("Unavailable", "too many uncommitted transactions: retry shortly");
     }
     const first = ledger.lastSeqno + 1;
+    // Checked once this batch's results are back (each signature's apply is checked once).
+    const signatureApplied = this.#signatureApplied;
+    this.#signatureApplied = Promise.resolve();
     const started = performance.now();
     const results = await execution.executeBatch(
       view,
@@ -197,9 +200,8 @@ export class Sequencer {
     // Settled by now (the worker answered it before the batch). If it failed, the worker is
     // unusable: undo the batch, so the KV does not run ahead of the ledger, and fail its calls.
     try {
-      await this.#signatureApplied;
+      await signatureApplied;
     } catch (err) {
-      this.#signatureApplied = Promise.resolve();
       await execution.rollback(ledger.lastSeqno);
       throw err;
     }
