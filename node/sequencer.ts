@@ -10,6 +10,10 @@
  * - a signature entry follows whenever the signature policy says so (checked after each batch
  *   and by a timer the node drives).
  *
+ * A signature's write set is empty, so its KV apply is sent without waiting for the answer: the
+ * next batch goes to the worker right behind it (the worker runs them in order), and the batch
+ * checks the apply's outcome once its own results are back (see #runBatch).
+ *
  * If leadership is lost while a batch executes, its results are thrown away (the KV is rolled
  * back to the ledger) and every call fails with `NotLeader`: nothing was proposed, so a client
  * may resend the same signed request (same nonce) and it executes at most once.
@@ -23,11 +27,10 @@ import type { Ledger } from "../runtime/ledger/ledger.js";
 import { type SignaturePolicy, signatureDue } from "../runtime/ledger/policy.js";
 import type { NodeSigner } from "../runtime/ledger/signature.js";
 import { EMPTY_WRITE_SET } from "../runtime/executor.js";
-import type { MembershipChange } from "./consensus/node.js";
+import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
 import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
-import type { Replica } from "./replica.js";
 import { addStageTime, timeStage } from "./stage-times.js";
 
 export type CallKind = "user" | "member" | "governance";
@@ -40,8 +43,15 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
+/** What the sequencer uses of the replica (node/replica.ts); tests stand in for it. */
+export interface SequencerReplica {
+  readonly consensus: Pick<ConsensusNode, "status" | "limits">;
+  propose(entries: readonly ProposedEntry[]): TxId[];
+  changeMembership(change: MembershipChange, payload: Uint8Array): TxId;
+}
+
 export interface SequencerOptions {
-  readonly replica: Replica;
+  readonly replica: SequencerReplica;
   readonly ledger: Ledger;
   readonly execution: ExecutionService;
   /** The node's signer (its key and the service's endorsement). */
@@ -62,6 +72,8 @@ export class Sequencer {
   #tail: Promise<void> = Promise.resolve();
   #draining = false;
   #lastSignatureMs: number;
+  /** The KV apply of the last signature, not awaited when it was sent (see #runBatch). */
+  #signatureApplied: Promise<void> = Promise.resolve();
 
   constructor(options: SequencerOptions) {
     this.#o = options;
@@ -174,6 +186,9 @@ export class Sequencer {
       throw new TreatyError("Unavailable", "too many uncommitted transactions: retry shortly");
     }
     const first = ledger.lastSeqno + 1;
+    // Checked once this batch's results are back (each signature's apply is checked once).
+    const signatureApplied = this.#signatureApplied;
+    this.#signatureApplied = Promise.resolve();
     const started = performance.now();
     const results = await execution.executeBatch(
       view,
@@ -182,6 +197,14 @@ export class Sequencer {
     );
     addStageTime("execution", performance.now() - started, batch.length);
     assert(results.length === batch.length, "one result per call");
+    // Settled by now (the worker answered it before the batch). If it failed, the worker is
+    // unusable: undo the batch, so the KV does not run ahead of the ledger, and fail its calls.
+    try {
+      await signatureApplied;
+    } catch (err) {
+      await execution.rollback(ledger.lastSeqno);
+      throw err;
+    }
     const status = replica.consensus.status();
     if (status.role !== "Leader" || status.view !== view || ledger.lastSeqno !== first - 1) {
       await execution.rollback(ledger.lastSeqno);
@@ -247,7 +270,15 @@ export class Sequencer {
       await this.#o.execution.rollback(seqno - 1);
       throw err;
     }
-    await applied;
+    if (signature) {
+      // Not awaited here: the next batch checks it (#runBatch). Logged if no batch follows.
+      this.#signatureApplied = applied;
+      applied.catch((err: unknown) => {
+        this.#o.logger.error("the KV apply of a signature failed", { seqno, err });
+      });
+    } else {
+      await applied;
+    }
     return ids;
   }
 

@@ -25,8 +25,15 @@ import { isPublicMap, type KvTx, type MapWrites } from "../../runtime/kv/types.j
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
-import type { ConstitutionRecord } from "../gov/tables.js";
-import { describeNonce, findNonce, nonceHorizon, pruneNonces, recordNonce } from "./nonces.js";
+import { type ConstitutionRecord, INTERNAL } from "../gov/tables.js";
+import {
+  describeNonce,
+  findNonce,
+  NONCE_PRUNE_SLACK_MS,
+  nonceHorizon,
+  pruneNonces,
+  recordNonce,
+} from "./nonces.js";
 import { type Retention, resolveRetention } from "./retention.js";
 import {
   type ExecCall,
@@ -73,6 +80,12 @@ export class ExecutionEngine {
   readonly #progress: Int32Array;
   readonly #hooks: EngineHooks;
   readonly #retention: Retention;
+  /**
+   * A lower bound on the `createdMs` of every nonce the KV holds above the horizon, as far as
+   * this engine knows (-Infinity: unknown): a prune pass is due only once it has expired for
+   * NONCE_PRUNE_SLACK_MS (see nonces.ts). It only decides when to prune, never what is refused.
+   */
+  #oldestNonceMs = Number.NEGATIVE_INFINITY;
   #closed = false;
 
   private constructor(
@@ -215,7 +228,7 @@ export class ExecutionEngine {
       }
     } catch (err) {
       // A host bug or storage failure: the caller gets no results, so it must see no effects.
-      this.#kv.rollback(before);
+      this.#rollbackKv(before);
       throw err;
     }
     assert(results.length === calls.length, "executeBatch: one result per call");
@@ -291,6 +304,9 @@ export class ExecutionEngine {
    */
   apply(items: readonly VersionedWriteSet[]): void {
     this.#alive();
+    // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs.
+    if (items.some(({ writeSet }) => writeSet.private.some((m) => m.map === INTERNAL.nonceExpiry)))
+      this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
     for (const { version, writeSet } of items) this.#kv.apply(version, writeSet);
   }
 
@@ -303,6 +319,12 @@ export class ExecutionEngine {
   /** Drops applied versions above `version` (never below the committed version: assert). */
   rollback(version: number): void {
     this.#alive();
+    this.#rollbackKv(version);
+  }
+
+  /** Rolls the KV back; the nonces a rolled-back pass forgot are back, so the bound is unknown. */
+  #rollbackKv(version: number): void {
+    this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
     this.#kv.rollback(version);
   }
 
@@ -353,7 +375,7 @@ export class ExecutionEngine {
     this.#alive();
     const committed = this.#kv.committedVersion;
     assert(version > committed, "a snapshot is installed above the committed version");
-    this.#kv.rollback(committed);
+    this.#rollbackKv(committed);
     const wanted = new Map(maps.map((m) => [m.map, m.writes]));
     const tx = this.#kv.beginAt(committed);
     const names = [...new Set([...this.#kv.knownMaps(), ...wanted.keys()])].sort();
@@ -433,8 +455,8 @@ export class ExecutionEngine {
   }
 
   /**
-   * Checks and records a signed call's nonce in `tx`, and forgets a few expired ones there (see
-   * nonces.ts). Returns the failed result (Replay; StaleRequest for a call created before the
+   * Checks and records a signed call's nonce in `tx`, and forgets expired ones there when a prune
+   * pass is due (see nonces.ts). Returns the failed result (Replay; StaleRequest for a call created before the
    * retention or the horizon of forgotten nonces; the store's refusal of an oversized key) or
    * undefined when the call may run.
    */
@@ -465,7 +487,14 @@ export class ExecutionEngine {
         };
       }
       recordNonce(tx, call.caller.id, call.nonce, createdMs, { txid, timeMs: call.timeMs });
-      pruneNonces(tx, oldestMs);
+      // The bound only lowers here: if this call fails, its nonce is simply not in the KV.
+      this.#oldestNonceMs = Math.min(this.#oldestNonceMs, createdMs);
+      if (oldestMs - NONCE_PRUNE_SLACK_MS > this.#oldestNonceMs) {
+        // A failed call abandons the pass with its tx: the nonces it kept stay expired a while
+        // longer, and a later pass (scanning from the horizon) forgets them.
+        const { oldestKeptMs } = pruneNonces(tx, oldestMs, horizon);
+        this.#oldestNonceMs = oldestKeptMs ?? Number.NEGATIVE_INFINITY;
+      }
       return undefined;
     } catch (err) {
       if (err instanceof TreatyError)

@@ -10,15 +10,21 @@
  *
  * The table stays bounded: a nonce is only needed while a request carrying it could still be
  * admitted. Each record also has a row in `treaty.nonceExpiry`, keyed by the request's
- * `createdMs` (zero-padded, so key order is time order). Every signed call, in its own
- * transaction, forgets up to `NONCE_PRUNE_PER_CALL` nonces created more than the retention before
- * the call's recorded time, oldest first, and raises the horizon (`treaty.nonceHorizon`: every
- * nonce created at or before `throughMs` may be forgotten). A call created at or before the
- * horizon is refused (`StaleRequest`) inside the transaction, so a forgotten nonce can never be
- * replayed, whatever the admitting node's clock or freshness window. Pruning is decided by the
- * leader and replicated through the write set like any other write: deterministic by
- * construction. Each call adds one record and removes up to `NONCE_PRUNE_PER_CALL` expired ones,
- * so the table holds the nonces of one retention period plus a shrinking backlog.
+ * `createdMs` (zero-padded, so key order is time order). A signed call's transaction may run a
+ * prune pass (`pruneNonces`): it forgets up to `NONCE_PRUNE_MAX` nonces created more than the
+ * retention before the call's recorded time, oldest first, and raises the horizon
+ * (`treaty.nonceHorizon`: every nonce created at or before `throughMs` may be forgotten). A call
+ * created at or before the horizon is refused (`StaleRequest`) inside the transaction, so a
+ * forgotten nonce can never be replayed, whatever the admitting node's clock or freshness window.
+ * Pruning is decided by the leader and replicated through the write set like any other write:
+ * deterministic by construction.
+ *
+ * A pass is a range scan over the overlay and the store, so the leader does not run one per call:
+ * a pass reports when the oldest nonce it kept was created, and the engine runs the next pass only
+ * once that nonce has been expired for `NONCE_PRUNE_SLACK_MS` (or at once when the pass stopped
+ * at its bound). Which calls prune changes nothing for replay protection (the horizon alone
+ * decides what may be forgotten); it bounds the table at one retention period of nonces plus
+ * `NONCE_PRUNE_SLACK_MS` of expired ones, and a backlog drains `NONCE_PRUNE_MAX` per call.
  */
 import { assert } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
@@ -38,8 +44,11 @@ export interface NonceHorizon {
   readonly throughMs: number;
 }
 
-/** Expired nonces a signed call forgets in its transaction, at most. */
-export const NONCE_PRUNE_PER_CALL = 4;
+/** Expired nonces one prune pass forgets, at most (bounds the pass's share of a write set). */
+export const NONCE_PRUNE_MAX = 64;
+
+/** How long the oldest nonce may stay expired before a prune pass runs, ms (batches the passes). */
+export const NONCE_PRUNE_SLACK_MS = 1_000;
 
 /** Digits of the zero-padded `createdMs` prefix of `treaty.nonceExpiry` keys (ms until year 33658). */
 const TIME_DIGITS = 15;
@@ -104,21 +113,45 @@ export function recordNonce(
   tx.set(INTERNAL.nonceExpiry, nonceExpiryKey(createdMs, callerId, nonce), new Uint8Array(0));
 }
 
+/** What a prune pass did. */
+export interface PruneOutcome {
+  /** Nonces forgotten. */
+  readonly forgotten: number;
+  /**
+   * `createdMs` of the oldest nonce left (Infinity: none left), or null when the pass stopped at
+   * its bound and more may have expired.
+   */
+  readonly oldestKeptMs: number | null;
+}
+
 /**
  * Forgets, in `tx`, up to `max` nonces created before `beforeMs`, oldest first, and raises the
- * horizon over them. Returns how many it forgot.
+ * horizon (`horizon`: its value at the transaction's read version, `nonceHorizon(tx)`) over them.
  */
-export function pruneNonces(tx: KvTx, beforeMs: number, max = NONCE_PRUNE_PER_CALL): number {
-  if (beforeMs <= 0) return 0;
-  const horizon = nonceHorizon(tx);
-  // Rows at or before the horizon's own ms may remain (a prune can stop inside one ms); none
-  // below it do, so the scan starts there and skips nothing else.
+export function pruneNonces(
+  tx: KvTx,
+  beforeMs: number,
+  horizon: number,
+  max = NONCE_PRUNE_MAX,
+): PruneOutcome {
+  assert(Number.isSafeInteger(max) && max > 0, "pruneNonces: max is a positive integer");
+  // Rows at or before the horizon's own ms may remain (a pass can stop inside one ms); none
+  // below it do, so the scan starts there and skips nothing else. One row more than `max` says
+  // whether the pass stopped at its bound, or where the oldest kept nonce is.
   const from = tableKey(timePrefix(Math.max(horizon, 0)));
-  const to = tableKey(timePrefix(beforeMs));
   const expired: Array<[Uint8Array, number, string]> = [];
-  for (const [key] of tx.range(INTERNAL.nonceExpiry, { from, to, limit: max })) {
+  let oldestKeptMs: number | null = Number.POSITIVE_INFINITY;
+  for (const [key] of tx.range(INTERNAL.nonceExpiry, { from, limit: max + 1 })) {
     const text = utf8.decode(key);
     const createdMs = Number(text.slice(0, TIME_DIGITS));
+    if (createdMs >= beforeMs) {
+      oldestKeptMs = createdMs;
+      break;
+    }
+    if (expired.length === max) {
+      oldestKeptMs = null;
+      break;
+    }
     expired.push([key, createdMs, text.slice(TIME_DIGITS + 1)]);
   }
   let through = horizon;
@@ -130,7 +163,7 @@ export function pruneNonces(tx: KvTx, beforeMs: number, max = NONCE_PRUNE_PER_CA
   if (through > horizon) {
     tx.set(INTERNAL.nonceHorizon, tableKey(SINGLETON_KEY), tableValue({ throughMs: through }));
   }
-  return expired.length;
+  return { forgotten: expired.length, oldestKeptMs };
 }
 
 /** Human-readable form of a nonce for error messages (bounded, so hostile nonces stay small). */

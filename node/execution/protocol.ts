@@ -1,8 +1,9 @@
 /**
  * The execution service's data types and the messages between the node's main thread and the
  * execution worker. Everything here crosses a `postMessage` (structured clone): plain objects,
- * arrays, `Uint8Array`s. One request is in flight at a time; every reply carries the worker's
- * applied and committed versions, so the main thread always knows where the KV stands.
+ * arrays, `Uint8Array`s. At most one request running contract calls is in flight, with applies
+ * and commits pipelined around it (service.ts); every reply carries the worker's applied and
+ * committed versions, so the main thread always knows where the KV stands.
  *
  * The progress slots (`PROGRESS_*`) live on a SharedArrayBuffer the worker updates around every
  * contract call: the watchdog reads them to tell a stalled call from a slow batch, and to know

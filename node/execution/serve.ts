@@ -1,7 +1,8 @@
 /**
  * The worker side of the execution service: opens an `ExecutionEngine` from the `WorkerInit` the
- * main thread passed, says `ready` (or `fatal`), then answers requests strictly in arrival order,
- * each reply carrying the KV's applied and committed versions. Errors become replies
+ * main thread passed, says `ready` (or `fatal`), then runs requests strictly in arrival order,
+ * each reply carrying the KV's applied and committed versions. A commit is answered once durable;
+ * the requests behind it do not wait for the disk (so replies can overtake a commit's). Errors become replies
  * (`toWireError`), so only a real crash or a hang ends the worker, and the main thread's watchdog
  * handles both.
  *
@@ -48,10 +49,33 @@ export async function serveEngine(
     committedVersion: engine.committedVersion,
   });
   let queue: Promise<void> = Promise.resolve();
+  // KV commits not yet durable. A commit is answered once durable, but the requests behind it
+  // run meanwhile (the KV keeps a commit in flight apart from newer versions); requests outside
+  // the hot path still run only after every earlier commit, as if commits were synchronous.
+  let commits: Promise<void> = Promise.resolve();
   port.on("message", (request: Request) => {
-    queue = queue.then(() => answer(port, engine, request));
+    queue = queue.then(() => {
+      if (request.op === "commit") {
+        const answered = answer(port, engine, request);
+        commits = commits.then(() => answered);
+        return;
+      }
+      return BESIDE_COMMITS.has(request.op)
+        ? answer(port, engine, request)
+        : commits.then(() => answer(port, engine, request));
+    });
   });
 }
+
+/** Requests that may run while a commit is in flight (KvStore keeps it apart from them). */
+const BESIDE_COMMITS: ReadonlySet<Request["op"]> = new Set([
+  "batch",
+  "read",
+  "apply",
+  "rollback",
+  "get",
+  "scan",
+]);
 
 async function answer(port: MessagePort, engine: ExecutionEngine, request: Request): Promise<void> {
   // A batch applies its calls to the KV as it runs: if its reply cannot reach the main thread,

@@ -4,8 +4,11 @@
  * freeze the node's event loop: QuickJS's wall-clock interrupt is not a hard bound (a native
  * builtin running to out-of-memory overshoots it by seconds), a worker's `terminate()` is.
  *
- * Requests queue in order, one in flight at a time (batches amortize the round trip). Every
- * request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch, plus
+ * Requests queue in order. A batch, a read or a control request is sent once the one before it
+ * has been answered; `apply` and `commit` are pipelined: the queue moves on as soon as they are
+ * sent (the worker runs requests in arrival order, and answers a commit once it is durable
+ * without holding up the requests behind it), so a signature's apply or a KV commit costs the
+ * sequencer no round trip. Every request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch, plus
  * wallClockMs + slack for any single call; a fixed control deadline for requests that run no
  * contract code. When the worker misses a deadline, or crashes (uncaught error, exit), the
  * service terminates it and starts a fresh one: the KV reopens at its committed version, every
@@ -103,6 +106,8 @@ class WorkerLost extends Error {
     readonly reason: string,
     /** Index (in the request's calls) of the call that was running, -1 for none. */
     readonly runningIndex: number,
+    /** The worker that was lost (null: there was none); see #recover. */
+    readonly generation: Generation | null,
   ) {
     super(`execution worker lost: ${reason}`);
   }
@@ -110,6 +115,8 @@ class WorkerLost extends Error {
 
 interface Pending {
   readonly id: number;
+  /** A batch or a read: it runs contract calls (at most one such request is in flight). */
+  readonly runsCalls: boolean;
   /** The worker the request went to: only its reply or its exit settles the request. */
   readonly generation: Generation;
   readonly resolve: (value: unknown) => void;
@@ -140,7 +147,10 @@ export class ExecutionService {
   #limits: SandboxLimits;
   readonly #retention: Retention;
   #generation: Generation | null = null;
-  #pending: Pending | null = null;
+  /** Requests sent and not yet answered, by id (several: apply and commit are pipelined). */
+  readonly #pending = new Map<number, Pending>();
+  /** The worker (re)start under way, which every request waits for; see #recover. */
+  #booting: Promise<void> | null = null;
   #nextId = 1;
   #tail: Promise<void> = Promise.resolve();
   #closing = false;
@@ -184,7 +194,7 @@ export class ExecutionService {
     const controlMs = checkMs(options.controlDeadlineMs, "controlDeadlineMs", DEFAULT_CONTROL_DEADLINE_MS, 1);
     const limits = resolveLimits(options.limits ?? DEFAULT_LIMITS);
     const service = new ExecutionService(options, limits, slackMs, controlMs);
-    await service.#boot();
+    await service.#recover(null);
     return service;
   }
 
@@ -297,9 +307,11 @@ export class ExecutionService {
   /**
    * Follower / recovery: applies write sets at their versions, in order (versions increase above
    * the applied version: assert). A malformed write set is TreatyError `LedgerCorrupt`.
+   * Pipelined: requests queued after it are sent without waiting for its answer.
    */
   apply(items: readonly VersionedWriteSet[]): Promise<void> {
-    return this.#enqueue(async () => {
+    // An async function runs up to its first await at once: the request is posted in the turn.
+    return this.#enqueuePipelined(async () => {
       let previous = this.#applied;
       for (const { version } of items) {
         assert(
@@ -317,9 +329,12 @@ export class ExecutionService {
     });
   }
 
-  /** Durably persists the KV up to `version` (<= applied version: assert); one LMDB commit. */
+  /**
+   * Durably persists the KV up to `version` (<= applied version: assert); one LMDB commit.
+   * Resolves once durable. Pipelined: requests queued after it do not wait for the disk.
+   */
   commit(version: number): Promise<void> {
-    return this.#enqueue(async () => {
+    return this.#enqueuePipelined(async () => {
       await this.#control({ id: 0, op: "commit", version }, true);
     });
   }
@@ -413,7 +428,7 @@ export class ExecutionService {
   #enqueue<T>(work: () => Promise<T>, boot = true): Promise<T> {
     if (this.#closing) return Promise.reject(new TreatyError("Unavailable", "execution service: closed"));
     const run = this.#tail.then(async () => {
-      if (boot && this.#generation === null) await this.#boot();
+      if (boot && (this.#booting !== null || this.#generation === null)) await this.#recover(null);
       return work();
     });
     this.#tail = run.then(
@@ -421,6 +436,20 @@ export class ExecutionService {
       () => undefined,
     );
     return run;
+  }
+
+  /**
+   * Queues `send` like #enqueue, but the queue moves on once `send` has posted its request (it
+   * posts synchronously, see #control), not once it is answered; the result is the answer.
+   */
+  #enqueuePipelined<T>(send: () => Promise<T>): Promise<T> {
+    let answered: Promise<T> | undefined;
+    const sent = this.#enqueue(async () => {
+      answered = send();
+      // Observed through the promise returned below; never an unhandled rejection here.
+      answered.catch(() => undefined);
+    });
+    return sent.then(() => answered!);
   }
 
   /**
@@ -467,7 +496,7 @@ export class ExecutionService {
         got = await send(indices);
       } catch (err) {
         if (!(err instanceof WorkerLost)) throw err;
-        await this.#boot();
+        await this.#recover(err.generation);
         const culprit = err.runningIndex >= 0 ? indices[err.runningIndex] : undefined;
         if (culprit === undefined) {
           // The worker died between calls: retry once, then give up on the whole request.
@@ -526,7 +555,7 @@ export class ExecutionService {
         return await this.#request(next, budget);
       } catch (err) {
         if (!(err instanceof WorkerLost)) throw err;
-        await this.#boot();
+        await this.#recover(err.generation);
         if (!retry || attempt === 2) {
           throw new TreatyError(
             "Unavailable",
@@ -544,18 +573,23 @@ export class ExecutionService {
    */
   #request<R extends Request>(request: R, budget: WatchBudget): Promise<ReplyValues[R["op"]]> {
     const generation = this.#generation;
-    if (generation === null) return Promise.reject(new WorkerLost("had no worker", -1));
-    assert(this.#pending === null, "execution: one request in flight");
+    if (generation === null) return Promise.reject(new WorkerLost("had no worker", -1, null));
     const id = this.#nextId++;
+    const runsCalls = request.op === "batch" || request.op === "read";
+    assert(
+      !runsCalls || ![...this.#pending.values()].some((p) => p.runsCalls),
+      "execution: one request running contract calls in flight",
+    );
     return new Promise<ReplyValues[R["op"]]>((resolve, reject) => {
       const watchdog = new Watchdog(generation.progress, budget, () => performance.now());
       let timer: NodeJS.Timeout | undefined;
       const settle = () => {
         clearTimeout(timer);
-        this.#pending = null;
+        this.#pending.delete(id);
       };
-      this.#pending = {
+      const pending: Pending = {
         id,
+        runsCalls,
         generation,
         resolve: (value) => {
           settle();
@@ -566,9 +600,14 @@ export class ExecutionService {
           reject(error);
         },
       };
+      this.#pending.set(id, pending);
       const poll = () => {
         const reason = watchdog.check();
-        if (reason === undefined) {
+        // A pipelined control request answers after the contract calls queued behind it; their
+        // own watchdog bounds them, so its deadline waits while they run.
+        const behindCalls =
+          !runsCalls && [...this.#pending.values()].some((p) => p.runsCalls && p.generation === generation);
+        if (reason === undefined || behindCalls) {
           timer = setTimeout(poll, watchdog.pollMs);
         } else {
           this.#log.warn("execution watchdog: terminating the worker", { reason, op: request.op });
@@ -582,7 +621,7 @@ export class ExecutionService {
         generation.worker.postMessage({ ...request, id });
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
-        this.#pending.reject(
+        pending.reject(
           new TreatyError(
             "InvalidArgs",
             `${request.op}: cannot be passed to the execution worker (${describe(err)})`,
@@ -611,17 +650,22 @@ export class ExecutionService {
       this.#log.error("execution worker crashed", { detail });
     }
     if (this.#generation === generation) this.#generation = null;
-    const pending = this.#pending;
-    if (pending !== null && pending.generation === generation) {
-      pending.reject(new WorkerLost(generation.lost, Atomics.load(generation.progress, PROGRESS_RUNNING)));
+    const running = Atomics.load(generation.progress, PROGRESS_RUNNING);
+    for (const pending of [...this.#pending.values()]) {
+      if (pending.generation !== generation) continue;
+      // The running index is the contract request's (the only one that runs calls).
+      pending.reject(new WorkerLost(generation.lost, pending.runsCalls ? running : -1, generation));
     }
   }
 
   #onMessage(generation: Generation, message: WorkerMessage): void {
     if (message.kind !== "reply") return;
-    const pending = this.#pending;
-    if (pending === null || pending.generation !== generation) return;
-    assert(pending.id === message.id, "execution: a reply answers the request in flight");
+    const pending = this.#pending.get(message.id);
+    if (pending === undefined || pending.generation !== generation) {
+      // Only a worker already given up may still answer (its requests were failed).
+      assert(generation.lost !== null, "execution: a reply answers a request in flight");
+      return;
+    }
     this.#applied = message.appliedVersion;
     this.#committed = message.committedVersion;
     if (message.ok) pending.resolve(message.value);
@@ -629,8 +673,26 @@ export class ExecutionService {
   }
 
   /**
+   * Replaces the worker `lost` (null: the service has none) unless that was done already: every
+   * request in flight on a lost worker fails with WorkerLost and recovers here, so one boot
+   * serves them all, and requests wait for it before they are sent.
+   */
+  #recover(lost: Generation | null): Promise<void> {
+    if (this.#booting !== null) return this.#booting;
+    if (this.#generation !== null && this.#generation !== lost) return Promise.resolve();
+    if (this.#closing && this.#booted)
+      return Promise.reject(new TreatyError("Unavailable", "execution service: closed"));
+    const boot = this.#boot().finally(() => {
+      this.#booting = null;
+    });
+    this.#booting = boot;
+    return boot;
+  }
+
+  /**
    * (Re)starts the worker, retrying a few times: reopens the KV, reloads the contracts and
    * replays the uncommitted versions. Throws TreatyError `Unavailable` when no worker started.
+   * Only #recover calls it.
    */
   async #boot(): Promise<void> {
     if (this.#generation !== null) await this.#retire(this.#generation, "was replaced");

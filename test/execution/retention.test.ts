@@ -1,6 +1,7 @@
 /**
  * Retention of replicated bookkeeping: expired nonces are forgotten inside the transactions of
- * later signed calls (oldest first, a few per call) and can never be replayed afterwards; decided
+ * later signed calls (oldest first, a bounded number per pass, a pass once the oldest nonce has
+ * been expired for NONCE_PRUNE_SLACK_MS) and can never be replayed afterwards; decided
  * proposals beyond the bound leave the live tables (decided.ts; the scenario
  * test/scenarios/governance/retention.txt covers it through the proposal engine).
  */
@@ -9,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { utf8 } from "../../sdk/bytes.js";
 import { KvStore } from "../../runtime/kv/store.js";
 import { ExecutionEngine } from "../../node/execution/engine.js";
-import { NONCE_PRUNE_PER_CALL, nonceKey } from "../../node/execution/nonces.js";
+import { NONCE_PRUNE_MAX, NONCE_PRUNE_SLACK_MS, nonceKey } from "../../node/execution/nonces.js";
 import { resolveRetention } from "../../node/execution/retention.js";
 import { decidedCount, recordDecided } from "../../node/gov/decided.js";
 import { GOV, INTERNAL, readTableValue, SINGLETON_KEY, tableKey, tableValue } from "../../node/gov/tables.js";
@@ -36,6 +37,13 @@ function signed(engine: ExecutionEngine, nonce: string, timeMs: number, createdM
   return result;
 }
 
+/** The nonces a call's write set forgot, as `caller:nonce`. */
+function removedNonces(result: ReturnType<typeof okResult>): string[] {
+  return (result.writeSet.private.find((m) => m.map === INTERNAL.nonces)?.writes ?? [])
+    .filter(([, value]) => value === null)
+    .map(([key]) => utf8.decode(key));
+}
+
 function horizon(engine: ExecutionEngine): number | undefined {
   const row = engine.get(INTERNAL.nonceHorizon, tableKey(SINGLETON_KEY));
   return row === undefined ? undefined : readTableValue<{ throughMs: number }>(row).throughMs;
@@ -56,25 +64,49 @@ describe("nonce retention", () => {
     assert.equal(codeOf(signed(engine, "a-3", T0 + 20_000, T0 + 3000)), "Replay");
   });
 
-  test("a later call forgets expired nonces, oldest first, a bounded number per call", () => {
-    // Created at T0 + i*1000; at T0 + 65_500 those created before T0 + 5_500 (a-0..a-5) expired.
-    const result = okResult(signed(engine, "b-0", T0 + WINDOW_MS + 5500));
-    const removed = result.writeSet.private
-      .find((m) => m.map === INTERNAL.nonces)!
-      .writes.filter(([, value]) => value === null)
-      .map(([key]) => utf8.decode(key));
-    assert.deepEqual(
-      removed,
-      ["alice:a-0", "alice:a-1", "alice:a-2", "alice:a-3"].slice(0, NONCE_PRUNE_PER_CALL),
-    );
-    assert.equal(horizon(engine), T0 + (NONCE_PRUNE_PER_CALL - 1) * 1000);
+  test("a later call forgets expired nonces, oldest first, once the oldest is past the slack", () => {
+    // Created at T0 + i*1000: at T0 + 60_000 + 500 + slack, a-0 has been expired for the slack.
+    const due = T0 + WINDOW_MS + NONCE_PRUNE_SLACK_MS + 500;
+    const early = okResult(signed(engine, "b-0", due - 1000));
+    assert.equal(removedNonces(early).length, 0, "a-0 is expired, but not yet for the slack");
+    assert.equal(horizon(engine), undefined);
+    // An expired nonce still held is refused as a replay; a new one created then, as stale.
+    assert.equal(codeOf(signed(engine, "a-0", due - 1000, T0)), "Replay");
+    assert.equal(codeOf(signed(engine, "new", due - 1000, T0)), "StaleRequest");
+    // Now a-0 (and a-1, created before due - slack - window) go, in one pass.
+    const result = okResult(signed(engine, "b-1", due + 1000));
+    assert.deepEqual(removedNonces(result), ["alice:a-0", "alice:a-1", "alice:a-2"]);
+    assert.equal(horizon(engine), T0 + 2000);
     assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "a-0")), undefined);
-    assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-4")), undefined);
-    // The next call finishes the backlog (a-4, a-5) and stops at the first live nonce.
-    okResult(signed(engine, "b-1", T0 + WINDOW_MS + 5500));
-    assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "a-5")), undefined);
-    assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-6")), undefined);
+    assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-3")), undefined);
+    // The next pass waits until a-3 (the oldest kept) has been expired for the slack.
+    assert.equal(removedNonces(okResult(signed(engine, "b-2", due + 1500))).length, 0);
+    const b3 = okResult(signed(engine, "b-3", due + 4000));
+    assert.deepEqual(removedNonces(b3), ["alice:a-3", "alice:a-4", "alice:a-5"]);
     assert.equal(horizon(engine), T0 + 5000);
+  });
+
+  test("a backlog drains NONCE_PRUNE_MAX nonces per call, oldest first", async () => {
+    const backlog = await openEngine();
+    try {
+      const total = NONCE_PRUNE_MAX + 10;
+      for (let i = 0; i < total; i++) okResult(signed(backlog, `n-${i}`, T0 + i));
+      const late = T0 + 10 * WINDOW_MS;
+      const first = removedNonces(okResult(signed(backlog, "late-0", late)));
+      assert.equal(first.length, NONCE_PRUNE_MAX);
+      assert.deepEqual(first.slice(0, 2), ["alice:n-0", "alice:n-1"]);
+      assert.equal(horizon(backlog), T0 + NONCE_PRUNE_MAX - 1);
+      // The pass stopped at its bound, so the very next call prunes again.
+      const second = removedNonces(okResult(signed(backlog, "late-1", late)));
+      assert.equal(second.length, 10);
+      assert.equal(horizon(backlog), T0 + total - 1);
+      assert.deepEqual(
+        backlog.scan(INTERNAL.nonces).map(([key]) => utf8.decode(key)),
+        ["alice:late-0", "alice:late-1"],
+      );
+    } finally {
+      await backlog.close();
+    }
   });
 
   test("a forgotten nonce can never run again: its request is older than the horizon", () => {
@@ -99,8 +131,12 @@ describe("nonce retention", () => {
       t += 500; // 120 calls per window
       assert.equal(codeOf(signed(engine, `load-${i}`, t)), "ok");
     }
+    // One window (120 calls) plus what the slack lets linger (2 calls) plus the call's own.
     const live = engine.scan(INTERNAL.nonces).length;
-    assert.ok(live <= 121, `expected about one window of nonces, got ${live}`);
+    assert.ok(
+      live <= 120 + NONCE_PRUNE_SLACK_MS / 500 + 1,
+      `expected about one window of nonces, got ${live}`,
+    );
     assert.equal(engine.scan(INTERNAL.nonceExpiry).length, live);
     assert.equal(codeOf(signed(engine, "load-599", t + 1, t - 500)), "Replay");
   });

@@ -12,6 +12,7 @@ import { ExecutionService } from "../../node/execution/service.js";
 import { Watchdog } from "../../node/execution/watchdog.js";
 import { createLogger } from "../../node/log.js";
 import { resolveLimits } from "../../runtime/sandbox/limits.js";
+import { utf8 } from "../../sdk/bytes.js";
 import { call, codeOf, counterBundle, okResult, TEST_LIMITS, TempDirs, TestLedger } from "./support.js";
 
 const dirs = new TempDirs();
@@ -203,6 +204,51 @@ describe("ExecutionService watchdog", () => {
       assert.ok(lines.some((line) => line.includes("execution worker crashed")));
       // In-memory KV: the replay from the ledger restored version 1 in each new worker.
       assert.equal(okResult(await service.read(call("counter", "get", { key: "a" }))).result, 7);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("a worker lost while an apply and a commit are in flight: one restart serves them all", async () => {
+    const ledger = new TestLedger();
+    const lines: string[] = [];
+    const service = await hookedService(ledger, dirs.make(), lines);
+    try {
+      await service.loadContract("counter", counterBundle());
+      const first = await service.executeBatch(1, 1, [call("counter", "add", { key: "a", by: 5 })]);
+      ledger.record(first);
+      // A signature's empty apply and a commit, sent without waiting (as the sequencer and the
+      // replica do), then a batch whose first call kills the worker.
+      const signature = { version: 2, writeSet: { public: [], private: [] } };
+      ledger.entries.push(signature);
+      const applied = service.apply([signature]);
+      const committed = service.commit(2);
+      const results = await service.executeBatch(1, 3, [
+        call("counter", "explode", { key: "a" }, { nonce: "e1" }),
+        call("counter", "add", { key: "a", by: 1 }, { nonce: "e2" }),
+      ]);
+      await applied;
+      await committed;
+      assert.deepEqual(results.map(codeOf), ["ExecutionLimit", "ok"]);
+      assert.equal(okResult(results[1]).seqno, 3, "the batch runs above the signature");
+      assert.equal(service.stats().restarts, 1, "one restart for every request the loss failed");
+      assert.equal(service.committedVersion, 2);
+      assert.equal(service.appliedVersion, 3);
+      ledger.record(results);
+      // The requests queued behind pipelined ones see them: an apply not awaited, then a read.
+      const next = {
+        version: 4,
+        writeSet: {
+          public: [],
+          private: [{ map: "counter.counters", writes: [[utf8.encode("a"), utf8.encode("42")]] }],
+        },
+      } as const;
+      ledger.entries.push(next);
+      const reapplied = service.apply([next]);
+      assert.equal(okResult(await service.read(call("counter", "get", { key: "a" }))).result, 42);
+      await reapplied;
+      assert.equal(await service.commit(4), undefined);
+      assert.equal(service.committedVersion, 4);
     } finally {
       await service.close();
     }

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:execution`: the leader's execution path alone, driven as the sequencer drives
+ * it: signed `log.writePublic` calls (caller, nonce, createdMs, seed) in batches, a signature's
+ * empty write set applied after each batch, and a KV commit every few batches, on an LMDB KV
+ * sealed at rest as a node's is.
+ *
+ * Two figures per mode, per call: wall time and CPU time of this process (all threads, from
+ * `process.cpuUsage`). Modes:
+ * - `engine`: ExecutionEngine on this thread (no worker, no messages): what the execution costs;
+ * - `service`: ExecutionService with its worker, each request awaited in turn (the sequencer
+ *   before pipelining: batch, then the signature's apply, then the next batch);
+ * - `pipelined`: ExecutionService, the signature's apply and the commits not awaited before the
+ *   next batch is sent (the sequencer now).
+ * The difference between `engine` and the service modes is the worker protocol's cost.
+ *
+ * Options: `--calls N` per mode (default 20000), `--batch B` calls per batch (default 32),
+ * `--commit-every K` batches (default 4), `--modes engine,service,pipelined`, `--rounds R`
+ * (default 3; the median is printed). Prints a table on stderr and JSON on stdout.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { compileContract, findPackageRoot } from "../runtime/compiler/index.js";
+import type { WriteSet } from "../runtime/kv/types.js";
+import { ExecutionEngine } from "../node/execution/engine.js";
+import type { ExecCall, ExecResult, VersionedWriteSet } from "../node/execution/protocol.js";
+import { ExecutionService } from "../node/execution/service.js";
+import { silentLogger } from "../node/log.js";
+
+const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
+const EMPTY: WriteSet = { public: [], private: [] };
+const MODES = ["engine", "service", "pipelined"] as const;
+type Mode = (typeof MODES)[number];
+
+const { values: flags } = parseArgs({
+  options: {
+    calls: { type: "string", default: "20000" },
+    batch: { type: "string", default: "32" },
+    "commit-every": { type: "string", default: "4" },
+    modes: { type: "string", default: MODES.join(",") },
+    rounds: { type: "string", default: "3" },
+  },
+});
+const CALLS = Number(flags.calls);
+const BATCH = Number(flags.batch);
+const COMMIT_EVERY = Number(flags["commit-every"]);
+const ROUNDS = Number(flags.rounds);
+const modes = flags.modes.split(",") as Mode[];
+if (![CALLS, BATCH, COMMIT_EVERY, ROUNDS].every((n) => Number.isSafeInteger(n) && n > 0))
+  throw new Error("--calls, --batch, --commit-every, --rounds take positive integers");
+for (const mode of modes) if (!MODES.includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
+
+interface Figure {
+  readonly wallMicrosPerCall: number;
+  readonly cpuMicrosPerCall: number;
+}
+
+/** The driver's view of an execution path (engine in-thread or the service). */
+interface Path {
+  executeBatch(view: number, firstSeqno: number, calls: readonly ExecCall[]): Promise<ExecResult[]>;
+  apply(items: readonly VersionedWriteSet[]): Promise<void>;
+  commit(version: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+let nextCall = 0;
+function signedCall(): ExecCall {
+  const id = nextCall++;
+  return {
+    contract: "log",
+    method: "writePublic",
+    args: { id: id % 10_000, msg: MESSAGE },
+    caller: { id: "bench-user", role: "user" },
+    nonce: randomBytes(12).toString("base64url"),
+    createdMs: Date.now(),
+    timeMs: Date.now(),
+    seed: new Uint8Array(randomBytes(32)),
+  };
+}
+
+/** Runs `calls` calls through `path` as the sequencer does; returns the per-call figures. */
+async function drive(path: Path, pipelined: boolean, calls: number, version: { applied: number }) {
+  const batches: ExecCall[][] = [];
+  for (let i = 0; i < calls; i += BATCH) {
+    batches.push(Array.from({ length: Math.min(BATCH, calls - i) }, signedCall));
+  }
+  const wallStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  const outstanding: Promise<void>[] = [];
+  for (let b = 0; b < batches.length; b++) {
+    const results = await path.executeBatch(1, version.applied + 1, batches[b]!);
+    for (const result of results) {
+      if (!result.ok) throw new Error(`call failed: ${result.error.code}: ${result.error.message}`);
+      version.applied = result.seqno;
+    }
+    version.applied++;
+    const signature = path.apply([{ version: version.applied, writeSet: EMPTY }]);
+    if (pipelined) outstanding.push(signature);
+    else await signature;
+    if ((b + 1) % COMMIT_EVERY === 0) {
+      const commit = path.commit(version.applied);
+      if (pipelined) outstanding.push(commit);
+      else await commit;
+    }
+  }
+  await Promise.all(outstanding);
+  const wallMs = performance.now() - wallStart;
+  const cpu = process.cpuUsage(cpuStart);
+  return {
+    wallMicrosPerCall: round((wallMs * 1000) / calls),
+    cpuMicrosPerCall: round((cpu.user + cpu.system) / calls),
+  };
+}
+
+async function openPath(mode: Mode, kvPath: string, bundle: string): Promise<Path> {
+  const atRestKey = new Uint8Array(randomBytes(32));
+  if (mode === "engine") {
+    const engine = await ExecutionEngine.open({ kvPath, atRestKey });
+    await engine.loadContract("log", bundle);
+    return {
+      executeBatch: async (view, first, calls) => engine.executeBatch(view, first, calls),
+      apply: async (items) => engine.apply(items),
+      commit: (version) => engine.commit(version),
+      close: () => engine.close(),
+    };
+  }
+  const service = await ExecutionService.start({
+    kvPath,
+    atRestKey,
+    logger: silentLogger,
+    replaySource: () => [],
+  });
+  await service.loadContract("log", bundle);
+  return service;
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+function median(figures: Figure[], field: keyof Figure): number {
+  const sorted = figures.map((f) => f[field]).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const compiled = compileContract(join(findPackageRoot(), "contracts", "examples", "log"));
+  if (!compiled.ok) throw new Error(`log does not compile: ${JSON.stringify(compiled.diagnostics)}`);
+  const report: Record<string, Figure & { rounds: Figure[] }> = {};
+  const loadBefore = loadavg()[0]!;
+  for (const mode of modes) {
+    const dir = mkdtempSync(join(tmpdir(), "treaty-bench-execution-"));
+    try {
+      const path = await openPath(mode, dir, compiled.bundle);
+      const version = { applied: 0 };
+      try {
+        await drive(path, mode === "pipelined", Math.min(CALLS, 2000), version); // warm-up
+        const rounds: Figure[] = [];
+        for (let r = 0; r < ROUNDS; r++) rounds.push(await drive(path, mode === "pipelined", CALLS, version));
+        report[mode] = {
+          wallMicrosPerCall: median(rounds, "wallMicrosPerCall"),
+          cpuMicrosPerCall: median(rounds, "cpuMicrosPerCall"),
+          rounds,
+        };
+      } finally {
+        await path.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const load = [loadBefore, loadavg()[0]!].map((n) => n.toFixed(1)).join(" → ");
+  process.stderr.write(`execution path, log.writePublic, batches of ${BATCH}, load average ${load}\n`);
+  process.stderr.write(`${"mode".padEnd(12)}${"wall µs/call".padStart(14)}${"CPU µs/call".padStart(14)}\n`);
+  for (const [mode, figure] of Object.entries(report)) {
+    process.stderr.write(
+      `${mode.padEnd(12)}${String(figure.wallMicrosPerCall).padStart(14)}${String(figure.cpuMicrosPerCall).padStart(14)}\n`,
+    );
+  }
+  process.stdout.write(
+    `${JSON.stringify({ batch: BATCH, commitEvery: COMMIT_EVERY, load, report }, null, 2)}\n`,
+  );
+}
+
+await main();

@@ -1,0 +1,179 @@
+/**
+ * The sequencer with a real ledger and a real execution worker, its replica replaced by a stand-in
+ * whose leadership the test controls: seqnos agree across ledger, consensus log and KV; a
+ * signature's KV apply is not waited for; leadership lost while a batch executes (with the
+ * signature's apply sent just before it) leaves nothing proposed, the KV rolled back to the
+ * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
+ */
+import assert from "node:assert/strict";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { TreatyError } from "../../sdk/errors.js";
+import { Ledger } from "../../runtime/ledger/ledger.js";
+import { parseSignaturePolicy } from "../../runtime/ledger/policy.js";
+import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { DEFAULT_CONSENSUS_LIMITS } from "../../node/consensus/index.js";
+import type { NodeStatus } from "../../node/consensus/node.js";
+import type { ProposedEntry, TxId } from "../../node/consensus/types.js";
+import { ExecutionService } from "../../node/execution/service.js";
+import { createLogger } from "../../node/log.js";
+import { Sequencer, type SequencerReplica } from "../../node/sequencer.js";
+import { signerFor, testRandom, testSecrets, VALID_FROM_MS } from "../ledger/fixtures.js";
+import { call, codeOf, counterBundle, okResult, TEST_LIMITS, TempDirs } from "../execution/support.js";
+
+const dirs = new TempDirs();
+after(() => dirs.cleanup());
+
+const HOOKED_WORKER = new URL("../execution/fixtures/hooked-worker.js", import.meta.url);
+
+/** The replica's stand-in: a consensus log of ids, and a role the test sets. */
+class StandInReplica implements SequencerReplica {
+  readonly log: TxId[] = [];
+  role: "Leader" | "Follower" = "Leader";
+  view = 2;
+
+  readonly consensus = {
+    limits: DEFAULT_CONSENSUS_LIMITS,
+    status: (): NodeStatus => ({
+      id: "n1",
+      role: this.role,
+      view: this.view,
+      leader: this.role === "Leader" ? "n1" : "n2",
+      votedFor: "n1",
+      commitSeqno: 0,
+      lastSeqno: this.log.length,
+      lastView: this.log.at(-1)?.view ?? 0,
+      persistedSeqno: this.log.length,
+      config: ["n1", "n2", "n3"],
+      member: true,
+      learners: [],
+    }),
+  };
+
+  propose(entries: readonly ProposedEntry[]): TxId[] {
+    if (this.role !== "Leader") throw new TreatyError("NotLeader", "stand-in: not the leader");
+    return entries.map(() => {
+      const id = { view: this.view, seqno: this.log.length + 1 };
+      this.log.push(id);
+      return id;
+    });
+  }
+
+  changeMembership(): TxId {
+    throw new Error("stand-in: no membership changes here");
+  }
+
+  /** A new leader elsewhere: this node follows in a later view (its log unchanged here). */
+  loseLeadership(): void {
+    this.role = "Follower";
+    this.view++;
+  }
+
+  /** This node leads again, in a later view. */
+  regainLeadership(): void {
+    this.role = "Leader";
+    this.view++;
+  }
+}
+
+async function setup() {
+  const ledger = Ledger.open({
+    store: new MemoryLedgerStore(),
+    secrets: testSecrets(),
+    random: testRandom(),
+  });
+  const replica = new StandInReplica();
+  const execution = await ExecutionService.start({
+    kvPath: null,
+    limits: TEST_LIMITS,
+    logger: createLogger({ write: () => {} }),
+    replaySource: function* (from) {
+      for (let seqno = from + 1; seqno <= ledger.lastSeqno; seqno++)
+        yield { version: seqno, writeSet: ledger.writeSetAt(seqno) };
+    },
+    watchdogSlackMs: 60_000,
+    workerUrl: HOOKED_WORKER,
+  });
+  await execution.loadContract("counter", counterBundle());
+  const sequencer = new Sequencer({
+    replica,
+    ledger,
+    execution,
+    signer: () => signerFor(),
+    // Signatures only when a view has none yet (a new leader's first).
+    policy: parseSignaturePolicy({ maxTxs: 100_000, maxIntervalMs: 3_600_000 }),
+    now: () => VALID_FROM_MS + 1000,
+    logger: createLogger({ write: () => {} }),
+  });
+  return { ledger, replica, execution, sequencer };
+}
+
+/** Waits (bounded) until `path` exists. */
+async function waitForFile(path: string): Promise<void> {
+  for (let i = 0; i < 3000 && !existsSync(path); i++) await sleep(10);
+  assert.ok(existsSync(path), `${path} appeared`);
+}
+
+describe("Sequencer", () => {
+  test("leadership lost while a batch executes behind a signature's apply: nothing proposed, the KV back at the ledger, each resent request runs once", async () => {
+    const { ledger, replica, execution, sequencer } = await setup();
+    try {
+      const first = await sequencer.submit(
+        call("counter", "add", { key: "a", by: 1 }, { nonce: "n-a" }),
+        "user",
+        null,
+      );
+      assert.equal(okResult(first).seqno, 1);
+      // The new view's first signature followed the batch (seqno 2); its apply was not awaited.
+      const gate = dirs.make();
+      const gated = call("counter", "add", { key: `gate:${gate}`, by: 1 }, { nonce: "n-b" });
+      const other = call("counter", "add", { key: "c", by: 1 }, { nonce: "n-c" });
+      const outcomes = [sequencer.submit(gated, "user", null), sequencer.submit(other, "user", null)].map(
+        (p) => p.then(codeOf, (err: unknown) => (err instanceof TreatyError ? err.code : String(err))),
+      );
+      await waitForFile(join(gate, "reached"));
+      assert.deepEqual(ledger.lastSignature, { seqno: 2, view: 2 }, "the signature is in the ledger");
+      replica.loseLeadership();
+      writeFileSync(join(gate, "open"), "");
+      assert.deepEqual(await Promise.all(outcomes), ["NotLeader", "NotLeader"]);
+
+      // Seqno order agrees everywhere, and the batch left no trace.
+      assert.deepEqual(
+        replica.log.map((id) => id.seqno),
+        [1, 2],
+      );
+      assert.equal(ledger.lastSeqno, 2);
+      assert.equal(execution.appliedVersion, 2, "the KV was rolled back to the ledger");
+      assert.equal(okResult(await execution.read(call("counter", "get", { key: "c" }))).result, null);
+
+      // The client resends the same signed requests to the (again) leader: each runs once.
+      replica.regainLeadership();
+      writeFileSync(join(gate, "open"), "");
+      const resent = await Promise.all([
+        sequencer.submit(gated, "user", null),
+        sequencer.submit(other, "user", null),
+      ]);
+      assert.deepEqual(resent.map(codeOf), ["ok", "ok"]);
+      const seqnos = resent.map((r) => okResult(r).seqno);
+      assert.deepEqual(seqnos, [3, 4]);
+      assert.equal(okResult(await execution.read(call("counter", "get", { key: "c" }))).result, 1);
+      const again = await sequencer.submit(other, "user", null);
+      assert.equal(codeOf(again), "Replay");
+      await sequencer.maybeSign();
+      assert.deepEqual(
+        replica.log.map((id) => id.seqno),
+        Array.from({ length: ledger.lastSeqno }, (_, i) => i + 1),
+      );
+      assert.deepEqual(ledger.lastSignature, { seqno: 5, view: 4 }, "the new view signed after its batch");
+      for (let seqno = 1; seqno <= ledger.lastSeqno; seqno++) {
+        assert.equal(ledger.get(seqno)?.view, replica.log[seqno - 1]!.view, `seqno ${seqno}: same view`);
+      }
+      assert.equal(execution.appliedVersion, ledger.lastSeqno, "the KV holds every ledger entry");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+});
