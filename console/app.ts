@@ -254,14 +254,15 @@ interface Operation {
 const operations = new Map<string, Operation>();
 
 async function refreshContracts(): Promise<void> {
-  const doc = await getJson<{ paths: Record<string, { post: Operation }> }>(`${origin}/app/openapi.json`);
+  const doc = await getJson<{ paths: Record<string, { post?: Operation }> }>(`${origin}/app/openapi.json`);
   operations.clear();
   const list = $("contracts");
   list.replaceChildren();
   const table = el("table");
   table.append(row(["Method", "Mode", "Auth", "Description"]));
   for (const [path, { post }] of Object.entries(doc.paths)) {
-    if (!path.startsWith("/app/")) continue;
+    // Contract methods only: the fixed routes (/app/events, /app/openapi.json) are GETs.
+    if (!path.startsWith("/app/") || post === undefined) continue;
     operations.set(post.operationId, post);
     table.append(row([el("span", post.operationId, "mono"), post["x-treaty-mode"], JSON.stringify(post["x-treaty-auth"]), post.summary ?? ""]));
   }
