@@ -335,7 +335,11 @@ async function governanceAction(act: () => Promise<unknown>): Promise<void> {
   const out = $("governance-result");
   try {
     if (state.key === undefined) throw new Error("load a member's key file first");
-    show(out, await act());
+    const result = await act();
+    show(out, result);
+    // Governance reads serve committed state: the change shows once its transaction commits.
+    const txid = (result as { txid?: unknown } | null)?.txid;
+    if (typeof txid === "string") await client().waitForCommit(txid);
   } catch (err) {
     show(out, errorText(err), false);
   }
