@@ -292,6 +292,8 @@ describe("governance end to end: members run a 3-node consortium with the CLI an
     writeFileSync(join(v1, "index.ts"), COUNTER_V1);
     const proposed = ok(await treaty(runDeploy, v1, "--name", "counter", ...as(1)));
     const id = proposed.proposalId as string;
+    // Governance reads serve committed state: the proposal shows once its transaction commits.
+    await gov(1).client.waitForCommit(proposed.txid as string);
     const detail = await gov(1).proposal(id);
     assert.equal(detail.actions[0]?.name, "deploy_contract");
     assert.match(detail.actions[0]?.digest ?? "", /^[0-9a-f]{64}$/, "members see the digest they vote for");
