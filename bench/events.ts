@@ -13,7 +13,7 @@
  * (default 5000), `--in-flight` (its first level, default 64).
  */
 import { readFileSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { watchEvents } from "../sdk/events.js";
@@ -21,6 +21,7 @@ import type { SignedRequest } from "../sdk/request.js";
 import { startNatsServer } from "../node/nats-server.js";
 import { type Cluster, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
+import { postSigned } from "./http.js";
 
 const STREAM = "TREATY_EVENTS_BENCH";
 const TEXT = "The quick brown fox jumps over the lazy dog; a typical short notice of about 100 bytes.";
@@ -143,7 +144,7 @@ async function closedLoop(
   const worker = async () => {
     while (next < batch.length) {
       const request = batch[next++]!;
-      const { status, text } = await post(agent, base, request);
+      const { status, text } = await postSigned(agent, base, request);
       if (status !== 200) throw new Error(`HTTP ${status}: ${text.slice(0, 200)}`);
       const txid = (JSON.parse(text) as { txid: string }).txid;
       const seqno = Number(txid.split(".")[1]);
@@ -155,30 +156,6 @@ async function closedLoop(
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
   return last;
-}
-
-function post(agent: Agent, base: string, request: SignedRequest): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(base + request.path, {
-      method: "POST",
-      agent,
-      headers: {
-        ...request.headers,
-        accept: "application/json",
-        "content-length": String(request.body.length),
-      },
-    });
-    req.on("response", (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on("error", reject);
-    req.end(request.body);
-  });
 }
 
 /** CPU time (user + system) of every running node process, ms. */

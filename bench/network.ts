@@ -56,7 +56,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -71,6 +71,7 @@ import { parseTxId } from "../sdk/receipt.js";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
+import { postSigned, send } from "./http.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const WARMUP_REQUESTS = 500;
@@ -313,36 +314,6 @@ function processCpuMs(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** One HTTP request over `agent`; resolves with the status and the answer's text. */
-function send(
-  agent: Agent,
-  url: string,
-  method: string,
-  body: Uint8Array | string | undefined,
-  headers: Readonly<Record<string, string>> = {},
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, agent, headers });
-    req.on("response", (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-function postSigned(agent: Agent, base: string, request: SignedRequest) {
-  return send(agent, base + request.path, "POST", request.body, {
-    ...request.headers,
-    "content-length": String(request.body.length),
-  });
 }
 
 /**

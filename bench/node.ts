@@ -19,7 +19,7 @@
  * Options: `--requests N` per level (default 6000), `--in-flight 64,256`, `--reads N` (default 6000).
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -43,6 +43,7 @@ import { type ContractCall, ContractRuntime } from "../runtime/executor.js";
 import { KvStore } from "../runtime/kv/store.js";
 import { signFast } from "../runtime/ledger/signature.js";
 import { startTestNode, type TestNode } from "../test/support/node.js";
+import { postSigned } from "./http.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const WARMUP_REQUESTS = 500;
@@ -90,23 +91,6 @@ function signed(key: KeyPair, serviceId: string, path: string, args: unknown): S
   };
 }
 
-/** Sends one request; resolves with the status and the answer's text. */
-function send(agent: Agent, url: string, request: SignedRequest): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url + request.path, { method: "POST", agent, headers: request.headers });
-    req.on("response", (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on("error", reject);
-    req.end(request.body);
-  });
-}
-
 /**
  * Sends `requests` with `inFlight` outstanding at any time; every answer must be 200. Returns
  * the elapsed ms, each request's latency and each answer's text.
@@ -122,7 +106,7 @@ async function drive(url: string, requests: readonly SignedRequest[], inFlight: 
       const i = next++;
       if (i >= requests.length) return;
       const sentAt = performance.now();
-      const { status, text } = await send(agent, url, requests[i]!);
+      const { status, text } = await postSigned(agent, url, requests[i]!);
       latencies[i] = performance.now() - sentAt;
       if (status !== 200) throw new Error(`request ${i}: HTTP ${status}: ${text}`);
       answers[i] = text;

@@ -254,14 +254,15 @@ interface Operation {
 const operations = new Map<string, Operation>();
 
 async function refreshContracts(): Promise<void> {
-  const doc = await getJson<{ paths: Record<string, { post: Operation }> }>(`${origin}/app/openapi.json`);
+  const doc = await getJson<{ paths: Record<string, { post?: Operation }> }>(`${origin}/app/openapi.json`);
   operations.clear();
   const list = $("contracts");
   list.replaceChildren();
   const table = el("table");
   table.append(row(["Method", "Mode", "Auth", "Description"]));
   for (const [path, { post }] of Object.entries(doc.paths)) {
-    if (!path.startsWith("/app/")) continue;
+    // Contract methods only: the fixed routes (/app/events, /app/openapi.json) are GETs.
+    if (!path.startsWith("/app/") || post === undefined) continue;
     operations.set(post.operationId, post);
     table.append(row([el("span", post.operationId, "mono"), post["x-treaty-mode"], JSON.stringify(post["x-treaty-auth"]), post.summary ?? ""]));
   }
@@ -334,7 +335,11 @@ async function governanceAction(act: () => Promise<unknown>): Promise<void> {
   const out = $("governance-result");
   try {
     if (state.key === undefined) throw new Error("load a member's key file first");
-    show(out, await act());
+    const result = await act();
+    show(out, result);
+    // Governance reads serve committed state: the change shows once its transaction commits.
+    const txid = (result as { txid?: unknown } | null)?.txid;
+    if (typeof txid === "string") await client().waitForCommit(txid);
   } catch (err) {
     show(out, errorText(err), false);
   }

@@ -1,6 +1,8 @@
 /**
- * `GET /app/openapi.json`: an OpenAPI 3.1 document generated from the deployed contracts'
- * manifests (their declared argument and result shapes, modes and auth policies), so any
+ * `GET /app/openapi.json`: an OpenAPI 3.1 document of the whole `/app` API: one operation per
+ * deployed method, generated from the contracts' manifests (their declared argument and result
+ * shapes, modes and auth policies; readonly methods also take `?at=<txid>`, node/history/), plus
+ * the fixed routes `GET /app/events` (node/events/) and `GET /app/openapi.json` itself, so any
  * language can generate a client. Shapes map one to one onto JSON Schema; a method without a
  * `returns` shape has an untyped result (`{}`: any JSON value).
  *
@@ -58,6 +60,27 @@ const EVENTS = {
   items: { type: "object", properties: { name: { type: "string" }, data: {} }, required: ["name", "data"] },
 };
 
+const TXID = { type: "string", pattern: "^[0-9]+\\.[0-9]+$" };
+
+/** The query parameter of a historical query (node/history/). */
+const AT = {
+  name: "at",
+  in: "query",
+  required: false,
+  description:
+    "Run at the state as of this committed txid (docs/integration.md#historical-queries); the answer then carries `receipt`. Outside the node's history window: HistoryUnavailable (410)",
+  schema: TXID,
+};
+
+const CONSISTENCY = {
+  name: "x-treaty-consistency",
+  in: "header",
+  required: false,
+  description:
+    "committed (default): committed state only; linearizable: also every write committed before the call; latest: pending state too (docs/http.md)",
+  schema: { type: "string", enum: ["committed", "linearizable", "latest"] },
+};
+
 const ERROR = {
   description: "A coded error",
   content: {
@@ -88,18 +111,7 @@ export function openApiDocument(
           tags: [name],
           "x-treaty-mode": m.mode,
           "x-treaty-auth": m.auth,
-          ...(m.mode === "readonly" && {
-            parameters: [
-              {
-                name: "x-treaty-consistency",
-                in: "header",
-                required: false,
-                description:
-                  "committed (default): committed state only; linearizable: also every write committed before the call; latest: pending state too (docs/http.md)",
-                schema: { type: "string", enum: ["committed", "linearizable", "latest"] },
-              },
-            ],
-          }),
+          ...(m.mode === "readonly" && { parameters: [CONSISTENCY, AT] }),
           requestBody: {
             required: true,
             content: {
@@ -132,9 +144,15 @@ export function openApiDocument(
                     properties: {
                       // Typed where the contract declares `returns`; any JSON value otherwise.
                       result: m.returns === undefined ? {} : shapeToSchema(m.returns),
-                      txid: { type: "string", pattern: "^[0-9]+\\.[0-9]+$" },
+                      txid: TXID,
                       status: { type: "string", enum: ["Pending", "Committed"] },
                       events: EVENTS,
+                      ...(m.mode === "readonly" && {
+                        receipt: {
+                          type: "object",
+                          description: "With `?at=` only: the receipt of `txid` (docs/receipts.md)",
+                        },
+                      }),
                     },
                     required: ["result", "txid", "status", "events"],
                   },
@@ -147,6 +165,7 @@ export function openApiDocument(
       };
     }
   }
+  Object.assign(paths, FIXED_PATHS);
   return {
     openapi: "3.1.0",
     info: { title: "Treaty application API", version },
@@ -163,6 +182,73 @@ export function openApiDocument(
     paths,
   };
 }
+
+/** The `/app` routes that do not depend on the deployed contracts (node/routes.ts). */
+const FIXED_PATHS = {
+  "/app/events": {
+    get: {
+      operationId: "treaty.events",
+      summary:
+        "Committed public events as Server-Sent Events, in commit order, resumable (docs/integration.md#the-committed-event-stream-get-appevents)",
+      tags: ["treaty"],
+      parameters: [
+        {
+          name: "contract",
+          in: "query",
+          required: false,
+          description: "Only this contract's events",
+          schema: { type: "string" },
+        },
+        {
+          name: "name",
+          in: "query",
+          required: false,
+          description: "Only these event names (repeatable, at most 32)",
+          schema: { type: "array", items: { type: "string" }, maxItems: 32 },
+          style: "form",
+          explode: true,
+        },
+        {
+          name: "after",
+          in: "query",
+          required: false,
+          description:
+            "Resume after this txid (all its events) or this event (`<txid>/<index>`); `0`: from the start of the ledger; absent: from the node's commit point. A txid of another view at that seqno is TxNotFound (404)",
+          schema: { type: "string", pattern: "^(0|[0-9]+\\.[0-9]+(/[0-9]+)?)$" },
+        },
+        {
+          name: "Last-Event-ID",
+          in: "header",
+          required: false,
+          description: "As `after` (what EventSource resends when it reconnects); wins over `after`",
+          schema: { type: "string" },
+        },
+      ],
+      responses: {
+        "200": {
+          description:
+            "An endless stream of `id: <txid>/<index>` + `data: {txid, index, contract, name, data}` frames, with `: keepalive` comments when idle",
+          content: { "text/event-stream": { schema: { type: "string" } } },
+        },
+        "503": { ...ERROR, description: "Unavailable: the node already serves its most event streams" },
+        default: ERROR,
+      },
+    },
+  },
+  "/app/openapi.json": {
+    get: {
+      operationId: "treaty.openapi",
+      summary: "This document",
+      tags: ["treaty"],
+      responses: {
+        "200": {
+          description: "OpenAPI 3.1",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      },
+    },
+  },
+};
 
 /** The JSON text of the document, rendered again only when the manifests' version changes. */
 export class OpenApiCache {

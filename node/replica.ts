@@ -378,6 +378,15 @@ export class Replica {
     return ids;
   }
 
+  /** Leader: refuses `change` as `changeMembership` would, appending nothing (call it before staging). */
+  checkMembershipChange(change: MembershipChange): void {
+    try {
+      this.#o.consensus.checkMembershipChange(change);
+    } finally {
+      this.process(); // a joiner's first check made it a learner: start replicating to it
+    }
+  }
+
   /** Leader: a membership change whose configuration entry carries `payload` (already staged in the ledger). */
   changeMembership(change: MembershipChange, payload: Uint8Array): TxId {
     const id = this.#o.consensus.changeMembership(change, payload);

@@ -41,6 +41,7 @@ import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
 import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
+import { ownRole, tableRole } from "./roles.js";
 import { JOIN_PATH } from "./join.js";
 import { stageTotals } from "./stage-times.js";
 import { EVENTS_PATH } from "./events/index.js";
@@ -267,7 +268,7 @@ function status(node: TreatyNode) {
     nodeId: node.identity.id,
     phase: progress.phase,
     progress,
-    role: s.role === "Leader" ? "leader" : s.role === "Follower" ? "follower" : "candidate",
+    role: ownRole(s, node.gov.node(node.identity.id)),
     view: s.view,
     leader: s.leader,
     commitSeqno: s.commitSeqno,
@@ -290,6 +291,6 @@ function network(node: TreatyNode) {
     config: s.config,
     nodes: node.gov
       .rows<NodeRecord>(GOV.nodes)
-      .map(([id, n]) => ({ nodeId: id, status: n.status, url: n.url ?? null })),
+      .map(([id, n]) => ({ nodeId: id, status: n.status, role: tableRole(s, id, n), url: n.url ?? null })),
   };
 }

@@ -115,6 +115,7 @@ export class Sequencer {
     return this.#enqueue(async () => {
       const { ledger, execution, replica } = this.#o;
       const { view } = this.#requireLeader();
+      replica.checkMembershipChange(change); // refused before anything is staged (a learner not caught up)
       const record = ledger.appendTransaction(view, input);
       const applied = execution.apply([{ version: record.seqno, writeSet: input.writeSet }]);
       let id: TxId;

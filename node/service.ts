@@ -648,6 +648,11 @@ export class TreatyNode {
     return this.#signer;
   }
 
+  /** The HTTP routes this node serves, as `METHOD /pattern` (docs and tests check them). */
+  get endpoints(): string[] {
+    return this.#router.endpoints();
+  }
+
   /** The HTTP base URL. */
   get url(): string {
     return this.#http.url;

@@ -12,6 +12,7 @@
  */
 import { Packr } from "msgpackr";
 import { TreatyError } from "./errors.js";
+import { checkMapKeys } from "./msgpack-keys.js";
 
 const packr = new Packr({
   useRecords: false,
@@ -64,6 +65,22 @@ export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
       `${what}: not valid MessagePack (${err instanceof Error ? err.message : String(err)})`,
     );
   }
+}
+
+/**
+ * `decode` for untrusted, signed input (request bodies): also refuses a map that names a key
+ * twice, a key that is not a UTF-8 string, and `__proto__` (sdk/msgpack-keys.ts), all of which
+ * would let the bytes a caller signed say something other than what the node reads. Throws
+ * MalformedEncoding.
+ */
+export function decodeStrict<T = unknown>(bytes: Uint8Array, what = "message"): T {
+  const value = decode<T>(bytes, what);
+  try {
+    checkMapKeys(bytes);
+  } catch (err) {
+    throw new TreatyError("MalformedEncoding", `${what}: ${(err as Error).message}`);
+  }
+  return value;
 }
 
 const MAX_DEPTH = 64;

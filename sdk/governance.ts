@@ -601,7 +601,7 @@ export class Governance {
       try {
         detail = await this.proposal(proposalId);
       } catch (err) {
-        // A node that has not applied the proposal's transaction yet does not know it: not yet.
+        // Reads serve committed state: until the proposal's transaction commits, it is unknown.
         if (!isTreatyError(err, "UnknownProposal") || Date.now() > deadline) throw err;
         await new Promise((resolve) => setTimeout(resolve, pollMs));
         continue;
@@ -645,7 +645,7 @@ export class Governance {
         try {
           return { proposalId, state: (await this.proposal(proposalId)).state, txid };
         } catch (lookup) {
-          // The node answering may not have applied that transaction yet.
+          // Reads serve committed state: that transaction may not have committed yet.
           if (!isTreatyError(lookup, "UnknownProposal") || Date.now() > deadline) throw lookup;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }

@@ -14,7 +14,7 @@
  * may be called without the two headers.
  */
 import { concatBytes, fromBase64Url, toBase64Url, toHex, utf8 } from "./bytes.js";
-import { decode, encode } from "./codec.js";
+import { decodeStrict, encode } from "./codec.js";
 import { TreatyError } from "./errors.js";
 import { parseStrictJson } from "./strict-json.js";
 import { type KeyPair, type PublicKey, sign, verify } from "./keys.js";
@@ -116,8 +116,9 @@ export function unsignedRequest(path: string, args: unknown, encoding: BodyEncod
 
 /**
  * Parses a body's bytes; MalformedRequest names the field at fault, MalformedEncoding refuses a
- * JSON body with a duplicated key or nested deeper than 64 levels (as MessagePack bodies). Never
- * trusts its input.
+ * body (JSON or MessagePack) with a key twice in one object or nested deeper than 64 levels, and
+ * a MessagePack body with a map key that is not a UTF-8 string or is `__proto__`
+ * (sdk/msgpack-keys.ts). Never trusts its input.
  */
 export function parseBody(bytes: Uint8Array, encoding: BodyEncoding): RequestBody {
   let value: unknown;
@@ -135,7 +136,7 @@ export function parseBody(bytes: Uint8Array, encoding: BodyEncoding): RequestBod
       throw new TreatyError("MalformedRequest", `body: not valid JSON (${(err as Error).message})`);
     }
   } else {
-    value = decode(bytes, "body");
+    value = decodeStrict(bytes, "body"); // a key twice, as in JSON: MalformedEncoding
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new TreatyError("MalformedRequest", "body: expected an object {args, nonce?, createdMs?}");

@@ -11,9 +11,12 @@
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { type PublicKey, verify } from "../../sdk/keys.js";
 import { serviceEndorsementMessage } from "../../sdk/receipt.js";
-import { corrupt, type DecodedEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
+import type { ServiceEndorsement } from "../../sdk/receipt.js";
+import { corrupt, type DecodedEntry, decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
+import type { LedgerRecord } from "../../runtime/ledger/store.js";
 import type { ServiceIdentities } from "../../runtime/ledger/verify.js";
 import { GOV } from "../gov/tables.js";
+import { endorsementChain } from "../recovery/endorsement-chain.js";
 
 interface Endorsement {
   readonly identity: Uint8Array;
@@ -82,6 +85,30 @@ export class EndorsementChain implements ServiceIdentities {
       }
     }
   }
+}
+
+/**
+ * The `serviceEndorsements` chain that `treaty ledger receipt | consistency` attach, as the node
+ * does (node/recovery/routes.ts): the links recorded in `records` (the entries up to the commit
+ * point), leading to the last identity endorsed, oldest first; empty when the ledger records no
+ * recovery. Links are parsed, not verified: the verifier checks each signature from the pinned key.
+ * Throws LedgerCorrupt for a malformed link.
+ */
+export function recordedEndorsementChain(records: Iterable<LedgerRecord>): ServiceEndorsement[] {
+  const links = new Map<string, { endorsedBy: string; signature: string }>();
+  let latest: string | undefined;
+  for (const record of records) {
+    for (const { map, writes } of decodePublicWrites(decodeEntry(record.bytes, record.seqno))) {
+      if (map !== GOV.serviceEndorsements) continue;
+      for (const [key, value] of writes) {
+        if (value === null) continue;
+        const link = parseEndorsement(key, value, record.seqno);
+        latest = toHex(link.identity);
+        links.set(latest, { endorsedBy: link.endorsedBy, signature: toHex(link.signature) });
+      }
+    }
+  }
+  return latest === undefined ? [] : endorsementChain(latest, (identity) => links.get(identity));
 }
 
 function parseEndorsement(key: Uint8Array, value: Uint8Array, seqno: number): Endorsement {

@@ -28,7 +28,7 @@ import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
 import { verifySnapshotFile } from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
-import { EndorsementChain } from "./ledger-identities.js";
+import { EndorsementChain, recordedEndorsementChain } from "./ledger-identities.js";
 
 /** Where commands write, and the clock they use for progress. */
 export interface CliIo {
@@ -80,7 +80,9 @@ ending on a signature entry. Entries after the last signature are not exported (
 
 const RECEIPT_USAGE = `Usage: treaty ledger receipt <data-dir> <txid> [--commit-seqno N]
 
-Prints the receipt of txid ("view.seqno") as JSON, for offline verification with the SDK.
+Prints the receipt of txid ("view.seqno") as JSON, for offline verification with the SDK. After a
+disaster recovery it carries the service endorsement chain recorded in the ledger
+(serviceEndorsements), so it verifies against the original service identity.
   --commit-seqno N   the commit index; entries after it get no receipt (default: the seqno of the
                      last signature in the data dir, i.e. the data dir is taken as committed)`;
 
@@ -89,7 +91,9 @@ const CONSISTENCY_USAGE = `Usage: treaty ledger consistency <data-dir> <from-siz
 Prints, as JSON, the proof that the signed tree of <from-size> entries is a prefix of the signed
 tree of <to-size> entries, with both signed roots: an auditor who kept the old root checks with
 the SDK's verifyConsistencyProof that the ledger only grew. A size is a signed tree size (a
-receipt's signature.treeSize; the signature transaction is at seqno size + 1).
+receipt's signature.treeSize; the signature transaction is at seqno size + 1). After a disaster
+recovery the proof carries the service endorsement chain recorded in the ledger
+(serviceEndorsements), so heads signed on either side verify against the original identity.
   --commit-seqno N   the commit index; signatures after it are refused (default: the seqno of the
                      last signature in the data dir, i.e. the data dir is taken as committed)`;
 
@@ -184,8 +188,9 @@ export async function runLedgerReceipt(argv: string[], io: CliIo): Promise<numbe
       : positiveInteger(values["commit-seqno"], "--commit-seqno");
   return withStore(positionals[0]!, io, (store) => {
     const ledger = Ledger.open({ store });
-    const receipt = ledger.receipt(positionals[1]!, commitSeqno ?? ledger.lastSignature?.seqno ?? 0);
-    io.out(`${JSON.stringify(receipt, null, 2)}\n`);
+    const commit = commitSeqno ?? ledger.lastSignature?.seqno ?? 0;
+    const receipt = ledger.receipt(positionals[1]!, commit);
+    io.out(`${JSON.stringify(withEndorsements(receipt, store, commit), null, 2)}\n`);
     return EXIT_OK;
   });
 }
@@ -201,10 +206,21 @@ export async function runLedgerConsistency(argv: string[], io: CliIo): Promise<n
       : positiveInteger(values["commit-seqno"], "--commit-seqno");
   return withStore(positionals[0]!, io, (store) => {
     const ledger = Ledger.open({ store });
-    const proof = buildConsistencyProof(ledger, from, to, commitSeqno ?? ledger.lastSignature?.seqno ?? 0);
-    io.out(`${JSON.stringify(proof, null, 2)}\n`);
+    const commit = commitSeqno ?? ledger.lastSignature?.seqno ?? 0;
+    const proof = buildConsistencyProof(ledger, from, to, commit);
+    io.out(`${JSON.stringify(withEndorsements(proof, store, commit), null, 2)}\n`);
     return EXIT_OK;
   });
+}
+
+/**
+ * `answer` with the service endorsement chain recorded in the store's entries up to `commitSeqno`
+ * (as the node's `/node/receipt` and `/node/consistency` attach it), so that what a recovered or
+ * rekeyed service signed verifies against the original identity; unchanged without recoveries.
+ */
+function withEndorsements<T extends object>(answer: T, store: LedgerStore, commitSeqno: number): T {
+  const chain = recordedEndorsementChain(store.range(1, commitSeqno));
+  return chain.length === 0 ? answer : { ...answer, serviceEndorsements: chain };
 }
 
 /** The `treaty ledger` commands, bound to the process. */

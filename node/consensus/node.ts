@@ -399,20 +399,15 @@ export class ConsensusNode {
   }
 
   /**
-   * Leader only: proposes adding or retiring one voting node. The new configuration takes effect
-   * as soon as it is in the log; it is committed by a later signature. Only one change may be
-   * pending, and only after the leader has committed in its own view (Ongaro's fix for
-   * single-server changes). A retiring leader keeps leading until its retirement commits, then
-   * steps down and asks its most up-to-date successor to start an election at once.
-   * @throws TreatyError `NotLeader`, `InvalidArgs` (bad id, would empty the configuration or
-   *   exceed `maxConfigNodes`), `Conflict` (already a member / not a member / a change is
-   *   pending), `Unavailable` (no commit in this view yet, or backpressure).
+   * Leader only: the refusals of `changeMembership` (all but the payload's size), with nothing
+   * appended, so a caller checks before it stages the configuration entry's payload
+   * (node/sequencer.ts) and a refused change leaves no trace in the ledger or the KV. Returns the
+   * configuration the change would make. As `changeMembership`, the first check of an addition
+   * registers the joiner as a learner (that is what makes it catch up).
+   * @throws as `changeMembership`.
    */
-  changeMembership(change: MembershipChange, payload: Uint8Array = new Uint8Array()): TxId {
+  checkMembershipChange(change: MembershipChange): NodeId[] {
     this.requireLeader();
-    if (!(payload instanceof Uint8Array) || payload.length > this.limits.maxBatchBytes) {
-      throw this.refuse("InvalidArgs", `payload: expected at most ${this.limits.maxBatchBytes} bytes`);
-    }
     const config = this.log.latestConfig();
     assert(config !== undefined, "a leader has a configuration");
     if (this.log.viewAt(this.commitSeqno) !== this.view) {
@@ -447,6 +442,24 @@ export class ConsensusNode {
       throw this.refuse("InvalidArgs", "change: expected {add} or {retire}");
     }
     this.requireRoom(1);
+    return nodes;
+  }
+
+  /**
+   * Leader only: proposes adding or retiring one voting node. The new configuration takes effect
+   * as soon as it is in the log; it is committed by a later signature. Only one change may be
+   * pending, and only after the leader has committed in its own view (Ongaro's fix for
+   * single-server changes). A retiring leader keeps leading until its retirement commits, then
+   * steps down and asks its most up-to-date successor to start an election at once.
+   * @throws TreatyError `NotLeader`, `InvalidArgs` (bad id, would empty the configuration or
+   *   exceed `maxConfigNodes`), `Conflict` (already a member / not a member / a change is
+   *   pending), `Unavailable` (no commit in this view yet, or backpressure).
+   */
+  changeMembership(change: MembershipChange, payload: Uint8Array = new Uint8Array()): TxId {
+    const nodes = this.checkMembershipChange(change);
+    if (!(payload instanceof Uint8Array) || payload.length > this.limits.maxBatchBytes) {
+      throw this.refuse("InvalidArgs", `payload: expected at most ${this.limits.maxBatchBytes} bytes`);
+    }
     const entry: Entry = {
       view: this.view,
       seqno: this.log.lastSeqno + 1,

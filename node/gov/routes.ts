@@ -10,15 +10,15 @@
  *   POST /gov/proposals/dry-run          {args: {actions: [{name, args}]}} → {applies, error?, changes}
  *                                        (served as a read by any node: nothing is recorded)
  *
- * Reads are plain GETs served from this node's applied state, like readonly `/app` calls (on
- * the leader they include what is executed but not yet committed; `decidedTxid` says which
- * transaction to wait for):
+ * Reads are plain GETs served from this node's committed governance view (node/gov/view.ts,
+ * the view that authorises callers): never a proposal state, ballot or row that a view change
+ * could still roll back, so a member can act on what it reads. A write's own answer (its state
+ * and txid) is the way to see it before it commits:
  *
  *   GET /gov/proposals | /gov/proposals/:id | /gov/members | /gov/users | /gov/contracts
  *   GET /gov/contracts/:name | /gov/constitution | /gov/nodes | /gov/service | /gov/limits
  */
 import { randomBytes } from "node:crypto";
-import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { HEADER_TXID } from "../../sdk/request.js";
 import { DEFAULT_LIMITS, resolveLimits } from "../../runtime/sandbox/limits.js";
@@ -36,10 +36,8 @@ import {
   type MemberRecord,
   type NodeRecord,
   type ProposalRecord,
-  readTableValue,
   SINGLETON_KEY,
   type ServiceRecord,
-  tableKey,
   type UserRecord,
 } from "./tables.js";
 
@@ -73,44 +71,44 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
         return { proposalId: req.params.id };
       }),
     )
-    .add("GET", "/gov/proposals", async () => ({ body: { proposals: await proposalList(node) } }))
-    .add("GET", "/gov/proposals/:id", async (req) => ({ body: await proposalDetail(node, req.params.id!) }))
-    .add("GET", "/gov/members", async () => ({
+    .add("GET", "/gov/proposals", () => ({ body: { proposals: proposalList(node) } }))
+    .add("GET", "/gov/proposals/:id", (req) => ({ body: proposalDetail(node, req.params.id!) }))
+    .add("GET", "/gov/members", () => ({
       body: {
-        members: (await table<MemberRecord>(node, GOV.members)).map(([id, m]) => ({
+        members: table<MemberRecord>(node, GOV.members).map(([id, m]) => ({
           id,
           name: memberName(m),
           ...m,
         })),
       },
     }))
-    .add("GET", "/gov/users", async () => ({
-      body: { users: (await table<UserRecord>(node, GOV.users)).map(([id, u]) => ({ id, ...u })) },
+    .add("GET", "/gov/users", () => ({
+      body: { users: table<UserRecord>(node, GOV.users).map(([id, u]) => ({ id, ...u })) },
     }))
-    .add("GET", "/gov/contracts", async () => ({
+    .add("GET", "/gov/contracts", () => ({
       body: {
-        contracts: (await table<ContractRecord>(node, GOV.contracts)).map(([name, c]) => ({
+        contracts: table<ContractRecord>(node, GOV.contracts).map(([name, c]) => ({
           name,
           version: c.version,
           digest: c.digest,
         })),
       },
     }))
-    .add("GET", "/gov/contracts/:name", async (req) => {
+    .add("GET", "/gov/contracts/:name", (req) => {
       const name = req.params.name!;
-      const c = await row<ContractRecord>(node, GOV.contracts, name);
+      const c = row<ContractRecord>(node, GOV.contracts, name);
       if (c === undefined)
         throw new TreatyError("UnknownContract", `contract ${JSON.stringify(name)} is not deployed`);
       return { body: { name, version: c.version, digest: c.digest, source: c.source } };
     })
-    .add("GET", "/gov/constitution", async () => {
-      const c = await row<ConstitutionRecord>(node, GOV.constitution, SINGLETON_KEY);
+    .add("GET", "/gov/constitution", () => {
+      const c = row<ConstitutionRecord>(node, GOV.constitution, SINGLETON_KEY);
       if (c === undefined) throw new TreatyError("NotFound", "the service has no constitution");
       return { body: { digest: c.digest, source: c.source } };
     })
-    .add("GET", "/gov/nodes", async () => ({
+    .add("GET", "/gov/nodes", () => ({
       body: {
-        nodes: (await table<NodeRecord>(node, GOV.nodes)).map(([id, n]) => ({
+        nodes: table<NodeRecord>(node, GOV.nodes).map(([id, n]) => ({
           id,
           status: n.status,
           measurement: n.measurement,
@@ -118,8 +116,8 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
         })),
       },
     }))
-    .add("GET", "/gov/service", async () => {
-      const s = await row<ServiceRecord>(node, GOV.service, SINGLETON_KEY);
+    .add("GET", "/gov/service", () => {
+      const s = row<ServiceRecord>(node, GOV.service, SINGLETON_KEY);
       if (s === undefined) throw new TreatyError("NotFound", "the service record is missing");
       return {
         body: {
@@ -130,8 +128,8 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
         },
       };
     })
-    .add("GET", "/gov/limits", async () => {
-      const set = await row<unknown>(node, GOV.limits, SINGLETON_KEY);
+    .add("GET", "/gov/limits", () => {
+      const set = row<unknown>(node, GOV.limits, SINGLETON_KEY);
       return { body: set === undefined ? DEFAULT_LIMITS : resolveLimits(set) };
     });
 }
@@ -213,9 +211,9 @@ async function governanceWrite(
   };
 }
 
-async function proposalList(node: TreatyNode) {
-  const ballots = new Map(await table<BallotsRecord>(node, GOV.ballots));
-  return (await table<ProposalRecord>(node, GOV.proposals)).map(([proposalId, p]) => {
+function proposalList(node: TreatyNode) {
+  const ballots = new Map(table<BallotsRecord>(node, GOV.ballots));
+  return table<ProposalRecord>(node, GOV.proposals).map(([proposalId, p]) => {
     const cast = Object.values(ballots.get(proposalId) ?? {});
     return {
       proposalId,
@@ -230,10 +228,10 @@ async function proposalList(node: TreatyNode) {
   });
 }
 
-async function proposalDetail(node: TreatyNode, proposalId: string) {
-  const p = await row<ProposalRecord>(node, GOV.proposals, proposalId);
+function proposalDetail(node: TreatyNode, proposalId: string) {
+  const p = row<ProposalRecord>(node, GOV.proposals, proposalId);
   if (p === undefined) throw new TreatyError("UnknownProposal", `no proposal ${proposalId.slice(0, 80)}`);
-  const ballots = (await row<BallotsRecord>(node, GOV.ballots, proposalId)) ?? {};
+  const ballots = row<BallotsRecord>(node, GOV.ballots, proposalId) ?? {};
   return {
     proposalId,
     proposer: p.proposer,
@@ -245,7 +243,7 @@ async function proposalDetail(node: TreatyNode, proposalId: string) {
     }),
     ballots,
     // Who is who: the members' names from their data, next to their 64-hex ids.
-    names: await memberNames(node, [p.proposer, ...Object.keys(ballots)]),
+    names: memberNames(node, [p.proposer, ...Object.keys(ballots)]),
     createdTxid: p.createdTxid,
     ...(p.decidedTxid !== undefined && { decidedTxid: p.decidedTxid }),
     ...(p.error !== undefined && { error: p.error }),
@@ -263,21 +261,21 @@ export function memberName(member: Pick<MemberRecord, "data"> | undefined): stri
 }
 
 /** Id → name (or null) of each of `ids` (members no longer in the table included, as null). */
-async function memberNames(node: TreatyNode, ids: readonly string[]): Promise<Record<string, string | null>> {
+function memberNames(node: TreatyNode, ids: readonly string[]): Record<string, string | null> {
   const out: Record<string, string | null> = {};
-  for (const id of ids) out[id] ??= memberName(await row<MemberRecord>(node, GOV.members, id));
+  for (const id of ids) out[id] ??= memberName(row<MemberRecord>(node, GOV.members, id));
   return out;
 }
 
-/** Every row of a governance table at this node's applied state, in key order. */
-async function table<T>(node: TreatyNode, map: string): Promise<Array<[string, T]>> {
-  return (await node.execution.scan(map)).map(([key, value]) => [utf8.decode(key), readTableValue<T>(value)]);
+/** Every row of a governance table in this node's committed view, in key order. */
+function table<T>(node: TreatyNode, map: string): Array<[string, T]> {
+  return node.gov.rows<T>(map);
 }
 
-async function row<T>(node: TreatyNode, map: string, key: string): Promise<T | undefined> {
+/** One row of a governance table in this node's committed view. */
+function row<T>(node: TreatyNode, map: string, key: string): T | undefined {
   if (key.length === 0 || key.length > 256) return undefined;
-  const value = await node.execution.get(map, tableKey(key));
-  return value === undefined ? undefined : readTableValue<T>(value);
+  return node.gov.row<T>(map, key);
 }
 
 /** `value` as an object with no keys but `allowed`; InvalidArgs naming the stray one. */

@@ -132,6 +132,11 @@ export class Router {
     return this;
   }
 
+  /** Every route as `METHOD /pattern` (e.g. `POST /app/:contract/:method`), in match order. */
+  endpoints(): string[] {
+    return this.routes.map((r) => `${r.method} /${r.segments.join("/")}`);
+  }
+
   add(method: string, pattern: string, handler: Handler): this {
     const route = { method, segments: pattern.split("/").filter(Boolean), handler };
     const same = this.routes.findIndex(

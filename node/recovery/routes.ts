@@ -12,6 +12,7 @@ import type { ServiceEndorsement } from "../../sdk/receipt.js";
 import { GOV, type ServiceEndorsementRecord, SINGLETON_KEY } from "../gov/tables.js";
 import type { GovView } from "../gov/view.js";
 import type { Router } from "../http/server.js";
+import { endorsementChain } from "./endorsement-chain.js";
 import type { RecoveryRecord } from "./shares.js";
 
 /** Adds the share read endpoints to `router`. */
@@ -47,14 +48,5 @@ export function addRecoveryShareRoutes(router: Router, gov: GovView): Router {
  * service never recovered. Receipts carry it (sdk/receipt.ts `serviceEndorsements`).
  */
 export function serviceEndorsementChain(gov: GovView, identity: string): ServiceEndorsement[] {
-  const chain: ServiceEndorsement[] = [];
-  const seen = new Set<string>();
-  for (let key = identity; !seen.has(key); ) {
-    seen.add(key);
-    const link = gov.row<ServiceEndorsementRecord>(GOV.serviceEndorsements, key);
-    if (link === undefined) break;
-    chain.unshift({ publicKey: key, endorsedBy: link.endorsedBy, signature: link.signature });
-    key = link.endorsedBy;
-  }
-  return chain;
+  return endorsementChain(identity, (key) => gov.row<ServiceEndorsementRecord>(GOV.serviceEndorsements, key));
 }

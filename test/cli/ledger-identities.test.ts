@@ -6,12 +6,19 @@
  * one it is refused with LedgerCorrupt naming the seqno.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { EndorsementChain } from "../../node/cli/ledger-identities.js";
 import { publicWriteSet } from "../../node/genesis.js";
 import { GOV } from "../../node/gov/tables.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
-import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { type LedgerStore, MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
+import { type CliIo, runLedgerConsistency, runLedgerReceipt } from "../../node/cli/ledger.js";
+import { verifyConsistencyProof } from "../../sdk/consistency.js";
+import { verifyReceipt } from "../../sdk/receipt.js";
 import { verifyLedger } from "../../runtime/ledger/verify.js";
 import { toHex } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
@@ -32,8 +39,10 @@ const STRANGER = testKey("stranger");
 const NODE_AFTER = testKey("node-after-recovery");
 
 /** 6 transactions signed under SERVICE, the endorsement entry `value`, 6 signed under NEXT. */
-function recoveredLedger(value: unknown): MemoryLedgerStore {
-  const store = new MemoryLedgerStore();
+function recoveredLedger<S extends LedgerStore = MemoryLedgerStore>(
+  value: unknown,
+  store: S = new MemoryLedgerStore() as LedgerStore as S,
+): S {
   const ledger = Ledger.open({ store, secrets: testSecrets(), random: testRandom() });
   for (let i = 0; i < 6; i++) ledger.appendTransaction(2, txFor(i));
   ledger.appendSignature(2, signerFor(), VALID_FROM_MS + 3000);
@@ -95,5 +104,72 @@ describe("ledger verify follows the service endorsement chain", () => {
     for (const value of [{ endorsedBy: "zz", signature: "00" }, "not a record", 42]) {
       assert.throws(() => verify(recoveredLedger(value)), corruptAt(8, /gov\.serviceEndorsements/));
     }
+  });
+});
+
+describe("offline receipts and consistency proofs carry the recorded endorsement chain", () => {
+  /** Runs `body` with a data dir holding the recovered ledger; removes it after. */
+  async function withDataDir(body: (dir: string) => Promise<void>): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), "treaty-ledger-chain-"));
+    try {
+      const store = recoveredLedger(endorsement(SERVICE), LmdbLedgerStore.open(ledgerStoreDir(dir)));
+      await store.close();
+      await body(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const capture = (): CliIo & { stdout: string } => {
+    const io = {
+      stdout: "",
+      out: (text: string) => {
+        io.stdout += text;
+      },
+      err: () => undefined,
+      nowMs: () => 0,
+    };
+    return io;
+  };
+  const expectedChain = [
+    {
+      publicKey: toHex(NEXT.publicKey),
+      endorsedBy: toHex(SERVICE.publicKey),
+      signature: endorsement(SERVICE).signature,
+    },
+  ];
+
+  it("a consistency proof across the recovery verifies against the original identity", async () => {
+    await withDataDir(async (dir) => {
+      const io = capture();
+      // Tree 6 was signed (seqno 7) under SERVICE, tree 14 (seqno 15) under NEXT.
+      assert.equal(await runLedgerConsistency([dir, "6", "14"], io), 0, io.stdout);
+      const proof = JSON.parse(io.stdout) as { serviceEndorsements?: unknown };
+      assert.deepEqual(proof.serviceEndorsements, expectedChain);
+      const proved = verifyConsistencyProof(proof, SERVICE);
+      assert.deepEqual([proved.from.txid, proved.to.txid], ["2.7", "3.15"]);
+      // The chain is what makes it verify: without it the newer head is refused.
+      const { serviceEndorsements: _chain, ...bare } = proof;
+      assert.throws(
+        () => verifyConsistencyProof(bare, SERVICE),
+        (e) => isTreatyError(e, "ReceiptInvalid"),
+      );
+    });
+  });
+
+  it("a receipt signed by the recovered service verifies against the original identity", async () => {
+    await withDataDir(async (dir) => {
+      const io = capture();
+      assert.equal(await runLedgerReceipt([dir, "3.10"], io), 0, io.stdout);
+      const receipt = JSON.parse(io.stdout) as { serviceEndorsements?: unknown };
+      assert.deepEqual(receipt.serviceEndorsements, expectedChain);
+      assert.equal(verifyReceipt(receipt, SERVICE).signedBy, "3.15");
+      // Before the recovery entry commits (--commit-seqno 7), nothing is attached.
+      const before = capture();
+      assert.equal(await runLedgerReceipt([dir, "2.3", "--commit-seqno", "7"], before), 0, before.stdout);
+      assert.equal(
+        (JSON.parse(before.stdout) as { serviceEndorsements?: unknown }).serviceEndorsements,
+        undefined,
+      );
+    });
   });
 });

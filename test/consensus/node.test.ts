@@ -311,6 +311,25 @@ test("membership changes: one at a time, after a commit in the leader's view, wi
   assert.deepEqual(cluster.core("d").status().config, ["a", "b", "c", "d"]);
 });
 
+test("checkMembershipChange refuses as changeMembership does and never appends", () => {
+  const cluster = new TestCluster(["a", "b", "c"], TEST_LIMITS);
+  throwsCode(() => cluster.core("a").checkMembershipChange({ add: "d" }), "NotLeader");
+  cluster.electAndSign("a");
+  const leader = cluster.core("a");
+  const last = leader.status().lastSeqno;
+  throwsCode(() => leader.checkMembershipChange({ add: "a" }), "Conflict", "change.add");
+  throwsCode(() => leader.checkMembershipChange({ retire: "z" }), "Conflict", "change.retire");
+  cluster.add("d", emptyState());
+  throwsCode(() => leader.checkMembershipChange({ add: "d" }), "Unavailable", "change.add");
+  assert.deepEqual(leader.status().learners, ["d"], "the first check makes the joiner a learner");
+  cluster.stabilize();
+  assert.deepEqual(leader.checkMembershipChange({ add: "d" }), ["a", "b", "c", "d"]);
+  assert.deepEqual(leader.checkMembershipChange({ retire: "b" }), ["a", "c"]);
+  assert.equal(leader.status().lastSeqno, last, "checks append nothing");
+  assert.deepEqual(leader.status().config, ["a", "b", "c"]);
+  assert.deepEqual(leader.changeMembership({ add: "d" }), { view: 2, seqno: last + 1 });
+});
+
 test("learner phase: a node being added never counts before it caught up, so commits go on", () => {
   const cluster = new TestCluster(["a", "b", "c"], {
     ...TEST_LIMITS,

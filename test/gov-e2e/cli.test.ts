@@ -5,11 +5,9 @@
  * runs of the built CLI check the exit codes a shell sees. The real network is in e2e.test.ts.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { generateKeyPair, keyId, toKeyFile } from "../../sdk/keys.js";
@@ -27,8 +25,8 @@ import {
 } from "../../node/cli/gov.js";
 import type { RemoteIo } from "../../node/cli/status.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
+import { treaty } from "../support/cli.js";
 
-const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 const NODE = "http://node.test";
 
 interface Sent {
@@ -368,20 +366,7 @@ describe("treaty governance commands (fake node)", () => {
 });
 
 describe("treaty governance commands (built CLI)", () => {
-  const run = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-        stdout += chunk;
-      });
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-        stderr += chunk;
-      });
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+  const run = treaty; // the built CLI, as a shell runs it
 
   it("--help exits 0 with the usage; a usage error exits 2 and says why", async () => {
     const help = await run("constitution", "propose", "--help");

@@ -15,10 +15,8 @@
  * through the built binary as a shell would.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
@@ -36,9 +34,8 @@ import {
   runWithdraw,
 } from "../../node/cli/gov.js";
 import type { RemoteIo } from "../../node/cli/status.js";
+import { treaty as runBuiltCli } from "../support/cli.js";
 import { type GovNetwork, type NetNode, startGovNetwork } from "./network.js";
-
-const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 
 interface CliRun {
   readonly code: number | null;
@@ -47,22 +44,9 @@ interface CliRun {
 }
 
 /** Runs the built `treaty` binary and parses its JSON stdout. */
-function treatyBinary(...args: string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) =>
-      resolve({ code, stderr, json: stdout === "" ? {} : (JSON.parse(stdout) as Record<string, unknown>) }),
-    );
-  });
+async function treatyBinary(...args: string[]): Promise<CliRun> {
+  const { code, stdout, stderr } = await runBuiltCli(...args);
+  return { code, stderr, json: stdout === "" ? {} : (JSON.parse(stdout) as Record<string, unknown>) };
 }
 
 /** Runs a governance command in-process with captured output. */
@@ -309,6 +293,8 @@ describe("governance end to end: members run a 3-node consortium with the CLI an
     writeFileSync(join(v1, "index.ts"), COUNTER_V1);
     const proposed = ok(await treaty(runDeploy, v1, "--name", "counter", ...as(1)));
     const id = proposed.proposalId as string;
+    // Governance reads serve committed state: the proposal shows once its transaction commits.
+    await gov(1).client.waitForCommit(proposed.txid as string);
     const detail = await gov(1).proposal(id);
     assert.equal(detail.actions[0]?.name, "deploy_contract");
     assert.match(detail.actions[0]?.digest ?? "", /^[0-9a-f]{64}$/, "members see the digest they vote for");

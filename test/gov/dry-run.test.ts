@@ -158,7 +158,8 @@ describe("governance dry runs and reads on a real node", () => {
     const next = await gov.propose([
       actions.removeUser(keyId({ curve: "ed25519", publicKey: fromHex("cd".repeat(32)) })),
     ]);
-    await gov.vote(next.proposalId, "against");
+    const against = await gov.vote(next.proposalId, "against");
+    await gov.client.waitForCommit(against.txid); // reads serve committed state
     const detail = await gov.proposal(next.proposalId);
     assert.deepEqual(detail.ballots, { [t.member.id]: "against" });
     assert.deepEqual(detail.names, { [t.member.id]: "Acme" });

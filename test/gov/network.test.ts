@@ -15,49 +15,21 @@ import { pinnedFetch } from "../../node/tls/client.js";
 import { Client } from "../../sdk/client.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { parseConfig } from "../../node/config.js";
-import { silentLogger } from "../../node/log.js";
-import { realRuntime } from "../../node/main.js";
-import { type NodeRuntime, TreatyNode } from "../../node/service.js";
-import { MemoryNetwork } from "../../node/transport/memory.js";
+import { memoryNodes, until } from "../support/memory-nodes.js";
 
 const member = generateKeyPair("ed25519");
-const network = new MemoryNetwork();
-const nodes: TreatyNode[] = [];
+const {
+  running,
+  start: startNode,
+  stopAll,
+} = memoryNodes({
+  dir: () => dir,
+  config: (index, dir) => ({
+    identityFile: join(dir, `node${index}.identity.json`),
+    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
+  }),
+});
 let dir: string;
-
-async function startNode(index: number, extra: Record<string, unknown>): Promise<TreatyNode> {
-  const config = parseConfig(
-    {
-      dataDir: join(dir, `node${index}`),
-      identityFile: join(dir, `node${index}.identity.json`),
-      sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
-      http: { host: "127.0.0.1", port: 0 },
-      ledger: { signatureIntervalMs: 20 },
-      logLevel: "error",
-      ...extra,
-    },
-    dir,
-  );
-  const runtime: NodeRuntime = {
-    ...realRuntime(config, silentLogger),
-    transport: async ({ serviceId, identity, sessionEpoch }) =>
-      network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
-  };
-  const node = await TreatyNode.start(config, runtime);
-  nodes.push(node);
-  return node;
-}
-
-async function until<T>(what: string, check: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe("governance retires a node from a 3-node network", () => {
   before(async () => {
@@ -82,15 +54,15 @@ describe("governance retires a node from a 3-node network", () => {
   });
 
   after(async () => {
-    await Promise.all(nodes.map((node) => node.stop()));
+    await stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("retire_node: retiring, out of the configuration, then retired; the others carry on", async () => {
     const leader = await until("a leader", () =>
-      nodes.find((n) => n.replica.consensus.status().role === "Leader"),
+      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
     );
-    const retiree = nodes.find((n) => n !== leader)!;
+    const retiree = [...running].find((n) => n !== leader)!;
     // The nodes serve TLS (the default): the client pins the service certificate.
     const client = new Client({
       nodes: [leader.url],
@@ -115,7 +87,7 @@ describe("governance retires a node from a 3-node network", () => {
     const accepted = await gov.vote(next.proposalId, "for");
     assert.equal(accepted.state, "Accepted");
     await client.waitForCommit(accepted.txid);
-    const survivors = nodes.filter((n) => n !== retiree);
+    const survivors = [...running].filter((n) => n !== retiree);
     await until("every remaining node to see the retirement", () =>
       survivors.every((n) => n.gov.node(retiree.identity.id)?.status === "retired") ? true : undefined,
     );

@@ -46,12 +46,20 @@ describe("adding a node to a loaded, degraded service", () => {
       const net = await leader.network();
       assert.ok(!net.config?.includes(joiner.id), "a frozen learner is not a voter");
       assert.equal(net.config?.length, 3);
+      assert.equal(net.nodes.find((n) => n.nodeId === joiner.id)?.role, "learner", "/node/network shows it");
 
       joiner.resume();
       await cluster.waitFor(
         "the joiner to become a voter",
         async () => ((await leader.network()).config?.includes(joiner.id) ? true : undefined),
         120_000,
+      );
+      const roles = new Map((await leader.network()).nodes.map((n) => [n.nodeId, n.role]));
+      assert.deepEqual([roles.get(leader.id), roles.get(joiner.id)], ["leader", "follower"]);
+      await cluster.waitFor(
+        "the joiner to see itself as a voter",
+        async () => ((await joiner.status()).role === "follower" ? true : undefined),
+        60_000,
       );
       await load.waitForMoreCommits(20, 60_000);
       await down.start();

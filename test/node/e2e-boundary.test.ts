@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { utf8 } from "../../sdk/bytes.js";
 import type { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
-import { CONTENT_JSON } from "../../sdk/request.js";
+import { CONTENT_JSON, CONTENT_MSGPACK } from "../../sdk/request.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
 import { startTestNode, type TestNode } from "../support/node.js";
@@ -131,7 +131,7 @@ describe("hostile calls against one node: the next honest call succeeds at once"
     assert.ok(txid !== undefined);
   });
 
-  it("envelope: a malformed path escape is 400, a key twice is MalformedEncoding, a value at the cap commits", async () => {
+  it("envelope: a malformed path escape is 400, a key twice (JSON or MessagePack) is MalformedEncoding, a value at the cap commits", async () => {
     const bad = await net.post("/app/log/%", utf8.encode("{}"), { "content-type": CONTENT_JSON });
     assert.equal(bad.status, 400);
     assert.equal(bad.code, "MalformedRequest");
@@ -140,6 +140,12 @@ describe("hostile calls against one node: the next honest call succeeds at once"
     });
     assert.equal(twice.status, 400);
     assert.equal(twice.code, "MalformedEncoding");
+    // The same in MessagePack: {args: {}, args: {x: 1}} (plain decoding would keep the last one).
+    const args = [0xa4, ...utf8.encode("args")];
+    const packed = new Uint8Array([0x82, ...args, 0x80, ...args, 0x81, 0xa1, 0x78, 0x01]);
+    const twicePacked = await net.post("/app/forged/ok", packed, { "content-type": CONTENT_MSGPACK });
+    assert.equal(twicePacked.status, 400);
+    assert.equal(twicePacked.code, "MalformedEncoding");
     // The value's JSON ("..." with its quotes) is exactly the documented maxValueBytes.
     const value = "x".repeat(DEFAULT_LIMITS.maxValueBytes - 2);
     const { result, txid } = await user.call("abuse", "keep", { value });

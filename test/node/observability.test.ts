@@ -174,7 +174,8 @@ describe("a running node's metrics and OpenAPI document", () => {
         assert.deepEqual(answer.required, ["result", "txid", "status", "events"], path);
       }
     }
-    assert.deepEqual(Object.keys(doc.paths).sort(), expected.sort());
+    // Besides the methods: the fixed /app routes (checked against the router below).
+    assert.deepEqual(Object.keys(doc.paths).sort(), [...expected, "/app/events", "/app/openapi.json"].sort());
     // The log sample declares its read results: typed in the document, and real answers fit.
     assert.deepEqual(
       doc.paths["/app/log/readPrivate"]!.post.responses,
@@ -198,6 +199,46 @@ describe("a running node's metrics and OpenAPI document", () => {
     assert.equal(
       validate({ type: "object", properties: { msg: { type: "string" } } }, result, "result"),
       undefined,
+    );
+  });
+
+  it("documents every /app route the router serves, and only those", async () => {
+    const doc = (await (await fetch(`${net.url}/app/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string }[]; "x-treaty-mode"?: string }>>;
+    };
+    const served = net.node.endpoints
+      .map((e) => e.split(" ") as [string, string])
+      .filter(([, pattern]) => pattern.startsWith("/app/"));
+    assert.ok(served.length >= 3, served.join(", "));
+    const fits = (pattern: string, path: string): boolean => {
+      const want = pattern.split("/");
+      const got = path.split("/");
+      return want.length === got.length && want.every((seg, i) => seg.startsWith(":") || seg === got[i]);
+    };
+    for (const [method, pattern] of served) {
+      const documented = Object.entries(doc.paths).filter(
+        ([path, ops]) => fits(pattern, path) && Object.hasOwn(ops, method.toLowerCase()),
+      );
+      assert.ok(documented.length > 0, `${method} ${pattern} is served but not in /app/openapi.json`);
+    }
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        assert.ok(
+          served.some(([m, pattern]) => m.toLowerCase() === method && fits(pattern, path)),
+          `${method} ${path} is in /app/openapi.json but not served`,
+        );
+      }
+    }
+    // Historical queries (?at=) are offered on readonly methods only.
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      const op = ops.post;
+      if (op === undefined) continue;
+      const names = (op.parameters ?? []).map((p) => p.name);
+      assert.equal(names.includes("at"), op["x-treaty-mode"] === "readonly", path);
+    }
+    assert.deepEqual(
+      doc.paths["/app/events"]!.get!.parameters!.map((p) => p.name),
+      ["contract", "name", "after", "Last-Event-ID"],
     );
   });
 });

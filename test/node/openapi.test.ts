@@ -8,6 +8,12 @@ import { OpenApiCache } from "../../node/openapi.js";
 import { MAX_MANIFEST_BYTES, parseManifestJson } from "../../runtime/compiler/index.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 
+/** The document's method paths (it always adds the fixed routes /app/events and /app/openapi.json). */
+const methodPaths = (json: string): string[] =>
+  Object.keys(JSON.parse(json).paths)
+    .filter((p) => p.split("/").length === 4)
+    .sort();
+
 const entry = { mode: "readonly", auth: "anyone", args: { type: "object", properties: {} } };
 
 function manifestWith(methods: number, description = ""): ContractManifest {
@@ -25,13 +31,13 @@ describe("OpenApiCache", () => {
     const cache = new OpenApiCache();
     const manifests = new Map([["a", manifestWith(2)]]);
     const first = cache.json(manifests, 1, "0.1.0");
-    assert.deepEqual(Object.keys(JSON.parse(first).paths).sort(), ["/app/a/m0", "/app/a/m1"]);
+    assert.deepEqual(methodPaths(first), ["/app/a/m0", "/app/a/m1"]);
     // Same version: the very same text, even if the map was touched without a version bump.
     manifests.set("b", manifestWith(1));
     assert.equal(cache.json(manifests, 1, "0.1.0"), first);
     const second = cache.json(manifests, 2, "0.1.0");
     assert.notEqual(second, first);
-    assert.deepEqual(Object.keys(JSON.parse(second).paths).sort(), ["/app/a/m0", "/app/a/m1", "/app/b/m0"]);
+    assert.deepEqual(methodPaths(second), ["/app/a/m0", "/app/a/m1", "/app/b/m0"]);
   });
 
   it("stays within a small multiple of the manifests' bound per contract", () => {
@@ -39,7 +45,7 @@ describe("OpenApiCache", () => {
     const manifest = manifestWith(256, "d".repeat(1024));
     const text = new OpenApiCache().json(new Map([["big", manifest]]), 1, "0.1.0");
     assert.ok(JSON.stringify(manifest).length <= MAX_MANIFEST_BYTES);
-    assert.equal(Object.keys(JSON.parse(text).paths).length, 256);
+    assert.equal(methodPaths(text).length, 256);
     assert.ok(text.length < 2 * MAX_MANIFEST_BYTES, `${text.length} bytes`);
   });
 });

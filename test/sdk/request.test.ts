@@ -3,11 +3,12 @@ import { describe, it } from "node:test";
 import { fromBase64Url, utf8 } from "../../sdk/bytes.js";
 import { encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
-import { generateKeyPair } from "../../sdk/keys.js";
+import { generateKeyPair, sign } from "../../sdk/keys.js";
 import {
   HEADER_SIGNATURE,
   parseBody,
   parseSignatureHeader,
+  signingInput,
   signRequest,
   verifyRequest,
 } from "../../sdk/request.js";
@@ -47,6 +48,37 @@ describe("signed requests", () => {
       assert.throws(
         () => parseBody(bytes, encoding),
         (e) => isTreatyError(e) && message.test(e.message),
+      );
+    }
+  });
+
+  it("refuses a body naming a key twice in either encoding, though its signature verifies", () => {
+    const nonceA = "a".repeat(32);
+    const nonceB = "b".repeat(32);
+    const str = (text: string): number[] =>
+      text.length < 32
+        ? [0xa0 + text.length, ...utf8.encode(text)]
+        : [0xd9, text.length, ...utf8.encode(text)];
+    const bodies = {
+      json: utf8.encode(`{"args":{},"nonce":"${nonceA}","nonce":"${nonceB}"}`),
+      msgpack: new Uint8Array([
+        0x83,
+        ...str("args"),
+        0x80,
+        ...str("nonce"),
+        ...str(nonceA),
+        ...str("nonce"),
+        ...str(nonceB),
+      ]),
+    };
+    for (const [encoding, body] of Object.entries(bodies) as ["json" | "msgpack", Uint8Array][]) {
+      const path = "/app/log/writePublic";
+      const sig = sign(key, signingInput(service, path, body));
+      assert.equal(verifyRequest(key, service, path, body, sig), true, encoding);
+      assert.throws(
+        () => parseBody(body, encoding),
+        (e) => isTreatyError(e, "MalformedEncoding") && /"nonce" appears twice/.test(e.message),
+        encoding,
       );
     }
   });

@@ -18,46 +18,20 @@ import { parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { SEALED_FILE } from "../../node/secrets/sealing.js";
-import { type NodeRuntime, TreatyNode } from "../../node/service.js";
-import { MemoryNetwork } from "../../node/transport/memory.js";
+import { TreatyNode } from "../../node/service.js";
+import { memoryNodes, until } from "../support/memory-nodes.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
-const network = new MemoryNetwork();
-const running = new Set<TreatyNode>();
+const {
+  running,
+  start: startNode,
+  stopAll,
+} = memoryNodes({
+  dir: () => dir,
+  config: () => ({ http: { host: "127.0.0.1", port: 0, tls: false }, autoTrustNodes: true }),
+});
 let dir: string;
-
-async function startNode(index: number, extra: Record<string, unknown>): Promise<TreatyNode> {
-  const config = parseConfig(
-    {
-      dataDir: join(dir, `node${index}`),
-      http: { host: "127.0.0.1", port: 0, tls: false },
-      ledger: { signatureIntervalMs: 20 },
-      autoTrustNodes: true,
-      logLevel: "error",
-      ...extra,
-    },
-    dir,
-  );
-  const runtime: NodeRuntime = {
-    ...realRuntime(config, silentLogger),
-    transport: async ({ serviceId, identity, sessionEpoch }) =>
-      network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
-  };
-  const node = await TreatyNode.start(config, runtime);
-  running.add(node);
-  return node;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("memory sealing: a restarted node rejoins and is sent the secrets", () => {
   let founder: TreatyNode;
@@ -85,7 +59,7 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
   });
 
   after(async () => {
-    await Promise.all([...running].map((node) => node.stop()));
+    await stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -13,13 +13,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
-import { parseConfig } from "../../node/config.js";
 import { GOV } from "../../node/gov/tables.js";
-import { silentLogger } from "../../node/log.js";
-import { realRuntime } from "../../node/main.js";
 import { createSealingProvider } from "../../node/secrets/sealing.js";
-import { type NodeRuntime, TreatyNode } from "../../node/service.js";
-import { MemoryNetwork } from "../../node/transport/memory.js";
+import type { TreatyNode } from "../../node/service.js";
+import { memoryNodes, until } from "../support/memory-nodes.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { KvStore } from "../../runtime/kv/store.js";
 import { isPublicMap } from "../../runtime/kv/types.js";
@@ -36,42 +33,20 @@ import { signRequest } from "../../sdk/request.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
-const network = new MemoryNetwork();
-const running = new Set<TreatyNode>();
+const {
+  network,
+  running,
+  start: startNode,
+  stopAll,
+} = memoryNodes({
+  dir: () => dir,
+  config: (index, dir) => ({
+    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.key`) },
+    http: { host: "127.0.0.1", port: 0, tls: false },
+    autoTrustNodes: true,
+  }),
+});
 let dir: string;
-
-async function startNode(index: number, extra: Record<string, unknown>): Promise<TreatyNode> {
-  const config = parseConfig(
-    {
-      dataDir: join(dir, `node${index}`),
-      sealing: { provider: "virtual", keyFile: join(dir, `node${index}.key`) },
-      http: { host: "127.0.0.1", port: 0, tls: false },
-      ledger: { signatureIntervalMs: 20 },
-      autoTrustNodes: true,
-      logLevel: "error",
-      ...extra,
-    },
-    dir,
-  );
-  const runtime: NodeRuntime = {
-    ...realRuntime(config, silentLogger),
-    transport: async ({ serviceId, identity, sessionEpoch }) =>
-      network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
-  };
-  const node = await TreatyNode.start(config, runtime);
-  running.add(node);
-  return node;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const leaderOf = () =>
   until("a leader", () => [...running].find((n) => n.replica.consensus.status().role === "Leader"));
@@ -126,7 +101,7 @@ describe("ledger rekey", () => {
   });
 
   after(async () => {
-    await Promise.all([...running].map((node) => node.stop()));
+    await stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 

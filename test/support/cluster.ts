@@ -99,7 +99,7 @@ export interface ClusterOptions {
 /** `GET /node/status` of a running node. */
 export interface NodeStatusJson {
   readonly nodeId: string;
-  readonly role: "leader" | "follower" | "candidate";
+  readonly role: "leader" | "follower" | "candidate" | "learner" | "retired";
   readonly view: number;
   readonly leader: string | null;
   readonly commitSeqno: number;
@@ -117,6 +117,8 @@ export interface NetworkJson {
   readonly nodes: readonly {
     readonly nodeId: string;
     readonly status: string;
+    /** leader, follower (voter), learner (trusted, not in the configuration yet) or null. */
+    readonly role: "leader" | "follower" | "learner" | null;
     readonly url: string | null;
   }[];
 }

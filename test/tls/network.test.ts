@@ -117,7 +117,8 @@ describe("the client API over TLS on a 3-node network", () => {
   });
 
   it("the CLI calls over TLS with a service.json, and refuses an impostor node", async () => {
-    const args = (node: string) => [
+    /** `treaty call log readPrivate` as user0 with `service` pinned (and one `node`, if given). */
+    const args = (service: string, node?: string) => [
       "call",
       "log",
       "readPrivate",
@@ -126,14 +127,13 @@ describe("the client API over TLS on a 3-node network", () => {
       "--key",
       userKeyFile,
       "--service",
-      serviceFile,
-      "--node",
-      node,
+      service,
+      ...(node === undefined ? [] : ["--node", node]),
     ];
-    const ok = await treaty(...args(cluster.nodes[1]!.url));
+    const ok = await treaty(...args(serviceFile, cluster.nodes[1]!.url));
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(JSON.parse(ok.stdout).result, { msg: "over tls" });
-    const refused = await treaty(...args(impostorUrl));
+    const refused = await treaty(...args(serviceFile, impostorUrl));
     assert.equal(refused.code, 1);
     assert.doesNotMatch(refused.stdout, /forged/);
     assert.equal(JSON.parse(refused.stdout).error.code, "Unavailable");
@@ -143,17 +143,7 @@ describe("the client API over TLS on a 3-node network", () => {
       keyOnly,
       JSON.stringify({ serviceKey: cluster.serviceFile.serviceKey, nodes: [impostorUrl] }),
     );
-    const byKey = await treaty(
-      "call",
-      "log",
-      "readPrivate",
-      "--args",
-      '{"id":1}',
-      "--key",
-      userKeyFile,
-      "--service",
-      keyOnly,
-    );
+    const byKey = await treaty(...args(keyOnly));
     assert.equal(byKey.code, 1);
     assert.doesNotMatch(byKey.stdout, /forged/);
   });

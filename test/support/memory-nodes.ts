@@ -1,0 +1,90 @@
+/**
+ * Several real Treaty nodes in this process on one in-memory transport (node/transport/memory.ts):
+ * for tests of replication, joins and governance that need no NATS. Node `i` keeps its data in
+ * `<dir>/node<i>` and serves HTTP on an ephemeral loopback port, with a 20 ms signature interval
+ * and error-level (silent) logs; `config(i, dir)` adds each test's fields (sealing, identity
+ * file, TLS, `autoTrustNodes`), and `start`'s `extra` the per-node ones (genesis or join).
+ *
+ * Ownership: `stopAll()` stops every node still in `running` (a test that stops one itself
+ * removes it); the caller deletes `dir`.
+ *
+ * @example
+ *   const { running, start, stopAll } = memoryNodes({ dir: () => dir });
+ *   const founder = await start(0, { genesis: { ... } });
+ *   await until("the founder to lead", () => (founder.replica.consensus.status().role === "Leader" ? true : undefined));
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseConfig } from "../../node/config.js";
+import { silentLogger } from "../../node/log.js";
+import { realRuntime } from "../../node/main.js";
+import { type NodeRuntime, TreatyNode } from "../../node/service.js";
+import { MemoryNetwork } from "../../node/transport/memory.js";
+
+export interface MemoryNodesOptions {
+  /** The test's temp dir (read when a node starts, so it may be made in `before`). */
+  readonly dir: () => string;
+  /** Config fields of node `index` over the defaults above. */
+  readonly config?: (index: number, dir: string) => Record<string, unknown>;
+}
+
+export interface MemoryNodes {
+  /** The shared transport (tests drop or delay frames with its filters). */
+  readonly network: MemoryNetwork;
+  /** Nodes started and not stopped, in start order. */
+  readonly running: Set<TreatyNode>;
+  /** Starts node `index` with `extra` config fields (its genesis or join section, ...). */
+  start(index: number, extra?: Record<string, unknown>): Promise<TreatyNode>;
+  /** Stops every running node. */
+  stopAll(): Promise<void>;
+}
+
+export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
+  const network = new MemoryNetwork();
+  const running = new Set<TreatyNode>();
+  return {
+    network,
+    running,
+    async start(index, extra = {}) {
+      const dir = options.dir();
+      const config = parseConfig(
+        {
+          dataDir: join(dir, `node${index}`),
+          http: { host: "127.0.0.1", port: 0 },
+          ledger: { signatureIntervalMs: 20 },
+          logLevel: "error",
+          ...options.config?.(index, dir),
+          ...extra,
+        },
+        dir,
+      );
+      const runtime: NodeRuntime = {
+        ...realRuntime(config, silentLogger),
+        transport: async ({ serviceId, identity, sessionEpoch }) =>
+          network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
+      };
+      const node = await TreatyNode.start(config, runtime);
+      running.add(node);
+      return node;
+    },
+    async stopAll() {
+      await Promise.all([...running].map((node) => node.stop()));
+      running.clear();
+    },
+  };
+}
+
+/** Polls `check` every 25 ms until it returns a value; fails the test after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
