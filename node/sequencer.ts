@@ -48,6 +48,8 @@ export interface SequencerReplica {
   readonly consensus: Pick<ConsensusNode, "status" | "limits">;
   propose(entries: readonly ProposedEntry[]): TxId[];
   changeMembership(change: MembershipChange, payload: Uint8Array): TxId;
+  /** Throws what `changeMembership` would, before anything is staged. */
+  checkMembershipChange(change: MembershipChange): void;
 }
 
 export interface SequencerOptions {

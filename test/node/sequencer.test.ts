@@ -65,6 +65,10 @@ class StandInReplica implements SequencerReplica {
     throw new Error("stand-in: no membership changes here");
   }
 
+  checkMembershipChange(): void {
+    throw new Error("stand-in: no membership changes here");
+  }
+
   /** A new leader elsewhere: this node follows in a later view (its log unchanged here). */
   loseLeadership(): void {
     this.role = "Follower";
