@@ -30,6 +30,7 @@ import {
 } from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
+import { admitBearer, hasBearer } from "./auth/bearer.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { addRecoveryShareRoutes, serviceEndorsementChain } from "./recovery/routes.js";
@@ -174,17 +175,15 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
-  const admitted = admit(
-    {
-      serviceId: node.serviceId,
-      gov: node.gov,
-      nowMs: now,
-      freshnessWindowMs: node.config.requests.freshnessWindowMs,
-    },
-    req.path,
-    req.headers,
-    req.body,
-  );
+  const admission = {
+    serviceId: node.serviceId,
+    gov: node.gov,
+    nowMs: now,
+    freshnessWindowMs: node.config.requests.freshnessWindowMs,
+  };
+  const admitted = hasBearer(req.headers)
+    ? await admitBearer(admission, req.path, req.headers, req.body)
+    : admit(admission, req.path, req.headers, req.body);
   if (admitted.caller?.role !== "member" && node.gov.service()?.status !== "open") {
     throw new TreatyError("ServiceNotOpen", "the service is not open yet: members must open it first");
   }

@@ -737,7 +737,7 @@ export class TreatyNode {
       throw new TreatyError("NotLeader", "no other leader is known right now: retry shortly");
     }
     const headers: Record<string, string> = {};
-    for (const name of ["content-type", HEADER_CALLER, HEADER_SIGNATURE]) {
+    for (const name of ["content-type", HEADER_CALLER, HEADER_SIGNATURE, "authorization"]) {
       const value = req.headers[name];
       if (typeof value === "string") headers[name] = value;
     }

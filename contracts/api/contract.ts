@@ -69,7 +69,10 @@ export type WriteAuthPolicy = Exclude<AuthPolicy, "anyone">;
 export interface MethodSpec<A extends ArgsSpec, R, M extends MethodMode, P extends AuthPolicy> {
   /** `readonly` methods run on any node and cannot write; `readwrite` methods are transactions. */
   readonly mode: M;
-  /** Who may call: `anyone` (readonly only), `users`, `members` or `users_and_members`. */
+  /**
+   * Who may call: `anyone` (readonly only), `users`, `members`, `users_and_members`, `jwt`
+   * (bearer tokens from an issuer governance trusts) or `users_and_jwt`.
+   */
   readonly auth: P;
   /** The argument shape; omitted means no arguments (`{}`). */
   readonly args?: A;
@@ -505,6 +508,11 @@ function authProblem(auth: AuthPolicy, caller: InvokeContext["caller"]): string 
   if (caller === null) return "requires a signed caller";
   if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
   if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
+  if (auth === "jwt") return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
+  if (auth === "users_and_jwt")
+    return caller.role === "user" || caller.role === "jwt"
+      ? undefined
+      : "may be called by users and JWT bearer callers only";
   return caller.role === "user" || caller.role === "member"
     ? undefined
     : "may be called by users and members only";
@@ -518,7 +526,14 @@ function parseContext(ctxJson: string): InvokeContext {
     caller === null ||
     (typeof caller === "object" &&
       typeof caller.id === "string" &&
-      (caller.role === "user" || caller.role === "member" || caller.role === "node"));
+      (caller.role === "user" ||
+        caller.role === "member" ||
+        caller.role === "node" ||
+        (caller.role === "jwt" &&
+          typeof caller.issuer === "string" &&
+          typeof caller.subject === "string" &&
+          typeof caller.claims === "object" &&
+          caller.claims !== null)));
   if (
     !callerOk ||
     (context.txid !== null && typeof context.txid !== "string") ||
