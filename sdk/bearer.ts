@@ -62,7 +62,12 @@ export function bearerRequest(
  * @example
  *   const digest = bearerRequestDigest(client.serviceId, req.path, idToken, req.body);
  */
-export function bearerRequestDigest(serviceId: string, path: string, token: string, body: Uint8Array): Uint8Array {
+export function bearerRequestDigest(
+  serviceId: string,
+  path: string,
+  token: string,
+  body: Uint8Array,
+): Uint8Array {
   return sha256(
     concatBytes(
       DOMAIN,

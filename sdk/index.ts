@@ -18,7 +18,12 @@ export {
   parseServiceFile,
   type TxStatus,
 } from "./client.js";
-export { bearerRequest, bearerRequestDigest, HEADER_AUTHORIZATION, MAX_BEARER_TOKEN_CHARS } from "./bearer.js";
+export {
+  bearerRequest,
+  bearerRequestDigest,
+  HEADER_AUTHORIZATION,
+  MAX_BEARER_TOKEN_CHARS,
+} from "./bearer.js";
 export { fromHex, toHex } from "./bytes.js";
 export { decode, encode, encodeCanonical } from "./codec.js";
 export { ErrorCode, isTreatyError, TreatyError } from "./errors.js";

@@ -62,6 +62,15 @@ export type InferArgs<A> = A extends AnyShape
     ? InferObject<A>
     : never;
 
+const AUTH_POLICIES: readonly AuthPolicy[] = [
+  "anyone",
+  "users",
+  "members",
+  "users_and_members",
+  "jwt",
+  "users_and_jwt",
+];
+
 /** Auth policies that may write: `anyone` (unsigned callers included) is for readonly methods only. */
 export type WriteAuthPolicy = Exclude<AuthPolicy, "anyone">;
 
@@ -217,10 +226,10 @@ export function method<
       `method: mode must be "readonly" or "readwrite", got ${JSON.stringify(String(mode))}`,
     );
   }
-  if (auth !== "anyone" && auth !== "users" && auth !== "members" && auth !== "users_and_members") {
+  if (!AUTH_POLICIES.includes(auth)) {
     throw new ApiError(
       "InvalidContract",
-      `method: auth must be anyone, users, members or users_and_members, got ${JSON.stringify(String(auth))}`,
+      `method: auth must be ${AUTH_POLICIES.join(", ")}, got ${JSON.stringify(String(auth))}`,
     );
   }
   if (mode === "readwrite" && auth === "anyone") {

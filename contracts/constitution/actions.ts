@@ -184,9 +184,15 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
   }),
   remove_jwt_issuer: action(
     (args, path) =>
-      check.string(check.object(args, path, ["issuer"]).issuer, `${path}.issuer`, /^[\x21-\x7e]{1,256}$/, "an issuer"),
+      check.string(
+        check.object(args, path, ["issuer"]).issuer,
+        `${path}.issuer`,
+        /^[\x21-\x7e]{1,256}$/,
+        "an issuer",
+      ),
     (issuer) => {
-      if (!jwtIssuers.has(issuer)) throw new ContractError("NoSuchIssuer", `no JWT issuer ${JSON.stringify(issuer)}`);
+      if (!jwtIssuers.has(issuer))
+        throw new ContractError("NoSuchIssuer", `no JWT issuer ${JSON.stringify(issuer)}`);
       jwtIssuers.delete(issuer);
     },
   ),

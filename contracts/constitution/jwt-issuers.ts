@@ -66,7 +66,12 @@ function audiences(value: unknown, path: string): string[] {
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_AUDIENCES)
     fail(path, `expected an audience or 1 to ${MAX_AUDIENCES} of them, got ${kind(value)}`);
   return (list as unknown[]).map((item, i) =>
-    string(item, Array.isArray(value) ? `${path}[${i}]` : path, NAME, "an audience (1 to 256 printable ASCII characters)"),
+    string(
+      item,
+      Array.isArray(value) ? `${path}[${i}]` : path,
+      NAME,
+      "an audience (1 to 256 printable ASCII characters)",
+    ),
   );
 }
 
@@ -77,9 +82,17 @@ function jwk(value: unknown, path: string): JwtKey {
   const record = value as Record<string, unknown>;
   for (const field of SECRET_FIELDS) {
     if (record[field] !== undefined)
-      fail(`${path}.${field}`, "private or symmetric key material: a JWKS in a proposal holds public keys only");
+      fail(
+        `${path}.${field}`,
+        "private or symmetric key material: a JWKS in a proposal holds public keys only",
+      );
   }
-  const kid = string(record.kid, `${path}.kid`, /^[\x20-\x7e]{1,256}$/, "a key id (kid, 1 to 256 printable ASCII characters)");
+  const kid = string(
+    record.kid,
+    `${path}.kid`,
+    /^[\x20-\x7e]{1,256}$/,
+    "a key id (kid, 1 to 256 printable ASCII characters)",
+  );
   if (kid.length > MAX_NAME_CHARS) fail(`${path}.kid`, "too long");
   if (record.use !== undefined && record.use !== "sig")
     fail(`${path}.use`, `expected "sig" (a signature key), got ${kind(record.use)}`);
@@ -121,6 +134,9 @@ function jwk(value: unknown, path: string): JwtKey {
 function b64url(value: unknown, path: string, minChars: number, maxChars: number): string {
   const text = string(value, path, B64URL, "base64url without padding");
   if (text.length < minChars || text.length > maxChars)
-    fail(path, `expected ${minChars === maxChars ? minChars : `${minChars} to ${maxChars}`} base64url characters, got ${text.length}`);
+    fail(
+      path,
+      `expected ${minChars === maxChars ? minChars : `${minChars} to ${maxChars}`} base64url characters, got ${text.length}`,
+    );
   return text;
 }

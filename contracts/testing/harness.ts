@@ -71,8 +71,16 @@ export function member(name: string): TestCaller {
  * (docs/identities.md), so contracts should key data by `issuer` and `subject`, or by `id`
  * without parsing it.
  */
-export function jwtCaller(claims: { readonly iss: string; readonly sub: string } & Record<string, unknown>): TestCaller {
-  return { id: `jwt:${claims.sub}@${claims.iss}`, role: "jwt", issuer: claims.iss, subject: claims.sub, claims };
+export function jwtCaller(
+  claims: { readonly iss: string; readonly sub: string } & Record<string, unknown>,
+): TestCaller {
+  return {
+    id: `jwt:${claims.sub}@${claims.iss}`,
+    role: "jwt",
+    issuer: claims.iss,
+    subject: claims.sub,
+    claims,
+  };
 }
 
 /** Per-call options. */

@@ -42,8 +42,7 @@ function publicJwk(key: JwtIssuerKey): JWK {
 async function importKey(key: JwtIssuerKey): Promise<IssuerKey> {
   if (!JWT_ALGORITHMS.includes(key.alg)) throw new Error(`alg ${JSON.stringify(key.alg)} is not supported`);
   const imported = await importJWK(publicJwk(key), key.alg);
-  if (imported instanceof Uint8Array || imported.type !== "public")
-    throw new Error("not a public key");
+  if (imported instanceof Uint8Array || imported.type !== "public") throw new Error("not a public key");
   return { alg: key.alg, key: imported };
 }
 
@@ -78,9 +77,10 @@ export async function checkJwtIssuerKeys(name: string, args: unknown, at: string
     const { kty, alg } = key as { kty?: unknown; alg?: unknown };
     if (kty !== "RSA" && kty !== "EC" && kty !== "OKP") continue;
     if (Object.hasOwn(key, "d")) continue; // private: the constitution refuses it by name
-    const algorithm =
-      typeof alg === "string" ? alg : kty === "RSA" ? "RS256" : kty === "OKP" ? "EdDSA" : defaultEcAlg(key);
-    if (algorithm === undefined || !JWT_ALGORITHMS.includes(algorithm)) continue;
+    const fits = algorithmsFor(kty, (key as { crv?: unknown }).crv);
+    const algorithm = typeof alg === "string" ? alg : fits[0];
+    // A key whose alg does not fit its type is the constitution's to refuse by name.
+    if (algorithm === undefined || !fits.includes(algorithm)) continue;
     try {
       await importKey({ ...(key as JwtIssuerKey), alg: algorithm });
     } catch (err) {
@@ -92,7 +92,9 @@ export async function checkJwtIssuerKeys(name: string, args: unknown, at: string
   }
 }
 
-function defaultEcAlg(key: object): string | undefined {
-  const crv = (key as { crv?: unknown }).crv;
-  return crv === "P-256" ? "ES256" : crv === "P-384" ? "ES384" : undefined;
+/** The algorithms a key of this type may have, its default first (as the constitution's rules). */
+function algorithmsFor(kty: string, crv: unknown): readonly string[] {
+  if (kty === "RSA") return ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+  if (kty === "OKP") return crv === "Ed25519" ? ["EdDSA", "Ed25519"] : [];
+  return crv === "P-256" ? ["ES256"] : crv === "P-384" ? ["ES384"] : [];
 }

@@ -144,10 +144,14 @@ export class JwtVerifier {
     if (typeof issuer !== "string") throw invalid("the token has no iss claim");
     const record = lookup(issuer);
     if (record === undefined)
-      throw new TreatyError("UnknownIssuer", `authorization: iss ${quote(issuer)} is not a trusted issuer of this service`);
+      throw new TreatyError(
+        "UnknownIssuer",
+        `authorization: iss ${quote(issuer)} is not a trusted issuer of this service`,
+      );
     const key = (await this.#keysOf(record)).get(kid);
     if (key === undefined) throw invalid(`kid ${quote(kid)} is not a key of issuer ${quote(issuer)}`);
-    if (key.alg !== alg) throw invalid(`alg ${quote(alg)} does not match key ${quote(kid)}, which is ${key.alg}`);
+    if (key.alg !== alg)
+      throw invalid(`alg ${quote(alg)} does not match key ${quote(kid)}, which is ${key.alg}`);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key.key, {
@@ -164,7 +168,8 @@ export class JwtVerifier {
     const subject = payload.sub;
     if (typeof subject !== "string" || subject.length === 0 || subject.length > MAX_SUBJECT_CHARS)
       throw invalid(`sub: expected a string of 1 to ${MAX_SUBJECT_CHARS} characters`);
-    if (depth(payload, 0) > MAX_CLAIMS_DEPTH) throw invalid(`claims nest deeper than ${MAX_CLAIMS_DEPTH} levels`);
+    if (depth(payload, 0) > MAX_CLAIMS_DEPTH)
+      throw invalid(`claims nest deeper than ${MAX_CLAIMS_DEPTH} levels`);
     const caller: JwtCallerInfo = {
       id: jwtCallerId(issuer, subject),
       role: "jwt",
@@ -206,17 +211,24 @@ export class JwtVerifier {
 /** The coded refusal for an error jose threw while verifying. */
 function refusal(err: unknown): TreatyError {
   if (err instanceof errors.JWTExpired)
-    return new TreatyError("ExpiredToken", `authorization: the token expired (exp ${String(err.payload.exp)})`);
+    return new TreatyError(
+      "ExpiredToken",
+      `authorization: the token expired (exp ${String(err.payload.exp)})`,
+    );
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === "nbf" && err.reason === "check_failed")
-      return new TreatyError("TokenNotYetValid", `authorization: the token is not valid before nbf ${String(err.payload.nbf)}`);
+      return new TreatyError(
+        "TokenNotYetValid",
+        `authorization: the token is not valid before nbf ${String(err.payload.nbf)}`,
+      );
     if (err.claim === "aud" && err.reason === "check_failed")
       return invalid("aud: the token is not for this service's audience");
     return invalid(`${err.claim}: ${err.message}`);
   }
   if (err instanceof errors.JWSSignatureVerificationFailed) return invalid("the signature does not verify");
   if (err instanceof errors.JOSEError) return invalid(err.message);
-  if (err instanceof DOMException || err instanceof TypeError) return invalid(`the token does not verify (${err.message})`);
+  if (err instanceof DOMException || err instanceof TypeError)
+    return invalid(`the token does not verify (${err.message})`);
   throw err;
 }
 
