@@ -69,7 +69,7 @@ export interface JwtVerifierStats {
 interface CacheEntry {
   readonly record: JwtIssuerRecord;
   readonly caller: JwtCallerInfo;
-  /** `exp` plus the leeway, ms since the epoch. */
+  /** `exp` plus the leeway, ms since the epoch: from then on jose would refuse the token. */
   readonly expiresMs: number;
 }
 
@@ -81,14 +81,27 @@ function quote(text: string): string {
   return JSON.stringify(text.slice(0, 120));
 }
 
+/** Bounds of a verifier's cache (defaults MAX_CACHED_TOKENS, MAX_CACHED_TOKEN_CHARS). */
+export interface JwtVerifierOptions {
+  readonly maxCachedTokens?: number;
+  readonly maxCachedChars?: number;
+}
+
 /** Verifies bearer tokens for one node; owns its cache. */
 export class JwtVerifier {
+  readonly #maxTokens: number;
+  readonly #maxChars: number;
   readonly #cache = new Map<string, CacheEntry>();
   #cachedChars = 0;
   readonly #keys = new WeakMap<JwtIssuerRecord, Promise<ReadonlyMap<string, IssuerKey>>>();
   #verified = 0;
   #cacheHits = 0;
   #refused = 0;
+
+  constructor(options: JwtVerifierOptions = {}) {
+    this.#maxTokens = options.maxCachedTokens ?? MAX_CACHED_TOKENS;
+    this.#maxChars = options.maxCachedChars ?? MAX_CACHED_TOKEN_CHARS;
+  }
 
   /**
    * The caller `token` authenticates at `nowMs`, checked against the issuers `lookup` finds.
@@ -97,7 +110,7 @@ export class JwtVerifier {
   async verify(token: string, nowMs: number, lookup: IssuerLookup): Promise<JwtCallerInfo> {
     const cached = this.#cache.get(token);
     if (cached !== undefined) {
-      if (lookup(cached.caller.issuer) === cached.record && nowMs <= cached.expiresMs) {
+      if (lookup(cached.caller.issuer) === cached.record && nowMs < cached.expiresMs) {
         this.#cacheHits++;
         return cached.caller;
       }
@@ -195,7 +208,7 @@ export class JwtVerifier {
     if (old !== undefined) this.#forget(token, old);
     this.#cache.set(token, entry);
     this.#cachedChars += token.length;
-    while (this.#cache.size > MAX_CACHED_TOKENS || this.#cachedChars > MAX_CACHED_TOKEN_CHARS) {
+    while (this.#cache.size > this.#maxTokens || this.#cachedChars > this.#maxChars) {
       const [oldest, oldestEntry] = this.#cache.entries().next().value!;
       this.#forget(oldest, oldestEntry);
     }
