@@ -30,7 +30,7 @@ import {
 } from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
-import { admitBearer, hasBearer } from "./auth/bearer.js";
+import { admitBearer, hasBearer, jwtVerifierFor } from "./auth/bearer.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { addRecoveryShareRoutes, serviceEndorsementChain } from "./recovery/routes.js";
@@ -117,6 +117,17 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
         aborted: c.snapshotsAborted,
         ...node.replica.snapshotStats(),
       };
+    },
+  );
+
+  metrics.family(
+    "treaty_jwt_tokens_total",
+    "JWT bearer tokens by outcome: verified (signature checked), cached (no check), refused",
+    "counter",
+    "outcome",
+    () => {
+      const { verified, cacheHits, refused } = jwtVerifierFor(node.gov).stats();
+      return { verified, cached: cacheHits, refused };
     },
   );
 

@@ -117,7 +117,13 @@ describe("JWT bearer callers on a real node", () => {
     assert.deepEqual(who.result, { id, issuer: ISSUER, subject: "alice", email: "alice@example.test" });
     // A user (signed requests) reads the profile the JWT caller wrote.
     const read = await t.client().call("profile", "profile", { id });
-    assert.deepEqual(read.result, { issuer: ISSUER, subject: "alice", name: "Alice" });
+    assert.deepEqual(read.result, { name: "Alice", issuer: ISSUER, subject: "alice" });
+    // The same method serves a signed user (policy users_and_jwt), who has no issuer.
+    const byUser = await t.client().call<{ id: string }>("profile", "setName", { name: "User" });
+    assert.equal(byUser.result.id, t.user.id);
+    await t.client().waitForCommit(byUser.txid);
+    const userProfile = await t.client().call("profile", "profile", { id: t.user.id });
+    assert.deepEqual(userProfile.result, { name: "User", issuer: null, subject: null });
     // An RSA key of the same issuer works too; another subject is another caller.
     const bob = await mint(rs, { sub: "bob", email: undefined });
     const bobWho = await t.client(null, { bearerToken: bob }).call("profile", "whoami", {});

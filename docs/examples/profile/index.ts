@@ -4,7 +4,8 @@
  * kept in a private map under its caller id; the contract reads the token's claims.
  *
  * - whoami (jwt): the caller's id, issuer, subject and `email` claim (null when absent);
- * - setName `{name}` (jwt): stores the caller's display name;
+ * - setName `{name}` (users and JWT callers): stores the caller's display name, with the
+ *   issuer and subject of a JWT caller (null for a user);
  * - profile `{id}` (users and JWT callers): a caller's stored profile, or NoSuchProfile.
  *
  * test/node/jwt.test.ts deploys it on a real node and calls it with tokens from a local issuer.
@@ -12,9 +13,9 @@
 import { ContractError, caller, contract, type JwtCaller, map, method, t } from "treaty/contract";
 
 interface Profile {
-  readonly issuer: string;
-  readonly subject: string;
   readonly name: string;
+  readonly issuer: string | null;
+  readonly subject: string | null;
 }
 
 const profiles = map<string, Profile>("profiles");
@@ -46,13 +47,14 @@ export default contract({
   // #endregion caller
   setName: method({
     mode: "readwrite",
-    auth: "jwt",
+    auth: "users_and_jwt",
     args: { name: t.string({ minLength: 1, maxLength: 100 }) },
     description: "Stores the caller's display name.",
     run: ({ name }) => {
-      const { id, issuer, subject } = jwtCaller();
-      profiles.set(id, { issuer, subject, name });
-      return { id };
+      const who = caller()!; // the policy admits signed users and JWT callers only
+      const jwt = who.role === "jwt" ? who : null;
+      profiles.set(who.id, { name, issuer: jwt?.issuer ?? null, subject: jwt?.subject ?? null });
+      return { id: who.id };
     },
   }),
   profile: method({
