@@ -565,6 +565,11 @@ export class Governance {
     return (await this.client.get<{ users: UserInfo[] }>("/gov/users")).users;
   }
 
+  /** The trusted JWT issuers with their audiences and keys (`set_jwt_issuer`). */
+  async jwtIssuers(): Promise<JwtIssuerArgs[]> {
+    return (await this.client.get<{ issuers: JwtIssuerArgs[] }>("/gov/jwt_issuers")).issuers;
+  }
+
   /** The deployed contracts with their versions and digests. */
   async contracts(): Promise<ContractInfo[]> {
     return (await this.client.get<{ contracts: ContractInfo[] }>("/gov/contracts")).contracts;

@@ -14,7 +14,7 @@
  * the leader they include what is executed but not yet committed; `decidedTxid` says which
  * transaction to wait for):
  *
- *   GET /gov/proposals | /gov/proposals/:id | /gov/members | /gov/users | /gov/contracts
+ *   GET /gov/proposals | /gov/proposals/:id | /gov/members | /gov/users | /gov/jwt_issuers | /gov/contracts
  *   GET /gov/contracts/:name | /gov/constitution | /gov/nodes | /gov/service | /gov/limits
  */
 import { randomBytes } from "node:crypto";
@@ -33,6 +33,7 @@ import {
   type ConstitutionRecord,
   type ContractRecord,
   GOV,
+  type JwtIssuerRecord,
   type MemberRecord,
   type NodeRecord,
   type ProposalRecord,
@@ -86,6 +87,9 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
     }))
     .add("GET", "/gov/users", async () => ({
       body: { users: (await table<UserRecord>(node, GOV.users)).map(([id, u]) => ({ id, ...u })) },
+    }))
+    .add("GET", "/gov/jwt_issuers", async () => ({
+      body: { issuers: (await table<JwtIssuerRecord>(node, GOV.jwtIssuers)).map(([, issuer]) => issuer) },
     }))
     .add("GET", "/gov/contracts", async () => ({
       body: {

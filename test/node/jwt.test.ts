@@ -103,6 +103,9 @@ describe("JWT bearer callers on a real node", () => {
     es = await issuerKey("es-1", "ES256");
     rs = await issuerKey("rs-1", "RS256");
     await accept(actions.setJwtIssuer(ISSUER, AUDIENCE, { keys: [es.jwk, rs.jwk] }));
+    assert.deepEqual(await gov.jwtIssuers(), [
+      { issuer: ISSUER, audience: [AUDIENCE], jwks: { keys: [es.jwk, rs.jwk] } },
+    ]);
   });
   after(() => t?.dispose());
 
