@@ -82,6 +82,17 @@ export function bearerRequestDigest(
   );
 }
 
+/**
+ * The caller id of a JWT user: `jwt:` and the hex SHA-256 of `"treaty-jwt-caller-v1\n" ‖ issuer
+ * ‖ "\n" ‖ subject` (issuers hold no newline, so the pair is unambiguous). A digest, so the
+ * ledger's clear header does not carry subjects, which are often e-mail addresses.
+ * @example
+ *   const id = jwtCallerId("https://login.example.com", "248289761001"); // caller().id in contracts
+ */
+export function jwtCallerId(issuer: string, subject: string): string {
+  return `jwt:${toHex(sha256(utf8.encode(`treaty-jwt-caller-v1\n${issuer}\n${subject}`)))}`;
+}
+
 /** The token itself, or what a token function returns now. */
 export async function tokenOf(token: string | (() => string | Promise<string>)): Promise<string> {
   return typeof token === "string" ? token : await token();

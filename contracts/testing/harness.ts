@@ -22,6 +22,7 @@ import type {
   InvokeOutcome,
   MethodMode,
 } from "../../runtime/sandbox/abi.js";
+import { jwtCallerId } from "../../sdk/bearer.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { sha256 } from "../../runtime/crypto.js";
@@ -67,15 +68,13 @@ export function member(name: string): TestCaller {
 
 /**
  * A JWT bearer caller with these verified claims (`iss` and `sub` are required, as the node
- * requires them). Its id is `jwt:<subject>@<issuer>` here; on a network it is a digest of both
- * (docs/identities.md), so contracts should key data by `issuer` and `subject`, or by `id`
- * without parsing it.
+ * requires them); its id is the one a node gives it (`jwtCallerId`, docs/identities.md).
  */
 export function jwtCaller(
   claims: { readonly iss: string; readonly sub: string } & Record<string, unknown>,
 ): TestCaller {
   return {
-    id: `jwt:${claims.sub}@${claims.iss}`,
+    id: jwtCallerId(claims.iss, claims.sub),
     role: "jwt",
     issuer: claims.iss,
     subject: claims.sub,

@@ -20,9 +20,7 @@
  * new audience) or its removal makes every token verified before miss, and be checked anew.
  */
 import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { MAX_BEARER_TOKEN_CHARS } from "../../sdk/bearer.js";
-import { toHex, utf8 } from "../../sdk/bytes.js";
+import { jwtCallerId, MAX_BEARER_TOKEN_CHARS } from "../../sdk/bearer.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { CallerInfo } from "../../runtime/sandbox/abi.js";
 import type { JwtIssuerRecord } from "../gov/tables.js";
@@ -43,14 +41,8 @@ export const MAX_CACHED_TOKEN_CHARS = 8 * 1024 * 1024;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-/**
- * The id of a JWT caller: `jwt:` and the hex SHA-256 of `"treaty-jwt-caller-v1\n" ‖ issuer ‖
- * "\n" ‖ subject` (issuers hold no newline, so the pair is unambiguous). A digest, so the
- * ledger's clear header does not carry subjects, which are often e-mail addresses.
- */
-export function jwtCallerId(issuer: string, subject: string): string {
-  return `jwt:${toHex(sha256(utf8.encode(`treaty-jwt-caller-v1\n${issuer}\n${subject}`)))}`;
-}
+/** The id of a JWT caller (sdk/bearer.ts). */
+export { jwtCallerId };
 
 /** Looks a trusted issuer up by `iss` in the committed governance tables. */
 export type IssuerLookup = (issuer: string) => JwtIssuerRecord | undefined;
