@@ -53,9 +53,10 @@ async function importKey(key: JwtIssuerKey): Promise<IssuerKey> {
  */
 export async function importIssuerKeys(record: JwtIssuerRecord): Promise<ReadonlyMap<string, IssuerKey>> {
   const keys = new Map<string, IssuerKey>();
-  for (const key of record.jwks?.keys ?? []) {
+  const list = record.jwks?.keys;
+  for (const key of Array.isArray(list) ? list : []) {
     try {
-      keys.set(key.kid, await importKey(key));
+      if (typeof key?.kid === "string") keys.set(key.kid, await importKey(key));
     } catch {
       // Left out: see above.
     }

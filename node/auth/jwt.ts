@@ -162,7 +162,8 @@ export class JwtVerifier {
       ({ payload } = await jwtVerify(token, key.key, {
         algorithms: [key.alg],
         issuer,
-        audience: [...record.audience],
+        // A record is the constitution's output: a malformed one matches no audience.
+        audience: Array.isArray(record.audience) ? [...record.audience] : [],
         clockTolerance: JWT_CLOCK_LEEWAY_S,
         currentDate: new Date(nowMs),
         requiredClaims: ["exp", "sub"],

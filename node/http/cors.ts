@@ -20,9 +20,15 @@ export interface CorsPolicy {
 export const NO_CORS: CorsPolicy = { allowedOrigins: [] };
 
 const ALLOWED_METHODS = "GET, POST";
-const ALLOWED_HEADERS = ["content-type", "accept", HEADER_CALLER, HEADER_SIGNATURE, HEADER_CONSISTENCY].join(
-  ", ",
-);
+const ALLOWED_HEADERS = [
+  "content-type",
+  "accept",
+  HEADER_CALLER,
+  HEADER_SIGNATURE,
+  HEADER_CONSISTENCY,
+  // JWT bearer tokens (node/auth/bearer.ts): the page sends the token itself, never a cookie.
+  "authorization",
+].join(", ");
 /** Response headers a page may read besides the CORS-safelisted ones. */
 const EXPOSED_HEADERS = HEADER_TXID;
 const PREFLIGHT_MAX_AGE_S = "600";

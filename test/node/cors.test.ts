@@ -82,7 +82,13 @@ describe("CORS and console routes", () => {
     assert.equal(ok.status, 204);
     assert.equal(ok.headers.get("access-control-allow-origin"), ALLOWED);
     assert.equal(ok.headers.get("access-control-allow-methods"), "GET, POST");
-    for (const header of ["content-type", "x-treaty-caller", "x-treaty-signature", "x-treaty-consistency"])
+    for (const header of [
+      "content-type",
+      "x-treaty-caller",
+      "x-treaty-signature",
+      "x-treaty-consistency",
+      "authorization",
+    ])
       assert.ok(ok.headers.get("access-control-allow-headers")!.includes(header), header);
     assert.equal(ok.headers.get("access-control-allow-credentials"), null, "credentials are never allowed");
 
