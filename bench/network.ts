@@ -15,6 +15,8 @@
  *   (`x-treaty-consistency`: committed, linearizable, latest) at the lowest in-flight level, sent
  *   to the leader and (3 nodes) to a follower, whose linearizable reads ask the leader for a read
  *   index over NATS.
+ * - the same write (`profile.setName`) signed and with JWT bearer tokens (bench/jwt.ts), at the
+ *   lowest in-flight level to the leader: one token for all (cached) and a new token each.
  *
  * Every request is built and signed before the clock starts (node:crypto `signFast`, the bytes
  * the SDK's `signRequest` makes) and sent as raw bytes over keep-alive connections: signing is
@@ -72,6 +74,7 @@ import { type Cluster, type ClusterNode, startCluster } from "../test/support/cl
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
 import { postSigned, send } from "./http.js";
+import { benchJwt, type JwtBenchResult } from "./jwt.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const WARMUP_REQUESTS = 500;
@@ -606,14 +609,20 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
   }
 }
 
-async function benchTreaty(
-  nodes: number,
-): Promise<{ writes: WriteResult[]; reads: ReadResult[]; failovers: FailoverResult[] }> {
+async function benchTreaty(nodes: number): Promise<{
+  writes: WriteResult[];
+  reads: ReadResult[];
+  failovers: FailoverResult[];
+  jwt: JwtBenchResult | null;
+}> {
   const profileDir = flags["cpu-prof"] === undefined ? undefined : resolve(flags["cpu-prof"]);
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const cluster = await startCluster({
     nodes,
-    contracts: [{ name: "log", path: "contracts/examples/log" }],
+    contracts: [
+      { name: "log", path: "contracts/examples/log" },
+      { name: "profile", path: "docs/examples/profile" },
+    ],
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
     nodeArgs: (i: number) => [
@@ -627,6 +636,7 @@ async function benchTreaty(
   const results: WriteResult[] = [];
   const reads: ReadResult[] = [];
   const failovers: FailoverResult[] = [];
+  let jwt: JwtBenchResult | null = null;
   try {
     const leader = await cluster.waitForLeader();
     let firstId = 1;
@@ -650,7 +660,7 @@ async function benchTreaty(
       }
       for (let round = 0; round < FAILOVERS; round++) failovers.push(await failover(cluster, round));
       for (const node of cluster.nodes) await node.stop();
-      return { writes: results, reads, failovers };
+      return { writes: results, reads, failovers, jwt };
     }
     for (const level of LEVELS) {
       results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
@@ -664,6 +674,10 @@ async function benchTreaty(
       reads.push(await readRun(cluster, leader, "leader", consistency, ids));
       if (follower !== undefined) reads.push(await readRun(cluster, follower, "follower", consistency, ids));
     }
+    const jwtLevel = Math.min(...LEVELS);
+    jwt = await benchJwt(cluster, REQUESTS, jwtLevel, (requests) =>
+      writeRun(cluster, leader, leader, requests, jwtLevel, null),
+    );
     if (nodes > 1) {
       const follower = cluster.nodes.find((n) => n !== leader)!;
       const level = Math.min(...LEVELS);
@@ -679,7 +693,7 @@ async function benchTreaty(
   } finally {
     await cluster.dispose();
   }
-  return { writes: results, reads, failovers };
+  return { writes: results, reads, failovers, jwt };
 }
 
 /** The kernel's clock tick rate for /proc CPU times (`getconf CLK_TCK`; 100 on Linux when unknown). */
@@ -878,11 +892,13 @@ async function main(): Promise<void> {
   const writeResults: WriteResult[] = [];
   const readResults: ReadResult[] = [];
   let failovers: FailoverResult[] = [];
+  const jwtResults: JwtBenchResult[] = [];
   for (const nodes of PREFILL > 0 ? [3] : NODE_COUNTS) {
     process.stderr.write(`running ${nodes} node(s)...\n`);
     const result = await benchTreaty(nodes);
     writeResults.push(...result.writes);
     readResults.push(...result.reads);
+    if (result.jwt !== null) jwtResults.push(result.jwt);
     // The failover figure is the 3-node one (the label says so); other sizes run rounds too.
     if (nodes === 3 && result.failovers.length > 0) failovers = result.failovers;
   }
@@ -920,6 +936,7 @@ async function main(): Promise<void> {
     runtimeMicrosPerCall: inProcessRuntimeMicros(),
     ratios: ratios(writeResults),
     reads: readResults,
+    jwt: jwtResults,
     failover:
       failovers.length === 0
         ? null
@@ -1027,6 +1044,39 @@ async function main(): Promise<void> {
         r.latency.p99Ms,
       ]),
     );
+  }
+  process.stderr.write(
+    line([
+      "signed vs JWT writes",
+      "nodes",
+      "in flight",
+      "ack/s",
+      "commit/s",
+      "ack p50",
+      "ack p99",
+      "leader µs",
+      "verified",
+      "cached",
+    ]),
+  );
+  for (const j of jwtResults) {
+    for (const r of j.runs) {
+      const f = r.figures;
+      process.stderr.write(
+        line([
+          r.auth,
+          j.nodes,
+          j.inFlight,
+          f.acknowledgedPerSecond,
+          f.committedPerSecond,
+          f.ack.p50Ms,
+          f.ack.p99Ms,
+          f.cpuMicrosPerWrite?.nodes[0] ?? "-",
+          r.auth.startsWith("JWT") ? r.tokensVerified : "-",
+          r.auth.startsWith("JWT") ? r.tokensCached : "-",
+        ]),
+      );
+    }
   }
   if (report.failover !== null) {
     process.stderr.write(

@@ -28,12 +28,12 @@ import {
 } from "../sdk/ethereum.js";
 import { sha256, verifySignature } from "../runtime/crypto.js";
 import { timeStage } from "./stage-times.js";
-import type { CallerRole } from "../runtime/sandbox/abi.js";
+import type { CallerInfo, KeyCallerRole } from "../runtime/sandbox/abi.js";
 import type { GovView } from "./gov/view.js";
 
 export interface AdmittedRequest {
   readonly body: RequestBody;
-  readonly caller: { readonly id: string; readonly role: CallerRole } | null;
+  readonly caller: CallerInfo | null;
   /** SHA-256 of the signed bytes (the receipt's request digest); null when unsigned. */
   readonly requestDigest: Uint8Array | null;
 }
@@ -63,7 +63,7 @@ export function bodyEncoding(headers: IncomingHttpHeaders): BodyEncoding {
 export function findCaller(
   gov: GovView,
   id: string,
-): { role: CallerRole; key: PublicKey } | { role: CallerRole; address: string } | undefined {
+): { role: KeyCallerRole; key: PublicKey } | { role: KeyCallerRole; address: string } | undefined {
   const member = gov.member(id);
   const record = member ?? gov.user(id);
   if (record === undefined) return undefined;

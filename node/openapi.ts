@@ -177,6 +177,13 @@ export function openApiDocument(
           name: "x-treaty-signature",
           description: "Signature over the request (see docs/http.md); with x-treaty-caller",
         },
+        jwtBearer: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description:
+            "A token from an issuer trusted by set_jwt_issuer, for methods with x-treaty-auth jwt or users_and_jwt (see docs/identities.md)",
+        },
       },
     },
     paths,

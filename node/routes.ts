@@ -30,6 +30,7 @@ import {
 } from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
+import { admitBearer, hasBearer, jwtVerifierFor } from "./auth/bearer.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
 import { addRecoveryShareRoutes, serviceEndorsementChain } from "./recovery/routes.js";
@@ -120,6 +121,17 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     },
   );
 
+  metrics.family(
+    "treaty_jwt_tokens_total",
+    "JWT bearer tokens by outcome: verified (signature checked), cached (no check), refused",
+    "counter",
+    "outcome",
+    () => {
+      const { verified, cacheHits, refused } = jwtVerifierFor(node.gov).stats();
+      return { verified, cached: cacheHits, refused };
+    },
+  );
+
   const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
     const started = performance.now();
     let code = "ok";
@@ -175,17 +187,15 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
-  const admitted = admit(
-    {
-      serviceId: node.serviceId,
-      gov: node.gov,
-      nowMs: now,
-      freshnessWindowMs: node.config.requests.freshnessWindowMs,
-    },
-    req.path,
-    req.headers,
-    req.body,
-  );
+  const admission = {
+    serviceId: node.serviceId,
+    gov: node.gov,
+    nowMs: now,
+    freshnessWindowMs: node.config.requests.freshnessWindowMs,
+  };
+  const admitted = hasBearer(req.headers)
+    ? await admitBearer(admission, req.path, req.headers, req.body)
+    : admit(admission, req.path, req.headers, req.body);
   if (admitted.caller?.role !== "member" && node.gov.service()?.status !== "open") {
     throw new TreatyError("ServiceNotOpen", "the service is not open yet: members must open it first");
   }

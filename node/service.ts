@@ -8,6 +8,7 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
+import { HEADER_SIGNATURE_SCHEME } from "../sdk/ethereum.js";
 import { NodeEvents } from "./events/index.js";
 import { HistoryReads } from "./history/index.js";
 import { AssertionFailure } from "../sdk/assert.js";
@@ -746,7 +747,13 @@ export class TreatyNode {
       throw new TreatyError("NotLeader", "no other leader is known right now: retry shortly");
     }
     const headers: Record<string, string> = {};
-    for (const name of ["content-type", HEADER_CALLER, HEADER_SIGNATURE]) {
+    for (const name of [
+      "content-type",
+      HEADER_CALLER,
+      HEADER_SIGNATURE,
+      HEADER_SIGNATURE_SCHEME,
+      "authorization",
+    ]) {
       const value = req.headers[name];
       if (typeof value === "string") headers[name] = value;
     }

@@ -20,6 +20,7 @@ import type { ArgsOf, EventsOf, MethodsOf, ResultOf } from "../contracts/api/con
 import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
 import { signWalletRequest, type WalletSigner } from "./ethereum.js";
+import { bearerRequest, tokenOf } from "./bearer.js";
 import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
@@ -69,6 +70,11 @@ export interface ClientOptions {
    * (sdk/ethereum.ts `WalletSigner`). E.g. `{address: wallet.address, signText: (t) => wallet.signMessage(t)}`.
    */
   readonly wallet?: WalletSigner;
+  /**
+   * Or a JWT bearer token from an issuer the service trusts (sdk/bearer.ts), or a function that
+   * returns a current one (called per request, e.g. to refresh an OIDC ID token). Over TLS only.
+   */
+  readonly bearerToken?: string | (() => string | Promise<string>);
   readonly encoding?: BodyEncoding;
   /** Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default 5), with exponential backoff from `backoffMs` (default 50, at most 1 s); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. */
   readonly retries?: number;
@@ -167,7 +173,9 @@ export class Client {
       ? signRequest(this.options.key, this.serviceId, path, args, { encoding })
       : wallet !== undefined
         ? await signWalletRequest(wallet, this.serviceId, path, args, { encoding })
-        : unsignedRequest(path, args, encoding);
+        : this.options.bearerToken !== undefined
+          ? bearerRequest(await tokenOf(this.options.bearerToken), path, args, { encoding })
+          : unsignedRequest(path, args, encoding);
     const consistency = options.consistency ?? this.options.consistency;
     const challenge = options.signedAnswer === true ? newChallenge() : undefined;
     const headers = {

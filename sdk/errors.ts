@@ -19,6 +19,17 @@ export const ErrorCode = {
   PayloadTooLarge: "PayloadTooLarge",
   BadSignature: "BadSignature",
   UnknownCaller: "UnknownCaller",
+  /**
+   * A JWT bearer token that is malformed, unsigned (`alg: none`), signed with an algorithm or key
+   * its issuer does not have, tampered with, for another audience, or without `exp`/`sub`.
+   */
+  InvalidToken: "InvalidToken",
+  /** A JWT bearer token past its `exp` (beyond the node's small clock leeway). */
+  ExpiredToken: "ExpiredToken",
+  /** A JWT bearer token before its `nbf` (beyond the node's small clock leeway). */
+  TokenNotYetValid: "TokenNotYetValid",
+  /** A JWT bearer token whose `iss` is not a trusted issuer of the service (`set_jwt_issuer`). */
+  UnknownIssuer: "UnknownIssuer",
   Forbidden: "Forbidden",
   Replay: "Replay",
   StaleRequest: "StaleRequest",

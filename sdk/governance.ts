@@ -58,6 +58,18 @@ export interface WalletArgs {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * `set_jwt_issuer` arguments: a trusted JWT issuer (its tokens' `iss`), the audience(s) a token
+ * must name, and its public signature keys as a JWKS (RSA, EC P-256/P-384 or Ed25519 JWKs, each
+ * with a unique `kid`; no private members). A new proposal for the same issuer replaces them.
+ */
+export interface JwtIssuerArgs {
+  readonly issuer: string;
+  readonly audience: string | readonly string[];
+  readonly jwks: { readonly keys: readonly Readonly<Record<string, unknown>>[] };
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
 /** `set_member` arguments: an identity plus the x25519 key (hex) recovery shares are sealed to. */
 export interface MemberArgs extends IdentityArgs {
   readonly encryptionKey?: string;
@@ -88,6 +100,8 @@ export interface ActionArgs {
   remove_member: { readonly id: string };
   set_user: IdentityArgs | WalletArgs;
   remove_user: { readonly id: string };
+  set_jwt_issuer: JwtIssuerArgs;
+  remove_jwt_issuer: { readonly issuer: string };
   deploy_contract: { readonly name: string; readonly files: SourceFiles };
   remove_contract: { readonly name: string };
   set_constitution: { readonly files: SourceFiles };
@@ -347,6 +361,26 @@ export const actions = Object.freeze({
     return { name: "remove_user", args: { id } };
   },
   /**
+   * `set_jwt_issuer`: trust bearer tokens from `issuer` for `audience`, signed by a key of `jwks`
+   * (embedded in the proposal: nodes never fetch keys). A later proposal for the same issuer
+   * refreshes its keys; tokens signed by a dropped key are refused from then on.
+   */
+  setJwtIssuer(
+    issuer: string,
+    audience: string | readonly string[],
+    jwks: JwtIssuerArgs["jwks"],
+    data?: Readonly<Record<string, unknown>>,
+  ): GovAction {
+    return {
+      name: "set_jwt_issuer",
+      args: { issuer, audience, jwks, ...(data !== undefined && { data }) },
+    };
+  },
+  /** `remove_jwt_issuer`: stop trusting bearer tokens from `issuer`. */
+  removeJwtIssuer(issuer: string): GovAction {
+    return { name: "remove_jwt_issuer", args: { issuer } };
+  },
+  /**
    * `deploy_contract`: deploy contract `name` from its source files, or upgrade it (a new version;
    * its state is kept). The constitution compiles the sources and rejects the proposal on errors.
    */
@@ -553,6 +587,11 @@ export class Governance {
   /** The users. */
   async users(): Promise<UserInfo[]> {
     return (await this.client.get<{ users: UserInfo[] }>("/gov/users")).users;
+  }
+
+  /** The trusted JWT issuers with their audiences and keys (`set_jwt_issuer`). */
+  async jwtIssuers(): Promise<JwtIssuerArgs[]> {
+    return (await this.client.get<{ issuers: JwtIssuerArgs[] }>("/gov/jwt_issuers")).issuers;
   }
 
   /** The deployed contracts with their versions and digests. */

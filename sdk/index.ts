@@ -19,6 +19,12 @@ export {
   parseServiceFile,
   type TxStatus,
 } from "./client.js";
+export {
+  bearerRequest,
+  bearerRequestDigest,
+  HEADER_AUTHORIZATION,
+  MAX_BEARER_TOKEN_CHARS,
+} from "./bearer.js";
 export { fromHex, toHex } from "./bytes.js";
 export { decode, encode, encodeCanonical } from "./codec.js";
 export {

@@ -62,6 +62,15 @@ export type InferArgs<A> = A extends AnyShape
     ? InferObject<A>
     : never;
 
+const AUTH_POLICIES: readonly AuthPolicy[] = [
+  "anyone",
+  "users",
+  "members",
+  "users_and_members",
+  "jwt",
+  "users_and_jwt",
+];
+
 /** Auth policies that may write: `anyone` (unsigned callers included) is for readonly methods only. */
 export type WriteAuthPolicy = Exclude<AuthPolicy, "anyone">;
 
@@ -69,7 +78,10 @@ export type WriteAuthPolicy = Exclude<AuthPolicy, "anyone">;
 export interface MethodSpec<A extends ArgsSpec, R, M extends MethodMode, P extends AuthPolicy> {
   /** `readonly` methods run on any node and cannot write; `readwrite` methods are transactions. */
   readonly mode: M;
-  /** Who may call: `anyone` (readonly only), `users`, `members` or `users_and_members`. */
+  /**
+   * Who may call: `anyone` (readonly only), `users`, `members`, `users_and_members`, `jwt`
+   * (bearer tokens from an issuer governance trusts) or `users_and_jwt`.
+   */
   readonly auth: P;
   /** The argument shape; omitted means no arguments (`{}`). */
   readonly args?: A;
@@ -214,10 +226,10 @@ export function method<
       `method: mode must be "readonly" or "readwrite", got ${JSON.stringify(String(mode))}`,
     );
   }
-  if (auth !== "anyone" && auth !== "users" && auth !== "members" && auth !== "users_and_members") {
+  if (!AUTH_POLICIES.includes(auth)) {
     throw new ApiError(
       "InvalidContract",
-      `method: auth must be anyone, users, members or users_and_members, got ${JSON.stringify(String(auth))}`,
+      `method: auth must be ${AUTH_POLICIES.join(", ")}, got ${JSON.stringify(String(auth))}`,
     );
   }
   if (mode === "readwrite" && auth === "anyone") {
@@ -505,6 +517,11 @@ function authProblem(auth: AuthPolicy, caller: InvokeContext["caller"]): string 
   if (caller === null) return "requires a signed caller";
   if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
   if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
+  if (auth === "jwt") return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
+  if (auth === "users_and_jwt")
+    return caller.role === "user" || caller.role === "jwt"
+      ? undefined
+      : "may be called by users and JWT bearer callers only";
   return caller.role === "user" || caller.role === "member"
     ? undefined
     : "may be called by users and members only";
@@ -518,7 +535,14 @@ function parseContext(ctxJson: string): InvokeContext {
     caller === null ||
     (typeof caller === "object" &&
       typeof caller.id === "string" &&
-      (caller.role === "user" || caller.role === "member" || caller.role === "node"));
+      (caller.role === "user" ||
+        caller.role === "member" ||
+        caller.role === "node" ||
+        (caller.role === "jwt" &&
+          typeof caller.issuer === "string" &&
+          typeof caller.subject === "string" &&
+          typeof caller.claims === "object" &&
+          caller.claims !== null)));
   if (
     !callerOk ||
     (context.txid !== null && typeof context.txid !== "string") ||

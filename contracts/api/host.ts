@@ -5,7 +5,7 @@
  *
  * Runs inside QuickJS and in Node: type-only imports.
  */
-import type { CallerRole, GuestHost, InvokeContext, MethodMode } from "../../runtime/sandbox/abi.js";
+import type { CallerInfo, GuestHost, InvokeContext, MethodMode } from "../../runtime/sandbox/abi.js";
 import { ApiError } from "./errors.js";
 
 /** The host, or a clear error when contract code runs outside Treaty and its stand-in. */
@@ -19,11 +19,18 @@ export function host(): GuestHost {
   return found;
 }
 
-/** The authenticated caller of the current method. */
-export interface Caller {
-  readonly id: string;
-  readonly role: CallerRole;
-}
+/**
+ * The authenticated caller of the current method: `{id, role}` for a member or user (`role:
+ * "member" | "user"`), or for a JWT bearer caller (`role: "jwt"`) also the token's `issuer`,
+ * `subject` and verified `claims`. Narrow on `role`:
+ *
+ *   const who = caller();
+ *   if (who?.role === "jwt") emailOf = who.claims.email;
+ */
+export type Caller = CallerInfo;
+
+/** A caller authenticated by a JWT bearer token (`caller()` when `role` is `"jwt"`). */
+export type JwtCaller = Extract<CallerInfo, { readonly role: "jwt" }>;
 
 interface CallState {
   readonly caller: Caller | null;
@@ -49,9 +56,29 @@ export function beginCall(context: InvokeContext, method: string, mode: MethodMo
       `method "${method}" was invoked while "${current.method}" is running`,
     );
   }
-  const caller =
-    context.caller === null ? null : Object.freeze({ id: context.caller.id, role: context.caller.role });
-  current = { caller, txid: context.txid, timeMs: context.timeMs, mode, method };
+  current = { caller: callerOf(context.caller), txid: context.txid, timeMs: context.timeMs, mode, method };
+}
+
+/** A frozen copy of the host's caller: contract code can read it but not change it for later code. */
+function callerOf(caller: InvokeContext["caller"]): Caller | null {
+  if (caller === null) return null;
+  if (caller.role !== "jwt") return Object.freeze({ id: caller.id, role: caller.role });
+  return Object.freeze({
+    id: caller.id,
+    role: caller.role,
+    issuer: caller.issuer,
+    subject: caller.subject,
+    claims: deepFreeze(caller.claims),
+  });
+}
+
+/** Freezes a JSON value (parsed from the host's context, so acyclic) and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** Ends the call started by `beginCall`. */
@@ -75,7 +102,10 @@ export function assertWritable(map: string, operation: string): void {
   if (current === undefined) state(`${map}.${operation}`);
 }
 
-/** The authenticated caller (`{id, role}`), or null for an anonymous call to an `anyone` method. */
+/**
+ * The authenticated caller (`{id, role}`, plus `issuer`, `subject` and `claims` for a JWT
+ * bearer caller), or null for an anonymous call to an `anyone` method.
+ */
 export function caller(): Caller | null {
   return state("caller()").caller;
 }

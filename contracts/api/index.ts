@@ -17,6 +17,7 @@ export type {
   AuthPolicy,
   CallerRole,
   ContractManifest,
+  JwtClaims,
   EventManifest,
   MethodManifest,
   MethodMode,
@@ -65,7 +66,7 @@ export {
   RESERVED_ERROR_CODES,
 } from "./errors.js";
 export { emit, setClaimsDigest } from "./events.js";
-export { type Caller, caller, currentMethod, now, txid } from "./host.js";
+export { type Caller, caller, currentMethod, type JwtCaller, now, txid } from "./host.js";
 export { describeValue, type JsonValue, jsonProblem, MAX_JSON_DEPTH } from "./json.js";
 export {
   compareKeys,

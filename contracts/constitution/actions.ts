@@ -7,6 +7,7 @@
  */
 import { ContractError } from "treaty/contract";
 import * as check from "./checks.js";
+import { parseJwtIssuer } from "./jwt-issuers.js";
 import {
   activeMemberCount,
   CURRENT,
@@ -18,6 +19,7 @@ import {
   nodeCode,
   nodes,
   rekey,
+  jwtIssuers,
   service,
   type UserRecord,
   users,
@@ -201,6 +203,25 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     (id) => {
       if (!users.has(id)) throw new ContractError("NoSuchUser", `no user ${id}`);
       users.delete(id);
+    },
+  ),
+  set_jwt_issuer: action(parseJwtIssuer, (record) => {
+    // A new proposal for the same issuer replaces its audience and keys (a key refresh): nodes
+    // drop every token verified with the old record.
+    jwtIssuers.set(record.issuer, record);
+  }),
+  remove_jwt_issuer: action(
+    (args, path) =>
+      check.string(
+        check.object(args, path, ["issuer"]).issuer,
+        `${path}.issuer`,
+        /^[\x21-\x7e]{1,256}$/,
+        "an issuer",
+      ),
+    (issuer) => {
+      if (!jwtIssuers.has(issuer))
+        throw new ContractError("NoSuchIssuer", `no JWT issuer ${JSON.stringify(issuer)}`);
+      jwtIssuers.delete(issuer);
     },
   ),
   deploy_contract: action(

@@ -55,6 +55,23 @@ export interface ServiceRecord {
   readonly autoTrustNodes?: boolean;
 }
 
+/** A public signature key of a JWT issuer (a JWK; `alg` always set, `kid` unique in its set). */
+export interface JwtKey {
+  readonly kty: "RSA" | "EC" | "OKP";
+  readonly kid: string;
+  readonly alg: string;
+  readonly [member: string]: unknown;
+}
+
+/** A trusted JWT issuer (`set_jwt_issuer`), keyed by its `iss`. */
+export interface JwtIssuerRecord {
+  readonly issuer: string;
+  /** A token's `aud` must name one of these. */
+  readonly audience: readonly string[];
+  readonly jwks: { readonly keys: readonly JwtKey[] };
+  readonly data?: FreeData;
+}
+
 /** The sandbox limits governance set (a subset; the node fills the rest with its defaults). */
 export type LimitsRecord = Record<string, number>;
 
@@ -69,6 +86,8 @@ export const nodes = map<string, NodeRecord>("nodes", { public: true });
 export const nodeCode = map<string, { readonly platform: string }>("nodeCode", { public: true });
 export const service = map<string, ServiceRecord>("service", { public: true });
 export const limits = map<string, LimitsRecord>("limits", { public: true });
+/** Trusted JWT issuers by `iss` (node/auth/jwt.ts verifies bearer tokens against them). */
+export const jwtIssuers = map<string, JwtIssuerRecord>("jwtIssuers", { public: true });
 /** Rekey requests: the node makes a new ledger secret version for each (node/secrets/rekey.ts). */
 export const rekey = map<string, { readonly requests: number }>("rekey", { public: true });
 

@@ -17,11 +17,12 @@
 import { isNativeError, isProxy } from "node:util/types";
 import type {
   AuthPolicy,
-  CallerRole,
+  CallerInfo,
   ContractManifest,
   InvokeOutcome,
   MethodMode,
 } from "../../runtime/sandbox/abi.js";
+import { jwtCallerId } from "../../sdk/bearer.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { sha256 } from "../../runtime/crypto.js";
@@ -47,12 +48,10 @@ export interface Invokable {
 
 /**
  * A caller as the node authenticates it. On a network `id` is the `keyId` of the caller's
- * public key (64 hex digits); pass `{ id, role }` to use such an id in a test.
+ * public key (64 hex digits); pass `{ id, role }` to use such an id in a test, or `jwtCaller`
+ * for a JWT bearer caller.
  */
-export interface TestCaller {
-  readonly id: string;
-  readonly role: CallerRole;
-}
+export type TestCaller = CallerInfo;
 
 /**
  * A user caller named `name`. A named identity's id is its name, here as in
@@ -65,6 +64,22 @@ export function user(name: string): TestCaller {
 /** A member caller named `name` (its id is its name, as for `user`). */
 export function member(name: string): TestCaller {
   return { id: name, role: "member" };
+}
+
+/**
+ * A JWT bearer caller with these verified claims (`iss` and `sub` are required, as the node
+ * requires them); its id is the one a node gives it (`jwtCallerId`, docs/identities.md).
+ */
+export function jwtCaller(
+  claims: { readonly iss: string; readonly sub: string } & Record<string, unknown>,
+): TestCaller {
+  return {
+    id: jwtCallerId(claims.iss, claims.sub),
+    role: "jwt",
+    issuer: claims.iss,
+    subject: claims.sub,
+    claims,
+  };
 }
 
 /** Per-call options. */
@@ -302,6 +317,11 @@ function authProblem(auth: AuthPolicy, caller: TestCaller | null): string | unde
   if (caller === null) return "requires a signed caller";
   if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
   if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
+  if (auth === "jwt") return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
+  if (auth === "users_and_jwt")
+    return caller.role === "user" || caller.role === "jwt"
+      ? undefined
+      : "may be called by users and JWT bearer callers only";
   return caller.role === "user" || caller.role === "member"
     ? undefined
     : "may be called by users and members only";

@@ -11,6 +11,7 @@ export {
   type CallResult,
   CONSTITUTION_NAME,
   type Invokable,
+  jwtCaller,
   MapState,
   member,
   StateView,

@@ -14,7 +14,7 @@ import { TreatyError } from "../../sdk/errors.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
-import type { CallerRole, ContractManifest } from "../../runtime/sandbox/abi.js";
+import type { CallerInfo, ContractManifest } from "../../runtime/sandbox/abi.js";
 import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { Retention } from "./retention.js";
@@ -26,7 +26,7 @@ export interface ExecCall {
   /** The decoded JSON arguments. */
   readonly args: unknown;
   /** The authenticated caller, or null for an unsigned or internal call. */
-  readonly caller: { readonly id: string; readonly role: CallerRole } | null;
+  readonly caller: CallerInfo | null;
   /** The signed request's nonce (null for unsigned or internal calls): replay protection. */
   readonly nonce: string | null;
   /**

@@ -8,13 +8,16 @@
  *   node runs it on its compiler thread so consensus keeps its heartbeats). Compiling runs no
  *   contract code: whether the bundle loads, and what its manifest says (for a constitution:
  *   that it IS one), is checked by the proposal engine in the sandbox (engine.ts `inspect`);
- * - checks that `set_member`/`set_user` public keys are points on their curve, which the
- *   sandbox cannot do (it has no curve arithmetic), so the constitution need only check format.
+ * - checks that `set_member`/`set_user` public keys are points on their curve, and that the keys
+ *   of a `set_jwt_issuer` JWKS import as public keys of their algorithm (node/auth/jwks.ts),
+ *   which the sandbox cannot do (it has no curve arithmetic), so the constitution need only
+ *   check format.
  *
  * The result is the `propose` call's arguments: the actions as written plus the compiled code.
  * The constitution still validates every action (names, argument shapes) in the transaction.
  */
 import { TreatyError } from "../../sdk/errors.js";
+import { checkJwtIssuerKeys } from "../auth/jwks.js";
 import { parsePublicKey } from "../../sdk/keys.js";
 import type { ProposeArgs } from "./engine.js";
 import type { CompiledCode, ProposalAction } from "./tables.js";
@@ -64,6 +67,7 @@ export async function prepareProposal(args: unknown, compile: Compile): Promise<
     }
     checkPlainJson(actionArgs, `${at}.args`, 0);
     checkIdentityKey(name, actionArgs, at);
+    await checkJwtIssuerKeys(name, actionArgs, at);
     actions.push({ name, args: actionArgs });
     code.push(await compileAction(name, actionArgs, at, compile));
   }

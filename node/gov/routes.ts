@@ -15,7 +15,7 @@
  * could still roll back, so a member can act on what it reads. A write's own answer (its state
  * and txid) is the way to see it before it commits:
  *
- *   GET /gov/proposals | /gov/proposals/:id | /gov/members | /gov/users | /gov/contracts
+ *   GET /gov/proposals | /gov/proposals/:id | /gov/members | /gov/users | /gov/jwt_issuers | /gov/contracts
  *   GET /gov/contracts/:name | /gov/constitution | /gov/nodes | /gov/service | /gov/limits
  */
 import { randomBytes } from "node:crypto";
@@ -33,6 +33,7 @@ import {
   type ConstitutionRecord,
   type ContractRecord,
   GOV,
+  type JwtIssuerRecord,
   type MemberRecord,
   type NodeRecord,
   type ProposalRecord,
@@ -84,6 +85,9 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
     }))
     .add("GET", "/gov/users", () => ({
       body: { users: table<UserRecord>(node, GOV.users).map(([id, u]) => ({ id, ...u })) },
+    }))
+    .add("GET", "/gov/jwt_issuers", () => ({
+      body: { issuers: table<JwtIssuerRecord>(node, GOV.jwtIssuers).map(([, issuer]) => issuer) },
     }))
     .add("GET", "/gov/contracts", () => ({
       body: {

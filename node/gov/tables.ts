@@ -33,6 +33,8 @@ export const GOV = {
   rekey: "public:gov.rekey",
   /** The latest ledger secret version, sealed to each trusted node (node/secrets/rekey.ts). */
   ledgerSecret: "public:gov.ledgerSecret",
+  /** Trusted JWT issuers by `iss` (`set_jwt_issuer`; node/auth/jwt.ts). */
+  jwtIssuers: "public:gov.jwtIssuers",
 } as const;
 
 /** Internal node tables (not reachable from contracts). */
@@ -71,6 +73,25 @@ export interface WalletRecord {
   /** `0x` and 40 lowercase hex digits; also the user's id. */
   readonly address: string;
   readonly data?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A trusted JWT issuer, as the constitution's `set_jwt_issuer` records it: its public signature
+ * keys (JWKs with `kid` and `alg` always set) and the audiences its tokens must name.
+ */
+export interface JwtIssuerRecord {
+  readonly issuer: string;
+  readonly audience: readonly string[];
+  readonly jwks: { readonly keys: readonly JwtIssuerKey[] };
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+/** One key of a JwtIssuerRecord: a public JWK. */
+export interface JwtIssuerKey {
+  readonly kty: string;
+  readonly kid: string;
+  readonly alg: string;
+  readonly [member: string]: unknown;
 }
 
 export interface ContractRecord {

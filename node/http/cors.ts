@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { TreatyError } from "../../sdk/errors.js";
 import { HEADER_SIGNATURE_SCHEME } from "../../sdk/ethereum.js";
 import { HEADER_CALLER, HEADER_CONSISTENCY, HEADER_SIGNATURE, HEADER_TXID } from "../../sdk/request.js";
+import { HEADER_ANSWER_CHALLENGE } from "../../sdk/signed-answer.js";
 
 export interface CorsPolicy {
   /** Exact origins (`scheme://host[:port]`) whose pages may call this node. */
@@ -29,6 +30,9 @@ const ALLOWED_HEADERS = [
   HEADER_SIGNATURE,
   HEADER_SIGNATURE_SCHEME,
   HEADER_CONSISTENCY,
+  HEADER_ANSWER_CHALLENGE,
+  // JWT bearer tokens (node/auth/bearer.ts): the page sends the token itself, never a cookie.
+  "authorization",
 ].join(", ");
 /** Response headers a page may read besides the CORS-safelisted ones. */
 const EXPOSED_HEADERS = HEADER_TXID;

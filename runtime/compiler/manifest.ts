@@ -26,7 +26,7 @@ import { shapeProblem } from "../../contracts/api/shapes.js";
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 const MODES = ["readonly", "readwrite"];
-const POLICIES = ["anyone", "users", "members", "users_and_members"];
+const POLICIES = ["anyone", "users", "members", "users_and_members", "jwt", "users_and_jwt"];
 
 /**
  * Parses and checks the JSON text `describe()` returned (see `parseManifest`). Throws

@@ -21,7 +21,7 @@ import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { parseManifestJson } from "../compiler/manifest.js";
 import type { KvTx, WriteSet } from "../kv/types.js";
-import type { AuthPolicy, CallerRole, ContractManifest, MethodManifest } from "../sandbox/abi.js";
+import type { AuthPolicy, CallerInfo, ContractManifest, MethodManifest } from "../sandbox/abi.js";
 import { type InstanceSource, type ModuleInstance, QuickJsEngine } from "../sandbox/engine.js";
 import {
   DEFAULT_LIMITS,
@@ -53,10 +53,7 @@ export const EMPTY_WRITE_SET: WriteSet = Object.freeze({
 });
 
 /** An authenticated caller. */
-export interface Caller {
-  readonly id: string;
-  readonly role: CallerRole;
-}
+export type Caller = CallerInfo;
 
 /** One call, as the node decided it (all of it recorded with the transaction). */
 export interface ContractCall {
@@ -147,6 +144,12 @@ function authProblem(auth: AuthPolicy, caller: Caller | null): string | undefine
       return caller.role === "user" || caller.role === "member"
         ? undefined
         : "may be called by users and members only";
+    case "jwt":
+      return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
+    case "users_and_jwt":
+      return caller.role === "user" || caller.role === "jwt"
+        ? undefined
+        : "may be called by users and JWT bearer callers only";
   }
 }
 

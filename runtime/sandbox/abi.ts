@@ -50,17 +50,45 @@ export interface GuestHost {
 /** Per-call context, passed to `invoke` as JSON. Decided by the executing node and recorded. */
 export interface InvokeContext {
   /** The authenticated caller, or null for an anonymous readonly call. */
-  readonly caller: { readonly id: string; readonly role: CallerRole } | null;
+  readonly caller: CallerInfo | null;
   /** `view.seqno` of this transaction; null for readonly calls (they get no txid). */
   readonly txid: string | null;
   /** Milliseconds since the epoch on the executing node's clock, recorded with the transaction. */
   readonly timeMs: number;
 }
 
-export type CallerRole = "user" | "member" | "node";
+/** The role of a caller: a key (or wallet) recorded by governance, or a JWT bearer token. */
+export type CallerRole = KeyCallerRole | "jwt";
 
-/** Who may call a method. `anyone` includes unsigned callers (readonly methods only). */
-export type AuthPolicy = "anyone" | "users" | "members" | "users_and_members";
+/** The roles of callers that sign their requests (members, users, nodes). */
+export type KeyCallerRole = "user" | "member" | "node";
+
+/** The verified claims of a JWT bearer token (JSON values, at most 16 levels deep). */
+export type JwtClaims = Readonly<Record<string, unknown>>;
+
+/**
+ * An authenticated caller. Members, users and nodes are `{id, role}` (the id is a key id or a
+ * wallet address); a caller with a JWT bearer token from a trusted issuer (node/auth/jwt.ts) is
+ * `{id, role: "jwt", issuer, subject, claims}`, its id derived from issuer and subject.
+ */
+export type CallerInfo =
+  | { readonly id: string; readonly role: KeyCallerRole }
+  | {
+      readonly id: string;
+      readonly role: "jwt";
+      /** The token's `iss`: a trusted issuer set by governance (`set_jwt_issuer`). */
+      readonly issuer: string;
+      /** The token's `sub`. */
+      readonly subject: string;
+      /** Every claim of the verified token (`iss`, `sub`, `aud`, `exp` included). */
+      readonly claims: JwtClaims;
+    };
+
+/**
+ * Who may call a method. `anyone` includes unsigned callers (readonly methods only); `jwt`
+ * admits callers with a bearer token from a trusted issuer, `users_and_jwt` those and users.
+ */
+export type AuthPolicy = "anyone" | "users" | "members" | "users_and_members" | "jwt" | "users_and_jwt";
 
 export type MethodMode = "readonly" | "readwrite";
 

@@ -119,6 +119,7 @@ describe("governance on a node (HTTP)", () => {
       "actions.ts",
       "checks.ts",
       "index.ts",
+      "jwt-issuers.ts",
       "tables.ts",
     ]);
     const nodes = (await get("/gov/nodes")).json.nodes;

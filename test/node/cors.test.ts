@@ -88,6 +88,8 @@ describe("CORS and console routes", () => {
       "x-treaty-signature",
       "x-treaty-signature-scheme",
       "x-treaty-consistency",
+      "x-treaty-answer-challenge",
+      "authorization",
     ])
       assert.ok(ok.headers.get("access-control-allow-headers")!.includes(header), header);
     assert.equal(ok.headers.get("access-control-allow-credentials"), null, "credentials are never allowed");
