@@ -26,10 +26,10 @@
  * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
  * CPU cost per write much less, and it says where a faster network must save.
  * Each write run also prints where the leader's main thread spent each write's time by stage
- * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check,
- * ledger append and hashing, persistence, replication), the worker round trip per executed call
- * beside `bench:runtime`'s in-process figure (run as a child at the end), the elections started
- * during the run, the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
+ * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
+ * on the main thread and in the verify workers, ledger append and hashing, persistence,
+ * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
+ * figure (run as a child at the end), the elections started during the run, the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
@@ -155,8 +155,10 @@ interface WriteResult {
   readonly cpuMicrosPerWrite: { readonly nodes: readonly number[]; readonly client: number } | null;
   /**
    * The leader's main-thread time per write by stage, µs (node/stage-times.ts, from
-   * `/node/metrics`): admission (HTTP body decode and checks, signature included), signature,
-   * ledger (append and hashing), persistence, replication; and execution: the worker round trip
+   * `/node/metrics`): admission (HTTP body decode and checks, signature included), signature
+   * (checking it on the main thread, or handing it to the verify workers), signatureWorker (the
+   * verify workers' own time, off the main thread), ledger (append and hashing), persistence,
+   * replication; and execution: the worker round trip
    * per executed call (`executionMicrosPerCall`, wall time, batches share one round trip).
    */
   readonly leaderStages: Readonly<Record<string, number>> | null;
@@ -456,7 +458,7 @@ async function writeRun(
 }
 
 /** Stages of node/stage-times.ts printed per write (execution separately, per call). */
-const STAGES = ["admission", "signature", "ledger", "persistence", "replication"] as const;
+const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persistence", "replication"] as const;
 
 /**
  * The counters this bench reads from a node's `/node/metrics`: `stage:<stage>` (seconds; calls
@@ -947,6 +949,7 @@ async function main(): Promise<void> {
       "in flight",
       "http+decode",
       "signature",
+      "sig worker",
       "exec/call",
       "ledger",
       "persist",
@@ -963,6 +966,7 @@ async function main(): Promise<void> {
         w.inFlight,
         (st.admission ?? 0) - (st.signature ?? 0),
         st.signature ?? "-",
+        st.signatureWorker ?? "-",
         w.executionMicrosPerCall ?? "-",
         st.ledger ?? "-",
         st.persistence ?? "-",

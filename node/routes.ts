@@ -174,12 +174,13 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
-  const admitted = admit(
+  const admitted = await admit(
     {
       serviceId: node.serviceId,
       gov: node.gov,
       nowMs: now,
       freshnessWindowMs: node.config.requests.freshnessWindowMs,
+      verifier: node.verifier,
     },
     req.path,
     req.headers,

@@ -1,0 +1,66 @@
+/**
+ * Signature checks of signed requests behind one small interface, so where they run is the
+ * node's choice and not admission's: on the calling thread (`inlineVerifier`), or on a pool of
+ * worker threads beside the main thread (pool.ts). Both answer with `checkJob`, the one
+ * definition of what a valid request signature is.
+ */
+import { utf8 } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { recoverPersonalSigner } from "../../sdk/ethereum.js";
+import type { PublicKey } from "../../sdk/keys.js";
+import { sha256, verifySignature } from "../../runtime/crypto.js";
+
+/** One signature to check, with everything needed to check it (no shared state). */
+export type VerifyJob =
+  /** A Treaty-signed request: `signature` by `key` over `input` (sdk/request.ts `signingInput`). */
+  | {
+      readonly kind: "key";
+      readonly key: PublicKey;
+      readonly input: Uint8Array;
+      readonly signature: Uint8Array;
+    }
+  /** An EIP-191 wallet request: `signature` over `text` (sdk/ethereum.ts) must recover `address`. */
+  | {
+      readonly kind: "eip191";
+      readonly address: string;
+      readonly text: string;
+      readonly signature: Uint8Array;
+    };
+
+/** Checks signatures; see `verify`. */
+export interface SignatureVerifier {
+  /**
+   * Resolves with the SHA-256 of the signed bytes (the request digest a receipt records) when
+   * the signature is valid, or null when it is not. Rejects only with TreatyError `Unavailable`
+   * when the check could not run (too many waiting, the verifier closed, its worker was lost);
+   * a retry may succeed. Takes ownership of `job.input` (its buffer may be transferred).
+   */
+  verify(job: VerifyJob): Promise<Uint8Array | null>;
+  /** Fails every check not answered yet with `Unavailable` and releases threads. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The digest of `job`'s signed bytes if its signature is valid, else null. Never throws. */
+export function checkJob(job: VerifyJob): Uint8Array | null {
+  if (job.kind === "key")
+    return verifySignature(job.key, job.input, job.signature) ? sha256(job.input) : null;
+  return recoverPersonalSigner(job.text, job.signature) === job.address
+    ? sha256(utf8.encode(job.text))
+    : null;
+}
+
+/** Checks on the calling thread, at once (`requests.verifyWorkers: 0`, and before a node serves). */
+export function inlineVerifier(): SignatureVerifier {
+  let closed = false;
+  return {
+    verify(job) {
+      if (closed)
+        return Promise.reject(new TreatyError("Unavailable", "signature check: the node is stopping"));
+      return Promise.resolve(checkJob(job));
+    },
+    close() {
+      closed = true;
+      return Promise.resolve();
+    },
+  };
+}
