@@ -29,7 +29,8 @@
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
  * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
- * figure (run as a child at the end), the elections started during the run, the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
+ * figure (run as a child at the end), the elections started during the run, the
+ * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once

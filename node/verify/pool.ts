@@ -10,10 +10,10 @@
  *   one reply per batch, not per check).
  * - Bounded: at most maxPendingJobs checks queued or in flight; beyond that `verify` rejects with
  *   `Unavailable` (503, retryable) instead of queueing without bound.
- * - A worker that exits (crash, out of memory) or makes no progress for stallMs (hung) is
- *   replaced: the checks it held fail with `Unavailable`, the queued ones go to its successor.
- *   Progress is counted per job in shared memory, so a slow batch on a loaded machine is not
- *   mistaken for a hung worker.
+ * - A worker that exits (crash, out of memory) or, once serving, finishes no check for stallMs
+ *   (hung) is replaced: the checks it held fail with `Unavailable`, the queued ones go to its
+ *   successor. Progress is counted per job in shared memory, so a slow batch on a loaded machine
+ *   is not mistaken for a hung worker, and a worker's start is not counted against stallMs.
  */
 import { Worker } from "node:worker_threads";
 import { assert } from "../../sdk/assert.js";
@@ -23,6 +23,8 @@ import { addStageTime } from "../stage-times.js";
 import {
   DIGEST_BYTES,
   PROGRESS_JOBS,
+  PROGRESS_SLOTS,
+  PROGRESS_STARTED,
   type VerifyReply,
   type VerifyRequest,
   type VerifyWorkerInit,
@@ -35,6 +37,8 @@ export const DEFAULT_STALL_MS = 5000;
 /** Two, so a worker has its next batch while the reply to the last one travels back. */
 const MAX_BATCHES_PER_WORKER = 2;
 const MAX_WORKERS = 64;
+/** A worker not serving this long after it was spawned is replaced (loading it is not a check). */
+const START_LIMIT_MS = 60_000;
 
 export interface VerifierPoolOptions {
   /** Worker threads (1..64), started at the first check and after each loss. */
@@ -72,7 +76,10 @@ interface Slot {
   progress: Int32Array;
   /** Batches sent to `worker` and not answered, by request id. */
   readonly inFlight: Map<number, Pending[]>;
-  /** `progress` at the last stall check, and when it last moved (or the worker last went busy). */
+  spawnedAtMs: number;
+  /** Whether the stall check has seen the worker serving. */
+  seenStarted: boolean;
+  /** PROGRESS_JOBS at the last stall check, and when it last moved (or the worker last went busy). */
   seenJobs: number;
   progressAtMs: number;
 }
@@ -111,8 +118,10 @@ export class VerifierPool implements SignatureVerifier {
     for (let i = 0; i < options.workers; i++)
       this.#slots.push({
         worker: null,
-        progress: new Int32Array(1),
+        progress: new Int32Array(PROGRESS_SLOTS),
         inFlight: new Map(),
+        spawnedAtMs: 0,
+        seenStarted: false,
         seenJobs: 0,
         progressAtMs: 0,
       });
@@ -204,11 +213,13 @@ export class VerifierPool implements SignatureVerifier {
   }
 
   #spawn(slot: Slot): Worker {
-    const progress = new Int32Array(new SharedArrayBuffer(4));
+    const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     const init: VerifyWorkerInit = { progress: progress.buffer as SharedArrayBuffer };
     const worker = new Worker(this.#workerUrl, { workerData: init });
     slot.worker = worker;
     slot.progress = progress;
+    slot.spawnedAtMs = performance.now();
+    slot.seenStarted = false;
     slot.seenJobs = 0;
     let errorDetail = "";
     worker.on("message", (reply: VerifyReply) => this.#timed(() => this.#onReply(slot, worker, reply)));
@@ -269,6 +280,15 @@ export class VerifierPool implements SignatureVerifier {
     const nowMs = performance.now();
     for (const slot of this.#slots) {
       if (slot.worker === null || slot.inFlight.size === 0) continue;
+      if (!slot.seenStarted) {
+        if (Atomics.load(slot.progress, PROGRESS_STARTED) === 1) {
+          slot.seenStarted = true;
+          slot.progressAtMs = nowMs;
+        } else if (nowMs - slot.spawnedAtMs >= START_LIMIT_MS) {
+          this.#lose(slot, `did not start within ${START_LIMIT_MS} ms`);
+        }
+        continue;
+      }
       const done = Atomics.load(slot.progress, PROGRESS_JOBS);
       if (done !== slot.seenJobs) {
         slot.seenJobs = done;

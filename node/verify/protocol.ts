@@ -8,8 +8,9 @@ import type { VerifyJob } from "./verifier.js";
 /** `workerData` of a verify worker. */
 export interface VerifyWorkerInit {
   /**
-   * One Int32 slot the worker increments after each job: the pool's stall check reads it, so a
-   * slow batch on a loaded machine is told from a hung worker.
+   * PROGRESS_SLOTS Int32 slots the pool's stall check reads: the worker sets PROGRESS_STARTED
+   * once it serves, and increments PROGRESS_JOBS after each job, so a slow start or a slow batch
+   * on a loaded machine is told from a hung worker.
    */
   readonly progress: SharedArrayBuffer;
 }
@@ -33,4 +34,7 @@ export interface VerifyReply {
 
 /** Slot of `progress` counting finished jobs. */
 export const PROGRESS_JOBS = 0;
+/** Slot of `progress` the worker sets to 1 once it serves. */
+export const PROGRESS_STARTED = 1;
+export const PROGRESS_SLOTS = 2;
 export const DIGEST_BYTES = 32;

@@ -4,7 +4,13 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { checkJob, type VerifyJob } from "./verifier.js";
-import { DIGEST_BYTES, PROGRESS_JOBS, type VerifyReply, type VerifyRequest } from "./protocol.js";
+import {
+  DIGEST_BYTES,
+  PROGRESS_JOBS,
+  PROGRESS_STARTED,
+  type VerifyReply,
+  type VerifyRequest,
+} from "./protocol.js";
 
 /** Test hooks: run before each job is checked (tests make the worker crash or hang here). */
 export interface VerifyHooks {
@@ -36,4 +42,5 @@ export function serveVerifier(port: MessagePort, progress: Int32Array, hooks: Ve
     };
     port.postMessage(reply, [valid.buffer, digests.buffer]);
   });
+  Atomics.store(progress, PROGRESS_STARTED, 1);
 }
