@@ -45,7 +45,8 @@
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
  * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
- * `--node-flags=--trace-gc`).
+ * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
+ * check threads, 0 for checks on the main thread; default: the node's own default).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
@@ -99,6 +100,7 @@ const { values: flags } = parseArgs({
     "failover-mode": { type: "string", default: "kill" },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
+    "verify-workers": { type: "string" },
     events: { type: "boolean", default: false },
   },
 });
@@ -112,6 +114,10 @@ const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
 const FAILOVER_MODE = flags["failover-mode"];
+/** Every node's `requests.verifyWorkers` (node/verify/); absent: the node's default. */
+const VERIFY_WORKERS = flags["verify-workers"] === undefined ? undefined : Number(flags["verify-workers"]);
+if (VERIFY_WORKERS !== undefined && !(Number.isSafeInteger(VERIFY_WORKERS) && VERIFY_WORKERS >= 0))
+  throw new Error("--verify-workers: expected a count, 0 for checks on the main thread");
 if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
   throw new Error("--failover-mode: expected kill or restart");
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
@@ -592,6 +598,7 @@ async function benchTreaty(
     contracts: [{ name: "log", path: "contracts/examples/log" }],
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
+    ...(VERIFY_WORKERS !== undefined && { extraConfig: { requests: { verifyWorkers: VERIFY_WORKERS } } }),
     nodeArgs: (i: number) => [
       ...NODE_FLAGS,
       // One folder per node process: its main thread and its worker threads each write a profile.
