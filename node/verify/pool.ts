@@ -22,6 +22,7 @@ import type { Logger } from "../log.js";
 import { addStageTime } from "../stage-times.js";
 import {
   DIGEST_BYTES,
+  encodeJobs,
   PROGRESS_JOBS,
   PROGRESS_SLOTS,
   PROGRESS_STARTED,
@@ -199,20 +200,8 @@ export class VerifierPool implements SignatureVerifier {
     if (slot.inFlight.size === 0) slot.progressAtMs = performance.now();
     slot.inFlight.set(id, batch);
     this.#batches++;
-    const jobs = batch.map((pending) => pending.job);
-    const request: VerifyRequest = { id, jobs };
-    try {
-      worker.postMessage(request, transferables(jobs));
-    } catch (err) {
-      // Nothing was sent (a job could not be cloned): fail these checks, keep the worker.
-      slot.inFlight.delete(id);
-      const reason = err instanceof Error ? err.message : String(err);
-      for (const pending of batch)
-        this.#settle(
-          pending,
-          new TreatyError("Unavailable", `signature check: could not be sent (${reason})`),
-        );
-    }
+    const request: VerifyRequest = { id, jobs: encodeJobs(batch.map((pending) => pending.job)) };
+    worker.postMessage(request, [request.jobs.buffer as ArrayBuffer]);
   }
 
   #spawn(slot: Slot): Worker {
@@ -319,23 +308,6 @@ export class VerifierPool implements SignatureVerifier {
       addStageTime("signature", elapsedMs);
     }
   }
-}
-
-/** Buffers of the jobs' signed inputs that each job owns outright: moved, not copied. */
-function transferables(jobs: readonly VerifyJob[]): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  for (const job of jobs) {
-    if (job.kind !== "key") continue;
-    const { buffer, byteOffset, byteLength } = job.input;
-    if (
-      buffer instanceof ArrayBuffer &&
-      byteOffset === 0 &&
-      byteLength === buffer.byteLength &&
-      !out.includes(buffer)
-    )
-      out.push(buffer);
-  }
-  return out;
 }
 
 function checkRange(value: number, field: string, min: number, max: number): number {

@@ -6,6 +6,7 @@ import type { MessagePort } from "node:worker_threads";
 import { checkJob, type VerifyJob } from "./verifier.js";
 import {
   DIGEST_BYTES,
+  decodeJobs,
   PROGRESS_JOBS,
   PROGRESS_STARTED,
   type VerifyReply,
@@ -21,11 +22,12 @@ export interface VerifyHooks {
 export function serveVerifier(port: MessagePort, progress: Int32Array, hooks: VerifyHooks = {}): void {
   port.on("message", (request: VerifyRequest) => {
     const started = performance.now();
-    const count = request.jobs.length;
+    const jobs = decodeJobs(request.jobs);
+    const count = jobs.length;
     const valid = new Uint8Array(count);
     const digests = new Uint8Array(count * DIGEST_BYTES);
     for (let i = 0; i < count; i++) {
-      const job = request.jobs[i]!;
+      const job = jobs[i]!;
       hooks.beforeJob?.(job);
       const digest = checkJob(job);
       if (digest !== null) {
