@@ -70,6 +70,16 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "Execution worker restarts (watchdog)",
     () => node.execution.stats().restarts,
   );
+  metrics.gauge(
+    "treaty_verify_restarts",
+    "Signature-check worker restarts (crashed or hung; node/verify/)",
+    () => node.verifier.stats().restarts,
+  );
+  metrics.gauge(
+    "treaty_verify_pending",
+    "Signature checks queued or in flight",
+    () => node.verifier.stats().pendingJobs,
+  );
   metrics.family(
     "treaty_transport_dropped_total",
     "Node-to-node frames dropped, by reason (forged, replayed, malformed, ...)",

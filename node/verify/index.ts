@@ -9,8 +9,14 @@ import type { Logger } from "../log.js";
 import { VerifierPool } from "./pool.js";
 import { inlineVerifier, type SignatureVerifier } from "./verifier.js";
 
-export { checkJob, inlineVerifier, type SignatureVerifier, type VerifyJob } from "./verifier.js";
-export { VerifierPool, type VerifierPoolStats } from "./pool.js";
+export {
+  checkJob,
+  inlineVerifier,
+  type SignatureVerifier,
+  type VerifierStats,
+  type VerifyJob,
+} from "./verifier.js";
+export { VerifierPool } from "./pool.js";
 
 /**
  * Verify workers for a machine with `cores` cores: one per two cores (the main thread, the

@@ -30,7 +30,7 @@ import {
   type VerifyRequest,
   type VerifyWorkerInit,
 } from "./protocol.js";
-import type { SignatureVerifier, VerifyJob } from "./verifier.js";
+import type { SignatureVerifier, VerifierStats, VerifyJob } from "./verifier.js";
 
 export const DEFAULT_MAX_PENDING_JOBS = 4096;
 export const DEFAULT_MAX_BATCH_JOBS = 64;
@@ -56,16 +56,6 @@ export interface VerifierPoolOptions {
   readonly logger: Logger;
   /** The worker script (default: the compiled worker.js next to this module); tests pass a hooked one. */
   readonly workerUrl?: URL;
-}
-
-/** Counters for metrics and tests. */
-export interface VerifierPoolStats {
-  /** Workers replaced after a crash or a stall. */
-  readonly restarts: number;
-  /** Checks queued or in flight now. */
-  readonly pendingJobs: number;
-  /** Batches sent to workers so far. */
-  readonly batches: number;
 }
 
 interface Pending {
@@ -155,7 +145,7 @@ export class VerifierPool implements SignatureVerifier {
     });
   }
 
-  stats(): VerifierPoolStats {
+  stats(): VerifierStats {
     return { restarts: this.#restarts, pendingJobs: this.#pendingJobs, batches: this.#batches };
   }
 

@@ -38,6 +38,17 @@ export interface SignatureVerifier {
   verify(job: VerifyJob): Promise<Uint8Array | null>;
   /** Fails every check not answered yet with `Unavailable` and releases threads. Idempotent. */
   close(): Promise<void>;
+  /** Counters for metrics. */
+  stats(): VerifierStats;
+}
+
+export interface VerifierStats {
+  /** Worker threads replaced after a crash or a stall. */
+  readonly restarts: number;
+  /** Checks queued or in flight now. */
+  readonly pendingJobs: number;
+  /** Batches sent to worker threads so far. */
+  readonly batches: number;
 }
 
 /** The digest of `job`'s signed bytes if its signature is valid, else null. Never throws. */
@@ -62,5 +73,6 @@ export function inlineVerifier(): SignatureVerifier {
       closed = true;
       return Promise.resolve();
     },
+    stats: () => ({ restarts: 0, pendingJobs: 0, batches: 0 }),
   };
 }
