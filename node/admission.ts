@@ -2,7 +2,9 @@
  * Admission of a client request, before anything executes: envelope encoding, caller identity,
  * signature over the exact bytes received, freshness. What comes out is a call the node may
  * execute and the digest recorded with it. Replays of an admitted request are stopped later, in
- * the transaction itself (the nonce table is replicated state; see node/execution).
+ * the transaction itself (the nonce table is replicated state; see node/execution). The signature
+ * check itself runs where the context's `SignatureVerifier` puts it (node/verify/: on worker
+ * threads in a node), so admission is async.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { TreatyError } from "../sdk/errors.js";
