@@ -28,11 +28,19 @@
  * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
  * CPU cost per write much less, and it says where a faster network must save.
  * Each write run also prints where the leader's main thread spent each write's time by stage
+<<<<<<< HEAD
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check,
  * ledger append and hashing, persistence, replication), the worker round trip per executed call
  * beside `bench:runtime`'s in-process figure (run as a child at the end), the elections started
  * during the run (a write refused with NotLeader because leadership moved is sent again, and
  * counted as resent), the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
+=======
+ * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
+ * on the main thread and in the verify workers, ledger append and hashing, persistence,
+ * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
+ * figure (run as a child at the end), the elections started during the run, the
+ * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
+>>>>>>> sig
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
@@ -47,7 +55,8 @@
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
  * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
- * `--node-flags=--trace-gc`).
+ * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
+ * check threads, 0 for checks on the main thread; default: the node's own default).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
@@ -106,6 +115,7 @@ const { values: flags } = parseArgs({
     "failover-mode": { type: "string", default: "kill" },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
+    "verify-workers": { type: "string" },
     events: { type: "boolean", default: false },
     "paced-rate": { type: "string" },
     help: { type: "boolean", default: false },
@@ -144,6 +154,10 @@ const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
 const FAILOVER_MODE = flags["failover-mode"];
+/** Every node's `requests.verifyWorkers` (node/verify/); absent: the node's default. */
+const VERIFY_WORKERS = flags["verify-workers"] === undefined ? undefined : Number(flags["verify-workers"]);
+if (VERIFY_WORKERS !== undefined && !(Number.isSafeInteger(VERIFY_WORKERS) && VERIFY_WORKERS >= 0))
+  throw new Error("--verify-workers: expected a count, 0 for checks on the main thread");
 if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
   throw new Error("--failover-mode: expected kill or restart");
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
@@ -188,8 +202,10 @@ interface WriteResult {
   readonly cpuMicrosPerWrite: { readonly nodes: readonly number[]; readonly client: number } | null;
   /**
    * The leader's main-thread time per write by stage, µs (node/stage-times.ts, from
-   * `/node/metrics`): admission (HTTP body decode and checks, signature included), signature,
-   * ledger (append and hashing), persistence, replication; and execution: the worker round trip
+   * `/node/metrics`): admission (HTTP body decode and checks, signature included), signature
+   * (checking it on the main thread, or handing it to the verify workers), signatureWorker (the
+   * verify workers' own time, off the main thread), ledger (append and hashing), persistence,
+   * replication; and execution: the worker round trip
    * per executed call (`executionMicrosPerCall`, wall time, batches share one round trip).
    */
   readonly leaderStages: Readonly<Record<string, number>> | null;
@@ -486,7 +502,7 @@ async function writeRun(
 }
 
 /** Stages of node/stage-times.ts printed per write (execution separately, per call). */
-const STAGES = ["admission", "signature", "ledger", "persistence", "replication"] as const;
+const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persistence", "replication"] as const;
 
 /**
  * The counters this bench reads from a node's `/node/metrics`: `stage:<stage>` (seconds; calls
@@ -625,6 +641,7 @@ async function benchTreaty(nodes: number): Promise<{
     ],
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
+    ...(VERIFY_WORKERS !== undefined && { extraConfig: { requests: { verifyWorkers: VERIFY_WORKERS } } }),
     nodeArgs: (i: number) => [
       ...NODE_FLAGS,
       // One folder per node process: its main thread and its worker threads each write a profile.
@@ -991,6 +1008,7 @@ async function main(): Promise<void> {
       "in flight",
       "http+decode",
       "signature",
+      "sig worker",
       "exec/call",
       "ledger",
       "persist",
@@ -1009,6 +1027,7 @@ async function main(): Promise<void> {
         w.inFlight,
         (st.admission ?? 0) - (st.signature ?? 0),
         st.signature ?? "-",
+        st.signatureWorker ?? "-",
         w.executionMicrosPerCall ?? "-",
         st.ledger ?? "-",
         st.persistence ?? "-",

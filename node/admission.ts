@@ -2,7 +2,9 @@
  * Admission of a client request, before anything executes: envelope encoding, caller identity,
  * signature over the exact bytes received, freshness. What comes out is a call the node may
  * execute and the digest recorded with it. Replays of an admitted request are stopped later, in
- * the transaction itself (the nonce table is replicated state; see node/execution).
+ * the transaction itself (the nonce table is replicated state; see node/execution). The signature
+ * check itself runs where the context's `SignatureVerifier` puts it (node/verify/: on worker
+ * threads in a node), so admission is async.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { TreatyError } from "../sdk/errors.js";
@@ -24,10 +26,10 @@ import {
   HEADER_SIGNATURE_SCHEME,
   isWalletScheme,
   parseWalletSignature,
-  recoverWalletSigner,
+  walletSignedBytes,
 } from "../sdk/ethereum.js";
-import { sha256, verifySignature } from "../runtime/crypto.js";
-import { timeStage } from "./stage-times.js";
+import { addStageTime, timeStage } from "./stage-times.js";
+import type { SignatureVerifier, VerifyJob } from "./verify/index.js";
 import type { CallerInfo, KeyCallerRole } from "../runtime/sandbox/abi.js";
 import type { GovView } from "./gov/view.js";
 
@@ -43,6 +45,8 @@ export interface AdmissionContext {
   readonly gov: GovView;
   readonly nowMs: number;
   readonly freshnessWindowMs: number;
+  /** Checks the request's signature (node/verify/: the node's worker pool, or on this thread). */
+  readonly verifier: SignatureVerifier;
 }
 
 /** The body encoding named by a Content-Type header; UnsupportedMediaType otherwise. */
@@ -92,22 +96,55 @@ function callerKey(curve: string, publicKeyHex: string): PublicKey {
   return key;
 }
 
-/** Checks a request to `path`; throws a coded TreatyError for anything wrong with it. */
-export function admit(
+/**
+ * Checks a request to `path`; rejects with a coded TreatyError for anything wrong with it, in the
+ * same order whether the signature is checked on this thread or a worker: malformed, unknown
+ * caller, bad signature, missing nonce or time, stale. `Unavailable` when the signature could
+ * not be checked (the verifier is saturated or lost its worker).
+ */
+export async function admit(
   ctx: AdmissionContext,
   path: string,
   headers: IncomingHttpHeaders,
   bytes: Uint8Array,
-): AdmittedRequest {
-  return timeStage("admission", () => admitUntimed(ctx, path, headers, bytes));
+): Promise<AdmittedRequest> {
+  const clock = new AdmissionClock();
+  try {
+    return await admitUntimed(ctx, path, headers, bytes, clock);
+  } finally {
+    clock.stop();
+  }
 }
 
-function admitUntimed(
+/** Main-thread time of one admission (the `admission` stage), not counting the waits for the verifier. */
+class AdmissionClock {
+  #sinceMs: number | null = performance.now();
+
+  /** Hands `job` to the verifier and waits for its answer off the clock. */
+  async verify(verifier: SignatureVerifier, job: VerifyJob): Promise<Uint8Array | null> {
+    const answer = timeStage("signature", () => verifier.verify(job));
+    this.stop();
+    try {
+      return await answer;
+    } finally {
+      this.#sinceMs = performance.now();
+    }
+  }
+
+  stop(): void {
+    if (this.#sinceMs === null) return;
+    addStageTime("admission", performance.now() - this.#sinceMs);
+    this.#sinceMs = null;
+  }
+}
+
+async function admitUntimed(
   ctx: AdmissionContext,
   path: string,
   headers: IncomingHttpHeaders,
   bytes: Uint8Array,
-): AdmittedRequest {
+  clock: AdmissionClock,
+): Promise<AdmittedRequest> {
   const body = parseBody(bytes, bodyEncoding(headers));
   const callerId = headers[HEADER_CALLER];
   const signatureHeader = headers[HEADER_SIGNATURE];
@@ -133,20 +170,34 @@ function admitUntimed(
       "UnknownCaller",
       `${HEADER_CALLER}: ${callerId.slice(0, 80)} is not a member or user of this service`,
     );
-  let input: Uint8Array;
+  let digest: Uint8Array | null;
   if (scheme === undefined) {
-    input = signingInput(ctx.serviceId, path, bytes);
-    if (!("key" in caller) || !timeStage("signature", () => verifySignature(caller.key, input, signature)))
+    digest =
+      "key" in caller
+        ? await clock.verify(ctx.verifier, {
+            kind: "key",
+            key: caller.key,
+            input: signingInput(ctx.serviceId, path, bytes),
+            signature,
+          })
+        : null;
+    if (digest === null)
       throw new TreatyError(
         "BadSignature",
         `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
       );
   } else {
-    const wallet = timeStage("signature", () =>
-      recoverWalletSigner(scheme, ctx.serviceId, path, bytes, body, signature),
-    );
-    input = wallet.signedBytes;
-    if (!("address" in caller) || wallet.signer !== caller.address)
+    digest =
+      "address" in caller
+        ? await clock.verify(ctx.verifier, {
+            kind: "wallet",
+            scheme,
+            address: caller.address,
+            signed: walletSignedBytes(scheme, ctx.serviceId, path, bytes, body),
+            signature,
+          })
+        : null;
+    if (digest === null)
       throw new TreatyError(
         "BadSignature",
         `${HEADER_SIGNATURE}: the ${scheme} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
@@ -163,5 +214,5 @@ function admitUntimed(
       `body.createdMs: ${skew} ms away from the node's clock; requests must be within ${ctx.freshnessWindowMs} ms`,
     );
   }
-  return { body, caller: { id: callerId, role: caller.role }, requestDigest: sha256(input) };
+  return { body, caller: { id: callerId, role: caller.role }, requestDigest: digest };
 }

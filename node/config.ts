@@ -84,6 +84,11 @@ export interface NodeConfig {
   readonly requests: {
     /** Signed requests older or newer than this (by createdMs) are refused as StaleRequest. */
     readonly freshnessWindowMs: number;
+    /**
+     * Worker threads checking request signatures (node/verify/); 0 checks them on the main
+     * thread. Absent: one per two cores, 1 to 4 (`defaultVerifyWorkers`).
+     */
+    readonly verifyWorkers?: number;
   };
   readonly genesis: GenesisConfig | null;
   /** Join an existing service: node URLs to ask, and its pinned identity key (from service.json). */
@@ -197,6 +202,9 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         requests.freshnessWindowMs === undefined
           ? DEFAULTS.requests.freshnessWindowMs
           : integer(requests.freshnessWindowMs, "requests.freshnessWindowMs", 1000, 24 * 3_600_000),
+      ...(requests.verifyWorkers !== undefined && {
+        verifyWorkers: integer(requests.verifyWorkers, "requests.verifyWorkers", 0, 64),
+      }),
     },
     genesis:
       root.genesis === undefined || root.genesis === null

@@ -72,6 +72,16 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "Execution worker restarts (watchdog)",
     () => node.execution.stats().restarts,
   );
+  metrics.gauge(
+    "treaty_verify_restarts",
+    "Signature-check worker restarts (crashed or hung; node/verify/)",
+    () => node.verifier.stats().restarts,
+  );
+  metrics.gauge(
+    "treaty_verify_pending",
+    "Signature checks queued or in flight",
+    () => node.verifier.stats().pendingJobs,
+  );
   metrics.family(
     "treaty_transport_dropped_total",
     "Node-to-node frames dropped, by reason (forged, replayed, malformed, ...)",
@@ -192,10 +202,11 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     gov: node.gov,
     nowMs: now,
     freshnessWindowMs: node.config.requests.freshnessWindowMs,
+    verifier: node.verifier,
   };
   const admitted = hasBearer(req.headers)
     ? await admitBearer(admission, req.path, req.headers, req.body)
-    : admit(admission, req.path, req.headers, req.body);
+    : await admit(admission, req.path, req.headers, req.body);
   if (admitted.caller?.role !== "member" && node.gov.service()?.status !== "open") {
     throw new TreatyError("ServiceNotOpen", "the service is not open yet: members must open it first");
   }

@@ -64,6 +64,7 @@ import { GovReactions } from "./gov/reactions.js";
 import { GOV_PREFIX, GovView } from "./gov/view.js";
 import { RecoveryShareIssuer } from "./recovery/issuer.js";
 import { runRecoveryPhase } from "./recovery/phase.js";
+import { createVerifier, defaultVerifyWorkers, type SignatureVerifier } from "./verify/index.js";
 import { LedgerRekey } from "./secrets/rekey.js";
 import { AtRestRekey } from "./secrets/at-rest-rekey.js";
 import {
@@ -170,6 +171,8 @@ export class TreatyNode {
   manifestsVersion = 0;
   /** Compiles the code of governance proposals off the main thread (a leader's job). */
   readonly compiler = new CompilerThread();
+  /** Checks request signatures off the main thread (node/verify/; `requests.verifyWorkers`). */
+  readonly verifier: SignatureVerifier;
   /** Start-up phase and progress (`/node/status`); app and gov calls wait until it serves. */
   readonly lifecycle: Lifecycle;
   readonly #http: RunningHttpServer;
@@ -229,6 +232,7 @@ export class TreatyNode {
     this.serviceCertificate = serviceCertificate(init.serviceKeyPair);
     this.ledger = init.ledger;
     this.execution = init.execution;
+    this.verifier = createVerifier(init.config.requests.verifyWorkers ?? defaultVerifyWorkers(), this.logger);
     this.#store = init.store;
     this.#signer = init.signer;
     this.#serviceKeyPair = init.serviceKeyPair;
@@ -701,6 +705,7 @@ export class TreatyNode {
     this.sequencer.failQueued(new TreatyError("Unavailable", "the node is stopping"));
     await this.#membership;
     await this.#http.close();
+    await this.verifier.close();
     await this.#transport?.close();
     await this.#govWork.catch(() => undefined);
     await this.compiler.close();

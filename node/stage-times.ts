@@ -11,18 +11,28 @@
 
 /**
  * - `admission`: decoding and checking a request (body parse, caller lookup, signature, freshness);
- *   `signature` is the part of it spent verifying the signature;
+ *   `signature` is the part of it spent on the signature check: verifying it on the main thread,
+ *   or handing it to the verify workers and taking their answers (node/verify/pool.ts);
+ * - `signatureWorker`: the verify workers' time checking signatures (off the main thread);
  * - `execution`: worker round trips of executed batches (wall time while the main thread is free;
  *   `executionCalls` counts the calls they carried);
  * - `ledger`: assembling, encoding, sealing and hashing entries into the ledger and Merkle tree;
  * - `persistence`: handing entries to the store and writing the hard state;
  * - `replication`: encoding and sending consensus messages, decoding and stepping received ones.
  */
-export type Stage = "admission" | "signature" | "execution" | "ledger" | "persistence" | "replication";
+export type Stage =
+  | "admission"
+  | "signature"
+  | "signatureWorker"
+  | "execution"
+  | "ledger"
+  | "persistence"
+  | "replication";
 
 const micros: Record<Stage | "executionCalls", number> = {
   admission: 0,
   signature: 0,
+  signatureWorker: 0,
   execution: 0,
   ledger: 0,
   persistence: 0,

@@ -74,8 +74,7 @@ export function walletRequestText(serviceId: string, path: string, body: Uint8Ar
 
 /** EIP-191 version 0x45: keccak-256 of "\x19Ethereum Signed Message:\n" ‖ length ‖ message. */
 export function personalMessageHash(text: string): Uint8Array {
-  const message = utf8.encode(text);
-  return keccak_256(concatBytes(utf8.encode(`\x19Ethereum Signed Message:\n${message.length}`), message));
+  return walletSigningHash(EIP191_SCHEME, utf8.encode(text));
 }
 
 /**
@@ -175,12 +174,28 @@ export function recoverWalletSigner(
   parsed: RequestBody,
   signature: Uint8Array,
 ): { readonly signedBytes: Uint8Array; readonly signer: string | undefined } {
-  if (scheme === EIP191_SCHEME) {
-    const text = walletRequestText(serviceId, path, body);
-    return { signedBytes: utf8.encode(text), signer: recoverPersonalSigner(text, signature) };
-  }
-  const signedBytes = typedDataSigningInput(treatyTypedData(serviceId, path, body, parsed));
-  return { signedBytes, signer: recoverSigner(keccak_256(signedBytes), signature) };
+  const signedBytes = walletSignedBytes(scheme, serviceId, path, body, parsed);
+  return { signedBytes, signer: recoverSigner(walletSigningHash(scheme, signedBytes), signature) };
+}
+
+/** What a wallet signs for a request under `scheme` (see `recoverWalletSigner`). */
+export function walletSignedBytes(
+  scheme: WalletScheme,
+  serviceId: string,
+  path: string,
+  body: Uint8Array,
+  parsed: RequestBody,
+): Uint8Array {
+  return scheme === EIP191_SCHEME
+    ? utf8.encode(walletRequestText(serviceId, path, body))
+    : typedDataSigningInput(treatyTypedData(serviceId, path, body, parsed));
+}
+
+/** The 32-byte hash a wallet signature under `scheme` is over, from the bytes it signed. */
+export function walletSigningHash(scheme: WalletScheme, signedBytes: Uint8Array): Uint8Array {
+  if (scheme !== EIP191_SCHEME) return keccak_256(signedBytes);
+  const prefix = utf8.encode(`\x19Ethereum Signed Message:\n${signedBytes.length}`);
+  return keccak_256(concatBytes(prefix, signedBytes));
 }
 
 /** A `0x`-hex 65-byte signature header; MalformedRequest otherwise. */

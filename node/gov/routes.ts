@@ -144,7 +144,7 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
  * as a read. Answers the DryRunReport: `{applies, error?, changes: [{table, key, old, new}]}`.
  */
 async function governanceDryRun(node: TreatyNode, req: HttpRequest): Promise<HttpResponse> {
-  const { admitted, now } = admitMember(node, req);
+  const { admitted, now } = await admitMember(node, req);
   const call: ExecCall = {
     contract: GOV_CONTRACT,
     method: DRY_RUN_METHOD,
@@ -160,14 +160,15 @@ async function governanceDryRun(node: TreatyNode, req: HttpRequest): Promise<Htt
 }
 
 /** Admits a signed request from a member; Forbidden for anyone else. */
-function admitMember(node: TreatyNode, req: HttpRequest) {
+async function admitMember(node: TreatyNode, req: HttpRequest) {
   const now = node.runtime.now();
-  const admitted = admit(
+  const admitted = await admit(
     {
       serviceId: node.serviceId,
       gov: node.gov,
       nowMs: now,
       freshnessWindowMs: node.config.requests.freshnessWindowMs,
+      verifier: node.verifier,
     },
     req.path,
     req.headers,
@@ -189,7 +190,7 @@ async function governanceWrite(
   method: GovMethod,
   buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown | Promise<unknown>,
 ): Promise<HttpResponse> {
-  const { admitted, now } = admitMember(node, req);
+  const { admitted, now } = await admitMember(node, req);
   if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const call: ExecCall = {
     contract: GOV_CONTRACT,

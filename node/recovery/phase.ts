@@ -26,6 +26,7 @@ import type { Router } from "../http/server.js";
 import type { NodeSecrets } from "../join.js";
 import type { Logger } from "../log.js";
 import { writeDurable } from "../state-file.js";
+import { inlineVerifier } from "../verify/index.js";
 import {
   identityLabel,
   importLedger,
@@ -38,6 +39,8 @@ import { recoverSecrets } from "./shares.js";
 
 const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
+/** A handful of share submissions: checked on the main thread, no worker for them. */
+const RECOVERY_VERIFIER = inlineVerifier();
 
 export interface RecoveryPhaseOptions {
   readonly ledgerDir: string;
@@ -93,8 +96,14 @@ export async function runRecoveryPhase(o: RecoveryPhaseOptions): Promise<NodeSec
     .add("POST", RECOVERY_SUBMIT_PATH, async (req) => {
       if (collector.complete)
         throw new TreatyError("Conflict", "recovery: enough shares were submitted; the node is recovering");
-      const admitted = admit(
-        { serviceId: previousId, gov: imported.gov, nowMs: o.now(), freshnessWindowMs: o.freshnessWindowMs },
+      const admitted = await admit(
+        {
+          serviceId: previousId,
+          gov: imported.gov,
+          nowMs: o.now(),
+          freshnessWindowMs: o.freshnessWindowMs,
+          verifier: RECOVERY_VERIFIER,
+        },
         req.path,
         req.headers,
         req.body,

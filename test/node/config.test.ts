@@ -22,6 +22,11 @@ describe("node config", () => {
       parseConfig({ dataDir: "data", ledger: { chunkBytes: 65536 } }, "/srv/t").ledger.chunkBytes,
       65536,
     );
+    assert.equal(config.requests.verifyWorkers, undefined, "absent: the node picks by core count");
+    assert.equal(
+      parseConfig({ dataDir: "data", requests: { verifyWorkers: 0 } }, "/srv/t").requests.verifyWorkers,
+      0,
+    );
   });
 
   it("reads a virtual sealing section with a key file or an environment variable", () => {
@@ -87,6 +92,10 @@ describe("node config", () => {
         /genesis\.members\[0\]\.curve/,
       ],
       [{ dataDir: "d", logLevel: "loud" }, /config logLevel: expected one of/],
+      [
+        { dataDir: "d", requests: { verifyWorkers: 65 } },
+        /config requests\.verifyWorkers: expected an integer from 0 to 64, got 65/,
+      ],
       [
         { dataDir: "d", ledger: { chunkBytes: 10 } },
         /config ledger\.chunkBytes: expected an integer from 1024/,

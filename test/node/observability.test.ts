@@ -119,6 +119,8 @@ describe("a running node's metrics and OpenAPI document", () => {
     assert.equal(gauge(later, "treaty_last_seqno"), net.node.ledger.lastSeqno);
     assert.ok(gauge(later, "treaty_view") >= 1);
     assert.equal(gauge(later, "treaty_execution_restarts"), 0);
+    assert.equal(gauge(later, "treaty_verify_restarts"), 0);
+    assert.equal(gauge(later, "treaty_verify_pending"), 0, "every signed write's check was answered");
   });
 
   it("answers /node/status with the fields docs/http.md shows", async () => {
