@@ -218,7 +218,9 @@ describe("end to end on one node", () => {
     );
     assert.equal(network.leader, net.node.identity.id);
     // The node was configured with port 0 (ephemeral): the record must hold the bound port.
-    assert.deepEqual(network.nodes, [{ nodeId: net.node.identity.id, status: "trusted", url: net.url }]);
+    assert.deepEqual(network.nodes, [
+      { nodeId: net.node.identity.id, status: "trusted", role: "leader", url: net.url },
+    ]);
   });
 
   it("the README's SDK example runs against the node", async () => {

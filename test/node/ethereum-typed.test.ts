@@ -205,6 +205,7 @@ describe("EIP-712 wallets and wallet members", () => {
     // Two members now: a strict majority is both. The wallet proposes (EIP-712) and votes first.
     const newUser = generateKeyPair();
     const proposalId = await governAsWallet([t.url], t.serviceKey, ethersSigner(member), newUser);
+    await t.settled(); // governance reads serve committed state
     assert.equal((await typed.proposal(proposalId)).state, "Open");
     assert.equal((await keyMember.vote(proposalId, "for")).state, "Accepted");
     const detail = await typed.waitForFinal(proposalId);
