@@ -28,19 +28,12 @@
  * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
  * CPU cost per write much less, and it says where a faster network must save.
  * Each write run also prints where the leader's main thread spent each write's time by stage
-<<<<<<< HEAD
- * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check,
- * ledger append and hashing, persistence, replication), the worker round trip per executed call
- * beside `bench:runtime`'s in-process figure (run as a child at the end), the elections started
- * during the run (a write refused with NotLeader because leadership moved is sent again, and
- * counted as resent), the follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
-=======
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
  * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
- * figure (run as a child at the end), the elections started during the run, the
+ * figure (run as a child at the end), the elections started during the run (a write refused
+ * with NotLeader because leadership moved is sent again, and counted as resent), the
  * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
->>>>>>> sig
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
