@@ -4,11 +4,16 @@ import fc from "fast-check";
 import { decode, decodeStrict, encode, encodeCanonical } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 
-const jsonValue = fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
 const withoutProtoKey = (value: unknown): boolean =>
   typeof value !== "object" ||
   value === null ||
   (!Object.hasOwn(value, "__proto__") && Object.values(value).every(withoutProtoKey));
+// Without `__proto__` keys: msgpackr renames them on decode and decodeStrict refuses them (both
+// tested on their own below).
+const jsonValue = fc
+  .jsonValue({ maxDepth: 4 })
+  .map((v) => JSON.parse(JSON.stringify(v)) as unknown)
+  .filter(withoutProtoKey);
 
 describe("codec", () => {
   it("round-trips JSON-like values and bytes", () => {
@@ -83,8 +88,7 @@ const map32 = (entries: number): number[] => [0xdf, 0, 0, 0, entries];
 describe("decodeStrict (untrusted signed bodies)", () => {
   it("decodes everything the codec encodes: every type, every width, keys of every length", () => {
     fc.assert(
-      // `__proto__` keys are refused by design (a hostile case below), so they are left out here.
-      fc.property(jsonValue.filter(withoutProtoKey), fc.uint8Array({ maxLength: 300 }), (value, bytes) => {
+      fc.property(jsonValue, fc.uint8Array({ maxLength: 300 }), (value, bytes) => {
         const wrapped = { value, bytes, list: [value, bytes, 1.5, -(2 ** 40), 2 ** 53 - 1, -1, 300, 70_000] };
         assert.deepEqual(decodeStrict(encode(wrapped)), decode(encode(wrapped)));
       }),
