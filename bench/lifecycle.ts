@@ -57,8 +57,18 @@ const { values } = parseArgs({
     config: { type: "string" },
     /** Write the joining node's CPU profile (node --cpu-prof) into this folder. */
     "profile-join": { type: "string" },
+    help: { type: "boolean" },
   },
 });
+if (values.help) {
+  process.stdout.write(`node dist/bench/lifecycle.js [options]  (npm run bench:lifecycle)
+  Builds ledgers of each size through the runtime, then times restart, RSS and a fresh node's join.
+  --sizes 100000,1000000   ledger sizes in transactions
+  --profile-join DIR       the joining node process writes a V8 CPU profile there
+One JSON line per size on stdout, then the ratios of the largest size to the smallest.
+`);
+  process.exit(0);
+}
 
 const KEYS = 10_000;
 const SIGNATURE_EVERY = 100;

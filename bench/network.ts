@@ -128,6 +128,7 @@ if (flags.help) {
   --failover-mode kill|restart
   --cpu-prof DIR             every node process writes a V8 CPU profile there
   --node-flags=FLAGS         extra node flags for every node process
+  --verify-workers N         every node's requests.verifyWorkers (0: signature checks on the main thread)
   --events                   only the event stream / JetStream export cost (bench/events.ts)
 Table on stderr, JSON on stdout.
 `);
