@@ -2,16 +2,22 @@
  * Offline ledger comparison for integration tests: opens each STOPPED node's ledger read-only
  * (`LmdbLedgerStore` + `Ledger.open`, which checks every entry's digest, the view order and each
  * signature's Merkle root), and checks that the ledgers are identical and hold every committed
- * write. Nothing here needs a running node or any secret: public writes are in clear.
+ * write. Nothing here needs a running node or any secret: public writes are in clear. A ledger
+ * that starts at a snapshot (its node joined or caught up from one) opens at the snapshot its
+ * data dir holds, verified, and is compared from there.
  */
 import assert from "node:assert/strict";
 import { equalBytes, toHex, utf8 } from "../../sdk/bytes.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { parseTxId } from "../../sdk/receipt.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
-import { Ledger } from "../../runtime/ledger/ledger.js";
+import { Ledger, type LedgerBase } from "../../runtime/ledger/ledger.js";
+import { SnapshotFiles, snapshotDir } from "../../node/snapshot/files.js";
+import { baseOf } from "../../node/snapshot/restart.js";
+import { verifySnapshot } from "../../node/snapshot/verify.js";
 import { ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
 import { openLedgerStore } from "../../runtime/ledger/open-store.js";
+import type { LedgerStore } from "../../runtime/ledger/store.js";
 import type { Cluster } from "../support/cluster.js";
 import { type CommittedWrite, readBack } from "./load.js";
 
@@ -40,7 +46,13 @@ export async function compareLedgers(
 ): Promise<{ summaries: LedgerSummary[]; problems: string[] }> {
   const stores = dataDirs.map((dir) => openLedgerStore(ledgerStoreDir(dir), { readOnly: true }));
   try {
-    const ledgers = stores.map((store) => Ledger.open({ store, serviceKey }));
+    const bases = stores.map((store, i) => snapshotBase(dataDirs[i]!, store, serviceKey));
+    const ledgers = stores.map((store, i) =>
+      Ledger.open({ store, serviceKey, ...(bases[i] !== undefined && { base: bases[i] }) }),
+    );
+    // A node that joined or caught up from a snapshot holds entries only after it: compare from there.
+    const baseSeqnos = bases.map((base) => base?.seqno ?? 0);
+    const from = Math.max(...baseSeqnos) + 1;
     const summaries = ledgers.map((ledger, i) => ({
       dataDir: dataDirs[i]!,
       lastSeqno: ledger.lastSeqno,
@@ -54,7 +66,7 @@ export async function compareLedgers(
       if (ledger.lastSeqno !== reference.lastSeqno && !shorterAllowed)
         problems.push(`ledger ${i}: last seqno ${ledger.lastSeqno}, ledger 0: ${reference.lastSeqno}`);
       const common = Math.min(ledger.lastSeqno, reference.lastSeqno);
-      for (let seqno = 1; seqno <= common; seqno++) {
+      for (let seqno = from; seqno <= common; seqno++) {
         const a = reference.get(seqno)!;
         const b = ledger.get(seqno)!;
         if (a.view !== b.view || !equalBytes(a.bytes, b.bytes)) {
@@ -64,6 +76,7 @@ export async function compareLedgers(
       }
       for (const write of writes) {
         if (shorterAllowed && parseTxId(write.txid).seqno > ledger.lastSeqno) continue;
+        if (parseTxId(write.txid).seqno <= baseSeqnos[i]!) continue; // in its (verified) snapshot
         const problem = findWrite(ledger, write);
         if (problem !== undefined) problems.push(`ledger ${i}: ${problem}`);
       }
@@ -72,6 +85,24 @@ export async function compareLedgers(
   } finally {
     await Promise.all(stores.map((store) => store.close()));
   }
+}
+
+/**
+ * For a store that starts at a snapshot (`baseSeqno` > 0): the base of the newest committed
+ * snapshot file in its data dir that it reaches (verified), as a restarting node picks it.
+ */
+function snapshotBase(dataDir: string, store: LedgerStore, serviceKey: PublicKey): LedgerBase | undefined {
+  if (store.baseSeqno === 0) return undefined;
+  const files = new SnapshotFiles(snapshotDir(dataDir), 1);
+  const seqno = files
+    .list("committed")
+    .filter((s) => s >= store.baseSeqno && s <= store.lastSeqno)
+    .at(-1);
+  assert.ok(
+    seqno !== undefined,
+    `${dataDir}: the ledger starts at ${store.baseSeqno}, no snapshot it reaches`,
+  );
+  return baseOf(verifySnapshot(files.read(seqno, "committed")!, [serviceKey]).body);
 }
 
 /** Undefined when `write` is at its txid in `ledger`, with its message; else what is wrong. */

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { CallResult } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
+import { assertConvergedAndIdentical } from "./ledgers.js";
 import { type Cluster, type ClusterNode, startCluster } from "../support/cluster.js";
 import { fastSignedRequest } from "./load.js";
 
@@ -145,5 +146,8 @@ describe("catch-up and join from a snapshot", () => {
       (await cluster.client(null, { nodes: [joiner.url] }).receipt(txid)).receipt,
       (await cluster.client(null, { nodes: [leader.url] }).receipt(txid)).receipt,
     );
+    // Stopped, every ledger verifies offline (the two that start at a snapshot from it) and they
+    // are identical after the latest snapshot any of them starts at.
+    await assertConvergedAndIdentical(cluster, []);
   });
 });
