@@ -57,6 +57,11 @@ describe("restart from a snapshot", () => {
     assert.ok(latest.seqno >= snapshotSeqno);
   });
 
+  it("after the restart the node reports the service open (governance state from the snapshot)", async () => {
+    const status = (await (await fetch(`${net.url}/node/status`)).json()) as { serviceStatus: string };
+    assert.equal(status.serviceStatus, "open");
+  });
+
   it("the restart started the ledger at the snapshot and read only the entries after it", () => {
     const base = net.node.ledger.base;
     assert.ok(base !== undefined, "the ledger starts at a snapshot");
