@@ -9,11 +9,11 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concatBytes, toHex, utf8 } from "./bytes.js";
 import {
-  type BodyEncoding,
   CONTENT_JSON,
   CONTENT_MSGPACK,
   encodeBody,
-  newNonce,
+  freshBody,
+  type RequestOptions,
   type SignedRequest,
 } from "./request.js";
 
@@ -37,13 +37,10 @@ export function bearerRequest(
   token: string,
   path: string,
   args: unknown,
-  options: { encoding?: BodyEncoding; nonce?: string; createdMs?: number } = {},
+  options: RequestOptions = {},
 ): SignedRequest {
   const encoding = options.encoding ?? "json";
-  const body = encodeBody(
-    { args, nonce: options.nonce ?? newNonce(), createdMs: options.createdMs ?? Date.now() },
-    encoding,
-  );
+  const body = encodeBody(freshBody(args, options), encoding);
   return {
     path,
     body,

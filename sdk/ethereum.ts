@@ -33,13 +33,13 @@ import { type TypedData, type TypedField, typedDataDigest, typedDataSigningInput
 import { TreatyError } from "./errors.js";
 import type { KeyPair } from "./keys.js";
 import {
-  type BodyEncoding,
   CONTENT_JSON,
   CONTENT_MSGPACK,
   encodeBody,
   HEADER_CALLER,
   HEADER_SIGNATURE,
-  newNonce,
+  freshBody,
+  type RequestOptions,
   type RequestBody,
   type SignedRequest,
 } from "./request.js";
@@ -230,8 +230,6 @@ export interface WalletSigner {
   readonly signTypedData?: (data: TreatyTypedData) => Promise<string>;
 }
 
-type RequestOptions = { encoding?: BodyEncoding; nonce?: string; createdMs?: number };
-
 /** Encodes the body and sets the wallet headers around the signature `sign` makes over it. */
 async function walletSigned(
   scheme: WalletScheme,
@@ -245,7 +243,7 @@ async function walletSigned(
   if (!isEthereumAddress(caller))
     throw new TypeError(`address: expected 0x and 40 hex digits, got ${address}`);
   const encoding = options.encoding ?? "json";
-  const parsed = { args, nonce: options.nonce ?? newNonce(), createdMs: options.createdMs ?? Date.now() };
+  const parsed = freshBody(args, options);
   const body = encodeBody(parsed, encoding);
   const signature = await sign(body, parsed);
   return {

@@ -86,13 +86,10 @@ export function signRequest(
   serviceId: string,
   path: string,
   args: unknown,
-  options: { encoding?: BodyEncoding; nonce?: string; createdMs?: number } = {},
+  options: RequestOptions = {},
 ): SignedRequest {
   const encoding = options.encoding ?? "json";
-  const body = encodeBody(
-    { args, nonce: options.nonce ?? newNonce(), createdMs: options.createdMs ?? Date.now() },
-    encoding,
-  );
+  const body = encodeBody(freshBody(args, options), encoding);
   const signature = sign(key, signingInput(serviceId, path, body));
   return {
     path,
@@ -103,6 +100,21 @@ export function signRequest(
       [HEADER_SIGNATURE]: toBase64Url(signature),
     },
   };
+}
+
+/** How a request builder encodes its body, and (for tests and resends) its nonce and time. */
+export interface RequestOptions {
+  readonly encoding?: BodyEncoding;
+  readonly nonce?: string;
+  readonly createdMs?: number;
+}
+
+/** The body of an authenticated request: `args` with a fresh nonce and `createdMs` (or the given ones). */
+export function freshBody(
+  args: unknown,
+  options: RequestOptions,
+): { args: unknown; nonce: string; createdMs: number } {
+  return { args, nonce: options.nonce ?? newNonce(), createdMs: options.createdMs ?? Date.now() };
 }
 
 /** Builds an unsigned request (for readonly methods open to anyone). */
