@@ -141,6 +141,9 @@ async function extend(config: NodeConfig, entries: number): Promise<number> {
     serviceKey,
   });
   const kv = KvStore.open(join(config.dataDir, "kv"), { atRestKey: fromHex(secrets.atRestKey!) });
+  // The rows below extend committed state: a gap would leave the genesis tables out of the KV.
+  if (kv.committedVersion !== ledger.lastSeqno)
+    throw new Error(`the KV is committed at ${kv.committedVersion}, the ledger ends at ${ledger.lastSeqno}`);
   const view = ledger.lastView;
   const now = Date.now();
   // End 20 past a multiple of the snapshot interval, the last signature 50 before it: the node's
@@ -177,6 +180,14 @@ async function extend(config: NodeConfig, entries: number): Promise<number> {
   return end;
 }
 
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 interface Built {
   readonly dir: string;
   readonly configFile: string;
@@ -211,16 +222,21 @@ async function build(dir: string, entries: number, nats: NatsServer): Promise<Bu
     }),
   );
   const config = loadConfig(configFile);
-  await (await startNode(config)).stop();
+  const genesis = await startNode(config);
+  // Stop only once the execution KV has committed every genesis entry (extend appends after them).
+  await until("the genesis entries to commit in the KV", () => {
+    const status = genesis.replica.consensus.status();
+    return (
+      status.commitSeqno === genesis.ledger.lastSeqno &&
+      genesis.execution.committedVersion === status.commitSeqno
+    );
+  });
+  await genesis.stop();
   const end = await extend(config, entries);
   const first = performance.now();
   const node = await startNode(config);
   const firstStartMs = performance.now() - first;
-  const deadline = Date.now() + 120_000;
-  while ((node.snapshots.latest()?.seqno ?? 0) < end) {
-    if (Date.now() > deadline) throw new Error("no usable snapshot after the build");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until("a usable snapshot after the build", () => (node.snapshots.latest()?.seqno ?? 0) >= end);
   await node.stop();
   const { serviceKey } = unsealed(config);
   return { dir, configFile, firstStartMs, buildMs: performance.now() - started, serviceKey, user };
