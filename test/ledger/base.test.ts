@@ -100,6 +100,12 @@ test("rebase: the store and tree continue after the base; older entries are not 
     () => joined.tree.inclusionProof(3, at - 1),
     (err) => isTreatyError(err, "TxNotFound"),
   );
+  // A ledger that held the entries before the base no longer reads them after a rebase.
+  const held = buildFixtureLedger({ transactions: 100, signEvery: 10, signLast: true }).ledger;
+  assert.notEqual(held.entry(5), undefined);
+  held.rebase(baseAt(full, at));
+  assert.equal(held.get(5), undefined);
+  assert.equal(held.entry(5), undefined);
   // Reopening the rebased store needs the base; with it, it opens.
   assert.throws(
     () => Ledger.open({ store, secrets: testSecrets() }),
