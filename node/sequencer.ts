@@ -8,7 +8,9 @@
  *   consensus in the same order (one durable commit and one replication message per batch);
  * - internal entries (configuration, node records) take the same path without execution;
  * - a signature entry follows whenever the signature policy says so (checked after each batch
- *   and by a timer the node drives).
+ *   and by a timer the node drives), and as soon as the pipeline runs dry with unsigned entries
+ *   (at most once per `idleSignatureGapMs`): consensus commits only at signatures, so under light
+ *   load a write commits after one replication round instead of waiting out the interval.
  *
  * A signature's write set is empty, so its KV apply is sent without waiting for the answer: the
  * next batch goes to the worker right behind it (the worker runs them in order), and the batch
@@ -64,7 +66,15 @@ export interface SequencerOptions {
   readonly maxBatchCalls?: number;
   /** Calls waiting beyond this are refused with Unavailable (backpressure). */
   readonly maxQueuedCalls?: number;
+  /**
+   * Least time between two signatures made because the pipeline ran dry (default
+   * DEFAULT_IDLE_SIGNATURE_GAP_MS; null: sign only by the policy).
+   */
+  readonly idleSignatureGapMs?: number | null;
 }
+
+/** Idle signatures at most every 5 ms: ≤ 200 extra signature entries a second. */
+export const DEFAULT_IDLE_SIGNATURE_GAP_MS = 5;
 
 export class Sequencer {
   readonly #o: SequencerOptions;
@@ -76,11 +86,16 @@ export class Sequencer {
   #lastSignatureMs: number;
   /** The KV apply of the last signature, not awaited when it was sent (see #runBatch). */
   #signatureApplied: Promise<void> = Promise.resolve();
+  readonly #idleGapMs: number | null;
+  /** Set while an idle signature waits for the gap since the last signature to pass. */
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: SequencerOptions) {
     this.#o = options;
     this.#maxBatch = options.maxBatchCalls ?? 256;
     this.#maxQueued = options.maxQueuedCalls ?? 10_000;
+    this.#idleGapMs =
+      options.idleSignatureGapMs === undefined ? DEFAULT_IDLE_SIGNATURE_GAP_MS : options.idleSignatureGapMs;
     this.#lastSignatureMs = options.now();
   }
 
@@ -150,6 +165,8 @@ export class Sequencer {
 
   /** Fails every queued call (e.g. on losing leadership or shutdown). */
   failQueued(err: TreatyError): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     const queued = this.#queue;
     this.#queue = [];
     for (const p of queued) p.reject(err);
@@ -175,9 +192,31 @@ export class Sequencer {
         }
         await this.#signIfDue();
       }
+      this.#signWhenIdle();
     } finally {
       this.#draining = false;
     }
+  }
+
+  /**
+   * The pipeline ran dry: sign the entries it left unsigned now, or once the idle gap since the
+   * last signature has passed (a timer; calls arriving meanwhile sign by the policy as usual).
+   */
+  #signWhenIdle(): void {
+    if (this.#idleGapMs === null || this.#idleTimer !== undefined || this.#o.ledger.unsignedCount === 0)
+      return;
+    const wait = this.#lastSignatureMs + this.#idleGapMs - this.#o.now();
+    const sign = () => {
+      this.#idleTimer = undefined;
+      if (this.#queue.length > 0 || this.#o.ledger.unsignedCount === 0) return; // the drain signs
+      void this.#enqueue(() => this.#signIfDue(true)).catch(() => undefined);
+    };
+    if (wait <= 0) {
+      sign();
+      return;
+    }
+    this.#idleTimer = setTimeout(sign, wait);
+    this.#idleTimer.unref();
   }
 
   async #runBatch(batch: readonly Pending[]): Promise<void> {
@@ -308,7 +347,8 @@ export class Sequencer {
     return ids;
   }
 
-  async #signIfDue(): Promise<void> {
+  /** Appends a signature if the policy says so, or `idle` (the pipeline ran dry) with unsigned entries. */
+  async #signIfDue(idle = false): Promise<void> {
     const { ledger, replica } = this.#o;
     const { role, view } = replica.consensus.status();
     if (role !== "Leader") return;
@@ -318,6 +358,7 @@ export class Sequencer {
     const signedInThisView = ledger.lastSignature?.view === view;
     const due =
       !signedInThisView ||
+      (idle && ledger.unsignedCount > 0) ||
       signatureDue(this.#o.policy, {
         unsignedTxs: ledger.unsignedCount,
         lastSignatureMs: this.#lastSignatureMs,

@@ -1,7 +1,8 @@
 /**
  * The sequencer with a real ledger and a real execution worker, its replica replaced by a stand-in
  * whose leadership the test controls: seqnos agree across ledger, consensus log and KV; a
- * signature's KV apply is not waited for; leadership lost while a batch executes (with the
+ * signature's KV apply is not waited for; a pipeline that runs dry signs what it left unsigned;
+ * leadership lost while a batch executes (with the
  * signature's apply sent just before it) leaves nothing proposed, the KV rolled back to the
  * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
  */
@@ -82,7 +83,7 @@ class StandInReplica implements SequencerReplica {
   }
 }
 
-async function setup() {
+async function setup(idleSignatureGapMs: number | null = null) {
   const ledger = Ledger.open({
     store: new MemoryLedgerStore(),
     secrets: testSecrets(),
@@ -110,6 +111,7 @@ async function setup() {
     policy: parseSignaturePolicy({ maxTxs: 100_000, maxIntervalMs: 3_600_000 }),
     now: () => VALID_FROM_MS + 1000,
     logger: createLogger({ write: () => {} }),
+    idleSignatureGapMs,
   });
   return { ledger, replica, execution, sequencer };
 }
@@ -175,6 +177,27 @@ describe("Sequencer", () => {
         assert.equal(ledger.get(seqno)?.view, replica.log[seqno - 1]!.view, `seqno ${seqno}: same view`);
       }
       assert.equal(execution.appliedVersion, ledger.lastSeqno, "the KV holds every ledger entry");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
+  test("a pipeline that runs dry signs its unsigned entries without waiting for the policy's interval", async () => {
+    const { ledger, replica, execution, sequencer } = await setup(5);
+    try {
+      await sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce: "i-a" }), "user", null);
+      // The new view's first signature comes right after the batch.
+      for (let i = 0; i < 500 && ledger.lastSignature === undefined; i++) await sleep(10);
+      assert.deepEqual(ledger.lastSignature, { seqno: 2, view: 2 });
+      await sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce: "i-b" }), "user", null);
+      // The policy (100,000 entries or an hour) is not due; the idle signature follows within the gap.
+      for (let i = 0; i < 500 && ledger.unsignedCount > 0; i++) await sleep(10);
+      assert.deepEqual(ledger.lastSignature, { seqno: 4, view: 2 });
+      assert.deepEqual(
+        replica.log.map((id) => id.seqno),
+        [1, 2, 3, 4],
+      );
     } finally {
       sequencer.failQueued(new TreatyError("Unavailable", "test over"));
       await execution.close();
