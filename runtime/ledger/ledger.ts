@@ -275,7 +275,8 @@ export class Ledger {
     this.#base = base;
     this.#persistedSeqno = base.seqno;
     this.#openedFrom = base.seqno;
-    this.#views.push(...base.views.map((v) => ({ ...v })));
+    // A loop, not push(...views): a spread of more than ~120k arguments overflows the stack.
+    for (const v of base.views) this.#views.push({ view: v.view, startSeqno: v.startSeqno });
     this.#signatures.push(base.seqno);
     this.#internalCompacted = base.seqno;
     this.#lastView = base.view;

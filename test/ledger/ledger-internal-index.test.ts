@@ -207,3 +207,22 @@ describe("Ledger internal index under compact", () => {
     }
   });
 });
+
+describe("Ledger view history", () => {
+  it("opens and rebases at a base whose history holds 200,000 views (one per election)", () => {
+    // A snapshot's base after 200k elections (the consensus accepts up to MAX_SNAPSHOT_VIEWS).
+    const seqno = 400_000;
+    const views = Array.from({ length: 200_000 }, (_, i) => ({ view: i + 1, startSeqno: 2 * i + 1 }));
+    const frontier = [...seqno.toString(2)]
+      .filter((bit) => bit === "1")
+      .map((_, i) => new Uint8Array(32).fill(i));
+    const base = { seqno, view: 200_000, frontier, views };
+    const store = new MemoryLedgerStore();
+    store.rebase(seqno);
+    const ledger = Ledger.open({ store, serviceKey: SERVICE, base });
+    assert.deepEqual(ledger.viewStarts(), views);
+    assert.equal(ledger.resident.views, 200_000);
+    ledger.rebase(base);
+    assert.deepEqual(ledger.viewStarts(), views);
+  });
+});
