@@ -275,8 +275,9 @@ export class Ledger {
     this.#base = base;
     this.#persistedSeqno = base.seqno;
     this.#openedFrom = base.seqno;
-    // A loop, not push(...views): a spread of more than ~120k arguments overflows the stack.
-    for (const v of base.views) this.#views.push({ view: v.view, startSeqno: v.startSeqno });
+    // The base's own records (read-only data, `#base` keeps them anyway: no second copy), pushed
+    // in a loop: a push(...spread) of more than ~120k view starts overflows the stack.
+    for (const v of base.views) this.#views.push(v);
     this.#signatures.push(base.seqno);
     this.#internalCompacted = base.seqno;
     this.#lastView = base.view;
