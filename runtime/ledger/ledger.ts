@@ -748,6 +748,7 @@ export class Ledger {
     this.#tree.truncate(fromSeqno - 1);
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
     while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();
+    this.#internalCompacted = Math.min(this.#internalCompacted, fromSeqno - 1);
     while ((this.#views.at(-1)?.startSeqno ?? 0) >= fromSeqno) this.#views.pop();
     this.#lastView = fromSeqno > 1 ? this.#viewAt(fromSeqno - 1) : 0;
   }
