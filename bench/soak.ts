@@ -4,10 +4,11 @@
  * execution worker, chunked ledger files, LMDB KV), for S seconds (default 120). Every `--every`
  * seconds (default 10) prints one line: writes so far, the ledger's last seqno, RSS and heap
  * (MB), open file descriptors (/proc/self/fd), the ledger's chunk files (committed and in
- * total), the consensus log's resident entries, the ledger's in-memory signature index and
- * Merkle tree (`Ledger.resident`), and the live nonce rows. What must stay flat once the first
- * freshness window has passed: RSS, heap, open files (whatever the number of chunk files),
- * resident entries, signature index, Merkle bytes and nonce rows. `--freshness-ms` (default 20000) shortens the
+ * total), the consensus log's resident entries, the ledger's in-memory signature and internal
+ * indexes, view history and Merkle tree (`Ledger.resident`), and the live nonce rows. What must
+ * stay flat once the first freshness window has passed: RSS, heap, open files (whatever the
+ * number of chunk files), resident entries, signature and internal indexes, Merkle bytes and
+ * nonce rows (the view history grows only with elections). `--freshness-ms` (default 20000) shortens the
  * request window so nonce pruning shows within the run; `--chunk-bytes` (default 262144) keeps
  * chunks small so many close within the run. Not part of CI.
  */
@@ -67,6 +68,8 @@ async function main(): Promise<void> {
         committedChunks: readdirSync(ledgerDir).filter((name) => name.endsWith(".chunk")).length,
         residentEntries: net.node.replica.consensus.logWindow().residentEntries,
         ledgerSignatures: net.node.ledger.resident.signatures,
+        ledgerInternal: net.node.ledger.resident.internal,
+        ledgerViews: net.node.ledger.resident.views,
         merkleKB: Math.round(net.node.ledger.resident.treeBytes / 1024),
         nonceRows: nonces,
       })}\n`,

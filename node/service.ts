@@ -77,7 +77,14 @@ import {
 import { Lifecycle, type Progress, type ReplayHook } from "./lifecycle.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
-import { CONFIG_KEY, CONFIG_MAP, ledgerLogStorage, loadPersistedState, Replica } from "./replica.js";
+import {
+  CONFIG_KEY,
+  CONFIG_MAP,
+  configOf,
+  ledgerLogStorage,
+  loadPersistedState,
+  Replica,
+} from "./replica.js";
 import { isSnapshotChunkRequest } from "./snapshot/transfer.js";
 import { buildRouter } from "./routes.js";
 import { isReadIndexRequest, ReadService } from "./reads/service.js";
@@ -560,6 +567,8 @@ export class TreatyNode {
         ...(restart !== undefined && { base: restart.base }),
         previousServiceKeys,
         archive,
+        // What loadPersistedState and snapshots look for among compacted internal entries.
+        retainInternal: (record) => configOf(record) !== undefined,
       },
       (done) => verify(done - (restart?.base.seqno ?? 0)),
     );

@@ -46,7 +46,8 @@ export class EventFeed {
   #ringFrom = 1;
   /** Committed seqno the feed has read through; -1 before the first commit reached it. */
   #fed = -1;
-  #waiters: (() => void)[] = [];
+  /** Readers waiting for the next commit; one that times out leaves (idle services commit nothing). */
+  #waiters = new Set<() => void>();
   /** Called with each batch of newly committed events, in order (the JetStream export listens). */
   onEvents: ((events: readonly CommittedEvent[]) => void) | undefined;
 
@@ -95,21 +96,25 @@ export class EventFeed {
       }
       this.onEvents?.(added);
     }
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
+    this.#wakeAll();
   }
 
   /** Resolves at the next commit the feed reads, or after `timeoutMs`. */
   wait(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.#waiters.delete(done);
         resolve();
-      }
-      this.#waiters.push(done);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#waiters.add(done);
     });
+  }
+
+  /** Readers waiting now (each open stream or export loop between commits): for tests. */
+  get waiting(): number {
+    return this.#waiters.size;
   }
 
   /**
@@ -163,8 +168,12 @@ export class EventFeed {
 
   /** Wakes every waiting reader (the node stops). */
   close(): void {
+    this.#wakeAll();
+  }
+
+  #wakeAll(): void {
     const waiters = this.#waiters;
-    this.#waiters = [];
+    this.#waiters = new Set();
     for (const wake of waiters) wake();
   }
 }

@@ -42,12 +42,18 @@ export class HistoryReads {
   #engine: Promise<ExecutionEngine> | undefined;
   #target = 0;
   #running: Promise<void> | undefined;
-  #waiters: (() => void)[] = [];
+  /** Queries waiting for the next slice; one whose poll times out leaves. */
+  #waiters = new Set<() => void>();
   #closed = false;
   readonly #loaded = new Map<string, string>();
 
   constructor(options: HistoryOptions) {
     this.#o = options;
+  }
+
+  /** Queries waiting for the engine to catch up: for tests. */
+  get waiting(): number {
+    return this.#waiters.size;
   }
 
   get enabled(): boolean {
@@ -88,8 +94,13 @@ export class HistoryReads {
       if (Date.now() > deadline || this.#closed)
         throw new TreatyError("Unavailable", `historical state ${seqno} is not rebuilt yet: retry shortly`);
       await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 100);
+        const done = () => {
+          clearTimeout(timer);
+          this.#waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, 100);
+        this.#waiters.add(done);
       });
     }
     if (seqno < engine.committedVersion) {
@@ -137,7 +148,7 @@ export class HistoryReads {
       const keepFrom = last - windowEntries;
       if (keepFrom > engine.committedVersion) await engine.commit(keepFrom);
       const waiters = this.#waiters;
-      this.#waiters = [];
+      this.#waiters = new Set();
       for (const wake of waiters) wake();
       await new Promise((resolve) => setImmediate(resolve));
     }

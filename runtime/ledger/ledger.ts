@@ -75,6 +75,12 @@ export interface LedgerOptions {
   readonly archive?: MerkleNodeArchive;
   /** Start at this base (a snapshot's) and read only the entries after it (see `Ledger.open`). */
   readonly base?: LedgerBase;
+  /**
+   * Which `internal` entries stay in the internal index once `compact` passes them (the node:
+   * those that set the consensus configuration, which `internalSeqnosDownFrom` callers look
+   * for); the others leave it. Default: every one stays (the index grows with them).
+   */
+  readonly retainInternal?: (record: LedgerRecord) => boolean;
 }
 
 /**
@@ -123,6 +129,7 @@ export class Ledger {
   readonly #serviceKey: PublicKey | undefined;
   readonly #previousServiceKeys: readonly PublicKey[];
   readonly #archive: MerkleNodeArchive | undefined;
+  readonly #retainInternal: ((record: LedgerRecord) => boolean) | undefined;
   #tree: MerkleTree;
   #base: LedgerBase | undefined;
   /** Entries after `#persistedSeqno`: the first `#submitted` are being written by `persistAsync`. */
@@ -139,8 +146,13 @@ export class Ledger {
   #signatures: number[] = [];
   /** First seqno of each view, ascending (one record per view). */
   readonly #views: Array<{ readonly view: number; readonly startSeqno: number }> = [];
-  /** Seqnos of `internal` entries (configuration and node records: rare), ascending. */
-  readonly #internal: number[] = [];
+  /**
+   * Seqnos of `internal` entries, ascending: every one after `#internalCompacted`, and at or
+   * before it only those `retainInternal` keeps.
+   */
+  #internal: number[] = [];
+  /** The compaction point through which `#internal` was filtered by `retainInternal`. */
+  #internalCompacted = 0;
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
   #randomOffset = 0;
@@ -153,6 +165,7 @@ export class Ledger {
     this.#serviceKey = options.serviceKey;
     this.#previousServiceKeys = options.previousServiceKeys ?? [];
     this.#archive = options.archive;
+    this.#retainInternal = options.retainInternal;
     this.#persistedSeqno = 0;
     this.#tree = this.#newTree(options.residentLevel);
   }
@@ -262,8 +275,11 @@ export class Ledger {
     this.#base = base;
     this.#persistedSeqno = base.seqno;
     this.#openedFrom = base.seqno;
-    this.#views.push(...base.views.map((v) => ({ ...v })));
+    // The base's own records (read-only data, `#base` keeps them anyway: no second copy), pushed
+    // in a loop: a push(...spread) of more than ~120k view starts overflows the stack.
+    for (const v of base.views) this.#views.push(v);
     this.#signatures.push(base.seqno);
+    this.#internalCompacted = base.seqno;
     this.#lastView = base.view;
   }
 
@@ -284,7 +300,7 @@ export class Ledger {
     this.#archive?.clear(); // nodes of entries this node no longer holds
     this.#staged = [];
     this.#signatures.length = 0;
-    this.#internal.length = 0;
+    this.#internal = [];
     this.#views.length = 0;
     this.#tree = this.#newTree(residentLevel);
     this.#startAt(base);
@@ -388,17 +404,30 @@ export class Ledger {
     return 0;
   }
 
-  /** What the ledger holds in memory that grows with entries (bounded by `compact`): for tests and metrics. */
-  get resident(): { readonly signatures: number; readonly treeBytes: number } {
-    return { signatures: this.#signatures.length, treeBytes: this.#tree.memoryBytes() };
+  /**
+   * What the ledger holds in memory that grows with entries (bounded by `compact`) or with
+   * elections (`views`): for tests and metrics.
+   */
+  get resident(): {
+    readonly signatures: number;
+    readonly internal: number;
+    readonly views: number;
+    readonly treeBytes: number;
+  } {
+    return {
+      signatures: this.#signatures.length,
+      internal: this.#internal.length,
+      views: this.#views.length,
+      treeBytes: this.#tree.memoryBytes(),
+    };
   }
 
   /**
    * Frees what the ledger holds in memory for entries up to `committedSeqno`, which consensus
    * never rolls back: the Merkle tree's nodes before it (to the archive, or recomputed when a
-   * proof needs them) and the signature index before the last signature at or before it. What
-   * stays per entry is bounded by the entries after the last call. The driver calls it as the
-   * commit point advances.
+   * proof needs them), the signature index before the last signature at or before it, and the
+   * internal entries before it that `retainInternal` does not keep. What stays per entry is
+   * bounded by the entries after the last call. The driver calls it as the commit point advances.
    */
   compact(committedSeqno: number): void {
     assert(Number.isSafeInteger(committedSeqno) && committedSeqno >= 0, "compact at a seqno");
@@ -408,6 +437,21 @@ export class Ledger {
     this.#tree.compact(point);
     const drop = indexOfFloor(this.#signatures, point);
     if (drop > 0) this.#signatures = this.#signatures.slice(drop);
+    this.#compactInternal(point);
+  }
+
+  /** Filters the internal entries in (`#internalCompacted`, `point`] through `retainInternal`. */
+  #compactInternal(point: number): void {
+    const retain = this.#retainInternal;
+    if (retain === undefined || point <= this.#internalCompacted) return;
+    const from = indexOfFloor(this.#internal, this.#internalCompacted) + 1;
+    const to = indexOfFloor(this.#internal, point) + 1;
+    if (to > from) {
+      // Each entry is read once, when the commit point first passes it (internal entries are rare).
+      const kept = this.#internal.slice(from, to).filter((seqno) => retain(this.get(seqno)!));
+      this.#internal = [...this.#internal.slice(0, from), ...kept, ...this.#internal.slice(to)];
+    }
+    this.#internalCompacted = point;
   }
 
   /** The first seqno of each view in the ledger, ascending (a copy). */
@@ -415,7 +459,11 @@ export class Ledger {
     return this.#views.map((v) => ({ ...v }));
   }
 
-  /** Seqnos of `internal` entries ≤ `seqno`, latest first (node records and configurations). */
+  /**
+   * Seqnos of `internal` entries ≤ `seqno`, latest first (node records, configurations, snapshot
+   * evidence, rekeys): every one after the compaction point, and at or before it those
+   * `retainInternal` keeps (all without it).
+   */
   *internalSeqnosDownFrom(seqno: number): IterableIterator<number> {
     for (let i = this.#internal.length - 1; i >= 0; i--)
       if (this.#internal[i]! <= seqno) yield this.#internal[i]!;
@@ -700,6 +748,7 @@ export class Ledger {
     this.#tree.truncate(fromSeqno - 1);
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
     while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();
+    this.#internalCompacted = Math.min(this.#internalCompacted, fromSeqno - 1);
     while ((this.#views.at(-1)?.startSeqno ?? 0) >= fromSeqno) this.#views.pop();
     this.#lastView = fromSeqno > 1 ? this.#viewAt(fromSeqno - 1) : 0;
   }

@@ -117,4 +117,21 @@ describe("event feed", () => {
     assert.deepEqual(none.events, []);
     assert.deepEqual(none.cursor, { seqno: 3, index: WHOLE_TX });
   });
+
+  it("forgets readers whose wait timed out, so an idle service's pollers hold nothing", async () => {
+    const ledger = Ledger.open({ store: new MemoryLedgerStore() });
+    append(ledger, ["a"]);
+    const feed = new EventFeed({ ledger });
+    feed.onCommit(1);
+    // An export loop or a stream heartbeat on a service that commits nothing for a while.
+    for (let i = 0; i < 200; i++) await Promise.all([feed.wait(1), feed.wait(1)]);
+    assert.equal(feed.waiting, 0);
+    // A commit still wakes whoever waits then, at once.
+    const woken = feed.wait(60_000);
+    assert.equal(feed.waiting, 1);
+    append(ledger, ["b"]);
+    feed.onCommit(2);
+    await woken;
+    assert.equal(feed.waiting, 0);
+  });
 });
