@@ -134,7 +134,7 @@ export class ConsensusLog {
     assert(base.lastSignature <= base.seqno, "the base signature is within the prefix");
     this.#base = base.seqno;
     this.#baseView = base.view;
-    this.#views.push(...base.views.map((v) => ({ view: v.view, startSeqno: v.startSeqno })));
+    for (const v of base.views) this.#views.push({ view: v.view, startSeqno: v.startSeqno }); // no push(...spread): a long history overflows the stack
     assert(
       base.seqno === 0 || this.#views[this.#views.length - 1]?.view === base.view,
       "the base view is the last view of the history",
@@ -155,7 +155,7 @@ export class ConsensusLog {
     this.#base = base.seqno;
     this.#baseView = base.view;
     this.#views.length = 0;
-    this.#views.push(...base.views.map((v) => ({ view: v.view, startSeqno: v.startSeqno })));
+    for (const v of base.views) this.#views.push({ view: v.view, startSeqno: v.startSeqno }); // no push(...spread): a long history overflows the stack
     assert(this.#views[this.#views.length - 1]?.view === base.view, "the snapshot view ends its history");
     this.#signatures = [base.seqno];
     this.#configs = base.config === undefined ? [] : [{ seqno: base.config.seqno, nodes: base.config.nodes }];

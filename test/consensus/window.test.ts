@@ -176,3 +176,20 @@ test("a restored base is checked: storage required, commit at or after it, well-
   code(() => make({ ...good, view: 1 }), /base\.view/);
   code(() => make({ ...good, config: { seqno: 7, nodes: ["b", "a"] } }), /base\.config/);
 });
+
+test("a base with 200,000 view starts restores and installs (a long election history)", () => {
+  const views = Array.from({ length: 200_000 }, (_, i) => ({ view: i + 1, startSeqno: i + 1 }));
+  const base = {
+    seqno: 200_000,
+    view: 200_000,
+    views,
+    lastSignature: 200_000,
+    config: { seqno: 1, nodes: ["a"] },
+  };
+  const restored = new ConsensusLog({ entryAt: () => undefined });
+  restored.restore(base);
+  assert.equal(restored.viewAt(150_000), 150_000);
+  const installed = new ConsensusLog({ entryAt: () => undefined });
+  installed.installBase(base);
+  assert.equal(installed.viewAt(200_000), 200_000);
+});
