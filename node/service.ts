@@ -107,6 +107,11 @@ import { findPackageRoot } from "../runtime/compiler/package-root.js";
 import { clientTlsOptions, endorsedTlsCredentials } from "./tls/serve.js";
 import { serviceCertificate } from "./tls/certificates.js";
 import { keyPinnedFetch } from "./tls/client.js";
+import {
+  type ConsensusTimingConfig,
+  consensusTickLimits,
+  DEFAULT_CONSENSUS_TIMING,
+} from "./consensus-timing.js";
 
 /** What only an entry point may provide: clock, randomness, logging, the network. */
 export interface NodeRuntime {
@@ -120,8 +125,6 @@ export interface NodeRuntime {
   readonly transport:
     | ((args: { serviceId: string; identity: KeyPair; sessionEpoch: number }) => Promise<Transport>)
     | null;
-  /** Ms per consensus tick (default 50). */
-  readonly tickMs?: number;
   /** Awaited at each yield of a start-up replay (tests hold a node in `replaying` with it). */
   readonly replayHook?: ReplayHook;
 }
@@ -194,6 +197,8 @@ export class TreatyNode {
   readonly #reactions: GovReactions;
   readonly #shares: RecoveryShareIssuer;
   #stopped = false;
+  /** Tick, heartbeat and election timeout (the config's `consensus` section). */
+  readonly #timing: ConsensusTimingConfig;
   /** Requests forwarded to a leader and not answered yet. */
   readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
   /** A joining node's wait to enter the consensus configuration. */
@@ -223,6 +228,7 @@ export class TreatyNode {
     lifecycle: Lifecycle;
   }) {
     this.config = init.config;
+    this.#timing = init.config.consensus ?? DEFAULT_CONSENSUS_TIMING;
     this.lifecycle = init.lifecycle;
     this.runtime = init.runtime;
     this.logger = init.runtime.logger;
@@ -244,7 +250,12 @@ export class TreatyNode {
     this.#http = init.http;
     this.measurement = codeMeasurement();
     const consensus = new ConsensusNode(
-      { id: init.identity.id, rng: init.runtime.rng, storage: ledgerLogStorage(init.ledger) },
+      {
+        id: init.identity.id,
+        rng: init.runtime.rng,
+        storage: ledgerLogStorage(init.ledger),
+        limits: consensusTickLimits(this.#timing),
+      },
       init.persisted,
     );
     this.replica = new Replica({
@@ -1060,7 +1071,7 @@ export class TreatyNode {
     this.#router.onBrokenInvariant = (err) => this.#failFatally(err);
     buildRouter(this, this.#router);
     this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
-    const tickMs = this.runtime.tickMs ?? 50;
+    const tickMs = this.#timing.tickMs;
     this.#timers.push(
       setInterval(() => {
         this.replica.tick();
