@@ -112,6 +112,7 @@ import {
   consensusTickLimits,
   DEFAULT_CONSENSUS_TIMING,
 } from "./consensus-timing.js";
+import { TickClock } from "./tick-clock.js";
 
 /** What only an entry point may provide: clock, randomness, logging, the network. */
 export interface NodeRuntime {
@@ -199,6 +200,8 @@ export class TreatyNode {
   #stopped = false;
   /** Tick, heartbeat and election timeout (the config's `consensus` section). */
   readonly #timing: ConsensusTimingConfig;
+  /** Requests waiting for a leader to be known (#knownLeader); each removes itself when woken. */
+  readonly #leaderWaiters = new Set<() => void>();
   /** Requests forwarded to a leader and not answered yet. */
   readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
   /** A joining node's wait to enter the consensus configuration. */
@@ -710,6 +713,7 @@ export class TreatyNode {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    for (const wake of [...this.#leaderWaiters]) wake();
     this.replica.close();
     await this.events.stop();
     await this.history.close();
@@ -816,13 +820,20 @@ export class TreatyNode {
     return { status: reply.status, body: reply.body, headers: passed };
   }
 
+  /** The leader, or once one is known (woken by #onRoleChange, not polled), or null after `timeoutMs`. */
   async #knownLeader(timeoutMs: number): Promise<string | null> {
-    const deadline = this.runtime.now() + timeoutMs;
-    for (;;) {
-      const { leader } = this.replica.consensus.status();
-      if (leader !== null || this.#stopped || this.runtime.now() > deadline) return leader;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    const { leader } = this.replica.consensus.status();
+    if (leader !== null || this.#stopped) return leader;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#leaderWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      this.#leaderWaiters.add(wake);
+    });
+    return this.replica.consensus.status().leader;
   }
 
   /** Serves a request another node forwarded to us (we believe we lead). */
@@ -1072,9 +1083,10 @@ export class TreatyNode {
     buildRouter(this, this.#router);
     this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
     const tickMs = this.#timing.tickMs;
+    const ticks = new TickClock(tickMs, this.runtime.now());
     this.#timers.push(
       setInterval(() => {
-        this.replica.tick();
+        for (let due = ticks.due(this.runtime.now()); due > 0; due--) this.replica.tick();
         this.replica.process();
         if (!this.lifecycle.serving) this.#observe();
       }, tickMs),
@@ -1103,6 +1115,7 @@ export class TreatyNode {
         pending.fail(new TreatyError("OutcomeUnknown", "the leader changed while the request was forwarded"));
       }
     }
+    if (soft.leader !== null) for (const wake of [...this.#leaderWaiters]) wake();
     if (soft.role === "Leader") {
       this.sequencer.onBecameLeader();
       void this.sequencer.maybeSign().catch(() => undefined);
