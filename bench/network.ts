@@ -9,8 +9,12 @@
  * - 3 nodes also: the same writes sent to a follower (forwarded to the leader over NATS), and a
  *   paced run at half the peak committed rate, or `--paced-rate N` (open loop: requests leave
  *   on a schedule, not when earlier ones return), where the commit latency target applies;
- * - 3 nodes also: kill -9 of the leader, repeated: time until a surviving node leads, and until
- *   a write sent after the kill is committed;
+ * - 3 nodes also: kill -9 of the leader, repeated, with the time from the kill until each stage
+ *   (survivors' status polled every 5 ms): a survivor starts an election, a survivor leads a newer
+ *   view, the new leader's first commit, a write sent after the kill (a fresh one every 25 ms,
+ *   round robin over the survivors) is committed; an SDK `Client` that had the killed leader first
+ *   (its retries and backoff) gets its write answered and committed, each of its requests listed;
+ *   and the elections each round took (1 when clean);
  * - signed `log.readPublic` reads per second and latency p50/p99 at each read consistency
  *   (`x-treaty-consistency`: committed, linearizable, latest) at the lowest in-flight level, sent
  *   to the leader and (3 nodes) to a follower, whose linearizable reads ask the leader for a read
@@ -31,7 +35,8 @@
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
  * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
- * figure (run as a child at the end), the elections started during the run (a write refused
+ * figure (run as a child at the end), the elections started during the run (spurious: the
+ * leader is never stopped in a write run; their total is printed at the end) (a write refused
  * with NotLeader because leadership moved is sent again, and counted as resent), the
  * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
  *
@@ -49,7 +54,8 @@
  * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
  * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
- * check threads, 0 for checks on the main thread; default: the node's own default).
+ * check threads, 0 for checks on the main thread; default: the node's own default), `--consensus
+ * JSON` (every node's `consensus` section, node/consensus-timing.ts; default: the node's own).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in

@@ -760,7 +760,7 @@ export class TreatyNode {
     if (req.headers[FORWARDED_HEADER] !== undefined) {
       throw new TreatyError("NotLeader", "leadership moved while the request was forwarded: resend it");
     }
-    // During an election no leader is known: wait for one (elections take a second or two)
+    // During an election no leader is known: wait for one (an election takes under a second)
     // rather than send the client into retries it may run out of.
     const leader = await this.#knownLeader(FORWARD_TIMEOUT_MS);
     if (this.#transport === null || leader === null || leader === this.identity.id) {
