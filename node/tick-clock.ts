@@ -1,8 +1,8 @@
 /**
  * Paces the consensus core's ticks by the clock rather than by timer firings. On a loaded
- * machine a 10 ms interval timer fires every 13 to 25 ms; counting one tick per firing would
- * stretch every election timeout by as much, and a leader's crash would be noticed a third later.
- * Each firing runs the ticks whose time has come, but at most `maxPerFiring`: a longer gap means
+ * machine a 10 ms interval timer fires late, often and by tens of ms; counting one tick per
+ * firing stretched every election timeout by as much, so a leader's crash was noticed later.
+ * Each firing runs the ticks whose time has come, but at most `maxGapMs` worth: a longer gap means
  * this process itself was frozen (a GC pause, SIGSTOP), and the messages that arrived meanwhile
  * are read only after the timers run, so a node must not find its election timeout or its
  * check-quorum round expired by time it could not observe. A clock that steps back restarts the
@@ -10,16 +10,22 @@
  */
 import { assert } from "../sdk/assert.js";
 
+/** Default: a firing makes up for at most 100 ms (10 ticks of 10 ms). */
+const DEFAULT_MAX_GAP_MS = 100;
+
 export class TickClock {
+  /** Most ticks one firing runs. */
+  readonly maxPerFiring: number;
   #next: number;
 
   /** `now`: the clock at start (ms); the first tick is due `tickMs` later. */
   constructor(
     readonly tickMs: number,
     now: number,
-    readonly maxPerFiring = 3,
+    maxGapMs = DEFAULT_MAX_GAP_MS,
   ) {
-    assert(tickMs > 0 && maxPerFiring >= 1, "a tick clock needs a positive period and allowance");
+    assert(tickMs > 0 && maxGapMs > 0, "a tick clock needs a positive period and allowance");
+    this.maxPerFiring = Math.max(1, Math.floor(maxGapMs / tickMs));
     this.#next = now + tickMs;
   }
 

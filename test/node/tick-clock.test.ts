@@ -15,17 +15,24 @@ describe("TickClock", () => {
   it("keeps time when a loaded machine fires the timer late", () => {
     const clock = new TickClock(10, 0);
     let ticks = 0;
-    // Firings every 14 ms for 700 ms: 70 periods, not 50 firings.
+    // Firings every 14 ms for 700 ms: 70 periods, not 50 firings; every 60 ms: 70, not 11.
     for (let t = 14; t <= 700; t += 14) ticks += clock.due(t);
     assert.equal(ticks, 70);
+    const slower = new TickClock(10, 0);
+    ticks = 0;
+    for (let t = 60; t <= 720; t += 60) ticks += slower.due(t);
+    assert.equal(ticks, 72);
   });
 
-  it("counts a stall of the process itself as at most maxPerFiring ticks, then paces from there", () => {
-    const clock = new TickClock(10, 0, 3);
+  it("counts a stall of the process itself as at most maxGapMs of ticks, then paces from there", () => {
+    const clock = new TickClock(10, 0, 30);
+    assert.equal(clock.maxPerFiring, 3);
     assert.equal(clock.due(10), 1);
     assert.equal(clock.due(600), 3, "a 590 ms freeze is not 59 ticks");
     assert.equal(clock.due(605), 0);
     assert.equal(clock.due(610), 1);
+    assert.equal(new TickClock(10, 0).maxPerFiring, 10, "100 ms by default");
+    assert.equal(new TickClock(250, 0).maxPerFiring, 1, "always at least one tick");
   });
 
   it("restarts the pacing when the clock steps back", () => {
