@@ -9,8 +9,12 @@
  * - 3 nodes also: the same writes sent to a follower (forwarded to the leader over NATS), and a
  *   paced run at half the peak committed rate, or `--paced-rate N` (open loop: requests leave
  *   on a schedule, not when earlier ones return), where the commit latency target applies;
- * - 3 nodes also: kill -9 of the leader, repeated: time until a surviving node leads, and until
- *   a write sent after the kill is committed;
+ * - 3 nodes also: kill -9 of the leader, repeated, with the time from the kill until each stage
+ *   (survivors' status polled every 5 ms): a survivor starts an election, a survivor leads a newer
+ *   view, the new leader's first commit, a write sent after the kill (a fresh one every 25 ms,
+ *   round robin over the survivors) is committed; an SDK `Client` that had the killed leader first
+ *   (its retries and backoff) gets its write answered and committed, each of its requests listed;
+ *   and the elections each round took (1 when clean);
  * - signed `log.readPublic` reads per second and latency p50/p99 at each read consistency
  *   (`x-treaty-consistency`: committed, linearizable, latest) at the lowest in-flight level, sent
  *   to the leader and (3 nodes) to a follower, whose linearizable reads ask the leader for a read
@@ -31,7 +35,8 @@
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
  * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
- * figure (run as a child at the end), the elections started during the run (a write refused
+ * figure (run as a child at the end), the elections started during the run (spurious: the
+ * leader is never stopped in a write run; their total is printed at the end) (a write refused
  * with NotLeader because leadership moved is sent again, and counted as resent), the
  * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
  *
@@ -49,7 +54,8 @@
  * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
  * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
- * check threads, 0 for checks on the main thread; default: the node's own default).
+ * check threads, 0 for checks on the main thread; default: the node's own default), `--consensus
+ * JSON` (every node's `consensus` section, node/consensus-timing.ts; default: the node's own).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
@@ -81,7 +87,7 @@ import { benchJwt, type JwtBenchResult } from "./jwt.js";
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const WARMUP_REQUESTS = 500;
 const COMMIT_POLL_MS = 2;
-const FAILOVER_POLL_MS = 10;
+const FAILOVER_POLL_MS = 5;
 const FAILOVER_TIMEOUT_MS = 30_000;
 const FAILOVER_ATTEMPT_EVERY_MS = 25;
 /**
@@ -109,6 +115,7 @@ const { values: flags } = parseArgs({
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
     "verify-workers": { type: "string" },
+    consensus: { type: "string" },
     events: { type: "boolean", default: false },
     "paced-rate": { type: "string" },
     help: { type: "boolean", default: false },
@@ -129,6 +136,8 @@ if (flags.help) {
   --cpu-prof DIR             every node process writes a V8 CPU profile there
   --node-flags=FLAGS         extra node flags for every node process
   --verify-workers N         every node's requests.verifyWorkers (0: signature checks on the main thread)
+  --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
+                             "electionTimeoutMs":{"min":1000,"max":2000}}' (default: the node's defaults)
   --events                   only the event stream / JetStream export cost (bench/events.ts)
 Table on stderr, JSON on stdout.
 `);
@@ -152,6 +161,9 @@ const FAILOVER_MODE = flags["failover-mode"];
 const VERIFY_WORKERS = flags["verify-workers"] === undefined ? undefined : Number(flags["verify-workers"]);
 if (VERIFY_WORKERS !== undefined && !(Number.isSafeInteger(VERIFY_WORKERS) && VERIFY_WORKERS >= 0))
   throw new Error("--verify-workers: expected a count, 0 for checks on the main thread");
+/** Every node's `consensus` config section (node/consensus-timing.ts); absent: the node's defaults. */
+const CONSENSUS: Record<string, unknown> | undefined =
+  flags.consensus === undefined ? undefined : (JSON.parse(flags.consensus) as Record<string, unknown>);
 if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
   throw new Error("--failover-mode: expected kill or restart");
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
@@ -218,10 +230,29 @@ interface WriteResult {
 interface FailoverResult {
   /** The ledger's length (leader's last seqno) when the leader was killed. */
   readonly ledgerSeqno: number;
+  /**
+   * Kill signal sent until a poll saw a survivor no longer following the killed leader: its
+   * election timeout fired (it asks for pre-votes) or it was asked for a vote.
+   */
+  readonly electionStartedMs: number;
   /** Kill signal sent until a surviving node reports itself leader of a newer view. */
   readonly electedMs: number;
+  /**
+   * Kill signal sent until the new leader's commit point passes every entry the survivors held
+   * at the kill (its first signature of the new view committed).
+   */
+  readonly leaderCommitMs: number;
   /** Kill signal sent until a write sent after it is committed. */
   readonly writesCommitAgainMs: number;
+  /**
+   * An SDK `Client` (sdk/client.ts, its retries and backoff) whose first node is the killed leader,
+   * calling at the kill: until its write is answered with a txid, and until that txid is
+   * committed (`waitForCommit`).
+   */
+  readonly sdkAnsweredMs: number;
+  readonly sdkCommittedMs: number;
+  /** Elections the survivors started during the round (1 when one election settled it). */
+  readonly elections: number;
 }
 
 interface EtcdResult {
@@ -529,7 +560,10 @@ function inProcessRuntimeMicros(): number | null {
   }
 }
 
-/** kill -9 of the leader: time to a new leader and to the first committed write sent after the kill. */
+/**
+ * kill -9 of the leader: time to the first election, a new leader, its first commit, the first
+ * committed write sent after the kill, and an SDK client's write.
+ */
 async function failover(cluster: Cluster, round: number): Promise<FailoverResult> {
   const leader = await cluster.waitForLeader();
   const { view: oldView, lastSeqno: ledgerSeqno } = await leader.status();
@@ -540,9 +574,33 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
     10_000_000 + round * 10_000,
     FAILOVER_TIMEOUT_MS / FAILOVER_ATTEMPT_EVERY_MS,
   );
+  // The SDK's own defaults (retries, backoff), the killed leader first: an app that was using it.
+  // Its attempts are recorded: when each left, to which node, and how it ended.
+  const sdkNodes = [leader.url, ...survivors.map((n) => n.url)];
+  const sdkAttempts: string[] = [];
+  const sdk = cluster.client(undefined, {
+    nodes: sdkNodes,
+    fetch: async (input, init) => {
+      const sent = Math.round(since());
+      const node = sdkNodes.findIndex((url) => String(input).startsWith(url));
+      try {
+        const response = await fetch(input, init);
+        const code = response.ok
+          ? ""
+          : ` ${/NotLeader|OutcomeUnknown|Unavailable|ServiceNotOpen/.exec(await response.clone().text())?.[0] ?? ""}`;
+        sdkAttempts.push(`${sent}→n${node}:${response.status}${code}@${Math.round(since())}`);
+        return response;
+      } catch (err) {
+        sdkAttempts.push(`${sent}→n${node}:error@${Math.round(since())}`);
+        throw err;
+      }
+    },
+  });
   const outstanding = new Set<Promise<void>>();
   let done = false;
+  const electionsBefore = await Promise.all(survivors.map((n) => nodeMetrics(n.url)));
   const killedAt = performance.now();
+  const since = () => performance.now() - killedAt;
   const killed =
     FAILOVER_MODE === "kill"
       ? leader.kill()
@@ -550,15 +608,36 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
           await leader.start();
         });
   try {
-    const elected = (async () => {
+    // Every survivor's status every 5 ms, all at once: when the election starts, when a leader
+    // of a newer view appears, and when its commit point passes what the survivors held.
+    const stages = (async () => {
+      let electionStarted: number | null = null;
+      let elected: number | null = null;
+      let heldSeqno: number | null = null;
       for (;;) {
-        for (const node of survivors) {
-          const s = await node.status().catch(() => undefined);
-          if (s?.role === "leader" && s.view > oldView) return performance.now() - killedAt;
+        const statuses = await Promise.all(survivors.map((n) => n.status().catch(() => undefined)));
+        const at = since();
+        heldSeqno ??= Math.max(ledgerSeqno, ...statuses.map((s) => s?.lastSeqno ?? 0));
+        if (
+          electionStarted === null &&
+          statuses.some((s) => s !== undefined && (s.view > oldView || s.leader !== leader.id))
+        )
+          electionStarted = at;
+        const newLeader = statuses.find((s) => s?.role === "leader" && s.view > oldView);
+        if (newLeader !== undefined) {
+          elected ??= at;
+          if (newLeader.commitSeqno > heldSeqno)
+            return { electionStarted: electionStarted ?? elected, elected, leaderCommit: at };
         }
-        if (performance.now() - killedAt > FAILOVER_TIMEOUT_MS) throw new Error("no new leader");
+        if (at > FAILOVER_TIMEOUT_MS) throw new Error("no new leader committed");
         await sleep(FAILOVER_POLL_MS);
       }
+    })();
+    const sdkWrite = (async () => {
+      const { txid } = await sdk.call("log", "writePublic", { id: 20_000_000 + round, msg: MESSAGE });
+      const answered = since();
+      await sdk.waitForCommit(txid, { pollMs: FAILOVER_POLL_MS, timeoutMs: FAILOVER_TIMEOUT_MS });
+      return { answered, committed: since() };
     })();
     // A fresh write every 25 ms, round robin over the survivors, without waiting for earlier
     // ones: a request held by a node that still forwards to the dead leader must not hide the
@@ -577,7 +656,7 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
           if (status === "Invalid") return;
           if (status === "Committed") {
             done = true;
-            resolveAgain(performance.now() - killedAt);
+            resolveAgain(since());
             return;
           }
           await sleep(FAILOVER_POLL_MS);
@@ -585,7 +664,7 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
       };
       let next = 0;
       const timer = setInterval(() => {
-        if (!done && performance.now() - killedAt > FAILOVER_TIMEOUT_MS) {
+        if (!done && since() > FAILOVER_TIMEOUT_MS) {
           done = true;
           rejectAgain(new Error("writes did not commit again"));
         }
@@ -598,13 +677,25 @@ async function failover(cluster: Cluster, round: number): Promise<FailoverResult
         outstanding.add(p);
       }, FAILOVER_ATTEMPT_EVERY_MS);
     });
-    const result = {
+    const seen = await stages;
+    const sdkSeen = await sdkWrite;
+    const ms = (n: number) => Math.round(n);
+    const electionsAfter = await Promise.all(survivors.map((n) => nodeMetrics(n.url)));
+    const result: FailoverResult = {
       ledgerSeqno,
-      electedMs: Math.round(await elected),
-      writesCommitAgainMs: Math.round(await committedAgain),
+      electionStartedMs: ms(seen.electionStarted),
+      electedMs: ms(seen.elected),
+      leaderCommitMs: ms(seen.leaderCommit),
+      writesCommitAgainMs: ms(await committedAgain),
+      sdkAnsweredMs: ms(sdkSeen.answered),
+      sdkCommittedMs: ms(sdkSeen.committed),
+      elections: electionsAfter.reduce(
+        (sum, m, i) => sum + (m.elections ?? 0) - (electionsBefore[i]!.elections ?? 0),
+        0,
+      ),
     };
     process.stderr.write(
-      `failover round ${round} at seqno ${ledgerSeqno}: new leader after ${result.electedMs} ms, writes commit again after ${result.writesCommitAgainMs} ms\n`,
+      `failover round ${round} at seqno ${ledgerSeqno}: election started after ${result.electionStartedMs} ms, new leader after ${result.electedMs} ms, its first commit after ${result.leaderCommitMs} ms, writes commit again after ${result.writesCommitAgainMs} ms; SDK client write answered after ${result.sdkAnsweredMs} ms, committed after ${result.sdkCommittedMs} ms (its requests, sent→node:status@answered, n0 the killed leader: ${sdkAttempts.join(" ")}); ${result.elections} election(s)\n`,
     );
     await killed;
     if (FAILOVER_MODE === "kill") await leader.start();
@@ -635,7 +726,10 @@ async function benchTreaty(nodes: number): Promise<{
     ],
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
-    ...(VERIFY_WORKERS !== undefined && { extraConfig: { requests: { verifyWorkers: VERIFY_WORKERS } } }),
+    extraConfig: {
+      ...(VERIFY_WORKERS !== undefined && { requests: { verifyWorkers: VERIFY_WORKERS } }),
+      ...(CONSENSUS !== undefined && { consensus: CONSENSUS }),
+    },
     nodeArgs: (i: number) => [
       ...NODE_FLAGS,
       // One folder per node process: its main thread and its worker threads each write a profile.
@@ -941,6 +1035,7 @@ async function main(): Promise<void> {
       bodyEncoding: "json",
       signatureIntervalMs: SIGNATURE_INTERVAL_MS,
       commitPollMs: COMMIT_POLL_MS,
+      consensus: CONSENSUS ?? "node defaults",
     },
     writes: writeResults,
     /** µs per call of the in-process runtime (bench:runtime), beside the node's executionMicrosPerCall. */
@@ -955,6 +1050,7 @@ async function main(): Promise<void> {
             rounds: failovers,
             medianElectedMs: median(failovers.map((f) => f.electedMs)),
             medianWritesCommitAgainMs: median(failovers.map((f) => f.writesCommitAgainMs)),
+            medianSdkCommittedMs: median(failovers.map((f) => f.sdkCommittedMs)),
           },
     etcd,
   };
@@ -1093,9 +1189,13 @@ async function main(): Promise<void> {
   }
   if (report.failover !== null) {
     process.stderr.write(
-      `failover (${FAILOVER_MODE === "kill" ? "kill -9" : "clean restart of"} leader, 3 nodes, ${failovers.length} rounds, ledger at ${failovers.map((f) => f.ledgerSeqno).join("/")}): new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms\n`,
+      `failover (${FAILOVER_MODE === "kill" ? "kill -9" : "clean restart of"} leader, 3 nodes, ${failovers.length} rounds, ledger at ${failovers.map((f) => f.ledgerSeqno).join("/")}): election started after ${failovers.map((f) => f.electionStartedMs).join("/")} ms, new leader after ${failovers.map((f) => f.electedMs).join("/")} ms, its first commit after ${failovers.map((f) => f.leaderCommitMs).join("/")} ms, writes commit again after ${failovers.map((f) => f.writesCommitAgainMs).join("/")} ms, an SDK client's write committed after ${failovers.map((f) => f.sdkCommittedMs).join("/")} ms; elections per round ${failovers.map((f) => f.elections).join("/")}\n`,
     );
   }
+  // The leader is healthy throughout the write runs: every election started there is spurious.
+  process.stderr.write(
+    `elections during the write runs (spurious: the leader was never stopped): ${writeResults.reduce((sum, w) => sum + w.elections, 0)}\n`,
+  );
   if (etcd.installed) {
     process.stderr.write(line(["etcd puts (3 members)", "", "in flight", "puts/s", "", "p50", "p99"]));
     for (const e of etcd.writes) {

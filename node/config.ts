@@ -12,6 +12,7 @@ import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
 import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
 import { type EventsConfig, parseEventsConfig } from "./events/config.js";
+import { type ConsensusTimingConfig, parseConsensusTiming } from "./consensus-timing.js";
 
 export interface IdentityConfig {
   readonly curve: Curve;
@@ -103,6 +104,8 @@ export interface NodeConfig {
   readonly events?: EventsConfig;
   /** Historical queries (node/history/): committed versions kept readable; absent or 0: off. */
   readonly history?: { readonly windowEntries: number };
+  /** Tick, heartbeat and election timeout in ms (node/consensus-timing.ts); absent: defaults. */
+  readonly consensus?: ConsensusTimingConfig;
 }
 
 export const DEFAULTS = {
@@ -221,6 +224,7 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
       root.recover === undefined || root.recover === null
         ? null
         : { ledgerDir: path(object(root.recover, "recover").ledgerDir, "recover.ledgerDir") },
+    consensus: parseConsensusTiming(root.consensus),
     logLevel:
       root.logLevel === undefined
         ? DEFAULTS.logLevel

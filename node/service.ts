@@ -114,6 +114,12 @@ import { findPackageRoot } from "../runtime/compiler/package-root.js";
 import { clientTlsOptions, endorsedTlsCredentials } from "./tls/serve.js";
 import { serviceCertificate } from "./tls/certificates.js";
 import { keyPinnedFetch } from "./tls/client.js";
+import {
+  type ConsensusTimingConfig,
+  consensusTickLimits,
+  DEFAULT_CONSENSUS_TIMING,
+} from "./consensus-timing.js";
+import { TickClock } from "./tick-clock.js";
 
 /** What only an entry point may provide: clock, randomness, logging, the network. */
 export interface NodeRuntime {
@@ -127,8 +133,6 @@ export interface NodeRuntime {
   readonly transport:
     | ((args: { serviceId: string; identity: KeyPair; sessionEpoch: number }) => Promise<Transport>)
     | null;
-  /** Ms per consensus tick (default 50). */
-  readonly tickMs?: number;
   /** Awaited at each yield of a start-up replay (tests hold a node in `replaying` with it). */
   readonly replayHook?: ReplayHook;
 }
@@ -201,6 +205,10 @@ export class TreatyNode {
   readonly #reactions: GovReactions;
   readonly #shares: RecoveryShareIssuer;
   #stopped = false;
+  /** Tick, heartbeat and election timeout (the config's `consensus` section). */
+  readonly #timing: ConsensusTimingConfig;
+  /** Requests waiting for a leader to be known (#knownLeader); each removes itself when woken. */
+  readonly #leaderWaiters = new Set<() => void>();
   /** Requests forwarded to a leader and not answered yet. */
   readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
   /** A joining node's wait to enter the consensus configuration. */
@@ -230,6 +238,7 @@ export class TreatyNode {
     lifecycle: Lifecycle;
   }) {
     this.config = init.config;
+    this.#timing = init.config.consensus ?? DEFAULT_CONSENSUS_TIMING;
     this.lifecycle = init.lifecycle;
     this.runtime = init.runtime;
     this.logger = init.runtime.logger;
@@ -251,7 +260,12 @@ export class TreatyNode {
     this.#http = init.http;
     this.measurement = codeMeasurement();
     const consensus = new ConsensusNode(
-      { id: init.identity.id, rng: init.runtime.rng, storage: ledgerLogStorage(init.ledger) },
+      {
+        id: init.identity.id,
+        rng: init.runtime.rng,
+        storage: ledgerLogStorage(init.ledger),
+        limits: consensusTickLimits(this.#timing),
+      },
       init.persisted,
     );
     this.replica = new Replica({
@@ -708,6 +722,7 @@ export class TreatyNode {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    for (const wake of [...this.#leaderWaiters]) wake();
     this.replica.close();
     await this.events.stop();
     await this.history.close();
@@ -754,7 +769,7 @@ export class TreatyNode {
     if (req.headers[FORWARDED_HEADER] !== undefined) {
       throw new TreatyError("NotLeader", "leadership moved while the request was forwarded: resend it");
     }
-    // During an election no leader is known: wait for one (elections take a second or two)
+    // During an election no leader is known: wait for one (an election takes under a second)
     // rather than send the client into retries it may run out of.
     const leader = await this.#knownLeader(FORWARD_TIMEOUT_MS);
     if (this.#transport === null || leader === null || leader === this.identity.id) {
@@ -814,13 +829,20 @@ export class TreatyNode {
     return { status: reply.status, body: reply.body, headers: passed };
   }
 
+  /** The leader, or once one is known (woken by #onRoleChange, not polled), or null after `timeoutMs`. */
   async #knownLeader(timeoutMs: number): Promise<string | null> {
-    const deadline = this.runtime.now() + timeoutMs;
-    for (;;) {
-      const { leader } = this.replica.consensus.status();
-      if (leader !== null || this.#stopped || this.runtime.now() > deadline) return leader;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    const { leader } = this.replica.consensus.status();
+    if (leader !== null || this.#stopped) return leader;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#leaderWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      this.#leaderWaiters.add(wake);
+    });
+    return this.replica.consensus.status().leader;
   }
 
   /** Serves a request another node forwarded to us (we believe we lead). */
@@ -1069,10 +1091,11 @@ export class TreatyNode {
     this.#router.onBrokenInvariant = (err) => this.#failFatally(err);
     buildRouter(this, this.#router);
     this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
-    const tickMs = this.runtime.tickMs ?? 50;
+    const tickMs = this.#timing.tickMs;
+    const ticks = new TickClock(tickMs, this.runtime.now());
     this.#timers.push(
       setInterval(() => {
-        this.replica.tick();
+        for (let due = ticks.due(this.runtime.now()); due > 0; due--) this.replica.tick();
         this.replica.process();
         if (!this.lifecycle.serving) this.#observe();
       }, tickMs),
@@ -1101,6 +1124,7 @@ export class TreatyNode {
         pending.fail(new TreatyError("OutcomeUnknown", "the leader changed while the request was forwarded"));
       }
     }
+    if (soft.leader !== null) for (const wake of [...this.#leaderWaiters]) wake();
     if (soft.role === "Leader") {
       this.sequencer.onBecameLeader();
       void this.sequencer.maybeSign().catch(() => undefined);

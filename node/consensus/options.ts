@@ -41,7 +41,11 @@ export interface ConsensusLimits {
   readonly learnerMaxLagEntries: number;
 }
 
-/** Defaults sized for a tick of about 50 ms: heartbeats every 100 ms, elections after 1-2 s. */
+/**
+ * Defaults in ticks, for drivers that pass no timing (unit tests). The node passes its own from
+ * its config's `consensus` section in milliseconds (node/consensus-timing.ts); the simulator and
+ * the scenarios set theirs.
+ */
 export const DEFAULT_CONSENSUS_LIMITS: ConsensusLimits = Object.freeze({
   heartbeatTicks: 2,
   electionTimeoutTicks: Object.freeze({ min: 20, max: 40 }),

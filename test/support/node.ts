@@ -58,6 +58,8 @@ export interface TestNodeOptions {
   readonly events?: Readonly<Record<string, unknown>>;
   /** The node config's `history` section (node/history/); default: none (queries off). */
   readonly history?: { readonly windowEntries: number };
+  /** The node config's `consensus` section (node/consensus-timing.ts); default: none (defaults). */
+  readonly consensus?: Readonly<Record<string, unknown>>;
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -148,6 +150,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     ...(options.snapshots !== undefined && { snapshots: options.snapshots }),
     ...(options.events !== undefined && { events: options.events }),
     ...(options.history !== undefined && { history: options.history }),
+    ...(options.consensus !== undefined && { consensus: options.consensus }),
     ...(options.freshnessWindowMs !== undefined && {
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),

@@ -1,0 +1,114 @@
+/**
+ * The `consensus` section of the node config (node/config.ts): consensus time in milliseconds,
+ * as operators think of it, turned into the ticks the pure core counts (node/consensus/options.ts).
+ *
+ *   consensus:
+ *     tickMs: 10                 # one consensus tick (the driver's timer)
+ *     heartbeatMs: 50            # the leader's empty appends to each follower
+ *     electionTimeoutMs:         # a follower that hears no leader for a random time in
+ *       min: 500                 #   [min, max] starts an election; min is also the leader lease
+ *       max: 750                 #   and the leader's check-quorum period (max default: 1.5 × min)
+ *
+ * Every node of a service should use the same values: a node with a shorter election timeout
+ * than its peers campaigns first and more often, and the lease only protects a leader for the
+ * shortest `min` among the voters.
+ *
+ * The defaults put a new leader's first commit well inside a second of a leader's crash (the
+ * followers' randomized timeout, minus the time since its last heartbeat, plus a pre-vote and a
+ * vote round trip and the new leader's first signature), while a leader stalled less than
+ * `min` (a GC pause, a slow disk sync on a loaded machine) keeps its role. See
+ * docs/ARCHITECTURE.md, "Consensus timing in milliseconds".
+ */
+import { TreatyError } from "../sdk/errors.js";
+import type { ConsensusLimits } from "./consensus/index.js";
+
+export interface ConsensusTimingConfig {
+  readonly tickMs: number;
+  readonly heartbeatMs: number;
+  readonly electionTimeoutMs: { readonly min: number; readonly max: number };
+}
+
+export const DEFAULT_CONSENSUS_TIMING: ConsensusTimingConfig = Object.freeze({
+  tickMs: 10,
+  heartbeatMs: 50,
+  electionTimeoutMs: Object.freeze({ min: 500, max: 750 }),
+});
+
+/** Bounds: a tick from 1 ms to 1 s; no timeout beyond 10 minutes. */
+const MAX_TICK_MS = 1000;
+const MAX_TIMEOUT_MS = 600_000;
+const FIELDS = ["tickMs", "heartbeatMs", "electionTimeoutMs"];
+
+/**
+ * Validates the `consensus` section (absent or null: the defaults; absent fields: their default).
+ * @throws TreatyError `MalformedRequest` naming the field (`config consensus.heartbeatMs: ...`):
+ *   not an integer in bounds, not a multiple of `tickMs`, `heartbeatMs` not below
+ *   `electionTimeoutMs.min`, `min` above `max`, or an unknown field.
+ */
+export function parseConsensusTiming(value: unknown): ConsensusTimingConfig {
+  if (value === undefined || value === null) return DEFAULT_CONSENSUS_TIMING;
+  const o = object(value, "consensus");
+  for (const key of Object.keys(o)) {
+    if (!FIELDS.includes(key)) throw bad(`consensus.${key}`, `one of the fields ${FIELDS.join(", ")}`, key);
+  }
+  const tickMs =
+    o.tickMs === undefined
+      ? DEFAULT_CONSENSUS_TIMING.tickMs
+      : integer(o.tickMs, "consensus.tickMs", 1, MAX_TICK_MS);
+  const timeout =
+    o.electionTimeoutMs === undefined ? {} : object(o.electionTimeoutMs, "consensus.electionTimeoutMs");
+  for (const key of Object.keys(timeout)) {
+    if (key !== "min" && key !== "max") throw bad(`consensus.electionTimeoutMs.${key}`, "min or max", key);
+  }
+  const ms = (v: unknown, fallback: number, field: string): number => {
+    const n = v === undefined ? fallback : integer(v, field, 1, MAX_TIMEOUT_MS);
+    if (n % tickMs !== 0) throw bad(field, `a multiple of consensus.tickMs (${tickMs})`, n);
+    return n;
+  };
+  const heartbeatMs = ms(o.heartbeatMs, DEFAULT_CONSENSUS_TIMING.heartbeatMs, "consensus.heartbeatMs");
+  const min = ms(
+    timeout.min,
+    DEFAULT_CONSENSUS_TIMING.electionTimeoutMs.min,
+    "consensus.electionTimeoutMs.min",
+  );
+  // Without a max: half of min again as jitter (the defaults' ratio), so split votes stay rare.
+  const max = ms(
+    timeout.max,
+    Math.max(min, Math.floor((min * 1.5) / tickMs) * tickMs),
+    "consensus.electionTimeoutMs.max",
+  );
+  if (heartbeatMs >= min)
+    throw bad("consensus.heartbeatMs", `less than consensus.electionTimeoutMs.min (${min})`, heartbeatMs);
+  if (max < min) throw bad("consensus.electionTimeoutMs.max", `at least electionTimeoutMs.min (${min})`, max);
+  return { tickMs, heartbeatMs, electionTimeoutMs: { min, max } };
+}
+
+/** The core's timing limits for `timing` (exact: every time is a multiple of `tickMs`). */
+export function consensusTickLimits(
+  timing: ConsensusTimingConfig,
+): Pick<ConsensusLimits, "heartbeatTicks" | "electionTimeoutTicks"> {
+  const ticks = (ms: number) => ms / timing.tickMs;
+  return {
+    heartbeatTicks: ticks(timing.heartbeatMs),
+    electionTimeoutTicks: {
+      min: ticks(timing.electionTimeoutMs.min),
+      max: ticks(timing.electionTimeoutMs.max),
+    },
+  };
+}
+
+function bad(field: string, expected: string, got: unknown): TreatyError {
+  return new TreatyError(
+    "MalformedRequest",
+    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
+  );
+}
+function object(v: unknown, field: string): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
+  return v as Record<string, unknown>;
+}
+function integer(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
+    throw bad(field, `an integer from ${min} to ${max}`, v);
+  return v;
+}
