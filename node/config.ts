@@ -8,6 +8,18 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
 import { type Curve, isCurve } from "../sdk/keys.js";
+import {
+  array,
+  bad,
+  boolean,
+  hex32,
+  integer,
+  object,
+  oneOf,
+  optionalObject,
+  string,
+  stringArray,
+} from "./config-fields.js";
 import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
 import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
@@ -340,53 +352,10 @@ function parseSealing(
   return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
 }
 
-function hex32(v: unknown, field: string): string {
-  if (typeof v !== "string" || !/^[0-9a-fA-F]{64}$/.test(v)) throw bad(field, "32 bytes in hex", v);
-  return v.toLowerCase();
-}
-
-function bad(field: string, expected: string, got: unknown): TreatyError {
-  return new TreatyError(
-    "MalformedRequest",
-    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
-  );
-}
-function object(v: unknown, field: string): Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
-  return v as Record<string, unknown>;
-}
-function optionalObject(v: unknown, field: string): Record<string, unknown> {
-  return v === undefined ? {} : object(v, field);
-}
-function array(v: unknown, field: string): unknown[] {
-  if (!Array.isArray(v)) throw bad(field, "an array", v);
-  return v;
-}
-function string(v: unknown, field: string): string {
-  if (typeof v !== "string" || v.length === 0) throw bad(field, "a non-empty string", v);
-  return v;
-}
 /** `http.cors`: `{allowedOrigins: ["https://console.example.org", ...]}`, exact origins. */
 function parseCors(v: unknown): CorsPolicy {
   if (v === undefined || v === null) return NO_CORS;
   const field = "http.cors.allowedOrigins";
   const origins = stringArray(object(v, "http.cors").allowedOrigins ?? [], field);
   return { allowedOrigins: origins.map((o, i) => parseOrigin(o, `${field}[${i}]`)) };
-}
-
-function stringArray(v: unknown, field: string): string[] {
-  return array(v, field).map((item, i) => string(item, `${field}[${i}]`));
-}
-function boolean(v: unknown, field: string): boolean {
-  if (typeof v !== "boolean") throw bad(field, "true or false", v);
-  return v;
-}
-function integer(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
-    throw bad(field, `an integer from ${min} to ${max}`, v);
-  return v;
-}
-function oneOf<T extends string>(v: unknown, field: string, options: readonly T[]): T {
-  if (!options.includes(v as T)) throw bad(field, `one of ${options.join(", ")}`, v);
-  return v as T;
 }
