@@ -83,7 +83,7 @@ describe("governance retires a node from a 3-node network", () => {
     assert.equal(config.length, 2);
     assert.deepEqual(leader.replica.consensus.status().config, config);
     // The remaining two still decide: governance works on without the retired node.
-    const next = await gov.propose([actions.setRecoveryThreshold(1)]);
+    const next = await gov.propose([actions.setUser(generateKeyPair())]);
     const accepted = await gov.vote(next.proposalId, "for");
     assert.equal(accepted.state, "Accepted");
     await client.waitForCommit(accepted.txid);
