@@ -7,12 +7,10 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
-import { type Curve, isCurve } from "../sdk/keys.js";
 import {
   array,
   bad,
   boolean,
-  hex32,
   integer,
   object,
   oneOf,
@@ -21,17 +19,12 @@ import {
   stringArray,
 } from "./config-fields.js";
 import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
+import { type IdentityConfig, parseIdentities } from "./genesis-identities.js";
 import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
 import { type EventsConfig, parseEventsConfig } from "./events/config.js";
 
-export interface IdentityConfig {
-  readonly curve: Curve;
-  readonly publicKey: string;
-  /** Members: the x25519 public key (hex) their recovery share is sealed to. */
-  readonly encryptionKey?: string;
-  readonly data?: Readonly<Record<string, unknown>>;
-}
+export type { IdentityConfig } from "./genesis-identities.js";
 
 export interface GenesisConfig {
   readonly members: readonly IdentityConfig[];
@@ -299,26 +292,12 @@ function parseGenesis(
   autoTrustDefault: boolean,
 ): GenesisConfig {
   const g = object(value, "genesis");
-  const identities = (v: unknown, field: string) =>
-    array(v ?? [], field).map((item, i) => {
-      const o = object(item, `${field}[${i}]`);
-      if (!isCurve(o.curve ?? "ed25519"))
-        throw bad(`${field}[${i}].curve`, "ed25519, p256 or secp256k1", o.curve);
-      return {
-        curve: (o.curve ?? "ed25519") as Curve,
-        publicKey: string(o.publicKey, `${field}[${i}].publicKey`),
-        ...(o.encryptionKey !== undefined && {
-          encryptionKey: hex32(o.encryptionKey, `${field}[${i}].encryptionKey`),
-        }),
-        ...(o.data !== undefined && { data: object(o.data, `${field}[${i}].data`) }),
-      };
-    });
-  const members = identities(g.members, "genesis.members");
+  const members = parseIdentities(g.members, "genesis.members");
   if (members.length === 0)
     throw new TreatyError("MalformedRequest", "genesis.members: at least one member is required");
   return {
     members,
-    users: identities(g.users, "genesis.users"),
+    users: parseIdentities(g.users, "genesis.users"),
     contracts: array(g.contracts ?? [], "genesis.contracts").map((item, i) => {
       const o = object(item, `genesis.contracts[${i}]`);
       return {

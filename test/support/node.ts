@@ -58,6 +58,8 @@ export interface TestNodeOptions {
   readonly events?: Readonly<Record<string, unknown>>;
   /** The node config's `history` section (node/history/); default: none (queries off). */
   readonly history?: { readonly windowEntries: number };
+  /** Genesis members and users (config entries) besides member0 and user0. */
+  readonly extraGenesis?: { readonly members?: readonly unknown[]; readonly users?: readonly unknown[] };
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -152,8 +154,14 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),
     genesis: {
-      members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-      users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+      members: [
+        { curve: member.curve, publicKey: toHex(member.publicKey) },
+        ...(options.extraGenesis?.members ?? []),
+      ],
+      users: [
+        { curve: user.curve, publicKey: toHex(user.publicKey) },
+        ...(options.extraGenesis?.users ?? []),
+      ],
       contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
       open: options.open ?? true,
     },
