@@ -25,7 +25,7 @@ import {
 } from "../../node/cli/gov.js";
 import type { RemoteIo } from "../../node/cli/status.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { treaty } from "../support/cli.js";
+import { type CapturedIo, captureIo, treaty } from "../support/cli.js";
 
 const NODE = "http://node.test";
 
@@ -43,10 +43,8 @@ const serviceKeyJson = { curve: "ed25519", publicKey: toHex(serviceKey.publicKey
 const serviceId = keyId(serviceKey);
 
 /** Status answer of the fake node (its service key), then `route` for everything else. */
-function fake(route: Route): { io: RemoteIo; sent: Sent[]; out: () => string; err: () => string } {
+function fake(route: Route): CapturedIo & { sent: Sent[] } {
   const sent: Sent[] = [];
-  let stdout = "";
-  let stderr = "";
   const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(String(input));
     const request: Sent = {
@@ -65,20 +63,7 @@ function fake(route: Route): { io: RemoteIo; sent: Sent[]; out: () => string; er
       headers: { "content-type": "application/json" },
     });
   }) as typeof fetch;
-  return {
-    io: {
-      out: (text) => {
-        stdout += text;
-      },
-      err: (text) => {
-        stderr += text;
-      },
-      fetch: fakeFetch,
-    },
-    sent,
-    out: () => stdout,
-    err: () => stderr,
-  };
+  return { ...captureIo(fakeFetch), sent };
 }
 
 const accepted: Route = () => ({ json: { proposalId: "p1", state: "Open", txid: "2.7" } });
