@@ -76,7 +76,12 @@ export interface ClientOptions {
    */
   readonly bearerToken?: string | (() => string | Promise<string>);
   readonly encoding?: BodyEncoding;
-  /** Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default 5), with exponential backoff from `backoffMs` (default 50, at most 1 s); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. */
+  /**
+   * Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default
+   * 5), with exponential backoff from `backoffMs` (default 50, at most 1 s); `OutcomeUnknown` is
+   * resent until `outcomeTimeoutMs`. The first NotLeader or OutcomeUnknown answer (leadership
+   * moved) restarts the backoff from `backoffMs`: the next node can likely take the request now.
+   */
   readonly retries?: number;
   readonly backoffMs?: number;
   /**
@@ -289,6 +294,8 @@ export class Client {
     let lastError: unknown;
     /** Set at the first OutcomeUnknown: resends until then do not count as attempts. */
     let outcomeDeadline: number | undefined;
+    /** Set at the first NotLeader or OutcomeUnknown: the backoff restarted from the base then. */
+    let leadershipMoved = false;
     let sent = 0;
     for (let attempt = 0; attempt < attempts; attempt++) {
       const node = (this.preferred + sent++) % this.options.nodes.length;
@@ -327,6 +334,14 @@ export class Client {
         if (Date.now() >= outcomeDeadline) break;
         attempt--;
       } else if (!RETRYABLE_CODES.includes(error.code as ErrorCode)) break;
+      if (!leadershipMoved && (error.code === "OutcomeUnknown" || error.code === "NotLeader")) {
+        // The first answer that leadership moved: a live node held the request until it knew
+        // (nodes wait for a new leader during an election), so the next node can likely take it
+        // now. The pause starts again from the base rather than from one grown by the failures
+        // before (after a leader's crash those would add up to a second to the failover).
+        leadershipMoved = true;
+        backoff = this.options.backoffMs ?? 50;
+      }
       await sleep(backoff);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
