@@ -13,7 +13,6 @@
  *   const founder = await start(0, { genesis: { ... } });
  *   await until("the founder to lead", () => (founder.replica.consensus.status().role === "Leader" ? true : undefined));
  */
-import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
@@ -74,17 +73,4 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
   };
 }
 
-/** Polls `check` every 25 ms until it returns a value; fails the test after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+export { until } from "./poll.js";
