@@ -37,6 +37,7 @@ const {
   network,
   running,
   start: startNode,
+  startNetwork,
   stopAll,
 } = memoryNodes({
   dir: () => dir,
@@ -80,24 +81,22 @@ describe("ledger rekey", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-rekey-"));
-    founder = await startNode(0, {
-      genesis: {
-        members: [
-          { publicKey: toHex(member.publicKey), encryptionKey: toHex(generateEncryptionKeyPair().publicKey) },
-        ],
-        users: [{ publicKey: toHex(user.publicKey) }],
-        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-        open: true,
+    ({ founder } = await startNetwork(
+      {
+        genesis: {
+          members: [
+            {
+              publicKey: toHex(member.publicKey),
+              encryptionKey: toHex(generateEncryptionKeyPair().publicKey),
+            },
+          ],
+          users: [{ publicKey: toHex(user.publicKey) }],
+          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+          open: true,
+        },
       },
-    });
-    await until("the founder to lead and load log", () =>
-      founder.replica.consensus.status().role === "Leader" && founder.manifests.has("log") ? true : undefined,
-    );
-    const joining = { join: { nodes: [founder.url], serviceKey: toHex(founder.serviceKey.publicKey) } };
-    await Promise.all([startNode(1, joining), startNode(2, joining)]);
-    await until("three voting nodes", () =>
-      founder.replica.consensus.status().config?.length === 3 ? true : undefined,
-    );
+      { contracts: ["log"] },
+    ));
   });
 
   after(async () => {
