@@ -14,19 +14,7 @@ import { AssertionFailure } from "../../sdk/assert.js";
 import { compact, type DiskFile, type FileOp } from "../../runtime/ledger/chunk-io.js";
 import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
 import { type LedgerRecord, MemoryLedgerStore } from "../../runtime/ledger/store.js";
-
-/** Every third seqno is a "signature" in these tests (records are not real entries). */
-const everyThird = (record: LedgerRecord) => record.seqno % 3 === 0;
-
-function record(seqno: number, view = 1, size = 100): LedgerRecord {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (seqno * 31 + i * 7 + view) & 0xff;
-  return { seqno, view, bytes };
-}
-
-function batch(from: number, count: number, view = 1): LedgerRecord[] {
-  return Array.from({ length: count }, (_, i) => record(from + i, view));
-}
+import { batch, everyThird, record } from "./records.js";
 
 async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "treaty-chunk-group-"));

@@ -21,19 +21,7 @@ import { verifyReceipt } from "../../sdk/receipt.js";
 import { buildFixtureLedger, SERVICE } from "./fixtures.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
 import { ledgerStoreConformance } from "./store-conformance.js";
-
-/** Every third seqno is a "signature" in these tests (records are not real entries). */
-const everyThird = (record: LedgerRecord) => record.seqno % 3 === 0;
-
-function record(seqno: number, view = 1, size = 100): LedgerRecord {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (seqno * 31 + i * 7 + view) & 0xff;
-  return { seqno, view, bytes };
-}
-
-function batch(from: number, count: number, view = 1): LedgerRecord[] {
-  return Array.from({ length: count }, (_, i) => record(from + i, view));
-}
+import { batch, everyThird, record } from "./records.js";
 
 function freshDir(): string {
   return mkdtempSync(join(tmpdir(), "treaty-chunk-store-"));

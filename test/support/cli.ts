@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { CliIo } from "../../node/cli/ledger.js";
 import type { RemoteIo } from "../../node/cli/status.js";
 
 export interface Run {
@@ -92,4 +93,23 @@ export async function runInProcess(
     stderr: captured.err(),
     json: stdout === "" ? {} : (JSON.parse(stdout) as Record<string, unknown>),
   };
+}
+
+/** The offline ledger commands' io with its output kept; `nowMs` is the clock they read (default 0). */
+export function captureLedgerIo(
+  nowMs: () => number = () => 0,
+): CliIo & { stdout: string; stderr: string; json(): Record<string, unknown> } {
+  const io = {
+    stdout: "",
+    stderr: "",
+    out(text: string) {
+      io.stdout += text;
+    },
+    err(text: string) {
+      io.stderr += text;
+    },
+    nowMs,
+    json: () => JSON.parse(io.stdout) as Record<string, unknown>,
+  };
+  return io;
 }
