@@ -1,7 +1,9 @@
 /**
  * Ledger records for store tests: deterministic bytes made from seqno and view, so a record read
  * back can be compared with the one written. They are not real entries (no envelope, no hash).
+ * Also the small chunked store the chunk tests share.
  */
+import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
 
 /** Record `seqno` of `view`, `size` bytes long. */
@@ -18,3 +20,8 @@ export function batch(from: number, count: number, view = 1): LedgerRecord[] {
 
 /** The chunk tests' signature rule: every third seqno is a "signature". */
 export const everyThird = (r: LedgerRecord): boolean => r.seqno % 3 === 0;
+
+/** A store that closes a chunk at every third seqno once it holds 300 bytes (~3 records). */
+export function openSmall(dir: string, readOnly = false): ChunkedLedgerStore {
+  return ChunkedLedgerStore.open(dir, { maxChunkBytes: 300, isSignature: everyThird, readOnly });
+}
