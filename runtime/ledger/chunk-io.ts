@@ -243,20 +243,15 @@ function runSync(dir: string, op: FileOp): void {
  */
 async function runAsync(dir: string, op: FileOp): Promise<void> {
   switch (op.kind) {
-    case "write":
-      runSync(dir, op);
-      return;
     case "datasync":
       await callback((cb) => fdatasync(fdOf(op.file), cb));
       return;
     case "syncDir":
       await withDirectory(dir, (fd) => callback((cb) => fsync(fd, cb)));
       return;
-    case "done":
-      op.resolve();
-      return;
     default:
-      runMetadata(dir, op);
+      // Writes, metadata and `done`: on this thread, as runSync makes them.
+      runSync(dir, op);
   }
 }
 
