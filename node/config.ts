@@ -7,20 +7,25 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { TreatyError } from "../sdk/errors.js";
-import { type Curve, isCurve } from "../sdk/keys.js";
+import {
+  array,
+  bad,
+  boolean,
+  integer,
+  object,
+  oneOf,
+  optionalObject,
+  string,
+  stringArray,
+} from "./config-fields.js";
 import { type CorsPolicy, NO_CORS, parseOrigin } from "./http/cors.js";
+import { type IdentityConfig, parseIdentities } from "./genesis-identities.js";
 import { type NatsConfig, parseNatsConfig } from "./nats-config.js";
 import { isInside, type SealingConfig } from "./secrets/sealing.js";
 import { type EventsConfig, parseEventsConfig } from "./events/config.js";
 import { type ConsensusTimingConfig, parseConsensusTiming } from "./consensus-timing.js";
 
-export interface IdentityConfig {
-  readonly curve: Curve;
-  readonly publicKey: string;
-  /** Members: the x25519 public key (hex) their recovery share is sealed to. */
-  readonly encryptionKey?: string;
-  readonly data?: Readonly<Record<string, unknown>>;
-}
+export type { IdentityConfig } from "./genesis-identities.js";
 
 export interface GenesisConfig {
   readonly members: readonly IdentityConfig[];
@@ -291,26 +296,12 @@ function parseGenesis(
   autoTrustDefault: boolean,
 ): GenesisConfig {
   const g = object(value, "genesis");
-  const identities = (v: unknown, field: string) =>
-    array(v ?? [], field).map((item, i) => {
-      const o = object(item, `${field}[${i}]`);
-      if (!isCurve(o.curve ?? "ed25519"))
-        throw bad(`${field}[${i}].curve`, "ed25519, p256 or secp256k1", o.curve);
-      return {
-        curve: (o.curve ?? "ed25519") as Curve,
-        publicKey: string(o.publicKey, `${field}[${i}].publicKey`),
-        ...(o.encryptionKey !== undefined && {
-          encryptionKey: hex32(o.encryptionKey, `${field}[${i}].encryptionKey`),
-        }),
-        ...(o.data !== undefined && { data: object(o.data, `${field}[${i}].data`) }),
-      };
-    });
-  const members = identities(g.members, "genesis.members");
+  const members = parseIdentities(g.members, "genesis.members");
   if (members.length === 0)
     throw new TreatyError("MalformedRequest", "genesis.members: at least one member is required");
   return {
     members,
-    users: identities(g.users, "genesis.users"),
+    users: parseIdentities(g.users, "genesis.users"),
     contracts: array(g.contracts ?? [], "genesis.contracts").map((item, i) => {
       const o = object(item, `genesis.contracts[${i}]`);
       return {
@@ -344,53 +335,10 @@ function parseSealing(
   return { provider, keyFile, keyEnv: o.keyEnv === undefined ? null : string(o.keyEnv, "sealing.keyEnv") };
 }
 
-function hex32(v: unknown, field: string): string {
-  if (typeof v !== "string" || !/^[0-9a-fA-F]{64}$/.test(v)) throw bad(field, "32 bytes in hex", v);
-  return v.toLowerCase();
-}
-
-function bad(field: string, expected: string, got: unknown): TreatyError {
-  return new TreatyError(
-    "MalformedRequest",
-    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
-  );
-}
-function object(v: unknown, field: string): Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
-  return v as Record<string, unknown>;
-}
-function optionalObject(v: unknown, field: string): Record<string, unknown> {
-  return v === undefined ? {} : object(v, field);
-}
-function array(v: unknown, field: string): unknown[] {
-  if (!Array.isArray(v)) throw bad(field, "an array", v);
-  return v;
-}
-function string(v: unknown, field: string): string {
-  if (typeof v !== "string" || v.length === 0) throw bad(field, "a non-empty string", v);
-  return v;
-}
 /** `http.cors`: `{allowedOrigins: ["https://console.example.org", ...]}`, exact origins. */
 function parseCors(v: unknown): CorsPolicy {
   if (v === undefined || v === null) return NO_CORS;
   const field = "http.cors.allowedOrigins";
   const origins = stringArray(object(v, "http.cors").allowedOrigins ?? [], field);
   return { allowedOrigins: origins.map((o, i) => parseOrigin(o, `${field}[${i}]`)) };
-}
-
-function stringArray(v: unknown, field: string): string[] {
-  return array(v, field).map((item, i) => string(item, `${field}[${i}]`));
-}
-function boolean(v: unknown, field: string): boolean {
-  if (typeof v !== "boolean") throw bad(field, "true or false", v);
-  return v;
-}
-function integer(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
-    throw bad(field, `an integer from ${min} to ${max}`, v);
-  return v;
-}
-function oneOf<T extends string>(v: unknown, field: string, options: readonly T[]): T {
-  if (!options.includes(v as T)) throw bad(field, `one of ${options.join(", ")}`, v);
-  return v as T;
 }

@@ -5,20 +5,18 @@
  * auditor can see how the service began.
  */
 import { toHex } from "../sdk/bytes.js";
-import { keyId, parsePublicKey } from "../sdk/keys.js";
 import type { MapWrites, WriteSet } from "../runtime/kv/types.js";
 import type { TransactionInput } from "../runtime/ledger/ledger.js";
 import { checkContractName } from "../runtime/executor.js";
 import type { GenesisConfig } from "./config.js";
+import { identityRows } from "./genesis-identities.js";
 import {
   GOV,
-  type MemberRecord,
   type NodeRecord,
   SINGLETON_KEY,
   type ServiceRecord,
   tableKey,
   tableValue,
-  type UserRecord,
 } from "./gov/tables.js";
 import { CONFIG_KEY, CONFIG_MAP } from "./replica.js";
 
@@ -54,22 +52,9 @@ export async function genesisTransaction(input: GenesisInput): Promise<Transacti
   const { buildContractRecord, defaultConstitution, readContractFolder } = await import("./gov/contracts.js");
   const { genesis } = input;
   const rows: Array<{ map: string; key: string; value: unknown }> = [];
-  for (const [i, m] of genesis.members.entries()) {
-    const key = parsePublicKey(m.curve, m.publicKey, `genesis.members[${i}].publicKey`);
-    const record: MemberRecord = {
-      curve: m.curve,
-      publicKey: m.publicKey,
-      ...(m.encryptionKey !== undefined && { encryptionKey: m.encryptionKey }),
-      ...(m.data && { data: m.data }),
-      status: "active",
-    };
-    rows.push({ map: GOV.members, key: keyId(key), value: record });
-  }
-  for (const [i, u] of genesis.users.entries()) {
-    const key = parsePublicKey(u.curve, u.publicKey, `genesis.users[${i}].publicKey`);
-    const record: UserRecord = { curve: u.curve, publicKey: u.publicKey, ...(u.data && { data: u.data }) };
-    rows.push({ map: GOV.users, key: keyId(key), value: record });
-  }
+  const identities = identityRows(genesis.members, genesis.users);
+  for (const [id, record] of identities.members) rows.push({ map: GOV.members, key: id, value: record });
+  for (const [id, record] of identities.users) rows.push({ map: GOV.users, key: id, value: record });
   for (const c of genesis.contracts) {
     checkContractName(c.name);
     rows.push({ map: GOV.contracts, key: c.name, value: buildContractRecord(readContractFolder(c.path), 1) });

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { TreatyError } from "../sdk/errors.js";
-import { DEFAULT_SUBJECT_PREFIX, isValidSubjectPrefix } from "./transport/frame.js";
+import { bad, known, object, string } from "./config-fields.js";
+import { DEFAULT_SUBJECT_PREFIX, isValidSubjectPrefix, MAX_SUBJECT_PREFIX_CHARS } from "./transport/frame.js";
 import type { NatsCredentials, NatsTlsOptions } from "./transport/nats.js";
 
 export interface NatsConfig {
@@ -36,16 +37,8 @@ export function parseNatsConfig(
   if (value === undefined || value === null) return null;
   const o = object(value, "nats");
   known(o, "nats", ["servers", "subjectPrefix", "tls", "credentials"]);
-  if (!Array.isArray(o.servers) || o.servers.length === 0)
-    throw bad("nats.servers", "a non-empty array of nats:// or tls:// URLs", o.servers);
-  const servers = o.servers.map((s, i) => {
-    if (typeof s !== "string" || !/^(nats|tls):\/\/[^\s]+$/.test(s))
-      throw bad(`nats.servers[${i}]`, "a nats:// or tls:// URL", s);
-    return s;
-  });
-  const subjectPrefix = o.subjectPrefix === undefined ? DEFAULT_SUBJECT_PREFIX : o.subjectPrefix;
-  if (!isValidSubjectPrefix(subjectPrefix))
-    throw bad("nats.subjectPrefix", "dot-separated tokens of [A-Za-z0-9_-] (no wildcards)", subjectPrefix);
+  const servers = natsServers(o.servers, "nats.servers");
+  const subjectPrefix = subjectPrefixField(o.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX, "nats.subjectPrefix");
   let tls: NatsConfig["tls"] = null;
   if (o.tls !== undefined && o.tls !== null) {
     const t = object(o.tls, "nats.tls");
@@ -57,6 +50,28 @@ export function parseNatsConfig(
       throw bad("nats.tls", "certFile and keyFile together (or neither)", o.tls);
   }
   return { servers, subjectPrefix, tls, credentials: parseCredentials(o.credentials, path) };
+}
+
+/** A non-empty list of NATS server URLs (`nats://` or `tls://`), as `field`. */
+export function natsServers(value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || value.length === 0)
+    throw bad(field, "a non-empty array of nats:// or tls:// URLs", value);
+  return value.map((s, i) => {
+    if (typeof s !== "string" || !/^(nats|tls):\/\/[^\s]+$/.test(s))
+      throw bad(`${field}[${i}]`, "a nats:// or tls:// URL", s);
+    return s;
+  });
+}
+
+/** A NATS subject prefix (`isValidSubjectPrefix`), as `field`. */
+export function subjectPrefixField(value: unknown, field: string): string {
+  if (!isValidSubjectPrefix(value))
+    throw bad(
+      field,
+      `dot-separated tokens of [A-Za-z0-9_-], at most ${MAX_SUBJECT_PREFIX_CHARS} characters (no wildcards)`,
+      value,
+    );
+  return value;
 }
 
 function parseCredentials(
@@ -72,9 +87,10 @@ function parseCredentials(
   if (c.nkeySeedFile !== undefined)
     return { nkeySeedFile: path(c.nkeySeedFile, "nats.credentials.nkeySeedFile") };
   if (c.credsFile !== undefined) return { credsFile: path(c.credsFile, "nats.credentials.credsFile") };
-  if (typeof c.user !== "string" || c.user.length === 0)
-    throw bad("nats.credentials.user", "a non-empty string", c.user);
-  return { user: c.user, passwordFile: path(c.passwordFile, "nats.credentials.passwordFile") };
+  return {
+    user: string(c.user, "nats.credentials.user"),
+    passwordFile: path(c.passwordFile, "nats.credentials.passwordFile"),
+  };
 }
 
 /** The transport's TLS options for `config` (undefined: no TLS asked). */
@@ -131,20 +147,4 @@ function readText(file: string, field: string): string {
       `config ${field}: cannot read ${file} (${(err as Error).message})`,
     );
   }
-}
-
-function bad(field: string, expected: string, got: unknown): TreatyError {
-  return new TreatyError(
-    "MalformedRequest",
-    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
-  );
-}
-function object(v: unknown, field: string): Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad(field, "an object", v);
-  return v as Record<string, unknown>;
-}
-/** Unknown keys are refused: a misspelt `tls` field must not silently mean "no TLS". */
-function known(o: Record<string, unknown>, field: string, keys: readonly string[]): void {
-  for (const key of Object.keys(o))
-    if (!keys.includes(key)) throw bad(`${field}.${key}`, `one of the fields ${keys.join(", ")}`, key);
 }

@@ -422,7 +422,10 @@ export const actions = Object.freeze({
   triggerLedgerRekey(): GovAction {
     return { name: "trigger_ledger_rekey", args: {} };
   },
-  /** `set_recovery_threshold`: how many members' shares recover the service. */
+  /**
+   * `set_recovery_threshold`: how many members' shares recover the service; at most the share
+   * holders (active members with an encryption key), else the proposal fails `ThresholdTooHigh`.
+   */
   setRecoveryThreshold(threshold: number): GovAction {
     return { name: "set_recovery_threshold", args: { threshold } };
   },

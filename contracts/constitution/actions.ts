@@ -18,6 +18,7 @@ import {
   members,
   nodeCode,
   nodes,
+  recoveryShareHolderCount,
   rekey,
   jwtIssuers,
   service,
@@ -327,11 +328,12 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     (threshold) => {
       const current = service.get(CURRENT);
       if (current === undefined) throw new ContractError("NoService", "the service record is missing");
-      const electorate = activeMemberCount();
-      if (threshold > electorate) {
+      // k of n shares recover the service, and only members with an encryption key hold one.
+      const holders = recoveryShareHolderCount();
+      if (threshold > holders) {
         throw new ContractError(
           "ThresholdTooHigh",
-          `threshold ${threshold} is more than the ${electorate} active member(s)`,
+          `threshold ${threshold} is more than the ${holders} recovery share holder(s) (active members with an encryptionKey)`,
         );
       }
       service.set(CURRENT, { ...current, recoveryThreshold: threshold });

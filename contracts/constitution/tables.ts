@@ -97,3 +97,15 @@ export function activeMemberCount(): number {
   for (const [, member] of members.range()) if (member.status === "active") count++;
   return count;
 }
+
+/**
+ * The number of recovery share holders: active members with an encryption key, to whom the
+ * leader seals one share each (node/recovery/issuer.ts `holders`). Wallet members have none.
+ */
+export function recoveryShareHolderCount(): number {
+  let count = 0;
+  for (const [, member] of members.range())
+    if (member.status === "active" && "encryptionKey" in member && member.encryptionKey !== undefined)
+      count++;
+  return count;
+}

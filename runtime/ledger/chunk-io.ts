@@ -224,15 +224,9 @@ function runSync(dir: string, op: FileOp): void {
     case "datasync":
       fdatasyncSync(fdOf(op.file));
       return;
-    case "syncDir": {
-      const fd = openSync(dir, "r");
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+    case "syncDir":
+      withDirectory(dir, fsyncSync);
       return;
-    }
     case "done":
       op.resolve();
       return;
@@ -249,27 +243,38 @@ function runSync(dir: string, op: FileOp): void {
  */
 async function runAsync(dir: string, op: FileOp): Promise<void> {
   switch (op.kind) {
-    case "write":
-      runSync(dir, op);
-      return;
     case "datasync":
       await callback((cb) => fdatasync(fdOf(op.file), cb));
       return;
-    case "syncDir": {
-      const fd = openSync(dir, "r");
-      try {
-        await callback((cb) => fsync(fd, cb));
-      } finally {
-        closeSync(fd);
-      }
-      return;
-    }
-    case "done":
-      op.resolve();
+    case "syncDir":
+      await withDirectory(dir, (fd) => callback((cb) => fsync(fd, cb)));
       return;
     default:
-      runMetadata(dir, op);
+      // Writes, metadata and `done`: on this thread, as runSync makes them.
+      runSync(dir, op);
   }
+}
+
+/**
+ * Runs `sync` (an fsync, on this thread or the threadpool) on a read descriptor of the store
+ * directory, closing the descriptor once `sync` returns or, for a promise, once it settles.
+ */
+function withDirectory(dir: string, sync: (fd: number) => void): void;
+function withDirectory(dir: string, sync: (fd: number) => Promise<void>): Promise<void>;
+function withDirectory(dir: string, sync: (fd: number) => void | Promise<void>): void | Promise<void> {
+  const fd = openSync(dir, "r");
+  let result: void | Promise<void>;
+  try {
+    result = sync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  if (result === undefined) {
+    closeSync(fd);
+    return;
+  }
+  return result.finally(() => closeSync(fd));
 }
 
 function runMetadata(dir: string, op: FileOp): void {

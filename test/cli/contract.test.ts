@@ -119,32 +119,23 @@ describe("treaty contract", { concurrency: true }, () => {
     );
     assert.equal(write.code, 0, write.stderr + write.stdout);
     assert.deepEqual(JSON.parse(write.stdout), { result: null });
-    const read = await treatyIn(
-      cwd,
-      "contract",
-      "call",
-      LOG,
-      "readPrivate",
-      "--args",
-      '{"id": 7}',
-      "--caller",
-      "bob",
-    );
+    const readAsBob = (...more: string[]) =>
+      treatyIn(
+        cwd,
+        "contract",
+        "call",
+        LOG,
+        "readPrivate",
+        "--args",
+        '{"id": 7}',
+        "--caller",
+        "bob",
+        ...more,
+      );
+    const read = await readAsBob();
     assert.equal(read.code, 0, read.stderr + read.stdout);
     assert.deepEqual(JSON.parse(read.stdout), { result: { msg: "hello" } });
-    const elsewhere = await treatyIn(
-      cwd,
-      "contract",
-      "call",
-      LOG,
-      "readPrivate",
-      "--args",
-      '{"id": 7}',
-      "--caller",
-      "bob",
-      "--state",
-      join(root, "other-state"),
-    );
+    const elsewhere = await readAsBob("--state", join(root, "other-state"));
     assert.equal(elsewhere.code, 1);
     assert.equal((JSON.parse(elsewhere.stdout) as { error: { code: string } }).error.code, "MessageNotFound");
   });

@@ -16,7 +16,7 @@ import { GOV } from "../../node/gov/tables.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { type LedgerStore, MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
-import { type CliIo, runLedgerConsistency, runLedgerReceipt } from "../../node/cli/ledger.js";
+import { runLedgerConsistency, runLedgerReceipt } from "../../node/cli/ledger.js";
 import { verifyConsistencyProof } from "../../sdk/consistency.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { verifyLedger } from "../../runtime/ledger/verify.js";
@@ -33,6 +33,7 @@ import {
   txFor,
   VALID_FROM_MS,
 } from "../ledger/fixtures.js";
+import { captureLedgerIo } from "../support/cli.js";
 
 const NEXT = testKey("service-after-recovery");
 const STRANGER = testKey("stranger");
@@ -119,17 +120,6 @@ describe("offline receipts and consistency proofs carry the recorded endorsement
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  const capture = (): CliIo & { stdout: string } => {
-    const io = {
-      stdout: "",
-      out: (text: string) => {
-        io.stdout += text;
-      },
-      err: () => undefined,
-      nowMs: () => 0,
-    };
-    return io;
-  };
   const expectedChain = [
     {
       publicKey: toHex(NEXT.publicKey),
@@ -140,7 +130,7 @@ describe("offline receipts and consistency proofs carry the recorded endorsement
 
   it("a consistency proof across the recovery verifies against the original identity", async () => {
     await withDataDir(async (dir) => {
-      const io = capture();
+      const io = captureLedgerIo();
       // Tree 6 was signed (seqno 7) under SERVICE, tree 14 (seqno 15) under NEXT.
       assert.equal(await runLedgerConsistency([dir, "6", "14"], io), 0, io.stdout);
       const proof = JSON.parse(io.stdout) as { serviceEndorsements?: unknown };
@@ -158,13 +148,13 @@ describe("offline receipts and consistency proofs carry the recorded endorsement
 
   it("a receipt signed by the recovered service verifies against the original identity", async () => {
     await withDataDir(async (dir) => {
-      const io = capture();
+      const io = captureLedgerIo();
       assert.equal(await runLedgerReceipt([dir, "3.10"], io), 0, io.stdout);
       const receipt = JSON.parse(io.stdout) as { serviceEndorsements?: unknown };
       assert.deepEqual(receipt.serviceEndorsements, expectedChain);
       assert.equal(verifyReceipt(receipt, SERVICE).signedBy, "3.15");
       // Before the recovery entry commits (--commit-seqno 7), nothing is attached.
-      const before = capture();
+      const before = captureLedgerIo();
       assert.equal(await runLedgerReceipt([dir, "2.3", "--commit-seqno", "7"], before), 0, before.stdout);
       assert.equal(
         (JSON.parse(before.stdout) as { serviceEndorsements?: unknown }).serviceEndorsements,

@@ -15,29 +15,9 @@ import { verifyReceipt } from "../../sdk/receipt.js";
 import { runCall } from "../../node/cli/call.js";
 import { UsageError } from "../../node/cli/command.js";
 import { runReceipt } from "../../node/cli/receipt.js";
-import { type RemoteIo, runStatus } from "../../node/cli/status.js";
+import { runStatus } from "../../node/cli/status.js";
 import { startTestNode, type TestNode } from "../support/node.js";
-import { type Run, treaty } from "../support/cli.js";
-
-/** Runs a command body in-process with captured output. */
-async function inProcess(
-  run: (argv: string[], io: RemoteIo) => Promise<number>,
-  ...argv: string[]
-): Promise<Run & { json: Record<string, unknown> }> {
-  let stdout = "";
-  let stderr = "";
-  const io: RemoteIo = {
-    out: (text) => {
-      stdout += text;
-    },
-    err: (text) => {
-      stderr += text;
-    },
-    fetch: (input, init) => fetch(input, init),
-  };
-  const code = await run(argv, io);
-  return { code, stdout, stderr, json: stdout === "" ? {} : (JSON.parse(stdout) as Record<string, unknown>) };
-}
+import { runInProcess, treaty } from "../support/cli.js";
 
 /** A loopback port that was just free: bound once by us, then closed. */
 async function closedPort(): Promise<number> {
@@ -148,7 +128,7 @@ describe("treaty call | status | receipt", () => {
   it("call: readwrite and readonly results, MessagePack bodies, args from a file", async () => {
     const argsFile = join(dir, "args.json");
     writeFileSync(argsFile, JSON.stringify({ id: 3, msg: "from a file" }));
-    const write = await inProcess(
+    const write = await runInProcess(
       runCall,
       "log",
       "writePrivate",
@@ -165,39 +145,29 @@ describe("treaty call | status | receipt", () => {
     assert.deepEqual(Object.keys(write.json).sort(), ["events", "result", "status", "txid"]);
     assert.equal(write.json.status, "Committed");
     // Every level shows a committed write.
-    const latest = await inProcess(
-      runCall,
-      "log",
-      "readPrivate",
-      "--args",
-      '{"id": 3}',
-      "--key",
-      userKey,
-      "--service",
-      serviceFile,
-      "--consistency",
-      "latest",
-    );
+    const readAt = (consistency: string) =>
+      runInProcess(
+        runCall,
+        "log",
+        "readPrivate",
+        "--args",
+        '{"id": 3}',
+        "--key",
+        userKey,
+        "--service",
+        serviceFile,
+        "--consistency",
+        consistency,
+      );
+    const latest = await readAt("latest");
     assert.equal(latest.code, 0, latest.stderr);
     assert.deepEqual(latest.json.result, { msg: "from a file" });
-    const read = await inProcess(
-      runCall,
-      "log",
-      "readPrivate",
-      "--args",
-      '{"id": 3}',
-      "--key",
-      userKey,
-      "--service",
-      serviceFile,
-      "--consistency",
-      "linearizable",
-    );
+    const read = await readAt("linearizable");
     assert.equal(read.code, 0, read.stderr);
     assert.deepEqual(read.json.result, { msg: "from a file" });
     assert.equal(read.json.status, "Committed");
     await assert.rejects(
-      inProcess(runCall, "log", "readPrivate", "--service", serviceFile, "--consistency", "strong"),
+      runInProcess(runCall, "log", "readPrivate", "--service", serviceFile, "--consistency", "strong"),
       (err: unknown) =>
         err instanceof UsageError &&
         /--consistency: expected one of committed, linearizable, latest/.test(err.message),
@@ -207,7 +177,7 @@ describe("treaty call | status | receipt", () => {
 
   it("call: unsigned calls reach readonly `anyone` methods only", async () => {
     const tariff = { bands: [{ startHour: 0, centsPerKwh: 30 }] };
-    const set = await inProcess(
+    const set = await runInProcess(
       runCall,
       "meter",
       "setTariff",
@@ -220,16 +190,16 @@ describe("treaty call | status | receipt", () => {
       "--wait",
     );
     assert.equal(set.code, 0, set.stderr);
-    const anonymous = await inProcess(runCall, "meter", "tariff", "--service", serviceFile);
+    const anonymous = await runInProcess(runCall, "meter", "tariff", "--service", serviceFile);
     assert.equal(anonymous.code, 0, anonymous.stderr);
     assert.deepEqual((anonymous.json.result as { bands: unknown }).bands, tariff.bands);
-    const bill = await inProcess(runCall, "meter", "myBill", "--service", serviceFile);
+    const bill = await runInProcess(runCall, "meter", "myBill", "--service", serviceFile);
     assert.equal(bill.code, 1);
     assert.equal((bill.json.error as { code: string }).code, "Forbidden");
   });
 
   it("call: a contract's error exits 1 with its code; --wait on a readonly call waits for the state it read", async () => {
-    const missing = await inProcess(
+    const missing = await runInProcess(
       runCall,
       "log",
       "readPublic",
@@ -243,7 +213,7 @@ describe("treaty call | status | receipt", () => {
     );
     assert.equal(missing.code, 1);
     assert.equal((missing.json.error as { code: string }).code, "MessageNotFound");
-    const found = await inProcess(
+    const found = await runInProcess(
       runCall,
       "log",
       "readPublic",
@@ -276,7 +246,7 @@ describe("treaty call | status | receipt", () => {
       [["log", "writePublic", "--node", net.url, "--bogus"], /bogus/],
     ];
     for (const [argv, message] of cases) {
-      await assert.rejects(inProcess(runCall, ...argv), (err: unknown) => {
+      await assert.rejects(runInProcess(runCall, ...argv), (err: unknown) => {
         assert.ok(err instanceof UsageError, `${argv.join(" ")}: ${String(err)}`);
         assert.match(err.message, message);
         return true;
@@ -286,10 +256,10 @@ describe("treaty call | status | receipt", () => {
 
   it("call and status: an unreachable node exits 1 with Unavailable", async () => {
     const closed = `http://127.0.0.1:${await closedPort()}`;
-    const status = await inProcess(runStatus, "--node", closed, "--timeout", "2000");
+    const status = await runInProcess(runStatus, "--node", closed, "--timeout", "2000");
     assert.equal(status.code, 1);
     assert.equal((status.json.error as { code: string }).code, "Unavailable");
-    const call = await inProcess(
+    const call = await runInProcess(
       runCall,
       "log",
       "readPublic",
@@ -314,7 +284,7 @@ describe("treaty call | status | receipt", () => {
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     try {
       const { port } = silent.address() as { port: number };
-      const status = await inProcess(runStatus, "--node", `http://127.0.0.1:${port}`, "--timeout", "300");
+      const status = await runInProcess(runStatus, "--node", `http://127.0.0.1:${port}`, "--timeout", "300");
       assert.equal(status.code, 1);
       assert.equal((status.json.error as { code: string }).code, "Timeout");
       assert.match(status.stderr, /no answer within 300 ms/);
@@ -325,7 +295,7 @@ describe("treaty call | status | receipt", () => {
   });
 
   it("receipt: the plain receipt, an uncommitted or unknown txid, and a mismatched service key", async () => {
-    const write = await inProcess(
+    const write = await runInProcess(
       runCall,
       "log",
       "writePublic",
@@ -337,17 +307,17 @@ describe("treaty call | status | receipt", () => {
       serviceFile,
     );
     const txid = write.json.txid as string;
-    const waited = await inProcess(runReceipt, txid, "--wait", "--service", serviceFile);
+    const waited = await runInProcess(runReceipt, txid, "--wait", "--service", serviceFile);
     assert.equal(waited.code, 0, waited.stderr);
     assert.equal(waited.json.txid, txid);
     verifyReceipt(waited.json, net.serviceKey, { txid });
 
-    const unpinned = await inProcess(runReceipt, txid, "--verify", "--node", net.url);
+    const unpinned = await runInProcess(runReceipt, txid, "--verify", "--node", net.url);
     assert.equal(unpinned.code, 0);
     assert.equal((unpinned.json.verified as { serviceKeyPinned: boolean }).serviceKeyPinned, false);
     assert.match(unpinned.stderr, /not pinned/);
 
-    const unknown = await inProcess(runReceipt, "2.999999", "--service", serviceFile);
+    const unknown = await runInProcess(runReceipt, "2.999999", "--service", serviceFile);
     assert.equal(unknown.code, 1);
     assert.ok(["TxNotFound", "TxNotCommitted"].includes((unknown.json.error as { code: string }).code));
 
@@ -359,11 +329,11 @@ describe("treaty call | status | receipt", () => {
         nodes: [net.url],
       }),
     );
-    const mismatched = await inProcess(runReceipt, txid, "--verify", "--service", wrongService);
+    const mismatched = await runInProcess(runReceipt, txid, "--verify", "--service", wrongService);
     assert.equal(mismatched.code, 1);
     assert.equal((mismatched.json.error as { code: string }).code, "ReceiptInvalid");
 
-    await assert.rejects(inProcess(runReceipt, "not-a-txid", "--service", serviceFile), UsageError);
-    await assert.rejects(inProcess(runReceipt, "--service", serviceFile), UsageError);
+    await assert.rejects(runInProcess(runReceipt, "not-a-txid", "--service", serviceFile), UsageError);
+    await assert.rejects(runInProcess(runReceipt, "--service", serviceFile), UsageError);
   });
 });

@@ -48,6 +48,32 @@ const append = (fields: Partial<Record<string, unknown>> = {}): Record<string, u
   ...fields,
 });
 
+/** b's answer to a's append (success at seqno 4, view 2); `fields` override. */
+const appendResponse = (fields: Partial<Record<string, unknown>> = {}): Record<string, unknown> => ({
+  type: "appendResponse",
+  from: "b",
+  to: "a",
+  view: 2,
+  success: true,
+  seqno: 4,
+  hintSeqno: 4,
+  hintView: 2,
+  ...fields,
+});
+
+/** c asks b for its vote in view 9 with a log shorter than b's (up to 1 in view 1). */
+const requestVote = (fields: Partial<Record<string, unknown>> = {}): Record<string, unknown> => ({
+  type: "requestVote",
+  from: "c",
+  to: "b",
+  view: 9,
+  lastSeqno: 1,
+  lastView: 1,
+  preVote: false,
+  transfer: false,
+  ...fields,
+});
+
 const snapshotOffer = (snapshot: Partial<Record<string, unknown>> = {}): Record<string, unknown> => ({
   type: "installSnapshot",
   from: "a",
@@ -181,17 +207,7 @@ const ROWS: readonly Row[] = [
   {
     name: "ack with a fractional read round",
     to: "a",
-    message: {
-      type: "appendResponse",
-      from: "b",
-      to: "a",
-      view: 2,
-      success: true,
-      seqno: 4,
-      hintSeqno: 4,
-      hintView: 2,
-      readRound: 0.5,
-    },
+    message: appendResponse({ readRound: 0.5 }),
     reason: "malformed",
   },
   { name: "view as string", to: "b", message: append({ view: "2" }), reason: "malformed" },
@@ -266,16 +282,7 @@ const ROWS: readonly Row[] = [
   {
     name: "ack from an unknown node",
     to: "a",
-    message: {
-      type: "appendResponse",
-      from: "zz",
-      to: "a",
-      view: 2,
-      success: true,
-      seqno: 4,
-      hintSeqno: 4,
-      hintView: 2,
-    },
+    message: appendResponse({ from: "zz" }),
     reason: "unknownSender",
   },
   {
@@ -287,16 +294,7 @@ const ROWS: readonly Row[] = [
   {
     name: "vote request from an unknown node while the leader is alive",
     to: "b",
-    message: {
-      type: "requestVote",
-      from: "zz",
-      to: "b",
-      view: 3,
-      lastSeqno: 9,
-      lastView: 2,
-      preVote: false,
-      transfer: false,
-    },
+    message: requestVote({ from: "zz", view: 3, lastSeqno: 9, lastView: 2 }),
     reason: "voteInLease",
   },
   // Old views.
@@ -309,31 +307,13 @@ const ROWS: readonly Row[] = [
   {
     name: "vote request from an old view",
     to: "b",
-    message: {
-      type: "requestVote",
-      from: "c",
-      to: "b",
-      view: 1,
-      lastSeqno: 1,
-      lastView: 1,
-      preVote: false,
-      transfer: false,
-    },
+    message: requestVote({ view: 1 }),
     reason: "staleView",
   },
   {
     name: "ack from an old view",
     to: "a",
-    message: {
-      type: "appendResponse",
-      from: "b",
-      to: "a",
-      view: 1,
-      success: true,
-      seqno: 4,
-      hintSeqno: 4,
-      hintView: 2,
-    },
+    message: appendResponse({ view: 1 }),
     reason: "staleView",
   },
   // Out of range.
@@ -347,46 +327,19 @@ const ROWS: readonly Row[] = [
   {
     name: "ack beyond the leader's log",
     to: "a",
-    message: {
-      type: "appendResponse",
-      from: "b",
-      to: "a",
-      view: 2,
-      success: true,
-      seqno: 99,
-      hintSeqno: 99,
-      hintView: 2,
-    },
+    message: appendResponse({ seqno: 99, hintSeqno: 99 }),
     reason: "ackBeyondLog",
   },
   {
     name: "NACK with an absurd hint",
     to: "a",
-    message: {
-      type: "appendResponse",
-      from: "b",
-      to: "a",
-      view: 2,
-      success: false,
-      seqno: 4,
-      hintSeqno: 2 ** 40,
-      hintView: 2 ** 40,
-    },
+    message: appendResponse({ success: false, hintSeqno: 2 ** 40, hintView: 2 ** 40 }),
     reason: "staleResponse",
   },
   {
     name: "NACK below the known match",
     to: "a",
-    message: {
-      type: "appendResponse",
-      from: "b",
-      to: "a",
-      view: 2,
-      success: false,
-      seqno: 2,
-      hintSeqno: 0,
-      hintView: 0,
-    },
+    message: appendResponse({ success: false, seqno: 2, hintSeqno: 0, hintView: 0 }),
     reason: "staleResponse",
   },
   // Conflicting claims.
@@ -430,47 +383,20 @@ const ROWS: readonly Row[] = [
   {
     name: "higher view, shorter log, leader alive",
     to: "b",
-    message: {
-      type: "requestVote",
-      from: "c",
-      to: "b",
-      view: 9,
-      lastSeqno: 1,
-      lastView: 1,
-      preVote: false,
-      transfer: false,
-    },
+    message: requestVote(),
     reason: "voteInLease",
   },
   {
     name: "higher view, shorter log, no lease",
     to: "b",
-    message: {
-      type: "requestVote",
-      from: "c",
-      to: "b",
-      view: 9,
-      lastSeqno: 1,
-      lastView: 1,
-      preVote: false,
-      transfer: false,
-    },
+    message: requestVote(),
     reason: null,
     checkQuorum: false,
   },
   {
     name: "higher view pre-vote with a shorter log, no lease",
     to: "b",
-    message: {
-      type: "requestVote",
-      from: "c",
-      to: "b",
-      view: 9,
-      lastSeqno: 1,
-      lastView: 1,
-      preVote: true,
-      transfer: false,
-    },
+    message: requestVote({ preVote: true }),
     reason: null,
     checkQuorum: false,
   },

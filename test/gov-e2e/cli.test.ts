@@ -25,16 +25,12 @@ import {
 } from "../../node/cli/gov.js";
 import type { RemoteIo } from "../../node/cli/status.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { treaty } from "../support/cli.js";
+import { type CapturedIo, captureIo, treaty } from "../support/cli.js";
+import { fakeFetch, type SentRequest } from "../support/fake-node.js";
 
 const NODE = "http://node.test";
 
-interface Sent {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  readonly body: Uint8Array | undefined;
-}
+type Sent = SentRequest;
 
 type Route = (sent: Sent) => { status?: number; text?: string; json?: unknown };
 
@@ -43,42 +39,11 @@ const serviceKeyJson = { curve: "ed25519", publicKey: toHex(serviceKey.publicKey
 const serviceId = keyId(serviceKey);
 
 /** Status answer of the fake node (its service key), then `route` for everything else. */
-function fake(route: Route): { io: RemoteIo; sent: Sent[]; out: () => string; err: () => string } {
-  const sent: Sent[] = [];
-  let stdout = "";
-  let stderr = "";
-  const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(String(input));
-    const request: Sent = {
-      method: init?.method ?? "GET",
-      path: url.pathname + url.search,
-      headers: { ...(init?.headers as Record<string, string> | undefined) },
-      body: init?.body === undefined ? undefined : (init.body as Uint8Array),
-    };
-    sent.push(request);
-    const answer =
-      request.path === "/node/status"
-        ? { json: { nodeId: "n", serviceKey: serviceKeyJson } }
-        : route(request);
-    return new Response(answer.text ?? JSON.stringify(answer.json), {
-      status: answer.status ?? 200,
-      headers: { "content-type": "application/json" },
-    });
-  }) as typeof fetch;
-  return {
-    io: {
-      out: (text) => {
-        stdout += text;
-      },
-      err: (text) => {
-        stderr += text;
-      },
-      fetch: fakeFetch,
-    },
-    sent,
-    out: () => stdout,
-    err: () => stderr,
-  };
+function fake(route: Route): CapturedIo & { sent: Sent[] } {
+  const node = fakeFetch((request) =>
+    request.path === "/node/status" ? { json: { nodeId: "n", serviceKey: serviceKeyJson } } : route(request),
+  );
+  return { ...captureIo(node.fetch), sent: node.sent };
 }
 
 const accepted: Route = () => ({ json: { proposalId: "p1", state: "Open", txid: "2.7" } });

@@ -33,8 +33,7 @@ import {
   runVote,
   runWithdraw,
 } from "../../node/cli/gov.js";
-import type { RemoteIo } from "../../node/cli/status.js";
-import { treaty as runBuiltCli } from "../support/cli.js";
+import { treaty as runBuiltCli, runInProcess } from "../support/cli.js";
 import { type GovNetwork, type NetNode, startGovNetwork } from "./network.js";
 
 interface CliRun {
@@ -50,24 +49,7 @@ async function treatyBinary(...args: string[]): Promise<CliRun> {
 }
 
 /** Runs a governance command in-process with captured output. */
-async function treaty(
-  run: (argv: string[], io: RemoteIo) => Promise<number>,
-  ...argv: string[]
-): Promise<CliRun> {
-  let stdout = "";
-  let stderr = "";
-  const io: RemoteIo = {
-    out: (text) => {
-      stdout += text;
-    },
-    err: (text) => {
-      stderr += text;
-    },
-    fetch: (input, init) => fetch(input, init),
-  };
-  const code = await run(argv, io);
-  return { code, stderr, json: stdout === "" ? {} : (JSON.parse(stdout) as Record<string, unknown>) };
-}
+const treaty = runInProcess;
 
 /** Asserts a CLI run succeeded and returns its JSON. */
 function ok(run: CliRun): Record<string, unknown> {

@@ -30,6 +30,7 @@ import { fromHex, toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { generateKeyPair, type KeyPair, type PublicKey, toKeyFile } from "../../sdk/keys.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
+import { pollFor } from "../support/poll.js";
 
 const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 const POLL_MS = 50;
@@ -111,27 +112,8 @@ export async function startGovNetwork(count: number): Promise<GovNetwork> {
   let disposed = false;
   const logs = (lines = 40) =>
     nodes.map((n) => `--- node ${n.index} ${n.id.slice(0, 12)}\n${n.tail(lines)}`).join("\n");
-  const waitFor = async <T>(
-    what: string,
-    check: () => Promise<T | undefined>,
-    timeoutMs = 20_000,
-  ): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    for (;;) {
-      try {
-        const value = await check();
-        if (value !== undefined) return value;
-      } catch (err) {
-        lastError = err;
-      }
-      if (Date.now() > deadline) {
-        const why = lastError === undefined ? "" : ` (last error: ${String(lastError)})`;
-        throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}${why}\n${logs()}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  };
+  const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> =>
+    pollFor(what, check, { timeoutMs, pollMs: POLL_MS, context: () => logs() });
   const dispose = async () => {
     if (disposed) return;
     disposed = true;

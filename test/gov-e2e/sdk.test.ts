@@ -19,40 +19,16 @@ import {
 } from "../../sdk/governance.js";
 import { generateKeyPair, type KeyPair } from "../../sdk/keys.js";
 import { HEADER_CALLER, HEADER_SIGNATURE, parseSignatureHeader, verifyRequest } from "../../sdk/request.js";
+import { fakeFetch, type SentRequest } from "../support/fake-node.js";
 
-interface Sent {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  readonly body: Uint8Array | undefined;
-}
-
+type Sent = SentRequest;
 type Route = (sent: Sent) => { status?: number; json: unknown; contentType?: string };
-
-/** A fake node: answers each request with `route`, and records every request. */
-function fakeNode(route: Route): { fetch: typeof fetch; sent: Sent[] } {
-  const sent: Sent[] = [];
-  const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(String(input));
-    const request: Sent = {
-      method: init?.method ?? "GET",
-      path: url.pathname + url.search,
-      headers: { ...(init?.headers as Record<string, string> | undefined) },
-      body: init?.body === undefined ? undefined : (init.body as Uint8Array),
-    };
-    sent.push(request);
-    const { status = 200, json, contentType = "application/json" } = route(request);
-    const text = typeof json === "string" && contentType !== "application/json" ? json : JSON.stringify(json);
-    return new Response(text, { status, headers: { "content-type": contentType } });
-  }) as typeof fetch;
-  return { fetch: fakeFetch, sent };
-}
 
 const serviceKeyPair = generateKeyPair("ed25519");
 const serviceKey = { curve: serviceKeyPair.curve, publicKey: serviceKeyPair.publicKey };
 
 function governance(route: Route, key?: KeyPair) {
-  const node = fakeNode(route);
+  const node = fakeFetch(route);
   const client = new Client({
     nodes: ["http://node.test"],
     serviceKey,

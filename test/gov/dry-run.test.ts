@@ -11,27 +11,13 @@ import { after, before, describe, it } from "node:test";
 import { EXIT_OK } from "../../node/cli/command.js";
 import { runNodes, runPropose } from "../../node/cli/gov.js";
 import { runGovRead } from "../../node/cli/gov-read.js";
-import type { RemoteIo } from "../../node/cli/status.js";
+import { captureIo } from "../support/cli.js";
 import { compileContract, findPackageRoot } from "../../runtime/compiler/index.js";
 import { fromHex, toHex } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair, keyId, toKeyFile } from "../../sdk/keys.js";
 import { startTestNode, type TestNode } from "../support/node.js";
-
-function capture(): { io: RemoteIo; out: () => string } {
-  let stdout = "";
-  return {
-    io: {
-      out: (text) => {
-        stdout += text;
-      },
-      err: () => undefined,
-      fetch: globalThis.fetch,
-    },
-    out: () => stdout,
-  };
-}
 
 describe("governance dry runs and reads on a real node", () => {
   let t: TestNode;
@@ -91,7 +77,7 @@ describe("governance dry runs and reads on a real node", () => {
     // The CLI prints the same report.
     const proposalFile = join(t.dir, "set-user.json");
     writeFileSync(proposalFile, JSON.stringify({ actions: [actions.setUser(app, { name: "App" })] }));
-    const cli = capture();
+    const cli = captureIo();
     const code = await runPropose(
       [proposalFile, "--dry-run", "--key", memberKeyFile, "--service", serviceFile],
       cli.io,
@@ -131,7 +117,7 @@ describe("governance dry runs and reads on a real node", () => {
 
   it("reads the tables from the CLI and names members next to their ballots", async () => {
     const read = async (table: string) => {
-      const c = capture();
+      const c = captureIo();
       assert.equal(await runGovRead(table, ["--service", serviceFile], c.io), EXIT_OK);
       return JSON.parse(c.out()) as Record<string, unknown>;
     };
@@ -145,7 +131,7 @@ describe("governance dry runs and reads on a real node", () => {
       ((await read("contracts")).contracts as Array<{ name: string }>).map((c) => c.name).sort(),
       ["bank", "log", "meter"],
     );
-    const nodes = capture();
+    const nodes = captureIo();
     assert.equal(await runNodes(["--service", serviceFile], nodes.io), EXIT_OK);
     assert.equal((JSON.parse(nodes.out()).nodes as unknown[]).length, 1);
     assert.equal(typeof (await read("limits")).executionBudget, "number");

@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
 import { JOIN_PATH, openSecrets, trustVoteReason } from "../../node/join.js";
 import { startTestNode, type TestNode } from "../support/node.js";
 import { fixtureFiles } from "./fixtures.js";
+import { until } from "../support/poll.js";
 
 let net: TestNode;
 
@@ -49,18 +50,6 @@ async function refused(work: Promise<unknown>, code: string): Promise<TreatyErro
     return err as TreatyError;
   }
   assert.fail(`expected ${code}, but it succeeded`);
-}
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe("governance on a node (HTTP)", () => {

@@ -10,8 +10,9 @@
  * Commands (names: m* sign as members, u* as users; keys are derived from the name):
  *   engine decided=<n>                 before genesis: keep only n decided proposals
  *   genesis members=m0,m1 [users=u0] [contracts=counter:counter-v1] [open]
- *   propose m0 <action or [actions]>   JSON; strings "pk:u1", "id:u1", "files:<fixture>",
- *                                      "code:<measurement alias>" are replaced by their values
+ *   propose m0 <action or [actions]>   JSON; strings "pk:u1", "id:u1", "ek:m1" (an x25519
+ *                                      encryption key), "files:<fixture>", "code:<measurement
+ *                                      alias>" are replaced by their values
  *   propose-raw m0 <args JSON>         the body's args as sent (malformed proposals)
  *   vote m1 p1 for|against | withdraw m0 p1
  *   exec m0 <method> <args JSON>       a governance call that skips the leader's preparation
@@ -21,6 +22,7 @@
  *   proposal p1 | proposals | members | users | contracts | service | limits | nodes | nodecode
  *   constitution
  */
+import { x25519 } from "@noble/curves/ed25519.js";
 import { assert } from "../../sdk/assert.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { type KeyPair, keyId, keyPairFromPrivate } from "../../sdk/keys.js";
@@ -324,13 +326,14 @@ export class GovScenario {
     };
   }
 
-  /** Replaces "pk:x", "id:x", "files:x" and "code:x" strings (see the module comment). */
+  /** Replaces "pk:x", "id:x", "ek:x", "files:x" and "code:x" strings (see the module comment). */
   #substitute(value: unknown): unknown {
     if (typeof value === "string") {
       const [kind, name] = value.split(/:(.*)/s) as [string, string | undefined];
       if (name === undefined) return value;
       if (kind === "pk") return toHex(this.#key(name).publicKey);
       if (kind === "id") return this.#key(name).id;
+      if (kind === "ek") return toHex(x25519.getPublicKey(sha256(utf8.encode(`treaty-scenario-ek:${name}`))));
       if (kind === "files") {
         const files = fixtureFiles(name);
         if (name.startsWith("constitution/")) {

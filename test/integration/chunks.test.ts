@@ -14,9 +14,10 @@ import { after, before, describe, it } from "node:test";
 import { parseTxId } from "../../sdk/receipt.js";
 import { parseChunkFileName } from "../../runtime/ledger/chunks.js";
 import { ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
-import { type CliIo, runLedgerVerify } from "../../node/cli/ledger.js";
+import { runLedgerVerify } from "../../node/cli/ledger.js";
 import { toHex } from "../../sdk/bytes.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
+import { captureLedgerIo } from "../support/cli.js";
 
 const LOG_ONLY = [{ name: "log", path: "contracts/examples/log" }];
 const WRITES = 240;
@@ -105,19 +106,12 @@ describe("chunked ledger files on a live network", () => {
     mkdirSync(audit);
     for (const name of archived) cpSync(join(archive, name), join(audit, name));
     for (const name of committedChunks(node.dataDir)) cpSync(join(live, name), join(audit, name));
-    let out = "";
-    const io: CliIo = {
-      out: (text) => {
-        out += text;
-      },
-      err: () => undefined,
-      nowMs: () => 0,
-    };
+    const io = captureLedgerIo();
     const code = await runLedgerVerify(
       [audit, "--quiet", "--service-key", toHex(cluster.serviceKey.publicKey)],
       io,
     );
-    assert.equal(code, 0, out);
+    assert.equal(code, 0, io.stdout);
 
     assert.deepEqual(
       cluster.crashes().map((c) => c.index),

@@ -36,6 +36,7 @@ import { generateKeyPair } from "../../sdk/keys.js";
 import { freePorts } from "../support/cluster.js";
 import { type NatsCluster, startNatsCluster } from "../support/nats-cluster.js";
 import { createTestCa } from "../support/nats-pki.js";
+import { pollFor } from "../support/poll.js";
 
 const ROOT = findPackageRoot();
 const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
@@ -159,20 +160,13 @@ describe("docs/deploy.md, followed as written", () => {
         phase: string;
         serviceKey?: { publicKey: string };
       };
-    const waitFor = async <T>(what: string, check: () => Promise<T | undefined>, ms = 90_000): Promise<T> => {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        try {
-          const value = await check();
-          if (value !== undefined) return value;
-        } catch {
-          // not up yet
-        }
-        for (const c of children) assert.equal(c.exitCode, null, `${what}: a node exited\n${logs()}`);
-        if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}\n${logs()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    const waitFor = <T>(what: string, check: () => Promise<T | undefined>, ms = 90_000): Promise<T> =>
+      pollFor(what, check, {
+        timeoutMs: ms,
+        pollMs: 100,
+        context: () => logs(),
+        abort: () => (children.some((c) => c.exitCode !== null) ? "a node exited" : undefined),
+      });
     const logs = () =>
       ORGS.map((org) => {
         try {

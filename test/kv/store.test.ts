@@ -3,8 +3,7 @@
  * restart, its on-disk markers, and its failure modes).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { open } from "lmdb";
@@ -20,6 +19,7 @@ import {
   withFixture,
   writeSet,
 } from "./fixtures.js";
+import { withTempDir } from "../support/temp-dir.js";
 
 describe("KvStore conformance (memory)", () => {
   kvStoreConformance(memoryFixture);
@@ -29,15 +29,7 @@ describe("KvStore conformance (LMDB)", () => {
   kvStoreConformance(lmdbFixture);
 });
 
-/** A temp dir removed after `body`, whatever happens. */
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "treaty-kv-"));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (body: (dir: string) => Promise<void>) => withTempDir("treaty-kv-", body);
 
 describe("KvStore on LMDB across restarts", () => {
   it("restores committed state and version; uncommitted versions are gone", () =>

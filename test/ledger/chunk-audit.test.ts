@@ -23,28 +23,13 @@ import { decode, encodeCanonical } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { toHex } from "../../sdk/bytes.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
-import { type CliIo, runLedgerVerify } from "../../node/cli/ledger.js";
+import { runLedgerVerify } from "../../node/cli/ledger.js";
 import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
 import { encodeChunk, parseChunkFileName, readChunkFiles } from "../../runtime/ledger/chunks.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
 import { buildFixtureLedger, forgeEntry, SERVICE, testSecrets } from "./fixtures.js";
-
-function captureIo(): CliIo & { stdout: string; stderr: string; json(): Record<string, unknown> } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    out(text: string) {
-      io.stdout += text;
-    },
-    err(text: string) {
-      io.stderr += text;
-    },
-    nowMs: () => 0,
-    json: () => JSON.parse(io.stdout) as Record<string, unknown>,
-  };
-  return io;
-}
+import { captureLedgerIo } from "../support/cli.js";
 
 let root: string;
 let dataDir: string;
@@ -77,7 +62,7 @@ function damagedCopy(damage: (ledgerDir: string) => void): string {
 async function verifyError(
   path: string,
 ): Promise<{ code: string; seqno: number; chunk?: string; message: string }> {
-  const io = captureIo();
+  const io = captureLedgerIo();
   assert.equal(
     await runLedgerVerify([path, "--quiet", "--service-key", toHex(SERVICE.publicKey)], io),
     1,
@@ -99,7 +84,7 @@ describe("treaty ledger verify over a live chunk folder", () => {
 
   it("audits the data dir and the chunk folder: every chunk, root and signature", async () => {
     for (const path of [dataDir, ledgerStoreDir(dataDir)]) {
-      const io = captureIo();
+      const io = captureLedgerIo();
       assert.equal(
         await runLedgerVerify([path, "--quiet", "--service-key", toHex(SERVICE.publicKey)], io),
         0,

@@ -5,42 +5,16 @@
  * commits behind the writes in flight (checked against the in-memory store as a model).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync, rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { compact, type DiskFile, type FileOp } from "../../runtime/ledger/chunk-io.js";
-import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
 import { type LedgerRecord, MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { batch, openSmall, record } from "./records.js";
+import { withTempDir } from "../support/temp-dir.js";
 
-/** Every third seqno is a "signature" in these tests (records are not real entries). */
-const everyThird = (record: LedgerRecord) => record.seqno % 3 === 0;
-
-function record(seqno: number, view = 1, size = 100): LedgerRecord {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (seqno * 31 + i * 7 + view) & 0xff;
-  return { seqno, view, bytes };
-}
-
-function batch(from: number, count: number, view = 1): LedgerRecord[] {
-  return Array.from({ length: count }, (_, i) => record(from + i, view));
-}
-
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "treaty-chunk-group-"));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A store that closes a chunk at every third seqno once it holds 300 bytes (~3 records). */
-function openSmall(dir: string, readOnly = false): ChunkedLedgerStore {
-  return ChunkedLedgerStore.open(dir, { maxChunkBytes: 300, isSignature: everyThird, readOnly });
-}
+const withDir = (body: (dir: string) => Promise<void>) => withTempDir("treaty-chunk-group-", body);
 
 function summary(records: Iterable<LedgerRecord>): string[] {
   return [...records].map((r) => `${r.seqno}/${r.view}/${Buffer.from(r.bytes).toString("hex").slice(0, 16)}`);

@@ -21,37 +21,14 @@ import { verifyReceipt } from "../../sdk/receipt.js";
 import { buildFixtureLedger, SERVICE } from "./fixtures.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
 import { ledgerStoreConformance } from "./store-conformance.js";
-
-/** Every third seqno is a "signature" in these tests (records are not real entries). */
-const everyThird = (record: LedgerRecord) => record.seqno % 3 === 0;
-
-function record(seqno: number, view = 1, size = 100): LedgerRecord {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (seqno * 31 + i * 7 + view) & 0xff;
-  return { seqno, view, bytes };
-}
-
-function batch(from: number, count: number, view = 1): LedgerRecord[] {
-  return Array.from({ length: count }, (_, i) => record(from + i, view));
-}
+import { batch, openSmall, record } from "./records.js";
+import { withTempDir } from "../support/temp-dir.js";
 
 function freshDir(): string {
   return mkdtempSync(join(tmpdir(), "treaty-chunk-store-"));
 }
 
-async function withDir(body: (dir: string) => Promise<void> | void): Promise<void> {
-  const dir = freshDir();
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A store that closes a chunk at every third seqno once it holds 300 bytes (~3 records). */
-function openSmall(dir: string, readOnly = false): ChunkedLedgerStore {
-  return ChunkedLedgerStore.open(dir, { maxChunkBytes: 300, isSignature: everyThird, readOnly });
-}
+const withDir = (body: (dir: string) => Promise<void> | void) => withTempDir("treaty-chunk-store-", body);
 
 function seqnos(store: ChunkedLedgerStore, from = 1): number[] {
   return [...store.range(from)].map((r) => r.seqno);

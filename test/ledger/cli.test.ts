@@ -9,7 +9,6 @@ import { verifyConsistencyProof } from "../../sdk/consistency.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { UsageError } from "../../node/cli/command.js";
 import {
-  type CliIo,
   runLedgerExport,
   runLedgerConsistency,
   runLedgerReceipt,
@@ -18,23 +17,12 @@ import {
 import { listChunkFiles } from "../../runtime/ledger/chunks.js";
 import { LmdbLedgerStore, ledgerStoreDir } from "../../runtime/ledger/lmdb-store.js";
 import { buildFixtureLedger, SECRET_KEY, SERVICE, testKey } from "./fixtures.js";
+import { captureLedgerIo } from "../support/cli.js";
 
 /** Captures what a command prints; a fake clock that advances 400 ms per reading. */
-function captureIo(): CliIo & { stdout: string; stderr: string; json(): Record<string, unknown> } {
+function captureIo() {
   let clock = 0;
-  const io = {
-    stdout: "",
-    stderr: "",
-    out(text: string) {
-      io.stdout += text;
-    },
-    err(text: string) {
-      io.stderr += text;
-    },
-    nowMs: () => (clock += 400),
-    json: () => JSON.parse(io.stdout) as Record<string, unknown>,
-  };
-  return io;
+  return captureLedgerIo(() => (clock += 400));
 }
 
 let root: string;

@@ -4,9 +4,6 @@
  * truncation that cuts writes still in flight wins over them once they land.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { toHex } from "../../sdk/bytes.js";
@@ -15,17 +12,9 @@ import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
 import { type LedgerStore, MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { signerFor, testRandom, testSecrets, txFor, VALID_FROM_MS } from "./fixtures.js";
+import { withTempDir } from "../support/temp-dir.js";
 
-function withDir(body: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "treaty-group-commit-"));
-    try {
-      await body(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+const withDir = (body: (dir: string) => Promise<void>) => () => withTempDir("treaty-group-commit-", body);
 
 const record = (seqno: number, view: number) => ({ seqno, view, bytes: new Uint8Array([seqno, view]) });
 

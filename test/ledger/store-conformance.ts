@@ -6,21 +6,12 @@ import assert from "node:assert/strict";
 import { it } from "node:test";
 import { AssertionFailure } from "../../sdk/assert.js";
 import type { LedgerRecord, LedgerStore } from "../../runtime/ledger/store.js";
+import { batch, record } from "./records.js";
 
 /** A fresh, empty store and how to dispose of it. */
 export interface StoreFixture {
   readonly store: LedgerStore;
   dispose(): Promise<void>;
-}
-
-function record(seqno: number, view = 1, size = 8): LedgerRecord {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (seqno * 31 + i * 7 + view) & 0xff;
-  return { seqno, view, bytes };
-}
-
-function batch(from: number, count: number, view = 1): LedgerRecord[] {
-  return Array.from({ length: count }, (_, i) => record(from + i, view));
 }
 
 function same(actual: LedgerRecord | undefined, expected: LedgerRecord): void {

@@ -9,6 +9,7 @@ import { isTreatyError } from "../../sdk/errors.js";
 import { LEDGER_FILE, LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { ledgerStoreConformance } from "./store-conformance.js";
+import { withTempDir } from "../support/temp-dir.js";
 
 describe("MemoryLedgerStore conformance", () => {
   ledgerStoreConformance(async () => {
@@ -32,16 +33,7 @@ describe("LmdbLedgerStore conformance", () => {
 });
 
 describe("LmdbLedgerStore durability and damage", () => {
-  function withDir(body: (dir: string) => Promise<void>): () => Promise<void> {
-    return async () => {
-      const dir = mkdtempSync(join(tmpdir(), "treaty-ledger-store-"));
-      try {
-        await body(dir);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    };
-  }
+  const withDir = (body: (dir: string) => Promise<void>) => () => withTempDir("treaty-ledger-store-", body);
 
   it(
     "keeps appended and truncated state across close and reopen, and reads it read-only",

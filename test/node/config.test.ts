@@ -152,4 +152,35 @@ describe("node config", () => {
         /config autoTrustNodes: expected true or false/.test(e.message),
     );
   });
+
+  it("reads Ethereum wallets as genesis members and users, by the rules of set_member {address}", () => {
+    const address = `0x${"Ab".repeat(20)}`;
+    const genesis = parseConfig(
+      {
+        dataDir: "d",
+        genesis: {
+          members: [{ publicKey: "ab" }, { address, data: { name: "dao" } }],
+          users: [{ address: `0x${"12".repeat(20)}` }],
+        },
+      },
+      dir,
+    ).genesis;
+    assert.deepEqual(genesis?.members, [
+      { curve: "ed25519", publicKey: "ab" },
+      { address: address.toLowerCase(), data: { name: "dao" } },
+    ]);
+    assert.deepEqual(genesis?.users, [{ address: `0x${"12".repeat(20)}` }]);
+    const refused = (entry: unknown, message: RegExp) =>
+      assert.throws(
+        () => parseConfig({ dataDir: "d", genesis: { members: [entry] } }, dir),
+        (e) => isTreatyError(e, "MalformedRequest") && message.test(e.message),
+      );
+    refused({ address: "0x12" }, /config genesis\.members\[0\]\.address: expected an Ethereum address/);
+    refused({ address: 42 }, /config genesis\.members\[0\]\.address: expected an Ethereum address/);
+    refused(
+      { address, encryptionKey: "ab".repeat(32) },
+      /config genesis\.members\[0\]\.encryptionKey: a wallet member holds no recovery share/,
+    );
+    refused({ address, publicKey: "ab" }, /config genesis\.members\[0\]: expected either \{address\}/);
+  });
 });

@@ -16,16 +16,9 @@ import type { Receipt } from "../../sdk/receipt.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { verifySnapshot } from "../../node/snapshot/verify.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { until } from "../support/poll.js";
 
 const WRITES = 80;
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe("restart from a snapshot", () => {
   let net: TestNode;

@@ -7,16 +7,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { isTreatyError } from "../../sdk/errors.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { until } from "../support/poll.js";
 
 const WINDOW = 30;
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe("historical queries start from a snapshot after a restart", () => {
   let net: TestNode;

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { Progress } from "../../node/lifecycle.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { pollFor } from "../support/poll.js";
 
 interface StatusAnswer {
   readonly status: number;
@@ -27,19 +28,9 @@ async function get(url: string): Promise<StatusAnswer> {
   return { status: response.status, json: (await response.json()) as StatusAnswer["json"] };
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Polls `check` until it answers; an error (the node is not listening yet) counts as "not yet". */
+const until = <T>(what: string, check: () => Promise<T | undefined>) =>
+  pollFor(what, check, { timeoutMs: 30_000 });
 
 describe("node start-up phases", () => {
   let net: TestNode;

@@ -35,6 +35,7 @@ import { signRequest } from "../../sdk/request.js";
 import { type ConsistencyProof, verifyConsistencyProof } from "../../sdk/consistency.js";
 import { runLedgerVerify } from "../../node/cli/ledger.js";
 import { freePorts } from "../support/cluster.js";
+import { until } from "../support/poll.js";
 
 /** `/node/status` of a node in the RecoveryShares phase (node/recovery/phase.ts). */
 interface RecoveryStatus {
@@ -313,14 +314,4 @@ async function ledgerVerify(argv: string[]): Promise<{ code: number; out: string
   let out = "";
   const code = await runLedgerVerify(argv, { out: (t) => (out += t), err: () => {}, nowMs: () => 0 });
   return { code, out };
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

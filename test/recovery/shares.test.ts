@@ -26,6 +26,7 @@ import {
   openRecoveryShare,
   type SealedShare,
 } from "../../sdk/recovery.js";
+import { until } from "../support/poll.js";
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
 const secrets = {
@@ -233,13 +234,3 @@ describe("a node keeps recovery shares current", () => {
     });
   });
 });
-
-async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

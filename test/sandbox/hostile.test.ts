@@ -16,6 +16,9 @@ interface Case {
   readonly codes: readonly string[];
 }
 
+/** A case that must end in ContractFault (a refused escape, a bad throw, a bad result). */
+const fault = (name: string, run: string): Case => ({ name, run, codes: ["ContractFault"] });
+
 const CASES: readonly Case[] = [
   { name: "loop forever", run: "() => { for (;;) {} }", codes: ["ExecutionLimit"] },
   {
@@ -70,12 +73,12 @@ const CASES: readonly Case[] = [
     run: "() => { try { const f = () => f(); f(); } catch (e) {} for (;;) {} }",
     codes: ["ExecutionLimit"],
   },
-  { name: "throws a string", run: '() => { throw "nope"; }', codes: ["ContractFault"] },
-  { name: "throws null", run: "() => { throw null; }", codes: ["ContractFault"] },
-  { name: "throws undefined", run: "() => { throw undefined; }", codes: ["ContractFault"] },
-  { name: "throws a number", run: "() => { throw 42; }", codes: ["ContractFault"] },
-  { name: "throws a symbol", run: '() => { throw Symbol("s"); }', codes: ["ContractFault"] },
-  { name: "throws a plain object", run: "() => { throw { message: 1 }; }", codes: ["ContractFault"] },
+  fault("throws a string", '() => { throw "nope"; }'),
+  fault("throws null", "() => { throw null; }"),
+  fault("throws undefined", "() => { throw undefined; }"),
+  fault("throws a number", "() => { throw 42; }"),
+  fault("throws a symbol", '() => { throw Symbol("s"); }'),
+  fault("throws a plain object", "() => { throw { message: 1 }; }"),
   {
     name: "throws a Proxy whose traps loop",
     run: "() => { throw new Proxy({}, { get() { for (;;) {} } }); }",
@@ -91,78 +94,29 @@ const CASES: readonly Case[] = [
     run: '() => { const e = new Error("x"); delete e.message; Object.setPrototypeOf(e, new Proxy({}, { getOwnPropertyDescriptor() { for (;;) {} } })); throw e; }',
     codes: ["ContractFault", "ExecutionLimit"],
   },
-  {
-    name: "leaves a promise job",
-    run: "() => { Promise.resolve().then(() => { for (;;) {} }); return 1; }",
-    codes: ["ContractFault"],
-  },
-  { name: "dynamic import()", run: '() => { import("node:fs"); return 1; }', codes: ["ContractFault"] },
-  { name: "Function constructor", run: '() => Function("return globalThis")()', codes: ["ContractFault"] },
-  {
-    name: "constructor of a function",
-    run: '() => (function () {}).constructor("return 1")()',
-    codes: ["ContractFault"],
-  },
-  {
-    name: "AsyncFunction constructor",
-    run: '() => (async function () {}).constructor("return 1")',
-    codes: ["ContractFault"],
-  },
-  {
-    name: "GeneratorFunction constructor",
-    run: '() => (function* () {}).constructor("yield 1")',
-    codes: ["ContractFault"],
-  },
-  {
-    name: "AsyncGeneratorFunction constructor",
-    run: '() => (async function* () {}).constructor("yield 1")',
-    codes: ["ContractFault"],
-  },
-  { name: "eval", run: '() => eval("1 + 1")', codes: ["ContractFault"] },
-  {
-    name: "indirect eval through globalThis",
-    run: '() => globalThis["ev" + "al"]("1")',
-    codes: ["ContractFault"],
-  },
-  { name: "write to globalThis", run: "() => { globalThis.leak = 1; }", codes: ["ContractFault"] },
-  {
-    name: "pollute Object.prototype",
-    run: "() => { Object.prototype.polluted = 1; }",
-    codes: ["ContractFault"],
-  },
-  {
-    name: "replace Array.prototype.push",
-    run: "() => { Array.prototype.push = () => 0; }",
-    codes: ["ContractFault"],
-  },
-  {
-    name: "redefine JSON.stringify",
-    run: '() => { Object.defineProperty(JSON, "stringify", { value: () => "{}" }); }',
-    codes: ["ContractFault"],
-  },
-  {
-    name: "tamper with the host object",
-    run: "() => { __treatyHost.kvGet = () => 1; }",
-    codes: ["ContractFault"],
-  },
-  {
-    name: "delete from the host object",
-    run: "() => { delete __treatyHost.kvSet; }",
-    codes: ["ContractFault"],
-  },
-  {
-    name: "host function prototype",
-    run: "() => { Object.getPrototypeOf(__treatyHost.kvGet).x = 1; }",
-    codes: ["ContractFault"],
-  },
-  { name: "host function as constructor", run: "() => new __treatyHost.kvGet()", codes: ["ContractFault"] },
-  {
-    name: "host call with wrong argument types",
-    run: "(a, c, host) => host.kvGet({}, 1)",
-    codes: ["ContractFault"],
-  },
-  { name: "host call with missing arguments", run: "(a, c, host) => host.kvSet()", codes: ["ContractFault"] },
-  { name: "returns an unencodable result (BigInt)", run: "() => 10n", codes: ["ContractFault"] },
+  fault("leaves a promise job", "() => { Promise.resolve().then(() => { for (;;) {} }); return 1; }"),
+  fault("dynamic import()", '() => { import("node:fs"); return 1; }'),
+  fault("Function constructor", '() => Function("return globalThis")()'),
+  fault("constructor of a function", '() => (function () {}).constructor("return 1")()'),
+  fault("AsyncFunction constructor", '() => (async function () {}).constructor("return 1")'),
+  fault("GeneratorFunction constructor", '() => (function* () {}).constructor("yield 1")'),
+  fault("AsyncGeneratorFunction constructor", '() => (async function* () {}).constructor("yield 1")'),
+  fault("eval", '() => eval("1 + 1")'),
+  fault("indirect eval through globalThis", '() => globalThis["ev" + "al"]("1")'),
+  fault("write to globalThis", "() => { globalThis.leak = 1; }"),
+  fault("pollute Object.prototype", "() => { Object.prototype.polluted = 1; }"),
+  fault("replace Array.prototype.push", "() => { Array.prototype.push = () => 0; }"),
+  fault(
+    "redefine JSON.stringify",
+    '() => { Object.defineProperty(JSON, "stringify", { value: () => "{}" }); }',
+  ),
+  fault("tamper with the host object", "() => { __treatyHost.kvGet = () => 1; }"),
+  fault("delete from the host object", "() => { delete __treatyHost.kvSet; }"),
+  fault("host function prototype", "() => { Object.getPrototypeOf(__treatyHost.kvGet).x = 1; }"),
+  fault("host function as constructor", "() => new __treatyHost.kvGet()"),
+  fault("host call with wrong argument types", "(a, c, host) => host.kvGet({}, 1)"),
+  fault("host call with missing arguments", "(a, c, host) => host.kvSet()"),
+  fault("returns an unencodable result (BigInt)", "() => 10n"),
 ];
 
 describe("hostile contracts", () => {

@@ -10,11 +10,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import { createSealingProvider, type SealingProvider } from "../../node/secrets/sealing.js";
-import { KvStore } from "../../runtime/kv/store.js";
-import { isPublicMap } from "../../runtime/kv/types.js";
-import { fromHex, toHex } from "../../sdk/bytes.js";
+import { toHex } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { readPrivateRows } from "./private-rows.js";
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -33,18 +32,6 @@ describe("at-rest rekey resumes after a stop", () => {
     await net?.dispose();
   });
 
-  async function privateRows(key: string): Promise<number> {
-    const kv = KvStore.open(join(net.dataDir, "kv"), { atRestKey: fromHex(key, "key") });
-    try {
-      let rows = 0;
-      for (const map of kv.knownMaps().filter((m) => !isPublicMap(m)))
-        rows += [...kv.begin().range(map)].length;
-      return rows;
-    } finally {
-      await kv.close();
-    }
-  }
-
   it("serves, finishes the re-seal and destroys the old key", async () => {
     const log = net.client().contract<typeof logContract>("log");
     for (let id = 0; id < 300; id++) await log.writePrivate({ id, msg: `secret ${id}` });
@@ -54,7 +41,7 @@ describe("at-rest rekey resumes after a stop", () => {
     // As if the node stopped right after step 1 of a rotation.
     const state = sealing.unseal()!;
     const oldKey = state.secrets!.atRestKey!;
-    assert.ok((await privateRows(oldKey)) >= 300);
+    assert.ok((await readPrivateRows(net.dataDir, oldKey)) >= 300);
     const newKey = toHex(random(32));
     sealing.seal({ ...state, secrets: { ...state.secrets!, atRestKey: newKey, olderAtRestKeys: [oldKey] } });
 
@@ -68,9 +55,9 @@ describe("at-rest rekey resumes after a stop", () => {
     assert.equal(resealed.olderAtRestKeys, undefined);
     await net.stop();
 
-    assert.ok((await privateRows(newKey)) >= 300);
+    assert.ok((await readPrivateRows(net.dataDir, newKey)) >= 300);
     await assert.rejects(
-      privateRows(oldKey),
+      readPrivateRows(net.dataDir, oldKey),
       (err: unknown) => isTreatyError(err) && err.code === "LedgerCorrupt",
     );
   });

@@ -26,6 +26,7 @@ const user = generateKeyPair("ed25519");
 const {
   running,
   start: startNode,
+  startNetwork,
   stopAll,
 } = memoryNodes({
   dir: () => dir,
@@ -39,23 +40,18 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-memory-"));
-    founder = await startNode(0, {
-      sealing: { provider: "virtual", keyFile: join(dir, "node0.key") },
-      genesis: {
-        members: [{ publicKey: toHex(member.publicKey) }],
-        users: [{ publicKey: toHex(user.publicKey) }],
-        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-        open: true,
+    ({ founder, joining } = await startNetwork(
+      {
+        sealing: { provider: "virtual", keyFile: join(dir, "node0.key") },
+        genesis: {
+          members: [{ publicKey: toHex(member.publicKey) }],
+          users: [{ publicKey: toHex(user.publicKey) }],
+          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+          open: true,
+        },
       },
-    });
-    await until("the founder to lead and load log", () =>
-      founder.replica.consensus.status().role === "Leader" && founder.manifests.has("log") ? true : undefined,
-    );
-    joining = { join: { nodes: [founder.url], serviceKey: toHex(founder.serviceKey.publicKey) } };
-    await Promise.all([startNode(1, joining), startNode(2, joining)]);
-    await until("three voting nodes", () =>
-      founder.replica.consensus.status().config?.length === 3 ? true : undefined,
-    );
+      { contracts: ["log"] },
+    ));
   });
 
   after(async () => {

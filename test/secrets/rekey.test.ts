@@ -18,9 +18,7 @@ import { createSealingProvider } from "../../node/secrets/sealing.js";
 import type { TreatyNode } from "../../node/service.js";
 import { memoryNodes, until } from "../support/memory-nodes.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { KvStore } from "../../runtime/kv/store.js";
-import { isPublicMap } from "../../runtime/kv/types.js";
-import { fromHex, toHex } from "../../sdk/bytes.js";
+import { toHex } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { Client } from "../../sdk/client.js";
 import { actions, Governance } from "../../sdk/governance.js";
@@ -30,6 +28,7 @@ import { treaty } from "../support/cli.js";
 import { JOIN_PATH, type JoinResponse, openSecrets } from "../../node/join.js";
 import { REKEY_METHOD } from "../../node/secrets/rekey.js";
 import { signRequest } from "../../sdk/request.js";
+import { readPrivateRows } from "./private-rows.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
@@ -37,6 +36,7 @@ const {
   network,
   running,
   start: startNode,
+  startNetwork,
   stopAll,
 } = memoryNodes({
   dir: () => dir,
@@ -55,19 +55,6 @@ const sealedSecrets = (node: TreatyNode) =>
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
   }).unseal()!.secrets!;
 
-/** Opens a stopped node's KV with `key` and reads every private row: how many opened. */
-async function readPrivateRows(node: TreatyNode, key: string): Promise<number> {
-  const kv = KvStore.open(join(node.config.dataDir, "kv"), { atRestKey: fromHex(key, "key") });
-  try {
-    let rows = 0;
-    for (const map of kv.knownMaps().filter((m) => !isPublicMap(m)))
-      rows += [...kv.begin().range(map)].length;
-    return rows;
-  } finally {
-    await kv.close();
-  }
-}
-
 const secretVersion = (node: TreatyNode) =>
   node.gov.row<{ version: number }>(GOV.ledgerSecret, "current")?.version ?? 1;
 
@@ -80,24 +67,22 @@ describe("ledger rekey", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-rekey-"));
-    founder = await startNode(0, {
-      genesis: {
-        members: [
-          { publicKey: toHex(member.publicKey), encryptionKey: toHex(generateEncryptionKeyPair().publicKey) },
-        ],
-        users: [{ publicKey: toHex(user.publicKey) }],
-        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-        open: true,
+    ({ founder } = await startNetwork(
+      {
+        genesis: {
+          members: [
+            {
+              publicKey: toHex(member.publicKey),
+              encryptionKey: toHex(generateEncryptionKeyPair().publicKey),
+            },
+          ],
+          users: [{ publicKey: toHex(user.publicKey) }],
+          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+          open: true,
+        },
       },
-    });
-    await until("the founder to lead and load log", () =>
-      founder.replica.consensus.status().role === "Leader" && founder.manifests.has("log") ? true : undefined,
-    );
-    const joining = { join: { nodes: [founder.url], serviceKey: toHex(founder.serviceKey.publicKey) } };
-    await Promise.all([startNode(1, joining), startNode(2, joining)]);
-    await until("three voting nodes", () =>
-      founder.replica.consensus.status().config?.length === 3 ? true : undefined,
-    );
+      { contracts: ["log"] },
+    ));
   });
 
   after(async () => {
@@ -284,9 +269,9 @@ describe("ledger rekey", () => {
     const versions = sealed.secrets!.ledgerSecrets.map((s) => s.version);
     assert.ok(versions.includes(1) && versions.includes(2) && versions.some((v) => v >= 3));
     // Its KV is sealed under the at-rest key of the last rekey only.
-    assert.ok((await readPrivateRows(survivor, sealed.secrets!.atRestKey!)) >= written.length);
+    assert.ok((await readPrivateRows(survivor.config.dataDir, sealed.secrets!.atRestKey!)) >= written.length);
     await assert.rejects(
-      readPrivateRows(survivor, atRestAfterFirst.get(survivor.identity.id)!),
+      readPrivateRows(survivor.config.dataDir, atRestAfterFirst.get(survivor.identity.id)!),
       (err: unknown) => isTreatyError(err) && err.code === "LedgerCorrupt",
     );
     writeFileSync(join(dir, "secrets.json"), JSON.stringify(sealed.secrets!.ledgerSecrets));

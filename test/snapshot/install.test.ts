@@ -25,14 +25,7 @@ import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { LedgerSecret, LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import { startTestNode, type TestNode } from "../support/node.js";
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { until } from "../support/poll.js";
 
 /** A fresh data folder with a ledger, a KV and a snapshot port, as a joiner has before it installs. */
 async function freshNode(source: TestNode, dir: string) {

@@ -48,6 +48,7 @@ import { generateKeyPair, type KeyPair, keyId, type PublicKey, toKeyFile } from 
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { keyPinnedFetch } from "../../node/tls/client.js";
+import { pollFor } from "./poll.js";
 
 /** A contract deployed at genesis: name and source folder (absolute, or relative to the package root). */
 export interface ClusterContract {
@@ -256,32 +257,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const logs = (lines = LOG_TAIL_LINES) =>
     nodes.map((n) => `--- node ${n.index} (${n.id.slice(0, 12)}) ${n.logFile}\n${n.tail(lines)}`).join("\n");
 
-  const waitFor = async <T>(
-    what: string,
-    check: () => Promise<T | undefined>,
-    timeoutMs = 20_000,
-  ): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    for (;;) {
-      if (crashes.length > 0) {
-        throw new Error(
-          `while waiting for ${what}: node process(es) crashed: ${JSON.stringify(crashes)}\n${logs()}`,
-        );
-      }
-      try {
-        const value = await check();
-        if (value !== undefined) return value;
-      } catch (err) {
-        lastError = err;
-      }
-      if (Date.now() > deadline) {
-        const why = lastError === undefined ? "" : ` (last error: ${String(lastError)})`;
-        throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}${why}\n${logs()}`);
-      }
-      await sleep(POLL_MS);
-    }
-  };
+  const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> =>
+    pollFor(what, check, {
+      timeoutMs,
+      pollMs: POLL_MS,
+      context: () => logs(),
+      abort: () => (crashes.length > 0 ? `node process(es) crashed: ${JSON.stringify(crashes)}` : undefined),
+    });
 
   const dispose = async () => {
     if (disposed) return;
@@ -705,8 +687,4 @@ function installExitHook(): void {
   process.once("exit", () => {
     for (const child of live) child.kill("SIGKILL");
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

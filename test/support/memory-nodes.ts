@@ -9,17 +9,17 @@
  * removes it); the caller deletes `dir`.
  *
  * @example
- *   const { running, start, stopAll } = memoryNodes({ dir: () => dir });
- *   const founder = await start(0, { genesis: { ... } });
- *   await until("the founder to lead", () => (founder.replica.consensus.status().role === "Leader" ? true : undefined));
+ *   const { running, start, startNetwork, stopAll } = memoryNodes({ dir: () => dir });
+ *   const { founder } = await startNetwork({ genesis: { ... } }); // three nodes, all voting
  */
-import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
 import { MemoryNetwork } from "../../node/transport/memory.js";
+import { toHex } from "../../sdk/bytes.js";
+import { until } from "./poll.js";
 
 export interface MemoryNodesOptions {
   /** The test's temp dir (read when a node starts, so it may be made in `before`). */
@@ -35,6 +35,15 @@ export interface MemoryNodes {
   readonly running: Set<TreatyNode>;
   /** Starts node `index` with `extra` config fields (its genesis or join section, ...). */
   start(index: number, extra?: Record<string, unknown>): Promise<TreatyNode>;
+  /**
+   * Starts a network of `count` nodes (default 3): node 0 founds the service with the `founder`
+   * config fields (its genesis, sealing, ...) and leads with `contracts` loaded; the others join it.
+   * Resolves once all of them vote, with the founder and the join section (for later joiners).
+   */
+  startNetwork(
+    founder: Record<string, unknown>,
+    options?: { readonly count?: number; readonly contracts?: readonly string[] },
+  ): Promise<{ founder: TreatyNode; joining: Record<string, unknown> }>;
   /** Stops every running node. */
   stopAll(): Promise<void>;
 }
@@ -42,7 +51,7 @@ export interface MemoryNodes {
 export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
   const network = new MemoryNetwork();
   const running = new Set<TreatyNode>();
-  return {
+  const nodes: MemoryNodes = {
     network,
     running,
     async start(index, extra = {}) {
@@ -67,24 +76,25 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
       running.add(node);
       return node;
     },
+    async startNetwork(founderFields, { count = 3, contracts = [] } = {}) {
+      const founder = await nodes.start(0, founderFields);
+      await until(
+        `the founder to lead${contracts.length > 0 ? ` and load ${contracts.join(", ")}` : ""}`,
+        () =>
+          founder.replica.consensus.status().role === "Leader" &&
+          contracts.every((c) => founder.manifests.has(c)),
+      );
+      const joining = { join: { nodes: [founder.url], serviceKey: toHex(founder.serviceKey.publicKey) } };
+      await Promise.all(Array.from({ length: count - 1 }, (_, i) => nodes.start(i + 1, joining)));
+      await until(`${count} voting nodes`, () => founder.replica.consensus.status().config?.length === count);
+      return { founder, joining };
+    },
     async stopAll() {
       await Promise.all([...running].map((node) => node.stop()));
       running.clear();
     },
   };
+  return nodes;
 }
 
-/** Polls `check` every 25 ms until it returns a value; fails the test after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+export { until } from "./poll.js";

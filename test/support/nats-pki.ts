@@ -22,6 +22,9 @@ export interface TestCa {
   issueClient(name: string): CertificateFiles;
 }
 
+/** `openssl req` arguments for a new unencrypted P-256 key. */
+const NEW_P256_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
 /** Creates a CA named `name` in `dir`. Throws when openssl is missing or fails. */
 export function createTestCa(dir: string, name: string): TestCa {
   const caKey = join(dir, `${name}-ca.key`);
@@ -29,11 +32,7 @@ export function createTestCa(dir: string, name: string): TestCa {
   openssl([
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
+    ...NEW_P256_KEY,
     "-keyout",
     caKey,
     "-out",
@@ -53,20 +52,7 @@ export function createTestCa(dir: string, name: string): TestCa {
     const certFile = join(dir, `${name}-${cn}.pem`);
     const ext = join(dir, `${name}-${cn}.ext`);
     writeFileSync(ext, extensions);
-    openssl([
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      csr,
-      "-subj",
-      `/CN=${cn}`,
-    ]);
+    openssl(["req", ...NEW_P256_KEY, "-keyout", keyFile, "-out", csr, "-subj", `/CN=${cn}`]);
     openssl([
       "x509",
       "-req",

@@ -60,6 +60,8 @@ export interface TestNodeOptions {
   readonly history?: { readonly windowEntries: number };
   /** The node config's `consensus` section (node/consensus-timing.ts); default: none (defaults). */
   readonly consensus?: Readonly<Record<string, unknown>>;
+  /** Genesis members and users (config entries) besides member0 and user0. */
+  readonly extraGenesis?: { readonly members?: readonly unknown[]; readonly users?: readonly unknown[] };
 }
 
 /** A running test node. Everything here is owned by the handle; `dispose()` frees it all. */
@@ -155,8 +157,14 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       requests: { freshnessWindowMs: options.freshnessWindowMs },
     }),
     genesis: {
-      members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-      users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+      members: [
+        { curve: member.curve, publicKey: toHex(member.publicKey) },
+        ...(options.extraGenesis?.members ?? []),
+      ],
+      users: [
+        { curve: user.curve, publicKey: toHex(user.publicKey) },
+        ...(options.extraGenesis?.users ?? []),
+      ],
       contracts: contracts.map((c) => ({ name: c.name, path: resolve(root, c.path) })),
       open: options.open ?? true,
     },

@@ -11,13 +11,14 @@ import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
 import { encode } from "../../sdk/codec.js";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, type KeyPair } from "../../sdk/keys.js";
-import { SecureChannel } from "../../node/transport/channel.js";
+import { type ChannelOptions, SecureChannel } from "../../node/transport/channel.js";
 import { FRAME_OVERHEAD_BYTES, FrameKind } from "../../node/transport/frame.js";
 import type {
   ConnectionState,
   DropReason,
   MessageMeta,
   NodeId,
+  PeerInfo,
   Transport,
   TransportOptions,
 } from "../../node/transport/types.js";
@@ -68,6 +69,28 @@ export async function waitFor(condition: () => boolean, what: string, limitMs = 
 export function freshServiceId(): string {
   serviceCounter += 1;
   return `svc${serviceCounter}x${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/**
+ * A channel played by hand (a forger, a twin session, a peer that misbehaves): node `nodeId` of
+ * `serviceId` trusting `peer`, in session `sessionEpoch` with a session id of 16 `sessionIdByte`
+ * bytes; frames up to `maxFrameBytes` (default 4096).
+ */
+export function handChannel(
+  options: Omit<ChannelOptions, "sessionId" | "maxFrameBytes"> & {
+    readonly sessionIdByte: number;
+    readonly maxFrameBytes?: number;
+    readonly peer: PeerInfo;
+  },
+): SecureChannel {
+  const { sessionIdByte, maxFrameBytes = 4096, peer, ...rest } = options;
+  const channel = new SecureChannel({
+    ...rest,
+    sessionId: new Uint8Array(16).fill(sessionIdByte),
+    maxFrameBytes,
+  });
+  channel.addPeer(peer);
+  return channel;
 }
 
 /** Epochs for the sessions tests start: increasing, as a node would persist them. */
@@ -240,15 +263,15 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
     it("drops a frame claiming another sender (forged identity) as badSignature", async () => {
       const { serviceId, nodes } = await cluster(["a", "b"]);
       const b = nodes[1]!;
-      const mallory = new SecureChannel({
+      const mallory = handChannel({
         serviceId,
         nodeId: "a",
         identity: generateKeyPair("ed25519"),
         sessionEpoch: nextEpoch(),
-        sessionId: new Uint8Array(16).fill(7),
+        sessionIdByte: 7,
         maxFrameBytes: b.transport.maxMessageBytes + FRAME_OVERHEAD_BYTES,
+        peer: { id: "b", publicKey: b.identity },
       });
-      mallory.addPeer({ id: "b", publicKey: b.identity });
       await expectDrop(
         serviceId,
         b,
@@ -269,15 +292,14 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       await waitFor(() => dropped(b, "unknownSender") === 1, "b to drop a's message");
       assert.equal(b.inbox.length, 1);
       // c never trusted "z": a well-formed frame from z is dropped before its signature is checked.
-      const z = new SecureChannel({
+      const z = handChannel({
         serviceId,
         nodeId: "z",
         identity: generateKeyPair("ed25519"),
         sessionEpoch: 1,
-        sessionId: new Uint8Array(16),
-        maxFrameBytes: 4096,
+        sessionIdByte: 0,
+        peer: { id: "c", publicKey: c.identity },
       });
-      z.addPeer({ id: "c", publicKey: c.identity });
       await expectDrop(
         serviceId,
         c,
@@ -363,15 +385,14 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       const toB = await sendRecorded(serviceId, a, b, utf8.encode("for b only"), true);
       await expectDrop(serviceId, c, toB, "wrongReceiver");
       // The same identity and ids in another service produce frames b must not take.
-      const other = new SecureChannel({
+      const other = handChannel({
         serviceId: freshServiceId(),
         nodeId: "a",
         identity: keys[0]!.identity,
         sessionEpoch: nextEpoch(),
-        sessionId: new Uint8Array(16).fill(1),
-        maxFrameBytes: 4096,
+        sessionIdByte: 1,
+        peer: { id: "b", publicKey: b.identity },
       });
-      other.addPeer({ id: "b", publicKey: b.identity });
       await expectDrop(
         serviceId,
         b,
@@ -456,15 +477,14 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
       assert.equal(b.transport.highestSessionEpoch("a"), 11);
       await expectDrop(serviceId, b, fromOld, "staleSession");
       // Reusing an epoch with another session id is not a new session either.
-      const twin = new SecureChannel({
+      const twin = handChannel({
         serviceId,
         nodeId: "a",
         identity: aKey,
         sessionEpoch: 11,
-        sessionId: new Uint8Array(16).fill(9),
-        maxFrameBytes: 4096,
+        sessionIdByte: 9,
+        peer: { id: "b", publicKey: bKey },
       });
-      twin.addPeer({ id: "b", publicKey: bKey });
       await expectDrop(
         serviceId,
         b,

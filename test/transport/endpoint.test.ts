@@ -8,11 +8,11 @@ import { utf8 } from "../../sdk/bytes.js";
 import { encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, type KeyPair } from "../../sdk/keys.js";
-import { SecureChannel } from "../../node/transport/channel.js";
+import type { SecureChannel } from "../../node/transport/channel.js";
 import { FrameKind, nodeSubject } from "../../node/transport/frame.js";
 import { MemoryNetwork, type MemoryTransport } from "../../node/transport/memory.js";
 import { RECEIVE_DROP_REASONS, type TransportOptions } from "../../node/transport/types.js";
-import { freshServiceId, waitFor } from "./conformance.js";
+import { freshServiceId, handChannel, waitFor } from "./conformance.js";
 
 interface Setup {
   readonly network: MemoryNetwork;
@@ -24,28 +24,37 @@ interface Setup {
   readonly requestsAtB: { ctr: number; body: Uint8Array }[];
 }
 
-function setup(options: Partial<TransportOptions> = {}): Setup {
+/** A memory network and the keys of a and b; `transport(id)` makes that node, trusting the other. */
+function twoNodes() {
   const network = new MemoryNetwork();
   const serviceId = freshServiceId();
-  const aKey = generateKeyPair("ed25519");
-  const bKey = generateKeyPair("ed25519");
-  const a = network.createTransport({
-    serviceId,
-    nodeId: "a",
-    identity: aKey,
-    sessionEpoch: 1,
-    peers: [{ id: "b", publicKey: bKey }],
-    ...options,
-  });
-  const b = new SecureChannel({
+  const keys = { a: generateKeyPair("ed25519"), b: generateKeyPair("ed25519") };
+  const transport = (id: "a" | "b", options: Partial<TransportOptions> = {}) => {
+    const peer = id === "a" ? "b" : "a";
+    return network.createTransport({
+      serviceId,
+      nodeId: id,
+      identity: keys[id],
+      sessionEpoch: 1,
+      peers: [{ id: peer, publicKey: keys[peer] }],
+      ...options,
+    });
+  };
+  return { network, serviceId, keys, transport };
+}
+
+function setup(options: Partial<TransportOptions> = {}): Setup {
+  const { network, serviceId, keys, transport } = twoNodes();
+  const a = transport("a", options);
+  const b = handChannel({
     serviceId,
     nodeId: "b",
-    identity: bKey,
+    identity: keys.b,
     sessionEpoch: 1,
-    sessionId: new Uint8Array(16).fill(2),
+    sessionIdByte: 2,
     maxFrameBytes: a.maxFrameBytes,
+    peer: { id: "a", publicKey: keys.a },
   });
-  b.addPeer({ id: "a", publicKey: aKey });
   const requestsAtB: { ctr: number; body: Uint8Array }[] = [];
   network.tap((frame, subject) => {
     if (subject !== nodeSubject(serviceId, "b")) return;
@@ -53,7 +62,7 @@ function setup(options: Partial<TransportOptions> = {}): Setup {
     if (result.ok && result.kind === FrameKind.Request)
       requestsAtB.push({ ctr: result.ctr, body: result.body });
   });
-  return { network, serviceId, a, aKey, b, requestsAtB };
+  return { network, serviceId, a, aKey: keys.a, b, requestsAtB };
 }
 
 function respond(s: Setup, re: number, body: Uint8Array): void {
@@ -92,15 +101,15 @@ describe("TransportEndpoint requests", () => {
       // c is trusted by a, but a asked b: c's answer to b's request number is not the answer.
       const cKey = generateKeyPair("ed25519");
       s.a.addPeer({ id: "c", publicKey: cKey });
-      const c = new SecureChannel({
+      const c = handChannel({
         serviceId: s.serviceId,
         nodeId: "c",
         identity: cKey,
         sessionEpoch: 1,
-        sessionId: new Uint8Array(16).fill(3),
+        sessionIdByte: 3,
         maxFrameBytes: s.a.maxFrameBytes,
+        peer: { id: "a", publicKey: s.aKey },
       });
-      c.addPeer({ id: "a", publicKey: s.aKey });
       const pending = s.a.request("b", utf8.encode("q"), 10_000);
       await waitFor(() => s.requestsAtB.length === 1, "the request at b");
       const re = s.requestsAtB[0]!.ctr;
@@ -144,25 +153,9 @@ describe("TransportEndpoint serving", () => {
     handler: (payload: Uint8Array) => Uint8Array | Promise<Uint8Array>,
     options: Partial<TransportOptions> = {},
   ) {
-    const network = new MemoryNetwork();
-    const serviceId = freshServiceId();
-    const aKey = generateKeyPair("ed25519");
-    const bKey = generateKeyPair("ed25519");
-    const a = network.createTransport({
-      serviceId,
-      nodeId: "a",
-      identity: aKey,
-      sessionEpoch: 1,
-      peers: [{ id: "b", publicKey: bKey }],
-    });
-    const b = network.createTransport({
-      serviceId,
-      nodeId: "b",
-      identity: bKey,
-      sessionEpoch: 1,
-      peers: [{ id: "a", publicKey: aKey }],
-      ...options,
-    });
+    const { transport } = twoNodes();
+    const a = transport("a");
+    const b = transport("b", options);
     b.onRequest((_from, payload) => handler(payload));
     return { a, b, close: () => Promise.all([a.close(), b.close()]) };
   }
