@@ -75,6 +75,8 @@ export interface NodeConfig {
     readonly signatureIntervalTx: number;
     /** ...or after this many milliseconds with unsigned transactions, whichever comes first. */
     readonly signatureIntervalMs: number;
+    /** Also sign as soon as the leader's queue runs dry with unsigned transactions (node/sequencer.ts). */
+    readonly signWhenIdle: boolean;
     /** A ledger chunk file closes at the first signature once it holds this many bytes. */
     readonly chunkBytes: number;
   };
@@ -116,7 +118,12 @@ export interface NodeConfig {
 export const DEFAULTS = {
   // Admits arguments at the default maxArgsBytes (576 KiB) plus the request envelope.
   http: { host: "127.0.0.1", port: 8000, maxBodyBytes: 1 << 20, cors: NO_CORS },
-  ledger: { signatureIntervalTx: 1000, signatureIntervalMs: 100, chunkBytes: 4 * 1024 * 1024 },
+  ledger: {
+    signatureIntervalTx: 1000,
+    signatureIntervalMs: 100,
+    signWhenIdle: true,
+    chunkBytes: 4 * 1024 * 1024,
+  },
   requests: { freshnessWindowMs: 5 * 60_000 },
   snapshots: { everyEntries: 10_000, everyMs: 10 * 60_000, keep: 2 },
   logLevel: "info",
@@ -186,6 +193,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         ledger.signatureIntervalMs === undefined
           ? DEFAULTS.ledger.signatureIntervalMs
           : integer(ledger.signatureIntervalMs, "ledger.signatureIntervalMs", 1, 3_600_000),
+      signWhenIdle:
+        ledger.signWhenIdle === undefined
+          ? DEFAULTS.ledger.signWhenIdle
+          : boolean(ledger.signWhenIdle, "ledger.signWhenIdle"),
       chunkBytes:
         ledger.chunkBytes === undefined
           ? DEFAULTS.ledger.chunkBytes

@@ -296,6 +296,7 @@ export class TreatyNode {
       }),
       now: init.runtime.now,
       logger: this.logger,
+      ...(!init.config.ledger.signWhenIdle && { idleSignatureGapMs: null }),
     });
     this.snapshots = new Snapshots({
       ledger: init.ledger,

@@ -16,7 +16,7 @@ describe("governance reads serve committed state", () => {
   let t: TestNode;
   before(async () => {
     // No signature comes by itself during the test: the leader's first one is at election.
-    t = await startTestNode({ signatureIntervalMs: 10 * 60_000 });
+    t = await startTestNode({ signatureIntervalMs: 10 * 60_000, signWhenIdle: false });
   });
   after(() => t?.dispose());
 

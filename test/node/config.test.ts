@@ -18,6 +18,11 @@ describe("node config", () => {
     assert.equal(config.http.port, DEFAULTS.http.port);
     assert.equal(config.genesis, null);
     assert.equal(config.ledger.chunkBytes, 4 * 1024 * 1024);
+    assert.equal(config.ledger.signWhenIdle, true);
+    assert.equal(
+      parseConfig({ dataDir: "d", ledger: { signWhenIdle: false } }, "/srv/t").ledger.signWhenIdle,
+      false,
+    );
     assert.equal(
       parseConfig({ dataDir: "data", ledger: { chunkBytes: 65536 } }, "/srv/t").ledger.chunkBytes,
       65536,
@@ -95,6 +100,10 @@ describe("node config", () => {
       [
         { dataDir: "d", requests: { verifyWorkers: 65 } },
         /config requests\.verifyWorkers: expected an integer from 0 to 64, got 65/,
+      ],
+      [
+        { dataDir: "d", ledger: { signWhenIdle: "yes" } },
+        /config ledger\.signWhenIdle: expected true or false/,
       ],
       [
         { dataDir: "d", ledger: { chunkBytes: 10 } },

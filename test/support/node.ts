@@ -40,6 +40,8 @@ export interface TestNodeOptions {
   readonly extraContracts?: readonly TestContract[];
   /** Signature interval, ms (default 20: commits and receipts come fast). */
   readonly signatureIntervalMs?: number;
+  /** `ledger.signWhenIdle` (default true). */
+  readonly signWhenIdle?: boolean;
   /** The config's `snapshots` section (default: the node's defaults). */
   readonly snapshots?: { readonly everyEntries?: number; readonly everyMs?: number; readonly keep?: number };
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
@@ -147,6 +149,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     },
     ledger: {
       signatureIntervalMs: options.signatureIntervalMs ?? 20,
+      ...(options.signWhenIdle !== undefined && { signWhenIdle: options.signWhenIdle }),
       ...(options.ledgerChunkBytes !== undefined && { chunkBytes: options.ledgerChunkBytes }),
     },
     ...(options.snapshots !== undefined && { snapshots: options.snapshots }),
