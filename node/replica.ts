@@ -435,7 +435,11 @@ export class Replica {
 
   #handle(ready: ReturnType<ConsensusNode["ready"]>): void {
     const { ledger, execution, consensus } = this.#o;
-    if (ready.softState) this.#o.onRoleChange(ready.softState);
+    if (ready.softState) {
+      // What this node gathered in its old role goes first (a new leader's sequencer may start now).
+      this.#batch.flush();
+      this.#o.onRoleChange(ready.softState);
+    }
     if (consensus.status().role === "Leader") this.#kvMayRunAhead = true;
 
     // 1. Persist.
