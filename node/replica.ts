@@ -52,6 +52,7 @@ import { decodeEntry, decodePublicWrites } from "../runtime/ledger/entry.js";
 import type { Ledger } from "../runtime/ledger/ledger.js";
 import type { LedgerRecord } from "../runtime/ledger/store.js";
 import { utf8 } from "../sdk/bytes.js";
+import { ReplicaBatch } from "./replica-batch.js";
 import { SnapshotInstaller } from "./snapshot/install.js";
 import type { SnapshotPort } from "./snapshot/port.js";
 
@@ -201,9 +202,22 @@ export class Replica {
   readonly #snapshots: SnapshotInstaller | undefined;
   /** Steps 2-5 of earlier Readys waiting for their entries to be durable (null: none). */
   #durableTail: Promise<void> | null = null;
+  /** KV applies, KV commits and post-durable messages, handed on once per turn (replica-batch.ts). */
+  readonly #batch: ReplicaBatch;
+  /**
+   * True when the KV may hold versions beyond the ledger's end: this node led (its sequencer may
+   * have executed a batch it never appended) since the last rollback to the ledger's end.
+   */
+  #kvMayRunAhead = true;
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
+    this.#batch = new ReplicaBatch({
+      execution: options.execution,
+      send: (messages) => this.#send(messages),
+      fail: (err) => this.#fail(err),
+      stopped: () => this.#closed || this.#failed,
+    });
     options.transport?.onMessage((from, bytes) => this.receive(from, bytes));
     if (options.snapshots !== undefined && options.transport !== null)
       this.#snapshots = new SnapshotInstaller({
@@ -248,6 +262,7 @@ export class Replica {
       consensus.snapshotAborted(seqno);
       return;
     }
+    this.#batch.flush();
     const installing = this.#snapshots.install(request).then(
       async (loaded) => {
         if (this.#closed || this.#failed) return;
@@ -420,12 +435,18 @@ export class Replica {
 
   #handle(ready: ReturnType<ConsensusNode["ready"]>): void {
     const { ledger, execution, consensus } = this.#o;
-    if (ready.softState) this.#o.onRoleChange(ready.softState);
+    if (ready.softState) {
+      // What this node gathered in its old role goes first (a new leader's sequencer may start now).
+      this.#batch.flush();
+      this.#o.onRoleChange(ready.softState);
+    }
+    if (consensus.status().role === "Leader") this.#kvMayRunAhead = true;
 
     // 1. Persist.
     if (ready.truncateFromSeqno !== null && ready.truncateFromSeqno <= ledger.lastSeqno) {
       this.#o.logger.warn("truncating uncommitted ledger suffix", { fromSeqno: ready.truncateFromSeqno });
       ledger.truncate(ready.truncateFromSeqno);
+      this.#batch.flush();
       this.#async(execution.rollback(ready.truncateFromSeqno - 1));
     }
     const fresh: LedgerRecord[] = [];
@@ -444,13 +465,16 @@ export class Replica {
       ledger.appendReplicated(fresh);
       this.#o.onAppended?.(fresh);
       // Every entry is a KV version (signatures apply an empty write set), so the KV's versions
-      // and the ledger's seqnos are one sequence. The KV first drops anything beyond the
-      // ledger's end: the results of a batch this node executed as leader and never appended
-      // (leadership moved while it ran). Worker requests run in order, so this is exact.
-      this.#async(execution.rollback(fresh[0]!.seqno - 1));
-      this.#async(
-        execution.apply(fresh.map((r) => ({ version: r.seqno, writeSet: ledger.writeSetAt(r.seqno) }))),
-      );
+      // and the ledger's seqnos are one sequence. After this node led, the KV first drops
+      // anything beyond the ledger's end: the results of a batch it executed as leader and never
+      // appended (leadership moved while it ran; no batch starts once it follows). Worker
+      // requests run in order, so this is exact.
+      if (this.#kvMayRunAhead) {
+        this.#batch.flush();
+        this.#async(execution.rollback(fresh[0]!.seqno - 1));
+        this.#kvMayRunAhead = false;
+      }
+      this.#batch.apply(fresh.map((r) => ({ version: r.seqno, writeSet: ledger.writeSetAt(r.seqno) })));
     }
     // The view and vote first: after a crash between the two writes, the log must never hold
     // entries from a view later than the persisted one.
@@ -462,16 +486,20 @@ export class Replica {
 
     // 2. Send: a leader at once, others once the entries are durable.
     const sendNow = consensus.status().role === "Leader";
-    if (sendNow) this.#send(ready.messages);
+    if (sendNow) {
+      this.#batch.flush(); // messages gathered while following go first
+      this.#send(ready.messages);
+    }
     this.#afterDurable(durable, () => {
-      if (!sendNow) this.#send(ready.messages);
+      if (!sendNow) this.#batch.send(ready.messages);
 
       // 3. Acknowledge, then commit.
       const last = ready.entries.at(-1);
       if (last) consensus.ackPersisted(last.seqno, last.view);
       if (ready.committed) {
+        this.#batch.flushApplies(); // a snapshot point commits first (beforeCommit)
         this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
-        this.#async(execution.commit(ready.committed.toSeqno));
+        this.#batch.commit(ready.committed.toSeqno);
         this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
       }
 

@@ -90,6 +90,16 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     () => node.transportStats()?.dropped ?? {},
   );
   metrics.family(
+    "treaty_transport_frames_total",
+    "Node-to-node frames sent and accepted",
+    "counter",
+    "direction",
+    (): Record<string, number> => {
+      const stats = node.transportStats();
+      return stats === undefined ? {} : { sent: stats.sent, received: stats.received };
+    },
+  );
+  metrics.family(
     "treaty_stage_seconds_total",
     "Main-thread time by write-path stage (node/stage-times.ts); executionCalls is a count",
     "counter",

@@ -36,7 +36,6 @@ import {
 import { generateLedgerSecret, LedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { Ledger } from "../runtime/ledger/ledger.js";
 import { MerkleArchiveFiles, merkleArchiveDir } from "../runtime/ledger/merkle-archive.js";
-import { decodeEntry } from "../runtime/ledger/entry.js";
 import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import { openLedgerStore } from "../runtime/ledger/open-store.js";
 import type { LedgerStore } from "../runtime/ledger/store.js";
@@ -278,7 +277,7 @@ export class TreatyNode {
       beforeCommit: (from, to) => this.snapshots.beforeCommit(from, to),
       onCommit: (from, to) => this.#onCommit(from, to),
       onRoleChange: (soft) => this.#onRoleChange(soft),
-      onAppended: (records) => this.#rekey.onAppended(records),
+      onAppended: (records) => this.#rekey.onAppended(records.map((r) => this.ledger.entry(r.seqno)!)),
       onFatal: (err) => this.#failFatally(err),
       // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
       snapshots: { latest: () => this.snapshots.latest(), install: (bytes) => this.snapshots.install(bytes) },
@@ -1142,9 +1141,11 @@ export class TreatyNode {
     this.events.onCommit(toSeqno);
     this.history.onCommit(toSeqno);
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
-      const record = this.ledger.get(seqno);
-      if (!record || decodeEntry(record.bytes, seqno).header.kind === "signature") continue;
-      for (const table of this.gov.applyEntry(record).tables) touched.add(table);
+      // Recent entries come decoded from the ledger (no store read, no second decode).
+      const entry = this.ledger.entry(seqno);
+      if (!entry || entry.header.kind === "signature") continue;
+      for (const table of this.gov.applyCommitted(seqno, this.ledger.publicWritesAt(seqno)).tables)
+        touched.add(table);
     }
     this.#react(touched, toSeqno);
   }

@@ -4,12 +4,14 @@
  * `sdk/keys.ts` (the portable path) for every input; `test/sdk/keys.test.ts` checks both on the
  * same vectors, including hostile ones.
  */
-import { createHash, createPublicKey, type KeyObject, randomBytes, verify as nodeVerify } from "node:crypto";
+import { createPublicKey, hash, type KeyObject, randomBytes, verify as nodeVerify } from "node:crypto";
 import { concatBytes, toHex } from "../sdk/bytes.js";
 import { type PublicKey, uncompressedPoint } from "../sdk/keys.js";
 
 export function sha256(data: Uint8Array | string): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
+  // One-shot: no Hash object, and the digest's own 32-byte buffer viewed instead of copied.
+  const digest = hash("sha256", data, "buffer");
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.length);
 }
 
 export function secureRandomBytes(length: number): Uint8Array {

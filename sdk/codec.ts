@@ -32,6 +32,25 @@ const packr = new Packr({
   useTimestamp32: false,
 });
 
+/** `packr` but decoding byte strings as views into the input (`decodeViews`). */
+const viewUnpackr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  structuredClone: false,
+  bundleStrings: false,
+  sequential: false,
+  useFloat32: 0,
+  encodeUndefinedAsNil: true,
+  int64AsType: "number",
+  largeBigIntToFloat: false,
+  largeBigIntToString: false,
+  useBigIntExtension: false,
+  copyBuffers: false,
+  variableMapSize: false,
+  useTimestamp32: false,
+});
+
 /** A value the codec can carry: JSON-like data plus byte arrays. */
 export type Encodable =
   | null
@@ -49,11 +68,25 @@ export function encode(value: unknown): Uint8Array {
 
 /** Decodes one complete value; trailing bytes, truncation or garbage throw MalformedEncoding. */
 export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
+  return decodeWith(packr, bytes, what);
+}
+
+/**
+ * `decode`, but byte strings come back as views into `bytes` instead of copies: one allocation
+ * fewer per byte string. Only for bytes nobody modifies afterwards, and for results that stay on
+ * this thread (posting a view to a worker copies its whole underlying buffer) and do not outlive
+ * `bytes` by much (a view keeps all of it alive).
+ */
+export function decodeViews<T = unknown>(bytes: Uint8Array, what = "message"): T {
+  return decodeWith(viewUnpackr, bytes, what);
+}
+
+function decodeWith<T>(unpackr: Packr, bytes: Uint8Array, what: string): T {
   if (!(bytes instanceof Uint8Array)) {
     throw new TreatyError("MalformedEncoding", `${what}: expected bytes`);
   }
   try {
-    const values = packr.unpackMultiple(bytes) as unknown[];
+    const values = unpackr.unpackMultiple(bytes) as unknown[];
     if (values.length !== 1) {
       throw new Error(values.length === 0 ? "empty input" : "trailing bytes after the value");
     }

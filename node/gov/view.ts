@@ -74,9 +74,13 @@ export class GovView {
 
   /** Folds a committed entry in (entries must come in seqno order). Returns the tables it touched. */
   applyEntry(record: LedgerRecord): GovChange {
-    const writes = decodePublicWrites(decodeEntry(record.bytes, record.seqno));
-    this.#seqno = record.seqno;
-    return { seqno: record.seqno, tables: this.applyWrites(writes) };
+    return this.applyCommitted(record.seqno, decodePublicWrites(decodeEntry(record.bytes, record.seqno)));
+  }
+
+  /** `applyEntry` for a caller that has the entry's public writes decoded already. */
+  applyCommitted(seqno: number, writes: readonly MapWrites[]): GovChange {
+    this.#seqno = seqno;
+    return { seqno, tables: this.applyWrites(writes) };
   }
 
   /** Folds public writes in; returns the names of the governance tables they touched. */

@@ -23,10 +23,9 @@
 import { fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { KeyPair } from "../../sdk/keys.js";
-import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
+import { type DecodedEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 import type { TransactionInput } from "../../runtime/ledger/ledger.js";
 import { generateLedgerSecret, LedgerSecret, type LedgerSecrets } from "../../runtime/ledger/secrets.js";
-import type { LedgerRecord } from "../../runtime/ledger/store.js";
 import type { TxId } from "../consensus/types.js";
 import { publicWriteSet } from "../genesis.js";
 import { GOV, type NodeRecord, readTableValue, SINGLETON_KEY } from "../gov/tables.js";
@@ -86,10 +85,9 @@ export class LedgerRekey {
     return requested > (gov.row<LedgerSecretRecord>(GOV.ledgerSecret, SINGLETON_KEY)?.requests ?? 0);
   }
 
-  /** Follower: replicated entries, before their write sets are decrypted. */
-  onAppended(records: readonly LedgerRecord[]): void {
-    for (const record of records) {
-      const entry = decodeEntry(record.bytes, record.seqno);
+  /** Follower: replicated entries (as the ledger decoded them), before their write sets are decrypted. */
+  onAppended(entries: readonly DecodedEntry[]): void {
+    for (const entry of entries) {
       if (entry.header.meta.method !== REKEY_METHOD) continue;
       for (const { map, writes } of decodePublicWrites(entry)) {
         if (map !== GOV.ledgerSecret) continue;

@@ -16,7 +16,7 @@ import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { formatTxId } from "../../sdk/receipt.js";
 import { isPublicMap, type MapWrites } from "../../runtime/kv/types.js";
-import { decodeEntry } from "../../runtime/ledger/entry.js";
+import { type DecodedEntry, decodeEntry } from "../../runtime/ledger/entry.js";
 import type { Ledger, LedgerBase } from "../../runtime/ledger/ledger.js";
 import type { LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
@@ -95,12 +95,11 @@ export class Snapshots implements SnapshotPort {
     const { ledger, schedule } = this.#o;
     const previous = ledger.lastSignatureAtOrBefore(seqno - 1);
     if (Math.floor(seqno / schedule.everyEntries) > Math.floor(previous / schedule.everyEntries)) return true;
-    const before = previous === 0 ? undefined : ledger.get(previous);
-    const at = ledger.get(seqno);
+    const before = previous === 0 ? undefined : ledger.entry(previous);
+    const at = ledger.entry(seqno);
     if (before === undefined || at === undefined) return false;
-    const period = (bytes: Uint8Array, s: number) =>
-      Math.floor(decodeEntry(bytes, s).header.meta.timeMs / schedule.everyMs);
-    return period(at.bytes, seqno) > period(before.bytes, previous);
+    const period = (entry: DecodedEntry) => Math.floor(entry.header.meta.timeMs / schedule.everyMs);
+    return period(at) > period(before);
   }
 
   /** Replica hook: a snapshot at the last point in (from, to], taken before the KV commits past it. */

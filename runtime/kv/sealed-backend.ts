@@ -15,7 +15,7 @@
  * maps in bounded steps rewriting every value under the newest key; then the older keys are
  * dropped and their bytes zeroed.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 import { concatBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { assert } from "../../sdk/assert.js";
@@ -30,6 +30,8 @@ import {
 import { isPublicMap } from "./types.js";
 
 const NONCE_BYTES = 12;
+/** Nonces are cut from blocks of this many random bytes: one CSPRNG call per 341 sealed values. */
+const NONCE_POOL_BYTES = 4092;
 const TAG_BYTES = 16;
 export const AT_REST_KEY_BYTES = 32;
 
@@ -48,6 +50,9 @@ export interface ResealCursor {
 export class SealedBackend implements CommittedBackend {
   /** Newest first: `keys[0]` seals, every one opens. */
   #keys: Uint8Array[];
+  /** Random bytes not handed out yet: nonces are consumed from here, never reused. */
+  #noncePool = new Uint8Array(0);
+  #nonceOffset = 0;
 
   /**
    * `key` seals and opens; `older` keys (a re-seal that had not finished) only open. All must be
@@ -145,7 +150,12 @@ export class SealedBackend implements CommittedBackend {
   }
 
   #seal(map: MapRef, key: Uint8Array, value: Uint8Array): Uint8Array {
-    const nonce = randomBytes(NONCE_BYTES);
+    if (this.#nonceOffset + NONCE_BYTES > this.#noncePool.length) {
+      this.#noncePool = randomFillSync(new Uint8Array(NONCE_POOL_BYTES));
+      this.#nonceOffset = 0;
+    }
+    const nonce = this.#noncePool.subarray(this.#nonceOffset, this.#nonceOffset + NONCE_BYTES);
+    this.#nonceOffset += NONCE_BYTES;
     const cipher = createCipheriv("aes-256-gcm", this.#keys[0]!, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad(map, key));
     return concatBytes(nonce, cipher.update(value), cipher.final(), cipher.getAuthTag());

@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import { assert } from "../../sdk/assert.js";
 import { equalBytes } from "../../sdk/bytes.js";
-import { decode, encode } from "../../sdk/codec.js";
+import { decode, decodeViews, encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
@@ -139,7 +139,7 @@ export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEn
   const at = expectedSeqno;
   let outer: unknown;
   try {
-    outer = decode(bytes, `entry ${at}`);
+    outer = decodeViews(bytes, `entry ${at}`);
   } catch (err) {
     throw corrupt(at, "encoding", (err as Error).message);
   }
@@ -201,7 +201,7 @@ export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEn
 export function storedLeafFields(bytes: Uint8Array, seqno: number): LeafFields {
   let outer: unknown;
   try {
-    outer = decode(bytes, `entry ${seqno}`);
+    outer = decodeViews(bytes, `entry ${seqno}`);
   } catch (err) {
     throw corrupt(seqno, "encoding", (err as Error).message);
   }
@@ -346,7 +346,7 @@ function headerToWire(header: EntryHeader): Record<string, unknown> {
 function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
   let wire: unknown;
   try {
-    wire = decode(bytes, `entry ${at} header`);
+    wire = decodeViews(bytes, `entry ${at} header`);
   } catch (err) {
     throw corrupt(at, "header", (err as Error).message);
   }

@@ -27,7 +27,7 @@ import type { PublicKey } from "../../sdk/keys.js";
 import { createMerkleHasher, HASH_BYTES, type MerkleHasher } from "../../sdk/merkle.js";
 import { type EntryKind, encodeLeafData, type Receipt } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
-import type { WriteSet } from "../kv/types.js";
+import type { MapWrites, WriteSet } from "../kv/types.js";
 import {
   corrupt,
   type DecodedEntry,
@@ -37,6 +37,7 @@ import {
   encodeEntry,
   entryWriteSet,
   leafFields,
+  openPrivatePart,
   storedLeafFields,
   type TxMetadata,
 } from "./entry.js";
@@ -119,6 +120,14 @@ export interface SignatureState {
   readonly view: number;
 }
 
+/**
+ * Entries staged last whose decoded form the ledger keeps (`entry`, `publicWritesAt`, `get`): the
+ * commit hooks, the KV apply of a follower and governance read each new entry several times
+ * shortly after it was staged, and each would otherwise decode it again (and, once persisted,
+ * read it back from the store first).
+ */
+export const RECENT_DECODED_ENTRIES = 4096;
+
 /** Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one. */
 export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data));
 
@@ -155,6 +164,11 @@ export class Ledger {
   #internalCompacted = 0;
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
+  /** The last `RECENT_DECODED_ENTRIES` staged entries, decoded, by seqno (insertion = seqno order). */
+  readonly #recent = new Map<
+    number,
+    { readonly record: LedgerRecord; readonly entry: DecodedEntry; publicWrites: MapWrites[] | undefined }
+  >();
   #randomOffset = 0;
   #openedFrom = 0;
 
@@ -298,6 +312,7 @@ export class Ledger {
       throw corrupt(base.seqno, "base.frontier", "does not fit the snapshot's seqno and view");
     this.#store.rebase(base.seqno);
     this.#archive?.clear(); // nodes of entries this node no longer holds
+    this.#recent.clear();
     this.#staged = [];
     this.#signatures.length = 0;
     this.#internal = [];
@@ -367,13 +382,31 @@ export class Ledger {
   get(seqno: number): LedgerRecord | undefined {
     if (!Number.isSafeInteger(seqno) || seqno < 1 || seqno > this.lastSeqno) return undefined;
     if (seqno > this.#persistedSeqno) return this.#staged[seqno - this.#persistedSeqno - 1];
-    return this.#store.get(seqno);
+    return this.#recent.get(seqno)?.record ?? this.#store.get(seqno);
   }
 
   /** The decoded entry at `seqno`, or undefined. Throws LedgerCorrupt when the stored bytes are bad. */
   entry(seqno: number): DecodedEntry | undefined {
+    const recent = this.#recent.get(seqno);
+    if (recent !== undefined) return recent.entry;
     const record = this.get(seqno);
     return record === undefined ? undefined : decodeEntry(record.bytes, seqno);
+  }
+
+  /**
+   * The public writes of the entry at `seqno` (decoded once for recent entries: callers must not
+   * modify them). Throws TxNotFound when there is no such entry, LedgerCorrupt for bad bytes.
+   */
+  publicWritesAt(seqno: number): readonly MapWrites[] {
+    const recent = this.#recent.get(seqno);
+    if (recent !== undefined) {
+      recent.publicWrites ??= decodePublicWrites(recent.entry);
+      return recent.publicWrites;
+    }
+    const entry = this.entry(seqno);
+    if (entry === undefined)
+      throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
+    return decodePublicWrites(entry);
   }
 
   /**
@@ -385,7 +418,11 @@ export class Ledger {
     if (entry === undefined)
       throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
     assert(this.#secrets !== undefined, "reading private writes needs the ledger secrets");
-    return entryWriteSet(entry, this.#secrets);
+    if (!this.#recent.has(seqno)) return entryWriteSet(entry, this.#secrets);
+    return {
+      public: this.publicWritesAt(seqno) as MapWrites[],
+      private: openPrivatePart(entry, this.#secrets).writes,
+    };
   }
 
   /** The highest signature seqno ≤ `seqno`, or 0. */
@@ -595,7 +632,7 @@ export class Ledger {
           throw corrupt(record.seqno, "seqno", `expected the next entry, seqno ${this.lastSeqno + 1}`);
         }
         const entry = this.#check(record);
-        decodePublicWrites(entry);
+        const publicWrites = decodePublicWrites(entry);
         if (entry.header.kind === "signature") {
           const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
           checkSignatureEntry(
@@ -606,6 +643,7 @@ export class Ledger {
           );
         }
         this.#add(record, entry);
+        this.#recent.get(record.seqno)!.publicWrites = publicWrites;
       }
     } catch (err) {
       this.#dropStagedFrom(start + 1);
@@ -729,8 +767,12 @@ export class Ledger {
   /** Adds an entry to the tree and indexes; `stage` false means it is already in the store (open). */
   #add(record: LedgerRecord, entry: DecodedEntry, stage = true): void {
     this.#tree.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
-    if (stage) this.#staged.push(record);
-    else this.#persistedSeqno = record.seqno;
+    if (stage) {
+      this.#staged.push(record);
+      this.#recent.set(record.seqno, { record, entry, publicWrites: undefined });
+      if (this.#recent.size > RECENT_DECODED_ENTRIES)
+        this.#recent.delete(this.#recent.keys().next().value as number);
+    } else this.#persistedSeqno = record.seqno;
     if (record.view !== this.#views.at(-1)?.view)
       this.#views.push({ view: record.view, startSeqno: record.seqno });
     this.#lastView = record.view;
@@ -745,6 +787,7 @@ export class Ledger {
   }
 
   #afterTruncate(fromSeqno: number): void {
+    for (const seqno of this.#recent.keys()) if (seqno >= fromSeqno) this.#recent.delete(seqno);
     this.#tree.truncate(fromSeqno - 1);
     while ((this.#signatures.at(-1) ?? 0) >= fromSeqno) this.#signatures.pop();
     while ((this.#internal.at(-1) ?? 0) >= fromSeqno) this.#internal.pop();

@@ -1,0 +1,187 @@
+/**
+ * What a committed write costs each node process of a 3-node network, by thread: a short run of
+ * signed `log.writePublic` writes sent to the leader at each in-flight level, then CPU per write
+ * (user + system, from /proc) of every node process split into its main thread, its busiest
+ * other thread (the execution worker) and the rest (libuv's threadpool, V8's GC and compiler
+ * threads, verify workers), and the node-to-node frames a follower accepted and sent per write.
+ * The follower's share is what bench:network does not break down; `--cpu-prof DIR` writes V8
+ * profiles of every node process (each level runs on a fresh network, so a profile holds one).
+ *
+ *   node dist/bench/follower-cost.js [--requests 2000] [--in-flight 64,256] [--cpu-prof DIR]
+ *
+ * Table on stderr, JSON on stdout. Needs Linux /proc.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { Agent } from "node:http";
+import { loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
+import { fastSignedRequest } from "../test/integration/load.js";
+import { postSigned } from "./http.js";
+
+const { values: flags } = parseArgs({
+  options: {
+    requests: { type: "string", default: "2000" },
+    "in-flight": { type: "string", default: "64,256" },
+    "cpu-prof": { type: "string" },
+    "node-flags": { type: "string", default: "" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write(`node dist/bench/follower-cost.js [options]  (3 nodes, writes sent to the leader)
+  --requests N       writes per in-flight level (default 2000)
+  --in-flight 64,256 in-flight levels (a fresh network for each)
+  --cpu-prof DIR     V8 CPU profiles of every node process, DIR/<level>/node<i>/
+  --node-flags=FLAGS extra node flags for every node process
+Table on stderr (CPU µs per write per node and thread group), JSON on stdout.
+`);
+  process.exit(0);
+}
+const REQUESTS = Number(flags.requests);
+const LEVELS = flags["in-flight"].split(",").map(Number);
+if (![REQUESTS, ...LEVELS].every((n) => Number.isSafeInteger(n) && n > 0))
+  throw new Error("--requests and --in-flight take positive integers");
+const WARMUP = 500;
+const TICKS_PER_SECOND = 100;
+
+/** CPU ms of every thread of process `pid`, by thread id (Node names them all "node"). */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    out.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND);
+  }
+  return out;
+}
+
+/**
+ * CPU µs per write of one process between two readings: its main thread, its busiest other
+ * thread (the execution worker under write load) and all the rest (libuv's threadpool, V8's
+ * GC and compiler threads, verify workers).
+ */
+function split(pid: number, before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const used = [...after].map(([tid, ms]) => ({ tid, ms: ms - (before.get(tid) ?? 0) }));
+  const main = used.find((t) => t.tid === String(pid))?.ms ?? 0;
+  const others = used.filter((t) => t.tid !== String(pid)).sort((a, b) => b.ms - a.ms);
+  const worker = others[0]?.ms ?? 0;
+  const rest = others.slice(1).reduce((sum, t) => sum + t.ms, 0);
+  const us = (ms: number) => Math.round((ms * 1000) / REQUESTS);
+  return { main: us(main), worker: us(worker), rest: us(rest) };
+}
+
+/** Frames each node sent and accepted (`/node/metrics`). */
+async function frames(node: ClusterNode): Promise<{ sent: number; received: number }> {
+  const text = await (await fetch(`${node.url}/node/metrics`)).text();
+  const count = (direction: string) =>
+    Number(
+      new RegExp(`^treaty_transport_frames_total\\{direction="${direction}"\\} (\\S+)$`, "m").exec(
+        text,
+      )?.[1] ?? NaN,
+    );
+  return { sent: count("sent"), received: count("received") };
+}
+
+async function commitSeqno(node: ClusterNode): Promise<number> {
+  const status = await node.status();
+  return status.commitSeqno ?? 0;
+}
+
+async function run(
+  cluster: Cluster,
+  leader: ClusterNode,
+  firstId: number,
+  count: number,
+  inFlight: number,
+): Promise<number> {
+  const requests = Array.from({ length: count }, (_, i) =>
+    fastSignedRequest(cluster.user, cluster.serviceId, "/app/log/writePublic", {
+      id: firstId + i,
+      msg: "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.",
+    }),
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
+  let next = 0;
+  let last = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const { status, text } = await postSigned(agent, leader.url, requests[i]!);
+      if (status !== 200) throw new Error(`write ${i}: HTTP ${status}: ${text}`);
+      const seqno = Number((JSON.parse(text) as { txid: string }).txid.split(".")[1]);
+      if (seqno > last) last = seqno;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  agent.destroy();
+  return last;
+}
+
+async function level(inFlight: number): Promise<Record<string, unknown>> {
+  const profileDir =
+    flags["cpu-prof"] === undefined ? undefined : resolve(flags["cpu-prof"], String(inFlight));
+  const cluster = await startCluster({
+    nodes: 3,
+    contracts: [{ name: "log", path: "contracts/examples/log" }],
+    signatureIntervalMs: 20,
+    logLevel: "warn",
+    nodeArgs: (i: number) => [
+      ...flags["node-flags"].split(" ").filter((f) => f.length > 0),
+      ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, `node${i}`)}`]),
+    ],
+  });
+  try {
+    const leader = await cluster.waitForLeader();
+    const measured = [leader, ...cluster.nodes.filter((n) => n !== leader)];
+    await run(cluster, leader, 1, WARMUP, inFlight);
+    const framesBefore = await Promise.all(measured.map(frames));
+    const before = measured.map((n) => threadCpuMs(n.pid()!));
+    const started = performance.now();
+    const last = await run(cluster, leader, WARMUP + 1, REQUESTS, inFlight);
+    // Every node has committed (and so applied) the last write before CPU is read again.
+    for (const node of measured) while ((await commitSeqno(node)) < last) await sleep(2);
+    const seconds = (performance.now() - started) / 1000;
+    const after = measured.map((n) => threadCpuMs(n.pid()!));
+    const framesAfter = await Promise.all(measured.map(frames));
+    const framesPerWrite = framesAfter.map((f, i) => ({
+      sent: Number(((f.sent - framesBefore[i]!.sent) / REQUESTS).toFixed(2)),
+      received: Number(((f.received - framesBefore[i]!.received) / REQUESTS).toFixed(2)),
+    }));
+    const perWrite = after.map((threads, i) => split(measured[i]!.pid()!, before[i]!, threads));
+    for (const node of cluster.nodes) await node.stop(); // profiles are written on a clean stop
+    return {
+      inFlight,
+      writesPerSecond: Math.round(REQUESTS / seconds),
+      cpuMicrosPerWrite: perWrite,
+      framesPerWrite,
+    };
+  } finally {
+    await cluster.dispose();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const results = [];
+const loadAtStart = loadavg()[0]!;
+for (const inFlight of LEVELS) {
+  const r = await level(inFlight);
+  results.push(r);
+  const nodes = r.cpuMicrosPerWrite as Array<Record<string, number>>;
+  const fmt = (g: Record<string, number>) =>
+    `${g.main! + g.worker! + g.rest!} (main ${g.main} worker ${g.worker} rest ${g.rest})`;
+  const f = (r.framesPerWrite as Array<{ sent: number; received: number }>)[1]!;
+  process.stderr.write(
+    `in flight ${inFlight}: ${r.writesPerSecond} writes/s; CPU µs per write: leader ${fmt(nodes[0]!)}; followers ${fmt(nodes[1]!)}, ${fmt(nodes[2]!)}; follower frames per write: ${f.received} in, ${f.sent} out\n`,
+  );
+}
+process.stderr.write(`load average at start ${loadAtStart.toFixed(2)}, at end ${loadavg()[0]!.toFixed(2)}\n`);
+process.stdout.write(`${JSON.stringify({ loadAtStart, results }, null, 2)}\n`);

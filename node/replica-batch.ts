@@ -1,0 +1,121 @@
+/**
+ * What a replica hands on after its Readys, gathered per event-loop turn (node/replica.ts):
+ *
+ * - KV applies of replicated entries and KV commits go to the execution worker as one apply
+ *   request (every entry of the turn) and one commit request (the highest commit point),
+ *   instead of one apply, one rollback and one commit per Ready: each request is a
+ *   `postMessage`, a reply and, for a commit, an LMDB transaction.
+ * - Messages sent once entries are durable go out together, and successful append responses
+ *   to one leader are merged (`mergeAppendAcks`): with group commit one sync makes several
+ *   appends durable, and one acknowledgement of the highest says all that the others would
+ *   (consensus/progress.ts frees every in-flight append at or below an acknowledged seqno). Each
+ *   message dropped saves a signed, encrypted frame here and its verification on the leader.
+ *
+ * Everything gathered in a turn is flushed in a `process.nextTick` after it (before any I/O
+ * callback or timer, so nothing else observes the delay), or earlier through `flush()`, which the
+ * replica calls before any other execution request of its own so that requests keep their order.
+ */
+import type { Message } from "./consensus/types.js";
+import type { ExecutionService, VersionedWriteSet } from "./execution/service.js";
+
+export interface ReplicaBatchOptions {
+  readonly execution: ExecutionService;
+  /** Sends messages now (after `flush` merged them). */
+  readonly send: (messages: readonly Message[]) => void;
+  /** A failed apply or commit: the replica stops. */
+  readonly fail: (err: unknown) => void;
+  /** True once the replica must not hand anything on (closed or failed). */
+  readonly stopped: () => boolean;
+}
+
+export class ReplicaBatch {
+  readonly #o: ReplicaBatchOptions;
+  #applies: VersionedWriteSet[] = [];
+  #commit = 0;
+  #messages: Message[] = [];
+  #scheduled = false;
+
+  constructor(options: ReplicaBatchOptions) {
+    this.#o = options;
+  }
+
+  /** KV applies of replicated entries, in version order after every earlier one. */
+  apply(items: readonly VersionedWriteSet[]): void {
+    for (const item of items) this.#applies.push(item);
+    this.#schedule();
+  }
+
+  /** A KV commit up to `version` (entries applied before it). */
+  commit(version: number): void {
+    if (version > this.#commit) this.#commit = version;
+    this.#schedule();
+  }
+
+  /** Messages to send once merged with the others of this turn. */
+  send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    for (const m of messages) this.#messages.push(m);
+    this.#schedule();
+  }
+
+  /** Hands on the applies gathered (before a request that needs them applied, a snapshot's commit). */
+  flushApplies(): void {
+    const applies = this.#applies;
+    this.#applies = [];
+    if (applies.length > 0 && !this.#o.stopped()) this.#o.execution.apply(applies).catch(this.#o.fail);
+  }
+
+  /** Hands on everything gathered: the apply, then the commit, then the messages. */
+  flush(): void {
+    const applies = this.#applies;
+    const commit = this.#commit;
+    const messages = this.#messages;
+    this.#applies = [];
+    this.#commit = 0;
+    this.#messages = [];
+    if (this.#o.stopped()) return;
+    const { execution } = this.#o;
+    if (applies.length > 0) execution.apply(applies).catch(this.#o.fail);
+    if (commit > 0) execution.commit(commit).catch(this.#o.fail);
+    if (messages.length > 0) this.#o.send(mergeAppendAcks(messages));
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    process.nextTick(() => {
+      this.#scheduled = false;
+      this.flush();
+    });
+  }
+}
+
+/**
+ * Drops each successful append response that a later one to the same node supersedes: same
+ * view, a seqno at least as high, and a read round at least as high (or neither has one), with
+ * no other message to that node in between. Everything else keeps its order. A leader learns
+ * from the later response all it would have from the dropped one (match, read round, liveness).
+ */
+export function mergeAppendAcks(messages: readonly Message[]): Message[] {
+  const out: Array<Message | undefined> = [];
+  /** Index in `out` of the last message to each node, when it is a successful append response. */
+  const lastAck = new Map<string, number>();
+  for (const m of messages) {
+    const previous = lastAck.get(m.to);
+    if (m.type === "appendResponse" && m.success) {
+      const p = previous === undefined ? undefined : out[previous];
+      if (
+        p?.type === "appendResponse" &&
+        p.view === m.view &&
+        p.seqno <= m.seqno &&
+        (p.readRound ?? 0) <= (m.readRound ?? 0)
+      )
+        out[previous!] = undefined;
+      lastAck.set(m.to, out.length);
+    } else {
+      lastAck.delete(m.to);
+    }
+    out.push(m);
+  }
+  return out.filter((m): m is Message => m !== undefined);
+}
