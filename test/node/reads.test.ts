@@ -19,9 +19,9 @@ describe("read consistency on one node", () => {
   let user: Client;
 
   before(async () => {
-    // Signatures only every 10 minutes (or 1000 transactions): a write stays Pending for the
-    // whole test, so what each level sees is deterministic.
-    net = await startTestNode({ signatureIntervalMs: 600_000 });
+    // Signatures only every 10 minutes (or 1000 transactions), none when idle: a write stays
+    // Pending for the whole test, so what each level sees is deterministic.
+    net = await startTestNode({ signatureIntervalMs: 600_000, signWhenIdle: false });
     user = net.client();
   });
   after(() => net?.dispose());
