@@ -14,7 +14,7 @@ import { Packr } from "msgpackr";
 import { TreatyError } from "./errors.js";
 import { checkMapKeys } from "./msgpack-keys.js";
 
-const packr = new Packr({
+const OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   moreTypes: false,
@@ -27,29 +27,14 @@ const packr = new Packr({
   largeBigIntToFloat: false,
   largeBigIntToString: false,
   useBigIntExtension: false,
-  copyBuffers: true,
   variableMapSize: false,
   useTimestamp32: false,
-});
+} as const;
+
+const packr = new Packr({ ...OPTIONS, copyBuffers: true });
 
 /** `packr` but decoding byte strings as views into the input (`decodeViews`). */
-const viewUnpackr = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  moreTypes: false,
-  structuredClone: false,
-  bundleStrings: false,
-  sequential: false,
-  useFloat32: 0,
-  encodeUndefinedAsNil: true,
-  int64AsType: "number",
-  largeBigIntToFloat: false,
-  largeBigIntToString: false,
-  useBigIntExtension: false,
-  copyBuffers: false,
-  variableMapSize: false,
-  useTimestamp32: false,
-});
+const viewUnpackr = new Packr({ ...OPTIONS, copyBuffers: false });
 
 /** A value the codec can carry: JSON-like data plus byte arrays. */
 export type Encodable =
