@@ -49,6 +49,7 @@ import { TreatyNode } from "../node/service.js";
 import { type NatsServer, startNatsServer } from "../node/nats-server.js";
 import { CLI } from "../test/support/cli.js";
 import { freePorts } from "../test/support/cluster.js";
+import { pollFor, until } from "../test/support/poll.js";
 
 const { values } = parseArgs({
   options: {
@@ -95,11 +96,7 @@ function unsealed(config: NodeConfig) {
 
 async function startNode(config: NodeConfig): Promise<TreatyNode> {
   const node = await TreatyNode.start(config, realRuntime(config, silentLogger));
-  const deadline = Date.now() + 600_000;
-  while (!node.lifecycle.serving) {
-    if (Date.now() > deadline) throw new Error("the node did not serve within 10 minutes");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await until("the node to serve", () => node.lifecycle.serving, 600_000, 5);
   return node;
 }
 
@@ -180,14 +177,6 @@ async function extend(config: NodeConfig, entries: number): Promise<number> {
   return end;
 }
 
-async function until(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 interface Built {
   readonly dir: string;
   readonly configFile: string;
@@ -224,19 +213,27 @@ async function build(dir: string, entries: number, nats: NatsServer): Promise<Bu
   const config = loadConfig(configFile);
   const genesis = await startNode(config);
   // Stop only once the execution KV has committed every genesis entry (extend appends after them).
-  await until("the genesis entries to commit in the KV", () => {
-    const status = genesis.replica.consensus.status();
-    return (
-      status.commitSeqno === genesis.ledger.lastSeqno &&
-      genesis.execution.committedVersion === status.commitSeqno
-    );
-  });
+  await until(
+    "the genesis entries to commit in the KV",
+    () => {
+      const status = genesis.replica.consensus.status();
+      return (
+        status.commitSeqno === genesis.ledger.lastSeqno &&
+        genesis.execution.committedVersion === status.commitSeqno
+      );
+    },
+    120_000,
+  );
   await genesis.stop();
   const end = await extend(config, entries);
   const first = performance.now();
   const node = await startNode(config);
   const firstStartMs = performance.now() - first;
-  await until("a usable snapshot after the build", () => (node.snapshots.latest()?.seqno ?? 0) >= end);
+  await until(
+    "a usable snapshot after the build",
+    () => (node.snapshots.latest()?.seqno ?? 0) >= end,
+    120_000,
+  );
   await node.stop();
   const { serviceKey } = unsealed(config);
   return { dir, configFile, firstStartMs, buildMs: performance.now() - started, serviceKey, user };
@@ -285,25 +282,17 @@ function processRssMB(pid: number): number {
 }
 
 /** Polls `probe` every 10 ms until it returns a value; fails when `proc` exits or after the timeout. */
-async function poll<T>(
+function poll<T>(
   what: string,
   proc: ChildProcess,
   timeoutMs: number,
   probe: () => Promise<T | undefined>,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null)
-      throw new Error(`waiting for ${what}: the process exited (${proc.exitCode ?? proc.signalCode})`);
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  const exited = () =>
+    proc.exitCode !== null || proc.signalCode !== null
+      ? `the process exited (${proc.exitCode ?? proc.signalCode})`
+      : undefined;
+  return pollFor(what, probe, { timeoutMs, pollMs: 10, abort: exited });
 }
 
 /** Runs the built node as a 1-node service and times a fresh node joining it (module comment, 3). */
