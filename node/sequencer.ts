@@ -67,7 +67,7 @@ export interface SequencerOptions {
   /** Calls waiting beyond this are refused with Unavailable (backpressure). */
   readonly maxQueuedCalls?: number;
   /**
-   * Least time between two signatures made because the pipeline ran dry (default
+   * Least time from the previous signature to one made because the pipeline ran dry (default
    * DEFAULT_IDLE_SIGNATURE_GAP_MS; null: sign only by the policy).
    */
   readonly idleSignatureGapMs?: number | null;
