@@ -90,6 +90,13 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     () => node.transportStats()?.dropped ?? {},
   );
   metrics.family(
+    "treaty_forwarded_total",
+    "Requests forwarded to the leader, and the transport requests that carried them (batched per turn)",
+    "counter",
+    "kind",
+    () => ({ ...node.forwardStats() }),
+  );
+  metrics.family(
     "treaty_transport_frames_total",
     "Node-to-node frames sent and accepted",
     "counter",

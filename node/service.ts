@@ -84,6 +84,7 @@ import {
   loadPersistedState,
   Replica,
 } from "./replica.js";
+import { batchItems, ForwardBatcher, serveBatch } from "./forward-batch.js";
 import { isSnapshotChunkRequest } from "./snapshot/transfer.js";
 import { buildRouter } from "./routes.js";
 import { isReadIndexRequest, ReadService } from "./reads/service.js";
@@ -208,6 +209,12 @@ export class TreatyNode {
   readonly #timing: ConsensusTimingConfig;
   /** Requests waiting for a leader to be known (#knownLeader); each removes itself when woken. */
   readonly #leaderWaiters = new Set<() => void>();
+  /** Sends forwarded requests, a turn's worth to one leader in one transport request. */
+  readonly #forwardBatcher = new ForwardBatcher((leader, payload) => {
+    if (this.#transport === null)
+      return Promise.reject(new TreatyError("Unavailable", "this node has no transport"));
+    return this.#transport.request(leader, payload, FORWARD_TIMEOUT_MS);
+  });
   /** Requests forwarded to a leader and not answered yet. */
   readonly #forwards = new Set<{ readonly leader: string; readonly fail: (err: TreatyError) => void }>();
   /** A joining node's wait to enter the consensus configuration. */
@@ -686,6 +693,11 @@ export class TreatyNode {
     return this.#http.url;
   }
 
+  /** Requests this node forwarded to a leader, and the transport requests that carried them. */
+  forwardStats(): { readonly requests: number; readonly sends: number } {
+    return this.#forwardBatcher.stats;
+  }
+
   /** The node-to-node transport's counters, or undefined for a node without one. */
   transportStats(): TransportStats | undefined {
     return this.#transport?.stats();
@@ -793,14 +805,13 @@ export class TreatyNode {
       headers,
       body: req.body,
     });
-    const transport = this.#transport;
     let answer: Uint8Array;
     try {
       answer = await new Promise<Uint8Array>((resolve, reject) => {
         const pending = { leader, fail: reject };
         this.#forwards.add(pending);
-        transport
-          .request(leader, payload, FORWARD_TIMEOUT_MS)
+        this.#forwardBatcher
+          .forward(leader, payload)
           .then(resolve, reject)
           .finally(() => this.#forwards.delete(pending));
       });
@@ -845,15 +856,25 @@ export class TreatyNode {
     return this.replica.consensus.status().leader;
   }
 
-  /** Serves a request another node forwarded to us (we believe we lead). */
+  /** Serves a request (or a batch of them, node/forward-batch.ts) another node forwarded to us. */
   async #serveForwarded(from: string, payload: Uint8Array): Promise<Uint8Array> {
-    const request = decode<{ method?: unknown; url?: unknown; headers?: unknown; body?: unknown }>(
-      payload,
-      "forwarded request",
+    const request = decode<{ batch?: unknown }>(payload, "forwarded request");
+    const items = batchItems(request);
+    if (items === null) return this.#serveOneForwarded(from, request);
+    return serveBatch(items, async (item) =>
+      this.#serveOneForwarded(from, decode(item, "forwarded request")),
     );
+  }
+
+  /** Serves one forwarded request (we believe we lead); a batch inside a batch is MalformedRequest. */
+  async #serveOneForwarded(
+    from: string,
+    request: { method?: unknown; url?: unknown; headers?: unknown; body?: unknown; batch?: unknown },
+  ): Promise<Uint8Array> {
     if (isReadIndexRequest(request)) return this.reads.serveReadIndex();
     if (isSnapshotChunkRequest(request)) return this.replica.serveSnapshotChunk(request);
     if (
+      request.batch !== undefined ||
       typeof request.method !== "string" ||
       typeof request.url !== "string" ||
       typeof request.headers !== "object" ||
