@@ -751,6 +751,17 @@ export class ConsensusNode {
       // Reads waiting for the next round ride on this heartbeat; an unconfirmed round is re-sent.
       if (this.pendingReads.length > 0 && this.pendingReads.at(-1)!.round > this.readRound) this.readRound++;
       for (const [to, pr] of this.progress) {
+        // A replicating follower sent entries since the last round, with today's commit point and
+        // no read round to confirm, learns nothing from a heartbeat: under load that skips about
+        // half of all appends (each a signed frame and an ack). Its appends reset its election
+        // timer, and a lost one is caught by the next append's consistency check.
+        const informed =
+          pr.state === "replicate" &&
+          pr.appendedSinceHeartbeat &&
+          pr.sentCommit === this.commitSeqno &&
+          this.pendingReads.length === 0;
+        pr.appendedSinceHeartbeat = false;
+        if (informed) continue;
         if (pr.state === "probe") pr.probeSent = false;
         this.sendAppend(to, pr, true);
       }
@@ -1159,8 +1170,11 @@ export class ConsensusNode {
       commitSeqno: this.commitSeqno,
       ...(this.readRound > 0 && { readRound: this.readRound }),
     });
-    if (entries.length > 0) pr.sent(entries[entries.length - 1]!.seqno);
-    else if (pr.state === "probe") pr.probeSent = true;
+    pr.sentCommit = this.commitSeqno;
+    if (entries.length > 0) {
+      pr.sent(entries[entries.length - 1]!.seqno);
+      if (!heartbeat) pr.appendedSinceHeartbeat = true;
+    } else if (pr.state === "probe") pr.probeSent = true;
   }
 
   /**

@@ -24,6 +24,10 @@ export class Progress {
   recentActive = false;
   /** Highest read-index round this follower answered in the leader's view. */
   readAck = 0;
+  /** An append carrying entries went to this follower since the last heartbeat round. */
+  appendedSinceHeartbeat = false;
+  /** The commit seqno the last append to this follower carried. */
+  sentCommit = 0;
   /** Last seqno of each in-flight append, ascending; bounded by `maxInflight`. */
   private readonly inflight: number[] = [];
 

@@ -533,3 +533,41 @@ test("read index: a lone node answers at once; an echo of a round never started 
   assert.deepEqual(reads, [{ id: 1, seqno: 2 }], "round 1 confirmed, round 2 (never sent) not");
   throwsCode(() => cluster.core("b").readIndex(3), "NotLeader");
 });
+
+test("a heartbeat round skips a follower that was just sent entries with the current commit point", () => {
+  const cluster = new TestCluster(["a", "b", "c"], TEST_LIMITS);
+  cluster.electAndSign("a");
+  const leader = cluster.core("a");
+  const heartbeatsTo = () => {
+    leader.tick();
+    cluster.process();
+    const appends = cluster.queue
+      .filter((m) => m.type === "append" && m.entries.length === 0)
+      .map((m) => m.to);
+    cluster.stabilize();
+    return appends.sort();
+  };
+  assert.deepEqual(heartbeatsTo(), ["b", "c"], "an idle round heartbeats everyone");
+
+  // Entries go out, and are acknowledged before the round: the commit point moved since they
+  // left, so the round still tells both followers.
+  leader.propose([{ signature: false, payload: text("w") }, sig]);
+  cluster.stabilize();
+  assert.deepEqual(heartbeatsTo(), ["b", "c"]);
+  assert.equal(cluster.core("b").status().commitSeqno, leader.status().commitSeqno);
+
+  // Entries go out and nothing is acknowledged yet: they carry today's commit point, so the
+  // round skips both; the round after (no entries since) heartbeats again.
+  leader.propose([{ signature: false, payload: text("x") }]);
+  cluster.process();
+  assert.deepEqual(heartbeatsTo(), []);
+  assert.deepEqual(heartbeatsTo(), ["b", "c"]);
+
+  // Entries just went out, but a read's round was lost: the round re-sends it to everyone.
+  leader.propose([sig]);
+  cluster.process();
+  leader.readIndex(1);
+  cluster.process();
+  cluster.queue = cluster.queue.filter((m) => m.type !== "append" || m.entries.length > 0);
+  assert.deepEqual(heartbeatsTo(), ["b", "c"]);
+});
