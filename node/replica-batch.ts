@@ -15,7 +15,8 @@
  * callback or timer, so nothing else observes the delay), or earlier through `flush()`, which the
  * replica calls before any other execution request of its own so that requests keep their order.
  */
-import type { Message } from "./consensus/types.js";
+import type { ConsensusLimits } from "./consensus/options.js";
+import type { AppendMessage, Message } from "./consensus/types.js";
 import type { ExecutionService, VersionedWriteSet } from "./execution/service.js";
 
 export interface ReplicaBatchOptions {
@@ -118,4 +119,66 @@ export function mergeAppendAcks(messages: readonly Message[]): Message[] {
     out.push(m);
   }
   return out.filter((m): m is Message => m !== undefined);
+}
+
+/**
+ * Joins each append (or heartbeat) that continues the previous append to the same node into it:
+ * same sender and view, its `prevSeqno`/`prevView` the last entry of the previous one, a read
+ * round at least as high, no other message to that node in between, and the joined entries
+ * within `maxBatchEntries` and `maxBatchBytes` (no larger than one append the core builds). The
+ * joined append carries the later commit point and read round, so a follower learns from it all
+ * that the two would have told it, and its one acknowledgement frees both in the leader's
+ * window (consensus/progress.ts). A leader proposing a batch and then its signature in one run
+ * sends each follower one append instead of two. Everything else keeps its order.
+ */
+export function mergeAppends(
+  messages: readonly Message[],
+  limits: Pick<ConsensusLimits, "maxBatchEntries" | "maxBatchBytes">,
+): Message[] {
+  const out: Message[] = [];
+  /** Index in `out` of the last message to each node, when it is an append. */
+  const lastAppend = new Map<string, number>();
+  for (const m of messages) {
+    if (m.type !== "append") {
+      lastAppend.delete(m.to);
+      out.push(m);
+      continue;
+    }
+    const at = lastAppend.get(m.to);
+    const p = at === undefined ? undefined : out[at];
+    if (p?.type === "append" && continues(p, m, limits)) {
+      out[at!] = {
+        ...m,
+        prevSeqno: p.prevSeqno,
+        prevView: p.prevView,
+        entries: [...p.entries, ...m.entries],
+        commitSeqno: Math.max(p.commitSeqno, m.commitSeqno),
+      };
+      continue;
+    }
+    lastAppend.set(m.to, out.length);
+    out.push(m);
+  }
+  return out;
+}
+
+function continues(
+  p: AppendMessage,
+  m: AppendMessage,
+  limits: Pick<ConsensusLimits, "maxBatchEntries" | "maxBatchBytes">,
+): boolean {
+  const last = p.entries.at(-1);
+  if (
+    p.from !== m.from ||
+    p.view !== m.view ||
+    m.prevSeqno !== (last?.seqno ?? p.prevSeqno) ||
+    m.prevView !== (last?.view ?? p.prevView) ||
+    (p.readRound ?? 0) > (m.readRound ?? 0) ||
+    p.entries.length + m.entries.length > limits.maxBatchEntries
+  )
+    return false;
+  let bytes = 0;
+  for (const e of p.entries) bytes += e.payload.length;
+  for (const e of m.entries) bytes += e.payload.length;
+  return bytes <= limits.maxBatchBytes;
 }

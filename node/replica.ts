@@ -52,7 +52,7 @@ import { decodeEntry, decodePublicWrites } from "../runtime/ledger/entry.js";
 import type { Ledger } from "../runtime/ledger/ledger.js";
 import type { LedgerRecord } from "../runtime/ledger/store.js";
 import { utf8 } from "../sdk/bytes.js";
-import { ReplicaBatch } from "./replica-batch.js";
+import { mergeAppends, ReplicaBatch } from "./replica-batch.js";
 import { SnapshotInstaller } from "./snapshot/install.js";
 import type { SnapshotPort } from "./snapshot/port.js";
 
@@ -192,6 +192,7 @@ export class Replica {
   #inboxHead = 0;
   #inboxDropped = 0;
   #draining = false;
+  #processScheduled = false;
   #closed = false;
   /** Read-index requests waiting for the core's answer, by id. */
   readonly #reads = new Map<
@@ -386,11 +387,32 @@ export class Replica {
     return this.#leaderCommitSeqno;
   }
 
-  /** Leader: proposes entries the ledger already staged (same order); returns their ids. */
+  /**
+   * Leader: proposes entries the ledger already staged (same order); returns their ids. The
+   * Ready is handled in a microtask (`#processSoon`), so the proposals of one synchronous run (a
+   * batch and the signature after it) are persisted together and reach each follower in one
+   * append (`mergeAppends`): one frame to seal and one acknowledgement to verify, not two.
+   */
   propose(entries: readonly ProposedEntry[]): TxId[] {
     const ids = this.#o.consensus.propose(entries);
-    this.process();
+    this.#processSoon();
     return ids;
+  }
+
+  /** Runs `process()` once the current synchronous run ends (a stopped replica skips it). */
+  #processSoon(): void {
+    if (this.#processScheduled) return;
+    this.#processScheduled = true;
+    queueMicrotask(() => {
+      this.#processScheduled = false;
+      if (this.#closed || this.#failed) return;
+      try {
+        this.process();
+      } catch (err) {
+        // A fatal error already stopped the replica (#guard); anything else refused one step.
+        this.#o.logger.debug("consensus proposal not handled", { err });
+      }
+    });
   }
 
   /** Leader: refuses `change` as `changeMembership` would, appending nothing (call it before staging). */
@@ -488,7 +510,7 @@ export class Replica {
     const sendNow = consensus.status().role === "Leader";
     if (sendNow) {
       this.#batch.flush(); // messages gathered while following go first
-      this.#send(ready.messages);
+      this.#send(mergeAppends(ready.messages, consensus.limits));
     }
     this.#afterDurable(durable, () => {
       if (!sendNow) this.#batch.send(ready.messages);

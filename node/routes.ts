@@ -18,7 +18,6 @@
  * Writes that reach a follower are forwarded to the leader over the node-to-node transport and
  * answered through the follower; reads run where they arrive.
  */
-import { randomBytes } from "node:crypto";
 import { toHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
 import {
@@ -30,6 +29,7 @@ import {
 } from "../sdk/request.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { admit } from "./admission.js";
+import { callSeed } from "./call-seeds.js";
 import { admitBearer, hasBearer, jwtVerifierFor } from "./auth/bearer.js";
 import type { ExecCall } from "./execution/service.js";
 import { addGovRoutes } from "./gov/routes.js";
@@ -235,7 +235,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     nonce: admitted.body.nonce ?? null,
     ...(admitted.body.createdMs !== undefined && { createdMs: admitted.body.createdMs }),
     timeMs: now,
-    seed: new Uint8Array(randomBytes(32)),
+    seed: callSeed(),
   };
   const at = req.query.get("at");
   if (at !== null) {

@@ -286,9 +286,13 @@ export class Sequencer {
         throw err;
       }
     }
+    // A due signature is proposed before the calls are answered, in this same synchronous run:
+    // the replica handles both proposals as one Ready, so each follower gets one append.
+    const signed = this.#signIfDue();
     results.forEach((result, i) => {
       batch[i]!.resolve(result);
     });
+    await signed;
   }
 
   /**

@@ -22,18 +22,27 @@ export function parseStrictJson(text: string, what: string): unknown {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       const start = i;
+      let escaped = false;
       for (i++; i < text.length; i++) {
         const d = text.charCodeAt(i);
-        if (d === 0x5c) i++;
-        else if (d === 0x22) break;
+        if (d === 0x5c) {
+          i++;
+          escaped = true;
+        } else if (d === 0x22) break;
+        else if (d < 0x20) escaped = true; // invalid in JSON: JSON.parse decides, as for escapes
       }
       if (expectKey) {
         const open = keys[keys.length - 1];
         let key: unknown;
-        try {
-          key = JSON.parse(text.slice(start, i + 1));
-        } catch {
-          break; // malformed: JSON.parse below reports it
+        if (!escaped && i < text.length) {
+          // Neither an escape nor a control character: the key is the text between the quotes.
+          key = text.slice(start + 1, i);
+        } else {
+          try {
+            key = JSON.parse(text.slice(start, i + 1));
+          } catch {
+            break; // malformed: JSON.parse below reports it
+          }
         }
         if (open !== undefined && typeof key === "string") {
           if (open.has(key)) {

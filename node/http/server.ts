@@ -64,6 +64,8 @@ export type Handler = (request: HttpRequest) => Promise<HttpResponse> | HttpResp
 interface Route {
   readonly method: string;
   readonly segments: readonly string[];
+  /** Per segment: the parameter it names (`:name`), or null for a literal segment. */
+  readonly params: readonly (string | null)[];
   readonly handler: Handler;
 }
 
@@ -103,17 +105,17 @@ export class Router {
     try {
       if (this.routes.length === 0)
         throw new TreatyError("Unavailable", "the node is starting: retry shortly");
-      const url = new URL(request.url, "http://treaty");
-      this.#gate?.(url.pathname);
-      const found = this.match(request.method, url.pathname);
-      if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${url.pathname}`);
+      const { path, query } = splitTarget(request.url);
+      this.#gate?.(path);
+      const found = this.match(request.method, path);
+      if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${path}`);
       if (found === "method-not-allowed") {
-        throw new TreatyError("NotFound", `${request.method} is not supported on ${url.pathname}`);
+        throw new TreatyError("NotFound", `${request.method} is not supported on ${path}`);
       }
       return await found.handler({
         method: request.method,
-        path: url.pathname,
-        query: url.searchParams,
+        path,
+        query,
         headers: request.headers,
         body: request.body,
         params: found.params,
@@ -138,7 +140,9 @@ export class Router {
   }
 
   add(method: string, pattern: string, handler: Handler): this {
-    const route = { method, segments: pattern.split("/").filter(Boolean), handler };
+    const segments = pattern.split("/").filter(Boolean);
+    const params = segments.map((seg) => (seg.startsWith(":") ? seg.slice(1) : null));
+    const route = { method, segments, params, handler };
     const same = this.routes.findIndex(
       (r) => r.method === method && r.segments.join("/") === route.segments.join("/"),
     );
@@ -154,21 +158,41 @@ export class Router {
     const parts = path.split("/").filter(Boolean);
     let pathMatched = false;
     for (const route of this.routes) {
-      if (route.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      const ok = route.segments.every((seg, i) => {
-        if (seg.startsWith(":")) {
-          params[seg.slice(1)] = decodeSegment(parts[i]!);
-          return true;
+      const { segments, params: names } = route;
+      if (segments.length !== parts.length) continue;
+      // Segment by segment, in order: a parameter is decoded (a malformed one throws) before a
+      // later literal segment is compared.
+      let params: Record<string, string> | undefined;
+      let ok = true;
+      for (let i = 0; i < segments.length; i++) {
+        const name = names[i];
+        if (name !== null && name !== undefined) {
+          params ??= {};
+          params[name] = decodeSegment(parts[i]!);
+        } else if (segments[i] !== parts[i]) {
+          ok = false;
+          break;
         }
-        return seg === parts[i];
-      });
+      }
       if (!ok) continue;
       pathMatched = true;
-      if (route.method === method) return { handler: route.handler, params };
+      if (route.method === method) return { handler: route.handler, params: params ?? {} };
     }
     return pathMatched ? "method-not-allowed" : undefined;
   }
+}
+
+/** A request target of only `/`-separated `[A-Za-z0-9_-]` segments: its own path, with no query. */
+const PLAIN_TARGET = /^(?:\/[A-Za-z0-9_-]+)+$/;
+
+/**
+ * The path and query of a request target (`/node/tx?txid=2.5`), as the WHATWG URL parser gives
+ * them; a plain target (the hot `POST /app/<contract>/<method>`) is its own path and needs no parse.
+ */
+export function splitTarget(target: string): { path: string; query: URLSearchParams } {
+  if (PLAIN_TARGET.test(target)) return { path: target, query: new URLSearchParams() };
+  const url = new URL(target, "http://treaty");
+  return { path: url.pathname, query: url.searchParams };
 }
 
 /** A path segment, percent-decoded; a malformed escape (`%`, `%zz`, bad UTF-8) is MalformedRequest. */
@@ -295,7 +319,10 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
       }
       chunks.push(chunk);
     });
-    req.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks))));
+    // One copy into a buffer of its own (not a view of the socket's pooled read buffer).
+    req.on("end", () =>
+      resolve(new Uint8Array(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))),
+    );
     req.on("error", reject);
   });
 }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { after, before, describe, it } from "node:test";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { decode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { Router, type RunningHttpServer, startHttpServer } from "../../node/http/server.js";
+import { Router, type RunningHttpServer, splitTarget, startHttpServer } from "../../node/http/server.js";
 import { silentLogger } from "../../node/log.js";
 
 describe("http layer", () => {
@@ -76,5 +77,57 @@ describe("http layer", () => {
     if (big) assert.equal(big.status, 413);
     const ok = await fetch(`${server.url}/size`, { method: "POST", body: new Uint8Array(10) });
     assert.deepEqual(await ok.json(), { bytes: 10 });
+  });
+});
+
+describe("splitTarget", () => {
+  // What each gives, or that it throws (an unparsable target such as `//`).
+  const viaUrl = (target: string) => {
+    try {
+      const url = new URL(target, "http://treaty");
+      return { path: url.pathname, query: [...url.searchParams] };
+    } catch {
+      return "throws";
+    }
+  };
+  const split = (target: string) => {
+    try {
+      const { path, query } = splitTarget(target);
+      return { path, query: [...query] };
+    } catch {
+      return "throws";
+    }
+  };
+
+  it("gives what the WHATWG URL parser gives, for plain and other targets", () => {
+    const targets = [
+      "/app/log/writePublic",
+      "/node/status",
+      "/",
+      "/app/openapi.json",
+      "/node/tx?txid=2.5",
+      "/node/tx?txid=2.5&x=a+b%20c",
+      "/app/../node/status",
+      "/app/./log/%2e%2e/x",
+      "//evil/app",
+      "/a//b",
+      "/echo/h%C3%A9?q=1",
+      "/app/log/write Public",
+      "/app\\log",
+      "/app/log/writePublic?",
+      "/app/log/writePublic#frag",
+    ];
+    for (const target of targets) assert.deepEqual(split(target), viaUrl(target), target);
+  });
+
+  it("agrees with the URL parser on any target of path characters", () => {
+    const chars = [..."abcXYZ019_-./%?&=+#\\ é"];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...chars), { maxLength: 40 }), (picked) => {
+        const target = `/${picked.join("")}`;
+        assert.deepEqual(split(target), viaUrl(target));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

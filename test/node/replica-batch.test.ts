@@ -1,13 +1,15 @@
 /**
  * The replica's per-turn batch (node/replica-batch.ts): which append responses merge, and that a
  * turn's applies, commit and messages are handed on once, in order (apply before commit, both
- * before the messages), with nothing handed on after the replica stopped.
+ * before the messages), with nothing handed on after the replica stopped; and which of a leader's
+ * appends join (mergeAppends), checked against real consensus cores too.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { AppendResponseMessage, Message } from "../../node/consensus/types.js";
+import type { AppendMessage, AppendResponseMessage, Entry, Message } from "../../node/consensus/types.js";
 import type { ExecutionService, VersionedWriteSet } from "../../node/execution/service.js";
-import { mergeAppendAcks, ReplicaBatch } from "../../node/replica-batch.js";
+import { mergeAppendAcks, mergeAppends, ReplicaBatch } from "../../node/replica-batch.js";
+import { TEST_LIMITS, TestCluster, text } from "../consensus/harness.js";
 
 function ack(to: string, seqno: number, extra: Partial<AppendResponseMessage> = {}): AppendResponseMessage {
   return {
@@ -51,6 +53,104 @@ describe("mergeAppendAcks", () => {
     const later = ack("l", 9, { readRound: 4 });
     assert.deepEqual(mergeAppendAcks([ack("l", 5, { readRound: 3 }), later]), [later]);
     assert.deepEqual(mergeAppendAcks([ack("l", 5), later]), [later]);
+  });
+});
+
+const LIMITS = { maxBatchEntries: 4, maxBatchBytes: 100 };
+
+function entry(seqno: number, bytes = 10, view = 2): Entry {
+  return { view, seqno, signature: false, payload: new Uint8Array(bytes) };
+}
+
+/** An append to `to` after `prevSeqno` (view 2) carrying entries `from..to` (inclusive). */
+function append(
+  to: string,
+  prevSeqno: number,
+  entries: readonly Entry[],
+  extra: Partial<AppendMessage> = {},
+): AppendMessage {
+  return {
+    type: "append",
+    from: "l",
+    to,
+    view: 2,
+    prevSeqno,
+    prevView: 2,
+    entries,
+    commitSeqno: prevSeqno,
+    ...extra,
+  };
+}
+
+describe("mergeAppends", () => {
+  test("joins an append that continues the previous one to the same node", () => {
+    const first = append("a", 4, [entry(5), entry(6)], { commitSeqno: 3 });
+    const second = append("a", 6, [entry(7)], { commitSeqno: 5, readRound: 2 });
+    assert.deepEqual(mergeAppends([first, second], LIMITS), [
+      append("a", 4, [entry(5), entry(6), entry(7)], { commitSeqno: 5, readRound: 2 }),
+    ]);
+  });
+
+  test("joins heartbeats before and after an append, per node, keeping other nodes' order", () => {
+    const out = mergeAppends(
+      [
+        append("a", 4, []),
+        append("b", 2, [entry(3)]),
+        append("a", 4, [entry(5)]),
+        append("b", 3, [entry(4), entry(5)]),
+        append("a", 5, [], { commitSeqno: 5 }),
+      ],
+      LIMITS,
+    );
+    assert.deepEqual(out, [
+      append("a", 4, [entry(5)], { commitSeqno: 5 }),
+      append("b", 2, [entry(3), entry(4), entry(5)], { commitSeqno: 3 }),
+    ]);
+  });
+
+  test("never joins a gap, another view or sender, a lower read round, another message between, or past the limits", () => {
+    const cases: Message[][] = [
+      [append("a", 4, [entry(5)]), append("a", 6, [entry(7)])],
+      [append("a", 4, [entry(5)]), append("a", 5, [entry(6)], { prevView: 1 })],
+      [append("a", 4, [entry(5)]), append("a", 5, [entry(6, 10, 3)], { view: 3 })],
+      [append("a", 4, [entry(5)]), append("a", 5, [entry(6)], { from: "m" })],
+      [append("a", 4, [entry(5)], { readRound: 3 }), append("a", 5, [entry(6)], { readRound: 2 })],
+      [append("a", 4, [entry(5)], { readRound: 3 }), append("a", 5, [entry(6)])],
+      [append("a", 4, [entry(5)]), { ...vote, to: "a" }, append("a", 5, [entry(6)])],
+      [append("a", 4, [entry(5), entry(6), entry(7)]), append("a", 7, [entry(8), entry(9)])],
+      [append("a", 4, [entry(5, 60)]), append("a", 5, [entry(6, 41)])],
+    ];
+    for (const messages of cases) assert.deepEqual(mergeAppends(messages, LIMITS), messages);
+  });
+
+  test("a follower core answers a joined append as it would the two appends", () => {
+    // Two clusters in the same state; the leader proposes twice in one Ready. One follower gets
+    // the appends as the core sent them, the other the joined one: same log, commit and answer.
+    const run = (join: boolean) => {
+      const cluster = new TestCluster(["l", "f", "g"]);
+      cluster.electAndSign("l");
+      const leader = cluster.core("l");
+      leader.propose([{ signature: false, payload: text("one") }]);
+      leader.propose([{ signature: true, payload: new Uint8Array() }]);
+      const ready = leader.ready();
+      const toF = ready.messages.filter((m) => m.to === "f");
+      const sent = join ? mergeAppends(toF, TEST_LIMITS as typeof LIMITS) : toF;
+      assert.equal(sent.length, join ? 1 : 2);
+      const follower = cluster.core("f");
+      for (const m of sent) follower.step(m);
+      const answer = follower.ready();
+      const last = answer.entries.at(-1)!;
+      follower.ackPersisted(last.seqno, last.view);
+      const acks = [...answer.messages, ...follower.ready().messages].filter(
+        (m) => m.type === "appendResponse",
+      );
+      return {
+        entries: answer.entries.map((e) => [e.view, e.seqno, e.signature]),
+        commit: follower.status().commitSeqno,
+        lastAck: acks.at(-1),
+      };
+    };
+    assert.deepEqual(run(true), run(false));
   });
 });
 
