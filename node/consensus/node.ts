@@ -751,15 +751,13 @@ export class ConsensusNode {
       // Reads waiting for the next round ride on this heartbeat; an unconfirmed round is re-sent.
       if (this.pendingReads.length > 0 && this.pendingReads.at(-1)!.round > this.readRound) this.readRound++;
       for (const [to, pr] of this.progress) {
-        // A replicating follower sent entries since the last round, with today's commit point and
-        // no read round to confirm, learns nothing from a heartbeat: under load that skips about
-        // half of all appends (each a signed frame and an ack). Its appends reset its election
-        // timer, and a lost one is caught by the next append's consistency check.
+        // A replicating follower that was sent entries since the last round (and no read round to
+        // confirm) skips this one: under load heartbeats were about half of all appends, each a
+        // signed frame and an ack. Its appends reset its election timer; a newer commit point
+        // reaches it with the next append, or with the next round once appends stop (at most two
+        // rounds late); a lost append is caught by the next one's consistency check, or by that round.
         const informed =
-          pr.state === "replicate" &&
-          pr.appendedSinceHeartbeat &&
-          pr.sentCommit === this.commitSeqno &&
-          this.pendingReads.length === 0;
+          pr.state === "replicate" && pr.appendedSinceHeartbeat && this.pendingReads.length === 0;
         pr.appendedSinceHeartbeat = false;
         if (informed) continue;
         if (pr.state === "probe") pr.probeSent = false;
@@ -1170,7 +1168,6 @@ export class ConsensusNode {
       commitSeqno: this.commitSeqno,
       ...(this.readRound > 0 && { readRound: this.readRound }),
     });
-    pr.sentCommit = this.commitSeqno;
     if (entries.length > 0) {
       pr.sent(entries[entries.length - 1]!.seqno);
       if (!heartbeat) pr.appendedSinceHeartbeat = true;

@@ -26,8 +26,6 @@ export class Progress {
   readAck = 0;
   /** An append carrying entries went to this follower since the last heartbeat round. */
   appendedSinceHeartbeat = false;
-  /** The commit seqno the last append to this follower carried. */
-  sentCommit = 0;
   /** Last seqno of each in-flight append, ascending; bounded by `maxInflight`. */
   private readonly inflight: number[] = [];
 
