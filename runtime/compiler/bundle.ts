@@ -136,6 +136,14 @@ return function __treatyContract() {
   return __instance;
 };`;
 
+/**
+ * True when `bundle` keeps one instance of the contract's modules for every call (all its
+ * modules are declarative), false when it instantiates them per call. For tests and tooling.
+ */
+export function reusesInstance(bundle: string): boolean {
+  return bundle.endsWith(`return function __treatyContract() {\n  return __instance;\n};\n})()\n`);
+}
+
 /** The bundle script for `modules` (which must include ENTRY_MODULE). */
 export function assembleBundle(modules: readonly BundleModule[]): string {
   const sorted = [...modules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
