@@ -2,8 +2,8 @@
  * One contract's QuickJS sandbox: its own wasm module instance (hard heap cap), one runtime and
  * one context, locked down, with the bundle evaluated once and its factory kept.
  *
- * Every call runs `factory()` afresh (module-level variables start clean), then one method of the
- * instance, under a `CallMeter` (fuel + wall clock), a QuickJS stack cap and the instance's
+ * Every call runs `factory()` (a fresh instance, or the one frozen instance of a declarative
+ * contract: runtime/compiler/bundle.ts), then one method of the instance, under a `CallMeter` (fuel + wall clock), a QuickJS stack cap and the instance's
  * memory cap. After an abnormal exit (any limit, a host failure) the context and runtime are
  * disposed and rebuilt at the next call; after a V8 stack overflow while QuickJS's C code was
  * running, the whole module instance is dropped undisposed, since its heap may be half-updated,
