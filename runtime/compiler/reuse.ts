@@ -15,7 +15,9 @@
  *   and array literals of static values (no spread, accessors, computed keys or `__proto__`),
  *   names of other top-level declarations and imports, property reads on imports, and calls of
  *   the declaration builders of `treaty/contract` (`map`, `method`, `contract`, `event`, `t.*`)
- *   with static arguments. No `new`, no other call, no regex literal (its `lastIndex` is state);
+ *   with static arguments. No `new`, no other call, no regex literal (its `lastIndex` is state,
+ *   and QuickJS's Annex B `RegExp.prototype.compile` replaces a frozen regex's pattern before
+ *   it fails on `lastIndex`);
  * - nowhere in the module: `arguments`, `require`, `module`, `exports` or a name starting with
  *   `__` (the loader's and TypeScript's own bindings), and no assignment to a top-level
  *   function or class name or to a name declared nowhere (`const` is enforced by the engine).
