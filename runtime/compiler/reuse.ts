@@ -2,25 +2,35 @@
  * Which contract modules may be instantiated once per sandbox instead of once per call.
  *
  * A module is *declarative* when running its top level creates nothing a later call could
- * change or observe besides values the loader deep-freezes (runtime/compiler/bundle.ts), and
- * calls no contract code and no host function. Then one instance, frozen, serves every call
- * exactly as a fresh one would, except that mutating a top-level object throws (frozen) instead
- * of mutating a throwaway copy. The rule is syntactic and conservative; a module outside it is
- * still correct, only instantiated per call as before:
+ * change or observe besides values the loader deep-freezes (runtime/compiler/bundle.ts), calls
+ * no contract code and no host function, and no correct program could tell the freezing apart
+ * from a fresh instance. Then one instance, frozen, serves every call exactly as a fresh one
+ * would. The rule is syntactic and conservative; a module outside it is still correct, only
+ * instantiated per call as before:
  *
  * - top-level statements: imports, `export {...}` / `export * from`, types and interfaces,
- *   named function declarations, class declarations without static members, decorators or
- *   computed names, `const` declarations of plain identifiers, and `export default <expr>`;
- * - initializers (and `export default`, `extends`) are *static*: literals, functions, object
- *   and array literals of static values (no spread, accessors, computed keys or `__proto__`),
- *   names of other top-level declarations and imports, property reads on imports, and calls of
- *   the declaration builders of `treaty/contract` (`map`, `method`, `contract`, `event`, `t.*`)
+ *   named function declarations, `const` declarations of plain identifiers, and
+ *   `export default <expr>`. No class (a constructor doing `this.m = this.m.bind(this)` would
+ *   hit the override mistake on a frozen prototype);
+ * - initializers (and `export default`) are *static*: literals, functions, object and array
+ *   literals of static values (no spread, accessors, computed keys or `__proto__`), names of
+ *   other top-level declarations and imports, property reads on imports, and calls of the
+ *   declaration builders of `treaty/contract` (`map`, `method`, `contract`, `event`, `t.*`)
  *   with static arguments. No `new`, no other call, no regex literal (its `lastIndex` is state,
  *   and QuickJS's Annex B `RegExp.prototype.compile` replaces a frozen regex's pattern before
  *   it fails on `lastIndex`);
+ * - no object or array literal of the top level can be mutated (`literalsUnmutated`): a `const`
+ *   holding one is not exported, `export default` is none, and every reference (by symbol) is
+ *   a safe use: a builder argument, a member of another such const's literal, a spread of a
+ *   literal without nested literals, or a read of a member chain (`X.a[i].b`) that is not
+ *   called, assigned, deleted or incremented and whose value is not itself one of the literals;
  * - nowhere in the module: `arguments`, `require`, `module`, `exports` or a name starting with
  *   `__` (the loader's and TypeScript's own bindings), and no assignment to a top-level
- *   function or class name or to a name declared nowhere (`const` is enforced by the engine).
+ *   function name or to a name declared nowhere (`const` is enforced by the engine).
+ *
+ * What stays frozen and could be observed: properties attached at call time to a top-level
+ * function or to a builder's result (`map`, `t.*`, `method`, `contract`), which throw instead of
+ * landing on a per-call copy. Correct contracts do not do that.
  */
 import ts from "typescript";
 
@@ -30,8 +40,8 @@ const BUILDERS: ReadonlySet<string> = new Set(["map", "method", "contract", "eve
 const HIDDEN_NAMES: ReadonlySet<string> = new Set(["arguments", "require", "module", "exports"]);
 
 /**
- * The names of the top-level bindings the emitted CommonJS keeps as locals (functions, classes
- * and unexported consts; exported consts live on `exports`), when `file` is declarative; else
+ * The names of the top-level bindings the emitted CommonJS keeps as locals (functions and
+ * unexported consts; exported consts live on `exports`), when `file` is declarative; else
  * undefined. `isApiFile` tells the treaty/contract sources apart.
  */
 export function declarativeBindings(
@@ -67,13 +77,8 @@ export function declarativeBindings(
       if (statement.body !== undefined) bindings.push(statement.name.text);
       continue;
     }
-    if (ts.isClassDeclaration(statement)) {
-      if (statement.name === undefined || !isStaticClass(statement)) return undefined;
-      topLevel.add(statement);
-      mutableNames.add(statement);
-      bindings.push(statement.name.text);
-      continue;
-    }
+    // No classes: a constructor that assigns over an inherited method (`this.m = this.m.bind(this)`)
+    // fails on a frozen prototype (the "override mistake"), and a correct one must not.
     if (ts.isVariableStatement(statement)) {
       if ((statement.declarationList.flags & ts.NodeFlags.Const) === 0) return undefined;
       const exported = statement.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) === true;
@@ -95,13 +100,10 @@ export function declarativeBindings(
       }
     } else if (ts.isExportAssignment(statement)) {
       if (!isStatic(statement.expression, context)) return undefined;
-    } else if (ts.isClassDeclaration(statement)) {
-      const base = statement.heritageClauses?.find((h) => h.token === ts.SyntaxKind.ExtendsKeyword);
-      const extended = base?.types[0]?.expression;
-      if (extended !== undefined && !isStatic(extended, context)) return undefined;
     }
   }
   if (!cleanBody(file, checker, mutableNames)) return undefined;
+  if (!literalsUnmutated(file, context)) return undefined;
   return bindings;
 }
 
@@ -109,19 +111,6 @@ interface StaticContext {
   readonly checker: ts.TypeChecker;
   readonly isApiFile: (fileName: string) => boolean;
   readonly topLevel: ReadonlySet<ts.Declaration>;
-}
-
-/** A class whose definition runs no code of its own: no static members, decorators or computed names. */
-function isStaticClass(node: ts.ClassDeclaration): boolean {
-  if (ts.getDecorators(node) !== undefined) return false;
-  for (const member of node.members) {
-    if (ts.isClassStaticBlockDeclaration(member)) return false;
-    if (ts.canHaveModifiers(member) && member.modifiers?.some((m) => m.kind === ts.SyntaxKind.StaticKeyword))
-      return false;
-    if (ts.canHaveDecorators(member) && ts.getDecorators(member) !== undefined) return false;
-    if (member.name !== undefined && ts.isComputedPropertyName(member.name)) return false;
-  }
-  return true;
 }
 
 function isStatic(node: ts.Expression, context: StaticContext): boolean {
@@ -240,8 +229,7 @@ function resolved(name: ts.Identifier, checker: ts.TypeChecker): ts.Declaration 
 }
 
 /**
- * No hidden names anywhere, no regex literal, and no assignment to a top-level function or
- * class name (TypeScript refuses those, but a `@ts-ignore` would let one through).
+ * No hidden names anywhere, no regex literal, and no assignment to a top-level function name (TypeScript refuses those, but a `@ts-ignore` would let one through).
  */
 function cleanBody(
   file: ts.SourceFile,
@@ -297,7 +285,7 @@ function isTopLevelExpression(node: ts.Node): boolean {
 }
 
 /** `x = ...`, `x += ...`, `x++`, `[x] = ...`, `({x} = ...)`, `for (x of ...)`. */
-function isAssignmentTarget(node: ts.Identifier): boolean {
+function isAssignmentTarget(node: ts.Node): boolean {
   let current: ts.Node = node;
   for (;;) {
     const parent: ts.Node = current.parent;
@@ -332,4 +320,212 @@ function isAssignmentTarget(node: ts.Identifier): boolean {
     if (ts.isForInStatement(parent) || ts.isForOfStatement(parent)) return parent.initializer === current;
     return false;
   }
+}
+
+/** Expression wrappers that pass their operand's value through unchanged. */
+function isWrapper(
+  node: ts.Node,
+): node is
+  | ts.ParenthesizedExpression
+  | ts.AsExpression
+  | ts.SatisfiesExpression
+  | ts.NonNullExpression
+  | ts.TypeAssertion {
+  return (
+    ts.isParenthesizedExpression(node) ||
+    ts.isAsExpression(node) ||
+    ts.isSatisfiesExpression(node) ||
+    ts.isNonNullExpression(node) ||
+    ts.isTypeAssertionExpression(node)
+  );
+}
+
+function isLiteral(node: ts.Node): boolean {
+  return ts.isObjectLiteralExpression(node) || ts.isArrayLiteralExpression(node);
+}
+
+/**
+ * No object or array the top level creates is ever mutated, so freezing it is unobservable:
+ * every top-level `const` whose value is (or holds, by name) an object or array literal is
+ * unexported and only *safely used* (see `safeReference`), and `export default` is no such
+ * value. Top-level initializers are static here (checked before), which keeps the values
+ * followable by name.
+ */
+function literalsUnmutated(file: ts.SourceFile, context: StaticContext): boolean {
+  const literalConsts = new Set<ts.VariableDeclaration>();
+  for (const statement of file.statements) {
+    if (ts.isVariableStatement(statement)) {
+      for (const declaration of statement.declarationList.declarations) {
+        if (valuesOf(declaration.initializer!, context).some(isLiteral)) literalConsts.add(declaration);
+      }
+    } else if (ts.isExportAssignment(statement) && valuesOf(statement.expression, context).some(isLiteral)) {
+      return false;
+    }
+  }
+  if (literalConsts.size === 0) return true;
+  // Another module could mutate an exported one; its importers are not checked.
+  const moduleSymbol = context.checker.getSymbolAtLocation(file);
+  for (const exported of moduleSymbol === undefined ? [] : context.checker.getExportsOfModule(moduleSymbol)) {
+    const target =
+      (exported.flags & ts.SymbolFlags.Alias) !== 0 ? context.checker.getAliasedSymbol(exported) : exported;
+    for (const declaration of target.declarations ?? []) {
+      if (ts.isVariableDeclaration(declaration) && literalConsts.has(declaration)) return false;
+    }
+  }
+  const references = new Map<ts.VariableDeclaration, ts.Identifier[]>();
+  const visit = (node: ts.Node): void => {
+    if (ts.isTypeQueryNode(node)) return; // `typeof X` in a type reads no value
+    if (ts.isIdentifier(node) && !isPropertyName(node) && !ts.isVariableDeclaration(node.parent)) {
+      const symbol = ts.isShorthandPropertyAssignment(node.parent)
+        ? context.checker.getShorthandAssignmentValueSymbol(node.parent)
+        : context.checker.getSymbolAtLocation(node);
+      const declaration = symbol?.declarations?.[0];
+      if (
+        declaration !== undefined &&
+        ts.isVariableDeclaration(declaration) &&
+        literalConsts.has(declaration)
+      ) {
+        const list = references.get(declaration) ?? [];
+        list.push(node);
+        references.set(declaration, list);
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  const verdicts = new Map<ts.VariableDeclaration, boolean>();
+  const safeConst = (declaration: ts.VariableDeclaration): boolean => {
+    const known = verdicts.get(declaration);
+    if (known !== undefined) return known;
+    verdicts.set(declaration, true); // a cycle adds no use of its own
+    const safe = (references.get(declaration) ?? []).every((reference) =>
+      safeReference(reference, valuesOf(declaration.initializer!, context), context, safeConst),
+    );
+    verdicts.set(declaration, safe);
+    return safe;
+  };
+  for (const declaration of literalConsts) if (!safeConst(declaration)) return false;
+  return true;
+}
+
+/**
+ * A use of a top-level name whose value is `values` that cannot mutate any object or array
+ * literal among them. Take the longest member chain `X.a[k].b` starting at the name:
+ * - never safe as a call or `new` target or template tag (`X.push()`, `X.a.sort()`: a method may
+ *   mutate its receiver), an assignment target, or the operand of `delete`, `++` or `--`;
+ * - safe as any other read when its value is none of the literals (a string, a number, a
+ *   function, a builder's result, or something inherited such as `X.length`);
+ * - else the literal itself is handed on, which is safe only as the source of a spread when
+ *   its own members hold no further literal, as an argument of a treaty/contract builder
+ *   (directly or inside object and array literals), or inside the static literal of another
+ *   top-level `const`, itself only used safely.
+ */
+function safeReference(
+  reference: ts.Identifier,
+  values: readonly ts.Expression[],
+  context: StaticContext,
+  safeConst: (declaration: ts.VariableDeclaration) => boolean,
+): boolean {
+  let chain: ts.Expression = reference;
+  let reached = values;
+  for (;;) {
+    const parent = chain.parent;
+    if (isWrapper(parent)) {
+      chain = parent;
+    } else if (ts.isPropertyAccessExpression(parent) && parent.expression === chain) {
+      reached = memberOf(reached, parent.name.text, context);
+      chain = parent;
+    } else if (ts.isElementAccessExpression(parent) && parent.expression === chain) {
+      const key = parent.argumentExpression;
+      const known = ts.isStringLiteralLike(key) || ts.isNumericLiteral(key) ? key.text : undefined;
+      reached = memberOf(reached, known, context);
+      chain = parent;
+    } else {
+      break;
+    }
+  }
+  const parent = chain.parent;
+  if (
+    ((ts.isCallExpression(parent) || ts.isNewExpression(parent)) && parent.expression === chain) ||
+    (ts.isTaggedTemplateExpression(parent) && parent.tag === chain) ||
+    ts.isDeleteExpression(parent) ||
+    isAssignmentTarget(chain)
+  )
+    return false;
+  if (!reached.some(isLiteral)) return true;
+  if (ts.isSpreadElement(parent) || ts.isSpreadAssignment(parent)) {
+    return reached.every(
+      (value) => !isLiteral(value) || !memberOf([value], undefined, context).some(isLiteral),
+    );
+  }
+  let at: ts.Node = chain;
+  while (
+    isWrapper(at.parent) ||
+    isLiteral(at.parent) ||
+    ts.isShorthandPropertyAssignment(at.parent) ||
+    (ts.isPropertyAssignment(at.parent) && at.parent.initializer === at)
+  )
+    at = at.parent;
+  const holder = at.parent;
+  if (ts.isCallExpression(holder) && holder.arguments.some((arg) => arg === at))
+    return isBuilder(holder.expression, context);
+  if (ts.isVariableDeclaration(holder) && holder.initializer === at && context.topLevel.has(holder))
+    return safeConst(holder);
+  return false;
+}
+
+/** What a static top-level expression can evaluate to, following names of top-level consts. */
+function valuesOf(node: ts.Expression, context: StaticContext): ts.Expression[] {
+  while (isWrapper(node)) node = node.expression;
+  if (ts.isIdentifier(node)) {
+    const declaration = resolved(node, context.checker);
+    if (
+      declaration !== undefined &&
+      ts.isVariableDeclaration(declaration) &&
+      context.topLevel.has(declaration) &&
+      declaration.initializer !== undefined
+    )
+      return valuesOf(declaration.initializer, context);
+  }
+  return [node];
+}
+
+/**
+ * The values member `key` (undefined: any member) of `values` can hold. Members of anything but
+ * an object or array literal, and inherited ones, are left out: none is a literal of this module.
+ */
+function memberOf(
+  values: readonly ts.Expression[],
+  key: string | undefined,
+  context: StaticContext,
+): ts.Expression[] {
+  const found: ts.Expression[] = [];
+  for (const value of values) {
+    if (ts.isArrayLiteralExpression(value)) {
+      value.elements.forEach((element, index) => {
+        if (key === undefined || key === String(index)) found.push(...valuesOf(element, context));
+      });
+    } else if (ts.isObjectLiteralExpression(value)) {
+      for (const property of value.properties) {
+        const name = property.name;
+        const literalName =
+          name !== undefined &&
+          (ts.isIdentifier(name) || ts.isStringLiteral(name) || ts.isNumericLiteral(name))
+            ? name.text
+            : undefined;
+        if (key !== undefined && literalName !== key) continue;
+        if (ts.isPropertyAssignment(property)) found.push(...valuesOf(property.initializer, context));
+        else if (ts.isShorthandPropertyAssignment(property)) {
+          const declaration = context.checker.getShorthandAssignmentValueSymbol(property)?.declarations?.[0];
+          if (
+            declaration !== undefined &&
+            ts.isVariableDeclaration(declaration) &&
+            declaration.initializer !== undefined
+          )
+            found.push(...valuesOf(declaration.initializer, context));
+        }
+      }
+    }
+  }
+  return found;
 }
