@@ -5,8 +5,9 @@
  * of this machine, and a no-op contract (what the runtime itself costs per call). Prints a table
  * on stderr and JSON on stdout.
  *
- * Numbers, not assertions: this machine is shared and noisy, so each figure is the median of
- * several rounds after a warm-up.
+ * Numbers, not assertions: this machine is shared and noisy, so each rate is the median of
+ * several rounds after a warm-up, printed with the median single call (p50) and the process
+ * CPU time per call, which a loaded machine disturbs less than the wall clock.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,27 +34,60 @@ const FLOOR_BUNDLE = `(function () {
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 
 interface Rate {
+  /** Median rate over the rounds (wall clock). */
   readonly callsPerSecond: number;
   readonly microsPerCall: number;
+  /** Median of single calls timed alone (wall clock): robust to a loaded machine's stalls. */
+  readonly p50Micros: number;
+  /** Process CPU time over the timed rounds per call (all threads: includes GC helpers). */
+  readonly cpuMicrosPerCall: number;
 }
 
-/** Median calls/s over ROUNDS rounds of about ROUND_MS each, after WARMUP_CALLS calls. */
+/** Process CPU time (user + system) in µs. */
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+/**
+ * Median calls/s over ROUNDS rounds of about ROUND_MS each, after WARMUP_CALLS calls; the
+ * median single call, and CPU time per call over the rounds.
+ */
 function measure(callOnce: (i: number) => void): Rate {
   let i = 0;
   for (; i < WARMUP_CALLS; i++) callOnce(i);
   const rates: number[] = [];
+  const singles: number[] = [];
+  let cpu = 0;
+  let total = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const start = performance.now();
+    const cpuStart = cpuMicros();
     let calls = 0;
     while (performance.now() - start < ROUND_MS) {
-      for (let k = 0; k < 100; k++) callOnce(i++);
+      for (let k = 0; k < 99; k++) callOnce(i++);
+      const single = performance.now();
+      callOnce(i++);
+      singles.push(performance.now() - single);
       calls += 100;
     }
+    cpu += cpuMicros() - cpuStart;
+    total += calls;
     rates.push(calls / ((performance.now() - start) / 1000));
   }
   rates.sort((a, b) => a - b);
+  singles.sort((a, b) => a - b);
   const median = rates[Math.floor(rates.length / 2)]!;
-  return { callsPerSecond: Math.round(median), microsPerCall: Math.round((1e6 / median) * 10) / 10 };
+  return {
+    callsPerSecond: Math.round(median),
+    microsPerCall: round1(1e6 / median),
+    p50Micros: round1(singles[Math.floor(singles.length / 2)]! * 1000),
+    cpuMicrosPerCall: round1(cpu / total),
+  };
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
 }
 
 /** The bare QuickJS round trip: one string in, one string out, no limits, no host. */
@@ -149,11 +183,11 @@ async function main(): Promise<void> {
       ["bare QuickJS call", bare, "1.000"],
     ];
     process.stderr.write(
-      `${"what".padEnd(34)}${"calls/s".padStart(10)}${"µs/call".padStart(10)}${"ratio".padStart(8)}\n`,
+      `${"what".padEnd(34)}${"calls/s".padStart(10)}${"µs/call".padStart(10)}${"p50 µs".padStart(9)}${"cpu µs".padStart(9)}${"ratio".padStart(8)}\n`,
     );
     for (const [what, rate, ratio] of rows) {
       process.stderr.write(
-        `${what.padEnd(34)}${String(rate.callsPerSecond).padStart(10)}${rate.microsPerCall.toFixed(1).padStart(10)}${ratio.padStart(8)}\n`,
+        `${what.padEnd(34)}${String(rate.callsPerSecond).padStart(10)}${rate.microsPerCall.toFixed(1).padStart(10)}${rate.p50Micros.toFixed(1).padStart(9)}${rate.cpuMicrosPerCall.toFixed(1).padStart(9)}${ratio.padStart(8)}\n`,
       );
     }
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

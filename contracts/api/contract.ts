@@ -117,9 +117,9 @@ type ModeAuthRule<M, P> = [M, P] extends ["readwrite", "anyone"]
 export type JsonResult<R> = [R] extends [void] ? null : R extends undefined ? null : R;
 
 /**
- * A declared method (what `method(...)` returns). The sandbox instantiates the contract's
- * modules on every call, so declaring must be cheap: the argument shape is built on first use
- * and checked in full only by `describe()` (at deploy).
+ * A declared method (what `method(...)` returns). A contract's modules may be instantiated on
+ * every call, so declaring must be cheap: the argument shape is built when used and checked in
+ * full only by `describe()` (at deploy).
  */
 export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
   readonly mode: M;
@@ -129,7 +129,6 @@ export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
   /** The declared result shape, if any (checked by `describe()`). */
   readonly returns: Shape | undefined;
   private readonly argsSpec: unknown;
-  private shape: Shape | undefined;
 
   /** Use `method(...)`, which type-checks the declaration. */
   constructor(
@@ -148,20 +147,19 @@ export class Method<A, R, M extends MethodMode, P extends AuthPolicy> {
     this.returns = returns;
   }
 
-  /** The argument shape (a record of fields becomes `t.object(fields)`). */
+  /**
+   * The argument shape (a record of fields becomes `t.object(fields)`, built on each read: a
+   * Method may be frozen, runtime/compiler/reuse.ts, so it caches nothing).
+   */
   get args(): Shape {
-    if (this.shape === undefined) {
-      const spec = this.argsSpec;
-      this.shape =
-        spec === undefined ? t.object({}) : isShape(spec) ? spec : t.object(spec as Record<string, Field>);
-    }
-    return this.shape;
+    const spec = this.argsSpec;
+    return spec === undefined ? t.object({}) : isShape(spec) ? spec : t.object(spec as Record<string, Field>);
   }
 
   /** True when parsed `args` fit the declaration (the per-call check; `validate` explains a failure). */
   accepts(args: unknown): boolean {
     const spec = this.argsSpec;
-    if (this.shape !== undefined || spec === undefined || isShape(spec)) return shapeMatches(this.args, args);
+    if (spec === undefined || isShape(spec)) return shapeMatches(this.args, args);
     return typeof spec === "object" && spec !== null && fieldsMatch(spec as Record<string, Field>, args);
   }
 
@@ -381,7 +379,7 @@ export function contract<
   if (typeof methods !== "object" || methods === null)
     throw new ApiError("InvalidContract", "contract(methods): expected an object");
   let description: string | undefined;
-  return {
+  const instance = {
     describe: () => {
       description ??= describeMethods(methods, options.events);
       return description;
@@ -391,6 +389,11 @@ export function contract<
       return invoke(entry instanceof Method ? entry : undefined, name, argsJson, ctxJson);
     },
   };
+  // The declaration, reachable through properties (not only through the closures above), so a
+  // bundle that keeps one instance for every call can deep-freeze all of it (bundle.ts): a
+  // method body could otherwise keep state on its Method through `this`.
+  Object.defineProperty(instance, "declaration", { value: { methods, options }, enumerable: false });
+  return instance;
 }
 
 function describeMethods(methods: Readonly<Record<string, unknown>>, events: unknown): string {

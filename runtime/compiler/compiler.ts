@@ -21,6 +21,7 @@ import { isReplaced, type SandboxProblem, sandboxProblems } from "./checks.js";
 import { bigintLiterals } from "./bigint.js";
 import { API_SPECIFIER, importProblems, resolveRelative } from "./imports.js";
 import { findPackageRoot } from "./package-root.js";
+import { declarativeBindings } from "./reuse.js";
 import {
   type ContractSource,
   DEFAULT_SOURCE_LIMITS,
@@ -227,7 +228,10 @@ export class ContractCompiler {
     const exportProblem = defaultExportProblem(program, entry);
     if (exportProblem !== undefined) return failure([exportProblem]);
 
-    const modules = this.emitModules(program, resolutions);
+    const bindings = new Map<string, string[] | undefined>();
+    for (const file of contractFiles)
+      bindings.set(file.fileName, declarativeBindings(file, checker, origins.isApiFile));
+    const modules = this.emitModules(program, resolutions, bindings);
     const bundle = assembleBundle(modules);
     return { ok: true, bundle, digest: toHex(sha256(bundle)) };
   }
@@ -334,6 +338,7 @@ export class ContractCompiler {
   private emitModules(
     program: ts.Program,
     resolutions: ReadonlyMap<string, ReadonlyMap<string, string>>,
+    bindings: ReadonlyMap<string, readonly string[] | undefined>,
   ): BundleModule[] {
     const modules: BundleModule[] = [];
     const seen = new Set<string>();
@@ -350,11 +355,14 @@ export class ContractCompiler {
         requires[specifier] = this.bundlePath(target);
         queue.push(target);
       }
+      const shared = !fileName.startsWith(CONTRACT_ROOT);
+      const declared = shared ? undefined : bindings.get(fileName);
       modules.push({
         path: this.bundlePath(fileName),
         code,
         requires,
-        shared: !fileName.startsWith(CONTRACT_ROOT),
+        shared,
+        ...(declared !== undefined && { bindings: declared }),
       });
     }
     return modules;

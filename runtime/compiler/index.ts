@@ -10,6 +10,7 @@ export {
   type Diagnostic,
   formatDiagnostic,
 } from "./compiler.js";
+export { reusesInstance } from "./bundle.js";
 export { MAX_MANIFEST_BYTES, manifestMethod, parseManifest, parseManifestJson } from "./manifest.js";
 export { findPackageRoot } from "./package-root.js";
 export { type ContractSource, DEFAULT_SOURCE_LIMITS, ENTRY, type SourceLimits } from "./source.js";

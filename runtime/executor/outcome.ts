@@ -11,7 +11,6 @@
  *   whatever route it takes (reassigning a ContractError's code, throwing ApiError with a
  *   reserved code, a hand-written `invoke`).
  */
-import { utf8 } from "../../sdk/bytes.js";
 import { CONTRACT_API_CODES, ErrorCode, TreatyError } from "../../sdk/errors.js";
 import { checkJsonText, MAX_VALUE_DEPTH, utf8Length } from "../sandbox/output.js";
 
@@ -21,6 +20,8 @@ export const CONTRACT_ERROR_CODE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 export const MAX_ERROR_MESSAGE_CHARS = 1024;
 /** Room for the outcome's own wrapping (`{"ok":true,"result":...}`, an error's code and message). */
 const OUTCOME_OVERHEAD_BYTES = 16 * 1024;
+/** Bound on how much JSON text can grow when parsed and stringified again (with room to spare). */
+const RESULT_GROWTH = 6;
 
 /** A checked outcome. */
 export type CheckedOutcome =
@@ -38,7 +39,8 @@ const PASSED_ON: ReadonlySet<string> = new Set(CONTRACT_API_CODES);
  */
 export function checkOutcome(text: string, maxResultBytes: number): CheckedOutcome {
   const limit = maxResultBytes + OUTCOME_OVERHEAD_BYTES;
-  if (text.length > limit || utf8Length(text) > limit) {
+  const textBytes = text.length > limit ? Number.POSITIVE_INFINITY : utf8Length(text);
+  if (textBytes > limit) {
     throw new TreatyError("PayloadTooLarge", `result: larger than the limit of ${maxResultBytes} bytes`);
   }
   // One level more than a value may have: the outcome object wraps the result.
@@ -59,8 +61,13 @@ export function checkOutcome(text: string, maxResultBytes: number): CheckedOutco
   const outcome = parsed as Record<string, unknown>;
   if (outcome.ok === true) {
     const result = Object.hasOwn(outcome, "result") ? outcome.result : null;
-    const bytes = utf8.encode(JSON.stringify(result)).length;
-    if (bytes > maxResultBytes) throw tooLarge(bytes, maxResultBytes);
+    // The result's own JSON is measured only when it might be over the cap: parsed and encoded
+    // again, JSON text grows by at most 21/4 (a number written with an exponent comes back in
+    // full: "1e20" is "100000000000000000000"); strings and structure never grow.
+    if (textBytes * RESULT_GROWTH > maxResultBytes) {
+      const bytes = utf8Length(JSON.stringify(result));
+      if (bytes > maxResultBytes) throw tooLarge(bytes, maxResultBytes);
+    }
     return { ok: true, result };
   }
   if (outcome.ok !== false) throw malformed("ok must be true or false");

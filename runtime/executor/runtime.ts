@@ -17,7 +17,6 @@
  * they are off the transaction path.
  */
 import { assert } from "../../sdk/assert.js";
-import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { parseManifestJson } from "../compiler/manifest.js";
 import type { KvTx, WriteSet } from "../kv/types.js";
@@ -30,6 +29,7 @@ import {
   WRITE_OVERHEAD_BYTES,
 } from "../sandbox/limits.js";
 import type { Clock } from "../sandbox/meter.js";
+import { utf8Length } from "../sandbox/output.js";
 import { ContractSandbox, type SandboxStats } from "../sandbox/sandbox.js";
 import {
   CONSTITUTION_METHODS,
@@ -401,7 +401,7 @@ export class ContractRuntime {
     const denied = authProblem(method.auth, call.caller);
     if (denied !== undefined) throw new TreatyError("Forbidden", `${call.contract}.${call.method} ${denied}`);
     const argsJson = encodeArgs(call.args);
-    const argsBytes = utf8.encode(argsJson).length;
+    const argsBytes = utf8Length(argsJson);
     if (argsBytes > limits.maxArgsBytes) {
       throw new TreatyError(
         "PayloadTooLarge",
@@ -463,7 +463,7 @@ function writeSetBytes(writeSet: WriteSet): number {
   let bytes = 0;
   for (const maps of [writeSet.public, writeSet.private]) {
     for (const { map, writes } of maps) {
-      bytes += utf8.encode(map).length;
+      bytes += utf8Length(map);
       for (const [key, value] of writes) bytes += key.length + (value?.length ?? 0) + WRITE_OVERHEAD_BYTES;
     }
   }

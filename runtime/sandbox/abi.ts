@@ -6,8 +6,10 @@
  *
  * Bundle shape: a compiled contract is one classic script (not an ES module) whose completion
  * value is a factory function. The sandbox evaluates the script once per context and keeps the
- * factory; for every call it runs `factory()` afresh, so module-level variables start clean in
- * every transaction, then calls `invoke` on what the factory returned:
+ * factory; for every call it runs `factory()`, then calls `invoke` on what the factory returned.
+ * The factory makes a fresh instance per call, so module-level variables start clean in every
+ * transaction, or (a declarative contract, runtime/compiler/reuse.ts) returns the one instance
+ * it made and deep-froze when the script was evaluated, which no call can change:
  *
  *   (function () { "use strict"; ...; return function __treatyContract() { return instance; } })()
  *

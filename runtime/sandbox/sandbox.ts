@@ -2,8 +2,8 @@
  * One contract's QuickJS sandbox: its own wasm module instance (hard heap cap), one runtime and
  * one context, locked down, with the bundle evaluated once and its factory kept.
  *
- * Every call runs `factory()` afresh (module-level variables start clean), then one method of the
- * instance, under a `CallMeter` (fuel + wall clock), a QuickJS stack cap and the instance's
+ * Every call runs `factory()` (a fresh instance, or the one frozen instance of a declarative
+ * contract: runtime/compiler/bundle.ts), then one method of the instance, under a `CallMeter` (fuel + wall clock), a QuickJS stack cap and the instance's
  * memory cap. After an abnormal exit (any limit, a host failure) the context and runtime are
  * disposed and rebuilt at the next call; after a V8 stack overflow while QuickJS's C code was
  * running, the whole module instance is dropped undisposed, since its heap may be half-updated,
@@ -61,6 +61,13 @@ interface Live {
   readonly context: QuickJSContext;
   /** The lockdown's helper object: `harden`, `describeError`, `run`. */
   readonly helpers: QuickJSHandle;
+  /** `helpers.run`, kept: every call goes through it. */
+  readonly run: QuickJSHandle;
+  /**
+   * Method names as guest strings, kept across calls (strings are immutable). The runtime
+   * calls declared methods only; past MAX_KEPT_METHOD_NAMES names, a name is made per call.
+   */
+  readonly methodNames: Map<string, QuickJSHandle>;
   /** The bundle's factory function. */
   readonly factory: QuickJSHandle;
   /** The stack cap the runtime has now. */
@@ -79,6 +86,8 @@ const ABNORMAL: ReadonlySet<string> = new Set(["ExecutionLimit", "MemoryLimit", 
 const BOOT_FUEL = 5_000_000;
 /** Wall clock for each stage of building a context (lockdown, bundle, harden, describe). */
 export const BOOT_WALL_CLOCK_MS = 5_000;
+/** Most method-name strings a context keeps (a manifest declares at most 256 methods). */
+const MAX_KEPT_METHOD_NAMES = 512;
 /** Fuel for describing a thrown value: plenty for the helper, little for a hostile Proxy. */
 const DESCRIBE_BUDGET = 50_000;
 
@@ -252,6 +261,8 @@ export class ContractSandbox {
       });
       const helpers = this.#evaluate(instance, runtime, context, undefined, LOCKDOWN_SOURCE, "lockdown.js");
       handles.push(helpers);
+      const run = context.getProp(helpers, "run");
+      handles.push(run);
       const factory = this.#evaluate(
         instance,
         runtime,
@@ -264,7 +275,16 @@ export class ContractSandbox {
       if (context.typeof(factory) !== "function") {
         throw new TreatyError("InvalidContract", "bundle: the script must evaluate to a factory function");
       }
-      this.#live = { instance, runtime, context, helpers, factory, stackBytes: limits.stackBytes };
+      this.#live = {
+        instance,
+        runtime,
+        context,
+        helpers,
+        run,
+        methodNames: new Map(),
+        factory,
+        stackBytes: limits.stackBytes,
+      };
       this.#boots++;
       // The factory object outlives calls: freeze it (and its prototype) so no call can stash
       // state on it.
@@ -312,7 +332,12 @@ export class ContractSandbox {
     maxChars = Number.POSITIVE_INFINITY,
   ): string {
     const live = this.#live!;
-    const handle = this.#runHelper("run", [live.factory, method, ...args], host, limits);
+    let name: string | QuickJSHandle | undefined = live.methodNames.get(method);
+    if (name === undefined && live.methodNames.size < MAX_KEPT_METHOD_NAMES) {
+      name = live.context.newString(method);
+      live.methodNames.set(method, name);
+    }
+    const handle = this.#runHelper("run", [live.factory, name ?? method, ...args], host, limits);
     try {
       if (live.context.typeof(handle) !== "string") {
         throw new TreatyError("ContractFault", `${method}() must return a JSON string`);
@@ -351,8 +376,11 @@ export class ContractSandbox {
     this.#crash = undefined;
     let ending: Ending;
     try {
-      const fn = context.getProp(live.helpers, name);
-      owned.push(fn);
+      let fn = live.run;
+      if (name !== "run") {
+        fn = context.getProp(live.helpers, name);
+        owned.push(fn);
+      }
       const argHandles = args.map((arg) => {
         if (typeof arg !== "string") return arg;
         const handle = context.newString(arg);
@@ -529,6 +557,8 @@ export class ContractSandbox {
       return;
     }
     try {
+      for (const name of live.methodNames.values()) name.dispose();
+      live.run.dispose();
       live.factory.dispose();
       live.helpers.dispose();
     } catch {
