@@ -7,7 +7,8 @@
  * The follower's share is what bench:network does not break down; `--cpu-prof DIR` writes V8
  * profiles of every node process (each level runs on a fresh network, so a profile holds one).
  *
- *   node dist/bench/follower-cost.js [--requests 2000] [--in-flight 64,256] [--cpu-prof DIR]
+ *   node dist/bench/follower-cost.js [--requests 2000] [--warmup 500] [--in-flight 64,256]
+ *     [--cpu-prof DIR] [--node-flags=FLAGS]
  *
  * Table on stderr, JSON on stdout. Needs Linux /proc.
  */
@@ -34,6 +35,7 @@ import {
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "2000" },
+    warmup: { type: "string", default: "500" },
     "in-flight": { type: "string", default: "64,256" },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
@@ -43,6 +45,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`node dist/bench/follower-cost.js [options]  (3 nodes, writes sent to the leader)
   --requests N       writes per in-flight level (default 2000)
+  --warmup N         writes before each measured level, not measured (default 500; V8 still
+                     compiles hot code for a few thousand writes, CPU per write falls with it)
   --in-flight 64,256 in-flight levels (a fresh network for each)
   --cpu-prof DIR     V8 CPU profiles of every node process, DIR/<level>/node<i>/
   --node-flags=FLAGS extra node flags for every node process
@@ -52,9 +56,9 @@ Table on stderr (CPU µs per write per node and thread group), JSON on stdout.
 }
 const REQUESTS = Number(flags.requests);
 const LEVELS = flags["in-flight"].split(",").map(Number);
-if (![REQUESTS, ...LEVELS].every((n) => Number.isSafeInteger(n) && n > 0))
-  throw new Error("--requests and --in-flight take positive integers");
-const WARMUP = 500;
+const WARMUP = Number(flags.warmup);
+if (![REQUESTS, WARMUP, ...LEVELS].every((n) => Number.isSafeInteger(n) && n > 0))
+  throw new Error("--requests, --warmup and --in-flight take positive integers");
 const TICKS_PER_SECOND = clockTicks();
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
 

@@ -48,6 +48,7 @@
  * not installed.
  *
  * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
+ * `--warmup N` writes before the measured runs (default 500),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
@@ -96,7 +97,6 @@ import {
 } from "./thread-cpu.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
-const WARMUP_REQUESTS = 500;
 const COMMIT_POLL_MS = 2;
 const FAILOVER_POLL_MS = 5;
 const FAILOVER_TIMEOUT_MS = 30_000;
@@ -116,6 +116,7 @@ const CLOCK_TICKS_PER_SECOND = clockTicks();
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "5000" },
+    warmup: { type: "string", default: "500" },
     reads: { type: "string", default: "3000" },
     "in-flight": { type: "string", default: "64,256" },
     nodes: { type: "string", default: "1,3" },
@@ -136,6 +137,7 @@ if (flags.help) {
   process.stdout.write(`node dist/bench/network.js [options]  (npm run bench:network)
   Treaty networks (one process per node, real nats-server) beside a 3-member etcd when installed.
   --requests N               writes per in-flight level (default 5000)
+  --warmup N                 writes before the measured runs, 64 in flight (default 500; etcd too)
   --reads N                  reads per read run (default 3000)
   --in-flight 64,256         in-flight levels
   --nodes 1,3                network sizes (3 adds follower, paced and failover runs)
@@ -155,6 +157,11 @@ Table on stderr, JSON on stdout.
   process.exit(0);
 }
 const REQUESTS = Number(flags.requests);
+/**
+ * Writes sent before the first measured run (64 in flight), not measured. V8 keeps compiling
+ * hot code for a few thousand writes, which the first runs' CPU per write includes.
+ */
+const WARMUP_REQUESTS = Number(flags.warmup);
 const READS = Number(flags.reads);
 const LEVELS = flags["in-flight"].split(",").map(Number);
 const NODE_COUNTS = flags.nodes.split(",").map(Number);
@@ -182,7 +189,7 @@ if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
 const PREFILL_CHUNK = 10_000;
 if (
-  ![REQUESTS, READS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
+  ![REQUESTS, WARMUP_REQUESTS, READS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
     (n) => Number.isSafeInteger(n) && n > 0,
   ) ||
   !Number.isSafeInteger(FAILOVERS) ||
