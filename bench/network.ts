@@ -31,6 +31,10 @@
  * Each run also records the CPU time every node process (all its threads) and the client spent
  * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
  * CPU cost per write much less, and it says where a faster network must save.
+ * Each node's figure is also split by thread group (bench/thread-cpu.ts: main thread, execution
+ * worker, verify workers, V8's platform threads where its GC helpers and optimizing compiler run,
+ * libuv's threadpool with fdatasync and lmdb-js's writes, other, exited), one line per run, with
+ * the nats-server's CPU per write beside it.
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
