@@ -61,8 +61,10 @@ export function parseTaskStat(line: string): TaskStat {
       throw new Error(`/proc stat field ${field} is not a count`);
     return value;
   };
+  const id = Number(line.slice(0, open));
+  if (!Number.isSafeInteger(id) || id <= 0) throw new Error(`/proc stat line without a thread id`);
   return {
-    id: Number(line.slice(0, open)),
+    id,
     name: line.slice(open + 2, close),
     parentId: at(4),
     startTicks: at(22),

@@ -54,6 +54,7 @@ describe("thread CPU grouping (bench/thread-cpu.ts)", () => {
   it("refuses a line that is not a stat line", () => {
     assert.throws(() => parseTaskStat("hello"), /not a \/proc stat line/);
     assert.throws(() => parseTaskStat("1 (x) S 0 x"), /field/);
+    assert.throws(() => parseTaskStat(statLine(1, "x", 0, 0, 0).replace(/^1/, "x")), /thread id/);
   });
 
   it("groups by name and by creation order", () => {
