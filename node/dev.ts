@@ -39,7 +39,6 @@ import { findNatsServer, type NatsServer, startNatsServer } from "./nats-server.
 import { type NodeRuntime, TreatyNode } from "./service.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import { MemoryNetwork } from "./transport/memory.js";
-import { NODE_V8_FLAGS } from "./v8-flags.js";
 
 export interface DevOptions {
   readonly nodes: number;
@@ -188,7 +187,7 @@ class ProcessRunner implements Runner {
     const log = openSync(join(this.ws, `node${index}.log`), "a");
     const child = spawn(
       process.execPath,
-      [...NODE_V8_FLAGS, cli, "node", "start", "--config", join(this.ws, `node${index}.json`)],
+      [cli, "node", "start", "--config", join(this.ws, `node${index}.json`)],
       {
         stdio: ["ignore", log, log],
       },

@@ -13,7 +13,6 @@ import { createLogger, type Logger } from "./log.js";
 import { natsTlsOptions, readNatsCredentials } from "./nats-config.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
 import { NatsTransport } from "./transport/nats.js";
-import { missingV8Flags } from "./v8-flags.js";
 
 /** How long a process whose node failed to start may take to end by itself. */
 const FAILED_START_EXIT_MS = 1000;
@@ -68,11 +67,6 @@ export async function runNode(
     config = { ...config, genesis: null, join: { nodes, serviceKey: toHex(serviceKey.publicKey) } };
   }
   const runtime = realRuntime(config);
-  const missing = missingV8Flags(process.execArgv);
-  if (missing.length > 0)
-    runtime.logger.info("started without the node's V8 flags: more CPU per write (docs/deploy.md)", {
-      missing,
-    });
   let node: TreatyNode;
   try {
     node = await TreatyNode.start(config, runtime);

@@ -48,7 +48,6 @@ import { generateKeyPair, type KeyPair, keyId, type PublicKey, toKeyFile } from 
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { keyPinnedFetch } from "../../node/tls/client.js";
-import { NODE_V8_FLAGS } from "../../node/v8-flags.js";
 import { pollFor } from "./poll.js";
 
 /** A contract deployed at genesis: name and source folder (absolute, or relative to the package root). */
@@ -535,14 +534,10 @@ class NodeProcess implements ClusterNode {
     const log = openSync(this.logFile, "a");
     let child: ChildProcess;
     try {
-      child = spawn(
-        process.execPath,
-        [...NODE_V8_FLAGS, ...this.nodeArgs, CLI, "node", "start", "--config", this.configFile],
-        {
-          stdio: ["ignore", log, log],
-          cwd: this.dataDir,
-        },
-      );
+      child = spawn(process.execPath, [...this.nodeArgs, CLI, "node", "start", "--config", this.configFile], {
+        stdio: ["ignore", log, log],
+        cwd: this.dataDir,
+      });
     } finally {
       closeSync(log);
     }
