@@ -1,17 +1,17 @@
 /**
  * What a committed write costs each node process of a 3-node network, by thread: a short run of
  * signed `log.writePublic` writes sent to the leader at each in-flight level, then CPU per write
- * (user + system, from /proc) of every node process split into its main thread, its busiest
- * other thread (the execution worker) and the rest (libuv's threadpool, V8's GC and compiler
- * threads, verify workers), and the node-to-node frames a follower accepted and sent per write.
+ * (user + system, from /proc) of every node process by thread group (bench/thread-cpu.ts: main
+ * thread, execution worker, verify workers, V8's platform threads, libuv's threadpool, other),
+ * the nats-server's, and the node-to-node frames a follower accepted and sent per write.
  * The follower's share is what bench:network does not break down; `--cpu-prof DIR` writes V8
  * profiles of every node process (each level runs on a fresh network, so a profile holds one).
  *
- *   node dist/bench/follower-cost.js [--requests 2000] [--in-flight 64,256] [--cpu-prof DIR]
+ *   node dist/bench/follower-cost.js [--requests 2000] [--warmup 500] [--in-flight 64,256]
+ *     [--cpu-prof DIR] [--node-flags=FLAGS]
  *
  * Table on stderr, JSON on stdout. Needs Linux /proc.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,10 +19,23 @@ import { parseArgs } from "node:util";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
 import { postSigned } from "./http.js";
+import {
+  clockTicks,
+  cpuTicksByGroup,
+  findChildProcess,
+  formatGroups,
+  microsPerWrite,
+  type ProcessSample,
+  sampleProcess,
+  THREAD_GROUPS,
+  type ThreadGroup,
+  v8PoolSizeOf,
+} from "./thread-cpu.js";
 
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "2000" },
+    warmup: { type: "string", default: "500" },
     "in-flight": { type: "string", default: "64,256" },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
@@ -32,6 +45,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`node dist/bench/follower-cost.js [options]  (3 nodes, writes sent to the leader)
   --requests N       writes per in-flight level (default 2000)
+  --warmup N         writes before each measured level, not measured (default 500; V8 still
+                     compiles hot code for a few thousand writes, CPU per write falls with it)
   --in-flight 64,256 in-flight levels (a fresh network for each)
   --cpu-prof DIR     V8 CPU profiles of every node process, DIR/<level>/node<i>/
   --node-flags=FLAGS extra node flags for every node process
@@ -41,41 +56,11 @@ Table on stderr (CPU µs per write per node and thread group), JSON on stdout.
 }
 const REQUESTS = Number(flags.requests);
 const LEVELS = flags["in-flight"].split(",").map(Number);
-if (![REQUESTS, ...LEVELS].every((n) => Number.isSafeInteger(n) && n > 0))
-  throw new Error("--requests and --in-flight take positive integers");
-const WARMUP = 500;
-const TICKS_PER_SECOND = 100;
-
-/** CPU ms of every thread of process `pid`, by thread id (Node names them all "node"). */
-function threadCpuMs(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended
-    }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    out.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND);
-  }
-  return out;
-}
-
-/**
- * CPU µs per write of one process between two readings: its main thread, its busiest other
- * thread (the execution worker under write load) and all the rest (libuv's threadpool, V8's
- * GC and compiler threads, verify workers).
- */
-function split(pid: number, before: Map<string, number>, after: Map<string, number>): Record<string, number> {
-  const used = [...after].map(([tid, ms]) => ({ tid, ms: ms - (before.get(tid) ?? 0) }));
-  const main = used.find((t) => t.tid === String(pid))?.ms ?? 0;
-  const others = used.filter((t) => t.tid !== String(pid)).sort((a, b) => b.ms - a.ms);
-  const worker = others[0]?.ms ?? 0;
-  const rest = others.slice(1).reduce((sum, t) => sum + t.ms, 0);
-  const us = (ms: number) => Math.round((ms * 1000) / REQUESTS);
-  return { main: us(main), worker: us(worker), rest: us(rest) };
-}
+const WARMUP = Number(flags.warmup);
+if (![REQUESTS, WARMUP, ...LEVELS].every((n) => Number.isSafeInteger(n) && n > 0))
+  throw new Error("--requests, --warmup and --in-flight take positive integers");
+const TICKS_PER_SECOND = clockTicks();
+const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
 
 /** Frames each node sent and accepted (`/node/metrics`). */
 async function frames(node: ClusterNode): Promise<{ sent: number; received: number }> {
@@ -132,7 +117,7 @@ async function level(inFlight: number): Promise<Record<string, unknown>> {
     signatureIntervalMs: 20,
     logLevel: "warn",
     nodeArgs: (i: number) => [
-      ...flags["node-flags"].split(" ").filter((f) => f.length > 0),
+      ...NODE_FLAGS,
       ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, `node${i}`)}`]),
     ],
   });
@@ -141,24 +126,43 @@ async function level(inFlight: number): Promise<Record<string, unknown>> {
     const measured = [leader, ...cluster.nodes.filter((n) => n !== leader)];
     await run(cluster, leader, 1, WARMUP, inFlight);
     const framesBefore = await Promise.all(measured.map(frames));
-    const before = measured.map((n) => threadCpuMs(n.pid()!));
+    const pids = measured.map((n) => n.pid()!);
+    const natsPid = findChildProcess(process.pid, "nats-server");
+    const sample = (pid: number | undefined): ProcessSample => {
+      const s = pid === undefined ? undefined : sampleProcess(pid);
+      if (s === undefined) throw new Error(`no /proc figures for process ${pid}`);
+      return s;
+    };
+    const natsBefore = sample(natsPid);
+    const before = pids.map(sample);
     const started = performance.now();
     const last = await run(cluster, leader, WARMUP + 1, REQUESTS, inFlight);
     // Every node has committed (and so applied) the last write before CPU is read again.
     for (const node of measured) while ((await commitSeqno(node)) < last) await sleep(2);
     const seconds = (performance.now() - started) / 1000;
-    const after = measured.map((n) => threadCpuMs(n.pid()!));
+    const after = pids.map(sample);
+    const natsAfter = sample(natsPid);
     const framesAfter = await Promise.all(measured.map(frames));
     const framesPerWrite = framesAfter.map((f, i) => ({
       sent: Number(((f.sent - framesBefore[i]!.sent) / REQUESTS).toFixed(2)),
       received: Number(((f.received - framesBefore[i]!.received) / REQUESTS).toFixed(2)),
     }));
-    const perWrite = after.map((threads, i) => split(measured[i]!.pid()!, before[i]!, threads));
+    const perWrite = after.map((s, i) =>
+      microsPerWrite(
+        cpuTicksByGroup(pids[i]!, before[i]!, s, v8PoolSizeOf(NODE_FLAGS)),
+        TICKS_PER_SECOND,
+        REQUESTS,
+      ),
+    );
+    const natsServer = Math.round(
+      ((natsAfter.totalTicks - natsBefore.totalTicks) * 1e6) / TICKS_PER_SECOND / REQUESTS,
+    );
     for (const node of cluster.nodes) await node.stop(); // profiles are written on a clean stop
     return {
       inFlight,
       writesPerSecond: Math.round(REQUESTS / seconds),
       cpuMicrosPerWrite: perWrite,
+      natsServerMicrosPerWrite: natsServer,
       framesPerWrite,
     };
   } finally {
@@ -175,12 +179,12 @@ const loadAtStart = loadavg()[0]!;
 for (const inFlight of LEVELS) {
   const r = await level(inFlight);
   results.push(r);
-  const nodes = r.cpuMicrosPerWrite as Array<Record<string, number>>;
-  const fmt = (g: Record<string, number>) =>
-    `${g.main! + g.worker! + g.rest!} (main ${g.main} worker ${g.worker} rest ${g.rest})`;
+  const nodes = r.cpuMicrosPerWrite as Array<Record<ThreadGroup, number>>;
+  const fmt = (g: Record<ThreadGroup, number>) =>
+    `${THREAD_GROUPS.reduce((sum, group) => sum + g[group], 0)} (${formatGroups(g)})`;
   const f = (r.framesPerWrite as Array<{ sent: number; received: number }>)[1]!;
   process.stderr.write(
-    `in flight ${inFlight}: ${r.writesPerSecond} writes/s; CPU µs per write: leader ${fmt(nodes[0]!)}; followers ${fmt(nodes[1]!)}, ${fmt(nodes[2]!)}; follower frames per write: ${f.received} in, ${f.sent} out\n`,
+    `in flight ${inFlight}: ${r.writesPerSecond} writes/s; CPU µs per write: leader ${fmt(nodes[0]!)}; followers ${fmt(nodes[1]!)}, ${fmt(nodes[2]!)}; nats-server ${r.natsServerMicrosPerWrite}; follower frames per write: ${f.received} in, ${f.sent} out\n`,
   );
 }
 process.stderr.write(`load average at start ${loadAtStart.toFixed(2)}, at end ${loadavg()[0]!.toFixed(2)}\n`);

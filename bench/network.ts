@@ -31,6 +31,10 @@
  * Each run also records the CPU time every node process (all its threads) and the client spent
  * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
  * CPU cost per write much less, and it says where a faster network must save.
+ * Each node's figure is also split by thread group (bench/thread-cpu.ts: main thread, execution
+ * worker, verify workers, V8's platform threads where its GC helpers and optimizing compiler run,
+ * libuv's threadpool with fdatasync and lmdb-js's writes, other, exited), one line per run, with
+ * the nats-server's CPU per write beside it.
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
@@ -48,6 +52,7 @@
  * not installed.
  *
  * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
+ * `--warmup N` writes before the measured runs (default 500),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
@@ -65,7 +70,7 @@
  * measurement).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -83,9 +88,19 @@ import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
 import { postSigned, send } from "./http.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
+import {
+  clockTicks,
+  cpuTicksByGroup,
+  findChildProcess,
+  formatGroups,
+  microsPerWrite,
+  type ProcessSample,
+  sampleProcess,
+  type ThreadGroup,
+  v8PoolSizeOf,
+} from "./thread-cpu.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
-const WARMUP_REQUESTS = 500;
 const COMMIT_POLL_MS = 2;
 const FAILOVER_POLL_MS = 5;
 const FAILOVER_TIMEOUT_MS = 30_000;
@@ -105,6 +120,7 @@ const CLOCK_TICKS_PER_SECOND = clockTicks();
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "5000" },
+    warmup: { type: "string", default: "500" },
     reads: { type: "string", default: "3000" },
     "in-flight": { type: "string", default: "64,256" },
     nodes: { type: "string", default: "1,3" },
@@ -125,6 +141,7 @@ if (flags.help) {
   process.stdout.write(`node dist/bench/network.js [options]  (npm run bench:network)
   Treaty networks (one process per node, real nats-server) beside a 3-member etcd when installed.
   --requests N               writes per in-flight level (default 5000)
+  --warmup N                 writes before the measured runs, 64 in flight (default 500; etcd too)
   --reads N                  reads per read run (default 3000)
   --in-flight 64,256         in-flight levels
   --nodes 1,3                network sizes (3 adds follower, paced and failover runs)
@@ -144,6 +161,11 @@ Table on stderr, JSON on stdout.
   process.exit(0);
 }
 const REQUESTS = Number(flags.requests);
+/**
+ * Writes sent before the first measured run (64 in flight), not measured. V8 keeps compiling
+ * hot code for a few thousand writes, which the first runs' CPU per write includes.
+ */
+const WARMUP_REQUESTS = Number(flags.warmup);
 const READS = Number(flags.reads);
 const LEVELS = flags["in-flight"].split(",").map(Number);
 const NODE_COUNTS = flags.nodes.split(",").map(Number);
@@ -156,6 +178,8 @@ if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE
 const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
+/** The node processes' V8 platform threads, for grouping their CPU (bench/thread-cpu.ts). */
+const V8_POOL_SIZE = v8PoolSizeOf(NODE_FLAGS);
 const FAILOVER_MODE = flags["failover-mode"];
 /** Every node's `requests.verifyWorkers` (node/verify/); absent: the node's default. */
 const VERIFY_WORKERS = flags["verify-workers"] === undefined ? undefined : Number(flags["verify-workers"]);
@@ -169,7 +193,7 @@ if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
 /** Prefill writes are signed and sent in chunks of this many (bounded client memory). */
 const PREFILL_CHUNK = 10_000;
 if (
-  ![REQUESTS, READS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
+  ![REQUESTS, WARMUP_REQUESTS, READS, SIGNATURE_INTERVAL_MS, ...LEVELS, ...NODE_COUNTS].every(
     (n) => Number.isSafeInteger(n) && n > 0,
   ) ||
   !Number.isSafeInteger(FAILOVERS) ||
@@ -205,7 +229,18 @@ interface WriteResult {
    * and of this client process, from /proc: what a write costs whatever else runs on the machine.
    * Null where /proc is not available.
    */
-  readonly cpuMicrosPerWrite: { readonly nodes: readonly number[]; readonly client: number } | null;
+  readonly cpuMicrosPerWrite: {
+    readonly nodes: readonly number[];
+    readonly client: number;
+    /**
+     * Each node process's (same order as `nodes`) by thread group (bench/thread-cpu.ts): main JS
+     * thread, execution worker, verify workers, V8 platform threads (GC helpers), libuv's
+     * threadpool (fdatasync, lmdb-js writes), other, exited.
+     */
+    readonly threads: readonly Readonly<Record<ThreadGroup, number>>[];
+    /** The nats-server process (shares the machine), null when it was not found among our children. */
+    readonly natsServer: number | null;
+  } | null;
   /**
    * The leader's main-thread time per write by stage, µs (node/stage-times.ts, from
    * `/node/metrics`): admission (HTTP body decode and checks, signature included), signature
@@ -348,16 +383,9 @@ function summarize(values: Float64Array): LatencySummary {
   return { p50Ms: round2(at(0.5)), p99Ms: round2(at(0.99)), maxMs: round2(sorted[sorted.length - 1]!) };
 }
 
-/** CPU time (user + system, all threads) of process `pid` so far, ms; undefined without /proc. */
-function processCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
+/** CPU so far (every thread, bench/thread-cpu.ts) of process `pid`; undefined without /proc. */
+function cpuSample(pid: number | undefined): ProcessSample | undefined {
+  return pid === undefined ? undefined : sampleProcess(pid);
 }
 
 /**
@@ -440,7 +468,10 @@ async function writeRun(
   const seqnos = new Float64Array(requests.length);
   let next = 0;
   const measured = [leader, ...cluster.nodes.filter((n) => n !== leader)];
-  const cpuBefore = measured.map((n) => processCpuMs(n.pid()));
+  const pids = measured.map((n) => n.pid());
+  const natsPid = findChildProcess(process.pid, "nats-server");
+  const natsBefore = cpuSample(natsPid);
+  const cpuBefore = pids.map(cpuSample);
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
   const clientBefore = process.cpuUsage();
   const pollsBefore = monitor.polls;
@@ -484,9 +515,11 @@ async function writeRun(
     const acknowledged = performance.now();
     const last = Math.max(...seqnos);
     await monitor.until(last);
-    const cpuAfter = measured.map((n) => processCpuMs(n.pid()));
+    const cpuAfter = pids.map(cpuSample);
+    const natsAfter = cpuSample(natsPid);
     const client = process.cpuUsage(clientBefore);
     const metricsAfter = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
+    const perWrite = (ticks: number) => Math.round((ticks * 1e6) / CLOCK_TICKS_PER_SECOND / requests.length);
     const delta = (i: number, name: string) => (metricsAfter[i]![name] ?? 0) - (metricsBefore[i]![name] ?? 0);
     const stages: Record<string, number> = {};
     for (const stage of STAGES)
@@ -508,10 +541,21 @@ async function writeRun(
       committedPerSecond: Math.round(requests.length / (committedMs / 1000)),
       ack: summarize(ackLatency),
       commit: summarize(commitLatency),
-      cpuMicrosPerWrite: cpuAfter.every((ms, i) => ms !== undefined && cpuBefore[i] !== undefined)
+      cpuMicrosPerWrite: cpuAfter.every((sample, i) => sample !== undefined && cpuBefore[i] !== undefined)
         ? {
-            nodes: cpuAfter.map((ms, i) => Math.round(((ms! - cpuBefore[i]!) * 1000) / requests.length)),
+            nodes: cpuAfter.map((sample, i) => perWrite(sample!.totalTicks - cpuBefore[i]!.totalTicks)),
             client: Math.round((client.user + client.system) / requests.length),
+            threads: cpuAfter.map((sample, i) =>
+              microsPerWrite(
+                cpuTicksByGroup(pids[i]!, cpuBefore[i]!, sample!, V8_POOL_SIZE),
+                CLOCK_TICKS_PER_SECOND,
+                requests.length,
+              ),
+            ),
+            natsServer:
+              natsBefore === undefined || natsAfter === undefined
+                ? null
+                : perWrite(natsAfter.totalTicks - natsBefore.totalTicks),
           }
         : null,
       leaderStages: stages,
@@ -799,16 +843,6 @@ async function benchTreaty(nodes: number): Promise<{
     await cluster.dispose();
   }
   return { writes: results, reads, failovers, jwt };
-}
-
-/** The kernel's clock tick rate for /proc CPU times (`getconf CLK_TCK`; 100 on Linux when unknown). */
-function clockTicks(): number {
-  try {
-    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-    return Number.isSafeInteger(ticks) && ticks > 0 ? ticks : 100;
-  } catch {
-    return 100;
-  }
 }
 
 /** The etcd binary, or undefined when it is not installed. */
@@ -1136,6 +1170,15 @@ async function main(): Promise<void> {
       )
       .join("; ")}\n`,
   );
+  for (const w of writeResults) {
+    const cpu = w.cpuMicrosPerWrite;
+    if (cpu === null) continue;
+    process.stderr.write(
+      `CPU µs per write by thread, ${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${cpu.threads
+        .map((groups, i) => `${i === 0 ? "leader" : `f${i}`} ${cpu.nodes[i]} (${formatGroups(groups)})`)
+        .join("; ")}; nats-server ${cpu.natsServer ?? "-"}\n`,
+    );
+  }
   process.stderr.write(
     `execution in the node (worker round trip included): ${writeResults.map((w) => w.executionMicrosPerCall ?? "-").join("/")} µs per call; in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
   );

@@ -2,7 +2,10 @@
 import { parentPort } from "node:worker_threads";
 import { isTreatyError } from "../../sdk/errors.js";
 import type { CompileReply, CompileRequest } from "./compiler-thread.js";
+import { nameThisThread, THREAD_NAMES } from "../thread-name.js";
 import { buildContractRecord } from "./contracts.js";
+
+nameThisThread(THREAD_NAMES.compiler);
 
 parentPort!.on("message", ({ id, files }: CompileRequest) => {
   let reply: CompileReply;
