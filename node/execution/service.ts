@@ -51,6 +51,7 @@ import { BOOT_WALL_CLOCK_MS } from "../../runtime/sandbox/sandbox.js";
 import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
+import type { SnapshotRows } from "../snapshot/rows.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -372,6 +373,16 @@ export class ExecutionService {
   /** Every row of the maps named `prefix*` at the committed version (ExecutionEngine.committedMaps). */
   committedMaps(prefix: string): Promise<{ version: number; maps: MapWrites[] }> {
     return this.#enqueue(() => this.#control({ id: 0, op: "committedMaps", prefix }, true));
+  }
+
+  /**
+   * The committed state at `version` in a snapshot body's layout (ExecutionEngine.snapshotRows),
+   * or null when the KV's committed version is not `version` once the commits queued before it
+   * are done. Pipelined: the read is queued now (order it against commits by calling this between
+   * them), and the worker reads it in slices while the requests queued after it run.
+   */
+  snapshotRows(version: number): Promise<SnapshotRows | null> {
+    return this.#enqueuePipelined(() => this.#control({ id: 0, op: "snapshotRows", version }, true));
   }
 
   /**

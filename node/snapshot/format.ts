@@ -79,10 +79,27 @@ function aadOf(seqno: number): Uint8Array {
 
 /** The body bytes of `state`, its private maps sealed with `secret` (deterministic, see above). */
 export function encodeBody(state: SnapshotState, secret: LedgerSecret): Uint8Array {
+  return encodeBodyParts(
+    state,
+    encode(writesToWire(state.public)),
+    state.private.length === 0 ? null : encode(writesToWire(state.private)),
+    secret,
+  );
+}
+
+/**
+ * `encodeBody` from the state already encoded: `publicBytes` and `privateBytes` are the msgpack
+ * write-set arrays of the public and private maps (`encode(writesToWire(maps))`, or rows.ts's
+ * MapsEncoder; `privateBytes` null when there is no private map). Same bytes as `encodeBody`.
+ */
+export function encodeBodyParts(
+  state: Omit<SnapshotState, "public" | "private">,
+  publicBytes: Uint8Array,
+  privateBytes: Uint8Array | null,
+  secret: LedgerSecret,
+): Uint8Array {
   const sealed =
-    state.private.length === 0
-      ? null
-      : sealPrivate(secret, nonceOf(state.seqno), encode(writesToWire(state.private)), aadOf(state.seqno));
+    privateBytes === null ? null : sealPrivate(secret, nonceOf(state.seqno), privateBytes, aadOf(state.seqno));
   return encodeCanonical({
     format: SNAPSHOT_FORMAT_VERSION,
     seqno: state.seqno,
@@ -90,7 +107,7 @@ export function encodeBody(state: SnapshotState, secret: LedgerSecret): Uint8Arr
     frontier: [...state.frontier],
     views: state.views.map((v) => [v.view, v.startSeqno]),
     config: state.config === null ? null : { seqno: state.config.seqno, nodes: [...state.config.nodes] },
-    public: encode(writesToWire(state.public)),
+    public: publicBytes,
     secret: sealed === null ? 0 : secret.version,
     private: sealed,
   });

@@ -1,11 +1,12 @@
 /**
  * Reading the KV for a snapshot and encoding the body (format.ts): the part of taking a snapshot
- * that scales with the state, shared by `Snapshots` and `bench/snapshot.ts`.
+ * that scales with the state, shared by `Snapshots` and `bench/snapshot.ts`. The execution worker
+ * reads the committed state and encodes its rows (ExecutionEngine.snapshotRows, in slices between
+ * requests); the main thread seals the private part and wraps the body.
  */
 import type { LedgerSecret } from "../../runtime/ledger/secrets.js";
-import { isPublicMap } from "../../runtime/kv/types.js";
 import type { ExecutionService } from "../execution/service.js";
-import { encodeBody, type SnapshotState } from "./format.js";
+import { encodeBodyParts, type SnapshotState } from "./format.js";
 
 /** A body and how many KV rows it holds. */
 export interface TakenBody {
@@ -24,20 +25,10 @@ export function takeSnapshotBody(
   state: Omit<SnapshotState, "public" | "private">,
   secret: () => LedgerSecret | undefined,
 ): Promise<TakenBody | undefined> {
-  const maps = execution.committedMaps("");
-  return maps.then((read) => {
-    if (read.version !== state.seqno) return undefined;
+  return execution.snapshotRows(state.seqno).then((read) => {
+    if (read === null || read.version !== state.seqno) return undefined;
     const key = secret();
     if (key === undefined) return undefined;
-    const sorted = [...read.maps].sort((a, b) => (a.map < b.map ? -1 : a.map > b.map ? 1 : 0));
-    const body = encodeBody(
-      {
-        ...state,
-        public: sorted.filter((m) => isPublicMap(m.map)),
-        private: sorted.filter((m) => !isPublicMap(m.map)),
-      },
-      key,
-    );
-    return { body, rows: sorted.reduce((n, m) => n + m.writes.length, 0) };
+    return { body: encodeBodyParts(state, read.publicBytes, read.privateBytes, key), rows: read.rows };
   });
 }
