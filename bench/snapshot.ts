@@ -140,7 +140,10 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
         const key = utf8.encode(`k-${next}`);
         items.push({
           version: ++applied,
-          writeSet: { public: [], private: [{ map: "bench.busy", writes: [[key, key]] as [Uint8Array, Uint8Array][] }] },
+          writeSet: {
+            public: [],
+            private: [{ map: "bench.busy", writes: [[key, key]] as [Uint8Array, Uint8Array][] }],
+          },
         });
         next++;
       }
@@ -165,7 +168,13 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
   const quietLongest = longestMs;
   stop = true;
   await Promise.all([probe, writer]);
-  return { result, longestProbeMs: snapshotLongest, quietProbeMs: quietLongest, probes, mainBlockMs: loop.max / 1e6 };
+  return {
+    result,
+    longestProbeMs: snapshotLongest,
+    quietProbeMs: quietLongest,
+    probes,
+    mainBlockMs: loop.max / 1e6,
+  };
 }
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -52,7 +52,7 @@ export class SnapshotScan {
         last = key;
       });
       // The key may be a view the backend reuses: keep a copy as the cursor.
-      this.#after = read < ROWS_PER_READ ? null : last!.slice();
+      this.#after = read < ROWS_PER_READ ? null : Uint8Array.from(last!);
       if (performance.now() >= untilMs) return this.#after === null && this.#map === maps.length - 1;
     }
   }

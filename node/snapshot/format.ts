@@ -99,7 +99,9 @@ export function encodeBodyParts(
   secret: LedgerSecret,
 ): Uint8Array {
   const sealed =
-    privateBytes === null ? null : sealPrivate(secret, nonceOf(state.seqno), privateBytes, aadOf(state.seqno));
+    privateBytes === null
+      ? null
+      : sealPrivate(secret, nonceOf(state.seqno), privateBytes, aadOf(state.seqno));
   return encodeCanonical({
     format: SNAPSHOT_FORMAT_VERSION,
     seqno: state.seqno,

@@ -72,7 +72,9 @@ export class MapsEncoder {
   finish(): Uint8Array {
     const maps = this.#maps.filter((m) => m.rows > 0);
     let total = arrayHeaderBytes(maps.length);
-    for (const m of maps) total += 1 + strHeaderBytes(m.name.length) + m.name.length + arrayHeaderBytes(m.rows) + (m.end - m.start);
+    for (const m of maps)
+      total +=
+        1 + strHeaderBytes(m.name.length) + m.name.length + arrayHeaderBytes(m.rows) + (m.end - m.start);
     const out = new Uint8Array(total);
     const view = new DataView(out.buffer);
     let pos = writeArrayHeader(out, view, 0, maps.length);

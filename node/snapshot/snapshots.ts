@@ -22,14 +22,7 @@ import type { ExecutionService } from "../execution/service.js";
 import type { Logger } from "../log.js";
 import { configOf } from "../replica.js";
 import { evidenceOf, type EvidenceRecord } from "./evidence.js";
-import {
-  bodyDigest,
-  decodeBody,
-  decodeFile,
-  encodeFile,
-  openBody,
-  type SnapshotState,
-} from "./format.js";
+import { bodyDigest, decodeBody, decodeFile, encodeFile, openBody, type SnapshotState } from "./format.js";
 import type { SnapshotFiles } from "./files.js";
 import type { SnapshotPort } from "./port.js";
 import { verifySnapshot } from "./verify.js";
@@ -160,9 +153,7 @@ export class Snapshots implements SnapshotPort {
     if (this.#o.isLeader()) {
       this.#o
         .recordEvidence({ seqno, digest })
-        .catch((err: unknown) =>
-          this.#o.logger.warn("could not record snapshot evidence", { seqno, err }),
-        );
+        .catch((err: unknown) => this.#o.logger.warn("could not record snapshot evidence", { seqno, err }));
     }
   }
 

@@ -236,7 +236,10 @@ function readMeta(path: string, meta: Db): { version: number; format: number } {
   const marker = meta.getBinary(VERSION_KEY);
   if (format === undefined && marker === undefined) return { version: 0, format: 0 };
   if (format === undefined || format.length !== 1 || !READABLE_FORMATS.has(format[0]!)) {
-    throw corrupt(path, `unsupported or missing format marker (expected ${[...READABLE_FORMATS].join(" or ")})`);
+    throw corrupt(
+      path,
+      `unsupported or missing format marker (expected ${[...READABLE_FORMATS].join(" or ")})`,
+    );
   }
   if (marker === undefined || marker.length !== 8)
     throw corrupt(path, "committed version marker is malformed");

@@ -86,7 +86,8 @@ export class SealedBackend implements CommittedBackend {
     older: readonly Uint8Array[] = [],
   ) {
     this.#keys = [key, ...older];
-    this.#legacy = inner instanceof LmdbBackend && inner.openedFormat !== 0 && inner.openedFormat < LMDB_FORMAT;
+    this.#legacy =
+      inner instanceof LmdbBackend && inner.openedFormat !== 0 && inner.openedFormat < LMDB_FORMAT;
   }
 
   /** Seals from now on with `key`; the keys held so far still open. */
@@ -168,7 +169,9 @@ export class SealedBackend implements CommittedBackend {
     return this.#persist(
       version,
       writes.map((w) =>
-        w.value === null || !sealedAtRest(w.map.name) ? w : { ...w, value: this.#seal(w.map, w.key, w.value) },
+        w.value === null || !sealedAtRest(w.map.name)
+          ? w
+          : { ...w, value: this.#seal(w.map, w.key, w.value) },
       ),
     );
   }
@@ -191,7 +194,8 @@ export class SealedBackend implements CommittedBackend {
   /** The inner pin with private values opened by the keys held now (copied: a retire zeroes them). */
   pin(): PinnedState {
     const inner = this.inner.pin();
-    const keys = this.#keys.map((key) => key.slice());
+    // Copies (Uint8Array.from: a Buffer's slice would share the bytes the release zeroes).
+    const keys = this.#keys.map((key) => Uint8Array.from(key));
     const legacy = this.#legacy;
     return {
       version: inner.version,
