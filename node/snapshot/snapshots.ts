@@ -9,8 +9,9 @@
  * completes its own file with it.
  *
  * Ordering: the replica calls `beforeCommit(from, to)` before it asks the KV to commit the range;
- * a snapshot point S in it makes the KV commit S first and read its whole state there (the KV's
- * request queue is ordered, so the read sees exactly S), then the replica commits the rest.
+ * a snapshot point S in it makes the KV commit S first and pin its state there (the KV's request
+ * queue and commit sequence are ordered, so the pin sees exactly S: take.ts), then the replica
+ * commits the rest, which goes on while the pinned state is read in slices.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
