@@ -116,7 +116,7 @@ export class Snapshots implements SnapshotPort {
       .then(async () => {
         const read = await taken;
         if (read === undefined) return; // the KV moved on (a restart replay), or no secret: skip this point
-        this.#write(seqno, read.body);
+        this.#write(seqno, read.body, read.digest);
       })
       .catch((err: unknown) => this.#o.logger.warn("could not write a snapshot", { seqno, err }));
   }
@@ -142,8 +142,7 @@ export class Snapshots implements SnapshotPort {
     };
   }
 
-  #write(seqno: number, body: Uint8Array): void {
-    const digest = bodyDigest(body);
+  #write(seqno: number, body: Uint8Array, digest: Uint8Array): void {
     this.#o.files.writePending(seqno, encodeFile(body, null));
     this.#pending = { seqno, body, digest };
     this.#o.logger.info("snapshot written", { seqno, bytes: body.length });

@@ -11,7 +11,12 @@ import type { MapWrites } from "../../runtime/kv/types.js";
 import { writesToWire } from "../../runtime/ledger/entry.js";
 import { LedgerSecret } from "../../runtime/ledger/secrets.js";
 import { MapsEncoder } from "../../node/snapshot/rows.js";
-import { encodeBody, encodeBodyParts } from "../../node/snapshot/format.js";
+import {
+  bodyDigest,
+  encodeBody,
+  encodeBodyParts,
+  encodeBodyPartsSliced,
+} from "../../node/snapshot/format.js";
 
 function encodeWith(maps: readonly MapWrites[]): Uint8Array {
   const out = new MapsEncoder();
@@ -119,4 +124,38 @@ test("encodeBodyParts gives encodeBody's bytes", () => {
     }),
     { numRuns: 40 },
   );
+});
+
+test("encodeBodyPartsSliced gives encodeBodyParts's bytes and their digest, across slices", async () => {
+  const secret = new LedgerSecret(2, new Uint8Array(32).fill(6));
+  const big = (n: number, fill: number): MapWrites[] => [
+    { map: "m", writes: [[Uint8Array.of(1), new Uint8Array(n).fill(fill)]] as [Uint8Array, Uint8Array][] },
+  ];
+  let pauses = 0;
+  const pause = async () => {
+    pauses++;
+  };
+  for (const [config, pub, priv] of [
+    [null, [] as MapWrites[], [] as MapWrites[]],
+    [{ seqno: 3, nodes: ["x"] }, big(10, 1), big(20, 2)],
+    [{ seqno: 9, nodes: ["a", "b", "c"] }, big(9_000_000, 3), big(5_000_000, 4)],
+  ] as const) {
+    const state = {
+      seqno: 2 ** 33 + 7,
+      view: 12,
+      frontier: [new Uint8Array(32).fill(8)],
+      views: [
+        { view: 1, startSeqno: 1 },
+        { view: 12, startSeqno: 40 },
+      ],
+      config,
+    };
+    const publicBytes = encode(writesToWire(pub));
+    const privateBytes = priv.length === 0 ? null : encode(writesToWire(priv));
+    const expected = encodeBodyParts(state, publicBytes, privateBytes, secret);
+    const got = await encodeBodyPartsSliced(state, publicBytes, privateBytes, secret, pause);
+    assertSameBytes(got.body, expected);
+    assertSameBytes(got.digest, bodyDigest(expected));
+  }
+  assert.ok(pauses > 6, "the large body was built in several slices");
 });
