@@ -26,7 +26,7 @@ import { KvStore } from "../runtime/kv/store.js";
 import { LedgerSecret } from "../runtime/ledger/secrets.js";
 import { ExecutionService } from "../node/execution/service.js";
 import { recordNonce } from "../node/execution/nonces.js";
-import { silentLogger } from "../node/log.js";
+import { createLogger } from "../node/log.js";
 import { INTERNAL, SINGLETON_KEY, tableKey } from "../node/gov/tables.js";
 import { takeSnapshotBody } from "../node/snapshot/take.js";
 
@@ -189,7 +189,8 @@ async function run(rows: number): Promise<Record<string, unknown>> {
     const service = await ExecutionService.start({
       kvPath: join(dir, "kv"),
       atRestKey,
-      logger: silentLogger,
+      // Warnings (a watchdog kill, a worker crash) go to stderr: they invalidate the figures.
+      logger: createLogger({ level: "warn" }),
       replaySource: () => [],
     });
     try {
