@@ -13,6 +13,9 @@
  * version, or a rollback below it, ends the view and later calls throw TreatyError Conflict (the
  * caller re-executes on a fresh transaction). Runs synchronously; only commit and close await.
  *
+ * A snapshot reads the committed state without a transaction: `pinCommitted` pins it (one LMDB
+ * read transaction) between two commits, and later commits go on while the pin is read.
+ *
  * Checks at the boundary: map names (non-empty, <= 256 UTF-8 bytes, no U+0000, well-formed),
  * keys (bytes, may be empty, <= maxKeyBytes), values (bytes, <= maxValueBytes). Bad input throws
  * TreatyError InvalidArgs / KeyTooLarge / ValueTooLarge naming the map and field. Write sets given
@@ -309,11 +312,13 @@ export class KvStore {
     const run = previous
       .catch(() => undefined)
       .then(() => (this.closing === null && this.committed === version ? this.pin() : null));
-    // Later commits wait for the pin; a commit sharing `lastCommit` still sees a failure before it.
+    // Later commits wait for the pin; a commit sharing `lastCommit` still sees a failure before it
+    // (observed here too, so a failure nobody shares is not an unhandled rejection).
     this.lastCommit = run.then(
       () => previous,
       () => previous,
     );
+    this.lastCommit.catch(() => undefined);
     return run;
   }
 
