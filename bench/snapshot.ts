@@ -196,6 +196,7 @@ async function run(rows: number): Promise<Record<string, unknown>> {
     try {
       const quiet: Taken[] = [];
       for (let i = 0; i < SNAPSHOTS; i++) quiet.push(await snapshotAt(service, version));
+      console.log(JSON.stringify({ nonces: rows, fillS: round(fillMs / 1000, 1), quiet }));
       const stall = await busy(service, (at) => snapshotAt(service, at));
       const best = quiet.reduce((a, b) => (a.wallMs <= b.wallMs ? a : b), quiet[0]!);
       const totalRows = best?.rows ?? 0;
