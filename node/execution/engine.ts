@@ -44,6 +44,11 @@ import {
   type VersionedWriteSet,
 } from "./protocol.js";
 import { ReadonlyTx } from "./readonly-tx.js";
+import { SnapshotScan } from "./snapshot-scan.js";
+import type { SnapshotRows } from "../snapshot/rows.js";
+
+/** Longest slice of a snapshot read between two requests, ms (see snapshotRows). */
+export const SNAPSHOT_SLICE_MS = 2;
 import { recordPublicEvents, takeClaimsDigest } from "../events/record.js";
 
 /**
@@ -87,6 +92,8 @@ export class ExecutionEngine {
    */
   #oldestNonceMs = Number.NEGATIVE_INFINITY;
   #closed = false;
+  /** Snapshot reads in progress (snapshotRows), ended by close. */
+  readonly #scans = new Set<SnapshotScan>();
 
   private constructor(
     kv: KvStore,
@@ -366,6 +373,30 @@ export class ExecutionEngine {
   }
 
   /**
+   * The committed state at `version` in the layout of a snapshot body (node/snapshot/rows.ts), or
+   * null when the committed version is not `version` once the commits requested before this call
+   * are done. The state is pinned in the KV's commit sequence (KvStore.pinCommitted), so commits
+   * requested after this call go on; it is read in slices of at most `sliceMs`, yielding to the
+   * event loop between slices: requests run meanwhile and never wait more than a slice. Rejects
+   * with TreatyError Unavailable when the engine closes first.
+   */
+  async snapshotRows(version: number, sliceMs = SNAPSHOT_SLICE_MS): Promise<SnapshotRows | null> {
+    this.#alive();
+    const pin = await this.#kv.pinCommitted(version);
+    if (pin === null) return null;
+    const scan = new SnapshotScan(pin);
+    if (this.#closed) scan.end("the execution engine closed");
+    this.#scans.add(scan);
+    try {
+      while (!scan.step(performance.now() + sliceMs)) await new Promise((resolve) => setImmediate(resolve));
+      return scan.finish();
+    } finally {
+      scan.end("the engine moved on");
+      this.#scans.delete(scan);
+    }
+  }
+
+  /**
    * Makes the committed state exactly `maps` at `version` (a snapshot's): drops uncommitted
    * versions, then applies and commits one write set that deletes every key `maps` lacks and
    * sets every row it has. `version` must be above the committed version (assert: the caller
@@ -416,6 +447,7 @@ export class ExecutionEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const scan of this.#scans) scan.end("the execution engine closed");
     this.#runtime.dispose();
     await this.#kv.close();
   }

@@ -18,6 +18,7 @@ import type { CallerInfo, ContractManifest } from "../../runtime/sandbox/abi.js"
 import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { Retention } from "./retention.js";
+import type { SnapshotRows } from "../snapshot/rows.js";
 
 /** One call as the node decided it (everything here is recorded in the ledger). */
 export interface ExecCall {
@@ -117,6 +118,7 @@ export type Request =
   | { readonly id: number; readonly op: "get"; readonly map: string; readonly key: Uint8Array }
   | { readonly id: number; readonly op: "scan"; readonly map: string; readonly limit: number | undefined }
   | { readonly id: number; readonly op: "committedMaps"; readonly prefix: string }
+  | { readonly id: number; readonly op: "snapshotRows"; readonly version: number }
   | {
       readonly id: number;
       readonly op: "installState";
@@ -150,6 +152,8 @@ export interface ReplyValues {
   get: Uint8Array | undefined;
   scan: Array<[Uint8Array, Uint8Array]>;
   committedMaps: { version: number; maps: MapWrites[] };
+  /** Its buffers are transferred, not cloned. */
+  snapshotRows: SnapshotRows | null;
   installState: null;
   useAtRestKey: null;
   resealAtRest: ResealCursor | null;

@@ -11,6 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
+import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyValues,
   type Request,
@@ -58,6 +59,12 @@ export async function serveEngine(
       if (request.op === "commit") {
         const answered = answer(port, engine, request);
         commits = commits.then(() => answered);
+        return;
+      }
+      if (request.op === "snapshotRows") {
+        // Pinned in the KV's commit sequence (after the commits before it), then read in slices
+        // while the requests behind it run (ExecutionEngine.snapshotRows): nothing waits for it.
+        void answer(port, engine, request);
         return;
       }
       return BESIDE_COMMITS.has(request.op)
@@ -146,6 +153,8 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
       return engine.scan(request.map, request.limit);
     case "committedMaps":
       return engine.committedMaps(request.prefix);
+    case "snapshotRows":
+      return engine.snapshotRows(request.version);
     case "installState":
       await engine.installState(request.version, request.maps);
       return null;
@@ -170,6 +179,17 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
   return { appliedVersion: engine.appliedVersion, committedVersion: engine.committedVersion };
 }
 
+/** Posts `message`, transferring (not cloning) the buffers of a snapshot read. */
 function post(port: MessagePort, message: WorkerMessage): void {
-  port.postMessage(message);
+  port.postMessage(message, transferOf(message));
+}
+
+function transferOf(message: WorkerMessage): ArrayBuffer[] {
+  if (message.kind !== "reply" || !message.ok || message.value === null || typeof message.value !== "object")
+    return [];
+  const value = message.value as Partial<SnapshotRows>;
+  if (!(value.publicBytes instanceof Uint8Array)) return [];
+  const buffers = [value.publicBytes.buffer as ArrayBuffer];
+  if (value.privateBytes instanceof Uint8Array) buffers.push(value.privateBytes.buffer as ArrayBuffer);
+  return buffers;
 }

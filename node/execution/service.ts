@@ -51,6 +51,7 @@ import { BOOT_WALL_CLOCK_MS } from "../../runtime/sandbox/sandbox.js";
 import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
+import type { SnapshotRows } from "../snapshot/rows.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -58,6 +59,11 @@ export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./proto
 export const DEFAULT_WATCHDOG_SLACK_MS = 2_000;
 /** Default deadline of requests that run no contract code (start, load, commit, ...), ms. */
 export const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
+/**
+ * Deadline of a snapshot read, ms. It scales with the state and runs in slices between the other
+ * requests, whose own deadlines catch a stuck worker; this one only bounds a read that never ends.
+ */
+export const SNAPSHOT_READ_DEADLINE_MS = 600_000;
 /** Attempts to start a worker before the service reports `Unavailable`. */
 const MAX_BOOT_ATTEMPTS = 3;
 
@@ -375,6 +381,17 @@ export class ExecutionService {
   }
 
   /**
+   * The committed state at `version` in a snapshot body's layout (ExecutionEngine.snapshotRows),
+   * or null when the KV's committed version is not `version` once the commits queued before it
+   * are done. Pipelined: the read is queued now (order it against commits by calling this between
+   * them), and the worker reads it in slices while the requests queued after it run. Its deadline
+   * is SNAPSHOT_READ_DEADLINE_MS, not the control deadline.
+   */
+  snapshotRows(version: number): Promise<SnapshotRows | null> {
+    return this.#enqueuePipelined(() => this.#control({ id: 0, op: "snapshotRows", version }, true));
+  }
+
+  /**
    * At-rest rekey, step 1: private values are sealed with `key` from the next commit on; the
    * keys held so far still open them (also in a restarted worker).
    */
@@ -547,7 +564,10 @@ export class ExecutionService {
     retry: boolean,
     adjust: (request: R) => R | undefined = (r) => r,
   ): Promise<ReplyValues[R["op"]]> {
-    const budget: WatchBudget = { totalMs: this.#controlMs, stallMs: null };
+    const budget: WatchBudget = {
+      totalMs: request.op === "snapshotRows" ? SNAPSHOT_READ_DEADLINE_MS : this.#controlMs,
+      stallMs: null,
+    };
     for (let attempt = 1; ; attempt++) {
       const next = attempt === 1 ? request : adjust(request);
       if (next === undefined) return null as ReplyValues[R["op"]];

@@ -22,13 +22,20 @@
  * Decoding never trusts its input: a malformed file is a TreatyError SnapshotInvalid naming the
  * field.
  */
-import { createHash } from "node:crypto";
+import { createCipheriv, createHash } from "node:crypto";
+import { assert } from "../../sdk/assert.js";
 import { decode, encode, encodeCanonical } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { Receipt } from "../../sdk/receipt.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 import { writesFromWire, writesToWire } from "../../runtime/ledger/entry.js";
-import { type LedgerSecret, openPrivate, sealPrivate } from "../../runtime/ledger/secrets.js";
+import {
+  type LedgerSecret,
+  NONCE_BYTES,
+  openPrivate,
+  sealPrivate,
+  TAG_BYTES,
+} from "../../runtime/ledger/secrets.js";
 
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
@@ -79,10 +86,29 @@ function aadOf(seqno: number): Uint8Array {
 
 /** The body bytes of `state`, its private maps sealed with `secret` (deterministic, see above). */
 export function encodeBody(state: SnapshotState, secret: LedgerSecret): Uint8Array {
+  return encodeBodyParts(
+    state,
+    encode(writesToWire(state.public)),
+    state.private.length === 0 ? null : encode(writesToWire(state.private)),
+    secret,
+  );
+}
+
+/**
+ * `encodeBody` from the state already encoded: `publicBytes` and `privateBytes` are the msgpack
+ * write-set arrays of the public and private maps (`encode(writesToWire(maps))`, or rows.ts's
+ * MapsEncoder; `privateBytes` null when there is no private map). Same bytes as `encodeBody`.
+ */
+export function encodeBodyParts(
+  state: Omit<SnapshotState, "public" | "private">,
+  publicBytes: Uint8Array,
+  privateBytes: Uint8Array | null,
+  secret: LedgerSecret,
+): Uint8Array {
   const sealed =
-    state.private.length === 0
+    privateBytes === null
       ? null
-      : sealPrivate(secret, nonceOf(state.seqno), encode(writesToWire(state.private)), aadOf(state.seqno));
+      : sealPrivate(secret, nonceOf(state.seqno), privateBytes, aadOf(state.seqno));
   return encodeCanonical({
     format: SNAPSHOT_FORMAT_VERSION,
     seqno: state.seqno,
@@ -90,10 +116,99 @@ export function encodeBody(state: SnapshotState, secret: LedgerSecret): Uint8Arr
     frontier: [...state.frontier],
     views: state.views.map((v) => [v.view, v.startSeqno]),
     config: state.config === null ? null : { seqno: state.config.seqno, nodes: [...state.config.nodes] },
-    public: encode(writesToWire(state.public)),
+    public: publicBytes,
     secret: sealed === null ? 0 : secret.version,
     private: sealed,
   });
+}
+
+/** Bytes sealed or hashed between two pauses of `encodeBodyPartsSliced`. */
+const SLICE_BYTES = 4 * 1024 * 1024;
+
+/** The body's fields in canonical (sorted) order. */
+const BODY_FIELDS = ["config", "format", "frontier", "private", "public", "secret", "seqno", "view", "views"];
+
+/**
+ * `encodeBodyParts` and its digest, built without blocking the thread long: the private part is
+ * sealed, the public part copied and the body hashed in slices of SLICE_BYTES, awaiting `pause()`
+ * between slices. Same bytes as `encodeBodyParts` (the tests compare them): the small fields
+ * are encoded by the codec, the two byte strings are written with msgpack's minimal bin headers
+ * as msgpackr writes them.
+ */
+export async function encodeBodyPartsSliced(
+  state: Omit<SnapshotState, "public" | "private">,
+  publicBytes: Uint8Array,
+  privateBytes: Uint8Array | null,
+  secret: LedgerSecret,
+  pause: () => Promise<void>,
+): Promise<{ body: Uint8Array; digest: Uint8Array }> {
+  const sealedLength = privateBytes === null ? 0 : NONCE_BYTES + privateBytes.length + TAG_BYTES;
+  const small: Record<string, Uint8Array> = {
+    config: encodeCanonical(
+      state.config === null ? null : { seqno: state.config.seqno, nodes: [...state.config.nodes] },
+    ),
+    format: encode(SNAPSHOT_FORMAT_VERSION),
+    frontier: encode([...state.frontier]),
+    private: privateBytes === null ? encode(null) : binHeader(sealedLength),
+    public: binHeader(publicBytes.length),
+    secret: encode(privateBytes === null ? 0 : secret.version),
+    seqno: encode(state.seqno),
+    view: encode(state.view),
+    views: encode(state.views.map((v) => [v.view, v.startSeqno])),
+  };
+  // The map header as the codec writes it for nine fields.
+  const keys = BODY_FIELDS.map((field) => encode(field));
+  const skeleton = encodeCanonical(Object.fromEntries(BODY_FIELDS.map((field) => [field, null])));
+  const header = skeleton.subarray(0, skeleton.length - keys.reduce((n, k) => n + k.length + 1, 0));
+  let total = header.length + sealedLength + publicBytes.length;
+  BODY_FIELDS.forEach((field, i) => {
+    total += keys[i]!.length + small[field]!.length;
+  });
+  const body = new Uint8Array(total);
+  let pos = 0;
+  const put = (bytes: Uint8Array) => {
+    body.set(bytes, pos);
+    pos += bytes.length;
+  };
+  put(header);
+  for (const [i, field] of BODY_FIELDS.entries()) {
+    put(keys[i]!);
+    put(small[field]!);
+    if (field === "public") {
+      for (let at = 0; at < publicBytes.length; at += SLICE_BYTES) {
+        put(publicBytes.subarray(at, at + SLICE_BYTES));
+        await pause();
+      }
+    } else if (field === "private" && privateBytes !== null) {
+      const nonce = nonceOf(state.seqno);
+      const cipher = createCipheriv("aes-256-gcm", secret.entryKey(), nonce, { authTagLength: TAG_BYTES });
+      cipher.setAAD(aadOf(state.seqno));
+      put(nonce);
+      for (let at = 0; at < privateBytes.length; at += SLICE_BYTES) {
+        put(cipher.update(privateBytes.subarray(at, at + SLICE_BYTES)));
+        await pause();
+      }
+      put(cipher.final());
+      put(cipher.getAuthTag());
+    }
+  }
+  assert(pos === total, "snapshot body: the encoded length is as computed");
+  const hash = createHash("sha256");
+  for (let at = 0; at < body.length; at += SLICE_BYTES) {
+    hash.update(body.subarray(at, at + SLICE_BYTES));
+    await pause();
+  }
+  return { body, digest: new Uint8Array(hash.digest()) };
+}
+
+/** msgpack bin header of `length` bytes (minimal, as msgpackr writes it). */
+function binHeader(length: number): Uint8Array {
+  if (length < 0x100) return Uint8Array.of(0xc4, length);
+  if (length < 0x10000) return Uint8Array.of(0xc5, length >> 8, length & 0xff);
+  const out = new Uint8Array(5);
+  out[0] = 0xc6;
+  new DataView(out.buffer).setUint32(1, length);
+  return out;
 }
 
 /** SHA-256 of the body: what the evidence transaction records. */

@@ -9,13 +9,13 @@
  * completes its own file with it.
  *
  * Ordering: the replica calls `beforeCommit(from, to)` before it asks the KV to commit the range;
- * a snapshot point S in it makes the KV commit S first and read its whole state there (the KV's
- * request queue is ordered, so the read sees exactly S), then the replica commits the rest.
+ * a snapshot point S in it makes the KV commit S first and pin its state there (the KV's request
+ * queue and commit sequence are ordered, so the pin sees exactly S: take.ts), then the replica
+ * commits the rest, which goes on while the pinned state is read in slices.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { formatTxId } from "../../sdk/receipt.js";
-import { isPublicMap, type MapWrites } from "../../runtime/kv/types.js";
 import { type DecodedEntry, decodeEntry } from "../../runtime/ledger/entry.js";
 import type { Ledger, LedgerBase } from "../../runtime/ledger/ledger.js";
 import type { LedgerSecrets } from "../../runtime/ledger/secrets.js";
@@ -23,19 +23,12 @@ import type { ExecutionService } from "../execution/service.js";
 import type { Logger } from "../log.js";
 import { configOf } from "../replica.js";
 import { evidenceOf, type EvidenceRecord } from "./evidence.js";
-import {
-  bodyDigest,
-  decodeBody,
-  decodeFile,
-  encodeBody,
-  encodeFile,
-  openBody,
-  type SnapshotState,
-} from "./format.js";
+import { bodyDigest, decodeBody, decodeFile, encodeFile, openBody, type SnapshotState } from "./format.js";
 import type { SnapshotFiles } from "./files.js";
 import type { SnapshotPort } from "./port.js";
 import { verifySnapshot } from "./verify.js";
 import { baseOf } from "./restart.js";
+import { takeSnapshotBody } from "./take.js";
 
 /** When to snapshot; see NodeConfig.snapshots. */
 export interface SnapshotSchedule {
@@ -118,12 +111,12 @@ export class Snapshots implements SnapshotPort {
     const seqno = point;
     const state = this.#stateAt(seqno);
     void execution.commit(seqno).catch(() => undefined);
-    const maps = execution.committedMaps("");
+    const taken = takeSnapshotBody(execution, state, () => this.#o.secrets.current);
     this.#work = this.#work
       .then(async () => {
-        const read = await maps;
-        if (read.version !== seqno) return; // the KV moved on (a restart replay): skip this point
-        this.#write(state, read.maps);
+        const read = await taken;
+        if (read === undefined) return; // the KV moved on (a restart replay), or no secret: skip this point
+        this.#write(seqno, read.body, read.digest);
       })
       .catch((err: unknown) => this.#o.logger.warn("could not write a snapshot", { seqno, err }));
   }
@@ -149,32 +142,18 @@ export class Snapshots implements SnapshotPort {
     };
   }
 
-  #write(state: Omit<SnapshotState, "public" | "private">, maps: readonly MapWrites[]): void {
-    const secret = this.#o.secrets.current;
-    if (secret === undefined) return;
-    const sorted = [...maps].sort((a, b) => (a.map < b.map ? -1 : a.map > b.map ? 1 : 0));
-    const body = encodeBody(
-      {
-        ...state,
-        public: sorted.filter((m) => isPublicMap(m.map)),
-        private: sorted.filter((m) => !isPublicMap(m.map)),
-      },
-      secret,
-    );
-    const digest = bodyDigest(body);
-    this.#o.files.writePending(state.seqno, encodeFile(body, null));
-    this.#pending = { seqno: state.seqno, body, digest };
-    this.#o.logger.info("snapshot written", { seqno: state.seqno, bytes: body.length });
+  #write(seqno: number, body: Uint8Array, digest: Uint8Array): void {
+    this.#o.files.writePending(seqno, encodeFile(body, null));
+    this.#pending = { seqno, body, digest };
+    this.#o.logger.info("snapshot written", { seqno, bytes: body.length });
     // Its evidence may have committed while the KV was being read: look again.
     const scanned = this.#scanned;
-    this.#scanned = state.seqno;
-    this.onCommit(state.seqno + 1, scanned);
+    this.#scanned = seqno;
+    this.onCommit(seqno + 1, scanned);
     if (this.#o.isLeader()) {
       this.#o
-        .recordEvidence({ seqno: state.seqno, digest })
-        .catch((err: unknown) =>
-          this.#o.logger.warn("could not record snapshot evidence", { seqno: state.seqno, err }),
-        );
+        .recordEvidence({ seqno, digest })
+        .catch((err: unknown) => this.#o.logger.warn("could not record snapshot evidence", { seqno, err }));
     }
   }
 

@@ -34,6 +34,31 @@ export interface BatchWrite {
   readonly value: Uint8Array | null;
 }
 
+/**
+ * The committed state as it was when pinned (one LMDB read transaction), readable while later
+ * batches persist: what a snapshot scans without stopping commits. Release it when done (an LMDB
+ * reader keeps the pages it sees from being reused).
+ */
+export interface PinnedState {
+  /** The version marker of the pinned state. */
+  readonly version: number;
+  /** Names of maps holding at least one key, in any order. */
+  mapNames(): string[];
+  /**
+   * Calls `visit` with up to `limit` rows of `map` after key `after` (from its first key when
+   * undefined), bytewise ascending; returns how many. Private values come opened. The arrays
+   * may be views the next row overwrites: `visit` copies what it keeps.
+   */
+  scan(
+    map: MapRef,
+    after: Uint8Array | undefined,
+    limit: number,
+    visit: (key: Uint8Array, value: Uint8Array) => void,
+  ): number;
+  /** Ends the pin (idempotent); later calls are a bug. */
+  release(): void;
+}
+
 /** Committed state plus its version marker; see the module comment for the division of labour. */
 export interface CommittedBackend {
   /** The version marker persisted with the last batch (0 for a new store). */
@@ -50,6 +75,8 @@ export interface CommittedBackend {
    * waits for one to settle before starting the next.
    */
   persist(version: number, writes: readonly BatchWrite[]): Promise<void>;
+  /** Pins the committed state as of now (see PinnedState); never while a persist is in flight. */
+  pin(): PinnedState;
   /** Releases resources; called once, after the last persist settled. */
   close(): Promise<void>;
 }

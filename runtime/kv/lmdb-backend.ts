@@ -18,13 +18,20 @@
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { type Database, open, type RootDatabase } from "lmdb";
+import { type Database, open, type RootDatabase, type Transaction } from "lmdb";
 import { TreatyError } from "../../sdk/errors.js";
-import type { BatchWrite, CommittedBackend, MapRef, Row, ScanBounds } from "./backend.js";
+import { assert } from "../../sdk/assert.js";
+import type { BatchWrite, CommittedBackend, MapRef, PinnedState, Row, ScanBounds } from "./backend.js";
 import { copyBytes, joinBytes } from "./bytes.js";
 
-/** On-disk layout version; bump (and migrate) when the layout above changes. */
-export const LMDB_FORMAT = 1;
+/**
+ * On-disk layout version; bump (and migrate) when the layout above changes. 2: the maps in
+ * CLEAR_AT_REST (sealed-backend.ts) are stored unsealed; a format-1 store is migrated by the
+ * sealing layer in its first write (SealedBackend), and older code refuses a format-2 store.
+ */
+export const LMDB_FORMAT = 2;
+/** Formats this code opens. */
+const READABLE_FORMATS: ReadonlySet<number> = new Set([1, 2]);
 
 const FORMAT_KEY = Buffer.from("format");
 const VERSION_KEY = Buffer.from("committedVersion");
@@ -42,6 +49,8 @@ const openPaths = new Set<string>();
 /** LMDB-backed committed state; one per directory per process. */
 export class LmdbBackend implements CommittedBackend {
   private version: number;
+  /** The format marker found at open (0: a new store); every write marks LMDB_FORMAT. */
+  readonly openedFormat: number;
 
   private constructor(
     private readonly path: string,
@@ -50,7 +59,9 @@ export class LmdbBackend implements CommittedBackend {
     private readonly state: Db,
     private readonly meta: Db,
   ) {
-    this.version = readMeta(path, meta);
+    const marker = readMeta(path, meta);
+    this.version = marker.version;
+    this.openedFormat = marker.format;
   }
 
   /**
@@ -124,25 +135,47 @@ export class LmdbBackend implements CommittedBackend {
   }
 
   mapNames(): string[] {
-    const names: string[] = [];
-    let start: Uint8Array | undefined;
-    for (;;) {
-      let first: Uint8Array | undefined;
-      for (const { key } of this.state.getRange(start === undefined ? { limit: 1 } : { start, limit: 1 })) {
-        first = key;
-      }
-      if (first === undefined) return names;
-      const end = first.indexOf(0);
-      if (end <= 0) throw corrupt(this.path, "a state key has no map prefix");
-      let name: string;
-      try {
-        name = decoder.decode(first.subarray(0, end));
-      } catch {
-        throw corrupt(this.path, "a map name is not UTF-8");
-      }
-      names.push(name);
-      start = mapEnd({ bytes: first.subarray(0, end) });
-    }
+    return mapNamesOf(this.path, this.state, undefined);
+  }
+
+  /** A read transaction at the last durable batch (persists complete before they resolve). */
+  pin(): PinnedState {
+    const transaction = this.root.useReadTransaction();
+    const marker = this.meta.get(VERSION_KEY, { transaction });
+    const version = marker === undefined ? 0 : Number(Buffer.from(marker).readBigUInt64BE(0));
+    assert(version === this.version, "a pinned LMDB state is at the committed version");
+    let released = false;
+    const live = () => assert(!released, "a pinned LMDB state is used after release");
+    return {
+      version,
+      mapNames: () => {
+        live();
+        return mapNamesOf(this.path, this.state, transaction);
+      },
+      scan: (map, after, limit, visit) => {
+        live();
+        if (limit <= 0) return 0;
+        const start = after === undefined ? Buffer.from(map.prefix) : joinBytes(map.prefix, after);
+        const range = this.state.getRange({
+          start,
+          exclusiveStart: after !== undefined,
+          end: mapEnd(map),
+          limit,
+          transaction,
+        });
+        let rows = 0;
+        for (const { key, value } of range) {
+          visit(key.subarray(map.prefix.length), value);
+          rows++;
+        }
+        return rows;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        transaction.done();
+      },
+    };
   }
 
   async persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
@@ -169,23 +202,50 @@ export class LmdbBackend implements CommittedBackend {
   }
 }
 
+/** Names of the maps with at least one key, read in `transaction` (the current state when undefined). */
+function mapNamesOf(path: string, state: Db, transaction: Transaction | undefined): string[] {
+  const names: string[] = [];
+  let start: Uint8Array | undefined;
+  for (;;) {
+    let first: Uint8Array | undefined;
+    const options = start === undefined ? { limit: 1 } : { start, limit: 1 };
+    for (const { key } of state.getRange(transaction === undefined ? options : { ...options, transaction })) {
+      first = key;
+    }
+    if (first === undefined) return names;
+    const end = first.indexOf(0);
+    if (end <= 0) throw corrupt(path, "a state key has no map prefix");
+    let name: string;
+    try {
+      name = decoder.decode(first.subarray(0, end));
+    } catch {
+      throw corrupt(path, "a map name is not UTF-8");
+    }
+    names.push(name);
+    start = mapEnd({ bytes: first.subarray(0, end) });
+  }
+}
+
 /** The first composite key after every key of `map`: `utf8(map) 0x01`. */
 function mapEnd(map: { readonly bytes: Uint8Array }): Buffer {
   return joinBytes(map.bytes, Uint8Array.of(1));
 }
 
-function readMeta(path: string, meta: Db): number {
+function readMeta(path: string, meta: Db): { version: number; format: number } {
   const format = meta.getBinary(FORMAT_KEY);
   const marker = meta.getBinary(VERSION_KEY);
-  if (format === undefined && marker === undefined) return 0;
-  if (format === undefined || format.length !== 1 || format[0] !== LMDB_FORMAT) {
-    throw corrupt(path, `unsupported or missing format marker (expected ${LMDB_FORMAT})`);
+  if (format === undefined && marker === undefined) return { version: 0, format: 0 };
+  if (format === undefined || format.length !== 1 || !READABLE_FORMATS.has(format[0]!)) {
+    throw corrupt(
+      path,
+      `unsupported or missing format marker (expected ${[...READABLE_FORMATS].join(" or ")})`,
+    );
   }
   if (marker === undefined || marker.length !== 8)
     throw corrupt(path, "committed version marker is malformed");
   const version = Number(marker.readBigUInt64BE(0));
   if (!Number.isSafeInteger(version)) throw corrupt(path, "committed version marker is out of range");
-  return version;
+  return { version, format: format[0]! };
 }
 
 function encodeVersion(version: number): Buffer {

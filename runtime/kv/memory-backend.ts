@@ -4,7 +4,7 @@
  * LMDB it resolves `persist` asynchronously so both modes expose the same commit timing.
  */
 import { assert } from "../../sdk/assert.js";
-import type { BatchWrite, CommittedBackend, MapRef, Row, ScanBounds } from "./backend.js";
+import type { BatchWrite, CommittedBackend, MapRef, PinnedState, Row, ScanBounds } from "./backend.js";
 import { copyBytes, hexOf } from "./bytes.js";
 import { SortedIndex } from "./sorted-index.js";
 
@@ -68,6 +68,44 @@ export class MemoryBackend implements CommittedBackend {
     }
     this.version = version;
     return Promise.resolve();
+  }
+
+  /** Copies the row references of every map (stored rows are never changed in place). */
+  pin(): PinnedState {
+    const frozen = new Map<string, { readonly hexes: string[]; readonly rows: Stored[] }>();
+    for (const [name, index] of this.maps) {
+      const hexes = index.keysWithin({}, false, Number.POSITIVE_INFINITY);
+      frozen.set(name, { hexes, rows: hexes.map((hex) => index.get(hex)!) });
+    }
+    let released = false;
+    return {
+      version: this.version,
+      mapNames: () => {
+        assert(!released, "a pinned state is used after release");
+        return [...frozen.keys()];
+      },
+      scan: (map, after, limit, visit) => {
+        assert(!released, "a pinned state is used after release");
+        const table = frozen.get(map.name);
+        if (table === undefined) return 0;
+        let i = 0;
+        if (after !== undefined) {
+          const hex = hexOf(after);
+          let hi = table.hexes.length;
+          while (i < hi) {
+            const mid = (i + hi) >>> 1;
+            if (table.hexes[mid]! <= hex) i = mid + 1;
+            else hi = mid;
+          }
+        }
+        const end = Math.min(table.rows.length, i + limit);
+        for (let j = i; j < end; j++) visit(table.rows[j]!.key, table.rows[j]!.value);
+        return end - i;
+      },
+      release: () => {
+        released = true;
+      },
+    };
   }
 
   close(): Promise<void> {

@@ -10,6 +10,13 @@
  * (docs/contracts.md says so). The key is node-local (never replicated), from the node's sealed
  * secrets; losing it means rebuilding the KV from the ledger.
  *
+ * Two internal maps are stored in clear at rest (CLEAR_AT_REST): the replay-protection nonce
+ * tables, whose values (`{txid, timeMs}`, or empty) say nothing the ledger does not show in clear
+ * for the same request (docs/ARCHITECTURE.md, "Nonce tables in clear at rest"), and which hold
+ * most of the rows a snapshot reads. Stores written before (LMDB format 1) hold them sealed: such
+ * values still open, and the first write rewrites them in clear in the same LMDB transaction that
+ * marks format 2, so a store is never half migrated.
+ *
  * Rekey (`useKey`, `resealStep`, `retireOlderKeys`): new writes are sealed with the newest key,
  * values open with any key held (AES-GCM's tag tells which), and a re-seal walks the private
  * maps in bounded steps rewriting every value under the newest key; then the older keys are
@@ -24,16 +31,29 @@ import {
   type CommittedBackend,
   type MapRef,
   mapRef,
+  type PinnedState,
   type Row,
   type ScanBounds,
 } from "./backend.js";
 import { isPublicMap } from "./types.js";
+import { LMDB_FORMAT, LmdbBackend } from "./lmdb-backend.js";
 
 const NONCE_BYTES = 12;
 /** Nonces are cut from blocks of this many random bytes: one CSPRNG call per 341 sealed values. */
 const NONCE_POOL_BYTES = 4092;
 const TAG_BYTES = 16;
 export const AT_REST_KEY_BYTES = 32;
+
+/**
+ * Private maps stored unsealed (see the module comment): node/execution/nonces.ts's tables
+ * (`INTERNAL.nonces`, `INTERNAL.nonceExpiry` in node/gov/tables.ts; a test ties the names).
+ */
+export const CLEAR_AT_REST: ReadonlySet<string> = new Set(["treaty.nonces", "treaty.nonceExpiry"]);
+
+/** Whether values of `name` are sealed at rest (in a store of the current format). */
+function sealedAtRest(name: string): boolean {
+  return !isPublicMap(name) && !CLEAR_AT_REST.has(name);
+}
 
 function aad(map: MapRef, key: Uint8Array): Uint8Array {
   const length = new Uint8Array(4);
@@ -53,6 +73,8 @@ export class SealedBackend implements CommittedBackend {
   /** Random bytes not handed out yet: nonces are consumed from here, never reused. */
   #noncePool = new Uint8Array(0);
   #nonceOffset = 0;
+  /** The store still holds CLEAR_AT_REST maps sealed (format 1): its next write migrates them. */
+  #legacy: boolean;
 
   /**
    * `key` seals and opens; `older` keys (a re-seal that had not finished) only open. All must be
@@ -64,6 +86,8 @@ export class SealedBackend implements CommittedBackend {
     older: readonly Uint8Array[] = [],
   ) {
     this.#keys = [key, ...older];
+    this.#legacy =
+      inner instanceof LmdbBackend && inner.openedFormat !== 0 && inner.openedFormat < LMDB_FORMAT;
   }
 
   /** Seals from now on with `key`; the keys held so far still open. */
@@ -92,7 +116,7 @@ export class SealedBackend implements CommittedBackend {
     assert(Number.isSafeInteger(limit) && limit > 0, "resealStep: a positive limit");
     const maps = this.inner
       .mapNames()
-      .filter((name) => !isPublicMap(name) && (after === null || name >= after.map))
+      .filter((name) => sealedAtRest(name) && (after === null || name >= after.map))
       .sort();
     const writes: BatchWrite[] = [];
     let scanned = 0;
@@ -112,7 +136,7 @@ export class SealedBackend implements CommittedBackend {
         break;
       }
     }
-    if (writes.length > 0) await this.inner.persist(this.inner.committedVersion, writes);
+    if (writes.length > 0 || this.#legacy) await this.#persist(this.inner.committedVersion, writes);
     return cursor;
   }
 
@@ -122,14 +146,19 @@ export class SealedBackend implements CommittedBackend {
 
   get(map: MapRef, key: Uint8Array): Uint8Array | undefined {
     const value = this.inner.get(map, key);
-    return value === undefined || isPublicMap(map.name) ? value : this.#open(map, key, value);
+    return value === undefined || !this.#sealed(map.name) ? value : this.#open(map, key, value);
   }
 
   scan(map: MapRef, bounds: ScanBounds, reverse: boolean, limit: number): Row[] {
     const rows = this.inner.scan(map, bounds, reverse, limit);
-    return isPublicMap(map.name)
+    return !this.#sealed(map.name)
       ? rows
       : rows.map((row) => ({ key: row.key, value: this.#open(map, row.key, row.value) }));
+  }
+
+  /** Whether values of `name` are sealed in the store as it is now. */
+  #sealed(name: string): boolean {
+    return this.#legacy ? !isPublicMap(name) : sealedAtRest(name);
   }
 
   mapNames(): string[] {
@@ -137,12 +166,49 @@ export class SealedBackend implements CommittedBackend {
   }
 
   persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
-    return this.inner.persist(
+    return this.#persist(
       version,
       writes.map((w) =>
-        w.value === null || isPublicMap(w.map.name) ? w : { ...w, value: this.#seal(w.map, w.key, w.value) },
+        w.value === null || !sealedAtRest(w.map.name)
+          ? w
+          : { ...w, value: this.#seal(w.map, w.key, w.value) },
       ),
     );
+  }
+
+  /** Writes `writes` (sealed as needed), first migrating a format-1 store (module comment). */
+  async #persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
+    if (!this.#legacy) return this.inner.persist(version, writes);
+    const migrated: BatchWrite[] = [];
+    for (const name of this.inner.mapNames()) {
+      if (!CLEAR_AT_REST.has(name)) continue;
+      const map = mapRef(name);
+      for (const row of this.inner.scan(map, {}, false, Number.POSITIVE_INFINITY))
+        migrated.push({ map, key: row.key, value: this.#open(map, row.key, row.value) });
+    }
+    // The batch's own writes come after the migrated rows, so they win.
+    await this.inner.persist(version, [...migrated, ...writes]);
+    this.#legacy = false;
+  }
+
+  /** The inner pin with private values opened by the keys held now (copied: a retire zeroes them). */
+  pin(): PinnedState {
+    const inner = this.inner.pin();
+    // Copies (Uint8Array.from: a Buffer's slice would share the bytes the release zeroes).
+    const keys = this.#keys.map((key) => Uint8Array.from(key));
+    const legacy = this.#legacy;
+    return {
+      version: inner.version,
+      mapNames: () => inner.mapNames(),
+      scan: (map, after, limit, visit) =>
+        (legacy ? isPublicMap(map.name) : !sealedAtRest(map.name))
+          ? inner.scan(map, after, limit, visit)
+          : inner.scan(map, after, limit, (key, value) => visit(key, openWith(keys, map, key, value).plain)),
+      release: () => {
+        inner.release();
+        for (const key of keys) key.fill(0);
+      },
+    };
   }
 
   close(): Promise<void> {
@@ -167,34 +233,39 @@ export class SealedBackend implements CommittedBackend {
 
   /** Opens with the first key that authenticates; `index` says which (0 = the newest). */
   #openWith(map: MapRef, key: Uint8Array, sealed: Uint8Array): { plain: Uint8Array; index: number } {
-    if (sealed.length >= NONCE_BYTES + TAG_BYTES) {
-      for (let index = 0; index < this.#keys.length; index++) {
-        try {
-          const decipher = createDecipheriv(
-            "aes-256-gcm",
-            this.#keys[index]!,
-            sealed.subarray(0, NONCE_BYTES),
-            {
-              authTagLength: TAG_BYTES,
-            },
-          );
-          decipher.setAAD(aad(map, key));
-          decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-          const plain = concatBytes(
-            decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)),
-            decipher.final(),
-          );
-          return { plain, index };
-        } catch {
-          // Not this key: try the next.
-        }
+    return openWith(this.#keys, map, key, sealed);
+  }
+}
+
+/** Opens `sealed` with the first of `keys` that authenticates; `index` says which. */
+function openWith(
+  keys: readonly Uint8Array[],
+  map: MapRef,
+  key: Uint8Array,
+  sealed: Uint8Array,
+): { plain: Uint8Array; index: number } {
+  if (sealed.length >= NONCE_BYTES + TAG_BYTES) {
+    for (let index = 0; index < keys.length; index++) {
+      try {
+        const decipher = createDecipheriv("aes-256-gcm", keys[index]!, sealed.subarray(0, NONCE_BYTES), {
+          authTagLength: TAG_BYTES,
+        });
+        decipher.setAAD(aad(map, key));
+        decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+        const plain = concatBytes(
+          decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)),
+          decipher.final(),
+        );
+        return { plain, index };
+      } catch {
+        // Not this key: try the next.
       }
     }
-    throw new TreatyError(
-      "LedgerCorrupt",
-      `kv map ${map.name}: a stored private value does not open with this node's at-rest key`,
-    );
   }
+  throw new TreatyError(
+    "LedgerCorrupt",
+    `kv map ${map.name}: a stored private value does not open with this node's at-rest key`,
+  );
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -13,6 +13,9 @@
  * version, or a rollback below it, ends the view and later calls throw TreatyError Conflict (the
  * caller re-executes on a fresh transaction). Runs synchronously; only commit and close await.
  *
+ * A snapshot reads the committed state without a transaction: `pinCommitted` pins it (one LMDB
+ * read transaction) between two commits, and later commits go on while the pin is read.
+ *
  * Checks at the boundary: map names (non-empty, <= 256 UTF-8 bytes, no U+0000, well-formed),
  * keys (bytes, may be empty, <= maxKeyBytes), values (bytes, <= maxValueBytes). Bad input throws
  * TreatyError InvalidArgs / KeyTooLarge / ValueTooLarge naming the map and field. Write sets given
@@ -21,7 +24,7 @@
  */
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { type CommittedBackend, type MapRef, mapRef } from "./backend.js";
+import { type CommittedBackend, type MapRef, mapRef, type PinnedState } from "./backend.js";
 import { copyBytes, hexOf } from "./bytes.js";
 import {
   checkMapName,
@@ -55,6 +58,22 @@ export interface KvStoreOptions {
 /** Map names whose MapRef is cached; beyond this the cache starts over (hostile names churn it). */
 const MAP_CACHE_LIMIT = 4096;
 
+/** The committed state pinned at one version (KvStore.pinCommitted). */
+export interface CommittedPin {
+  readonly version: number;
+  /** Names of the maps with rows, sorted as strings (the order of snapshot bodies). */
+  readonly maps: readonly string[];
+  /** PinnedState.scan by map name. */
+  scan(
+    map: string,
+    after: Uint8Array | undefined,
+    limit: number,
+    visit: (key: Uint8Array, value: Uint8Array) => void,
+  ): number;
+  /** Ends the pin (idempotent). */
+  release(): void;
+}
+
 interface RollbackMark {
   readonly epoch: number;
   readonly target: number;
@@ -77,6 +96,10 @@ export class KvStore {
   /** Txs begun before this epoch are stale (their rollback marks were pruned). */
   private staleBeforeEpoch = 0;
   private readonly host: TxHost;
+  /** Backend writes (commits, re-seal steps) running now. */
+  private writing = 0;
+  /** Pins not released yet: close() ends them before the backend closes. */
+  private readonly pins = new Set<PinnedState>();
 
   private constructor(
     private readonly backend: CommittedBackend,
@@ -250,7 +273,16 @@ export class KvStore {
   resealAtRest(after: ResealCursor | null, limit: number): Promise<ResealCursor | null> {
     this.assertOpen();
     const sealed = this.sealed();
-    const run = this.lastCommit.catch(() => undefined).then(() => sealed.resealStep(after, limit));
+    const run = this.lastCommit
+      .catch(() => undefined)
+      .then(async () => {
+        this.writing++;
+        try {
+          return await sealed.resealStep(after, limit);
+        } finally {
+          this.writing--;
+        }
+      });
     this.lastCommit = run.then(() => undefined);
     return run;
   }
@@ -265,6 +297,45 @@ export class KvStore {
     if (!(this.backend instanceof SealedBackend))
       throw new TreatyError("InvalidArgs", "atRestKey: this store does not seal private state at rest");
     return this.backend;
+  }
+
+  /**
+   * Pins the committed state at `version` for a reader that runs across later commits, as a
+   * snapshot does: no transaction, no overlay, no read tracking, values straight from the backend
+   * (private ones opened). The pin is taken in the commit sequence: after the commits requested
+   * before this call, before those requested after it; it resolves null when the committed
+   * version is not `version` then. The caller releases it; close() ends what is left.
+   */
+  pinCommitted(version: number): Promise<CommittedPin | null> {
+    this.assertOpen();
+    const previous = this.lastCommit;
+    const run = previous
+      .catch(() => undefined)
+      .then(() => (this.closing === null && this.committed === version ? this.pin() : null));
+    // Later commits wait for the pin; a commit sharing `lastCommit` still sees a failure before it
+    // (observed here too, so a failure nobody shares is not an unhandled rejection).
+    this.lastCommit = run.then(
+      () => previous,
+      () => previous,
+    );
+    this.lastCommit.catch(() => undefined);
+    return run;
+  }
+
+  private pin(): CommittedPin {
+    assert(this.writing === 0, "the committed state is pinned between backend writes");
+    const pinned = this.backend.pin();
+    assert(pinned.version === this.committed, "a pin is at the committed version");
+    this.pins.add(pinned);
+    const maps = pinned.mapNames().sort();
+    return {
+      version: pinned.version,
+      maps,
+      scan: (map, after, limit, visit) => pinned.scan(this.mapRefFor(map, "map"), after, limit, visit),
+      release: () => {
+        if (this.pins.delete(pinned)) pinned.release();
+      },
+    };
   }
 
   /** Reads committed+applied state outside any transaction (for status and tooling); a fresh copy. */
@@ -290,6 +361,8 @@ export class KvStore {
   /** Waits for commits in flight, then releases the backend. Idempotent. */
   close(): Promise<void> {
     if (this.closing === null) {
+      for (const pinned of this.pins) pinned.release();
+      this.pins.clear();
       this.closing = this.lastCommit.catch(() => undefined).then(() => this.backend.close());
     }
     return this.closing;
@@ -305,6 +378,7 @@ export class KvStore {
   private async persistUpTo(version: number): Promise<void> {
     if (version <= this.committed) return;
     const batch = this.overlay.batch(this.committed, version);
+    this.writing++;
     try {
       await this.backend.persist(version, batch);
     } catch (err) {
@@ -312,6 +386,8 @@ export class KvStore {
         "Unavailable",
         `kv commit of version ${version} failed: ${err instanceof Error ? err.message : String(err)}`,
       );
+    } finally {
+      this.writing--;
     }
     this.committed = version;
     this.overlay.pruneUpTo(version);

@@ -1,0 +1,76 @@
+/**
+ * Reading the committed state for a snapshot (node/snapshot/) in the execution worker, without
+ * stopping execution: the state is pinned at the snapshot's version (one LMDB read transaction,
+ * KvStore.pinCommitted), then read in slices of bounded time, the worker serving requests (and
+ * commits going on) between slices. Rows go straight from the backend into the encoded parts
+ * (node/snapshot/rows.ts): no transaction, no overlay, no row objects.
+ */
+import { TreatyError } from "../../sdk/errors.js";
+import { isPublicMap } from "../../runtime/kv/types.js";
+import type { CommittedPin } from "../../runtime/kv/store.js";
+import { MapsEncoder, type SnapshotRows } from "../snapshot/rows.js";
+
+/** Rows read between two looks at the clock. */
+const ROWS_PER_READ = 256;
+
+/** One snapshot read in progress; see the module comment. */
+export class SnapshotScan {
+  readonly #pin: CommittedPin;
+  readonly #public = new MapsEncoder();
+  readonly #private = new MapsEncoder();
+  #map = -1;
+  /** Where the current map continues: undefined = its start, null = it is done. */
+  #after: Uint8Array | undefined | null;
+  #ended: string | null = null;
+
+  constructor(pin: CommittedPin) {
+    this.#pin = pin;
+  }
+
+  get version(): number {
+    return this.#pin.version;
+  }
+
+  /**
+   * Reads rows until every map is read (returns true) or `untilMs` (performance.now()) has passed
+   * (false). Throws TreatyError Unavailable once the scan was ended.
+   */
+  step(untilMs: number): boolean {
+    if (this.#ended !== null) throw new TreatyError("Unavailable", `snapshot read ended: ${this.#ended}`);
+    const maps = this.#pin.maps;
+    for (;;) {
+      if (this.#map < 0 || this.#after === null) {
+        if (++this.#map >= maps.length) return true;
+        this.#after = undefined;
+        (isPublicMap(maps[this.#map]!) ? this.#public : this.#private).beginMap(maps[this.#map]!);
+      }
+      const name = maps[this.#map]!;
+      const into = isPublicMap(name) ? this.#public : this.#private;
+      let last: Uint8Array | undefined;
+      const read = this.#pin.scan(name, this.#after ?? undefined, ROWS_PER_READ, (key, value) => {
+        into.row(key, value);
+        last = key;
+      });
+      // The key may be a view the backend reuses: keep a copy as the cursor.
+      this.#after = read < ROWS_PER_READ ? null : Uint8Array.from(last!);
+      if (performance.now() >= untilMs) return this.#after === null && this.#map === maps.length - 1;
+    }
+  }
+
+  /** The encoded parts (after `step` returned true); releases the pin. */
+  finish(): SnapshotRows {
+    this.end("finished");
+    return {
+      version: this.#pin.version,
+      publicBytes: this.#public.finish(),
+      privateBytes: this.#private.maps === 0 ? null : this.#private.finish(),
+      rows: this.#public.rows + this.#private.rows,
+    };
+  }
+
+  /** Releases the pin; later steps throw Unavailable naming `why`. Idempotent. */
+  end(why: string): void {
+    this.#ended ??= why;
+    this.#pin.release();
+  }
+}

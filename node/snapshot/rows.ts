@@ -1,0 +1,164 @@
+/**
+ * The KV part of a snapshot body, encoded where the rows are read (the execution worker) straight
+ * into one buffer per part, with no row objects in between: `MapsEncoder` writes exactly the
+ * bytes `encode(writesToWire(maps))` (sdk/codec.ts, runtime/ledger/entry.ts) gives for the same
+ * maps, i.e. the msgpack `[[map, [[key, value], ...]], ...]` of docs/snapshots.md, with minimal
+ * headers as msgpackr writes them. The tests compare both on random maps.
+ */
+import { assert } from "../../sdk/assert.js";
+
+/** What the execution worker hands over for a snapshot at `version` (buffers transferred). */
+export interface SnapshotRows {
+  readonly version: number;
+  /** The public maps (names starting with `public:`), encoded as above. */
+  readonly publicBytes: Uint8Array;
+  /** The private maps, encoded as above (still in clear: the main thread seals them), or null when none. */
+  readonly privateBytes: Uint8Array | null;
+  /** KV rows in both. */
+  readonly rows: number;
+}
+
+const encoder = new TextEncoder();
+const INITIAL_BYTES = 64 * 1024;
+
+interface MapSpan {
+  readonly name: Uint8Array;
+  readonly start: number;
+  end: number;
+  rows: number;
+}
+
+/**
+ * Accumulates maps (in the order given: callers sort them) and their rows (bytewise key order),
+ * then `finish` returns the encoded array in a fresh buffer of exactly its length (so its
+ * ArrayBuffer can be transferred).
+ */
+export class MapsEncoder {
+  #buf = new Uint8Array(INITIAL_BYTES);
+  #view = new DataView(this.#buf.buffer);
+  #pos = 0;
+  readonly #maps: MapSpan[] = [];
+  #rows = 0;
+
+  /** Rows written so far. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  /** Maps begun so far. */
+  get maps(): number {
+    return this.#maps.length;
+  }
+
+  /** Starts map `name`; its rows follow. A map with no rows is left out by `finish`. */
+  beginMap(name: string): void {
+    this.#maps.push({ name: encoder.encode(name), start: this.#pos, end: this.#pos, rows: 0 });
+  }
+
+  /** One row of the current map (the bytes are copied). */
+  row(key: Uint8Array, value: Uint8Array): void {
+    const map = this.#maps.at(-1);
+    assert(map !== undefined, "MapsEncoder: a row belongs to a map");
+    this.#reserve(10 + key.length + value.length);
+    this.#buf[this.#pos++] = 0x92;
+    this.#bin(key);
+    this.#bin(value);
+    map.end = this.#pos;
+    map.rows++;
+    this.#rows++;
+  }
+
+  /** The encoded array of the maps with rows. */
+  finish(): Uint8Array {
+    const maps = this.#maps.filter((m) => m.rows > 0);
+    let total = arrayHeaderBytes(maps.length);
+    for (const m of maps)
+      total +=
+        1 + strHeaderBytes(m.name.length) + m.name.length + arrayHeaderBytes(m.rows) + (m.end - m.start);
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
+    let pos = writeArrayHeader(out, view, 0, maps.length);
+    for (const m of maps) {
+      out[pos++] = 0x92;
+      pos = writeStrHeader(out, view, pos, m.name.length);
+      out.set(m.name, pos);
+      pos += m.name.length;
+      pos = writeArrayHeader(out, view, pos, m.rows);
+      out.set(this.#buf.subarray(m.start, m.end), pos);
+      pos += m.end - m.start;
+    }
+    assert(pos === total, "MapsEncoder: the encoded length is as computed");
+    return out;
+  }
+
+  #bin(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (n < 0x100) {
+      this.#buf[this.#pos++] = 0xc4;
+      this.#buf[this.#pos++] = n;
+    } else if (n < 0x10000) {
+      this.#buf[this.#pos++] = 0xc5;
+      this.#view.setUint16(this.#pos, n);
+      this.#pos += 2;
+    } else {
+      this.#buf[this.#pos++] = 0xc6;
+      this.#view.setUint32(this.#pos, n);
+      this.#pos += 4;
+    }
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += n;
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#pos + bytes <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#pos + bytes) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+}
+
+function arrayHeaderBytes(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+function strHeaderBytes(n: number): number {
+  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function writeArrayHeader(out: Uint8Array, view: DataView, pos: number, n: number): number {
+  if (n < 16) {
+    out[pos] = 0x90 | n;
+    return pos + 1;
+  }
+  if (n < 0x10000) {
+    out[pos] = 0xdc;
+    view.setUint16(pos + 1, n);
+    return pos + 3;
+  }
+  out[pos] = 0xdd;
+  view.setUint32(pos + 1, n);
+  return pos + 5;
+}
+
+function writeStrHeader(out: Uint8Array, view: DataView, pos: number, n: number): number {
+  if (n < 32) {
+    out[pos] = 0xa0 | n;
+    return pos + 1;
+  }
+  if (n < 0x100) {
+    out[pos] = 0xd9;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  if (n < 0x10000) {
+    out[pos] = 0xda;
+    view.setUint16(pos + 1, n);
+    return pos + 3;
+  }
+  out[pos] = 0xdb;
+  view.setUint32(pos + 1, n);
+  return pos + 5;
+}

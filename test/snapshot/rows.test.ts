@@ -1,0 +1,161 @@
+/**
+ * node/snapshot/rows.ts: the worker's encoder writes exactly the bytes of
+ * `encode(writesToWire(maps))`, so a body built from its parts (`encodeBodyParts`) is the body
+ * `encodeBody` gives for the same state: the format and the digests stay what they were.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { encode } from "../../sdk/codec.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
+import { writesToWire } from "../../runtime/ledger/entry.js";
+import { LedgerSecret } from "../../runtime/ledger/secrets.js";
+import { MapsEncoder } from "../../node/snapshot/rows.js";
+import {
+  bodyDigest,
+  encodeBody,
+  encodeBodyParts,
+  encodeBodyPartsSliced,
+} from "../../node/snapshot/format.js";
+
+function encodeWith(maps: readonly MapWrites[]): Uint8Array {
+  const out = new MapsEncoder();
+  for (const m of maps) {
+    out.beginMap(m.map);
+    for (const [key, value] of m.writes) out.row(key, value!);
+  }
+  return out.finish();
+}
+
+/** Same bytes (msgpackr returns a Buffer, the encoder a plain Uint8Array). */
+function assertSameBytes(got: Uint8Array, expected: Uint8Array): void {
+  assert.ok(Buffer.from(got.buffer, got.byteOffset, got.length).equals(expected), "same bytes");
+}
+
+const bytes = (max: number) => fc.uint8Array({ maxLength: max });
+/** Lengths across every msgpack header size: fix, 8, 16 and 32 bits. */
+const sizedBytes = fc.oneof(
+  { weight: 8, arbitrary: bytes(40) },
+  { weight: 2, arbitrary: bytes(300) },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 65_530, max: 65_540 }).map((n) => new Uint8Array(n).fill(n % 251)),
+  },
+);
+const mapName = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 40 }),
+  fc.string({ unit: "grapheme", minLength: 1, maxLength: 120 }),
+  fc.integer({ min: 250, max: 300 }).map((n) => `m${"é".repeat(n)}`),
+);
+const maps = fc
+  .uniqueArray(
+    fc.record({
+      map: mapName,
+      writes: fc.uniqueArray(fc.tuple(bytes(24), sizedBytes), {
+        minLength: 0,
+        maxLength: 40,
+        selector: ([key]) => Buffer.from(key).toString("hex"),
+      }),
+    }),
+    { maxLength: 20, selector: (m) => m.map },
+  )
+  .map((list) =>
+    list
+      .map((m) => ({
+        map: m.map,
+        writes: [...m.writes].sort(([a], [b]) => Buffer.compare(a, b)) as [Uint8Array, Uint8Array][],
+      }))
+      .sort((a, b) => (a.map < b.map ? -1 : 1)),
+  );
+
+test("MapsEncoder writes the bytes of encode(writesToWire(maps)), leaving out maps without rows", () => {
+  fc.assert(
+    fc.property(maps, (list) => {
+      const withRows = list.filter((m) => m.writes.length > 0);
+      assertSameBytes(encodeWith(list), encode(writesToWire(withRows)));
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test("MapsEncoder: array headers of 16 and 32 bits (many maps, many rows)", () => {
+  const many: MapWrites[] = Array.from({ length: 17 }, (_, i) => ({
+    map: `m${String(i).padStart(3, "0")}`,
+    writes: Array.from({ length: i === 3 ? 70_000 : 16 }, (_, j) => {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, j);
+      return [key, Uint8Array.of(j % 256)] as [Uint8Array, Uint8Array];
+    }),
+  }));
+  assertSameBytes(encodeWith(many), encode(writesToWire(many)));
+  const buffer = encodeWith(many);
+  assert.equal(buffer.byteOffset, 0);
+  assert.equal(
+    buffer.buffer.byteLength,
+    buffer.length,
+    "the buffer owns its whole ArrayBuffer (transferable)",
+  );
+});
+
+test("encodeBodyParts gives encodeBody's bytes", () => {
+  const secret = new LedgerSecret(3, new Uint8Array(32).fill(5));
+  const state = {
+    seqno: 120,
+    view: 4,
+    frontier: [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)],
+    views: [{ view: 4, startSeqno: 1 }],
+    config: { seqno: 1, nodes: ["a", "b"] },
+  };
+  fc.assert(
+    fc.property(maps, maps, (publicMaps, privateMaps) => {
+      const pub = publicMaps
+        .filter((m) => m.writes.length > 0)
+        .map((m) => ({ ...m, map: `public:${m.map}` }))
+        .sort((a, b) => (a.map < b.map ? -1 : 1));
+      const priv = privateMaps.filter((m) => m.writes.length > 0 && !m.map.startsWith("public:"));
+      const expected = encodeBody({ ...state, public: pub, private: priv }, secret);
+      const got = encodeBodyParts(
+        state,
+        encodeWith(pub),
+        priv.length === 0 ? null : encodeWith(priv),
+        secret,
+      );
+      assert.deepEqual(got, expected);
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test("encodeBodyPartsSliced gives encodeBodyParts's bytes and their digest, across slices", async () => {
+  const secret = new LedgerSecret(2, new Uint8Array(32).fill(6));
+  const big = (n: number, fill: number): MapWrites[] => [
+    { map: "m", writes: [[Uint8Array.of(1), new Uint8Array(n).fill(fill)]] as [Uint8Array, Uint8Array][] },
+  ];
+  let pauses = 0;
+  const pause = async () => {
+    pauses++;
+  };
+  for (const [config, pub, priv] of [
+    [null, [] as MapWrites[], [] as MapWrites[]],
+    [{ seqno: 3, nodes: ["x"] }, big(10, 1), big(20, 2)],
+    [{ seqno: 9, nodes: ["a", "b", "c"] }, big(9_000_000, 3), big(5_000_000, 4)],
+  ] as const) {
+    const state = {
+      seqno: 2 ** 33 + 7,
+      view: 12,
+      frontier: [new Uint8Array(32).fill(8)],
+      views: [
+        { view: 1, startSeqno: 1 },
+        { view: 12, startSeqno: 40 },
+      ],
+      config,
+    };
+    const publicBytes = encode(writesToWire(pub));
+    const privateBytes = priv.length === 0 ? null : encode(writesToWire(priv));
+    const expected = encodeBodyParts(state, publicBytes, privateBytes, secret);
+    const got = await encodeBodyPartsSliced(state, publicBytes, privateBytes, secret, pause);
+    assertSameBytes(got.body, expected);
+    assertSameBytes(got.digest, bodyDigest(expected));
+  }
+  assert.ok(pauses > 6, "the large body was built in several slices");
+});
