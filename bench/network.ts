@@ -52,7 +52,8 @@
  * not installed.
  *
  * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
- * `--warmup N` writes before the measured runs (default 500),
+ * `--warmup N` writes before the measured runs (default 3000: V8 compiles the hot path over the first
+ * few thousand writes, and a service runs warm),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
@@ -120,7 +121,7 @@ const CLOCK_TICKS_PER_SECOND = clockTicks();
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "5000" },
-    warmup: { type: "string", default: "500" },
+    warmup: { type: "string", default: "3000" },
     reads: { type: "string", default: "3000" },
     "in-flight": { type: "string", default: "64,256" },
     nodes: { type: "string", default: "1,3" },
@@ -141,7 +142,7 @@ if (flags.help) {
   process.stdout.write(`node dist/bench/network.js [options]  (npm run bench:network)
   Treaty networks (one process per node, real nats-server) beside a 3-member etcd when installed.
   --requests N               writes per in-flight level (default 5000)
-  --warmup N                 writes before the measured runs, 64 in flight (default 500; etcd too)
+  --warmup N                 writes before the measured runs, 64 in flight (default 3000; etcd too)
   --reads N                  reads per read run (default 3000)
   --in-flight 64,256         in-flight levels
   --nodes 1,3                network sizes (3 adds follower, paced and failover runs)
