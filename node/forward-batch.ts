@@ -141,11 +141,11 @@ function settleAnswers(items: readonly Item[], response: Uint8Array, leader: str
 }
 
 /**
- * The leader's side: the items of a `{batch}` payload (null when `request` is not a batch).
- * MalformedRequest when the batch is not a list of at most FORWARD_BATCH_MAX_ITEMS byte strings.
+ * The leader's side: the items of a `{batch}` payload (null when `request`, decoded, is anything
+ * else). MalformedRequest when the batch is not a list of 2 to FORWARD_BATCH_MAX_ITEMS byte strings.
  */
-export function batchItems(request: { batch?: unknown }): Uint8Array[] | null {
-  if (request.batch === undefined) return null;
+export function batchItems(request: unknown): Uint8Array[] | null {
+  if (!isBatch(request)) return null;
   const { batch } = request;
   if (
     !Array.isArray(batch) ||
@@ -161,22 +161,34 @@ export function batchItems(request: { batch?: unknown }): Uint8Array[] | null {
   return batch as Uint8Array[];
 }
 
-/** The leader's side: serves every item concurrently and encodes their answers in order. */
+/**
+ * The leader's side: decodes every item and serves it concurrently (`serveOne` gets the decoded
+ * request), and encodes their answers in order. An item that does not decode, or is itself a
+ * batch, is answered MalformedRequest; its batch-mates are served all the same.
+ */
 export async function serveBatch(
   items: readonly Uint8Array[],
-  serveOne: (payload: Uint8Array) => Promise<Uint8Array>,
+  serveOne: (request: unknown) => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
   const answers = await Promise.all(
-    items.map((payload) =>
-      serveOne(payload).then(
-        (ok) => ({ ok }),
-        (err: unknown) => ({
+    items.map(async (payload) => {
+      try {
+        const request = decode<unknown>(payload, "forwarded request");
+        if (isBatch(request))
+          throw new TreatyError("MalformedRequest", "forwarded batch: an item is itself a batch");
+        return { ok: await serveOne(request) };
+      } catch (err) {
+        return {
           error: isTreatyError(err)
             ? { code: err.code, message: err.message }
             : { code: "Internal", message: "the leader failed to serve a forwarded request" },
-        }),
-      ),
-    ),
+        };
+      }
+    }),
   );
   return encode({ answers });
+}
+
+function isBatch(request: unknown): request is { batch: unknown } {
+  return request !== null && typeof request === "object" && "batch" in request;
 }

@@ -858,23 +858,20 @@ export class TreatyNode {
 
   /** Serves a request (or a batch of them, node/forward-batch.ts) another node forwarded to us. */
   async #serveForwarded(from: string, payload: Uint8Array): Promise<Uint8Array> {
-    const request = decode<{ batch?: unknown }>(payload, "forwarded request");
+    const request = decode<unknown>(payload, "forwarded request");
     const items = batchItems(request);
     if (items === null) return this.#serveOneForwarded(from, request);
-    return serveBatch(items, async (item) =>
-      this.#serveOneForwarded(from, decode(item, "forwarded request")),
-    );
+    return serveBatch(items, (item) => this.#serveOneForwarded(from, item));
   }
 
-  /** Serves one forwarded request (we believe we lead); a batch inside a batch is MalformedRequest. */
-  async #serveOneForwarded(
-    from: string,
-    request: { method?: unknown; url?: unknown; headers?: unknown; body?: unknown; batch?: unknown },
-  ): Promise<Uint8Array> {
-    if (isReadIndexRequest(request)) return this.reads.serveReadIndex();
-    if (isSnapshotChunkRequest(request)) return this.replica.serveSnapshotChunk(request);
+  /** Serves one forwarded request (we believe we lead). */
+  async #serveOneForwarded(from: string, decoded: unknown): Promise<Uint8Array> {
+    if (isReadIndexRequest(decoded)) return this.reads.serveReadIndex();
+    if (isSnapshotChunkRequest(decoded)) return this.replica.serveSnapshotChunk(decoded);
+    const request = decoded as { method?: unknown; url?: unknown; headers?: unknown; body?: unknown } | null;
     if (
-      request.batch !== undefined ||
+      request === null ||
+      typeof request !== "object" ||
       typeof request.method !== "string" ||
       typeof request.url !== "string" ||
       typeof request.headers !== "object" ||

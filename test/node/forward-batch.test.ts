@@ -23,14 +23,14 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** A leader that answers each item with `answer:<item>`, or fails items starting with `fail`. */
 async function leader(payload: Uint8Array): Promise<Uint8Array> {
-  const request = decode<{ batch?: unknown }>(payload, "test");
+  const request = decode<unknown>(payload, "test");
   const items = batchItems(request);
-  const one = async (item: Uint8Array) => {
-    const name = decode<string>(item, "item");
+  const one = async (name: unknown) => {
+    if (typeof name !== "string") throw new TreatyError("MalformedRequest", "expected a name");
     if (name.startsWith("fail")) throw new TreatyError("Replay", `refused ${name}`);
     return bytes(`answer:${name}`);
   };
-  return items === null ? one(payload) : serveBatch(items, one);
+  return items === null ? one(request) : serveBatch(items, one);
 }
 
 function recorder(serve: (payload: Uint8Array) => Promise<Uint8Array> = leader) {
@@ -159,13 +159,40 @@ describe("forward batching", () => {
   });
 
   it("answers a served batch's failures with coded errors, never the thrown object", async () => {
-    const answer = await serveBatch([bytes("a"), bytes("b")], async (item) => {
-      if (text(item) === "b") throw new Error("a host bug with internal details");
-      return item;
+    const answer = await serveBatch([encode("a"), encode("b")], async (item) => {
+      if (item === "b") throw new Error("a host bug with internal details");
+      return bytes(String(item));
     });
     const { answers } = decode<{ answers: unknown[] }>(answer, "t");
+    assert.deepEqual(answers[0], { ok: Buffer.from("a") });
     assert.deepEqual(answers[1], {
       error: { code: "Internal", message: "the leader failed to serve a forwarded request" },
     });
+  });
+
+  it("answers an item that does not decode, or is itself a batch, MalformedRequest; serves the others", async () => {
+    const served: unknown[] = [];
+    const answer = await serveBatch(
+      [
+        encode("ok"),
+        Uint8Array.of(0xc1),
+        encode({ batch: [encode("x"), encode("y")] }),
+        encode({ batch: "junk" }),
+      ],
+      async (item) => {
+        served.push(item);
+        return bytes("served");
+      },
+    );
+    const { answers } = decode<{ answers: Array<{ error?: { code: string } }> }>(answer, "t");
+    assert.deepEqual(served, ["ok"]);
+    assert.deepEqual(
+      answers.slice(1).map((a) => a.error?.code),
+      ["MalformedEncoding", "MalformedRequest", "MalformedRequest"],
+    );
+  });
+
+  it("takes any decoded value without throwing outside its codes", () => {
+    for (const request of [null, 7, "x", [], { method: "POST" }]) assert.equal(batchItems(request), null);
   });
 });
