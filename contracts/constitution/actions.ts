@@ -102,6 +102,25 @@ const LIMIT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
 
 const MAX_RECOVERY_THRESHOLD = 100;
 
+/**
+ * Runs a change to the members and refuses it (RecoveryShareHolders) when it takes a recovery
+ * share holder away so that fewer holders remain than the recovery threshold: the next share
+ * round could not be issued and, with the old round's holder gone, the service might never be
+ * recovered. Lower the threshold first, in the same proposal or before. A change that adds no
+ * holder and takes none (or a service below its threshold already, not made worse) passes.
+ */
+function keepingRecoverable(change: () => void): void {
+  const before = recoveryShareHolderCount();
+  change();
+  const after = recoveryShareHolderCount();
+  const threshold = service.get(CURRENT)?.recoveryThreshold;
+  if (threshold !== undefined && after < before && after < threshold)
+    throw new ContractError(
+      "RecoveryShareHolders",
+      `this leaves ${after} recovery share holder(s) (active members with an encryptionKey), fewer than the recovery threshold ${threshold}: lower the threshold first (set_recovery_threshold)`,
+    );
+}
+
 export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
   set_member: action(
     (args, path) => {
@@ -135,7 +154,7 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
     ({ id, record }) => {
       if (users.has(id))
         throw new ContractError("RoleConflict", `${id} is a user; remove_user first to make it a member`);
-      members.set(id, record);
+      keepingRecoverable(() => members.set(id, record));
     },
   ),
   remove_member: action(
@@ -144,7 +163,7 @@ export const ACTIONS: Readonly<Record<string, Action>> = Object.freeze({
       if (!members.has(id)) throw new ContractError("NoSuchMember", `no member ${id}`);
       if (activeMemberCount() <= 1)
         throw new ContractError("LastMember", `${id} is the last active member: the service needs one`);
-      members.delete(id);
+      keepingRecoverable(() => members.delete(id));
     },
   ),
   rotate_member_key: action(
