@@ -84,6 +84,7 @@ export const ErrorCode = {
   ProposalInvalid: "ProposalInvalid",
   ProposalNotOpen: "ProposalNotOpen",
   UnknownProposal: "UnknownProposal",
+  TooManyProposals: "TooManyProposals",
   Internal: "Internal",
 } as const;
 

@@ -5,7 +5,8 @@
  * constitution; the engine owns what no constitution may change:
  *
  * - only active members propose, vote and withdraw (`Forbidden`), and only the proposer
- *   withdraws;
+ *   withdraws; a member has at most MAX_OPEN_PROPOSALS Open proposals (`TooManyProposals`,
+ *   open-proposals.ts);
  * - proposals and ballots live in `public:gov.proposals` / `public:gov.ballots`, in clear, and
  *   only the engine writes them; a proposal's id is hex SHA-256 over the creating txid, the
  *   proposer and the canonical encoding of its actions (unique, since txids are);
@@ -48,6 +49,7 @@ import { ChildTx } from "./child-tx.js";
 import type { DryRunReport } from "../../sdk/governance.js";
 import { tableChanges } from "./dry-run.js";
 import { recordDecided } from "./decided.js";
+import { closedProposal, openedProposal } from "./open-proposals.js";
 import {
   type Ballot,
   type BallotsRecord,
@@ -111,7 +113,13 @@ const PROPOSAL_ID = /^[0-9a-f]{64}$/;
 /** Longest description or error message recorded from the constitution. */
 const MAX_MESSAGE_CHARS = 1024;
 const ALLOWED_APPLY_PREFIX = "public:gov.";
-const ENGINE_TABLES: readonly string[] = [GOV.proposals, GOV.ballots, GOV.decided, GOV.decidedCount];
+const ENGINE_TABLES: readonly string[] = [
+  GOV.proposals,
+  GOV.ballots,
+  GOV.decided,
+  GOV.decidedCount,
+  GOV.openProposals,
+];
 
 /** Context of one governance call. */
 interface Call {
@@ -217,6 +225,7 @@ export class ProposalEngine {
       state: "Open",
       createdTxid: call.txid,
     };
+    openedProposal(call.tx, call.member);
     call.tx.set(GOV.proposals, tableKey(view.proposalId), tableValue(record));
     return this.#decide(call, view.proposalId, record, {});
   }
@@ -335,6 +344,7 @@ export class ProposalEngine {
       ...(error !== undefined && { error: { code: error.code, message: clip(error.message) } }),
     };
     call.tx.set(GOV.proposals, tableKey(proposalId), tableValue(final));
+    closedProposal(call.tx, record.proposer);
     recordDecided(call.tx, seqnoOf(call.txid), proposalId, this.#keepDecided);
     return { proposalId, state };
   }

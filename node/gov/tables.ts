@@ -23,6 +23,8 @@ export const GOV = {
   decided: "public:gov.decided",
   /** How many rows `decided` holds (key SINGLETON_KEY, a number). Engine-owned. */
   decidedCount: "public:gov.decidedCount",
+  /** Member id → how many Open proposals it has (node/gov/open-proposals.ts). Engine-owned. */
+  openProposals: "public:gov.openProposals",
   /** The latest recovery share round (node/recovery/shares.ts), key "current". */
   recovery: "public:gov.recovery",
   /** memberId → that member's sealed share of the latest round. */

@@ -30,6 +30,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   Conflict: 409,
   ProposalNotOpen: 409,
   PayloadTooLarge: 413,
+  TooManyProposals: 429,
   UnsupportedMediaType: 415,
   KeyTooLarge: 422,
   ValueTooLarge: 422,

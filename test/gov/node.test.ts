@@ -18,6 +18,7 @@ import { JOIN_PATH, openSecrets, trustVoteReason } from "../../node/join.js";
 import { startTestNode, type TestNode } from "../support/node.js";
 import { fixtureFiles } from "./fixtures.js";
 import { until } from "../support/poll.js";
+import { MAX_OPEN_PROPOSALS } from "../../node/gov/open-proposals.js";
 
 let net: TestNode;
 
@@ -312,5 +313,33 @@ describe("governance on a node (HTTP)", () => {
       { proposalId: voted.proposalId, state: voted.state },
       { proposalId: proposed.proposalId, state: "Accepted" },
     );
+  });
+
+  it(`a member has at most ${MAX_OPEN_PROPOSALS} open proposals; deciding or withdrawing one frees a place`, async () => {
+    const g = gov();
+    const propose = () => g.propose([actions.setUser(generateKeyPair("ed25519"))]);
+    const open: string[] = [];
+    for (let i = 0; i < MAX_OPEN_PROPOSALS; i++) open.push((await propose()).proposalId);
+    const err = await refused(propose(), "TooManyProposals");
+    assert.match(err.message, new RegExp(`has ${MAX_OPEN_PROPOSALS} open proposals`));
+    assert.equal((await g.withdraw(open.pop()!)).state, "Withdrawn");
+    open.push((await propose()).proposalId);
+    // Accepted by the member's ballot: leaves Open too.
+    assert.equal((await g.vote(open.pop()!, "for")).state, "Accepted");
+    const newest = await propose();
+    open.push(newest.proposalId);
+    await refused(propose(), "TooManyProposals");
+    // /gov reads are committed state: wait for the newest proposal before counting.
+    await net.client().waitForCommit(newest.txid);
+    const summaries = await gov().proposals();
+    assert.equal(
+      summaries.filter((p) => p.state === "Open" && p.proposer === net.member.id).length,
+      MAX_OPEN_PROPOSALS,
+      "the refused proposals were not recorded",
+    );
+    for (const id of open) await g.withdraw(id);
+    const last = await propose();
+    assert.equal(last.state, "Open", "all withdrawn: the member proposes again");
+    await g.withdraw(last.proposalId);
   });
 });
