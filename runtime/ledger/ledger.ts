@@ -395,7 +395,8 @@ export class Ledger {
 
   /**
    * The public writes of the entry at `seqno` (decoded once for recent entries, as views into
-   * replicated entries' bytes: callers must not modify or keep them). Throws TxNotFound when there is no such entry, LedgerCorrupt for bad bytes.
+   * replicated entries' bytes: callers must not modify or keep them). Throws TxNotFound when
+   * there is no such entry, LedgerCorrupt for bad bytes.
    */
   publicWritesAt(seqno: number): readonly MapWrites[] {
     const recent = this.#recent.get(seqno);
