@@ -8,7 +8,10 @@
  * profiles of every node process (each level runs on a fresh network, so a profile holds one).
  *
  *   node dist/bench/follower-cost.js [--requests 2000] [--warmup 500] [--in-flight 64,256]
- *     [--cpu-prof DIR] [--node-flags=FLAGS]
+ *     [--to leader|follower] [--cpu-prof DIR] [--node-flags=FLAGS]
+ *
+ * `--to follower` sends the writes to the first follower instead (forwarded to the leader): what
+ * the forwarding path costs each node.
  *
  * Table on stderr, JSON on stdout. Needs Linux /proc.
  */
@@ -39,15 +42,18 @@ const { values: flags } = parseArgs({
     "in-flight": { type: "string", default: "64,256" },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
+    to: { type: "string", default: "leader" },
     help: { type: "boolean", default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write(`node dist/bench/follower-cost.js [options]  (3 nodes, writes sent to the leader)
+  process.stdout.write(`node dist/bench/follower-cost.js [options]  (3 nodes, writes sent to the leader or a follower)
   --requests N       writes per in-flight level (default 2000)
   --warmup N         writes before each measured level, not measured (default 500; V8 still
                      compiles hot code for a few thousand writes, CPU per write falls with it)
   --in-flight 64,256 in-flight levels (a fresh network for each)
+  --to leader|follower  where the writes are sent (default leader; follower: the first
+                     follower, which forwards them to the leader)
   --cpu-prof DIR     V8 CPU profiles of every node process, DIR/<level>/node<i>/
   --node-flags=FLAGS extra node flags for every node process
 Table on stderr (CPU µs per write per node and thread group), JSON on stdout.
@@ -60,6 +66,7 @@ const WARMUP = Number(flags.warmup);
 if (![REQUESTS, WARMUP, ...LEVELS].every((n) => Number.isSafeInteger(n) && n > 0))
   throw new Error("--requests, --warmup and --in-flight take positive integers");
 const TICKS_PER_SECOND = clockTicks();
+if (flags.to !== "leader" && flags.to !== "follower") throw new Error("--to takes leader or follower");
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
 
 /** Frames each node sent and accepted (`/node/metrics`). */
@@ -81,7 +88,7 @@ async function commitSeqno(node: ClusterNode): Promise<number> {
 
 async function run(
   cluster: Cluster,
-  leader: ClusterNode,
+  target: ClusterNode,
   firstId: number,
   count: number,
   inFlight: number,
@@ -97,7 +104,7 @@ async function run(
   let last = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
-      const { status, text } = await postSigned(agent, leader.url, requests[i]!);
+      const { status, text } = await postSigned(agent, target.url, requests[i]!);
       if (status !== 200) throw new Error(`write ${i}: HTTP ${status}: ${text}`);
       const seqno = Number((JSON.parse(text) as { txid: string }).txid.split(".")[1]);
       if (seqno > last) last = seqno;
@@ -124,7 +131,9 @@ async function level(inFlight: number): Promise<Record<string, unknown>> {
   try {
     const leader = await cluster.waitForLeader();
     const measured = [leader, ...cluster.nodes.filter((n) => n !== leader)];
-    await run(cluster, leader, 1, WARMUP, inFlight);
+    // The writes go to the leader, or to the first follower (measured[1]), which forwards them.
+    const target = flags.to === "follower" ? measured[1]! : leader;
+    await run(cluster, target, 1, WARMUP, inFlight);
     const framesBefore = await Promise.all(measured.map(frames));
     const pids = measured.map((n) => n.pid()!);
     const natsPid = findChildProcess(process.pid, "nats-server");
@@ -136,7 +145,7 @@ async function level(inFlight: number): Promise<Record<string, unknown>> {
     const natsBefore = sample(natsPid);
     const before = pids.map(sample);
     const started = performance.now();
-    const last = await run(cluster, leader, WARMUP + 1, REQUESTS, inFlight);
+    const last = await run(cluster, target, WARMUP + 1, REQUESTS, inFlight);
     // Every node has committed (and so applied) the last write before CPU is read again.
     for (const node of measured) while ((await commitSeqno(node)) < last) await sleep(2);
     const seconds = (performance.now() - started) / 1000;
@@ -184,7 +193,7 @@ for (const inFlight of LEVELS) {
     `${THREAD_GROUPS.reduce((sum, group) => sum + g[group], 0)} (${formatGroups(g)})`;
   const f = (r.framesPerWrite as Array<{ sent: number; received: number }>)[1]!;
   process.stderr.write(
-    `in flight ${inFlight}: ${r.writesPerSecond} writes/s; CPU µs per write: leader ${fmt(nodes[0]!)}; followers ${fmt(nodes[1]!)}, ${fmt(nodes[2]!)}; nats-server ${r.natsServerMicrosPerWrite}; follower frames per write: ${f.received} in, ${f.sent} out\n`,
+    `in flight ${inFlight}, sent to the ${flags.to}: ${r.writesPerSecond} writes/s; CPU µs per write: leader ${fmt(nodes[0]!)}; followers ${fmt(nodes[1]!)}, ${fmt(nodes[2]!)}; nats-server ${r.natsServerMicrosPerWrite}; follower frames per write: ${f.received} in, ${f.sent} out\n`,
   );
 }
 process.stderr.write(`load average at start ${loadAtStart.toFixed(2)}, at end ${loadavg()[0]!.toFixed(2)}\n`);

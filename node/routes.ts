@@ -15,8 +15,9 @@
  *   GET  /console                   the console (node/http/console-routes.ts)
  *   POST /node/join                 a new node asks to join (node/join.ts)
  *
- * Writes that reach a follower are forwarded to the leader over the node-to-node transport and
- * answered through the follower; reads run where they arrive.
+ * Writes that reach a follower are forwarded to the leader over the node-to-node transport, before
+ * the follower checks their signature (the leader admits them), and answered through the
+ * follower; reads run where they arrive.
  */
 import { toHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
@@ -211,6 +212,10 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     throw new TreatyError("UnknownContract", `contract ${JSON.stringify(contract)} is not deployed`);
   const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
   if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
+  // A follower hands a write to the leader unverified: the leader admits it in full anyway
+  // (docs/ARCHITECTURE.md, "A follower forwards writes before admission").
+  if (declared.mode !== "readonly" && node.replica.consensus.status().role !== "Leader")
+    return node.forwardToLeader(req);
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
@@ -269,6 +274,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
   if (admitted.caller === null) {
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
   }
+  // Leadership moved during admission.
   if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const kind = admitted.caller.role === "member" ? "member" : "user";
   const result = await node.sequencer.submit(call, kind, admitted.requestDigest);

@@ -43,6 +43,7 @@ export interface MessageMeta {
  * Receives one authenticated message. Called synchronously from the transport's receive path, in
  * the order the sender sent (per sender). It must not throw: an exception is a bug in the node,
  * and the transport rethrows it outside its own stack (an uncaught exception, as for `assert`).
+ * `message` is the handler's to keep: the transport never reuses or modifies it.
  */
 export type MessageHandler = (from: NodeId, message: Uint8Array, meta: MessageMeta) => void;
 

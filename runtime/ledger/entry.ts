@@ -218,12 +218,15 @@ export function leafFields(entry: DecodedEntry): LeafFields {
   return { view, seqno, kind, entryDigest: entry.digest, requestDigest, claimsDigest: claimsDigest ?? null };
 }
 
-/** Decodes and checks the public write set. Throws LedgerCorrupt. */
-export function decodePublicWrites(entry: DecodedEntry): MapWrites[] {
+/**
+ * Decodes and checks the public write set. Throws LedgerCorrupt. With `views`, keys and values
+ * are views into the entry's bytes, not copies (for short-lived results: see `decodeViews`).
+ */
+export function decodePublicWrites(entry: DecodedEntry, views = false): MapWrites[] {
   const at = entry.header.seqno;
   let wire: unknown;
   try {
-    wire = decode(entry.publicBytes, `entry ${at} public part`);
+    wire = (views ? decodeViews : decode)(entry.publicBytes, `entry ${at} public part`);
   } catch (err) {
     throw corrupt(at, "entry.p", (err as Error).message);
   }
@@ -236,9 +239,10 @@ export function decodePublicWrites(entry: DecodedEntry): MapWrites[] {
 /**
  * Opens the private part with the matching secret version. Throws TreatyError DecryptionFailed
  * when the secret is unknown or the bytes do not authenticate, LedgerCorrupt when the plaintext
- * is malformed. Entries without a private part give `{seed: null, writes: []}`.
+ * is malformed. Entries without a private part give `{seed: null, writes: []}`. With `views`, the
+ * seed, keys and values are views into one fresh plaintext buffer, not a copy each.
  */
-export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets): PrivatePart {
+export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets, views = false): PrivatePart {
   const at = entry.header.seqno;
   if (entry.sealed === null) return { seed: null, writes: [] };
   const secret = secrets.get(entry.header.secretVersion);
@@ -262,7 +266,7 @@ export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets): Pr
   }
   let wire: unknown;
   try {
-    wire = decode(plaintext, `entry ${at} private part`);
+    wire = (views ? decodeViews : decode)(plaintext, `entry ${at} private part`);
   } catch (err) {
     throw corrupt(at, "private", (err as Error).message);
   }
@@ -440,7 +444,7 @@ export function writesFromWire(wire: unknown, at: number, part: "public" | "priv
       if (j > 0 && compareBytes(writes[j - 1]![0], pair[0]) >= 0) {
         throw corrupt(at, `${field}.writes[${j}]`, "key is out of order or repeated");
       }
-      writes.push([pair[0], pair[1] as Uint8Array | null]);
+      writes.push(pair as [Uint8Array, Uint8Array | null]);
     }
     out.push({ map, writes });
   }

@@ -394,8 +394,9 @@ export class Ledger {
   }
 
   /**
-   * The public writes of the entry at `seqno` (decoded once for recent entries: callers must not
-   * modify them). Throws TxNotFound when there is no such entry, LedgerCorrupt for bad bytes.
+   * The public writes of the entry at `seqno` (decoded once for recent entries, as views into
+   * replicated entries' bytes: callers must not modify or keep them). Throws TxNotFound when
+   * there is no such entry, LedgerCorrupt for bad bytes.
    */
   publicWritesAt(seqno: number): readonly MapWrites[] {
     const recent = this.#recent.get(seqno);
@@ -411,7 +412,9 @@ export class Ledger {
 
   /**
    * The full write set of the entry at `seqno` (private part opened): what a follower applies to
-   * its KV. Throws TxNotFound when there is no such entry; DecryptionFailed without the secret.
+   * its KV. For recent entries its byte strings may be views into larger buffers: hand them on,
+   * do not keep them. Throws TxNotFound when there is no such entry; DecryptionFailed without
+   * the secret.
    */
   writeSetAt(seqno: number): WriteSet {
     const entry = this.entry(seqno);
@@ -421,7 +424,9 @@ export class Ledger {
     if (!this.#recent.has(seqno)) return entryWriteSet(entry, this.#secrets);
     return {
       public: this.publicWritesAt(seqno) as MapWrites[],
-      private: openPrivatePart(entry, this.#secrets).writes,
+      // Views into the replicated bytes and one plaintext: callers hand them on (a worker's
+      // postMessage copies each buffer once, a KV apply copies what it keeps).
+      private: openPrivatePart(entry, this.#secrets, true).writes,
     };
   }
 
@@ -632,7 +637,7 @@ export class Ledger {
           throw corrupt(record.seqno, "seqno", `expected the next entry, seqno ${this.lastSeqno + 1}`);
         }
         const entry = this.#check(record);
-        const publicWrites = decodePublicWrites(entry);
+        const publicWrites = decodePublicWrites(entry, true);
         if (entry.header.kind === "signature") {
           const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
           checkSignatureEntry(

@@ -161,7 +161,7 @@ export function openPrivate(
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
-    return new Uint8Array(concatBytes(body, decipher.final()));
+    return concatBytes(body, decipher.final());
   } catch {
     throw new TreatyError(
       "DecryptionFailed",

@@ -1,8 +1,8 @@
 /**
  * JWT bearer requests on a 3-node network over a real nats-server: a write sent to a follower is
  * forwarded to the leader with its token (the leader verifies it again) and commits; the same
- * bytes again are a Replay; a follower refuses a bad token itself (401) before forwarding
- * anything; every node sees the issuer set by governance, and a read on a follower sees the write.
+ * bytes again are a Replay; a bad token sent to a follower is forwarded too and refused by the
+ * leader (401); every node sees the issuer set by governance, and a read on a follower sees the write.
  * Wallet writes (EIP-712 and EIP-191) sent to a follower are forwarded with their scheme header.
  */
 import assert from "node:assert/strict";
@@ -30,6 +30,14 @@ async function post(
   });
   const json = (await response.json()) as { txid?: string; error?: { code: string } };
   return { status: response.status, json };
+}
+
+/** The follower's count of requests forwarded to the leader (its metrics). */
+async function forwardedRequests(node: ClusterNode): Promise<number> {
+  const text = await (await fetch(`${node.url}/node/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith('treaty_forwarded_total{kind="requests"}'));
+  assert.ok(line, "treaty_forwarded_total{kind=requests} in /node/metrics");
+  return Number(line.split(" ").at(-1));
 }
 
 describe("JWT bearer requests on 3 nodes", () => {
@@ -77,11 +85,13 @@ describe("JWT bearer requests on 3 nodes", () => {
     assert.deepEqual(read.result, { name: "Fred", issuer: ISSUER, subject: "fred" });
   });
 
-  it("a follower refuses a bad token itself", async () => {
+  it("a follower forwards a write with a bad token, and the leader refuses it", async () => {
     const [h, p] = token.split(".");
     const unsigned = bearerRequest(`${h}.${p}.`, PATH, { name: "Mallory" });
+    const before = await forwardedRequests(follower);
     const answer = await post(follower, unsigned);
     assert.deepEqual([answer.status, answer.json.error?.code], [401, "InvalidToken"]);
+    assert.equal((await forwardedRequests(follower)) - before, 1);
   });
 
   it("a follower forwards a wallet write with its signature scheme (EIP-712 and EIP-191)", async () => {
