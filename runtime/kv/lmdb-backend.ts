@@ -19,8 +19,8 @@
  * Free-list bound: lmdb-js keeps up to `maxFreeSpaceToLoad` free-page entries loaded (default
  * 50,000) and rewrites and re-checks that list in every commit, at a cost that grows faster than
  * its length. After a bulk load (1M nonce records, ~800 MB) a commit of 5 rows took ~0.7 s, all
- * of it in `mdb_freelist_save`; loading at most FREE_PAGES_LOADED entries it takes ~4 ms and the
- * file grows no more (measured, docs/ARCHITECTURE.md "Group commit and a bounded LMDB free list").
+ * of it in `mdb_freelist_save`; loading at most FREE_PAGES_LOADED entries it takes ~4 ms, with the
+ * same file size (measured, docs/ARCHITECTURE.md "Group commit and a bounded LMDB free list").
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
