@@ -12,8 +12,9 @@
  * - busy: one snapshot while the main thread keeps the worker busy as a node does: a probe `get`
  *   always in flight (its latency is how long the worker's queue could not serve a request) and
  *   write sets applied and committed every 5 ms past the snapshot's version. Prints the longest
- *   probe wait during the snapshot and during as long a window right after it without one (the
- *   machine's noise), and the longest main-thread event-loop block during the snapshot.
+ *   probe wait and the longest wait of a commit (request to durable answer, counting commits
+ *   still unanswered) during the snapshot and during as long a window right after it without one
+ *   (the machine's noise), and the longest main-thread event-loop block during the snapshot.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -117,7 +118,10 @@ async function snapshotAt(service: ExecutionService, version: number): Promise<T
   return { wallMs, cpuMs: (used.user + used.system) / 1000, bytes: taken.body.length, rows: taken.rows };
 }
 
-/** Longest probe wait (ms) while `during` runs, with writes applied and committed meanwhile. */
+/**
+ * Longest probe and commit waits (ms) while `during` runs, with writes applied and committed
+ * meanwhile, and as long a window after it with the same load.
+ */
 async function busy(service: ExecutionService, during: (version: number) => Promise<unknown>) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   let stop = false;
@@ -133,6 +137,17 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
   })();
   let next = 10_000_000;
   let applied = service.appliedVersion;
+  // Commits not answered yet (version -> request time) and the longest wait answered in the
+  // current window (a wait that began before the window counts from the window's start).
+  const unanswered = new Map<number, number>();
+  let windowStart = 0;
+  let longestCommitMs = 0;
+  const waitedMs = (since: number) => performance.now() - Math.max(since, windowStart);
+  const commitWaitMs = () => {
+    let longest = longestCommitMs;
+    for (const since of unanswered.values()) longest = Math.max(longest, waitedMs(since));
+    return longest;
+  };
   const writer = (async () => {
     while (!stop) {
       const items = [];
@@ -148,12 +163,23 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
         next++;
       }
       void service.apply(items);
-      void service.commit(items.at(-1)!.version);
+      const version = items.at(-1)!.version;
+      unanswered.set(version, performance.now());
+      // A failed commit stays unanswered: it counts as waiting until the end.
+      void service.commit(version).then(
+        () => {
+          longestCommitMs = Math.max(longestCommitMs, waitedMs(unanswered.get(version)!));
+          unanswered.delete(version);
+        },
+        () => undefined,
+      );
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
   await new Promise((resolve) => setTimeout(resolve, 300));
   longestMs = 0;
+  longestCommitMs = 0;
+  windowStart = performance.now();
   loop.enable();
   const version = applied;
   void service.commit(version);
@@ -162,16 +188,22 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
   const windowMs = performance.now() - start;
   loop.disable();
   const snapshotLongest = longestMs;
+  const snapshotCommitMs = commitWaitMs();
   // The same load for as long without a snapshot: what the machine's noise alone gives.
   longestMs = 0;
+  longestCommitMs = 0;
+  windowStart = performance.now();
   await new Promise((resolve) => setTimeout(resolve, windowMs));
   const quietLongest = longestMs;
+  const quietCommitMs = commitWaitMs();
   stop = true;
   await Promise.all([probe, writer]);
   return {
     result,
     longestProbeMs: snapshotLongest,
     quietProbeMs: quietLongest,
+    longestCommitMs: snapshotCommitMs,
+    quietCommitMs,
     probes,
     mainBlockMs: loop.max / 1e6,
   };
@@ -212,6 +244,8 @@ async function run(rows: number): Promise<Record<string, unknown>> {
         busyWallMs: round((stall.result as Taken).wallMs, 1),
         longestWorkerWaitMs: round(stall.longestProbeMs, 1),
         longestWorkerWaitNoSnapshotMs: round(stall.quietProbeMs, 1),
+        longestCommitWaitMs: round(stall.longestCommitMs, 1),
+        longestCommitWaitNoSnapshotMs: round(stall.quietCommitMs, 1),
         longestMainBlockMs: round(stall.mainBlockMs, 1),
         probes: stall.probes,
       };

@@ -19,6 +19,8 @@ export class SnapshotScan {
   readonly #public = new MapsEncoder();
   readonly #private = new MapsEncoder();
   #map = -1;
+  /** The part the current map goes to. */
+  #into: MapsEncoder = this.#public;
   /** Where the current map continues: undefined = its start, null = it is done. */
   #after: Uint8Array | undefined | null;
   #ended: string | null = null;
@@ -42,10 +44,11 @@ export class SnapshotScan {
       if (this.#map < 0 || this.#after === null) {
         if (++this.#map >= maps.length) return true;
         this.#after = undefined;
-        (isPublicMap(maps[this.#map]!) ? this.#public : this.#private).beginMap(maps[this.#map]!);
+        this.#into = isPublicMap(maps[this.#map]!) ? this.#public : this.#private;
+        this.#into.beginMap(maps[this.#map]!);
       }
       const name = maps[this.#map]!;
-      const into = isPublicMap(name) ? this.#public : this.#private;
+      const into = this.#into;
       let last: Uint8Array | undefined;
       const read = this.#pin.scan(name, this.#after ?? undefined, ROWS_PER_READ, (key, value) => {
         into.row(key, value);

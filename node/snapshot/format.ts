@@ -28,14 +28,9 @@ import { decode, encode, encodeCanonical } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { Receipt } from "../../sdk/receipt.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
-import { writesFromWire, writesToWire } from "../../runtime/ledger/entry.js";
-import {
-  type LedgerSecret,
-  NONCE_BYTES,
-  openPrivate,
-  sealPrivate,
-  TAG_BYTES,
-} from "../../runtime/ledger/secrets.js";
+import { writesFromWire } from "../../runtime/ledger/entry.js";
+import { type LedgerSecret, NONCE_BYTES, openPrivate, TAG_BYTES } from "../../runtime/ledger/secrets.js";
+import { binHeader } from "./rows.js";
 
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
@@ -84,44 +79,6 @@ function aadOf(seqno: number): Uint8Array {
   return aad;
 }
 
-/** The body bytes of `state`, its private maps sealed with `secret` (deterministic, see above). */
-export function encodeBody(state: SnapshotState, secret: LedgerSecret): Uint8Array {
-  return encodeBodyParts(
-    state,
-    encode(writesToWire(state.public)),
-    state.private.length === 0 ? null : encode(writesToWire(state.private)),
-    secret,
-  );
-}
-
-/**
- * `encodeBody` from the state already encoded: `publicBytes` and `privateBytes` are the msgpack
- * write-set arrays of the public and private maps (`encode(writesToWire(maps))`, or rows.ts's
- * MapsEncoder; `privateBytes` null when there is no private map). Same bytes as `encodeBody`.
- */
-export function encodeBodyParts(
-  state: Omit<SnapshotState, "public" | "private">,
-  publicBytes: Uint8Array,
-  privateBytes: Uint8Array | null,
-  secret: LedgerSecret,
-): Uint8Array {
-  const sealed =
-    privateBytes === null
-      ? null
-      : sealPrivate(secret, nonceOf(state.seqno), privateBytes, aadOf(state.seqno));
-  return encodeCanonical({
-    format: SNAPSHOT_FORMAT_VERSION,
-    seqno: state.seqno,
-    view: state.view,
-    frontier: [...state.frontier],
-    views: state.views.map((v) => [v.view, v.startSeqno]),
-    config: state.config === null ? null : { seqno: state.config.seqno, nodes: [...state.config.nodes] },
-    public: publicBytes,
-    secret: sealed === null ? 0 : secret.version,
-    private: sealed,
-  });
-}
-
 /** Bytes sealed or hashed between two pauses of `encodeBodyPartsSliced`. */
 const SLICE_BYTES = 4 * 1024 * 1024;
 
@@ -129,11 +86,14 @@ const SLICE_BYTES = 4 * 1024 * 1024;
 const BODY_FIELDS = ["config", "format", "frontier", "private", "public", "secret", "seqno", "view", "views"];
 
 /**
- * `encodeBodyParts` and its digest, built without blocking the thread long: the private part is
- * sealed, the public part copied and the body hashed in slices of SLICE_BYTES, awaiting `pause()`
- * between slices. Same bytes as `encodeBodyParts` (the tests compare them): the small fields
- * are encoded by the codec, the two byte strings are written with msgpack's minimal bin headers
- * as msgpackr writes them.
+ * The body bytes (deterministic, see above) and their digest, from the state already encoded:
+ * `publicBytes` and `privateBytes` are the msgpack write-set arrays of the public and private
+ * maps (rows.ts's MapsEncoder, the bytes of `encode(writesToWire(maps))`; `privateBytes` null when
+ * there is no private map). Built without blocking the thread long: the private part is sealed,
+ * the public part copied and the body hashed in slices of SLICE_BYTES, awaiting `pause()` between
+ * slices. The small fields are encoded by the codec, the two byte strings are written with
+ * msgpack's minimal bin headers as msgpackr writes them: the same bytes as `encodeCanonical` of
+ * the whole body (test/snapshot/reference-body.ts builds it that way; the tests compare them).
  */
 export async function encodeBodyPartsSliced(
   state: Omit<SnapshotState, "public" | "private">,
@@ -199,16 +159,6 @@ export async function encodeBodyPartsSliced(
     await pause();
   }
   return { body, digest: new Uint8Array(hash.digest()) };
-}
-
-/** msgpack bin header of `length` bytes (minimal, as msgpackr writes it). */
-function binHeader(length: number): Uint8Array {
-  if (length < 0x100) return Uint8Array.of(0xc4, length);
-  if (length < 0x10000) return Uint8Array.of(0xc5, length >> 8, length & 0xff);
-  const out = new Uint8Array(5);
-  out[0] = 0xc6;
-  new DataView(out.buffer).setUint32(1, length);
-  return out;
 }
 
 /** SHA-256 of the body: what the evidence transaction records. */

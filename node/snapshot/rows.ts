@@ -92,21 +92,9 @@ export class MapsEncoder {
   }
 
   #bin(bytes: Uint8Array): void {
-    const n = bytes.length;
-    if (n < 0x100) {
-      this.#buf[this.#pos++] = 0xc4;
-      this.#buf[this.#pos++] = n;
-    } else if (n < 0x10000) {
-      this.#buf[this.#pos++] = 0xc5;
-      this.#view.setUint16(this.#pos, n);
-      this.#pos += 2;
-    } else {
-      this.#buf[this.#pos++] = 0xc6;
-      this.#view.setUint32(this.#pos, n);
-      this.#pos += 4;
-    }
+    this.#pos = writeBinHeader(this.#buf, this.#view, this.#pos, bytes.length);
     this.#buf.set(bytes, this.#pos);
-    this.#pos += n;
+    this.#pos += bytes.length;
   }
 
   #reserve(bytes: number): void {
@@ -118,6 +106,30 @@ export class MapsEncoder {
     this.#buf = next;
     this.#view = new DataView(next.buffer);
   }
+}
+
+/** msgpack bin header of `n` bytes (minimal, as msgpackr writes it), as a fresh array. */
+export function binHeader(n: number): Uint8Array {
+  const out = new Uint8Array(n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+  writeBinHeader(out, new DataView(out.buffer), 0, n);
+  return out;
+}
+
+/** Writes the bin header of `n` bytes at `pos`; returns the position after it. */
+function writeBinHeader(out: Uint8Array, view: DataView, pos: number, n: number): number {
+  if (n < 0x100) {
+    out[pos] = 0xc4;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  if (n < 0x10000) {
+    out[pos] = 0xc5;
+    view.setUint16(pos + 1, n);
+    return pos + 3;
+  }
+  out[pos] = 0xc6;
+  view.setUint32(pos + 1, n);
+  return pos + 5;
 }
 
 function arrayHeaderBytes(n: number): number {

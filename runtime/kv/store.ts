@@ -88,6 +88,12 @@ export class KvStore {
   /** Highest version a commit was requested for: reads below it are no longer consistent. */
   private floor: number;
   private lastCommit: Promise<void> = Promise.resolve();
+  /**
+   * The backend write queued behind the running one and not started yet (it is `lastCommit`): a
+   * commit requested meanwhile raises its target instead of queuing one more write. A pin or a
+   * re-seal step queued after it closes it (null), so later commits go after them.
+   */
+  private openCommit: { target: number; readonly run: Promise<void> } | null = null;
   private closing: Promise<void> | null = null;
   /** Bumped by every rollback that discards versions. */
   private epoch = 0;
@@ -220,9 +226,11 @@ export class KvStore {
 
   /**
    * Durably persists all applied versions <= version into the backend, atomically with the
-   * version marker. Commits run one after another; a commit at or below one already requested
-   * shares its promise. On I/O failure the promise rejects with TreatyError Unavailable and the
-   * versions stay in the overlay, so a later commit retries them.
+   * version marker. Backend writes run one after another, and every commit requested while one
+   * runs joins the next (group commit): however often commits are requested, at most one write
+   * waits, so a slow disk makes each write larger rather than the queue longer. A commit at or
+   * below one already requested shares its promise. On I/O failure the promise rejects with
+   * TreatyError Unavailable and the versions stay in the overlay, so a later commit retries them.
    */
   commit(version: number): Promise<void> {
     this.assertOpen();
@@ -231,9 +239,20 @@ export class KvStore {
     if (version <= this.floor) return this.lastCommit;
     this.floor = version;
     this.pruneRollbackMarks();
-    const run = this.lastCommit.catch(() => undefined).then(() => this.persistUpTo(version));
-    this.lastCommit = run;
-    return run;
+    if (this.openCommit !== null) {
+      this.openCommit.target = version;
+      return this.openCommit.run;
+    }
+    const next: { target: number; run: Promise<void> } = { target: version, run: Promise.resolve() };
+    next.run = this.lastCommit
+      .catch(() => undefined)
+      .then(() => {
+        if (this.openCommit === next) this.openCommit = null;
+        return this.persistUpTo(next.target);
+      });
+    this.openCommit = next;
+    this.lastCommit = next.run;
+    return next.run;
   }
 
   /**
@@ -273,6 +292,7 @@ export class KvStore {
   resealAtRest(after: ResealCursor | null, limit: number): Promise<ResealCursor | null> {
     this.assertOpen();
     const sealed = this.sealed();
+    this.openCommit = null;
     const run = this.lastCommit
       .catch(() => undefined)
       .then(async () => {
@@ -308,6 +328,7 @@ export class KvStore {
    */
   pinCommitted(version: number): Promise<CommittedPin | null> {
     this.assertOpen();
+    this.openCommit = null;
     const previous = this.lastCommit;
     const run = previous
       .catch(() => undefined)

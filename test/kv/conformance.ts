@@ -294,6 +294,43 @@ export function kvStoreConformance(factory: KvFixtureFactory): void {
   );
 
   it(
+    "joins every commit requested while one waits into one backend write",
+    run(async (store) => {
+      for (let v = 1; v <= 40; v++) put(store, v, { c: [[b(v), b(v)]] });
+      const first = store.commit(1);
+      await Promise.resolve(); // the write of version 1 is under way
+      const later: Promise<void>[] = [];
+      for (let v = 2; v <= 40; v++) later.push(store.commit(v));
+      await later[0];
+      // One write after the first covered them all: a burst of commits cannot queue up writes.
+      assert.equal(store.committedVersion, 40);
+      await Promise.all([first, ...later]);
+      assert.equal(store.uncommittedVersions, 0);
+      assert.equal(listRange(store.begin(), "c").length, 40);
+    }),
+  );
+
+  it(
+    "pins the state of the commits requested before the pin, not of those after it",
+    run(async (store) => {
+      for (let v = 1; v <= 6; v++) put(store, v, { c: [[b(0), b(v)]] });
+      const first = store.commit(1);
+      await Promise.resolve();
+      const before = store.commit(3); // joins the write queued behind the first
+      const pinned = store.pinCommitted(3);
+      const after = store.commit(5); // must not join it: the pin is between them
+      const pin = await pinned;
+      assert.ok(pin !== null, "the pin is at version 3");
+      await Promise.all([first, before, after]);
+      assert.equal(store.committedVersion, 5);
+      const seen: string[] = [];
+      pin.scan("c", undefined, 10, (key, value) => seen.push(`${show(key)}=${show(value)}`));
+      assert.deepEqual(seen, ["0=3"]);
+      pin.release();
+    }),
+  );
+
+  it(
     "allows version gaps and empty write sets",
     run(async (store) => {
       put(store, 10, { a: [[b(1), b(1)]] });
