@@ -274,7 +274,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): void {
   const headers = req.headers;
   const accept = headers.accept;
-  const wantsMsgpack = accept !== undefined && accept.includes(CONTENT_MSGPACK);
+  const wantsMsgpack = accept?.includes(CONTENT_MSGPACK) === true;
   const method = req.method ?? "GET";
   const cors = options.cors ?? NO_CORS;
   if (isPreflight(method, headers)) {
@@ -317,7 +317,10 @@ function readBody(
 ): void {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > maxBytes) {
-    done(new TreatyError("PayloadTooLarge", `body: ${declared} bytes exceeds the ${maxBytes}-byte limit`), NO_BODY);
+    done(
+      new TreatyError("PayloadTooLarge", `body: ${declared} bytes exceeds the ${maxBytes}-byte limit`),
+      NO_BODY,
+    );
     return;
   }
   const chunks: Buffer[] = [];
