@@ -101,8 +101,15 @@ export class Router {
    */
   onBrokenInvariant: ((error: AssertionFailure) => void) | undefined;
 
-  /** Routes and runs `request`; never throws: failures become `{error}` responses. */
-  async dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
+  /**
+   * Routes and runs `request`; never throws or rejects: failures become `{error}` responses. Not
+   * an async function: a handler's own promise carries the answer (one promise fewer per request).
+   */
+  dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
+    const fail = (err: unknown): HttpResponse => {
+      if (err instanceof AssertionFailure) this.onBrokenInvariant?.(err);
+      return errorResponse(err, logger, request.url);
+    };
     try {
       if (this.routes.length === 0)
         throw new TreatyError("Unavailable", "the node is starting: retry shortly");
@@ -113,7 +120,7 @@ export class Router {
       if (found === "method-not-allowed") {
         throw new TreatyError("NotFound", `${request.method} is not supported on ${path}`);
       }
-      return await found.handler({
+      const answer = found.handler({
         method: request.method,
         path,
         query,
@@ -121,9 +128,9 @@ export class Router {
         body: request.body,
         params: found.params,
       });
+      return answer instanceof Promise ? answer.then(undefined, fail) : Promise.resolve(answer);
     } catch (err) {
-      if (err instanceof AssertionFailure) this.onBrokenInvariant?.(err);
-      return errorResponse(err, logger, request.url);
+      return Promise.resolve(fail(err));
     }
   }
 
