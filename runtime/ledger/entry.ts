@@ -150,10 +150,10 @@ function binHeaderBytes(length: number): number {
 }
 
 /**
- * The entry's outer map `{h, p, x, s, d}` written directly into one buffer of its exact size:
+ * The entry's outer map `{h, p, x, s, d}` written directly into one exact-size slice of a slab:
  * byte for byte what `encode` makes of that object (map16, one-letter fixstr keys, the smallest
  * bin header, nil for an absent part; checked by test/ledger/entry-encoding.test.ts), without the
- * codec's intermediate copy.
+ * codec's generic walk of the object.
  */
 export function encodeOuter(
   h: Uint8Array,
