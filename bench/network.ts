@@ -134,6 +134,7 @@ const { values: flags } = parseArgs({
     "verify-workers": { type: "string" },
     consensus: { type: "string" },
     events: { type: "boolean", default: false },
+    "writes-only": { type: "boolean", default: false },
     "paced-rate": { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -157,6 +158,8 @@ if (flags.help) {
   --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
                              "electionTimeoutMs":{"min":1000,"max":2000}}' (default: the node's defaults)
   --events                   only the event stream / JetStream export cost (bench/events.ts)
+  --writes-only              only the closed-loop writes to the leader (no reads, JWT, follower,
+                             paced or failover runs, no etcd): the quick A/B of the write path
 Table on stderr, JSON on stdout.
 `);
   process.exit(0);
@@ -172,6 +175,7 @@ const LEVELS = flags["in-flight"].split(",").map(Number);
 const NODE_COUNTS = flags.nodes.split(",").map(Number);
 const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
 const FAILOVERS = Number(flags.failovers);
+const WRITES_ONLY = flags["writes-only"];
 /** Offered rate of the paced run (writes/s); default half the peak committed rate of the run. */
 const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags["paced-rate"]);
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
@@ -815,6 +819,10 @@ async function benchTreaty(nodes: number): Promise<{
     for (const level of LEVELS) {
       results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
     }
+    if (WRITES_ONLY) {
+      for (const node of cluster.nodes) await node.stop();
+      return { writes: results, reads, failovers, jwt };
+    }
     // Reads of what was written, once every node has it.
     await cluster.waitForConvergence();
     const ids = Math.min(firstId - 1, 10_000);
@@ -1042,14 +1050,16 @@ async function main(): Promise<void> {
     // The failover figure is the 3-node one (the label says so); other sizes run rounds too.
     if (nodes === 3 && result.failovers.length > 0) failovers = result.failovers;
   }
-  const etcdBinary = findEtcd();
+  const etcdBinary = WRITES_ONLY ? undefined : findEtcd();
   let etcd:
     | { installed: false; note: string }
     | { installed: true; members: 3; writes: EtcdResult[]; reads: EtcdReadResult[] };
   if (etcdBinary === undefined) {
     etcd = {
       installed: false,
-      note: "etcd is not installed (Debian package etcd-server): no etcd figure in this run",
+      note: WRITES_ONLY
+        ? "--writes-only: etcd not run"
+        : "etcd is not installed (Debian package etcd-server): no etcd figure in this run",
     };
   } else {
     process.stderr.write("running etcd (3 members)...\n");

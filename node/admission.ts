@@ -28,7 +28,7 @@ import {
   parseWalletSignature,
   walletSignedBytes,
 } from "../sdk/ethereum.js";
-import { addStageTime, timeStage } from "./stage-times.js";
+import { addStageTime } from "./stage-times.js";
 import type { SignatureVerifier, VerifyJob } from "./verify/index.js";
 import type { CallerInfo, KeyCallerRole } from "../runtime/sandbox/abi.js";
 import type { GovView } from "./gov/view.js";
@@ -101,50 +101,65 @@ function callerKey(curve: string, publicKeyHex: string): PublicKey {
  * same order whether the signature is checked on this thread or a worker: malformed, unknown
  * caller, bad signature, missing nonce or time, stale. `Unavailable` when the signature could
  * not be checked (the verifier is saturated or lost its worker).
+ *
+ * Runs for every request, so it is written as one synchronous check before the signature and one
+ * after it, joined by the verifier's promise (no async layers of its own). The `admission` stage
+ * is the main-thread time of both, not the wait for the verifier.
  */
-export async function admit(
+export function admit(
   ctx: AdmissionContext,
   path: string,
   headers: IncomingHttpHeaders,
   bytes: Uint8Array,
 ): Promise<AdmittedRequest> {
-  const clock = new AdmissionClock();
+  const startedMs = performance.now();
+  let check: SignatureCheck;
+  let answer: Promise<Uint8Array | null>;
   try {
-    return await admitUntimed(ctx, path, headers, bytes, clock);
-  } finally {
-    clock.stop();
-  }
-}
-
-/** Main-thread time of one admission (the `admission` stage), not counting the waits for the verifier. */
-class AdmissionClock {
-  #sinceMs: number | null = performance.now();
-
-  /** Hands `job` to the verifier and waits for its answer off the clock. */
-  async verify(verifier: SignatureVerifier, job: VerifyJob): Promise<Uint8Array | null> {
-    const answer = timeStage("signature", () => verifier.verify(job));
-    this.stop();
-    try {
-      return await answer;
-    } finally {
-      this.#sinceMs = performance.now();
+    const before = checkBeforeSignature(ctx, path, headers, bytes);
+    if (!("job" in before)) {
+      addStageTime("admission", performance.now() - startedMs);
+      return Promise.resolve(before);
     }
+    check = before;
+    const signatureStartedMs = performance.now();
+    try {
+      answer = before.job === null ? Promise.resolve(null) : ctx.verifier.verify(before.job);
+    } finally {
+      addStageTime("signature", performance.now() - signatureStartedMs);
+    }
+  } catch (err) {
+    addStageTime("admission", performance.now() - startedMs);
+    return Promise.reject(err);
   }
-
-  stop(): void {
-    if (this.#sinceMs === null) return;
-    addStageTime("admission", performance.now() - this.#sinceMs);
-    this.#sinceMs = null;
-  }
+  addStageTime("admission", performance.now() - startedMs);
+  return answer.then((digest) => {
+    const resumedMs = performance.now();
+    try {
+      return checkAfterSignature(ctx, check, digest);
+    } finally {
+      addStageTime("admission", performance.now() - resumedMs);
+    }
+  });
 }
 
-async function admitUntimed(
+/** A signed request parsed and its caller found, waiting for its signature check. */
+interface SignatureCheck {
+  readonly body: RequestBody;
+  readonly callerId: string;
+  readonly role: KeyCallerRole;
+  readonly scheme: typeof EIP191_SCHEME | typeof EIP712_SCHEME | undefined;
+  /** null when the caller's kind cannot sign with `scheme` (a BadSignature, without a check). */
+  readonly job: VerifyJob | null;
+}
+
+/** Everything before the signature check: an unsigned request is admitted here. */
+function checkBeforeSignature(
   ctx: AdmissionContext,
   path: string,
   headers: IncomingHttpHeaders,
   bytes: Uint8Array,
-  clock: AdmissionClock,
-): Promise<AdmittedRequest> {
+): AdmittedRequest | SignatureCheck {
   const body = parseBody(bytes, bodyEncoding(headers));
   const callerId = headers[HEADER_CALLER];
   const signatureHeader = headers[HEADER_SIGNATURE];
@@ -170,38 +185,41 @@ async function admitUntimed(
       "UnknownCaller",
       `${HEADER_CALLER}: ${callerId.slice(0, 80)} is not a member or user of this service`,
     );
-  let digest: Uint8Array | null;
+  let job: VerifyJob | null;
   if (scheme === undefined) {
-    digest =
+    job =
       "key" in caller
-        ? await clock.verify(ctx.verifier, {
-            kind: "key",
-            key: caller.key,
-            input: signingInput(ctx.serviceId, path, bytes),
-            signature,
-          })
+        ? { kind: "key", key: caller.key, input: signingInput(ctx.serviceId, path, bytes), signature }
         : null;
-    if (digest === null)
-      throw new TreatyError(
-        "BadSignature",
-        `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`,
-      );
   } else {
-    digest =
+    job =
       "address" in caller
-        ? await clock.verify(ctx.verifier, {
+        ? {
             kind: "wallet",
             scheme,
             address: caller.address,
             signed: walletSignedBytes(scheme, ctx.serviceId, path, bytes, body),
             signature,
-          })
+          }
         : null;
-    if (digest === null)
-      throw new TreatyError(
-        "BadSignature",
-        `${HEADER_SIGNATURE}: the ${scheme} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
-      );
+  }
+  return { body, callerId, role: caller.role, scheme, job };
+}
+
+/** Everything after the signature check: its answer, then the nonce and freshness. */
+function checkAfterSignature(
+  ctx: AdmissionContext,
+  check: SignatureCheck,
+  digest: Uint8Array | null,
+): AdmittedRequest {
+  const { body, callerId, scheme } = check;
+  if (digest === null) {
+    throw new TreatyError(
+      "BadSignature",
+      scheme === undefined
+        ? `${HEADER_SIGNATURE}: does not verify for caller ${callerId} over this path and body (wrong key, or signed for another service)`
+        : `${HEADER_SIGNATURE}: the ${scheme} signature is not by ${callerId.slice(0, 80)} over this service, path and body`,
+    );
   }
   if (body.nonce === undefined)
     throw new TreatyError("MalformedRequest", "body.nonce: required in a signed request");
@@ -214,5 +232,5 @@ async function admitUntimed(
       `body.createdMs: ${skew} ms away from the node's clock; requests must be within ${ctx.freshnessWindowMs} ms`,
     );
   }
-  return { body, caller: { id: callerId, role: caller.role }, requestDigest: digest };
+  return { body, caller: { id: callerId, role: check.role }, requestDigest: digest };
 }

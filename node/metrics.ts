@@ -5,7 +5,19 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+/** A label value that needs no escaping (the usual case: codes, stage names). */
+const PLAIN_LABEL_VALUE = /^[A-Za-z0-9_.:-]*$/;
+
 function labelText(labels: Labels): string {
+  // One label with a plain value (a call's outcome code, counted per request): no sort, no escapes.
+  let only: string | undefined;
+  let count = 0;
+  for (const k in labels) {
+    only = k;
+    if (++count > 1) break;
+  }
+  if (count === 0) return "";
+  if (count === 1 && PLAIN_LABEL_VALUE.test(labels[only!]!)) return `{${only}="${labels[only!]}"}`;
   const parts = Object.keys(labels)
     .sort()
     .map((k) => `${k}="${labels[k]!.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);

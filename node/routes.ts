@@ -160,18 +160,22 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     },
   );
 
-  const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
+  const OK = { code: "ok" } as const;
+  // Not an async wrapper: one promise per call fewer on the write path.
+  const callContract = (req: HttpRequest): Promise<HttpResponse> => {
     const started = performance.now();
-    let code = "ok";
-    try {
-      return await appCall(node, req);
-    } catch (err) {
-      code = err instanceof TreatyError ? err.code : "Internal";
-      throw err;
-    } finally {
-      calls.inc({ code });
-      latency.observe((performance.now() - started) / 1000);
-    }
+    return appCall(node, req).then(
+      (response) => {
+        calls.inc(OK);
+        latency.observe((performance.now() - started) / 1000);
+        return response;
+      },
+      (err: unknown) => {
+        calls.inc({ code: err instanceof TreatyError ? err.code : "Internal" });
+        latency.observe((performance.now() - started) / 1000);
+        throw err;
+      },
+    );
   };
 
   const openApi = new OpenApiCache();

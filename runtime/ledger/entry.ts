@@ -123,12 +123,109 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
     sealed = sealPrivate(secret, nonce, plaintext, associatedData(headerBytes, publicBytes));
   }
   const digest = contentDigest(headerBytes, publicBytes, sealed, parts.signatureBytes);
-  const bytes = encode({ h: headerBytes, p: publicBytes, x: sealed, s: parts.signatureBytes, d: digest });
+  const bytes = encodeOuter(headerBytes, publicBytes, sealed, parts.signatureBytes, digest);
+  // The decoded parts are views into `bytes` (their copies there), not into the codec's shared
+  // output buffer, which they would otherwise keep alive.
+  const at = (offset: number, part: Uint8Array) => bytes.subarray(offset, offset + part.length);
+  let offset = MAP_HEADER_BYTES + 2 + binHeaderBytes(headerBytes.length);
+  const headerView = at(offset, headerBytes);
+  offset += headerBytes.length + 2 + binHeaderBytes(publicBytes.length);
+  const publicView = at(offset, publicBytes);
   return {
     bytes,
-    decoded: { header, headerBytes, publicBytes, sealed, signatureBytes: parts.signatureBytes, digest },
+    decoded: {
+      header,
+      headerBytes: headerView,
+      publicBytes: publicView,
+      sealed,
+      signatureBytes: parts.signatureBytes,
+      digest,
+    },
   };
 }
+
+/** Size of a MessagePack bin header for `length` bytes (bin8, bin16 or bin32), as msgpackr writes it. */
+function binHeaderBytes(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/**
+ * The entry's outer map `{h, p, x, s, d}` written directly into one exact-size slice of a slab:
+ * byte for byte what `encode` makes of that object (map16, one-letter fixstr keys, the smallest
+ * bin header, nil for an absent part; checked by test/ledger/entry-encoding.test.ts), without the
+ * codec's generic walk of the object.
+ */
+export function encodeOuter(
+  h: Uint8Array,
+  p: Uint8Array,
+  x: Uint8Array | null,
+  s: Uint8Array | null,
+  d: Uint8Array,
+): Uint8Array {
+  const parts = [h, p, x, s, d];
+  let size = MAP_HEADER_BYTES;
+  for (const part of parts) size += 2 + (part === null ? 1 : binHeaderBytes(part.length) + part.length);
+  const out = allocate(size);
+  // map16 of 5 pairs: the codec writes every map with a 16-bit size (`variableMapSize: false`).
+  out[0] = 0xde;
+  out[1] = 0;
+  out[2] = 5;
+  let offset = MAP_HEADER_BYTES;
+  for (let i = 0; i < 5; i++) {
+    const part = parts[i]!;
+    out[offset++] = 0xa1;
+    out[offset++] = OUTER_KEYS[i]!;
+    if (part === null) {
+      out[offset++] = 0xc0;
+      continue;
+    }
+    const n = part.length;
+    if (n < 0x100) {
+      out[offset++] = 0xc4;
+      out[offset++] = n;
+    } else if (n < 0x10000) {
+      out[offset++] = 0xc5;
+      out[offset++] = n >>> 8;
+      out[offset++] = n & 0xff;
+    } else {
+      out[offset++] = 0xc6;
+      out[offset++] = n >>> 24;
+      out[offset++] = (n >>> 16) & 0xff;
+      out[offset++] = (n >>> 8) & 0xff;
+      out[offset++] = n & 0xff;
+    }
+    out.set(part, offset);
+    offset += n;
+  }
+  assert(offset === size, "encodeOuter fills its buffer exactly");
+  return out;
+}
+
+const MAP_HEADER_BYTES = 3;
+
+/**
+ * Entry buffers are cut from shared slabs, as the codec cuts its output: one allocation per slab
+ * instead of one (off-heap, GC-tracked) ArrayBuffer per entry. A slab lives while any entry cut
+ * from it does; entries larger than a quarter slab get a buffer of their own.
+ */
+const SLAB_BYTES = 16 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocate(size: number): Uint8Array {
+  if (size > SLAB_BYTES / 4) return new Uint8Array(size);
+  if (slabUsed + size > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + size);
+  // 8-byte aligned starts, as the codec's: later copies of the bytes are faster.
+  slabUsed = (slabUsed + size + 7) & ~7;
+  return out;
+}
+
+/** `h`, `p`, `x`, `s`, `d` as UTF-8 code units. */
+const OUTER_KEYS = [0x68, 0x70, 0x78, 0x73, 0x64];
 
 /**
  * Decodes and checks one entry: outer shape, header fields, the content digest, and the rules

@@ -9,7 +9,7 @@
  * `treaty/ledger-entry/v1`), so the same secret can later key other purposes without key reuse.
  * The sealed form is `nonce (12) || ciphertext || tag (16)`.
  */
-import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { concatBytes, fromHex } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -24,6 +24,7 @@ export class LedgerSecret {
   readonly version: number;
   readonly #key: Uint8Array;
   #entryKey: Uint8Array | undefined;
+  #entryKeyObject: KeyObject | undefined;
 
   /** Throws TreatyError MalformedRequest when `version` is not a positive integer or `key` not 32 bytes. */
   constructor(version: number, key: Uint8Array) {
@@ -52,6 +53,15 @@ export class LedgerSecret {
   entryKey(): Uint8Array {
     this.#entryKey ??= new Uint8Array(hkdfSync("sha256", this.#key, new Uint8Array(0), ENTRY_KEY_INFO, 32));
     return this.#entryKey;
+  }
+
+  /**
+   * `entryKey()` as a KeyObject, made once: a cipher keyed by it skips importing the raw key
+   * (~3 µs of each entry's seal or open, on every entry a node writes or reads).
+   */
+  entryKeyObject(): KeyObject {
+    this.#entryKeyObject ??= createSecretKey(this.entryKey());
+    return this.#entryKeyObject;
   }
 
   toJSON(): { version: number; key: string } {
@@ -134,7 +144,7 @@ export function sealPrivate(
   aad: Uint8Array,
 ): Uint8Array {
   if (nonce.length !== NONCE_BYTES) throw new TypeError(`nonce: expected ${NONCE_BYTES} bytes`);
-  const cipher = createCipheriv("aes-256-gcm", secret.entryKey(), nonce, { authTagLength: TAG_BYTES });
+  const cipher = createCipheriv("aes-256-gcm", secret.entryKeyObject(), nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   const final = cipher.final();
@@ -155,9 +165,14 @@ export function openPrivate(
     throw new TreatyError("DecryptionFailed", `${what}: private part is shorter than nonce and tag`);
   }
   try {
-    const decipher = createDecipheriv("aes-256-gcm", secret.entryKey(), sealed.subarray(0, NONCE_BYTES), {
-      authTagLength: TAG_BYTES,
-    });
+    const decipher = createDecipheriv(
+      "aes-256-gcm",
+      secret.entryKeyObject(),
+      sealed.subarray(0, NONCE_BYTES),
+      {
+        authTagLength: TAG_BYTES,
+      },
+    );
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
