@@ -172,6 +172,8 @@ export class ExecutionService {
   #committed = 0;
   /** What the KV holds above its committed version once the requests sent so far have run. */
   readonly #journal = new ApplyJournal(0);
+  /** Set while installState is in flight: a restart then replays nothing (see #replayItems). */
+  #installing = false;
   /** Set once the first worker has started: later boots are restarts. */
   #booted = false;
   /** The at-rest keys a new worker opens the KV with, newest first (empty: no sealing). */
@@ -399,12 +401,16 @@ export class ExecutionService {
    */
   installState(version: number, maps: readonly MapWrites[]): Promise<void> {
     return this.#enqueue(async () => {
-      // Whether it happens or not, nothing applied before it is replayed after a restart.
+      this.#installing = true;
+      try {
+        // A worker lost after the install committed opens at `version`: nothing left to do.
+        await this.#control({ id: 0, op: "installState", version, maps }, true, (request) =>
+          this.#committed >= request.version ? undefined : request,
+        );
+      } finally {
+        this.#installing = false;
+      }
       this.#journal.reset(version);
-      // A worker lost after the install committed opens at `version`: nothing left to do.
-      await this.#control({ id: 0, op: "installState", version, maps }, true, (request) =>
-        this.#committed >= request.version ? undefined : request,
-      );
     });
   }
 
@@ -904,13 +910,19 @@ export class ExecutionService {
   }
 
   /**
-   * What a worker whose KV opened at `#committed` must apply. At start: the ledger above it, and
-   * the journal starts from there. After a restart: the journal above it, preceded (an in-memory
-   * KV lost everything) by the committed versions from the ledger, which never change.
+   * What a worker whose KV opened at `#committed` must apply. At start: the ledger above it (the
+   * journal starts from there, see #reload). After a restart: the journal above it, preceded (an
+   * in-memory KV lost everything) by the committed versions from the ledger, which never change.
    */
   #replayItems(): VersionedWriteSet[] {
     const opened = this.#committed;
     if (!this.#booted) return [...this.#options.replaySource(opened)];
+    if (this.#installing) {
+      // The install either committed (the KV is the snapshot's state, nothing above it) or is
+      // retried (it drops whatever is above the committed version first): nothing to replay.
+      this.#journal.reset(opened);
+      return [];
+    }
     this.#journal.committedUpTo(opened);
     const lost =
       opened < this.#journal.committed
