@@ -16,8 +16,9 @@ import type { VersionedWriteSet } from "./protocol.js";
 export class ApplyJournal {
   /** Highest version known durable in the KV: every version at or below it is committed. */
   #committed: number;
-  /** Applied versions above #committed, increasing. */
+  /** Applied versions above #committed, increasing, from index #first on (a queue). */
   #items: VersionedWriteSet[] = [];
+  #first = 0;
 
   constructor(committed: number) {
     this.#committed = committed;
@@ -25,7 +26,7 @@ export class ApplyJournal {
 
   /** The KV's applied version once every request sent so far has run. */
   get head(): number {
-    return this.#items.at(-1)?.version ?? this.#committed;
+    return this.#items.length > this.#first ? this.#items[this.#items.length - 1]!.version : this.#committed;
   }
 
   /** Highest version known durable. */
@@ -35,7 +36,11 @@ export class ApplyJournal {
 
   /** The recorded versions above `version`, in order (what a worker opened at `version` lacks). */
   above(version: number): VersionedWriteSet[] {
-    return this.#items.filter((item) => item.version > version);
+    const out: VersionedWriteSet[] = [];
+    for (let i = this.#first; i < this.#items.length; i++) {
+      if (this.#items[i]!.version > version) out.push(this.#items[i]!);
+    }
+    return out;
   }
 
   /** Records applied versions; they increase above the head (assert). */
@@ -47,34 +52,43 @@ export class ApplyJournal {
         "journal: applied versions increase above the applied version",
       );
       previous = item.version;
-      this.#items.push(item);
     }
+    for (const item of items) this.#items.push(item);
   }
 
   /** Forgets the given recorded items (an apply the worker refused part of). */
   forget(items: readonly VersionedWriteSet[]): void {
     if (items.length === 0) return;
     const gone = new Set(items);
-    this.#items = this.#items.filter((item) => !gone.has(item));
+    this.#items = this.#items.slice(this.#first).filter((item) => !gone.has(item));
+    this.#first = 0;
   }
 
   /** Drops versions above `version` (a rollback the worker performed). */
   rollback(version: number): void {
-    while ((this.#items.at(-1)?.version ?? Number.NEGATIVE_INFINITY) > version) this.#items.pop();
+    while (this.#items.length > this.#first && this.#items[this.#items.length - 1]!.version > version)
+      this.#items.pop();
   }
 
   /** Versions at or below `version` are durable: they are no longer needed for a replay. */
   committedUpTo(version: number): void {
     if (version <= this.#committed) return;
     this.#committed = version;
-    let drop = 0;
-    while (drop < this.#items.length && this.#items[drop]!.version <= version) drop++;
-    if (drop > 0) this.#items.splice(0, drop);
+    while (this.#first < this.#items.length && this.#items[this.#first]!.version <= version) this.#first++;
+    if (this.#first === this.#items.length) {
+      this.#items = [];
+      this.#first = 0;
+    } else if (this.#first > 1024 && this.#first * 2 > this.#items.length) {
+      // Release the pruned prefix in bulk, not one shift per commit.
+      this.#items = this.#items.slice(this.#first);
+      this.#first = 0;
+    }
   }
 
   /** The KV holds nothing above `committed` (a state install, or a fresh start's replay follows). */
   reset(committed: number): void {
     this.#committed = committed;
     this.#items = [];
+    this.#first = 0;
   }
 }

@@ -304,9 +304,9 @@ export class ExecutionService {
           this.#callBudget(subset),
         );
         assert(results.length === subset.length, "executeBatch: the worker returned one result per call");
-        this.#journal.record(
-          results.flatMap((r) => (r.ok ? [{ version: r.seqno, writeSet: r.writeSet }] : [])),
-        );
+        const applied: VersionedWriteSet[] = [];
+        for (const r of results) if (r.ok) applied.push({ version: r.seqno, writeSet: r.writeSet });
+        this.#journal.record(applied);
         // Nothing else that applies or rolls back is in flight during a batch.
         assert(this.#applied === this.#journal.head, "executeBatch: the KV is where the journal says");
         return results;

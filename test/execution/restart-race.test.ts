@@ -150,6 +150,37 @@ describe("ExecutionService restart racing the ledger", () => {
     }
   });
 
+  test("an in-memory KV restarts from the ledger's committed versions and the journal above them", async () => {
+    const ledger = new TestLedger();
+    const service = await ExecutionService.start({
+      kvPath: null,
+      limits: SHORT_LIMITS,
+      logger: createLogger({ write: () => {} }),
+      replaySource: ledger.replaySource,
+      workerUrl: HOOKED_WORKER,
+    });
+    try {
+      await service.loadContract("counter", counterBundle());
+      const first = [1, 2, 3].map((version) => counterWrite(version, "m", version));
+      ledger.entries.push(...first);
+      await service.apply(first);
+      await service.commit(2);
+      ledger.committed = 2;
+      // The worker dies on this read; the ledger gains version 4 before the new worker replays.
+      const read = service.read(call("counter", "explode", { key: "m" }));
+      const fourth = counterWrite(4, "m", 4);
+      ledger.entries.push(fourth);
+      const applied = service.apply([fourth]);
+      assert.equal(codeOf(await read), "ExecutionLimit");
+      await applied;
+      assert.equal(service.stats().restarts, 1);
+      assert.equal(service.appliedVersion, 4);
+      assert.deepEqual(await service.scan("counter.counters"), await stateOf(ledger.entries));
+    } finally {
+      await service.close();
+    }
+  });
+
   test("several requests missing their deadline at once: one terminate, one restart, each answered", async () => {
     const ledger = new TestLedger();
     const kvPath = dirs.make();
