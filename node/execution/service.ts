@@ -333,8 +333,9 @@ export class ExecutionService {
 
   /**
    * Follower / recovery: applies write sets at their versions, in order (versions increase above
-   * the applied version: assert). A malformed write set is TreatyError `LedgerCorrupt`.
-   * Pipelined: requests queued after it are sent without waiting for its answer.
+   * the version the requests queued before it leave the KV at: assert). A malformed write set is
+   * TreatyError `LedgerCorrupt`. Pipelined: requests queued after it are sent without waiting for
+   * its answer. Recorded in the journal when sent, so a worker lost meanwhile needs no resend.
    */
   apply(items: readonly VersionedWriteSet[]): Promise<void> {
     // An async function runs up to its first await at once: the request is posted in the turn.
