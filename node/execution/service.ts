@@ -11,18 +11,22 @@
  * sequencer no round trip. Every request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch, plus
  * wallClockMs + slack for any single call; a fixed control deadline for requests that run no
  * contract code. When the worker misses a deadline, or crashes (uncaught error, exit), the
- * service terminates it and starts a fresh one: the KV reopens at its committed version, every
- * loaded contract bundle and the limits are loaded again, and the applied-but-uncommitted
- * versions are re-applied from `replaySource` (the main thread's ledger). Then:
+ * service terminates it (once, however many requests missed their deadline) and starts a fresh
+ * one: the KV reopens at its committed version, every loaded contract bundle and the limits are
+ * loaded again, and the applied-but-uncommitted versions are re-applied from the service's own
+ * journal (journal.ts): exactly the state the queue had reached, not the ledger's head, which
+ * may already hold entries (or lack truncated ones) whose apply or rollback is still queued. Then:
  * - a batch or read fails the call that was running with `ExecutionLimit` and runs the other
  *   calls again (seqnos assigned afresh from `firstSeqno`), so the caller still gets one result
  *   per call and the state is as if the poison call never happened;
- * - a request that was between calls, or a control request, is retried once on the new worker
- *   (except load and setLimits, the likely culprits: they fail with `Unavailable`).
+ * - an apply needs nothing more: the journal holds it, so the new worker replayed it;
+ * - a request that was between calls, or another control request, is retried once on the new
+ *   worker (except load and setLimits, the likely culprits: they fail with `Unavailable`).
  *
- * Start also re-applies `replaySource(committedVersion)`, so after `start` the KV is at the
- * ledger's applied head. With `kvPath: null` the KV is in memory: a restart keeps nothing, and
- * `replaySource(0)` must return every version.
+ * Start re-applies `replaySource(committedVersion)` (the main thread's ledger), so after `start`
+ * the KV is at the ledger's applied head; the journal starts from there. With `kvPath: null` the
+ * KV is in memory: a restart keeps nothing, and `replaySource(0)` must return every committed
+ * version (the journal holds the rest).
  */
 import { Worker } from "node:worker_threads";
 import { AssertionFailure, assert } from "../../sdk/assert.js";
@@ -46,6 +50,7 @@ import {
   type WorkerMessage,
 } from "./protocol.js";
 import { type KillReason, type WatchBudget, Watchdog } from "./watchdog.js";
+import { ApplyJournal } from "./journal.js";
 import { GOVERNANCE_FLOOR } from "../../runtime/executor/constitution.js";
 import { BOOT_WALL_CLOCK_MS } from "../../runtime/sandbox/sandbox.js";
 import { GOV_CONTRACT } from "../gov/engine.js";
@@ -81,8 +86,9 @@ export interface ExecutionServiceOptions {
   readonly retention?: Partial<Retention>;
   readonly logger: Logger;
   /**
-   * Write sets of applied-but-uncommitted versions > fromVersion, in order (the main thread reads
-   * its ledger). Called at start and after every worker restart.
+   * Write sets of the ledger's versions > fromVersion, in order (the main thread reads its
+   * ledger). Called at start, and after a restart only to rebuild committed versions the KV lost
+   * (an in-memory KV); uncommitted ones come from the service's journal.
    */
   readonly replaySource: (fromVersion: number) => Iterable<VersionedWriteSet>;
   /** Watchdog slack on top of the limits' wall clock, ms (default DEFAULT_WATCHDOG_SLACK_MS). */
@@ -137,6 +143,8 @@ interface Generation {
   lost: string | null;
   /** Resolves when the thread has exited. */
   readonly exited: Promise<void>;
+  /** The one `terminate()` of this worker, once asked for (see #retire). */
+  terminated: Promise<void> | null;
 }
 
 /** See the module comment. One per node; owns its worker thread. */
@@ -162,6 +170,10 @@ export class ExecutionService {
   #closing = false;
   #applied = 0;
   #committed = 0;
+  /** What the KV holds above its committed version once the requests sent so far have run. */
+  readonly #journal = new ApplyJournal(0);
+  /** Set while installState is in flight: a restart then replays nothing (see #replayItems). */
+  #installing = false;
   /** Set once the first worker has started: later boots are restarts. */
   #booted = false;
   /** The at-rest keys a new worker opens the KV with, newest first (empty: no sealing). */
@@ -281,6 +293,10 @@ export class ExecutionService {
     return this.#enqueue(async () => {
       this.#batches++;
       this.#calls += calls.length;
+      assert(
+        Number.isSafeInteger(firstSeqno) && firstSeqno > this.#journal.head,
+        "executeBatch: firstSeqno is above the applied version",
+      );
       return this.#runCalls(calls, async (indices) => {
         const subset = indices.map((i) => calls[i]!);
         const results = await this.#request(
@@ -288,6 +304,11 @@ export class ExecutionService {
           this.#callBudget(subset),
         );
         assert(results.length === subset.length, "executeBatch: the worker returned one result per call");
+        const applied: VersionedWriteSet[] = [];
+        for (const r of results) if (r.ok) applied.push({ version: r.seqno, writeSet: r.writeSet });
+        this.#journal.record(applied);
+        // Nothing else that applies or rolls back is in flight during a batch.
+        assert(this.#applied === this.#journal.head, "executeBatch: the KV is where the journal says");
         return results;
       });
     });
@@ -312,13 +333,15 @@ export class ExecutionService {
 
   /**
    * Follower / recovery: applies write sets at their versions, in order (versions increase above
-   * the applied version: assert). A malformed write set is TreatyError `LedgerCorrupt`.
-   * Pipelined: requests queued after it are sent without waiting for its answer.
+   * the version the requests queued before it leave the KV at: assert). A malformed write set is
+   * TreatyError `LedgerCorrupt`. Pipelined: requests queued after it are sent without waiting for
+   * its answer. Recorded in the journal when sent, so a worker lost meanwhile needs no resend.
    */
   apply(items: readonly VersionedWriteSet[]): Promise<void> {
     // An async function runs up to its first await at once: the request is posted in the turn.
     return this.#enqueuePipelined(async () => {
-      let previous = this.#applied;
+      // The journal's head: where the KV is once every request queued before this one has run.
+      let previous = this.#journal.head;
       for (const { version } of items) {
         assert(
           Number.isSafeInteger(version) && version > previous,
@@ -327,11 +350,18 @@ export class ExecutionService {
         previous = version;
       }
       if (items.length === 0) return;
-      await this.#control({ id: 0, op: "apply", items }, true, (request) => {
-        // After a restart the replay may already hold some of them: send only the rest.
-        const rest = request.items.filter((item) => item.version > this.#applied);
-        return rest.length === 0 ? undefined : { ...request, items: rest };
-      });
+      this.#journal.record(items);
+      // Posted in this turn (#request posts synchronously), so the queue may move on at once.
+      const answer = this.#request({ id: 0, op: "apply", items }, this.#controlBudget("apply"));
+      try {
+        await answer;
+      } catch (err) {
+        // A lost worker: its replacement replayed the journal, this apply included.
+        if (err instanceof WorkerLost) return this.#recover(err.generation);
+        // The worker stopped at a malformed write set: the items after it are not in the KV.
+        this.#journal.forget(items.filter((item) => item.version > this.#applied));
+        throw err;
+      }
     });
   }
 
@@ -349,6 +379,7 @@ export class ExecutionService {
   rollback(version: number): Promise<void> {
     return this.#enqueue(async () => {
       await this.#control({ id: 0, op: "rollback", version }, true);
+      this.#journal.rollback(version);
     });
   }
 
@@ -371,7 +402,16 @@ export class ExecutionService {
    */
   installState(version: number, maps: readonly MapWrites[]): Promise<void> {
     return this.#enqueue(async () => {
-      await this.#control({ id: 0, op: "installState", version, maps }, true);
+      this.#installing = true;
+      try {
+        // A worker lost after the install committed opens at `version`: nothing left to do.
+        await this.#control({ id: 0, op: "installState", version, maps }, true, (request) =>
+          this.#committed >= request.version ? undefined : request,
+        );
+      } finally {
+        this.#installing = false;
+      }
+      this.#journal.reset(version);
     });
   }
 
@@ -564,10 +604,7 @@ export class ExecutionService {
     retry: boolean,
     adjust: (request: R) => R | undefined = (r) => r,
   ): Promise<ReplyValues[R["op"]]> {
-    const budget: WatchBudget = {
-      totalMs: request.op === "snapshotRows" ? SNAPSHOT_READ_DEADLINE_MS : this.#controlMs,
-      stallMs: null,
-    };
+    const budget = this.#controlBudget(request.op);
     for (let attempt = 1; ; attempt++) {
       const next = attempt === 1 ? request : adjust(request);
       if (next === undefined) return null as ReplyValues[R["op"]];
@@ -584,6 +621,11 @@ export class ExecutionService {
         }
       }
     }
+  }
+
+  /** The watchdog budget of a request that runs no contract code. */
+  #controlBudget(op: Request["op"]): WatchBudget {
+    return { totalMs: op === "snapshotRows" ? SNAPSHOT_READ_DEADLINE_MS : this.#controlMs, stallMs: null };
   }
 
   /**
@@ -629,13 +671,14 @@ export class ExecutionService {
           !runsCalls && [...this.#pending.values()].some((p) => p.runsCalls && p.generation === generation);
         if (reason === undefined || behindCalls) {
           timer = setTimeout(poll, watchdog.pollMs);
-        } else {
+        } else if (generation.terminated === null) {
           this.#log.warn("execution watchdog: terminating the worker", { reason, op: request.op });
           void this.#retire(
             generation,
             describeKill(reason, budget, this.#limits.wallClockMs, this.#slackMs),
           );
         }
+        // Else another request of this worker already ended it: its exit fails this one too.
       };
       try {
         generation.worker.postMessage({ ...request, id });
@@ -654,12 +697,13 @@ export class ExecutionService {
   }
 
   /**
-   * Ends `generation` (idempotent): terminates the thread and waits for its exit, which fails the
-   * pending request (see #onExit). `reason` says why, for that request's error.
+   * Ends `generation` (idempotent: one `terminate()` per worker, however many requests missed
+   * their deadline at once) and waits for its exit, which fails every request pending on it
+   * (see #onExit). The first `reason` says why, for their errors.
    */
   async #retire(generation: Generation, reason: string): Promise<void> {
     if (generation.lost === null) generation.lost = reason;
-    await generation.worker.terminate();
+    await terminateOnce(generation);
     await generation.exited;
   }
 
@@ -688,6 +732,7 @@ export class ExecutionService {
     }
     this.#applied = message.appliedVersion;
     this.#committed = message.committedVersion;
+    this.#journal.committedUpTo(message.committedVersion);
     if (message.ok) pending.resolve(message.value);
     else pending.reject(fromWireError(message.error));
   }
@@ -731,9 +776,10 @@ export class ExecutionService {
             appliedVersion: this.#applied,
             committedVersion: this.#committed,
           });
-          if (this.#applied < lastApplied) {
-            // replaySource lags what the old worker had applied (e.g. a crash during `apply`).
-            this.#log.warn("execution worker restarted below the last applied version", {
+          if (this.#applied !== lastApplied) {
+            // A batch the old worker ran but never answered, or a rollback it never ran: the
+            // request is retried from the state it was sent against.
+            this.#log.info("execution worker restarted at the journal's version", {
               lastApplied,
               appliedVersion: this.#applied,
             });
@@ -769,13 +815,13 @@ export class ExecutionService {
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
     });
-    const generation: Generation = { worker, progress, lost: null, exited };
+    const generation: Generation = { worker, progress, lost: null, exited, terminated: null };
     let errorDetail = "";
     let started = false;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         generation.lost = `did not start within ${this.#controlMs} ms`;
-        void worker.terminate();
+        void terminateOnce(generation);
       }, this.#controlMs);
       worker.on("message", (message: WorkerMessage) => {
         if (started) {
@@ -790,7 +836,7 @@ export class ExecutionService {
         } else if (message.kind === "fatal") {
           generation.lost = `failed to open: ${message.error.message}`;
           reject(fromWireError(message.error));
-          void worker.terminate();
+          void terminateOnce(generation);
         }
       });
       worker.on("error", (error) => {
@@ -838,7 +884,7 @@ export class ExecutionService {
         this.#log.error("constitution failed to reload into the new worker", { error: describe(err) });
       }
     }
-    const items = [...this.#options.replaySource(this.#committed)];
+    const items = this.#replayItems();
     let previous = this.#committed;
     for (const { version } of items) {
       assert(
@@ -847,15 +893,50 @@ export class ExecutionService {
       );
       previous = version;
     }
-    if (items.length === 0) return;
-    try {
-      await this.#request({ id: 0, op: "apply", items }, budget);
-    } catch (err) {
-      if (err instanceof WorkerLost)
-        throw new TreatyError("Unavailable", `replaying uncommitted versions: ${err.reason}`);
-      throw err;
+    if (!this.#booted) {
+      // At start the KV's state is the ledger's: the journal starts from it.
+      this.#journal.reset(this.#committed);
+      this.#journal.record(items);
     }
+    if (items.length > 0) {
+      try {
+        await this.#request({ id: 0, op: "apply", items }, budget);
+      } catch (err) {
+        if (err instanceof WorkerLost)
+          throw new TreatyError("Unavailable", `replaying uncommitted versions: ${err.reason}`);
+        throw err;
+      }
+    }
+    assert(this.#applied === this.#journal.head, "execution restart: the KV is at the journal's version");
   }
+
+  /**
+   * What a worker whose KV opened at `#committed` must apply. At start: the ledger above it (the
+   * journal starts from there, see #reload). After a restart: the journal above it, preceded (an
+   * in-memory KV lost everything) by the committed versions from the ledger, which never change.
+   */
+  #replayItems(): VersionedWriteSet[] {
+    const opened = this.#committed;
+    if (!this.#booted) return [...this.#options.replaySource(opened)];
+    if (this.#installing) {
+      // The install either committed (the KV is the snapshot's state, nothing above it) or is
+      // retried (it drops whatever is above the committed version first): nothing to replay.
+      this.#journal.reset(opened);
+      return [];
+    }
+    this.#journal.committedUpTo(opened);
+    const lost =
+      opened < this.#journal.committed
+        ? [...this.#options.replaySource(opened)].filter((item) => item.version <= this.#journal.committed)
+        : [];
+    return [...lost, ...this.#journal.above(opened)];
+  }
+}
+
+/** Terminates the worker of `generation` once; later calls share that termination. */
+function terminateOnce(generation: Generation): Promise<void> {
+  generation.terminated ??= generation.worker.terminate().then(() => undefined);
+  return generation.terminated;
 }
 
 /** Bundles a governance `propose` carries (prepare.ts puts them in `args.code`); 0 otherwise. */

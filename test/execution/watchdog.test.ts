@@ -5,7 +5,10 @@
  * the poison call never happened, and the main thread stays responsive throughout.
  */
 import assert from "node:assert/strict";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ExecutionEngine } from "../../node/execution/engine.js";
 import { type ExecCall, PROGRESS_RUNNING, PROGRESS_STARTED } from "../../node/execution/protocol.js";
 import { ExecutionService } from "../../node/execution/service.js";
@@ -68,6 +71,19 @@ describe("Watchdog (fake clock)", () => {
     assert.equal(watchdog.check(), "stalled");
     progress[PROGRESS_RUNNING] = -1;
     assert.equal(watchdog.check(), undefined, "between calls nothing stalls");
+  });
+
+  test("a gap between checks beyond MAX_COUNTED_GAP_MS (a frozen process) counts only that much", () => {
+    const { watchdog, advance, startCall } = setup({ totalMs: 10_000, stallMs: 1500 });
+    startCall(0);
+    advance(200);
+    assert.equal(watchdog.check(), undefined, "progress seen: the stall bound restarts now");
+    advance(60_000); // SIGSTOP, then SIGCONT: the first check after it counts 1000 ms
+    assert.equal(watchdog.check(), undefined, "the freeze is not blamed on the call");
+    advance(250);
+    assert.equal(watchdog.check(), undefined);
+    advance(250);
+    assert.equal(watchdog.check(), "stalled", "1000 + 2 × 250 ms counted: the bound stays finite");
   });
 
   test("requests without contract calls have no stall bound; the poll period is bounded", () => {
@@ -249,6 +265,40 @@ describe("ExecutionService watchdog", () => {
       await reapplied;
       assert.equal(await service.commit(4), undefined);
       assert.equal(service.committedVersion, 4);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("a process frozen past the deadline (as by SIGSTOP) does not get its worker killed", async () => {
+    const ledger = new TestLedger();
+    const lines: string[] = [];
+    const service = await ExecutionService.start({
+      kvPath: null,
+      limits: resolveLimits({ wallClockMs: 3000 }, TEST_LIMITS),
+      logger: createLogger({ write: (line) => lines.push(line) }),
+      replaySource: ledger.replaySource,
+      watchdogSlackMs: SLACK_MS,
+      workerUrl: HOOKED_WORKER,
+    });
+    try {
+      await service.loadContract("counter", counterBundle());
+      const gate = dirs.make();
+      const batch = service.executeBatch(1, 1, [call("counter", "add", { key: `gate:${gate}`, by: 1 })]);
+      for (let i = 0; i < 6000 && !existsSync(join(gate, "reached")); i++) await sleep(10);
+      // As under SIGSTOP: the main thread stops for longer than the batch's whole budget (3.5 s)
+      // while the call makes no progress either; then the watchdog checks (every 250 ms) before
+      // the call can finish. The freeze is not blamed on the call.
+      const until = performance.now() + 5000;
+      while (performance.now() < until) {
+        // Busy: no timer, no message.
+      }
+      await sleep(600);
+      writeFileSync(join(gate, "open"), "");
+      const [result] = await batch;
+      assert.equal(codeOf(result), "ok");
+      assert.equal(service.stats().restarts, 0);
+      assert.ok(!lines.some((line) => line.includes("execution watchdog")));
     } finally {
       await service.close();
     }
