@@ -461,7 +461,7 @@ export class ExecutionEngine {
       const governed = this.#gov.execute(call, txid, tx);
       if (!governed.ok) return { ok: false, error: governed.error };
       const writeSet = tx.writeSet();
-      this.#kv.apply(seqno, writeSet);
+      this.#kv.applyTx(seqno, tx);
       return { ok: true, seqno, txid, result: governed.result, writeSet, events: [] };
     }
     const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
@@ -474,7 +474,7 @@ export class ExecutionEngine {
     const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, claims.events);
     if (eventFailure !== undefined) return { ok: false, error: eventFailure };
     const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
-    this.#kv.apply(seqno, writeSet);
+    this.#kv.applyTx(seqno, tx);
     return {
       ok: true,
       seqno,
