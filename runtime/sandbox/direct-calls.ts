@@ -30,9 +30,42 @@ interface ContextInternals {
     QTS_ArgvGetJSValueConstPointer(argv: Pointer, index: number): Pointer;
     QTS_DupValuePointer(ctx: Pointer, value: Pointer): Pointer;
     QTS_Throw(ctx: Pointer, error: Pointer): Pointer;
+    QTS_NewString(ctx: Pointer, utf8: Pointer): Pointer;
   };
+  readonly module: {
+    _malloc(bytes: number): Pointer;
+    _free(pointer: Pointer): void;
+    readonly HEAPU8: Uint8Array;
+  };
+  readonly memory: { heapValueHandle(value: Pointer): QuickJSHandle };
   readonly cToHostCallbacks: ContextCallbacks;
   getFunction(fnId: number): (this: QuickJSHandle, ...args: QuickJSHandle[]) => unknown;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * `context.newString(text)`, faster: well-formed text is encoded by the native TextEncoder
+ * straight into the wasm heap instead of emscripten's per-character JavaScript loop (both
+ * encode it alike, and QuickJS reads the bytes as a C string either way). Text with a lone
+ * surrogate, which TextEncoder would replace, takes `context.newString`.
+ */
+export function newString(context: QuickJSContext, text: string): QuickJSHandle {
+  if (!(text as unknown as { isWellFormed(): boolean }).isWellFormed()) return context.newString(text);
+  const { ctx, ffi, module, memory } = context as unknown as ContextInternals;
+  const bytes = Buffer.byteLength(text, "utf8");
+  const pointer = module._malloc(bytes + 1);
+  // Out of wasm memory (the heap cap): the library's path fails the way it always has.
+  if (pointer === 0) return context.newString(text);
+  try {
+    // HEAPU8 is read after the malloc, which may have grown (and so replaced) the heap.
+    const heap = module.HEAPU8;
+    const { written } = encoder.encodeInto(text, heap.subarray(pointer, pointer + bytes));
+    heap[pointer + written] = 0;
+    return memory.heapValueHandle(ffi.QTS_NewString(ctx.value, pointer));
+  } finally {
+    module._free(pointer);
+  }
 }
 
 /**
@@ -63,6 +96,10 @@ export function installDirectCalls(context: QuickJSContext): void {
       typeof ffi.QTS_ArgvGetJSValueConstPointer === "function" &&
       typeof ffi.QTS_DupValuePointer === "function" &&
       typeof ffi.QTS_Throw === "function" &&
+      typeof ffi.QTS_NewString === "function" &&
+      typeof internals.module?._malloc === "function" &&
+      typeof internals.module._free === "function" &&
+      typeof internals.memory?.heapValueHandle === "function" &&
       callbacks !== undefined &&
       typeof callbacks.callFunction === "function" &&
       typeof internals.getFunction === "function",

@@ -1,6 +1,6 @@
 /**
  * The direct host-call path (runtime/sandbox/direct-calls.ts) keeps quickjs-emscripten's
- * semantics: `this` and arguments are readable during the call, results cross back, a thrown
+ * semantics (and its newString makes the library's strings): `this` and arguments are readable during the call, results cross back, a thrown
  * error becomes a guest Error with its name and message, and a context whose library internals
  * differ is refused loudly.
  */
@@ -13,7 +13,7 @@ import {
   type QuickJSRuntime,
   RELEASE_SYNC,
 } from "quickjs-emscripten";
-import { installDirectCalls } from "../../runtime/sandbox/direct-calls.js";
+import { installDirectCalls, newString } from "../../runtime/sandbox/direct-calls.js";
 import { AssertionFailure } from "../../sdk/assert.js";
 
 describe("direct host calls", () => {
@@ -80,6 +80,35 @@ describe("direct host calls", () => {
   it("survives many calls (no handle or memory leak that breaks the context)", () => {
     assert.equal(run(`let n = 0; for (let i = 0; i < 20000; i++) if (isEven(i)) n++; n`), 10000);
     assert.equal(run(`let s = ""; for (let i = 0; i < 2000; i++) s = concat.call("t", "x"); s`), "t|x");
+  });
+
+  it("newString makes the same guest string as context.newString", () => {
+    const texts = [
+      "",
+      '{"id":1,"msg":"plain"}',
+      "\u00e9\u4e2d\u{1F600} mixed",
+      "lone \ud800 surrogate",
+      "x".repeat(3 * 1024 * 1024), // several wasm pages: may grow the heap while encoding
+    ];
+    const equals = context.unwrapResult(context.evalCode("(a, b) => a === b"));
+    for (const text of texts) {
+      const fast = newString(context, text);
+      const slow = context.newString(text);
+      try {
+        // Compared inside QuickJS (getString itself cannot read a lone surrogate back exactly).
+        const same = context.callFunction(equals, context.undefined, fast, slow);
+        const verdict = context.unwrapResult(same);
+        assert.equal(context.dump(verdict), true);
+        verdict.dispose();
+        const length = context.getProp(fast, "length");
+        assert.equal(context.getNumber(length), text.length);
+        length.dispose();
+      } finally {
+        fast.dispose();
+        slow.dispose();
+      }
+    }
+    equals.dispose();
   });
 
   it("refuses a context that does not have the library internals it relies on", () => {
