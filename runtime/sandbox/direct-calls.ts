@@ -113,19 +113,9 @@ export function installDirectCalls(context: QuickJSContext): void {
     const self = new Borrowed(thisPtr);
     const args: Borrowed[] = new Array(argc);
     for (let i = 0; i < argc; i++) args[i] = new Borrowed(ffi.QTS_ArgvGetJSValueConstPointer(argv, i));
+    let result: unknown;
     try {
-      const result = fn.apply(self as unknown as QuickJSHandle, args as unknown as QuickJSHandle[]);
-      if (result === undefined || result === null) return 0;
-      assert(
-        typeof result === "object" && "value" in result,
-        "direct calls: a host function returns a handle",
-      );
-      const handle = result as QuickJSHandle;
-      try {
-        return ffi.QTS_DupValuePointer(ctxPtr, handle.value as unknown as Pointer);
-      } finally {
-        handle.dispose();
-      }
+      result = fn.apply(self as unknown as QuickJSHandle, args as unknown as QuickJSHandle[]);
     } catch (error) {
       const thrown = context.newError(error instanceof Error ? error : new Error(String(error)));
       try {
@@ -136,6 +126,16 @@ export function installDirectCalls(context: QuickJSContext): void {
     } finally {
       self.dispose();
       for (const arg of args) arg.dispose();
+    }
+    if (result === undefined || result === null) return 0;
+    // Outside the catch, so a broken invariant is not disguised as the guest's error (what
+    // escapes here, the library's module dispatcher logs; the guest then sees undefined).
+    assert(typeof result === "object" && "value" in result, "direct calls: a host function returns a handle");
+    const handle = result as QuickJSHandle;
+    try {
+      return ffi.QTS_DupValuePointer(ctxPtr, handle.value as unknown as Pointer);
+    } finally {
+      handle.dispose();
     }
   };
 }
