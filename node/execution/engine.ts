@@ -91,6 +91,12 @@ export class ExecutionEngine {
    * NONCE_PRUNE_SLACK_MS (see nonces.ts). It only decides when to prune, never what is refused.
    */
   #oldestNonceMs = Number.NEGATIVE_INFINITY;
+  /**
+   * `treaty.nonceHorizon` at the applied version, once read (undefined: read it). Every signed
+   * call needs it and it changes only in a prune pass, so it is forgotten by prune passes,
+   * applied write sets that carry it, rollbacks and installs.
+   */
+  #horizon: number | undefined;
   #closed = false;
   /** Snapshot reads in progress (snapshotRows), ended by close. */
   readonly #scans = new Set<SnapshotScan>();
@@ -311,9 +317,14 @@ export class ExecutionEngine {
    */
   apply(items: readonly VersionedWriteSet[]): void {
     this.#alive();
-    // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs.
-    if (items.some(({ writeSet }) => writeSet.private.some((m) => m.map === INTERNAL.nonceExpiry)))
-      this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
+    // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs, and a prune
+    // pass elsewhere moves the horizon.
+    for (const { writeSet } of items) {
+      for (const { map } of writeSet.private) {
+        if (map === INTERNAL.nonceExpiry) this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
+        else if (map === INTERNAL.nonceHorizon) this.#horizon = undefined;
+      }
+    }
     for (const { version, writeSet } of items) this.#kv.apply(version, writeSet);
   }
 
@@ -332,6 +343,7 @@ export class ExecutionEngine {
   /** Rolls the KV back; the nonces a rolled-back pass forgot are back, so the bound is unknown. */
   #rollbackKv(version: number): void {
     this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
+    this.#horizon = undefined;
     this.#kv.rollback(version);
   }
 
@@ -461,7 +473,7 @@ export class ExecutionEngine {
       const governed = this.#gov.execute(call, txid, tx);
       if (!governed.ok) return { ok: false, error: governed.error };
       const writeSet = tx.writeSet();
-      this.#kv.apply(seqno, writeSet);
+      this.#kv.applyTx(seqno, tx);
       return { ok: true, seqno, txid, result: governed.result, writeSet, events: [] };
     }
     const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
@@ -474,7 +486,7 @@ export class ExecutionEngine {
     const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, claims.events);
     if (eventFailure !== undefined) return { ok: false, error: eventFailure };
     const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
-    this.#kv.apply(seqno, writeSet);
+    this.#kv.applyTx(seqno, tx);
     return {
       ok: true,
       seqno,
@@ -508,7 +520,10 @@ export class ExecutionEngine {
       }
       const createdMs = call.createdMs ?? call.timeMs;
       const oldestMs = call.timeMs - this.#retention.nonceMs;
-      const horizon = nonceHorizon(tx);
+      // The tx reads at the applied version (executeOne), where #horizon holds.
+      assert(tx.readVersion === this.#kv.appliedVersion, "consumeNonce: the tx reads the applied version");
+      this.#horizon ??= nonceHorizon(tx);
+      const horizon = this.#horizon;
       if (createdMs < oldestMs || createdMs <= horizon) {
         return {
           ok: false,
@@ -524,6 +539,8 @@ export class ExecutionEngine {
       if (oldestMs - NONCE_PRUNE_SLACK_MS > this.#oldestNonceMs) {
         // A failed call abandons the pass with its tx: the nonces it kept stay expired a while
         // longer, and a later pass (scanning from the horizon) forgets them.
+        // Whether or not this call commits, the horizon may be about to move: read it again.
+        this.#horizon = undefined;
         const { oldestKeptMs } = pruneNonces(tx, oldestMs, horizon);
         this.#oldestNonceMs = oldestKeptMs ?? Number.NEGATIVE_INFINITY;
       }

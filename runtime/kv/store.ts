@@ -225,6 +225,21 @@ export class KvStore {
   }
 
   /**
+   * Adds the writes of `tx`, a transaction of this store, as version `version`: the same as
+   * `apply(version, tx.writeSet())`, without the copies and the shape check (the tx checked
+   * every write as it was made and owns the bytes it holds; see StoreTx.overlayWrites). A tx of
+   * another store takes the `apply` path.
+   */
+  applyTx(version: number, tx: KvTx): void {
+    this.assertOpen();
+    const writes = tx instanceof StoreTx ? tx.overlayWrites(this.host) : undefined;
+    if (writes === undefined) return this.apply(version, tx.writeSet());
+    assert(Number.isSafeInteger(version) && version > this.applied, "applied versions increase");
+    this.overlay.add(version, writes);
+    this.applied = version;
+  }
+
+  /**
    * Durably persists all applied versions <= version into the backend, atomically with the
    * version marker. Backend writes run one after another, and every commit requested while one
    * runs joins the next (group commit): however often commits are requested, at most one write

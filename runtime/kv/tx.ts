@@ -8,6 +8,7 @@ import type { MapRef } from "./backend.js";
 import { copyBytes, hexOf } from "./bytes.js";
 import { compareBytes } from "./limits.js";
 import { type LayerEntry, mergeLayers } from "./merge.js";
+import type { OverlayWrite } from "./overlay.js";
 import { SortedIndex } from "./sorted-index.js";
 import { isPublicMap, type KvTx, type MapWrites, type RangeOptions, type WriteSet } from "./types.js";
 
@@ -139,6 +140,25 @@ export class StoreTx implements KvTx {
       (isPublicMap(name) ? pub : priv).push(entry);
     }
     return { public: pub, private: priv };
+  }
+
+  /**
+   * The writes for the store's overlay, in write-set order (public maps, then private; maps by
+   * name, keys bytewise), with the tx's own byte arrays: no copies. For KvStore.applyTx only,
+   * and only for `host`, the store that checked every write as it was made (undefined for
+   * another store). The tx copied every key and value it took and never hands those arrays out
+   * uncopied, so once the overlay holds them no one else can reach them.
+   */
+  overlayWrites(host: TxHost): OverlayWrite[] | undefined {
+    if (host !== this.host) return undefined;
+    const pub: OverlayWrite[] = [];
+    const priv: OverlayWrite[] = [];
+    for (const name of [...this.local.keys()].sort()) {
+      const { map, writes } = this.local.get(name)!;
+      const out = isPublicMap(name) ? pub : priv;
+      for (const w of writes.values()) out.push({ map, key: w.key, hex: w.hex, value: w.value });
+    }
+    return pub.concat(priv);
   }
 
   private lookup(map: string, key: Uint8Array): Uint8Array | undefined {

@@ -27,6 +27,7 @@ import { TreatyError } from "../../sdk/errors.js";
 import { MAX_MANIFEST_BYTES } from "../compiler/manifest.js";
 import type { GuestHost } from "./abi.js";
 import { installHost } from "./bridge.js";
+import { installDirectCalls, newString } from "./direct-calls.js";
 import type { InstanceSource, ModuleInstance } from "./engine.js";
 import type { SandboxLimits } from "./limits.js";
 import { LOCKDOWN_SOURCE } from "./lockdown.js";
@@ -254,6 +255,7 @@ export class ContractSandbox {
         runtime.setMemoryLimit(1);
       };
       context = runtime.newContext({ intrinsics: { ...DefaultIntrinsics, Date: false } });
+      installDirectCalls(context);
       installHost(context, {
         host: () => this.#host,
         meter: this.#meter,
@@ -383,7 +385,7 @@ export class ContractSandbox {
       }
       const argHandles = args.map((arg) => {
         if (typeof arg !== "string") return arg;
-        const handle = context.newString(arg);
+        const handle = newString(context, arg);
         owned.push(handle);
         return handle;
       });

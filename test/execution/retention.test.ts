@@ -142,6 +142,38 @@ describe("nonce retention", () => {
   });
 });
 
+describe("the nonce horizon a leader holds", () => {
+  test("follows write sets applied from elsewhere and rollbacks", async () => {
+    const pruner = await openEngine();
+    const other = await openEngine();
+    try {
+      // `other` runs signed calls first, so it holds the horizon (none yet); the second runs no
+      // prune pass (the first did), which would make it read the horizon again.
+      okResult(signed(other, "o-0", T0));
+      okResult(signed(other, "o-1", T0 + 1));
+      const otherBase = other.appliedVersion;
+      // `pruner` records and then forgets n-0..n-2: its horizon moves to T0 + 2.
+      for (let i = 0; i < 3; i++) okResult(signed(pruner, `n-${i}`, T0 + i));
+      const late = T0 + 10 * WINDOW_MS;
+      const pruned = okResult(signed(pruner, "late", late));
+      assert.equal(horizon(pruner), T0 + 2);
+      // `other` applies the pruning call's write set: it now refuses what the horizon covers.
+      other.apply([{ version: otherBase + 1, writeSet: pruned.writeSet }]);
+      const now = T0 + WINDOW_MS / 2; // within the window of everything created from T0 on
+      assert.equal(codeOf(signed(other, "at-horizon", now, T0 + 2)), "StaleRequest");
+      assert.equal(codeOf(signed(other, "after-horizon", now, T0 + 3)), "ok");
+      assert.equal(codeOf(signed(other, "after-horizon-2", now, T0 + 4)), "ok");
+      // Rolled back, the pruning never happened: the old horizon (none) holds again.
+      other.rollback(otherBase);
+      assert.equal(horizon(other), undefined);
+      assert.equal(codeOf(signed(other, "at-old-horizon", now, T0 + 2)), "ok");
+    } finally {
+      await pruner.close();
+      await other.close();
+    }
+  });
+});
+
 describe("retention options", () => {
   test("bad bounds are InvalidArgs naming the field", () => {
     assert.throws(() => resolveRetention({ nonceMs: 0 }), /retention\.nonceMs/);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { KEY_BYTES_LIMIT, MAP_NAME_MAX_BYTES } from "../../runtime/kv/limits.js";
-import type { KvStore } from "../../runtime/kv/store.js";
+import { KvStore } from "../../runtime/kv/store.js";
 import { AssertionFailure } from "../../sdk/assert.js";
 import {
   b,
@@ -116,6 +116,47 @@ export function kvStoreConformance(factory: KvFixtureFactory): void {
       const late = store.begin();
       assert.equal(late.readVersion, 5);
       assert.deepEqual(listRange(late, "a"), ["2=2", "3=3"]);
+    }),
+  );
+
+  it(
+    "applyTx applies a transaction's writes as apply(writeSet()) does, and keeps its own bytes",
+    run(async (store) => {
+      put(store, 1, { m: [[b(9), b(9)]] });
+      const key = b(1);
+      const value = b(1, 1);
+      const tx = store.begin();
+      tx.set("m", key, value);
+      tx.set("public:p", b(2), b(2));
+      tx.delete("m", b(9));
+      const expected = tx.writeSet();
+      store.applyTx(3, tx);
+      key[0] = 77;
+      value[0] = 77; // the caller's arrays were copied when the tx took them
+      const writes = tx.writeSet().private[0]!.writes;
+      writes[0]![1]![0] = 66; // and writeSet() hands out copies, never the applied bytes
+      assert.equal(store.appliedVersion, 3);
+      assert.deepEqual(tx.writeSet(), expected);
+      assert.equal(show(store.get("m", b(1))), "1.1");
+      assert.equal(show(store.get("public:p", b(2))), "2");
+      assert.equal(store.get("m", b(9)), undefined);
+      assert.equal(show(store.beginAt(1).get("m", b(9))), "9");
+      await store.commit(3);
+      assert.equal(show(store.begin().get("m", b(1))), "1.1");
+      // A tx of another store takes the checked path.
+      const other = KvStore.open(null);
+      try {
+        const foreign = other.begin();
+        foreign.set("m", b(4), b(4));
+        store.applyTx(5, foreign);
+        assert.equal(show(store.get("m", b(4))), "4");
+      } finally {
+        await other.close();
+      }
+      // Versions still increase.
+      assert.throws(() => store.applyTx(5, store.begin()), AssertionFailure);
+      store.rollback(3);
+      assert.equal(store.get("m", b(4)), undefined);
     }),
   );
 
