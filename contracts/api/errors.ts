@@ -65,6 +65,7 @@ export const RESERVED_ERROR_CODES: readonly string[] = [
   "ProposalInvalid",
   "ProposalNotOpen",
   "UnknownProposal",
+  "TooManyProposals",
   "Internal",
 ];
 
