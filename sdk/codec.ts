@@ -51,6 +51,35 @@ export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
+/**
+ * Length of the MessagePack bin header `encode` writes before `n` bytes (bin8, bin16 or bin32):
+ * for code that writes byte strings into its own buffers, byte for byte as the codec would.
+ */
+export function binHeaderLength(n: number): number {
+  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+/** Writes the bin header of `n` bytes at `pos` (see binHeaderLength); returns the position after it. */
+export function writeBinHeader(out: Uint8Array, pos: number, n: number): number {
+  if (n < 0x100) {
+    out[pos] = 0xc4;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  if (n < 0x10000) {
+    out[pos] = 0xc5;
+    out[pos + 1] = n >>> 8;
+    out[pos + 2] = n & 0xff;
+    return pos + 3;
+  }
+  out[pos] = 0xc6;
+  out[pos + 1] = n >>> 24;
+  out[pos + 2] = (n >>> 16) & 0xff;
+  out[pos + 3] = (n >>> 8) & 0xff;
+  out[pos + 4] = n & 0xff;
+  return pos + 5;
+}
+
 /** Decodes one complete value; trailing bytes, truncation or garbage throw MalformedEncoding. */
 export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
   return decodeWith(packr, bytes, what);

@@ -6,6 +6,7 @@
  * headers as msgpackr writes them. The tests compare both on random maps.
  */
 import { assert } from "../../sdk/assert.js";
+import { binHeaderLength, writeBinHeader } from "../../sdk/codec.js";
 
 /** What the execution worker hands over for a snapshot at `version` (buffers transferred). */
 export interface SnapshotRows {
@@ -35,7 +36,6 @@ interface MapSpan {
  */
 export class MapsEncoder {
   #buf = new Uint8Array(INITIAL_BYTES);
-  #view = new DataView(this.#buf.buffer);
   #pos = 0;
   readonly #maps: MapSpan[] = [];
   #rows = 0;
@@ -92,7 +92,7 @@ export class MapsEncoder {
   }
 
   #bin(bytes: Uint8Array): void {
-    this.#pos = writeBinHeader(this.#buf, this.#view, this.#pos, bytes.length);
+    this.#pos = writeBinHeader(this.#buf, this.#pos, bytes.length);
     this.#buf.set(bytes, this.#pos);
     this.#pos += bytes.length;
   }
@@ -104,32 +104,14 @@ export class MapsEncoder {
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#pos));
     this.#buf = next;
-    this.#view = new DataView(next.buffer);
   }
 }
 
 /** msgpack bin header of `n` bytes (minimal, as msgpackr writes it), as a fresh array. */
 export function binHeader(n: number): Uint8Array {
-  const out = new Uint8Array(n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
-  writeBinHeader(out, new DataView(out.buffer), 0, n);
+  const out = new Uint8Array(binHeaderLength(n));
+  writeBinHeader(out, 0, n);
   return out;
-}
-
-/** Writes the bin header of `n` bytes at `pos`; returns the position after it. */
-function writeBinHeader(out: Uint8Array, view: DataView, pos: number, n: number): number {
-  if (n < 0x100) {
-    out[pos] = 0xc4;
-    out[pos + 1] = n;
-    return pos + 2;
-  }
-  if (n < 0x10000) {
-    out[pos] = 0xc5;
-    view.setUint16(pos + 1, n);
-    return pos + 3;
-  }
-  out[pos] = 0xc6;
-  view.setUint32(pos + 1, n);
-  return pos + 5;
 }
 
 function arrayHeaderBytes(n: number): number {

@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import { assert } from "../../sdk/assert.js";
 import { equalBytes } from "../../sdk/bytes.js";
-import { decode, decodeViews, encode } from "../../sdk/codec.js";
+import { binHeaderLength, decode, decodeViews, encode, writeBinHeader } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
@@ -127,9 +127,9 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
   // The decoded parts are views into `bytes` (their copies there), not into the codec's shared
   // output buffer, which they would otherwise keep alive.
   const at = (offset: number, part: Uint8Array) => bytes.subarray(offset, offset + part.length);
-  let offset = MAP_HEADER_BYTES + 2 + binHeaderBytes(headerBytes.length);
+  let offset = MAP_HEADER_BYTES + 2 + binHeaderLength(headerBytes.length);
   const headerView = at(offset, headerBytes);
-  offset += headerBytes.length + 2 + binHeaderBytes(publicBytes.length);
+  offset += headerBytes.length + 2 + binHeaderLength(publicBytes.length);
   const publicView = at(offset, publicBytes);
   return {
     bytes,
@@ -142,11 +142,6 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
       digest,
     },
   };
-}
-
-/** Size of a MessagePack bin header for `length` bytes (bin8, bin16 or bin32), as msgpackr writes it. */
-function binHeaderBytes(length: number): number {
-  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
 }
 
 /**
@@ -164,7 +159,7 @@ export function encodeOuter(
 ): Uint8Array {
   const parts = [h, p, x, s, d];
   let size = MAP_HEADER_BYTES;
-  for (const part of parts) size += 2 + (part === null ? 1 : binHeaderBytes(part.length) + part.length);
+  for (const part of parts) size += 2 + (part === null ? 1 : binHeaderLength(part.length) + part.length);
   const out = allocate(size);
   // map16 of 5 pairs: the codec writes every map with a 16-bit size (`variableMapSize: false`).
   out[0] = 0xde;
@@ -179,23 +174,9 @@ export function encodeOuter(
       out[offset++] = 0xc0;
       continue;
     }
-    const n = part.length;
-    if (n < 0x100) {
-      out[offset++] = 0xc4;
-      out[offset++] = n;
-    } else if (n < 0x10000) {
-      out[offset++] = 0xc5;
-      out[offset++] = n >>> 8;
-      out[offset++] = n & 0xff;
-    } else {
-      out[offset++] = 0xc6;
-      out[offset++] = n >>> 24;
-      out[offset++] = (n >>> 16) & 0xff;
-      out[offset++] = (n >>> 8) & 0xff;
-      out[offset++] = n & 0xff;
-    }
+    offset = writeBinHeader(out, offset, part.length);
     out.set(part, offset);
-    offset += n;
+    offset += part.length;
   }
   assert(offset === size, "encodeOuter fills its buffer exactly");
   return out;

@@ -395,8 +395,9 @@ export class Ledger {
 
   /**
    * The public writes of the entry at `seqno` (decoded once for recent entries, as views into
-   * replicated entries' bytes: callers must not modify or keep them). Throws TxNotFound when
-   * there is no such entry, LedgerCorrupt for bad bytes.
+   * replicated entries' bytes: callers must not modify them, and keep them only for a bounded
+   * time, see writeSetAt). Throws TxNotFound when there is no such entry, LedgerCorrupt for bad
+   * bytes.
    */
   publicWritesAt(seqno: number): readonly MapWrites[] {
     const recent = this.#recent.get(seqno);
@@ -412,9 +413,10 @@ export class Ledger {
 
   /**
    * The full write set of the entry at `seqno` (private part opened): what a follower applies to
-   * its KV. For recent entries its byte strings may be views into larger buffers: hand them on,
-   * do not keep them. Throws TxNotFound when there is no such entry; DecryptionFailed without
-   * the secret.
+   * its KV. For recent entries its byte strings may be views into larger buffers (a replicated
+   * message, one plaintext), never written again: a holder keeps the whole buffer alive, so keep
+   * them only for a bounded time (the execution journal holds them until the KV commits). Throws
+   * TxNotFound when there is no such entry; DecryptionFailed without the secret.
    */
   writeSetAt(seqno: number): WriteSet {
     const entry = this.entry(seqno);
