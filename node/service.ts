@@ -903,6 +903,10 @@ export class TreatyNode {
    */
   async admitJoin(req: HttpRequest): Promise<HttpResponse> {
     if (this.replica.consensus.status().role !== "Leader") return this.forwardToLeader(req);
+    // Joins are judged by committed governance (allowed code, node records): a new leader's may
+    // lag until it commits in its view, and a refusal there would be final for the joiner.
+    if (!this.replica.consensus.committedInView())
+      throw new TreatyError("Unavailable", "the new leader has not committed in its view yet: retry shortly");
     const { id, key, args } = verifyJoinRequest(
       req,
       this.serviceId,

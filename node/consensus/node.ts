@@ -410,7 +410,7 @@ export class ConsensusNode {
     this.requireLeader();
     const config = this.log.latestConfig();
     assert(config !== undefined, "a leader has a configuration");
-    if (this.log.viewAt(this.commitSeqno) !== this.view) {
+    if (!this.committedInView()) {
       throw this.refuse("Unavailable", "change: the leader has not committed a signature in its view yet");
     }
     if (config.seqno > this.commitSeqno) {
@@ -660,6 +660,15 @@ export class ConsensusNode {
   }
 
   /** A snapshot of this node's state. */
+  /**
+   * Leader: has it committed an entry of its own view? Until it has, its commit point may lag
+   * what earlier leaders committed (their last commits reach it only with its own first one), and
+   * so may every state derived from committed entries (the governance view among them).
+   */
+  committedInView(): boolean {
+    return this.role === "Leader" && this.log.viewAt(this.commitSeqno) === this.view;
+  }
+
   status(): NodeStatus {
     const config = this.log.latestConfig();
     return {
@@ -1237,7 +1246,7 @@ export class ConsensusNode {
    * starts the next round if reads wait for it.
    */
   private releaseReads(): void {
-    if (this.pendingReads.length === 0 || this.log.viewAt(this.commitSeqno) !== this.view) return;
+    if (this.pendingReads.length === 0 || !this.committedInView()) return;
     const config = this.log.latestConfig();
     assert(config !== undefined, "a leader has a configuration");
     const acks = config.nodes.map((n) =>

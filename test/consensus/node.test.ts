@@ -278,9 +278,12 @@ test("membership changes: one at a time, after a commit in the leader's view, wi
   throwsCode(() => cluster.core("a").changeMembership({ add: "d" }), "NotLeader");
   cluster.elect("a");
   const leader = cluster.core("a");
+  assert.equal(leader.committedInView(), false);
   throwsCode(() => leader.changeMembership({ add: "d" }), "Unavailable", "change");
   leader.propose([sig]);
   cluster.stabilize();
+  assert.equal(leader.committedInView(), true);
+  assert.equal(cluster.core("b").committedInView(), false, "only a leader");
   throwsCode(() => leader.changeMembership({ add: "" }), "InvalidArgs", "change.add");
   throwsCode(() => leader.changeMembership({ add: "a" }), "Conflict", "change.add");
   throwsCode(() => leader.changeMembership({ retire: "z" }), "Conflict", "change.retire");
