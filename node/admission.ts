@@ -47,6 +47,12 @@ export interface AdmissionContext {
   readonly freshnessWindowMs: number;
   /** Checks the request's signature (node/verify/: the node's worker pool, or on this thread). */
   readonly verifier: SignatureVerifier;
+  /**
+   * Asked only when the caller is not in `gov`: may `gov` miss committed entries? True on a
+   * just-elected leader that has not committed in its view yet; the caller is then refused with
+   * Unavailable (retried by clients) rather than a final UnknownCaller.
+   */
+  readonly governanceMayLag?: () => boolean;
 }
 
 /** The body encoding named by a Content-Type header; UnsupportedMediaType otherwise. */
@@ -180,6 +186,11 @@ function checkBeforeSignature(
   const signature =
     scheme === undefined ? parseSignatureHeader(signatureHeader) : parseWalletSignature(signatureHeader);
   const caller = findCaller(ctx.gov, callerId);
+  if (caller === undefined && ctx.governanceMayLag?.() === true)
+    throw new TreatyError(
+      "Unavailable",
+      "the new leader has not committed in its view yet, so its list of members and users may lag: retry shortly",
+    );
   if (caller === undefined)
     throw new TreatyError(
       "UnknownCaller",

@@ -229,6 +229,7 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     nowMs: now,
     freshnessWindowMs: node.config.requests.freshnessWindowMs,
     verifier: node.verifier,
+    governanceMayLag: () => node.governanceMayLag(),
   };
   const admitted = hasBearer(req.headers)
     ? await admitBearer(admission, req.path, req.headers, req.body)

@@ -693,6 +693,15 @@ export class TreatyNode {
     return this.#http.url;
   }
 
+  /**
+   * A leader that has not committed in its view yet: its governance view (committed entries
+   * only) may miss what earlier leaders committed, so it must not refuse on what it lacks.
+   */
+  governanceMayLag(): boolean {
+    const consensus = this.replica.consensus;
+    return consensus.status().role === "Leader" && !consensus.committedInView();
+  }
+
   /** Requests this node forwarded to a leader, and the transport requests that carried them. */
   forwardStats(): { readonly requests: number; readonly sends: number } {
     return this.#forwardBatcher.stats;
@@ -905,7 +914,7 @@ export class TreatyNode {
     if (this.replica.consensus.status().role !== "Leader") return this.forwardToLeader(req);
     // Joins are judged by committed governance (allowed code, node records): a new leader's may
     // lag until it commits in its view, and a refusal there would be final for the joiner.
-    if (!this.replica.consensus.committedInView())
+    if (this.governanceMayLag())
       throw new TreatyError("Unavailable", "the new leader has not committed in its view yet: retry shortly");
     const { id, key, args } = verifyJoinRequest(
       req,

@@ -659,7 +659,6 @@ export class ConsensusNode {
     return this.log.viewHistory().map((v) => ({ ...v }));
   }
 
-  /** A snapshot of this node's state. */
   /**
    * Leader: has it committed an entry of its own view? Until it has, its commit point may lag
    * what earlier leaders committed (their last commits reach it only with its own first one), and
@@ -669,6 +668,7 @@ export class ConsensusNode {
     return this.role === "Leader" && this.log.viewAt(this.commitSeqno) === this.view;
   }
 
+  /** A snapshot of this node's state. */
   status(): NodeStatus {
     const config = this.log.latestConfig();
     return {

@@ -169,6 +169,7 @@ async function admitMember(node: TreatyNode, req: HttpRequest) {
       nowMs: now,
       freshnessWindowMs: node.config.requests.freshnessWindowMs,
       verifier: node.verifier,
+      governanceMayLag: () => node.governanceMayLag(),
     },
     req.path,
     req.headers,
@@ -183,14 +184,20 @@ async function admitMember(node: TreatyNode, req: HttpRequest) {
   return { admitted: { ...admitted, caller: admitted.caller }, now };
 }
 
-/** Admits a member's signed request and runs it as a governance call on the leader. */
+/**
+ * Runs a member's signed request as a governance call on the leader. A follower forwards it
+ * before any admission, as it does `/app` writes: the leader admits it in full against its own
+ * governance view (docs/ARCHITECTURE.md, "A follower forwards writes before admission").
+ */
 async function governanceWrite(
   node: TreatyNode,
   req: HttpRequest,
   method: GovMethod,
   buildArgs: (req: HttpRequest, bodyArgs: unknown) => unknown | Promise<unknown>,
 ): Promise<HttpResponse> {
+  if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const { admitted, now } = await admitMember(node, req);
+  // Leadership moved during admission (or the proposal's compile).
   if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const call: ExecCall = {
     contract: GOV_CONTRACT,

@@ -81,13 +81,18 @@ function fresh(extra: Record<string, unknown> = {}): Record<string, unknown> {
 }
 
 /** The admission's outcome as a string: the error code, or the caller and request digest. */
-async function outcome(verifier: SignatureVerifier, request: SignedRequest): Promise<string> {
+async function outcome(
+  verifier: SignatureVerifier,
+  request: SignedRequest,
+  governanceMayLag?: () => boolean,
+): Promise<string> {
   const ctx: AdmissionContext = {
     serviceId: SERVICE_ID,
     gov: govView(),
     nowMs: NOW_MS,
     freshnessWindowMs: WINDOW_MS,
     verifier,
+    ...(governanceMayLag && { governanceMayLag }),
   };
   try {
     const admitted = await admit(ctx, PATH, request.headers, request.body);
@@ -245,5 +250,20 @@ describe("admission through the verify pool", () => {
     });
     const answers = await Promise.all(cases.map(({ request }) => outcome(pool, request)));
     for (const [i, answer] of answers.entries()) assert.equal(answer, cases[i]!.expected, `request ${i}`);
+  });
+
+  it("refuses an unknown caller with Unavailable, not UnknownCaller, while governance may lag", async () => {
+    const inline = inlineVerifier();
+    let asked = 0;
+    const lagging = () => {
+      asked++;
+      return true;
+    };
+    assert.equal(await outcome(inline, signed(stranger, fresh()), lagging), "Unavailable");
+    assert.equal(await outcome(inline, signed(stranger, fresh()), () => false), "UnknownCaller");
+    // Known callers never ask (the question is for the refusal path only).
+    const good = signed(user, fresh());
+    assert.equal(await outcome(inline, good, lagging), `ok ${user.id} ${digestOf(good)}`);
+    assert.equal(asked, 1);
   });
 });
