@@ -186,11 +186,7 @@ function checkBeforeSignature(
   const signature =
     scheme === undefined ? parseSignatureHeader(signatureHeader) : parseWalletSignature(signatureHeader);
   const caller = findCaller(ctx.gov, callerId);
-  if (caller === undefined && ctx.governanceMayLag?.() === true)
-    throw new TreatyError(
-      "Unavailable",
-      "the new leader has not committed in its view yet, so its list of members and users may lag: retry shortly",
-    );
+  if (caller === undefined) refuseIfGovernanceMayLag(ctx, "members and users");
   if (caller === undefined)
     throw new TreatyError(
       "UnknownCaller",
@@ -215,6 +211,18 @@ function checkBeforeSignature(
         : null;
   }
   return { body, callerId, role: caller.role, scheme, job };
+}
+
+/**
+ * Throws Unavailable when `ctx.governanceMayLag` says the governance view may miss committed
+ * entries: a refusal for something it lacks (a caller, an issuer) could be wrong, and final.
+ */
+export function refuseIfGovernanceMayLag(ctx: AdmissionContext, what: string): void {
+  if (ctx.governanceMayLag?.() === true)
+    throw new TreatyError(
+      "Unavailable",
+      `the new leader has not committed in its view yet, so its list of ${what} may lag: retry shortly`,
+    );
 }
 
 /** Everything after the signature check: its answer, then the nonce and freshness. */

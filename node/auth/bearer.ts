@@ -11,7 +11,12 @@ import type { IncomingHttpHeaders } from "node:http";
 import { bearerRequestDigest, HEADER_AUTHORIZATION } from "../../sdk/bearer.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { HEADER_CALLER, HEADER_SIGNATURE, parseBody } from "../../sdk/request.js";
-import { type AdmissionContext, type AdmittedRequest, bodyEncoding } from "../admission.js";
+import {
+  type AdmissionContext,
+  type AdmittedRequest,
+  bodyEncoding,
+  refuseIfGovernanceMayLag,
+} from "../admission.js";
 import type { GovView } from "../gov/view.js";
 import { GOV, type JwtIssuerRecord } from "../gov/tables.js";
 import { JwtVerifier } from "./jwt.js";
@@ -38,8 +43,9 @@ export function hasBearer(headers: IncomingHttpHeaders): boolean {
 
 /**
  * Checks a bearer request to `path`. Throws TreatyError: InvalidToken, ExpiredToken,
- * TokenNotYetValid, UnknownIssuer (401) for the token; MalformedRequest for a request that is
- * also signed, or whose body lacks `nonce`/`createdMs`; StaleRequest outside the window.
+ * TokenNotYetValid, UnknownIssuer (401) for the token (Unavailable instead of UnknownIssuer
+ * while `ctx.governanceMayLag()`); MalformedRequest for a request that is also signed, or whose
+ * body lacks `nonce`/`createdMs`; StaleRequest outside the window.
  */
 export async function admitBearer(
   ctx: AdmissionContext,
@@ -55,9 +61,11 @@ export async function admitBearer(
   const match = BEARER.exec(String(headers[HEADER_AUTHORIZATION]));
   if (match === null) throw new TreatyError("InvalidToken", "authorization: expected `Bearer <token>`");
   const token = match[1]!;
-  const caller = await jwtVerifierFor(ctx.gov).verify(token, ctx.nowMs, (issuer) =>
-    ctx.gov.row<JwtIssuerRecord>(GOV.jwtIssuers, issuer),
-  );
+  const caller = await jwtVerifierFor(ctx.gov).verify(token, ctx.nowMs, (issuer) => {
+    const record = ctx.gov.row<JwtIssuerRecord>(GOV.jwtIssuers, issuer);
+    if (record === undefined) refuseIfGovernanceMayLag(ctx, "trusted issuers");
+    return record;
+  });
   const body = parseBody(bytes, bodyEncoding(headers));
   if (body.nonce === undefined)
     throw new TreatyError("MalformedRequest", "body.nonce: required in a bearer request");

@@ -22,6 +22,7 @@ import {
 import { toHex } from "../../sdk/bytes.js";
 import { sha256 } from "../../runtime/crypto.js";
 import { type AdmissionContext, admit } from "../../node/admission.js";
+import { admitBearer } from "../../node/auth/bearer.js";
 import { GovView } from "../../node/gov/view.js";
 import { GOV } from "../../node/gov/tables.js";
 import { silentLogger } from "../../node/log.js";
@@ -265,5 +266,28 @@ describe("admission through the verify pool", () => {
     const good = signed(user, fresh());
     assert.equal(await outcome(inline, good, lagging), `ok ${user.id} ${digestOf(good)}`);
     assert.equal(asked, 1);
+  });
+
+  it("refuses a token of an unknown issuer with Unavailable, not UnknownIssuer, while governance may lag", async () => {
+    const part = (value: unknown) => toBase64Url(utf8.encode(JSON.stringify(value)));
+    const token = `${part({ alg: "ES256", kid: "k1" })}.${part({ iss: "https://idp.example.test", sub: "s" })}.AAAA`;
+    const headers = { "content-type": CONTENT_JSON, authorization: `Bearer ${token}` };
+    const body = utf8.encode(JSON.stringify(fresh()));
+    const codeOf = async (governanceMayLag: () => boolean) => {
+      const ctx: AdmissionContext = {
+        serviceId: SERVICE_ID,
+        gov: govView(),
+        nowMs: NOW_MS,
+        freshnessWindowMs: WINDOW_MS,
+        verifier: inlineVerifier(),
+        governanceMayLag,
+      };
+      return admitBearer(ctx, PATH, headers, body).then(
+        () => "ok",
+        (err: { code?: string }) => err.code,
+      );
+    };
+    assert.equal(await codeOf(() => true), "Unavailable");
+    assert.equal(await codeOf(() => false), "UnknownIssuer");
   });
 });
