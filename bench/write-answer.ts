@@ -37,10 +37,31 @@ export function classifyWriteAnswer(status: number, text: string, attempt: numbe
     return typeof txid === "string" ? { kind: "txid", txid, replayed: false } : failed(`no txid in ${text}`);
   }
   const error = (body as Partial<ErrorBody> | null)?.error;
-  if (status === 503 && RESENT_CODES.includes(error?.code as ResentCode))
-    return { kind: "resend", code: error!.code as ResentCode };
+  const resend = resentCode(status, error);
+  if (resend !== undefined) return { kind: "resend", code: resend };
   const replayOf = error?.details?.txid;
   if (status === 409 && error?.code === "Replay" && attempt > 1 && typeof replayOf === "string")
     return { kind: "txid", txid: replayOf, replayed: true };
   return failed(text);
+}
+
+/**
+ * The code to send a request again for (any signed call, reads too), or undefined: a 503 whose
+ * error body (`text` as JSON, or its parsed `error`) names one of RESENT_CODES.
+ */
+export function resentCode(
+  status: number,
+  answer: string | ErrorBody["error"] | undefined,
+): ResentCode | undefined {
+  if (status !== 503) return undefined;
+  let error = answer;
+  if (typeof answer === "string") {
+    try {
+      error = (JSON.parse(answer) as Partial<ErrorBody> | null)?.error;
+    } catch {
+      return undefined;
+    }
+  }
+  const code = (error as ErrorBody["error"] | undefined)?.code;
+  return RESENT_CODES.includes(code as ResentCode) ? (code as ResentCode) : undefined;
 }

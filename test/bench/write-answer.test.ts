@@ -1,11 +1,11 @@
 /**
  * bench/write-answer.ts: which answers to a signed write bench:network sends again (by code),
  * which give the write's txid (a Replay only to a resend), and which end the run. Bodies are the
- * node's own error bodies (TreatyError.toJSON).
+ * node's own error bodies (TreatyError.toJSON); resentCode, which reads use too.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyWriteAnswer } from "../../bench/write-answer.js";
+import { classifyWriteAnswer, resentCode } from "../../bench/write-answer.js";
 import { httpStatus } from "../../node/http/status.js";
 import { TreatyError } from "../../sdk/errors.js";
 
@@ -55,5 +55,21 @@ describe("classifyWriteAnswer", () => {
     }
     assert.equal(classifyWriteAnswer(200, JSON.stringify({ result: 1 }), 1).kind, "failed");
     assert.equal(classifyWriteAnswer(503, "<html>Service Unavailable</html>", 1).kind, "failed");
+  });
+});
+
+describe("resentCode", () => {
+  it("names the resent codes of a 503, from the text or the parsed error", () => {
+    const [status, text] = refusal("Unavailable");
+    assert.equal(resentCode(status, text), "Unavailable");
+    assert.equal(resentCode(503, { code: "NotLeader", message: "moved" }), "NotLeader");
+  });
+
+  it("is undefined for other statuses and codes, and for bodies that are not Treaty's", () => {
+    assert.equal(resentCode(200, JSON.stringify({ result: 1, txid: "2.3" })), undefined);
+    assert.equal(resentCode(...refusal("ServiceNotOpen")), undefined);
+    assert.equal(resentCode(500, JSON.stringify({ error: { code: "Unavailable", message: "" } })), undefined);
+    assert.equal(resentCode(503, "upstream unavailable"), undefined);
+    assert.equal(resentCode(503, JSON.stringify({ error: "etcdserver: leader changed", code: 14 })), undefined);
   });
 });
