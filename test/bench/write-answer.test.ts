@@ -70,6 +70,9 @@ describe("resentCode", () => {
     assert.equal(resentCode(...refusal("ServiceNotOpen")), undefined);
     assert.equal(resentCode(500, JSON.stringify({ error: { code: "Unavailable", message: "" } })), undefined);
     assert.equal(resentCode(503, "upstream unavailable"), undefined);
-    assert.equal(resentCode(503, JSON.stringify({ error: "etcdserver: leader changed", code: 14 })), undefined);
+    assert.equal(
+      resentCode(503, JSON.stringify({ error: "etcdserver: leader changed", code: 14 })),
+      undefined,
+    );
   });
 });
