@@ -446,7 +446,12 @@ function commitMonitor(url: string) {
   const running = (async () => {
     while (!stopped) {
       polls++;
-      const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined);
+      // A refused connection (the node is down) is a failed poll like a non-200: the writes to it
+      // fail the run, and a rejection here would be unhandled until `stop`.
+      const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined).catch(() => ({
+        status: 0,
+        text: "",
+      }));
       if (status === 200) {
         const { commitSeqno } = JSON.parse(text) as { commitSeqno: number };
         if (seqnos.length === 0 || commitSeqno > seqnos.at(-1)!) {
