@@ -176,14 +176,11 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
       service.apply(items).catch(fail);
       const version = items.at(-1)!.version;
       unanswered.set(version, performance.now());
-      // A failed commit stays unanswered: it counts as waiting until the end.
-      void service.commit(version).then(
-        () => {
-          longestCommitMs = Math.max(longestCommitMs, waitedMs(unanswered.get(version)!));
-          unanswered.delete(version);
-        },
-        () => undefined,
-      );
+      // A failed commit ends the run (after the loops stop) with its error.
+      service.commit(version).then(() => {
+        longestCommitMs = Math.max(longestCommitMs, waitedMs(unanswered.get(version)!));
+        unanswered.delete(version);
+      }, fail);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
