@@ -40,8 +40,10 @@
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
  * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
  * figure (run as a child at the end), the elections started during the run (spurious: the
- * leader is never stopped in a write run; their total is printed at the end) (a write refused
- * with NotLeader because leadership moved is sent again, and counted as resent), the
+ * leader is never stopped in a write run; their total is printed at the end) (a write answered
+ * NotLeader or OutcomeUnknown because leadership moved, or Unavailable, is sent again, the same
+ * signed bytes, and counted as resent by code, table column "NL/OU/UA"; a resend answered Replay
+ * gets the txid of the attempt that ran, bench/write-answer.ts), the
  * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
@@ -88,6 +90,7 @@ import { type Cluster, type ClusterNode, startCluster } from "../test/support/cl
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
 import { postSigned, send } from "./http.js";
+import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
 import {
   clockTicks,
@@ -113,9 +116,12 @@ const FAILOVER_ATTEMPT_EVERY_MS = 25;
  */
 const FAILOVER_MAX_ATTEMPTS = 1000;
 const ETCD_VALUE_BYTES = 100;
-/** A write refused with NotLeader (leadership moved) is sent again up to this many times, this far apart. */
-const NOT_LEADER_RETRIES = 50;
-const NOT_LEADER_RETRY_MS = 50;
+/**
+ * A write answered NotLeader, OutcomeUnknown or Unavailable (bench/write-answer.ts) is sent again
+ * this far apart, for up to this long after its first send (the SDK's outcome timeout is 60 s).
+ */
+const RESEND_PAUSE_MS = 50;
+const RESEND_WINDOW_MS = 30_000;
 const CLOCK_TICKS_PER_SECOND = clockTicks();
 
 const { values: flags } = parseArgs({
@@ -136,6 +142,7 @@ const { values: flags } = parseArgs({
     events: { type: "boolean", default: false },
     "writes-only": { type: "boolean", default: false },
     "paced-rate": { type: "string" },
+    curve: { type: "string", default: "ed25519" },
     help: { type: "boolean", default: false },
   },
 });
@@ -158,6 +165,8 @@ if (flags.help) {
   --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
                              "electionTimeoutMs":{"min":1000,"max":2000}}' (default: the node's defaults)
   --events                   only the event stream / JetStream export cost (bench/events.ts)
+  --curve ed25519|p256       curve of the user key that signs the bench's requests (default
+                             ed25519): p256 shows the nodes' cost of P-256 (ECDSA) signatures
   --writes-only              only the closed-loop writes to the leader (no reads, JWT, follower,
                              paced or failover runs, no etcd): the quick A/B of the write path
 Table on stderr, JSON on stdout.
@@ -186,6 +195,13 @@ const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
 /** The node processes' V8 platform threads, for grouping their CPU (bench/thread-cpu.ts). */
 const V8_POOL_SIZE = v8PoolSizeOf(NODE_FLAGS);
 const FAILOVER_MODE = flags["failover-mode"];
+/** Curve of the user key that signs every request (the cluster's user0). */
+const USER_CURVE: "ed25519" | "p256" =
+  flags.curve === "ed25519" || flags.curve === "p256"
+    ? flags.curve
+    : (() => {
+        throw new Error("--curve: expected ed25519 or p256");
+      })();
 /** Every node's `requests.verifyWorkers` (node/verify/); absent: the node's default. */
 const VERIFY_WORKERS = flags["verify-workers"] === undefined ? undefined : Number(flags["verify-workers"]);
 if (VERIFY_WORKERS !== undefined && !(Number.isSafeInteger(VERIFY_WORKERS) && VERIFY_WORKERS >= 0))
@@ -261,6 +277,15 @@ interface WriteResult {
   /** Writes refused with NotLeader and sent again (leadership moved during the run). */
   readonly resentNotLeader: number;
   /**
+   * Writes answered OutcomeUnknown (the leader changed while a follower had forwarded them) and
+   * sent again: the resend is answered with the txid, or with Replay naming it when it had run.
+   */
+  readonly resentOutcomeUnknown: number;
+  /** Writes refused with Unavailable (transient) and sent again. */
+  readonly resentUnavailable: number;
+  /** Writes whose txid came from a Replay answer to a resend (an earlier attempt had run). */
+  readonly replayed: number;
+  /**
    * `/node/status` polls of the commit monitor per write, which the leader serves: at low rates
    * they are much of its CPU per write, and more of them when it answers faster.
    */
@@ -310,6 +335,8 @@ interface ReadResult {
   readonly requests: number;
   readonly readsPerSecond: number;
   readonly latency: LatencySummary;
+  /** Reads refused with a 503 NotLeader or Unavailable and sent again. */
+  readonly resent: number;
 }
 
 interface EtcdReadResult {
@@ -321,23 +348,34 @@ interface EtcdReadResult {
 }
 
 /**
- * Runs `count` requests made by `make(i)` with `inFlight` outstanding; every answer must be 200.
- * Returns the rate and the latency summary.
+ * Runs `count` requests made by `make(i)` with `inFlight` outstanding; every answer must be 200,
+ * after resending (within RESEND_WINDOW_MS) those refused with a 503 NotLeader, OutcomeUnknown or
+ * Unavailable (bench/write-answer.ts `resentCode`). Returns the rate, the latency summary (from
+ * the first send) and the resends.
  */
 async function closedLoop(
   count: number,
   inFlight: number,
   make: (i: number, agent: Agent) => Promise<{ status: number; text: string }>,
-): Promise<{ perSecond: number; latency: LatencySummary }> {
+): Promise<{ perSecond: number; latency: LatencySummary; resent: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
   const latency = new Float64Array(count);
   let next = 0;
+  let resent = 0;
   const started = performance.now();
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       const sent = performance.now();
-      const { status, text } = await make(i, agent);
-      if (status !== 200) throw new Error(`request ${i}: HTTP ${status}: ${text}`);
+      for (;;) {
+        const { status, text } = await make(i, agent);
+        if (resentCode(status, text) !== undefined && performance.now() - sent < RESEND_WINDOW_MS) {
+          resent++;
+          await sleep(RESEND_PAUSE_MS);
+          continue;
+        }
+        if (status !== 200) throw new Error(`request ${i}: HTTP ${status}: ${text}`);
+        break;
+      }
       latency[i] = performance.now() - sent;
     }
   };
@@ -349,6 +387,7 @@ async function closedLoop(
   return {
     perSecond: Math.round(count / ((performance.now() - started) / 1000)),
     latency: summarize(latency),
+    resent,
   };
 }
 
@@ -376,6 +415,7 @@ async function readRun(
     requests: READS,
     readsPerSecond: run.perSecond,
     latency: run.latency,
+    resent: run.resent,
   };
 }
 
@@ -406,7 +446,12 @@ function commitMonitor(url: string) {
   const running = (async () => {
     while (!stopped) {
       polls++;
-      const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined);
+      // A refused connection (the node is down) is a failed poll like a non-200: the writes to it
+      // fail the run, and a rejection here would be unhandled until `stop`.
+      const { status, text } = await send(agent, `${url}/node/status`, "GET", undefined).catch(() => ({
+        status: 0,
+        text: "",
+      }));
       if (status === 200) {
         const { commitSeqno } = JSON.parse(text) as { commitSeqno: number };
         if (seqnos.length === 0 || commitSeqno > seqnos.at(-1)!) {
@@ -481,21 +526,25 @@ async function writeRun(
   const clientBefore = process.cpuUsage();
   const pollsBefore = monitor.polls;
   const started = performance.now();
-  let resent = 0;
+  const resent: Record<ResentCode, number> = { NotLeader: 0, OutcomeUnknown: 0, Unavailable: 0 };
+  let replayed = 0;
   const one = async (i: number) => {
     sentAt[i] = performance.now();
     for (let attempt = 1; ; attempt++) {
       const { status, text } = await postSigned(agent, target.url, requests[i]!);
-      // Refused because leadership moved (an election under load): not executed, so the client
-      // sends it again, as the SDK does; the latency counts from the first send.
-      if (status === 503 && text.includes('"NotLeader"') && attempt < NOT_LEADER_RETRIES) {
-        resent++;
-        await sleep(NOT_LEADER_RETRY_MS);
+      const answer = classifyWriteAnswer(status, text, attempt);
+      // Leadership moved (an election under load) or a transient refusal: the same signed bytes
+      // go again, as the SDK sends them (bench/write-answer.ts); the latency counts from the
+      // first send.
+      if (answer.kind === "resend" && performance.now() - sentAt[i]! < RESEND_WINDOW_MS) {
+        resent[answer.code]++;
+        await sleep(RESEND_PAUSE_MS);
         continue;
       }
       ackedAt[i] = performance.now();
-      if (status !== 200) throw new Error(`write ${i}: HTTP ${status}: ${text}`);
-      seqnos[i] = parseTxId((JSON.parse(text) as { txid: string }).txid).seqno;
+      if (answer.kind !== "txid") throw new Error(`write ${i}: HTTP ${status}: ${text}`);
+      if (answer.replayed) replayed++;
+      seqnos[i] = parseTxId(answer.txid).seqno;
       return;
     }
   };
@@ -566,7 +615,10 @@ async function writeRun(
       leaderStages: stages,
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
       elections: measured.reduce((sum, _, i) => sum + delta(i, "elections"), 0),
-      resentNotLeader: resent,
+      resentNotLeader: resent.NotLeader,
+      resentOutcomeUnknown: resent.OutcomeUnknown,
+      resentUnavailable: resent.Unavailable,
+      replayed,
       commitPollsPerWrite: Number(((monitor.polls - pollsBefore) / requests.length).toFixed(1)),
     };
   } finally {
@@ -769,6 +821,7 @@ async function benchTreaty(nodes: number): Promise<{
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const cluster = await startCluster({
     nodes,
+    userCurve: USER_CURVE,
     contracts: [
       { name: "log", path: "contracts/examples/log" },
       { name: "profile", path: "docs/examples/profile" },
@@ -1042,7 +1095,7 @@ async function main(): Promise<void> {
   let failovers: FailoverResult[] = [];
   const jwtResults: JwtBenchResult[] = [];
   for (const nodes of PREFILL > 0 ? [3] : NODE_COUNTS) {
-    process.stderr.write(`running ${nodes} node(s)...\n`);
+    process.stderr.write(`running ${nodes} node(s), user key ${USER_CURVE}...\n`);
     const result = await benchTreaty(nodes);
     writeResults.push(...result.writes);
     readResults.push(...result.reads);
@@ -1078,6 +1131,7 @@ async function main(): Promise<void> {
       transport: "nats-server (one process per node)",
       contract: "log.writePublic",
       bodyEncoding: "json",
+      userKeyCurve: USER_CURVE,
       signatureIntervalMs: SIGNATURE_INTERVAL_MS,
       commitPollMs: COMMIT_POLL_MS,
       consensus: CONSENSUS ?? "node defaults",
@@ -1149,7 +1203,7 @@ async function main(): Promise<void> {
       "persist",
       "replicate",
       "elections",
-      "resent",
+      "NL/OU/UA",
       "polls",
     ]),
   );
@@ -1168,7 +1222,7 @@ async function main(): Promise<void> {
         st.persistence ?? "-",
         st.replication ?? "-",
         w.elections,
-        w.resentNotLeader,
+        `${w.resentNotLeader}/${w.resentOutcomeUnknown}/${w.resentUnavailable}`,
         w.commitPollsPerWrite,
       ]),
     );
@@ -1194,7 +1248,7 @@ async function main(): Promise<void> {
     `execution in the node (worker round trip included): ${writeResults.map((w) => w.executionMicrosPerCall ?? "-").join("/")} µs per call; in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
   );
   for (const r of report.ratios) process.stderr.write(`${r.what}: ${r.ratio}\n`);
-  process.stderr.write(line(["treaty reads", "nodes", "in flight", "reads/s", "", "p50", "p99"]));
+  process.stderr.write(line(["treaty reads", "nodes", "in flight", "reads/s", "", "p50", "p99", "resent"]));
   for (const r of readResults) {
     process.stderr.write(
       line([
@@ -1205,6 +1259,7 @@ async function main(): Promise<void> {
         "",
         r.latency.p50Ms,
         r.latency.p99Ms,
+        r.resent,
       ]),
     );
   }

@@ -15,6 +15,10 @@
  *   probe wait and the longest wait of a commit (request to durable answer, counting commits
  *   still unanswered) during the snapshot and during as long a window right after it without one
  *   (the machine's noise), and the longest main-thread event-loop block during the snapshot.
+ *
+ * `workerRestarts` counts execution workers killed or crashed during the run (their warnings go to
+ * stderr): nonzero means the figures are not valid. A failed request ends the run with its error;
+ * the temp dir (~1 GB at 1M rows) is removed on every exit, Ctrl-C and kill included.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -125,6 +129,13 @@ async function snapshotAt(service: ExecutionService, version: number): Promise<T
 async function busy(service: ExecutionService, during: (version: number) => Promise<unknown>) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   let stop = false;
+  // The first request that failed: it ends the run (after the loops stop), never an unhandled
+  // rejection that would skip the cleanup.
+  let failure: unknown;
+  const fail = (err: unknown) => {
+    failure ??= err;
+    stop = true;
+  };
   let longestMs = 0;
   let probes = 0;
   const probe = (async () => {
@@ -162,17 +173,14 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
         });
         next++;
       }
-      void service.apply(items);
+      service.apply(items).catch(fail);
       const version = items.at(-1)!.version;
       unanswered.set(version, performance.now());
-      // A failed commit stays unanswered: it counts as waiting until the end.
-      void service.commit(version).then(
-        () => {
-          longestCommitMs = Math.max(longestCommitMs, waitedMs(unanswered.get(version)!));
-          unanswered.delete(version);
-        },
-        () => undefined,
-      );
+      // A failed commit ends the run (after the loops stop) with its error.
+      service.commit(version).then(() => {
+        longestCommitMs = Math.max(longestCommitMs, waitedMs(unanswered.get(version)!));
+        unanswered.delete(version);
+      }, fail);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
@@ -182,22 +190,34 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
   windowStart = performance.now();
   loop.enable();
   const version = applied;
-  void service.commit(version);
+  service.commit(version).catch(fail);
   const start = performance.now();
-  const result = await during(version);
-  const windowMs = performance.now() - start;
-  loop.disable();
-  const snapshotLongest = longestMs;
-  const snapshotCommitMs = commitWaitMs();
-  // The same load for as long without a snapshot: what the machine's noise alone gives.
-  longestMs = 0;
-  longestCommitMs = 0;
-  windowStart = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, windowMs));
-  const quietLongest = longestMs;
-  const quietCommitMs = commitWaitMs();
-  stop = true;
-  await Promise.all([probe, writer]);
+  let result: unknown;
+  let windowMs = 0;
+  let snapshotLongest = 0;
+  let snapshotCommitMs = 0;
+  let quietLongest = 0;
+  let quietCommitMs = 0;
+  try {
+    result = await during(version);
+    windowMs = performance.now() - start;
+    loop.disable();
+    snapshotLongest = longestMs;
+    snapshotCommitMs = commitWaitMs();
+    // The same load for as long without a snapshot: what the machine's noise alone gives.
+    longestMs = 0;
+    longestCommitMs = 0;
+    windowStart = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    quietLongest = longestMs;
+    quietCommitMs = commitWaitMs();
+  } finally {
+    loop.disable();
+    stop = true;
+    for (const loopDone of await Promise.allSettled([probe, writer]))
+      if (loopDone.status === "rejected") fail(loopDone.reason);
+  }
+  if (failure !== undefined) throw failure;
   return {
     result,
     longestProbeMs: snapshotLongest,
@@ -211,8 +231,40 @@ async function busy(service: ExecutionService, during: (version: number) => Prom
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-async function run(rows: number): Promise<Record<string, unknown>> {
+/**
+ * Temp dirs not removed yet. Each run removes its own in `finally`; these handlers cover the exits
+ * that skip it (an uncaught error, Ctrl-C, a kill): a 1M-row KV is ~1 GB.
+ */
+const tempDirs = new Set<string>();
+const removeTempDirs = () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+};
+process.on("exit", removeTempDirs);
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+  ["SIGHUP", 129],
+] as const) {
+  process.once(signal, () => {
+    removeTempDirs();
+    process.exit(code);
+  });
+}
+
+function makeTempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "treaty-bench-snapshot-"));
+  tempDirs.add(dir);
+  return dir;
+}
+
+function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
+
+async function run(rows: number): Promise<Record<string, unknown>> {
+  const dir = makeTempDir();
   try {
     const atRestKey = new Uint8Array(randomBytes(32));
     const fillStart = performance.now();
@@ -248,12 +300,14 @@ async function run(rows: number): Promise<Record<string, unknown>> {
         longestCommitWaitNoSnapshotMs: round(stall.quietCommitMs, 1),
         longestMainBlockMs: round(stall.mainBlockMs, 1),
         probes: stall.probes,
+        // Nonzero: a worker was killed or crashed (logged on stderr) and the figures are not valid.
+        workerRestarts: service.stats().restarts,
       };
     } finally {
       await service.close();
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }
 

@@ -181,6 +181,55 @@ describe("ExecutionService restart racing the ledger", () => {
     }
   });
 
+  test("a restart restores applied, uncommitted versions from the journal alone: commits above the committed version still land", async () => {
+    // As bench:snapshot drives the service: write sets applied and committed in a pipeline, with
+    // no ledger behind them (replaySource has nothing above the start). A restart that rebuilt
+    // the KV from replaySource left it at its committed version, and the retried commit failed
+    // "commit only applied versions" (an AssertionFailure the bench died of).
+    const kvPath = dirs.make();
+    let replays = 0;
+    const service = await ExecutionService.start({
+      kvPath,
+      limits: SHORT_LIMITS,
+      logger: createLogger({ write: () => {} }),
+      replaySource: () => {
+        replays++;
+        return [];
+      },
+      controlDeadlineMs: 3000,
+      workerUrl: HOOKED_WORKER,
+    });
+    try {
+      const entries = [1, 2, 3].map((version) => counterWrite(version, "b", version));
+      await service.apply(entries);
+      await service.commit(3);
+
+      // The next commit hangs the worker; applies and commits keep coming behind it.
+      writeFileSync(join(kvPath, "hang-next-commit"), "");
+      const requests: Promise<unknown>[] = [];
+      for (let version = 4; version <= 9; version++) {
+        const entry = counterWrite(version, "b", version);
+        entries.push(entry);
+        requests.push(service.apply([entry]), service.commit(version));
+      }
+      const outcomes = await Promise.allSettled(requests);
+      assert.deepEqual(
+        outcomes.map((o) => (o.status === "rejected" ? String(o.reason) : o.status)),
+        requests.map(() => "fulfilled"),
+      );
+      assert.equal(service.stats().restarts, 1);
+      assert.equal(replays, 1, "replaySource is read at start only: an LMDB KV keeps its committed versions");
+      assert.equal(service.appliedVersion, 9);
+      assert.equal(service.committedVersion, 9);
+      assert.deepEqual(await service.scan("counter.counters"), await stateOf(entries));
+      const rows = await service.snapshotRows(9);
+      assert.equal(rows?.version, 9);
+      assert.equal(rows?.rows, 1);
+    } finally {
+      await service.close();
+    }
+  });
+
   test("several requests missing their deadline at once: one terminate, one restart, each answered", async () => {
     const ledger = new TestLedger();
     const kvPath = dirs.make();

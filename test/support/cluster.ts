@@ -44,7 +44,14 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromHex, toHex } from "../../sdk/bytes.js";
 import { Client, type ClientOptions } from "../../sdk/client.js";
-import { generateKeyPair, type KeyPair, keyId, type PublicKey, toKeyFile } from "../../sdk/keys.js";
+import {
+  type Curve,
+  generateKeyPair,
+  type KeyPair,
+  keyId,
+  type PublicKey,
+  toKeyFile,
+} from "../../sdk/keys.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { keyPinnedFetch } from "../../node/tls/client.js";
@@ -59,6 +66,8 @@ export interface ClusterContract {
 export interface ClusterOptions {
   /** Node processes (1 to 7). Default 3. */
   readonly nodes?: number;
+  /** Curve of the genesis user's key (user0). Default ed25519. */
+  readonly userCurve?: Curve;
   /** Contracts at genesis. Default: the samples `log`, `bank` and `meter`. */
   readonly contracts?: readonly ClusterContract[];
   /** The ledger signature interval in ms (default 20: commits come fast). */
@@ -248,7 +257,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const dir = mkdtempSync(join(tmpdir(), "treaty-cluster-"));
   const member = generateKeyPair("ed25519");
-  const user = generateKeyPair("ed25519");
+  const user = generateKeyPair(options.userCurve ?? "ed25519");
   const crashes: Crash[] = [];
   const nodes: NodeProcess[] = [];
   let nats: NatsServer | undefined;
