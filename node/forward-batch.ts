@@ -16,9 +16,9 @@
  *   `{batch: [encoded single, ...]}` answered by `{answers: [{ok: encoded answer} | {error}]}`.
  * The leader serves the items concurrently, each exactly as if it had come alone (full admission:
  * signature, freshness, nonce, caller), and answers once the last one is answered: they arrived
- * together, run through the same sequencer batches, and finish in the same turn (measured: the
- * first and last answers of a batch ~3 µs apart on average), so answering each on its own would
- * only add frames.
+ * together, run through the same sequencer batches, and finish together (measured: the first and
+ * last answers of a batch ~3 µs apart on average at 64 in flight, 6 ms at 256 against a 367 ms
+ * round trip), so answering each on its own would mostly add frames.
  *
  * A leader that does not know the items form (an older node during a rolling upgrade) refuses it
  * as a whole with `MalformedRequest` before serving any item: the items are then sent one by one,
