@@ -84,7 +84,14 @@ import {
   loadPersistedState,
   Replica,
 } from "./replica.js";
-import { batchItems, ForwardBatcher, serveBatch } from "./forward-batch.js";
+import {
+  batchItems,
+  ForwardBatcher,
+  type ForwardedAnswer,
+  forwardedItems,
+  serveBatch,
+  serveItems,
+} from "./forward-batch.js";
 import { isSnapshotChunkRequest } from "./snapshot/transfer.js";
 import { buildRouter } from "./routes.js";
 import { isReadIndexRequest, ReadService } from "./reads/service.js";
@@ -808,19 +815,19 @@ export class TreatyNode {
       if (typeof value === "string") headers[name] = value;
     }
     const query = req.query.toString();
-    const payload = encode({
+    const request = {
       method: req.method,
       url: req.path + (query ? `?${query}` : ""),
       headers,
       body: req.body,
-    });
-    let answer: Uint8Array;
+    };
+    let answer: unknown;
     try {
-      answer = await new Promise<Uint8Array>((resolve, reject) => {
+      answer = await new Promise<unknown>((resolve, reject) => {
         const pending = { leader, fail: reject };
         this.#forwards.add(pending);
         this.#forwardBatcher
-          .forward(leader, payload)
+          .forward(leader, request)
           .then(resolve, reject)
           .finally(() => this.#forwards.delete(pending));
       });
@@ -832,11 +839,8 @@ export class TreatyNode {
         `the request was forwarded to the leader and no answer came back (${why}): it may or may not have executed; resend the same signed request to learn its txid`,
       );
     }
-    const reply = decode<{ status?: unknown; body?: unknown; headers?: unknown }>(
-      answer,
-      "forwarded response",
-    );
-    if (typeof reply.status !== "number")
+    const reply = answer as { status?: unknown; body?: unknown; headers?: unknown } | null;
+    if (typeof reply !== "object" || reply === null || typeof reply.status !== "number")
       throw new TreatyError("Internal", "the leader sent a malformed response");
     const passed: Record<string, string> = {};
     if (typeof reply.headers === "object" && reply.headers !== null) {
@@ -868,15 +872,22 @@ export class TreatyNode {
   /** Serves a request (or a batch of them, node/forward-batch.ts) another node forwarded to us. */
   async #serveForwarded(from: string, payload: Uint8Array): Promise<Uint8Array> {
     const request = decode<unknown>(payload, "forwarded request");
-    const items = batchItems(request);
-    if (items === null) return this.#serveOneForwarded(from, request);
-    return serveBatch(items, (item) => this.#serveOneForwarded(from, item));
+    const items = forwardedItems(request);
+    if (items !== null) return serveItems(items, (item) => this.#answerForwarded(from, item));
+    const batch = batchItems(request);
+    if (batch === null) return this.#serveOneForwarded(from, request);
+    return serveBatch(batch, (item) => this.#serveOneForwarded(from, item));
   }
 
-  /** Serves one forwarded request (we believe we lead). */
+  /** Serves one forwarded request in the single form (we believe we lead). */
   async #serveOneForwarded(from: string, decoded: unknown): Promise<Uint8Array> {
     if (isReadIndexRequest(decoded)) return this.reads.serveReadIndex();
     if (isSnapshotChunkRequest(decoded)) return this.replica.serveSnapshotChunk(decoded);
+    return encode(await this.#answerForwarded(from, decoded));
+  }
+
+  /** Routes one forwarded HTTP request `{method, url, headers, body}` as if it had come to us. */
+  async #answerForwarded(from: string, decoded: unknown): Promise<ForwardedAnswer> {
     const request = decoded as { method?: unknown; url?: unknown; headers?: unknown; body?: unknown } | null;
     if (
       request === null ||
@@ -896,11 +907,7 @@ export class TreatyNode {
       { method: request.method, url: request.url, headers, body: request.body },
       this.logger,
     );
-    return encode({
-      status: response.status ?? 200,
-      body: response.body ?? null,
-      headers: response.headers ?? {},
-    });
+    return { status: response.status ?? 200, body: response.body ?? null, headers: response.headers ?? {} };
   }
 
   /**
