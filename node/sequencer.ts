@@ -15,9 +15,9 @@
  *   sequencer is keeping up. A batch that finds the pipeline ran dry since the last signature,
  *   with the gap passed, is followed by the signature in the same synchronous run (one append
  *   to each follower carries both); when the gap has not passed yet and no call comes, a timer
- *   signs at its end. Under saturation the queue never runs dry and the policy alone decides,
- *   so the signatures' CPU (a signature and, on each follower, its verification) does not
- *   grow where throughput is at stake.
+ *   signs at its end. Either way such signatures come at most once per gap, so their CPU (a
+ *   signature, and its verification on each follower) is bounded; where the queue never runs
+ *   dry (saturation), the policy alone decides.
  *
  * A signature's write set is empty, so its KV apply is sent without waiting for the answer: the
  * next batch goes to the worker right behind it (the worker runs them in order), and the batch
