@@ -142,6 +142,7 @@ const { values: flags } = parseArgs({
     events: { type: "boolean", default: false },
     "writes-only": { type: "boolean", default: false },
     "paced-rate": { type: "string" },
+    "paced-only": { type: "boolean", default: false },
     curve: { type: "string", default: "ed25519" },
     help: { type: "boolean", default: false },
   },
@@ -157,6 +158,7 @@ if (flags.help) {
   --signature-interval-ms N  node signature interval (default 20)
   --failovers N              kill -9 rounds of the leader (default 3)
   --paced-rate N             the paced run's writes/s (default: half the peak committed rate)
+  --paced-only               3 nodes: after the warm-up, only the paced run (needs --paced-rate)
   --prefill N                3 nodes: N writes first, then only the failover rounds
   --failover-mode kill|restart
   --cpu-prof DIR             every node process writes a V8 CPU profile there
@@ -189,6 +191,8 @@ const WRITES_ONLY = flags["writes-only"];
 const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags["paced-rate"]);
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
   throw new Error("--paced-rate: expected a positive integer");
+const PACED_ONLY = flags["paced-only"];
+if (PACED_ONLY && PACED_RATE === undefined) throw new Error("--paced-only: needs --paced-rate");
 const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
@@ -869,10 +873,14 @@ async function benchTreaty(nodes: number): Promise<{
       for (const node of cluster.nodes) await node.stop();
       return { writes: results, reads, failovers, jwt };
     }
-    for (const level of LEVELS) {
+    for (const level of PACED_ONLY ? [] : LEVELS) {
       results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
     }
-    if (WRITES_ONLY) {
+    if (PACED_ONLY && nodes > 1) {
+      const count = Math.max(1000, Math.min(REQUESTS, PACED_RATE! * 3));
+      results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), PACED_RATE!));
+    }
+    if (WRITES_ONLY || PACED_ONLY) {
       for (const node of cluster.nodes) await node.stop();
       return { writes: results, reads, failovers, jwt };
     }
@@ -1103,16 +1111,17 @@ async function main(): Promise<void> {
     // The failover figure is the 3-node one (the label says so); other sizes run rounds too.
     if (nodes === 3 && result.failovers.length > 0) failovers = result.failovers;
   }
-  const etcdBinary = WRITES_ONLY ? undefined : findEtcd();
+  const etcdBinary = WRITES_ONLY || PACED_ONLY ? undefined : findEtcd();
   let etcd:
     | { installed: false; note: string }
     | { installed: true; members: 3; writes: EtcdResult[]; reads: EtcdReadResult[] };
   if (etcdBinary === undefined) {
     etcd = {
       installed: false,
-      note: WRITES_ONLY
-        ? "--writes-only: etcd not run"
-        : "etcd is not installed (Debian package etcd-server): no etcd figure in this run",
+      note:
+        WRITES_ONLY || PACED_ONLY
+          ? "--writes-only or --paced-only: etcd not run"
+          : "etcd is not installed (Debian package etcd-server): no etcd figure in this run",
     };
   } else {
     process.stderr.write("running etcd (3 members)...\n");

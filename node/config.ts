@@ -75,7 +75,10 @@ export interface NodeConfig {
     readonly signatureIntervalTx: number;
     /** ...or after this many milliseconds with unsigned transactions, whichever comes first. */
     readonly signatureIntervalMs: number;
-    /** Also sign as soon as the leader's queue runs dry with unsigned transactions (node/sequencer.ts). */
+    /**
+     * Also sign unsigned transactions, at most every 5 ms, once the leader's queue has run dry since
+     * its last signature (node/sequencer.ts).
+     */
     readonly signWhenIdle: boolean;
     /** A ledger chunk file closes at the first signature once it holds this many bytes. */
     readonly chunkBytes: number;

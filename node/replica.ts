@@ -46,7 +46,8 @@ import type {
 import type { ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
 import { timeStage } from "./stage-times.js";
-import { readJsonFile, writeDurable } from "./state-file.js";
+import { HardStateFile } from "./hard-state-file.js";
+import { readJsonFile } from "./state-file.js";
 import type { NodeId, Transport } from "./transport/types.js";
 import { decodeEntry, decodePublicWrites } from "../runtime/ledger/entry.js";
 import type { Ledger } from "../runtime/ledger/ledger.js";
@@ -185,6 +186,7 @@ export const COMMIT_CHECKPOINT_ENTRIES = 4096;
 export class Replica {
   readonly #o: ReplicaOptions;
   #durable: { view: number; votedFor: NodeId | null; commitSeqno: number } | undefined;
+  readonly #hardFile: HardStateFile;
   #latestHard: HardState | undefined;
   #failed = false;
   #leaderCommitSeqno: number | null = null;
@@ -213,6 +215,7 @@ export class Replica {
 
   constructor(options: ReplicaOptions) {
     this.#o = options;
+    this.#hardFile = new HardStateFile(options.hardStatePath);
     this.#batch = new ReplicaBatch({
       execution: options.execution,
       send: (messages) => this.#send(messages),
@@ -277,7 +280,7 @@ export class Replica {
         // Durable first: a restart must find its commit point at the snapshot, not below it.
         const status = consensus.status();
         const hard = { view: status.view, votedFor: status.votedFor, commitSeqno: seqno };
-        writeDurable(this.#o.hardStatePath, JSON.stringify(hard));
+        this.#hardFile.writeNow(JSON.stringify(hard));
         this.#durable = hard;
         this.#latestHard = hard;
         await this.#o.onSnapshotInstalled?.(seqno);
@@ -596,30 +599,47 @@ export class Replica {
   #writeHardState(hard: HardState): void {
     this.#latestHard = hard;
     if (this.#durable?.view === hard.view && this.#durable.votedFor === hard.votedFor) return;
-    writeDurable(this.#o.hardStatePath, JSON.stringify(hard));
+    this.#hardFile.writeNow(JSON.stringify(hard));
     this.#durable = { ...hard };
   }
 
   /**
-   * Writes the commit point once it ran `COMMIT_CHECKPOINT_ENTRIES` ahead of the durable one, after
-   * the batch is persisted (so it never names entries the disk lacks): a restart then loads
-   * only the entries after it (loadPersistedState).
+   * Writes the commit point once it ran `COMMIT_CHECKPOINT_ENTRIES` ahead of the durable one, up
+   * to the entries persisted (so it never names entries the disk lacks): a restart then loads
+   * only the entries after it (loadPersistedState). Off the main thread (HardStateFile:
+   * nothing waits for it), one at a time; `now` writes it before returning (a clean stop).
    */
-  #checkpointCommit(minEntries = COMMIT_CHECKPOINT_ENTRIES): void {
+  #checkpointCommit(minEntries = COMMIT_CHECKPOINT_ENTRIES, now = false): void {
     const hard = this.#latestHard;
-    if (hard === undefined || this.#durable === undefined) return;
-    if (hard.commitSeqno - this.#durable.commitSeqno < minEntries) return;
+    const durable = this.#durable;
+    if (hard === undefined || durable === undefined) return;
+    if (hard.commitSeqno - durable.commitSeqno < minEntries) return;
+    if (!now && this.#hardFile.checkpointing) return;
     const commitSeqno = Math.min(hard.commitSeqno, this.#o.ledger.persistedSeqno);
     // Memory for entries before the previous checkpoint goes (one checkpoint behind: the commit
     // hooks of the entries in between, snapshots among them, still read their tree nodes).
-    this.#o.ledger.compact(this.#durable.commitSeqno);
-    writeDurable(this.#o.hardStatePath, JSON.stringify({ ...this.#durable, commitSeqno }));
-    this.#durable = { ...this.#durable, commitSeqno };
+    this.#o.ledger.compact(durable.commitSeqno);
+    const content = JSON.stringify({ ...durable, commitSeqno });
+    if (now) {
+      this.#hardFile.writeNow(content);
+      this.#durable = { ...durable, commitSeqno };
+      return;
+    }
+    this.#hardFile.checkpoint(content).then(
+      (written) => {
+        // Not superseded, so no view or vote was written since: only the commit point moved.
+        if (written && this.#durable !== undefined && this.#durable.commitSeqno < commitSeqno)
+          this.#durable = { ...this.#durable, commitSeqno };
+      },
+      (err: unknown) => {
+        if (!this.#closed) this.#fail(err);
+      },
+    );
   }
 
   /** Makes the latest commit point durable (a clean stop: the next start loads the least). */
   flushCommit(): void {
-    if (!this.#failed) this.#checkpointCommit(1);
+    if (!this.#failed) this.#checkpointCommit(1, true);
   }
 
   #async(work: Promise<unknown>): void {

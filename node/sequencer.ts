@@ -10,7 +10,14 @@
  * - a signature entry follows whenever the signature policy says so (checked after each batch
  *   and by a timer the node drives), and as soon as the pipeline runs dry with unsigned entries
  *   (at most once per `idleSignatureGapMs`): consensus commits only at signatures, so under light
- *   load a write commits after one replication round instead of waiting out the interval.
+ *   and moderate load a write commits after one replication round instead of waiting out the
+ *   interval. "Runs dry" is judged when a batch's results come back: if no call waits, the
+ *   sequencer is keeping up. A batch that finds the pipeline ran dry since the last signature,
+ *   with the gap passed, is followed by the signature in the same synchronous run (one append
+ *   to each follower carries both); when the gap has not passed yet and no call comes, a timer
+ *   signs at its end. Either way such signatures come at most once per gap, so their CPU (a
+ *   signature, and its verification on each follower) is bounded; where the queue never runs
+ *   dry (saturation), the policy alone decides.
  *
  * A signature's write set is empty, so its KV apply is sent without waiting for the answer: the
  * next batch goes to the worker right behind it (the worker runs them in order), and the batch
@@ -89,6 +96,8 @@ export class Sequencer {
   readonly #idleGapMs: number | null;
   /** Set while an idle signature waits for the gap since the last signature to pass. */
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A batch's results came back with no call waiting since the last signature (see #signIfDue). */
+  #ranDry = false;
 
   constructor(options: SequencerOptions) {
     this.#o = options;
@@ -200,7 +209,8 @@ export class Sequencer {
 
   /**
    * The pipeline ran dry: sign the entries it left unsigned now, or once the idle gap since the
-   * last signature has passed (a timer; calls arriving meanwhile sign by the policy as usual).
+   * last signature has passed (a timer; if calls arrived meanwhile, the first batch that returns
+   * once the gap has passed signs after itself: the pipeline ran dry since the last signature).
    */
   #signWhenIdle(): void {
     if (this.#idleGapMs === null || this.#idleTimer !== undefined || this.#o.ledger.unsignedCount === 0)
@@ -208,7 +218,7 @@ export class Sequencer {
     const wait = this.#lastSignatureMs + this.#idleGapMs - this.#o.now();
     const sign = () => {
       this.#idleTimer = undefined;
-      if (this.#queue.length > 0 || this.#o.ledger.unsignedCount === 0) return; // the drain signs
+      if (this.#queue.length > 0 || this.#o.ledger.unsignedCount === 0) return; // the next batch signs
       void this.#enqueue(() => this.#signIfDue(true)).catch(() => undefined);
     };
     if (wait <= 0) {
@@ -288,6 +298,7 @@ export class Sequencer {
     }
     // A due signature is proposed before the calls are answered, in this same synchronous run:
     // the replica handles both proposals as one Ready, so each follower gets one append.
+    if (this.#queue.length === 0) this.#ranDry = true;
     const signed = this.#signIfDue();
     results.forEach((result, i) => {
       batch[i]!.resolve(result);
@@ -351,7 +362,11 @@ export class Sequencer {
     return ids;
   }
 
-  /** Appends a signature if the policy says so, or `idle` (the pipeline ran dry) with unsigned entries. */
+  /**
+   * Appends a signature if the policy says so, or with unsigned entries when `idle` (the idle
+   * timer: the pipeline ran dry and the gap passed) or when the pipeline ran dry since the last
+   * signature and the idle gap has passed.
+   */
   async #signIfDue(idle = false): Promise<void> {
     const { ledger, replica } = this.#o;
     const { role, view } = replica.consensus.status();
@@ -360,9 +375,11 @@ export class Sequencer {
     // Consensus commits only at a signature from the leader's own view, so a new leader signs
     // once even when the ledger already ends on a (previous view's) signature.
     const signedInThisView = ledger.lastSignature?.view === view;
+    const dryAndGapPassed =
+      this.#ranDry && this.#idleGapMs !== null && now - this.#lastSignatureMs >= this.#idleGapMs;
     const due =
       !signedInThisView ||
-      (idle && ledger.unsignedCount > 0) ||
+      ((idle || dryAndGapPassed) && ledger.unsignedCount > 0) ||
       signatureDue(this.#o.policy, {
         unsignedTxs: ledger.unsignedCount,
         lastSignatureMs: this.#lastSignatureMs,
@@ -371,6 +388,7 @@ export class Sequencer {
     if (!due) return;
     const record = timeStage("ledger", () => ledger.appendSignature(view, this.#o.signer(), now));
     this.#lastSignatureMs = now;
+    this.#ranDry = false;
     // Every entry is a KV version; a signature's write set is empty.
     await this.#proposeApplied(record.seqno, EMPTY_WRITE_SET, true, record.bytes);
   }

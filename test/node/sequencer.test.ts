@@ -1,7 +1,9 @@
 /**
  * The sequencer with a real ledger and a real execution worker, its replica replaced by a stand-in
  * whose leadership the test controls: seqnos agree across ledger, consensus log and KV; a
- * signature's KV apply is not waited for; a pipeline that runs dry signs what it left unsigned;
+ * signature's KV apply is not waited for; a pipeline that runs dry signs what it left unsigned
+ * (in the batch's own run once the idle gap has passed, by a timer otherwise), a queue that never
+ * runs dry by the policy only;
  * leadership lost while a batch executes (with the
  * signature's apply sent just before it) leaves nothing proposed, the KV rolled back to the
  * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
@@ -83,7 +85,11 @@ class StandInReplica implements SequencerReplica {
   }
 }
 
-async function setup(idleSignatureGapMs: number | null = null) {
+async function setup(
+  idleSignatureGapMs: number | null = null,
+  clock: { ms: number } = { ms: VALID_FROM_MS + 1000 },
+  maxBatchCalls?: number,
+) {
   const ledger = Ledger.open({
     store: new MemoryLedgerStore(),
     secrets: testSecrets(),
@@ -109,9 +115,10 @@ async function setup(idleSignatureGapMs: number | null = null) {
     signer: () => signerFor(),
     // Signatures only when a view has none yet (a new leader's first).
     policy: parseSignaturePolicy({ maxTxs: 100_000, maxIntervalMs: 3_600_000 }),
-    now: () => VALID_FROM_MS + 1000,
+    now: () => clock.ms,
     logger: createLogger({ write: () => {} }),
     idleSignatureGapMs,
+    ...(maxBatchCalls !== undefined && { maxBatchCalls }),
   });
   return { ledger, replica, execution, sequencer };
 }
@@ -198,6 +205,55 @@ describe("Sequencer", () => {
         replica.log.map((id) => id.seqno),
         [1, 2, 3, 4],
       );
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
+  test("once the pipeline ran dry and the idle gap passed, a batch is followed by its signature in the same run; a queue that never runs dry signs by the policy only", async () => {
+    const clock = { ms: VALID_FROM_MS + 1000 };
+    const { ledger, replica, execution, sequencer } = await setup(5, clock, 1);
+    const kinds = () =>
+      Array.from({ length: ledger.lastSeqno }, (_, i) => ledger.entry(i + 1)!.header.kind).join(",");
+    const add = (nonce: string) =>
+      sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce }), "user", null);
+    try {
+      await add("d-a");
+      for (let i = 0; i < 500 && ledger.lastSignature === undefined; i++) await sleep(10);
+      assert.deepEqual(ledger.lastSignature, { seqno: 2, view: 2 }, "the view's first signature");
+
+      // The gap has passed and no call waits when the results come back: the signature is in the
+      // ledger by the time the call is answered (proposed in the batch's own run).
+      clock.ms += 5;
+      const b = await add("d-b");
+      assert.equal(okResult(b).seqno, 3);
+      assert.deepEqual(ledger.lastSignature, { seqno: 4, view: 2 }, "signed before the answer");
+
+      // Within the gap: no signature in the run; the idle timer signs once the gap has passed.
+      const c = await add("d-c");
+      assert.equal(okResult(c).seqno, 5);
+      assert.deepEqual(ledger.lastSignature, { seqno: 4, view: 2 }, "not signed within the gap");
+      for (let i = 0; i < 500 && ledger.unsignedCount > 0; i++) await sleep(10);
+      assert.deepEqual(ledger.lastSignature, { seqno: 6, view: 2 }, "the idle timer signed");
+
+      // Calls queued behind one another (batches of one): the first batch's results find the
+      // next call waiting, so only the last batch, which finds the queue empty, signs.
+      clock.ms += 5;
+      const queued = await Promise.all(["d-d", "d-e", "d-f"].map(add));
+      assert.deepEqual(
+        queued.map((r) => okResult(r).seqno),
+        [7, 8, 9],
+      );
+      assert.deepEqual(ledger.lastSignature, { seqno: 10, view: 2 });
+      assert.equal(kinds(), "user,signature,user,signature,user,signature,user,user,user,signature");
+      assert.deepEqual(
+        replica.log.map((id) => id.seqno),
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
+      // The last signature's KV apply is not awaited by the sequencer.
+      for (let i = 0; i < 500 && execution.appliedVersion < ledger.lastSeqno; i++) await sleep(10);
+      assert.equal(execution.appliedVersion, ledger.lastSeqno, "the KV holds every ledger entry");
     } finally {
       sequencer.failQueued(new TreatyError("Unavailable", "test over"));
       await execution.close();
