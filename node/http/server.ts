@@ -390,7 +390,12 @@ function send(
     contentType = CONTENT_JSON;
     bytes = JSON.stringify(response.body ?? null);
   }
-  res.writeHead(response.status ?? 200, headerList(contentType, response.headers, extraHeaders));
+  const headers = headerList(contentType, response.headers, extraHeaders);
+  // A declared length: node:http otherwise sends a head written before the body chunked (size
+  // line, body, CRLF, terminating chunk: one writev of five parts per response), and the client
+  // parses the chunks. With it a string body leaves with the head in one write.
+  headers.push("content-length", String(typeof bytes === "string" ? Buffer.byteLength(bytes) : bytes.length));
+  res.writeHead(response.status ?? 200, headers);
   res.end(bytes);
 }
 

@@ -17,13 +17,13 @@
  * Decoding never trusts its input: every failure is a TreatyError LedgerCorrupt naming the seqno
  * and the field.
  */
-import { createHash } from "node:crypto";
 import { assert } from "../../sdk/assert.js";
 import { equalBytes } from "../../sdk/bytes.js";
 import { binHeaderLength, decode, decodeViews, encode, writeBinHeader } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
+import { sha256 } from "../crypto.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
   type LedgerSecret,
@@ -391,7 +391,7 @@ export function contentDigest(
       offset += part.length;
     }
   }
-  return new Uint8Array(createHash("sha256").update(input).digest());
+  return sha256(input);
 }
 
 /** Bytewise order of keys, as the KV sorts them. */

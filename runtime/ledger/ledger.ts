@@ -777,8 +777,12 @@ export class Ledger {
     if (stage) {
       this.#staged.push(record);
       this.#recent.set(record.seqno, { record, entry, publicWrites: undefined });
-      if (this.#recent.size > RECENT_DECODED_ENTRIES)
-        this.#recent.delete(this.#recent.keys().next().value as number);
+      // Staged seqnos are consecutive, so the oldest kept is known: deleting it by key is O(1),
+      // where `keys().next()` walks over every slot earlier deletions left empty (thousands).
+      if (this.#recent.size > RECENT_DECODED_ENTRIES) {
+        const oldest = record.seqno - RECENT_DECODED_ENTRIES;
+        if (!this.#recent.delete(oldest)) this.#recent.delete(this.#recent.keys().next().value as number);
+      }
     } else this.#persistedSeqno = record.seqno;
     if (record.view !== this.#views.at(-1)?.view)
       this.#views.push({ view: record.view, startSeqno: record.seqno });
