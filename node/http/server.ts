@@ -391,9 +391,10 @@ function send(
     bytes = JSON.stringify(response.body ?? null);
   }
   const headers = headerList(contentType, response.headers, extraHeaders);
-  // A declared length: node:http otherwise sends a head written before the body chunked (size
-  // line, body, CRLF, terminating chunk: one writev of five parts per response), and the client
-  // parses the chunks. With it a string body leaves with the head in one write.
+  // A declared length: node:http otherwise sends a head written before the body chunked (head,
+  // size line, body, CRLF and terminating chunk go to the socket as five parts) and the client
+  // parses the chunks. With it a string body is joined to the head: one part (and the empty one
+  // `end` always adds).
   headers.push("content-length", String(typeof bytes === "string" ? Buffer.byteLength(bytes) : bytes.length));
   res.writeHead(response.status ?? 200, headers);
   res.end(bytes);
