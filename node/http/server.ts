@@ -390,7 +390,13 @@ function send(
     contentType = CONTENT_JSON;
     bytes = JSON.stringify(response.body ?? null);
   }
-  res.writeHead(response.status ?? 200, headerList(contentType, response.headers, extraHeaders));
+  const headers = headerList(contentType, response.headers, extraHeaders);
+  // A declared length: node:http otherwise sends a head written before the body chunked (head,
+  // size line, body, CRLF and terminating chunk go to the socket as five parts) and the client
+  // parses the chunks. With it a string body is joined to the head: one part (and the empty one
+  // `end` always adds).
+  headers.push("content-length", String(typeof bytes === "string" ? Buffer.byteLength(bytes) : bytes.length));
+  res.writeHead(response.status ?? 200, headers);
   res.end(bytes);
 }
 

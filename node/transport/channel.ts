@@ -289,13 +289,17 @@ export class SecureChannel {
       return reject("badSignature");
     }
     const sameSession = known !== undefined && known.epoch === header.ep;
-    let body = decoded.body;
+    // The body handed on is always a buffer of its own (handlers keep views into it): the
+    // plaintext of a confidential frame, or a copy of a clear one (decodeFrame gives views).
+    let body: Uint8Array;
     let receiveKey = sameSession ? known.receiveKey : undefined;
     if (header.c) {
       receiveKey ??= this.deriveKey(peer.sharedSecret, header.from, this.nodeId, header.ep, header.sid);
       const plain = aeadOpen(receiveKey, nonceFor(header.ctr), decoded.headerBytes, decoded.body);
       if (plain === undefined) return reject("decryptFailed");
       body = plain;
+    } else {
+      body = new Uint8Array(decoded.body);
     }
     if (sameSession) {
       known.highestCtr = header.ctr;

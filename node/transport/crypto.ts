@@ -146,6 +146,9 @@ export function aeadOpen(
     decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_BYTES));
     const head = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_BYTES));
     const tail = decipher.final();
+    // GCM's final() returns no bytes: the plaintext is `head`, a buffer of its own (viewed as a
+    // plain Uint8Array, not copied again).
+    if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
     return concatBytes(head, tail);
   } catch {
     return undefined;

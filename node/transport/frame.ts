@@ -11,7 +11,7 @@
  * anything else is malformed.
  */
 import { concatBytes, utf8 } from "../../sdk/bytes.js";
-import { decode, encode } from "../../sdk/codec.js";
+import { decode, decodeViews, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import type { NodeId } from "./types.js";
 
@@ -118,9 +118,13 @@ export function encodeFrame(headerBytes: Uint8Array, body: Uint8Array, signature
   return encode([headerBytes, body, signature]);
 }
 
-/** Splits and validates a frame; undefined for anything malformed (never a throw). */
+/**
+ * Splits and validates a frame; undefined for anything malformed (never a throw). `headerBytes`,
+ * `body` and `signature` are views into `bytes`, not copies (a frame is opened at once: a
+ * confidential body is decrypted into a buffer of its own, a clear one copied once by the channel).
+ */
 export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
-  const outer = decodeOrUndefined(bytes);
+  const outer = decodeOrUndefined(bytes, decodeViews);
   if (!Array.isArray(outer) || outer.length !== 3) return undefined;
   const [headerBytes, body, signature] = outer as unknown[];
   if (
@@ -131,13 +135,13 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
     return undefined;
   }
   if (signature.length !== SIGNATURE_BYTES) return undefined;
-  const header = parseHeader(decodeOrUndefined(headerBytes));
+  const header = parseHeader(decodeOrUndefined(headerBytes, decode));
   return header === undefined ? undefined : { header, headerBytes, body, signature };
 }
 
-function decodeOrUndefined(bytes: Uint8Array): unknown {
+function decodeOrUndefined(bytes: Uint8Array, decoder: typeof decode): unknown {
   try {
-    return decode(bytes, "transport frame");
+    return decoder(bytes, "transport frame");
   } catch (err) {
     if (isTreatyError(err, "MalformedEncoding")) return undefined;
     throw err;

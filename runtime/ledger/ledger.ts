@@ -128,8 +128,36 @@ export interface SignatureState {
  */
 export const RECENT_DECODED_ENTRIES = 4096;
 
-/** Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one. */
-export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data));
+/** Leaf data (encodeLeafData: ~120 bytes) up to this size is hashed from a reused buffer. */
+const MAX_SCRATCH_LEAF_BYTES = 1024;
+
+/**
+ * Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one (`createMerkleHasher`
+ * over the same hash; test/ledger checks it). Its inputs (`0x00 || data`, `0x01 || left || right`)
+ * are written into reused buffers instead of a new one per hash: a node hashes about three times
+ * per entry it writes or replicates.
+ */
+export const nodeHasher: MerkleHasher = (() => {
+  const portable = createMerkleHasher((data) => sha256(data));
+  const nodeInput = new Uint8Array(1 + 2 * HASH_BYTES);
+  nodeInput[0] = 0x01;
+  const leafInput = new Uint8Array(1 + MAX_SCRATCH_LEAF_BYTES);
+  return {
+    empty: portable.empty,
+    leaf(data) {
+      if (data.length > MAX_SCRATCH_LEAF_BYTES) return portable.leaf(data);
+      leafInput[0] = 0x00;
+      leafInput.set(data, 1);
+      return sha256(leafInput.subarray(0, 1 + data.length));
+    },
+    node(left, right) {
+      assert(left.length === HASH_BYTES && right.length === HASH_BYTES, "Merkle node inputs are 32 bytes");
+      nodeInput.set(left, 1);
+      nodeInput.set(right, 1 + HASH_BYTES);
+      return sha256(nodeInput);
+    },
+  };
+})();
 
 export class Ledger {
   readonly #store: LedgerStore;
@@ -777,8 +805,12 @@ export class Ledger {
     if (stage) {
       this.#staged.push(record);
       this.#recent.set(record.seqno, { record, entry, publicWrites: undefined });
-      if (this.#recent.size > RECENT_DECODED_ENTRIES)
-        this.#recent.delete(this.#recent.keys().next().value as number);
+      // Staged seqnos are consecutive, so the oldest kept is known: deleting it by key is O(1),
+      // where `keys().next()` walks over every slot earlier deletions left empty (thousands).
+      if (this.#recent.size > RECENT_DECODED_ENTRIES) {
+        const oldest = record.seqno - RECENT_DECODED_ENTRIES;
+        if (!this.#recent.delete(oldest)) this.#recent.delete(this.#recent.keys().next().value as number);
+      }
     } else this.#persistedSeqno = record.seqno;
     if (record.view !== this.#views.at(-1)?.view)
       this.#views.push({ view: record.view, startSeqno: record.seqno });

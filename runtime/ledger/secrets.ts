@@ -176,7 +176,11 @@ export function openPrivate(
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
-    return concatBytes(body, decipher.final());
+    const tail = decipher.final();
+    // GCM's final() returns no bytes: the plaintext is `body`, a buffer of its own (viewed as a
+    // plain Uint8Array rather than copied again).
+    if (tail.length === 0) return new Uint8Array(body.buffer, body.byteOffset, body.length);
+    return concatBytes(body, tail);
   } catch {
     throw new TreatyError(
       "DecryptionFailed",

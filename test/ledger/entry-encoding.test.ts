@@ -6,8 +6,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { createHash } from "node:crypto";
 import { encode } from "../../sdk/codec.js";
-import { contentDigest, decodeEntry, encodeEntry, encodeOuter } from "../../runtime/ledger/entry.js";
+import {
+  associatedData,
+  contentDigest,
+  decodeEntry,
+  encodeEntry,
+  encodeOuter,
+} from "../../runtime/ledger/entry.js";
 
 /** Sizes around every bin header boundary, and a few in between. */
 const size = fc.oneof(
@@ -61,6 +68,27 @@ describe("entry outer encoding", () => {
     assert.deepEqual(
       Buffer.from(bytes),
       Buffer.from(encode({ h: read.headerBytes, p: read.publicBytes, x: null, s: null, d: read.digest })),
+    );
+  });
+
+  it("digest and associated data equal their definitions at every size (reused buffers included)", () => {
+    const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+    fc.assert(
+      fc.property(size, size, fc.option(size), fc.option(size), (h, p, x, s) => {
+        const [hb, pb, xb, sb] = [
+          bytesOf(h, 1),
+          bytesOf(p, 2),
+          x === null ? null : bytesOf(x, 3),
+          s === null ? null : bytesOf(s, 4),
+        ];
+        const expected = createHash("sha256");
+        for (const part of [hb, pb, xb, sb])
+          expected.update(u32(part?.length ?? 0)).update(part ?? new Uint8Array(0));
+        assert.equal(Buffer.from(contentDigest(hb, pb, xb, sb)).toString("hex"), expected.digest("hex"));
+        const aad = Buffer.concat([u32(h), hb, u32(p), pb]);
+        assert.ok(aad.equals(associatedData(hb, pb)));
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -199,6 +199,20 @@ describe("RFC 9162 hashing: known answers", () => {
     assert.equal(toHex(nodeHasher.node(l, r)), toHex(sha(ONE, l, r)));
     // The one-leaf CT root is the leaf hash of the empty string.
     assert.equal(toHex(sha256Hasher.leaf(new Uint8Array(0))), CT_ROOTS[0]);
+    assert.equal(toHex(nodeHasher.leaf(new Uint8Array(0))), CT_ROOTS[0]);
+  });
+
+  it("the node hasher's reused input buffers: any leaf size, earlier results untouched", () => {
+    const results: Array<[Uint8Array, string]> = [];
+    for (const size of [0, 1, 120, 1023, 1024, 1025, 5000, 3]) {
+      const d = new Uint8Array(size).map((_, i) => (i * 7 + size) & 255);
+      const leaf = nodeHasher.leaf(d);
+      assert.equal(toHex(leaf), toHex(sha256Hasher.leaf(d)), `leaf of ${size} bytes`);
+      const node = nodeHasher.node(leaf, sha(d));
+      assert.equal(toHex(node), toHex(sha256Hasher.node(leaf, sha(d))));
+      results.push([leaf, toHex(leaf)], [node, toHex(node)]);
+    }
+    for (const [bytes, hex] of results) assert.equal(toHex(bytes), hex);
   });
 
   for (const residentLevel of [0, 1, 2]) {

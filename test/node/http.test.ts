@@ -42,6 +42,17 @@ describe("http layer", () => {
     assert.deepEqual(decode(new Uint8Array(await packed.arrayBuffer())), { word: "x", q: null });
   });
 
+  it("declares each body's length (not chunked), in bytes for non-ASCII JSON and for msgpack", async () => {
+    for (const accept of ["application/json", "application/msgpack"]) {
+      const answer = await fetch(`${server.url}/echo/h%C3%A9%E2%82%AC`, { headers: { accept } });
+      const body = new Uint8Array(await answer.arrayBuffer());
+      assert.equal(answer.headers.get("transfer-encoding"), null, accept);
+      assert.equal(answer.headers.get("content-length"), String(body.length), accept);
+    }
+    const error = await fetch(`${server.url}/fail`);
+    assert.equal(error.headers.get("content-length"), String((await error.arrayBuffer()).byteLength));
+  });
+
   it("a broken invariant in a handler is reported to the node (which stops) and answered 500", async () => {
     const answer = await fetch(`${server.url}/broken`);
     assert.equal(answer.status, 500);
