@@ -11,6 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
+import { packResults } from "./reply-pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyValues,
@@ -89,14 +90,21 @@ async function answer(port: MessagePort, engine: ExecutionEngine, request: Reque
   // the main thread never learns of those versions, so they must go (see below).
   const appliedBefore = engine.appliedVersion;
   let message: WorkerMessage;
+  // A batch's write-set bytes cross in one transferred buffer (reply-pack.ts).
+  let transfer: ArrayBuffer[] = [];
   try {
-    const value = await handle(engine, request);
+    let value = await handle(engine, request);
+    if (request.op === "batch") {
+      const packed = packResults(value as ReplyValues["batch"]);
+      value = packed.results;
+      if (packed.buffer !== null) transfer = [packed.buffer];
+    }
     message = { kind: "reply", id: request.id, ok: true, value, ...versions(engine) };
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }
   try {
-    post(port, message);
+    post(port, message, transfer);
   } catch (err) {
     // The value cannot be cloned (the output check in runtime/sandbox/output.ts bounds what
     // contracts produce, so this is a bug upstream). Fail this request only: undo what a batch
@@ -179,9 +187,13 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
   return { appliedVersion: engine.appliedVersion, committedVersion: engine.committedVersion };
 }
 
-/** Posts `message`, transferring (not cloning) the buffers of a snapshot read. */
-function post(port: MessagePort, message: WorkerMessage): void {
-  port.postMessage(message, transferOf(message));
+/**
+ * Posts `message`, transferring (not cloning) the buffers of a snapshot read and `transfer`
+ * (buffers the message alone owns).
+ */
+function post(port: MessagePort, message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  const snapshot = transferOf(message);
+  port.postMessage(message, snapshot.length === 0 ? transfer : [...snapshot, ...transfer]);
 }
 
 function transferOf(message: WorkerMessage): ArrayBuffer[] {
