@@ -50,7 +50,8 @@ export function packResults(results: readonly ExecResult[]): PackedResults {
 function writeSetBytes(writeSet: WriteSet): number {
   let bytes = 0;
   for (const maps of [writeSet.public, writeSet.private]) {
-    for (const { writes } of maps) for (const [key, value] of writes) bytes += key.length + (value?.length ?? 0);
+    for (const { writes } of maps)
+      for (const [key, value] of writes) bytes += key.length + (value?.length ?? 0);
   }
   return bytes;
 }
