@@ -11,7 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
-import { packResults } from "./reply-pack.js";
+import { packResults } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyValues,
@@ -90,7 +90,7 @@ async function answer(port: MessagePort, engine: ExecutionEngine, request: Reque
   // the main thread never learns of those versions, so they must go (see below).
   const appliedBefore = engine.appliedVersion;
   let message: WorkerMessage;
-  // A batch's write-set bytes cross in one transferred buffer (reply-pack.ts).
+  // A batch's write-set bytes cross in one transferred buffer (pack.ts).
   let transfer: ArrayBuffer[] = [];
   try {
     let value = await handle(engine, request);

@@ -1,9 +1,9 @@
-/** Batch replies carry their write-set bytes in one buffer (node/execution/reply-pack.ts). */
+/** Batch replies carry their write-set bytes in one buffer (node/execution/pack.ts). */
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
 import type { ExecResult } from "../../node/execution/protocol.js";
-import { packResults } from "../../node/execution/reply-pack.js";
+import { packItems, packResults } from "../../node/execution/pack.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -69,5 +69,30 @@ describe("packResults", () => {
       port1.close();
       port2.close();
     }
+  });
+});
+
+describe("packItems", () => {
+  it("copies an apply's bytes into one buffer sized to them, whatever buffers the views came from", () => {
+    const received = new Uint8Array(4096).fill(7); // a large message the write sets were decoded from
+    const key = received.subarray(10, 12);
+    const value = received.subarray(100, 103);
+    const items = [
+      {
+        version: 3,
+        writeSet: { public: [{ map: "public:a.m", writes: [[key, value] as const] }], private: [] },
+      },
+      { version: 4, writeSet: { public: [], private: [] } },
+      { version: 5, writeSet: { public: [], private: [{ map: "a.p", writes: [[key, null] as const] }] } },
+    ];
+    const before = plain(items as never);
+    const { items: packed, buffer } = packItems(items);
+    assert.ok(buffer !== null);
+    assert.equal(buffer.byteLength, 2 + 3 + 2);
+    assert.deepEqual(plain(packed as never), before);
+    assert.equal(packed[0]!.writeSet.public[0]!.writes[0]![0].buffer, buffer);
+    assert.equal(key.buffer, received.buffer, "the caller's arrays are untouched");
+    assert.equal(packed[1], items[1], "an empty write set passes as is");
+    assert.equal(packItems([items[1]!]).buffer, null);
   });
 });
