@@ -31,6 +31,7 @@ import {
   findNonce,
   NONCE_PRUNE_SLACK_MS,
   nonceHorizon,
+  nonceKey,
   pruneNonces,
   recordNonce,
 } from "./nonces.js";
@@ -507,7 +508,8 @@ export class ExecutionEngine {
   #consumeNonce(tx: KvTx, call: ExecCall, txid: string): ExecResult | undefined {
     if (call.caller === null || call.nonce === null) return undefined;
     try {
-      const used = findNonce(tx, call.caller.id, call.nonce);
+      const key = nonceKey(call.caller.id, call.nonce);
+      const used = findNonce(tx, call.caller.id, call.nonce, key);
       if (used !== undefined) {
         return {
           ok: false,
@@ -533,7 +535,7 @@ export class ExecutionEngine {
           },
         };
       }
-      recordNonce(tx, call.caller.id, call.nonce, createdMs, { txid, timeMs: call.timeMs });
+      recordNonce(tx, call.caller.id, call.nonce, createdMs, { txid, timeMs: call.timeMs }, key);
       // The bound only lowers here: if this call fails, its nonce is simply not in the KV.
       this.#oldestNonceMs = Math.min(this.#oldestNonceMs, createdMs);
       if (oldestMs - NONCE_PRUNE_SLACK_MS > this.#oldestNonceMs) {
