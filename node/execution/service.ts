@@ -728,6 +728,10 @@ export class ExecutionService {
   }
 
   #onMessage(generation: Generation, message: WorkerMessage): void {
+    if (message.kind === "replies") {
+      for (const reply of message.replies) this.#onMessage(generation, reply);
+      return;
+    }
     if (message.kind !== "reply") return;
     const pending = this.#pending.get(message.id);
     if (pending === undefined || pending.generation !== generation) {
