@@ -115,8 +115,17 @@ export function recordNonce(
   record: NonceRecord,
   key: Uint8Array = nonceKey(callerId, nonce),
 ): void {
-  tx.set(INTERNAL.nonces, key, tableValue(record));
+  tx.set(INTERNAL.nonces, key, nonceRecordValue(record));
   tx.set(INTERNAL.nonceExpiry, nonceExpiryKey(createdMs, callerId, nonce), new Uint8Array(0));
+}
+
+/**
+ * The stored value of a nonce record: exactly `tableValue({txid, timeMs})` (JSON of the two fields
+ * in that order), written out because every signed call stores one and the generic path builds
+ * and walks an object for it.
+ */
+export function nonceRecordValue(record: NonceRecord): Uint8Array {
+  return utf8.encode(`{"txid":${JSON.stringify(record.txid)},"timeMs":${JSON.stringify(record.timeMs)}}`);
 }
 
 /** What a prune pass did. */
