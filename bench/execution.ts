@@ -4,8 +4,9 @@
  * empty write set applied after each batch, and a KV commit every few batches, on an LMDB KV
  * sealed at rest as a node's is.
  *
- * Two figures per mode, per call: wall time and CPU time of this process (all threads, from
- * `process.cpuUsage`). Modes:
+ * Four figures per mode, per call: wall time, CPU time of this process (all threads, from
+ * `process.cpuUsage`), and the CPU of the execution worker thread and of the main thread (from
+ * /proc, bench/thread-cpu.ts; the steadier figures on a shared machine). Modes:
  * - `engine`: ExecutionEngine on this thread (no worker, no messages): what the execution costs;
  * - `service`: ExecutionService with its worker, each request awaited in turn (the sequencer
  *   before pipelining: batch, then the signature's apply, then the next batch);
@@ -28,6 +29,7 @@ import { ExecutionEngine } from "../node/execution/engine.js";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "../node/execution/protocol.js";
 import { ExecutionService } from "../node/execution/service.js";
 import { silentLogger } from "../node/log.js";
+import { cpuTicksByGroup, sampleProcess } from "./thread-cpu.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const EMPTY: WriteSet = { public: [], private: [] };
@@ -55,7 +57,14 @@ for (const mode of modes) if (!MODES.includes(mode)) throw new Error(`--modes: u
 interface Figure {
   readonly wallMicrosPerCall: number;
   readonly cpuMicrosPerCall: number;
+  /** CPU of the execution worker thread (service modes; from /proc, 0 where there is none). */
+  readonly execMicrosPerCall: number;
+  /** CPU of this (main) thread, from /proc. */
+  readonly mainMicrosPerCall: number;
 }
+
+/** Microseconds per clock tick of /proc's CPU counters (USER_HZ is 100 on Linux). */
+const MICROS_PER_TICK = 10_000;
 
 /** The driver's view of an execution path (engine in-thread or the service). */
 interface Path {
@@ -88,6 +97,7 @@ async function drive(path: Path, pipelined: boolean, calls: number, version: { a
   }
   const wallStart = performance.now();
   const cpuStart = process.cpuUsage();
+  const threadsStart = sampleProcess(process.pid);
   const outstanding: Promise<void>[] = [];
   for (let b = 0; b < batches.length; b++) {
     const results = await path.executeBatch(1, version.applied + 1, batches[b]!);
@@ -108,16 +118,25 @@ async function drive(path: Path, pipelined: boolean, calls: number, version: { a
   await Promise.all(outstanding);
   const wallMs = performance.now() - wallStart;
   const cpu = process.cpuUsage(cpuStart);
+  const threadsEnd = sampleProcess(process.pid);
+  const groups =
+    threadsStart !== undefined && threadsEnd !== undefined
+      ? cpuTicksByGroup(process.pid, threadsStart, threadsEnd)
+      : undefined;
   return {
     wallMicrosPerCall: round((wallMs * 1000) / calls),
     cpuMicrosPerCall: round((cpu.user + cpu.system) / calls),
+    execMicrosPerCall: round(((groups?.execution ?? 0) * MICROS_PER_TICK) / calls),
+    mainMicrosPerCall: round(((groups?.main ?? 0) * MICROS_PER_TICK) / calls),
   };
 }
 
 async function openPath(mode: Mode, kvPath: string, bundle: string): Promise<Path> {
   const atRestKey = new Uint8Array(randomBytes(32));
   if (mode === "engine") {
-    const engine = await ExecutionEngine.open({ kvPath, atRestKey });
+    // This mode awaits every commit before the next batch, which the node never does: the KV's
+    // commit pacing (KV_COMMIT_INTERVAL_MS) would only add idle time, so it is off here.
+    const engine = await ExecutionEngine.open({ kvPath, atRestKey, kvCommitIntervalMs: 0 });
     await engine.loadContract("log", bundle);
     return {
       executeBatch: async (view, first, calls) => engine.executeBatch(view, first, calls),
@@ -162,6 +181,8 @@ async function main(): Promise<void> {
         report[mode] = {
           wallMicrosPerCall: median(rounds, "wallMicrosPerCall"),
           cpuMicrosPerCall: median(rounds, "cpuMicrosPerCall"),
+          execMicrosPerCall: median(rounds, "execMicrosPerCall"),
+          mainMicrosPerCall: median(rounds, "mainMicrosPerCall"),
           rounds,
         };
       } finally {
@@ -173,11 +194,16 @@ async function main(): Promise<void> {
   }
   const load = [loadBefore, loadavg()[0]!].map((n) => n.toFixed(1)).join(" → ");
   process.stderr.write(`execution path, log.writePublic, batches of ${BATCH}, load average ${load}\n`);
-  process.stderr.write(`${"mode".padEnd(12)}${"wall µs/call".padStart(14)}${"CPU µs/call".padStart(14)}\n`);
+  const columns = ["wall µs/call", "CPU µs/call", "exec thread", "main thread"];
+  process.stderr.write(`${"mode".padEnd(12)}${columns.map((c) => c.padStart(14)).join("")}\n`);
   for (const [mode, figure] of Object.entries(report)) {
-    process.stderr.write(
-      `${mode.padEnd(12)}${String(figure.wallMicrosPerCall).padStart(14)}${String(figure.cpuMicrosPerCall).padStart(14)}\n`,
-    );
+    const cells = [
+      figure.wallMicrosPerCall,
+      figure.cpuMicrosPerCall,
+      figure.execMicrosPerCall,
+      figure.mainMicrosPerCall,
+    ];
+    process.stderr.write(`${mode.padEnd(12)}${cells.map((c) => String(c).padStart(14)).join("")}\n`);
   }
   process.stdout.write(
     `${JSON.stringify({ batch: BATCH, commitEvery: COMMIT_EVERY, load, report }, null, 2)}\n`,

@@ -72,8 +72,13 @@ function timePrefix(ms: number): string {
  * version, else undefined. A record that does not parse is still a consumed nonce: its txid is
  * then reported as unknown rather than letting the call through.
  */
-export function findNonce(tx: KvTx, callerId: string, nonce: string): NonceRecord | undefined {
-  const stored = tx.get(INTERNAL.nonces, nonceKey(callerId, nonce));
+export function findNonce(
+  tx: KvTx,
+  callerId: string,
+  nonce: string,
+  key: Uint8Array = nonceKey(callerId, nonce),
+): NonceRecord | undefined {
+  const stored = tx.get(INTERNAL.nonces, key);
   if (stored === undefined) return undefined;
   try {
     const record = readTableValue<Partial<NonceRecord>>(stored);
@@ -98,9 +103,9 @@ export function nonceHorizon(tx: KvTx): number {
 }
 
 /**
- * Records `nonce` for `callerId`, created at `createdMs`, as consumed by `record.txid` in `tx`.
- * Throws the store's TreatyError (`KeyTooLarge`) when caller id and nonce together exceed the
- * store's key cap.
+ * Records `nonce` for `callerId`, created at `createdMs`, as consumed by `record.txid` in `tx`
+ * (`key`: its `nonceKey`, when the caller has it already). Throws the store's TreatyError
+ * (`KeyTooLarge`) when caller id and nonce together exceed the store's key cap.
  */
 export function recordNonce(
   tx: KvTx,
@@ -108,9 +113,19 @@ export function recordNonce(
   nonce: string,
   createdMs: number,
   record: NonceRecord,
+  key: Uint8Array = nonceKey(callerId, nonce),
 ): void {
-  tx.set(INTERNAL.nonces, nonceKey(callerId, nonce), tableValue(record));
+  tx.set(INTERNAL.nonces, key, nonceRecordValue(record));
   tx.set(INTERNAL.nonceExpiry, nonceExpiryKey(createdMs, callerId, nonce), new Uint8Array(0));
+}
+
+/**
+ * The stored value of a nonce record: exactly `tableValue({txid, timeMs})` (JSON of the two fields
+ * in that order), written out because every signed call stores one and the generic path builds
+ * and walks an object for it.
+ */
+export function nonceRecordValue(record: NonceRecord): Uint8Array {
+  return utf8.encode(`{"txid":${JSON.stringify(record.txid)},"timeMs":${JSON.stringify(record.timeMs)}}`);
 }
 
 /** What a prune pass did. */

@@ -169,9 +169,8 @@ export interface WireError {
   readonly message: string;
 }
 
-/** Messages from the worker. */
-export type WorkerMessage =
-  | { readonly kind: "ready"; readonly appliedVersion: number; readonly committedVersion: number }
+/** The answer to one request. */
+export type ReplyMessage =
   | {
       readonly kind: "reply";
       readonly id: number;
@@ -187,7 +186,17 @@ export type WorkerMessage =
       readonly error: WireError;
       readonly appliedVersion: number;
       readonly committedVersion: number;
-    }
+    };
+
+/**
+ * Messages from the worker. `replies` carries answers made in one turn of the worker's event
+ * loop, in the order they were made, as one message (serve.ts: the value-less answers of
+ * applies, commits and rollbacks, e.g. every commit a paced KV write made durable).
+ */
+export type WorkerMessage =
+  | { readonly kind: "ready"; readonly appliedVersion: number; readonly committedVersion: number }
+  | ReplyMessage
+  | { readonly kind: "replies"; readonly replies: readonly ReplyMessage[] }
   | { readonly kind: "fatal"; readonly error: WireError };
 
 /** Flattens a thrown value for `postMessage`, keeping its kind and code. */

@@ -11,8 +11,10 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
+import { packResults } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
+  type ReplyMessage,
   type ReplyValues,
   type Request,
   toWireError,
@@ -49,6 +51,7 @@ export async function serveEngine(
     appliedVersion: engine.appliedVersion,
     committedVersion: engine.committedVersion,
   });
+  const outbox = new Outbox(port);
   let queue: Promise<void> = Promise.resolve();
   // KV commits not yet durable. A commit is answered once durable, but the requests behind it
   // run meanwhile (the KV keeps a commit in flight apart from newer versions); requests outside
@@ -57,19 +60,19 @@ export async function serveEngine(
   port.on("message", (request: Request) => {
     queue = queue.then(() => {
       if (request.op === "commit") {
-        const answered = answer(port, engine, request);
+        const answered = answer(port, engine, request, outbox);
         commits = commits.then(() => answered);
         return;
       }
       if (request.op === "snapshotRows") {
         // Pinned in the KV's commit sequence (after the commits before it), then read in slices
         // while the requests behind it run (ExecutionEngine.snapshotRows): nothing waits for it.
-        void answer(port, engine, request);
+        void answer(port, engine, request, outbox);
         return;
       }
       return BESIDE_COMMITS.has(request.op)
-        ? answer(port, engine, request)
-        : commits.then(() => answer(port, engine, request));
+        ? answer(port, engine, request, outbox)
+        : commits.then(() => answer(port, engine, request, outbox));
     });
   });
 }
@@ -84,19 +87,77 @@ const BESIDE_COMMITS: ReadonlySet<Request["op"]> = new Set([
   "scan",
 ]);
 
-async function answer(port: MessagePort, engine: ExecutionEngine, request: Request): Promise<void> {
+/**
+ * Requests whose answer carries no value (`null`, or an error): it cannot fail to be posted, and
+ * waiting until the end of the turn costs its caller nothing (the sequencer awaits a signature's
+ * apply only after the batch behind it, whose answer flushes it first), so it goes out with the
+ * other answers of the same turn.
+ */
+const VALUELESS: ReadonlySet<Request["op"]> = new Set(["apply", "commit", "rollback"]);
+
+/**
+ * Value-less answers made in one turn of the event loop, posted together as one `replies`
+ * message in a later phase of the same loop iteration (setImmediate): a paced KV write answers
+ * every commit it made durable at once, and each message costs both threads a wake-up and a
+ * dispatch. Any other answer flushes the outbox first, so answers leave in the order made.
+ */
+class Outbox {
+  readonly #port: MessagePort;
+  #replies: ReplyMessage[] = [];
+  #scheduled = false;
+
+  constructor(port: MessagePort) {
+    this.#port = port;
+  }
+
+  add(reply: ReplyMessage): void {
+    this.#replies.push(reply);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.flush();
+    });
+  }
+
+  flush(): void {
+    const replies = this.#replies;
+    if (replies.length === 0) return;
+    this.#replies = [];
+    post(this.#port, replies.length === 1 ? replies[0]! : { kind: "replies", replies });
+  }
+}
+
+async function answer(
+  port: MessagePort,
+  engine: ExecutionEngine,
+  request: Request,
+  outbox: Outbox,
+): Promise<void> {
   // A batch applies its calls to the KV as it runs: if its reply cannot reach the main thread,
   // the main thread never learns of those versions, so they must go (see below).
   const appliedBefore = engine.appliedVersion;
   let message: WorkerMessage;
+  // A batch's write-set bytes cross in one transferred buffer (pack.ts).
+  let transfer: ArrayBuffer[] = [];
   try {
-    const value = await handle(engine, request);
+    let value = await handle(engine, request);
+    if (request.op === "batch") {
+      const packed = packResults(value as ReplyValues["batch"]);
+      value = packed.results;
+      if (packed.buffer !== null) transfer = [packed.buffer];
+    }
     message = { kind: "reply", id: request.id, ok: true, value, ...versions(engine) };
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }
+  if (VALUELESS.has(request.op) && message.kind === "reply" && (!message.ok || message.value === null)) {
+    outbox.add(message);
+    return;
+  }
+  outbox.flush();
   try {
-    post(port, message);
+    post(port, message, transfer);
   } catch (err) {
     // The value cannot be cloned (the output check in runtime/sandbox/output.ts bounds what
     // contracts produce, so this is a bug upstream). Fail this request only: undo what a batch
@@ -179,9 +240,13 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
   return { appliedVersion: engine.appliedVersion, committedVersion: engine.committedVersion };
 }
 
-/** Posts `message`, transferring (not cloning) the buffers of a snapshot read. */
-function post(port: MessagePort, message: WorkerMessage): void {
-  port.postMessage(message, transferOf(message));
+/**
+ * Posts `message`, transferring (not cloning) the buffers of a snapshot read and `transfer`
+ * (buffers the message alone owns).
+ */
+function post(port: MessagePort, message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  const snapshot = transferOf(message);
+  port.postMessage(message, snapshot.length === 0 ? transfer : [...snapshot, ...transfer]);
 }
 
 function transferOf(message: WorkerMessage): ArrayBuffer[] {

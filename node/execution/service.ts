@@ -57,6 +57,7 @@ import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
+import { packItems } from "./pack.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -681,7 +682,11 @@ export class ExecutionService {
         // Else another request of this worker already ended it: its exit fails this one too.
       };
       try {
-        generation.worker.postMessage({ ...request, id });
+        // An apply's write-set bytes cross in one transferred buffer (pack.ts); the journal
+        // keeps the caller's arrays.
+        const packed = request.op === "apply" ? packItems(request.items) : null;
+        if (packed === null || packed.buffer === null) generation.worker.postMessage({ ...request, id });
+        else generation.worker.postMessage({ ...request, items: packed.items, id }, [packed.buffer]);
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
         pending.reject(
@@ -723,6 +728,10 @@ export class ExecutionService {
   }
 
   #onMessage(generation: Generation, message: WorkerMessage): void {
+    if (message.kind === "replies") {
+      for (const reply of message.replies) this.#onMessage(generation, reply);
+      return;
+    }
     if (message.kind !== "reply") return;
     const pending = this.#pending.get(message.id);
     if (pending === undefined || pending.generation !== generation) {

@@ -132,8 +132,26 @@ export class LmdbBackend implements CommittedBackend {
     return this.version;
   }
 
+  /**
+   * Scratch space for the composite key of a point read or a write: lmdb-js copies a binary key
+   * into its own buffer before `getBinary`, `put` or `remove` returns (keys.js writeBufferKey),
+   * so one array serves every call instead of a fresh Buffer each (a pool slice, and a new 8 KiB
+   * pool every ~200 keys).
+   */
+  private scratch = new Uint8Array(256);
+
+  /** `map.prefix` followed by `key`, in the scratch array: valid until the next call. */
+  private compositeKey(map: MapRef, key: Uint8Array): Uint8Array {
+    const length = map.prefix.length + key.length;
+    if (length > this.scratch.length)
+      this.scratch = new Uint8Array(Math.max(length, 2 * this.scratch.length));
+    this.scratch.set(map.prefix, 0);
+    this.scratch.set(key, map.prefix.length);
+    return this.scratch.subarray(0, length);
+  }
+
   get(map: MapRef, key: Uint8Array): Uint8Array | undefined {
-    const value = this.state.getBinary(joinBytes(map.prefix, key));
+    const value = this.state.getBinary(this.compositeKey(map, key));
     return value === undefined ? undefined : copyBytes(value);
   }
 
@@ -207,7 +225,7 @@ export class LmdbBackend implements CommittedBackend {
     const marker = encodeVersion(version);
     await this.root.batch(() => {
       for (const { map, key, value } of writes) {
-        const composite = joinBytes(map.prefix, key);
+        const composite = this.compositeKey(map, key);
         if (value === null) this.state.remove(composite);
         else this.state.put(composite, value);
       }

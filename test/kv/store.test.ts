@@ -156,3 +156,37 @@ describe("KvStore on LMDB across restarts", () => {
       }
     }));
 });
+
+describe("KvStore commit pacing (minCommitIntervalMs)", () => {
+  it("makes commits requested within the interval join one paced write, and each is durable", () =>
+    withDir(async (dir) => {
+      const store = KvStore.open(join(dir, "kv"), { minCommitIntervalMs: 1_000 });
+      try {
+        for (let v = 1; v <= 3; v++) store.apply(v, writeSet({ a: [[b(v), b(v)]] }));
+        await store.commit(1); // the first write starts at once
+        const second = store.commit(2);
+        // Unpaced, the write for 2 starts within these turns and 3 would need a write of its own.
+        for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(store.committedVersion, 1, "the write for 2 waits for the interval");
+        const third = store.commit(3);
+        assert.equal(third, second, "3 joins the paced write");
+        await third;
+        assert.equal(store.committedVersion, 3);
+      } finally {
+        await store.close();
+      }
+      const again = KvStore.open(join(dir, "kv"));
+      try {
+        assert.equal(again.committedVersion, 3);
+        assert.equal(show(again.get("a", b(3))), "3");
+      } finally {
+        await again.close();
+      }
+    }));
+
+  it("refuses an interval that is not a number of ms in range", () => {
+    for (const bad of [-1, Number.NaN, 1_001, Number.POSITIVE_INFINITY]) {
+      throwsCode(() => KvStore.open(null, { minCommitIntervalMs: bad }), "InvalidArgs");
+    }
+  });
+});
