@@ -4,10 +4,14 @@
  * answered request by request — each valid write with its own txid, a duplicate of one of them
  * in the same burst with Replay, a bad signature with BadSignature — and every write commits
  * with the value it carried. The follower's `treaty_forwarded_total` counts the requests it
- * forwarded and the node-to-node sends that carried them.
+ * forwarded and the node-to-node sends that carried them. Governance writes are forwarded before
+ * admission too: a member's proposal is recorded, the same request signed by a user is
+ * Forbidden and a tampered one BadSignature, each the leader's answer.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { actions } from "../../sdk/governance.js";
+import { generateKeyPair } from "../../sdk/keys.js";
 import { signRequest, type SignedRequest } from "../../sdk/request.js";
 import { type Cluster, type ClusterNode, startCluster } from "../support/cluster.js";
 
@@ -20,7 +24,7 @@ async function post(node: ClusterNode, request: SignedRequest) {
     body: Buffer.from(request.body),
     headers: request.headers,
   });
-  const json = (await response.json()) as { txid?: string; error?: { code: string } };
+  const json = (await response.json()) as { txid?: string; proposalId?: string; error?: { code: string } };
   return { status: response.status, json };
 }
 
@@ -81,5 +85,28 @@ describe("writes forwarded by a follower in batches", () => {
     // Every write was forwarded before admission, the bad signature too: the leader refused it.
     assert.equal(after.requests - before.requests, WRITES + 2);
     assert.ok(after.sends - before.sends >= 1 && after.sends - before.sends <= WRITES + 2);
+  });
+
+  it("forwards governance writes before admission: the leader's admission answers them", async () => {
+    const before = await forwardedCounts(follower);
+    const action = actions.setUser(generateKeyPair("ed25519"));
+    const args = { actions: [{ name: action.name, args: action.args }] };
+    const propose = (key: typeof cluster.member) =>
+      signRequest(key, cluster.serviceId, "/gov/proposals", args);
+
+    const proposed = await post(follower, propose(cluster.member));
+    assert.equal(proposed.status, 200, JSON.stringify(proposed.json));
+    assert.match(proposed.json.proposalId ?? "", /^[0-9a-f]{64}$/);
+
+    const byUser = await post(follower, propose(cluster.user));
+    assert.deepEqual([byUser.status, byUser.json.error?.code], [403, "Forbidden"]);
+
+    const signed = propose(cluster.member);
+    const text = new TextDecoder().decode(signed.body).replace('"actions"', '"actions" ');
+    const tampered = await post(follower, { ...signed, body: new TextEncoder().encode(text) });
+    assert.equal(tampered.json.error?.code, "BadSignature", JSON.stringify(tampered.json));
+
+    const after = await forwardedCounts(follower);
+    assert.equal(after.requests - before.requests, 3, "the follower forwarded all three");
   });
 });
