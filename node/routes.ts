@@ -196,10 +196,16 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     .add("GET", "/node/metrics", () => ({
       raw: { contentType: "text/plain; version=0.0.4", bytes: metrics.render() },
     }))
-    .add("GET", "/node/tx", (req) => {
+    .add("GET", "/node/tx", async (req) => {
       const txid = req.query.get("txid");
       const { view, seqno } = parseTxId(txid);
-      return { body: { txid, status: node.replica.consensus.txStatus(view, seqno) } };
+      const waitMs = txWaitMs(req.query.get("wait"));
+      const status = () => node.replica.consensus.txStatus(view, seqno);
+      // A long poll: a transaction not decided yet is answered once this node's commit point
+      // reaches it, or after `wait` ms, whichever comes first.
+      if (waitMs > 0 && (status() === "Pending" || status() === "Unknown"))
+        await node.reads.commitReached(seqno, waitMs);
+      return { body: { txid, status: status() } };
     })
     .add("GET", "/node/receipt", (req) => {
       const commit = node.replica.consensus.status().commitSeqno;
@@ -296,6 +302,18 @@ async function appCall(node: TreatyNode, req: HttpRequest): Promise<HttpResponse
     body: { result: result.result, txid: result.txid, status, events: result.events },
     headers: { [HEADER_TXID]: result.txid },
   };
+}
+
+/** Longest `wait` of a `/node/tx` long poll, ms. */
+export const MAX_TX_WAIT_MS = 10_000;
+
+/** The `wait` query parameter of `/node/tx`: absent means 0 (answer at once). */
+function txWaitMs(wait: string | null): number {
+  if (wait === null) return 0;
+  const ms = /^\d{1,5}$/.test(wait) ? Number(wait) : Number.NaN;
+  if (!(ms <= MAX_TX_WAIT_MS))
+    throw new TreatyError("MalformedRequest", `wait: expected an integer 0..${MAX_TX_WAIT_MS} (ms)`);
+  return ms;
 }
 
 /** The `x-treaty-consistency` header: absent means `committed`. */

@@ -239,30 +239,42 @@ export class Client {
     return this.send<T>(request.path, { method: "POST", body: request.body, headers: request.headers });
   }
 
-  /** Commit status of a transaction id as the node sees it. */
-  async txStatus(txid: string): Promise<TxStatus> {
-    const body = await this.get<{ status: TxStatus }>(`/node/tx?txid=${encodeURIComponent(txid)}`);
+  /**
+   * Commit status of a transaction id as the node sees it. With `waitMs` (at most 10,000), a
+   * node answers a Pending or Unknown transaction once its commit point reaches it, or after
+   * `waitMs`, whichever comes first (a long poll).
+   */
+  async txStatus(txid: string, { waitMs = 0 } = {}): Promise<TxStatus> {
+    const wait = waitMs > 0 ? `&wait=${Math.floor(waitMs)}` : "";
+    const body = await this.get<{ status: TxStatus }>(`/node/tx?txid=${encodeURIComponent(txid)}${wait}`);
     return body.status;
   }
 
   /**
-   * Polls until `txid` is Committed (resolves) or Invalid (throws `TxNotCommitted`); throws
-   * `Timeout` after `timeoutMs` (default 30 s).
+   * Resolves once `txid` is Committed, throws `TxNotCommitted` once it is Invalid, and `Timeout`
+   * after `timeoutMs` (default 30 s). It long-polls `/node/tx` (up to 2 s per request), so it
+   * returns as soon as the node sees the commit; an answer that comes back undecided sooner
+   * than it asked (a node that does not hold long polls, or holds too many) is polled again
+   * after a backoff from `pollMs` (default 20 ms) up to 500 ms.
    */
   async waitForCommit(txid: string, { timeoutMs = 30_000, pollMs = 20 } = {}): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const status = await this.txStatus(txid);
+      const waitMs = Math.max(0, Math.min(deadline - Date.now(), LONG_POLL_MS));
+      const asked = Date.now();
+      const status = await this.txStatus(txid, { waitMs });
       if (status === "Committed") return;
       if (status === "Invalid")
         throw new TreatyError(
           "TxNotCommitted",
           `transaction ${txid} is Invalid: it will never commit; resubmit it`,
         );
-      if (Date.now() > deadline)
+      if (Date.now() >= deadline)
         throw new TreatyError("Timeout", `transaction ${txid} still ${status} after ${timeoutMs} ms`);
-      await sleep(pollMs);
-      pollMs = Math.min(pollMs * 2, 500);
+      if (Date.now() - asked < waitMs / 2) {
+        await sleep(pollMs);
+        pollMs = Math.min(pollMs * 2, 500);
+      }
     }
   }
 
@@ -395,6 +407,9 @@ function parseJson(bytes: Uint8Array, status: number): unknown {
     throw new TreatyError("MalformedEncoding", `response (HTTP ${status}): not valid JSON`);
   }
 }
+
+/** Longest `/node/tx` long poll `waitForCommit` asks for, ms: well inside common HTTP timeouts. */
+const LONG_POLL_MS = 2_000;
 
 /** Longest pause between two attempts of one request. */
 const MAX_BACKOFF_MS = 1_000;

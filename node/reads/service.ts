@@ -61,7 +61,7 @@ export function isReadIndexRequest(request: unknown): boolean {
   );
 }
 
-/** Bound on followers' reads waiting for their commit point to reach a read index. */
+/** Bound on reads and `/node/tx` long polls waiting for this node's commit point. */
 const MAX_COMMIT_WAITERS = 10_000;
 
 /** See the module comment. One per node. */
@@ -174,33 +174,41 @@ export class ReadService {
     return reply.seqno as number;
   }
 
-  #commitAtLeast(seqno: number, deadline: number): Promise<void> {
-    const { replica, execution } = this.#o;
-    if (Math.max(replica.consensus.status().commitSeqno, execution.committedVersion) >= seqno) {
-      return Promise.resolve();
-    }
-    if (this.#waiters.length >= MAX_COMMIT_WAITERS) {
-      return Promise.reject(
-        new TreatyError("Unavailable", "too many reads wait for the commit point: retry"),
+  async #commitAtLeast(seqno: number, deadline: number): Promise<void> {
+    const reached = await this.commitReached(seqno, remaining(deadline));
+    if (reached === "busy")
+      throw new TreatyError("Unavailable", "too many reads wait for the commit point: retry");
+    if (reached === "timeout") {
+      throw new TreatyError(
+        "Timeout",
+        `linearizable read: this node's commit point did not reach ${seqno} in time`,
       );
     }
-    return new Promise<void>((resolve, reject) => {
+  }
+
+  /**
+   * Waits until this node's commit point reaches `seqno`, at most `timeoutMs`: "reached", or
+   * "timeout", or "busy" at once when MAX_COMMIT_WAITERS already wait.
+   */
+  commitReached(seqno: number, timeoutMs: number): Promise<"reached" | "timeout" | "busy"> {
+    const { replica, execution } = this.#o;
+    if (Math.max(replica.consensus.status().commitSeqno, execution.committedVersion) >= seqno) {
+      return Promise.resolve("reached");
+    }
+    if (this.#waiters.length >= MAX_COMMIT_WAITERS) return Promise.resolve("busy");
+    return new Promise((resolve) => {
       const waiter = {
         seqno,
         wake: () => {
           clearTimeout(timer);
-          resolve();
+          resolve("reached");
         },
       };
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(
-          new TreatyError(
-            "Timeout",
-            `linearizable read: this node's commit point did not reach ${seqno} in time`,
-          ),
-        );
-      }, remaining(deadline));
+        resolve("timeout");
+      }, timeoutMs);
+      timer.unref(); // a stopping node does not wait out a long poll
       this.#waiters.push(waiter);
     });
   }

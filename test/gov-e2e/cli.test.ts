@@ -242,7 +242,7 @@ describe("treaty governance commands (fake node)", () => {
     });
     assert.equal(await runProposal(["p1", "--node", NODE, "--wait"], f.io), EXIT_OK);
     assert.deepEqual(JSON.parse(f.out()), { proposalId: "p1", state: "Rejected", decidedTxid: "3.1" });
-    assert.equal(f.sent.at(-1)!.path, "/node/tx?txid=3.1");
+    assert.equal(f.sent.at(-1)!.path, "/node/tx?txid=3.1&wait=2000");
     await assert.rejects(runProposal(["--node", NODE], f.io), /expected <proposal-id>/);
   });
 

@@ -179,7 +179,7 @@ describe("Governance reads", () => {
     const final = await gov.waitForFinal("p1", { pollMs: 1 });
     assert.equal(final.state, "Accepted");
     assert.equal(polls, 3);
-    assert.equal(sent.at(-1)!.path, "/node/tx?txid=2.9");
+    assert.equal(sent.at(-1)!.path, "/node/tx?txid=2.9&wait=2000");
   });
 
   it("waitForFinal with committed: false does not wait for the commit", async () => {

@@ -156,4 +156,37 @@ describe("read consistency on one node", () => {
     );
     assert.ok(calls > 2, `resent beyond the ordinary retries (${calls} attempts)`);
   });
+
+  it("a /node/tx long poll on a transaction that stays pending answers Pending; a bad wait is 400", async () => {
+    const { txid } = await user.call("log", "writePublic", { id: 4, msg: "long poll" });
+    assert.equal(await user.txStatus(txid, { waitMs: 200 }), "Pending");
+    for (const wait of ["abc", "-1", "1.5", "10001", "99999999", ""]) {
+      const response = await fetch(`${net.url}/node/tx?txid=${txid}&wait=${wait}`);
+      const body = (await response.json()) as { error?: { code: string } };
+      assert.deepEqual([response.status, body.error?.code], [400, "MalformedRequest"], `wait=${wait}`);
+    }
+  });
+});
+
+describe("GET /node/tx as a long poll", () => {
+  let net: TestNode;
+  before(async () => {
+    // A signature (so a commit) about every second, none when idle: a write stays Pending for
+    // a while, and then commits.
+    net = await startTestNode({ signatureIntervalMs: 1_000, signWhenIdle: false });
+  });
+  after(() => net?.dispose());
+
+  it("answers a pending transaction once it commits, not at once", async () => {
+    const client = net.client();
+    const { txid } = await client.call("log", "writePublic", { id: 5, msg: "committed soon" });
+    // 10 s is far beyond the next signature: the answer comes when the commit point passes
+    // the write (an answer at once would still say Pending, as the write was a moment ago).
+    const response = await fetch(`${net.url}/node/tx?txid=${txid}&wait=10000`);
+    assert.deepEqual(await response.json(), { txid, status: "Committed" });
+    // The SDK's waitForCommit long-polls the same way; a later write commits at the next signature.
+    const later = await client.call("log", "writePublic", { id: 6, msg: "and this one" });
+    await client.waitForCommit(later.txid);
+    assert.equal(await client.txStatus(later.txid), "Committed");
+  });
 });
