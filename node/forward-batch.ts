@@ -187,20 +187,7 @@ function settleAnswers(items: readonly Item[], response: Uint8Array, leader: str
  * maps; each item's own shape is its server's to check (`serveItems`).
  */
 export function forwardedItems(request: unknown): unknown[] | null {
-  if (!hasKey(request, "items")) return null;
-  const { items } = request;
-  if (
-    !Array.isArray(items) ||
-    items.length < 2 ||
-    items.length > FORWARD_BATCH_MAX_ITEMS ||
-    !items.every(isMap)
-  ) {
-    throw new TreatyError(
-      "MalformedRequest",
-      `forwarded items: expected 2 to ${FORWARD_BATCH_MAX_ITEMS} requests {method, url, headers, body}`,
-    );
-  }
-  return items;
+  return listOf<unknown>(request, "items", isMap, "requests {method, url, headers, body}");
 }
 
 /**
@@ -210,22 +197,11 @@ export function forwardedItems(request: unknown): unknown[] | null {
  * failed item is answered with its coded error (a non-Treaty error as Internal, without its
  * message); its batch-mates are served all the same.
  */
-export async function serveItems(
+export function serveItems(
   items: readonly unknown[],
   serveOne: (request: unknown) => Promise<ForwardedAnswer>,
 ): Promise<Uint8Array> {
-  const answers = await Promise.all(
-    items.map(async (request) => {
-      try {
-        if (isNested(request))
-          throw new TreatyError("MalformedRequest", "forwarded items: an item is itself a batch");
-        return { ok: await serveOne(request) };
-      } catch (err) {
-        return { error: codedError(err) };
-      }
-    }),
-  );
-  return encode({ answers });
+  return answerEach(items, (request) => serveOne(notNested(request, "items")));
 }
 
 /**
@@ -234,20 +210,7 @@ export async function serveItems(
  * FORWARD_BATCH_MAX_ITEMS byte strings.
  */
 export function batchItems(request: unknown): Uint8Array[] | null {
-  if (!hasKey(request, "batch")) return null;
-  const { batch } = request;
-  if (
-    !Array.isArray(batch) ||
-    batch.length < 2 ||
-    batch.length > FORWARD_BATCH_MAX_ITEMS ||
-    !batch.every((item) => item instanceof Uint8Array)
-  ) {
-    throw new TreatyError(
-      "MalformedRequest",
-      `forwarded batch: expected 2 to ${FORWARD_BATCH_MAX_ITEMS} encoded requests`,
-    );
-  }
-  return batch as Uint8Array[];
+  return listOf<Uint8Array>(request, "batch", (item) => item instanceof Uint8Array, "encoded requests");
 }
 
 /**
@@ -256,23 +219,57 @@ export function batchItems(request: unknown): Uint8Array[] | null {
  * not decode, or is itself a batch, is answered MalformedRequest; its batch-mates are served all
  * the same.
  */
-export async function serveBatch(
+export function serveBatch(
   items: readonly Uint8Array[],
   serveOne: (request: unknown) => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
+  return answerEach(items, (payload) =>
+    serveOne(notNested(decode<unknown>(payload, "forwarded request"), "batch")),
+  );
+}
+
+/** `request[key]` when it is a list of 2 to FORWARD_BATCH_MAX_ITEMS items that pass `isItem`. */
+function listOf<T>(
+  request: unknown,
+  key: "items" | "batch",
+  isItem: (item: unknown) => boolean,
+  what: string,
+) {
+  if (!hasKey(request, key)) return null;
+  const list = request[key];
+  if (
+    !Array.isArray(list) ||
+    list.length < 2 ||
+    list.length > FORWARD_BATCH_MAX_ITEMS ||
+    !list.every(isItem)
+  ) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `forwarded ${key}: expected 2 to ${FORWARD_BATCH_MAX_ITEMS} ${what}`,
+    );
+  }
+  return list as T[];
+}
+
+/** Serves every item concurrently; encodes `{answers}` in order, a failure as its coded error. */
+async function answerEach<T>(items: readonly T[], serve: (item: T) => Promise<unknown>): Promise<Uint8Array> {
   const answers = await Promise.all(
-    items.map(async (payload) => {
+    items.map(async (item) => {
       try {
-        const request = decode<unknown>(payload, "forwarded request");
-        if (isNested(request))
-          throw new TreatyError("MalformedRequest", "forwarded batch: an item is itself a batch");
-        return { ok: await serveOne(request) };
+        return { ok: await serve(item) };
       } catch (err) {
         return { error: codedError(err) };
       }
     }),
   );
   return encode({ answers });
+}
+
+/** `request`, unless it is itself a batch (MalformedRequest: batches do not nest). */
+function notNested(request: unknown, form: "items" | "batch"): unknown {
+  if (hasKey(request, "batch") || hasKey(request, "items"))
+    throw new TreatyError("MalformedRequest", `forwarded ${form}: an item is itself a batch`);
+  return request;
 }
 
 function codedError(err: unknown): { code: string; message: string } {
@@ -286,10 +283,6 @@ function isMap(value: unknown): boolean {
   if (typeof value !== "object" || value === null) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
-}
-
-function isNested(request: unknown): boolean {
-  return hasKey(request, "batch") || hasKey(request, "items");
 }
 
 function hasKey<K extends string>(request: unknown, key: K): request is Record<K, unknown> {
