@@ -33,25 +33,33 @@ export interface MerkleHasher {
   node(left: Uint8Array, right: Uint8Array): Uint8Array;
 }
 
+/** Leaf data (a ledger leaf is ~120 bytes) up to this size is hashed from a reused buffer. */
+const MAX_SCRATCH_LEAF_BYTES = 1024;
+
 /**
  * Builds a hasher over `hash`. Example: `createMerkleHasher(sha256)` with node:crypto's sha256 on
- * a node; `sha256Hasher` (noble) everywhere else.
+ * a node; `sha256Hasher` (noble) everywhere else. The inputs (`0x00 || data`, `0x01 || left ||
+ * right`) are written into buffers the hasher reuses (a node hashes about three times per entry),
+ * so `hash` must read its input before it returns and return an array of its own (both do).
  */
 export function createMerkleHasher(hash: Sha256): MerkleHasher {
+  const leafInput = new Uint8Array(1 + MAX_SCRATCH_LEAF_BYTES);
+  const nodeInput = new Uint8Array(1 + 2 * HASH_BYTES);
+  nodeInput[0] = 0x01;
   return {
     empty: () => hash(new Uint8Array(0)),
     leaf(data) {
-      const input = new Uint8Array(1 + data.length);
+      const input = data.length <= MAX_SCRATCH_LEAF_BYTES ? leafInput : new Uint8Array(1 + data.length);
       input[0] = 0x00;
       input.set(data, 1);
-      return hash(input);
+      return hash(input.subarray(0, 1 + data.length));
     },
     node(left, right) {
-      const input = new Uint8Array(1 + 2 * HASH_BYTES);
-      input[0] = 0x01;
-      input.set(left, 1);
-      input.set(right, 1 + HASH_BYTES);
-      return hash(input);
+      if (left.length !== HASH_BYTES || right.length !== HASH_BYTES)
+        throw new RangeError("Merkle node inputs are 32 bytes");
+      nodeInput.set(left, 1);
+      nodeInput.set(right, 1 + HASH_BYTES);
+      return hash(nodeInput);
     },
   };
 }

@@ -128,36 +128,8 @@ export interface SignatureState {
  */
 export const RECENT_DECODED_ENTRIES = 4096;
 
-/** Leaf data (encodeLeafData: ~120 bytes) up to this size is hashed from a reused buffer. */
-const MAX_SCRATCH_LEAF_BYTES = 1024;
-
-/**
- * Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one (`createMerkleHasher`
- * over the same hash; test/ledger checks it). Its inputs (`0x00 || data`, `0x01 || left || right`)
- * are written into reused buffers instead of a new one per hash: a node hashes about three times
- * per entry it writes or replicates.
- */
-export const nodeHasher: MerkleHasher = (() => {
-  const portable = createMerkleHasher((data) => sha256(data));
-  const nodeInput = new Uint8Array(1 + 2 * HASH_BYTES);
-  nodeInput[0] = 0x01;
-  const leafInput = new Uint8Array(1 + MAX_SCRATCH_LEAF_BYTES);
-  return {
-    empty: portable.empty,
-    leaf(data) {
-      if (data.length > MAX_SCRATCH_LEAF_BYTES) return portable.leaf(data);
-      leafInput[0] = 0x00;
-      leafInput.set(data, 1);
-      return sha256(leafInput.subarray(0, 1 + data.length));
-    },
-    node(left, right) {
-      assert(left.length === HASH_BYTES && right.length === HASH_BYTES, "Merkle node inputs are 32 bytes");
-      nodeInput.set(left, 1);
-      nodeInput.set(right, 1 + HASH_BYTES);
-      return sha256(nodeInput);
-    },
-  };
-})();
+/** Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one. */
+export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data));
 
 export class Ledger {
   readonly #store: LedgerStore;
