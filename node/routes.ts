@@ -200,12 +200,14 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
       const txid = req.query.get("txid");
       const { view, seqno } = parseTxId(txid);
       const waitMs = txWaitMs(req.query.get("wait"));
-      const status = () => node.replica.consensus.txStatus(view, seqno);
+      let status = node.replica.consensus.txStatus(view, seqno);
       // A long poll: a transaction not decided yet is answered once this node's commit point
       // reaches it, or after `wait` ms, whichever comes first.
-      if (waitMs > 0 && (status() === "Pending" || status() === "Unknown"))
+      if (waitMs > 0 && (status === "Pending" || status === "Unknown")) {
         await node.reads.commitReached(seqno, waitMs);
-      return { body: { txid, status: status() } };
+        status = node.replica.consensus.txStatus(view, seqno);
+      }
+      return { body: { txid, status } };
     })
     .add("GET", "/node/receipt", (req) => {
       const commit = node.replica.consensus.status().commitSeqno;
