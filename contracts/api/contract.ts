@@ -32,6 +32,7 @@ import { ApiError, ContractError } from "./errors.js";
 import { beginCall, endCall } from "./host.js";
 import { jsonProblem } from "./json.js";
 import {
+  authProblem,
   eventNameProblem,
   MAX_DECLARED_EVENTS,
   MAX_DESCRIPTION_CHARS,
@@ -466,7 +467,7 @@ function invokeMethod(entry: AnyMethod | undefined, name: string, argsJson: stri
   const context = parseContext(ctxJson);
   if (entry === undefined)
     return outcomeError("UnknownMethod", `unknown method ${JSON.stringify(String(name))}`);
-  const denied = authProblem(entry.auth, context.caller);
+  const denied = authProblem(entry.auth, context.caller?.role ?? null);
   if (denied !== undefined) return outcomeError("Forbidden", `method "${name}" ${denied}`);
   let args: unknown;
   try {
@@ -512,22 +513,6 @@ function isThenable(value: unknown): boolean {
     value !== null &&
     typeof (value as { then?: unknown }).then === "function"
   );
-}
-
-/** Why `caller` may not call a method with `auth`, or undefined when it may. */
-function authProblem(auth: AuthPolicy, caller: InvokeContext["caller"]): string | undefined {
-  if (auth === "anyone") return undefined;
-  if (caller === null) return "requires a signed caller";
-  if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
-  if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
-  if (auth === "jwt") return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
-  if (auth === "users_and_jwt")
-    return caller.role === "user" || caller.role === "jwt"
-      ? undefined
-      : "may be called by users and JWT bearer callers only";
-  return caller.role === "user" || caller.role === "member"
-    ? undefined
-    : "may be called by users and members only";
 }
 
 /** The host's context; a malformed one is a host bug, so it throws (the sandbox reports a fault). */

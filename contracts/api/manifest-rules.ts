@@ -2,8 +2,9 @@
  * The rules a contract manifest obeys, shared by both sides of the boundary: `contract()` checks
  * them when a contract describes itself (inside the guest), and the host checks them again on
  * whatever `describe()` returned (runtime/compiler/manifest.ts), since a bundle need not use
- * `contract()` at all. Runs inside QuickJS and in Node: imports nothing.
+ * `contract()` at all. Runs inside QuickJS and in Node: imports nothing (but types).
  */
+import type { AuthPolicy, CallerInfo } from "../../runtime/sandbox/abi.js";
 
 /** Method names: an identifier of at most 64 characters. */
 export const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -56,4 +57,28 @@ export function eventNameProblem(name: string): string | undefined {
     return `event name ${JSON.stringify(name)} is reserved (a property of Object.prototype)`;
   }
   return undefined;
+}
+
+/**
+ * Why a caller with `role` (null: no signed caller) may not call a method declared with `auth`,
+ * or undefined when it may. The one wording for the guest's `contract()`, the executor and the
+ * test harness.
+ */
+export function authProblem(auth: AuthPolicy, role: CallerInfo["role"] | null): string | undefined {
+  if (auth === "anyone") return undefined;
+  if (role === null) return "requires a signed caller";
+  switch (auth) {
+    case "users":
+      return role === "user" ? undefined : "may be called by users only";
+    case "members":
+      return role === "member" ? undefined : "may be called by members only";
+    case "users_and_members":
+      return role === "user" || role === "member" ? undefined : "may be called by users and members only";
+    case "jwt":
+      return role === "jwt" ? undefined : "may be called with a JWT bearer token only";
+    case "users_and_jwt":
+      return role === "user" || role === "jwt"
+        ? undefined
+        : "may be called by users and JWT bearer callers only";
+  }
 }

@@ -15,13 +15,7 @@
  * execution, memory or stack limits apply to source contracts.
  */
 import { isNativeError, isProxy } from "node:util/types";
-import type {
-  AuthPolicy,
-  CallerInfo,
-  ContractManifest,
-  InvokeOutcome,
-  MethodMode,
-} from "../../runtime/sandbox/abi.js";
+import type { CallerInfo, ContractManifest, InvokeOutcome, MethodMode } from "../../runtime/sandbox/abi.js";
 import { jwtCallerId } from "../../sdk/bearer.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -38,6 +32,7 @@ import {
   type StandInLimits,
   storeMapName,
 } from "./host.js";
+import { authProblem } from "../api/manifest-rules.js";
 import { MemoryStore } from "./store.js";
 
 /** Anything with the bundle ABI: a `contract({...})` value, or `loadBundle(bundle)`. */
@@ -248,7 +243,7 @@ export class TestContract<M extends MethodTable = MethodTable> {
     // The executor's own checks, in its order and words: the guest never sees these calls.
     if (entry === undefined)
       return fail("UnknownMethod", `contract "${this.name}" has no method ${JSON.stringify(method)}`);
-    const denied = authProblem(entry.auth, options.caller ?? null);
+    const denied = authProblem(entry.auth, options.caller?.role ?? null);
     if (denied !== undefined) return fail("Forbidden", `${this.name}.${method} ${denied}`);
     const argsBytes = utf8.encode(argsJson).length;
     if (argsBytes > this.limits.maxArgsBytes) {
@@ -309,22 +304,6 @@ export class TestContract<M extends MethodTable = MethodTable> {
       txid,
     };
   }
-}
-
-/** Why `caller` may not call a method with `auth` (the executor's wording), or undefined. */
-function authProblem(auth: AuthPolicy, caller: TestCaller | null): string | undefined {
-  if (auth === "anyone") return undefined;
-  if (caller === null) return "requires a signed caller";
-  if (auth === "users") return caller.role === "user" ? undefined : "may be called by users only";
-  if (auth === "members") return caller.role === "member" ? undefined : "may be called by members only";
-  if (auth === "jwt") return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
-  if (auth === "users_and_jwt")
-    return caller.role === "user" || caller.role === "jwt"
-      ? undefined
-      : "may be called by users and JWT bearer callers only";
-  return caller.role === "user" || caller.role === "member"
-    ? undefined
-    : "may be called by users and members only";
 }
 
 /**

@@ -18,10 +18,10 @@ import { concatBytes, fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { isCurve } from "../../sdk/keys.js";
 import { sha256, verifySignature } from "../../runtime/crypto.js";
 import type { GuestHost } from "../../runtime/sandbox/abi.js";
+import { type ContractEvent, storeMapName } from "../../runtime/executor/host.js";
 import { checkJsonText } from "../../runtime/sandbox/output.js";
 import {
   EVENT_NAME,
-  MAP_NAME,
   MAX_RANDOM_BYTES,
   parseRangeRequest,
   type RangeRequest,
@@ -47,29 +47,7 @@ export const DEFAULT_STAND_IN_LIMITS: StandInLimits = {
   maxResultBytes: 1024 * 1024,
 };
 
-const PUBLIC = "public:";
-
-/** One event a call emitted. */
-export interface ContractEvent {
-  readonly name: string;
-  readonly data: unknown;
-}
-
-/**
- * The store name of contract-local map `local` of `contract`; TreatyError(MapAccessDenied)
- * for a name a contract may not use.
- */
-export function storeMapName(contract: string, local: string): string {
-  const isPublic = local.startsWith(PUBLIC);
-  const name = isPublic ? local.slice(PUBLIC.length) : local;
-  if (!MAP_NAME.test(name)) {
-    throw new TreatyError(
-      "MapAccessDenied",
-      `map ${JSON.stringify(local.slice(0, 80))}: not a contract map name`,
-    );
-  }
-  return isPublic ? `${PUBLIC}${contract}.${name}` : `${contract}.${name}`;
-}
+export { type ContractEvent, storeMapName } from "../../runtime/executor/host.js";
 
 /** Options of one call's host. */
 export interface CallHostOptions {

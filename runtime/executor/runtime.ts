@@ -18,9 +18,10 @@
  */
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
+import { authProblem } from "../../contracts/api/manifest-rules.js";
 import { parseManifestJson } from "../compiler/manifest.js";
 import type { KvTx, WriteSet } from "../kv/types.js";
-import type { AuthPolicy, CallerInfo, ContractManifest, MethodManifest } from "../sandbox/abi.js";
+import type { CallerInfo, ContractManifest, MethodManifest } from "../sandbox/abi.js";
 import { type InstanceSource, type ModuleInstance, QuickJsEngine } from "../sandbox/engine.js";
 import {
   DEFAULT_LIMITS,
@@ -128,28 +129,6 @@ export function checkContractName(name: unknown): asserts name is string {
   }
   if (RESERVED_CONTRACT_NAMES.includes(name)) {
     throw new TreatyError("InvalidContract", `contract name: "${name}" is reserved`);
-  }
-}
-
-/** Why `caller` may not call a method with `auth`, or undefined when it may. */
-function authProblem(auth: AuthPolicy, caller: Caller | null): string | undefined {
-  if (auth === "anyone") return undefined;
-  if (caller === null) return "requires a signed caller";
-  switch (auth) {
-    case "users":
-      return caller.role === "user" ? undefined : "may be called by users only";
-    case "members":
-      return caller.role === "member" ? undefined : "may be called by members only";
-    case "users_and_members":
-      return caller.role === "user" || caller.role === "member"
-        ? undefined
-        : "may be called by users and members only";
-    case "jwt":
-      return caller.role === "jwt" ? undefined : "may be called with a JWT bearer token only";
-    case "users_and_jwt":
-      return caller.role === "user" || caller.role === "jwt"
-        ? undefined
-        : "may be called by users and JWT bearer callers only";
   }
 }
 
@@ -398,7 +377,7 @@ export class ContractRuntime {
   ): CallOutcome {
     const method = methodOf(loaded.manifest, call.method);
     assert(method !== undefined, "invoke: the method is in the manifest");
-    const denied = authProblem(method.auth, call.caller);
+    const denied = authProblem(method.auth, call.caller?.role ?? null);
     if (denied !== undefined) throw new TreatyError("Forbidden", `${call.contract}.${call.method} ${denied}`);
     const argsJson = encodeArgs(call.args);
     const argsBytes = utf8Length(argsJson);
