@@ -38,8 +38,12 @@ export interface BundleModule {
 /** The path of the entry module inside a bundle. */
 export const ENTRY_MODULE = "index.ts";
 
-/** Per call: a fresh instance of the contract's modules (unchanged since the first bundles). */
-const PER_CALL_LOADER = `function harden(value, seen) {
+/**
+ * The loader both kinds of bundle share: `harden` deep-freezes, `instantiate` runs a module once
+ * per cache (shared modules in one cache for all), with the loader's names prefixed by `p`.
+ */
+function loaderCore(p: "" | "__"): string {
+  return `function ${p}harden(value, seen) {
   if ((typeof value !== "object" && typeof value !== "function") || value === null || seen.has(value)) return;
   seen.add(value);
   Object.freeze(value);
@@ -47,12 +51,12 @@ const PER_CALL_LOADER = `function harden(value, seen) {
   for (var i = 0; i < keys.length; i++) {
     var descriptor = Object.getOwnPropertyDescriptor(value, keys[i]);
     if (descriptor === undefined) continue;
-    harden(descriptor.value, seen);
-    harden(descriptor.get, seen);
-    harden(descriptor.set, seen);
+    ${p}harden(descriptor.value, seen);
+    ${p}harden(descriptor.get, seen);
+    ${p}harden(descriptor.set, seen);
   }
 }
-function instantiate(path, cache) {
+function ${p}instantiate(path, cache) {
   var cached = cache[path];
   if (cached !== undefined) return cached.exports;
   var definition = modules[path];
@@ -62,12 +66,16 @@ function instantiate(path, cache) {
   definition[0].call(undefined, module.exports, function require(specifier) {
     if (!Object.prototype.hasOwnProperty.call(table, specifier)) throw new Error("module not found: " + specifier);
     var target = table[specifier];
-    return instantiate(target, modules[target][2] ? shared : cache);
+    return ${p}instantiate(target, modules[target][2] ? ${p}shared : cache);
   }, module);
-  if (definition[2]) harden(module.exports, new Set());
+  if (definition[2]) ${p}harden(module.exports, new Set());
   return module.exports;
 }
-var shared = Object.create(null);
+`;
+}
+
+/** Per call: a fresh instance of the contract's modules (unchanged since the first bundles). */
+const PER_CALL_LOADER = `${loaderCore("")}var shared = Object.create(null);
 var paths = Object.keys(modules);
 for (var i = 0; i < paths.length; i++) if (modules[paths[i]][2]) instantiate(paths[i], shared);
 return function __treatyContract() {
@@ -86,35 +94,7 @@ return function __treatyContract() {
  * classes, the module's own classes). The loader's other names start with "__", which
  * declarative modules may not mention (reuse.ts).
  */
-const REUSE_LOADER = `function __harden(value, seen) {
-  if ((typeof value !== "object" && typeof value !== "function") || value === null || seen.has(value)) return;
-  seen.add(value);
-  Object.freeze(value);
-  var keys = Reflect.ownKeys(value);
-  for (var i = 0; i < keys.length; i++) {
-    var descriptor = Object.getOwnPropertyDescriptor(value, keys[i]);
-    if (descriptor === undefined) continue;
-    __harden(descriptor.value, seen);
-    __harden(descriptor.get, seen);
-    __harden(descriptor.set, seen);
-  }
-}
-function __instantiate(path, cache) {
-  var cached = cache[path];
-  if (cached !== undefined) return cached.exports;
-  var definition = modules[path];
-  var module = { exports: {} };
-  cache[path] = module;
-  var table = definition[1];
-  definition[0].call(undefined, module.exports, function require(specifier) {
-    if (!Object.prototype.hasOwnProperty.call(table, specifier)) throw new Error("module not found: " + specifier);
-    var target = table[specifier];
-    return __instantiate(target, modules[target][2] ? __shared : cache);
-  }, module);
-  if (definition[2]) __harden(module.exports, new Set());
-  return module.exports;
-}
-var __shared = Object.create(null);
+const REUSE_LOADER = `${loaderCore("__")}var __shared = Object.create(null);
 var __kept = Object.create(null);
 var __instance = (function () {
   var paths = Object.keys(modules);
