@@ -116,6 +116,19 @@ describe("wallet signature recovery: libsecp256k1 and noble agree", () => {
     );
   });
 
+  it("reduce a hash not below the group order the same way (mod n)", () => {
+    const key = secp256k1.utils.randomSecretKey();
+    for (const value of [0n, 1n, N - 1n, N, N + 1n, 2n ** 256n - 1n]) {
+      const hash = bytes32(value);
+      const { signature, address } = genuine(hash, key);
+      assert.equal(same(hash, signature), address, `hash ${value}`);
+    }
+    // A hash and the same hash plus n are one message representative: a signature over one
+    // recovers the same key from the other, on both paths.
+    const { signature, address } = genuine(bytes32(5n), key);
+    assert.equal(same(bytes32(N + 5n), signature), address);
+  });
+
   it("refuses malformed lengths on both paths without throwing", () => {
     const hash = new Uint8Array(32).fill(7);
     const { signature } = genuine(hash, secp256k1.utils.randomSecretKey());
