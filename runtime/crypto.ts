@@ -1,7 +1,7 @@
 /**
  * Node-side crypto for the hot path: SHA-256 and signature verification through node:crypto
  * (OpenSSL), ~12x faster than @noble/curves for ed25519 verify, and the signer of an Ethereum
- * wallet signature through libsecp256k1 (tiny-secp256k1, WebAssembly), ~10x faster than noble's
+ * wallet signature through libsecp256k1 (tiny-secp256k1, WebAssembly), ~5x faster than noble's
  * recovery. Answers must equal those of the portable path in sdk/ (`sdk/keys.ts`,
  * `sdk/ethereum.ts` `recoverSigner`) for every input; `test/sdk/keys.test.ts` and
  * `test/verify/wallet-recovery.test.ts` check both on the same inputs, hostile ones included.
@@ -93,8 +93,9 @@ function wasmSecp256k1(): Secp256k1Wasm {
  * `r ‖ s ‖ v` signature over the 32-byte `hash`, or undefined when the signature is malformed,
  * has a `v` other than 27/28 or 0/1, an `r` or `s` of 0 or not below the group order, a high `s`
  * (EIP-2), an `r` that is no point's x coordinate, or recovers no key. Same contract and answers
- * as `sdk/ethereum.ts` `recoverSigner` (noble, ~1.5 ms here), through libsecp256k1's
- * `secp256k1_ecdsa_recover` (~0.15 ms): a forged signature costs what a genuine one does.
+ * as `sdk/ethereum.ts` `recoverSigner` (noble: 1.5–1.8 ms of CPU per check in bench/verify.ts),
+ * through libsecp256k1's `secp256k1_ecdsa_recover` (0.28–0.37 ms): a forged signature costs what a
+ * genuine one does.
  */
 export function recoverWalletAddress(hash: Uint8Array, signature: Uint8Array): string | undefined {
   if (hash.length !== 32 || signature.length !== 65) return undefined;

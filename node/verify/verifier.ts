@@ -59,7 +59,7 @@ export interface VerifierStats {
  * The digest of `job`'s signed bytes if its signature is valid, else null. Never throws. A
  * wallet signature is valid when libsecp256k1 recovers `job.address` from it
  * (runtime/crypto.ts `recoverWalletAddress`: the answers of sdk/ethereum.ts `recoverSigner`, about
- * a tenth of its cost, for a genuine and a forged signature alike).
+ * a fifth of its cost, for a genuine and a forged signature alike).
  */
 export function checkJob(job: VerifyJob): Uint8Array | null {
   if (job.kind === "key")
