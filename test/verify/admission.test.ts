@@ -8,13 +8,22 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Wallet } from "ethers";
 import { toBase64Url, utf8 } from "../../sdk/bytes.js";
-import { EIP191_SCHEME, HEADER_SIGNATURE_SCHEME, walletRequest } from "../../sdk/ethereum.js";
+import {
+  EIP191_SCHEME,
+  EIP712_SCHEME,
+  HEADER_SIGNATURE_SCHEME,
+  TREATY_TYPES,
+  walletRequest,
+  walletSignedBytes,
+  walletTypedRequest,
+} from "../../sdk/ethereum.js";
 import { generateKeyPair, type KeyPair, sign } from "../../sdk/keys.js";
 import {
   CONTENT_JSON,
   HEADER_CALLER,
   HEADER_SIGNATURE,
   newNonce,
+  parseBody,
   type SignedRequest,
   signingInput,
   signRequest,
@@ -104,6 +113,34 @@ async function outcome(
   }
 }
 
+/** secp256k1's group order: `n - s` is the high-s twin of a signature's `s`. */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+/** `request` with its wallet signature (`0x` + r ‖ s ‖ v in hex) changed by `change`. */
+function withWalletSignature(
+  request: SignedRequest,
+  change: (parts: { r: string; s: bigint; v: number }) => { r: string; s: bigint; v: number } | string,
+): SignedRequest {
+  const hex = (request.headers[HEADER_SIGNATURE] as string).slice(2);
+  const changed = change({
+    r: hex.slice(0, 64),
+    s: BigInt(`0x${hex.slice(64, 128)}`),
+    v: Number.parseInt(hex.slice(128), 16),
+  });
+  const value =
+    typeof changed === "string"
+      ? changed
+      : `0x${changed.r}${changed.s.toString(16).padStart(64, "0")}${changed.v.toString(16).padStart(2, "0")}`;
+  return { ...request, headers: { ...request.headers, [HEADER_SIGNATURE]: value } };
+}
+
+function walletDigestOf(request: SignedRequest): string {
+  const scheme = request.headers[HEADER_SIGNATURE_SCHEME] === EIP712_SCHEME ? EIP712_SCHEME : EIP191_SCHEME;
+  return toHex(
+    sha256(walletSignedBytes(scheme, SERVICE_ID, PATH, request.body, parseBody(request.body, "json"))),
+  );
+}
+
 function digestOf(request: SignedRequest): string {
   return toHex(sha256(signingInput(SERVICE_ID, PATH, request.body)));
 }
@@ -128,6 +165,37 @@ async function hostileCases(): Promise<Array<{ name: string; request: SignedRequ
     { id: 3 },
     { createdMs: NOW_MS },
   );
+  const signTyped = (signer: typeof wallet) => (d: Parameters<Parameters<typeof walletTypedRequest>[0]>[0]) =>
+    signer.signTypedData(d.domain, { TreatyRequest: [...TREATY_TYPES.TreatyRequest] }, d.message);
+  const typedGood = await walletTypedRequest(
+    signTyped(wallet),
+    walletAddress,
+    SERVICE_ID,
+    PATH,
+    { id: 4 },
+    {
+      createdMs: NOW_MS,
+    },
+  );
+  const typedForged = await walletTypedRequest(
+    signTyped(otherWallet),
+    walletAddress,
+    SERVICE_ID,
+    PATH,
+    { id: 5 },
+    { createdMs: NOW_MS },
+  );
+  const strangerWallet = Wallet.createRandom();
+  const strangerAddress = strangerWallet.address.toLowerCase();
+  const unknownWallet = await walletRequest(
+    (text) => strangerWallet.signMessage(text),
+    strangerAddress,
+    SERVICE_ID,
+    PATH,
+    { id: 6 },
+    { createdMs: NOW_MS },
+  );
+  const otherV = (v: number) => (v === 27 ? 28 : 27);
   const memberGood = signed(member, fresh());
   const elsewhere = signed(user, fresh(), "/app/log/other");
   const stale = signed(user, fresh({ createdMs: NOW_MS - 2 * WINDOW_MS }));
@@ -186,6 +254,61 @@ async function hostileCases(): Promise<Array<{ name: string; request: SignedRequ
     },
     { name: "a wallet request signed by another wallet", request: walletForged, expected: "BadSignature" },
     {
+      name: "a wallet's good request with v 0/1",
+      request: withWalletSignature(walletGood, (p) => ({ ...p, v: p.v - 27 })),
+      expected: `ok ${walletAddress} ${walletDigestOf(walletGood)}`,
+    },
+    {
+      name: "a wallet's good request with the wrong v",
+      request: withWalletSignature(walletGood, (p) => ({ ...p, v: otherV(p.v) })),
+      expected: "BadSignature",
+    },
+    {
+      name: "a wallet's good request with v 29",
+      request: withWalletSignature(walletGood, (p) => ({ ...p, v: 29 })),
+      expected: "BadSignature",
+    },
+    {
+      name: "a wallet's good request as its high-s twin (valid ECDSA, refused by EIP-2)",
+      request: withWalletSignature(walletGood, (p) => ({ ...p, s: SECP256K1_N - p.s, v: otherV(p.v) })),
+      expected: "BadSignature",
+    },
+    {
+      name: "a wallet signature with s = 0",
+      request: withWalletSignature(walletGood, (p) => ({ ...p, s: 0n })),
+      expected: "BadSignature",
+    },
+    {
+      name: "a wallet signature with r = 0",
+      request: withWalletSignature(walletGood, (p) => ({ ...p, r: "00".repeat(32) })),
+      expected: "BadSignature",
+    },
+    {
+      name: "a wallet signature of 64 bytes",
+      request: withWalletSignature(walletGood, (p) => `0x${p.r}${p.s.toString(16).padStart(64, "0")}`),
+      expected: "MalformedRequest",
+    },
+    {
+      name: "a wallet signature of 66 bytes",
+      request: withWalletSignature(walletGood, (p) => `0x${p.r}${p.s.toString(16).padStart(64, "0")}1b00`),
+      expected: "MalformedRequest",
+    },
+    {
+      name: "a wallet's good EIP-712 request",
+      request: typedGood,
+      expected: `ok ${walletAddress} ${walletDigestOf(typedGood)}`,
+    },
+    { name: "an EIP-712 request signed by another wallet", request: typedForged, expected: "BadSignature" },
+    {
+      name: "an EIP-191 signature sent as EIP-712",
+      request: {
+        ...walletGood,
+        headers: { ...walletGood.headers, [HEADER_SIGNATURE_SCHEME]: EIP712_SCHEME },
+      },
+      expected: "BadSignature",
+    },
+    { name: "a wallet that is not a user or member", request: unknownWallet, expected: "UnknownCaller" },
+    {
       name: "garbage signature",
       request: { ...good, headers: { ...good.headers, [HEADER_SIGNATURE]: "!!" } },
       expected: "MalformedRequest",
@@ -219,6 +342,48 @@ describe("admission through the verify pool", () => {
       assert.equal(await outcome(inline, request), expected, `${name} (main thread)`);
       assert.equal(await outcome(pool, request), expected, `${name} (pool)`);
     }
+  });
+
+  it("refuses unknown callers before any signature check, however many there are", async () => {
+    // A verifier that counts: an unknown caller must cost no check (no curve work, no state).
+    let checks = 0;
+    const inline = inlineVerifier();
+    const counting: SignatureVerifier = {
+      verify: (job) => {
+        checks++;
+        return inline.verify(job);
+      },
+      close: () => inline.close(),
+      stats: () => inline.stats(),
+    };
+    const forger = Wallet.createRandom();
+    for (let i = 0; i < 200; i++) {
+      const address = `0x${i.toString(16).padStart(40, "0")}`;
+      const request = await walletRequest(
+        (text) => forger.signMessage(text),
+        address,
+        SERVICE_ID,
+        PATH,
+        { id: i },
+        { createdMs: NOW_MS },
+      );
+      assert.equal(await outcome(counting, request), "UnknownCaller", address);
+    }
+    assert.equal(await outcome(counting, signed(stranger, fresh())), "UnknownCaller");
+    assert.equal(checks, 0);
+    // A registered address is checked (and a forgery refused) once per request.
+    const forged = await walletRequest(
+      (text) => forger.signMessage(text),
+      walletAddress,
+      SERVICE_ID,
+      PATH,
+      1,
+      {
+        createdMs: NOW_MS,
+      },
+    );
+    assert.equal(await outcome(counting, forged), "BadSignature");
+    assert.equal(checks, 1);
   });
 
   it("gives concurrent admissions their own answers", async () => {
