@@ -11,8 +11,8 @@
  *   identity keys and bound to the service, sender, receiver, epoch and session id. Only the two
  *   nodes can compute them. A node sends them to a peer only once it accepted a frame from that
  *   peer's current session whose session id advertises them (`advertisesMacFrames`): before
- *   that, and to nodes of earlier versions, it signs. A peer's first frame of a session is
- *   therefore signed, and the frames after it are MAC frames.
+ *   that, and to nodes of earlier versions, it signs. So between two nodes of this version only
+ *   what one sends before it has heard from the other's session is signed (typically one frame).
  *
  * Replay rule (per sender, bounded state: one record per sender id; both versions alike):
  * - A sender's frames carry `(ep, sid, ctr)`: the session epoch handed in by the node (strictly
