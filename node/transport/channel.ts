@@ -1,9 +1,20 @@
 /**
- * The secure channel: turns payloads into signed (and, when confidential, encrypted) frames and
- * frames back into authenticated payloads, enforcing the binding and replay rules. Synchronous
- * and free of I/O, so both transports share it and it can be tested byte for byte.
+ * The secure channel: turns payloads into authenticated (and, when confidential, encrypted)
+ * frames and frames back into authenticated payloads, enforcing the binding and replay rules.
+ * Synchronous and free of I/O, so both transports share it and it can be tested byte for byte.
  *
- * Replay rule (per sender, bounded state: one record per sender id):
+ * Authentication (node/transport/README.md, "Frame authentication"):
+ * - Signed frames (version 1): an ed25519 signature by the sender's identity key. What every
+ *   earlier version sends; always accepted.
+ * - MAC frames (version 2): an AES-256-GCM tag (confidential) or an HMAC-SHA256 (clear) under
+ *   keys derived, per sender session and direction, from the x25519 secret of the two nodes'
+ *   identity keys and bound to the service, sender, receiver, epoch and session id. Only the two
+ *   nodes can compute them. A node sends them to a peer only once it accepted a frame from that
+ *   peer's current session whose session id advertises them (`advertisesMacFrames`): before
+ *   that, and to nodes of earlier versions, it signs. So between two nodes of this version only
+ *   what one sends before it has heard from the other's session is signed (typically one frame).
+ *
+ * Replay rule (per sender, bounded state: one record per sender id; both versions alike):
  * - A sender's frames carry `(ep, sid, ctr)`: the session epoch handed in by the node (strictly
  *   greater on each start), a random session id, and a counter that starts at 1 and strictly
  *   increases within the session.
@@ -14,8 +25,8 @@
  *   counter at or below the highest is `replay`. So once a newer session was seen, no frame of an
  *   older one is ever accepted again, and a frame reordered behind a later one is dropped (the
  *   transport is lossy by contract; consensus retransmits).
- * - The record is updated only after the signature (and decryption) succeeded, so forged frames
- *   cannot move it. It survives `removePeer`, so re-adding a peer does not reopen its old
+ * - The record is updated only after the signature or MAC (and decryption) succeeded, so forged
+ *   frames cannot move it. It survives `removePeer`, so re-adding a peer does not reopen its old
  *   sessions; only a receiver restart forgets it, which `PeerInfo.minSessionEpoch` covers.
  */
 import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
@@ -27,27 +38,37 @@ import { verifySignature } from "../../runtime/crypto.js";
 import type { KeyObject } from "node:crypto";
 import {
   aeadOpen,
+  aeadOpenDetached,
   aeadSeal,
+  aeadSealDetached,
   deriveAeadKey,
+  deriveSecretKeys,
   ed25519Signer,
   GCM_NONCE_BYTES,
+  hmacSha256,
+  hmacSha256Verify,
   isUsableEd25519PublicKey,
   type Signer,
   x25519PrivateKey,
   x25519SharedSecret,
 } from "./crypto.js";
 import {
+  advertisesMacFrames,
+  type DecodedFrame,
   decodeFrame,
   encodeFrame,
   encodeHeader,
   FRAME_OVERHEAD_BYTES,
-  FRAME_VERSION,
   type FrameHeader,
   type FrameKind,
   isValidNodeId,
   isValidServiceId,
+  MAC_FRAME_VERSION,
+  macPrefix,
   SESSION_ID_BYTES,
+  SIGNED_FRAME_VERSION,
   signedBytes,
+  withMacFramesMarker,
 } from "./frame.js";
 import type { NodeId, PeerInfo, ReceiveDropReason } from "./types.js";
 
@@ -62,9 +83,19 @@ export interface ChannelOptions {
   readonly nodeId: NodeId;
   readonly identity: KeyPair;
   readonly sessionEpoch: number;
+  /**
+   * 16 bytes naming this session. Unless `macFrames` is false, its last 8 bytes are replaced by
+   * `MAC_FRAMES_MARKER` (so the first 8 should be random): the session id advertises MAC frames.
+   */
   readonly sessionId: Uint8Array;
   /** Frames above this many bytes are dropped unread (`oversize`). */
   readonly maxFrameBytes: number;
+  /**
+   * Default true. False: the channel speaks version 1 only, as nodes before MAC frames did: it
+   * signs every frame, does not advertise MAC frames (peers sign what they send it) and drops
+   * MAC frames as `malformed`. Tests use it as a node of the previous version.
+   */
+  readonly macFrames?: boolean;
 }
 
 /** A frame ready for the network and the counter it consumed. */
@@ -91,22 +122,33 @@ export interface RejectedFrame {
   readonly reason: ReceiveDropReason;
 }
 
+/** The two keys of one sender session and direction for MAC frames (version 2). */
+interface MacKeys {
+  /** AES-256-GCM, for confidential frames (nonce: the frame's counter). */
+  readonly aead: KeyObject;
+  /** HMAC-SHA256, for clear frames. */
+  readonly mac: KeyObject;
+}
+
 interface Peer {
   readonly info: PeerInfo;
   readonly sharedSecret: Uint8Array;
-  /** Key for frames we send to this peer in our current session, derived on first use. */
+  /** Keys for frames we send to this peer in our current session, each derived on first use. */
   sendKey: KeyObject | undefined;
+  sendMacKeys: MacKeys | undefined;
 }
 
 interface SenderSession {
   readonly epoch: number;
   readonly sessionId: Uint8Array;
   highestCtr: number;
-  /** Key for this session's confidential frames, derived on first use. */
+  /** Keys for this session's confidential signed frames and its MAC frames, derived on first use. */
   receiveKey: KeyObject | undefined;
+  receiveMacKeys: MacKeys | undefined;
 }
 
 const KEY_LABEL = utf8.encode("treaty/transport/v1 aes-256-gcm\0");
+const MAC_KEYS_LABEL = utf8.encode("treaty/transport/v2 aes-256-gcm hmac-sha256\0");
 
 /**
  * One node's end of the authenticated channel to its peers. Not thread-safe (nothing in Node is);
@@ -118,6 +160,7 @@ export class SecureChannel {
   readonly sessionEpoch: number;
   readonly maxFrameBytes: number;
   private readonly sessionId: Uint8Array;
+  private readonly macFrames: boolean;
   private readonly signer: Signer;
   private readonly dhKey: KeyObject;
   private readonly peerTable = new Map<NodeId, Peer>();
@@ -165,7 +208,10 @@ export class SecureChannel {
     this.serviceId = options.serviceId;
     this.nodeId = options.nodeId;
     this.sessionEpoch = options.sessionEpoch;
-    this.sessionId = new Uint8Array(options.sessionId);
+    this.macFrames = options.macFrames ?? true;
+    this.sessionId = this.macFrames
+      ? withMacFramesMarker(options.sessionId)
+      : new Uint8Array(options.sessionId);
     this.maxFrameBytes = options.maxFrameBytes;
     this.signer = ed25519Signer(options.identity);
     this.dhKey = x25519PrivateKey(options.identity);
@@ -211,10 +257,13 @@ export class SecureChannel {
       publicKey: { curve: "ed25519", publicKey: new Uint8Array(key.publicKey) },
       minSessionEpoch: minEpoch,
     };
-    this.peerTable.set(peer.id, { info, sharedSecret, sendKey: undefined });
-    // A cached receive key came from the previous key's shared secret; derive it again on use.
+    this.peerTable.set(peer.id, { info, sharedSecret, sendKey: undefined, sendMacKeys: undefined });
+    // Cached receive keys came from the previous key's shared secret; derive them again on use.
     const known = this.senders.get(peer.id);
-    if (known !== undefined) known.receiveKey = undefined;
+    if (known !== undefined) {
+      known.receiveKey = undefined;
+      known.receiveMacKeys = undefined;
+    }
   }
 
   /** Forgets `id`'s key (its replay record stays: see the module comment). */
@@ -235,17 +284,33 @@ export class SecureChannel {
     return this.senders.get(id)?.epoch;
   }
 
+  /** This session's id as it travels (with the MAC frames marker unless `macFrames` is false). */
+  get ownSessionId(): Uint8Array {
+    return new Uint8Array(this.sessionId);
+  }
+
   /**
-   * Builds the frame carrying `body` to the trusted peer `to` (asserted: callers check `hasPeer`).
-   * Each call consumes one counter value, returned as `ctr`. `body` is copied, never retained.
+   * True when frames to `to` go as MAC frames: this channel speaks them and the newest session
+   * it accepted from `to` advertised them. Otherwise they are signed.
+   */
+  sendsMacFramesTo(to: NodeId): boolean {
+    const known = this.senders.get(to);
+    return this.macFrames && known !== undefined && advertisesMacFrames(known.sessionId);
+  }
+
+  /**
+   * Builds the frame carrying `body` to the trusted peer `to` (asserted: callers check `hasPeer`),
+   * a MAC frame when `sendsMacFramesTo(to)`, a signed one otherwise. Each call consumes one
+   * counter value, returned as `ctr`. `body` is copied, never retained.
    */
   seal(to: NodeId, kind: FrameKind, body: Uint8Array, confidential: boolean, re?: number): SealedFrame {
     const peer = this.peerTable.get(to);
     assert(peer !== undefined, "seal: callers check hasPeer first");
     assert(this.counter < Number.MAX_SAFE_INTEGER, "session counter exhausted");
     this.counter += 1;
+    const mac = this.sendsMacFramesTo(to);
     const header: FrameHeader = {
-      v: FRAME_VERSION,
+      v: mac ? MAC_FRAME_VERSION : SIGNED_FRAME_VERSION,
       svc: this.serviceId,
       from: this.nodeId,
       to,
@@ -257,12 +322,41 @@ export class SecureChannel {
       ...(re === undefined ? {} : { re }),
     };
     const headerBytes = encodeHeader(header);
-    let payload = body;
-    if (confidential) {
-      peer.sendKey ??= this.deriveKey(peer.sharedSecret, this.nodeId, to, this.sessionEpoch, this.sessionId);
-      payload = aeadSeal(peer.sendKey, nonceFor(this.counter), headerBytes, body);
+    let frame: Uint8Array;
+    if (mac) {
+      peer.sendMacKeys ??= this.deriveMacKeys(
+        peer.sharedSecret,
+        this.nodeId,
+        to,
+        this.sessionEpoch,
+        this.sessionId,
+      );
+      if (confidential) {
+        const { ciphertext, tag } = aeadSealDetached(
+          peer.sendMacKeys.aead,
+          nonceFor(this.counter),
+          headerBytes,
+          body,
+        );
+        frame = encodeFrame(headerBytes, ciphertext, tag);
+      } else {
+        const tag = hmacSha256(peer.sendMacKeys.mac, [macPrefix(headerBytes), headerBytes, body]);
+        frame = encodeFrame(headerBytes, body, tag);
+      }
+    } else {
+      let payload = body;
+      if (confidential) {
+        peer.sendKey ??= this.deriveKey(
+          peer.sharedSecret,
+          this.nodeId,
+          to,
+          this.sessionEpoch,
+          this.sessionId,
+        );
+        payload = aeadSeal(peer.sendKey, nonceFor(this.counter), headerBytes, body);
+      }
+      frame = encodeFrame(headerBytes, payload, this.signer(signedBytes(headerBytes, payload)));
     }
-    const frame = encodeFrame(headerBytes, payload, this.signer(signedBytes(headerBytes, payload)));
     assert(
       frame.length <= this.maxFrameBytes,
       "sealed frame within maxFrameBytes (payload size is checked by callers)",
@@ -276,6 +370,7 @@ export class SecureChannel {
     const decoded = decodeFrame(frame);
     if (decoded === undefined) return reject("malformed");
     const { header } = decoded;
+    if (header.v === MAC_FRAME_VERSION && !this.macFrames) return reject("malformed");
     if (header.svc !== this.serviceId) return reject("wrongService");
     if (header.to !== this.nodeId) return reject("wrongReceiver");
     const peer = this.peerTable.get(header.from);
@@ -283,33 +378,49 @@ export class SecureChannel {
     const known = this.senders.get(header.from);
     const freshness = checkFreshness(header, known, peer.info.minSessionEpoch ?? 0);
     if (freshness !== undefined) return reject(freshness);
-    if (
-      !verifySignature(peer.info.publicKey, signedBytes(decoded.headerBytes, decoded.body), decoded.signature)
-    ) {
-      return reject("badSignature");
-    }
     const sameSession = known !== undefined && known.epoch === header.ep;
     // The body handed on is always a buffer of its own (handlers keep views into it): the
     // plaintext of a confidential frame, or a copy of a clear one (decodeFrame gives views).
     let body: Uint8Array;
     let receiveKey = sameSession ? known.receiveKey : undefined;
-    if (header.c) {
-      receiveKey ??= this.deriveKey(peer.sharedSecret, header.from, this.nodeId, header.ep, header.sid);
-      const plain = aeadOpen(receiveKey, nonceFor(header.ctr), decoded.headerBytes, decoded.body);
-      if (plain === undefined) return reject("decryptFailed");
-      body = plain;
+    let receiveMacKeys = sameSession ? known.receiveMacKeys : undefined;
+    if (header.v === MAC_FRAME_VERSION) {
+      receiveMacKeys ??= this.deriveMacKeys(
+        peer.sharedSecret,
+        header.from,
+        this.nodeId,
+        header.ep,
+        header.sid,
+      );
+      const opened = openMacFrame(receiveMacKeys, decoded);
+      if (opened === undefined) return reject("badSignature");
+      body = opened;
     } else {
-      body = new Uint8Array(decoded.body);
+      if (
+        !verifySignature(peer.info.publicKey, signedBytes(decoded.headerBytes, decoded.body), decoded.auth)
+      ) {
+        return reject("badSignature");
+      }
+      if (header.c) {
+        receiveKey ??= this.deriveKey(peer.sharedSecret, header.from, this.nodeId, header.ep, header.sid);
+        const plain = aeadOpen(receiveKey, nonceFor(header.ctr), decoded.headerBytes, decoded.body);
+        if (plain === undefined) return reject("decryptFailed");
+        body = plain;
+      } else {
+        body = new Uint8Array(decoded.body);
+      }
     }
     if (sameSession) {
       known.highestCtr = header.ctr;
       known.receiveKey = receiveKey;
+      known.receiveMacKeys = receiveMacKeys;
     } else {
       this.rememberSender(header.from, {
         epoch: header.ep,
         sessionId: header.sid,
         highestCtr: header.ctr,
         receiveKey,
+        receiveMacKeys,
       });
     }
     return {
@@ -352,6 +463,32 @@ export class SecureChannel {
       concatBytes(KEY_LABEL, encode([this.serviceId, from, to, epoch])),
     );
   }
+
+  /** The MAC frame keys of `from`'s session `(epoch, sessionId)` towards `to`. */
+  private deriveMacKeys(
+    shared: Uint8Array,
+    from: NodeId,
+    to: NodeId,
+    epoch: number,
+    sessionId: Uint8Array,
+  ): MacKeys {
+    const [aead, mac] = deriveSecretKeys(
+      shared,
+      sessionId,
+      concatBytes(MAC_KEYS_LABEL, encode([this.serviceId, from, to, epoch])),
+      2,
+    );
+    assert(aead !== undefined && mac !== undefined, "two keys derived");
+    return { aead, mac };
+  }
+}
+
+/** The plaintext of an authentic MAC frame (a buffer of its own), or undefined. */
+function openMacFrame(keys: MacKeys, decoded: DecodedFrame): Uint8Array | undefined {
+  const { header, headerBytes, body, auth } = decoded;
+  if (header.c) return aeadOpenDetached(keys.aead, nonceFor(header.ctr), headerBytes, body, auth);
+  if (!hmacSha256Verify(keys.mac, [macPrefix(headerBytes), headerBytes, body], auth)) return undefined;
+  return new Uint8Array(body);
 }
 
 function checkFreshness(

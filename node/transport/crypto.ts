@@ -1,8 +1,8 @@
 /**
  * The transport's cryptography, all through node:crypto (OpenSSL) because it runs per frame:
  * ed25519 signing (~16x faster than @noble/curves here; signatures are deterministic, so the
- * bytes are identical to `sdk/keys.sign`, which `test/transport/crypto.test.ts` checks), x25519
- * ECDH, HKDF-SHA256 and AES-256-GCM.
+ * bytes are identical to `sdk/keys.sign`, which `test/transport/channel.test.ts` checks), x25519
+ * ECDH, HKDF-SHA256, AES-256-GCM and HMAC-SHA256.
  *
  * Key choice: the x25519 key is derived from the ed25519 node identity key (the standard
  * birational map, as libsodium's `crypto_sign_ed25519_pk_to_curve25519` and age's ssh-ed25519
@@ -16,6 +16,7 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   createSecretKey,
@@ -23,6 +24,7 @@ import {
   hkdfSync,
   type KeyObject,
   sign as nodeSign,
+  timingSafeEqual,
 } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { concatBytes, fromHex } from "../../sdk/bytes.js";
@@ -117,6 +119,22 @@ export function deriveAeadKey(sharedSecret: Uint8Array, salt: Uint8Array, info: 
   return createSecretKey(Buffer.from(hkdfSync("sha256", sharedSecret, salt, info, 32)));
 }
 
+/**
+ * HKDF-SHA256 to `count` independent 32-byte keys (one HKDF output of 32 × `count` bytes, cut in
+ * order). `info` must name the keys' purpose and their parties.
+ */
+export function deriveSecretKeys(
+  sharedSecret: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  count: number,
+): KeyObject[] {
+  const okm = new Uint8Array(hkdfSync("sha256", sharedSecret, salt, info, 32 * count));
+  return Array.from({ length: count }, (_, i) =>
+    createSecretKey(Buffer.from(okm.subarray(32 * i, 32 * i + 32))),
+  );
+}
+
 /** AES-256-GCM encryption: returns ciphertext followed by the 16-byte tag. */
 export function aeadSeal(
   key: KeyObject,
@@ -124,12 +142,28 @@ export function aeadSeal(
   aad: Uint8Array,
   plaintext: Uint8Array,
 ): Uint8Array {
+  const { ciphertext, tag } = aeadSealDetached(key, nonce, aad, plaintext);
+  return concatBytes(ciphertext, tag);
+}
+
+/** AES-256-GCM encryption with the 16-byte tag apart from the ciphertext. */
+export function aeadSealDetached(
+  key: KeyObject,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+): { readonly ciphertext: Uint8Array; readonly tag: Uint8Array } {
   assert(nonce.length === GCM_NONCE_BYTES, "GCM nonce must be 12 bytes");
   const cipher = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: GCM_TAG_BYTES });
   cipher.setAAD(aad);
   const head = cipher.update(plaintext);
   const tail = cipher.final();
-  return concatBytes(head, tail, cipher.getAuthTag());
+  const tag = cipher.getAuthTag();
+  return {
+    ciphertext:
+      tail.length === 0 ? new Uint8Array(head.buffer, head.byteOffset, head.length) : concatBytes(head, tail),
+    tag: new Uint8Array(tag.buffer, tag.byteOffset, tag.length),
+  };
 }
 
 /** AES-256-GCM decryption; undefined (never a throw) when the tag does not verify. */
@@ -139,12 +173,28 @@ export function aeadOpen(
   aad: Uint8Array,
   sealed: Uint8Array,
 ): Uint8Array | undefined {
-  if (nonce.length !== GCM_NONCE_BYTES || sealed.length < GCM_TAG_BYTES) return undefined;
+  if (sealed.length < GCM_TAG_BYTES) return undefined;
+  const split = sealed.length - GCM_TAG_BYTES;
+  return aeadOpenDetached(key, nonce, aad, sealed.subarray(0, split), sealed.subarray(split));
+}
+
+/**
+ * AES-256-GCM decryption with the tag apart from the ciphertext; undefined (never a throw) when
+ * the tag is not 16 bytes or does not verify.
+ */
+export function aeadOpenDetached(
+  key: KeyObject,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+): Uint8Array | undefined {
+  if (nonce.length !== GCM_NONCE_BYTES || tag.length !== GCM_TAG_BYTES) return undefined;
   try {
     const decipher = createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: GCM_TAG_BYTES });
     decipher.setAAD(aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_BYTES));
-    const head = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_BYTES));
+    decipher.setAuthTag(tag);
+    const head = decipher.update(ciphertext);
     const tail = decipher.final();
     // GCM's final() returns no bytes: the plaintext is `head`, a buffer of its own (viewed as a
     // plain Uint8Array, not copied again).
@@ -153,4 +203,18 @@ export function aeadOpen(
   } catch {
     return undefined;
   }
+}
+
+/** HMAC-SHA256 of the concatenation of `parts` (fed in order, not copied together). */
+export function hmacSha256(key: KeyObject, parts: readonly Uint8Array[]): Uint8Array {
+  const mac = createHmac("sha256", key);
+  for (const part of parts) mac.update(part);
+  const digest = mac.digest();
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.length);
+}
+
+/** True when `mac` is the HMAC-SHA256 of `parts` under `key`; compared in constant time. */
+export function hmacSha256Verify(key: KeyObject, parts: readonly Uint8Array[], mac: Uint8Array): boolean {
+  const expected = hmacSha256(key, parts);
+  return mac.length === expected.length && timingSafeEqual(expected, mac);
 }

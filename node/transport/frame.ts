@@ -1,27 +1,66 @@
 /**
- * The transport's wire format (pure functions, no keys):
+ * The transport's wire format (pure functions, no keys). Two frame versions share one shape:
  *
- *   frame  = msgpack [headerBytes: bin, body: bin, signature: bin(64)]
- *   header = msgpack {v: 1, svc, from, to, ep, sid: bin(16), ctr, k, c, re?}
- *   signed = "treaty/transport/v1\0" || u32be(len(headerBytes)) || headerBytes || body
+ *   frame  = msgpack [headerBytes: bin, body: bin, auth: bin]
+ *   header = msgpack {v: 1 | 2, svc, from, to, ep, sid: bin(16), ctr, k, c, re?}
  *
- * The signature covers the exact header and body bytes as they travel; a receiver verifies those
- * bytes and never re-encodes anything. The header is its own byte string so that it can also be
- * the associated data of an encrypted body. Decoding is strict (exact key set, types, ranges):
- * anything else is malformed.
+ *   v1 (signed): auth = ed25519 signature (64 bytes) by the sender's identity key over
+ *                "treaty/transport/v1\0" || u32be(len(headerBytes)) || headerBytes || body
+ *   v2 (MAC):    c = true:  body = AES-256-GCM ciphertext, auth = its 16-byte tag
+ *                           (associated data: headerBytes)
+ *                c = false: auth = HMAC-SHA256 (32 bytes) over
+ *                           "treaty/transport/v2\0" || u32be(len(headerBytes)) || headerBytes || body
+ *                both under keys only the two nodes can derive (node/transport/channel.ts)
+ *
+ * The authenticator covers the exact header and body bytes as they travel; a receiver checks
+ * those bytes and never re-encodes anything. The header is its own byte string so that it can
+ * also be the associated data of an encrypted body. Decoding is strict (exact key set, types,
+ * ranges, the authenticator's length for the version and flag): anything else is malformed.
  */
 import { concatBytes, utf8 } from "../../sdk/bytes.js";
 import { decode, decodeViews, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
+import { GCM_TAG_BYTES } from "./crypto.js";
 import type { NodeId } from "./types.js";
 
 /** What a frame carries: a one-way message, a request, or the response to a request. */
 export const FrameKind = { Message: 0, Request: 1, Response: 2 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
-export const FRAME_VERSION = 1;
+/** Signed frames: what every earlier version sends and accepts. */
+export const SIGNED_FRAME_VERSION = 1;
+/** MAC frames: sent only to a peer whose session id advertises them (`advertisesMacFrames`). */
+export const MAC_FRAME_VERSION = 2;
+export type FrameVersion = typeof SIGNED_FRAME_VERSION | typeof MAC_FRAME_VERSION;
 export const SESSION_ID_BYTES = 16;
 export const SIGNATURE_BYTES = 64;
+/** The HMAC-SHA256 of a clear MAC frame (a confidential one carries the GCM tag, `GCM_TAG_BYTES`). */
+export const HMAC_BYTES = 32;
+
+/**
+ * A session id ends with these 8 bytes when its node accepts MAC frames (version 2): the one
+ * place a signed (version 1) header can carry the claim, since version 1 decoders accept any 16
+ * bytes there and nothing else. The first 8 bytes stay random. A session id of an earlier version
+ * is 16 random bytes, so it carries the marker by chance with probability 2^-64.
+ */
+export const MAC_FRAMES_MARKER = Uint8Array.from([0x74, 0x72, 0x65, 0x61, 0x74, 0x79, 0x02, 0x6d]);
+const MARKER_OFFSET = SESSION_ID_BYTES - MAC_FRAMES_MARKER.length;
+
+/** True when the session id `sid` says its node accepts MAC frames. */
+export function advertisesMacFrames(sid: Uint8Array): boolean {
+  if (sid.length !== SESSION_ID_BYTES) return false;
+  for (let i = 0; i < MAC_FRAMES_MARKER.length; i++) {
+    if (sid[MARKER_OFFSET + i] !== MAC_FRAMES_MARKER[i]) return false;
+  }
+  return true;
+}
+
+/** `sessionId`'s first 8 bytes followed by the marker (a copy; `sessionId` is 16 bytes). */
+export function withMacFramesMarker(sessionId: Uint8Array): Uint8Array {
+  const sid = new Uint8Array(sessionId);
+  sid.set(MAC_FRAMES_MARKER, MARKER_OFFSET);
+  return sid;
+}
 
 /**
  * Bytes a frame adds around its payload, as an upper bound: the header (ids are bounded, so it
@@ -70,7 +109,8 @@ export function nodeSubject(
 
 /** The authenticated header of every frame. */
 export interface FrameHeader {
-  readonly v: typeof FRAME_VERSION;
+  /** 1: signed by the sender's identity key; 2: authenticated by a key the two nodes share. */
+  readonly v: FrameVersion;
   readonly svc: string;
   readonly from: NodeId;
   readonly to: NodeId;
@@ -92,7 +132,8 @@ export interface DecodedFrame {
   readonly header: FrameHeader;
   readonly headerBytes: Uint8Array;
   readonly body: Uint8Array;
-  readonly signature: Uint8Array;
+  /** The signature (v1), GCM tag (v2, confidential) or HMAC (v2, clear). */
+  readonly auth: Uint8Array;
 }
 
 /** Encodes a header with a fixed key order (the bytes are signed as they are, never rebuilt). */
@@ -106,37 +147,53 @@ export function encodeHeader(header: FrameHeader): Uint8Array {
 }
 
 const SIGNING_DOMAIN = utf8.encode("treaty/transport/v1\0");
+const MAC_DOMAIN = utf8.encode("treaty/transport/v2\0");
 
-/** The bytes a frame's signature covers. */
+/** The bytes a v1 frame's signature covers. */
 export function signedBytes(headerBytes: Uint8Array, body: Uint8Array): Uint8Array {
-  const length = new Uint8Array(4);
-  new DataView(length.buffer).setUint32(0, headerBytes.length);
-  return concatBytes(SIGNING_DOMAIN, length, headerBytes, body);
+  return concatBytes(SIGNING_DOMAIN, u32be(headerBytes.length), headerBytes, body);
 }
 
-export function encodeFrame(headerBytes: Uint8Array, body: Uint8Array, signature: Uint8Array): Uint8Array {
-  return encode([headerBytes, body, signature]);
+/** The first bytes a clear v2 frame's HMAC covers; `headerBytes` and `body` follow them. */
+export function macPrefix(headerBytes: Uint8Array): Uint8Array {
+  return concatBytes(MAC_DOMAIN, u32be(headerBytes.length));
+}
+
+function u32be(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, value);
+  return bytes;
+}
+
+export function encodeFrame(headerBytes: Uint8Array, body: Uint8Array, auth: Uint8Array): Uint8Array {
+  return encode([headerBytes, body, auth]);
+}
+
+/** The authenticator length a frame with this version and confidentiality flag must carry. */
+export function authBytes(v: FrameVersion, confidential: boolean): number {
+  if (v === SIGNED_FRAME_VERSION) return SIGNATURE_BYTES;
+  return confidential ? GCM_TAG_BYTES : HMAC_BYTES;
 }
 
 /**
  * Splits and validates a frame; undefined for anything malformed (never a throw). `headerBytes`,
- * `body` and `signature` are views into `bytes`, not copies (a frame is opened at once: a
+ * `body` and `auth` are views into `bytes`, not copies (a frame is opened at once: a
  * confidential body is decrypted into a buffer of its own, a clear one copied once by the channel).
  */
 export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
   const outer = decodeOrUndefined(bytes, decodeViews);
   if (!Array.isArray(outer) || outer.length !== 3) return undefined;
-  const [headerBytes, body, signature] = outer as unknown[];
+  const [headerBytes, body, auth] = outer as unknown[];
   if (
     !(headerBytes instanceof Uint8Array) ||
     !(body instanceof Uint8Array) ||
-    !(signature instanceof Uint8Array)
+    !(auth instanceof Uint8Array)
   ) {
     return undefined;
   }
-  if (signature.length !== SIGNATURE_BYTES) return undefined;
   const header = parseHeader(decodeOrUndefined(headerBytes, decode));
-  return header === undefined ? undefined : { header, headerBytes, body, signature };
+  if (header === undefined || auth.length !== authBytes(header.v, header.c)) return undefined;
+  return { header, headerBytes, body, auth };
 }
 
 function decodeOrUndefined(bytes: Uint8Array, decoder: typeof decode): unknown {
@@ -158,7 +215,7 @@ function parseHeader(value: unknown): FrameHeader | undefined {
   const keys = Object.keys(h);
   if (keys.some((key) => !HEADER_KEYS.has(key))) return undefined;
   const { v, svc, from, to, ep, sid, ctr, k, c, re } = h;
-  if (v !== FRAME_VERSION) return undefined;
+  if (v !== SIGNED_FRAME_VERSION && v !== MAC_FRAME_VERSION) return undefined;
   if (!isValidServiceId(svc) || !isValidNodeId(from) || !isValidNodeId(to)) return undefined;
   if (!isCount(ep, 0) || !isCount(ctr, 1)) return undefined;
   if (!(sid instanceof Uint8Array) || sid.length !== SESSION_ID_BYTES) return undefined;

@@ -3,11 +3,13 @@
  * implementations (`NatsTransport` over a real nats-server, `MemoryTransport` in process), one
  * conformance suite (`test/transport/conformance.ts`) that both pass.
  *
- * Every frame on the wire is signed by the sender's node identity key and bound to the service,
- * sender, receiver, the sender's session and a per-session counter, so forged, replayed,
- * re-targeted or tampered frames are dropped and counted, never thrown into the node. Confidential
- * payloads (forwarded user requests, ledger secret deliveries) are also encrypted between the two
- * nodes. The wire format and the replay rule are documented in `node/transport/README.md`.
+ * Every frame on the wire is authenticated as the sender node's (signed by its identity key, or,
+ * between nodes that both speak MAC frames, a MAC / AES-GCM tag under a key only the two nodes
+ * derive from their identity keys) and bound to the service, sender, receiver, the sender's
+ * session and a per-session counter, so forged, replayed, re-targeted or tampered frames are
+ * dropped and counted, never thrown into the node. Confidential payloads (consensus messages,
+ * forwarded user requests, ledger secret deliveries) are also encrypted between the two nodes.
+ * The wire format, the threat model and the replay rule are in `node/transport/README.md`.
  */
 import type { KeyPair, PublicKey } from "../../sdk/keys.js";
 
@@ -59,7 +61,9 @@ export const SEND_DROP_REASONS = ["unknownPeer", "disconnected", "closed"] as co
 
 /**
  * Why an incoming frame was rejected. In the order they are checked: the cheap structural checks
- * come first and the signature is verified only for frames that could be accepted.
+ * come first and the signature or MAC is checked only for frames that could be accepted.
+ * `badSignature` covers both: a signature (signed frames) or a MAC / GCM tag (MAC frames) that
+ * does not check.
  */
 export const RECEIVE_DROP_REASONS = [
   "oversize",
@@ -98,7 +102,10 @@ export interface TransportOptions {
   /** The service (network) this node belongs to: 1..64 characters from `[A-Za-z0-9_-]`. */
   readonly serviceId: string;
   readonly nodeId: NodeId;
-  /** The node identity key pair (ed25519); signs every frame and, converted to x25519, encrypts. */
+  /**
+   * The node identity key pair (ed25519): signs frames and, converted to x25519, derives the keys
+   * that encrypt frames and authenticate MAC frames.
+   */
   readonly identity: KeyPair;
   /**
    * This start's session epoch: a safe integer strictly greater than every epoch this identity
@@ -107,7 +114,11 @@ export interface TransportOptions {
    * seen a newer one.
    */
   readonly sessionEpoch: number;
-  /** 16 random bytes naming this session; fresh on every start (defaults to the CSPRNG). */
+  /**
+   * 16 random bytes naming this session; fresh on every start (defaults to the CSPRNG). The
+   * transport keeps the first 8 and replaces the last 8 by the marker that advertises MAC frames
+   * (node/transport/README.md, "Mixed versions").
+   */
   readonly sessionId?: Uint8Array;
   readonly peers?: readonly PeerInfo[];
   /** Largest payload `send`, `request` or a response may carry. Default and maximum: `MAX_MESSAGE_BYTES`. */
@@ -147,7 +158,7 @@ export interface Transport {
   highestSessionEpoch(id: NodeId): number | undefined;
 
   /**
-   * Fire-and-forget, signed, in clear. Never throws for network conditions (unknown peer,
+   * Fire-and-forget, authenticated, in clear. Never throws for network conditions (unknown peer,
    * disconnected, closed: dropped and counted); throws `PayloadTooLarge` when `message` exceeds
    * `maxMessageBytes` and `MalformedRequest` when it is not a Uint8Array.
    */

@@ -12,7 +12,15 @@ import { encode } from "../../sdk/codec.js";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, type KeyPair } from "../../sdk/keys.js";
 import { type ChannelOptions, SecureChannel } from "../../node/transport/channel.js";
-import { FRAME_OVERHEAD_BYTES, FrameKind } from "../../node/transport/frame.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeHeader,
+  FRAME_OVERHEAD_BYTES,
+  FrameKind,
+  MAC_FRAME_VERSION,
+  SIGNED_FRAME_VERSION,
+} from "../../node/transport/frame.js";
 import type {
   ConnectionState,
   DropReason,
@@ -377,6 +385,49 @@ export function transportConformance(name: string, makeHarness: () => Promise<Co
         b.inbox.length = 0;
       }
       assert.ok(dropped(b, "badSignature") >= 6);
+    });
+
+    it("sends MAC frames once both sides have heard from each other, and drops them replayed, reflected, redirected, tampered, truncated or from a removed peer", async () => {
+      const { serviceId, keys, nodes } = await cluster(["a", "b", "c"]);
+      const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+      // a has heard nothing from b: its first frame is signed; once b answered, a MACs.
+      const first = await sendRecorded(serviceId, a, b, utf8.encode("first"), true);
+      assert.equal(decodeFrame(first)?.header.v, SIGNED_FRAME_VERSION);
+      await sendRecorded(serviceId, b, a, utf8.encode("answer"), true);
+      const secret = await sendRecorded(serviceId, a, b, utf8.encode("pay 10 to carol"), true);
+      const clear = await sendRecorded(serviceId, a, b, utf8.encode("heartbeat"), false);
+      for (const frame of [secret, clear]) {
+        assert.equal(decodeFrame(frame)?.header.v, MAC_FRAME_VERSION);
+        await expectDrop(serviceId, b, frame, "replay");
+        await expectDrop(serviceId, a, frame, "wrongReceiver"); // reflected to its sender
+        await expectDrop(serviceId, c, frame, "wrongReceiver"); // redirected to a third node
+        const decoded = decodeFrame(frame)!;
+        // Re-addressed to c with a's authenticator: c's key with a is another key.
+        const readdressed = encodeFrame(
+          encodeHeader({ ...decoded.header, to: "c" }),
+          decoded.body,
+          decoded.auth,
+        );
+        await expectDrop(serviceId, c, readdressed, "badSignature");
+        // Tampered header (a higher counter, so not a replay) and a forged authenticator.
+        const bumped = encodeFrame(
+          encodeHeader({ ...decoded.header, ctr: decoded.header.ctr + 1000 }),
+          decoded.body,
+          decoded.auth,
+        );
+        await expectDrop(serviceId, b, bumped, "badSignature");
+        await expectDrop(serviceId, b, frame.subarray(0, frame.length - 1), "malformed");
+      }
+      assert.equal(b.inbox.filter((r) => r.from === "a").length, 3);
+      assert.equal(c.inbox.length, 0);
+      // Removed: a's MAC frames are refused before any key is used; trusted again, they pass.
+      b.transport.removePeer("a");
+      a.transport.sendConfidential("b", utf8.encode("after removal"));
+      await waitFor(() => dropped(b, "unknownSender") === 1, "b to drop a's MAC frame");
+      b.transport.addPeer({ id: "a", publicKey: keys[0]!.identity });
+      a.transport.sendConfidential("b", utf8.encode("back"));
+      await waitFor(() => b.inbox.length === 4, "a's frame after re-adding");
+      assert.equal(utf8.decode(b.inbox[3]!.message), "back");
     });
 
     it("drops a frame re-targeted to another node (wrongReceiver) or another service (wrongService)", async () => {
