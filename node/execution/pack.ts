@@ -36,7 +36,7 @@ export function packResults(results: readonly ExecResult[]): PackedResults {
   const packer = new Packer(total);
   const packed = results.map((result): ExecResult => {
     if (!result.ok || writeSetBytes(result.writeSet) === 0) return result;
-    return { ...result, writeSet: packer.writeSet(result.writeSet) };
+    return withWriteSet(result, packer.writeSet(result.writeSet));
   });
   return { results: packed, buffer: packer.done() };
 }
@@ -52,6 +52,17 @@ export function packItems(items: readonly VersionedWriteSet[]): PackedItems {
     return { version: item.version, writeSet: packer.writeSet(item.writeSet) };
   });
   return { items: packed, buffer: packer.done() };
+}
+
+/**
+ * `result` with `writeSet` in place of its own: the fields written out rather than spread (a
+ * spread built the copy's hidden class anew for every result), optional ones only when present.
+ */
+function withWriteSet(result: ExecResult & { ok: true }, writeSet: WriteSet): ExecResult {
+  const { seqno, txid, result: value, events, claimsDigest } = result;
+  return claimsDigest === undefined
+    ? { ok: true, seqno, txid, result: value, writeSet, events }
+    : { ok: true, seqno, txid, result: value, writeSet, events, claimsDigest };
 }
 
 /** Copies write sets into one buffer of exactly the bytes they hold. */

@@ -41,6 +41,8 @@ export async function serveEngine(
       retention: init.retention,
       progress: new Int32Array(init.progress),
       hooks,
+      // Every batch's write sets are packed (copied) into its reply: no copies before that.
+      shareWriteSets: true,
     });
   } catch (err) {
     post(port, { kind: "fatal", error: toWireError(err) });

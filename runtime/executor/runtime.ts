@@ -109,6 +109,12 @@ export interface RuntimeOptions {
   readonly spareInstances?: number;
   /** Monotonic clock for the wall-clock safety net (default performance.now). */
   readonly clock?: Clock;
+  /**
+   * Outcome write sets hold the transaction's own byte arrays (`KvTx.writeSetView`) instead of
+   * copies: only for a caller that copies them before they leave it and never changes them (the
+   * execution worker packs them into its reply). Default false: fresh copies.
+   */
+  readonly shareWriteSets?: boolean;
 }
 
 interface Loaded {
@@ -165,7 +171,15 @@ export class ContractRuntime {
   #limits: SandboxLimits;
   #disposed = false;
 
-  private constructor(engine: QuickJsEngine, limits: SandboxLimits, clock: Clock | undefined) {
+  readonly #shareWriteSets: boolean;
+
+  private constructor(
+    engine: QuickJsEngine,
+    limits: SandboxLimits,
+    clock: Clock | undefined,
+    shareWriteSets: boolean,
+  ) {
+    this.#shareWriteSets = shareWriteSets;
     this.#engine = engine;
     this.#inspector = new InspectorInstances(engine);
     this.#limits = limits;
@@ -179,7 +193,7 @@ export class ContractRuntime {
       options.spareInstances === undefined ? {} : { spareInstances: options.spareInstances },
     );
     await engine.ready(limits.heapBytes);
-    return new ContractRuntime(engine, limits, options.clock);
+    return new ContractRuntime(engine, limits, options.clock, options.shareWriteSets === true);
   }
 
   /** The limits in force. */
@@ -413,7 +427,8 @@ export class ContractRuntime {
     const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host);
     const outcome = checkOutcome(text, limits.maxResultBytes);
     if (!outcome.ok) return failed(outcome.error.code, outcome.error.message);
-    const writeSet = tx.writeSet();
+    const writeSet =
+      this.#shareWriteSets && tx.writeSetView !== undefined ? tx.writeSetView() : tx.writeSet();
     const writeBytes = writeSetBytes(writeSet);
     if (writeBytes > MAX_TX_WRITE_BYTES) {
       throw new TreatyError(
