@@ -31,11 +31,12 @@ export interface PackedItems {
 /** See the module comment. `results` is not modified. */
 export function packResults(results: readonly ExecResult[]): PackedResults {
   let total = 0;
-  for (const result of results) if (result.ok) total += writeSetBytes(result.writeSet);
+  const sizes = results.map((result) => (result.ok ? writeSetBytes(result.writeSet) : 0));
+  for (const size of sizes) total += size;
   if (total === 0) return { results: results.slice(), buffer: null };
   const packer = new Packer(total);
-  const packed = results.map((result): ExecResult => {
-    if (!result.ok || writeSetBytes(result.writeSet) === 0) return result;
+  const packed = results.map((result, i): ExecResult => {
+    if (!result.ok || sizes[i] === 0) return result;
     return withWriteSet(result, packer.writeSet(result.writeSet));
   });
   return { results: packed, buffer: packer.done() };

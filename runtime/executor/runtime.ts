@@ -440,7 +440,7 @@ export class ContractRuntime {
       ok: true,
       result: outcome.result,
       writeSet,
-      events: Object.freeze([...host.events]),
+      events: host.events.length === 0 ? NO_EVENTS : Object.freeze([...host.events]),
     };
   }
 
@@ -484,6 +484,9 @@ function writeSetBytes(writeSet: WriteSet): number {
   }
   return bytes;
 }
+
+/** The events of a call that emitted none: one frozen array for all of them. */
+const NO_EVENTS: readonly ContractEvent[] = Object.freeze([]);
 
 function failed(code: string, message: string): CallOutcome {
   return { ok: false, error: { code, message }, writeSet: EMPTY_WRITE_SET, events: Object.freeze([]) };
