@@ -38,8 +38,9 @@
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
- * replication), the worker round trip per executed call beside `bench:runtime`'s in-process
- * figure (run as a child at the end), the elections started during the run (spurious: the
+ * replication), the worker round trip per executed call beside the worker's own service time
+ * per call (measured inside the worker), the execution thread's CPU per write and
+ * `bench:runtime`'s in-process figure (run as a child at the end), the elections started during the run (spurious: the
  * leader is never stopped in a write run; their total is printed at the end) (a write answered
  * NotLeader or OutcomeUnknown because leadership moved, or Unavailable, is sent again, the same
  * signed bytes, and counted as resent by code, table column "NL/OU/UA"; a resend answered Replay
@@ -278,6 +279,12 @@ interface WriteResult {
    */
   readonly leaderStages: Readonly<Record<string, number>> | null;
   readonly executionMicrosPerCall: number | null;
+  /**
+   * The execution worker's own service time per executed call, µs: wall time inside the worker
+   * from starting a batch to handing its reply to postMessage (stage `executionWorker`), without
+   * the queueing, crossings and main-thread delay the round trip above includes.
+   */
+  readonly executionServiceMicrosPerCall: number | null;
   /** Elections started by any node during the run (a healthy leader under load sees none). */
   readonly elections: number;
   /** Writes refused with NotLeader and sent again (leadership moved during the run). */
@@ -620,6 +627,8 @@ async function writeRun(
         : null,
       leaderStages: stages,
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
+      executionServiceMicrosPerCall:
+        calls > 0 ? Math.round((delta(0, "stage:executionWorker") * 1e6) / calls) : null,
       elections: measured.reduce((sum, _, i) => sum + delta(i, "elections"), 0),
       resentNotLeader: resent.NotLeader,
       resentOutcomeUnknown: resent.OutcomeUnknown,
@@ -1258,8 +1267,9 @@ async function main(): Promise<void> {
         .join("; ")}; nats-server ${cpu.natsServer ?? "-"}\n`,
     );
   }
+  const slash = (figures: (number | null | undefined)[]) => figures.map((f) => f ?? "-").join("/");
   process.stderr.write(
-    `execution in the node (worker round trip included): ${writeResults.map((w) => w.executionMicrosPerCall ?? "-").join("/")} µs per call; in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
+    `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included); ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch); ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
   );
   for (const r of report.ratios) process.stderr.write(`${r.what}: ${r.ratio}\n`);
   process.stderr.write(line(["treaty reads", "nodes", "in flight", "reads/s", "", "p50", "p99", "resent"]));

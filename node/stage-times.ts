@@ -15,7 +15,11 @@
  *   or handing it to the verify workers and taking their answers (node/verify/pool.ts);
  * - `signatureWorker`: the verify workers' time checking signatures (off the main thread);
  * - `execution`: worker round trips of executed batches (wall time while the main thread is free;
- *   `executionCalls` counts the calls they carried);
+ *   `executionCalls` counts the calls they carried): queueing behind the worker's other requests,
+ *   the crossings both ways and the main thread's delay in taking the reply included;
+ * - `executionWorker`: the execution worker's service time of those batches, measured inside the
+ *   worker (wall time from starting a batch to handing its reply to postMessage: no queueing, no
+ *   crossing; node/execution/protocol.ts `serviceMs`), added by the execution service;
  * - `ledger`: assembling, encoding, sealing and hashing entries into the ledger and Merkle tree;
  * - `persistence`: handing entries to the store and writing the hard state;
  * - `replication`: encoding and sending consensus messages, decoding and stepping received ones.
@@ -25,6 +29,7 @@ export type Stage =
   | "signature"
   | "signatureWorker"
   | "execution"
+  | "executionWorker"
   | "ledger"
   | "persistence"
   | "replication";
@@ -34,6 +39,7 @@ const micros: Record<Stage | "executionCalls", number> = {
   signature: 0,
   signatureWorker: 0,
   execution: 0,
+  executionWorker: 0,
   ledger: 0,
   persistence: 0,
   replication: 0,

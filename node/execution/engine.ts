@@ -81,6 +81,13 @@ export interface EngineOptions {
    * KV_COMMIT_INTERVAL_MS on LMDB, 0 in memory).
    */
   readonly kvCommitIntervalMs?: number;
+  /**
+   * The write sets of `executeBatch`'s results hold the transactions' own byte arrays, which the
+   * KV holds too, instead of copies (RuntimeOptions.shareWriteSets): only for a caller that copies
+   * them before they go anywhere and never changes them. serve.ts sets it (it packs every batch's
+   * write sets into its reply); default false.
+   */
+  readonly shareWriteSets?: boolean;
 }
 
 /**
@@ -143,7 +150,7 @@ export class ExecutionEngine {
     const retention = resolveRetention(options.retention);
     const progress = options.progress ?? new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     assert(progress.length >= PROGRESS_SLOTS, "engine: the progress buffer has PROGRESS_SLOTS slots");
-    const runtime = await ContractRuntime.create({ limits });
+    const runtime = await ContractRuntime.create({ limits, shareWriteSets: options.shareWriteSets === true });
     let kv: KvStore;
     try {
       kv = KvStore.open(options.kvPath, {
@@ -283,7 +290,7 @@ export class ExecutionEngine {
         return { ok: false, error: { code: "Unavailable", message: `read: ${err.message}; retry` } };
       }
       const outcome = this.#runtime.execute(
-        { ...contractCall(call), txid: null },
+        contractCall(call, null),
         new ReadonlyTx(tx, `${String(call.contract)}.${String(call.method)}`),
       );
       if (!outcome.ok)
@@ -492,7 +499,7 @@ export class ExecutionEngine {
       this.#kv.applyTx(seqno, tx);
       return { ok: true, seqno, txid, result: governed.result, writeSet, events: [] };
     }
-    const outcome = this.#runtime.execute({ ...contractCall(call), txid }, tx);
+    const outcome = this.#runtime.execute(contractCall(call, txid), tx);
     if (!outcome.ok)
       return { ok: false, error: { code: outcome.error.code, message: outcome.error.message } };
     // A bound claims digest and declared public events travel in the entry (node/events/record.ts).
@@ -503,6 +510,10 @@ export class ExecutionEngine {
     if (eventFailure !== undefined) return { ok: false, error: eventFailure };
     const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
     this.#kv.applyTx(seqno, tx);
+    // Object literals of one shape each, no spread: a spread made V8 build the result's hidden
+    // class anew on every call (a slow property definition in every call's profile).
+    if (claims.claimsDigest === undefined)
+      return { ok: true, seqno, txid, result: outcome.result, writeSet, events: claims.events };
     return {
       ok: true,
       seqno,
@@ -510,7 +521,7 @@ export class ExecutionEngine {
       result: outcome.result,
       writeSet,
       events: claims.events,
-      ...(claims.claimsDigest !== undefined && { claimsDigest: claims.claimsDigest }),
+      claimsDigest: claims.claimsDigest,
     };
   }
 
@@ -586,13 +597,14 @@ export class ExecutionEngine {
   }
 }
 
-/** The runtime's view of a call (the nonce stays with the engine). */
-function contractCall(call: ExecCall): Omit<ContractCall, "txid"> {
+/** The runtime's view of a call with `txid` (the nonce stays with the engine). */
+function contractCall(call: ExecCall, txid: string | null): ContractCall {
   return {
     contract: call.contract,
     method: call.method,
     args: call.args,
     caller: call.caller,
+    txid,
     timeMs: call.timeMs,
     seed: call.seed,
   };

@@ -104,7 +104,8 @@ export function nonceHorizon(tx: KvTx): number {
 
 /**
  * Records `nonce` for `callerId`, created at `createdMs`, as consumed by `record.txid` in `tx`
- * (`key`: its `nonceKey`, when the caller has it already). Throws the store's TreatyError
+ * (`key`: its `nonceKey`, when the caller has it already; the tx may keep that array, so the
+ * caller hands it over and does not use it again). Throws the store's TreatyError
  * (`KeyTooLarge`) when caller id and nonce together exceed the store's key cap.
  */
 export function recordNonce(
@@ -115,8 +116,17 @@ export function recordNonce(
   record: NonceRecord,
   key: Uint8Array = nonceKey(callerId, nonce),
 ): void {
-  tx.set(INTERNAL.nonces, key, nonceRecordValue(record));
-  tx.set(INTERNAL.nonceExpiry, nonceExpiryKey(createdMs, callerId, nonce), new Uint8Array(0));
+  const value = nonceRecordValue(record);
+  const expiryKey = nonceExpiryKey(createdMs, callerId, nonce);
+  if (tx.setOwned === undefined) {
+    tx.set(INTERNAL.nonces, key, value);
+    tx.set(INTERNAL.nonceExpiry, expiryKey, new Uint8Array(0));
+    return;
+  }
+  // Every array here was made for these two rows alone (`key` included: see above), so the tx
+  // may keep them instead of copying them.
+  tx.setOwned(INTERNAL.nonces, key, value);
+  tx.setOwned(INTERNAL.nonceExpiry, expiryKey, new Uint8Array(0));
 }
 
 /**

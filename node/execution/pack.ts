@@ -31,12 +31,13 @@ export interface PackedItems {
 /** See the module comment. `results` is not modified. */
 export function packResults(results: readonly ExecResult[]): PackedResults {
   let total = 0;
-  for (const result of results) if (result.ok) total += writeSetBytes(result.writeSet);
+  const sizes = results.map((result) => (result.ok ? writeSetBytes(result.writeSet) : 0));
+  for (const size of sizes) total += size;
   if (total === 0) return { results: results.slice(), buffer: null };
   const packer = new Packer(total);
-  const packed = results.map((result): ExecResult => {
-    if (!result.ok || writeSetBytes(result.writeSet) === 0) return result;
-    return { ...result, writeSet: packer.writeSet(result.writeSet) };
+  const packed = results.map((result, i): ExecResult => {
+    if (!result.ok || sizes[i] === 0) return result;
+    return withWriteSet(result, packer.writeSet(result.writeSet));
   });
   return { results: packed, buffer: packer.done() };
 }
@@ -52,6 +53,17 @@ export function packItems(items: readonly VersionedWriteSet[]): PackedItems {
     return { version: item.version, writeSet: packer.writeSet(item.writeSet) };
   });
   return { items: packed, buffer: packer.done() };
+}
+
+/**
+ * `result` with `writeSet` in place of its own: the fields written out rather than spread (a
+ * spread built the copy's hidden class anew for every result), optional ones only when present.
+ */
+function withWriteSet(result: ExecResult & { ok: true }, writeSet: WriteSet): ExecResult {
+  const { seqno, txid, result: value, events, claimsDigest } = result;
+  return claimsDigest === undefined
+    ? { ok: true, seqno, txid, result: value, writeSet, events }
+    : { ok: true, seqno, txid, result: value, writeSet, events, claimsDigest };
 }
 
 /** Copies write sets into one buffer of exactly the bytes they hold. */

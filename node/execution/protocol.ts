@@ -178,6 +178,13 @@ export type ReplyMessage =
       readonly value: ReplyValues[Op];
       readonly appliedVersion: number;
       readonly committedVersion: number;
+      /**
+       * A batch's service time in the worker, ms of wall time: from the moment the worker starts
+       * the batch (after the requests before it) until its reply is handed to `postMessage`
+       * (results packed). Not the queueing before it, nor the crossing of the reply, nor the
+       * main thread's delay in taking it (the round trip the sequencer times has all three).
+       */
+      readonly serviceMs?: number;
     }
   | {
       readonly kind: "reply";

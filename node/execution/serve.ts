@@ -41,6 +41,8 @@ export async function serveEngine(
       retention: init.retention,
       progress: new Int32Array(init.progress),
       hooks,
+      // Every batch's write sets are packed (copied) into its reply: no copies before that.
+      shareWriteSets: true,
     });
   } catch (err) {
     post(port, { kind: "fatal", error: toWireError(err) });
@@ -137,17 +139,27 @@ async function answer(
   // A batch applies its calls to the KV as it runs: if its reply cannot reach the main thread,
   // the main thread never learns of those versions, so they must go (see below).
   const appliedBefore = engine.appliedVersion;
+  // A batch's service time (protocol.ts ReplyMessage.serviceMs) starts here.
+  const started = performance.now();
   let message: WorkerMessage;
   // A batch's write-set bytes cross in one transferred buffer (pack.ts).
   let transfer: ArrayBuffer[] = [];
   try {
-    let value = await handle(engine, request);
+    const value = await handle(engine, request);
     if (request.op === "batch") {
       const packed = packResults(value as ReplyValues["batch"]);
-      value = packed.results;
       if (packed.buffer !== null) transfer = [packed.buffer];
+      message = {
+        kind: "reply",
+        id: request.id,
+        ok: true,
+        value: packed.results,
+        ...versions(engine),
+        serviceMs: performance.now() - started,
+      };
+    } else {
+      message = { kind: "reply", id: request.id, ok: true, value, ...versions(engine) };
     }
-    message = { kind: "reply", id: request.id, ok: true, value, ...versions(engine) };
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }

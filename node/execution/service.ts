@@ -58,6 +58,7 @@ import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import { packItems } from "./pack.js";
+import { addStageTime } from "../stage-times.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -742,6 +743,8 @@ export class ExecutionService {
     this.#applied = message.appliedVersion;
     this.#committed = message.committedVersion;
     this.#journal.committedUpTo(message.committedVersion);
+    // A batch's service time in the worker, beside the round trip the sequencer times.
+    if (message.ok && message.serviceMs !== undefined) addStageTime("executionWorker", message.serviceMs);
     if (message.ok) pending.resolve(message.value);
     else pending.reject(fromWireError(message.error));
   }

@@ -114,8 +114,11 @@ export class TxHost implements GuestHost {
   kvSet(map: string, key: string, value: string): void {
     const name = this.#map(map);
     const keyBytes = this.#key(key);
-    this.#writable(`kvSet(${JSON.stringify(map)})`);
-    this.#tx.set(name, keyBytes, this.#value(value, map));
+    if (this.#readonly) this.#writable(`kvSet(${JSON.stringify(map)})`);
+    const valueBytes = this.#value(value, map);
+    // Both arrays were just encoded for this write: a tx that can keep them need not copy them.
+    if (this.#tx.setOwned !== undefined) this.#tx.setOwned(name, keyBytes, valueBytes);
+    else this.#tx.set(name, keyBytes, valueBytes);
   }
 
   kvDelete(map: string, key: string): void {
@@ -227,7 +230,7 @@ export class TxHost implements GuestHost {
   #value(value: string, map: string): Uint8Array {
     // Values reach the ledger, where auditors and the HTTP API read them as JSON: store only
     // JSON text within the output bounds (runtime/sandbox/output.ts), as the ABI promises.
-    checkJsonText(value, `kvSet(${JSON.stringify(map)}) value`, this.#limits.maxValueBytes);
+    checkJsonText(value, () => `kvSet(${JSON.stringify(map)}) value`, this.#limits.maxValueBytes);
     return utf8.encode(value);
   }
 

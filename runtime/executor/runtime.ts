@@ -110,6 +110,12 @@ export interface RuntimeOptions {
   readonly spareInstances?: number;
   /** Monotonic clock for the wall-clock safety net (default performance.now). */
   readonly clock?: Clock;
+  /**
+   * Outcome write sets hold the transaction's own byte arrays (`KvTx.writeSetView`) instead of
+   * copies: only for a caller that copies them before they leave it and never changes them (the
+   * execution worker packs them into its reply). Default false: fresh copies.
+   */
+  readonly shareWriteSets?: boolean;
 }
 
 interface Loaded {
@@ -144,7 +150,15 @@ export class ContractRuntime {
   #limits: SandboxLimits;
   #disposed = false;
 
-  private constructor(engine: QuickJsEngine, limits: SandboxLimits, clock: Clock | undefined) {
+  readonly #shareWriteSets: boolean;
+
+  private constructor(
+    engine: QuickJsEngine,
+    limits: SandboxLimits,
+    clock: Clock | undefined,
+    shareWriteSets: boolean,
+  ) {
+    this.#shareWriteSets = shareWriteSets;
     this.#engine = engine;
     this.#inspector = new InspectorInstances(engine);
     this.#limits = limits;
@@ -158,7 +172,7 @@ export class ContractRuntime {
       options.spareInstances === undefined ? {} : { spareInstances: options.spareInstances },
     );
     await engine.ready(limits.heapBytes);
-    return new ContractRuntime(engine, limits, options.clock);
+    return new ContractRuntime(engine, limits, options.clock, options.shareWriteSets === true);
   }
 
   /** The limits in force. */
@@ -392,7 +406,8 @@ export class ContractRuntime {
     const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host);
     const outcome = checkOutcome(text, limits.maxResultBytes);
     if (!outcome.ok) return failed(outcome.error.code, outcome.error.message);
-    const writeSet = tx.writeSet();
+    const writeSet =
+      this.#shareWriteSets && tx.writeSetView !== undefined ? tx.writeSetView() : tx.writeSet();
     const writeBytes = writeSetBytes(writeSet);
     if (writeBytes > MAX_TX_WRITE_BYTES) {
       throw new TreatyError(
@@ -404,7 +419,7 @@ export class ContractRuntime {
       ok: true,
       result: outcome.result,
       writeSet,
-      events: Object.freeze([...host.events]),
+      events: host.events.length === 0 ? NO_EVENTS : Object.freeze([...host.events]),
     };
   }
 
@@ -448,6 +463,9 @@ function writeSetBytes(writeSet: WriteSet): number {
   }
   return bytes;
 }
+
+/** The events of a call that emitted none: one frozen array for all of them. */
+const NO_EVENTS: readonly ContractEvent[] = Object.freeze([]);
 
 function failed(code: string, message: string): CallOutcome {
   return { ok: false, error: { code, message }, writeSet: EMPTY_WRITE_SET, events: Object.freeze([]) };

@@ -148,10 +148,17 @@ export class Overlay {
         const index = this.maps.get(map);
         const record = index?.get(hex);
         if (index === undefined || record === undefined) continue;
-        const kept = record.writes.filter((w) => w.version > version);
-        if (kept.length === record.writes.length) continue;
-        if (kept.length > 0) index.set(hex, { ...record, writes: kept });
-        else this.forget(index, map, hex);
+        // Versions ascend, so what is kept is a suffix: most keys have no write above `version`
+        // (forgotten at once) or none at or below it (an earlier key of this loop); only a key
+        // written on both sides of the commit point needs the trimmed copy.
+        const { writes } = record;
+        if (writes[writes.length - 1]!.version <= version) {
+          this.forget(index, map, hex);
+          continue;
+        }
+        if (writes[0]!.version > version) continue;
+        const kept = writes.filter((w) => w.version > version);
+        index.set(hex, { map: record.map, key: record.key, hex: record.hex, writes: kept });
       }
     }
   }

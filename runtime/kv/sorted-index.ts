@@ -1,8 +1,9 @@
 /**
  * A map from key (as lowercase hex) to T that can also list its keys in bytewise order.
  * Lowercase hex strings compare (by JS `<`) exactly as their bytes do, so one string serves as
- * both identity and sort key. The sorted key list is rebuilt lazily after out-of-order inserts,
- * so bulk loads cost one sort, and appends in key order keep it without re-sorting.
+ * both identity and sort key. The sorted key list is rebuilt lazily after out-of-order inserts
+ * and deletes other than of the last key, so bulk loads and bulk removals cost one sort, and
+ * appends in key order keep it without re-sorting.
  */
 
 /** Key bounds in hex: `lower` inclusive unless `lowerExclusive`, `upper` exclusive. */
@@ -46,10 +47,15 @@ export class SortedIndex<T> {
     else this.sorted = null;
   }
 
+  /**
+   * Removing the last key keeps the sorted list; any other drops it, to be rebuilt by the next
+   * listing: a commit forgets many keys at once, oldest first (a splice each cost a shift of the
+   * whole list), and one sort serves the next range, if any.
+   */
   delete(hex: string): void {
     if (!this.items.delete(hex) || this.sorted === null) return;
-    const at = lowerBound(this.sorted, hex);
-    this.sorted.splice(at, 1);
+    if (this.sorted[this.sorted.length - 1] === hex) this.sorted.pop();
+    else this.sorted = null;
   }
 
   /** Items in ascending key order. */

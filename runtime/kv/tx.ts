@@ -33,6 +33,11 @@ export interface TxHost {
   ): Iterator<LayerEntry>[];
 }
 
+/** `bytes` itself, unless it is a Buffer (possibly a view of a shared pool): then a copy. */
+function owned(bytes: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(bytes) ? copyBytes(bytes) : bytes;
+}
+
 interface LocalWrite {
   readonly hex: string;
   readonly key: Uint8Array;
@@ -40,9 +45,10 @@ interface LocalWrite {
 }
 
 /**
- * A KvTx over a KvStore. Bytes passed in are copied and bytes read out are fresh copies, so no
- * caller can change stored data. The exception is `writeSet()`, a view of the tx's own buffered
- * writes handed over without copying (the store copies again in `apply`): treat it as read-only.
+ * A KvTx over a KvStore. Bytes passed in are copied and bytes read out are fresh copies (so are
+ * `writeSet()`'s), so no caller can change stored data. The exceptions are explicit: `setOwned`
+ * keeps arrays their caller made for it and hands over, and `writeSetView()` (and, for the
+ * store, `overlayWrites`) hand out the tx's own arrays to callers that only read them.
  * Map and key checks: see KvStore.
  */
 export class StoreTx implements KvTx {
@@ -72,14 +78,27 @@ export class StoreTx implements KvTx {
     this.host.checkKey(ref, key, "key");
     this.host.checkValue(ref, value, "value");
     this.host.ensureCurrent(this.readVersion, this.epoch);
-    this.write(ref, key, copyBytes(value));
+    this.write(ref, copyBytes(key), copyBytes(value));
+  }
+
+  /**
+   * `set` keeping `key` and `value` themselves (KvTx.setOwned: the caller made them for this
+   * write and hands them over). A Buffer is copied all the same: it may be a view of a pool that
+   * other Buffers share.
+   */
+  setOwned(map: string, key: Uint8Array, value: Uint8Array): void {
+    const ref = this.host.mapRef(map, "map");
+    this.host.checkKey(ref, key, "key");
+    this.host.checkValue(ref, value, "value");
+    this.host.ensureCurrent(this.readVersion, this.epoch);
+    this.write(ref, owned(key), owned(value));
   }
 
   delete(map: string, key: Uint8Array): void {
     const ref = this.host.mapRef(map, "map");
     this.host.checkKey(ref, key, "key");
     this.host.ensureCurrent(this.readVersion, this.epoch);
-    this.write(ref, key, null);
+    this.write(ref, copyBytes(key), null);
   }
 
   /**
@@ -143,6 +162,25 @@ export class StoreTx implements KvTx {
   }
 
   /**
+   * `writeSet()` with the tx's own arrays, not copied (KvTx.writeSetView): read-only for the
+   * caller, who copies them before they go anywhere (the overlay may hold the same arrays once
+   * the tx is applied).
+   */
+  writeSetView(): WriteSet {
+    const pub: MapWrites[] = [];
+    const priv: MapWrites[] = [];
+    for (const name of [...this.local.keys()].sort()) {
+      const { writes } = this.local.get(name)!;
+      const entry: MapWrites = {
+        map: name,
+        writes: writes.values().map((w) => [w.key, w.value] as const),
+      };
+      (isPublicMap(name) ? pub : priv).push(entry);
+    }
+    return { public: pub, private: priv };
+  }
+
+  /**
    * The writes for the store's overlay, in write-set order (public maps, then private; maps by
    * name, keys bytewise), with the tx's own byte arrays: no copies. For KvStore.applyTx only,
    * and only for `host`, the store that checked every write as it was made (undefined for
@@ -172,6 +210,7 @@ export class StoreTx implements KvTx {
     return this.host.readAt(ref, key, hex, this.readVersion);
   }
 
+  /** Records a write of arrays the tx owns (copied or handed over by the caller). */
   private write(ref: MapRef, key: Uint8Array, value: Uint8Array | null): void {
     let layer = this.local.get(ref.name);
     if (layer === undefined) {
@@ -179,7 +218,7 @@ export class StoreTx implements KvTx {
       this.local.set(ref.name, layer);
     }
     const hex = hexOf(key);
-    layer.writes.set(hex, { hex, key: copyBytes(key), value });
+    layer.writes.set(hex, { hex, key, value });
   }
 
   private noteRead(map: string, hex: string): void {

@@ -48,6 +48,13 @@ export interface KvTx {
   get(map: string, key: Uint8Array): Uint8Array | undefined;
   has(map: string, key: Uint8Array): boolean;
   set(map: string, key: Uint8Array, value: Uint8Array): void;
+  /**
+   * `set` for arrays made for this write alone (freshly encoded by the caller, referenced nowhere
+   * else): the transaction may keep them instead of copying them, so the caller hands them over
+   * and never reads or changes them again. Same checks and errors as `set`. Optional: callers
+   * fall back to `set` where a transaction does not offer it.
+   */
+  setOwned?(map: string, key: Uint8Array, value: Uint8Array): void;
   delete(map: string, key: Uint8Array): void;
   /** Ordered iteration (bytewise key order) over the merged view, this tx's writes included. */
   range(map: string, options?: RangeOptions): IterableIterator<[Uint8Array, Uint8Array]>;
@@ -55,4 +62,11 @@ export interface KvTx {
   readSet(): ReadonlyMap<string, ReadonlySet<string>>;
   /** This transaction's changes as a write set (empty maps omitted). */
   writeSet(): WriteSet;
+  /**
+   * `writeSet()` without copying the bytes: the arrays are the transaction's own, which a store
+   * may also hold once the transaction is applied. Only for a caller that copies them before they
+   * leave its hands and never changes them (the execution worker packs them into its reply).
+   * Optional: callers fall back to `writeSet()`.
+   */
+  writeSetView?(): WriteSet;
 }

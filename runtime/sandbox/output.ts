@@ -25,18 +25,26 @@ export const MAX_VALUE_NODES = 262_144;
 /** Most keys in one object: the ledger's MessagePack codec writes object sizes in 16 bits. */
 export const MAX_OBJECT_KEYS = 65_535;
 
+/** A value's name in messages, or what makes it (called only when a message is made). */
+type Label = string | (() => string);
+
+function nameOf(label: Label): string {
+  return typeof label === "string" ? label : label();
+}
+
 /** Matches a lone surrogate (with the `u` flag a valid pair is one code point). */
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * Checks `text` (JSON produced by the contract) and returns the parsed value. `what` names the
- * value in messages (`result`, `emit("x") data`, `kvSet("m") value`). Throws TreatyError:
+ * value in messages (`result`, `emit("x") data`, `kvSet("m") value`), or makes that name: a
+ * function is called only when a message needs it (the hot kvSet path builds no label). Throws TreatyError:
  * `ValueTooLarge` over `maxBytes` UTF-8 bytes or `MAX_VALUE_NODES` values, `ValueTooDeep` over
  * `maxDepth` (default MAX_VALUE_DEPTH) levels, `ContractFault` when it is not JSON text.
  */
 export function checkJsonText(
   text: string,
-  what: string,
+  what: Label,
   maxBytes: number,
   maxDepth: number = MAX_VALUE_DEPTH,
 ): unknown {
@@ -74,7 +82,7 @@ export function utf8Length(text: string): number {
  * opening bracket, and every scalar start where a value is expected; object keys are not values). Malformed text is
  * left to JSON.parse, which runs only once the bounds hold.
  */
-function scanStructure(text: string, what: string, maxDepth: number): void {
+function scanStructure(text: string, what: Label, maxDepth: number): void {
   let depth = 0;
   let nodes = 0;
   let inString = false;
@@ -99,7 +107,7 @@ function scanStructure(text: string, what: string, maxDepth: number): void {
         if (depth > maxDepth) {
           throw new TreatyError(
             "ValueTooDeep",
-            `${what}: nested deeper than ${maxDepth} levels of arrays and objects`,
+            `${nameOf(what)}: nested deeper than ${maxDepth} levels of arrays and objects`,
           );
         }
         inObject[depth] = c === 0x7b;
@@ -138,10 +146,10 @@ function scanStructure(text: string, what: string, maxDepth: number): void {
   }
 }
 
-function tooLarge(what: string, why: string): TreatyError {
-  return new TreatyError("ValueTooLarge", `${what}: ${why}`);
+function tooLarge(what: Label, why: string): TreatyError {
+  return new TreatyError("ValueTooLarge", `${nameOf(what)}: ${why}`);
 }
 
-function notJson(what: string, why: string): TreatyError {
-  return new TreatyError("ContractFault", `${what}: ${why}`);
+function notJson(what: Label, why: string): TreatyError {
+  return new TreatyError("ContractFault", `${nameOf(what)}: ${why}`);
 }

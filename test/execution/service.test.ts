@@ -10,6 +10,7 @@ import { AssertionFailure } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
 import { ExecutionService, type ExecutionServiceOptions } from "../../node/execution/service.js";
 import { createLogger } from "../../node/log.js";
+import { stageTotals } from "../../node/stage-times.js";
 import { call, codeOf, counterBundle, okResult, TEST_LIMITS, TempDirs, TestLedger } from "./support.js";
 
 const dirs = new TempDirs();
@@ -210,6 +211,28 @@ describe("ExecutionService", () => {
     await service.close();
     await assert.rejects(service.read(call("counter", "get", { key: "a" })), { code: "Unavailable" });
     await assert.rejects(service.commit(0), { code: "Unavailable" });
+  });
+
+  test("a batch's service time in the worker is added to the executionWorker stage; reads add none", async () => {
+    const ledger = new TestLedger();
+    const service = await start({ ledger });
+    try {
+      await service.loadContract("counter", counterBundle());
+      const before = stageTotals().executionWorker!;
+      ledger.record(
+        await service.executeBatch(1, 1, [
+          call("counter", "add", { key: "a", by: 1 }),
+          call("counter", "add", { key: "b", by: 1 }),
+        ]),
+      );
+      const afterBatch = stageTotals().executionWorker!;
+      assert.ok(afterBatch > before, "the worker's time running the batch is counted");
+      await service.read(call("counter", "get", { key: "a" }));
+      await service.commit(2);
+      assert.equal(stageTotals().executionWorker, afterBatch, "only batches carry a service time");
+    } finally {
+      await service.close();
+    }
   });
 
   test("start refuses bad options and reports a KV that cannot be opened", async () => {

@@ -96,6 +96,25 @@ describe("the sandbox output check", () => {
     );
   });
 
+  it("makes a label given as a function only for a message", () => {
+    let made = 0;
+    const label = () => {
+      made++;
+      return 'kvSet("m") value';
+    };
+    assert.deepEqual(checkJsonText('{"a":[1,2]}', label, 100), { a: [1, 2] });
+    assert.equal(made, 0, "a value that passes makes no label");
+    assert.throws(() => checkJsonText('"too long"', label, 3), {
+      code: "ValueTooLarge",
+      message: 'kvSet("m") value: 10 bytes, the limit is 3',
+    });
+    assert.throws(() => checkJsonText("{", label, 100), {
+      code: "ContractFault",
+      message: /^kvSet\("m"\) value: /,
+    });
+    assert.equal(made, 2);
+  });
+
   it("bounds depth, width and bytes exactly", () => {
     const max = 8 << 20;
     assert.equal(outcome(nested(MAX_VALUE_DEPTH), max), "ok");

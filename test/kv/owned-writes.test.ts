@@ -1,0 +1,74 @@
+/**
+ * The two places a transaction hands over or takes byte arrays without copying them
+ * (runtime/kv/tx.ts): `setOwned` keeps what its caller made for the write, and `writeSetView`
+ * shows the tx's own arrays; `set` and `writeSet` keep copying.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { KvStore } from "../../runtime/kv/store.js";
+import { utf8 } from "../../sdk/bytes.js";
+
+function writesOf(tx: ReturnType<KvStore["begin"]>, view: boolean) {
+  const writeSet = view ? tx.writeSetView!() : tx.writeSet();
+  return [...writeSet.public, ...writeSet.private].flatMap(({ writes }) => writes);
+}
+
+describe("StoreTx owned writes", () => {
+  it("setOwned keeps the caller's arrays; set copies them", () => {
+    const store = KvStore.open(null);
+    const tx = store.begin();
+    const ownedKey = utf8.encode("k1");
+    const ownedValue = utf8.encode('"v1"');
+    const copiedKey = utf8.encode("k2");
+    const copiedValue = utf8.encode('"v2"');
+    tx.setOwned!("m", ownedKey, ownedValue);
+    tx.set("m", copiedKey, copiedValue);
+    const [first, second] = writesOf(tx, true);
+    assert.equal(first![0], ownedKey, "setOwned: the key is kept");
+    assert.equal(first![1], ownedValue, "setOwned: the value is kept");
+    assert.notEqual(second![0], copiedKey, "set: the key is copied");
+    assert.notEqual(second![1], copiedValue, "set: the value is copied");
+    assert.deepEqual(second![1], copiedValue);
+  });
+
+  it("setOwned copies a Buffer (it may share a pool with other Buffers)", () => {
+    const tx = KvStore.open(null).begin();
+    const key = Buffer.from("k");
+    const value = Buffer.from('"v"');
+    tx.setOwned!("m", key, value);
+    const [write] = writesOf(tx, true);
+    assert.notEqual(write![0], key);
+    assert.notEqual(write![1], value);
+    assert.ok(!Buffer.isBuffer(write![1]), "a plain Uint8Array");
+    assert.deepEqual(write![1], new Uint8Array(value));
+  });
+
+  it("setOwned checks like set", () => {
+    const tx = KvStore.open(null, { maxKeyBytes: 4 }).begin();
+    assert.throws(() => tx.setOwned!("m", utf8.encode("12345"), utf8.encode("1")), { code: "KeyTooLarge" });
+    assert.throws(() => tx.setOwned!("", utf8.encode("k"), utf8.encode("1")), { code: "InvalidArgs" });
+    assert.throws(() => tx.setOwned!("m", utf8.encode("k"), "1" as unknown as Uint8Array), {
+      code: "InvalidArgs",
+    });
+  });
+
+  it("writeSetView shows the tx's own arrays, writeSet fresh copies, equal in content", () => {
+    const store = KvStore.open(null);
+    const tx = store.begin();
+    tx.set("public:m", utf8.encode("a"), utf8.encode("1"));
+    tx.set("m", utf8.encode("b"), utf8.encode("2"));
+    tx.delete("m", utf8.encode("c"));
+    assert.deepEqual(tx.writeSetView!(), tx.writeSet());
+    const view = writesOf(tx, true);
+    const again = writesOf(tx, true);
+    const copies = writesOf(tx, false);
+    view.forEach(([key, value], i) => {
+      assert.equal(again[i]![0], key, "the same arrays each time");
+      assert.notEqual(copies[i]![0], key, "writeSet copies keys");
+      if (value !== null) assert.notEqual(copies[i]![1], value, "writeSet copies values");
+    });
+    // What the view shows is what the store holds once applied.
+    store.applyTx(1, tx);
+    assert.deepEqual(store.get("m", utf8.encode("b")), utf8.encode("2"));
+  });
+});
