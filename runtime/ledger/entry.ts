@@ -24,6 +24,7 @@ import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
+import { readHeader, readOuter } from "./entry-read.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
   type LedgerSecret,
@@ -215,13 +216,7 @@ const OUTER_KEYS = [0x68, 0x70, 0x78, 0x73, 0x64];
  */
 export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEntry {
   const at = expectedSeqno;
-  let outer: unknown;
-  try {
-    outer = decodeViews(bytes, `entry ${at}`);
-  } catch (err) {
-    throw corrupt(at, "encoding", (err as Error).message);
-  }
-  const o = exactObject(outer, ["h", "p", "x", "s", "d"], at, "entry");
+  const o = outerOf(bytes, at);
   const headerBytes = bin(o.h, at, "entry.h");
   const publicBytes = bin(o.p, at, "entry.p");
   const sealed = o.x === null ? null : bin(o.x, at, "entry.x");
@@ -277,13 +272,7 @@ export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEn
  * Throws LedgerCorrupt when even that much does not decode.
  */
 export function storedLeafFields(bytes: Uint8Array, seqno: number): LeafFields {
-  let outer: unknown;
-  try {
-    outer = decodeViews(bytes, `entry ${seqno}`);
-  } catch (err) {
-    throw corrupt(seqno, "encoding", (err as Error).message);
-  }
-  const o = exactObject(outer, ["h", "p", "x", "s", "d"], seqno, "entry");
+  const o = outerOf(bytes, seqno);
   const digest = bin(o.d, seqno, "entry.d");
   if (digest.length !== HASH_BYTES) throw corrupt(seqno, "entry.d", "expected 32 bytes");
   const { view, kind, requestDigest, claimsDigest } = decodeHeader(bin(o.h, seqno, "entry.h"), seqno);
@@ -453,12 +442,30 @@ function headerToWire(header: EntryHeader): Record<string, unknown> {
   };
 }
 
-function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
-  let wire: unknown;
+/**
+ * The outer map `{h, p, x, s, d}` of entry bytes (read directly in the layout this code writes,
+ * else decoded by the codec: entry-read.ts). Throws LedgerCorrupt for anything but exactly those keys.
+ */
+function outerOf(bytes: Uint8Array, at: number): Record<string, unknown> {
+  const fast = readOuter(bytes);
+  if (fast !== undefined) return fast as unknown as Record<string, unknown>;
+  let outer: unknown;
   try {
-    wire = decodeViews(bytes, `entry ${at} header`);
+    outer = decodeViews(bytes, `entry ${at}`);
   } catch (err) {
-    throw corrupt(at, "header", (err as Error).message);
+    throw corrupt(at, "encoding", (err as Error).message);
+  }
+  return exactObject(outer, ["h", "p", "x", "s", "d"], at, "entry");
+}
+
+function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
+  let wire: unknown = readHeader(bytes);
+  if (wire === undefined) {
+    try {
+      wire = decodeViews(bytes, `entry ${at} header`);
+    } catch (err) {
+      throw corrupt(at, "header", (err as Error).message);
+    }
   }
   const hasClaims =
     wire !== null &&
