@@ -101,14 +101,10 @@ class Cursor {
       p += 3;
     } else return undefined;
     if (p + n > b.length) return undefined;
-    let s = "";
-    for (let i = p; i < p + n; i++) {
-      const c = b[i]!;
-      if (c >= 0x80) return undefined;
-      s += String.fromCharCode(c);
-    }
+    for (let i = p; i < p + n; i++) if (b[i]! >= 0x80) return undefined;
     this.pos = p + n;
-    return s;
+    // One flat string (a character at a time would build a chain of n partial strings).
+    return n === 0 ? "" : String.fromCharCode.apply(null, b.subarray(p, p + n) as unknown as number[]);
   }
 
   /** A string, or null for a nil. */
