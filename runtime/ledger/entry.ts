@@ -25,6 +25,7 @@ import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
 import { readHeader, readOuter } from "./entry-read.js";
+import { writeHeader, writePrivatePart, writePublicWrites } from "./entry-write.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
   type LedgerSecret,
@@ -113,14 +114,18 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
     "header.secretVersion must name the sealing secret",
   );
   checkWrites(parts.publicWrites, true);
-  const headerBytes = encode(headerToWire(header));
-  const publicBytes = encode(writesToWire(parts.publicWrites));
+  // Written into reused buffers (entry-write.ts; the codec for anything they do not handle): both
+  // are copied into the entry below before the next entry is encoded.
+  const headerBytes = writeHeader(header, ENTRY_FORMAT_VERSION) ?? encode(headerToWire(header));
+  const publicBytes = writePublicWrites(parts.publicWrites) ?? encode(writesToWire(parts.publicWrites));
   let sealed: Uint8Array | null = null;
   if (parts.privatePart !== null) {
     const { part, secret, nonce } = parts.privatePart;
     checkWrites(part.writes, false);
     // Keys in sorted order: the same bytes as encodeCanonical, without its copy.
-    const plaintext = encode({ seed: part.seed, writes: writesToWire(part.writes) });
+    const plaintext =
+      writePrivatePart(part.seed, part.writes) ??
+      encode({ seed: part.seed, writes: writesToWire(part.writes) });
     sealed = sealPrivate(secret, nonce, plaintext, associatedData(headerBytes, publicBytes));
   }
   const digest = contentDigest(headerBytes, publicBytes, sealed, parts.signatureBytes);
