@@ -1,6 +1,7 @@
 /**
- * Readers for the two MessagePack values of an entry that every replicated, audited or proven
- * entry decodes: the outer map `{h, p, x, s, d}` and the header. Each reads exactly the layout
+ * Readers for the MessagePack values of an entry that every replicated, audited or proven entry
+ * decodes: the outer map `{h, p, x, s, d}` and the header; and, as views, the write sets a
+ * follower applies (the public part, the private plaintext). Each reads exactly the layout
  * this code base writes (the codec's canonical bytes: map16, keys in sorted order, the smallest
  * bin, string and integer forms) and returns what `decodeViews` returns for those bytes: a plain
  * object with the same keys in the same order, byte strings as views into the input. Anything
@@ -142,6 +143,52 @@ class Cursor {
     return undefined;
   }
 
+  /** An array header (fixarray, array16, array32) of at most as many items as bytes remain. */
+  arrayLength(): number | undefined {
+    const b = this.bytes;
+    const p = this.pos;
+    if (p >= b.length) return undefined;
+    const t = b[p]!;
+    let n: number;
+    if (t >= 0x90 && t <= 0x9f) {
+      n = t & 0x0f;
+      this.pos = p + 1;
+    } else if (t === 0xdc && p + 3 <= b.length) {
+      n = (b[p + 1]! << 8) | b[p + 2]!;
+      this.pos = p + 3;
+    } else if (t === 0xdd && p + 5 <= b.length) {
+      n = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0;
+      this.pos = p + 5;
+    } else return undefined;
+    // Every item takes at least a byte: a longer count is a truncation (the codec reports it).
+    return n <= b.length - this.pos ? n : undefined;
+  }
+
+  /** A write set's wire form `[[map, [[key, value | nil], ...]], ...]` with ASCII map names. */
+  writes(): unknown[] | undefined {
+    const maps = this.arrayLength();
+    if (maps === undefined) return undefined;
+    const out: unknown[] = [];
+    for (let i = 0; i < maps; i++) {
+      if (this.arrayLength() !== 2) return undefined;
+      const map = this.ascii();
+      if (map === undefined) return undefined;
+      const count = this.arrayLength();
+      if (count === undefined) return undefined;
+      const writes: unknown[] = [];
+      for (let j = 0; j < count; j++) {
+        if (this.arrayLength() !== 2) return undefined;
+        const key = this.bin();
+        if (key === undefined) return undefined;
+        const value = this.binOrNil();
+        if (value === undefined) return undefined;
+        writes.push([key, value]);
+      }
+      out.push([map, writes]);
+    }
+    return out;
+  }
+
   get atEnd(): boolean {
     return this.pos === this.bytes.length;
   }
@@ -219,4 +266,23 @@ export function readHeader(bytes: Uint8Array): Record<string, unknown> | undefin
   return claims === undefined
     ? { kind, meta, request, secret, seqno, v, view }
     : { claims, kind, meta, request, secret, seqno, v, view };
+}
+
+/** A write set (an entry's public part) with ASCII map names and byte keys and values, else undefined. */
+export function readWrites(bytes: Uint8Array): unknown[] | undefined {
+  const c = new Cursor(bytes);
+  const writes = c.writes();
+  return writes !== undefined && c.atEnd ? writes : undefined;
+}
+
+/** The private plaintext `{seed, writes}` (map16; seed a bin or nil; writes as `readWrites`), else undefined. */
+export function readPrivatePart(
+  bytes: Uint8Array,
+): { seed: Uint8Array | null; writes: unknown[] } | undefined {
+  const c = new Cursor(bytes);
+  if (!c.map16(2) || !c.key("seed")) return undefined;
+  const seed = c.binOrNil();
+  if (seed === undefined || !c.key("writes")) return undefined;
+  const writes = c.writes();
+  return writes !== undefined && c.atEnd ? { seed, writes } : undefined;
 }

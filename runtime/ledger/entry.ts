@@ -24,7 +24,7 @@ import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
-import { readHeader, readOuter } from "./entry-read.js";
+import { readHeader, readOuter, readPrivatePart, readWrites } from "./entry-read.js";
 import { writeHeader, writePrivatePart, writePublicWrites } from "./entry-write.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
@@ -298,7 +298,9 @@ export function decodePublicWrites(entry: DecodedEntry, views = false): MapWrite
   const at = entry.header.seqno;
   let wire: unknown;
   try {
-    wire = (views ? decodeViews : decode)(entry.publicBytes, `entry ${at} public part`);
+    wire = views
+      ? (readWrites(entry.publicBytes) ?? decodeViews(entry.publicBytes, `entry ${at} public part`))
+      : decode(entry.publicBytes, `entry ${at} public part`);
   } catch (err) {
     throw corrupt(at, "entry.p", (err as Error).message);
   }
@@ -338,7 +340,9 @@ export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets, vie
   }
   let wire: unknown;
   try {
-    wire = (views ? decodeViews : decode)(plaintext, `entry ${at} private part`);
+    wire = views
+      ? (readPrivatePart(plaintext) ?? decodeViews(plaintext, `entry ${at} private part`))
+      : decode(plaintext, `entry ${at} private part`);
   } catch (err) {
     throw corrupt(at, "private", (err as Error).message);
   }

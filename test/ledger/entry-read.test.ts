@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { decodeViews, encode } from "../../sdk/codec.js";
-import { readHeader, readOuter } from "../../runtime/ledger/entry-read.js";
-import { decodeEntry, encodeEntry, encodeOuter } from "../../runtime/ledger/entry.js";
+import { readHeader, readOuter, readPrivatePart, readWrites } from "../../runtime/ledger/entry-read.js";
+import { decodeEntry, encodeEntry, encodeOuter, writesToWire } from "../../runtime/ledger/entry.js";
 
 /** What the codec decodes, or "throws". */
 function codec(bytes: Uint8Array): unknown {
@@ -163,5 +163,45 @@ describe("entry readers", () => {
     });
     assert.equal(readOuter(reordered), undefined);
     assert.deepEqual(decodeEntry(reordered, 5).header, header);
+  });
+  it("read every write set and private part with ASCII map names, as the codec does, damaged ones too", () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }),
+      fc.constantFrom(255, 256, 65_536).map((n) => new Uint8Array(n).fill(5)),
+    );
+    const writes = (name: fc.Arbitrary<string>) =>
+      fc.array(
+        fc.record({ map: name, writes: fc.array(fc.tuple(bytes, fc.option(bytes)), { maxLength: 18 }) }),
+        { maxLength: 17 },
+      );
+    fc.assert(
+      fc.property(writes(ascii), fc.option(digest), damage, (w, seed, d) => {
+        const wire = writesToWire(w);
+        const publicBytes = encode(wire);
+        const read = readWrites(publicBytes);
+        assert.notEqual(read, undefined);
+        agrees(read, publicBytes);
+        const plain = encode({ seed, writes: wire });
+        const part = readPrivatePart(plain);
+        assert.notEqual(part, undefined);
+        agrees(part, plain);
+        const bad = damaged(publicBytes, d);
+        agrees(readWrites(bad), bad);
+        const badPlain = damaged(plain, d);
+        agrees(readPrivatePart(badPlain), badPlain);
+      }),
+      { numRuns: 400 },
+    );
+    fc.assert(
+      fc.property(writes(anyString), (w) => {
+        const publicBytes = encode(writesToWire(w));
+        agrees(readWrites(publicBytes), publicBytes);
+      }),
+      { numRuns: 200 },
+    );
+    // Shapes the readers leave to the codec: a string where bytes belong, a long count.
+    const odd = encode([["public:m", [["key", null]]]]);
+    assert.equal(readWrites(odd), undefined);
+    assert.equal(readWrites(new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff])), undefined);
   });
 });
