@@ -126,24 +126,33 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
     const plaintext =
       writePrivatePart(part.seed, part.writes) ??
       encode({ seed: part.seed, writes: writesToWire(part.writes) });
-    sealed = sealPrivate(secret, nonce, plaintext, associatedData(headerBytes, publicBytes));
+    // Into a reused buffer: encodeOuter copies it into the entry, and the decoded part is a view there.
+    sealed = sealPrivate(
+      secret,
+      nonce,
+      plaintext,
+      associatedData(headerBytes, publicBytes),
+      sealScratch.take(NONCE_BYTES + plaintext.length + TAG_BYTES),
+    );
   }
   const digest = contentDigest(headerBytes, publicBytes, sealed, parts.signatureBytes);
   const bytes = encodeOuter(headerBytes, publicBytes, sealed, parts.signatureBytes, digest);
-  // The decoded parts are views into `bytes` (their copies there), not into the codec's shared
-  // output buffer, which they would otherwise keep alive.
+  // The decoded parts are views into `bytes` (their copies there), not into the reused buffers
+  // they were written in (the next entry overwrites those) or the codec's shared output buffer.
   const at = (offset: number, part: Uint8Array) => bytes.subarray(offset, offset + part.length);
   let offset = MAP_HEADER_BYTES + 2 + binHeaderLength(headerBytes.length);
   const headerView = at(offset, headerBytes);
   offset += headerBytes.length + 2 + binHeaderLength(publicBytes.length);
   const publicView = at(offset, publicBytes);
+  offset += publicBytes.length + 2;
+  const sealedView = sealed === null ? null : at(offset + binHeaderLength(sealed.length), sealed);
   return {
     bytes,
     decoded: {
       header,
       headerBytes: headerView,
       publicBytes: publicView,
-      sealed,
+      sealed: sealedView,
       signatureBytes: parts.signatureBytes,
       digest,
     },
@@ -389,6 +398,7 @@ class Scratch {
 
 const MAX_SCRATCH_BYTES = 64 * 1024;
 const aadScratch = new Scratch();
+const sealScratch = new Scratch();
 const digestScratch = new Scratch();
 
 function writeU32(out: Uint8Array, at: number, value: number): void {

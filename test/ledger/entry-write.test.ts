@@ -10,7 +10,16 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { encode } from "../../sdk/codec.js";
 import { writeHeader, writePrivatePart, writePublicWrites } from "../../runtime/ledger/entry-write.js";
-import { compareBytes, encodeEntry, type EntryHeader, writesToWire } from "../../runtime/ledger/entry.js";
+import {
+  compareBytes,
+  decodeEntry,
+  encodeEntry,
+  type EntryHeader,
+  openPrivatePart,
+  writesToWire,
+} from "../../runtime/ledger/entry.js";
+import { generateLedgerSecret, LedgerSecrets } from "../../runtime/ledger/secrets.js";
+import { secureRandomBytes } from "../../runtime/crypto.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 
 const ascii = fc.string({ unit: fc.constantFrom(..."abcXYZ09_-.:/ ~".split("")), maxLength: 300 });
@@ -178,6 +187,46 @@ describe("entry writers", () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+  it("leave every decoded part a view into the entry's own bytes, intact after the next entry", () => {
+    const secrets = new LedgerSecrets([generateLedgerSecret(1, secureRandomBytes)]);
+    const secret = secrets.current!;
+    const entry = (seqno: number, fill: number) =>
+      encodeEntry({
+        header: {
+          view: 1,
+          seqno,
+          kind: "user",
+          secretVersion: 1,
+          requestDigest: null,
+          meta: { timeMs: seqno, contract: "c", method: "m", callerId: "u" },
+        },
+        publicWrites: [
+          { map: "public:t", writes: [[new Uint8Array([fill]), new Uint8Array(50).fill(fill)]] },
+        ],
+        privatePart: {
+          part: {
+            seed: null,
+            writes: [{ map: "t", writes: [[new Uint8Array([fill]), new Uint8Array(70).fill(fill)]] }],
+          },
+          secret,
+          nonce: new Uint8Array(12).fill(seqno),
+        },
+        signatureBytes: null,
+      });
+    const first = entry(1, 1);
+    const sealedBefore = Buffer.from(first.decoded.sealed!);
+    entry(2, 2); // reuses every scratch buffer
+    for (const part of [first.decoded.headerBytes, first.decoded.publicBytes, first.decoded.sealed!])
+      assert.equal(part.buffer, first.bytes.buffer);
+    assert.deepStrictEqual(Buffer.from(first.decoded.sealed!), sealedBefore);
+    const read = decodeEntry(first.bytes, 1);
+    assert.deepStrictEqual(Buffer.from(read.sealed!), sealedBefore);
+    const opened = openPrivatePart(read, secrets);
+    assert.deepStrictEqual(
+      Buffer.from(opened.writes[0]!.writes[0]![1]!),
+      Buffer.from(new Uint8Array(70).fill(1)),
     );
   });
 });
