@@ -24,6 +24,8 @@ import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
+import { readHeader, readOuter, readPrivatePart, readWrites } from "./entry-read.js";
+import { writeHeader, writePrivatePart, writePublicWrites } from "./entry-write.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
   type LedgerSecret,
@@ -112,32 +114,45 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
     "header.secretVersion must name the sealing secret",
   );
   checkWrites(parts.publicWrites, true);
-  const headerBytes = encode(headerToWire(header));
-  const publicBytes = encode(writesToWire(parts.publicWrites));
+  // Written into reused buffers (entry-write.ts; the codec for anything they do not handle): both
+  // are copied into the entry below before the next entry is encoded.
+  const headerBytes = writeHeader(header, ENTRY_FORMAT_VERSION) ?? encode(headerToWire(header));
+  const publicBytes = writePublicWrites(parts.publicWrites) ?? encode(writesToWire(parts.publicWrites));
   let sealed: Uint8Array | null = null;
   if (parts.privatePart !== null) {
     const { part, secret, nonce } = parts.privatePart;
     checkWrites(part.writes, false);
     // Keys in sorted order: the same bytes as encodeCanonical, without its copy.
-    const plaintext = encode({ seed: part.seed, writes: writesToWire(part.writes) });
-    sealed = sealPrivate(secret, nonce, plaintext, associatedData(headerBytes, publicBytes));
+    const plaintext =
+      writePrivatePart(part.seed, part.writes) ??
+      encode({ seed: part.seed, writes: writesToWire(part.writes) });
+    // Into a reused buffer: encodeOuter copies it into the entry, and the decoded part is a view there.
+    sealed = sealPrivate(
+      secret,
+      nonce,
+      plaintext,
+      associatedData(headerBytes, publicBytes),
+      sealScratch.take(NONCE_BYTES + plaintext.length + TAG_BYTES),
+    );
   }
   const digest = contentDigest(headerBytes, publicBytes, sealed, parts.signatureBytes);
   const bytes = encodeOuter(headerBytes, publicBytes, sealed, parts.signatureBytes, digest);
-  // The decoded parts are views into `bytes` (their copies there), not into the codec's shared
-  // output buffer, which they would otherwise keep alive.
+  // The decoded parts are views into `bytes` (their copies there), not into the reused buffers
+  // they were written in (the next entry overwrites those) or the codec's shared output buffer.
   const at = (offset: number, part: Uint8Array) => bytes.subarray(offset, offset + part.length);
   let offset = MAP_HEADER_BYTES + 2 + binHeaderLength(headerBytes.length);
   const headerView = at(offset, headerBytes);
   offset += headerBytes.length + 2 + binHeaderLength(publicBytes.length);
   const publicView = at(offset, publicBytes);
+  offset += publicBytes.length + 2;
+  const sealedView = sealed === null ? null : at(offset + binHeaderLength(sealed.length), sealed);
   return {
     bytes,
     decoded: {
       header,
       headerBytes: headerView,
       publicBytes: publicView,
-      sealed,
+      sealed: sealedView,
       signatureBytes: parts.signatureBytes,
       digest,
     },
@@ -215,13 +230,7 @@ const OUTER_KEYS = [0x68, 0x70, 0x78, 0x73, 0x64];
  */
 export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEntry {
   const at = expectedSeqno;
-  let outer: unknown;
-  try {
-    outer = decodeViews(bytes, `entry ${at}`);
-  } catch (err) {
-    throw corrupt(at, "encoding", (err as Error).message);
-  }
-  const o = exactObject(outer, ["h", "p", "x", "s", "d"], at, "entry");
+  const o = outerOf(bytes, at);
   const headerBytes = bin(o.h, at, "entry.h");
   const publicBytes = bin(o.p, at, "entry.p");
   const sealed = o.x === null ? null : bin(o.x, at, "entry.x");
@@ -277,13 +286,7 @@ export function decodeEntry(bytes: Uint8Array, expectedSeqno: number): DecodedEn
  * Throws LedgerCorrupt when even that much does not decode.
  */
 export function storedLeafFields(bytes: Uint8Array, seqno: number): LeafFields {
-  let outer: unknown;
-  try {
-    outer = decodeViews(bytes, `entry ${seqno}`);
-  } catch (err) {
-    throw corrupt(seqno, "encoding", (err as Error).message);
-  }
-  const o = exactObject(outer, ["h", "p", "x", "s", "d"], seqno, "entry");
+  const o = outerOf(bytes, seqno);
   const digest = bin(o.d, seqno, "entry.d");
   if (digest.length !== HASH_BYTES) throw corrupt(seqno, "entry.d", "expected 32 bytes");
   const { view, kind, requestDigest, claimsDigest } = decodeHeader(bin(o.h, seqno, "entry.h"), seqno);
@@ -304,7 +307,9 @@ export function decodePublicWrites(entry: DecodedEntry, views = false): MapWrite
   const at = entry.header.seqno;
   let wire: unknown;
   try {
-    wire = (views ? decodeViews : decode)(entry.publicBytes, `entry ${at} public part`);
+    wire = views
+      ? (readWrites(entry.publicBytes) ?? decodeViews(entry.publicBytes, `entry ${at} public part`))
+      : decode(entry.publicBytes, `entry ${at} public part`);
   } catch (err) {
     throw corrupt(at, "entry.p", (err as Error).message);
   }
@@ -344,7 +349,9 @@ export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets, vie
   }
   let wire: unknown;
   try {
-    wire = (views ? decodeViews : decode)(plaintext, `entry ${at} private part`);
+    wire = views
+      ? (readPrivatePart(plaintext) ?? decodeViews(plaintext, `entry ${at} private part`))
+      : decode(plaintext, `entry ${at} private part`);
   } catch (err) {
     throw corrupt(at, "private", (err as Error).message);
   }
@@ -391,6 +398,7 @@ class Scratch {
 
 const MAX_SCRATCH_BYTES = 64 * 1024;
 const aadScratch = new Scratch();
+const sealScratch = new Scratch();
 const digestScratch = new Scratch();
 
 function writeU32(out: Uint8Array, at: number, value: number): void {
@@ -453,12 +461,30 @@ function headerToWire(header: EntryHeader): Record<string, unknown> {
   };
 }
 
-function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
-  let wire: unknown;
+/**
+ * The outer map `{h, p, x, s, d}` of entry bytes (read directly in the layout this code writes,
+ * else decoded by the codec: entry-read.ts). Throws LedgerCorrupt for anything but exactly those keys.
+ */
+function outerOf(bytes: Uint8Array, at: number): Record<string, unknown> {
+  const fast = readOuter(bytes);
+  if (fast !== undefined) return fast as unknown as Record<string, unknown>;
+  let outer: unknown;
   try {
-    wire = decodeViews(bytes, `entry ${at} header`);
+    outer = decodeViews(bytes, `entry ${at}`);
   } catch (err) {
-    throw corrupt(at, "header", (err as Error).message);
+    throw corrupt(at, "encoding", (err as Error).message);
+  }
+  return exactObject(outer, ["h", "p", "x", "s", "d"], at, "entry");
+}
+
+function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
+  let wire: unknown = readHeader(bytes);
+  if (wire === undefined) {
+    try {
+      wire = decodeViews(bytes, `entry ${at} header`);
+    } catch (err) {
+      throw corrupt(at, "header", (err as Error).message);
+    }
   }
   const hasClaims =
     wire !== null &&

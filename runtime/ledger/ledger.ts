@@ -25,7 +25,17 @@ import { equalBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { createMerkleHasher, HASH_BYTES, type MerkleHasher } from "../../sdk/merkle.js";
-import { type EntryKind, encodeLeafData, type Receipt } from "../../sdk/receipt.js";
+import {
+  type EntryKind,
+  encodeLeafData,
+  entryKindCode,
+  LEAF_DATA_BYTES,
+  LEAF_DATA_CLAIMS_BYTES,
+  LEAF_FORMAT_CLAIMS,
+  LEAF_FORMAT_VERSION,
+  type LeafFields,
+  type Receipt,
+} from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
 import type { MapWrites, WriteSet } from "../kv/types.js";
 import {
@@ -130,6 +140,56 @@ export const RECENT_DECODED_ENTRIES = 4096;
 
 /** Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one. */
 export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data));
+
+/** `0x00 || leaf data`, rewritten for every leaf `leafHash` hashes. */
+const leafInput = new Uint8Array(1 + LEAF_DATA_CLAIMS_BYTES);
+
+/**
+ * The Merkle leaf hash of an entry, `nodeHasher.leaf(encodeLeafData(fields))`, with the leaf
+ * data written straight into one reused buffer: the leaf of every entry written or replicated
+ * without an 82-byte array, a DataView and a fields object of its own. Fields `encodeLeafData`
+ * refuses (a digest that is not 32 bytes, a negative or unsafe view or seqno) go to it, so they
+ * throw its TypeError.
+ */
+export function leafHash(fields: LeafFields): Uint8Array {
+  const { view, seqno, entryDigest, requestDigest } = fields;
+  const claims = fields.claimsDigest ?? null;
+  if (
+    !Number.isSafeInteger(view) ||
+    view < 0 ||
+    !Number.isSafeInteger(seqno) ||
+    seqno < 0 ||
+    entryDigest.length !== HASH_BYTES ||
+    (requestDigest !== null && requestDigest.length !== HASH_BYTES) ||
+    (claims !== null && claims.length !== HASH_BYTES)
+  )
+    return nodeHasher.leaf(encodeLeafData(fields));
+  const b = leafInput;
+  b[0] = 0x00;
+  b[1] = claims === null ? LEAF_FORMAT_VERSION : LEAF_FORMAT_CLAIMS;
+  writeU64(b, 2, view);
+  writeU64(b, 10, seqno);
+  b[18] = entryKindCode(fields.kind);
+  b.set(entryDigest, 19);
+  if (requestDigest === null) b.fill(0, 19 + HASH_BYTES, 19 + 2 * HASH_BYTES);
+  else b.set(requestDigest, 19 + HASH_BYTES);
+  if (claims !== null) b.set(claims, 1 + LEAF_DATA_BYTES);
+  return sha256(b.subarray(0, 1 + (claims === null ? LEAF_DATA_BYTES : LEAF_DATA_CLAIMS_BYTES)));
+}
+
+/** Big-endian u64 of a non-negative safe integer. */
+function writeU64(out: Uint8Array, at: number, value: number): void {
+  const high = Math.floor(value / 2 ** 32);
+  const low = value >>> 0;
+  out[at] = high >>> 24;
+  out[at + 1] = (high >>> 16) & 0xff;
+  out[at + 2] = (high >>> 8) & 0xff;
+  out[at + 3] = high & 0xff;
+  out[at + 4] = low >>> 24;
+  out[at + 5] = (low >>> 16) & 0xff;
+  out[at + 6] = (low >>> 8) & 0xff;
+  out[at + 7] = low & 0xff;
+}
 
 export class Ledger {
   readonly #store: LedgerStore;
@@ -773,7 +833,7 @@ export class Ledger {
 
   /** Adds an entry to the tree and indexes; `stage` false means it is already in the store (open). */
   #add(record: LedgerRecord, entry: DecodedEntry, stage = true): void {
-    this.#tree.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
+    this.#tree.append(leafHash(leafFields(entry)));
     if (stage) {
       this.#staged.push(record);
       this.#recent.set(record.seqno, { record, entry, publicWrites: undefined });
@@ -815,7 +875,7 @@ export class Ledger {
         seqno,
       });
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
-    return nodeHasher.leaf(encodeLeafData(storedLeafFields(record.bytes, seqno)));
+    return leafHash(storedLeafFields(record.bytes, seqno));
   }
 }
 

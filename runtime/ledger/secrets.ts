@@ -136,19 +136,31 @@ export class LedgerSecrets {
   }
 }
 
-/** AES-256-GCM: returns `nonce || ciphertext || tag`. `nonce` must be 12 bytes and never reused with this secret. */
+/**
+ * AES-256-GCM: returns `nonce || ciphertext || tag`. `nonce` must be 12 bytes and never reused with
+ * this secret. With `into` at least `NONCE_BYTES + plaintext.length + TAG_BYTES` long, the result
+ * is written there and a view of it returned (a caller that copies it at once saves an array).
+ */
 export function sealPrivate(
   secret: LedgerSecret,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
+  into?: Uint8Array,
 ): Uint8Array {
   if (nonce.length !== NONCE_BYTES) throw new TypeError(`nonce: expected ${NONCE_BYTES} bytes`);
   const cipher = createCipheriv("aes-256-gcm", secret.entryKeyObject(), nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   const final = cipher.final();
-  return concatBytes(nonce, body, final, cipher.getAuthTag());
+  const size = NONCE_BYTES + body.length + final.length + TAG_BYTES;
+  if (into === undefined || into.length < size) return concatBytes(nonce, body, final, cipher.getAuthTag());
+  const out = into.subarray(0, size);
+  out.set(nonce, 0);
+  out.set(body, NONCE_BYTES);
+  out.set(final, NONCE_BYTES + body.length);
+  out.set(cipher.getAuthTag(), size - TAG_BYTES);
+  return out;
 }
 
 /**

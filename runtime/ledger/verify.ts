@@ -15,7 +15,7 @@
  */
 import { toHex } from "../../sdk/bytes.js";
 import type { PublicKey } from "../../sdk/keys.js";
-import { ENTRY_KINDS, type EntryKind, encodeLeafData } from "../../sdk/receipt.js";
+import { ENTRY_KINDS, type EntryKind } from "../../sdk/receipt.js";
 import {
   corrupt,
   type DecodedEntry,
@@ -24,7 +24,7 @@ import {
   leafFields,
   openPrivatePart,
 } from "./entry.js";
-import { nodeHasher } from "./ledger.js";
+import { leafHash, nodeHasher } from "./ledger.js";
 import { MerkleFrontier } from "./merkle-tree.js";
 import type { LedgerSecrets } from "./secrets.js";
 import { checkSignatureEntry, decodeSignatureRecord } from "./signature.js";
@@ -155,7 +155,7 @@ export function verifyLedger(
         `${record.endsChunk} must end on a signature entry, but entry ${record.seqno} is a ${header.kind} entry`,
       );
     }
-    frontier.append(nodeHasher.leaf(encodeLeafData(leafFields(entry))));
+    frontier.append(leafHash(leafFields(entry)));
     kinds[header.kind]++;
     lastView = header.view;
     bytes += record.bytes.length;
