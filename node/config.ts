@@ -77,7 +77,7 @@ export interface NodeConfig {
     readonly signatureIntervalMs: number;
     /**
      * Also sign unsigned transactions, at most every 5 ms, once the leader's queue has run dry since
-     * its last signature, or once the oldest has waited 5 ms while batches carry fewer than 32
+     * its last signature, or once the oldest has waited 5 ms while batches carry fewer than 8
      * calls (node/sequencer.ts); false: only the two intervals.
      */
     readonly signWhenIdle: boolean;

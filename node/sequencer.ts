@@ -96,10 +96,10 @@ export const DEFAULT_IDLE_SIGNATURE_GAP_MS = 5;
 
 /**
  * An entry waits at most 5 ms for its signature (≤ 200 such signatures a second) while batches
- * carry fewer than 32 calls; batches of 32 or more mean calls pile up behind the pipeline
+ * carry fewer than 8 calls; batches of 8 or more mean calls pile up behind the pipeline
  * (saturation), and the policy alone decides.
  */
-export const DEFAULT_UNSIGNED_WAIT_BOUND: UnsignedWaitBound = { maxWaitMs: 5, busyBatchCalls: 32 };
+export const DEFAULT_UNSIGNED_WAIT_BOUND: UnsignedWaitBound = { maxWaitMs: 5, busyBatchCalls: 8 };
 
 export class Sequencer {
   readonly #o: SequencerOptions;
