@@ -24,9 +24,12 @@
  *
  * Every request is built and signed before the clock starts (node:crypto `signFast`, the bytes
  * the SDK's `signRequest` makes) and sent as raw bytes over keep-alive connections: signing is
- * client CPU, and client, nats-server and nodes share the machine's cores. The commit point is
- * read by polling the leader's `/node/status` every ~2 ms over its own connection: a commit
- * latency includes up to one poll round trip.
+ * client CPU, and client, nats-server and nodes share the machine's cores. In the paced run (the
+ * commit latency target) each write's commit is seen by `/node/tx` long polls on the leader,
+ * answered as its commit point passes the write (bench/commit-watch.ts: one poll per run of
+ * consecutive writes, not one per write); in closed-loop runs the commit point is read by polling
+ * the leader's `/node/status` every ~2 ms over its own connection: a commit latency there
+ * includes up to one poll round trip.
  *
  * Each run also records the CPU time every node process (all its threads) and the client spent
  * per write, read from /proc: on a shared machine the rates move with the neighbours' load, the
@@ -91,6 +94,7 @@ import { parseTxId } from "../sdk/receipt.js";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
+import { commitWatch } from "./commit-watch.js";
 import { postSigned, send } from "./http.js";
 import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
@@ -299,8 +303,9 @@ interface WriteResult {
   /** Writes whose txid came from a Replay answer to a resend (an earlier attempt had run). */
   readonly replayed: number;
   /**
-   * `/node/status` polls of the commit monitor per write, which the leader serves: at low rates
-   * they are much of its CPU per write, and more of them when it answers faster.
+   * Commit-watch requests per write, which the leader serves: `/node/status` polls in closed-loop
+   * runs (at low rates much of its CPU per write, and more of them when it answers faster), `/node/tx`
+   * long polls in paced runs (at most one per write).
    */
   readonly commitPollsPerWrite: number;
 }
@@ -525,7 +530,12 @@ async function writeRun(
   ratePerSecond: number | null,
 ): Promise<WriteResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
-  const monitor = commitMonitor(leader.url);
+  // Paced runs (the latency target) watch each write's commit by long polls (exact); closed-loop
+  // runs poll the commit point (one request per poll, not per write, at saturation).
+  const watch = ratePerSecond === null ? null : commitWatch(leader.url);
+  const monitor = watch === null ? commitMonitor(leader.url) : null;
+  const committedAt = (seqno: number) => (watch ?? monitor!).committedAt(seqno);
+  const polls = () => (watch ?? monitor!).polls;
   const sentAt = new Float64Array(requests.length);
   const ackedAt = new Float64Array(requests.length);
   const seqnos = new Float64Array(requests.length);
@@ -537,7 +547,7 @@ async function writeRun(
   const cpuBefore = pids.map(cpuSample);
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
   const clientBefore = process.cpuUsage();
-  const pollsBefore = monitor.polls;
+  const pollsBefore = polls();
   const started = performance.now();
   const resent: Record<ResentCode, number> = { NotLeader: 0, OutcomeUnknown: 0, Unavailable: 0 };
   let replayed = 0;
@@ -557,7 +567,9 @@ async function writeRun(
       ackedAt[i] = performance.now();
       if (answer.kind !== "txid") throw new Error(`write ${i}: HTTP ${status}: ${text}`);
       if (answer.replayed) replayed++;
-      seqnos[i] = parseTxId(answer.txid).seqno;
+      const txid = parseTxId(answer.txid);
+      seqnos[i] = txid.seqno;
+      watch?.acknowledged(txid.view, txid.seqno);
       return;
     }
   };
@@ -581,7 +593,8 @@ async function writeRun(
     }
     const acknowledged = performance.now();
     const last = Math.max(...seqnos);
-    await monitor.until(last);
+    if (watch !== null) await watch.settled();
+    else await monitor!.until(last);
     const cpuAfter = pids.map(cpuSample);
     const natsAfter = cpuSample(natsPid);
     const client = process.cpuUsage(clientBefore);
@@ -592,10 +605,9 @@ async function writeRun(
     for (const stage of STAGES)
       stages[stage] = Math.round((delta(0, `stage:${stage}`) * 1e6) / requests.length);
     const calls = delta(0, "stage:executionCalls");
-    const committedMs = monitor.committedAt(last)! - started;
+    const committedMs = committedAt(last)! - started;
     const commitLatency = new Float64Array(requests.length);
-    for (let i = 0; i < requests.length; i++)
-      commitLatency[i] = monitor.committedAt(seqnos[i]!)! - sentAt[i]!;
+    for (let i = 0; i < requests.length; i++) commitLatency[i] = committedAt(seqnos[i]!)! - sentAt[i]!;
     const ackLatency = ackedAt.map((t, i) => t - sentAt[i]!);
     return {
       nodes: cluster.nodes.length,
@@ -634,10 +646,11 @@ async function writeRun(
       resentOutcomeUnknown: resent.OutcomeUnknown,
       resentUnavailable: resent.Unavailable,
       replayed,
-      commitPollsPerWrite: Number(((monitor.polls - pollsBefore) / requests.length).toFixed(1)),
+      commitPollsPerWrite: Number(((polls() - pollsBefore) / requests.length).toFixed(1)),
     };
   } finally {
-    await monitor.stop();
+    watch?.stop();
+    await monitor?.stop();
     agent.destroy();
   }
 }

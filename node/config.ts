@@ -77,7 +77,8 @@ export interface NodeConfig {
     readonly signatureIntervalMs: number;
     /**
      * Also sign unsigned transactions, at most every 5 ms, once the leader's queue has run dry since
-     * its last signature (node/sequencer.ts).
+     * its last signature, or once the oldest has waited 5 ms while batches carry fewer than 8
+     * calls (node/sequencer.ts); false: only the two intervals.
      */
     readonly signWhenIdle: boolean;
     /** A ledger chunk file closes at the first signature once it holds this many bytes. */

@@ -33,7 +33,12 @@ import { TreatyError } from "../sdk/errors.js";
 import type { WriteSet } from "../runtime/kv/types.js";
 import type { TransactionInput } from "../runtime/ledger/ledger.js";
 import type { Ledger } from "../runtime/ledger/ledger.js";
-import { type SignaturePolicy, signatureDue } from "../runtime/ledger/policy.js";
+import {
+  type SignaturePolicy,
+  signatureDue,
+  type UnsignedWaitBound,
+  unsignedWaitDue,
+} from "../runtime/ledger/policy.js";
 import type { NodeSigner } from "../runtime/ledger/signature.js";
 import { EMPTY_WRITE_SET } from "../runtime/executor.js";
 import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
@@ -78,10 +83,23 @@ export interface SequencerOptions {
    * DEFAULT_IDLE_SIGNATURE_GAP_MS; null: sign only by the policy).
    */
   readonly idleSignatureGapMs?: number | null;
+  /**
+   * How long an entry may wait for a signature below saturation (runtime/ledger/policy.ts
+   * `unsignedWaitDue`; default DEFAULT_UNSIGNED_WAIT_BOUND, or null, no bound, when
+   * `idleSignatureGapMs` is null: then only the policy signs).
+   */
+  readonly unsignedWaitBound?: UnsignedWaitBound | null;
 }
 
 /** Idle signatures at most every 5 ms: ≤ 200 extra signature entries a second. */
 export const DEFAULT_IDLE_SIGNATURE_GAP_MS = 5;
+
+/**
+ * An entry waits at most 5 ms for its signature (≤ 200 such signatures a second) while batches
+ * carry fewer than 8 calls; batches of 8 or more mean calls pile up behind the pipeline
+ * (saturation), and the policy alone decides.
+ */
+export const DEFAULT_UNSIGNED_WAIT_BOUND: UnsignedWaitBound = { maxWaitMs: 5, busyBatchCalls: 8 };
 
 export class Sequencer {
   readonly #o: SequencerOptions;
@@ -98,6 +116,11 @@ export class Sequencer {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** A batch's results came back with no call waiting since the last signature (see #signIfDue). */
   #ranDry = false;
+  readonly #waitBound: UnsignedWaitBound | null;
+  /** When the oldest entry this sequencer appended since the last signature was appended. */
+  #oldestUnsignedMs: number | null = null;
+  /** Calls in the latest batch (saturation, for #waitBound). */
+  #lastBatchCalls = 0;
 
   constructor(options: SequencerOptions) {
     this.#o = options;
@@ -105,6 +128,12 @@ export class Sequencer {
     this.#maxQueued = options.maxQueuedCalls ?? 10_000;
     this.#idleGapMs =
       options.idleSignatureGapMs === undefined ? DEFAULT_IDLE_SIGNATURE_GAP_MS : options.idleSignatureGapMs;
+    this.#waitBound =
+      options.unsignedWaitBound !== undefined
+        ? options.unsignedWaitBound
+        : this.#idleGapMs === null
+          ? null
+          : DEFAULT_UNSIGNED_WAIT_BOUND;
     this.#lastSignatureMs = options.now();
   }
 
@@ -128,6 +157,7 @@ export class Sequencer {
     return this.#enqueue(async () => {
       const { view } = this.#requireLeader();
       const record = this.#o.ledger.appendTransaction(view, input);
+      this.#appended();
       const [id] = await this.#proposeApplied(record.seqno, input.writeSet, false, record.bytes);
       return id!;
     });
@@ -143,6 +173,7 @@ export class Sequencer {
       const { view } = this.#requireLeader();
       replica.checkMembershipChange(change); // refused before anything is staged (a learner not caught up)
       const record = ledger.appendTransaction(view, input);
+      this.#appended();
       const applied = execution.apply([{ version: record.seqno, writeSet: input.writeSet }]);
       let id: TxId;
       try {
@@ -170,6 +201,12 @@ export class Sequencer {
   /** Becoming leader restarts the signature interval (a new leader signs soon to commit). */
   onBecameLeader(): void {
     this.#lastSignatureMs = this.#o.now() - this.#o.policy.maxIntervalMs;
+    this.#oldestUnsignedMs = null;
+  }
+
+  /** An entry was appended: the oldest unsigned one's time, if it is the first since a signature. */
+  #appended(): void {
+    this.#oldestUnsignedMs ??= this.#o.now();
   }
 
   /** Fails every queued call (e.g. on losing leadership or shutdown). */
@@ -238,6 +275,7 @@ export class Sequencer {
       throw new TreatyError("Unavailable", "too many uncommitted transactions: retry shortly");
     }
     const first = ledger.lastSeqno + 1;
+    this.#lastBatchCalls = batch.length;
     // Checked once this batch's results are back (each signature's apply is checked once).
     const signatureApplied = this.#signatureApplied;
     this.#signatureApplied = Promise.resolve();
@@ -295,6 +333,7 @@ export class Sequencer {
         await execution.rollback(first - 1);
         throw err;
       }
+      this.#appended();
     }
     // A due signature is proposed before the calls are answered, in this same synchronous run:
     // the replica handles both proposals as one Ready, so each follower gets one append.
@@ -377,9 +416,17 @@ export class Sequencer {
     const signedInThisView = ledger.lastSignature?.view === view;
     const dryAndGapPassed =
       this.#ranDry && this.#idleGapMs !== null && now - this.#lastSignatureMs >= this.#idleGapMs;
+    const waitedLongEnough =
+      this.#waitBound !== null &&
+      unsignedWaitDue(this.#waitBound, {
+        unsignedTxs: ledger.unsignedCount,
+        oldestUnsignedMs: this.#oldestUnsignedMs,
+        lastBatchCalls: this.#lastBatchCalls,
+        nowMs: now,
+      });
     const due =
       !signedInThisView ||
-      ((idle || dryAndGapPassed) && ledger.unsignedCount > 0) ||
+      ((idle || dryAndGapPassed || waitedLongEnough) && ledger.unsignedCount > 0) ||
       signatureDue(this.#o.policy, {
         unsignedTxs: ledger.unsignedCount,
         lastSignatureMs: this.#lastSignatureMs,
@@ -389,6 +436,7 @@ export class Sequencer {
     const record = timeStage("ledger", () => ledger.appendSignature(view, this.#o.signer(), now));
     this.#lastSignatureMs = now;
     this.#ranDry = false;
+    this.#oldestUnsignedMs = null;
     // Every entry is a KV version; a signature's write set is empty.
     await this.#proposeApplied(record.seqno, EMPTY_WRITE_SET, true, record.bytes);
   }

@@ -50,3 +50,36 @@ export function signatureDue(policy: SignaturePolicy, clock: SignatureClock): bo
   if (clock.unsignedTxs <= 0) return false;
   return clock.unsignedTxs >= policy.maxTxs || clock.nowMs - clock.lastSignatureMs >= policy.maxIntervalMs;
 }
+
+/**
+ * The leader's bound on how long an entry waits for a signature below saturation (the
+ * sequencer's, node/sequencer.ts): consensus commits only at signatures, so under moderate load,
+ * where the policy's interval would be most of a write's commit latency, a signature follows once
+ * the oldest unsigned entry has waited `maxWaitMs`. Entries appended after the last signature are
+ * at most that old, so these signatures come at most every `maxWaitMs`. At saturation, judged by
+ * the batches (one that carried `busyBatchCalls` calls or more: calls pile up while a batch
+ * executes), the policy alone decides, so signing costs no more CPU per write there than it does.
+ */
+export interface UnsignedWaitBound {
+  /** Sign once the oldest unsigned entry has waited this long (ms, ≥ 1). */
+  readonly maxWaitMs: number;
+  /** A batch of at least this many calls means saturation: no early signature (≥ 1). */
+  readonly busyBatchCalls: number;
+}
+
+export interface UnsignedWait {
+  /** Transactions appended since the last signature entry. */
+  readonly unsignedTxs: number;
+  /** Clock reading when the oldest of them was appended (null: none, or not timed). */
+  readonly oldestUnsignedMs: number | null;
+  /** Calls in the sequencer's latest batch. */
+  readonly lastBatchCalls: number;
+  readonly nowMs: number;
+}
+
+/** True when `bound` asks for a signature now (the policy's `signatureDue` is checked apart). */
+export function unsignedWaitDue(bound: UnsignedWaitBound, wait: UnsignedWait): boolean {
+  if (wait.unsignedTxs <= 0 || wait.oldestUnsignedMs === null) return false;
+  if (wait.lastBatchCalls >= bound.busyBatchCalls) return false;
+  return wait.nowMs - wait.oldestUnsignedMs >= bound.maxWaitMs;
+}

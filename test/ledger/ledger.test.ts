@@ -19,7 +19,12 @@ import {
 } from "../../runtime/ledger/entry.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
-import { DEFAULT_SIGNATURE_POLICY, parseSignaturePolicy, signatureDue } from "../../runtime/ledger/policy.js";
+import {
+  DEFAULT_SIGNATURE_POLICY,
+  parseSignaturePolicy,
+  signatureDue,
+  unsignedWaitDue,
+} from "../../runtime/ledger/policy.js";
 import { LedgerSecret, LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import { endorseNode, nodeSigner, signFast } from "../../runtime/ledger/signature.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
@@ -505,6 +510,21 @@ describe("Signature policy", () => {
     assert.equal(signatureDue(policy, { unsignedTxs: 99, lastSignatureMs: 1000, nowMs: 1049 }), false);
     assert.equal(signatureDue(policy, { unsignedTxs: 100, lastSignatureMs: 1000, nowMs: 1000 }), true);
     assert.equal(signatureDue(policy, { unsignedTxs: 1, lastSignatureMs: 1000, nowMs: 1050 }), true);
+  });
+
+  it("bounds an unsigned entry's wait below saturation: due once the oldest has waited maxWaitMs, never after a busy batch or with nothing to sign", () => {
+    const bound = { maxWaitMs: 5, busyBatchCalls: 32 };
+    const wait = { unsignedTxs: 3, oldestUnsignedMs: 1000, lastBatchCalls: 1, nowMs: 1005 };
+    assert.equal(unsignedWaitDue(bound, wait), true);
+    assert.equal(unsignedWaitDue(bound, { ...wait, nowMs: 1004 }), false, "not waited long enough");
+    assert.equal(unsignedWaitDue(bound, { ...wait, lastBatchCalls: 31 }), true);
+    assert.equal(
+      unsignedWaitDue(bound, { ...wait, lastBatchCalls: 32 }),
+      false,
+      "saturated: the policy decides",
+    );
+    assert.equal(unsignedWaitDue(bound, { ...wait, unsignedTxs: 0 }), false, "nothing to sign");
+    assert.equal(unsignedWaitDue(bound, { ...wait, oldestUnsignedMs: null }), false, "no entry timed");
   });
 
   it("validates configuration, naming the field, with CCF-like defaults", () => {

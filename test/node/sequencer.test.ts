@@ -3,7 +3,8 @@
  * whose leadership the test controls: seqnos agree across ledger, consensus log and KV; a
  * signature's KV apply is not waited for; a pipeline that runs dry signs what it left unsigned
  * (in the batch's own run once the idle gap has passed, by a timer otherwise), a queue that never
- * runs dry by the policy only;
+ * runs dry by the policy only, unless an entry has waited the bound on unsigned waits (5 ms) and the
+ * batches are small (a busy one, of many calls, leaves it to the policy);
  * leadership lost while a batch executes (with the
  * signature's apply sent just before it) leaves nothing proposed, the KV rolled back to the
  * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
@@ -15,7 +16,7 @@ import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TreatyError } from "../../sdk/errors.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
-import { parseSignaturePolicy } from "../../runtime/ledger/policy.js";
+import { parseSignaturePolicy, type UnsignedWaitBound } from "../../runtime/ledger/policy.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { DEFAULT_CONSENSUS_LIMITS } from "../../node/consensus/index.js";
 import type { NodeStatus } from "../../node/consensus/node.js";
@@ -89,6 +90,7 @@ async function setup(
   idleSignatureGapMs: number | null = null,
   clock: { ms: number } = { ms: VALID_FROM_MS + 1000 },
   maxBatchCalls?: number,
+  unsignedWaitBound?: UnsignedWaitBound | null,
 ) {
   const ledger = Ledger.open({
     store: new MemoryLedgerStore(),
@@ -119,6 +121,7 @@ async function setup(
     logger: createLogger({ write: () => {} }),
     idleSignatureGapMs,
     ...(maxBatchCalls !== undefined && { maxBatchCalls }),
+    ...(unsignedWaitBound !== undefined && { unsignedWaitBound }),
   });
   return { ledger, replica, execution, sequencer };
 }
@@ -254,6 +257,80 @@ describe("Sequencer", () => {
       // The last signature's KV apply is not awaited by the sequencer.
       for (let i = 0; i < 500 && execution.appliedVersion < ledger.lastSeqno; i++) await sleep(10);
       assert.equal(execution.appliedVersion, ledger.lastSeqno, "the KV holds every ledger entry");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
+  test("calls that keep the queue busy: once the oldest unsigned entry has waited the bound, the batch that returns is followed by a signature; after a busy batch only the next small one is", async () => {
+    const clock = { ms: VALID_FROM_MS + 1000 };
+    // A long idle gap, so that only the bound on unsigned waits can sign in this test.
+    const { ledger, execution, sequencer } = await setup(60_000, clock, undefined, {
+      maxWaitMs: 5,
+      busyBatchCalls: 3,
+    });
+    const kinds = () =>
+      Array.from({ length: ledger.lastSeqno }, (_, i) => ledger.entry(i + 1)!.header.kind).join(",");
+    const add = (nonce: string, key = "a") =>
+      sequencer.submit(call("counter", "add", { key, by: 1 }, { nonce }), "user", null);
+    const gated = (nonce: string) => {
+      const gate = dirs.make();
+      return { gate, answer: add(nonce, `gate:${gate}`) };
+    };
+    const reached = (gate: string) => waitForFile(join(gate, "reached"));
+    const release = async (gate: string) => {
+      await reached(gate);
+      writeFileSync(join(gate, "open"), "");
+    };
+    try {
+      await add("w-0");
+      for (let i = 0; i < 500 && ledger.lastSignature === undefined; i++) await sleep(10);
+      assert.deepEqual(ledger.lastSignature, { seqno: 2, view: 2 }, "the view's first signature");
+
+      // Batches [a], then [b, c]: they return 4 ms after a was appended, no signature.
+      const a = gated("w-a");
+      await reached(a.gate); // alone in its batch
+      const b = gated("w-b");
+      const c = add("w-c");
+      await release(a.gate);
+      await reached(b.gate);
+      clock.ms += 4;
+      await release(b.gate);
+      await Promise.all([a.answer, b.answer, c]);
+      assert.equal(kinds(), "user,signature,user,user,user");
+
+      // [d] (4 ms after a), then [e, f] with g waiting: [e, f] returns 5 ms after a was
+      // appended, and is followed by a signature before g.
+      const d = gated("w-d");
+      await reached(d.gate); // alone in its batch
+      const e = gated("w-e");
+      const f = add("w-f");
+      await release(d.gate);
+      await reached(e.gate);
+      const g = add("w-g");
+      clock.ms += 1;
+      await release(e.gate);
+      await Promise.all([d.answer, e.answer, f, g]);
+      assert.equal(kinds(), "user,signature,user,user,user,user,user,user,signature,user");
+
+      // [h], then [i, j, k] (busy) with l waiting: it returns 5 ms after g was appended, no
+      // signature; [l] (one call) does, and is followed by one.
+      const h = gated("w-h");
+      await reached(h.gate); // alone in its batch
+      const i = gated("w-i");
+      const j = add("w-j");
+      const k = add("w-k");
+      await release(h.gate);
+      await reached(i.gate);
+      const l = add("w-l");
+      clock.ms += 5;
+      await release(i.gate);
+      await Promise.all([h.answer, i.answer, j, k, l]);
+      assert.equal(
+        kinds(),
+        "user,signature,user,user,user,user,user,user,signature,user,user,user,user,user,user,signature",
+      );
     } finally {
       sequencer.failQueued(new TreatyError("Unavailable", "test over"));
       await execution.close();
