@@ -141,39 +141,27 @@ export class StoreTx implements KvTx {
     return out;
   }
 
-  /**
-   * Every write, in canonical order (maps by name, keys bytewise). The byte arrays are the tx's
-   * own (not copied): read-only for the caller.
-   */
+  /** Every write, in canonical order (maps by name, keys bytewise), keys and values copied. */
   writeSet(): WriteSet {
-    const pub: MapWrites[] = [];
-    const priv: MapWrites[] = [];
-    for (const name of [...this.local.keys()].sort()) {
-      const { writes } = this.local.get(name)!;
-      const entry: MapWrites = {
-        map: name,
-        writes: writes
-          .values()
-          .map((w) => [copyBytes(w.key), w.value === null ? null : copyBytes(w.value)] as const),
-      };
-      (isPublicMap(name) ? pub : priv).push(entry);
-    }
-    return { public: pub, private: priv };
+    return this.#writes(copyBytes);
   }
 
   /**
-   * `writeSet()` with the tx's own arrays, not copied (KvTx.writeSetView): read-only for the
-   * caller, who copies them before they go anywhere (the overlay may hold the same arrays once
-   * the tx is applied).
+   * `writeSet()` with the tx's own arrays, not copied: read-only for the caller, who copies them
+   * before they go anywhere (the overlay may hold the same arrays once the tx is applied).
    */
   writeSetView(): WriteSet {
+    return this.#writes((bytes) => bytes);
+  }
+
+  #writes(take: (bytes: Uint8Array) => Uint8Array): WriteSet {
     const pub: MapWrites[] = [];
     const priv: MapWrites[] = [];
     for (const name of [...this.local.keys()].sort()) {
       const { writes } = this.local.get(name)!;
       const entry: MapWrites = {
         map: name,
-        writes: writes.values().map((w) => [w.key, w.value] as const),
+        writes: writes.values().map((w) => [take(w.key), w.value === null ? null : take(w.value)] as const),
       };
       (isPublicMap(name) ? pub : priv).push(entry);
     }
