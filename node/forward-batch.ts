@@ -1,10 +1,11 @@
 /**
- * Requests a follower forwards to its leader travel in batches. Every frame between two nodes is
- * sealed and ed25519-signed by the sender and verified by the receiver (~150 µs of CPU for the
- * pair), so one frame per forwarded request both ways made a write sent to a follower cost the
- * two nodes ~300 µs more than one sent to the leader. The requests forwarded to the same leader
- * in one event-loop turn (the HTTP requests parsed together) now share one transport request, and
- * their answers one response.
+ * Requests a follower forwards to its leader travel in batches. Every frame between two nodes has
+ * a fixed cost (sealed and authenticated by the sender, opened by the receiver, one NATS message:
+ * ~150 µs of CPU for the pair when frames were all ed25519-signed, less with MAC frames,
+ * node/transport/README.md), so one frame per forwarded request both ways made a write sent to a
+ * follower cost the two nodes ~300 µs more than one sent to the leader. The requests forwarded to
+ * the same leader in one event-loop turn (the HTTP requests parsed together) now share one
+ * transport request, and their answers one response.
  *
  * Wire forms (msgpack, sdk/codec.ts):
  * - single: a lone request is `{method, url, headers, body}`, answered by the encoded
