@@ -289,6 +289,13 @@ interface WriteResult {
    * the queueing, crossings and main-thread delay the round trip above includes.
    */
   readonly executionServiceMicrosPerCall: number | null;
+  /**
+   * Node-to-node frames each node sent and accepted per write, leader first (from
+   * `treaty_transport_frames_total`): how well appends, acks and forwarded batches amortise their
+   * fixed cost over writes (a frame's sealing, opening and NATS message), which is why CPU per write
+   * is higher at low load than at saturation.
+   */
+  readonly framesPerWrite: { readonly sent: readonly number[]; readonly received: readonly number[] };
   /** Elections started by any node during the run (a healthy leader under load sees none). */
   readonly elections: number;
   /** Writes refused with NotLeader and sent again (leadership moved during the run). */
@@ -641,6 +648,10 @@ async function writeRun(
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
       executionServiceMicrosPerCall:
         calls > 0 ? Math.round((delta(0, "stage:executionWorker") * 1e6) / calls) : null,
+      framesPerWrite: {
+        sent: measured.map((_, i) => Number((delta(i, "framesSent") / requests.length).toFixed(2))),
+        received: measured.map((_, i) => Number((delta(i, "framesReceived") / requests.length).toFixed(2))),
+      },
       elections: measured.reduce((sum, _, i) => sum + delta(i, "elections"), 0),
       resentNotLeader: resent.NotLeader,
       resentOutcomeUnknown: resent.OutcomeUnknown,
@@ -660,7 +671,8 @@ const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persiste
 
 /**
  * The counters this bench reads from a node's `/node/metrics`: `stage:<stage>` (seconds; calls
- * for executionCalls) and `elections` (elections started).
+ * for executionCalls), `elections` (elections started), `framesSent` and `framesReceived`
+ * (node-to-node frames).
  */
 async function nodeMetrics(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/node/metrics`)).text();
@@ -670,6 +682,8 @@ async function nodeMetrics(url: string): Promise<Record<string, number>> {
     if (stage) out[`stage:${stage[1]}`] = Number(stage[2]);
     const election = /^treaty_consensus_elections_total\{kind="election"\} (\S+)$/.exec(line);
     if (election) out.elections = Number(election[1]);
+    const frames = /^treaty_transport_frames_total\{direction="(sent|received)"\} (\S+)$/.exec(line);
+    if (frames) out[frames[1] === "sent" ? "framesSent" : "framesReceived"] = Number(frames[2]);
   }
   return out;
 }
@@ -1280,6 +1294,14 @@ async function main(): Promise<void> {
         .join("; ")}; nats-server ${cpu.natsServer ?? "-"}\n`,
     );
   }
+  process.stderr.write(
+    `node-to-node frames per write, sent/accepted by each node (leader first): ${writeResults
+      .map(
+        (w) =>
+          `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${w.framesPerWrite.sent.map((sent, i) => `${sent}/${w.framesPerWrite.received[i]}`).join(", ")}`,
+      )
+      .join("; ")}\n`,
+  );
   const slash = (figures: (number | null | undefined)[]) => figures.map((f) => f ?? "-").join("/");
   process.stderr.write(
     `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included); ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch); ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
