@@ -153,8 +153,10 @@ describe("console in headless Chromium, 3-node dev network", { timeout: 300_000 
 
   it("lists recent transactions with their status", async () => {
     await page.click("nav button[data-tab=transactions]");
-    await page.waitForSelector(`#transactions tbody tr:has-text("${txid}")`);
-    const row = await text(`#transactions tbody tr:has-text("${txid}")`);
+    // The row whose Txid cell is exactly the txid: another row's time ("…02.190Z") may contain it.
+    const rowSelector = `#transactions tbody tr:has(td:first-child > span:text-is("${txid}"))`;
+    await page.waitForSelector(rowSelector);
+    const row = await text(rowSelector);
     assert.match(row, /user\s+Committed/);
     await shot("transactions");
   });
