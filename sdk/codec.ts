@@ -80,6 +80,57 @@ export function writeBinHeader(out: Uint8Array, pos: number, n: number): number 
   return pos + 5;
 }
 
+/** Writes a uint16 (big-endian) at `pos` after the type byte `type`; returns the position after it. */
+function writeType16(out: Uint8Array, pos: number, type: number, n: number): number {
+  out[pos] = type;
+  out[pos + 1] = n >>> 8;
+  out[pos + 2] = n & 0xff;
+  return pos + 3;
+}
+
+/** Writes a uint32 (big-endian) at `pos` after the type byte `type`; returns the position after it. */
+function writeType32(out: Uint8Array, pos: number, type: number, n: number): number {
+  out[pos] = type;
+  out[pos + 1] = n >>> 24;
+  out[pos + 2] = (n >>> 16) & 0xff;
+  out[pos + 3] = (n >>> 8) & 0xff;
+  out[pos + 4] = n & 0xff;
+  return pos + 5;
+}
+
+/** Length of the array header `encode` writes before `n` items. */
+export function arrayHeaderLength(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+/** Writes the array header `encode` writes for `n` items (fixarray, array16, array32); returns the position after it. */
+export function writeArrayHeader(out: Uint8Array, pos: number, n: number): number {
+  if (n < 16) {
+    out[pos] = 0x90 | n;
+    return pos + 1;
+  }
+  return n < 0x10000 ? writeType16(out, pos, 0xdc, n) : writeType32(out, pos, 0xdd, n);
+}
+
+/** Length of the string header `encode` writes before a UTF-8 string of `n` bytes. */
+export function strHeaderLength(n: number): number {
+  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+/** Writes the string header of `n` UTF-8 bytes (fixstr, str8, str16, str32); returns the position after it. */
+export function writeStrHeader(out: Uint8Array, pos: number, n: number): number {
+  if (n < 32) {
+    out[pos] = 0xa0 | n;
+    return pos + 1;
+  }
+  if (n < 0x100) {
+    out[pos] = 0xd9;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  return n < 0x10000 ? writeType16(out, pos, 0xda, n) : writeType32(out, pos, 0xdb, n);
+}
+
 /** Decodes one complete value; trailing bytes, truncation or garbage throw MalformedEncoding. */
 export function decode<T = unknown>(bytes: Uint8Array, what = "message"): T {
   return decodeWith(packr, bytes, what);

@@ -6,7 +6,14 @@
  * headers as msgpackr writes them. The tests compare both on random maps.
  */
 import { assert } from "../../sdk/assert.js";
-import { binHeaderLength, writeBinHeader } from "../../sdk/codec.js";
+import {
+  arrayHeaderLength,
+  binHeaderLength,
+  strHeaderLength,
+  writeArrayHeader,
+  writeBinHeader,
+  writeStrHeader,
+} from "../../sdk/codec.js";
 
 /** What the execution worker hands over for a snapshot at `version` (buffers transferred). */
 export interface SnapshotRows {
@@ -71,19 +78,18 @@ export class MapsEncoder {
   /** The encoded array of the maps with rows. */
   finish(): Uint8Array {
     const maps = this.#maps.filter((m) => m.rows > 0);
-    let total = arrayHeaderBytes(maps.length);
+    let total = arrayHeaderLength(maps.length);
     for (const m of maps)
       total +=
-        1 + strHeaderBytes(m.name.length) + m.name.length + arrayHeaderBytes(m.rows) + (m.end - m.start);
+        1 + strHeaderLength(m.name.length) + m.name.length + arrayHeaderLength(m.rows) + (m.end - m.start);
     const out = new Uint8Array(total);
-    const view = new DataView(out.buffer);
-    let pos = writeArrayHeader(out, view, 0, maps.length);
+    let pos = writeArrayHeader(out, 0, maps.length);
     for (const m of maps) {
       out[pos++] = 0x92;
-      pos = writeStrHeader(out, view, pos, m.name.length);
+      pos = writeStrHeader(out, pos, m.name.length);
       out.set(m.name, pos);
       pos += m.name.length;
-      pos = writeArrayHeader(out, view, pos, m.rows);
+      pos = writeArrayHeader(out, pos, m.rows);
       out.set(this.#buf.subarray(m.start, m.end), pos);
       pos += m.end - m.start;
     }
@@ -112,47 +118,4 @@ export function binHeader(n: number): Uint8Array {
   const out = new Uint8Array(binHeaderLength(n));
   writeBinHeader(out, 0, n);
   return out;
-}
-
-function arrayHeaderBytes(n: number): number {
-  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
-}
-
-function strHeaderBytes(n: number): number {
-  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-}
-
-function writeArrayHeader(out: Uint8Array, view: DataView, pos: number, n: number): number {
-  if (n < 16) {
-    out[pos] = 0x90 | n;
-    return pos + 1;
-  }
-  if (n < 0x10000) {
-    out[pos] = 0xdc;
-    view.setUint16(pos + 1, n);
-    return pos + 3;
-  }
-  out[pos] = 0xdd;
-  view.setUint32(pos + 1, n);
-  return pos + 5;
-}
-
-function writeStrHeader(out: Uint8Array, view: DataView, pos: number, n: number): number {
-  if (n < 32) {
-    out[pos] = 0xa0 | n;
-    return pos + 1;
-  }
-  if (n < 0x100) {
-    out[pos] = 0xd9;
-    out[pos + 1] = n;
-    return pos + 2;
-  }
-  if (n < 0x10000) {
-    out[pos] = 0xda;
-    view.setUint16(pos + 1, n);
-    return pos + 3;
-  }
-  out[pos] = 0xdb;
-  view.setUint32(pos + 1, n);
-  return pos + 5;
 }

@@ -13,6 +13,7 @@
  * three encodes per entry made that allocation, and the GC it caused, a fifth of `appendTransaction`.
  * test/ledger/entry-write.test.ts checks the writers against the codec.
  */
+import { writeArrayHeader, writeBinHeader, writeStrHeader } from "../../sdk/codec.js";
 import type { MapWrites } from "../kv/types.js";
 
 class Writer {
@@ -48,21 +49,7 @@ class Writer {
 
   array(n: number): void {
     this.#room(5);
-    const b = this.#buf;
-    let p = this.#pos;
-    if (n < 16) b[p++] = 0x90 | n;
-    else if (n < 0x10000) {
-      b[p++] = 0xdc;
-      b[p++] = n >>> 8;
-      b[p++] = n & 0xff;
-    } else {
-      b[p++] = 0xdd;
-      b[p++] = n >>> 24;
-      b[p++] = (n >>> 16) & 0xff;
-      b[p++] = (n >>> 8) & 0xff;
-      b[p++] = n & 0xff;
-    }
-    this.#pos = p;
+    this.#pos = writeArrayHeader(this.#buf, this.#pos, n);
   }
 
   nil(): void {
@@ -76,22 +63,7 @@ class Writer {
     for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return false;
     this.#room(5 + n);
     const b = this.#buf;
-    let p = this.#pos;
-    if (n < 0x20) b[p++] = 0xa0 | n;
-    else if (n < 0x100) {
-      b[p++] = 0xd9;
-      b[p++] = n;
-    } else if (n < 0x10000) {
-      b[p++] = 0xda;
-      b[p++] = n >>> 8;
-      b[p++] = n & 0xff;
-    } else {
-      b[p++] = 0xdb;
-      b[p++] = n >>> 24;
-      b[p++] = (n >>> 16) & 0xff;
-      b[p++] = (n >>> 8) & 0xff;
-      b[p++] = n & 0xff;
-    }
+    const p = writeStrHeader(b, this.#pos, n);
     for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
     this.#pos = p + n;
     return true;
@@ -109,23 +81,8 @@ class Writer {
   bin(bytes: Uint8Array): void {
     const n = bytes.length;
     this.#room(5 + n);
-    const b = this.#buf;
-    let p = this.#pos;
-    if (n < 0x100) {
-      b[p++] = 0xc4;
-      b[p++] = n;
-    } else if (n < 0x10000) {
-      b[p++] = 0xc5;
-      b[p++] = n >>> 8;
-      b[p++] = n & 0xff;
-    } else {
-      b[p++] = 0xc6;
-      b[p++] = n >>> 24;
-      b[p++] = (n >>> 16) & 0xff;
-      b[p++] = (n >>> 8) & 0xff;
-      b[p++] = n & 0xff;
-    }
-    b.set(bytes, p);
+    const p = writeBinHeader(this.#buf, this.#pos, n);
+    this.#buf.set(bytes, p);
     this.#pos = p + n;
   }
 
