@@ -74,11 +74,7 @@ export class StoreTx implements KvTx {
   }
 
   set(map: string, key: Uint8Array, value: Uint8Array): void {
-    const ref = this.host.mapRef(map, "map");
-    this.host.checkKey(ref, key, "key");
-    this.host.checkValue(ref, value, "value");
-    this.host.ensureCurrent(this.readVersion, this.epoch);
-    this.write(ref, copyBytes(key), copyBytes(value));
+    this.#set(map, key, value, copyBytes);
   }
 
   /**
@@ -87,11 +83,15 @@ export class StoreTx implements KvTx {
    * other Buffers share.
    */
   setOwned(map: string, key: Uint8Array, value: Uint8Array): void {
+    this.#set(map, key, value, owned);
+  }
+
+  #set(map: string, key: Uint8Array, value: Uint8Array, take: (bytes: Uint8Array) => Uint8Array): void {
     const ref = this.host.mapRef(map, "map");
     this.host.checkKey(ref, key, "key");
     this.host.checkValue(ref, value, "value");
     this.host.ensureCurrent(this.readVersion, this.epoch);
-    this.write(ref, owned(key), owned(value));
+    this.write(ref, take(key), take(value));
   }
 
   delete(map: string, key: Uint8Array): void {
