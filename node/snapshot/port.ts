@@ -1,6 +1,11 @@
 // node/snapshot/port.ts
 /** What replication needs from snapshots: the latest usable one to send, and a verified install. */
 export interface SnapshotPort {
+  /**
+   * Seqno of the snapshot `latest()` would return (0: none), known without reading it: what a
+   * poll compares before it reads (and decodes) a file that may hold the whole state.
+   */
+  latestSeqno(): number;
   /** Latest snapshot whose evidence is committed, self-contained (evidence receipt included). */
   latest(): { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined;
   /** Verify against the pinned service identity, then load (KV, ledger base, Merkle frontier).

@@ -83,8 +83,14 @@ export class SnapshotSource {
     private readonly logger: Logger,
   ) {}
 
-  /** Offers the port's latest snapshot to `consensus` when it is newer than the one offered. */
+  /**
+   * Offers the port's latest snapshot to `consensus` when it is newer than the one offered. The
+   * port's seqno is compared first: a snapshot already offered is not read again (it was read,
+   * whole, from disk on every refresh of every node, the largest cost of a follower's clock).
+   */
   refresh(consensus: Pick<ConsensusNode, "offerSnapshot">): void {
+    const seqno = this.port.latestSeqno();
+    if (seqno === 0 || (this.#offered !== undefined && seqno <= this.#offered.seqno)) return;
     const latest = this.port.latest();
     if (latest === undefined || (this.#offered !== undefined && latest.seqno <= this.#offered.seqno)) return;
     if (!consensus.offerSnapshot(latest.seqno, latest.view)) return;

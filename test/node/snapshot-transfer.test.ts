@@ -17,6 +17,7 @@ import { decode } from "../../sdk/codec.js";
 /** A port over fixed bytes (install is not exercised here: the replica's job). */
 function port(snapshot: { seqno: number; view: number; bytes: Uint8Array } | undefined): SnapshotPort {
   return {
+    latestSeqno: () => snapshot?.seqno ?? 0,
     latest: () => snapshot,
     install: async () => {
       throw new Error("not used");
@@ -161,7 +162,7 @@ describe("snapshot transfer", () => {
       },
     };
     const moving = new SnapshotSource(
-      { latest: () => latest, install: port(undefined).install },
+      { latestSeqno: () => latest?.seqno ?? 0, latest: () => latest, install: port(undefined).install },
       silentLogger,
     );
     source.refresh(core);
@@ -179,5 +180,33 @@ describe("snapshot transfer", () => {
     assert.throws(() => moving.serveChunk({ seqno: 8, offset: 11 }), { code: "MalformedRequest" });
     assert.throws(() => moving.serveChunk({ seqno: "8", offset: 0 }), { code: "MalformedRequest" });
     assert.throws(() => moving.serveChunk({ seqno: 7, offset: 0 }), { code: "NotFound" });
+  });
+
+  it("reads the port's snapshot only when its seqno is newer than the one offered", () => {
+    let snapshot = { seqno: 5, view: 1, bytes: bytesOf(10) };
+    let reads = 0;
+    const source = new SnapshotSource(
+      {
+        latestSeqno: () => snapshot.seqno,
+        latest: () => {
+          reads++;
+          return snapshot;
+        },
+        install: port(undefined).install,
+      },
+      silentLogger,
+    );
+    const offered: number[] = [];
+    const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 };
+    source.refresh(core);
+    source.refresh(core);
+    source.refresh(core);
+    assert.equal(reads, 1, "an offered snapshot is not read again");
+    snapshot = { seqno: 9, view: 1, bytes: bytesOf(12) };
+    source.refresh(core);
+    source.refresh(core);
+    assert.equal(reads, 2);
+    assert.deepEqual(offered, [5, 9]);
+    assert.equal(decode<{ seqno: number }>(source.serveChunk({ seqno: 9, offset: 0 })).seqno, 9);
   });
 });
