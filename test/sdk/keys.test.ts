@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { verifySignature } from "../../runtime/crypto.js";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { sha256, verifySignature } from "../../runtime/crypto.js";
 import { fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import {
@@ -111,6 +112,24 @@ describe("keys", () => {
     assert.equal(
       toHex(sig),
       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    );
+  });
+
+  it("node-side sha256 gives noble's bytes, as a plain 32-byte Uint8Array", () => {
+    assert.equal(toHex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert.equal(
+      toHex(sha256("€ and ü")),
+      toHex(nobleSha256(utf8.encode("€ and ü"))),
+      "strings hash as UTF-8",
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
+        const digest = sha256(data);
+        assert.equal(Object.getPrototypeOf(digest), Uint8Array.prototype);
+        assert.equal(digest.length, 32);
+        assert.deepEqual(digest, nobleSha256(data));
+      }),
+      { numRuns: 300 },
     );
   });
 
