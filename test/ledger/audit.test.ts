@@ -239,6 +239,22 @@ describe("verifyLedger: bad input, each detected at the exact seqno", () => {
     expectCorrupt(auditError(mixed, {}), 14);
   });
 
+  it("a remembered endorsement covers exactly the validity it was verified for", () => {
+    // The good ledger first: its endorsement verifies and is remembered.
+    verifyLedger(RECORDS, { serviceKey: SERVICE, secrets: testSecrets() });
+    for (const field of ["from", "to"]) {
+      const records = copy();
+      records[6] = {
+        ...records[6]!,
+        bytes: editSignature(records[6]!.bytes, (r) => {
+          const endorsement = r.endorsement as Record<string, number>;
+          endorsement[field] = endorsement[field]! + (field === "from" ? -1 : 1);
+        }),
+      };
+      expectCorrupt(auditError(records), 7, /signature\.endorsement/);
+    }
+  });
+
   it("a root signed outside the node's endorsed validity is LedgerCorrupt", () => {
     const records = copy();
     records[6] = {
