@@ -136,6 +136,14 @@ export type Request =
   | { readonly id: number; readonly op: "close" };
 
 /** The operation names. */
+/**
+ * A request as posted to the worker: an apply's items cross encoded in one transferred buffer
+ * (pack.ts `encodeItems`, decoded by the worker), every other request as it is.
+ */
+export type PostedRequest =
+  | Exclude<Request, { readonly op: "apply" }>
+  | { readonly id: number; readonly op: "apply"; readonly packed: ArrayBuffer };
+
 export type Op = Request["op"];
 
 /** What each operation's reply carries. */

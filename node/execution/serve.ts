@@ -11,11 +11,12 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
-import { packResults } from "./pack.js";
+import { decodeItems, packResults } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyMessage,
   type ReplyValues,
+  type PostedRequest,
   type Request,
   toWireError,
   type WorkerInit,
@@ -59,7 +60,7 @@ export async function serveEngine(
   // run meanwhile (the KV keeps a commit in flight apart from newer versions); requests outside
   // the hot path still run only after every earlier commit, as if commits were synchronous.
   let commits: Promise<void> = Promise.resolve();
-  port.on("message", (request: Request) => {
+  port.on("message", (request: PostedRequest) => {
     queue = queue.then(() => {
       if (request.op === "commit") {
         const answered = answer(port, engine, request, outbox);
@@ -133,7 +134,7 @@ class Outbox {
 async function answer(
   port: MessagePort,
   engine: ExecutionEngine,
-  request: Request,
+  request: PostedRequest,
   outbox: Outbox,
 ): Promise<void> {
   // A batch applies its calls to the KV as it runs: if its reply cannot reach the main thread,
@@ -195,7 +196,7 @@ async function answer(
   }
 }
 
-async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyValues[Request["op"]]> {
+async function handle(engine: ExecutionEngine, request: PostedRequest): Promise<ReplyValues[Request["op"]]> {
   switch (request.op) {
     case "load":
       return engine.loadContract(request.name, request.bundle);
@@ -212,7 +213,7 @@ async function handle(engine: ExecutionEngine, request: Request): Promise<ReplyV
     case "read":
       return engine.read(request.call, request.version);
     case "apply":
-      engine.apply(request.items);
+      engine.apply(decodeItems(request.packed));
       return null;
     case "commit":
       await engine.commit(request.version);

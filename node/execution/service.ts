@@ -44,6 +44,7 @@ import {
   PROGRESS_RUNNING,
   PROGRESS_SLOTS,
   type ReplyValues,
+  type PostedRequest,
   type Request,
   type VersionedWriteSet,
   type WorkerInit,
@@ -57,7 +58,7 @@ import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
-import { packItems } from "./pack.js";
+import { encodeItems } from "./pack.js";
 import { addStageTime } from "../stage-times.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
@@ -683,11 +684,13 @@ export class ExecutionService {
         // Else another request of this worker already ended it: its exit fails this one too.
       };
       try {
-        // An apply's write-set bytes cross in one transferred buffer (pack.ts); the journal
+        // An apply crosses encoded in one transferred buffer (pack.ts encodeItems); the journal
         // keeps the caller's arrays.
-        const packed = request.op === "apply" ? packItems(request.items) : null;
-        if (packed === null || packed.buffer === null) generation.worker.postMessage({ ...request, id });
-        else generation.worker.postMessage({ ...request, items: packed.items, id }, [packed.buffer]);
+        if (request.op === "apply") {
+          const packed = encodeItems(request.items);
+          const posted: PostedRequest = { id, op: "apply", packed };
+          generation.worker.postMessage(posted, [packed]);
+        } else generation.worker.postMessage({ ...request, id });
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
         pending.reject(

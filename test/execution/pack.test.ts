@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
-import type { ExecResult } from "../../node/execution/protocol.js";
-import { packItems, packResults } from "../../node/execution/pack.js";
+import type { ExecResult, VersionedWriteSet } from "../../node/execution/protocol.js";
+import { decodeItems, encodeItems, packResults } from "../../node/execution/pack.js";
+import { isTreatyError } from "../../sdk/errors.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -72,27 +73,66 @@ describe("packResults", () => {
   });
 });
 
-describe("packItems", () => {
-  it("copies an apply's bytes into one buffer sized to them, whatever buffers the views came from", () => {
-    const received = new Uint8Array(4096).fill(7); // a large message the write sets were decoded from
-    const key = received.subarray(10, 12);
-    const value = received.subarray(100, 103);
-    const items = [
-      {
-        version: 3,
-        writeSet: { public: [{ map: "public:a.m", writes: [[key, value] as const] }], private: [] },
+describe("encodeItems / decodeItems", () => {
+  const received = new Uint8Array(4096).fill(7); // a large message the write sets were decoded from
+  const key = received.subarray(10, 12);
+  const value = received.subarray(100, 103);
+  const ITEMS: VersionedWriteSet[] = [
+    {
+      version: 3,
+      writeSet: {
+        public: [
+          { map: "public:a.m", writes: [[key, value] as const, [bytes(200), bytes()] as const] },
+          { map: "public:é.ü", writes: [[bytes(1), bytes(2)] as const] },
+        ],
+        private: [],
       },
-      { version: 4, writeSet: { public: [], private: [] } },
-      { version: 5, writeSet: { public: [], private: [{ map: "a.p", writes: [[key, null] as const] }] } },
-    ];
-    const before = plain(items as never);
-    const { items: packed, buffer } = packItems(items);
-    assert.ok(buffer !== null);
-    assert.equal(buffer.byteLength, 2 + 3 + 2);
-    assert.deepEqual(plain(packed as never), before);
-    assert.equal(packed[0]!.writeSet.public[0]!.writes[0]![0].buffer, buffer);
+    },
+    { version: 4, writeSet: { public: [], private: [] } },
+    {
+      version: 2 ** 40 + 5,
+      writeSet: { public: [], private: [{ map: "a.p", writes: [[key, null] as const] }] },
+    },
+  ];
+
+  it("gives back every item, byte and delete, keys and values as views of the one buffer", () => {
+    const before = plain(ITEMS as never);
+    const buffer = encodeItems(ITEMS);
+    assert.deepEqual(plain(ITEMS as never), before, "the input is not modified");
     assert.equal(key.buffer, received.buffer, "the caller's arrays are untouched");
-    assert.equal(packed[1], items[1], "an empty write set passes as is");
-    assert.equal(packItems([items[1]!]).buffer, null);
+    const items = decodeItems(buffer);
+    assert.deepEqual(plain(items as never), before);
+    assert.equal(items[2]!.writeSet.private[0]!.writes[0]![1], null, "a delete stays a delete");
+    for (const { writeSet } of items)
+      for (const { writes } of [...writeSet.public, ...writeSet.private])
+        for (const [k, v] of writes) {
+          assert.equal(k.buffer, buffer);
+          if (v !== null) assert.equal(v.buffer, buffer);
+        }
+    assert.deepEqual(decodeItems(encodeItems([])), []);
+  });
+
+  it("crosses a MessagePort transferred: the receiver decodes the same items", async () => {
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const buffer = encodeItems(ITEMS);
+      const received = new Promise<ArrayBuffer>((resolve) => port2.once("message", resolve));
+      port1.postMessage(buffer, [buffer]);
+      assert.equal(buffer.byteLength, 0, "transferred, not copied");
+      assert.deepEqual(plain(decodeItems(await received) as never), plain(ITEMS as never));
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
+
+  it("refuses bytes that are not an encoding, with LedgerCorrupt", () => {
+    const whole = new Uint8Array(encodeItems(ITEMS));
+    for (const bad of [whole.slice(0, whole.length - 1), new Uint8Array([...whole, 0]), new Uint8Array(3)]) {
+      assert.throws(
+        () => decodeItems(bad.buffer),
+        (err) => isTreatyError(err) && err.code === "LedgerCorrupt",
+      );
+    }
   });
 });
