@@ -160,13 +160,13 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     },
   );
 
-  const OK = { code: "ok" } as const;
+  const countOk = calls.bind({ code: "ok" });
   // Not an async wrapper: one promise per call fewer on the write path.
   const callContract = (req: HttpRequest): Promise<HttpResponse> => {
     const started = performance.now();
     return appCall(node, req).then(
       (response) => {
-        calls.inc(OK);
+        countOk();
         latency.observe((performance.now() - started) / 1000);
         return response;
       },

@@ -294,7 +294,11 @@ export class TreatyNode {
       onAppended: (records) => this.#rekey.onAppended(records.map((r) => this.ledger.entry(r.seqno)!)),
       onFatal: (err) => this.#failFatally(err),
       // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
-      snapshots: { latest: () => this.snapshots.latest(), install: (bytes) => this.snapshots.install(bytes) },
+      snapshots: {
+        latest: () => this.snapshots.latest(),
+        latestSeqno: () => this.snapshots.latestSeqno(),
+        install: (bytes) => this.snapshots.install(bytes),
+      },
       onSnapshotInstalled: async (seqno) => this.reads.onCommit(seqno),
       now: init.runtime.now,
     });

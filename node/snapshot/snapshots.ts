@@ -206,6 +206,11 @@ export class Snapshots implements SnapshotPort {
     return this.#work;
   }
 
+  /** The seqno of the latest committed snapshot `latest()` reads (0: none), without reading it. */
+  latestSeqno(): number {
+    return this.#latestSeqno();
+  }
+
   latest(): { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined {
     const seqno = this.#latestSeqno();
     if (seqno === 0) return undefined;

@@ -229,9 +229,11 @@ export class VerifierPool implements SignatureVerifier {
     slot.inFlight.delete(reply.id);
     slot.progressAtMs = performance.now();
     addStageTime("signatureWorker", reply.busyMicros / 1000);
+    // Each digest is a view into the reply's buffer (it was transferred, nothing else holds it):
+    // no ArrayBuffer per check. A batch's digests live as long as the longest-lived of them.
     for (let i = 0; i < batch.length; i++) {
       const at = i * DIGEST_BYTES;
-      this.#settle(batch[i]!, reply.valid[i] === 1 ? reply.digests.slice(at, at + DIGEST_BYTES) : null);
+      this.#settle(batch[i]!, reply.valid[i] === 1 ? reply.digests.subarray(at, at + DIGEST_BYTES) : null);
     }
     this.#flush();
   }

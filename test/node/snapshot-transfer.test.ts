@@ -18,6 +18,7 @@ import { decode } from "../../sdk/codec.js";
 function port(snapshot: { seqno: number; view: number; bytes: Uint8Array } | undefined): SnapshotPort {
   return {
     latest: () => snapshot,
+    latestSeqno: () => snapshot?.seqno ?? 0,
     install: async () => {
       throw new Error("not used");
     },
@@ -150,6 +151,35 @@ describe("snapshot transfer", () => {
     );
   });
 
+  it("reads the port's snapshot only when its seqno is newer than the one offered", () => {
+    let latest: { seqno: number; view: number; bytes: Uint8Array } | undefined;
+    let reads = 0;
+    const source = new SnapshotSource(
+      {
+        latest: () => {
+          reads++;
+          return latest;
+        },
+        latestSeqno: () => latest?.seqno ?? 0,
+        install: port(undefined).install,
+      },
+      silentLogger,
+    );
+    const core = { offerSnapshot: () => true };
+    source.refresh(core);
+    assert.equal(reads, 0, "no snapshot: nothing read");
+    latest = { seqno: 5, view: 1, bytes: bytesOf(10) };
+    source.refresh(core);
+    source.refresh(core);
+    source.refresh(core);
+    assert.equal(reads, 1, "read once, when seqno 5 appeared");
+    latest = { seqno: 9, view: 1, bytes: bytesOf(10) };
+    source.refresh(core);
+    source.refresh(core);
+    assert.equal(reads, 2, "read again only for the newer seqno 9");
+    assert.ok(source.serveChunk({ seqno: 9, offset: 0 }).length > 10);
+  });
+
   it("serves only the latest snapshot, and only what the core accepted", () => {
     let latest: { seqno: number; view: number; bytes: Uint8Array } | undefined;
     const source = new SnapshotSource(port(undefined), silentLogger);
@@ -161,7 +191,7 @@ describe("snapshot transfer", () => {
       },
     };
     const moving = new SnapshotSource(
-      { latest: () => latest, install: port(undefined).install },
+      { latest: () => latest, latestSeqno: () => latest?.seqno ?? 0, install: port(undefined).install },
       silentLogger,
     );
     source.refresh(core);
