@@ -190,6 +190,23 @@ export class Router {
   }
 }
 
+/** The query of every target without one: shared by all their requests, so it refuses changes. */
+class EmptyQuery extends URLSearchParams {
+  override append(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+  override delete(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+  override set(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+  override sort(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+}
+const NO_QUERY: URLSearchParams = new EmptyQuery();
+
 /** A request target of only `/`-separated `[A-Za-z0-9_-]` segments: its own path, with no query. */
 const PLAIN_TARGET = /^(?:\/[A-Za-z0-9_-]+)+$/;
 
@@ -198,7 +215,7 @@ const PLAIN_TARGET = /^(?:\/[A-Za-z0-9_-]+)+$/;
  * them; a plain target (the hot `POST /app/<contract>/<method>`) is its own path and needs no parse.
  */
 export function splitTarget(target: string): { path: string; query: URLSearchParams } {
-  if (PLAIN_TARGET.test(target)) return { path: target, query: new URLSearchParams() };
+  if (PLAIN_TARGET.test(target)) return { path: target, query: NO_QUERY };
   const url = new URL(target, "http://treaty");
   return { path: url.pathname, query: url.searchParams };
 }

@@ -186,6 +186,18 @@ describe("splitTarget", () => {
     for (const target of targets) assert.deepEqual(split(target), viaUrl(target), target);
   });
 
+  it("a plain target's empty query reads as empty and refuses changes (it is shared)", () => {
+    const { query } = splitTarget("/app/log/writePublic");
+    assert.equal(query.get("at"), null);
+    assert.equal(query.size, 0);
+    assert.equal(query.toString(), "");
+    assert.throws(() => query.append("at", "1"), TypeError);
+    assert.throws(() => query.set("at", "1"), TypeError);
+    assert.throws(() => query.delete("at"), TypeError);
+    assert.throws(() => query.sort(), TypeError);
+    assert.equal(splitTarget("/node/status").query.get("at"), null);
+  });
+
   it("agrees with the URL parser on any target of path characters", () => {
     const chars = [..."abcXYZ019_-./%?&=+#\\ é"];
     fc.assert(
