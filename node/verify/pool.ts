@@ -190,7 +190,9 @@ export class VerifierPool implements SignatureVerifier {
     if (slot.inFlight.size === 0) slot.progressAtMs = performance.now();
     slot.inFlight.set(id, batch);
     this.#batches++;
-    const request: VerifyRequest = { id, jobs: encodeJobs(batch.map((pending) => pending.job)) };
+    const jobs: VerifyJob[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) jobs[i] = batch[i]!.job;
+    const request: VerifyRequest = { id, jobs: encodeJobs(jobs) };
     worker.postMessage(request, [request.jobs.buffer as ArrayBuffer]);
   }
 
