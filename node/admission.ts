@@ -196,7 +196,7 @@ function checkBeforeSignature(
   if (scheme === undefined) {
     job =
       "key" in caller
-        ? { kind: "key", key: caller.key, input: signingInput(ctx.serviceId, path, bytes), signature }
+        ? { kind: "key", key: caller.key, input: signedInput(ctx.serviceId, path, bytes), signature }
         : null;
   } else {
     job =
@@ -212,6 +212,36 @@ function checkBeforeSignature(
   }
   return { body, callerId, role: caller.role, scheme, job };
 }
+
+const SIGNING_PREFIX_CACHE_LIMIT = 1024;
+/** `signingInput(serviceId, path, empty body)` by service id, then path (few of each). */
+const signingPrefixes = new Map<string, Map<string, Uint8Array>>();
+
+/**
+ * `signingInput(serviceId, path, body)` (sdk/request.ts: the bytes a caller signs) in one fresh
+ * buffer: the part before the body depends only on the service and path, so it is encoded once
+ * per pair (at most SIGNING_PREFIX_CACHE_LIMIT kept), not per request.
+ */
+export function signedInput(serviceId: string, path: string, body: Uint8Array): Uint8Array {
+  let byPath = signingPrefixes.get(serviceId);
+  if (byPath === undefined) {
+    if (signingPrefixes.size >= 16) signingPrefixes.clear();
+    byPath = new Map();
+    signingPrefixes.set(serviceId, byPath);
+  }
+  let prefix = byPath.get(path);
+  if (prefix === undefined) {
+    prefix = signingInput(serviceId, path, EMPTY);
+    if (byPath.size >= SIGNING_PREFIX_CACHE_LIMIT) byPath.delete(byPath.keys().next().value!);
+    byPath.set(path, prefix);
+  }
+  const out = new Uint8Array(prefix.length + body.length);
+  out.set(prefix, 0);
+  out.set(body, prefix.length);
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * Throws Unavailable when `ctx.governanceMayLag` says the governance view may miss committed

@@ -7,6 +7,9 @@
  */
 import { TreatyError } from "./errors.js";
 
+/** Keys of one object checked by a linear search before a Set takes over. */
+const SMALL_OBJECT_KEYS = 16;
+
 /** Deepest nesting of arrays and objects accepted in a JSON body (as in MessagePack bodies). */
 export const MAX_JSON_NESTING = 64;
 
@@ -15,8 +18,10 @@ export const MAX_JSON_NESTING = 64;
  * nesting deeper than MAX_JSON_NESTING, and JSON.parse's SyntaxError for text that is not JSON.
  */
 export function parseStrictJson(text: string, what: string): unknown {
-  // Keys seen in each open object (undefined for arrays).
-  const keys: (Set<string> | undefined)[] = [];
+  // Keys seen in each open object (undefined for arrays): a plain list while short (a request
+  // body's objects have a handful of keys: a linear search beats hashing, and nothing but the
+  // list is allocated), a Set once it grows past SMALL_OBJECT_KEYS.
+  const keys: (string[] | Set<string> | undefined)[] = [];
   let expectKey = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -45,13 +50,15 @@ export function parseStrictJson(text: string, what: string): unknown {
           }
         }
         if (open !== undefined && typeof key === "string") {
-          if (open.has(key)) {
+          if (Array.isArray(open) ? open.includes(key) : open.has(key)) {
             throw new TreatyError(
               "MalformedEncoding",
               `${what}: key ${JSON.stringify(key.slice(0, 80))} appears twice in one object`,
             );
           }
-          open.add(key);
+          if (!Array.isArray(open)) open.add(key);
+          else if (open.length < SMALL_OBJECT_KEYS) open.push(key);
+          else keys[keys.length - 1] = new Set(open).add(key);
         }
         expectKey = false;
       }
@@ -61,7 +68,7 @@ export function parseStrictJson(text: string, what: string): unknown {
       if (keys.length >= MAX_JSON_NESTING) {
         throw new TreatyError("MalformedEncoding", `${what}: nested deeper than ${MAX_JSON_NESTING} levels`);
       }
-      keys.push(c === 0x7b ? new Set() : undefined);
+      keys.push(c === 0x7b ? [] : undefined);
       expectKey = c === 0x7b;
     } else if (c === 0x7d || c === 0x5d) {
       keys.pop();

@@ -190,6 +190,23 @@ export class Router {
   }
 }
 
+/** The query of every target without one: shared by all their requests, so it refuses changes. */
+class EmptyQuery extends URLSearchParams {
+  override append(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+  override delete(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+  override set(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+  override sort(): void {
+    throw new TypeError("a request's query is read-only");
+  }
+}
+const NO_QUERY: URLSearchParams = new EmptyQuery();
+
 /** A request target of only `/`-separated `[A-Za-z0-9_-]` segments: its own path, with no query. */
 const PLAIN_TARGET = /^(?:\/[A-Za-z0-9_-]+)+$/;
 
@@ -198,7 +215,7 @@ const PLAIN_TARGET = /^(?:\/[A-Za-z0-9_-]+)+$/;
  * them; a plain target (the hot `POST /app/<contract>/<method>`) is its own path and needs no parse.
  */
 export function splitTarget(target: string): { path: string; query: URLSearchParams } {
-  if (PLAIN_TARGET.test(target)) return { path: target, query: new URLSearchParams() };
+  if (PLAIN_TARGET.test(target)) return { path: target, query: NO_QUERY };
   const url = new URL(target, "http://treaty");
   return { path: url.pathname, query: url.searchParams };
 }
@@ -315,7 +332,10 @@ const NO_BODY = new Uint8Array(0);
 
 /**
  * Reads the body (at most `maxBytes`) and calls `done` once: with the error, or with the body in
- * a buffer of its own (one copy, not a view of the socket's pooled read buffer).
+ * a buffer of its own (never a view of memory shared with anything else). node:http hands each
+ * body chunk over in a buffer of its own already (the parser copies it out of the socket's read
+ * buffer), so a one-chunk body (the usual request) is used in place, not copied again; chunks
+ * are joined into one fresh buffer.
  */
 function readBody(
   req: IncomingMessage,
@@ -348,13 +368,31 @@ function readBody(
   req.on("end", () => {
     if (settled) return;
     settled = true;
-    done(null, new Uint8Array(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    done(null, chunks.length === 1 ? ownedBytes(chunks[0]!) : joined(chunks, size));
   });
   req.on("error", (err) => {
     if (settled) return;
     settled = true;
     done(err, NO_BODY);
   });
+}
+
+/** `chunk` as a plain Uint8Array: a view when it spans a buffer of its own, else a copy. */
+export function ownedBytes(chunk: Uint8Array): Uint8Array {
+  return chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length
+    ? new Uint8Array(chunk.buffer, 0, chunk.length)
+    : new Uint8Array(chunk);
+}
+
+/** `chunks` (`size` bytes in all) joined into one fresh buffer. */
+function joined(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 function send(

@@ -190,7 +190,9 @@ export class VerifierPool implements SignatureVerifier {
     if (slot.inFlight.size === 0) slot.progressAtMs = performance.now();
     slot.inFlight.set(id, batch);
     this.#batches++;
-    const request: VerifyRequest = { id, jobs: encodeJobs(batch.map((pending) => pending.job)) };
+    const jobs: VerifyJob[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) jobs[i] = batch[i]!.job;
+    const request: VerifyRequest = { id, jobs: encodeJobs(jobs) };
     worker.postMessage(request, [request.jobs.buffer as ArrayBuffer]);
   }
 
@@ -229,9 +231,11 @@ export class VerifierPool implements SignatureVerifier {
     slot.inFlight.delete(reply.id);
     slot.progressAtMs = performance.now();
     addStageTime("signatureWorker", reply.busyMicros / 1000);
+    // Each digest is a view into the reply's buffer (it was transferred, nothing else holds it):
+    // no ArrayBuffer per check. A batch's digests live as long as the longest-lived of them.
     for (let i = 0; i < batch.length; i++) {
       const at = i * DIGEST_BYTES;
-      this.#settle(batch[i]!, reply.valid[i] === 1 ? reply.digests.slice(at, at + DIGEST_BYTES) : null);
+      this.#settle(batch[i]!, reply.valid[i] === 1 ? reply.digests.subarray(at, at + DIGEST_BYTES) : null);
     }
     this.#flush();
   }

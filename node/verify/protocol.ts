@@ -58,19 +58,20 @@ const JOB_HEADER_BYTES = 14;
  * parts: key, signature, input for `key` jobs; address, signature, signed bytes for `wallet`.
  */
 export function encodeJobs(jobs: readonly VerifyJob[]): Uint8Array {
-  const parts = jobs.map((job) =>
-    job.kind === "key"
-      ? [job.key.publicKey, job.signature, job.input]
-      : [utf8.encode(job.address), job.signature, job.signed],
-  );
+  // Two passes over the jobs, no per-job arrays: sizes first, then the bytes.
   let size = 0;
-  for (const [a, b, c] of parts) size += JOB_HEADER_BYTES + a!.length + b!.length + c!.length;
+  for (const job of jobs) {
+    const first = job.kind === "key" ? job.key.publicKey.length : utf8.encode(job.address).length;
+    size +=
+      JOB_HEADER_BYTES + first + job.signature.length + (job.kind === "key" ? job.input : job.signed).length;
+  }
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   let at = 0;
-  for (let i = 0; i < jobs.length; i++) {
-    const job = jobs[i]!;
-    const [a, b, c] = parts[i] as [Uint8Array, Uint8Array, Uint8Array];
+  for (const job of jobs) {
+    const a = job.kind === "key" ? job.key.publicKey : utf8.encode(job.address);
+    const b = job.signature;
+    const c = job.kind === "key" ? job.input : job.signed;
     out[at] = job.kind === "key" ? KIND_KEY : KIND_WALLET;
     const curve = job.kind === "key" ? CURVES.indexOf(job.key.curve) : WALLET_SCHEMES.indexOf(job.scheme);
     assert(curve >= 0, "verify: a job's key is on a known curve, a wallet's scheme known");
@@ -79,11 +80,14 @@ export function encodeJobs(jobs: readonly VerifyJob[]): Uint8Array {
     view.setUint32(at + 6, b.length, true);
     view.setUint32(at + 10, c.length, true);
     at += JOB_HEADER_BYTES;
-    for (const part of [a, b, c]) {
-      out.set(part, at);
-      at += part.length;
-    }
+    out.set(a, at);
+    at += a.length;
+    out.set(b, at);
+    at += b.length;
+    out.set(c, at);
+    at += c.length;
   }
+  assert(at === size, "verify: a batch encodes to its computed size");
   return out;
 }
 

@@ -640,6 +640,9 @@ export class Ledger {
     });
     const record = { seqno, view, bytes };
     this.#add(record, decoded);
+    // The public part was just encoded from this write set (checked sorted, so it decodes back
+    // to the same maps, keys and values): publicWritesAt answers it, not a decode of the bytes.
+    this.#recent.get(seqno)!.publicWrites = tx.writeSet.public as MapWrites[];
     return record;
   }
 

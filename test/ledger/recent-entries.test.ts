@@ -46,6 +46,16 @@ describe("Ledger recent decoded entries", () => {
     for (let s = 1; s <= follower.lastSeqno; s++) assertFresh(follower, store, s);
   });
 
+  it("a leader's own entry answers publicWritesAt with the write set it appended, as decoding does", () => {
+    const { ledger, store } = buildFixtureLedger({ transactions: 5, signEvery: 100 });
+    const tx = txFor(70);
+    const { seqno } = ledger.appendTransaction(2, tx);
+    assert.equal(ledger.publicWritesAt(seqno), tx.writeSet.public, "no decode of what was just encoded");
+    assertFresh(ledger, store as MemoryLedgerStore, seqno);
+    ledger.persist();
+    assertFresh(ledger, store as MemoryLedgerStore, seqno);
+  });
+
   it("a truncation drops the replaced entries: the new ones at those seqnos are answered", () => {
     const { ledger, store } = buildFixtureLedger({ transactions: 20, signEvery: 5 });
     ledger.appendTransaction(2, txFor(50));

@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { after, before, describe, it } from "node:test";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { decode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { Router, type RunningHttpServer, splitTarget, startHttpServer } from "../../node/http/server.js";
+import { request } from "node:http";
+import {
+  ownedBytes,
+  Router,
+  type RunningHttpServer,
+  splitTarget,
+  startHttpServer,
+} from "../../node/http/server.js";
 import { silentLogger } from "../../node/log.js";
 
 describe("http layer", () => {
@@ -14,6 +22,13 @@ describe("http layer", () => {
     const router = new Router()
       .add("GET", "/echo/:word", (req) => ({ body: { word: req.params.word, q: req.query.get("q") } }))
       .add("POST", "/size", (req) => ({ body: { bytes: req.body.length } }))
+      .add("POST", "/owned", (req) => ({
+        body: {
+          plain: Object.getPrototypeOf(req.body) === Uint8Array.prototype,
+          own: req.body.byteOffset === 0 && req.body.buffer.byteLength === req.body.length,
+          sum: req.body.reduce((a, b) => a + b, 0),
+        },
+      }))
       .add("GET", "/fail", () => {
         throw new TreatyError("Forbidden", "no");
       })
@@ -81,6 +96,46 @@ describe("http layer", () => {
     assert.doesNotMatch(text, /secret host detail/);
   });
 
+  it("hands a handler the body in a plain Uint8Array of its own, in one chunk or several", async () => {
+    const bytes = Uint8Array.from({ length: 600 }, (_, i) => i % 251);
+    const sum = bytes.reduce((a, b) => a + b, 0);
+    const whole = await fetch(`${server.url}/owned`, { method: "POST", body: bytes });
+    assert.deepEqual(await whole.json(), { plain: true, own: true, sum });
+    // Streamed in three writes: node:http hands the body over in several chunks.
+    const parts = [bytes.subarray(0, 100), bytes.subarray(100, 350), bytes.subarray(350)];
+    const chunked = await new Promise<unknown>((resolve, reject) => {
+      const req = request(`${server.url}/owned`, { method: "POST" }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve(JSON.parse(text)));
+      });
+      req.on("error", reject);
+      req.flushHeaders();
+      let i = 0;
+      const next = (): void => {
+        if (i === parts.length) {
+          req.end();
+          return;
+        }
+        req.write(parts[i++]!, () => setTimeout(next, 20));
+      };
+      next();
+    });
+    assert.deepEqual(chunked, { plain: true, own: true, sum });
+  });
+
+  it("ownedBytes: a view of a buffer of its own, a copy of a shared one", () => {
+    const own = new Uint8Array([1, 2, 3]);
+    const view = ownedBytes(own);
+    assert.equal(view.buffer, own.buffer);
+    const pooled = Buffer.from("abc"); // from node's shared pool
+    const copy = ownedBytes(pooled);
+    assert.notEqual(copy.buffer, pooled.buffer);
+    assert.equal(copy.buffer.byteLength, 3);
+    assert.deepEqual([...copy], [97, 98, 99]);
+  });
+
   it("caps request bodies and keeps serving", async () => {
     const big = await fetch(`${server.url}/size`, { method: "POST", body: new Uint8Array(4096) }).catch(
       () => undefined,
@@ -129,6 +184,18 @@ describe("splitTarget", () => {
       "/app/log/writePublic#frag",
     ];
     for (const target of targets) assert.deepEqual(split(target), viaUrl(target), target);
+  });
+
+  it("a plain target's empty query reads as empty and refuses changes (it is shared)", () => {
+    const { query } = splitTarget("/app/log/writePublic");
+    assert.equal(query.get("at"), null);
+    assert.equal(query.size, 0);
+    assert.equal(query.toString(), "");
+    assert.throws(() => query.append("at", "1"), TypeError);
+    assert.throws(() => query.set("at", "1"), TypeError);
+    assert.throws(() => query.delete("at"), TypeError);
+    assert.throws(() => query.sort(), TypeError);
+    assert.equal(splitTarget("/node/status").query.get("at"), null);
   });
 
   it("agrees with the URL parser on any target of path characters", () => {

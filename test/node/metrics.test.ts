@@ -42,4 +42,23 @@ describe("metrics registry", () => {
     calls.inc({ code: "ContractCode1" });
     assert.equal(calls.get({ code: "ContractCode1" }), 2, "known label sets keep counting");
   });
+
+  it("a bound incrementer counts as inc does, past the bound too, whatever happens to its labels", () => {
+    const calls = new MetricsRegistry().counter("t_bound_total", "Bound");
+    const labels = { code: "ok" };
+    const ok = calls.bind(labels);
+    ok();
+    ok();
+    calls.inc({ code: "ok" });
+    labels.code = "changed"; // read at bind time
+    ok();
+    assert.equal(calls.get({ code: "ok" }), 4);
+    assert.equal(calls.get({ code: "changed" }), 0);
+    const full = new MetricsRegistry().counter("t_full_total", "Full");
+    const late = full.bind({ code: "late" });
+    for (let i = 0; i < MAX_LABEL_SETS * 2; i++) full.inc({ code: `C${i}` });
+    late();
+    assert.equal(full.get({ code: "late" }), 0, "past the bound: counted under _other");
+    assert.equal(full.get({ code: "_other" }), MAX_LABEL_SETS * 2 - (MAX_LABEL_SETS - 1) + 1);
+  });
 });

@@ -46,6 +46,18 @@ describe("parseStrictJson", () => {
     });
   });
 
+  it("refuses a repeated key in an object of any size, wherever the repeat falls", () => {
+    for (const size of [2, 15, 16, 17, 40]) {
+      const keys = Array.from({ length: size }, (_, i) => `k${i}`);
+      const whole = `{${keys.map((k, i) => `"${k}":${i}`).join(",")}}`;
+      assert.deepEqual(outcome(whole), { value: JSON.parse(whole) }, `${size} distinct keys`);
+      for (const first of [0, size - 1]) {
+        const again = `{${keys.map((k, i) => `"${k}":${i}`).join(",")},"${keys[first]}":0}`;
+        assert.equal(outcome(again), "duplicate", `${size} keys, k${first} again`);
+      }
+    }
+  });
+
   it("reports text that is not JSON as a syntax error, control characters in keys included", () => {
     for (const text of ['{"a\n":1,"a\n":2}', '{"a\t":1}', '{"a', '{"a":1,}', "{'a':1}"])
       assert.equal(outcome(text), "syntax", JSON.stringify(text));
