@@ -11,6 +11,7 @@
  */
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
+import type { PackedBatch } from "./pack.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
@@ -185,6 +186,11 @@ export type ReplyMessage =
        * main thread's delay in taking it (the round trip the sequencer times has all three).
        */
       readonly serviceMs?: number;
+      /**
+       * A batch's results in their packed form (pack.ts); `value` is then null and the receiver
+       * takes the results from `unpackBatch(batch)`.
+       */
+      readonly batch?: PackedBatch;
     }
   | {
       readonly kind: "reply";

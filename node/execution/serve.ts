@@ -11,7 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
-import { packResults } from "./pack.js";
+import { packBatch } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyMessage,
@@ -142,18 +142,19 @@ async function answer(
   // A batch's service time (protocol.ts ReplyMessage.serviceMs) starts here.
   const started = performance.now();
   let message: WorkerMessage;
-  // A batch's write-set bytes cross in one transferred buffer (pack.ts).
+  // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
   let transfer: ArrayBuffer[] = [];
   try {
     const value = await handle(engine, request);
     if (request.op === "batch") {
-      const packed = packResults(value as ReplyValues["batch"]);
-      if (packed.buffer !== null) transfer = [packed.buffer];
+      const packed = packBatch(value as ReplyValues["batch"]);
+      transfer = packed.transfer;
       message = {
         kind: "reply",
         id: request.id,
         ok: true,
-        value: packed.results,
+        value: null,
+        batch: packed.batch,
         ...versions(engine),
         serviceMs: performance.now() - started,
       };

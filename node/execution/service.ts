@@ -57,7 +57,7 @@ import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
-import { packItems } from "./pack.js";
+import { packItems, unpackBatch } from "./pack.js";
 import { addStageTime } from "../stage-times.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
@@ -745,7 +745,7 @@ export class ExecutionService {
     this.#journal.committedUpTo(message.committedVersion);
     // A batch's service time in the worker, beside the round trip the sequencer times.
     if (message.ok && message.serviceMs !== undefined) addStageTime("executionWorker", message.serviceMs);
-    if (message.ok) pending.resolve(message.value);
+    if (message.ok) pending.resolve(message.batch === undefined ? message.value : unpackBatch(message.batch));
     else pending.reject(fromWireError(message.error));
   }
 

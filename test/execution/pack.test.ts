@@ -1,9 +1,9 @@
-/** Batch replies carry their write-set bytes in one buffer (node/execution/pack.ts). */
+/** Batch replies and applies carry their write sets packed (node/execution/pack.ts). */
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
 import type { ExecResult } from "../../node/execution/protocol.js";
-import { packItems, packResults } from "../../node/execution/pack.js";
+import { type PackedBatch, packBatch, packItems, unpackBatch } from "../../node/execution/pack.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -31,44 +31,63 @@ function plain(results: readonly ExecResult[]): unknown {
   );
 }
 
-describe("packResults", () => {
-  it("keeps every result and byte, with all write-set bytes as views of one buffer", () => {
+describe("packBatch / unpackBatch", () => {
+  it("keeps every result and byte; the write sets come back as views of one buffer", () => {
     const before = plain(RESULTS);
-    const { results, buffer } = packResults(RESULTS);
-    assert.deepEqual(plain(results), before);
+    const { batch, transfer } = packBatch(RESULTS);
     assert.deepEqual(plain(RESULTS), before, "the input is not modified");
-    assert.ok(buffer !== null);
-    assert.equal(buffer.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
+    assert.deepEqual(
+      batch.maps,
+      ["public:log.entries", "treaty.nonceExpiry", "treaty.nonces"],
+      "each name once",
+    );
+    assert.equal(batch.bytes.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
+    assert.deepEqual(transfer, [batch.layout.buffer, batch.bytes.buffer]);
+    for (const result of batch.results) if (result.ok) assert.equal(result.writeSet, null);
+    const results = unpackBatch(batch);
+    assert.deepEqual(plain(results), before);
     for (const result of results) {
       if (!result.ok) continue;
       for (const { writes } of [...result.writeSet.public, ...result.writeSet.private]) {
         for (const [key, value] of writes) {
-          assert.equal(key.buffer, buffer);
-          if (value !== null) assert.equal(value.buffer, buffer);
+          assert.equal(key.buffer, batch.bytes.buffer);
+          if (value !== null) assert.equal(value.buffer, batch.bytes.buffer);
         }
       }
     }
-    assert.equal(results[1], RESULTS[1], "a failed result passes as is");
+    // A delete stays a delete, an empty value an empty value.
+    const first = results[0] as Extract<ExecResult, { ok: true }>;
+    assert.equal(first.writeSet.private[1]!.writes[0]![1], null);
+    assert.deepEqual(first.writeSet.private[0]!.writes[0]![1], bytes());
   });
 
-  it("has no buffer when no result writes a byte", () => {
-    const { results, buffer } = packResults([RESULTS[1]!, RESULTS[2]!]);
-    assert.equal(buffer, null);
-    assert.deepEqual(plain(results), plain([RESULTS[1]!, RESULTS[2]!]));
+  it("keeps a claims digest, and packs a batch that writes nothing", () => {
+    const claimed: ExecResult = {
+      ...(ok(9, { public: [], private: [] }) as object),
+      claimsDigest: "ab",
+    } as ExecResult;
+    const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed]);
+    assert.equal(batch.bytes.byteLength, 0);
+    assert.deepEqual(plain(unpackBatch(batch)), plain([RESULTS[1]!, RESULTS[2]!, claimed]));
   });
 
-  it("crosses a MessagePort transferred: the receiver gets the same results", async () => {
+  it("crosses a MessagePort transferred: the receiver unpacks the same results", async () => {
     const { port1, port2 } = new MessageChannel();
     try {
-      const { results, buffer } = packResults(RESULTS);
-      const received = new Promise<ExecResult[]>((resolve) => port2.once("message", resolve));
-      port1.postMessage(results, [buffer!]);
-      assert.equal(buffer!.byteLength, 0, "transferred, not copied");
-      assert.deepEqual(plain(await received), plain(RESULTS));
+      const { batch, transfer } = packBatch(RESULTS);
+      const received = new Promise<PackedBatch>((resolve) => port2.once("message", resolve));
+      port1.postMessage(batch, transfer);
+      assert.equal(transfer[1]!.byteLength, 0, "transferred, not copied");
+      assert.deepEqual(plain(unpackBatch(await received)), plain(RESULTS));
     } finally {
       port1.close();
       port2.close();
     }
+  });
+
+  it("refuses a layout that does not match its bytes", () => {
+    const { batch } = packBatch(RESULTS);
+    assert.throws(() => unpackBatch({ ...batch, bytes: batch.bytes.subarray(1) }), /unpack/);
   });
 });
 
