@@ -57,7 +57,7 @@ import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
-import { packItems, unpackBatch } from "./pack.js";
+import { packCalls, packItems, unpackBatch } from "./pack.js";
 import { addStageTime } from "../stage-times.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
@@ -683,11 +683,17 @@ export class ExecutionService {
         // Else another request of this worker already ended it: its exit fails this one too.
       };
       try {
-        // An apply's write-set bytes cross in one transferred buffer (pack.ts); the journal
-        // keeps the caller's arrays.
-        const packed = request.op === "apply" ? packItems(request.items) : null;
-        if (packed === null || packed.buffer === null) generation.worker.postMessage({ ...request, id });
-        else generation.worker.postMessage({ ...request, items: packed.items, id }, [packed.buffer]);
+        // An apply's write-set bytes and a batch's seeds cross in one transferred buffer
+        // (pack.ts); the journal and the caller keep their own arrays.
+        if (request.op === "apply") {
+          const packed = packItems(request.items);
+          if (packed.buffer === null) generation.worker.postMessage({ ...request, id });
+          else generation.worker.postMessage({ ...request, items: packed.items, id }, [packed.buffer]);
+        } else if (request.op === "batch") {
+          const packed = packCalls(request.calls);
+          if (packed.buffer === null) generation.worker.postMessage({ ...request, id });
+          else generation.worker.postMessage({ ...request, calls: packed.calls, id }, [packed.buffer]);
+        } else generation.worker.postMessage({ ...request, id });
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
         pending.reject(

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
-import type { ExecResult } from "../../node/execution/protocol.js";
-import { type PackedBatch, packBatch, packItems, unpackBatch } from "../../node/execution/pack.js";
+import type { ExecCall, ExecResult } from "../../node/execution/protocol.js";
+import { type PackedBatch, packBatch, packCalls, packItems, unpackBatch } from "../../node/execution/pack.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -113,5 +113,59 @@ describe("packItems", () => {
     assert.equal(key.buffer, received.buffer, "the caller's arrays are untouched");
     assert.equal(packed[1], items[1], "an empty write set passes as is");
     assert.equal(packItems([items[1]!]).buffer, null);
+  });
+});
+
+describe("packCalls", () => {
+  it("copies the seeds into one buffer and keeps every call as it was", async () => {
+    const pool = Buffer.from("0123456789abcdef0123456789abcdef"); // a slice of Node's shared pool
+    const pooled = new Uint8Array(pool.buffer, pool.byteOffset, pool.length);
+    const calls: ExecCall[] = [
+      {
+        contract: "log",
+        method: "w",
+        args: { id: 1 },
+        caller: null,
+        nonce: null,
+        timeMs: 5,
+        seed: bytes(...Array(16).fill(1)),
+      },
+      {
+        contract: "log",
+        method: "w",
+        args: [],
+        caller: { id: "u", role: "user" },
+        nonce: "n",
+        createdMs: 4,
+        timeMs: 5,
+        seed: pooled,
+      },
+    ];
+    const before = plain(calls as never);
+    const { calls: packed, buffer } = packCalls(calls);
+    assert.ok(buffer !== null);
+    assert.equal(buffer.byteLength, 16 + 32);
+    assert.deepEqual(plain(packed as never), before);
+    assert.deepEqual(plain(calls as never), before, "the input is not modified");
+    assert.equal(Object.hasOwn(packed[0]!, "createdMs"), false, "an absent createdMs stays absent");
+    for (const call of packed) assert.equal(call.seed.buffer, buffer);
+    assert.equal(pool.toString(), "0123456789abcdef0123456789abcdef");
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const received = new Promise<{ calls: ExecCall[] }>((resolve) => port2.once("message", resolve));
+      port1.postMessage({ calls: packed }, [buffer]);
+      assert.deepEqual(plain((await received).calls as never), before);
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
+
+  it("passes calls on unpacked when a seed is not a Uint8Array (the worker reports it)", () => {
+    const bad = [{ contract: "c", method: "m", args: {}, caller: null, nonce: null, timeMs: 1, seed: "x" }];
+    const { calls, buffer } = packCalls(bad as unknown as ExecCall[]);
+    assert.equal(buffer, null);
+    assert.equal(calls[0], bad[0]);
+    assert.deepEqual(packCalls([]), { calls: [], buffer: null });
   });
 });
