@@ -47,9 +47,10 @@ export const LOCKDOWN_SOURCE = `(function () {
   // short and a lone surrogate would come out as U+FFFD. Each raw host function therefore takes
   // one string, in one of two forms:
   // - for kvGet, kvHas, kvSet, kvDelete, kvRange and emit, when the arguments are strings whose
-  //   concatenation is free of U+0000 and lone surrogates (nearly every call): "<length>:" for each argument but the last (UTF-16 units), then the arguments
-  //   concatenated. Exact: the text crosses unchanged and the host cuts it at the same indices
-  //   (a surrogate pair split across two arguments comes back split, as it was);
+  //   concatenation is free of U+0000 and lone surrogates (nearly every call): "<length>:" for
+  //   each argument but the last (UTF-16 units), then the arguments concatenated. Exact: the
+  //   text crosses unchanged and the host cuts it at the same indices (a surrogate pair split
+  //   across two arguments comes back split, as it was);
   // - otherwise (and always for sha256, verifySignature and randomBytes) the JSON array of the
   //   arguments, where U+0000 and lone surrogates are escapes.
   // The first character tells them apart ("[" or a digit). The first form skips QuickJS's
