@@ -18,6 +18,7 @@
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import type { GuestHost } from "./abi.js";
+import { newString } from "./direct-calls.js";
 import type { CallMeter } from "./meter.js";
 
 /** What the bridge needs from its sandbox. */
@@ -295,7 +296,8 @@ function hostCall(
         throw new GuestError(err.code, err.message);
       }
       if (!meter.chargeHostCall(result.length)) return undefined;
-      return context.newString(result);
+      // The native encoder straight into the wasm heap (direct-calls.ts), not emscripten's loop.
+      return newString(context, result);
     }
     if (typeof result === "boolean") return result ? context.true : context.false;
     return undefined;
