@@ -449,6 +449,18 @@ function describeEvents(events: unknown): Record<string, EventManifest> {
   return out;
 }
 
+/**
+ * `JSON.stringify({ok: true, result})` for a result that passed `jsonProblem`, without building
+ * the wrapper object: QuickJS's JSON.stringify costs ~2 µs even for `{ok: true, result: null}`,
+ * and a method that returns nothing (most writes) needs no call to it at all. The text is the
+ * same (a JSON-compatible result has no toJSON to call: its objects are plain, the intrinsics
+ * frozen).
+ */
+function okOutcome(result: unknown): string {
+  if (result === null) return '{"ok":true,"result":null}';
+  return `{"ok":true,"result":${JSON.stringify(result)}}`;
+}
+
 function outcomeError(code: string, message: string): string {
   return JSON.stringify({ ok: false, error: { code, message } });
 }
@@ -498,7 +510,7 @@ function invokeMethod(entry: AnyMethod | undefined, name: string, argsJson: stri
       if (misfit !== undefined)
         return outcomeError("ContractFault", `method "${name}" broke its returns shape: ${misfit}`);
     }
-    return JSON.stringify({ ok: true, result });
+    return okOutcome(result);
   } catch (err) {
     if (err instanceof ContractError || err instanceof ApiError) return outcomeError(err.code, err.message);
     throw err;

@@ -11,6 +11,7 @@
  */
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
+import type { PackedBatch, PackedItems } from "./pack.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
@@ -135,15 +136,15 @@ export type Request =
   | { readonly id: number; readonly op: "retireOlderAtRestKeys" }
   | { readonly id: number; readonly op: "close" };
 
-/** The operation names. */
 /**
- * A request as posted to the worker: an apply's items cross encoded in one transferred buffer
- * (pack.ts `encodeItems`, decoded by the worker), every other request as it is.
+ * A request as posted to the worker: an apply's items cross packed (pack.ts `packItems`, unpacked
+ * by the worker), every other request as it is.
  */
 export type PostedRequest =
   | Exclude<Request, { readonly op: "apply" }>
-  | { readonly id: number; readonly op: "apply"; readonly packed: ArrayBuffer };
+  | { readonly id: number; readonly op: "apply"; readonly items: PackedItems };
 
+/** The operation names. */
 export type Op = Request["op"];
 
 /** What each operation's reply carries. */
@@ -193,6 +194,11 @@ export type ReplyMessage =
        * main thread's delay in taking it (the round trip the sequencer times has all three).
        */
       readonly serviceMs?: number;
+      /**
+       * A batch's results in their packed form (pack.ts); `value` is then null and the receiver
+       * takes the results from `unpackBatch(batch)`.
+       */
+      readonly batch?: PackedBatch;
     }
   | {
       readonly kind: "reply";

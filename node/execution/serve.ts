@@ -11,7 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
-import { decodeItems, packResults } from "./pack.js";
+import { packBatch, unpackItems } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyMessage,
@@ -143,18 +143,19 @@ async function answer(
   // A batch's service time (protocol.ts ReplyMessage.serviceMs) starts here.
   const started = performance.now();
   let message: WorkerMessage;
-  // A batch's write-set bytes cross in one transferred buffer (pack.ts).
+  // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
   let transfer: ArrayBuffer[] = [];
   try {
     const value = await handle(engine, request);
     if (request.op === "batch") {
-      const packed = packResults(value as ReplyValues["batch"]);
-      if (packed.buffer !== null) transfer = [packed.buffer];
+      const packed = packBatch(value as ReplyValues["batch"]);
+      transfer = packed.transfer;
       message = {
         kind: "reply",
         id: request.id,
         ok: true,
-        value: packed.results,
+        value: null,
+        batch: packed.batch,
         ...versions(engine),
         serviceMs: performance.now() - started,
       };
@@ -213,7 +214,7 @@ async function handle(engine: ExecutionEngine, request: PostedRequest): Promise<
     case "read":
       return engine.read(request.call, request.version);
     case "apply":
-      engine.apply(decodeItems(request.packed));
+      engine.apply(unpackItems(request.items));
       return null;
     case "commit":
       await engine.commit(request.version);

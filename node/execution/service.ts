@@ -58,7 +58,7 @@ import { GOV_CONTRACT } from "../gov/engine.js";
 import type { ConstitutionRecord } from "../gov/tables.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
-import { encodeItems } from "./pack.js";
+import { packCalls, packItems, unpackBatch } from "./pack.js";
 import { addStageTime } from "../stage-times.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
@@ -684,12 +684,16 @@ export class ExecutionService {
         // Else another request of this worker already ended it: its exit fails this one too.
       };
       try {
-        // An apply crosses encoded in one transferred buffer (pack.ts encodeItems); the journal
-        // keeps the caller's arrays.
+        // An apply's write sets and a batch's seeds cross packed, in transferred buffers
+        // (pack.ts); the journal and the caller keep their own arrays.
         if (request.op === "apply") {
-          const packed = encodeItems(request.items);
-          const posted: PostedRequest = { id, op: "apply", packed };
-          generation.worker.postMessage(posted, [packed]);
+          const packed = packItems(request.items);
+          const posted: PostedRequest = { id, op: "apply", items: packed.items };
+          generation.worker.postMessage(posted, packed.transfer);
+        } else if (request.op === "batch") {
+          const packed = packCalls(request.calls);
+          if (packed.buffer === null) generation.worker.postMessage({ ...request, id });
+          else generation.worker.postMessage({ ...request, calls: packed.calls, id }, [packed.buffer]);
         } else generation.worker.postMessage({ ...request, id });
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
@@ -748,7 +752,7 @@ export class ExecutionService {
     this.#journal.committedUpTo(message.committedVersion);
     // A batch's service time in the worker, beside the round trip the sequencer times.
     if (message.ok && message.serviceMs !== undefined) addStageTime("executionWorker", message.serviceMs);
-    if (message.ok) pending.resolve(message.value);
+    if (message.ok) pending.resolve(message.batch === undefined ? message.value : unpackBatch(message.batch));
     else pending.reject(fromWireError(message.error));
   }
 

@@ -29,7 +29,7 @@ import type { KvTx, RangeOptions } from "../kv/types.js";
 import type { GuestHost } from "../sandbox/abi.js";
 import { EVENT_NAME, MAP_NAME, MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
-import { checkJsonText } from "../sandbox/output.js";
+import { checkJsonText, checkJsonValueText } from "../sandbox/output.js";
 
 /** Cap on one kvRange page's JSON, so a scan cannot make the host build huge strings. */
 export const MAX_RANGE_PAGE_BYTES = 16 * 1024 * 1024;
@@ -229,8 +229,9 @@ export class TxHost implements GuestHost {
 
   #value(value: string, map: string): Uint8Array {
     // Values reach the ledger, where auditors and the HTTP API read them as JSON: store only
-    // JSON text within the output bounds (runtime/sandbox/output.ts), as the ABI promises.
-    checkJsonText(value, () => `kvSet(${JSON.stringify(map)}) value`, this.#limits.maxValueBytes);
+    // JSON text within the output bounds (runtime/sandbox/output.ts), as the ABI promises. The
+    // text is stored as it is, so it is checked without being parsed.
+    checkJsonValueText(value, () => `kvSet(${JSON.stringify(map)}) value`, this.#limits.maxValueBytes);
     return utf8.encode(value);
   }
 

@@ -29,6 +29,9 @@ export type CheckedOutcome =
   | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
 
 const RESERVED: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+/** The outcome of a call whose result is null, as treaty/contract writes it, and its check. */
+const OK_NULL_TEXT = '{"ok":true,"result":null}';
+const OK_NULL: CheckedOutcome = Object.freeze({ ok: true, result: null });
 const PASSED_ON: ReadonlySet<string> = new Set(CONTRACT_API_CODES);
 
 /**
@@ -38,6 +41,8 @@ const PASSED_ON: ReadonlySet<string> = new Set(CONTRACT_API_CODES);
  * `InvalidErrorCode` (see the module comment).
  */
 export function checkOutcome(text: string, maxResultBytes: number): CheckedOutcome {
+  // What a method that returns nothing answers (most writes): the full check's result, at once.
+  if (text === OK_NULL_TEXT && maxResultBytes >= 4) return OK_NULL;
   const limit = maxResultBytes + OUTCOME_OVERHEAD_BYTES;
   const textBytes = text.length > limit ? Number.POSITIVE_INFINITY : utf8Length(text);
   if (textBytes > limit) {

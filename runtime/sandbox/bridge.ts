@@ -18,6 +18,7 @@
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import type { GuestHost } from "./abi.js";
+import { newString } from "./direct-calls.js";
 import type { CallMeter } from "./meter.js";
 
 /** What the bridge needs from its sandbox. */
@@ -34,6 +35,8 @@ type ArgValue = string | number | boolean;
 
 interface HostFunction {
   readonly params: readonly (readonly [name: string, type: ArgType])[];
+  /** Every parameter is a string, and there are at least two (the length-prefixed form applies). */
+  readonly allStrings?: boolean;
   /** Returns a string, a boolean or nothing (anything else is dropped). */
   call(host: GuestHost, args: ArgValue[]): unknown;
 }
@@ -41,6 +44,7 @@ interface HostFunction {
 /** The ABI table: parameter names and types, and how to forward each call. */
 const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
   kvGet: {
+    allStrings: true,
     params: [
       ["map", "string"],
       ["key", "string"],
@@ -48,6 +52,7 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
     call: (h, a) => h.kvGet(a[0] as string, a[1] as string),
   },
   kvHas: {
+    allStrings: true,
     params: [
       ["map", "string"],
       ["key", "string"],
@@ -55,6 +60,7 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
     call: (h, a) => h.kvHas(a[0] as string, a[1] as string),
   },
   kvSet: {
+    allStrings: true,
     params: [
       ["map", "string"],
       ["key", "string"],
@@ -63,6 +69,7 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
     call: (h, a) => h.kvSet(a[0] as string, a[1] as string, a[2] as string),
   },
   kvDelete: {
+    allStrings: true,
     params: [
       ["map", "string"],
       ["key", "string"],
@@ -70,6 +77,7 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
     call: (h, a) => h.kvDelete(a[0] as string, a[1] as string),
   },
   kvRange: {
+    allStrings: true,
     params: [
       ["map", "string"],
       ["optionsJson", "string"],
@@ -84,6 +92,7 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
     call: (h, a) => h.sha256(a[0] as string, a[1] as boolean),
   },
   verifySignature: {
+    allStrings: true,
     params: [
       ["curve", "string"],
       ["publicKeyHex", "string"],
@@ -94,6 +103,7 @@ const FUNCTIONS: Readonly<Record<keyof GuestHost, HostFunction>> = {
   },
   randomBytes: { params: [["length", "number"]], call: (h, a) => h.randomBytes(a[0] as number) },
   emit: {
+    allStrings: true,
     params: [
       ["name", "string"],
       ["dataJson", "string"],
@@ -108,8 +118,10 @@ export const HOST_FUNCTION_NAMES = Object.keys(FUNCTIONS) as (keyof GuestHost)[]
 /**
  * Creates the raw host functions in `context` as `globalThis.__treatyRawHost` (configurable, so
  * the lockdown script can take it off the global object and wrap it into `__treatyHost`). Each raw
- * function takes one argument: the JSON array of the ABI function's arguments. All handles
- * created here are disposed before returning.
+ * function takes one string argument: the JSON array of the ABI function's arguments or, for a
+ * function whose parameters are all strings, `"<length>:"` for each argument but the last (UTF-16
+ * units) followed by the arguments concatenated (lockdown.ts says when the wrapper uses which).
+ * All handles created here are disposed before returning.
  */
 export function installHost(context: QuickJSContext, port: BridgePort): void {
   const object = context.newObject();
@@ -171,17 +183,16 @@ function parseArgs(
   spec: HostFunction,
   handle: QuickJSHandle | undefined,
 ): ArgValue[] {
-  // The wrapper always passes JSON text: no U+0000 or lone surrogate to lose in the C string.
+  // The wrapper always passes one string (lockdown.ts): the arguments length-prefixed and
+  // concatenated, or their JSON array; no U+0000 or lone surrogate is lost in the C string.
   const text =
     handle !== undefined && context.typeof(handle) === "string" ? context.getString(handle) : undefined;
-  let values: unknown;
-  try {
-    values = text === undefined ? undefined : JSON.parse(text);
-  } catch {
-    values = undefined;
-  }
-  if (!Array.isArray(values)) throw new GuestError("TypeError", `__treatyHost.${name}: malformed arguments`);
-  return spec.params.map(([param, type], i) => {
+  const values =
+    text === undefined ? undefined : text.startsWith("[") ? parseJsonArgs(text) : splitArgs(text, spec);
+  if (values === undefined) throw new GuestError("TypeError", `__treatyHost.${name}: malformed arguments`);
+  const args: ArgValue[] = new Array(spec.params.length);
+  for (let i = 0; i < spec.params.length; i++) {
+    const [param, type] = spec.params[i]!;
     const value: unknown = values[i];
     if (typeof value !== type) {
       throw new GuestError(
@@ -189,8 +200,57 @@ function parseArgs(
         `__treatyHost.${name}: ${param} must be a ${type}, got ${value === null ? "null" : typeof value}`,
       );
     }
-    return value as ArgValue;
-  });
+    args[i] = value as ArgValue;
+  }
+  return args;
+}
+
+function parseJsonArgs(text: string): unknown[] | undefined {
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return Array.isArray(values) ? values : undefined;
+}
+
+/** Most decimal digits of one length prefix (UTF-16 lengths of strings in a 4 GiB heap fit). */
+const MAX_LENGTH_DIGITS = 10;
+
+/**
+ * The arguments of a function whose parameters are all strings, from `"<length>:"` for each but
+ * the last (UTF-16 units, decimal) followed by the arguments concatenated; undefined when `text`
+ * is not of that form (or the function takes other types).
+ */
+function splitArgs(text: string, spec: HostFunction): string[] | undefined {
+  if (!spec.allStrings) return undefined;
+  const count = spec.params.length;
+  const lengths: number[] = new Array(count - 1);
+  let at = 0;
+  for (let i = 0; i < count - 1; i++) {
+    let length = 0;
+    const start = at;
+    for (;;) {
+      const c = text.charCodeAt(at);
+      if (c === 0x3a /* : */) break;
+      if (!(c >= 0x30 && c <= 0x39) || at - start >= MAX_LENGTH_DIGITS) return undefined;
+      length = length * 10 + (c - 0x30);
+      at++;
+    }
+    if (at === start) return undefined;
+    lengths[i] = length;
+    at++;
+  }
+  const args: string[] = new Array(count);
+  for (let i = 0; i < count - 1; i++) {
+    const end = at + lengths[i]!;
+    if (end > text.length) return undefined;
+    args[i] = text.slice(at, end);
+    at = end;
+  }
+  args[count - 1] = text.slice(at);
+  return args;
 }
 
 function hostCall(
@@ -236,7 +296,8 @@ function hostCall(
         throw new GuestError(err.code, err.message);
       }
       if (!meter.chargeHostCall(result.length)) return undefined;
-      return context.newString(result);
+      // The native encoder straight into the wasm heap (direct-calls.ts), not emscripten's loop.
+      return newString(context, result);
     }
     if (typeof result === "boolean") return result ? context.true : context.false;
     return undefined;

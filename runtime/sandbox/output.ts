@@ -153,3 +153,230 @@ function tooLarge(what: Label, why: string): TreatyError {
 function notJson(what: Label, why: string): TreatyError {
   return new TreatyError("ContractFault", `${nameOf(what)}: ${why}`);
 }
+
+/**
+ * `checkJsonText` for a caller that needs no parsed value (a KV value is stored as the text it
+ * is): throws exactly what `checkJsonText` throws, and returns nothing. One pass over the text
+ * (`isPlainJson`) accepts well-formed JSON within the bounds without building a value; any text it
+ * does not accept goes through `checkJsonText`, which then names the problem. The pass is strict
+ * (it accepts only what JSON.parse accepts, within the same bounds), so the result is the same.
+ */
+export function checkJsonValueText(
+  text: string,
+  what: Label,
+  maxBytes: number,
+  maxDepth: number = MAX_VALUE_DEPTH,
+): void {
+  if (isPlainJson(text, maxBytes, maxDepth)) return;
+  checkJsonText(text, what, maxBytes, maxDepth);
+}
+
+/** Whether `c` is JSON whitespace (space, tab, line feed, carriage return). */
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+}
+
+/**
+ * True when `text` is one JSON value (RFC 8259, as JSON.parse reads it) with no lone surrogate,
+ * at most `maxBytes` UTF-8 bytes, `maxDepth` levels, MAX_VALUE_NODES values and MAX_OBJECT_KEYS
+ * keys in any object. False for anything else, including texts JSON.parse would take but that
+ * break a bound: the caller then runs the full check for its message. Iterative, no recursion.
+ */
+export function isPlainJson(text: string, maxBytes: number, maxDepth: number): boolean {
+  const n = text.length;
+  // Every UTF-16 unit is at least one UTF-8 byte: a text this long cannot fit.
+  if (n > maxBytes) return false;
+  // UTF-8 bytes beyond one per UTF-16 unit (only strings hold non-ASCII characters).
+  let extra = 0;
+  let nodes = 0;
+  let depth = 0;
+  // Per open container: 1 for an object, 0 for an array; and the keys of each open object.
+  const objects: number[] = [];
+  const keys: number[] = [];
+  let i = 0;
+  // What the grammar expects next: a value, or what may follow a value (`,`, `]`, `}` or the end).
+  let expectValue = true;
+  for (;;) {
+    while (i < n && isSpace(text.charCodeAt(i))) i++;
+    if (expectValue) {
+      if (i >= n) return false;
+      let c = text.charCodeAt(i);
+      if (++nodes > MAX_VALUE_NODES) return false;
+      if (c === 0x5b || c === 0x7b) {
+        // [ or {
+        if (++depth > maxDepth) return false;
+        const isObject = c === 0x7b ? 1 : 0;
+        objects.push(isObject);
+        keys.push(0);
+        i++;
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        if (i >= n) return false;
+        c = text.charCodeAt(i);
+        if (c === (isObject === 1 ? 0x7d : 0x5d)) {
+          // An empty container.
+          objects.pop();
+          keys.pop();
+          depth--;
+          i++;
+          expectValue = false;
+          continue;
+        }
+        if (isObject === 1) {
+          // The first key.
+          const end = scanString(text, i);
+          if (end < 0) return false;
+          extra += stringExtra;
+          keys[keys.length - 1] = 1;
+          i = end;
+          while (i < n && isSpace(text.charCodeAt(i))) i++;
+          if (text.charCodeAt(i) !== 0x3a) return false;
+          i++;
+        }
+        continue;
+      }
+      if (c === 0x22) {
+        const end = scanString(text, i);
+        if (end < 0) return false;
+        extra += stringExtra;
+        i = end;
+      } else if (c === 0x2d || isDigit(c)) {
+        const end = scanNumber(text, i);
+        if (end < 0) return false;
+        i = end;
+      } else if (text.startsWith("true", i)) i += 4;
+      else if (text.startsWith("false", i)) i += 5;
+      else if (text.startsWith("null", i)) i += 4;
+      else return false;
+      expectValue = false;
+      continue;
+    }
+    // After a value.
+    if (depth === 0) {
+      if (i !== n) return false;
+      break;
+    }
+    const c = text.charCodeAt(i);
+    const isObject = objects[depth - 1] === 1;
+    if (c === 0x2c) {
+      i++;
+      if (isObject) {
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        const end = scanString(text, i);
+        if (end < 0) return false;
+        extra += stringExtra;
+        const count = keys[depth - 1]! + 1;
+        if (count > MAX_OBJECT_KEYS) return false;
+        keys[depth - 1] = count;
+        i = end;
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        if (text.charCodeAt(i) !== 0x3a) return false;
+        i++;
+      }
+      expectValue = true;
+      continue;
+    }
+    if (c !== (isObject ? 0x7d : 0x5d)) return false;
+    objects.pop();
+    keys.pop();
+    depth--;
+    i++;
+  }
+  return n + extra <= maxBytes;
+}
+
+/** Set by `scanString`: the UTF-8 bytes of the string it scanned beyond one per UTF-16 unit. */
+let stringExtra = 0;
+
+/**
+ * Scans the JSON string starting at `start` (a quote): returns the index after its closing quote,
+ * or -1 when it is not a well-formed JSON string or holds a lone surrogate. Sets `stringExtra`.
+ */
+function scanString(text: string, start: number): number {
+  if (text.charCodeAt(start) !== 0x22) return -1;
+  const n = text.length;
+  let extra = 0;
+  let i = start + 1;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      stringExtra = extra;
+      return i + 1;
+    }
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      const e = text.charCodeAt(i + 1);
+      if (e === 0x75) {
+        // \uXXXX: six ASCII characters (an escaped lone surrogate is JSON, as JSON.parse reads it).
+        if (
+          !isHexDigit(text.charCodeAt(i + 2)) ||
+          !isHexDigit(text.charCodeAt(i + 3)) ||
+          !isHexDigit(text.charCodeAt(i + 4)) ||
+          !isHexDigit(text.charCodeAt(i + 5))
+        )
+          return -1;
+        i += 6;
+        continue;
+      }
+      if (
+        e !== 0x22 &&
+        e !== 0x5c &&
+        e !== 0x2f &&
+        e !== 0x62 &&
+        e !== 0x66 &&
+        e !== 0x6e &&
+        e !== 0x72 &&
+        e !== 0x74
+      )
+        return -1;
+      i += 2;
+      continue;
+    }
+    if (c < 0x80) {
+      // One byte.
+    } else if (c < 0x800) extra += 1;
+    else if (c >= 0xd800 && c <= 0xdfff) {
+      // Only a high surrogate followed by a low one (one code point, 4 bytes).
+      const next = text.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return -1;
+      extra += 2;
+      i += 2;
+      continue;
+    } else extra += 2;
+    i++;
+  }
+  return -1;
+}
+
+/** Scans a JSON number at `start`: the index after it, or -1 when malformed. */
+function scanNumber(text: string, start: number): number {
+  let i = start;
+  if (text.charCodeAt(i) === 0x2d) i++;
+  const first = text.charCodeAt(i);
+  if (first === 0x30) i++;
+  else if (first >= 0x31 && first <= 0x39) {
+    i++;
+    while (isDigit(text.charCodeAt(i))) i++;
+  } else return -1;
+  if (text.charCodeAt(i) === 0x2e) {
+    i++;
+    if (!isDigit(text.charCodeAt(i))) return -1;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  const e = text.charCodeAt(i);
+  if (e === 0x65 || e === 0x45) {
+    i++;
+    const sign = text.charCodeAt(i);
+    if (sign === 0x2b || sign === 0x2d) i++;
+    if (!isDigit(text.charCodeAt(i))) return -1;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  return i;
+}

@@ -360,4 +360,61 @@ describe("type helpers", () => {
       /method "bad": returns\.type: unknown shape type "date"/,
     );
   });
+
+  it("writes the outcome text exactly as JSON.stringify({ok: true, result}) would", () => {
+    const results: unknown[] = [
+      null,
+      undefined,
+      0,
+      -0,
+      1e21,
+      'a "quoted" é 😀 \u2028',
+      [],
+      {},
+      { a: [1, { b: null }], "": "x", __proto__x: true },
+      [null, "", false],
+    ];
+    const c = contract({
+      give: method({
+        mode: "readonly",
+        auth: "anyone",
+        args: { i: t.integer() },
+        run: ({ i }) => results[i],
+      }),
+    });
+    results.forEach((result, i) => {
+      const text = c.invoke("give", JSON.stringify({ i }), ctx(null));
+      assert.equal(
+        text,
+        JSON.stringify({ ok: true, result: result === undefined ? null : result }),
+        `result ${i}`,
+      );
+    });
+  });
+
+  it("caller() is one frozen copy per call, the same however often it is asked", () => {
+    const seen: unknown[] = [];
+    const c = contract({
+      who: method({
+        mode: "readonly",
+        auth: "users",
+        run: () => {
+          const first = caller();
+          seen.push(first);
+          assert.equal(caller(), first);
+          assert.ok(Object.isFrozen(first));
+          return first;
+        },
+      }),
+    });
+    assert.deepEqual(JSON.parse(c.invoke("who", "{}", ctx())), {
+      ok: true,
+      result: { id: "alice", role: "user" },
+    });
+    assert.deepEqual(JSON.parse(c.invoke("who", "{}", ctx({ id: "bob", role: "user" }))), {
+      ok: true,
+      result: { id: "bob", role: "user" },
+    });
+    assert.notEqual(seen[0], seen[1]);
+  });
 });

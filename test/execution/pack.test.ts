@@ -1,10 +1,17 @@
-/** Batch replies carry their write-set bytes in one buffer (node/execution/pack.ts). */
+/** Batch replies and applies carry their write sets packed (node/execution/pack.ts). */
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
-import type { ExecResult, VersionedWriteSet } from "../../node/execution/protocol.js";
-import { decodeItems, encodeItems, packResults } from "../../node/execution/pack.js";
-import { isTreatyError } from "../../sdk/errors.js";
+import type { ExecCall, ExecResult, VersionedWriteSet } from "../../node/execution/protocol.js";
+import {
+  type PackedBatch,
+  type PackedItems,
+  packBatch,
+  packCalls,
+  packItems,
+  unpackBatch,
+  unpackItems,
+} from "../../node/execution/pack.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -32,48 +39,73 @@ function plain(results: readonly ExecResult[]): unknown {
   );
 }
 
-describe("packResults", () => {
-  it("keeps every result and byte, with all write-set bytes as views of one buffer", () => {
+describe("packBatch / unpackBatch", () => {
+  it("keeps every result and byte; the write sets come back as views of one buffer", () => {
     const before = plain(RESULTS);
-    const { results, buffer } = packResults(RESULTS);
-    assert.deepEqual(plain(results), before);
+    const { batch, transfer } = packBatch(RESULTS);
     assert.deepEqual(plain(RESULTS), before, "the input is not modified");
-    assert.ok(buffer !== null);
-    assert.equal(buffer.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
+    assert.deepEqual(
+      batch.writeSets.maps,
+      ["public:log.entries", "treaty.nonceExpiry", "treaty.nonces"],
+      "each name once",
+    );
+    assert.equal(batch.writeSets.bytes.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
+    assert.deepEqual(transfer, [batch.writeSets.layout.buffer, batch.writeSets.bytes.buffer]);
+    for (const result of batch.results) if (result.ok) assert.equal(result.writeSet, null);
+    const results = unpackBatch(batch);
+    assert.deepEqual(plain(results), before);
     for (const result of results) {
       if (!result.ok) continue;
       for (const { writes } of [...result.writeSet.public, ...result.writeSet.private]) {
         for (const [key, value] of writes) {
-          assert.equal(key.buffer, buffer);
-          if (value !== null) assert.equal(value.buffer, buffer);
+          assert.equal(key.buffer, batch.writeSets.bytes.buffer);
+          if (value !== null) assert.equal(value.buffer, batch.writeSets.bytes.buffer);
         }
       }
     }
-    assert.equal(results[1], RESULTS[1], "a failed result passes as is");
+    // A delete stays a delete, an empty value an empty value.
+    const first = results[0] as Extract<ExecResult, { ok: true }>;
+    assert.equal(first.writeSet.private[1]!.writes[0]![1], null);
+    assert.deepEqual(first.writeSet.private[0]!.writes[0]![1], bytes());
   });
 
-  it("has no buffer when no result writes a byte", () => {
-    const { results, buffer } = packResults([RESULTS[1]!, RESULTS[2]!]);
-    assert.equal(buffer, null);
-    assert.deepEqual(plain(results), plain([RESULTS[1]!, RESULTS[2]!]));
+  it("keeps a claims digest, and packs a batch that writes nothing", () => {
+    const claimed: ExecResult = {
+      ...(ok(9, { public: [], private: [] }) as object),
+      claimsDigest: "ab",
+    } as ExecResult;
+    const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed]);
+    assert.equal(batch.writeSets.bytes.byteLength, 0);
+    assert.deepEqual(plain(unpackBatch(batch)), plain([RESULTS[1]!, RESULTS[2]!, claimed]));
   });
 
-  it("crosses a MessagePort transferred: the receiver gets the same results", async () => {
+  it("crosses a MessagePort transferred: the receiver unpacks the same results", async () => {
     const { port1, port2 } = new MessageChannel();
     try {
-      const { results, buffer } = packResults(RESULTS);
-      const received = new Promise<ExecResult[]>((resolve) => port2.once("message", resolve));
-      port1.postMessage(results, [buffer!]);
-      assert.equal(buffer!.byteLength, 0, "transferred, not copied");
-      assert.deepEqual(plain(await received), plain(RESULTS));
+      const { batch, transfer } = packBatch(RESULTS);
+      const received = new Promise<PackedBatch>((resolve) => port2.once("message", resolve));
+      port1.postMessage(batch, transfer);
+      assert.equal(transfer[1]!.byteLength, 0, "transferred, not copied");
+      assert.deepEqual(plain(unpackBatch(await received)), plain(RESULTS));
     } finally {
       port1.close();
       port2.close();
     }
   });
+
+  it("refuses a layout that does not match its bytes", () => {
+    const { batch } = packBatch(RESULTS);
+    const { writeSets } = batch;
+    assert.throws(
+      () => unpackBatch({ ...batch, writeSets: { ...writeSets, bytes: writeSets.bytes.subarray(1) } }),
+      /unpack/,
+    );
+    const longer = new Uint8Array(writeSets.bytes.length + 1);
+    assert.throws(() => unpackBatch({ ...batch, writeSets: { ...writeSets, bytes: longer } }), /unpack/);
+  });
 });
 
-describe("encodeItems / decodeItems", () => {
+describe("packItems / unpackItems", () => {
   const received = new Uint8Array(4096).fill(7); // a large message the write sets were decoded from
   const key = received.subarray(10, 12);
   const value = received.subarray(100, 103);
@@ -95,44 +127,94 @@ describe("encodeItems / decodeItems", () => {
     },
   ];
 
-  it("gives back every item, byte and delete, keys and values as views of the one buffer", () => {
+  it("gives back every item, byte and delete, keys and values as views of one buffer sized to them", () => {
     const before = plain(ITEMS as never);
-    const buffer = encodeItems(ITEMS);
+    const { items: packed, transfer } = packItems(ITEMS);
     assert.deepEqual(plain(ITEMS as never), before, "the input is not modified");
     assert.equal(key.buffer, received.buffer, "the caller's arrays are untouched");
-    const items = decodeItems(buffer);
+    assert.equal(packed.writeSets.bytes.byteLength, 2 + 3 + 1 + 0 + 1 + 1 + 2);
+    const items = unpackItems(packed);
     assert.deepEqual(plain(items as never), before);
     assert.equal(items[2]!.writeSet.private[0]!.writes[0]![1], null, "a delete stays a delete");
     for (const { writeSet } of items)
       for (const { writes } of [...writeSet.public, ...writeSet.private])
         for (const [k, v] of writes) {
-          assert.equal(k.buffer, buffer);
-          if (v !== null) assert.equal(v.buffer, buffer);
+          assert.equal(k.buffer, transfer[1]);
+          if (v !== null) assert.equal(v.buffer, transfer[1]);
         }
-    assert.deepEqual(decodeItems(encodeItems([])), []);
+    assert.deepEqual(unpackItems(packItems([]).items), []);
   });
 
-  it("crosses a MessagePort transferred: the receiver decodes the same items", async () => {
+  it("crosses a MessagePort transferred: the receiver unpacks the same items", async () => {
     const { port1, port2 } = new MessageChannel();
     try {
-      const buffer = encodeItems(ITEMS);
-      const received = new Promise<ArrayBuffer>((resolve) => port2.once("message", resolve));
-      port1.postMessage(buffer, [buffer]);
-      assert.equal(buffer.byteLength, 0, "transferred, not copied");
-      assert.deepEqual(plain(decodeItems(await received) as never), plain(ITEMS as never));
+      const { items, transfer } = packItems(ITEMS);
+      const arrived = new Promise<PackedItems>((resolve) => port2.once("message", resolve));
+      port1.postMessage(items, transfer);
+      assert.equal(transfer[1]!.byteLength, 0, "transferred, not copied");
+      assert.deepEqual(plain(unpackItems(await arrived) as never), plain(ITEMS as never));
     } finally {
       port1.close();
       port2.close();
     }
   });
 
-  it("refuses bytes that are not an encoding, with LedgerCorrupt", () => {
-    const whole = new Uint8Array(encodeItems(ITEMS));
-    for (const bad of [whole.slice(0, whole.length - 1), new Uint8Array([...whole, 0]), new Uint8Array(3)]) {
-      assert.throws(
-        () => decodeItems(bad.buffer),
-        (err) => isTreatyError(err) && err.code === "LedgerCorrupt",
-      );
+  it("refuses versions that do not match the write sets", () => {
+    const { items } = packItems(ITEMS);
+    assert.throws(() => unpackItems({ ...items, versions: items.versions.slice(1) }), /unpack/);
+  });
+});
+
+describe("packCalls", () => {
+  it("copies the seeds into one buffer and keeps every call as it was", async () => {
+    const pool = Buffer.from("0123456789abcdef0123456789abcdef"); // a slice of Node's shared pool
+    const pooled = new Uint8Array(pool.buffer, pool.byteOffset, pool.length);
+    const calls: ExecCall[] = [
+      {
+        contract: "log",
+        method: "w",
+        args: { id: 1 },
+        caller: null,
+        nonce: null,
+        timeMs: 5,
+        seed: bytes(...Array(16).fill(1)),
+      },
+      {
+        contract: "log",
+        method: "w",
+        args: [],
+        caller: { id: "u", role: "user" },
+        nonce: "n",
+        createdMs: 4,
+        timeMs: 5,
+        seed: pooled,
+      },
+    ];
+    const before = plain(calls as never);
+    const { calls: packed, buffer } = packCalls(calls);
+    assert.ok(buffer !== null);
+    assert.equal(buffer.byteLength, 16 + 32);
+    assert.deepEqual(plain(packed as never), before);
+    assert.deepEqual(plain(calls as never), before, "the input is not modified");
+    assert.equal(Object.hasOwn(packed[0]!, "createdMs"), false, "an absent createdMs stays absent");
+    for (const call of packed) assert.equal(call.seed.buffer, buffer);
+    assert.equal(pool.toString(), "0123456789abcdef0123456789abcdef");
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const received = new Promise<{ calls: ExecCall[] }>((resolve) => port2.once("message", resolve));
+      port1.postMessage({ calls: packed }, [buffer]);
+      assert.deepEqual(plain((await received).calls as never), before);
+    } finally {
+      port1.close();
+      port2.close();
     }
+  });
+
+  it("passes calls on unpacked when a seed is not a Uint8Array (the worker reports it)", () => {
+    const bad = [{ contract: "c", method: "m", args: {}, caller: null, nonce: null, timeMs: 1, seed: "x" }];
+    const { calls, buffer } = packCalls(bad as unknown as ExecCall[]);
+    assert.equal(buffer, null);
+    assert.equal(calls[0], bad[0]);
+    assert.deepEqual(packCalls([]), { calls: [], buffer: null });
   });
 });

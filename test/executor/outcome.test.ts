@@ -32,6 +32,23 @@ describe("checkOutcome", () => {
     assert.equal(checkOutcome(JSON.stringify({ ok: true, result: "x".repeat(98) }), 100).ok, true);
   });
 
+  it("decides the outcome of a method that returns nothing as the full check does, cap included", () => {
+    const text = '{"ok":true,"result":null}';
+    for (const cap of [1, 3, 4, 100]) {
+      const spaced = '{"ok":true, "result":null}'; // the same outcome, through the full check
+      assert.equal(
+        code(() => checkOutcome(text, cap)),
+        code(() => checkOutcome(spaced, cap)),
+        `cap ${cap}`,
+      );
+      if (cap >= 4) assert.deepEqual(checkOutcome(text, cap), { ok: true, result: null });
+    }
+    assert.equal(
+      code(() => checkOutcome(text, 3)),
+      "PayloadTooLarge",
+    );
+  });
+
   it("measures the re-encoded result: numbers written with an exponent come back in full", () => {
     // 5 × "1e20" is 29 bytes of text but 111 bytes of JSON once parsed ("100000000000000000000").
     const text = '{"ok":true,"result":[1e20,1e20,1e20,1e20,1e20]}';

@@ -12,6 +12,8 @@ import { decode, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import {
   checkJsonText,
+  checkJsonValueText,
+  isPlainJson,
   MAX_OBJECT_KEYS,
   MAX_VALUE_DEPTH,
   MAX_VALUE_NODES,
@@ -25,8 +27,30 @@ function nested(depth: number, open = "[", close = "]"): string {
   return open.repeat(depth) + close.repeat(depth);
 }
 
-/** Checks `text` and asserts the contract of the check; returns the code or "ok". */
+/** What a check did with `text`: "ok", or the code and message it threw. */
+function result(check: () => unknown): string {
+  try {
+    check();
+    return "ok";
+  } catch (err) {
+    assert.ok(isTreatyError(err), `not a TreatyError: ${String(err)}`);
+    return `${err.code}: ${err.message}`;
+  }
+}
+
+/**
+ * Checks `text` and asserts the contract of the check; returns the code or "ok". The check
+ * without a value (`checkJsonValueText`, what kvSet runs) must decide exactly alike, with the
+ * same message, and its one-pass test (`isPlainJson`) must pass only texts the check accepts.
+ */
 function outcome(text: string, maxBytes: number): string {
+  const full = result(() => checkJsonText(text, "value", maxBytes));
+  assert.equal(
+    result(() => checkJsonValueText(text, "value", maxBytes)),
+    full,
+    JSON.stringify(text),
+  );
+  if (isPlainJson(text, maxBytes, MAX_VALUE_DEPTH)) assert.equal(full, "ok", JSON.stringify(text));
   let value: unknown;
   try {
     value = checkJsonText(text, "value", maxBytes);
@@ -113,6 +137,47 @@ describe("the sandbox output check", () => {
       message: /^kvSet\("m"\) value: /,
     });
     assert.equal(made, 2);
+  });
+
+  it("the one-pass test accepts every well-formed value within the bounds, whitespace included", () => {
+    fc.assert(
+      fc.property(deepValue, fc.constantFrom(undefined, 1, "\t", " \r\n "), (value, space) => {
+        const text = JSON.stringify(value, null, space);
+        assert.equal(isPlainJson(text, 1 << 20, MAX_VALUE_DEPTH), outcome(text, 1 << 20) === "ok");
+      }),
+      { numRuns: 1000 },
+    );
+    for (const text of [
+      '"a\\u00e9\\ud800\\/\\b\\f\\n\\r\\t\\"\\\\"',
+      "-0.5e+10",
+      "0",
+      "[]",
+      "{}",
+      ' { "a" : [ ] } ',
+      '"😀é"',
+    ])
+      assert.ok(isPlainJson(text, 1 << 20, MAX_VALUE_DEPTH), text);
+    for (const text of [
+      "01",
+      "-",
+      "1.",
+      ".5",
+      "1e",
+      "+1",
+      "[1,]",
+      '{"a":1,}',
+      '{"a"}',
+      "tru",
+      "nul",
+      '"\\x"',
+      '"\\u12G4"',
+      '"\t"',
+      "\ufeff1",
+      "1 2",
+      '"\ud800"',
+      '"\udc00\ud800"',
+    ])
+      assert.ok(!isPlainJson(text, 1 << 20, MAX_VALUE_DEPTH), text);
   });
 
   it("bounds depth, width and bytes exactly", () => {

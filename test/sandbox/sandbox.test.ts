@@ -30,6 +30,12 @@ const WORKER = guestBundle(
     bomb: "() => { const f = () => f() + 1; return f(); }",
     roundTrip:
       '(args, ctx, host) => { host.kvSet("m", args.s, JSON.stringify(args.s)); return JSON.parse(host.kvGet("m", args.s)); }',
+    setRaw:
+      "(args, ctx, host) => { host.kvSet(args.map, args.key, args.value); return host.kvHas(args.map, args.key); }",
+    badArgs: `(args, ctx, host) => {
+      const tries = [() => host.kvSet(1, "k", "v"), () => host.kvGet("m", null), () => host.kvSet("m", "k"), () => host.emit("e", {})];
+      return tries.map((f) => { try { f(); return "no error"; } catch (e) { return e.name + ": " + e.message; } });
+    }`,
     depth: "() => { let n = 0; const f = () => { n++; f(); }; try { f(); } catch (e) {} return n; }",
   },
   { moduleLevel: "const big = []; for (let i = 0; i < 50; i++) big.push({ i });" },
@@ -354,6 +360,66 @@ describe("strings cross the boundary exactly", () => {
         }),
         { numRuns: 300 },
       );
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
+  it("several string arguments arrive exactly, whether they take the length-prefixed or the JSON form", async () => {
+    const sandbox = await sandboxFor(WORKER);
+    const text = fc
+      .array(
+        fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x3a, 0x5b, 0x31, 0xd83d, 0xde00)),
+        {
+          maxLength: 20,
+        },
+      )
+      .map((codes) => String.fromCharCode(...codes));
+    try {
+      fc.assert(
+        fc.property(text, text, text, (map, key, value) => {
+          let set: [string, string, string] | undefined;
+          let has: [string, string] | undefined;
+          const host = new MapHost();
+          host.kvSet = (...args) => {
+            set = args;
+          };
+          host.kvHas = (...args) => {
+            has = args;
+            return true;
+          };
+          assert.deepEqual(call(sandbox, "setRaw", { map, key, value }, host), { ok: true, result: true });
+          // Compared by code units: a surrogate pair split across two arguments stays split.
+          assert.deepEqual(set, [map, key, value]);
+          assert.deepEqual(has, [map, key]);
+        }),
+        { numRuns: 300 },
+      );
+      // A high surrogate ending one argument and a low one starting the next.
+      const host = new MapHost();
+      let set: string[] = [];
+      host.kvSet = (...args) => {
+        set = args;
+      };
+      call(sandbox, "setRaw", { map: "m\ud83d", key: "\ude00k", value: "1:2:" }, host);
+      assert.deepEqual(set, ["m\ud83d", "\ude00k", "1:2:"]);
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
+  it("arguments of the wrong type are the guest's TypeError, naming the parameter", async () => {
+    const sandbox = await sandboxFor(WORKER);
+    try {
+      assert.deepEqual(call(sandbox, "badArgs", {}, new MapHost()), {
+        ok: true,
+        result: [
+          "TypeError: __treatyHost.kvSet: map must be a string, got number",
+          "TypeError: __treatyHost.kvGet: key must be a string, got null",
+          "TypeError: __treatyHost.kvSet: value must be a string, got null",
+          "TypeError: __treatyHost.emit: dataJson must be a string, got object",
+        ],
+      });
     } finally {
       sandbox.dispose();
     }
