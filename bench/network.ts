@@ -675,7 +675,10 @@ const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persiste
  * (node-to-node frames).
  */
 async function nodeMetrics(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/node/metrics`)).text();
+  // Once more on a network failure: on a loaded machine the node may close an idle keep-alive
+  // connection just as fetch reuses it ("other side closed"); a metrics read is idempotent.
+  const read = async () => (await fetch(`${url}/node/metrics`)).text();
+  const text = await read().catch(read);
   const out: Record<string, number> = {};
   for (const line of text.split("\n")) {
     const stage = /^treaty_stage_seconds_total\{stage="(\w+)"\} (\S+)$/.exec(line);
