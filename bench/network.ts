@@ -37,7 +37,9 @@
  * Each node's figure is also split by thread group (bench/thread-cpu.ts: main thread, execution
  * worker, verify workers, V8's platform threads where its GC helpers and optimizing compiler run,
  * libuv's threadpool with fdatasync and lmdb-js's writes, other, exited), one line per run, with
- * the nats-server's CPU per write beside it.
+ * the nats-server's CPU per write beside it, and a line of context switches per write (voluntary +
+ * involuntary, from /proc/<pid>/task/<tid>/status, of live threads) by the same groups, the client and
+ * nats-server: each is a sleep→wake or a preemption, whose cost is the per-batch CPU of moderate load.
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
