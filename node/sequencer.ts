@@ -240,10 +240,14 @@ export class Sequencer {
     return this.#enqueue(() => this.#signIfDue());
   }
 
-  /** Becoming leader restarts the signature interval (a new leader signs soon to commit). */
+  /**
+   * Becoming leader restarts the signature interval (a new leader signs soon to commit), and its
+   * first batch starts at once.
+   */
   onBecameLeader(): void {
     this.#lastSignatureMs = this.#o.now() - this.#o.policy.maxIntervalMs;
     this.#oldestUnsignedMs = null;
+    this.#lastBatchStartMs = Number.NEGATIVE_INFINITY; // a new leader's first batch does not linger
   }
 
   /** An entry was appended: the oldest unsigned one's time, if it is the first since a signature. */

@@ -417,6 +417,27 @@ describe("Sequencer", () => {
     }
   });
 
+  test("a new leader's first batch does not linger", async () => {
+    const { replica, execution, sequencer } = await setup(5, undefined, undefined, null, {
+      intervalMs: 3_600_000,
+      busyCalls: 100,
+    });
+    const add = (nonce: string) =>
+      sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce }), "user", null);
+    try {
+      await add("n-a");
+      replica.loseLeadership();
+      sequencer.failQueued(new TreatyError("NotLeader", "leadership moved"));
+      replica.regainLeadership();
+      sequencer.onBecameLeader();
+      // Within the hour since the last batch started, yet it runs at once: this leader's first.
+      assert.equal(codeOf(await add("n-b")), "ok");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
   test("failing the queue ends a linger: the calls fail and later calls run", async () => {
     const { execution, sequencer } = await setup(5, undefined, undefined, null, {
       intervalMs: 3_600_000,
