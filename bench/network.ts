@@ -37,7 +37,9 @@
  * Each node's figure is also split by thread group (bench/thread-cpu.ts: main thread, execution
  * worker, verify workers, V8's platform threads where its GC helpers and optimizing compiler run,
  * libuv's threadpool with fdatasync and lmdb-js's writes, other, exited), one line per run, with
- * the nats-server's CPU per write beside it.
+ * the nats-server's CPU per write beside it, and a line of context switches per write (voluntary +
+ * involuntary, from /proc/<pid>/task/<tid>/status, of live threads) by the same groups, the client and
+ * nats-server: each is a sleep→wake or a preemption, whose cost is the per-batch CPU of moderate load.
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
@@ -106,6 +108,7 @@ import {
   microsPerWrite,
   type ProcessSample,
   sampleProcess,
+  switchesByGroup,
   type ThreadGroup,
   v8PoolSizeOf,
 } from "./thread-cpu.js";
@@ -272,6 +275,17 @@ interface WriteResult {
     readonly threads: readonly Readonly<Record<ThreadGroup, number>>[];
     /** The nats-server process (shares the machine), null when it was not found among our children. */
     readonly natsServer: number | null;
+    /**
+     * Context switches (voluntary + involuntary, /proc/<pid>/task/<tid>/status) per write: each
+     * node process (same order as `nodes`) by thread group and in all, this client, nats-server.
+     * Each is a sleep→wake or a preemption, which costs CPU of its own on this VM (PERF.md).
+     */
+    readonly switches: {
+      readonly nodes: readonly number[];
+      readonly threads: readonly Readonly<Record<ThreadGroup, number>>[];
+      readonly client: number | null;
+      readonly natsServer: number | null;
+    };
   } | null;
   /**
    * The leader's main-thread time per write by stage, µs (node/stage-times.ts, from
@@ -554,6 +568,7 @@ async function writeRun(
   const cpuBefore = pids.map(cpuSample);
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
   const clientBefore = process.cpuUsage();
+  const clientSwitchesBefore = cpuSample(process.pid);
   const pollsBefore = polls();
   const started = performance.now();
   const resent: Record<ResentCode, number> = { NotLeader: 0, OutcomeUnknown: 0, Unavailable: 0 };
@@ -605,6 +620,16 @@ async function writeRun(
     const cpuAfter = pids.map(cpuSample);
     const natsAfter = cpuSample(natsPid);
     const client = process.cpuUsage(clientBefore);
+    const clientSwitchesAfter = cpuSample(process.pid);
+    const switchesPerWrite = (n: number) => Number((n / requests.length).toFixed(1));
+    const processSwitches = (
+      before: ProcessSample | undefined,
+      after: ProcessSample | undefined,
+      pid: number | undefined,
+    ) =>
+      before === undefined || after === undefined || pid === undefined
+        ? null
+        : switchesPerWrite(Object.values(switchesByGroup(pid, before, after)).reduce((a, b) => a + b, 0));
     const metricsAfter = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
     const perWrite = (ticks: number) => Math.round((ticks * 1e6) / CLOCK_TICKS_PER_SECOND / requests.length);
     const delta = (i: number, name: string) => (metricsAfter[i]![name] ?? 0) - (metricsBefore[i]![name] ?? 0);
@@ -642,6 +667,17 @@ async function writeRun(
               natsBefore === undefined || natsAfter === undefined
                 ? null
                 : perWrite(natsAfter.totalTicks - natsBefore.totalTicks),
+            switches: {
+              nodes: cpuAfter.map((sample, i) => processSwitches(cpuBefore[i], sample, pids[i])!),
+              threads: cpuAfter.map((sample, i) => {
+                const by = switchesByGroup(pids[i]!, cpuBefore[i]!, sample!, V8_POOL_SIZE);
+                return Object.fromEntries(
+                  Object.entries(by).map(([g, n]) => [g, switchesPerWrite(n)]),
+                ) as Record<ThreadGroup, number>;
+              }),
+              client: processSwitches(clientSwitchesBefore, clientSwitchesAfter, process.pid),
+              natsServer: processSwitches(natsBefore, natsAfter, natsPid),
+            },
           }
         : null,
       leaderStages: stages,
@@ -1295,6 +1331,12 @@ async function main(): Promise<void> {
       `CPU µs per write by thread, ${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${cpu.threads
         .map((groups, i) => `${i === 0 ? "leader" : `f${i}`} ${cpu.nodes[i]} (${formatGroups(groups)})`)
         .join("; ")}; nats-server ${cpu.natsServer ?? "-"}\n`,
+    );
+    const sw = cpu.switches;
+    process.stderr.write(
+      `context switches per write by thread, ${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${sw.threads
+        .map((groups, i) => `${i === 0 ? "leader" : `f${i}`} ${sw.nodes[i]} (${formatGroups(groups)})`)
+        .join("; ")}; client ${sw.client ?? "-"}; nats-server ${sw.natsServer ?? "-"}\n`,
     );
   }
   process.stderr.write(

@@ -37,6 +37,11 @@ export interface TaskStat {
   readonly startTicks: number;
   /** user + system, clock ticks. */
   readonly cpuTicks: number;
+  /**
+   * Context switches so far, voluntary + involuntary (`/proc/.../status`), where read: each is a
+   * sleep→wake or a preemption, which costs CPU of its own on a VM.
+   */
+  readonly switches?: number;
 }
 
 /** A process's CPU so far: its total (live and ended threads) and each live thread. */
@@ -113,14 +118,43 @@ export function cpuTicksByGroup(
   return out;
 }
 
-/** Process `pid`'s CPU so far, undefined when it is gone or there is no /proc. */
+/**
+ * `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of a `/proc/.../status` text (one
+ * thread's, for a task's status). Throws when either line is missing.
+ */
+export function parseContextSwitches(status: string): number {
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+)$`, "m").exec(status);
+    if (match === null) throw new Error(`/proc status without ${name}`);
+    return Number(match[1]);
+  };
+  return field("voluntary_ctxt_switches") + field("nonvoluntary_ctxt_switches");
+}
+
+/** Context switches each group's live threads made between two samples (ended threads: lost). */
+export function switchesByGroup(
+  pid: number,
+  before: ProcessSample,
+  after: ProcessSample,
+  v8PoolSize: number = DEFAULT_V8_POOL_SIZE,
+): Record<ThreadGroup, number> {
+  const out = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
+  const earlier = new Map(before.threads.map((t) => [t.id, t.switches ?? 0]));
+  const groups = classifyThreads(pid, after.threads, v8PoolSize);
+  for (const t of after.threads) out[groups.get(t.id)!] += (t.switches ?? 0) - (earlier.get(t.id) ?? 0);
+  return out;
+}
+
+/** Process `pid`'s CPU so far (and each live thread's context switches), undefined when it is gone or there is no /proc. */
 export function sampleProcess(pid: number): ProcessSample | undefined {
   try {
     const totalTicks = parseTaskStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuTicks;
     const threads: TaskStat[] = [];
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        threads.push(parseTaskStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")));
+        const stat = parseTaskStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
+        const switches = parseContextSwitches(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"));
+        threads.push({ ...stat, switches });
       } catch {
         // the thread ended between the listing and the read: counted as exited
       }

@@ -1,7 +1,7 @@
 /**
  * bench/thread-cpu.ts: /proc stat lines parsed, a node process's threads put in their groups
  * (fixture lines shaped like a real node process's), CPU between two samples split by group with
- * ended threads counted, and node/thread-name.ts naming a real worker thread that the grouping
+ * ended threads counted, context switches read and split by group, and node/thread-name.ts naming a real worker thread that the grouping
  * then finds in this process.
  */
 import assert from "node:assert/strict";
@@ -11,9 +11,11 @@ import {
   classifyThreads,
   cpuTicksByGroup,
   microsPerWrite,
+  parseContextSwitches,
   parseTaskStat,
   type ProcessSample,
   sampleProcess,
+  switchesByGroup,
   v8PoolSizeOf,
 } from "../../bench/thread-cpu.js";
 import { THREAD_NAMES } from "../../node/thread-name.js";
@@ -102,6 +104,37 @@ describe("thread CPU grouping (bench/thread-cpu.ts)", () => {
       other: 0,
       exited: 70,
     });
+  });
+
+  it("reads context switches from a status text and splits them by group", () => {
+    const status =
+      "Name:\tnode\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n";
+    assert.equal(parseContextSwitches(status), 1234);
+    assert.throws(() => parseContextSwitches("Name:\tnode\nvoluntary_ctxt_switches:\t1\n"), /nonvoluntary/);
+    const withSwitches = (sample: ProcessSample, n: (id: number) => number): ProcessSample => ({
+      totalTicks: sample.totalTicks,
+      threads: sample.threads.map((t) => ({ ...t, switches: n(t.id) })),
+    });
+    const before = withSwitches(
+      nodeProcess(() => 0),
+      () => 100,
+    );
+    const after = withSwitches(
+      nodeProcess(() => 0),
+      (id) => 100 + (id === PID ? 40 : id === 1011 ? 9 : id === 1008 ? 3 : 0),
+    );
+    assert.deepEqual(switchesByGroup(PID, before, after), {
+      main: 40,
+      execution: 9,
+      verify: 0,
+      v8: 0,
+      libuv: 3,
+      other: 0,
+      exited: 0,
+    });
+    // This process's own threads report theirs.
+    const sample = sampleProcess(process.pid);
+    assert.ok(sample?.threads.every((t) => (t.switches ?? -1) >= 0));
   });
 
   it("reads --v8-pool-size from node flags", () => {

@@ -8,6 +8,9 @@
  * leadership lost while a batch executes (with the
  * signature's apply sent just before it) leaves nothing proposed, the KV rolled back to the
  * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
+ * Below saturation a batch lingers: calls that come within the interval wait and join one batch
+ * (which starts at once when enough calls wait, or when the interval's timer fires), and a batch
+ * after which the next lingers is followed by its signature.
  */
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
@@ -23,7 +26,7 @@ import type { NodeStatus } from "../../node/consensus/node.js";
 import type { ProposedEntry, TxId } from "../../node/consensus/types.js";
 import { ExecutionService } from "../../node/execution/service.js";
 import { createLogger } from "../../node/log.js";
-import { Sequencer, type SequencerReplica } from "../../node/sequencer.js";
+import { type BatchLinger, Sequencer, type SequencerReplica } from "../../node/sequencer.js";
 import { signerFor, testRandom, testSecrets, VALID_FROM_MS } from "../ledger/fixtures.js";
 import { call, codeOf, counterBundle, okResult, TEST_LIMITS, TempDirs } from "../execution/support.js";
 
@@ -91,6 +94,8 @@ async function setup(
   clock: { ms: number } = { ms: VALID_FROM_MS + 1000 },
   maxBatchCalls?: number,
   unsignedWaitBound?: UnsignedWaitBound | null,
+  /** Null unless a test is about it: the other tests count batches as calls come. */
+  batchLinger: BatchLinger | null = null,
 ) {
   const ledger = Ledger.open({
     store: new MemoryLedgerStore(),
@@ -122,6 +127,7 @@ async function setup(
     idleSignatureGapMs,
     ...(maxBatchCalls !== undefined && { maxBatchCalls }),
     ...(unsignedWaitBound !== undefined && { unsignedWaitBound }),
+    batchLinger,
   });
   return { ledger, replica, execution, sequencer };
 }
@@ -331,6 +337,127 @@ describe("Sequencer", () => {
         kinds(),
         "user,signature,user,user,user,user,user,user,signature,user,user,user,user,user,user,signature",
       );
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
+  test("below saturation batches linger: calls within the interval join one batch, a busy queue starts it at once, a batch after which the next lingers is signed in its run, and the timer starts a lingering batch", async () => {
+    const clock = { ms: VALID_FROM_MS + 1000 };
+    // An hour-long interval (only a busy queue of 3 calls ends the wait), no bound on unsigned waits.
+    const { ledger, execution, sequencer } = await setup(5, clock, undefined, null, {
+      intervalMs: 3_600_000,
+      busyCalls: 3,
+    });
+    const batches: number[] = [];
+    const executeBatch = execution.executeBatch.bind(execution);
+    execution.executeBatch = (view, first, calls) => {
+      batches.push(calls.length);
+      return executeBatch(view, first, calls);
+    };
+    const kinds = () =>
+      Array.from({ length: ledger.lastSeqno }, (_, i) => ledger.entry(i + 1)!.header.kind).join(",");
+    const add = (nonce: string, key = "a") =>
+      sequencer.submit(call("counter", "add", { key, by: 1 }, { nonce }), "user", null);
+    try {
+      // The first batch in an hour starts at once; the view's first signature follows it.
+      await add("l-a");
+      assert.deepEqual(batches, [1]);
+      assert.equal(kinds(), "user,signature");
+
+      // Two calls within the interval wait (an hour: whatever the scheduler does, they do not run)...
+      clock.ms += 5;
+      const answered: string[] = [];
+      const b = add("l-b").then(() => answered.push("b"));
+      const c = add("l-c").then(() => answered.push("c"));
+      for (let i = 0; i < 5; i++) await sleep(10);
+      assert.deepEqual(batches, [1], "no batch while lingering");
+      assert.equal(answered.length, 0, "none answered");
+      // ...until a third makes the queue busy: one batch of three, signed in its own run (the queue
+      // ran dry and the idle gap passed).
+      const d = add("l-d");
+      await Promise.all([b, c, d]);
+      assert.deepEqual(batches, [1, 3]);
+      assert.equal(kinds(), "user,signature,user,user,user,signature");
+
+      // A busy queue while a batch runs: the batch returns with a call waiting for a lingering
+      // batch, which counts as running dry, so the signature follows the batch before that call.
+      clock.ms += 5;
+      const gate = dirs.make();
+      const e = add("l-e", `gate:${gate}`);
+      const f = add("l-f");
+      const g = add("l-g");
+      await waitForFile(join(gate, "reached"));
+      const h = add("l-h").then(() => answered.push("h"));
+      writeFileSync(join(gate, "open"), "");
+      await Promise.all([e, f, g]);
+      assert.deepEqual(batches, [1, 3, 3]);
+      assert.equal(kinds(), "user,signature,user,user,user,signature,user,user,user,signature");
+      assert.ok(!answered.includes("h"), "h lingers");
+      await Promise.all([add("l-i"), add("l-j"), h]);
+      assert.deepEqual(batches, [1, 3, 3, 3]);
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+
+    // A short interval: the timer starts the lingering batch (the test clock stands still, so
+    // only the timer can end the wait).
+    const short = await setup(5, clock, undefined, null, { intervalMs: 20, busyCalls: 100 });
+    try {
+      const run = (nonce: string) =>
+        short.sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce }), "user", null);
+      await run("t-a");
+      const late = await run("t-b");
+      assert.equal(okResult(late).seqno, 3, "ran after the view's first signature");
+    } finally {
+      short.sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await short.execution.close();
+    }
+  });
+
+  test("a new leader's first batch does not linger", async () => {
+    const { replica, execution, sequencer } = await setup(5, undefined, undefined, null, {
+      intervalMs: 3_600_000,
+      busyCalls: 100,
+    });
+    const add = (nonce: string) =>
+      sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce }), "user", null);
+    try {
+      await add("n-a");
+      replica.loseLeadership();
+      sequencer.failQueued(new TreatyError("NotLeader", "leadership moved"));
+      replica.regainLeadership();
+      sequencer.onBecameLeader();
+      // Within the hour since the last batch started, yet it runs at once: this leader's first.
+      assert.equal(codeOf(await add("n-b")), "ok");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
+  test("failing the queue ends a linger: the calls fail and later calls run", async () => {
+    const { execution, sequencer } = await setup(5, undefined, undefined, null, {
+      intervalMs: 3_600_000,
+      busyCalls: 100,
+    });
+    const add = (nonce: string) =>
+      sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce }), "user", null);
+    try {
+      await add("f-a");
+      const lingering = add("f-b").then(codeOf, (err: unknown) =>
+        err instanceof TreatyError ? err.code : String(err),
+      );
+      await sleep(10);
+      sequencer.failQueued(new TreatyError("Unavailable", "leadership moved"));
+      assert.equal(await lingering, "Unavailable");
+      // Not stuck: new calls linger again (the last batch started moments ago) and a busy queue
+      // starts their batch.
+      const next = Array.from({ length: 100 }, (_, i) => add(`f-c${i}`));
+      const results = await Promise.all(next);
+      assert.equal(results.length, 100);
     } finally {
       sequencer.failQueued(new TreatyError("Unavailable", "test over"));
       await execution.close();
