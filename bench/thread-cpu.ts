@@ -105,17 +105,29 @@ export function cpuTicksByGroup(
   after: ProcessSample,
   v8PoolSize: number = DEFAULT_V8_POOL_SIZE,
 ): Record<ThreadGroup, number> {
-  const out = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
-  const earlier = new Map(before.threads.map((t) => [t.id, t.cpuTicks]));
+  const { byGroup, live } = liveDeltaByGroup(pid, before, after, v8PoolSize, (t) => t.cpuTicks);
+  byGroup.exited = Math.max(0, after.totalTicks - before.totalTicks - live);
+  return byGroup;
+}
+
+/** How much `count` grew on each group's live threads between two samples, and in all. */
+function liveDeltaByGroup(
+  pid: number,
+  before: ProcessSample,
+  after: ProcessSample,
+  v8PoolSize: number,
+  count: (thread: TaskStat) => number,
+): { byGroup: Record<ThreadGroup, number>; live: number } {
+  const byGroup = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
+  const earlier = new Map(before.threads.map((t) => [t.id, count(t)]));
   const groups = classifyThreads(pid, after.threads, v8PoolSize);
   let live = 0;
   for (const t of after.threads) {
-    const used = t.cpuTicks - (earlier.get(t.id) ?? 0);
-    out[groups.get(t.id)!] += used;
-    live += used;
+    const grew = count(t) - (earlier.get(t.id) ?? 0);
+    byGroup[groups.get(t.id)!] += grew;
+    live += grew;
   }
-  out.exited = Math.max(0, after.totalTicks - before.totalTicks - live);
-  return out;
+  return { byGroup, live };
 }
 
 /**
@@ -138,11 +150,7 @@ export function switchesByGroup(
   after: ProcessSample,
   v8PoolSize: number = DEFAULT_V8_POOL_SIZE,
 ): Record<ThreadGroup, number> {
-  const out = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
-  const earlier = new Map(before.threads.map((t) => [t.id, t.switches ?? 0]));
-  const groups = classifyThreads(pid, after.threads, v8PoolSize);
-  for (const t of after.threads) out[groups.get(t.id)!] += (t.switches ?? 0) - (earlier.get(t.id) ?? 0);
-  return out;
+  return liveDeltaByGroup(pid, before, after, v8PoolSize, (t) => t.switches ?? 0).byGroup;
 }
 
 /** Process `pid`'s CPU so far (and each live thread's context switches), undefined when it is gone or there is no /proc. */
