@@ -14,6 +14,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { AssertionFailure } from "../../sdk/assert.js";
+import { concatBytes } from "../../sdk/bytes.js";
 import { encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { CONTENT_JSON, CONTENT_MSGPACK } from "../../sdk/request.js";
@@ -368,7 +369,7 @@ function readBody(
   req.on("end", () => {
     if (settled) return;
     settled = true;
-    done(null, chunks.length === 1 ? ownedBytes(chunks[0]!) : joined(chunks, size));
+    done(null, chunks.length === 1 ? ownedBytes(chunks[0]!) : concatBytes(...chunks));
   });
   req.on("error", (err) => {
     if (settled) return;
@@ -382,17 +383,6 @@ export function ownedBytes(chunk: Uint8Array): Uint8Array {
   return chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length
     ? new Uint8Array(chunk.buffer, 0, chunk.length)
     : new Uint8Array(chunk);
-}
-
-/** `chunks` (`size` bytes in all) joined into one fresh buffer. */
-function joined(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 function send(
