@@ -40,6 +40,9 @@
  * the nats-server's CPU per write beside it, and a line of context switches per write (voluntary +
  * involuntary, from /proc/<pid>/task/<tid>/status, of live threads) by the same groups, the client and
  * nats-server: each is a sleep→wake or a preemption, whose cost is the per-batch CPU of moderate load.
+ * A line names the runs whose writes spanned a snapshot point (a multiple of the nodes'
+ * `snapshots.everyEntries`, 10,000 by default; bench/snapshot-points.ts): every node snapshots
+ * there at once, which shows in that run's latency tail.
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
@@ -92,12 +95,14 @@ import {
   type ReadConsistency,
   type SignedRequest,
 } from "../sdk/request.js";
+import { DEFAULTS } from "../node/config.js";
 import { parseTxId } from "../sdk/receipt.js";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
 import { commitWatch } from "./commit-watch.js";
 import { postSigned, send } from "./http.js";
+import { snapshotPointsAmong } from "./snapshot-points.js";
 import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
 import {
@@ -260,6 +265,12 @@ interface WriteResult {
   readonly ack: LatencySummary;
   readonly commit: LatencySummary;
   /**
+   * The snapshot points (multiples of the nodes' `snapshots.everyEntries`) among the seqnos this
+   * run's writes got: every node takes a snapshot at the first signature past each one, all at
+   * once (docs/snapshots.md), which shows in the run's latency tail.
+   */
+  readonly snapshotPoints: readonly number[];
+  /**
    * CPU time (user + system, every thread) per write, µs, of each node process (the leader first)
    * and of this client process, from /proc: what a write costs whatever else runs on the machine.
    * Null where /proc is not available.
@@ -278,7 +289,8 @@ interface WriteResult {
     /**
      * Context switches (voluntary + involuntary, /proc/<pid>/task/<tid>/status) per write: each
      * node process (same order as `nodes`) by thread group and in all, this client, nats-server.
-     * Each is a sleep→wake or a preemption, which costs CPU of its own on this VM (PERF.md).
+     * Each is a sleep→wake or a preemption, which costs CPU of its own on this VM
+     * (docs/ARCHITECTURE.md, "Per-batch costs at moderate load").
      */
     readonly switches: {
       readonly nodes: readonly number[];
@@ -652,6 +664,7 @@ async function writeRun(
       committedPerSecond: Math.round(requests.length / (committedMs / 1000)),
       ack: summarize(ackLatency),
       commit: summarize(commitLatency),
+      snapshotPoints: snapshotPointsAmong(seqnos, DEFAULTS.snapshots.everyEntries),
       cpuMicrosPerWrite: cpuAfter.every((sample, i) => sample !== undefined && cpuBefore[i] !== undefined)
         ? {
             nodes: cpuAfter.map((sample, i) => perWrite(sample!.totalTicks - cpuBefore[i]!.totalTicks)),
@@ -1347,6 +1360,14 @@ async function main(): Promise<void> {
       )
       .join("; ")}\n`,
   );
+  const snapshotted = writeResults.filter((w) => w.snapshotPoints.length > 0);
+  if (snapshotted.length > 0) {
+    process.stderr.write(
+      `snapshots inside the runs (every ${DEFAULTS.snapshots.everyEntries.toLocaleString("en-US")} entries, all nodes at once): ${snapshotted
+        .map((w) => `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: at ${w.snapshotPoints.join(", ")}`)
+        .join("; ")}\n`,
+    );
+  }
   const slash = (figures: (number | null | undefined)[]) => figures.map((f) => f ?? "-").join("/");
   process.stderr.write(
     `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included); ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch); ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
