@@ -314,7 +314,8 @@ function scanString(text: string, start: number): number {
     if (c === 0x5c) {
       const e = text.charCodeAt(i + 1);
       if (e === 0x75) {
-        // \uXXXX: six ASCII characters (an escaped lone surrogate is JSON, as JSON.parse reads it).
+        // A \u escape and four hex digits: six ASCII characters (an escaped lone surrogate is
+        // JSON, as JSON.parse reads it).
         if (
           !isHexDigit(text.charCodeAt(i + 2)) ||
           !isHexDigit(text.charCodeAt(i + 3)) ||
