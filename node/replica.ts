@@ -57,6 +57,52 @@ import { mergeAppends, ReplicaBatch } from "./replica-batch.js";
 import { SnapshotInstaller } from "./snapshot/install.js";
 import type { SnapshotPort } from "./snapshot/port.js";
 
+/**
+ * The transport payloads of `messages`, in order: `{t: WIRE_CONSENSUS, m}` with `m` the message
+ * without `from` and `to` (the receiver takes both from the authenticated frame, and always did:
+ * `Replica.receive` replaces whatever a payload claims). So a leader's appends to followers at
+ * the same position are the same bytes, and they are encoded once: a later message equal to an
+ * earlier one of the list (same type and fields, and for appends the very same entry objects in
+ * the same order) gets the earlier one's payload, the same `Uint8Array`. Each frame is still
+ * sealed for its own receiver (the transport copies or encrypts the payload, never keeps it).
+ */
+export function encodeConsensusMessages(messages: readonly Message[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  /** Earlier messages with their payloads, by a key of their scalar fields. */
+  const encoded = new Map<string, Array<{ readonly m: Message; readonly payload: Uint8Array }>>();
+  for (const m of messages) {
+    const { from: _from, to: _to, ...body } = m;
+    const key = sharingKey(m);
+    const candidates = key === undefined ? undefined : encoded.get(key);
+    const same = candidates?.find((c) => sameBody(c.m, m));
+    if (same !== undefined) {
+      out.push(same.payload);
+      continue;
+    }
+    const payload = encode({ t: WIRE_CONSENSUS, m: body });
+    out.push(payload);
+    if (key === undefined) continue;
+    if (candidates === undefined) encoded.set(key, [{ m, payload }]);
+    else candidates.push({ m, payload });
+  }
+  return out;
+}
+
+/** What equal appends have in common (undefined: not shared; only appends repeat per follower). */
+function sharingKey(m: Message): string | undefined {
+  if (m.type !== "append") return undefined;
+  const last = m.entries.at(-1);
+  return `${m.view}/${m.prevSeqno}/${m.prevView}/${m.commitSeqno}/${m.readRound ?? ""}/${m.entries.length}/${last?.seqno ?? ""}`;
+}
+
+/** True when two appends with one sharing key encode alike: same entry objects, same order. */
+function sameBody(a: Message, b: Message): boolean {
+  if (a.type !== "append" || b.type !== "append" || a.readRound !== b.readRound) return false;
+  if (a.entries.length !== b.entries.length) return false;
+  for (let i = 0; i < a.entries.length; i++) if (a.entries[i] !== b.entries[i]) return false;
+  return true;
+}
+
 /** The map and key that record a configuration (the voting nodes) in a ledger entry. */
 export const CONFIG_MAP = "public:treaty.config";
 export const CONFIG_KEY = "current";
@@ -553,7 +599,8 @@ export class Replica {
     // Encrypted between the two nodes: appends carry entry headers (contract, method, caller)
     // and public writes, which the NATS servers need not see (docs/ARCHITECTURE.md).
     timeStage("replication", () => {
-      for (const m of messages) transport.sendConfidential(m.to, encode({ t: WIRE_CONSENSUS, m }));
+      const payloads = encodeConsensusMessages(messages);
+      for (let i = 0; i < messages.length; i++) transport.sendConfidential(messages[i]!.to, payloads[i]!);
     });
   }
 
