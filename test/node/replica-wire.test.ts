@@ -75,7 +75,7 @@ describe("encodeConsensusMessages", () => {
     const messages = [base, ...others];
     const payloads = encodeConsensusMessages(messages);
     assert.equal(new Set(payloads).size, messages.length);
-    messages.forEach((m, i) => assertCarries(payloads[i]!, m));
+    for (const [i, m] of messages.entries()) assertCarries(payloads[i]!, m);
   });
 
   test("a follower core answers the shared payload as it answers the message itself", () => {
