@@ -11,9 +11,20 @@
  *   (consensus/progress.ts frees every in-flight append at or below an acknowledged seqno). Each
  *   message dropped saves a signed, encrypted frame here and its verification on the leader.
  *
+ * - KV commits are requested at most once per `KV_COMMIT_REQUEST_INTERVAL_MS` (or sooner once
+ *   `KV_COMMIT_REQUEST_ENTRIES` more entries are committed), not at every consensus commit: each
+ *   request is a `postMessage` and a reply (two thread wake-ups) and, as each starts a durable
+ *   LMDB write, up to one write and fsync per append on every node (the KV paces its writes at
+ *   20 ms, about the interval between a loaded leader's appends). The ledger is the source of
+ *   truth: the KV's committed version only says how far a restart need not replay
+ *   (node/execution/engine.ts), never what the KV holds or what reads see (they read applied
+ *   versions up to the consensus commit point). A commit held back goes with the next flush
+ *   after the interval, or by a timer once the interval ends when nothing else comes.
+ *
  * Everything gathered in a turn is flushed in a `process.nextTick` after it (before any I/O
  * callback or timer, so nothing else observes the delay), or earlier through `flush()`, which the
- * replica calls before any other execution request of its own so that requests keep their order.
+ * replica calls before any other execution request of its own so that requests keep their order
+ * (it also sends a held-back commit).
  */
 import type { ConsensusLimits } from "./consensus/options.js";
 import type { AppendMessage, Message } from "./consensus/types.js";
@@ -27,7 +38,16 @@ export interface ReplicaBatchOptions {
   readonly fail: (err: unknown) => void;
   /** True once the replica must not hand anything on (closed or failed). */
   readonly stopped: () => boolean;
+  /** Milliseconds clock (default `performance.now`). */
+  readonly now?: () => number;
+  /** Runs `fire` once after `ms` (default an unref'd `setTimeout`). */
+  readonly setTimer?: (fire: () => void, ms: number) => void;
 }
+
+/** Least time between two KV commit requests of a replica, ms (see the module comment). */
+export const KV_COMMIT_REQUEST_INTERVAL_MS = 100;
+/** A KV commit is requested before the interval ends once it covers this many more entries. */
+export const KV_COMMIT_REQUEST_ENTRIES = 1024;
 
 export class ReplicaBatch {
   readonly #o: ReplicaBatchOptions;
@@ -35,9 +55,17 @@ export class ReplicaBatch {
   #commit = 0;
   #messages: Message[] = [];
   #scheduled = false;
+  /** The highest KV commit requested, and when (clock ms). */
+  #commitSent = 0;
+  #commitSentAt = Number.NEGATIVE_INFINITY;
+  #timerSet = false;
+  readonly #now: () => number;
+  readonly #setTimer: (fire: () => void, ms: number) => void;
 
   constructor(options: ReplicaBatchOptions) {
     this.#o = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#setTimer = options.setTimer ?? ((fire, ms) => setTimeout(fire, ms).unref());
   }
 
   /** KV applies of replicated entries, in version order after every earlier one. */
@@ -46,7 +74,10 @@ export class ReplicaBatch {
     this.#schedule();
   }
 
-  /** A KV commit up to `version` (entries applied before it). */
+  /**
+   * A KV commit up to `version` (entries applied before it): requested with this turn's flush, or
+   * held back until the interval since the last request ended (see the module comment).
+   */
   commit(version: number): void {
     if (version > this.#commit) this.#commit = version;
     this.#schedule();
@@ -66,18 +97,42 @@ export class ReplicaBatch {
     if (applies.length > 0 && !this.#o.stopped()) this.#o.execution.apply(applies).catch(this.#o.fail);
   }
 
-  /** Hands on everything gathered: the apply, then the commit, then the messages. */
+  /** Hands on everything gathered, a held-back commit too: the apply, the commit, the messages. */
   flush(): void {
+    this.#flush(true);
+  }
+
+  /** As `flush`; without `all`, a commit within the request interval stays held back. */
+  #flush(all: boolean): void {
     const applies = this.#applies;
-    const commit = this.#commit;
     const messages = this.#messages;
     this.#applies = [];
-    this.#commit = 0;
     this.#messages = [];
-    if (this.#o.stopped()) return;
+    if (this.#o.stopped()) {
+      this.#commit = 0;
+      return;
+    }
     const { execution } = this.#o;
     if (applies.length > 0) execution.apply(applies).catch(this.#o.fail);
-    if (commit > 0) execution.commit(commit).catch(this.#o.fail);
+    const commit = this.#commit;
+    if (commit > this.#commitSent) {
+      const now = this.#now();
+      const wait = this.#commitSentAt + KV_COMMIT_REQUEST_INTERVAL_MS - now;
+      if (all || wait <= 0 || commit - this.#commitSent >= KV_COMMIT_REQUEST_ENTRIES) {
+        this.#commit = 0;
+        this.#commitSent = commit;
+        this.#commitSentAt = now;
+        execution.commit(commit).catch(this.#o.fail);
+      } else if (!this.#timerSet) {
+        this.#timerSet = true;
+        this.#setTimer(() => {
+          this.#timerSet = false;
+          this.#flush(false);
+        }, wait);
+      }
+    } else {
+      this.#commit = 0;
+    }
     if (messages.length > 0) this.#o.send(mergeAppendAcks(messages));
   }
 
@@ -86,7 +141,7 @@ export class ReplicaBatch {
     this.#scheduled = true;
     process.nextTick(() => {
       this.#scheduled = false;
-      this.flush();
+      this.#flush(false);
     });
   }
 }

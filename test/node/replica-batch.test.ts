@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { AppendMessage, AppendResponseMessage, Entry, Message } from "../../node/consensus/types.js";
 import type { ExecutionService, VersionedWriteSet } from "../../node/execution/service.js";
-import { mergeAppendAcks, mergeAppends, ReplicaBatch } from "../../node/replica-batch.js";
+import {
+  KV_COMMIT_REQUEST_ENTRIES,
+  KV_COMMIT_REQUEST_INTERVAL_MS,
+  mergeAppendAcks,
+  mergeAppends,
+  ReplicaBatch,
+} from "../../node/replica-batch.js";
 import { TEST_LIMITS, TestCluster, text } from "../consensus/harness.js";
 
 function ack(to: string, seqno: number, extra: Partial<AppendResponseMessage> = {}): AppendResponseMessage {
@@ -154,8 +160,8 @@ describe("mergeAppends", () => {
   });
 });
 
-/** Records what the batch hands on, in order. */
-function recorder() {
+/** Records what the batch hands on, in order; `clock` drives its time and timers when given. */
+function recorder(clock?: FakeClock) {
   const calls: string[] = [];
   const execution = {
     apply: async (items: readonly VersionedWriteSet[]) => {
@@ -173,9 +179,27 @@ function recorder() {
       calls.push(`send ${messages.map((m) => (m.type === "appendResponse" ? m.seqno : m.type)).join(",")}`),
     fail: (err) => failures.push(err),
     stopped: () => stopped,
+    ...(clock !== undefined && {
+      now: () => clock.ms,
+      setTimer: (fire, ms) => clock.timers.push({ at: clock.ms + ms, fire }),
+    }),
   });
   return { batch, calls, failures, stop: () => (stopped = true) };
 }
+
+/** A clock the test moves by hand; `advance` fires the timers that came due. */
+class FakeClock {
+  ms = 1_000;
+  timers: Array<{ at: number; fire: () => void }> = [];
+  advance(ms: number): void {
+    this.ms += ms;
+    const due = this.timers.filter((t) => t.at <= this.ms);
+    this.timers = this.timers.filter((t) => t.at > this.ms);
+    for (const t of due) t.fire();
+  }
+}
+
+const turn = () => new Promise((resolve) => process.nextTick(resolve));
 
 const empty = { public: [], private: [] };
 const items = (...versions: number[]) => versions.map((version) => ({ version, writeSet: empty }));
@@ -205,6 +229,61 @@ describe("ReplicaBatch", () => {
     assert.deepEqual(calls, ["apply 4", "commit 4", "send voteResponse"]);
     batch.flush();
     assert.equal(calls.length, 3, "nothing twice");
+  });
+
+  test("KV commits within the request interval are held back and go once it ends", async () => {
+    const clock = new FakeClock();
+    const { batch, calls } = recorder(clock);
+    batch.commit(3);
+    await turn();
+    assert.deepEqual(calls, ["commit 3"], "the first commit goes at once");
+    clock.advance(10);
+    batch.apply(items(4, 5));
+    batch.commit(5);
+    batch.send([ack("l", 5)]);
+    await turn();
+    assert.deepEqual(calls, ["commit 3", "apply 4,5", "send 5"], "applies and acks are not held back");
+    clock.advance(40);
+    batch.commit(8);
+    await turn();
+    assert.equal(calls.length, 3, "still within the interval");
+    assert.equal(clock.timers.length, 1, "one timer for the held-back commit");
+    clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS - 50);
+    assert.deepEqual(calls.slice(3), ["commit 8"], "the timer sends the highest");
+    clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS);
+    batch.commit(9);
+    await turn();
+    assert.deepEqual(calls.slice(4), ["commit 9"], "after the interval a commit goes with its turn");
+    assert.equal(clock.timers.length, 0);
+  });
+
+  test("a KV commit goes at once when it covers KV_COMMIT_REQUEST_ENTRIES more entries", async () => {
+    const clock = new FakeClock();
+    const { batch, calls } = recorder(clock);
+    batch.commit(1);
+    await turn();
+    clock.advance(1);
+    batch.commit(KV_COMMIT_REQUEST_ENTRIES);
+    await turn();
+    assert.deepEqual(calls, ["commit 1"]);
+    batch.commit(1 + KV_COMMIT_REQUEST_ENTRIES);
+    await turn();
+    assert.deepEqual(calls, ["commit 1", `commit ${1 + KV_COMMIT_REQUEST_ENTRIES}`]);
+  });
+
+  test("flush sends a held-back KV commit at once, and nothing twice", async () => {
+    const clock = new FakeClock();
+    const { batch, calls } = recorder(clock);
+    batch.commit(2);
+    await turn();
+    batch.commit(6);
+    await turn();
+    assert.deepEqual(calls, ["commit 2"]);
+    batch.flush(); // the replica's own execution request (a rollback, ...) follows
+    assert.deepEqual(calls, ["commit 2", "commit 6"]);
+    clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS);
+    await turn();
+    assert.deepEqual(calls, ["commit 2", "commit 6"], "the timer finds nothing left");
   });
 
   test("a stopped replica hands nothing on", async () => {
