@@ -8,6 +8,9 @@
  *     electionTimeoutMs:         # a follower that hears no leader for a random time in
  *       min: 500                 #   [min, max] starts an election; min is also the leader lease
  *       max: 750                 #   and the leader's check-quorum period (max default: 1.5 × min)
+ *     electionRetryMs:           # a node whose pre-vote or election did not win tries again
+ *       min: 50                  #   after a random time in [min, max] (default: one to three
+ *       max: 150                 #   heartbeats, max at most electionTimeoutMs.max)
  *
  * Every node of a service should use the same values: a node with a shorter election timeout
  * than its peers campaigns first and more often, and the lease only protects a leader for the
@@ -16,8 +19,13 @@
  * The defaults put a new leader's first commit well inside a second of a leader's crash (the
  * followers' randomized timeout, minus the time since its last heartbeat, plus a pre-vote and a
  * vote round trip and the new leader's first signature), while a leader stalled less than
- * `min` (a GC pause, a slow disk sync on a loaded machine) keeps its role. See
- * docs/ARCHITECTURE.md, "Consensus timing in milliseconds".
+ * `min` (a GC pause, a slow disk sync on a loaded machine) keeps its role. When two survivors
+ * time out within a message delay, a pre-candidate yields to the other if that one's log is more
+ * up to date or, logs equal, its id greater (node/consensus/node.ts), and a vote that splits
+ * anyway (more survivors) is retried after `electionRetryMs`, not a second election timeout.
+ * The retry only applies with pre-vote (always on in the node): its voters' lease still refuses
+ * every vote while they hear from a leader. See docs/ARCHITECTURE.md, "Consensus timing in
+ * milliseconds".
  */
 import { TreatyError } from "../sdk/errors.js";
 import type { ConsensusLimits } from "./consensus/index.js";
