@@ -1079,13 +1079,16 @@ export class ConsensusNode {
     const lastSeqno = this.log.lastSeqno;
     const upToDate = m.lastView > lastView || (m.lastView === lastView && m.lastSeqno >= lastSeqno);
     // Tie-breaker: two pre-candidates that timed out together would each grant the other, both
-    // become candidates of the same view, vote for themselves and split the vote. A pre-candidate
-    // grants another only if its log is more up to date or, the logs equal, its id is greater,
-    // so of two such nodes one goes on alone. Refusing a pre-vote is always safe; the other one's
-    // pre-vote comes through when it retries (electionRetryTicks) if this one does not win.
+    // become candidates of the same view, vote for themselves and split the vote. While its own
+    // pre-vote round is younger than a heartbeat (well above a round trip), a pre-candidate
+    // grants another only if that one's log is more up to date or, the logs equal, its id is
+    // greater, so of two such nodes one goes on alone. Refusing a pre-vote is always safe. Past
+    // that age its round has failed (a partition, a voter in its lease), so it grants as any
+    // node would: a node that can never win does not keep refusing one that could.
     const yields =
       !m.preVote ||
       this.role !== "PreCandidate" ||
+      this.electionElapsed >= this.limits.heartbeatTicks ||
       m.lastView !== lastView ||
       m.lastSeqno !== lastSeqno ||
       m.from > this.id;

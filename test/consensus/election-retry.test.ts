@@ -61,6 +61,24 @@ test("the tie-breaker puts the more up-to-date log first, whatever the ids", () 
   assert.equal(elections(cluster), 1);
 });
 
+test("a pre-candidate whose round is older than a heartbeat grants as any node would", () => {
+  const limits = { ...TEST_LIMITS, heartbeatTicks: 2, electionRetryTicks: { min: 8, max: 8 } };
+  const cluster = clusterWithDeadLeader(limits);
+  const [b, c] = [cluster.core("b"), cluster.core("c")];
+  for (let i = 0; i < 20 && c.status().role === "Follower"; i++) c.tick();
+  assert.equal(c.status().role, "PreCandidate");
+  cluster.process();
+  cluster.queue = []; // c's pre-votes are lost: its round cannot win
+  c.tick();
+  c.tick();
+  for (let i = 0; i < 20 && b.status().role === "Follower"; i++) b.tick();
+  cluster.stabilize(withoutA);
+  // c's round is two ticks old (a heartbeat): it no longer refuses b, whose id is smaller. A
+  // node that cannot win (cut off one way, say) must not block one that can.
+  assert.equal(b.status().role, "Leader");
+  assert.equal(c.status().leader, "b");
+});
+
 test("a pre-vote that does not win is retried after electionRetryTicks, not a whole election timeout", () => {
   const limits = { ...TEST_LIMITS, electionRetryTicks: { min: 2, max: 2 } };
   const cluster = clusterWithDeadLeader(limits);
