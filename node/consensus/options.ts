@@ -98,7 +98,10 @@ function defaultRetry(heartbeat: unknown, timeoutMax: unknown): { min: number; m
 export function resolveLimits(partial: Partial<ConsensusLimits> = {}): ConsensusLimits {
   const merged = { ...DEFAULT_CONSENSUS_LIMITS, ...partial };
   const timeout = merged.electionTimeoutTicks;
-  const retry = partial.electionRetryTicks ?? defaultRetry(merged.heartbeatTicks, timeout?.max);
+  const retry =
+    partial.electionRetryTicks === undefined
+      ? defaultRetry(merged.heartbeatTicks, timeout?.max)
+      : partial.electionRetryTicks;
   if (typeof timeout !== "object" || timeout === null) {
     throw new TreatyError("InvalidArgs", "electionTimeoutTicks: expected {min, max}");
   }

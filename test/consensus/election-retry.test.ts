@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Message } from "../../node/consensus/index.js";
-import { TEST_LIMITS, TestCluster, text } from "./harness.js";
+import { bootstrapState, ConsensusNode, type Message, resolveLimits } from "../../node/consensus/index.js";
+import { TEST_LIMITS, TestCluster, text, ZERO_RNG } from "./harness.js";
 
 const withoutA = (m: Message) => m.to !== "a" && m.from !== "a";
 
@@ -151,4 +151,35 @@ test("without pre-vote a lost election waits a whole election timeout (no fast r
   assert.equal(b.status().view, view, "no new view before the election timeout");
   b.tick();
   assert.equal(b.status().view, view + 1);
+});
+
+test("electionRetryTicks: defaults to one to three heartbeats; bad ranges are refused, naming the field", () => {
+  assert.deepEqual(
+    resolveLimits({ heartbeatTicks: 5, electionTimeoutTicks: { min: 50, max: 75 } }).electionRetryTicks,
+    {
+      min: 5,
+      max: 15,
+    },
+  );
+  assert.deepEqual(
+    resolveLimits({ heartbeatTicks: 4, electionTimeoutTicks: { min: 5, max: 10 } }).electionRetryTicks,
+    {
+      min: 4,
+      max: 10,
+    },
+  );
+  const state = bootstrapState(["a"]);
+  for (const [retry, field] of [
+    [{ min: 4, max: 3 }, "electionRetryTicks.max"],
+    [{ min: 2, max: 41 }, "electionRetryTicks.max"],
+    [{ min: 0, max: 3 }, "electionRetryTicks.min"],
+    [null, "electionRetryTicks"],
+  ] as const) {
+    assert.throws(
+      () =>
+        new ConsensusNode({ id: "a", rng: ZERO_RNG, limits: { electionRetryTicks: retry as never } }, state),
+      (e: Error & { code?: string }) => e.code === "InvalidArgs" && e.message.startsWith(field),
+      JSON.stringify(retry),
+    );
+  }
 });
