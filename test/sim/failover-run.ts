@@ -58,8 +58,10 @@ function main(argv: string[]): number {
     throw new Error("--seeds, --seed: expected integers");
   const timeout = values["timeout-ms"] === undefined ? undefined : range(values["timeout-ms"], "timeout-ms");
   const retry = values["retry-ms"] === undefined ? undefined : range(values["retry-ms"], "retry-ms");
+  // Fields not given keep the node's defaults (the retry's derived from the heartbeat and timeout).
   const timing = parseConsensusTiming({
-    ...DEFAULT_CONSENSUS_TIMING,
+    tickMs: DEFAULT_CONSENSUS_TIMING.tickMs,
+    heartbeatMs: DEFAULT_CONSENSUS_TIMING.heartbeatMs,
     ...(timeout !== undefined && { electionTimeoutMs: timeout }),
     ...(retry !== undefined && { electionRetryMs: retry }),
   });
@@ -67,9 +69,15 @@ function main(argv: string[]): number {
   if (latencyMs.min < 1) throw new Error("--latency-ms: at least 1 ms (one step)");
   const diskMs = range(values["disk-ms"], "disk-ms");
   const tickLateMs = Number(values["tick-late-ms"]);
+  if (!Number.isSafeInteger(tickLateMs) || tickLateMs < 0 || tickLateMs >= timing.tickMs)
+    throw new Error(`--tick-late-ms: expected an integer from 0 to ${timing.tickMs - 1}`);
   const load = Number(values.load);
+  if (!(load >= 0 && load <= 1)) throw new Error("--load: expected a chance per ms from 0 to 1");
+  const sizes = values.nodes.split(",").map(Number);
+  if (!sizes.every((n) => Number.isSafeInteger(n) && n >= 2))
+    throw new Error("--nodes: expected cluster sizes of at least 2, comma-separated");
   let failed = 0;
-  for (const nodes of values.nodes.split(",").map(Number)) {
+  for (const nodes of sizes) {
     const rounds: FailoverRound[] = [];
     const started = Date.now();
     for (let i = 0; i < seeds; i++) {
@@ -94,7 +102,7 @@ function main(argv: string[]): number {
     const hist = new Map<number, number>();
     for (const r of rounds) hist.set(r.elections, (hist.get(r.elections) ?? 0) + 1);
     process.stdout.write(
-      `${nodes} nodes (${nodes - 1} survivors), ${s.rounds} rounds, timeout ${timing.electionTimeoutMs.min}-${timing.electionTimeoutMs.max} ms` +
+      `${nodes} nodes (${nodes - 1} survivors), ${s.rounds} rounds, timeout ${timing.electionTimeoutMs.min}-${timing.electionTimeoutMs.max} ms, retry ${timing.electionRetryMs.min}-${timing.electionRetryMs.max} ms` +
         `, latency ${latencyMs.min}-${latencyMs.max} ms, disk ${diskMs.min}-${diskMs.max} ms, timers late <= ${tickLateMs} ms:\n` +
         `  split/lost votes (>1 election): ${s.splits} (${((100 * s.splits) / s.rounds).toFixed(2)}%); elections per round ${[
           ...hist,
