@@ -8,6 +8,9 @@
  *     electionTimeoutMs:         # a follower that hears no leader for a random time in
  *       min: 500                 #   [min, max] starts an election; min is also the leader lease
  *       max: 750                 #   and the leader's check-quorum period (max default: 1.5 × min)
+ *     electionRetryMs:           # a node whose pre-vote or election did not win tries again
+ *       min: 50                  #   after a random time in [min, max] (default: one to three
+ *       max: 150                 #   heartbeats, max at most electionTimeoutMs.max)
  *
  * Every node of a service should use the same values: a node with a shorter election timeout
  * than its peers campaigns first and more often, and the lease only protects a leader for the
@@ -16,8 +19,13 @@
  * The defaults put a new leader's first commit well inside a second of a leader's crash (the
  * followers' randomized timeout, minus the time since its last heartbeat, plus a pre-vote and a
  * vote round trip and the new leader's first signature), while a leader stalled less than
- * `min` (a GC pause, a slow disk sync on a loaded machine) keeps its role. See
- * docs/ARCHITECTURE.md, "Consensus timing in milliseconds".
+ * `min` (a GC pause, a slow disk sync on a loaded machine) keeps its role. When two survivors
+ * time out within a message delay, a pre-candidate yields to the other if that one's log is more
+ * up to date or, logs equal, its id greater (node/consensus/node.ts), and a vote that splits
+ * anyway (more survivors) is retried after `electionRetryMs`, not a second election timeout.
+ * The retry only applies with pre-vote (always on in the node): its voters' lease still refuses
+ * every vote while they hear from a leader. See docs/ARCHITECTURE.md, "Consensus timing in
+ * milliseconds".
  */
 import { TreatyError } from "../sdk/errors.js";
 import type { ConsensusLimits } from "./consensus/index.js";
@@ -26,18 +34,20 @@ export interface ConsensusTimingConfig {
   readonly tickMs: number;
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: { readonly min: number; readonly max: number };
+  readonly electionRetryMs: { readonly min: number; readonly max: number };
 }
 
 export const DEFAULT_CONSENSUS_TIMING: ConsensusTimingConfig = Object.freeze({
   tickMs: 10,
   heartbeatMs: 50,
   electionTimeoutMs: Object.freeze({ min: 500, max: 750 }),
+  electionRetryMs: Object.freeze({ min: 50, max: 150 }),
 });
 
 /** Bounds: a tick from 1 ms to 1 s; no timeout beyond 10 minutes. */
 const MAX_TICK_MS = 1000;
 const MAX_TIMEOUT_MS = 600_000;
-const FIELDS = ["tickMs", "heartbeatMs", "electionTimeoutMs"];
+const FIELDS = ["tickMs", "heartbeatMs", "electionTimeoutMs", "electionRetryMs"];
 
 /**
  * Validates the `consensus` section (absent or null: the defaults; absent fields: their default).
@@ -80,19 +90,43 @@ export function parseConsensusTiming(value: unknown): ConsensusTimingConfig {
   if (heartbeatMs >= min)
     throw bad("consensus.heartbeatMs", `less than consensus.electionTimeoutMs.min (${min})`, heartbeatMs);
   if (max < min) throw bad("consensus.electionTimeoutMs.max", `at least electionTimeoutMs.min (${min})`, max);
-  return { tickMs, heartbeatMs, electionTimeoutMs: { min, max } };
+  const retry = o.electionRetryMs === undefined ? {} : object(o.electionRetryMs, "consensus.electionRetryMs");
+  for (const key of Object.keys(retry)) {
+    if (key !== "min" && key !== "max") throw bad(`consensus.electionRetryMs.${key}`, "min or max", key);
+  }
+  // Without them: from one heartbeat (well above a vote round trip) to three, at most max.
+  const retryMin = ms(retry.min, Math.min(heartbeatMs, max), "consensus.electionRetryMs.min");
+  const retryMax = ms(
+    retry.max,
+    Math.max(retryMin, Math.min(3 * heartbeatMs, max)),
+    "consensus.electionRetryMs.max",
+  );
+  if (retryMax < retryMin)
+    throw bad("consensus.electionRetryMs.max", `at least electionRetryMs.min (${retryMin})`, retryMax);
+  if (retryMax > max)
+    throw bad("consensus.electionRetryMs.max", `at most electionTimeoutMs.max (${max})`, retryMax);
+  return {
+    tickMs,
+    heartbeatMs,
+    electionTimeoutMs: { min, max },
+    electionRetryMs: { min: retryMin, max: retryMax },
+  };
 }
 
 /** The core's timing limits for `timing` (exact: every time is a multiple of `tickMs`). */
 export function consensusTickLimits(
   timing: ConsensusTimingConfig,
-): Pick<ConsensusLimits, "heartbeatTicks" | "electionTimeoutTicks"> {
+): Pick<ConsensusLimits, "heartbeatTicks" | "electionTimeoutTicks" | "electionRetryTicks"> {
   const ticks = (ms: number) => ms / timing.tickMs;
   return {
     heartbeatTicks: ticks(timing.heartbeatMs),
     electionTimeoutTicks: {
       min: ticks(timing.electionTimeoutMs.min),
       max: ticks(timing.electionTimeoutMs.max),
+    },
+    electionRetryTicks: {
+      min: ticks(timing.electionRetryMs.min),
+      max: ticks(timing.electionRetryMs.max),
     },
   };
 }

@@ -778,7 +778,10 @@ export class ConsensusNode {
   // ---------------------------------------------------------------- role changes
 
   private resetElectionTimeout(): void {
-    const { min, max } = this.limits.electionTimeoutTicks;
+    this.resetTimeout(this.limits.electionTimeoutTicks);
+  }
+
+  private resetTimeout({ min, max }: { readonly min: number; readonly max: number }): void {
     const jitter = this.rng.nextInt(max - min + 1);
     assert(Number.isSafeInteger(jitter) && jitter >= 0 && jitter <= max - min, "rng.nextInt stays in range");
     this.randomizedTimeout = min + jitter;
@@ -814,7 +817,15 @@ export class ConsensusNode {
     this.learners.clear();
     this.votes.clear();
     this.votes.set(this.id, true);
-    this.resetElectionTimeout();
+    // With pre-vote, a round that does not win is retried after the short retry timeout: a
+    // vote split between candidates that timed out together (or a pre-vote a voter refused in
+    // the last tick of its lease) then costs a retry, not a whole election timeout. Voters still
+    // refuse during their lease, so a retry cannot unseat a leader they hear from; hearing a
+    // leader, or a vote request of a newer view, brings back the election timeout
+    // (becomeFollower). Without pre-vote every round raises the view: no fast retry.
+    this.resetTimeout(
+      this.limits.preVote ? this.limits.electionRetryTicks : this.limits.electionTimeoutTicks,
+    );
     if (preVote) {
       this.role = "PreCandidate";
       this.counters.preVotesStarted++;
@@ -1065,8 +1076,23 @@ export class ConsensusNode {
       (this.votedFor === null && this.leader === null) ||
       (m.preVote && m.view > this.view);
     const lastView = this.log.lastView;
-    const upToDate = m.lastView > lastView || (m.lastView === lastView && m.lastSeqno >= this.log.lastSeqno);
-    if (canVote && upToDate) {
+    const lastSeqno = this.log.lastSeqno;
+    const upToDate = m.lastView > lastView || (m.lastView === lastView && m.lastSeqno >= lastSeqno);
+    // Tie-breaker: two pre-candidates that timed out together would each grant the other, both
+    // become candidates of the same view, vote for themselves and split the vote. While its own
+    // pre-vote round is younger than a heartbeat (well above a round trip), a pre-candidate
+    // grants another only if that one's log is more up to date or, the logs equal, its id is
+    // greater, so of two such nodes one goes on alone. Refusing a pre-vote is always safe. Past
+    // that age its round has failed (a partition, a voter in its lease), so it grants as any
+    // node would: a node that can never win does not keep refusing one that could.
+    const yields =
+      !m.preVote ||
+      this.role !== "PreCandidate" ||
+      this.electionElapsed >= this.limits.heartbeatTicks ||
+      m.lastView !== lastView ||
+      m.lastSeqno !== lastSeqno ||
+      m.from > this.id;
+    if (canVote && upToDate && yields) {
       this.send({
         type: "voteResponse",
         from: this.id,

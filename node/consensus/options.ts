@@ -15,6 +15,17 @@ export interface ConsensusLimits {
    * leader checks every `min` ticks that a majority is still reachable (check-quorum).
    */
   readonly electionTimeoutTicks: { readonly min: number; readonly max: number };
+  /**
+   * Range of the randomized retry timeout, in ticks: with `preVote`, a node whose pre-vote or
+   * election did not win tries again after a time drawn from it (not from
+   * `electionTimeoutTicks`), until it hears from a leader or a vote request of a newer view,
+   * which bring back the election timeout. Voters still refuse every vote during their lease, so
+   * a retry cannot unseat a leader they hear from. Without `preVote` every round raises the
+   * view, so rounds keep the election timeout. Default: one to three `heartbeatTicks` (a
+   * heartbeat is well above a vote round trip, so a retry rarely abandons a round about to
+   * win); `max` is at most `electionTimeoutTicks.max`.
+   */
+  readonly electionRetryTicks: { readonly min: number; readonly max: number };
   /** Most entries in one append message. */
   readonly maxBatchEntries: number;
   /** Most payload bytes in one append message; also the largest payload `propose` accepts. */
@@ -49,6 +60,7 @@ export interface ConsensusLimits {
 export const DEFAULT_CONSENSUS_LIMITS: ConsensusLimits = Object.freeze({
   heartbeatTicks: 2,
   electionTimeoutTicks: Object.freeze({ min: 20, max: 40 }),
+  electionRetryTicks: Object.freeze({ min: 2, max: 6 }),
   maxBatchEntries: 256,
   maxBatchBytes: 1024 * 1024,
   maxInflightAppends: 8,
@@ -73,6 +85,12 @@ function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGE
   return value;
 }
 
+/** The retry range without an explicit one: one to three `heartbeatTicks`, at most the timeout's max. */
+function defaultRetry(heartbeat: unknown, timeoutMax: unknown): { min: number; max: number } | undefined {
+  if (typeof heartbeat !== "number" || typeof timeoutMax !== "number") return undefined;
+  return { min: Math.min(heartbeat, timeoutMax), max: Math.min(3 * heartbeat, timeoutMax) };
+}
+
 /**
  * Fills in defaults and checks every limit.
  * @throws TreatyError `InvalidArgs` naming the first bad field.
@@ -80,6 +98,10 @@ function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGE
 export function resolveLimits(partial: Partial<ConsensusLimits> = {}): ConsensusLimits {
   const merged = { ...DEFAULT_CONSENSUS_LIMITS, ...partial };
   const timeout = merged.electionTimeoutTicks;
+  const retry =
+    partial.electionRetryTicks === undefined
+      ? defaultRetry(merged.heartbeatTicks, timeout?.max)
+      : partial.electionRetryTicks;
   if (typeof timeout !== "object" || timeout === null) {
     throw new TreatyError("InvalidArgs", "electionTimeoutTicks: expected {min, max}");
   }
@@ -95,6 +117,17 @@ export function resolveLimits(partial: Partial<ConsensusLimits> = {}): Consensus
       `heartbeatTicks: must be below electionTimeoutTicks.min (${min}), got ${heartbeatTicks}`,
     );
   }
+  if (typeof retry !== "object" || retry === null) {
+    throw new TreatyError("InvalidArgs", "electionRetryTicks: expected {min, max}");
+  }
+  const retryMin = positiveInt(retry.min, "electionRetryTicks.min");
+  const retryMax = positiveInt(retry.max, "electionRetryTicks.max", max);
+  if (retryMax < retryMin) {
+    throw new TreatyError(
+      "InvalidArgs",
+      `electionRetryTicks.max: must be >= min (${retryMin}), got ${retryMax}`,
+    );
+  }
   for (const flag of ["checkQuorum", "preVote"] as const) {
     if (typeof merged[flag] !== "boolean") {
       throw new TreatyError("InvalidArgs", `${flag}: expected a boolean`);
@@ -103,6 +136,7 @@ export function resolveLimits(partial: Partial<ConsensusLimits> = {}): Consensus
   return Object.freeze({
     heartbeatTicks,
     electionTimeoutTicks: Object.freeze({ min, max }),
+    electionRetryTicks: Object.freeze({ min: retryMin, max: retryMax }),
     maxBatchEntries: positiveInt(merged.maxBatchEntries, "maxBatchEntries"),
     maxBatchBytes: positiveInt(merged.maxBatchBytes, "maxBatchBytes"),
     maxInflightAppends: positiveInt(merged.maxInflightAppends, "maxInflightAppends", 1024),

@@ -19,6 +19,13 @@ describe("consensus timing config", () => {
     assert.equal(limits.heartbeatTicks * tickMs, heartbeatMs);
     assert.equal(limits.electionTimeoutTicks.min * tickMs, electionTimeoutMs.min);
     assert.equal(limits.electionTimeoutTicks.max * tickMs, electionTimeoutMs.max);
+    const { electionRetryMs } = DEFAULT_CONSENSUS_TIMING;
+    assert.deepEqual(limits.electionRetryTicks, {
+      min: electionRetryMs.min / tickMs,
+      max: electionRetryMs.max / tickMs,
+    });
+    // A retry waits at least a heartbeat (above a vote round trip), and far less than a timeout.
+    assert.ok(electionRetryMs.min >= heartbeatMs && electionRetryMs.max <= electionTimeoutMs.min / 2);
     // A crashed leader is replaced well inside a second; a stall shorter than min keeps it.
     assert.ok(electionTimeoutMs.max < 1000 && electionTimeoutMs.min >= 5 * heartbeatMs);
   });
@@ -32,16 +39,32 @@ describe("consensus timing config", () => {
     assert.deepEqual(consensusTickLimits(timing), {
       heartbeatTicks: 4,
       electionTimeoutTicks: { min: 40, max: 80 },
+      electionRetryTicks: { min: 4, max: 12 },
     });
     // Fields left out keep their default; max defaults to 1.5 × min, rounded down to a tick.
     assert.deepEqual(parseConsensusTiming({ electionTimeoutMs: { min: 1000 } }), {
       ...DEFAULT_CONSENSUS_TIMING,
       electionTimeoutMs: { min: 1000, max: 1500 },
     });
+    // The retry defaults to one to three heartbeats, at most the timeout's max.
+    assert.deepEqual(parseConsensusTiming({ heartbeatMs: 100 }).electionRetryMs, { min: 100, max: 300 });
+    assert.deepEqual(
+      parseConsensusTiming({ heartbeatMs: 200, electionTimeoutMs: { min: 500, max: 500 } }).electionRetryMs,
+      { min: 200, max: 500 },
+    );
+    assert.deepEqual(parseConsensusTiming({ electionRetryMs: { min: 100 } }).electionRetryMs, {
+      min: 100,
+      max: 150,
+    });
+    assert.deepEqual(parseConsensusTiming({ electionRetryMs: { min: 500, max: 750 } }).electionRetryMs, {
+      min: 500,
+      max: 750,
+    });
     assert.deepEqual(parseConsensusTiming({ tickMs: 20, heartbeatMs: 40, electionTimeoutMs: { min: 300 } }), {
       tickMs: 20,
       heartbeatMs: 40,
       electionTimeoutMs: { min: 300, max: 440 },
+      electionRetryMs: { min: 40, max: 120 },
     });
     assert.deepEqual(parseConsensusTiming({ electionTimeoutMs: { min: 600, max: 600 } }).electionTimeoutMs, {
       min: 600,
@@ -89,8 +112,22 @@ describe("consensus timing config", () => {
       ],
       [
         { electionTimeout: 500 },
-        /config consensus\.electionTimeout: expected one of the fields tickMs, heartbeatMs, electionTimeoutMs/,
+        /config consensus\.electionTimeout: expected one of the fields tickMs, heartbeatMs, electionTimeoutMs, electionRetryMs/,
       ],
+      [
+        { electionRetryMs: { min: 200, max: 100 } },
+        /config consensus\.electionRetryMs\.max: expected at least electionRetryMs\.min \(200\), got 100/,
+      ],
+      [
+        { electionRetryMs: { max: 800 } },
+        /config consensus\.electionRetryMs\.max: expected at most electionTimeoutMs\.max \(750\), got 800/,
+      ],
+      [
+        { electionRetryMs: { min: 55 } },
+        /config consensus\.electionRetryMs\.min: expected a multiple of consensus\.tickMs \(10\), got 55/,
+      ],
+      [{ electionRetryMs: { mean: 100 } }, /config consensus\.electionRetryMs\.mean: expected min or max/],
+      [{ electionRetryMs: 100 }, /config consensus\.electionRetryMs: expected an object, got 100/],
     ];
     for (const [consensus, message] of cases) {
       assert.throws(
@@ -109,6 +146,7 @@ describe("consensus timing config", () => {
       const { limits } = net.node.replica.consensus;
       assert.equal(limits.heartbeatTicks, 3);
       assert.deepEqual(limits.electionTimeoutTicks, { min: 20, max: 30 });
+      assert.deepEqual(limits.electionRetryTicks, { min: 3, max: 9 });
       const { txid } = await net.client().call("log", "writePublic", { id: 1, msg: "hi" });
       await net.client().waitForCommit(txid);
     } finally {

@@ -81,6 +81,9 @@ export class SimNode {
   /** A snapshot the core asked for: installed once earlier writes are durable, at `doneAt`. */
   install: { readonly snapshot: LogBase; readonly data: readonly Entry[]; readonly doneAt: number } | null =
     null;
+  /** The step this machine's next core tick is due, and the (later) step its timer fires (`SimClock`). */
+  nextTickAt = 0;
+  tickFiresAt = 0;
 
   constructor(
     readonly id: NodeId,
@@ -105,6 +108,18 @@ export interface ClusterCounters {
   /** Snapshots installed by followers, and transfers that failed (aborted). */
   snapshotsInstalled: number;
   snapshotsAborted: number;
+}
+
+/**
+ * How simulated time maps to core ticks. The fault simulation ticks every core once per step
+ * (the default). A timing study uses a finer step (1 ms, simulate-failover.ts): each machine's
+ * timer then fires every `stepsPerTick` steps from its own random phase, each firing late by up
+ * to `tickLateSteps` (a busy event loop), as the real nodes' independent timers do; a late
+ * firing does not move the next one (node/tick-clock.ts paces ticks by the clock).
+ */
+export interface SimClock {
+  readonly stepsPerTick: number;
+  readonly tickLateSteps: number;
 }
 
 /** See the module comment. */
@@ -136,6 +151,7 @@ export class SimCluster {
     private readonly rng: Prng,
     readonly limits: Partial<ConsensusLimits>,
     readonly trace: Trace,
+    readonly clock: SimClock = { stepsPerTick: 1, tickLateSteps: 0 },
   ) {
     this.network = new SimNetwork(rng.fork());
   }
@@ -144,6 +160,12 @@ export class SimCluster {
   addNode(id: NodeId, state: PersistedState): SimNode {
     assert(!this.nodes.has(id), "node ids are unique");
     const node = new SimNode(id, state);
+    // Only a clock finer than the tick draws phases, so fault-simulation seeds replay unchanged.
+    if (this.clock.stepsPerTick > 1) {
+      assert(this.clock.tickLateSteps < this.clock.stepsPerTick, "a timer fires less than a tick late");
+      node.nextTickAt = this.now + 1 + this.rng.nextInt(this.clock.stepsPerTick);
+      node.tickFiresAt = node.nextTickAt + this.rng.between(0, this.clock.tickLateSteps);
+    }
     this.nodes.set(id, node);
     this.start(node);
     return node;
@@ -245,7 +267,7 @@ export class SimCluster {
     }
     for (const node of this.nodes.values()) {
       const core = node.core;
-      if (core === null) continue;
+      if (core === null || !this.tickDue(node)) continue;
       core.tick();
       // The node's signature timer (CCF: every N transactions or T ms): a leader whose log
       // does not end with a signature signs it, so commit never waits on clients.
@@ -257,6 +279,17 @@ export class SimCluster {
     }
     for (const node of this.nodes.values()) this.drive(node);
     this.checkSafety();
+  }
+
+  /** Whether `node`'s timer fires this step (every step unless the clock is finer than a tick). */
+  private tickDue(node: SimNode): boolean {
+    const { stepsPerTick, tickLateSteps } = this.clock;
+    if (stepsPerTick === 1) return true;
+    if (this.now < node.tickFiresAt) return false;
+    // The timer fires late by up to tickLateSteps; the next one stays on its schedule.
+    node.nextTickAt += stepsPerTick;
+    node.tickFiresAt = node.nextTickAt + this.rng.between(0, tickLateSteps);
+    return true;
   }
 
   /** Runs `node`'s driver: take Readys, complete due writes in order, then act on them. */
