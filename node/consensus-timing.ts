@@ -9,8 +9,9 @@
  *       min: 500                 #   [min, max] starts an election; min is also the leader lease
  *       max: 750                 #   and the leader's check-quorum period (max default: 1.5 × min)
  *     electionRetryMs:           # a node whose pre-vote or election did not win tries again
- *       min: 50                  #   after a random time in [min, max] (default: one to three
- *       max: 150                 #   heartbeats, max at most electionTimeoutMs.max)
+ *       min: 50                  #   after a random time in [min, max], three times in a row at
+ *       max: 150                 #   most (default: one to three heartbeats, max at most
+ *                                #   electionTimeoutMs.max)
  *
  * Every node of a service should use the same values: a node with a shorter election timeout
  * than its peers campaigns first and more often, and the lease only protects a leader for the

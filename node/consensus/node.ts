@@ -108,6 +108,11 @@ const MAX_OUTBOX_MESSAGES = 65_536;
 const MAX_PENDING_READS = 65_536;
 /** Learners a leader replicates to at once; a new one past this replaces the oldest. */
 const MAX_LEARNERS = 8;
+/**
+ * Failed rounds in a row retried after `electionRetryTicks`; later ones wait a whole election
+ * timeout: a split, and a second one, still cost only retries.
+ */
+const MAX_FAST_RETRIES = 3;
 
 /** The state of a brand-new node that will join an existing service (no log, no configuration). */
 export function emptyState(): PersistedState {
@@ -178,6 +183,8 @@ export class ConsensusNode {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedTimeout = 0;
+  /** Rounds (pre-vote or election) that timed out without a win since the last role change. */
+  private failedRounds = 0;
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
   /** Leader: nodes being added that replicate without voting yet, oldest first (see `addLearner`). */
@@ -738,6 +745,7 @@ export class ConsensusNode {
     // Non-members never campaign; their count keeps growing, so they never hold a lease either.
     // Nor does a node installing a snapshot: its log is behind a committed entry.
     if (this.electionElapsed < this.randomizedTimeout || !this.isMember() || this.installing !== null) return;
+    if (this.role !== "Follower") this.failedRounds++;
     this.campaign(this.limits.preVote, false);
   }
 
@@ -795,6 +803,7 @@ export class ConsensusNode {
     }
     this.role = "Follower";
     this.leader = leader;
+    this.failedRounds = 0;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.votes.clear();
@@ -822,10 +831,12 @@ export class ConsensusNode {
     // the last tick of its lease) then costs a retry, not a whole election timeout. Voters still
     // refuse during their lease, so a retry cannot unseat a leader they hear from; hearing a
     // leader, or a vote request of a newer view, brings back the election timeout
-    // (becomeFollower). Without pre-vote every round raises the view: no fast retry.
-    this.resetTimeout(
-      this.limits.preVote ? this.limits.electionRetryTicks : this.limits.electionTimeoutTicks,
-    );
+    // (becomeFollower). Without pre-vote every round raises the view: no fast retry. After
+    // MAX_FAST_RETRIES failed rounds in a row the node is cut off rather than unlucky (a minority
+    // side, a one-way cut): it backs off to the election timeout, so it does not ask every peer
+    // for votes several times a second for as long as the cut lasts.
+    const fast = this.limits.preVote && this.failedRounds < MAX_FAST_RETRIES;
+    this.resetTimeout(fast ? this.limits.electionRetryTicks : this.limits.electionTimeoutTicks);
     if (preVote) {
       this.role = "PreCandidate";
       this.counters.preVotesStarted++;
@@ -856,6 +867,7 @@ export class ConsensusNode {
     assert(this.role === "Candidate", "only candidates become leaders");
     this.role = "Leader";
     this.leader = this.id;
+    this.failedRounds = 0;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.votes.clear();

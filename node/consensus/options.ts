@@ -18,8 +18,9 @@ export interface ConsensusLimits {
   /**
    * Range of the randomized retry timeout, in ticks: with `preVote`, a node whose pre-vote or
    * election did not win tries again after a time drawn from it (not from
-   * `electionTimeoutTicks`), until it hears from a leader or a vote request of a newer view,
-   * which bring back the election timeout. Voters still refuse every vote during their lease, so
+   * `electionTimeoutTicks`), for up to three failed rounds in a row (then it is cut off rather
+   * than unlucky, and waits election timeouts), until it hears from a leader or a vote request
+   * of a newer view, which bring back the election timeout. Voters still refuse every vote during their lease, so
    * a retry cannot unseat a leader they hear from. Without `preVote` every round raises the
    * view, so rounds keep the election timeout. Default: one to three `heartbeatTicks` (a
    * heartbeat is well above a vote round trip, so a retry rarely abandons a round about to

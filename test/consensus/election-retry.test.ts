@@ -117,23 +117,36 @@ test("an election that does not win is retried after electionRetryTicks", () => 
   assert.equal(c.status().view, view + 1);
 });
 
-test("a retrying node cannot unseat a leader its voters hear from (the lease)", () => {
+test("a retrying node cannot unseat a leader its voters hear from (the lease), and backs off", () => {
   const limits = { ...TEST_LIMITS, electionRetryTicks: { min: 1, max: 1 } };
   const cluster = new TestCluster(["a", "b", "c"], limits);
   cluster.electAndSign("a");
   // b hears nothing from a (a one-way cut); a and c are healthy.
   const cut = (m: Message) => !(m.from === "a" && m.to === "b");
   cluster.queue = cluster.queue.filter(cut);
+  /** The ticks at which b started a pre-vote round. */
+  const rounds: number[] = [];
   for (let i = 0; i < 50; i++) {
+    const before = cluster.core("b").stats().preVotesStarted;
     cluster.core("a").tick();
     cluster.core("b").tick();
     cluster.core("c").tick();
     cluster.stabilize(cut);
     cluster.queue = cluster.queue.filter(cut);
+    if (cluster.core("b").stats().preVotesStarted > before) rounds.push(i);
   }
-  assert.ok(cluster.core("b").stats().preVotesStarted > 20, "b kept retrying its pre-vote");
+  const gaps = rounds.slice(1).map((t, i) => t - rounds[i]!);
+  // b retries a failed round after one tick three times in a row, then backs off to the election
+  // timeout (5-10 ticks) until it hears from a leader: a cut-off node does not keep asking every
+  // peer for votes at the retry rate.
+  assert.deepEqual(gaps.slice(0, 3), [1, 1, 1], `b retried fast: ${gaps}`);
+  assert.ok(gaps.length >= 5, `b kept trying: ${gaps}`);
+  assert.ok(
+    gaps.slice(3).every((g) => g >= 5),
+    `then b waited election timeouts: ${gaps}`,
+  );
   assert.equal(cluster.core("b").stats().electionsStarted, 0, "never with a majority");
-  assert.ok(cluster.core("c").stats().rejected.voteInLease > 20);
+  assert.equal(cluster.core("c").stats().rejected.voteInLease, rounds.length, "c refused every round");
   assert.equal(cluster.core("a").status().role, "Leader");
   assert.equal(cluster.core("a").status().view, 2);
   assert.equal(cluster.core("c").status().leader, "a");
