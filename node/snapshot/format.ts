@@ -80,7 +80,7 @@ function aadOf(seqno: number): Uint8Array {
 }
 
 /** Bytes sealed or hashed between two pauses of `encodeBodyPartsSliced`. */
-const SLICE_BYTES = 4 * 1024 * 1024;
+const SLICE_BYTES = 1024 * 1024;
 
 /** The body's fields in canonical (sorted) order. */
 const BODY_FIELDS = ["config", "format", "frontier", "private", "public", "secret", "seqno", "view", "views"];

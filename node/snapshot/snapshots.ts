@@ -21,7 +21,7 @@
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { formatTxId } from "../../sdk/receipt.js";
-import { type DecodedEntry, decodeEntry, storedLeafFields } from "../../runtime/ledger/entry.js";
+import type { DecodedEntry } from "../../runtime/ledger/entry.js";
 import type { Ledger, LedgerBase } from "../../runtime/ledger/ledger.js";
 import type { LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
@@ -196,13 +196,10 @@ export class Snapshots implements SnapshotPort {
     for (; seqno <= toSeqno; seqno++) {
       const pending = this.#pending;
       if (pending === undefined) break;
-      const record = ledger.get(seqno);
-      if (record === undefined) continue;
-      // Evidence is an internal entry: the kind is read from the header alone (the entry was
-      // checked when this node stored it), and only internal entries are decoded and checked
-      // whole (decodeEntry hashes the entry: ~all of this loop's cost when every entry took it).
-      if (storedLeafFields(record.bytes, seqno).kind !== "internal") continue;
-      const entry = decodeEntry(record.bytes, seqno);
+      // The ledger keeps the recent entries decoded (and checked when they were stored):
+      // `entry` looks them up instead of decoding and hashing every committed entry again.
+      const entry = ledger.entry(seqno);
+      if (entry === undefined || entry.header.kind !== "internal") continue;
       const evidence = evidenceOf(entry);
       if (evidence === undefined || evidence.seqno !== pending.seqno) continue;
       if (Buffer.compare(evidence.digest, pending.digest) !== 0) {
@@ -211,6 +208,8 @@ export class Snapshots implements SnapshotPort {
         });
         continue;
       }
+      const record = ledger.get(seqno);
+      if (record === undefined) continue;
       this.#complete(pending, record.bytes, formatTxId(record.view, seqno), toSeqno);
     }
     this.#scanned = Math.max(this.#scanned, toSeqno);
