@@ -12,7 +12,7 @@
  * (Snapshots keeps one queue of file writes).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
+import { open, readFile, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 const NAME = /^snapshot-(\d{16})\.(pending|committed)$/;
@@ -50,6 +50,16 @@ export class SnapshotFiles {
   read(seqno: number, kind: "pending" | "committed"): Uint8Array | undefined {
     const path = this.#path(seqno, kind);
     return existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
+  }
+
+  /** `read`, off the main thread (libuv's thread pool). */
+  async readAsync(seqno: number, kind: "pending" | "committed"): Promise<Uint8Array | undefined> {
+    try {
+      return new Uint8Array(await readFile(this.#path(seqno, kind)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
   }
 
   /** Writes the pending file (the concatenation of `parts`) durably, then drops older pending files. */

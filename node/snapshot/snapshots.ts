@@ -270,6 +270,18 @@ export class Snapshots implements SnapshotPort {
     return { seqno, view: known ?? decodeBody(decodeFile(bytes).body).view, bytes };
   }
 
+  /** `latest`, its file read off the main thread (SnapshotPort.readLatest). */
+  async readLatest(): Promise<
+    { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined
+  > {
+    const seqno = this.#latestSeqno();
+    if (seqno === 0) return undefined;
+    const bytes = await this.#o.files.readAsync(seqno, "committed");
+    if (bytes === undefined) return undefined;
+    const known = this.#latestView?.seqno === seqno ? this.#latestView.view : undefined;
+    return { seqno, view: known ?? decodeBody(decodeFile(bytes).body).view, bytes };
+  }
+
   /**
    * The state of the newest kept committed snapshot at or below `seqno` that verifies, or
    * undefined: where a history engine (node/history/) starts instead of seqno 1.
