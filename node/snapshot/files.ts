@@ -8,11 +8,14 @@
  * a file buffer. Seqnos are zero-padded so names sort by seqno. At most `keep` committed files
  * stay, and no pending file older than the newest committed one.
  *
+ * Removing a file (an older pending one, or a committed one beyond `keep`) after a write is
+ * asynchronous too.
+ *
  * Writes to the same file must not overlap (they share its temp file): the caller serializes them
  * (Snapshots keeps one queue of file writes).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { open, readFile, rename } from "node:fs/promises";
+import { open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 const NAME = /^snapshot-(\d{16})\.(pending|committed)$/;
@@ -66,20 +69,25 @@ export class SnapshotFiles {
   async writePending(seqno: number, parts: readonly Uint8Array[]): Promise<void> {
     await writeDurableParts(this.#path(seqno, "pending"), parts);
     // A pending snapshot is only worth keeping until a newer one is written.
-    for (const older of this.list("pending")) if (older < seqno) this.remove(older, "pending");
+    for (const older of this.list("pending")) if (older < seqno) await this.#removeAsync(older, "pending");
   }
 
   /** Writes the committed file durably, then drops its pending file and what falls out of the bound. */
   async writeCommitted(seqno: number, parts: readonly Uint8Array[]): Promise<void> {
     await writeDurableParts(this.#path(seqno, "committed"), parts);
-    for (const older of this.list("pending")) if (older <= seqno) this.remove(older, "pending");
+    for (const older of this.list("pending")) if (older <= seqno) await this.#removeAsync(older, "pending");
     const committed = this.list("committed");
     for (const old of committed.slice(0, Math.max(0, committed.length - this.#keep)))
-      this.remove(old, "committed");
+      await this.#removeAsync(old, "committed");
   }
 
   remove(seqno: number, kind: "pending" | "committed"): void {
     rmSync(this.#path(seqno, kind), { force: true });
+  }
+
+  /** `remove` off the main thread: unlinking a file of the whole state can take milliseconds. */
+  #removeAsync(seqno: number, kind: "pending" | "committed"): Promise<void> {
+    return rm(this.#path(seqno, kind), { force: true });
   }
 }
 
