@@ -58,7 +58,8 @@ export class SnapshotFiles {
   /** `read`, off the main thread (libuv's thread pool). */
   async readAsync(seqno: number, kind: "pending" | "committed"): Promise<Uint8Array | undefined> {
     try {
-      return new Uint8Array(await readFile(this.#path(seqno, kind)));
+      const bytes = await readFile(this.#path(seqno, kind));
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
