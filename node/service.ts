@@ -296,7 +296,7 @@ export class TreatyNode {
       // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
       snapshots: {
         latestSeqno: () => this.snapshots.latestSeqno(),
-        latest: () => this.snapshots.latest(),
+        readLatest: () => this.snapshots.readLatest(),
         install: (bytes) => this.snapshots.install(bytes),
       },
       onSnapshotInstalled: async (seqno) => this.reads.onCommit(seqno),

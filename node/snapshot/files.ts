@@ -1,13 +1,22 @@
 /**
  * Snapshot files in `<dataDir>/snapshots/`: `snapshot-<seqno>.pending` while the evidence is not
  * committed, `snapshot-<seqno>.committed` once it is (the evidence receipt appended). Each is
- * written atomically (temp file, fsync, rename, folder fsync). Seqnos are zero-padded so names
- * sort by seqno. At most `keep` committed files stay, and no pending file older than the newest
- * committed one.
+ * written atomically (temp file, fsync, rename, folder fsync), asynchronously: the writes and
+ * fsyncs run on libuv's thread pool, so a snapshot of the whole state does not hold the main
+ * thread (and the node's consensus and commits) while the disk syncs. The bytes are given as parts
+ * written one after the other (the file is their concatenation), so the body is never copied into
+ * a file buffer. Seqnos are zero-padded so names sort by seqno. At most `keep` committed files
+ * stay, and no pending file older than the newest committed one.
+ *
+ * Removing a file (an older pending one, or a committed one beyond `keep`) after a write is
+ * asynchronous too.
+ *
+ * Writes to the same file must not overlap (they share its temp file): the caller serializes them
+ * (Snapshots keeps one queue of file writes).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { writeDurable } from "../state-file.js";
+import { open, readFile, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 const NAME = /^snapshot-(\d{16})\.(pending|committed)$/;
 
@@ -46,22 +55,70 @@ export class SnapshotFiles {
     return existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
   }
 
-  writePending(seqno: number, bytes: Uint8Array): void {
-    writeDurable(this.#path(seqno, "pending"), bytes);
-    // A pending snapshot is only worth keeping until a newer one is written.
-    for (const older of this.list("pending")) if (older < seqno) this.remove(older, "pending");
+  /** `read`, off the main thread (libuv's thread pool). */
+  async readAsync(seqno: number, kind: "pending" | "committed"): Promise<Uint8Array | undefined> {
+    try {
+      const bytes = await readFile(this.#path(seqno, kind));
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
   }
 
-  /** Writes the committed file, then drops its pending file and what falls out of the bound. */
-  writeCommitted(seqno: number, bytes: Uint8Array): void {
-    writeDurable(this.#path(seqno, "committed"), bytes);
-    for (const older of this.list("pending")) if (older <= seqno) this.remove(older, "pending");
+  /** Writes the pending file (the concatenation of `parts`) durably, then drops older pending files. */
+  async writePending(seqno: number, parts: readonly Uint8Array[]): Promise<void> {
+    await writeDurableParts(this.#path(seqno, "pending"), parts);
+    // A pending snapshot is only worth keeping until a newer one is written.
+    for (const older of this.list("pending")) if (older < seqno) await this.#removeAsync(older, "pending");
+  }
+
+  /** Writes the committed file durably, then drops its pending file and what falls out of the bound. */
+  async writeCommitted(seqno: number, parts: readonly Uint8Array[]): Promise<void> {
+    await writeDurableParts(this.#path(seqno, "committed"), parts);
+    for (const older of this.list("pending")) if (older <= seqno) await this.#removeAsync(older, "pending");
     const committed = this.list("committed");
     for (const old of committed.slice(0, Math.max(0, committed.length - this.#keep)))
-      this.remove(old, "committed");
+      await this.#removeAsync(old, "committed");
   }
 
   remove(seqno: number, kind: "pending" | "committed"): void {
     rmSync(this.#path(seqno, kind), { force: true });
+  }
+
+  /** `remove` off the main thread: unlinking a file of the whole state can take milliseconds. */
+  #removeAsync(seqno: number, kind: "pending" | "committed"): Promise<void> {
+    return rm(this.#path(seqno, kind), { force: true });
+  }
+}
+
+/**
+ * Writes the concatenation of `parts` to `path` atomically and durably, off the main thread: temp
+ * file, every byte written, fsync, rename over `path`, fsync of the folder. A crash leaves either
+ * the old file or the new one (and at worst a `.tmp` file, removed when SnapshotFiles opens).
+ */
+export async function writeDurableParts(path: string, parts: readonly Uint8Array[]): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const file = await open(tmp, "w", 0o600);
+  try {
+    let position = 0;
+    for (const part of parts) {
+      // A write may be short (the kernel caps one call): loop until the part is on its way.
+      for (let done = 0; done < part.length; ) {
+        const { bytesWritten } = await file.write(part, done, part.length - done, position);
+        done += bytesWritten;
+        position += bytesWritten;
+      }
+    }
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -80,7 +80,7 @@ function aadOf(seqno: number): Uint8Array {
 }
 
 /** Bytes sealed or hashed between two pauses of `encodeBodyPartsSliced`. */
-const SLICE_BYTES = 4 * 1024 * 1024;
+const SLICE_BYTES = 1024 * 1024;
 
 /** The body's fields in canonical (sorted) order. */
 const BODY_FIELDS = ["config", "format", "frontier", "private", "public", "secret", "seqno", "view", "views"];
@@ -168,13 +168,39 @@ export function bodyDigest(body: Uint8Array): Uint8Array {
 
 /** The file bytes: the body and, once committed, its evidence. */
 export function encodeFile(body: Uint8Array, evidence: SnapshotEvidence | null): Uint8Array {
-  return encode({
-    b: body,
-    e:
-      evidence === null
-        ? null
-        : { entry: evidence.entry, receipt: evidence.receipt, consistency: [...evidence.consistency] },
-  });
+  return encode({ b: body, e: evidenceField(evidence) });
+}
+
+function evidenceField(evidence: SnapshotEvidence | null) {
+  return evidence === null
+    ? null
+    : { entry: evidence.entry, receipt: evidence.receipt, consistency: [...evidence.consistency] };
+}
+
+/** The file's map header as the codec writes it for two fields (`{b, e}`). */
+const FILE_HEADER = (() => {
+  const skeleton = encode({ b: new Uint8Array(0), e: null });
+  // skeleton = header, "b", bin8 of 0 bytes (2 bytes), "e", nil (1 byte)
+  return skeleton.subarray(0, skeleton.length - (encode("b").length + 2 + encode("e").length + 1));
+})();
+
+/**
+ * The bytes of `encodeFile(body, evidence)` as three parts whose concatenation is exactly those
+ * bytes (the tests compare them): what precedes the body, the body itself (not copied), and the
+ * evidence field. SnapshotFiles writes the parts one after the other.
+ */
+export function encodeFileParts(body: Uint8Array, evidence: SnapshotEvidence | null): Uint8Array[] {
+  const b = encode("b");
+  const head = new Uint8Array(FILE_HEADER.length + b.length + binHeader(body.length).length);
+  head.set(FILE_HEADER);
+  head.set(b, FILE_HEADER.length);
+  head.set(binHeader(body.length), FILE_HEADER.length + b.length);
+  const e = encode("e");
+  const value = encode(evidenceField(evidence));
+  const tail = new Uint8Array(e.length + value.length);
+  tail.set(e);
+  tail.set(value, e.length);
+  return [head, body, tail];
 }
 
 /** Splits file bytes into body bytes and evidence (shape checked; nothing verified). */

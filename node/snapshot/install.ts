@@ -40,7 +40,8 @@ export class SnapshotInstaller {
 
   /** On the node's clock: offers a newer snapshot of the port to the core now and then. */
   tick(consensus: ConsensusNode): void {
-    if (this.#ticks++ % SNAPSHOT_REFRESH_TICKS === 0) this.#source.refresh(consensus);
+    // Not awaited: the read and hash run off the main thread, then offer (refresh logs failures).
+    if (this.#ticks++ % SNAPSHOT_REFRESH_TICKS === 0) void this.#source.refresh(consensus);
   }
 
   /** Serves one decoded chunk request (see `SnapshotSource.serveChunk`). */

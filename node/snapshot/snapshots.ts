@@ -12,18 +12,30 @@
  * a snapshot point S in it makes the KV commit S first and pin its state there (the KV's request
  * queue and commit sequence are ordered, so the pin sees exactly S: take.ts), then the replica
  * commits the rest, which goes on while the pinned state is read in slices.
+ *
+ * Files: every write (pending, committed, installed) goes through one queue and is asynchronous
+ * (files.ts: written and fsynced on libuv's thread pool), so the main thread goes on serving
+ * consensus and commits while a file of the whole state reaches the disk. A snapshot counts as
+ * written (`#pending`) or usable (`latestSeqno`, `latest`) only once its file is durable.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { formatTxId } from "../../sdk/receipt.js";
-import { type DecodedEntry, decodeEntry } from "../../runtime/ledger/entry.js";
+import type { DecodedEntry } from "../../runtime/ledger/entry.js";
 import type { Ledger, LedgerBase } from "../../runtime/ledger/ledger.js";
 import type { LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
 import type { Logger } from "../log.js";
 import { configOf } from "../replica.js";
 import { evidenceOf, type EvidenceRecord } from "./evidence.js";
-import { bodyDigest, decodeBody, decodeFile, encodeFile, openBody, type SnapshotState } from "./format.js";
+import {
+  bodyDigest,
+  decodeBody,
+  decodeFile,
+  encodeFileParts,
+  openBody,
+  type SnapshotState,
+} from "./format.js";
 import type { SnapshotFiles } from "./files.js";
 import type { SnapshotPort } from "./port.js";
 import { verifySnapshot } from "./verify.js";
@@ -55,6 +67,7 @@ export interface SnapshotsOptions {
 /** A written snapshot waiting for its evidence to commit. */
 interface Pending {
   readonly seqno: number;
+  readonly view: number;
   readonly body: Uint8Array;
   readonly digest: Uint8Array;
 }
@@ -63,10 +76,14 @@ export class Snapshots implements SnapshotPort {
   readonly #o: SnapshotsOptions;
   #pending: Pending | undefined;
   #work: Promise<void> = Promise.resolve();
+  /** File writes, one at a time in the order asked (files.ts: they must not overlap). */
+  #files: Promise<void> = Promise.resolve();
   /** Highest seqno scanned for evidence. */
   #scanned = 0;
   /** Seqno of the newest committed snapshot file (0: none). */
   #latest: number;
+  /** The view of snapshot `#latest` when known without reading its file. */
+  #latestView: { readonly seqno: number; readonly view: number } | undefined;
 
   constructor(options: SnapshotsOptions) {
     this.#o = options;
@@ -76,7 +93,7 @@ export class Snapshots implements SnapshotPort {
       const bytes = options.files.read(pending, "pending");
       try {
         const { body } = decodeFile(bytes!);
-        this.#pending = { seqno: pending, body, digest: bodyDigest(body) };
+        this.#pending = { seqno: pending, view: decodeBody(body).view, body, digest: bodyDigest(body) };
       } catch {
         options.files.remove(pending, "pending");
       }
@@ -116,7 +133,7 @@ export class Snapshots implements SnapshotPort {
       .then(async () => {
         const read = await taken;
         if (read === undefined) return; // the KV moved on (a restart replay), or no secret: skip this point
-        this.#write(seqno, read.body, read.digest);
+        await this.#write(seqno, state.view, read.body, read.digest);
       })
       .catch((err: unknown) => this.#o.logger.warn("could not write a snapshot", { seqno, err }));
   }
@@ -142,9 +159,21 @@ export class Snapshots implements SnapshotPort {
     };
   }
 
-  #write(seqno: number, body: Uint8Array, digest: Uint8Array): void {
-    this.#o.files.writePending(seqno, encodeFile(body, null));
-    this.#pending = { seqno, body, digest };
+  /** Runs `write` after the file writes asked before it; a failure is the caller's (the queue goes on). */
+  #fileWrite(write: () => Promise<void>): Promise<void> {
+    const done = this.#files.then(write);
+    this.#files = done.catch(() => undefined);
+    return done;
+  }
+
+  async #write(seqno: number, view: number, body: Uint8Array, digest: Uint8Array): Promise<void> {
+    await this.#fileWrite(async () => {
+      // An install (or a completed snapshot) at or above this point made it useless meanwhile.
+      if (seqno <= this.#latest) return;
+      await this.#o.files.writePending(seqno, encodeFileParts(body, null));
+    });
+    if (seqno <= this.#latest) return;
+    this.#pending = { seqno, view, body, digest };
     this.#o.logger.info("snapshot written", { seqno, bytes: body.length });
     // Its evidence may have committed while the KV was being read: look again.
     const scanned = this.#scanned;
@@ -167,9 +196,10 @@ export class Snapshots implements SnapshotPort {
     for (; seqno <= toSeqno; seqno++) {
       const pending = this.#pending;
       if (pending === undefined) break;
-      const record = ledger.get(seqno);
-      if (record === undefined) continue;
-      const entry = decodeEntry(record.bytes, seqno);
+      // The ledger keeps the recent entries decoded (and checked when they were stored):
+      // `entry` looks them up instead of decoding and hashing every committed entry again.
+      const entry = ledger.entry(seqno);
+      if (entry === undefined || entry.header.kind !== "internal") continue;
       const evidence = evidenceOf(entry);
       if (evidence === undefined || evidence.seqno !== pending.seqno) continue;
       if (Buffer.compare(evidence.digest, pending.digest) !== 0) {
@@ -178,6 +208,8 @@ export class Snapshots implements SnapshotPort {
         });
         continue;
       }
+      const record = ledger.get(seqno);
+      if (record === undefined) continue;
       this.#complete(pending, record.bytes, formatTxId(record.view, seqno), toSeqno);
     }
     this.#scanned = Math.max(this.#scanned, toSeqno);
@@ -186,12 +218,28 @@ export class Snapshots implements SnapshotPort {
   #complete(pending: Pending, entry: Uint8Array, txid: string, committed: number): void {
     const { ledger, files } = this.#o;
     try {
+      // The proofs are read now (the ledger moves on); the file is written in the background.
       const receipt = ledger.receipt(txid, committed);
       const consistency = ledger.tree.consistencyProof(pending.seqno, receipt.signature.treeSize);
-      files.writeCommitted(pending.seqno, encodeFile(pending.body, { entry, receipt, consistency }));
-      this.#latest = Math.max(this.#latest, pending.seqno);
+      const parts = encodeFileParts(pending.body, { entry, receipt, consistency });
       this.#pending = undefined;
-      this.#o.logger.info("snapshot usable (evidence committed)", { seqno: pending.seqno, evidence: txid });
+      this.#fileWrite(() => files.writeCommitted(pending.seqno, parts)).then(
+        () => {
+          if (pending.seqno > this.#latest) {
+            this.#latest = pending.seqno;
+            this.#latestView = { seqno: pending.seqno, view: pending.view };
+          }
+          this.#o.logger.info("snapshot usable (evidence committed)", {
+            seqno: pending.seqno,
+            evidence: txid,
+          });
+        },
+        (err: unknown) =>
+          this.#o.logger.warn("could not write a snapshot completed with its evidence", {
+            seqno: pending.seqno,
+            err,
+          }),
+      );
     } catch (err) {
       this.#o.logger.warn("could not complete a snapshot with its evidence", { seqno: pending.seqno, err });
     }
@@ -201,9 +249,10 @@ export class Snapshots implements SnapshotPort {
     return this.#latest;
   }
 
-  /** Waits for snapshot writes in flight (tests, stop). */
-  settled(): Promise<void> {
-    return this.#work;
+  /** Waits for snapshot reads and file writes in flight (tests, stop). */
+  async settled(): Promise<void> {
+    await this.#work;
+    await this.#files;
   }
 
   /** Seqno of the newest committed snapshot file (0: none), without reading it. */
@@ -216,7 +265,21 @@ export class Snapshots implements SnapshotPort {
     if (seqno === 0) return undefined;
     const bytes = this.#o.files.read(seqno, "committed");
     if (bytes === undefined) return undefined;
-    return { seqno, view: decodeBody(decodeFile(bytes).body).view, bytes };
+    // The view is known for a snapshot this node wrote since it started: no decoding of the state.
+    const known = this.#latestView?.seqno === seqno ? this.#latestView.view : undefined;
+    return { seqno, view: known ?? decodeBody(decodeFile(bytes).body).view, bytes };
+  }
+
+  /** `latest`, its file read off the main thread (SnapshotPort.readLatest). */
+  async readLatest(): Promise<
+    { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined
+  > {
+    const seqno = this.#latestSeqno();
+    if (seqno === 0) return undefined;
+    const bytes = await this.#o.files.readAsync(seqno, "committed");
+    if (bytes === undefined) return undefined;
+    const known = this.#latestView?.seqno === seqno ? this.#latestView.view : undefined;
+    return { seqno, view: known ?? decodeBody(decodeFile(bytes).body).view, bytes };
   }
 
   /**
@@ -257,8 +320,11 @@ export class Snapshots implements SnapshotPort {
       );
     }
     // Durable first, so a restart after a crash in between finishes the install from the file.
-    files.writeCommitted(state.seqno, bytes);
-    this.#latest = Math.max(this.#latest, state.seqno);
+    await this.#fileWrite(() => files.writeCommitted(state.seqno, [bytes]));
+    if (state.seqno > this.#latest) {
+      this.#latest = state.seqno;
+      this.#latestView = { seqno: state.seqno, view: state.view };
+    }
     this.#pending = undefined;
     await execution.installState(state.seqno, [...state.public, ...state.private]);
     ledger.rebase(base);

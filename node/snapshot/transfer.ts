@@ -15,6 +15,7 @@
  * transfer: the snapshot itself is verified by `SnapshotPort.install` against the pinned service
  * identity.
  */
+import { createHash } from "node:crypto";
 import { decode, encode } from "../../sdk/codec.js";
 import { equalBytes, toHex } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -31,6 +32,8 @@ export const MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024 * 1024;
 /** How long one chunk request may take, and how many failed requests in a row end a transfer. */
 export const SNAPSHOT_CHUNK_TIMEOUT_MS = 10_000;
 export const SNAPSHOT_CHUNK_ATTEMPTS = 5;
+/** Bytes of a snapshot hashed per turn of the event loop when it is offered. */
+const HASH_SLICE_BYTES = 1024 * 1024;
 /** Progress is logged at most this often while a transfer runs. */
 const PROGRESS_LOG_MS = 2_000;
 
@@ -72,11 +75,16 @@ interface Offered {
 
 /**
  * The sending side. `refresh` is called on the node's clock: when the port has a newer snapshot
- * it is hashed and offered to the core. Only the latest is served; a follower still fetching an
- * older one is answered `NotFound` and starts over with the next offer.
+ * it is read and hashed off the main thread (the file may hold the whole state), then offered to
+ * the core. Only the latest is served; a follower still fetching an older one is answered
+ * `NotFound` and starts over with the next offer.
  */
 export class SnapshotSource {
   #offered: Offered | undefined;
+  /** Read and hashed, not accepted by the core yet (offered again on the next refresh). */
+  #read: Offered | undefined;
+  /** The read in progress (one at a time). */
+  #reading: Promise<void> | undefined;
 
   constructor(
     private readonly port: SnapshotPort,
@@ -85,20 +93,57 @@ export class SnapshotSource {
 
   /**
    * Offers the port's latest snapshot to `consensus` when it is newer than the one offered. The
-   * port's seqno is compared first: a snapshot already offered is not read again (it was read,
-   * whole, from disk on every refresh of every node, the largest cost of a follower's clock).
+   * port's seqno is compared first: a snapshot already offered, or already read, is not read
+   * again (it was read, whole, from disk on every refresh of every node, the largest cost of a
+   * follower's clock). A newer one is read (`readLatest`, off the main thread) and hashed in
+   * slices of HASH_SLICE_BYTES between turns of the event loop, then offered; the promise resolves once that is done
+   * (the clock does not wait for it; tests do). A failed read is logged and retried on the next
+   * refresh.
    */
-  refresh(consensus: Pick<ConsensusNode, "offerSnapshot">): void {
+  refresh(consensus: Pick<ConsensusNode, "offerSnapshot">): Promise<void> {
     const seqno = this.port.latestSeqno();
-    if (seqno === 0 || (this.#offered !== undefined && seqno <= this.#offered.seqno)) return;
-    const latest = this.port.latest();
-    if (latest === undefined || (this.#offered !== undefined && latest.seqno <= this.#offered.seqno)) return;
-    if (!consensus.offerSnapshot(latest.seqno, latest.view)) return;
-    this.#offered = { ...latest, digest: sha256(latest.bytes) };
+    if (seqno === 0 || (this.#offered !== undefined && seqno <= this.#offered.seqno))
+      return Promise.resolve();
+    if (this.#read !== undefined && this.#read.seqno >= seqno) {
+      this.#offer(consensus, this.#read);
+      return Promise.resolve();
+    }
+    if (this.#reading !== undefined) return this.#reading;
+    const reading = this.#readLatest().then(
+      (read) => {
+        if (read !== undefined) this.#offer(consensus, read);
+      },
+      (err: unknown) => this.logger.warn("could not read the latest snapshot to offer it", { seqno, err }),
+    );
+    this.#reading = reading.finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  async #readLatest(): Promise<Offered | undefined> {
+    const latest = await this.port.readLatest();
+    if (latest === undefined) return undefined;
+    // Hashed in slices between turns of the event loop (WebCrypto's digest would copy the bytes).
+    const hash = createHash("sha256");
+    for (let at = 0; at < latest.bytes.length; at += HASH_SLICE_BYTES) {
+      hash.update(latest.bytes.subarray(at, at + HASH_SLICE_BYTES));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const digest = new Uint8Array(hash.digest());
+    return { seqno: latest.seqno, view: latest.view, bytes: latest.bytes, digest };
+  }
+
+  #offer(consensus: Pick<ConsensusNode, "offerSnapshot">, read: Offered): void {
+    if (this.#offered !== undefined && read.seqno <= this.#offered.seqno) return;
+    this.#read = read;
+    if (!consensus.offerSnapshot(read.seqno, read.view)) return;
+    this.#offered = read;
+    this.#read = undefined;
     this.logger.info("snapshot offered to lagging followers", {
-      seqno: latest.seqno,
-      view: latest.view,
-      bytes: latest.bytes.length,
+      seqno: read.seqno,
+      view: read.view,
+      bytes: read.bytes.length,
     });
   }
 

@@ -4,6 +4,7 @@
  * resuming after failed requests, and clear refusals of a source that changes its answers.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, describe, it } from "node:test";
 import { generateKeyPair } from "../../sdk/keys.js";
 import { isTreatyError } from "../../sdk/errors.js";
@@ -18,7 +19,7 @@ import { decode } from "../../sdk/codec.js";
 function port(snapshot: { seqno: number; view: number; bytes: Uint8Array } | undefined): SnapshotPort {
   return {
     latestSeqno: () => snapshot?.seqno ?? 0,
-    latest: () => snapshot,
+    readLatest: async () => snapshot,
     install: async () => {
       throw new Error("not used");
     },
@@ -59,13 +60,13 @@ describe("snapshot transfer", () => {
   });
 
   /** A leader serving `snapshot` and a follower's fetcher; chunk requests time out after `timeoutMs`. */
-  function setup(snapshot: { seqno: number; view: number; bytes: Uint8Array }, timeoutMs = 10_000) {
+  async function setup(snapshot: { seqno: number; view: number; bytes: Uint8Array }, timeoutMs = 10_000) {
     const network = new MemoryNetwork();
     const { leader, follower } = pair(network);
     transports.push(leader, follower);
     const offers: number[] = [];
     const source = new SnapshotSource(port(snapshot), silentLogger);
-    source.refresh({
+    await source.refresh({
       offerSnapshot: (seqno) => {
         offers.push(seqno);
         return true;
@@ -89,7 +90,7 @@ describe("snapshot transfer", () => {
 
   it("moves a snapshot larger than a message in chunks and checks its digest", async () => {
     const bytes = bytesOf(2 * SNAPSHOT_CHUNK_BYTES + 1234);
-    const { fetcher, offers, offsets, leader } = setup({ seqno: 40, view: 3, bytes });
+    const { fetcher, offers, offsets, leader } = await setup({ seqno: 40, view: 3, bytes });
     assert.deepEqual(offers, [40], "offered to the core once");
     const fetched = await fetcher.fetch("a", 40, 3);
     assert.deepEqual(fetched, bytes);
@@ -100,7 +101,7 @@ describe("snapshot transfer", () => {
   it("resumes where a failed transfer stopped", async () => {
     const bytes = bytesOf(3 * SNAPSHOT_CHUNK_BYTES);
     // Dropped answers fail by timeout: short enough to keep the test quick, long enough under load.
-    const { network, fetcher, offsets } = setup({ seqno: 9, view: 2, bytes }, 2_000);
+    const { network, fetcher, offsets } = await setup({ seqno: 9, view: 2, bytes }, 2_000);
     let answered = 0;
     // The leader's answers stop after the first chunk.
     network.setDropFilter((publisher) => publisher === "a" && ++answered > 1);
@@ -115,7 +116,7 @@ describe("snapshot transfer", () => {
 
   it("refuses bytes that do not match the announced digest", async () => {
     const bytes = bytesOf(SNAPSHOT_CHUNK_BYTES + 10);
-    const { fetcher } = setup({ seqno: 5, view: 1, bytes });
+    const { fetcher } = await setup({ seqno: 5, view: 1, bytes });
     bytes[SNAPSHOT_CHUNK_BYTES + 3]! ^= 1; // changed after the digest was taken
     await assert.rejects(
       fetcher.fetch("a", 5, 1),
@@ -124,7 +125,7 @@ describe("snapshot transfer", () => {
   });
 
   it("refuses a source that answers with another snapshot", async () => {
-    const { fetcher } = setup({ seqno: 5, view: 1, bytes: bytesOf(100) });
+    const { fetcher } = await setup({ seqno: 5, view: 1, bytes: bytesOf(100) });
     await assert.rejects(
       fetcher.fetch("a", 5, 2),
       (err) => isTreatyError(err) && err.code === "SnapshotInvalid",
@@ -137,7 +138,7 @@ describe("snapshot transfer", () => {
     const { leader, follower } = pair(network);
     transports.push(leader, follower);
     const source = new SnapshotSource(port({ seqno: 5, view: 1, bytes: bytesOf(5000) }), silentLogger);
-    source.refresh({ offerSnapshot: () => true });
+    await source.refresh({ offerSnapshot: () => true });
     leader.onRequest((_from, payload) => source.serveChunk(decode(payload, "request")));
     const fetcher = new SnapshotFetcher({
       transport: follower,
@@ -151,7 +152,7 @@ describe("snapshot transfer", () => {
     );
   });
 
-  it("serves only the latest snapshot, and only what the core accepted", () => {
+  it("serves only the latest snapshot, and only what the core accepted", async () => {
     let latest: { seqno: number; view: number; bytes: Uint8Array } | undefined;
     const source = new SnapshotSource(port(undefined), silentLogger);
     const offered: number[] = [];
@@ -162,33 +163,37 @@ describe("snapshot transfer", () => {
       },
     };
     const moving = new SnapshotSource(
-      { latestSeqno: () => latest?.seqno ?? 0, latest: () => latest, install: port(undefined).install },
+      {
+        latestSeqno: () => latest?.seqno ?? 0,
+        readLatest: async () => latest,
+        install: port(undefined).install,
+      },
       silentLogger,
     );
-    source.refresh(core);
+    await source.refresh(core);
     assert.deepEqual(offered, [], "nothing to offer");
     latest = { seqno: 7, view: 1, bytes: bytesOf(10) };
-    moving.refresh(core);
+    await moving.refresh(core);
     assert.throws(
       () => moving.serveChunk({ seqno: 7, offset: 0 }),
       { code: "NotFound" },
       "the core refused it",
     );
     latest = { seqno: 8, view: 1, bytes: bytesOf(10) };
-    moving.refresh(core);
+    await moving.refresh(core);
     assert.ok(moving.serveChunk({ seqno: 8, offset: 0 }).length > 10);
     assert.throws(() => moving.serveChunk({ seqno: 8, offset: 11 }), { code: "MalformedRequest" });
     assert.throws(() => moving.serveChunk({ seqno: "8", offset: 0 }), { code: "MalformedRequest" });
     assert.throws(() => moving.serveChunk({ seqno: 7, offset: 0 }), { code: "NotFound" });
   });
 
-  it("reads the port's snapshot only when its seqno is newer than the one offered", () => {
+  it("reads the port's snapshot only when its seqno is newer than the one offered", async () => {
     let snapshot = { seqno: 5, view: 1, bytes: bytesOf(10) };
     let reads = 0;
     const source = new SnapshotSource(
       {
         latestSeqno: () => snapshot.seqno,
-        latest: () => {
+        readLatest: async () => {
           reads++;
           return snapshot;
         },
@@ -198,15 +203,72 @@ describe("snapshot transfer", () => {
     );
     const offered: number[] = [];
     const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 };
-    source.refresh(core);
-    source.refresh(core);
-    source.refresh(core);
+    await source.refresh(core);
+    await source.refresh(core);
+    await source.refresh(core);
     assert.equal(reads, 1, "an offered snapshot is not read again");
     snapshot = { seqno: 9, view: 1, bytes: bytesOf(12) };
-    source.refresh(core);
-    source.refresh(core);
+    await source.refresh(core);
+    await source.refresh(core);
     assert.equal(reads, 2);
     assert.deepEqual(offered, [5, 9]);
     assert.equal(decode<{ seqno: number }>(source.serveChunk({ seqno: 9, offset: 0 })).seqno, 9);
+  });
+  it("reads and hashes off the caller's turn: refresh returns before the read, one read at a time", async () => {
+    let release: (() => void) | undefined;
+    let reads = 0;
+    const snapshot = { seqno: 5, view: 1, bytes: bytesOf(3000) };
+    const source = new SnapshotSource(
+      {
+        latestSeqno: () => snapshot.seqno,
+        readLatest: () => {
+          reads++;
+          return new Promise((resolve) => {
+            release = () => resolve(snapshot);
+          });
+        },
+        install: port(undefined).install,
+      },
+      silentLogger,
+    );
+    const offered: number[] = [];
+    const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 };
+    const first = source.refresh(core);
+    const second = source.refresh(core);
+    assert.deepEqual(offered, [], "nothing is offered before the file is read");
+    assert.throws(() => source.serveChunk({ seqno: 5, offset: 0 }), { code: "NotFound" });
+    release!();
+    await Promise.all([first, second]);
+    assert.equal(reads, 1, "a refresh during the read waits for it");
+    assert.deepEqual(offered, [5]);
+    const chunk = decode<{ digest: Uint8Array; size: number }>(source.serveChunk({ seqno: 5, offset: 0 }));
+    assert.equal(chunk.size, 3000);
+    assert.deepEqual(Buffer.from(chunk.digest), createHash("sha256").update(snapshot.bytes).digest());
+  });
+
+  it("keeps a snapshot the core refused and offers it again without reading it again", async () => {
+    let reads = 0;
+    const snapshot = { seqno: 6, view: 2, bytes: bytesOf(20) };
+    const source = new SnapshotSource(
+      {
+        latestSeqno: () => snapshot.seqno,
+        readLatest: async () => {
+          reads++;
+          return snapshot;
+        },
+        install: port(undefined).install,
+      },
+      silentLogger,
+    );
+    let accept = false;
+    const offered: number[] = [];
+    const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 && accept };
+    await source.refresh(core);
+    assert.throws(() => source.serveChunk({ seqno: 6, offset: 0 }), { code: "NotFound" });
+    accept = true;
+    await source.refresh(core);
+    assert.deepEqual(offered, [6, 6]);
+    assert.equal(reads, 1);
+    assert.equal(decode<{ seqno: number }>(source.serveChunk({ seqno: 6, offset: 0 })).seqno, 6);
   });
 });
