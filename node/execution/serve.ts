@@ -148,7 +148,7 @@ async function answer(
   try {
     const value = await handle(engine, request);
     if (request.op === "batch") {
-      const packed = packBatch(value as ReplyValues["batch"]);
+      const packed = packBatch(value as ReplyValues["batch"], request.view);
       transfer = packed.transfer;
       message = {
         kind: "reply",

@@ -42,7 +42,7 @@ function plain(results: readonly ExecResult[]): unknown {
 describe("packBatch / unpackBatch", () => {
   it("keeps every result and byte; the write sets come back as views of one buffer", () => {
     const before = plain(RESULTS);
-    const { batch, transfer } = packBatch(RESULTS);
+    const { batch, transfer } = packBatch(RESULTS, 1);
     assert.deepEqual(plain(RESULTS), before, "the input is not modified");
     assert.deepEqual(
       batch.writeSets.maps,
@@ -51,7 +51,8 @@ describe("packBatch / unpackBatch", () => {
     );
     assert.equal(batch.writeSets.bytes.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
     assert.deepEqual(transfer, [batch.writeSets.layout.buffer, batch.writeSets.bytes.buffer]);
-    for (const result of batch.results) if (result.ok) assert.equal(result.writeSet, null);
+    for (const result of batch.results)
+      if (typeof result !== "number" && result.ok) assert.equal(result.writeSet, null);
     const results = unpackBatch(batch);
     assert.deepEqual(plain(results), before);
     for (const result of results) {
@@ -74,7 +75,7 @@ describe("packBatch / unpackBatch", () => {
       ...(ok(9, { public: [], private: [] }) as object),
       claimsDigest: "ab",
     } as ExecResult;
-    const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed]);
+    const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed], 1);
     assert.equal(batch.writeSets.bytes.byteLength, 0);
     assert.deepEqual(plain(unpackBatch(batch)), plain([RESULTS[1]!, RESULTS[2]!, claimed]));
   });
@@ -82,7 +83,7 @@ describe("packBatch / unpackBatch", () => {
   it("crosses a MessagePort transferred: the receiver unpacks the same results", async () => {
     const { port1, port2 } = new MessageChannel();
     try {
-      const { batch, transfer } = packBatch(RESULTS);
+      const { batch, transfer } = packBatch(RESULTS, 1);
       const received = new Promise<PackedBatch>((resolve) => port2.once("message", resolve));
       port1.postMessage(batch, transfer);
       assert.equal(transfer[1]!.byteLength, 0, "transferred, not copied");
@@ -93,8 +94,46 @@ describe("packBatch / unpackBatch", () => {
     }
   });
 
+  it("sends a plain write (result null, no events, no claims, txid view.seqno) as its seqno alone", async () => {
+    const plainWrite = (seqno: number, txid = `4.${seqno}`): ExecResult => ({
+      ok: true,
+      seqno,
+      txid,
+      result: null,
+      writeSet: { public: [{ map: "public:log.entries", writes: [[bytes(seqno), bytes(1)]] }], private: [] },
+      events: [],
+    });
+    const withEvent: ExecResult = {
+      ...(plainWrite(12) as Extract<ExecResult, { ok: true }>),
+      events: [{ name: "e", data: 1 }],
+    } as ExecResult;
+    const input = [
+      plainWrite(10),
+      { ok: false, error: { code: "Replay", message: "used", txid: "1.2" } } as ExecResult,
+      plainWrite(11, "3.11"), // a txid of another view: kept whole
+      withEvent,
+      { ...(plainWrite(13) as object), result: 0 } as ExecResult,
+      plainWrite(14),
+    ];
+    const before = plain(input);
+    const { batch, transfer } = packBatch(input, 4);
+    assert.deepEqual(
+      batch.results.map((r) => (typeof r === "number" ? r : "object")),
+      [10, "object", "object", "object", "object", 14],
+    );
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const received = new Promise<PackedBatch>((resolve) => port2.once("message", resolve));
+      port1.postMessage(batch, transfer);
+      assert.deepEqual(plain(unpackBatch(await received)), before);
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
+
   it("refuses a layout that does not match its bytes", () => {
-    const { batch } = packBatch(RESULTS);
+    const { batch } = packBatch(RESULTS, 1);
     const { writeSets } = batch;
     assert.throws(
       () => unpackBatch({ ...batch, writeSets: { ...writeSets, bytes: writeSets.bytes.subarray(1) } }),
