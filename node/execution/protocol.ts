@@ -212,7 +212,8 @@ export type ReplyMessage =
 /**
  * Messages from the worker. `replies` carries answers made in one turn of the worker's event
  * loop, in the order they were made, as one message (serve.ts: the value-less answers of
- * applies, commits and rollbacks, e.g. every commit a paced KV write made durable).
+ * applies, commits and rollbacks, e.g. every commit a paced KV write made durable, followed by
+ * the answer with a value that was made next, if any: a batch after a signature's apply).
  */
 export type WorkerMessage =
   | { readonly kind: "ready"; readonly appliedVersion: number; readonly committedVersion: number }
