@@ -11,7 +11,7 @@
  */
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
-import type { PackedBatch, PackedItems } from "./pack.js";
+import type { PackedBatch, PackedItems, WireCall } from "./pack.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
@@ -141,8 +141,18 @@ export type Request =
  * by the worker), every other request as it is.
  */
 export type PostedRequest =
-  | Exclude<Request, { readonly op: "apply" }>
-  | { readonly id: number; readonly op: "apply"; readonly items: PackedItems };
+  | Exclude<Request, { readonly op: "apply" | "batch" }>
+  | { readonly id: number; readonly op: "apply"; readonly items: PackedItems }
+  | Extract<Request, { readonly op: "batch" }>
+  | {
+      readonly id: number;
+      readonly op: "batch";
+      readonly view: number;
+      readonly firstSeqno: number;
+      /** The calls in their wire form (pack.ts `packCalls`), seeds in `seeds` (transferred). */
+      readonly wire: readonly WireCall[];
+      readonly seeds: Uint8Array;
+    };
 
 /** The operation names. */
 export type Op = Request["op"];

@@ -11,7 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
-import { packBatch, unpackItems } from "./pack.js";
+import { packBatch, unpackCalls, unpackItems } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyMessage,
@@ -233,7 +233,11 @@ async function handle(engine: ExecutionEngine, request: PostedRequest): Promise<
       await engine.setLimits(request.limits);
       return null;
     case "batch":
-      return engine.executeBatch(request.view, request.firstSeqno, request.calls);
+      return engine.executeBatch(
+        request.view,
+        request.firstSeqno,
+        "wire" in request ? unpackCalls(request.wire, request.seeds) : request.calls,
+      );
     case "read":
       return engine.read(request.call, request.version);
     case "apply":

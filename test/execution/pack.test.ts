@@ -10,7 +10,9 @@ import {
   packCalls,
   packItems,
   unpackBatch,
+  unpackCalls,
   unpackItems,
+  type WireCall,
 } from "../../node/execution/pack.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
@@ -204,10 +206,17 @@ describe("packItems / unpackItems", () => {
   });
 });
 
-describe("packCalls", () => {
-  it("copies the seeds into one buffer and keeps every call as it was", async () => {
+describe("packCalls / unpackCalls", () => {
+  it("copies the seeds into one buffer, sends the calls as arrays, and rebuilds every call as it was", async () => {
     const pool = Buffer.from("0123456789abcdef0123456789abcdef"); // a slice of Node's shared pool
     const pooled = new Uint8Array(pool.buffer, pool.byteOffset, pool.length);
+    const jwt = {
+      id: "j",
+      role: "jwt",
+      issuer: "https://issuer",
+      subject: "s",
+      claims: { email: "a@b", roles: ["x"] },
+    } as const;
     const calls: ExecCall[] = [
       {
         contract: "log",
@@ -228,32 +237,71 @@ describe("packCalls", () => {
         timeMs: 5,
         seed: pooled,
       },
+      {
+        contract: "c",
+        method: "m",
+        args: null,
+        caller: jwt,
+        nonce: "k",
+        createdMs: 0,
+        timeMs: 6,
+        seed: bytes(...Array(20).fill(2)),
+      },
     ];
     const before = plain(calls as never);
-    const { calls: packed, buffer } = packCalls(calls);
-    assert.ok(buffer !== null);
-    assert.equal(buffer.byteLength, 16 + 32);
-    assert.deepEqual(plain(packed as never), before);
+    const packed = packCalls(calls);
+    assert.ok(packed.wire !== null);
+    assert.equal(packed.buffer.byteLength, 16 + 32 + 20);
     assert.deepEqual(plain(calls as never), before, "the input is not modified");
-    assert.equal(Object.hasOwn(packed[0]!, "createdMs"), false, "an absent createdMs stays absent");
-    for (const call of packed) assert.equal(call.seed.buffer, buffer);
     assert.equal(pool.toString(), "0123456789abcdef0123456789abcdef");
+    // A plain caller crosses as two strings; any other caller as the object it is.
+    assert.deepEqual(packed.wire[1]!.slice(3, 5), ["u", "user"]);
+    assert.deepEqual(packed.wire[2]!.slice(3, 5), [jwt, undefined]);
     const { port1, port2 } = new MessageChannel();
     try {
-      const received = new Promise<{ calls: ExecCall[] }>((resolve) => port2.once("message", resolve));
-      port1.postMessage({ calls: packed }, [buffer]);
-      assert.deepEqual(plain((await received).calls as never), before);
+      const received = new Promise<{ wire: WireCall[]; seeds: Uint8Array }>((resolve) =>
+        port2.once("message", resolve),
+      );
+      port1.postMessage({ wire: packed.wire, seeds: new Uint8Array(packed.buffer) }, [packed.buffer]);
+      assert.equal(packed.buffer.byteLength, 0, "transferred, not copied");
+      const { wire, seeds } = await received;
+      const unpacked = unpackCalls(wire, seeds);
+      assert.deepEqual(plain(unpacked as never), before);
+      assert.equal(Object.hasOwn(unpacked[0]!, "createdMs"), false, "an absent createdMs stays absent");
+      assert.equal(unpacked[2]!.createdMs, 0);
+      for (const call of unpacked) assert.equal(call.seed.buffer, seeds.buffer);
+      assert.throws(() => unpackCalls(wire, seeds.subarray(1)), /unpack/);
     } finally {
       port1.close();
       port2.close();
     }
   });
 
+  it("keeps a caller object with more than id and role whole", () => {
+    const odd = { id: "u", role: "user", extra: 1 } as unknown as ExecCall["caller"];
+    const call: ExecCall = {
+      contract: "c",
+      method: "m",
+      args: {},
+      caller: odd,
+      nonce: null,
+      timeMs: 1,
+      seed: bytes(1),
+    };
+    const packed = packCalls([call]);
+    assert.ok(packed.wire !== null);
+    assert.equal(packed.wire[0]![3], odd);
+    assert.equal(unpackCalls(packed.wire, new Uint8Array(packed.buffer))[0]!.caller, odd);
+  });
+
   it("passes calls on unpacked when a seed is not a Uint8Array (the worker reports it)", () => {
     const bad = [{ contract: "c", method: "m", args: {}, caller: null, nonce: null, timeMs: 1, seed: "x" }];
-    const { calls, buffer } = packCalls(bad as unknown as ExecCall[]);
+    const { calls, buffer, wire } = packCalls(bad as unknown as ExecCall[]);
     assert.equal(buffer, null);
-    assert.equal(calls[0], bad[0]);
-    assert.deepEqual(packCalls([]), { calls: [], buffer: null });
+    assert.equal(wire, null);
+    assert.equal(calls?.[0], bad[0]);
+    const empty = packCalls([]);
+    assert.deepEqual(empty.wire, []);
+    assert.equal(empty.buffer?.byteLength, 0);
   });
 });
