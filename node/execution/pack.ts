@@ -16,6 +16,7 @@
  */
 import { assert } from "../../sdk/assert.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
+import type { CallerInfo } from "../../runtime/sandbox/abi.js";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "./protocol.js";
 
 /** Write sets as numbers over one byte buffer (see the module comment). */
@@ -129,33 +130,50 @@ export function unpackWriteSets(packed: PackedWriteSets): WriteSet[] {
   return writeSets;
 }
 
-/** A result as `PackedBatch` carries it: a successful one without its write set. */
+/**
+ * A result as `PackedBatch` carries it: a successful one without its write set, or, for the
+ * common write (`result` null, no events, no claims digest, txid `${view}.${seqno}`), just its
+ * seqno: structured clone serializes an object field by field on one thread and rebuilds it on
+ * the other (~3 µs a result for both together, measured with v8.serialize/deserialize; ~0.5 for
+ * a number).
+ */
 export type WireResult =
   | (Omit<Extract<ExecResult, { ok: true }>, "writeSet"> & { readonly writeSet: null })
-  | Extract<ExecResult, { ok: false }>;
+  | Extract<ExecResult, { ok: false }>
+  | number;
 
 /** A batch's results as they cross from the worker to the main thread. */
 export interface PackedBatch {
+  /** The view of the batch's txids (`${view}.${seqno}`), for the results sent as a seqno. */
+  readonly view: number;
   /** The results, in order; a successful one has `writeSet: null` here (it is in `writeSets`). */
   readonly results: readonly WireResult[];
   /** The write sets of the successful results, in order. */
   readonly writeSets: PackedWriteSets;
 }
 
-/** `results` packed, and the buffers to transfer with them; `results` is not modified. */
-export function packBatch(results: readonly ExecResult[]): { batch: PackedBatch; transfer: ArrayBuffer[] } {
+/**
+ * `results` of a batch run in `view` packed, and the buffers to transfer with them; `results` is
+ * not modified.
+ */
+export function packBatch(
+  results: readonly ExecResult[],
+  view: number,
+): { batch: PackedBatch; transfer: ArrayBuffer[] } {
   const writeSets: WriteSet[] = [];
   const wire = results.map((result): WireResult => {
     if (!result.ok) return result;
     writeSets.push(result.writeSet);
     // Written out rather than spread: one fixed shape (a spread built a hidden class per result).
     const { seqno, txid, result: value, events, claimsDigest } = result;
+    if (value === null && events.length === 0 && claimsDigest === undefined && txid === `${view}.${seqno}`)
+      return seqno;
     return claimsDigest === undefined
       ? { ok: true, seqno, txid, result: value, writeSet: null, events }
       : { ok: true, seqno, txid, result: value, writeSet: null, events, claimsDigest };
   });
   const packed = packWriteSets(writeSets);
-  return { batch: { results: wire, writeSets: packed }, transfer: transferOf(packed) };
+  return { batch: { view, results: wire, writeSets: packed }, transfer: transferOf(packed) };
 }
 
 /**
@@ -164,11 +182,27 @@ export function packBatch(results: readonly ExecResult[]): { batch: PackedBatch;
  */
 export function unpackBatch(batch: PackedBatch): ExecResult[] {
   const writeSets = unpackWriteSets(batch.writeSets);
-  const results = batch.results as ExecResult[];
+  const { view } = batch;
   let next = 0;
-  for (const result of results) {
-    if (result.ok) (result as { writeSet: WriteSet | null }).writeSet = writeSets[next++]!;
-  }
+  const results = batch.results.map((wire): ExecResult => {
+    if (typeof wire === "number") {
+      assert(next < writeSets.length, "unpack: one write set per successful result");
+      return {
+        ok: true,
+        seqno: wire,
+        txid: `${view}.${wire}`,
+        result: null,
+        writeSet: writeSets[next++]!,
+        events: [],
+      };
+    }
+    const result = wire as ExecResult;
+    if (result.ok) {
+      assert(next < writeSets.length, "unpack: one write set per successful result");
+      (result as { writeSet: WriteSet | null }).writeSet = writeSets[next++]!;
+    }
+    return result;
+  });
   assert(next === writeSets.length, "unpack: one write set per successful result");
   return results;
 }
@@ -198,37 +232,90 @@ export function unpackItems(packed: PackedItems): VersionedWriteSet[] {
   return writeSets.map((writeSet, i) => ({ version: packed.versions[i]!, writeSet }));
 }
 
-/** A batch's calls with their seeds as views of `buffer` (null when there are no calls). */
-export interface PackedCalls {
-  readonly calls: ExecCall[];
-  readonly buffer: ArrayBuffer | null;
-}
+/**
+ * A call as a batch request carries it (`packCalls`): its fields in a fixed order, the caller as
+ * its id and role when it is exactly `{id, role}` (else the caller object or null, and no role),
+ * `createdMs` undefined when absent, and the seed as its length (the seeds lie in call order in
+ * the request's buffer). Structured clone writes an object's every key and rebuilds the object
+ * field by field: on 25 signed calls, v8.serialize ~1.5 → ~0.6 µs and deserialize ~2.3 → ~1.6
+ * µs per call as arrays.
+ */
+export type WireCall = readonly [
+  contract: string,
+  method: string,
+  args: unknown,
+  caller: string | CallerInfo | null,
+  role: string | undefined,
+  nonce: string | null,
+  createdMs: number | undefined,
+  timeMs: number,
+  seedLength: number,
+];
 
 /**
- * The calls of a batch request with their seeds copied into one fresh buffer, to be transferred
- * with the request: structured clone gives every seed an ArrayBuffer of its own on both sides
- * (measured on one MessagePort, 32 calls per batch: ~1.2 µs per call less to send and receive).
- * `calls` and their seeds are not modified. Calls whose seeds are not all Uint8Arrays (a caller's
- * bug, which the worker reports as such) are passed on as they are, with no buffer.
+ * A batch's calls as they cross to the worker: `wire` with the seeds copied into one fresh
+ * buffer (to transfer with the request), or, when a seed is not a Uint8Array (a caller's bug,
+ * which the worker reports as such), the calls as they are in `calls` and no buffer.
+ */
+export type PackedCalls =
+  | { readonly wire: WireCall[]; readonly calls: null; readonly buffer: ArrayBuffer }
+  | { readonly wire: null; readonly calls: ExecCall[]; readonly buffer: null };
+
+/**
+ * The calls of a batch request in their wire form with their seeds copied into one fresh buffer,
+ * to be transferred with the request: structured clone gives every seed an ArrayBuffer of its own
+ * on both sides (measured on one MessagePort, 32 calls per batch: ~1.2 µs per call less to send
+ * and receive), and writes and rebuilds every object key (see WireCall). `calls` and their seeds
+ * are not modified.
  */
 export function packCalls(calls: readonly ExecCall[]): PackedCalls {
   let total = 0;
   for (const call of calls) {
-    if (!(call.seed instanceof Uint8Array)) return { calls: calls.slice(), buffer: null };
+    if (!(call.seed instanceof Uint8Array)) return { wire: null, calls: calls.slice(), buffer: null };
     total += call.seed.length;
   }
-  if (calls.length === 0) return { calls: [], buffer: null };
   const bytes = new Uint8Array(total);
   let offset = 0;
-  const packed = calls.map((call): ExecCall => {
-    const { contract, method, args, caller, nonce, createdMs, timeMs } = call;
-    bytes.set(call.seed, offset);
-    const seed = bytes.subarray(offset, offset + call.seed.length);
-    offset += call.seed.length;
+  const wire = calls.map((call): WireCall => {
+    const { contract, method, args, caller, nonce, createdMs, timeMs, seed } = call;
+    bytes.set(seed, offset);
+    offset += seed.length;
+    return plainCaller(caller)
+      ? [contract, method, args, caller.id, caller.role, nonce, createdMs, timeMs, seed.length]
+      : [contract, method, args, caller, undefined, nonce, createdMs, timeMs, seed.length];
+  });
+  return { wire, calls: null, buffer: bytes.buffer as ArrayBuffer };
+}
+
+/** True when `caller` is exactly `{id, role}` with string fields (a JWT caller has more). */
+function plainCaller(caller: CallerInfo | null): caller is CallerInfo & { id: string; role: string } {
+  if (caller === null || typeof caller.id !== "string" || typeof caller.role !== "string") return false;
+  let keys = 0;
+  for (const key in caller) {
+    if (!Object.hasOwn(caller, key) || (key !== "id" && key !== "role")) return false;
+    keys++;
+  }
+  return keys === 2 && Object.getPrototypeOf(caller) === Object.prototype;
+}
+
+/**
+ * The calls `packCalls` put in `wire`, seeds as views of `seeds` (the request's buffer): equal to
+ * the calls packed, `createdMs` absent where it was. Asserts that the seeds cover the buffer.
+ */
+export function unpackCalls(wire: readonly WireCall[], seeds: Uint8Array): ExecCall[] {
+  let offset = 0;
+  const calls = wire.map((w): ExecCall => {
+    const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] = w;
+    assert(seedLength >= 0 && seedLength <= seeds.length - offset, "unpack: a seed within the bytes");
+    const seed = seeds.subarray(offset, offset + seedLength);
+    offset += seedLength;
+    const caller =
+      role === undefined ? (callerField as CallerInfo | null) : ({ id: callerField, role } as CallerInfo);
     // Two fixed shapes: `createdMs` stays absent when it was.
     return createdMs === undefined
       ? { contract, method, args, caller, nonce, timeMs, seed }
       : { contract, method, args, caller, nonce, createdMs, timeMs, seed };
   });
-  return { calls: packed, buffer: bytes.buffer as ArrayBuffer };
+  assert(offset === seeds.length, "unpack: the seeds cover the bytes");
+  return calls;
 }

@@ -11,7 +11,7 @@
  */
 import { AssertionFailure } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
-import type { PackedBatch, PackedItems } from "./pack.js";
+import type { PackedBatch, PackedItems, WireCall } from "./pack.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
@@ -141,8 +141,18 @@ export type Request =
  * by the worker), every other request as it is.
  */
 export type PostedRequest =
-  | Exclude<Request, { readonly op: "apply" }>
-  | { readonly id: number; readonly op: "apply"; readonly items: PackedItems };
+  | Exclude<Request, { readonly op: "apply" | "batch" }>
+  | { readonly id: number; readonly op: "apply"; readonly items: PackedItems }
+  | Extract<Request, { readonly op: "batch" }>
+  | {
+      readonly id: number;
+      readonly op: "batch";
+      readonly view: number;
+      readonly firstSeqno: number;
+      /** The calls in their wire form (pack.ts `packCalls`), seeds in `seeds` (transferred). */
+      readonly wire: readonly WireCall[];
+      readonly seeds: Uint8Array;
+    };
 
 /** The operation names. */
 export type Op = Request["op"];
@@ -212,7 +222,8 @@ export type ReplyMessage =
 /**
  * Messages from the worker. `replies` carries answers made in one turn of the worker's event
  * loop, in the order they were made, as one message (serve.ts: the value-less answers of
- * applies, commits and rollbacks, e.g. every commit a paced KV write made durable).
+ * applies, commits and rollbacks, e.g. every commit a paced KV write made durable, followed by
+ * the answer with a value that was made next, if any: a batch after a signature's apply).
  */
 export type WorkerMessage =
   | { readonly kind: "ready"; readonly appliedVersion: number; readonly committedVersion: number }

@@ -11,7 +11,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
-import { packBatch, unpackItems } from "./pack.js";
+import { packBatch, unpackCalls, unpackItems } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import {
   type ReplyMessage,
@@ -102,7 +102,8 @@ const VALUELESS: ReadonlySet<Request["op"]> = new Set(["apply", "commit", "rollb
  * Value-less answers made in one turn of the event loop, posted together as one `replies`
  * message in a later phase of the same loop iteration (setImmediate): a paced KV write answers
  * every commit it made durable at once, and each message costs both threads a wake-up and a
- * dispatch. Any other answer flushes the outbox first, so answers leave in the order made.
+ * dispatch. Any other answer goes out with them, after them, as one message (`postAfter`), so
+ * answers leave in the order made.
  */
 class Outbox {
   readonly #port: MessagePort;
@@ -129,6 +130,29 @@ class Outbox {
     this.#replies = [];
     post(this.#port, replies.length === 1 ? replies[0]! : { kind: "replies", replies });
   }
+
+  /**
+   * Posts `message` (transferring `transfer`) after the answers waiting here, in the same
+   * `replies` message when there are any: a batch after a signature's apply is one message, not
+   * two. If `message` cannot be posted, the waiting answers still go (alone) before this throws.
+   */
+  postAfter(message: ReplyMessage, transfer: ArrayBuffer[]): void {
+    const replies = this.#replies;
+    if (replies.length === 0) {
+      post(this.#port, message, transfer);
+      return;
+    }
+    this.#replies = [];
+    try {
+      post(this.#port, { kind: "replies", replies: [...replies, message] }, [
+        ...transferOf(message),
+        ...transfer,
+      ]);
+    } catch (err) {
+      post(this.#port, replies.length === 1 ? replies[0]! : { kind: "replies", replies });
+      throw err;
+    }
+  }
 }
 
 async function answer(
@@ -142,13 +166,13 @@ async function answer(
   const appliedBefore = engine.appliedVersion;
   // A batch's service time (protocol.ts ReplyMessage.serviceMs) starts here.
   const started = performance.now();
-  let message: WorkerMessage;
+  let message: ReplyMessage;
   // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
   let transfer: ArrayBuffer[] = [];
   try {
     const value = await handle(engine, request);
     if (request.op === "batch") {
-      const packed = packBatch(value as ReplyValues["batch"]);
+      const packed = packBatch(value as ReplyValues["batch"], request.view);
       transfer = packed.transfer;
       message = {
         kind: "reply",
@@ -169,9 +193,8 @@ async function answer(
     outbox.add(message);
     return;
   }
-  outbox.flush();
   try {
-    post(port, message, transfer);
+    outbox.postAfter(message, transfer);
   } catch (err) {
     // The value cannot be cloned (the output check in runtime/sandbox/output.ts bounds what
     // contracts produce, so this is a bug upstream). Fail this request only: undo what a batch
@@ -210,7 +233,11 @@ async function handle(engine: ExecutionEngine, request: PostedRequest): Promise<
       await engine.setLimits(request.limits);
       return null;
     case "batch":
-      return engine.executeBatch(request.view, request.firstSeqno, request.calls);
+      return engine.executeBatch(
+        request.view,
+        request.firstSeqno,
+        "wire" in request ? unpackCalls(request.wire, request.seeds) : request.calls,
+      );
     case "read":
       return engine.read(request.call, request.version);
     case "apply":

@@ -692,8 +692,19 @@ export class ExecutionService {
           generation.worker.postMessage(posted, packed.transfer);
         } else if (request.op === "batch") {
           const packed = packCalls(request.calls);
-          if (packed.buffer === null) generation.worker.postMessage({ ...request, id });
-          else generation.worker.postMessage({ ...request, calls: packed.calls, id }, [packed.buffer]);
+          if (packed.wire === null) generation.worker.postMessage({ ...request, id });
+          else {
+            const { view, firstSeqno } = request;
+            const posted: PostedRequest = {
+              id,
+              op: "batch",
+              view,
+              firstSeqno,
+              wire: packed.wire,
+              seeds: new Uint8Array(packed.buffer),
+            };
+            generation.worker.postMessage(posted, [packed.buffer]);
+          }
         } else generation.worker.postMessage({ ...request, id });
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.

@@ -63,6 +63,11 @@ export class SortedIndex<T> {
     return this.keys().map((hex) => this.items.get(hex)!);
   }
 
+  /** `f` of each item in ascending key order (`values().map(f)` without the array between). */
+  mapValues<U>(f: (item: T) => U): U[] {
+    return this.keys().map((hex) => f(this.items.get(hex)!));
+  }
+
   /** All keys, ascending. The array is shared: callers must not modify it. */
   keys(): readonly string[] {
     if (this.sorted === null) this.sorted = [...this.items.keys()].sort();

@@ -38,7 +38,9 @@ function owned(bytes: Uint8Array): Uint8Array {
   return Buffer.isBuffer(bytes) ? copyBytes(bytes) : bytes;
 }
 
+/** A write of the tx; also the overlay's `OverlayWrite` of it once applied (`overlayWrites`). */
 interface LocalWrite {
+  readonly map: MapRef;
   readonly hex: string;
   readonly key: Uint8Array;
   readonly value: Uint8Array | null;
@@ -57,6 +59,13 @@ export class StoreTx implements KvTx {
     { readonly map: MapRef; readonly writes: SortedIndex<LocalWrite> }
   >();
   private readonly reads = new Map<string, Set<string>>();
+  /**
+   * The layers of `local` in map-name order (string order), kept as maps are first written: a tx
+   * writes few maps, and `writeSetView` and `overlayWrites` both list them for every applied call
+   * (each sorted the names anew).
+   */
+  private readonly sortedLayers: Array<{ readonly map: MapRef; readonly writes: SortedIndex<LocalWrite> }> =
+    [];
 
   constructor(
     private readonly host: TxHost,
@@ -157,11 +166,11 @@ export class StoreTx implements KvTx {
   #writes(take: (bytes: Uint8Array) => Uint8Array): WriteSet {
     const pub: MapWrites[] = [];
     const priv: MapWrites[] = [];
-    for (const name of [...this.local.keys()].sort()) {
-      const { writes } = this.local.get(name)!;
+    for (const { map, writes } of this.layers()) {
+      const name = map.name;
       const entry: MapWrites = {
         map: name,
-        writes: writes.values().map((w) => [take(w.key), w.value === null ? null : take(w.value)] as const),
+        writes: writes.mapValues((w) => [take(w.key), w.value === null ? null : take(w.value)] as const),
       };
       (isPublicMap(name) ? pub : priv).push(entry);
     }
@@ -177,14 +186,19 @@ export class StoreTx implements KvTx {
    */
   overlayWrites(host: TxHost): OverlayWrite[] | undefined {
     if (host !== this.host) return undefined;
-    const pub: OverlayWrite[] = [];
-    const priv: OverlayWrite[] = [];
-    for (const name of [...this.local.keys()].sort()) {
-      const { map, writes } = this.local.get(name)!;
-      const out = isPublicMap(name) ? pub : priv;
-      for (const w of writes.values()) out.push({ map, key: w.key, hex: w.hex, value: w.value });
+    // The tx's own write records serve as the overlay's (Overlay.add keeps none of them).
+    const out: OverlayWrite[] = [];
+    for (const publicMaps of [true, false]) {
+      for (const { map, writes } of this.layers()) {
+        if (isPublicMap(map.name) === publicMaps) for (const hex of writes.keys()) out.push(writes.get(hex)!);
+      }
     }
-    return pub.concat(priv);
+    return out;
+  }
+
+  /** The layers of `local`, maps by name (string order). */
+  private layers(): ReadonlyArray<{ readonly map: MapRef; readonly writes: SortedIndex<LocalWrite> }> {
+    return this.sortedLayers;
   }
 
   private lookup(map: string, key: Uint8Array): Uint8Array | undefined {
@@ -204,9 +218,14 @@ export class StoreTx implements KvTx {
     if (layer === undefined) {
       layer = { map: ref, writes: new SortedIndex<LocalWrite>() };
       this.local.set(ref.name, layer);
+      // Insertion in name order: one step per map already written.
+      const layers = this.sortedLayers;
+      let at = layers.length;
+      while (at > 0 && layers[at - 1]!.map.name > ref.name) at--;
+      layers.splice(at, 0, layer);
     }
     const hex = hexOf(key);
-    layer.writes.set(hex, { hex, key, value });
+    layer.writes.set(hex, { map: ref, hex, key, value });
   }
 
   private noteRead(map: string, hex: string): void {

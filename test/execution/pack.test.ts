@@ -10,7 +10,9 @@ import {
   packCalls,
   packItems,
   unpackBatch,
+  unpackCalls,
   unpackItems,
+  type WireCall,
 } from "../../node/execution/pack.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
@@ -42,7 +44,7 @@ function plain(results: readonly ExecResult[]): unknown {
 describe("packBatch / unpackBatch", () => {
   it("keeps every result and byte; the write sets come back as views of one buffer", () => {
     const before = plain(RESULTS);
-    const { batch, transfer } = packBatch(RESULTS);
+    const { batch, transfer } = packBatch(RESULTS, 1);
     assert.deepEqual(plain(RESULTS), before, "the input is not modified");
     assert.deepEqual(
       batch.writeSets.maps,
@@ -51,7 +53,8 @@ describe("packBatch / unpackBatch", () => {
     );
     assert.equal(batch.writeSets.bytes.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
     assert.deepEqual(transfer, [batch.writeSets.layout.buffer, batch.writeSets.bytes.buffer]);
-    for (const result of batch.results) if (result.ok) assert.equal(result.writeSet, null);
+    for (const result of batch.results)
+      if (typeof result !== "number" && result.ok) assert.equal(result.writeSet, null);
     const results = unpackBatch(batch);
     assert.deepEqual(plain(results), before);
     for (const result of results) {
@@ -74,7 +77,7 @@ describe("packBatch / unpackBatch", () => {
       ...(ok(9, { public: [], private: [] }) as object),
       claimsDigest: "ab",
     } as ExecResult;
-    const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed]);
+    const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed], 1);
     assert.equal(batch.writeSets.bytes.byteLength, 0);
     assert.deepEqual(plain(unpackBatch(batch)), plain([RESULTS[1]!, RESULTS[2]!, claimed]));
   });
@@ -82,7 +85,7 @@ describe("packBatch / unpackBatch", () => {
   it("crosses a MessagePort transferred: the receiver unpacks the same results", async () => {
     const { port1, port2 } = new MessageChannel();
     try {
-      const { batch, transfer } = packBatch(RESULTS);
+      const { batch, transfer } = packBatch(RESULTS, 1);
       const received = new Promise<PackedBatch>((resolve) => port2.once("message", resolve));
       port1.postMessage(batch, transfer);
       assert.equal(transfer[1]!.byteLength, 0, "transferred, not copied");
@@ -93,8 +96,46 @@ describe("packBatch / unpackBatch", () => {
     }
   });
 
+  it("sends a plain write (result null, no events, no claims, txid view.seqno) as its seqno alone", async () => {
+    const plainWrite = (seqno: number, txid = `4.${seqno}`): ExecResult => ({
+      ok: true,
+      seqno,
+      txid,
+      result: null,
+      writeSet: { public: [{ map: "public:log.entries", writes: [[bytes(seqno), bytes(1)]] }], private: [] },
+      events: [],
+    });
+    const withEvent: ExecResult = {
+      ...(plainWrite(12) as Extract<ExecResult, { ok: true }>),
+      events: [{ name: "e", data: 1 }],
+    } as ExecResult;
+    const input = [
+      plainWrite(10),
+      { ok: false, error: { code: "Replay", message: "used", txid: "1.2" } } as ExecResult,
+      plainWrite(11, "3.11"), // a txid of another view: kept whole
+      withEvent,
+      { ...(plainWrite(13) as object), result: 0 } as ExecResult,
+      plainWrite(14),
+    ];
+    const before = plain(input);
+    const { batch, transfer } = packBatch(input, 4);
+    assert.deepEqual(
+      batch.results.map((r) => (typeof r === "number" ? r : "object")),
+      [10, "object", "object", "object", "object", 14],
+    );
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const received = new Promise<PackedBatch>((resolve) => port2.once("message", resolve));
+      port1.postMessage(batch, transfer);
+      assert.deepEqual(plain(unpackBatch(await received)), before);
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
+
   it("refuses a layout that does not match its bytes", () => {
-    const { batch } = packBatch(RESULTS);
+    const { batch } = packBatch(RESULTS, 1);
     const { writeSets } = batch;
     assert.throws(
       () => unpackBatch({ ...batch, writeSets: { ...writeSets, bytes: writeSets.bytes.subarray(1) } }),
@@ -165,10 +206,17 @@ describe("packItems / unpackItems", () => {
   });
 });
 
-describe("packCalls", () => {
-  it("copies the seeds into one buffer and keeps every call as it was", async () => {
+describe("packCalls / unpackCalls", () => {
+  it("copies the seeds into one buffer, sends the calls as arrays, and rebuilds every call as it was", async () => {
     const pool = Buffer.from("0123456789abcdef0123456789abcdef"); // a slice of Node's shared pool
     const pooled = new Uint8Array(pool.buffer, pool.byteOffset, pool.length);
+    const jwt = {
+      id: "j",
+      role: "jwt",
+      issuer: "https://issuer",
+      subject: "s",
+      claims: { email: "a@b", roles: ["x"] },
+    } as const;
     const calls: ExecCall[] = [
       {
         contract: "log",
@@ -189,32 +237,71 @@ describe("packCalls", () => {
         timeMs: 5,
         seed: pooled,
       },
+      {
+        contract: "c",
+        method: "m",
+        args: null,
+        caller: jwt,
+        nonce: "k",
+        createdMs: 0,
+        timeMs: 6,
+        seed: bytes(...Array(20).fill(2)),
+      },
     ];
     const before = plain(calls as never);
-    const { calls: packed, buffer } = packCalls(calls);
-    assert.ok(buffer !== null);
-    assert.equal(buffer.byteLength, 16 + 32);
-    assert.deepEqual(plain(packed as never), before);
+    const packed = packCalls(calls);
+    assert.ok(packed.wire !== null);
+    assert.equal(packed.buffer.byteLength, 16 + 32 + 20);
     assert.deepEqual(plain(calls as never), before, "the input is not modified");
-    assert.equal(Object.hasOwn(packed[0]!, "createdMs"), false, "an absent createdMs stays absent");
-    for (const call of packed) assert.equal(call.seed.buffer, buffer);
     assert.equal(pool.toString(), "0123456789abcdef0123456789abcdef");
+    // A plain caller crosses as two strings; any other caller as the object it is.
+    assert.deepEqual(packed.wire[1]!.slice(3, 5), ["u", "user"]);
+    assert.deepEqual(packed.wire[2]!.slice(3, 5), [jwt, undefined]);
     const { port1, port2 } = new MessageChannel();
     try {
-      const received = new Promise<{ calls: ExecCall[] }>((resolve) => port2.once("message", resolve));
-      port1.postMessage({ calls: packed }, [buffer]);
-      assert.deepEqual(plain((await received).calls as never), before);
+      const received = new Promise<{ wire: WireCall[]; seeds: Uint8Array }>((resolve) =>
+        port2.once("message", resolve),
+      );
+      port1.postMessage({ wire: packed.wire, seeds: new Uint8Array(packed.buffer) }, [packed.buffer]);
+      assert.equal(packed.buffer.byteLength, 0, "transferred, not copied");
+      const { wire, seeds } = await received;
+      const unpacked = unpackCalls(wire, seeds);
+      assert.deepEqual(plain(unpacked as never), before);
+      assert.equal(Object.hasOwn(unpacked[0]!, "createdMs"), false, "an absent createdMs stays absent");
+      assert.equal(unpacked[2]!.createdMs, 0);
+      for (const call of unpacked) assert.equal(call.seed.buffer, seeds.buffer);
+      assert.throws(() => unpackCalls(wire, seeds.subarray(1)), /unpack/);
     } finally {
       port1.close();
       port2.close();
     }
   });
 
+  it("keeps a caller object with more than id and role whole", () => {
+    const odd = { id: "u", role: "user", extra: 1 } as unknown as ExecCall["caller"];
+    const call: ExecCall = {
+      contract: "c",
+      method: "m",
+      args: {},
+      caller: odd,
+      nonce: null,
+      timeMs: 1,
+      seed: bytes(1),
+    };
+    const packed = packCalls([call]);
+    assert.ok(packed.wire !== null);
+    assert.equal(packed.wire[0]![3], odd);
+    assert.equal(unpackCalls(packed.wire, new Uint8Array(packed.buffer))[0]!.caller, odd);
+  });
+
   it("passes calls on unpacked when a seed is not a Uint8Array (the worker reports it)", () => {
     const bad = [{ contract: "c", method: "m", args: {}, caller: null, nonce: null, timeMs: 1, seed: "x" }];
-    const { calls, buffer } = packCalls(bad as unknown as ExecCall[]);
+    const { calls, buffer, wire } = packCalls(bad as unknown as ExecCall[]);
     assert.equal(buffer, null);
-    assert.equal(calls[0], bad[0]);
-    assert.deepEqual(packCalls([]), { calls: [], buffer: null });
+    assert.equal(wire, null);
+    assert.equal(calls?.[0], bad[0]);
+    const empty = packCalls([]);
+    assert.deepEqual(empty.wire, []);
+    assert.equal(empty.buffer?.byteLength, 0);
   });
 });

@@ -71,4 +71,36 @@ describe("StoreTx owned writes", () => {
     store.applyTx(1, tx);
     assert.deepEqual(store.get("m", utf8.encode("b")), utf8.encode("2"));
   });
+
+  it("lists maps by name whatever order they were first written in, and applyTx equals apply", async () => {
+    const names = ["m", "public:z", "b", "public:c", "é", "a", "public:a"];
+    const store = KvStore.open(null);
+    const tx = store.begin();
+    names.forEach((name, i) => {
+      tx.set(name, utf8.encode(`k${i}`), utf8.encode(String(i)));
+      // Written again after a later map: still one entry per map.
+      if (i > 0) tx.set(names[i - 1]!, utf8.encode(`k${i}b`), utf8.encode(String(-i)));
+    });
+    const writeSet = tx.writeSet();
+    assert.deepEqual(
+      writeSet.public.map((m) => m.map),
+      ["public:a", "public:c", "public:z"],
+    );
+    assert.deepEqual(
+      writeSet.private.map((m) => m.map),
+      ["a", "b", "m", "é"],
+    );
+    assert.deepEqual(tx.writeSetView!(), writeSet);
+    // The same writes through the checked path (apply: canonical order required) and through
+    // applyTx (the tx's own records) leave the same state.
+    const other = KvStore.open(null);
+    other.apply(1, writeSet);
+    store.applyTx(1, tx);
+    for (const name of names) {
+      const rows = (s: KvStore) =>
+        [...s.begin().range(name)].map(([k, v]) => [utf8.decode(k), utf8.decode(v)]);
+      assert.deepEqual(rows(store), rows(other), name);
+    }
+    await Promise.all([store.commit(1), other.commit(1)]);
+  });
 });
