@@ -311,8 +311,6 @@ interface WriteResult {
    * per executed call (`executionMicrosPerCall`, wall time, batches share one round trip).
    */
   readonly leaderStages: Readonly<Record<string, number>> | null;
-  /** The leader's signature checks made on its main thread, per write (node/verify/pool.ts). */
-  readonly leaderVerifyOnThread: number;
   /** The leader's wall time per write by phase, ms: p50 and p99 (bucket bounds) and mean. */
   readonly leaderPhases: Readonly<Record<string, { p50: number; p99: number; mean: number } | null>>;
   readonly executionMicrosPerCall: number | null;
@@ -701,7 +699,6 @@ async function writeRun(
           }
         : null,
       leaderStages: stages,
-      leaderVerifyOnThread: Number((delta(0, "verifyOnThread") / requests.length).toFixed(2)),
       leaderPhases: Object.fromEntries(
         WRITE_PHASES.map((phase) => [phase, phaseSummary((name) => delta(0, `phase:${phase}:${name}`))]),
       ),
@@ -768,8 +765,6 @@ async function nodeMetrics(url: string): Promise<Record<string, number>> {
       line,
     );
     if (phase) out[`phase:${phase[2]}:${phase[1] === "sum" ? "sum" : phase[3]}`] = Number(phase[4]);
-    const onThread = /^treaty_verify_on_thread (\S+)$/.exec(line);
-    if (onThread) out.verifyOnThread = Number(onThread[1]);
     const frames = /^treaty_transport_frames_total\{direction="(sent|received)"\} (\S+)$/.exec(line);
     if (frames) out[frames[1] === "sent" ? "framesSent" : "framesReceived"] = Number(frames[2]);
   }
@@ -1372,7 +1367,7 @@ async function main(): Promise<void> {
           const s = w.leaderPhases[p];
           return `${p} ${s === null || s === undefined ? "-" : `${s.p50}/${s.p99}/${s.mean}`}`;
         },
-      ).join(", ")}; signature checks on the main thread per write ${w.leaderVerifyOnThread}\n`,
+      ).join(", ")}\n`,
     );
   }
   process.stderr.write(

@@ -85,7 +85,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   );
   metrics.gauge(
     "treaty_verify_on_thread",
-    "Signature checks made on the main thread (a few waiting with the verify workers idle, or no workers)",
+    "Signature checks made on the main thread (a lone check with the verify workers idle, or no workers)",
     () => node.verifier.stats().checkedOnThread,
   );
   metrics.family(

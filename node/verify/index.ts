@@ -27,18 +27,9 @@ export function defaultVerifyWorkers(cores = availableParallelism()): number {
 }
 
 /**
- * Checks a node's pool makes on the main thread when they are all that wait and its workers are
- * idle (pool.ts `checkOnThreadUpTo`): below saturation requests come a few per event-loop turn.
- */
-export const NODE_CHECKS_ON_THREAD = 4;
-
-/**
- * The node's verifier: `workers` threads, or the calling thread for 0. A pool makes up to
- * NODE_CHECKS_ON_THREAD checks on the calling thread when they are all that wait and its workers
- * are idle.
+ * The node's verifier: `workers` threads, or the calling thread for 0. A pool checks a lone
+ * check on the calling thread when its workers are idle (pool.ts `checkLoneOnThread`).
  */
 export function createVerifier(workers: number, logger: Logger): SignatureVerifier {
-  return workers === 0
-    ? inlineVerifier()
-    : new VerifierPool({ workers, logger, checkOnThreadUpTo: NODE_CHECKS_ON_THREAD });
+  return workers === 0 ? inlineVerifier() : new VerifierPool({ workers, logger, checkLoneOnThread: true });
 }

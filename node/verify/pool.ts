@@ -8,13 +8,13 @@
  *   most maxBatchJobs). At low load a check leaves in the next turn of the event loop; under
  *   load the checks arriving while a worker works go together in its next batch, so batches
  *   grow by themselves (one message and one reply per batch, not per check).
- * - Few checks on this thread (`checkOnThreadUpTo`): when a flush finds at most that many checks
- *   waiting and no worker busy, the main thread checks them itself. Handing checks over costs
- *   more CPU than a few checks: on a VM each message wakes a sleeping thread (the postMessage
- *   alone measured ~90 µs of main-thread time in a paced run; an ed25519 check is ~113 µs), the
- *   worker wakes, and its reply wakes the main thread again. Below saturation requests come a
- *   few per event-loop turn and are checked here, with no thread crossing; once more wait at a
- *   flush, or a worker is still busy, they go to the workers as batches, as before.
+ * - A lone check on this thread (`checkLoneOnThread`): when a flush finds one check waiting and
+ *   no worker busy, the main thread checks it itself. Handing one check over costs more CPU
+ *   than the check: on a VM each message wakes a sleeping thread (the postMessage alone measured
+ *   ~90 µs of main-thread time in a paced run, a verify is ~113 µs), the worker wakes, and its
+ *   reply wakes the main thread again. Below saturation requests come one per event-loop turn
+ *   and are all checked here, with no thread crossing; once they come faster than one turn
+ *   takes, several wait at a flush and go to the workers as batches, as before.
  * - Bounded: at most maxPendingJobs checks queued or in flight; beyond that `verify` rejects with
  *   `Unavailable` (503, retryable) instead of queueing without bound.
  * - A worker that exits (crash, out of memory) or, once serving, finishes no check for stallMs
@@ -64,10 +64,10 @@ export interface VerifierPoolOptions {
   /** The worker script (default: the compiled worker.js next to this module); tests pass a hooked one. */
   readonly workerUrl?: URL;
   /**
-   * A flush that finds at most this many checks waiting and no batch in flight makes them on
-   * this thread (see the module comment; default 0: every check goes to a worker).
+   * A flush that finds exactly one check waiting and no batch in flight checks it on this thread
+   * (see the module comment; default false: every check goes to a worker).
    */
-  readonly checkOnThreadUpTo?: number;
+  readonly checkLoneOnThread?: boolean;
 }
 
 interface Pending {
@@ -107,7 +107,7 @@ export class VerifierPool implements SignatureVerifier {
   #restarts = 0;
   #batches = 0;
   #checkedOnThread = 0;
-  readonly #checkOnThreadUpTo: number;
+  readonly #checkLoneOnThread: boolean;
   #closed = false;
 
   /** Throws TreatyError `InvalidArgs` for an option out of range. */
@@ -123,7 +123,7 @@ export class VerifierPool implements SignatureVerifier {
     this.#stallMs = checkRange(options.stallMs ?? DEFAULT_STALL_MS, "stallMs", 10, 3_600_000);
     this.#log = options.logger.child({ component: "verify" });
     this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
-    this.#checkOnThreadUpTo = checkRange(options.checkOnThreadUpTo ?? 0, "checkOnThreadUpTo", 0, 64);
+    this.#checkLoneOnThread = options.checkLoneOnThread ?? false;
     for (let i = 0; i < options.workers; i++)
       this.#slots.push({
         worker: null,
@@ -189,16 +189,14 @@ export class VerifierPool implements SignatureVerifier {
   }
 
   /**
-   * Sends queued checks to workers with room, spreading them over the free workers; a few checks
-   * with every worker idle are made here instead (`checkOnThreadUpTo`).
+   * Sends queued checks to workers with room, spreading them over the free workers; a lone check
+   * with every worker idle is checked here instead (`checkLoneOnThread`).
    */
   #flush(): void {
-    const queued = this.#queue.length;
-    if (queued > 0 && queued <= this.#checkOnThreadUpTo && !this.#closed && this.#allIdle()) {
-      const here = this.#queue;
-      this.#queue = [];
-      this.#checkedOnThread += queued;
-      for (const pending of here) this.#settle(pending, checkJob(pending.job));
+    if (this.#checkLoneOnThread && this.#queue.length === 1 && !this.#closed && this.#allIdle()) {
+      const pending = this.#queue.pop()!;
+      this.#checkedOnThread++;
+      this.#settle(pending, checkJob(pending.job));
       return;
     }
     while (this.#queue.length > 0 && !this.#closed) {
