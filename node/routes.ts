@@ -83,11 +83,6 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "Signature checks queued or in flight",
     () => node.verifier.stats().pendingJobs,
   );
-  metrics.gauge(
-    "treaty_verify_on_thread",
-    "Signature checks made on the main thread (a lone check with the verify workers idle, or no workers)",
-    () => node.verifier.stats().checkedOnThread,
-  );
   metrics.family(
     "treaty_transport_dropped_total",
     "Node-to-node frames dropped, by reason (forged, replayed, malformed, ...)",

@@ -26,10 +26,7 @@ export function defaultVerifyWorkers(cores = availableParallelism()): number {
   return Math.max(1, Math.min(4, Math.floor(cores / 2)));
 }
 
-/**
- * The node's verifier: `workers` threads, or the calling thread for 0. A pool checks a lone
- * check on the calling thread when its workers are idle (pool.ts `checkLoneOnThread`).
- */
+/** The node's verifier: `workers` threads, or the calling thread for 0. */
 export function createVerifier(workers: number, logger: Logger): SignatureVerifier {
-  return workers === 0 ? inlineVerifier() : new VerifierPool({ workers, logger, checkLoneOnThread: true });
+  return workers === 0 ? inlineVerifier() : new VerifierPool({ workers, logger });
 }

@@ -8,13 +8,6 @@
  *   most maxBatchJobs). At low load a check leaves in the next turn of the event loop; under
  *   load the checks arriving while a worker works go together in its next batch, so batches
  *   grow by themselves (one message and one reply per batch, not per check).
- * - A lone check on this thread (`checkLoneOnThread`): when a flush finds one check waiting and
- *   no worker busy, the main thread checks it itself. Handing one check over costs more CPU
- *   than the check: on a VM each message wakes a sleeping thread (the postMessage alone measured
- *   ~90 µs of main-thread time in a paced run, a verify is ~113 µs), the worker wakes, and its
- *   reply wakes the main thread again. Below saturation requests come one per event-loop turn
- *   and are all checked here, with no thread crossing; once they come faster than one turn
- *   takes, several wait at a flush and go to the workers as batches, as before.
  * - Bounded: at most maxPendingJobs checks queued or in flight; beyond that `verify` rejects with
  *   `Unavailable` (503, retryable) instead of queueing without bound.
  * - A worker that exits (crash, out of memory) or, once serving, finishes no check for stallMs
@@ -37,7 +30,7 @@ import {
   type VerifyRequest,
   type VerifyWorkerInit,
 } from "./protocol.js";
-import { checkJob, type SignatureVerifier, type VerifierStats, type VerifyJob } from "./verifier.js";
+import type { SignatureVerifier, VerifierStats, VerifyJob } from "./verifier.js";
 
 export const DEFAULT_MAX_PENDING_JOBS = 4096;
 export const DEFAULT_MAX_BATCH_JOBS = 64;
@@ -63,11 +56,6 @@ export interface VerifierPoolOptions {
   readonly logger: Logger;
   /** The worker script (default: the compiled worker.js next to this module); tests pass a hooked one. */
   readonly workerUrl?: URL;
-  /**
-   * A flush that finds exactly one check waiting and no batch in flight checks it on this thread
-   * (see the module comment; default false: every check goes to a worker).
-   */
-  readonly checkLoneOnThread?: boolean;
 }
 
 interface Pending {
@@ -106,8 +94,6 @@ export class VerifierPool implements SignatureVerifier {
   #nextId = 1;
   #restarts = 0;
   #batches = 0;
-  #checkedOnThread = 0;
-  readonly #checkLoneOnThread: boolean;
   #closed = false;
 
   /** Throws TreatyError `InvalidArgs` for an option out of range. */
@@ -123,7 +109,6 @@ export class VerifierPool implements SignatureVerifier {
     this.#stallMs = checkRange(options.stallMs ?? DEFAULT_STALL_MS, "stallMs", 10, 3_600_000);
     this.#log = options.logger.child({ component: "verify" });
     this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
-    this.#checkLoneOnThread = options.checkLoneOnThread ?? false;
     for (let i = 0; i < options.workers; i++)
       this.#slots.push({
         worker: null,
@@ -161,12 +146,7 @@ export class VerifierPool implements SignatureVerifier {
   }
 
   stats(): VerifierStats {
-    return {
-      restarts: this.#restarts,
-      pendingJobs: this.#pendingJobs,
-      batches: this.#batches,
-      checkedOnThread: this.#checkedOnThread,
-    };
+    return { restarts: this.#restarts, pendingJobs: this.#pendingJobs, batches: this.#batches };
   }
 
   async close(): Promise<void> {
@@ -188,17 +168,8 @@ export class VerifierPool implements SignatureVerifier {
     await Promise.all(exits);
   }
 
-  /**
-   * Sends queued checks to workers with room, spreading them over the free workers; a lone check
-   * with every worker idle is checked here instead (`checkLoneOnThread`).
-   */
+  /** Sends queued checks to workers with room, spreading them over the free workers. */
   #flush(): void {
-    if (this.#checkLoneOnThread && this.#queue.length === 1 && !this.#closed && this.#allIdle()) {
-      const pending = this.#queue.pop()!;
-      this.#checkedOnThread++;
-      this.#settle(pending, checkJob(pending.job));
-      return;
-    }
     while (this.#queue.length > 0 && !this.#closed) {
       let target: Slot | undefined;
       let free = 0;
@@ -211,11 +182,6 @@ export class VerifierPool implements SignatureVerifier {
       const size = Math.min(this.#maxBatchJobs, Math.ceil(this.#queue.length / free));
       this.#send(target, this.#queue.splice(0, size));
     }
-  }
-
-  #allIdle(): boolean {
-    for (const slot of this.#slots) if (slot.inFlight.size > 0) return false;
-    return true;
   }
 
   #send(slot: Slot, batch: Pending[]): void {

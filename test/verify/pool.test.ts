@@ -209,53 +209,6 @@ describe("VerifierPool", () => {
     }
   });
 
-  it("checkLoneOnThread: a lone check with idle workers is made on this thread, checks that wait together go to a worker", async () => {
-    const signer = generateKeyPair("ed25519");
-    const job = (i: number, valid = true) => {
-      const message = input(`{"lone":${i}}`);
-      return {
-        expected: valid ? `valid ${toHex(sha256(message))}` : "invalid",
-        job: keyJob(signer, message, sign(signer, valid ? message : input("other"))),
-      };
-    };
-    const pool = new VerifierPool({ workers: 1, logger: silentLogger, checkLoneOnThread: true });
-    try {
-      for (const [i, valid] of [true, false, true].entries()) {
-        const { expected, job: j } = job(i, valid);
-        assert.equal(await outcome(pool.verify(j)), expected, `lone check ${i}`);
-      }
-      assert.deepEqual(
-        { batches: pool.stats().batches, onThread: pool.stats().checkedOnThread },
-        { batches: 0, onThread: 3 },
-        "one at a time: no worker message",
-      );
-      const together = [job(10), job(11, false), job(12)];
-      const answers = await Promise.all(together.map((t) => outcome(pool.verify(t.job))));
-      assert.deepEqual(
-        answers,
-        together.map((t) => t.expected),
-      );
-      assert.deepEqual(
-        { batches: pool.stats().batches, onThread: pool.stats().checkedOnThread },
-        { batches: 1, onThread: 3 },
-        "three in one turn: one batch to the worker",
-      );
-    } finally {
-      await pool.close();
-    }
-    const plain = new VerifierPool({ workers: 1, logger: silentLogger });
-    try {
-      const { expected, job: j } = job(20);
-      assert.equal(await outcome(plain.verify(j)), expected);
-      assert.deepEqual(
-        { batches: plain.stats().batches, onThread: plain.stats().checkedOnThread },
-        { batches: 1, onThread: 0 },
-      );
-    } finally {
-      await plain.close();
-    }
-  });
-
   it("replaces a crashed worker: its checks fail with Unavailable, the queued ones are checked", async () => {
     const signer = generateKeyPair("ed25519");
     const pool = new VerifierPool({
