@@ -46,7 +46,9 @@
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
- * replication), the worker round trip per executed call beside the worker's own service time
+ * replication), the leader's wall time per write by phase as p50/p99/mean ms (admission, queue,
+ * execution, proposal, commit, handler: node/stage-times.ts WritePhase; p50 and p99 are bucket
+ * bounds), the worker round trip per executed call beside the worker's own service time
  * per call (measured inside the worker), the execution thread's CPU per write and
  * `bench:runtime`'s in-process figure (run as a child at the end), the elections started during the run (spurious: the
  * leader is never stopped in a write run; their total is printed at the end) (a write answered
@@ -101,6 +103,7 @@ import { type Cluster, type ClusterNode, startCluster } from "../test/support/cl
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
 import { commitWatch } from "./commit-watch.js";
+import { WRITE_PHASE_BUCKETS } from "../node/stage-times.js";
 import { postSigned, send } from "./http.js";
 import { snapshotPointsAmong } from "./snapshot-points.js";
 import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
@@ -308,6 +311,8 @@ interface WriteResult {
    * per executed call (`executionMicrosPerCall`, wall time, batches share one round trip).
    */
   readonly leaderStages: Readonly<Record<string, number>> | null;
+  /** The leader's wall time per write by phase, ms: p50 and p99 (bucket bounds) and mean. */
+  readonly leaderPhases: Readonly<Record<string, { p50: number; p99: number; mean: number } | null>>;
   readonly executionMicrosPerCall: number | null;
   /**
    * The execution worker's own service time per executed call, µs: wall time inside the worker
@@ -694,6 +699,9 @@ async function writeRun(
           }
         : null,
       leaderStages: stages,
+      leaderPhases: Object.fromEntries(
+        WRITE_PHASES.map((phase) => [phase, phaseSummary((name) => delta(0, `phase:${phase}:${name}`))]),
+      ),
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
       executionServiceMicrosPerCall:
         calls > 0 ? Math.round((delta(0, "stage:executionWorker") * 1e6) / calls) : null,
@@ -715,6 +723,25 @@ async function writeRun(
   }
 }
 
+/** The leader's write phases (node/stage-times.ts WritePhase), in path order. */
+const WRITE_PHASES = ["admission", "queue", "execution", "proposal", "commit", "handler"] as const;
+
+/**
+ * p50, p99 (upper bound of the bucket that holds it) and mean of one phase, ms, from the deltas
+ * of its cumulative buckets (`at("0.005")`, ..., `at("+Inf")`, `at("sum")`); null with no writes.
+ */
+function phaseSummary(at: (name: string) => number): { p50: number; p99: number; mean: number } | null {
+  const bounds = [...WRITE_PHASE_BUCKETS.map(String), "+Inf"];
+  const total = at("+Inf");
+  if (total <= 0) return null;
+  const quantile = (q: number) => {
+    for (const b of bounds)
+      if (at(b) >= q * total) return b === "+Inf" ? Number.POSITIVE_INFINITY : Number(b) * 1000;
+    return Number.POSITIVE_INFINITY;
+  };
+  return { p50: quantile(0.5), p99: quantile(0.99), mean: Number(((at("sum") / total) * 1000).toFixed(1)) };
+}
+
 /** Stages of node/stage-times.ts printed per write (execution separately, per call). */
 const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persistence", "replication"] as const;
 
@@ -734,6 +761,10 @@ async function nodeMetrics(url: string): Promise<Record<string, number>> {
     if (stage) out[`stage:${stage[1]}`] = Number(stage[2]);
     const election = /^treaty_consensus_elections_total\{kind="election"\} (\S+)$/.exec(line);
     if (election) out.elections = Number(election[1]);
+    const phase = /^treaty_write_phase_seconds_(bucket|sum)\{phase="(\w+)"(?:,le="([^"]+)")?\} (\S+)$/.exec(
+      line,
+    );
+    if (phase) out[`phase:${phase[2]}:${phase[1] === "sum" ? "sum" : phase[3]}`] = Number(phase[4]);
     const frames = /^treaty_transport_frames_total\{direction="(sent|received)"\} (\S+)$/.exec(line);
     if (frames) out[frames[1] === "sent" ? "framesSent" : "framesReceived"] = Number(frames[2]);
   }
@@ -1327,6 +1358,16 @@ async function main(): Promise<void> {
         `${w.resentNotLeader}/${w.resentOutcomeUnknown}/${w.resentUnavailable}`,
         w.commitPollsPerWrite,
       ]),
+    );
+  }
+  for (const w of writeResults) {
+    process.stderr.write(
+      `leader write phases, ms p50/p99/mean (node/stage-times.ts), ${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${WRITE_PHASES.map(
+        (p) => {
+          const s = w.leaderPhases[p];
+          return `${p} ${s === null || s === undefined ? "-" : `${s.p50}/${s.p99}/${s.mean}`}`;
+        },
+      ).join(", ")}\n`,
     );
   }
   process.stderr.write(

@@ -177,6 +177,11 @@ export class MetricsRegistry {
     return this.add(new Histogram(name, help, buckets));
   }
 
+  /** A metric kept elsewhere that renders itself (its full exposition text, HELP and TYPE included). */
+  rendered(render: () => string): void {
+    this.add({ render });
+  }
+
   render(): string {
     return `${this.metrics.map((m) => m.render()).join("\n")}\n`;
   }

@@ -45,7 +45,7 @@ import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
 import { ownRole, tableRole } from "./roles.js";
 import { JOIN_PATH } from "./join.js";
-import { stageTotals } from "./stage-times.js";
+import { addWritePhase, renderWritePhases, stageTotals } from "./stage-times.js";
 import { EVENTS_PATH } from "./events/index.js";
 import { historicalAnswer } from "./history/answer.js";
 import { TREATY_VERSION } from "./service.js";
@@ -113,6 +113,12 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "counter",
     "stage",
     stageTotals,
+  );
+  metrics.rendered(() =>
+    renderWritePhases(
+      "treaty_write_phase_seconds",
+      "Wall time of the leader's writes by phase (node/stage-times.ts WritePhase)",
+    ),
   );
   metrics.family(
     "treaty_consensus_elections_total",
@@ -240,6 +246,7 @@ async function appCall(
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const challenge = answerChallenge(req.headers, declared.mode);
   const now = node.runtime.now();
+  const handlerStarted = performance.now();
   const admission: AdmissionContext = {
     serviceId: node.serviceId,
     gov: node.gov,
@@ -314,7 +321,10 @@ async function appCall(
   // Leadership moved during admission.
   if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
   const kind = admitted.caller.role === "member" ? "member" : "user";
+  const submitted = performance.now();
+  addWritePhase("admission", submitted - handlerStarted);
   const result = await node.sequencer.submit(call, kind, admitted.requestDigest);
+  addWritePhase("handler", performance.now() - handlerStarted);
   if (!result.ok) {
     throw new TreatyError(
       result.error.code,

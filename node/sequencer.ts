@@ -53,7 +53,7 @@ import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
 import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
-import { addStageTime, timeStage } from "./stage-times.js";
+import { addStageTime, addWritePhase, timeStage } from "./stage-times.js";
 
 export type CallKind = "user" | "member" | "governance";
 
@@ -61,6 +61,8 @@ interface Pending {
   readonly call: ExecCall;
   readonly kind: CallKind;
   readonly requestDigest: Uint8Array | null;
+  /** When `submit` took it (performance.now(); the `queue` phase, node/stage-times.ts). */
+  readonly submittedMs: number;
   readonly resolve: (result: ExecResult) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -155,6 +157,8 @@ export class Sequencer {
   #lastBatchStartMs = Number.NEGATIVE_INFINITY;
   /** Set while the next batch lingers (#drain returned; the timer starts the next drain). */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Batches answered and not yet committed, oldest first (the `commit` phase; see onCommit). */
+  readonly #awaitingCommit: { lastSeqno: number; answered: number; writes: number }[] = [];
 
   constructor(options: SequencerOptions) {
     this.#o = options;
@@ -184,7 +188,7 @@ export class Sequencer {
       return Promise.reject(new TreatyError("Unavailable", "the leader is overloaded: retry later"));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ call, kind, requestDigest, resolve, reject });
+      this.#queue.push({ call, kind, requestDigest, submittedMs: performance.now(), resolve, reject });
       if (!this.#draining) {
         this.#draining = true;
         this.#enqueue(() => this.#drain());
@@ -248,6 +252,7 @@ export class Sequencer {
     this.#lastSignatureMs = this.#o.now() - this.#o.policy.maxIntervalMs;
     this.#oldestUnsignedMs = null;
     this.#lastBatchStartMs = Number.NEGATIVE_INFINITY; // a new leader's first batch does not linger
+    this.#awaitingCommit.length = 0;
   }
 
   /** An entry was appended: the oldest unsigned one's time, if it is the first since a signature. */
@@ -255,8 +260,25 @@ export class Sequencer {
     this.#oldestUnsignedMs ??= this.#o.now();
   }
 
+  /**
+   * This node's commit point reached `seqno`: the `commit` phase (node/stage-times.ts) of the
+   * batches answered up to it.
+   */
+  onCommit(seqno: number): void {
+    const waiting = this.#awaitingCommit;
+    if (waiting.length === 0 || waiting[0]!.lastSeqno > seqno) return;
+    const now = performance.now();
+    let done = 0;
+    while (done < waiting.length && waiting[done]!.lastSeqno <= seqno) {
+      const b = waiting[done++]!;
+      addWritePhase("commit", now - b.answered, b.writes);
+    }
+    waiting.splice(0, done);
+  }
+
   /** Fails every queued call (e.g. on losing leadership or shutdown). */
   failQueued(err: TreatyError): void {
+    this.#awaitingCommit.length = 0;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     if (this.#lingerTimer !== undefined) {
@@ -359,12 +381,15 @@ export class Sequencer {
     const signatureApplied = this.#signatureApplied;
     this.#signatureApplied = Promise.resolve();
     const started = performance.now();
+    for (const p of batch) addWritePhase("queue", started - p.submittedMs);
     const results = await execution.executeBatch(
       view,
       first,
       batch.map((p) => p.call),
     );
-    addStageTime("execution", performance.now() - started, batch.length);
+    const executed = performance.now();
+    addStageTime("execution", executed - started, batch.length);
+    addWritePhase("execution", executed - started, batch.length);
     assert(results.length === batch.length, "one result per call");
     // Settled by now (the worker answered it before the batch). If it failed, the worker is
     // unusable: undo the batch, so the KV does not run ahead of the ledger, and fail its calls.
@@ -422,6 +447,14 @@ export class Sequencer {
     results.forEach((result, i) => {
       batch[i]!.resolve(result);
     });
+    const answered = performance.now();
+    addWritePhase("proposal", answered - executed, batch.length);
+    if (proposals.length > 0)
+      this.#awaitingCommit.push({
+        lastSeqno: first + proposals.length - 1,
+        answered,
+        writes: proposals.length,
+      });
     await signed;
   }
 

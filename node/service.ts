@@ -1178,6 +1178,7 @@ export class TreatyNode {
   /** Folds newly committed entries into the governance view and reacts to what changed. */
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
     this.reads.onCommit(toSeqno);
+    this.sequencer.onCommit(toSeqno);
     this.snapshots.onCommit(fromSeqno, toSeqno);
     this.#store.markCommitted?.(Math.min(toSeqno, this.ledger.persistedSeqno));
     this.events.onCommit(toSeqno);

@@ -46,6 +46,77 @@ const micros: Record<Stage | "executionCalls", number> = {
   executionCalls: 0,
 };
 
+/**
+ * How long a write waits in each phase on the leader, wall time (not CPU): the latency of a
+ * paced write, phase by phase, as histograms (`/node/metrics` renders them as
+ * `treaty_write_phase_seconds{phase}`; `npm run bench:network` prints p50 and p99 of each).
+ *
+ * - `admission`: from the contract call's handler starting (the body read) to the request being
+ *   admitted (signature checked on a verify worker, caller and freshness checked);
+ * - `queue`: from the sequencer taking the call to its batch starting (the batch linger, and
+ *   batches ahead of it);
+ * - `execution`: the batch's execution round trip (node/execution/);
+ * - `proposal`: from the results to the call being answered: ledger append, proposal to
+ *   consensus, the signature proposed after the batch when one is due;
+ * - `commit`: from the call being answered (its entry proposed) to this node's commit point
+ *   passing it (the signature after it durable on a majority);
+ * - `handler`: the whole handler, from its start to the answer (the first four together).
+ */
+export type WritePhase = "admission" | "queue" | "execution" | "proposal" | "commit" | "handler";
+
+/** Upper bounds of the phase histograms' buckets, seconds. */
+export const WRITE_PHASE_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.012, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05,
+  0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5,
+];
+
+const WRITE_PHASES: readonly WritePhase[] = [
+  "admission",
+  "queue",
+  "execution",
+  "proposal",
+  "commit",
+  "handler",
+];
+
+/** Per phase: counts per bucket (not cumulative; the last one counts values above every bound), sum. */
+const phases = Object.fromEntries(
+  WRITE_PHASES.map((p) => [p, { counts: new Array<number>(WRITE_PHASE_BUCKETS.length + 1).fill(0), sum: 0 }]),
+) as Record<WritePhase, { counts: number[]; sum: number }>;
+
+/** Records `count` writes that spent `elapsedMs` in `phase`. */
+export function addWritePhase(phase: WritePhase, elapsedMs: number, count = 1): void {
+  const h = phases[phase];
+  const seconds = elapsedMs / 1000;
+  let i = 0;
+  while (i < WRITE_PHASE_BUCKETS.length && seconds > WRITE_PHASE_BUCKETS[i]!) i++;
+  h.counts[i]! += count;
+  h.sum += seconds * count;
+}
+
+/**
+ * The phase histograms in the Prometheus text format, one `phase` label each (cumulative
+ * `_bucket{phase,le}`, `_sum`, `_count`).
+ */
+export function renderWritePhases(name: string, help: string): string {
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+  for (const phase of WRITE_PHASES) {
+    const { counts, sum } = phases[phase];
+    let cumulative = 0;
+    WRITE_PHASE_BUCKETS.forEach((le, i) => {
+      cumulative += counts[i]!;
+      lines.push(`${name}_bucket{phase="${phase}",le="${le}"} ${cumulative}`);
+    });
+    cumulative += counts[WRITE_PHASE_BUCKETS.length]!;
+    lines.push(
+      `${name}_bucket{phase="${phase}",le="+Inf"} ${cumulative}`,
+      `${name}_sum{phase="${phase}"} ${sum}`,
+      `${name}_count{phase="${phase}"} ${cumulative}`,
+    );
+  }
+  return lines.join("\n");
+}
+
 /** Runs `work`, adding its wall time to `stage`. */
 export function timeStage<T>(stage: Stage, work: () => T): T {
   const started = performance.now();

@@ -27,6 +27,7 @@ import type { ProposedEntry, TxId } from "../../node/consensus/types.js";
 import { ExecutionService } from "../../node/execution/service.js";
 import { createLogger } from "../../node/log.js";
 import { type BatchLinger, Sequencer, type SequencerReplica } from "../../node/sequencer.js";
+import { renderWritePhases } from "../../node/stage-times.js";
 import { signerFor, testRandom, testSecrets, VALID_FROM_MS } from "../ledger/fixtures.js";
 import { call, codeOf, counterBundle, okResult, TEST_LIMITS, TempDirs } from "../execution/support.js";
 
@@ -463,4 +464,37 @@ describe("Sequencer", () => {
       await execution.close();
     }
   });
+
+  test("records each write's phases: queue, execution and proposal per call; commit once the commit point passes the batch", async () => {
+    const { execution, sequencer } = await setup(5);
+    const counts = () => phaseCounts();
+    const add = (nonce: string) =>
+      sequencer.submit(call("counter", "add", { key: "p", by: 1 }, { nonce }), "user", null);
+    try {
+      const before = counts();
+      const results = await Promise.all([add("p-a"), add("p-b")]);
+      const seqnos = results.map((r) => okResult(r).seqno);
+      const answered = counts();
+      for (const phase of ["queue", "execution", "proposal"])
+        assert.equal(answered[phase]! - before[phase]!, 2, `${phase}: one per call`);
+      assert.equal(answered.commit, before.commit, "nothing committed yet");
+      sequencer.onCommit(Math.min(...seqnos) - 1);
+      assert.equal(counts().commit, before.commit, "a commit point short of the batch records none");
+      sequencer.onCommit(Math.max(...seqnos) + 1);
+      assert.equal(counts().commit! - before.commit!, 2, "the batch's writes, once");
+      sequencer.onCommit(Math.max(...seqnos) + 1);
+      assert.equal(counts().commit! - before.commit!, 2, "not twice");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
 });
+
+/** Writes recorded per phase so far (node/stage-times.ts, from its Prometheus text). */
+function phaseCounts(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of renderWritePhases("p", "h").matchAll(/^p_count\{phase="(\w+)"\} (\d+)$/gm))
+    out[m[1]!] = Number(m[2]);
+  return out;
+}
