@@ -64,6 +64,9 @@ export interface SnapshotsOptions {
   readonly onInstalled: (seqno: number) => Promise<void>;
 }
 
+/** The newest committed snapshot: its file's bytes, and the view of its point. */
+type LatestSnapshot = { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array };
+
 /** A written snapshot waiting for its evidence to commit. */
 interface Pending {
   readonly seqno: number;
@@ -260,24 +263,23 @@ export class Snapshots implements SnapshotPort {
     return this.#latestSeqno();
   }
 
-  latest(): { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined {
+  /** The newest committed snapshot file, read on this thread (tests); the node uses `readLatest`. */
+  latest(): LatestSnapshot | undefined {
     const seqno = this.#latestSeqno();
-    if (seqno === 0) return undefined;
-    const bytes = this.#o.files.read(seqno, "committed");
-    if (bytes === undefined) return undefined;
-    // The view is known for a snapshot this node wrote since it started: no decoding of the state.
-    const known = this.#latestView?.seqno === seqno ? this.#latestView.view : undefined;
-    return { seqno, view: known ?? decodeBody(decodeFile(bytes).body).view, bytes };
+    return seqno === 0 ? undefined : this.#described(seqno, this.#o.files.read(seqno, "committed"));
   }
 
   /** `latest`, its file read off the main thread (SnapshotPort.readLatest). */
-  async readLatest(): Promise<
-    { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array } | undefined
-  > {
+  async readLatest(): Promise<LatestSnapshot | undefined> {
     const seqno = this.#latestSeqno();
-    if (seqno === 0) return undefined;
-    const bytes = await this.#o.files.readAsync(seqno, "committed");
+    return seqno === 0
+      ? undefined
+      : this.#described(seqno, await this.#o.files.readAsync(seqno, "committed"));
+  }
+
+  #described(seqno: number, bytes: Uint8Array | undefined): LatestSnapshot | undefined {
     if (bytes === undefined) return undefined;
+    // The view is known for a snapshot this node wrote since it started: no decoding of the state.
     const known = this.#latestView?.seqno === seqno ? this.#latestView.view : undefined;
     return { seqno, view: known ?? decodeBody(decodeFile(bytes).body).view, bytes };
   }
