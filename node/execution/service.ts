@@ -9,8 +9,9 @@
  * sent (the worker runs requests in arrival order, and answers a commit once it is durable
  * without holding up the requests behind it), so a KV commit costs the sequencer no round trip.
  * A signature's empty apply (`applyEmpty`) sends no message at all: the next request posted
- * carries it (protocol.ts `applyFirst`) and the worker applies it just before that request. Every request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch, plus
- * wallClockMs + slack for any single call; a fixed control deadline for requests that run no
+ * carries it (protocol.ts `applyFirst`) and the worker applies it just before that request.
+ * Every request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch,
+ * plus wallClockMs + slack for any single call; a fixed control deadline for requests that run no
  * contract code. When the worker misses a deadline, or crashes (uncaught error, exit), the
  * service terminates it (once, however many requests missed their deadline) and starts a fresh
  * one: the KV reopens at its committed version, every loaded contract bundle and the limits are
