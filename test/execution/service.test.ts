@@ -40,16 +40,19 @@ async function counterValue(service: ExecutionService, key: string): Promise<unk
  * Records every message posted to an execution worker as `op`, or `op+v1,v2` when it carries
  * empty applies (protocol.ts `applyFirst`), until `restore`.
  */
-function countPosts(): { readonly ops: string[]; restore(): void } {
+function countPosts(): { readonly ops: string[]; readonly workers: Set<Worker>; restore(): void } {
   const ops: string[] = [];
+  const workers = new Set<Worker>();
   const original = Worker.prototype.postMessage;
   Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker["postMessage"]>) {
+    workers.add(this);
     const message = args[0] as { op: string; applyFirst?: number[] };
     ops.push(message.applyFirst === undefined ? message.op : `${message.op}+${message.applyFirst.join(",")}`);
     original.apply(this, args);
   };
   return {
     ops,
+    workers,
     restore: () => {
       Worker.prototype.postMessage = original;
     },
@@ -207,6 +210,29 @@ describe("ExecutionService", () => {
       assert.equal(await counterValue(again, "a"), 2);
     } finally {
       await again.close();
+    }
+  });
+
+  test("an empty apply not carried yet when the worker is lost: the new worker replays it from the journal, once", async () => {
+    const ledger = new TestLedger();
+    const service = await start({ kvPath: dirs.make(), ledger });
+    const posted = countPosts();
+    try {
+      await service.loadContract("counter", counterBundle());
+      ledger.record(await service.executeBatch(1, 1, [call("counter", "add", { key: "a", by: 1 })]));
+      await service.applyEmpty(2);
+      const [worker] = posted.workers;
+      await worker!.terminate(); // the service sees the exit before this resolves
+      posted.ops.length = 0;
+      await service.commit(2);
+      assert.equal(service.stats().restarts, 1);
+      // The replay holds version 2 (the journal's), and no request carries it again.
+      assert.deepEqual(posted.ops, ["load", "apply", "commit"]);
+      assert.deepEqual([service.appliedVersion, service.committedVersion], [2, 2]);
+      assert.equal(await counterValue(service, "a"), 1);
+    } finally {
+      posted.restore();
+      await service.close();
     }
   });
 
