@@ -27,9 +27,12 @@
  * which the next one lingers counts as the pipeline running dry, so its signature follows it in
  * the same run (when the idle gap has passed) rather than after the next batch.
  *
- * A signature's write set is empty, so its KV apply is sent without waiting for the answer: the
- * next batch goes to the worker right behind it (the worker runs them in order), and the batch
- * checks the apply's outcome once its own results are back (see #runBatch).
+ * A signature's write set is empty, so its KV apply has no worker message of its own
+ * (ExecutionService.applyEmpty): it is queued in the execution service before the signature is
+ * proposed, and the next request the service posts (the next batch, or a KV commit or a read if
+ * one comes first) carries it; the worker applies it just before that request. The sequencer does
+ * not wait for it; the next batch checks that it was queued once its own results are back (see
+ * #runBatch).
  *
  * If leadership is lost while a batch executes, its results are thrown away (the KV is rolled
  * back to the ledger) and every call fails with `NotLeader`: nothing was proposed, so a client
@@ -48,7 +51,6 @@ import {
   unsignedWaitDue,
 } from "../runtime/ledger/policy.js";
 import type { NodeSigner } from "../runtime/ledger/signature.js";
-import { EMPTY_WRITE_SET } from "../runtime/executor.js";
 import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
 import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
@@ -140,7 +142,7 @@ export class Sequencer {
   #tail: Promise<void> = Promise.resolve();
   #draining = false;
   #lastSignatureMs: number;
-  /** The KV apply of the last signature, not awaited when it was sent (see #runBatch). */
+  /** The queued KV apply of the last signature, not awaited when queued (see #runBatch). */
   #signatureApplied: Promise<void> = Promise.resolve();
   readonly #idleGapMs: number | null;
   /** Set while an idle signature waits for the gap since the last signature to pass. */
@@ -204,7 +206,7 @@ export class Sequencer {
       const { view } = this.#requireLeader();
       const record = this.#o.ledger.appendTransaction(view, input);
       this.#appended();
-      const [id] = await this.#proposeApplied(record.seqno, input.writeSet, false, record.bytes);
+      const [id] = await this.#proposeApplied(record.seqno, input.writeSet, record.bytes);
       return id!;
     });
   }
@@ -391,8 +393,10 @@ export class Sequencer {
     addStageTime("execution", executed - started, batch.length);
     addWritePhase("execution", executed - started, batch.length);
     assert(results.length === batch.length, "one result per call");
-    // Settled by now (the worker answered it before the batch). If it failed, the worker is
-    // unusable: undo the batch, so the KV does not run ahead of the ledger, and fail its calls.
+    // Settled by now (queued in the service before the batch). It fails only when the service is
+    // closed or its versions are broken: undo the batch, so the KV does not run ahead of the
+    // ledger, and fail its calls. (A failure to apply it in the worker failed the request that
+    // carried it: this batch, or a commit or read before it.)
     try {
       await signatureApplied;
     } catch (err) {
@@ -464,30 +468,17 @@ export class Sequencer {
    * must reach the worker after the apply), and nothing is awaited in between, so no other
    * append can interleave between the ledger and consensus.
    */
-  async #proposeApplied(
-    seqno: number,
-    writeSet: WriteSet,
-    signature: boolean,
-    payload: Uint8Array,
-  ): Promise<TxId[]> {
+  async #proposeApplied(seqno: number, writeSet: WriteSet, payload: Uint8Array): Promise<TxId[]> {
     const applied = this.#o.execution.apply([{ version: seqno, writeSet }]);
     let ids: TxId[];
     try {
-      ids = this.#proposeStaged(seqno, [{ signature, payload }]);
+      ids = this.#proposeStaged(seqno, [{ signature: false, payload }]);
     } catch (err) {
       await applied;
       await this.#o.execution.rollback(seqno - 1);
       throw err;
     }
-    if (signature) {
-      // Not awaited here: the next batch checks it (#runBatch). Logged if no batch follows.
-      this.#signatureApplied = applied;
-      applied.catch((err: unknown) => {
-        this.#o.logger.error("the KV apply of a signature failed", { seqno, err });
-      });
-    } else {
-      await applied;
-    }
+    await applied;
     return ids;
   }
 
@@ -550,8 +541,24 @@ export class Sequencer {
     this.#lastSignatureMs = now;
     this.#ranDry = false;
     this.#oldestUnsignedMs = null;
-    // Every entry is a KV version; a signature's write set is empty.
-    await this.#proposeApplied(record.seqno, EMPTY_WRITE_SET, true, record.bytes);
+    // Every entry is a KV version; a signature's write set is empty, so its apply goes to the
+    // worker with the next request (ExecutionService.applyEmpty). Queued before proposing, like
+    // #proposeApplied: on a single node proposing may commit at once, and that KV commit is queued
+    // behind it (it carries the apply when no request came before it).
+    const { execution } = this.#o;
+    const seqno = record.seqno;
+    const queued = execution.applyEmpty(seqno);
+    // Not awaited here: the next batch checks it (#runBatch). Logged if no batch follows.
+    this.#signatureApplied = queued;
+    queued.catch((err: unknown) => {
+      this.#o.logger.error("the KV apply of a signature failed", { seqno, err });
+    });
+    try {
+      this.#proposeStaged(seqno, [{ signature: true, payload: record.bytes }]);
+    } catch (err) {
+      await execution.rollback(seqno - 1);
+      throw err;
+    }
   }
 
   #requireLeader(): { view: number } {

@@ -138,9 +138,9 @@ export type Request =
 
 /**
  * A request as posted to the worker: an apply's items cross packed (pack.ts `packItems`, unpacked
- * by the worker), every other request as it is.
+ * by the worker), every other request as it is. Any of them may carry `applyFirst`.
  */
-export type PostedRequest =
+export type PostedRequest = (
   | Exclude<Request, { readonly op: "apply" | "batch" }>
   | { readonly id: number; readonly op: "apply"; readonly items: PackedItems }
   | Extract<Request, { readonly op: "batch" }>
@@ -152,7 +152,16 @@ export type PostedRequest =
       /** The calls in their wire form (pack.ts `packCalls`), seeds in `seeds` (transferred). */
       readonly wire: readonly WireCall[];
       readonly seeds: Uint8Array;
-    };
+    }
+) & {
+  /**
+   * Versions of empty write sets (signature entries, ExecutionService.applyEmpty) the worker
+   * applies, in order, before the request itself, as an `apply` sent just before it would: they
+   * have no message of their own. If applying them fails, the request fails with that error and
+   * does not run.
+   */
+  readonly applyFirst?: readonly number[];
+};
 
 /** The operation names. */
 export type Op = Request["op"];
@@ -223,7 +232,7 @@ export type ReplyMessage =
  * Messages from the worker. `replies` carries answers made in one turn of the worker's event
  * loop, in the order they were made, as one message (serve.ts: the value-less answers of
  * applies, commits and rollbacks, e.g. every commit a paced KV write made durable, followed by
- * the answer with a value that was made next, if any: a batch after a signature's apply).
+ * the answer with a value that was made next, if any: a batch after a commit).
  */
 export type WorkerMessage =
   | { readonly kind: "ready"; readonly appliedVersion: number; readonly committedVersion: number }

@@ -1,7 +1,8 @@
 /**
  * The worker side of the execution service: opens an `ExecutionEngine` from the `WorkerInit` the
- * main thread passed, says `ready` (or `fatal`), then runs requests strictly in arrival order,
- * each reply carrying the KV's applied and committed versions. A commit is answered once durable;
+ * main thread passed, says `ready` (or `fatal`), then runs requests strictly in arrival order
+ * (a request's `applyFirst` versions just before it), each reply carrying the KV's applied and
+ * committed versions. A commit is answered once durable;
  * the requests behind it do not wait for the disk (so replies can overtake a commit's). Errors become replies
  * (`toWireError`), so only a real crash or a hang ends the worker, and the main thread's watchdog
  * handles both.
@@ -13,6 +14,7 @@ import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
 import { packBatch, unpackCalls, unpackItems } from "./pack.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
+import type { WriteSet } from "../../runtime/kv/types.js";
 import {
   type ReplyMessage,
   type ReplyValues,
@@ -80,6 +82,9 @@ export async function serveEngine(
   });
 }
 
+/** The write set of a version carried in `applyFirst`. */
+const EMPTY: WriteSet = Object.freeze({ public: [], private: [] });
+
 /** Requests that may run while a commit is in flight (KvStore keeps it apart from them). */
 const BESIDE_COMMITS: ReadonlySet<Request["op"]> = new Set([
   "batch",
@@ -92,9 +97,9 @@ const BESIDE_COMMITS: ReadonlySet<Request["op"]> = new Set([
 
 /**
  * Requests whose answer carries no value (`null`, or an error): it cannot fail to be posted, and
- * waiting until the end of the turn costs its caller nothing (the sequencer awaits a signature's
- * apply only after the batch behind it, whose answer flushes it first), so it goes out with the
- * other answers of the same turn.
+ * waiting until the end of the turn costs its caller little (a follower's applies and the KV
+ * commits are not awaited on the hot path), so it goes out with the other answers of the same
+ * turn.
  */
 const VALUELESS: ReadonlySet<Request["op"]> = new Set(["apply", "commit", "rollback"]);
 
@@ -133,7 +138,7 @@ class Outbox {
 
   /**
    * Posts `message` (transferring `transfer`) after the answers waiting here, in the same
-   * `replies` message when there are any: a batch after a signature's apply is one message, not
+   * `replies` message when there are any: a batch after an apply or a commit is one message, not
    * two. If `message` cannot be posted, the waiting answers still go (alone) before this throws.
    */
   postAfter(message: ReplyMessage, transfer: ArrayBuffer[]): void {
@@ -161,6 +166,16 @@ async function answer(
   request: PostedRequest,
   outbox: Outbox,
 ): Promise<void> {
+  // The empty applies the request carries (protocol.ts `applyFirst`) come first, in its place in
+  // the order; if they fail, the request fails with their error and does not run.
+  let carried: { error: unknown } | undefined;
+  if (request.applyFirst !== undefined) {
+    try {
+      engine.apply(request.applyFirst.map((version) => ({ version, writeSet: EMPTY })));
+    } catch (error) {
+      carried = { error };
+    }
+  }
   // A batch applies its calls to the KV as it runs: if its reply cannot reach the main thread,
   // the main thread never learns of those versions, so they must go (see below).
   const appliedBefore = engine.appliedVersion;
@@ -170,6 +185,7 @@ async function answer(
   // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
   let transfer: ArrayBuffer[] = [];
   try {
+    if (carried !== undefined) throw carried.error;
     const value = await handle(engine, request);
     if (request.op === "batch") {
       const packed = packBatch(value as ReplyValues["batch"], request.view);

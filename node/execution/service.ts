@@ -7,9 +7,11 @@
  * Requests queue in order. A batch, a read or a control request is sent once the one before it
  * has been answered; `apply` and `commit` are pipelined: the queue moves on as soon as they are
  * sent (the worker runs requests in arrival order, and answers a commit once it is durable
- * without holding up the requests behind it), so a signature's apply or a KV commit costs the
- * sequencer no round trip. Every request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch, plus
- * wallClockMs + slack for any single call; a fixed control deadline for requests that run no
+ * without holding up the requests behind it), so a KV commit costs the sequencer no round trip.
+ * A signature's empty apply (`applyEmpty`) sends no message at all: the next request posted
+ * carries it (protocol.ts `applyFirst`) and the worker applies it just before that request.
+ * Every request has a deadline, checked by a `Watchdog`: calls × wallClockMs + slack for a batch,
+ * plus wallClockMs + slack for any single call; a fixed control deadline for requests that run no
  * contract code. When the worker misses a deadline, or crashes (uncaught error, exit), the
  * service terminates it (once, however many requests missed their deadline) and starts a fresh
  * one: the KV reopens at its committed version, every loaded contract bundle and the limits are
@@ -72,6 +74,8 @@ export const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
  * requests, whose own deadlines catch a stuck worker; this one only bounds a read that never ends.
  */
 export const SNAPSHOT_READ_DEADLINE_MS = 600_000;
+/** The write set of `applyEmpty`. */
+const EMPTY: WriteSet = Object.freeze({ public: [], private: [] });
 /** Attempts to start a worker before the service reports `Unavailable`. */
 const MAX_BOOT_ATTEMPTS = 3;
 
@@ -134,6 +138,8 @@ interface Pending {
   readonly runsCalls: boolean;
   /** The worker the request went to: only its reply or its exit settles the request. */
   readonly generation: Generation;
+  /** The empty applies it carried (`applyFirst`), or undefined. */
+  readonly carried: readonly VersionedWriteSet[] | undefined;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
@@ -175,6 +181,8 @@ export class ExecutionService {
   #committed = 0;
   /** What the KV holds above its committed version once the requests sent so far have run. */
   readonly #journal = new ApplyJournal(0);
+  /** Empty applies queued (`applyEmpty`, in the journal) that the next request posted carries. */
+  #carry: VersionedWriteSet[] = [];
   /** Set while installState is in flight: a restart then replays nothing (see #replayItems). */
   #installing = false;
   /** Set once the first worker has started: later boots are restarts. */
@@ -365,6 +373,30 @@ export class ExecutionService {
         this.#journal.forget(items.filter((item) => item.version > this.#applied));
         throw err;
       }
+    });
+  }
+
+  /**
+   * Leader: applies an empty write set (a signature entry's) at `version` without a message of its
+   * own. It takes its place in the queue like `apply` (the version is above the one the requests
+   * queued before it leave the KV at: assert) and is recorded in the journal then; the next
+   * request posted to the worker, whatever it is (a batch, a commit, a read...), carries it
+   * (protocol.ts `applyFirst`), and the worker applies it just before running that request. So the
+   * worker sees the same sequence of versions as with an `apply` sent in its place, one message
+   * fewer. Resolves once queued, not once applied (nothing reaches the worker until a request
+   * follows): if the worker fails to apply it, the request that carried it fails with that error
+   * and the journal forgets it; a worker lost before or after it was carried replays it from the
+   * journal.
+   */
+  applyEmpty(version: number): Promise<void> {
+    return this.#enqueue(async () => {
+      assert(
+        Number.isSafeInteger(version) && version > this.#journal.head,
+        "applyEmpty: the version is above the applied version",
+      );
+      const item: VersionedWriteSet = { version, writeSet: EMPTY };
+      this.#journal.record([item]);
+      this.#carry.push(item);
     });
   }
 
@@ -641,6 +673,9 @@ export class ExecutionService {
     if (generation === null) return Promise.reject(new WorkerLost("had no worker", -1, null));
     const id = this.#nextId++;
     const runsCalls = request.op === "batch" || request.op === "read";
+    // The empty applies queued since the last request posted go with this one (applyEmpty).
+    const carried = this.#carry.length > 0 ? this.#carry : undefined;
+    const carry = carried === undefined ? undefined : { applyFirst: carried.map((item) => item.version) };
     assert(
       !runsCalls || ![...this.#pending.values()].some((p) => p.runsCalls),
       "execution: one request running contract calls in flight",
@@ -656,6 +691,7 @@ export class ExecutionService {
         id,
         runsCalls,
         generation,
+        carried,
         resolve: (value) => {
           settle();
           resolve(value as ReplyValues[R["op"]]);
@@ -688,11 +724,11 @@ export class ExecutionService {
         // (pack.ts); the journal and the caller keep their own arrays.
         if (request.op === "apply") {
           const packed = packItems(request.items);
-          const posted: PostedRequest = { id, op: "apply", items: packed.items };
+          const posted: PostedRequest = { id, op: "apply", items: packed.items, ...carry };
           generation.worker.postMessage(posted, packed.transfer);
         } else if (request.op === "batch") {
           const packed = packCalls(request.calls);
-          if (packed.wire === null) generation.worker.postMessage({ ...request, id });
+          if (packed.wire === null) generation.worker.postMessage({ ...request, id, ...carry });
           else {
             const { view, firstSeqno } = request;
             const posted: PostedRequest = {
@@ -702,10 +738,13 @@ export class ExecutionService {
               firstSeqno,
               wire: packed.wire,
               seeds: new Uint8Array(packed.buffer),
+              ...carry,
             };
             generation.worker.postMessage(posted, [packed.buffer]);
           }
-        } else generation.worker.postMessage({ ...request, id });
+        } else generation.worker.postMessage({ ...request, id, ...carry });
+        // Sent: the journal holds them, so a worker lost from here on replays them.
+        if (carried !== undefined) this.#carry = [];
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
         pending.reject(
@@ -764,7 +803,13 @@ export class ExecutionService {
     // A batch's service time in the worker, beside the round trip the sequencer times.
     if (message.ok && message.serviceMs !== undefined) addStageTime("executionWorker", message.serviceMs);
     if (message.ok) pending.resolve(message.batch === undefined ? message.value : unpackBatch(message.batch));
-    else pending.reject(fromWireError(message.error));
+    else {
+      // Carried empty applies the worker did not make (it refused them, so the request did not run).
+      const applied = message.appliedVersion;
+      if (pending.carried !== undefined)
+        this.#journal.forget(pending.carried.filter((item) => item.version > applied));
+      pending.reject(fromWireError(message.error));
+    }
   }
 
   /**
@@ -888,6 +933,8 @@ export class ExecutionService {
   /** Loads every known bundle into the new worker and re-applies the uncommitted versions. */
   async #reload(): Promise<void> {
     const budget: WatchBudget = { totalMs: this.#controlMs, stallMs: null };
+    // Empty applies not carried yet are in the journal, which the new worker replays below.
+    this.#carry = [];
     for (const [name, bundle] of [...this.#bundles]) {
       try {
         await this.#request({ id: 0, op: "load", name, bundle }, budget);

@@ -12,6 +12,56 @@ import { serveEngine } from "../../node/execution/serve.js";
 import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
 
 describe("serveEngine answers", () => {
+  it("applies a request's applyFirst versions just before it; if they fail, the request fails without running", async () => {
+    const { port1, port2 } = new MessageChannel();
+    const received: WorkerMessage[] = [];
+    let notify = () => {};
+    port2.on("message", (message: WorkerMessage) => {
+      if (message.kind === "replies") received.push(...message.replies);
+      else received.push(message);
+      notify();
+    });
+    const next = async (count: number) => {
+      while (received.length < count) await new Promise<void>((resolve) => (notify = resolve));
+    };
+    const reply = (id: number) => {
+      const found = received.find((m) => m.kind === "reply" && m.id === id);
+      assert.ok(found !== undefined && found.kind === "reply", `reply ${id}`);
+      return found;
+    };
+    try {
+      void serveEngine(port1, {
+        kvPath: null,
+        limits: DEFAULT_LIMITS,
+        retention: DEFAULT_RETENTION,
+        progress: new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
+      });
+      await next(1);
+      // Versions 1 and 2 come with the batch, which then runs from seqno 3.
+      port2.postMessage({ id: 1, op: "batch", view: 1, firstSeqno: 3, calls: [], applyFirst: [1, 2] });
+      // Version 2 again: refused (versions increase), so the commit does not run.
+      port2.postMessage({ id: 2, op: "commit", version: 2, applyFirst: [2] });
+      port2.postMessage({ id: 3, op: "commit", version: 4, applyFirst: [4] });
+      await next(4);
+      const batch = reply(1);
+      assert.ok(batch.ok);
+      assert.equal(batch.appliedVersion, 2);
+      const refused = reply(2);
+      assert.ok(!refused.ok);
+      assert.equal(refused.error.kind, "assert");
+      assert.match(refused.error.message, /applied versions increase/);
+      assert.deepEqual([refused.appliedVersion, refused.committedVersion], [2, 0], "nothing committed");
+      const committed = reply(3);
+      assert.ok(committed.ok);
+      assert.deepEqual([committed.appliedVersion, committed.committedVersion], [4, 4]);
+    } finally {
+      port2.postMessage({ id: 4, op: "close" });
+      await next(5);
+      port1.close();
+      port2.close();
+    }
+  });
+
   it("sends a batch answered right after an apply in one message, after the apply's answer", async () => {
     const { port1, port2 } = new MessageChannel();
     const received: WorkerMessage[] = [];

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { Worker } from "node:worker_threads";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
 import { ExecutionService, type ExecutionServiceOptions } from "../../node/execution/service.js";
@@ -33,6 +34,29 @@ function start(
 
 async function counterValue(service: ExecutionService, key: string): Promise<unknown> {
   return okResult(await service.read(call("counter", "get", { key }))).result;
+}
+
+/**
+ * Records every message posted to an execution worker as `op`, or `op+v1,v2` when it carries
+ * empty applies (protocol.ts `applyFirst`), until `restore`.
+ */
+function countPosts(): { readonly ops: string[]; readonly workers: Set<Worker>; restore(): void } {
+  const ops: string[] = [];
+  const workers = new Set<Worker>();
+  const original = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker["postMessage"]>) {
+    workers.add(this);
+    const message = args[0] as { op: string; applyFirst?: number[] };
+    ops.push(message.applyFirst === undefined ? message.op : `${message.op}+${message.applyFirst.join(",")}`);
+    original.apply(this, args);
+  };
+  return {
+    ops,
+    workers,
+    restore: () => {
+      Worker.prototype.postMessage = original;
+    },
+  };
 }
 
 describe("ExecutionService", () => {
@@ -131,6 +155,83 @@ describe("ExecutionService", () => {
       await service.rollback(40);
       assert.deepEqual(await service.get("public:t.rows", utf8.encode("k40")), utf8.encode("40"));
     } finally {
+      await service.close();
+    }
+  });
+
+  test("an empty apply (a signature's) sends no message: the next request carries it, the worker applies it first", async () => {
+    const path = dirs.make();
+    const ledger = new TestLedger();
+    const service = await start({ kvPath: path, ledger });
+    const posted = countPosts();
+    try {
+      await service.loadContract("counter", counterBundle());
+      ledger.record(await service.executeBatch(1, 1, [call("counter", "add", { key: "a", by: 1 })]));
+      posted.ops.length = 0;
+
+      await service.applyEmpty(2);
+      assert.deepEqual(posted.ops, [], "no message of its own");
+      assert.equal(service.appliedVersion, 1);
+      const [next] = await service.executeBatch(1, 3, [call("counter", "add", { key: "a", by: 1 })]);
+      assert.equal(okResult(next).seqno, 3);
+      ledger.entries.push({ version: 2, writeSet: { public: [], private: [] } });
+      ledger.record([next!]);
+      assert.deepEqual(posted.ops, ["batch+2"], "the batch carried it");
+      assert.equal(service.appliedVersion, 3);
+
+      // A commit carries it as well (the KV must hold the version it commits), and so does a read.
+      await service.applyEmpty(4);
+      await service.commit(4);
+      assert.deepEqual([service.appliedVersion, service.committedVersion], [4, 4]);
+      await service.applyEmpty(5);
+      await service.applyEmpty(6);
+      assert.equal(await counterValue(service, "a"), 2);
+      assert.deepEqual(posted.ops, ["batch+2", "commit+4", "read+5,6"]);
+      assert.equal(service.appliedVersion, 6);
+      await assert.rejects(service.applyEmpty(6), AssertionFailure, "versions increase");
+      await assert.rejects(service.applyEmpty(0), AssertionFailure, "versions increase");
+      // A rollback drops it like any applied version; the next one may reuse the version.
+      await service.applyEmpty(7);
+      await service.rollback(6);
+      await service.applyEmpty(7);
+      await service.commit(7);
+      assert.deepEqual([service.appliedVersion, service.committedVersion], [7, 7]);
+      for (const version of [4, 5, 6, 7])
+        ledger.entries.push({ version, writeSet: { public: [], private: [] } });
+    } finally {
+      posted.restore();
+      await service.close();
+    }
+    // The carried versions were applied and committed like any other.
+    const again = await start({ kvPath: path, ledger });
+    try {
+      assert.deepEqual([again.appliedVersion, again.committedVersion], [7, 7]);
+      await again.loadContract("counter", counterBundle());
+      assert.equal(await counterValue(again, "a"), 2);
+    } finally {
+      await again.close();
+    }
+  });
+
+  test("an empty apply not carried yet when the worker is lost: the new worker replays it from the journal, once", async () => {
+    const ledger = new TestLedger();
+    const service = await start({ kvPath: dirs.make(), ledger });
+    const posted = countPosts();
+    try {
+      await service.loadContract("counter", counterBundle());
+      ledger.record(await service.executeBatch(1, 1, [call("counter", "add", { key: "a", by: 1 })]));
+      await service.applyEmpty(2);
+      const [worker] = posted.workers;
+      await worker!.terminate(); // the service sees the exit before this resolves
+      posted.ops.length = 0;
+      await service.commit(2);
+      assert.equal(service.stats().restarts, 1);
+      // The replay holds version 2 (the journal's), and no request carries it again.
+      assert.deepEqual(posted.ops, ["load", "apply", "commit"]);
+      assert.deepEqual([service.appliedVersion, service.committedVersion], [2, 2]);
+      assert.equal(await counterValue(service, "a"), 1);
+    } finally {
+      posted.restore();
       await service.close();
     }
   });

@@ -1,12 +1,13 @@
 /**
  * The sequencer with a real ledger and a real execution worker, its replica replaced by a stand-in
  * whose leadership the test controls: seqnos agree across ledger, consensus log and KV; a
- * signature's KV apply is not waited for; a pipeline that runs dry signs what it left unsigned
+ * signature's KV apply is not waited for and has no worker message of its own (the next request
+ * carries it); a pipeline that runs dry signs what it left unsigned
  * (in the batch's own run once the idle gap has passed, by a timer otherwise), a queue that never
  * runs dry by the policy only, unless an entry has waited the bound on unsigned waits (5 ms) and the
  * batches are small (a busy one, of many calls, leaves it to the policy);
- * leadership lost while a batch executes (with the
- * signature's apply sent just before it) leaves nothing proposed, the KV rolled back to the
+ * leadership lost while a batch executes (carrying the
+ * signature's apply) leaves nothing proposed, the KV rolled back to the
  * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
  * Below saturation a batch lingers: calls that come within the interval wait and join one batch
  * (which starts at once when enough calls wait, or when the interval's timer fires), and a batch
@@ -17,6 +18,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
 import { TreatyError } from "../../sdk/errors.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { parseSignaturePolicy, type UnsignedWaitBound } from "../../runtime/ledger/policy.js";
@@ -133,6 +135,26 @@ async function setup(
   return { ledger, replica, execution, sequencer };
 }
 
+/**
+ * Records every message posted to an execution worker as `op`, or `op+v1,v2` when it carries
+ * empty applies (protocol.ts `applyFirst`), until `restore`.
+ */
+function countPosts(): { readonly ops: string[]; restore(): void } {
+  const ops: string[] = [];
+  const original = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker["postMessage"]>) {
+    const message = args[0] as { op: string; applyFirst?: number[] };
+    ops.push(message.applyFirst === undefined ? message.op : `${message.op}+${message.applyFirst.join(",")}`);
+    original.apply(this, args);
+  };
+  return {
+    ops,
+    restore: () => {
+      Worker.prototype.postMessage = original;
+    },
+  };
+}
+
 /** Waits (bounded) until `path` exists. */
 async function waitForFile(path: string): Promise<void> {
   for (let i = 0; i < 3000 && !existsSync(path); i++) await sleep(10);
@@ -234,15 +256,24 @@ describe("Sequencer", () => {
       assert.deepEqual(ledger.lastSignature, { seqno: 2, view: 2 }, "the view's first signature");
 
       // The gap has passed and no call waits when the results come back: the signature is in the
-      // ledger by the time the call is answered (proposed in the batch's own run).
+      // ledger by the time the call is answered (proposed in the batch's own run). Its KV apply
+      // has no worker message of its own: the next batch carries it (as this one carries the
+      // view's first signature, seqno 2).
       clock.ms += 5;
-      const b = await add("d-b");
-      assert.equal(okResult(b).seqno, 3);
-      assert.deepEqual(ledger.lastSignature, { seqno: 4, view: 2 }, "signed before the answer");
+      const posted = countPosts();
+      try {
+        const b = await add("d-b");
+        assert.equal(okResult(b).seqno, 3);
+        assert.deepEqual(ledger.lastSignature, { seqno: 4, view: 2 }, "signed before the answer");
+        assert.equal(execution.appliedVersion, 3, "the signature's apply waits for the next request");
 
-      // Within the gap: no signature in the run; the idle timer signs once the gap has passed.
-      const c = await add("d-c");
-      assert.equal(okResult(c).seqno, 5);
+        // Within the gap: no signature in the run; the idle timer signs once the gap has passed.
+        const c = await add("d-c");
+        assert.equal(okResult(c).seqno, 5);
+        assert.deepEqual(posted.ops, ["batch+2", "batch+4"], "one message per batch");
+      } finally {
+        posted.restore();
+      }
       assert.deepEqual(ledger.lastSignature, { seqno: 4, view: 2 }, "not signed within the gap");
       for (let i = 0; i < 500 && ledger.unsignedCount > 0; i++) await sleep(10);
       assert.deepEqual(ledger.lastSignature, { seqno: 6, view: 2 }, "the idle timer signed");
@@ -261,8 +292,9 @@ describe("Sequencer", () => {
         replica.log.map((id) => id.seqno),
         Array.from({ length: 10 }, (_, i) => i + 1),
       );
-      // The last signature's KV apply is not awaited by the sequencer.
-      for (let i = 0; i < 500 && execution.appliedVersion < ledger.lastSeqno; i++) await sleep(10);
+      // The last signature's KV apply reaches the worker with the next request (here a read).
+      assert.equal(execution.appliedVersion, ledger.lastSeqno - 1);
+      await execution.read(call("counter", "get", { key: "a" }));
       assert.equal(execution.appliedVersion, ledger.lastSeqno, "the KV holds every ledger entry");
     } finally {
       sequencer.failQueued(new TreatyError("Unavailable", "test over"));
