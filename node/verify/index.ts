@@ -26,7 +26,13 @@ export function defaultVerifyWorkers(cores = availableParallelism()): number {
   return Math.max(1, Math.min(4, Math.floor(cores / 2)));
 }
 
-/** The node's verifier: `workers` threads, or the calling thread for 0. */
+/**
+ * The node's verifier: `workers` threads, started now (every node is ready to lead: a follower
+ * checks no signatures until it becomes leader), or the calling thread for 0.
+ */
 export function createVerifier(workers: number, logger: Logger): SignatureVerifier {
-  return workers === 0 ? inlineVerifier() : new VerifierPool({ workers, logger });
+  if (workers === 0) return inlineVerifier();
+  const pool = new VerifierPool({ workers, logger });
+  pool.warm();
+  return pool;
 }

@@ -45,7 +45,7 @@ const MAX_WORKERS = 64;
 const START_LIMIT_MS = 60_000;
 
 export interface VerifierPoolOptions {
-  /** Worker threads (1..64), started at the first check and after each loss. */
+  /** Worker threads (1..64), started at the first check (or by `warm`) and after each loss. */
   readonly workers: number;
   /** Checks queued or in flight at once (default DEFAULT_MAX_PENDING_JOBS). */
   readonly maxPendingJobs?: number;
@@ -146,7 +146,22 @@ export class VerifierPool implements SignatureVerifier {
   }
 
   stats(): VerifierStats {
-    return { restarts: this.#restarts, pendingJobs: this.#pendingJobs, batches: this.#batches };
+    return {
+      restarts: this.#restarts,
+      pendingJobs: this.#pendingJobs,
+      batches: this.#batches,
+      threads: this.#slots.filter((slot) => slot.worker !== null).length,
+    };
+  }
+
+  /**
+   * Starts every worker not running yet. The node does this at once (index.ts createVerifier):
+   * a follower checks nothing, so before this a follower that became leader loaded its worker
+   * thread with its first write, which then waited ~100 ms longer than the rest after a failover.
+   */
+  warm(): void {
+    if (this.#closed) return;
+    for (const slot of this.#slots) if (slot.worker === null) this.#spawn(slot);
   }
 
   async close(): Promise<void> {

@@ -53,6 +53,8 @@ export interface VerifierStats {
   readonly pendingJobs: number;
   /** Batches sent to worker threads so far. */
   readonly batches: number;
+  /** Worker threads running now (0 for the on-thread verifier). */
+  readonly threads: number;
 }
 
 /**
@@ -82,6 +84,6 @@ export function inlineVerifier(): SignatureVerifier {
       closed = true;
       return Promise.resolve();
     },
-    stats: () => ({ restarts: 0, pendingJobs: 0, batches: 0 }),
+    stats: () => ({ restarts: 0, pendingJobs: 0, batches: 0, threads: 0 }),
   };
 }

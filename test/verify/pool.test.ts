@@ -18,7 +18,13 @@ import {
 import type { RequestBody } from "../../sdk/request.js";
 import { CURVES, generateKeyPair, type KeyPair, sign } from "../../sdk/keys.js";
 import { sha256 } from "../../runtime/crypto.js";
-import { checkJob, defaultVerifyWorkers, VerifierPool, type VerifyJob } from "../../node/verify/index.js";
+import {
+  checkJob,
+  createVerifier,
+  defaultVerifyWorkers,
+  VerifierPool,
+  type VerifyJob,
+} from "../../node/verify/index.js";
 import { silentLogger } from "../../node/log.js";
 
 const HOOKED_WORKER = new URL("./fixtures/hooked-worker.js", import.meta.url);
@@ -163,6 +169,26 @@ async function hostileJobs(): Promise<Array<{ name: string; valid: boolean; job:
 }
 
 describe("VerifierPool", () => {
+  it("starts its threads at the first check, or at once for the node (a follower is ready to lead)", async () => {
+    const lazy = new VerifierPool({ workers: 2, logger: silentLogger });
+    const node = createVerifier(2, silentLogger);
+    try {
+      assert.equal(lazy.stats().threads, 0);
+      assert.equal(node.stats().threads, 2, "the node's verifier loaded its threads before any check");
+      const signer = generateKeyPair("ed25519");
+      const message = input("first");
+      assert.equal(
+        await outcome(node.verify(keyJob(signer, message.slice()))),
+        `valid ${toHex(sha256(message))}`,
+      );
+      assert.equal(node.stats().restarts, 0);
+    } finally {
+      await lazy.close();
+      await node.close();
+    }
+    assert.equal(node.stats().threads, 0);
+  });
+
   it("answers every hostile signature as the main thread does, the digest with each valid one", async () => {
     const cases = await hostileJobs();
     const pool = new VerifierPool({ workers: 2, maxBatchJobs: 4, logger: silentLogger });
