@@ -168,18 +168,11 @@ export class Sequencer {
     this.#maxQueued = options.maxQueuedCalls ?? 10_000;
     this.#idleGapMs =
       options.idleSignatureGapMs === undefined ? DEFAULT_IDLE_SIGNATURE_GAP_MS : options.idleSignatureGapMs;
-    this.#waitBound =
-      options.unsignedWaitBound !== undefined
-        ? options.unsignedWaitBound
-        : this.#idleGapMs === null
-          ? null
-          : DEFAULT_UNSIGNED_WAIT_BOUND;
-    this.#linger =
-      options.batchLinger !== undefined
-        ? options.batchLinger
-        : this.#idleGapMs === null
-          ? null
-          : DEFAULT_BATCH_LINGER;
+    // Both default to off when idle signatures are off (`idleSignatureGapMs` null).
+    const unlessIdleOff = <T>(value: T | null | undefined, fallback: T): T | null =>
+      value !== undefined ? value : this.#idleGapMs === null ? null : fallback;
+    this.#waitBound = unlessIdleOff(options.unsignedWaitBound, DEFAULT_UNSIGNED_WAIT_BOUND);
+    this.#linger = unlessIdleOff(options.batchLinger, DEFAULT_BATCH_LINGER);
     this.#lastSignatureMs = options.now();
   }
 

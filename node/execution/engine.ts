@@ -91,10 +91,12 @@ export interface EngineOptions {
 }
 
 /**
- * Least time between two durable KV commits of an engine, ms. The node asks for a KV commit at
- * every consensus commit (hundreds a second under load), and each LMDB commit has a fixed cost
- * (~100 µs of this thread, ~200 µs more elsewhere: lmdb-js's write thread and the fsync); paced,
- * a commit joins the next write and the fixed cost is paid at most 50 times a second. The ledger
+ * Least time between two durable KV commits of an engine, ms. The node asks for a KV commit as
+ * its consensus commit point moves, at most every 100 ms or 1,024 entries (node/replica-batch.ts),
+ * or at once when the replica flushes (a rollback, a role change, a snapshot install), and each
+ * LMDB commit has a fixed cost (~100 µs of this thread, ~200 µs more elsewhere: lmdb-js's write
+ * thread and the fsync); paced, a commit joins the next write and the fixed cost is paid at most
+ * 50 times a second. The ledger
  * is the source of truth (a restart replays above the KV's committed version), so this only
  * moves when a version is durable in the KV, never what the KV holds.
  */

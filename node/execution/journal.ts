@@ -6,8 +6,9 @@
  * (or the one retried) was queued against. The ledger cannot serve that replay: it runs ahead of
  * the request queue (entries appended, or truncated, whose KV apply or rollback is still queued).
  *
- * Bounded by the uncommitted window: the replica commits the KV at every consensus commit, the
- * leader stops executing beyond `maxUncommittedEntries`.
+ * Bounded by the uncommitted window plus what a held-back KV commit covers: the replica asks for
+ * a KV commit as its consensus commit point moves, at most 100 ms or 1,024 entries apart
+ * (node/replica-batch.ts), and the leader stops executing beyond `maxUncommittedEntries`.
  */
 import { assert } from "../../sdk/assert.js";
 import type { VersionedWriteSet } from "./protocol.js";

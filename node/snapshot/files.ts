@@ -15,8 +15,9 @@
  * (Snapshots keeps one queue of file writes).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { writeDurableParts } from "../state-file.js";
 
 const NAME = /^snapshot-(\d{16})\.(pending|committed)$/;
 
@@ -89,36 +90,5 @@ export class SnapshotFiles {
   /** `remove` off the main thread: unlinking a file of the whole state can take milliseconds. */
   #removeAsync(seqno: number, kind: "pending" | "committed"): Promise<void> {
     return rm(this.#path(seqno, kind), { force: true });
-  }
-}
-
-/**
- * Writes the concatenation of `parts` to `path` atomically and durably, off the main thread: temp
- * file, every byte written, fsync, rename over `path`, fsync of the folder. A crash leaves either
- * the old file or the new one (and at worst a `.tmp` file, removed when SnapshotFiles opens).
- */
-export async function writeDurableParts(path: string, parts: readonly Uint8Array[]): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, "w", 0o600);
-  try {
-    let position = 0;
-    for (const part of parts) {
-      // A write may be short (the kernel caps one call): loop until the part is on its way.
-      for (let done = 0; done < part.length; ) {
-        const { bytesWritten } = await file.write(part, done, part.length - done, position);
-        done += bytesWritten;
-        position += bytesWritten;
-      }
-    }
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-  const dir = await open(dirname(path), "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }

@@ -79,7 +79,7 @@ function aadOf(seqno: number): Uint8Array {
   return aad;
 }
 
-/** Bytes sealed or hashed between two pauses of `encodeBodyPartsSliced`. */
+/** Bytes sealed or hashed between two pauses (`encodeBodyPartsSliced`, `digestSliced`). */
 const SLICE_BYTES = 1024 * 1024;
 
 /** The body's fields in canonical (sorted) order. */
@@ -153,13 +153,21 @@ export async function encodeBodyPartsSliced(
     }
   }
   assert(pos === total, "snapshot body: the encoded length is as computed");
+  return { body, digest: await digestSliced(body, pause) };
+}
+
+/** SHA-256 of `bytes`, hashed SLICE_BYTES at a time, awaiting `pause()` after each slice. */
+export async function digestSliced(bytes: Uint8Array, pause: () => Promise<void>): Promise<Uint8Array> {
   const hash = createHash("sha256");
-  for (let at = 0; at < body.length; at += SLICE_BYTES) {
-    hash.update(body.subarray(at, at + SLICE_BYTES));
+  for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
+    hash.update(bytes.subarray(at, at + SLICE_BYTES));
     await pause();
   }
-  return { body, digest: new Uint8Array(hash.digest()) };
+  return new Uint8Array(hash.digest());
 }
+
+/** Lets the event loop run: the pause between two slices of sealing or hashing. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** SHA-256 of the body: what the evidence transaction records. */
 export function bodyDigest(body: Uint8Array): Uint8Array {

@@ -7,7 +7,7 @@
  */
 import type { LedgerSecret } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
-import { encodeBodyPartsSliced, type SnapshotState } from "./format.js";
+import { encodeBodyPartsSliced, nextTurn, type SnapshotState } from "./format.js";
 
 /** A body, its digest (bodyDigest) and how many KV rows it holds. */
 export interface TakenBody {
@@ -15,9 +15,6 @@ export interface TakenBody {
   readonly digest: Uint8Array;
   readonly rows: number;
 }
-
-/** Lets the event loop run between two slices of sealing or hashing. */
-const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Reads the committed KV at `state.seqno` and encodes the body with `secret()` (read once the
@@ -39,7 +36,7 @@ export function takeSnapshotBody(
       read.publicBytes,
       read.privateBytes,
       key,
-      pause,
+      nextTurn,
     );
     return { body, digest, rows: read.rows };
   });

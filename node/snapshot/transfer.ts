@@ -15,7 +15,6 @@
  * transfer: the snapshot itself is verified by `SnapshotPort.install` against the pinned service
  * identity.
  */
-import { createHash } from "node:crypto";
 import { decode, encode } from "../../sdk/codec.js";
 import { equalBytes, toHex } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -23,6 +22,7 @@ import { sha256 } from "../../runtime/crypto.js";
 import type { ConsensusNode } from "../consensus/node.js";
 import type { Logger } from "../log.js";
 import type { NodeId, Transport } from "../transport/types.js";
+import { digestSliced, nextTurn } from "./format.js";
 import type { SnapshotPort } from "./port.js";
 
 /** Bytes of snapshot per chunk: well within the transport's ~1 MiB message cap with framing. */
@@ -32,8 +32,6 @@ export const MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024 * 1024;
 /** How long one chunk request may take, and how many failed requests in a row end a transfer. */
 export const SNAPSHOT_CHUNK_TIMEOUT_MS = 10_000;
 export const SNAPSHOT_CHUNK_ATTEMPTS = 5;
-/** Bytes of a snapshot hashed per turn of the event loop when it is offered. */
-const HASH_SLICE_BYTES = 1024 * 1024;
 /** Progress is logged at most this often while a transfer runs. */
 const PROGRESS_LOG_MS = 2_000;
 
@@ -96,9 +94,9 @@ export class SnapshotSource {
    * port's seqno is compared first: a snapshot already offered, or already read, is not read
    * again (it was read, whole, from disk on every refresh of every node, the largest cost of a
    * follower's clock). A newer one is read (`readLatest`, off the main thread) and hashed in
-   * slices of HASH_SLICE_BYTES between turns of the event loop, then offered; the promise resolves once that is done
-   * (the clock does not wait for it; tests do). A failed read is logged and retried on the next
-   * refresh.
+   * 1 MiB slices between turns of the event loop (format.ts `digestSliced`), then offered; the
+   * promise resolves once that is done (the clock does not wait for it; tests do). A failed read
+   * is logged and retried on the next refresh.
    */
   refresh(consensus: Pick<ConsensusNode, "offerSnapshot">): Promise<void> {
     const seqno = this.port.latestSeqno();
@@ -125,12 +123,7 @@ export class SnapshotSource {
     const latest = await this.port.readLatest();
     if (latest === undefined) return undefined;
     // Hashed in slices between turns of the event loop (WebCrypto's digest would copy the bytes).
-    const hash = createHash("sha256");
-    for (let at = 0; at < latest.bytes.length; at += HASH_SLICE_BYTES) {
-      hash.update(latest.bytes.subarray(at, at + HASH_SLICE_BYTES));
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    const digest = new Uint8Array(hash.digest());
+    const digest = await digestSliced(latest.bytes, nextTurn);
     return { seqno: latest.seqno, view: latest.view, bytes: latest.bytes, digest };
   }
 

@@ -12,7 +12,8 @@ import { describe, it } from "node:test";
 import { concatBytes } from "../../sdk/bytes.js";
 import { encode } from "../../sdk/codec.js";
 import type { Receipt } from "../../sdk/receipt.js";
-import { SnapshotFiles, writeDurableParts } from "../../node/snapshot/files.js";
+import { SnapshotFiles } from "../../node/snapshot/files.js";
+import { writeDurableParts } from "../../node/state-file.js";
 import {
   decodeFile,
   encodeFile,
