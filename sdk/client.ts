@@ -78,9 +78,11 @@ export interface ClientOptions {
   readonly encoding?: BodyEncoding;
   /**
    * Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default
-   * 5), with exponential backoff from `backoffMs` (default 50, at most 1 s); `OutcomeUnknown` is
-   * resent until `outcomeTimeoutMs`. The first NotLeader or OutcomeUnknown answer (leadership
-   * moved) restarts the backoff from `backoffMs`: the next node can likely take the request now.
+   * 5); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. A failed attempt moves on to the next
+   * node at once until every node has failed since the last pause; then the client pauses, with
+   * exponential backoff from `backoffMs` (default 50, at most 1 s). The first NotLeader or
+   * OutcomeUnknown answer (leadership moved) starts a fresh pass and restarts the backoff from
+   * `backoffMs`: the next node can likely take the request now.
    */
   readonly retries?: number;
   readonly backoffMs?: number;
@@ -302,15 +304,25 @@ export class Client {
     init: { method: string; body?: Uint8Array; headers?: Readonly<Record<string, string>> },
   ): Promise<T> {
     const attempts = this.options.retries ?? 5;
+    const nodes = this.options.nodes.length;
     let backoff = this.options.backoffMs ?? 50;
     let lastError: unknown;
     /** Set at the first OutcomeUnknown: resends until then do not count as attempts. */
     let outcomeDeadline: number | undefined;
-    /** Set at the first NotLeader or OutcomeUnknown: the backoff restarted from the base then. */
+    /** Set at the first NotLeader or OutcomeUnknown: the pass and backoff restarted then. */
     let leadershipMoved = false;
+    /** Attempts that failed since the last pause: one pass over the nodes goes without one. */
+    let failedInPass = 0;
+    /** After a failed attempt: on to the next node at once, or pause once every node has failed. */
+    const next = async (): Promise<void> => {
+      if (++failedInPass < nodes) return;
+      failedInPass = 0;
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    };
     let sent = 0;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const node = (this.preferred + sent++) % this.options.nodes.length;
+      const node = (this.preferred + sent++) % nodes;
       const base = this.options.nodes[node]!;
       let response: Response;
       try {
@@ -321,8 +333,7 @@ export class Client {
         });
       } catch (err) {
         lastError = new TreatyError("Unavailable", `${base}: ${(err as Error).message}`);
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        await next();
         continue;
       }
       const bytes = new Uint8Array(await response.arrayBuffer());
@@ -349,13 +360,13 @@ export class Client {
       if (!leadershipMoved && (error.code === "OutcomeUnknown" || error.code === "NotLeader")) {
         // The first answer that leadership moved: a live node held the request until it knew
         // (nodes wait for a new leader during an election), so the next node can likely take it
-        // now. The pause starts again from the base rather than from one grown by the failures
-        // before (after a leader's crash those would add up to a second to the failover).
+        // now. A fresh pass starts, and the backoff from the base rather than from one grown by
+        // the failures before (after a leader's crash those would add up to a second).
         leadershipMoved = true;
+        failedInPass = 0;
         backoff = this.options.backoffMs ?? 50;
       }
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      await next();
     }
     throw lastError;
   }

@@ -1,6 +1,7 @@
 /**
- * The SDK's pauses between attempts, with mocked timers: exponential after failures, started
- * again from `backoffMs` at the first answer that leadership moved (NotLeader, OutcomeUnknown).
+ * The SDK's pauses between attempts, with mocked timers: none within a pass over the nodes,
+ * exponential between passes, started again from `backoffMs` with a fresh pass at the first
+ * answer that leadership moved (NotLeader, OutcomeUnknown).
  */
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
@@ -40,28 +41,36 @@ describe("Client retry pauses", () => {
   beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
   afterEach(() => mock.timers.reset());
 
-  it("doubles the pause after each network error", async () => {
-    const { client, sent } = clientAnswering(["networkError", "networkError", "networkError", "ok"]);
+  it("tries the next node at once after a network error, and pauses, doubling, once every node failed", async () => {
+    const { client, sent } = clientAnswering([
+      "networkError",
+      "networkError",
+      "networkError",
+      "networkError",
+      "networkError",
+      "networkError",
+      "ok",
+    ]);
     const status = client.status();
     await settle();
-    assert.equal(sent(), 1);
-    for (const [pause, count] of [
-      [50, 2],
-      [100, 3],
-      [200, 4],
+    assert.equal(sent(), 2, "the second node was tried without a pause");
+    for (const [pause, before, after] of [
+      [50, 2, 4],
+      [100, 4, 6],
+      [200, 6, 7],
     ] as const) {
       mock.timers.tick(pause - 1);
       await settle();
-      assert.equal(sent(), count - 1, `still waiting before ${pause} ms`);
+      assert.equal(sent(), before, `still waiting before ${pause} ms`);
       mock.timers.tick(1);
       await settle();
-      assert.equal(sent(), count);
+      assert.equal(sent(), after, `a pass over both nodes after the ${pause} ms pause`);
     }
     assert.deepEqual(await status, { role: "leader" });
   });
 
   for (const moved of ["OutcomeUnknown", "NotLeader"] as const) {
-    it(`restarts from backoffMs at the first ${moved} (the next node can take the request), then doubles again`, async () => {
+    it(`starts a fresh pass, and the backoff from backoffMs, at the first ${moved}`, async () => {
       const { client, sent } = clientAnswering([
         "networkError",
         "networkError",
@@ -72,23 +81,16 @@ describe("Client retry pauses", () => {
       ]);
       const status = client.status();
       await settle();
-      for (const pause of [50, 100, 200]) {
-        mock.timers.tick(pause);
-        await settle();
-      }
-      assert.equal(sent(), 4, `the fourth request was answered ${moved}`);
+      assert.equal(sent(), 2);
+      mock.timers.tick(50);
+      await settle();
+      assert.equal(sent(), 5, `the request answered ${moved} went at once to the next node`);
       mock.timers.tick(49);
       await settle();
-      assert.equal(sent(), 4);
+      assert.equal(sent(), 5, "a second answer in a row ends the pass: a pause");
       mock.timers.tick(1);
       await settle();
-      assert.equal(sent(), 5, "resent after backoffMs, not after the 400 ms the failures had grown to");
-      mock.timers.tick(99);
-      await settle();
-      assert.equal(sent(), 5, "a second answer in a row does not restart the pause again");
-      mock.timers.tick(1);
-      await settle();
-      assert.equal(sent(), 6);
+      assert.equal(sent(), 6, "of backoffMs, not of the 100 ms the failures had grown to");
       assert.deepEqual(await status, { role: "leader" });
     });
   }
