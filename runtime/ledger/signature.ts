@@ -18,7 +18,7 @@ import { decode, encode } from "../../sdk/codec.js";
 import { type Curve, isCurve, type KeyPair, keyId, type PublicKey, sign } from "../../sdk/keys.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { endorsementMessage, signedRootMessage } from "../../sdk/receipt.js";
-import { verifySignature } from "../crypto.js";
+import { ed25519Signer, verifySignature } from "../crypto.js";
 import { corrupt, type EntryHeader } from "./entry.js";
 
 /** The service identity's endorsement of one node key. */
@@ -311,12 +311,22 @@ const ED25519_PKCS8_PREFIX = new Uint8Array([
 ]);
 const privateKeyObjects = new WeakMap<KeyPair, KeyObject>();
 
+/** libsodium signers of ed25519 key pairs (runtime/crypto.ts `ed25519Signer`), or null: use OpenSSL. */
+const sodiumSigners = new WeakMap<KeyPair, ((message: Uint8Array) => Uint8Array) | null>();
+
 /**
- * Signs like `sdk/keys.sign`, through node:crypto for ed25519 (~15x faster; ed25519 signatures
- * are deterministic, so the bytes are identical, which the tests check). Other curves use noble.
+ * Signs like `sdk/keys.sign`, through libsodium for ed25519 (~20-29 µs), or node:crypto where the
+ * addon does not load (~53 µs; noble is ~15x slower). ed25519 signatures are deterministic, so
+ * the bytes are identical, which the tests check. Other curves use noble.
  */
 export function signFast(key: KeyPair, message: Uint8Array): Uint8Array {
   if (key.curve !== "ed25519") return sign(key, message);
+  let signer = sodiumSigners.get(key);
+  if (signer === undefined) {
+    signer = ed25519Signer(key.privateKey);
+    sodiumSigners.set(key, signer);
+  }
+  if (signer !== null) return signer(message);
   let object = privateKeyObjects.get(key);
   if (object === undefined) {
     object = createPrivateKey({

@@ -9,7 +9,8 @@ import { decode, encodeCanonical } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, sign } from "../../sdk/keys.js";
 import { encodeLeafData, verifyReceipt } from "../../sdk/receipt.js";
-import { verifySignature } from "../../runtime/crypto.js";
+import { ed25519Signer, verifySignature } from "../../runtime/crypto.js";
+import { createPrivateKey, sign as opensslSign } from "node:crypto";
 import {
   decodeEntry,
   decodePublicWrites,
@@ -100,6 +101,35 @@ describe("Ledger entries", () => {
     }
     const p256 = generateKeyPair("p256");
     assert.ok(verifySignature(p256, utf8.encode("m"), signFast(p256, utf8.encode("m"))));
+  });
+
+  it("signs ed25519 with libsodium byte-for-byte like OpenSSL and noble (public key derived from the seed)", () => {
+    const opensslOf = (seed: Uint8Array, message: Uint8Array): string =>
+      toHex(
+        opensslSign(
+          null,
+          message,
+          createPrivateKey({
+            key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]),
+            format: "der",
+            type: "pkcs8",
+          }),
+        ),
+      );
+    for (const size of [0, 1, 32, 200, 5000]) {
+      const key = generateKeyPair("ed25519");
+      const message = new Uint8Array(size).map((_, i) => (i * 31 + size) & 0xff);
+      const signer = ed25519Signer(key.privateKey);
+      assert.ok(signer !== null, "sodium-native loads: libsodium signs");
+      const expected = opensslOf(key.privateKey, message);
+      assert.equal(toHex(signer(message)), expected);
+      assert.equal(toHex(sign(key, message)), expected);
+      assert.equal(toHex(signFast(key, message)), expected);
+      // A key pair whose public half is wrong signs as OpenSSL does: with the seed's own key.
+      const wrong = { ...key, publicKey: generateKeyPair("ed25519").publicKey };
+      assert.equal(toHex(signFast(wrong, message)), expected);
+    }
+    assert.equal(ed25519Signer(new Uint8Array(31)), null, "a seed of another length has no signer");
   });
 
   it("the light leaf decoding used for old tree chunks agrees with the full one", () => {

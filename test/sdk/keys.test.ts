@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { createPublicKey, verify as opensslVerify } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
-import { sha256, verifySignature } from "../../runtime/crypto.js";
+import { ed25519Verifier, sha256, verifySignature } from "../../runtime/crypto.js";
 import { fromHex, toHex, utf8 } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import {
@@ -131,6 +132,97 @@ describe("keys", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  describe("ed25519 on the node: libsodium first, OpenSSL's answers", () => {
+    const ED25519_SPKI = fromHex("302a300506032b6570032100");
+    /** What OpenSSL alone (node:crypto, as before libsodium) answers. */
+    const openssl = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean => {
+      try {
+        const key = createPublicKey({
+          key: Buffer.from([...ED25519_SPKI, ...publicKey]),
+          format: "der",
+          type: "spki",
+        });
+        return opensslVerify(null, message, key, signature);
+      } catch {
+        return false;
+      }
+    };
+    // ed25519's group order L, little-endian: S + L is the non-canonical twin of S.
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    const addL = (s: Uint8Array): Uint8Array => {
+      let n = 0n;
+      for (let i = 31; i >= 0; i--) n = (n << 8n) | BigInt(s[i]!);
+      n += L;
+      const out = new Uint8Array(32);
+      for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+      return out;
+    };
+    // Small-order points (identity, order 2, 4, 8, with and without the sign bit) and
+    // non-canonical encodings (y = p, y = p + 1): libsodium refuses them all as keys.
+    const odd = [
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0000000000000000000000000000000000000000000000000000000000000080",
+      "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+      "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+      "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+      "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+      "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ].map((hex) => fromHex(hex));
+
+    it("checks with libsodium in this process (sodium-native loads)", () => {
+      assert.equal(ed25519Verifier(), "libsodium+openssl");
+    });
+
+    it("answers what OpenSSL answers on valid, mutated, non-canonical and small-order inputs", () => {
+      const key = generateKeyPair("ed25519");
+      const message = utf8.encode("treaty request bytes");
+      const signature = sign(key, message);
+      const cases: Array<[string, Uint8Array, Uint8Array, Uint8Array]> = [
+        ["valid", key.publicKey, message, signature],
+        ["empty message", key.publicKey, new Uint8Array(0), sign(key, new Uint8Array(0))],
+        [
+          "S + L",
+          key.publicKey,
+          message,
+          new Uint8Array([...signature.subarray(0, 32), ...addL(signature.subarray(32))]),
+        ],
+        ["other message", key.publicKey, utf8.encode("other"), signature],
+      ];
+      for (const point of odd) {
+        // R a small-order point, S zero: [S]B = R + [k]A holds whenever [k]A is the identity.
+        for (const r of odd)
+          cases.push([
+            `key ${toHex(point)} R ${toHex(r)}`,
+            point,
+            message,
+            new Uint8Array([...r, ...new Uint8Array(32)]),
+          ]);
+        cases.push([`key ${toHex(point)}, a real signature`, point, message, signature]);
+      }
+      let refusedByLibsodiumOnly = 0;
+      for (const [what, publicKey, m, sig] of cases) {
+        const expected = openssl(publicKey, m, sig);
+        assert.equal(verifySignature({ curve: "ed25519", publicKey }, m, sig), expected, what);
+        if (expected && odd.some((p) => toHex(p) === toHex(publicKey))) refusedByLibsodiumOnly++;
+      }
+      // libsodium refuses every small-order key; OpenSSL accepts some of these (the identity key
+      // with R the identity and S zero, for any message): only the fallback answers them as before.
+      assert.ok(refusedByLibsodiumOnly > 0, "some vector is accepted by OpenSSL and refused by libsodium");
+      assert.equal(
+        verifySignature(
+          { curve: "ed25519", publicKey: odd[0]! },
+          message,
+          new Uint8Array([...odd[0]!, ...new Uint8Array(32)]),
+        ),
+        true,
+        "OpenSSL's answer for the identity key",
+      );
+    });
   });
 
   it("parsePublicKey names the field", () => {
