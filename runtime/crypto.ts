@@ -11,7 +11,7 @@ import { createPublicKey, hash, type KeyObject, randomBytes, verify as nodeVerif
 import { createRequire } from "node:module";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { concatBytes, toHex } from "../sdk/bytes.js";
-import { type PublicKey, uncompressedPoint } from "../sdk/keys.js";
+import { isSmallOrderEd25519, type PublicKey, uncompressedPoint } from "../sdk/keys.js";
 
 /**
  * SHA-256 of `data` (a string is hashed as UTF-8). One-shot (no Hash object), and the digest
@@ -39,19 +39,24 @@ const P256_ORDER_HALF = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9ca
 const SECP256K1_ORDER_HALF = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n >> 1n;
 const KEY_CACHE_LIMIT = 4096;
 
-/** KeyObjects are costly to build (~100 µs); callers are few and stable, so cache them. */
-const keyCache = new Map<string, KeyObject>();
+/**
+ * KeyObjects are costly to build (~100 µs); callers are few and stable, so cache them. null: a
+ * small-order ed25519 key, under which no signature is accepted (see `isSmallOrderEd25519`).
+ */
+const keyCache = new Map<string, KeyObject | null>();
 
-function keyObject(key: PublicKey): KeyObject {
+function keyObject(key: PublicKey): KeyObject | null {
   const cacheKey = `${key.curve}:${toHex(key.publicKey)}`;
   let object = keyCache.get(cacheKey);
   if (object === undefined) {
     if (key.curve === "ed25519") {
-      object = createPublicKey({
-        key: Buffer.from(concatBytes(ED25519_SPKI_PREFIX, key.publicKey)),
-        format: "der",
-        type: "spki",
-      });
+      object = isSmallOrderEd25519(key.publicKey)
+        ? null
+        : createPublicKey({
+            key: Buffer.from(concatBytes(ED25519_SPKI_PREFIX, key.publicKey)),
+            format: "der",
+            type: "spki",
+          });
     } else {
       const point = uncompressedPoint(key);
       object = createPublicKey({
@@ -141,9 +146,10 @@ export function ed25519Verifier(): "libsodium+openssl" | "openssl" {
  * has no optimised ed25519 arithmetic). libsodium accepts a subset of what OpenSSL accepts: the
  * same cofactorless equation over the same bytes, plus refusals of its own (a non-canonical or
  * small-order key or R). So its `true` is OpenSSL's answer, and only a signature it refuses is
- * checked again by OpenSSL, whose answer stands: the answers are OpenSSL's, input for input, as
- * before (test/sdk/keys.test.ts checks the two on hostile inputs). A valid signature costs one
- * libsodium check; an invalid one both.
+ * checked again by OpenSSL, whose answer stands: the answers are OpenSSL's, input for input
+ * (test/sdk/keys.test.ts checks the two on hostile inputs), except under a small-order key, where
+ * OpenSSL accepts forgeries (R = the key, S = 0, for any message) and nothing is accepted here, as
+ * in `sdk/keys.verify`. A valid signature costs one libsodium check; an invalid one both.
  */
 export function verifySignature(key: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
   try {
@@ -151,14 +157,15 @@ export function verifySignature(key: PublicKey, message: Uint8Array, signature: 
     if (key.curve === "ed25519") {
       if (key.publicKey.length !== 32) return false;
       if (sodiumAccepts(signature, message, key.publicKey)) return true;
-      return nodeVerify(null, message, keyObject(key), signature);
+      const object = keyObject(key);
+      return object !== null && nodeVerify(null, message, object, signature);
     }
     if (key.publicKey.length !== 33) return false;
     const s = BigInt(`0x${toHex(signature.subarray(32))}`);
     const r = BigInt(`0x${toHex(signature.subarray(0, 32))}`);
     if (r === 0n || s === 0n || s > (key.curve === "p256" ? P256_ORDER_HALF : SECP256K1_ORDER_HALF))
       return false;
-    return nodeVerify("sha256", message, { key: keyObject(key), dsaEncoding: "ieee-p1363" }, signature);
+    return nodeVerify("sha256", message, { key: keyObject(key)!, dsaEncoding: "ieee-p1363" }, signature);
   } catch {
     return false;
   }

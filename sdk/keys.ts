@@ -121,7 +121,27 @@ export function parsePublicKey(curve: unknown, publicKeyHex: unknown, field = "p
   if (publicKey.length !== PUBLIC_KEY_BYTES[curve] || !isValidPoint(curve, publicKey)) {
     throw new TreatyError("MalformedRequest", `${field}: not a valid ${curve} public key`);
   }
+  if (curve === "ed25519" && isSmallOrderEd25519(publicKey)) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `${field}: a small-order ed25519 key (anyone can make signatures that verify under it)`,
+    );
+  }
   return { curve, publicKey };
+}
+
+/**
+ * Whether a 32-byte ed25519 public key is a point of small order (or no point at all). Under such
+ * a key, signatures that verify under the cofactorless check OpenSSL makes can be made without
+ * any private key (for instance R = the key, S = 0 for any message): nodes never register one and
+ * never accept a signature under one, as `verify` here never does.
+ */
+export function isSmallOrderEd25519(publicKey: Uint8Array): boolean {
+  try {
+    return ed25519.Point.fromBytes(publicKey).isSmallOrder();
+  } catch {
+    return true;
+  }
 }
 
 function isValidPoint(curve: Curve, publicKey: Uint8Array): boolean {
