@@ -12,6 +12,11 @@
  * Error with its name and message. It reaches into the library's private fields, so
  * `installDirectCalls` checks each one and throws when the library's shape differs (a dependency
  * upgrade then fails every sandbox boot loudly, never silently).
+ *
+ * The other direction has direct paths too, for the sandbox's one guest call per contract call:
+ * `callDirect` (the library's `callFunction` without its argv copy and wrapper objects),
+ * `isGuestString` (its `typeof(h) === "string"` without decoding the type name) and `newString`
+ * (below). They use the same ffi functions as the library, checked by `installDirectCalls`.
  */
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { assert } from "../../sdk/assert.js";
