@@ -20,6 +20,8 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  * Object.prototype or null) whose own properties are enumerable string-keyed data properties.
  */
 export function jsonProblem(value: unknown, path: string): string | undefined {
+  // Strings, booleans and null (most values and results) need no list of parents.
+  if (typeof value === "string" || typeof value === "boolean" || value === null) return undefined;
   return check(value, path, []);
 }
 

@@ -48,18 +48,16 @@ export function isKeyKind(kind: unknown): kind is KeyKind {
 }
 
 const view = new DataView(new ArrayBuffer(8));
-/** Two hex digits per byte value, built once (the API is instantiated once per sandbox context). */
-const BYTE_HEX: readonly string[] = Array.from(
-  { length: 256 },
-  (_, b) => (b < 16 ? "0" : "") + b.toString(16),
-);
 const NUMBER_KEY = /^[0-9a-f]{16}$/;
-/** Typed-array views of one double: element access is cheaper than DataView calls in QuickJS. */
+/**
+ * A double and its two 32-bit words (typed-array element access is cheaper than DataView calls
+ * in QuickJS); `HIGH_WORD` indexes the most significant word (1 on little-endian hosts).
+ */
 const double = new Float64Array(1);
-const doubleBytes = new Uint8Array(double.buffer);
-/** Index of the most significant byte of `double` in `doubleBytes` (7 on little-endian hosts). */
-const MSB = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
-const STEP = MSB === 7 ? -1 : 1;
+const doubleWords = new Uint32Array(double.buffer);
+const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+/** Leading zeros that pad a hex string of `length` digits (1 to 8) to 8. */
+const WORD_PADDING: readonly string[] = ["", "0000000", "000000", "00000", "0000", "000", "00", "0", ""];
 /** Any UTF-16 surrogate: most keys have none, and a native test is cheaper than a loop. */
 const SURROGATE = /[\ud800-\udfff]/;
 
@@ -189,11 +187,17 @@ function decodeTuple(kind: readonly ScalarKeyKind[], encoded: string): Array<str
 
 function encodeNumber(value: number): string {
   double[0] = value === 0 ? 0 : value;
-  const negative = doubleBytes[MSB]! >= 0x80;
-  const flip = negative ? 0xff : 0;
-  let out = BYTE_HEX[doubleBytes[MSB]! ^ (negative ? 0xff : 0x80)]!;
-  for (let i = 1, at = MSB + STEP; i < 8; i++, at += STEP) out += BYTE_HEX[doubleBytes[at]! ^ flip]!;
-  return out;
+  const high = doubleWords[HIGH_WORD]!;
+  // Negative: every bit flipped; otherwise the sign bit set. Two native number-to-hex calls cost
+  // QuickJS less than eight table lookups and concatenations (~1 µs less per key).
+  if (high >= 0x80000000) return hexWord(~high >>> 0) + hexWord(~doubleWords[1 - HIGH_WORD]! >>> 0);
+  return hexWord((high | 0x80000000) >>> 0) + hexWord(doubleWords[1 - HIGH_WORD]!);
+}
+
+/** `word` (an unsigned 32-bit integer) as 8 lowercase hex digits. */
+function hexWord(word: number): string {
+  const hex = word.toString(16);
+  return WORD_PADDING[hex.length]! + hex;
 }
 
 /** Index of the first unpaired surrogate in `text`, or -1. */

@@ -83,9 +83,15 @@ export class TxHost implements GuestHost {
   readonly #publicOnly: boolean;
   readonly #noState: string | undefined;
   readonly #events: ContractEvent[] = [];
-  readonly #maps = new Map<string, string>();
+  /**
+   * The last local map name resolved and its store name: a call mostly names one or two maps,
+   * and a Map made for every call cost more than resolving the odd name again.
+   */
+  #lastLocal: string | undefined;
+  #lastName = "";
   #randomCounter = 0;
-  #randomPool: Uint8Array = new Uint8Array(0);
+  /** Random bytes not handed out yet (undefined until the first randomBytes call). */
+  #randomPool: Uint8Array | undefined;
 
   constructor(options: TxHostOptions) {
     this.#tx = options.tx;
@@ -173,14 +179,15 @@ export class TxHost implements GuestHost {
         `randomBytes(length): expected an integer from 0 to ${MAX_RANDOM_BYTES}, got ${length}`,
       );
     }
-    while (this.#randomPool.length < length) {
+    let pool = this.#randomPool ?? new Uint8Array(0);
+    while (pool.length < length) {
       const counter = new Uint8Array(4);
       new DataView(counter.buffer).setUint32(0, this.#randomCounter++);
       const block = sha256(concatBytes(this.#seed, counter));
-      this.#randomPool = concatBytes(this.#randomPool, block);
+      pool = concatBytes(pool, block);
     }
-    const out = this.#randomPool.subarray(0, length);
-    this.#randomPool = this.#randomPool.subarray(length);
+    const out = pool.subarray(0, length);
+    this.#randomPool = pool.subarray(length);
     return toHex(out);
   }
 
@@ -200,17 +207,16 @@ export class TxHost implements GuestHost {
 
   #map(local: string): string {
     if (this.#noState !== undefined) throw new TreatyError("MapAccessDenied", this.#noState);
-    let name = this.#maps.get(local);
-    if (name === undefined) {
-      if (this.#publicOnly && (typeof local !== "string" || !local.startsWith(PUBLIC))) {
-        throw new TreatyError(
-          "MapAccessDenied",
-          `map ${JSON.stringify(String(local).slice(0, 80))}: ${this.#contract} may use public maps only ("public:name")`,
-        );
-      }
-      name = storeMapName(this.#contract, local);
-      this.#maps.set(local, name);
+    if (this.#lastLocal !== undefined && local === this.#lastLocal) return this.#lastName;
+    if (this.#publicOnly && (typeof local !== "string" || !local.startsWith(PUBLIC))) {
+      throw new TreatyError(
+        "MapAccessDenied",
+        `map ${JSON.stringify(String(local).slice(0, 80))}: ${this.#contract} may use public maps only ("public:name")`,
+      );
     }
+    const name = storeMapName(this.#contract, local);
+    this.#lastLocal = local;
+    this.#lastName = name;
     return name;
   }
 

@@ -37,8 +37,11 @@ export interface OverlayWrite {
 
 interface AppliedVersion {
   readonly version: number;
-  /** The keys this version wrote, as `[map name, hex]`. */
-  readonly keys: ReadonlyArray<readonly [map: string, hex: string]>;
+  /**
+   * The writes of this version as they were added (their map and hex name the key): kept as
+   * given, not copied into `[map, hex]` pairs (one array less per write of every version).
+   */
+  readonly keys: readonly OverlayWrite[];
 }
 
 /**
@@ -73,12 +76,14 @@ export class Overlay {
     return this.versions.length;
   }
 
-  /** Adds the writes of `version`, which must be above every version held. */
+  /**
+   * Adds the writes of `version`, which must be above every version held. The overlay keeps
+   * `writes` itself (the array and its objects): the caller hands it over and never changes it.
+   */
   add(version: number, writes: readonly OverlayWrite[]): void {
     const last = this.versions[this.versions.length - 1];
     assert(last === undefined || version > last.version, "overlay versions increase");
     if (writes.length === 0) return;
-    const keys: (readonly [string, string])[] = [];
     for (const { map, key, hex, value } of writes) {
       let index = this.maps.get(map.name);
       if (index === undefined) {
@@ -91,9 +96,8 @@ export class Overlay {
         index.set(hex, record);
       }
       record.writes.push({ version, value });
-      keys.push([map.name, hex]);
     }
-    this.versions.push({ version, keys });
+    this.versions.push({ version, keys: writes });
   }
 
   /** The record of a key, if the overlay holds any write of it. */
@@ -126,8 +130,8 @@ export class Overlay {
     for (const applied of this.versions) {
       if (applied.version <= from) continue;
       if (applied.version > to) break;
-      for (const [map, hex] of applied.keys) {
-        const record = this.record(map, hex);
+      for (const { map, hex } of applied.keys) {
+        const record = this.record(map.name, hex);
         assert(record !== undefined, "every held version's keys are indexed");
         if (seen.has(record)) continue;
         seen.add(record);
@@ -144,7 +148,8 @@ export class Overlay {
     let count = 0;
     while (count < this.versions.length && this.versions[count]!.version <= version) count++;
     for (const applied of this.versions.splice(0, count)) {
-      for (const [map, hex] of applied.keys) {
+      for (const { map: ref, hex } of applied.keys) {
+        const map = ref.name;
         const index = this.maps.get(map);
         const record = index?.get(hex);
         if (index === undefined || record === undefined) continue;
@@ -167,7 +172,8 @@ export class Overlay {
   discardAbove(version: number): void {
     while (this.versions.length > 0 && this.versions[this.versions.length - 1]!.version > version) {
       const applied = this.versions.pop()!;
-      for (const [map, hex] of applied.keys) {
+      for (const { map: ref, hex } of applied.keys) {
+        const map = ref.name;
         const index = this.maps.get(map);
         const record = index?.get(hex);
         if (index === undefined || record === undefined) continue;

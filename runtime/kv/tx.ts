@@ -186,7 +186,8 @@ export class StoreTx implements KvTx {
    */
   overlayWrites(host: TxHost): OverlayWrite[] | undefined {
     if (host !== this.host) return undefined;
-    // The tx's own write records serve as the overlay's (Overlay.add keeps none of them).
+    // The tx's own write records serve as the overlay's (Overlay.add keeps them, unchanged, as
+    // its list of the version's writes; they are never modified).
     const out: OverlayWrite[] = [];
     for (const publicMaps of [true, false]) {
       for (const { map, writes } of this.layers()) {

@@ -18,7 +18,7 @@
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import type { GuestHost } from "./abi.js";
-import { newString } from "./direct-calls.js";
+import { isGuestString, newString } from "./direct-calls.js";
 import type { CallMeter } from "./meter.js";
 
 /** What the bridge needs from its sandbox. */
@@ -185,8 +185,7 @@ function parseArgs(
 ): ArgValue[] {
   // The wrapper always passes one string (lockdown.ts): the arguments length-prefixed and
   // concatenated, or their JSON array; no U+0000 or lone surrogate is lost in the C string.
-  const text =
-    handle !== undefined && context.typeof(handle) === "string" ? context.getString(handle) : undefined;
+  const text = handle !== undefined && isGuestString(context, handle) ? context.getString(handle) : undefined;
   const values =
     text === undefined ? undefined : text.startsWith("[") ? parseJsonArgs(text) : splitArgs(text, spec);
   if (values === undefined) throw new GuestError("TypeError", `__treatyHost.${name}: malformed arguments`);

@@ -12,6 +12,11 @@
  * Error with its name and message. It reaches into the library's private fields, so
  * `installDirectCalls` checks each one and throws when the library's shape differs (a dependency
  * upgrade then fails every sandbox boot loudly, never silently).
+ *
+ * The other direction has direct paths too, for the sandbox's one guest call per contract call:
+ * `callDirect` (the library's `callFunction` without its argv copy and wrapper objects),
+ * `isGuestString` (its `typeof(h) === "string"` without decoding the type name) and `newString`
+ * (below). They use the same ffi functions as the library, checked by `installDirectCalls`.
  */
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { assert } from "../../sdk/assert.js";
@@ -31,6 +36,10 @@ interface ContextInternals {
     QTS_DupValuePointer(ctx: Pointer, value: Pointer): Pointer;
     QTS_Throw(ctx: Pointer, error: Pointer): Pointer;
     QTS_NewString(ctx: Pointer, utf8: Pointer): Pointer;
+    QTS_Call(ctx: Pointer, fn: Pointer, thisValue: Pointer, argc: number, argv: Pointer): Pointer;
+    QTS_ResolveException(ctx: Pointer, maybeException: Pointer): Pointer;
+    QTS_FreeValuePointer(ctx: Pointer, value: Pointer): void;
+    QTS_Typeof(ctx: Pointer, value: Pointer): Pointer;
   };
   readonly module: {
     _malloc(bytes: number): Pointer;
@@ -38,6 +47,7 @@ interface ContextInternals {
     readonly HEAPU8: Uint8Array;
   };
   readonly memory: { heapValueHandle(value: Pointer): QuickJSHandle };
+  readonly undefined: { readonly value: Pointer };
   readonly cToHostCallbacks: ContextCallbacks;
   getFunction(fnId: number): (this: QuickJSHandle, ...args: QuickJSHandle[]) => unknown;
 }
@@ -66,6 +76,62 @@ export function newString(context: QuickJSContext, text: string): QuickJSHandle 
   } finally {
     module._free(pointer);
   }
+}
+
+/** How a direct guest call ended: its value, or what it threw (the caller disposes either). */
+export type DirectCallResult =
+  | { readonly value: QuickJSHandle; readonly error?: undefined }
+  | { readonly value?: undefined; readonly error: QuickJSHandle };
+
+/**
+ * `context.callFunction(fn, context.undefined, args)` without the library's wrappers: one argv
+ * array in the wasm heap, written in place, instead of an Int32Array, a mapped copy and a
+ * Lifetime per call, and a plain result object. Same ffi calls in the same order (QTS_Call, then
+ * QTS_ResolveException), so the same semantics. If the call throws (a V8 stack overflow while
+ * QuickJS's C code ran), the argv array is not freed: the sandbox never touches such a heap again.
+ */
+export function callDirect(
+  context: QuickJSContext,
+  fn: QuickJSHandle,
+  args: readonly QuickJSHandle[],
+): DirectCallResult {
+  const { ctx, ffi, module, memory } = context as unknown as ContextInternals;
+  const argc = args.length;
+  const argv = module._malloc(4 * Math.max(argc, 1));
+  if (argv === 0) {
+    // Out of wasm memory (the heap cap): the library's path fails the way it always has.
+    const result = context.callFunction(fn, context.undefined, [...args]);
+    return result.error === undefined ? { value: result.value } : { error: result.error };
+  }
+  // A view made after the malloc, which may have grown (and so replaced) the heap.
+  const slots = new Int32Array(module.HEAPU8.buffer, argv, argc);
+  for (let i = 0; i < argc; i++) slots[i] = args[i]!.value as unknown as Pointer;
+  const undefinedValue = (context as unknown as ContextInternals).undefined.value;
+  const result = ffi.QTS_Call(ctx.value, fn.value as unknown as Pointer, undefinedValue, argc, argv);
+  module._free(argv);
+  const error = ffi.QTS_ResolveException(ctx.value, result);
+  if (error !== 0) {
+    ffi.QTS_FreeValuePointer(ctx.value, result);
+    return { error: memory.heapValueHandle(error) };
+  }
+  return { value: memory.heapValueHandle(result) };
+}
+
+/** "string" followed by the C string terminator, as QTS_Typeof writes it. */
+const STRING_TYPE = [0x73, 0x74, 0x72, 0x69, 0x6e, 0x67, 0];
+
+/**
+ * `context.typeof(handle) === "string"`, comparing QTS_Typeof's bytes in the wasm heap instead
+ * of decoding them into a JavaScript string first.
+ */
+export function isGuestString(context: QuickJSContext, handle: QuickJSHandle): boolean {
+  const { ctx, ffi, module } = context as unknown as ContextInternals;
+  const pointer = ffi.QTS_Typeof(ctx.value, handle.value as unknown as Pointer);
+  const heap = module.HEAPU8;
+  let same = true;
+  for (let i = 0; i < STRING_TYPE.length && same; i++) same = heap[pointer + i] === STRING_TYPE[i];
+  module._free(pointer);
+  return same;
 }
 
 /**
@@ -97,6 +163,11 @@ export function installDirectCalls(context: QuickJSContext): void {
       typeof ffi.QTS_DupValuePointer === "function" &&
       typeof ffi.QTS_Throw === "function" &&
       typeof ffi.QTS_NewString === "function" &&
+      typeof ffi.QTS_Call === "function" &&
+      typeof ffi.QTS_ResolveException === "function" &&
+      typeof ffi.QTS_FreeValuePointer === "function" &&
+      typeof ffi.QTS_Typeof === "function" &&
+      typeof internals.undefined?.value === "number" &&
       typeof internals.module?._malloc === "function" &&
       typeof internals.module._free === "function" &&
       typeof internals.memory?.heapValueHandle === "function" &&

@@ -27,7 +27,7 @@ import { TreatyError } from "../../sdk/errors.js";
 import { MAX_MANIFEST_BYTES } from "../compiler/manifest.js";
 import type { GuestHost } from "./abi.js";
 import { installHost } from "./bridge.js";
-import { installDirectCalls, newString } from "./direct-calls.js";
+import { callDirect, installDirectCalls, isGuestString, newString } from "./direct-calls.js";
 import type { InstanceSource, ModuleInstance } from "./engine.js";
 import type { SandboxLimits } from "./limits.js";
 import { LOCKDOWN_SOURCE } from "./lockdown.js";
@@ -341,7 +341,7 @@ export class ContractSandbox {
     }
     const handle = this.#runHelper("run", [live.factory, name ?? method, ...args], host, limits);
     try {
-      if (live.context.typeof(handle) !== "string") {
+      if (!isGuestString(live.context, handle)) {
         throw new TreatyError("ContractFault", `${method}() must return a JSON string`);
       }
       if (maxChars !== Number.POSITIVE_INFINITY) {
@@ -389,7 +389,7 @@ export class ContractSandbox {
         owned.push(handle);
         return handle;
       });
-      const result = context.callFunction(fn, context.undefined, argHandles);
+      const result = callDirect(context, fn, argHandles);
       ending =
         result.error === undefined
           ? { kind: "returned", handle: result.value }

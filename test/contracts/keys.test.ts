@@ -57,6 +57,24 @@ describe("key encoding", () => {
     assert.ok(Object.is(decodeKey("number", encodeKey("number", -0)), 0));
   });
 
+  it("encodes number keys exactly as stored (the big-endian double, sign bit or every bit flipped)", () => {
+    // Stored keys: any change of this text is a change of every number-keyed map's keys.
+    const vectors: Array<[number, string]> = [
+      [0, "8000000000000000"],
+      [1, "bff0000000000000"],
+      [-1, "400fffffffffffff"],
+      [0.5, "bfe0000000000000"],
+      [2 ** 32, "c1f0000000000000"],
+      [2 ** 32 - 1, "c1efffffffe00000"],
+      [5e-324, "8000000000000001"],
+      [-5e-324, "7ffffffffffffffe"],
+      [123456789, "c19d6f3454000000"],
+      [-Number.MAX_VALUE, "0010000000000000"],
+      [Number.MAX_VALUE, "ffefffffffffffff"],
+    ];
+    for (const [n, encoded] of vectors) assert.equal(encodeKey("number", n), encoded, String(n));
+  });
+
   it("sorts a concrete list of numbers as numbers", () => {
     const values = [3, -1.5, 2 ** 60, 0, -0.25, 1e-300, -1e300, 42, 7.5];
     const byKey = [...values].sort((a, b) => utf8Order(encodeKey("number", a), encodeKey("number", b)));

@@ -2,7 +2,8 @@
  * The direct host-call path (runtime/sandbox/direct-calls.ts) keeps quickjs-emscripten's
  * semantics (and its newString makes the library's strings): `this` and arguments are readable during the call, results cross back, a thrown
  * error becomes a guest Error with its name and message, and a context whose library internals
- * differ is refused loudly.
+ * differ is refused loudly. The sandbox's own calls into the guest (`callDirect`, `isGuestString`)
+ * answer as the library's `callFunction` and `typeof` do.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -13,7 +14,12 @@ import {
   type QuickJSRuntime,
   RELEASE_SYNC,
 } from "quickjs-emscripten";
-import { installDirectCalls, newString } from "../../runtime/sandbox/direct-calls.js";
+import {
+  callDirect,
+  installDirectCalls,
+  isGuestString,
+  newString,
+} from "../../runtime/sandbox/direct-calls.js";
 import { AssertionFailure } from "../../sdk/assert.js";
 
 describe("direct host calls", () => {
@@ -109,6 +115,58 @@ describe("direct host calls", () => {
       }
     }
     equals.dispose();
+  });
+
+  it("callDirect returns what context.callFunction returns: the value, or what the guest threw", () => {
+    const fn = context.unwrapResult(
+      context.evalCode(
+        `(function (a, b, c) { "use strict"; if (a === "throw") throw new TypeError(b); return [this === undefined, a, b, c, arguments.length].join("|"); })`,
+      ),
+    );
+    const args = ["x", "\u00e9", ""].map((text) => newString(context, text));
+    try {
+      for (const count of [0, 1, 3]) {
+        const direct = callDirect(context, fn, args.slice(0, count));
+        const library = context.callFunction(fn, context.undefined, args.slice(0, count));
+        assert.ok(direct.error === undefined && library.error === undefined);
+        assert.equal(context.getString(direct.value), context.getString(library.value));
+        direct.value.dispose();
+        library.value.dispose();
+      }
+      const message = newString(context, "refused");
+      const thrower = newString(context, "throw");
+      const thrown = callDirect(context, fn, [thrower, message]);
+      thrower.dispose();
+      message.dispose();
+      assert.ok(thrown.error !== undefined && thrown.value === undefined);
+      const name = context.getProp(thrown.error, "name");
+      assert.equal(context.getString(name), "TypeError");
+      name.dispose();
+      thrown.error.dispose();
+    } finally {
+      for (const arg of args) arg.dispose();
+      fn.dispose();
+    }
+  });
+
+  it('isGuestString is typeof === "string" for every kind of value', () => {
+    const values = context.unwrapResult(
+      context.evalCode(
+        `["", "text", Symbol("s"), 1, null, undefined, {}, [], () => 1, new String("boxed"), true]`,
+      ),
+    );
+    const length = context.getProp(values, "length");
+    const count = context.getNumber(length);
+    length.dispose();
+    let strings = 0;
+    for (let i = 0; i < count; i++) {
+      const value = context.getProp(values, i);
+      assert.equal(isGuestString(context, value), context.typeof(value) === "string", `value ${i}`);
+      if (isGuestString(context, value)) strings++;
+      value.dispose();
+    }
+    assert.equal(strings, 2);
+    values.dispose();
   });
 
   it("refuses a context that does not have the library internals it relies on", () => {
