@@ -570,7 +570,6 @@ export class Replica {
       const last = ready.entries.at(-1);
       if (last) consensus.ackPersisted(last.seqno, last.view);
       if (ready.committed) {
-        this.#batch.flushApplies(); // a snapshot point commits first (beforeCommit)
         this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
         this.#batch.commit(ready.committed.toSeqno);
         this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
