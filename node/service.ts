@@ -1157,9 +1157,6 @@ export class TreatyNode {
       view: soft.view,
       leader: soft.leader?.slice(0, 12) ?? null,
     });
-    // A node that does not lead waits for its ledger syncs on the main thread (fewer wake-ups);
-    // a leader's main thread is the write path and hands them to the threadpool.
-    this.#store.setSyncInline?.(soft.role !== "Leader");
     // A request forwarded to a leader that lost its role may never be answered: fail it now
     // rather than after the forward timeout. The old leader may have executed it, so the answer
     // is OutcomeUnknown: a resend of the same bytes executes at most once and learns the txid.

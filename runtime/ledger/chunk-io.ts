@@ -105,14 +105,6 @@ export class ChunkFileIo {
     }
   }
 
-  /**
-   * Fails the queue for good with `err` (an operation run at once failed where a queued one would
-   * have failed it): later `done`s reject with it. Keeps the first failure.
-   */
-  failWith(err: unknown): void {
-    if (this.#failure === undefined) this.#fail(err, []);
-  }
-
   /** Resolves once nothing is queued or running (failed or not). */
   whenIdle(): Promise<void> {
     if (!this.busy) return Promise.resolve();

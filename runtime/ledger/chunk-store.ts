@@ -193,8 +193,6 @@ export class ChunkedLedgerStore implements LedgerStore {
   #unsynced: LedgerRecord[] = [];
   /** `appendAsync` batches in flight, oldest first: their last seqno, lowered by a truncation. */
   readonly #flights: Array<{ last: number }> = [];
-  /** See `setSyncInline`. */
-  #syncInline = false;
 
   private constructor(dir: string, options: ChunkedLedgerStoreOptions, files: FileState[], base: number) {
     this.#dir = dir;
@@ -345,41 +343,16 @@ export class ChunkedLedgerStore implements LedgerStore {
   }
 
   /**
-   * With `on`, `appendAsync` called while no earlier operation is queued or running writes and
-   * fdatasyncs the batch on the calling thread, as `append` does, and returns a settled promise;
-   * a batch that arrives while others are in flight still queues behind them. Off (the default):
-   * every sync goes to libuv's threadpool. A sync handed to the threadpool costs two thread
-   * wake-ups (the pool thread's, then the caller's for the completion) on top of the sync itself;
-   * a follower, whose main thread mostly waits for the next append, pays less by waiting for
-   * the disk itself (the node turns it on while it does not lead, node/service.ts). The bytes,
-   * their order and when a batch counts as durable are the same either way.
-   */
-  setSyncInline(on: boolean): void {
-    this.#syncInline = on;
-  }
-
-  /**
    * Group commit (see `LedgerStore.appendAsync`): the same files and bytes as `append`, written
    * and fdatasynced (on libuv's threadpool) behind every earlier operation; batches that arrive
    * while a write is on disk share the next write and sync. Resolves, in call order, once the
    * batch and everything before it are durable; until then its records are served from memory.
-   * With `setSyncInline(true)` and nothing in flight, the batch is durable when this returns.
    */
   appendAsync(records: readonly LedgerRecord[]): Promise<void> {
     this.#checkOpen();
     assert(!this.#readOnly, "write to a read-only ledger store");
     if (this.#io.failure !== undefined) return Promise.reject(this.#io.failure);
     checkAppend(this.lastSeqno, records);
-    if (this.#syncInline && !this.#io.busy) {
-      try {
-        this.#appendRecords(records);
-      } catch (err) {
-        // As on the queue: a failed write fails the store for good (the files may hold part of it).
-        this.#io.failWith(err);
-        return Promise.reject(err);
-      }
-      return Promise.resolve();
-    }
     this.#deferring = true;
     try {
       this.#appendRecords(records);

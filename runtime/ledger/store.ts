@@ -48,11 +48,6 @@ export interface LedgerStore {
    */
   appendAsync?(records: readonly LedgerRecord[]): Promise<void>;
   /**
-   * Optional: with `on`, an `appendAsync` that finds nothing else in flight commits on the calling
-   * thread and returns a settled promise (the chunked store; see its doc comment).
-   */
-  setSyncInline?(on: boolean): void;
-  /**
    * Removes every record with seqno ≥ `fromSeqno` (> `baseSeqno`), durably, in one commit. While
    * `appendAsync` writes are unresolved, the removal is queued behind them (durable once the next
    * `appendAsync` resolves).

@@ -128,67 +128,6 @@ describe("ChunkedLedgerStore.appendAsync", () => {
       await store.close();
     }));
 
-  it("with setSyncInline, an append that finds nothing in flight is durable when appendAsync returns", () =>
-    withDir(async (dir) => {
-      const store = openSmall(dir);
-      store.setSyncInline(true);
-      let settled = false;
-      const first = store.appendAsync(batch(1, 2)).then(() => {
-        settled = true;
-      });
-      // Settled within microtasks: no threadpool sync (its completion needs an event-loop turn).
-      for (let i = 0; i < 5; i++) await null;
-      assert.ok(settled, "settled without an event-loop turn");
-      const reader = openSmall(dir, true);
-      assert.deepEqual(summary(reader.range(1)), summary(batch(1, 2)));
-      await reader.close();
-      await first;
-      store.append(batch(3, 1)); // nothing left in flight
-      await store.close();
-    }));
-
-  it("with setSyncInline, an append behind operations in flight still queues behind them", () =>
-    withDir(async (dir) => {
-      const store = openSmall(dir);
-      const queued = store.appendAsync(batch(1, 2)); // threadpool sync in flight
-      store.setSyncInline(true);
-      let behindSettled = false;
-      const behind = store.appendAsync(batch(3, 2)).then(() => {
-        behindSettled = true;
-      });
-      // Not inline: it waits for the sync in flight, and settles after the batch before it.
-      for (let i = 0; i < 5; i++) await null;
-      assert.equal(behindSettled, false);
-      assert.throws(() => store.append(batch(5, 1)), AssertionFailure, "still in flight");
-      const order: number[] = [];
-      await Promise.all([queued.then(() => order.push(1)), behind.then(() => order.push(2))]);
-      assert.ok(behindSettled);
-      assert.deepEqual(order, [1, 2]);
-      let settled = false;
-      const inline = store.appendAsync(batch(5, 1)).then(() => {
-        settled = true;
-      }); // idle again: inline
-      for (let i = 0; i < 5; i++) await null;
-      assert.ok(settled, "inline once nothing is in flight");
-      await inline;
-      const reader = openSmall(dir, true);
-      assert.deepEqual(summary(reader.range(1)), summary(batch(1, 5)));
-      await reader.close();
-      await store.close();
-    }));
-
-  it("with setSyncInline, a failed write rejects and fails the store for good", () =>
-    withDir(async (dir) => {
-      const store = openSmall(dir);
-      store.setSyncInline(true);
-      await store.appendAsync(batch(1, 3)); // closes chunk 1-3; the next batch creates a file
-      rmSync(dir, { recursive: true, force: true });
-      await assert.rejects(store.appendAsync(batch(4, 1)), { code: "ENOENT" });
-      await assert.rejects(store.appendAsync(batch(5, 1)), { code: "ENOENT" });
-      assert.throws(() => store.truncate(2), { code: "ENOENT" });
-      await store.close();
-    }));
-
   it("matches the in-memory store under random appends, truncations, commits and waits", async () => {
     type Step =
       | { kind: "append"; count: number }
