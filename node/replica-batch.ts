@@ -11,6 +11,13 @@
  *   (consensus/progress.ts frees every in-flight append at or below an acknowledged seqno). Each
  *   message dropped saves a signed, encrypted frame here and its verification on the leader.
  *
+ * - KV applies ride with the KV commits: they are held back like a commit (below) and handed on
+ *   just before it, or once `KV_COMMIT_REQUEST_ENTRIES` entries or `KV_COMMIT_REQUEST_INTERVAL_MS`
+ *   have gathered, instead of once per turn: an apply request is a `postMessage` to the worker,
+ *   its dispatch there and a reply, two thread wake-ups per append on a paced follower. Nothing
+ *   reads the KV except through the execution service, and it hands the held applies on before
+ *   it queues any request (`ExecutionService.setRequestHook`): a read, a snapshot, a rollback or
+ *   a batch still finds every version appended before it, exactly as when each apply went at once.
  * - KV commits are requested at most once per `KV_COMMIT_REQUEST_INTERVAL_MS` (or sooner once
  *   `KV_COMMIT_REQUEST_ENTRIES` more entries are committed), not at every consensus commit: each
  *   request is a `postMessage` and a reply (two thread wake-ups) and, as each starts a durable
@@ -21,10 +28,10 @@
  *   versions up to the consensus commit point). A commit held back goes with the next flush
  *   after the interval, or by a timer once the interval ends when nothing else comes.
  *
- * Everything gathered in a turn is flushed in a `process.nextTick` after it (before any I/O
- * callback or timer, so nothing else observes the delay), or earlier through `flush()`, which the
- * replica calls before any other execution request of its own so that requests keep their order
- * (it also sends a held-back commit).
+ * Messages gathered in a turn are flushed in a `process.nextTick` after it (before any I/O
+ * callback or timer, so nothing else observes the delay), with whatever applies and commit are
+ * due; `flush()` hands on everything at once, a held-back commit and applies too (the replica
+ * calls it before a role change, a rollback or a snapshot install).
  */
 import type { ConsensusLimits } from "./consensus/options.js";
 import type { AppendMessage, Message } from "./consensus/types.js";
@@ -52,13 +59,16 @@ export const KV_COMMIT_REQUEST_ENTRIES = 1024;
 export class ReplicaBatch {
   readonly #o: ReplicaBatchOptions;
   #applies: VersionedWriteSet[] = [];
+  /** When (clock ms) the oldest apply held in `#applies` came. */
+  #appliesSince = 0;
   #commit = 0;
   #messages: Message[] = [];
   #scheduled = false;
   /** The highest KV commit requested, and when (clock ms). */
   #commitSent = 0;
   #commitSentAt = Number.NEGATIVE_INFINITY;
-  #timerSet = false;
+  /** When (clock ms) the earliest timer set to flush fires (+Infinity: none set). */
+  #timerAt = Number.POSITIVE_INFINITY;
   readonly #now: () => number;
   readonly #setTimer: (fire: () => void, ms: number) => void;
 
@@ -66,10 +76,18 @@ export class ReplicaBatch {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#setTimer = options.setTimer ?? ((fire, ms) => setTimeout(fire, ms).unref());
+    // Any other request to the worker first takes the applies held here (see the module comment).
+    options.execution.setRequestHook(() => this.flushApplies());
   }
 
-  /** KV applies of replicated entries, in version order after every earlier one. */
+  /**
+   * KV applies of replicated entries, in version order after every earlier one: held back until
+   * the next KV commit request, or until `KV_COMMIT_REQUEST_ENTRIES` or the request interval
+   * gathered (see the module comment), or any other execution request.
+   */
   apply(items: readonly VersionedWriteSet[]): void {
+    if (items.length === 0) return;
+    if (this.#applies.length === 0) this.#appliesSince = this.#now();
     for (const item of items) this.#applies.push(item);
     this.#schedule();
   }
@@ -90,11 +108,15 @@ export class ReplicaBatch {
     this.#schedule();
   }
 
-  /** Hands on the applies gathered (before a request that needs them applied, a snapshot's commit). */
+  /**
+   * Hands on the applies held (the execution service calls it before it queues any other
+   * request). Queued by the apply request itself, this finds nothing left.
+   */
   flushApplies(): void {
     const applies = this.#applies;
+    if (applies.length === 0) return;
     this.#applies = [];
-    if (applies.length > 0 && !this.#o.stopped()) this.#o.execution.apply(applies).catch(this.#o.fail);
+    if (!this.#o.stopped()) this.#o.execution.apply(applies).catch(this.#o.fail);
   }
 
   /** Hands on everything gathered, a held-back commit too: the apply, the commit, the messages. */
@@ -102,36 +124,56 @@ export class ReplicaBatch {
     this.#flush(true);
   }
 
-  /** As `flush`; without `all`, a commit within the request interval stays held back. */
+  /**
+   * As `flush`; without `all`, a commit within the request interval stays held back, and so do
+   * the applies (unless the commit goes, or they reached their own bound); a timer then hands
+   * them on once the interval ends.
+   */
   #flush(all: boolean): void {
-    const applies = this.#applies;
     const messages = this.#messages;
-    this.#applies = [];
     this.#messages = [];
     if (this.#o.stopped()) {
+      this.#applies = [];
       this.#commit = 0;
       return;
     }
-    const { execution } = this.#o;
-    if (applies.length > 0) execution.apply(applies).catch(this.#o.fail);
+    const now = this.#now();
     const commit = this.#commit;
+    let commitDue = false;
+    /** Ms until the held-back commit is due (when one is held back). */
+    let commitWait = Number.POSITIVE_INFINITY;
     if (commit > this.#commitSent) {
-      const now = this.#now();
-      const wait = this.#commitSentAt + KV_COMMIT_REQUEST_INTERVAL_MS - now;
-      if (all || wait <= 0 || commit - this.#commitSent >= KV_COMMIT_REQUEST_ENTRIES) {
-        this.#commit = 0;
-        this.#commitSent = commit;
-        this.#commitSentAt = now;
-        execution.commit(commit).catch(this.#o.fail);
-      } else if (!this.#timerSet) {
-        this.#timerSet = true;
-        this.#setTimer(() => {
-          this.#timerSet = false;
-          this.#flush(false);
-        }, wait);
-      }
+      commitWait = this.#commitSentAt + KV_COMMIT_REQUEST_INTERVAL_MS - now;
+      commitDue = all || commitWait <= 0 || commit - this.#commitSent >= KV_COMMIT_REQUEST_ENTRIES;
     } else {
       this.#commit = 0;
+    }
+    let appliesWait = Number.POSITIVE_INFINITY;
+    if (this.#applies.length > 0) {
+      appliesWait = this.#appliesSince + KV_COMMIT_REQUEST_INTERVAL_MS - now;
+      if (commitDue || all || appliesWait <= 0 || this.#applies.length >= KV_COMMIT_REQUEST_ENTRIES)
+        this.flushApplies();
+    }
+    if (commitDue) {
+      this.#commit = 0;
+      this.#commitSent = commit;
+      this.#commitSentAt = now;
+      this.#o.execution.commit(commit).catch(this.#o.fail);
+    }
+    const wait = Math.min(
+      commitDue ? Number.POSITIVE_INFINITY : commitWait,
+      this.#applies.length > 0 ? appliesWait : Number.POSITIVE_INFINITY,
+    );
+    if (wait !== Number.POSITIVE_INFINITY && now + wait < this.#timerAt) {
+      const at = now + wait;
+      this.#timerAt = at;
+      this.#setTimer(
+        () => {
+          if (this.#timerAt === at) this.#timerAt = Number.POSITIVE_INFINITY;
+          this.#flush(false);
+        },
+        Math.max(0, wait),
+      );
     }
     if (messages.length > 0) this.#o.send(mergeAppendAcks(messages));
   }

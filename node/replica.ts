@@ -24,8 +24,10 @@
  * one (`Ready.installSnapshot`) it fetches, verifies and loads it (node/snapshot/install.ts).
  *
  * Replicated entries are checked by the ledger (encoding, digests, signatures) and their write
- * sets applied to the execution KV at once; a truncation rolls the KV back. Any failure here
- * (corrupt entry from the leader, storage error) is fatal: the node stops rather than diverge.
+ * sets handed to the execution KV in order (held back and sent with the next KV commit request,
+ * or before any other execution request: node/replica-batch.ts); a truncation rolls the KV back.
+ * Any failure here (corrupt entry from the leader, storage error) is fatal: the node stops rather
+ * than diverge.
  */
 import { assert } from "../sdk/assert.js";
 import { decodeViews, encode } from "../sdk/codec.js";
@@ -251,7 +253,7 @@ export class Replica {
   readonly #snapshots: SnapshotInstaller | undefined;
   /** Steps 2-5 of earlier Readys waiting for their entries to be durable (null: none). */
   #durableTail: Promise<void> | null = null;
-  /** KV applies, KV commits and post-durable messages, handed on once per turn (replica-batch.ts). */
+  /** KV applies and commits (held back, replica-batch.ts) and post-durable messages (once per turn). */
   readonly #batch: ReplicaBatch;
   /**
    * True when the KV may hold versions beyond the ledger's end: this node led (its sequencer may
@@ -570,7 +572,6 @@ export class Replica {
       const last = ready.entries.at(-1);
       if (last) consensus.ackPersisted(last.seqno, last.view);
       if (ready.committed) {
-        this.#batch.flushApplies(); // a snapshot point commits first (beforeCommit)
         this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
         this.#batch.commit(ready.committed.toSeqno);
         this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);

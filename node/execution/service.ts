@@ -183,6 +183,8 @@ export class ExecutionService {
   readonly #journal = new ApplyJournal(0);
   /** Empty applies queued (`applyEmpty`, in the journal) that the next request posted carries. */
   #carry: VersionedWriteSet[] = [];
+  /** Runs at the start of every request queued (see `setRequestHook`). */
+  #requestHook: (() => void) | undefined;
   /** Set while installState is in flight: a restart then replays nothing (see #replayItems). */
   #installing = false;
   /** Set once the first worker has started: later boots are restarts. */
@@ -516,9 +518,21 @@ export class ExecutionService {
     return done;
   }
 
+  /**
+   * Sets `hook`, called synchronously at the start of every request queued from now on, before
+   * the request takes its place in the queue (a request the hook queues itself goes first). A
+   * follower's replica holds KV applies back between its KV commits (node/replica-batch.ts) and
+   * hands them on here, so every request still finds each version the caller saw appended
+   * queued before it, as if each apply had been sent at once. One hook; a later call replaces it.
+   */
+  setRequestHook(hook: (() => void) | undefined): void {
+    this.#requestHook = hook;
+  }
+
   /** Queues `work` after every earlier request; starts a worker first when there is none. */
   #enqueue<T>(work: () => Promise<T>, boot = true): Promise<T> {
     if (this.#closing) return Promise.reject(new TreatyError("Unavailable", "execution service: closed"));
+    this.#requestHook?.();
     const run = this.#tail.then(async () => {
       if (boot && (this.#booting !== null || this.#generation === null)) await this.#recover(null);
       return work();

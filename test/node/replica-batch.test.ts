@@ -16,6 +16,15 @@ import {
   ReplicaBatch,
 } from "../../node/replica-batch.js";
 import { TEST_LIMITS, TestCluster, text } from "../consensus/harness.js";
+import { ExecutionService as RealExecutionService } from "../../node/execution/service.js";
+import { createLogger } from "../../node/log.js";
+import {
+  call,
+  counterBundle,
+  okResult,
+  TEST_LIMITS as SANDBOX_LIMITS,
+  TestLedger,
+} from "../execution/support.js";
 
 function ack(to: string, seqno: number, extra: Partial<AppendResponseMessage> = {}): AppendResponseMessage {
   return {
@@ -160,9 +169,13 @@ describe("mergeAppends", () => {
   });
 });
 
-/** Records what the batch hands on, in order; `clock` drives its time and timers when given. */
+/**
+ * Records what the batch hands on, in order; `clock` drives its time and timers when given.
+ * `request()` plays another execution request being queued (the service runs its request hook).
+ */
 function recorder(clock?: FakeClock) {
   const calls: string[] = [];
+  let hook: (() => void) | undefined;
   const execution = {
     apply: async (items: readonly VersionedWriteSet[]) => {
       calls.push(`apply ${items.map((i) => i.version).join(",")}`);
@@ -170,7 +183,14 @@ function recorder(clock?: FakeClock) {
     commit: async (version: number) => {
       calls.push(`commit ${version}`);
     },
+    setRequestHook: (h: (() => void) | undefined) => {
+      hook = h;
+    },
   } as unknown as ExecutionService;
+  const request = (what: string) => {
+    hook?.();
+    calls.push(what);
+  };
   let stopped = false;
   const failures: unknown[] = [];
   const batch = new ReplicaBatch({
@@ -184,7 +204,7 @@ function recorder(clock?: FakeClock) {
       setTimer: (fire, ms) => clock.timers.push({ at: clock.ms + ms, fire }),
     }),
   });
-  return { batch, calls, failures, stop: () => (stopped = true) };
+  return { batch, calls, failures, request, stop: () => (stopped = true) };
 }
 
 /** A clock the test moves by hand; `advance` fires the timers that came due. */
@@ -231,7 +251,7 @@ describe("ReplicaBatch", () => {
     assert.equal(calls.length, 3, "nothing twice");
   });
 
-  test("KV commits within the request interval are held back and go once it ends", async () => {
+  test("KV commits within the request interval are held back with the applies, and go once it ends", async () => {
     const clock = new FakeClock();
     const { batch, calls } = recorder(clock);
     batch.commit(3);
@@ -242,19 +262,68 @@ describe("ReplicaBatch", () => {
     batch.commit(5);
     batch.send([ack("l", 5)]);
     await turn();
-    assert.deepEqual(calls, ["commit 3", "apply 4,5", "send 5"], "applies and acks are not held back");
+    assert.deepEqual(calls, ["commit 3", "send 5"], "acks are not held back; applies are");
     clock.advance(40);
+    batch.apply(items(6, 7, 8));
     batch.commit(8);
     await turn();
-    assert.equal(calls.length, 3, "still within the interval");
-    assert.equal(clock.timers.length, 1, "one timer for the held-back commit");
+    assert.equal(calls.length, 2, "still within the interval");
+    assert.equal(clock.timers.length, 1, "one timer for the held-back commit and applies");
     clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS - 50);
-    assert.deepEqual(calls.slice(3), ["commit 8"], "the timer sends the highest");
+    assert.deepEqual(calls.slice(2), ["apply 4,5,6,7,8", "commit 8"], "the timer sends both, applies first");
     clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS);
+    batch.apply(items(9));
     batch.commit(9);
     await turn();
-    assert.deepEqual(calls.slice(4), ["commit 9"], "after the interval a commit goes with its turn");
+    assert.deepEqual(calls.slice(4), ["apply 9", "commit 9"], "after the interval both go with their turn");
     assert.equal(clock.timers.length, 0);
+  });
+
+  test("held applies without a commit go once the interval since the first of them ends", async () => {
+    const clock = new FakeClock();
+    const { batch, calls } = recorder(clock);
+    batch.commit(1);
+    await turn();
+    batch.apply(items(2));
+    await turn();
+    clock.advance(60);
+    batch.apply(items(3));
+    await turn();
+    assert.deepEqual(calls, ["commit 1"]);
+    clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS - 60);
+    assert.deepEqual(calls, ["commit 1", "apply 2,3"]);
+    assert.equal(clock.timers.length, 0);
+  });
+
+  test("held applies go at once when KV_COMMIT_REQUEST_ENTRIES gathered", async () => {
+    const clock = new FakeClock();
+    const { batch, calls } = recorder(clock);
+    batch.commit(1);
+    await turn();
+    const versions = Array.from({ length: KV_COMMIT_REQUEST_ENTRIES - 1 }, (_, i) => i + 2);
+    batch.apply(items(...versions));
+    await turn();
+    assert.deepEqual(calls, ["commit 1"]);
+    batch.apply(items(KV_COMMIT_REQUEST_ENTRIES + 1));
+    await turn();
+    assert.deepEqual(calls, ["commit 1", `apply ${[...versions, KV_COMMIT_REQUEST_ENTRIES + 1].join(",")}`]);
+  });
+
+  test("any other execution request takes the held applies first", async () => {
+    const clock = new FakeClock();
+    const { batch, calls, request } = recorder(clock);
+    batch.commit(1);
+    await turn();
+    batch.apply(items(2, 3));
+    batch.commit(3);
+    await turn();
+    assert.deepEqual(calls, ["commit 1"]);
+    request("read");
+    assert.deepEqual(calls, ["commit 1", "apply 2,3", "read"], "the applies are queued before the read");
+    request("read");
+    assert.deepEqual(calls.slice(3), ["read"], "nothing twice");
+    clock.advance(KV_COMMIT_REQUEST_INTERVAL_MS);
+    assert.deepEqual(calls.slice(4), ["commit 3"], "the held-back commit still goes by its timer");
   });
 
   test("a KV commit goes at once when it covers KV_COMMIT_REQUEST_ENTRIES more entries", async () => {
@@ -300,6 +369,7 @@ describe("ReplicaBatch", () => {
     const execution = {
       apply: () => Promise.reject(new Error("apply broke")),
       commit: () => Promise.reject(new Error("commit broke")),
+      setRequestHook: () => {},
     } as unknown as ExecutionService;
     const batch = new ReplicaBatch({
       execution,
@@ -315,5 +385,55 @@ describe("ReplicaBatch", () => {
       failures.map((e) => (e as Error).message),
       ["apply broke", "commit broke"],
     );
+  });
+});
+
+describe("ReplicaBatch with the real execution service", () => {
+  test("a read queued while applies are held back sees every version applied before it", async () => {
+    const start = (ledger: TestLedger) =>
+      RealExecutionService.start({
+        kvPath: null,
+        limits: SANDBOX_LIMITS,
+        logger: createLogger({ write: () => {} }),
+        replaySource: ledger.replaySource,
+      });
+    const leaderLedger = new TestLedger();
+    const leader = await start(leaderLedger);
+    const follower = await start(new TestLedger());
+    const failures: unknown[] = [];
+    const batch = new ReplicaBatch({
+      execution: follower,
+      send: () => {},
+      fail: (err) => failures.push(err),
+      stopped: () => false,
+      // Far from any interval: nothing but the request hook hands the applies on.
+      now: () => 0,
+      setTimer: () => {},
+    });
+    try {
+      await leader.loadContract("counter", counterBundle());
+      await follower.loadContract("counter", counterBundle());
+      leaderLedger.record(
+        await leader.executeBatch(
+          1,
+          1,
+          [1, 2, 3].map((by) => call("counter", "add", { key: "f", by })),
+        ),
+      );
+      batch.apply(leaderLedger.entries);
+      batch.commit(1); // the first commit goes at once, the applies with it
+      await turn();
+      leaderLedger.record(await leader.executeBatch(4, 4, [call("counter", "add", { key: "f", by: 10 })]));
+      batch.apply(leaderLedger.entries.slice(3));
+      batch.commit(4);
+      await turn(); // held back: within the commit request interval
+      const read = await follower.read(call("counter", "get", { key: "f" }));
+      assert.equal(okResult(read).result, 16, "the held apply went before the read");
+      assert.equal(follower.appliedVersion, 4);
+      assert.deepEqual(failures, []);
+    } finally {
+      await leader.close();
+      await follower.close();
+    }
   });
 });
