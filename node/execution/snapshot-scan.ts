@@ -49,13 +49,15 @@ export class SnapshotScan {
       }
       const name = maps[this.#map]!;
       const into = this.#into;
+      // The keys are views the backend reuses: the last row of a full read copies its key as the
+      // cursor (the next read starts after it).
       let last: Uint8Array | undefined;
+      let rows = 0;
       const read = this.#pin.scan(name, this.#after ?? undefined, ROWS_PER_READ, (key, value) => {
         into.row(key, value);
-        last = key;
+        if (++rows === ROWS_PER_READ) last = Uint8Array.from(key);
       });
-      // The key may be a view the backend reuses: keep a copy as the cursor.
-      this.#after = read < ROWS_PER_READ ? null : Uint8Array.from(last!);
+      this.#after = read < ROWS_PER_READ ? null : last!;
       if (performance.now() >= untilMs) return this.#after === null && this.#map === maps.length - 1;
     }
   }
