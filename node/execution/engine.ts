@@ -415,8 +415,8 @@ export class ExecutionEngine {
    * are done. The state is pinned in the KV's commit sequence (KvStore.pinCommitted), so commits
    * requested after this call go on; it is read in slices of at most `sliceMs` with a pause after
    * each (SnapshotScan.read, SNAPSHOT_PAUSE_MS): requests run meanwhile and never wait more than a
-   * slice, and the read takes at most a tenth of a core. Rejects
-   * with TreatyError Unavailable when the engine closes first.
+   * slice, and the read takes at most a tenth of a core. Rejects with TreatyError Unavailable
+   * when the engine closes first.
    */
   async snapshotRows(version: number, sliceMs = SNAPSHOT_SLICE_MS): Promise<SnapshotRows | null> {
     this.#alive();
