@@ -413,9 +413,10 @@ export class ExecutionEngine {
    * The committed state at `version` in the layout of a snapshot body (node/snapshot/rows.ts), or
    * null when the committed version is not `version` once the commits requested before this call
    * are done. The state is pinned in the KV's commit sequence (KvStore.pinCommitted), so commits
-   * requested after this call go on; it is read in slices of at most `sliceMs`, yielding to the
-   * event loop between slices: requests run meanwhile and never wait more than a slice. Rejects
-   * with TreatyError Unavailable when the engine closes first.
+   * requested after this call go on; it is read in slices of at most `sliceMs` with a pause after
+   * each (SnapshotScan.read, SNAPSHOT_PAUSE_MS): requests run meanwhile and never wait more than a
+   * slice, and the read takes at most a tenth of a core. Rejects with TreatyError Unavailable
+   * when the engine closes first.
    */
   async snapshotRows(version: number, sliceMs = SNAPSHOT_SLICE_MS): Promise<SnapshotRows | null> {
     this.#alive();
@@ -425,7 +426,7 @@ export class ExecutionEngine {
     if (this.#closed) scan.end("the execution engine closed");
     this.#scans.add(scan);
     try {
-      while (!scan.step(performance.now() + sliceMs)) await new Promise((resolve) => setImmediate(resolve));
+      await scan.read(sliceMs);
       return scan.finish();
     } finally {
       scan.end("the engine moved on");

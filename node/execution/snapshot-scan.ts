@@ -1,9 +1,10 @@
 /**
  * Reading the committed state for a snapshot (node/snapshot/) in the execution worker, without
  * stopping execution: the state is pinned at the snapshot's version (one LMDB read transaction,
- * KvStore.pinCommitted), then read in slices of bounded time, the worker serving requests (and
- * commits going on) between slices. Rows go straight from the backend into the encoded parts
- * (node/snapshot/rows.ts): no transaction, no overlay, no row objects.
+ * KvStore.pinCommitted), then read in slices of bounded time with a pause after each, the worker
+ * serving requests (and commits going on) between slices. Rows go straight from the backend (as
+ * views of its buffers) into the encoded parts (node/snapshot/rows.ts): no transaction, no
+ * overlay, no row objects.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import { isPublicMap } from "../../runtime/kv/types.js";
@@ -13,11 +14,29 @@ import { MapsEncoder, type SnapshotRows } from "../snapshot/rows.js";
 /** Rows read between two looks at the clock. */
 const ROWS_PER_READ = 256;
 
+/**
+ * Pause between two slices of a snapshot read, ms (`SnapshotScan.read`). Yielding only to the
+ * event loop (setImmediate) kept the thread runnable for the whole read: on a busy machine it took
+ * a full core's share from the node's other threads and from the other nodes, which all read at
+ * once, and commit latency spiked for as long. With this pause a read uses at most
+ * slice / (slice + pause) of a core (2 ms slices: a tenth) and takes about ten times its CPU
+ * time; requests still run between slices (the thread waits for a timer, not for the read).
+ */
+export const SNAPSHOT_PAUSE_MS = 18;
+
+const pauseFor = (ms: number) => (): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Row bytes of each part in this thread's last finished read: the next read's buffers start that
+ * large (MapsEncoder), since a state grows little between two snapshots.
+ */
+const lastRowBytes = { public: 0, private: 0 };
+
 /** One snapshot read in progress; see the module comment. */
 export class SnapshotScan {
   readonly #pin: CommittedPin;
-  readonly #public = new MapsEncoder();
-  readonly #private = new MapsEncoder();
+  readonly #public = new MapsEncoder(lastRowBytes.public);
+  readonly #private = new MapsEncoder(lastRowBytes.private);
   #map = -1;
   /** The part the current map goes to. */
   #into: MapsEncoder = this.#public;
@@ -49,20 +68,32 @@ export class SnapshotScan {
       }
       const name = maps[this.#map]!;
       const into = this.#into;
+      // The keys are views the backend reuses: the last row of a full read copies its key as the
+      // cursor (the next read starts after it).
       let last: Uint8Array | undefined;
+      let rows = 0;
       const read = this.#pin.scan(name, this.#after ?? undefined, ROWS_PER_READ, (key, value) => {
         into.row(key, value);
-        last = key;
+        if (++rows === ROWS_PER_READ) last = Uint8Array.from(key);
       });
-      // The key may be a view the backend reuses: keep a copy as the cursor.
-      this.#after = read < ROWS_PER_READ ? null : Uint8Array.from(last!);
+      this.#after = read < ROWS_PER_READ ? null : last!;
       if (performance.now() >= untilMs) return this.#after === null && this.#map === maps.length - 1;
     }
+  }
+
+  /**
+   * Reads every row in slices of at most `sliceMs` (`step`), awaiting `pause()` between two slices
+   * (never after the last). Rejects like `step` once the scan was ended.
+   */
+  async read(sliceMs: number, pause: () => Promise<void> = pauseFor(SNAPSHOT_PAUSE_MS)): Promise<void> {
+    while (!this.step(performance.now() + sliceMs)) await pause();
   }
 
   /** The encoded parts (after `step` returned true); releases the pin. */
   finish(): SnapshotRows {
     this.end("finished");
+    lastRowBytes.public = this.#public.rowBytes;
+    lastRowBytes.private = this.#private.rowBytes;
     return {
       version: this.#pin.version,
       publicBytes: this.#public.finish(),

@@ -42,10 +42,24 @@ interface MapSpan {
  * ArrayBuffer can be transferred).
  */
 export class MapsEncoder {
-  #buf = new Uint8Array(INITIAL_BYTES);
+  #buf: Uint8Array;
   #pos = 0;
   readonly #maps: MapSpan[] = [];
   #rows = 0;
+
+  /**
+   * `expectedBytes`: how many bytes the rows will take, as far as the caller knows (the previous
+   * snapshot's part): the buffer starts that large (plus an eighth), so a state that did not
+   * outgrow it is written without regrowing (each regrowth allocates and copies the whole).
+   */
+  constructor(expectedBytes = 0) {
+    this.#buf = new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(expectedBytes * 1.125)));
+  }
+
+  /** Bytes of rows written so far (without the map headers `finish` adds). */
+  get rowBytes(): number {
+    return this.#pos;
+  }
 
   /** Rows written so far. */
   get rows(): number {

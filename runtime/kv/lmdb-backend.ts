@@ -26,6 +26,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   type Database,
+  type DatabaseOptions,
   open,
   type RootDatabase,
   type RootDatabaseOptionsWithPath,
@@ -61,6 +62,81 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 type Db = Database<Uint8Array, Uint8Array>;
 
 /**
+ * Where the row a view scan reads last lies in lmdb-js's reused buffers: for each row of a range,
+ * lmdb-js calls the key encoder's `readKey` on its key buffer, then the value decoder's `decode`
+ * on its value buffer (read.js), and the next row overwrites both. ROW_VIEWS records the places
+ * instead of copying, and `scanViews` turns them into views right after each row is read.
+ */
+interface RowView {
+  keySource: Uint8Array;
+  keyStart: number;
+  keyEnd: number;
+  valueSource: Uint8Array;
+  valueLength: number;
+}
+
+const ROW: RowView = {
+  keySource: new Uint8Array(0),
+  keyStart: 0,
+  keyEnd: 0,
+  valueSource: new Uint8Array(0),
+  valueLength: 0,
+};
+
+/**
+ * Key encoder and value codec of the view handle (documented lmdb-js options: `keyEncoder` with
+ * writeKey/readKey, `encoder` with encode/decode; `decode` gets lmdb-js's own buffer, valid for
+ * the call, since the codec does not set `needsStableBuffer`). Range bounds are written as raw
+ * bytes, as with `keyEncoding: "binary"`. The handle is never written through.
+ */
+const ROW_VIEWS = {
+  writeKey(key: Uint8Array, target: Uint8Array, start: number): number {
+    target.set(key, start);
+    return start + key.length;
+  },
+  readKey(source: Uint8Array, start: number, end: number): RowView {
+    ROW.keySource = source;
+    ROW.keyStart = start;
+    ROW.keyEnd = end;
+    return ROW;
+  },
+  encode(): never {
+    throw new Error("the LMDB view handle is read-only");
+  },
+  decode(source: Uint8Array, length?: number): RowView {
+    ROW.valueSource = source;
+    ROW.valueLength = length ?? source.length;
+    return ROW;
+  },
+};
+
+type ViewDb = Database<RowView, Uint8Array>;
+
+/**
+ * Visits the rows of `range` (a range of the view handle) as views: the key without its first
+ * `skip` bytes (the map prefix) and the value, both valid until the next row is read. Returns how
+ * many. `visit` runs outside lmdb-js's iterator step, so a throw ends the range cleanly (its
+ * cursor is closed by the loop's return).
+ */
+function scanViews(
+  range: Iterable<unknown>,
+  skip: number,
+  visit: (key: Uint8Array, value: Uint8Array) => void,
+): number {
+  let rows = 0;
+  for (const _ of range) {
+    const keys = ROW.keySource;
+    const values = ROW.valueSource;
+    visit(
+      new Uint8Array(keys.buffer, keys.byteOffset + ROW.keyStart + skip, ROW.keyEnd - ROW.keyStart - skip),
+      new Uint8Array(values.buffer, values.byteOffset, ROW.valueLength),
+    );
+    rows++;
+  }
+  return rows;
+}
+
+/**
  * Directories open in this process. lmdb-js shares one environment per path, so a second store
  * on the same directory would see the first one's close (and two overlays would fight over one
  * committed state): refuse it.
@@ -79,6 +155,8 @@ export class LmdbBackend implements CommittedBackend {
     private readonly root: RootDatabase<Uint8Array, Uint8Array>,
     private readonly state: Db,
     private readonly meta: Db,
+    /** `kv.state` again, read as views (snapshot scans; see ROW_VIEWS). */
+    private readonly views: ViewDb,
   ) {
     const marker = readMeta(path, meta);
     this.version = marker.version;
@@ -118,7 +196,16 @@ export class LmdbBackend implements CommittedBackend {
     try {
       const state = root.openDB<Uint8Array, Uint8Array>({ name: "kv.state", ...options });
       const meta = root.openDB<Uint8Array, Uint8Array>({ name: "kv.meta", ...options });
-      const backend = new LmdbBackend(path, absolutePath, root, state, meta);
+      // `encoder` and `keyEncoder` are documented for openDB but typed only on the root options.
+      const viewOptions: DatabaseOptions & { name: string; encoder: unknown; keyEncoder: unknown } = {
+        name: "kv.state",
+        cache: false,
+        compression: false,
+        encoder: ROW_VIEWS,
+        keyEncoder: ROW_VIEWS,
+      };
+      const views = root.openDB<RowView, Uint8Array>(viewOptions);
+      const backend = new LmdbBackend(path, absolutePath, root, state, meta, views);
       openPaths.add(absolutePath);
       return backend;
     } catch (err) {
@@ -199,19 +286,14 @@ export class LmdbBackend implements CommittedBackend {
         live();
         if (limit <= 0) return 0;
         const start = after === undefined ? Buffer.from(map.prefix) : joinBytes(map.prefix, after);
-        const range = this.state.getRange({
+        const range = this.views.getRange({
           start,
           exclusiveStart: after !== undefined,
           end: mapEnd(map),
           limit,
           transaction,
         });
-        let rows = 0;
-        for (const { key, value } of range) {
-          visit(key.subarray(map.prefix.length), value);
-          rows++;
-        }
-        return rows;
+        return scanViews(range, map.prefix.length, visit);
       },
       release: () => {
         if (released) return;

@@ -15,6 +15,7 @@ import { KvStore } from "../../runtime/kv/store.js";
 import { CLEAR_AT_REST } from "../../runtime/kv/sealed-backend.js";
 import { writesToWire } from "../../runtime/ledger/entry.js";
 import { ExecutionEngine } from "../../node/execution/engine.js";
+import { SnapshotScan } from "../../node/execution/snapshot-scan.js";
 import { recordNonce } from "../../node/execution/nonces.js";
 import { INTERNAL } from "../../node/gov/tables.js";
 import type { SnapshotRows } from "../../node/snapshot/rows.js";
@@ -101,6 +102,34 @@ test("a snapshot read while later versions apply and commit holds exactly the st
     assert.equal(await engine.snapshotRows(40), null, "the KV moved on: no snapshot at 40");
   } finally {
     await engine.close();
+  }
+});
+
+test("a snapshot read pauses between two slices, never after the last, and reads what one slice reads", async () => {
+  const kv = KvStore.open(dirs.make(), { atRestKey: randomBytes(32) });
+  try {
+    for (let v = 1; v <= 20; v++) kv.apply(v, writeSetAt(v));
+    await kv.commit(20);
+    const whole = new SnapshotScan((await kv.pinCommitted(20))!);
+    assert.equal(whole.step(Number.POSITIVE_INFINITY), true);
+    const expected = whole.finish();
+    const scan = new SnapshotScan((await kv.pinCommitted(20))!);
+    let slices = 0;
+    let pauses = 0;
+    const step = scan.step.bind(scan);
+    scan.step = (untilMs: number) => {
+      slices++;
+      return step(untilMs);
+    };
+    // sliceMs 0: one read of rows per slice.
+    await scan.read(0, async () => {
+      pauses++;
+    });
+    assert.deepEqual(scan.finish(), expected);
+    assert.ok(slices > 3, "the read took several slices");
+    assert.equal(pauses, slices - 1);
+  } finally {
+    await kv.close();
   }
 });
 

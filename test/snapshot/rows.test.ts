@@ -15,8 +15,8 @@ import { MapsEncoder } from "../../node/snapshot/rows.js";
 import { bodyDigest, encodeBodyPartsSliced } from "../../node/snapshot/format.js";
 import { referenceBody } from "./reference-body.js";
 
-function encodeWith(maps: readonly MapWrites[]): Uint8Array {
-  const out = new MapsEncoder();
+function encodeWith(maps: readonly MapWrites[], expectedBytes?: number): Uint8Array {
+  const out = new MapsEncoder(expectedBytes);
   for (const m of maps) {
     out.beginMap(m.map);
     for (const [key, value] of m.writes) out.row(key, value!);
@@ -72,6 +72,25 @@ test("MapsEncoder writes the bytes of encode(writesToWire(maps)), leaving out ma
       assertSameBytes(encodeWith(list), encode(writesToWire(withRows)));
     }),
     { numRuns: 150 },
+  );
+});
+
+test("MapsEncoder gives the same bytes whatever size it expected (none, too small, exact, too large)", () => {
+  fc.assert(
+    fc.property(maps, fc.nat({ max: 200_000 }), (list, expected) => {
+      const withRows = list.filter((m) => m.writes.length > 0);
+      const reference = encode(writesToWire(withRows));
+      const out = new MapsEncoder(expected);
+      for (const m of list) {
+        out.beginMap(m.map);
+        for (const [key, value] of m.writes) out.row(key, value!);
+      }
+      const rowBytes = out.rowBytes;
+      assertSameBytes(out.finish(), reference);
+      // The rows' bytes, as the next read expects them: exactly this encoder's rows.
+      assertSameBytes(encodeWith(list, rowBytes), reference);
+    }),
+    { numRuns: 80 },
   );
 });
 
