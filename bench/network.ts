@@ -72,6 +72,7 @@
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
  * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
+ * `--latency-dump <dir>` (one CSV per write run: each write's send time, seqno, ack and commit latency),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
  * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
  * check threads, 0 for checks on the main thread; default: the node's own default), `--consensus
@@ -85,7 +86,7 @@
  * measurement).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -153,6 +154,7 @@ const { values: flags } = parseArgs({
     prefill: { type: "string", default: "0" },
     "failover-mode": { type: "string", default: "kill" },
     "cpu-prof": { type: "string" },
+    "latency-dump": { type: "string" },
     "node-flags": { type: "string", default: "" },
     "verify-workers": { type: "string" },
     consensus: { type: "string" },
@@ -180,6 +182,9 @@ if (flags.help) {
   --prefill N                3 nodes: N writes first, then only the failover rounds
   --failover-mode kill|restart
   --cpu-prof DIR             every node process writes a V8 CPU profile there
+  --latency-dump DIR         one CSV per write run there (warm-ups included, numbered in run order):
+                             each write's send time from the run's start, seqno, ack and commit
+                             latency, ms: where a tail's writes fall (a snapshot, a GC, an election)
   --node-flags=FLAGS         extra node flags for every node process
   --verify-workers N         every node's requests.verifyWorkers (0: signature checks on the main thread)
   --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
@@ -210,6 +215,10 @@ const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags[
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
   throw new Error("--paced-rate: expected a positive integer");
 const PACED_ONLY = flags["paced-only"];
+/** Where each write run's per-write latencies go (`--latency-dump`), and how many went so far. */
+const LATENCY_DUMP = flags["latency-dump"] === undefined ? undefined : resolve(flags["latency-dump"]);
+if (LATENCY_DUMP !== undefined) mkdirSync(LATENCY_DUMP, { recursive: true });
+let latencyDumps = 0;
 if (PACED_ONLY && PACED_RATE === undefined) throw new Error("--paced-only: needs --paced-rate");
 const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
@@ -658,6 +667,16 @@ async function writeRun(
     const commitLatency = new Float64Array(requests.length);
     for (let i = 0; i < requests.length; i++) commitLatency[i] = committedAt(seqnos[i]!)! - sentAt[i]!;
     const ackLatency = ackedAt.map((t, i) => t - sentAt[i]!);
+    if (LATENCY_DUMP !== undefined) {
+      const rows = ["sent_ms,seqno,ack_ms,commit_ms"];
+      for (let i = 0; i < requests.length; i++)
+        rows.push(
+          `${(sentAt[i]! - started).toFixed(2)},${seqnos[i]},${ackLatency[i]!.toFixed(2)},${commitLatency[i]!.toFixed(2)}`,
+        );
+      const mode = ratePerSecond === null ? "closed" : `paced${ratePerSecond}`;
+      const name = `${String(++latencyDumps).padStart(2, "0")}-${cluster.nodes.length}n-${mode}-${target === leader ? "leader" : "follower"}-${inFlight}.csv`;
+      writeFileSync(join(LATENCY_DUMP, name), `${rows.join("\n")}\n`);
+    }
     return {
       nodes: cluster.nodes.length,
       target: target === leader ? "leader" : "follower",
