@@ -9,6 +9,7 @@
 import { TreatyError } from "../../sdk/errors.js";
 import { isPublicMap } from "../../runtime/kv/types.js";
 import type { CommittedPin } from "../../runtime/kv/store.js";
+import { pauseOf } from "../snapshot/format.js";
 import { MapsEncoder, type SnapshotRows } from "../snapshot/rows.js";
 
 /** Rows read between two looks at the clock. */
@@ -23,8 +24,6 @@ const ROWS_PER_READ = 256;
  * time; requests still run between slices (the thread waits for a timer, not for the read).
  */
 export const SNAPSHOT_PAUSE_MS = 18;
-
-const pauseFor = (ms: number) => (): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Row bytes of each part in this thread's last finished read: the next read's buffers start that
@@ -85,7 +84,7 @@ export class SnapshotScan {
    * Reads every row in slices of at most `sliceMs` (`step`), awaiting `pause()` between two slices
    * (never after the last). Rejects like `step` once the scan was ended.
    */
-  async read(sliceMs: number, pause: () => Promise<void> = pauseFor(SNAPSHOT_PAUSE_MS)): Promise<void> {
+  async read(sliceMs: number, pause: () => Promise<void> = pauseOf(SNAPSHOT_PAUSE_MS)): Promise<void> {
     while (!this.step(performance.now() + sliceMs)) await pause();
   }
 

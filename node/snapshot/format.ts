@@ -169,6 +169,9 @@ export async function digestSliced(bytes: Uint8Array, pause: () => Promise<void>
 /** Lets the event loop run: the pause between two slices of sealing or hashing. */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A pause of `ms` on a timer between two slices: the thread leaves the cores meanwhile. */
+export const pauseOf = (ms: number) => (): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** SHA-256 of the body: what the evidence transaction records. */
 export function bodyDigest(body: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(body).digest());

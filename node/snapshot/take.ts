@@ -7,7 +7,7 @@
  */
 import type { LedgerSecret } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
-import { encodeBodyPartsSliced, type SnapshotState } from "./format.js";
+import { encodeBodyPartsSliced, pauseOf, type SnapshotState } from "./format.js";
 
 /**
  * Pause between two slices of sealing, copying or hashing a body on the main thread, ms. Every
@@ -16,8 +16,6 @@ import { encodeBodyPartsSliced, type SnapshotState } from "./format.js";
  * meanwhile, at ~1-2 ms of work per 1 MiB slice, instead of running the slices back to back.
  */
 export const BODY_PAUSE_MS = 4;
-
-const bodyPause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, BODY_PAUSE_MS));
 
 /** A body, its digest (bodyDigest) and how many KV rows it holds. */
 export interface TakenBody {
@@ -46,7 +44,7 @@ export function takeSnapshotBody(
       read.publicBytes,
       read.privateBytes,
       key,
-      bodyPause,
+      pauseOf(BODY_PAUSE_MS),
     );
     return { body, digest, rows: read.rows };
   });

@@ -41,7 +41,7 @@ interface AppliedVersion {
    * The writes of this version as they were added (their map and hex name the key): kept as
    * given, not copied into `[map, hex]` pairs (one array less per write of every version).
    */
-  readonly keys: readonly OverlayWrite[];
+  readonly writes: readonly OverlayWrite[];
 }
 
 /**
@@ -97,7 +97,7 @@ export class Overlay {
       }
       record.writes.push({ version, value });
     }
-    this.versions.push({ version, keys: writes });
+    this.versions.push({ version, writes });
   }
 
   /** The record of a key, if the overlay holds any write of it. */
@@ -130,7 +130,7 @@ export class Overlay {
     for (const applied of this.versions) {
       if (applied.version <= from) continue;
       if (applied.version > to) break;
-      for (const { map, hex } of applied.keys) {
+      for (const { map, hex } of applied.writes) {
         const record = this.record(map.name, hex);
         assert(record !== undefined, "every held version's keys are indexed");
         if (seen.has(record)) continue;
@@ -148,9 +148,8 @@ export class Overlay {
     let count = 0;
     while (count < this.versions.length && this.versions[count]!.version <= version) count++;
     for (const applied of this.versions.splice(0, count)) {
-      for (const { map: ref, hex } of applied.keys) {
-        const map = ref.name;
-        const index = this.maps.get(map);
+      for (const { map, hex } of applied.writes) {
+        const index = this.maps.get(map.name);
         const record = index?.get(hex);
         if (index === undefined || record === undefined) continue;
         // Versions ascend, so what is kept is a suffix: most keys have no write above `version`
@@ -158,7 +157,7 @@ export class Overlay {
         // written on both sides of the commit point needs the trimmed copy.
         const { writes } = record;
         if (writes[writes.length - 1]!.version <= version) {
-          this.forget(index, map, hex);
+          this.forget(index, map.name, hex);
           continue;
         }
         if (writes[0]!.version > version) continue;
@@ -172,15 +171,14 @@ export class Overlay {
   discardAbove(version: number): void {
     while (this.versions.length > 0 && this.versions[this.versions.length - 1]!.version > version) {
       const applied = this.versions.pop()!;
-      for (const { map: ref, hex } of applied.keys) {
-        const map = ref.name;
-        const index = this.maps.get(map);
+      for (const { map, hex } of applied.writes) {
+        const index = this.maps.get(map.name);
         const record = index?.get(hex);
         if (index === undefined || record === undefined) continue;
         while (record.writes.length > 0 && record.writes[record.writes.length - 1]!.version > version) {
           record.writes.pop();
         }
-        if (record.writes.length === 0) this.forget(index, map, hex);
+        if (record.writes.length === 0) this.forget(index, map.name, hex);
       }
     }
   }
