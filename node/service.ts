@@ -261,7 +261,6 @@ export class TreatyNode {
     this.serviceCertificate = serviceCertificate(init.serviceKeyPair);
     this.ledger = init.ledger;
     this.execution = init.execution;
-    this.verifier = createVerifier(init.config.requests.verifyWorkers ?? defaultVerifyWorkers(), this.logger);
     this.#store = init.store;
     this.#signer = init.signer;
     this.#serviceKeyPair = init.serviceKeyPair;
@@ -402,6 +401,9 @@ export class TreatyNode {
       secrets: () => ({ ledgerSecrets: this.#secrets.ledgerSecrets, serviceKey: this.#secrets.serviceKey }),
       appendInternal: (input) => this.sequencer.appendInternal(input),
     });
+    // Last: the pool starts its threads at once, and a constructor that threw above (a ledger
+    // its consensus state refuses) would leave them running, holding the process open.
+    this.verifier = createVerifier(init.config.requests.verifyWorkers ?? defaultVerifyWorkers(), this.logger);
   }
 
   /**
@@ -665,6 +667,7 @@ export class TreatyNode {
       http: ctx.http,
       lifecycle,
     });
+    ctx.cleanup.push(() => node.verifier.close());
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
     await node.#serve();
