@@ -13,8 +13,19 @@ import type { Logger } from "../log.js";
 import { readJsonFile, writeDurable } from "../state-file.js";
 import type { SealedState, SealingProvider } from "./sealing.js";
 
-/** Files and folders of a data folder that only make sense with the secrets that wrote them. */
-const NODE_STATE = ["ledger", "kv", "consensus.json", "secrets.json"] as const;
+/**
+ * Files and folders of a data folder that only make sense with the secrets and the hard state
+ * that wrote them: all of them move together. The snapshot files (`snapshots/`) are among them: a
+ * node restarts from the newest committed snapshot it finds (snapshot/restart.ts), and one of the
+ * old life's, left behind while its hard state (`consensus.json`) was archived, made the rejoined
+ * node's ledger start at a base whose view the fresh hard state (view 0) had never reached: the
+ * start threw LedgerCorrupt. The Merkle node archive (`merkle/`) is derived from the old ledger.
+ *
+ * The ledger moves last: a ledger with entries is what makes a start archive, so a start stopped
+ * part way through (a crash between two renames) archives the rest at the next start, and never
+ * opens the folder with some of the old state gone and some left.
+ */
+const NODE_STATE = ["kv", "consensus.json", "snapshots", "merkle", "secrets.json", "ledger"] as const;
 
 /**
  * The identity this run uses: the configured key file (kept in clear by the operator's choice;
@@ -38,8 +49,9 @@ export function nodeIdentity(identityFile: string | null, sealed: SealedState | 
 
 /**
  * A data folder holds ledger entries but the provider returned no secrets for them. With memory
- * sealing and a `join` section, moves the node state into `archive/<nowMs>/` so the node can
- * rejoin; otherwise throws TreatyError SecretsUnavailable saying what to do.
+ * sealing and a `join` section, moves the node state (`NODE_STATE`: ledger, KV, hard state,
+ * snapshot files, Merkle archive) into `archive/<nowMs>/` so the node can rejoin from nothing;
+ * otherwise throws TreatyError SecretsUnavailable saying what to do.
  */
 export function archiveUnreadableState(
   config: NodeConfig,

@@ -3,6 +3,11 @@
  * a ledger it cannot read, moves it aside, rejoins the service with a fresh identity and is sent
  * the current secrets sealed to that identity; it then serves private state again. Three
  * in-process nodes on the in-memory transport; joiners trusted by `autoTrustNodes`.
+ *
+ * Snapshots every few entries, so the restarted node holds committed snapshot files of its old
+ * state (as any node that ran past `snapshots.everyMs` does): they go to the archive with its
+ * ledger. Left in place, the rejoining node took the newest as its base, under a hard state it
+ * had just archived, and its start threw LedgerCorrupt (base view ahead of the hard state's).
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -30,9 +35,20 @@ const {
   stopAll,
 } = memoryNodes({
   dir: () => dir,
-  config: () => ({ http: { host: "127.0.0.1", port: 0, tls: false }, autoTrustNodes: true }),
+  config: () => ({
+    http: { host: "127.0.0.1", port: 0, tls: false },
+    autoTrustNodes: true,
+    snapshots: { everyEntries: SNAPSHOT_EVERY },
+  }),
 });
 let dir: string;
+/** Small enough that the few writes below cross snapshot points. */
+const SNAPSHOT_EVERY = 8;
+
+/** Committed snapshot files in a node's snapshot folder (node/snapshot/files.ts names). */
+function committedSnapshots(folder: string): string[] {
+  return existsSync(folder) ? readdirSync(folder).filter((n) => n.endsWith(".committed")) : [];
+}
 
 describe("memory sealing: a restarted node rejoins and is sent the secrets", () => {
   let founder: TreatyNode;
@@ -69,6 +85,14 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
       node2.replica.consensus.status().commitSeqno >= Number(txid!.split(".")[1]) ? true : undefined,
     );
     assert.ok(!existsSync(join(dir, "node2", SEALED_FILE)), "memory sealing writes nothing");
+    // Node 2 holds a committed snapshot of its old state when it stops (writes until it does).
+    let filler = 100;
+    const before = await until("node 2 to hold a committed snapshot", async () => {
+      const files = committedSnapshots(join(dir, "node2", "snapshots"));
+      if (files.length > 0) return files;
+      await log.writePublic({ id: filler++, msg: "towards a snapshot point" });
+      return undefined;
+    });
     const oldId = node2.identity.id;
     await node2.stop();
     running.delete(node2);
@@ -81,6 +105,11 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
       existsSync(join(dir, "node2", "archive", archived[0]!, "ledger")),
       "the old ledger is kept aside",
     );
+    for (const name of before)
+      assert.ok(
+        existsSync(join(dir, "node2", "archive", archived[0]!, "snapshots", name)),
+        `the old snapshot ${name} is kept aside with it`,
+      );
     assert.equal(founder.gov.node(again.identity.id)?.status, "trusted");
     const local = new Client({ nodes: [again.url], serviceKey: founder.serviceKey, key: user }).contract<
       typeof logContract
