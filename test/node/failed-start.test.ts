@@ -1,0 +1,144 @@
+/**
+ * A node start that fails leaves nothing running: no worker thread (verify pool, execution
+ * worker) and no handle (HTTP server, timers), so the process that tried can exit. Each case
+ * starts a node in a child process (failed-start-child.ts) on a copy of a real data folder spoiled
+ * in one way, and requires the start to fail with the expected code and the child to exit by
+ * itself. A child still alive after `EXIT_BOUND_MS` (a bound for a loaded machine, not a
+ * measurement) is killed and fails the test: that is what a leaked thread looks like (commit
+ * 37859db: memory-rejoin's restart threw inside TreatyNode's constructor after the verify pool
+ * had started, and the test process never exited).
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cpSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { startTestNode, type TestNode } from "../support/node.js";
+
+const CHILD = fileURLToPath(new URL("./failed-start-child.js", import.meta.url));
+/** How long a child may take to start, fail and exit before it counts as hung. */
+const EXIT_BOUND_MS = 60_000;
+
+interface ChildResult {
+  /** The child's JSON line: the start's error `{code, message}`, or `{started: true}`. */
+  readonly outcome: { code?: string; message?: string; started?: boolean } | undefined;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the child on `configPath`; resolves when it exits. Fails the test when it is still running
+ * after EXIT_BOUND_MS (it is killed first: nothing started here is left behind).
+ */
+function runChild(configPath: string, mode?: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHILD, configPath, ...(mode !== undefined ? [mode] : [])], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const bound = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(
+          `the child did not exit within ${EXIT_BOUND_MS} ms of starting (a worker thread or handle left running by the failed start); its output: ${stdout.trim()} ${stderr.trim()}`,
+        ),
+      );
+    }, EXIT_BOUND_MS);
+    child.on("error", (err) => {
+      clearTimeout(bound);
+      reject(err);
+    });
+    child.on("exit", (exitCode, signal) => {
+      clearTimeout(bound);
+      const line = stdout.trim().split("\n").at(-1);
+      resolve({
+        outcome: line ? (JSON.parse(line) as ChildResult["outcome"]) : undefined,
+        exitCode,
+        signal,
+        stderr,
+      });
+    });
+  });
+}
+
+describe("a node start that fails leaves no thread or handle running", () => {
+  let net: TestNode;
+
+  before(async () => {
+    net = await startTestNode();
+    await net.client().call("log", "writePrivate", { id: 1, msg: "some state" });
+    await net.settled();
+    await net.stop();
+  });
+
+  after(async () => {
+    await net?.dispose();
+  });
+
+  /** A copy of the stopped node's data folder, and a config file that starts a node on it. */
+  function copyOf(name: string): { dataDir: string; configPath: string } {
+    const dataDir = join(net.dir, name);
+    cpSync(net.dataDir, dataDir, { recursive: true });
+    const configPath = join(net.dir, `${name}.json`);
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        dataDir,
+        sealing: { provider: "virtual", keyFile: join(net.dir, "sealing.key") },
+        http: { host: "127.0.0.1", port: 0, tls: false },
+        logLevel: "error",
+      }),
+    );
+    return { dataDir, configPath };
+  }
+
+  function assertFailedAndExited(result: ChildResult, code: string, message: RegExp): void {
+    assert.equal(result.outcome?.started, undefined, "the start was expected to fail");
+    assert.equal(result.outcome?.code, code, `error: ${JSON.stringify(result.outcome)} ${result.stderr}`);
+    assert.match(result.outcome?.message ?? "", message);
+    assert.equal(result.signal, null);
+    assert.equal(result.exitCode, 0, result.stderr);
+  }
+
+  it("starts on an unspoiled copy (the cases below fail for their own reason)", async () => {
+    // The child stops a node that did start: it exits too, and says so.
+    const { configPath } = copyOf("intact");
+    const result = await runChild(configPath);
+    assert.deepEqual(result.outcome, { started: true }, result.stderr);
+    assert.equal(result.exitCode, 0, result.stderr);
+  });
+
+  it("a hard state behind its ledger: LedgerCorrupt inside TreatyNode's constructor", async () => {
+    // View 0 with the commit point at the end: the base (the last signature, in view >= 1) is in
+    // a view the hard state never reached, which ConsensusNode refuses while the node is built.
+    const { dataDir, configPath } = copyOf("hard-state");
+    writeFileSync(
+      join(dataDir, "consensus.json"),
+      JSON.stringify({ view: 0, votedFor: null, commitSeqno: Number.MAX_SAFE_INTEGER }),
+    );
+    const result = await runChild(configPath);
+    assertFailedAndExited(result, "LedgerCorrupt", /hard state/);
+  });
+
+  it("no node-to-node transport: #open fails after the execution worker started", async () => {
+    const { configPath } = copyOf("transport");
+    const result = await runChild(configPath, "no-transport");
+    assertFailedAndExited(result, "Unavailable", /test: no transport/);
+  });
+
+  it("a corrupt ledger base: LedgerCorrupt from the ledger's open, after the HTTP server started", async () => {
+    const { dataDir, configPath } = copyOf("ledger-base");
+    writeFileSync(join(dataDir, "ledger", "ledger.base"), "not a seqno");
+    const result = await runChild(configPath);
+    assertFailedAndExited(result, "LedgerCorrupt", /ledger\.base/);
+  });
+});
