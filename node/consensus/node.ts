@@ -1342,7 +1342,10 @@ export class ConsensusNode {
     if (!hasStorage) throw corrupt("base", "a restored base needs storage to read the prefix from");
     const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
     if (!count(base.seqno) || !count(base.view) || base.view > hard.view)
-      throw corrupt("base", "expected a seqno and a view within the hard state's");
+      throw corrupt(
+        "base",
+        `expected a seqno and a view within the hard state's (base ${base.view}.${base.seqno}, hard state view ${hard.view})`,
+      );
     if (!count(base.lastSignature) || base.lastSignature > base.seqno)
       throw corrupt("base.lastSignature", "expected a seqno within the base");
     if (!Array.isArray(base.views)) throw corrupt("base.views", "expected a view history");
