@@ -5,7 +5,7 @@
  * in-process nodes on the in-memory transport; joiners trusted by `autoTrustNodes`.
  *
  * Snapshots every few entries, so the restarted node holds committed snapshot files of its old
- * state (as any node that ran past `snapshots.everyMs` does): they go to the archive with its
+ * state (as any node that ran past `snapshots.everyMs` or `everyEntries` does): they go to the archive with its
  * ledger. Left in place, the rejoining node took the newest as its base, under a hard state it
  * had just archived, and its start threw LedgerCorrupt (base view ahead of the hard state's).
  */
@@ -26,6 +26,8 @@ import { SEALED_FILE } from "../../node/secrets/sealing.js";
 import { TreatyNode } from "../../node/service.js";
 import { memoryNodes, until } from "../support/memory-nodes.js";
 
+/** Small enough that the few writes below cross snapshot points. */
+const SNAPSHOT_EVERY = 8;
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
 const {
@@ -42,8 +44,6 @@ const {
   }),
 });
 let dir: string;
-/** Small enough that the few writes below cross snapshot points. */
-const SNAPSHOT_EVERY = 8;
 
 /** Committed snapshot files in a node's snapshot folder (node/snapshot/files.ts names). */
 function committedSnapshots(folder: string): string[] {
@@ -87,7 +87,7 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
     assert.ok(!existsSync(join(dir, "node2", SEALED_FILE)), "memory sealing writes nothing");
     // Node 2 holds a committed snapshot of its old state when it stops (writes until it does).
     let filler = 100;
-    const before = await until("node 2 to hold a committed snapshot", async () => {
+    const oldSnapshots = await until("node 2 to hold a committed snapshot", async () => {
       const files = committedSnapshots(join(dir, "node2", "snapshots"));
       if (files.length > 0) return files;
       await log.writePublic({ id: filler++, msg: "towards a snapshot point" });
@@ -105,7 +105,7 @@ describe("memory sealing: a restarted node rejoins and is sent the secrets", () 
       existsSync(join(dir, "node2", "archive", archived[0]!, "ledger")),
       "the old ledger is kept aside",
     );
-    for (const name of before)
+    for (const name of oldSnapshots)
       assert.ok(
         existsSync(join(dir, "node2", "archive", archived[0]!, "snapshots", name)),
         `the old snapshot ${name} is kept aside with it`,
