@@ -85,6 +85,7 @@
  * once, as an operator restarting it would (default `kill`: kill -9, restarted after the
  * measurement).
  */
+import { traceLabel } from "../node/trace-events.js";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
@@ -215,6 +216,7 @@ const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags[
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
   throw new Error("--paced-rate: expected a positive integer");
 const PACED_ONLY = flags["paced-only"];
+traceLabel("bench");
 /** Where each write run's per-write latencies go (`--latency-dump`), and how many went so far. */
 const LATENCY_DUMP = flags["latency-dump"] === undefined ? undefined : resolve(flags["latency-dump"]);
 if (LATENCY_DUMP !== undefined) mkdirSync(LATENCY_DUMP, { recursive: true });
@@ -676,6 +678,7 @@ async function writeRun(
       const mode = ratePerSecond === null ? "closed" : `paced${ratePerSecond}`;
       const name = `${String(++latencyDumps).padStart(2, "0")}-${cluster.nodes.length}n-${mode}-${target === leader ? "leader" : "follower"}-${inFlight}.csv`;
       writeFileSync(join(LATENCY_DUMP, name), `${rows.join("\n")}\n`);
+      writeFileSync(join(LATENCY_DUMP, `${name}.start`), `${(performance.timeOrigin + started).toFixed(2)}\n`);
     }
     return {
       nodes: cluster.nodes.length,

@@ -9,6 +9,7 @@
  *
  * worker.ts is the production entry; tests start their own entry that passes `EngineHooks`.
  */
+import { trace, traceLabel } from "../trace-events.js";
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
@@ -62,8 +63,13 @@ export async function serveEngine(
   // run meanwhile (the KV keeps a commit in flight apart from newer versions); requests outside
   // the hot path still run only after every earlier commit, as if commits were synchronous.
   let commits: Promise<void> = Promise.resolve();
+  traceLabel("exec");
   port.on("message", (request: PostedRequest) => {
+    const arrived = performance.now();
+    trace(`req-${request.op}`, 0, 0, arrived);
     queue = queue.then(() => {
+      const ran = performance.now();
+      if (ran - arrived > 2) trace(`queued-${request.op}`, ran - arrived, 0, arrived);
       if (request.op === "commit") {
         const answered = answer(port, engine, request, outbox);
         commits = commits.then(() => answered);
@@ -205,6 +211,7 @@ async function answer(
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }
+  trace(`op-${request.op}`, performance.now() - started, request.op === "batch" || request.op === "apply" ? ((request as unknown as {calls?: unknown[]; items?: unknown[]}).calls?.length ?? 0) : 0, started);
   if (VALUELESS.has(request.op) && message.kind === "reply" && (!message.ok || message.value === null)) {
     outbox.add(message);
     return;
