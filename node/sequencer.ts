@@ -55,8 +55,8 @@ import type { ConsensusNode, MembershipChange } from "./consensus/node.js";
 import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
-import { trace } from "./trace-events.js";
 import { addStageTime, addWritePhase, timeStage } from "./stage-times.js";
+import { TIMELINE, timeline } from "./timeline.js";
 
 export type CallKind = "user" | "member" | "governance";
 
@@ -264,7 +264,7 @@ export class Sequencer {
     const waiting = this.#awaitingCommit;
     if (waiting.length === 0 || waiting[0]!.lastSeqno > seqno) return;
     const now = performance.now();
-    trace("commit", 0, seqno, now);
+    if (TIMELINE) timeline("commit", now, 0, seqno);
     let done = 0;
     while (done < waiting.length && waiting[done]!.lastSeqno <= seqno) {
       const b = waiting[done++]!;
@@ -386,7 +386,7 @@ export class Sequencer {
     );
     const executed = performance.now();
     addStageTime("execution", executed - started, batch.length);
-    trace("batch", executed - started, batch.length, started);
+    if (TIMELINE) timeline("batch", started, executed - started, batch.length);
     addWritePhase("execution", executed - started, batch.length);
     assert(results.length === batch.length, "one result per call");
     // Settled by now (queued in the service before the batch). It fails only when the service is
@@ -449,7 +449,6 @@ export class Sequencer {
     });
     const answered = performance.now();
     addWritePhase("proposal", answered - executed, batch.length);
-    trace("propose", answered - executed, proposals.length, executed);
     if (proposals.length > 0)
       this.#awaitingCommit.push({
         lastSeqno: first + proposals.length - 1,
@@ -536,7 +535,7 @@ export class Sequencer {
     if (!due) return;
     const record = timeStage("ledger", () => ledger.appendSignature(view, this.#o.signer(), now));
     this.#lastSignatureMs = now;
-    trace("sign", 0, idle ? 1 : 0);
+    if (TIMELINE) timeline("sign", performance.now(), 0, this.#ranDry ? 1 : 0);
     this.#ranDry = false;
     this.#oldestUnsignedMs = null;
     // Every entry is a KV version; a signature's write set is empty, so its apply goes to the

@@ -8,7 +8,6 @@
  * (the ledger rebuilds and verifies its Merkle tree), replays uncommitted write sets into the KV
  * and rebuilds its governance view from committed entries.
  */
-import "./trace-events.js";
 import { HEADER_SIGNATURE_SCHEME } from "../sdk/ethereum.js";
 import { NodeEvents } from "./events/index.js";
 import { HistoryReads } from "./history/index.js";

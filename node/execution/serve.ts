@@ -9,11 +9,11 @@
  *
  * worker.ts is the production entry; tests start their own entry that passes `EngineHooks`.
  */
-import { trace, traceLabel } from "../trace-events.js";
 import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
 import { packBatch, unpackCalls, unpackItems } from "./pack.js";
+import { TIMELINE, timeline, timelineThread } from "../timeline.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import type { WriteSet } from "../../runtime/kv/types.js";
 import {
@@ -57,19 +57,15 @@ export async function serveEngine(
     appliedVersion: engine.appliedVersion,
     committedVersion: engine.committedVersion,
   });
+  timelineThread("exec");
   const outbox = new Outbox(port);
   let queue: Promise<void> = Promise.resolve();
   // KV commits not yet durable. A commit is answered once durable, but the requests behind it
   // run meanwhile (the KV keeps a commit in flight apart from newer versions); requests outside
   // the hot path still run only after every earlier commit, as if commits were synchronous.
   let commits: Promise<void> = Promise.resolve();
-  traceLabel("exec");
   port.on("message", (request: PostedRequest) => {
-    const arrived = performance.now();
-    trace(`req-${request.op}`, 0, 0, arrived);
     queue = queue.then(() => {
-      const ran = performance.now();
-      if (ran - arrived > 2) trace(`queued-${request.op}`, ran - arrived, 0, arrived);
       if (request.op === "commit") {
         const answered = answer(port, engine, request, outbox);
         commits = commits.then(() => answered);
@@ -190,10 +186,13 @@ async function answer(
   let message: ReplyMessage;
   // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
   let transfer: ArrayBuffer[] = [];
+  /** Calls a batch ran (the timeline's count). */
+  let calls = 0;
   try {
     if (carried !== undefined) throw carried.error;
     const value = await handle(engine, request);
     if (request.op === "batch") {
+      calls = (value as ReplyValues["batch"]).length;
       const packed = packBatch(value as ReplyValues["batch"], request.view);
       transfer = packed.transfer;
       message = {
@@ -211,7 +210,7 @@ async function answer(
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }
-  trace(`op-${request.op}`, performance.now() - started, request.op === "batch" || request.op === "apply" ? ((request as unknown as {calls?: unknown[]; items?: unknown[]}).calls?.length ?? 0) : 0, started);
+  if (TIMELINE) timeline(`exec-${request.op}`, started, performance.now() - started, calls);
   if (VALUELESS.has(request.op) && message.kind === "reply" && (!message.ok || message.value === null)) {
     outbox.add(message);
     return;

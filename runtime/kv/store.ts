@@ -22,7 +22,6 @@
  * to `apply` come from the ledger, so they are checked for shape (LedgerCorrupt) but not against
  * this node's size caps: every node must apply every committed write set.
  */
-import { trace } from "../../node/trace-events.js";
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type CommittedBackend, type MapRef, mapRef, type PinnedState } from "./backend.js";
@@ -453,14 +452,10 @@ export class KvStore {
 
   private async persistUpTo(version: number): Promise<void> {
     if (version <= this.committed) return;
-    const t0 = performance.now();
     const batch = this.overlay.batch(this.committed, version);
-    const t1 = performance.now();
-    trace("kvbatch", t1 - t0, version - this.committed, t0);
     this.writing++;
     try {
       await this.backend.persist(version, batch);
-      trace("kvpersist", performance.now() - t1, version - this.committed, t1);
     } catch (err) {
       throw new TreatyError(
         "Unavailable",
