@@ -188,7 +188,7 @@ if (flags.help) {
                              latency, ms, and its send time since the epoch (sent_epoch_ms): where
                              a tail's writes fall (a snapshot, a GC, an election); run with
                              TREATY_TIMELINE_DIR=DIR set to get each node's event timeline there
-                             too (node/timeline.ts)
+                             too (node/timeline.ts; bench/latency-timeline.ts joins the two)
   --node-flags=FLAGS         extra node flags for every node process
   --verify-workers N         every node's requests.verifyWorkers (0: signature checks on the main thread)
   --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
