@@ -8,7 +8,8 @@
  *
  * - `epoch_ms`: when the event started, ms since the Unix epoch (`performance.timeOrigin` +
  *   `performance.now()`, to 0.01 ms; threads of one machine share the clock);
- * - `thread`: `main` or `exec` (the execution worker);
+ * - `thread`: `main`, `exec` (the execution worker), or `worker` (a worker thread before it names
+ *   itself: the execution worker while its modules load);
  * - `event`, `ms`, `count`:
  *   - `gc-minor`, `gc-major`, `gc-incremental`, `gc-weak`: a V8 pause of this thread (from
  *     perf_hooks' `gc` entries), `ms` long;

@@ -35,6 +35,7 @@ export async function serveEngine(
   init: WorkerInit,
   hooks: EngineHooks = {},
 ): Promise<void> {
+  timelineThread("exec");
   let engine: ExecutionEngine;
   try {
     engine = await ExecutionEngine.open({
@@ -57,7 +58,6 @@ export async function serveEngine(
     appliedVersion: engine.appliedVersion,
     committedVersion: engine.committedVersion,
   });
-  timelineThread("exec");
   const outbox = new Outbox(port);
   let queue: Promise<void> = Promise.resolve();
   // KV commits not yet durable. A commit is answered once durable, but the requests behind it
