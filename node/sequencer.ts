@@ -261,10 +261,10 @@ export class Sequencer {
    * batches answered up to it.
    */
   onCommit(seqno: number): void {
+    if (TIMELINE) timeline("commit", performance.now(), 0, seqno);
     const waiting = this.#awaitingCommit;
     if (waiting.length === 0 || waiting[0]!.lastSeqno > seqno) return;
     const now = performance.now();
-    if (TIMELINE) timeline("commit", now, 0, seqno);
     let done = 0;
     while (done < waiting.length && waiting[done]!.lastSeqno <= seqno) {
       const b = waiting[done++]!;
@@ -535,7 +535,7 @@ export class Sequencer {
     if (!due) return;
     const record = timeStage("ledger", () => ledger.appendSignature(view, this.#o.signer(), now));
     this.#lastSignatureMs = now;
-    if (TIMELINE) timeline("sign", performance.now(), 0, this.#ranDry ? 1 : 0);
+    if (TIMELINE) timeline("sign", performance.now(), 0, record.seqno);
     this.#ranDry = false;
     this.#oldestUnsignedMs = null;
     // Every entry is a KV version; a signature's write set is empty, so its apply goes to the

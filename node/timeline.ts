@@ -16,8 +16,8 @@
  *   - `stall` (main thread): a 20 ms timer ran `ms` late (more than 6 ms): the thread did not run
  *     for that long (a GC, a long task, or no core for it);
  *   - `batch` (leader's main thread): a sequencer batch's execution round trip, `count` calls;
- *   - `sign`: a signature entry appended (`count` 1 when the pipeline ran dry);
- *   - `commit`: the leader's commit point reached seqno `count`;
+ *   - `sign` (leader's main thread): a signature entry appended at seqno `count`;
+ *   - `commit` (main thread): this node's commit point reached seqno `count`;
  *   - `exec-<op>` (execution worker): a request served (`ms`: start to reply; for a `commit`,
  *     until durable), `count` calls for a batch;
  *   - `kv-write` (execution worker): one LMDB commit, `ms` until durable, `count` versions.
