@@ -72,7 +72,8 @@
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
  * export on vs off, bench/events.ts), `--cpu-prof <dir>` (each node process writes a V8 CPU profile there when it stops),
- * `--latency-dump <dir>` (one CSV per write run: each write's send time, seqno, ack and commit latency),
+ * `--latency-dump <dir>` (one CSV per write run: each write's send time, seqno, ack and commit latency,
+ * and its send time since the epoch, to join with a node's TREATY_TIMELINE_DIR timeline),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
  * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
  * check threads, 0 for checks on the main thread; default: the node's own default), `--consensus
@@ -184,7 +185,10 @@ if (flags.help) {
   --cpu-prof DIR             every node process writes a V8 CPU profile there
   --latency-dump DIR         one CSV per write run there (warm-ups included, numbered in run order):
                              each write's send time from the run's start, seqno, ack and commit
-                             latency, ms: where a tail's writes fall (a snapshot, a GC, an election)
+                             latency, ms, and its send time since the epoch (sent_epoch_ms): where
+                             a tail's writes fall (a snapshot, a GC, an election); run with
+                             TREATY_TIMELINE_DIR=DIR set to get each node's event timeline there
+                             too (node/timeline.ts; bench/latency-timeline.ts joins the two)
   --node-flags=FLAGS         extra node flags for every node process
   --verify-workers N         every node's requests.verifyWorkers (0: signature checks on the main thread)
   --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
@@ -668,10 +672,11 @@ async function writeRun(
     for (let i = 0; i < requests.length; i++) commitLatency[i] = committedAt(seqnos[i]!)! - sentAt[i]!;
     const ackLatency = ackedAt.map((t, i) => t - sentAt[i]!);
     if (LATENCY_DUMP !== undefined) {
-      const rows = ["sent_ms,seqno,ack_ms,commit_ms"];
+      // sent_epoch_ms joins the rows to a node's timeline (TREATY_TIMELINE_DIR, node/timeline.ts).
+      const rows = ["sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms"];
       for (let i = 0; i < requests.length; i++)
         rows.push(
-          `${(sentAt[i]! - started).toFixed(2)},${seqnos[i]},${ackLatency[i]!.toFixed(2)},${commitLatency[i]!.toFixed(2)}`,
+          `${(sentAt[i]! - started).toFixed(2)},${seqnos[i]},${ackLatency[i]!.toFixed(2)},${commitLatency[i]!.toFixed(2)},${(performance.timeOrigin + sentAt[i]!).toFixed(2)}`,
         );
       const mode = ratePerSecond === null ? "closed" : `paced${ratePerSecond}`;
       const name = `${String(++latencyDumps).padStart(2, "0")}-${cluster.nodes.length}n-${mode}-${target === leader ? "leader" : "follower"}-${inFlight}.csv`;

@@ -562,7 +562,7 @@ export class Replica {
     // 2. Send: a leader at once, others once the entries are durable.
     const sendNow = consensus.status().role === "Leader";
     if (sendNow) {
-      this.#batch.flush(); // messages gathered while following go first
+      this.#batch.sendGathered(); // messages gathered while following go first (a KV commit stays held)
       this.#send(mergeAppends(ready.messages, consensus.limits));
     }
     this.#afterDurable(durable, () => {

@@ -56,6 +56,7 @@ import type { ProposedEntry, TxId } from "./consensus/types.js";
 import type { ExecCall, ExecResult, ExecutionService } from "./execution/service.js";
 import type { Logger } from "./log.js";
 import { addStageTime, addWritePhase, timeStage } from "./stage-times.js";
+import { TIMELINE, timeline } from "./timeline.js";
 
 export type CallKind = "user" | "member" | "governance";
 
@@ -260,6 +261,7 @@ export class Sequencer {
    * batches answered up to it.
    */
   onCommit(seqno: number): void {
+    if (TIMELINE) timeline("commit", performance.now(), 0, seqno);
     const waiting = this.#awaitingCommit;
     if (waiting.length === 0 || waiting[0]!.lastSeqno > seqno) return;
     const now = performance.now();
@@ -384,6 +386,7 @@ export class Sequencer {
     );
     const executed = performance.now();
     addStageTime("execution", executed - started, batch.length);
+    if (TIMELINE) timeline("batch", started, executed - started, batch.length);
     addWritePhase("execution", executed - started, batch.length);
     assert(results.length === batch.length, "one result per call");
     // Settled by now (queued in the service before the batch). It fails only when the service is
@@ -532,6 +535,7 @@ export class Sequencer {
     if (!due) return;
     const record = timeStage("ledger", () => ledger.appendSignature(view, this.#o.signer(), now));
     this.#lastSignatureMs = now;
+    if (TIMELINE) timeline("sign", performance.now(), 0, record.seqno);
     this.#ranDry = false;
     this.#oldestUnsignedMs = null;
     // Every entry is a KV version; a signature's write set is empty, so its apply goes to the

@@ -13,6 +13,7 @@ import type { MessagePort } from "node:worker_threads";
 import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
 import { packBatch, unpackCalls, unpackItems } from "./pack.js";
+import { TIMELINE, timeline, timelineThread } from "../timeline.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import type { WriteSet } from "../../runtime/kv/types.js";
 import {
@@ -34,6 +35,7 @@ export async function serveEngine(
   init: WorkerInit,
   hooks: EngineHooks = {},
 ): Promise<void> {
+  timelineThread("exec");
   let engine: ExecutionEngine;
   try {
     engine = await ExecutionEngine.open({
@@ -184,10 +186,13 @@ async function answer(
   let message: ReplyMessage;
   // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
   let transfer: ArrayBuffer[] = [];
+  /** Calls a batch ran (the timeline's count). */
+  let calls = 0;
   try {
     if (carried !== undefined) throw carried.error;
     const value = await handle(engine, request);
     if (request.op === "batch") {
+      calls = (value as ReplyValues["batch"]).length;
       const packed = packBatch(value as ReplyValues["batch"], request.view);
       transfer = packed.transfer;
       message = {
@@ -205,6 +210,7 @@ async function answer(
   } catch (err) {
     message = { kind: "reply", id: request.id, ok: false, error: toWireError(err), ...versions(engine) };
   }
+  if (TIMELINE) timeline(`exec-${request.op}`, started, performance.now() - started, calls);
   if (VALUELESS.has(request.op) && message.kind === "reply" && (!message.ok || message.value === null)) {
     outbox.add(message);
     return;

@@ -1,0 +1,159 @@
+/**
+ * Joins one `bench:network --latency-dump` CSV with the node timelines of the same run
+ * (`TREATY_TIMELINE_DIR`, node/timeline.ts) to show what slow writes coincide with:
+ *
+ *     node dist/bench/latency-timeline.js DUMP.csv TIMELINE_DIR [--window MS] [--min-ms MS]
+ *
+ * Prints (1) every window of `--window` ms (default 50) of send times whose commit p50 is above
+ * 1.5× the run's or whose slowest write is above 2× the run's p50, with the timeline events of
+ * `--min-ms` ms or more (default 3) that started in it or in the window before; (2) for each kind
+ * of such event (process, thread, event), how many there were and the commit p50 / p90 of the
+ * writes sent in the 15 ms before one (the writes in flight when it began), beside all writes.
+ * Processes are named `leader` (the one with sequencer batches) and `node-<pid>`. `exec-commit`
+ * events are left out: their time includes waiting for the KV's commit pacing.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+interface Write {
+  readonly sentEpochMs: number;
+  readonly ackMs: number;
+  readonly commitMs: number;
+}
+
+interface TimelineEvent {
+  readonly epochMs: number;
+  readonly process: string;
+  readonly kind: string;
+  readonly ms: number;
+}
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    window: { type: "string", default: "50" },
+    "min-ms": { type: "string", default: "3" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help || positionals.length !== 2) {
+  process.stderr.write(
+    "node dist/bench/latency-timeline.js DUMP.csv TIMELINE_DIR [--window MS] [--min-ms MS]\n" +
+      "  DUMP.csv       one bench:network --latency-dump file (needs its sent_epoch_ms column)\n" +
+      "  TIMELINE_DIR   the TREATY_TIMELINE_DIR folder of the same run (timeline-<pid>.csv files)\n" +
+      "  --window MS    window of send times for the burst listing (default 50)\n" +
+      "  --min-ms MS    least event duration listed and counted (default 3)\n",
+  );
+  process.exit(flags.help ? 0 : 2);
+}
+const WINDOW_MS = Number(flags.window);
+const MIN_MS = Number(flags["min-ms"]);
+if (!(WINDOW_MS > 0) || !(MIN_MS >= 0)) throw new Error("--window and --min-ms: expected positive numbers");
+
+function readWrites(path: string): Write[] {
+  const [header, ...lines] = readFileSync(path, "utf8").trimEnd().split("\n");
+  const columns = header!.split(",");
+  const at = (name: string) => {
+    const i = columns.indexOf(name);
+    if (i < 0) throw new Error(`${path}: no ${name} column`);
+    return i;
+  };
+  const [epoch, ack, commit] = [at("sent_epoch_ms"), at("ack_ms"), at("commit_ms")];
+  return lines
+    .map((line) => line.split(","))
+    .map((f) => ({ sentEpochMs: Number(f[epoch]), ackMs: Number(f[ack]), commitMs: Number(f[commit]) }))
+    .sort((a, b) => a.sentEpochMs - b.sentEpochMs);
+}
+
+function readTimelines(dir: string): TimelineEvent[] {
+  const events: TimelineEvent[] = [];
+  for (const file of readdirSync(dir)) {
+    const match = /^timeline-(\d+)\.csv$/.exec(file);
+    if (match === null) continue;
+    const rows = readFileSync(join(dir, file), "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((line) => line.split(","));
+    const name = rows.some((r) => r[2] === "batch") ? "leader" : `node-${match[1]}`;
+    for (const r of rows)
+      if (r.length === 5)
+        events.push({ epochMs: Number(r[0]), process: name, kind: `${r[1]} ${r[2]}`, ms: Number(r[3]) });
+  }
+  return events.sort((a, b) => a.epochMs - b.epochMs);
+}
+
+function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Writes whose send time is in [from, to), by binary search over the sorted writes. */
+function sentBetween(writes: readonly Write[], from: number, to: number): Write[] {
+  let lo = 0;
+  let hi = writes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (writes[mid]!.sentEpochMs < from) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: Write[] = [];
+  for (let i = lo; i < writes.length && writes[i]!.sentEpochMs < to; i++) out.push(writes[i]!);
+  return out;
+}
+
+const writes = readWrites(positionals[0]!);
+if (writes.length === 0) throw new Error(`${positionals[0]}: no writes`);
+const first = writes[0]!.sentEpochMs;
+const last = writes[writes.length - 1]!.sentEpochMs;
+const notable = readTimelines(positionals[1]!).filter(
+  (e) =>
+    e.ms >= MIN_MS && !e.kind.endsWith("exec-commit") && e.epochMs >= first - WINDOW_MS && e.epochMs <= last,
+);
+const all = writes.map((w) => w.commitMs);
+const p50 = quantile(all, 0.5);
+const fmt = (n: number) => n.toFixed(1);
+
+process.stdout.write(
+  `${writes.length} writes over ${fmt((last - first) / 1000)} s: commit p50 ${fmt(p50)}, p90 ${fmt(quantile(all, 0.9))}, p99 ${fmt(quantile(all, 0.99))} ms\n` +
+    `windows of ${WINDOW_MS} ms with commit p50 > ${fmt(1.5 * p50)} or max > ${fmt(2 * p50)} ms, and the events of >= ${MIN_MS} ms from the window before on (at ms from the window's start):\n`,
+);
+for (let start = first; start <= last; start += WINDOW_MS) {
+  const inWindow = sentBetween(writes, start, start + WINDOW_MS);
+  if (inWindow.length === 0) continue;
+  const commits = inWindow.map((w) => w.commitMs);
+  const windowP50 = quantile(commits, 0.5);
+  const max = Math.max(...commits);
+  if (windowP50 <= 1.5 * p50 && max <= 2 * p50) continue;
+  const events = notable
+    .filter((e) => e.epochMs >= start - WINDOW_MS && e.epochMs < start + WINDOW_MS)
+    .map((e) => `${e.process} ${e.kind} ${fmt(e.ms)}@${Math.round(e.epochMs - start)}`);
+  process.stdout.write(
+    `  +${String(Math.round(start - first)).padStart(6)} ms  ${String(inWindow.length).padStart(3)} writes  ack p50 ${fmt(
+      quantile(
+        inWindow.map((w) => w.ackMs),
+        0.5,
+      ),
+    )}  commit p50 ${fmt(windowP50)} max ${fmt(max)}  | ${events.join(", ") || "(none)"}\n`,
+  );
+}
+
+process.stdout.write("commit p50 / p90 of the writes sent in the 15 ms before each kind of event:\n");
+process.stdout.write(
+  `  ${"all writes".padEnd(36)} ${String(writes.length).padStart(5)}  ${fmt(p50)} / ${fmt(quantile(all, 0.9))}\n`,
+);
+const kinds = new Map<string, number[]>();
+const counts = new Map<string, number>();
+for (const e of notable) {
+  if (e.epochMs < first) continue;
+  const key = `${e.process} ${e.kind}`;
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+  const list = kinds.get(key) ?? [];
+  for (const w of sentBetween(writes, e.epochMs - 15, e.epochMs)) list.push(w.commitMs);
+  kinds.set(key, list);
+}
+for (const [key, list] of [...kinds].sort((a, b) => quantile(b[1], 0.5) - quantile(a[1], 0.5)))
+  process.stdout.write(
+    `  ${key.padEnd(36)} ${String(counts.get(key)).padStart(5)}  ${fmt(quantile(list, 0.5))} / ${fmt(quantile(list, 0.9))}\n`,
+  );

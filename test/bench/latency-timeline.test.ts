@@ -1,0 +1,59 @@
+/**
+ * bench/latency-timeline.ts joins a latency dump with node timelines: the slow windows with the
+ * events around them, and per kind of event the commit latencies of the writes sent just before.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const SCRIPT = fileURLToPath(new URL("../../bench/latency-timeline.js", import.meta.url));
+
+describe("bench latency-timeline", () => {
+  const dir = mkdtempSync(join(tmpdir(), "treaty-latency-timeline-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("lists the slow window with the event before it, and the latencies around each kind", () => {
+    // Ten writes 10 ms apart; the two sent at 1,040 and 1,050 took 50 ms to commit, the rest 10.
+    const rows = ["sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms"];
+    for (let i = 0; i < 10; i++) {
+      const commit = i === 4 || i === 5 ? 50 : 10;
+      rows.push(`${i * 10},${i + 1},${commit - 2},${commit},${1000 + i * 10}`);
+    }
+    const dump = join(dir, "dump.csv");
+    writeFileSync(dump, `${rows.join("\n")}\n`);
+    const timelines = join(dir, "timelines");
+    mkdirSync(timelines);
+    // The leader (it has batches) paused 20 ms at 1,055; another node had a 1 ms scavenge.
+    writeFileSync(
+      join(timelines, "timeline-11.csv"),
+      "1001.00,main,batch,1.000,3\n1055.00,main,gc-major,20.000,0\n",
+    );
+    writeFileSync(join(timelines, "timeline-22.csv"), "1010.00,main,gc-minor,1.000,0\n");
+    writeFileSync(join(timelines, "ignored.txt"), "not a timeline\n");
+    const out = execFileSync(process.execPath, [SCRIPT, dump, timelines, "--window", "20"], {
+      encoding: "utf8",
+    });
+    assert.match(out, /^10 writes over 0\.1 s: commit p50 10\.0, p90 50\.0, p99 50\.0 ms$/m);
+    assert.match(
+      out,
+      /^ {2}\+ {4}40 ms {4}2 writes {2}ack p50 48\.0 {2}commit p50 50\.0 max 50\.0 {2}\| leader main gc-major 20\.0@15$/m,
+    );
+    assert.match(out, /^ {2}all writes +10 {2}10\.0 \/ 50\.0$/m);
+    assert.match(out, /^ {2}leader main gc-major +1 {2}50\.0 \/ 50\.0$/m);
+    assert.doesNotMatch(out, /gc-minor/, "events under --min-ms (3) are left out");
+    assert.doesNotMatch(out, /\+ +0 ms/, "windows at the run's latency are not listed");
+  });
+
+  it("refuses a dump without sent_epoch_ms", () => {
+    const dump = join(dir, "old.csv");
+    writeFileSync(dump, "sent_ms,seqno,ack_ms,commit_ms\n0,1,1,2\n");
+    assert.throws(
+      () => execFileSync(process.execPath, [SCRIPT, dump, dir], { encoding: "utf8", stdio: "pipe" }),
+      /no sent_epoch_ms column/,
+    );
+  });
+});
