@@ -134,9 +134,12 @@ export interface SignatureState {
  * Entries staged last whose decoded form the ledger keeps (`entry`, `publicWritesAt`, `get`): the
  * commit hooks, the KV apply of a follower and governance read each new entry several times
  * shortly after it was staged, and each would otherwise decode it again (and, once persisted,
- * read it back from the store first).
+ * read it back from the store first). Those reads come within the commit lag (tens of ms), so
+ * the window is about half a second at 2,000 writes/s: a decoded entry (~2 KB of small objects)
+ * then mostly dies young, where a 4096-entry window kept each one ~2 s, long enough for V8 to
+ * copy it to the old generation, whose collections a follower's GC threads then spent on it.
  */
-export const RECENT_DECODED_ENTRIES = 4096;
+export const RECENT_DECODED_ENTRIES = 1024;
 
 /** Node-side hasher: node:crypto SHA-256, byte-identical to the sdk's noble one. */
 export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data));
