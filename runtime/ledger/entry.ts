@@ -562,7 +562,7 @@ function checkWrites(writes: readonly MapWrites[], isPublic: boolean): void {
  */
 export function writesFromWire(wire: unknown, at: number, part: "public" | "private"): MapWrites[] {
   if (!Array.isArray(wire)) throw corrupt(at, part, "expected an array of map writes");
-  const out: MapWrites[] = [];
+  const out = new Array<MapWrites>(wire.length); // its exact length (from empty, push reserves 17)
   let previousMap: string | undefined;
   for (let i = 0; i < wire.length; i++) {
     const item: unknown = wire[i];
@@ -593,7 +593,7 @@ export function writesFromWire(wire: unknown, at: number, part: "public" | "priv
       }
     }
     // Every pair checked: the list itself is the map's writes (not a copy of it).
-    out.push({ map, writes: list as [Uint8Array, Uint8Array | null][] });
+    out[i] = { map, writes: list as [Uint8Array, Uint8Array | null][] };
   }
   return out;
 }

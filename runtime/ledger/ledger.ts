@@ -146,6 +146,9 @@ export const nodeHasher: MerkleHasher = createMerkleHasher((data) => sha256(data
 
 /** `0x00 || leaf data`, rewritten for every leaf `leafHash` hashes. */
 const leafInput = new Uint8Array(1 + LEAF_DATA_CLAIMS_BYTES);
+/** The two lengths of `leafInput` that are hashed (without, with a claims digest): views made once. */
+const leafInputPlain = leafInput.subarray(0, 1 + LEAF_DATA_BYTES);
+const leafInputClaims = leafInput.subarray(0, 1 + LEAF_DATA_CLAIMS_BYTES);
 
 /**
  * The Merkle leaf hash of an entry, `nodeHasher.leaf(encodeLeafData(fields))`, with the leaf
@@ -177,7 +180,7 @@ export function leafHash(fields: LeafFields): Uint8Array {
   if (requestDigest === null) b.fill(0, 19 + HASH_BYTES, 19 + 2 * HASH_BYTES);
   else b.set(requestDigest, 19 + HASH_BYTES);
   if (claims !== null) b.set(claims, 1 + LEAF_DATA_BYTES);
-  return sha256(b.subarray(0, 1 + (claims === null ? LEAF_DATA_BYTES : LEAF_DATA_CLAIMS_BYTES)));
+  return sha256(claims === null ? leafInputPlain : leafInputClaims);
 }
 
 /** Big-endian u64 of a non-negative safe integer. */
