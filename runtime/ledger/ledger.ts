@@ -703,7 +703,8 @@ export class Ledger {
   appendReplicated(records: readonly LedgerRecord[]): void {
     const start = this.lastSeqno;
     try {
-      for (const record of records) {
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]!;
         if (record.seqno !== this.lastSeqno + 1) {
           throw corrupt(record.seqno, "seqno", `expected the next entry, seqno ${this.lastSeqno + 1}`);
         }
