@@ -88,7 +88,7 @@ export class ReplicaBatch {
   apply(items: readonly VersionedWriteSet[]): void {
     if (items.length === 0) return;
     if (this.#applies.length === 0) this.#appliesSince = this.#now();
-    for (const item of items) this.#applies.push(item);
+    for (let i = 0; i < items.length; i++) this.#applies.push(items[i]!);
     this.#schedule();
   }
 

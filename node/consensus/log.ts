@@ -211,7 +211,8 @@ export class ConsensusLog {
 
   /** Appends entries that continue the log exactly; the caller has validated them. */
   append(entries: readonly Entry[]): void {
-    for (const entry of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       assert(entry.seqno === this.lastSeqno + 1, "appended seqnos are contiguous");
       assert(entry.view >= this.lastView, "views never decrease along the log");
       assert(entry.view >= 1, "entries have a view of at least 1");

@@ -43,11 +43,12 @@ export function encodeChunkHeader(firstSeqno: number, count: number): Uint8Array
 /** Framed v2 records, back to back. */
 export function encodeRecords(records: readonly LedgerRecord[]): Uint8Array {
   let size = 0;
-  for (const record of records) size += 16 + record.bytes.length;
+  for (let i = 0; i < records.length; i++) size += 16 + records[i]!.bytes.length;
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   let offset = 0;
-  for (const record of records) {
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
     setU64(view, offset, record.view);
     view.setUint32(offset + 8, record.bytes.length);
     view.setUint32(offset + 12, crc32(record.bytes));

@@ -359,7 +359,7 @@ export class ChunkedLedgerStore implements LedgerStore {
     } finally {
       this.#deferring = false;
     }
-    for (const record of records) this.#unsynced.push(record);
+    for (let i = 0; i < records.length; i++) this.#unsynced.push(records[i]!);
     const flight = { last: this.lastSeqno };
     this.#flights.push(flight);
     return new Promise((resolve, reject) => {
@@ -676,8 +676,8 @@ export class ChunkedLedgerStore implements LedgerStore {
     this.#do({ kind: "datasync", file: tail!.disk });
     if (created) this.#do({ kind: "syncDir" });
     let offset = tail!.offsets!.at(-1)!;
-    for (const record of records) {
-      offset += 16 + record.bytes.length;
+    for (let i = 0; i < records.length; i++) {
+      offset += 16 + records[i]!.bytes.length;
       tail!.offsets!.push(offset);
     }
     tail!.lastSeqno = records.at(-1)!.seqno;

@@ -102,10 +102,27 @@ class Cursor {
       p += 3;
     } else return undefined;
     if (p + n > b.length) return undefined;
-    for (let i = p; i < p + n; i++) if (b[i]! >= 0x80) return undefined;
+    let hash = n;
+    for (let i = p; i < p + n; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return undefined;
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
     this.pos = p + n;
-    // One flat string (a character at a time would build a chain of n partial strings).
-    return n === 0 ? "" : String.fromCharCode.apply(null, b.subarray(p, p + n) as unknown as number[]);
+    if (n === 0) return "";
+    if (n > MAX_CACHED_STRING) return asciiString(b, p, n);
+    // The same few strings come in entry after entry (map names, kinds, contracts, methods,
+    // callers): the one read last at this slot is handed out again when its bytes match.
+    const slot = (hash ^ (hash >>> 16)) & (STRING_CACHE_SLOTS - 1);
+    const cached = stringCache[slot];
+    if (cached !== undefined && cached.length === n) {
+      let i = 0;
+      while (i < n && cached.charCodeAt(i) === b[p + i]) i++;
+      if (i === n) return cached;
+    }
+    const fresh = asciiString(b, p, n);
+    stringCache[slot] = fresh;
+    return fresh;
   }
 
   /** A string, or null for a nil. */
@@ -168,23 +185,25 @@ class Cursor {
   writes(): unknown[] | undefined {
     const maps = this.arrayLength();
     if (maps === undefined) return undefined;
-    const out: unknown[] = [];
+    // Lists of their exact length (a list grown from empty by push reserves 17 slots: most of
+    // what a follower allocated per replicated entry here).
+    const out = new Array<unknown>(maps);
     for (let i = 0; i < maps; i++) {
       if (this.arrayLength() !== 2) return undefined;
       const map = this.ascii();
       if (map === undefined) return undefined;
       const count = this.arrayLength();
       if (count === undefined) return undefined;
-      const writes: unknown[] = [];
+      const writes = new Array<unknown>(count);
       for (let j = 0; j < count; j++) {
         if (this.arrayLength() !== 2) return undefined;
         const key = this.bin();
         if (key === undefined) return undefined;
         const value = this.binOrNil();
         if (value === undefined) return undefined;
-        writes.push([key, value]);
+        writes[j] = [key, value];
       }
-      out.push([map, writes]);
+      out[i] = [map, writes];
     }
     return out;
   }
@@ -193,6 +212,25 @@ class Cursor {
     return this.pos === this.bytes.length;
   }
 }
+
+/** One flat string of `n` ASCII bytes (a character at a time would build a chain of n partial strings). */
+function asciiString(b: Uint8Array, p: number, n: number): string {
+  return String.fromCharCode.apply(null, b.subarray(p, p + n) as unknown as number[]);
+}
+
+/**
+ * Strings `ascii` read, by a hash of their bytes (direct-mapped: a slot holds the last one read
+ * there; a string is handed out again only when every byte matches). Bounded: at most
+ * `STRING_CACHE_SLOTS` strings of at most `MAX_CACHED_STRING` characters. A follower decodes
+ * about six such strings per replicated entry, nearly always ones it read before; without the
+ * cache each is a new string (and an argument list for `fromCharCode`), kept as long as the
+ * decoded entry is (runtime/ledger/ledger.ts `RECENT_DECODED_ENTRIES`).
+ */
+const STRING_CACHE_SLOTS = 512;
+const MAX_CACHED_STRING = 128;
+const stringCache: Array<string | undefined> = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(
+  undefined,
+);
 
 const float64Bytes = new Uint8Array(8);
 const float64View = new DataView(float64Bytes.buffer);

@@ -347,15 +347,19 @@ export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets, vie
   } catch (err) {
     throw new TreatyError("DecryptionFailed", (err as Error).message, { seqno: at });
   }
-  let wire: unknown;
-  try {
-    wire = views
-      ? (readPrivatePart(plaintext) ?? decodeViews(plaintext, `entry ${at} private part`))
-      : decode(plaintext, `entry ${at} private part`);
-  } catch (err) {
-    throw corrupt(at, "private", (err as Error).message);
+  let o: Record<string, unknown> | undefined = views ? readPrivatePart(plaintext) : undefined;
+  if (o === undefined) {
+    // The direct reader's result has exactly these two fields; the codec's is checked.
+    let wire: unknown;
+    try {
+      wire = views
+        ? decodeViews(plaintext, `entry ${at} private part`)
+        : decode(plaintext, `entry ${at} private part`);
+    } catch (err) {
+      throw corrupt(at, "private", (err as Error).message);
+    }
+    o = exactObject(wire, ["seed", "writes"], at, "private");
   }
-  const o = exactObject(wire, ["seed", "writes"], at, "private");
   const seed = o.seed === null ? null : bin(o.seed, at, "private.seed");
   return { seed, writes: writesFromWire(o.writes, at, "private") };
 }
@@ -478,25 +482,36 @@ function outerOf(bytes: Uint8Array, at: number): Record<string, unknown> {
 }
 
 function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
-  let wire: unknown = readHeader(bytes);
-  if (wire === undefined) {
+  // The direct reader gives exactly the header's fields and meta's (its layout has no others),
+  // so only the codec's result has its fields counted here.
+  const fast = readHeader(bytes);
+  let h: Record<string, unknown>;
+  let m: Record<string, unknown>;
+  let hasClaims: boolean;
+  if (fast !== undefined) {
+    h = fast;
+    m = fast.meta as Record<string, unknown>;
+    hasClaims = Object.hasOwn(fast, "claims");
+  } else {
+    let wire: unknown;
     try {
       wire = decodeViews(bytes, `entry ${at} header`);
     } catch (err) {
       throw corrupt(at, "header", (err as Error).message);
     }
+    hasClaims =
+      wire !== null &&
+      typeof wire === "object" &&
+      !(wire instanceof Uint8Array) &&
+      Object.hasOwn(wire, "claims");
+    h = exactObject(
+      wire,
+      ["v", "view", "seqno", "kind", "secret", "request", "meta", ...(hasClaims ? ["claims"] : [])],
+      at,
+      "header",
+    );
+    m = exactObject(h.meta, ["time", "contract", "method", "caller"], at, "header.meta");
   }
-  const hasClaims =
-    wire !== null &&
-    typeof wire === "object" &&
-    !(wire instanceof Uint8Array) &&
-    Object.hasOwn(wire, "claims");
-  const h = exactObject(
-    wire,
-    ["v", "view", "seqno", "kind", "secret", "request", "meta", ...(hasClaims ? ["claims"] : [])],
-    at,
-    "header",
-  );
   const claims = hasClaims ? bin(h.claims, at, "header.claims") : null;
   if (claims !== null && claims.length !== HASH_BYTES)
     throw corrupt(at, "header.claims", "expected 32 bytes");
@@ -506,7 +521,6 @@ function decodeHeader(bytes: Uint8Array, at: number): EntryHeader {
   const request = h.request === null ? null : bin(h.request, at, "header.request");
   if (request !== null && request.length !== HASH_BYTES)
     throw corrupt(at, "header.request", "expected 32 bytes");
-  const m = exactObject(h.meta, ["time", "contract", "method", "caller"], at, "header.meta");
   return {
     view: integer(h.view, at, "header.view", 0),
     seqno: integer(h.seqno, at, "header.seqno", 1),
@@ -542,26 +556,27 @@ function checkWrites(writes: readonly MapWrites[], isPublic: boolean): void {
   }
 }
 
-/** Parses and checks a wire write set (order, map domain); LedgerCorrupt naming `at` otherwise. */
+/**
+ * Parses and checks a wire write set (order, map domain); LedgerCorrupt naming `at` otherwise.
+ * `wire` is a fresh decode the caller hands over: the result keeps its lists of pairs.
+ */
 export function writesFromWire(wire: unknown, at: number, part: "public" | "private"): MapWrites[] {
   if (!Array.isArray(wire)) throw corrupt(at, part, "expected an array of map writes");
-  const out: MapWrites[] = [];
+  const out = new Array<MapWrites>(wire.length); // its exact length (from empty, push reserves 17)
   let previousMap: string | undefined;
   for (let i = 0; i < wire.length; i++) {
-    const field = `${part}[${i}]`;
     const item: unknown = wire[i];
     if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== "string" || !Array.isArray(item[1])) {
-      throw corrupt(at, field, "expected [map, writes]");
+      throw corrupt(at, `${part}[${i}]`, "expected [map, writes]");
     }
     const map = item[0];
     if (map.length === 0 || map.length > MAX_META_STRING)
-      throw corrupt(at, field, "map name is empty or too long");
+      throw corrupt(at, `${part}[${i}]`, "map name is empty or too long");
     if (isPublicMap(map) !== (part === "public"))
-      throw corrupt(at, field, `map "${map}" does not belong in the ${part} part`);
+      throw corrupt(at, `${part}[${i}]`, `map "${map}" does not belong in the ${part} part`);
     if (previousMap !== undefined && !(previousMap < map))
-      throw corrupt(at, field, `map "${map}" is out of order or repeated`);
+      throw corrupt(at, `${part}[${i}]`, `map "${map}" is out of order or repeated`);
     previousMap = map;
-    const writes: [Uint8Array, Uint8Array | null][] = [];
     const list = item[1] as unknown[];
     for (let j = 0; j < list.length; j++) {
       const pair = list[j];
@@ -571,14 +586,14 @@ export function writesFromWire(wire: unknown, at: number, part: "public" | "priv
         !(pair[0] instanceof Uint8Array) ||
         !(pair[1] === null || pair[1] instanceof Uint8Array)
       ) {
-        throw corrupt(at, `${field}.writes[${j}]`, "expected [key bytes, value bytes or nil]");
+        throw corrupt(at, `${part}[${i}].writes[${j}]`, "expected [key bytes, value bytes or nil]");
       }
-      if (j > 0 && compareBytes(writes[j - 1]![0], pair[0]) >= 0) {
-        throw corrupt(at, `${field}.writes[${j}]`, "key is out of order or repeated");
+      if (j > 0 && compareBytes((list[j - 1] as [Uint8Array])[0], pair[0]) >= 0) {
+        throw corrupt(at, `${part}[${i}].writes[${j}]`, "key is out of order or repeated");
       }
-      writes.push(pair as [Uint8Array, Uint8Array | null]);
     }
-    out.push({ map, writes });
+    // Every pair checked: the list itself is the map's writes (not a copy of it).
+    out[i] = { map, writes: list as [Uint8Array, Uint8Array | null][] };
   }
   return out;
 }

@@ -135,6 +135,20 @@ describe("entry readers", () => {
     );
   });
 
+  it("hand out the right string when strings read before share a cache slot or differ in one byte", () => {
+    // More distinct strings than the reader keeps (512 slots): every slot is overwritten many
+    // times, and equal-length strings differing in one byte meet in slots along the way.
+    const names: string[] = [];
+    for (let i = 0; i < 3000; i++) names.push(`public:map.${String(i).padStart(5, "0")}`);
+    for (let i = 0; i < 200; i++) names.push(`c${"x".repeat(i % 140)}${i}`); // some past the cached length
+    const order = [...names.keys(), ...[...names.keys()].reverse(), ...names.keys()];
+    for (const i of order) {
+      const bytes = encode([[names[i], [[new Uint8Array([i & 0xff]), null]]]]);
+      const read = readWrites(bytes) as Array<[string, unknown]>;
+      assert.equal(read[0]![0], names[i]);
+    }
+  });
+
   it("leave other layouts to the codec (decodeEntry still reads them)", () => {
     const header = {
       view: 2,
