@@ -994,14 +994,23 @@ async function benchTreaty(nodes: number): Promise<{
   const failovers: FailoverResult[] = [];
   let jwt: JwtBenchResult | null = null;
   try {
-    const leader = await cluster.waitForLeader();
+    let leader = await cluster.waitForLeader();
     let firstId = 1;
     const batch = (count: number) => {
       const requests = writes(cluster, firstId, count);
       firstId += count;
       return requests;
     };
-    await writeRun(cluster, leader, leader, batch(WARMUP_REQUESTS), 64, null);
+    const warmup = await writeRun(cluster, leader, leader, batch(WARMUP_REQUESTS), 64, null);
+    // A loaded machine can move the leadership while the nodes warm up: the runs "→ leader" then
+    // go to the new leader (the old one would forward them and its figures would be a follower's).
+    const current = await cluster.waitForLeader();
+    if (warmup.elections > 0 || current !== leader) {
+      process.stderr.write(
+        `the warm-up saw ${warmup.elections} election(s); the runs go to the leader now, node${current.index}\n`,
+      );
+      leader = current;
+    }
     if (PREFILL > 0) {
       for (let done = 0; done < PREFILL; done += PREFILL_CHUNK) {
         await writeRun(
