@@ -36,7 +36,7 @@ import {
   HEADER_CONSISTENCY,
   type ReadConsistency,
   type SignedRequest,
-  signRequest,
+  signRequestAsync,
   unsignedRequest,
 } from "./request.js";
 
@@ -177,7 +177,7 @@ export class Client {
     const encoding = this.options.encoding ?? "json";
     const wallet = this.options.wallet;
     const request = this.options.key
-      ? signRequest(this.options.key, this.serviceId, path, args, { encoding })
+      ? await signRequestAsync(this.options.key, this.serviceId, path, args, { encoding })
       : wallet !== undefined
         ? await signWalletRequest(wallet, this.serviceId, path, args, { encoding })
         : this.options.bearerToken !== undefined

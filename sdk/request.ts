@@ -17,7 +17,7 @@ import { concatBytes, fromBase64Url, toBase64Url, toHex, utf8 } from "./bytes.js
 import { decodeStrict, encode } from "./codec.js";
 import { TreatyError } from "./errors.js";
 import { parseStrictJson } from "./strict-json.js";
-import { type KeyPair, type PublicKey, sign, verify } from "./keys.js";
+import { type KeyPair, type PublicKey, sign, signAsync, verify } from "./keys.js";
 
 export const HEADER_CALLER = "x-treaty-caller";
 export const HEADER_SIGNATURE = "x-treaty-signature";
@@ -91,6 +91,31 @@ export function signRequest(
   const encoding = options.encoding ?? "json";
   const body = encodeBody(freshBody(args, options), encoding);
   const signature = sign(key, signingInput(serviceId, path, body));
+  return {
+    path,
+    body,
+    headers: {
+      "content-type": encoding === "json" ? CONTENT_JSON : CONTENT_MSGPACK,
+      [HEADER_CALLER]: key.id,
+      [HEADER_SIGNATURE]: toBase64Url(signature),
+    },
+  };
+}
+
+/**
+ * `signRequest` with the signature from `signAsync` (WebCrypto where the platform has Ed25519):
+ * the same request, signed at a fraction of the CPU. What `Client` uses.
+ */
+export async function signRequestAsync(
+  key: KeyPair,
+  serviceId: string,
+  path: string,
+  args: unknown,
+  options: RequestOptions = {},
+): Promise<SignedRequest> {
+  const encoding = options.encoding ?? "json";
+  const body = encodeBody(freshBody(args, options), encoding);
+  const signature = await signAsync(key, signingInput(serviceId, path, body));
   return {
     path,
     body,
