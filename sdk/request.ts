@@ -90,16 +90,7 @@ export function signRequest(
 ): SignedRequest {
   const encoding = options.encoding ?? "json";
   const body = encodeBody(freshBody(args, options), encoding);
-  const signature = sign(key, signingInput(serviceId, path, body));
-  return {
-    path,
-    body,
-    headers: {
-      "content-type": encoding === "json" ? CONTENT_JSON : CONTENT_MSGPACK,
-      [HEADER_CALLER]: key.id,
-      [HEADER_SIGNATURE]: toBase64Url(signature),
-    },
-  };
+  return signedRequest(key, path, body, encoding, sign(key, signingInput(serviceId, path, body)));
 }
 
 /**
@@ -115,7 +106,17 @@ export async function signRequestAsync(
 ): Promise<SignedRequest> {
   const encoding = options.encoding ?? "json";
   const body = encodeBody(freshBody(args, options), encoding);
-  const signature = await signAsync(key, signingInput(serviceId, path, body));
+  return signedRequest(key, path, body, encoding, await signAsync(key, signingInput(serviceId, path, body)));
+}
+
+/** The request carrying `body` and `key`'s `signature` over it. */
+function signedRequest(
+  key: KeyPair,
+  path: string,
+  body: Uint8Array,
+  encoding: BodyEncoding,
+  signature: Uint8Array,
+): SignedRequest {
   return {
     path,
     body,
