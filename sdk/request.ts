@@ -17,7 +17,7 @@ import { concatBytes, fromBase64Url, toBase64Url, toHex, utf8 } from "./bytes.js
 import { decodeStrict, encode } from "./codec.js";
 import { TreatyError } from "./errors.js";
 import { parseStrictJson } from "./strict-json.js";
-import { type KeyPair, type PublicKey, sign, verify } from "./keys.js";
+import { type KeyPair, type PublicKey, sign, signAsync, verify } from "./keys.js";
 
 export const HEADER_CALLER = "x-treaty-caller";
 export const HEADER_SIGNATURE = "x-treaty-signature";
@@ -90,7 +90,33 @@ export function signRequest(
 ): SignedRequest {
   const encoding = options.encoding ?? "json";
   const body = encodeBody(freshBody(args, options), encoding);
-  const signature = sign(key, signingInput(serviceId, path, body));
+  return signedRequest(key, path, body, encoding, sign(key, signingInput(serviceId, path, body)));
+}
+
+/**
+ * `signRequest` with the signature from `signAsync` (WebCrypto where the platform has Ed25519):
+ * the same request, signed at a fraction of the CPU. What `Client` uses.
+ */
+export async function signRequestAsync(
+  key: KeyPair,
+  serviceId: string,
+  path: string,
+  args: unknown,
+  options: RequestOptions = {},
+): Promise<SignedRequest> {
+  const encoding = options.encoding ?? "json";
+  const body = encodeBody(freshBody(args, options), encoding);
+  return signedRequest(key, path, body, encoding, await signAsync(key, signingInput(serviceId, path, body)));
+}
+
+/** The request carrying `body` and `key`'s `signature` over it. */
+function signedRequest(
+  key: KeyPair,
+  path: string,
+  body: Uint8Array,
+  encoding: BodyEncoding,
+  signature: Uint8Array,
+): SignedRequest {
   return {
     path,
     body,

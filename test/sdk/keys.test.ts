@@ -15,6 +15,7 @@ import {
   keyId,
   parsePublicKey,
   sign,
+  signAsync,
   toKeyFile,
   verify,
 } from "../../sdk/keys.js";
@@ -264,5 +265,91 @@ describe("keys", () => {
       );
     const key = generateKeyPair("ed25519");
     assert.deepEqual(parsePublicKey("ed25519", toHex(key.publicKey)).publicKey, key.publicKey);
+  });
+
+  describe("signAsync", () => {
+    /**
+     * Runs `body` with `globalThis.crypto.subtle` replaced by `subtle` (none when undefined, as
+     * in a browser page that is not a secure context; `getRandomValues` stays), then puts it back.
+     */
+    async function withCrypto(subtle: unknown, body: () => Promise<void>): Promise<void> {
+      const descriptor = Object.getOwnPropertyDescriptor(globalThis, "crypto")!;
+      const real = globalThis.crypto;
+      const getRandomValues = real.getRandomValues.bind(real);
+      const replacement = subtle === undefined ? { getRandomValues } : { subtle, getRandomValues };
+      Object.defineProperty(globalThis, "crypto", { value: replacement, configurable: true });
+      try {
+        await body();
+      } finally {
+        Object.defineProperty(globalThis, "crypto", descriptor);
+      }
+    }
+
+    it("signs ed25519 through WebCrypto, the same bytes as sign", async () => {
+      const subtle = globalThis.crypto.subtle;
+      let webCryptoSigns = 0;
+      const counting = {
+        importKey: subtle.importKey.bind(subtle),
+        sign: (...args: Parameters<SubtleCrypto["sign"]>) => {
+          webCryptoSigns++;
+          return subtle.sign(...args);
+        },
+      };
+      await withCrypto(counting, async () => {
+        const key = generateKeyPair("ed25519");
+        for (const length of [0, 1, 31, 64, 300, 5000]) {
+          const message = crypto.getRandomValues(new Uint8Array(length));
+          assert.deepEqual(await signAsync(key, message), sign(key, message), `${length} bytes`);
+        }
+      });
+      assert.equal(webCryptoSigns, 6);
+    });
+
+    it("ECDSA keys sign as sign does", async () => {
+      for (const curve of ["p256", "secp256k1"] as const) {
+        const key = generateKeyPair(curve);
+        const message = utf8.encode(`a message for ${curve}`);
+        const signature = await signAsync(key, message);
+        assert.deepEqual(signature, sign(key, message));
+        assert.equal(verify(key, message, signature), true);
+      }
+    });
+
+    it("falls back to sign where WebCrypto has no Ed25519, and asks that platform once", async () => {
+      let imports = 0;
+      const unsupported = {
+        importKey: () => {
+          imports++;
+          return Promise.reject(new DOMException("Unrecognized algorithm name", "NotSupportedError"));
+        },
+        sign: () => Promise.reject(new Error("not to be called")),
+      };
+      await withCrypto(unsupported, async () => {
+        for (let i = 0; i < 3; i++) {
+          const key = generateKeyPair("ed25519");
+          const message = utf8.encode(`message ${i}`);
+          assert.deepEqual(await signAsync(key, message), sign(key, message));
+        }
+      });
+      assert.equal(imports, 1);
+      const key = generateKeyPair("ed25519");
+      const message = utf8.encode("no crypto.subtle");
+      await withCrypto(undefined, async () => {
+        assert.deepEqual(await signAsync(key, message), sign(key, message));
+      });
+    });
+
+    it("falls back to sign when WebCrypto fails to sign", async () => {
+      const subtle = globalThis.crypto.subtle;
+      const failing = {
+        importKey: subtle.importKey.bind(subtle),
+        sign: () => Promise.reject(new DOMException("operation failed", "OperationError")),
+      };
+      await withCrypto(failing, async () => {
+        const key = generateKeyPair("ed25519");
+        const message = utf8.encode("signed by noble");
+        assert.deepEqual(await signAsync(key, message), sign(key, message));
+      });
+    });
   });
 });

@@ -10,6 +10,7 @@ import {
   parseSignatureHeader,
   signingInput,
   signRequest,
+  signRequestAsync,
   verifyRequest,
 } from "../../sdk/request.js";
 
@@ -33,6 +34,19 @@ describe("signed requests", () => {
       assert.match(body.nonce!, /^[0-9a-f]{32}$/);
     });
   }
+
+  it("signRequestAsync builds signRequest's request (the Client's path)", async () => {
+    for (const curve of ["ed25519", "p256"] as const) {
+      const signer = generateKeyPair(curve);
+      for (const encoding of ["json", "msgpack"] as const) {
+        const options = { encoding, nonce: "c".repeat(32), createdMs: 1_700_000_000_000 };
+        const args = { id: 7, msg: "same bytes" };
+        const expected = signRequest(signer, service, "/app/log/writePublic", args, options);
+        const actual = await signRequestAsync(signer, service, "/app/log/writePublic", args, options);
+        assert.deepEqual(actual, expected, `${curve} ${encoding}`);
+      }
+    }
+  });
 
   it("rejects malformed bodies with messages naming the field", () => {
     const cases: Array<[Uint8Array, "json" | "msgpack", RegExp]> = [
