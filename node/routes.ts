@@ -207,12 +207,13 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
       const txid = req.query.get("txid");
       const { view, seqno } = parseTxId(txid);
       const waitMs = txWaitMs(req.query.get("wait"));
-      let status = node.replica.consensus.txStatus(view, seqno);
-      // A long poll: a transaction not decided yet is answered once this node's commit point
-      // reaches it, or after `wait` ms, whichever comes first.
+      // Committed as far as this node has folded the commit (TreatyNode.txStatus).
+      let status = node.txStatus(view, seqno);
+      // A long poll: a transaction not decided yet is answered once this node's folded commit
+      // point reaches it, or after `wait` ms, whichever comes first.
       if (waitMs > 0 && (status === "Pending" || status === "Unknown")) {
         await node.reads.commitReached(seqno, waitMs);
-        status = node.replica.consensus.txStatus(view, seqno);
+        status = node.txStatus(view, seqno);
       }
       return { body: { txid, status } };
     })
@@ -334,7 +335,7 @@ async function appCall(
   }
   // The txid is `${view}.${seqno}` of the seqno the result carries: only its view is read back.
   const view = Number(result.txid.slice(0, result.txid.indexOf(".")));
-  const status = node.replica.consensus.txStatus(view, result.seqno);
+  const status = node.txStatus(view, result.seqno);
   return {
     body: { result: result.result, txid: result.txid, status, events: result.events },
     headers: { [HEADER_TXID]: result.txid },

@@ -43,7 +43,7 @@ import { AT_REST_KEY_BYTES } from "../runtime/kv/sealed-backend.js";
 import type { ContractManifest } from "../runtime/sandbox/abi.js";
 import type { NodeConfig } from "./config.js";
 import { bootstrapState, ConsensusNode, emptyState } from "./consensus/node.js";
-import type { PersistedState, Rng, SoftState, TxId } from "./consensus/types.js";
+import type { PersistedState, Rng, SoftState, TxId, TxStatus } from "./consensus/types.js";
 import { ExecutionService } from "./execution/service.js";
 import { genesisTransaction, publicWriteSet } from "./genesis.js";
 import {
@@ -209,6 +209,8 @@ export class TreatyNode {
   #govWork: Promise<void> = Promise.resolve();
   /** Committed seqno up to which governance reactions (contract loads...) have run. */
   #govSettledSeqno = 0;
+  /** Committed seqno this node has folded into its governance view (see `committedSeqno`). */
+  #foldedSeqno = 0;
   readonly #reactions: GovReactions;
   readonly #shares: RecoveryShareIssuer;
   #stopped = false;
@@ -339,6 +341,7 @@ export class TreatyNode {
       knownLeader: (timeoutMs) => this.#knownLeader(timeoutMs),
       self: init.identity.id,
       timeoutMs: LINEARIZABLE_READ_TIMEOUT_MS,
+      committedSeqno: () => this.#foldedSeqno,
     });
     this.events = new NodeEvents({
       ledger: init.ledger,
@@ -705,6 +708,28 @@ export class TreatyNode {
   /** The HTTP base URL. */
   get url(): string {
     return this.#http.url;
+  }
+
+  /**
+   * This node's commit point as it has folded it: every committed entry up to it is in `gov`
+   * (members, users, proposals, node records: what admission checks), in the sequencer's and
+   * the events' view. It is the consensus core's commit point once the replica handed that on
+   * (`#onCommit`, after the Ready's entries are durable), and before that it lags it. A start
+   * (`#recover`) and a snapshot install (`#afterInstall`) set it too. Contract loads and other
+   * governance reactions may still be running (`lifecycle` waits for those).
+   */
+  get committedSeqno(): number {
+    return this.#foldedSeqno;
+  }
+
+  /**
+   * The status of `view.seqno` as this node can act on it: the consensus core's status with its
+   * commit point capped at `committedSeqno`. So a Committed transaction's governance changes are
+   * in this node's `gov` when the answer is given (a commit the core learned and the node has
+   * not folded yet is still Pending). Every answer to a client goes through this.
+   */
+  txStatus(view: number, seqno: number): TxStatus {
+    return this.replica.consensus.txStatus(view, seqno, this.#foldedSeqno);
   }
 
   /**
@@ -1107,7 +1132,10 @@ export class TreatyNode {
       for (const table of this.gov.loadState(kvVersion, [...gov.maps, ...config.maps])) touched.add(table);
     }
     if (committed > this.gov.seqno) this.#onCommit(this.gov.seqno + 1, committed, touched);
-    else this.#react(touched, committed);
+    else {
+      this.#foldedSeqno = Math.max(this.#foldedSeqno, committed);
+      this.#react(touched, committed);
+    }
     await this.#govWork;
   }
 
@@ -1116,6 +1144,7 @@ export class TreatyNode {
     const gov = await this.execution.committedMaps(GOV_PREFIX);
     const config = await this.execution.committedMaps(CONFIG_MAP);
     const touched = this.gov.replaceState(seqno, [...gov.maps, ...config.maps]);
+    this.#foldedSeqno = Math.max(this.#foldedSeqno, seqno);
     this.#react(touched, seqno);
     await this.#govWork;
   }
@@ -1193,6 +1222,8 @@ export class TreatyNode {
       for (const table of this.gov.applyCommitted(seqno, this.ledger.publicWritesAt(seqno)).tables)
         touched.add(table);
     }
+    // A read or long poll woken above resumes only after this synchronous method returns.
+    this.#foldedSeqno = Math.max(this.#foldedSeqno, toSeqno);
     this.#react(touched, toSeqno);
   }
 

@@ -635,16 +635,17 @@ export class ConsensusNode {
   // ---------------------------------------------------------------- queries
 
   /** The status of transaction `view.seqno` as this node knows it (CCF semantics). */
-  txStatus(view: number, seqno: number): TxStatus {
+  txStatus(view: number, seqno: number, committedAtMost = Number.POSITIVE_INFINITY): TxStatus {
     if (!Number.isSafeInteger(view) || view < 1)
       throw new TreatyError("InvalidArgs", "view: expected an integer >= 1");
     if (!Number.isSafeInteger(seqno) || seqno < 1) {
       throw new TreatyError("InvalidArgs", "seqno: expected an integer >= 1");
     }
+    const committed = Math.min(this.commitSeqno, committedAtMost);
     return evaluateTxStatus(view, seqno, {
       localView: this.log.viewAt(seqno) ?? 0,
-      committedSeqno: this.commitSeqno,
-      committedView: this.log.viewAt(this.commitSeqno) ?? 0,
+      committedSeqno: committed,
+      committedView: this.log.viewAt(committed) ?? 0,
     });
   }
 

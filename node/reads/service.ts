@@ -2,7 +2,9 @@
  * `ReadService`: readonly contract calls at the consistency the caller chose (docs/http.md,
  * "Read consistency"). Every answer names the state it read: `{result, txid, status}`.
  *
- * - committed: reads the KV at this node's commit point. The KV keeps every applied version
+ * - committed: reads the KV at this node's commit point: the one the node has folded into its
+ *   governance view (`committedSeqno`, see TreatyNode.committedSeqno), which can lag the
+ *   consensus core's by the entries whose durable step has not run yet. The KV keeps every applied version
  *   above its durable one in an in-memory overlay (runtime/kv/store.ts), so a read "as of" the
  *   commit point costs the same as one at the applied head, however many pending entries the
  *   leader has applied above it. No dirty read can happen: only committed entries are seen.
@@ -47,6 +49,12 @@ export interface ReadServiceOptions {
   readonly knownLeader: (timeoutMs: number) => Promise<NodeId | null>;
   /** This node's id. */
   readonly self: NodeId;
+  /**
+   * This node's commit point as the node has folded it (its governance view holds every entry
+   * up to it): what committed reads read at and what `commitReached` waits for. Every KV commit
+   * the replica asked for is at most this seqno, and every entry up to it was applied.
+   */
+  readonly committedSeqno: () => number;
   /** How long a linearizable read may wait for a leader, its read index and the local commit, ms. */
   readonly timeoutMs: number;
 }
@@ -83,8 +91,8 @@ export class ReadService {
    */
   async read(call: ExecCall, level: ReadConsistency): Promise<ReadAnswer> {
     if (level === "linearizable") await this.#reachReadIndex();
-    const { execution, ledger, replica } = this.#o;
-    const commit = Math.max(replica.consensus.status().commitSeqno, execution.committedVersion);
+    const { execution, ledger } = this.#o;
+    const commit = this.#committed();
     const version = level === "latest" ? ledger.lastSeqno : commit;
     const result = await execution.read(call, version);
     if (!result.ok) throw new TreatyError(result.error.code, result.error.message);
@@ -101,7 +109,10 @@ export class ReadService {
     return encode({ seqno: await this.#o.replica.readIndex() });
   }
 
-  /** The commit point moved to `seqno`: wakes the reads waiting for it. */
+  /**
+   * The folded commit point moved to `seqno` (`committedSeqno()` answers at least `seqno` by the
+   * time the woken reads run): wakes the reads waiting for it.
+   */
   onCommit(seqno: number): void {
     if (this.#waiters.length === 0) return;
     const ready = this.#waiters.filter((w) => w.seqno <= seqno);
@@ -187,12 +198,11 @@ export class ReadService {
   }
 
   /**
-   * Waits until this node's commit point reaches `seqno`, at most `timeoutMs`: "reached", or
-   * "timeout", or "busy" at once when MAX_COMMIT_WAITERS already wait.
+   * Waits until this node's folded commit point (`committedSeqno`) reaches `seqno`, at most
+   * `timeoutMs`: "reached", or "timeout", or "busy" at once when MAX_COMMIT_WAITERS already wait.
    */
   commitReached(seqno: number, timeoutMs: number): Promise<"reached" | "timeout" | "busy"> {
-    const { replica, execution } = this.#o;
-    if (Math.max(replica.consensus.status().commitSeqno, execution.committedVersion) >= seqno) {
+    if (this.#committed() >= seqno) {
       return Promise.resolve("reached");
     }
     if (this.#waiters.length >= MAX_COMMIT_WAITERS) return Promise.resolve("busy");
@@ -211,6 +221,15 @@ export class ReadService {
       timer.unref(); // a stopping node does not wait out a long poll
       this.#waiters.push(waiter);
     });
+  }
+
+  /**
+   * The folded commit point. The KV's committed version is a floor (a version below it is no
+   * longer held); once the node started it is at most the folded point (the replica asks the KV
+   * to commit a range just before the node folds it, and a start folds up to the KV's version).
+   */
+  #committed(): number {
+    return Math.max(this.#o.committedSeqno(), this.#o.execution.committedVersion);
   }
 
   #viewAt(seqno: number): number {

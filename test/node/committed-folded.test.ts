@@ -1,0 +1,139 @@
+/**
+ * "Committed" means this node can act on it: a node answers Committed (for `/node/tx`, its long
+ * poll, and the commit point its committed reads use) only up to the commit point it has folded
+ * into its governance view, not the consensus core's, which can run ahead of it.
+ *
+ * Deterministic: a follower's durable step is held (its `ledger.persistAsync` resolves only
+ * when the test says so; the write itself goes ahead), so its consensus core learns the leader's
+ * commit point from the appends while the node cannot fold that commit (the replica folds a
+ * Ready's commit once its entries are durable, node/replica.ts).
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type logContract from "../../contracts/examples/log/index.js";
+import type { TreatyNode } from "../../node/service.js";
+import { pinnedFetch } from "../../node/tls/client.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
+import { toHex } from "../../sdk/bytes.js";
+import { Client } from "../../sdk/client.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import { actions, Governance } from "../../sdk/governance.js";
+import { generateKeyPair } from "../../sdk/keys.js";
+import { memoryNodes, until } from "../support/memory-nodes.js";
+
+const member = generateKeyPair("ed25519");
+const user = generateKeyPair("ed25519");
+const { running, startNetwork, stopAll } = memoryNodes({
+  dir: () => dir,
+  config: (index, dir) => ({
+    identityFile: join(dir, `node${index}.identity.json`),
+    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
+  }),
+});
+let dir: string;
+
+/** Holds `node`'s durable step: persistAsync still writes, but resolves only after `release()`. */
+function holdDurable(node: TreatyNode): { release(): void } {
+  const ledger = node.ledger;
+  const original = ledger.persistAsync;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  ledger.persistAsync = function (this: typeof ledger) {
+    const written = original.call(this);
+    return gate.then(() => written);
+  };
+  return {
+    release() {
+      ledger.persistAsync = original;
+      release();
+    },
+  };
+}
+
+const seqnoOf = (txid: string) => Number(txid.split(".")[1]);
+
+describe("Committed is what the node has folded", () => {
+  let leader: TreatyNode;
+  let follower: TreatyNode;
+  const clientOf = (node: TreatyNode, key = member) =>
+    new Client({
+      nodes: [node.url],
+      serviceKey: node.serviceKey,
+      key,
+      fetch: pinnedFetch(node.serviceCertificate),
+    });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "treaty-committed-folded-"));
+    await startNetwork(
+      {
+        genesis: {
+          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+          open: true,
+          autoTrustNodes: true,
+        },
+      },
+      { contracts: ["log"] },
+    );
+    leader = await until("a leader", () =>
+      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
+    );
+    follower = [...running].find((n) => n !== leader)!;
+    await until("the follower to load log", () => follower.manifests.has("log"));
+  });
+
+  after(async () => {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a follower whose core learned a commit it has not folded answers Pending, then Committed once folded", async () => {
+    const held = holdDurable(follower);
+    try {
+      const gov = new Governance(clientOf(leader), member);
+      const { proposalId, txid } = await gov.propose([actions.setUser(generateKeyPair())]);
+      const written = await clientOf(leader, user)
+        .contract<typeof logContract>("log")
+        .writePublic({ id: 1, msg: "one" });
+      const last = Math.max(seqnoOf(txid), seqnoOf(written.txid!));
+      await clientOf(leader).waitForCommit(written.txid!);
+      await until("the follower's consensus core to learn the commit", () =>
+        follower.replica.consensus.status().commitSeqno >= last ? true : undefined,
+      );
+      // The node has not folded it: its governance view lacks the proposal...
+      assert.equal(follower.gov.proposal(proposalId), undefined);
+      assert.ok(follower.committedSeqno < seqnoOf(txid), "the fold is held");
+      // ...so it must not call it Committed, neither at once nor after a (short) long poll.
+      const answer = clientOf(follower);
+      assert.equal(await answer.txStatus(txid), "Pending");
+      assert.equal(await answer.txStatus(txid, { waitMs: 50 }), "Pending");
+      // A committed read reads at the folded commit point: the write is not there yet.
+      const read = await clientOf(follower, user)
+        .contract<typeof logContract>("log")
+        .readPublic({ id: 1 })
+        .then(
+          (r) => r,
+          (err: unknown) => err,
+        );
+      assert.ok(isTreatyError(read, "MessageNotFound"), `expected MessageNotFound, got ${String(read)}`);
+
+      // A long poll started while held answers Committed once the node folded the commit.
+      const polled = answer.txStatus(txid, { waitMs: 10_000 });
+      held.release();
+      assert.equal(await polled, "Committed");
+      assert.ok(follower.gov.proposal(proposalId) !== undefined, "folded when answered Committed");
+      await answer.waitForCommit(written.txid!);
+      const after = await clientOf(follower, user).contract<typeof logContract>("log").readPublic({ id: 1 });
+      assert.deepEqual(after.result, { msg: "one" });
+    } finally {
+      held.release();
+    }
+  });
+});
