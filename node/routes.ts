@@ -218,7 +218,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
       return { body: { txid, status } };
     })
     .add("GET", "/node/receipt", (req) => {
-      const commit = node.replica.consensus.status().commitSeqno;
+      const commit = node.committedSeqno;
       const receipt = node.ledger.receipt(req.query.get("txid") ?? "", commit);
       const chain = serviceEndorsementChain(node.gov, toHex(node.serviceKey.publicKey));
       return { body: chain.length === 0 ? receipt : { ...receipt, serviceEndorsements: chain } };
@@ -291,7 +291,7 @@ async function appCall(
   if (at !== null) {
     if (declared.mode !== "readonly")
       throw new TreatyError("InvalidArgs", "at: only readonly methods run at a past txid");
-    const commit = node.replica.consensus.status().commitSeqno;
+    const commit = node.committedSeqno;
     return {
       body: await historicalAnswer(node.history, node.ledger, commit, call, at),
       headers: { [HEADER_TXID]: at },
@@ -376,7 +376,8 @@ function status(node: TreatyNode) {
     role: ownRole(s, node.gov.node(node.identity.id)),
     view: s.view,
     leader: s.leader,
-    commitSeqno: s.commitSeqno,
+    // The commit point this node has folded (what its Committed answers go by).
+    commitSeqno: node.committedSeqno,
     lastSeqno: node.ledger.lastSeqno,
     serviceKey: { curve: node.serviceKey.curve, publicKey: toHex(node.serviceKey.publicKey) },
     serviceId: node.serviceId,

@@ -813,7 +813,7 @@ export class TreatyNode {
     return buildCoseReceipt(
       this.ledger,
       txid,
-      this.replica.consensus.status().commitSeqno,
+      this.#foldedSeqno,
       this.#serviceKeyPair,
     );
   }

@@ -19,7 +19,7 @@ const DEFAULT_LISTED_TRANSACTIONS = 20;
 export function addExplorerRoutes(router: Router, node: TreatyNode): Router {
   return router.add("GET", "/node/transactions", (req) => {
     const limit = parseLimit(req.query.get("limit"));
-    const { commitSeqno } = node.replica.consensus.status();
+    const commitSeqno = node.committedSeqno;
     const lastSeqno = node.ledger.lastSeqno;
     const transactions = [];
     for (let seqno = lastSeqno; seqno >= 1 && transactions.length < limit; seqno--) {
@@ -29,7 +29,7 @@ export function addExplorerRoutes(router: Router, node: TreatyNode): Router {
       transactions.push({
         txid: formatTxId(view, seqno),
         kind,
-        status: node.replica.consensus.txStatus(view, seqno),
+        status: node.txStatus(view, seqno),
         timeMs: meta.timeMs,
       });
     }

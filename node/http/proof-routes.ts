@@ -26,7 +26,7 @@ export function addProofRoutes(router: Router, node: TreatyNode): Router {
     .add("GET", "/node/consistency", (req) => {
       const from = parseTreeSize(req.query.get("from"), "from");
       const to = parseTreeSize(req.query.get("to"), "to");
-      const commit = node.replica.consensus.status().commitSeqno;
+      const commit = node.committedSeqno;
       const proof = buildConsistencyProof(node.ledger, from, to, commit);
       const chain = serviceEndorsementChain(node.gov, toHex(node.serviceKey.publicKey));
       return { body: chain.length === 0 ? proof : { ...proof, serviceEndorsements: chain } };
