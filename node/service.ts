@@ -810,12 +810,7 @@ export class TreatyNode {
    * runtime/ledger/cose-receipts.ts). Throws like `Ledger.receipt`.
    */
   coseReceipt(txid: string): Uint8Array {
-    return buildCoseReceipt(
-      this.ledger,
-      txid,
-      this.#foldedSeqno,
-      this.#serviceKeyPair,
-    );
+    return buildCoseReceipt(this.ledger, txid, this.#foldedSeqno, this.#serviceKeyPair);
   }
 
   /**
