@@ -40,6 +40,12 @@ export interface ForwardedRequest {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array;
+  /**
+   * The forwarding node's folded commit point (`TreatyNode.committedSeqno`): the leader admits
+   * the request once its own reached it (bounded), so what the follower answered Committed is
+   * in the leader's governance view too. Absent from older nodes.
+   */
+  readonly committed?: number;
 }
 
 /** The leader's answer to one forwarded request (as the follower decodes it: unchecked). */

@@ -148,6 +148,11 @@ const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 /** Endorsements start a day early so clock skew between nodes cannot make them not yet valid. */
 const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
 const FORWARD_TIMEOUT_MS = 10_000;
+/**
+ * Longest a leader holds a forwarded request until its folded commit point reaches the
+ * forwarder's (well inside FORWARD_TIMEOUT_MS); then it admits the request as it is.
+ */
+const FORWARDED_COMMIT_WAIT_MS = 2_000;
 /** How long a linearizable read may wait for a leader, its read index and the local commit. */
 const LINEARIZABLE_READ_TIMEOUT_MS = 5_000;
 /** Response headers a follower passes on from the leader's answer to a forwarded request. */
@@ -847,6 +852,7 @@ export class TreatyNode {
       url: req.path + (query ? `?${query}` : ""),
       headers,
       body: req.body,
+      committed: this.#foldedSeqno,
     };
     let answer: unknown;
     try {
@@ -926,6 +932,17 @@ export class TreatyNode {
       !(request.body instanceof Uint8Array)
     ) {
       throw new TreatyError("MalformedRequest", "forwarded request: expected {method, url, headers, body}");
+    }
+    // What the forwarder answered Committed is what its client acts on next (a member just added
+    // signs its first request): admit only once this leader folded that far too. It learned the
+    // commit first, so this rarely waits; a leader that cannot catch up in time admits as it is.
+    const committed = (request as { committed?: unknown }).committed;
+    if (
+      typeof committed === "number" &&
+      committed > this.#foldedSeqno &&
+      this.replica.consensus.status().role === "Leader"
+    ) {
+      await this.reads.commitReached(committed, FORWARDED_COMMIT_WAIT_MS);
     }
     const headers: Record<string, string> = { [FORWARDED_HEADER]: from };
     for (const [name, value] of Object.entries(request.headers))

@@ -136,4 +136,47 @@ describe("Committed is what the node has folded", () => {
       held.release();
     }
   });
+
+  it("a write forwarded by a follower that answered Committed is admitted once the leader folded as far", async () => {
+    const held = holdDurable(leader);
+    const commitReached = leader.reads.commitReached;
+    try {
+      // The followers commit without the leader's disk; the leader cannot fold meanwhile.
+      const gov = new Governance(clientOf(leader), member);
+      const newcomer = generateKeyPair("ed25519");
+      const { proposalId } = await gov.propose([actions.setUser(newcomer)]);
+      const decided = await gov.vote(proposalId, "for");
+      assert.equal(decided.state, "Accepted");
+      await clientOf(follower).waitForCommit(decided.txid);
+      assert.ok(follower.gov.user(newcomer.id) !== undefined, "the follower folded the new user");
+      assert.ok(leader.committedSeqno < seqnoOf(decided.txid), "the leader's fold is held");
+      assert.equal(leader.gov.user(newcomer.id), undefined);
+
+      // The newcomer's first write, to the node that answered Committed: forwarded to the leader,
+      // which holds it until its fold reaches the follower's (then the test lets it fold).
+      let holding!: () => void;
+      const held_ = new Promise<void>((resolve) => {
+        holding = resolve;
+      });
+      leader.reads.commitReached = function (this: typeof leader.reads, seqno, timeoutMs) {
+        holding();
+        return commitReached.call(this, seqno, timeoutMs);
+      };
+      const outcome = clientOf(follower, newcomer)
+        .contract<typeof logContract>("log")
+        .writePublic({ id: 2, msg: "two" })
+        .then(
+          (answer) => answer,
+          (err: unknown) => err,
+        );
+      await Promise.race([held_, outcome]);
+      held.release();
+      const answer = await outcome;
+      assert.ok(!(answer instanceof Error), `the newcomer was refused: ${String(answer)}`);
+      assert.ok(typeof (answer as { txid?: unknown }).txid === "string");
+    } finally {
+      leader.reads.commitReached = commitReached;
+      held.release();
+    }
+  });
 });
