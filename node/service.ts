@@ -676,6 +676,12 @@ export class TreatyNode {
       lifecycle,
     });
     ctx.cleanup.push(() => node.verifier.close());
+    // `#serve` starts the tick and signature timers; a start that fails after it (or inside it)
+    // must not leave them keeping the process alive.
+    ctx.cleanup.push(async () => {
+      for (const t of node.#timers) clearInterval(t);
+      node.#timers = [];
+    });
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
     await node.#serve();

@@ -6,12 +6,14 @@
  * (server, socket, timer) left behind by the failed start keeps it alive, which the test catches.
  *
  * Second argument `no-transport`: the node-to-node transport cannot be built (as NATS refusing
- * the connection), a failure in `#open` after the execution worker started.
+ * the connection), a failure in `#open` after the execution worker started. `serve-fails`: the
+ * committed-event feed does not start, a failure inside `#serve` after its timers started.
  */
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
+import { NodeEvents } from "../../node/events/index.js";
 import { realRuntime } from "../../node/main.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -26,6 +28,11 @@ const runtime: NodeRuntime = {
     },
   }),
 };
+if (mode === "serve-fails") {
+  NodeEvents.prototype.start = () => {
+    throw new TreatyError("Internal", "test: the event feed does not start");
+  };
+}
 try {
   const node = await TreatyNode.start(config, runtime);
   console.log(JSON.stringify({ started: true }));

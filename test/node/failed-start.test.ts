@@ -136,6 +136,12 @@ describe("a node start that fails leaves no thread or handle running", () => {
     assertFailedAndExited(result, "Unavailable", /test: no transport/);
   });
 
+  it("a failure inside #serve, after its tick and signature timers started: they are cleared", async () => {
+    const { configPath } = copyOf("serve");
+    const result = await runChild(configPath, "serve-fails");
+    assertFailedAndExited(result, "Internal", /test: the event feed does not start/);
+  });
+
   it("a corrupt ledger base: LedgerCorrupt from the ledger's open, after the HTTP server started", async () => {
     const { dataDir, configPath } = copyOf("ledger-base");
     writeFileSync(join(dataDir, "ledger", "ledger.base"), "not a seqno");
