@@ -944,11 +944,11 @@ export class TreatyNode {
     // commit first, so this rarely waits; a leader that cannot catch up in time admits as it is.
     const committed = (request as { committed?: unknown }).committed;
     if (
-      typeof committed === "number" &&
-      committed > this.#foldedSeqno &&
+      Number.isSafeInteger(committed) &&
+      (committed as number) > this.#foldedSeqno &&
       this.replica.consensus.status().role === "Leader"
     ) {
-      await this.reads.commitReached(committed, FORWARDED_COMMIT_WAIT_MS);
+      await this.reads.commitReached(committed as number, FORWARDED_COMMIT_WAIT_MS);
     }
     const headers: Record<string, string> = { [FORWARDED_HEADER]: from };
     for (const [name, value] of Object.entries(request.headers))
