@@ -269,6 +269,21 @@ describe("the treaty/tls fetches called as fetch", () => {
     }
   });
 
+  it("a Client given a wrapper around one (as the CLI passes) calls the wrapper, with the same checks", async () => {
+    const good = await serve(credentials(), leader("good"));
+    const impostor = await serve(credentials(generateKeyPair()), leader("impostor"));
+    const pinned = pinnedFetch(certificate);
+    let calls = 0;
+    const wrapper = ((input: string | URL | Request, init?: RequestInit) => {
+      calls++;
+      return pinned(input, { ...init, signal: AbortSignal.timeout(10_000) });
+    }) as typeof fetch;
+    const client = new Client({ nodes: [impostor.url, good.url], serviceKey, fetch: wrapper, retries: 2 });
+    assert.equal((await client.status()).node, "good");
+    assert.equal(calls, 2);
+    assert.equal(impostor.seen.length, 0);
+  });
+
   it("fail as fetch does: a TypeError with the cause for a refused certificate, the reason on abort", async () => {
     const impostor = await serve(credentials(generateKeyPair()), leader("impostor"));
     const slow = await serve(credentials(), () => undefined); // never answers
