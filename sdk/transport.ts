@@ -49,19 +49,28 @@ export function fetchTransport(fetchImpl: typeof fetch): Transport {
       ...(request.signal !== undefined && { signal: request.signal }),
     });
     const bytes = new Uint8Array(await response.arrayBuffer());
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of response.headers) {
-      const earlier = headers[name];
-      headers[name] =
-        earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
-    }
+    let headers: Record<string, string | string[]> | undefined;
     return {
       status: response.status,
       contentType: response.headers.get("content-type") ?? "",
-      headers,
+      // Built when asked for: `Client` reads the content type only.
+      get headers() {
+        headers ??= headerRecord(response.headers);
+        return headers;
+      },
       bytes,
     };
   };
+}
+
+/** `headers` as a record (a name given more than once, e.g. set-cookie, as a list). */
+function headerRecord(headers: Headers): Record<string, string | string[]> {
+  const record: Record<string, string | string[]> = {};
+  for (const [name, value] of headers) {
+    const earlier = record[name];
+    record[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+  }
+  return record;
 }
 
 /** Where a `fetch` built by `fetchOverTransport` keeps its transport. */
