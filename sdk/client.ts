@@ -4,7 +4,8 @@
  * a retry can never execute twice), waits for commit and fetches receipts verified offline
  * against the pinned service identity. Runs in Node and browsers: it sends through the platform
  * `fetch`, or in Node, to `http:` node URLs, through node:http (sdk/transport.ts: less than half
- * the CPU per call), unless `ClientOptions.fetch` is given.
+ * the CPU per call), unless `ClientOptions.fetch` is given (the `treaty/tls` ones send through
+ * node:https the same way).
  *
  * A write whose outcome is unknown (`OutcomeUnknown`: the leader changed while a follower had
  * forwarded it, or the connection broke) is resent, same bytes, until a node answers with its
@@ -26,7 +27,7 @@ import { bearerRequest, tokenOf } from "./bearer.js";
 import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
-import { defaultTransport, fetchTransport, type Transport, type TransportAnswer } from "./transport.js";
+import { defaultTransport, type Transport, type TransportAnswer, transportOf } from "./transport.js";
 import {
   HEADER_ANSWER_CHALLENGE,
   newChallenge,
@@ -97,8 +98,11 @@ export interface ClientOptions {
   /** Consistency of readonly calls unless a call says otherwise (default: the node's, `committed`). */
   readonly consistency?: ReadConsistency;
   /**
-   * Sends every request through this `fetch` (e.g. `treaty/tls` `pinnedFetch`). Default: node:http
-   * for `http:` URLs in Node (sdk/transport.ts), the platform `fetch` otherwise.
+   * Sends every request through this `fetch` (e.g. `treaty/tls` `pinnedFetch`). A `treaty/tls`
+   * fetch carries its node:https transport (sdk/transport.ts `fetchOverTransport`): the client
+   * sends through that directly, the same requests without a WHATWG Request and Response per
+   * call. Default: node:http for `http:` URLs in Node (sdk/transport.ts), the platform `fetch`
+   * otherwise.
    */
   readonly fetch?: typeof fetch;
 }
@@ -166,7 +170,7 @@ export class Client {
     if (options.nodes.length === 0) throw new TypeError("nodes: at least one node URL is required");
     this.options = options;
     this.serviceId = keyId(options.serviceKey);
-    this.transport = options.fetch === undefined ? defaultTransport() : fetchTransport(options.fetch);
+    this.transport = options.fetch === undefined ? defaultTransport() : transportOf(options.fetch);
   }
 
   /**

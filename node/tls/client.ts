@@ -4,21 +4,29 @@
  * obtain that certificate from a node when only the service key is pinned (a joining node, or a
  * service.json from before certificates), checked against the key.
  *
+ * Each fetch here is `fetchOverTransport` over a node:https transport (sdk/transport.ts) with
+ * the pinned agent: a `Client` given one sends through that transport directly (no WHATWG
+ * Request and Response per call), and code calling it as a `fetch` gets a `Response`. Either
+ * way the requests go through the same agent, so the same certificate checks.
+ *
  * Host names are not checked: the pinned service certificate is the trust anchor and every
  * certificate it issued is a node of that service, whatever address reached it (as CCF clients).
  */
 import { X509Certificate } from "node:crypto";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
 import { connect } from "node:tls";
 import { equalBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
+import { fetchOverTransport, nodeTransport, type Transport } from "../../sdk/transport.js";
 
 /**
  * A `fetch` for `https:` node URLs that accepts only certificates issued by `serviceCertificate`
- * (PEM); `http:` URLs (a node configured for plain HTTP) go to the platform fetch. A node
+ * (PEM); `http:` URLs (a node configured for plain HTTP) go over plain node:http. A node
  * whose certificate the service did not issue fails the request with a TypeError, as fetch does
- * for network failures, whose `cause` says why.
+ * for network failures, whose `cause` says why (a `Client` given this fetch: `Unavailable`, and
+ * the next node is tried).
  *
  * @example
  *   import { pinnedFetch } from "treaty/tls";
@@ -26,18 +34,7 @@ import type { PublicKey } from "../../sdk/keys.js";
  *   const client = new Client({ nodes, serviceKey, key, fetch: pinnedFetch(serviceCertificate!) });
  */
 export function pinnedFetch(serviceCertificate: string): typeof fetch {
-  const ca = new X509Certificate(serviceCertificate).toString();
-  const agent = new Agent({
-    ca,
-    keepAlive: true,
-    minVersion: "TLSv1.3",
-    checkServerIdentity: () => undefined,
-  });
-  return (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    if (url.protocol !== "https:") return globalThis.fetch(input, init);
-    return httpsFetch(url, init ?? {}, agent);
-  };
+  return fetchOverTransport(withPlainHttp(pinnedTransport(serviceCertificate)));
 }
 
 /**
@@ -47,11 +44,7 @@ export function pinnedFetch(serviceCertificate: string): typeof fetch {
  */
 export function unpinnedFetch(): typeof fetch {
   const agent = new Agent({ rejectUnauthorized: false, keepAlive: true, minVersion: "TLSv1.3" });
-  return (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    if (url.protocol !== "https:") return globalThis.fetch(input, init);
-    return httpsFetch(url, init ?? {}, agent);
-  };
+  return fetchOverTransport(withPlainHttp(nodeTransport(httpsRequest, agent, "https:")));
 }
 
 /**
@@ -59,24 +52,55 @@ export function unpinnedFetch(): typeof fetch {
  * service certificate from the node's TLS chain (`serviceCertificateOf`, checked against
  * `serviceKey`), then behaves as `pinnedFetch` with it. A node the key did not endorse (or one
  * still serving its provisional certificate) fails the request like a network error (TypeError),
- * so callers that retry unreachable nodes retry it.
+ * so callers that retry unreachable nodes retry it; the next request tries to pin again.
  */
 export function keyPinnedFetch(serviceKey: PublicKey): typeof fetch {
-  let pinned: Promise<typeof fetch> | undefined;
-  return async (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    if (url.protocol !== "https:") return globalThis.fetch(input, init);
-    pinned ??= serviceCertificateOf(url.origin, serviceKey).then(pinnedFetch);
-    const attempt = pinned;
-    let pinnedFetchImpl: typeof fetch;
+  let pinned: Transport | undefined;
+  let pinning: Promise<Transport> | undefined;
+  const pin = async (url: string): Promise<Transport> => {
+    const target = new URL(url);
+    if (target.protocol !== "https:") throw new TypeError(`${url}: not an https URL`);
+    pinning ??= serviceCertificateOf(target.origin, serviceKey).then(
+      (certificate) => (pinned = pinnedTransport(certificate)),
+    );
+    const attempt = pinning;
     try {
-      pinnedFetchImpl = await attempt;
+      return await attempt;
     } catch (err) {
-      if (pinned === attempt) pinned = undefined;
-      throw new TypeError("fetch failed", { cause: err });
+      if (pinning === attempt) pinning = undefined;
+      throw err;
     }
-    return pinnedFetchImpl(input, init);
   };
+  const secure: Transport = (url, request) =>
+    pinned !== undefined ? pinned(url, request) : pin(url).then((transport) => transport(url, request));
+  return fetchOverTransport(withPlainHttp(secure));
+}
+
+/** node:https requests that accept only certificates issued by `serviceCertificate` (PEM). */
+function pinnedTransport(serviceCertificate: string): Transport {
+  const ca = new X509Certificate(serviceCertificate).toString();
+  const agent = new Agent({
+    ca,
+    keepAlive: true,
+    minVersion: "TLSv1.3",
+    checkServerIdentity: () => undefined,
+  });
+  return nodeTransport(httpsRequest, agent, "https:");
+}
+
+/**
+ * `http:` URLs over plain node:http (a node configured for plain HTTP); every other URL goes to
+ * `secure`, which sends `https:` URLs only (whatever the letter case of the scheme).
+ */
+function withPlainHttp(secure: Transport): Transport {
+  const plain = nodeTransport(httpRequest, new HttpAgent({ keepAlive: true }), "http:");
+  return (url, request) => (isHttpUrl(url) ? plain(url, request) : secure(url, request));
+}
+
+function isHttpUrl(url: string): boolean {
+  if (url.startsWith("http://")) return true;
+  if (url.startsWith("https://")) return false;
+  return URL.canParse(url) && new URL(url).protocol === "http:";
 }
 
 /**
@@ -132,51 +156,4 @@ export function isServiceCertificate(cert: X509Certificate, serviceKey: PublicKe
   const jwk = cert.publicKey.export({ format: "jwk" });
   const raw = new Uint8Array(Buffer.from(jwk.x ?? "", "base64url"));
   return equalBytes(raw, serviceKey.publicKey) && cert.verify(cert.publicKey);
-}
-
-/** One request over node:https, answered as a WHATWG Response (body read whole). */
-function httpsFetch(url: URL, init: RequestInit, agent: Agent): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const signal = init.signal ?? undefined;
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const headers = new Headers(init.headers);
-    const req = httpsRequest(
-      url,
-      { method: init.method ?? "GET", headers: Object.fromEntries(headers), agent },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          const responseHeaders = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) {
-            if (value !== undefined)
-              responseHeaders.set(name, Array.isArray(value) ? value.join(", ") : value);
-          }
-          const status = res.statusCode ?? 502;
-          const body = status === 204 || status === 304 ? null : Buffer.concat(chunks);
-          resolve(
-            new Response(body, { status, statusText: res.statusMessage ?? "", headers: responseHeaders }),
-          );
-        });
-        res.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
-      },
-    );
-    const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("close", () => signal?.removeEventListener("abort", onAbort));
-    req.on("error", (err) =>
-      reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: err })),
-    );
-    const body = init.body;
-    if (body === undefined || body === null) req.end();
-    else if (typeof body === "string" || body instanceof Uint8Array) req.end(body);
-    else if (body instanceof ArrayBuffer) req.end(new Uint8Array(body));
-    else {
-      req.destroy();
-      reject(new TypeError("pinnedFetch: body must be a string or bytes"));
-    }
-  });
 }

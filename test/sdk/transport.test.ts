@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { utf8 } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
+import { fetchOverTransport, fetchTransport, transportOf } from "../../sdk/transport.js";
 import { decode, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, keyId } from "../../sdk/keys.js";
@@ -163,6 +164,42 @@ describe("Client transport (Node)", () => {
       "Leader",
     );
     assert.deepEqual(urls, ["https://node.test/node/status", "http://node.test/node/status"]);
+  });
+});
+
+describe("fetchTransport, fetchOverTransport, transportOf", () => {
+  it("a fetch over a transport answers its Response; a Client takes the transport, a wrapper is called as fetch", async () => {
+    const stub = (async (_input: string | URL | Request, init?: RequestInit) => {
+      const headers = new Headers({ "content-type": "application/json", "x-one": "1" });
+      headers.append("set-cookie", "a=1");
+      headers.append("set-cookie", "b=2");
+      return new Response(JSON.stringify({ method: init?.method, role: "Leader" }), { status: 200, headers });
+    }) as typeof fetch;
+    const viaFetch = fetchTransport(stub);
+    const answer = await viaFetch("http://node.test/node/status", { method: "GET", headers: {} });
+    assert.equal(answer.contentType, "application/json");
+    assert.deepEqual(answer.headers, {
+      "content-type": "application/json",
+      "x-one": "1",
+      "set-cookie": ["a=1", "b=2"],
+    });
+    const overTransport = fetchOverTransport(viaFetch);
+    assert.equal(transportOf(overTransport), viaFetch, "a Client sends through the transport itself");
+    assert.notEqual(transportOf(stub), viaFetch);
+    const response = await overTransport("http://node.test/x", { method: "POST", body: "hi" });
+    assert.equal(response.status, 200);
+    assert.deepEqual(response.headers.getSetCookie(), ["a=1", "b=2"]);
+    assert.deepEqual(await response.json(), { method: "POST", role: "Leader" });
+    let wrapped = 0;
+    const wrapper = ((input: string | URL | Request, init?: RequestInit) => {
+      wrapped++;
+      return overTransport(input, init);
+    }) as typeof fetch;
+    assert.equal(
+      (await new Client({ nodes: ["http://node.test"], serviceKey, fetch: wrapper }).status()).role,
+      "Leader",
+    );
+    assert.equal(wrapped, 1);
   });
 });
 
