@@ -67,15 +67,20 @@ describe("historical queries", () => {
       if (i === WINDOW - 1) await user.waitForCommit(txid);
     }
     await net.settled();
-    const refusals: [Promise<unknown>, string][] = [
-      [user.call("log", "readPrivate", { id: 1 }, { at: writes[0]! }), "HistoryUnavailable"],
-      [user.call("log", "writePublic", { id: 3, msg: "x" }, { at: writes[0]! }), "InvalidArgs"],
-      [user.call("log", "readPrivate", { id: 1 }, { at: "banana" }), "InvalidArgs"],
-      [user.call("log", "readPrivate", { id: 1 }, { at: "1.999999" }), "TxNotCommitted"],
-      [user.call("log", "readPrivate", { id: 1 }, { at: `77.${writes[2]!.split(".")[1]}` }), "TxNotFound"],
+    // Sent one at a time: a refusal that arrived while an earlier one was awaited would have no
+    // handler yet (an unhandled rejection fails the test file).
+    const refusals: [() => Promise<unknown>, string][] = [
+      [() => user.call("log", "readPrivate", { id: 1 }, { at: writes[0]! }), "HistoryUnavailable"],
+      [() => user.call("log", "writePublic", { id: 3, msg: "x" }, { at: writes[0]! }), "InvalidArgs"],
+      [() => user.call("log", "readPrivate", { id: 1 }, { at: "banana" }), "InvalidArgs"],
+      [() => user.call("log", "readPrivate", { id: 1 }, { at: "1.999999" }), "TxNotCommitted"],
+      [
+        () => user.call("log", "readPrivate", { id: 1 }, { at: `77.${writes[2]!.split(".")[1]}` }),
+        "TxNotFound",
+      ],
     ];
     for (const [call, code] of refusals) {
-      await assert.rejects(call, (err: unknown) => err instanceof TreatyError && err.code === code, code);
+      await assert.rejects(call(), (err: unknown) => err instanceof TreatyError && err.code === code, code);
     }
   });
 });
