@@ -5,8 +5,6 @@
  * node is tried). `https:` URLs and a client's own `fetch` still go through fetch.
  */
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { utf8 } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
@@ -15,53 +13,21 @@ import { decode, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, keyId } from "../../sdk/keys.js";
 import { HEADER_CALLER, HEADER_SIGNATURE, parseSignatureHeader, verifyRequest } from "../../sdk/request.js";
+import { stubServers } from "../support/stub-server.js";
 
 const service = generateKeyPair("ed25519");
 const serviceKey = { curve: service.curve, publicKey: service.publicKey };
 const user = generateKeyPair("ed25519");
 
-interface Seen {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingMessage["headers"];
-  readonly body: Uint8Array;
-}
-
-const servers: Server[] = [];
+const stubs = stubServers();
+const serve = stubs.serve;
 let realFetch: typeof fetch | undefined;
 
 afterEach(async () => {
   if (realFetch !== undefined) globalThis.fetch = realFetch;
   realFetch = undefined;
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await stubs.closeAll();
 });
-
-/** A server answering every request with `answer`; `seen` lists the requests it got. */
-async function serve(
-  answer: (req: Seen, res: ServerResponse) => void,
-): Promise<{ url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  const server = createServer({ keepAlive: true }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const request = {
-        method: req.method ?? "",
-        url: req.url ?? "",
-        headers: req.headers,
-        body: new Uint8Array(Buffer.concat(chunks)),
-      };
-      seen.push(request);
-      answer(request, res);
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
 
 /** Makes the platform `fetch` fail the test if called (restored after each test). */
 function forbidFetch(): void {
@@ -72,12 +38,7 @@ function forbidFetch(): void {
 }
 
 /** A port nothing listens on (a server opened and closed). */
-async function closedPort(): Promise<string> {
-  const { url } = await serve(() => undefined);
-  const server = servers.pop()!;
-  await new Promise((resolve) => server.close(resolve));
-  return url;
-}
+const closedPort = () => stubs.closedUrl();
 
 describe("Client transport (Node)", () => {
   it("sends a signed call over node:http, not fetch: the signed bytes, decoded answers", async () => {

@@ -7,9 +7,7 @@
  * a `Response` and fail as fetch does.
  */
 import assert from "node:assert/strict";
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo, Server } from "node:net";
+import type { ServerResponse } from "node:http";
 import { afterEach, describe, it } from "node:test";
 import {
   nodeTlsCredentials,
@@ -24,6 +22,7 @@ import { encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, type KeyPair, keyId } from "../../sdk/keys.js";
 import { HEADER_CALLER, HEADER_SIGNATURE, parseSignatureHeader, verifyRequest } from "../../sdk/request.js";
+import { type Seen, stubServers } from "../support/stub-server.js";
 
 const service = generateKeyPair("ed25519");
 const serviceKey = { curve: service.curve, publicKey: service.publicKey };
@@ -41,53 +40,16 @@ function credentials(issuer: KeyPair = service): TlsCredentials {
   });
 }
 
-interface Seen {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingMessage["headers"];
-  readonly body: Uint8Array;
-}
-
-const servers: Server[] = [];
+const stubs = stubServers();
+/** A stub node over https with `tls` (plain http without) answering with `answer`. */
+const serve = (tls: TlsCredentials | undefined, answer: (req: Seen, res: ServerResponse) => void) =>
+  stubs.serve(answer, tls);
 const restore: (() => void)[] = [];
 
 afterEach(async () => {
   for (const undo of restore.splice(0)) undo();
-  for (const server of servers.splice(0)) {
-    (server as Server & { closeAllConnections(): void }).closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await stubs.closeAll();
 });
-
-/** An https server with `tls` (plain http without) answering with `answer`; `seen`: its requests. */
-async function serve(
-  tls: TlsCredentials | undefined,
-  answer: (req: Seen, res: ServerResponse) => void,
-): Promise<{ url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const request = {
-        method: req.method ?? "",
-        url: req.url ?? "",
-        headers: req.headers,
-        body: new Uint8Array(Buffer.concat(chunks)),
-      };
-      seen.push(request);
-      answer(request, res);
-    });
-  };
-  const server =
-    tls === undefined
-      ? createHttpServer({ keepAlive: true }, handler)
-      : createHttpsServer({ ...tls, keepAlive: true }, handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const scheme = tls === undefined ? "http" : "https";
-  return { url: `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
 
 /** Answers `{role: "Leader", node: name}` as JSON. */
 const leader =
@@ -98,12 +60,7 @@ const leader =
   };
 
 /** A URL nothing listens on (a server opened and closed). */
-async function closedPort(): Promise<string> {
-  const { url } = await serve(credentials(), () => undefined);
-  const server = servers.pop()!;
-  await new Promise((resolve) => server.close(resolve));
-  return url;
-}
+const closedPort = () => stubs.closedUrl(credentials());
 
 /** Makes the platform `fetch` and the `Response` constructor throw (restored after the test). */
 function forbidFetchAndResponse(): void {
