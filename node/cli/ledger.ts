@@ -26,7 +26,7 @@ import { findLedgerStoreDir, openLedgerStore } from "../../runtime/ledger/open-s
 import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
-import { verifySnapshotFile } from "./ledger-snapshot.js";
+import { type AuditStart, auditStart, verifySnapshotFile } from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { EndorsementChain, recordedEndorsementChain } from "./ledger-identities.js";
 
@@ -50,7 +50,10 @@ const VERIFY_USAGE = `Usage: treaty ledger verify <data-dir | chunk-dir | chunk 
 
 Walks the whole ledger from seqno 1: entry encoding and digests, seqno and view order, the Merkle
 root at every signature, node signatures and their endorsement by the service identity, and
-(with the secret) decrypts every private part. Prints a JSON report; on the first problem prints
+(with the secret) decrypts every private part. A node that joined or caught up from a snapshot
+keeps only the entries after it: its data dir is walked from the oldest committed snapshot in its
+snapshots/ at or after the ledger's start, which must verify under --service-key (required then);
+the report names it ("snapshot", "baseSeqno"). Prints a JSON report; on the first problem prints
 {"error": {"code", "message", "seqno", "chunk"}} (the first bad seqno and, for chunks, the
 file that fails to supply it) and exits 1.
   <data-dir>             a node data dir (reads its ledger/ store) or a store dir: a node's chunk
@@ -120,10 +123,11 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
   const secrets = values["ledger-secret"] === undefined ? undefined : readSecrets(values["ledger-secret"]);
   const started = io.nowMs();
   let lastPrint = started;
-  return withSource(positionals, io, (source) => {
+  return withSource(positionals, io, serviceKey, (source) => {
     const identities = new EndorsementChain();
     const report = verifyLedger(source.records, {
       identities,
+      ...(source.start !== undefined ? { base: source.start.base } : {}),
       ...(serviceKey !== undefined ? { serviceKey } : {}),
       ...(secrets !== undefined ? { secrets } : {}),
       progressEveryEntries: 5000,
@@ -136,7 +140,7 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
     });
     const elapsedMs = Math.max(1, io.nowMs() - started);
     io.out(
-      `${JSON.stringify({ ok: true, source: source.description, ...report, serviceIdentities: identities.identities, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
+      `${JSON.stringify({ ok: true, source: source.description, ...(source.start !== undefined && { snapshot: { file: source.start.snapshot, seqno: source.start.base.seqno, evidence: source.start.evidence } }), ...report, serviceIdentities: identities.identities, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
     );
     if (serviceKey === undefined && report.serviceKey !== null) {
       io.err(
@@ -254,12 +258,15 @@ export const LEDGER_COMMANDS: readonly Command[] = [
 interface AuditSource {
   readonly records: Iterable<AuditRecord>;
   readonly description: string;
+  /** For a ledger that starts after a snapshot: the snapshot the audit starts from. */
+  readonly start?: AuditStart;
 }
 
 /** Resolves the paths to a store or chunk files, runs `body`, prints TreatyErrors, closes the store. */
 async function withSource(
   paths: string[],
   io: CliIo,
+  serviceKey: PublicKey | undefined,
   body: (source: AuditSource) => number,
 ): Promise<number> {
   if (paths.length === 1 && isDirectory(paths[0]!) && storeDirOf(paths[0]!) !== undefined) {
@@ -269,7 +276,9 @@ async function withSource(
         store instanceof ChunkedLedgerStore
           ? `${store.files().filter((f) => f.state === "committed").length} committed chunk file(s) and the uncommitted tail in ${dir}`
           : `store ${dir}`;
-      return body({ records: auditRecords(store, dir), description });
+      const start = auditStart(dir, store.baseSeqno, serviceKey);
+      if (start === undefined) return body({ records: auditRecords(store, dir), description });
+      return body({ records: after(start.base.seqno, auditRecords(store, dir)), description, start });
     });
   }
   const files = paths.length === 1 && isChunkDirectory(paths[0]!) ? listChunkFiles(paths[0]!) : paths;
@@ -303,6 +312,11 @@ function* auditRecords(store: LedgerStore, dir: string): Generator<AuditRecord> 
   const committed = store.files().filter((f) => f.state === "committed");
   yield* readChunkFiles(committed.map((f) => join(dir, f.name)));
   yield* store.range(Math.max(store.firstSeqno, (committed.at(-1)?.lastSeqno ?? 0) + 1));
+}
+
+/** The records of `records` after `seqno`. */
+function* after(seqno: number, records: Iterable<AuditRecord>): Generator<AuditRecord> {
+  for (const record of records) if (record.seqno > seqno) yield record;
 }
 
 async function withStore(path: string, io: CliIo, body: (store: LedgerStore) => number): Promise<number> {

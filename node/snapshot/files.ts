@@ -25,6 +25,19 @@ export function snapshotDir(dataDir: string): string {
   return join(dataDir, "snapshots");
 }
 
+/** The files of `kind` in the snapshot folder `dir` (none when it does not exist), by seqno ascending. Reads only. */
+export function listSnapshotFiles(
+  dir: string,
+  kind: "pending" | "committed",
+): { readonly seqno: number; readonly path: string }[] {
+  const out: { seqno: number; path: string }[] = [];
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const m = NAME.exec(name);
+    if (m !== null && m[2] === kind) out.push({ seqno: Number(m[1]), path: join(dir, name) });
+  }
+  return out.sort((a, b) => a.seqno - b.seqno);
+}
+
 export class SnapshotFiles {
   readonly #dir: string;
   readonly #keep: number;
@@ -43,12 +56,7 @@ export class SnapshotFiles {
 
   /** Seqnos of the files of `kind`, ascending. */
   list(kind: "pending" | "committed"): number[] {
-    const out: number[] = [];
-    for (const name of readdirSync(this.#dir)) {
-      const m = NAME.exec(name);
-      if (m !== null && m[2] === kind) out.push(Number(m[1]));
-    }
-    return out.sort((a, b) => a - b);
+    return listSnapshotFiles(this.#dir, kind).map((f) => f.seqno);
   }
 
   read(seqno: number, kind: "pending" | "committed"): Uint8Array | undefined {

@@ -480,8 +480,27 @@ export class MerkleFrontier {
   readonly #nodes: { height: number; hash: Uint8Array }[] = [];
   #size = 0;
 
-  constructor(hasher: MerkleHasher) {
+  /**
+   * Starts at `size` leaves from their compact range (`MerkleTree.frontier(size)`: one perfect
+   * subtree root per set bit of `size`, largest first), e.g. a verified snapshot's frontier.
+   */
+  constructor(
+    hasher: MerkleHasher,
+    start?: { readonly size: number; readonly frontier: readonly Uint8Array[] },
+  ) {
     this.#hasher = hasher;
+    if (start === undefined) return;
+    const { size, frontier } = start;
+    assert(Number.isSafeInteger(size) && size >= 0, "a frontier's size is a safe integer ≥ 0");
+    let i = 0;
+    for (let height = 52; height >= 0; height--) {
+      if (Math.floor(size / 2 ** height) % 2 === 0) continue;
+      const hash = frontier[i++];
+      assert(hash?.length === HASH_BYTES, "a frontier has one 32-byte hash per set bit of its size");
+      this.#nodes.push({ height, hash: new Uint8Array(hash) });
+    }
+    assert(i === frontier.length, "a frontier has one 32-byte hash per set bit of its size");
+    this.#size = size;
   }
 
   get size(): number {

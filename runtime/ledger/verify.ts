@@ -1,7 +1,8 @@
 /**
  * The offline audit of a whole ledger (`treaty ledger verify`): walks every entry in order and
  * checks, stopping at the first problem with a TreatyError that names its seqno:
- * - positions: every seqno from 1 on, none missing, repeated or out of order;
+ * - positions: every seqno from 1 on (or from a verified snapshot's seqno + 1, for a ledger that
+ *   starts there), none missing, repeated or out of order;
  * - encoding: outer map, header fields, write-set shape and order, content digest;
  * - views never go back, and the store's/chunk's view agrees with the header;
  * - at every signature: tree size, the Merkle root re-derived from the entries, the node id, the
@@ -49,6 +50,19 @@ export interface VerifyLedgerOptions {
   /** Called every `progressEveryEntries` entries. */
   readonly onProgress?: (progress: { readonly seqno: number; readonly bytes: number }) => void;
   readonly progressEveryEntries?: number;
+  /**
+   * Where the ledger starts when it does not start at seqno 1: a verified snapshot's seqno, view
+   * and Merkle frontier (a node that joined or caught up from a snapshot keeps only the entries
+   * after it). The walk starts after it, and the first signature's root binds the entries to it.
+   */
+  readonly base?: AuditBase;
+}
+
+/** The start of an audit after a snapshot (see `VerifyLedgerOptions.base`). */
+export interface AuditBase {
+  readonly seqno: number;
+  readonly view: number;
+  readonly frontier: readonly Uint8Array[];
 }
 
 /** Which service identities endorse signing nodes, as the walk goes on. */
@@ -63,7 +77,10 @@ export interface ServiceIdentities {
 }
 
 export interface VerifyReport {
+  /** Entries walked (after `baseSeqno`). */
   readonly entries: number;
+  /** The seqno the walk started after: 0, or the snapshot's (`VerifyLedgerOptions.base`). */
+  readonly baseSeqno: number;
   readonly lastSeqno: number;
   readonly bytes: number;
   readonly lastView: number;
@@ -96,14 +113,19 @@ export function verifyLedger(
   records: Iterable<AuditRecord>,
   options: VerifyLedgerOptions = {},
 ): VerifyReport {
-  const frontier = new MerkleFrontier(nodeHasher);
+  const base = options.base;
+  const frontier = new MerkleFrontier(
+    nodeHasher,
+    base === undefined ? undefined : { size: base.seqno, frontier: base.frontier },
+  );
   const kinds = Object.fromEntries(ENTRY_KINDS.map((k) => [k, 0])) as Record<EntryKind, number>;
   const signingNodes = new Set<string>();
   const every = Math.max(1, options.progressEveryEntries ?? 10_000);
   let serviceKey = options.serviceKey;
-  let expected = 1;
+  const baseSeqno = base?.seqno ?? 0;
+  let expected = baseSeqno + 1;
   let bytes = 0;
-  let lastView = 0;
+  let lastView = base?.view ?? 0;
   let signatures = 0;
   let lastSignedSeqno = 0;
   let signedRoot: string | null = null;
@@ -164,7 +186,8 @@ export function verifyLedger(
   }
 
   return {
-    entries: expected - 1,
+    entries: expected - 1 - baseSeqno,
+    baseSeqno,
     lastSeqno: expected - 1,
     bytes,
     lastView,
@@ -172,7 +195,7 @@ export function verifyLedger(
     signatures,
     lastSignedSeqno,
     signedRoot,
-    unsignedTail: expected - 1 - lastSignedSeqno,
+    unsignedTail: expected - 1 - Math.max(lastSignedSeqno, baseSeqno),
     privateEntries,
     decryptedEntries,
     serviceKey:

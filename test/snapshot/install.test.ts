@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
-import { fromHex } from "../../sdk/bytes.js";
+import { fromHex, toHex } from "../../sdk/bytes.js";
 import { decode, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair } from "../../sdk/keys.js";
@@ -25,6 +25,7 @@ import { Ledger } from "../../runtime/ledger/ledger.js";
 import { LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { LedgerSecret, LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import { startTestNode, type TestNode } from "../support/node.js";
+import { treaty } from "../support/cli.js";
 import { until } from "../support/poll.js";
 
 /** A fresh data folder with a ledger, a KV and a snapshot port, as a joiner has before it installs. */
@@ -158,6 +159,54 @@ describe("SnapshotPort.install", () => {
     } finally {
       await fresh.close();
     }
+  });
+
+  it("treaty ledger verify audits the installed data dir from the snapshot it kept", async () => {
+    const fresh = await freshNode(net, join(dir, "audited"));
+    const last = net.node.ledger.persistedSeqno;
+    try {
+      await fresh.snapshots().install(snapshot.bytes);
+      const records = [];
+      for (let s = snapshot.seqno + 1; s <= last; s++) records.push(net.node.ledger.get(s)!);
+      fresh.ledger.appendReplicated(records);
+      fresh.ledger.persist();
+    } finally {
+      await fresh.close();
+    }
+    const key = `ed25519:${toHex(net.serviceKey.publicKey)}`;
+    const ok = await treaty("ledger", "verify", fresh.dir, "--service-key", key, "--quiet");
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const report = JSON.parse(ok.stdout) as {
+      baseSeqno: number;
+      entries: number;
+      lastSeqno: number;
+      signatures: number;
+      snapshot: { file: string; seqno: number };
+    };
+    assert.equal(report.baseSeqno, snapshot.seqno);
+    assert.equal(report.snapshot.seqno, snapshot.seqno);
+    assert.equal(report.entries, last - snapshot.seqno);
+    assert.equal(report.lastSeqno, last);
+    assert.ok(report.signatures > 0, "a signature after the snapshot checked its root against the frontier");
+
+    // An unpinned audit cannot check the snapshot: refused with a usage error, not a bogus report.
+    const unpinned = await treaty("ledger", "verify", fresh.dir, "--quiet");
+    assert.equal(unpinned.code, 2, unpinned.stdout + unpinned.stderr);
+    assert.match(unpinned.stderr, /starts after a snapshot \(seqno \d+\): --service-key is needed/);
+
+    // Another service's key, or no snapshot left to start from: SnapshotInvalid, naming the start.
+    const other = `ed25519:${toHex(generateKeyPair("ed25519").publicKey)}`;
+    const foreign = await treaty("ledger", "verify", fresh.dir, "--service-key", other, "--quiet");
+    assert.equal(foreign.code, 1);
+    assert.equal((JSON.parse(foreign.stdout) as { error: { code: string } }).error.code, "SnapshotInvalid");
+    rmSync(snapshotDir(fresh.dir), { recursive: true });
+    const gone = await treaty("ledger", "verify", fresh.dir, "--service-key", key, "--quiet");
+    assert.equal(gone.code, 1);
+    assert.deepEqual((JSON.parse(gone.stdout) as { error: { code: string; seqno: number } }).error, {
+      ...(JSON.parse(gone.stdout) as { error: object }).error,
+      code: "SnapshotInvalid",
+      seqno: snapshot.seqno + 1,
+    });
   });
 
   it("refuses a flipped byte in the body", async () => {
