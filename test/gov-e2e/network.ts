@@ -31,6 +31,7 @@ import { Client } from "../../sdk/client.js";
 import { generateKeyPair, type KeyPair, type PublicKey, toKeyFile } from "../../sdk/keys.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { pollFor } from "../support/poll.js";
+import { testSnapshots } from "../support/snapshot-schedule.js";
 
 const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 const POLL_MS = 50;
@@ -135,6 +136,7 @@ export async function startGovNetwork(count: number): Promise<GovNetwork> {
       http: { host: "127.0.0.1", port: ports[i], tls: false },
       nats: { servers: [nats!.url] },
       ledger: { signatureIntervalMs: 20 },
+      snapshots: testSnapshots(undefined),
       logLevel: "info",
     });
     for (let i = 0; i < count; i++) nodes.push(new NodeProcess(i, dir, urls[i]!));

@@ -56,6 +56,7 @@ import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { keyPinnedFetch } from "../../node/tls/client.js";
 import { pollFor } from "./poll.js";
+import { testSnapshots } from "./snapshot-schedule.js";
 
 /** A contract deployed at genesis: name and source folder (absolute, or relative to the package root). */
 export interface ClusterContract {
@@ -312,6 +313,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
       logLevel: options.logLevel ?? "info",
       ...options.extraConfig,
+      snapshots: testSnapshots(options.extraConfig?.snapshots),
     });
     nodes[0]!.writeConfig({
       ...base(0),

@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import { parseConfig } from "../../node/config.js";
+import { testSnapshots } from "./snapshot-schedule.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
@@ -56,17 +57,15 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
     running,
     async start(index, extra = {}) {
       const dir = options.dir();
-      const config = parseConfig(
-        {
-          dataDir: join(dir, `node${index}`),
-          http: { host: "127.0.0.1", port: 0 },
-          ledger: { signatureIntervalMs: 20 },
-          logLevel: "error",
-          ...options.config?.(index, dir),
-          ...extra,
-        },
-        dir,
-      );
+      const fields: Record<string, unknown> = {
+        dataDir: join(dir, `node${index}`),
+        http: { host: "127.0.0.1", port: 0 },
+        ledger: { signatureIntervalMs: 20 },
+        logLevel: "error",
+        ...options.config?.(index, dir),
+        ...extra,
+      };
+      const config = parseConfig({ ...fields, snapshots: testSnapshots(fields.snapshots) }, dir);
       const runtime: NodeRuntime = {
         ...realRuntime(config, silentLogger),
         transport: async ({ serviceId, identity, sessionEpoch }) =>

@@ -24,6 +24,7 @@ import { Client, type ClientOptions } from "../../sdk/client.js";
 import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NodeConfig, parseConfig } from "../../node/config.js";
+import { testSnapshots } from "./snapshot-schedule.js";
 import type { ReplayHook } from "../../node/lifecycle.js";
 import { type Logger, silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
@@ -42,7 +43,7 @@ export interface TestNodeOptions {
   readonly signatureIntervalMs?: number;
   /** `ledger.signWhenIdle` (default true). */
   readonly signWhenIdle?: boolean;
-  /** The config's `snapshots` section (default: the node's defaults). */
+  /** The config's `snapshots` section (default: the node's, but by entry count only: see snapshot-schedule.ts). */
   readonly snapshots?: { readonly everyEntries?: number; readonly everyMs?: number; readonly keep?: number };
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
   readonly freshnessWindowMs?: number;
@@ -152,7 +153,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       ...(options.signWhenIdle !== undefined && { signWhenIdle: options.signWhenIdle }),
       ...(options.ledgerChunkBytes !== undefined && { chunkBytes: options.ledgerChunkBytes }),
     },
-    ...(options.snapshots !== undefined && { snapshots: options.snapshots }),
+    snapshots: testSnapshots(options.snapshots),
     ...(options.events !== undefined && { events: options.events }),
     ...(options.history !== undefined && { history: options.history }),
     ...(options.consensus !== undefined && { consensus: options.consensus }),
