@@ -136,6 +136,23 @@ export function checkLmdbFile(
   }
 }
 
+/**
+ * LMDB's own error codes for a file it found damaged while reading (lmdb.h): MDB_PAGE_NOTFOUND
+ * (a page number past the last page), MDB_CORRUPTED (a page of the wrong type), MDB_INVALID (not
+ * an LMDB file), MDB_VERSION_MISMATCH (another data format). lmdb-js puts them on `error.code`.
+ */
+const LMDB_CORRUPTION_CODES: ReadonlySet<number> = new Set([-30797, -30796, -30793, -30794]);
+
+/**
+ * The message of `err` when it is LMDB reporting damage it found in the file (a fault below the
+ * pages the start-up check reads, which LMDB happened to notice), else undefined.
+ */
+export function lmdbCorruption(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "number" && LMDB_CORRUPTION_CODES.has(code) ? err.message : undefined;
+}
+
 class FileCheck {
   #size = 0;
   #pagesChecked = 0;

@@ -306,6 +306,30 @@ for (const { kind, file, fixture, label } of KINDS) {
   });
 }
 
+describe("damage below the pages the start-up check reads", () => {
+  it("an LMDB ledger store whose last leaf page is zeroed: LMDB's MDB_CORRUPTED, as LedgerCorrupt", async () => {
+    const dir = join(root, "ledger-leaf");
+    await ledgerFixture(dir);
+    const file = join(dir, LEDGER_FILE);
+    const { pageSize, newer } = metaFields(file);
+    const data = readFileSync(file);
+    const rootPage = Number(data.readBigUInt64LE(newer + MAIN_ROOT_AT));
+    const at = rootPage * pageSize;
+    assert.equal(data.readUInt16LE(at + 18) & 1, 1, "the fixture's main root is a branch page");
+    const keys = data.readUInt16LE(at + 20) / 2;
+    const node = at + META + data.readUInt16LE(at + META + 2 * (keys - 1));
+    const leaf = data.readUInt16LE(node) | (data.readUInt16LE(node + 2) << 16);
+    data.fill(0, leaf * pageSize, (leaf + 1) * pageSize);
+    writeFileSync(file, data);
+    // The check reads the root and bounds its children, not the children themselves.
+    assert.ok(checkLmdbFile(file, "ledger", { overlappingSync: false }) !== undefined);
+    const outcome = await openInChild("ledger", dir);
+    assert.equal(outcome.signal, null, outcome.stderr);
+    assert.equal(outcome.result?.code, "LedgerCorrupt", JSON.stringify(outcome.result));
+    assert.match(outcome.result?.message ?? "", /^ledger store: LMDB file .*ledger\.mdb: MDB_CORRUPTED/);
+  });
+});
+
 describe("the LMDB start-up check passes every state LMDB writes", () => {
   it("a new KV store, and its data file after each of 60 commits of puts, overwrites, deletes and large values", async () => {
     const dir = join(root, "kv-commits");

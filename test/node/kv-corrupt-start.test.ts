@@ -37,7 +37,9 @@ function runChild(configPath: string): Promise<ChildResult> {
     });
     const bound = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`the child did not exit within ${EXIT_BOUND_MS} ms: ${stdout.trim()} ${stderr.trim()}`));
+      reject(
+        new Error(`the child did not exit within ${EXIT_BOUND_MS} ms: ${stdout.trim()} ${stderr.trim()}`),
+      );
     }, EXIT_BOUND_MS);
     child.on("error", (err) => {
       clearTimeout(bound);
