@@ -51,6 +51,11 @@ export const ErrorCode = {
   MemoryLimit: "MemoryLimit",
   StackLimit: "StackLimit",
   // Ledger, receipts, audit
+  /**
+   * State on a node's disk fails its checks: the ledger (an entry, a chunk, the base), the hard
+   * state, or the KV or LMDB ledger store's file (runtime/lmdb-check.ts: a damaged LMDB file is
+   * refused at start instead of crashing the process; the message names the file and the fault).
+   */
   LedgerCorrupt: "LedgerCorrupt",
   /** The entry exists in the ledger but not on this node any more (its chunk was archived). */
   LedgerArchived: "LedgerArchived",

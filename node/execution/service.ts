@@ -214,7 +214,8 @@ export class ExecutionService {
 
   /**
    * Starts the worker, opens the KV and re-applies `replaySource(committedVersion)`. Throws
-   * TreatyError `InvalidArgs` for bad options, `Unavailable` when no worker could be started
+   * TreatyError `InvalidArgs` for bad options, `LedgerCorrupt` when the KV on disk fails its
+   * checks (runtime/lmdb-check.ts, its markers), `Unavailable` when no worker could be started
    * (the KV cannot be opened, the worker script is missing, ...).
    */
   static async start(options: ExecutionServiceOptions): Promise<ExecutionService> {
@@ -845,7 +846,8 @@ export class ExecutionService {
 
   /**
    * (Re)starts the worker, retrying a few times: reopens the KV, reloads the contracts and
-   * replays the uncommitted versions. Throws TreatyError `Unavailable` when no worker started.
+   * replays the uncommitted versions. Throws TreatyError `Unavailable` when no worker started,
+   * and the worker's `LedgerCorrupt` at once (no retry) when the KV on disk fails its checks.
    * Only #recover calls it.
    */
   async #boot(): Promise<void> {
@@ -881,6 +883,9 @@ export class ExecutionService {
         const generation = this.#generation;
         if (generation !== null) await this.#retire(generation, "failed to start");
         this.#log.error("execution worker failed to start", { attempt, error: describe(err) });
+        // State on disk that fails its checks (the KV's LMDB file, its markers) does not heal by
+        // retrying: the start fails with that code and message.
+        if (err instanceof TreatyError && err.code === "LedgerCorrupt") throw err;
       }
     }
     throw new TreatyError("Unavailable", `execution worker: could not start (${describe(lastError)})`);

@@ -23,7 +23,7 @@
  * same file size (measured, docs/ARCHITECTURE.md "Group commit and a bounded LMDB free list").
  */
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
   type Database,
   type DatabaseOptions,
@@ -34,6 +34,7 @@ import {
 } from "lmdb";
 import { TreatyError } from "../../sdk/errors.js";
 import { assert } from "../../sdk/assert.js";
+import { checkLmdbFile, lmdbCorruption } from "../lmdb-check.js";
 import type { BatchWrite, CommittedBackend, MapRef, PinnedState, Row, ScanBounds } from "./backend.js";
 import { copyBytes, joinBytes } from "./bytes.js";
 
@@ -43,6 +44,8 @@ import { copyBytes, joinBytes } from "./bytes.js";
  * sealing layer in its first write (SealedBackend), and older code refuses a format-2 store.
  */
 export const LMDB_FORMAT = 2;
+/** LMDB's data file inside the store directory (lmdb-js opens a directory as `data.mdb` + `lock.mdb`). */
+export const DATA_FILE = "data.mdb";
 /** Formats this code opens. */
 const READABLE_FORMATS: ReadonlySet<number> = new Set([1, 2]);
 
@@ -166,13 +169,25 @@ export class LmdbBackend implements CommittedBackend {
   /**
    * Opens or creates the store in directory `path` (created if missing). Throws TreatyError
    * Unavailable when LMDB cannot open it or this process already has it open, and LedgerCorrupt
-   * when its markers are unreadable.
+   * when its data file fails the start-up check (runtime/lmdb-check.ts: empty, truncated, bad
+   * meta pages or root pages; checked before lmdb-js maps it, where such a file crashes the
+   * process), LMDB reports damage while opening (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, ...), or its
+   * markers are unreadable.
    */
   static open(path: string): LmdbBackend {
     const absolutePath = resolve(path);
     if (openPaths.has(absolutePath)) {
       throw new TreatyError("Unavailable", `kv store ${path}: already open in this process`);
     }
+    const file = join(path, DATA_FILE);
+    // lmdb-js opens a directory environment with overlappingSync except on Windows (open.js).
+    checkLmdbFile(file, `kv store ${path}`, { overlappingSync: process.platform !== "win32" });
+    const failed = (err: unknown): TreatyError => {
+      if (err instanceof TreatyError) return err;
+      const damage = lmdbCorruption(err);
+      if (damage !== undefined) return corrupt(path, `LMDB file ${file}: ${damage}`);
+      return new TreatyError("Unavailable", `kv store ${path}: cannot open (${message(err)})`);
+    };
     let root: RootDatabase<Uint8Array, Uint8Array>;
     try {
       mkdirSync(path, { recursive: true });
@@ -190,7 +205,7 @@ export class LmdbBackend implements CommittedBackend {
       };
       root = open<Uint8Array, Uint8Array>(rootOptions);
     } catch (err) {
-      throw new TreatyError("Unavailable", `kv store ${path}: cannot open (${message(err)})`);
+      throw failed(err);
     }
     const options = { encoding: "binary", keyEncoding: "binary", cache: false, compression: false } as const;
     try {
@@ -210,8 +225,7 @@ export class LmdbBackend implements CommittedBackend {
       return backend;
     } catch (err) {
       root.close().catch(() => undefined);
-      if (err instanceof TreatyError) throw err;
-      throw new TreatyError("Unavailable", `kv store ${path}: cannot open (${message(err)})`);
+      throw failed(err);
     }
   }
 

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { open, type RootDatabase } from "lmdb";
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
+import { checkLmdbFile, lmdbCorruption } from "../lmdb-check.js";
 import { checkAppend, type LedgerRecord, type LedgerStore } from "./store.js";
 
 /** File name of the LMDB environment inside the store directory. */
@@ -75,26 +76,47 @@ export class LmdbLedgerStore implements LedgerStore {
 
   /**
    * Opens (creating unless read-only) the store in directory `dir`. Throws TreatyError NotFound
-   * when a read-only store does not exist.
+   * when a read-only store does not exist, LedgerCorrupt when `ledger.mdb` fails the start-up
+   * check (runtime/lmdb-check.ts: empty, truncated, bad meta pages or root pages; checked before
+   * lmdb-js maps it, where such a file crashes the process) or LMDB reports damage while reading
+   * its base and last seqno (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, ...).
    */
   static open(dir: string, options: LmdbLedgerStoreOptions = {}): LmdbLedgerStore {
     const readOnly = options.readOnly ?? false;
     const path = join(dir, LEDGER_FILE);
     if (readOnly && !existsSync(path))
       throw new TreatyError("NotFound", `ledger store: no ${LEDGER_FILE} in ${dir}`);
+    // Opened without overlappingSync (below), so LMDB reads only the two meta pages.
+    checkLmdbFile(path, "ledger store", { overlappingSync: false });
     if (!readOnly) mkdirSync(dir, { recursive: true });
-    const db = open<Uint8Array, Uint8Array>({
-      path,
-      readOnly,
-      encoding: "binary",
-      keyEncoding: "binary",
-      compression: false,
-      useVersions: false,
-      // Durability is the point of this store: sync every commit before returning.
-      noSync: false,
-      overlappingSync: false,
-    });
-    return new LmdbLedgerStore(db, readOnly);
+    const damaged = (err: unknown): unknown => {
+      const damage = lmdbCorruption(err);
+      return damage === undefined
+        ? err
+        : new TreatyError("LedgerCorrupt", `ledger store: LMDB file ${path}: ${damage}`);
+    };
+    let db: RootDatabase<Uint8Array, Uint8Array>;
+    try {
+      db = open<Uint8Array, Uint8Array>({
+        path,
+        readOnly,
+        encoding: "binary",
+        keyEncoding: "binary",
+        compression: false,
+        useVersions: false,
+        // Durability is the point of this store: sync every commit before returning.
+        noSync: false,
+        overlappingSync: false,
+      });
+    } catch (err) {
+      throw damaged(err);
+    }
+    try {
+      return new LmdbLedgerStore(db, readOnly);
+    } catch (err) {
+      db.close().catch(() => undefined);
+      throw damaged(err);
+    }
   }
 
   get lastSeqno(): number {
