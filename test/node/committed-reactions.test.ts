@@ -4,9 +4,13 @@
  * loads included. So "propose install (or upgrade) → vote → waitForCommit → call" on one node
  * runs the new code, whichever node it is (leader or follower).
  *
+ * The same holds for the other reactions in the execution worker: sandbox limits and the
+ * constitution.
+ *
  * Deterministic: a node's contract load is held (its `execution.loadContract` for the contract
- * under test waits until the test releases it), so the node folds the commit while its reaction
- * to it is still running. A load that fails is made to fail the same way (the hook rejects).
+ * under test waits until the test releases it; `setLimits` and `loadConstitution` likewise), so
+ * the node folds the commit while its reaction to it is still running. A load that fails is made
+ * to fail the same way (the hook rejects once released).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,11 +19,12 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { TreatyNode } from "../../node/service.js";
 import { pinnedFetch } from "../../node/tls/client.js";
+import { readContractFolder } from "../../node/gov/contracts.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
-import { actions, Governance } from "../../sdk/governance.js";
+import { actions, type GovAction, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
 import { memoryNodes, until } from "../support/memory-nodes.js";
 
@@ -63,14 +68,16 @@ interface Hold {
   release(): void;
 }
 
+type Held = "loadContract" | "setLimits" | "loadConstitution";
+
 /**
- * Holds `node`'s load of contract `name`: the load starts only after `release()`. With
- * `failWith`, the load fails with that error once released instead (a bundle governance accepted
- * that this node cannot load).
+ * Holds `node`'s next call of its execution worker's `method` (for `loadContract`, of contract
+ * `name` only): it starts only after `release()`. With `failWith`, it fails with that error once
+ * released instead (a bundle governance accepted that this node cannot load).
  */
-function holdLoad(node: TreatyNode, name: string, failWith?: TreatyError): Hold {
-  const execution = node.execution;
-  const original = execution.loadContract;
+function holdWorker(node: TreatyNode, method: Held, name?: string, failWith?: TreatyError): Hold {
+  const execution = node.execution as unknown as Record<Held, (...args: unknown[]) => Promise<unknown>>;
+  const original = execution[method];
   let entered!: () => void;
   const enteredP = new Promise<void>((resolve) => {
     entered = resolve;
@@ -79,13 +86,13 @@ function holdLoad(node: TreatyNode, name: string, failWith?: TreatyError): Hold 
   const gate = new Promise<void>((resolve) => {
     release = resolve;
   });
-  execution.loadContract = async function (this: typeof execution, loading, bundle) {
-    if (loading !== name) return original.call(this, loading, bundle);
+  execution[method] = async function (this: unknown, ...args: unknown[]) {
+    if (name !== undefined && args[0] !== name) return original.apply(this, args);
     entered();
     await gate;
-    execution.loadContract = original;
+    execution[method] = original;
     if (failWith !== undefined) throw failWith;
-    return original.call(this, loading, bundle);
+    return original.apply(this, args);
   };
   return {
     entered: enteredP,
@@ -95,7 +102,7 @@ function holdLoad(node: TreatyNode, name: string, failWith?: TreatyError): Hold 
   };
 }
 
-describe("Committed includes the governance reactions (contract loads)", () => {
+describe("Committed includes the governance reactions (contract loads, limits, constitution)", () => {
   let leader: TreatyNode;
   let follower: TreatyNode;
   const clientOf = (node: TreatyNode, key = member) =>
@@ -107,7 +114,7 @@ describe("Committed includes the governance reactions (contract loads)", () => {
     });
 
   /** Proposes `action` on the leader and votes it through: the deciding ballot's txid. */
-  async function decide(action: ReturnType<typeof actions.deployContract>): Promise<string> {
+  async function decide(action: GovAction): Promise<string> {
     const gov = new Governance(clientOf(leader), member);
     const { proposalId } = await gov.propose([action]);
     const decided = await gov.vote(proposalId, "for");
@@ -140,10 +147,10 @@ describe("Committed includes the governance reactions (contract loads)", () => {
   async function committedServes(
     node: TreatyNode,
     name: string,
-    action: ReturnType<typeof actions.deployContract>,
+    action: GovAction,
     tag: string,
   ): Promise<void> {
-    const hold = holdLoad(node, name);
+    const hold = holdWorker(node, "loadContract", name);
     try {
       const txid = await decide(action);
       const flow = waitThenCall(node, txid, name);
@@ -208,7 +215,7 @@ describe("Committed includes the governance reactions (contract loads)", () => {
   it("a write forwarded by a follower that answered Committed waits for the leader's load", async () => {
     // The follower loads at once; the leader's load is held. The follower's Committed is the
     // leader's cue: the forwarded write must run the new code, not fail UnknownContract.
-    const hold = holdLoad(leader, "gamma");
+    const hold = holdWorker(leader, "loadContract", "gamma");
     const commitReached = leader.reads.commitReached;
     try {
       const txid = await decide(actions.deployContract("gamma", versioned("gamma-1")));
@@ -238,10 +245,42 @@ describe("Committed includes the governance reactions (contract loads)", () => {
     }
   });
 
+  for (const [what, method, action] of [
+    ["new sandbox limits are applied", "setLimits", () => actions.setRuntimeLimits({ maxEvents: 99 })],
+    [
+      "a new constitution is loaded",
+      "loadConstitution",
+      () => {
+        const files = readContractFolder(resolve(findPackageRoot(), "contracts/constitution"));
+        // The default constitution under another digest.
+        return actions.setConstitution({ ...files, "index.ts": `${files["index.ts"]}\n// v2\n` });
+      },
+    ],
+  ] as const) {
+    it(`a follower answers Committed once ${what} in its execution worker`, async () => {
+      const held = holdWorker(follower, method);
+      try {
+        const txid = await decide(action());
+        await held.entered;
+        assert.ok(follower.gov.seqno >= seqnoOf(txid));
+        assert.equal(await clientOf(follower).txStatus(txid), "Pending");
+        const committed = clientOf(follower).waitForCommit(txid);
+        held.release();
+        await committed;
+        assert.ok(follower.committedSeqno >= seqnoOf(txid));
+        // The worker took it in: the next call runs (and sees the change).
+        const { result } = await clientOf(follower, user).call("alpha", "version", {});
+        assert.equal(result, "alpha-2");
+      } finally {
+        held.release();
+      }
+    });
+  }
+
   it("a load that fails does not hold the commit point; calls are refused InvalidContract, not run on old code", async () => {
     const broken = new TreatyError("InvalidContract", "the bundle does not load (test)");
     // An install that fails to load on the follower.
-    let hold = holdLoad(follower, "delta", broken);
+    let hold = holdWorker(follower, "loadContract", "delta", broken);
     let txid = await decide(actions.deployContract("delta", versioned("delta-1")));
     await hold.entered;
     hold.release();
@@ -256,7 +295,7 @@ describe("Committed includes the governance reactions (contract loads)", () => {
     txid = await decide(actions.deployContract("delta", versioned("delta-2")));
     await clientOf(follower).waitForCommit(txid);
     assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-2");
-    hold = holdLoad(follower, "delta", broken);
+    hold = holdWorker(follower, "loadContract", "delta", broken);
     txid = await decide(actions.deployContract("delta", versioned("delta-3")));
     await hold.entered;
     hold.release();
