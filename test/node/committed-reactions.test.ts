@@ -212,6 +212,18 @@ describe("Committed includes the governance reactions (contract loads, limits, c
     await committedServes(follower, "beta", actions.deployContract("beta", versioned("beta-2")), "beta-2");
   });
 
+  it("a contract removed and deployed again with the same code is served again", async () => {
+    let txid = await decide(actions.removeContract("beta"));
+    await clientOf(follower).waitForCommit(txid);
+    const gone = await clientOf(follower, user)
+      .call("beta", "version", {})
+      .catch((err: unknown) => err);
+    assert.ok(isTreatyError(gone, "UnknownContract"), `expected UnknownContract, got ${String(gone)}`);
+    txid = await decide(actions.deployContract("beta", versioned("beta-2")));
+    await clientOf(follower).waitForCommit(txid);
+    assert.equal((await clientOf(follower, user).call("beta", "version", {})).result, "beta-2");
+  });
+
   it("a write forwarded by a follower that answered Committed waits for the leader's load", async () => {
     // The follower loads at once; the leader's load is held. The follower's Committed is the
     // leader's cue: the forwarded write must run the new code, not fail UnknownContract.
