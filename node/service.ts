@@ -738,7 +738,7 @@ export class TreatyNode {
    * Ready's entries are durable; a start's `#recover` and a snapshot install's `#afterInstall`
    * set it too), held just below the first entry whose reaction is still running. Ordinary
    * writes start no reaction, so nearly always this is the folded point itself; a deploy holds
-   * it (and so the Committed answers of the writes after it) for the load, tens of ms. A
+   * it (and so the Committed answers of the writes after it) while the worker loads the code. A
    * reaction that fails releases it like one that succeeds (`#syncContracts` says what a
    * contract that did not load answers).
    */
