@@ -236,8 +236,7 @@ async function appCall(
 ): Promise<HttpResponse> {
   const { contract, method } = req.params as { contract: string; method: string };
   const manifest = node.manifests.get(contract);
-  if (!manifest)
-    throw new TreatyError("UnknownContract", `contract ${JSON.stringify(contract)} is not deployed`);
+  if (!manifest) throw node.contractUnavailable(contract);
   const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
   if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
   // A follower hands a write to the leader unverified: the leader admits it in full anyway

@@ -216,6 +216,13 @@ export class TreatyNode {
   #govSettledSeqno = 0;
   /** Committed seqno this node has folded into its governance view (see `committedSeqno`). */
   #foldedSeqno = 0;
+  /**
+   * For each reaction to a `REACTION_TABLES` change still running, oldest first: the first
+   * seqno it acts on. `committedSeqno` stays below the oldest (see there). Empty nearly always.
+   */
+  readonly #reacting: number[] = [];
+  /** Contracts whose committed code this node failed to load: digest and why (see `#syncContracts`). */
+  readonly #failedLoads = new Map<string, { readonly digest: string; readonly message: string }>();
   readonly #reactions: GovReactions;
   readonly #shares: RecoveryShareIssuer;
   #stopped = false;
@@ -346,7 +353,7 @@ export class TreatyNode {
       knownLeader: (timeoutMs) => this.#knownLeader(timeoutMs),
       self: init.identity.id,
       timeoutMs: LINEARIZABLE_READ_TIMEOUT_MS,
-      committedSeqno: () => this.#foldedSeqno,
+      committedSeqno: () => this.committedSeqno,
     });
     this.events = new NodeEvents({
       ledger: init.ledger,
@@ -722,15 +729,36 @@ export class TreatyNode {
   }
 
   /**
-   * This node's commit point as it has folded it: every committed entry up to it is in `gov`
+   * This node's commit point as it can act on it: every committed entry up to it is in `gov`
    * (members, users, proposals, node records: what admission checks), in the sequencer's and
-   * the events' view. It is the consensus core's commit point once the replica handed that on
-   * (`#onCommit`, after the Ready's entries are durable), and before that it lags it. A start
-   * (`#recover`) and a snapshot install (`#afterInstall`) set it too. Contract loads and other
-   * governance reactions may still be running (`lifecycle` waits for those).
+   * the events' view, and the node has finished reacting to the governance changes among them
+   * that its execution worker must take in (`REACTION_TABLES`: contract code loaded or
+   * unloaded, the constitution loaded, sandbox limits applied). It is the point folded from the
+   * consensus core's commit point once the replica handed that on (`#onCommit`, after the
+   * Ready's entries are durable; a start's `#recover` and a snapshot install's `#afterInstall`
+   * set it too), held just below the first entry whose reaction is still running. Ordinary
+   * writes start no reaction, so nearly always this is the folded point itself; a deploy holds
+   * it (and so the Committed answers of the writes after it) while the worker loads the code. A
+   * reaction that fails releases it like one that succeeds (`#syncContracts` says what a
+   * contract that did not load answers).
    */
   get committedSeqno(): number {
-    return this.#foldedSeqno;
+    const reacting = this.#reacting;
+    return reacting.length === 0 ? this.#foldedSeqno : Math.min(this.#foldedSeqno, reacting[0]! - 1);
+  }
+
+  /**
+   * The error for a call to `contract`, which this node does not serve: `InvalidContract` when
+   * governance committed code for it that this node failed to load, else `UnknownContract`.
+   */
+  contractUnavailable(contract: string): TreatyError {
+    const failed = this.#failedLoads.get(contract);
+    if (failed === undefined)
+      return new TreatyError("UnknownContract", `contract ${JSON.stringify(contract)} is not deployed`);
+    return new TreatyError(
+      "InvalidContract",
+      `contract ${JSON.stringify(contract)}: the code governance committed (digest ${failed.digest.slice(0, 16)}) did not load on this node: ${failed.message}`,
+    );
   }
 
   /**
@@ -740,7 +768,7 @@ export class TreatyNode {
    * not folded yet is still Pending). Every answer to a client goes through this.
    */
   txStatus(view: number, seqno: number): TxStatus {
-    return this.replica.consensus.txStatus(view, seqno, this.#foldedSeqno);
+    return this.replica.consensus.txStatus(view, seqno, this.committedSeqno);
   }
 
   /**
@@ -821,7 +849,7 @@ export class TreatyNode {
    * runtime/ledger/cose-receipts.ts). Throws like `Ledger.receipt`.
    */
   coseReceipt(txid: string): Uint8Array {
-    return buildCoseReceipt(this.ledger, txid, this.#foldedSeqno, this.#serviceKeyPair);
+    return buildCoseReceipt(this.ledger, txid, this.committedSeqno, this.#serviceKeyPair);
   }
 
   /**
@@ -858,7 +886,7 @@ export class TreatyNode {
       url: req.path + (query ? `?${query}` : ""),
       headers,
       body: req.body,
-      committed: this.#foldedSeqno,
+      committed: this.committedSeqno,
     };
     let answer: unknown;
     try {
@@ -940,12 +968,13 @@ export class TreatyNode {
       throw new TreatyError("MalformedRequest", "forwarded request: expected {method, url, headers, body}");
     }
     // What the forwarder answered Committed is what its client acts on next (a member just added
-    // signs its first request): admit only once this leader folded that far too. It learned the
-    // commit first, so this rarely waits; a leader that cannot catch up in time admits as it is.
+    // signs its first request, a contract just deployed is called): admit only once this leader
+    // can act as far too (folded, and reacted: `committedSeqno`). It learned the commit first, so
+    // this rarely waits; a leader that cannot catch up in time admits as it is.
     const committed = (request as { committed?: unknown }).committed;
     if (
       Number.isSafeInteger(committed) &&
-      (committed as number) > this.#foldedSeqno &&
+      (committed as number) > this.committedSeqno &&
       this.replica.consensus.status().role === "Leader"
     ) {
       await this.reads.commitReached(committed as number, FORWARDED_COMMIT_WAIT_MS);
@@ -1151,8 +1180,9 @@ export class TreatyNode {
     }
     if (committed > this.gov.seqno) this.#onCommit(this.gov.seqno + 1, committed, touched);
     else {
+      const from = this.#foldedSeqno + 1;
       this.#foldedSeqno = Math.max(this.#foldedSeqno, committed);
-      this.#react(touched, committed);
+      this.#react(touched, committed, from);
     }
     await this.#govWork;
   }
@@ -1162,8 +1192,10 @@ export class TreatyNode {
     const gov = await this.execution.committedMaps(GOV_PREFIX);
     const config = await this.execution.committedMaps(CONFIG_MAP);
     const touched = this.gov.replaceState(seqno, [...gov.maps, ...config.maps]);
+    // The new state's reactions act on everything after what this node had folded.
+    const from = this.#foldedSeqno + 1;
     this.#foldedSeqno = Math.max(this.#foldedSeqno, seqno);
-    this.#react(touched, seqno);
+    this.#react(touched, seqno, from);
     await this.#govWork;
   }
 
@@ -1225,31 +1257,44 @@ export class TreatyNode {
     }
   }
 
-  /** Folds newly committed entries into the governance view and reacts to what changed. */
+  /**
+   * Folds newly committed entries into the governance view and reacts to what changed.
+   * `touched` may come filled with tables a start loaded from state (`#recover`): their
+   * reactions act on everything this node had not folded.
+   */
   #onCommit(fromSeqno: number, toSeqno: number, touched = new Set<string>()): void {
-    this.reads.onCommit(toSeqno);
     this.sequencer.onCommit(toSeqno);
     this.snapshots.onCommit(fromSeqno, toSeqno);
     this.#store.markCommitted?.(Math.min(toSeqno, this.ledger.persistedSeqno));
     this.events.onCommit(toSeqno);
     this.history.onCommit(toSeqno);
+    // The first seqno a reaction the commit point waits for acts on (0: none).
+    let reactFrom = touched.size > 0 && needsReaction(touched) ? this.#foldedSeqno + 1 : 0;
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
       // Recent entries come decoded from the ledger (no store read, no second decode).
       const entry = this.ledger.entry(seqno);
       if (!entry || entry.header.kind === "signature") continue;
-      for (const table of this.gov.applyCommitted(seqno, this.ledger.publicWritesAt(seqno)).tables)
-        touched.add(table);
+      const { tables } = this.gov.applyCommitted(seqno, this.ledger.publicWritesAt(seqno));
+      if (tables.size === 0) continue;
+      for (const table of tables) touched.add(table);
+      if (reactFrom === 0 && needsReaction(tables)) reactFrom = seqno;
     }
-    // A read or long poll woken above resumes only after this synchronous method returns.
     this.#foldedSeqno = Math.max(this.#foldedSeqno, toSeqno);
-    this.#react(touched, toSeqno);
+    this.#react(touched, toSeqno, reactFrom);
+    // Wakes the reads and long polls the commit point reached; they resume after this method.
+    this.reads.onCommit(this.committedSeqno);
   }
 
   /**
    * Reacts to committed changes of governance tables (contracts, peers, constitution...); the
-   * node's governance is settled up to `seqno` once the reactions ran.
+   * node's governance is settled up to `seqno` once the reactions ran. With `reactFrom` (a
+   * `REACTION_TABLES` table is among `touched`, first changed at that seqno) `committedSeqno`
+   * stays below it until the reactions to these tables ran (and the earlier ones: they run in
+   * order), whether they succeeded or not.
    */
-  #react(touched: ReadonlySet<string>, seqno: number): void {
+  #react(touched: ReadonlySet<string>, seqno: number, reactFrom = 0): void {
+    if (reactFrom > 0 && !needsReaction(touched)) reactFrom = 0;
+    if (reactFrom > 0) this.#reacting.push(reactFrom);
     if (touched.has(GOV.contracts)) this.#govWork = this.#govWork.then(() => this.#syncContracts());
     if (touched.has(GOV.nodes)) this.#syncPeers();
     this.#rekey.onCommit(touched);
@@ -1257,6 +1302,11 @@ export class TreatyNode {
       .then(() => this.#reactions.onCommit(touched))
       .finally(() => {
         this.#govSettledSeqno = Math.max(this.#govSettledSeqno, seqno);
+        if (reactFrom > 0) {
+          // Reactions run in order on `#govWork`, so this one is the oldest still held.
+          this.#reacting.shift();
+          this.reads.onCommit(this.committedSeqno);
+        }
       });
     // Detached: issuing appends an entry, and the governance queue must not wait on it.
     this.#govWork = this.#govWork.then(() => {
@@ -1276,15 +1326,19 @@ export class TreatyNode {
     this.#sealing.seal({ identity: toKeyFile(this.identity), secrets: this.#secrets });
   }
 
-  /** Loads every contract version the governance tables name and unloads removed ones. */
+  /**
+   * Loads every contract version the governance tables name and unloads removed ones. Never
+   * rejects. A version that fails to load (governance accepted it, yet this node's worker
+   * refuses it or dies loading it) is logged and leaves the contract unserved on this node: an
+   * older version it had loaded is unloaded (it is not the code governance decided), and calls
+   * are refused `InvalidContract` naming the failure (`contractUnavailable`). The load is tried
+   * again at the next change of the contracts table and at a restart.
+   */
   async #syncContracts(): Promise<void> {
     const wanted = new Map(this.gov.rows<{ digest: string; bundle: string }>(GOV.contracts));
+    for (const name of [...this.#failedLoads.keys()]) if (!wanted.has(name)) this.#failedLoads.delete(name);
     for (const name of [...this.manifests.keys()]) {
-      if (!wanted.has(name)) {
-        await this.execution.unloadContract(name);
-        this.manifests.delete(name);
-        this.manifestsVersion++;
-      }
+      if (!wanted.has(name)) await this.#unload(name);
     }
     for (const [name, record] of wanted) {
       if (this.#loadedDigests.get(name) === record.digest) continue;
@@ -1292,14 +1346,49 @@ export class TreatyNode {
         this.manifests.set(name, await this.execution.loadContract(name, record.bundle));
         this.manifestsVersion++;
         this.#loadedDigests.set(name, record.digest);
+        this.#failedLoads.delete(name);
         this.logger.info("contract loaded", { contract: name, digest: record.digest.slice(0, 16) });
       } catch (err) {
-        this.logger.error("contract failed to load", { contract: name, err });
+        this.logger.error("contract failed to load", {
+          contract: name,
+          digest: record.digest.slice(0, 16),
+          err,
+        });
+        const message = err instanceof Error ? err.message : String(err);
+        this.#failedLoads.set(name, { digest: record.digest, message });
+        if (this.manifests.has(name)) await this.#unload(name);
       }
     }
   }
 
+  /** Stops serving contract `name` on this node (its manifest and its code in the worker). */
+  async #unload(name: string): Promise<void> {
+    this.manifests.delete(name);
+    this.manifestsVersion++;
+    this.#loadedDigests.delete(name);
+    try {
+      await this.execution.unloadContract(name);
+    } catch (err) {
+      // The worker died meanwhile: its successor loads only the bundles still registered.
+      this.logger.error("contract failed to unload", { contract: name, err });
+    }
+  }
+
   readonly #loadedDigests = new Map<string, string>();
+}
+
+/**
+ * Governance tables whose committed change the node acts on in its execution worker (contract
+ * code, the constitution, sandbox limits): `committedSeqno` waits for those reactions. The
+ * other reactions need no wait: peers and ledger secrets follow synchronously in `#react`, JWT
+ * issuer keys are read from `gov` at each admission, and the leader's retirement, rekey and
+ * recovery-share steps are new writes of their own.
+ */
+const REACTION_TABLES: readonly string[] = [GOV.contracts, GOV.constitution, GOV.limits];
+
+function needsReaction(tables: ReadonlySet<string>): boolean {
+  for (const table of REACTION_TABLES) if (tables.has(table)) return true;
+  return false;
 }
 
 function createServiceSecrets(identity: KeyPair, runtime: NodeRuntime): NodeSecrets {

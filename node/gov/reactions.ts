@@ -13,7 +13,10 @@
  *   next commit while they cannot be made (a change already pending, no commit in this view
  *   yet), and a new leader picks them up where the old one stopped.
  *
- * Reactions never throw: a failure is logged and the next commit tries again.
+ * Reactions never throw: a failure is logged and the next commit tries again. The node's
+ * commit point (`TreatyNode.committedSeqno`) waits for `onCommit` when a batch changed the
+ * constitution or the limits (and for the contract loads before it), so a node answers
+ * Committed for such a change once its worker runs by it; a failure releases it all the same.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { MembershipChange } from "../consensus/node.js";

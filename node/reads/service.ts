@@ -3,8 +3,9 @@
  * "Read consistency"). Every answer names the state it read: `{result, txid, status}`.
  *
  * - committed: reads the KV at this node's commit point: the one the node has folded into its
- *   governance view (`committedSeqno`, see TreatyNode.committedSeqno), which can lag the
- *   consensus core's by the entries whose durable step has not run yet. The KV keeps every applied version
+ *   governance view and reacted to (`committedSeqno`, see TreatyNode.committedSeqno), which can
+ *   lag the consensus core's by the entries whose durable step has not run yet (and a contract
+ *   load or other governance reaction still running). The KV keeps every applied version
  *   above its durable one in an in-memory overlay (runtime/kv/store.ts), so a read "as of" the
  *   commit point costs the same as one at the applied head, however many pending entries the
  *   leader has applied above it. No dirty read can happen: only committed entries are seen.
@@ -50,9 +51,10 @@ export interface ReadServiceOptions {
   /** This node's id. */
   readonly self: NodeId;
   /**
-   * This node's commit point as the node has folded it (its governance view holds every entry
-   * up to it): what committed reads read at and what `commitReached` waits for. Every KV commit
-   * the replica asked for is at most this seqno, and every entry up to it was applied.
+   * This node's commit point as the node can act on it (TreatyNode.committedSeqno: folded into
+   * its governance view, and the governance reactions up to it done): what committed reads read
+   * at and what `commitReached` waits for. Every entry up to it was applied; every KV commit the
+   * replica asked for is at most the folded point, which is this seqno unless a reaction holds it.
    */
   readonly committedSeqno: () => number;
   /** How long a linearizable read may wait for a leader, its read index and the local commit, ms. */
@@ -198,11 +200,12 @@ export class ReadService {
   }
 
   /**
-   * Waits until this node's folded commit point (`committedSeqno`) reaches `seqno`, at most
-   * `timeoutMs`: "reached", or "timeout", or "busy" at once when MAX_COMMIT_WAITERS already wait.
+   * Waits until this node's commit point (`committedSeqno`, not the KV's floor: a reaction may
+   * hold the former below the latter) reaches `seqno`, at most `timeoutMs`: "reached", or
+   * "timeout", or "busy" at once when MAX_COMMIT_WAITERS already wait.
    */
   commitReached(seqno: number, timeoutMs: number): Promise<"reached" | "timeout" | "busy"> {
-    if (this.#committed() >= seqno) {
+    if (this.#o.committedSeqno() >= seqno) {
       return Promise.resolve("reached");
     }
     if (this.#waiters.length >= MAX_COMMIT_WAITERS) return Promise.resolve("busy");
@@ -224,9 +227,12 @@ export class ReadService {
   }
 
   /**
-   * The folded commit point. The KV's committed version is a floor (a version below it is no
+   * The version committed reads read at: the node's commit point, or the KV's committed version
+   * when that is above it. The KV's committed version is a floor (a version below it is no
    * longer held); once the node started it is at most the folded point (the replica asks the KV
-   * to commit a range just before the node folds it, and a start folds up to the KV's version).
+   * to commit a range just before the node folds it, and a start folds up to the KV's version),
+   * but it can pass `committedSeqno` while a governance reaction holds that below the folded
+   * point (a contract loading): such a read sees committed, folded state.
    */
   #committed(): number {
     return Math.max(this.#o.committedSeqno(), this.#o.execution.committedVersion);

@@ -1,0 +1,328 @@
+/**
+ * "Committed" includes the node's governance reactions: a node answers Committed for a
+ * transaction only once it has acted on every governance change committed up to it, contract
+ * loads included. So "propose install (or upgrade) → vote → waitForCommit → call" on one node
+ * runs the new code, whichever node it is (leader or follower).
+ *
+ * The same holds for the other reactions in the execution worker: sandbox limits and the
+ * constitution.
+ *
+ * Deterministic: a node's contract load is held (its `execution.loadContract` for the contract
+ * under test waits until the test releases it; `setLimits` and `loadConstitution` likewise), so
+ * the node folds the commit while its reaction to it is still running. A load that fails is made
+ * to fail the same way (the hook rejects once released).
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { TreatyNode } from "../../node/service.js";
+import { pinnedFetch } from "../../node/tls/client.js";
+import { readContractFolder } from "../../node/gov/contracts.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
+import { toHex } from "../../sdk/bytes.js";
+import { Client } from "../../sdk/client.js";
+import { isTreatyError, TreatyError } from "../../sdk/errors.js";
+import { actions, type GovAction, Governance } from "../../sdk/governance.js";
+import { generateKeyPair } from "../../sdk/keys.js";
+import { memoryNodes, until } from "../support/memory-nodes.js";
+
+const member = generateKeyPair("ed25519");
+const user = generateKeyPair("ed25519");
+const { running, startNetwork, stopAll } = memoryNodes({
+  dir: () => dir,
+  config: (index, dir) => ({
+    identityFile: join(dir, `node${index}.identity.json`),
+    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
+  }),
+});
+let dir: string;
+
+const seqnoOf = (txid: string) => Number(txid.split(".")[1]);
+
+/** A contract whose readonly `version` and readwrite `stamp` both answer `tag`. */
+function versioned(tag: string): Record<string, string> {
+  return {
+    "index.ts": `import { contract, map, method } from "treaty/contract";
+const stamps = map<string, string>("stamps", { public: true });
+export default contract({
+  version: method({ mode: "readonly", auth: "users", run: () => ${JSON.stringify(tag)} }),
+  stamp: method({
+    mode: "readwrite",
+    auth: "users",
+    run: () => {
+      stamps.set("last", ${JSON.stringify(tag)});
+      return ${JSON.stringify(tag)};
+    },
+  }),
+});
+`,
+  };
+}
+
+interface Hold {
+  /** Resolves once the node started loading the contract (its reaction is under way). */
+  readonly entered: Promise<void>;
+  /** Lets the load go ahead. */
+  release(): void;
+}
+
+type Held = "loadContract" | "setLimits" | "loadConstitution";
+
+/**
+ * Holds `node`'s next call of its execution worker's `method` (for `loadContract`, of contract
+ * `name` only): it starts only after `release()`. With `failWith`, it fails with that error once
+ * released instead (a bundle governance accepted that this node cannot load).
+ */
+function holdWorker(node: TreatyNode, method: Held, name?: string, failWith?: TreatyError): Hold {
+  const execution = node.execution as unknown as Record<Held, (...args: unknown[]) => Promise<unknown>>;
+  const original = execution[method];
+  let entered!: () => void;
+  const enteredP = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  execution[method] = async function (this: unknown, ...args: unknown[]) {
+    if (name !== undefined && args[0] !== name) return original.apply(this, args);
+    entered();
+    await gate;
+    execution[method] = original;
+    if (failWith !== undefined) throw failWith;
+    return original.apply(this, args);
+  };
+  return {
+    entered: enteredP,
+    release() {
+      release();
+    },
+  };
+}
+
+describe("Committed includes the governance reactions (contract loads, limits, constitution)", () => {
+  let leader: TreatyNode;
+  let follower: TreatyNode;
+  const clientOf = (node: TreatyNode, key = member) =>
+    new Client({
+      nodes: [node.url],
+      serviceKey: node.serviceKey,
+      key,
+      fetch: pinnedFetch(node.serviceCertificate),
+    });
+
+  /** Proposes `action` on the leader and votes it through: the deciding ballot's txid. */
+  async function decide(action: GovAction): Promise<string> {
+    const gov = new Governance(clientOf(leader), member);
+    const { proposalId } = await gov.propose([action]);
+    const decided = await gov.vote(proposalId, "for");
+    assert.equal(decided.state, "Accepted");
+    return decided.txid;
+  }
+
+  /**
+   * The contract developer's flow on `node`, started while `node`'s load is held: wait for the
+   * decision's Committed through the SDK, then call `name` (a readonly and a readwrite method).
+   * Settles with the two results, or with the first error.
+   */
+  function waitThenCall(node: TreatyNode, txid: string, name: string): Promise<unknown> {
+    const client = clientOf(node, user);
+    return clientOf(node)
+      .waitForCommit(txid)
+      .then(async () => {
+        const read = await client.call(name, "version", {});
+        const written = await client.call(name, "stamp", {});
+        return [read.result, written.result];
+      })
+      .catch((err: unknown) => err);
+  }
+
+  /**
+   * Holds `node`'s load of `name`, decides `action`, and checks that `node` answers Pending for
+   * the decision until the load ran, then Committed, and that the caller who waited for it then
+   * gets `tag` from both methods.
+   */
+  async function committedServes(
+    node: TreatyNode,
+    name: string,
+    action: GovAction,
+    tag: string,
+  ): Promise<void> {
+    const hold = holdWorker(node, "loadContract", name);
+    try {
+      const txid = await decide(action);
+      const flow = waitThenCall(node, txid, name);
+      await hold.entered;
+      // The node folded the decision (its governance view has the new record) and its reaction
+      // is running: the decision is not Committed on this node yet.
+      assert.ok(node.gov.seqno >= seqnoOf(txid), "the load starts once the decision is folded");
+      assert.equal(await clientOf(node).txStatus(txid), "Pending", "Committed while the load runs");
+      assert.ok(node.committedSeqno < seqnoOf(txid));
+      hold.release();
+      const outcome = await flow;
+      assert.ok(!(outcome instanceof Error), `the call after Committed failed: ${String(outcome)}`);
+      assert.deepEqual(outcome, [tag, tag]);
+      assert.equal(await clientOf(node).txStatus(txid), "Committed");
+    } finally {
+      hold.release();
+    }
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "treaty-committed-reactions-"));
+    await startNetwork(
+      {
+        genesis: {
+          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+          open: true,
+          autoTrustNodes: true,
+        },
+      },
+      { contracts: ["log"] },
+    );
+    leader = await until("a leader", () =>
+      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
+    );
+    follower = [...running].find((n) => n !== leader)!;
+    await until("the follower to load log", () => follower.manifests.has("log"));
+  });
+
+  after(async () => {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the leader: an install is Committed once the contract is loaded, and the call after it runs", async () => {
+    await committedServes(leader, "alpha", actions.deployContract("alpha", versioned("alpha-1")), "alpha-1");
+  });
+
+  it("the leader: an upgrade is Committed once the new code is loaded, and the call runs it", async () => {
+    await committedServes(leader, "alpha", actions.deployContract("alpha", versioned("alpha-2")), "alpha-2");
+  });
+
+  it("a follower: an install is Committed there once it loaded the contract, and the call runs", async () => {
+    await committedServes(follower, "beta", actions.deployContract("beta", versioned("beta-1")), "beta-1");
+  });
+
+  it("a follower: an upgrade is Committed there once it loaded the new code, and the call runs it", async () => {
+    await committedServes(follower, "beta", actions.deployContract("beta", versioned("beta-2")), "beta-2");
+  });
+
+  it("a contract removed and deployed again with the same code is served again", async () => {
+    let txid = await decide(actions.removeContract("beta"));
+    await clientOf(follower).waitForCommit(txid);
+    const gone = await clientOf(follower, user)
+      .call("beta", "version", {})
+      .catch((err: unknown) => err);
+    assert.ok(isTreatyError(gone, "UnknownContract"), `expected UnknownContract, got ${String(gone)}`);
+    txid = await decide(actions.deployContract("beta", versioned("beta-2")));
+    await clientOf(follower).waitForCommit(txid);
+    assert.equal((await clientOf(follower, user).call("beta", "version", {})).result, "beta-2");
+  });
+
+  it("a write forwarded by a follower that answered Committed waits for the leader's load", async () => {
+    // The follower loads at once; the leader's load is held. The follower's Committed is the
+    // leader's cue: the forwarded write must run the new code, not fail UnknownContract.
+    const hold = holdWorker(leader, "loadContract", "gamma");
+    const commitReached = leader.reads.commitReached;
+    try {
+      const txid = await decide(actions.deployContract("gamma", versioned("gamma-1")));
+      await hold.entered;
+      await clientOf(follower).waitForCommit(txid);
+      assert.ok(leader.committedSeqno < seqnoOf(txid), "the leader's reaction is held");
+      let waiting!: () => void;
+      const leaderWaits = new Promise<void>((resolve) => {
+        waiting = resolve;
+      });
+      leader.reads.commitReached = function (this: typeof leader.reads, seqno, timeoutMs) {
+        waiting();
+        return commitReached.call(this, seqno, timeoutMs);
+      };
+      const outcome = clientOf(follower, user)
+        .call("gamma", "stamp", {})
+        .then(
+          (answer) => answer.result,
+          (err: unknown) => err,
+        );
+      await Promise.race([leaderWaits, outcome]);
+      hold.release();
+      assert.equal(await outcome, "gamma-1");
+    } finally {
+      leader.reads.commitReached = commitReached;
+      hold.release();
+    }
+  });
+
+  for (const [what, method, action] of [
+    ["new sandbox limits are applied", "setLimits", () => actions.setRuntimeLimits({ maxEvents: 99 })],
+    [
+      "a new constitution is loaded",
+      "loadConstitution",
+      () => {
+        const files = readContractFolder(resolve(findPackageRoot(), "contracts/constitution"));
+        // The default constitution under another digest.
+        return actions.setConstitution({ ...files, "index.ts": `${files["index.ts"]}\n// v2\n` });
+      },
+    ],
+  ] as const) {
+    it(`a follower answers Committed once ${what} in its execution worker`, async () => {
+      const held = holdWorker(follower, method);
+      try {
+        const txid = await decide(action());
+        await held.entered;
+        assert.ok(follower.gov.seqno >= seqnoOf(txid));
+        assert.equal(await clientOf(follower).txStatus(txid), "Pending");
+        const committed = clientOf(follower).waitForCommit(txid);
+        held.release();
+        await committed;
+        assert.ok(follower.committedSeqno >= seqnoOf(txid));
+        // The worker took it in: the next call runs (and sees the change).
+        const { result } = await clientOf(follower, user).call("alpha", "version", {});
+        assert.equal(result, "alpha-2");
+      } finally {
+        held.release();
+      }
+    });
+  }
+
+  it("a load that fails does not hold the commit point; calls are refused InvalidContract, not run on old code", async () => {
+    const broken = new TreatyError("InvalidContract", "the bundle does not load (test)");
+    // An install that fails to load on the follower.
+    let hold = holdWorker(follower, "loadContract", "delta", broken);
+    let txid = await decide(actions.deployContract("delta", versioned("delta-1")));
+    await hold.entered;
+    hold.release();
+    await clientOf(follower).waitForCommit(txid);
+    let refused = await clientOf(follower, user)
+      .call("delta", "version", {})
+      .catch((err: unknown) => err);
+    assert.ok(isTreatyError(refused, "InvalidContract"), `expected InvalidContract, got ${String(refused)}`);
+    assert.match((refused as Error).message, /did not load on this node.*does not load \(test\)/);
+
+    // A working version loads; then an upgrade that fails to load leaves no old code running.
+    txid = await decide(actions.deployContract("delta", versioned("delta-2")));
+    await clientOf(follower).waitForCommit(txid);
+    assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-2");
+    hold = holdWorker(follower, "loadContract", "delta", broken);
+    txid = await decide(actions.deployContract("delta", versioned("delta-3")));
+    await hold.entered;
+    hold.release();
+    await clientOf(follower).waitForCommit(txid);
+    refused = await clientOf(follower, user)
+      .call("delta", "version", {})
+      .catch((err: unknown) => err);
+    assert.ok(isTreatyError(refused, "InvalidContract"), `expected InvalidContract, got ${String(refused)}`);
+    // The nodes that loaded it serve it.
+    await clientOf(leader).waitForCommit(txid);
+    assert.equal((await clientOf(leader, user).call("delta", "version", {})).result, "delta-3");
+
+    // The next deploy that loads replaces the failure.
+    txid = await decide(actions.deployContract("delta", versioned("delta-4")));
+    await clientOf(follower).waitForCommit(txid);
+    assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-4");
+  });
+});
