@@ -64,8 +64,9 @@ export function ledgerFolder(path: string): string {
 
 /**
  * Copies the signed prefix of the ledger in `sourceDir` into the empty `store` and verifies it
- * (see the module comment). Throws TreatyError LedgerCorrupt naming the first bad seqno, or
- * Conflict when the ledger has no signed entry or no recovery share round.
+ * (see the module comment). Throws TreatyError LedgerCorrupt naming the first bad seqno,
+ * Conflict when the ledger has no signed entry or no recovery share round, or SnapshotInvalid
+ * (details `{baseSeqno}`) when the ledger starts after a snapshot.
  */
 export async function importLedger(sourceDir: string, store: LedgerStore): Promise<ImportedLedger> {
   const source = openLedgerStore(ledgerFolder(sourceDir), { readOnly: true });
@@ -73,6 +74,7 @@ export async function importLedger(sourceDir: string, store: LedgerStore): Promi
   let lastSigned = 0;
   let lastView = 0;
   try {
+    if (source.baseSeqno > 0) throw snapshotRequired(sourceDir, source.baseSeqno);
     // The signed prefix first: later entries are not copied.
     for (const record of source.range(1)) {
       if (decodeEntry(record.bytes, record.seqno).header.kind === "signature") lastSigned = record.seqno;
@@ -122,6 +124,18 @@ export async function importLedger(sourceDir: string, store: LedgerStore): Promi
     identities: [...trusted.keys()],
     record,
   };
+}
+
+/**
+ * A ledger copy that starts after seqno `base` (its node joined or caught up from a snapshot at
+ * that seqno, and keeps only the entries after it) cannot be recovered from alone.
+ */
+function snapshotRequired(sourceDir: string, base: number): TreatyError {
+  return new TreatyError(
+    "SnapshotInvalid",
+    `recover: the ledger in ${sourceDir} starts after seqno ${base} (its node joined or caught up from a snapshot and keeps only the entries after it): recovering needs the state at seqno ${base}, which only that node's committed snapshot holds (snapshots/snapshot-${String(base).padStart(16, "0")}.committed in its data folder); recovery from a snapshot is not supported yet`,
+    { baseSeqno: base },
+  );
 }
 
 /** The genesis identity, and each later one endorsed by an identity already trusted. */

@@ -1,0 +1,164 @@
+/**
+ * Disaster recovery from the ledger copy of a node that joined (or caught up) from a snapshot:
+ * its ledger store starts after the snapshot's seqno, and the snapshot in its `snapshots/`
+ * folder holds the state before that. One process; the copy is made as a joiner's data folder
+ * is (a store rebased at a committed snapshot of the lost service, the entries after it, the
+ * snapshot file).
+ */
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type logContract from "../../contracts/examples/log/index.js";
+import { type NodeConfig, parseConfig } from "../../node/config.js";
+import { silentLogger } from "../../node/log.js";
+import { realRuntime } from "../../node/main.js";
+import { importLedger } from "../../node/recovery/recover.js";
+import { TreatyNode } from "../../node/service.js";
+import { listSnapshotFiles, snapshotDir } from "../../node/snapshot/files.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
+import { openLedgerStore } from "../../runtime/ledger/open-store.js";
+import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
+import { toHex } from "../../sdk/bytes.js";
+import { Client } from "../../sdk/client.js";
+import { isTreatyError, type TreatyError } from "../../sdk/errors.js";
+import { actions, Governance } from "../../sdk/governance.js";
+import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
+import type { Receipt } from "../../sdk/receipt.js";
+import { type EncryptionKeyPair, generateEncryptionKeyPair } from "../../sdk/recovery.js";
+import { until } from "../support/poll.js";
+import { TEST_SNAPSHOT_EVERY_MS } from "../support/snapshot-schedule.js";
+
+const members: Array<{ key: KeyPair; enc: EncryptionKeyPair }> = Array.from({ length: 3 }, () => ({
+  key: generateKeyPair("ed25519"),
+  enc: generateEncryptionKeyPair(),
+}));
+const user = generateKeyPair("ed25519");
+const WRITES = 12;
+
+describe("disaster recovery from the ledger copy of a node that joined from a snapshot", () => {
+  let dir: string;
+  let original: TreatyNode | undefined;
+  let originalKey: PublicKey;
+  /** The snapshot the copy starts at. */
+  let base: number;
+  /** The copy: a data folder whose ledger starts after `base`, with the snapshot file. */
+  let copy: string;
+  const written: Array<{ id: number; txid: string; seqno: number; receipt: Receipt }> = [];
+
+  const config = (name: string, extra: Record<string, unknown>): NodeConfig =>
+    parseConfig(
+      {
+        dataDir: join(dir, name),
+        sealing: { provider: "virtual", keyFile: join(dir, `${name}.key`) },
+        ledger: { signatureIntervalMs: 20 },
+        logLevel: "error",
+        ...extra,
+      },
+      dir,
+    );
+  const decide = async (client: Client, action: ReturnType<typeof actions.transitionServiceToOpen>) => {
+    const gov = new Governance(client, members[0]!.key);
+    const { proposalId } = await gov.propose([action]);
+    await gov.vote(proposalId, "for");
+    const result = await new Governance(client, members[1]!.key).vote(proposalId, "for");
+    assert.equal(result.state, "Accepted");
+    await client.waitForCommit(result.txid);
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "treaty-recover-snapshot-"));
+    const c = config("a", {
+      http: { host: "127.0.0.1", port: 0, tls: false },
+      snapshots: { everyEntries: 10, everyMs: TEST_SNAPSHOT_EVERY_MS, keep: 100 },
+      genesis: {
+        members: members.map((m) => ({
+          publicKey: toHex(m.key.publicKey),
+          encryptionKey: toHex(m.enc.publicKey),
+        })),
+        users: [{ publicKey: toHex(user.publicKey) }],
+        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+        open: true,
+      },
+    });
+    original = await TreatyNode.start(c, realRuntime(c, silentLogger));
+    originalKey = original.serviceKey;
+    const client = new Client({ nodes: [original.url], serviceKey: originalKey, key: user });
+    await until("log loaded", async () => (original!.manifests.has("log") ? true : undefined));
+    await decide(client, actions.setRecoveryThreshold(2));
+    await until("a 2-of-3 share round", async () => {
+      const r = await client.get<{ threshold: number }>("/gov/recovery").catch(() => undefined);
+      return r?.threshold === 2 ? true : undefined;
+    });
+    const log = client.contract<typeof logContract>("log");
+    for (let id = 1; id <= WRITES; id++) {
+      const { txid } = await log.writePrivate({ id, msg: `secret ${id}` });
+      await client.waitForCommit(txid!);
+      const receipt = await until("a receipt", () =>
+        client.receipt(txid!).then(
+          (r) => r.receipt,
+          () => undefined,
+        ),
+      );
+      written.push({ id, txid: txid!, seqno: Number(txid!.split(".")[1]), receipt });
+    }
+    const last = written.at(-1)!.seqno;
+    // A committed snapshot with private writes on both sides of it.
+    await until("a usable snapshot before the last writes", async () => {
+      await original!.snapshots.settled();
+      const s = original!.snapshots.latestSeqno();
+      return s > written[2]!.seqno ? s : undefined;
+    });
+    await original.stop();
+    original = undefined;
+    const committed = listSnapshotFiles(snapshotDir(join(dir, "a")), "committed").filter(
+      (f) => f.seqno > written[2]!.seqno && f.seqno < last - 2,
+    );
+    assert.ok(committed.length > 0, "a snapshot with writes after it");
+    base = committed.at(-1)!.seqno;
+
+    // The copy, as a node that joined from snapshot `base` holds it.
+    copy = join(dir, "joined");
+    const source = openLedgerStore(join(dir, "a", "ledger"), { readOnly: true });
+    const store = openLedgerStore(join(copy, "ledger"));
+    try {
+      store.rebase(base);
+      store.append([...source.range(base + 1)]);
+    } finally {
+      await store.close();
+      await source.close();
+    }
+    mkdirSync(snapshotDir(copy), { recursive: true });
+    cpSync(
+      committed.at(-1)!.path,
+      join(snapshotDir(copy), `snapshot-${String(base).padStart(16, "0")}.committed`),
+    );
+    rmSync(join(dir, "a"), { recursive: true, force: true });
+    rmSync(join(dir, "a.key"));
+  });
+
+  after(async () => {
+    await original?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("without the snapshot: SnapshotInvalid naming the base seqno, not a crash", async () => {
+    // The ledger folder alone (no snapshots/ beside it).
+    const bare = join(dir, "bare-ledger");
+    cpSync(join(copy, "ledger"), bare, { recursive: true });
+    const checkError = (err: unknown) => {
+      assert.ok(isTreatyError(err, "SnapshotInvalid"), String(err));
+      assert.deepEqual((err as TreatyError).details, { baseSeqno: base });
+      assert.match((err as Error).message, new RegExp(`starts after seqno ${base} `));
+      assert.match((err as Error).message, /snapshot/);
+      return true;
+    };
+    const store = new MemoryLedgerStore();
+    await assert.rejects(importLedger(bare, store), checkError);
+    assert.equal(store.lastSeqno, 0, "nothing copied");
+    // A node started on it fails to start with that error.
+    const c = config("b", { http: { host: "127.0.0.1", port: 0, tls: false }, recover: { ledgerDir: bare } });
+    await assert.rejects(TreatyNode.start(c, realRuntime(c, silentLogger)), checkError);
+  });
+});
