@@ -6,7 +6,7 @@
  * snapshot file).
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -25,8 +25,13 @@ import { Client } from "../../sdk/client.js";
 import { isTreatyError, type TreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
-import type { Receipt } from "../../sdk/receipt.js";
-import { type EncryptionKeyPair, generateEncryptionKeyPair } from "../../sdk/recovery.js";
+import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
+import {
+  type EncryptionKeyPair,
+  generateEncryptionKeyPair,
+  submitRecoveryShare,
+} from "../../sdk/recovery.js";
+import { freePorts } from "../support/cluster.js";
 import { until } from "../support/poll.js";
 import { TEST_SNAPSHOT_EVERY_MS } from "../support/snapshot-schedule.js";
 
@@ -40,6 +45,7 @@ const WRITES = 12;
 describe("disaster recovery from the ledger copy of a node that joined from a snapshot", () => {
   let dir: string;
   let original: TreatyNode | undefined;
+  let recovered: TreatyNode | undefined;
   let originalKey: PublicKey;
   /** The snapshot the copy starts at. */
   let base: number;
@@ -134,12 +140,18 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
       committed.at(-1)!.path,
       join(snapshotDir(copy), `snapshot-${String(base).padStart(16, "0")}.committed`),
     );
+    // For the hostile cases: the whole ledger, and a snapshot older than the copy's base.
+    cpSync(join(dir, "a", "ledger"), join(dir, "full-ledger"), { recursive: true });
+    const older = listSnapshotFiles(snapshotDir(join(dir, "a")), "committed").find((f) => f.seqno < base);
+    assert.ok(older !== undefined, "an older snapshot");
+    cpSync(older.path, join(dir, "older.committed"));
     rmSync(join(dir, "a"), { recursive: true, force: true });
     rmSync(join(dir, "a.key"));
   });
 
   after(async () => {
     await original?.stop();
+    await recovered?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -160,5 +172,144 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
     // A node started on it fails to start with that error.
     const c = config("b", { http: { host: "127.0.0.1", port: 0, tls: false }, recover: { ledgerDir: bare } });
     await assert.rejects(TreatyNode.start(c, realRuntime(c, silentLogger)), checkError);
+  });
+
+  it("hostile snapshots: altered, older than the copy, missing; refused before any share", async () => {
+    const snapshotFile = join(snapshotDir(copy), `snapshot-${String(base).padStart(16, "0")}.committed`);
+    // One byte of the body altered (the public state): its digest no longer matches the evidence.
+    const altered = join(dir, "altered.committed");
+    const bytes = new Uint8Array(readFileSync(snapshotFile));
+    bytes[Math.floor(bytes.length / 3)]! ^= 0x01;
+    writeFileSync(altered, bytes);
+    const refused = async (snapshotFile: string, code: string, message: RegExp) => {
+      const store = new MemoryLedgerStore();
+      await assert.rejects(importLedger(copy, store, { snapshotFile }), (err) => {
+        assert.ok(isTreatyError(err, code), String(err));
+        assert.match((err as Error).message, message);
+        return true;
+      });
+      assert.equal(store.lastSeqno, 0, "nothing copied");
+    };
+    await refused(
+      altered,
+      "SnapshotInvalid",
+      new RegExp(`starts after seqno ${base} .*altered\\.committed: `),
+    );
+    // Older than the copy's first entry: the entries between are missing.
+    await refused(join(dir, "older.committed"), "SnapshotInvalid", /outside the ledger copy's/);
+    await refused(join(dir, "no-such.committed"), "NotFound", /no-such\.committed: no such file/);
+    // In the copy's snapshots/ folder, the altered file is skipped for want of another: refused.
+    const folder = join(dir, "altered-copy");
+    cpSync(join(copy, "ledger"), join(folder, "ledger"), { recursive: true });
+    mkdirSync(snapshotDir(folder));
+    cpSync(altered, join(snapshotDir(folder), `snapshot-${String(base).padStart(16, "0")}.committed`));
+    await assert.rejects(importLedger(folder, new MemoryLedgerStore()), (err) => {
+      assert.ok(isTreatyError(err, "SnapshotInvalid"), String(err));
+      assert.match(
+        (err as Error).message,
+        /no committed snapshot in .* verifies; give .* recover\.snapshotFile/,
+      );
+      return true;
+    });
+  });
+
+  it("the whole ledger with an explicit snapshot file starts from the snapshot", async () => {
+    const store = new MemoryLedgerStore();
+    const snapshotFile = join(snapshotDir(copy), `snapshot-${String(base).padStart(16, "0")}.committed`);
+    const imported = await importLedger(join(dir, "full-ledger"), store, { snapshotFile });
+    assert.equal(imported.snapshot?.body.seqno, base);
+    assert.equal(store.baseSeqno, base);
+    assert.equal(store.get(base), undefined, "nothing before the snapshot is copied");
+    assert.deepEqual(imported.identities, [toHex(originalKey.publicKey)]);
+    // Without it, the whole ledger is copied (as before).
+    const whole = new MemoryLedgerStore();
+    const plain = await importLedger(join(dir, "full-ledger"), whole);
+    assert.equal(plain.snapshot, undefined);
+    assert.equal(whole.baseSeqno, 0);
+    assert.equal(plain.lastSeqno, imported.lastSeqno);
+    assert.deepEqual(plain.record, imported.record, "the same share round, from the snapshot and after it");
+  });
+
+  it("recovers from the snapshot and the entries after it: private state, receipts, new writes", async () => {
+    const [port] = await freePorts(1);
+    const url = `http://127.0.0.1:${port}`;
+    const c = config("c", { http: { host: "127.0.0.1", port, tls: false }, recover: { ledgerDir: copy } });
+    const starting = TreatyNode.start(c, realRuntime(c, silentLogger));
+    let failure: unknown;
+    starting.catch((err: unknown) => {
+      failure = err;
+    });
+    const waiting = await until("RecoveryShares", () => {
+      if (failure !== undefined) throw failure;
+      return fetch(`${url}/node/status`)
+        .then(
+          (r) =>
+            r.json() as Promise<{ state?: string; snapshotSeqno?: number; recovery?: { needed: number } }>,
+          () => undefined,
+        )
+        .then((s) => (s?.state === "RecoveryShares" ? s : undefined));
+    });
+    assert.equal(waiting.snapshotSeqno, base);
+    assert.equal(waiting.recovery?.needed, 2);
+    for (const i of [0, 2])
+      await submitRecoveryShare({
+        node: url,
+        member: members[i]!.key,
+        encryption: members[i]!.enc,
+        serviceKey: originalKey,
+      });
+    recovered = await starting;
+    const serviceKey = recovered.serviceKey;
+    assert.notEqual(toHex(serviceKey.publicKey), toHex(originalKey.publicKey));
+    assert.equal(recovered.ledger.base?.seqno, base, "the new node's ledger starts at the snapshot");
+    await until("the recovering service", async () =>
+      recovered!.gov.service()?.status === "recovering" ? true : undefined,
+    );
+    await decide(new Client({ nodes: [url], serviceKey }), actions.transitionServiceToOpen());
+
+    const log = new Client({ nodes: [url], serviceKey, key: user }).contract<typeof logContract>("log");
+    // Every private value: those in the snapshot's private part and those replayed after it.
+    assert.ok(written.some((w) => w.seqno < base) && written.some((w) => w.seqno > base));
+    for (const { id } of written)
+      assert.deepEqual((await log.readPrivate({ id })).result, { msg: `secret ${id}` });
+    const { txid } = await log.writePrivate({ id: 100, msg: "after the disaster" });
+    await new Client({ nodes: [url], serviceKey }).waitForCommit(txid!);
+
+    // Receipts against the original identity: after the snapshot re-issued by the new node, before
+    // it TxNotFound there (the kept ones still verify offline), and a new one.
+    const pinned = new Client({ nodes: [url], serviceKey: originalKey });
+    for (const w of written) {
+      verifyReceipt(w.receipt, originalKey, { txid: w.txid });
+      if (w.seqno > base)
+        verifyReceipt((await pinned.receipt(w.txid)).receipt, originalKey, { txid: w.txid });
+      else await assert.rejects(pinned.receipt(w.txid), (e) => isTreatyError(e, "TxNotFound"));
+    }
+    const fresh = await until("a new receipt", () =>
+      pinned.receipt(txid!).then(
+        (r) => r.receipt,
+        () => undefined,
+      ),
+    );
+    verifyReceipt(fresh, originalKey, { txid: txid! });
+
+    // A restart of the recovered node starts from the snapshot it recovered from.
+    await recovered.stop();
+    recovered = undefined;
+    const again = config("c", {
+      http: { host: "127.0.0.1", port: 0, tls: false },
+      recover: { ledgerDir: copy },
+    });
+    recovered = await TreatyNode.start(again, realRuntime(again, silentLogger));
+    const reread = new Client({ nodes: [recovered.url], serviceKey, key: user }).contract<typeof logContract>(
+      "log",
+    );
+    const after = await until("the restarted node to serve", () =>
+      reread.readPrivate({ id: 100 }).then(
+        (r) => r.result,
+        () => undefined,
+      ),
+    );
+    assert.deepEqual(after, { msg: "after the disaster" });
+    assert.deepEqual((await reread.readPrivate({ id: 1 })).result, { msg: "secret 1" });
   });
 });
