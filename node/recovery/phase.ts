@@ -8,9 +8,11 @@
  *   POST /gov/recovery/shares           a member's signed request {args: {share}}: its share,
  *                                       re-sealed to this node's key → {received, needed, state}
  *
- * Then it rebuilds the ledger secrets, checks that every private write of the ledger decrypts,
- * appends the entry recording the new service identity, and hands the node its secrets; the
- * router is cleared for the node's normal endpoints.
+ * Then it rebuilds the ledger secrets, checks that every private write of the ledger (and the
+ * private part of the snapshot it starts from, if any) decrypts, writes that snapshot to this
+ * node's `snapshots/` as committed (the node then starts from it as from one it installed:
+ * node/snapshot/restart.ts), appends the entry recording the new service identity, and hands the
+ * node its secrets; the router is cleared for the node's normal endpoints.
  */
 import { rmSync } from "node:fs";
 import { ed25519 } from "@noble/curves/ed25519.js";

@@ -5,7 +5,10 @@
  *    dropped, as CCF does) into the new node's store, verifies it (hash chain and Merkle roots by
  *    `Ledger.open`; every signature by a node the service identity of its time endorsed, that
  *    identity being the genesis one or one endorsed by its predecessor in the ledger) and rebuilds
- *    the public governance state: members, the latest recovery share round.
+ *    the public governance state: members, the latest recovery share round. A ledger that starts
+ *    after seqno 1 (its node joined or caught up from a snapshot) starts from a committed
+ *    snapshot instead: verified against the identities its own public state establishes, its
+ *    public state is where governance starts, and the new store is rebased at its seqno.
  * 2. `ShareCollector` takes members' shares (node/recovery/phase.ts serves them over HTTP): each is
  *    sealed to this node's key, signed by its member, and checked against the round's commitment,
  *    so a wrong or forged share is refused and changes nothing.
