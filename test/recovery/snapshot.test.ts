@@ -6,7 +6,7 @@
  * snapshot file).
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import type logContract from "../../contracts/examples/log/index.js";
 import { type NodeConfig, parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
+import { runLedgerVerify } from "../../node/cli/ledger.js";
 import { importLedger } from "../../node/recovery/recover.js";
 import { TreatyNode } from "../../node/service.js";
 import { listSnapshotFiles, snapshotDir } from "../../node/snapshot/files.js";
@@ -169,9 +170,14 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
     const store = new MemoryLedgerStore();
     await assert.rejects(importLedger(bare, store), checkError);
     assert.equal(store.lastSeqno, 0, "nothing copied");
-    // A node started on it fails to start with that error.
+    // A node started on it fails to start with that error; a snapshot file an interrupted
+    // attempt left in its own folder is dropped first.
     const c = config("b", { http: { host: "127.0.0.1", port: 0, tls: false }, recover: { ledgerDir: bare } });
+    const leftover = join(snapshotDir(c.dataDir), `snapshot-${String(base).padStart(16, "0")}.committed`);
+    mkdirSync(snapshotDir(c.dataDir), { recursive: true });
+    writeFileSync(leftover, "left by an interrupted attempt");
     await assert.rejects(TreatyNode.start(c, realRuntime(c, silentLogger)), checkError);
+    assert.equal(existsSync(leftover), false);
   });
 
   it("hostile snapshots: altered, older than the copy, missing; refused before any share", async () => {
@@ -228,6 +234,12 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
     assert.equal(whole.baseSeqno, 0);
     assert.equal(plain.lastSeqno, imported.lastSeqno);
     assert.deepEqual(plain.record, imported.record, "the same share round, from the snapshot and after it");
+    // A store an interrupted attempt left (rebased, with entries) starts over, either way.
+    const again = await importLedger(join(dir, "full-ledger"), store);
+    assert.equal(store.baseSeqno, 0);
+    assert.equal(store.lastSeqno, again.lastSeqno);
+    await importLedger(copy, whole);
+    assert.equal(whole.baseSeqno, base);
   });
 
   it("recovers from the snapshot and the entries after it: private state, receipts, new writes", async () => {
@@ -318,5 +330,19 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
     );
     assert.deepEqual(after, { msg: "after the disaster" });
     assert.deepEqual((await reread.readPrivate({ id: 1 })).result, { msg: "secret 1" });
+
+    // Offline audit of the recovered node's data folder, pinned to the original identity: from
+    // the snapshot it recovered from, through the signatures of both identities.
+    await recovered.stop();
+    recovered = undefined;
+    let out = "";
+    const code = await runLedgerVerify(
+      [again.dataDir, "--service-key", `ed25519:${toHex(originalKey.publicKey)}`, "--quiet"],
+      { out: (t) => (out += t), err: (t) => (out += t), nowMs: () => 0 },
+    );
+    assert.equal(code, 0, out);
+    const report = JSON.parse(out) as { baseSeqno: number; serviceIdentities: string[] };
+    assert.equal(report.baseSeqno, base);
+    assert.deepEqual(report.serviceIdentities, [toHex(originalKey.publicKey), toHex(serviceKey.publicKey)]);
   });
 });
