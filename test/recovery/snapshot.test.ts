@@ -15,18 +15,20 @@ import { type NodeConfig, parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { runLedgerVerify } from "../../node/cli/ledger.js";
-import { importLedger } from "../../node/recovery/recover.js";
+import { GOV, SINGLETON_KEY } from "../../node/gov/tables.js";
+import { GovView } from "../../node/gov/view.js";
+import { importLedger, snapshotIdentities } from "../../node/recovery/recover.js";
 import { TreatyNode } from "../../node/service.js";
 import { listSnapshotFiles, snapshotDir } from "../../node/snapshot/files.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { openLedgerStore } from "../../runtime/ledger/open-store.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
-import { toHex } from "../../sdk/bytes.js";
+import { toHex, utf8 } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError, type TreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
-import { generateKeyPair, type KeyPair, type PublicKey } from "../../sdk/keys.js";
-import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
+import { generateKeyPair, type KeyPair, type PublicKey, sign } from "../../sdk/keys.js";
+import { type Receipt, serviceEndorsementMessage, verifyReceipt } from "../../sdk/receipt.js";
 import {
   type EncryptionKeyPair,
   generateEncryptionKeyPair,
@@ -217,6 +219,40 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
       );
       return true;
     });
+  });
+
+  it("snapshotIdentities: the chain a snapshot's state records, each endorsement checked", () => {
+    const row = (map: string, key: string, value: unknown) => ({
+      map,
+      writes: [[utf8.encode(key), utf8.encode(JSON.stringify(value))] as const],
+    });
+    const [o, n] = [generateKeyPair("ed25519"), generateKeyPair("ed25519")];
+    const state = (endorsement: unknown) => {
+      const gov = new GovView();
+      gov.loadState(10, [
+        row(GOV.service, SINGLETON_KEY, { status: "open", identity: toHex(n.publicKey) }),
+        row(GOV.serviceEndorsements, toHex(n.publicKey), endorsement),
+      ]);
+      return gov;
+    };
+    const signature = toHex(sign(o, serviceEndorsementMessage(n.publicKey)));
+    const good = snapshotIdentities(state({ endorsedBy: toHex(o.publicKey), signature, timeMs: 0 }));
+    assert.deepEqual([...good.keys()], [toHex(o.publicKey), toHex(n.publicKey)], "oldest first");
+    const refused = (endorsement: unknown, message: RegExp) =>
+      assert.throws(
+        () => snapshotIdentities(state(endorsement)),
+        (e) => isTreatyError(e, "SnapshotInvalid") && message.test((e as Error).message),
+      );
+    // Signed by another key than the one it names; a loop; not hex; no service record at all.
+    const other = toHex(generateKeyPair("ed25519").publicKey);
+    refused({ endorsedBy: other, signature, timeMs: 0 }, /does not verify/);
+    refused({ endorsedBy: toHex(n.publicKey), signature, timeMs: 0 }, /loop/);
+    refused({ endorsedBy: 42, signature, timeMs: 0 }, /is not 32 bytes of hex/);
+    refused({ endorsedBy: toHex(o.publicKey), signature: "zz", timeMs: 0 }, /is not 64 bytes of hex/);
+    assert.throws(
+      () => snapshotIdentities(new GovView()),
+      (e) => isTreatyError(e, "SnapshotInvalid") && /no service record/.test((e as Error).message),
+    );
   });
 
   it("the whole ledger with an explicit snapshot file starts from the snapshot", async () => {
