@@ -221,6 +221,21 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
     });
   });
 
+  it("config recover.snapshotFile: a path, resolved against the config's folder", () => {
+    const parsed = (recover: unknown) =>
+      parseConfig({ dataDir: "d", sealing: { provider: "virtual", keyFile: "k" }, recover }, "/etc/treaty");
+    assert.deepEqual(parsed({ ledgerDir: "copy", snapshotFile: "s/snapshot.committed" }).recover, {
+      ledgerDir: "/etc/treaty/copy",
+      snapshotFile: "/etc/treaty/s/snapshot.committed",
+    });
+    assert.deepEqual(parsed({ ledgerDir: "copy" }).recover, { ledgerDir: "/etc/treaty/copy" });
+    for (const snapshotFile of [42, true, {}, ["a"]])
+      assert.throws(
+        () => parsed({ ledgerDir: "copy", snapshotFile }),
+        (e) => isTreatyError(e, "MalformedRequest") && /recover\.snapshotFile/.test((e as Error).message),
+      );
+  });
+
   it("snapshotIdentities: the chain a snapshot's state records, each endorsement checked", () => {
     const row = (map: string, key: string, value: unknown) => ({
       map,
