@@ -271,7 +271,8 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
   });
 
   it("the whole ledger with an explicit snapshot file starts from the snapshot", async () => {
-    const store = new MemoryLedgerStore();
+    // A chunked store on disk, as a recovering node's: an interrupted attempt leaves it behind.
+    const store = openLedgerStore(join(dir, "interrupted", "ledger"));
     const snapshotFile = join(snapshotDir(copy), `snapshot-${String(base).padStart(16, "0")}.committed`);
     const imported = await importLedger(join(dir, "full-ledger"), store, { snapshotFile });
     assert.equal(imported.snapshot?.body.seqno, base);
@@ -291,6 +292,10 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
     assert.equal(store.lastSeqno, again.lastSeqno);
     await importLedger(copy, whole);
     assert.equal(whole.baseSeqno, base);
+    await importLedger(copy, store);
+    assert.equal(store.baseSeqno, base);
+    assert.equal(store.lastSeqno, whole.lastSeqno);
+    await store.close();
   });
 
   it("recovers from the snapshot and the entries after it: private state, receipts, new writes", async () => {
