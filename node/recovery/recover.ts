@@ -95,9 +95,10 @@ export interface ImportedSnapshot {
 /**
  * Copies the signed prefix of the ledger in `sourceDir` into `store` (emptied first) and verifies
  * it (see the module comment). A ledger that starts after seqno 1 (its node joined or caught up
- * from a snapshot) starts from a committed snapshot at or after its first seqno and at or before
- * its last signature: `options.snapshotFile`, or the newest such file in the `snapshots/` folder
- * beside the ledger folder that verifies. The snapshot is verified as a node verifies one it
+ * from a snapshot) starts from a committed snapshot at or after the seqno it starts after and at
+ * or before its last signature: `options.snapshotFile`, or the newest such file in the
+ * `snapshots/` folder beside the ledger folder that verifies (a ledger from seqno 1 does only
+ * when `options.snapshotFile` is given). The snapshot is verified as a node verifies one it
  * installs (`verifySnapshot`: its evidence receipt, evidence entry, digest and frontier) against
  * the service identities its own public state establishes (`snapshotIdentities`); its public
  * state is where the governance state starts, `store` is rebased at its seqno and only the
