@@ -107,9 +107,12 @@ export interface NodeConfig {
   readonly join: { readonly nodes: readonly string[]; readonly serviceKey: string } | null;
   /**
    * Disaster recovery: start a new service from the surviving ledger of a lost one (a node data
-   * folder or its `ledger/` folder). See docs/recovery.md.
+   * folder or its `ledger/` folder). A ledger that starts after a snapshot (its node joined or
+   * caught up from one) is recovered from a committed snapshot: `snapshotFile` when given, else
+   * the newest fitting one in the `snapshots/` folder beside the ledger folder. See
+   * docs/recovery.md.
    */
-  readonly recover: { readonly ledgerDir: string } | null;
+  readonly recover: { readonly ledgerDir: string; readonly snapshotFile?: string } | null;
   readonly logLevel: "debug" | "info" | "warn" | "error";
   /** `/app/events` bounds and the JetStream export (node/events/config.ts); absent: defaults. */
   readonly events?: EventsConfig;
@@ -243,7 +246,12 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
     recover:
       root.recover === undefined || root.recover === null
         ? null
-        : { ledgerDir: path(object(root.recover, "recover").ledgerDir, "recover.ledgerDir") },
+        : {
+            ledgerDir: path(object(root.recover, "recover").ledgerDir, "recover.ledgerDir"),
+            ...(object(root.recover, "recover").snapshotFile != null && {
+              snapshotFile: path(object(root.recover, "recover").snapshotFile, "recover.snapshotFile"),
+            }),
+          },
     consensus: parseConsensusTiming(root.consensus),
     logLevel:
       root.logLevel === undefined

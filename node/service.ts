@@ -500,10 +500,12 @@ export class TreatyNode {
           "SecretsUnavailable",
           `${config.dataDir}: this node recovered the service before and its secrets were lost at the stop; rejoin the recovered service instead`,
         );
-      if (store.lastSeqno > 0) store.truncate(1); // an interrupted attempt: start over
       lifecycle.enter("recovering");
+      // An interrupted attempt's entries, base and snapshot are dropped there: it starts over.
       secrets = await runRecoveryPhase({
         ledgerDir: config.recover.ledgerDir,
+        ...(config.recover.snapshotFile !== undefined && { snapshotFile: config.recover.snapshotFile }),
+        snapshotDir: snapshotDir(config.dataDir),
         store,
         hardStatePath,
         identity,

@@ -8,10 +8,13 @@
  *   POST /gov/recovery/shares           a member's signed request {args: {share}}: its share,
  *                                       re-sealed to this node's key → {received, needed, state}
  *
- * Then it rebuilds the ledger secrets, checks that every private write of the ledger decrypts,
- * appends the entry recording the new service identity, and hands the node its secrets; the
- * router is cleared for the node's normal endpoints.
+ * Then it rebuilds the ledger secrets, checks that every private write of the ledger (and the
+ * private part of the snapshot it starts from, if any) decrypts, writes that snapshot to this
+ * node's `snapshots/` as committed (the node then starts from it as from one it installed:
+ * node/snapshot/restart.ts), appends the entry recording the new service identity, and hands the
+ * node its secrets; the router is cleared for the node's normal endpoints.
  */
+import { rmSync } from "node:fs";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { toHex } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -34,6 +37,8 @@ import {
   recoveryEntry,
   ShareCollector,
 } from "./recover.js";
+import { listSnapshotFiles, SnapshotFiles } from "../snapshot/files.js";
+import { openBody } from "../snapshot/format.js";
 import { addRecoveryShareRoutes } from "./routes.js";
 import { recoverSecrets } from "./shares.js";
 
@@ -44,6 +49,10 @@ const RECOVERY_VERIFIER = inlineVerifier();
 
 export interface RecoveryPhaseOptions {
   readonly ledgerDir: string;
+  /** recover.snapshotFile (see `importLedger`). */
+  readonly snapshotFile?: string;
+  /** This node's snapshot folder: the snapshot recovered from is written there as committed. */
+  readonly snapshotDir: string;
   readonly store: LedgerStore;
   readonly hardStatePath: string;
   readonly identity: KeyPair;
@@ -58,7 +67,13 @@ export interface RecoveryPhaseOptions {
 
 /** Runs the phase (see the module comment); resolves with the node's secrets for the new service. */
 export async function runRecoveryPhase(o: RecoveryPhaseOptions): Promise<NodeSecrets> {
-  const imported = await importLedger(o.ledgerDir, o.store);
+  // An interrupted attempt may have left the snapshot it started from: start over.
+  for (const kind of ["pending", "committed"] as const)
+    for (const f of listSnapshotFiles(o.snapshotDir, kind)) rmSync(f.path, { force: true });
+  const imported = await importLedger(o.ledgerDir, o.store, {
+    ...(o.snapshotFile !== undefined && { snapshotFile: o.snapshotFile }),
+  });
+  const snapshot = imported.snapshot;
   const nodeKey = {
     privateKey: ed25519.utils.toMontgomerySecret(o.identity.privateKey),
     publicKey: ed25519.utils.toMontgomery(o.identity.publicKey),
@@ -68,6 +83,7 @@ export async function runRecoveryPhase(o: RecoveryPhaseOptions): Promise<NodeSec
   o.logger.info("recovering a service: waiting for members' recovery shares", {
     service: identityLabel(imported.serviceKey),
     lastSeqno: imported.lastSeqno,
+    ...(snapshot !== undefined && { snapshot: snapshot.path, snapshotSeqno: snapshot.body.seqno }),
     round: imported.record.round,
     needed: collector.needed,
   });
@@ -85,6 +101,8 @@ export async function runRecoveryPhase(o: RecoveryPhaseOptions): Promise<NodeSec
         measurement: o.measurement,
         previousServiceKey: { curve: "ed25519", publicKey: toHex(imported.serviceKey.publicKey) },
         lastSeqno: imported.lastSeqno,
+        // The seqno of the snapshot the ledger starts from (0: from seqno 1).
+        snapshotSeqno: snapshot?.body.seqno ?? 0,
         recovery: {
           round: imported.record.round,
           received: collector.received,
@@ -135,8 +153,20 @@ export async function runRecoveryPhase(o: RecoveryPhaseOptions): Promise<NodeSec
   const secrets = new LedgerSecrets(
     recovered.ledgerSecrets.map((s) => new LedgerSecret(s.version, Buffer.from(s.key, "hex"))),
   );
-  const ledger = Ledger.open({ store: o.store, secrets, random: o.randomBytes });
-  for (let seqno = 1; seqno <= ledger.lastSeqno; seqno++) ledger.writeSetAt(seqno); // DecryptionFailed if not
+  const ledger = Ledger.open({
+    store: o.store,
+    secrets,
+    random: o.randomBytes,
+    ...(snapshot !== undefined && { base: snapshot.base }),
+  });
+  // DecryptionFailed if not; the snapshot's private part: SnapshotInvalid.
+  for (let seqno = (snapshot?.body.seqno ?? 0) + 1; seqno <= ledger.lastSeqno; seqno++)
+    ledger.writeSetAt(seqno);
+  if (snapshot !== undefined) {
+    openBody(snapshot.body, secrets.get(snapshot.body.secretVersion));
+    // The node starts from it as from a snapshot it installed (node/snapshot/restart.ts).
+    await new SnapshotFiles(o.snapshotDir, 1).writeCommitted(snapshot.body.seqno, [snapshot.bytes]);
+  }
   const { serviceKey, entry } = recoveryEntry({
     imported,
     previousServiceKey: fromKeyFile(recovered.serviceKey),
