@@ -3,14 +3,15 @@
  * worker) and no handle (HTTP server, timers), so the process that tried can exit. Each case
  * starts a node in a child process (failed-start-child.ts) on a copy of a real data folder spoiled
  * in one way, and requires the start to fail with the expected code and the child to exit by
- * itself. A child still alive after `EXIT_BOUND_MS` (a bound for a loaded machine, not a
+ * itself (a spoiled KV data file included: LedgerCorrupt, not a crash inside LMDB). A child
+ * still alive after `EXIT_BOUND_MS` (a bound for a loaded machine, not a
  * measurement) is killed and fails the test: that is what a leaked thread looks like (commit
  * 37859db: memory-rejoin's restart threw inside TreatyNode's constructor after the verify pool
  * had started, and the test process never exited).
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cpSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -147,5 +148,46 @@ describe("a node start that fails leaves no thread or handle running", () => {
     writeFileSync(join(dataDir, "ledger", "ledger.base"), "not a seqno");
     const result = await runChild(configPath);
     assertFailedAndExited(result, "LedgerCorrupt", /ledger\.base/);
+  });
+
+  describe("a spoiled KV data file (kv/data.mdb, opened by the execution worker)", () => {
+    // runtime/lmdb-check.ts refuses it before LMDB maps it: without that check these children
+    // die of SIGSEGV or SIGBUS inside LMDB.
+    function spoiled(name: string, spoil: (file: string) => void): { file: string; configPath: string } {
+      const { dataDir, configPath } = copyOf(name);
+      const file = join(dataDir, "kv", "data.mdb");
+      spoil(file);
+      return { file, configPath };
+    }
+    function assertRefused(result: ChildResult, file: string, fault: RegExp): void {
+      assertFailedAndExited(result, "LedgerCorrupt", fault);
+      assert.ok(result.outcome?.message?.includes(`LMDB file ${file}: `), result.outcome?.message);
+    }
+
+    it("garbage: LedgerCorrupt naming the file", async () => {
+      const { file, configPath } = spoiled("kv-garbage", (file) => {
+        const junk = Buffer.alloc(statSync(file).size);
+        for (let i = 0; i < junk.length; i++) junk[i] = (i * 131 + 7) % 251;
+        writeFileSync(file, junk);
+      });
+      assertRefused(await runChild(configPath), file, /meta page 0: (not a meta page|bad magic)/);
+    });
+
+    it("cut to half its length: LedgerCorrupt naming the file", async () => {
+      const { file, configPath } = spoiled("kv-half", (file) =>
+        truncateSync(file, Math.floor(statSync(file).size / 8192) * 4096),
+      );
+      assertRefused(await runChild(configPath), file, /past the end of the file/);
+    });
+
+    it("meta page 1 overwritten (LMDB itself never checks it): LedgerCorrupt naming the file", async () => {
+      const { file, configPath } = spoiled("kv-meta1", (file) => {
+        const data = readFileSync(file);
+        const pageSize = data.readUInt32LE(48);
+        data.fill(0xa5, pageSize, pageSize + 200);
+        writeFileSync(file, data);
+      });
+      assertRefused(await runChild(configPath), file, /meta page 1: not a meta page/);
+    });
   });
 });
