@@ -72,7 +72,7 @@ interface Pending {
 
 /** What the sequencer uses of the replica (node/replica.ts); tests stand in for it. */
 export interface SequencerReplica {
-  readonly consensus: Pick<ConsensusNode, "status" | "limits">;
+  readonly consensus: Pick<ConsensusNode, "status" | "leaderView" | "limits">;
   propose(entries: readonly ProposedEntry[]): TxId[];
   changeMembership(change: MembershipChange, payload: Uint8Array): TxId;
   /** Throws what `changeMembership` would, before anything is staged. */
@@ -197,7 +197,7 @@ export class Sequencer {
   /** Leader: appends an entry the node itself decided (no contract execution) and applies it. */
   appendInternal(input: TransactionInput): Promise<TxId> {
     return this.#enqueue(async () => {
-      const { view } = this.#requireLeader();
+      const view = this.#requireLeader();
       const record = this.#o.ledger.appendTransaction(view, input);
       this.#appended();
       const [id] = await this.#proposeApplied(record.seqno, input.writeSet, record.bytes);
@@ -212,7 +212,7 @@ export class Sequencer {
   changeMembership(change: MembershipChange, input: TransactionInput): Promise<TxId> {
     return this.#enqueue(async () => {
       const { ledger, execution, replica } = this.#o;
-      const { view } = this.#requireLeader();
+      const view = this.#requireLeader();
       replica.checkMembershipChange(change); // refused before anything is staged (a learner not caught up)
       const record = ledger.appendTransaction(view, input);
       this.#appended();
@@ -366,7 +366,7 @@ export class Sequencer {
 
   async #runBatch(batch: readonly Pending[]): Promise<void> {
     const { ledger, execution, replica } = this.#o;
-    const { view } = this.#requireLeader();
+    const view = this.#requireLeader();
     const { lastSeqno, commitSeqno } = replica.consensus.status();
     const room = replica.consensus.limits.maxUncommittedEntries - (lastSeqno - commitSeqno);
     if (room < batch.length) {
@@ -558,13 +558,16 @@ export class Sequencer {
     }
   }
 
-  #requireLeader(): { view: number } {
-    const status = this.#o.replica.consensus.status();
-    if (status.role !== "Leader") {
+  /** The view this node leads; NotLeader (with the leader, when known) if it does not lead. */
+  #requireLeader(): number {
+    const consensus = this.#o.replica.consensus;
+    const view = consensus.leaderView();
+    if (view === null) {
+      const { leader } = consensus.status();
       throw new TreatyError("NotLeader", "this node is not the leader", {
-        ...(status.leader !== null && { leader: status.leader }),
+        ...(leader !== null && { leader }),
       });
     }
-    return { view: status.view };
+    return view;
   }
 }
