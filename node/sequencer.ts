@@ -408,27 +408,29 @@ export class Sequencer {
     }
     const proposals: { signature: false; payload: Uint8Array }[] = [];
     const appendStarted = performance.now();
-    results.forEach((result, i) => {
-      if (!result.ok) return;
+    // A plain loop and one input literal per entry (no closure per batch, no spread per entry:
+    // a null claimsDigest is the ledger's "none", as an absent one).
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]!;
+      if (!result.ok) continue;
       const p = batch[i]!;
+      const call = p.call;
       const record = ledger.appendTransaction(view, {
         kind: p.kind,
         writeSet: result.writeSet,
         meta: {
-          timeMs: p.call.timeMs,
-          contract: p.call.contract,
-          method: p.call.method,
-          callerId: p.call.caller?.id ?? null,
+          timeMs: call.timeMs,
+          contract: call.contract,
+          method: call.method,
+          callerId: call.caller?.id ?? null,
         },
-        seed: p.call.seed,
+        seed: call.seed,
         requestDigest: p.requestDigest,
-        ...(result.claimsDigest !== undefined && {
-          claimsDigest: fromHex(result.claimsDigest, "claimsDigest"),
-        }),
+        claimsDigest: result.claimsDigest === undefined ? null : fromHex(result.claimsDigest, "claimsDigest"),
       });
       assert(record.seqno === result.seqno, "the ledger assigns the seqno the execution used");
       proposals.push({ signature: false, payload: record.bytes });
-    });
+    }
     addStageTime("ledger", performance.now() - appendStarted);
     if (proposals.length > 0) {
       try {
@@ -444,9 +446,7 @@ export class Sequencer {
     // The next batch lingers (or no call waits): the pipeline ran dry for now.
     if (this.#queue.length === 0 || this.#lingerMs() > 0) this.#ranDry = true;
     const signed = this.#signIfDue();
-    results.forEach((result, i) => {
-      batch[i]!.resolve(result);
-    });
+    for (let i = 0; i < results.length; i++) batch[i]!.resolve(results[i]!);
     const answered = performance.now();
     addWritePhase("proposal", answered - executed, batch.length);
     if (proposals.length > 0)
