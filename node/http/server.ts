@@ -78,8 +78,9 @@ interface Match {
   readonly params: Readonly<Record<string, string>>;
 }
 
-/** Plain-target matches a Router keeps (see Router#plainMatches). */
+/** Plain-target matches a Router keeps (see Router#plainMatches), and the longest path kept. */
 const PLAIN_MATCH_CACHE_LIMIT = 1024;
+const PLAIN_MATCH_MAX_PATH = 256;
 
 /** A request as it arrived, before routing (from HTTP, or forwarded by another node). */
 export interface RawRequest {
@@ -127,7 +128,9 @@ export class Router {
       const { path, query } = splitTarget(request.url);
       this.#gate?.(path);
       const found =
-        query === NO_QUERY ? this.#matchPlain(request.method, path) : this.match(request.method, path);
+        query === NO_QUERY && path.length <= PLAIN_MATCH_MAX_PATH
+          ? this.#matchPlain(request.method, path)
+          : this.match(request.method, path);
       if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${path}`);
       if (found === "method-not-allowed") {
         throw new TreatyError("NotFound", `${request.method} is not supported on ${path}`);
@@ -152,8 +155,9 @@ export class Router {
    * Matches of plain targets (splitTarget: a path of `[A-Za-z0-9_-]` segments, no query), by
    * method, then path: the hot `POST /app/<contract>/<method>` is matched once per path, not split,
    * decoded and compared against every route per request. Only matches are kept (their params
-   * frozen, as they are shared), at most PLAIN_MATCH_CACHE_LIMIT (then it starts afresh), and the
-   * cache is emptied whenever the routes change.
+   * frozen, as they are shared), of paths up to PLAIN_MATCH_MAX_PATH characters, at most
+   * PLAIN_MATCH_CACHE_LIMIT (then it starts afresh), and the cache is emptied whenever the routes
+   * change.
    */
   readonly #plainMatches = new Map<string, Map<string, Match>>();
   #plainMatchCount = 0;

@@ -256,5 +256,8 @@ describe("Router matches of plain targets", () => {
     for (let round = 0; round < 2; round++)
       for (let i = 0; i < 2500; i += 7)
         assert.equal((await dispatch(router, "POST", `/app/c${i}/m${i % 13}`)).body, `c${i}.m${i % 13}`);
+    const long = "x".repeat(300); // longer than any kept path: matched afresh each time
+    for (let round = 0; round < 2; round++)
+      assert.equal((await dispatch(router, "POST", `/app/${long}/m`)).body, `${long}.m`);
   });
 });
