@@ -57,7 +57,11 @@ export interface AdmissionContext {
 
 /** The body encoding named by a Content-Type header; UnsupportedMediaType otherwise. */
 export function bodyEncoding(headers: IncomingHttpHeaders): BodyEncoding {
-  const type = (headers["content-type"] ?? CONTENT_JSON).split(";")[0]!.trim().toLowerCase();
+  const header = headers["content-type"];
+  // The usual header, exactly: no split and case fold per request.
+  if (header === undefined || header === CONTENT_JSON) return "json";
+  if (header === CONTENT_MSGPACK) return "msgpack";
+  const type = header.split(";")[0]!.trim().toLowerCase();
   if (type === CONTENT_JSON) return "json";
   if (type === CONTENT_MSGPACK) return "msgpack";
   throw new TreatyError(
@@ -88,16 +92,16 @@ const callerKeys = new Map<string, PublicKey>();
 /**
  * Parses a recorded caller key once: the point check decompresses the point with noble (~0.5 ms
  * for ed25519, about 10% of the node's per-write CPU when done per request). Cached by the
- * recorded curve and hex, so a key changed by governance is parsed afresh. The cached keys are
- * shared: callers must not mutate them.
+ * recorded hex and checked against the recorded curve, so a key changed by governance is parsed
+ * afresh. The cached keys are shared: callers must not mutate them.
  */
 function callerKey(curve: string, publicKeyHex: string): PublicKey {
-  const cacheKey = `${curve}:${publicKeyHex}`;
-  let key = callerKeys.get(cacheKey);
-  if (key === undefined) {
+  // By the hex alone (no key string built per request), the curve checked on the hit.
+  let key = callerKeys.get(publicKeyHex);
+  if (key === undefined || key.curve !== curve) {
     key = parsePublicKey(curve, publicKeyHex, "caller");
     if (callerKeys.size >= CALLER_KEY_CACHE_LIMIT) callerKeys.delete(callerKeys.keys().next().value!);
-    callerKeys.set(cacheKey, key);
+    callerKeys.set(publicKeyHex, key);
   }
   return key;
 }
@@ -196,7 +200,13 @@ function checkBeforeSignature(
   if (scheme === undefined) {
     job =
       "key" in caller
-        ? { kind: "key", key: caller.key, input: signedInput(ctx.serviceId, path, bytes), signature }
+        ? {
+            kind: "key",
+            key: caller.key,
+            inputPrefix: signingPrefix(ctx.serviceId, path),
+            input: bytes,
+            signature,
+          }
         : null;
   } else {
     job =
@@ -218,11 +228,13 @@ const SIGNING_PREFIX_CACHE_LIMIT = 1024;
 const signingPrefixes = new Map<string, Map<string, Uint8Array>>();
 
 /**
- * `signingInput(serviceId, path, body)` (sdk/request.ts: the bytes a caller signs) in one fresh
- * buffer: the part before the body depends only on the service and path, so it is encoded once
- * per pair (at most SIGNING_PREFIX_CACHE_LIMIT kept), not per request.
+ * The bytes a caller signs before the body: `signingInput(serviceId, path, body)` (sdk/request.ts)
+ * is this prefix followed by the body. It depends only on the service and path, so it is encoded
+ * once per pair (at most SIGNING_PREFIX_CACHE_LIMIT kept), not per request; the verify job
+ * carries it beside the body (node/verify/: the two are joined only where the job is encoded for
+ * a worker). The prefix is shared: callers must not change it.
  */
-export function signedInput(serviceId: string, path: string, body: Uint8Array): Uint8Array {
+export function signingPrefix(serviceId: string, path: string): Uint8Array {
   let byPath = signingPrefixes.get(serviceId);
   if (byPath === undefined) {
     if (signingPrefixes.size >= 16) signingPrefixes.clear();
@@ -235,10 +247,7 @@ export function signedInput(serviceId: string, path: string, body: Uint8Array): 
     if (byPath.size >= SIGNING_PREFIX_CACHE_LIMIT) byPath.delete(byPath.keys().next().value!);
     byPath.set(path, prefix);
   }
-  const out = new Uint8Array(prefix.length + body.length);
-  out.set(prefix, 0);
-  out.set(body, prefix.length);
-  return out;
+  return prefix;
 }
 
 const EMPTY = new Uint8Array(0);

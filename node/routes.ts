@@ -241,7 +241,7 @@ async function appCall(
   if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
   // A follower hands a write to the leader unverified: the leader admits it in full anyway
   // (docs/ARCHITECTURE.md, "A follower forwards writes before admission").
-  if (declared.mode !== "readonly" && node.replica.consensus.status().role !== "Leader")
+  if (declared.mode !== "readonly" && node.replica.consensus.leaderView() === null)
     return node.forwardToLeader(req);
   const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
   const challenge = answerChallenge(req.headers, declared.mode);
@@ -319,7 +319,7 @@ async function appCall(
     throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
   }
   // Leadership moved during admission.
-  if (node.replica.consensus.status().role !== "Leader") return node.forwardToLeader(req);
+  if (node.replica.consensus.leaderView() === null) return node.forwardToLeader(req);
   const kind = admitted.caller.role === "member" ? "member" : "user";
   const submitted = performance.now();
   addWritePhase("admission", submitted - handlerStarted);

@@ -72,7 +72,7 @@ interface Pending {
 
 /** What the sequencer uses of the replica (node/replica.ts); tests stand in for it. */
 export interface SequencerReplica {
-  readonly consensus: Pick<ConsensusNode, "status" | "limits">;
+  readonly consensus: Pick<ConsensusNode, "status" | "leaderView" | "limits">;
   propose(entries: readonly ProposedEntry[]): TxId[];
   changeMembership(change: MembershipChange, payload: Uint8Array): TxId;
   /** Throws what `changeMembership` would, before anything is staged. */
@@ -197,7 +197,7 @@ export class Sequencer {
   /** Leader: appends an entry the node itself decided (no contract execution) and applies it. */
   appendInternal(input: TransactionInput): Promise<TxId> {
     return this.#enqueue(async () => {
-      const { view } = this.#requireLeader();
+      const view = this.#requireLeader();
       const record = this.#o.ledger.appendTransaction(view, input);
       this.#appended();
       const [id] = await this.#proposeApplied(record.seqno, input.writeSet, record.bytes);
@@ -212,7 +212,7 @@ export class Sequencer {
   changeMembership(change: MembershipChange, input: TransactionInput): Promise<TxId> {
     return this.#enqueue(async () => {
       const { ledger, execution, replica } = this.#o;
-      const { view } = this.#requireLeader();
+      const view = this.#requireLeader();
       replica.checkMembershipChange(change); // refused before anything is staged (a learner not caught up)
       const record = ledger.appendTransaction(view, input);
       this.#appended();
@@ -366,7 +366,7 @@ export class Sequencer {
 
   async #runBatch(batch: readonly Pending[]): Promise<void> {
     const { ledger, execution, replica } = this.#o;
-    const { view } = this.#requireLeader();
+    const view = this.#requireLeader();
     const { lastSeqno, commitSeqno } = replica.consensus.status();
     const room = replica.consensus.limits.maxUncommittedEntries - (lastSeqno - commitSeqno);
     if (room < batch.length) {
@@ -408,27 +408,29 @@ export class Sequencer {
     }
     const proposals: { signature: false; payload: Uint8Array }[] = [];
     const appendStarted = performance.now();
-    results.forEach((result, i) => {
-      if (!result.ok) return;
+    // A plain loop and one input literal per entry (no closure per batch, no spread per entry:
+    // a null claimsDigest is the ledger's "none", as an absent one).
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]!;
+      if (!result.ok) continue;
       const p = batch[i]!;
+      const call = p.call;
       const record = ledger.appendTransaction(view, {
         kind: p.kind,
         writeSet: result.writeSet,
         meta: {
-          timeMs: p.call.timeMs,
-          contract: p.call.contract,
-          method: p.call.method,
-          callerId: p.call.caller?.id ?? null,
+          timeMs: call.timeMs,
+          contract: call.contract,
+          method: call.method,
+          callerId: call.caller?.id ?? null,
         },
-        seed: p.call.seed,
+        seed: call.seed,
         requestDigest: p.requestDigest,
-        ...(result.claimsDigest !== undefined && {
-          claimsDigest: fromHex(result.claimsDigest, "claimsDigest"),
-        }),
+        claimsDigest: result.claimsDigest === undefined ? null : fromHex(result.claimsDigest, "claimsDigest"),
       });
       assert(record.seqno === result.seqno, "the ledger assigns the seqno the execution used");
       proposals.push({ signature: false, payload: record.bytes });
-    });
+    }
     addStageTime("ledger", performance.now() - appendStarted);
     if (proposals.length > 0) {
       try {
@@ -444,9 +446,7 @@ export class Sequencer {
     // The next batch lingers (or no call waits): the pipeline ran dry for now.
     if (this.#queue.length === 0 || this.#lingerMs() > 0) this.#ranDry = true;
     const signed = this.#signIfDue();
-    results.forEach((result, i) => {
-      batch[i]!.resolve(result);
-    });
+    for (let i = 0; i < results.length; i++) batch[i]!.resolve(results[i]!);
     const answered = performance.now();
     addWritePhase("proposal", answered - executed, batch.length);
     if (proposals.length > 0)
@@ -558,13 +558,16 @@ export class Sequencer {
     }
   }
 
-  #requireLeader(): { view: number } {
-    const status = this.#o.replica.consensus.status();
-    if (status.role !== "Leader") {
+  /** The view this node leads; NotLeader (with the leader, when known) if it does not lead. */
+  #requireLeader(): number {
+    const consensus = this.#o.replica.consensus;
+    const view = consensus.leaderView();
+    if (view === null) {
+      const { leader } = consensus.status();
       throw new TreatyError("NotLeader", "this node is not the leader", {
-        ...(status.leader !== null && { leader: status.leader }),
+        ...(leader !== null && { leader }),
       });
     }
-    return { view: status.view };
+    return view;
   }
 }

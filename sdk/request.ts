@@ -197,11 +197,13 @@ export function parseBody(bytes: Uint8Array, encoding: BodyEncoding): RequestBod
       "body.createdMs: expected a non-negative integer (ms since the epoch)",
     );
   }
-  return {
-    args: body.args === undefined ? {} : body.args,
-    ...(body.nonce !== undefined && { nonce: body.nonce as string }),
-    ...(body.createdMs !== undefined && { createdMs: body.createdMs as number }),
-  };
+  // One literal per case (absent fields stay absent), not spreads of intermediate objects: this
+  // runs for every request a node admits.
+  const args = body.args === undefined ? {} : body.args;
+  const nonce = body.nonce as string | undefined;
+  const createdMs = body.createdMs as number | undefined;
+  if (nonce !== undefined) return createdMs === undefined ? { args, nonce } : { args, nonce, createdMs };
+  return createdMs === undefined ? { args } : { args, createdMs };
 }
 
 /** Decodes the signature header; MalformedRequest on bad input. */

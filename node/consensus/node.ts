@@ -676,6 +676,14 @@ export class ConsensusNode {
     return this.role === "Leader" && this.log.viewAt(this.commitSeqno) === this.view;
   }
 
+  /**
+   * The view this node leads, or null when it is not the leader: `status()`'s role and view
+   * without building the whole status (asked per request on the write path).
+   */
+  leaderView(): number | null {
+    return this.role === "Leader" ? this.view : null;
+  }
+
   /** A snapshot of this node's state. */
   status(): NodeStatus {
     const config = this.log.latestConfig();

@@ -29,6 +29,7 @@ export interface HttpRequest {
   readonly query: URLSearchParams;
   readonly headers: IncomingHttpHeaders;
   readonly body: Uint8Array;
+  /** Path parameters (`:name` segments), decoded; read-only (frozen, and shared, for a plain target). */
   readonly params: Readonly<Record<string, string>>;
 }
 
@@ -70,6 +71,16 @@ interface Route {
   readonly params: readonly (string | null)[];
   readonly handler: Handler;
 }
+
+/** A route that matched a request: its handler and the request's path parameters. */
+interface Match {
+  readonly handler: Handler;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** Plain-target matches a Router keeps (see Router#plainMatches), and the longest path kept. */
+const PLAIN_MATCH_CACHE_LIMIT = 1024;
+const PLAIN_MATCH_MAX_PATH = 256;
 
 /** A request as it arrived, before routing (from HTTP, or forwarded by another node). */
 export interface RawRequest {
@@ -116,7 +127,10 @@ export class Router {
         throw new TreatyError("Unavailable", "the node is starting: retry shortly");
       const { path, query } = splitTarget(request.url);
       this.#gate?.(path);
-      const found = this.match(request.method, path);
+      const found =
+        query === NO_QUERY && path.length <= PLAIN_MATCH_MAX_PATH
+          ? this.#matchPlain(request.method, path)
+          : this.match(request.method, path);
       if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${path}`);
       if (found === "method-not-allowed") {
         throw new TreatyError("NotFound", `${request.method} is not supported on ${path}`);
@@ -137,9 +151,47 @@ export class Router {
 
   private readonly routes: Route[] = [];
 
+  /**
+   * Matches of plain targets (splitTarget: a path of `[A-Za-z0-9_-]` segments, no query), by
+   * method, then path: the hot `POST /app/<contract>/<method>` is matched once per path, not split,
+   * decoded and compared against every route per request. Only matches are kept (their params
+   * frozen, as they are shared), of paths up to PLAIN_MATCH_MAX_PATH characters, at most
+   * PLAIN_MATCH_CACHE_LIMIT (then it starts afresh), and the cache is emptied whenever the routes
+   * change.
+   */
+  readonly #plainMatches = new Map<string, Map<string, Match>>();
+  #plainMatchCount = 0;
+
+  #matchPlain(method: string, path: string): Match | "method-not-allowed" | undefined {
+    let byPath = this.#plainMatches.get(method);
+    const hit = byPath?.get(path);
+    if (hit !== undefined) return hit;
+    const found = this.match(method, path);
+    if (typeof found !== "object") return found;
+    if (this.#plainMatchCount >= PLAIN_MATCH_CACHE_LIMIT) {
+      this.#plainMatches.clear();
+      this.#plainMatchCount = 0;
+      byPath = undefined;
+    }
+    if (byPath === undefined) {
+      byPath = new Map();
+      this.#plainMatches.set(method, byPath);
+    }
+    const shared: Match = { handler: found.handler, params: Object.freeze(found.params) };
+    byPath.set(path, shared);
+    this.#plainMatchCount++;
+    return shared;
+  }
+
+  #routesChanged(): void {
+    this.#plainMatches.clear();
+    this.#plainMatchCount = 0;
+  }
+
   /** Removes every route (the node answers Unavailable until new ones are added). */
   clear(): this {
     this.routes.length = 0;
+    this.#routesChanged();
     return this;
   }
 
@@ -157,13 +209,11 @@ export class Router {
     );
     if (same === -1) this.routes.push(route);
     else this.routes[same] = route;
+    this.#routesChanged();
     return this;
   }
 
-  match(
-    method: string,
-    path: string,
-  ): { handler: Handler; params: Record<string, string> } | "method-not-allowed" | undefined {
+  match(method: string, path: string): Match | "method-not-allowed" | undefined {
     const parts = path.split("/").filter(Boolean);
     let pathMatched = false;
     for (const route of this.routes) {
@@ -223,6 +273,7 @@ export function splitTarget(target: string): { path: string; query: URLSearchPar
 
 /** A path segment, percent-decoded; a malformed escape (`%`, `%zz`, bad UTF-8) is MalformedRequest. */
 function decodeSegment(segment: string): string {
+  if (!segment.includes("%")) return segment; // nothing to decode (and nothing malformed)
   try {
     return decodeURIComponent(segment);
   } catch {

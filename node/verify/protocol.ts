@@ -55,15 +55,20 @@ const JOB_HEADER_BYTES = 14;
 
 /**
  * Encodes jobs into one fresh buffer: per job a header (kind, curve, three lengths) and three
- * parts: key, signature, input for `key` jobs; address, signature, signed bytes for `wallet`.
+ * parts: key, signature, signed bytes for `key` jobs (`inputPrefix ‖ input`, joined here: the
+ * only copy of a request's signed bytes on the main thread); address, signature, signed bytes
+ * for `wallet`.
  */
 export function encodeJobs(jobs: readonly VerifyJob[]): Uint8Array {
   // Two passes over the jobs, no per-job arrays: sizes first, then the bytes.
   let size = 0;
   for (const job of jobs) {
-    const first = job.kind === "key" ? job.key.publicKey.length : utf8.encode(job.address).length;
     size +=
-      JOB_HEADER_BYTES + first + job.signature.length + (job.kind === "key" ? job.input : job.signed).length;
+      JOB_HEADER_BYTES +
+      job.signature.length +
+      (job.kind === "key"
+        ? job.key.publicKey.length + (job.inputPrefix?.length ?? 0) + job.input.length
+        : utf8.encode(job.address).length + job.signed.length);
   }
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
@@ -71,19 +76,25 @@ export function encodeJobs(jobs: readonly VerifyJob[]): Uint8Array {
   for (const job of jobs) {
     const a = job.kind === "key" ? job.key.publicKey : utf8.encode(job.address);
     const b = job.signature;
+    const prefix = job.kind === "key" ? job.inputPrefix : undefined;
     const c = job.kind === "key" ? job.input : job.signed;
+    const cLength = (prefix?.length ?? 0) + c.length;
     out[at] = job.kind === "key" ? KIND_KEY : KIND_WALLET;
     const curve = job.kind === "key" ? CURVES.indexOf(job.key.curve) : WALLET_SCHEMES.indexOf(job.scheme);
     assert(curve >= 0, "verify: a job's key is on a known curve, a wallet's scheme known");
     out[at + 1] = curve;
     view.setUint32(at + 2, a.length, true);
     view.setUint32(at + 6, b.length, true);
-    view.setUint32(at + 10, c.length, true);
+    view.setUint32(at + 10, cLength, true);
     at += JOB_HEADER_BYTES;
     out.set(a, at);
     at += a.length;
     out.set(b, at);
     at += b.length;
+    if (prefix !== undefined) {
+      out.set(prefix, at);
+      at += prefix.length;
+    }
     out.set(c, at);
     at += c.length;
   }
@@ -91,7 +102,10 @@ export function encodeJobs(jobs: readonly VerifyJob[]): Uint8Array {
   return out;
 }
 
-/** The jobs of an `encodeJobs` buffer, as views into it (nothing copied but the strings). */
+/**
+ * The jobs of an `encodeJobs` buffer, as views into it (nothing copied but the strings); a key
+ * job's signed bytes come back whole, as its `input` (no `inputPrefix`).
+ */
 export function decodeJobs(bytes: Uint8Array): VerifyJob[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const jobs: VerifyJob[] = [];

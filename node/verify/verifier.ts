@@ -4,6 +4,7 @@
  * worker threads beside the main thread (pool.ts). Both answer with `checkJob`, the one
  * definition of what a valid request signature is.
  */
+import { concatBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type WalletScheme, walletSigningHash } from "../../sdk/ethereum.js";
 import type { PublicKey } from "../../sdk/keys.js";
@@ -11,10 +12,17 @@ import { recoverWalletAddress, sha256, verifySignature } from "../../runtime/cry
 
 /** One signature to check, with everything needed to check it (no shared state). */
 export type VerifyJob =
-  /** A Treaty-signed request: `signature` by `key` over `input` (sdk/request.ts `signingInput`). */
+  /**
+   * A Treaty-signed request: `signature` by `key` over `inputPrefix ‖ input` (sdk/request.ts
+   * `signingInput`; no prefix: over `input` alone). Admission passes the request's body as
+   * `input` and the part before it (cached per service and path) as `inputPrefix`, so the signed
+   * bytes are joined once, where the job is encoded for a worker (protocol.ts `encodeJobs`),
+   * not first in a buffer of their own.
+   */
   | {
       readonly kind: "key";
       readonly key: PublicKey;
+      readonly inputPrefix?: Uint8Array;
       readonly input: Uint8Array;
       readonly signature: Uint8Array;
     }
@@ -37,7 +45,7 @@ export interface SignatureVerifier {
    * Resolves with the SHA-256 of the signed bytes (the request digest a receipt records) when
    * the signature is valid, or null when it is not. Rejects only with TreatyError `Unavailable`
    * when the check could not run (too many waiting, the verifier closed, its worker was lost);
-   * a retry may succeed. Takes ownership of `job.input` (its buffer may be transferred).
+   * a retry may succeed. Neither `job.input` nor `job.inputPrefix` may change until it settles.
    */
   verify(job: VerifyJob): Promise<Uint8Array | null>;
   /** Fails every check not answered yet with `Unavailable` and releases threads. Idempotent. */
@@ -64,8 +72,10 @@ export interface VerifierStats {
  * a fifth of its cost, for a genuine and a forged signature alike).
  */
 export function checkJob(job: VerifyJob): Uint8Array | null {
-  if (job.kind === "key")
-    return verifySignature(job.key, job.input, job.signature) ? sha256(job.input) : null;
+  if (job.kind === "key") {
+    const input = job.inputPrefix === undefined ? job.input : concatBytes(job.inputPrefix, job.input);
+    return verifySignature(job.key, input, job.signature) ? sha256(input) : null;
+  }
   return recoverWalletAddress(walletSigningHash(job.scheme, job.signed), job.signature) === job.address
     ? sha256(job.signed)
     : null;

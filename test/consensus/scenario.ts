@@ -210,7 +210,17 @@ export class ScenarioRunner {
         throw new Error(`unknown command "${command}"`);
     }
     this.processAll(out);
-    for (const node of this.nodes.values()) node.core?.checkInvariants(true);
+    for (const node of this.nodes.values()) {
+      const core = node.core;
+      if (core === undefined || core === null) continue;
+      core.checkInvariants(true);
+      // leaderView is status()'s role and view, without the rest.
+      const status = core.status();
+      assert(
+        core.leaderView() === (status.role === "Leader" ? status.view : null),
+        "leaderView() agrees with status()",
+      );
+    }
     return out.length === 0 ? ["ok"] : out;
   }
 

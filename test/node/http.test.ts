@@ -209,3 +209,55 @@ describe("splitTarget", () => {
     );
   });
 });
+
+describe("Router matches of plain targets", () => {
+  const dispatch = async (router: Router, method: string, url: string) =>
+    (await router.dispatch({ method, url, headers: {}, body: new Uint8Array(0) }, silentLogger)) as {
+      status?: number;
+      body?: unknown;
+    };
+
+  it("follow every change of the routes (a replaced route, cleared routes)", async () => {
+    const router = new Router().add("GET", "/a/:x", (req) => ({ body: `first ${req.params.x}` }));
+    assert.equal((await dispatch(router, "GET", "/a/b")).body, "first b");
+    assert.equal((await dispatch(router, "GET", "/a/b")).body, "first b");
+    router.add("GET", "/a/:x", (req) => ({ body: `second ${req.params.x}` }));
+    assert.equal((await dispatch(router, "GET", "/a/b")).body, "second b");
+    router.add("POST", "/a/:x", () => ({ body: "posted" }));
+    assert.equal((await dispatch(router, "POST", "/a/b")).body, "posted");
+    router.clear();
+    assert.equal((await dispatch(router, "GET", "/a/b")).status, 503);
+    router.add("GET", "/a/b", () => ({ body: "literal" }));
+    assert.equal((await dispatch(router, "GET", "/a/b")).body, "literal");
+    assert.equal((await dispatch(router, "POST", "/a/b")).status, 404);
+  });
+
+  it("hand every request the same params, which a handler cannot change", async () => {
+    const router = new Router().add("GET", "/p/:x", (req) => {
+      if (req.query.get("change") !== null) (req.params as Record<string, string>).x = "changed";
+      return { body: req.params.x };
+    });
+    assert.equal((await dispatch(router, "GET", "/p/one")).body, "one");
+    // Not a plain target (it has a query), but the same route: a frozen match was kept for /p/one.
+    assert.equal((await dispatch(router, "GET", "/p/one?change=1")).body, "changed");
+    const frozen = new Router().add("GET", "/p/:x", (req) => {
+      (req.params as Record<string, string>).x = "changed";
+      return { body: req.params.x };
+    });
+    assert.equal((await dispatch(frozen, "GET", "/p/one")).status, 500, "a plain target's params are frozen");
+    assert.equal((await dispatch(frozen, "GET", "/p/one")).status, 500);
+    assert.equal((await dispatch(router, "GET", "/p/one")).body, "one");
+  });
+
+  it("route any number of distinct paths (the kept matches are bounded)", async () => {
+    const router = new Router().add("POST", "/app/:contract/:method", (req) => ({
+      body: `${req.params.contract}.${req.params.method}`,
+    }));
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 2500; i += 7)
+        assert.equal((await dispatch(router, "POST", `/app/c${i}/m${i % 13}`)).body, `c${i}.m${i % 13}`);
+    const long = "x".repeat(300); // longer than any kept path: matched afresh each time
+    for (let round = 0; round < 2; round++)
+      assert.equal((await dispatch(router, "POST", `/app/${long}/m`)).body, `${long}.m`);
+  });
+});

@@ -46,6 +46,7 @@ class StandInReplica implements SequencerReplica {
 
   readonly consensus = {
     limits: DEFAULT_CONSENSUS_LIMITS,
+    leaderView: (): number | null => (this.role === "Leader" ? this.view : null),
     status: (): NodeStatus => ({
       id: "n1",
       role: this.role,

@@ -30,7 +30,7 @@ import {
 } from "../../sdk/request.js";
 import { toHex } from "../../sdk/bytes.js";
 import { sha256 } from "../../runtime/crypto.js";
-import { type AdmissionContext, admit, signedInput } from "../../node/admission.js";
+import { type AdmissionContext, admit, signingPrefix } from "../../node/admission.js";
 import { admitBearer } from "../../node/auth/bearer.js";
 import { GovView } from "../../node/gov/view.js";
 import { GOV } from "../../node/gov/tables.js";
@@ -457,20 +457,21 @@ describe("admission through the verify pool", () => {
   });
 });
 
-describe("signedInput", () => {
-  it("is signingInput's bytes, in a fresh buffer, whatever the service, path and body", () => {
+describe("signingPrefix", () => {
+  it("followed by the body is signingInput's bytes, whatever the service, path and body", () => {
     const services = [SERVICE_ID, "cd".repeat(32), "é-service"];
     const paths = ["/app/log/write", "/app/log/read", "/app/x/y", "/gov/proposals", "/app/é/ü"];
     for (const serviceId of services)
       for (const path of paths)
         for (const body of [new Uint8Array(0), utf8.encode('{"args":{}}'), new Uint8Array(300).fill(7)]) {
-          const input = signedInput(serviceId, path, body);
-          assert.deepEqual(input, signingInput(serviceId, path, body), `${serviceId} ${path}`);
-          assert.equal(input.byteOffset, 0);
-          assert.equal(input.buffer.byteLength, input.length, "a buffer of its own (it is transferred)");
-          // The cached prefix is never handed out: writing into one input changes no other.
-          input.fill(0);
-          assert.deepEqual(signedInput(serviceId, path, body), signingInput(serviceId, path, body));
+          const prefix = signingPrefix(serviceId, path);
+          assert.deepEqual(
+            Uint8Array.from([...prefix, ...body]),
+            signingInput(serviceId, path, body),
+            `${serviceId} ${path}`,
+          );
+          // Encoded once per service and path: the same shared bytes every time.
+          assert.equal(signingPrefix(serviceId, path), prefix);
         }
   });
 });
