@@ -188,6 +188,53 @@ function settleAnswers(items: readonly Item[], response: Uint8Array, leader: str
   });
 }
 
+/** What `forwardedCommitWait` needs of a leading node: its log's end and its folded commit point. */
+export interface LeaderCommitView {
+  /** The last seqno in this leader's log (`NodeStatus.lastSeqno`). */
+  readonly lastSeqno: number;
+  /** This node's folded commit point (`TreatyNode.committedSeqno`). */
+  readonly folded: number;
+}
+
+/**
+ * The leader's side: the commit point a forwarded request must wait for before it is admitted
+ * (its `committed` field: the forwarder's folded commit point), or null when there is nothing to
+ * wait for (absent, as from a node of the previous version; already folded; or `leader` null:
+ * this node does not lead). MalformedRequest when `committed` is present and not a seqno (a
+ * non-negative safe integer), or, on a leader, lies beyond `leader.lastSeqno`: a leader's log
+ * holds every committed entry, so an honest forwarder's commit point never passes its end, and
+ * waiting for such a point could only wait out the bound while holding a serving slot.
+ */
+export function forwardedCommitWait(request: object, leader: LeaderCommitView | null): number | null {
+  if (!("committed" in request)) return null;
+  const committed: unknown = (request as { committed?: unknown }).committed;
+  if (committed === undefined) return null;
+  if (typeof committed !== "number" || !Number.isSafeInteger(committed) || committed < 0) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `forwarded request: committed: expected a seqno (a non-negative safe integer), got ${describeValue(committed)}`,
+    );
+  }
+  if (leader === null || committed <= leader.folded) return null;
+  if (committed > leader.lastSeqno) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `forwarded request: committed: ${committed} is beyond this leader's log (last seqno ${leader.lastSeqno}); no node can have committed it`,
+    );
+  }
+  return committed;
+}
+
+/** A short description of a hostile value for an error message (never its whole text). */
+function describeValue(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string") return `a string ${JSON.stringify(value.slice(0, 32))}`;
+  if (value === null) return "null";
+  if (value instanceof Uint8Array) return "a byte string";
+  if (Array.isArray(value)) return "a list";
+  return `a ${typeof value}`;
+}
+
 /**
  * The leader's side: the requests of an `{items}` payload (null when `request`, decoded, is
  * anything else). MalformedRequest when the items are not a list of 2 to FORWARD_BATCH_MAX_ITEMS

@@ -88,6 +88,7 @@ import {
   batchItems,
   ForwardBatcher,
   type ForwardedAnswer,
+  forwardedCommitWait,
   forwardedItems,
   serveBatch,
   serveItems,
@@ -942,17 +943,17 @@ export class TreatyNode {
     // What the forwarder answered Committed is what its client acts on next (a member just added
     // signs its first request): admit only once this leader folded that far too. It learned the
     // commit first, so this rarely waits; a leader that cannot catch up in time admits as it is.
-    const committed = (request as { committed?: unknown }).committed;
-    if (
-      Number.isSafeInteger(committed) &&
-      (committed as number) > this.#foldedSeqno &&
-      this.replica.consensus.status().role === "Leader"
-    ) {
-      await this.reads.commitReached(committed as number, FORWARDED_COMMIT_WAIT_MS);
-    }
-    const headers: Record<string, string> = { [FORWARDED_HEADER]: from };
+    // A `committed` that is not a seqno, or beyond this leader's log, is refused at once.
+    const { role, lastSeqno } = this.replica.consensus.status();
+    const wait = forwardedCommitWait(
+      request,
+      role === "Leader" ? { lastSeqno, folded: this.#foldedSeqno } : null,
+    );
+    if (wait !== null) await this.reads.commitReached(wait, FORWARDED_COMMIT_WAIT_MS);
+    const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers))
       if (typeof value === "string") headers[name] = value;
+    headers[FORWARDED_HEADER] = from; // the authenticated sender, whatever the request says
     const response = await this.#router.dispatch(
       { method: request.method, url: request.url, headers, body: request.body },
       this.logger,
