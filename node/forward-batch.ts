@@ -21,6 +21,11 @@
  * last answers of a batch ~3 µs apart on average at 64 in flight, 6 ms at 256 against a 367 ms
  * round trip), so answering each on its own would mostly add frames.
  *
+ * An item that waits for its commit point (`committed`, see `forwardedCommitWait`: at most
+ * 2 s, and only for a point within the leader's log) delays its batch-mates' answers, not their
+ * admission or execution: they are served concurrently. A forwarder sets every item's point to
+ * its own folded one, so honest batch-mates wait alike.
+ *
  * A leader that does not know the items form (an older node during a rolling upgrade) refuses it
  * as a whole with `MalformedRequest` before serving any item: the items are then sent one by one,
  * and that leader gets single forms from then on.
@@ -43,7 +48,8 @@ export interface ForwardedRequest {
   /**
    * The forwarding node's folded commit point (`TreatyNode.committedSeqno`): the leader admits
    * the request once its own reached it (bounded), so what the follower answered Committed is
-   * in the leader's governance view too. Absent from older nodes.
+   * in the leader's governance view too. Absent from older nodes. A leader refuses one that is
+   * not a seqno or lies beyond its log (`forwardedCommitWait`).
    */
   readonly committed?: number;
 }
