@@ -241,6 +241,35 @@ describe("hostile forwarded requests", () => {
     assert.equal(codeOf(await oversized), "PayloadTooLarge");
   });
 
+  it("odd methods, targets and headers get ordinary coded answers, and nothing executes", async () => {
+    const request = write(follower.committedSeqno);
+    const cases: [string, RawForward][] = [
+      ["unknown method", { ...request, method: "BREW" }],
+      ["empty url", { ...request, url: "" }],
+      ["unknown route", { ...request, url: "/app/nope/writePublic" }],
+      [
+        "headers with non-string values",
+        { ...request, headers: { "content-type": 7, "x-treaty-caller": {} } },
+      ],
+      ["no signing headers", { ...request, headers: {} }],
+    ];
+    for (const [what, hostile] of cases) {
+      const answer = await outcome(send(hostile));
+      const code = "ok" in answer ? answerCode(answer.ok) : answer.error.code;
+      assert.notEqual(code, "ok", what);
+      assert.notEqual(code, "Internal", what);
+    }
+    assert.equal(await resend(request), "ok", "no case executed the request");
+    // A target without its leading slash, or naming another host, is read as its path: the
+    // signature covers the path the leader's router parses, so only what the caller signed runs,
+    // once.
+    for (const url of ["app/log/writePublic", "http://elsewhere.invalid/app/log/writePublic"]) {
+      const same = write(follower.committedSeqno);
+      assert.equal(answerCode(await send({ ...same, url })), "ok", url);
+      assert.equal(await resend(same), "Replay", url);
+    }
+  });
+
   it("the same signed request twice in one batch executes once", async () => {
     const request = write(follower.committedSeqno);
     const answers = (await send({ items: [request, request, request] })) as {
