@@ -880,7 +880,14 @@ export class TreatyNode {
       );
     }
     const reply = answer as { status?: unknown; body?: unknown; headers?: unknown } | null;
-    if (typeof reply !== "object" || reply === null || typeof reply.status !== "number")
+    if (
+      typeof reply !== "object" ||
+      reply === null ||
+      typeof reply.status !== "number" ||
+      !Number.isInteger(reply.status) ||
+      reply.status < 200 ||
+      reply.status > 599
+    )
       throw new TreatyError("Internal", "the leader sent a malformed response");
     const passed: Record<string, string> = {};
     if (typeof reply.headers === "object" && reply.headers !== null) {

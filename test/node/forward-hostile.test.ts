@@ -354,6 +354,29 @@ describe("hostile forwarded requests", () => {
       held.release();
     }
   });
+
+  // Last in this network: the leader's forward handler is replaced for good (it has no getter).
+  it("a leader's answer with an impossible HTTP status is the follower's Internal, and it keeps serving", async () => {
+    let status: unknown = 200;
+    transports
+      .get(leader.identity.id)!
+      .onRequest(async () => encode({ status, body: { fake: true }, headers: {} }));
+    const client = new Client({
+      nodes: [follower.url],
+      serviceKey: follower.serviceKey,
+      key: user,
+      fetch: pinnedFetch(follower.serviceCertificate),
+      retries: 1,
+    });
+    for (const bad of [99_999, 0, -1, 1.5, Number.NaN, "200", null]) {
+      status = bad;
+      const answer = await outcome(client.call("log", "writePublic", { id: ++written, msg: "x" }));
+      assert.equal(codeOf(answer), "Internal", `status ${String(bad)}`);
+    }
+    status = 200;
+    const fine = await client.call("log", "writePublic", { id: ++written, msg: "x" });
+    assert.deepEqual(fine as unknown, { fake: true }, "the follower passes a well-formed answer on");
+  });
 });
 
 /** Holds `node`'s durable step: persistAsync still writes, but resolves only after `release()`. */
