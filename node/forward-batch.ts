@@ -32,6 +32,7 @@
  */
 import { decode, encode } from "../sdk/codec.js";
 import { isTreatyError, TreatyError } from "../sdk/errors.js";
+import type { ResponseSink } from "./http/server.js";
 
 /** At most this many requests in one batch (a larger turn's worth goes in several). */
 export const FORWARD_BATCH_MAX_ITEMS = 64;
@@ -230,6 +231,31 @@ export function forwardedCommitWait(request: object, leader: LeaderCommitView | 
   }
   return committed;
 }
+
+/**
+ * The leader's side: a forwarded request routed to a streaming endpoint (`/app/events`: each node
+ * serves its own streams, no follower forwards one) is refused with MalformedRequest, after
+ * `stream` is opened on a sink that is already closed, so the handler releases whatever it
+ * reserved for it (an event stream's slot: one of `events.maxStreams`, which would otherwise stay
+ * taken for good and soon refuse every client's stream).
+ */
+export function refuseForwardedStream(stream: { open(sink: ResponseSink): void }): never {
+  stream.open(CLOSED_SINK);
+  throw new TreatyError(
+    "MalformedRequest",
+    "forwarded request: a streaming endpoint is served by each node, not forwarded",
+  );
+}
+
+/** A sink whose client already left: writes go nowhere, close listeners run at once. */
+const CLOSED_SINK: ResponseSink = {
+  write: () => 0,
+  buffered: 0,
+  drained: () => Promise.resolve(),
+  end: () => undefined,
+  closed: true,
+  onClose: (listener) => listener(),
+};
 
 /** A short description of a hostile value for an error message (never its whole text). */
 function describeValue(value: unknown): string {

@@ -90,6 +90,7 @@ import {
   type ForwardedAnswer,
   forwardedCommitWait,
   forwardedItems,
+  refuseForwardedStream,
   serveBatch,
   serveItems,
 } from "./forward-batch.js";
@@ -965,6 +966,7 @@ export class TreatyNode {
       { method: request.method, url: request.url, headers, body: request.body },
       this.logger,
     );
+    if (response.stream !== undefined) refuseForwardedStream(response.stream);
     return { status: response.status ?? 200, body: response.body ?? null, headers: response.headers ?? {} };
   }
 

@@ -16,6 +16,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -268,6 +269,29 @@ describe("hostile forwarded requests", () => {
       assert.equal(answerCode(await send({ ...same, url })), "ok", url);
       assert.equal(await resend(same), "Replay", url);
     }
+  });
+
+  it("a forwarded event stream is refused and takes none of the leader's stream slots", async () => {
+    // More than the leader's stream bound (events.maxStreams, 64 by default).
+    for (let i = 0; i < 80; i++) {
+      const answer = await outcome(
+        send({ method: "GET", url: "/app/events", headers: {}, body: new Uint8Array(0) }),
+      );
+      assert.equal(codeOf(answer), "MalformedRequest", `forward ${i}`);
+    }
+    // A client's own stream on the leader still opens.
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = httpsGet(
+        `${leader.url}/app/events`,
+        { ca: leader.serviceCertificate, checkServerIdentity: () => undefined },
+        (response) => {
+          resolve(response.statusCode ?? 0);
+          response.destroy();
+        },
+      );
+      request.on("error", reject);
+    });
+    assert.equal(status, 200);
   });
 
   it("the same signed request twice in one batch executes once", async () => {
