@@ -21,12 +21,18 @@
  * last answers of a batch ~3 µs apart on average at 64 in flight, 6 ms at 256 against a 367 ms
  * round trip), so answering each on its own would mostly add frames.
  *
+ * An item that waits for its commit point (`committed`, see `forwardedCommitWait`: at most
+ * 2 s, and only for a point within the leader's log) delays its batch-mates' answers, not their
+ * admission or execution: they are served concurrently. A forwarder sets every item's point to
+ * its own folded one, so honest batch-mates wait alike.
+ *
  * A leader that does not know the items form (an older node during a rolling upgrade) refuses it
  * as a whole with `MalformedRequest` before serving any item: the items are then sent one by one,
  * and that leader gets single forms from then on.
  */
 import { decode, encode } from "../sdk/codec.js";
 import { isTreatyError, TreatyError } from "../sdk/errors.js";
+import type { ResponseSink } from "./http/server.js";
 
 /** At most this many requests in one batch (a larger turn's worth goes in several). */
 export const FORWARD_BATCH_MAX_ITEMS = 64;
@@ -43,7 +49,8 @@ export interface ForwardedRequest {
   /**
    * The forwarding node's folded commit point (`TreatyNode.committedSeqno`): the leader admits
    * the request once its own reached it (bounded), so what the follower answered Committed is
-   * in the leader's governance view too. Absent from older nodes.
+   * in the leader's governance view too. Absent from older nodes. A leader refuses one that is
+   * not a seqno or lies beyond its log (`forwardedCommitWait`).
    */
   readonly committed?: number;
 }
@@ -186,6 +193,78 @@ function settleAnswers(items: readonly Item[], response: Uint8Array, leader: str
     else
       item.reject(new TreatyError("Internal", `leader ${leader} answered a forwarded batch item malformed`));
   });
+}
+
+/** What `forwardedCommitWait` needs of a leading node: its log's end and its folded commit point. */
+export interface LeaderCommitView {
+  /** The last seqno in this leader's log (`NodeStatus.lastSeqno`). */
+  readonly lastSeqno: number;
+  /** This node's folded commit point (`TreatyNode.committedSeqno`). */
+  readonly folded: number;
+}
+
+/**
+ * The leader's side: the commit point a forwarded request must wait for before it is admitted
+ * (its `committed` field: the forwarder's folded commit point), or null when there is nothing to
+ * wait for (absent, as from a node of the previous version; already folded; or `leader` null:
+ * this node does not lead). MalformedRequest when `committed` is present and not a seqno (a
+ * non-negative safe integer), or, on a leader, lies beyond `leader.lastSeqno`: a leader's log
+ * holds every committed entry, so an honest forwarder's commit point never passes its end, and
+ * waiting for such a point could only wait out the bound while holding a serving slot.
+ */
+export function forwardedCommitWait(request: object, leader: LeaderCommitView | null): number | null {
+  if (!("committed" in request)) return null;
+  const committed: unknown = (request as { committed?: unknown }).committed;
+  if (committed === undefined) return null;
+  if (typeof committed !== "number" || !Number.isSafeInteger(committed) || committed < 0) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `forwarded request: committed: expected a seqno (a non-negative safe integer), got ${describeValue(committed)}`,
+    );
+  }
+  if (leader === null || committed <= leader.folded) return null;
+  if (committed > leader.lastSeqno) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `forwarded request: committed: ${committed} is beyond this leader's log (last seqno ${leader.lastSeqno}); no node can have committed it`,
+    );
+  }
+  return committed;
+}
+
+/**
+ * The leader's side: a forwarded request routed to a streaming endpoint (`/app/events`: each node
+ * serves its own streams, no follower forwards one) is refused with MalformedRequest, after
+ * `stream` is opened on a sink that is already closed, so the handler releases whatever it
+ * reserved for it (an event stream's slot: one of `events.maxStreams`, which would otherwise stay
+ * taken for good and soon refuse every client's stream).
+ */
+export function refuseForwardedStream(stream: { open(sink: ResponseSink): void }): never {
+  stream.open(CLOSED_SINK);
+  throw new TreatyError(
+    "MalformedRequest",
+    "forwarded request: a streaming endpoint is served by each node, not forwarded",
+  );
+}
+
+/** A sink whose client already left: writes go nowhere, close listeners run at once. */
+const CLOSED_SINK: ResponseSink = {
+  write: () => 0,
+  buffered: 0,
+  drained: () => Promise.resolve(),
+  end: () => undefined,
+  closed: true,
+  onClose: (listener) => listener(),
+};
+
+/** A short description of a hostile value for an error message (never its whole text). */
+function describeValue(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string") return `a string ${JSON.stringify(value.slice(0, 32))}`;
+  if (value === null) return "null";
+  if (value instanceof Uint8Array) return "a byte string";
+  if (Array.isArray(value)) return "a list";
+  return `a ${typeof value}`;
 }
 
 /**

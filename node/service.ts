@@ -88,7 +88,9 @@ import {
   batchItems,
   ForwardBatcher,
   type ForwardedAnswer,
+  forwardedCommitWait,
   forwardedItems,
+  refuseForwardedStream,
   serveBatch,
   serveItems,
 } from "./forward-batch.js";
@@ -909,7 +911,14 @@ export class TreatyNode {
       );
     }
     const reply = answer as { status?: unknown; body?: unknown; headers?: unknown } | null;
-    if (typeof reply !== "object" || reply === null || typeof reply.status !== "number")
+    if (
+      typeof reply !== "object" ||
+      reply === null ||
+      typeof reply.status !== "number" ||
+      !Number.isInteger(reply.status) ||
+      reply.status < 200 ||
+      reply.status > 599
+    )
       throw new TreatyError("Internal", "the leader sent a malformed response");
     const passed: Record<string, string> = {};
     if (typeof reply.headers === "object" && reply.headers !== null) {
@@ -972,22 +981,23 @@ export class TreatyNode {
     // What the forwarder answered Committed is what its client acts on next (a member just added
     // signs its first request, a contract just deployed is called): admit only once this leader
     // can act as far too (folded, and reacted: `committedSeqno`). It learned the commit first, so
-    // this rarely waits; a leader that cannot catch up in time admits as it is.
-    const committed = (request as { committed?: unknown }).committed;
-    if (
-      Number.isSafeInteger(committed) &&
-      (committed as number) > this.committedSeqno &&
-      this.replica.consensus.status().role === "Leader"
-    ) {
-      await this.reads.commitReached(committed as number, FORWARDED_COMMIT_WAIT_MS);
-    }
-    const headers: Record<string, string> = { [FORWARDED_HEADER]: from };
+    // this rarely waits; a leader that cannot catch up in time admits as it is. A `committed`
+    // that is not a seqno, or beyond this leader's log, is refused at once.
+    const { role, lastSeqno } = this.replica.consensus.status();
+    const wait = forwardedCommitWait(
+      request,
+      role === "Leader" ? { lastSeqno, folded: this.committedSeqno } : null,
+    );
+    if (wait !== null) await this.reads.commitReached(wait, FORWARDED_COMMIT_WAIT_MS);
+    const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers))
       if (typeof value === "string") headers[name] = value;
+    headers[FORWARDED_HEADER] = from; // the authenticated sender, whatever the request says
     const response = await this.#router.dispatch(
       { method: request.method, url: request.url, headers, body: request.body },
       this.logger,
     );
+    if (response.stream !== undefined) refuseForwardedStream(response.stream);
     return { status: response.status ?? 200, body: response.body ?? null, headers: response.headers ?? {} };
   }
 

@@ -16,6 +16,7 @@ import {
   FORWARD_BATCH_MAX_ITEMS,
   ForwardBatcher,
   type ForwardedRequest,
+  forwardedCommitWait,
   forwardedItems,
   serveBatch,
   serveItems,
@@ -286,5 +287,47 @@ describe("forward batching", () => {
       short.batcher.forward("L", req("b")),
     ]);
     assert.ok(failed.every((r) => r.status === "rejected" && r.reason.code === "Internal"));
+  });
+});
+
+describe("a forwarded request's commit point (forwardedCommitWait)", () => {
+  const leaderAt = { lastSeqno: 100, folded: 40 };
+  const refused = (committed: unknown, leader: typeof leaderAt | null = leaderAt) =>
+    assert.throws(
+      () => forwardedCommitWait({ committed }, leader),
+      (err: unknown) => err instanceof TreatyError && err.code === "MalformedRequest",
+      `committed ${String(committed)}`,
+    );
+
+  it("waits for a point in the leader's log past its fold, and for nothing else", () => {
+    assert.equal(forwardedCommitWait({}, leaderAt), null, "absent: a node of the previous version");
+    assert.equal(forwardedCommitWait({ committed: undefined }, leaderAt), null);
+    assert.equal(forwardedCommitWait({ committed: 0 }, leaderAt), null);
+    assert.equal(forwardedCommitWait({ committed: 40 }, leaderAt), null, "already folded");
+    assert.equal(forwardedCommitWait({ committed: 41 }, leaderAt), 41);
+    assert.equal(forwardedCommitWait({ committed: 100 }, leaderAt), 100, "the log's end is reachable");
+    assert.equal(forwardedCommitWait({ committed: 10 ** 9 }, null), null, "not leading: no wait");
+  });
+
+  it("refuses a point beyond the leader's log, and anything that is not a seqno, leading or not", () => {
+    refused(101);
+    refused(Number.MAX_SAFE_INTEGER);
+    for (const leader of [leaderAt, null]) {
+      for (const hostile of [
+        2 ** 53,
+        1e308,
+        Infinity,
+        -Infinity,
+        Number.NaN,
+        -1,
+        1.5,
+        "5",
+        {},
+        [],
+        null,
+        true,
+      ])
+        refused(hostile, leader);
+    }
   });
 });
