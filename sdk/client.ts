@@ -82,7 +82,7 @@ export interface ClientOptions {
   readonly encoding?: BodyEncoding;
   /**
    * Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default
-   * 5); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. A failed attempt moves on to the next
+   * 5; 0 and 1 both mean one attempt, no retry); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. A failed attempt moves on to the next
    * node at once until every node has failed since the last pause; then the client pauses, with
    * exponential backoff from `backoffMs` (default 50, at most 1 s). The first NotLeader or
    * OutcomeUnknown answer (leadership moved) starts a fresh pass and restarts the backoff from
@@ -168,6 +168,8 @@ export class Client {
 
   constructor(options: ClientOptions) {
     if (options.nodes.length === 0) throw new TypeError("nodes: at least one node URL is required");
+    if (options.retries !== undefined && !(Number.isSafeInteger(options.retries) && options.retries >= 0))
+      throw new TypeError(`retries: expected an integer ≥ 0, got ${String(options.retries)}`);
     this.options = options;
     this.serviceId = keyId(options.serviceKey);
     this.transport = options.fetch === undefined ? defaultTransport() : transportOf(options.fetch);
@@ -314,7 +316,7 @@ export class Client {
     path: string,
     init: { method: string; body?: Uint8Array; headers?: Readonly<Record<string, string>> },
   ): Promise<T> {
-    const attempts = this.options.retries ?? 5;
+    const attempts = Math.max(1, this.options.retries ?? 5);
     const nodes = this.options.nodes.length;
     let backoff = this.options.backoffMs ?? 50;
     let lastError: unknown;

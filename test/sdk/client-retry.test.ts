@@ -13,7 +13,7 @@ const service = generateKeyPair("ed25519");
 type Answer = "networkError" | "NotLeader" | "OutcomeUnknown" | "ok";
 
 /** A client over two fake nodes answering `answers` in turn; `sent()` counts requests so far. */
-function clientAnswering(answers: Answer[]) {
+function clientAnswering(answers: Answer[], retries = 10) {
   let sent = 0;
   const fetch = (async () => {
     const answer = answers[sent++];
@@ -27,7 +27,7 @@ function clientAnswering(answers: Answer[]) {
     serviceKey: { curve: service.curve, publicKey: service.publicKey },
     fetch,
     backoffMs: 50,
-    retries: 10,
+    retries,
   });
   return { client, sent: () => sent };
 }
@@ -94,4 +94,23 @@ describe("Client retry pauses", () => {
       assert.deepEqual(await status, { role: "leader" });
     });
   }
+
+  for (const retries of [0, 1]) {
+    it(`retries: ${retries} makes one attempt and rejects with its error`, async () => {
+      const { client, sent } = clientAnswering(["networkError"], retries);
+      await assert.rejects(client.status(), (err: unknown) => {
+        assert.ok(err instanceof Error && "code" in err && err.code === "Unavailable", String(err));
+        return true;
+      });
+      assert.equal(sent(), 1);
+    });
+  }
+
+  it("refuses a retries that is not an integer ≥ 0", () => {
+    for (const retries of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
+      assert.throws(
+        () => clientAnswering([], retries),
+        (err: unknown) => err instanceof TypeError && /retries: expected an integer ≥ 0/.test(err.message),
+      );
+  });
 });
