@@ -57,11 +57,17 @@ export function realRuntime(
 export async function runNode(
   configFile: string,
   joinServiceFile?: string,
-  recoverLedgerDir?: string,
+  recoverFrom?: { readonly ledgerDir: string; readonly snapshotFile?: string | undefined },
 ): Promise<number> {
   let config = loadConfig(configFile);
-  if (recoverLedgerDir !== undefined)
-    config = { ...config, genesis: null, join: null, recover: { ledgerDir: resolve(recoverLedgerDir) } };
+  if (recoverFrom !== undefined) {
+    const { ledgerDir, snapshotFile } = recoverFrom;
+    const recover = {
+      ledgerDir: resolve(ledgerDir),
+      ...(snapshotFile !== undefined && { snapshotFile: resolve(snapshotFile) }),
+    };
+    config = { ...config, genesis: null, join: null, recover };
+  }
   if (joinServiceFile !== undefined) {
     const { serviceKey, nodes } = parseServiceFile(JSON.parse(readFileSync(joinServiceFile, "utf8")));
     config = { ...config, genesis: null, join: { nodes, serviceKey: toHex(serviceKey.publicKey) } };

@@ -1,11 +1,14 @@
 /**
  * `treaty --help`, every group's `--help` (`treaty contract --help` lists `build` and `call`) and
- * every command's `--help`, spawned as a user would run them.
+ * every command's `--help`, spawned as a user would run them; and `treaty node start`'s flags
+ * that do not go together (usage errors before anything starts).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { COMMANDS } from "../../node/cli/commands.js";
+import { UsageError } from "../../node/cli/command.js";
 import { commandGroups, commandsIn } from "../../node/cli/help.js";
+import { nodeStartCommand } from "../../node/cli/node.js";
 import { treaty } from "../support/cli.js";
 
 const GROUPS = commandGroups(COMMANDS);
@@ -74,3 +77,20 @@ describe("treaty --help", { concurrency: true }, () => {
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+describe("treaty node start: flags that do not go together", () => {
+  for (const [argv, why] of [
+    [["--join", "service.json", "--recover", "copy"], /--join and --recover exclude each other/],
+    [["--recover-snapshot", "snapshot-1.committed"], /--recover-snapshot goes with --recover/],
+    [[], /--config <file> is required/],
+  ] as const) {
+    it(`${argv.join(" ") || "(no flags)"}: a usage error, before anything starts`, async () => {
+      const config = argv.length === 0 ? [] : ["--config", "node.json"];
+      await assert.rejects(nodeStartCommand.run([...config, ...argv]), (err: unknown) => {
+        assert.ok(err instanceof UsageError, String(err));
+        assert.match(err.message, why);
+        return true;
+      });
+    });
+  }
+});

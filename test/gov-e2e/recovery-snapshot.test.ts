@@ -4,8 +4,8 @@
  * before it is only in the committed snapshots of its `snapshots/` folder. One genesis node (with
  * snapshots every 5 entries), 3 members holding 2-of-3 shares, private writes; a second node
  * joins from a snapshot; more private writes; kill -9 both; keep only the joiner's `ledger/` and
- * `snapshots/`; start a new node with `recover` on that folder and the snapshot the joiner
- * installed (`recover.snapshotFile`); two shares recover it; members
+ * `snapshots/`; start a new node with `--recover` on that folder and `--recover-snapshot` on the
+ * snapshot the joiner installed; two shares recover it; members
  * open the service; every private value is readable, receipts verify against the original
  * service key (transactions before the snapshot the node starts from are TxNotFound there, as on
  * any node that joined from a snapshot), and new writes are accepted.
@@ -148,19 +148,17 @@ describe("disaster recovery with the CLI from the data folder of a node that joi
     const config = JSON.parse(readFileSync(genesisNode.configFile, "utf8")) as Record<string, unknown>;
     delete config.genesis;
     delete config.identityFile; // a fresh node identity, sealed
-    // The snapshot the joiner installed, given explicitly (recover.snapshotFile): the private
-    // writes after the join are then replayed from the ledger after it. (Without it the node
-    // takes the newest committed snapshot of the folder the ledger reaches: test/recovery/snapshot.)
+    // The snapshot the joiner installed, given explicitly (--recover-snapshot, i.e.
+    // recover.snapshotFile): the private writes after the join are then replayed from the ledger
+    // after it. (Without it the node takes the newest committed snapshot of the folder the ledger
+    // reaches: test/recovery/snapshot.)
     const installed = listSnapshotFiles(snapshotDir(surviving), "committed").find(
       (f) => f.seqno === copyBase,
     );
     assert.ok(installed !== undefined, "the snapshot the joiner installed");
-    writeFileSync(
-      genesisNode.configFile,
-      JSON.stringify({ ...config, recover: { ledgerDir: surviving, snapshotFile: installed.path } }),
-    );
+    writeFileSync(genesisNode.configFile, JSON.stringify(config));
     mkdirSync(genesisNode.dataDir); // the node process runs in its data folder
-    await genesisNode.start();
+    await genesisNode.start(["--recover", surviving, "--recover-snapshot", installed.path]);
     const waiting = await cluster.waitFor("RecoveryShares", async () => {
       const s = (await fetch(`${genesisNode.url}/node/status`).then(
         (r) => r.json(),

@@ -158,8 +158,11 @@ export interface ClusterNode {
   paused(): boolean;
   /** The process id while running. */
   pid(): number | undefined;
-  /** Starts the process (again) on the same config, data dir and port; does not wait for readiness. */
-  start(): Promise<void>;
+  /**
+   * Starts the process (again) on the same config, data dir and port, with `args` after
+   * `node start --config <file>` (e.g. `--recover <dir>`); does not wait for readiness.
+   */
+  start(args?: readonly string[]): Promise<void>;
   /** SIGKILL (a crash: nothing flushed, nothing cleaned up); resolves once the process is gone. */
   kill(): Promise<void>;
   /**
@@ -539,13 +542,14 @@ class NodeProcess implements ClusterNode {
     return this.running() ? this.#child!.pid : undefined;
   }
 
-  async start(): Promise<void> {
+  async start(args: readonly string[] = []): Promise<void> {
     if (this.running()) throw new Error(`node ${this.index} is already running`);
     installExitHook();
     const log = openSync(this.logFile, "a");
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [...this.nodeArgs, CLI, "node", "start", "--config", this.configFile], {
+      const argv = [...this.nodeArgs, CLI, "node", "start", "--config", this.configFile, ...args];
+      child = spawn(process.execPath, argv, {
         stdio: ["ignore", log, log],
         cwd: this.dataDir,
       });
