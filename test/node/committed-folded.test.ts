@@ -11,28 +11,27 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { TreatyNode } from "../../node/service.js";
 import { pinnedFetch } from "../../node/tls/client.js";
-import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, until } from "../support/memory-nodes.js";
+import { memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
-const { running, startNetwork, stopAll } = memoryNodes({
+const nodes = memoryNodes({
   dir: () => dir,
   config: (index, dir) => ({
     identityFile: join(dir, `node${index}.identity.json`),
     sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
   }),
 });
+const { stopAll } = nodes;
 let dir: string;
 
 /** Holds `node`'s durable step: persistAsync still writes, but resolves only after `release()`. */
@@ -70,23 +69,10 @@ describe("Committed is what the node has folded", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-committed-folded-"));
-    await startNetwork(
-      {
-        genesis: {
-          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
-          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-          open: true,
-          autoTrustNodes: true,
-        },
-      },
-      { contracts: ["log"] },
-    );
-    leader = await until("a leader", () =>
-      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
-    );
-    follower = [...running].find((n) => n !== leader)!;
-    await until("the follower to load log", () => follower.manifests.has("log"));
+    ({
+      leader,
+      followers: [follower],
+    } = await startLogNetwork(nodes, member, user));
   });
 
   after(async () => {

@@ -21,22 +21,22 @@ import type { TreatyNode } from "../../node/service.js";
 import { pinnedFetch } from "../../node/tls/client.js";
 import { readContractFolder } from "../../node/gov/contracts.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { actions, type GovAction, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, until } from "../support/memory-nodes.js";
+import { memoryNodes, startLogNetwork } from "../support/memory-nodes.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
-const { running, startNetwork, stopAll } = memoryNodes({
+const nodes = memoryNodes({
   dir: () => dir,
   config: (index, dir) => ({
     identityFile: join(dir, `node${index}.identity.json`),
     sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
   }),
 });
+const { stopAll } = nodes;
 let dir: string;
 
 const seqnoOf = (txid: string) => Number(txid.split(".")[1]);
@@ -172,23 +172,10 @@ describe("Committed includes the governance reactions (contract loads, limits, c
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-committed-reactions-"));
-    await startNetwork(
-      {
-        genesis: {
-          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
-          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-          open: true,
-          autoTrustNodes: true,
-        },
-      },
-      { contracts: ["log"] },
-    );
-    leader = await until("a leader", () =>
-      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
-    );
-    follower = [...running].find((n) => n !== leader)!;
-    await until("the follower to load log", () => follower.manifests.has("log"));
+    ({
+      leader,
+      followers: [follower],
+    } = await startLogNetwork(nodes, member, user));
   });
 
   after(async () => {

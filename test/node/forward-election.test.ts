@@ -16,17 +16,15 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { TreatyNode } from "../../node/service.js";
 import { decodeFrame, FrameKind } from "../../node/transport/frame.js";
 import { pinnedFetch } from "../../node/tls/client.js";
-import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, until } from "../support/memory-nodes.js";
+import { memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
 import {
   answerCode,
   captureTransports,
@@ -38,7 +36,7 @@ import {
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
-const { network, running, startNetwork, stopAll } = memoryNodes({
+const nodes = memoryNodes({
   dir: () => dir,
   config: (index, dir) => ({
     identityFile: join(dir, `node${index}.identity.json`),
@@ -48,6 +46,7 @@ const { network, running, startNetwork, stopAll } = memoryNodes({
   }),
 });
 let dir: string;
+const { network, stopAll } = nodes;
 
 describe("a forward right after an election", () => {
   let oldLeader: TreatyNode;
@@ -64,25 +63,10 @@ describe("a forward right after an election", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-forward-election-"));
-    await startNetwork(
-      {
-        genesis: {
-          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
-          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-          open: true,
-          autoTrustNodes: true,
-        },
-      },
-      { contracts: ["log"] },
-    );
-    oldLeader = await until("a leader", () =>
-      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
-    );
-    [forwarder, successor] = [...running].filter((n) => n !== oldLeader) as [TreatyNode, TreatyNode];
-    await until("the followers to load log", () =>
-      forwarder.manifests.has("log") && successor.manifests.has("log") ? true : undefined,
-    );
+    ({
+      leader: oldLeader,
+      followers: [forwarder, successor],
+    } = await startLogNetwork(nodes, member, user));
   });
 
   after(async () => {

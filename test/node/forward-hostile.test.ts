@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FORWARD_BATCH_MAX_ITEMS } from "../../node/forward-batch.js";
 import type { TreatyNode } from "../../node/service.js";
@@ -32,12 +32,10 @@ import {
 } from "../../node/transport/frame.js";
 import { pinnedFetch } from "../../node/tls/client.js";
 import { MemoryTransport } from "../../node/transport/memory.js";
-import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { encode } from "../../sdk/codec.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, until } from "../support/memory-nodes.js";
+import { memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
 import {
   answerCode,
   captureTransports,
@@ -51,13 +49,14 @@ import {
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
-const { network, running, startNetwork, stopAll } = memoryNodes({
+const nodes = memoryNodes({
   dir: () => dir,
   config: (index, dir) => ({
     identityFile: join(dir, `node${index}.identity.json`),
     sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
   }),
 });
+const { network, stopAll } = nodes;
 const transports = captureTransports(network);
 let dir: string;
 let written = 0;
@@ -86,26 +85,10 @@ describe("hostile forwarded requests", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-forward-hostile-"));
-    await startNetwork(
-      {
-        genesis: {
-          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
-          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-          open: true,
-          autoTrustNodes: true,
-        },
-      },
-      { contracts: ["log"] },
-    );
-    leader = await until("a leader", () =>
-      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
-    );
-    [follower, other] = [...running].filter((n) => n !== leader) as [TreatyNode, TreatyNode];
-    await until(
-      "the followers to load log",
-      () => follower.manifests.has("log") && other.manifests.has("log"),
-    );
+    ({
+      leader: leader,
+      followers: [follower, other],
+    } = await startLogNetwork(nodes, member, user));
   });
 
   after(async () => {
@@ -437,23 +420,10 @@ describe("forwards from outside the service (the transport authenticates every f
   before(async () => {
     // The network of the describe above is stopped; this one is new (same memory network).
     dir = mkdtempSync(join(tmpdir(), "treaty-forward-outside-"));
-    await startNetwork(
-      {
-        genesis: {
-          members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
-          users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
-          contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
-          open: true,
-          autoTrustNodes: true,
-        },
-      },
-      { contracts: ["log"] },
-    );
-    leader = await until("a leader", () =>
-      [...running].find((n) => n.replica.consensus.status().role === "Leader"),
-    );
-    follower = [...running].find((n) => n !== leader)!;
-    await until("the follower to load log", () => follower.manifests.has("log"));
+    ({
+      leader,
+      followers: [follower],
+    } = await startLogNetwork(nodes, member, user));
   });
 
   after(async () => {

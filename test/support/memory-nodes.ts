@@ -12,14 +12,16 @@
  *   const { running, start, startNetwork, stopAll } = memoryNodes({ dir: () => dir });
  *   const { founder } = await startNetwork({ genesis: { ... } }); // three nodes, all voting
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseConfig } from "../../node/config.js";
 import { testSnapshots } from "./snapshot-schedule.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
 import { MemoryNetwork } from "../../node/transport/memory.js";
+import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { toHex } from "../../sdk/bytes.js";
+import type { KeyPair } from "../../sdk/keys.js";
 import { until } from "./poll.js";
 
 export interface MemoryNodesOptions {
@@ -94,6 +96,36 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
     },
   };
   return nodes;
+}
+
+/**
+ * Starts an open 3-node network on `nodes` with one member, one user and the `log` example
+ * contract (nodes trusted automatically); resolves once every node has loaded `log`, with the
+ * leader and the two followers.
+ */
+export async function startLogNetwork(
+  nodes: MemoryNodes,
+  member: KeyPair,
+  user: KeyPair,
+): Promise<{ leader: TreatyNode; followers: [TreatyNode, TreatyNode] }> {
+  await nodes.startNetwork(
+    {
+      genesis: {
+        members: [{ curve: member.curve, publicKey: toHex(member.publicKey) }],
+        users: [{ curve: user.curve, publicKey: toHex(user.publicKey) }],
+        contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
+        open: true,
+        autoTrustNodes: true,
+      },
+    },
+    { contracts: ["log"] },
+  );
+  const leader = await until("a leader", () =>
+    [...nodes.running].find((n) => n.replica.consensus.status().role === "Leader"),
+  );
+  const followers = [...nodes.running].filter((n) => n !== leader) as [TreatyNode, TreatyNode];
+  await until("every node to load log", () => followers.every((n) => n.manifests.has("log")));
+  return { leader, followers };
 }
 
 export { until } from "./poll.js";
