@@ -20,7 +20,7 @@ import { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
+import { holdDurable, memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
@@ -33,26 +33,6 @@ const nodes = memoryNodes({
 });
 const { stopAll } = nodes;
 let dir: string;
-
-/** Holds `node`'s durable step: persistAsync still writes, but resolves only after `release()`. */
-function holdDurable(node: TreatyNode): { release(): void } {
-  const ledger = node.ledger;
-  const original = ledger.persistAsync;
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  ledger.persistAsync = function (this: typeof ledger) {
-    const written = original.call(this);
-    return gate.then(() => written);
-  };
-  return {
-    release() {
-      ledger.persistAsync = original;
-      release();
-    },
-  };
-}
 
 const seqnoOf = (txid: string) => Number(txid.split(".")[1]);
 

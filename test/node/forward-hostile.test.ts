@@ -35,7 +35,7 @@ import { MemoryTransport } from "../../node/transport/memory.js";
 import { Client } from "../../sdk/client.js";
 import { encode } from "../../sdk/codec.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
+import { holdDurable, memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
 import {
   answerCode,
   captureTransports,
@@ -385,26 +385,6 @@ describe("hostile forwarded requests", () => {
     assert.deepEqual(fine as unknown, { fake: true }, "the follower passes a well-formed answer on");
   });
 });
-
-/** Holds `node`'s durable step: persistAsync still writes, but resolves only after `release()`. */
-function holdDurable(node: TreatyNode): { release(): void } {
-  const ledger = node.ledger;
-  const original = ledger.persistAsync;
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  ledger.persistAsync = function (this: typeof ledger) {
-    const written = original.call(this);
-    return gate.then(() => written);
-  };
-  return {
-    release() {
-      ledger.persistAsync = original;
-      release();
-    },
-  };
-}
 
 describe("forwards from outside the service (the transport authenticates every frame)", () => {
   let leader: TreatyNode;

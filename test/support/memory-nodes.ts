@@ -128,4 +128,27 @@ export async function startLogNetwork(
   return { leader, followers };
 }
 
+/**
+ * Holds `node`'s durable step: `ledger.persistAsync` still writes, but resolves only after
+ * `release()`, so the node's consensus core can learn a commit point the node cannot fold yet.
+ */
+export function holdDurable(node: TreatyNode): { release(): void } {
+  const ledger = node.ledger;
+  const original = ledger.persistAsync;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  ledger.persistAsync = function (this: typeof ledger) {
+    const written = original.call(this);
+    return gate.then(() => written);
+  };
+  return {
+    release() {
+      ledger.persistAsync = original;
+      release();
+    },
+  };
+}
+
 export { until } from "./poll.js";
