@@ -21,39 +21,27 @@ import { openLedgerStore } from "../../runtime/ledger/open-store.js";
 import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
-import { actions, Governance } from "../../sdk/governance.js";
-import { fromKeyFile, type KeyPair, parsePublicKey } from "../../sdk/keys.js";
+import { actions } from "../../sdk/governance.js";
+import { parsePublicKey } from "../../sdk/keys.js";
 import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
 import { treaty } from "../support/cli.js";
+import { decide, type ShareHolders, shareHolders } from "./share-holders.js";
 
 /** Private writes before the second node joins, and as many after. */
 const WRITES = 4;
 
 describe("disaster recovery with the CLI from the data folder of a node that joined from a snapshot", () => {
   let cluster: Cluster;
-  const keyFiles: string[] = [];
-  const members: KeyPair[] = [];
+  let holders: ShareHolders;
   const written: Array<{ id: number; txid: string; seqno: number; receipt: Receipt }> = [];
   let serviceFile: string;
   let keys: string | undefined;
 
   before(async () => {
     keys = mkdtempSync(join(tmpdir(), "treaty-dr-snapshot-keys-"));
-    for (let i = 1; i <= 3; i++) {
-      const file = join(keys, `member${i}.json`);
-      const run = await treaty("keygen", "--out", file, "--encryption");
-      assert.equal(run.code, 0, run.stderr);
-      keyFiles.push(file);
-      members.push(fromKeyFile(JSON.parse(readFileSync(file, "utf8"))));
-    }
-    const extraMembers = keyFiles.map((file) => {
-      const k = JSON.parse(readFileSync(file, "utf8")) as {
-        publicKey: string;
-        encryption: { publicKey: string };
-      };
-      return { publicKey: k.publicKey, encryptionKey: k.encryption.publicKey };
-    });
+    holders = await shareHolders(keys);
+    const { extraMembers } = holders;
     cluster = await startCluster({
       nodes: 1,
       extraMembers,
@@ -71,17 +59,9 @@ describe("disaster recovery with the CLI from the data folder of a node that joi
 
   it("recovers every private value from the snapshot and the ledger after it", async (t) => {
     // Four members (member0 and three share holders): a majority is three.
+    const { keyFiles, members } = holders;
     const voters = [cluster.member, members[0]!, members[1]!];
-    const decide = async (client: Client, action: ReturnType<typeof actions.transitionServiceToOpen>) => {
-      const first = new Governance(client, voters[0]!);
-      const { proposalId } = await first.propose([action]);
-      let result = await first.vote(proposalId, "for");
-      for (const voter of voters.slice(1))
-        result = await new Governance(client, voter).vote(proposalId, "for");
-      assert.equal(result.state, "Accepted");
-      await client.waitForCommit(result.txid);
-    };
-    await decide(cluster.client(null), actions.setRecoveryThreshold(2));
+    await decide(cluster.client(null), voters, actions.setRecoveryThreshold(2));
     await cluster.waitFor("a 2-of-3 share round", async () => {
       const r = await cluster
         .client(null)
@@ -199,6 +179,7 @@ describe("disaster recovery with the CLI from the data folder of a node that joi
     assert.notEqual(toHex(newKey.publicKey), toHex(cluster.serviceKey.publicKey));
     await decide(
       new Client({ nodes: [genesisNode.url], serviceKey: newKey }),
+      voters,
       actions.transitionServiceToOpen(),
     );
 

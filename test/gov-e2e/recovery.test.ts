@@ -16,38 +16,26 @@ import type logContract from "../../contracts/examples/log/index.js";
 import { toHex } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { Client } from "../../sdk/client.js";
-import { actions, Governance } from "../../sdk/governance.js";
-import { fromKeyFile, type KeyPair, parsePublicKey } from "../../sdk/keys.js";
+import { actions } from "../../sdk/governance.js";
+import { parsePublicKey } from "../../sdk/keys.js";
 import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
 import { treaty } from "../support/cli.js";
+import { decide, type ShareHolders, shareHolders } from "./share-holders.js";
 
 const WRITES = 12;
 
 describe("disaster recovery with the CLI: kill -9 every node, recover from one ledger copy", () => {
   let cluster: Cluster;
-  const keyFiles: string[] = [];
-  const members: KeyPair[] = [];
+  let holders: ShareHolders;
   const receipts = new Map<string, Receipt>();
   let serviceFile: string;
   let keys: string | undefined;
 
   before(async () => {
     keys = mkdtempSync(join(tmpdir(), "treaty-dr-keys-"));
-    for (let i = 1; i <= 3; i++) {
-      const file = join(keys, `member${i}.json`);
-      const run = await treaty("keygen", "--out", file, "--encryption");
-      assert.equal(run.code, 0, run.stderr);
-      keyFiles.push(file);
-      members.push(fromKeyFile(JSON.parse(readFileSync(file, "utf8"))));
-    }
-    const extraMembers = keyFiles.map((file) => {
-      const k = JSON.parse(readFileSync(file, "utf8")) as {
-        publicKey: string;
-        encryption: { publicKey: string };
-      };
-      return { publicKey: k.publicKey, encryptionKey: k.encryption.publicKey };
-    });
+    holders = await shareHolders(keys);
+    const { extraMembers } = holders;
     cluster = await startCluster({ nodes: 3, extraMembers });
     serviceFile = join(keys, "service.json");
     writeFileSync(serviceFile, JSON.stringify(cluster.serviceFile));
@@ -59,17 +47,9 @@ describe("disaster recovery with the CLI: kill -9 every node, recover from one l
 
   it("recovers every private value, keeps receipts verifiable and accepts new writes", async (t) => {
     // Four members (member0 and three share holders): a majority is three.
+    const { keyFiles, members } = holders;
     const voters = [cluster.member, members[0]!, members[1]!];
-    const decide = async (client: Client, action: ReturnType<typeof actions.transitionServiceToOpen>) => {
-      const first = new Governance(client, voters[0]!);
-      const { proposalId } = await first.propose([action]);
-      let result = await first.vote(proposalId, "for");
-      for (const voter of voters.slice(1))
-        result = await new Governance(client, voter).vote(proposalId, "for");
-      assert.equal(result.state, "Accepted");
-      await client.waitForCommit(result.txid);
-    };
-    await decide(cluster.client(null), actions.setRecoveryThreshold(2));
+    await decide(cluster.client(null), voters, actions.setRecoveryThreshold(2));
     await cluster.waitFor("a 2-of-3 share round", async () => {
       const r = await cluster
         .client(null)
@@ -81,7 +61,7 @@ describe("disaster recovery with the CLI: kill -9 every node, recover from one l
     for (let id = 1; id <= WRITES; id++) {
       if (id === WRITES / 2 + 1) {
         // Half the writes under ledger secret version 1, half under version 2.
-        await decide(cluster.client(null), actions.triggerLedgerRekey());
+        await decide(cluster.client(null), voters, actions.triggerLedgerRekey());
         await cluster.waitFor("shares covering ledger secret versions 1 and 2", async () => {
           const r = await cluster
             .client(null)
@@ -166,7 +146,11 @@ describe("disaster recovery with the CLI: kill -9 every node, recover from one l
     });
     const newKey = parsePublicKey(recovered.serviceKey!.curve, recovered.serviceKey!.publicKey);
     assert.notEqual(toHex(newKey.publicKey), toHex(cluster.serviceKey.publicKey));
-    await decide(new Client({ nodes: [node.url], serviceKey: newKey }), actions.transitionServiceToOpen());
+    await decide(
+      new Client({ nodes: [node.url], serviceKey: newKey }),
+      voters,
+      actions.transitionServiceToOpen(),
+    );
 
     const client = new Client({ nodes: [node.url], serviceKey: newKey, key: cluster.user });
     const recoveredLog = client.contract<typeof logContract>("log");
