@@ -197,7 +197,7 @@ function settleAnswers(items: readonly Item[], response: Uint8Array, leader: str
 
 /** What `forwardedCommitWait` needs of a leading node: its log's end and its folded commit point. */
 export interface LeaderCommitView {
-  /** The last seqno in this leader's log (`NodeStatus.lastSeqno`). */
+  /** The last seqno in this leader's log (its ledger's `lastSeqno`). */
   readonly lastSeqno: number;
   /** This node's folded commit point (`TreatyNode.committedSeqno`). */
   readonly folded: number;

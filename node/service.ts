@@ -983,10 +983,10 @@ export class TreatyNode {
     // can act as far too (folded, and reacted: `committedSeqno`). It learned the commit first, so
     // this rarely waits; a leader that cannot catch up in time admits as it is. A `committed`
     // that is not a seqno, or beyond this leader's log, is refused at once.
-    const { role, lastSeqno } = this.replica.consensus.status();
+    const leading = this.replica.consensus.leaderView() !== null;
     const wait = forwardedCommitWait(
       request,
-      role === "Leader" ? { lastSeqno, folded: this.committedSeqno } : null,
+      leading ? { lastSeqno: this.ledger.lastSeqno, folded: this.committedSeqno } : null,
     );
     if (wait !== null) await this.reads.commitReached(wait, FORWARDED_COMMIT_WAIT_MS);
     const headers: Record<string, string> = {};
