@@ -49,8 +49,11 @@
  * replication), the leader's wall time per write by phase as p50/p99/mean ms (admission, queue,
  * execution, proposal, commit, handler: node/stage-times.ts WritePhase; p50 and p99 are bucket
  * bounds), the worker round trip per executed call beside the worker's own service time
- * per call (measured inside the worker), the execution thread's CPU per write and
- * `bench:runtime`'s in-process figure (run as a child at the end), the elections started during the run (spurious: the
+ * per call (measured inside the worker), the execution thread's CPU per write,
+ * `bench:runtime`'s in-process figure (the sandboxed call and a KV apply; run as a child at the
+ * end) and `bench:execution`'s (the node's own path in process, also a child: signed calls with
+ * their nonce check and record, a KV sealed at rest, signature applies and commits; the engine's
+ * thread CPU per call, and the execution thread's with the engine in a worker), the elections started during the run (spurious: the
  * leader is never stopped in a write run; their total is printed at the end) (a write answered
  * NotLeader or OutcomeUnknown because leadership moved, or Unavailable, is sent again, the same
  * signed bytes, and counted as resent by code, table column "NL/OU/UA"; a resend answered Replay
@@ -125,6 +128,8 @@ import {
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const COMMIT_POLL_MS = 2;
+/** Calls per round of the in-process `bench:execution` child (3 rounds per mode, after a warm-up). */
+const IN_PROCESS_EXECUTION_CALLS = 5000;
 const FAILOVER_POLL_MS = 5;
 const FAILOVER_TIMEOUT_MS = 30_000;
 const FAILOVER_ATTEMPT_EVERY_MS = 25;
@@ -811,6 +816,40 @@ function inProcessRuntimeMicros(): number | null {
 }
 
 /**
+ * `bench:execution`'s in-process CPU per signed `log.writePublic` call, run as a child (null if it
+ * fails): `engine`, the engine on the child's main thread (its thread CPU), and `worker`, the
+ * engine in an execution worker driven as the sequencer drives it (the worker thread's CPU). Both
+ * are what the node's execution thread does per write, without the network around it.
+ */
+function inProcessExecutionMicros(): { engine: number; worker: number } | null {
+  try {
+    const out = execFileSync(
+      process.execPath,
+      [
+        join(import.meta.dirname, "execution.js"),
+        "--modes",
+        "engine,pipelined",
+        "--calls",
+        String(IN_PROCESS_EXECUTION_CALLS),
+      ],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+    );
+    const report = (
+      JSON.parse(out) as {
+        report?: { engine?: { mainMicrosPerCall?: unknown }; pipelined?: { execMicrosPerCall?: unknown } };
+      }
+    ).report;
+    const engine = report?.engine?.mainMicrosPerCall;
+    const worker = report?.pipelined?.execMicrosPerCall;
+    return typeof engine === "number" && typeof worker === "number" && engine > 0 && worker > 0
+      ? { engine: Math.round(engine), worker: Math.round(worker) }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * kill -9 of the leader: time to the first election, a new leader, its first commit, the first
  * committed write sent after the kill, and an SDK client's write.
  */
@@ -1305,6 +1344,11 @@ async function main(): Promise<void> {
     writes: writeResults,
     /** µs per call of the in-process runtime (bench:runtime), beside the node's executionMicrosPerCall. */
     runtimeMicrosPerCall: inProcessRuntimeMicros(),
+    /**
+     * CPU µs per signed call of the node's execution path in process (bench:execution): the
+     * engine on one thread, and the execution thread with the engine in a worker.
+     */
+    executionInProcessMicrosPerCall: inProcessExecutionMicros(),
     ratios: ratios(writeResults),
     reads: readResults,
     jwt: jwtResults,
@@ -1444,7 +1488,7 @@ async function main(): Promise<void> {
   }
   const slash = (figures: (number | null | undefined)[]) => figures.map((f) => f ?? "-").join("/");
   process.stderr.write(
-    `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included); ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch); ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs\n`,
+    `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included); ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch); ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs; the node's path in process (bench:execution, signed log.writePublic: nonce, sealed KV, commits), CPU per call: ${report.executionInProcessMicrosPerCall?.engine ?? "-"} µs on one thread, ${report.executionInProcessMicrosPerCall?.worker ?? "-"} µs on the execution thread in a worker\n`,
   );
   for (const r of report.ratios) process.stderr.write(`${r.what}: ${r.ratio}\n`);
   process.stderr.write(line(["treaty reads", "nodes", "in flight", "reads/s", "", "p50", "p99", "resent"]));
