@@ -129,7 +129,7 @@ import {
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
 const COMMIT_POLL_MS = 2;
 /** Calls per round of the in-process `bench:execution` child (3 rounds per mode, after a warm-up). */
-const IN_PROCESS_EXECUTION_CALLS = 5000;
+const IN_PROCESS_EXECUTION_CALLS = 10_000;
 const FAILOVER_POLL_MS = 5;
 const FAILOVER_TIMEOUT_MS = 30_000;
 const FAILOVER_ATTEMPT_EVERY_MS = 25;
