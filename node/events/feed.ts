@@ -81,7 +81,9 @@ export class EventFeed {
     for (let seqno = this.#fed + 1; seqno <= toSeqno; seqno++) {
       const record = this.#ledger.get(seqno);
       assert(record !== undefined, "a committed entry is in the ledger");
-      for (const event of eventsOfEntry(record.bytes, seqno, record.view)) added.push(event);
+      // Recent entries come with their public writes decoded (the commit hooks decode them once).
+      const events = eventsOfEntry(record.bytes, seqno, record.view, this.#ledger.recentPublicWrites(seqno));
+      for (let i = 0; i < events.length; i++) added.push(events[i]!);
     }
     this.#fed = toSeqno;
     if (added.length > 0) {

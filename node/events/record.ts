@@ -73,14 +73,28 @@ export function recordPublicEvents(
 }
 
 /**
- * The public events recorded in committed entry `bytes` at `seqno` (none for most entries: a
- * byte search skips entries that cannot hold the map before anything is decoded). The entry was
- * checked when it was appended; a malformed record is LedgerCorrupt.
+ * The public events recorded in committed entry `bytes` at `seqno` (none for most entries). With
+ * `publicWrites` (the entry's, decoded already: the ledger's recent entries) the events map is
+ * looked up among them; without, a byte search skips entries that cannot hold the map before
+ * anything is decoded. The entry was checked when it was appended; a malformed record is
+ * LedgerCorrupt.
  */
-export function eventsOfEntry(bytes: Uint8Array, seqno: number, view: number): CommittedEvent[] {
-  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(EVENTS_MAP_BYTES) === -1)
-    return [];
-  const writes = decodePublicWrites(decodeEntry(bytes, seqno)).find((m: MapWrites) => m.map === EVENTS_MAP);
+export function eventsOfEntry(
+  bytes: Uint8Array,
+  seqno: number,
+  view: number,
+  publicWrites?: readonly MapWrites[],
+): CommittedEvent[] {
+  let writes: MapWrites | undefined;
+  if (publicWrites !== undefined) {
+    for (let i = 0; i < publicWrites.length && writes === undefined; i++)
+      if (publicWrites[i]!.map === EVENTS_MAP) writes = publicWrites[i];
+    if (writes === undefined) return [];
+  } else {
+    if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(EVENTS_MAP_BYTES) === -1)
+      return [];
+    writes = decodePublicWrites(decodeEntry(bytes, seqno)).find((m: MapWrites) => m.map === EVENTS_MAP);
+  }
   const value = writes?.writes[0]?.[1];
   if (value === undefined || value === null) return [];
   let parsed: unknown;

@@ -338,9 +338,10 @@ export class ExecutionEngine {
   /**
    * Applies replicated (or replayed) write sets at their versions, which must increase above
    * the applied version (assert); a malformed write set is TreatyError `LedgerCorrupt` and stops
-   * the batch there (earlier items stay applied).
+   * the batch there (earlier items stay applied). `owned`: the caller hands the write sets' byte
+   * arrays over, and the KV keeps them instead of copying them (`KvStore.apply`).
    */
-  apply(items: readonly VersionedWriteSet[]): void {
+  apply(items: readonly VersionedWriteSet[], owned = false): void {
     this.#alive();
     // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs, and a prune
     // pass elsewhere moves the horizon.
@@ -350,7 +351,7 @@ export class ExecutionEngine {
         else if (map === INTERNAL.nonceHorizon) this.#horizon = undefined;
       }
     }
-    for (const { version, writeSet } of items) this.#kv.apply(version, writeSet);
+    for (const { version, writeSet } of items) this.#kv.apply(version, writeSet, owned);
   }
 
   /** Durably persists every applied version <= `version` (one LMDB commit). */

@@ -263,7 +263,8 @@ async function handle(engine: ExecutionEngine, request: PostedRequest): Promise<
     case "read":
       return engine.read(request.call, request.version);
     case "apply":
-      engine.apply(unpackItems(request.items));
+      // Views of the request's own transferred buffer: the KV keeps them without a copy each.
+      engine.apply(unpackItems(request.items), true);
       return null;
     case "commit":
       await engine.commit(request.version);

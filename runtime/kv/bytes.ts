@@ -30,6 +30,14 @@ export function hexOf(bytes: Uint8Array): string {
   return out;
 }
 
+/**
+ * `bytes` itself, for a holder that takes it over, unless it is a Buffer (possibly a view of a
+ * pool other Buffers share): then a copy.
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(bytes) ? copyBytes(bytes) : bytes;
+}
+
 /** A fresh plain Uint8Array with the same contents (never a Buffer, never shared). */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length);

@@ -25,7 +25,7 @@
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { type CommittedBackend, type MapRef, mapRef, type PinnedState } from "./backend.js";
-import { copyBytes, hexOf } from "./bytes.js";
+import { copyBytes, hexOf, ownedBytes } from "./bytes.js";
 import {
   checkMapName,
   DEFAULT_MAX_KEY_BYTES,
@@ -222,29 +222,44 @@ export class KvStore {
 
   /**
    * Adds a write set as version `version` (> appliedVersion; gaps allowed: not every ledger entry
-   * writes state). Copies the bytes. Throws TreatyError LedgerCorrupt, changing nothing, when the
-   * write set is malformed; a non-increasing version is a bug (assert).
+   * writes state). Copies the bytes, unless `owned`: the caller hands the write set's byte arrays
+   * over (no one writes into them, or into the buffers under them, afterwards), and the store keeps
+   * them as they are (a Buffer is still copied: it may share a pool) until the version is
+   * committed or rolled back. A follower's execution worker
+   * applies replicated write sets that way: they are views of one buffer transferred to it for
+   * the apply alone (node/execution/pack.ts), and a copy each was two ArrayBuffers per write to
+   * allocate and later sweep. Throws TreatyError LedgerCorrupt, changing nothing, when the write
+   * set is malformed; a non-increasing version is a bug (assert).
    */
-  apply(version: number, writeSet: WriteSet): void {
+  apply(version: number, writeSet: WriteSet, owned = false): void {
     this.assertOpen();
     assert(Number.isSafeInteger(version) && version > this.applied, "applied versions increase");
     checkWriteSet(writeSet, { field: `writeSet@${version}`, code: "LedgerCorrupt" });
     const writes: OverlayWrite[] = [];
-    for (const part of [writeSet.public, writeSet.private]) {
-      for (const { map, writes: pairs } of part) {
-        const ref = this.mapRefFor(map, "map");
-        for (const [key, value] of pairs) {
-          writes.push({
-            map: ref,
-            key: copyBytes(key),
-            hex: hexOf(key),
-            value: value === null ? null : copyBytes(value),
-          });
-        }
-      }
-    }
+    this.collectWrites(writeSet.public, owned, writes);
+    this.collectWrites(writeSet.private, owned, writes);
     this.overlay.add(version, writes);
     this.applied = version;
+  }
+
+  /** Adds the writes of `part` to `out` (copied unless `owned`, see `apply`). */
+  private collectWrites(part: WriteSet["public"], owned: boolean, out: OverlayWrite[]): void {
+    // Indexed loops: `for...of` over destructured pairs allocates per write until optimized.
+    for (let m = 0; m < part.length; m++) {
+      const { map, writes: pairs } = part[m]!;
+      const ref = this.mapRefFor(map, "map");
+      for (let w = 0; w < pairs.length; w++) {
+        const pair = pairs[w]!;
+        const key = pair[0];
+        const value = pair[1];
+        out.push({
+          map: ref,
+          key: owned ? ownedBytes(key) : copyBytes(key),
+          hex: hexOf(key),
+          value: value === null ? null : owned ? ownedBytes(value) : copyBytes(value),
+        });
+      }
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { MapRef } from "./backend.js";
-import { copyBytes, hexOf } from "./bytes.js";
+import { copyBytes, hexOf, ownedBytes } from "./bytes.js";
 import { compareBytes } from "./limits.js";
 import { type LayerEntry, mergeLayers } from "./merge.js";
 import type { OverlayWrite } from "./overlay.js";
@@ -33,10 +33,7 @@ export interface TxHost {
   ): Iterator<LayerEntry>[];
 }
 
-/** `bytes` itself, unless it is a Buffer (possibly a view of a shared pool): then a copy. */
-function owned(bytes: Uint8Array): Uint8Array {
-  return Buffer.isBuffer(bytes) ? copyBytes(bytes) : bytes;
-}
+const owned = ownedBytes;
 
 /** A write of the tx; also the overlay's `OverlayWrite` of it once applied (`overlayWrites`). */
 interface LocalWrite {

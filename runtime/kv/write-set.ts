@@ -101,6 +101,14 @@ export function checkWriteSet(value: unknown, options: WriteSetCheckOptions = {}
   checkPart(ws.private, "private", `${field}.private`, code);
 }
 
+/**
+ * Map names `checkMapName` accepted lately: a name's validity never changes, and every write set
+ * a node applies names the same few maps, each checked (a regular expression and a UTF-8 encode)
+ * on every write set otherwise. Bounded: cleared when full.
+ */
+const VALID_MAP_NAMES = new Set<string>();
+const VALID_MAP_NAMES_KEPT = 1024;
+
 function checkPart(
   part: unknown,
   domain: "public" | "private",
@@ -110,24 +118,30 @@ function checkPart(
   if (!Array.isArray(part)) throw new TreatyError(code, `${field}: expected an array of map writes`);
   let previous: string | undefined;
   for (let i = 0; i < part.length; i++) {
-    const at = `${field}[${i}]`;
     const entry: unknown = part[i];
     if (entry === null || typeof entry !== "object") {
-      throw new TreatyError(code, `${at}: expected {map, writes}`);
+      throw new TreatyError(code, `${field}[${i}]: expected {map, writes}`);
     }
     const { map, writes } = entry as { map?: unknown; writes?: unknown };
-    const name = checkMapName(map);
-    if ("error" in name) throw new TreatyError(code, `${at}.map: ${name.error}`);
+    if (typeof map !== "string" || !VALID_MAP_NAMES.has(map)) {
+      const name = checkMapName(map);
+      if ("error" in name) throw new TreatyError(code, `${field}[${i}].map: ${name.error}`);
+      if (VALID_MAP_NAMES.size >= VALID_MAP_NAMES_KEPT) VALID_MAP_NAMES.clear();
+      VALID_MAP_NAMES.add(map as string);
+    }
     const mapName = map as string;
     if (isPublicMap(mapName) !== (domain === "public")) {
-      throw new TreatyError(code, `${at}.map: ${showMap(mapName)} does not belong in the ${domain} part`);
+      throw new TreatyError(
+        code,
+        `${field}[${i}].map: ${showMap(mapName)} does not belong in the ${domain} part`,
+      );
     }
     if (previous !== undefined && !(previous < mapName)) {
-      throw new TreatyError(code, `${at}.map: ${showMap(mapName)} is out of order or repeated`);
+      throw new TreatyError(code, `${field}[${i}].map: ${showMap(mapName)} is out of order or repeated`);
     }
     previous = mapName;
     if (!Array.isArray(writes) || writes.length === 0) {
-      throw new TreatyError(code, `${at}.writes: expected a non-empty array of [key, value | null]`);
+      throw new TreatyError(code, `${field}[${i}].writes: expected a non-empty array of [key, value | null]`);
     }
     let previousKey: Uint8Array | undefined;
     for (let j = 0; j < writes.length; j++) {
@@ -138,17 +152,17 @@ function checkPart(
         !(pair[0] instanceof Uint8Array) ||
         !(pair[1] === null || pair[1] instanceof Uint8Array)
       ) {
-        throw new TreatyError(code, `${at}.writes[${j}]: expected [key bytes, value bytes | null]`);
+        throw new TreatyError(code, `${field}[${i}].writes[${j}]: expected [key bytes, value bytes | null]`);
       }
       const key = pair[0];
       if (key.length > KEY_BYTES_LIMIT) {
         throw new TreatyError(
           code,
-          `${at}.writes[${j}]: key of map ${showMap(mapName)} is ${key.length} bytes, max ${KEY_BYTES_LIMIT}`,
+          `${field}[${i}].writes[${j}]: key of map ${showMap(mapName)} is ${key.length} bytes, max ${KEY_BYTES_LIMIT}`,
         );
       }
       if (previousKey !== undefined && compareBytes(previousKey, key) >= 0) {
-        throw new TreatyError(code, `${at}.writes[${j}]: key is out of order or repeated`);
+        throw new TreatyError(code, `${field}[${i}].writes[${j}]: key is out of order or repeated`);
       }
       previousKey = key;
     }

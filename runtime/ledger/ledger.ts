@@ -478,6 +478,18 @@ export class Ledger {
   }
 
   /**
+   * The public writes of the entry at `seqno` when it is among the recent entries the ledger keeps
+   * decoded (as `publicWritesAt`: decoded once, views), else undefined without reading or decoding
+   * anything: for a caller with a cheaper way to skip older entries (the event feed).
+   */
+  recentPublicWrites(seqno: number): readonly MapWrites[] | undefined {
+    const recent = this.#recent.get(seqno);
+    if (recent === undefined) return undefined;
+    recent.publicWrites ??= decodePublicWrites(recent.entry);
+    return recent.publicWrites;
+  }
+
+  /**
    * The full write set of the entry at `seqno` (private part opened): what a follower applies to
    * its KV. For recent entries its byte strings may be views into larger buffers (a replicated
    * message, one plaintext), never written again: a holder keeps the whole buffer alive, so keep

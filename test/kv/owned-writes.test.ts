@@ -1,7 +1,9 @@
 /**
- * The two places a transaction hands over or takes byte arrays without copying them
- * (runtime/kv/tx.ts): `setOwned` keeps what its caller made for the write, and `writeSetView`
- * shows the tx's own arrays; `set` and `writeSet` keep copying.
+ * The places byte arrays are handed over or taken without copying them: a transaction's
+ * `setOwned` keeps what its caller made for the write, and `writeSetView` shows the tx's own
+ * arrays (runtime/kv/tx.ts); `KvStore.apply` with `owned` keeps a write set's arrays (a follower's
+ * replicated write sets, views of a buffer the worker owns). `set`, `writeSet` and a plain `apply`
+ * keep copying.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -102,5 +104,55 @@ describe("StoreTx owned writes", () => {
       assert.deepEqual(rows(store), rows(other), name);
     }
     await Promise.all([store.commit(1), other.commit(1)]);
+  });
+
+  it("apply with owned keeps the write set's arrays (a Buffer still copied); without, copies them", () => {
+    // Changing an array after the apply shows whether the store kept it: callers that hand
+    // arrays over never do.
+    const kept = { key: utf8.encode("k"), value: utf8.encode("1") };
+    const copied = { key: utf8.encode("k"), value: utf8.encode("1") };
+    const pooled = Buffer.from("2");
+    const ownedStore = KvStore.open(null);
+    ownedStore.apply(
+      1,
+      {
+        public: [{ map: "public:p", writes: [[utf8.encode("b"), pooled]] }],
+        private: [{ map: "m", writes: [[kept.key, kept.value]] }],
+      },
+      true,
+    );
+    const copyingStore = KvStore.open(null);
+    copyingStore.apply(1, { public: [], private: [{ map: "m", writes: [[copied.key, copied.value]] }] });
+    kept.value[0] = 0x39;
+    copied.value[0] = 0x39;
+    pooled[0] = 0x39;
+    assert.deepEqual(ownedStore.get("m", utf8.encode("k")), utf8.encode("9"), "owned: the array is kept");
+    assert.deepEqual(
+      ownedStore.get("public:p", utf8.encode("b")),
+      utf8.encode("2"),
+      "owned: a Buffer is copied",
+    );
+    assert.deepEqual(copyingStore.get("m", utf8.encode("k")), utf8.encode("1"), "not owned: copied");
+  });
+
+  it("apply with owned checks the write set like apply and commits what it kept", async () => {
+    const store = KvStore.open(null);
+    assert.throws(
+      () =>
+        store.apply(
+          1,
+          { public: [], private: [{ map: "public:x", writes: [[utf8.encode("k"), null]] }] },
+          true,
+        ),
+      { code: "LedgerCorrupt" },
+    );
+    assert.equal(store.appliedVersion, 0, "nothing applied");
+    store.apply(
+      1,
+      { public: [], private: [{ map: "m", writes: [[utf8.encode("k"), utf8.encode("v")]] }] },
+      true,
+    );
+    await store.commit(1);
+    assert.deepEqual(store.get("m", utf8.encode("k")), utf8.encode("v"));
   });
 });

@@ -118,6 +118,25 @@ describe("write-set codec", () => {
     assert.deepEqual(decodeWriteSet(encodeWriteSet(EMPTY_WRITE_SET)), { public: [], private: [] });
   });
 
+  it("checks a map name's domain and order every time, however often the name was seen", () => {
+    const good: WriteSet = { public: [{ map: "public:a", writes: [[b(1), null]] }], private: [] };
+    for (let i = 0; i < 3; i++) checkWriteSet(good);
+    // A name accepted before (so not checked again for its encoding) in the wrong part.
+    assert.throws(() => checkWriteSet({ public: [], private: good.public }), /private part/);
+    // More names than the accepted-name memory holds: bad names are still refused after.
+    for (let i = 0; i < 3000; i++)
+      checkWriteSet({ public: [], private: [{ map: `m${i}`, writes: [[b(1), null]] }] });
+    assert.throws(
+      () => checkWriteSet({ public: [], private: [{ map: "a\u0000", writes: [[b(1), null]] }] }),
+      /U\+0000/,
+    );
+    assert.throws(
+      () => checkWriteSet({ public: [], private: [{ map: "m".repeat(257), writes: [[b(1), null]] }] }),
+      /257 bytes/,
+    );
+    checkWriteSet({ public: [], private: [{ map: "m7", writes: [[b(1), null]] }] });
+  });
+
   const hostile: [string, unknown, string][] = [
     ["not a map", [1, 2], "expected a map"],
     ["binary at the top", b(1), "expected a map"],

@@ -76,4 +76,13 @@ describe("Ledger recent decoded entries", () => {
     for (const s of [1, 5, 11, count - 1, ledger.lastSeqno])
       assertFresh(ledger, store as MemoryLedgerStore, s);
   });
+
+  it("recentPublicWrites gives a recent entry's decoded public writes, and nothing past the window", () => {
+    const count = RECENT_DECODED_ENTRIES + 10;
+    const { ledger } = buildFixtureLedger({ transactions: count, signEvery: 1000 });
+    const last = ledger.lastSeqno;
+    assert.equal(ledger.recentPublicWrites(last), ledger.publicWritesAt(last), "the same decoded writes");
+    assert.equal(ledger.recentPublicWrites(1), undefined, "past the window: not read, not decoded");
+    assert.equal(ledger.recentPublicWrites(last + 1), undefined, "no such entry");
+  });
 });

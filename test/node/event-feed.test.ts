@@ -9,7 +9,7 @@ import { utf8 } from "../../sdk/bytes.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { type EventCursor, EventFeed, WHOLE_TX } from "../../node/events/feed.js";
-import { EVENTS_MAP } from "../../node/events/record.js";
+import { EVENTS_MAP, eventsOfEntry } from "../../node/events/record.js";
 
 const META = { timeMs: 1, contract: "c", method: "m", callerId: null };
 
@@ -133,5 +133,24 @@ describe("event feed", () => {
     feed.onCommit(2);
     await woken;
     assert.equal(feed.waiting, 0);
+  });
+
+  it("reads an entry's events alike from its decoded public writes and from its bytes", () => {
+    const ledger = Ledger.open({ store: new MemoryLedgerStore() });
+    append(ledger, ["a", "b"]); // 1
+    append(ledger, []); // 2
+    for (const seqno of [1, 2]) {
+      const record = ledger.get(seqno)!;
+      const fromBytes = eventsOfEntry(record.bytes, seqno, record.view);
+      const fromWrites = eventsOfEntry(record.bytes, seqno, record.view, ledger.publicWritesAt(seqno));
+      assert.deepEqual(fromWrites, fromBytes, `entry ${seqno}`);
+    }
+    assert.deepEqual(ids(eventsOfEntry(ledger.get(1)!.bytes, 1, 1, ledger.publicWritesAt(1))), [
+      "1/0",
+      "1/1",
+    ]);
+    // A malformed record is LedgerCorrupt on either path.
+    const bad = [{ map: EVENTS_MAP, writes: [[utf8.encode("last"), utf8.encode("not json")] as const] }];
+    assert.throws(() => eventsOfEntry(ledger.get(2)!.bytes, 2, 1, bad), { code: "LedgerCorrupt" });
   });
 });
