@@ -375,6 +375,8 @@ export class TreatyNode {
       logger: this.logger,
       snapshotState: (seqno) => this.snapshots.stateAtOrBelow(seqno),
     });
+    // A KV store found damaged at run time stops the node: it must not keep serving from it.
+    init.execution.onLedgerCorrupt((err) => this.#failFatally(err));
     this.loadRetries = new LoadRetries({
       logger: this.logger,
       ...(init.runtime.loadRetryDelays !== undefined && { delays: init.runtime.loadRetryDelays }),
@@ -813,8 +815,9 @@ export class TreatyNode {
   }
 
   /**
-   * Called when the node hits a fatal error (a broken invariant, a replica failure); the entry
-   * point then stops the node and exits. Without a handler the node stops itself.
+   * Called when the node hits a fatal error (a broken invariant, a replica failure, stored state
+   * found damaged at run time: `LedgerCorrupt`, e.g. from the KV's LMDB file); the entry point
+   * then stops the node and exits (node/main.ts). Without a handler the node stops itself.
    */
   onFatal(handler: (err: unknown) => void): void {
     this.#fatal = handler;
@@ -829,10 +832,12 @@ export class TreatyNode {
     if (this.#failed) return;
     this.#failed = true;
     this.logger.error(
-      err instanceof AssertionFailure ? "invariant broken: stopping" : "fatal error: stopping",
-      {
-        err,
-      },
+      err instanceof AssertionFailure
+        ? "invariant broken: stopping"
+        : err instanceof TreatyError && err.code === "LedgerCorrupt"
+          ? "stored state is damaged: stopping"
+          : "fatal error: stopping",
+      { err, ...(err instanceof TreatyError && { code: err.code }) },
     );
     if (this.#fatal !== undefined) this.#fatal(err);
     else void this.stop();
