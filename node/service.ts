@@ -375,8 +375,9 @@ export class TreatyNode {
       logger: this.logger,
       snapshotState: (seqno) => this.snapshots.stateAtOrBelow(seqno),
     });
-    // A KV store found damaged at run time stops the node: it must not keep serving from it.
-    init.execution.onLedgerCorrupt((err) => this.#failFatally(err));
+    // A KV store found damaged at run time stops the node: it must not keep serving from it. The
+    // stop starts after this turn, so the request that met the damage can still be answered.
+    init.execution.onLedgerCorrupt((err) => setImmediate(() => this.#failFatally(err)));
     this.loadRetries = new LoadRetries({
       logger: this.logger,
       ...(init.runtime.loadRetryDelays !== undefined && { delays: init.runtime.loadRetryDelays }),
