@@ -383,11 +383,12 @@ export class TreatyNode {
       ...(init.runtime.loadRetryDelays !== undefined && { delays: init.runtime.loadRetryDelays }),
       // Queued behind the reactions (loads never overlap) and held by no commit point.
       run: (key) => {
-        this.#govWork = this.#govWork.then(() =>
-          key.startsWith("contract:")
+        this.#govWork = this.#govWork.then(() => {
+          if (this.#stopped) return; // stopping: the execution service is closing
+          return key.startsWith("contract:")
             ? this.#syncContracts(key.slice("contract:".length))
-            : this.#reactions.retry(key),
-        );
+            : this.#reactions.retry(key);
+        });
       },
     });
     this.#reactions = new GovReactions({
