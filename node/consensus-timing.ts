@@ -12,6 +12,8 @@
  *       min: 50                  #   after a random time in [min, max], three times in a row at
  *       max: 150                 #   most (default: one to three heartbeats, max at most
  *                                #   electionTimeoutMs.max)
+ *     maxInflightAppends: 8      # the leader's pipelining window: most appends carrying entries
+ *                                #   it keeps unacknowledged to one follower (1 to 1024)
  *
  * Every node of a service should use the same values: a node with a shorter election timeout
  * than its peers campaigns first and more often, and the lease only protects a leader for the
@@ -29,13 +31,15 @@
  * milliseconds".
  */
 import { TreatyError } from "../sdk/errors.js";
-import type { ConsensusLimits } from "./consensus/index.js";
+import { type ConsensusLimits, DEFAULT_CONSENSUS_LIMITS } from "./consensus/index.js";
 
 export interface ConsensusTimingConfig {
   readonly tickMs: number;
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: { readonly min: number; readonly max: number };
   readonly electionRetryMs: { readonly min: number; readonly max: number };
+  /** The core's `maxInflightAppends` (node/consensus/options.ts): not a time, but a consensus limit. */
+  readonly maxInflightAppends: number;
 }
 
 export const DEFAULT_CONSENSUS_TIMING: ConsensusTimingConfig = Object.freeze({
@@ -43,18 +47,22 @@ export const DEFAULT_CONSENSUS_TIMING: ConsensusTimingConfig = Object.freeze({
   heartbeatMs: 50,
   electionTimeoutMs: Object.freeze({ min: 500, max: 750 }),
   electionRetryMs: Object.freeze({ min: 50, max: 150 }),
+  maxInflightAppends: DEFAULT_CONSENSUS_LIMITS.maxInflightAppends,
 });
 
 /** Bounds: a tick from 1 ms to 1 s; no timeout beyond 10 minutes. */
 const MAX_TICK_MS = 1000;
 const MAX_TIMEOUT_MS = 600_000;
-const FIELDS = ["tickMs", "heartbeatMs", "electionTimeoutMs", "electionRetryMs"];
+/** The core's own bound on `maxInflightAppends` (`resolveLimits`). */
+const MAX_INFLIGHT_APPENDS = 1024;
+const FIELDS = ["tickMs", "heartbeatMs", "electionTimeoutMs", "electionRetryMs", "maxInflightAppends"];
 
 /**
  * Validates the `consensus` section (absent or null: the defaults; absent fields: their default).
  * @throws TreatyError `MalformedRequest` naming the field (`config consensus.heartbeatMs: ...`):
  *   not an integer in bounds, not a multiple of `tickMs`, `heartbeatMs` not below
- *   `electionTimeoutMs.min`, `min` above `max`, or an unknown field.
+ *   `electionTimeoutMs.min`, `min` above `max`, `maxInflightAppends` not an integer from 1 to
+ *   1024, or an unknown field.
  */
 export function parseConsensusTiming(value: unknown): ConsensusTimingConfig {
   if (value === undefined || value === null) return DEFAULT_CONSENSUS_TIMING;
@@ -106,18 +114,29 @@ export function parseConsensusTiming(value: unknown): ConsensusTimingConfig {
     throw bad("consensus.electionRetryMs.max", `at least electionRetryMs.min (${retryMin})`, retryMax);
   if (retryMax > max)
     throw bad("consensus.electionRetryMs.max", `at most electionTimeoutMs.max (${max})`, retryMax);
+  const maxInflightAppends =
+    o.maxInflightAppends === undefined
+      ? DEFAULT_CONSENSUS_TIMING.maxInflightAppends
+      : integer(o.maxInflightAppends, "consensus.maxInflightAppends", 1, MAX_INFLIGHT_APPENDS);
   return {
     tickMs,
     heartbeatMs,
     electionTimeoutMs: { min, max },
     electionRetryMs: { min: retryMin, max: retryMax },
+    maxInflightAppends,
   };
 }
 
-/** The core's timing limits for `timing` (exact: every time is a multiple of `tickMs`). */
+/**
+ * The core's limits for the `consensus` section: its times as ticks (exact: every time is a
+ * multiple of `tickMs`) and `maxInflightAppends` as given.
+ */
 export function consensusTickLimits(
   timing: ConsensusTimingConfig,
-): Pick<ConsensusLimits, "heartbeatTicks" | "electionTimeoutTicks" | "electionRetryTicks"> {
+): Pick<
+  ConsensusLimits,
+  "heartbeatTicks" | "electionTimeoutTicks" | "electionRetryTicks" | "maxInflightAppends"
+> {
   const ticks = (ms: number) => ms / timing.tickMs;
   return {
     heartbeatTicks: ticks(timing.heartbeatMs),
@@ -129,6 +148,7 @@ export function consensusTickLimits(
       min: ticks(timing.electionRetryMs.min),
       max: ticks(timing.electionRetryMs.max),
     },
+    maxInflightAppends: timing.maxInflightAppends,
   };
 }
 

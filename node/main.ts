@@ -6,6 +6,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { AssertionFailure } from "../sdk/assert.js";
+import { isTreatyError } from "../sdk/errors.js";
 import { toHex } from "../sdk/bytes.js";
 import { parseServiceFile } from "../sdk/client.js";
 import { loadConfig, type NodeConfig } from "./config.js";
@@ -13,6 +14,13 @@ import { createLogger, type Logger } from "./log.js";
 import { natsTlsOptions, readNatsCredentials } from "./nats-config.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
 import { NatsTransport } from "./transport/nats.js";
+
+/**
+ * Exit status of a node that stopped because stored state turned out damaged while it ran
+ * (`LedgerCorrupt`: an LMDB page of the KV, a ledger entry): a restart would meet the same
+ * damage (EX_IOERR in sysexits.h). docs/deploy.md, "Damaged LMDB files".
+ */
+export const EXIT_STATE_DAMAGED = 74;
 
 /** How long a process whose node failed to start may take to end by itself. */
 const FAILED_START_EXIT_MS = 1000;
@@ -50,7 +58,8 @@ export function realRuntime(
 }
 
 /**
- * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0) or a fatal error (exit 1). A broken
+ * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0) or a fatal error (exit 1;
+ * `EXIT_STATE_DAMAGED`, 74, when it was stored state found damaged). A broken
  * invariant (`assert`) anywhere stops the process at once: it is a bug, and continuing could
  * corrupt the ledger.
  */
@@ -90,7 +99,7 @@ export async function runNode(
       stopping = true;
       void node.stop().finally(() => resolve(code));
     };
-    node.onFatal(() => stop(1));
+    node.onFatal((err) => stop(isTreatyError(err, "LedgerCorrupt") ? EXIT_STATE_DAMAGED : 1));
     // SIGHUP too: a closed terminal sends it to `treaty dev`'s node processes as well.
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(0));
     process.on("uncaughtException", (err) => {

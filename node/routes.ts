@@ -73,6 +73,18 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "Execution worker restarts (watchdog)",
     () => node.execution.stats().restarts,
   );
+  metrics.family(
+    "treaty_gov_load_failures_total",
+    "Failed loads of committed governance changes on this node (first tries and retries), by load: contract, constitution, limits",
+    "counter",
+    "load",
+    () => node.loadRetries.stats().failures,
+  );
+  metrics.gauge(
+    "treaty_gov_loads_failing",
+    "Contract, constitution or limits loads failing on this node now, each retried with backoff",
+    () => node.loadRetries.stats().failing,
+  );
   metrics.gauge(
     "treaty_verify_restarts",
     "Signature-check worker restarts (crashed or hung; node/verify/)",

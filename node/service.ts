@@ -60,6 +60,7 @@ import { codeMeasurement } from "./attestation.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
+import { contractLoadKey, LoadRetries, type LoadRetryDelays } from "./gov/load-retry.js";
 import { GOV_PREFIX, GovView } from "./gov/view.js";
 import { RecoveryShareIssuer } from "./recovery/issuer.js";
 import { runRecoveryPhase } from "./recovery/phase.js";
@@ -144,6 +145,8 @@ export interface NodeRuntime {
     | null;
   /** Awaited at each yield of a start-up replay (tests hold a node in `replaying` with it). */
   readonly replayHook?: ReplayHook;
+  /** Retry delays of failed governance loads (node/gov/load-retry.ts); default 1 s doubling to 5 min. */
+  readonly loadRetryDelays?: LoadRetryDelays;
 }
 
 const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
@@ -226,6 +229,8 @@ export class TreatyNode {
   /** Contracts whose committed code this node failed to load: digest and why (see `#syncContracts`). */
   readonly #failedLoads = new Map<string, { readonly digest: string; readonly message: string }>();
   readonly #reactions: GovReactions;
+  /** Retries of contract, constitution and limits loads that failed (node/gov/load-retry.ts). */
+  readonly loadRetries: LoadRetries;
   readonly #shares: RecoveryShareIssuer;
   #stopped = false;
   /** Tick, heartbeat and election timeout (the config's `consensus` section). */
@@ -370,7 +375,24 @@ export class TreatyNode {
       logger: this.logger,
       snapshotState: (seqno) => this.snapshots.stateAtOrBelow(seqno),
     });
+    // A KV store found damaged at run time stops the node: it must not keep serving from it. The
+    // stop starts after this turn, so the request that met the damage can still be answered.
+    init.execution.onLedgerCorrupt((err) => setImmediate(() => this.#failFatally(err)));
+    this.loadRetries = new LoadRetries({
+      logger: this.logger,
+      ...(init.runtime.loadRetryDelays !== undefined && { delays: init.runtime.loadRetryDelays }),
+      // Queued behind the reactions (loads never overlap) and held by no commit point.
+      run: (key) => {
+        this.#govWork = this.#govWork.then(() => {
+          if (this.#stopped) return; // stopping: the execution service is closing
+          return key.startsWith("contract:")
+            ? this.#syncContracts(key.slice("contract:".length))
+            : this.#reactions.retry(key);
+        });
+      },
+    });
     this.#reactions = new GovReactions({
+      retries: this.loadRetries,
       gov: this.gov,
       logger: this.logger,
       now: init.runtime.now,
@@ -795,8 +817,9 @@ export class TreatyNode {
   }
 
   /**
-   * Called when the node hits a fatal error (a broken invariant, a replica failure); the entry
-   * point then stops the node and exits. Without a handler the node stops itself.
+   * Called when the node hits a fatal error (a broken invariant, a replica failure, stored state
+   * found damaged at run time: `LedgerCorrupt`, e.g. from the KV's LMDB file); the entry point
+   * then stops the node and exits (node/main.ts). Without a handler the node stops itself.
    */
   onFatal(handler: (err: unknown) => void): void {
     this.#fatal = handler;
@@ -811,10 +834,12 @@ export class TreatyNode {
     if (this.#failed) return;
     this.#failed = true;
     this.logger.error(
-      err instanceof AssertionFailure ? "invariant broken: stopping" : "fatal error: stopping",
-      {
-        err,
-      },
+      err instanceof AssertionFailure
+        ? "invariant broken: stopping"
+        : err instanceof TreatyError && err.code === "LedgerCorrupt"
+          ? "stored state is damaged: stopping"
+          : "fatal error: stopping",
+      { err, ...(err instanceof TreatyError && { code: err.code }) },
     );
     if (this.#fatal !== undefined) this.#fatal(err);
     else void this.stop();
@@ -824,6 +849,7 @@ export class TreatyNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.loadRetries.stop();
     for (const t of this.#timers) clearInterval(t);
     for (const wake of [...this.#leaderWaiters]) wake();
     this.replica.close();
@@ -1344,28 +1370,32 @@ export class TreatyNode {
    * refuses it or dies loading it) is logged and leaves the contract unserved on this node: an
    * older version it had loaded is unloaded (it is not the code governance decided), and calls
    * are refused `InvalidContract` naming the failure (`contractUnavailable`). The load is tried
-   * again at the next change of the contracts table and at a restart.
+   * again with backoff (`loadRetries`, node/gov/load-retry.ts: a retry runs this with `only`,
+   * the contract's name), at the next change of the contracts table and at a restart.
    */
-  async #syncContracts(): Promise<void> {
+  async #syncContracts(only?: string): Promise<void> {
     const wanted = new Map(this.gov.rows<{ digest: string; bundle: string }>(GOV.contracts));
-    for (const name of [...this.#failedLoads.keys()]) if (!wanted.has(name)) this.#failedLoads.delete(name);
+    for (const name of [...this.#failedLoads.keys()]) {
+      if (wanted.has(name)) continue;
+      this.#failedLoads.delete(name);
+      this.loadRetries.dropped(contractLoadKey(name));
+    }
     for (const name of [...this.manifests.keys()]) {
       if (!wanted.has(name)) await this.#unload(name);
     }
     for (const [name, record] of wanted) {
+      if (only !== undefined && name !== only) continue;
       if (this.#loadedDigests.get(name) === record.digest) continue;
+      const digest = record.digest.slice(0, 16);
       try {
         this.manifests.set(name, await this.execution.loadContract(name, record.bundle));
         this.manifestsVersion++;
         this.#loadedDigests.set(name, record.digest);
         this.#failedLoads.delete(name);
-        this.logger.info("contract loaded", { contract: name, digest: record.digest.slice(0, 16) });
+        this.logger.info("contract loaded", { contract: name, digest });
+        this.loadRetries.succeeded(contractLoadKey(name), { contract: name, digest });
       } catch (err) {
-        this.logger.error("contract failed to load", {
-          contract: name,
-          digest: record.digest.slice(0, 16),
-          err,
-        });
+        this.loadRetries.failed(contractLoadKey(name), record.digest, err, { contract: name, digest });
         const message = err instanceof Error ? err.message : String(err);
         this.#failedLoads.set(name, { digest: record.digest, message });
         if (this.manifests.has(name)) await this.#unload(name);

@@ -159,6 +159,7 @@ interface Generation {
 /** See the module comment. One per node; owns its worker thread. */
 export class ExecutionService {
   readonly #options: ExecutionServiceOptions;
+  #ledgerCorrupt: ((err: TreatyError) => void) | undefined;
   readonly #log: Logger;
   readonly #slackMs: number;
   readonly #controlMs: number;
@@ -823,8 +824,20 @@ export class ExecutionService {
       const applied = message.appliedVersion;
       if (pending.carried !== undefined)
         this.#journal.forget(pending.carried.filter((item) => item.version > applied));
-      pending.reject(fromWireError(message.error));
+      const error = fromWireError(message.error);
+      if (error instanceof TreatyError && error.code === "LedgerCorrupt") this.#ledgerCorrupt?.(error);
+      pending.reject(error);
     }
+  }
+
+  /**
+   * `handler` is called when the worker answers a request with `LedgerCorrupt`: its KV store on
+   * disk is damaged (an LMDB read or write failed on a damaged page, runtime/kv/lmdb-backend.ts,
+   * or stored bytes fail their checks). The node stops on it (node/service.ts); the request still
+   * fails with the error.
+   */
+  onLedgerCorrupt(handler: (err: TreatyError) => void): void {
+    this.#ledgerCorrupt = handler;
   }
 
   /**

@@ -17,6 +17,9 @@
  * commit point (`TreatyNode.committedSeqno`) waits for `onCommit` when a batch changed the
  * constitution or the limits (and for the contract loads before it), so a node answers
  * Committed for such a change once its worker runs by it; a failure releases it all the same.
+ * A constitution or limits that failed to load is retried with backoff (node/gov/load-retry.ts:
+ * `retry`, which the node queues behind its reactions; a retry holds no commit point) until it
+ * loads or governance commits another one.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import type { MembershipChange } from "../consensus/node.js";
@@ -26,6 +29,7 @@ import type { SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { publicWriteSet } from "../genesis.js";
 import type { Logger } from "../log.js";
 import { CONFIG_KEY, CONFIG_MAP } from "../replica.js";
+import type { LoadRetries } from "./load-retry.js";
 import { GOV, type ConstitutionRecord, type NodeRecord } from "./tables.js";
 import type { GovView } from "./view.js";
 
@@ -42,6 +46,8 @@ export interface ReactionTarget {
   setLimits(limits: SandboxLimits): Promise<void>;
   appendInternal(input: TransactionInput): Promise<TxId>;
   changeMembership(change: MembershipChange, input: TransactionInput): Promise<TxId>;
+  /** Schedules the retries of a constitution or limits that failed to load. */
+  readonly retries: LoadRetries;
 }
 
 /** Errors that only mean "not now": retried at a later commit. */
@@ -59,27 +65,44 @@ export class GovReactions {
 
   /** Reacts to the governance tables a batch of committed entries touched. Never rejects. */
   async onCommit(touched: ReadonlySet<string>): Promise<void> {
-    const { gov, logger } = this.#t;
-    if (touched.has(GOV.constitution)) {
-      const record = gov.constitution();
-      if (record !== undefined) {
-        try {
-          await this.#t.loadConstitution(record);
-          logger.info("constitution loaded", { digest: record.digest.slice(0, 16) });
-        } catch (err) {
-          logger.error("constitution failed to load", { digest: record.digest.slice(0, 16), err });
-        }
-      }
-    }
-    if (touched.has(GOV.limits)) {
-      try {
-        await this.#t.setLimits(gov.limits());
-        logger.info("sandbox limits changed", { limits: gov.limits() });
-      } catch (err) {
-        logger.error("sandbox limits could not be applied", { err });
-      }
-    }
+    if (touched.has(GOV.constitution)) await this.#loadConstitution();
+    if (touched.has(GOV.limits)) await this.#applyLimits();
     this.#followRetirements();
+  }
+
+  /**
+   * The retry of a failed load (`"constitution"` or `"limits"`, node/gov/load-retry.ts): loads
+   * what governance committed now. Never rejects.
+   */
+  async retry(key: string): Promise<void> {
+    if (key === "constitution") await this.#loadConstitution();
+    else if (key === "limits") await this.#applyLimits();
+  }
+
+  async #loadConstitution(): Promise<void> {
+    const { gov, logger, retries } = this.#t;
+    const record = gov.constitution();
+    if (record === undefined) return;
+    const digest = record.digest.slice(0, 16);
+    try {
+      await this.#t.loadConstitution(record);
+      logger.info("constitution loaded", { digest });
+      retries.succeeded("constitution", { digest });
+    } catch (err) {
+      retries.failed("constitution", record.digest, err, { digest });
+    }
+  }
+
+  async #applyLimits(): Promise<void> {
+    const { gov, logger, retries } = this.#t;
+    const limits = gov.limits();
+    try {
+      await this.#t.setLimits(limits);
+      logger.info("sandbox limits changed", { limits });
+      retries.succeeded("limits", { limits });
+    } catch (err) {
+      retries.failed("limits", JSON.stringify(limits), err, { limits });
+    }
   }
 
   /** Leader: moves every `retiring` node one step towards `retired` (see the module comment). */

@@ -295,7 +295,7 @@ export class ContractRuntime {
         },
       );
     } catch (err) {
-      if (err instanceof TreatyError) return failed(err.code, err.message);
+      if (err instanceof TreatyError && err.code !== "LedgerCorrupt") return failed(err.code, err.message);
       throw err;
     }
   }
@@ -330,7 +330,8 @@ export class ContractRuntime {
     try {
       return this.#execute(call, tx);
     } catch (err) {
-      if (err instanceof TreatyError) return failed(err.code, err.message);
+      // Stored state found damaged (LedgerCorrupt) is a storage failure, not the call's: thrown.
+      if (err instanceof TreatyError && err.code !== "LedgerCorrupt") return failed(err.code, err.message);
       throw err;
     }
   }

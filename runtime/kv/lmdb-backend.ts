@@ -21,6 +21,17 @@
  * its length. After a bulk load (1M nonce records, ~800 MB) a commit of 5 rows took ~0.7 s, all
  * of it in `mdb_freelist_save`; loading at most FREE_PAGES_LOADED entries it takes ~4 ms, with the
  * same file size (measured, docs/ARCHITECTURE.md "Group commit and a bounded LMDB free list").
+ *
+ * Damage found at run time: the start-up check (runtime/lmdb-check.ts) reads the meta pages and
+ * the root pages, not the pages below them. A read or a write that LMDB fails because of a
+ * damaged page below them (MDB_PAGE_NOTFOUND, MDB_CORRUPTED, MDB_PROBLEM, MDB_PANIC, and in a
+ * write MDB_BAD_TXN: the batch's transaction was spoiled by such an error earlier in it) throws
+ * TreatyError `LedgerCorrupt` "kv store <dir>: LMDB file <dir>/data.mdb: <LMDB's message> (while
+ * reading|writing)"; the node stops on it (node/service.ts). Some damage never reaches JS: LMDB
+ * aborts the process on an assertion (a range scan stepping onto a page that is not a leaf:
+ * SIGABRT), or reads through garbage offsets (SIGSEGV), or returns wrong rows without an error
+ * (garbage inside a leaf whose header is intact); docs/deploy.md, "Damaged LMDB files", lists
+ * what was measured.
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -56,6 +67,24 @@ const FREE_PAGES_RETAINED = 7_500;
 interface FreeSpaceOptions {
   readonly maxFreeSpaceToLoad: number;
   readonly maxFreeSpaceToRetain: number;
+}
+
+/**
+ * LMDB error codes (lmdb.h) that mean a damaged store when a read or write fails with them at
+ * run time, beyond the ones the open maps (lmdbCorruption): MDB_PANIC (-30795, a fatal error in
+ * the environment), MDB_BAD_TXN (-30782, the transaction hit an error earlier and must abort;
+ * measured: a batch writing under a page LMDB found damaged), MDB_PROBLEM (-30779, "unexpected
+ * problem - txn should abort"; measured: a scan through a zeroed branch page).
+ */
+const RUNTIME_DAMAGE_CODES: ReadonlySet<number> = new Set([-30795, -30782, -30779]);
+
+/** LMDB's message for `err` when it reports a damaged store at run time, else undefined. */
+function runtimeDamage(err: unknown): string | undefined {
+  const damage = lmdbCorruption(err);
+  if (damage !== undefined) return damage;
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "number" && RUNTIME_DAMAGE_CODES.has(code) ? err.message : undefined;
 }
 
 const FORMAT_KEY = Buffer.from("format");
@@ -252,8 +281,23 @@ export class LmdbBackend implements CommittedBackend {
   }
 
   get(map: MapRef, key: Uint8Array): Uint8Array | undefined {
-    const value = this.state.getBinary(this.compositeKey(map, key));
+    let value: Uint8Array | undefined;
+    try {
+      value = this.state.getBinary(this.compositeKey(map, key));
+    } catch (err) {
+      throw this.damaged(err, "reading");
+    }
     return value === undefined ? undefined : copyBytes(value);
+  }
+
+  /**
+   * `err` as TreatyError `LedgerCorrupt` naming the data file when it is LMDB reporting a damaged
+   * store (see the module comment), else `err` unchanged.
+   */
+  private damaged(err: unknown, doing: "reading" | "writing"): unknown {
+    const damage = runtimeDamage(err);
+    if (damage === undefined) return err;
+    return corrupt(this.path, `LMDB file ${join(this.path, DATA_FILE)}: ${damage} (while ${doing})`);
   }
 
   scan(map: MapRef, bounds: ScanBounds, reverse: boolean, limit: number): Row[] {
@@ -272,20 +316,34 @@ export class LmdbBackend implements CommittedBackend {
         })
       : this.state.getRange({ start: lower, exclusiveStart: lowerExclusive, end: upper, limit });
     const rows: Row[] = [];
-    for (const { key, value } of range) {
-      rows.push({ key: copyBytes(key.subarray(map.prefix.length)), value: copyBytes(value) });
+    try {
+      for (const { key, value } of range) {
+        rows.push({ key: copyBytes(key.subarray(map.prefix.length)), value: copyBytes(value) });
+      }
+    } catch (err) {
+      throw this.damaged(err, "reading");
     }
     return rows;
   }
 
   mapNames(): string[] {
-    return mapNamesOf(this.path, this.state, undefined);
+    try {
+      return mapNamesOf(this.path, this.state, undefined);
+    } catch (err) {
+      throw this.damaged(err, "reading");
+    }
   }
 
   /** A read transaction at the last durable batch (persists complete before they resolve). */
   pin(): PinnedState {
     const transaction = this.root.useReadTransaction();
-    const marker = this.meta.get(VERSION_KEY, { transaction });
+    let marker: Uint8Array | undefined;
+    try {
+      marker = this.meta.get(VERSION_KEY, { transaction });
+    } catch (err) {
+      transaction.done();
+      throw this.damaged(err, "reading");
+    }
     const version = marker === undefined ? 0 : Number(Buffer.from(marker).readBigUInt64BE(0));
     assert(version === this.version, "a pinned LMDB state is at the committed version");
     let released = false;
@@ -294,7 +352,11 @@ export class LmdbBackend implements CommittedBackend {
       version,
       mapNames: () => {
         live();
-        return mapNamesOf(this.path, this.state, transaction);
+        try {
+          return mapNamesOf(this.path, this.state, transaction);
+        } catch (err) {
+          throw this.damaged(err, "reading");
+        }
       },
       scan: (map, after, limit, visit) => {
         live();
@@ -307,7 +369,11 @@ export class LmdbBackend implements CommittedBackend {
           limit,
           transaction,
         });
-        return scanViews(range, map.prefix.length, visit);
+        try {
+          return scanViews(range, map.prefix.length, visit);
+        } catch (err) {
+          throw this.damaged(err, "reading");
+        }
       },
       release: () => {
         if (released) return;
@@ -319,16 +385,24 @@ export class LmdbBackend implements CommittedBackend {
 
   async persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
     const marker = encodeVersion(version);
-    await this.root.batch(() => {
-      for (const { map, key, value } of writes) {
-        const composite = this.compositeKey(map, key);
-        if (value === null) this.state.remove(composite);
-        else this.state.put(composite, value);
-      }
-      this.meta.put(FORMAT_KEY, Buffer.from([LMDB_FORMAT]));
-      this.meta.put(VERSION_KEY, marker);
-    });
-    await this.root.flushed;
+    try {
+      await this.root.batch(() => {
+        for (const { map, key, value } of writes) {
+          const composite = this.compositeKey(map, key);
+          if (value === null) this.state.remove(composite);
+          else this.state.put(composite, value);
+        }
+        this.meta.put(FORMAT_KEY, Buffer.from([LMDB_FORMAT]));
+        this.meta.put(VERSION_KEY, marker);
+      });
+      await this.root.flushed;
+    } catch (err) {
+      // lmdb-js may have made another promise for the same failed commit (its commit promise,
+      // when a large batch starts writing before its callback ends; measured): unhandled, its
+      // rejection would end the thread, so it is handled here (the batch's own reports it).
+      void this.root.committed.then(ignore, ignore);
+      throw this.damaged(await commitCause(err), "writing");
+    }
     this.version = version;
   }
 
@@ -386,6 +460,22 @@ function readMeta(path: string, meta: Db): { version: number; format: number } {
   if (!Number.isSafeInteger(version)) throw corrupt(path, "committed version marker is out of range");
   return { version, format: format[0]! };
 }
+
+/**
+ * The error behind a failed batch: lmdb-js rejects it with "Commit failed (see commitError for
+ * details)", whose `commitError` is a promise rejected with LMDB's error (its `code`). Awaiting it
+ * here also handles that rejection (unhandled, it would end the thread).
+ */
+async function commitCause(err: unknown): Promise<unknown> {
+  const commitError = (err as { commitError?: unknown } | null)?.commitError;
+  if (!(commitError instanceof Promise)) return err;
+  return commitError.then(
+    () => err,
+    (cause: unknown) => cause,
+  );
+}
+
+function ignore(): void {}
 
 function encodeVersion(version: number): Buffer {
   const out = Buffer.alloc(8);

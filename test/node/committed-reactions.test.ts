@@ -10,7 +10,9 @@
  * Deterministic: a node's contract load is held (its `execution.loadContract` for the contract
  * under test waits until the test releases it; `setLimits` and `loadConstitution` likewise), so
  * the node folds the commit while its reaction to it is still running. A load that fails is made
- * to fail the same way (the hook rejects once released).
+ * to fail the same way (the hook rejects once released), or on every attempt until the test
+ * repairs it (`breakWorker`). Failed loads are retried after 20 ms doubling to 200 ms here
+ * (`loadRetryDelays`; a node's default is 1 s to 5 min, node/gov/load-retry.ts).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -26,6 +28,7 @@ import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { actions, type GovAction, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
 import { memoryNodes, startLogNetwork } from "../support/memory-nodes.js";
+import { until } from "../support/poll.js";
 
 const member = generateKeyPair("ed25519");
 const user = generateKeyPair("ed25519");
@@ -35,6 +38,7 @@ const nodes = memoryNodes({
     identityFile: join(dir, `node${index}.identity.json`),
     sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
   }),
+  runtime: { loadRetryDelays: { baseMs: 20, maxMs: 200 } },
 });
 const { stopAll } = nodes;
 let dir: string;
@@ -100,6 +104,74 @@ function holdWorker(node: TreatyNode, method: Held, name?: string, failWith?: Tr
       release();
     },
   };
+}
+
+interface Breakage {
+  /** Calls of the method (of `name`) so far, failed or not. */
+  readonly attempts: number;
+  /** Resolves once the `n`th call has started (fails after 60 s). */
+  attempted(n: number): Promise<void>;
+  /** Calls from now on fail (`true`) or run (`false`). */
+  broken: boolean;
+  /** Calls from now on wait for `release()` before they fail or run. */
+  hold(): void;
+  release(): void;
+  /** Puts the original method back. */
+  restore(): void;
+}
+
+/**
+ * Makes every call of `node`'s execution worker's `method` (for `loadContract`, of contract `name`
+ * only) fail with `error` while `broken` (a load that keeps failing: governance accepted the
+ * code, this node cannot load it), and counts the calls: the node's retries show up here.
+ */
+function breakWorker(node: TreatyNode, method: Held, name: string | undefined, error: TreatyError): Breakage {
+  const execution = node.execution as unknown as Record<Held, (...args: unknown[]) => Promise<unknown>>;
+  const original = execution[method];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  let gate: Promise<void> | null = null;
+  let open: () => void = () => {};
+  const breakage: Breakage = {
+    attempts: 0,
+    broken: true,
+    attempted(n) {
+      if (breakage.attempts >= n) return Promise.resolve();
+      // Resolved by the nth call itself (no poll: a test acts before the next retry can start);
+      // bounded like `until`, so a node that never retries fails the test instead of hanging it.
+      let timer!: NodeJS.Timeout;
+      return Promise.race([
+        new Promise<void>((resolve) => waiters.push({ n, resolve })),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`timed out waiting for call ${n} of ${method}`)), 60_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    },
+    hold() {
+      gate = new Promise((resolve) => {
+        open = resolve;
+      });
+    },
+    release() {
+      gate = null;
+      open();
+    },
+    restore() {
+      execution[method] = original;
+      breakage.release();
+    },
+  };
+  execution[method] = async function (this: unknown, ...args: unknown[]) {
+    if (name !== undefined && args[0] !== name) return original.apply(this, args);
+    (breakage as { attempts: number }).attempts++;
+    for (const w of waiters.filter((w) => w.n <= breakage.attempts)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+    if (gate !== null) await gate;
+    if (breakage.broken) throw error;
+    return original.apply(this, args);
+  };
+  return breakage;
 }
 
 describe("Committed includes the governance reactions (contract loads, limits, constitution)", () => {
@@ -278,38 +350,147 @@ describe("Committed includes the governance reactions (contract loads, limits, c
 
   it("a load that fails does not hold the commit point; calls are refused InvalidContract, not run on old code", async () => {
     const broken = new TreatyError("InvalidContract", "the bundle does not load (test)");
-    // An install that fails to load on the follower.
-    let hold = holdWorker(follower, "loadContract", "delta", broken);
-    let txid = await decide(actions.deployContract("delta", versioned("delta-1")));
-    await hold.entered;
-    hold.release();
-    await clientOf(follower).waitForCommit(txid);
-    let refused = await clientOf(follower, user)
-      .call("delta", "version", {})
-      .catch((err: unknown) => err);
-    assert.ok(isTreatyError(refused, "InvalidContract"), `expected InvalidContract, got ${String(refused)}`);
-    assert.match((refused as Error).message, /did not load on this node.*does not load \(test\)/);
+    // An install that fails to load on the follower, every time it is tried.
+    const breakage = breakWorker(follower, "loadContract", "delta", broken);
+    try {
+      let txid = await decide(actions.deployContract("delta", versioned("delta-1")));
+      await clientOf(follower).waitForCommit(txid);
+      let refused = await clientOf(follower, user)
+        .call("delta", "version", {})
+        .catch((err: unknown) => err);
+      assert.ok(
+        isTreatyError(refused, "InvalidContract"),
+        `expected InvalidContract, got ${String(refused)}`,
+      );
+      assert.match((refused as Error).message, /did not load on this node.*does not load \(test\)/);
 
-    // A working version loads; then an upgrade that fails to load leaves no old code running.
-    txid = await decide(actions.deployContract("delta", versioned("delta-2")));
-    await clientOf(follower).waitForCommit(txid);
-    assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-2");
-    hold = holdWorker(follower, "loadContract", "delta", broken);
-    txid = await decide(actions.deployContract("delta", versioned("delta-3")));
-    await hold.entered;
-    hold.release();
-    await clientOf(follower).waitForCommit(txid);
-    refused = await clientOf(follower, user)
-      .call("delta", "version", {})
-      .catch((err: unknown) => err);
-    assert.ok(isTreatyError(refused, "InvalidContract"), `expected InvalidContract, got ${String(refused)}`);
-    // The nodes that loaded it serve it.
-    await clientOf(leader).waitForCommit(txid);
-    assert.equal((await clientOf(leader, user).call("delta", "version", {})).result, "delta-3");
+      // A working version loads; then an upgrade that fails to load leaves no old code running.
+      breakage.broken = false;
+      txid = await decide(actions.deployContract("delta", versioned("delta-2")));
+      await clientOf(follower).waitForCommit(txid);
+      await until("the follower to serve delta-2", () => follower.manifests.has("delta"));
+      assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-2");
+      breakage.broken = true;
+      txid = await decide(actions.deployContract("delta", versioned("delta-3")));
+      await clientOf(follower).waitForCommit(txid);
+      refused = await clientOf(follower, user)
+        .call("delta", "version", {})
+        .catch((err: unknown) => err);
+      assert.ok(
+        isTreatyError(refused, "InvalidContract"),
+        `expected InvalidContract, got ${String(refused)}`,
+      );
+      // The nodes that loaded it serve it.
+      await clientOf(leader).waitForCommit(txid);
+      assert.equal((await clientOf(leader, user).call("delta", "version", {})).result, "delta-3");
 
-    // The next deploy that loads replaces the failure.
-    txid = await decide(actions.deployContract("delta", versioned("delta-4")));
+      // The follower keeps trying (with backoff), and keeps refusing calls while it fails.
+      const before = breakage.attempts;
+      await breakage.attempted(before + 2);
+      assert.ok(follower.loadRetries.attempts("contract:delta") >= 2);
+      refused = await clientOf(follower, user)
+        .call("delta", "version", {})
+        .catch((err: unknown) => err);
+      assert.ok(
+        isTreatyError(refused, "InvalidContract"),
+        `expected InvalidContract, got ${String(refused)}`,
+      );
+      const metrics = follower.metrics.render();
+      assert.match(metrics, /treaty_gov_load_failures_total\{load="contract"\} [1-9]/);
+      assert.match(metrics, /treaty_gov_loads_failing 1/);
+    } finally {
+      breakage.restore();
+    }
+    // Once the cause is gone, a retry loads the code governance committed: no new deploy needed.
+    await until("the follower's retry to load delta-3", () => follower.manifests.has("delta"));
+    assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-3");
+    assert.equal(follower.loadRetries.attempts("contract:delta"), 0);
+    assert.match(follower.metrics.render(), /treaty_gov_loads_failing 0/);
+
+    // The next deploy replaces the code as usual.
+    const txid = await decide(actions.deployContract("delta", versioned("delta-4")));
     await clientOf(follower).waitForCommit(txid);
     assert.equal((await clientOf(follower, user).call("delta", "version", {})).result, "delta-4");
+  });
+
+  it("a load that fails once (the worker restarting) is retried: the node serves the contract without a new deploy, and the retry holds no commit point", async () => {
+    const restarting = new TreatyError("Unavailable", "execution worker: restarted while loading (test)");
+    const breakage = breakWorker(follower, "loadContract", "epsilon", restarting);
+    try {
+      const txid = await decide(actions.deployContract("epsilon", versioned("epsilon-1")));
+      await breakage.attempted(1);
+      // The retry starts only once the first attempt failed; it is held and will succeed.
+      breakage.hold();
+      breakage.broken = false;
+      await breakage.attempted(2);
+      // The failed load released the commit point: the decision is Committed here while the
+      // retry runs, and calls are refused until it loads.
+      await clientOf(follower).waitForCommit(txid);
+      assert.ok(follower.committedSeqno >= seqnoOf(txid));
+      const refused = await clientOf(follower, user)
+        .call("epsilon", "version", {})
+        .catch((err: unknown) => err);
+      assert.ok(
+        isTreatyError(refused, "InvalidContract"),
+        `expected InvalidContract, got ${String(refused)}`,
+      );
+      assert.match((refused as Error).message, /restarted while loading \(test\)/);
+      // Writes after the decision commit while the retry is held: it holds no commit point.
+      const { txid: later } = await clientOf(leader, user).call("log", "writePublic", { id: 7, msg: "x" });
+      await clientOf(follower).waitForCommit(later);
+      breakage.release();
+      await until("the follower's retry to load epsilon", () => follower.manifests.has("epsilon"));
+      assert.equal(breakage.attempts, 2, "one retry, then none");
+    } finally {
+      breakage.restore();
+    }
+    const client = clientOf(follower, user);
+    assert.equal((await client.call("epsilon", "version", {})).result, "epsilon-1");
+    assert.equal((await client.call("epsilon", "stamp", {})).result, "epsilon-1");
+  });
+
+  it("limits that fail to apply on a node are retried until they apply", async () => {
+    const breakage = breakWorker(
+      follower,
+      "setLimits",
+      undefined,
+      new TreatyError("Unavailable", "worker (test)"),
+    );
+    try {
+      const txid = await decide(actions.setRuntimeLimits({ maxEvents: 98 }));
+      await breakage.attempted(1);
+      breakage.broken = false;
+      // Committed once the failed attempt ended, not when the retry ran.
+      await clientOf(follower).waitForCommit(txid);
+      await breakage.attempted(2);
+      await until("the limits retry to end", () => follower.loadRetries.attempts("limits") === 0);
+      assert.equal(follower.loadRetries.stats().failing, 0);
+      assert.ok(follower.loadRetries.stats().failures.limits >= 1);
+    } finally {
+      breakage.restore();
+    }
+  });
+
+  it("a contract removed while its load fails is no longer retried", async () => {
+    const breakage = breakWorker(
+      follower,
+      "loadContract",
+      "zeta",
+      new TreatyError("InvalidContract", "no (test)"),
+    );
+    try {
+      let txid = await decide(actions.deployContract("zeta", versioned("zeta-1")));
+      await clientOf(follower).waitForCommit(txid);
+      await breakage.attempted(2);
+      txid = await decide(actions.removeContract("zeta"));
+      await clientOf(follower).waitForCommit(txid);
+      assert.equal(follower.loadRetries.attempts("contract:zeta"), 0);
+      const gone = await clientOf(follower, user)
+        .call("zeta", "version", {})
+        .catch((err: unknown) => err);
+      assert.ok(isTreatyError(gone, "UnknownContract"), `expected UnknownContract, got ${String(gone)}`);
+    } finally {
+      breakage.restore();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConfig } from "../../node/config.js";
-import { resolveLimits } from "../../node/consensus/index.js";
+import { DEFAULT_CONSENSUS_LIMITS, resolveLimits } from "../../node/consensus/index.js";
 import {
   consensusTickLimits,
   DEFAULT_CONSENSUS_TIMING,
@@ -24,6 +24,8 @@ describe("consensus timing config", () => {
       min: electionRetryMs.min / tickMs,
       max: electionRetryMs.max / tickMs,
     });
+    // The pipelining window's default is the core's own.
+    assert.equal(limits.maxInflightAppends, DEFAULT_CONSENSUS_LIMITS.maxInflightAppends);
     // A retry waits at least a heartbeat (above a vote round trip), and far less than a timeout.
     assert.ok(electionRetryMs.min >= heartbeatMs && electionRetryMs.max <= electionTimeoutMs.min / 2);
     // A crashed leader is replaced well inside a second; a stall shorter than min keeps it.
@@ -40,7 +42,13 @@ describe("consensus timing config", () => {
       heartbeatTicks: 4,
       electionTimeoutTicks: { min: 40, max: 80 },
       electionRetryTicks: { min: 4, max: 12 },
+      maxInflightAppends: 8,
     });
+    assert.equal(parseConsensusTiming({ maxInflightAppends: 32 }).maxInflightAppends, 32);
+    assert.equal(
+      resolveLimits(consensusTickLimits(parseConsensusTiming({ maxInflightAppends: 1 }))).maxInflightAppends,
+      1,
+    );
     // Fields left out keep their default; max defaults to 1.5 × min, rounded down to a tick.
     assert.deepEqual(parseConsensusTiming({ electionTimeoutMs: { min: 1000 } }), {
       ...DEFAULT_CONSENSUS_TIMING,
@@ -65,6 +73,7 @@ describe("consensus timing config", () => {
       heartbeatMs: 40,
       electionTimeoutMs: { min: 300, max: 440 },
       electionRetryMs: { min: 40, max: 120 },
+      maxInflightAppends: 8,
     });
     assert.deepEqual(parseConsensusTiming({ electionTimeoutMs: { min: 600, max: 600 } }).electionTimeoutMs, {
       min: 600,
@@ -112,7 +121,7 @@ describe("consensus timing config", () => {
       ],
       [
         { electionTimeout: 500 },
-        /config consensus\.electionTimeout: expected one of the fields tickMs, heartbeatMs, electionTimeoutMs, electionRetryMs/,
+        /config consensus\.electionTimeout: expected one of the fields tickMs, heartbeatMs, electionTimeoutMs, electionRetryMs, maxInflightAppends/,
       ],
       [
         { electionRetryMs: { min: 200, max: 100 } },
@@ -128,6 +137,22 @@ describe("consensus timing config", () => {
       ],
       [{ electionRetryMs: { mean: 100 } }, /config consensus\.electionRetryMs\.mean: expected min or max/],
       [{ electionRetryMs: 100 }, /config consensus\.electionRetryMs: expected an object, got 100/],
+      [
+        { maxInflightAppends: 0 },
+        /config consensus\.maxInflightAppends: expected an integer from 1 to 1024, got 0/,
+      ],
+      [
+        { maxInflightAppends: 1025 },
+        /config consensus\.maxInflightAppends: expected an integer from 1 to 1024, got 1025/,
+      ],
+      [
+        { maxInflightAppends: 2.5 },
+        /config consensus\.maxInflightAppends: expected an integer from 1 to 1024, got 2\.5/,
+      ],
+      [
+        { maxInflightAppends: "8" },
+        /config consensus\.maxInflightAppends: expected an integer from 1 to 1024, got "8"/,
+      ],
     ];
     for (const [consensus, message] of cases) {
       assert.throws(
@@ -140,13 +165,19 @@ describe("consensus timing config", () => {
 
   it("a node runs its consensus core with the configured timing", async () => {
     const net = await startTestNode({
-      consensus: { tickMs: 20, heartbeatMs: 60, electionTimeoutMs: { min: 400, max: 600 } },
+      consensus: {
+        tickMs: 20,
+        heartbeatMs: 60,
+        electionTimeoutMs: { min: 400, max: 600 },
+        maxInflightAppends: 3,
+      },
     });
     try {
       const { limits } = net.node.replica.consensus;
       assert.equal(limits.heartbeatTicks, 3);
       assert.deepEqual(limits.electionTimeoutTicks, { min: 20, max: 30 });
       assert.deepEqual(limits.electionRetryTicks, { min: 3, max: 9 });
+      assert.equal(limits.maxInflightAppends, 3);
       const { txid } = await net.client().call("log", "writePublic", { id: 1, msg: "hi" });
       await net.client().waitForCommit(txid);
     } finally {

@@ -120,6 +120,7 @@ describe("a running node's metrics and OpenAPI document", () => {
     assert.ok(gauge(later, "treaty_view") >= 1);
     assert.equal(gauge(later, "treaty_execution_restarts"), 0);
     assert.equal(gauge(later, "treaty_verify_restarts"), 0);
+    assert.equal(gauge(later, "treaty_gov_loads_failing"), 0, "every committed contract loaded");
     assert.equal(gauge(later, "treaty_verify_pending"), 0, "every signed write's check was answered");
   });
 

@@ -29,6 +29,8 @@ export interface MemoryNodesOptions {
   readonly dir: () => string;
   /** Config fields of node `index` over the defaults above. */
   readonly config?: (index: number, dir: string) => Record<string, unknown>;
+  /** Runtime fields over the real runtime's (e.g. shorter `loadRetryDelays`). */
+  readonly runtime?: Partial<Pick<NodeRuntime, "loadRetryDelays">>;
 }
 
 export interface MemoryNodes {
@@ -70,6 +72,7 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
       const config = parseConfig({ ...fields, snapshots: testSnapshots(fields.snapshots) }, dir);
       const runtime: NodeRuntime = {
         ...realRuntime(config, silentLogger),
+        ...options.runtime,
         transport: async ({ serviceId, identity, sessionEpoch }) =>
           network.createTransport({ serviceId, nodeId: identity.id, identity, sessionEpoch }),
       };
