@@ -62,6 +62,7 @@ import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import { packCalls, packItems, unpackBatch } from "./pack.js";
 import { addStageTime } from "../stage-times.js";
+import { WORKER_RESOURCE_LIMITS } from "../heap.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -904,7 +905,7 @@ export class ExecutionService {
       retention: this.#retention,
       progress: progress.buffer as SharedArrayBuffer,
     };
-    const worker = new Worker(this.#workerUrl, { workerData: init });
+    const worker = new Worker(this.#workerUrl, { workerData: init, resourceLimits: WORKER_RESOURCE_LIMITS });
     let markExited = () => {};
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
