@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeDurableParts } from "../state-file.js";
+import { TIMELINE, timeline } from "../timeline.js";
 
 const NAME = /^snapshot-(\d{16})\.(pending|committed)$/;
 
@@ -77,14 +78,18 @@ export class SnapshotFiles {
 
   /** Writes the pending file (the concatenation of `parts`) durably, then drops older pending files. */
   async writePending(seqno: number, parts: readonly Uint8Array[]): Promise<void> {
+    const started = performance.now();
     await writeDurableParts(this.#path(seqno, "pending"), parts);
+    if (TIMELINE) timeline("snapshot-write-pending", started, performance.now() - started, seqno);
     // A pending snapshot is only worth keeping until a newer one is written.
     for (const older of this.list("pending")) if (older < seqno) await this.#removeAsync(older, "pending");
   }
 
   /** Writes the committed file durably, then drops its pending file and what falls out of the bound. */
   async writeCommitted(seqno: number, parts: readonly Uint8Array[]): Promise<void> {
+    const started = performance.now();
     await writeDurableParts(this.#path(seqno, "committed"), parts);
+    if (TIMELINE) timeline("snapshot-write-committed", started, performance.now() - started, seqno);
     for (const older of this.list("pending")) if (older <= seqno) await this.#removeAsync(older, "pending");
     const committed = this.list("committed");
     for (const old of committed.slice(0, Math.max(0, committed.length - this.#keep)))
