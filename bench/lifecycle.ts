@@ -48,7 +48,6 @@ import { createSealingProvider } from "../node/secrets/sealing.js";
 import { TreatyNode } from "../node/service.js";
 import { type NatsServer, startNatsServer } from "../node/nats-server.js";
 import { CLI } from "../test/support/cli.js";
-import { MAIN_THREAD_V8_FLAGS } from "../node/heap.js";
 import { freePorts } from "../test/support/cluster.js";
 import { pollFor, until } from "../test/support/poll.js";
 
@@ -261,13 +260,9 @@ async function childRestart(configFile: string): Promise<void> {
 /** A node process (`treaty node start --config`), its stdout and stderr in `logFile`. */
 function spawnNode(configFile: string, logFile: string, nodeArgs: readonly string[] = []): ChildProcess {
   const out = openSync(logFile, "a");
-  const proc = spawn(
-    process.execPath,
-    [...MAIN_THREAD_V8_FLAGS, ...nodeArgs, CLI, "node", "start", "--config", configFile],
-    {
-      stdio: ["ignore", out, out],
-    },
-  );
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, "node", "start", "--config", configFile], {
+    stdio: ["ignore", out, out],
+  });
   closeSync(out);
   return proc;
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env node
 /**
  * `treaty`: the command-line entry point. Each subcommand lives in node/cli/<group>.ts and is
  * registered in COMMANDS below; this file only dispatches and prints help.

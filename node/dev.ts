@@ -37,7 +37,6 @@ import { createLogger, type Logger } from "./log.js";
 import { realRuntime } from "./main.js";
 import { findNatsServer, type NatsServer, startNatsServer } from "./nats-server.js";
 import { type NodeRuntime, TreatyNode } from "./service.js";
-import { MAIN_THREAD_V8_FLAGS } from "./heap.js";
 import { readJsonFile, writeDurable } from "./state-file.js";
 import { MemoryNetwork } from "./transport/memory.js";
 
@@ -188,7 +187,7 @@ class ProcessRunner implements Runner {
     const log = openSync(join(this.ws, `node${index}.log`), "a");
     const child = spawn(
       process.execPath,
-      [...MAIN_THREAD_V8_FLAGS, cli, "node", "start", "--config", join(this.ws, `node${index}.json`)],
+      [cli, "node", "start", "--config", join(this.ws, `node${index}.json`)],
       {
         stdio: ["ignore", log, log],
       },

@@ -62,7 +62,6 @@ import type { ResealCursor } from "../../runtime/kv/sealed-backend.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 import { packCalls, packItems, unpackBatch } from "./pack.js";
 import { addStageTime } from "../stage-times.js";
-import { WORKER_RESOURCE_LIMITS } from "../heap.js";
 
 export type { ExecCall, ExecError, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -905,7 +904,7 @@ export class ExecutionService {
       retention: this.#retention,
       progress: progress.buffer as SharedArrayBuffer,
     };
-    const worker = new Worker(this.#workerUrl, { workerData: init, resourceLimits: WORKER_RESOURCE_LIMITS });
+    const worker = new Worker(this.#workerUrl, { workerData: init });
     let markExited = () => {};
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;

@@ -20,7 +20,6 @@ import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { Logger } from "../log.js";
 import { addStageTime } from "../stage-times.js";
-import { WORKER_RESOURCE_LIMITS } from "../heap.js";
 import {
   DIGEST_BYTES,
   encodeJobs,
@@ -215,7 +214,7 @@ export class VerifierPool implements SignatureVerifier {
   #spawn(slot: Slot): Worker {
     const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     const init: VerifyWorkerInit = { progress: progress.buffer as SharedArrayBuffer };
-    const worker = new Worker(this.#workerUrl, { workerData: init, resourceLimits: WORKER_RESOURCE_LIMITS });
+    const worker = new Worker(this.#workerUrl, { workerData: init });
     slot.worker = worker;
     slot.progress = progress;
     slot.spawnedAtMs = performance.now();

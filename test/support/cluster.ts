@@ -55,7 +55,6 @@ import {
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { keyPinnedFetch } from "../../node/tls/client.js";
-import { MAIN_THREAD_V8_FLAGS } from "../../node/heap.js";
 import { pollFor } from "./poll.js";
 import { testSnapshots } from "./snapshot-schedule.js";
 
@@ -549,17 +548,7 @@ class NodeProcess implements ClusterNode {
     const log = openSync(this.logFile, "a");
     let child: ChildProcess;
     try {
-      // The V8 flags the `treaty` bin starts a node with (its first line), then the test's own.
-      const argv = [
-        ...MAIN_THREAD_V8_FLAGS,
-        ...this.nodeArgs,
-        CLI,
-        "node",
-        "start",
-        "--config",
-        this.configFile,
-        ...args,
-      ];
+      const argv = [...this.nodeArgs, CLI, "node", "start", "--config", this.configFile, ...args];
       child = spawn(process.execPath, argv, {
         stdio: ["ignore", log, log],
         cwd: this.dataDir,
