@@ -13,9 +13,11 @@
  *
  * Completing a snapshot with its evidence (`completePending`) does not write the body again: the
  * pending file's last bytes (the evidence field, `nil`) are overwritten with the evidence, the file
- * synced and renamed to the committed name. A crash before the sync leaves a pending file that
- * does not decode, which the node removes at its start (as a pending file cut short); after it,
- * a pending file holding the evidence, which the node reads as pending.
+ * synced and renamed to the committed name. The body's bytes are never written over: a crash
+ * leaves the pending file with its body and, after it, the `nil`, a cut evidence field (the
+ * file does not decode: the node removes it at its start, as a pending file cut short) or
+ * evidence bytes that decode (read as pending, the evidence field ignored as in any pending file;
+ * completing it then writes the committed file whole).
  *
  * Writes to the same file must not overlap (they share its temp file): the caller serializes them
  * (Snapshots keeps one queue of file writes).

@@ -160,4 +160,30 @@ describe("SnapshotFiles", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("a pending file whose completion stopped part way keeps its body: it decodes with it, or not at all", () => {
+    const body = bytes(5000, 9);
+    const pending = concatBytes(...encodeFileParts(body, null));
+    const committed = concatBytes(...encodeFileParts(body, evidence));
+    const from = pending.length - 1; // the evidence field's nil, where the files start to differ
+    assert.ok(Buffer.from(pending.subarray(0, from)).equals(committed.subarray(0, from)));
+    let undecodable = 0;
+    for (const cut of [1, 2, 10, committed.length - from - 1]) {
+      const partial = concatBytes(pending.subarray(0, from), committed.subarray(from, from + cut));
+      // Cut short, or grown to its new length with the new bytes not on disk (zeros).
+      const zeros = concatBytes(partial, new Uint8Array(committed.length - from - cut));
+      for (const file of [partial, zeros]) {
+        let decoded: ReturnType<typeof decodeFile> | undefined;
+        try {
+          decoded = decodeFile(file);
+        } catch (err) {
+          assert.equal((err as { code?: string }).code, "SnapshotInvalid");
+          undecodable++;
+          continue;
+        }
+        assert.ok(Buffer.from(decoded.body).equals(body), `cut after ${cut} bytes: the body`);
+      }
+    }
+    assert.ok(undecodable >= 4, "a cut evidence field does not decode");
+  });
 });
