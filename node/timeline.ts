@@ -18,6 +18,12 @@
  *   - `batch` (leader's main thread): a sequencer batch's execution round trip, `count` calls;
  *   - `sign` (leader's main thread): a signature entry appended at seqno `count`;
  *   - `commit` (main thread): this node's commit point reached seqno `count`;
+ *   - `snapshot-body` (main thread): the snapshot at seqno `count` sealed, copied and hashed
+ *     into its body (node/snapshot/take.ts; `ms` includes the pauses between slices);
+ *   - `snapshot-write-pending`, `snapshot-write-committed` (main thread): the snapshot file at
+ *     seqno `count` written and fsynced (node/snapshot/files.ts; `ms`: start to durable, the
+ *     work on libuv's thread pool); `snapshot-complete-pending`: its pending file completed in
+ *     place with the evidence and renamed (the usual way to the committed file);
  *   - `exec-<op>` (execution worker): a request served (`ms`: start to reply; for a `commit`,
  *     until durable), `count` calls for a batch;
  *   - `kv-write` (execution worker): one LMDB commit, `ms` until durable, `count` versions.

@@ -226,7 +226,12 @@ export class Snapshots implements SnapshotPort {
       const consistency = ledger.tree.consistencyProof(pending.seqno, receipt.signature.treeSize);
       const parts = encodeFileParts(pending.body, { entry, receipt, consistency });
       this.#pending = undefined;
-      this.#fileWrite(() => files.writeCommitted(pending.seqno, parts)).then(
+      // The pending file holds the body already: only its end changes (files.ts).
+      const complete = async () => {
+        if (await files.completePending(pending.seqno, encodeFileParts(pending.body, null), parts)) return;
+        await files.writeCommitted(pending.seqno, parts);
+      };
+      this.#fileWrite(complete).then(
         () => {
           if (pending.seqno > this.#latest) {
             this.#latest = pending.seqno;

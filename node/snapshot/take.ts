@@ -7,6 +7,7 @@
  */
 import type { LedgerSecret } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
+import { TIMELINE, timeline } from "../timeline.js";
 import { encodeBodyPartsSliced, pauseOf, type SnapshotState } from "./format.js";
 
 /**
@@ -39,6 +40,7 @@ export function takeSnapshotBody(
     if (read === null || read.version !== state.seqno) return undefined;
     const key = secret();
     if (key === undefined) return undefined;
+    const started = performance.now();
     const { body, digest } = await encodeBodyPartsSliced(
       state,
       read.publicBytes,
@@ -46,6 +48,7 @@ export function takeSnapshotBody(
       key,
       pauseOf(BODY_PAUSE_MS),
     );
+    if (TIMELINE) timeline("snapshot-body", started, performance.now() - started, state.seqno);
     return { body, digest, rows: read.rows };
   });
 }

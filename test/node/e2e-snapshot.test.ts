@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toHex } from "../../sdk/bytes.js";
-import { snapshotDir } from "../../node/snapshot/files.js";
+import { SnapshotFiles, snapshotDir } from "../../node/snapshot/files.js";
 import { treaty } from "../support/cli.js";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
@@ -25,8 +25,31 @@ describe("restart from a snapshot", () => {
   const receipts = new Map<string, Receipt>();
   let lastSeqno = 0;
   let snapshotSeqno = 0;
+  /** Seqnos of the committed files written before the restart: completed in place, or whole. */
+  const inPlace: number[] = [];
+  const whole: number[] = [];
 
   before(async () => {
+    const { completePending, writeCommitted } = SnapshotFiles.prototype;
+    SnapshotFiles.prototype.completePending = async function (this: SnapshotFiles, seqno, ...rest) {
+      const done = await completePending.call(this, seqno, ...rest);
+      if (done) inPlace.push(seqno);
+      return done;
+    };
+    SnapshotFiles.prototype.writeCommitted = async function (this: SnapshotFiles, seqno, parts) {
+      whole.push(seqno);
+      return writeCommitted.call(this, seqno, parts);
+    };
+    try {
+      await takeSnapshots();
+    } finally {
+      SnapshotFiles.prototype.completePending = completePending;
+      SnapshotFiles.prototype.writeCommitted = writeCommitted;
+    }
+    await net.restart();
+  });
+
+  async function takeSnapshots(): Promise<void> {
     net = await startTestNode({ snapshots: { everyEntries: 30 } });
     const log = net.client().contract<typeof logContract>("log");
     const txids: string[] = [];
@@ -39,9 +62,13 @@ describe("restart from a snapshot", () => {
     snapshotSeqno = net.node.snapshots.latest()!.seqno;
     for (const txid of [txids[0]!, txids[5]!, txids[40]!, txids.at(-1)!])
       receipts.set(txid, (await net.client().receipt(txid)).receipt);
-    await net.restart();
-  });
+  }
   after(() => net?.dispose());
+
+  it("completed each snapshot's pending file in place with its evidence (the body written once)", () => {
+    assert.ok(inPlace.includes(snapshotSeqno), `${snapshotSeqno} in ${inPlace.join(",")}`);
+    assert.deepEqual(whole, [], "no committed file written whole");
+  });
 
   it("the latest usable snapshot proves itself against the service identity", () => {
     const latest = net.node.snapshots.latest()!;

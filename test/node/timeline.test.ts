@@ -13,6 +13,10 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const MODULE = fileURLToPath(new URL("../../node/timeline.js", import.meta.url));
+const FILES = fileURLToPath(new URL("../../node/snapshot/files.js", import.meta.url));
+const TAKE = fileURLToPath(new URL("../../node/snapshot/take.js", import.meta.url));
+const CODEC = fileURLToPath(new URL("../../sdk/codec.js", import.meta.url));
+const FORMAT = fileURLToPath(new URL("../../node/snapshot/format.js", import.meta.url));
 
 /**
  * Loads the module in a child with `env` (TREATY_TIMELINE_DIR empty unless given) and working
@@ -81,5 +85,47 @@ describe("node timeline (TREATY_TIMELINE_DIR)", () => {
     const dir = tempDir();
     runChild({}, dir);
     assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it("records a snapshot's body build and its file writes (pending, completed, committed), with the seqno", () => {
+    const dir = tempDir();
+    const data = tempDir();
+    // A snapshot of an empty state at seqno 7 (no private part), built and written as a node does.
+    const script = `
+      const { SnapshotFiles } = await import(${JSON.stringify(FILES)});
+      const { takeSnapshotBody } = await import(${JSON.stringify(TAKE)});
+      const { encode } = await import(${JSON.stringify(CODEC)});
+      const execution = {
+        snapshotRows: async (version) => ({ version, publicBytes: encode([]), privateBytes: null, rows: 0 }),
+      };
+      const state = { seqno: 7, view: 2, frontier: [], views: [{ view: 2, startSeqno: 1 }], config: null };
+      const taken = await takeSnapshotBody(execution, state, () => ({ version: 1 }));
+      const files = new SnapshotFiles(${JSON.stringify(join(data, "snapshots"))}, 2);
+      const { encodeFileParts } = await import(${JSON.stringify(FORMAT)});
+      await files.writePending(7, encodeFileParts(taken.body, null));
+      const evidence = { entry: new Uint8Array(3), receipt: { proof: [] }, consistency: [] };
+      await files.completePending(7, encodeFileParts(taken.body, null), encodeFileParts(taken.body, evidence));
+      await files.writeCommitted(7, [taken.body]);
+    `;
+    execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, TREATY_TIMELINE_DIR: dir },
+    });
+    const [file] = readdirSync(dir);
+    const rows = readFileSync(join(dir, file!), "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((line) => line.split(","));
+    for (const event of [
+      "snapshot-body",
+      "snapshot-write-pending",
+      "snapshot-complete-pending",
+      "snapshot-write-committed",
+    ]) {
+      const row = rows.find((r) => r[2] === event);
+      assert.ok(row !== undefined, event);
+      assert.equal(row[1], "main");
+      assert.equal(row[4], "7", `${event}: the snapshot's seqno`);
+      assert.ok(Number(row[3]) >= 0);
+    }
   });
 });

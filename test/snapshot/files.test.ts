@@ -5,7 +5,7 @@
  * byte the file `encodeFile` defines.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -105,5 +105,85 @@ describe("SnapshotFiles", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("completePending turns the pending file into the committed one in place, byte for byte", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "treaty-snapfiles-"));
+    try {
+      const files = new SnapshotFiles(dir, 2);
+      for (const [seqno, size] of [
+        [10, 0],
+        [20, 300_000],
+      ] as const) {
+        const body = bytes(size, seqno);
+        await files.writePending(seqno, encodeFileParts(body, null));
+        const pendingPath = join(dir, `snapshot-${String(seqno).padStart(16, "0")}.pending`);
+        const before = readFileSync(pendingPath);
+        assert.equal(
+          await files.completePending(seqno, encodeFileParts(body, null), encodeFileParts(body, evidence)),
+          true,
+        );
+        assert.deepEqual(files.list("pending"), []);
+        assert.ok(files.read(seqno, "committed")!.length > before.length);
+        assert.ok(Buffer.from(files.read(seqno, "committed")!).equals(encodeFile(body, evidence)));
+      }
+      assert.deepEqual(files.list("committed"), [10, 20]);
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.endsWith(".tmp")),
+        [],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("completePending changes nothing (false) for a missing, resized or different pending file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "treaty-snapfiles-"));
+    try {
+      const files = new SnapshotFiles(dir, 2);
+      const body = bytes(1000, 7);
+      const pending = encodeFileParts(body, null);
+      const committed = encodeFileParts(body, evidence);
+      assert.equal(await files.completePending(30, pending, committed), false, "no pending file");
+      const pendingPath = join(dir, `snapshot-${String(30).padStart(16, "0")}.pending`);
+      // Another body (one byte longer), then a file of the right length whose end is not the
+      // pending evidence field (a pending file that already holds its evidence, cut to size).
+      await files.writePending(30, encodeFileParts(bytes(1001, 7), null));
+      assert.equal(await files.completePending(30, pending, committed), false, "another length");
+      const wrongEnd = concatBytes(...pending);
+      wrongEnd[wrongEnd.length - 1] = 0xc3;
+      writeFileSync(pendingPath, wrongEnd);
+      assert.equal(await files.completePending(30, pending, committed), false, "another end");
+      assert.ok(readFileSync(pendingPath).equals(wrongEnd), "left as it was");
+      assert.deepEqual(files.list("committed"), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a pending file whose completion stopped part way keeps its body: it decodes with it, or not at all", () => {
+    const body = bytes(5000, 9);
+    const pending = concatBytes(...encodeFileParts(body, null));
+    const committed = concatBytes(...encodeFileParts(body, evidence));
+    const from = pending.length - 1; // the evidence field's nil, where the files start to differ
+    assert.ok(Buffer.from(pending.subarray(0, from)).equals(committed.subarray(0, from)));
+    let undecodable = 0;
+    for (const cut of [1, 2, 10, committed.length - from - 1]) {
+      const partial = concatBytes(pending.subarray(0, from), committed.subarray(from, from + cut));
+      // Cut short, or grown to its new length with the new bytes not on disk (zeros).
+      const zeros = concatBytes(partial, new Uint8Array(committed.length - from - cut));
+      for (const file of [partial, zeros]) {
+        let decoded: ReturnType<typeof decodeFile> | undefined;
+        try {
+          decoded = decodeFile(file);
+        } catch (err) {
+          assert.equal((err as { code?: string }).code, "SnapshotInvalid");
+          undecodable++;
+          continue;
+        }
+        assert.ok(Buffer.from(decoded.body).equals(body), `cut after ${cut} bytes: the body`);
+      }
+    }
+    assert.ok(undecodable >= 4, "a cut evidence field does not decode");
   });
 });
