@@ -10,7 +10,6 @@
  * (LMDB rebuilds it when no other process has it open).
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +20,7 @@ import { mapRef } from "../../runtime/kv/backend.js";
 import { DATA_FILE, LmdbBackend } from "../../runtime/kv/lmdb-backend.js";
 import { LEDGER_FILE, LmdbLedgerStore } from "../../runtime/ledger/lmdb-store.js";
 import { checkLmdbFile } from "../../runtime/lmdb-check.js";
+import { lastJsonLine, runScript } from "../support/cli.js";
 
 const CHILD = fileURLToPath(new URL("./lmdb-open-child.js", import.meta.url));
 /** Rows of the fixtures: enough for branch pages and (KV) overflow values. */
@@ -41,28 +41,14 @@ interface Outcome {
   readonly stderr: string;
 }
 
-function openInChild(kind: "kv" | "ledger", dir: string): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, kind, dir], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (exitCode, signal) => {
-      const line = stdout.trim().split("\n").at(-1);
-      resolve({
-        result: line ? (JSON.parse(line) as Outcome["result"]) : undefined,
-        exitCode,
-        signal,
-        stderr,
-      });
-    });
-  });
+async function openInChild(kind: "kv" | "ledger", dir: string): Promise<Outcome> {
+  const run = await runScript(CHILD, [kind, dir]);
+  return {
+    result: lastJsonLine<Outcome["result"]>(run.stdout),
+    exitCode: run.code,
+    signal: run.signal,
+    stderr: run.stderr,
+  };
 }
 
 /** `length` bytes that look random, the same every run. */

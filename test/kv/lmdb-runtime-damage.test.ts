@@ -11,7 +11,6 @@
  * that, so docs/deploy.md ("Damaged LMDB files") stays true.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { mapRef } from "../../runtime/kv/backend.js";
 import { DATA_FILE, LmdbBackend } from "../../runtime/kv/lmdb-backend.js";
 import { checkLmdbFile } from "../../runtime/lmdb-check.js";
+import { lastJsonLine, runScript } from "../support/cli.js";
 import { type LmdbPages, lmdbPages } from "../support/lmdb-pages.js";
 import { fixtureKey } from "./lmdb-runtime-child.js";
 
@@ -36,30 +36,14 @@ interface Outcome {
   readonly stderr: string;
 }
 
-function runChild(mode: Mode, dir: string): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, mode, dir, String(ROWS)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (exitCode, signal) => {
-      const line = stdout.trim().split("\n").at(-1);
-      resolve({
-        result: line ? (JSON.parse(line) as Outcome["result"]) : undefined,
-        exitCode,
-        signal,
-        stderr,
-      });
-    });
-  });
+async function runChild(mode: Mode, dir: string): Promise<Outcome> {
+  const run = await runScript(CHILD, [mode, dir, String(ROWS)]);
+  return {
+    result: lastJsonLine<Outcome["result"]>(run.stdout),
+    exitCode: run.code,
+    signal: run.signal,
+    stderr: run.stderr,
+  };
 }
 
 interface Damage {

@@ -11,6 +11,8 @@ import type { RemoteIo } from "../../node/cli/status.js";
 
 export interface Run {
   readonly code: number | null;
+  /** The signal that ended the child, if one did (then `code` is null). */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -39,8 +41,14 @@ export function run(command: string, args: readonly string[], cwd?: string): Pro
       stderr += chunk;
     });
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/** The last line of `stdout` parsed as JSON (a child script's report); undefined when it printed nothing. */
+export function lastJsonLine<T>(stdout: string): T | undefined {
+  const line = stdout.trim().split("\n").at(-1);
+  return line ? (JSON.parse(line) as T) : undefined;
 }
 
 /** Runs `treaty ...args`. */
@@ -89,6 +97,7 @@ export async function runInProcess(
   const stdout = captured.out();
   return {
     code,
+    signal: null,
     stdout,
     stderr: captured.err(),
     json: stdout === "" ? {} : (JSON.parse(stdout) as Record<string, unknown>),
