@@ -194,6 +194,15 @@ describe("Committed includes the governance reactions (contract loads, limits, c
     return decided.txid;
   }
 
+  /** Calls `name` on `node` and checks it is refused InvalidContract; returns the error. */
+  async function refusedInvalid(node: TreatyNode, name: string): Promise<Error> {
+    const refused = await clientOf(node, user)
+      .call(name, "version", {})
+      .catch((err: unknown) => err);
+    assert.ok(isTreatyError(refused, "InvalidContract"), `expected InvalidContract, got ${String(refused)}`);
+    return refused;
+  }
+
   /**
    * The contract developer's flow on `node`, started while `node`'s load is held: wait for the
    * decision's Committed through the SDK, then call `name` (a readonly and a readwrite method).
@@ -355,14 +364,8 @@ describe("Committed includes the governance reactions (contract loads, limits, c
     try {
       let txid = await decide(actions.deployContract("delta", versioned("delta-1")));
       await clientOf(follower).waitForCommit(txid);
-      let refused = await clientOf(follower, user)
-        .call("delta", "version", {})
-        .catch((err: unknown) => err);
-      assert.ok(
-        isTreatyError(refused, "InvalidContract"),
-        `expected InvalidContract, got ${String(refused)}`,
-      );
-      assert.match((refused as Error).message, /did not load on this node.*does not load \(test\)/);
+      const refused = await refusedInvalid(follower, "delta");
+      assert.match(refused.message, /did not load on this node.*does not load \(test\)/);
 
       // A working version loads; then an upgrade that fails to load leaves no old code running.
       breakage.broken = false;
@@ -373,13 +376,7 @@ describe("Committed includes the governance reactions (contract loads, limits, c
       breakage.broken = true;
       txid = await decide(actions.deployContract("delta", versioned("delta-3")));
       await clientOf(follower).waitForCommit(txid);
-      refused = await clientOf(follower, user)
-        .call("delta", "version", {})
-        .catch((err: unknown) => err);
-      assert.ok(
-        isTreatyError(refused, "InvalidContract"),
-        `expected InvalidContract, got ${String(refused)}`,
-      );
+      await refusedInvalid(follower, "delta");
       // The nodes that loaded it serve it.
       await clientOf(leader).waitForCommit(txid);
       assert.equal((await clientOf(leader, user).call("delta", "version", {})).result, "delta-3");
@@ -388,13 +385,7 @@ describe("Committed includes the governance reactions (contract loads, limits, c
       const before = breakage.attempts;
       await breakage.attempted(before + 2);
       assert.ok(follower.loadRetries.attempts("contract:delta") >= 2);
-      refused = await clientOf(follower, user)
-        .call("delta", "version", {})
-        .catch((err: unknown) => err);
-      assert.ok(
-        isTreatyError(refused, "InvalidContract"),
-        `expected InvalidContract, got ${String(refused)}`,
-      );
+      await refusedInvalid(follower, "delta");
       const metrics = follower.metrics.render();
       assert.match(metrics, /treaty_gov_load_failures_total\{load="contract"\} [1-9]/);
       assert.match(metrics, /treaty_gov_loads_failing 1/);
@@ -427,14 +418,8 @@ describe("Committed includes the governance reactions (contract loads, limits, c
       // retry runs, and calls are refused until it loads.
       await clientOf(follower).waitForCommit(txid);
       assert.ok(follower.committedSeqno >= seqnoOf(txid));
-      const refused = await clientOf(follower, user)
-        .call("epsilon", "version", {})
-        .catch((err: unknown) => err);
-      assert.ok(
-        isTreatyError(refused, "InvalidContract"),
-        `expected InvalidContract, got ${String(refused)}`,
-      );
-      assert.match((refused as Error).message, /restarted while loading \(test\)/);
+      const refused = await refusedInvalid(follower, "epsilon");
+      assert.match(refused.message, /restarted while loading \(test\)/);
       // Writes after the decision commit while the retry is held: it holds no commit point.
       const { txid: later } = await clientOf(leader, user).call("log", "writePublic", { id: 7, msg: "x" });
       await clientOf(follower).waitForCommit(later);
