@@ -58,10 +58,23 @@ export function realRuntime(
 }
 
 /**
+ * Exit status of a node that stopped on a broken invariant (`assert`: a bug) or an uncaught
+ * exception: a restart would likely meet it again (EX_SOFTWARE in sysexits.h).
+ */
+export const EXIT_BROKEN_INVARIANT = 70;
+
+/** The exit status of a node stopped by fatal error `err` (`TreatyNode.onFatal`). */
+export function fatalExitStatus(err: unknown): number {
+  if (err instanceof AssertionFailure) return EXIT_BROKEN_INVARIANT;
+  if (isTreatyError(err, "LedgerCorrupt")) return EXIT_STATE_DAMAGED;
+  return 1;
+}
+
+/**
  * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0) or a fatal error (exit 1;
- * `EXIT_STATE_DAMAGED`, 74, when it was stored state found damaged). A broken
- * invariant (`assert`) anywhere stops the process at once: it is a bug, and continuing could
- * corrupt the ledger.
+ * `EXIT_BROKEN_INVARIANT`, 70, for a broken invariant; `EXIT_STATE_DAMAGED`, 74, for stored
+ * state found damaged). A broken invariant (`assert`) anywhere stops the process: it is a bug,
+ * and continuing could corrupt the ledger.
  */
 export async function runNode(
   configFile: string,
@@ -99,7 +112,7 @@ export async function runNode(
       stopping = true;
       void node.stop().finally(() => resolve(code));
     };
-    node.onFatal((err) => stop(isTreatyError(err, "LedgerCorrupt") ? EXIT_STATE_DAMAGED : 1));
+    node.onFatal((err) => stop(fatalExitStatus(err)));
     // SIGHUP too: a closed terminal sends it to `treaty dev`'s node processes as well.
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(0));
     process.on("uncaughtException", (err) => {
@@ -107,7 +120,7 @@ export async function runNode(
         err instanceof AssertionFailure ? "invariant broken: stopping" : "uncaught exception: stopping",
         { err },
       );
-      process.exit(70);
+      process.exit(EXIT_BROKEN_INVARIANT);
     });
   });
 }

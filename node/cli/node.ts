@@ -15,8 +15,8 @@ docs/recovery.md; --recover-snapshot names the committed snapshot to recover fro
 ledger that starts after one, the newest usable one in the snapshots/ folder beside it).
 Otherwise the node reopens its ledger.
 Logs are JSON lines on stderr.
-Exit codes: 0 clean stop, 1 failed start or fatal error, 2 usage error, 70 uncaught exception
-(a broken invariant outside a request), 74 stored state found damaged while running (LedgerCorrupt; docs/deploy.md, "Damaged LMDB files").`,
+Exit codes: 0 clean stop, 1 failed start or another fatal error, 2 usage error, 70 a broken
+invariant or an uncaught exception, 74 stored state found damaged while running (LedgerCorrupt; docs/deploy.md, "Damaged LMDB files").`,
   async run(argv) {
     const { values } = parseFlags(
       argv,
