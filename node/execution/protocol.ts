@@ -180,7 +180,7 @@ export interface ReplyValues {
   get: Uint8Array | undefined;
   scan: Array<[Uint8Array, Uint8Array]>;
   committedMaps: { version: number; maps: MapWrites[] };
-  /** Its buffers are transferred, not cloned. */
+  /** Its buffers are copied, not transferred (serve.ts `post`: no ArrayBuffer detached in the worker). */
   snapshotRows: SnapshotRows | null;
   installState: null;
   useAtRestKey: null;

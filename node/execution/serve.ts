@@ -14,7 +14,6 @@ import { unreachable } from "../../sdk/assert.js";
 import { type EngineHooks, ExecutionEngine } from "./engine.js";
 import { packBatch, unpackCalls, unpackItems } from "./pack.js";
 import { TIMELINE, timeline, timelineThread } from "../timeline.js";
-import type { SnapshotRows } from "../snapshot/rows.js";
 import type { WriteSet } from "../../runtime/kv/types.js";
 import {
   type ReplyMessage,
@@ -151,10 +150,7 @@ class Outbox {
     }
     this.#replies = [];
     try {
-      post(this.#port, { kind: "replies", replies: [...replies, message] }, [
-        ...transferOf(message),
-        ...transfer,
-      ]);
+      post(this.#port, { kind: "replies", replies: [...replies, message] }, transfer);
     } catch (err) {
       post(this.#port, replies.length === 1 ? replies[0]! : { kind: "replies", replies });
       throw err;
@@ -305,20 +301,17 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
 }
 
 /**
- * Posts `message`, transferring (not cloning) the buffers of a snapshot read and `transfer`
- * (buffers the message alone owns).
+ * Posts `message`, transferring `transfer` (buffers the message alone owns).
+ *
+ * A snapshot read's buffers (`SnapshotRows`) are copied, not transferred: detaching an
+ * ArrayBuffer for the first time in an isolate invalidates V8's ArrayBuffer-detaching protector,
+ * and every optimized function of the isolate that reads or writes typed arrays is deoptimized
+ * and compiled again. A follower's worker transfers nothing else (its answers carry no buffers;
+ * the leader's batch answers do), so its first snapshot did exactly that: the KV apply path,
+ * lmdb-js and the scan itself recompiled on V8's threads (measured with --trace-deopt and perf,
+ * docs/ARCHITECTURE.md "A follower's first snapshot"), for a few ms of copying saved. Copied, the
+ * worker's code keeps the protector's faster typed-array accesses too.
  */
 function post(port: MessagePort, message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
-  const snapshot = transferOf(message);
-  port.postMessage(message, snapshot.length === 0 ? transfer : [...snapshot, ...transfer]);
-}
-
-function transferOf(message: WorkerMessage): ArrayBuffer[] {
-  if (message.kind !== "reply" || !message.ok || message.value === null || typeof message.value !== "object")
-    return [];
-  const value = message.value as Partial<SnapshotRows>;
-  if (!(value.publicBytes instanceof Uint8Array)) return [];
-  const buffers = [value.publicBytes.buffer as ArrayBuffer];
-  if (value.privateBytes instanceof Uint8Array) buffers.push(value.privateBytes.buffer as ArrayBuffer);
-  return buffers;
+  port.postMessage(message, transfer);
 }

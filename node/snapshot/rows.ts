@@ -15,7 +15,10 @@ import {
   writeStrHeader,
 } from "../../sdk/codec.js";
 
-/** What the execution worker hands over for a snapshot at `version` (buffers transferred). */
+/**
+ * What the execution worker hands over for a snapshot at `version` (the buffers copied to the main
+ * thread, not transferred: node/execution/serve.ts `post`).
+ */
 export interface SnapshotRows {
   readonly version: number;
   /** The public maps (names starting with `public:`), encoded as above. */
@@ -38,8 +41,8 @@ interface MapSpan {
 
 /**
  * Accumulates maps (in the order given: callers sort them) and their rows (bytewise key order),
- * then `finish` returns the encoded array in a fresh buffer of exactly its length (so its
- * ArrayBuffer can be transferred).
+ * then `finish` returns the encoded array in a fresh buffer of exactly its length (posting a view
+ * copies its whole ArrayBuffer).
  */
 export class MapsEncoder {
   #buf: Uint8Array;

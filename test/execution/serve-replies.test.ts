@@ -1,6 +1,7 @@
 /**
  * How the worker's answers cross (node/execution/serve.ts): value-less answers wait for the end
- * of the turn, and an answer with a value made meanwhile goes out after them in one message.
+ * of the turn, and an answer with a value made meanwhile goes out after them in one message; a
+ * snapshot read's buffers are copied, not transferred.
  */
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
@@ -9,6 +10,7 @@ import { packItems } from "../../node/execution/pack.js";
 import { PROGRESS_SLOTS, type WorkerMessage } from "../../node/execution/protocol.js";
 import { DEFAULT_RETENTION } from "../../node/execution/retention.js";
 import { serveEngine } from "../../node/execution/serve.js";
+import type { SnapshotRows } from "../../node/snapshot/rows.js";
 import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
 
 describe("serveEngine answers", () => {
@@ -113,6 +115,67 @@ describe("serveEngine answers", () => {
     } finally {
       port2.postMessage({ id: 4, op: "close" });
       await next(4);
+      port1.close();
+      port2.close();
+    }
+  });
+
+  it("answers a snapshot read with its buffers copied: nothing transferred, no ArrayBuffer detached in the worker", async () => {
+    const { port1, port2 } = new MessageChannel();
+    // What the worker side posts, and with which transfer lists.
+    const posted: { message: WorkerMessage; transfer: readonly unknown[] }[] = [];
+    const postMessage = port1.postMessage.bind(port1);
+    port1.postMessage = (message: WorkerMessage, transfer?: Parameters<typeof postMessage>[1]) => {
+      posted.push({ message, transfer: transfer ?? [] });
+      postMessage(message, transfer);
+    };
+    const received: WorkerMessage[] = [];
+    let notify = () => {};
+    port2.on("message", (message: WorkerMessage) => {
+      if (message.kind === "replies") received.push(...message.replies);
+      else received.push(message);
+      notify();
+    });
+    const next = async (count: number) => {
+      while (received.length < count) await new Promise<void>((resolve) => (notify = resolve));
+    };
+    try {
+      void serveEngine(port1, {
+        kvPath: null,
+        limits: DEFAULT_LIMITS,
+        retention: DEFAULT_RETENTION,
+        progress: new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
+      });
+      await next(1);
+      const items = packItems([
+        {
+          version: 1,
+          writeSet: {
+            public: [{ map: "public:m", writes: [[Uint8Array.of(1), Uint8Array.of(2)]] }],
+            private: [{ map: "p", writes: [[Uint8Array.of(3), Uint8Array.of(4)]] }],
+          },
+        },
+      ]);
+      port2.postMessage({ id: 1, op: "apply", items: items.items }, items.transfer);
+      port2.postMessage({ id: 2, op: "commit", version: 1 });
+      port2.postMessage({ id: 3, op: "snapshotRows", version: 1 });
+      await next(4);
+      const answer = posted.find(
+        ({ message }) =>
+          (message.kind === "reply" && message.id === 3) ||
+          (message.kind === "replies" && message.replies.some((r) => r.id === 3)),
+      );
+      assert.ok(answer !== undefined, "the snapshot read was answered");
+      assert.deepEqual(answer.transfer, [], "no buffer transferred");
+      const reply = received.find((m) => m.kind === "reply" && m.id === 3);
+      assert.ok(reply !== undefined && reply.kind === "reply" && reply.ok);
+      const rows = reply.value as SnapshotRows;
+      assert.equal(rows.version, 1);
+      assert.equal(rows.rows, 2);
+      assert.ok(rows.publicBytes.length > 0 && rows.privateBytes !== null && rows.privateBytes.length > 0);
+    } finally {
+      port2.postMessage({ id: 4, op: "close" });
+      await next(5);
       port1.close();
       port2.close();
     }
