@@ -33,8 +33,6 @@ export interface TxHost {
   ): Iterator<LayerEntry>[];
 }
 
-const owned = ownedBytes;
-
 /** A write of the tx; also the overlay's `OverlayWrite` of it once applied (`overlayWrites`). */
 interface LocalWrite {
   readonly map: MapRef;
@@ -89,7 +87,7 @@ export class StoreTx implements KvTx {
    * other Buffers share.
    */
   setOwned(map: string, key: Uint8Array, value: Uint8Array): void {
-    this.#set(map, key, value, owned);
+    this.#set(map, key, value, ownedBytes);
   }
 
   #set(map: string, key: Uint8Array, value: Uint8Array, take: (bytes: Uint8Array) => Uint8Array): void {
