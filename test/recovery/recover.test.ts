@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
-import { type NodeConfig, parseConfig } from "../../node/config.js";
+import type { NodeConfig } from "../../node/config.js";
 import { MemoryNetwork } from "../../node/transport/memory.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
@@ -21,20 +21,15 @@ import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
-import { actions, Governance } from "../../sdk/governance.js";
-import { generateKeyPair, keyId, type KeyPair, type PublicKey } from "../../sdk/keys.js";
+import { actions, type GovAction } from "../../sdk/governance.js";
+import { generateKeyPair, keyId, type PublicKey } from "../../sdk/keys.js";
 import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
-import {
-  type EncryptionKeyPair,
-  generateEncryptionKeyPair,
-  RECOVERY_SHARES_PATH,
-  sealShare,
-  submitRecoveryShare,
-} from "../../sdk/recovery.js";
+import { RECOVERY_SHARES_PATH, sealShare, submitRecoveryShare } from "../../sdk/recovery.js";
 import { signRequest } from "../../sdk/request.js";
 import { type ConsistencyProof, verifyConsistencyProof } from "../../sdk/consistency.js";
 import { runLedgerVerify } from "../../node/cli/ledger.js";
 import { freePorts } from "../support/cluster.js";
+import { decideByTwo, genesisMembers, nodeConfig, recoveryMembers } from "./service.js";
 import { until } from "../support/poll.js";
 
 /** `/node/status` of a node in the RecoveryShares phase (node/recovery/phase.ts). */
@@ -46,10 +41,7 @@ interface RecoveryStatus {
 }
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
-const members: Array<{ key: KeyPair; enc: EncryptionKeyPair }> = Array.from({ length: 3 }, () => ({
-  key: generateKeyPair("ed25519"),
-  enc: generateEncryptionKeyPair(),
-}));
+const members = recoveryMembers();
 const user = generateKeyPair("ed25519");
 
 describe("disaster recovery from a ledger copy with 2 of 3 member shares", () => {
@@ -67,35 +59,15 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
   const receipts: Receipt[] = [];
   const txids: string[] = [];
 
-  const config = (name: string, extra: Record<string, unknown>) =>
-    parseConfig(
-      {
-        dataDir: join(dir, name),
-        sealing: { provider: "virtual", keyFile: join(dir, `${name}.key`) },
-        ledger: { signatureIntervalMs: 20 },
-        logLevel: "error",
-        ...extra,
-      },
-      dir,
-    );
-  const decide = async (client: Client, action: ReturnType<typeof actions.transitionServiceToOpen>) => {
-    const gov = new Governance(client, members[0]!.key);
-    const { proposalId } = await gov.propose([action]);
-    await gov.vote(proposalId, "for");
-    const result = await new Governance(client, members[1]!.key).vote(proposalId, "for");
-    assert.equal(result.state, "Accepted");
-    await client.waitForCommit(result.txid);
-  };
+  const config = (name: string, extra: Record<string, unknown>) => nodeConfig(dir, name, extra);
+  const decide = (client: Client, action: GovAction) => decideByTwo(client, members, action);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-recover-"));
     const c = config("a", {
       http: { host: "127.0.0.1", port: 0, tls: false },
       genesis: {
-        members: members.map((m) => ({
-          publicKey: toHex(m.key.publicKey),
-          encryptionKey: toHex(m.enc.publicKey),
-        })),
+        members: genesisMembers(members),
         users: [{ publicKey: toHex(user.publicKey) }],
         contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
         open: true,

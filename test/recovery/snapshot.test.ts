@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
-import { type NodeConfig, parseConfig } from "../../node/config.js";
+import { parseConfig } from "../../node/config.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { runLedgerVerify } from "../../node/cli/ledger.js";
@@ -26,22 +26,16 @@ import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { toHex, utf8 } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError, type TreatyError } from "../../sdk/errors.js";
-import { actions, Governance } from "../../sdk/governance.js";
-import { generateKeyPair, type KeyPair, type PublicKey, sign } from "../../sdk/keys.js";
+import { actions, type GovAction } from "../../sdk/governance.js";
+import { generateKeyPair, type PublicKey, sign } from "../../sdk/keys.js";
 import { type Receipt, serviceEndorsementMessage, verifyReceipt } from "../../sdk/receipt.js";
-import {
-  type EncryptionKeyPair,
-  generateEncryptionKeyPair,
-  submitRecoveryShare,
-} from "../../sdk/recovery.js";
+import { submitRecoveryShare } from "../../sdk/recovery.js";
 import { freePorts } from "../support/cluster.js";
+import { decideByTwo, genesisMembers, nodeConfig, recoveryMembers } from "./service.js";
 import { until } from "../support/poll.js";
 import { TEST_SNAPSHOT_EVERY_MS } from "../support/snapshot-schedule.js";
 
-const members: Array<{ key: KeyPair; enc: EncryptionKeyPair }> = Array.from({ length: 3 }, () => ({
-  key: generateKeyPair("ed25519"),
-  enc: generateEncryptionKeyPair(),
-}));
+const members = recoveryMembers();
 const user = generateKeyPair("ed25519");
 const WRITES = 12;
 
@@ -56,25 +50,8 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
   let copy: string;
   const written: Array<{ id: number; txid: string; seqno: number; receipt: Receipt }> = [];
 
-  const config = (name: string, extra: Record<string, unknown>): NodeConfig =>
-    parseConfig(
-      {
-        dataDir: join(dir, name),
-        sealing: { provider: "virtual", keyFile: join(dir, `${name}.key`) },
-        ledger: { signatureIntervalMs: 20 },
-        logLevel: "error",
-        ...extra,
-      },
-      dir,
-    );
-  const decide = async (client: Client, action: ReturnType<typeof actions.transitionServiceToOpen>) => {
-    const gov = new Governance(client, members[0]!.key);
-    const { proposalId } = await gov.propose([action]);
-    await gov.vote(proposalId, "for");
-    const result = await new Governance(client, members[1]!.key).vote(proposalId, "for");
-    assert.equal(result.state, "Accepted");
-    await client.waitForCommit(result.txid);
-  };
+  const config = (name: string, extra: Record<string, unknown>) => nodeConfig(dir, name, extra);
+  const decide = (client: Client, action: GovAction) => decideByTwo(client, members, action);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "treaty-recover-snapshot-"));
@@ -82,10 +59,7 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
       http: { host: "127.0.0.1", port: 0, tls: false },
       snapshots: { everyEntries: 10, everyMs: TEST_SNAPSHOT_EVERY_MS, keep: 100 },
       genesis: {
-        members: members.map((m) => ({
-          publicKey: toHex(m.key.publicKey),
-          encryptionKey: toHex(m.enc.publicKey),
-        })),
+        members: genesisMembers(members),
         users: [{ publicKey: toHex(user.publicKey) }],
         contracts: [{ name: "log", path: resolve(findPackageRoot(), "contracts/examples/log") }],
         open: true,
