@@ -26,7 +26,7 @@ import { parsePublicKey } from "../../sdk/keys.js";
 import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
 import { treaty } from "../support/cli.js";
-import { decide, type ShareHolders, shareHolders } from "./share-holders.js";
+import { decide, setThresholdTwo, type ShareHolders, shareHolders } from "./share-holders.js";
 
 /** Private writes before the second node joins, and as many after. */
 const WRITES = 4;
@@ -61,14 +61,7 @@ describe("disaster recovery with the CLI from the data folder of a node that joi
     // Four members (member0 and three share holders): a majority is three.
     const { keyFiles, members } = holders;
     const voters = [cluster.member, members[0]!, members[1]!];
-    await decide(cluster.client(null), voters, actions.setRecoveryThreshold(2));
-    await cluster.waitFor("a 2-of-3 share round", async () => {
-      const r = await cluster
-        .client(null)
-        .get<{ threshold: number; holders: string[] }>("/gov/recovery")
-        .catch(() => undefined);
-      return r?.threshold === 2 && r.holders.length === 3 ? r : undefined;
-    });
+    await setThresholdTwo(cluster, voters);
     const write = async (id: number) => {
       const client = cluster.client();
       const { txid } = await client

@@ -21,7 +21,7 @@ import { parsePublicKey } from "../../sdk/keys.js";
 import { type Receipt, verifyReceipt } from "../../sdk/receipt.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
 import { treaty } from "../support/cli.js";
-import { decide, type ShareHolders, shareHolders } from "./share-holders.js";
+import { decide, setThresholdTwo, type ShareHolders, shareHolders } from "./share-holders.js";
 
 const WRITES = 12;
 
@@ -49,14 +49,7 @@ describe("disaster recovery with the CLI: kill -9 every node, recover from one l
     // Four members (member0 and three share holders): a majority is three.
     const { keyFiles, members } = holders;
     const voters = [cluster.member, members[0]!, members[1]!];
-    await decide(cluster.client(null), voters, actions.setRecoveryThreshold(2));
-    await cluster.waitFor("a 2-of-3 share round", async () => {
-      const r = await cluster
-        .client(null)
-        .get<{ threshold: number; holders: string[] }>("/gov/recovery")
-        .catch(() => undefined);
-      return r?.threshold === 2 && r.holders.length === 3 ? r : undefined;
-    });
+    await setThresholdTwo(cluster, voters);
     const log = cluster.client().contract<typeof logContract>("log");
     for (let id = 1; id <= WRITES; id++) {
       if (id === WRITES / 2 + 1) {

@@ -1,14 +1,16 @@
 /**
  * What the disaster-recovery end-to-end tests share: three members who hold recovery shares
- * (keys made as an operator would, with `treaty keygen --encryption`), and a decision by vote.
+ * (keys made as an operator would, with `treaty keygen --encryption`), a decision by vote, and
+ * the 2-of-3 share round.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "../../sdk/client.js";
-import { type GovAction, Governance } from "../../sdk/governance.js";
+import { actions, type GovAction, Governance } from "../../sdk/governance.js";
 import { fromKeyFile, type KeyPair } from "../../sdk/keys.js";
 import { treaty } from "../support/cli.js";
+import type { Cluster } from "../support/cluster.js";
 
 export interface ShareHolders {
   /** Their key files (what `treaty recovery share --key` takes). */
@@ -46,4 +48,16 @@ export async function decide(client: Client, voters: readonly KeyPair[], action:
   for (const voter of voters.slice(1)) result = await new Governance(client, voter).vote(proposalId, "for");
   assert.equal(result.state, "Accepted");
   await client.waitForCommit(result.txid);
+}
+
+/** `voters` set the recovery threshold to 2; resolves once the cluster issued the 2-of-3 share round. */
+export async function setThresholdTwo(cluster: Cluster, voters: readonly KeyPair[]): Promise<void> {
+  await decide(cluster.client(null), voters, actions.setRecoveryThreshold(2));
+  await cluster.waitFor("a 2-of-3 share round", async () => {
+    const r = await cluster
+      .client(null)
+      .get<{ threshold: number; holders: string[] }>("/gov/recovery")
+      .catch(() => undefined);
+    return r?.threshold === 2 && r.holders.length === 3 ? r : undefined;
+  });
 }
