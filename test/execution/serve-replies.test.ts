@@ -13,32 +13,45 @@ import { serveEngine } from "../../node/execution/serve.js";
 import type { SnapshotRows } from "../../node/snapshot/rows.js";
 import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
 
+/**
+ * A fresh channel whose `port1` end an engine serves (as the execution worker serves it, after
+ * `serve()`, which resolves on its `ready`): `received` collects what it posts, a `replies`
+ * message's answers one by one unless `keepBatches`; `next(n)` waits until there are `n`.
+ */
+function channel(keepBatches = false) {
+  const { port1, port2 } = new MessageChannel();
+  const received: WorkerMessage[] = [];
+  let notify = () => {};
+  port2.on("message", (message: WorkerMessage) => {
+    if (message.kind === "replies" && !keepBatches) received.push(...message.replies);
+    else received.push(message);
+    notify();
+  });
+  const next = async (count: number) => {
+    while (received.length < count) await new Promise<void>((resolve) => (notify = resolve));
+  };
+  const serve = async () => {
+    void serveEngine(port1, {
+      kvPath: null,
+      limits: DEFAULT_LIMITS,
+      retention: DEFAULT_RETENTION,
+      progress: new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
+    });
+    await next(1);
+  };
+  return { port1, port2, received, next, serve };
+}
+
 describe("serveEngine answers", () => {
   it("applies a request's applyFirst versions just before it; if they fail, the request fails without running", async () => {
-    const { port1, port2 } = new MessageChannel();
-    const received: WorkerMessage[] = [];
-    let notify = () => {};
-    port2.on("message", (message: WorkerMessage) => {
-      if (message.kind === "replies") received.push(...message.replies);
-      else received.push(message);
-      notify();
-    });
-    const next = async (count: number) => {
-      while (received.length < count) await new Promise<void>((resolve) => (notify = resolve));
-    };
+    const { port1, port2, received, next, serve } = channel();
     const reply = (id: number) => {
       const found = received.find((m) => m.kind === "reply" && m.id === id);
       assert.ok(found !== undefined && found.kind === "reply", `reply ${id}`);
       return found;
     };
     try {
-      void serveEngine(port1, {
-        kvPath: null,
-        limits: DEFAULT_LIMITS,
-        retention: DEFAULT_RETENTION,
-        progress: new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
-      });
-      await next(1);
+      await serve();
       // Versions 1 and 2 come with the batch, which then runs from seqno 3.
       port2.postMessage({ id: 1, op: "batch", view: 1, firstSeqno: 3, calls: [], applyFirst: [1, 2] });
       // Version 2 again: refused (versions increase), so the commit does not run.
@@ -65,24 +78,9 @@ describe("serveEngine answers", () => {
   });
 
   it("sends a batch answered right after an apply in one message, after the apply's answer", async () => {
-    const { port1, port2 } = new MessageChannel();
-    const received: WorkerMessage[] = [];
-    let notify = () => {};
-    port2.on("message", (message: WorkerMessage) => {
-      received.push(message);
-      notify();
-    });
-    const next = async (count: number) => {
-      while (received.length < count) await new Promise<void>((resolve) => (notify = resolve));
-    };
+    const { port1, port2, received, next, serve } = channel(true);
     try {
-      void serveEngine(port1, {
-        kvPath: null,
-        limits: DEFAULT_LIMITS,
-        retention: DEFAULT_RETENTION,
-        progress: new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
-      });
-      await next(1);
+      await serve();
       assert.equal(received[0]!.kind, "ready");
       const items = packItems([
         {
@@ -121,7 +119,7 @@ describe("serveEngine answers", () => {
   });
 
   it("answers a snapshot read with its buffers copied: nothing transferred, no ArrayBuffer detached in the worker", async () => {
-    const { port1, port2 } = new MessageChannel();
+    const { port1, port2, received, next, serve } = channel();
     // What the worker side posts, and with which transfer lists.
     const posted: { message: WorkerMessage; transfer: readonly unknown[] }[] = [];
     const postMessage = port1.postMessage.bind(port1);
@@ -129,24 +127,8 @@ describe("serveEngine answers", () => {
       posted.push({ message, transfer: transfer ?? [] });
       postMessage(message, transfer);
     };
-    const received: WorkerMessage[] = [];
-    let notify = () => {};
-    port2.on("message", (message: WorkerMessage) => {
-      if (message.kind === "replies") received.push(...message.replies);
-      else received.push(message);
-      notify();
-    });
-    const next = async (count: number) => {
-      while (received.length < count) await new Promise<void>((resolve) => (notify = resolve));
-    };
     try {
-      void serveEngine(port1, {
-        kvPath: null,
-        limits: DEFAULT_LIMITS,
-        retention: DEFAULT_RETENTION,
-        progress: new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
-      });
-      await next(1);
+      await serve();
       const items = packItems([
         {
           version: 1,
