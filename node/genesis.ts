@@ -2,7 +2,9 @@
  * Genesis: the first ledger entry of a new service. It writes the initial governance tables
  * (members, users, contracts compiled from their folders, the default constitution, the service
  * record, the founding node, trusted) and the first configuration, all in clear, so every later node and
- * auditor can see how the service began.
+ * auditor can see how the service began. The contracts and the constitution compile in a compiler
+ * thread (node/gov/compiler-thread.ts), as governance deploys do: the node's main thread never
+ * loads TypeScript, which would otherwise stay in its heap (~15 MB) for the life of the process.
  */
 import { toHex } from "../sdk/bytes.js";
 import type { MapWrites, WriteSet } from "../runtime/kv/types.js";
@@ -10,7 +12,12 @@ import type { TransactionInput } from "../runtime/ledger/ledger.js";
 import { checkContractName } from "../runtime/executor.js";
 import type { GenesisConfig } from "./config.js";
 import { identityRows } from "./genesis-identities.js";
+import { CompilerThread } from "./gov/compiler-thread.js";
+import { defaultConstitutionFolder, readContractFolder } from "./gov/contract-folder.js";
 import {
+  type CompiledCode,
+  type ConstitutionRecord,
+  type ContractRecord,
   GOV,
   type NodeRecord,
   SINGLETON_KEY,
@@ -30,6 +37,9 @@ export interface GenesisInput {
   readonly timeMs: number;
 }
 
+/** Compiles contract sources; rejects with CompileError (diagnostics in details) or Timeout. */
+export type Compile = (files: Readonly<Record<string, string>>) => Promise<CompiledCode>;
+
 /** Sorted public write set from rows (maps by name, keys bytewise). */
 export function publicWriteSet(rows: ReadonlyArray<{ map: string; key: string; value: unknown }>): WriteSet {
   const byMap = new Map<string, Array<readonly [Uint8Array, Uint8Array | null]>>();
@@ -45,11 +55,47 @@ export function publicWriteSet(rows: ReadonlyArray<{ map: string; key: string; v
   return { public: maps, private: [] };
 }
 
-/** The genesis transaction. Throws CompileError / MalformedRequest / InvalidContract on bad config. */
-export async function genesisTransaction(input: GenesisInput): Promise<TransactionInput> {
-  // Loaded here, not at module load: the contract compiler pulls in TypeScript (9 MB of
-  // JavaScript), which every node process would otherwise parse at start-up for nothing.
-  const { buildContractRecord, defaultConstitution, readContractFolder } = await import("./gov/contracts.js");
+/** How many compiled codes `compiledBySource` keeps. */
+const COMPILED_CACHE_ENTRIES = 32;
+
+/**
+ * Compiled code by its sources (their JSON text), for a process that runs several geneses
+ * (tests): each would otherwise start a compiler thread and compile the same contracts and
+ * constitution again. Compiling is deterministic, so a hit is what the thread would return.
+ * Holds at most COMPILED_CACHE_ENTRIES (the oldest goes first).
+ */
+const compiledBySource = new Map<string, CompiledCode>();
+
+/** Compiles through `compiler`, or answers from compiledBySource. */
+async function compileCached(
+  compiler: CompilerThread,
+  files: Readonly<Record<string, string>>,
+): Promise<CompiledCode> {
+  const key = JSON.stringify(files);
+  const cached = compiledBySource.get(key);
+  if (cached !== undefined) return cached;
+  const code = await compiler.compile(files);
+  if (compiledBySource.size >= COMPILED_CACHE_ENTRIES)
+    compiledBySource.delete(compiledBySource.keys().next().value!);
+  compiledBySource.set(key, code);
+  return code;
+}
+
+/**
+ * The genesis transaction. Throws CompileError / MalformedRequest / InvalidContract on bad config,
+ * Timeout when a compile outlives the compiler thread's deadline (60 s). `compile` defaults to a
+ * compiler thread for this call (its worker starts on the first compile that compiledBySource
+ * does not answer) closed when the call returns.
+ */
+export async function genesisTransaction(input: GenesisInput, compile?: Compile): Promise<TransactionInput> {
+  if (compile === undefined) {
+    const compiler = new CompilerThread();
+    try {
+      return await genesisTransaction(input, (files) => compileCached(compiler, files));
+    } finally {
+      await compiler.close();
+    }
+  }
   const { genesis } = input;
   const rows: Array<{ map: string; key: string; value: unknown }> = [];
   const identities = identityRows(genesis.members, genesis.users);
@@ -57,9 +103,15 @@ export async function genesisTransaction(input: GenesisInput): Promise<Transacti
   for (const [id, record] of identities.users) rows.push({ map: GOV.users, key: id, value: record });
   for (const c of genesis.contracts) {
     checkContractName(c.name);
-    rows.push({ map: GOV.contracts, key: c.name, value: buildContractRecord(readContractFolder(c.path), 1) });
+    const source = readContractFolder(c.path);
+    const { digest, bundle } = await compile(source);
+    const record: ContractRecord = { version: 1, digest, bundle, source };
+    rows.push({ map: GOV.contracts, key: c.name, value: record });
   }
-  rows.push({ map: GOV.constitution, key: SINGLETON_KEY, value: defaultConstitution() });
+  const constitution = readContractFolder(defaultConstitutionFolder());
+  const { digest, bundle } = await compile(constitution);
+  const constitutionRecord: ConstitutionRecord = { digest, bundle, source: constitution };
+  rows.push({ map: GOV.constitution, key: SINGLETON_KEY, value: constitutionRecord });
   const service: ServiceRecord = {
     status: genesis.open ? "open" : "opening",
     identity: toHex(input.serviceKey),

@@ -34,6 +34,7 @@ import { keyWallet, type WalletSigner } from "../../sdk/ethereum.js";
 import { type KeyPair, parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { readKeyFile } from "./options.js";
+import { readContractFolder } from "../gov/contract-folder.js";
 import {
   fetchJson,
   printJsonTo,
@@ -312,8 +313,6 @@ export async function runProposal(argv: string[], io: RemoteIo): Promise<number>
 
 /** Reads a folder's .ts sources (the loader genesis uses: one definition of "a contract folder"). */
 async function sourceFolder(dir: string, what: string): Promise<SourceFiles> {
-  // Imported here, not at the top: it pulls in the TypeScript compiler, which only these commands need.
-  const { readContractFolder } = await import("../gov/contracts.js");
   let files: Record<string, string>;
   try {
     files = readContractFolder(dir);

@@ -16,7 +16,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { readContractFolder } from "../../node/gov/contracts.js";
+import { readContractFolder } from "../../node/gov/contract-folder.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { actions, type GovAction, Governance } from "../../sdk/governance.js";
 import { type Cluster, startCluster } from "../support/cluster.js";

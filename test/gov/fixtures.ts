@@ -6,7 +6,7 @@
  * turn a scenario into a test of nothing.
  */
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { readContractFolder } from "../../node/gov/contracts.js";
+import { readContractFolder } from "../../node/gov/contract-folder.js";
 import { join } from "node:path";
 
 /** `counter` v1: add(by) adds; get() reads. */

@@ -21,7 +21,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { TreatyNode } from "../../node/service.js";
 import { pinnedFetch } from "../../node/tls/client.js";
-import { readContractFolder } from "../../node/gov/contracts.js";
+import { readContractFolder } from "../../node/gov/contract-folder.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";

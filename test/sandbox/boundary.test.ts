@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { loadBundle } from "../../contracts/testing/index.js";
-import { readContractFolder } from "../../node/gov/contracts.js";
+import { readContractFolder } from "../../node/gov/contract-folder.js";
 import { compileContract, findPackageRoot } from "../../runtime/compiler/index.js";
 import { ContractRuntime } from "../../runtime/executor/runtime.js";
 import { isTreatyError } from "../../sdk/errors.js";
