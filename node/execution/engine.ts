@@ -41,11 +41,13 @@ import {
   type ExecResult,
   PROGRESS_RUNNING,
   PROGRESS_SLOTS,
+  PROGRESS_SNAPSHOT_SLICES,
   PROGRESS_STARTED,
   type VersionedWriteSet,
 } from "./protocol.js";
 import { ReadonlyTx } from "./readonly-tx.js";
-import { SnapshotScan } from "./snapshot-scan.js";
+import { SNAPSHOT_PAUSE_MS, SnapshotScan } from "./snapshot-scan.js";
+import { pauseOf } from "../snapshot/format.js";
 import type { SnapshotRows } from "../snapshot/rows.js";
 
 /** Longest slice of a snapshot read between two requests, ms (see snapshotRows). */
@@ -416,8 +418,9 @@ export class ExecutionEngine {
    * are done. The state is pinned in the KV's commit sequence (KvStore.pinCommitted), so commits
    * requested after this call go on; it is read in slices of at most `sliceMs` with a pause after
    * each (SnapshotScan.read, SNAPSHOT_PAUSE_MS): requests run meanwhile and never wait more than a
-   * slice, and the read takes at most a tenth of a core. Rejects with TreatyError Unavailable
-   * when the engine closes first.
+   * slice, and the read takes at most a tenth of a core. Each slice done adds one to the
+   * PROGRESS_SNAPSHOT_SLICES slot (the main thread's deadline for the read is on that progress).
+   * Rejects with TreatyError Unavailable when the engine closes first.
    */
   async snapshotRows(version: number, sliceMs = SNAPSHOT_SLICE_MS): Promise<SnapshotRows | null> {
     this.#alive();
@@ -427,7 +430,11 @@ export class ExecutionEngine {
     if (this.#closed) scan.end("the execution engine closed");
     this.#scans.add(scan);
     try {
-      await scan.read(sliceMs);
+      const pause = pauseOf(SNAPSHOT_PAUSE_MS);
+      await scan.read(sliceMs, () => {
+        Atomics.add(this.#progress, PROGRESS_SNAPSHOT_SLICES, 1);
+        return pause();
+      });
       return scan.finish();
     } finally {
       scan.end("the engine moved on");

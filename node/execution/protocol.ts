@@ -6,7 +6,8 @@
  * committed versions, so the main thread always knows where the KV stands.
  *
  * The progress slots (`PROGRESS_*`) live on a SharedArrayBuffer the worker updates around every
- * contract call: the watchdog reads them to tell a stalled call from a slow batch, and to know
+ * contract call and after every slice of a snapshot read: the watchdog reads them to tell a
+ * stalled call from a slow batch (and a stalled snapshot read from a long one), and to know
  * which call to blame when the worker has to be killed.
  */
 import { AssertionFailure } from "../../sdk/assert.js";
@@ -78,8 +79,13 @@ export interface VersionedWriteSet {
 export const PROGRESS_RUNNING = 0;
 /** Slot of the number of calls started since the worker started (wraps at 2^31). */
 export const PROGRESS_STARTED = 1;
+/**
+ * Slot of the number of snapshot-read slices done since the worker started (wraps at 2^31): a
+ * snapshot read's deadline is on this progress, not on its total time (service.ts).
+ */
+export const PROGRESS_SNAPSHOT_SLICES = 2;
 /** Int32 slots in the progress buffer. */
-export const PROGRESS_SLOTS = 2;
+export const PROGRESS_SLOTS = 3;
 
 /** What the main thread hands a new worker (`workerData`). */
 export interface WorkerInit {
@@ -89,7 +95,7 @@ export interface WorkerInit {
   readonly olderAtRestKeys?: readonly Uint8Array[];
   readonly limits: SandboxLimits;
   readonly retention: Retention;
-  /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED. */
+  /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED / PROGRESS_SNAPSHOT_SLICES. */
   readonly progress: SharedArrayBuffer;
 }
 

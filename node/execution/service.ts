@@ -70,10 +70,13 @@ export const DEFAULT_WATCHDOG_SLACK_MS = 2_000;
 /** Default deadline of requests that run no contract code (start, load, commit, ...), ms. */
 export const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
 /**
- * Deadline of a snapshot read, ms. It scales with the state and runs in slices between the other
- * requests, whose own deadlines catch a stuck worker; this one only bounds a read that never ends.
+ * Default stall window of a snapshot read, ms: the read fails (its worker is restarted) once no
+ * slice of it has finished for this long. Its total time grows with the state (a 30M-row state
+ * takes longer than any fixed deadline would allow), so only a read that stopped progressing,
+ * or a hung worker, is cut short. Twice the default control deadline: a request the worker runs
+ * between two slices has that deadline of its own.
  */
-export const SNAPSHOT_READ_DEADLINE_MS = 600_000;
+export const SNAPSHOT_READ_STALL_MS = 120_000;
 /** The write set of `applyEmpty`. */
 const EMPTY: WriteSet = Object.freeze({ public: [], private: [] });
 /** Attempts to start a worker before the service reports `Unavailable`. */
@@ -102,6 +105,8 @@ export interface ExecutionServiceOptions {
   readonly watchdogSlackMs?: number;
   /** Deadline of requests that run no contract code, ms (default DEFAULT_CONTROL_DEADLINE_MS). */
   readonly controlDeadlineMs?: number;
+  /** A snapshot read's stall window, ms (default SNAPSHOT_READ_STALL_MS). */
+  readonly snapshotReadStallMs?: number;
   /**
    * The worker script (default: the compiled worker.js next to this module). Tests pass an entry
    * that calls `serveEngine` with test hooks; production never sets it.
@@ -163,6 +168,7 @@ export class ExecutionService {
   readonly #log: Logger;
   readonly #slackMs: number;
   readonly #controlMs: number;
+  readonly #snapshotStallMs: number;
   readonly #workerUrl: URL;
   /** Bundles of the loaded contracts, reloaded into every new worker. */
   readonly #bundles = new Map<string, string>();
@@ -201,6 +207,7 @@ export class ExecutionService {
     limits: SandboxLimits,
     slackMs: number,
     controlMs: number,
+    snapshotStallMs: number,
   ) {
     this.#options = options;
     this.#log = options.logger.child({ component: "execution" });
@@ -208,6 +215,7 @@ export class ExecutionService {
     this.#retention = resolveRetention(options.retention);
     this.#slackMs = slackMs;
     this.#controlMs = controlMs;
+    this.#snapshotStallMs = snapshotStallMs;
     this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
     this.#atRestKeys =
       options.atRestKey === undefined ? [] : [options.atRestKey, ...(options.olderAtRestKeys ?? [])];
@@ -225,8 +233,14 @@ export class ExecutionService {
     }
     const slackMs = checkMs(options.watchdogSlackMs, "watchdogSlackMs", DEFAULT_WATCHDOG_SLACK_MS, 0);
     const controlMs = checkMs(options.controlDeadlineMs, "controlDeadlineMs", DEFAULT_CONTROL_DEADLINE_MS, 1);
+    const snapshotStallMs = checkMs(
+      options.snapshotReadStallMs,
+      "snapshotReadStallMs",
+      SNAPSHOT_READ_STALL_MS,
+      1,
+    );
     const limits = resolveLimits(options.limits ?? DEFAULT_LIMITS);
-    const service = new ExecutionService(options, limits, slackMs, controlMs);
+    const service = new ExecutionService(options, limits, slackMs, controlMs, snapshotStallMs);
     await service.#recover(null);
     return service;
   }
@@ -463,8 +477,10 @@ export class ExecutionService {
    * The committed state at `version` in a snapshot body's layout (ExecutionEngine.snapshotRows),
    * or null when the KV's committed version is not `version` once the commits queued before it
    * are done. Pipelined: the read is queued now (order it against commits by calling this between
-   * them), and the worker reads it in slices while the requests queued after it run. Its deadline
-   * is SNAPSHOT_READ_DEADLINE_MS, not the control deadline.
+   * them), and the worker reads it in slices while the requests queued after it run. It has no
+   * total deadline: the worker is restarted when no slice of it finishes within the stall window
+   * (`snapshotReadStallMs`), and the read, retried once on the new worker, then fails with
+   * Unavailable naming the window.
    */
   snapshotRows(version: number): Promise<SnapshotRows | null> {
     return this.#enqueuePipelined(() => this.#control({ id: 0, op: "snapshotRows", version }, true));
@@ -676,7 +692,9 @@ export class ExecutionService {
 
   /** The watchdog budget of a request that runs no contract code. */
   #controlBudget(op: Request["op"]): WatchBudget {
-    return { totalMs: op === "snapshotRows" ? SNAPSHOT_READ_DEADLINE_MS : this.#controlMs, stallMs: null };
+    return op === "snapshotRows"
+      ? { totalMs: null, stallMs: null, readStallMs: this.#snapshotStallMs }
+      : { totalMs: this.#controlMs, stallMs: null };
   }
 
   /**
@@ -1056,6 +1074,7 @@ function codeCount(call: ExecCall): number {
 }
 
 function describeKill(reason: KillReason, budget: WatchBudget, wallClockMs: number, slackMs: number): string {
+  if (reason === "readStalled") return `made no progress in a snapshot read for ${budget.readStallMs} ms`;
   return reason === "deadline"
     ? `exceeded the request deadline of ${budget.totalMs} ms`
     : `ran longer than ${budget.stallMs} ms (wall clock ${wallClockMs} ms + watchdog slack ${slackMs} ms)`;
