@@ -391,6 +391,8 @@ export class TreatyNode {
         });
       },
     });
+    // A restarted worker may load what failed on the last one: retry now, not after the backoff.
+    init.execution.onRestart(() => this.loadRetries.retryNow("the execution worker restarted"));
     this.#reactions = new GovReactions({
       retries: this.loadRetries,
       gov: this.gov,

@@ -165,6 +165,7 @@ interface Generation {
 export class ExecutionService {
   readonly #options: ExecutionServiceOptions;
   #ledgerCorrupt: ((err: TreatyError) => void) | undefined;
+  #restarted: (() => void) | undefined;
   readonly #log: Logger;
   readonly #slackMs: number;
   readonly #controlMs: number;
@@ -859,6 +860,15 @@ export class ExecutionService {
   }
 
   /**
+   * `handler` is called each time a restarted worker is ready (it has reloaded the contracts and
+   * replayed the journal), before the requests waiting for it are sent; the node retries its
+   * failed governance loads then (node/gov/load-retry.ts). It must not throw.
+   */
+  onRestart(handler: () => void): void {
+    this.#restarted = handler;
+  }
+
+  /**
    * Replaces the worker `lost` (null: the service has none) unless that was done already: every
    * request in flight on a lost worker fails with WorkerLost and recovers here, so one boot
    * serves them all, and requests wait for it before they are sent.
@@ -906,6 +916,7 @@ export class ExecutionService {
               appliedVersion: this.#applied,
             });
           }
+          this.#restarted?.();
         }
         return;
       } catch (err) {

@@ -15,6 +15,10 @@
  * this fixes. A failure of another version (a new deploy) starts over at attempt 1; a success,
  * or the load no longer being wanted (the contract removed), ends the retries of that key.
  *
+ * When the execution worker restarts (`retryNow`: a likely cause of the failure, now gone), every
+ * retry waiting for its timer runs at once instead of up to `maxMs` later; a retry that fails
+ * again goes on with the next delay of its backoff.
+ *
  * A retry is a new load of what governance committed *now* (`run(key)`, which the node queues
  * behind its other governance reactions so loads never overlap): it does not hold the node's
  * commit point (`TreatyNode.committedSeqno`), which the failed load already released. Every
@@ -141,6 +145,25 @@ export class LoadRetries {
       }, retryInMs);
     }
     return { attempt, retryInMs };
+  }
+
+  /**
+   * Runs now every retry that waits for its timer (one whose run is already under way is left to
+   * it), logged (`info`, with `why` and the keys); nothing once stopped. The node calls it when its
+   * execution worker restarts.
+   */
+  retryNow(why: string): void {
+    if (this.#stopped) return;
+    const due: string[] = [];
+    for (const [key, failing] of this.#failing) {
+      if (failing.timer === undefined) continue;
+      this.#timers.clear(failing.timer);
+      failing.timer = undefined;
+      due.push(key);
+    }
+    if (due.length === 0) return;
+    this.#options.logger.info("retrying failed loads now", { why, loads: due });
+    for (const key of due) this.#options.run(key);
   }
 
   /** The load of `key` succeeded: its retries end (logged when it had failed). */

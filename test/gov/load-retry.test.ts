@@ -1,12 +1,16 @@
 /**
  * LoadRetries (node/gov/load-retry.ts) on a fake clock: a failed governance load is retried with
  * exponential backoff up to a cap, a deterministic failure never turns into a busy loop, a new
- * version starts over, and success, removal or stop end the retries.
+ * version starts over, success, removal or stop end the retries, and an execution worker restart
+ * runs the waiting retries at once. Then the node's wiring: its worker's restart runs them.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ExecutionService } from "../../node/execution/service.js";
 import { contractLoadKey, LoadRetries, type RetryTimers } from "../../node/gov/load-retry.js";
 import { createLogger } from "../../node/log.js";
+import { startTestNode, type TestNode } from "../support/node.js";
+import { until } from "../support/poll.js";
 
 /** Timers on a fake clock: `advance(ms)` fires what falls due, in order. */
 function fakeTimers() {
@@ -153,6 +157,47 @@ describe("governance load retries", () => {
     assert.equal(t.runs.length, 2);
   });
 
+  it("a worker restart runs the waiting retries at once; one that fails again goes on with its backoff", () => {
+    const t = setup();
+    const alpha = contractLoadKey("alpha");
+    const versions: Record<string, string> = { [alpha]: "digest-1", limits: "{}" };
+    t.setOnRun((k) => t.retries.failed(k, versions[k]!, new Error("refused")));
+    t.retries.failed(alpha, "digest-1", new Error("refused"));
+    t.retries.failed("limits", "{}", new Error("refused"));
+    // Both keep failing until their retries wait 256 s.
+    t.clock.advance(1_000 + 2_000 + 4_000 + 8_000 + 16_000 + 32_000 + 64_000 + 128_000);
+    assert.equal(t.retries.attempts(alpha), 9);
+    const before = t.runs.length;
+    t.clock.advance(10_000);
+    assert.equal(t.runs.length, before, "nothing due for a while: the next alpha retry is 256 s away");
+
+    t.retries.retryNow("the execution worker restarted");
+    const now = t.runs.slice(before);
+    assert.deepEqual(now.map((r) => r.key).sort(), [alpha, "limits"]);
+    assert.ok(
+      now.every((r) => r.at === t.clock.now),
+      "at once, not after the timers",
+    );
+    assert.equal(t.clock.pending, 2, "each failed again: one timer each, never more");
+    assert.equal(t.retries.attempts(alpha), 10, "the backoff goes on from where it was");
+    const logged = t.lines.find((line) => line.msg === "retrying failed loads now")!;
+    assert.equal(logged.level, "info");
+    assert.equal(logged.why, "the execution worker restarted");
+    assert.deepEqual([...(logged.loads as string[])].sort(), [alpha, "limits"]);
+
+    // A retry already on its way (its timer fired, its run not yet answered) is not run twice.
+    t.setOnRun(() => {});
+    t.clock.advance(300_000);
+    const pendingRuns = t.runs.length;
+    t.retries.retryNow("the execution worker restarted");
+    assert.equal(t.runs.length, pendingRuns);
+    // Stopped: nothing runs.
+    t.retries.failed("constitution", "c", new Error("x"));
+    t.retries.stop();
+    t.retries.retryNow("the execution worker restarted");
+    assert.equal(t.runs.length, pendingRuns);
+  });
+
   it("refuses delays that would spin or never grow", () => {
     const logger = createLogger({ write: () => {} });
     for (const delays of [
@@ -161,6 +206,34 @@ describe("governance load retries", () => {
       { baseMs: 1.5, maxMs: 10 },
     ]) {
       assert.throws(() => new LoadRetries({ logger, run: () => {}, delays }), RangeError);
+    }
+  });
+});
+
+describe("a node's execution worker restart runs its waiting load retries", () => {
+  it("a load retry 5 minutes away runs as soon as the worker restarts", async () => {
+    // The node registers its handler when it is built; keep it to play the worker's restart.
+    let restarted: (() => void) | undefined;
+    const onRestart = ExecutionService.prototype.onRestart;
+    ExecutionService.prototype.onRestart = function (this: ExecutionService, handler: () => void) {
+      restarted = handler;
+      onRestart.call(this, handler);
+    };
+    let net: TestNode | undefined;
+    try {
+      net = await startTestNode();
+      const retries = net.node.loadRetries;
+      // The limits load failed ten times: its next retry is maxMs (5 minutes) away.
+      for (let i = 0; i < 10; i++) retries.failed("limits", "{}", new Error("test: worker lost"));
+      assert.equal(retries.attempts("limits"), 10);
+      assert.ok(restarted !== undefined, "the node registers a restart handler");
+      restarted();
+      // The retry loads the committed limits (this worker is fine) and ends the retries.
+      await until("the limits retry", () => retries.attempts("limits") === 0);
+      assert.equal(retries.stats().failing, 0);
+    } finally {
+      ExecutionService.prototype.onRestart = onRestart;
+      await net?.dispose();
     }
   });
 });
