@@ -9,56 +9,28 @@
  * Ready's commit once its entries are durable, node/replica.ts).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { TreatyNode } from "../../node/service.js";
-import { pinnedFetch } from "../../node/tls/client.js";
-import { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { holdDurable, memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
+import { holdDurable, logNetwork, until } from "../support/memory-nodes.js";
 
-const member = generateKeyPair("ed25519");
-const user = generateKeyPair("ed25519");
-const nodes = memoryNodes({
-  dir: () => dir,
-  config: (index, dir) => ({
-    identityFile: join(dir, `node${index}.identity.json`),
-    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
-  }),
-});
-const { stopAll } = nodes;
-let dir: string;
+const net = logNetwork("treaty-committed-folded-");
+const { member, user } = net;
 
 const seqnoOf = (txid: string) => Number(txid.split(".")[1]);
 
 describe("Committed is what the node has folded", () => {
   let leader: TreatyNode;
   let follower: TreatyNode;
-  const clientOf = (node: TreatyNode, key = member) =>
-    new Client({
-      nodes: [node.url],
-      serviceKey: node.serviceKey,
-      key,
-      fetch: pinnedFetch(node.serviceCertificate),
-    });
+  const clientOf = (node: TreatyNode, key = member) => net.client(node, key);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "treaty-committed-folded-"));
-    ({
-      leader,
-      followers: [follower],
-    } = await startLogNetwork(nodes, member, user));
+    [leader, follower] = await net.start();
   });
-
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => net.stop());
 
   it("a follower whose core learned a commit it has not folded answers Pending, then Committed once folded", async () => {
     const held = holdDurable(follower);

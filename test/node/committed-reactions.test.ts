@@ -15,33 +15,20 @@
  * (`loadRetryDelays`; a node's default is 1 s to 5 min, node/gov/load-retry.ts).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { TreatyNode } from "../../node/service.js";
-import { pinnedFetch } from "../../node/tls/client.js";
 import { readContractFolder } from "../../node/gov/contract-folder.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
-import { Client } from "../../sdk/client.js";
 import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { actions, type GovAction, Governance } from "../../sdk/governance.js";
-import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, startLogNetwork } from "../support/memory-nodes.js";
+import { logNetwork } from "../support/memory-nodes.js";
 import { until } from "../support/poll.js";
 
-const member = generateKeyPair("ed25519");
-const user = generateKeyPair("ed25519");
-const nodes = memoryNodes({
-  dir: () => dir,
-  config: (index, dir) => ({
-    identityFile: join(dir, `node${index}.identity.json`),
-    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
-  }),
+const net = logNetwork("treaty-committed-reactions-", {
   runtime: { loadRetryDelays: { baseMs: 20, maxMs: 200 } },
 });
-const { stopAll } = nodes;
-let dir: string;
+const { member, user } = net;
 
 const seqnoOf = (txid: string) => Number(txid.split(".")[1]);
 
@@ -177,13 +164,7 @@ function breakWorker(node: TreatyNode, method: Held, name: string | undefined, e
 describe("Committed includes the governance reactions (contract loads, limits, constitution)", () => {
   let leader: TreatyNode;
   let follower: TreatyNode;
-  const clientOf = (node: TreatyNode, key = member) =>
-    new Client({
-      nodes: [node.url],
-      serviceKey: node.serviceKey,
-      key,
-      fetch: pinnedFetch(node.serviceCertificate),
-    });
+  const clientOf = (node: TreatyNode, key = member) => net.client(node, key);
 
   /** Proposes `action` on the leader and votes it through: the deciding ballot's txid. */
   async function decide(action: GovAction): Promise<string> {
@@ -252,17 +233,9 @@ describe("Committed includes the governance reactions (contract loads, limits, c
   }
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "treaty-committed-reactions-"));
-    ({
-      leader,
-      followers: [follower],
-    } = await startLogNetwork(nodes, member, user));
+    [leader, follower] = await net.start();
   });
-
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => net.stop());
 
   it("the leader: an install is Committed once the contract is loaded, and the call after it runs", async () => {
     await committedServes(leader, "alpha", actions.deployContract("alpha", versioned("alpha-1")), "alpha-1");

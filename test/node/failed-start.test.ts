@@ -11,11 +11,11 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { startTestNode, type TestNode } from "../support/node.js";
+import { copyOfTestNode, startTestNode, type TestNode } from "../support/node.js";
 
 const CHILD = fileURLToPath(new URL("./failed-start-child.js", import.meta.url));
 /** How long a child may take to start, fail and exit before it counts as hung. */
@@ -86,21 +86,7 @@ describe("a node start that fails leaves no thread or handle running", () => {
   });
 
   /** A copy of the stopped node's data folder, and a config file that starts a node on it. */
-  function copyOf(name: string): { dataDir: string; configPath: string } {
-    const dataDir = join(net.dir, name);
-    cpSync(net.dataDir, dataDir, { recursive: true });
-    const configPath = join(net.dir, `${name}.json`);
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        dataDir,
-        sealing: { provider: "virtual", keyFile: join(net.dir, "sealing.key") },
-        http: { host: "127.0.0.1", port: 0, tls: false },
-        logLevel: "error",
-      }),
-    );
-    return { dataDir, configPath };
-  }
+  const copyOf = (name: string) => copyOfTestNode(net, name);
 
   function assertFailedAndExited(result: ChildResult, code: string, message: RegExp): void {
     assert.equal(result.outcome?.started, undefined, "the start was expected to fail");

@@ -14,17 +14,11 @@
  * exactly when the test says.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import type { TreatyNode } from "../../node/service.js";
 import { decodeFrame, FrameKind } from "../../node/transport/frame.js";
-import { pinnedFetch } from "../../node/tls/client.js";
-import { Client } from "../../sdk/client.js";
-import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
+import { logNetwork, until } from "../support/memory-nodes.js";
 import {
   answerCode,
   captureTransports,
@@ -34,45 +28,26 @@ import {
   signedWrite,
 } from "./forward-harness.js";
 
-const member = generateKeyPair("ed25519");
-const user = generateKeyPair("ed25519");
-const nodes = memoryNodes({
-  dir: () => dir,
-  config: (index, dir) => ({
-    identityFile: join(dir, `node${index}.identity.json`),
-    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
-    // No node campaigns on its own while the test holds the new leader's appends back.
-    consensus: { electionTimeoutMs: { min: 5_000, max: 6_000 } },
-  }),
+const net = logNetwork("treaty-forward-election-", {
+  // No node campaigns on its own while the test holds the new leader's appends back.
+  config: () => ({ consensus: { electionTimeoutMs: { min: 5_000, max: 6_000 } } }),
 });
-let dir: string;
-const { network, stopAll } = nodes;
+const { user } = net;
+const { network } = net.nodes;
 
 describe("a forward right after an election", () => {
   let oldLeader: TreatyNode;
   let forwarder: TreatyNode;
   let successor: TreatyNode;
   const transportsOf = captureTransports(network);
-  const clientOf = (node: TreatyNode) =>
-    new Client({
-      nodes: [node.url],
-      serviceKey: node.serviceKey,
-      key: user,
-      fetch: pinnedFetch(node.serviceCertificate),
-    });
+  const clientOf = (node: TreatyNode) => net.client(node);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "treaty-forward-election-"));
-    ({
-      leader: oldLeader,
-      followers: [forwarder, successor],
-    } = await startLogNetwork(nodes, member, user));
+    [oldLeader, forwarder, successor] = await net.start();
   });
-
-  after(async () => {
+  after(() => {
     network.setDropFilter(undefined);
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
+    return net.stop();
   });
 
   it("is held until the new leader's first commit in its view, not the bound", async () => {

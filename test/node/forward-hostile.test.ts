@@ -15,10 +15,7 @@
  * Deterministic: no assertion depends on timing (waits are failure bounds only).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { get as httpsGet } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FORWARD_BATCH_MAX_ITEMS } from "../../node/forward-batch.js";
 import type { TreatyNode } from "../../node/service.js";
@@ -30,12 +27,10 @@ import {
   MAX_MESSAGE_BYTES,
   nodeSubject,
 } from "../../node/transport/frame.js";
-import { pinnedFetch } from "../../node/tls/client.js";
 import { MemoryTransport } from "../../node/transport/memory.js";
-import { Client } from "../../sdk/client.js";
 import { encode } from "../../sdk/codec.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { holdDurable, memoryNodes, startLogNetwork, until } from "../support/memory-nodes.js";
+import { holdDurable, logNetwork, until } from "../support/memory-nodes.js";
 import {
   answerCode,
   captureTransports,
@@ -47,18 +42,10 @@ import {
   signedWrite,
 } from "./forward-harness.js";
 
-const member = generateKeyPair("ed25519");
-const user = generateKeyPair("ed25519");
-const nodes = memoryNodes({
-  dir: () => dir,
-  config: (index, dir) => ({
-    identityFile: join(dir, `node${index}.identity.json`),
-    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
-  }),
-});
-const { network, stopAll } = nodes;
+const net = logNetwork("treaty-forward-hostile-");
+const { user } = net;
+const { network } = net.nodes;
 const transports = captureTransports(network);
-let dir: string;
 let written = 0;
 
 describe("hostile forwarded requests", () => {
@@ -75,26 +62,12 @@ describe("hostile forwarded requests", () => {
     const { committed: _, ...honest } = request;
     return answerCode(await send(honest));
   };
-  const clientOf = (node: TreatyNode) =>
-    new Client({
-      nodes: [node.url],
-      serviceKey: node.serviceKey,
-      key: user,
-      fetch: pinnedFetch(node.serviceCertificate),
-    });
+  const clientOf = (node: TreatyNode) => net.client(node);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "treaty-forward-hostile-"));
-    ({
-      leader: leader,
-      followers: [follower, other],
-    } = await startLogNetwork(nodes, member, user));
+    [leader, follower, other] = await net.start();
   });
-
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => net.stop());
 
   it("the harness: a forward from the follower's own transport is served as the follower's", async () => {
     const request = write(follower.committedSeqno);
@@ -368,13 +341,7 @@ describe("hostile forwarded requests", () => {
     transports
       .get(leader.identity.id)!
       .onRequest(async () => encode({ status, body: { fake: true }, headers: {} }));
-    const client = new Client({
-      nodes: [follower.url],
-      serviceKey: follower.serviceKey,
-      key: user,
-      fetch: pinnedFetch(follower.serviceCertificate),
-      retries: 1,
-    });
+    const client = net.client(follower, user, { retries: 1 });
     for (const bad of [99_999, 0, -1, 1.5, Number.NaN, "200", null]) {
       status = bad;
       const answer = await outcome(client.call("log", "writePublic", { id: ++written, msg: "x" }));
@@ -399,17 +366,9 @@ describe("forwards from outside the service (the transport authenticates every f
 
   before(async () => {
     // The network of the describe above is stopped; this one is new (same memory network).
-    dir = mkdtempSync(join(tmpdir(), "treaty-forward-outside-"));
-    ({
-      leader,
-      followers: [follower],
-    } = await startLogNetwork(nodes, member, user));
+    [leader, follower] = await net.start();
   });
-
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => net.stop());
 
   it("a node the leader does not trust: dropped as unknownSender, never served", async () => {
     const stranger = generateKeyPair("ed25519");

@@ -12,14 +12,14 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { cpSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { EXIT_STATE_DAMAGED } from "../../node/main.js";
 import { Client } from "../../sdk/client.js";
 import { lmdbPages } from "../support/lmdb-pages.js";
-import { startTestNode, type TestNode } from "../support/node.js";
+import { copyOfTestNode, startTestNode, type TestNode } from "../support/node.js";
 import { until } from "../support/poll.js";
 
 const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
@@ -54,8 +54,7 @@ describe("KV damage met while serving: LedgerCorrupt, and the node fail-stops", 
   });
 
   it("the read that meets the damaged page fails LedgerCorrupt naming the file; the node logs it and exits 74", async () => {
-    const dataDir = join(net.dir, "damaged");
-    cpSync(net.dataDir, dataDir, { recursive: true });
+    const { dataDir, configPath } = copyOfTestNode(net, "damaged", "info");
     const file = join(dataDir, "kv", "data.mdb");
     const pages = lmdbPages(file);
     const messageLeaves = pages.leaves(pages.namedRoot("kv.state")).filter((leaf) => {
@@ -70,16 +69,6 @@ describe("KV damage met while serving: LedgerCorrupt, and the node fail-stops", 
     pages.data.fill(0, leaf * pages.pageSize, (leaf + 1) * pages.pageSize);
     writeFileSync(file, pages.data);
 
-    const configPath = join(net.dir, "damaged.json");
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        dataDir,
-        sealing: { provider: "virtual", keyFile: join(net.dir, "sealing.key") },
-        http: { host: "127.0.0.1", port: 0, tls: false },
-        logLevel: "info",
-      }),
-    );
     const started = spawn(process.execPath, [CLI, "node", "start", "--config", configPath], {
       stdio: ["ignore", "ignore", "pipe"],
     });

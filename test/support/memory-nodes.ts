@@ -11,17 +11,30 @@
  * @example
  *   const { running, start, startNetwork, stopAll } = memoryNodes({ dir: () => dir });
  *   const { founder } = await startNetwork({ genesis: { ... } }); // three nodes, all voting
+ *
+ * `logNetwork` wraps the common case (three nodes with file identities serving `log`) with its
+ * own temp dir, keys, start and stop:
+ * @example
+ *   const net = logNetwork("treaty-my-test-");
+ *   before(async () => {
+ *     [leader, follower] = await net.start();
+ *   });
+ *   after(() => net.stop());
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseConfig } from "../../node/config.js";
 import { testSnapshots } from "./snapshot-schedule.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { type NodeRuntime, TreatyNode } from "../../node/service.js";
+import { pinnedFetch } from "../../node/tls/client.js";
 import { MemoryNetwork } from "../../node/transport/memory.js";
 import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import { toHex } from "../../sdk/bytes.js";
-import type { KeyPair } from "../../sdk/keys.js";
+import { Client, type ClientOptions } from "../../sdk/client.js";
+import { generateKeyPair, type KeyPair } from "../../sdk/keys.js";
 import { until } from "./poll.js";
 
 export interface MemoryNodesOptions {
@@ -129,6 +142,89 @@ export async function startLogNetwork(
   const followers = [...nodes.running].filter((n) => n !== leader) as [TreatyNode, TreatyNode];
   await until("every node to load log", () => followers.every((n) => n.manifests.has("log")));
   return { leader, followers };
+}
+
+/**
+ * Config fields giving node `index` an identity file and a virtual sealing key file in `dir`
+ * (`node<index>.identity.json`, `node<index>.sealing.key`): what keeps a node's identity across
+ * restarts and the tests of identities and sealing at rest need.
+ */
+export function fileIdentity(index: number, dir: string): Record<string, unknown> {
+  return {
+    identityFile: join(dir, `node${index}.identity.json`),
+    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
+  };
+}
+
+/** Options of `logNetwork`: what a test changes from its defaults. */
+export interface LogNetworkOptions {
+  /** Config fields of node `index` over fileIdentity's (e.g. `consensus` timeouts). */
+  readonly config?: (index: number, dir: string) => Record<string, unknown>;
+  /** Runtime fields over the real runtime's (see MemoryNodesOptions). */
+  readonly runtime?: MemoryNodesOptions["runtime"];
+}
+
+/** See `logNetwork`. */
+export interface LogNetwork {
+  /** The nodes (its `network` is the shared memory transport; `stopAll` stops them). */
+  readonly nodes: MemoryNodes;
+  /** The service's one member and one user. */
+  readonly member: KeyPair;
+  readonly user: KeyPair;
+  /** The temp dir of the network started last (throws before `start`). */
+  readonly dir: string;
+  /**
+   * Makes a temp dir and starts the network in it (startLogNetwork); resolves with the leader,
+   * then the two followers. A `describe` calls it in `before`, and `stop` in `after`; a later
+   * `describe` may start a new network on the same memory transport once the first stopped.
+   */
+  start(): Promise<[leader: TreatyNode, follower: TreatyNode, other: TreatyNode]>;
+  /** Stops every running node and deletes the temp dir. */
+  stop(): Promise<void>;
+  /** A client of `node` signing with `key` (default: the user), pinned to the node's certificate. */
+  client(node: TreatyNode, key?: KeyPair, options?: Partial<ClientOptions>): Client;
+}
+
+/**
+ * The open 3-node `log` network of startLogNetwork with what most memory-network tests set up
+ * around it: fresh member and user keys, file identities (fileIdentity) and a temp dir named
+ * `<prefix>…` per start, deleted by `stop`.
+ */
+export function logNetwork(prefix: string, options: LogNetworkOptions = {}): LogNetwork {
+  let dir: string | undefined;
+  const nodes = memoryNodes({
+    dir: () => dir!,
+    config: (index, dir) => ({ ...fileIdentity(index, dir), ...options.config?.(index, dir) }),
+    ...(options.runtime !== undefined && { runtime: options.runtime }),
+  });
+  const member = generateKeyPair("ed25519");
+  const user = generateKeyPair("ed25519");
+  return {
+    nodes,
+    member,
+    user,
+    get dir() {
+      if (dir === undefined) throw new Error("logNetwork: not started");
+      return dir;
+    },
+    async start() {
+      dir = mkdtempSync(join(tmpdir(), prefix));
+      const { leader, followers } = await startLogNetwork(nodes, member, user);
+      return [leader, ...followers];
+    },
+    async stop() {
+      await nodes.stopAll();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
+    client: (node, key = user, clientOptions = {}) =>
+      new Client({
+        nodes: [node.url],
+        serviceKey: node.serviceKey,
+        key,
+        fetch: pinnedFetch(node.serviceCertificate),
+        ...clientOptions,
+      }),
+  };
 }
 
 /**

@@ -16,7 +16,7 @@
  *     await net.dispose();
  *   }
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { toHex } from "../../sdk/bytes.js";
@@ -141,7 +141,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   const configValue = (port: number) => ({
     dataDir: join(dir, "data"),
-    sealing: { provider: "virtual", keyFile: join(dir, "sealing.key") },
+    sealing: sealingOf(dir),
     http: {
       host: "127.0.0.1",
       port,
@@ -254,6 +254,37 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       }
     },
   };
+}
+
+/** The sealing section of a test node in temp dir `dir` (its key file is `<dir>/sealing.key`). */
+function sealingOf(dir: string) {
+  return { provider: "virtual", keyFile: join(dir, "sealing.key") };
+}
+
+/**
+ * Copies the data folder of `net` (stopped, so the copy is consistent) to `<net.dir>/<name>` and
+ * writes `<net.dir>/<name>.json`, a config that starts a node on the copy (no genesis: it
+ * restarts the service, with `net`'s sealing key), plain HTTP on an ephemeral loopback port and
+ * `logLevel`. For tests that spoil the copy, then start a node on it in a child process.
+ */
+export function copyOfTestNode(
+  net: TestNode,
+  name: string,
+  logLevel = "error",
+): { dataDir: string; configPath: string } {
+  const dataDir = join(net.dir, name);
+  cpSync(net.dataDir, dataDir, { recursive: true });
+  const configPath = join(net.dir, `${name}.json`);
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      dataDir,
+      sealing: sealingOf(net.dir),
+      http: { host: "127.0.0.1", port: 0, tls: false },
+      logLevel,
+    }),
+  );
+  return { dataDir, configPath };
 }
 
 /**
