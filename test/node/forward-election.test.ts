@@ -9,9 +9,10 @@
  * replication round, not the 2 s bound.
  *
  * Deterministic: the election is started by handing the successor the `timeoutNow` a retiring
- * leader sends (no node campaigns on its own: long election timeouts), and its appends are held
- * back by the memory network until the test lets them go, so its first commit in its view comes
- * exactly when the test says.
+ * leader sends (no node campaigns on its own: long election timeouts; the founder's first
+ * election is held at once, memory-nodes.ts campaignNow), and its appends are held back by the
+ * memory network until the test lets them go, so its first commit in its view comes exactly when
+ * the test says.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -29,8 +30,10 @@ import {
 } from "./forward-harness.js";
 
 const net = logNetwork("treaty-forward-election-", {
-  // No node campaigns on its own while the test holds the new leader's appends back.
+  // No node campaigns on its own while the test holds the new leader's appends back; the
+  // founder holds its first election at once instead of after that long timeout.
   config: () => ({ consensus: { electionTimeoutMs: { min: 5_000, max: 6_000 } } }),
+  campaignAtOnce: true,
 });
 const { user } = net;
 const { network } = net.nodes;
