@@ -10,7 +10,7 @@ import { utf8 } from "../../sdk/bytes.js";
 import { INTERNAL, readTableValue } from "../../node/gov/tables.js";
 import { ExecutionEngine } from "../../node/execution/engine.js";
 import { nonceKey } from "../../node/execution/nonces.js";
-import { PROGRESS_RUNNING, PROGRESS_STARTED } from "../../node/execution/protocol.js";
+import { PROGRESS_RUNNING, PROGRESS_SLOTS, PROGRESS_STARTED } from "../../node/execution/protocol.js";
 import {
   call,
   codeOf,
@@ -124,7 +124,7 @@ describe("ExecutionEngine batches", () => {
   });
 
   test("the progress slots are reset after every call", () => {
-    const progress = new Int32Array(new SharedArrayBuffer(8));
+    const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
     return (async () => {
       const tracked = await ExecutionEngine.open({ kvPath: null, limits: TEST_LIMITS, progress });
       try {
