@@ -15,15 +15,12 @@ import { pinnedFetch } from "../../node/tls/client.js";
 import { Client } from "../../sdk/client.js";
 import { actions, Governance } from "../../sdk/governance.js";
 import { generateKeyPair } from "../../sdk/keys.js";
-import { memoryNodes, until } from "../support/memory-nodes.js";
+import { fileIdentity, memoryNodes, until } from "../support/memory-nodes.js";
 
 const member = generateKeyPair("ed25519");
 const { running, startNetwork, stopAll } = memoryNodes({
   dir: () => dir,
-  config: (index, dir) => ({
-    identityFile: join(dir, `node${index}.identity.json`),
-    sealing: { provider: "virtual", keyFile: join(dir, `node${index}.sealing.key`) },
-  }),
+  config: fileIdentity,
 });
 let dir: string;
 
