@@ -753,7 +753,11 @@ export class ConsensusNode {
     this.electionElapsed++;
     // Non-members never campaign; their count keeps growing, so they never hold a lease either.
     // Nor does a node installing a snapshot: its log is behind a committed entry.
-    if (this.electionElapsed < this.randomizedTimeout || !this.isMember() || this.installing !== null) return;
+    if (!this.isMember() || this.installing !== null) return;
+    // The only voter has no one to hear from or wait for: it campaigns on its first tick instead
+    // of after an election timeout (a founder, a one-node network: 0.5-0.75 s sooner by default).
+    // Timing is never what makes an election safe, so this changes only when it happens.
+    if (this.electionElapsed < this.randomizedTimeout && !this.isSoleVoter()) return;
     if (this.role !== "Follower") this.failedRounds++;
     this.campaign(this.limits.preVote, false);
   }
@@ -1438,6 +1442,11 @@ export class ConsensusNode {
 
   private isMember(): boolean {
     return this.log.latestConfig()?.nodes.includes(this.id) === true;
+  }
+
+  private isSoleVoter(): boolean {
+    const nodes = this.log.latestConfig()?.nodes;
+    return nodes !== undefined && nodes.length === 1 && nodes[0] === this.id;
   }
 
   /** Members of any configuration from the committed one on, and learners: the nodes we talk to. */

@@ -97,6 +97,16 @@ test("a single node elects itself and commits only what its disk acknowledged", 
   );
 });
 
+test("the only voter campaigns on its first tick; a voter among others waits out its timeout", () => {
+  const solo = new TestCluster(["solo"]);
+  solo.core("solo").tick();
+  solo.process();
+  assert.equal(solo.core("solo").status().role, "Leader", "nobody to wait for");
+  const three = new TestCluster(["a", "b", "c"]);
+  for (let i = 1; i < (TEST_LIMITS.electionTimeoutTicks?.min ?? 0); i++) three.core("a").tick();
+  assert.equal(three.core("a").status().role, "Follower", "below its election timeout");
+});
+
 test("a leader counts its own copy only once its disk acknowledged it", () => {
   const cluster = new TestCluster(["a", "b", "c"]);
   cluster.electAndSign("a");

@@ -9,8 +9,8 @@
  * replication round, not the 2 s bound.
  *
  * Deterministic: the election is started by handing the successor the `timeoutNow` a retiring
- * leader sends (no node campaigns on its own: long election timeouts; the founder's first
- * election is held at once, memory-nodes.ts campaignNow), and its appends are held back by the
+ * leader sends (no node campaigns on its own: long election timeouts; the founder, alone in its
+ * configuration, campaigns on its first tick), and its appends are held back by the
  * memory network until the test lets them go, so its first commit in its view comes exactly when
  * the test says.
  */
@@ -30,10 +30,9 @@ import {
 } from "./forward-harness.js";
 
 const net = logNetwork("treaty-forward-election-", {
-  // No node campaigns on its own while the test holds the new leader's appends back; the
-  // founder holds its first election at once instead of after that long timeout.
+  // No node campaigns on its own while the test holds the new leader's appends back (the
+  // founder, alone in its configuration, campaigns on its first tick whatever the timeout).
   config: () => ({ consensus: { electionTimeoutMs: { min: 5_000, max: 6_000 } } }),
-  campaignAtOnce: true,
 });
 const { user } = net;
 const { network } = net.nodes;

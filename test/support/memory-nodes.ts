@@ -25,7 +25,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseConfig } from "../../node/config.js";
-import { DEFAULT_CONSENSUS_TIMING } from "../../node/consensus-timing.js";
 import { testSnapshots } from "./snapshot-schedule.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
@@ -53,11 +52,6 @@ export interface NetworkOptions {
   readonly count?: number;
   /** Contracts the founder must have loaded before the others join. */
   readonly contracts?: readonly string[];
-  /**
-   * The founder campaigns as soon as it started (campaignNow) instead of after its election
-   * timeout: for networks with long election timeouts.
-   */
-  readonly campaignAtOnce?: boolean;
 }
 
 export interface MemoryNodes {
@@ -107,9 +101,8 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
       running.add(node);
       return node;
     },
-    async startNetwork(founderFields, { count = 3, contracts = [], campaignAtOnce = false } = {}) {
+    async startNetwork(founderFields, { count = 3, contracts = [] } = {}) {
       const founder = await nodes.start(0, founderFields);
-      if (campaignAtOnce) campaignNow(founder);
       await until(
         `the founder to lead${contracts.length > 0 ? ` and load ${contracts.join(", ")}` : ""}`,
         () =>
@@ -130,35 +123,14 @@ export function memoryNodes(options: MemoryNodesOptions): MemoryNodes {
 }
 
 /**
- * Makes `node`, alone in its configuration (a founder just started), campaign now: ticks its
- * consensus core through one whole election timeout (the ticks its driver's timer counts over
- * `consensus.electionTimeoutMs.max`), then has its replica act on the outcome. Time in the core
- * is ticks, so this is the election the node would hold after its timeout, held now: a test
- * with long election timeouts does not wait for it. Throws when the node is not Leader then
- * (it was not alone in its configuration).
- */
-export function campaignNow(node: TreatyNode): void {
-  const { tickMs, electionTimeoutMs } = node.config.consensus ?? DEFAULT_CONSENSUS_TIMING;
-  const consensus = node.replica.consensus;
-  const ticks = Math.ceil(electionTimeoutMs.max / tickMs);
-  for (let i = 0; i < ticks && consensus.status().role === "Follower"; i++) consensus.tick();
-  node.replica.process();
-  // A lone voter wins its own pre-vote and vote within the tick that starts its campaign.
-  const { role } = consensus.status();
-  if (role !== "Leader")
-    throw new Error(`campaignNow: the node is ${role} after its election timeout, not Leader`);
-}
-
-/**
  * Starts an open 3-node network on `nodes` with one member, one user and the `log` example
  * contract (nodes trusted automatically); resolves once every node has loaded `log`, with the
- * leader and the two followers. `campaignAtOnce`: see NetworkOptions.
+ * leader and the two followers.
  */
 export async function startLogNetwork(
   nodes: MemoryNodes,
   member: KeyPair,
   user: KeyPair,
-  { campaignAtOnce = false }: Pick<NetworkOptions, "campaignAtOnce"> = {},
 ): Promise<{ leader: TreatyNode; followers: [TreatyNode, TreatyNode] }> {
   await nodes.startNetwork(
     {
@@ -170,7 +142,7 @@ export async function startLogNetwork(
         autoTrustNodes: true,
       },
     },
-    { contracts: ["log"], campaignAtOnce },
+    { contracts: ["log"] },
   );
   const leader = await until("a leader", () =>
     [...nodes.running].find((n) => n.replica.consensus.status().role === "Leader"),
@@ -198,8 +170,6 @@ export interface LogNetworkOptions {
   readonly config?: (index: number, dir: string) => Record<string, unknown>;
   /** Runtime fields over the real runtime's (see MemoryNodesOptions). */
   readonly runtime?: MemoryNodesOptions["runtime"];
-  /** See NetworkOptions. */
-  readonly campaignAtOnce?: boolean;
 }
 
 /** See `logNetwork`. */
@@ -247,9 +217,7 @@ export function logNetwork(prefix: string, options: LogNetworkOptions = {}): Log
     },
     async start() {
       dir = mkdtempSync(join(tmpdir(), prefix));
-      const { leader, followers } = await startLogNetwork(nodes, member, user, {
-        campaignAtOnce: options.campaignAtOnce ?? false,
-      });
+      const { leader, followers } = await startLogNetwork(nodes, member, user);
       return [leader, ...followers];
     },
     async stop() {
