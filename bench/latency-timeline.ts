@@ -10,7 +10,12 @@
  * of such event (process, thread, event), how many there were and the commit p50 / p90 of the
  * writes sent in the 15 ms before one (the writes in flight when it began), beside all writes.
  * Processes are named `leader` (the one with sequencer batches) and `node-<pid>`. `exec-commit`
- * events are left out: their time includes waiting for the KV's commit pacing.
+ * events are left out: their time includes waiting for the KV's commit pacing. (3) When the
+ * timelines hold a snapshot (`exec-snapshotRows`, `snapshot-body`, `snapshot-write-pending`
+ * events of any length, those less than 2 s apart being one snapshot), the commit p50 / p99 of
+ * the writes sent before its reads, while every node reads (the first read's start to the first
+ * read's end), from then to the end of the last pending file (bodies, files and the slower
+ * nodes' reads), and after; then the whole run's without the body-and-files windows.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +32,47 @@ interface TimelineEvent {
   readonly process: string;
   readonly kind: string;
   readonly ms: number;
+}
+
+/**
+ * One snapshot as the timelines show it: every node reading (from the first read's start to the
+ * first read's end), then bodies and files (to the end of the last pending file).
+ */
+interface SnapshotSpan {
+  readonly readsStart: number;
+  readonly readsEnd: number;
+  readonly end: number;
+}
+
+/** The timelines' snapshot events, those starting within 2 s of the previous one's end grouped. */
+function snapshotSpans(events: readonly TimelineEvent[]): SnapshotSpan[] {
+  const spans: { readsStart: number; readsEnd: number; start: number; end: number }[] = [];
+  const isRead = (e: TimelineEvent) => e.kind.endsWith("exec-snapshotRows");
+  const relevant = events.filter(
+    (e) => isRead(e) || e.kind.endsWith("snapshot-body") || e.kind.endsWith("snapshot-write-pending"),
+  );
+  for (const e of relevant) {
+    const current = spans.at(-1);
+    const span =
+      current !== undefined && e.epochMs <= current.end + 2000
+        ? current
+        : spans[
+            spans.push({ readsStart: Infinity, readsEnd: -Infinity, start: e.epochMs, end: e.epochMs }) - 1
+          ]!;
+    span.end = Math.max(span.end, e.epochMs + e.ms);
+    if (isRead(e)) {
+      span.readsStart = Math.min(span.readsStart, e.epochMs);
+      // The first read to end: from there on some node builds its body while others still read.
+      span.readsEnd =
+        span.readsEnd === -Infinity ? e.epochMs + e.ms : Math.min(span.readsEnd, e.epochMs + e.ms);
+    }
+  }
+  // A snapshot whose reads are not on the timelines: its first event stands for them.
+  return spans.map((s) =>
+    s.readsStart === Infinity
+      ? { readsStart: s.start, readsEnd: s.start, end: s.end }
+      : { readsStart: s.readsStart, readsEnd: s.readsEnd, end: s.end },
+  );
 }
 
 const { values: flags, positionals } = parseArgs({
@@ -107,7 +153,8 @@ const writes = readWrites(positionals[0]!);
 if (writes.length === 0) throw new Error(`${positionals[0]}: no writes`);
 const first = writes[0]!.sentEpochMs;
 const last = writes[writes.length - 1]!.sentEpochMs;
-const notable = readTimelines(positionals[1]!).filter(
+const timelines = readTimelines(positionals[1]!);
+const notable = timelines.filter(
   (e) =>
     e.ms >= MIN_MS && !e.kind.endsWith("exec-commit") && e.epochMs >= first - WINDOW_MS && e.epochMs <= last,
 );
@@ -157,3 +204,31 @@ for (const [key, list] of [...kinds].sort((a, b) => quantile(b[1], 0.5) - quanti
   process.stdout.write(
     `  ${key.padEnd(36)} ${String(counts.get(key)).padStart(5)}  ${fmt(quantile(list, 0.5))} / ${fmt(quantile(list, 0.9))}\n`,
   );
+
+const spans = snapshotSpans(timelines).filter((s) => s.end >= first && s.readsStart <= last);
+if (spans.length > 0) {
+  process.stdout.write(
+    "commit p50 / p99 around each snapshot (reads: exec-snapshotRows until the first ends; then bodies and pending files), ms from the run's start:\n",
+  );
+  const row = (label: string, from: number, to: number) => {
+    const list = sentBetween(writes, from, to).map((w) => w.commitMs);
+    const range = `+${Math.round(Math.max(from, first) - first)}..+${Math.round(Math.min(to, last + 1) - first)}`;
+    process.stdout.write(
+      `  ${label.padEnd(22)} ${range.padEnd(14)} ${String(list.length).padStart(5)} writes  ${fmt(quantile(list, 0.5))} / ${fmt(quantile(list, 0.99))}\n`,
+    );
+  };
+  let from = first;
+  for (const span of spans) {
+    row("before the reads", from, span.readsStart);
+    row("during the reads", span.readsStart, span.readsEnd);
+    row("bodies and files", span.readsEnd, span.end);
+    from = span.end;
+  }
+  row("after", from, last + 1);
+  const outside = writes
+    .filter((w) => !spans.some((s) => w.sentEpochMs >= s.readsEnd && w.sentEpochMs < s.end))
+    .map((w) => w.commitMs);
+  process.stdout.write(
+    `  ${"without bodies and files".padEnd(37)} ${String(outside.length).padStart(5)} writes  ${fmt(quantile(outside, 0.5))} / ${fmt(quantile(outside, 0.99))}\n`,
+  );
+}

@@ -66,6 +66,8 @@ export const DEFAULT_RESIDENT_LEVEL = 5;
 export class MerkleTree {
   readonly #hasher: MerkleHasher;
   readonly #resident: number;
+  /** 2^R, leaves per chunk. */
+  readonly #chunkLeaves: number;
   readonly #source: LeafHashSource | undefined;
   readonly #cacheSize: number;
   readonly #archive: MerkleNodeArchive | undefined;
@@ -101,6 +103,7 @@ export class MerkleTree {
     );
     this.#hasher = options.hasher;
     this.#resident = resident;
+    this.#chunkLeaves = pow2(resident);
     this.#source = options.leafSource;
     this.#cacheSize = Math.max(1, options.chunkCacheSize ?? 32);
     this.#archive = options.archive;
@@ -126,7 +129,7 @@ export class MerkleTree {
       level++;
       this.#store(level, index, parent);
     }
-    if (this.#resident > 0 && this.#size - this.#tailStart === 2 ** this.#resident) {
+    if (this.#resident > 0 && this.#size - this.#tailStart === this.#chunkLeaves) {
       // The chunk is complete: its root now lives at level R; drop its lower levels.
       this.#tailStart = this.#size;
       for (const level of this.#tail) level.reset(0);
@@ -139,10 +142,10 @@ export class MerkleTree {
     assert(size >= this.#base, "a tree started at a base is never truncated below it");
     if (size === this.#size) return;
     for (let level = this.#resident; level < this.#levels.length; level++) {
-      this.#levels[level]!.truncate(Math.floor(size / 2 ** level));
+      this.#levels[level]!.truncate(shiftDown(size, level));
     }
-    const chunkLeaves = 2 ** this.#resident;
-    const newTailStart = Math.floor(size / chunkLeaves) * chunkLeaves;
+    const chunkLeaves = this.#chunkLeaves;
+    const newTailStart = this.#chunkStart(size);
     for (const chunk of [...this.#chunks.keys()]) {
       if (chunk * chunkLeaves >= newTailStart) this.#chunks.delete(chunk);
     }
@@ -152,7 +155,7 @@ export class MerkleTree {
     }
     if (newTailStart === this.#tailStart) {
       for (let level = 0; level < this.#resident; level++) {
-        this.#tail[level]!.truncate(Math.floor(size / 2 ** level) - this.#tailStart / 2 ** level);
+        this.#tail[level]!.truncate(shiftDown(size, level) - shiftDown(this.#tailStart, level));
       }
       this.#size = size;
       return;
@@ -169,9 +172,10 @@ export class MerkleTree {
 
   /** Empties the tail to start at leaf `tailStart`, leaving room for what the base frontier knows. */
   #resetTail(tailStart: number): void {
+    assert(tailStart % this.#chunkLeaves === 0, "the tail starts at a whole chunk");
     this.#tailStart = tailStart;
     for (let level = 0; level < this.#resident; level++) {
-      const first = Math.max(0, Math.floor(this.#base / 2 ** level) - tailStart / 2 ** level);
+      const first = Math.max(0, shiftDown(this.#base, level) - shiftDown(tailStart, level));
       this.#tail[level]!.reset(first);
     }
   }
@@ -189,13 +193,9 @@ export class MerkleTree {
   frontier(size: number = this.#size): Uint8Array[] {
     this.#checkSize(size);
     const out: Uint8Array[] = [];
-    let start = 0;
-    for (let level = 52; level >= 0; level--) {
-      const width = 2 ** level;
-      if (size - start >= width) {
-        out.push(copy(this.#node(level, start / width)));
-        start += width;
-      }
+    for (let level = MAX_LEVEL; level >= 0; level--) {
+      const index = frontierIndex(size, level);
+      if (index >= 0) out.push(copy(this.#node(level, index)));
     }
     return out;
   }
@@ -211,13 +211,9 @@ export class MerkleTree {
     assert(this.#size === 0 && this.#base === 0, "startAt starts an empty tree");
     if (!Number.isSafeInteger(size) || size < 0) return false;
     const nodes: Array<[number, number]> = [];
-    let start = 0;
-    for (let level = 52; level >= 0; level--) {
-      const width = 2 ** level;
-      if (size - start >= width) {
-        nodes.push([level, start / width]);
-        start += width;
-      }
+    for (let level = MAX_LEVEL; level >= 0; level--) {
+      const index = frontierIndex(size, level);
+      if (index >= 0) nodes.push([level, index]);
     }
     if (
       frontier.length !== nodes.length ||
@@ -237,7 +233,7 @@ export class MerkleTree {
       })
     )
       this.#archive?.clear();
-    this.#resetTail(Math.floor(size / this.chunkLeaves) * this.chunkLeaves);
+    this.#resetTail(this.#chunkStart(size));
     return true;
   }
 
@@ -251,20 +247,16 @@ export class MerkleTree {
    */
   compact(size: number): number {
     this.#checkSize(size);
-    const point = Math.floor(size / this.chunkLeaves) * this.chunkLeaves;
+    const point = this.#chunkStart(size);
     if (point <= this.#base) return this.#base;
     const frontier = new Map<string, Uint8Array>();
-    let start = 0;
-    for (let level = 52; level >= 0; level--) {
-      const width = 2 ** level;
-      if (point - start >= width) {
-        frontier.set(`${level}:${start / width}`, copy(this.#node(level, start / width)));
-        start += width;
-      }
+    for (let level = MAX_LEVEL; level >= 0; level--) {
+      const index = frontierIndex(point, level);
+      if (index >= 0) frontier.set(`${level}:${index}`, copy(this.#node(level, index)));
     }
     for (let level = this.#resident; level < this.#levels.length; level++) {
       const nodes = this.#levels[level]!;
-      const end = Math.min(Math.floor(point / 2 ** level), nodes.length);
+      const end = Math.min(shiftDown(point, level), nodes.length);
       if (end <= nodes.first) continue;
       this.#archive?.put(level, nodes.first, nodes.span(nodes.first, end));
       nodes.dropBefore(end);
@@ -344,7 +336,12 @@ export class MerkleTree {
 
   /** Leaves per chunk (2^R). */
   get chunkLeaves(): number {
-    return 2 ** this.#resident;
+    return this.#chunkLeaves;
+  }
+
+  /** `leaf` rounded down to the start of its chunk. */
+  #chunkStart(leaf: number): number {
+    return shiftUp(shiftDown(leaf, this.#resident), this.#resident);
   }
 
   /**
@@ -370,18 +367,27 @@ export class MerkleTree {
     if (k === width) {
       // The RFC's recursion only ever asks for perfect subtrees at aligned positions.
       assert(start % width === 0, "perfect subtree must be aligned");
-      return this.#node(Math.log2(width), start / width);
+      return this.#node(log2Exact(width), start / width);
     }
     return this.#hasher.node(this.#range(start, start + k), this.#range(start + k, end));
   }
 
+  /**
+   * Node (level, index). Integer arithmetic only (`shiftDown`/`shiftUp`, below): this runs at
+   * every append, and an index computed as `x / 2 ** level` is a heap number in V8 even when
+   * whole, which deoptimizes the compiled code that saw small integers (at every snapshot point,
+   * through `frontier`, before session 16).
+   */
   #node(level: number, index: number): Uint8Array {
-    if ((index + 1) * 2 ** level <= this.#base) return this.#before(level, index);
+    // (index + 1)·2^level ≤ base  ⟺  index + 1 ≤ ⌊base / 2^level⌋ (integers).
+    if (index < shiftDown(this.#base, level)) return this.#before(level, index);
     if (level >= this.#resident) return this.#levels[level]!.get(index);
-    const firstLeaf = index * 2 ** level;
-    if (firstLeaf >= this.#tailStart) return this.#tail[level]!.get(index - this.#tailStart / 2 ** level);
-    const chunk = Math.floor(firstLeaf / 2 ** this.#resident);
-    return this.#chunk(chunk)[level]!.get(index - chunk * 2 ** (this.#resident - level));
+    // Below R: the tail and chunk starts are multiples of 2^R, so these shifts are exact.
+    const tailFirst = shiftDown(this.#tailStart, level);
+    if (index >= tailFirst) return this.#tail[level]!.get(index - tailFirst);
+    const below = this.#resident - level;
+    const chunk = shiftDown(index, below);
+    return this.#chunk(chunk)[level]!.get(index - shiftUp(chunk, below));
   }
 
   /**
@@ -412,13 +418,13 @@ export class MerkleTree {
   #store(level: number, index: number, hash: Uint8Array): void {
     if (level >= this.#resident) {
       while (this.#levels.length <= level)
-        this.#levels.push(new HashArray(16, Math.floor(this.#base / 2 ** this.#levels.length)));
+        this.#levels.push(new HashArray(16, shiftDown(this.#base, this.#levels.length)));
       const array = this.#levels[level]!;
       assert(array.length === index, "nodes are stored in order");
       array.push(hash);
     } else {
       const array = this.#tail[level]!;
-      assert(array.length === index - this.#tailStart / 2 ** level, "tail nodes are stored in order");
+      assert(array.length === index - shiftDown(this.#tailStart, level), "tail nodes are stored in order");
       array.push(hash);
     }
   }
@@ -431,20 +437,21 @@ export class MerkleTree {
       this.#chunks.set(chunk, cached);
       return cached;
     }
-    const leaves = 2 ** this.#resident;
-    const first = chunk * leaves;
+    const leaves = this.#chunkLeaves;
+    const first = shiftUp(chunk, this.#resident);
     // Levels hold the chunk's nodes relative to its start; in the chunk that holds the base, the
     // nodes wholly before it come from the frontier (their leaves may be absent).
     const levels: HashArray[] = [];
     const at = (level: number, index: number) =>
-      (index + 1) * 2 ** level <= this.#base
+      index < shiftDown(this.#base, level)
         ? this.#before(level, index)
-        : levels[level]!.get(index - first / 2 ** level);
+        : levels[level]!.get(index - shiftDown(first, level));
     for (let level = 0; level < this.#resident; level++) {
-      const offset = first / 2 ** level;
-      const skip = Math.max(0, Math.floor(this.#base / 2 ** level) - offset);
-      const nodes = new HashArray(leaves / 2 ** level, skip);
-      for (let i = offset + skip; i < offset + leaves / 2 ** level; i++)
+      const offset = shiftDown(first, level);
+      const width = shiftDown(leaves, level);
+      const skip = Math.max(0, shiftDown(this.#base, level) - offset);
+      const nodes = new HashArray(width, skip);
+      for (let i = offset + skip; i < offset + width; i++)
         nodes.push(
           level === 0
             ? this.#leafFromSource(i)
@@ -493,8 +500,8 @@ export class MerkleFrontier {
     const { size, frontier } = start;
     assert(Number.isSafeInteger(size) && size >= 0, "a frontier's size is a safe integer ≥ 0");
     let i = 0;
-    for (let height = 52; height >= 0; height--) {
-      if (Math.floor(size / 2 ** height) % 2 === 0) continue;
+    for (let height = MAX_LEVEL; height >= 0; height--) {
+      if (frontierIndex(size, height) < 0) continue;
       const hash = frontier[i++];
       assert(hash?.length === HASH_BYTES, "a frontier has one 32-byte hash per set bit of its size");
       this.#nodes.push({ height, hash: new Uint8Array(hash) });
@@ -609,6 +616,60 @@ class HashArray {
       this.#bytes = this.#bytes.slice(0, Math.max(16, length * 2) * HASH_BYTES);
     }
   }
+}
+
+/**
+ * The highest tree level: sizes and indices are safe integers (< 2^53; every public method
+ * asserts it), so a node above level 52 would cover more leaves than any tree holds.
+ */
+const MAX_LEVEL = 52;
+
+/** The largest V8 small integer (Smi) on 64-bit Node (no pointer compression): 2^31 − 1. */
+const MAX_SMI = 0x7fff_ffff;
+
+/*
+ * Index arithmetic. Sizes, leaf and node indices are safe integers ≥ 0 (up to 2^53 − 1, a
+ * seqno), so 32-bit shifts alone cannot do it; `x / 2 ** level` can, but `2 ** level` and the
+ * quotient are heap numbers in V8 even when whole, and compiled code that saw small integers
+ * deoptimizes when one reaches it. These use 32-bit shifts below 2^31 (the results are small
+ * integers) and exact division by a power of two above it. test/ledger/merkle-index.test.ts checks
+ * them and the tree against BigInt arithmetic up to 2^53 − 1, merkle-smi.test.ts the small integers.
+ */
+
+/** 2^level, for level in 0..MAX_LEVEL; a small integer for level ≤ 30. */
+export function pow2(level: number): number {
+  return level <= 30 ? 1 << level : 2 ** level;
+}
+
+/** ⌊value / 2^level⌋ for a safe integer value ≥ 0 and level in 0..MAX_LEVEL. */
+export function shiftDown(value: number, level: number): number {
+  // `>>` takes its count mod 32; a value below 2^31 shifted by 31 or more is 0.
+  if (value <= MAX_SMI) return level <= 30 ? value >> level : 0;
+  return Math.floor(value / 2 ** level);
+}
+
+/**
+ * value · 2^level for a safe integer value ≥ 0 whose product is a safe integer; a small integer
+ * when the product is below 2^31 and level ≤ 30 (the tree scales by R or R − level, R ≤ 20).
+ */
+export function shiftUp(value: number, level: number): number {
+  return value * pow2(level);
+}
+
+/**
+ * The index of the node at `level` in `size`'s compact range (RFC 9162: the perfect subtrees
+ * decomposing [0, size), largest first, one per set bit of `size`), or −1 when bit `level` of
+ * `size` is clear. With the bit set, the node starts after the larger ones, at
+ * ⌊size / 2^(level+1)⌋·2^(level+1) leaves, so its index is ⌊size / 2^level⌋ − 1.
+ */
+export function frontierIndex(size: number, level: number): number {
+  const above = shiftDown(size, level);
+  return above % 2 === 1 ? above - 1 : -1;
+}
+
+/** log2 of a power of two ≤ 2^MAX_LEVEL. */
+function log2Exact(width: number): number {
+  return width <= MAX_SMI ? 31 - Math.clz32(width) : Math.log2(width);
 }
 
 function largestPowerOfTwoBelow(n: number): number {

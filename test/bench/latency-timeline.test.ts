@@ -48,6 +48,47 @@ describe("bench latency-timeline", () => {
     assert.doesNotMatch(out, /\+ +0 ms/, "windows at the run's latency are not listed");
   });
 
+  it("splits the run around a snapshot: before the reads, while every node reads, bodies and files, after", () => {
+    // Forty writes 10 ms apart from 1,000; those sent from 1,200 to 1,299 took 90 ms, the rest 10.
+    const rows = ["sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms"];
+    for (let i = 0; i < 40; i++) {
+      const sent = 1000 + i * 10;
+      const commit = sent >= 1200 && sent < 1300 ? 90 : 10;
+      rows.push(`${i * 10},${i + 1},${commit - 2},${commit},${sent}`);
+    }
+    const dump = join(dir, "snapshot-dump.csv");
+    writeFileSync(dump, `${rows.join("\n")}\n`);
+    const timelines = join(dir, "snapshot-timelines");
+    mkdirSync(timelines);
+    // Two nodes read from 1,100 (one until 1,200, the other until 1,250), then build bodies and
+    // write pending files until 1,300; the 1 ms body is under --min-ms yet still counts here.
+    writeFileSync(
+      join(timelines, "timeline-11.csv"),
+      "1001.00,main,batch,1.000,3\n1100.00,exec,exec-snapshotRows,100.000,1\n1200.00,main,snapshot-body,1.000,20\n1201.00,main,snapshot-write-pending,99.000,20\n",
+    );
+    writeFileSync(
+      join(timelines, "timeline-22.csv"),
+      "1100.00,exec,exec-snapshotRows,150.000,1\n1250.00,main,snapshot-body,30.000,20\n",
+    );
+    const out = execFileSync(process.execPath, [SCRIPT, dump, timelines], { encoding: "utf8" });
+    assert.match(out, /^ {2}before the reads +\+0\.\.\+100 +10 writes {2}10\.0 \/ 10\.0$/m);
+    assert.match(out, /^ {2}during the reads +\+100\.\.\+200 +10 writes {2}10\.0 \/ 10\.0$/m);
+    assert.match(out, /^ {2}bodies and files +\+200\.\.\+300 +10 writes {2}90\.0 \/ 90\.0$/m);
+    assert.match(out, /^ {2}after +\+300\.\.\+391 +10 writes {2}10\.0 \/ 10\.0$/m);
+    assert.match(out, /^ {2}without bodies and files +30 writes {2}10\.0 \/ 10\.0$/m);
+  });
+
+  it("prints no snapshot section without snapshot events", () => {
+    const rows = ["sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms", "0,1,1,2,1000", "10,2,1,2,1010"];
+    const dump = join(dir, "plain.csv");
+    writeFileSync(dump, `${rows.join("\n")}\n`);
+    const timelines = join(dir, "plain-timelines");
+    mkdirSync(timelines);
+    writeFileSync(join(timelines, "timeline-11.csv"), "1001.00,main,batch,1.000,3\n");
+    const out = execFileSync(process.execPath, [SCRIPT, dump, timelines], { encoding: "utf8" });
+    assert.doesNotMatch(out, /around each snapshot/);
+  });
+
   it("refuses a dump without sent_epoch_ms", () => {
     const dump = join(dir, "old.csv");
     writeFileSync(dump, "sent_ms,seqno,ack_ms,commit_ms\n0,1,1,2\n");
