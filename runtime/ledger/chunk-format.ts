@@ -150,6 +150,14 @@ export function setU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset + 4, value % 2 ** 32);
 }
 
+/**
+ * The u64 at `offset`, as a small integer (V8 Smi) whenever its high word is 0: `high * 2 ** 32`
+ * is a heap number even for 0, and one stored as a record's `view` changed the layout every
+ * `{seqno, view, bytes}` object shares to a double field, deoptimizing the ledger's and the
+ * replica's code built on it at the first record read back (the snapshot point, session 16).
+ */
 export function getU64(view: DataView, offset: number): number {
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+  const high = view.getUint32(offset);
+  const low = view.getUint32(offset + 4);
+  return high === 0 ? low : high * 2 ** 32 + low;
 }

@@ -20,6 +20,7 @@ import { open, type RootDatabase } from "lmdb";
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { checkLmdbFile, lmdbCorruption } from "../lmdb-check.js";
+import { getU64, setU64 } from "./chunk-format.js";
 import { checkAppend, type LedgerRecord, type LedgerStore } from "./store.js";
 
 /** File name of the LMDB environment inside the store directory. */
@@ -237,12 +238,9 @@ function recordOf(seqno: number, value: Uint8Array): LedgerRecord {
 }
 
 function writeU64(out: Uint8Array, offset: number, value: number): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(offset, Math.floor(value / 2 ** 32));
-  view.setUint32(offset + 4, value % 2 ** 32);
+  setU64(new DataView(out.buffer, out.byteOffset, out.byteLength), offset, value);
 }
 
 function readU64(bytes: Uint8Array, offset: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+  return getU64(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
 }
