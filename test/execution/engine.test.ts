@@ -274,9 +274,13 @@ describe("ExecutionEngine replay protection across restarts, rollbacks and insta
   test("a rolled-back nonce may run again; a committed one stays refused after the rollback", async () => {
     const engine = await openEngine(dirs.make());
     try {
-      okResult(engine.executeBatch(1, 1, [call("counter", "add", { key: "b", by: 1 }, { nonce: "kept" })])[0]);
+      okResult(
+        engine.executeBatch(1, 1, [call("counter", "add", { key: "b", by: 1 }, { nonce: "kept" })])[0],
+      );
       await engine.commit(1);
-      okResult(engine.executeBatch(1, 2, [call("counter", "add", { key: "b", by: 1 }, { nonce: "dropped" })])[0]);
+      okResult(
+        engine.executeBatch(1, 2, [call("counter", "add", { key: "b", by: 1 }, { nonce: "dropped" })])[0],
+      );
       engine.rollback(1);
       const results = engine.executeBatch(2, 2, [
         call("counter", "add", { key: "b", by: 1 }, { nonce: "dropped" }),
@@ -294,12 +298,16 @@ describe("ExecutionEngine replay protection across restarts, rollbacks and insta
     const leader = await openEngine();
     const joiner = await openEngine(dirs.make());
     try {
-      okResult(leader.executeBatch(1, 1, [call("counter", "add", { key: "s", by: 1 }, { nonce: "snap" })])[0]);
+      okResult(
+        leader.executeBatch(1, 1, [call("counter", "add", { key: "s", by: 1 }, { nonce: "snap" })])[0],
+      );
       await leader.commit(1);
       const { version, maps } = leader.committedMaps("");
       assert.equal(version, 1);
       await joiner.installState(version, maps);
-      const [replay] = joiner.executeBatch(2, 2, [call("counter", "add", { key: "s", by: 1 }, { nonce: "snap" })]);
+      const [replay] = joiner.executeBatch(2, 2, [
+        call("counter", "add", { key: "s", by: 1 }, { nonce: "snap" }),
+      ]);
       assert.equal(codeOf(replay), "Replay");
     } finally {
       await leader.close();
