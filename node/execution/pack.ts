@@ -8,11 +8,12 @@
  * ArrayBuffer of its own on both sides, each allocated and later swept by the GC; a view even
  * clones the whole buffer under it, so a write set decoded in place from a received message
  * carried that message along. Packed (`packWriteSets`), write sets are numbers in an Int32Array
- * over one byte buffer, plus a table of map names: two transferred buffers and a few strings,
- * rebuilt on the other side as views of the bytes (~2 µs to send and ~3 µs to receive per signed
- * write before, 0.4 and 1.4 after; an apply's replicated entry ~8 µs on both threads together
- * before, ~1.3 after). The buffers are fresh and owned by the message alone, so transferring them
- * detaches nothing the sender still uses.
+ * over one byte buffer, plus a table of map names: two buffers and a few strings, rebuilt on the
+ * other side as views of the bytes (~2 µs to send and ~3 µs to receive per signed write before,
+ * 0.4 and 1.4 after; an apply's replicated entry ~8 µs on both threads together before, ~1.3
+ * after). The buffers are fresh and owned by the message alone (`transferOf` lists them): the main
+ * thread transfers an apply's and a batch's seeds; the worker posts a batch's answer copied, so
+ * its isolate never detaches an ArrayBuffer (serve.ts `post`).
  */
 import { assert } from "../../sdk/assert.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
@@ -84,7 +85,7 @@ export function packWriteSets(writeSets: readonly WriteSet[]): PackedWriteSets {
   return { maps, layout, bytes };
 }
 
-/** The buffers to transfer with `packed`. */
+/** The buffers `packed` owns (to transfer with it; the worker's batch answers copy them instead). */
 export function transferOf(packed: PackedWriteSets): ArrayBuffer[] {
   return [packed.layout.buffer as ArrayBuffer, packed.bytes.buffer as ArrayBuffer];
 }
@@ -153,7 +154,7 @@ export interface PackedBatch {
 }
 
 /**
- * `results` of a batch run in `view` packed, and the buffers to transfer with them; `results` is
+ * `results` of a batch run in `view` packed, and the buffers it owns (`transferOf`); `results` is
  * not modified.
  */
 export function packBatch(
@@ -213,7 +214,7 @@ export interface PackedItems {
   readonly writeSets: PackedWriteSets;
 }
 
-/** `items` packed, and the buffers to transfer with them; `items` is not modified. */
+/** `items` packed, and the buffers it owns (`transferOf`); `items` is not modified. */
 export function packItems(items: readonly VersionedWriteSet[]): {
   items: PackedItems;
   transfer: ArrayBuffer[];

@@ -138,19 +138,19 @@ class Outbox {
   }
 
   /**
-   * Posts `message` (transferring `transfer`) after the answers waiting here, in the same
-   * `replies` message when there are any: a batch after an apply or a commit is one message, not
-   * two. If `message` cannot be posted, the waiting answers still go (alone) before this throws.
+   * Posts `message` after the answers waiting here, in the same `replies` message when there are
+   * any: a batch after an apply or a commit is one message, not two. If `message` cannot be
+   * posted, the waiting answers still go (alone) before this throws.
    */
-  postAfter(message: ReplyMessage, transfer: ArrayBuffer[]): void {
+  postAfter(message: ReplyMessage): void {
     const replies = this.#replies;
     if (replies.length === 0) {
-      post(this.#port, message, transfer);
+      post(this.#port, message);
       return;
     }
     this.#replies = [];
     try {
-      post(this.#port, { kind: "replies", replies: [...replies, message] }, transfer);
+      post(this.#port, { kind: "replies", replies: [...replies, message] });
     } catch (err) {
       post(this.#port, replies.length === 1 ? replies[0]! : { kind: "replies", replies });
       throw err;
@@ -180,8 +180,6 @@ async function answer(
   // A batch's service time (protocol.ts ReplyMessage.serviceMs) starts here.
   const started = performance.now();
   let message: ReplyMessage;
-  // A batch's results cross packed, their write sets in transferred buffers (pack.ts).
-  let transfer: ArrayBuffer[] = [];
   /** Calls a batch ran (the timeline's count). */
   let calls = 0;
   try {
@@ -189,8 +187,8 @@ async function answer(
     const value = await handle(engine, request);
     if (request.op === "batch") {
       calls = (value as ReplyValues["batch"]).length;
+      // Packed (pack.ts), and copied by postMessage rather than transferred (see `post`).
       const packed = packBatch(value as ReplyValues["batch"], request.view);
-      transfer = packed.transfer;
       message = {
         kind: "reply",
         id: request.id,
@@ -212,7 +210,7 @@ async function answer(
     return;
   }
   try {
-    outbox.postAfter(message, transfer);
+    outbox.postAfter(message);
   } catch (err) {
     // The value cannot be cloned (the output check in runtime/sandbox/output.ts bounds what
     // contracts produce, so this is a bug upstream). Fail this request only: undo what a batch
@@ -301,17 +299,19 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
 }
 
 /**
- * Posts `message`, transferring `transfer` (buffers the message alone owns).
+ * Posts `message`. Nothing is transferred: a batch's packed write sets (pack.ts) and a snapshot
+ * read's buffers (`SnapshotRows`) are copied by structured clone.
  *
- * A snapshot read's buffers (`SnapshotRows`) are copied, not transferred: detaching an
- * ArrayBuffer for the first time in an isolate invalidates V8's ArrayBuffer-detaching protector,
- * and every optimized function of the isolate that reads or writes typed arrays is deoptimized
- * and compiled again. A follower's worker transfers nothing else (its answers carry no buffers;
- * the leader's batch answers do), so its first snapshot did exactly that: the KV apply path,
- * lmdb-js and the scan itself recompiled on V8's threads (measured with --trace-deopt and perf,
- * docs/ARCHITECTURE.md "A follower's first snapshot"), for a few ms of copying saved. Copied, the
- * worker's code keeps the protector's faster typed-array accesses too.
+ * Detaching an ArrayBuffer for the first time in an isolate invalidates V8's ArrayBuffer-detaching
+ * protector, and every optimized function of the isolate that reads or writes typed arrays is
+ * deoptimized and compiled again, with the detached checks from then on. A follower's first
+ * snapshot did exactly that when its rows were transferred (the KV apply path, lmdb-js and the
+ * scan recompiled on V8's threads: docs/ARCHITECTURE.md "A follower's first snapshot"); a
+ * leader's worker lost the protector at its first batch answer, whose two buffers were
+ * transferred. Copied, the worker never detaches a buffer and keeps the faster typed-array
+ * accesses (docs/ARCHITECTURE.md "The leader's execution thread, session 16" has the figures);
+ * the copy is one memcpy of a batch's write-set bytes.
  */
-function post(port: MessagePort, message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(message, transfer);
+function post(port: MessagePort, message: WorkerMessage): void {
+  port.postMessage(message);
 }

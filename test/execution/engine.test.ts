@@ -240,6 +240,82 @@ describe("ExecutionEngine replay protection", () => {
   });
 });
 
+describe("ExecutionEngine replay protection across restarts, rollbacks and installs", () => {
+  test("a committed nonce is refused after the KV reopens, whatever createdMs the replay claims (LMDB)", async () => {
+    const path = dirs.make();
+    const engine = await openEngine(path);
+    try {
+      const [first] = engine.executeBatch(1, 1, [
+        call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-1", createdMs: 1_700_000_000_000 }),
+      ]);
+      assert.equal(okResult(first).txid, "1.1");
+      await engine.commit(1);
+    } finally {
+      await engine.close();
+    }
+    const reopened = await openEngine(path);
+    try {
+      const results = reopened.executeBatch(2, 2, [
+        call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-1", createdMs: 1_700_000_000_000 }),
+        call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-1", createdMs: 1_700_000_000_001 }),
+        call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-2" }),
+        call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-2" }),
+      ]);
+      assert.deepEqual(results.map(codeOf), ["Replay", "Replay", "ok", "Replay"]);
+      const replay = results[0]!;
+      assert.ok(!replay.ok);
+      assert.equal(replay.error.txid, "1.1", "the original txid, read back from LMDB");
+      assert.equal(counterValue(reopened, "r"), 2);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test("a rolled-back nonce may run again; a committed one stays refused after the rollback", async () => {
+    const engine = await openEngine(dirs.make());
+    try {
+      okResult(
+        engine.executeBatch(1, 1, [call("counter", "add", { key: "b", by: 1 }, { nonce: "kept" })])[0],
+      );
+      await engine.commit(1);
+      okResult(
+        engine.executeBatch(1, 2, [call("counter", "add", { key: "b", by: 1 }, { nonce: "dropped" })])[0],
+      );
+      engine.rollback(1);
+      const results = engine.executeBatch(2, 2, [
+        call("counter", "add", { key: "b", by: 1 }, { nonce: "dropped" }),
+        call("counter", "add", { key: "b", by: 1 }, { nonce: "kept" }),
+        call("counter", "add", { key: "b", by: 1 }, { nonce: "dropped" }),
+      ]);
+      assert.deepEqual(results.map(codeOf), ["ok", "Replay", "Replay"]);
+      assert.equal(counterValue(engine, "b"), 2);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test("a nonce that arrives in an installed snapshot is refused", async () => {
+    const leader = await openEngine();
+    const joiner = await openEngine(dirs.make());
+    try {
+      okResult(
+        leader.executeBatch(1, 1, [call("counter", "add", { key: "s", by: 1 }, { nonce: "snap" })])[0],
+      );
+      await leader.commit(1);
+      const { version, maps } = leader.committedMaps("");
+      assert.equal(version, 1);
+      await joiner.installState(version, maps);
+      const [replay] = joiner.executeBatch(2, 2, [
+        call("counter", "add", { key: "s", by: 1 }, { nonce: "snap" }),
+      ]);
+      assert.equal(codeOf(replay), "Replay");
+    } finally {
+      await leader.close();
+      await joiner.close();
+    }
+  });
+});
+
 describe("ExecutionEngine reads", () => {
   let engine: ExecutionEngine;
   before(async () => {

@@ -1,7 +1,7 @@
 /**
  * How the worker's answers cross (node/execution/serve.ts): value-less answers wait for the end
- * of the turn, and an answer with a value made meanwhile goes out after them in one message; a
- * snapshot read's buffers are copied, not transferred.
+ * of the turn, and an answer with a value made meanwhile goes out after them in one message; no
+ * answer transfers a buffer (a batch's packed write sets and a snapshot read's rows are copied).
  */
 import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
@@ -118,7 +118,7 @@ describe("serveEngine answers", () => {
     }
   });
 
-  it("answers a snapshot read with its buffers copied: nothing transferred, no ArrayBuffer detached in the worker", async () => {
+  it("answers a batch and a snapshot read with their buffers copied: nothing transferred, no ArrayBuffer detached in the worker", async () => {
     const { port1, port2, received, next, serve } = channel();
     // What the worker side posts, and with which transfer lists.
     const posted: { message: WorkerMessage; transfer: readonly unknown[] }[] = [];
@@ -141,7 +141,16 @@ describe("serveEngine answers", () => {
       port2.postMessage({ id: 1, op: "apply", items: items.items }, items.transfer);
       port2.postMessage({ id: 2, op: "commit", version: 1 });
       port2.postMessage({ id: 3, op: "snapshotRows", version: 1 });
-      await next(4);
+      port2.postMessage({ id: 4, op: "batch", view: 1, firstSeqno: 2, calls: [] });
+      await next(5);
+      assert.deepEqual(
+        posted.map(({ transfer }) => transfer),
+        posted.map(() => []),
+        "no answer transfers a buffer",
+      );
+      const batch = received.find((m) => m.kind === "reply" && m.id === 4);
+      assert.ok(batch !== undefined && batch.kind === "reply" && batch.ok && batch.batch !== undefined);
+      assert.ok(batch.batch.writeSets.bytes instanceof Uint8Array, "the packed write sets crossed (copied)");
       const answer = posted.find(
         ({ message }) =>
           (message.kind === "reply" && message.id === 3) ||
@@ -156,8 +165,8 @@ describe("serveEngine answers", () => {
       assert.equal(rows.rows, 2);
       assert.ok(rows.publicBytes.length > 0 && rows.privateBytes !== null && rows.privateBytes.length > 0);
     } finally {
-      port2.postMessage({ id: 4, op: "close" });
-      await next(5);
+      port2.postMessage({ id: 5, op: "close" });
+      await next(6);
       port1.close();
       port2.close();
     }
