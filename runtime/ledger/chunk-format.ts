@@ -150,6 +150,16 @@ export function setU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset + 4, value % 2 ** 32);
 }
 
+/**
+ * The unsigned 64-bit big-endian integer at `offset` (at most 2^53 - 1 is exact). A value below
+ * 2^32 comes back as `getUint32` gives it, a small integer: `high * 2 ** 32 + low` is a heap
+ * number even when `high` is 0, and a record's `view` read back as a heap number turned the
+ * shared `{seqno, view, bytes}` shape's field into a double, deprecating it, so V8 deoptimized
+ * every function that reads records (the ledger's, the store's, the consensus log's) and compiled
+ * them again; every record after it also carried a boxed double.
+ */
 export function getU64(view: DataView, offset: number): number {
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+  const high = view.getUint32(offset);
+  const low = view.getUint32(offset + 4);
+  return high === 0 ? low : high * 2 ** 32 + low;
 }

@@ -20,6 +20,7 @@ import { open, type RootDatabase } from "lmdb";
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { checkLmdbFile, lmdbCorruption } from "../lmdb-check.js";
+import { getU64 } from "./chunk-format.js";
 import { checkAppend, type LedgerRecord, type LedgerStore } from "./store.js";
 
 /** File name of the LMDB environment inside the store directory. */
@@ -243,6 +244,5 @@ function writeU64(out: Uint8Array, offset: number, value: number): void {
 }
 
 function readU64(bytes: Uint8Array, offset: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+  return getU64(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
 }
