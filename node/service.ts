@@ -207,6 +207,14 @@ export class TreatyNode {
   readonly #router: Router;
   #transport: Transport | null;
   #timers: NodeJS.Timeout[] = [];
+  /**
+   * The leader's signature timer (`sequencer.maybeSign` every half signature interval), running
+   * only while this node leads and serves: a follower's would wake it 100 times a second at the
+   * default interval for a check that always finds it is not the leader.
+   */
+  #signTimer: NodeJS.Timeout | undefined;
+  /** `#serve` ran: the timers may start. */
+  #serving = false;
   #store: LedgerStore;
   #signer: NodeSigner;
   readonly #serviceKeyPair: KeyPair;
@@ -716,6 +724,8 @@ export class TreatyNode {
     ctx.cleanup.push(async () => {
       for (const t of node.#timers) clearInterval(t);
       node.#timers = [];
+      node.#serving = false;
+      node.#leadSignatureTimer(false);
     });
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
@@ -853,6 +863,7 @@ export class TreatyNode {
     this.#stopped = true;
     this.loadRetries.stop();
     for (const t of this.#timers) clearInterval(t);
+    this.#leadSignatureTimer(false);
     for (const wake of [...this.#leaderWaiters]) wake();
     this.replica.close();
     await this.events.stop();
@@ -1239,6 +1250,24 @@ export class TreatyNode {
     await this.#govWork;
   }
 
+  /** Starts the signature timer when this serving node leads, stops it when it does not. */
+  #leadSignatureTimer(leading: boolean): void {
+    if (leading && this.#serving && !this.#stopped) {
+      this.#signTimer ??= setInterval(
+        () => void this.sequencer.maybeSign().catch(() => undefined),
+        Math.max(5, Math.floor(this.config.ledger.signatureIntervalMs / 2)),
+      );
+    } else if (this.#signTimer !== undefined) {
+      clearInterval(this.#signTimer);
+      this.#signTimer = undefined;
+    }
+  }
+
+  /** Whether the signature timer runs (it does exactly while this node leads and serves). */
+  get signatureTimerRunning(): boolean {
+    return this.#signTimer !== undefined;
+  }
+
   /** Feeds the consensus state to the lifecycle (catching_up → serving). */
   #observe(): void {
     const s = this.replica.consensus.status();
@@ -1263,11 +1292,9 @@ export class TreatyNode {
         this.replica.process();
         if (!this.lifecycle.serving) this.#observe();
       }, tickMs),
-      setInterval(
-        () => void this.sequencer.maybeSign().catch(() => undefined),
-        Math.max(5, Math.floor(this.config.ledger.signatureIntervalMs / 2)),
-      ),
     );
+    this.#serving = true;
+    this.#leadSignatureTimer(this.replica.consensus.status().role === "Leader");
     this.replica.process();
     this.events.start();
     this.logger.info("node serving", { url: this.#http.url });
@@ -1289,6 +1316,7 @@ export class TreatyNode {
       }
     }
     if (soft.leader !== null) for (const wake of [...this.#leaderWaiters]) wake();
+    this.#leadSignatureTimer(soft.role === "Leader");
     if (soft.role === "Leader") {
       this.sequencer.onBecameLeader();
       void this.sequencer.maybeSign().catch(() => undefined);

@@ -151,10 +151,12 @@ export function setU64(view: DataView, offset: number, value: number): void {
 }
 
 /**
- * The u64 at `offset`, as a small integer (V8 Smi) whenever its high word is 0: `high * 2 ** 32`
- * is a heap number even for 0, and one stored as a record's `view` changed the layout every
- * `{seqno, view, bytes}` object shares to a double field, deoptimizing the ledger's and the
- * replica's code built on it at the first record read back (the snapshot point, session 16).
+ * The unsigned 64-bit big-endian integer at `offset` (at most 2^53 - 1 is exact). A value below
+ * 2^32 comes back as `getUint32` gives it, a small integer: `high * 2 ** 32 + low` is a heap
+ * number even when `high` is 0, and a record's `view` read back as a heap number turned the
+ * shared `{seqno, view, bytes}` shape's field into a double, deprecating it, so V8 deoptimized
+ * every function that reads records (the ledger's, the store's, the consensus log's) and compiled
+ * them again; every record after it also carried a boxed double.
  */
 export function getU64(view: DataView, offset: number): number {
   const high = view.getUint32(offset);
