@@ -58,7 +58,8 @@
  * NotLeader or OutcomeUnknown because leadership moved, or Unavailable, is sent again, the same
  * signed bytes, and counted as resent by code, table column "NL/OU/UA"; a resend answered Replay
  * gets the txid of the attempt that ran, bench/write-answer.ts), the
- * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`).
+ * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`), and the 3-node committed rate over
+ * etcd's puts at each level when etcd ran.
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
@@ -1255,8 +1256,14 @@ async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads:
   }
 }
 
-/** Follower-forwarded to leader rate at the same level, and 5 nodes to 3 (when both ran). */
-function ratios(results: readonly WriteResult[]): { what: string; ratio: number }[] {
+/**
+ * Follower-forwarded to leader rate at the same level, 5 nodes to 3, and 3 nodes' committed
+ * writes to etcd's puts at each level (when both ran): issue 13's targets are these ratios.
+ */
+function ratios(
+  results: readonly WriteResult[],
+  etcdWrites: readonly EtcdResult[],
+): { what: string; ratio: number }[] {
   const closed = (nodes: number, target: string, inFlight?: number) =>
     results.find(
       (w) =>
@@ -1282,6 +1289,14 @@ function ratios(results: readonly WriteResult[]): { what: string; ratio: number 
       out.push({
         what: `5 nodes / 3 nodes, committed writes (${level} in flight)`,
         ratio: round2(five.committedPerSecond / three.committedPerSecond),
+      });
+  }
+  for (const put of etcdWrites) {
+    const three = closed(3, "leader", put.inFlight);
+    if (three)
+      out.push({
+        what: `3 nodes' committed writes / etcd's puts (${put.inFlight} in flight)`,
+        ratio: round2(three.committedPerSecond / put.putsPerSecond),
       });
   }
   return out;
@@ -1349,7 +1364,7 @@ async function main(): Promise<void> {
      * engine on one thread, and the execution thread with the engine in a worker.
      */
     executionInProcessMicrosPerCall: inProcessExecutionMicros(),
-    ratios: ratios(writeResults),
+    ratios: ratios(writeResults, etcd.installed ? etcd.writes : []),
     reads: readResults,
     jwt: jwtResults,
     failover:
