@@ -4,7 +4,9 @@
  * for the stall window (`snapshotReadStallMs`, default SNAPSHOT_READ_STALL_MS). A fixed total
  * (600 s before) failed every snapshot of a state large enough (~30M rows) to take longer. The
  * watchdog's decisions on a fake clock; then the service with a worker whose reads are slowed or
- * hang on demand (fixtures/snapshot-worker.ts).
+ * hang on demand (fixtures/snapshot-worker.ts). A read whose own stall killed the worker fails at
+ * once (a read that hangs on the state would hang again: retrying cost a second restart and a
+ * second window); a read lost with a worker killed for another reason is retried once.
  */
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
@@ -15,12 +17,17 @@ import {
   PROGRESS_SNAPSHOT_SLICES,
   type VersionedWriteSet,
 } from "../../node/execution/protocol.js";
-import { ExecutionService, SNAPSHOT_READ_STALL_MS } from "../../node/execution/service.js";
+import {
+  type ExecutionServiceOptions,
+  ExecutionService,
+  SNAPSHOT_READ_STALL_MS,
+} from "../../node/execution/service.js";
 import { Watchdog } from "../../node/execution/watchdog.js";
 import { createLogger } from "../../node/log.js";
+import { DEFAULT_LIMITS } from "../../runtime/sandbox/limits.js";
 import { utf8 } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
-import { TempDirs } from "./support.js";
+import { call, codeOf, counterBundle, okResult, TempDirs } from "./support.js";
 
 const dirs = new TempDirs();
 after(() => dirs.cleanup());
@@ -88,6 +95,7 @@ async function serviceWith(
   kvPath: string,
   rows: number,
   snapshotReadStallMs: number,
+  options: Partial<ExecutionServiceOptions> = {},
 ): Promise<ExecutionService> {
   const service = await ExecutionService.start({
     kvPath,
@@ -95,6 +103,7 @@ async function serviceWith(
     replaySource: () => [],
     snapshotReadStallMs,
     workerUrl: SNAPSHOT_WORKER,
+    ...options,
   });
   await service.apply([rowsWrite(1, rows)]);
   await service.commit(1);
@@ -118,10 +127,15 @@ describe("ExecutionService snapshot read: a deadline on progress", () => {
     }
   });
 
-  test("a hung read restarts the worker and fails with Unavailable naming the window; the next read works", async () => {
+  test("a hung read restarts the worker once and fails with Unavailable naming the window; the next requests work", async () => {
     const kvPath = dirs.make();
     const service = await serviceWith(kvPath, 300, 1000);
+    let restarts = 0;
+    service.onRestart(() => {
+      restarts++;
+    });
     try {
+      await service.loadContract("counter", counterBundle());
       writeFileSync(join(kvPath, "hang-snapshot"), "");
       await assert.rejects(service.snapshotRows(1), (err: unknown) => {
         assert.ok(isTreatyError(err), String(err));
@@ -129,9 +143,44 @@ describe("ExecutionService snapshot read: a deadline on progress", () => {
         assert.match(err.message, /made no progress in a snapshot read for 1000 ms/);
         return true;
       });
-      assert.equal(service.stats().restarts, 2, "the read is retried once on a new worker");
+      assert.equal(restarts, 1, "its own stall killed the worker: the read is not retried");
+      assert.equal(service.stats().restarts, 1);
+      // The new worker serves: a batch, a read, and (once the state no longer hangs it) a snapshot read.
+      const [added] = await service.executeBatch(1, 2, [call("counter", "add", { key: "k", by: 5 })]);
+      assert.equal(okResult(added).seqno, 2);
+      assert.equal(okResult(await service.read(call("counter", "get", { key: "k" }))).result, 5);
       rmSync(join(kvPath, "hang-snapshot"));
       assert.equal((await service.snapshotRows(1))?.rows, 300);
+      assert.equal(restarts, 1);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("a read in flight when another request's call got the worker killed is retried once and completes", async () => {
+    // The read is slowed (4 slices, at least 300 ms apart) so that the call runs between two of
+    // its slices; the call hangs (method poison) and its own stall bound (200 + 100 ms) kills
+    // the worker. The read's window (60 s) waits while the call runs, so the call is the culprit.
+    const kvPath = dirs.make();
+    const service = await serviceWith(kvPath, 4 * 256, 60_000, {
+      limits: { ...DEFAULT_LIMITS, wallClockMs: 200 },
+      watchdogSlackMs: 100,
+    });
+    let restarts = 0;
+    service.onRestart(() => {
+      restarts++;
+    });
+    try {
+      writeFileSync(join(kvPath, "slow-snapshot"), "300");
+      const snapshot = service.snapshotRows(1);
+      const poisoned = await service.read(call("counter", "poison", { key: "k" }));
+      assert.equal(codeOf(poisoned), "ExecutionLimit");
+      assert.equal(restarts, 1);
+      const read = await snapshot;
+      assert.equal(read?.version, 1);
+      assert.equal(read?.rows, 4 * 256);
+      assert.equal(restarts, 1, "the retried read ran on the worker started for the call");
+      assert.equal(service.stats().restarts, 1);
     } finally {
       await service.close();
     }
