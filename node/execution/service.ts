@@ -23,7 +23,8 @@
  *   per call and the state is as if the poison call never happened;
  * - an apply needs nothing more: the journal holds it, so the new worker replayed it;
  * - a request that was between calls, or another control request, is retried once on the new
- *   worker (except load and setLimits, the likely culprits: they fail with `Unavailable`).
+ *   worker (except load and setLimits, the likely culprits: they fail with `Unavailable`, and a
+ *   snapshot read whose own stall window killed the worker, see `retriesAfter`).
  *
  * Start re-applies `replaySource(committedVersion)` (the main thread's ledger), so after `start`
  * the KV is at the ledger's applied head; the journal starts from there. With `kvPath: null` the
@@ -132,6 +133,11 @@ class WorkerLost extends Error {
     readonly runningIndex: number,
     /** The worker that was lost (null: there was none); see #recover. */
     readonly generation: Generation | null,
+    /**
+     * Why this request's own watchdog killed the worker; null when the worker was lost for
+     * anything else (another request's watchdog, a crash, a replacement).
+     */
+    readonly ownKill: KillReason | null = null,
   ) {
     super(`execution worker lost: ${reason}`);
   }
@@ -159,6 +165,8 @@ interface Generation {
   readonly exited: Promise<void>;
   /** The one `terminate()` of this worker, once asked for (see #retire). */
   terminated: Promise<void> | null;
+  /** The request whose watchdog killed this worker, and why; null while none did. */
+  killed: { readonly id: number; readonly reason: KillReason } | null;
 }
 
 /** See the module comment. One per node; owns its worker thread. */
@@ -480,8 +488,9 @@ export class ExecutionService {
    * are done. Pipelined: the read is queued now (order it against commits by calling this between
    * them), and the worker reads it in slices while the requests queued after it run. It has no
    * total deadline: the worker is restarted when no slice of it finishes within the stall window
-   * (`snapshotReadStallMs`), and the read, retried once on the new worker, then fails with
-   * Unavailable naming the window.
+   * (`snapshotReadStallMs`), and the read then fails with Unavailable naming the window, without
+   * a retry (see `retriesAfter`). A read in flight on a worker lost for another reason (another
+   * request's deadline, a crash) is retried once on the new worker, like other control requests.
    */
   snapshotRows(version: number): Promise<SnapshotRows | null> {
     return this.#enqueuePipelined(() => this.#control({ id: 0, op: "snapshotRows", version }, true));
@@ -664,8 +673,8 @@ export class ExecutionService {
 
   /**
    * A request that runs no contract code, under the control deadline. When the worker is lost,
-   * a new one is started; the request is then retried once when `retry` (after `adjust`, which
-   * may drop it), else it fails with `Unavailable`.
+   * a new one is started; the request is then retried once when `retry` and `retriesAfter` the
+   * loss (after `adjust`, which may drop it), else it fails with `Unavailable`.
    */
   async #control<R extends Request>(
     request: R,
@@ -681,7 +690,7 @@ export class ExecutionService {
       } catch (err) {
         if (!(err instanceof WorkerLost)) throw err;
         await this.#recover(err.generation);
-        if (!retry || attempt === 2) {
+        if (!retry || attempt === 2 || !retriesAfter(err)) {
           throw new TreatyError(
             "Unavailable",
             `${request.op}: the execution worker was lost (it ${err.reason})`,
@@ -747,6 +756,7 @@ export class ExecutionService {
           timer = setTimeout(poll, watchdog.pollMs);
         } else if (generation.terminated === null) {
           this.#log.warn("execution watchdog: terminating the worker", { reason, op: request.op });
+          if (generation.lost === null) generation.killed = { id, reason };
           void this.#retire(
             generation,
             describeKill(reason, budget, this.#limits.wallClockMs, this.#slackMs),
@@ -816,7 +826,8 @@ export class ExecutionService {
     for (const pending of [...this.#pending.values()]) {
       if (pending.generation !== generation) continue;
       // The running index is the contract request's (the only one that runs calls).
-      pending.reject(new WorkerLost(generation.lost, pending.runsCalls ? running : -1, generation));
+      const ownKill = generation.killed?.id === pending.id ? generation.killed.reason : null;
+      pending.reject(new WorkerLost(generation.lost, pending.runsCalls ? running : -1, generation, ownKill));
     }
   }
 
@@ -951,7 +962,14 @@ export class ExecutionService {
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
     });
-    const generation: Generation = { worker, progress, lost: null, exited, terminated: null };
+    const generation: Generation = {
+      worker,
+      progress,
+      lost: null,
+      exited,
+      terminated: null,
+      killed: null,
+    };
     let errorDetail = "";
     let started = false;
     await new Promise<void>((resolve, reject) => {
@@ -1082,6 +1100,17 @@ function codeCount(call: ExecCall): number {
   if (call.method !== "propose") return 0;
   const code = (call.args as { code?: unknown } | null)?.code;
   return Array.isArray(code) ? code.filter((entry) => entry !== null).length : 0;
+}
+
+/**
+ * Whether a control request lost with its worker is retried on the new one (when its op allows
+ * a retry at all). Not when its own stall window killed the worker (a snapshot read that made no
+ * progress): the read most likely hangs on the state it reads (a damaged page), so a retry would
+ * hang again, costing a second restart, a second window and a second disruption of execution.
+ * Lost for another reason (another request's deadline, a crash), it is retried.
+ */
+function retriesAfter(lost: WorkerLost): boolean {
+  return lost.ownKill !== "readStalled";
 }
 
 function describeKill(reason: KillReason, budget: WatchBudget, wallClockMs: number, slackMs: number): string {

@@ -34,7 +34,10 @@ export interface WatchBudget {
   readonly readStallMs?: number | null;
 }
 
-/** Why the worker is to be killed ("readStalled": a snapshot read stopped making progress). */
+/**
+ * Why the worker is to be killed ("readStalled": a snapshot read stopped making progress; the
+ * service does not retry that read, see service.ts `retriesAfter`).
+ */
 export type KillReason = "deadline" | "stalled" | "readStalled";
 
 /** Shortest and longest poll period, ms. */
