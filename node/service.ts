@@ -57,6 +57,7 @@ import {
   trustVoteReason,
 } from "./join.js";
 import { codeMeasurement } from "./attestation.js";
+import { recordDamage, refuseIfMarkedDamaged } from "./damage-marker.js";
 import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
@@ -457,9 +458,12 @@ export class TreatyNode {
 
   /**
    * Opens the node in `config.dataDir` and starts serving: reopens its ledger, or (empty data
-   * folder) creates a service from `config.genesis` or joins one from `config.join`.
+   * folder) creates a service from `config.genesis` or joins one from `config.join`. A data folder
+   * marked damaged by an earlier fail-stop is refused first: `LedgerCorrupt` with
+   * `details.marker`, before anything is opened (node/damage-marker.ts).
    */
   static async start(config: NodeConfig, runtime: NodeRuntime): Promise<TreatyNode> {
+    refuseIfMarkedDamaged(config.dataDir);
     mkdirSync(config.dataDir, { recursive: true });
     const sealing = createSealingProvider(config.sealing, config.dataDir, runtime);
     const sealed = sealing.unseal();
@@ -853,6 +857,9 @@ export class TreatyNode {
           : "fatal error: stopping",
       { err, ...(err instanceof TreatyError && { code: err.code }) },
     );
+    // Before the stop: no later start may serve from this data folder (node/damage-marker.ts).
+    if (err instanceof TreatyError && err.code === "LedgerCorrupt")
+      recordDamage(this.config.dataDir, err, this.runtime.now(), this.logger);
     if (this.#fatal !== undefined) this.#fatal(err);
     else void this.stop();
   }
