@@ -17,9 +17,10 @@ import { NatsTransport } from "./transport/nats.js";
 
 /**
  * Exit status of a node that stopped because stored state turned out damaged while it ran
- * (`LedgerCorrupt`: an LMDB page of the KV, a ledger entry), and of a start refused because an
- * earlier such stop marked the data folder damaged (node/damage-marker.ts): a restart would meet
- * the same damage (EX_IOERR in sysexits.h). docs/deploy.md, "Damaged LMDB files".
+ * (`LedgerCorrupt`: an LMDB page of the KV, a ledger entry), and of a start that found stored
+ * state damaged (the LMDB start-up check, the ledger, or a data folder an earlier such stop marked
+ * damaged, node/damage-marker.ts): a restart would meet the same damage (EX_IOERR in sysexits.h).
+ * docs/deploy.md, "Damaged LMDB files".
  */
 export const EXIT_STATE_DAMAGED = 74;
 
@@ -75,9 +76,9 @@ export function fatalExitStatus(err: unknown): number {
  * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0) or a fatal error (exit 1;
  * `EXIT_BROKEN_INVARIANT`, 70, for a broken invariant; `EXIT_STATE_DAMAGED`, 74, for stored
  * state found damaged, which also marks the data folder damaged). A broken invariant (`assert`)
- * anywhere stops the process: it is a bug, and continuing could corrupt the ledger. A start on a
- * data folder marked damaged prints the refusal (`LedgerCorrupt`) on stderr and returns 74
- * without opening anything; other failed starts throw.
+ * anywhere stops the process: it is a bug, and continuing could corrupt the ledger. A start that
+ * finds stored state damaged (`LedgerCorrupt`: the LMDB start-up check, the ledger, a data folder
+ * marked damaged) prints it on stderr and returns 74; other failed starts throw.
  */
 export async function runNode(
   configFile: string,
@@ -106,9 +107,10 @@ export async function runNode(
     // after a TLS handshake the server refused): end the process shortly after the CLI has
     // printed the error and set the exit code, instead of lingering.
     setTimeout(() => process.exit(), FAILED_START_EXIT_MS).unref();
-    // A data folder marked damaged by an earlier fail-stop (node/damage-marker.ts): the same
-    // status as that stop, so a supervisor that does not restart on 74 keeps it down.
-    if (isTreatyError(err, "LedgerCorrupt") && err.details?.marker !== undefined) {
+    // Stored state found damaged at start (the LMDB start-up check, the ledger, or a data folder
+    // marked damaged by an earlier fail-stop, node/damage-marker.ts): the same status as that
+    // stop, so a supervisor that does not restart on 74 keeps it down rather than retrying.
+    if (isTreatyError(err, "LedgerCorrupt")) {
       process.stderr.write(`treaty node start: ${err.code}: ${err.message}\n`);
       return EXIT_STATE_DAMAGED;
     }

@@ -16,9 +16,10 @@ ledger that starts after one, the newest usable one in the snapshots/ folder bes
 Otherwise the node reopens its ledger.
 Logs are JSON lines on stderr.
 Exit codes: 0 clean stop, 1 failed start or another fatal error, 2 usage error, 70 a broken
-invariant or an uncaught exception, 74 stored state found damaged while running (LedgerCorrupt; the
-data folder is then marked DAMAGED.json) or a start refused because the data folder holds that marker
-(restore the folder from a copy, or after checking delete the marker file; docs/deploy.md, "Damaged LMDB files").`,
+invariant or an uncaught exception, 74 stored state found damaged (LedgerCorrupt): while running (the
+data folder is then marked DAMAGED.json), or at start (a damaged LMDB file or ledger, or a data folder
+holding that marker: restore the folder from a copy, or after checking delete the marker file;
+docs/deploy.md, "Damaged LMDB files").`,
   async run(argv) {
     const { values } = parseFlags(
       argv,

@@ -14,7 +14,8 @@
  * of the same folder exits 74 with LedgerCorrupt naming the marker, before it opens or writes
  * anything and without serving; once the marker is deleted the node starts, serves, and meets the
  * same damage again. A marker that holds no damage record refuses the start all the same, and a
- * marker that cannot be written does not keep the node from stopping with 74.
+ * marker that cannot be written does not keep the node from stopping with 74. Damage the start-up
+ * check finds (runtime/lmdb-check.ts) ends the start with 74 as well.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -293,5 +294,22 @@ describe("KV damage met while serving: LedgerCorrupt, and the node fail-stops", 
       run.lines.some((l) => l.msg === "stored state is damaged: stopping"),
       run.context(),
     );
+  });
+
+  it("damage the start-up check finds (a KV file too short for its meta pages) exits 74 too, without serving", async () => {
+    const { dataDir, configPath } = copyOfTestNode(net, "short-kv", "info");
+    const file = join(dataDir, "kv", "data.mdb");
+    writeFileSync(file, readFileSync(file).subarray(0, 100));
+    const run = startCli(configPath);
+    assert.equal(await run.exitCode(), EXIT_STATE_DAMAGED, run.context());
+    assert.equal(
+      run.lines.find((l) => l.msg === "node serving"),
+      undefined,
+      run.context(),
+    );
+    const refusal = run.lines.find((l) => String(l.text).startsWith("treaty node start: LedgerCorrupt: "));
+    assert.ok(refusal !== undefined && String(refusal.text).includes(file), run.context());
+    // Found at start, the damage is found again at every start: no marker is needed.
+    assert.equal(existsSync(join(dataDir, "DAMAGED.json")), false);
   });
 });
