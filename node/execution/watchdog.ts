@@ -29,9 +29,9 @@ export interface WatchBudget {
   readonly stallMs: number | null;
   /**
    * Longest time without a snapshot-read slice finishing (PROGRESS_SNAPSHOT_SLICES), ms; only for
-   * a snapshot read (null or absent: no such bound).
+   * a snapshot read (absent: no such bound).
    */
-  readonly readStallMs?: number | null;
+  readonly readStallMs?: number;
 }
 
 /**
@@ -63,7 +63,8 @@ export class Watchdog {
   constructor(progress: Int32Array, budget: WatchBudget, now: () => number) {
     const bounds = [budget.totalMs, budget.stallMs, budget.readStallMs ?? null];
     assert(
-      bounds.every((ms) => ms === null || ms > 0) && (budget.totalMs !== null || budget.readStallMs != null),
+      bounds.every((ms) => ms === null || ms > 0) &&
+        (budget.totalMs !== null || budget.readStallMs !== undefined),
       "watchdog: positive budgets, and a total deadline or a progress bound",
     );
     this.#progress = progress;
@@ -71,7 +72,8 @@ export class Watchdog {
     this.#now = now;
     this.#lastCheckMs = now();
     this.#lastStarted = Atomics.load(progress, PROGRESS_STARTED);
-    this.#lastSlices = budget.readStallMs != null ? Atomics.load(progress, PROGRESS_SNAPSHOT_SLICES) : 0;
+    this.#lastSlices =
+      budget.readStallMs !== undefined ? Atomics.load(progress, PROGRESS_SNAPSHOT_SLICES) : 0;
   }
 
   /** How long to wait before the next `check`, ms: a quarter of the tightest bound, clamped. */
@@ -97,8 +99,8 @@ export class Watchdog {
     this.#sinceChangeMs += countedMs;
     this.#sinceSliceMs += countedMs;
     if (this.#budget.totalMs !== null && this.#elapsedMs >= this.#budget.totalMs) return "deadline";
-    const readStallMs = this.#budget.readStallMs ?? null;
-    if (readStallMs !== null) {
+    const { readStallMs } = this.#budget;
+    if (readStallMs !== undefined) {
       const slices = Atomics.load(this.#progress, PROGRESS_SNAPSHOT_SLICES);
       if (slices !== this.#lastSlices) {
         this.#lastSlices = slices;
