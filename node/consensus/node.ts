@@ -754,10 +754,13 @@ export class ConsensusNode {
     // Non-members never campaign; their count keeps growing, so they never hold a lease either.
     // Nor does a node installing a snapshot: its log is behind a committed entry.
     if (!this.isMember() || this.installing !== null) return;
-    // The only voter has no one to hear from or wait for: it campaigns on its first tick instead
-    // of after an election timeout (a founder, a one-node network: 0.5-0.75 s sooner by default).
-    // Timing is never what makes an election safe, so this changes only when it happens.
-    if (this.electionElapsed < this.randomizedTimeout && !this.isSoleVoter()) return;
+    // The only voter that knows no leader has no one to wait for: it campaigns on its first tick
+    // instead of after an election timeout (a founder, a one-node network: 0.5-0.75 s sooner by
+    // default). One that hears a leader (a leader retiring itself, until that commits) waits as
+    // any follower does: campaigning at once would depose it mid-change and drop its uncommitted
+    // entries. Timing is never what makes an election safe, so this changes only when it happens.
+    const nobodyToWaitFor = this.leader === null && this.isSoleVoter();
+    if (this.electionElapsed < this.randomizedTimeout && !nobodyToWaitFor) return;
     if (this.role !== "Follower") this.failedRounds++;
     this.campaign(this.limits.preVote, false);
   }

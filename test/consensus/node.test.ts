@@ -107,6 +107,19 @@ test("the only voter campaigns on its first tick; a voter among others waits out
   assert.equal(three.core("a").status().role, "Follower", "below its election timeout");
 });
 
+test("a sole voter that hears a leader (one retiring itself) waits for it, not for its first tick", () => {
+  const cluster = new TestCluster(["a", "b"]);
+  cluster.electAndSign("a");
+  cluster.core("a").changeMembership({ retire: "a" });
+  // b gets the configuration [b] but its acknowledgement is lost: the change does not commit.
+  cluster.stabilize((m) => m.from === "a");
+  assert.deepEqual(cluster.core("b").status().config, ["b"]);
+  cluster.core("b").tick();
+  cluster.process();
+  assert.equal(cluster.core("b").status().role, "Follower", "b does not depose the leader it hears");
+  assert.equal(cluster.core("a").status().role, "Leader");
+});
+
 test("a leader counts its own copy only once its disk acknowledged it", () => {
   const cluster = new TestCluster(["a", "b", "c"]);
   cluster.electAndSign("a");
