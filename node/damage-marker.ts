@@ -8,7 +8,9 @@
  * The marker goes with the damaged data folder: restoring the folder from a copy removes it, and
  * an operator who has checked the data files deletes it explicitly. Any file (or directory, or
  * link) at that path refuses the start, whatever it holds: a marker that cannot be read is still
- * a record that the folder was found damaged.
+ * a record that the folder was found damaged. A recovery refuses a copy of a lost service's data
+ * folder that holds one the same way (node/recovery/recover.ts); the offline ledger tools read
+ * such a folder and say it is marked (node/cli/ledger.ts): a verify is how the operator checks it.
  */
 import { closeSync, lstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
@@ -68,36 +70,77 @@ export function recordDamage(dataDir: string, err: TreatyError, nowMs: number, l
   }
 }
 
+/** A damage marker found in a data folder. */
+export interface DamageMarker {
+  /** The marker's path. */
+  readonly path: string;
+  /** What it records (long fields clipped), or null when it holds no readable record. */
+  readonly record: DamageRecord | null;
+  /** Why it holds no readable record (garbage, empty, too large, a directory...); null when it does. */
+  readonly unreadable: string | null;
+}
+
 /**
- * Throws TreatyError `LedgerCorrupt` (with `details.marker`, the marker's path) when `dataDir`
- * holds a damage marker, naming it, what it recorded, and the way out; returns otherwise. Reads
- * nothing else in the folder (in particular no LMDB file). A marker whose content is not a
- * record (garbage, empty, too large, a directory, unreadable) refuses the start all the same.
+ * The damage marker in `dataDir`, or undefined when there is none. Reads nothing else in the
+ * folder (in particular no LMDB file). Any file, directory or link at the marker's path is a
+ * marker, whatever it holds.
  */
-export function refuseIfMarkedDamaged(dataDir: string): void {
+export function findDamageMarker(dataDir: string): DamageMarker | undefined {
   const path = damageMarkerPath(dataDir);
   try {
     lstatSync(path); // not existsSync: a dangling link is a marker too
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    // Present but not even stat-able (EACCES on the folder, ELOOP...): refuse below.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    // Present but not even stat-able (EACCES on the folder, ELOOP...): a marker all the same.
   }
-  const way =
-    `The node refuses to start on this data folder: restore the data folder from a copy taken while the node was stopped ` +
-    `(the marker stays with the damaged folder), or, after checking the data files, delete ${path} explicitly ` +
-    `(docs/deploy.md, "Damaged LMDB files").`;
   const found = readRecord(path);
+  return "record" in found
+    ? { path, record: found.record, unreadable: null }
+    : { path, record: null, unreadable: found.unreadable };
+}
+
+/**
+ * "data folder <dataDir> is marked damaged by <path>, recorded at <time>: <code>: <message>", or
+ * for a marker holding no record, "..., which does not hold a readable damage record (<why>); any
+ * marker present is treated as damage". Refusals and the ledger tools' warnings start with it.
+ */
+export function describeDamageMarker(dataDir: string, marker: DamageMarker): string {
   const what =
-    "record" in found
-      ? `recorded at ${found.record.recordedAt}: ${found.record.code}: ${found.record.message}`
-      : `which does not hold a readable damage record (${found.unreadable}); any marker present is treated as damage`;
-  throw new TreatyError(
-    "LedgerCorrupt",
-    `data folder ${dataDir} is marked damaged by ${path}, ${what}. ${way}`,
-    {
-      marker: path,
-    },
-  );
+    marker.record !== null
+      ? `recorded at ${marker.record.recordedAt}: ${marker.record.code}: ${marker.record.message}`
+      : `which does not hold a readable damage record (${marker.unreadable}); any marker present is treated as damage`;
+  return `data folder ${dataDir} is marked damaged by ${marker.path}, ${what}`;
+}
+
+/**
+ * What refuses a data folder marked damaged: a node starting on it (`start`), or a recovery
+ * reading it as the lost service's copy (`recover`). The ledger tools read one and warn instead
+ * (node/cli/ledger.ts).
+ */
+export type MarkedFolderUse = "start" | "recover";
+
+/**
+ * Throws TreatyError `LedgerCorrupt` (with `details.marker`, the marker's path) when `dataDir`
+ * holds a damage marker, naming it, what it recorded, and the way out for `use`; returns
+ * otherwise. Reads nothing else in the folder (in particular no LMDB file). A marker whose
+ * content is not a record (garbage, empty, too large, a directory, unreadable) refuses all the
+ * same.
+ */
+export function refuseIfMarkedDamaged(dataDir: string, use: MarkedFolderUse): void {
+  const marker = findDamageMarker(dataDir);
+  if (marker === undefined) return;
+  const path = marker.path;
+  const way =
+    use === "start"
+      ? `The node refuses to start on this data folder: restore the data folder from a copy taken while the node was stopped ` +
+        `(the marker stays with the damaged folder), or, after checking the data files, delete ${path} explicitly ` +
+        `(docs/deploy.md, "Damaged LMDB files").`
+      : `A recovery does not read a data folder marked damaged: recover from another surviving copy, or check this one ` +
+        `(treaty ledger verify ${dataDir} reads it read-only and reports the marker) and then delete ${path} explicitly ` +
+        `(docs/recovery.md, "A copy marked damaged").`;
+  throw new TreatyError("LedgerCorrupt", `${describeDamageMarker(dataDir, marker)}. ${way}`, {
+    marker: path,
+  });
 }
 
 /** The marker's record, or why it is not one. */

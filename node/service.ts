@@ -463,7 +463,7 @@ export class TreatyNode {
    * `details.marker`, before anything is opened (node/damage-marker.ts).
    */
   static async start(config: NodeConfig, runtime: NodeRuntime): Promise<TreatyNode> {
-    refuseIfMarkedDamaged(config.dataDir);
+    refuseIfMarkedDamaged(config.dataDir, "start");
     mkdirSync(config.dataDir, { recursive: true });
     const sealing = createSealingProvider(config.sealing, config.dataDir, runtime);
     const sealed = sealing.unseal();

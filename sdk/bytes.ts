@@ -105,3 +105,20 @@ export function fromBase64Url(text: string, field = "base64url"): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The unsigned 64-bit big-endian integer at `offset` of `view`: exact up to 2^53 - 1; above it
+ * the result is not a safe integer (rounded), and every caller refuses it with
+ * `Number.isSafeInteger` (the ledger's stores: LedgerCorrupt; a COSE receipt's leaf:
+ * ReceiptInvalid). A value below 2^32 comes back as `getUint32` gives it, a small integer:
+ * `high * 2 ** 32 + low` is a heap number even when `high` is 0, and a record's `view` read back
+ * as a heap number turned the shared `{seqno, view, bytes}` shape's field into a double,
+ * deprecating it, so V8 deoptimized every function that reads records (the ledger's, the
+ * store's, the consensus log's) and compiled them again; every record after it also carried a
+ * boxed double. The one way to read a u64 from bytes (ledger stores, sdk/cose-receipt.ts).
+ */
+export function getU64(view: DataView, offset: number): number {
+  const high = view.getUint32(offset);
+  const low = view.getUint32(offset + 4);
+  return high === 0 ? low : high * 2 ** 32 + low;
+}

@@ -17,7 +17,7 @@
  * ```
  */
 import { decode, encode, Tag } from "cbor2";
-import { equalBytes, fromHex } from "./bytes.js";
+import { equalBytes, fromHex, getU64 } from "./bytes.js";
 import { TreatyError } from "./errors.js";
 import { keyId, type PublicKey, verify as verifySignature } from "./keys.js";
 import { HASH_BYTES, MAX_PROOF_HASHES, rootFromInclusionProof, sha256Hasher } from "./merkle.js";
@@ -226,7 +226,7 @@ export function parseLeafData(data: Uint8Array): LeafFields {
     );
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const u64 = (offset: number, field: string) => {
-    const value = view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+    const value = getU64(view, offset);
     if (!Number.isSafeInteger(value)) invalid(`cose.unprotected.leaf.${field}`, "out of range");
     return value;
   };

@@ -8,7 +8,7 @@
  * the process streams and clock (the CLI is an entry point: it may read both).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { TreatyError } from "../../sdk/errors.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import {
@@ -26,6 +26,7 @@ import { findLedgerStoreDir, openLedgerStore } from "../../runtime/ledger/open-s
 import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
+import { type DamageMarker, describeDamageMarker, findDamageMarker } from "../damage-marker.js";
 import { type AuditStart, auditStart, verifySnapshotFile } from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { EndorsementChain, recordedEndorsementChain } from "./ledger-identities.js";
@@ -55,7 +56,9 @@ keeps only the entries after it: its data dir is walked from the oldest committe
 snapshots/ at or after the ledger's start, which must verify under --service-key (required then);
 the report names it ("snapshot", "baseSeqno"). Prints a JSON report; on the first problem prints
 {"error": {"code", "message", "seqno", "chunk"}} (the first bad seqno and, for chunks, the
-file that fails to supply it) and exits 1.
+file that fails to supply it) and exits 1. A data dir marked damaged (DAMAGED.json, written by
+a node that stopped on damaged stored state) is read all the same: a warning on stderr names the
+marker and the report carries it ("damageMarker"); export, receipt and consistency warn the same.
   <data-dir>             a node data dir (reads its ledger/ store) or a store dir: a node's chunk
                          folder (committed ledger_<first>-<last>.chunk files, then its
                          uncommitted tail) or an LMDB store (${LEDGER_FILE})
@@ -140,7 +143,7 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
     });
     const elapsedMs = Math.max(1, io.nowMs() - started);
     io.out(
-      `${JSON.stringify({ ok: true, source: source.description, ...(source.start !== undefined && { snapshot: { file: source.start.snapshot, seqno: source.start.base.seqno, evidence: source.start.evidence } }), ...report, serviceIdentities: identities.identities, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
+      `${JSON.stringify({ ok: true, source: source.description, ...(source.damage !== undefined && { damageMarker: source.damage }), ...(source.start !== undefined && { snapshot: { file: source.start.snapshot, seqno: source.start.base.seqno, evidence: source.start.evidence } }), ...report, serviceIdentities: identities.identities, elapsedMs: Math.round(elapsedMs) }, null, 2)}\n`,
     );
     if (serviceKey === undefined && report.serviceKey !== null) {
       io.err(
@@ -162,7 +165,7 @@ export async function runLedgerExport(argv: string[], io: CliIo): Promise<number
   const upToSeqno = values["up-to"] === undefined ? undefined : positiveInteger(values["up-to"], "--up-to");
   const started = io.nowMs();
   let lastPrint = started;
-  return withStore(positionals[0]!, io, (store) => {
+  return withStore("export", positionals[0]!, io, (store) => {
     const result = exportChunks(store, positionals[1]!, {
       ...(maxChunkBytes !== undefined ? { maxChunkBytes } : {}),
       ...(upToSeqno !== undefined ? { upToSeqno } : {}),
@@ -190,7 +193,7 @@ export async function runLedgerReceipt(argv: string[], io: CliIo): Promise<numbe
     values["commit-seqno"] === undefined
       ? undefined
       : positiveInteger(values["commit-seqno"], "--commit-seqno");
-  return withStore(positionals[0]!, io, (store) => {
+  return withStore("receipt", positionals[0]!, io, (store) => {
     const ledger = Ledger.open({ store });
     const commit = commitSeqno ?? ledger.lastSignature?.seqno ?? 0;
     const receipt = ledger.receipt(positionals[1]!, commit);
@@ -208,7 +211,7 @@ export async function runLedgerConsistency(argv: string[], io: CliIo): Promise<n
     values["commit-seqno"] === undefined
       ? undefined
       : positiveInteger(values["commit-seqno"], "--commit-seqno");
-  return withStore(positionals[0]!, io, (store) => {
+  return withStore("consistency", positionals[0]!, io, (store) => {
     const ledger = Ledger.open({ store });
     const commit = commitSeqno ?? ledger.lastSignature?.seqno ?? 0;
     const proof = buildConsistencyProof(ledger, from, to, commit);
@@ -260,6 +263,8 @@ interface AuditSource {
   readonly description: string;
   /** For a ledger that starts after a snapshot: the snapshot the audit starts from. */
   readonly start?: AuditStart;
+  /** The damage marker of the data folder read (node/damage-marker.ts), when it holds one. */
+  readonly damage?: DamageMarker;
 }
 
 /** Resolves the paths to a store or chunk files, runs `body`, prints TreatyErrors, closes the store. */
@@ -271,14 +276,20 @@ async function withSource(
 ): Promise<number> {
   if (paths.length === 1 && isDirectory(paths[0]!) && storeDirOf(paths[0]!) !== undefined) {
     const dir = storeDirOf(paths[0]!)!;
-    return withStore(paths[0]!, io, (store) => {
+    return withStore("verify", paths[0]!, io, (store, damage) => {
       const description =
         store instanceof ChunkedLedgerStore
           ? `${store.files().filter((f) => f.state === "committed").length} committed chunk file(s) and the uncommitted tail in ${dir}`
           : `store ${dir}`;
+      const marked = damage !== undefined ? { damage } : {};
       const start = auditStart(dir, store.baseSeqno, serviceKey);
-      if (start === undefined) return body({ records: auditRecords(store, dir), description });
-      return body({ records: after(start.base.seqno, auditRecords(store, dir)), description, start });
+      if (start === undefined) return body({ records: auditRecords(store, dir), description, ...marked });
+      return body({
+        records: after(start.base.seqno, auditRecords(store, dir)),
+        description,
+        start,
+        ...marked,
+      });
     });
   }
   const files = paths.length === 1 && isChunkDirectory(paths[0]!) ? listChunkFiles(paths[0]!) : paths;
@@ -319,7 +330,18 @@ function* after(seqno: number, records: Iterable<AuditRecord>): Generator<AuditR
   for (const record of records) if (record.seqno > seqno) yield record;
 }
 
-async function withStore(path: string, io: CliIo, body: (store: LedgerStore) => number): Promise<number> {
+/**
+ * Opens the store in `path` read-only and runs `body` on it. A data folder marked damaged
+ * (node/damage-marker.ts; the folder holding the store folder, as for a recovery) is read all
+ * the same, these tools being how an operator checks one: `command` first warns on stderr that
+ * it is marked, and `body` gets the marker (verify reports it).
+ */
+async function withStore(
+  command: string,
+  path: string,
+  io: CliIo,
+  body: (store: LedgerStore, damage: DamageMarker | undefined) => number,
+): Promise<number> {
   let store: LedgerStore | undefined;
   const dir = storeDirOf(path);
   try {
@@ -331,8 +353,15 @@ async function withStore(path: string, io: CliIo, body: (store: LedgerStore) => 
             "NotFound",
             `${path}: no ledger store (expected a data dir with ledger/, or a store dir: ${LEDGER_FILE} or ledger_* chunk files)`,
           );
+        const damage = findDamageMarker(dirname(dir));
+        if (damage !== undefined)
+          io.err(
+            `treaty ledger ${command}: warning: ${describeDamageMarker(dirname(dir), damage)}. ` +
+              `A node refuses to start on it and a recovery refuses to read it; this command reads its ledger read-only ` +
+              `(docs/deploy.md, "Damaged LMDB files")\n`,
+          );
         store = openLedgerStore(dir, { readOnly: true });
-        return body(store);
+        return body(store, damage);
       },
       dir !== undefined && hasChunkStore(dir) ? [dir] : [],
     );

@@ -23,8 +23,9 @@
  *   per call and the state is as if the poison call never happened;
  * - an apply needs nothing more: the journal holds it, so the new worker replayed it;
  * - a request that was between calls, or another control request, is retried once on the new
- *   worker (except load and setLimits, the likely culprits: they fail with `Unavailable`, and a
- *   snapshot read whose own stall window killed the worker, see `retriesAfter`).
+ *   worker (except load, constitution and setLimits, the likely culprits: they fail with
+ *   `Unavailable`, and a control request whose own deadline or stall window killed the worker,
+ *   see `retriesAfter`).
  *
  * Start re-applies `replaySource(committedVersion)` (the main thread's ledger), so after `start`
  * the KV is at the ledger's applied head; the journal starts from there. With `kvPath: null` the
@@ -1104,13 +1105,19 @@ function codeCount(call: ExecCall): number {
 
 /**
  * Whether a control request lost with its worker is retried on the new one (when its op allows
- * a retry at all). Not when its own stall window killed the worker (a snapshot read that made no
- * progress): the read most likely hangs on the state it reads (a damaged page), so a retry would
- * hang again, costing a second restart, a second window and a second disruption of execution.
- * Lost for another reason (another request's deadline, a crash), it is retried.
+ * a retry at all: not load, constitution or setLimits, which run or configure contract code, so
+ * a crash while they are in flight is most likely theirs). Not when its own bound killed the
+ * worker, whatever its kind (its control deadline, or a snapshot read's stall window): the kill
+ * says it is the request that hangs, and every control request is deterministic on the state it
+ * is sent against, which the new worker rebuilds (a read on a damaged page, a commit on a stalled
+ * disk, an install or a reseal of a large state), so a retry would most likely hang again,
+ * costing a second restart and a second window of stalled execution. Its caller gets
+ * `Unavailable` (a KV commit or rollback failing stops the node, so a leader hands over instead
+ * of stalling twice). Lost for another reason (another request's deadline, a crash), it is
+ * retried once.
  */
 function retriesAfter(lost: WorkerLost): boolean {
-  return lost.ownKill !== "readStalled";
+  return lost.ownKill === null;
 }
 
 function describeKill(reason: KillReason, budget: WatchBudget, wallClockMs: number, slackMs: number): string {

@@ -7,8 +7,7 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 import { compileContract, formatDiagnostic } from "../../runtime/compiler/index.js";
-import { defaultConstitutionFolder, readContractFolder } from "./contract-folder.js";
-import type { ConstitutionRecord, ContractRecord } from "./tables.js";
+import type { ContractRecord } from "./tables.js";
 
 /** Compiles `files` into a contract record; CompileError lists the diagnostics. */
 export function buildContractRecord(
@@ -22,22 +21,4 @@ export function buildContractRecord(
     });
   }
   return { version, digest: compiled.digest, bundle: compiled.bundle, source: { ...files } };
-}
-
-let defaultConstitutionRecord: ConstitutionRecord | undefined;
-
-/**
- * The default constitution (contracts/constitution of this package) compiled on the calling
- * thread, once per process: for code that builds a genesis state in process (test scenarios). A
- * node's genesis compiles it in a compiler thread instead (node/genesis.ts).
- */
-export function defaultConstitution(): ConstitutionRecord {
-  if (defaultConstitutionRecord === undefined) {
-    const { digest, bundle, source } = buildContractRecord(
-      readContractFolder(defaultConstitutionFolder()),
-      1,
-    );
-    defaultConstitutionRecord = { digest, bundle, source };
-  }
-  return defaultConstitutionRecord;
 }

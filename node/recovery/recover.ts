@@ -32,6 +32,7 @@ import { LEDGER_FILE } from "../../runtime/ledger/lmdb-store.js";
 import { findLedgerStoreDir, openLedgerStore } from "../../runtime/ledger/open-store.js";
 import { checkSignatureEntry, decodeSignatureRecord } from "../../runtime/ledger/signature.js";
 import type { LedgerStore } from "../../runtime/ledger/store.js";
+import { refuseIfMarkedDamaged } from "../damage-marker.js";
 import { publicWriteSet } from "../genesis.js";
 import {
   GOV,
@@ -105,6 +106,8 @@ export interface ImportedSnapshot {
  * entries after it are copied; `Ledger.open` then binds its frontier to them (the first
  * signature after it signs a root that includes it).
  *
+ * Refuses first, before it opens anything, a copy whose data folder (the folder holding the
+ * ledger folder) holds a damage marker: TreatyError LedgerCorrupt with `details.marker`.
  * Throws TreatyError LedgerCorrupt naming the first bad seqno, Conflict when the ledger has no
  * signed entry or no recovery share round, SnapshotInvalid (details `{baseSeqno}`) when the
  * ledger starts after seqno 1 and no snapshot fits and verifies (the message lists each file
@@ -116,6 +119,9 @@ export async function importLedger(
   options: ImportOptions = {},
 ): Promise<ImportedLedger> {
   const folder = ledgerFolder(sourceDir);
+  // The data folder the copy is: the one holding the ledger folder (its snapshots/ are beside).
+  // One its node marked damaged is not read: as a start refuses it (node/damage-marker.ts).
+  refuseIfMarkedDamaged(dirname(folder), "recover");
   const source = openLedgerStore(folder, { readOnly: true });
   let gov = new GovView();
   let trusted = new Map<string, PublicKey>();

@@ -13,7 +13,7 @@
  * own content digest and the signed Merkle roots.
  */
 import { crc32 } from "node:zlib";
-import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
+import { concatBytes, equalBytes, getU64, utf8 } from "../../sdk/bytes.js";
 import { corrupt } from "./entry.js";
 import type { LedgerRecord } from "./store.js";
 
@@ -148,18 +148,4 @@ export function recordAt(bytes: Uint8Array, parsed: ParsedChunk, i: number): Led
 export function setU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset, Math.floor(value / 2 ** 32));
   view.setUint32(offset + 4, value % 2 ** 32);
-}
-
-/**
- * The unsigned 64-bit big-endian integer at `offset` (at most 2^53 - 1 is exact). A value below
- * 2^32 comes back as `getUint32` gives it, a small integer: `high * 2 ** 32 + low` is a heap
- * number even when `high` is 0, and a record's `view` read back as a heap number turned the
- * shared `{seqno, view, bytes}` shape's field into a double, deprecating it, so V8 deoptimized
- * every function that reads records (the ledger's, the store's, the consensus log's) and compiled
- * them again; every record after it also carried a boxed double.
- */
-export function getU64(view: DataView, offset: number): number {
-  const high = view.getUint32(offset);
-  const low = view.getUint32(offset + 4);
-  return high === 0 ? low : high * 2 ** 32 + low;
 }

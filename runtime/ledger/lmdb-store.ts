@@ -18,9 +18,10 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { open, type RootDatabase } from "lmdb";
 import { assert } from "../../sdk/assert.js";
+import { getU64 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { checkLmdbFile, lmdbCorruption } from "../lmdb-check.js";
-import { getU64, setU64 } from "./chunk-format.js";
+import { setU64 } from "./chunk-format.js";
 import { checkAppend, type LedgerRecord, type LedgerStore } from "./store.js";
 
 /** File name of the LMDB environment inside the store directory. */

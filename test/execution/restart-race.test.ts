@@ -213,6 +213,10 @@ describe("ExecutionService restart racing the ledger", () => {
         requests.push(service.apply([entry]), service.commit(version));
       }
       const outcomes = await Promise.allSettled(requests);
+      // The hook stops the thread on the commit's message before the worker has answered the
+      // apply posted just before it, so that apply is the oldest unanswered request and its
+      // deadline trips first: the commit is lost for another request's deadline and retried
+      // (a commit whose own deadline killed the worker is not: control-stall.test.ts).
       assert.deepEqual(
         outcomes.map((o) => (o.status === "rejected" ? String(o.reason) : o.status)),
         requests.map(() => "fulfilled"),
@@ -262,8 +266,8 @@ describe("ExecutionService restart racing the ledger", () => {
         const outcomes = await Promise.allSettled(requests);
         assert.deepEqual(
           outcomes.map((o) => o.status),
-          requests.map(() => "fulfilled"),
-          "applies are replayed and commits retried on the new worker",
+          requests.map((_, i) => (i === 0 ? "rejected" : "fulfilled")),
+          "the hung commit fails (its own deadline killed the worker); the applies behind it are replayed and the commits retried on the new worker",
         );
         await assert.rejects(limits, {
           name: "TreatyError",

@@ -28,7 +28,8 @@ import { toHex, utf8 } from "../../sdk/bytes.js";
 import { type KeyPair, keyId, keyPairFromPrivate } from "../../sdk/keys.js";
 import { sha256 } from "../../runtime/crypto.js";
 import { resolveLimits } from "../../runtime/sandbox/limits.js";
-import { buildContractRecord, defaultConstitution } from "../../node/gov/contracts.js";
+import { defaultConstitutionFolder, readContractFolder } from "../../node/gov/contract-folder.js";
+import { buildContractRecord } from "../../node/gov/contracts.js";
 import { GOV_CONTRACT } from "../../node/gov/engine.js";
 import { prepareProposal } from "../../node/gov/prepare.js";
 import {
@@ -54,6 +55,25 @@ const VIEW = 1;
 const EPOCH_MS = 1_750_000_000_000;
 
 /** Runs scenario commands one at a time against one engine. `close()` releases it. */
+
+let defaultConstitutionRecord: ConstitutionRecord | undefined;
+
+/**
+ * The default constitution (contracts/constitution of this package) compiled on this thread, once
+ * per process, for the genesis state a scenario builds in process. A node's genesis compiles it
+ * in a compiler thread instead (node/genesis.ts).
+ */
+function defaultConstitution(): ConstitutionRecord {
+  if (defaultConstitutionRecord === undefined) {
+    const { digest, bundle, source } = buildContractRecord(
+      readContractFolder(defaultConstitutionFolder()),
+      1,
+    );
+    defaultConstitutionRecord = { digest, bundle, source };
+  }
+  return defaultConstitutionRecord;
+}
+
 export class GovScenario {
   #engine: ExecutionEngine;
   readonly #keys = new Map<string, KeyPair>();

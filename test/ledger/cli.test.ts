@@ -182,3 +182,44 @@ describe("treaty ledger consistency", () => {
     await assert.rejects(runLedgerConsistency([dataDir, "0", "13"], captureIo()), UsageError);
   });
 });
+
+describe("a data dir marked damaged (DAMAGED.json)", () => {
+  it("verify, export, receipt and consistency read its ledger and say it is marked; verify reports the marker", async () => {
+    const marker = join(dataDir, "DAMAGED.json");
+    writeFileSync(marker, "not a record");
+    const warning = (command: string) =>
+      `treaty ledger ${command}: warning: data folder ${dataDir} is marked damaged by ${marker}, which does not hold a readable damage record (not JSON: `;
+    try {
+      const verify = captureIo();
+      assert.equal(await runLedgerVerify([dataDir, "--service-key", serviceKeyFile, "--quiet"], verify), 0);
+      const report = verify.json() as { ok: boolean; damageMarker: { path: string; record: unknown } };
+      assert.equal(report.ok, true);
+      assert.equal(report.damageMarker.path, marker);
+      assert.equal(report.damageMarker.record, null);
+      assert.ok(verify.stderr.startsWith(warning("verify")), verify.stderr);
+      assert.ok(verify.stderr.includes("A node refuses to start on it and a recovery refuses to read it"));
+
+      const exported = captureIo();
+      assert.equal(
+        await runLedgerExport([dataDir, join(root, "export-marked")], exported),
+        0,
+        exported.stderr,
+      );
+      assert.ok(exported.stderr.startsWith(warning("export")), exported.stderr);
+      const receipt = captureIo();
+      assert.equal(await runLedgerReceipt([dataDir, "2.9"], receipt), 0);
+      assert.equal(verifyReceipt(receipt.json(), SERVICE).txid, "2.9");
+      assert.ok(receipt.stderr.startsWith(warning("receipt")), receipt.stderr);
+      const proof = captureIo();
+      assert.equal(await runLedgerConsistency([dataDir, "13", "27"], proof), 0);
+      assert.ok(proof.stderr.startsWith(warning("consistency")), proof.stderr);
+    } finally {
+      rmSync(marker, { force: true });
+    }
+    // Without the marker: no warning, no field.
+    const io = captureIo();
+    assert.equal(await runLedgerVerify([dataDir, "--service-key", serviceKeyFile, "--quiet"], io), 0);
+    assert.equal(io.json().damageMarker, undefined);
+    assert.equal(io.stderr, "");
+  });
+});

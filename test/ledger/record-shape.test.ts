@@ -14,7 +14,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { getU64, setU64 } from "../../runtime/ledger/chunk-format.js";
+import { setU64 } from "../../runtime/ledger/chunk-format.js";
+import { getU64 } from "../../sdk/bytes.js";
 
 const moduleUrl = (path: string) => new URL(path, import.meta.url).href;
 
@@ -34,7 +35,8 @@ describe("ledger record shapes", () => {
       assert.equal(getU64(view, 0), value);
     }
     const smi = withNatives(`
-      import { getU64, setU64 } from ${JSON.stringify(moduleUrl("../../runtime/ledger/chunk-format.js"))};
+      import { setU64 } from ${JSON.stringify(moduleUrl("../../runtime/ledger/chunk-format.js"))};
+      import { getU64 } from ${JSON.stringify(moduleUrl("../../sdk/bytes.js"))};
       const view = new DataView(new ArrayBuffer(8));
       const out = [];
       for (const value of [0, 1, 7, 1000000]) { setU64(view, 0, value); out.push(%IsSmi(getU64(view, 0))); }

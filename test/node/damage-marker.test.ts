@@ -11,6 +11,8 @@ import { after, describe, it } from "node:test";
 import {
   DAMAGE_MARKER_FILE,
   damageMarkerPath,
+  findDamageMarker,
+  type MarkedFolderUse,
   recordDamage,
   refuseIfMarkedDamaged,
 } from "../../node/damage-marker.js";
@@ -45,10 +47,10 @@ const DAMAGE = new TreatyError(
 );
 const AT_MS = Date.UTC(2026, 11, 6, 19, 0, 0);
 
-/** The refusal `refuseIfMarkedDamaged(dir)` throws (it must throw). */
-function refusal(dir: string): TreatyError {
+/** The refusal `refuseIfMarkedDamaged(dir, use)` throws (it must throw). */
+function refusal(dir: string, use: MarkedFolderUse = "start"): TreatyError {
   try {
-    refuseIfMarkedDamaged(dir);
+    refuseIfMarkedDamaged(dir, use);
   } catch (err) {
     assert.ok(err instanceof TreatyError, String(err));
     return err;
@@ -60,8 +62,55 @@ describe("damage marker", () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it("a folder without a marker, or no folder at all, is not refused", () => {
-    refuseIfMarkedDamaged(folder());
-    refuseIfMarkedDamaged(join(root, "never-created"));
+    for (const use of ["start", "recover"] as const) {
+      refuseIfMarkedDamaged(folder(), use);
+      refuseIfMarkedDamaged(join(root, "never-created"), use);
+    }
+    assert.equal(findDamageMarker(folder()), undefined);
+    assert.equal(findDamageMarker(join(root, "never-created")), undefined);
+  });
+
+  it("a recovery refuses a copy marked damaged the same way, with a recovery's way out", () => {
+    const dir = folder();
+    assert.equal(recordDamage(dir, DAMAGE, AT_MS, errorLog().logger), true);
+    const path = damageMarkerPath(dir);
+    const err = refusal(dir, "recover");
+    assert.equal(err.code, "LedgerCorrupt");
+    assert.deepEqual(err.details, { marker: path });
+    assert.equal(
+      err.message,
+      `data folder ${dir} is marked damaged by ${path}, recorded at 2026-12-06T19:00:00.000Z: LedgerCorrupt: ${DAMAGE.message}. ` +
+        `A recovery does not read a data folder marked damaged: recover from another surviving copy, or check this one ` +
+        `(treaty ledger verify ${dir} reads it read-only and reports the marker) and then delete ${path} explicitly ` +
+        `(docs/recovery.md, "A copy marked damaged").`,
+    );
+    // A marker that holds no record refuses a recovery too.
+    const garbage = folder();
+    writeFileSync(damageMarkerPath(garbage), "garbage");
+    assert.match(
+      refusal(garbage, "recover").message,
+      /which does not hold a readable damage record \(not JSON: /,
+    );
+  });
+
+  it("findDamageMarker gives the record, or why the marker holds none", () => {
+    const dir = folder();
+    recordDamage(dir, DAMAGE, AT_MS, errorLog().logger);
+    assert.deepEqual(findDamageMarker(dir), {
+      path: damageMarkerPath(dir),
+      record: {
+        recordedAt: "2026-12-06T19:00:00.000Z",
+        code: "LedgerCorrupt",
+        file: "/srv/treaty/data/kv/data.mdb",
+        message: DAMAGE.message,
+      },
+      unreadable: null,
+    });
+    const empty = folder();
+    writeFileSync(damageMarkerPath(empty), "");
+    const found = findDamageMarker(empty);
+    assert.equal(found?.record, null);
+    assert.match(found?.unreadable ?? "", /^not JSON: /);
   });
 
   it("records the time, the file and LMDB's message durably; a start then refuses naming all three", () => {

@@ -10,10 +10,11 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { type GenesisInput, genesisTransaction } from "../../node/genesis.js";
+import { GENESIS_COMPILE_IDLE_MS, type GenesisInput, genesisTransaction } from "../../node/genesis.js";
+import { CompilerThread } from "../../node/gov/compiler-thread.js";
 import { GOV, tableKey, tableValue } from "../../node/gov/tables.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { fixtureFiles } from "../gov/fixtures.js";
@@ -89,6 +90,40 @@ describe("genesisTransaction's compile", () => {
         ],
       ]);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps compiled code for a genesis that follows, and releases it a minute after its last use", async () => {
+    // A process that runs several geneses (tests) compiles each source once; a genesis node,
+    // which runs one, keeps none of it for its life. Compiles counted at the compiler thread;
+    // setTimeout on node:test's fake clock (the compiler thread's own deadline timers too).
+    const dir = mkdtempSync(join(tmpdir(), "treaty-genesis-"));
+    const compile = CompilerThread.prototype.compile;
+    let compiles = 0;
+    CompilerThread.prototype.compile = function (this: CompilerThread, ...args) {
+      compiles++;
+      return compile.apply(this, args);
+    };
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      const input = withContract(dir, "cached", fixtureFiles("counter-v2"));
+      const first = await genesisTransaction(input);
+      assert.equal(compiles, 2, "the contract and the constitution");
+      assert.deepEqual(await genesisTransaction(input), first);
+      assert.equal(compiles, 2, "the next genesis is answered from the cache");
+      mock.timers.tick(GENESIS_COMPILE_IDLE_MS - 1);
+      await genesisTransaction(input);
+      assert.equal(compiles, 2, "still cached; that use keeps it another minute");
+      mock.timers.tick(GENESIS_COMPILE_IDLE_MS - 1);
+      await genesisTransaction(input);
+      assert.equal(compiles, 2);
+      mock.timers.tick(GENESIS_COMPILE_IDLE_MS);
+      assert.deepEqual(await genesisTransaction(input), first, "compiled again, the same code");
+      assert.equal(compiles, 4, "released a minute after its last use: compiled again");
+    } finally {
+      mock.timers.reset();
+      CompilerThread.prototype.compile = compile;
       rmSync(dir, { recursive: true, force: true });
     }
   });

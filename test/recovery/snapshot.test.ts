@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import { parseConfig } from "../../node/config.js";
+import { damageMarkerPath } from "../../node/damage-marker.js";
 import { silentLogger } from "../../node/log.js";
 import { realRuntime } from "../../node/main.js";
 import { runLedgerVerify } from "../../node/cli/ledger.js";
@@ -193,6 +194,70 @@ describe("disaster recovery from the ledger copy of a node that joined from a sn
       );
       return true;
     });
+  });
+
+  it("a copy marked damaged (DAMAGED.json): recovery refuses it, verify reads it and says so", async () => {
+    const marker = damageMarkerPath(copy);
+    writeFileSync(
+      marker,
+      JSON.stringify({
+        recordedAt: "2026-12-06T19:00:00.000Z",
+        code: "LedgerCorrupt",
+        file: null,
+        message: "kv page",
+      }),
+    );
+    try {
+      const refused = (err: unknown) => {
+        assert.ok(isTreatyError(err, "LedgerCorrupt"), String(err));
+        assert.deepEqual(err.details, { marker });
+        assert.ok(err.message.startsWith(`data folder ${copy} is marked damaged by ${marker}, recorded at `));
+        assert.ok(err.message.includes("A recovery does not read a data folder marked damaged"), err.message);
+        return true;
+      };
+      // Given the data folder, or its ledger folder: the folder checked is the one that holds the
+      // ledger (where the snapshots are looked for too).
+      for (const source of [copy, join(copy, "ledger")]) {
+        const store = new MemoryLedgerStore();
+        await assert.rejects(importLedger(source, store), refused);
+        assert.equal(store.lastSeqno, 0, "nothing copied");
+      }
+      // A node started to recover from it fails to start with that error (treaty node start: 74).
+      const c = config("marked", {
+        http: { host: "127.0.0.1", port: 0, tls: false },
+        recover: { ledgerDir: copy },
+      });
+      await assert.rejects(TreatyNode.start(c, realRuntime(c, silentLogger)), refused);
+      // treaty ledger verify is a diagnosis: it reads the marked folder and reports the marker.
+      let out = "";
+      let err = "";
+      const code = await runLedgerVerify(
+        [copy, "--service-key", `ed25519:${toHex(originalKey.publicKey)}`, "--quiet"],
+        { out: (t) => (out += t), err: (t) => (err += t), nowMs: () => 0 },
+      );
+      assert.equal(code, 0, out + err);
+      const report = JSON.parse(out) as { ok: boolean; damageMarker: unknown };
+      assert.equal(report.ok, true);
+      assert.deepEqual(report.damageMarker, {
+        path: marker,
+        record: {
+          recordedAt: "2026-12-06T19:00:00.000Z",
+          code: "LedgerCorrupt",
+          file: null,
+          message: "kv page",
+        },
+        unreadable: null,
+      });
+      assert.ok(
+        err.startsWith(`treaty ledger verify: warning: data folder ${copy} is marked damaged by ${marker}`),
+        err,
+      );
+    } finally {
+      rmSync(marker, { force: true });
+    }
+    // The operator removed the marker: the same copy recovers.
+    const imported = await importLedger(copy, new MemoryLedgerStore());
+    assert.equal(imported.snapshot?.body.seqno, base);
   });
 
   it("config recover.snapshotFile: a path, resolved against the config's folder", () => {
