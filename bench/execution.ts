@@ -74,15 +74,28 @@ interface Path {
   close(): Promise<void>;
 }
 
+/**
+ * The caller as the node names it: a user's id is the hex SHA-256 of its key (sdk/keys.ts
+ * `keyId`), 64 characters. Its length matters: the nonce rows' keys hold it (`<callerId>:<nonce>`
+ * and `<createdMs>:<callerId>:<nonce>`, 97 and 113 bytes), and a short stand-in ("bench-user")
+ * made every nonce key shorter than the node's.
+ */
+const CALLER = { id: randomBytes(32).toString("hex"), role: "user" } as const;
+
 let nextCall = 0;
+/**
+ * A signed call as `bench:network` sends it (test/integration/load.ts `fastSignedRequest`): a
+ * fresh id per write (each write adds a row, as in the node), a 128-bit hex nonce (sdk/request.ts
+ * `newNonce`).
+ */
 function signedCall(): ExecCall {
   const id = nextCall++;
   return {
     contract: "log",
     method: "writePublic",
-    args: { id: id % 10_000, msg: MESSAGE },
-    caller: { id: "bench-user", role: "user" },
-    nonce: randomBytes(12).toString("base64url"),
+    args: { id, msg: MESSAGE },
+    caller: CALLER,
+    nonce: randomBytes(16).toString("hex"),
     createdMs: Date.now(),
     timeMs: Date.now(),
     seed: new Uint8Array(randomBytes(32)),
