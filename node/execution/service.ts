@@ -854,7 +854,8 @@ export class ExecutionService {
       addStageTime("executionWorker", message.serviceMs);
       // And the waits on either side of it: the request's until the worker started it (the
       // worker busy with earlier requests, or not yet scheduled), the reply's until this thread
-      // took it (busy with other work, or not scheduled).
+      // took it (busy with other work, or not scheduled). Each thread maps its monotonic clock to
+      // the epoch at its own start, so the two may disagree by a few µs: never below zero.
       if (message.startedAtMs !== undefined) {
         addStageTime("executionToWorker", Math.max(0, message.startedAtMs - pending.postedAtMs));
         const replied = message.startedAtMs + message.serviceMs;
