@@ -14,8 +14,13 @@
  *   next batch is sent (the sequencer now).
  * The difference between `engine` and the service modes is the worker protocol's cost.
  *
+ * A snapshot's state is read as the node reads it (ExecutionEngine.snapshotRows, in slices beside
+ * the batches when pipelined) each time a commit passes `--snapshot-every` versions since the last
+ * one (default 10000, the node's `snapshots.everyEntries`; 0: none).
+ *
  * Options: `--calls N` per mode (default 20000), `--batch B` calls per batch (default 32),
- * `--commit-every K` batches (default 4), `--modes engine,service,pipelined`, `--rounds R`
+ * `--commit-every K` batches (default 4), `--snapshot-every V` versions (default 10000),
+ * `--modes engine,service,pipelined`, `--rounds R`
  * (default 3; the median is printed). Prints a table on stderr and JSON on stdout.
  */
 import { randomBytes } from "node:crypto";
@@ -41,6 +46,7 @@ const { values: flags } = parseArgs({
     calls: { type: "string", default: "20000" },
     batch: { type: "string", default: "32" },
     "commit-every": { type: "string", default: "4" },
+    "snapshot-every": { type: "string", default: "10000" },
     modes: { type: "string", default: MODES.join(",") },
     rounds: { type: "string", default: "3" },
   },
@@ -48,10 +54,13 @@ const { values: flags } = parseArgs({
 const CALLS = Number(flags.calls);
 const BATCH = Number(flags.batch);
 const COMMIT_EVERY = Number(flags["commit-every"]);
+const SNAPSHOT_EVERY = Number(flags["snapshot-every"]);
 const ROUNDS = Number(flags.rounds);
 const modes = flags.modes.split(",") as Mode[];
 if (![CALLS, BATCH, COMMIT_EVERY, ROUNDS].every((n) => Number.isSafeInteger(n) && n > 0))
   throw new Error("--calls, --batch, --commit-every, --rounds take positive integers");
+if (!Number.isSafeInteger(SNAPSHOT_EVERY) || SNAPSHOT_EVERY < 0)
+  throw new Error("--snapshot-every takes a non-negative integer");
 for (const mode of modes) if (!MODES.includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
 
 interface Figure {
@@ -71,18 +80,32 @@ interface Path {
   executeBatch(view: number, firstSeqno: number, calls: readonly ExecCall[]): Promise<ExecResult[]>;
   apply(items: readonly VersionedWriteSet[]): Promise<void>;
   commit(version: number): Promise<void>;
+  snapshotRows(version: number): Promise<unknown>;
   close(): Promise<void>;
 }
 
+/**
+ * The caller as the node names it: a user's id is the hex SHA-256 of its key (sdk/keys.ts
+ * `keyId`), 64 characters. Its length matters: the nonce rows' keys hold it (`<callerId>:<nonce>`
+ * and `<createdMs>:<callerId>:<nonce>`, 97 and 113 bytes), and a short stand-in ("bench-user")
+ * made every nonce key shorter than the node's.
+ */
+const CALLER = { id: randomBytes(32).toString("hex"), role: "user" } as const;
+
 let nextCall = 0;
+/**
+ * A signed call as `bench:network` sends it (test/integration/load.ts `fastSignedRequest`): a
+ * fresh id per write (each write adds a row, as in the node), a 128-bit hex nonce (sdk/request.ts
+ * `newNonce`).
+ */
 function signedCall(): ExecCall {
   const id = nextCall++;
   return {
     contract: "log",
     method: "writePublic",
-    args: { id: id % 10_000, msg: MESSAGE },
-    caller: { id: "bench-user", role: "user" },
-    nonce: randomBytes(12).toString("base64url"),
+    args: { id, msg: MESSAGE },
+    caller: CALLER,
+    nonce: randomBytes(16).toString("hex"),
     createdMs: Date.now(),
     timeMs: Date.now(),
     seed: new Uint8Array(randomBytes(32)),
@@ -90,7 +113,12 @@ function signedCall(): ExecCall {
 }
 
 /** Runs `calls` calls through `path` as the sequencer does; returns the per-call figures. */
-async function drive(path: Path, pipelined: boolean, calls: number, version: { applied: number }) {
+async function drive(
+  path: Path,
+  pipelined: boolean,
+  calls: number,
+  version: { applied: number; snapshot: number },
+) {
   const batches: ExecCall[][] = [];
   for (let i = 0; i < calls; i += BATCH) {
     batches.push(Array.from({ length: Math.min(BATCH, calls - i) }, signedCall));
@@ -98,7 +126,7 @@ async function drive(path: Path, pipelined: boolean, calls: number, version: { a
   const wallStart = performance.now();
   const cpuStart = process.cpuUsage();
   const threadsStart = sampleProcess(process.pid);
-  const outstanding: Promise<void>[] = [];
+  const outstanding: Promise<unknown>[] = [];
   for (let b = 0; b < batches.length; b++) {
     const results = await path.executeBatch(1, version.applied + 1, batches[b]!);
     for (const result of results) {
@@ -113,6 +141,14 @@ async function drive(path: Path, pipelined: boolean, calls: number, version: { a
       const commit = path.commit(version.applied);
       if (pipelined) outstanding.push(commit);
       else await commit;
+      // The node reads a snapshot's state on the execution thread once a commit passes its point
+      // (every 10,000 entries by default: node/snapshot/take.ts).
+      if (SNAPSHOT_EVERY > 0 && version.applied - version.snapshot >= SNAPSHOT_EVERY) {
+        version.snapshot = version.applied;
+        const read = path.snapshotRows(version.applied);
+        if (pipelined) outstanding.push(read);
+        else await read;
+      }
     }
   }
   await Promise.all(outstanding);
@@ -142,6 +178,7 @@ async function openPath(mode: Mode, kvPath: string, bundle: string): Promise<Pat
       executeBatch: async (view, first, calls) => engine.executeBatch(view, first, calls),
       apply: async (items) => engine.apply(items),
       commit: (version) => engine.commit(version),
+      snapshotRows: (version) => engine.snapshotRows(version),
       close: () => engine.close(),
     };
   }
@@ -173,7 +210,7 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), "treaty-bench-execution-"));
     try {
       const path = await openPath(mode, dir, compiled.bundle);
-      const version = { applied: 0 };
+      const version = { applied: 0, snapshot: 0 };
       try {
         await drive(path, mode === "pipelined", Math.min(CALLS, 2000), version); // warm-up
         const rounds: Figure[] = [];

@@ -48,8 +48,9 @@
  * on the main thread and in the verify workers, ledger append and hashing, persistence,
  * replication), the leader's wall time per write by phase as p50/p99/mean ms (admission, queue,
  * execution, proposal, commit, handler: node/stage-times.ts WritePhase; p50 and p99 are bucket
- * bounds), the worker round trip per executed call beside the worker's own service time
- * per call (measured inside the worker), the execution thread's CPU per write,
+ * bounds), the worker round trip per executed call split into the wait until the worker starts
+ * a batch, the worker's own service time (measured inside the worker) and the wait until the
+ * main thread takes the reply, the execution thread's CPU per write,
  * `bench:runtime`'s in-process figure (the sandboxed call and a KV apply; run as a child at the
  * end) and `bench:execution`'s (the node's own path in process, also a child: signed calls with
  * their nonce check and record, a KV sealed at rest, signature applies and commits; the engine's
@@ -339,6 +340,14 @@ interface WriteResult {
    * the queueing, crossings and main-thread delay the round trip above includes.
    */
   readonly executionServiceMicrosPerCall: number | null;
+  /**
+   * The round trip's waits on either side of the service time, µs per executed call (stages
+   * `executionToWorker`, `executionFromWorker`): from posting a batch to the worker starting it,
+   * and from the worker posting its reply to the main thread taking it. The round trip less the
+   * three is the main thread's own work around each batch.
+   */
+  readonly executionToWorkerMicrosPerCall: number | null;
+  readonly executionFromWorkerMicrosPerCall: number | null;
   /**
    * Node-to-node frames each node sent and accepted per write, leader first (from
    * `treaty_transport_frames_total`): how well appends, acks and forwarded batches amortise their
@@ -735,6 +744,10 @@ async function writeRun(
       executionMicrosPerCall: calls > 0 ? Math.round((delta(0, "stage:execution") * 1e6) / calls) : null,
       executionServiceMicrosPerCall:
         calls > 0 ? Math.round((delta(0, "stage:executionWorker") * 1e6) / calls) : null,
+      executionToWorkerMicrosPerCall:
+        calls > 0 ? Math.round((delta(0, "stage:executionToWorker") * 1e6) / calls) : null,
+      executionFromWorkerMicrosPerCall:
+        calls > 0 ? Math.round((delta(0, "stage:executionFromWorker") * 1e6) / calls) : null,
       framesPerWrite: {
         sent: measured.map((_, i) => Number((delta(i, "framesSent") / requests.length).toFixed(2))),
         received: measured.map((_, i) => Number((delta(i, "framesReceived") / requests.length).toFixed(2))),
@@ -1503,7 +1516,7 @@ async function main(): Promise<void> {
   }
   const slash = (figures: (number | null | undefined)[]) => figures.map((f) => f ?? "-").join("/");
   process.stderr.write(
-    `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included); ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch); ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs; the node's path in process (bench:execution, signed log.writePublic: nonce, sealed KV, commits), CPU per call: ${report.executionInProcessMicrosPerCall?.engine ?? "-"} µs on one thread, ${report.executionInProcessMicrosPerCall?.worker ?? "-"} µs on the execution thread in a worker\n`,
+    `execution in the node, µs per call: ${slash(writeResults.map((w) => w.executionMicrosPerCall))} round trip (batch wall time on the leader's main thread, queueing included) = ${slash(writeResults.map((w) => w.executionToWorkerMicrosPerCall))} until the worker starts + ${slash(writeResults.map((w) => w.executionServiceMicrosPerCall))} worker service time (wall time inside the worker per batch) + ${slash(writeResults.map((w) => w.executionFromWorkerMicrosPerCall))} until the main thread takes the reply + the main thread's own work; ${slash(writeResults.map((w) => w.cpuMicrosPerWrite?.threads[0]?.execution))} execution thread CPU per write (/proc); in process (bench:runtime, log.writePrivate): ${report.runtimeMicrosPerCall ?? "-"} µs; the node's path in process (bench:execution, signed log.writePublic: nonce, sealed KV, commits), CPU per call: ${report.executionInProcessMicrosPerCall?.engine ?? "-"} µs on one thread, ${report.executionInProcessMicrosPerCall?.worker ?? "-"} µs on the execution thread in a worker\n`,
   );
   for (const r of report.ratios) process.stderr.write(`${r.what}: ${r.ratio}\n`);
   process.stderr.write(line(["treaty reads", "nodes", "in flight", "reads/s", "", "p50", "p99", "resent"]));

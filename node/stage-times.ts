@@ -20,6 +20,11 @@
  * - `executionWorker`: the execution worker's service time of those batches, measured inside the
  *   worker (wall time from starting a batch to handing its reply to postMessage: no queueing, no
  *   crossing; node/execution/protocol.ts `serviceMs`), added by the execution service;
+ * - `executionToWorker` and `executionFromWorker`: the waits on either side of that service time
+ *   (node/execution/protocol.ts `startedAtMs`): from posting a batch to the worker starting it, and
+ *   from the worker handing its reply to postMessage to the execution service taking it on the
+ *   main thread. The round trip less these three is the main thread's own work around the batch
+ *   (packing, unpacking, the journal, promise hops);
  * - `ledger`: assembling, encoding, sealing and hashing entries into the ledger and Merkle tree;
  * - `persistence`: handing entries to the store and writing the hard state;
  * - `replication`: encoding and sending consensus messages, decoding and stepping received ones.
@@ -30,6 +35,8 @@ export type Stage =
   | "signatureWorker"
   | "execution"
   | "executionWorker"
+  | "executionToWorker"
+  | "executionFromWorker"
   | "ledger"
   | "persistence"
   | "replication";
@@ -40,6 +47,8 @@ const micros: Record<Stage | "executionCalls", number> = {
   signatureWorker: 0,
   execution: 0,
   executionWorker: 0,
+  executionToWorker: 0,
+  executionFromWorker: 0,
   ledger: 0,
   persistence: 0,
   replication: 0,

@@ -220,6 +220,13 @@ export type ReplyMessage =
        */
       readonly serviceMs?: number;
       /**
+       * When the worker started the batch (with `serviceMs`), ms since the epoch at sub-ms
+       * precision (`performance.timeOrigin + performance.now()`, comparable across the process's
+       * threads): the service splits the round trip into the request's wait to start, the
+       * service time and the reply's wait to be taken (node/stage-times.ts).
+       */
+      readonly startedAtMs?: number;
+      /**
        * A batch's results in their packed form (pack.ts); `value` is then null and the receiver
        * takes the results from `unpackBatch(batch)`.
        */

@@ -197,6 +197,7 @@ async function answer(
         batch: packed.batch,
         ...versions(engine),
         serviceMs: performance.now() - started,
+        startedAtMs: performance.timeOrigin + started,
       };
     } else {
       message = { kind: "reply", id: request.id, ok: true, value, ...versions(engine) };

@@ -152,6 +152,8 @@ interface Pending {
   readonly generation: Generation;
   /** The empty applies it carried (`applyFirst`), or undefined. */
   readonly carried: readonly VersionedWriteSet[] | undefined;
+  /** When it was posted, ms since the epoch (ReplyMessage.startedAtMs's clock). */
+  readonly postedAtMs: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
@@ -737,6 +739,7 @@ export class ExecutionService {
         runsCalls,
         generation,
         carried,
+        postedAtMs: performance.timeOrigin + performance.now(),
         resolve: (value) => {
           settle();
           resolve(value as ReplyValues[R["op"]]);
@@ -848,7 +851,21 @@ export class ExecutionService {
     this.#committed = message.committedVersion;
     this.#journal.committedUpTo(message.committedVersion);
     // A batch's service time in the worker, beside the round trip the sequencer times.
-    if (message.ok && message.serviceMs !== undefined) addStageTime("executionWorker", message.serviceMs);
+    if (message.ok && message.serviceMs !== undefined) {
+      addStageTime("executionWorker", message.serviceMs);
+      // And the waits on either side of it: the request's until the worker started it (the
+      // worker busy with earlier requests, or not yet scheduled), the reply's until this thread
+      // took it (busy with other work, or not scheduled). Each thread maps its monotonic clock to
+      // the epoch at its own start, so the two may disagree by a few µs: never below zero.
+      if (message.startedAtMs !== undefined) {
+        addStageTime("executionToWorker", Math.max(0, message.startedAtMs - pending.postedAtMs));
+        const replied = message.startedAtMs + message.serviceMs;
+        addStageTime(
+          "executionFromWorker",
+          Math.max(0, performance.timeOrigin + performance.now() - replied),
+        );
+      }
+    }
     if (message.ok) pending.resolve(message.batch === undefined ? message.value : unpackBatch(message.batch));
     else {
       // Carried empty applies the worker did not make (it refused them, so the request did not run).

@@ -314,23 +314,39 @@ describe("ExecutionService", () => {
     await assert.rejects(service.commit(0), { code: "Unavailable" });
   });
 
-  test("a batch's service time in the worker is added to the executionWorker stage; reads add none", async () => {
+  test("a batch's service time in the worker and the waits around it are added to their stages; reads add none", async () => {
     const ledger = new TestLedger();
     const service = await start({ ledger });
     try {
       await service.loadContract("counter", counterBundle());
-      const before = stageTotals().executionWorker!;
+      const before = stageTotals();
+      const posted = performance.now();
       ledger.record(
         await service.executeBatch(1, 1, [
           call("counter", "add", { key: "a", by: 1 }),
           call("counter", "add", { key: "b", by: 1 }),
         ]),
       );
-      const afterBatch = stageTotals().executionWorker!;
-      assert.ok(afterBatch > before, "the worker's time running the batch is counted");
+      const roundTripSeconds = (performance.now() - posted) / 1000;
+      const afterBatch = stageTotals();
+      assert.ok(
+        afterBatch.executionWorker! > before.executionWorker!,
+        "the worker's time running the batch is counted",
+      );
+      for (const stage of ["executionWorker", "executionToWorker", "executionFromWorker"]) {
+        const added = afterBatch[stage]! - before[stage]!;
+        // Seconds, within the round trip the caller saw (plus slack for the threads' clocks):
+        // a unit slip (ms or µs counted as seconds) would be 1,000 times too large.
+        assert.ok(
+          added >= 0 && added <= roundTripSeconds + 0.05,
+          `${stage}: ${added} s in a ${roundTripSeconds} s round trip`,
+        );
+      }
       await service.read(call("counter", "get", { key: "a" }));
       await service.commit(2);
-      assert.equal(stageTotals().executionWorker, afterBatch, "only batches carry a service time");
+      const afterRead = stageTotals();
+      for (const stage of ["executionWorker", "executionToWorker", "executionFromWorker"])
+        assert.equal(afterRead[stage], afterBatch[stage], `only batches carry ${stage}`);
     } finally {
       await service.close();
     }
