@@ -88,6 +88,11 @@ export interface SequencerOptions {
   readonly policy: SignaturePolicy;
   readonly now: () => number;
   readonly logger: Logger;
+  /**
+   * Called when undoing staged work in the KV (a rollback) failed: the KV is then ahead of the
+   * ledger, so the node must stop (TreatyNode's fail-stop) rather than run its next batch on it.
+   */
+  readonly onFatal: (err: unknown) => void;
   readonly maxBatchCalls?: number;
   /** Calls waiting beyond this are refused with Unavailable (backpressure). */
   readonly maxQueuedCalls?: number;
@@ -223,7 +228,7 @@ export class Sequencer {
       } catch (err) {
         ledger.truncate(record.seqno);
         await applied;
-        await execution.rollback(record.seqno - 1);
+        await this.#rollback(record.seqno - 1);
         throw err;
       }
       assert(
@@ -396,12 +401,12 @@ export class Sequencer {
     try {
       await signatureApplied;
     } catch (err) {
-      await execution.rollback(ledger.lastSeqno);
+      await this.#rollback(ledger.lastSeqno);
       throw err;
     }
     const status = replica.consensus.status();
     if (status.role !== "Leader" || status.view !== view || ledger.lastSeqno !== first - 1) {
-      await execution.rollback(ledger.lastSeqno);
+      await this.#rollback(ledger.lastSeqno);
       throw new TreatyError("NotLeader", "leadership changed while the batch executed: resend the request", {
         ...(status.leader !== null && { leader: status.leader }),
       });
@@ -436,7 +441,7 @@ export class Sequencer {
       try {
         this.#proposeStaged(first, proposals);
       } catch (err) {
-        await execution.rollback(first - 1);
+        await this.#rollback(first - 1);
         throw err;
       }
       this.#appended();
@@ -471,7 +476,7 @@ export class Sequencer {
       ids = this.#proposeStaged(seqno, [{ signature: false, payload }]);
     } catch (err) {
       await applied;
-      await this.#o.execution.rollback(seqno - 1);
+      await this.#rollback(seqno - 1);
       throw err;
     }
     await applied;
@@ -553,7 +558,22 @@ export class Sequencer {
     try {
       this.#proposeStaged(seqno, [{ signature: true, payload: record.bytes }]);
     } catch (err) {
-      await execution.rollback(seqno - 1);
+      await this.#rollback(seqno - 1);
+      throw err;
+    }
+  }
+
+  /**
+   * Drops the KV's applied versions above `version` (staged work that was not proposed). If that
+   * fails, the KV stays ahead of the ledger and the next batch would break an invariant: the
+   * node stops (`onFatal`), and the caller's request fails with the rollback's error.
+   */
+  async #rollback(version: number): Promise<void> {
+    try {
+      await this.#o.execution.rollback(version);
+    } catch (err) {
+      this.#o.logger.error("the KV rollback of unproposed work failed: stopping", { version, err });
+      this.#o.onFatal(err);
       throw err;
     }
   }

@@ -342,6 +342,7 @@ export class TreatyNode {
       }),
       now: init.runtime.now,
       logger: this.logger,
+      onFatal: (err) => this.#failFatally(err),
       ...(!init.config.ledger.signWhenIdle && { idleSignatureGapMs: null }),
     });
     this.snapshots = new Snapshots({

@@ -8,7 +8,8 @@
  * batches are small (a busy one, of many calls, leaves it to the policy);
  * leadership lost while a batch executes (carrying the
  * signature's apply) leaves nothing proposed, the KV rolled back to the
- * ledger, every call failed NotLeader; and the resent signed requests execute exactly once.
+ * ledger, every call failed NotLeader (and a rollback that fails there stops the node); and the
+ * resent signed requests execute exactly once.
  * Below saturation a batch lingers: calls that come within the interval wait and join one batch
  * (which starts at once when enough calls wait, or when the interval's timer fires), and a batch
  * after which the next lingers is followed by its signature.
@@ -107,6 +108,8 @@ async function setup(
     random: testRandom(),
   });
   const replica = new StandInReplica();
+  /** What the sequencer reported as fatal (its node would stop). */
+  const fatal: unknown[] = [];
   const execution = await ExecutionService.start({
     kvPath: null,
     limits: TEST_LIMITS,
@@ -128,12 +131,13 @@ async function setup(
     policy: parseSignaturePolicy({ maxTxs: 100_000, maxIntervalMs: 3_600_000 }),
     now: () => clock.ms,
     logger: createLogger({ write: () => {} }),
+    onFatal: (err) => fatal.push(err),
     idleSignatureGapMs,
     ...(maxBatchCalls !== undefined && { maxBatchCalls }),
     ...(unsignedWaitBound !== undefined && { unsignedWaitBound }),
     batchLinger,
   });
-  return { ledger, replica, execution, sequencer };
+  return { ledger, replica, execution, sequencer, fatal };
 }
 
 /**
@@ -164,7 +168,7 @@ async function waitForFile(path: string): Promise<void> {
 
 describe("Sequencer", () => {
   test("leadership lost while a batch executes behind a signature's apply: nothing proposed, the KV back at the ledger, each resent request runs once", async () => {
-    const { ledger, replica, execution, sequencer } = await setup();
+    const { ledger, replica, execution, sequencer, fatal } = await setup();
     try {
       const first = await sequencer.submit(
         call("counter", "add", { key: "a", by: 1 }, { nonce: "n-a" }),
@@ -192,6 +196,7 @@ describe("Sequencer", () => {
       );
       assert.equal(ledger.lastSeqno, 2);
       assert.equal(execution.appliedVersion, 2, "the KV was rolled back to the ledger");
+      assert.deepEqual(fatal, [], "a rollback that succeeds is not fatal");
       assert.equal(okResult(await execution.read(call("counter", "get", { key: "c" }))).result, null);
 
       // The client resends the same signed requests to the (again) leader: each runs once.
@@ -217,6 +222,30 @@ describe("Sequencer", () => {
         assert.equal(ledger.get(seqno)?.view, replica.log[seqno - 1]!.view, `seqno ${seqno}: same view`);
       }
       assert.equal(execution.appliedVersion, ledger.lastSeqno, "the KV holds every ledger entry");
+    } finally {
+      sequencer.failQueued(new TreatyError("Unavailable", "test over"));
+      await execution.close();
+    }
+  });
+
+  test("a KV rollback that fails after leadership is lost mid-batch is fatal: the calls fail with its error and the node is told to stop", async () => {
+    const { replica, execution, sequencer, fatal } = await setup();
+    try {
+      okResult(
+        await sequencer.submit(call("counter", "add", { key: "a", by: 1 }, { nonce: "f-a" }), "user", null),
+      );
+      const gate = dirs.make();
+      const outcome = sequencer
+        .submit(call("counter", "add", { key: `gate:${gate}`, by: 1 }, { nonce: "f-b" }), "user", null)
+        .then(codeOf, (err: unknown) => (err instanceof TreatyError ? err.code : String(err)));
+      await waitForFile(join(gate, "reached"));
+      // The rollback that leadership lost calls for fails (a worker lost to its own deadline).
+      const failing = new TreatyError("Unavailable", "test: the rollback failed");
+      execution.rollback = () => Promise.reject(failing);
+      replica.loseLeadership();
+      writeFileSync(join(gate, "open"), "");
+      assert.equal(await outcome, "Unavailable");
+      assert.deepEqual(fatal, [failing], "the sequencer reported the failed rollback as fatal");
     } finally {
       sequencer.failQueued(new TreatyError("Unavailable", "test over"));
       await execution.close();
