@@ -180,21 +180,21 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
 
   const countOk = calls.bind({ code: "ok" });
   const governanceMayLag = () => node.governanceMayLag();
-  // Not an async wrapper: one promise per call fewer on the write path.
-  const callContract = (req: HttpRequest): Promise<HttpResponse> => {
+  // An async function awaiting the call (one promise, as a `.then` would make), not `.then`
+  // closures made per call: V8 drops a per-call closure's optimized code at every major GC and
+  // compiles it again (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+  const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
     const started = performance.now();
-    return appCall(node, req, governanceMayLag).then(
-      (response) => {
-        countOk();
-        latency.observe((performance.now() - started) / 1000);
-        return response;
-      },
-      (err: unknown) => {
-        calls.inc({ code: err instanceof TreatyError ? err.code : "Internal" });
-        latency.observe((performance.now() - started) / 1000);
-        throw err;
-      },
-    );
+    try {
+      const response = await appCall(node, req, governanceMayLag);
+      countOk();
+      latency.observe((performance.now() - started) / 1000);
+      return response;
+    } catch (err) {
+      calls.inc({ code: err instanceof TreatyError ? err.code : "Internal" });
+      latency.observe((performance.now() - started) / 1000);
+      throw err;
+    }
   };
 
   const openApi = new OpenApiCache();

@@ -38,6 +38,7 @@
  * back to the ledger) and every call fails with `NotLeader`: nothing was proposed, so a client
  * may resend the same signed request (same nonce) and it executes at most once.
  */
+import { deferred } from "./deferred.js";
 import { assert } from "../sdk/assert.js";
 import { fromHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
@@ -140,6 +141,9 @@ export const DEFAULT_UNSIGNED_WAIT_BOUND: UnsignedWaitBound = { maxWaitMs: 5, bu
  */
 export const DEFAULT_BATCH_LINGER: BatchLinger = { intervalMs: 10, busyCalls: 16 };
 
+/** What a settled run leaves on the queue's tail (one function, not two closures per task). */
+const settled = (): undefined => undefined;
+
 export class Sequencer {
   readonly #o: SequencerOptions;
   readonly #maxBatch: number;
@@ -147,6 +151,12 @@ export class Sequencer {
   #queue: Pending[] = [];
   #tail: Promise<void> = Promise.resolve();
   #draining = false;
+  /**
+   * The drain task, made once: a closure made per batch loses its optimized code (with what
+   * TurboFan inlined into it) at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled
+   * after every major GC").
+   */
+  readonly #drainTask = (): Promise<void> => this.#drain();
   #lastSignatureMs: number;
   /** The queued KV apply of the last signature, not awaited when queued (see #runBatch). */
   #signatureApplied: Promise<void> = Promise.resolve();
@@ -188,15 +198,16 @@ export class Sequencer {
     if (this.#queue.length >= this.#maxQueued) {
       return Promise.reject(new TreatyError("Unavailable", "the leader is overloaded: retry later"));
     }
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ call, kind, requestDigest, submittedMs: performance.now(), resolve, reject });
-      if (!this.#draining) {
-        this.#draining = true;
-        this.#enqueue(() => this.#drain());
-      } else if (this.#lingerTimer !== undefined && this.#queue.length >= this.#linger!.busyCalls) {
-        this.#endLinger(); // enough calls for a busy batch: no reason to wait
-      }
-    });
+    // No executor closure per call (node/deferred.ts).
+    const { promise, resolve, reject } = deferred<ExecResult>();
+    this.#queue.push({ call, kind, requestDigest, submittedMs: performance.now(), resolve, reject });
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#enqueue(this.#drainTask);
+    } else if (this.#lingerTimer !== undefined && this.#queue.length >= this.#linger!.busyCalls) {
+      this.#endLinger(); // enough calls for a busy batch: no reason to wait
+    }
+    return promise;
   }
 
   /** Leader: appends an entry the node itself decided (no contract execution) and applies it. */
@@ -295,10 +306,7 @@ export class Sequencer {
 
   #enqueue<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#tail.then(task);
-    this.#tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
+    this.#tail = run.then(settled, settled);
     return run;
   }
 

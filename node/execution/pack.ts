@@ -47,42 +47,61 @@ export function packWriteSets(writeSets: readonly WriteSet[]): PackedWriteSets {
       }
     }
   }
-  const layout = new Int32Array(slots);
-  const bytes = new Uint8Array(total);
-  const names = new Map<string, number>();
-  const maps: string[] = [];
-  let slot = 0;
-  let offset = 0;
-  const place = (part: Uint8Array): void => {
-    bytes.set(part, offset);
-    offset += part.length;
-  };
-  const describe = (list: readonly MapWrites[]): void => {
+  const packer = new Packer(slots, total);
+  for (const writeSet of writeSets) {
+    packer.layout[packer.slot++] = writeSet.public.length;
+    packer.layout[packer.slot++] = writeSet.private.length;
+    packer.describe(writeSet.public);
+    packer.describe(writeSet.private);
+  }
+  assert(packer.slot === slots && packer.offset === total, "pack: every counted slot and byte is placed");
+  return { maps: packer.maps, layout: packer.layout, bytes: packer.bytes };
+}
+
+/*
+ * The packing and unpacking cursors are classes, not closures made per call: the optimized code
+ * of a closure lives with its feedback, which V8 holds weakly once the closures that ran it are
+ * gone, so every major GC threw it away and TurboFan compiled these functions again (~12 times
+ * in a leader's run; docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+ * Methods are long-lived functions and keep their code.
+ */
+class Packer {
+  readonly layout: Int32Array;
+  readonly bytes: Uint8Array;
+  readonly maps: string[] = [];
+  readonly #names = new Map<string, number>();
+  slot = 0;
+  offset = 0;
+
+  constructor(slots: number, total: number) {
+    this.layout = new Int32Array(slots);
+    this.bytes = new Uint8Array(total);
+  }
+
+  describe(list: readonly MapWrites[]): void {
+    const { layout } = this;
     for (const { map, writes } of list) {
-      let index = names.get(map);
+      let index = this.#names.get(map);
       if (index === undefined) {
-        index = maps.length;
-        maps.push(map);
-        names.set(map, index);
+        index = this.maps.length;
+        this.maps.push(map);
+        this.#names.set(map, index);
       }
-      layout[slot++] = index;
-      layout[slot++] = writes.length;
+      layout[this.slot++] = index;
+      layout[this.slot++] = writes.length;
       for (const [key, value] of writes) {
-        layout[slot++] = key.length;
-        layout[slot++] = value === null ? -1 : value.length;
-        place(key);
-        if (value !== null) place(value);
+        layout[this.slot++] = key.length;
+        layout[this.slot++] = value === null ? -1 : value.length;
+        this.place(key);
+        if (value !== null) this.place(value);
       }
     }
-  };
-  for (const writeSet of writeSets) {
-    layout[slot++] = writeSet.public.length;
-    layout[slot++] = writeSet.private.length;
-    describe(writeSet.public);
-    describe(writeSet.private);
   }
-  assert(slot === slots && offset === total, "pack: every counted slot and byte is placed");
-  return { maps, layout, bytes };
+
+  place(part: Uint8Array): void {
+    this.bytes.set(part, this.offset);
+    this.offset += part.length;
+  }
 }
 
 /** The buffers `packed` owns (to transfer with it; the worker's batch answers copy them instead). */
@@ -95,40 +114,57 @@ export function transferOf(packed: PackedWriteSets): ArrayBuffer[] {
  * AssertionFailure when the layout does not match the bytes (a bug: both come from one pack).
  */
 export function unpackWriteSets(packed: PackedWriteSets): WriteSet[] {
-  const { layout, bytes, maps } = packed;
-  let slot = 0;
-  let offset = 0;
-  const take = (length: number): Uint8Array => {
-    assert(length >= 0 && length <= bytes.length - offset, "unpack: a key or value within the bytes");
-    const view = bytes.subarray(offset, offset + length);
-    offset += length;
-    return view;
-  };
-  const rebuild = (count: number): MapWrites[] => {
+  const unpacker = new Unpacker(packed);
+  const { layout } = packed;
+  const writeSets: WriteSet[] = [];
+  while (unpacker.slot < layout.length) {
+    const publicCount = layout[unpacker.slot++]!;
+    const privateCount = layout[unpacker.slot++]!;
+    writeSets.push({ public: unpacker.rebuild(publicCount), private: unpacker.rebuild(privateCount) });
+  }
+  assert(
+    unpacker.slot === layout.length && unpacker.offset === packed.bytes.length,
+    "unpack: the layout covers every byte",
+  );
+  return writeSets;
+}
+
+/** `unpackWriteSets`' cursor over a packing (a class: see `Packer`). */
+class Unpacker {
+  readonly #packed: PackedWriteSets;
+  slot = 0;
+  offset = 0;
+
+  constructor(packed: PackedWriteSets) {
+    this.#packed = packed;
+  }
+
+  rebuild(count: number): MapWrites[] {
+    const { layout, maps } = this.#packed;
     const out: MapWrites[] = new Array(count);
     for (let m = 0; m < count; m++) {
-      const map = maps[layout[slot++]!];
-      const writeCount = layout[slot++]!;
+      const map = maps[layout[this.slot++]!];
+      const writeCount = layout[this.slot++]!;
       assert(map !== undefined && writeCount >= 0, "unpack: a map of the layout");
       const writes: (readonly [Uint8Array, Uint8Array | null])[] = new Array(writeCount);
       for (let w = 0; w < writeCount; w++) {
-        const keyLength = layout[slot++]!;
-        const valueLength = layout[slot++]!;
-        const key = take(keyLength);
-        writes[w] = [key, valueLength === -1 ? null : take(valueLength)];
+        const keyLength = layout[this.slot++]!;
+        const valueLength = layout[this.slot++]!;
+        const key = this.take(keyLength);
+        writes[w] = [key, valueLength === -1 ? null : this.take(valueLength)];
       }
       out[m] = { map, writes };
     }
     return out;
-  };
-  const writeSets: WriteSet[] = [];
-  while (slot < layout.length) {
-    const publicCount = layout[slot++]!;
-    const privateCount = layout[slot++]!;
-    writeSets.push({ public: rebuild(publicCount), private: rebuild(privateCount) });
   }
-  assert(slot === layout.length && offset === bytes.length, "unpack: the layout covers every byte");
-  return writeSets;
+
+  take(length: number): Uint8Array {
+    const { bytes } = this.#packed;
+    assert(length >= 0 && length <= bytes.length - this.offset, "unpack: a key or value within the bytes");
+    const view = bytes.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return view;
+  }
 }
 
 /**
@@ -162,19 +198,24 @@ export function packBatch(
   view: number,
 ): { batch: PackedBatch; transfer: ArrayBuffer[] } {
   const writeSets: WriteSet[] = [];
-  const wire = results.map((result): WireResult => {
-    if (!result.ok) return result;
-    writeSets.push(result.writeSet);
-    // Written out rather than spread: one fixed shape (a spread built a hidden class per result).
-    const { seqno, txid, result: value, events, claimsDigest } = result;
-    if (value === null && events.length === 0 && claimsDigest === undefined && txid === `${view}.${seqno}`)
-      return seqno;
-    return claimsDigest === undefined
-      ? { ok: true, seqno, txid, result: value, writeSet: null, events }
-      : { ok: true, seqno, txid, result: value, writeSet: null, events, claimsDigest };
-  });
+  // Loops, not `map` with an arrow, here and below: see `Packer`.
+  const wire: WireResult[] = [];
+  for (const result of results) wire.push(wireResult(result, view, writeSets));
   const packed = packWriteSets(writeSets);
   return { batch: { view, results: wire, writeSets: packed }, transfer: transferOf(packed) };
+}
+
+/** `result` as `packBatch` sends it; a successful one's write set goes to `writeSets`. */
+function wireResult(result: ExecResult, view: number, writeSets: WriteSet[]): WireResult {
+  if (!result.ok) return result;
+  writeSets.push(result.writeSet);
+  // Written out rather than spread: one fixed shape (a spread built a hidden class per result).
+  const { seqno, txid, result: value, events, claimsDigest } = result;
+  if (value === null && events.length === 0 && claimsDigest === undefined && txid === `${view}.${seqno}`)
+    return seqno;
+  return claimsDigest === undefined
+    ? { ok: true, seqno, txid, result: value, writeSet: null, events }
+    : { ok: true, seqno, txid, result: value, writeSet: null, events, claimsDigest };
 }
 
 /**
@@ -185,25 +226,27 @@ export function unpackBatch(batch: PackedBatch): ExecResult[] {
   const writeSets = unpackWriteSets(batch.writeSets);
   const { view } = batch;
   let next = 0;
-  const results = batch.results.map((wire): ExecResult => {
+  const results: ExecResult[] = [];
+  for (const wire of batch.results) {
     if (typeof wire === "number") {
       assert(next < writeSets.length, "unpack: one write set per successful result");
-      return {
+      results.push({
         ok: true,
         seqno: wire,
         txid: `${view}.${wire}`,
         result: null,
         writeSet: writeSets[next++]!,
         events: [],
-      };
+      });
+      continue;
     }
     const result = wire as ExecResult;
     if (result.ok) {
       assert(next < writeSets.length, "unpack: one write set per successful result");
       (result as { writeSet: WriteSet | null }).writeSet = writeSets[next++]!;
     }
-    return result;
-  });
+    results.push(result);
+  }
   assert(next === writeSets.length, "unpack: one write set per successful result");
   return results;
 }
@@ -277,14 +320,16 @@ export function packCalls(calls: readonly ExecCall[]): PackedCalls {
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
-  const wire = calls.map((call): WireCall => {
-    const { contract, method, args, caller, nonce, createdMs, timeMs, seed } = call;
+  const wire: WireCall[] = [];
+  for (const { contract, method, args, caller, nonce, createdMs, timeMs, seed } of calls) {
     bytes.set(seed, offset);
     offset += seed.length;
-    return plainCaller(caller)
-      ? [contract, method, args, caller.id, caller.role, nonce, createdMs, timeMs, seed.length]
-      : [contract, method, args, caller, undefined, nonce, createdMs, timeMs, seed.length];
-  });
+    wire.push(
+      plainCaller(caller)
+        ? [contract, method, args, caller.id, caller.role, nonce, createdMs, timeMs, seed.length]
+        : [contract, method, args, caller, undefined, nonce, createdMs, timeMs, seed.length],
+    );
+  }
   return { wire, calls: null, buffer: bytes.buffer as ArrayBuffer };
 }
 
@@ -305,18 +350,20 @@ function plainCaller(caller: CallerInfo | null): caller is CallerInfo & { id: st
  */
 export function unpackCalls(wire: readonly WireCall[], seeds: Uint8Array): ExecCall[] {
   let offset = 0;
-  const calls = wire.map((w): ExecCall => {
-    const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] = w;
+  const calls: ExecCall[] = [];
+  for (const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] of wire) {
     assert(seedLength >= 0 && seedLength <= seeds.length - offset, "unpack: a seed within the bytes");
     const seed = seeds.subarray(offset, offset + seedLength);
     offset += seedLength;
     const caller =
       role === undefined ? (callerField as CallerInfo | null) : ({ id: callerField, role } as CallerInfo);
     // Two fixed shapes: `createdMs` stays absent when it was.
-    return createdMs === undefined
-      ? { contract, method, args, caller, nonce, timeMs, seed }
-      : { contract, method, args, caller, nonce, createdMs, timeMs, seed };
-  });
+    calls.push(
+      createdMs === undefined
+        ? { contract, method, args, caller, nonce, timeMs, seed }
+        : { contract, method, args, caller, nonce, createdMs, timeMs, seed },
+    );
+  }
   assert(offset === seeds.length, "unpack: the seeds cover the bytes");
   return calls;
 }

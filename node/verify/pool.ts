@@ -19,6 +19,7 @@ import { Worker } from "node:worker_threads";
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { Logger } from "../log.js";
+import { deferred } from "../deferred.js";
 import { addStageTime } from "../stage-times.js";
 import {
   DIGEST_BYTES,
@@ -90,6 +91,15 @@ export class VerifierPool implements SignatureVerifier {
   #queue: Pending[] = [];
   #pendingJobs = 0;
   #flushScheduled = false;
+  /**
+   * The flush callbacks, made once: closures made per flush lose their optimized code at every
+   * major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+   */
+  readonly #flushNow = (): void => this.#flush();
+  readonly #flushSoon = (): void => {
+    this.#flushScheduled = false;
+    this.#timed(this.#flushNow);
+  };
   #stallTimer: NodeJS.Timeout | undefined;
   #nextId = 1;
   #restarts = 0;
@@ -133,16 +143,14 @@ export class VerifierPool implements SignatureVerifier {
       );
     }
     this.#pendingJobs++;
-    return new Promise<Uint8Array | null>((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(() => {
-          this.#flushScheduled = false;
-          this.#timed(() => this.#flush());
-        });
-      }
-    });
+    // No executor closure per job (node/deferred.ts).
+    const { promise, resolve, reject } = deferred<Uint8Array | null>();
+    this.#queue.push({ job, resolve, reject });
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushSoon);
+    }
+    return promise;
   }
 
   stats(): VerifierStats {
@@ -274,7 +282,7 @@ export class VerifierPool implements SignatureVerifier {
     slot.inFlight.clear();
     this.#log.error("verify worker lost: replacing it", { reason, failedChecks: failed });
     void worker.terminate();
-    if (this.#queue.length > 0) this.#timed(() => this.#flush());
+    if (this.#queue.length > 0) this.#timed(this.#flushNow);
   }
 
   #checkStalls(): void {
