@@ -7,8 +7,9 @@
  * private rows each, as the replay window holds them) plus `--contract-rows` contract rows
  * (half private `bench.balances`, half `public:bench.audit`), then:
  * - quiet: `--snapshots` snapshots of the committed state, one after another: wall time from the
- *   request to the body bytes, process CPU (every thread: worker and main), both per row, and the
- *   body size;
+ *   request to the body bytes, process CPU (every thread: worker and main), both per row, the
+ *   main thread's CPU alone (`mainCpuMs`, Linux schedstat: what a node's commit path shares), and
+ *   the body size;
  * - busy: one snapshot while the main thread keeps the worker busy as a node does: a probe `get`
  *   always in flight (its latency is how long the worker's queue could not serve a request) and
  *   write sets applied and committed every 5 ms past the snapshot's version. Prints the longest
@@ -21,7 +22,7 @@
  * the temp dir (~1 GB at 1M rows) is removed on every exit, Ctrl-C and kill included.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -33,6 +34,7 @@ import { ExecutionService } from "../node/execution/service.js";
 import { recordNonce } from "../node/execution/nonces.js";
 import { createLogger } from "../node/log.js";
 import { INTERNAL, SINGLETON_KEY, tableKey } from "../node/gov/tables.js";
+import { partsLength } from "../node/snapshot/format.js";
 import { takeSnapshotBody } from "../node/snapshot/take.js";
 
 const HELP = `npm run bench:snapshot -- [options]
@@ -108,18 +110,37 @@ async function fill(path: string, atRestKey: Uint8Array, rows: number): Promise<
 interface Taken {
   readonly wallMs: number;
   readonly cpuMs: number;
+  /** CPU of the main thread alone (receiving the rows, sealing, hashing: what a node's commit path shares). */
+  readonly mainCpuMs: number;
   readonly bytes: number;
   readonly rows: number;
 }
 
+/** CPU time of this process's main thread, ms (Linux schedstat: ns on the CPU; 0 elsewhere). */
+function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
 async function snapshotAt(service: ExecutionService, version: number): Promise<Taken> {
   const cpu = process.cpuUsage();
+  const main = mainThreadCpuMs();
   const start = performance.now();
   const taken = await takeSnapshotBody(service, { ...STATE, seqno: version }, () => SECRET);
   const wallMs = performance.now() - start;
   const used = process.cpuUsage(cpu);
+  const mainCpuMs = mainThreadCpuMs() - main;
   if (taken === undefined) throw new Error(`bench:snapshot: the KV moved past ${version}`);
-  return { wallMs, cpuMs: (used.user + used.system) / 1000, bytes: taken.body.length, rows: taken.rows };
+  return {
+    wallMs,
+    cpuMs: (used.user + used.system) / 1000,
+    mainCpuMs,
+    bytes: partsLength(taken.body),
+    rows: taken.rows,
+  };
 }
 
 /**
@@ -290,6 +311,7 @@ async function run(rows: number): Promise<Record<string, unknown>> {
         fillS: round(fillMs / 1000, 1),
         wallMs: round(best.wallMs, 1),
         cpuMs: round(best.cpuMs, 1),
+        mainCpuMs: round(best.mainCpuMs, 1),
         wallUsPerRow: round((best.wallMs * 1000) / totalRows),
         cpuUsPerRow: round((best.cpuMs * 1000) / totalRows),
         bodyBytes: best.bytes,

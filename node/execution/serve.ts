@@ -300,8 +300,8 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
 }
 
 /**
- * Posts `message`. Nothing is transferred: a batch's packed write sets (pack.ts) and a snapshot
- * read's buffers (`SnapshotRows`) are copied by structured clone.
+ * Posts `message`. Nothing is transferred: a batch's packed write sets (pack.ts) are copied by
+ * structured clone; a snapshot read's buffers (`SnapshotRows`) are SharedArrayBuffers, shared.
  *
  * Detaching an ArrayBuffer for the first time in an isolate invalidates V8's ArrayBuffer-detaching
  * protector, and every optimized function of the isolate that reads or writes typed arrays is

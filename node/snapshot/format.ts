@@ -24,6 +24,7 @@
  */
 import { createCipheriv, createHash } from "node:crypto";
 import { assert } from "../../sdk/assert.js";
+import { concatBytes } from "../../sdk/bytes.js";
 import { decode, encode, encodeCanonical } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { Receipt } from "../../sdk/receipt.js";
@@ -85,15 +86,28 @@ const SLICE_BYTES = 1024 * 1024;
 /** The body's fields in canonical (sorted) order. */
 const BODY_FIELDS = ["config", "format", "frontier", "private", "public", "secret", "seqno", "view", "views"];
 
+/** A body held as consecutive parts: the body's bytes are their concatenation, never assembled. */
+export type BodyParts = readonly Uint8Array[];
+
+/** Bytes in `parts`. */
+export function partsLength(parts: BodyParts): number {
+  let n = 0;
+  for (const part of parts) n += part.length;
+  return n;
+}
+
 /**
- * The body bytes (deterministic, see above) and their digest, from the state already encoded:
- * `publicBytes` and `privateBytes` are the msgpack write-set arrays of the public and private
- * maps (rows.ts's MapsEncoder, the bytes of `encode(writesToWire(maps))`; `privateBytes` null when
- * there is no private map). Built without blocking the thread long: the private part is sealed,
- * the public part copied and the body hashed in slices of SLICE_BYTES, awaiting `pause()` between
- * slices. The small fields are encoded by the codec, the two byte strings are written with
- * msgpack's minimal bin headers as msgpackr writes them: the same bytes as `encodeCanonical` of
- * the whole body (test/snapshot/reference-body.ts builds it that way; the tests compare them).
+ * The body bytes (deterministic, see above) as parts, and their digest, from the state already
+ * encoded: `publicBytes` and `privateBytes` are the msgpack write-set arrays of the public and
+ * private maps (rows.ts's MapsEncoder, the bytes of `encode(writesToWire(maps))`; `privateBytes`
+ * null when there is no private map). The body is never assembled into one buffer: `publicBytes`
+ * is one of the parts as it is (not copied), the private part is sealed in slices of SLICE_BYTES
+ * (each sealed slice a part), the small fields are parts of their own, and the digest is hashed
+ * over the parts in slices of SLICE_BYTES; the thread awaits `pause()` after each slice. Files are
+ * written from the parts (encodeFileParts, files.ts). The small fields are encoded by the codec,
+ * the two byte strings are headed with msgpack's minimal bin headers as msgpackr writes them: the
+ * concatenation is the same bytes as `encodeCanonical` of the whole body
+ * (test/snapshot/reference-body.ts builds it that way; the tests compare them).
  */
 export async function encodeBodyPartsSliced(
   state: Omit<SnapshotState, "public" | "private">,
@@ -101,7 +115,7 @@ export async function encodeBodyPartsSliced(
   privateBytes: Uint8Array | null,
   secret: LedgerSecret,
   pause: () => Promise<void>,
-): Promise<{ body: Uint8Array; digest: Uint8Array }> {
+): Promise<{ parts: BodyParts; digest: Uint8Array }> {
   const sealedLength = privateBytes === null ? 0 : NONCE_BYTES + privateBytes.length + TAG_BYTES;
   const small: Record<string, Uint8Array> = {
     config: encodeCanonical(
@@ -120,49 +134,61 @@ export async function encodeBodyPartsSliced(
   const keys = BODY_FIELDS.map((field) => encode(field));
   const skeleton = encodeCanonical(Object.fromEntries(BODY_FIELDS.map((field) => [field, null])));
   const header = skeleton.subarray(0, skeleton.length - keys.reduce((n, k) => n + k.length + 1, 0));
-  let total = header.length + sealedLength + publicBytes.length;
-  BODY_FIELDS.forEach((field, i) => {
-    total += keys[i]!.length + small[field]!.length;
-  });
-  const body = new Uint8Array(total);
-  let pos = 0;
-  const put = (bytes: Uint8Array) => {
-    body.set(bytes, pos);
-    pos += bytes.length;
+  const parts: Uint8Array[] = [];
+  // Small fields go into one part until a large byte string starts a part of its own.
+  let run: Uint8Array[] = [header];
+  const flush = () => {
+    if (run.length > 0) parts.push(concatBytes(...run));
+    run = [];
   };
-  put(header);
   for (const [i, field] of BODY_FIELDS.entries()) {
-    put(keys[i]!);
-    put(small[field]!);
+    run.push(keys[i]!, small[field]!);
     if (field === "public") {
-      for (let at = 0; at < publicBytes.length; at += SLICE_BYTES) {
-        put(publicBytes.subarray(at, at + SLICE_BYTES));
-        await pause();
-      }
+      flush();
+      parts.push(publicBytes);
     } else if (field === "private" && privateBytes !== null) {
       const nonce = nonceOf(state.seqno);
       const cipher = createCipheriv("aes-256-gcm", secret.entryKey(), nonce, { authTagLength: TAG_BYTES });
       cipher.setAAD(aadOf(state.seqno));
-      put(nonce);
+      run.push(nonce);
+      flush();
       for (let at = 0; at < privateBytes.length; at += SLICE_BYTES) {
-        put(cipher.update(privateBytes.subarray(at, at + SLICE_BYTES)));
+        parts.push(cipher.update(privateBytes.subarray(at, at + SLICE_BYTES)));
         await pause();
       }
-      put(cipher.final());
-      put(cipher.getAuthTag());
+      run.push(cipher.final(), cipher.getAuthTag());
     }
   }
-  assert(pos === total, "snapshot body: the encoded length is as computed");
-  return { body, digest: await digestSliced(body, pause) };
+  flush();
+  const body = parts.filter((part) => part.length > 0);
+  let total = header.length + sealedLength + publicBytes.length;
+  BODY_FIELDS.forEach((field, i) => {
+    total += keys[i]!.length + small[field]!.length;
+  });
+  assert(partsLength(body) === total, "snapshot body: the encoded length is as computed");
+  return { parts: body, digest: await digestSliced(body, pause) };
 }
 
-/** SHA-256 of `bytes`, hashed SLICE_BYTES at a time, awaiting `pause()` after each slice. */
-export async function digestSliced(bytes: Uint8Array, pause: () => Promise<void>): Promise<Uint8Array> {
+/**
+ * SHA-256 of the concatenation of `parts`, hashed SLICE_BYTES at a time (a slice may span parts),
+ * awaiting `pause()` after each slice.
+ */
+export async function digestSliced(parts: BodyParts, pause: () => Promise<void>): Promise<Uint8Array> {
   const hash = createHash("sha256");
-  for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
-    hash.update(bytes.subarray(at, at + SLICE_BYTES));
-    await pause();
+  let inSlice = 0;
+  for (const bytes of parts) {
+    for (let at = 0; at < bytes.length; ) {
+      const n = Math.min(bytes.length - at, SLICE_BYTES - inSlice);
+      hash.update(bytes.subarray(at, at + n));
+      at += n;
+      inSlice += n;
+      if (inSlice === SLICE_BYTES) {
+        inSlice = 0;
+        await pause();
+      }
+    }
   }
+  if (inSlice > 0) await pause();
   return new Uint8Array(hash.digest());
 }
 
@@ -196,22 +222,24 @@ const FILE_HEADER = (() => {
 })();
 
 /**
- * The bytes of `encodeFile(body, evidence)` as three parts whose concatenation is exactly those
- * bytes (the tests compare them): what precedes the body, the body itself (not copied), and the
- * evidence field. SnapshotFiles writes the parts one after the other.
+ * The bytes of `encodeFile(body, evidence)` as parts whose concatenation is exactly those bytes
+ * (the tests compare them), `body` given as its parts (BodyParts): what precedes the body, the
+ * body's parts themselves (not copied), and the evidence field last. SnapshotFiles writes the
+ * parts one after the other.
  */
-export function encodeFileParts(body: Uint8Array, evidence: SnapshotEvidence | null): Uint8Array[] {
+export function encodeFileParts(body: BodyParts, evidence: SnapshotEvidence | null): Uint8Array[] {
   const b = encode("b");
-  const head = new Uint8Array(FILE_HEADER.length + b.length + binHeader(body.length).length);
+  const bodyHeader = binHeader(partsLength(body));
+  const head = new Uint8Array(FILE_HEADER.length + b.length + bodyHeader.length);
   head.set(FILE_HEADER);
   head.set(b, FILE_HEADER.length);
-  head.set(binHeader(body.length), FILE_HEADER.length + b.length);
+  head.set(bodyHeader, FILE_HEADER.length + b.length);
   const e = encode("e");
   const value = encode(evidenceField(evidence));
   const tail = new Uint8Array(e.length + value.length);
   tail.set(e);
   tail.set(value, e.length);
-  return [head, body, tail];
+  return [head, ...body, tail];
 }
 
 /** Splits file bytes into body bytes and evidence (shape checked; nothing verified). */

@@ -16,8 +16,11 @@ import {
 } from "../../sdk/codec.js";
 
 /**
- * What the execution worker hands over for a snapshot at `version` (the buffers copied to the main
- * thread, not transferred: node/execution/serve.ts `post`).
+ * What the execution worker hands over for a snapshot at `version`. Both byte strings live in a
+ * SharedArrayBuffer (`MapsEncoder.finish`): posting them shares the memory with the main thread,
+ * neither copied (structured clone would copy the whole state twice: into the message, then out
+ * of it) nor transferred (a transfer detaches an ArrayBuffer: node/execution/serve.ts `post`).
+ * The worker never writes them again once finished.
  */
 export interface SnapshotRows {
   readonly version: number;
@@ -41,8 +44,8 @@ interface MapSpan {
 
 /**
  * Accumulates maps (in the order given: callers sort them) and their rows (bytewise key order),
- * then `finish` returns the encoded array in a fresh buffer of exactly its length (posting a view
- * copies its whole ArrayBuffer).
+ * then `finish` returns the encoded array in a fresh SharedArrayBuffer of exactly its length (see
+ * `SnapshotRows`: posted to the main thread without a copy, and without slack).
  */
 export class MapsEncoder {
   #buf: Uint8Array;
@@ -92,14 +95,14 @@ export class MapsEncoder {
     this.#rows++;
   }
 
-  /** The encoded array of the maps with rows. */
+  /** The encoded array of the maps with rows, in a SharedArrayBuffer of its own (`SnapshotRows`). */
   finish(): Uint8Array {
     const maps = this.#maps.filter((m) => m.rows > 0);
     let total = arrayHeaderLength(maps.length);
     for (const m of maps)
       total +=
         1 + strHeaderLength(m.name.length) + m.name.length + arrayHeaderLength(m.rows) + (m.end - m.start);
-    const out = new Uint8Array(total);
+    const out = new Uint8Array(new SharedArrayBuffer(total));
     let pos = writeArrayHeader(out, 0, maps.length);
     for (const m of maps) {
       out[pos++] = 0x92;

@@ -29,11 +29,13 @@ import type { Logger } from "../log.js";
 import { configOf } from "../replica.js";
 import { evidenceOf, type EvidenceRecord } from "./evidence.js";
 import {
+  type BodyParts,
   bodyDigest,
   decodeBody,
   decodeFile,
   encodeFileParts,
   openBody,
+  partsLength,
   type SnapshotState,
 } from "./format.js";
 import type { SnapshotFiles } from "./files.js";
@@ -71,7 +73,7 @@ type LatestSnapshot = { readonly seqno: number; readonly view: number; readonly 
 interface Pending {
   readonly seqno: number;
   readonly view: number;
-  readonly body: Uint8Array;
+  readonly body: BodyParts;
   readonly digest: Uint8Array;
 }
 
@@ -96,7 +98,12 @@ export class Snapshots implements SnapshotPort {
       const bytes = options.files.read(pending, "pending");
       try {
         const { body } = decodeFile(bytes!);
-        this.#pending = { seqno: pending, view: decodeBody(body).view, body, digest: bodyDigest(body) };
+        this.#pending = {
+          seqno: pending,
+          view: decodeBody(body).view,
+          body: [body],
+          digest: bodyDigest(body),
+        };
       } catch {
         options.files.remove(pending, "pending");
       }
@@ -169,7 +176,7 @@ export class Snapshots implements SnapshotPort {
     return done;
   }
 
-  async #write(seqno: number, view: number, body: Uint8Array, digest: Uint8Array): Promise<void> {
+  async #write(seqno: number, view: number, body: BodyParts, digest: Uint8Array): Promise<void> {
     await this.#fileWrite(async () => {
       // An install (or a completed snapshot) at or above this point made it useless meanwhile.
       if (seqno <= this.#latest) return;
@@ -177,7 +184,7 @@ export class Snapshots implements SnapshotPort {
     });
     if (seqno <= this.#latest) return;
     this.#pending = { seqno, view, body, digest };
-    this.#o.logger.info("snapshot written", { seqno, bytes: body.length });
+    this.#o.logger.info("snapshot written", { seqno, bytes: partsLength(body) });
     // Its evidence may have committed while the KV was being read: look again.
     const scanned = this.#scanned;
     this.#scanned = seqno;

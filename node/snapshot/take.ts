@@ -2,13 +2,14 @@
  * Reading the KV for a snapshot and encoding the body (format.ts): the part of taking a snapshot
  * that scales with the state, shared by `Snapshots` and `bench/snapshot.ts`. The execution worker
  * reads the committed state and encodes its rows (ExecutionEngine.snapshotRows, in slices between
- * requests); the main thread seals the private part, wraps the body and hashes it, in slices too
- * (format.ts, encodeBodyPartsSliced), BODY_PAUSE_MS apart.
+ * requests) into shared memory (rows.ts); the main thread seals the private part and hashes the
+ * body, in slices too (format.ts, encodeBodyPartsSliced), BODY_PAUSE_MS apart, holding the body as
+ * parts (the public rows as the worker wrote them) rather than assembling it.
  */
 import type { LedgerSecret } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
 import { TIMELINE, timeline } from "../timeline.js";
-import { encodeBodyPartsSliced, pauseOf, type SnapshotState } from "./format.js";
+import { type BodyParts, encodeBodyPartsSliced, pauseOf, type SnapshotState } from "./format.js";
 
 /**
  * Pause between two slices of sealing, copying or hashing a body on the main thread, ms. Every
@@ -18,9 +19,9 @@ import { encodeBodyPartsSliced, pauseOf, type SnapshotState } from "./format.js"
  */
 export const BODY_PAUSE_MS = 4;
 
-/** A body, its digest (bodyDigest) and how many KV rows it holds. */
+/** A body (as its parts), its digest (bodyDigest) and how many KV rows it holds. */
 export interface TakenBody {
-  readonly body: Uint8Array;
+  readonly body: BodyParts;
   readonly digest: Uint8Array;
   readonly rows: number;
 }
@@ -41,7 +42,7 @@ export function takeSnapshotBody(
     const key = secret();
     if (key === undefined) return undefined;
     const started = performance.now();
-    const { body, digest } = await encodeBodyPartsSliced(
+    const { parts, digest } = await encodeBodyPartsSliced(
       state,
       read.publicBytes,
       read.privateBytes,
@@ -49,6 +50,6 @@ export function takeSnapshotBody(
       pauseOf(BODY_PAUSE_MS),
     );
     if (TIMELINE) timeline("snapshot-body", started, performance.now() - started, state.seqno);
-    return { body, digest, rows: read.rows };
+    return { body: parts, digest, rows: read.rows };
   });
 }

@@ -123,7 +123,7 @@ export class SnapshotSource {
     const latest = await this.port.readLatest();
     if (latest === undefined) return undefined;
     // Hashed in slices between turns of the event loop (WebCrypto's digest would copy the bytes).
-    const digest = await digestSliced(latest.bytes, nextTurn);
+    const digest = await digestSliced([latest.bytes], nextTurn);
     return { seqno: latest.seqno, view: latest.view, bytes: latest.bytes, digest };
   }
 

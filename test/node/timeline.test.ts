@@ -105,7 +105,7 @@ describe("node timeline (TREATY_TIMELINE_DIR)", () => {
       await files.writePending(7, encodeFileParts(taken.body, null));
       const evidence = { entry: new Uint8Array(3), receipt: { proof: [] }, consistency: [] };
       await files.completePending(7, encodeFileParts(taken.body, null), encodeFileParts(taken.body, evidence));
-      await files.writeCommitted(7, [taken.body]);
+      await files.writeCommitted(7, taken.body);
     `;
     execFileSync(process.execPath, ["--input-type=module", "-e", script], {
       env: { ...process.env, TREATY_TIMELINE_DIR: dir },

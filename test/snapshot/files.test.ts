@@ -39,9 +39,11 @@ describe("snapshot file parts", () => {
     it(`concatenate to encodeFile's bytes (body of ${size} bytes, pending and committed)`, () => {
       const body = bytes(size, size);
       for (const e of [null, evidence]) {
-        const parts = encodeFileParts(body, e);
+        const parts = encodeFileParts([body], e);
         assert.equal(parts.length, 3);
         assert.equal(parts[1], body, "the body is a part of its own, not copied");
+        const split = encodeFileParts([body.subarray(0, size >> 1), body.subarray(size >> 1)], e);
+        assert.ok(Buffer.from(concatBytes(...split)).equals(concatBytes(...parts)), "a body in parts");
         const joined = concatBytes(...parts);
         assert.ok(Buffer.from(joined).equals(encodeFile(body, e)));
         assert.ok(Buffer.from(joined).equals(encode({ b: body, e: e === null ? null : { ...e } })));
@@ -59,7 +61,7 @@ describe("SnapshotFiles", () => {
     try {
       const files = new SnapshotFiles(dir, 2);
       const body = bytes(100_000, 7);
-      const parts = encodeFileParts(body, null);
+      const parts = encodeFileParts([body], null);
       const writing = files.writePending(20, parts);
       // A synchronous write (writeFileSync, fsyncSync on the caller's thread) would be done here.
       assert.deepEqual(files.list("pending"), []);
@@ -79,12 +81,12 @@ describe("SnapshotFiles", () => {
     const dir = mkdtempSync(join(tmpdir(), "treaty-snapfiles-"));
     try {
       const files = new SnapshotFiles(dir, 2);
-      await files.writePending(10, encodeFileParts(bytes(10, 1), null));
-      await files.writePending(20, encodeFileParts(bytes(10, 2), null));
+      await files.writePending(10, encodeFileParts([bytes(10, 1)], null));
+      await files.writePending(20, encodeFileParts([bytes(10, 2)], null));
       assert.deepEqual(files.list("pending"), [20], "a newer pending file replaces an older one");
-      await files.writeCommitted(20, encodeFileParts(bytes(10, 2), evidence));
+      await files.writeCommitted(20, encodeFileParts([bytes(10, 2)], evidence));
       assert.deepEqual(files.list("pending"), []);
-      await files.writePending(30, encodeFileParts(bytes(10, 3), null));
+      await files.writePending(30, encodeFileParts([bytes(10, 3)], null));
       await files.writeCommitted(25, [encodeFile(bytes(10, 4), evidence)]);
       await files.writeCommitted(40, [encodeFile(bytes(10, 5), evidence)]);
       assert.deepEqual(files.list("committed"), [25, 40]);
@@ -116,11 +118,15 @@ describe("SnapshotFiles", () => {
         [20, 300_000],
       ] as const) {
         const body = bytes(size, seqno);
-        await files.writePending(seqno, encodeFileParts(body, null));
+        await files.writePending(seqno, encodeFileParts([body], null));
         const pendingPath = join(dir, `snapshot-${String(seqno).padStart(16, "0")}.pending`);
         const before = readFileSync(pendingPath);
         assert.equal(
-          await files.completePending(seqno, encodeFileParts(body, null), encodeFileParts(body, evidence)),
+          await files.completePending(
+            seqno,
+            encodeFileParts([body], null),
+            encodeFileParts([body], evidence),
+          ),
           true,
         );
         assert.deepEqual(files.list("pending"), []);
@@ -142,13 +148,13 @@ describe("SnapshotFiles", () => {
     try {
       const files = new SnapshotFiles(dir, 2);
       const body = bytes(1000, 7);
-      const pending = encodeFileParts(body, null);
-      const committed = encodeFileParts(body, evidence);
+      const pending = encodeFileParts([body], null);
+      const committed = encodeFileParts([body], evidence);
       assert.equal(await files.completePending(30, pending, committed), false, "no pending file");
       const pendingPath = join(dir, `snapshot-${String(30).padStart(16, "0")}.pending`);
       // Another body (one byte longer), then a file of the right length whose end is not the
       // pending evidence field (a pending file that already holds its evidence, cut to size).
-      await files.writePending(30, encodeFileParts(bytes(1001, 7), null));
+      await files.writePending(30, encodeFileParts([bytes(1001, 7)], null));
       assert.equal(await files.completePending(30, pending, committed), false, "another length");
       const wrongEnd = concatBytes(...pending);
       wrongEnd[wrongEnd.length - 1] = 0xc3;
@@ -163,8 +169,8 @@ describe("SnapshotFiles", () => {
 
   it("a pending file whose completion stopped part way keeps its body: it decodes with it, or not at all", () => {
     const body = bytes(5000, 9);
-    const pending = concatBytes(...encodeFileParts(body, null));
-    const committed = concatBytes(...encodeFileParts(body, evidence));
+    const pending = concatBytes(...encodeFileParts([body], null));
+    const committed = concatBytes(...encodeFileParts([body], evidence));
     const from = pending.length - 1; // the evidence field's nil, where the files start to differ
     assert.ok(Buffer.from(pending.subarray(0, from)).equals(committed.subarray(0, from)));
     let undecodable = 0;

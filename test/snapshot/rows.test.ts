@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { concatBytes } from "../../sdk/bytes.js";
 import { encode } from "../../sdk/codec.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 import { writesToWire } from "../../runtime/ledger/entry.js";
@@ -109,8 +110,9 @@ test("MapsEncoder: array headers of 16 and 32 bits (many maps, many rows)", () =
   assert.equal(
     buffer.buffer.byteLength,
     buffer.length,
-    "the buffer owns its whole ArrayBuffer (transferable)",
+    "the buffer owns its whole SharedArrayBuffer (shared with the main thread as it is)",
   );
+  assert.ok(buffer.buffer instanceof SharedArrayBuffer, "posted without a copy and without a detach");
 });
 
 test("the body built from the encoder's parts is the reference body", async () => {
@@ -137,7 +139,7 @@ test("the body built from the encoder's parts is the reference body", async () =
         secret,
         async () => undefined,
       );
-      assertSameBytes(got.body, expected);
+      assertSameBytes(concatBytes(...got.parts), expected);
     }),
     { numRuns: 40 },
   );
@@ -171,7 +173,8 @@ test("encodeBodyPartsSliced gives the reference body and its digest, across slic
     const privateBytes = priv.length === 0 ? null : encode(writesToWire(priv));
     const expected = referenceBody({ ...state, public: pub, private: priv }, secret);
     const got = await encodeBodyPartsSliced(state, publicBytes, privateBytes, secret, pause);
-    assertSameBytes(got.body, expected);
+    assertSameBytes(concatBytes(...got.parts), expected);
+    assert.ok(got.parts.includes(publicBytes), "the public rows are a part as they are, not copied");
     assertSameBytes(got.digest, bodyDigest(expected));
   }
   assert.ok(pauses > 6, "the large body was built in several slices");
