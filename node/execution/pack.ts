@@ -38,51 +38,83 @@ export interface PackedWriteSets {
 export function packWriteSets(writeSets: readonly WriteSet[]): PackedWriteSets {
   let slots = 0;
   let total = 0;
-  for (const writeSet of writeSets) {
-    slots += 2;
-    for (const maps of [writeSet.public, writeSet.private]) {
-      for (const { writes } of maps) {
-        slots += 2 + 2 * writes.length;
-        for (const [key, value] of writes) total += key.length + (value?.length ?? 0);
-      }
+  for (let i = 0; i < writeSets.length; i++) {
+    const writeSet = writeSets[i]!;
+    slots += 2 + countSlots(writeSet.public) + countSlots(writeSet.private);
+    total += countBytes(writeSet.public) + countBytes(writeSet.private);
+  }
+  const packer = new Packer(new Int32Array(slots), new Uint8Array(total));
+  for (let i = 0; i < writeSets.length; i++) {
+    const writeSet = writeSets[i]!;
+    packer.layout[packer.slot++] = writeSet.public.length;
+    packer.layout[packer.slot++] = writeSet.private.length;
+    packer.describe(writeSet.public);
+    packer.describe(writeSet.private);
+  }
+  assert(packer.slot === slots && packer.offset === total, "pack: every counted slot and byte is placed");
+  return { maps: packer.maps, layout: packer.layout, bytes: packer.bytes };
+}
+
+function countSlots(list: readonly MapWrites[]): number {
+  let slots = 0;
+  for (let m = 0; m < list.length; m++) slots += 2 + 2 * list[m]!.writes.length;
+  return slots;
+}
+
+function countBytes(list: readonly MapWrites[]): number {
+  let total = 0;
+  for (let m = 0; m < list.length; m++) {
+    const writes = list[m]!.writes;
+    for (let w = 0; w < writes.length; w++) {
+      const [key, value] = writes[w]!;
+      total += key.length + (value?.length ?? 0);
     }
   }
-  const layout = new Int32Array(slots);
-  const bytes = new Uint8Array(total);
-  const names = new Map<string, number>();
-  const maps: string[] = [];
-  let slot = 0;
-  let offset = 0;
-  const place = (part: Uint8Array): void => {
-    bytes.set(part, offset);
-    offset += part.length;
-  };
-  const describe = (list: readonly MapWrites[]): void => {
-    for (const { map, writes } of list) {
-      let index = names.get(map);
+  return total;
+}
+
+/**
+ * One packing's cursor. Its steps are methods, not closures made per call: V8 keeps a hot
+ * function's optimized code only while some closure of it lives, so closures made per call and
+ * hot within it were optimized again by TurboFan after every major GC (~10 times a run per node,
+ * `--trace-opt`; issue 13, session 17).
+ */
+class Packer {
+  slot = 0;
+  offset = 0;
+  readonly maps: string[] = [];
+  readonly #names = new Map<string, number>();
+
+  constructor(
+    readonly layout: Int32Array,
+    readonly bytes: Uint8Array,
+  ) {}
+
+  describe(list: readonly MapWrites[]): void {
+    for (let m = 0; m < list.length; m++) {
+      const { map, writes } = list[m]!;
+      let index = this.#names.get(map);
       if (index === undefined) {
-        index = maps.length;
-        maps.push(map);
-        names.set(map, index);
+        index = this.maps.length;
+        this.maps.push(map);
+        this.#names.set(map, index);
       }
-      layout[slot++] = index;
-      layout[slot++] = writes.length;
-      for (const [key, value] of writes) {
-        layout[slot++] = key.length;
-        layout[slot++] = value === null ? -1 : value.length;
-        place(key);
-        if (value !== null) place(value);
+      this.layout[this.slot++] = index;
+      this.layout[this.slot++] = writes.length;
+      for (let w = 0; w < writes.length; w++) {
+        const [key, value] = writes[w]!;
+        this.layout[this.slot++] = key.length;
+        this.layout[this.slot++] = value === null ? -1 : value.length;
+        this.#place(key);
+        if (value !== null) this.#place(value);
       }
     }
-  };
-  for (const writeSet of writeSets) {
-    layout[slot++] = writeSet.public.length;
-    layout[slot++] = writeSet.private.length;
-    describe(writeSet.public);
-    describe(writeSet.private);
   }
-  assert(slot === slots && offset === total, "pack: every counted slot and byte is placed");
-  return { maps, layout, bytes };
+
+  #place(part: Uint8Array): void {
+    this.bytes.set(part, this.offset);
+    this.offset += part.length;
+  }
 }
 
 /** The buffers `packed` owns (to transfer with it; the worker's batch answers copy them instead). */
@@ -95,40 +127,63 @@ export function transferOf(packed: PackedWriteSets): ArrayBuffer[] {
  * AssertionFailure when the layout does not match the bytes (a bug: both come from one pack).
  */
 export function unpackWriteSets(packed: PackedWriteSets): WriteSet[] {
-  const { layout, bytes, maps } = packed;
-  let slot = 0;
-  let offset = 0;
-  const take = (length: number): Uint8Array => {
-    assert(length >= 0 && length <= bytes.length - offset, "unpack: a key or value within the bytes");
-    const view = bytes.subarray(offset, offset + length);
-    offset += length;
-    return view;
-  };
-  const rebuild = (count: number): MapWrites[] => {
+  const unpacker = new Unpacker(packed);
+  const { layout } = packed;
+  const writeSets: WriteSet[] = [];
+  while (unpacker.slot < layout.length) {
+    const publicCount = layout[unpacker.slot++]!;
+    const privateCount = layout[unpacker.slot++]!;
+    writeSets.push({ public: unpacker.rebuild(publicCount), private: unpacker.rebuild(privateCount) });
+  }
+  assert(
+    unpacker.slot === layout.length && unpacker.offset === packed.bytes.length,
+    "unpack: the layout covers every byte",
+  );
+  return writeSets;
+}
+
+/** One unpacking's cursor; methods, not closures made per call (see `Packer`). */
+class Unpacker {
+  slot = 0;
+  offset = 0;
+  readonly #layout: Int32Array;
+  readonly #bytes: Uint8Array;
+  readonly #maps: readonly string[];
+
+  constructor(packed: PackedWriteSets) {
+    this.#layout = packed.layout;
+    this.#bytes = packed.bytes;
+    this.#maps = packed.maps;
+  }
+
+  rebuild(count: number): MapWrites[] {
+    const layout = this.#layout;
     const out: MapWrites[] = new Array(count);
     for (let m = 0; m < count; m++) {
-      const map = maps[layout[slot++]!];
-      const writeCount = layout[slot++]!;
+      const map = this.#maps[layout[this.slot++]!];
+      const writeCount = layout[this.slot++]!;
       assert(map !== undefined && writeCount >= 0, "unpack: a map of the layout");
       const writes: (readonly [Uint8Array, Uint8Array | null])[] = new Array(writeCount);
       for (let w = 0; w < writeCount; w++) {
-        const keyLength = layout[slot++]!;
-        const valueLength = layout[slot++]!;
-        const key = take(keyLength);
-        writes[w] = [key, valueLength === -1 ? null : take(valueLength)];
+        const keyLength = layout[this.slot++]!;
+        const valueLength = layout[this.slot++]!;
+        const key = this.#take(keyLength);
+        writes[w] = [key, valueLength === -1 ? null : this.#take(valueLength)];
       }
       out[m] = { map, writes };
     }
     return out;
-  };
-  const writeSets: WriteSet[] = [];
-  while (slot < layout.length) {
-    const publicCount = layout[slot++]!;
-    const privateCount = layout[slot++]!;
-    writeSets.push({ public: rebuild(publicCount), private: rebuild(privateCount) });
   }
-  assert(slot === layout.length && offset === bytes.length, "unpack: the layout covers every byte");
-  return writeSets;
+
+  #take(length: number): Uint8Array {
+    assert(
+      length >= 0 && length <= this.#bytes.length - this.offset,
+      "unpack: a key or value within the bytes",
+    );
+    const view = this.#bytes.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return view;
+  }
 }
 
 /**
@@ -219,18 +274,25 @@ export function packItems(items: readonly VersionedWriteSet[]): {
   items: PackedItems;
   transfer: ArrayBuffer[];
 } {
-  const writeSets = packWriteSets(items.map((item) => item.writeSet));
-  return {
-    items: { versions: items.map((item) => item.version), writeSets },
-    transfer: transferOf(writeSets),
-  };
+  // Loops, not `map` with an arrow: an arrow made per call loses its optimized code (`Packer`).
+  const sets: WriteSet[] = new Array(items.length);
+  const versions: number[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    sets[i] = items[i]!.writeSet;
+    versions[i] = items[i]!.version;
+  }
+  const writeSets = packWriteSets(sets);
+  return { items: { versions, writeSets }, transfer: transferOf(writeSets) };
 }
 
 /** The items `packItems` packed, write sets as views of one buffer. */
 export function unpackItems(packed: PackedItems): VersionedWriteSet[] {
   const writeSets = unpackWriteSets(packed.writeSets);
   assert(writeSets.length === packed.versions.length, "unpack: one write set per version");
-  return writeSets.map((writeSet, i) => ({ version: packed.versions[i]!, writeSet }));
+  const items: VersionedWriteSet[] = new Array(writeSets.length);
+  for (let i = 0; i < writeSets.length; i++)
+    items[i] = { version: packed.versions[i]!, writeSet: writeSets[i]! };
+  return items;
 }
 
 /**
