@@ -38,17 +38,14 @@ export interface PackedWriteSets {
 export function packWriteSets(writeSets: readonly WriteSet[]): PackedWriteSets {
   let slots = 0;
   let total = 0;
-  for (const writeSet of writeSets) {
-    slots += 2;
-    for (const maps of [writeSet.public, writeSet.private]) {
-      for (const { writes } of maps) {
-        slots += 2 + 2 * writes.length;
-        for (const [key, value] of writes) total += key.length + (value?.length ?? 0);
-      }
-    }
+  for (let i = 0; i < writeSets.length; i++) {
+    const writeSet = writeSets[i]!;
+    slots += 2 + countSlots(writeSet.public) + countSlots(writeSet.private);
+    total += countBytes(writeSet.public) + countBytes(writeSet.private);
   }
-  const packer = new Packer(slots, total);
-  for (const writeSet of writeSets) {
+  const packer = new Packer(new Int32Array(slots), new Uint8Array(total));
+  for (let i = 0; i < writeSets.length; i++) {
+    const writeSet = writeSets[i]!;
     packer.layout[packer.slot++] = writeSet.public.length;
     packer.layout[packer.slot++] = writeSet.private.length;
     packer.describe(writeSet.public);
@@ -58,47 +55,63 @@ export function packWriteSets(writeSets: readonly WriteSet[]): PackedWriteSets {
   return { maps: packer.maps, layout: packer.layout, bytes: packer.bytes };
 }
 
-/*
- * The packing and unpacking cursors are classes, not closures made per call: the optimized code
- * of a closure lives with its feedback, which V8 holds weakly once the closures that ran it are
- * gone, so every major GC threw it away and TurboFan compiled these functions again (~12 times
- * in a leader's run; docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
- * Methods are long-lived functions and keep their code.
+function countSlots(list: readonly MapWrites[]): number {
+  let slots = 0;
+  for (let m = 0; m < list.length; m++) slots += 2 + 2 * list[m]!.writes.length;
+  return slots;
+}
+
+function countBytes(list: readonly MapWrites[]): number {
+  let total = 0;
+  for (let m = 0; m < list.length; m++) {
+    const writes = list[m]!.writes;
+    for (let w = 0; w < writes.length; w++) {
+      const [key, value] = writes[w]!;
+      total += key.length + (value?.length ?? 0);
+    }
+  }
+  return total;
+}
+
+/**
+ * One packing's cursor. Its steps are methods, not closures made per call: V8 keeps a hot
+ * function's optimized code only while some closure of it lives, so closures made per call and
+ * hot within it were optimized again by TurboFan after every major GC (~10 times a run per node,
+ * `--trace-opt`; docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
  */
 class Packer {
-  readonly layout: Int32Array;
-  readonly bytes: Uint8Array;
-  readonly maps: string[] = [];
-  readonly #names = new Map<string, number>();
   slot = 0;
   offset = 0;
+  readonly maps: string[] = [];
+  readonly #names = new Map<string, number>();
 
-  constructor(slots: number, total: number) {
-    this.layout = new Int32Array(slots);
-    this.bytes = new Uint8Array(total);
-  }
+  constructor(
+    readonly layout: Int32Array,
+    readonly bytes: Uint8Array,
+  ) {}
 
   describe(list: readonly MapWrites[]): void {
-    const { layout } = this;
-    for (const { map, writes } of list) {
+    for (let m = 0; m < list.length; m++) {
+      const { map, writes } = list[m]!;
       let index = this.#names.get(map);
       if (index === undefined) {
         index = this.maps.length;
         this.maps.push(map);
         this.#names.set(map, index);
       }
-      layout[this.slot++] = index;
-      layout[this.slot++] = writes.length;
-      for (const [key, value] of writes) {
-        layout[this.slot++] = key.length;
-        layout[this.slot++] = value === null ? -1 : value.length;
-        this.place(key);
-        if (value !== null) this.place(value);
+      this.layout[this.slot++] = index;
+      this.layout[this.slot++] = writes.length;
+      for (let w = 0; w < writes.length; w++) {
+        const [key, value] = writes[w]!;
+        this.layout[this.slot++] = key.length;
+        this.layout[this.slot++] = value === null ? -1 : value.length;
+        this.#place(key);
+        if (value !== null) this.#place(value);
       }
     }
   }
 
-  place(part: Uint8Array): void {
+  #place(part: Uint8Array): void {
     this.bytes.set(part, this.offset);
     this.offset += part.length;
   }
@@ -129,39 +142,45 @@ export function unpackWriteSets(packed: PackedWriteSets): WriteSet[] {
   return writeSets;
 }
 
-/** `unpackWriteSets`' cursor over a packing (a class: see `Packer`). */
+/** One unpacking's cursor; methods, not closures made per call (see `Packer`). */
 class Unpacker {
-  readonly #packed: PackedWriteSets;
   slot = 0;
   offset = 0;
+  readonly #layout: Int32Array;
+  readonly #bytes: Uint8Array;
+  readonly #maps: readonly string[];
 
   constructor(packed: PackedWriteSets) {
-    this.#packed = packed;
+    this.#layout = packed.layout;
+    this.#bytes = packed.bytes;
+    this.#maps = packed.maps;
   }
 
   rebuild(count: number): MapWrites[] {
-    const { layout, maps } = this.#packed;
+    const layout = this.#layout;
     const out: MapWrites[] = new Array(count);
     for (let m = 0; m < count; m++) {
-      const map = maps[layout[this.slot++]!];
+      const map = this.#maps[layout[this.slot++]!];
       const writeCount = layout[this.slot++]!;
       assert(map !== undefined && writeCount >= 0, "unpack: a map of the layout");
       const writes: (readonly [Uint8Array, Uint8Array | null])[] = new Array(writeCount);
       for (let w = 0; w < writeCount; w++) {
         const keyLength = layout[this.slot++]!;
         const valueLength = layout[this.slot++]!;
-        const key = this.take(keyLength);
-        writes[w] = [key, valueLength === -1 ? null : this.take(valueLength)];
+        const key = this.#take(keyLength);
+        writes[w] = [key, valueLength === -1 ? null : this.#take(valueLength)];
       }
       out[m] = { map, writes };
     }
     return out;
   }
 
-  take(length: number): Uint8Array {
-    const { bytes } = this.#packed;
-    assert(length >= 0 && length <= bytes.length - this.offset, "unpack: a key or value within the bytes");
-    const view = bytes.subarray(this.offset, this.offset + length);
+  #take(length: number): Uint8Array {
+    assert(
+      length >= 0 && length <= this.#bytes.length - this.offset,
+      "unpack: a key or value within the bytes",
+    );
+    const view = this.#bytes.subarray(this.offset, this.offset + length);
     this.offset += length;
     return view;
   }
@@ -198,24 +217,19 @@ export function packBatch(
   view: number,
 ): { batch: PackedBatch; transfer: ArrayBuffer[] } {
   const writeSets: WriteSet[] = [];
-  // Loops, not `map` with an arrow, here and below: see `Packer`.
-  const wire: WireResult[] = [];
-  for (const result of results) wire.push(wireResult(result, view, writeSets));
+  const wire = results.map((result): WireResult => {
+    if (!result.ok) return result;
+    writeSets.push(result.writeSet);
+    // Written out rather than spread: one fixed shape (a spread built a hidden class per result).
+    const { seqno, txid, result: value, events, claimsDigest } = result;
+    if (value === null && events.length === 0 && claimsDigest === undefined && txid === `${view}.${seqno}`)
+      return seqno;
+    return claimsDigest === undefined
+      ? { ok: true, seqno, txid, result: value, writeSet: null, events }
+      : { ok: true, seqno, txid, result: value, writeSet: null, events, claimsDigest };
+  });
   const packed = packWriteSets(writeSets);
   return { batch: { view, results: wire, writeSets: packed }, transfer: transferOf(packed) };
-}
-
-/** `result` as `packBatch` sends it; a successful one's write set goes to `writeSets`. */
-function wireResult(result: ExecResult, view: number, writeSets: WriteSet[]): WireResult {
-  if (!result.ok) return result;
-  writeSets.push(result.writeSet);
-  // Written out rather than spread: one fixed shape (a spread built a hidden class per result).
-  const { seqno, txid, result: value, events, claimsDigest } = result;
-  if (value === null && events.length === 0 && claimsDigest === undefined && txid === `${view}.${seqno}`)
-    return seqno;
-  return claimsDigest === undefined
-    ? { ok: true, seqno, txid, result: value, writeSet: null, events }
-    : { ok: true, seqno, txid, result: value, writeSet: null, events, claimsDigest };
 }
 
 /**
@@ -226,27 +240,25 @@ export function unpackBatch(batch: PackedBatch): ExecResult[] {
   const writeSets = unpackWriteSets(batch.writeSets);
   const { view } = batch;
   let next = 0;
-  const results: ExecResult[] = [];
-  for (const wire of batch.results) {
+  const results = batch.results.map((wire): ExecResult => {
     if (typeof wire === "number") {
       assert(next < writeSets.length, "unpack: one write set per successful result");
-      results.push({
+      return {
         ok: true,
         seqno: wire,
         txid: `${view}.${wire}`,
         result: null,
         writeSet: writeSets[next++]!,
         events: [],
-      });
-      continue;
+      };
     }
     const result = wire as ExecResult;
     if (result.ok) {
       assert(next < writeSets.length, "unpack: one write set per successful result");
       (result as { writeSet: WriteSet | null }).writeSet = writeSets[next++]!;
     }
-    results.push(result);
-  }
+    return result;
+  });
   assert(next === writeSets.length, "unpack: one write set per successful result");
   return results;
 }
@@ -262,18 +274,25 @@ export function packItems(items: readonly VersionedWriteSet[]): {
   items: PackedItems;
   transfer: ArrayBuffer[];
 } {
-  const writeSets = packWriteSets(items.map((item) => item.writeSet));
-  return {
-    items: { versions: items.map((item) => item.version), writeSets },
-    transfer: transferOf(writeSets),
-  };
+  // Loops, not `map` with an arrow: an arrow made per call loses its optimized code (`Packer`).
+  const sets: WriteSet[] = new Array(items.length);
+  const versions: number[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    sets[i] = items[i]!.writeSet;
+    versions[i] = items[i]!.version;
+  }
+  const writeSets = packWriteSets(sets);
+  return { items: { versions, writeSets }, transfer: transferOf(writeSets) };
 }
 
 /** The items `packItems` packed, write sets as views of one buffer. */
 export function unpackItems(packed: PackedItems): VersionedWriteSet[] {
   const writeSets = unpackWriteSets(packed.writeSets);
   assert(writeSets.length === packed.versions.length, "unpack: one write set per version");
-  return writeSets.map((writeSet, i) => ({ version: packed.versions[i]!, writeSet }));
+  const items: VersionedWriteSet[] = new Array(writeSets.length);
+  for (let i = 0; i < writeSets.length; i++)
+    items[i] = { version: packed.versions[i]!, writeSet: writeSets[i]! };
+  return items;
 }
 
 /**
@@ -320,16 +339,14 @@ export function packCalls(calls: readonly ExecCall[]): PackedCalls {
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
-  const wire: WireCall[] = [];
-  for (const { contract, method, args, caller, nonce, createdMs, timeMs, seed } of calls) {
+  const wire = calls.map((call): WireCall => {
+    const { contract, method, args, caller, nonce, createdMs, timeMs, seed } = call;
     bytes.set(seed, offset);
     offset += seed.length;
-    wire.push(
-      plainCaller(caller)
-        ? [contract, method, args, caller.id, caller.role, nonce, createdMs, timeMs, seed.length]
-        : [contract, method, args, caller, undefined, nonce, createdMs, timeMs, seed.length],
-    );
-  }
+    return plainCaller(caller)
+      ? [contract, method, args, caller.id, caller.role, nonce, createdMs, timeMs, seed.length]
+      : [contract, method, args, caller, undefined, nonce, createdMs, timeMs, seed.length];
+  });
   return { wire, calls: null, buffer: bytes.buffer as ArrayBuffer };
 }
 
@@ -350,20 +367,18 @@ function plainCaller(caller: CallerInfo | null): caller is CallerInfo & { id: st
  */
 export function unpackCalls(wire: readonly WireCall[], seeds: Uint8Array): ExecCall[] {
   let offset = 0;
-  const calls: ExecCall[] = [];
-  for (const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] of wire) {
+  const calls = wire.map((w): ExecCall => {
+    const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] = w;
     assert(seedLength >= 0 && seedLength <= seeds.length - offset, "unpack: a seed within the bytes");
     const seed = seeds.subarray(offset, offset + seedLength);
     offset += seedLength;
     const caller =
       role === undefined ? (callerField as CallerInfo | null) : ({ id: callerField, role } as CallerInfo);
     // Two fixed shapes: `createdMs` stays absent when it was.
-    calls.push(
-      createdMs === undefined
-        ? { contract, method, args, caller, nonce, timeMs, seed }
-        : { contract, method, args, caller, nonce, createdMs, timeMs, seed },
-    );
-  }
+    return createdMs === undefined
+      ? { contract, method, args, caller, nonce, timeMs, seed }
+      : { contract, method, args, caller, nonce, createdMs, timeMs, seed };
+  });
   assert(offset === seeds.length, "unpack: the seeds cover the bytes");
   return calls;
 }

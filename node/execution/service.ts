@@ -381,15 +381,7 @@ export class ExecutionService {
   apply(items: readonly VersionedWriteSet[]): Promise<void> {
     // An async function runs up to its first await at once: the request is posted in the turn.
     return this.#enqueuePipelined(async () => {
-      // The journal's head: where the KV is once every request queued before this one has run.
-      let previous = this.#journal.head;
-      for (const { version } of items) {
-        assert(
-          Number.isSafeInteger(version) && version > previous,
-          "apply: versions increase above the applied version",
-        );
-        previous = version;
-      }
+      checkVersions(items, this.#journal.head);
       if (items.length === 0) return;
       this.#journal.record(items);
       // Posted in this turn (#request posts synchronously), so the queue may move on at once.
@@ -1161,3 +1153,22 @@ function checkMs(value: number | undefined, field: string, fallback: number, min
 
 /** Re-exported so callers can type write sets without reaching into runtime/. */
 export type { WriteSet };
+
+/**
+ * Asserts `items`' versions increase above `head` (the journal's head: where the KV is once every
+ * request queued before them has run). A module function, not a loop inside `apply`'s async arrow:
+ * an arrow made per call and hot within it loses its optimized code at every major GC, and
+ * TurboFan compiled it again
+ * (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+ */
+function checkVersions(items: readonly VersionedWriteSet[], head: number): void {
+  let previous = head;
+  for (let i = 0; i < items.length; i++) {
+    const { version } = items[i]!;
+    assert(
+      Number.isSafeInteger(version) && version > previous,
+      "apply: versions increase above the applied version",
+    );
+    previous = version;
+  }
+}

@@ -386,15 +386,10 @@ export class LmdbBackend implements CommittedBackend {
   async persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
     const marker = encodeVersion(version);
     try {
-      await this.root.batch(() => {
-        for (const { map, key, value } of writes) {
-          const composite = this.compositeKey(map, key);
-          if (value === null) this.state.remove(composite);
-          else this.state.put(composite, value);
-        }
-        this.meta.put(FORMAT_KEY, Buffer.from([LMDB_FORMAT]));
-        this.meta.put(VERSION_KEY, marker);
-      });
+      // The loop is a method, the closure only calls it: a closure made per call and hot within
+      // it loses its optimized code at every major GC
+      // (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+      await this.root.batch(() => this.#write(writes, marker));
       await this.root.flushed;
     } catch (err) {
       // lmdb-js may have made another promise for the same failed commit (its commit promise,
@@ -404,6 +399,18 @@ export class LmdbBackend implements CommittedBackend {
       throw this.damaged(await commitCause(err), "writing");
     }
     this.version = version;
+  }
+
+  /** Inside `persist`'s batch: `writes` and the version marker put. */
+  #write(writes: readonly BatchWrite[], marker: Buffer): void {
+    for (let i = 0; i < writes.length; i++) {
+      const { map, key, value } = writes[i]!;
+      const composite = this.compositeKey(map, key);
+      if (value === null) this.state.remove(composite);
+      else this.state.put(composite, value);
+    }
+    this.meta.put(FORMAT_KEY, Buffer.from([LMDB_FORMAT]));
+    this.meta.put(VERSION_KEY, marker);
   }
 
   async close(): Promise<void> {
