@@ -47,7 +47,7 @@ import type {
 } from "./consensus/types.js";
 import type { ExecutionService, VersionedWriteSet } from "./execution/service.js";
 import type { Logger } from "./log.js";
-import { addStageTime, timeStage } from "./stage-times.js";
+import { addStageTime } from "./stage-times.js";
 import { HardStateFile } from "./hard-state-file.js";
 import { readJsonFile } from "./state-file.js";
 import type { NodeId, Transport } from "./transport/types.js";
@@ -408,19 +408,25 @@ export class Replica {
   /** Decodes and steps one message; returns how many entries it carried. */
   #handleMessage(from: NodeId, bytes: Uint8Array): number {
     let message: Message;
+    // Timed inline, not through closures made per message (docs/ARCHITECTURE.md, "Hot closures
+    // recompiled after every major GC"): decoding and stepping together are `replication`.
+    const started = performance.now();
     try {
       // Entry payloads stay views into `bytes` (the transport's fresh copy, never reused): they
       // are stored as they are, and a copy each was an allocation per replicated entry.
-      const wire = timeStage("replication", () =>
-        decodeViews<{ t?: unknown; m?: unknown }>(bytes, "consensus message"),
-      );
+      const wire = decodeViews<{ t?: unknown; m?: unknown }>(bytes, "consensus message");
       if (wire?.t !== WIRE_CONSENSUS || typeof wire.m !== "object" || wire.m === null) return 0;
       // The authenticated sender and receiver replace whatever the payload claims.
       message = { ...(wire.m as Message), from, to: this.#o.consensus.id };
     } catch {
+      addStageTime("replication", performance.now() - started);
       return 0;
     }
-    this.#guard(() => timeStage("replication", () => this.#o.consensus.step(message)));
+    try {
+      this.#step(message);
+    } finally {
+      addStageTime("replication", performance.now() - started);
+    }
     if (message.type === "append" && this.#o.consensus.status().leader === from) {
       const reported = message.commitSeqno;
       if (typeof reported === "number" && reported > (this.#leaderCommitSeqno ?? -1))
@@ -503,9 +509,22 @@ export class Replica {
 
   /** Drains and handles every pending Ready. */
   process(): void {
-    this.#guard(() => {
+    this.#checkRunning();
+    try {
       while (this.#o.consensus.hasReady()) this.#handle(this.#o.consensus.ready());
-    });
+    } catch (err) {
+      this.#failOn(err);
+    }
+  }
+
+  /** Steps the core with one message (as `#guard` would run it, without a closure per message). */
+  #step(message: Message): void {
+    this.#checkRunning();
+    try {
+      this.#o.consensus.step(message);
+    } catch (err) {
+      this.#failOn(err);
+    }
   }
 
   #handle(ready: ReturnType<ConsensusNode["ready"]>): void {
@@ -561,10 +580,15 @@ export class Replica {
     }
     // The view and vote first: after a crash between the two writes, the log must never hold
     // entries from a view later than the persisted one.
-    const durable = timeStage("persistence", () => {
+    // Timed inline (no closure per Ready).
+    const persistStarted = performance.now();
+    let durable: Promise<void> | null;
+    try {
       if (ready.hardState) this.#writeHardState(ready.hardState);
-      return ready.entries.length > 0 ? ledger.persistAsync() : null;
-    });
+      durable = ready.entries.length > 0 ? ledger.persistAsync() : null;
+    } finally {
+      addStageTime("persistence", performance.now() - persistStarted);
+    }
     this.#checkpointCommit();
 
     // 2. Send: a leader at once, others once the entries are durable.
@@ -708,14 +732,28 @@ export class Replica {
   }
 
   #guard(work: () => void): void {
-    if (this.#failed) throw new TreatyError("Unavailable", "this node stopped after a fatal error");
+    this.#checkRunning();
     try {
       work();
     } catch (err) {
-      if (err instanceof TreatyError && !["LedgerCorrupt", "DecryptionFailed"].includes(err.code)) throw err;
-      this.#fail(err);
-      throw err;
+      this.#failOn(err);
     }
+  }
+
+  /** Refuses work once a fatal error stopped the replica. */
+  #checkRunning(): void {
+    if (this.#failed) throw new TreatyError("Unavailable", "this node stopped after a fatal error");
+  }
+
+  /**
+   * Rethrows `err`, a step's failure; first stops the replica when it is fatal (anything but a
+   * TreatyError other than LedgerCorrupt or DecryptionFailed: a refusal of one step is not).
+   */
+  #failOn(err: unknown): never {
+    if (err instanceof TreatyError && err.code !== "LedgerCorrupt" && err.code !== "DecryptionFailed")
+      throw err;
+    this.#fail(err);
+    throw err;
   }
 
   #fail(err: unknown): void {

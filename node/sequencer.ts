@@ -392,11 +392,9 @@ export class Sequencer {
     this.#signatureApplied = Promise.resolve();
     const started = performance.now();
     for (const p of batch) addWritePhase("queue", started - p.submittedMs);
-    const results = await execution.executeBatch(
-      view,
-      first,
-      batch.map((p) => p.call),
-    );
+    const calls = new Array<ExecCall>(batch.length);
+    for (let i = 0; i < batch.length; i++) calls[i] = batch[i]!.call;
+    const results = await execution.executeBatch(view, first, calls);
     const executed = performance.now();
     addStageTime("execution", executed - started, batch.length);
     if (TIMELINE) timeline("batch", started, executed - started, batch.length);

@@ -144,6 +144,17 @@ class WorkerLost extends Error {
   }
 }
 
+/** The calls of one `executeBatch` or `read`, and what their request needs besides (#runCalls). */
+interface CallsJob {
+  readonly kind: "batch" | "read";
+  /** A batch's view and first seqno (0 for a read). */
+  readonly view: number;
+  readonly firstSeqno: number;
+  /** A read's version (undefined: the applied one, and for a batch). */
+  readonly version: number | undefined;
+  readonly calls: readonly ExecCall[];
+}
+
 interface Pending {
   readonly id: number;
   /** A batch or a read: it runs contract calls (at most one such request is in flight). */
@@ -338,21 +349,40 @@ export class ExecutionService {
         Number.isSafeInteger(firstSeqno) && firstSeqno > this.#journal.head,
         "executeBatch: firstSeqno is above the applied version",
       );
-      return this.#runCalls(calls, async (indices) => {
-        const subset = indices.map((i) => calls[i]!);
-        const results = await this.#request(
-          { id: 0, op: "batch", view, firstSeqno, calls: subset },
-          this.#callBudget(subset),
-        );
-        assert(results.length === subset.length, "executeBatch: the worker returned one result per call");
-        const applied: VersionedWriteSet[] = [];
-        for (const r of results) if (r.ok) applied.push({ version: r.seqno, writeSet: r.writeSet });
-        this.#journal.record(applied);
-        // Nothing else that applies or rolls back is in flight during a batch.
-        assert(this.#applied === this.#journal.head, "executeBatch: the KV is where the journal says");
-        return results;
-      });
+      return this.#runCalls({ kind: "batch", view, firstSeqno, version: undefined, calls });
     });
+  }
+
+  /** Sends the calls of `job` at `indices` (all of them the first time; see #runCalls). */
+  async #sendCalls(job: CallsJob, indices: readonly number[]): Promise<ExecResult[]> {
+    const { calls } = job;
+    if (job.kind === "read") {
+      const call = calls[indices[0]!]!;
+      return [
+        await this.#request({ id: 0, op: "read", call, version: job.version }, this.#callBudget([call])),
+      ];
+    }
+    // The whole batch, unless a call was blamed for a lost worker (then a copy without it).
+    let subset = calls;
+    if (indices.length !== calls.length) {
+      const rest = new Array<ExecCall>(indices.length);
+      for (let k = 0; k < indices.length; k++) rest[k] = calls[indices[k]!]!;
+      subset = rest;
+    }
+    const results = await this.#request(
+      { id: 0, op: "batch", view: job.view, firstSeqno: job.firstSeqno, calls: subset },
+      this.#callBudget(subset),
+    );
+    assert(results.length === subset.length, "executeBatch: the worker returned one result per call");
+    const applied: VersionedWriteSet[] = [];
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.ok) applied.push({ version: r.seqno, writeSet: r.writeSet });
+    }
+    this.#journal.record(applied);
+    // Nothing else that applies or rolls back is in flight during a batch.
+    assert(this.#applied === this.#journal.head, "executeBatch: the KV is where the journal says");
+    return results;
   }
 
   /**
@@ -365,9 +395,7 @@ export class ExecutionService {
   read(call: ExecCall, version?: number): Promise<ExecResult> {
     return this.#enqueue(async () => {
       this.#calls++;
-      const [result] = await this.#runCalls([call], async () => [
-        await this.#request({ id: 0, op: "read", call, version }, this.#callBudget([call])),
-      ]);
+      const [result] = await this.#runCalls({ kind: "read", view: 0, firstSeqno: 0, version, calls: [call] });
       return result!;
     });
   }
@@ -609,21 +637,25 @@ export class ExecutionService {
   }
 
   /**
-   * Runs calls through `send` (which gets the indices still to run), failing any call that kills
-   * the worker with ExecutionLimit and re-sending the others to a fresh worker.
+   * Runs the calls of `job` (#sendCalls, given the indices still to run), failing any call that
+   * kills the worker with ExecutionLimit and re-sending the others to a fresh worker. A method
+   * and a plain job object, not a closure per batch: a closure made per call loses its optimized
+   * code at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
    */
-  async #runCalls(
-    calls: readonly ExecCall[],
-    send: (indices: number[]) => Promise<ExecResult[]>,
-  ): Promise<ExecResult[]> {
-    const results: (ExecResult | undefined)[] = new Array(calls.length).fill(undefined);
-    let indices = calls.map((_, i) => i);
+  async #runCalls(job: CallsJob): Promise<ExecResult[]> {
+    const { calls } = job;
+    let indices = new Array<number>(calls.length);
+    for (let i = 0; i < calls.length; i++) indices[i] = i;
     let unblamed = 0;
+    let results: (ExecResult | undefined)[] | undefined;
     while (indices.length > 0) {
       let got: ExecResult[];
       try {
-        got = await send(indices);
+        got = await this.#sendCalls(job, indices);
+        // Every call answered at the first attempt (the common case): the worker's array as is.
+        if (results === undefined) return got;
       } catch (err) {
+        results ??= new Array<ExecResult | undefined>(calls.length).fill(undefined);
         if (!(err instanceof WorkerLost)) throw err;
         await this.#recover(err.generation);
         const culprit = err.runningIndex >= 0 ? indices[err.runningIndex] : undefined;
@@ -638,13 +670,12 @@ export class ExecutionService {
         indices = indices.filter((index) => index !== culprit);
         continue;
       }
-      indices.forEach((index, k) => {
-        results[index] = got[k];
-      });
+      for (let k = 0; k < indices.length; k++) results[indices[k]!] = got[k];
       indices = [];
     }
+    results ??= [];
     assert(
-      results.every((r) => r !== undefined),
+      results.length === calls.length && results.every((r) => r !== undefined),
       "execution: one result per call",
     );
     return results as ExecResult[];
@@ -715,10 +746,11 @@ export class ExecutionService {
     // The empty applies queued since the last request posted go with this one (applyEmpty).
     const carried = this.#carry.length > 0 ? this.#carry : undefined;
     const carry = carried === undefined ? undefined : { applyFirst: carried.map((item) => item.version) };
-    assert(
-      !runsCalls || ![...this.#pending.values()].some((p) => p.runsCalls),
-      "execution: one request running contract calls in flight",
-    );
+    if (runsCalls) {
+      // A loop over the map, not an array of it per batch.
+      for (const p of this.#pending.values())
+        assert(!p.runsCalls, "execution: one request running contract calls in flight");
+    }
     return new Promise<ReplyValues[R["op"]]>((resolve, reject) => {
       const watchdog = new Watchdog(generation.progress, budget, () => performance.now());
       let timer: NodeJS.Timeout | undefined;
