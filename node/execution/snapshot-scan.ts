@@ -65,17 +65,11 @@ export class SnapshotScan {
         this.#into = isPublicMap(maps[this.#map]!) ? this.#public : this.#private;
         this.#into.beginMap(maps[this.#map]!);
       }
-      const name = maps[this.#map]!;
+      // The encoder takes the rows straight from the store's buffers (a RowSink: no view, copy or
+      // closure per row), and keeps the last key for the next read to start after.
       const into = this.#into;
-      // The keys are views the backend reuses: the last row of a full read copies its key as the
-      // cursor (the next read starts after it).
-      let last: Uint8Array | undefined;
-      let rows = 0;
-      const read = this.#pin.scan(name, this.#after ?? undefined, ROWS_PER_READ, (key, value) => {
-        into.row(key, value);
-        if (++rows === ROWS_PER_READ) last = Uint8Array.from(key);
-      });
-      this.#after = read < ROWS_PER_READ ? null : last!;
+      const read = this.#pin.scan(maps[this.#map]!, this.#after ?? undefined, ROWS_PER_READ, into);
+      this.#after = read < ROWS_PER_READ ? null : into.lastKey();
       if (performance.now() >= untilMs) return this.#after === null && this.#map === maps.length - 1;
     }
   }
@@ -88,22 +82,29 @@ export class SnapshotScan {
     while (!this.step(performance.now() + sliceMs)) await pause();
   }
 
-  /** The encoded parts (after `step` returned true); releases the pin. */
+  /**
+   * The encoded parts (after `step` returned true); releases the pin and the encoders' buffers.
+   * Throws TreatyError Unavailable once the scan was ended.
+   */
   finish(): SnapshotRows {
-    this.end("finished");
+    if (this.#ended !== null) throw new TreatyError("Unavailable", `snapshot read ended: ${this.#ended}`);
     lastRowBytes.public = this.#public.rowBytes;
     lastRowBytes.private = this.#private.rowBytes;
-    return {
-      version: this.#pin.version,
-      publicBytes: this.#public.finish(),
-      privateBytes: this.#private.maps === 0 ? null : this.#private.finish(),
-      rows: this.#public.rows + this.#private.rows,
-    };
+    const rows = this.#public.rows + this.#private.rows;
+    const publicBytes = this.#public.finish();
+    const privateBytes = this.#private.maps === 0 ? null : this.#private.finish();
+    this.end("finished");
+    return { version: this.#pin.version, publicBytes, privateBytes, rows };
   }
 
-  /** Releases the pin; later steps throw Unavailable naming `why`. Idempotent. */
+  /**
+   * Releases the pin and the encoders' buffers (MapsEncoder.release); later steps throw
+   * Unavailable naming `why`. Idempotent.
+   */
   end(why: string): void {
     this.#ended ??= why;
     this.#pin.release();
+    this.#public.release();
+    this.#private.release();
   }
 }

@@ -365,14 +365,19 @@ export function kvStoreConformance(factory: KvFixtureFactory): void {
       await Promise.all([first, before, after]);
       assert.equal(store.committedVersion, 5);
       const seen: string[] = [];
-      pin.scan("c", undefined, 10, (key, value) => seen.push(`${show(key)}=${show(value)}`));
+      pin.scan("c", undefined, 10, {
+        row: (keys, keyStart, keyEnd, values, valueStart, valueEnd) =>
+          seen.push(
+            `${show(keys.subarray(keyStart, keyEnd))}=${show(values.subarray(valueStart, valueEnd))}`,
+          ),
+      });
       assert.deepEqual(seen, ["0=3"]);
       pin.release();
     }),
   );
 
   it(
-    "a pinned scan reads a map's rows in pages (small and large values), as views its visitor copies, and none of the next map's",
+    "a pinned scan reads a map's rows in pages (small and large values), as places in buffers its sink copies, and none of the next map's",
     run(async (store) => {
       // Keys and values of many lengths (an empty key, empty values), and a map whose name
       // extends this one's (its keys follow this map's in the store).
@@ -398,9 +403,12 @@ export function kvStoreConformance(factory: KvFixtureFactory): void {
       let after: Uint8Array | undefined;
       for (;;) {
         let read = 0;
-        const n = pin.scan("c", after, 3, (key, value) => {
-          seen.push(`${show(key)}=${show(value)}`);
-          if (++read === 3) after = Uint8Array.from(key);
+        const n = pin.scan("c", after, 3, {
+          row: (keys, keyStart, keyEnd, values, valueStart, valueEnd) => {
+            const key = keys.subarray(keyStart, keyEnd);
+            seen.push(`${show(key)}=${show(values.subarray(valueStart, valueEnd))}`);
+            if (++read === 3) after = Uint8Array.from(key);
+          },
         });
         if (n < 3) break;
       }
