@@ -37,7 +37,7 @@ const encoder = new TextEncoder();
 const INITIAL_BYTES = 64 * 1024;
 /** Most bytes of a row besides its key and value: the 2-array byte and two bin32 headers. */
 const ROW_HEADER_BYTES = 11;
-/** Rows of at most this many bytes are copied byte by byte (no subarray view to `set` from). */
+/** Keys and values of at most this many bytes are copied byte by byte (no subarray view to `set` from). */
 const SHORT_COPY = 64;
 
 /**
@@ -51,13 +51,17 @@ const SHORT_COPY = 64;
 const spare: Uint8Array[] = [];
 const SPARE_BUFFERS = 2;
 
-/** A spare buffer of at least `bytes` (the smallest such), or a new one of `bytes`. */
-function takeBuffer(bytes: number): Uint8Array {
+/**
+ * The smallest spare buffer that holds `expected` bytes, else a new one an eighth larger (a state
+ * grows little between two snapshots: a spare sized for the last one usually still fits the next,
+ * and the encoder grows its buffer when not).
+ */
+function takeBuffer(expected: number): Uint8Array {
   let best = -1;
   for (let i = 0; i < spare.length; i++) {
-    if (spare[i]!.length >= bytes && (best < 0 || spare[i]!.length < spare[best]!.length)) best = i;
+    if (spare[i]!.length >= expected && (best < 0 || spare[i]!.length < spare[best]!.length)) best = i;
   }
-  if (best < 0) return new Uint8Array(bytes);
+  if (best < 0) return new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(expected * 1.125)));
   return spare.splice(best, 1)[0]!;
 }
 
@@ -103,12 +107,12 @@ export class MapsEncoder implements RowSink {
 
   /**
    * `expectedBytes`: how many bytes the rows will take, as far as the caller knows (the previous
-   * snapshot's part): the buffer starts that large (plus an eighth), so a state that did not
-   * outgrow it is written without regrowing (each regrowth allocates and copies the whole). The
-   * buffer is a spare one when one is large enough (see `spare`).
+   * snapshot's part): the buffer is a spare one that holds that many (see `spare`), else a new one
+   * that large plus an eighth, so a state that did not outgrow it is written without regrowing
+   * (each regrowth allocates and copies the whole).
    */
   constructor(expectedBytes = 0) {
-    this.#buf = takeBuffer(Math.max(INITIAL_BYTES, Math.ceil(expectedBytes * 1.125)));
+    this.#buf = takeBuffer(expectedBytes);
   }
 
   /** Bytes of rows written so far (without the map headers `finish` adds). */
