@@ -2,9 +2,9 @@
  * Reading the committed state for a snapshot (node/snapshot/) in the execution worker, without
  * stopping execution: the state is pinned at the snapshot's version (one LMDB read transaction,
  * KvStore.pinCommitted), then read in slices of bounded time with a pause after each, the worker
- * serving requests (and commits going on) between slices. Rows go straight from the backend (as
- * views of its buffers) into the encoded parts (node/snapshot/rows.ts): no transaction, no
- * overlay, no row objects.
+ * serving requests (and commits going on) between slices. Rows go straight from the backend's
+ * buffers into the encoded parts (the encoder is the scan's RowSink, node/snapshot/rows.ts): no
+ * transaction, no overlay, no row objects, views or closures per row.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import { isPublicMap } from "../../runtime/kv/types.js";

@@ -105,7 +105,7 @@ type Db = Database<Uint8Array, Uint8Array>;
  * Where the row a view scan reads last lies in lmdb-js's reused buffers: for each row of a range,
  * lmdb-js calls the key encoder's `readKey` on its key buffer, then the value decoder's `decode`
  * on its value buffer (read.js), and the next row overwrites both. ROW_VIEWS records the places
- * instead of copying, and `scanViews` turns them into views right after each row is read.
+ * instead of copying, and `scanViews` hands them to the scan's RowSink right after each row is read.
  */
 interface RowView {
   keySource: Uint8Array;
@@ -186,7 +186,7 @@ export class LmdbBackend implements CommittedBackend {
     private readonly root: RootDatabase<Uint8Array, Uint8Array>,
     private readonly state: Db,
     private readonly meta: Db,
-    /** `kv.state` again, read as views (snapshot scans; see ROW_VIEWS). */
+    /** `kv.state` again, its rows left in lmdb-js's buffers (snapshot scans; see ROW_VIEWS). */
     private readonly views: ViewDb,
   ) {
     const marker = readMeta(path, meta);
