@@ -14,7 +14,6 @@ import {
   writeBinHeader,
   writeStrHeader,
 } from "../../sdk/codec.js";
-import type { RowSink } from "../../runtime/kv/backend.js";
 
 /**
  * What the execution worker hands over for a snapshot at `version`. Both byte strings live in a
@@ -91,10 +90,11 @@ interface MapSpan {
 /**
  * Accumulates maps (in the order given: callers sort them) and their rows (bytewise key order),
  * then `finish` returns the encoded array in a fresh SharedArrayBuffer of exactly its length (see
- * `SnapshotRows`: posted to the main thread without a copy, and without slack). A RowSink: a
- * pinned scan (runtime/kv/backend.ts) writes each row straight from the store's buffers.
+ * `SnapshotRows`: posted to the main thread without a copy, and without slack). Rows come as
+ * places in other arrays (a pinned scan's RowSink, runtime/kv/backend.ts, hands them on straight
+ * from the store's buffers).
  */
-export class MapsEncoder implements RowSink {
+export class MapsEncoder {
   #buf: Uint8Array;
   #pos = 0;
   readonly #maps: MapSpan[] = [];

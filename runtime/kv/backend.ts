@@ -37,7 +37,8 @@ export interface BatchWrite {
 /**
  * Where a pinned scan puts its rows (PinnedState.scan). The key is `keys[keyStart, keyEnd)` and
  * the value `values[valueStart, valueEnd)`, both valid only during the call: the LMDB backend
- * hands its own reused buffers, so a snapshot read makes no view, copy or object per row. A
+ * hands its own reused buffers, so a snapshot read makes no view, copy or object per row. `row`
+ * returns false to end the scan after this row (a snapshot read's slice is over). A
  * method on an object rather than a callback: a closure made per scan and hot within it loses its
  * optimized code at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every
  * major GC").
@@ -50,7 +51,7 @@ export interface RowSink {
     values: Uint8Array,
     valueStart: number,
     valueEnd: number,
-  ): void;
+  ): boolean;
 }
 
 /**
@@ -65,7 +66,8 @@ export interface PinnedState {
   mapNames(): string[];
   /**
    * Hands `sink` up to `limit` rows of `map` after key `after` (from its first key when
-   * undefined), bytewise ascending; returns how many. Private values come opened. The bytes are
+   * undefined), bytewise ascending, until it returns false; returns how many it was handed.
+   * Private values come opened. The bytes are
    * given as places in arrays the next row may overwrite (see RowSink): the sink copies what it
    * keeps.
    */

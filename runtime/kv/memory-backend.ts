@@ -101,7 +101,7 @@ export class MemoryBackend implements CommittedBackend {
         const end = Math.min(table.rows.length, i + limit);
         for (let j = i; j < end; j++) {
           const { key, value } = table.rows[j]!;
-          sink.row(key, 0, key.length, value, 0, value.length);
+          if (!sink.row(key, 0, key.length, value, 0, value.length)) return j + 1 - i;
         }
         return end - i;
       },

@@ -257,10 +257,10 @@ class OpeningSink implements RowSink {
     values: Uint8Array,
     valueStart: number,
     valueEnd: number,
-  ): void {
+  ): boolean {
     const key = keys.subarray(keyStart, keyEnd);
     const plain = openWith(this.keys, this.map, key, values.subarray(valueStart, valueEnd)).plain;
-    this.next.row(keys, keyStart, keyEnd, plain, 0, plain.length);
+    return this.next.row(keys, keyStart, keyEnd, plain, 0, plain.length);
   }
 }
 
