@@ -8,8 +8,9 @@
  * (half private `bench.balances`, half `public:bench.audit`), then:
  * - quiet: `--snapshots` snapshots of the committed state, one after another: wall time from the
  *   request to the body bytes, process CPU (every thread: worker and main), both per row, the
- *   main thread's CPU alone (`mainCpuMs`, Linux schedstat: what a node's commit path shares), and
- *   the body size;
+ *   main thread's CPU alone (`mainCpuMs`, Linux schedstat: what a node's commit path shares), the
+ *   execution worker's (`workerCpuMs`: the threads that appeared when the service started, counted
+ *   in `workerThreads`; the read itself), and the body size;
  * - busy: one snapshot while the main thread keeps the worker busy as a node does: a probe `get`
  *   always in flight (its latency is how long the worker's queue could not serve a request) and
  *   write sets applied and committed every 5 ms past the snapshot's version. Prints the longest
@@ -22,7 +23,7 @@
  * the temp dir (~1 GB at 1M rows) is removed on every exit, Ctrl-C and kill included.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -112,32 +113,62 @@ interface Taken {
   readonly cpuMs: number;
   /** CPU of the main thread alone (receiving the rows, sealing, hashing: what a node's commit path shares). */
   readonly mainCpuMs: number;
+  /** CPU of the threads started with the execution service (its worker: the read itself). */
+  readonly workerCpuMs: number;
   readonly bytes: number;
   readonly rows: number;
 }
 
-/** CPU time of this process's main thread, ms (Linux schedstat: ns on the CPU; 0 elsewhere). */
-function mainThreadCpuMs(): number {
+/** CPU time of thread `tid` of this process, ms (Linux schedstat: ns on the CPU; 0 elsewhere). */
+function threadCpuMs(tid: string): number {
   try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
   } catch {
     return 0;
   }
 }
 
-async function snapshotAt(service: ExecutionService, version: number): Promise<Taken> {
+/** CPU time of this process's main thread, ms (see threadCpuMs). */
+function mainThreadCpuMs(): number {
+  return threadCpuMs(String(process.pid));
+}
+
+/** This process's thread ids (Linux; none elsewhere). */
+function threadIds(): string[] {
+  try {
+    return readdirSync("/proc/self/task");
+  } catch {
+    return [];
+  }
+}
+
+/** CPU time of `tids` together, ms. */
+function threadsCpuMs(tids: readonly string[]): number {
+  let ms = 0;
+  for (const tid of tids) ms += threadCpuMs(tid);
+  return ms;
+}
+
+async function snapshotAt(
+  service: ExecutionService,
+  version: number,
+  worker: readonly string[],
+): Promise<Taken> {
   const cpu = process.cpuUsage();
   const main = mainThreadCpuMs();
+  const workerStart = threadsCpuMs(worker);
   const start = performance.now();
   const taken = await takeSnapshotBody(service, { ...STATE, seqno: version }, () => SECRET);
   const wallMs = performance.now() - start;
   const used = process.cpuUsage(cpu);
   const mainCpuMs = mainThreadCpuMs() - main;
+  const workerCpuMs = threadsCpuMs(worker) - workerStart;
   if (taken === undefined) throw new Error(`bench:snapshot: the KV moved past ${version}`);
   return {
     wallMs,
     cpuMs: (used.user + used.system) / 1000,
     mainCpuMs,
+    workerCpuMs,
     bytes: partsLength(taken.body),
     rows: taken.rows,
   };
@@ -291,6 +322,7 @@ async function run(rows: number): Promise<Record<string, unknown>> {
     const fillStart = performance.now();
     const version = await fill(join(dir, "kv"), atRestKey, rows);
     const fillMs = performance.now() - fillStart;
+    const before = new Set(threadIds());
     const service = await ExecutionService.start({
       kvPath: join(dir, "kv"),
       atRestKey,
@@ -298,11 +330,13 @@ async function run(rows: number): Promise<Record<string, unknown>> {
       logger: createLogger({ level: "warn" }),
       replaySource: () => [],
     });
+    // The execution worker's thread (and any it started): the threads new since before the start.
+    const worker = threadIds().filter((tid) => !before.has(tid));
     try {
       const quiet: Taken[] = [];
-      for (let i = 0; i < SNAPSHOTS; i++) quiet.push(await snapshotAt(service, version));
+      for (let i = 0; i < SNAPSHOTS; i++) quiet.push(await snapshotAt(service, version, worker));
       console.log(JSON.stringify({ nonces: rows, fillS: round(fillMs / 1000, 1), quiet }));
-      const stall = await busy(service, (at) => snapshotAt(service, at));
+      const stall = await busy(service, (at) => snapshotAt(service, at, worker));
       const best = quiet.reduce((a, b) => (a.wallMs <= b.wallMs ? a : b), quiet[0]!);
       const totalRows = best?.rows ?? 0;
       return {
@@ -312,6 +346,8 @@ async function run(rows: number): Promise<Record<string, unknown>> {
         wallMs: round(best.wallMs, 1),
         cpuMs: round(best.cpuMs, 1),
         mainCpuMs: round(best.mainCpuMs, 1),
+        workerCpuMs: round(best.workerCpuMs, 1),
+        workerThreads: worker.length,
         wallUsPerRow: round((best.wallMs * 1000) / totalRows),
         cpuUsPerRow: round((best.cpuMs * 1000) / totalRows),
         bodyBytes: best.bytes,

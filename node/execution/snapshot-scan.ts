@@ -2,18 +2,19 @@
  * Reading the committed state for a snapshot (node/snapshot/) in the execution worker, without
  * stopping execution: the state is pinned at the snapshot's version (one LMDB read transaction,
  * KvStore.pinCommitted), then read in slices of bounded time with a pause after each, the worker
- * serving requests (and commits going on) between slices. Rows go straight from the backend (as
- * views of its buffers) into the encoded parts (node/snapshot/rows.ts): no transaction, no
- * overlay, no row objects.
+ * serving requests (and commits going on) between slices. Rows go straight from the backend's
+ * buffers into the encoded parts (the encoder is the scan's RowSink, node/snapshot/rows.ts): no
+ * transaction, no overlay, no row objects, views or closures per row.
  */
 import { TreatyError } from "../../sdk/errors.js";
 import { isPublicMap } from "../../runtime/kv/types.js";
+import type { RowSink } from "../../runtime/kv/backend.js";
 import type { CommittedPin } from "../../runtime/kv/store.js";
 import { pauseOf } from "../snapshot/format.js";
 import { MapsEncoder, type SnapshotRows } from "../snapshot/rows.js";
 
 /** Rows read between two looks at the clock. */
-const ROWS_PER_READ = 256;
+const ROWS_PER_LOOK = 256;
 
 /**
  * Pause between two slices of a snapshot read, ms (`SnapshotScan.read`). Yielding only to the
@@ -31,8 +32,13 @@ export const SNAPSHOT_PAUSE_MS = 18;
  */
 const lastRowBytes = { public: 0, private: 0 };
 
-/** One snapshot read in progress; see the module comment. */
-export class SnapshotScan {
+/**
+ * One snapshot read in progress; see the module comment. The scan's RowSink: each row goes to the
+ * encoder of its part, and every ROWS_PER_LOOK rows the clock says whether the slice goes on, so a
+ * slice is one LMDB range per map it reaches (not one per ROWS_PER_LOOK rows: each range costs a
+ * cursor positioning and lmdb-js's setup).
+ */
+export class SnapshotScan implements RowSink {
   readonly #pin: CommittedPin;
   readonly #public = new MapsEncoder(lastRowBytes.public);
   readonly #private = new MapsEncoder(lastRowBytes.private);
@@ -42,6 +48,10 @@ export class SnapshotScan {
   /** Where the current map continues: undefined = its start, null = it is done. */
   #after: Uint8Array | undefined | null;
   #ended: string | null = null;
+  /** The current slice's end (performance.now()), rows since the clock was last read, and whether it was found past. */
+  #untilMs = 0;
+  #sinceLook = 0;
+  #stopped = false;
 
   constructor(pin: CommittedPin) {
     this.#pin = pin;
@@ -58,6 +68,7 @@ export class SnapshotScan {
   step(untilMs: number): boolean {
     if (this.#ended !== null) throw new TreatyError("Unavailable", `snapshot read ended: ${this.#ended}`);
     const maps = this.#pin.maps;
+    this.#untilMs = untilMs;
     for (;;) {
       if (this.#map < 0 || this.#after === null) {
         if (++this.#map >= maps.length) return true;
@@ -65,19 +76,34 @@ export class SnapshotScan {
         this.#into = isPublicMap(maps[this.#map]!) ? this.#public : this.#private;
         this.#into.beginMap(maps[this.#map]!);
       }
-      const name = maps[this.#map]!;
-      const into = this.#into;
-      // The keys are views the backend reuses: the last row of a full read copies its key as the
-      // cursor (the next read starts after it).
-      let last: Uint8Array | undefined;
-      let rows = 0;
-      const read = this.#pin.scan(name, this.#after ?? undefined, ROWS_PER_READ, (key, value) => {
-        into.row(key, value);
-        if (++rows === ROWS_PER_READ) last = Uint8Array.from(key);
-      });
-      this.#after = read < ROWS_PER_READ ? null : last!;
-      if (performance.now() >= untilMs) return this.#after === null && this.#map === maps.length - 1;
+      // The rows go straight from the store's buffers to `row` (no view, copy or closure per row);
+      // a range stopped by the clock continues after the last key the encoder wrote.
+      this.#stopped = false;
+      this.#pin.scan(maps[this.#map]!, this.#after ?? undefined, Number.POSITIVE_INFINITY, this);
+      if (this.#stopped) {
+        this.#after = this.#into.lastKey();
+        return false;
+      }
+      this.#after = null;
+      if (performance.now() >= untilMs) return this.#map === maps.length - 1;
     }
+  }
+
+  /** RowSink: one row of the current map (see the class comment). */
+  row(
+    keys: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    values: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean {
+    this.#into.row(keys, keyStart, keyEnd, values, valueStart, valueEnd);
+    if (++this.#sinceLook < ROWS_PER_LOOK) return true;
+    this.#sinceLook = 0;
+    if (performance.now() < this.#untilMs) return true;
+    this.#stopped = true;
+    return false;
   }
 
   /**
@@ -88,22 +114,29 @@ export class SnapshotScan {
     while (!this.step(performance.now() + sliceMs)) await pause();
   }
 
-  /** The encoded parts (after `step` returned true); releases the pin. */
+  /**
+   * The encoded parts (after `step` returned true); releases the pin and the encoders' buffers.
+   * Throws TreatyError Unavailable once the scan was ended.
+   */
   finish(): SnapshotRows {
-    this.end("finished");
+    if (this.#ended !== null) throw new TreatyError("Unavailable", `snapshot read ended: ${this.#ended}`);
     lastRowBytes.public = this.#public.rowBytes;
     lastRowBytes.private = this.#private.rowBytes;
-    return {
-      version: this.#pin.version,
-      publicBytes: this.#public.finish(),
-      privateBytes: this.#private.maps === 0 ? null : this.#private.finish(),
-      rows: this.#public.rows + this.#private.rows,
-    };
+    const rows = this.#public.rows + this.#private.rows;
+    const publicBytes = this.#public.finish();
+    const privateBytes = this.#private.maps === 0 ? null : this.#private.finish();
+    this.end("finished");
+    return { version: this.#pin.version, publicBytes, privateBytes, rows };
   }
 
-  /** Releases the pin; later steps throw Unavailable naming `why`. Idempotent. */
+  /**
+   * Releases the pin and the encoders' buffers (MapsEncoder.release); later steps throw
+   * Unavailable naming `why`. Idempotent.
+   */
   end(why: string): void {
     this.#ended ??= why;
     this.#pin.release();
+    this.#public.release();
+    this.#private.release();
   }
 }

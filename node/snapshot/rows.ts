@@ -34,6 +34,51 @@ export interface SnapshotRows {
 
 const encoder = new TextEncoder();
 const INITIAL_BYTES = 64 * 1024;
+/** Most bytes of a row besides its key and value: the 2-array byte and two bin32 headers. */
+const ROW_HEADER_BYTES = 11;
+/** Keys and values of at most this many bytes are copied byte by byte (no subarray view to `set` from). */
+const SHORT_COPY = 64;
+
+/**
+ * Row buffers of finished encoders, for the next ones (`MapsEncoder`): a snapshot's rows are
+ * copied into a SharedArrayBuffer at `finish`, so the buffer they were gathered in is free again.
+ * Allocating it afresh per snapshot (the state's size, ~9 MB at the bench's 72,000 rows) cost its
+ * page faults while it was written, and its external memory brought on a major GC of the worker.
+ * At most SPARE_BUFFERS (one per part) stay, the larger ones: the worker holds about the state's
+ * size in them between snapshots.
+ */
+const spare: Uint8Array[] = [];
+const SPARE_BUFFERS = 2;
+
+/**
+ * The smallest spare buffer that holds `expected` bytes, else a new one an eighth larger (a state
+ * grows little between two snapshots: a spare sized for the last one usually still fits the next,
+ * and the encoder grows its buffer when not).
+ */
+function takeBuffer(expected: number): Uint8Array {
+  let best = -1;
+  for (let i = 0; i < spare.length; i++) {
+    if (spare[i]!.length >= expected && (best < 0 || spare[i]!.length < spare[best]!.length)) best = i;
+  }
+  if (best < 0) return new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(expected * 1.125)));
+  return spare.splice(best, 1)[0]!;
+}
+
+function giveBack(buffer: Uint8Array): void {
+  spare.push(buffer);
+  spare.sort((a, b) => b.length - a.length);
+  spare.length = Math.min(spare.length, SPARE_BUFFERS);
+}
+
+/** Copies `source[start, end)` into `target` at `pos`; returns the position after it. */
+function copyInto(target: Uint8Array, pos: number, source: Uint8Array, start: number, end: number): number {
+  if (end - start <= SHORT_COPY) {
+    for (let i = start; i < end; i++) target[pos++] = source[i]!;
+    return pos;
+  }
+  target.set(source.subarray(start, end), pos);
+  return pos + end - start;
+}
 
 interface MapSpan {
   readonly name: Uint8Array;
@@ -45,21 +90,29 @@ interface MapSpan {
 /**
  * Accumulates maps (in the order given: callers sort them) and their rows (bytewise key order),
  * then `finish` returns the encoded array in a fresh SharedArrayBuffer of exactly its length (see
- * `SnapshotRows`: posted to the main thread without a copy, and without slack).
+ * `SnapshotRows`: posted to the main thread without a copy, and without slack). Rows come as
+ * places in other arrays (a pinned scan's RowSink, runtime/kv/backend.ts, hands them on straight
+ * from the store's buffers).
  */
 export class MapsEncoder {
   #buf: Uint8Array;
   #pos = 0;
   readonly #maps: MapSpan[] = [];
+  #map: MapSpan | null = null;
   #rows = 0;
+  /** Where the last row's key is in #buf. */
+  #lastKeyStart = 0;
+  #lastKeyEnd = 0;
+  #released = false;
 
   /**
    * `expectedBytes`: how many bytes the rows will take, as far as the caller knows (the previous
-   * snapshot's part): the buffer starts that large (plus an eighth), so a state that did not
-   * outgrow it is written without regrowing (each regrowth allocates and copies the whole).
+   * snapshot's part): the buffer is a spare one that holds that many (see `spare`), else a new one
+   * that large plus an eighth, so a state that did not outgrow it is written without regrowing
+   * (each regrowth allocates and copies the whole).
    */
   constructor(expectedBytes = 0) {
-    this.#buf = new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(expectedBytes * 1.125)));
+    this.#buf = takeBuffer(expectedBytes);
   }
 
   /** Bytes of rows written so far (without the map headers `finish` adds). */
@@ -79,24 +132,52 @@ export class MapsEncoder {
 
   /** Starts map `name`; its rows follow. A map with no rows is left out by `finish`. */
   beginMap(name: string): void {
-    this.#maps.push({ name: encoder.encode(name), start: this.#pos, end: this.#pos, rows: 0 });
+    this.#map = { name: encoder.encode(name), start: this.#pos, end: this.#pos, rows: 0 };
+    this.#maps.push(this.#map);
   }
 
-  /** One row of the current map (the bytes are copied). */
-  row(key: Uint8Array, value: Uint8Array): void {
-    const map = this.#maps.at(-1);
-    assert(map !== undefined, "MapsEncoder: a row belongs to a map");
-    this.#reserve(10 + key.length + value.length);
-    this.#buf[this.#pos++] = 0x92;
-    this.#bin(key);
-    this.#bin(value);
-    map.end = this.#pos;
+  /** One row of the current map: `keys[keyStart, keyEnd)`, `values[valueStart, valueEnd)` (copied). */
+  row(
+    keys: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    values: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+  ): void {
+    const map = this.#map;
+    assert(map !== null && !this.#released, "MapsEncoder: a row belongs to a map, before finish");
+    const keyLength = keyEnd - keyStart;
+    const valueLength = valueEnd - valueStart;
+    if (this.#pos + ROW_HEADER_BYTES + keyLength + valueLength > this.#buf.length)
+      this.#grow(ROW_HEADER_BYTES + keyLength + valueLength);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    buf[pos++] = 0x92;
+    pos = writeBinHeader(buf, pos, keyLength);
+    this.#lastKeyStart = pos;
+    pos = copyInto(buf, pos, keys, keyStart, keyEnd);
+    this.#lastKeyEnd = pos;
+    pos = writeBinHeader(buf, pos, valueLength);
+    pos = copyInto(buf, pos, values, valueStart, valueEnd);
+    this.#pos = pos;
+    map.end = pos;
     map.rows++;
     this.#rows++;
   }
 
-  /** The encoded array of the maps with rows, in a SharedArrayBuffer of its own (`SnapshotRows`). */
+  /** A copy of the last row's key (a scan continues after it). */
+  lastKey(): Uint8Array {
+    assert(this.#rows > 0, "MapsEncoder: a last key needs a row");
+    return this.#buf.slice(this.#lastKeyStart, this.#lastKeyEnd);
+  }
+
+  /**
+   * The encoded array of the maps with rows, in a SharedArrayBuffer of its own (`SnapshotRows`).
+   * Once only: the row buffer goes back to the spares.
+   */
   finish(): Uint8Array {
+    assert(!this.#released, "MapsEncoder: finished once");
     const maps = this.#maps.filter((m) => m.rows > 0);
     let total = arrayHeaderLength(maps.length);
     for (const m of maps)
@@ -114,21 +195,24 @@ export class MapsEncoder {
       pos += m.end - m.start;
     }
     assert(pos === total, "MapsEncoder: the encoded length is as computed");
+    this.release();
     return out;
   }
 
-  #bin(bytes: Uint8Array): void {
-    this.#pos = writeBinHeader(this.#buf, this.#pos, bytes.length);
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.length;
+  /** Gives the row buffer back to the spares (a read that ends unfinished); no rows after. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    giveBack(this.#buf);
+    this.#buf = new Uint8Array(0);
   }
 
-  #reserve(bytes: number): void {
-    if (this.#pos + bytes <= this.#buf.length) return;
+  #grow(bytes: number): void {
     let size = this.#buf.length * 2;
     while (size < this.#pos + bytes) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#pos));
+    // The smaller buffer is not kept: the next snapshot wants the larger size.
     this.#buf = next;
   }
 }

@@ -35,6 +35,26 @@ export interface BatchWrite {
 }
 
 /**
+ * Where a pinned scan puts its rows (PinnedState.scan). The key is `keys[keyStart, keyEnd)` and
+ * the value `values[valueStart, valueEnd)`, both valid only during the call: the LMDB backend
+ * hands its own reused buffers, so a snapshot read makes no view, copy or object per row. `row`
+ * returns false to end the scan after this row (a snapshot read's slice is over). A
+ * method on an object rather than a callback: a closure made per scan and hot within it loses its
+ * optimized code at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every
+ * major GC").
+ */
+export interface RowSink {
+  row(
+    keys: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    values: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean;
+}
+
+/**
  * The committed state as it was when pinned (one LMDB read transaction), readable while later
  * batches persist: what a snapshot scans without stopping commits. Release it when done (an LMDB
  * reader keeps the pages it sees from being reused).
@@ -45,16 +65,13 @@ export interface PinnedState {
   /** Names of maps holding at least one key, in any order. */
   mapNames(): string[];
   /**
-   * Calls `visit` with up to `limit` rows of `map` after key `after` (from its first key when
-   * undefined), bytewise ascending; returns how many. Private values come opened. The arrays
-   * may be views the next row overwrites: `visit` copies what it keeps.
+   * Hands `sink` up to `limit` rows of `map` after key `after` (from its first key when
+   * undefined), bytewise ascending, until it returns false; returns how many it was handed.
+   * Private values come opened. The bytes are
+   * given as places in arrays the next row may overwrite (see RowSink): the sink copies what it
+   * keeps.
    */
-  scan(
-    map: MapRef,
-    after: Uint8Array | undefined,
-    limit: number,
-    visit: (key: Uint8Array, value: Uint8Array) => void,
-  ): number;
+  scan(map: MapRef, after: Uint8Array | undefined, limit: number, sink: RowSink): number;
   /** Ends the pin (idempotent); later calls are a bug. */
   release(): void;
 }

@@ -46,7 +46,15 @@ import {
 import { TreatyError } from "../../sdk/errors.js";
 import { assert } from "../../sdk/assert.js";
 import { checkLmdbFile, lmdbCorruption } from "../lmdb-check.js";
-import type { BatchWrite, CommittedBackend, MapRef, PinnedState, Row, ScanBounds } from "./backend.js";
+import type {
+  BatchWrite,
+  CommittedBackend,
+  MapRef,
+  PinnedState,
+  Row,
+  RowSink,
+  ScanBounds,
+} from "./backend.js";
 import { copyBytes, joinBytes } from "./bytes.js";
 
 /**
@@ -97,7 +105,7 @@ type Db = Database<Uint8Array, Uint8Array>;
  * Where the row a view scan reads last lies in lmdb-js's reused buffers: for each row of a range,
  * lmdb-js calls the key encoder's `readKey` on its key buffer, then the value decoder's `decode`
  * on its value buffer (read.js), and the next row overwrites both. ROW_VIEWS records the places
- * instead of copying, and `scanViews` turns them into views right after each row is read.
+ * instead of copying, and `scanViews` hands them to the scan's RowSink right after each row is read.
  */
 interface RowView {
   keySource: Uint8Array;
@@ -145,25 +153,16 @@ const ROW_VIEWS = {
 type ViewDb = Database<RowView, Uint8Array>;
 
 /**
- * Visits the rows of `range` (a range of the view handle) as views: the key without its first
- * `skip` bytes (the map prefix) and the value, both valid until the next row is read. Returns how
- * many. `visit` runs outside lmdb-js's iterator step, so a throw ends the range cleanly (its
- * cursor is closed by the loop's return).
+ * Hands `sink` the rows of `range` (a range of the view handle) as places in lmdb-js's buffers:
+ * the key without its first `skip` bytes (the map prefix) and the value, both valid until the
+ * next row is read (no view or copy per row), until it returns false. Returns how many. The sink runs outside lmdb-js's
+ * iterator step, so a throw ends the range cleanly (its cursor is closed by the loop's return).
  */
-function scanViews(
-  range: Iterable<unknown>,
-  skip: number,
-  visit: (key: Uint8Array, value: Uint8Array) => void,
-): number {
+function scanViews(range: Iterable<unknown>, skip: number, sink: RowSink): number {
   let rows = 0;
   for (const _ of range) {
-    const keys = ROW.keySource;
-    const values = ROW.valueSource;
-    visit(
-      new Uint8Array(keys.buffer, keys.byteOffset + ROW.keyStart + skip, ROW.keyEnd - ROW.keyStart - skip),
-      new Uint8Array(values.buffer, values.byteOffset, ROW.valueLength),
-    );
     rows++;
+    if (!sink.row(ROW.keySource, ROW.keyStart + skip, ROW.keyEnd, ROW.valueSource, 0, ROW.valueLength)) break;
   }
   return rows;
 }
@@ -187,7 +186,7 @@ export class LmdbBackend implements CommittedBackend {
     private readonly root: RootDatabase<Uint8Array, Uint8Array>,
     private readonly state: Db,
     private readonly meta: Db,
-    /** `kv.state` again, read as views (snapshot scans; see ROW_VIEWS). */
+    /** `kv.state` again, its rows left in lmdb-js's buffers (snapshot scans; see ROW_VIEWS). */
     private readonly views: ViewDb,
   ) {
     const marker = readMeta(path, meta);
@@ -358,7 +357,7 @@ export class LmdbBackend implements CommittedBackend {
           throw this.damaged(err, "reading");
         }
       },
-      scan: (map, after, limit, visit) => {
+      scan: (map, after, limit, sink) => {
         live();
         if (limit <= 0) return 0;
         const start = after === undefined ? Buffer.from(map.prefix) : joinBytes(map.prefix, after);
@@ -370,7 +369,7 @@ export class LmdbBackend implements CommittedBackend {
           transaction,
         });
         try {
-          return scanViews(range, map.prefix.length, visit);
+          return scanViews(range, map.prefix.length, sink);
         } catch (err) {
           throw this.damaged(err, "reading");
         }

@@ -84,7 +84,7 @@ export class MemoryBackend implements CommittedBackend {
         assert(!released, "a pinned state is used after release");
         return [...frozen.keys()];
       },
-      scan: (map, after, limit, visit) => {
+      scan: (map, after, limit, sink) => {
         assert(!released, "a pinned state is used after release");
         const table = frozen.get(map.name);
         if (table === undefined) return 0;
@@ -99,7 +99,10 @@ export class MemoryBackend implements CommittedBackend {
           }
         }
         const end = Math.min(table.rows.length, i + limit);
-        for (let j = i; j < end; j++) visit(table.rows[j]!.key, table.rows[j]!.value);
+        for (let j = i; j < end; j++) {
+          const { key, value } = table.rows[j]!;
+          if (!sink.row(key, 0, key.length, value, 0, value.length)) return j + 1 - i;
+        }
         return end - i;
       },
       release: () => {

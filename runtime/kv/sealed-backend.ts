@@ -33,6 +33,7 @@ import {
   mapRef,
   type PinnedState,
   type Row,
+  type RowSink,
   type ScanBounds,
 } from "./backend.js";
 import { isPublicMap } from "./types.js";
@@ -204,10 +205,10 @@ export class SealedBackend implements CommittedBackend {
     return {
       version: inner.version,
       mapNames: () => inner.mapNames(),
-      scan: (map, after, limit, visit) =>
+      scan: (map, after, limit, sink) =>
         (legacy ? isPublicMap(map.name) : !sealedAtRest(map.name))
-          ? inner.scan(map, after, limit, visit)
-          : inner.scan(map, after, limit, (key, value) => visit(key, openWith(keys, map, key, value).plain)),
+          ? inner.scan(map, after, limit, sink)
+          : inner.scan(map, after, limit, new OpeningSink(keys, map, sink)),
       release: () => {
         inner.release();
         for (const key of keys) key.fill(0);
@@ -238,6 +239,28 @@ export class SealedBackend implements CommittedBackend {
   /** Opens with the first key that authenticates; `index` says which (0 = the newest). */
   #openWith(map: MapRef, key: Uint8Array, sealed: Uint8Array): { plain: Uint8Array; index: number } {
     return openWith(this.#keys, map, key, sealed);
+  }
+}
+
+/** A pinned scan's sink for a sealed map: each value opened (a fresh array), then handed on. */
+class OpeningSink implements RowSink {
+  constructor(
+    private readonly keys: readonly Uint8Array[],
+    private readonly map: MapRef,
+    private readonly next: RowSink,
+  ) {}
+
+  row(
+    keys: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    values: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean {
+    const key = keys.subarray(keyStart, keyEnd);
+    const plain = openWith(this.keys, this.map, key, values.subarray(valueStart, valueEnd)).plain;
+    return this.next.row(keys, keyStart, keyEnd, plain, 0, plain.length);
   }
 }
 

@@ -24,7 +24,7 @@
  */
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { type CommittedBackend, type MapRef, mapRef, type PinnedState } from "./backend.js";
+import { type CommittedBackend, type MapRef, mapRef, type PinnedState, type RowSink } from "./backend.js";
 import { copyBytes, hexOf, ownedBytes } from "./bytes.js";
 import {
   checkMapName,
@@ -76,12 +76,7 @@ export interface CommittedPin {
   /** Names of the maps with rows, sorted as strings (the order of snapshot bodies). */
   readonly maps: readonly string[];
   /** PinnedState.scan by map name. */
-  scan(
-    map: string,
-    after: Uint8Array | undefined,
-    limit: number,
-    visit: (key: Uint8Array, value: Uint8Array) => void,
-  ): number;
+  scan(map: string, after: Uint8Array | undefined, limit: number, sink: RowSink): number;
   /** Ends the pin (idempotent). */
   release(): void;
 }
@@ -411,7 +406,7 @@ export class KvStore {
     return {
       version: pinned.version,
       maps,
-      scan: (map, after, limit, visit) => pinned.scan(this.mapRefFor(map, "map"), after, limit, visit),
+      scan: (map, after, limit, sink) => pinned.scan(this.mapRefFor(map, "map"), after, limit, sink),
       release: () => {
         if (this.pins.delete(pinned)) pinned.release();
       },

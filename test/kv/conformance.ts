@@ -365,14 +365,21 @@ export function kvStoreConformance(factory: KvFixtureFactory): void {
       await Promise.all([first, before, after]);
       assert.equal(store.committedVersion, 5);
       const seen: string[] = [];
-      pin.scan("c", undefined, 10, (key, value) => seen.push(`${show(key)}=${show(value)}`));
+      pin.scan("c", undefined, 10, {
+        row: (keys, keyStart, keyEnd, values, valueStart, valueEnd) => {
+          seen.push(
+            `${show(keys.subarray(keyStart, keyEnd))}=${show(values.subarray(valueStart, valueEnd))}`,
+          );
+          return true;
+        },
+      });
       assert.deepEqual(seen, ["0=3"]);
       pin.release();
     }),
   );
 
   it(
-    "a pinned scan reads a map's rows in pages (small and large values), as views its visitor copies, and none of the next map's",
+    "a pinned scan reads a map's rows in pages of a limit or ended by its sink (small and large values), as places in buffers its sink copies, and none of the next map's",
     run(async (store) => {
       // Keys and values of many lengths (an empty key, empty values), and a map whose name
       // extends this one's (its keys follow this map's in the store).
@@ -394,19 +401,30 @@ export function kvStoreConformance(factory: KvFixtureFactory): void {
       const expected = listRange(store.begin(), "c");
       const pin = await store.pinCommitted(1);
       assert.ok(pin !== null);
-      const seen: string[] = [];
-      let after: Uint8Array | undefined;
-      for (;;) {
-        let read = 0;
-        const n = pin.scan("c", after, 3, (key, value) => {
-          seen.push(`${show(key)}=${show(value)}`);
-          if (++read === 3) after = Uint8Array.from(key);
-        });
-        if (n < 3) break;
+      // Pages of at most 3 rows by the limit, then pages ended by the sink after 4 rows.
+      for (const [limit, stopAfter] of [
+        [3, Number.POSITIVE_INFINITY],
+        [Number.POSITIVE_INFINITY, 4],
+      ] as const) {
+        const seen: string[] = [];
+        let after: Uint8Array | undefined;
+        for (;;) {
+          let read = 0;
+          const n: number = pin.scan("c", after, limit, {
+            row: (keys, keyStart, keyEnd, values, valueStart, valueEnd): boolean => {
+              const key = keys.subarray(keyStart, keyEnd);
+              seen.push(`${show(key)}=${show(values.subarray(valueStart, valueEnd))}`);
+              after = Uint8Array.from(key);
+              return ++read < stopAfter;
+            },
+          });
+          assert.equal(n, read, "the count is the rows handed to the sink");
+          if (n < Math.min(limit, stopAfter)) break;
+        }
+        assert.equal(seen.length, 42);
+        assert.deepEqual(seen, expected);
       }
       pin.release();
-      assert.equal(seen.length, 42);
-      assert.deepEqual(seen, expected);
     }),
   );
 

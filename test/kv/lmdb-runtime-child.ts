@@ -35,7 +35,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     } else if (mode === "pin") {
       const pinned = backend.pin();
       try {
-        for (const name of pinned.mapNames()) count += pinned.scan(mapRef(name), undefined, rows, () => {});
+        for (const name of pinned.mapNames())
+          count += pinned.scan(mapRef(name), undefined, rows, { row: () => true });
       } finally {
         pinned.release();
       }

@@ -16,11 +16,26 @@ import { MapsEncoder } from "../../node/snapshot/rows.js";
 import { bodyDigest, encodeBodyPartsSliced } from "../../node/snapshot/format.js";
 import { referenceBody } from "./reference-body.js";
 
+/**
+ * Hands `out` one row as a pinned scan does: the key and the value as places inside larger
+ * arrays (bytes around them that are not the row's).
+ */
+function rowInto(out: MapsEncoder, key: Uint8Array, value: Uint8Array): void {
+  const keys = new Uint8Array(key.length + 7).fill(0xaa);
+  keys.set(key, 3);
+  const values = new Uint8Array(value.length + 5).fill(0xbb);
+  values.set(value, 1);
+  out.row(keys, 3, 3 + key.length, values, 1, 1 + value.length);
+}
+
 function encodeWith(maps: readonly MapWrites[], expectedBytes?: number): Uint8Array {
   const out = new MapsEncoder(expectedBytes);
   for (const m of maps) {
     out.beginMap(m.map);
-    for (const [key, value] of m.writes) out.row(key, value!);
+    for (const [key, value] of m.writes) {
+      rowInto(out, key, value!);
+      assert.deepEqual(out.lastKey(), key, "the last key, for the next read to start after");
+    }
   }
   return out.finish();
 }
@@ -84,7 +99,7 @@ test("MapsEncoder gives the same bytes whatever size it expected (none, too smal
       const out = new MapsEncoder(expected);
       for (const m of list) {
         out.beginMap(m.map);
-        for (const [key, value] of m.writes) out.row(key, value!);
+        for (const [key, value] of m.writes) rowInto(out, key, value!);
       }
       const rowBytes = out.rowBytes;
       assertSameBytes(out.finish(), reference);
@@ -178,4 +193,26 @@ test("encodeBodyPartsSliced gives the reference body and its digest, across slic
     assertSameBytes(got.digest, bodyDigest(expected));
   }
   assert.ok(pauses > 6, "the large body was built in several slices");
+});
+
+test("MapsEncoder: a finished encoder's buffer serves the next one, which writes only its own rows", () => {
+  const big: MapWrites[] = [
+    {
+      map: "m",
+      writes: Array.from({ length: 500 }, (_, i) => [
+        Uint8Array.of(i >> 8, i & 255),
+        new Uint8Array(90).fill(i % 256),
+      ]),
+    },
+  ];
+  const first = new MapsEncoder();
+  first.beginMap("m");
+  for (const [key, value] of big[0]!.writes) rowInto(first, key, value!);
+  const rowBytes = first.rowBytes;
+  first.finish();
+  assert.throws(() => rowInto(first, Uint8Array.of(1), Uint8Array.of(2)), /before finish/);
+  const small: MapWrites[] = [{ map: "m", writes: [[Uint8Array.of(0), Uint8Array.of(7)]] }];
+  // Expecting the first one's size: its buffer (with the first rows' bytes still in it) is taken.
+  assertSameBytes(encodeWith(small, rowBytes), encode(writesToWire(small)));
+  assertSameBytes(encodeWith(big, rowBytes), encode(writesToWire(big)));
 });
