@@ -204,8 +204,11 @@ describe("ExecutionService restart racing the ledger", () => {
       await service.apply(entries);
       await service.commit(3);
 
-      // The next commit hangs the worker; applies and commits keep coming behind it.
-      writeFileSync(join(kvPath, "hang-next-commit"), "");
+      // The next apply hangs the worker; applies and commits keep coming behind it. (Not a
+      // commit: whether the apply posted just before it was answered before the hang is a race,
+      // and a commit whose own deadline killed the worker is not retried: control-stall.test.ts.
+      // An apply whose own deadline killed the worker is replayed from the journal.)
+      writeFileSync(join(kvPath, "hang-next-apply"), "");
       const requests: Promise<unknown>[] = [];
       for (let version = 4; version <= 9; version++) {
         const entry = counterWrite(version, "b", version);
@@ -213,10 +216,6 @@ describe("ExecutionService restart racing the ledger", () => {
         requests.push(service.apply([entry]), service.commit(version));
       }
       const outcomes = await Promise.allSettled(requests);
-      // The hook stops the thread on the commit's message before the worker has answered the
-      // apply posted just before it, so that apply is the oldest unanswered request and its
-      // deadline trips first: the commit is lost for another request's deadline and retried
-      // (a commit whose own deadline killed the worker is not: control-stall.test.ts).
       assert.deepEqual(
         outcomes.map((o) => (o.status === "rejected" ? String(o.reason) : o.status)),
         requests.map(() => "fulfilled"),
