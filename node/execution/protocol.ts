@@ -186,7 +186,10 @@ export interface ReplyValues {
   get: Uint8Array | undefined;
   scan: Array<[Uint8Array, Uint8Array]>;
   committedMaps: { version: number; maps: MapWrites[] };
-  /** Its buffers are copied, not transferred (serve.ts `post`: no ArrayBuffer detached in the worker). */
+  /**
+   * Its buffers are SharedArrayBuffers the worker never writes again: shared, neither copied nor
+   * transferred (serve.ts `post`: no ArrayBuffer detached in the worker).
+   */
   snapshotRows: SnapshotRows | null;
   installState: null;
   useAtRestKey: null;

@@ -48,7 +48,10 @@ export class SnapshotScan implements RowSink {
   /** Where the current map continues: undefined = its start, null = it is done. */
   #after: Uint8Array | undefined | null;
   #ended: string | null = null;
-  /** The current slice's end (performance.now()), rows since the clock was last read, and whether it was found past. */
+  /**
+   * The current slice's end (performance.now()), rows since the clock was last read, and whether
+   * the clock was found past the end (the range stopped there).
+   */
   #untilMs = 0;
   #sinceLook = 0;
   #stopped = false;

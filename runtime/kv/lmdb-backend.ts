@@ -155,8 +155,9 @@ type ViewDb = Database<RowView, Uint8Array>;
 /**
  * Hands `sink` the rows of `range` (a range of the view handle) as places in lmdb-js's buffers:
  * the key without its first `skip` bytes (the map prefix) and the value, both valid until the
- * next row is read (no view or copy per row), until it returns false. Returns how many. The sink runs outside lmdb-js's
- * iterator step, so a throw ends the range cleanly (its cursor is closed by the loop's return).
+ * next row is read (no view or copy per row), until it returns false. Returns how many. The sink
+ * runs outside lmdb-js's iterator step, so a throw ends the range cleanly (its cursor is closed
+ * by the loop's return).
  */
 function scanViews(range: Iterable<unknown>, skip: number, sink: RowSink): number {
   let rows = 0;
