@@ -9,7 +9,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { AppendMessage, Entry, Message } from "../../node/consensus/types.js";
 import { mergeAppends } from "../../node/replica-batch.js";
-import { encodeConsensusMessages, WIRE_CONSENSUS } from "../../node/replica.js";
+import type { ConsensusNode } from "../../node/consensus/node.js";
+import type { ExecutionService } from "../../node/execution/service.js";
+import { silentLogger } from "../../node/log.js";
+import { encodeConsensusMessages, Replica, WIRE_CONSENSUS } from "../../node/replica.js";
+import type { Ledger } from "../../runtime/ledger/ledger.js";
 import { decode, encode } from "../../sdk/codec.js";
 import { TestCluster, text } from "../consensus/harness.js";
 
@@ -107,5 +111,38 @@ describe("encodeConsensusMessages", () => {
       };
     };
     assert.deepEqual(run(true), run(false));
+  });
+});
+
+describe("Replica.receive", () => {
+  test("a message is stepped with the frame's sender and this node as receiver, whatever its payload claims", async () => {
+    const stepped: Message[] = [];
+    // Only what receiving one message touches: the core's id, step, status and Readys.
+    const consensus = {
+      id: "me",
+      step: (m: Message) => stepped.push(m),
+      status: () => ({ leader: null }),
+      hasReady: () => false,
+    } as unknown as ConsensusNode;
+    const replica = new Replica({
+      consensus,
+      ledger: {} as Ledger,
+      execution: { setRequestHook: () => undefined } as unknown as ExecutionService,
+      transport: null,
+      hardStatePath: "/nonexistent/hard-state.json",
+      logger: silentLogger,
+      onCommit: () => undefined,
+      onRoleChange: () => undefined,
+      onFatal: (err) => assert.fail(`the replica stopped: ${String(err)}`),
+    });
+    const claimed = { type: "appendResponse", from: "mallory", to: "someone-else", view: 2, success: true };
+    replica.receive("peer", encode({ t: WIRE_CONSENSUS, m: claimed }));
+    await new Promise((resolve) => setImmediate(resolve)); // received messages are handled in a later task
+    assert.equal(stepped.length, 1);
+    assert.equal(stepped[0]!.from, "peer");
+    assert.equal(stepped[0]!.to, "me");
+    assert.equal(stepped[0]!.type, "appendResponse");
+    assert.equal(stepped[0]!.view, 2);
+    replica.close();
   });
 });
