@@ -82,7 +82,8 @@
  * `--latency-dump <dir>` (one CSV per write run: each write's send time, seqno, ack and commit latency,
  * and its send time since the epoch, to join with a node's TREATY_TIMELINE_DIR timeline),
  * `--node-flags=<flags>` (extra `node` flags for every node process, space-separated, e.g.
- * `--node-flags=--trace-gc`), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
+ * `--node-flags=--trace-gc`; files a flag writes in a node's data folder, such as `--perf-prof`'s
+ * jitdumps, go with the cluster unless TREATY_KEEP_CLUSTER=1), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
  * check threads, 0 for checks on the main thread; default: the node's own default), `--consensus
  * JSON` (every node's `consensus` section, node/consensus-timing.ts; default: the node's own).
  *
@@ -199,7 +200,9 @@ if (flags.help) {
                              a tail's writes fall (a snapshot, a GC, an election); run with
                              TREATY_TIMELINE_DIR=DIR set to get each node's event timeline there
                              too (node/timeline.ts; bench/latency-timeline.ts joins the two)
-  --node-flags=FLAGS         extra node flags for every node process
+  --node-flags=FLAGS         extra node flags for every node process (each node runs in its own
+                             data folder: files a flag writes there, e.g. --perf-prof's jit-PID.dump,
+                             are deleted with the cluster unless TREATY_KEEP_CLUSTER=1 is set)
   --verify-workers N         every node's requests.verifyWorkers (0: signature checks on the main thread)
   --consensus JSON           every node's consensus section, e.g. '{"tickMs":50,"heartbeatMs":100,
                              "electionTimeoutMs":{"min":1000,"max":2000}}' (default: the node's defaults)
