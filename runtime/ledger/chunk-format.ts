@@ -10,7 +10,8 @@
  * still being written (`.open`) or closed but not yet committed (`.uncommitted`) holds count 0
  * and is read to its end. The CRC-32 (IEEE, zlib's) lets a reader tell a record cut or garbled by
  * a crash from a complete one without decoding the entry; entry integrity proper is the entry's
- * own content digest and the signed Merkle roots.
+ * own content digest and the signed Merkle roots. A record of length 0 is never an entry (zeros
+ * would otherwise pass the CRC check): reading stops there, as at a torn record.
  */
 import { crc32 } from "node:zlib";
 import { concatBytes, equalBytes, getU64, utf8 } from "../../sdk/bytes.js";
@@ -104,6 +105,12 @@ export function parseChunkRecords(bytes: Uint8Array, maxRecords = Number.MAX_SAF
       break;
     }
     const length = view.getUint32(offset + 8);
+    if (length === 0) {
+      // No entry is empty, and zeros pass the CRC (crc32 of nothing is 0): a run of zeros is the
+      // unwritten end of a file an OS crash extended before its data reached the disk.
+      stop = { seqno, why: `entry ${seqno} is empty (zero bytes where a record should be)` };
+      break;
+    }
     const start = offset + framing;
     if (start + length > bytes.length) {
       stop = { seqno, why: `the file ends at byte ${bytes.length}, inside entry ${seqno}` };

@@ -170,6 +170,22 @@ describe("ChunkedLedgerStore chunks", () => {
       assert.equal(statSync(tail).size, size);
       await again.close();
 
+      // Zeros where the next record should be (an OS crash after the file grew, before its data
+      // reached the disk): they would pass the CRC as empty records; they are cut too.
+      appendFileSync(tail, Buffer.alloc(3 * 16 + 5));
+      const zeros = openSmall(dir);
+      assert.equal(zeros.lastSeqno, 5);
+      assert.equal(statSync(tail).size, size, "the zeros are cut from the file");
+      await zeros.close();
+      // In a closed chunk they are damage.
+      appendFileSync(join(dir, "ledger_1-3.uncommitted"), Buffer.alloc(32));
+      assert.throws(
+        () => openSmall(dir),
+        (err) => isTreatyError(err) && err.code === "LedgerCorrupt" && /entry 4 is empty/.test(err.message),
+      );
+      const closed = join(dir, "ledger_1-3.uncommitted");
+      truncateSync(closed, statSync(closed).size - 32);
+
       // A file cut inside its header (created, then the crash): holds nothing, removed.
       truncateSync(tail, 10);
       const third = openSmall(dir);
