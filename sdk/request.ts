@@ -65,9 +65,16 @@ export function signingInput(serviceId: string, path: string, body: Uint8Array):
   return concatBytes(DOMAIN, utf8.encode(serviceId), NEWLINE, utf8.encode(path), NEWLINE, body);
 }
 
-/** A fresh random nonce (128 bits, hex). */
+/**
+ * A fresh nonce: the time in ms (12 hex digits) then 128 random bits, 44 hex characters. The
+ * random bits make it unique; the time prefix puts one caller's nonces in the order they were
+ * made. Every node keeps executed nonces in key order (`<callerId>:<nonce>`,
+ * node/execution/nonces.ts), so ordered nonces are added at the end of the caller's range and
+ * forgotten from its start, where random ones would each land on a random page of every node's
+ * store (docs/ARCHITECTURE.md, "libuv's threads"). Any unique 32 to 64 hex characters are valid.
+ */
 export function newNonce(): string {
-  return toHex(crypto.getRandomValues(new Uint8Array(16)));
+  return Date.now().toString(16).padStart(12, "0") + toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /** Encodes the body in the chosen encoding. */

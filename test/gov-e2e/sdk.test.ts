@@ -72,7 +72,7 @@ describe("Governance writes", () => {
           { name: "transition_service_to_open", args: {} },
         ],
       });
-      assert.match(body.nonce, /^[0-9a-f]{32}$/);
+      assert.match(body.nonce, /^[0-9a-f]{44}$/);
     }
     assert.notEqual(bodyOf(sent[0]!).nonce, bodyOf(sent[1]!).nonce, "each request has its own nonce");
   });

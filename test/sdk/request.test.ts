@@ -6,6 +6,7 @@ import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, sign } from "../../sdk/keys.js";
 import {
   HEADER_SIGNATURE,
+  newNonce,
   parseBody,
   parseSignatureHeader,
   signingInput,
@@ -31,9 +32,32 @@ describe("signed requests", () => {
       assert.equal(verifyRequest(key, service, req.path, tampered, sig), false, "tampered body");
       const body = parseBody(req.body, encoding);
       assert.deepEqual(body.args, { id: 1, msg: "hi" });
-      assert.match(body.nonce!, /^[0-9a-f]{32}$/);
+      assert.match(body.nonce!, /^[0-9a-f]{44}$/);
     });
   }
+
+  it("newNonce: the time first, then 128 random bits, so one caller's nonces sort as made", () => {
+    const before = Date.now();
+    const nonces = Array.from({ length: 200 }, () => newNonce());
+    const after = Date.now();
+    assert.equal(new Set(nonces).size, nonces.length, "unique");
+    for (const nonce of nonces) {
+      assert.match(nonce, /^[0-9a-f]{44}$/);
+      const ms = Number.parseInt(nonce.slice(0, 12), 16);
+      assert.ok(ms >= before && ms <= after, `time prefix ${ms} within [${before}, ${after}]`);
+    }
+    const sorted = [...nonces].sort();
+    for (let i = 1; i < nonces.length; i++)
+      assert.ok(nonces[i]!.slice(0, 12) >= nonces[i - 1]!.slice(0, 12), "time prefixes never go back");
+    assert.deepEqual(
+      sorted.map((n) => n.slice(0, 12)),
+      nonces.map((n) => n.slice(0, 12)),
+      "byte order is time order",
+    );
+    // The node's check (parseBody) accepts it.
+    const body = parseBody(utf8.encode(JSON.stringify({ args: null, nonce: nonces[0], createdMs: after })), "json");
+    assert.equal(body.nonce, nonces[0]);
+  });
 
   it("signRequestAsync builds signRequest's request (the Client's path)", async () => {
     for (const curve of ["ed25519", "p256"] as const) {
