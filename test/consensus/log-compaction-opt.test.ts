@@ -38,9 +38,13 @@ describe("consensus log compaction and optimized code", () => {
       const after = %ActiveTierIsTurbofan(read);
       console.log(JSON.stringify({ before, after, value: read(50) }));
     `;
-    const out = execFileSync(process.execPath, ["--allow-natives-syntax", "--input-type=module", "-e", body], {
-      encoding: "utf8",
-    });
+    const out = execFileSync(
+      process.execPath,
+      ["--allow-natives-syntax", "--input-type=module", "-e", body],
+      {
+        encoding: "utf8",
+      },
+    );
     assert.deepEqual(JSON.parse(out), { before: true, after: true, value: 50 + 1 + 50 });
   });
 });
