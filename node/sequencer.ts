@@ -506,9 +506,8 @@ export class Sequencer {
       ledger.truncate(firstSeqno);
       throw err;
     }
-    ids.forEach((id, i) => {
-      assert(id.seqno === firstSeqno + i, "ledger and consensus agree on seqnos");
-    });
+    for (let i = 0; i < ids.length; i++)
+      assert(ids[i]!.seqno === firstSeqno + i, "ledger and consensus agree on seqnos");
     return ids;
   }
 

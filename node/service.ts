@@ -13,6 +13,7 @@ import { NodeEvents } from "./events/index.js";
 import { HistoryReads } from "./history/index.js";
 import { AssertionFailure } from "../sdk/assert.js";
 import { buildCoseReceipt } from "../runtime/ledger/cose-receipts.js";
+import type { DecodedEntry } from "../runtime/ledger/entry.js";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex } from "../sdk/bytes.js";
@@ -38,7 +39,7 @@ import { Ledger } from "../runtime/ledger/ledger.js";
 import { MerkleArchiveFiles, merkleArchiveDir } from "../runtime/ledger/merkle-archive.js";
 import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import { openLedgerStore } from "../runtime/ledger/open-store.js";
-import type { LedgerStore } from "../runtime/ledger/store.js";
+import type { LedgerRecord, LedgerStore } from "../runtime/ledger/store.js";
 import { AT_REST_KEY_BYTES } from "../runtime/kv/sealed-backend.js";
 import type { ContractManifest } from "../runtime/sandbox/abi.js";
 import type { NodeConfig } from "./config.js";
@@ -320,7 +321,7 @@ export class TreatyNode {
       beforeCommit: (from, to) => this.snapshots.beforeCommit(from, to),
       onCommit: (from, to) => this.#onCommit(from, to),
       onRoleChange: (soft) => this.#onRoleChange(soft),
-      onAppended: (records) => this.#rekey.onAppended(records.map((r) => this.ledger.entry(r.seqno)!)),
+      onAppended: (records) => this.#onAppended(records),
       onFatal: (err) => this.#failFatally(err),
       // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
       snapshots: {
@@ -1331,6 +1332,18 @@ export class TreatyNode {
     } else {
       this.sequencer.failQueued(new TreatyError("NotLeader", "leadership changed: resend the request"));
     }
+  }
+
+  /**
+   * Follower: hands replicated entries, as the ledger decoded them, to the rekey watcher. A loop in
+   * a method, not a `map` arrow made per append: a closure made per call loses its optimized code
+   * (with the ledger's `entry` inlined) at every major GC (docs/ARCHITECTURE.md, "Hot closures
+   * recompiled after every major GC").
+   */
+  #onAppended(records: readonly LedgerRecord[]): void {
+    const entries = new Array<DecodedEntry>(records.length);
+    for (let i = 0; i < records.length; i++) entries[i] = this.ledger.entry(records[i]!.seqno)!;
+    this.#rekey.onAppended(entries);
   }
 
   /**

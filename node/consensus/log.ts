@@ -81,17 +81,28 @@ export function baseOf(entries: readonly Entry[], seqno: number): LogBase {
 export class ConsensusLog {
   readonly #storage: LogStorage | undefined;
   /** Entries base+1 .. lastSeqno. */
-  #entries: Entry[] = [];
-  #base = 0;
-  #baseView = 0;
+  #entries: Entry[];
+  #base: number;
+  #baseView: number;
   readonly #views: ViewStart[] = [];
-  #signatures: number[] = [];
-  #configs: ConfigRecord[] = [];
+  #signatures: number[];
+  #configs: ConfigRecord[];
   private persisted = 0;
 
   /** `storage` serves compacted entries; without it the log is never compacted. */
   constructor(storage?: LogStorage) {
     this.#storage = storage;
+    // The fields `compact` (and restore/installBase) reassign are declared without a value and
+    // set here, so each has been changed once (undefined, then this) before any code is
+    // optimized. Initialized in their declarations, V8 would track them as constant until the
+    // first compaction, whose stores then deoptimize every optimized function that read them
+    // (`entryAt`, `viewAt`, `get lastSeqno`... and whatever inlined them): docs/ARCHITECTURE.md,
+    // "Steady-state TurboFan on the write path".
+    this.#entries = [];
+    this.#base = 0;
+    this.#baseView = 0;
+    this.#signatures = [];
+    this.#configs = [];
   }
 
   /** Whether compacted entries can be read back (the log may be compacted). */

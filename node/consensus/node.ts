@@ -374,7 +374,8 @@ export class ConsensusNode {
     if (entries.length > this.limits.maxBatchEntries) {
       throw this.refuse("PayloadTooLarge", `entries: at most ${this.limits.maxBatchEntries} per proposal`);
     }
-    entries.forEach((e, i) => {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
       if (typeof e !== "object" || e === null || typeof e.signature !== "boolean") {
         throw this.refuse("InvalidArgs", `entries[${i}].signature: expected a boolean`);
       }
@@ -387,7 +388,7 @@ export class ConsensusNode {
           `entries[${i}].payload: larger than ${this.limits.maxBatchBytes} bytes`,
         );
       }
-    });
+    }
     // A lone signature is accepted over the backpressure limit once per view: without it a new
     // leader that inherited a full window of uncommitted entries could never commit any of them.
     const last = this.log.entryAt(this.log.lastSeqno);
@@ -395,14 +396,18 @@ export class ConsensusNode {
       entries.length === 1 && entries[0]!.signature && !(last?.signature === true && last.view === this.view);
     if (!unblocksCommit) this.requireRoom(entries.length);
     const first = this.log.lastSeqno + 1;
-    const appended: Entry[] = entries.map((e, i) => ({
-      view: this.view,
-      seqno: first + i,
-      signature: e.signature,
-      payload: e.payload,
-    }));
+    // Loops, not `map` arrows: closures made per call lose their optimized code at every major
+    // GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+    const view = this.view;
+    const appended = new Array<Entry>(entries.length);
+    const ids = new Array<TxId>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      appended[i] = { view, seqno: first + i, signature: e.signature, payload: e.payload };
+      ids[i] = { view, seqno: first + i };
+    }
     this.appendAsLeader(appended);
-    return appended.map((e) => ({ view: e.view, seqno: e.seqno }));
+    return ids;
   }
 
   /**

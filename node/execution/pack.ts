@@ -367,18 +367,21 @@ function plainCaller(caller: CallerInfo | null): caller is CallerInfo & { id: st
  */
 export function unpackCalls(wire: readonly WireCall[], seeds: Uint8Array): ExecCall[] {
   let offset = 0;
-  const calls = wire.map((w): ExecCall => {
-    const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] = w;
+  // A loop, not a `map` arrow made per batch (see `Packer`).
+  const calls = new Array<ExecCall>(wire.length);
+  for (let i = 0; i < wire.length; i++) {
+    const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] = wire[i]!;
     assert(seedLength >= 0 && seedLength <= seeds.length - offset, "unpack: a seed within the bytes");
     const seed = seeds.subarray(offset, offset + seedLength);
     offset += seedLength;
     const caller =
       role === undefined ? (callerField as CallerInfo | null) : ({ id: callerField, role } as CallerInfo);
     // Two fixed shapes: `createdMs` stays absent when it was.
-    return createdMs === undefined
-      ? { contract, method, args, caller, nonce, timeMs, seed }
-      : { contract, method, args, caller, nonce, createdMs, timeMs, seed };
-  });
+    calls[i] =
+      createdMs === undefined
+        ? { contract, method, args, caller, nonce, timeMs, seed }
+        : { contract, method, args, caller, nonce, createdMs, timeMs, seed };
+  }
   assert(offset === seeds.length, "unpack: the seeds cover the bytes");
   return calls;
 }

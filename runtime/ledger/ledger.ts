@@ -218,16 +218,16 @@ export class Ledger {
    * Seqnos of signature entries, ascending, from the last one at or before the compaction point
    * (`compact`) on; older ones are found by reading the entries around them.
    */
-  #signatures: number[] = [];
+  #signatures: number[];
   /** First seqno of each view, ascending (one record per view). */
   readonly #views: Array<{ readonly view: number; readonly startSeqno: number }> = [];
   /**
    * Seqnos of `internal` entries, ascending: every one after `#internalCompacted`, and at or
    * before it only those `retainInternal` keeps.
    */
-  #internal: number[] = [];
+  #internal: number[];
   /** The compaction point through which `#internal` was filtered by `retainInternal`. */
-  #internalCompacted = 0;
+  #internalCompacted: number;
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
   /** The last `RECENT_DECODED_ENTRIES` staged entries, decoded, by seqno (insertion = seqno order). */
@@ -247,6 +247,12 @@ export class Ledger {
     this.#archive = options.archive;
     this.#retainInternal = options.retainInternal;
     this.#persistedSeqno = 0;
+    // Set here, not in their declarations, so V8 does not track them as constant until the first
+    // `compact` reassigns them: that store would deoptimize the append path's optimized code
+    // (docs/ARCHITECTURE.md, "Steady-state TurboFan on the write path").
+    this.#signatures = [];
+    this.#internal = [];
+    this.#internalCompacted = 0;
     this.#tree = this.#newTree(options.residentLevel);
   }
 

@@ -84,10 +84,10 @@ export class MerkleTree {
    * are not resident; they are the frontier there (`#frontier`, "level:index" → hash, O(log n)),
    * in the archive, or recomputed from the leaf source when the source has those leaves.
    */
-  #base = 0;
+  #base: number;
   readonly #frontier = new Map<string, Uint8Array>();
   /** `frontier(#base)` after the last `compact` (empty before). */
-  #compacted = new Map<string, Uint8Array>();
+  #compacted: Map<string, Uint8Array>;
   /** Recomputed nodes wholly before the base (levels ≥ R), bounded; insertion order = LRU order. */
   readonly #history = new Map<string, Uint8Array>();
 
@@ -108,6 +108,11 @@ export class MerkleTree {
     this.#cacheSize = Math.max(1, options.chunkCacheSize ?? 32);
     this.#archive = options.archive;
     for (let level = 0; level < resident; level++) this.#tail.push(new HashArray());
+    // Set here, not in their declarations, so V8 does not track them as constant until the first
+    // `compact` reassigns them: that store would deoptimize `append`, `#node`, `#store`, `#range`
+    // and what inlined them (docs/ARCHITECTURE.md, "Steady-state TurboFan on the write path").
+    this.#base = 0;
+    this.#compacted = new Map<string, Uint8Array>();
   }
 
   /** Number of leaves. */
