@@ -58,8 +58,14 @@ describe("the packed package, from an empty folder", () => {
 
     const app = join(root, "app");
     mkdirSync(app);
+    // `--prefix`: npm would otherwise install into the nearest parent folder that has a
+    // package.json or node_modules (a stray one in the temp dir's parent), not into `app`.
     ok(
-      await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball], app),
+      await run(
+        "npm",
+        ["install", "--prefix", app, "--prefer-offline", "--no-audit", "--no-fund", tarball],
+        app,
+      ),
       "npm install",
     );
     const treaty = join(app, "node_modules", ".bin", "treaty");
