@@ -107,6 +107,26 @@ export function fromBase64Url(text: string, field = "base64url"): Uint8Array {
 }
 
 /**
+ * Writes `value` (an integer from 0 to 2^32 - 1) big-endian into `bytes` at `offset`, with byte
+ * stores rather than a DataView: `new DataView(bytes.buffer)` on a typed array of 64 bytes or
+ * less, which V8 keeps inside its heap, gives the array an ArrayBuffer and backing store of its
+ * own, external memory that the GC must then track and sweep (once per entry for the ledger's
+ * nonces, issue 13).
+ */
+export function setU32BE(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = value >>> 16;
+  bytes[offset + 2] = value >>> 8;
+  bytes[offset + 3] = value;
+}
+
+/** Writes `value` (a safe integer, 0 to 2^53 - 1) big-endian into `bytes[offset, offset + 8)`; see `setU32BE`. */
+export function setU64BE(bytes: Uint8Array, offset: number, value: number): void {
+  setU32BE(bytes, offset, Math.floor(value / 2 ** 32));
+  setU32BE(bytes, offset + 4, value % 2 ** 32);
+}
+
+/**
  * The unsigned 64-bit big-endian integer at `offset` of `view`: exact up to 2^53 - 1; above it
  * the result is not a safe integer (rounded), and every caller refuses it with
  * `Number.isSafeInteger` (the ledger's stores: LedgerCorrupt; a COSE receipt's leaf:

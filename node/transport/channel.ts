@@ -29,7 +29,7 @@
  *   frames cannot move it. It survives `removePeer`, so re-adding a peer does not reopen its old
  *   sessions; only a receiver restart forgets it, which `PeerInfo.minSessionEpoch` covers.
  */
-import { concatBytes, equalBytes, utf8 } from "../../sdk/bytes.js";
+import { concatBytes, equalBytes, setU64BE, utf8 } from "../../sdk/bytes.js";
 import { assert } from "../../sdk/assert.js";
 import { encode } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -502,11 +502,20 @@ function checkFreshness(
   return header.ctr > known.highestCtr ? undefined : "replay";
 }
 
-/** 4 zero bytes then the counter as a 64-bit big-endian integer: unique per key (one key per session and direction). */
+/**
+ * Reused by every frame: node:crypto reads an IV through its ArrayBuffer, so a fresh 12-byte
+ * array (kept inside V8's heap) got a backing store of its own per frame, for the GC to sweep.
+ * Every caller hands the nonce straight to a cipher, which copies it.
+ */
+const nonceScratch = new Uint8Array(GCM_NONCE_BYTES);
+
+/**
+ * 4 zero bytes then the counter as a 64-bit big-endian integer: unique per key (one key per
+ * session and direction). Valid until the next call.
+ */
 function nonceFor(counter: number): Uint8Array {
-  const nonce = new Uint8Array(GCM_NONCE_BYTES);
-  new DataView(nonce.buffer).setBigUint64(4, BigInt(counter));
-  return nonce;
+  setU64BE(nonceScratch, 4, counter);
+  return nonceScratch;
 }
 
 function reject(reason: ReceiveDropReason): RejectedFrame {

@@ -17,7 +17,7 @@
  * also be the associated data of an encrypted body. Decoding is strict (exact key set, types,
  * ranges, the authenticator's length for the version and flag): anything else is malformed.
  */
-import { concatBytes, utf8 } from "../../sdk/bytes.js";
+import { concatBytes, setU32BE, utf8 } from "../../sdk/bytes.js";
 import { decode, decodeViews, encode } from "../../sdk/codec.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { GCM_TAG_BYTES } from "./crypto.js";
@@ -161,7 +161,7 @@ export function macPrefix(headerBytes: Uint8Array): Uint8Array {
 
 function u32be(value: number): Uint8Array {
   const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, value);
+  setU32BE(bytes, 0, value);
   return bytes;
 }
 

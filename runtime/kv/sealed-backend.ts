@@ -23,7 +23,7 @@
  * dropped and their bytes zeroed.
  */
 import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
-import { concatBytes } from "../../sdk/bytes.js";
+import { concatBytes, setU32BE } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { assert } from "../../sdk/assert.js";
 import {
@@ -58,7 +58,7 @@ function sealedAtRest(name: string): boolean {
 
 function aad(map: MapRef, key: Uint8Array): Uint8Array {
   const length = new Uint8Array(4);
-  new DataView(length.buffer).setUint32(0, map.bytes.length);
+  setU32BE(length, 0, map.bytes.length);
   return concatBytes(length, map.bytes, key);
 }
 

@@ -21,7 +21,7 @@
  * handed in by the caller.
  */
 import { assert } from "../../sdk/assert.js";
-import { equalBytes } from "../../sdk/bytes.js";
+import { equalBytes, setU64BE } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { createMerkleHasher, HASH_BYTES, type MerkleHasher } from "../../sdk/merkle.js";
@@ -230,6 +230,13 @@ export class Ledger {
   #internalCompacted: number;
   /** Random bytes fetched in blocks: one CSPRNG call per 1024 nonces instead of one each. */
   #randomPool: Uint8Array = new Uint8Array(0);
+  /**
+   * The private part's nonce, rewritten for every entry: node:crypto's createCipheriv reads an IV
+   * through its ArrayBuffer, so a fresh 12-byte array (which V8 keeps in its heap) got an
+   * ArrayBuffer and backing store of its own for each entry, for the GC to track and sweep; this
+   * one gets it once. Nothing keeps it: the sealed part holds a copy.
+   */
+  readonly #nonce = new Uint8Array(12);
   /** The last `RECENT_DECODED_ENTRIES` staged entries, decoded, by seqno (insertion = seqno order). */
   readonly #recent = new Map<
     number,
@@ -641,9 +648,9 @@ export class Ledger {
         secret !== undefined && this.#random !== undefined,
         "private writes need ledger secrets and a random source",
       );
-      const nonce = new Uint8Array(12);
-      new DataView(nonce.buffer).setUint32(0, Math.floor(seqno / 2 ** 32));
-      new DataView(nonce.buffer).setUint32(4, seqno % 2 ** 32);
+      // Reused (see #nonce): encodeEntry copies the nonce into the sealed part before returning.
+      const nonce = this.#nonce;
+      setU64BE(nonce, 0, seqno);
       nonce.set(this.#nonceSalt(), 8);
       privatePart = { part: { seed, writes: tx.writeSet.private }, secret, nonce };
     }

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { getU64 } from "../../sdk/bytes.js";
+import { getU64, setU32BE, setU64BE } from "../../sdk/bytes.js";
 import { parseLeafData } from "../../sdk/cose-receipt.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { encodeLeafData, type LeafFields } from "../../sdk/receipt.js";
@@ -101,5 +101,24 @@ describe("a COSE receipt's leaf data (parseLeafData)", () => {
       { encoding: "utf8" },
     );
     assert.deepEqual(JSON.parse(out), new Array(8).fill(true));
+  });
+});
+
+describe("setU32BE and setU64BE", () => {
+  it("write the bytes a DataView writes, at an offset, leaving the others alone", () => {
+    for (const value of EXACT) {
+      const expected = new Uint8Array(11).fill(0xaa);
+      new DataView(expected.buffer).setBigUint64(2, BigInt(value));
+      const bytes = new Uint8Array(11).fill(0xaa);
+      setU64BE(bytes, 2, value);
+      assert.deepEqual(bytes, expected, `u64 ${value}`);
+    }
+    for (const value of [0, 1, 0x7f, 0x80, 0xff, 0x1234, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]) {
+      const expected = new Uint8Array(6).fill(0x55);
+      new DataView(expected.buffer).setUint32(1, value);
+      const bytes = new Uint8Array(6).fill(0x55);
+      setU32BE(bytes, 1, value);
+      assert.deepEqual(bytes, expected, `u32 ${value}`);
+    }
   });
 });
