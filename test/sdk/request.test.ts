@@ -55,7 +55,10 @@ describe("signed requests", () => {
       "byte order is time order",
     );
     // The node's check (parseBody) accepts it.
-    const body = parseBody(utf8.encode(JSON.stringify({ args: null, nonce: nonces[0], createdMs: after })), "json");
+    const body = parseBody(
+      utf8.encode(JSON.stringify({ args: null, nonce: nonces[0], createdMs: after })),
+      "json",
+    );
     assert.equal(body.nonce, nonces[0]);
   });
 
