@@ -18,7 +18,7 @@
  * and the field.
  */
 import { assert } from "../../sdk/assert.js";
-import { equalBytes } from "../../sdk/bytes.js";
+import { equalBytes, setU32BE } from "../../sdk/bytes.js";
 import { binHeaderLength, decode, decodeViews, encode, writeBinHeader } from "../../sdk/codec.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
@@ -377,9 +377,9 @@ export function entryWriteSet(entry: DecodedEntry, secrets: LedgerSecrets): Writ
 export function associatedData(headerBytes: Uint8Array, publicBytes: Uint8Array): Uint8Array {
   const size = 8 + headerBytes.length + publicBytes.length;
   const out = aadScratch.take(size);
-  writeU32(out, 0, headerBytes.length);
+  setU32BE(out, 0, headerBytes.length);
   out.set(headerBytes, 4);
-  writeU32(out, 4 + headerBytes.length, publicBytes.length);
+  setU32BE(out, 4 + headerBytes.length, publicBytes.length);
   out.set(publicBytes, 8 + headerBytes.length);
   return out.subarray(0, size);
 }
@@ -405,13 +405,6 @@ const aadScratch = new Scratch();
 const sealScratch = new Scratch();
 const digestScratch = new Scratch();
 
-function writeU32(out: Uint8Array, at: number, value: number): void {
-  out[at] = value >>> 24;
-  out[at + 1] = (value >>> 16) & 0xff;
-  out[at + 2] = (value >>> 8) & 0xff;
-  out[at + 3] = value & 0xff;
-}
-
 /** The content digest `d` over the parts, each prefixed with its u32be length (absent = 0). */
 export function contentDigest(
   h: Uint8Array,
@@ -424,7 +417,7 @@ export function contentDigest(
   const input = digestScratch.take(length);
   let offset = 0;
   for (const part of [h, p, x, s]) {
-    writeU32(input, offset, part?.length ?? 0);
+    setU32BE(input, offset, part?.length ?? 0);
     offset += 4;
     if (part !== null) {
       input.set(part, offset);

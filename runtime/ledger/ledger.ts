@@ -173,28 +173,14 @@ export function leafHash(fields: LeafFields): Uint8Array {
   const b = leafInput;
   b[0] = 0x00;
   b[1] = claims === null ? LEAF_FORMAT_VERSION : LEAF_FORMAT_CLAIMS;
-  writeU64(b, 2, view);
-  writeU64(b, 10, seqno);
+  setU64BE(b, 2, view);
+  setU64BE(b, 10, seqno);
   b[18] = entryKindCode(fields.kind);
   b.set(entryDigest, 19);
   if (requestDigest === null) b.fill(0, 19 + HASH_BYTES, 19 + 2 * HASH_BYTES);
   else b.set(requestDigest, 19 + HASH_BYTES);
   if (claims !== null) b.set(claims, 1 + LEAF_DATA_BYTES);
   return sha256(claims === null ? leafInputPlain : leafInputClaims);
-}
-
-/** Big-endian u64 of a non-negative safe integer. */
-function writeU64(out: Uint8Array, at: number, value: number): void {
-  const high = Math.floor(value / 2 ** 32);
-  const low = value >>> 0;
-  out[at] = high >>> 24;
-  out[at + 1] = (high >>> 16) & 0xff;
-  out[at + 2] = (high >>> 8) & 0xff;
-  out[at + 3] = high & 0xff;
-  out[at + 4] = low >>> 24;
-  out[at + 5] = (low >>> 16) & 0xff;
-  out[at + 6] = (low >>> 8) & 0xff;
-  out[at + 7] = low & 0xff;
 }
 
 export class Ledger {
