@@ -9,8 +9,8 @@
  * in a child process.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { runWithNatives } from "../support/natives.js";
 
 const treeUrl = new URL("../../runtime/ledger/merkle-tree.js", import.meta.url).href;
 const ledgerUrl = new URL("../../runtime/ledger/ledger.js", import.meta.url).href;
@@ -37,13 +37,6 @@ describe("Merkle tree compaction and optimized code", () => {
       const after = %ActiveTierIsTurbofan(add);
       console.log(JSON.stringify({ before, after, size: add(201) }));
     `;
-    const out = execFileSync(
-      process.execPath,
-      ["--allow-natives-syntax", "--input-type=module", "-e", body],
-      {
-        encoding: "utf8",
-      },
-    );
-    assert.deepEqual(JSON.parse(out), { before: true, after: true, size: 202 });
+    assert.deepEqual(runWithNatives(body), { before: true, after: true, size: 202 });
   });
 });
