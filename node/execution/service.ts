@@ -145,15 +145,15 @@ class WorkerLost extends Error {
 }
 
 /** The calls of one `executeBatch` or `read`, and what their request needs besides (#runCalls). */
-interface CallsJob {
-  readonly kind: "batch" | "read";
-  /** A batch's view and first seqno (0 for a read). */
-  readonly view: number;
-  readonly firstSeqno: number;
-  /** A read's version (undefined: the applied one, and for a batch). */
-  readonly version: number | undefined;
-  readonly calls: readonly ExecCall[];
-}
+type CallsJob =
+  | {
+      readonly kind: "batch";
+      readonly view: number;
+      readonly firstSeqno: number;
+      readonly calls: readonly ExecCall[];
+    }
+  /** `version` undefined: the applied one. */
+  | { readonly kind: "read"; readonly version: number | undefined; readonly calls: readonly ExecCall[] };
 
 interface Pending {
   readonly id: number;
@@ -349,7 +349,7 @@ export class ExecutionService {
         Number.isSafeInteger(firstSeqno) && firstSeqno > this.#journal.head,
         "executeBatch: firstSeqno is above the applied version",
       );
-      return this.#runCalls({ kind: "batch", view, firstSeqno, version: undefined, calls });
+      return this.#runCalls({ kind: "batch", view, firstSeqno, calls });
     });
   }
 
@@ -395,7 +395,7 @@ export class ExecutionService {
   read(call: ExecCall, version?: number): Promise<ExecResult> {
     return this.#enqueue(async () => {
       this.#calls++;
-      const [result] = await this.#runCalls({ kind: "read", view: 0, firstSeqno: 0, version, calls: [call] });
+      const [result] = await this.#runCalls({ kind: "read", version, calls: [call] });
       return result!;
     });
   }
