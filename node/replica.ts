@@ -17,7 +17,8 @@
  * Received messages are queued and handled in slices (at most `MAX_ENTRIES_PER_SLICE` entries or
  * `MAX_MESSAGES_PER_SLICE` messages), each in its own event-loop task: the NATS client hands over
  * everything buffered in one synchronous run, and a joiner catching up would otherwise handle
- * its whole backlog without ever letting its clock tick or its HTTP server answer.
+ * its whole backlog without ever letting its clock tick or its HTTP server answer. Every message
+ * of a slice is stepped, then one Ready is taken for them all (`#drain`).
  *
  * Install-snapshot (docs/consensus.md): with a `SnapshotPort`, the replica offers the port's
  * latest snapshot to the core and serves its chunks, and when the core asks this node to install
@@ -42,6 +43,7 @@ import type {
   Message,
   PersistedState,
   ProposedEntry,
+  Ready,
   SoftState,
   TxId,
 } from "./consensus/types.js";
@@ -103,6 +105,14 @@ function sameBody(a: Message, b: Message): boolean {
   if (a.entries.length !== b.entries.length) return false;
   for (let i = 0; i < a.entries.length; i++) if (a.entries[i] !== b.entries[i]) return false;
   return true;
+}
+
+/** A Ready whose steps 2-5 wait (node/replica.ts `#afterDurable`). */
+interface PersistedReady {
+  readonly ready: Ready;
+  readonly sendNow: boolean;
+  /** True once its entries are durable (or it had none). */
+  durable: boolean;
 }
 
 /** The map and key that record a configuration (the voting nodes) in a ledger entry. */
@@ -251,8 +261,11 @@ export class Replica {
   >();
   #nextReadId = 1;
   readonly #snapshots: SnapshotInstaller | undefined;
-  /** Steps 2-5 of earlier Readys waiting for their entries to be durable (null: none). */
-  #durableTail: Promise<void> | null = null;
+  /**
+   * Readys whose steps 2-5 wait, in Ready order: for their entries to be durable (`durable`
+   * false until the ledger's promise resolves), or behind an earlier one that waits.
+   */
+  readonly #afterPersist: PersistedReady[] = [];
   /** KV applies and commits (held back, replica-batch.ts) and post-durable messages (once per turn). */
   readonly #batch: ReplicaBatch;
   /**
@@ -393,6 +406,18 @@ export class Replica {
         this.#o.logger.debug("consensus message not handled", { err });
       }
     }
+    // The consequences of the whole slice (acks, commits, replies) now, not at the next tick, in
+    // one Ready for every message stepped (the core takes any number of steps between two
+    // `ready()` calls; its outbox is bounded, docs/consensus.md "Bounds"). A follower then stages,
+    // persists and acknowledges the appends of one slice together: one durable write, one
+    // deferred step and one acknowledgement, not one each per append message.
+    if (messages > 0 && !this.#closed && !this.#failed) {
+      try {
+        this.process();
+      } catch (err) {
+        this.#o.logger.debug("consensus messages not handled", { err });
+      }
+    }
     if (this.#inboxHead >= this.#inbox.length) {
       this.#inbox = [];
       this.#inboxHead = 0;
@@ -405,7 +430,7 @@ export class Replica {
     else this.#draining = false;
   }
 
-  /** Decodes and steps one message; returns how many entries it carried. */
+  /** Decodes and steps one message (#drain then takes the Ready); returns how many entries it carried. */
   #handleMessage(from: NodeId, bytes: Uint8Array): number {
     let message: Message;
     // Timed inline, not through closures made per message (docs/ARCHITECTURE.md, "Hot closures
@@ -432,13 +457,12 @@ export class Replica {
     } finally {
       addStageTime("replication", performance.now() - started);
     }
-    if (message.type === "append" && this.#o.consensus.status().leader === from) {
+    if (message.type === "append" && this.#o.consensus.currentLeader() === from) {
       const reported = message.commitSeqno;
       if (typeof reported === "number" && reported > (this.#leaderCommitSeqno ?? -1))
         this.#leaderCommitSeqno = reported;
     }
-    // Handle the consequences now (acks, commits, replies), not at the next tick.
-    this.process();
+    // Its consequences are handled once the slice is stepped (#drain).
     return message.type === "append" && Array.isArray(message.entries) ? message.entries.length : 0;
   }
 
@@ -532,14 +556,14 @@ export class Replica {
     }
   }
 
-  #handle(ready: ReturnType<ConsensusNode["ready"]>): void {
+  #handle(ready: Ready): void {
     const { ledger, execution, consensus } = this.#o;
     if (ready.softState) {
       // What this node gathered in its old role goes first (a new leader's sequencer may start now).
       this.#batch.flush();
       this.#o.onRoleChange(ready.softState);
     }
-    if (consensus.status().role === "Leader") this.#kvMayRunAhead = true;
+    if (consensus.currentRole() === "Leader") this.#kvMayRunAhead = true;
 
     // 1. Persist.
     if (ready.truncateFromSeqno !== null && ready.truncateFromSeqno <= ledger.lastSeqno) {
@@ -597,38 +621,40 @@ export class Replica {
     this.#checkpointCommit();
 
     // 2. Send: a leader at once, others once the entries are durable.
-    const sendNow = consensus.status().role === "Leader";
+    const sendNow = consensus.currentRole() === "Leader";
     if (sendNow) {
       this.#batch.sendGathered(); // messages gathered while following go first (a KV commit stays held)
       this.#send(mergeAppends(ready.messages, consensus.limits));
     }
-    this.#afterDurable(durable, () => {
-      if (!sendNow) this.#batch.send(ready.messages);
+    this.#afterDurable(durable, ready, sendNow);
+  }
 
-      // 3. Acknowledge, then commit.
-      const last = ready.entries.at(-1);
-      if (last) consensus.ackPersisted(last.seqno, last.view);
-      if (ready.committed) {
-        this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
-        this.#batch.commit(ready.committed.toSeqno);
-        this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
-      }
+  /** Steps 2-5 of a Ready whose entries are durable (and every earlier Ready's steps ran). */
+  #afterPersisted(ready: Ready, sendNow: boolean): void {
+    const { consensus } = this.#o;
+    if (!sendNow) this.#batch.send(ready.messages);
 
-      // 4. Reads: their seqnos are at most the commit point just handed on.
-      for (const { id, seqno } of ready.reads) {
-        const waiter = this.#reads.get(id);
-        if (waiter === undefined) continue;
-        this.#reads.delete(id);
-        if (seqno === null)
-          waiter.reject(
-            new TreatyError("NotLeader", "leadership moved before the read was confirmed: retry"),
-          );
-        else waiter.resolve(seqno);
-      }
+    // 3. Acknowledge, then commit.
+    const last = ready.entries.at(-1);
+    if (last) consensus.ackPersisted(last.seqno, last.view);
+    if (ready.committed) {
+      this.#o.beforeCommit?.(ready.committed.fromSeqno, ready.committed.toSeqno);
+      this.#batch.commit(ready.committed.toSeqno);
+      this.#o.onCommit(ready.committed.fromSeqno, ready.committed.toSeqno);
+    }
 
-      // 5. A snapshot to install: this Ready's writes and every earlier one's are durable.
-      if (ready.installSnapshot !== null) this.#installSnapshot(ready.installSnapshot);
-    });
+    // 4. Reads: their seqnos are at most the commit point just handed on.
+    for (const { id, seqno } of ready.reads) {
+      const waiter = this.#reads.get(id);
+      if (waiter === undefined) continue;
+      this.#reads.delete(id);
+      if (seqno === null)
+        waiter.reject(new TreatyError("NotLeader", "leadership moved before the read was confirmed: retry"));
+      else waiter.resolve(seqno);
+    }
+
+    // 5. A snapshot to install: this Ready's writes and every earlier one's are durable.
+    if (ready.installSnapshot !== null) this.#installSnapshot(ready.installSnapshot);
   }
 
   #send(messages: readonly Message[]): void {
@@ -648,37 +674,54 @@ export class Replica {
   }
 
   /**
-   * Runs `rest` (steps 2-5 of a Ready) once `durable` resolved and every earlier Ready's rest
-   * ran: at once when nothing is waiting, else in order behind the others. An acknowledgement can
-   * make more Readys (a leader commits), so the core is drained again after a deferred rest.
+   * Runs steps 2-5 of `ready` (`#afterPersisted`) once `durable` resolved and every earlier
+   * Ready's steps ran: at once when nothing is waiting, else in order behind the others. One
+   * reaction per durable write, and the steps of every Ready it made runnable run in that one
+   * callback, followed by one drain of the core (an acknowledgement can make more Readys: a leader
+   * commits), where a chain of promises per Ready cost three promises, four closures and a drain
+   * each (perf: a follower's durable callbacks, session 18).
    */
-  #afterDurable(durable: Promise<void> | null, rest: () => void): void {
-    if (durable === null && this.#durableTail === null) {
-      rest();
+  #afterDurable(durable: Promise<void> | null, ready: Ready, sendNow: boolean): void {
+    if (durable === null && this.#afterPersist.length === 0) {
+      this.#afterPersisted(ready, sendNow);
       return;
     }
-    const run = (this.#durableTail ?? Promise.resolve())
-      .then(() => durable)
-      .then(() => {
-        if (this.#failed || this.#closed) return;
+    const waiting: PersistedReady = { ready, sendNow, durable: durable === null };
+    this.#afterPersist.push(waiting);
+    durable?.then(
+      () => {
+        waiting.durable = true;
+        this.#runPersisted();
+      },
+      (err: unknown) => this.#fail(err),
+    );
+  }
+
+  /** Runs the steps of the waiting Readys from the oldest, up to the first still not durable. */
+  #runPersisted(): void {
+    const queue = this.#afterPersist;
+    let ran = 0;
+    while (ran < queue.length && queue[ran]!.durable && !this.#failed && !this.#closed) {
+      const { ready, sendNow } = queue[ran++]!;
+      try {
+        this.#afterPersisted(ready, sendNow);
+      } catch (err) {
         try {
-          this.#guard(rest);
-          this.process();
-        } catch (err) {
-          // A fatal error already stopped the replica (#guard); anything else refused one step.
+          this.#failOn(err); // stops the replica when the error is fatal, and rethrows
+        } catch {
           this.#o.logger.debug("deferred consensus step not handled", { err });
         }
-      });
-    const tail = run.then(
-      () => {
-        if (this.#durableTail === tail) this.#durableTail = null;
-      },
-      (err: unknown) => {
-        if (this.#durableTail === tail) this.#durableTail = null;
-        this.#fail(err);
-      },
-    );
-    this.#durableTail = tail;
+      }
+    }
+    if (ran === 0) return;
+    queue.splice(0, ran);
+    if (this.#failed || this.#closed) return;
+    try {
+      this.process();
+    } catch (err) {
+      // A fatal error already stopped the replica (process); anything else refused one step.
+      this.#o.logger.debug("deferred consensus step not handled", { err });
+    }
   }
 
   /**

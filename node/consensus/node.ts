@@ -708,6 +708,16 @@ export class ConsensusNode {
     };
   }
 
+  /** This node's role now: `status().role` without building the whole status (the driver asks per Ready). */
+  currentRole(): Role {
+    return this.role;
+  }
+
+  /** The leader this node knows now: `status().leader` without building the whole status. */
+  currentLeader(): NodeId | null {
+    return this.leader;
+  }
+
   /** Counters since this node object was created. */
   stats(): ConsensusStats {
     return { ...this.counters, rejected: { ...this.rejected } };

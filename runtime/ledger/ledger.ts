@@ -496,16 +496,21 @@ export class Ledger {
    * TxNotFound when there is no such entry; DecryptionFailed without the secret.
    */
   writeSetAt(seqno: number): WriteSet {
-    const entry = this.entry(seqno);
-    if (entry === undefined)
-      throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
     assert(this.#secrets !== undefined, "reading private writes needs the ledger secrets");
-    if (!this.#recent.has(seqno)) return entryWriteSet(entry, this.#secrets);
+    // One lookup of the recent entries (a follower calls this for every replicated entry).
+    const recent = this.#recent.get(seqno);
+    if (recent === undefined) {
+      const entry = this.entry(seqno);
+      if (entry === undefined)
+        throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
+      return entryWriteSet(entry, this.#secrets);
+    }
+    recent.publicWrites ??= decodePublicWrites(recent.entry);
     return {
-      public: this.publicWritesAt(seqno) as MapWrites[],
+      public: recent.publicWrites,
       // Views into the replicated bytes and one plaintext: callers hand them on (a worker's
       // postMessage copies each buffer once, a KV apply copies what it keeps).
-      private: openPrivatePart(entry, this.#secrets, true).writes,
+      private: openPrivatePart(recent.entry, this.#secrets, true).writes,
     };
   }
 
@@ -656,10 +661,9 @@ export class Ledger {
       signatureBytes: null,
     });
     const record = { seqno, view, bytes };
-    this.#add(record, decoded);
     // The public part was just encoded from this write set (checked sorted, so it decodes back
     // to the same maps, keys and values): publicWritesAt answers it, not a decode of the bytes.
-    this.#recent.get(seqno)!.publicWrites = tx.writeSet.public as MapWrites[];
+    this.#add(record, decoded, true, tx.writeSet.public as MapWrites[]);
     return record;
   }
 
@@ -730,8 +734,7 @@ export class Ledger {
             this.#pinnedFor(signature.serviceKey),
           );
         }
-        this.#add(record, entry);
-        this.#recent.get(record.seqno)!.publicWrites = publicWrites;
+        this.#add(record, entry, true, publicWrites);
       }
     } catch (err) {
       this.#dropStagedFrom(start + 1);
@@ -853,11 +856,16 @@ export class Ledger {
   }
 
   /** Adds an entry to the tree and indexes; `stage` false means it is already in the store (open). */
-  #add(record: LedgerRecord, entry: DecodedEntry, stage = true): void {
+  #add(
+    record: LedgerRecord,
+    entry: DecodedEntry,
+    stage = true,
+    publicWrites: MapWrites[] | undefined = undefined,
+  ): void {
     this.#tree.append(leafHash(leafFields(entry)));
     if (stage) {
       this.#staged.push(record);
-      this.#recent.set(record.seqno, { record, entry, publicWrites: undefined });
+      this.#recent.set(record.seqno, { record, entry, publicWrites });
       // Staged seqnos are consecutive, so the oldest kept is known: deleting it by key is O(1),
       // where `keys().next()` walks over every slot earlier deletions left empty (thousands).
       if (this.#recent.size > RECENT_DECODED_ENTRIES) {

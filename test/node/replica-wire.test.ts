@@ -145,4 +145,37 @@ describe("Replica.receive", () => {
     assert.equal(stepped[0]!.view, 2);
     replica.close();
   });
+
+  test("the messages received in one turn are all stepped before the replica takes a Ready", async () => {
+    const calls: string[] = [];
+    const consensus = {
+      id: "me",
+      step: (m: Message) => calls.push(`step ${m.view}`),
+      currentLeader: () => null,
+      hasReady: () => {
+        calls.push("hasReady");
+        return false;
+      },
+    } as unknown as ConsensusNode;
+    const replica = new Replica({
+      consensus,
+      ledger: {} as Ledger,
+      execution: { setRequestHook: () => undefined } as unknown as ExecutionService,
+      transport: null,
+      hardStatePath: "/nonexistent/hard-state.json",
+      logger: silentLogger,
+      onCommit: () => undefined,
+      onRoleChange: () => undefined,
+      onFatal: (err) => assert.fail(`the replica stopped: ${String(err)}`),
+    });
+    for (const view of [2, 3, 4])
+      replica.receive(
+        "peer",
+        encode({ t: WIRE_CONSENSUS, m: { type: "appendResponse", view, success: true } }),
+      );
+    await new Promise((resolve) => setImmediate(resolve));
+    // One Ready for the slice (a follower persists and acknowledges its appends together).
+    assert.deepEqual(calls, ["step 2", "step 3", "step 4", "hasReady"]);
+    replica.close();
+  });
 });
