@@ -40,6 +40,7 @@ import { addConsoleRoutes } from "./http/console-routes.js";
 import { addExplorerRoutes } from "./http/explorer-routes.js";
 import { addProofRoutes } from "./http/proof-routes.js";
 import { type HttpRequest, type HttpResponse, Router } from "./http/server.js";
+import type { Counter, Histogram } from "./metrics.js";
 import { OpenApiCache } from "./openapi.js";
 import type { TreatyNode } from "./service.js";
 import { PLATFORM } from "./attestation.js";
@@ -178,24 +179,16 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     },
   );
 
-  const countOk = calls.bind({ code: "ok" });
-  const governanceMayLag = () => node.governanceMayLag();
-  // An async function awaiting the call (one promise, as a `.then` would make), not `.then`
-  // closures made per call: V8 drops a per-call closure's optimized code at every major GC and
-  // compiles it again (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
-  const callContract = async (req: HttpRequest): Promise<HttpResponse> => {
-    const started = performance.now();
-    try {
-      const response = await appCall(node, req, governanceMayLag);
-      countOk();
-      latency.observe((performance.now() - started) / 1000);
-      return response;
-    } catch (err) {
-      calls.inc({ code: err instanceof TreatyError ? err.code : "Internal" });
-      latency.observe((performance.now() - started) / 1000);
-      throw err;
-    }
+  const callMetrics: AppCallMetrics = {
+    calls,
+    countOk: calls.bind({ code: "ok" }),
+    latency,
+    governanceMayLag: () => node.governanceMayLag(),
   };
+  // Made once per router: `appCall` is the call's one async function (its metrics included), not
+  // a closure made per call (V8 drops a per-call closure's optimized code at every major GC and
+  // compiles it again: docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+  const callContract = (req: HttpRequest): Promise<HttpResponse> => appCall(node, req, callMetrics);
 
   const openApi = new OpenApiCache();
   addRecoveryShareRoutes(router, node.gov);
@@ -237,120 +230,137 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     });
 }
 
+/** What `appCall` counts and asks, made once per router (not a closure per request). */
+interface AppCallMetrics {
+  readonly calls: Counter;
+  /** `calls` with the `ok` label, bound once. */
+  readonly countOk: () => void;
+  readonly latency: Histogram;
+  /** `node.governanceMayLag` as a function. */
+  readonly governanceMayLag: () => boolean;
+}
+
 /**
- * Runs one contract call. `governanceMayLag` is `node.governanceMayLag` as a function, made once
- * per router (not a closure per request).
+ * Runs one contract call and counts it (by outcome code) with its latency. One async function for
+ * the call and its metrics: a wrapper awaiting it would add a promise and a hop per request.
  */
-async function appCall(
-  node: TreatyNode,
-  req: HttpRequest,
-  governanceMayLag: () => boolean,
-): Promise<HttpResponse> {
-  const { contract, method } = req.params as { contract: string; method: string };
-  const manifest = node.manifests.get(contract);
-  if (!manifest) throw node.contractUnavailable(contract);
-  const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
-  if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
-  // A follower hands a write to the leader unverified: the leader admits it in full anyway
-  // (docs/ARCHITECTURE.md, "A follower forwards writes before admission").
-  if (declared.mode !== "readonly" && node.replica.consensus.leaderView() === null)
-    return node.forwardToLeader(req);
-  const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
-  const challenge = answerChallenge(req.headers, declared.mode);
-  const now = node.runtime.now();
-  const handlerStarted = performance.now();
-  const admission: AdmissionContext = {
-    serviceId: node.serviceId,
-    gov: node.gov,
-    nowMs: now,
-    freshnessWindowMs: node.config.requests.freshnessWindowMs,
-    verifier: node.verifier,
-    governanceMayLag,
-  };
-  const admitted = hasBearer(req.headers)
-    ? await admitBearer(admission, req.path, req.headers, req.body)
-    : await admit(admission, req.path, req.headers, req.body);
-  if (admitted.caller?.role !== "member" && node.gov.service()?.status !== "open") {
-    throw new TreatyError("ServiceNotOpen", "the service is not open yet: members must open it first");
-  }
-  // Two literals rather than a spread of an optional field (a copy of an intermediate object per
-  // call); `createdMs` is absent, not undefined, when the body has none.
-  const createdMs = admitted.body.createdMs;
-  const nonce = admitted.body.nonce ?? null;
-  const call: ExecCall =
-    createdMs === undefined
-      ? {
-          contract,
-          method,
-          args: admitted.body.args,
-          caller: admitted.caller,
-          nonce,
-          timeMs: now,
-          seed: callSeed(),
-        }
-      : {
-          contract,
-          method,
-          args: admitted.body.args,
-          caller: admitted.caller,
-          nonce,
-          createdMs,
-          timeMs: now,
-          seed: callSeed(),
-        };
-  const at = req.query.get("at");
-  if (at !== null) {
-    if (declared.mode !== "readonly")
-      throw new TreatyError("InvalidArgs", "at: only readonly methods run at a past txid");
-    const commit = node.committedSeqno;
-    return {
-      body: await historicalAnswer(node.history, node.ledger, commit, call, at),
-      headers: { [HEADER_TXID]: at },
+async function appCall(node: TreatyNode, req: HttpRequest, metrics: AppCallMetrics): Promise<HttpResponse> {
+  const started = performance.now();
+  let failed: string | null = null;
+  try {
+    const { contract, method } = req.params as { contract: string; method: string };
+    const manifest = node.manifests.get(contract);
+    if (!manifest) throw node.contractUnavailable(contract);
+    const declared = Object.hasOwn(manifest.methods, method) ? manifest.methods[method] : undefined;
+    if (!declared) throw new TreatyError("UnknownMethod", `${contract}: no method ${JSON.stringify(method)}`);
+    // A follower hands a write to the leader unverified: the leader admits it in full anyway
+    // (docs/ARCHITECTURE.md, "A follower forwards writes before admission").
+    if (declared.mode !== "readonly" && node.replica.consensus.leaderView() === null)
+      return await node.forwardToLeader(req);
+    const consistency = parseConsistency(req.headers[HEADER_CONSISTENCY]);
+    const challenge = answerChallenge(req.headers, declared.mode);
+    const now = node.runtime.now();
+    const handlerStarted = performance.now();
+    const admission: AdmissionContext = {
+      serviceId: node.serviceId,
+      gov: node.gov,
+      nowMs: now,
+      freshnessWindowMs: node.config.requests.freshnessWindowMs,
+      verifier: node.verifier,
+      governanceMayLag: metrics.governanceMayLag,
     };
-  }
-  if (declared.mode === "readonly") {
-    const answer = await node.reads.read(call, consistency);
-    const signedAnswer =
-      challenge === undefined
-        ? undefined
-        : signAnswer({
-            signer: node.signer,
-            serviceId: node.serviceId,
-            path: req.path,
-            body: req.body,
-            challenge,
-            consistency,
-            answer,
-          });
+    const admitted = hasBearer(req.headers)
+      ? await admitBearer(admission, req.path, req.headers, req.body)
+      : await admit(admission, req.path, req.headers, req.body);
+    if (admitted.caller?.role !== "member" && node.gov.service()?.status !== "open") {
+      throw new TreatyError("ServiceNotOpen", "the service is not open yet: members must open it first");
+    }
+    // Two literals rather than a spread of an optional field (a copy of an intermediate object per
+    // call); `createdMs` is absent, not undefined, when the body has none.
+    const createdMs = admitted.body.createdMs;
+    const nonce = admitted.body.nonce ?? null;
+    const call: ExecCall =
+      createdMs === undefined
+        ? {
+            contract,
+            method,
+            args: admitted.body.args,
+            caller: admitted.caller,
+            nonce,
+            timeMs: now,
+            seed: callSeed(),
+          }
+        : {
+            contract,
+            method,
+            args: admitted.body.args,
+            caller: admitted.caller,
+            nonce,
+            createdMs,
+            timeMs: now,
+            seed: callSeed(),
+          };
+    const at = req.query.get("at");
+    if (at !== null) {
+      if (declared.mode !== "readonly")
+        throw new TreatyError("InvalidArgs", "at: only readonly methods run at a past txid");
+      const commit = node.committedSeqno;
+      return {
+        body: await historicalAnswer(node.history, node.ledger, commit, call, at),
+        headers: { [HEADER_TXID]: at },
+      };
+    }
+    if (declared.mode === "readonly") {
+      const answer = await node.reads.read(call, consistency);
+      const signedAnswer =
+        challenge === undefined
+          ? undefined
+          : signAnswer({
+              signer: node.signer,
+              serviceId: node.serviceId,
+              path: req.path,
+              body: req.body,
+              challenge,
+              consistency,
+              answer,
+            });
+      return {
+        body: { ...answer, ...(signedAnswer && { signedAnswer }) },
+        headers: { [HEADER_TXID]: answer.txid },
+      };
+    }
+    if (admitted.caller === null) {
+      throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
+    }
+    // Leadership moved during admission.
+    if (node.replica.consensus.leaderView() === null) return await node.forwardToLeader(req);
+    const kind = admitted.caller.role === "member" ? "member" : "user";
+    const submitted = performance.now();
+    addWritePhase("admission", submitted - handlerStarted);
+    const result = await node.sequencer.submit(call, kind, admitted.requestDigest);
+    addWritePhase("handler", performance.now() - handlerStarted);
+    if (!result.ok) {
+      throw new TreatyError(
+        result.error.code,
+        result.error.message,
+        result.error.txid ? { txid: result.error.txid } : undefined,
+      );
+    }
+    // The txid is `${view}.${seqno}` of the seqno the result carries: only its view is read back.
+    const view = Number(result.txid.slice(0, result.txid.indexOf(".")));
+    const status = node.txStatus(view, result.seqno);
     return {
-      body: { ...answer, ...(signedAnswer && { signedAnswer }) },
-      headers: { [HEADER_TXID]: answer.txid },
+      body: { result: result.result, txid: result.txid, status, events: result.events },
+      headers: { [HEADER_TXID]: result.txid },
     };
+  } catch (err) {
+    failed = err instanceof TreatyError ? err.code : "Internal";
+    throw err;
+  } finally {
+    if (failed === null) metrics.countOk();
+    else metrics.calls.inc({ code: failed });
+    metrics.latency.observe((performance.now() - started) / 1000);
   }
-  if (admitted.caller === null) {
-    throw new TreatyError("Forbidden", `${contract}.${method} changes state: it needs a signed request`);
-  }
-  // Leadership moved during admission.
-  if (node.replica.consensus.leaderView() === null) return node.forwardToLeader(req);
-  const kind = admitted.caller.role === "member" ? "member" : "user";
-  const submitted = performance.now();
-  addWritePhase("admission", submitted - handlerStarted);
-  const result = await node.sequencer.submit(call, kind, admitted.requestDigest);
-  addWritePhase("handler", performance.now() - handlerStarted);
-  if (!result.ok) {
-    throw new TreatyError(
-      result.error.code,
-      result.error.message,
-      result.error.txid ? { txid: result.error.txid } : undefined,
-    );
-  }
-  // The txid is `${view}.${seqno}` of the seqno the result carries: only its view is read back.
-  const view = Number(result.txid.slice(0, result.txid.indexOf(".")));
-  const status = node.txStatus(view, result.seqno);
-  return {
-    body: { result: result.result, txid: result.txid, status, events: result.events },
-    headers: { [HEADER_TXID]: result.txid },
-  };
 }
 
 /** Longest `wait` of a `/node/tx` long poll, ms. */

@@ -118,35 +118,63 @@ export class Router {
    * an async function: a handler's own promise carries the answer (one promise fewer per request).
    */
   dispatch(request: RawRequest, logger: Logger): Promise<HttpResponse> {
-    const fail = (err: unknown): HttpResponse => {
-      if (err instanceof AssertionFailure) this.onBrokenInvariant?.(err);
-      return errorResponse(err, logger, request.url);
-    };
+    const fail = (err: unknown): HttpResponse => this.failure(err, logger, request.url);
     try {
-      if (this.routes.length === 0)
-        throw new TreatyError("Unavailable", "the node is starting: retry shortly");
-      const { path, query } = splitTarget(request.url);
-      this.#gate?.(path);
-      const found =
-        query === NO_QUERY && path.length <= PLAIN_MATCH_MAX_PATH
-          ? this.#matchPlain(request.method, path)
-          : this.match(request.method, path);
-      if (found === undefined) throw new TreatyError("NotFound", `no endpoint ${path}`);
-      if (found === "method-not-allowed") {
-        throw new TreatyError("NotFound", `${request.method} is not supported on ${path}`);
-      }
-      const answer = found.handler({
-        method: request.method,
-        path,
-        query,
-        headers: request.headers,
-        body: request.body,
-        params: found.params,
-      });
+      const answer = this.run(request.method, request.url, request.headers, request.body);
       return answer instanceof Promise ? answer.then(undefined, fail) : Promise.resolve(answer);
     } catch (err) {
       return Promise.resolve(fail(err));
     }
+  }
+
+  /**
+   * Routes a request (its fields as arguments: no object per request for them) and runs its
+   * handler: the handler's answer as it gives it (a promise or not).
+   * Throws (or the promise rejects) with what the handler threw, or a TreatyError for a request
+   * no route takes; `failure` turns either into the response to send.
+   */
+  run(
+    method: string,
+    url: string,
+    headers: IncomingHttpHeaders,
+    body: Uint8Array,
+  ): Promise<HttpResponse> | HttpResponse {
+    if (this.routes.length === 0) throw new TreatyError("Unavailable", "the node is starting: retry shortly");
+    // A plain target's match is kept under the target itself (see #plainMatches): a hit needs no
+    // split of the target, and its query is the shared empty one.
+    let path: string;
+    let query: URLSearchParams;
+    let found = this.#plainMatches.get(method)?.get(url);
+    if (found !== undefined) {
+      path = url;
+      query = NO_QUERY;
+      this.#gate?.(path);
+    } else {
+      ({ path, query } = splitTarget(url));
+      this.#gate?.(path);
+      const matched =
+        query === NO_QUERY && path.length <= PLAIN_MATCH_MAX_PATH
+          ? this.#matchPlain(method, path)
+          : this.match(method, path);
+      if (matched === undefined) throw new TreatyError("NotFound", `no endpoint ${path}`);
+      if (matched === "method-not-allowed")
+        throw new TreatyError("NotFound", `${method} is not supported on ${path}`);
+      found = matched;
+    }
+    return found.handler({
+      method,
+      path,
+      query,
+      headers,
+      body,
+      params: found.params,
+    });
+  }
+
+  /** The response for what `run` threw (or rejected with) for the request to `url`. */
+  failure(err: unknown, logger: Logger, url: string | undefined): HttpResponse {
+    if (err instanceof AssertionFailure) this.onBrokenInvariant?.(err);
+    return errorResponse(err, logger, url);
   }
 
   private readonly routes: Route[] = [];
@@ -366,10 +394,32 @@ function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerRes
       req.destroy();
       return;
     }
-    void options.router
-      .dispatch({ method, url: req.url ?? "/", headers, body }, options.logger)
-      .then((response) => send(res, response, wantsMsgpack, allowOrigin));
+    void answer(options, res, method, req.url ?? "/", headers, body, wantsMsgpack, allowOrigin);
   });
+}
+
+/**
+ * Routes `request`, awaits its handler and sends the answer. One async function rather than the
+ * router's `dispatch` and a `.then`: the handler's promise is awaited once, with no promise of
+ * the router's in between and no closures made per request.
+ */
+async function answer(
+  options: HttpServerOptions,
+  res: ServerResponse,
+  method: string,
+  url: string,
+  headers: IncomingHttpHeaders,
+  body: Uint8Array,
+  wantsMsgpack: boolean,
+  allowOrigin: Readonly<Record<string, string>> | undefined,
+): Promise<void> {
+  let response: HttpResponse;
+  try {
+    response = await options.router.run(method, url, headers, body);
+  } catch (err) {
+    response = options.router.failure(err, options.logger, url);
+  }
+  send(res, response, wantsMsgpack, allowOrigin);
 }
 
 /** The error response for `err`: its code and status, or a 500 without host details. */
@@ -473,7 +523,8 @@ function send(
   // A declared length: node:http otherwise sends a head written before the body chunked (head,
   // size line, body, CRLF and terminating chunk go to the socket as five parts) and the client
   // parses the chunks. With it a string body is joined to the head: one part (and the empty one
-  // `end` always adds).
+  // `end` always adds). Not `write` then `end()`: `write` corks the socket too, and `end` still
+  // adds the empty part behind the buffered one.
   headers.push("content-length", String(typeof bytes === "string" ? Buffer.byteLength(bytes) : bytes.length));
   res.writeHead(response.status ?? 200, headers);
   res.end(bytes);

@@ -249,6 +249,51 @@ describe("Router matches of plain targets", () => {
     assert.equal((await dispatch(router, "GET", "/p/one")).body, "one");
   });
 
+  it("answer only the very target they were kept for: other targets of the same route are parsed", async () => {
+    const seen: unknown[] = [];
+    const router = new Router().add("POST", "/app/:contract/:method", (req) => {
+      seen.push({ path: req.path, query: [...req.query], params: { ...req.params } });
+      return { body: "ok" };
+    });
+    const gated: string[] = [];
+    router.setGate((path) => {
+      gated.push(path);
+      if (path === "/app/closed/m") throw new TreatyError("Unavailable", "closed");
+    });
+    assert.equal((await dispatch(router, "POST", "/app/c/m")).body, "ok");
+    assert.equal((await dispatch(router, "POST", "/app/c/m")).body, "ok", "kept");
+    // Hostile neighbours of the kept target: a query, a fragment, escapes, dot segments, empty
+    // segments, a trailing slash. Each is routed as the URL parser reads it, never as /app/c/m.
+    const targets = [
+      "/app/c/m?nonce=1",
+      "/app/c/m#x",
+      "/app/%63/m",
+      "/app/./c/m",
+      "//app/c/m",
+      "/app/c/m/",
+      "/app/c/m?",
+    ];
+    for (const target of targets) {
+      seen.length = 0;
+      const answer = await dispatch(router, "POST", target);
+      const { path, query } = splitTarget(target);
+      if (answer.status === 404) continue; // a path that no route takes (the URL parser's reading)
+      assert.equal(answer.body, "ok", target);
+      const parts = path.split("/").filter(Boolean);
+      assert.deepEqual(
+        seen,
+        [{ path, query: [...query], params: { contract: decodeURIComponent(parts[1]!), method: parts[2] } }],
+        target,
+      );
+    }
+    // The gate sees every request's path, kept or not, and refuses a kept one once it says so.
+    gated.length = 0;
+    await dispatch(router, "POST", "/app/c/m");
+    assert.deepEqual(gated, ["/app/c/m"]);
+    assert.equal((await dispatch(router, "POST", "/app/closed/m")).status, 503);
+    assert.equal((await dispatch(router, "POST", "/app/closed/m")).status, 503);
+  });
+
   it("route any number of distinct paths (the kept matches are bounded)", async () => {
     const router = new Router().add("POST", "/app/:contract/:method", (req) => ({
       body: `${req.params.contract}.${req.params.method}`,
