@@ -85,7 +85,11 @@
  * `--node-flags=--trace-gc`; files a flag writes in a node's data folder, such as `--perf-prof`'s
  * jitdumps, go with the cluster unless TREATY_KEEP_CLUSTER=1), `--verify-workers N` (every node's `requests.verifyWorkers`: signature
  * check threads, 0 for checks on the main thread; default: the node's own default), `--consensus
- * JSON` (every node's `consensus` section, node/consensus-timing.ts; default: the node's own).
+ * JSON` (every node's `consensus` section, node/consensus-timing.ts; default: the node's own),
+ * `--freshness-ms N` (every node's request freshness window, which is also its nonce retention,
+ * with a warm-up that lasts past it: the steady state where nonces are pruned as fast as they are
+ * added, which the default 5 minutes never reaches), `--random-nonces` (nonces of 128 random bits,
+ * as a third-party client may make them, instead of the SDK's time-first ones).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
@@ -109,6 +113,7 @@ import {
 } from "../sdk/request.js";
 import { DEFAULTS } from "../node/config.js";
 import { parseTxId } from "../sdk/receipt.js";
+import { toHex } from "../sdk/bytes.js";
 import { type Cluster, type ClusterNode, startCluster } from "../test/support/cluster.js";
 import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
@@ -174,6 +179,8 @@ const { values: flags } = parseArgs({
     "paced-rate": { type: "string" },
     "paced-only": { type: "boolean", default: false },
     curve: { type: "string", default: "ed25519" },
+    "freshness-ms": { type: "string" },
+    "random-nonces": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -209,6 +216,14 @@ if (flags.help) {
   --events                   only the event stream / JetStream export cost (bench/events.ts)
   --curve ed25519|p256       curve of the user key that signs the bench's requests (default
                              ed25519): p256 shows the nodes' cost of P-256 (ECDSA) signatures
+  --freshness-ms N           every node's requests.freshnessWindowMs (the nonce retention; default
+                             the node's, 5 minutes, which no run reaches): the warm-up then goes on
+                             until N ms + 5 s after its first write, so the measured runs are in the
+                             steady state where every write's nonce is later pruned on every node
+                             (each run's writes are signed before it starts: a run must last less
+                             than N, else its last writes arrive stale)
+  --random-nonces            the writes' nonces are 128 random bits (32 hex digits), as a
+                             third-party client may make them, not the SDK's time-first nonces
   --writes-only              only the closed-loop writes to the leader (no reads, JWT, follower,
                              paced or failover runs, no etcd): the quick A/B of the write path
 Table on stderr, JSON on stdout.
@@ -255,6 +270,22 @@ const VERIFY_WORKERS = flags["verify-workers"] === undefined ? undefined : Numbe
 if (VERIFY_WORKERS !== undefined && !(Number.isSafeInteger(VERIFY_WORKERS) && VERIFY_WORKERS >= 0))
   throw new Error("--verify-workers: expected a count, 0 for checks on the main thread");
 /** Every node's `consensus` config section (node/consensus-timing.ts); absent: the node's defaults. */
+/**
+ * Every node's `requests.freshnessWindowMs` (`--freshness-ms`), which is also the nonce retention
+ * (node/execution/retention.ts); absent: the node's default.
+ */
+const FRESHNESS_MS = flags["freshness-ms"] === undefined ? undefined : Number(flags["freshness-ms"]);
+if (FRESHNESS_MS !== undefined && !(Number.isSafeInteger(FRESHNESS_MS) && FRESHNESS_MS >= 1000))
+  throw new Error("--freshness-ms: expected an integer of at least 1000 (the node's minimum)");
+/**
+ * With `--freshness-ms`, the warm-up lasts at least this much longer than the window: the oldest
+ * nonces have then expired and prune passes run at the rate nonces are added.
+ */
+const STEADY_STATE_MARGIN_MS = 5_000;
+/** Writes per extra warm-up batch while waiting for the steady state. */
+const STEADY_STATE_BATCH = 3_000;
+/** `--random-nonces`: nonces of 128 random bits, not the SDK's time-first ones (sdk/request.ts). */
+const RANDOM_NONCES = flags["random-nonces"];
 const CONSENSUS: Record<string, unknown> | undefined =
   flags.consensus === undefined ? undefined : (JSON.parse(flags.consensus) as Record<string, unknown>);
 if (FAILOVER_MODE !== "kill" && FAILOVER_MODE !== "restart")
@@ -581,11 +612,19 @@ function commitMonitor(url: string) {
 /** Pre-signed writes with ids from `firstId`. */
 function writes(cluster: Cluster, firstId: number, count: number): SignedRequest[] {
   return Array.from({ length: count }, (_, i) =>
-    fastSignedRequest(cluster.user, cluster.serviceId, "/app/log/writePublic", {
-      id: firstId + i,
-      msg: MESSAGE,
-    }),
+    fastSignedRequest(
+      cluster.user,
+      cluster.serviceId,
+      "/app/log/writePublic",
+      { id: firstId + i, msg: MESSAGE },
+      RANDOM_NONCES ? randomNonce() : undefined,
+    ),
   );
+}
+
+/** 128 random bits as 32 hex digits: a nonce with no time in it (`--random-nonces`). */
+function randomNonce(): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /**
@@ -1037,7 +1076,12 @@ async function benchTreaty(nodes: number): Promise<{
     signatureIntervalMs: SIGNATURE_INTERVAL_MS,
     logLevel: "warn",
     extraConfig: {
-      ...(VERIFY_WORKERS !== undefined && { requests: { verifyWorkers: VERIFY_WORKERS } }),
+      ...((VERIFY_WORKERS !== undefined || FRESHNESS_MS !== undefined) && {
+        requests: {
+          ...(VERIFY_WORKERS !== undefined && { verifyWorkers: VERIFY_WORKERS }),
+          ...(FRESHNESS_MS !== undefined && { freshnessWindowMs: FRESHNESS_MS }),
+        },
+      }),
       ...(CONSENSUS !== undefined && { consensus: CONSENSUS }),
     },
     nodeArgs: (i: number) => [
@@ -1060,7 +1104,31 @@ async function benchTreaty(nodes: number): Promise<{
       firstId += count;
       return requests;
     };
-    const warmup = await writeRun(cluster, leader, leader, batch(WARMUP_REQUESTS), 64, null);
+    const warmupStarted = performance.now();
+    let warmup = await writeRun(
+      cluster,
+      leader,
+      leader,
+      batch(FRESHNESS_MS === undefined ? WARMUP_REQUESTS : Math.min(WARMUP_REQUESTS, STEADY_STATE_BATCH)),
+      64,
+      null,
+    );
+    if (FRESHNESS_MS !== undefined) {
+      // Past the retention, every write's transaction may carry a prune pass: the steady state.
+      // Signed in short batches: a request signed longer than the window before it arrives is stale.
+      let sent = Math.min(WARMUP_REQUESTS, STEADY_STATE_BATCH);
+      while (
+        sent < WARMUP_REQUESTS ||
+        performance.now() - warmupStarted < FRESHNESS_MS + STEADY_STATE_MARGIN_MS
+      ) {
+        const more = await writeRun(cluster, leader, leader, batch(STEADY_STATE_BATCH), 64, null);
+        warmup = { ...more, elections: warmup.elections + more.elections };
+        sent += STEADY_STATE_BATCH;
+      }
+      process.stderr.write(
+        `steady state: ${sent} warm-up writes until ${Math.round(performance.now() - warmupStarted)} ms after the first (nonce retention ${FRESHNESS_MS} ms)\n`,
+      );
+    }
     // A loaded machine can move the leadership while the nodes warm up: the runs "→ leader" then
     // go to the new leader (the old one would forward them and its figures would be a follower's).
     const current = await cluster.waitForLeader();
@@ -1374,6 +1442,8 @@ async function main(): Promise<void> {
       signatureIntervalMs: SIGNATURE_INTERVAL_MS,
       commitPollMs: COMMIT_POLL_MS,
       consensus: CONSENSUS ?? "node defaults",
+      freshnessWindowMs: FRESHNESS_MS ?? "node default",
+      nonces: RANDOM_NONCES ? "random (128 bits)" : "SDK (time-first)",
     },
     writes: writeResults,
     /** µs per call of the in-process runtime (bench:runtime), beside the node's executionMicrosPerCall. */

@@ -62,6 +62,21 @@ import { SnapshotInstaller } from "./snapshot/install.js";
 import type { SnapshotPort } from "./snapshot/port.js";
 
 /**
+ * The node's consensus `maxBatchBytes`: the most payload bytes one append carries (and one
+ * proposed entry holds), chosen so that an append at every bound encodes within the transport's
+ * `MAX_MESSAGE_BYTES` (1 MiB less 1 KiB), which the core's default (1 MiB of payload alone) did
+ * not: the message also carries each entry's fields (at most 64 bytes of msgpack for view,
+ * seqno, signature flag and the payload's header), a configuration entry's node ids (at most
+ * 64 ids of 128 characters) and the append's own fields, and a leader whose followers had fallen
+ * behind sliced ~1 MiB of entries into one append and stopped on `PayloadTooLarge` (seen in
+ * `bench:network --freshness-ms`, where prune passes make entries of ~15 KB). 992 KiB leaves
+ * 256 × 64 + 64 × 130 + 512 bytes below the cap with room to spare, and stays above the largest
+ * transaction (`MAX_TX_WRITE_BYTES`, 960 KiB of writes, runtime/sandbox/limits.ts).
+ * test/node/replica-batch.test.ts encodes an append at every bound.
+ */
+export const APPEND_PAYLOAD_BYTES = 992 * 1024;
+
+/**
  * The transport payloads of `messages`, in order: `{t: WIRE_CONSENSUS, m}` with `m` the message
  * without `from` and `to` (the receiver takes both from the authenticated frame, and always did:
  * `Replica.receive` replaces whatever a payload claims). So a leader's appends to followers at

@@ -80,6 +80,7 @@ import { Lifecycle, type Progress, type ReplayHook } from "./lifecycle.js";
 import type { Logger } from "./log.js";
 import { MetricsRegistry } from "./metrics.js";
 import {
+  APPEND_PAYLOAD_BYTES,
   CONFIG_KEY,
   CONFIG_MAP,
   configOf,
@@ -307,7 +308,7 @@ export class TreatyNode {
         id: init.identity.id,
         rng: init.runtime.rng,
         storage: ledgerLogStorage(init.ledger),
-        limits: consensusTickLimits(this.#timing),
+        limits: { ...consensusTickLimits(this.#timing), maxBatchBytes: APPEND_PAYLOAD_BYTES },
       },
       init.persisted,
     );

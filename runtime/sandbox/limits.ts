@@ -28,7 +28,8 @@ export const NATIVE_UNITS_PER_FUEL = 16;
 /**
  * Most bytes one transaction may write (map names, keys and values, plus WRITE_OVERHEAD_BYTES per
  * write): its write set becomes one ledger entry, and an entry travels as one consensus payload
- * (node/consensus `maxBatchBytes`, 1 MiB, which is also NATS's default max_payload). A call over
+ * (the node's consensus `maxBatchBytes`, 992 KiB, node/replica.ts `APPEND_PAYLOAD_BYTES`, so that
+ * an append fits NATS's default max_payload of 1 MiB). A call over
  * it fails alone with `PayloadTooLarge` before anything is applied; `maxValueBytes` stays below it.
  */
 export const MAX_TX_WRITE_BYTES = 960 * 1024;

@@ -65,23 +65,26 @@ describe("nonce retention", () => {
   });
 
   test("a later call forgets expired nonces, oldest first, once the oldest is past the slack", () => {
-    // Created at T0 + i*1000: at T0 + 60_000 + 500 + slack, a-0 has been expired for the slack.
-    const due = T0 + WINDOW_MS + NONCE_PRUNE_SLACK_MS + 500;
-    const early = okResult(signed(engine, "b-0", due - 1000));
+    // Created at T0 + i*1000 (a-0..a-9 above). Half the slack after a-0 expired:
+    const early = okResult(signed(engine, "b-0", T0 + WINDOW_MS + NONCE_PRUNE_SLACK_MS / 2));
     assert.equal(removedNonces(early).length, 0, "a-0 is expired, but not yet for the slack");
     assert.equal(horizon(engine), undefined);
     // An expired nonce still held is refused as a replay; a new one created then, as stale.
-    assert.equal(codeOf(signed(engine, "a-0", due - 1000, T0)), "Replay");
-    assert.equal(codeOf(signed(engine, "new", due - 1000, T0)), "StaleRequest");
-    // Now a-0 (and a-1, created before due - slack - window) go, in one pass.
-    const result = okResult(signed(engine, "b-1", due + 1000));
+    assert.equal(codeOf(signed(engine, "a-0", T0 + WINDOW_MS + NONCE_PRUNE_SLACK_MS / 2, T0)), "Replay");
+    assert.equal(
+      codeOf(signed(engine, "new", T0 + WINDOW_MS + NONCE_PRUNE_SLACK_MS / 2, T0)),
+      "StaleRequest",
+    );
+    // Now a-0, a-1 and a-2 (created before T0 + 2500, one window ago) go, in one pass.
+    const result = okResult(signed(engine, "b-1", T0 + WINDOW_MS + 2500));
     assert.deepEqual(removedNonces(result), ["alice:a-0", "alice:a-1", "alice:a-2"]);
     assert.equal(horizon(engine), T0 + 2000);
     assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "a-0")), undefined);
     assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-3")), undefined);
     // The next pass waits until a-3 (the oldest kept) has been expired for the slack.
-    assert.equal(removedNonces(okResult(signed(engine, "b-2", due + 1500))).length, 0);
-    const b3 = okResult(signed(engine, "b-3", due + 4000));
+    const b2 = okResult(signed(engine, "b-2", T0 + WINDOW_MS + 3000 + NONCE_PRUNE_SLACK_MS / 2));
+    assert.equal(removedNonces(b2).length, 0);
+    const b3 = okResult(signed(engine, "b-3", T0 + WINDOW_MS + 5500));
     assert.deepEqual(removedNonces(b3), ["alice:a-3", "alice:a-4", "alice:a-5"]);
     assert.equal(horizon(engine), T0 + 5000);
   });
@@ -139,6 +142,52 @@ describe("nonce retention", () => {
     );
     assert.equal(engine.scan(INTERNAL.nonceExpiry).length, live);
     assert.equal(codeOf(signed(engine, "load-599", t + 1, t - 500)), "Replay");
+  });
+
+  test("a flood of nonces from many callers is forgotten within bounds, and replays stay refused throughout", async () => {
+    const flooded = await openEngine();
+    try {
+      // 20 callers, 40 nonces each, all within one second: far more than one pass forgets.
+      const callers = Array.from({ length: 20 }, (_, i) => ({ id: `hostile-${i}`, role: "user" as const }));
+      const run = (caller: (typeof callers)[number], nonce: string, timeMs: number, createdMs = timeMs) =>
+        flooded.executeBatch(1, flooded.appliedVersion + 1, [
+          call("counter", "add", { key: "k", by: 1 }, { caller, nonce, timeMs, createdMs }),
+        ])[0];
+      for (let n = 0; n < 40; n++)
+        for (const [i, caller] of callers.entries()) okResult(run(caller, `f-${n}`, T0 + n * 20 + i));
+      const flood = callers.length * 40;
+      assert.equal(flooded.scan(INTERNAL.nonces).length, flood);
+      // After the window, a quiet caller's calls drain the flood, at most NONCE_PRUNE_MAX per
+      // call. All along, a flood nonce still held is a Replay (its original request, or one
+      // re-signed with a fresh createdMs), and once forgotten its original request is stale.
+      const quiet = { id: "quiet", role: "user" as const };
+      const after = T0 + WINDOW_MS + 1000 + NONCE_PRUNE_SLACK_MS;
+      let drained = 0;
+      for (let k = 0; drained < flood; k++) {
+        const forgotten = removedNonces(okResult(run(quiet, `q-${k}`, after + k)));
+        assert.ok(
+          forgotten.length > 0 && forgotten.length <= NONCE_PRUNE_MAX,
+          `pass ${k}: ${forgotten.length}`,
+        );
+        drained += forgotten.length;
+        const n = (k * 7) % 40;
+        const victim = callers[(k * 3) % callers.length]!;
+        const created = T0 + n * 20 + ((k * 3) % callers.length);
+        const held = flooded.get(INTERNAL.nonces, nonceKey(victim.id, `f-${n}`)) !== undefined;
+        if (held) assert.equal(codeOf(run(victim, `f-${n}`, after + k, after + k)), "Replay");
+        assert.equal(codeOf(run(victim, `f-${n}`, after + k, created)), held ? "Replay" : "StaleRequest");
+      }
+      assert.equal(drained, flood);
+      // What is left: the quiet caller's own nonces, all within the window.
+      const left = flooded.scan(INTERNAL.nonces).map(([key]) => utf8.decode(key));
+      assert.ok(
+        left.every((key) => key.startsWith("quiet:")),
+        left.join(","),
+      );
+      assert.equal(flooded.scan(INTERNAL.nonceExpiry).length, left.length);
+    } finally {
+      await flooded.close();
+    }
   });
 });
 

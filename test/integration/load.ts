@@ -73,14 +73,18 @@ export interface WriteLoadOptions {
 const FAILURE_PAUSE_MS = 100;
 const COMMIT_TIMEOUT_MS = 30_000;
 
-/** Builds a signed request exactly as `sdk/request.signRequest` does, with the fast signer. */
+/**
+ * Builds a signed request exactly as `sdk/request.signRequest` does, with the fast signer (and
+ * `nonce` when given, else the SDK's `newNonce()`).
+ */
 export function fastSignedRequest(
   key: KeyPair,
   serviceId: string,
   path: string,
   args: unknown,
+  nonce: string = newNonce(),
 ): SignedRequest {
-  const body = encodeBody({ args, nonce: newNonce(), createdMs: Date.now() }, "json");
+  const body = encodeBody({ args, nonce, createdMs: Date.now() }, "json");
   return {
     path,
     body,

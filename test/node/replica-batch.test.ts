@@ -16,6 +16,9 @@ import {
   ReplicaBatch,
 } from "../../node/replica-batch.js";
 import { TEST_LIMITS, TestCluster, text } from "../consensus/harness.js";
+import { DEFAULT_CONSENSUS_LIMITS } from "../../node/consensus/options.js";
+import { APPEND_PAYLOAD_BYTES, encodeConsensusMessages } from "../../node/replica.js";
+import { MAX_MESSAGE_BYTES, MAX_NODE_ID_CHARS } from "../../node/transport/frame.js";
 import { ExecutionService as RealExecutionService } from "../../node/execution/service.js";
 import { createLogger } from "../../node/log.js";
 import {
@@ -96,6 +99,36 @@ function append(
     ...extra,
   };
 }
+
+describe("an append at the node's bounds", () => {
+  /**
+   * `maxBatchEntries` entries whose payloads add up to `payloadBytes`, the last one a
+   * configuration of `maxConfigNodes` ids of the longest length, every number at its widest.
+   */
+  function fullAppend(payloadBytes: number): AppendMessage {
+    const count = DEFAULT_CONSENSUS_LIMITS.maxBatchEntries;
+    const big = Number.MAX_SAFE_INTEGER - count;
+    const each = Math.floor(payloadBytes / count);
+    const ids = Array.from({ length: DEFAULT_CONSENSUS_LIMITS.maxConfigNodes }, (_, i) =>
+      `${i}`.padStart(MAX_NODE_ID_CHARS, "n"),
+    );
+    const entries: Entry[] = Array.from({ length: count }, (_, i) => ({
+      view: big,
+      seqno: big + i + 1,
+      signature: false,
+      payload: new Uint8Array(i === count - 1 ? payloadBytes - each * (count - 1) : each).fill(0xff),
+      ...(i === count - 1 && { config: ids }),
+    }));
+    return append("b", big, entries, { view: big, prevView: big, commitSeqno: big, readRound: big });
+  }
+
+  test("fits one transport message (the core's default payload bound alone would not)", () => {
+    const [fits] = encodeConsensusMessages([fullAppend(APPEND_PAYLOAD_BYTES)]);
+    assert.ok(fits!.length <= MAX_MESSAGE_BYTES, `${fits!.length} > ${MAX_MESSAGE_BYTES}`);
+    const [over] = encodeConsensusMessages([fullAppend(DEFAULT_CONSENSUS_LIMITS.maxBatchBytes)]);
+    assert.ok(over!.length > MAX_MESSAGE_BYTES, `${over!.length}`);
+  });
+});
 
 describe("mergeAppends", () => {
   test("joins an append that continues the previous one to the same node", () => {
