@@ -41,6 +41,7 @@ import { ledgerStoreDir } from "../runtime/ledger/lmdb-store.js";
 import { openLedgerStore } from "../runtime/ledger/open-store.js";
 import type { LedgerRecord, LedgerStore } from "../runtime/ledger/store.js";
 import { AT_REST_KEY_BYTES } from "../runtime/kv/sealed-backend.js";
+import type { MapWrites } from "../runtime/kv/types.js";
 import type { ContractManifest } from "../runtime/sandbox/abi.js";
 import type { NodeConfig } from "./config.js";
 import { bootstrapState, ConsensusNode, emptyState } from "./consensus/node.js";
@@ -63,7 +64,7 @@ import { GOV, type NodeRecord } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
 import { contractLoadKey, LoadRetries, type LoadRetryDelays } from "./gov/load-retry.js";
-import { GOV_PREFIX, GovView } from "./gov/view.js";
+import { GOV_PREFIX, GovView, mayWriteGov } from "./gov/view.js";
 import { RecoveryShareIssuer } from "./recovery/issuer.js";
 import { runRecoveryPhase } from "./recovery/phase.js";
 import { createVerifier, defaultVerifyWorkers, type SignatureVerifier } from "./verify/index.js";
@@ -156,6 +157,8 @@ const ENDORSEMENT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 /** Endorsements start a day early so clock skew between nodes cannot make them not yet valid. */
 const ENDORSEMENT_BACKDATE_MS = 24 * 3600 * 1000;
 const FORWARD_TIMEOUT_MS = 10_000;
+/** The public writes folded for an entry that writes no governance table (`mayWriteGov`). */
+const NO_WRITES: readonly MapWrites[] = [];
 /**
  * Longest a leader holds a forwarded request until its folded commit point reaches the
  * forwarder's (well inside FORWARD_TIMEOUT_MS); then it admits the request as it is.
@@ -1361,10 +1364,15 @@ export class TreatyNode {
     // The first seqno a reaction the commit point waits for acts on (0: none).
     let reactFrom = touched.size > 0 && needsReaction(touched) ? this.#foldedSeqno + 1 : 0;
     for (let seqno = Math.max(fromSeqno, this.gov.seqno + 1); seqno <= toSeqno; seqno++) {
-      // Recent entries come decoded from the ledger (no store read, no second decode).
+      // Recent entries come decoded from the ledger (no store read, no second decode). Their
+      // public writes too when something read them already (a follower's apply); else they are
+      // decoded only when their bytes may name a governance table (the leader's, most often not).
       const entry = this.ledger.entry(seqno);
       if (!entry || entry.header.kind === "signature") continue;
-      const { tables } = this.gov.applyCommitted(seqno, this.ledger.publicWritesAt(seqno));
+      const writes =
+        this.ledger.recentPublicWrites(seqno) ??
+        (mayWriteGov(entry.publicBytes) ? this.ledger.publicWritesAt(seqno) : NO_WRITES);
+      const { tables } = this.gov.applyCommitted(seqno, writes);
       if (tables.size === 0) continue;
       for (const table of tables) touched.add(table);
       if (reactFrom === 0 && needsReaction(tables)) reactFrom = seqno;

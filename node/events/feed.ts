@@ -81,7 +81,8 @@ export class EventFeed {
     for (let seqno = this.#fed + 1; seqno <= toSeqno; seqno++) {
       const record = this.#ledger.get(seqno);
       assert(record !== undefined, "a committed entry is in the ledger");
-      // Recent entries come with their public writes decoded (the commit hooks decode them once).
+      // A recent entry's public writes when decoded already (a follower's apply read them); a
+      // leader's own entries are not decoded: the byte search skips those without events.
       const events = eventsOfEntry(record.bytes, seqno, record.view, this.#ledger.recentPublicWrites(seqno));
       for (let i = 0; i < events.length; i++) added.push(events[i]!);
     }

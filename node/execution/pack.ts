@@ -14,9 +14,17 @@
  * after). The buffers are fresh and owned by the message alone (`transferOf` lists them): the main
  * thread transfers an apply's and a batch's seeds; the worker posts a batch's answer copied, so
  * its isolate never detaches an ArrayBuffer (serve.ts `post`).
+ *
+ * A batch's write sets go one step further (`encodeWriteSets`): the worker writes each one's two
+ * parts in the form a ledger entry carries them (runtime/ledger/entry.ts `encodeWrites`), and the
+ * main thread keeps them as those bytes (`EncodedWriteSet`): the leader's ledger copies them into
+ * the entry, and nothing on the main thread makes the write set's objects, which lived until the
+ * KV commit (the journal) and in the ledger's recent entries, long enough to be promoted by the
+ * scavenger (docs/ARCHITECTURE.md "Main-thread GC pauses, session 18").
  */
 import { assert } from "../../sdk/assert.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
+import { EncodedWriteSet, encodeWrites } from "../../runtime/ledger/entry.js";
 import type { CallerInfo } from "../../runtime/sandbox/abi.js";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "./protocol.js";
 
@@ -198,6 +206,16 @@ export type WireResult =
   | Extract<ExecResult, { ok: false }>
   | number;
 
+/**
+ * Write sets as a ledger entry carries them (runtime/ledger/entry.ts `encodeWrites`): for each, in
+ * order, its public part's bytes then its private writes' bytes, back to back in `bytes`;
+ * `lengths` holds the two lengths of each.
+ */
+export interface EncodedWriteSets {
+  readonly lengths: Int32Array;
+  readonly bytes: Uint8Array;
+}
+
 /** A batch's results as they cross from the worker to the main thread. */
 export interface PackedBatch {
   /** The view of the batch's txids (`${view}.${seqno}`), for the results sent as a seqno. */
@@ -205,7 +223,66 @@ export interface PackedBatch {
   /** The results, in order; a successful one has `writeSet: null` here (it is in `writeSets`). */
   readonly results: readonly WireResult[];
   /** The write sets of the successful results, in order. */
-  readonly writeSets: PackedWriteSets;
+  readonly writeSets: EncodedWriteSets;
+}
+
+/** Where `encodeWriteSets` writes, reused: its result is a copy of the bytes written. */
+let encodeScratch = new Uint8Array(16 * 1024);
+
+/**
+ * `writeSets` in the entry's form, checked as the ledger checks a write set it encodes (sorted,
+ * each map in its part: assertions); they are not modified. The bytes are one fresh buffer sized
+ * to them (a view of a larger one would be cloned whole by postMessage).
+ */
+export function encodeWriteSets(writeSets: readonly WriteSet[]): EncodedWriteSets {
+  const lengths = new Int32Array(2 * writeSets.length);
+  let offset = 0;
+  for (let i = 0; i < writeSets.length; i++) {
+    const writeSet = writeSets[i]!;
+    // Each copied before the next call: encodeWrites reuses its buffer.
+    const publicBytes = encodeWrites(writeSet.public, true);
+    offset = placeEncoded(publicBytes, offset);
+    lengths[2 * i] = publicBytes.length;
+    const privateBytes = encodeWrites(writeSet.private, false);
+    offset = placeEncoded(privateBytes, offset);
+    lengths[2 * i + 1] = privateBytes.length;
+  }
+  return { lengths, bytes: encodeScratch.slice(0, offset) };
+}
+
+function placeEncoded(part: Uint8Array, offset: number): number {
+  if (offset + part.length > encodeScratch.length) {
+    const bigger = new Uint8Array(Math.max(2 * encodeScratch.length, offset + part.length));
+    bigger.set(encodeScratch.subarray(0, offset));
+    encodeScratch = bigger;
+  }
+  encodeScratch.set(part, offset);
+  return offset + part.length;
+}
+
+/**
+ * The write sets `encodeWriteSets` encoded, each as views of `encoded.bytes`. Throws
+ * AssertionFailure when the lengths do not cover the bytes (a bug: both come from one encoding).
+ */
+export function decodeWriteSets(encoded: EncodedWriteSets): EncodedWriteSet[] {
+  const { lengths, bytes } = encoded;
+  assert(lengths.length % 2 === 0, "unpack: two lengths per write set");
+  const out = new Array<EncodedWriteSet>(lengths.length / 2);
+  let offset = 0;
+  for (let i = 0; i < out.length; i++) {
+    const publicLength = lengths[2 * i]!;
+    const privateLength = lengths[2 * i + 1]!;
+    assert(
+      publicLength > 0 && privateLength > 0 && publicLength + privateLength <= bytes.length - offset,
+      "unpack: a write set within the bytes",
+    );
+    const publicEnd = offset + publicLength;
+    const end = publicEnd + privateLength;
+    out[i] = new EncodedWriteSet(bytes.subarray(offset, publicEnd), bytes.subarray(publicEnd, end));
+    offset = end;
+  }
+  assert(offset === bytes.length, "unpack: the write sets cover the bytes");
+  return out;
 }
 
 /**
@@ -228,16 +305,19 @@ export function packBatch(
       ? { ok: true, seqno, txid, result: value, writeSet: null, events }
       : { ok: true, seqno, txid, result: value, writeSet: null, events, claimsDigest };
   });
-  const packed = packWriteSets(writeSets);
-  return { batch: { view, results: wire, writeSets: packed }, transfer: transferOf(packed) };
+  const encoded = encodeWriteSets(writeSets);
+  return {
+    batch: { view, results: wire, writeSets: encoded },
+    transfer: [encoded.lengths.buffer as ArrayBuffer, encoded.bytes.buffer as ArrayBuffer],
+  };
 }
 
 /**
- * The results `packBatch` packed, write sets as views of one buffer. Takes over `batch` (its
- * result objects become the returned results).
+ * The results `packBatch` packed, each write set an `EncodedWriteSet` (views of one buffer).
+ * Takes over `batch` (its result objects become the returned results).
  */
 export function unpackBatch(batch: PackedBatch): ExecResult[] {
-  const writeSets = unpackWriteSets(batch.writeSets);
+  const writeSets = decodeWriteSets(batch.writeSets);
   const { view } = batch;
   let next = 0;
   const results = batch.results.map((wire): ExecResult => {

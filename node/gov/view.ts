@@ -27,6 +27,21 @@ import {
 
 export const GOV_PREFIX = "public:gov.";
 
+const GOV_PREFIX_BYTES = Buffer.from(GOV_PREFIX, "latin1");
+const CONFIG_MAP_BYTES = Buffer.from(CONFIG_MAP, "latin1");
+
+/**
+ * False when an entry's public part (`DecodedEntry.publicBytes`) certainly writes nothing the view
+ * folds in: neither a `public:gov.*` map's name nor the configuration map's is among its bytes (a
+ * map name lies in the part as its UTF-8 bytes). True may still be a key or value holding those
+ * bytes: decode and fold. Most entries are a contract's writes, and a leader's are not decoded at
+ * all (runtime/ledger/entry.ts `EncodedWriteSet`): this search spares it decoding them at commit.
+ */
+export function mayWriteGov(publicBytes: Uint8Array): boolean {
+  const bytes = Buffer.from(publicBytes.buffer, publicBytes.byteOffset, publicBytes.byteLength);
+  return bytes.indexOf(GOV_PREFIX_BYTES) !== -1 || bytes.indexOf(CONFIG_MAP_BYTES) !== -1;
+}
+
 /** What changed in one committed entry, so the node can react (reload contracts, peers...). */
 export interface GovChange {
   readonly seqno: number;

@@ -86,6 +86,13 @@ class Writer {
     this.#pos = p + n;
   }
 
+  /** `bytes` as they are: a value already encoded by these writers or the codec. */
+  raw(bytes: Uint8Array): void {
+    this.#room(bytes.length);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.length;
+  }
+
   /** Bytes or nil; false for anything else. */
   binOrNil(bytes: Uint8Array | null): boolean {
     if (bytes === null) this.nil();
@@ -162,6 +169,7 @@ export interface HeaderFields {
 const headerWriter = new Writer();
 const publicWriter = new Writer();
 const privateWriter = new Writer();
+const writesWriter = new Writer();
 
 /**
  * The codec's bytes of the header's wire form (`{claims?, kind, meta: {caller, contract, method,
@@ -219,4 +227,29 @@ export function writePrivatePart(
   if (!w.binOrNil(seed)) return undefined;
   w.ascii("writes");
   return w.writes(writes) ? w.done() : undefined;
+}
+
+/**
+ * As `writePublicWrites`, in a buffer of its own (valid until the next call of this function):
+ * for the execution worker, which encodes each write set's two parts in the entry's form
+ * (runtime/ledger/entry.ts `encodeWrites`) while nothing else of the entry is being written.
+ */
+export function writeWrites(writes: readonly MapWrites[]): Uint8Array | undefined {
+  const w = writesWriter.start();
+  return w.writes(writes) ? w.done() : undefined;
+}
+
+/**
+ * The codec's bytes of `{seed, writes}` where `writes` is already encoded (`encodeWrites`): the
+ * same bytes as `writePrivatePart` of the decoded writes, since a MessagePack value's bytes do not
+ * depend on what contains it. Undefined when `seed` is neither bytes nor null.
+ */
+export function writePrivatePartOf(seed: Uint8Array | null, writes: Uint8Array): Uint8Array | undefined {
+  const w = privateWriter.start();
+  w.map16(2);
+  w.ascii("seed");
+  if (!w.binOrNil(seed)) return undefined;
+  w.ascii("writes");
+  w.raw(writes);
+  return w.done();
 }

@@ -25,7 +25,13 @@ import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
 import { readHeader, readOuter, readPrivatePart, readWrites } from "./entry-read.js";
-import { writeHeader, writePrivatePart, writePublicWrites } from "./entry-write.js";
+import {
+  writeHeader,
+  writePrivatePart,
+  writePrivatePartOf,
+  writePublicWrites,
+  writeWrites,
+} from "./entry-write.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
   type LedgerSecret,
@@ -83,17 +89,79 @@ export interface PrivatePart {
   readonly writes: readonly MapWrites[];
 }
 
-/** Parts for `encodeEntry`. `sealed` and `signatureBytes` are null when absent. */
+/**
+ * Parts for `encodeEntry`. `sealed` and `signatureBytes` are null when absent. A write set given
+ * as bytes is already in the entry's form (`encodeWrites`, which checked it) and is copied as it is.
+ */
 export interface EntryParts {
   readonly header: EntryHeader;
-  readonly publicWrites: readonly MapWrites[];
+  readonly publicWrites: readonly MapWrites[] | Uint8Array;
   /** Seals `privatePart` under `secret` with `nonce` when given. */
   readonly privatePart: {
-    readonly part: PrivatePart;
+    readonly part: { readonly seed: Uint8Array | null; readonly writes: readonly MapWrites[] | Uint8Array };
     readonly secret: LedgerSecret;
     readonly nonce: Uint8Array;
   } | null;
   readonly signatureBytes: Uint8Array | null;
+}
+
+/**
+ * The bytes an entry carries for `writes`: its public part (`isPublic`), or the `writes` value of
+ * its private plaintext. Checked as `encodeEntry` checks a write set (maps sorted, unique and in
+ * their part, keys sorted and unique: assertions), written as `encodeEntry` writes it (the direct
+ * writer, the codec for what it declines). A view into a buffer the next call reuses, or the
+ * codec's output: copy it before the next call.
+ */
+export function encodeWrites(writes: readonly MapWrites[], isPublic: boolean): Uint8Array {
+  checkWrites(writes, isPublic);
+  return writeWrites(writes) ?? encode(writesToWire(writes));
+}
+
+/** The bytes `encodeWrites` makes of an empty write set (a MessagePack empty array). */
+const EMPTY_WRITES = 0x90;
+
+/**
+ * A write set as an entry carries it: the public part's bytes and the private writes' bytes, each
+ * as `encodeWrites` made them (and checked them). The execution worker answers a batch's write
+ * sets in this form (node/execution/pack.ts), so the leader's ledger copies these bytes into the
+ * entry (`Ledger.appendTransaction`) and its main thread never builds the maps, arrays and views
+ * of a write set only to encode them again. `public` and `private` are decoded on first read, as
+ * views into the bytes, for what needs objects (the execution journal's replay to a new worker).
+ */
+export class EncodedWriteSet implements WriteSet {
+  #public: MapWrites[] | undefined = undefined;
+  #private: MapWrites[] | undefined = undefined;
+
+  constructor(
+    readonly publicBytes: Uint8Array,
+    readonly privateBytes: Uint8Array,
+  ) {}
+
+  get public(): MapWrites[] {
+    this.#public ??= decodeEncodedWrites(this.publicBytes, "public");
+    return this.#public;
+  }
+
+  get private(): MapWrites[] {
+    this.#private ??= decodeEncodedWrites(this.privateBytes, "private");
+    return this.#private;
+  }
+
+  /** True when the private part writes something (its bytes are not the empty array). */
+  get hasPrivateWrites(): boolean {
+    return this.privateBytes.length !== 1 || this.privateBytes[0] !== EMPTY_WRITES;
+  }
+}
+
+/** `encodeWrites`'s bytes decoded back (views into them); LedgerCorrupt (entry 0) when they are not. */
+function decodeEncodedWrites(bytes: Uint8Array, part: "public" | "private"): MapWrites[] {
+  let wire: unknown;
+  try {
+    wire = readWrites(bytes) ?? decodeViews(bytes, `encoded ${part} writes`);
+  } catch (err) {
+    throw corrupt(0, part, (err as Error).message);
+  }
+  return writesFromWire(wire, 0, part);
 }
 
 /**
@@ -113,19 +181,15 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
       : header.secretVersion === parts.privatePart.secret.version,
     "header.secretVersion must name the sealing secret",
   );
-  checkWrites(parts.publicWrites, true);
   // Written into reused buffers (entry-write.ts; the codec for anything they do not handle): both
   // are copied into the entry below before the next entry is encoded.
   const headerBytes = writeHeader(header, ENTRY_FORMAT_VERSION) ?? encode(headerToWire(header));
-  const publicBytes = writePublicWrites(parts.publicWrites) ?? encode(writesToWire(parts.publicWrites));
+  const publicBytes = publicPartBytes(parts.publicWrites);
   let sealed: Uint8Array | null = null;
   if (parts.privatePart !== null) {
     const { part, secret, nonce } = parts.privatePart;
-    checkWrites(part.writes, false);
     // Keys in sorted order: the same bytes as encodeCanonical, without its copy.
-    const plaintext =
-      writePrivatePart(part.seed, part.writes) ??
-      encode({ seed: part.seed, writes: writesToWire(part.writes) });
+    const plaintext = privatePlaintext(part.seed, part.writes);
     // Into a reused buffer: encodeOuter copies it into the entry, and the decoded part is a view there.
     sealed = sealPrivate(
       secret,
@@ -157,6 +221,26 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
       digest,
     },
   };
+}
+
+/** The public part's bytes: `writes` checked and encoded, or already encoded (`encodeWrites`). */
+function publicPartBytes(writes: readonly MapWrites[] | Uint8Array): Uint8Array {
+  if (writes instanceof Uint8Array) return writes;
+  checkWrites(writes, true);
+  return writePublicWrites(writes) ?? encode(writesToWire(writes));
+}
+
+/** The private plaintext `{seed, writes}`, `writes` checked and encoded or already encoded. */
+function privatePlaintext(seed: Uint8Array | null, writes: readonly MapWrites[] | Uint8Array): Uint8Array {
+  if (writes instanceof Uint8Array) {
+    // A seed that is not bytes (a caller's bug) goes through the codec, as it would decoded.
+    return (
+      writePrivatePartOf(seed, writes) ??
+      encode({ seed, writes: writesToWire(decodeEncodedWrites(writes, "private")) })
+    );
+  }
+  checkWrites(writes, false);
+  return writePrivatePart(seed, writes) ?? encode({ seed, writes: writesToWire(writes) });
 }
 
 /**

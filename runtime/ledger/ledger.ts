@@ -43,6 +43,7 @@ import {
   type DecodedEntry,
   decodeEntry,
   decodePublicWrites,
+  EncodedWriteSet,
   type EntryHeader,
   encodeEntry,
   entryWriteSet,
@@ -477,15 +478,14 @@ export class Ledger {
   }
 
   /**
-   * The public writes of the entry at `seqno` when it is among the recent entries the ledger keeps
-   * decoded (as `publicWritesAt`: decoded once, views), else undefined without reading or decoding
-   * anything: for a caller with a cheaper way to skip older entries (the event feed).
+   * The public writes of the entry at `seqno` when the ledger holds them decoded already (a recent
+   * entry whose writes were read, as a follower's apply reads them, or that this node appended from
+   * a write set of objects), else undefined without reading or decoding anything: for a caller
+   * with a cheaper way to skip most entries (the event feed's byte search). A leader's entries
+   * appended from the execution worker's encoded write sets are not decoded until read.
    */
   recentPublicWrites(seqno: number): readonly MapWrites[] | undefined {
-    const recent = this.#recent.get(seqno);
-    if (recent === undefined) return undefined;
-    recent.publicWrites ??= decodePublicWrites(recent.entry);
-    return recent.publicWrites;
+    return this.#recent.get(seqno)?.publicWrites;
   }
 
   /**
@@ -632,8 +632,12 @@ export class Ledger {
     const seed = tx.seed ?? null;
     const requestDigest = tx.requestDigest ?? null;
     assert(requestDigest === null || requestDigest.length === HASH_BYTES, "requestDigest is 32 bytes");
+    // The execution worker's write sets come encoded (EncodedWriteSet): their bytes are copied
+    // into the entry as they are, and nothing here reads them as objects.
+    const { writeSet } = tx;
+    const encoded = writeSet instanceof EncodedWriteSet ? writeSet : null;
     let privatePart = null;
-    if (tx.writeSet.private.length > 0 || seed !== null) {
+    if ((encoded === null ? writeSet.private.length > 0 : encoded.hasPrivateWrites) || seed !== null) {
       const secret = this.#secrets?.current;
       assert(
         secret !== undefined && this.#random !== undefined,
@@ -643,7 +647,11 @@ export class Ledger {
       const nonce = this.#nonce;
       setU64BE(nonce, 0, seqno);
       nonce.set(this.#nonceSalt(), 8);
-      privatePart = { part: { seed, writes: tx.writeSet.private }, secret, nonce };
+      privatePart = {
+        part: { seed, writes: encoded === null ? writeSet.private : encoded.privateBytes },
+        secret,
+        nonce,
+      };
     }
     const header: EntryHeader = {
       view,
@@ -656,14 +664,16 @@ export class Ledger {
     };
     const { bytes, decoded } = encodeEntry({
       header,
-      publicWrites: tx.writeSet.public,
+      publicWrites: encoded === null ? writeSet.public : encoded.publicBytes,
       privatePart,
       signatureBytes: null,
     });
     const record = { seqno, view, bytes };
-    // The public part was just encoded from this write set (checked sorted, so it decodes back
-    // to the same maps, keys and values): publicWritesAt answers it, not a decode of the bytes.
-    this.#add(record, decoded, true, tx.writeSet.public as MapWrites[]);
+    // A write set given as objects was just encoded (checked sorted, so it decodes back to the
+    // same maps, keys and values): publicWritesAt answers it, not a decode of the bytes. An
+    // encoded one's objects are not made for it: publicWritesAt decodes the entry's public part
+    // if something asks (a reader that skips most entries, as the governance fold does, never).
+    this.#add(record, decoded, true, encoded === null ? (writeSet.public as MapWrites[]) : undefined);
     return record;
   }
 

@@ -3,7 +3,11 @@ import assert from "node:assert/strict";
 import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "../../node/execution/protocol.js";
+import { encode } from "../../sdk/codec.js";
+import { EncodedWriteSet, writesToWire } from "../../runtime/ledger/entry.js";
 import {
+  decodeWriteSets,
+  encodeWriteSets,
   type PackedBatch,
   type PackedItems,
   packBatch,
@@ -34,38 +38,50 @@ const RESULTS: ExecResult[] = [
   ok(7, { public: [{ map: "public:log.entries", writes: [[bytes(7, 8, 9), bytes(10)]] }], private: [] }),
 ];
 
-/** The results as plain data, bytes as arrays: what the receiver must see. */
+/** The results as plain data, bytes as arrays, write sets as their maps: what the receiver must see. */
 function plain(results: readonly ExecResult[]): unknown {
   return JSON.parse(
-    JSON.stringify(results, (_key, value) => (value instanceof Uint8Array ? [...value] : value)),
+    JSON.stringify(results, (_key, value) => {
+      if (value instanceof Uint8Array) return [...value];
+      if (value instanceof EncodedWriteSet) return { public: value.public, private: value.private };
+      return value;
+    }),
   );
 }
 
 describe("packBatch / unpackBatch", () => {
-  it("keeps every result and byte; the write sets come back as views of one buffer", () => {
+  it("keeps every result and byte; the write sets come back in the entry's form, views of one buffer", () => {
     const before = plain(RESULTS);
     const { batch, transfer } = packBatch(RESULTS, 1);
     assert.deepEqual(plain(RESULTS), before, "the input is not modified");
-    assert.deepEqual(
-      batch.writeSets.maps,
-      ["public:log.entries", "treaty.nonceExpiry", "treaty.nonces"],
-      "each name once",
-    );
-    assert.equal(batch.writeSets.bytes.byteLength, 1 + 2 + 2 + 0 + 1 + 3 + 1);
-    assert.deepEqual(transfer, [batch.writeSets.layout.buffer, batch.writeSets.bytes.buffer]);
+    assert.deepEqual(transfer, [batch.writeSets.lengths.buffer, batch.writeSets.bytes.buffer]);
+    assert.equal(batch.writeSets.bytes.byteOffset, 0);
+    assert.equal(batch.writeSets.bytes.buffer.byteLength, batch.writeSets.bytes.byteLength, "sized to them");
     for (const result of batch.results)
       if (typeof result !== "number" && result.ok) assert.equal(result.writeSet, null);
     const results = unpackBatch(batch);
     assert.deepEqual(plain(results), before);
-    for (const result of results) {
+    let total = 0;
+    for (const [i, result] of results.entries()) {
       if (!result.ok) continue;
-      for (const { writes } of [...result.writeSet.public, ...result.writeSet.private]) {
+      const sent = (RESULTS[i] as Extract<ExecResult, { ok: true }>).writeSet;
+      const { writeSet } = result;
+      assert.ok(writeSet instanceof EncodedWriteSet);
+      // The bytes an entry carries: the codec's of the public part, and of the private writes.
+      assert.deepEqual(Buffer.from(writeSet.publicBytes), Buffer.from(encode(writesToWire(sent.public))));
+      assert.deepEqual(Buffer.from(writeSet.privateBytes), Buffer.from(encode(writesToWire(sent.private))));
+      assert.equal(writeSet.hasPrivateWrites, sent.private.length > 0);
+      total += writeSet.publicBytes.length + writeSet.privateBytes.length;
+      for (const part of [writeSet.publicBytes, writeSet.privateBytes])
+        assert.equal(part.buffer, batch.writeSets.bytes.buffer);
+      for (const { writes } of [...writeSet.public, ...writeSet.private]) {
         for (const [key, value] of writes) {
           assert.equal(key.buffer, batch.writeSets.bytes.buffer);
           if (value !== null) assert.equal(value.buffer, batch.writeSets.bytes.buffer);
         }
       }
     }
+    assert.equal(total, batch.writeSets.bytes.byteLength);
     // A delete stays a delete, an empty value an empty value.
     const first = results[0] as Extract<ExecResult, { ok: true }>;
     assert.equal(first.writeSet.private[1]!.writes[0]![1], null);
@@ -78,8 +94,23 @@ describe("packBatch / unpackBatch", () => {
       claimsDigest: "ab",
     } as ExecResult;
     const { batch } = packBatch([RESULTS[1]!, RESULTS[2]!, claimed], 1);
-    assert.equal(batch.writeSets.bytes.byteLength, 0);
+    // Two empty write sets: each part the empty array (one byte).
+    assert.deepEqual([...batch.writeSets.bytes], [0x90, 0x90, 0x90, 0x90]);
     assert.deepEqual(plain(unpackBatch(batch)), plain([RESULTS[1]!, RESULTS[2]!, claimed]));
+  });
+
+  it("encodes a non-ASCII map name as the codec does, and refuses a write set out of order", () => {
+    const odd = { public: [{ map: "public:é.ü", writes: [[bytes(1), bytes(2)] as const] }], private: [] };
+    const [decoded] = decodeWriteSets(encodeWriteSets([odd]));
+    assert.deepEqual(Buffer.from(decoded!.publicBytes), Buffer.from(encode(writesToWire(odd.public))));
+    assert.deepEqual(plain([ok(1, decoded!)]), plain([ok(1, odd)]));
+    const unsorted = {
+      public: [],
+      private: [{ map: "t", writes: [[bytes(2), null] as const, [bytes(1), null] as const] }],
+    };
+    assert.throws(() => encodeWriteSets([unsorted]), /sorted/);
+    const misplaced = { public: [{ map: "t", writes: [] }], private: [] };
+    assert.throws(() => encodeWriteSets([misplaced]), /wrong part/);
   });
 
   it("crosses a MessagePort transferred: the receiver unpacks the same results", async () => {
@@ -134,7 +165,7 @@ describe("packBatch / unpackBatch", () => {
     }
   });
 
-  it("refuses a layout that does not match its bytes", () => {
+  it("refuses lengths that do not match the bytes", () => {
     const { batch } = packBatch(RESULTS, 1);
     const { writeSets } = batch;
     assert.throws(
@@ -143,6 +174,8 @@ describe("packBatch / unpackBatch", () => {
     );
     const longer = new Uint8Array(writeSets.bytes.length + 1);
     assert.throws(() => unpackBatch({ ...batch, writeSets: { ...writeSets, bytes: longer } }), /unpack/);
+    const fewer = writeSets.lengths.subarray(2);
+    assert.throws(() => unpackBatch({ ...batch, writeSets: { ...writeSets, lengths: fewer } }), /unpack/);
   });
 });
 

@@ -128,6 +128,16 @@ export function okResult(result: ExecResult | undefined): Extract<ExecResult, { 
   return result;
 }
 
+/**
+ * `results` with each write set as its two lists of maps: the service answers a batch's write sets
+ * encoded (runtime/ledger/entry.ts `EncodedWriteSet`), an in-thread engine as objects.
+ */
+export function withPlainWriteSets(results: readonly ExecResult[]): ExecResult[] {
+  return results.map((r) =>
+    r.ok ? { ...r, writeSet: { public: [...r.writeSet.public], private: [...r.writeSet.private] } } : r,
+  );
+}
+
 /** The error code of a failed call, or "ok". */
 export function codeOf(result: ExecResult | undefined): string {
   if (result === undefined) return "missing";

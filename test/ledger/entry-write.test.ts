@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { encode } from "../../sdk/codec.js";
-import { writeHeader, writePrivatePart, writePublicWrites } from "../../runtime/ledger/entry-write.js";
+import {
+  writeHeader,
+  writePrivatePart,
+  writePrivatePartOf,
+  writePublicWrites,
+  writeWrites,
+} from "../../runtime/ledger/entry-write.js";
 import {
   compareBytes,
   decodeEntry,
@@ -154,6 +160,20 @@ describe("entry writers", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("write the codec's private part around writes encoded already, whichever path encoded them", () => {
+    fc.assert(
+      fc.property(writeSet(fc.oneof(ascii, nonAscii)), fc.option(digest), (writes, seed) => {
+        const codec = encode(writesToWire(writes));
+        const encoded = writeWrites(writes);
+        if (encoded !== undefined) same(encoded, codec);
+        same(writePrivatePartOf(seed, codec), encode({ seed, writes: writesToWire(writes) }));
+      }),
+      { numRuns: 300 },
+    );
+    const notBytes = "seed" as unknown as Uint8Array;
+    assert.equal(writePrivatePartOf(notBytes, new Uint8Array([0x90])), undefined);
   });
 
   it("decline write sets with a non-ASCII map name or a value that is not bytes", () => {

@@ -1,0 +1,55 @@
+/**
+ * The governance fold skips an entry's public part without decoding it when `mayWriteGov` says
+ * it names no governance table and not the configuration map (node/gov/view.ts): that must never
+ * skip an entry the fold would change anything for.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { utf8 } from "../../sdk/bytes.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
+import { encodeWrites } from "../../runtime/ledger/entry.js";
+import { GovView, mayWriteGov } from "../../node/gov/view.js";
+import { CONFIG_KEY, CONFIG_MAP } from "../../node/replica.js";
+import { GOV } from "../../node/gov/tables.js";
+
+const key = (s: string) => utf8.encode(s);
+
+describe("mayWriteGov", () => {
+  it("is false for a contract's writes and true for a governance table or the configuration", () => {
+    const contract: MapWrites[] = [{ map: "public:log.entries", writes: [[key("a"), key("b")]] }];
+    assert.equal(mayWriteGov(encodeWrites(contract, true)), false);
+    assert.equal(mayWriteGov(encodeWrites([], true)), false);
+    const users: MapWrites = { map: GOV.users, writes: [[key("u"), null]] };
+    const gov = [...contract, users].sort((a, b) => (a.map < b.map ? -1 : 1));
+    assert.equal(mayWriteGov(encodeWrites(gov, true)), true);
+    const config: MapWrites[] = [{ map: CONFIG_MAP, writes: [[key(CONFIG_KEY), key('["n1"]')]] }];
+    assert.equal(mayWriteGov(encodeWrites(config, true)), true);
+    // A key holding the bytes is a false positive: the fold decodes and finds nothing.
+    const lookalike: MapWrites[] = [{ map: "public:log.entries", writes: [[key("public:gov.x"), null]] }];
+    assert.equal(mayWriteGov(encodeWrites(lookalike, true)), true);
+  });
+
+  it("never says false for public writes the governance view folds a table from", () => {
+    const mapName = fc.oneof(
+      fc.constantFrom(GOV.users, GOV.members, GOV.contracts, CONFIG_MAP, "public:log.entries", "public:gov."),
+      fc.string({ maxLength: 12 }).map((s) => `public:${s}`),
+    );
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(mapName, fc.string({ minLength: 1, maxLength: 8 }).map(key)), {
+          selector: ([m]) => m,
+          maxLength: 5,
+        }),
+        (maps) => {
+          const writes: MapWrites[] = maps
+            .map(([map, k]): MapWrites => ({ map, writes: [[k, null]] }))
+            .sort((a, b) => (a.map < b.map ? -1 : a.map > b.map ? 1 : 0));
+          const touched = new GovView().applyWrites(writes);
+          if (touched.size > 0) assert.equal(mayWriteGov(encodeWrites(writes, true)), true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
