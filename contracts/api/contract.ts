@@ -21,15 +21,15 @@
  */
 import type {
   AuthPolicy,
+  CallerRole,
   ContractManifest,
   EventManifest,
-  InvokeContext,
   MethodManifest,
   MethodMode,
   Shape,
 } from "../../runtime/sandbox/abi.js";
 import { ApiError, ContractError } from "./errors.js";
-import { beginCall, endCall } from "./host.js";
+import { beginCall, endCall, parseContext } from "./host.js";
 import { jsonProblem } from "./json.js";
 import {
   authProblem,
@@ -259,8 +259,12 @@ export interface Contract<
 > {
   /** JSON ContractManifest: every method's mode, auth, args shape and description; declared events. */
   describe(): string;
-  /** Runs one call; returns JSON InvokeOutcome (see the module comment for the checks). */
-  invoke(method: string, argsJson: string, ctxJson: string): string;
+  /**
+   * Runs one call; returns JSON InvokeOutcome (see the module comment for the checks).
+   * `callerRole`, when the host passes it, is the context's caller's role ("" for none): the
+   * context is then parsed only if the method asks for it (runtime/sandbox/abi.ts).
+   */
+  invoke(method: string, argsJson: string, ctxJson: string, callerRole?: string): string;
   readonly [METHODS]?: D;
   readonly [EVENTS]?: E;
 }
@@ -385,9 +389,9 @@ export function contract<
       description ??= describeMethods(methods, options.events);
       return description;
     },
-    invoke: (name: string, argsJson: string, ctxJson: string) => {
+    invoke: (name: string, argsJson: string, ctxJson: string, callerRole?: string) => {
       const entry = typeof name === "string" && Object.hasOwn(methods, name) ? methods[name] : undefined;
-      return invoke(entry instanceof Method ? entry : undefined, name, argsJson, ctxJson);
+      return invoke(entry instanceof Method ? entry : undefined, name, argsJson, ctxJson, callerRole);
     },
   };
   // The declaration, reachable through properties (not only through the closures above), so a
@@ -465,21 +469,35 @@ function outcomeError(code: string, message: string): string {
   return JSON.stringify({ ok: false, error: { code, message } });
 }
 
-function invoke(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
+function invoke(
+  entry: AnyMethod | undefined,
+  name: string,
+  argsJson: string,
+  ctxJson: string,
+  callerRole: unknown,
+): string {
   // The API keeps no state between calls (its modules are shared by all calls of a sandbox).
   resetPatternCache();
   try {
-    return invokeMethod(entry, name, argsJson, ctxJson);
+    return invokeMethod(entry, name, argsJson, ctxJson, callerRole);
   } finally {
     resetPatternCache();
   }
 }
 
-function invokeMethod(entry: AnyMethod | undefined, name: string, argsJson: string, ctxJson: string): string {
-  const context = parseContext(ctxJson);
+function invokeMethod(
+  entry: AnyMethod | undefined,
+  name: string,
+  argsJson: string,
+  ctxJson: string,
+  callerRole: unknown,
+): string {
+  // With the caller's role beside it, the context waits until the method asks for it (host.ts).
+  const context = callerRole === undefined ? parseContext(ctxJson) : undefined;
+  const role = context === undefined ? roleOf(callerRole) : (context.caller?.role ?? null);
   if (entry === undefined)
     return outcomeError("UnknownMethod", `unknown method ${JSON.stringify(String(name))}`);
-  const denied = authProblem(entry.auth, context.caller?.role ?? null);
+  const denied = authProblem(entry.auth, role);
   if (denied !== undefined) return outcomeError("Forbidden", `method "${name}" ${denied}`);
   let args: unknown;
   try {
@@ -493,7 +511,7 @@ function invokeMethod(entry: AnyMethod | undefined, name: string, argsJson: stri
       validate(entry.args, args, "args") ?? "args: do not match the declared shape",
     );
   }
-  beginCall(context, name, entry.mode);
+  beginCall(context, ctxJson, name, entry.mode);
   try {
     const returned = entry.run(args);
     if (isThenable(returned)) {
@@ -527,28 +545,17 @@ function isThenable(value: unknown): boolean {
   );
 }
 
-/** The host's context; a malformed one is a host bug, so it throws (the sandbox reports a fault). */
-function parseContext(ctxJson: string): InvokeContext {
-  const context = JSON.parse(ctxJson) as InvokeContext;
-  const caller = context?.caller;
-  const callerOk =
-    caller === null ||
-    (typeof caller === "object" &&
-      typeof caller.id === "string" &&
-      (caller.role === "user" ||
-        caller.role === "member" ||
-        caller.role === "node" ||
-        (caller.role === "jwt" &&
-          typeof caller.issuer === "string" &&
-          typeof caller.subject === "string" &&
-          typeof caller.claims === "object" &&
-          caller.claims !== null)));
-  if (
-    !callerOk ||
-    (context.txid !== null && typeof context.txid !== "string") ||
-    !Number.isFinite(context.timeMs)
-  ) {
-    throw new Error("treaty/contract: malformed invoke context from the host");
+/** The caller's role the host passed beside the context ("" for none); anything else is a host bug. */
+function roleOf(callerRole: unknown): CallerRole | null {
+  switch (callerRole) {
+    case "":
+      return null;
+    case "user":
+    case "member":
+    case "node":
+    case "jwt":
+      return callerRole;
+    default:
+      throw new Error("treaty/contract: malformed caller role from the host");
   }
-  return context;
 }

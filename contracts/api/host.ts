@@ -33,8 +33,15 @@ export type Caller = CallerInfo;
 export type JwtCaller = Extract<CallerInfo, { readonly role: "jwt" }>;
 
 interface CallState {
-  /** The host's context of the call (parsed by `invoke`, never handed to contract code). */
-  readonly context: InvokeContext;
+  /**
+   * The host's context of the call (never handed to contract code): parsed by `invoke`, or, when
+   * the host passed the caller's role beside it, parsed from `contextJson` on first use
+   * (`caller()`, `txid()`, `now()`); most methods never ask, and QuickJS's parse and checks of
+   * the context cost ~2 µs per call.
+   */
+  context: InvokeContext | undefined;
+  /** The context's JSON text as the host passed it. */
+  readonly contextJson: string;
   readonly mode: MethodMode;
   readonly method: string;
   /**
@@ -52,15 +59,23 @@ interface CallState {
  */
 let current: CallState | undefined;
 
-/** Starts a call (used by `invoke` only). Throws ApiError(ContractFault) when one is in progress. */
-export function beginCall(context: InvokeContext, method: string, mode: MethodMode): void {
+/**
+ * Starts a call (used by `invoke` only): `context` is the parsed context, or undefined to parse
+ * `contextJson` on first use. Throws ApiError(ContractFault) when a call is in progress.
+ */
+export function beginCall(
+  context: InvokeContext | undefined,
+  contextJson: string,
+  method: string,
+  mode: MethodMode,
+): void {
   if (current !== undefined) {
     throw new ApiError(
       "ContractFault",
       `method "${method}" was invoked while "${current.method}" is running`,
     );
   }
-  current = { context, mode, method, caller: undefined };
+  current = { context, contextJson, mode, method, caller: undefined };
 }
 
 /** A frozen copy of the host's caller: contract code can read it but not change it for later code. */
@@ -97,6 +112,38 @@ function state(what: string): CallState {
   return current;
 }
 
+/** The call's context, parsed (and checked) on first use when `invoke` did not parse it. */
+function contextOf(call: CallState): InvokeContext {
+  call.context ??= parseContext(call.contextJson);
+  return call.context;
+}
+
+/** The host's context; a malformed one is a host bug, so it throws (the sandbox reports a fault). */
+export function parseContext(ctxJson: string): InvokeContext {
+  const context = JSON.parse(ctxJson) as InvokeContext;
+  const caller = context?.caller;
+  const callerOk =
+    caller === null ||
+    (typeof caller === "object" &&
+      typeof caller.id === "string" &&
+      (caller.role === "user" ||
+        caller.role === "member" ||
+        caller.role === "node" ||
+        (caller.role === "jwt" &&
+          typeof caller.issuer === "string" &&
+          typeof caller.subject === "string" &&
+          typeof caller.claims === "object" &&
+          caller.claims !== null)));
+  if (
+    !callerOk ||
+    (context.txid !== null && typeof context.txid !== "string") ||
+    !Number.isFinite(context.timeMs)
+  ) {
+    throw new Error("treaty/contract: malformed invoke context from the host");
+  }
+  return context;
+}
+
 /**
  * Throws unless a contract method is running. A readonly method's write is refused by the HOST,
  * not here: a host refusal is fatal for the call (the sandbox interrupts everything after it),
@@ -112,13 +159,13 @@ export function assertWritable(map: string, operation: string): void {
  */
 export function caller(): Caller | null {
   const call = state("caller()");
-  if (call.caller === undefined) call.caller = callerOf(call.context.caller);
+  if (call.caller === undefined) call.caller = callerOf(contextOf(call).caller);
   return call.caller;
 }
 
 /** The transaction id (`view.seqno`), or null in a readonly call (readonly calls get none). */
 export function txid(): string | null {
-  return state("txid()").context.txid;
+  return contextOf(state("txid()")).txid;
 }
 
 /**
@@ -126,7 +173,7 @@ export function txid(): string | null {
  * with the transaction so every replica sees the same value. Contracts have no `Date`.
  */
 export function now(): number {
-  return state("now()").context.timeMs;
+  return contextOf(state("now()")).timeMs;
 }
 
 /** The name of the method being run. */

@@ -357,17 +357,27 @@ function validateString(
 const patterns = new Map<string, RegExp>();
 /** Most patterns kept compiled within one call; beyond, patterns are compiled at each use. */
 export const MAX_CACHED_PATTERNS = 64;
+/**
+ * True once `patterns` may hold an entry: most calls compile no pattern, and a boolean costs
+ * QuickJS less than `Map.prototype.clear` twice per call.
+ */
+let patternsCached = false;
 
 /** Empties the pattern cache (called by `invoke` around every call). */
 export function resetPatternCache(): void {
+  if (!patternsCached) return;
   patterns.clear();
+  patternsCached = false;
 }
 
 function patternRegExp(pattern: string): RegExp {
   let regexp = patterns.get(pattern);
   if (regexp === undefined) {
     regexp = new RegExp(pattern, "u");
-    if (patterns.size < MAX_CACHED_PATTERNS) patterns.set(pattern, regexp);
+    if (patterns.size < MAX_CACHED_PATTERNS) {
+      patternsCached = true;
+      patterns.set(pattern, regexp);
+    }
   }
   return regexp;
 }

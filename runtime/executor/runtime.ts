@@ -404,7 +404,9 @@ export class ContractRuntime {
     }
     const host = new TxHost({ tx, contract: call.contract, limits, seed: call.seed, ...access });
     const contextJson = JSON.stringify({ caller: call.caller, txid: call.txid, timeMs: call.timeMs });
-    const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host);
+    // The role beside the context: the guest checks auth with it and parses the context only
+    // if the method asks for it (contracts/api/host.ts).
+    const text = loaded.sandbox.invoke(call.method, argsJson, contextJson, host, call.caller?.role ?? "");
     const outcome = checkOutcome(text, limits.maxResultBytes);
     if (!outcome.ok) return failed(outcome.error.code, outcome.error.message);
     const writeSet =

@@ -14,7 +14,12 @@
  *   (function () { "use strict"; ...; return function __treatyContract() { return instance; } })()
  *
  *   instance.describe(): string                  // JSON ContractManifest
- *   instance.invoke(method, argsJson, ctxJson): string   // JSON InvokeOutcome
+ *   instance.invoke(method, argsJson, ctxJson, callerRole): string   // JSON InvokeOutcome
+ *
+ * `callerRole` is the role of the context's caller ("" for none). The sandbox passes it so the
+ * guest can check auth without parsing the context, which treaty/contract then parses only when
+ * a method asks for it (`caller()`, `txid()`, `now()`); bundles built before it existed ignore
+ * it, and `invoke` without it parses the context at once (the Node stand-in calls it so).
  *
  * The guest finds the host functions at `globalThis.__treatyHost` (a frozen object the sandbox
  * installs before evaluating the bundle; the Node stand-in in contracts/testing installs the

@@ -28,7 +28,7 @@
  *
  * The script's completion value is a frozen helper object the host keeps (never exposed to
  * contracts): `harden(value)` deep-freezes a value (the sandbox hardens the contract factory),
- * `run(factory, method, a, b, c)` makes a fresh instance and calls one of its methods (so a call is
+ * `run(factory, method, a, b, c, d)` makes a fresh instance and calls one of its methods (so a call is
  * one crossing of the boundary, and getters on the instance run as guest code under the meter),
  * `describeError(thrown)` returns JSON `[kind, name, message]` for a thrown value, reading only data
  * properties (and the enablement accessors above), so it runs no contract code for genuine errors
@@ -392,9 +392,9 @@ export const LOCKDOWN_SOURCE = `(function () {
     const message = dataString(thrown, "message");
     return stringify(["error", name === undefined ? "Error" : name.slice(0, 64), message === undefined ? "" : message.slice(0, 1024)]);
   }
-  function run(factory, method, a, b, c) {
+  function run(factory, method, a, b, c, d) {
     const instance = factory();
-    return instance[method](a, b, c);
+    return instance[method](a, b, c, d);
   }
   return freeze({ harden, describeError, run });
 })()`;

@@ -65,10 +65,11 @@ interface Live {
   /** `helpers.run`, kept: every call goes through it. */
   readonly run: QuickJSHandle;
   /**
-   * Method names as guest strings, kept across calls (strings are immutable). The runtime
-   * calls declared methods only; past MAX_KEPT_METHOD_NAMES names, a name is made per call.
+   * Method names and callers' roles as guest strings, kept across calls (strings are
+   * immutable). The runtime calls declared methods only, and there are five roles; past
+   * MAX_KEPT_STRINGS strings, one is made per call.
    */
-  readonly methodNames: Map<string, QuickJSHandle>;
+  readonly keptStrings: Map<string, QuickJSHandle>;
   /** The bundle's factory function. */
   readonly factory: QuickJSHandle;
   /** The stack cap the runtime has now. */
@@ -87,8 +88,8 @@ const ABNORMAL: ReadonlySet<string> = new Set(["ExecutionLimit", "MemoryLimit", 
 const BOOT_FUEL = 5_000_000;
 /** Wall clock for each stage of building a context (lockdown, bundle, harden, describe). */
 export const BOOT_WALL_CLOCK_MS = 5_000;
-/** Most method-name strings a context keeps (a manifest declares at most 256 methods). */
-const MAX_KEPT_METHOD_NAMES = 512;
+/** Most strings a context keeps (a manifest declares at most 256 methods; five roles). */
+const MAX_KEPT_STRINGS = 512;
 /** Fuel for describing a thrown value: plenty for the helper, little for a hostile Proxy. */
 const DESCRIBE_BUDGET = 50_000;
 
@@ -148,14 +149,22 @@ export class ContractSandbox {
   }
 
   /**
-   * Runs `factory().invoke(method, argsJson, contextJson)` with `host` behind `__treatyHost` and
-   * returns the string it returned (the InvokeOutcome JSON, not yet checked). Throws TreatyError:
+   * Runs `factory().invoke(method, argsJson, contextJson, callerRole)` with `host` behind
+   * `__treatyHost` and returns the string it returned (the InvokeOutcome JSON, not yet checked).
+   * `callerRole` is the context's caller's role ("" for none); when it is omitted, `invoke` gets
+   * three arguments and parses the context to learn it (runtime/sandbox/abi.ts). Throws TreatyError:
    * `ExecutionLimit`, `MemoryLimit`, `StackLimit`; the code of a host refusal (e.g.
    * `ReadonlyViolation`, `KeyTooLarge`); `ContractFault` when the contract threw, returned a
    * non-string or left promise jobs behind; `Unavailable` when no module instance is ready to
    * replace a dropped one. Host bugs and storage failures thrown by `host` are re-thrown as is.
    */
-  invoke(method: string, argsJson: string, contextJson: string, host: GuestHost): string {
+  invoke(
+    method: string,
+    argsJson: string,
+    contextJson: string,
+    host: GuestHost,
+    callerRole?: string,
+  ): string {
     if (this.#disposed) throw new TreatyError("Unavailable", "sandbox: disposed");
     this.#calls++;
     const limits = this.#options.limits();
@@ -174,7 +183,10 @@ export class ContractSandbox {
       current.runtime.setMaxStackSize(limits.stackBytes);
       current.stackBytes = limits.stackBytes;
     }
-    return this.#runMethod("invoke", [method, argsJson, contextJson], host, limits);
+    // Method names and roles repeat: kept as guest strings. The runtime calls declared methods only.
+    const args = [this.#kept(current, method), argsJson, contextJson];
+    if (callerRole !== undefined) args.push(this.#kept(current, callerRole));
+    return this.#runMethod("invoke", args, host, limits);
   }
 
   /**
@@ -283,7 +295,7 @@ export class ContractSandbox {
         context,
         helpers,
         run,
-        methodNames: new Map(),
+        keptStrings: new Map(),
         factory,
         stackBytes: limits.stackBytes,
       };
@@ -325,21 +337,26 @@ export class ContractSandbox {
     return this.#settle({ instance, runtime, context, helpers }, ending, failedBefore, true);
   }
 
+  /** `text` as a kept guest string (see `Live.keptStrings`), or itself past the cap (made per call). */
+  #kept(live: Live, text: string): string | QuickJSHandle {
+    let kept = live.keptStrings.get(text);
+    if (kept === undefined && live.keptStrings.size < MAX_KEPT_STRINGS) {
+      kept = live.context.newString(text);
+      live.keptStrings.set(text, kept);
+    }
+    return kept ?? text;
+  }
+
   /** `helpers.run(factory, method, ...args)`: one call of a fresh contract instance; its string result. */
   #runMethod(
     method: string,
-    args: string[],
+    args: (string | QuickJSHandle)[],
     host: GuestHost | undefined,
     limits: SandboxLimits,
     maxChars = Number.POSITIVE_INFINITY,
   ): string {
     const live = this.#live!;
-    let name: string | QuickJSHandle | undefined = live.methodNames.get(method);
-    if (name === undefined && live.methodNames.size < MAX_KEPT_METHOD_NAMES) {
-      name = live.context.newString(method);
-      live.methodNames.set(method, name);
-    }
-    const handle = this.#runHelper("run", [live.factory, name ?? method, ...args], host, limits);
+    const handle = this.#runHelper("run", [live.factory, this.#kept(live, method), ...args], host, limits);
     try {
       if (!isGuestString(live.context, handle)) {
         throw new TreatyError("ContractFault", `${method}() must return a JSON string`);
@@ -559,7 +576,7 @@ export class ContractSandbox {
       return;
     }
     try {
-      for (const name of live.methodNames.values()) name.dispose();
+      for (const kept of live.keptStrings.values()) kept.dispose();
       live.run.dispose();
       live.factory.dispose();
       live.helpers.dispose();

@@ -275,6 +275,33 @@ describe("contract(): invoke", () => {
     }
   });
 
+  it("with the caller's role beside the context, checks auth with it and parses the context only when asked", () => {
+    const echo = JSON.parse(sample.invoke("echo", '{"text":"a"}', "{}", ""));
+    assert.deepEqual(echo, { ok: true, result: { text: "a" } });
+    assert.throws(() => sample.invoke("whoami", "{}", "{}", "user"), /malformed invoke context/);
+    const context = JSON.stringify({ caller: { id: "bob", role: "member" }, txid: "2.7", timeMs: 9 });
+    assert.deepEqual(JSON.parse(sample.invoke("whoami", "{}", context, "member")), {
+      ok: true,
+      result: { caller: { id: "bob", role: "member" }, txid: "2.7", now: 9, method: "whoami" },
+    });
+    const refused = (role: string) => JSON.parse(sample.invoke("usersOnly", "{}", ctx(), role)).error;
+    assert.deepEqual(refused(""), {
+      code: "Forbidden",
+      message: 'method "usersOnly" requires a signed caller',
+    });
+    assert.equal(refused("member").code, "Forbidden");
+    assert.deepEqual(JSON.parse(sample.invoke("usersOnly", "{}", ctx(null), "user")), {
+      ok: true,
+      result: null,
+    });
+    for (const bad of ["admin", "User", 5, null]) {
+      assert.throws(
+        () => sample.invoke("echo", '{"text":"a"}', ctx(), bad as string),
+        /malformed caller role/,
+      );
+    }
+  });
+
   it("gives methods their call context, and none outside a call", () => {
     const c = testContract(sample, { name: "sample", startTimeMs: 5000 });
     const r = c.call("whoami", {}, { caller: member("m1") });
