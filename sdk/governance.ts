@@ -669,7 +669,8 @@ export class Governance {
   /**
    * Sends a signed governance write. A `Replay` answer means an earlier attempt of these same
    * bytes ran (its answer was lost, e.g. a node slower than the HTTP timeout, and the client
-   * resent): the proposal it touched (`proposalIdOf` its txid) is read back instead of failing.
+   * resent): once that attempt's transaction is committed (`TxNotCommitted` when it never will),
+   * the proposal it touched (`proposalIdOf` its txid) is read back instead of failing.
    */
   async #write(path: string, args: unknown, proposalIdOf: (txid: string) => string): Promise<ProposalResult> {
     if (this.#key === undefined)
@@ -683,11 +684,15 @@ export class Governance {
       if (typeof txid !== "string") throw err;
       const proposalId = proposalIdOf(txid);
       const deadline = Date.now() + REPLAY_LOOKUP_MS;
+      // Reads serve committed state, and the first attempt's transaction may not have committed
+      // yet: read before it does and a ballot's proposal still shows as Open (TxNotCommitted when
+      // it never will).
+      await this.client.waitForCommit(txid, { timeoutMs: REPLAY_LOOKUP_MS });
       for (;;) {
         try {
           return { proposalId, state: (await this.proposal(proposalId)).state, txid };
         } catch (lookup) {
-          // Reads serve committed state: that transaction may not have committed yet.
+          // Another node may answer the read, whose commit point is behind this one's.
           if (!isTreatyError(lookup, "UnknownProposal") || Date.now() > deadline) throw lookup;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
