@@ -350,7 +350,7 @@ interface WriteResult {
      * Context switches (voluntary + involuntary, /proc/<pid>/task/<tid>/status) per write: each
      * node process (same order as `nodes`) by thread group and in all, this client, nats-server.
      * Each is a sleep→wake or a preemption, which costs CPU of its own on this VM
-     * (docs/ARCHITECTURE.md, "Per-batch costs at moderate load").
+     * (docs/performance.md, "Per-batch costs at moderate load").
      */
     readonly switches: {
       readonly nodes: readonly number[];

@@ -115,7 +115,7 @@ function callerKey(curve: string, publicKeyHex: string): PublicKey {
  * Runs for every request, so it is written as one synchronous check before the signature and one
  * after it, joined by awaiting the verifier's promise (no async layers of its own). An async
  * function rather than a `.then` closure made per request: V8 drops a per-call closure's optimized
- * code at every major GC and compiles it again (docs/ARCHITECTURE.md, "Hot closures recompiled
+ * code at every major GC and compiles it again (docs/performance.md, "Hot closures recompiled
  * after every major GC"). The `admission` stage is the main-thread time of both, not the wait for
  * the verifier.
  */

@@ -3,7 +3,7 @@
  * `new Promise((resolve, reject) => ...)` makes an executor closure each time; on a path run for
  * every request TurboFan optimizes that closure (with whatever it inlined), and V8 holds the
  * optimized code of closures weakly once the closures that ran it are gone, so every major GC
- * dropped it and it was compiled again (docs/ARCHITECTURE.md, "Hot closures recompiled after
+ * dropped it and it was compiled again (docs/performance.md, "Hot closures recompiled after
  * every major GC"). Here the executor is one long-lived function: the Promise constructor calls
  * it synchronously, and it hands the two functions over through module state read at once.
  */

@@ -448,7 +448,7 @@ export class Replica {
   /** Decodes and steps one message (#drain then takes the Ready); returns how many entries it carried. */
   #handleMessage(from: NodeId, bytes: Uint8Array): number {
     let message: Message;
-    // Timed inline, not through closures made per message (docs/ARCHITECTURE.md, "Hot closures
+    // Timed inline, not through closures made per message (docs/performance.md, "Hot closures
     // recompiled after every major GC"): decoding and stepping together are `replication`.
     const started = performance.now();
     try {
@@ -677,7 +677,7 @@ export class Replica {
     if (transport === null || messages.length === 0) return;
     // Encrypted between the two nodes: appends carry entry headers (contract, method, caller)
     // and public writes, which the NATS servers need not see (docs/ARCHITECTURE.md).
-    // Timed here, not through a closure made per send (docs/ARCHITECTURE.md, "Hot closures
+    // Timed here, not through a closure made per send (docs/performance.md, "Hot closures
     // recompiled after every major GC").
     const started = performance.now();
     try {

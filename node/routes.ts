@@ -187,7 +187,7 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
   };
   // Made once per router: `appCall` is the call's one async function (its metrics included), not
   // a closure made per call (V8 drops a per-call closure's optimized code at every major GC and
-  // compiles it again: docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+  // compiles it again: docs/performance.md, "Hot closures recompiled after every major GC").
   const callContract = (req: HttpRequest): Promise<HttpResponse> => appCall(node, req, callMetrics);
 
   const openApi = new OpenApiCache();

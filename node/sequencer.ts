@@ -153,7 +153,7 @@ export class Sequencer {
   #draining = false;
   /**
    * The drain task, made once: a closure made per batch loses its optimized code (with what
-   * TurboFan inlined into it) at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled
+   * TurboFan inlined into it) at every major GC (docs/performance.md, "Hot closures recompiled
    * after every major GC").
    */
   readonly #drainTask = (): Promise<void> => this.#drain();

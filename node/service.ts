@@ -1341,7 +1341,7 @@ export class TreatyNode {
   /**
    * Follower: hands replicated entries, as the ledger decoded them, to the rekey watcher. A loop in
    * a method, not a `map` arrow made per append: a closure made per call loses its optimized code
-   * (with the ledger's `entry` inlined) at every major GC (docs/ARCHITECTURE.md, "Hot closures
+   * (with the ledger's `entry` inlined) at every major GC (docs/performance.md, "Hot closures
    * recompiled after every major GC").
    */
   #onAppended(records: readonly LedgerRecord[]): void {

@@ -71,7 +71,7 @@ export function signingInput(serviceId: string, path: string, body: Uint8Array):
  * made. Every node keeps executed nonces in key order (`<callerId>:<nonce>`,
  * node/execution/nonces.ts), so ordered nonces are added at the end of the caller's range and
  * forgotten from its start, where random ones would each land on a random page of every node's
- * store (docs/ARCHITECTURE.md, "libuv's threads"). Any unique 32 to 64 hex characters are valid.
+ * store (docs/performance.md, "libuv's threads"). Any unique 32 to 64 hex characters are valid.
  */
 export function newNonce(): string {
   return Date.now().toString(16).padStart(12, "0") + toHex(crypto.getRandomValues(new Uint8Array(16)));

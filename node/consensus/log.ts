@@ -96,7 +96,7 @@ export class ConsensusLog {
     // set here, so each has been changed once (undefined, then this) before any code is
     // optimized. Initialized in their declarations, V8 would track them as constant until the
     // first compaction, whose stores then deoptimize every optimized function that read them
-    // (`entryAt`, `viewAt`, `get lastSeqno`... and whatever inlined them): docs/ARCHITECTURE.md,
+    // (`entryAt`, `viewAt`, `get lastSeqno`... and whatever inlined them): docs/performance.md,
     // "Steady-state TurboFan on the write path".
     this.#entries = [];
     this.#base = 0;

@@ -397,7 +397,7 @@ export class ConsensusNode {
     if (!unblocksCommit) this.requireRoom(entries.length);
     const first = this.log.lastSeqno + 1;
     // Loops, not `map` arrows: closures made per call lose their optimized code at every major
-    // GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+    // GC (docs/performance.md, "Hot closures recompiled after every major GC").
     const view = this.view;
     const appended = new Array<Entry>(entries.length);
     const ids = new Array<TxId>(entries.length);

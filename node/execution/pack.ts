@@ -20,7 +20,7 @@
  * main thread keeps them as those bytes (`EncodedWriteSet`): the leader's ledger copies them into
  * the entry, and nothing on the main thread makes the write set's objects, which lived until the
  * KV commit (the journal) and in the ledger's recent entries, long enough to be promoted by the
- * scavenger (docs/ARCHITECTURE.md "Main-thread GC pauses, session 18").
+ * scavenger (docs/performance.md "Main-thread GC pauses, session 18").
  */
 import { assert } from "../../sdk/assert.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
@@ -85,7 +85,7 @@ function countBytes(list: readonly MapWrites[]): number {
  * One packing's cursor. Its steps are methods, not closures made per call: V8 keeps a hot
  * function's optimized code only while some closure of it lives, so closures made per call and
  * hot within it were optimized again by TurboFan after every major GC (~10 times a run per node,
- * `--trace-opt`; docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+ * `--trace-opt`; docs/performance.md, "Hot closures recompiled after every major GC").
  */
 class Packer {
   slot = 0;

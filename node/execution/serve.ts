@@ -307,10 +307,10 @@ function versions(engine: ExecutionEngine): { appliedVersion: number; committedV
  * protector, and every optimized function of the isolate that reads or writes typed arrays is
  * deoptimized and compiled again, with the detached checks from then on. A follower's first
  * snapshot did exactly that when its rows were transferred (the KV apply path, lmdb-js and the
- * scan recompiled on V8's threads: docs/ARCHITECTURE.md "A follower's first snapshot"); a
+ * scan recompiled on V8's threads: docs/performance.md "A follower's first snapshot"); a
  * leader's worker lost the protector at its first batch answer, whose two buffers were
  * transferred. Copied, the worker never detaches a buffer and keeps the faster typed-array
- * accesses (docs/ARCHITECTURE.md "The leader's execution thread, session 16" has the figures);
+ * accesses (docs/performance.md "The leader's execution thread, session 16" has the figures);
  * the copy is one memcpy of a batch's write-set bytes.
  */
 function post(port: MessagePort, message: WorkerMessage): void {

@@ -640,7 +640,7 @@ export class ExecutionService {
    * Runs the calls of `job` (#sendCalls, given the indices still to run), failing any call that
    * kills the worker with ExecutionLimit and re-sending the others to a fresh worker. A method
    * and a plain job object, not a closure per batch: a closure made per call loses its optimized
-   * code at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+   * code at every major GC (docs/performance.md, "Hot closures recompiled after every major GC").
    */
   async #runCalls(job: CallsJob): Promise<ExecResult[]> {
     const { calls } = job;
@@ -1191,7 +1191,7 @@ export type { WriteSet };
  * request queued before them has run). A module function, not a loop inside `apply`'s async arrow:
  * an arrow made per call and hot within it loses its optimized code at every major GC, and
  * TurboFan compiled it again
- * (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+ * (docs/performance.md, "Hot closures recompiled after every major GC").
  */
 function checkVersions(items: readonly VersionedWriteSet[], head: number): void {
   let previous = head;

@@ -93,7 +93,7 @@ export class VerifierPool implements SignatureVerifier {
   #flushScheduled = false;
   /**
    * The flush callbacks, made once: closures made per flush lose their optimized code at every
-   * major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+   * major GC (docs/performance.md, "Hot closures recompiled after every major GC").
    */
   readonly #flushNow = (): void => this.#flush();
   readonly #flushSoon = (): void => {

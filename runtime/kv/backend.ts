@@ -40,7 +40,7 @@ export interface BatchWrite {
  * hands its own reused buffers, so a snapshot read makes no view, copy or object per row. `row`
  * returns false to end the scan after this row (a snapshot read's slice is over). A
  * method on an object rather than a callback: a closure made per scan and hot within it loses its
- * optimized code at every major GC (docs/ARCHITECTURE.md, "Hot closures recompiled after every
+ * optimized code at every major GC (docs/performance.md, "Hot closures recompiled after every
  * major GC").
  */
 export interface RowSink {

@@ -388,7 +388,7 @@ export class LmdbBackend implements CommittedBackend {
     try {
       // The loop is a method, the closure only calls it: a closure made per call and hot within
       // it loses its optimized code at every major GC
-      // (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+      // (docs/performance.md, "Hot closures recompiled after every major GC").
       await this.root.batch(() => this.#write(writes, marker));
       await this.root.flushed;
     } catch (err) {

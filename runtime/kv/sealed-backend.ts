@@ -169,7 +169,7 @@ export class SealedBackend implements CommittedBackend {
   persist(version: number, writes: readonly BatchWrite[]): Promise<void> {
     // A loop, not `map` with an arrow: an arrow made per call and hot within it loses its
     // optimized code at every major GC, and TurboFan compiled it again
-    // (docs/ARCHITECTURE.md, "Hot closures recompiled after every major GC").
+    // (docs/performance.md, "Hot closures recompiled after every major GC").
     const stored: BatchWrite[] = new Array(writes.length);
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i]!;

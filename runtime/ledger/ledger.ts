@@ -243,7 +243,7 @@ export class Ledger {
     this.#persistedSeqno = 0;
     // Set here, not in their declarations, so V8 does not track them as constant until the first
     // `compact` reassigns them: that store would deoptimize the append path's optimized code
-    // (docs/ARCHITECTURE.md, "Steady-state TurboFan on the write path").
+    // (docs/performance.md, "Steady-state TurboFan on the write path").
     this.#signatures = [];
     this.#internal = [];
     this.#internalCompacted = 0;

@@ -110,7 +110,7 @@ export class MerkleTree {
     for (let level = 0; level < resident; level++) this.#tail.push(new HashArray());
     // Set here, not in their declarations, so V8 does not track them as constant until the first
     // `compact` reassigns them: that store would deoptimize `append`, `#node`, `#store`, `#range`
-    // and what inlined them (docs/ARCHITECTURE.md, "Steady-state TurboFan on the write path").
+    // and what inlined them (docs/performance.md, "Steady-state TurboFan on the write path").
     this.#base = 0;
     this.#compacted = new Map<string, Uint8Array>();
   }

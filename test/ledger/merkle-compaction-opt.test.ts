@@ -3,7 +3,7 @@
  * tree's `#base` and `#compacted`; had they been initialized in their declarations, V8 would have
  * tracked them as constant until that first store, and the store would deoptimize every optimized
  * function that read them (`append`, `#node`, `#store` and what inlined them), to be compiled
- * again mid-run (docs/ARCHITECTURE.md, "Steady-state TurboFan on the write path").
+ * again mid-run (docs/performance.md, "Steady-state TurboFan on the write path").
  *
  * Whether code stays optimized is only visible with `--allow-natives-syntax`, so the check runs
  * in a child process.

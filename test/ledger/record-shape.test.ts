@@ -3,7 +3,7 @@
  * seqno and view are small integers, not heap numbers. A view read back as a heap number once
  * turned the shared `{seqno, view, bytes}` shape's field into a double, which deprecated that
  * shape: V8 deoptimized every function reading records (ledger, store, consensus log) and
- * compiled them again, mid-run (docs/ARCHITECTURE.md, "A follower's V8 threads ...").
+ * compiled them again, mid-run (docs/performance.md, "A follower's V8 threads ...").
  *
  * V8's representation is only visible with `--allow-natives-syntax`, so the checks run in a
  * child process.
