@@ -8,11 +8,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ConsensusNode } from "../../node/consensus/node.js";
 import type { Entry, Ready } from "../../node/consensus/types.js";
-import type { ExecutionService } from "../../node/execution/service.js";
-import { silentLogger } from "../../node/log.js";
-import { Replica } from "../../node/replica.js";
 import type { Ledger } from "../../runtime/ledger/ledger.js";
 import { text } from "../consensus/harness.js";
+import { stubReplica } from "./stub-replica.js";
 
 function entry(seqno: number): Entry {
   return { view: 2, seqno, signature: false, payload: text(`e${seqno}`) };
@@ -56,17 +54,7 @@ test("deferred Readys run in Ready order once durable, then the core is drained 
     get: (seqno: number) => ({ seqno, view: 2, bytes: text(`e${seqno}`) }),
     persistAsync: () => new Promise<void>((resolve) => writes.push(resolve)),
   } as unknown as Ledger;
-  const replica = new Replica({
-    consensus,
-    ledger,
-    execution: { setRequestHook: () => undefined } as unknown as ExecutionService,
-    transport: null,
-    hardStatePath: "/nonexistent/hard-state.json",
-    logger: silentLogger,
-    onCommit: () => undefined,
-    onRoleChange: () => undefined,
-    onFatal: (err) => assert.fail(`the replica stopped: ${String(err)}`),
-  });
+  const replica = stubReplica(consensus, ledger);
   replica.process();
   assert.equal(writes.length, 3, "one durable write per Ready");
   drains = 0;

@@ -10,12 +10,10 @@ import { describe, test } from "node:test";
 import type { AppendMessage, Entry, Message } from "../../node/consensus/types.js";
 import { mergeAppends } from "../../node/replica-batch.js";
 import type { ConsensusNode } from "../../node/consensus/node.js";
-import type { ExecutionService } from "../../node/execution/service.js";
-import { silentLogger } from "../../node/log.js";
-import { encodeConsensusMessages, Replica, WIRE_CONSENSUS } from "../../node/replica.js";
-import type { Ledger } from "../../runtime/ledger/ledger.js";
+import { encodeConsensusMessages, WIRE_CONSENSUS } from "../../node/replica.js";
 import { decode, encode } from "../../sdk/codec.js";
 import { TestCluster, text } from "../consensus/harness.js";
+import { stubReplica } from "./stub-replica.js";
 
 function entry(seqno: number): Entry {
   return { view: 2, seqno, signature: false, payload: text(`e${seqno}`) };
@@ -124,17 +122,7 @@ describe("Replica.receive", () => {
       status: () => ({ leader: null }),
       hasReady: () => false,
     } as unknown as ConsensusNode;
-    const replica = new Replica({
-      consensus,
-      ledger: {} as Ledger,
-      execution: { setRequestHook: () => undefined } as unknown as ExecutionService,
-      transport: null,
-      hardStatePath: "/nonexistent/hard-state.json",
-      logger: silentLogger,
-      onCommit: () => undefined,
-      onRoleChange: () => undefined,
-      onFatal: (err) => assert.fail(`the replica stopped: ${String(err)}`),
-    });
+    const replica = stubReplica(consensus);
     const claimed = { type: "appendResponse", from: "mallory", to: "someone-else", view: 2, success: true };
     replica.receive("peer", encode({ t: WIRE_CONSENSUS, m: claimed }));
     await new Promise((resolve) => setImmediate(resolve)); // received messages are handled in a later task
@@ -157,17 +145,7 @@ describe("Replica.receive", () => {
         return false;
       },
     } as unknown as ConsensusNode;
-    const replica = new Replica({
-      consensus,
-      ledger: {} as Ledger,
-      execution: { setRequestHook: () => undefined } as unknown as ExecutionService,
-      transport: null,
-      hardStatePath: "/nonexistent/hard-state.json",
-      logger: silentLogger,
-      onCommit: () => undefined,
-      onRoleChange: () => undefined,
-      onFatal: (err) => assert.fail(`the replica stopped: ${String(err)}`),
-    });
+    const replica = stubReplica(consensus);
     for (const view of [2, 3, 4])
       replica.receive(
         "peer",
