@@ -72,9 +72,24 @@ const READABLE_FORMATS: ReadonlySet<number> = new Set([1, 2]);
 const FREE_PAGES_LOADED = 5_000;
 const FREE_PAGES_RETAINED = 7_500;
 
-interface FreeSpaceOptions {
+/**
+ * lmdb-js's `batchStartThreshold` (write.js: writes counted 1 + value bytes / 4 KiB, default 1,000):
+ * past it, lmdb-js hands a batch to its write thread (a libuv pool thread) while the batch's
+ * callback is still adding writes, and that thread waits, holding LMDB's write transaction,
+ * until the callback has added the rest. A thread ended inside the callback (`worker.terminate()`,
+ * or `process.exit()`, which terminates every worker first) never adds it: the write thread waits
+ * forever, the worker's teardown waits for that thread's work, and so does the process's exit
+ * (measured: a node that logged `uncaught exception: stopping` stayed up, SIGTERM included, until
+ * SIGKILL; docs/ARCHITECTURE.md, "A fail-stop that did not stop"). Never passed: a batch reaches
+ * the write thread only whole, and a batch abandoned part-way is never begun.
+ */
+const BATCH_START_THRESHOLD = Number.POSITIVE_INFINITY;
+
+/** Open options lmdb-js's native open and write.js read but its typings lack. */
+interface UntypedOpenOptions {
   readonly maxFreeSpaceToLoad: number;
   readonly maxFreeSpaceToRetain: number;
+  readonly batchStartThreshold: number;
 }
 
 /**
@@ -220,8 +235,8 @@ export class LmdbBackend implements CommittedBackend {
     let root: RootDatabase<Uint8Array, Uint8Array>;
     try {
       mkdirSync(path, { recursive: true });
-      // The free-list options are read by lmdb-js's native open but missing from its typings.
-      const rootOptions: RootDatabaseOptionsWithPath & FreeSpaceOptions = {
+      // The free-list and batch options are read by lmdb-js but missing from its typings.
+      const rootOptions: RootDatabaseOptionsWithPath & UntypedOpenOptions = {
         path,
         noSubdir: false,
         encoding: "binary",
@@ -231,6 +246,7 @@ export class LmdbBackend implements CommittedBackend {
         compression: false,
         maxFreeSpaceToLoad: FREE_PAGES_LOADED,
         maxFreeSpaceToRetain: FREE_PAGES_RETAINED,
+        batchStartThreshold: BATCH_START_THRESHOLD,
       };
       root = open<Uint8Array, Uint8Array>(rootOptions);
     } catch (err) {
