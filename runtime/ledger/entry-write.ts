@@ -167,7 +167,6 @@ export interface HeaderFields {
 }
 
 const headerWriter = new Writer();
-const publicWriter = new Writer();
 const privateWriter = new Writer();
 const writesWriter = new Writer();
 
@@ -210,12 +209,6 @@ export function writeHeader(header: HeaderFields, formatVersion: number): Uint8A
   return w.done();
 }
 
-/** The codec's bytes of a write set's wire form, or undefined (see the module comment). */
-export function writePublicWrites(writes: readonly MapWrites[]): Uint8Array | undefined {
-  const w = publicWriter.start();
-  return w.writes(writes) ? w.done() : undefined;
-}
-
 /** The codec's bytes of `{seed, writes}` (the private plaintext), or undefined (see the module comment). */
 export function writePrivatePart(
   seed: Uint8Array | null,
@@ -230,9 +223,9 @@ export function writePrivatePart(
 }
 
 /**
- * As `writePublicWrites`, in a buffer of its own (valid until the next call of this function):
- * for the execution worker, which encodes each write set's two parts in the entry's form
- * (runtime/ledger/entry.ts `encodeWrites`) while nothing else of the entry is being written.
+ * The codec's bytes of a write set's wire form, or undefined (see the module comment): an entry's
+ * public part, or the `writes` of its private plaintext (runtime/ledger/entry.ts `encodeWrites`).
+ * In a buffer of its own, valid until the next call of this function.
  */
 export function writeWrites(writes: readonly MapWrites[]): Uint8Array | undefined {
   const w = writesWriter.start();

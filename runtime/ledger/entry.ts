@@ -25,13 +25,7 @@ import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
 import { readHeader, readOuter, readPrivatePart, readWrites } from "./entry-read.js";
-import {
-  writeHeader,
-  writePrivatePart,
-  writePrivatePartOf,
-  writePublicWrites,
-  writeWrites,
-} from "./entry-write.js";
+import { writeHeader, writePrivatePart, writePrivatePartOf, writeWrites } from "./entry-write.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
   type LedgerSecret,
@@ -225,9 +219,7 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
 
 /** The public part's bytes: `writes` checked and encoded, or already encoded (`encodeWrites`). */
 function publicPartBytes(writes: readonly MapWrites[] | Uint8Array): Uint8Array {
-  if (writes instanceof Uint8Array) return writes;
-  checkWrites(writes, true);
-  return writePublicWrites(writes) ?? encode(writesToWire(writes));
+  return writes instanceof Uint8Array ? writes : encodeWrites(writes, true);
 }
 
 /** The private plaintext `{seed, writes}`, `writes` checked and encoded or already encoded. */

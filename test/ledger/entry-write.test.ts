@@ -13,7 +13,6 @@ import {
   writeHeader,
   writePrivatePart,
   writePrivatePartOf,
-  writePublicWrites,
   writeWrites,
 } from "../../runtime/ledger/entry-write.js";
 import {
@@ -155,7 +154,7 @@ describe("entry writers", () => {
   it("write the codec's bytes of every write set and private part with ASCII map names", () => {
     fc.assert(
       fc.property(writeSet(ascii), fc.option(digest), (writes, seed) => {
-        same(writePublicWrites(writes), encode(writesToWire(writes)));
+        same(writeWrites(writes), encode(writesToWire(writes)));
         same(writePrivatePart(seed, writes), encode({ seed, writes: writesToWire(writes) }));
       }),
       { numRuns: 300 },
@@ -178,7 +177,7 @@ describe("entry writers", () => {
 
   it("decline write sets with a non-ASCII map name or a value that is not bytes", () => {
     const key = new Uint8Array([1]);
-    assert.equal(writePublicWrites([{ map: "public:é", writes: [[key, null]] }]), undefined);
+    assert.equal(writeWrites([{ map: "public:é", writes: [[key, null]] }]), undefined);
     const notBytes = [{ map: "m", writes: [[key, "text" as unknown as Uint8Array]] }] as MapWrites[];
     assert.equal(writePrivatePart(null, notBytes), undefined);
   });
