@@ -239,8 +239,9 @@ function uncheckedWrites(writes: readonly MapWrites[]): Uint8Array {
 /**
  * The items `packItems` packed, write sets decoded as objects whose keys and values are views of
  * the packed bytes, checked as a ledger entry's are (`decodeWrites`); TreatyError LedgerCorrupt
- * naming the version when one is malformed, AssertionFailure when the lengths do not cover the
- * bytes (a bug: both come from one pack).
+ * naming the version when one is malformed (then no item of the apply reaches the KV, and the
+ * reply's applied version says so: the service forgets them all), AssertionFailure when the
+ * lengths do not cover the bytes (a bug: both come from one pack).
  */
 export function unpackItems(packed: PackedItems): VersionedWriteSet[] {
   const { versions } = packed;
