@@ -6,9 +6,10 @@
  * signature entry every `--sign-every`, cut into append messages of `--per-append` entries and
  * encoded as the leader's replica sends them. The timed loop then does, per message, what
  * node/replica.ts does on a follower: decode the message (byte strings as views into it, or
- * `--decode copy` as before), `Ledger.appendReplicated`, `Ledger.writeSetAt` of each entry, one
- * apply `postMessage` to a worker thread (which decodes it, as the execution worker does), and a
- * `persist` into a memory store every message.
+ * `--decode copy` as before), `Ledger.appendReplicated`, `Ledger.writeSetAt` of each entry, the
+ * apply packed (`packItems`) and posted to a worker thread with its buffers transferred, as the
+ * execution service posts it (the worker only counts the items: its unpack and KV apply are not
+ * measured here), and a `persist` into a memory store every message.
  *
  * Prints, for `--rounds` rounds, the main thread's CPU µs per entry (/proc/thread-self, Linux),
  * its wall µs per entry, and the whole process's CPU µs per entry (the worker's decoding and V8's
@@ -26,6 +27,7 @@ import { Ledger, type TransactionInput } from "../runtime/ledger/ledger.js";
 import { generateLedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.js";
 import { endorseNode, nodeSigner } from "../runtime/ledger/signature.js";
 import { MemoryLedgerStore, type LedgerRecord } from "../runtime/ledger/store.js";
+import { packItems } from "../node/execution/pack.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -134,7 +136,7 @@ const worker = new Worker(
    let applied = 0;
    parentPort.on("message", (m) => {
      if (m === "done") parentPort.postMessage(applied);
-     else applied += m.items.length;
+     else applied += m.items.versions.length;
    });`,
   { eval: true },
 );
@@ -161,7 +163,9 @@ for (let round = 0; round < ROUNDS; round++) {
     const records = wire.m.entries.map((e) => ({ seqno: e.seqno, view: e.view, bytes: e.payload }));
     follower.appendReplicated(records);
     const items = records.map((r) => ({ version: r.seqno, writeSet: follower.writeSetAt(r.seqno) }));
-    worker.postMessage({ id: 0, op: "apply", items });
+    // Packed and transferred as the execution service posts an apply (node/execution/pack.ts).
+    const packed = packItems(items);
+    worker.postMessage({ id: 0, op: "apply", items: packed.items }, packed.transfer);
     follower.persist();
     entries += records.length;
   }

@@ -7,192 +7,32 @@
  * signed write: the contract's write and the two nonce rows), and gives every `Uint8Array` an
  * ArrayBuffer of its own on both sides, each allocated and later swept by the GC; a view even
  * clones the whole buffer under it, so a write set decoded in place from a received message
- * carried that message along. Packed (`packWriteSets`), write sets are numbers in an Int32Array
- * over one byte buffer, plus a table of map names: two buffers and a few strings, rebuilt on the
- * other side as views of the bytes (~2 µs to send and ~3 µs to receive per signed write before,
- * 0.4 and 1.4 after; an apply's replicated entry ~8 µs on both threads together before, ~1.3
- * after). The buffers are fresh and owned by the message alone (`transferOf` lists them): the main
- * thread transfers an apply's and a batch's seeds; the worker posts a batch's answer copied, so
- * its isolate never detaches an ArrayBuffer (serve.ts `post`).
+ * carried that message along. So write sets cross as bytes: each one's two parts in the form a
+ * ledger entry carries them (runtime/ledger/entry.ts `encodeWrites`), back to back in one fresh
+ * buffer with two lengths per write set (`EncodedWriteSets`). The buffers are owned by the message
+ * alone: the main thread transfers an apply's and a batch's seeds; the worker posts a batch's
+ * answer copied, so its isolate never detaches an ArrayBuffer (serve.ts `post`).
  *
- * A batch's write sets go one step further (`encodeWriteSets`): the worker writes each one's two
- * parts in the form a ledger entry carries them (runtime/ledger/entry.ts `encodeWrites`), and the
+ * A batch's write sets (`encodeWriteSets`): the worker writes them in the entry's form, and the
  * main thread keeps them as those bytes (`EncodedWriteSet`): the leader's ledger copies them into
  * the entry, and nothing on the main thread makes the write set's objects, which lived until the
  * KV commit (the journal) and in the ledger's recent entries, long enough to be promoted by the
  * scavenger (docs/performance.md "Main-thread GC pauses, session 18").
+ *
+ * An apply's write sets (`packItems`): a follower's come from its ledger as the entry's own bytes
+ * (`Ledger.writeSetAt`: the public part, the opened private writes), checked there, and are
+ * copied into the message once; the worker decodes them into the objects its KV applies (keys and
+ * values views of the transferred buffer). Before, the main thread decoded each entry into
+ * objects and packed them again as numbers over a byte buffer, which the worker rebuilt
+ * (docs/performance.md "A follower's apply takes the entry's bytes", session 20).
  */
 import { assert } from "../../sdk/assert.js";
+import { encode } from "../../sdk/codec.js";
 import type { MapWrites, WriteSet } from "../../runtime/kv/types.js";
-import { EncodedWriteSet, encodeWrites } from "../../runtime/ledger/entry.js";
+import { decodeWrites, EncodedWriteSet, encodeWrites, writesToWire } from "../../runtime/ledger/entry.js";
+import { writeWrites } from "../../runtime/ledger/entry-write.js";
 import type { CallerInfo } from "../../runtime/sandbox/abi.js";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "./protocol.js";
-
-/** Write sets as numbers over one byte buffer (see the module comment). */
-export interface PackedWriteSets {
-  /** The map names the write sets name, each once; `layout` holds indices into it. */
-  readonly maps: readonly string[];
-  /**
-   * For each write set, in order: its public map count and private map count, then per map
-   * (public ones first) the index of its name and its write count, then per write the key's
-   * length and the value's length (-1 for a delete). Keys and values lie in `bytes` in that order.
-   */
-  readonly layout: Int32Array;
-  /** Every key and value, back to back. */
-  readonly bytes: Uint8Array;
-}
-
-/** `writeSets` packed; they are not modified. */
-export function packWriteSets(writeSets: readonly WriteSet[]): PackedWriteSets {
-  let slots = 0;
-  let total = 0;
-  for (let i = 0; i < writeSets.length; i++) {
-    const writeSet = writeSets[i]!;
-    slots += 2 + countSlots(writeSet.public) + countSlots(writeSet.private);
-    total += countBytes(writeSet.public) + countBytes(writeSet.private);
-  }
-  const packer = new Packer(new Int32Array(slots), new Uint8Array(total));
-  for (let i = 0; i < writeSets.length; i++) {
-    const writeSet = writeSets[i]!;
-    packer.layout[packer.slot++] = writeSet.public.length;
-    packer.layout[packer.slot++] = writeSet.private.length;
-    packer.describe(writeSet.public);
-    packer.describe(writeSet.private);
-  }
-  assert(packer.slot === slots && packer.offset === total, "pack: every counted slot and byte is placed");
-  return { maps: packer.maps, layout: packer.layout, bytes: packer.bytes };
-}
-
-function countSlots(list: readonly MapWrites[]): number {
-  let slots = 0;
-  for (let m = 0; m < list.length; m++) slots += 2 + 2 * list[m]!.writes.length;
-  return slots;
-}
-
-function countBytes(list: readonly MapWrites[]): number {
-  let total = 0;
-  for (let m = 0; m < list.length; m++) {
-    const writes = list[m]!.writes;
-    for (let w = 0; w < writes.length; w++) {
-      const [key, value] = writes[w]!;
-      total += key.length + (value?.length ?? 0);
-    }
-  }
-  return total;
-}
-
-/**
- * One packing's cursor. Its steps are methods, not closures made per call: V8 keeps a hot
- * function's optimized code only while some closure of it lives, so closures made per call and
- * hot within it were optimized again by TurboFan after every major GC (~10 times a run per node,
- * `--trace-opt`; docs/performance.md, "Hot closures recompiled after every major GC").
- */
-class Packer {
-  slot = 0;
-  offset = 0;
-  readonly maps: string[] = [];
-  readonly #names = new Map<string, number>();
-
-  constructor(
-    readonly layout: Int32Array,
-    readonly bytes: Uint8Array,
-  ) {}
-
-  describe(list: readonly MapWrites[]): void {
-    for (let m = 0; m < list.length; m++) {
-      const { map, writes } = list[m]!;
-      let index = this.#names.get(map);
-      if (index === undefined) {
-        index = this.maps.length;
-        this.maps.push(map);
-        this.#names.set(map, index);
-      }
-      this.layout[this.slot++] = index;
-      this.layout[this.slot++] = writes.length;
-      for (let w = 0; w < writes.length; w++) {
-        const [key, value] = writes[w]!;
-        this.layout[this.slot++] = key.length;
-        this.layout[this.slot++] = value === null ? -1 : value.length;
-        this.#place(key);
-        if (value !== null) this.#place(value);
-      }
-    }
-  }
-
-  #place(part: Uint8Array): void {
-    this.bytes.set(part, this.offset);
-    this.offset += part.length;
-  }
-}
-
-/** The buffers `packed` owns (to transfer with it; the worker's batch answers copy them instead). */
-export function transferOf(packed: PackedWriteSets): ArrayBuffer[] {
-  return [packed.layout.buffer as ArrayBuffer, packed.bytes.buffer as ArrayBuffer];
-}
-
-/**
- * The write sets `packWriteSets` packed, keys and values as views of `packed.bytes`. Throws
- * AssertionFailure when the layout does not match the bytes (a bug: both come from one pack).
- */
-export function unpackWriteSets(packed: PackedWriteSets): WriteSet[] {
-  const unpacker = new Unpacker(packed);
-  const { layout } = packed;
-  const writeSets: WriteSet[] = [];
-  while (unpacker.slot < layout.length) {
-    const publicCount = layout[unpacker.slot++]!;
-    const privateCount = layout[unpacker.slot++]!;
-    writeSets.push({ public: unpacker.rebuild(publicCount), private: unpacker.rebuild(privateCount) });
-  }
-  assert(
-    unpacker.slot === layout.length && unpacker.offset === packed.bytes.length,
-    "unpack: the layout covers every byte",
-  );
-  return writeSets;
-}
-
-/** One unpacking's cursor; methods, not closures made per call (see `Packer`). */
-class Unpacker {
-  slot = 0;
-  offset = 0;
-  readonly #layout: Int32Array;
-  readonly #bytes: Uint8Array;
-  readonly #maps: readonly string[];
-
-  constructor(packed: PackedWriteSets) {
-    this.#layout = packed.layout;
-    this.#bytes = packed.bytes;
-    this.#maps = packed.maps;
-  }
-
-  rebuild(count: number): MapWrites[] {
-    const layout = this.#layout;
-    const out: MapWrites[] = new Array(count);
-    for (let m = 0; m < count; m++) {
-      const map = this.#maps[layout[this.slot++]!];
-      const writeCount = layout[this.slot++]!;
-      assert(map !== undefined && writeCount >= 0, "unpack: a map of the layout");
-      const writes: (readonly [Uint8Array, Uint8Array | null])[] = new Array(writeCount);
-      for (let w = 0; w < writeCount; w++) {
-        const keyLength = layout[this.slot++]!;
-        const valueLength = layout[this.slot++]!;
-        const key = this.#take(keyLength);
-        writes[w] = [key, valueLength === -1 ? null : this.#take(valueLength)];
-      }
-      out[m] = { map, writes };
-    }
-    return out;
-  }
-
-  #take(length: number): Uint8Array {
-    assert(
-      length >= 0 && length <= this.#bytes.length - this.offset,
-      "unpack: a key or value within the bytes",
-    );
-    const view = this.#bytes.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return view;
-  }
-}
 
 /**
  * A result as `PackedBatch` carries it: a successful one without its write set, or, for the
@@ -286,7 +126,7 @@ export function decodeWriteSets(encoded: EncodedWriteSets): EncodedWriteSet[] {
 }
 
 /**
- * `results` of a batch run in `view` packed, and the buffers it owns (`transferOf`); `results` is
+ * `results` of a batch run in `view` packed, and the buffers it owns (to transfer); `results` is
  * not modified.
  */
 export function packBatch(
@@ -346,32 +186,89 @@ export function unpackBatch(batch: PackedBatch): ExecResult[] {
 /** An apply's items as they cross from the main thread to the worker. */
 export interface PackedItems {
   readonly versions: readonly number[];
-  readonly writeSets: PackedWriteSets;
+  /** Each item's write set in the entry's form, as a batch's write sets (`encodeWriteSets`). */
+  readonly writeSets: EncodedWriteSets;
 }
 
-/** `items` packed, and the buffers it owns (`transferOf`); `items` is not modified. */
+/**
+ * `items` packed, and the buffers it owns (to transfer); `items` is not modified. A write set in
+ * the entry's form (`EncodedWriteSet`: a follower's replicated entries, `Ledger.writeSetAt`) is
+ * copied as it is, once; one of objects (a replay from the ledger's stored entries, a test) is
+ * encoded here without a check, so a malformed one reaches the worker, whose decode and KV apply
+ * refuse it as `LedgerCorrupt`, as they always did.
+ */
 export function packItems(items: readonly VersionedWriteSet[]): {
   items: PackedItems;
   transfer: ArrayBuffer[];
 } {
-  // Loops, not `map` with an arrow: an arrow made per call loses its optimized code (`Packer`).
-  const sets: WriteSet[] = new Array(items.length);
+  // Loops, not `map` with an arrow: an arrow made per call loses its optimized code after a major
+  // GC (docs/performance.md "Hot closures recompiled after every major GC").
   const versions: number[] = new Array(items.length);
+  const parts: Uint8Array[] = new Array(2 * items.length);
+  const lengths = new Int32Array(2 * items.length);
+  let total = 0;
   for (let i = 0; i < items.length; i++) {
-    sets[i] = items[i]!.writeSet;
-    versions[i] = items[i]!.version;
+    const { version, writeSet } = items[i]!;
+    versions[i] = version;
+    const encoded = writeSet instanceof EncodedWriteSet;
+    const publicBytes = encoded ? writeSet.publicBytes : uncheckedWrites(writeSet.public);
+    const privateBytes = encoded ? writeSet.privateBytes : uncheckedWrites(writeSet.private);
+    parts[2 * i] = publicBytes;
+    parts[2 * i + 1] = privateBytes;
+    lengths[2 * i] = publicBytes.length;
+    lengths[2 * i + 1] = privateBytes.length;
+    total += publicBytes.length + privateBytes.length;
   }
-  const writeSets = packWriteSets(sets);
-  return { items: { versions, writeSets }, transfer: transferOf(writeSets) };
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (let i = 0; i < parts.length; i++) {
+    bytes.set(parts[i]!, offset);
+    offset += parts[i]!.length;
+  }
+  return {
+    items: { versions, writeSets: { lengths, bytes } },
+    transfer: [lengths.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer],
+  };
 }
 
-/** The items `packItems` packed, write sets as views of one buffer. */
+/** `writes` in the entry's form, unchecked (see `packItems`): a copy of its own. */
+function uncheckedWrites(writes: readonly MapWrites[]): Uint8Array {
+  return (writeWrites(writes) ?? encode(writesToWire(writes))).slice();
+}
+
+/**
+ * The items `packItems` packed, write sets decoded as objects whose keys and values are views of
+ * the packed bytes, checked as a ledger entry's are (`decodeWrites`); TreatyError LedgerCorrupt
+ * naming the version when one is malformed (then no item of the apply reaches the KV, and the
+ * reply's applied version says so: the service forgets them all), AssertionFailure when the
+ * lengths do not cover the bytes (a bug: both come from one pack).
+ */
 export function unpackItems(packed: PackedItems): VersionedWriteSet[] {
-  const writeSets = unpackWriteSets(packed.writeSets);
-  assert(writeSets.length === packed.versions.length, "unpack: one write set per version");
-  const items: VersionedWriteSet[] = new Array(writeSets.length);
-  for (let i = 0; i < writeSets.length; i++)
-    items[i] = { version: packed.versions[i]!, writeSet: writeSets[i]! };
+  const { versions } = packed;
+  const { lengths, bytes } = packed.writeSets;
+  assert(lengths.length === 2 * versions.length, "unpack: one write set per version");
+  const items: VersionedWriteSet[] = new Array(versions.length);
+  let offset = 0;
+  for (let i = 0; i < items.length; i++) {
+    const version = versions[i]!;
+    const publicLength = lengths[2 * i]!;
+    const privateLength = lengths[2 * i + 1]!;
+    assert(
+      publicLength > 0 && privateLength > 0 && publicLength + privateLength <= bytes.length - offset,
+      "unpack: a write set within the bytes",
+    );
+    const publicEnd = offset + publicLength;
+    const end = publicEnd + privateLength;
+    items[i] = {
+      version,
+      writeSet: {
+        public: decodeWrites(bytes.subarray(offset, publicEnd), version, "public"),
+        private: decodeWrites(bytes.subarray(publicEnd, end), version, "private"),
+      },
+    };
+    offset = end;
+  }
+  assert(offset === bytes.length, "unpack: the write sets cover the bytes");
   return items;
 }
 
@@ -447,7 +344,7 @@ function plainCaller(caller: CallerInfo | null): caller is CallerInfo & { id: st
  */
 export function unpackCalls(wire: readonly WireCall[], seeds: Uint8Array): ExecCall[] {
   let offset = 0;
-  // A loop, not a `map` arrow made per batch (see `Packer`).
+  // A loop, not a `map` arrow made per batch (see `packItems`).
   const calls = new Array<ExecCall>(wire.length);
   for (let i = 0; i < wire.length; i++) {
     const [contract, method, args, callerField, role, nonce, createdMs, timeMs, seedLength] = wire[i]!;

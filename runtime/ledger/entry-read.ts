@@ -208,6 +208,53 @@ class Cursor {
     return out;
   }
 
+  /** Skips a bin as `bin` reads it; where its bytes start (`pos` is where they end), else -1. */
+  binSpan(): number {
+    const b = this.bytes;
+    let p = this.pos;
+    if (p + 2 > b.length) return -1;
+    let n: number;
+    const t = b[p]!;
+    if (t === 0xc4) {
+      n = b[p + 1]!;
+      p += 2;
+    } else if (t === 0xc5) {
+      if (p + 3 > b.length) return -1;
+      n = (b[p + 1]! << 8) | b[p + 2]!;
+      p += 3;
+    } else if (t === 0xc6) {
+      if (p + 5 > b.length) return -1;
+      n = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0;
+      p += 5;
+    } else return -1;
+    if (p + n > b.length) return -1;
+    this.pos = p + n;
+    return p;
+  }
+
+  /** Skips a string as `ascii` reads it (ASCII only); where its bytes start, else -1. */
+  asciiSpan(): number {
+    const b = this.bytes;
+    let p = this.pos;
+    if (p >= b.length) return -1;
+    const t = b[p]!;
+    let n: number;
+    if (t >= 0xa0 && t <= 0xbf) {
+      n = t & 0x1f;
+      p += 1;
+    } else if (t === 0xd9 && p + 2 <= b.length) {
+      n = b[p + 1]!;
+      p += 2;
+    } else if (t === 0xda && p + 3 <= b.length) {
+      n = (b[p + 1]! << 8) | b[p + 2]!;
+      p += 3;
+    } else return -1;
+    if (p + n > b.length) return -1;
+    for (let i = p; i < p + n; i++) if (b[i]! >= 0x80) return -1;
+    this.pos = p + n;
+    return p;
+  }
+
   get atEnd(): boolean {
     return this.pos === this.bytes.length;
   }
@@ -323,4 +370,94 @@ export function readPrivatePart(
   if (seed === undefined || !c.key("writes")) return undefined;
   const writes = c.writes();
   return writes !== undefined && c.atEnd ? { seed, writes } : undefined;
+}
+
+/**
+ * Checks a write set's wire form at `from` in `bytes` without making anything (no arrays, views
+ * or strings): the layout `readWrites` reads, and what `writesFromWire` (entry.ts) checks of it:
+ * map names non-empty, at most `maxMapName` bytes, each in its part (`public:` prefix exactly
+ * when `isPublic`), maps and keys in strictly increasing order. Map names are ASCII here, so
+ * their bytes order as JS strings do. Returns where the write set ends, or -1 when anything is
+ * not so (another layout, or a write set those checks refuse): the caller then decodes it with
+ * the codec and `writesFromWire`, which accepts it or says what is wrong, as before.
+ *
+ * Why: a follower checks every replicated entry's write set, and read as objects (`readWrites`)
+ * each one was ~10 arrays, views and strings per signed write, made on the main thread for the
+ * check and the worker's apply, which now takes the bytes (node/execution/pack.ts).
+ */
+export function checkedWritesEnd(
+  bytes: Uint8Array,
+  from: number,
+  isPublic: boolean,
+  maxMapName: number,
+): number {
+  const c = new Cursor(bytes);
+  c.pos = from;
+  const maps = c.arrayLength();
+  if (maps === undefined) return -1;
+  let previousStart = -1;
+  let previousEnd = -1;
+  for (let i = 0; i < maps; i++) {
+    if (c.arrayLength() !== 2) return -1;
+    const nameStart = c.asciiSpan();
+    if (nameStart < 0) return -1;
+    const nameEnd = c.pos;
+    const nameLength = nameEnd - nameStart;
+    if (nameLength === 0 || nameLength > maxMapName) return -1;
+    if (hasPublicPrefix(bytes, nameStart, nameLength) !== isPublic) return -1;
+    if (previousStart >= 0 && compareSpans(bytes, previousStart, previousEnd, nameStart, nameEnd) >= 0)
+      return -1;
+    previousStart = nameStart;
+    previousEnd = nameEnd;
+    const count = c.arrayLength();
+    if (count === undefined) return -1;
+    let keyStart = -1;
+    let keyEnd = -1;
+    for (let j = 0; j < count; j++) {
+      if (c.arrayLength() !== 2) return -1;
+      const start = c.binSpan();
+      if (start < 0) return -1;
+      const end = c.pos;
+      if (j > 0 && compareSpans(bytes, keyStart, keyEnd, start, end) >= 0) return -1;
+      keyStart = start;
+      keyEnd = end;
+      if (!c.nil() && c.binSpan() < 0) return -1;
+    }
+  }
+  return c.pos;
+}
+
+/** The bytes of `public:` (runtime/kv/types.ts `PUBLIC_PREFIX`). */
+const PUBLIC_PREFIX_BYTES = [0x70, 0x75, 0x62, 0x6c, 0x69, 0x63, 0x3a];
+
+function hasPublicPrefix(b: Uint8Array, start: number, length: number): boolean {
+  if (length < PUBLIC_PREFIX_BYTES.length) return false;
+  for (let i = 0; i < PUBLIC_PREFIX_BYTES.length; i++)
+    if (b[start + i] !== PUBLIC_PREFIX_BYTES[i]) return false;
+  return true;
+}
+
+/** Bytewise order of `b[aStart, aEnd)` and `b[bStart, bEnd)` (entry.ts `compareBytes`). */
+function compareSpans(b: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): number {
+  const aLength = aEnd - aStart;
+  const bLength = bEnd - bStart;
+  const n = Math.min(aLength, bLength);
+  for (let i = 0; i < n; i++) {
+    const d = b[aStart + i]! - b[bStart + i]!;
+    if (d !== 0) return d;
+  }
+  return aLength - bLength;
+}
+
+/**
+ * The private plaintext `{seed, writes}` in `readPrivatePart`'s layout with `writes` passing
+ * `checkedWritesEnd` (private maps): where `writes` starts in `bytes` (it runs to the end), else -1.
+ */
+export function checkedPrivateWritesStart(bytes: Uint8Array, maxMapName: number): number {
+  const c = new Cursor(bytes);
+  if (!c.map16(2) || !c.key("seed")) return -1;
+  if (!c.nil() && c.binSpan() < 0) return -1;
+  if (!c.key("writes")) return -1;
+  const start = c.pos;
+  return checkedWritesEnd(bytes, start, false, maxMapName) === bytes.length ? start : -1;
 }

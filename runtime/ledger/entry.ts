@@ -24,7 +24,14 @@ import { TreatyError } from "../../sdk/errors.js";
 import { HASH_BYTES } from "../../sdk/merkle.js";
 import { type EntryKind, isEntryKind, type LeafFields } from "../../sdk/receipt.js";
 import { sha256 } from "../crypto.js";
-import { readHeader, readOuter, readPrivatePart, readWrites } from "./entry-read.js";
+import {
+  checkedPrivateWritesStart,
+  checkedWritesEnd,
+  readHeader,
+  readOuter,
+  readPrivatePart,
+  readWrites,
+} from "./entry-read.js";
 import { writeHeader, writePrivatePart, writePrivatePartOf, writeWrites } from "./entry-write.js";
 import { isPublicMap, type MapWrites, type WriteSet } from "../kv/types.js";
 import {
@@ -114,6 +121,9 @@ export function encodeWrites(writes: readonly MapWrites[], isPublic: boolean): U
 /** The bytes `encodeWrites` makes of an empty write set (a MessagePack empty array). */
 const EMPTY_WRITES = 0x90;
 
+/** An empty write set's bytes, shared: never written into. */
+const EMPTY_WRITES_BYTES = Uint8Array.of(EMPTY_WRITES);
+
 /**
  * A write set as an entry carries it: the public part's bytes and the private writes' bytes, each
  * as `encodeWrites` made them (and checked them). The execution worker answers a batch's write
@@ -132,12 +142,12 @@ export class EncodedWriteSet implements WriteSet {
   ) {}
 
   get public(): MapWrites[] {
-    this.#public ??= decodeEncodedWrites(this.publicBytes, "public");
+    this.#public ??= decodeWrites(this.publicBytes, 0, "public");
     return this.#public;
   }
 
   get private(): MapWrites[] {
-    this.#private ??= decodeEncodedWrites(this.privateBytes, "private");
+    this.#private ??= decodeWrites(this.privateBytes, 0, "private");
     return this.#private;
   }
 
@@ -147,15 +157,19 @@ export class EncodedWriteSet implements WriteSet {
   }
 }
 
-/** `encodeWrites`'s bytes decoded back (views into them); LedgerCorrupt (entry 0) when they are not. */
-function decodeEncodedWrites(bytes: Uint8Array, part: "public" | "private"): MapWrites[] {
+/**
+ * A write set part's bytes (an entry's public part, or the `writes` value of its private
+ * plaintext) decoded and checked as `writesFromWire` checks them, keys and values as views into
+ * `bytes`; LedgerCorrupt naming entry `at` (0: not an entry's) when they are not such a part.
+ */
+export function decodeWrites(bytes: Uint8Array, at: number, part: "public" | "private"): MapWrites[] {
   let wire: unknown;
   try {
-    wire = readWrites(bytes) ?? decodeViews(bytes, `encoded ${part} writes`);
+    wire = readWrites(bytes) ?? decodeViews(bytes, `entry ${at} ${part} writes`);
   } catch (err) {
-    throw corrupt(0, part, (err as Error).message);
+    throw corrupt(at, part, (err as Error).message);
   }
-  return writesFromWire(wire, 0, part);
+  return writesFromWire(wire, at, part);
 }
 
 /**
@@ -228,7 +242,7 @@ function privatePlaintext(seed: Uint8Array | null, writes: readonly MapWrites[] 
     // A seed that is not bytes (a caller's bug) goes through the codec, as it would decoded.
     return (
       writePrivatePartOf(seed, writes) ??
-      encode({ seed, writes: writesToWire(decodeEncodedWrites(writes, "private")) })
+      encode({ seed, writes: writesToWire(decodeWrites(writes, 0, "private")) })
     );
   }
   checkWrites(writes, false);
@@ -396,14 +410,51 @@ export function decodePublicWrites(entry: DecodedEntry, views = false): MapWrite
 }
 
 /**
+ * Checks the public write set as `decodePublicWrites` does, making nothing for a write set in the
+ * layout this code writes with ASCII map names (entry-read.ts `checkedWritesEnd`); anything else is
+ * decoded, so its errors are `decodePublicWrites`' own. Throws LedgerCorrupt.
+ */
+export function checkPublicWrites(entry: DecodedEntry): void {
+  const bytes = entry.publicBytes;
+  const valid =
+    entry.header.kind === "signature"
+      ? bytes.length === 1 && bytes[0] === EMPTY_WRITES
+      : checkedWritesEnd(bytes, 0, true, MAX_META_STRING) === bytes.length;
+  if (!valid) decodePublicWrites(entry, true);
+}
+
+/**
  * Opens the private part with the matching secret version. Throws TreatyError DecryptionFailed
  * when the secret is unknown or the bytes do not authenticate, LedgerCorrupt when the plaintext
  * is malformed. Entries without a private part give `{seed: null, writes: []}`. With `views`, the
  * seed, keys and values are views into one fresh plaintext buffer, not a copy each.
  */
 export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets, views = false): PrivatePart {
-  const at = entry.header.seqno;
   if (entry.sealed === null) return { seed: null, writes: [] };
+  return privatePartOf(openPlaintext(entry, entry.sealed, secrets), entry.header.seqno, views);
+}
+
+/**
+ * The private writes' bytes of an entry (the `writes` value of its plaintext, a view into one
+ * fresh plaintext buffer; a shared empty array's bytes when it has no private part), opened as
+ * `openPrivatePart` opens it (the AES-GCM tag checked) and checked as it checks the plaintext,
+ * making nothing for a plaintext in the layout this code writes (entry-read.ts
+ * `checkedPrivateWritesStart`); anything else is decoded and checked by `openPrivatePart`'s code,
+ * and its writes encoded again (`encodeWrites`). What a follower's execution worker applies
+ * (node/execution/pack.ts). Throws as `openPrivatePart`.
+ */
+export function openPrivateWrites(entry: DecodedEntry, secrets: LedgerSecrets): Uint8Array {
+  if (entry.sealed === null) return EMPTY_WRITES_BYTES;
+  const plaintext = openPlaintext(entry, entry.sealed, secrets);
+  const start = checkedPrivateWritesStart(plaintext, MAX_META_STRING);
+  if (start >= 0) return plaintext.subarray(start);
+  // Checked (writesFromWire), so encodeWrites' assertions hold; copied: it reuses its buffer.
+  return encodeWrites(privatePartOf(plaintext, entry.header.seqno, true).writes, false).slice();
+}
+
+/** The plaintext of `sealed`, the entry's private part; DecryptionFailed as `openPrivatePart`. */
+function openPlaintext(entry: DecodedEntry, sealed: Uint8Array, secrets: LedgerSecrets): Uint8Array {
+  const at = entry.header.seqno;
   const secret = secrets.get(entry.header.secretVersion);
   if (secret === undefined) {
     throw new TreatyError(
@@ -412,17 +463,15 @@ export function openPrivatePart(entry: DecodedEntry, secrets: LedgerSecrets, vie
       { seqno: at },
     );
   }
-  let plaintext: Uint8Array;
   try {
-    plaintext = openPrivate(
-      secret,
-      entry.sealed,
-      associatedData(entry.headerBytes, entry.publicBytes),
-      `entry ${at}`,
-    );
+    return openPrivate(secret, sealed, associatedData(entry.headerBytes, entry.publicBytes), `entry ${at}`);
   } catch (err) {
     throw new TreatyError("DecryptionFailed", (err as Error).message, { seqno: at });
   }
+}
+
+/** A private plaintext decoded and checked; LedgerCorrupt naming entry `at` when malformed. */
+function privatePartOf(plaintext: Uint8Array, at: number, views: boolean): PrivatePart {
   let o: Record<string, unknown> | undefined = views ? readPrivatePart(plaintext) : undefined;
   if (o === undefined) {
     // The direct reader's result has exactly these two fields; the codec's is checked.

@@ -39,6 +39,7 @@ import {
 import { sha256 } from "../crypto.js";
 import type { MapWrites, WriteSet } from "../kv/types.js";
 import {
+  checkPublicWrites,
   corrupt,
   type DecodedEntry,
   decodeEntry,
@@ -48,7 +49,7 @@ import {
   encodeEntry,
   entryWriteSet,
   leafFields,
-  openPrivatePart,
+  openPrivateWrites,
   storedLeafFields,
   type TxMetadata,
 } from "./entry.js";
@@ -479,21 +480,24 @@ export class Ledger {
 
   /**
    * The public writes of the entry at `seqno` when the ledger holds them decoded already (a recent
-   * entry whose writes were read, as a follower's apply reads them, or that this node appended from
-   * a write set of objects), else undefined without reading or decoding anything: for a caller
-   * with a cheaper way to skip most entries (the event feed's byte search). A leader's entries
-   * appended from the execution worker's encoded write sets are not decoded until read.
+   * entry whose writes were read by `publicWritesAt`, or that this node appended from a write set
+   * of objects), else undefined without reading or decoding anything: for a caller with a cheaper
+   * way to skip most entries (the event feed's byte search). Replicated entries, and a leader's
+   * appended from the execution worker's encoded write sets, are not decoded until read.
    */
   recentPublicWrites(seqno: number): readonly MapWrites[] | undefined {
     return this.#recent.get(seqno)?.publicWrites;
   }
 
   /**
-   * The full write set of the entry at `seqno` (private part opened): what a follower applies to
-   * its KV. For recent entries its byte strings may be views into larger buffers (a replicated
+   * The full write set of the entry at `seqno` (private part opened, its tag checked): what a
+   * follower applies to its KV. For recent entries an `EncodedWriteSet` (the entry's public bytes
+   * and its private writes' bytes, checked as decoding checks them), whose objects are made only
+   * if `public` / `private` are read; its bytes are views into larger buffers (a replicated
    * message, one plaintext), never written again: a holder keeps the whole buffer alive, so keep
    * them only for a bounded time (the execution journal holds them until the KV commits). Throws
-   * TxNotFound when there is no such entry; DecryptionFailed without the secret.
+   * TxNotFound when there is no such entry; DecryptionFailed without the secret or when the
+   * private part does not authenticate; LedgerCorrupt for malformed private writes.
    */
   writeSetAt(seqno: number): WriteSet {
     assert(this.#secrets !== undefined, "reading private writes needs the ledger secrets");
@@ -505,13 +509,11 @@ export class Ledger {
         throw new TreatyError("TxNotFound", `entry ${seqno}: not in the ledger`, { seqno });
       return entryWriteSet(entry, this.#secrets);
     }
-    recent.publicWrites ??= decodePublicWrites(recent.entry);
-    return {
-      public: recent.publicWrites,
-      // Views into the replicated bytes and one plaintext: callers hand them on (a worker's
-      // postMessage copies each buffer once, a KV apply copies what it keeps).
-      private: openPrivatePart(recent.entry, this.#secrets, true).writes,
-    };
+    // The entry's own bytes, checked (the public part when it was staged, the private writes
+    // here), not objects: a follower's apply hands them to its execution worker as they are
+    // (node/execution/pack.ts); the maps, arrays and views are made there, or by whoever reads
+    // `public` / `private`. Views into the replicated bytes and one plaintext.
+    return new EncodedWriteSet(recent.entry.publicBytes, openPrivateWrites(recent.entry, this.#secrets));
   }
 
   /** The highest signature seqno ≤ `seqno`, or 0. */
@@ -734,7 +736,9 @@ export class Ledger {
           throw corrupt(record.seqno, "seqno", `expected the next entry, seqno ${this.lastSeqno + 1}`);
         }
         const entry = this.#check(record);
-        const publicWrites = decodePublicWrites(entry, true);
+        // Checked without its objects: the apply takes the bytes (writeSetAt), and only a
+        // reader of the public writes decodes them (publicWritesAt).
+        checkPublicWrites(entry);
         if (entry.header.kind === "signature") {
           const signature = decodeSignatureRecord(entry.signatureBytes!, record.seqno);
           checkSignatureEntry(
@@ -744,7 +748,7 @@ export class Ledger {
             this.#pinnedFor(signature.serviceKey),
           );
         }
-        this.#add(record, entry, true, publicWrites);
+        this.#add(record, entry, true);
       }
     } catch (err) {
       this.#dropStagedFrom(start + 1);

@@ -4,7 +4,7 @@ import { MessageChannel } from "node:worker_threads";
 import { describe, it } from "node:test";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "../../node/execution/protocol.js";
 import { encode } from "../../sdk/codec.js";
-import { EncodedWriteSet, writesToWire } from "../../runtime/ledger/entry.js";
+import { EncodedWriteSet, encodeWrites, writesToWire } from "../../runtime/ledger/entry.js";
 import {
   decodeWriteSets,
   encodeWriteSets,
@@ -206,7 +206,13 @@ describe("packItems / unpackItems", () => {
     const { items: packed, transfer } = packItems(ITEMS);
     assert.deepEqual(plain(ITEMS as never), before, "the input is not modified");
     assert.equal(key.buffer, received.buffer, "the caller's arrays are untouched");
-    assert.equal(packed.writeSets.bytes.byteLength, 2 + 3 + 1 + 0 + 1 + 1 + 2);
+    assert.deepEqual(transfer, [packed.writeSets.lengths.buffer, packed.writeSets.bytes.buffer]);
+    assert.equal(packed.writeSets.bytes.byteOffset, 0);
+    assert.equal(
+      packed.writeSets.bytes.buffer.byteLength,
+      packed.writeSets.bytes.byteLength,
+      "sized to them",
+    );
     const items = unpackItems(packed);
     assert.deepEqual(plain(items as never), before);
     assert.equal(items[2]!.writeSet.private[0]!.writes[0]![1], null, "a delete stays a delete");
@@ -236,6 +242,45 @@ describe("packItems / unpackItems", () => {
   it("refuses versions that do not match the write sets", () => {
     const { items } = packItems(ITEMS);
     assert.throws(() => unpackItems({ ...items, versions: items.versions.slice(1) }), /unpack/);
+  });
+
+  it("copies a write set in the entry's form as its bytes, and gives back its writes", () => {
+    const publicBytes = encodeWrites(ITEMS[0]!.writeSet.public, true).slice();
+    const privateBytes = encodeWrites(ITEMS[2]!.writeSet.private, false).slice();
+    const encoded = new EncodedWriteSet(publicBytes, privateBytes);
+    const { items: packed } = packItems([{ version: 9, writeSet: encoded }]);
+    assert.deepEqual([...packed.writeSets.lengths], [publicBytes.length, privateBytes.length]);
+    assert.deepEqual([...packed.writeSets.bytes], [...publicBytes, ...privateBytes]);
+    assert.equal(encoded.hasPrivateWrites, true);
+    const [item] = unpackItems(packed);
+    assert.equal(item!.version, 9);
+    assert.deepEqual(
+      plain([item!] as never),
+      plain([
+        { version: 9, writeSet: { public: ITEMS[0]!.writeSet.public, private: ITEMS[2]!.writeSet.private } },
+      ] as never),
+    );
+  });
+
+  it("passes a malformed write set of objects on unchecked: the worker's unpack refuses it as LedgerCorrupt", () => {
+    const unsorted: VersionedWriteSet = {
+      version: 12,
+      writeSet: {
+        public: [{ map: "public:m", writes: [[bytes(2), null] as const, [bytes(1), null] as const] }],
+        private: [],
+      },
+    };
+    const misplaced: VersionedWriteSet = {
+      version: 13,
+      writeSet: { public: [], private: [{ map: "public:m", writes: [] }] },
+    };
+    for (const item of [unsorted, misplaced]) {
+      const { items } = packItems([item]);
+      assert.throws(() => unpackItems(items), {
+        code: "LedgerCorrupt",
+        message: new RegExp(`entry ${item.version}`),
+      });
+    }
   });
 });
 

@@ -46,6 +46,8 @@ function openLedger(store: MemoryLedgerStore): Ledger {
 /** `value` with every byte array as hex. */
 function plain(value: unknown): unknown {
   if (value instanceof Uint8Array) return toHex(value);
+  // A write set in the entry's form (a recent entry's writeSetAt) as the objects it decodes to.
+  if (value instanceof EncodedWriteSet) return plain({ public: value.public, private: value.private });
   if (Array.isArray(value)) return value.map(plain);
   if (value !== null && typeof value === "object")
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));

@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { toHex } from "../../sdk/bytes.js";
-import { decodeEntry, decodePublicWrites, entryWriteSet } from "../../runtime/ledger/entry.js";
+import {
+  decodeEntry,
+  decodePublicWrites,
+  EncodedWriteSet,
+  entryWriteSet,
+} from "../../runtime/ledger/entry.js";
 import { Ledger, RECENT_DECODED_ENTRIES } from "../../runtime/ledger/ledger.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { buildFixtureLedger, recordsOf, SERVICE, testSecrets, txFor } from "./fixtures.js";
@@ -15,6 +20,8 @@ import { buildFixtureLedger, recordsOf, SERVICE, testSecrets, txFor } from "./fi
 /** `value` with every byte array as hex (Buffer and Uint8Array alike). */
 function plain(value: unknown): unknown {
   if (value instanceof Uint8Array) return toHex(value);
+  // A write set in the entry's form (a recent entry's writeSetAt) as the objects it decodes to.
+  if (value instanceof EncodedWriteSet) return plain({ public: value.public, private: value.private });
   if (Array.isArray(value)) return value.map(plain);
   if (value !== null && typeof value === "object")
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
