@@ -28,6 +28,8 @@ import { generateLedgerSecret, LedgerSecrets } from "../runtime/ledger/secrets.j
 import { endorseNode, nodeSigner } from "../runtime/ledger/signature.js";
 import { MemoryLedgerStore, type LedgerRecord } from "../runtime/ledger/store.js";
 import { packItems } from "../node/execution/pack.js";
+import { nonceKey, nonceValue } from "../node/execution/nonces.js";
+import { INTERNAL } from "../node/gov/tables.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -63,7 +65,7 @@ const signer = nodeSigner(node, endorseNode(service, node, now - 1000, now + 360
 const secrets = () => new LedgerSecrets([generateLedgerSecret(1, () => new Uint8Array(32).fill(7))]);
 const caller = "c".repeat(64);
 
-/** What `log.writePublic` records: one public row; the nonce rows and the seed are private. */
+/** What `log.writePublic` records: one public row; the nonce row and the seed are private. */
 function transaction(i: number): TransactionInput {
   const writeSet: WriteSet = {
     public: [
@@ -71,12 +73,8 @@ function transaction(i: number): TransactionInput {
     ],
     private: [
       {
-        map: "treaty.nonceExpiry",
-        writes: [[utf8.encode(`${now + i}:${caller}:nonce-${i}`), new Uint8Array()]],
-      },
-      {
-        map: "treaty.nonces",
-        writes: [[utf8.encode(`${caller}:nonce-${i}`), encode({ txid: `1.${i}`, timeMs: now + i })]],
+        map: INTERNAL.nonceLog,
+        writes: [[nonceKey(caller, `nonce-${i}`, now + i), nonceValue({ txid: `1.${i}`, timeMs: now + i })]],
       },
     ],
   };

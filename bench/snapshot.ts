@@ -3,8 +3,8 @@
  * taking a snapshot costs a node, on a real KvStore on LMDB sealed at rest (as the node opens it)
  * behind a real execution worker.
  *
- * For each row count N the KV is filled with N signed-request nonce records (`recordNonce`: two
- * private rows each, as the replay window holds them) plus `--contract-rows` contract rows
+ * For each row count N the KV is filled with N signed-request nonce records (`recordNonce`: one
+ * private row each, as the replay window holds them) plus `--contract-rows` contract rows
  * (half private `bench.balances`, half `public:bench.audit`), then:
  * - quiet: `--snapshots` snapshots of the committed state, one after another: wall time from the
  *   request to the body bytes, process CPU (every thread: worker and main), both per row, the
@@ -32,7 +32,7 @@ import { utf8 } from "../sdk/bytes.js";
 import { KvStore } from "../runtime/kv/store.js";
 import { LedgerSecret } from "../runtime/ledger/secrets.js";
 import { ExecutionService } from "../node/execution/service.js";
-import { recordNonce } from "../node/execution/nonces.js";
+import { nonceKey, recordNonce } from "../node/execution/nonces.js";
 import { createLogger } from "../node/log.js";
 import { INTERNAL, SINGLETON_KEY, tableKey } from "../node/gov/tables.js";
 import { partsLength } from "../node/snapshot/format.js";
@@ -80,10 +80,8 @@ function nonceVersion(kv: KvStore, from: number, to: number): void {
   const tx = kv.begin();
   for (let i = from; i < to; i++) {
     const txid = `2.${i + 10}`;
-    recordNonce(tx, CALLERS[i % CALLERS.length]!, randomBytes(16).toString("hex"), T0 + i, {
-      txid,
-      timeMs: T0 + i,
-    });
+    const key = nonceKey(CALLERS[i % CALLERS.length]!, randomBytes(16).toString("hex"), T0 + i);
+    recordNonce(tx, key, { txid, timeMs: T0 + i });
   }
   kv.apply(kv.appliedVersion + 1, tx.writeSet());
 }

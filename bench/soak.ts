@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   let failures = 0;
   const report = async () => {
     const memory = process.memoryUsage();
-    const nonces = (await net.node.execution.scan(INTERNAL.nonces)).length;
+    const nonces = (await net.node.execution.scan(INTERNAL.nonceLog)).length;
     process.stdout.write(
       `${JSON.stringify({
         s: Math.round((performance.now() - started) / 1000),

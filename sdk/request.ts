@@ -8,8 +8,9 @@
  *
  * and sends the signature and its key id in headers (`x-treaty-caller`, `x-treaty-signature`,
  * base64url). Binding the service id and the path stops a signature being replayed against
- * another service, contract or method; the nonce (unique per caller) and `createdMs` (checked
- * against the node's freshness window) stop replays of the same request. Nothing is re-encoded
+ * another service, contract or method; the nonce and `createdMs` (checked against the node's
+ * freshness window), which with the caller identify the request in every node's replay table,
+ * stop replays of the same request. Nothing is re-encoded
  * to verify: the node checks the bytes it received. Readonly methods whose policy is `anyone`
  * may be called without the two headers.
  */
@@ -44,7 +45,11 @@ export const CONTENT_MSGPACK = "application/msgpack";
 const DOMAIN = utf8.encode("treaty-request-v1\n");
 const NEWLINE = utf8.encode("\n");
 
-/** The body of a call. `nonce` is 16+ random bytes in hex, unique per caller. */
+/**
+ * The body of a call. `nonce` is 16+ random bytes in hex; a request is (caller, `createdMs`,
+ * `nonce`): resend the same bytes to retry, since the same nonce with another `createdMs` is
+ * another request.
+ */
 export interface RequestBody {
   readonly args: unknown;
   readonly nonce?: string;
@@ -67,11 +72,9 @@ export function signingInput(serviceId: string, path: string, body: Uint8Array):
 
 /**
  * A fresh nonce: the time in ms (12 hex digits) then 128 random bits, 44 hex characters. The
- * random bits make it unique; the time prefix puts one caller's nonces in the order they were
- * made. Every node keeps executed nonces in key order (`<callerId>:<nonce>`,
- * node/execution/nonces.ts), so ordered nonces are added at the end of the caller's range and
- * forgotten from its start, where random ones would each land on a random page of every node's
- * store (docs/performance.md, "libuv's threads"). Any unique 32 to 64 hex characters are valid.
+ * random bits make it unique. (The time prefix once put a caller's rows in time order on every
+ * node; nodes now key executed requests by `createdMs` first, node/execution/nonces.ts, so any
+ * nonce is.) Any unique 32 to 64 hex characters are valid.
  */
 export function newNonce(): string {
   return Date.now().toString(16).padStart(12, "0") + toHex(crypto.getRandomValues(new Uint8Array(16)));

@@ -2,8 +2,8 @@
  * Admission of a request carried by a JWT bearer token (`Authorization: Bearer <jwt>`; see
  * sdk/bearer.ts): the token is verified (jwt.ts), then the body is checked as a signed request's
  * is: encoding, `nonce` and `createdMs` present, `createdMs` within the freshness window. The
- * nonce is consumed in the transaction like any caller's (node/execution/nonces.ts, keyed by the
- * JWT caller's id), so the same bytes never execute twice. What the ledger records is the
+ * request (caller id, `createdMs`, nonce) is consumed in the transaction like any caller's
+ * (node/execution/nonces.ts, keyed by the JWT caller's id), so the same bytes never execute twice. What the ledger records is the
  * caller's id (a digest of issuer and subject) and the request digest (`bearerRequestDigest`,
  * which binds a digest of the token, never the token itself).
  */

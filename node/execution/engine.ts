@@ -28,13 +28,18 @@ import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
 import { type ConstitutionRecord, INTERNAL } from "../gov/tables.js";
 import {
   describeNonce,
+  findLegacyNonce,
   findNonce,
+  hasLegacyNonces,
   NONCE_PRUNE_SLACK_MS,
   nonceHorizon,
   nonceKey,
   pruneNonces,
   recordNonce,
 } from "./nonces.js";
+import { writeSetBytes } from "../../runtime/executor/runtime.js";
+import { MAX_TX_WRITE_BYTES } from "../../runtime/sandbox/limits.js";
+import type { WriteSet } from "../../runtime/kv/types.js";
 import { type Retention, resolveRetention } from "./retention.js";
 import {
   type ExecCall,
@@ -124,6 +129,22 @@ export class ExecutionEngine {
    * applied write sets that carry it, rollbacks and installs.
    */
   #horizon: number | undefined;
+  /**
+   * Whether the legacy nonce maps (`treaty.nonces`, `treaty.nonceExpiry`) hold rows at the applied
+   * version (undefined: look, one bounded scan). Only applied write sets that touch them (a leader
+   * of the previous version records there), this engine's prune passes that forget legacy rows,
+   * rollbacks and installs change that, and each of them forgets it. While false, a signed call
+   * skips the legacy lookup.
+   */
+  #legacyNonces: boolean | undefined;
+  /**
+   * Whether this engine's own last prune pass set the nonce maps' low end since it last applied a
+   * horizon from elsewhere, rolled back or installed: then no row lies below the horizon's ms and
+   * a pass scans from there (pruneNonces, PruneBounds.fromHorizon).
+   */
+  #prunedHere = false;
+  /** The prune pass the running call is due to carry (set by #checkNonce), or null. */
+  #duePass: { readonly beforeMs: number; readonly horizon: number } | null = null;
   #closed = false;
   /** Snapshot reads in progress (snapshotRows), ended by close. */
   readonly #scans = new Set<SnapshotScan>();
@@ -345,12 +366,19 @@ export class ExecutionEngine {
    */
   apply(items: readonly VersionedWriteSet[], owned = false): void {
     this.#alive();
-    // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs, and a prune
-    // pass elsewhere moves the horizon.
+    // Nonces recorded elsewhere (another leader, a replay) are not in #oldestNonceMs, a leader of
+    // the previous version records in the legacy maps, and a prune pass elsewhere moves the
+    // horizon (and, by a previous version, may leave rows of treaty.nonceLog below it).
     for (const { writeSet } of items) {
       for (const { map } of writeSet.private) {
-        if (map === INTERNAL.nonceExpiry) this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
-        else if (map === INTERNAL.nonceHorizon) this.#horizon = undefined;
+        if (map === INTERNAL.nonceLog) this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
+        else if (map === INTERNAL.nonceExpiry || map === INTERNAL.nonces) {
+          this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
+          this.#legacyNonces = undefined;
+        } else if (map === INTERNAL.nonceHorizon) {
+          this.#horizon = undefined;
+          this.#prunedHere = false;
+        }
       }
     }
     for (const { version, writeSet } of items) this.#kv.apply(version, writeSet, owned);
@@ -372,6 +400,8 @@ export class ExecutionEngine {
   #rollbackKv(version: number): void {
     this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
     this.#horizon = undefined;
+    this.#legacyNonces = undefined;
+    this.#prunedHere = false;
     this.#kv.rollback(version);
   }
 
@@ -498,15 +528,20 @@ export class ExecutionEngine {
     await this.#kv.close();
   }
 
-  /** One leader call at `seqno`: replay check, nonce record, contract; applies on success. */
+  /**
+   * One leader call at `seqno`: replay check, nonce record, contract, then a prune pass when one
+   * is due (#prune); applies on success.
+   */
   #executeOne(call: ExecCall, seqno: number, txid: string): ExecResult {
     const tx = this.#kv.begin();
-    const replay = this.#consumeNonce(tx, call, txid);
+    this.#duePass = null;
+    const replay = this.#checkNonce(tx, call, txid);
     if (replay !== undefined) return replay;
     if (call.contract === GOV_CONTRACT) {
       const governed = this.#gov.execute(call, txid, tx);
       if (!governed.ok) return { ok: false, error: governed.error };
-      const writeSet = tx.writeSet();
+      let writeSet = tx.writeSet();
+      if (this.#duePass !== null) writeSet = this.#prune(tx, writeSet);
       this.#kv.applyTx(seqno, tx);
       return { ok: true, seqno, txid, result: governed.result, writeSet, events: [] };
     }
@@ -519,7 +554,8 @@ export class ExecutionEngine {
     const manifest = this.#runtime.manifestOf(String(call.contract));
     const eventFailure = recordPublicEvents(tx, String(call.contract), manifest, claims.events);
     if (eventFailure !== undefined) return { ok: false, error: eventFailure };
-    const writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
+    let writeSet = manifest?.events === undefined ? outcome.writeSet : tx.writeSet();
+    if (this.#duePass !== null) writeSet = this.#prune(tx, writeSet);
     this.#kv.applyTx(seqno, tx);
     // Object literals of one shape each, no spread: a spread made V8 build the result's hidden
     // class anew on every call (a slow property definition in every call's profile).
@@ -537,16 +573,24 @@ export class ExecutionEngine {
   }
 
   /**
-   * Checks and records a signed call's nonce in `tx`, and forgets expired ones there when a prune
-   * pass is due (see nonces.ts). Returns the failed result (Replay; StaleRequest for a call created before the
-   * retention or the horizon of forgotten nonces; the store's refusal of an oversized key) or
-   * undefined when the call may run.
+   * Checks and records a signed call's nonce in `tx` (see nonces.ts), and sets #duePass when the
+   * call should carry a prune pass. Returns the failed result (Replay; StaleRequest for a call
+   * created before the retention or the horizon of forgotten nonces; MalformedRequest for a nonce
+   * without a valid `createdMs`) or undefined when the call may run.
    */
-  #consumeNonce(tx: KvTx, call: ExecCall, txid: string): ExecResult | undefined {
+  #checkNonce(tx: KvTx, call: ExecCall, txid: string): ExecResult | undefined {
     if (call.caller === null || call.nonce === null) return undefined;
     try {
-      const key = nonceKey(call.caller.id, call.nonce);
-      const used = findNonce(tx, call.caller.id, call.nonce, key);
+      const createdMs = call.createdMs;
+      if (createdMs === undefined)
+        throw new TreatyError("MalformedRequest", "body.createdMs: required with a nonce");
+      const key = nonceKey(call.caller.id, call.nonce, createdMs);
+      // The tx reads at the applied version (executeOne), where #horizon and #legacyNonces hold.
+      assert(tx.readVersion === this.#kv.appliedVersion, "checkNonce: the tx reads the applied version");
+      this.#legacyNonces ??= hasLegacyNonces(tx);
+      const used =
+        findNonce(tx, key) ??
+        (this.#legacyNonces ? findLegacyNonce(tx, call.caller.id, call.nonce) : undefined);
       if (used !== undefined) {
         return {
           ok: false,
@@ -557,10 +601,7 @@ export class ExecutionEngine {
           },
         };
       }
-      const createdMs = call.createdMs ?? call.timeMs;
       const oldestMs = call.timeMs - this.#retention.nonceMs;
-      // The tx reads at the applied version (executeOne), where #horizon holds.
-      assert(tx.readVersion === this.#kv.appliedVersion, "consumeNonce: the tx reads the applied version");
       this.#horizon ??= nonceHorizon(tx);
       const horizon = this.#horizon;
       if (createdMs < oldestMs || createdMs <= horizon) {
@@ -572,23 +613,41 @@ export class ExecutionEngine {
           },
         };
       }
-      recordNonce(tx, call.caller.id, call.nonce, createdMs, { txid, timeMs: call.timeMs }, key);
+      recordNonce(tx, key, { txid, timeMs: call.timeMs });
       // The bound only lowers here: if this call fails, its nonce is simply not in the KV.
       this.#oldestNonceMs = Math.min(this.#oldestNonceMs, createdMs);
-      if (oldestMs - NONCE_PRUNE_SLACK_MS > this.#oldestNonceMs) {
-        // A failed call abandons the pass with its tx: the nonces it kept stay expired a while
-        // longer, and a later pass (scanning from the horizon) forgets them.
-        // Whether or not this call commits, the horizon may be about to move: read it again.
-        this.#horizon = undefined;
-        const { oldestKeptMs } = pruneNonces(tx, oldestMs, horizon);
-        this.#oldestNonceMs = oldestKeptMs ?? Number.NEGATIVE_INFINITY;
-      }
+      if (oldestMs - NONCE_PRUNE_SLACK_MS > this.#oldestNonceMs)
+        this.#duePass = { beforeMs: oldestMs, horizon };
       return undefined;
     } catch (err) {
       if (err instanceof TreatyError)
         return { ok: false, error: { code: err.code, message: `nonce: ${err.message}` } };
       throw err;
     }
+  }
+
+  /**
+   * Runs the due prune pass in `tx` after its call succeeded (`writeSet`: the call's write set so
+   * far), within what the transaction write limit leaves beside the call's own writes, so the
+   * pass never changes the call's outcome; returns the write set with the pass's writes.
+   */
+  #prune(tx: KvTx, writeSet: WriteSet): WriteSet {
+    const due = this.#duePass!;
+    this.#duePass = null;
+    const { forgotten, forgottenLegacy, oldestKeptMs, clean } = pruneNonces(tx, due.beforeMs, due.horizon, {
+      fromHorizon: this.#prunedHere,
+      legacy: this.#legacyNonces !== false,
+      budgetBytes: MAX_TX_WRITE_BYTES - writeSetBytes(writeSet),
+    });
+    // Null (the pass stopped at its bound, or had no room): the next call prunes again.
+    this.#oldestNonceMs = oldestKeptMs ?? Number.NEGATIVE_INFINITY;
+    // Nothing after the pass can fail the call (the caller applies the tx at once), so what the
+    // pass saw and wrote is the state from here on.
+    this.#prunedHere = clean;
+    if (forgotten === 0) return writeSet;
+    this.#horizon = undefined;
+    if (forgottenLegacy > 0) this.#legacyNonces = undefined;
+    return tx.writeSet();
   }
 
   /** Runs `run` inside the progress window of call `index` (see protocol.ts). */

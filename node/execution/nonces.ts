@@ -1,23 +1,50 @@
 /**
- * Replay protection inside the transaction. Every signed call's nonce is recorded in the private
- * internal map `treaty.nonces` (key `<callerId>:<nonce>`, value JSON `{txid, timeMs}`) by the
- * same transaction that runs the call, before the contract runs. So:
+ * Replay protection inside the transaction. Every signed call is recorded as ONE row of the
+ * private internal map `treaty.nonceLog` by the same transaction that runs the call, before the
+ * contract runs. The row's key is computed from the signed request alone:
+ *
+ *   key = createdMs (8 bytes, big-endian) ‖ the first 16 bytes of
+ *         SHA-256(u32be(UTF-16 length of callerId) ‖ callerId as UTF-16LE ‖ nonce as UTF-16LE)
+ *
+ * and its value is the consuming transaction: `timeMs` (float64, big-endian) ‖ txid (UTF-8).
+ * So:
+ * - a request is identified by (caller, createdMs, nonce), all three signed (or, for a bearer
+ *   request, bound to the token's caller): a replay of the same request computes the same key
+ *   and is refused (`Replay`, with the txid that consumed it). A request re-signed with the same
+ *   nonce and another `createdMs` is a different request and runs (before this layout it was a
+ *   `Replay`): only the key's holder can make one, so no one else can run a request twice.
+ * - the digest's input is unambiguous: the caller id's length comes first, and UTF-16 code units
+ *   map one-to-one onto bytes (UTF-8 would map every lone surrogate to U+FFFD).
+ * - 16 bytes of digest: a replay always matches exactly; a false match only refuses a call.
+ *   Making a victim's future request look used means finding, under one's own caller id, a
+ *   nonce whose digest matches the victim's at the same `createdMs` ms: a second preimage of 128
+ *   bits (2^128 work), or a guess of the victim's unknown (random) nonce. The birthday bound
+ *   (2^64) only lets one caller collide two of its own requests, refusing the second. Honest
+ *   calls collide with probability below n²/2^129 for n requests in one ms.
  * - a nonce is consumed exactly when its call commits: a failed call abandons its transaction,
- *   and the caller may retry with the same nonce;
+ *   and the caller may retry with the same request;
  * - followers learn executed nonces from the write set, and a new leader refuses them too;
  * - contracts cannot reach the map: their maps are always `<contract>.<name>`, and `treaty` is a
  *   reserved contract name.
  *
  * The table stays bounded: a nonce is only needed while a request carrying it could still be
- * admitted. Each record also has a row in `treaty.nonceExpiry`, keyed by the request's
- * `createdMs` (zero-padded, so key order is time order). A signed call's transaction may run a
- * prune pass (`pruneNonces`): it forgets up to `NONCE_PRUNE_MAX` nonces created more than the
- * retention before the call's recorded time, oldest first, and raises the horizon
+ * admitted. Key order is time order, so a prune pass (`pruneNonces`) is a bounded range scan of
+ * this one map from its start: it forgets up to `NONCE_PRUNE_MAX` nonces created more than the
+ * retention before the call's recorded time, oldest first, one delete each, and raises the horizon
  * (`treaty.nonceHorizon`: every nonce created at or before `throughMs` may be forgotten). A call
  * created at or before the horizon is refused (`StaleRequest`) inside the transaction, so a
  * forgotten nonce can never be replayed, whatever the admitting node's clock or freshness window.
  * Pruning is decided by the leader and replicated through the write set like any other write:
- * deterministic by construction.
+ * deterministic by construction. A pass rides on a call's transaction after the call ran, and
+ * forgets only what fits beside the call's writes under MAX_TX_WRITE_BYTES: whether a pass is due
+ * never changes a call's outcome.
+ *
+ * The legacy layout (before session 20; ledgers and snapshots written before, and leaders of the
+ * previous version during a rolling upgrade, hold it): two rows per call, `treaty.nonces` (key
+ * `<callerId>:<nonce>`, value JSON `{txid, timeMs}`) and `treaty.nonceExpiry` (key
+ * `<15-digit createdMs>:<callerId>:<nonce>`, empty value). While those maps hold rows the check
+ * also looks a call up there (`findLegacyNonce`), and passes forget their rows too, oldest first
+ * across both layouts, until they are empty; then they cost nothing (the engine knows them empty).
  *
  * A pass is a range scan over the overlay and the store, so the leader does not run one per call:
  * a pass reports when the oldest nonce it kept was created, and the engine runs the next pass only
@@ -26,9 +53,12 @@
  * decides what may be forgotten); it bounds the table at one retention period of nonces plus
  * `NONCE_PRUNE_SLACK_MS` of expired ones, and a backlog drains `NONCE_PRUNE_MAX` per call.
  */
+import { hash } from "node:crypto";
 import { assert } from "../../sdk/assert.js";
-import { utf8 } from "../../sdk/bytes.js";
+import { setU64BE, utf8 } from "../../sdk/bytes.js";
+import { TreatyError } from "../../sdk/errors.js";
 import type { KvTx } from "../../runtime/kv/types.js";
+import { WRITE_OVERHEAD_BYTES } from "../../runtime/sandbox/limits.js";
 import { INTERNAL, readTableValue, SINGLETON_KEY, tableKey, tableValue } from "../gov/tables.js";
 
 /** The stored record of an executed nonce. */
@@ -50,35 +80,126 @@ export const NONCE_PRUNE_MAX = 64;
 /** How long the oldest nonce may stay expired before a prune pass runs, ms (batches the passes). */
 export const NONCE_PRUNE_SLACK_MS = 1_000;
 
-/** Digits of the zero-padded `createdMs` prefix of `treaty.nonceExpiry` keys (ms until year 33658). */
-const TIME_DIGITS = 15;
+/** Bytes of the caller-and-nonce digest in a `treaty.nonceLog` key (see the module comment). */
+export const NONCE_DIGEST_BYTES = 16;
 
-/** The key of `nonce` for `callerId` in `treaty.nonces`. */
-export function nonceKey(callerId: string, nonce: string): Uint8Array {
-  return tableKey(`${callerId}:${nonce}`);
+/** Bytes of a `treaty.nonceLog` key: `createdMs` (u64 big-endian), then the digest. */
+export const NONCE_KEY_BYTES = 8 + NONCE_DIGEST_BYTES;
+
+/** Bytes of a `treaty.nonceLog` value before the txid: `timeMs` as a float64, big-endian. */
+const TIME_BYTES = 8;
+
+/** Digits of the zero-padded `createdMs` prefix of legacy `treaty.nonceExpiry` keys. */
+const LEGACY_TIME_DIGITS = 15;
+
+/**
+ * The key of the request (`callerId`, `createdMs`, `nonce`) in `treaty.nonceLog`. Throws
+ * TreatyError `MalformedRequest` when `createdMs` is not a non-negative safe integer (admission
+ * refuses such requests already; this keeps the key's time order exact whatever reaches it).
+ */
+export function nonceKey(callerId: string, nonce: string, createdMs: number): Uint8Array {
+  if (!Number.isSafeInteger(createdMs) || createdMs < 0)
+    throw new TreatyError(
+      "MalformedRequest",
+      "body.createdMs: expected a non-negative integer (ms since the epoch)",
+    );
+  const input = Buffer.allocUnsafe(4 + 2 * (callerId.length + nonce.length));
+  input.writeUInt32BE(callerId.length, 0);
+  input.write(callerId, 4, "utf16le");
+  input.write(nonce, 4 + 2 * callerId.length, "utf16le");
+  const key = new Uint8Array(NONCE_KEY_BYTES);
+  setU64BE(key, 0, createdMs);
+  key.set(hash("sha256", input, "buffer").subarray(0, NONCE_DIGEST_BYTES), 8);
+  return key;
 }
 
-/** The key of a nonce created at `createdMs` in `treaty.nonceExpiry`: time order, then caller. */
-export function nonceExpiryKey(createdMs: number, callerId: string, nonce: string): Uint8Array {
-  return tableKey(`${timePrefix(createdMs)}:${callerId}:${nonce}`);
+/** The `createdMs` a `treaty.nonceLog` key starts with. */
+export function nonceKeyCreatedMs(key: Uint8Array): number {
+  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
 }
 
-function timePrefix(ms: number): string {
-  return String(ms).padStart(TIME_DIGITS, "0");
+/** The first `treaty.nonceLog` key of the nonces created at `ms` (a scan bound). */
+function timeKey(ms: number): Uint8Array {
+  const key = new Uint8Array(8);
+  setU64BE(key, 0, ms);
+  return key;
+}
+
+/** The stored value of a nonce record in `treaty.nonceLog`: `timeMs` (float64 BE) ‖ txid. */
+export function nonceValue(record: NonceRecord): Uint8Array {
+  const txid = utf8.encode(record.txid);
+  const value = new Uint8Array(TIME_BYTES + txid.length);
+  new DataView(value.buffer).setFloat64(0, record.timeMs);
+  value.set(txid, TIME_BYTES);
+  return value;
+}
+
+/** A txid as the engine makes them: `<view>.<seqno>`. */
+const TXID = /^\d{1,16}\.\d{1,16}$/;
+
+/**
+ * The record a `treaty.nonceLog` value holds. A value that does not hold one (too short, or not a
+ * txid: say a value a node of the previous version sealed at rest, not knowing the map is kept
+ * in clear) is still a consumed nonce: its txid is then reported as unknown rather than letting
+ * the call through.
+ */
+export function readNonceValue(value: Uint8Array): NonceRecord {
+  if (value.length < TIME_BYTES) return { txid: "unknown", timeMs: 0 };
+  // Latin-1 maps every byte to one character, so bytes that are not UTF-8 fail the test too.
+  const txid = Buffer.from(value.buffer, value.byteOffset + TIME_BYTES, value.length - TIME_BYTES).toString(
+    "latin1",
+  );
+  if (!TXID.test(txid)) return { txid: "unknown", timeMs: 0 };
+  const timeMs = new DataView(value.buffer, value.byteOffset, value.byteLength).getFloat64(0);
+  return { txid, timeMs };
+}
+
+/** The record of the request whose `nonceKey` is `key` if it was already consumed, else undefined. */
+export function findNonce(tx: KvTx, key: Uint8Array): NonceRecord | undefined {
+  const stored = tx.get(INTERNAL.nonceLog, key);
+  return stored === undefined ? undefined : readNonceValue(stored);
 }
 
 /**
- * The record of `nonce` for `callerId` if it was already consumed at the transaction's read
- * version, else undefined. A record that does not parse is still a consumed nonce: its txid is
- * then reported as unknown rather than letting the call through.
+ * Records the request whose `nonceKey` is `key` as consumed by `record.txid` in `tx` (the tx may
+ * keep `key`: the caller hands it over and does not use it again).
  */
-export function findNonce(
-  tx: KvTx,
-  callerId: string,
-  nonce: string,
-  key: Uint8Array = nonceKey(callerId, nonce),
-): NonceRecord | undefined {
-  const stored = tx.get(INTERNAL.nonces, key);
+export function recordNonce(tx: KvTx, key: Uint8Array, record: NonceRecord): void {
+  const value = nonceValue(record);
+  if (tx.setOwned === undefined) tx.set(INTERNAL.nonceLog, key, value);
+  // Both arrays were made for this row alone, so the tx may keep them instead of copying them.
+  else tx.setOwned(INTERNAL.nonceLog, key, value);
+}
+
+/** The key of `nonce` for `callerId` in the legacy `treaty.nonces`. */
+export function legacyNonceKey(callerId: string, nonce: string): Uint8Array {
+  return tableKey(`${callerId}:${nonce}`);
+}
+
+/** The key of a nonce created at `createdMs` in the legacy `treaty.nonceExpiry`. */
+export function legacyNonceExpiryKey(createdMs: number, callerId: string, nonce: string): Uint8Array {
+  return tableKey(`${legacyTimePrefix(createdMs)}:${callerId}:${nonce}`);
+}
+
+function legacyTimePrefix(ms: number): string {
+  return String(ms).padStart(LEGACY_TIME_DIGITS, "0");
+}
+
+/** Whether either legacy map holds a row at the transaction's read version. */
+export function hasLegacyNonces(tx: KvTx): boolean {
+  for (const map of [INTERNAL.nonces, INTERNAL.nonceExpiry]) {
+    for (const _ of tx.range(map, { limit: 1 })) return true;
+  }
+  return false;
+}
+
+/**
+ * The record of `nonce` for `callerId` in the legacy `treaty.nonces`, else undefined. A record that
+ * does not parse is still a consumed nonce (txid unknown).
+ */
+export function findLegacyNonce(tx: KvTx, callerId: string, nonce: string): NonceRecord | undefined {
+  const stored = tx.get(INTERNAL.nonces, legacyNonceKey(callerId, nonce));
   if (stored === undefined) return undefined;
   try {
     const record = readTableValue<Partial<NonceRecord>>(stored);
@@ -102,93 +223,155 @@ export function nonceHorizon(tx: KvTx): number {
   return record.throughMs;
 }
 
-/**
- * Records `nonce` for `callerId`, created at `createdMs`, as consumed by `record.txid` in `tx`
- * (`key`: its `nonceKey`, when the caller has it already; the tx may keep that array, so the
- * caller hands it over and does not use it again). Throws the store's TreatyError
- * (`KeyTooLarge`) when caller id and nonce together exceed the store's key cap.
- */
-export function recordNonce(
-  tx: KvTx,
-  callerId: string,
-  nonce: string,
-  createdMs: number,
-  record: NonceRecord,
-  key: Uint8Array = nonceKey(callerId, nonce),
-): void {
-  const value = nonceRecordValue(record);
-  const expiryKey = nonceExpiryKey(createdMs, callerId, nonce);
-  if (tx.setOwned === undefined) {
-    tx.set(INTERNAL.nonces, key, value);
-    tx.set(INTERNAL.nonceExpiry, expiryKey, new Uint8Array(0));
-    return;
-  }
-  // Every array here was made for these two rows alone (`key` included: see above), so the tx
-  // may keep them instead of copying them.
-  tx.setOwned(INTERNAL.nonces, key, value);
-  tx.setOwned(INTERNAL.nonceExpiry, expiryKey, new Uint8Array(0));
-}
-
-/**
- * The stored value of a nonce record: exactly `tableValue({txid, timeMs})` (JSON of the two fields
- * in that order), written out because every signed call stores one and the generic path builds
- * and walks an object for it.
- */
-export function nonceRecordValue(record: NonceRecord): Uint8Array {
-  return utf8.encode(`{"txid":${JSON.stringify(record.txid)},"timeMs":${JSON.stringify(record.timeMs)}}`);
-}
-
 /** What a prune pass did. */
 export interface PruneOutcome {
-  /** Nonces forgotten. */
+  /** Nonces forgotten (a legacy nonce's two rows count once). */
   readonly forgotten: number;
+  /** Legacy nonces among them. */
+  readonly forgottenLegacy: number;
   /**
    * `createdMs` of the oldest nonce left (Infinity: none left), or null when the pass stopped at
-   * its bound and more may have expired.
+   * its bound (count or bytes) and more may have expired.
    */
   readonly oldestKeptMs: number | null;
+  /**
+   * Whether no nonce created before the horizon's ms is left (the horizon after the pass): then
+   * the next pass may scan from the horizon (PruneBounds.fromHorizon).
+   */
+  readonly clean: boolean;
 }
 
+/** Where and how far a prune pass may go. */
+export interface PruneBounds {
+  /**
+   * Scan each map from the nonces created at `max(horizon, 0)` (true) or from its start (false).
+   * Only a pass that forgets oldest first across both layouts keeps every row below the
+   * horizon's ms gone, so the engine asks for `false` until it has run a pass itself since it
+   * last applied someone else's (a leader of the previous version prunes only the legacy maps).
+   */
+  readonly fromHorizon: boolean;
+  /** Whether the legacy maps may hold rows (false: they are not scanned). */
+  readonly legacy: boolean;
+  /** Bytes the pass's writes may add to the transaction's write set (WRITE_OVERHEAD_BYTES each). */
+  readonly budgetBytes: number;
+  /** Nonces forgotten at most (default NONCE_PRUNE_MAX). */
+  readonly max?: number;
+}
+
+/** A nonce a pass may forget: its key(s) and when it was created. */
+interface Expiring {
+  readonly createdMs: number;
+  readonly key: Uint8Array;
+  /** Legacy rows only: the `treaty.nonces` key beside the `treaty.nonceExpiry` one in `key`. */
+  readonly legacyKey: Uint8Array | null;
+}
+
+/** Bytes the horizon's row adds to a write set, at most (a 16-digit throughMs). */
+const HORIZON_WRITE_BYTES =
+  utf8.encode(INTERNAL.nonceHorizon).length +
+  utf8.encode(SINGLETON_KEY).length +
+  tableValue({ throughMs: Number.MAX_SAFE_INTEGER }).length +
+  WRITE_OVERHEAD_BYTES;
+
 /**
- * Forgets, in `tx`, up to `max` nonces created before `beforeMs`, oldest first, and raises the
- * horizon (`horizon`: its value at the transaction's read version, `nonceHorizon(tx)`) over them.
+ * Forgets, in `tx`, up to `max` nonces created before `beforeMs`, oldest first across both
+ * layouts, as far as `bounds.budgetBytes` allows, and raises the horizon (`horizon`: its value at
+ * the transaction's read version, `nonceHorizon(tx)`) over them.
  */
-export function pruneNonces(
-  tx: KvTx,
-  beforeMs: number,
-  horizon: number,
-  max = NONCE_PRUNE_MAX,
-): PruneOutcome {
+export function pruneNonces(tx: KvTx, beforeMs: number, horizon: number, bounds: PruneBounds): PruneOutcome {
+  const max = bounds.max ?? NONCE_PRUNE_MAX;
   assert(Number.isSafeInteger(max) && max > 0, "pruneNonces: max is a positive integer");
   // Rows at or before the horizon's own ms may remain (a pass can stop inside one ms); none
-  // below it do, so the scan starts there and skips nothing else. One row more than `max` says
-  // whether the pass stopped at its bound, or where the oldest kept nonce is.
-  const from = tableKey(timePrefix(Math.max(horizon, 0)));
-  const expired: Array<[Uint8Array, number, string]> = [];
-  let oldestKeptMs: number | null = Number.POSITIVE_INFINITY;
-  for (const [key] of tx.range(INTERNAL.nonceExpiry, { from, limit: max + 1 })) {
-    const text = utf8.decode(key);
-    const createdMs = Number(text.slice(0, TIME_DIGITS));
-    if (createdMs >= beforeMs) {
-      oldestKeptMs = createdMs;
+  // below it do (see PruneBounds.fromHorizon), so the scan may start there and skip nothing
+  // else. One row more than `max` per map says whether the pass stopped at its bound, or where
+  // the oldest kept nonce is.
+  const fromMs = bounds.fromHorizon ? Math.max(horizon, 0) : 0;
+  const current = scanNonceLog(tx, fromMs, beforeMs, max + 1);
+  const legacy = bounds.legacy ? scanLegacy(tx, fromMs, beforeMs, max + 1) : [];
+  let budget = bounds.budgetBytes - HORIZON_WRITE_BYTES;
+  let logNamed = false;
+  let legacyNamed = false;
+  const forget: Expiring[] = [];
+  let i = 0;
+  let j = 0;
+  let stopped = false;
+  for (;;) {
+    const a = current[i];
+    const b = legacy[j];
+    const next = a === undefined ? b : b === undefined || a.createdMs <= b.createdMs ? a : b;
+    if (next === undefined || next.createdMs >= beforeMs) break;
+    if (forget.length === max) {
+      stopped = true;
       break;
     }
-    if (expired.length === max) {
-      oldestKeptMs = null;
+    const cost =
+      next.legacyKey === null
+        ? next.key.length + WRITE_OVERHEAD_BYTES + (logNamed ? 0 : INTERNAL.nonceLog.length)
+        : next.key.length +
+          next.legacyKey.length +
+          2 * WRITE_OVERHEAD_BYTES +
+          (legacyNamed ? 0 : INTERNAL.nonces.length + INTERNAL.nonceExpiry.length);
+    if (cost > budget) {
+      stopped = true;
       break;
     }
-    expired.push([key, createdMs, text.slice(TIME_DIGITS + 1)]);
+    budget -= cost;
+    if (next.legacyKey === null) logNamed = true;
+    else legacyNamed = true;
+    forget.push(next);
+    if (next === a) i++;
+    else j++;
   }
   let through = horizon;
-  for (const [key, createdMs, callerAndNonce] of expired) {
-    tx.delete(INTERNAL.nonceExpiry, key);
-    tx.delete(INTERNAL.nonces, tableKey(callerAndNonce));
-    through = Math.max(through, createdMs);
+  let forgottenLegacy = 0;
+  for (const nonce of forget) {
+    if (nonce.legacyKey === null) tx.delete(INTERNAL.nonceLog, nonce.key);
+    else {
+      tx.delete(INTERNAL.nonceExpiry, nonce.key);
+      tx.delete(INTERNAL.nonces, nonce.legacyKey);
+      forgottenLegacy++;
+    }
+    through = Math.max(through, nonce.createdMs);
   }
   if (through > horizon) {
     tx.set(INTERNAL.nonceHorizon, tableKey(SINGLETON_KEY), tableValue({ throughMs: through }));
   }
-  return { forgotten: expired.length, oldestKeptMs };
+  // The oldest nonce left: each list's next row, or the map's end when the list is used up (it
+  // then held fewer rows than asked: a list of limit rows is never used up, max < limit).
+  const oldestLeft = Math.min(
+    current[i]?.createdMs ?? Number.POSITIVE_INFINITY,
+    legacy[j]?.createdMs ?? Number.POSITIVE_INFINITY,
+  );
+  // Rows below the scan's start: none when it started at the horizon (the caller's word).
+  const clean = oldestLeft >= through;
+  return { forgotten: forget.length, forgottenLegacy, oldestKeptMs: stopped ? null : oldestLeft, clean };
+}
+
+/**
+ * Up to `limit` rows of `treaty.nonceLog` from the nonces created at `fromMs`, ending early after
+ * the first created at or after `beforeMs` (which the pass keeps).
+ */
+function scanNonceLog(tx: KvTx, fromMs: number, beforeMs: number, limit: number): Expiring[] {
+  const rows: Expiring[] = [];
+  for (const [key] of tx.range(INTERNAL.nonceLog, { from: timeKey(fromMs), limit })) {
+    const createdMs = nonceKeyCreatedMs(key);
+    rows.push({ createdMs, key, legacyKey: null });
+    if (createdMs >= beforeMs) break;
+  }
+  return rows;
+}
+
+/** As scanNonceLog, over the legacy `treaty.nonceExpiry` (each row names its `treaty.nonces` key). */
+function scanLegacy(tx: KvTx, fromMs: number, beforeMs: number, limit: number): Expiring[] {
+  const rows: Expiring[] = [];
+  const from = tableKey(legacyTimePrefix(fromMs));
+  for (const [key] of tx.range(INTERNAL.nonceExpiry, { from, limit })) {
+    const text = utf8.decode(key);
+    const createdMs = Number(text.slice(0, LEGACY_TIME_DIGITS));
+    rows.push({ createdMs, key, legacyKey: tableKey(text.slice(LEGACY_TIME_DIGITS + 1)) });
+    if (createdMs >= beforeMs) break;
+  }
+  return rows;
 }
 
 /** Human-readable form of a nonce for error messages (bounded, so hostile nonces stay small). */

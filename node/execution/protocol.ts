@@ -33,8 +33,10 @@ export interface ExecCall {
   /** The signed request's nonce (null for unsigned or internal calls): replay protection. */
   readonly nonce: string | null;
   /**
-   * The signed request's `createdMs` (set with `nonce`; when absent the call's `timeMs` stands
-   * in): orders nonces for pruning, and a call older than the retention is refused.
+   * The signed request's `createdMs` (always set with `nonce`: a call with a nonce and no valid
+   * `createdMs` fails with MalformedRequest): part of the request's identity in the nonce table
+   * (node/execution/nonces.ts), orders nonces for pruning, and a call older than the retention is
+   * refused.
    */
   readonly createdMs?: number;
   /** The node's recorded clock for this call, ms since the epoch. */

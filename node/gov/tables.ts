@@ -41,9 +41,17 @@ export const GOV = {
 
 /** Internal node tables (not reachable from contracts). */
 export const INTERNAL = {
-  /** Executed request nonces: key `<callerId>:<nonce>`, value `{txid, timeMs}`. Private. */
+  /**
+   * Executed signed requests, one row each: key `createdMs` (u64 BE) ‖ 16 bytes of SHA-256 over
+   * caller id and nonce, value `timeMs` (f64 BE) ‖ txid (node/execution/nonces.ts). Private.
+   */
+  nonceLog: "treaty.nonceLog",
+  /**
+   * Legacy (before session 20): executed nonces, key `<callerId>:<nonce>`, value `{txid, timeMs}`.
+   * Still read and pruned until empty (nonces.ts). Private.
+   */
   nonces: "treaty.nonces",
-  /** The same nonces in time order: key `<15-digit createdMs>:<callerId>:<nonce>`. Private. */
+  /** Legacy: the same nonces in time order, key `<15-digit createdMs>:<callerId>:<nonce>`. Private. */
   nonceExpiry: "treaty.nonceExpiry",
   /** `{throughMs}`: nonces created at or before it may be forgotten (key SINGLETON_KEY). Private. */
   nonceHorizon: "treaty.nonceHorizon",

@@ -455,8 +455,8 @@ class InspectorInstances implements InstanceSource {
   }
 }
 
-/** What a write set adds to a ledger entry (see MAX_TX_WRITE_BYTES). */
-function writeSetBytes(writeSet: WriteSet): number {
+/** What a write set adds to a ledger entry (see MAX_TX_WRITE_BYTES; node/execution/engine.ts bounds a prune pass by it). */
+export function writeSetBytes(writeSet: WriteSet): number {
   let bytes = 0;
   for (const maps of [writeSet.public, writeSet.private]) {
     for (const { map, writes } of maps) {

@@ -10,8 +10,8 @@
  * (docs/contracts.md says so). The key is node-local (never replicated), from the node's sealed
  * secrets; losing it means rebuilding the KV from the ledger.
  *
- * Two internal maps are stored in clear at rest (CLEAR_AT_REST): the replay-protection nonce
- * tables, whose values (`{txid, timeMs}`, or empty) say nothing the ledger does not show in clear
+ * Three internal maps are stored in clear at rest (CLEAR_AT_REST): the replay-protection nonce
+ * tables, whose values (a txid and a time, or empty) say nothing the ledger does not show in clear
  * for the same request (docs/ARCHITECTURE.md, "Nonce tables in clear at rest"), and which hold
  * most of the rows a snapshot reads. Stores written before (LMDB format 1) hold them sealed: such
  * values still open, and the first write rewrites them in clear in the same LMDB transaction that
@@ -47,9 +47,14 @@ export const AT_REST_KEY_BYTES = 32;
 
 /**
  * Private maps stored unsealed (see the module comment): node/execution/nonces.ts's tables
- * (`INTERNAL.nonces`, `INTERNAL.nonceExpiry` in node/gov/tables.ts; a test ties the names).
+ * (`INTERNAL.nonceLog`, and the legacy `INTERNAL.nonces`, `INTERNAL.nonceExpiry` in
+ * node/gov/tables.ts; a test ties the names).
  */
-export const CLEAR_AT_REST: ReadonlySet<string> = new Set(["treaty.nonces", "treaty.nonceExpiry"]);
+export const CLEAR_AT_REST: ReadonlySet<string> = new Set([
+  "treaty.nonceLog",
+  "treaty.nonces",
+  "treaty.nonceExpiry",
+]);
 
 /** Whether values of `name` are sealed at rest (in a store of the current format). */
 function sealedAtRest(name: string): boolean {

@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AssertionFailure } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
-import { INTERNAL, readTableValue } from "../../node/gov/tables.js";
+import { INTERNAL } from "../../node/gov/tables.js";
 import { ExecutionEngine } from "../../node/execution/engine.js";
-import { nonceKey } from "../../node/execution/nonces.js";
+import { nonceKey, readNonceValue } from "../../node/execution/nonces.js";
 import { PROGRESS_RUNNING, PROGRESS_SLOTS, PROGRESS_STARTED } from "../../node/execution/protocol.js";
 import {
   call,
   codeOf,
   counterBundle,
+  DEFAULT_TIME_MS,
   logBundle,
   okResult,
   TEST_LIMITS,
@@ -173,19 +174,23 @@ describe("ExecutionEngine replay protection", () => {
       call("counter", "add", { key: "n", by: 1 }, { nonce: "n-2", timeMs: 1234 }),
     ]);
     const ok = okResult(result);
-    const nonces = ok.writeSet.private.find((m) => m.map === INTERNAL.nonces);
+    const nonces = ok.writeSet.private.find((m) => m.map === INTERNAL.nonceLog);
     assert.ok(nonces, "the write set carries the nonce record");
+    assert.equal(nonces.writes.length, 1, "one row per call");
     assert.equal(
-      ok.writeSet.public.some((m) => m.map === INTERNAL.nonces),
+      ok.writeSet.public.some((m) => m.map === INTERNAL.nonceLog),
       false,
     );
-    const [key, value] = nonces.writes[0]!;
-    assert.deepEqual(key, nonceKey("alice", "n-2"));
-    assert.deepEqual(readTableValue(value!), { txid: ok.txid, timeMs: 1234 });
-    assert.deepEqual(readTableValue(engine.get(INTERNAL.nonces, nonceKey("alice", "n-2"))!), {
-      txid: ok.txid,
-      timeMs: 1234,
-    });
+    assert.equal(
+      ok.writeSet.private.some((m) => m.map === INTERNAL.nonces || m.map === INTERNAL.nonceExpiry),
+      false,
+      "nothing in the legacy maps",
+    );
+    const key = nonceKey("alice", "n-2", DEFAULT_TIME_MS);
+    const [written, value] = nonces.writes[0]!;
+    assert.deepEqual(written, key);
+    assert.deepEqual(readNonceValue(value!), { txid: ok.txid, timeMs: 1234 });
+    assert.deepEqual(readNonceValue(engine.get(INTERNAL.nonceLog, key)!), { txid: ok.txid, timeMs: 1234 });
   });
 
   test("a failed call does not consume its nonce", () => {
@@ -205,43 +210,79 @@ describe("ExecutionEngine replay protection", () => {
     assert.deepEqual(results.map(codeOf), ["ok", "ok"]);
     for (const result of results) {
       assert.equal(
-        okResult(result).writeSet.private.some((m) => m.map === INTERNAL.nonces),
+        okResult(result).writeSet.private.some((m) => m.map === INTERNAL.nonceLog),
         false,
       );
     }
   });
 
-  test("an oversized nonce fails its call without consuming a seqno", () => {
-    const applied = engine.appliedVersion;
-    const [result] = engine.executeBatch(2, applied + 1, [
-      call("counter", "add", { key: "m", by: 1 }, { nonce: "x".repeat(5000) }),
+  test("a long nonce and caller id are recorded under a fixed-size key, and refused again", () => {
+    const long = { nonce: "x".repeat(5000), caller: { id: "c".repeat(5000), role: "user" as const } };
+    const [first, again] = engine.executeBatch(2, engine.appliedVersion + 1, [
+      call("counter", "add", { key: "m", by: 1 }, long),
+      call("counter", "add", { key: "m", by: 1 }, long),
     ]);
-    assert.equal(codeOf(result), "KeyTooLarge");
+    const [[key]] = okResult(first).writeSet.private.find((m) => m.map === INTERNAL.nonceLog)!.writes;
+    assert.equal(key!.length, 24);
+    assert.equal(codeOf(again), "Replay");
+  });
+
+  test("a nonce without a valid createdMs fails its call without consuming a seqno", () => {
+    const applied = engine.appliedVersion;
+    const { createdMs: _, ...noCreated } = call("counter", "add", { key: "m", by: 1 }, { nonce: "n-nc" });
+    const results = engine.executeBatch(2, applied + 1, [
+      noCreated,
+      call("counter", "add", { key: "m", by: 1 }, { nonce: "n-nc", createdMs: -1 }),
+      call("counter", "add", { key: "m", by: 1 }, { nonce: "n-nc", createdMs: 1.5 }),
+      call("counter", "add", { key: "m", by: 1 }, { nonce: "n-nc", createdMs: 2 ** 53 }),
+    ]);
+    assert.deepEqual(results.map(codeOf), Array(4).fill("MalformedRequest"));
     assert.equal(engine.appliedVersion, applied);
   });
 
-  test("a nonce record that does not parse still refuses the nonce", () => {
+  test("the same nonce with another createdMs is another request (each is refused when sent again)", () => {
+    const at = (createdMs: number) =>
+      call("counter", "add", { key: "m", by: 1 }, { nonce: "n-t", createdMs });
+    const results = engine.executeBatch(2, engine.appliedVersion + 1, [
+      at(DEFAULT_TIME_MS),
+      at(DEFAULT_TIME_MS - 1),
+      at(DEFAULT_TIME_MS),
+      at(DEFAULT_TIME_MS - 1),
+    ]);
+    assert.deepEqual(results.map(codeOf), ["ok", "ok", "Replay", "Replay"]);
+  });
+
+  test("a nonce record that does not parse still refuses the nonce, in either layout", () => {
     const applied = engine.appliedVersion;
     engine.apply([
       {
         version: applied + 1,
         writeSet: {
           public: [],
-          private: [{ map: INTERNAL.nonces, writes: [[nonceKey("alice", "n-bad"), utf8.encode("{oops")]] }],
+          private: [
+            {
+              map: INTERNAL.nonceLog,
+              writes: [[nonceKey("alice", "n-bad", DEFAULT_TIME_MS), utf8.encode("{oops")]],
+            },
+            { map: INTERNAL.nonces, writes: [[utf8.encode("alice:n-old-bad"), utf8.encode("{oops")]] },
+          ],
         },
       },
     ]);
-    const [result] = engine.executeBatch(2, applied + 2, [
+    const results = engine.executeBatch(2, applied + 2, [
       call("counter", "add", { key: "m", by: 1 }, { nonce: "n-bad" }),
+      call("counter", "add", { key: "m", by: 1 }, { nonce: "n-old-bad" }),
     ]);
-    assert.ok(!result!.ok);
-    assert.equal(result.error.code, "Replay");
-    assert.equal(result.error.txid, "unknown");
+    for (const result of results) {
+      assert.ok(!result!.ok);
+      assert.equal(result.error.code, "Replay");
+      assert.equal(result.error.txid, "unknown");
+    }
   });
 });
 
 describe("ExecutionEngine replay protection across restarts, rollbacks and installs", () => {
-  test("a committed nonce is refused after the KV reopens, whatever createdMs the replay claims (LMDB)", async () => {
+  test("a committed request is refused after the KV reopens; its nonce with another createdMs is another request (LMDB)", async () => {
     const path = dirs.make();
     const engine = await openEngine(path);
     try {
@@ -261,11 +302,11 @@ describe("ExecutionEngine replay protection across restarts, rollbacks and insta
         call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-2" }),
         call("counter", "add", { key: "r", by: 1 }, { nonce: "restart-2" }),
       ]);
-      assert.deepEqual(results.map(codeOf), ["Replay", "Replay", "ok", "Replay"]);
+      assert.deepEqual(results.map(codeOf), ["Replay", "ok", "ok", "Replay"]);
       const replay = results[0]!;
       assert.ok(!replay.ok);
       assert.equal(replay.error.txid, "1.1", "the original txid, read back from LMDB");
-      assert.equal(counterValue(reopened, "r"), 2);
+      assert.equal(counterValue(reopened, "r"), 3);
     } finally {
       await reopened.close();
     }
@@ -370,7 +411,8 @@ describe("ExecutionEngine KV operations", () => {
       follower.apply(ledger.entries);
       assert.equal(follower.appliedVersion, 2);
       assert.deepEqual(follower.scan("counter.counters"), leader.scan("counter.counters"));
-      assert.deepEqual(follower.scan(INTERNAL.nonces), leader.scan(INTERNAL.nonces));
+      assert.deepEqual(follower.scan(INTERNAL.nonceLog), leader.scan(INTERNAL.nonceLog));
+      assert.equal(follower.scan(INTERNAL.nonceLog).length, 1);
       const replay = follower.executeBatch(2, 3, [
         call("counter", "add", { key: "a", by: 1 }, { nonce: "1" }),
       ]);

@@ -10,7 +10,12 @@ import { after, before, describe, test } from "node:test";
 import { utf8 } from "../../sdk/bytes.js";
 import { KvStore } from "../../runtime/kv/store.js";
 import { ExecutionEngine } from "../../node/execution/engine.js";
-import { NONCE_PRUNE_MAX, NONCE_PRUNE_SLACK_MS, nonceKey } from "../../node/execution/nonces.js";
+import {
+  NONCE_PRUNE_MAX,
+  NONCE_PRUNE_SLACK_MS,
+  nonceKey,
+  nonceKeyCreatedMs,
+} from "../../node/execution/nonces.js";
 import { resolveRetention } from "../../node/execution/retention.js";
 import { decidedCount, recordDecided } from "../../node/gov/decided.js";
 import { GOV, INTERNAL, readTableValue, SINGLETON_KEY, tableKey, tableValue } from "../../node/gov/tables.js";
@@ -37,11 +42,20 @@ function signed(engine: ExecutionEngine, nonce: string, timeMs: number, createdM
   return result;
 }
 
-/** The nonces a call's write set forgot, as `caller:nonce`. */
+/** The nonces a call's write set forgot, as hex `treaty.nonceLog` keys. */
 function removedNonces(result: ReturnType<typeof okResult>): string[] {
-  return (result.writeSet.private.find((m) => m.map === INTERNAL.nonces)?.writes ?? [])
+  return (result.writeSet.private.find((m) => m.map === INTERNAL.nonceLog)?.writes ?? [])
     .filter(([, value]) => value === null)
-    .map(([key]) => utf8.decode(key));
+    .map(([key]) => hex(key));
+}
+
+/** The hex `treaty.nonceLog` key of alice's request with `nonce` created at `createdMs`. */
+function aliceKey(nonce: string, createdMs: number): string {
+  return hex(nonceKey("alice", nonce, createdMs));
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("hex");
 }
 
 function horizon(engine: ExecutionEngine): number | undefined {
@@ -58,8 +72,8 @@ describe("nonce retention", () => {
 
   test("nonces inside the window are all kept, and replays refused", () => {
     for (let i = 0; i < 10; i++) assert.equal(codeOf(signed(engine, `a-${i}`, T0 + i * 1000)), "ok");
-    assert.equal(engine.scan(INTERNAL.nonces).length, 10);
-    assert.equal(engine.scan(INTERNAL.nonceExpiry).length, 10);
+    assert.equal(engine.scan(INTERNAL.nonceLog).length, 10);
+    assert.equal(engine.scan(INTERNAL.nonces).length + engine.scan(INTERNAL.nonceExpiry).length, 0);
     assert.equal(horizon(engine), undefined);
     assert.equal(codeOf(signed(engine, "a-3", T0 + 20_000, T0 + 3000)), "Replay");
   });
@@ -77,15 +91,23 @@ describe("nonce retention", () => {
     );
     // Now a-0, a-1 and a-2 (created before T0 + 2500, one window ago) go, in one pass.
     const result = okResult(signed(engine, "b-1", T0 + WINDOW_MS + 2500));
-    assert.deepEqual(removedNonces(result), ["alice:a-0", "alice:a-1", "alice:a-2"]);
+    assert.deepEqual(removedNonces(result), [
+      aliceKey("a-0", T0),
+      aliceKey("a-1", T0 + 1000),
+      aliceKey("a-2", T0 + 2000),
+    ]);
     assert.equal(horizon(engine), T0 + 2000);
-    assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "a-0")), undefined);
-    assert.notEqual(engine.get(INTERNAL.nonces, nonceKey("alice", "a-3")), undefined);
+    assert.equal(engine.get(INTERNAL.nonceLog, nonceKey("alice", "a-0", T0)), undefined);
+    assert.notEqual(engine.get(INTERNAL.nonceLog, nonceKey("alice", "a-3", T0 + 3000)), undefined);
     // The next pass waits until a-3 (the oldest kept) has been expired for the slack.
     const b2 = okResult(signed(engine, "b-2", T0 + WINDOW_MS + 3000 + NONCE_PRUNE_SLACK_MS / 2));
     assert.equal(removedNonces(b2).length, 0);
     const b3 = okResult(signed(engine, "b-3", T0 + WINDOW_MS + 5500));
-    assert.deepEqual(removedNonces(b3), ["alice:a-3", "alice:a-4", "alice:a-5"]);
+    assert.deepEqual(removedNonces(b3), [
+      aliceKey("a-3", T0 + 3000),
+      aliceKey("a-4", T0 + 4000),
+      aliceKey("a-5", T0 + 5000),
+    ]);
     assert.equal(horizon(engine), T0 + 5000);
   });
 
@@ -97,15 +119,15 @@ describe("nonce retention", () => {
       const late = T0 + 10 * WINDOW_MS;
       const first = removedNonces(okResult(signed(backlog, "late-0", late)));
       assert.equal(first.length, NONCE_PRUNE_MAX);
-      assert.deepEqual(first.slice(0, 2), ["alice:n-0", "alice:n-1"]);
+      assert.deepEqual(first.slice(0, 2), [aliceKey("n-0", T0), aliceKey("n-1", T0 + 1)]);
       assert.equal(horizon(backlog), T0 + NONCE_PRUNE_MAX - 1);
       // The pass stopped at its bound, so the very next call prunes again.
       const second = removedNonces(okResult(signed(backlog, "late-1", late)));
       assert.equal(second.length, 10);
       assert.equal(horizon(backlog), T0 + total - 1);
       assert.deepEqual(
-        backlog.scan(INTERNAL.nonces).map(([key]) => utf8.decode(key)),
-        ["alice:late-0", "alice:late-1"],
+        backlog.scan(INTERNAL.nonceLog).map(([key]) => hex(key)),
+        [aliceKey("late-0", late), aliceKey("late-1", late)].sort(),
       );
     } finally {
       await backlog.close();
@@ -125,7 +147,10 @@ describe("nonce retention", () => {
     const result = signed(engine, "old", T0 + 200_000, T0 + 200_000 - WINDOW_MS - 1);
     assert.equal(codeOf(result), "StaleRequest");
     assert.equal(engine.appliedVersion, before);
-    assert.equal(engine.get(INTERNAL.nonces, nonceKey("alice", "old")), undefined);
+    assert.equal(
+      engine.get(INTERNAL.nonceLog, nonceKey("alice", "old", T0 + 200_000 - WINDOW_MS - 1)),
+      undefined,
+    );
   });
 
   test("under sustained load the table holds one window of nonces, not the whole history", () => {
@@ -135,13 +160,12 @@ describe("nonce retention", () => {
       assert.equal(codeOf(signed(engine, `load-${i}`, t)), "ok");
     }
     // One window (120 calls) plus what the slack lets linger (2 calls) plus the call's own.
-    const live = engine.scan(INTERNAL.nonces).length;
+    const live = engine.scan(INTERNAL.nonceLog).length;
     assert.ok(
       live <= 120 + NONCE_PRUNE_SLACK_MS / 500 + 1,
       `expected about one window of nonces, got ${live}`,
     );
-    assert.equal(engine.scan(INTERNAL.nonceExpiry).length, live);
-    assert.equal(codeOf(signed(engine, "load-599", t + 1, t - 500)), "Replay");
+    assert.equal(codeOf(signed(engine, "load-599", t + 1, t)), "Replay");
   });
 
   test("a flood of nonces from many callers is forgotten within bounds, and replays stay refused throughout", async () => {
@@ -156,10 +180,9 @@ describe("nonce retention", () => {
       for (let n = 0; n < 40; n++)
         for (const [i, caller] of callers.entries()) okResult(run(caller, `f-${n}`, T0 + n * 20 + i));
       const flood = callers.length * 40;
-      assert.equal(flooded.scan(INTERNAL.nonces).length, flood);
+      assert.equal(flooded.scan(INTERNAL.nonceLog).length, flood);
       // After the window, a quiet caller's calls drain the flood, at most NONCE_PRUNE_MAX per
-      // call. All along, a flood nonce still held is a Replay (its original request, or one
-      // re-signed with a fresh createdMs), and once forgotten its original request is stale.
+      // call. All along, a flood request still held is a Replay, and once forgotten it is stale.
       const quiet = { id: "quiet", role: "user" as const };
       const after = T0 + WINDOW_MS + 1000 + NONCE_PRUNE_SLACK_MS;
       let drained = 0;
@@ -173,18 +196,16 @@ describe("nonce retention", () => {
         const n = (k * 7) % 40;
         const victim = callers[(k * 3) % callers.length]!;
         const created = T0 + n * 20 + ((k * 3) % callers.length);
-        const held = flooded.get(INTERNAL.nonces, nonceKey(victim.id, `f-${n}`)) !== undefined;
-        if (held) assert.equal(codeOf(run(victim, `f-${n}`, after + k, after + k)), "Replay");
+        const held = flooded.get(INTERNAL.nonceLog, nonceKey(victim.id, `f-${n}`, created)) !== undefined;
         assert.equal(codeOf(run(victim, `f-${n}`, after + k, created)), held ? "Replay" : "StaleRequest");
       }
       assert.equal(drained, flood);
       // What is left: the quiet caller's own nonces, all within the window.
-      const left = flooded.scan(INTERNAL.nonces).map(([key]) => utf8.decode(key));
+      const left = flooded.scan(INTERNAL.nonceLog).map(([key]) => nonceKeyCreatedMs(key));
       assert.ok(
-        left.every((key) => key.startsWith("quiet:")),
+        left.every((createdMs) => createdMs >= after),
         left.join(","),
       );
-      assert.equal(flooded.scan(INTERNAL.nonceExpiry).length, left.length);
     } finally {
       await flooded.close();
     }

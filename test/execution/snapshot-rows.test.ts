@@ -16,7 +16,7 @@ import { CLEAR_AT_REST } from "../../runtime/kv/sealed-backend.js";
 import { writesToWire } from "../../runtime/ledger/entry.js";
 import { ExecutionEngine } from "../../node/execution/engine.js";
 import { SnapshotScan } from "../../node/execution/snapshot-scan.js";
-import { recordNonce } from "../../node/execution/nonces.js";
+import { nonceKey, recordNonce } from "../../node/execution/nonces.js";
 import { INTERNAL } from "../../node/gov/tables.js";
 import type { SnapshotRows } from "../../node/snapshot/rows.js";
 import { TempDirs, TEST_LIMITS } from "./support.js";
@@ -29,7 +29,8 @@ function writeSetAt(v: number): WriteSet {
   const kv = KvStore.open(null);
   const tx = kv.begin();
   for (let i = 0; i < 30; i++) {
-    recordNonce(tx, `caller-${i % 3}`, `n-${v}-${i}`, 1_000_000 + v * 100 + i, { txid: `2.${v}`, timeMs: v });
+    const key = nonceKey(`caller-${i % 3}`, `n-${v}-${i}`, 1_000_000 + v * 100 + i);
+    recordNonce(tx, key, { txid: `2.${v}`, timeMs: v });
   }
   const ws = tx.writeSet();
   void kv.close();
@@ -151,15 +152,18 @@ test("two KVs under different at-rest keys give the same parts", async () => {
   assert.ok(parts[0]!.rows > 600);
 });
 
-test("the nonce tables are the maps stored in clear at rest", () => {
-  assert.deepEqual([...CLEAR_AT_REST].sort(), [INTERNAL.nonceExpiry, INTERNAL.nonces].sort());
+test("the nonce tables (and the legacy ones) are the maps stored in clear at rest", () => {
+  assert.deepEqual(
+    [...CLEAR_AT_REST].sort(),
+    [INTERNAL.nonceLog, INTERNAL.nonceExpiry, INTERNAL.nonces].sort(),
+  );
 });
 
 test("a store written before (format 1, nonce rows sealed) opens, and its first commit stores them in clear", async () => {
   const dir = dirs.make();
   const atRestKey = randomBytes(32);
   // A format-1 store as the previous code wrote it: sealed nonce value, sealed contract value.
-  const nonceKey = utf8.encode("caller-0:n-1");
+  const legacyKey = utf8.encode("caller-0:n-1");
   const nonceValue = utf8.encode(JSON.stringify({ txid: "2.1", timeMs: 1 }));
   const balanceKey = utf8.encode("alice");
   const root = open<Uint8Array, Uint8Array>({
@@ -181,7 +185,7 @@ test("a store written before (format 1, nonce rows sealed) opens, and its first 
   const version = Buffer.alloc(8);
   version.writeBigUInt64BE(1n);
   await root.batch(() => {
-    state.put(composite(INTERNAL.nonces, nonceKey), seal(atRestKey, INTERNAL.nonces, nonceKey, nonceValue));
+    state.put(composite(INTERNAL.nonces, legacyKey), seal(atRestKey, INTERNAL.nonces, legacyKey, nonceValue));
     state.put(
       composite("bank.balances", balanceKey),
       seal(atRestKey, "bank.balances", balanceKey, utf8.encode("7")),
@@ -193,11 +197,11 @@ test("a store written before (format 1, nonce rows sealed) opens, and its first 
 
   const engine = await ExecutionEngine.open({ kvPath: dir, atRestKey, limits: TEST_LIMITS });
   try {
-    assert.deepEqual(engine.get(INTERNAL.nonces, nonceKey), nonceValue, "a sealed nonce row still opens");
+    assert.deepEqual(engine.get(INTERNAL.nonces, legacyKey), nonceValue, "a sealed nonce row still opens");
     const before = await engine.snapshotRows(1);
     engine.apply([{ version: 2, writeSet: { public: [], private: [] } }]);
     await engine.commit(2);
-    assert.deepEqual(engine.get(INTERNAL.nonces, nonceKey), nonceValue, "migrated in clear, same value");
+    assert.deepEqual(engine.get(INTERNAL.nonces, legacyKey), nonceValue, "migrated in clear, same value");
     assert.deepEqual(engine.get("bank.balances", balanceKey), utf8.encode("7"));
     const afterMigration = await engine.snapshotRows(2);
     assert.deepEqual(afterMigration?.privateBytes, before?.privateBytes);
@@ -221,7 +225,7 @@ test("a store written before (format 1, nonce rows sealed) opens, and its first 
       encoding: "binary",
       keyEncoding: "binary",
     });
-    assert.deepEqual(new Uint8Array(rawState.getBinary(composite(INTERNAL.nonces, nonceKey))!), nonceValue);
+    assert.deepEqual(new Uint8Array(rawState.getBinary(composite(INTERNAL.nonces, legacyKey))!), nonceValue);
     assert.notDeepEqual(
       new Uint8Array(rawState.getBinary(composite("bank.balances", balanceKey))!),
       utf8.encode("7"),

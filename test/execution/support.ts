@@ -92,6 +92,34 @@ export function logBundle(): string {
   return compileOnce("log", () => join(findPackageRoot(), "contracts", "examples", "log"));
 }
 
+/**
+ * `blob`: `fill` writes `text` under keys "0".."copies-1" and `extra` under "x", so a test can
+ * write a chosen number of bytes (up to the transaction's write limit) in one call.
+ */
+const BLOB_SOURCE = `
+import { contract, map, method, t } from "treaty/contract";
+
+const blobs = map<string, string>("blobs");
+
+export default contract({
+  fill: method({
+    mode: "readwrite",
+    auth: "users_and_members",
+    args: { text: t.string(), copies: t.integer(), extra: t.string() },
+    run: ({ text, copies, extra }) => {
+      for (let i = 0; i < copies; i++) blobs.set(String(i), text);
+      blobs.set("x", extra);
+      return null;
+    },
+  }),
+});
+`;
+
+/** The `blob` fixture's bundle (see BLOB_SOURCE). */
+export function blobBundle(): string {
+  return compileOnce("blob", () => ({ files: { "index.ts": BLOB_SOURCE } }));
+}
+
 /** Limits for tests: a small heap and fuel budget so `spin` ends fast; a roomy wall clock. */
 export const TEST_LIMITS: SandboxLimits = resolveLimits({
   heapBytes: 24 * 1024 * 1024,
@@ -101,7 +129,14 @@ export const TEST_LIMITS: SandboxLimits = resolveLimits({
 
 let seedCounter = 0;
 
-/** A call with recorded defaults: caller user `alice`, no nonce, fixed time, a fresh seed. */
+/** The recorded time of a test call, and the `createdMs` of a test call with a nonce, by default. */
+export const DEFAULT_TIME_MS = 1_700_000_000_000;
+
+/**
+ * A call with recorded defaults: caller user `alice`, no nonce, fixed time, a fresh seed. A call
+ * with a nonce is created at DEFAULT_TIME_MS unless `createdMs` says otherwise (whatever its
+ * `timeMs`), so the same nonce sent again is the same request.
+ */
 export function call(
   contract: string,
   method: string,
@@ -110,14 +145,16 @@ export function call(
 ): ExecCall {
   const seed = new Uint8Array(16);
   new DataView(seed.buffer).setUint32(0, ++seedCounter);
+  const nonce = overrides.nonce === undefined ? null : overrides.nonce;
+  const createdMs = overrides.createdMs ?? (nonce === null ? undefined : DEFAULT_TIME_MS);
   return {
     contract,
     method,
     args,
     caller: overrides.caller === undefined ? { id: "alice", role: "user" } : overrides.caller,
-    nonce: overrides.nonce === undefined ? null : overrides.nonce,
-    timeMs: overrides.timeMs ?? 1_700_000_000_000,
-    ...(overrides.createdMs !== undefined && { createdMs: overrides.createdMs }),
+    nonce,
+    timeMs: overrides.timeMs ?? DEFAULT_TIME_MS,
+    ...(createdMs !== undefined && { createdMs }),
     seed,
   };
 }

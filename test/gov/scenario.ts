@@ -341,6 +341,7 @@ export class GovScenario {
       args,
       caller: { id: key.id, role },
       nonce: `nonce-${this.#nonce}`,
+      createdMs: EPOCH_MS,
       timeMs: EPOCH_MS,
       seed: sha256(utf8.encode(`seed-${this.#nonce}`)),
     };

@@ -315,12 +315,26 @@ describe("hostile input against one node", () => {
     const { txid } = first.json as { txid: string };
     const answer = await refused(() => net.post(request.path, request.body, request.headers), 409, "Replay");
     assert.deepEqual((answer.json as { error: { details: unknown } }).error.details, { txid });
-    // The same nonce in a different request (new args, signed again) is a replay as well.
-    const nonce = JSON.parse(utf8.decode(request.body)).nonce as string;
-    const again = signRequest(net.user, serviceId, WRITE_PATH, { id, msg: "twice" }, { nonce });
+    // The same nonce and createdMs in a different request (new args, signed again) is a replay
+    // as well: a request is (caller, createdMs, nonce).
+    const { nonce, createdMs } = JSON.parse(utf8.decode(request.body)) as {
+      nonce: string;
+      createdMs: number;
+    };
+    const again = signRequest(net.user, serviceId, WRITE_PATH, { id, msg: "twice" }, { nonce, createdMs });
     await refused(() => net.post(again.path, again.body, again.headers), 409, "Replay");
     await user.waitForCommit(txid);
     assert.deepEqual((await user.call("log", "readPublic", { id })).result, { msg: "once" });
+    // The caller re-signing its nonce with another createdMs makes another request, which runs.
+    const other = nextId++;
+    const later = signRequest(
+      net.user,
+      serviceId,
+      WRITE_PATH,
+      { id: other, msg: "later" },
+      { nonce, createdMs: createdMs + 1 },
+    );
+    assert.equal((await net.post(later.path, later.body, later.headers)).status, 200);
   });
 
   it("a request created too long ago or too far in the future is stale", async () => {
