@@ -105,6 +105,25 @@ describe("the call context in the sandbox", () => {
     });
   });
 
+  it("writes each call's own caller into its context, whatever the caller before it was", () => {
+    const SAME_ID_MEMBER: Caller = { id: ALICE.id, role: "member" };
+    const JWT: Caller = {
+      id: "jwt-1",
+      role: "jwt",
+      issuer: "https://issuer.example",
+      subject: "sub-1",
+      claims: { iss: "https://issuer.example", sub: "sub-1", email: "a@example.com" },
+    };
+    // A key caller carrying more than its id and role: the contract sees {id, role}, as ever.
+    const EXTRA = { id: "c".repeat(64), role: "user", note: "not for the guest" } as unknown as Caller;
+    for (const caller of [ALICE, ALICE, SAME_ID_MEMBER, BOB, JWT, ALICE, null, EXTRA, EXTRA, BOB]) {
+      const seen = result(call("whoAnyone", caller)) as { caller: unknown };
+      const expected =
+        caller === null || caller.role === "jwt" ? caller : { id: caller.id, role: caller.role };
+      assert.deepEqual(seen.caller, expected, JSON.stringify(caller));
+    }
+  });
+
   it("refuses a nested invoke with a forged role before the method runs", () => {
     const text = result(call("forge", ALICE));
     assert.equal(text, 'refused: method "membersOnly" was invoked while "forge" is running');

@@ -76,6 +76,14 @@ const BANK: Record<string, string | GuestMethod> = {
     auth: "anyone",
     run: '(args, c, host) => JSON.parse(host.kvRange(args.map ?? "list", JSON.stringify(args.options)))',
   },
+  writeRead:
+    '(args, c, host) => { for (const [k, v] of args.pairs) host.kvSet("m", k, v); return args.pairs.map(([k]) => host.kvGet("m", k) ?? null); }',
+  writeScan:
+    '(args, c, host) => { for (const [k, v] of args.pairs) host.kvSet("scan", k, v); return JSON.parse(host.kvRange("scan", JSON.stringify({ limit: 100 }))); }',
+  setsThenFail:
+    '(args, c, host) => { for (const k of args.keys) host.kvSet("gone", k, "1"); throw { code: "Nope", message: "after " + args.keys.length + " sets" }; }',
+  setsThenBigKey:
+    '(args, c, host) => { host.kvSet("gone", "a", "1"); host.kvSet("gone", "b", "2"); host.kvSet("gone", args.key, "3"); return "unreachable"; }',
   fill: '(args, c, host) => { for (const k of args.keys) host.kvSet("list", k, JSON.stringify(k)); host.kvDelete("list", args.drop); return args.keys.length; }',
 };
 
@@ -470,6 +478,56 @@ describe("ContractRuntime", () => {
           JSON.stringify(options),
         );
       }
+    });
+
+    it("a call reads its own writes and scans them, ASCII or not, stored as the strings' UTF-8", () => {
+      const pairs = [
+        ["plain", '"ascii value"'],
+        ["caf\u00e9", '"cr\u00e8me br\u00fbl\u00e9e"'],
+        ["\ud83d\ude00", '"\ud83d\ude80"'],
+        ["ctl\u0001\u007f", '{"a":[1,2,{"b":null}]}'],
+        ["plain", '"overwritten"'],
+      ];
+      const outcome = run(request("writeRead", { pairs }));
+      assert.deepEqual(result(outcome), [
+        '"overwritten"',
+        '"cr\u00e8me br\u00fbl\u00e9e"',
+        '"\ud83d\ude80"',
+        '{"a":[1,2,{"b":null}]}',
+        '"overwritten"',
+      ]);
+      assert.ok(outcome.ok);
+      const stored = outcome.writeSet.private.find(({ map }) => map === "bank.m")!.writes;
+      const expected = new Map(pairs.map(([k, v]) => [k!, v!]));
+      assert.equal(stored.length, expected.size);
+      for (const [key, value] of stored) {
+        const text = utf8.decode(key);
+        assert.ok(expected.has(text), text);
+        assert.deepEqual(key, utf8.encode(text));
+        assert.deepEqual(value, utf8.encode(expected.get(text)!));
+      }
+      const scanned = result(
+        run(
+          request("writeScan", {
+            pairs: [
+              ["b", "2"],
+              ["a", "1"],
+              ["\u00e9", "3"],
+            ],
+          }),
+        ),
+      );
+      assert.deepEqual(scanned, [
+        ["a", "1"],
+        ["b", "2"],
+        ["\u00e9", "3"],
+      ]);
+    });
+
+    it("a failure after several sets discards all of them", () => {
+      assert.equal(error(run(request("setsThenFail", { keys: ["a", "b", "c"] }))), "Nope");
+      assert.equal(error(run(request("setsThenBigKey", { key: "k".repeat(65) }))), "KeyTooLarge");
+      assert.deepEqual(result(run(request("range", { map: "gone", options: { limit: 10 } }, null))), []);
     });
   });
 });
