@@ -245,30 +245,20 @@ function uncheckedWrites(writes: readonly MapWrites[]): Uint8Array {
  */
 export function unpackItems(packed: PackedItems): VersionedWriteSet[] {
   const { versions } = packed;
-  const { lengths, bytes } = packed.writeSets;
-  assert(lengths.length === 2 * versions.length, "unpack: one write set per version");
+  const writeSets = decodeWriteSets(packed.writeSets);
+  assert(writeSets.length === versions.length, "unpack: one write set per version");
   const items: VersionedWriteSet[] = new Array(versions.length);
-  let offset = 0;
   for (let i = 0; i < items.length; i++) {
     const version = versions[i]!;
-    const publicLength = lengths[2 * i]!;
-    const privateLength = lengths[2 * i + 1]!;
-    assert(
-      publicLength > 0 && privateLength > 0 && publicLength + privateLength <= bytes.length - offset,
-      "unpack: a write set within the bytes",
-    );
-    const publicEnd = offset + publicLength;
-    const end = publicEnd + privateLength;
+    const { publicBytes, privateBytes } = writeSets[i]!;
     items[i] = {
       version,
       writeSet: {
-        public: decodeWrites(bytes.subarray(offset, publicEnd), version, "public"),
-        private: decodeWrites(bytes.subarray(publicEnd, end), version, "private"),
+        public: decodeWrites(publicBytes, version, "public"),
+        private: decodeWrites(privateBytes, version, "private"),
       },
     };
-    offset = end;
   }
-  assert(offset === bytes.length, "unpack: the write sets cover the bytes");
   return items;
 }
 

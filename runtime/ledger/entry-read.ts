@@ -86,29 +86,12 @@ class Cursor {
 
   /** A fixstr/str8/str16 of ASCII bytes only (any other byte: undefined, the codec decodes it). */
   ascii(): string | undefined {
+    const p = this.asciiSpan();
+    if (p < 0) return undefined;
     const b = this.bytes;
-    let p = this.pos;
-    if (p >= b.length) return undefined;
-    const t = b[p]!;
-    let n: number;
-    if (t >= 0xa0 && t <= 0xbf) {
-      n = t & 0x1f;
-      p += 1;
-    } else if (t === 0xd9 && p + 2 <= b.length) {
-      n = b[p + 1]!;
-      p += 2;
-    } else if (t === 0xda && p + 3 <= b.length) {
-      n = (b[p + 1]! << 8) | b[p + 2]!;
-      p += 3;
-    } else return undefined;
-    if (p + n > b.length) return undefined;
+    const n = this.pos - p;
     let hash = n;
-    for (let i = p; i < p + n; i++) {
-      const c = b[i]!;
-      if (c >= 0x80) return undefined;
-      hash = Math.imul(hash ^ c, 0x01000193);
-    }
-    this.pos = p + n;
+    for (let i = p; i < p + n; i++) hash = Math.imul(hash ^ b[i]!, 0x01000193);
     if (n === 0) return "";
     if (n > MAX_CACHED_STRING) return asciiString(b, p, n);
     // The same few strings come in entry after entry (map names, kinds, contracts, methods,
