@@ -86,9 +86,8 @@ interface Path {
 
 /**
  * The caller as the node names it: a user's id is the hex SHA-256 of its key (sdk/keys.ts
- * `keyId`), 64 characters. Its length matters: the nonce rows' keys hold it (`<callerId>:<nonce>`
- * and `<createdMs>:<callerId>:<nonce>`, 97 and 113 bytes), and a short stand-in ("bench-user")
- * made every nonce key shorter than the node's.
+ * `keyId`), 64 characters. Its length is what the node hashes into every nonce key
+ * (node/execution/nonces.ts `nonceKey`), and a short stand-in ("bench-user") would hash less.
  */
 const CALLER = { id: randomBytes(32).toString("hex"), role: "user" } as const;
 

@@ -2,7 +2,7 @@
  * `node dist/bench/replica-apply.js`: a follower's main-thread work per replicated entry, in one
  * process and without the network, so that A/B runs on a loaded machine still compare. The
  * leader's side is built first (not timed): `--entries N` signed-write-like transactions (one
- * public row; two nonce rows and a seed in the private part, as `log.writePublic` writes), a
+ * public row; the nonce row and a seed in the private part, as `log.writePublic` writes), a
  * signature entry every `--sign-every`, cut into append messages of `--per-append` entries and
  * encoded as the leader's replica sends them. The timed loop then does, per message, what
  * node/replica.ts does on a follower: decode the message (byte strings as views into it, or

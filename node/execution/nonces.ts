@@ -53,10 +53,10 @@
  * decides what may be forgotten); it bounds the table at one retention period of nonces plus
  * `NONCE_PRUNE_SLACK_MS` of expired ones, and a backlog drains `NONCE_PRUNE_MAX` per call.
  */
-import { hash } from "node:crypto";
 import { assert } from "../../sdk/assert.js";
-import { setU64BE, utf8 } from "../../sdk/bytes.js";
+import { getU64, setU64BE, utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
+import { sha256 } from "../../runtime/crypto.js";
 import type { KvTx } from "../../runtime/kv/types.js";
 import { WRITE_OVERHEAD_BYTES } from "../../runtime/sandbox/limits.js";
 import { INTERNAL, readTableValue, SINGLETON_KEY, tableKey, tableValue } from "../gov/tables.js";
@@ -109,14 +109,13 @@ export function nonceKey(callerId: string, nonce: string, createdMs: number): Ui
   input.write(nonce, 4 + 2 * callerId.length, "utf16le");
   const key = new Uint8Array(NONCE_KEY_BYTES);
   setU64BE(key, 0, createdMs);
-  key.set(hash("sha256", input, "buffer").subarray(0, NONCE_DIGEST_BYTES), 8);
+  key.set(sha256(input).subarray(0, NONCE_DIGEST_BYTES), 8);
   return key;
 }
 
 /** The `createdMs` a `treaty.nonceLog` key starts with. */
 export function nonceKeyCreatedMs(key: Uint8Array): number {
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
-  return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+  return getU64(new DataView(key.buffer, key.byteOffset, key.byteLength), 0);
 }
 
 /** The first `treaty.nonceLog` key of the nonces created at `ms` (a scan bound). */

@@ -3,8 +3,8 @@
  * worker: a batch's results (worker to main, `packBatch`), an apply's items (main to worker,
  * `packItems`) and a batch's seeds (main to worker, `packCalls`).
  *
- * Structured clone serializes every object, array and view of a write set one by one (~20 per
- * signed write: the contract's write and the two nonce rows), and gives every `Uint8Array` an
+ * Structured clone serializes every object, array and view of a write set one by one (a signed
+ * write's: the contract's write and its nonce row), and gives every `Uint8Array` an
  * ArrayBuffer of its own on both sides, each allocated and later swept by the GC; a view even
  * clones the whole buffer under it, so a write set decoded in place from a received message
  * carried that message along. So write sets cross as bytes: each one's two parts in the form a
