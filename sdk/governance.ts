@@ -246,6 +246,11 @@ export interface NodeInfo {
   readonly status: "pending" | "trusted" | "retiring" | "retired";
   readonly measurement: string;
   readonly url: string | null;
+  /**
+   * What the node's code announced when it joined (`nonceLog`: it reads the one-row replay
+   * protection); empty for a node of a version before session 21 (docs/deploy.md).
+   */
+  readonly features: readonly string[];
 }
 
 /** The service record: `opening` until members vote `transition_service_to_open`. */

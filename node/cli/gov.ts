@@ -386,7 +386,7 @@ const NODE_STATUSES: readonly NodeInfo["status"][] = ["pending", "trusted", "ret
 const NODES_USAGE = `Usage: treaty nodes [--status <status>] [--node <url>] [--service <file>] [--timeout <ms>]
 
 Lists the service's nodes with their trust status: {"nodes": [{"id", "status", "measurement",
-"url"}]}. A "pending" node asked to join and waits for members to trust it (unless the service
+"url", "features"}]}. A "pending" node asked to join and waits for members to trust it (unless the service
 trusts joiners automatically): propose that with \`treaty trust <id>\`.
 ${EXIT_USAGE_TEXT}
   --status <status>   only nodes in this status (${NODE_STATUSES.join(", ")})

@@ -126,6 +126,28 @@ export interface NodeRecord {
   readonly measurement: string;
   /** NATS subject suffix / HTTP URL the node advertises. */
   readonly url?: string;
+  /**
+   * What the node's code announces it does beyond the previous version's (NODE_FEATURES; session
+   * 21 on). Records written by a node of an older version lack it, and old code ignores it.
+   */
+  readonly features?: readonly string[];
+}
+
+/**
+ * Features a node announces in its record (`NodeRecord.features`).
+ * - `nonceLog`: the node reads replay protection in `treaty.nonceLog` (one row per signed call).
+ *   While a record that is not retired lacks it, leaders write the legacy rows too
+ *   (node/execution/nonces.ts), so a node of the previous version refuses replays whoever led.
+ */
+export const NODE_FEATURES = { nonceLog: "nonceLog" } as const;
+
+/** The features this build announces: genesis, the join request, recovery (and see reactions.ts). */
+export const OWN_NODE_FEATURES: readonly string[] = [NODE_FEATURES.nonceLog];
+
+/** Whether a node record (as stored: any JSON) announces `feature`. */
+export function announces(record: unknown, feature: string): boolean {
+  const features = (record as Partial<NodeRecord> | null)?.features;
+  return Array.isArray(features) && features.includes(feature);
 }
 
 export type ServiceStatus = "opening" | "open" | "recovering";
