@@ -48,7 +48,8 @@ export const INTERNAL = {
   nonceLog: "treaty.nonceLog",
   /**
    * Legacy (before session 20): executed nonces, key `<callerId>:<nonce>`, value `{txid, timeMs}`.
-   * Still read and pruned until empty (nonces.ts). Private.
+   * Still read and pruned until empty, and written beside `nonceLog` while a node of the previous
+   * version may lead (nonces.ts). Private.
    */
   nonces: "treaty.nonces",
   /** Legacy: the same nonces in time order, key `<15-digit createdMs>:<callerId>:<nonce>`. Private. */
