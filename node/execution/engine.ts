@@ -147,8 +147,9 @@ export class ExecutionEngine {
    */
   #legacyNonces: boolean | undefined;
   /**
-   * Whether a node record that is not retired lacks the `nonceLog` announcement in
-   * `public:gov.nodes` at the applied version (undefined: look, one scan of the node records):
+   * Whether a node record that is not retired lacks the `nonceLog` announcement and presents
+   * another code measurement than this node's, in `public:gov.nodes` at the applied version
+   * (undefined: look, one scan of the node records):
    * while true, a signed call records its nonce in the legacy maps too (nonces.ts
    * `legacyNonceReaders`). Only the leader decides it (followers apply write sets), so it need
    * not agree across nodes, but it must follow the node records: applied and executed write sets

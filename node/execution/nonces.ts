@@ -41,11 +41,11 @@
  *
  * The legacy layout (before session 20; ledgers and snapshots written before, leaders of the
  * previous version during a rolling upgrade, and this version's leaders during one, below, hold
- * it): two rows per call, `treaty.nonces` (key
- * `<callerId>:<nonce>`, value JSON `{txid, timeMs}`) and `treaty.nonceExpiry` (key
- * `<15-digit createdMs>:<callerId>:<nonce>`, empty value). While those maps hold rows the check
- * also looks a call up there (`findLegacyNonce`), and passes forget their rows too, oldest first
- * across both layouts, until they are empty; then they cost nothing (the engine knows them empty).
+ * it): two rows per call, `treaty.nonces` (key `<callerId>:<nonce>`, value JSON `{txid, timeMs}`)
+ * and `treaty.nonceExpiry` (key `<15-digit createdMs>:<callerId>:<nonce>`, empty value). While
+ * those maps hold rows the check also looks a call up there (`findLegacyNonce`), and passes forget
+ * their rows too, oldest first across both layouts, until they are empty; then they cost nothing
+ * (the engine knows them empty).
  *
  * During a rolling upgrade the leader writes the legacy rows too (`recordLegacyNonce`), byte for
  * byte as the previous version wrote them and in the same transaction as the new row, while a
@@ -53,11 +53,11 @@
  * lacks the `nonceLog` announcement (node/gov/tables.ts NODE_FEATURES) and presents another code
  * measurement than the leader's own (`legacyNonceReaders`): a node of the previous version reads
  * only the legacy maps, so without them a request a new leader ran could run again once an old
- * node leads. While the engine writes them it also looks calls up
- * there, so a nonce is then refused whatever `createdMs` comes with it, as the previous version
- * refused it (a second request with the nonce would otherwise overwrite the first's
- * `treaty.nonces` row, which the pass forgetting the first would then delete). Once every such
- * record announces, only the new row is written and the legacy rows drain through the passes.
+ * node leads. While the engine writes them it also looks calls up there, so a nonce is then
+ * refused whatever `createdMs` comes with it, as the previous version refused it (a second
+ * request with the nonce would otherwise overwrite the first's `treaty.nonces` row, which the
+ * pass forgetting the first would then delete). Once no such record is left, only the new row is
+ * written and the legacy rows drain through the passes.
  *
  * A pass is a range scan over the overlay and the store, so the leader does not run one per call:
  * a pass reports when the oldest nonce it kept was created, and the engine runs the next pass only

@@ -129,7 +129,8 @@ export interface NodeRecord {
   readonly url?: string;
   /**
    * What the node's code announces it does beyond the previous version's (NODE_FEATURES; session
-   * 21 on). Records written by a node of an older version lack it, and old code ignores it.
+   * 21 on). Records of nodes of older versions lack it, and so do those an older leader made
+   * (it builds the record from the join request's fields it knows); old code ignores it.
    */
   readonly features?: readonly string[];
 }
@@ -142,7 +143,7 @@ export interface NodeRecord {
  */
 export const NODE_FEATURES = { nonceLog: "nonceLog" } as const;
 
-/** The features this build announces: genesis, the join request, recovery (and see reactions.ts). */
+/** The features this build announces (genesis, the join request, recovery). */
 export const OWN_NODE_FEATURES: readonly string[] = [NODE_FEATURES.nonceLog];
 
 /** Whether a node record (as stored: any JSON) announces `feature`. */
