@@ -247,10 +247,11 @@ export interface NodeInfo {
   readonly measurement: string;
   readonly url: string | null;
   /**
-   * What the node's code announced when it joined (`nonceLog`: it reads the one-row replay
-   * protection); empty for a node of a version before session 21 (docs/deploy.md).
+   * What the node's code announced when its record was made (`nonceLog`: it reads the one-row
+   * replay protection); empty for a node of a version before session 21 (docs/deploy.md), and
+   * absent when a node of such a version answers.
    */
-  readonly features: readonly string[];
+  readonly features?: readonly string[];
 }
 
 /** The service record: `opening` until members vote `transition_service_to_open`. */
