@@ -21,7 +21,9 @@
  * Options: `--calls N` per mode (default 20000), `--batch B` calls per batch (default 32),
  * `--commit-every K` batches (default 4), `--snapshot-every V` versions (default 10000),
  * `--modes engine,service,pipelined`, `--rounds R`
- * (default 3; the median is printed). Prints a table on stderr and JSON on stdout.
+ * (default 3; the median is printed), `--old-node` (the node records hold one of a node of the
+ * version before session 21: every call also writes the legacy nonce rows, as during a rolling
+ * upgrade; node/execution/nonces.ts). Prints a table on stderr and JSON on stdout.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -34,6 +36,8 @@ import { ExecutionEngine } from "../node/execution/engine.js";
 import type { ExecCall, ExecResult, VersionedWriteSet } from "../node/execution/protocol.js";
 import { ExecutionService } from "../node/execution/service.js";
 import { silentLogger } from "../node/log.js";
+import { GOV } from "../node/gov/tables.js";
+import { utf8 } from "../sdk/bytes.js";
 import { cpuTicksByGroup, sampleProcess } from "./thread-cpu.js";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog; a typical short log line of about 100 bytes.";
@@ -49,6 +53,7 @@ const { values: flags } = parseArgs({
     "snapshot-every": { type: "string", default: "10000" },
     modes: { type: "string", default: MODES.join(",") },
     rounds: { type: "string", default: "3" },
+    "old-node": { type: "boolean", default: false },
   },
 });
 const CALLS = Number(flags.calls);
@@ -211,6 +216,14 @@ async function main(): Promise<void> {
       const path = await openPath(mode, dir, compiled.bundle);
       const version = { applied: 0, snapshot: 0 };
       try {
+        if (flags["old-node"]) {
+          // A node of the previous version's record (no `features`), as its join wrote it.
+          const record = { publicKey: "00".repeat(32), status: "trusted", measurement: "previous" };
+          const writes = [[utf8.encode("old-node"), utf8.encode(JSON.stringify(record))] as const];
+          await path.apply([
+            { version: ++version.applied, writeSet: { public: [{ map: GOV.nodes, writes }], private: [] } },
+          ]);
+        }
         await drive(path, mode === "pipelined", Math.min(CALLS, 2000), version); // warm-up
         const rounds: Figure[] = [];
         for (let r = 0; r < ROUNDS; r++) rounds.push(await drive(path, mode === "pipelined", CALLS, version));
@@ -229,7 +242,8 @@ async function main(): Promise<void> {
     }
   }
   const load = [loadBefore, loadavg()[0]!].map((n) => n.toFixed(1)).join(" → ");
-  process.stderr.write(`execution path, log.writePublic, batches of ${BATCH}, load average ${load}\n`);
+  const old = flags["old-node"] ? ", an old node's record (legacy nonce rows too)" : "";
+  process.stderr.write(`execution path, log.writePublic, batches of ${BATCH}${old}, load average ${load}\n`);
   const columns = ["wall µs/call", "CPU µs/call", "exec thread", "main thread"];
   process.stderr.write(`${"mode".padEnd(12)}${columns.map((c) => c.padStart(14)).join("")}\n`);
   for (const [mode, figure] of Object.entries(report)) {
@@ -242,7 +256,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${mode.padEnd(12)}${cells.map((c) => String(c).padStart(14)).join("")}\n`);
   }
   process.stdout.write(
-    `${JSON.stringify({ batch: BATCH, commitEvery: COMMIT_EVERY, load, report }, null, 2)}\n`,
+    `${JSON.stringify({ batch: BATCH, commitEvery: COMMIT_EVERY, oldNode: flags["old-node"], load, report }, null, 2)}\n`,
   );
 }
 

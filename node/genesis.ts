@@ -20,6 +20,7 @@ import {
   type ContractRecord,
   GOV,
   type NodeRecord,
+  OWN_NODE_FEATURES,
   SINGLETON_KEY,
   type ServiceRecord,
   tableKey,
@@ -161,6 +162,7 @@ export async function genesisTransaction(input: GenesisInput, compile?: Compile)
     status: "trusted",
     measurement: input.measurement,
     url: input.nodeUrl,
+    features: OWN_NODE_FEATURES,
   };
   rows.push({ map: GOV.nodes, key: input.nodeId, value: node });
   rows.push({ map: GOV.nodeCode, key: input.measurement, value: { platform: "virtual" } });

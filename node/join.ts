@@ -51,9 +51,19 @@ export interface JoinArgs {
   readonly publicKey: string;
   readonly measurement: string;
   readonly url: string;
+  /**
+   * What the joiner's code announces (NodeRecord.features: node/gov/tables.ts NODE_FEATURES); the
+   * leader records it with the node. Absent from a node of an older version; a leader of an older
+   * version ignores it (and records the node without it).
+   */
+  readonly features?: readonly string[];
   /** Set once the node runs with its secrets: it may now be added to the consensus configuration. */
   readonly ready?: boolean;
 }
+
+/** Features a join request may announce, at most, and the longest name (bounds the record). */
+export const MAX_JOIN_FEATURES = 16;
+export const MAX_FEATURE_LENGTH = 64;
 
 export interface PeerDescription {
   readonly id: string;

@@ -53,6 +53,8 @@ import {
   type JoinArgs,
   type JoinResponse,
   joinService,
+  MAX_FEATURE_LENGTH,
+  MAX_JOIN_FEATURES,
   type NodeSecrets,
   type PeerDescription,
   sealSecrets,
@@ -60,7 +62,7 @@ import {
 } from "./join.js";
 import { codeMeasurement } from "./attestation.js";
 import { recordDamage, refuseIfMarkedDamaged } from "./damage-marker.js";
-import { GOV, type NodeRecord } from "./gov/tables.js";
+import { GOV, type NodeRecord, OWN_NODE_FEATURES } from "./gov/tables.js";
 import { CompilerThread } from "./gov/compiler-thread.js";
 import { GovReactions } from "./gov/reactions.js";
 import { contractLoadKey, LoadRetries, type LoadRetryDelays } from "./gov/load-retry.js";
@@ -594,7 +596,12 @@ export class TreatyNode {
         serviceKey,
         fetch: keyPinnedFetch(serviceKey),
         identity,
-        args: { publicKey: toHex(identity.publicKey), measurement: codeMeasurement(), url: nodeUrl },
+        args: {
+          publicKey: toHex(identity.publicKey),
+          measurement: codeMeasurement(),
+          url: nodeUrl,
+          features: OWN_NODE_FEATURES,
+        },
         now: runtime.now,
         logger,
         onPending: (waitingFor) => lifecycle.pending(waitingFor),
@@ -692,6 +699,7 @@ export class TreatyNode {
       atRestKey: fromHex(secrets.atRestKey!, "secrets.atRestKey"),
       olderAtRestKeys: (secrets.olderAtRestKeys ?? []).map((hex) => fromHex(hex, "secrets.olderAtRestKeys")),
       retention: { nonceMs: config.requests.freshnessWindowMs },
+      measurement: codeMeasurement(),
       logger,
       replaySource: (from) => replaySource(ledger, from),
     });
@@ -749,7 +757,12 @@ export class TreatyNode {
         serviceKey,
         fetch: keyPinnedFetch(serviceKey),
         identity,
-        args: { publicKey: toHex(identity.publicKey), measurement: node.measurement, url: nodeUrl },
+        args: {
+          publicKey: toHex(identity.publicKey),
+          measurement: node.measurement,
+          url: nodeUrl,
+          features: OWN_NODE_FEATURES,
+        },
         now: runtime.now,
         logger,
         cancelled: () => node.#stopped,
@@ -1098,6 +1111,7 @@ export class TreatyNode {
         status: "pending",
         measurement: args.measurement,
         url: args.url,
+        ...(args.features !== undefined && { features: args.features }),
       };
       await this.sequencer.appendInternal({
         kind: "internal",
@@ -1543,6 +1557,18 @@ function verifyJoinRequest(
     if (typeof a?.[field] !== "string" || a[field].length > 1024) {
       throw new TreatyError("MalformedRequest", `args.${field}: expected a string`);
     }
+  }
+  const features = a?.features;
+  if (
+    features !== undefined &&
+    (!Array.isArray(features) ||
+      features.length > MAX_JOIN_FEATURES ||
+      !features.every((f) => typeof f === "string" && f.length > 0 && f.length <= MAX_FEATURE_LENGTH))
+  ) {
+    throw new TreatyError(
+      "MalformedRequest",
+      `args.features: expected at most ${MAX_JOIN_FEATURES} names of 1 to ${MAX_FEATURE_LENGTH} characters`,
+    );
   }
   const args = a as JoinArgs;
   const key = parsePublicKey("ed25519", args.publicKey, "args.publicKey");

@@ -246,6 +246,12 @@ export interface NodeInfo {
   readonly status: "pending" | "trusted" | "retiring" | "retired";
   readonly measurement: string;
   readonly url: string | null;
+  /**
+   * What the node's code announced when its record was made (`nonceLog`: it reads the one-row
+   * replay protection); empty for a node of a version before session 21 (docs/deploy.md), and
+   * absent when a node of such a version answers.
+   */
+  readonly features?: readonly string[];
 }
 
 /** The service record: `opening` until members vote `transition_service_to_open`. */

@@ -386,8 +386,9 @@ const NODE_STATUSES: readonly NodeInfo["status"][] = ["pending", "trusted", "ret
 const NODES_USAGE = `Usage: treaty nodes [--status <status>] [--node <url>] [--service <file>] [--timeout <ms>]
 
 Lists the service's nodes with their trust status: {"nodes": [{"id", "status", "measurement",
-"url"}]}. A "pending" node asked to join and waits for members to trust it (unless the service
-trusts joiners automatically): propose that with \`treaty trust <id>\`.
+"url", "features"}]}. A "pending" node asked to join and waits for members to trust it (unless
+the service trusts joiners automatically): propose that with \`treaty trust <id>\`. "features"
+is what the node's code announced (["nonceLog"] from session 21 on, [] for older nodes).
 ${EXIT_USAGE_TEXT}
   --status <status>   only nodes in this status (${NODE_STATUSES.join(", ")})
 ${REMOTE_USAGE}`;

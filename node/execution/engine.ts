@@ -25,16 +25,18 @@ import { isPublicMap, type KvTx, type MapWrites } from "../../runtime/kv/types.j
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "../../runtime/sandbox/limits.js";
 import { DRY_RUN_METHOD, GOV_CONTRACT, ProposalEngine } from "../gov/engine.js";
-import { type ConstitutionRecord, INTERNAL } from "../gov/tables.js";
+import { type ConstitutionRecord, GOV, INTERNAL } from "../gov/tables.js";
 import {
   describeNonce,
   findLegacyNonce,
   findNonce,
   hasLegacyNonces,
+  legacyNonceReaders,
   NONCE_PRUNE_SLACK_MS,
   nonceHorizon,
   nonceKey,
   pruneNonces,
+  recordLegacyNonce,
   recordNonce,
 } from "./nonces.js";
 import { writeSetBytes } from "../../runtime/executor/runtime.js";
@@ -84,6 +86,12 @@ export interface EngineOptions {
   /** Bounds on nonces and decided proposals (default DEFAULT_RETENTION). */
   readonly retention?: Partial<Retention>;
   /**
+   * The code measurement of the node the engine runs in (node/attestation.ts): a node record
+   * presenting it runs this code, so it reads `treaty.nonceLog` whether or not its record says so
+   * (nonces.ts `legacyNonceReaders`). Omitted (tests, tools): only the records' announcements count.
+   */
+  readonly measurement?: string;
+  /**
    * Least time between two KV commit writes, ms (KvStoreOptions.minCommitIntervalMs; default
    * KV_COMMIT_INTERVAL_MS on LMDB, 0 in memory).
    */
@@ -117,6 +125,7 @@ export class ExecutionEngine {
   readonly #progress: Int32Array;
   readonly #hooks: EngineHooks;
   readonly #retention: Retention;
+  readonly #measurement: string | null;
   /**
    * A lower bound on the `createdMs` of every nonce the KV holds above the horizon, as far as
    * this engine knows (-Infinity: unknown): a prune pass is due only once it has expired for
@@ -133,10 +142,20 @@ export class ExecutionEngine {
    * Whether the legacy nonce maps (`treaty.nonces`, `treaty.nonceExpiry`) hold rows at the applied
    * version (undefined: look, one bounded scan). Only applied write sets that touch them (a leader
    * of the previous version records there), this engine's prune passes that forget legacy rows,
-   * rollbacks and installs change that, and each of them forgets it. While false, a signed call
-   * skips the legacy lookup.
+   * rollbacks and installs change that, and each of them forgets it; a call that records there
+   * (#legacyReaders) sets it. While false, a signed call skips the legacy lookup.
    */
   #legacyNonces: boolean | undefined;
+  /**
+   * Whether a node record that is not retired lacks the `nonceLog` announcement and presents
+   * another code measurement than this node's, in `public:gov.nodes` at the applied version
+   * (undefined: look, one scan of the node records):
+   * while true, a signed call records its nonce in the legacy maps too (nonces.ts
+   * `legacyNonceReaders`). Only the leader decides it (followers apply write sets), so it need
+   * not agree across nodes, but it must follow the node records: applied and executed write sets
+   * that touch `public:gov.nodes`, rollbacks and installs forget it.
+   */
+  #legacyReaders: boolean | undefined;
   /**
    * Whether this engine's own last prune pass set the nonce maps' low end since it last applied a
    * horizon from elsewhere, rolled back or installed: then no row lies below the horizon's ms and
@@ -155,6 +174,7 @@ export class ExecutionEngine {
     progress: Int32Array,
     hooks: EngineHooks,
     retention: Retention,
+    measurement: string | null,
   ) {
     this.#kv = kv;
     this.#runtime = runtime;
@@ -162,6 +182,7 @@ export class ExecutionEngine {
     this.#progress = progress;
     this.#hooks = hooks;
     this.#retention = retention;
+    this.#measurement = measurement;
     Atomics.store(progress, PROGRESS_RUNNING, -1);
   }
 
@@ -191,7 +212,14 @@ export class ExecutionEngine {
       runtime.dispose();
       throw err;
     }
-    return new ExecutionEngine(kv, runtime, progress, options.hooks ?? {}, retention);
+    return new ExecutionEngine(
+      kv,
+      runtime,
+      progress,
+      options.hooks ?? {},
+      retention,
+      options.measurement ?? null,
+    );
   }
 
   /** Highest version applied to the KV (committed or not). */
@@ -370,6 +398,7 @@ export class ExecutionEngine {
     // the previous version records in the legacy maps, and a prune pass elsewhere moves the
     // horizon (and, by a previous version, may leave rows of treaty.nonceLog below it).
     for (const { writeSet } of items) {
+      if (touchesNodes(writeSet)) this.#legacyReaders = undefined;
       for (const { map } of writeSet.private) {
         if (map === INTERNAL.nonceLog) this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
         else if (map === INTERNAL.nonceExpiry || map === INTERNAL.nonces) {
@@ -401,6 +430,7 @@ export class ExecutionEngine {
     this.#oldestNonceMs = Number.NEGATIVE_INFINITY;
     this.#horizon = undefined;
     this.#legacyNonces = undefined;
+    this.#legacyReaders = undefined;
     this.#prunedHere = false;
     this.#kv.rollback(version);
   }
@@ -541,6 +571,9 @@ export class ExecutionEngine {
       const governed = this.#gov.execute(call, txid, tx);
       if (!governed.ok) return { ok: false, error: governed.error };
       let writeSet = tx.writeSet();
+      // The constitution writes the node records (trust_node, retire_node, or whatever a
+      // constitution of the members' does); contracts cannot (`gov` is a reserved contract name).
+      if (touchesNodes(writeSet)) this.#legacyReaders = undefined;
       if (this.#duePass !== null) writeSet = this.#prune(tx, writeSet);
       this.#kv.applyTx(seqno, tx);
       return { ok: true, seqno, txid, result: governed.result, writeSet, events: [] };
@@ -613,7 +646,15 @@ export class ExecutionEngine {
           },
         };
       }
-      recordNonce(tx, key, { txid, timeMs: call.timeMs });
+      const record = { txid, timeMs: call.timeMs };
+      recordNonce(tx, key, record);
+      this.#legacyReaders ??= legacyNonceReaders(tx, this.#measurement);
+      if (this.#legacyReaders) {
+        recordLegacyNonce(tx, call.caller.id, call.nonce, createdMs, record);
+        // The lookup above must see these rows from the next call on, so that a nonce is refused
+        // whatever createdMs comes with it (nonces.ts); true is always safe (one more lookup).
+        this.#legacyNonces = true;
+      }
       // The bound only lowers here: if this call fails, its nonce is simply not in the KV.
       this.#oldestNonceMs = Math.min(this.#oldestNonceMs, createdMs);
       if (oldestMs - NONCE_PRUNE_SLACK_MS > this.#oldestNonceMs)
@@ -678,6 +719,12 @@ function contractCall(call: ExecCall, txid: string | null): ContractCall {
     timeMs: call.timeMs,
     seed: call.seed,
   };
+}
+
+/** Whether `writeSet` writes a node record (`public:gov.nodes`). */
+function touchesNodes(writeSet: WriteSet): boolean {
+  for (const { map } of writeSet.public) if (map === GOV.nodes) return true;
+  return false;
 }
 
 function isEmpty(outcome: CallOutcome): boolean {

@@ -39,12 +39,25 @@
  * forgets only what fits beside the call's writes under MAX_TX_WRITE_BYTES: whether a pass is due
  * never changes a call's outcome.
  *
- * The legacy layout (before session 20; ledgers and snapshots written before, and leaders of the
- * previous version during a rolling upgrade, hold it): two rows per call, `treaty.nonces` (key
- * `<callerId>:<nonce>`, value JSON `{txid, timeMs}`) and `treaty.nonceExpiry` (key
- * `<15-digit createdMs>:<callerId>:<nonce>`, empty value). While those maps hold rows the check
- * also looks a call up there (`findLegacyNonce`), and passes forget their rows too, oldest first
- * across both layouts, until they are empty; then they cost nothing (the engine knows them empty).
+ * The legacy layout (before session 20; ledgers and snapshots written before, leaders of the
+ * previous version during a rolling upgrade, and this version's leaders during one, below, hold
+ * it): two rows per call, `treaty.nonces` (key `<callerId>:<nonce>`, value JSON `{txid, timeMs}`)
+ * and `treaty.nonceExpiry` (key `<15-digit createdMs>:<callerId>:<nonce>`, empty value). While
+ * those maps hold rows the check also looks a call up there (`findLegacyNonce`), and passes forget
+ * their rows too, oldest first across both layouts, until they are empty; then they cost nothing
+ * (the engine knows them empty).
+ *
+ * During a rolling upgrade the leader writes the legacy rows too (`recordLegacyNonce`), byte for
+ * byte as the previous version wrote them and in the same transaction as the new row, while a
+ * node record that is not retired (pending, trusted, retiring: any of them may come to lead)
+ * lacks the `nonceLog` announcement (node/gov/tables.ts NODE_FEATURES) and presents another code
+ * measurement than the leader's own (`legacyNonceReaders`): a node of the previous version reads
+ * only the legacy maps, so without them a request a new leader ran could run again once an old
+ * node leads. While the engine writes them it also looks calls up there, so a nonce is then
+ * refused whatever `createdMs` comes with it, as the previous version refused it (a second
+ * request with the nonce would otherwise overwrite the first's `treaty.nonces` row, which the
+ * pass forgetting the first would then delete). Once no such record is left, only the new row is
+ * written and the legacy rows drain through the passes.
  *
  * A pass is a range scan over the overlay and the store, so the leader does not run one per call:
  * a pass reports when the oldest nonce it kept was created, and the engine runs the next pass only
@@ -59,7 +72,17 @@ import { TreatyError } from "../../sdk/errors.js";
 import { sha256 } from "../../runtime/crypto.js";
 import type { KvTx } from "../../runtime/kv/types.js";
 import { WRITE_OVERHEAD_BYTES } from "../../runtime/sandbox/limits.js";
-import { INTERNAL, readTableValue, SINGLETON_KEY, tableKey, tableValue } from "../gov/tables.js";
+import {
+  announces,
+  GOV,
+  INTERNAL,
+  NODE_FEATURES,
+  type NodeRecord,
+  readTableValue,
+  SINGLETON_KEY,
+  tableKey,
+  tableValue,
+} from "../gov/tables.js";
 
 /** The stored record of an executed nonce. */
 export interface NonceRecord {
@@ -183,6 +206,59 @@ export function legacyNonceExpiryKey(createdMs: number, callerId: string, nonce:
 
 function legacyTimePrefix(ms: number): string {
   return String(ms).padStart(LEGACY_TIME_DIGITS, "0");
+}
+
+/**
+ * Records, in `tx`, the request (`callerId`, `nonce`, `createdMs`) as consumed by `record.txid` in
+ * the legacy layout, byte for byte as the previous version did (29e9323 `recordNonce`): in
+ * `treaty.nonces` the key `<callerId>:<nonce>` with the value `{"txid":…,"timeMs":…}` (JSON, the
+ * two fields in that order), and in `treaty.nonceExpiry` the key
+ * `<15-digit createdMs>:<callerId>:<nonce>` with an empty value. Throws the store's TreatyError
+ * (`KeyTooLarge`) when caller id and nonce together exceed the store's key cap, as the previous
+ * version did.
+ */
+export function recordLegacyNonce(
+  tx: KvTx,
+  callerId: string,
+  nonce: string,
+  createdMs: number,
+  record: NonceRecord,
+): void {
+  const key = legacyNonceKey(callerId, nonce);
+  const value = utf8.encode(
+    `{"txid":${JSON.stringify(record.txid)},"timeMs":${JSON.stringify(record.timeMs)}}`,
+  );
+  const expiryKey = legacyNonceExpiryKey(createdMs, callerId, nonce);
+  if (tx.setOwned === undefined) {
+    tx.set(INTERNAL.nonces, key, value);
+    tx.set(INTERNAL.nonceExpiry, expiryKey, new Uint8Array(0));
+    return;
+  }
+  // Every array here was made for these rows alone, so the tx may keep them instead of copying.
+  tx.setOwned(INTERNAL.nonces, key, value);
+  tx.setOwned(INTERNAL.nonceExpiry, expiryKey, new Uint8Array(0));
+}
+
+/**
+ * Whether a node record in `public:gov.nodes` that is not retired may belong to a node that reads
+ * only the legacy maps at the transaction's read version: it lacks the `nonceLog` announcement
+ * and does not present `ownMeasurement` (the measurement of the code asking, whose nodes read
+ * `treaty.nonceLog` whatever their records say: a node this code runs on that a leader of the
+ * previous version admitted was recorded without the announcement). Then the leader writes the
+ * legacy rows too (see the module comment). A record that does not parse counts as such a node.
+ */
+export function legacyNonceReaders(tx: KvTx, ownMeasurement: string | null): boolean {
+  for (const [, value] of tx.range(GOV.nodes)) {
+    let record: Partial<NodeRecord> | null;
+    try {
+      record = readTableValue<Partial<NodeRecord> | null>(value);
+    } catch {
+      return true;
+    }
+    if (record?.status === "retired" || announces(record, NODE_FEATURES.nonceLog)) continue;
+    if (ownMeasurement === null || record?.measurement !== ownMeasurement) return true;
+  }
+  return false;
 }
 
 /** Whether either legacy map holds a row at the transaction's read version. */

@@ -97,6 +97,8 @@ export interface WorkerInit {
   readonly olderAtRestKeys?: readonly Uint8Array[];
   readonly limits: SandboxLimits;
   readonly retention: Retention;
+  /** The node's code measurement (EngineOptions.measurement). */
+  readonly measurement?: string;
   /** `PROGRESS_SLOTS` Int32 slots; see PROGRESS_RUNNING / PROGRESS_STARTED / PROGRESS_SNAPSHOT_SLICES. */
   readonly progress: SharedArrayBuffer;
 }

@@ -43,6 +43,7 @@ export async function serveEngine(
       ...(init.olderAtRestKeys !== undefined && { olderAtRestKeys: init.olderAtRestKeys }),
       limits: init.limits,
       retention: init.retention,
+      ...(init.measurement !== undefined && { measurement: init.measurement }),
       progress: new Int32Array(init.progress),
       hooks,
       // Every batch's write sets are packed (copied) into its reply: no copies before that.

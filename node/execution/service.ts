@@ -96,6 +96,8 @@ export interface ExecutionServiceOptions {
   readonly limits?: SandboxLimits;
   /** Bounds on nonces and decided proposals (default DEFAULT_RETENTION). */
   readonly retention?: Partial<Retention>;
+  /** The node's code measurement (EngineOptions.measurement); the node always sets it. */
+  readonly measurement?: string;
   readonly logger: Logger;
   /**
    * Write sets of the ledger's versions > fromVersion, in order (the main thread reads its
@@ -997,6 +999,7 @@ export class ExecutionService {
       }),
       limits: this.#limits,
       retention: this.#retention,
+      ...(this.#options.measurement !== undefined && { measurement: this.#options.measurement }),
       progress: progress.buffer as SharedArrayBuffer,
     };
     const worker = new Worker(this.#workerUrl, { workerData: init });

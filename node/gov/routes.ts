@@ -117,6 +117,8 @@ export function addGovRoutes(router: Router, node: TreatyNode): Router {
           status: n.status,
           measurement: n.measurement,
           url: n.url ?? null,
+          // What the node's code announced (NODE_FEATURES); [] for a node of an older version.
+          features: Array.isArray(n.features) ? n.features : [],
         })),
       },
     }))

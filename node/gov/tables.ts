@@ -48,7 +48,8 @@ export const INTERNAL = {
   nonceLog: "treaty.nonceLog",
   /**
    * Legacy (before session 20): executed nonces, key `<callerId>:<nonce>`, value `{txid, timeMs}`.
-   * Still read and pruned until empty (nonces.ts). Private.
+   * Still read and pruned until empty, and written beside `nonceLog` while a node of the previous
+   * version may lead (nonces.ts). Private.
    */
   nonces: "treaty.nonces",
   /** Legacy: the same nonces in time order, key `<15-digit createdMs>:<callerId>:<nonce>`. Private. */
@@ -126,6 +127,29 @@ export interface NodeRecord {
   readonly measurement: string;
   /** NATS subject suffix / HTTP URL the node advertises. */
   readonly url?: string;
+  /**
+   * What the node's code announces it does beyond the previous version's (NODE_FEATURES; session
+   * 21 on). Records of nodes of older versions lack it, and so do those an older leader made
+   * (it builds the record from the join request's fields it knows); old code ignores it.
+   */
+  readonly features?: readonly string[];
+}
+
+/**
+ * Features a node announces in its record (`NodeRecord.features`).
+ * - `nonceLog`: the node reads replay protection in `treaty.nonceLog` (one row per signed call).
+ *   While a record that is not retired lacks it, leaders write the legacy rows too
+ *   (node/execution/nonces.ts), so a node of the previous version refuses replays whoever led.
+ */
+export const NODE_FEATURES = { nonceLog: "nonceLog" } as const;
+
+/** The features this build announces (genesis, the join request, recovery). */
+export const OWN_NODE_FEATURES: readonly string[] = [NODE_FEATURES.nonceLog];
+
+/** Whether a node record (as stored: any JSON) announces `feature`. */
+export function announces(record: unknown, feature: string): boolean {
+  const features = (record as Partial<NodeRecord> | null)?.features;
+  return Array.isArray(features) && features.includes(feature);
 }
 
 export type ServiceStatus = "opening" | "open" | "recovering";

@@ -37,6 +37,7 @@ import { publicWriteSet } from "../genesis.js";
 import {
   GOV,
   type NodeRecord,
+  OWN_NODE_FEATURES,
   type ServiceEndorsementRecord,
   type ServiceRecord,
   SINGLETON_KEY,
@@ -407,6 +408,7 @@ export function recoveryEntry(input: {
         status: "trusted",
         measurement: node.measurement,
         url: node.url,
+        features: OWN_NODE_FEATURES,
       } satisfies NodeRecord,
     },
     { map: CONFIG_MAP, key: CONFIG_KEY, value: [node.id] },

@@ -151,6 +151,15 @@ const CONSTITUTIONS: Readonly<Record<string, readonly Patch[]>> = {
       for (const { name, parsed, code } of actions) {`,
     ],
   ],
+  // retire_node records the node retired at once (skips retiring): a members' constitution that
+  // changes whether a node record counts as a node that may lead.
+  "retire-at-once": [
+    [
+      "actions.ts",
+      `nodes.set(id, { ...node, status: "retiring" });`,
+      `nodes.set(id, { ...node, status: "retired" });`,
+    ],
+  ],
   // No resolve: not a constitution.
   "no-resolve": [["index.ts", "  resolve: method({", "  decide: method({"]],
   // apply records every deployed contract with a bundle that cannot load (its digest correct).

@@ -114,7 +114,13 @@ describe("governance on a node (HTTP)", () => {
     ]);
     const nodes = (await get("/gov/nodes")).json.nodes;
     assert.deepEqual(nodes, [
-      { id: net.node.identity.id, status: "trusted", measurement: net.node.measurement, url: net.url },
+      {
+        id: net.node.identity.id,
+        status: "trusted",
+        measurement: net.node.measurement,
+        url: net.url,
+        features: ["nonceLog"], // genesis records what this build announces
+      },
     ]);
     assert.deepEqual((await get("/gov/limits")).json, { ...DEFAULT_LIMITS });
     const list = (await get("/gov/proposals")).json.proposals as Array<Record<string, unknown>>;
@@ -279,6 +285,7 @@ describe("governance on a node (HTTP)", () => {
       status: "trusted",
       measurement: net.node.measurement,
       url: "http://127.0.0.1:1",
+      features: [], // its request announced nothing, as a node of a version before session 21
     });
     // Never added to the configuration, so the retirement completes without a consensus change.
     await pass([actions.retireNode(joiner.id)]);
@@ -286,6 +293,39 @@ describe("governance on a node (HTTP)", () => {
       (await gov().nodes()).some((n) => n.id === joiner.id && n.status === "retired"),
     );
     assert.equal((await join()).code, "Forbidden", "a retired node cannot join again");
+  });
+
+  it("a join request's features are recorded with the node; malformed ones are refused", async () => {
+    const joiner = generateKeyPair("ed25519");
+    const join = async (features: unknown) => {
+      const request = signRequest(joiner, net.node.serviceId, JOIN_PATH, {
+        publicKey: toHex(joiner.publicKey),
+        measurement: net.node.measurement,
+        url: "http://127.0.0.1:2",
+        features,
+      });
+      return net.post(request.path, request.body, request.headers);
+    };
+    for (const bad of ["nonceLog", [1], [""], ["x".repeat(65)], Array(17).fill("f")]) {
+      const refused = await join(bad);
+      assert.equal(refused.code, "MalformedRequest", JSON.stringify(bad));
+    }
+    assert.deepEqual((await join(["nonceLog", "later"])).json, {
+      status: "pending",
+      waitingFor: trustVoteReason(joiner.id),
+    });
+    await until("the pending node to be committed", async () =>
+      (await gov().nodes()).some((n) => n.id === joiner.id && n.status === "pending"),
+    );
+    const record = (await gov().nodes()).find((n) => n.id === joiner.id);
+    assert.deepEqual(record?.features, ["nonceLog", "later"]);
+    // Trusted by proposal: the constitution keeps the record's other fields.
+    await pass([actions.trustNode(joiner.id)]);
+    assert.deepEqual(
+      (await gov().nodes()).find((n) => n.id === joiner.id),
+      { ...record, status: "trusted" },
+    );
+    await pass([actions.retireNode(joiner.id)]);
   });
 
   it("a write whose answer was lost is resent, and the replay reads back what the first attempt did", async () => {

@@ -18,7 +18,10 @@
  *   exec m0 <method> <args JSON>       a governance call that skips the leader's preparation
  *   replay m0                          sends m0's last request again, same nonce
  *   call u0 <contract> <method> [args] | read u0 <contract> <method> [args]
- *   node n1 pending <measurement alias> a node asks to join (the join path's internal entry)
+ *   node n1 pending <measurement alias> [old]
+ *                                      a node asks to join (the join path's internal entry; with
+ *                                      `old`, a node of a version before session 21: its record
+ *                                      lacks `features`)
  *   proposal p1 | proposals | members | users | contracts | service | limits | nodes | nodecode
  *   constitution
  */
@@ -39,6 +42,7 @@ import {
   type ContractRecord,
   type MemberRecord,
   type NodeRecord,
+  OWN_NODE_FEATURES,
   type ProposalRecord,
   readTableValue,
   SINGLETON_KEY,
@@ -97,6 +101,16 @@ export class GovScenario {
     return this.#engine.close();
   }
 
+  /** The engine the scenario drives (for tests that look at its state between commands). */
+  get engine(): ExecutionEngine {
+    return this.#engine;
+  }
+
+  /** The id of the identity named `name` (m0, u1, n2, ...). */
+  id(name: string): string {
+    return this.#key(name).id;
+  }
+
   /** Executes one command line; returns its output lines ("ok" when it prints nothing). */
   async run(line: string): Promise<string[]> {
     const [command, ...rest] = splitCommand(line);
@@ -145,7 +159,7 @@ export class GovScenario {
         return result.ok ? [`result ${JSON.stringify(result.result)}`] : [this.#error(result.error)];
       }
       case "node":
-        return this.#node(arg(0), arg(1), arg(2));
+        return this.#node(arg(0), arg(1), arg(2), rest[3] === "old");
       default:
         return this.#show(command!, rest);
     }
@@ -185,6 +199,7 @@ export class GovScenario {
       publicKey: toHex(this.#key("n0").publicKey),
       status: "trusted",
       measurement,
+      features: OWN_NODE_FEATURES,
     };
     rows.push({ map: GOV.nodes, key: this.#key("n0").id, value: founder });
     rows.push({ map: GOV.nodeCode, key: measurement, value: { platform: "virtual" } });
@@ -252,12 +267,13 @@ export class GovScenario {
     }
   }
 
-  async #node(name: string, status: string, measurementAlias: string): Promise<string[]> {
+  async #node(name: string, status: string, measurementAlias: string, old: boolean): Promise<string[]> {
     const key = this.#key(name);
     const record: NodeRecord = {
       publicKey: toHex(key.publicKey),
       status: status as NodeRecord["status"],
       measurement: this.#measurement(measurementAlias),
+      ...(!old && { features: OWN_NODE_FEATURES }),
     };
     const seqno = this.#engine.appliedVersion + 1;
     this.#engine.apply([

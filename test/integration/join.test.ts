@@ -109,6 +109,9 @@ describe("a node joins whichever node leads", () => {
     await cluster.waitFor("the pending node in /gov/nodes", async () =>
       (await gov.nodes()).some((n) => n.id === joiner.id && n.status === "pending") ? true : undefined,
     );
+    // Its join request announced what its code does, and the leader recorded it (as genesis did
+    // for the founder): no leader writes the legacy nonce rows for it (docs/deploy.md).
+    for (const node of await gov.nodes()) assert.deepEqual(node.features, ["nonceLog"], node.id);
     const keyFile = join(cluster.dir, "member0-key.json");
     const serviceFile = join(cluster.dir, "service-survivors.json");
     writeFileSync(keyFile, JSON.stringify(toKeyFile(cluster.member)), { mode: 0o600 });

@@ -194,6 +194,8 @@ describe("disaster recovery from a ledger copy with 2 of 3 member shares", () =>
     await until("the recovering service", async () =>
       recovered!.gov.service()?.status === "recovering" ? true : undefined,
     );
+    // The recovering node's record announces what its code reads (the lost node's is retired).
+    assert.deepEqual(recovered.gov.node(recovered.identity.id)?.features, ["nonceLog"]);
     const log = client.contract<typeof logContract>("log");
     await assert.rejects(log.writePrivate({ id: 9, msg: "too early" }), (e) =>
       isTreatyError(e, "ServiceNotOpen"),
