@@ -37,6 +37,26 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/**
+ * The first index where `needle` occurs in `haystack`, or -1 (an empty needle is found at 0).
+ * Works on any Uint8Array view, reading only its own bytes, and makes nothing: wrapping a view
+ * in a `Buffer` for `Buffer.indexOf` made an object per search for the GC (node code's commit
+ * hooks searched once per committed entry, issue 13).
+ */
+export function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  const n = needle.length;
+  if (n === 0) return 0;
+  const first = needle[0]!;
+  const last = haystack.length - n;
+  // The builtin scan finds each candidate first byte; the rest is compared here.
+  for (let i = haystack.indexOf(first); i !== -1 && i <= last; i = haystack.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < n && haystack[i + j] === needle[j]) j++;
+    if (j === n) return i;
+  }
+  return -1;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -5,7 +5,7 @@
  * change could still drop. Public parts are in clear, so no secret is needed to build it.
  */
 import { assert } from "../../sdk/assert.js";
-import { utf8 } from "../../sdk/bytes.js";
+import { indexOfBytes, utf8 } from "../../sdk/bytes.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
@@ -27,8 +27,10 @@ import {
 
 export const GOV_PREFIX = "public:gov.";
 
-const GOV_PREFIX_BYTES = Buffer.from(GOV_PREFIX, "latin1");
-const CONFIG_MAP_BYTES = Buffer.from(CONFIG_MAP, "latin1");
+const GOV_PREFIX_BYTES = utf8.encode(GOV_PREFIX);
+const CONFIG_MAP_BYTES = utf8.encode(CONFIG_MAP);
+/** The tables an entry that writes no governance table touches (`applyCommitted`): none, shared. */
+const NO_TABLES: ReadonlySet<string> = new Set<string>();
 
 /**
  * False when an entry's public part (`DecodedEntry.publicBytes`) certainly writes nothing the view
@@ -38,8 +40,14 @@ const CONFIG_MAP_BYTES = Buffer.from(CONFIG_MAP, "latin1");
  * all (runtime/ledger/entry.ts `EncodedWriteSet`): this search spares it decoding them at commit.
  */
 export function mayWriteGov(publicBytes: Uint8Array): boolean {
-  const bytes = Buffer.from(publicBytes.buffer, publicBytes.byteOffset, publicBytes.byteLength);
-  return bytes.indexOf(GOV_PREFIX_BYTES) !== -1 || bytes.indexOf(CONFIG_MAP_BYTES) !== -1;
+  return (
+    indexOfBytes(publicBytes, GOV_PREFIX_BYTES) !== -1 || indexOfBytes(publicBytes, CONFIG_MAP_BYTES) !== -1
+  );
+}
+
+/** True for a map the view folds in: a governance table or the configuration map. */
+function foldsMap(writes: MapWrites): boolean {
+  return writes.map === CONFIG_MAP || writes.map.startsWith(GOV_PREFIX);
 }
 
 /** What changed in one committed entry, so the node can react (reload contracts, peers...). */
@@ -89,13 +97,21 @@ export class GovView {
 
   /** Folds a committed entry in (entries must come in seqno order). Returns the tables it touched. */
   applyEntry(record: LedgerRecord): GovChange {
-    return this.applyCommitted(record.seqno, decodePublicWrites(decodeEntry(record.bytes, record.seqno)));
+    const { seqno } = record;
+    return {
+      seqno,
+      tables: this.applyCommitted(seqno, decodePublicWrites(decodeEntry(record.bytes, seqno))),
+    };
   }
 
-  /** `applyEntry` for a caller that has the entry's public writes decoded already. */
-  applyCommitted(seqno: number, writes: readonly MapWrites[]): GovChange {
+  /**
+   * `applyEntry` for a caller that has the entry's public writes decoded already; returns the
+   * tables it touched. An entry that writes no table the view folds (most: a contract's writes)
+   * makes nothing: the shared empty set, not a set and a change record per committed entry.
+   */
+  applyCommitted(seqno: number, writes: readonly MapWrites[]): ReadonlySet<string> {
     this.#seqno = seqno;
-    return { seqno, tables: this.applyWrites(writes) };
+    return writes.some(foldsMap) ? this.applyWrites(writes) : NO_TABLES;
   }
 
   /** Folds public writes in; returns the names of the governance tables they touched. */
