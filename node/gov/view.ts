@@ -144,6 +144,17 @@ export class GovView {
     ) as Array<[string, T]>;
   }
 
+  /**
+   * True when some row of `map` passes `test`: no sorted copy of the table, for a check that runs
+   * at every commit before anything needs `rows` (the leader's retirement follow-up).
+   */
+  someRow<T>(map: string, test: (value: T) => boolean): boolean {
+    const table = this.#tables.get(map);
+    if (table === undefined) return false;
+    for (const value of table.values()) if (test(value as T)) return true;
+    return false;
+  }
+
   row<T>(map: string, key: string): T | undefined {
     return this.#tables.get(map)?.get(key) as T | undefined;
   }

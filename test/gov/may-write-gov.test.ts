@@ -113,4 +113,24 @@ describe("GovView.applyCommitted", () => {
       { numRuns: 300 },
     );
   });
+
+  it("someRow answers as rows().some does, without a table or with one", () => {
+    const view = new GovView();
+    const retiring = (r: { status?: string }) => r.status === "retiring";
+    assert.equal(view.someRow(GOV.nodes, retiring), false, "no table");
+    const row = (id: string, status: string): MapWrites => ({
+      map: GOV.nodes,
+      writes: [[key(id), key(JSON.stringify({ status }))]],
+    });
+    view.applyWrites([row("a", "trusted")]);
+    view.applyWrites([row("b", "pending")]);
+    const some = () => view.rows<{ status?: string }>(GOV.nodes).some(([, r]) => retiring(r));
+    assert.equal(view.someRow(GOV.nodes, retiring), false);
+    assert.equal(some(), false);
+    view.applyWrites([row("c", "retiring")]);
+    assert.equal(view.someRow(GOV.nodes, retiring), true);
+    assert.equal(some(), true);
+    view.applyWrites([{ map: GOV.nodes, writes: [[key("c"), null]] }]);
+    assert.equal(view.someRow(GOV.nodes, retiring), false, "the row deleted");
+  });
 });
