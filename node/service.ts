@@ -1386,7 +1386,7 @@ export class TreatyNode {
       const writes =
         this.ledger.recentPublicWrites(seqno) ??
         (mayWriteGov(entry.publicBytes) ? this.ledger.publicWritesAt(seqno) : NO_WRITES);
-      const { tables } = this.gov.applyCommitted(seqno, writes);
+      const tables = this.gov.applyCommitted(seqno, writes);
       if (tables.size === 0) continue;
       for (const table of tables) touched.add(table);
       if (reactFrom === 0 && needsReaction(tables)) reactFrom = seqno;

@@ -11,6 +11,7 @@
  * events must declare every event it emits, so the SDK's types for them are exact.
  */
 import { utf8 } from "../../sdk/bytes.js";
+import { indexOfBytes } from "../../runtime/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import type { ContractEvent } from "../../runtime/executor/host.js";
 import type { KvTx, MapWrites } from "../../runtime/kv/types.js";
@@ -23,6 +24,8 @@ import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 export const EVENTS_MAP = "public:treaty.events";
 const EVENTS_KEY = utf8.encode("last");
 const EVENTS_MAP_BYTES = utf8.encode(EVENTS_MAP);
+/** What `eventsOfEntry` gives an entry without events (most), shared: nothing made per entry. */
+const NO_EVENTS: readonly CommittedEvent[] = Object.freeze([]);
 
 /** One committed public event, at its place in commit order: (seqno, index). */
 export interface CommittedEvent {
@@ -73,7 +76,8 @@ export function recordPublicEvents(
 }
 
 /**
- * The public events recorded in committed entry `bytes` at `seqno` (none for most entries). With
+ * The public events recorded in committed entry `bytes` at `seqno` (none for most entries: then
+ * a shared empty array). With
  * `publicWrites` (the entry's, decoded already: the ledger's recent entries) the events map is
  * looked up among them; without, a byte search skips entries that cannot hold the map before
  * anything is decoded. The entry was checked when it was appended; a malformed record is
@@ -84,19 +88,18 @@ export function eventsOfEntry(
   seqno: number,
   view: number,
   publicWrites?: readonly MapWrites[],
-): CommittedEvent[] {
+): readonly CommittedEvent[] {
   let writes: MapWrites | undefined;
   if (publicWrites !== undefined) {
     for (let i = 0; i < publicWrites.length && writes === undefined; i++)
       if (publicWrites[i]!.map === EVENTS_MAP) writes = publicWrites[i];
-    if (writes === undefined) return [];
+    if (writes === undefined) return NO_EVENTS;
   } else {
-    if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(EVENTS_MAP_BYTES) === -1)
-      return [];
+    if (indexOfBytes(bytes, EVENTS_MAP_BYTES) === -1) return NO_EVENTS;
     writes = decodePublicWrites(decodeEntry(bytes, seqno)).find((m: MapWrites) => m.map === EVENTS_MAP);
   }
   const value = writes?.writes[0]?.[1];
-  if (value === undefined || value === null) return [];
+  if (value === undefined || value === null) return NO_EVENTS;
   let parsed: unknown;
   try {
     parsed = JSON.parse(utf8.decode(value));

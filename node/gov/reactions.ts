@@ -50,6 +50,11 @@ export interface ReactionTarget {
   readonly retries: LoadRetries;
 }
 
+/** A node record on its way to `retired` (`#followRetirements`). */
+function isRetiring(record: NodeRecord): boolean {
+  return record.status === "retiring";
+}
+
 /** Errors that only mean "not now": retried at a later commit. */
 const PASSING = ["Conflict", "Unavailable", "NotLeader"];
 
@@ -108,6 +113,9 @@ export class GovReactions {
   /** Leader: moves every `retiring` node one step towards `retired` (see the module comment). */
   #followRetirements(): void {
     if (!this.#t.isLeader()) return;
+    // Runs at every commit, and almost always finds no node retiring: then no sorted copy of the
+    // node table is made (an array and its pairs per commit, for the GC).
+    if (!this.#t.gov.someRow(GOV.nodes, isRetiring)) return;
     const committed = this.#t.gov.config();
     for (const [id, record] of this.#t.gov.rows<NodeRecord>(GOV.nodes)) {
       if (record.status !== "retiring" || this.#retiring.has(id)) continue;

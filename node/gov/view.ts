@@ -6,6 +6,7 @@
  */
 import { assert } from "../../sdk/assert.js";
 import { utf8 } from "../../sdk/bytes.js";
+import { indexOfBytes } from "../../runtime/bytes.js";
 import type { MapWrites } from "../../runtime/kv/types.js";
 import { decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
@@ -27,8 +28,10 @@ import {
 
 export const GOV_PREFIX = "public:gov.";
 
-const GOV_PREFIX_BYTES = Buffer.from(GOV_PREFIX, "latin1");
-const CONFIG_MAP_BYTES = Buffer.from(CONFIG_MAP, "latin1");
+const GOV_PREFIX_BYTES = utf8.encode(GOV_PREFIX);
+const CONFIG_MAP_BYTES = utf8.encode(CONFIG_MAP);
+/** The tables an entry that writes no governance table touches (`applyCommitted`): none, shared. */
+const NO_TABLES: ReadonlySet<string> = new Set<string>();
 
 /**
  * False when an entry's public part (`DecodedEntry.publicBytes`) certainly writes nothing the view
@@ -38,8 +41,14 @@ const CONFIG_MAP_BYTES = Buffer.from(CONFIG_MAP, "latin1");
  * all (runtime/ledger/entry.ts `EncodedWriteSet`): this search spares it decoding them at commit.
  */
 export function mayWriteGov(publicBytes: Uint8Array): boolean {
-  const bytes = Buffer.from(publicBytes.buffer, publicBytes.byteOffset, publicBytes.byteLength);
-  return bytes.indexOf(GOV_PREFIX_BYTES) !== -1 || bytes.indexOf(CONFIG_MAP_BYTES) !== -1;
+  return (
+    indexOfBytes(publicBytes, GOV_PREFIX_BYTES) !== -1 || indexOfBytes(publicBytes, CONFIG_MAP_BYTES) !== -1
+  );
+}
+
+/** True for a map the view folds in: a governance table or the configuration map. */
+function foldsMap(writes: MapWrites): boolean {
+  return writes.map === CONFIG_MAP || writes.map.startsWith(GOV_PREFIX);
 }
 
 /** What changed in one committed entry, so the node can react (reload contracts, peers...). */
@@ -89,13 +98,21 @@ export class GovView {
 
   /** Folds a committed entry in (entries must come in seqno order). Returns the tables it touched. */
   applyEntry(record: LedgerRecord): GovChange {
-    return this.applyCommitted(record.seqno, decodePublicWrites(decodeEntry(record.bytes, record.seqno)));
+    const { seqno } = record;
+    return {
+      seqno,
+      tables: this.applyCommitted(seqno, decodePublicWrites(decodeEntry(record.bytes, seqno))),
+    };
   }
 
-  /** `applyEntry` for a caller that has the entry's public writes decoded already. */
-  applyCommitted(seqno: number, writes: readonly MapWrites[]): GovChange {
+  /**
+   * `applyEntry` for a caller that has the entry's public writes decoded already; returns the
+   * tables it touched. An entry that writes no table the view folds (most: a contract's writes)
+   * makes nothing: the shared empty set, not a set and a change record per committed entry.
+   */
+  applyCommitted(seqno: number, writes: readonly MapWrites[]): ReadonlySet<string> {
     this.#seqno = seqno;
-    return { seqno, tables: this.applyWrites(writes) };
+    return writes.some(foldsMap) ? this.applyWrites(writes) : NO_TABLES;
   }
 
   /** Folds public writes in; returns the names of the governance tables they touched. */
@@ -126,6 +143,17 @@ export class GovView {
     return [...(this.#tables.get(map) ?? new Map<string, unknown>())].sort(([a], [b]) =>
       a < b ? -1 : a > b ? 1 : 0,
     ) as Array<[string, T]>;
+  }
+
+  /**
+   * True when some row of `map` passes `test`: no sorted copy of the table, for a check that runs
+   * at every commit before anything needs `rows` (the leader's retirement follow-up).
+   */
+  someRow<T>(map: string, test: (value: T) => boolean): boolean {
+    const table = this.#tables.get(map);
+    if (table === undefined) return false;
+    for (const value of table.values()) if (test(value as T)) return true;
+    return false;
   }
 
   row<T>(map: string, key: string): T | undefined {

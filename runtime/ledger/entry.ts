@@ -211,13 +211,12 @@ export function encodeEntry(parts: EntryParts): { bytes: Uint8Array; decoded: De
   const bytes = encodeOuter(headerBytes, publicBytes, sealed, parts.signatureBytes, digest);
   // The decoded parts are views into `bytes` (their copies there), not into the reused buffers
   // they were written in (the next entry overwrites those) or the codec's shared output buffer.
-  const at = (offset: number, part: Uint8Array) => bytes.subarray(offset, offset + part.length);
-  let offset = MAP_HEADER_BYTES + 2 + binHeaderLength(headerBytes.length);
-  const headerView = at(offset, headerBytes);
-  offset += headerBytes.length + 2 + binHeaderLength(publicBytes.length);
-  const publicView = at(offset, publicBytes);
-  offset += publicBytes.length + 2;
-  const sealedView = sealed === null ? null : at(offset + binHeaderLength(sealed.length), sealed);
+  const headerAt = MAP_HEADER_BYTES + 2 + binHeaderLength(headerBytes.length);
+  const headerView = bytes.subarray(headerAt, headerAt + headerBytes.length);
+  const publicAt = headerAt + headerBytes.length + 2 + binHeaderLength(publicBytes.length);
+  const publicView = bytes.subarray(publicAt, publicAt + publicBytes.length);
+  const sealedAt = publicAt + publicBytes.length + 2 + (sealed === null ? 0 : binHeaderLength(sealed.length));
+  const sealedView = sealed === null ? null : bytes.subarray(sealedAt, sealedAt + sealed.length);
   return {
     bytes,
     decoded: {
@@ -262,29 +261,44 @@ export function encodeOuter(
   s: Uint8Array | null,
   d: Uint8Array,
 ): Uint8Array {
-  const parts = [h, p, x, s, d];
-  let size = MAP_HEADER_BYTES;
-  for (const part of parts) size += 2 + (part === null ? 1 : binHeaderLength(part.length) + part.length);
+  // Part by part, not a loop over an array literal of the five: an array per entry for the GC.
+  const size =
+    MAP_HEADER_BYTES +
+    outerPartSize(h) +
+    outerPartSize(p) +
+    outerPartSize(x) +
+    outerPartSize(s) +
+    outerPartSize(d);
   const out = allocate(size);
   // map16 of 5 pairs: the codec writes every map with a 16-bit size (`variableMapSize: false`).
   out[0] = 0xde;
   out[1] = 0;
   out[2] = 5;
-  let offset = MAP_HEADER_BYTES;
-  for (let i = 0; i < 5; i++) {
-    const part = parts[i]!;
-    out[offset++] = 0xa1;
-    out[offset++] = OUTER_KEYS[i]!;
-    if (part === null) {
-      out[offset++] = 0xc0;
-      continue;
-    }
-    offset = writeBinHeader(out, offset, part.length);
-    out.set(part, offset);
-    offset += part.length;
-  }
+  let offset = writeOuterPart(out, MAP_HEADER_BYTES, KEY_H, h);
+  offset = writeOuterPart(out, offset, KEY_P, p);
+  offset = writeOuterPart(out, offset, KEY_X, x);
+  offset = writeOuterPart(out, offset, KEY_S, s);
+  offset = writeOuterPart(out, offset, KEY_D, d);
   assert(offset === size, "encodeOuter fills its buffer exactly");
   return out;
+}
+
+/** Bytes of one pair of the outer map: its one-letter key, then the part as bin, or nil. */
+function outerPartSize(part: Uint8Array | null): number {
+  return 2 + (part === null ? 1 : binHeaderLength(part.length) + part.length);
+}
+
+/** Writes one pair of the outer map at `offset`; returns the offset after it. */
+function writeOuterPart(out: Uint8Array, offset: number, key: number, part: Uint8Array | null): number {
+  out[offset] = 0xa1;
+  out[offset + 1] = key;
+  if (part === null) {
+    out[offset + 2] = 0xc0;
+    return offset + 3;
+  }
+  const at = writeBinHeader(out, offset + 2, part.length);
+  out.set(part, at);
+  return at + part.length;
 }
 
 const MAP_HEADER_BYTES = 3;
@@ -310,8 +324,12 @@ function allocate(size: number): Uint8Array {
   return out;
 }
 
-/** `h`, `p`, `x`, `s`, `d` as UTF-8 code units. */
-const OUTER_KEYS = [0x68, 0x70, 0x78, 0x73, 0x64];
+/** The outer map's keys `h`, `p`, `x`, `s`, `d` as UTF-8 code units. */
+const KEY_H = 0x68;
+const KEY_P = 0x70;
+const KEY_X = 0x78;
+const KEY_S = 0x73;
+const KEY_D = 0x64;
 
 /**
  * Decodes and checks one entry: outer shape, header fields, the content digest, and the rules
@@ -540,16 +558,19 @@ export function contentDigest(
   const length = 16 + h.length + p.length + (x?.length ?? 0) + (s?.length ?? 0);
   // One buffer (reused) and one hash call: cheaper than four incremental updates for small entries.
   const input = digestScratch.take(length);
-  let offset = 0;
-  for (const part of [h, p, x, s]) {
-    setU32BE(input, offset, part?.length ?? 0);
-    offset += 4;
-    if (part !== null) {
-      input.set(part, offset);
-      offset += part.length;
-    }
-  }
+  let offset = writeDigestPart(input, 0, h);
+  offset = writeDigestPart(input, offset, p);
+  offset = writeDigestPart(input, offset, x);
+  writeDigestPart(input, offset, s);
   return sha256(input.subarray(0, length));
+}
+
+/** Writes `u32be |part| || part` (absent: a zero length) at `offset`; returns the offset after it. */
+function writeDigestPart(input: Uint8Array, offset: number, part: Uint8Array | null): number {
+  setU32BE(input, offset, part === null ? 0 : part.length);
+  if (part === null) return offset + 4;
+  input.set(part, offset + 4);
+  return offset + 4 + part.length;
 }
 
 /** Bytewise order of keys, as the KV sorts them. */

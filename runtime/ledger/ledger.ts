@@ -36,7 +36,7 @@ import {
   type LeafFields,
   type Receipt,
 } from "../../sdk/receipt.js";
-import { sha256 } from "../crypto.js";
+import { sha256, sha256Into } from "../crypto.js";
 import type { MapWrites, WriteSet } from "../kv/types.js";
 import {
   checkPublicWrites,
@@ -48,7 +48,6 @@ import {
   type EntryHeader,
   encodeEntry,
   entryWriteSet,
-  leafFields,
   openPrivateWrites,
   storedLeafFields,
   type TxMetadata,
@@ -160,8 +159,31 @@ const leafInputClaims = leafInput.subarray(0, 1 + LEAF_DATA_CLAIMS_BYTES);
  * throw its TypeError.
  */
 export function leafHash(fields: LeafFields): Uint8Array {
-  const { view, seqno, entryDigest, requestDigest } = fields;
-  const claims = fields.claimsDigest ?? null;
+  const { view, seqno, kind, entryDigest, requestDigest } = fields;
+  return leafHashInto(
+    view,
+    seqno,
+    kind,
+    entryDigest,
+    requestDigest,
+    fields.claimsDigest ?? null,
+    new Uint8Array(32),
+  );
+}
+
+/**
+ * `leafHash` of an entry's leaf fields, written into `out`: the ledger's own appends hand the
+ * hash to the tree, which copies it, so neither the fields nor the hash need an object of their own.
+ */
+function leafHashInto(
+  view: number,
+  seqno: number,
+  kind: EntryKind,
+  entryDigest: Uint8Array,
+  requestDigest: Uint8Array | null,
+  claims: Uint8Array | null,
+  out: Uint8Array,
+): Uint8Array {
   if (
     !Number.isSafeInteger(view) ||
     view < 0 ||
@@ -170,19 +192,25 @@ export function leafHash(fields: LeafFields): Uint8Array {
     entryDigest.length !== HASH_BYTES ||
     (requestDigest !== null && requestDigest.length !== HASH_BYTES) ||
     (claims !== null && claims.length !== HASH_BYTES)
-  )
-    return nodeHasher.leaf(encodeLeafData(fields));
+  ) {
+    out.set(
+      nodeHasher.leaf(
+        encodeLeafData({ view, seqno, kind, entryDigest, requestDigest, claimsDigest: claims }),
+      ),
+    );
+    return out;
+  }
   const b = leafInput;
   b[0] = 0x00;
   b[1] = claims === null ? LEAF_FORMAT_VERSION : LEAF_FORMAT_CLAIMS;
   setU64BE(b, 2, view);
   setU64BE(b, 10, seqno);
-  b[18] = entryKindCode(fields.kind);
+  b[18] = entryKindCode(kind);
   b.set(entryDigest, 19);
   if (requestDigest === null) b.fill(0, 19 + HASH_BYTES, 19 + 2 * HASH_BYTES);
   else b.set(requestDigest, 19 + HASH_BYTES);
   if (claims !== null) b.set(claims, 1 + LEAF_DATA_BYTES);
-  return sha256(claims === null ? leafInputPlain : leafInputClaims);
+  return sha256Into(claims === null ? leafInputPlain : leafInputClaims, out);
 }
 
 export class Ledger {
@@ -225,6 +253,8 @@ export class Ledger {
    * one gets it once. Nothing keeps it: the sealed part holds a copy.
    */
   readonly #nonce = new Uint8Array(12);
+  /** The leaf hash of the entry `#add` appends, rewritten for each: the tree copies it. */
+  readonly #leaf = new Uint8Array(HASH_BYTES);
   /** The last `RECENT_DECODED_ENTRIES` staged entries, decoded, by seqno (insertion = seqno order). */
   readonly #recent = new Map<
     number,
@@ -648,7 +678,7 @@ export class Ledger {
       // Reused (see #nonce): encodeEntry copies the nonce into the sealed part before returning.
       const nonce = this.#nonce;
       setU64BE(nonce, 0, seqno);
-      nonce.set(this.#nonceSalt(), 8);
+      this.#nonceSalt(nonce, 8);
       privatePart = {
         part: { seed, writes: encoded === null ? writeSet.private : encoded.privateBytes },
         secret,
@@ -833,15 +863,17 @@ export class Ledger {
     return buildReceipt(this, txid, committedSeqno);
   }
 
-  #nonceSalt(): Uint8Array {
+  /** Writes the next 4 random bytes of the pool into `nonce` at `offset` (copied, not a view of the pool). */
+  #nonceSalt(nonce: Uint8Array, offset: number): void {
     if (this.#randomOffset + 4 > this.#randomPool.length) {
       this.#randomPool = this.#random!(4096);
       assert(this.#randomPool.length === 4096, "random source returned the wrong length");
       this.#randomOffset = 0;
     }
-    const salt = this.#randomPool.subarray(this.#randomOffset, this.#randomOffset + 4);
-    this.#randomOffset += 4;
-    return salt;
+    const pool = this.#randomPool;
+    const at = this.#randomOffset;
+    for (let i = 0; i < 4; i++) nonce[offset + i] = pool[at + i]!;
+    this.#randomOffset = at + 4;
   }
 
   #checkView(view: number): void {
@@ -876,7 +908,18 @@ export class Ledger {
     stage = true,
     publicWrites: MapWrites[] | undefined = undefined,
   ): void {
-    this.#tree.append(leafHash(leafFields(entry)));
+    const { header } = entry;
+    this.#tree.append(
+      leafHashInto(
+        header.view,
+        header.seqno,
+        header.kind,
+        entry.digest,
+        header.requestDigest,
+        header.claimsDigest ?? null,
+        this.#leaf,
+      ),
+    );
     if (stage) {
       this.#staged.push(record);
       this.#recent.set(record.seqno, { record, entry, publicWrites });
@@ -942,10 +985,15 @@ function indexOfFloor(sorted: readonly number[], value: number): number {
 
 function checkMeta(meta: TxMetadata): void {
   assert(Number.isSafeInteger(meta.timeMs) && meta.timeMs >= 0, "meta.timeMs is a non-negative integer");
-  for (const value of [meta.contract, meta.method, meta.callerId]) {
-    assert(
-      value === null || (typeof value === "string" && value.length <= 1024),
-      "meta strings are short or null",
-    );
-  }
+  // Three calls, not a loop over an array literal of the three: an array per entry for the GC.
+  checkMetaString(meta.contract);
+  checkMetaString(meta.method);
+  checkMetaString(meta.callerId);
+}
+
+function checkMetaString(value: string | null): void {
+  assert(
+    value === null || (typeof value === "string" && value.length <= 1024),
+    "meta strings are short or null",
+  );
 }

@@ -126,13 +126,15 @@ export class MerkleTree {
     let index = this.#size;
     this.#store(0, index, leafHash);
     this.#size++;
-    // Each time the new node is a right child, its parent is now complete.
+    // Each time the new node is a right child, its parent is now complete. The right child is
+    // the hash in hand (the leaf, then each parent): only the left one is read from the tree.
     let level = 0;
+    let right = leafHash;
     while (index % 2 === 1) {
-      const parent = this.#hasher.node(this.#node(level, index - 1), this.#node(level, index));
+      right = this.#hasher.node(this.#node(level, index - 1), right);
       index = (index - 1) / 2;
       level++;
-      this.#store(level, index, parent);
+      this.#store(level, index, right);
     }
     if (this.#resident > 0 && this.#size - this.#tailStart === this.#chunkLeaves) {
       // The chunk is complete: its root now lives at level R; drop its lower levels.

@@ -18,6 +18,8 @@ export const LEDGER_SECRET_BYTES = 32;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 const ENTRY_KEY_INFO = "treaty/ledger-entry/v1";
+/** The cipher options of every seal and open: one object, not one per entry (node:crypto only reads it). */
+const GCM_OPTIONS = { authTagLength: TAG_BYTES } as const;
 
 /** One version of the ledger secret. Holds the raw key; hand it only to sealing code. */
 export class LedgerSecret {
@@ -149,7 +151,7 @@ export function sealPrivate(
   into?: Uint8Array,
 ): Uint8Array {
   if (nonce.length !== NONCE_BYTES) throw new TypeError(`nonce: expected ${NONCE_BYTES} bytes`);
-  const cipher = createCipheriv("aes-256-gcm", secret.entryKeyObject(), nonce, { authTagLength: TAG_BYTES });
+  const cipher = createCipheriv("aes-256-gcm", secret.entryKeyObject(), nonce, GCM_OPTIONS);
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   const final = cipher.final();
@@ -181,9 +183,7 @@ export function openPrivate(
       "aes-256-gcm",
       secret.entryKeyObject(),
       sealed.subarray(0, NONCE_BYTES),
-      {
-        authTagLength: TAG_BYTES,
-      },
+      GCM_OPTIONS,
     );
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));

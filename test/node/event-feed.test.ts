@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { utf8 } from "../../sdk/bytes.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
 import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { type EventCursor, EventFeed, WHOLE_TX } from "../../node/events/feed.js";
@@ -149,8 +150,48 @@ describe("event feed", () => {
       "1/0",
       "1/1",
     ]);
+    // Either way an entry without events gives the one shared empty array, frozen.
+    const none = eventsOfEntry(ledger.get(2)!.bytes, 2, 1);
+    assert.equal(none, eventsOfEntry(ledger.get(2)!.bytes, 2, 1, ledger.publicWritesAt(2)));
+    assert.ok(Object.isFrozen(none) && none.length === 0);
     // A malformed record is LedgerCorrupt on either path.
     const bad = [{ map: EVENTS_MAP, writes: [[utf8.encode("last"), utf8.encode("not json")] as const] }];
     assert.throws(() => eventsOfEntry(ledger.get(2)!.bytes, 2, 1, bad), { code: "LedgerCorrupt" });
+  });
+
+  it("reads by bytes what the public writes hold, whatever else in the entry holds the map's name", () => {
+    const ledger = Ledger.open({ store: new MemoryLedgerStore() });
+    const appendWrites = (pub: MapWrites[]) =>
+      ledger.appendTransaction(1, { kind: "user", writeSet: { public: pub, private: [] }, meta: META }).seqno;
+    const last = (contract: string) =>
+      utf8.encode(JSON.stringify({ contract, events: [{ name: "e", data: null }] }));
+    // The map's name as another map's key and value: a false hit of the search, no events.
+    const lookalike = appendWrites([
+      { map: "public:c.x", writes: [[utf8.encode(EVENTS_MAP), utf8.encode(EVENTS_MAP)]] },
+    ]);
+    // The name split between a key's end and the value after it: no hit.
+    const split = appendWrites([
+      { map: "public:c.x", writes: [[utf8.encode("public:treaty"), utf8.encode(".events")]] },
+    ]);
+    // The events map after another public map, its value the entry's last public bytes.
+    const atEnd = appendWrites([
+      { map: "public:a", writes: [[utf8.encode("k"), null]] },
+      { map: EVENTS_MAP, writes: [[utf8.encode("last"), last("end")]] },
+    ]);
+    // Its value deleted (nil): no events.
+    const deleted = appendWrites([{ map: EVENTS_MAP, writes: [[utf8.encode("last"), null]] }]);
+    // An entry that writes nothing.
+    const empty = appendWrites([]);
+    for (const seqno of [lookalike, split, atEnd, deleted, empty]) {
+      const record = ledger.get(seqno)!;
+      assert.deepEqual(
+        eventsOfEntry(record.bytes, seqno, 1),
+        eventsOfEntry(record.bytes, seqno, 1, ledger.publicWritesAt(seqno)),
+        `entry ${seqno}`,
+      );
+    }
+    assert.deepEqual(ids(eventsOfEntry(ledger.get(atEnd)!.bytes, atEnd, 1)), [`${atEnd}/0`]);
+    for (const seqno of [lookalike, split, deleted, empty])
+      assert.equal(eventsOfEntry(ledger.get(seqno)!.bytes, seqno, 1).length, 0, `entry ${seqno}`);
   });
 });
