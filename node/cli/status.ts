@@ -37,14 +37,18 @@ export const REMOTE_FLAGS = {
   timeout: { type: "string" },
 } as const;
 
-export const REMOTE_USAGE = `  --node <url>        the node to talk to (default: the first node in --service)
+/** The help lines of `--node` and `--timeout`, for commands that explain `--service` their own way. */
+export const NODE_USAGE = "  --node <url>        the node to talk to (default: the first node in --service)";
+export const TIMEOUT_USAGE = `  --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS})`;
+
+export const REMOTE_USAGE = `${NODE_USAGE}
   --service <file>    service.json {serviceKey: {curve, publicKey}, nodes: [url...],
                       serviceCertificate?}: pins the service identity, and for https nodes
                       the TLS certificate (the file's serviceCertificate, or else the one the
                       node presents, checked against serviceKey); without it the key is taken
                       from the node's own /node/status and TLS is not checked, both unpinned,
                       and a warning says so
-  --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS})`;
+${TIMEOUT_USAGE}`;
 
 /** The node, the pinned service file (if any) and the deadline chosen by the remote flags. */
 export interface RemoteTarget {
