@@ -286,7 +286,8 @@ export async function runProposals(argv: string[], io: RemoteIo): Promise<number
 const PROPOSAL_USAGE = `Usage: treaty proposal <proposal-id> [--wait] [--node <url>] [--service <file>] [--timeout <ms>]
 
 Prints one proposal in full: {"proposalId", "proposer", "state", "actions", "ballots":
-{<memberId>: "for"|"against"}, "createdTxid", "decidedTxid"?, "error"?}.
+{<memberId>: "for"|"against"}, "names": {<memberId>: name|null}, "createdTxid", "decidedTxid"?,
+"error"?} ("names": the proposer's and voters' data.name, else data.org, else null).
 ${EXIT_USAGE_TEXT}
   --wait              wait until the proposal is decided (any state but Open) and the deciding
                       transaction is committed, up to --timeout
