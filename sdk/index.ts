@@ -23,6 +23,7 @@ export {
   bearerRequest,
   bearerRequestDigest,
   HEADER_AUTHORIZATION,
+  jwtCallerId,
   MAX_BEARER_TOKEN_CHARS,
 } from "./bearer.js";
 export { fromHex, toHex } from "./bytes.js";
