@@ -7,7 +7,9 @@
  * Each fetch here is `fetchOverTransport` over a node:https transport (sdk/transport.ts) with
  * the pinned agent: a `Client` given one sends through that transport directly (no WHATWG
  * Request and Response per call), and code calling it as a `fetch` gets a `Response`. Either
- * way the requests go through the same agent, so the same certificate checks.
+ * way the requests go through the same agent, so the same certificate checks. Those read an
+ * answer whole; `streamingFetch`, for answers that do not end (Server-Sent Events), is a plain
+ * node:http(s) request over an agent with the same checks whose body streams.
  *
  * Host names are not checked: the pinned service certificate is the trust anchor and every
  * certificate it issued is a node of that service, whatever address reached it (as CCF clients).
