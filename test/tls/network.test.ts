@@ -156,7 +156,7 @@ describe("the client API over TLS on a 3-node network", () => {
     assert.doesNotMatch(byKey.stdout, /forged/);
   });
 
-  it("the CLI follows the event stream over TLS, pinned by the service certificate or key", async () => {
+  it("the CLI follows the event stream over TLS, pinned by the service certificate or key, or unpinned", async () => {
     const client = cluster.client();
     const { txid } = await client.call("board", "post", { id: 1, text: "over tls" });
     await client.waitForCommit(txid);
@@ -165,8 +165,17 @@ describe("the client API over TLS on a 3-node network", () => {
       keyOnly,
       JSON.stringify({ serviceKey: cluster.serviceFile.serviceKey, nodes: cluster.nodes.map((n) => n.url) }),
     );
-    for (const service of [serviceFile, keyOnly]) {
-      // The first failure reported stops the command (it would resume on the next node forever).
+    // Pinned by the certificate, by the key alone, and (with a warning) not pinned at all.
+    const runs: [string[], RegExp | undefined][] = [
+      [["--service", serviceFile], undefined],
+      [["--service", keyOnly], undefined],
+      [
+        ["--node", cluster.nodes[1]!.url],
+        /warning: no --service file: the TLS certificate of https:\/\/\S+ is not checked/,
+      ],
+    ];
+    for (const [target, warning] of runs) {
+      // A failed connection stops the command (it would resume on the next node forever).
       const stop = new AbortController();
       const out: string[] = [];
       const err: string[] = [];
@@ -174,13 +183,15 @@ describe("the client API over TLS on a 3-node network", () => {
         out: (text: string) => out.push(text),
         err: (text: string) => {
           err.push(text);
-          stop.abort();
+          if (text.includes("resuming")) stop.abort();
         },
         fetch: globalThis.fetch,
       };
-      const argv = ["--service", service, "--contract", "board", "--from-start", "--count", "1"];
+      const argv = [...target, "--contract", "board", "--from-start", "--count", "1"];
       assert.equal(await runEvents(argv, io, stop.signal), 0);
-      assert.deepEqual(err, [], service);
+      if (warning === undefined) assert.deepEqual(err, [], target.join(" "));
+      else assert.match(err.join(""), warning);
+      assert.doesNotMatch(err.join(""), /resuming/);
       const event = JSON.parse(out.join("")) as { txid: string; name: string; data: unknown };
       assert.deepEqual([event.txid, event.name, event.data], [txid, "posted", { id: 1, text: "over tls" }]);
     }
