@@ -7,7 +7,8 @@
  * - signed answers: a readonly call's answer signed by its node, naming the txid it observed;
  * - requests: the signed request format, for clients that build their own transport;
  * - governance: `Governance` (propose, vote, withdraw, read the tables) and typed `actions`;
- * - Ethereum wallets: requests signed with EIP-191 `personal_sign` or EIP-712 typed data.
+ * - Ethereum wallets: requests signed with EIP-191 `personal_sign` or EIP-712 typed data;
+ * - disaster recovery: a member submits its recovery share (`submitRecoveryShare`).
  */
 export {
   type CallOptions,
@@ -23,6 +24,7 @@ export {
   bearerRequest,
   bearerRequestDigest,
   HEADER_AUTHORIZATION,
+  jwtCallerId,
   MAX_BEARER_TOKEN_CHARS,
 } from "./bearer.js";
 export { fromHex, toHex } from "./bytes.js";
@@ -72,6 +74,14 @@ export {
   type VerifiedCoseReceipt,
   verifyCoseReceipt,
 } from "./cose-receipt.js";
+export {
+  type EncryptionKeyPair,
+  encryptionKeyFromFile,
+  generateEncryptionKeyPair,
+  type SealedShare,
+  type ShareSubmission,
+  submitRecoveryShare,
+} from "./recovery.js";
 export {
   type AnswerStatement,
   HEADER_ANSWER_CHALLENGE,

@@ -8,14 +8,15 @@ import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./co
 import { processRemoteIo, REMOTE_FLAGS, REMOTE_USAGE, type RemoteIo, remoteTarget } from "./status.js";
 
 const EVENTS_USAGE = `Usage: treaty events [--contract <name>] [--name <event>]... [--after <txid>[/<index>] | --from-start]
-                     [--count <n>] [--node <url>] [--service <file>]
+                     [--count <n>] [--node <url>] [--service <file>] [--timeout <ms>]
 
 Follows the service's committed public events (the events contracts declare public) in commit
 order and prints one JSON line per event: {"id": "<txid>/<index>", "txid", "index", "contract",
 "name", "data"}. Fetch an event's receipt with \`treaty receipt <txid>\`. When a node goes away it
 resumes after the last printed id on the next node of --service (or retries --node). Runs until
-interrupted, or until --count events were printed. Exit codes: 0 ok, 1 the node refused the
-request (its {"error"} code is printed on stderr), 2 usage.
+interrupted, or until --count events were printed. --timeout bounds the wait for a node to
+answer (then the next is tried); the stream itself has no deadline. Exit codes: 0 ok, 1 the
+node refused the request (its {"error"} code is printed on stderr), 2 usage.
   --contract <name>   only this contract's events
   --name <event>      only events with this name (repeatable)
   --after <position>  start after this txid (or this event, <txid>/<index>); default: now
@@ -53,7 +54,7 @@ export async function runEvents(argv: string[], io: RemoteIo, signal?: AbortSign
       names: values.name ?? [],
       ...(after !== undefined && { after }),
       ...(signal !== undefined && { signal }),
-      fetch: io.fetch,
+      fetch: target.stream,
       onError: (err, node) => io.err(`treaty events: ${node}: ${String(err)}; resuming\n`),
     })) {
       io.out(`${JSON.stringify(event)}\n`);

@@ -173,7 +173,7 @@ const DRY_RUN_USAGE = `  --dry-run           record nothing: run the proposal ag
                       "old", "new"}]} (the constitution's validate and apply; code records show
                       digest, version, bundleBytes and files)`;
 
-const PROPOSE_USAGE = `Usage: treaty propose <file> --key <member key> [--wait] [--dry-run] [--node <url>]
+const PROPOSE_USAGE = `Usage: treaty propose <file> --key <member key> [--wallet] [--wait] [--dry-run] [--node <url>]
                       [--service <file>] [--timeout <ms>]
 
 Proposes the actions in <file>, a JSON proposal {"actions": [{"name": "...", "args": {...}}]},
@@ -212,7 +212,7 @@ async function dryRun(
   });
 }
 
-const VOTE_USAGE = `Usage: treaty vote <proposal-id> --for|--against --key <member key> [--wait] [--node <url>]
+const VOTE_USAGE = `Usage: treaty vote <proposal-id> --for|--against --key <member key> [--wallet] [--wait] [--node <url>]
                    [--service <file>] [--timeout <ms>]
 
 Casts the member's ballot on an open proposal and prints {"proposalId", "state", "txid"}: the
@@ -240,7 +240,7 @@ export async function runVote(argv: string[], io: RemoteIo): Promise<number> {
   return write("vote", parsed, io, (gov) => gov.vote(id, vote));
 }
 
-const WITHDRAW_USAGE = `Usage: treaty withdraw <proposal-id> --key <member key> [--wait] [--node <url>]
+const WITHDRAW_USAGE = `Usage: treaty withdraw <proposal-id> --key <member key> [--wallet] [--wait] [--node <url>]
                        [--service <file>] [--timeout <ms>]
 
 Withdraws an open proposal (only its proposer may) and prints {"proposalId", "state":
@@ -286,7 +286,8 @@ export async function runProposals(argv: string[], io: RemoteIo): Promise<number
 const PROPOSAL_USAGE = `Usage: treaty proposal <proposal-id> [--wait] [--node <url>] [--service <file>] [--timeout <ms>]
 
 Prints one proposal in full: {"proposalId", "proposer", "state", "actions", "ballots":
-{<memberId>: "for"|"against"}, "createdTxid", "decidedTxid"?, "error"?}.
+{<memberId>: "for"|"against"}, "names": {<memberId>: name|null}, "createdTxid", "decidedTxid"?,
+"error"?} ("names": the proposer's and voters' data.name, else data.org, else null).
 ${EXIT_USAGE_TEXT}
   --wait              wait until the proposal is decided (any state but Open) and the deciding
                       transaction is committed, up to --timeout
@@ -349,7 +350,7 @@ async function proposeOne(
 const PRINT_USAGE = `  --print             print the proposal {"actions": [...]} instead of sending it (to review it,
                       or to send it later with \`treaty propose\`); needs no --key or --node`;
 
-const DEPLOY_USAGE = `Usage: treaty deploy <contract-dir> [--name <name>] --key <member key> [--wait] [--print] [--dry-run]
+const DEPLOY_USAGE = `Usage: treaty deploy <contract-dir> [--name <name>] --key <member key> [--wallet] [--wait] [--print] [--dry-run]
                      [--node <url>] [--service <file>] [--timeout <ms>]
 
 Proposes deploy_contract with the .ts files of <contract-dir> (tests and node_modules left out)
@@ -408,7 +409,7 @@ export async function runNodes(argv: string[], io: RemoteIo): Promise<number> {
   });
 }
 
-const TRUST_USAGE = `Usage: treaty trust <node-id> --key <member key> [--wait] [--print] [--node <url>]
+const TRUST_USAGE = `Usage: treaty trust <node-id> --key <member key> [--wallet] [--wait] [--print] [--node <url>]
                     [--service <file>] [--timeout <ms>]
 
 Proposes trust_node for a pending node (its id from \`treaty nodes --status pending\`) and prints
@@ -492,8 +493,8 @@ function writeSourceFiles(dir: string, source: unknown): string[] {
   return entries.map(([path]) => path).sort();
 }
 
-const CONSTITUTION_PROPOSE_USAGE = `Usage: treaty constitution propose <dir> --key <member key> [--wait] [--print] [--dry-run] [--node <url>]
-                                   [--service <file>] [--timeout <ms>]
+const CONSTITUTION_PROPOSE_USAGE = `Usage: treaty constitution propose <dir> --key <member key> [--wallet] [--wait] [--print] [--dry-run]
+                                   [--node <url>] [--service <file>] [--timeout <ms>]
 
 Proposes set_constitution with the .ts files of <dir> and prints {"proposalId", "state",
 "txid"}. Once accepted, the new constitution decides every later proposal, and every other

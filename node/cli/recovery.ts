@@ -14,8 +14,9 @@ import {
   fetchJson,
   printJsonTo,
   processRemoteIo,
+  NODE_USAGE,
   REMOTE_FLAGS,
-  REMOTE_USAGE,
+  TIMEOUT_USAGE,
   remoteTarget,
   reportingErrors,
 } from "./status.js";
@@ -23,7 +24,7 @@ import {
 export const recoveryShareCommand: Command = {
   path: ["recovery", "share"],
   summary: "submit this member's recovery share to a recovering node",
-  usage: `Usage: treaty recovery share --key <member key file> [--node <url>] [--service <file>]
+  usage: `Usage: treaty recovery share --key <member key file> [--node <url>] [--service <file>] [--timeout <ms>]
 
 Submits the member's recovery share to a node started with --recover that waits for shares
 ("state": "RecoveryShares" in /node/status). The share is opened locally with the encryption key
@@ -31,10 +32,12 @@ in the key file ("encryption" section, from \`treaty keygen --encryption\`), re-
 recovering node's key and sent in a request signed with the member key. Prints
 {"received", "needed", "state"}: "Recovering" once the node has enough shares.
   --key <file>        the member's key file, with its encryption key; required
-${REMOTE_USAGE.replace(
-  "pins the\n                      service identity",
-  "pins the\n                      identity of the LOST service",
-)}
+${NODE_USAGE}
+  --service <file>    the LOST service's service.json: pins its identity, for which the share
+                      request is signed (without it: the previousServiceKey the node reports in
+                      /node/status, unpinned, and a warning says so). TLS is not checked: a
+                      recovering node serves a provisional certificate no service endorses yet
+${TIMEOUT_USAGE}
 Exit codes: 0 accepted, 1 refused (InvalidRecoveryShare: not this member's share; DecryptionFailed:
 the share is sealed to another encryption key) or the node failed, 2 usage.`,
   async run(argv) {

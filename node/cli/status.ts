@@ -10,7 +10,7 @@ import { toHex } from "../../sdk/bytes.js";
 import { type ErrorBody, TreatyError } from "../../sdk/errors.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import { parseServiceFile } from "../../sdk/client.js";
-import { keyPinnedFetch, pinnedFetch, unpinnedFetch } from "../tls/client.js";
+import { keyPinnedFetch, pinnedFetch, streamingFetch, unpinnedFetch } from "../tls/client.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
 
 /** Where a remote command writes, and how it reaches the network (tests pass their own). */
@@ -37,14 +37,18 @@ export const REMOTE_FLAGS = {
   timeout: { type: "string" },
 } as const;
 
-export const REMOTE_USAGE = `  --node <url>        the node to talk to (default: the first node in --service)
+/** The help lines of `--node` and `--timeout`, for commands that explain `--service` their own way. */
+export const NODE_USAGE = "  --node <url>        the node to talk to (default: the first node in --service)";
+export const TIMEOUT_USAGE = `  --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS})`;
+
+export const REMOTE_USAGE = `${NODE_USAGE}
   --service <file>    service.json {serviceKey: {curve, publicKey}, nodes: [url...],
                       serviceCertificate?}: pins the service identity, and for https nodes
                       the TLS certificate (the file's serviceCertificate, or else the one the
                       node presents, checked against serviceKey); without it the key is taken
                       from the node's own /node/status and TLS is not checked, both unpinned,
                       and a warning says so
-  --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS})`;
+${TIMEOUT_USAGE}`;
 
 /** The node, the pinned service file (if any) and the deadline chosen by the remote flags. */
 export interface RemoteTarget {
@@ -59,6 +63,11 @@ export interface RemoteTarget {
   readonly timeoutMs: number;
   /** `io.fetch` with the deadline applied to every request. */
   readonly fetch: typeof fetch;
+  /**
+   * For an answer that streams (`treaty events`): the same trust as `fetch`, the body read as it
+   * arrives; the deadline applies until the answer's head arrives, the stream then has none.
+   */
+  readonly stream: typeof fetch;
 }
 
 /** Resolves `--node`, `--service` and `--timeout`; UsageError on anything missing or malformed. */
@@ -82,23 +91,54 @@ export function remoteTarget(
   if (url.protocol !== "http:" && url.protocol !== "https:")
     throw new UsageError(`--node: expected an http(s) URL, got ${JSON.stringify(node)}`);
   let transport = io.fetch;
+  let stream = io.fetch;
   if (url.protocol === "https:") {
     if (tls === "unpinned" || service === undefined) {
       if (tls === "pinned")
         io.err(`treaty: warning: no --service file: the TLS certificate of ${url.origin} is not checked\n`);
       transport = unpinnedFetch();
-    } else
-      transport =
-        service.serviceCertificate !== undefined
-          ? pinnedFetch(service.serviceCertificate)
-          : keyPinnedFetch(service.serviceKey);
+      stream = streamingFetch("unpinned");
+    } else if (service.serviceCertificate !== undefined) {
+      transport = pinnedFetch(service.serviceCertificate);
+      stream = streamingFetch({ serviceCertificate: service.serviceCertificate });
+    } else {
+      transport = keyPinnedFetch(service.serviceKey);
+      stream = streamingFetch({ serviceKey: service.serviceKey });
+    }
   }
   return {
     node: node.replace(/\/+$/, ""),
     service,
     timeoutMs,
     fetch: (input, init) => transport(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+    stream: (input, init) => headWithin(timeoutMs, stream, input, init),
   };
+}
+
+/**
+ * `send(input, init)`, failing with a TimeoutError when the answer's head takes over `ms`; its
+ * body then arrives without a deadline (`init.signal` still aborts it).
+ */
+async function headWithin(
+  ms: number,
+  send: typeof fetch,
+  input: Parameters<typeof fetch>[0],
+  init: RequestInit | undefined,
+): Promise<Response> {
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
+    ms,
+  );
+  const outer = init?.signal ?? undefined;
+  try {
+    return await send(input, {
+      ...init,
+      signal: outer === undefined ? deadline.signal : AbortSignal.any([outer, deadline.signal]),
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

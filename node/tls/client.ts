@@ -7,7 +7,9 @@
  * Each fetch here is `fetchOverTransport` over a node:https transport (sdk/transport.ts) with
  * the pinned agent: a `Client` given one sends through that transport directly (no WHATWG
  * Request and Response per call), and code calling it as a `fetch` gets a `Response`. Either
- * way the requests go through the same agent, so the same certificate checks.
+ * way the requests go through the same agent, so the same certificate checks. Those read an
+ * answer whole; `streamingFetch`, for answers that do not end (Server-Sent Events), is a plain
+ * node:http(s) request over an agent with the same checks whose body streams.
  *
  * Host names are not checked: the pinned service certificate is the trust anchor and every
  * certificate it issued is a node of that service, whatever address reached it (as CCF clients).
@@ -15,6 +17,7 @@
 import { X509Certificate } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
 import { connect } from "node:tls";
 import { equalBytes } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
@@ -78,14 +81,85 @@ export function keyPinnedFetch(serviceKey: PublicKey): typeof fetch {
 
 /** node:https requests that accept only certificates issued by `serviceCertificate` (PEM). */
 function pinnedTransport(serviceCertificate: string): Transport {
+  return nodeTransport(httpsRequest, pinnedAgent(serviceCertificate), "https:");
+}
+
+/** An https agent that accepts only certificates issued by `serviceCertificate` (PEM). */
+function pinnedAgent(serviceCertificate: string): Agent {
   const ca = new X509Certificate(serviceCertificate).toString();
-  const agent = new Agent({
-    ca,
-    keepAlive: true,
-    minVersion: "TLSv1.3",
-    checkServerIdentity: () => undefined,
-  });
-  return nodeTransport(httpsRequest, agent, "https:");
+  return new Agent({ ca, keepAlive: true, minVersion: "TLSv1.3", checkServerIdentity: () => undefined });
+}
+
+/** Whom a `streamingFetch` trusts on `https:` URLs. */
+export type StreamTrust =
+  | { readonly serviceCertificate: string }
+  | { readonly serviceKey: PublicKey }
+  | "unpinned";
+
+/**
+ * A `fetch` whose answer bodies stream as they arrive, for answers that do not end: `GET
+ * /app/events` (Server-Sent Events), e.g. as `watchEvents({fetch})` or `treaty events`. The
+ * fetches above read an answer whole, so a stream through them never yields. On `https:` URLs it
+ * trusts what `pinnedFetch` (`{serviceCertificate}`), `keyPinnedFetch` (`{serviceKey}`) or
+ * `unpinnedFetch` (`"unpinned"`) trust; `http:` URLs go over plain node:http. GET requests
+ * without a body only. A failed connection or a refused certificate rejects with
+ * `TypeError("fetch failed")` whose `cause` says why; an abort, also while the body streams,
+ * with the signal's reason.
+ */
+export function streamingFetch(trust: StreamTrust): typeof fetch {
+  const plain = new HttpAgent({ keepAlive: true });
+  let secure: Agent | undefined =
+    trust === "unpinned"
+      ? new Agent({ rejectUnauthorized: false, keepAlive: true, minVersion: "TLSv1.3" })
+      : "serviceCertificate" in trust
+        ? pinnedAgent(trust.serviceCertificate)
+        : undefined;
+  const agentFor = async (url: URL): Promise<HttpAgent> => {
+    if (url.protocol === "http:") return plain;
+    if (url.protocol !== "https:") throw new TypeError(`${url.href}: not an http(s) URL`);
+    if (secure === undefined && trust !== "unpinned" && "serviceKey" in trust) {
+      // Pinned by the key alone: the certificate it issued, from the node's chain (checked).
+      try {
+        secure = pinnedAgent(await serviceCertificateOf(url.origin, trust.serviceKey));
+      } catch (err) {
+        throw new TypeError("fetch failed", { cause: err });
+      }
+    }
+    return secure!;
+  };
+  return async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : input.toString());
+    const signal = init?.signal ?? undefined;
+    if (signal?.aborted) throw signal.reason;
+    if ((init?.method ?? "GET") !== "GET" || (init?.body ?? null) !== null)
+      throw new TypeError("streamingFetch: GET requests without a body only");
+    const agent = await agentFor(url);
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    const headers = Object.fromEntries(new Headers(init?.headers));
+    return new Promise<Response>((resolve, reject) => {
+      const failed = (err: unknown) =>
+        reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: err }));
+      const request = send(url, { headers, agent, ...(signal !== undefined && { signal }) }, (answer) => {
+        const status = answer.statusCode ?? 0;
+        if (status < 200 || status > 599) {
+          answer.destroy();
+          failed(new Error(`unsupported HTTP status ${status}`));
+          return;
+        }
+        const answerHeaders = new Headers();
+        for (const [name, value] of Object.entries(answer.headers)) {
+          if (typeof value === "string") answerHeaders.append(name, value);
+          else if (value !== undefined) for (const one of value) answerHeaders.append(name, one);
+        }
+        const nullBody = status === 204 || status === 205 || status === 304;
+        if (nullBody) answer.resume();
+        const body = nullBody ? null : (Readable.toWeb(answer) as ReadableStream<Uint8Array>);
+        resolve(new Response(body, { status, headers: answerHeaders }));
+      });
+      request.once("error", failed);
+      request.end();
+    });
+  };
 }
 
 /**

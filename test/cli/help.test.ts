@@ -66,6 +66,24 @@ describe("treaty --help", { concurrency: true }, () => {
     });
   }
 
+  it("every flag a command's help explains is in its synopsis (the Usage lines)", () => {
+    for (const command of COMMANDS) {
+      const [synopsis, ...rest] = command.usage.split("\n\n");
+      const explained = [...rest.join("\n\n").matchAll(/^ {2}(--[a-z][a-z-]*)(?: \| (--[a-z][a-z-]*))?/gm)]
+        .flatMap((m) => [m[1]!, m[2]])
+        .filter((flag): flag is string => flag !== undefined);
+      for (const flag of explained)
+        assert.match(synopsis!, new RegExp(`${flag}(?![a-z-])`), `treaty ${command.path.join(" ")} ${flag}`);
+    }
+  });
+
+  it("treaty recovery share --help says what --service pins: the lost service, TLS unchecked", () => {
+    const usage = COMMANDS.find((c) => c.path.join(" ") === "recovery share")!.usage;
+    assert.match(usage, /--service <file> +the LOST service's service\.json: pins its identity/);
+    assert.match(usage, /TLS is not checked/);
+    assert.doesNotMatch(usage, /for https nodes\s+the TLS certificate/);
+  });
+
   it("an unknown command outside any group lists everything", async () => {
     const run = await treaty("frobnicate");
     assert.equal(run.code, 2);

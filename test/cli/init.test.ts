@@ -54,6 +54,12 @@ describe("treaty init and treaty test", () => {
     assert.match(tested.stdout, /# pass 2\n# fail 0/);
   });
 
+  it("treaty test --project DIR runs there, and passes the flags after -- to node --test", async () => {
+    const filtered = await treatyIn(root, "test", "--project", "app", "--", "--test-name-pattern=refuses");
+    assert.equal(filtered.code, 0, filtered.stdout + filtered.stderr);
+    assert.match(filtered.stdout, /# pass 1\n# fail 0/);
+  });
+
   it("fails for a type error, a sandbox rule and a failing test, saying where", async () => {
     const contract = join(app, "contracts", "registry", "index.ts");
     const testFile = join(app, "test", "registry.test.ts");

@@ -1,5 +1,5 @@
 /**
- * `treaty call | status | receipt` against a real node: a few runs of the built CLI as a user
+ * `treaty call | status | receipt` (and `treaty events`' deadline) against a real node: a few runs of the built CLI as a user
  * would spawn it (exit codes, stdout JSON, stderr warnings), and the rest in-process through
  * the commands' `run*` functions with captured output.
  */
@@ -14,6 +14,7 @@ import { generateKeyPair, toKeyFile } from "../../sdk/keys.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { runCall } from "../../node/cli/call.js";
 import { UsageError } from "../../node/cli/command.js";
+import { runEvents } from "../../node/cli/events.js";
 import { runReceipt } from "../../node/cli/receipt.js";
 import { runStatus } from "../../node/cli/status.js";
 import { startTestNode, type TestNode } from "../support/node.js";
@@ -288,6 +289,40 @@ describe("treaty call | status | receipt", () => {
       assert.equal(status.code, 1);
       assert.equal((status.json.error as { code: string }).code, "Timeout");
       assert.match(status.stderr, /no answer within 300 ms/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it("events: a node that accepts but never answers is given up after --timeout", {
+    timeout: 60_000,
+  }, async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      // The first failure reported stops the command (it would resume on the next node forever).
+      const stop = new AbortController();
+      const err: string[] = [];
+      const io = {
+        out: () => undefined,
+        err: (text: string) => {
+          err.push(text);
+          stop.abort();
+        },
+        fetch: globalThis.fetch,
+      };
+      const code = await runEvents(
+        ["--node", `http://127.0.0.1:${port}`, "--timeout", "300"],
+        io,
+        stop.signal,
+      );
+      assert.equal(code, 0);
+      assert.match(err.join(""), /no answer within 300 ms; resuming/);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));

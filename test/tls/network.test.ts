@@ -1,6 +1,6 @@
 /**
  * The client API over TLS on a real 3-node network (node processes, nats-server): the SDK and
- * the CLI talk HTTPS to the nodes, pinning the service; a node whose certificate the pinned
+ * the CLI talk HTTPS to the nodes, pinning the service (`treaty events`' stream too); a node whose certificate the pinned
  * service did not issue is refused; and the bytes on the client port (read through a TCP proxy)
  * carry no private value.
  */
@@ -16,6 +16,7 @@ import { toHex } from "../../sdk/bytes.js";
 import { Client } from "../../sdk/client.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair, toKeyFile } from "../../sdk/keys.js";
+import { runEvents } from "../../node/cli/events.js";
 import { treaty } from "../support/cli.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
 
@@ -27,7 +28,14 @@ describe("the client API over TLS on a 3-node network", () => {
   let userKeyFile: string;
 
   before(async () => {
-    cluster = await startCluster({ nodes: 3, tls: true });
+    cluster = await startCluster({
+      nodes: 3,
+      tls: true,
+      contracts: [
+        { name: "log", path: "contracts/examples/log" },
+        { name: "board", path: "docs/examples/board" },
+      ],
+    });
     serviceFile = join(cluster.dir, "service.json");
     writeFileSync(serviceFile, JSON.stringify(cluster.serviceFile));
     userKeyFile = join(cluster.dir, "user0.json");
@@ -146,6 +154,47 @@ describe("the client API over TLS on a 3-node network", () => {
     const byKey = await treaty(...args(keyOnly));
     assert.equal(byKey.code, 1);
     assert.doesNotMatch(byKey.stdout, /forged/);
+  });
+
+  it("the CLI follows the event stream over TLS, pinned by the service certificate or key, or unpinned", async () => {
+    const client = cluster.client();
+    const { txid } = await client.call("board", "post", { id: 1, text: "over tls" });
+    await client.waitForCommit(txid);
+    const keyOnly = join(cluster.dir, "service-key-only-nodes.json");
+    writeFileSync(
+      keyOnly,
+      JSON.stringify({ serviceKey: cluster.serviceFile.serviceKey, nodes: cluster.nodes.map((n) => n.url) }),
+    );
+    // Pinned by the certificate, by the key alone, and (with a warning) not pinned at all.
+    const runs: [string[], RegExp | undefined][] = [
+      [["--service", serviceFile], undefined],
+      [["--service", keyOnly], undefined],
+      [
+        ["--node", cluster.nodes[1]!.url],
+        /warning: no --service file: the TLS certificate of https:\/\/\S+ is not checked/,
+      ],
+    ];
+    for (const [target, warning] of runs) {
+      // A failed connection stops the command (it would resume on the next node forever).
+      const stop = new AbortController();
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: (text: string) => out.push(text),
+        err: (text: string) => {
+          err.push(text);
+          if (text.includes("resuming")) stop.abort();
+        },
+        fetch: globalThis.fetch,
+      };
+      const argv = [...target, "--contract", "board", "--from-start", "--count", "1"];
+      assert.equal(await runEvents(argv, io, stop.signal), 0);
+      if (warning === undefined) assert.deepEqual(err, [], target.join(" "));
+      else assert.match(err.join(""), warning);
+      assert.doesNotMatch(err.join(""), /resuming/);
+      const event = JSON.parse(out.join("")) as { txid: string; name: string; data: unknown };
+      assert.deepEqual([event.txid, event.name, event.data], [txid, "posted", { id: 1, text: "over tls" }]);
+    }
   });
 
   it("a capture of the client port shows no private value", async () => {
