@@ -82,7 +82,9 @@ export interface ClientOptions {
   readonly encoding?: BodyEncoding;
   /**
    * Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default
-   * 5; 0 and 1 both mean one attempt, no retry); `OutcomeUnknown` is resent until `outcomeTimeoutMs`. A failed attempt moves on to the next
+   * 5; 0 and 1 both mean one attempt, no retry); `OutcomeUnknown` is resent until `outcomeTimeoutMs`.
+   * A request that gets no answer fails as `Timeout` when its `fetch` gave up at a deadline (a
+   * TimeoutError, e.g. `AbortSignal.timeout`), else as `Unavailable`. A failed attempt moves on to the next
    * node at once until every node has failed since the last pause; then the client pauses, with
    * exponential backoff from `backoffMs` (default 50, at most 1 s). The first NotLeader or
    * OutcomeUnknown answer (leadership moved) starts a fresh pass and restarts the backoff from
@@ -345,7 +347,14 @@ export class Client {
           ...(init.body !== undefined && { body: init.body }),
         });
       } catch (err) {
-        lastError = new TreatyError("Unavailable", `${base}: ${(err as Error).message}`);
+        // No answer: past the deadline of the caller's fetch (a TimeoutError, e.g. from
+        // AbortSignal.timeout) is Timeout, as waitForCommit's own deadline is; refused, reset or
+        // unreachable is Unavailable. Both are retried: the request may not have reached a node.
+        const error = err as Error;
+        lastError = new TreatyError(
+          error?.name === "TimeoutError" ? "Timeout" : "Unavailable",
+          `${base}: ${error?.message}`,
+        );
         await next();
         continue;
       }

@@ -40,6 +40,7 @@ export interface WatchEventsOptions {
   readonly signal?: AbortSignal;
   /** Wait before reconnecting, doubled up to `maxRetryMs` while nodes keep failing (default 200). */
   readonly retryMs?: number;
+  /** The longest wait before reconnecting (default 2000). */
   readonly maxRetryMs?: number;
   /** Called with each connection failure (for logging); the iterator keeps retrying. */
   readonly onError?: (err: unknown, node: string) => void;

@@ -39,7 +39,8 @@ export const REMOTE_FLAGS = {
 
 /** The help lines of `--node` and `--timeout`, for commands that explain `--service` their own way. */
 export const NODE_USAGE = "  --node <url>        the node to talk to (default: the first node in --service)";
-export const TIMEOUT_USAGE = `  --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS})`;
+export const TIMEOUT_USAGE = `  --timeout <ms>      deadline of each HTTP request and of a commit wait (default ${DEFAULT_TIMEOUT_MS}):
+                      a request or wait past it fails with Timeout`;
 
 export const REMOTE_USAGE = `${NODE_USAGE}
   --service <file>    service.json {serviceKey: {curve, publicKey}, nodes: [url...],
@@ -110,9 +111,26 @@ export function remoteTarget(
     node: node.replace(/\/+$/, ""),
     service,
     timeoutMs,
-    fetch: (input, init) => transport(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+    fetch: (input, init) => transport(input, { ...init, signal: deadlineSignal(timeoutMs) }),
     stream: (input, init) => headWithin(timeoutMs, stream, input, init),
   };
+}
+
+/**
+ * A signal that aborts after `ms` with a TimeoutError saying so, like `AbortSignal.timeout` but
+ * with the message every remote command reports: the SDK's Client turns a TimeoutError into
+ * `Timeout` with its message, as `noAnswer` does here, so `treaty call` and the governance
+ * commands time out with the same code and words as `treaty status`.
+ */
+function deadlineSignal(ms: number): AbortSignal {
+  const controller = new AbortController();
+  // Unref'd like AbortSignal.timeout's timer: a pending deadline does not hold the process open.
+  setTimeout(() => controller.abort(timeoutError(ms)), ms).unref();
+  return controller.signal;
+}
+
+function timeoutError(ms: number): DOMException {
+  return new DOMException(`no answer within ${ms} ms`, "TimeoutError");
 }
 
 /**
@@ -126,10 +144,7 @@ async function headWithin(
   init: RequestInit | undefined,
 ): Promise<Response> {
   const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
-    ms,
-  );
+  const timer = setTimeout(() => deadline.abort(timeoutError(ms)), ms);
   const outer = init?.signal ?? undefined;
   try {
     return await send(input, {

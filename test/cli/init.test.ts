@@ -54,6 +54,24 @@ describe("treaty init and treaty test", () => {
     assert.match(tested.stdout, /# pass 2\n# fail 0/);
   });
 
+  it("an existing package.json without treaty gains it as a dev dependency, and its type is kept", async () => {
+    const other = join(root, "other");
+    mkdirSync(other);
+    const given = { name: "other", type: "commonjs", devDependencies: { typescript: "5" } };
+    writeFileSync(join(other, "package.json"), `${JSON.stringify(given)}\n`);
+    const init = await treatyIn(other, "init");
+    assert.equal(init.code, 0, init.stderr);
+    const version = (
+      JSON.parse(readFileSync(join(findPackageRoot(), "package.json"), "utf8")) as { version: string }
+    ).version;
+    assert.deepEqual(JSON.parse(readFileSync(join(other, "package.json"), "utf8")), {
+      name: "other",
+      type: "commonjs",
+      devDependencies: { typescript: "5", treaty: `^${version}` },
+      scripts: { test: "treaty test", build: "treaty contract build contracts/registry" },
+    });
+  });
+
   it("treaty test --project DIR runs there, and passes the flags after -- to node --test", async () => {
     const filtered = await treatyIn(root, "test", "--project", "app", "--", "--test-name-pattern=refuses");
     assert.equal(filtered.code, 0, filtered.stdout + filtered.stderr);

@@ -1,5 +1,6 @@
 /**
- * `treaty call | status | receipt` (and `treaty events`' deadline) against a real node: a few runs of the built CLI as a user
+ * `treaty call | status | receipt` (and the deadline of `treaty events`, a governance command and
+ * `treaty recovery share`) against a real node: a few runs of the built CLI as a user
  * would spawn it (exit codes, stdout JSON, stderr warnings), and the rest in-process through
  * the commands' `run*` functions with captured output.
  */
@@ -15,6 +16,7 @@ import { verifyReceipt } from "../../sdk/receipt.js";
 import { runCall } from "../../node/cli/call.js";
 import { UsageError } from "../../node/cli/command.js";
 import { runEvents } from "../../node/cli/events.js";
+import { runProposals } from "../../node/cli/gov.js";
 import { runReceipt } from "../../node/cli/receipt.js";
 import { runStatus } from "../../node/cli/status.js";
 import { startTestNode, type TestNode } from "../support/node.js";
@@ -289,6 +291,43 @@ describe("treaty call | status | receipt", () => {
       assert.equal(status.code, 1);
       assert.equal((status.json.error as { code: string }).code, "Timeout");
       assert.match(status.stderr, /no answer within 300 ms/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it("call, a governance command and recovery share time out as status does (exit 1, Timeout)", {
+    timeout: 60_000,
+  }, async () => {
+    // One code for one failure: the SDK Client's requests (call, governance) and recovery
+    // share's own fetches report a node past --timeout as status, receipt and events do.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      const node = `http://127.0.0.1:${port}`;
+      const remote = ["--node", node, "--service", serviceFile, "--timeout", "300"];
+      const call = await runInProcess(runCall, "log", "readPublic", "--args", '{"id": 1}', ...remote);
+      const proposals = await runInProcess(runProposals, ...remote);
+      for (const [name, run] of [
+        ["call", call],
+        ["proposals", proposals],
+      ] as const) {
+        assert.equal(run.code, 1, name);
+        assert.equal((run.json.error as { code: string }).code, "Timeout", `${name}: ${run.stderr}`);
+        assert.match(run.stderr, new RegExp(`Timeout: ${node}: no answer within 300 ms`), name);
+      }
+      const memberFile = join(dir, "member-encryption.json");
+      const keygen = await treaty("keygen", "--encryption", "--out", memberFile);
+      assert.equal(keygen.code, 0, keygen.stderr);
+      const share = await treaty("recovery", "share", "--key", memberFile, ...remote);
+      assert.equal(share.code, 1, share.stderr);
+      assert.equal((JSON.parse(share.stdout) as { error: { code: string } }).error.code, "Timeout");
+      assert.match(share.stderr, new RegExp(`Timeout: ${node}: no answer within 300 ms`));
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));

@@ -10,7 +10,7 @@ import { generateKeyPair } from "../../sdk/keys.js";
 
 const service = generateKeyPair("ed25519");
 
-type Answer = "networkError" | "NotLeader" | "OutcomeUnknown" | "ok";
+type Answer = "networkError" | "deadline" | "NotLeader" | "OutcomeUnknown" | "ok";
 
 /** A client over two fake nodes answering `answers` in turn; `sent()` counts requests so far. */
 function clientAnswering(answers: Answer[], retries = 10) {
@@ -19,6 +19,8 @@ function clientAnswering(answers: Answer[], retries = 10) {
     const answer = answers[sent++];
     assert.ok(answer !== undefined, "no more requests expected");
     if (answer === "networkError") throw new TypeError("fetch failed");
+    // What a fetch with a deadline throws (AbortSignal.timeout's reason, the CLI's --timeout).
+    if (answer === "deadline") throw new DOMException("no answer within 300 ms", "TimeoutError");
     if (answer === "ok") return Response.json({ role: "leader" });
     return Response.json({ error: { code: answer, message: "leadership moved" } }, { status: 503 });
   }) as typeof globalThis.fetch;
@@ -105,6 +107,16 @@ describe("Client retry pauses", () => {
       assert.equal(sent(), 1);
     });
   }
+
+  it("a request its fetch gave up on at a deadline is Timeout, as ClientOptions.retries says", async () => {
+    const { client, sent } = clientAnswering(["deadline"], 1);
+    await assert.rejects(client.status(), (err: unknown) => {
+      assert.ok(err instanceof Error && "code" in err && err.code === "Timeout", String(err));
+      assert.equal(err.message, "http://a.test: no answer within 300 ms");
+      return true;
+    });
+    assert.equal(sent(), 1);
+  });
 
   it("refuses a retries that is not an integer ≥ 0", () => {
     for (const retries of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])

@@ -236,6 +236,17 @@ describe("SnapshotPort.install", () => {
     assert.match(await refused(encodeFile(wrong, evidence)), /seqno|digest/);
   });
 
+  it("refuses a flipped byte in the consistency proof (docs/snapshots.md step 5)", async () => {
+    const { body, evidence } = decodeFile(snapshot.bytes);
+    assert.ok(evidence!.consistency.length > 0, "the evidence signs a tree larger than the snapshot's");
+    const consistency = evidence!.consistency.map((hash) => new Uint8Array(hash));
+    consistency[0]![0]! ^= 0x01;
+    assert.match(
+      await refused(encodeFile(body, { ...evidence!, consistency })),
+      /frontier is not consistent with the signed root/,
+    );
+  });
+
   it("refuses a snapshot whose evidence is not committed yet", async () => {
     const { body } = decodeFile(snapshot.bytes);
     assert.match(await refused(encodeFile(body, null)), /evidence is not committed/);
