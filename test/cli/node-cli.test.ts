@@ -31,6 +31,25 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/**
+ * Runs `body` with the URL of a node that accepts connections and never answers (a TCP server
+ * that reads nothing and writes nothing), then closes it and every connection it took.
+ */
+async function withSilentNode(body: (url: string) => Promise<void>): Promise<void> {
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = silent.address() as { port: number };
+    await body(`http://127.0.0.1:${port}`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+}
+
 describe("treaty call | status | receipt", () => {
   let net: TestNode;
   let dir: string;
@@ -280,21 +299,12 @@ describe("treaty call | status | receipt", () => {
   });
 
   it("status: a node that accepts but never answers times out (exit 1, Timeout)", async () => {
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    try {
-      const { port } = silent.address() as { port: number };
-      const status = await runInProcess(runStatus, "--node", `http://127.0.0.1:${port}`, "--timeout", "300");
+    await withSilentNode(async (node) => {
+      const status = await runInProcess(runStatus, "--node", node, "--timeout", "300");
       assert.equal(status.code, 1);
       assert.equal((status.json.error as { code: string }).code, "Timeout");
       assert.match(status.stderr, /no answer within 300 ms/);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    });
   });
 
   it("call, a governance command and recovery share time out as status does (exit 1, Timeout)", {
@@ -302,14 +312,7 @@ describe("treaty call | status | receipt", () => {
   }, async () => {
     // One code for one failure: the SDK Client's requests (call, governance) and recovery
     // share's own fetches report a node past --timeout as status, receipt and events do.
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    try {
-      const { port } = silent.address() as { port: number };
-      const node = `http://127.0.0.1:${port}`;
+    await withSilentNode(async (node) => {
       const remote = ["--node", node, "--service", serviceFile, "--timeout", "300"];
       const call = await runInProcess(runCall, "log", "readPublic", "--args", '{"id": 1}', ...remote);
       const proposals = await runInProcess(runProposals, ...remote);
@@ -328,22 +331,13 @@ describe("treaty call | status | receipt", () => {
       assert.equal(share.code, 1, share.stderr);
       assert.equal((JSON.parse(share.stdout) as { error: { code: string } }).error.code, "Timeout");
       assert.match(share.stderr, new RegExp(`Timeout: ${node}: no answer within 300 ms`));
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    });
   });
 
   it("events: a node that accepts but never answers is given up after --timeout", {
     timeout: 60_000,
   }, async () => {
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    try {
-      const { port } = silent.address() as { port: number };
+    await withSilentNode(async (node) => {
       // The first failure reported stops the command (it would resume on the next node forever).
       const stop = new AbortController();
       const err: string[] = [];
@@ -355,17 +349,10 @@ describe("treaty call | status | receipt", () => {
         },
         fetch: globalThis.fetch,
       };
-      const code = await runEvents(
-        ["--node", `http://127.0.0.1:${port}`, "--timeout", "300"],
-        io,
-        stop.signal,
-      );
+      const code = await runEvents(["--node", node, "--timeout", "300"], io, stop.signal);
       assert.equal(code, 0);
       assert.match(err.join(""), /no answer within 300 ms; resuming/);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    });
   });
 
   it("receipt: the plain receipt, an uncommitted or unknown txid, and a mismatched service key", async () => {
