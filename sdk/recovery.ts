@@ -181,8 +181,10 @@ export interface ShareSubmission {
  * A member's part in a disaster recovery: fetches its sealed share from the recovering `node`,
  * opens it with its encryption key, re-seals it to the node's key (so it never crosses the
  * network in clear) and submits it in a request signed with its member key for the lost service
- * (`serviceKey`, the identity the member pinned). Throws the node's TreatyError (for example
- * InvalidRecoveryShare, Conflict) or DecryptionFailed when the share is not sealed to this key.
+ * (`serviceKey`, the identity the member pinned). Throws a TreatyError: the node's (for example
+ * InvalidRecoveryShare, Conflict), DecryptionFailed when the share is not sealed to this key,
+ * Unavailable when a request got no answer (Timeout when `fetch` gave up at a deadline, e.g.
+ * `AbortSignal.timeout`), MalformedEncoding when an answer is not JSON. Nothing is retried.
  *
  * @example
  * const { received, needed } = await submitRecoveryShare({ node, member, encryption, serviceKey });
@@ -197,18 +199,19 @@ export async function submitRecoveryShare(options: {
   readonly fetch?: typeof fetch;
 }): Promise<ShareSubmission> {
   const random = options.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)));
-  const status = await getJson<{
+  const status = await exchangeJson<{
     state?: string;
     encryptionKey?: string;
     recovery?: { round?: number };
-  }>(`${options.node}/node/status`, options.fetch);
+  }>(options.node, "/node/status", options.fetch);
   if (status.state !== "RecoveryShares" || typeof status.encryptionKey !== "string")
     throw new TreatyError(
       "Conflict",
       `${options.node}: not waiting for recovery shares (state ${status.state ?? "open"})`,
     );
-  const sealed = await getJson<SealedShare>(
-    `${options.node}/gov/recovery/shares/${options.member.id}`,
+  const sealed = await exchangeJson<SealedShare>(
+    options.node,
+    `/gov/recovery/shares/${options.member.id}`,
     options.fetch,
   );
   const share = await openRecoveryShare(options.encryption, sealed);
@@ -216,23 +219,45 @@ export async function submitRecoveryShare(options: {
   const request = signRequest(options.member, keyId(options.serviceKey), RECOVERY_SHARES_PATH, {
     share: forNode,
   });
-  const response = await (options.fetch ?? fetch)(options.node + request.path, {
+  return exchangeJson<ShareSubmission>(options.node, request.path, options.fetch, {
     method: "POST",
     body: request.body as Uint8Array<ArrayBuffer>,
     headers: request.headers,
   });
-  const body = (await response.json()) as ShareSubmission | ErrorBody;
-  if ("error" in body) throw new TreatyError(body.error.code, body.error.message);
-  return body;
 }
 
 /** Where members submit shares to a recovering node. */
 export const RECOVERY_SHARES_PATH = "/gov/recovery/shares";
 
-async function getJson<T>(url: string, fetchImpl: typeof fetch = fetch): Promise<T> {
-  const response = await fetchImpl(url);
-  const body = (await response.json()) as T | ErrorBody;
-  if (body !== null && typeof body === "object" && "error" in body)
-    throw new TreatyError((body as ErrorBody).error.code, (body as ErrorBody).error.message);
+/**
+ * One JSON exchange with `node`, as the SDK's Client reports each failure: no answer is
+ * `Unavailable` (`Timeout` when the fetch gave up at its deadline, a TimeoutError), an answer that
+ * is not JSON `MalformedEncoding`, an error answer its own code.
+ */
+async function exchangeJson<T>(
+  node: string,
+  path: string,
+  fetchImpl: typeof fetch = fetch,
+  init?: RequestInit,
+): Promise<T> {
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetchImpl(node + path, init);
+    text = await response.text();
+  } catch (err) {
+    const error = err as Error;
+    throw new TreatyError(error?.name === "TimeoutError" ? "Timeout" : "Unavailable", `${node}: ${error?.message}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new TreatyError("MalformedEncoding", `${node}${path} (HTTP ${response.status}): not valid JSON`);
+  }
+  if (body !== null && typeof body === "object" && "error" in body) {
+    const { error } = body as ErrorBody;
+    throw new TreatyError(error.code, error.message);
+  }
   return body as T;
 }

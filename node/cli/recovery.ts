@@ -12,7 +12,6 @@ import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { readKeyFile } from "./options.js";
 import {
   fetchJson,
-  noAnswer,
   printJsonTo,
   processRemoteIo,
   NODE_USAGE,
@@ -74,23 +73,12 @@ the share is sealed to another encryption key) or the node failed, 2 usage.`,
           `treaty recovery share: warning: no --service file: signing for the service ${status.previousServiceKey.publicKey} reported by ${target.node} (not pinned)\n`,
         );
       }
-      // submitRecoveryShare fetches directly: a request that got no answer (refused, past
-      // --timeout) or an answer that is not JSON is reported as the other commands report it,
-      // not as a crash.
       const result = await submitRecoveryShare({
         node: target.node,
         member,
         encryption,
         serviceKey,
         fetch: target.fetch,
-      }).catch((err: unknown) => {
-        if (err instanceof TreatyError) throw err;
-        if (err instanceof SyntaxError)
-          throw new TreatyError(
-            "MalformedEncoding",
-            `${target.node}: the answer is not JSON (${err.message})`,
-          );
-        throw noAnswer(target, err);
       });
       printJsonTo(io, result);
       return EXIT_OK;
