@@ -247,7 +247,10 @@ async function exchangeJson<T>(
     text = await response.text();
   } catch (err) {
     const error = err as Error;
-    throw new TreatyError(error?.name === "TimeoutError" ? "Timeout" : "Unavailable", `${node}: ${error?.message}`);
+    throw new TreatyError(
+      error?.name === "TimeoutError" ? "Timeout" : "Unavailable",
+      `${node}: ${error?.message}`,
+    );
   }
   let body: unknown;
   try {
