@@ -116,7 +116,7 @@ export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number
     if (positionals.length > 0) throw new UsageError("--snapshot takes no other paths");
     const key = readServiceKey(values["service-key"]);
     const keys = values["ledger-secret"] === undefined ? undefined : readSecrets(values["ledger-secret"]);
-    return reportingErrors(io, () => {
+    return reportingErrors(io, "verify", () => {
       io.out(`${JSON.stringify(verifySnapshotFile(file, key, keys), null, 2)}\n`);
       return EXIT_OK;
     });
@@ -295,6 +295,7 @@ async function withSource(
   const files = paths.length === 1 && isChunkDirectory(paths[0]!) ? listChunkFiles(paths[0]!) : paths;
   return reportingErrors(
     io,
+    "verify",
     () => {
       for (const file of files) {
         if (!existsSync(file)) throw new TreatyError("NotFound", `${file}: no such file or directory`);
@@ -347,6 +348,7 @@ async function withStore(
   try {
     return reportingErrors(
       io,
+      command,
       () => {
         if (dir === undefined)
           throw new TreatyError(
@@ -375,7 +377,12 @@ async function withStore(
  * and exit 1. `chunk` names the chunk file that failed to supply the seqno: from the error, or
  * else the one among `chunkSources` (chunk files, or a chunked store dir) whose range holds it.
  */
-function reportingErrors(io: CliIo, body: () => number, chunkSources: readonly string[] = []): number {
+function reportingErrors(
+  io: CliIo,
+  command: string,
+  body: () => number,
+  chunkSources: readonly string[] = [],
+): number {
   try {
     return body();
   } catch (err) {
@@ -389,7 +396,9 @@ function reportingErrors(io: CliIo, body: () => number, chunkSources: readonly s
           : chunkHolding(chunkSources, seqno);
     const where = { ...(seqno !== undefined && { seqno }), ...(chunk !== undefined && { chunk }) };
     io.out(`${JSON.stringify({ error: { code: err.code, message: err.message, ...where } }, null, 2)}\n`);
-    io.err(`treaty ledger: ${err.code}: ${err.message}${chunk !== undefined ? ` (${chunk})` : ""}\n`);
+    io.err(
+      `treaty ledger ${command}: ${err.code}: ${err.message}${chunk !== undefined ? ` (${chunk})` : ""}\n`,
+    );
     return EXIT_FAILED;
   }
 }

@@ -75,7 +75,7 @@ describe("treaty ledger verify", () => {
     const { error } = io.json() as { error: { code: string; seqno: number; message: string } };
     assert.equal(error.code, "LedgerCorrupt");
     assert.equal(error.seqno, 7);
-    assert.match(io.stderr, /LedgerCorrupt/);
+    assert.match(io.stderr, /^treaty ledger verify: LedgerCorrupt: /);
   });
 
   it("refuses bad arguments as usage errors, and missing ledgers as NotFound", async () => {
@@ -161,6 +161,8 @@ describe("treaty ledger receipt", () => {
       const io = captureIo();
       assert.equal(await runLedgerReceipt([dataDir, ...args], io), 1);
       assert.equal((io.json().error as { code: string }).code, code, args.join(" "));
+      // The stderr line names the whole command, as every other command's does.
+      assert.ok(io.stderr.startsWith(`treaty ledger receipt: ${code}: `), io.stderr);
     }
   });
 });
