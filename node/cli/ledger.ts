@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { TreatyError } from "../../sdk/errors.js";
+import { parseServiceFile } from "../../sdk/client.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import {
   exportChunks,
@@ -63,8 +64,8 @@ marker and the report carries it ("damageMarker"); export, receipt and consisten
                          folder (committed ledger_<first>-<last>.chunk files, then its
                          uncommitted tail) or an LMDB store (${LEDGER_FILE})
   <chunk-dir>, files     ledger_<first>-<last>.chunk files (exported, archived or a node's)
-  --service-key K        the pinned service identity: a key file or public key JSON file,
-                         "<curve>:<hex>", or hex (ed25519). Without it the key found in the
+  --service-key K        the pinned service identity: a service.json, a key file or public key
+                         JSON file, "<curve>:<hex>", or hex (ed25519). Without it the key found in the
                          first signature is used and reported (not pinned). After a disaster
                          recovery, signatures by the recovered service verify through the
                          endorsement of its identity recorded in the ledger (serviceIdentities
@@ -428,7 +429,13 @@ function isDirectory(path: string): boolean {
 function readServiceKey(value: string): PublicKey {
   try {
     if (existsSync(value)) {
-      const json = JSON.parse(readFileSync(value, "utf8")) as { curve?: unknown; publicKey?: unknown };
+      const json = JSON.parse(readFileSync(value, "utf8")) as {
+        curve?: unknown;
+        publicKey?: unknown;
+        serviceKey?: unknown;
+      };
+      // A service.json (what members and apps hold: `treaty dev` writes one) pins its serviceKey.
+      if (json?.serviceKey !== undefined) return parseServiceFile(json).serviceKey;
       return parsePublicKey(json.curve, json.publicKey, "--service-key publicKey");
     }
     const colon = value.indexOf(":");

@@ -29,6 +29,8 @@ let root: string;
 let dataDir: string;
 let secretFile: string;
 let serviceKeyFile: string;
+let serviceFile: string;
+let otherServiceFile: string;
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), "treaty-ledger-cli-"));
@@ -38,16 +40,38 @@ before(async () => {
   await store.close();
   secretFile = join(root, "secret.json");
   writeFileSync(secretFile, JSON.stringify({ version: 1, key: toHex(SECRET_KEY) }));
-  serviceKeyFile = join(root, "service.json");
+  serviceKeyFile = join(root, "service-key.json");
   const { privateKey: _omitted, ...publicPart } = toKeyFile(SERVICE);
   writeFileSync(serviceKeyFile, JSON.stringify(publicPart));
+  // A service.json as `treaty dev` writes it: what members and apps hold.
+  serviceFile = join(root, "service.json");
+  writeFileSync(
+    serviceFile,
+    JSON.stringify({
+      serviceKey: { curve: "ed25519", publicKey: toHex(SERVICE.publicKey) },
+      nodes: ["http://127.0.0.1:1"],
+    }),
+  );
+  otherServiceFile = join(root, "other-service.json");
+  writeFileSync(
+    otherServiceFile,
+    JSON.stringify({
+      serviceKey: { curve: "ed25519", publicKey: toHex(testKey("some-other-service").publicKey) },
+      nodes: ["http://127.0.0.1:1"],
+    }),
+  );
 });
 
 after(() => rmSync(root, { recursive: true, force: true }));
 
 describe("treaty ledger verify", () => {
-  it("audits a data dir with a pinned service key (file, hex or curve:hex) and a ledger secret", async () => {
-    for (const key of [serviceKeyFile, toHex(SERVICE.publicKey), `ed25519:${toHex(SERVICE.publicKey)}`]) {
+  it("audits a data dir with a pinned service key (service.json, key file, hex or curve:hex) and a ledger secret", async () => {
+    for (const key of [
+      serviceFile,
+      serviceKeyFile,
+      toHex(SERVICE.publicKey),
+      `ed25519:${toHex(SERVICE.publicKey)}`,
+    ]) {
       const io = captureIo();
       const code = await runLedgerVerify([dataDir, "--service-key", key, "--ledger-secret", secretFile], io);
       assert.equal(code, 0, io.stdout + io.stderr);
@@ -76,6 +100,10 @@ describe("treaty ledger verify", () => {
     assert.equal(error.code, "LedgerCorrupt");
     assert.equal(error.seqno, 7);
     assert.match(io.stderr, /^treaty ledger verify: LedgerCorrupt: /);
+    // Pinned by another service's service.json: refused the same way.
+    const pinned = captureIo();
+    assert.equal(await runLedgerVerify([dataDir, "--service-key", otherServiceFile], pinned), 1);
+    assert.equal((pinned.json().error as { code: string }).code, "LedgerCorrupt");
   });
 
   it("refuses bad arguments as usage errors, and missing ledgers as NotFound", async () => {
