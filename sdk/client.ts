@@ -24,7 +24,14 @@ import { fromHex } from "./bytes.js";
 import { decode } from "./codec.js";
 import { signWalletRequest, type WalletSigner } from "./ethereum.js";
 import { bearerRequest, tokenOf } from "./bearer.js";
-import { type ErrorBody, type ErrorCode, isTreatyError, RETRYABLE_CODES, TreatyError } from "./errors.js";
+import {
+  type ErrorBody,
+  type ErrorCode,
+  isTreatyError,
+  noAnswerError,
+  RETRYABLE_CODES,
+  TreatyError,
+} from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { type Receipt, type VerifiedReceipt, verifyReceipt } from "./receipt.js";
 import { defaultTransport, type Transport, type TransportAnswer, transportOf } from "./transport.js";
@@ -347,14 +354,9 @@ export class Client {
           ...(init.body !== undefined && { body: init.body }),
         });
       } catch (err) {
-        // No answer: past the deadline of the caller's fetch (a TimeoutError, e.g. from
-        // AbortSignal.timeout) is Timeout, as waitForCommit's own deadline is; refused, reset or
-        // unreachable is Unavailable. Both are retried: the request may not have reached a node.
-        const error = err as Error;
-        lastError = new TreatyError(
-          error?.name === "TimeoutError" ? "Timeout" : "Unavailable",
-          `${base}: ${error?.message}`,
-        );
+        // No answer (Timeout past the caller's fetch deadline, as waitForCommit's own deadline
+        // is; else Unavailable): retried either way, the request may not have reached a node.
+        lastError = noAnswerError(base, err);
         await next();
         continue;
       }

@@ -142,3 +142,16 @@ export class TreatyError extends Error {
 export function isTreatyError(value: unknown, code?: string): value is TreatyError {
   return value instanceof TreatyError && (code === undefined || value.code === code);
 }
+
+/**
+ * The error of a request to `node` that got no answer (its fetch threw `err`): `Timeout` past the
+ * fetch's deadline (a TimeoutError, e.g. from `AbortSignal.timeout`), else `Unavailable` (refused,
+ * reset, unreachable). The SDK's one mapping: the Client and `submitRecoveryShare` report alike.
+ */
+export function noAnswerError(node: string, err: unknown): TreatyError {
+  const error = err as Error | undefined;
+  return new TreatyError(
+    error?.name === "TimeoutError" ? "Timeout" : "Unavailable",
+    `${node}: ${error?.message}`,
+  );
+}

@@ -13,7 +13,7 @@ import { x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concatBytes, fromHex, toHex, utf8 } from "./bytes.js";
-import { type ErrorBody, TreatyError } from "./errors.js";
+import { type ErrorBody, noAnswerError, TreatyError } from "./errors.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { signRequest } from "./request.js";
 
@@ -246,11 +246,7 @@ async function exchangeJson<T>(
     response = await fetchImpl(node + path, init);
     text = await response.text();
   } catch (err) {
-    const error = err as Error;
-    throw new TreatyError(
-      error?.name === "TimeoutError" ? "Timeout" : "Unavailable",
-      `${node}: ${error?.message}`,
-    );
+    throw noAnswerError(node, err);
   }
   let body: unknown;
   try {
