@@ -9,7 +9,8 @@
  * nodes without a vote (development only: `genesis.autoTrustNodes`, a policy recorded in the
  * service record, so it holds whichever node leads); the other nodes join it. With
  * `nats-server` installed, each node is its own process on a private nats-server, as in
- * production; without it, all nodes run in this process on the in-memory transport.
+ * production; without it (or with `inProcess`), all nodes run in this process on the in-memory
+ * transport.
  *
  * Running `treaty dev` again on the same workspace restarts the same network with its data: every
  * node that has a ledger starts at once (one alone has no quorum to elect a leader), then the
@@ -44,6 +45,8 @@ export interface DevOptions {
   readonly nodes: number;
   readonly basePort: number;
   readonly workspace: string;
+  /** Run every node in this process on the in-memory transport even when nats-server is installed. */
+  readonly inProcess?: boolean;
   /** Where progress goes (the CLI passes stdout). */
   readonly say: (line: string) => void;
   /** Aborting it stops the start-up: what was started is stopped and `startDevNetwork` rejects. */
@@ -76,7 +79,7 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
     { length: count },
     (_, i) => `http://127.0.0.1:${httpPort(ws, i, options.basePort)}`,
   );
-  const natsBinary = findNatsServer();
+  const natsBinary = options.inProcess === true ? undefined : findNatsServer();
   const nats = natsBinary ? await startNatsServer() : undefined;
   const mode = nats ? "nats" : "in-process";
   const runner = nats ? new ProcessRunner(ws) : new InProcessRunner(ws);
@@ -89,7 +92,7 @@ export async function startDevNetwork(options: DevOptions): Promise<DevNetwork> 
     options.say(
       nats
         ? `nats-server running at ${nats.url}; starting ${count} node process(es)`
-        : `nats-server is not installed: running ${count} node(s) in this process on the in-memory transport`,
+        : `${options.inProcess === true ? "--in-process" : "nats-server is not installed"}: running ${count} node(s) in this process on the in-memory transport`,
     );
     let leader: { url: string; status: Record<string, unknown> };
     if (existing.length === 0) {

@@ -6,7 +6,7 @@ const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 export const devCommand: Command = {
   path: ["dev"],
   summary: "run a local Treaty network (default 3 nodes) until Ctrl-C",
-  usage: `Usage: treaty dev [--nodes N] [--port BASE] [--workspace DIR]
+  usage: `Usage: treaty dev [--nodes N] [--port BASE] [--workspace DIR] [--in-process]
 
 Starts a local network with the sample contracts (log, bank, meter) deployed and the service
 open, and keeps it running until Ctrl-C (SIGINT), SIGTERM or SIGHUP, which stop every node and
@@ -15,6 +15,8 @@ the nats-server, also during start-up. Node i serves HTTP on BASE+i.
   --port BASE        first HTTP port (default 8000)
   --workspace DIR    keys, service.json and node data (default ./workspace); reused if present:
                      every node with data restarts (even beyond --nodes), then they elect a leader
+  --in-process       run every node in this process on the in-memory transport, even with
+                     nats-server installed (what happens without it)
 With nats-server installed each node is its own process; otherwise all run in this process.`,
   async run(argv) {
     const { values } = parseFlags(
@@ -23,6 +25,7 @@ With nats-server installed each node is its own process; otherwise all run in th
         nodes: { type: "string", default: "3" },
         port: { type: "string", default: "8000" },
         workspace: { type: "string", default: "workspace" },
+        "in-process": { type: "boolean", default: false },
       },
       false,
     );
@@ -52,6 +55,7 @@ With nats-server installed each node is its own process; otherwise all run in th
           nodes,
           basePort,
           workspace: values.workspace,
+          inProcess: values["in-process"],
           say,
           signal: stopping.signal,
         });

@@ -7,10 +7,17 @@
  * order, across leader changes (at-least-once publishing, exactly-once after deduplication,
  * as long as an old leader stops publishing within the window; docs/integration.md).
  *
+ * A batch is pipelined (its acks awaited together), so each message also states the stream
+ * sequence it must follow (`Nats-Expected-Last-Sequence`): when the stream refuses one event
+ * (over its `max_msg_size`, say) it refuses every later one of the batch too, and the stream
+ * never holds an event after a missing one. Resuming after the stream's last message would
+ * otherwise skip the refused event for good. Such an event stops the export there, retried
+ * (and logged) every second until the stream accepts it.
+ *
  * Subject: `<subjectPrefix>.<contract>.<event name>`; payload: the JSON of `/app/events`.
  */
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
 import { utf8 } from "../../sdk/bytes.js";
 import type { Logger } from "../log.js";
 import type { JetStreamExportConfig } from "./config.js";
@@ -24,9 +31,12 @@ const RETRY_MS = 1000;
 const DUPLICATE_WINDOW_NS = 120 * 1e9;
 export const MSG_ID_HEADER = "Nats-Msg-Id";
 
+/** What the export reads: the node's committed event feed. */
+export type ExportFeed = Pick<EventFeed, "read" | "wait" | "close">;
+
 export interface JetStreamExportOptions {
   readonly config: JetStreamExportConfig;
-  readonly feed: EventFeed;
+  readonly feed: ExportFeed;
   readonly isLeader: () => boolean;
   readonly logger: Logger;
 }
@@ -101,29 +111,34 @@ export class JetStreamExport {
     const jsm = await jetstreamManager(nc);
     await this.#ensureStream(jsm);
     const js = jetstream(nc);
-    let cursor = await lastPublished(jsm, config.stream);
+    let { cursor, lastSeq } = await lastPublished(jsm, config.stream);
     this.#o.logger.info("jetstream export: publishing as leader", {
       stream: config.stream,
       after: cursor.index === WHOLE_TX ? `${cursor.seqno}` : `${cursor.seqno}/${cursor.index}`,
     });
     while (!this.#stopped && this.#o.isLeader()) {
       const read = feed.read(cursor, PUBLISH_BATCH);
-      // Published in order on one connection; acks awaited together (the stream keeps the order).
-      await Promise.all(
-        read.events.map((event) => {
+      // Published in order on one connection; acks awaited together. Message i of the batch must
+      // follow stream sequence lastSeq + i: one refused message refuses the rest of the batch, so
+      // the stream never skips an event (the server checks no expectation of 0: an empty stream).
+      const acks: PubAck[] = await Promise.all(
+        read.events.map((event, i) => {
           const h = headers();
           h.set("Treaty-Txid", event.txid);
           return js.publish(
             `${config.subjectPrefix}.${event.contract}.${event.name}`,
             utf8.encode(eventPayload(event)),
-            {
-              msgID: messageId(event),
-              headers: h,
-            },
+            { msgID: messageId(event), headers: h, expect: { lastSequence: lastSeq + i } },
           );
         }),
       );
       this.published += read.events.length;
+      if (acks.some((ack) => ack.duplicate)) {
+        // Another publisher (an old leader) stored some of these: resume after the stream's last.
+        ({ cursor, lastSeq } = await lastPublished(jsm, config.stream));
+        continue;
+      }
+      if (acks.length > 0) lastSeq = acks.at(-1)!.seq;
       const moved = read.cursor.seqno !== cursor.seqno || read.cursor.index !== cursor.index;
       cursor = read.cursor;
       if (!moved) await feed.wait(RETRY_MS);
@@ -145,16 +160,23 @@ export class JetStreamExport {
   }
 }
 
-/** The position after the stream's last message (its `Nats-Msg-Id`), or the ledger's start. */
-async function lastPublished(jsm: JetStreamManager, stream: string): Promise<EventCursor> {
+/**
+ * The position after the stream's last message (its `Nats-Msg-Id`), or the ledger's start, and
+ * the stream's last sequence.
+ */
+async function lastPublished(
+  jsm: JetStreamManager,
+  stream: string,
+): Promise<{ cursor: EventCursor; lastSeq: number }> {
   const info = await jsm.streams.info(stream);
-  if (info.state.messages === 0) return { seqno: 0, index: WHOLE_TX };
+  const lastSeq = info.state.last_seq;
+  if (info.state.messages === 0) return { cursor: { seqno: 0, index: WHOLE_TX }, lastSeq };
   const last = await jsm.streams.getMessage(stream, { seq: info.state.last_seq });
   const id = last?.header?.get(MSG_ID_HEADER) ?? "";
   const m = /^\d+\.(\d+)\/(\d+)$/.exec(id);
   if (m === null)
     throw new Error(`stream ${stream}: last message has no treaty ${MSG_ID_HEADER} (${JSON.stringify(id)})`);
-  return { seqno: Number(m[1]), index: Number(m[2]) };
+  return { cursor: { seqno: Number(m[1]), index: Number(m[2]) }, lastSeq };
 }
 
 function isStreamNotFound(err: unknown): boolean {

@@ -5,6 +5,11 @@
  * workspace restarts all three nodes and serves the earlier data; Ctrl-C during start-up cleans
  * up too.
  *
+ * Without nats-server (`--in-process`, PATH without it: nats-server also counts as installed in
+ * /usr/sbin, so PATH alone cannot hide it), every node runs in the `treaty dev` process on the
+ * in-memory transport and it says so; the tour runs against it, Ctrl-C stops it, and a second
+ * start restarts the same network in-process with its data.
+ *
  * Each spawned `treaty dev` gets a private TMPDIR, so "the nats-server's temp dir is gone" is a
  * check that the folder is empty once it exits.
  */
@@ -33,12 +38,29 @@ interface Dev {
   exited: Promise<number | null>;
 }
 
-function startDev(workspace: string, basePort: number): Dev {
+function startDev(
+  workspace: string,
+  basePort: number,
+  options: { readonly args?: readonly string[]; readonly path?: string } = {},
+): Dev {
   const tmp = mkdtempSync(join(tmpdir(), "treaty-dev-tmp-"));
   const child = spawn(
     process.execPath,
-    [CLI, "dev", "--nodes", String(NODES), "--port", String(basePort), "--workspace", workspace],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TMPDIR: tmp } },
+    [
+      CLI,
+      "dev",
+      "--nodes",
+      String(NODES),
+      "--port",
+      String(basePort),
+      "--workspace",
+      workspace,
+      ...(options.args ?? []),
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TMPDIR: tmp, ...(options.path !== undefined && { PATH: options.path }) },
+    },
   );
   let out = "";
   let err = "";
@@ -268,5 +290,84 @@ describe("treaty dev", { timeout: 600_000 }, () => {
     natsPort = natsPortOf(dev);
     await stopDev(dev, "SIGINT", [...ports, natsPort]);
     assert.match(dev.output(), /stopped during start-up/);
+  });
+});
+
+/** The processes `pid` started (its main thread's children; Linux). */
+function childrenOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+}
+
+describe("treaty dev without nats-server (--in-process)", { timeout: 600_000 }, () => {
+  let root: string;
+  let workspace: string;
+  let emptyPath: string;
+  let basePort: number;
+  let ports: number[];
+  let dev: Dev | undefined;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), "treaty-dev-inprocess-"));
+    workspace = join(root, "workspace");
+    emptyPath = join(root, "bin"); // a PATH with no nats-server (nor anything else) on it
+    mkdirSync(emptyPath);
+    symlinkSync(join(ROOT, "contracts"), join(root, "contracts"));
+    basePort = await freePortRange(NODES);
+    ports = Array.from({ length: NODES }, (_, i) => basePort + i);
+  });
+  after(async () => {
+    if (dev && dev.child.exitCode === null && dev.child.signalCode === null) {
+      dev.child.kill("SIGTERM");
+      await dev.exited;
+    }
+    if (dev) rmSync(dev.tmp, { recursive: true, force: true });
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  });
+
+  const tour = (): string[] =>
+    commands(tourBlocks()[1]!).map((c) =>
+      c.replace(
+        /http:\/\/127\.0\.0\.1:800(\d)/g,
+        (_, i: string) => `http://127.0.0.1:${basePort + Number(i)}`,
+      ),
+    );
+
+  it("runs every node in the treaty dev process, says so, and serves the README's tour", async () => {
+    dev = startDev(workspace, basePort, { args: ["--in-process"], path: emptyPath });
+    await dev.waitFor("Press Ctrl-C to stop.");
+    assert.match(
+      dev.output(),
+      new RegExp(`--in-process: running ${NODES} node\\(s\\) in this process on the in-memory transport`),
+    );
+    assert.doesNotMatch(dev.output(), /nats-server running at/);
+    assert.deepEqual(childrenOf(dev.child.pid!), [], "no nats-server and no node process");
+    for (const port of ports) assert.equal(await listening(port), true, `node on ${port}\n${dev.output()}`);
+
+    const [write, read, receipt, status] = tour();
+    const written = json(await sh(write!, root), write!);
+    assert.equal(written.status, "Committed");
+    assert.deepEqual(json(await sh(read!, root), read!).result, { msg: "hello" }, "read on a follower");
+    const verified = json(await sh(receipt!, root), receipt!).verified as { txid: string; kind: string };
+    assert.deepEqual({ txid: verified.txid, kind: verified.kind }, { txid: written.txid, kind: "user" });
+    assert.equal(json(await sh(status!, root), status!).serviceStatus, "open");
+    for (let i = 0; i < NODES; i++)
+      assert.ok(readdirSync(workspace).includes(`node${i}.log`), `node${i}.log in the workspace`);
+  });
+
+  it("Ctrl-C stops it; a second start restarts the same network in-process with its data", async () => {
+    dev!.child.kill("SIGINT");
+    assert.equal(await dev!.exited, 0, dev!.output());
+    for (const port of ports) assert.equal(await listening(port), false, `port ${port} still open`);
+    rmSync(dev!.tmp, { recursive: true, force: true });
+
+    dev = startDev(workspace, basePort, { args: ["--in-process"], path: emptyPath });
+    await dev.waitFor("Press Ctrl-C to stop.");
+    assert.match(dev.output(), /restarting node\(s\) 0, 1, 2/);
+    assert.match(dev.output(), /--in-process: running/);
+    const read = tour()[1]!;
+    assert.deepEqual(json(await sh(read, root), read).result, { msg: "hello" });
+    dev.child.kill("SIGINT");
+    assert.equal(await dev.exited, 0, dev.output());
+    for (const port of ports) assert.equal(await listening(port), false, `port ${port} still open`);
   });
 });
