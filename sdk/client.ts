@@ -95,7 +95,8 @@ export interface ClientOptions {
    * node at once until every node has failed since the last pause; then the client pauses, with
    * exponential backoff from `backoffMs` (default 50, at most 1 s). The first NotLeader or
    * OutcomeUnknown answer (leadership moved) starts a fresh pass and restarts the backoff from
-   * `backoffMs`: the next node can likely take the request now.
+   * `backoffMs`: the next node can likely take the request now. `retries`, `backoffMs` and
+   * `outcomeTimeoutMs` outside their ranges (an integer ≥ 0; finite numbers ≥ 0) are a TypeError.
    */
   readonly retries?: number;
   readonly backoffMs?: number;
@@ -179,6 +180,12 @@ export class Client {
     if (options.nodes.length === 0) throw new TypeError("nodes: at least one node URL is required");
     if (options.retries !== undefined && !(Number.isSafeInteger(options.retries) && options.retries >= 0))
       throw new TypeError(`retries: expected an integer ≥ 0, got ${String(options.retries)}`);
+    // NaN would never pass a deadline (OutcomeUnknown resent forever) nor make a pause.
+    for (const field of ["backoffMs", "outcomeTimeoutMs"] as const) {
+      const ms = options[field];
+      if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0))
+        throw new TypeError(`${field}: expected a finite number of ms ≥ 0, got ${String(ms)}`);
+    }
     this.options = options;
     this.serviceId = keyId(options.serviceKey);
     this.transport = options.fetch === undefined ? defaultTransport() : transportOf(options.fetch);

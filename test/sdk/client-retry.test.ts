@@ -118,6 +118,17 @@ describe("Client retry pauses", () => {
     assert.equal(sent(), 1);
   });
 
+  it("refuses a backoffMs or outcomeTimeoutMs that is not a finite number ≥ 0", () => {
+    for (const field of ["backoffMs", "outcomeTimeoutMs"] as const)
+      for (const ms of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+        assert.throws(
+          () => new Client({ nodes: ["http://a.test"], serviceKey: service, [field]: ms }),
+          (err: unknown) =>
+            err instanceof TypeError &&
+            err.message.startsWith(`${field}: expected a finite number of ms ≥ 0`),
+        );
+  });
+
   it("refuses a retries that is not an integer ≥ 0", () => {
     for (const retries of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
       assert.throws(
