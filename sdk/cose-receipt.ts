@@ -80,7 +80,20 @@ export function coseProtectedHeader(signed: Omit<CoseRootSignature, "root">): Ui
 
 /** Sig_structure of RFC 9052 4.4 for a COSE_Sign1 with detached payload `root`. */
 export function coseSigStructure(protectedHeader: Uint8Array, root: Uint8Array): Uint8Array {
-  return encode(["Signature1", protectedHeader, new Uint8Array(0), root], { cde: true });
+  return encode(["Signature1", plainBytes(protectedHeader), new Uint8Array(0), plainBytes(root)], {
+    cde: true,
+  });
+}
+
+/**
+ * `bytes` as a plain Uint8Array over the same memory. cbor2 encodes a Node `Buffer` (a Uint8Array
+ * subclass) as the object of its `toJSON`, not as a byte string, and decodes a Buffer's byte
+ * strings into Buffers: a receipt read with `readFileSync` would never verify.
+ */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -94,12 +107,13 @@ export function encodeCoseReceipt(parts: {
   path: readonly Uint8Array[];
   signature: Uint8Array;
 }): Uint8Array {
-  const proof = encode([parts.treeSize, parts.leaf.seqno - 1, [...parts.path]], { cde: true });
+  const proof = encode([parts.treeSize, parts.leaf.seqno - 1, parts.path.map(plainBytes)], { cde: true });
   const unprotected = new Map<number | string, unknown>([
     [COSE_VDP, new Map([[COSE_INCLUSION_PROOFS, [proof]]])],
     [TREATY_LEAF_HEADER, encodeLeafData(parts.leaf)],
   ]);
-  return encode(new Tag(COSE_SIGN1_TAG, [parts.protectedHeader, unprotected, null, parts.signature]), {
+  const sign1 = [plainBytes(parts.protectedHeader), unprotected, null, plainBytes(parts.signature)];
+  return encode(new Tag(COSE_SIGN1_TAG, sign1), {
     cde: true,
   });
 }
@@ -131,7 +145,7 @@ export function verifyCoseReceipt(
   const check = options.verify ?? verifySignature;
   if (!(bytes instanceof Uint8Array) || bytes.length > MAX_COSE_RECEIPT_BYTES)
     invalid("cose", `expected at most ${MAX_COSE_RECEIPT_BYTES} bytes`);
-  const outer = cbor(bytes, "cose");
+  const outer = cbor(plainBytes(bytes), "cose");
   if (!(outer instanceof Tag) || outer.tag !== COSE_SIGN1_TAG)
     invalid("cose", "expected a tagged COSE_Sign1 (18)");
   const body = outer.contents;

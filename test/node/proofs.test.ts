@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -52,6 +52,10 @@ describe("proof endpoints", () => {
 
     const file = join(dir, "receipt.cose");
     writeFileSync(file, bytes);
+    // Offline, from the file: Node reads it as a Buffer (a Uint8Array subclass), which verifies too.
+    const fromFile = readFileSync(file);
+    assert.ok(Buffer.isBuffer(fromFile));
+    assert.deepEqual(verifyCoseReceipt(fromFile, net.serviceKey, { txid }), ours);
     const out = JSON.parse(
       execFileSync(PYTHON, [VERIFIER, file, toHex(net.serviceKey.publicKey), "--flip-every-byte"], {
         encoding: "utf8",
