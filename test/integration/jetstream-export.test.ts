@@ -4,7 +4,9 @@
  * missing one (docs/integration.md, "JetStream export"). Here the stream, created by the
  * operator with a `max_msg_size`, refuses one large event in the middle of a pipelined batch:
  * the export must stop at it (no later event stored) and carry on once the operator raises the
- * limit, rather than resume after the later events and skip it for good.
+ * limit, rather than resume after the later events and skip it for good. And a deposed leader
+ * that still publishes, having learnt of commits late, adds nothing to the stream, even after the
+ * stream's duplicate window has passed.
  *
  * The feed is a list of events (the exporter reads any `ExportFeed`); the publishing, the stream
  * and its checks are real.
@@ -22,6 +24,7 @@ import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
 import { until } from "../support/poll.js";
 
 const STREAM = "TREATY_EVENTS";
+const STALE_STREAM = "TREATY_EVENTS_STALE";
 const PREFIX = "board";
 const MAX_MSG_SIZE = 512;
 
@@ -47,6 +50,28 @@ function listFeed(events: readonly CommittedEvent[]): ExportFeed {
   };
 }
 
+/** A logger that keeps its lines (warnings and up) in `lines`. */
+function keptLogger(lines: string[]) {
+  return createLogger({
+    level: "warn",
+    write: (line) => {
+      lines.push(line);
+    },
+  });
+}
+
+/** The `Nats-Msg-Id` of every message in `stream`, in stream order. */
+async function storedIds(nc: NatsConnection, stream: string): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const ids: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    ids.push(m?.header?.get("Nats-Msg-Id") ?? "");
+  }
+  return ids;
+}
+
 function event(seqno: number, text: string): CommittedEvent {
   return {
     txid: `2.${seqno}`,
@@ -58,7 +83,7 @@ function event(seqno: number, text: string): CommittedEvent {
   };
 }
 
-describe("JetStream export: a refused event", () => {
+describe("JetStream export: each committed event once, in order, never a gap", () => {
   let server: NatsServer;
   let nc: NatsConnection;
 
@@ -85,28 +110,14 @@ describe("JetStream export: a refused event", () => {
       config: { servers: [server.url], stream: STREAM, subjectPrefix: PREFIX, createStream: false },
       feed: listFeed(events),
       isLeader: () => true,
-      logger: createLogger({
-        level: "warn",
-        write: (line) => {
-          warnings.push(line);
-        },
-      }),
+      logger: keptLogger(warnings),
     });
-    const storedIds = async (): Promise<string[]> => {
-      const info = await jsm.streams.info(STREAM);
-      const ids: string[] = [];
-      for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-        const m = await jsm.streams.getMessage(STREAM, { seq });
-        ids.push(m?.header?.get("Nats-Msg-Id") ?? "");
-      }
-      return ids;
-    };
     exporter.start();
     try {
       // The export tried the batch and the stream refused the large event (logged, retried).
       await until("the export to be refused", () => warnings.length >= 2);
       assert.deepEqual(
-        await storedIds(),
+        await storedIds(nc, STREAM),
         [messageId(events[0]!)],
         "the stream holds the events before the refused one, and none after it",
       );
@@ -116,11 +127,63 @@ describe("JetStream export: a refused event", () => {
       await jsm.streams.update(STREAM, { ...info.config, max_msg_size: -1 });
       await until(
         "the export to reach the last event",
-        async () => (await storedIds()).length === events.length,
+        async () => (await storedIds(nc, STREAM)).length === events.length,
       );
-      assert.deepEqual(await storedIds(), events.map(messageId), "every event once, in commit order");
+      assert.deepEqual(
+        await storedIds(nc, STREAM),
+        events.map(messageId),
+        "every event once, in commit order",
+      );
     } finally {
       await exporter.stop();
+    }
+  });
+
+  it("a deposed leader learning of commits late adds nothing, even past the duplicate window", async () => {
+    const jsm = await jetstreamManager(nc);
+    // A short duplicate window: what keeps the stream exact must not be the deduplication.
+    await jsm.streams.add({ name: STALE_STREAM, subjects: ["stale.>"], duplicate_window: 200 * 1e6 });
+    const committed = [event(1, "a"), event(2, "b"), event(4, "c"), event(7, "d")];
+    const config = {
+      servers: [server.url],
+      stream: STALE_STREAM,
+      subjectPrefix: "stale",
+      createStream: false,
+    };
+    // The old leader has seen the commits up to seqno 2 only; it keeps believing it leads.
+    const oldFeed = committed.slice(0, 2);
+    const oldWarnings: string[] = [];
+    const old = new JetStreamExport({
+      config,
+      feed: listFeed(oldFeed),
+      isLeader: () => true,
+      logger: keptLogger(oldWarnings),
+    });
+    const newer = new JetStreamExport({
+      config,
+      feed: listFeed(committed),
+      isLeader: () => true,
+      logger: keptLogger([]),
+    });
+    try {
+      old.start();
+      await until("the old leader's events", async () => (await storedIds(nc, STALE_STREAM)).length === 2);
+      newer.start();
+      await until("the new leader's events", async () => (await storedIds(nc, STALE_STREAM)).length === 4);
+      await new Promise((resolve) => setTimeout(resolve, 400)); // past the duplicate window
+      oldFeed.push(...committed.slice(2)); // the old leader learns of the later commits
+      await until(
+        "the old leader to publish or be refused",
+        () => old.published > 2 || oldWarnings.length > 0,
+      );
+      assert.deepEqual(
+        await storedIds(nc, STALE_STREAM),
+        committed.map(messageId),
+        "every event once, in commit order",
+      );
+    } finally {
+      await old.stop();
+      await newer.stop();
     }
   });
 });
