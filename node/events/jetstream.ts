@@ -4,15 +4,16 @@
  * carries `Nats-Msg-Id: <txid>/<index>`, so the stream drops a republished event as a duplicate
  * inside its duplicate window. A new leader reads the last message of the stream back, resumes
  * right after its id, and so the stream holds every committed public event once, in commit
- * order, across leader changes (at-least-once publishing, exactly-once after deduplication,
- * as long as an old leader stops publishing within the window; docs/integration.md).
+ * order, across leader changes (at-least-once publishing, exactly-once after deduplication;
+ * docs/integration.md).
  *
- * A batch is pipelined (its acks awaited together), so each message also states the stream
- * sequence it must follow (`Nats-Expected-Last-Sequence`): when the stream refuses one event
- * (over its `max_msg_size`, say) it refuses every later one of the batch too, and the stream
- * never holds an event after a missing one. Resuming after the stream's last message would
- * otherwise skip the refused event for good. Such an event stops the export there, retried
- * (and logged) every second until the stream accepts it.
+ * Each message also states the stream sequence it must follow (`Nats-Expected-Last-Sequence`).
+ * A batch is pipelined (its acks awaited together): when the stream refuses one event (over its
+ * `max_msg_size`, say) it refuses every later one of the batch too, so the stream never holds an
+ * event after a missing one (resuming after the stream's last message would skip the refused
+ * event for good); such an event stops the export there, retried (and logged) every second until
+ * the stream accepts it. And an old leader that publishes after the new one, past the duplicate
+ * window, states a sequence that is no longer the last: refused, not appended twice.
  *
  * Subject: `<subjectPrefix>.<contract>.<event name>`; payload: the JSON of `/app/events`.
  */
