@@ -186,4 +186,29 @@ describe("JetStream export: each committed event once, in order, never a gap", (
       await newer.stop();
     }
   });
+
+  it("an event name with an empty subject token stops the export at it, as documented", async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "TREATY_EVENTS_NAMES", subjects: ["names.>"] });
+    const events = [event(1, "a"), { ...event(2, "b"), name: "a..b" }, event(3, "c")];
+    const warnings: string[] = [];
+    const exporter = new JetStreamExport({
+      config: {
+        servers: [server.url],
+        stream: "TREATY_EVENTS_NAMES",
+        subjectPrefix: "names",
+        createStream: false,
+      },
+      feed: listFeed(events),
+      isLeader: () => true,
+      logger: keptLogger(warnings),
+    });
+    try {
+      exporter.start();
+      await until("the export to be refused twice", () => warnings.length >= 2);
+      assert.deepEqual(await storedIds(nc, "TREATY_EVENTS_NAMES"), [messageId(events[0]!)]);
+    } finally {
+      await exporter.stop();
+    }
+  });
 });
