@@ -134,12 +134,11 @@ export class JetStreamExport {
         }),
       );
       this.published += read.events.length;
-      if (acks.some((ack) => ack.duplicate)) {
-        // Another publisher (an old leader) stored some of these: resume after the stream's last.
-        ({ cursor, lastSeq } = await lastPublished(jsm, config.stream));
-        continue;
-      }
-      if (acks.length > 0) lastSeq = acks.at(-1)!.seq;
+      // A duplicate (stored by another publisher, an old leader, or by this one before a
+      // reconnect) stored nothing now: these events are in the stream all the same, and the
+      // stream's last sequence is read afresh (a wrong one only costs a refused batch and a retry).
+      if (acks.some((ack) => ack.duplicate)) lastSeq = (await jsm.streams.info(config.stream)).state.last_seq;
+      else if (acks.length > 0) lastSeq = acks.at(-1)!.seq;
       const moved = read.cursor.seqno !== cursor.seqno || read.cursor.index !== cursor.index;
       cursor = read.cursor;
       if (!moved) await feed.wait(RETRY_MS);

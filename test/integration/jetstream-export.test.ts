@@ -211,4 +211,44 @@ describe("JetStream export: each committed event once, in order, never a gap", (
       await exporter.stop();
     }
   });
+
+  it("a purged stream is taken as new: republished events inside the duplicate window are dropped", async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "TREATY_EVENTS_PURGED", subjects: ["purged.>"] });
+    const config = {
+      servers: [server.url],
+      stream: "TREATY_EVENTS_PURGED",
+      subjectPrefix: "purged",
+      createStream: false,
+    };
+    const committed = [event(1, "a"), event(2, "b"), event(3, "c")];
+    const first = new JetStreamExport({
+      config,
+      feed: listFeed(committed),
+      isLeader: () => true,
+      logger: keptLogger([]),
+    });
+    first.start();
+    await until("the first events", async () => (await storedIds(nc, "TREATY_EVENTS_PURGED")).length === 3);
+    await first.stop();
+    await jsm.streams.purge("TREATY_EVENTS_PURGED");
+
+    // The next leader finds the stream empty: it publishes from the start, all duplicates, then on.
+    const next = new JetStreamExport({
+      config,
+      feed: listFeed(committed),
+      isLeader: () => true,
+      logger: keptLogger([]),
+    });
+    try {
+      next.start();
+      await until("the republished duplicates", () => next.published >= 3);
+      committed.push(event(5, "d"));
+      await until("the next event", async () => (await storedIds(nc, "TREATY_EVENTS_PURGED")).length === 1);
+      assert.deepEqual(await storedIds(nc, "TREATY_EVENTS_PURGED"), [messageId(committed[3]!)]);
+      assert.equal(next.published, 4, "each event published once by this leader");
+    } finally {
+      await next.stop();
+    }
+  });
 });
