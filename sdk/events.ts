@@ -40,7 +40,7 @@ export interface WatchEventsOptions {
   readonly signal?: AbortSignal;
   /** Wait before reconnecting, doubled up to `maxRetryMs` while nodes keep failing (default 200). */
   readonly retryMs?: number;
-  /** The longest wait before reconnecting (default 2000). */
+  /** The longest wait before reconnecting (default 2000). Both: finite numbers ≥ 0, else a TypeError. */
   readonly maxRetryMs?: number;
   /** Called with each connection failure (for logging); the iterator keeps retrying. */
   readonly onError?: (err: unknown, node: string) => void;
@@ -59,6 +59,12 @@ export async function* watchEvents<
   },
 >(options: WatchEventsOptions): AsyncGenerator<StreamedEvent<E>, void, undefined> {
   if (options.nodes.length === 0) throw new TypeError("nodes: at least one node URL is required");
+  // NaN would make every wait 1 ms: reconnecting to failing nodes in a tight loop.
+  for (const field of ["retryMs", "maxRetryMs"] as const) {
+    const ms = options[field];
+    if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0))
+      throw new TypeError(`${field}: expected a finite number of ms ≥ 0, got ${String(ms)}`);
+  }
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   let after = options.after;
   let node = 0;

@@ -110,4 +110,21 @@ describe("watchEvents", () => {
       mock.timers.reset();
     }
   });
+
+  it("refuses a retryMs or maxRetryMs that is not a finite number ≥ 0, before asking any node", async () => {
+    let asked = 0;
+    const fetch = (async () => {
+      asked++;
+      throw new TypeError("fetch failed");
+    }) as typeof globalThis.fetch;
+    for (const field of ["retryMs", "maxRetryMs"] as const)
+      for (const ms of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+        await assert.rejects(
+          watchEvents({ nodes: ["http://a.test"], fetch, [field]: ms }).next(),
+          (err: unknown) =>
+            err instanceof TypeError &&
+            err.message.startsWith(`${field}: expected a finite number of ms ≥ 0`),
+        );
+    assert.equal(asked, 0);
+  });
 });
