@@ -86,7 +86,7 @@ export interface ClientOptions {
    * returns a current one (called per request, e.g. to refresh an OIDC ID token). Over TLS only.
    */
   readonly bearerToken?: string | (() => string | Promise<string>);
-  /** The body of `call` requests: `"json"` (default) or `"msgpack"`; answers are read as MessagePack either way. */
+  /** The body of `call` requests: `"json"` (default) or `"msgpack"`; answers are asked for as MessagePack either way. */
   readonly encoding?: BodyEncoding;
   /**
    * Attempts per request on network errors and 503 Unavailable/NotLeader/ServiceNotOpen (default
