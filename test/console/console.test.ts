@@ -3,8 +3,9 @@
  * playwright-core) against a 3-node `treaty dev` network over a real nats-server: the page shows
  * the nodes, verifies a receipt offline (and refuses a tampered one), calls `log.writePrivate` as
  * user0, and member0 proposes and votes a `set_user` to acceptance, all signed in the page. The
- * bundled SDK, imported by a page, verifies a receipt there. CORS: a page on an origin the nodes
- * do not allow cannot read their answers; another node's console (allowed by `treaty dev`) can.
+ * key files never leave the page (no request carries a private key). The bundled SDK, imported
+ * by a page, verifies a receipt there. CORS: a page on an origin the nodes do not allow cannot
+ * read their answers; another node's console (allowed by `treaty dev`) can.
  *
  * Screenshots of each step go to test-artifacts/console/.
  */
@@ -42,6 +43,8 @@ describe("console in headless Chromium, 3-node dev network", { timeout: 300_000 
   let browser: Browser;
   let page: Page;
   let step = 0;
+  /** Every request the console page made (URL, headers, body). */
+  const sent: { url: string; headers: string; body: Buffer }[] = [];
 
   const shot = async (name: string) => {
     step += 1;
@@ -65,6 +68,13 @@ describe("console in headless Chromium, 3-node dev network", { timeout: 300_000 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     page = await browser.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on("request", (request) => {
+      sent.push({
+        url: request.url(),
+        headers: JSON.stringify(request.headers()),
+        body: request.postDataBuffer() ?? Buffer.alloc(0),
+      });
+    });
   });
 
   after(async () => {
@@ -196,6 +206,28 @@ describe("console in headless Chromium, 3-node dev network", { timeout: 300_000 
       users: { publicKey: string }[];
     };
     assert.ok(users.users.some((u) => u.publicKey === newUser.publicKey));
+  });
+
+  it("the key files loaded in the page never leave it: no request carries a private key", () => {
+    assert.ok(
+      sent.some((r) => r.body.length > 0),
+      "the page sent signed requests",
+    );
+    for (const file of ["user0.json", "member0.json"]) {
+      const { privateKey } = JSON.parse(readFileSync(join(workspace, file), "utf8")) as {
+        privateKey: string;
+      };
+      const raw = Buffer.from(privateKey, "hex");
+      const forms = [privateKey, raw.toString("base64"), raw.toString("base64url")];
+      for (const r of sent) {
+        assert.ok(!r.body.includes(raw), `${file}'s private key in the body sent to ${r.url}`);
+        for (const form of forms)
+          assert.ok(
+            !r.url.includes(form) && !r.headers.includes(form) && !r.body.includes(form),
+            `${file}'s private key sent to ${r.url}`,
+          );
+      }
+    }
   });
 
   it("the bundled SDK, imported by a page, verifies a receipt there (and refuses a tampered one)", async () => {
