@@ -103,7 +103,15 @@ describe("hostile calls against one node: the next honest call succeeds at once"
         return fetch(input, init);
       },
     });
-    for (const code of ["Unavailable", "NotLeader", "ServiceNotOpen", "Replay", "Timeout", "LedgerCorrupt"]) {
+    for (const code of [
+      "Unavailable",
+      "NotLeader",
+      "ServiceNotOpen",
+      "OutcomeUnknown",
+      "Replay",
+      "Timeout",
+      "LedgerCorrupt",
+    ]) {
       requests = 0;
       await hostile(() => counting.call("forged", "forge", { code }), ["InvalidErrorCode"]);
       assert.equal(requests, 1, "a contract's error is never retried");
