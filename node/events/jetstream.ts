@@ -15,7 +15,7 @@
  * the stream accepts it. And an old leader that publishes after the new one, past the duplicate
  * window, states a sequence that is no longer the last: refused, not appended twice.
  *
- * Subject: `<subjectPrefix>.<contract>.<event name>`; payload: the JSON of `/app/events`.
+ * Subject: `<subjectPrefix>.<contract>.<event name>` (`eventSubject`); payload: the JSON of `/app/events`.
  */
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
@@ -126,11 +126,11 @@ export class JetStreamExport {
         read.events.map((event, i) => {
           const h = headers();
           h.set("Treaty-Txid", event.txid);
-          return js.publish(
-            `${config.subjectPrefix}.${event.contract}.${event.name}`,
-            utf8.encode(eventPayload(event)),
-            { msgID: messageId(event), headers: h, expect: { lastSequence: lastSeq + i } },
-          );
+          return js.publish(eventSubject(config.subjectPrefix, event), utf8.encode(eventPayload(event)), {
+            msgID: messageId(event),
+            headers: h,
+            expect: { lastSequence: lastSeq + i },
+          });
         }),
       );
       this.published += read.events.length;
@@ -158,6 +158,23 @@ export class JetStreamExport {
       });
     }
   }
+}
+
+/**
+ * `<prefix>.<contract>.<event name>`, each empty token of the name (`a..b`, `a.`: names `emit`
+ * accepts) written `_`: NATS refuses a subject with an empty token, and an event no subject can
+ * carry would stop the export at it for good, a stall any contract could cause. The payload
+ * keeps the exact name.
+ */
+export function eventSubject(prefix: string, event: Pick<CommittedEvent, "contract" | "name">): string {
+  const name =
+    event.name.includes("..") || event.name.endsWith(".")
+      ? event.name
+          .split(".")
+          .map((token) => (token === "" ? "_" : token))
+          .join(".")
+      : event.name;
+  return `${prefix}.${event.contract}.${name}`;
 }
 
 /**

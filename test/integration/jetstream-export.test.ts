@@ -187,11 +187,15 @@ describe("JetStream export: each committed event once, in order, never a gap", (
     }
   });
 
-  it("an event name with an empty subject token stops the export at it, as documented", async () => {
+  it("an event name with empty subject tokens is published with each written _, and the export goes on", async () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "TREATY_EVENTS_NAMES", subjects: ["names.>"] });
-    const events = [event(1, "a"), { ...event(2, "b"), name: "a..b" }, event(3, "c")];
-    const warnings: string[] = [];
+    const events = [
+      event(1, "a"),
+      { ...event(2, "b"), name: "a..b" },
+      { ...event(3, "c"), name: "a." },
+      event(4, "d"),
+    ];
     const exporter = new JetStreamExport({
       config: {
         servers: [server.url],
@@ -201,12 +205,28 @@ describe("JetStream export: each committed event once, in order, never a gap", (
       },
       feed: listFeed(events),
       isLeader: () => true,
-      logger: keptLogger(warnings),
+      logger: keptLogger([]),
     });
     try {
       exporter.start();
-      await until("the export to be refused twice", () => warnings.length >= 2);
-      assert.deepEqual(await storedIds(nc, "TREATY_EVENTS_NAMES"), [messageId(events[0]!)]);
+      await until(
+        "every event stored",
+        async () => (await storedIds(nc, "TREATY_EVENTS_NAMES")).length === 4,
+      );
+      assert.deepEqual(await storedIds(nc, "TREATY_EVENTS_NAMES"), events.map(messageId));
+      const subjects: string[] = [];
+      for (let seq = 1; seq <= 4; seq++)
+        subjects.push((await jsm.streams.getMessage("TREATY_EVENTS_NAMES", { seq }))!.subject);
+      assert.deepEqual(subjects, [
+        "names.board.posted",
+        "names.board.a._.b",
+        "names.board.a._",
+        "names.board.posted",
+      ]);
+      const payload = (await jsm.streams.getMessage("TREATY_EVENTS_NAMES", { seq: 2 }))!.json<{
+        name: string;
+      }>();
+      assert.equal(payload.name, "a..b", "the payload keeps the exact name");
     } finally {
       await exporter.stop();
     }
