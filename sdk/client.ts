@@ -247,13 +247,20 @@ export class Client {
     }
   }
 
-  /** A typed client for contract `name` (see `ContractClient`). */
+  /**
+   * A typed client for contract `name` (see `ContractClient`). It is not thenable: its `then`
+   * is undefined, so `await`ing it, or returning it from an async function, gives the client
+   * itself (a `then` method would be called by the promise machinery, sending a request and
+   * leaving the await pending for ever). Call a contract method named `then` with `call`.
+   */
   contract<C>(name: string): ContractClient<C> {
     return new Proxy(
       {},
       {
         get: (_target, method) =>
-          typeof method === "string" ? (args: unknown) => this.call(name, method, args) : undefined,
+          typeof method === "string" && method !== "then"
+            ? (args: unknown) => this.call(name, method, args)
+            : undefined,
       },
     ) as ContractClient<C>;
   }
