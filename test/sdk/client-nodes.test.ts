@@ -77,6 +77,9 @@ describe("Client.contract: the typed client of docs/contracts.md", () => {
       client.contract<typeof import("../../contracts/examples/bank/index.js").default>("bank");
     const made = await factory();
     assert.equal(typeof made.balance, "function");
+    // Nor does it turn Object.prototype's names (never method names) into requests.
+    assert.throws(() => `${made as object}`, TypeError);
+    assert.equal((made as { constructor?: unknown }).constructor, undefined);
     assert.deepEqual(asked, ["http://a.test/app/bank/balance"]);
   });
 });
