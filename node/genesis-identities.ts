@@ -4,9 +4,11 @@
  * by the rules the constitution's `set_member` / `set_user` apply to the same arguments, and the
  * governance records genesis writes for them.
  */
+import { fromHex } from "../sdk/bytes.js";
 import { TreatyError } from "../sdk/errors.js";
 import { isEthereumAddress } from "../sdk/ethereum.js";
 import { type Curve, isCurve, keyId, parsePublicKey } from "../sdk/keys.js";
+import { encryptionKeyProblem } from "../sdk/recovery.js";
 import { array, bad, hex32, object, string } from "./config-fields.js";
 import type { MemberRecord, UserRecord } from "./gov/tables.js";
 
@@ -54,10 +56,20 @@ export function parseIdentities(value: unknown, field: string): IdentityConfig[]
     return {
       curve: (o.curve ?? "ed25519") as Curve,
       publicKey: string(o.publicKey, `${at}.publicKey`),
-      ...(o.encryptionKey !== undefined && { encryptionKey: hex32(o.encryptionKey, `${at}.encryptionKey`) }),
+      ...(o.encryptionKey !== undefined && {
+        encryptionKey: encryptionKey(o.encryptionKey, `${at}.encryptionKey`),
+      }),
       ...data,
     };
   });
+}
+
+/** A member's x25519 encryption key: 32 bytes in hex, not of small order (as set_member checks). */
+function encryptionKey(value: unknown, at: string): string {
+  const hex = hex32(value, at);
+  const problem = encryptionKeyProblem(fromHex(hex));
+  if (problem !== undefined) throw new TreatyError("MalformedRequest", `config ${at}: ${problem}`);
+  return hex;
 }
 
 /**

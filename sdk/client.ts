@@ -255,13 +255,22 @@ export class Client {
     }
   }
 
-  /** A typed client for contract `name` (see `ContractClient`). */
+  /**
+   * A typed client for contract `name` (see `ContractClient`). It is not thenable: its `then`
+   * is undefined, so `await`ing it, or returning it from an async function, gives the client
+   * itself (a `then` method would be called by the promise machinery, sending a request and
+   * leaving the await pending for ever). Call a contract method named `then` with `call`. Nor
+   * are the names of `Object.prototype` methods, which no contract method may have: `String(c)`
+   * sends no `toString` request.
+   */
   contract<C>(name: string): ContractClient<C> {
     return new Proxy(
       {},
       {
         get: (_target, method) =>
-          typeof method === "string" ? (args: unknown) => this.call(name, method, args) : undefined,
+          typeof method === "string" && method !== "then" && !(method in Object.prototype)
+            ? (args: unknown) => this.call(name, method, args)
+            : undefined,
       },
     ) as ContractClient<C>;
   }

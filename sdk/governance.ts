@@ -353,8 +353,9 @@ export const actions = Object.freeze({
     return { name: "set_user", args: identity(who, data) };
   },
   /**
-   * `set_user` for an Ethereum wallet, recorded by address: it calls with EIP-191 signed
-   * requests (sdk/ethereum.ts `walletRequest`), and `caller().id` is its address.
+   * `set_user` for an Ethereum wallet, recorded by address: it calls with EIP-191 or EIP-712
+   * signed requests (a `Client` with `wallet`, docs/identities.md), and `caller().id` is its
+   * address.
    */
   setWalletUser(address: string, data?: Readonly<Record<string, unknown>>): GovAction {
     return {

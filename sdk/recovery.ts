@@ -76,6 +76,25 @@ export function encryptionKeyFromFile(value: unknown): EncryptionKeyPair {
   return { publicKey, privateKey };
 }
 
+/** A clamped x25519 scalar: every clamped scalar is a multiple of 8, see `encryptionKeyProblem`. */
+const PROBE_SCALAR = new Uint8Array(32).fill(9);
+
+/**
+ * Why `publicKey` (32 bytes) cannot take a sealed share, or undefined when it can. A point of
+ * small order (all zeros, 1, ...: there are a handful) gives the all-zero shared secret with every
+ * scalar, which noble refuses: `sealShare` would throw for it at every share round, and no round
+ * could be issued for any member. Governance and genesis refuse such a key up front.
+ */
+export function encryptionKeyProblem(publicKey: Uint8Array): string | undefined {
+  if (publicKey.length !== 32) return "expected an x25519 public key, 32 bytes";
+  try {
+    x25519.getSharedSecret(PROBE_SCALAR, publicKey);
+  } catch {
+    return "not a usable x25519 public key (a point of small order)";
+  }
+  return undefined;
+}
+
 function label(memberId: string, round: number): Uint8Array {
   return utf8.encode(`treaty/recovery-share/v1|${memberId}|${round}`);
 }

@@ -29,6 +29,7 @@ import type {
   Shape,
 } from "../../runtime/sandbox/abi.js";
 import { ApiError, ContractError } from "./errors.js";
+import { type DeclaredEvents, useDeclaredEvents } from "./events.js";
 import { beginCall, endCall, parseContext } from "./host.js";
 import { jsonProblem } from "./json.js";
 import {
@@ -274,7 +275,7 @@ declare const EVENTS: unique symbol;
 
 /** The declaration `event(...)` takes. */
 export interface EventSpec<S extends AnyShape, P extends boolean> {
-  /** The shape every emitted `data` of this event must fit (checked by the host). */
+  /** The shape every emitted `data` of this event must fit (checked by `emit`, and by the host). */
   readonly data: S;
   /**
    * Public events are recorded in clear in the ledger, streamed on `/app/events` and exported to
@@ -391,7 +392,14 @@ export function contract<
     },
     invoke: (name: string, argsJson: string, ctxJson: string, callerRole?: string) => {
       const entry = typeof name === "string" && Object.hasOwn(methods, name) ? methods[name] : undefined;
-      return invoke(entry instanceof Method ? entry : undefined, name, argsJson, ctxJson, callerRole);
+      return invoke(
+        entry instanceof Method ? entry : undefined,
+        name,
+        argsJson,
+        ctxJson,
+        callerRole,
+        options.events as DeclaredEvents | undefined,
+      );
     },
   };
   // The declaration, reachable through properties (not only through the closures above), so a
@@ -475,13 +483,16 @@ function invoke(
   argsJson: string,
   ctxJson: string,
   callerRole: unknown,
+  events: DeclaredEvents | undefined,
 ): string {
   // The API keeps no state between calls (its modules are shared by all calls of a sandbox).
   resetPatternCache();
+  useDeclaredEvents(events);
   try {
     return invokeMethod(entry, name, argsJson, ctxJson, callerRole);
   } finally {
     resetPatternCache();
+    useDeclaredEvents(undefined);
   }
 }
 

@@ -6,15 +6,38 @@
  *
  * Runs inside QuickJS and in Node.
  */
+import type { Shape } from "../../runtime/sandbox/abi.js";
 import { ApiError } from "./errors.js";
 import { host } from "./host.js";
 import { jsonProblem } from "./json.js";
 import { EVENT_NAME } from "./manifest-rules.js";
+import { validate } from "./shapes.js";
+
+/** The events a contract declares, by name: what `emit` checks data against. */
+export type DeclaredEvents = Readonly<Record<string, { readonly data: Shape }>>;
+
+/**
+ * The declarations of the contract whose method is running, when it declares events (set by
+ * `invoke` around each call; this module is shared by every call of a sandbox, so it must not
+ * outlive one).
+ */
+let declared: DeclaredEvents | undefined;
+
+/** Sets (or, with undefined, clears) the declarations `emit` checks against; `invoke` calls it. */
+export function useDeclaredEvents(events: DeclaredEvents | undefined): void {
+  declared = events;
+}
 
 /**
  * Records event `name` with `data` (JSON-compatible; omitted means null). Throws
- * ApiError(ContractFault) for a bad name (/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/) or data JSON
- * cannot carry; the host may refuse more events than its limit.
+ * ApiError(ContractFault) for a bad name (/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/), data JSON
+ * cannot carry, or, in a contract that declares events, an event it does not declare or data
+ * that does not fit the declared shape; the host may refuse more events than its limit.
+ *
+ * The declared shape is checked here, in the sandbox, on the call's fuel: a `pattern` that
+ * backtracks badly on the data ends the call with ExecutionLimit. The node checks the events
+ * again after the call (node/events/record.ts), outside the sandbox, and would otherwise be
+ * the first to run such a pattern, with no fuel to stop it.
  * @example emit("transfer", { from, to, amount });
  */
 export function emit(name: string, data: unknown = null): void {
@@ -26,6 +49,17 @@ export function emit(name: string, data: unknown = null): void {
   }
   const problem = jsonProblem(data, "data");
   if (problem !== undefined) throw new ApiError("ContractFault", `emit("${name}"): ${problem}`);
+  if (declared !== undefined && name !== CLAIMS_EVENT) {
+    const declaration = Object.hasOwn(declared, name) ? declared[name] : undefined;
+    if (declaration === undefined) {
+      throw new ApiError(
+        "ContractFault",
+        `event ${JSON.stringify(name)} is not declared (a contract that declares events declares all of them)`,
+      );
+    }
+    const misfit = validate(declaration.data, data, `event ${name}.data`);
+    if (misfit !== undefined) throw new ApiError("ContractFault", misfit);
+  }
   host().emit(name, JSON.stringify(data));
 }
 

@@ -46,9 +46,14 @@ export type InferObject<P extends Readonly<Record<string, Field>>> = Simplify<
 >;
 
 interface StringOptions {
+  /** Fewest UTF-16 code units (`s.length`: "😀" is 2), a non-negative integer. */
   readonly minLength?: number;
+  /** Most UTF-16 code units (`s.length`), a non-negative integer. */
   readonly maxLength?: number;
-  /** A regular expression (source text) the whole string must match; anchor it yourself. */
+  /**
+   * A regular expression (source text, `u` flag) that must match somewhere in the string:
+   * unanchored, so write `^...$` to constrain the whole string.
+   */
   readonly pattern?: string;
 }
 

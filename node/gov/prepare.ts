@@ -8,10 +8,12 @@
  *   node runs it on its compiler thread so consensus keeps its heartbeats). Compiling runs no
  *   contract code: whether the bundle loads, and what its manifest says (for a constitution:
  *   that it IS one), is checked by the proposal engine in the sandbox (engine.ts `inspect`);
- * - checks that `set_member`/`set_user` public keys are points on their curve, and that the keys
- *   of a `set_jwt_issuer` JWKS import as public keys of their algorithm (node/auth/jwks.ts),
- *   which the sandbox cannot do (it has no curve arithmetic), so the constitution need only
- *   check format.
+ * - checks that the public keys of `set_member`, `set_user` and `rotate_member_key` are points
+ *   on their curve, that their x25519 `encryptionKey`s are not of small order (a share sealed to
+ *   one cannot be issued: sdk/recovery.ts `encryptionKeyProblem`), and that the keys of a
+ *   `set_jwt_issuer` JWKS import as public keys of their algorithm (node/auth/jwks.ts), which
+ *   the sandbox cannot do (it has no curve arithmetic), so the constitution need only check
+ *   format.
  *
  * The result is the `propose` call's arguments: the actions as written plus the compiled code.
  * The constitution still validates every action (names, argument shapes) in the transaction.
@@ -19,6 +21,8 @@
 import { TreatyError } from "../../sdk/errors.js";
 import { checkJwtIssuerKeys } from "../auth/jwks.js";
 import { parsePublicKey } from "../../sdk/keys.js";
+import { fromHex } from "../../sdk/bytes.js";
+import { encryptionKeyProblem } from "../../sdk/recovery.js";
 import type { ProposeArgs } from "./engine.js";
 import type { CompiledCode, ProposalAction } from "./tables.js";
 
@@ -101,11 +105,27 @@ async function compileAction(
 const HEX = /^[0-9a-fA-F]+$/;
 const KEY_HEX_DIGITS: Readonly<Record<string, number>> = { ed25519: 64, p256: 66, secp256k1: 66 };
 
-/** A well-formed `publicKey` of set_member/set_user must also be a point on its curve. */
+/** The actions whose args carry an identity key: `{publicKey, curve?, encryptionKey?}`. */
+const KEY_ACTIONS: ReadonlySet<string> = new Set(["set_member", "set_user", "rotate_member_key"]);
+
+/**
+ * A well-formed `publicKey` of set_member/set_user/rotate_member_key must also be a point on its
+ * curve (a member rotated to a key no signature verifies under could never sign again), and a
+ * well-formed `encryptionKey` a usable x25519 key.
+ */
 function checkIdentityKey(name: string, args: unknown, at: string): void {
-  if (name !== "set_member" && name !== "set_user") return;
-  const { publicKey, curve = "ed25519" } = (args ?? {}) as { publicKey?: unknown; curve?: unknown };
-  // Shapes are the constitution's to check and report; only a well-formed key is checked here.
+  if (!KEY_ACTIONS.has(name)) return;
+  const {
+    publicKey,
+    curve = "ed25519",
+    encryptionKey,
+  } = (args ?? {}) as { publicKey?: unknown; curve?: unknown; encryptionKey?: unknown };
+  // Shapes are the constitution's to check and report; only well-formed keys are checked here.
+  if (typeof encryptionKey === "string" && encryptionKey.length === 64 && HEX.test(encryptionKey)) {
+    const problem = encryptionKeyProblem(fromHex(encryptionKey));
+    if (problem !== undefined)
+      throw new TreatyError("ProposalInvalid", `${at}.args.encryptionKey: ${problem}`);
+  }
   if (typeof curve !== "string" || typeof publicKey !== "string" || !HEX.test(publicKey)) return;
   if (publicKey.length !== KEY_HEX_DIGITS[curve]) return;
   try {

@@ -114,6 +114,27 @@ describe("validate", () => {
     for (const [shape, value, message] of cases) assert.equal(validate(shape, value, "args"), message);
   });
 
+  it("options as docs/contracts.md states them: UTF-16 lengths, unanchored patterns, inclusive bounds", () => {
+    // Lengths count UTF-16 code units (s.length): "é" is 1, "😀" is 2.
+    assert.equal(validate(t.string({ maxLength: 1 }), "é", "args"), undefined);
+    assert.equal(
+      validate(t.string({ maxLength: 1 }), "😀", "args"),
+      "args: expected at most 1 characters, got 2",
+    );
+    assert.equal(validate(t.string({ minLength: 2 }), "😀", "args"), undefined);
+    // A pattern is found anywhere unless anchored.
+    assert.equal(validate(t.string({ pattern: "[a-z]" }), "A1b", "args"), undefined);
+    assert.notEqual(validate(t.string({ pattern: "^[a-z]+$" }), "A1b", "args"), undefined);
+    // The u flag: "." is one code point, so "😀" is one "."; without u it would be two.
+    assert.equal(validate(t.string({ pattern: "^.$" }), "😀", "args"), undefined);
+    // Bounds are inclusive; maxItems is the most elements.
+    assert.equal(validate(t.integer({ minimum: 1, maximum: 3 }), 3, "args"), undefined);
+    assert.equal(validate(t.integer({ minimum: 1, maximum: 3 }), 1, "args"), undefined);
+    assert.equal(validate(t.array(t.null(), { maxItems: 2 }), [null, null], "args"), undefined);
+    assert.equal(validate(t.integer(), 2 ** 53 - 1, "args"), undefined);
+    assert.notEqual(validate(t.integer(), 2 ** 53, "args"), undefined);
+  });
+
   it("agrees with shapeMatches on random shapes and values (messages exactly when no match)", () => {
     const leaf = fc.constantFrom<Shape>(
       t.string(),

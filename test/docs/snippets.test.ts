@@ -47,6 +47,37 @@ describe("documentation snippets", () => {
     });
   }
 
+  // A reader copies a snippet into a project that installed Treaty: it may import the package's
+  // entry points, Node's modules, the packages Treaty depends on, and a contract (the samples
+  // stand for the reader's own), never a module inside Treaty (docs/contracts.md's compile
+  // example imported ContractRuntime from runtime/executor, which no entry point exports).
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+    exports: Record<string, unknown>;
+    dependencies: Record<string, string>;
+  };
+  const importable = (specifier: string): boolean =>
+    specifier.startsWith("node:") ||
+    Object.keys(pkg.dependencies).some((d) => specifier === d || specifier.startsWith(`${d}/`)) ||
+    /^(\.\.\/)+contracts\/[^/]+\/[^/]+\/index\.js$|^(\.\.\/)+contracts\/constitution\/index\.js$/.test(
+      specifier,
+    );
+  for (const file of markdownFiles(ROOT)) {
+    it(`${file}: snippets import only what an installed Treaty offers`, () => {
+      for (const block of fencedBlocks(readFileSync(join(ROOT, file), "utf8"))) {
+        for (const m of block.text.matchAll(/\bfrom "([^"]+)"/g)) {
+          const specifier = m[1]!;
+          const entry = specifier === "treaty" || specifier.startsWith("treaty/");
+          assert.ok(
+            entry
+              ? Object.hasOwn(pkg.exports, `.${specifier.slice("treaty".length)}`)
+              : importable(specifier),
+            `${file}:${block.line}: imports ${specifier}, which a project with Treaty installed cannot`,
+          );
+        }
+      }
+    });
+  }
+
   it("the snippet reader: regions in parts, dedented; blocks and markers", () => {
     const markdown = [
       "text",

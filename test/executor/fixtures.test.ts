@@ -34,6 +34,9 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   "api-abuse": {
     calls: [
       ["match", { pattern: "^a+$", value: "aaa" }, { result: true }],
+      // A pattern that backtracks exponentially is matched on the call's fuel (docs/contracts.md,
+      // "Argument shapes"): the call ends, the sandbox goes on.
+      ["match", { pattern: "^(a|a)*$", value: `${"a".repeat(40)}b` }, ["ExecutionLimit"]],
       ...["Unavailable", "NotLeader", "Replay", "Timeout", "LedgerCorrupt", "ServiceNotOpen"].flatMap(
         (code) =>
           [
@@ -66,6 +69,18 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
       ["date", {}, CF],
       ["mathRandom", {}, CF],
       ["ambient", {}, { result: "none" }],
+    ],
+  },
+  // Declared events are checked in the sandbox, when emitted (contracts/api/events.ts): before,
+  // only the node checked them, after the call, with an unmetered regex in the node's thread.
+  "events-misdeclared": {
+    calls: [
+      ["undeclared", {}, CF],
+      ["misshaped", {}, CF],
+      ["ok", {}, { result: null }],
+      ["tagged", { tag: "aaaa" }, { result: null }],
+      ["tagged", { tag: "ab" }, CF],
+      ["tagged", { tag: `${"a".repeat(40)}b` }, ["ExecutionLimit"]],
     ],
   },
   "forged-output": {
@@ -307,9 +322,10 @@ describe("compiled contracts in the runtime", () => {
             assert.ok(outcome.ok, JSON.stringify(outcome));
             assert.deepEqual(outcome.result, (expect as { result: unknown }).result);
           }
-          if (runtime.manifest(name)!.methods.ok !== undefined) {
-            const next = run(name, "ok", {}, null);
-            assert.deepEqual(next.ok && next.result, "ok");
+          const ok = runtime.manifest(name)!.methods.ok;
+          if (ok !== undefined) {
+            const next = run(name, "ok", {}, ok.auth === "anyone" ? null : USER);
+            assert.ok(next.ok, JSON.stringify(next));
           }
         });
       }

@@ -192,4 +192,21 @@ describe("node config", () => {
     );
     refused({ address, publicKey: "ab" }, /config genesis\.members\[0\]: expected either \{address\}/);
   });
+
+  it("refuses a genesis member's encryptionKey of small order, as set_member does", () => {
+    const member = (encryptionKey: string) => ({
+      dataDir: "d",
+      genesis: { members: [{ publicKey: "ab", encryptionKey }] },
+    });
+    // A share sealed to such a key cannot be issued, and with it no share round for anyone.
+    assert.throws(
+      () => parseConfig(member("00".repeat(32)), dir),
+      (e) =>
+        isTreatyError(e, "MalformedRequest") &&
+        /config genesis\.members\[0\]\.encryptionKey: not a usable x25519 public key/.test(e.message),
+    );
+    const usable = "2ea8acbdded76cd4a9151109b9173c311e2ab92941e2c36afc43aee9d460357f";
+    const [parsed] = parseConfig(member(usable.toUpperCase()), dir).genesis?.members ?? [];
+    assert.equal(parsed !== undefined && "encryptionKey" in parsed && parsed.encryptionKey, usable);
+  });
 });

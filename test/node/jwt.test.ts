@@ -166,6 +166,21 @@ describe("JWT bearer callers on a real node", () => {
     }
   });
 
+  /** `levels` objects nested in one another (`{a: {a: {}}}` is 3); the claims object is one more. */
+  const nested = (levels: number): unknown => (levels <= 1 ? {} : { a: nested(levels - 1) });
+
+  it("accepts the longest sub and the deepest claims docs/identities.md allows", async () => {
+    // The claims object and 15 levels in it: 16 levels.
+    for (const claims of [{ sub: "s".repeat(1024) }, { sub: "deep", deep: nested(15) }]) {
+      const answer = await post(await mint(es, claims));
+      assert.equal(
+        answer.status,
+        200,
+        `${JSON.stringify(claims).slice(0, 60)}: ${JSON.stringify(answer.json)}`,
+      );
+    }
+  });
+
   it("refuses every bad token with a coded 401 and writes nothing", async () => {
     const now = Math.floor(Date.now() / 1000);
     const stranger = await issuerKey("es-1", "ES256"); // same kid, not the issuer's key
@@ -207,6 +222,11 @@ describe("JWT bearer callers on a real node", () => {
       ["tampered claims", `${h}.${otherPayload}.${s}`, "InvalidToken"],
       ["signature stripped", `${h}.${p}.`, "InvalidToken"],
       ["no exp", await mint(es, { exp: undefined }), "InvalidToken"],
+      // docs/identities.md: `sub` is a string of 1 to 1,024 characters.
+      ["no sub", await mint(es, { sub: undefined }), "InvalidToken"],
+      ["empty sub", await mint(es, { sub: "" }), "InvalidToken"],
+      ["sub over 1,024 characters", await mint(es, { sub: "s".repeat(1025) }), "InvalidToken"],
+      ["claims nested 17 levels", await mint(es, { deep: nested(16) }), "InvalidToken"],
       ["not a JWT", "not-a-token", "InvalidToken"],
       ["oversized", `${h}.${"A".repeat(9000)}.${s}`, "InvalidToken"],
     ];

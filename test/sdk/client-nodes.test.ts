@@ -62,3 +62,24 @@ describe("Client: which node, and waitForCommit's outcomes", () => {
     });
   });
 });
+
+describe("Client.contract: the typed client of docs/contracts.md", () => {
+  it("calls the method it is asked for, and is not thenable (awaiting it gives the client)", async () => {
+    const { client, asked } = scripted(() => Response.json({ result: { balance: 3 }, events: [] }));
+    const bank = client.contract<typeof import("../../contracts/examples/bank/index.js").default>("bank");
+    const { result } = await bank.balance({});
+    assert.deepEqual(result, { balance: 3 });
+    assert.deepEqual(asked, ["http://a.test/app/bank/balance"]);
+    // A `then` would make `await bank` (or an async factory returning it) call it as a method:
+    // a request to /app/bank/then, and an await that never settles.
+    assert.equal((bank as { then?: unknown }).then, undefined);
+    const factory = async () =>
+      client.contract<typeof import("../../contracts/examples/bank/index.js").default>("bank");
+    const made = await factory();
+    assert.equal(typeof made.balance, "function");
+    // Nor does it turn Object.prototype's names (never method names) into requests.
+    assert.throws(() => `${made as object}`, TypeError);
+    assert.equal((made as { constructor?: unknown }).constructor, undefined);
+    assert.deepEqual(asked, ["http://a.test/app/bank/balance"]);
+  });
+});
