@@ -3,8 +3,10 @@
  * deployed method, generated from the contracts' manifests (their declared argument and result
  * shapes, modes and auth policies; readonly methods also take `?at=<txid>`, node/history/), plus
  * the fixed routes `GET /app/events` (node/events/) and `GET /app/openapi.json` itself, so any
- * language can generate a client. Shapes map one to one onto JSON Schema; a method without a
- * `returns` shape has an untyped result (`{}`: any JSON value).
+ * language can generate a client. Shapes map one to one onto JSON Schema, except that a string
+ * shape's lengths count UTF-16 code units (JavaScript's `length`: "😀" is 2) where JSON Schema
+ * counts code points: such a schema says so in its `description`. A method without a `returns`
+ * shape has an untyped result (`{}`: any JSON value).
  *
  * The route is unauthenticated, so it must stay cheap and bounded: each manifest is bounded
  * (runtime/compiler/manifest.ts: 1 MiB, 256 methods), and the JSON text is rendered once per
@@ -14,10 +16,20 @@ import type { ContractManifest, Shape } from "../runtime/sandbox/abi.js";
 
 type JsonSchema = Record<string, unknown>;
 
+/** What a string schema with lengths says of them (the node counts `s.length`). */
+export const UTF16_LENGTHS =
+  "minLength and maxLength count UTF-16 code units (JavaScript's string length), not code points";
+
 export function shapeToSchema(shape: Shape): JsonSchema {
   switch (shape.type) {
     case "string":
-      return { type: "string", ...pick(shape, ["minLength", "maxLength", "pattern", "enum"]) };
+      return {
+        type: "string",
+        ...pick(shape, ["minLength", "maxLength", "pattern", "enum"]),
+        ...((shape.minLength !== undefined || shape.maxLength !== undefined) && {
+          description: UTF16_LENGTHS,
+        }),
+      };
     case "number":
       return { type: shape.integer ? "integer" : "number", ...pick(shape, ["minimum", "maximum"]) };
     case "boolean":

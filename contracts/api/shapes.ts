@@ -341,10 +341,10 @@ function validateString(
     return `${path}: expected ${describeShape(shape)}, got ${describeValue(value)}`;
   }
   if (shape.minLength !== undefined && value.length < shape.minLength) {
-    return `${path}: expected at least ${shape.minLength} characters, got ${value.length}`;
+    return `${path}: expected at least ${shape.minLength} UTF-16 code units, got ${value.length}`;
   }
   if (shape.maxLength !== undefined && value.length > shape.maxLength) {
-    return `${path}: expected at most ${shape.maxLength} characters, got ${value.length}`;
+    return `${path}: expected at most ${shape.maxLength} UTF-16 code units, got ${value.length}`;
   }
   if (shape.pattern !== undefined && !patternRegExp(shape.pattern).test(value)) {
     return `${path}: expected a string matching /${shape.pattern}/, got ${describeValue(value)}`;

@@ -94,8 +94,8 @@ describe("validate", () => {
       ],
       [transfer, { to: "bob", amount: 0 }, "args.amount: expected a number ≥ 1, got 0"],
       [transfer, { amount: 1 }, "args.to: required"],
-      [transfer, { to: "", amount: 1 }, "args.to: expected at least 1 characters, got 0"],
-      [transfer, { to: "123456789", amount: 1 }, "args.to: expected at most 8 characters, got 9"],
+      [transfer, { to: "", amount: 1 }, "args.to: expected at least 1 UTF-16 code units, got 0"],
+      [transfer, { to: "123456789", amount: 1 }, "args.to: expected at most 8 UTF-16 code units, got 9"],
       [transfer, { to: "bob", amount: 1, extra: true }, "args.extra: unexpected property"],
       [transfer, { to: "bob", amount: 1, "odd key": 1 }, 'args["odd key"]: unexpected property'],
       [transfer, [], "args: expected an object, got an array"],
@@ -119,7 +119,7 @@ describe("validate", () => {
     assert.equal(validate(t.string({ maxLength: 1 }), "é", "args"), undefined);
     assert.equal(
       validate(t.string({ maxLength: 1 }), "😀", "args"),
-      "args: expected at most 1 characters, got 2",
+      "args: expected at most 1 UTF-16 code units, got 2",
     );
     assert.equal(validate(t.string({ minLength: 2 }), "😀", "args"), undefined);
     // A pattern is found anywhere unless anchored.

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { OpenApiCache } from "../../node/openapi.js";
+import { OpenApiCache, shapeToSchema, UTF16_LENGTHS } from "../../node/openapi.js";
 import { MAX_MANIFEST_BYTES, parseManifestJson } from "../../runtime/compiler/index.js";
 import type { ContractManifest } from "../../runtime/sandbox/abi.js";
 
@@ -47,5 +47,16 @@ describe("OpenApiCache", () => {
     assert.ok(JSON.stringify(manifest).length <= MAX_MANIFEST_BYTES);
     assert.equal(methodPaths(text).length, 256);
     assert.ok(text.length < 2 * MAX_MANIFEST_BYTES, `${text.length} bytes`);
+  });
+
+  it("says that a string schema's lengths count UTF-16 code units, as the node does", () => {
+    // "😀" is 2 units and 1 code point: a bare JSON Schema minLength 2 would refuse what the node accepts.
+    assert.deepEqual(shapeToSchema({ type: "string", minLength: 2, maxLength: 8 }), {
+      type: "string",
+      minLength: 2,
+      maxLength: 8,
+      description: UTF16_LENGTHS,
+    });
+    assert.deepEqual(shapeToSchema({ type: "string", pattern: "^a" }), { type: "string", pattern: "^a" });
   });
 });
