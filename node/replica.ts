@@ -261,8 +261,9 @@ export const COMMIT_CHECKPOINT_ENTRIES = 4096;
  * class's constructor, so every copy has one hidden class and `#checkpointCommit`, which runs in
  * every Ready and is inlined into `#handle`, reads it monomorphically. Held as the core's object
  * literals and spread copies of them (`{ ...durable, commitSeqno }`), its reads there met new maps
- * once the first commit checkpoints ran, and each deoptimized `#handle` (with everything it
- * inlines) to be compiled again (docs/performance.md, "A follower's CPU per write, session 22").
+ * mid-run (2-3 times per follower in a bench's 30,000-write levels), and each deoptimized
+ * `#handle` (with everything it inlines) to be compiled again (docs/performance.md, "A
+ * follower's CPU per write, session 22").
  */
 export class HeldHardState implements HardState {
   constructor(
