@@ -256,11 +256,33 @@ export function loadPersistedState(ledger: Ledger, hardStatePath: string): Persi
  */
 export const COMMIT_CHECKPOINT_ENTRIES = 4096;
 
+/**
+ * A hard state as the replica holds it (the durable one, the latest one): made only by this
+ * class's constructor, so every copy has one hidden class and `#checkpointCommit`, which runs in
+ * every Ready and is inlined into `#handle`, reads it monomorphically. Held as the core's object
+ * literals and spread copies of them (`{ ...durable, commitSeqno }`), its reads there met new maps
+ * mid-run (2-3 times per follower in a bench's 30,000-write levels), and each deoptimized
+ * `#handle` (with everything it inlines) to be compiled again (docs/performance.md, "A
+ * follower's CPU per write, session 22").
+ */
+export class HeldHardState implements HardState {
+  constructor(
+    readonly view: number,
+    readonly votedFor: NodeId | null,
+    readonly commitSeqno: number,
+  ) {}
+
+  /** A copy of `hard`, with `commitSeqno` when given. */
+  static of(hard: HardState, commitSeqno: number = hard.commitSeqno): HeldHardState {
+    return new HeldHardState(hard.view, hard.votedFor, commitSeqno);
+  }
+}
+
 export class Replica {
   readonly #o: ReplicaOptions;
-  #durable: { view: number; votedFor: NodeId | null; commitSeqno: number } | undefined;
+  #durable: HeldHardState | undefined;
   readonly #hardFile: HardStateFile;
-  #latestHard: HardState | undefined;
+  #latestHard: HeldHardState | undefined;
   #failed = false;
   #leaderCommitSeqno: number | null = null;
   #inbox: Array<{ readonly from: NodeId; readonly bytes: Uint8Array }> = [];
@@ -355,7 +377,7 @@ export class Replica {
         }
         // Durable first: a restart must find its commit point at the snapshot, not below it.
         const status = consensus.status();
-        const hard = { view: status.view, votedFor: status.votedFor, commitSeqno: seqno };
+        const hard = new HeldHardState(status.view, status.votedFor, seqno);
         this.#hardFile.writeNow(JSON.stringify(hard));
         this.#durable = hard;
         this.#latestHard = hard;
@@ -745,10 +767,10 @@ export class Replica {
    * worth two fsyncs per batch: it is written with the next view or vote change.
    */
   #writeHardState(hard: HardState): void {
-    this.#latestHard = hard;
+    this.#latestHard = HeldHardState.of(hard);
     if (this.#durable?.view === hard.view && this.#durable.votedFor === hard.votedFor) return;
     this.#hardFile.writeNow(JSON.stringify(hard));
-    this.#durable = { ...hard };
+    this.#durable = HeldHardState.of(hard);
   }
 
   /**
@@ -767,17 +789,18 @@ export class Replica {
     // Memory for entries before the previous checkpoint goes (one checkpoint behind: the commit
     // hooks of the entries in between, snapshots among them, still read their tree nodes).
     this.#o.ledger.compact(durable.commitSeqno);
-    const content = JSON.stringify({ ...durable, commitSeqno });
+    const checkpoint = HeldHardState.of(durable, commitSeqno);
+    const content = JSON.stringify(checkpoint);
     if (now) {
       this.#hardFile.writeNow(content);
-      this.#durable = { ...durable, commitSeqno };
+      this.#durable = checkpoint;
       return;
     }
     this.#hardFile.checkpoint(content).then(
       (written) => {
         // Not superseded, so no view or vote was written since: only the commit point moved.
         if (written && this.#durable !== undefined && this.#durable.commitSeqno < commitSeqno)
-          this.#durable = { ...this.#durable, commitSeqno };
+          this.#durable = HeldHardState.of(this.#durable, commitSeqno);
       },
       (err: unknown) => {
         if (!this.#closed) this.#fail(err);
