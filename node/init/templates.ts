@@ -165,7 +165,7 @@ export const PROJECT_FILES: Readonly<Record<string, string>> = {
   "README.md": README,
 };
 
-/** The scripts `treaty init` adds to package.json (existing scripts of those names are kept). */
+/** The scripts `treaty init` adds to package.json (existing scripts of those names are kept, except npm's placeholder test script: node/cli/init.ts). */
 export const SCRIPTS: Readonly<Record<string, string>> = {
   test: "treaty test",
   build: `treaty contract build ${CONTRACT_DIR}`,
