@@ -4,7 +4,15 @@
  * `treaty test` fails for a type error, a sandbox rule and a failing test.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -107,7 +115,10 @@ describe("treaty init and treaty test", () => {
     const init = await treatyIn(odd, "init");
     assert.equal(init.code, 2, init.stdout + init.stderr);
     assert.match(init.stderr, /"scripts" must be an object/);
-    assert.deepEqual(JSON.parse(readFileSync(join(odd, "package.json"), "utf8")), { name: "odd", scripts: "test" });
+    assert.deepEqual(JSON.parse(readFileSync(join(odd, "package.json"), "utf8")), {
+      name: "odd",
+      scripts: "test",
+    });
     assert.deepEqual(readdirSync(odd), ["package.json"]); // nothing written beside it
   });
 
