@@ -17,6 +17,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeSync,
 } from "node:fs";
@@ -140,8 +141,10 @@ export function exportChunks(store: LedgerStore, outDir: string, options: Export
     options.onProgress?.(record.seqno, readBytes);
   }
   if (signedCount > 0) flush(signedCount);
+  // A base file left by an earlier export into the same folder must not outlive it.
   if (store.baseSeqno > 0)
     writeDurably(join(outDir, BASE_FILE), new TextEncoder().encode(String(store.baseSeqno)));
+  else rmSync(join(outDir, BASE_FILE), { force: true });
   return { files, lastExportedSeqno: files.at(-1)?.lastSeqno ?? 0, unsignedTail: pending.length };
 }
 

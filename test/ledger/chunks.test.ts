@@ -113,6 +113,10 @@ describe("ledger chunk export", () => {
     const full = freshDir();
     exportChunks(fixture.store, full);
     assert.equal(existsSync(join(full, "ledger.base")), false, "a ledger from seqno 1 gets no base file");
+    for (const file of readdirSync(dir)) rmSync(join(dir, file));
+    writeFileSync(join(dir, "ledger.base"), "18"); // an earlier export's, into the same folder
+    exportChunks(fixture.store, dir);
+    assert.equal(existsSync(join(dir, "ledger.base")), false, "a stale base file is removed");
   });
 
   it("refuses to export a store with a damaged entry", () => {
