@@ -46,10 +46,13 @@ export function initProject(dir: string): { created: string[]; kept: string[] } 
     manifest = { name: packageName(basename(root)), version: "0.1.0", private: true };
   }
   manifest.type ??= "module";
-  const given: unknown = manifest.scripts ?? {};
-  if (typeof given !== "object" || given === null || Array.isArray(given))
-    throw new UsageError(`${manifestPath}: "scripts" must be an object`);
-  const scripts = { ...(given as Record<string, string>) };
+  // Fields init merges into must be objects: spreading a string would write its characters.
+  for (const field of ["scripts", "dependencies", "devDependencies"] as const) {
+    const given: unknown = manifest[field];
+    if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given)))
+      throw new UsageError(`${manifestPath}: "${field}" must be an object`);
+  }
+  const scripts = { ...(manifest.scripts ?? {}) };
   if (scripts.test === NPM_PLACEHOLDER_TEST) delete scripts.test;
   manifest.scripts = { ...SCRIPTS, ...scripts };
   if (manifest.dependencies?.treaty === undefined && manifest.devDependencies?.treaty === undefined) {

@@ -108,7 +108,7 @@ describe("treaty init and treaty test", () => {
     assert.match(tested.stdout, /# pass 2\n# fail 0/);
   });
 
-  it("a package.json whose scripts is not an object is refused, not spread", async () => {
+  it("a package.json whose scripts or devDependencies is not an object is refused, not spread", async () => {
     const odd = join(root, "odd");
     mkdirSync(odd);
     writeFileSync(join(odd, "package.json"), `${JSON.stringify({ name: "odd", scripts: "test" })}\n`);
@@ -120,6 +120,10 @@ describe("treaty init and treaty test", () => {
       scripts: "test",
     });
     assert.deepEqual(readdirSync(odd), ["package.json"]); // nothing written beside it
+    writeFileSync(join(odd, "package.json"), `${JSON.stringify({ name: "odd", devDependencies: ["x"] })}\n`);
+    const dev = await treatyIn(odd, "init");
+    assert.equal(dev.code, 2, dev.stdout + dev.stderr);
+    assert.match(dev.stderr, /"devDependencies" must be an object/);
   });
 
   it("treaty test --project DIR runs there, and passes the flags after -- to node --test", async () => {
