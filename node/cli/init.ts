@@ -64,13 +64,16 @@ export function initProject(dir: string): { created: string[]; kept: string[] } 
   const kept: string[] = [];
   for (const [path, content] of Object.entries(PROJECT_FILES)) {
     const target = join(root, path);
-    if (existsSync(target)) {
-      kept.push(path);
-      continue;
-    }
     mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, content);
-    created.push(path);
+    try {
+      // Exclusive create: never overwrites, and never writes through a symlink at that name
+      // (a dangling one would otherwise create its target wherever it points).
+      writeFileSync(target, content, { flag: "wx" });
+      created.push(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      kept.push(path);
+    }
   }
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   (existed ? kept : created).push("package.json");

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -124,6 +125,17 @@ describe("treaty init and treaty test", () => {
     const dev = await treatyIn(odd, "init");
     assert.equal(dev.code, 2, dev.stdout + dev.stderr);
     assert.match(dev.stderr, /"devDependencies" must be an object/);
+  });
+
+  it("a dangling symlink at a file's name is kept, not written through", async () => {
+    const linked = join(root, "linked");
+    mkdirSync(linked);
+    const outside = join(root, "outside-target.txt");
+    symlinkSync(outside, join(linked, "README.md"));
+    const init = await treatyIn(linked, "init");
+    assert.equal(init.code, 0, init.stderr);
+    assert.ok((JSON.parse(init.stdout) as { kept: string[] }).kept.includes("README.md"));
+    assert.equal(existsSync(outside), false, "nothing written where the link points");
   });
 
   it("treaty test --project DIR runs there, and passes the flags after -- to node --test", async () => {
