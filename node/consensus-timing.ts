@@ -81,7 +81,9 @@ export function parseConsensusTiming(value: unknown): ConsensusTimingConfig {
   }
   const ms = (v: unknown, fallback: number, field: string): number => {
     const n = v === undefined ? fallback : integer(v, field, 1, MAX_TIMEOUT_MS);
-    if (n % tickMs !== 0) throw bad(field, `a multiple of consensus.tickMs (${tickMs})`, n);
+    // A field left out takes its default, which the error must say: the config does not hold it.
+    if (n % tickMs !== 0)
+      throw bad(field, `a multiple of consensus.tickMs (${tickMs})`, n, v === undefined ? DEFAULTED : "");
     return n;
   };
   const heartbeatMs = ms(o.heartbeatMs, DEFAULT_CONSENSUS_TIMING.heartbeatMs, "consensus.heartbeatMs");
@@ -97,7 +99,12 @@ export function parseConsensusTiming(value: unknown): ConsensusTimingConfig {
     "consensus.electionTimeoutMs.max",
   );
   if (heartbeatMs >= min)
-    throw bad("consensus.heartbeatMs", `less than consensus.electionTimeoutMs.min (${min})`, heartbeatMs);
+    throw bad(
+      "consensus.heartbeatMs",
+      `less than consensus.electionTimeoutMs.min (${min})`,
+      heartbeatMs,
+      o.heartbeatMs === undefined ? DEFAULTED : "",
+    );
   if (max < min) throw bad("consensus.electionTimeoutMs.max", `at least electionTimeoutMs.min (${min})`, max);
   const retry = o.electionRetryMs === undefined ? {} : object(o.electionRetryMs, "consensus.electionRetryMs");
   for (const key of Object.keys(retry)) {
@@ -152,10 +159,13 @@ export function consensusTickLimits(
   };
 }
 
-function bad(field: string, expected: string, got: unknown): TreatyError {
+/** Said of a value the config left out: the default it took does not fit the fields it set. */
+const DEFAULTED = " (not set: its default, which does not fit the fields set; set it too)";
+
+function bad(field: string, expected: string, got: unknown, note = ""): TreatyError {
   return new TreatyError(
     "MalformedRequest",
-    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}`,
+    `config ${field}: expected ${expected}, got ${JSON.stringify(got) ?? "nothing"}${note}`,
   );
 }
 function object(v: unknown, field: string): Record<string, unknown> {

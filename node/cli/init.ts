@@ -3,7 +3,8 @@
  * `npm test` type-checks and runs the sample's tests, `npm run build` compiles the contract.
  * Existing files are never overwritten (they are listed as kept); an existing package.json gets
  * only what is missing: `"type": "module"`, the `test` and `build` scripts, and `treaty` as a
- * dev dependency.
+ * dev dependency. npm's placeholder test script (what `npm init -y` writes: it only fails) counts
+ * as missing, since keeping it would make the `npm test` we print next fail.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -16,7 +17,8 @@ const USAGE = `Usage: treaty init [dir]
 Writes a contract project into <dir> (default: the current directory): a sample contract
 (contracts/registry/index.ts), its tests (test/registry.test.ts), tsconfig.json, .gitignore,
 README.md, and package.json scripts "test" (treaty test) and "build" (treaty contract build).
-Existing files are kept, never overwritten; an existing package.json only gains what is missing.
+Existing files are kept, never overwritten; an existing package.json only gains what is missing
+(npm's placeholder test script from \`npm init\`, which only fails, is replaced by treaty test).
 Prints {"dir", "created", "kept", "next"}. Then: npm test.`;
 
 type PackageJson = Record<string, unknown> & {
@@ -29,18 +31,6 @@ type PackageJson = Record<string, unknown> & {
 export function initProject(dir: string): { created: string[]; kept: string[] } {
   const root = resolve(dir);
   mkdirSync(root, { recursive: true });
-  const created: string[] = [];
-  const kept: string[] = [];
-  for (const [path, content] of Object.entries(PROJECT_FILES)) {
-    const target = join(root, path);
-    if (existsSync(target)) {
-      kept.push(path);
-      continue;
-    }
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, content);
-    created.push(path);
-  }
   const manifestPath = join(root, "package.json");
   const existed = existsSync(manifestPath);
   let manifest: PackageJson;
@@ -56,14 +46,42 @@ export function initProject(dir: string): { created: string[]; kept: string[] } 
     manifest = { name: packageName(basename(root)), version: "0.1.0", private: true };
   }
   manifest.type ??= "module";
-  manifest.scripts = { ...SCRIPTS, ...(manifest.scripts ?? {}) };
+  // Fields init merges into must be objects: spreading a string would write its characters.
+  for (const field of ["scripts", "dependencies", "devDependencies"] as const) {
+    const given: unknown = manifest[field];
+    if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given)))
+      throw new UsageError(`${manifestPath}: "${field}" must be an object`);
+  }
+  const scripts = { ...(manifest.scripts ?? {}) };
+  if (scripts.test === NPM_PLACEHOLDER_TEST) delete scripts.test;
+  manifest.scripts = { ...SCRIPTS, ...scripts };
   if (manifest.dependencies?.treaty === undefined && manifest.devDependencies?.treaty === undefined) {
     manifest.devDependencies = { ...(manifest.devDependencies ?? {}), treaty: `^${treatyVersion()}` };
+  }
+  // The project files go in only once package.json is known to be usable: a refused one leaves
+  // the folder as it was.
+  const created: string[] = [];
+  const kept: string[] = [];
+  for (const [path, content] of Object.entries(PROJECT_FILES)) {
+    const target = join(root, path);
+    mkdirSync(dirname(target), { recursive: true });
+    try {
+      // Exclusive create: never overwrites, and never writes through a symlink at that name
+      // (a dangling one would otherwise create its target wherever it points).
+      writeFileSync(target, content, { flag: "wx" });
+      created.push(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      kept.push(path);
+    }
   }
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   (existed ? kept : created).push("package.json");
   return { created, kept };
 }
+
+/** The test script `npm init` writes (npm 1 to 11): it prints an error and exits 1. */
+const NPM_PLACEHOLDER_TEST = 'echo "Error: no test specified" && exit 1';
 
 function treatyVersion(): string {
   const own = JSON.parse(readFileSync(join(findPackageRoot(), "package.json"), "utf8")) as {

@@ -1,9 +1,10 @@
 /**
  * `treaty test`: the contract project's test loop in one command, on every supported Node
  * version (Node 20 cannot run .ts): type-check and emit the project with its tsconfig.json, using
- * the TypeScript bundled with treaty; compile each contract under `contracts/` with the contract
- * compiler (the checks `treaty contract build` makes: sandbox rules, imports); then run the
- * emitted `*.test.js` files with `node --test`. Exit 0 when all three pass.
+ * the TypeScript bundled with treaty; compile each contract folder directly in `contracts/` (a
+ * nested folder with an index.ts may be a contract's own module, not a contract) with the
+ * contract compiler (the checks `treaty contract build` makes: sandbox rules, imports); then run
+ * the emitted `*.test.js` files with `node --test`. Exit 0 when all three pass.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -15,7 +16,7 @@ const USAGE = `Usage: treaty test [--project DIR] [-- node-test-flags...]
 In the project DIR (default: the current directory):
   1. type-checks and compiles it with its tsconfig.json (the TypeScript bundled with treaty),
      into its outDir (dist/ in a project from \`treaty init\`);
-  2. compiles every contract folder under contracts/ (a folder with an index.ts) with the
+  2. compiles every contract folder directly in contracts/ (contracts/<name>/index.ts) with the
      contract compiler, reporting what \`treaty contract build\` reports;
   3. runs every emitted *.test.js with \`node --test\` (flags after -- go to node --test, e.g.
      -- --test-name-pattern=registry).

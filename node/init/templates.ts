@@ -151,8 +151,17 @@ const README = `# Treaty contract project
 \`\`\`sh
 npm test                                   # treaty test: type-check, compile the contracts, run the tests
 npx treaty contract build ${CONTRACT_DIR}  # the digest and manifest a node would see
-npx treaty dev                             # a local network (keys in ./workspace)
-npx treaty deploy ${CONTRACT_DIR} --key workspace/member0.json --service workspace/service.json
+npx treaty dev                             # a local network (keys in ./workspace); keep it running
+\`\`\`
+
+Then, in another terminal: propose the contract, accept it as member0 (the only member of
+\`treaty dev\`; a proposal stays "Open" until the members' votes accept it), and call it as user0:
+
+\`\`\`sh
+npx treaty deploy ${CONTRACT_DIR} --key workspace/member0.json --service workspace/service.json   # prints its proposalId
+npx treaty vote <proposalId> --for --key workspace/member0.json --service workspace/service.json --wait
+npx treaty call registry register --args '{"id": "p1", "name": "Pallet"}' \\
+  --key workspace/user0.json --service workspace/service.json --wait
 \`\`\`
 `;
 
@@ -165,7 +174,7 @@ export const PROJECT_FILES: Readonly<Record<string, string>> = {
   "README.md": README,
 };
 
-/** The scripts `treaty init` adds to package.json (existing scripts of those names are kept). */
+/** The scripts `treaty init` adds to package.json (existing scripts of those names are kept, except npm's placeholder test script: node/cli/init.ts). */
 export const SCRIPTS: Readonly<Record<string, string>> = {
   test: "treaty test",
   build: `treaty contract build ${CONTRACT_DIR}`,

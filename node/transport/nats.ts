@@ -149,7 +149,7 @@ export class NatsTransport extends TransportEndpoint {
       this.setState("closed");
       throw new TreatyError(
         "Unavailable",
-        `servers: cannot connect to ${this.servers.join(", ")} (${connectFailure(err)})`,
+        `servers: cannot connect to ${this.servers.join(", ")} (${connectFailure(err, this.tls?.certFile !== undefined)})`,
       );
     }
     const maxPayload = nc.info?.max_payload ?? 0;
@@ -307,9 +307,12 @@ function authenticatorFor(credentials: NatsCredentials | undefined): Authenticat
 
 /**
  * Why the first connection failed, in words an operator acts on: the client's own message, with
- * the cause chain (a TLS failure is a cause of the connection error).
+ * the cause chain (a TLS failure is a cause of the connection error). With a client certificate,
+ * a bare `timeout` is named as a possible TLS refusal too: a server that refuses the certificate
+ * after a TLS 1.3 handshake closes the socket, and the client, which retries the dial, reports
+ * only its own connect timeout.
  */
-function connectFailure(err: unknown): string {
+function connectFailure(err: unknown, clientCertificate: boolean): string {
   const parts: string[] = [];
   let current: unknown = err;
   for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
@@ -320,6 +323,8 @@ function connectFailure(err: unknown): string {
   const all = parts.join(": ");
   if (/authorization violation|authentication/i.test(all)) return `${all}; check nats.credentials`;
   if (/certificate|self[- ]signed|tls|ssl|handshake|ECONNRESET/i.test(all)) return `${all}; check nats.tls`;
+  if (clientCertificate && /timeout/i.test(all))
+    return `${all}: a server that does not answer, or one that refused our TLS client certificate (e.g. one from another CA); check nats.tls`;
   return all;
 }
 

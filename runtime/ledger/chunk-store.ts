@@ -62,7 +62,7 @@ import {
   setU64,
 } from "./chunk-format.js";
 import { ChunkFileIo, type DiskFile, type FileOp } from "./chunk-io.js";
-import { chunkFileName, DEFAULT_CHUNK_BYTES, parseChunkFileName } from "./chunks.js";
+import { BASE_FILE, chunkFileName, DEFAULT_CHUNK_BYTES, parseChunkFileName } from "./chunks.js";
 import { corrupt, storedLeafFields } from "./entry.js";
 import { checkAppend, type LedgerRecord, type LedgerStore } from "./store.js";
 
@@ -103,8 +103,7 @@ interface FileState {
   disk: DiskFile;
 }
 
-/** The file recording the seqno a `rebase`d store continues after. */
-export const BASE_FILE = "ledger.base";
+export { BASE_FILE };
 
 /** `ledger_<first>.open`. */
 export function openChunkName(firstSeqno: number): string {

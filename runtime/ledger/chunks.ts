@@ -17,6 +17,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeSync,
 } from "node:fs";
@@ -65,6 +66,13 @@ export interface ExportResult {
   readonly unsignedTail: number;
 }
 
+/**
+ * The file recording the seqno a store that starts after a snapshot continues after: written by
+ * the chunked store's `rebase` and by `exportChunks` for such a store, read when a chunk folder
+ * is opened (chunk-store.ts).
+ */
+export const BASE_FILE = "ledger.base";
+
 /** `ledger_<first>-<last>.chunk`. */
 export function chunkFileName(firstSeqno: number, lastSeqno: number): string {
   return `ledger_${firstSeqno}-${lastSeqno}${CHUNK_SUFFIX}`;
@@ -88,6 +96,10 @@ export function encodeChunk(records: readonly LedgerRecord[]): Uint8Array {
  * Writes the signed prefix of `store` (up to `upToSeqno`) into chunk files in `outDir`, each
  * written to a temporary name, fsynced, then renamed. Entries are decoded on the way (to find the
  * signatures), so a corrupt store fails with TreatyError LedgerCorrupt instead of exporting it.
+ * A store that starts after a snapshot (`baseSeqno`: a node that joined or caught up from one)
+ * is exported from `baseSeqno + 1`, with `ledger.base` naming that seqno: the entries before it
+ * are not there to export, and `treaty ledger verify` then checks the archive from the snapshot
+ * it starts after (found in the `snapshots/` folder beside `outDir`, as in a data folder).
  */
 export function exportChunks(store: LedgerStore, outDir: string, options: ExportOptions = {}): ExportResult {
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_CHUNK_BYTES;
@@ -96,7 +108,7 @@ export function exportChunks(store: LedgerStore, outDir: string, options: Export
   let pending: LedgerRecord[] = [];
   let pendingBytes = 0;
   let signedCount = 0;
-  let expected = 1;
+  let expected = store.baseSeqno + 1;
   let readBytes = 0;
   const flush = (count: number): void => {
     const records = pending.slice(0, count);
@@ -114,7 +126,7 @@ export function exportChunks(store: LedgerStore, outDir: string, options: Export
     pendingBytes = pending.reduce((sum, r) => sum + r.bytes.length, 0);
     signedCount = 0;
   };
-  for (const record of store.range(1, options.upToSeqno)) {
+  for (const record of store.range(expected, options.upToSeqno)) {
     if (record.seqno !== expected)
       throw entryCorrupt(expected, "entry", `missing from the store (next stored seqno is ${record.seqno})`);
     const entry = decodeEntry(record.bytes, record.seqno);
@@ -129,6 +141,10 @@ export function exportChunks(store: LedgerStore, outDir: string, options: Export
     options.onProgress?.(record.seqno, readBytes);
   }
   if (signedCount > 0) flush(signedCount);
+  // A base file left by an earlier export into the same folder must not outlive it.
+  if (store.baseSeqno > 0)
+    writeDurably(join(outDir, BASE_FILE), new TextEncoder().encode(String(store.baseSeqno)));
+  else rmSync(join(outDir, BASE_FILE), { force: true });
   return { files, lastExportedSeqno: files.at(-1)?.lastSeqno ?? 0, unsignedTail: pending.length };
 }
 

@@ -4,7 +4,16 @@
  * `treaty test` fails for a type error, a sandbox rule and a failing test.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -70,6 +79,63 @@ describe("treaty init and treaty test", () => {
       devDependencies: { typescript: "5", treaty: `^${version}` },
       scripts: { test: "treaty test", build: "treaty contract build contracts/registry" },
     });
+  });
+
+  it("npm init's placeholder test script is replaced, so the npm test init prints next runs treaty test", async () => {
+    const fresh = join(root, "npm-init");
+    mkdirSync(join(fresh, "node_modules"), { recursive: true });
+    symlinkSync(findPackageRoot(), join(fresh, "node_modules", "treaty"), "dir");
+    // What `npm init -y` writes (npm 11), with a script of the user's own beside it.
+    const given = {
+      name: "npm-init",
+      version: "1.0.0",
+      main: "index.js",
+      scripts: { test: 'echo "Error: no test specified" && exit 1', lint: "biome check ." },
+      type: "commonjs",
+    };
+    writeFileSync(join(fresh, "package.json"), `${JSON.stringify(given, null, 2)}\n`);
+    const init = await treatyIn(fresh, "init");
+    assert.equal(init.code, 0, init.stderr);
+    const manifest = JSON.parse(readFileSync(join(fresh, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    assert.deepEqual(manifest.scripts, {
+      test: "treaty test",
+      build: "treaty contract build contracts/registry",
+      lint: "biome check .",
+    });
+    const tested = await treatyIn(fresh, "test");
+    assert.equal(tested.code, 0, tested.stdout + tested.stderr);
+    assert.match(tested.stdout, /# pass 2\n# fail 0/);
+  });
+
+  it("a package.json whose scripts or devDependencies is not an object is refused, not spread", async () => {
+    const odd = join(root, "odd");
+    mkdirSync(odd);
+    writeFileSync(join(odd, "package.json"), `${JSON.stringify({ name: "odd", scripts: "test" })}\n`);
+    const init = await treatyIn(odd, "init");
+    assert.equal(init.code, 2, init.stdout + init.stderr);
+    assert.match(init.stderr, /"scripts" must be an object/);
+    assert.deepEqual(JSON.parse(readFileSync(join(odd, "package.json"), "utf8")), {
+      name: "odd",
+      scripts: "test",
+    });
+    assert.deepEqual(readdirSync(odd), ["package.json"]); // nothing written beside it
+    writeFileSync(join(odd, "package.json"), `${JSON.stringify({ name: "odd", devDependencies: ["x"] })}\n`);
+    const dev = await treatyIn(odd, "init");
+    assert.equal(dev.code, 2, dev.stdout + dev.stderr);
+    assert.match(dev.stderr, /"devDependencies" must be an object/);
+  });
+
+  it("a dangling symlink at a file's name is kept, not written through", async () => {
+    const linked = join(root, "linked");
+    mkdirSync(linked);
+    const outside = join(root, "outside-target.txt");
+    symlinkSync(outside, join(linked, "README.md"));
+    const init = await treatyIn(linked, "init");
+    assert.equal(init.code, 0, init.stderr);
+    assert.ok((JSON.parse(init.stdout) as { kept: string[] }).kept.includes("README.md"));
+    assert.equal(existsSync(outside), false, "nothing written where the link points");
   });
 
   it("treaty test --project DIR runs there, and passes the flags after -- to node --test", async () => {

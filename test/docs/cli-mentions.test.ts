@@ -11,6 +11,7 @@ import { findPackageRoot } from "../../runtime/compiler/package-root.js";
 import type { Command } from "../../node/cli/command.js";
 import { COMMANDS } from "../../node/cli/commands.js";
 import { commandGroups } from "../../node/cli/help.js";
+import { PROJECT_FILES } from "../../node/init/templates.js";
 import { fencedBlocks, markdownFiles } from "../support/snippets.js";
 
 const ROOT = findPackageRoot();
@@ -48,28 +49,43 @@ function resolve(words: readonly string[]): { command?: Command; group?: string[
   return group ? { group } : {};
 }
 
+/** Checks every treaty command of `markdown` (named `file` in failures); returns how many it saw. */
+function checkMentions(file: string, markdown: string): number {
+  let seen = 0;
+  for (const { line, text } of mentions(markdown)) {
+    for (const match of text.matchAll(
+      /(?<![\w/.-])treaty ((?:[a-z][\w-]*\s*)+)(.*?)(?=(?<![\w/.-])treaty |$)/g,
+    )) {
+      const words = match[1]!.trim().split(/\s+/);
+      const { command, group } = resolve(words);
+      assert.ok(command || group, `${file}:${line}: "treaty ${words.join(" ")}" is not a command`);
+      seen++;
+      if (!command) continue;
+      for (const flag of match[0].matchAll(/(?<![\w-])--[a-z][a-z-]*/g)) {
+        assert.ok(
+          new RegExp(`${flag[0]}(?![a-z-])`).test(command.usage),
+          `${file}:${line}: treaty ${command.path.join(" ")} has no ${flag[0]}`,
+        );
+      }
+    }
+  }
+  return seen;
+}
+
 describe("treaty commands in the docs", () => {
   for (const file of markdownFiles(ROOT)) {
     it(`${file}: every treaty command exists and takes the flags shown`, () => {
-      let seen = 0;
-      for (const { line, text } of mentions(readFileSync(join(ROOT, file), "utf8"))) {
-        for (const match of text.matchAll(
-          /(?<![\w/.-])treaty ((?:[a-z][\w-]*\s*)+)(.*?)(?=(?<![\w/.-])treaty |$)/g,
-        )) {
-          const words = match[1]!.trim().split(/\s+/);
-          const { command, group } = resolve(words);
-          assert.ok(command || group, `${file}:${line}: "treaty ${words.join(" ")}" is not a command`);
-          seen++;
-          if (!command) continue;
-          for (const flag of match[0].matchAll(/(?<![\w-])--[a-z][a-z-]*/g)) {
-            assert.ok(
-              new RegExp(`${flag[0]}(?![a-z-])`).test(command.usage),
-              `${file}:${line}: treaty ${command.path.join(" ")} has no ${flag[0]}`,
-            );
-          }
-        }
-      }
+      const seen = checkMentions(file, readFileSync(join(ROOT, file), "utf8"));
       if (file === "README.md") assert.ok(seen >= 8, `only ${seen} commands found`);
     });
   }
+
+  it("the README treaty init writes: every treaty command exists and takes the flags shown", () => {
+    const readme = PROJECT_FILES["README.md"]!;
+    assert.ok(checkMentions("treaty init's README.md", readme) >= 6);
+    // A deploy is a proposal: it stays Open until member0 votes for it, so the README must say so.
+    const deploy = readme.indexOf("npx treaty deploy ");
+    assert.ok(deploy >= 0 && readme.indexOf("npx treaty vote ", deploy) > deploy, "deploy, then vote");
+    assert.ok(readme.indexOf("npx treaty call registry ", deploy) > deploy, "then a call");
+  });
 });

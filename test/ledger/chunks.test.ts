@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -12,7 +12,9 @@ import {
   parseChunkFileName,
   readChunkFiles,
 } from "../../runtime/ledger/chunks.js";
+import { ChunkedLedgerStore } from "../../runtime/ledger/chunk-store.js";
 import { decodeEntry } from "../../runtime/ledger/entry.js";
+import { MemoryLedgerStore } from "../../runtime/ledger/store.js";
 import { verifyLedger } from "../../runtime/ledger/verify.js";
 import { buildFixtureLedger, recordsOf, SERVICE, storeOf, testSecrets } from "./fixtures.js";
 
@@ -85,6 +87,36 @@ describe("ledger chunk export", () => {
       lastExportedSeqno: 0,
       unsignedTail: 5,
     });
+  });
+
+  it("exports a store that starts after a snapshot from there, and the folder opens at that base", async () => {
+    // A node that joined or caught up from a snapshot at 18 holds only the entries after it;
+    // the export failed with `entry 1 missing` (LedgerCorrupt) for it.
+    const rebased = new MemoryLedgerStore();
+    rebased.rebase(18);
+    rebased.append(RECORDS.filter((r) => r.seqno > 18));
+    const dir = freshDir();
+    const result = exportChunks(rebased, dir, { maxChunkBytes: 1 });
+    assert.equal(result.files[0]?.firstSeqno, 19);
+    assert.equal(result.lastExportedSeqno, 48);
+    assert.equal(readFileSync(join(dir, "ledger.base"), "utf8"), "18");
+    const reopened = ChunkedLedgerStore.open(dir, { readOnly: true });
+    try {
+      assert.equal(reopened.baseSeqno, 18);
+      assert.deepEqual(
+        [...reopened.range(19)].map((r) => r.seqno),
+        RECORDS.filter((r) => r.seqno > 18 && r.seqno <= 48).map((r) => r.seqno),
+      );
+    } finally {
+      await reopened.close();
+    }
+    const full = freshDir();
+    exportChunks(fixture.store, full);
+    assert.equal(existsSync(join(full, "ledger.base")), false, "a ledger from seqno 1 gets no base file");
+    for (const file of readdirSync(dir)) rmSync(join(dir, file));
+    writeFileSync(join(dir, "ledger.base"), "18"); // an earlier export's, into the same folder
+    exportChunks(fixture.store, dir);
+    assert.equal(existsSync(join(dir, "ledger.base")), false, "a stale base file is removed");
   });
 
   it("refuses to export a store with a damaged entry", () => {

@@ -102,6 +102,15 @@ describe("consensus timing config", () => {
         { electionTimeoutMs: { min: 800, max: 700 } },
         /config consensus\.electionTimeoutMs\.max: expected at least electionTimeoutMs\.min \(800\), got 700/,
       ],
+      // A default that does not fit the fields set is named as a default, not as a value given.
+      [
+        { tickMs: 20 },
+        /config consensus\.heartbeatMs: expected a multiple of consensus\.tickMs \(20\), got 50 \(not set: its default, which does not fit the fields set; set it too\)/,
+      ],
+      [
+        { electionTimeoutMs: { min: 50, max: 100 } },
+        /config consensus\.heartbeatMs: expected less than consensus\.electionTimeoutMs\.min \(50\), got 50 \(not set: its default/,
+      ],
       [
         { electionTimeoutMs: { max: 400 } },
         /consensus\.electionTimeoutMs\.max: expected at least electionTimeoutMs\.min \(500\)/,

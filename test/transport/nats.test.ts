@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { utf8 } from "../../sdk/bytes.js";
@@ -8,6 +11,7 @@ import { nodeSubject } from "../../node/transport/frame.js";
 import { NatsTransport, type NatsTransportOptions } from "../../node/transport/nats.js";
 import type { ConnectionState, NodeId } from "../../node/transport/types.js";
 import { type NatsServer, startNatsServer } from "../../node/nats-server.js";
+import { createTestCa } from "../support/nats-pki.js";
 import { freshServiceId, type Recording, transportConformance, waitFor } from "./conformance.js";
 
 transportConformance("NatsTransport", async () => {
@@ -207,6 +211,42 @@ describe("NatsTransport", () => {
       }),
       (err) => isTreatyError(err, "Unavailable") && /servers/.test(err.message),
     );
+  });
+
+  it("a client certificate the server's CA did not sign fails naming nats.tls (docs/deploy.md)", async () => {
+    // The server ends the TLS 1.3 handshake after the client finished it, so the client only sees
+    // its own connect timeout: the message must still point at nats.tls.
+    const pki = mkdtempSync(join(tmpdir(), "treaty-nats-tls-"));
+    const ca = createTestCa(pki, "consortium");
+    const rogue = createTestCa(pki, "rogue").issueClient("intruder");
+    const server = ca.issueServer("s0");
+    const tlsServer = await startNatsServer({
+      extraConfig: [
+        "tls {",
+        `  cert_file: ${JSON.stringify(server.certFile)}`,
+        `  key_file: ${JSON.stringify(server.keyFile)}`,
+        `  ca_file: ${JSON.stringify(ca.caFile)}`,
+        "  verify: true",
+        "}",
+      ].join("\n"),
+    });
+    try {
+      await assert.rejects(
+        NatsTransport.connect({
+          servers: tlsServer.url.replace("nats://", "tls://"),
+          serviceId: freshServiceId(),
+          nodeId: "a",
+          identity: generateKeyPair("ed25519"),
+          sessionEpoch: 1,
+          connectTimeoutMs: 1500,
+          tls: { caFile: ca.caFile, ...rogue },
+        }),
+        (err) => isTreatyError(err, "Unavailable") && /check nats\.tls/.test(err.message),
+      );
+    } finally {
+      await tlsServer.dispose();
+      rmSync(pki, { recursive: true, force: true });
+    }
   });
 
   it("refuses a server whose max_payload cannot carry maxMessageBytes, and fits under a smaller one", async () => {
