@@ -6,7 +6,9 @@
  * current ones and, when they differ and the service is open, issues a new round in one internal
  * transaction. Never throws: a failure is logged and the next commit tries again.
  */
+import { fromHex } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
+import { encryptionKeyProblem } from "../../sdk/recovery.js";
 import type { KeyFile } from "../../sdk/keys.js";
 import type { TransactionInput } from "../../runtime/ledger/ledger.js";
 import type { TxId } from "../consensus/types.js";
@@ -40,6 +42,8 @@ export class RecoveryShareIssuer {
   #inFlight = false;
   /** The fingerprint we last warned about (too few holders), so the log says it once. */
   #warned: string | null = null;
+  /** The inputs' fingerprint whose round last failed (logged once). */
+  #failed: string | null = null;
 
   constructor(target: IssuerTarget) {
     this.#t = target;
@@ -48,8 +52,14 @@ export class RecoveryShareIssuer {
   /** Current holders: active members with an encryption key. */
   static holders(gov: GovView): ShareHolder[] {
     return gov.rows<MemberRecord>(GOV.members).flatMap(([memberId, m]) =>
-      // Wallet members (recorded by address) have no encryption key: they hold no share.
-      m.status === "active" && "encryptionKey" in m && m.encryptionKey !== undefined
+      // Wallet members (recorded by address) have no encryption key: they hold no share. Nor
+      // does a key no share can be sealed to (small order: refused by governance and genesis
+      // since they check it, but a ledger may hold one from before), so that one member's key
+      // cannot stop the round of every other member.
+      m.status === "active" &&
+      "encryptionKey" in m &&
+      m.encryptionKey !== undefined &&
+      encryptionKeyProblem(fromHex(m.encryptionKey)) === undefined
         ? [{ memberId, encryptionKey: m.encryptionKey }]
         : [],
     );
@@ -114,8 +124,12 @@ export class RecoveryShareIssuer {
         txid: `${txid.view}.${txid.seqno}`,
       });
     } catch (err) {
-      if (!(err instanceof TreatyError && ["Conflict", "Unavailable", "NotLeader"].includes(err.code)))
+      // Logged once per set of inputs, not at every commit while the same failure repeats.
+      const transient =
+        err instanceof TreatyError && ["Conflict", "Unavailable", "NotLeader"].includes(err.code);
+      if (!transient && this.#failed !== fingerprint)
         this.#t.logger.error("recovery shares could not be issued", { err });
+      if (!transient) this.#failed = fingerprint;
       this.#checkedView = null; // try again at the next commit
     } finally {
       this.#inFlight = false;

@@ -1,6 +1,8 @@
 /**
- * Who holds a recovery share: active members with an encryption key. A wallet member (recorded
- * by address, no encryption key) never does, whatever else its record carries.
+ * Who holds a recovery share: active members with a usable encryption key. A wallet member
+ * (recorded by address, no encryption key) never does, whatever else its record carries; nor does
+ * a member whose key is of small order (a ledger from before governance refused them), whose
+ * share could never be sealed: it must not stop every other member's round.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -18,6 +20,12 @@ describe("recovery share holders", () => {
         status: "active",
       },
       bob: { curve: "secp256k1", publicKey: `02${"bb".repeat(32)}`, status: "active" },
+      carol: {
+        curve: "ed25519",
+        publicKey: "cc".repeat(32),
+        encryptionKey: "00".repeat(32), // x25519's point of order 1: every shared secret is zero
+        status: "active",
+      },
       [`0x${"cd".repeat(20)}`]: { address: `0x${"cd".repeat(20)}`, data: { name: "dao" }, status: "active" },
     };
     const gov = new GovView();
