@@ -104,6 +104,16 @@ async function stopDev(dev: Dev, signal: NodeJS.Signals, ports: readonly number[
   rmSync(dev.tmp, { recursive: true, force: true });
 }
 
+/** A test's `after`: stops `dev` if it still runs and removes its folders. */
+async function cleanUp(dev: Dev | undefined, root: string | undefined): Promise<void> {
+  if (dev && dev.child.exitCode === null && dev.child.signalCode === null) {
+    dev.child.kill("SIGTERM");
+    await dev.exited;
+  }
+  if (dev) rmSync(dev.tmp, { recursive: true, force: true });
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+}
+
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
@@ -167,14 +177,7 @@ describe("treaty dev", { timeout: 600_000 }, () => {
     basePort = await freePortRange(NODES);
     ports = Array.from({ length: NODES }, (_, i) => basePort + i);
   });
-  after(async () => {
-    if (dev && dev.child.exitCode === null && dev.child.signalCode === null) {
-      dev.child.kill("SIGTERM");
-      await dev.exited;
-    }
-    if (dev) rmSync(dev.tmp, { recursive: true, force: true });
-    if (root !== undefined) rmSync(root, { recursive: true, force: true });
-  });
+  after(() => cleanUp(dev, root));
 
   const natsPortOf = (d: Dev): number => {
     const match = /nats-server running at nats:\/\/127\.0\.0\.1:(\d+)/.exec(d.output());
@@ -315,14 +318,7 @@ describe("treaty dev without nats-server (--in-process)", { timeout: 600_000 }, 
     basePort = await freePortRange(NODES);
     ports = Array.from({ length: NODES }, (_, i) => basePort + i);
   });
-  after(async () => {
-    if (dev && dev.child.exitCode === null && dev.child.signalCode === null) {
-      dev.child.kill("SIGTERM");
-      await dev.exited;
-    }
-    if (dev) rmSync(dev.tmp, { recursive: true, force: true });
-    if (root !== undefined) rmSync(root, { recursive: true, force: true });
-  });
+  after(() => cleanUp(dev, root));
 
   const tour = (): string[] =>
     commands(tourBlocks()[1]!).map((c) =>
