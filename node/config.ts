@@ -257,7 +257,8 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
       root.logLevel === undefined
         ? DEFAULTS.logLevel
         : oneOf(root.logLevel, "logLevel", ["debug", "info", "warn", "error"] as const),
-    ...(root.events !== undefined && root.events !== null && { events: parseEventsConfig(root.events) }),
+    ...(root.events !== undefined &&
+      root.events !== null && { events: parseEventsConfig(root.events, path) }),
     ...(root.history !== undefined &&
       root.history !== null && {
         history: {

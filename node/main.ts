@@ -44,7 +44,7 @@ export function realRuntime(
         : ({ serviceId, identity, sessionEpoch }) => {
             const nats = config.nats!;
             const tls = natsTlsOptions(nats);
-            const credentials = readNatsCredentials(nats);
+            const credentials = readNatsCredentials(nats, "nats");
             return NatsTransport.connect({
               servers: [...nats.servers],
               subjectPrefix: nats.subjectPrefix,

@@ -10,12 +10,24 @@
  *       stream: TREATY_EVENTS
  *       subjectPrefix: treaty.events   # subject = <prefix>.<contract>.<event name>
  *       createStream: true             # create the stream when missing (file storage, 2 min dedup window)
+ *       tls: { caFile: ..., certFile: ..., keyFile: ... }   # as the `nats` section's (node/nats-config.ts)
+ *       credentials: { nkeySeedFile: ... }                  # as the `nats` section's
+ *
+ * The export uses only its own `tls` and `credentials`, never the `nats` section's, even when
+ * its servers are the same: what secures it is what its own section says (docs/integration.md).
  */
-import { bad, boolean, integer, object } from "../config-fields.js";
-import { natsServers, subjectPrefixField } from "../nats-config.js";
+import { bad, boolean, integer, known, object } from "../config-fields.js";
+import {
+  NATS_SECURITY_FIELDS,
+  type NatsSecurity,
+  natsServers,
+  parseNatsSecurity,
+  subjectPrefixField,
+} from "../nats-config.js";
 import { DEFAULT_EVENT_STREAM_OPTIONS, type EventStreamOptions } from "./stream.js";
 
-export interface JetStreamExportConfig {
+/** The `events.jetstream` section; `tls` and `credentials` as the `nats` section's. */
+export interface JetStreamExportConfig extends NatsSecurity {
   readonly servers: readonly string[];
   readonly stream: string;
   readonly subjectPrefix: string;
@@ -31,8 +43,11 @@ export const DEFAULT_EVENTS_CONFIG: EventsConfig = { ...DEFAULT_EVENT_STREAM_OPT
 /** A JetStream stream name: one subject token. */
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** Validates the `events` section; every failure is MalformedRequest naming the field. */
-export function parseEventsConfig(value: unknown): EventsConfig {
+/**
+ * Validates the `events` section; every failure is MalformedRequest naming the field. `path`
+ * resolves a file path field (the export's TLS and credential files) against the config's folder.
+ */
+export function parseEventsConfig(value: unknown, path: (v: unknown, field: string) => string): EventsConfig {
   const o = object(value, "events");
   const int = (field: keyof EventStreamOptions, min: number, max: number): number =>
     o[field] === undefined
@@ -41,6 +56,14 @@ export function parseEventsConfig(value: unknown): EventsConfig {
   let jetstream: JetStreamExportConfig | null = null;
   if (o.jetstream !== undefined && o.jetstream !== null) {
     const j = object(o.jetstream, "events.jetstream");
+    // Unknown fields are refused, as in `nats`: a misspelt `tls` must not leave the export in clear.
+    known(j, "events.jetstream", [
+      "servers",
+      "stream",
+      "subjectPrefix",
+      "createStream",
+      ...NATS_SECURITY_FIELDS,
+    ]);
     if (typeof j.stream !== "string" || !STREAM_NAME.test(j.stream))
       throw bad("events.jetstream.stream", `a stream name matching ${STREAM_NAME}`, j.stream);
     jetstream = {
@@ -49,6 +72,7 @@ export function parseEventsConfig(value: unknown): EventsConfig {
       subjectPrefix: subjectPrefixField(j.subjectPrefix ?? "treaty.events", "events.jetstream.subjectPrefix"),
       createStream:
         j.createStream === undefined ? true : boolean(j.createStream, "events.jetstream.createStream"),
+      ...parseNatsSecurity(j, "events.jetstream", path),
     };
   }
   return {

@@ -16,11 +16,20 @@
  * window, states a sequence that is no longer the last: refused, not appended twice.
  *
  * Subject: `<subjectPrefix>.<contract>.<event name>` (`eventSubject`); payload: the JSON of `/app/events`.
+ *
+ * The connection is secured by the section's own `tls` and `credentials` (as the `nats` section's,
+ * read and connected by the same code: node/nats-config.ts, node/transport/nats-connect.ts); the
+ * credential files are read when the export is made, during the node's start, so a missing or
+ * wrong file fails the start naming `events.jetstream.credentials...`. A connection the servers
+ * refuse is logged with the reason (`...; check events.jetstream.tls` or `.credentials`) and
+ * retried every second, as any other failure of the export.
  */
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
 import { utf8 } from "../../sdk/bytes.js";
 import type { Logger } from "../log.js";
+import { natsTlsOptions, readNatsCredentials } from "../nats-config.js";
+import { connectNats, type NatsCredentials, type NatsTlsOptions } from "../transport/nats-connect.js";
 import type { JetStreamExportConfig } from "./config.js";
 import { type EventCursor, type EventFeed, WHOLE_TX } from "./feed.js";
 import type { CommittedEvent } from "./record.js";
@@ -28,6 +37,10 @@ import type { CommittedEvent } from "./record.js";
 /** Events published (and acknowledged) per step. */
 const PUBLISH_BATCH = 256;
 const RETRY_MS = 1000;
+/** The client's connect timeout per dial (the transport's default). */
+const CONNECT_TIMEOUT_MS = 5000;
+/** The config section named in connection failures. */
+const SECTION = "events.jetstream";
 /** The dedup window of a stream the exporter creates (the JetStream default). */
 const DUPLICATE_WINDOW_NS = 120 * 1e9;
 export const MSG_ID_HEADER = "Nats-Msg-Id";
@@ -63,11 +76,16 @@ export class JetStreamExport {
   #stopped = false;
   #running: Promise<void> | undefined;
   #nc: NatsConnection | undefined;
+  readonly #tls: NatsTlsOptions | undefined;
+  readonly #credentials: NatsCredentials | undefined;
   /** Events published by this node (acknowledged, duplicates included); for tests and metrics. */
   published = 0;
 
+  /** Reads the credential files the config names: throws `MalformedRequest` naming the field. */
   constructor(options: JetStreamExportOptions) {
     this.#o = options;
+    this.#tls = natsTlsOptions(options.config);
+    this.#credentials = readNatsCredentials(options.config, SECTION);
   }
 
   start(): void {
@@ -103,11 +121,16 @@ export class JetStreamExport {
 
   async #publishWhileLeader(): Promise<void> {
     const { config, feed } = this.#o;
-    const nc = await connect({
-      servers: [...config.servers],
-      name: "treaty-events",
-      maxReconnectAttempts: 0,
-    });
+    const nc = await connectNats(
+      { servers: [...config.servers], name: "treaty-events", maxReconnectAttempts: 0 },
+      {
+        tls: this.#tls,
+        credentials: this.#credentials,
+        timeoutMs: CONNECT_TIMEOUT_MS,
+        serversField: `${SECTION}.servers`,
+        section: SECTION,
+      },
+    );
     this.#nc = nc;
     const jsm = await jetstreamManager(nc);
     await this.#ensureStream(jsm);

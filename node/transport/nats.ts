@@ -9,17 +9,10 @@
  * because consensus retransmits anyway. After a reconnect the client re-subscribes; we flush once
  * (so the server has the subscription) before reporting "connected" again.
  */
-import {
-  type Authenticator,
-  type ConnectionOptions,
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  nkeyAuthenticator,
-  usernamePasswordAuthenticator,
-} from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { TreatyError } from "../../sdk/errors.js";
 import { TransportEndpoint } from "./endpoint.js";
+import { connectNats, type NatsCredentials, natsErrorText, type NatsTlsOptions } from "./nats-connect.js";
 import { DEFAULT_SUBJECT_PREFIX, isValidSubjectPrefix, nodeSubject } from "./frame.js";
 import type { NodeId, TransportOptions } from "./types.js";
 
@@ -48,28 +41,12 @@ export interface NatsTransportOptions extends TransportOptions {
   readonly credentials?: NatsCredentials;
 }
 
-export interface NatsTlsOptions {
-  readonly caFile?: string;
-  readonly certFile?: string;
-  readonly keyFile?: string;
-}
-
-/**
- * NATS credentials, already read from their files by the entry point: an nkey seed
- * (`SU...`, signs the server's nonce; the server knows only the public key), a `.creds` file
- * (user JWT + nkey seed, for operator/JWT-mode servers), or a user name and password.
- */
-export type NatsCredentials =
-  | { readonly kind: "nkey"; readonly seed: Uint8Array }
-  | { readonly kind: "creds"; readonly creds: Uint8Array }
-  | { readonly kind: "password"; readonly user: string; readonly password: string };
+export type { NatsCredentials, NatsTlsOptions } from "./nats-connect.js";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
 const MAX_OPTION_MS = 600_000;
-/** Extra time `connectWithin` gives the client's own connect timeout before giving up on it. */
-const CONNECT_GRACE_MS = 1000;
 
 /** A `Transport` over NATS. Create one with `NatsTransport.connect`. */
 export class NatsTransport extends TransportEndpoint {
@@ -79,7 +56,7 @@ export class NatsTransport extends TransportEndpoint {
   private readonly closeTimeoutMs: number;
   private readonly subjectPrefix: string;
   private readonly tls: NatsTlsOptions | undefined;
-  private readonly authenticator: Authenticator | undefined;
+  private readonly credentials: NatsCredentials | undefined;
   private connection: NatsConnection | undefined;
   private watcher: Promise<void> | undefined;
   /** Whether the server has our subscription right now (drives publish and `state`). */
@@ -114,7 +91,7 @@ export class NatsTransport extends TransportEndpoint {
     }
     this.subjectPrefix = prefix;
     this.tls = options.tls;
-    this.authenticator = authenticatorFor(options.credentials);
+    this.credentials = options.credentials;
   }
 
   /**
@@ -132,25 +109,27 @@ export class NatsTransport extends TransportEndpoint {
   private async open(): Promise<void> {
     let nc: NatsConnection;
     try {
-      const options: ConnectionOptions = {
-        servers: this.servers,
-        name: `treaty:${this.serviceId}:${this.nodeId}`,
-        timeout: this.connectTimeoutMs,
-        reconnect: true,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: this.reconnectTimeWaitMs,
-        noEcho: true,
-        noRandomize: true,
-        ...(this.tls !== undefined && { tls: { ...this.tls } }),
-        ...(this.authenticator !== undefined && { authenticator: this.authenticator }),
-      };
-      nc = await connectWithin(options, this.connectTimeoutMs);
+      nc = await connectNats(
+        {
+          servers: this.servers,
+          name: `treaty:${this.serviceId}:${this.nodeId}`,
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: this.reconnectTimeWaitMs,
+          noEcho: true,
+          noRandomize: true,
+        },
+        {
+          tls: this.tls,
+          credentials: this.credentials,
+          timeoutMs: this.connectTimeoutMs,
+          serversField: "servers",
+          section: "nats",
+        },
+      );
     } catch (err) {
       this.setState("closed");
-      throw new TreatyError(
-        "Unavailable",
-        `servers: cannot connect to ${this.servers.join(", ")} (${connectFailure(err, this.tls?.certFile !== undefined)})`,
-      );
+      throw err;
     }
     const maxPayload = nc.info?.max_payload ?? 0;
     if (maxPayload < this.maxFrameBytes) {
@@ -179,7 +158,10 @@ export class NatsTransport extends TransportEndpoint {
       await nc.flush();
     } catch (err) {
       await this.close();
-      throw new TreatyError("Unavailable", `servers: connection lost while subscribing (${errorText(err)})`);
+      throw new TreatyError(
+        "Unavailable",
+        `servers: connection lost while subscribing (${natsErrorText(err)})`,
+      );
     }
     if (this.state() !== "closed") {
       this.linkUp = true;
@@ -258,76 +240,4 @@ function optionMs(value: number | undefined, fallback: number, field: string): n
     );
   }
   return value;
-}
-
-/**
- * `connect` with a wall-clock deadline. The client's own `timeout` bounds each dial, but a
- * server that ends the TLS handshake after it (a client certificate it does not trust, under TLS
- * 1.3) can leave the client's first connection waiting for ever. A connection that completes
- * after the deadline is closed at once.
- */
-async function connectWithin(options: ConnectionOptions, timeoutMs: number): Promise<NatsConnection> {
-  const attempt = connect(options);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `no NATS handshake within ${timeoutMs + CONNECT_GRACE_MS} ms: a server that does not answer, or one that refused our TLS client certificate (e.g. one from another CA)`,
-          ),
-        ),
-      timeoutMs + CONNECT_GRACE_MS,
-    );
-  });
-  try {
-    return await Promise.race([attempt, deadline]);
-  } catch (err) {
-    attempt.then(
-      (late) => void late.close().catch(() => undefined),
-      () => undefined,
-    );
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function authenticatorFor(credentials: NatsCredentials | undefined): Authenticator | undefined {
-  if (credentials === undefined) return undefined;
-  switch (credentials.kind) {
-    case "nkey":
-      return nkeyAuthenticator(credentials.seed);
-    case "creds":
-      return credsAuthenticator(credentials.creds);
-    case "password":
-      return usernamePasswordAuthenticator(credentials.user, credentials.password);
-  }
-}
-
-/**
- * Why the first connection failed, in words an operator acts on: the client's own message, with
- * the cause chain (a TLS failure is a cause of the connection error). With a client certificate,
- * a bare `timeout` is named as a possible TLS refusal too: a server that refuses the certificate
- * after a TLS 1.3 handshake closes the socket, and the client, which retries the dial, reports
- * only its own connect timeout.
- */
-function connectFailure(err: unknown, clientCertificate: boolean): string {
-  const parts: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    const text = errorText(current);
-    if (!parts.includes(text)) parts.push(text);
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  const all = parts.join(": ");
-  if (/authorization violation|authentication/i.test(all)) return `${all}; check nats.credentials`;
-  if (/certificate|self[- ]signed|tls|ssl|handshake|ECONNRESET/i.test(all)) return `${all}; check nats.tls`;
-  if (clientCertificate && /timeout/i.test(all))
-    return `${all}: a server that does not answer, or one that refused our TLS client certificate (e.g. one from another CA); check nats.tls`;
-  return all;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

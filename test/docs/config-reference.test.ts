@@ -28,9 +28,15 @@ describe("docs/deploy.md config reference", () => {
       .map((line) => line.split("|")[1]!)
       .join(" ");
     const fields = new Set(
-      PARSERS.flatMap((file) => [
-        ...readFileSync(join(ROOT, file), "utf8").matchAll(/"((?:[a-z][a-zA-Z]*)(?:\.[a-z][a-zA-Z]*)+)"/g),
-      ]).map((m) => m[1]!),
+      PARSERS.flatMap((file) => {
+        const source = readFileSync(join(ROOT, file), "utf8");
+        return [
+          ...[...source.matchAll(/"((?:[a-z][a-zA-Z]*)(?:\.[a-z][a-zA-Z]*)+)"/g)].map((m) => m[1]!),
+          // Fields parsed for several sections (`${section}.tls.caFile`: `nats`, `events.jetstream`),
+          // checked here as the `nats` section's; `events` has its own row.
+          ...[...source.matchAll(/`\$\{section\}((?:\.[a-z][a-zA-Z]*)+)/g)].map((m) => `nats${m[1]!}`),
+        ];
+      }),
     );
     assert.ok(fields.size >= 30, `only ${fields.size} fields found`);
     const missing = [...fields].filter((field) => {

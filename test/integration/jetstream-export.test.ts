@@ -27,6 +27,8 @@ const STREAM = "TREATY_EVENTS";
 const STALE_STREAM = "TREATY_EVENTS_STALE";
 const PREFIX = "board";
 const MAX_MSG_SIZE = 512;
+/** No TLS, no credentials: a loopback server (test/integration/jetstream-secured.test.ts secures one). */
+const PLAIN = { tls: null, credentials: null } as const;
 
 /** A committed feed of fixed events, one per seqno from 1, read as EventFeed reads. */
 function listFeed(events: readonly CommittedEvent[]): ExportFeed {
@@ -107,7 +109,7 @@ describe("JetStream export: each committed event once, in order, never a gap", (
     ];
     const warnings: string[] = [];
     const exporter = new JetStreamExport({
-      config: { servers: [server.url], stream: STREAM, subjectPrefix: PREFIX, createStream: false },
+      config: { ...PLAIN, servers: [server.url], stream: STREAM, subjectPrefix: PREFIX, createStream: false },
       feed: listFeed(events),
       isLeader: () => true,
       logger: keptLogger(warnings),
@@ -149,6 +151,7 @@ describe("JetStream export: each committed event once, in order, never a gap", (
       stream: STALE_STREAM,
       subjectPrefix: "stale",
       createStream: false,
+      ...PLAIN,
     };
     // The old leader has seen the commits up to seqno 2 only; it keeps believing it leads.
     const oldFeed = committed.slice(0, 2);
@@ -202,6 +205,7 @@ describe("JetStream export: each committed event once, in order, never a gap", (
         stream: "TREATY_EVENTS_NAMES",
         subjectPrefix: "names",
         createStream: false,
+        ...PLAIN,
       },
       feed: listFeed(events),
       isLeader: () => true,
@@ -240,6 +244,7 @@ describe("JetStream export: each committed event once, in order, never a gap", (
       stream: "TREATY_EVENTS_PURGED",
       subjectPrefix: "purged",
       createStream: false,
+      ...PLAIN,
     };
     const committed = [event(1, "a"), event(2, "b"), event(3, "c")];
     const first = new JetStreamExport({

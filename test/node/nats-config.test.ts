@@ -85,7 +85,8 @@ describe("nats config", () => {
     const user = createUser();
     const seedFile = join(dir, "node.nk");
     writeFileSync(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`);
-    const read = (credentials: unknown) => readNatsCredentials(nats({ servers: ["nats://a"], credentials })!);
+    const read = (credentials: unknown) =>
+      readNatsCredentials(nats({ servers: ["nats://a"], credentials })!, "nats");
     const nkey = read({ nkeySeedFile: seedFile });
     assert.equal(nkey?.kind, "nkey");
     assert.equal(
@@ -108,10 +109,16 @@ describe("nats config", () => {
         () => read(credentials),
         (err: unknown) => isTreatyError(err, "MalformedRequest") && pattern.test(err.message),
       );
-    fails({ nkeySeedFile: wrong }, /nkeySeedFile: .* does not hold an nkey user seed/);
-    fails({ nkeySeedFile: join(dir, "missing") }, /nkeySeedFile: cannot read/);
-    fails({ credsFile: wrong }, /credsFile: .* is not a NATS \.creds file/);
+    fails(
+      { nkeySeedFile: wrong },
+      /^config nats\.credentials\.nkeySeedFile: .* does not hold an nkey user seed/,
+    );
+    fails({ nkeySeedFile: join(dir, "missing") }, /^config nats\.credentials\.nkeySeedFile: cannot read/);
+    fails({ credsFile: wrong }, /^config nats\.credentials\.credsFile: .* is not a NATS \.creds file/);
     writeFileSync(join(dir, "empty"), "\n");
-    fails({ user: "node", passwordFile: join(dir, "empty") }, /passwordFile: .* is empty/);
+    fails(
+      { user: "node", passwordFile: join(dir, "empty") },
+      /^config nats\.credentials\.passwordFile: .* is empty/,
+    );
   });
 });
