@@ -215,6 +215,41 @@ export async function becomeMember(options: JoinOptions): Promise<void> {
   );
 }
 
+/**
+ * A node out of the configuration whose own committed record says `retiring` learns from the
+ * service whether governance has since marked it `retired` (the leader does so once the
+ * configuration without it commits, and no longer replicates to it, so its own ledger may
+ * never hold that entry). It asks as `becomeMember` does; the service answers from its
+ * committed node table (`Forbidden` with `details.status`). Resolves once a node answers
+ * `retired`; keeps asking while the answer is `retiring` or no node answers.
+ * Rejects with `Unavailable` once `cancelled`, or with any other refusal.
+ */
+export async function learnRetired(options: JoinOptions): Promise<void> {
+  let said = false;
+  for (;;) {
+    try {
+      await becomeMember({ ...options, timeoutMs: options.timeoutMs ?? RETIRED_ASK_TIMEOUT_MS });
+      throw new TreatyError("Internal", "join: a retiring node was made a member again");
+    } catch (err) {
+      if (!(err instanceof TreatyError)) throw err;
+      const status = err.details?.status;
+      if (err.code === "Forbidden" && status === "retired") return;
+      if (!(err.code === "Forbidden" && status === "retiring") && err.code !== "Timeout") throw err;
+      if (status === "retiring" && !said) {
+        said = true;
+        options.logger.info("retiring: waiting for the service to record this node retired");
+      }
+    }
+    if (options.cancelled?.()) throw new TreatyError("Unavailable", "join: the node is stopping");
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? RETIRED_ASK_EVERY_MS));
+  }
+}
+
+/** One round of `learnRetired` asks for this long before it starts over. */
+const RETIRED_ASK_TIMEOUT_MS = 60_000;
+/** Wait between `learnRetired` rounds whose answer was `retiring`. */
+const RETIRED_ASK_EVERY_MS = 1000;
+
 async function pollJoin(
   options: JoinOptions,
   done: (response: JoinResponse) => boolean,
@@ -233,10 +268,16 @@ async function pollJoin(
         body: request.body as Uint8Array<ArrayBuffer>,
         headers: request.headers,
       });
-      const body = (await response.json()) as JoinResponse | { error: { code: string; message: string } };
+      const body = (await response.json()) as
+        | JoinResponse
+        | { error: { code: string; message: string; details?: Record<string, unknown> } };
       if ("error" in body) {
         if (response.status < 500)
-          throw new TreatyError(body.error.code, `join refused by ${base}: ${body.error.message}`);
+          throw new TreatyError(
+            body.error.code,
+            `join refused by ${base}: ${body.error.message}`,
+            body.error.details,
+          );
         options.logger.info("join: service busy, retrying", { node: base, code: body.error.code });
       } else if (done(body)) {
         return body;

@@ -12,7 +12,7 @@ import { parseServiceFile } from "../sdk/client.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import { natsTlsOptions, readNatsCredentials } from "./nats-config.js";
-import { type NodeRuntime, TreatyNode } from "./service.js";
+import { NodeRetired, type NodeRuntime, TreatyNode } from "./service.js";
 import { NatsTransport } from "./transport/nats.js";
 
 /**
@@ -23,6 +23,14 @@ import { NatsTransport } from "./transport/nats.js";
  * docs/deploy.md, "Damaged LMDB files".
  */
 export const EXIT_STATE_DAMAGED = 74;
+
+/**
+ * Exit status of a node that stopped because governance retired it (its own record in its
+ * committed state is `retired`, found at start or while catching up; the `NodeRetired` log
+ * line names it): 0, the status of a clean stop, so a supervisor that restarts on failure
+ * (systemd `Restart=on-failure`) leaves it down. docs/deploy.md, "Adding and retiring a node".
+ */
+export const EXIT_RETIRED = 0;
 
 /** How long a process whose node failed to start may take to end by itself. */
 const FAILED_START_EXIT_MS = 1000;
@@ -73,7 +81,8 @@ export function fatalExitStatus(err: unknown): number {
 }
 
 /**
- * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0) or a fatal error (exit 1;
+ * Runs a node until SIGINT, SIGTERM or SIGHUP (clean stop, exit 0), until it finds governance
+ * retired it (at start or while catching up: `EXIT_RETIRED`, 0) or a fatal error (exit 1;
  * `EXIT_BROKEN_INVARIANT`, 70, for a broken invariant; `EXIT_STATE_DAMAGED`, 74, for stored
  * state found damaged, which also marks the data folder damaged). A broken invariant (`assert`)
  * anywhere stops the process: it is a bug, and continuing could corrupt the ledger. A start that
@@ -114,6 +123,8 @@ export async function runNode(
       process.stderr.write(`treaty node start: ${err.code}: ${err.message}\n`);
       return EXIT_STATE_DAMAGED;
     }
+    // Retired by governance (the node logged the `NodeRetired` line): not a failure to retry.
+    if (err instanceof NodeRetired) return EXIT_RETIRED;
     throw err;
   }
   return await new Promise<number>((resolve) => {
@@ -124,6 +135,7 @@ export async function runNode(
       void node.stop().finally(() => resolve(code));
     };
     node.onFatal((err) => stop(fatalExitStatus(err)));
+    node.onRetired(() => stop(EXIT_RETIRED));
     // SIGHUP too: a closed terminal sends it to `treaty dev`'s node processes as well.
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(0));
     process.on("uncaughtException", (err) => {

@@ -50,6 +50,7 @@ import { ExecutionService } from "./execution/service.js";
 import { genesisTransaction, publicWriteSet } from "./genesis.js";
 import {
   becomeMember,
+  learnRetired,
   type JoinArgs,
   type JoinResponse,
   joinService,
@@ -177,6 +178,28 @@ export const TREATY_VERSION: string = (
   JSON.parse(readFileSync(join(findPackageRoot(), "package.json"), "utf8")) as { version: string }
 ).version;
 
+/**
+ * This node's own record in its committed governance state is `retired` (`retire_node`
+ * accepted and the configuration change committed): a retired identity never serves again. A
+ * start that finds it throws this (after logging the `NodeRetired` line); node/main.ts exits
+ * with `EXIT_RETIRED`. Not a `TreatyError`: no client ever receives it.
+ */
+export class NodeRetired extends Error {
+  /** The stable code of the log line. */
+  readonly code = "NodeRetired";
+
+  constructor(
+    readonly nodeId: string,
+    /** The entry that marked the node retired, when this node folded it (not when the state came from its KV or a snapshot). */
+    readonly txid: string | null,
+  ) {
+    super(
+      `node ${nodeId} was retired by governance${txid === null ? "" : ` (txid ${txid})`}: a retired node never serves again; disable its unit and archive its data folder`,
+    );
+    this.name = "NodeRetired";
+  }
+}
+
 export class TreatyNode {
   readonly config: NodeConfig;
   readonly identity: KeyPair;
@@ -265,6 +288,12 @@ export class TreatyNode {
   #membership: Promise<void> = Promise.resolve();
   #fatal: ((err: unknown) => void) | undefined;
   #failed = false;
+  /** Set once this starting node found its own record `retired` in its committed state. */
+  #retirement: NodeRetired | undefined;
+  /** Where the entry point stops a node found retired while it catches up (`onRetired`). */
+  #retiredHandler: ((retired: NodeRetired) => void) | undefined;
+  /** The txid of the committed entry that marked this node `retired`, when one was folded. */
+  #retiredTxid: string | null = null;
 
   private constructor(init: {
     config: NodeConfig;
@@ -747,26 +776,40 @@ export class TreatyNode {
     });
     for (const peer of joinedPeers) node.#addPeer(peer.id, peer.publicKey);
     await node.#recover(persisted.hardState.commitSeqno);
+    // Governance retired this node (its committed state says so): it must not serve again.
+    if (node.#retirement !== undefined) throw node.#retirement;
     await node.#serve();
     node.atRest.resume();
     lifecycle.enter("catching_up");
     node.#observe();
-    if (config.join && !node.replica.consensus.status().member) {
-      node.#membership = becomeMember({
-        nodes: config.join.nodes,
-        serviceKey,
-        fetch: keyPinnedFetch(serviceKey),
-        identity,
-        args: {
-          publicKey: toHex(identity.publicKey),
-          measurement: node.measurement,
-          url: nodeUrl,
-          features: OWN_NODE_FEATURES,
+    const member = node.replica.consensus.status().member;
+    const joinOptions = (nodes: readonly string[]) => ({
+      nodes,
+      serviceKey,
+      fetch: keyPinnedFetch(serviceKey),
+      identity,
+      args: {
+        publicKey: toHex(identity.publicKey),
+        measurement: node.measurement,
+        url: nodeUrl,
+        features: OWN_NODE_FEATURES,
+      },
+      now: runtime.now,
+      logger,
+      cancelled: () => node.#stopped,
+    });
+    const askNodes = member ? undefined : node.#retiringPeers(config.join?.nodes);
+    if (askNodes !== undefined) {
+      // Out of the configuration and `retiring` in its own committed state: the entry marking
+      // it `retired` may never reach it (the leader no longer replicates to it); ask the service.
+      node.#membership = learnRetired(joinOptions(askNodes)).then(
+        () => node.#retire(null, "service"),
+        (err: unknown) => {
+          if (!node.#stopped) logger.error("could not learn whether this node is retired", { err });
         },
-        now: runtime.now,
-        logger,
-        cancelled: () => node.#stopped,
-      }).then(
+      );
+    } else if (config.join && !member) {
+      node.#membership = becomeMember(joinOptions(config.join.nodes)).then(
         () => logger.info("voting member of the service"),
         (err: unknown) => logger.error("could not become a voting member", { err }),
       );
@@ -858,6 +901,67 @@ export class TreatyNode {
    */
   onFatal(handler: (err: unknown) => void): void {
     this.#fatal = handler;
+  }
+
+  /**
+   * Called when this node, while catching up after a start, folds a committed entry that marks
+   * it `retired` (a start that finds it in its stored committed state throws `NodeRetired`
+   * instead); the entry point then stops the node and exits with `EXIT_RETIRED`
+   * (node/main.ts). Without a handler the node stops itself.
+   */
+  onRetired(handler: (retired: NodeRetired) => void): void {
+    this.#retiredHandler = handler;
+  }
+
+  /**
+   * A node that is not serving yet (starting or catching up) and whose own record in the
+   * committed governance view is `retired` stops: it can never be a member again. Only the
+   * committed view is read (`gov` folds committed entries only), so a `retire_node` that was
+   * rolled back never stops a node; a node still `retiring` keeps running. A serving node
+   * that governance retires keeps running (as `role: "retired"`) until its operator stops it.
+   */
+  #noticeRetirement(): void {
+    if (this.lifecycle.serving || !this.#isRetired()) return;
+    this.#retire(this.#retiredTxid, "ledger");
+  }
+
+  /**
+   * While this node has not served yet and its own committed record is `retiring`: the URLs to
+   * ask whether it is `retired` now (`learnRetired`): its `join` config's, else those the other
+   * nodes' committed records advertise; undefined otherwise, or when there are none.
+   */
+  #retiringPeers(joinNodes: readonly string[] | undefined): readonly string[] | undefined {
+    if (this.lifecycle.serving || this.gov.node(this.identity.id)?.status !== "retiring") return undefined;
+    const nodes =
+      joinNodes ??
+      this.gov
+        .rows<NodeRecord>(GOV.nodes)
+        .filter(([id, n]) => id !== this.identity.id && n.status !== "retired" && n.url !== undefined)
+        .map(([, n]) => n.url!);
+    return nodes.length > 0 ? nodes : undefined;
+  }
+
+  /**
+   * Stops this node, retired by governance: `source` "ledger" when its own committed state says
+   * so, "service" when a node answered from its committed node table (`learnRetired`).
+   */
+  #retire(txid: string | null, source: "ledger" | "service"): void {
+    if (this.#retirement !== undefined || this.#stopped) return;
+    const retired = new NodeRetired(this.identity.id, txid);
+    this.#retirement = retired;
+    this.logger.warn("this node is retired: stopping", {
+      code: retired.code,
+      node: retired.nodeId,
+      txid: retired.txid,
+      source,
+    });
+    // During `start` (phase before catching_up) the start throws it; afterwards the entry point stops.
+    if (this.lifecycle.progress.phase !== "catching_up") return;
+    // After this turn: this runs inside the replica's commit callback, which a stop closes.
+    setImmediate(() => {
+      if (this.#retiredHandler !== undefined) this.#retiredHandler(retired);
+      else void this.stop();
+    });
   }
 
   /** True once a fatal error stopped (or is stopping) this node. */
@@ -1094,9 +1198,11 @@ export class TreatyNode {
       return { body: this.#trustedJoinResponse(key, member) };
     }
     if (record !== undefined && record.status !== "pending") {
+      // `details.status`: a retiring node restarted learns from it that it is retired (learnRetired).
       throw new TreatyError(
         "Forbidden",
         `node ${id}: ${record.status}; a retired node must join with a new identity`,
+        { status: record.status },
       );
     }
     if (this.gov.row(GOV.nodeCode, args.measurement) === undefined) {
@@ -1262,6 +1368,7 @@ export class TreatyNode {
       this.#foldedSeqno = Math.max(this.#foldedSeqno, committed);
       this.#react(touched, committed, from);
     }
+    this.#noticeRetirement();
     await this.#govWork;
   }
 
@@ -1274,7 +1381,12 @@ export class TreatyNode {
     const from = this.#foldedSeqno + 1;
     this.#foldedSeqno = Math.max(this.#foldedSeqno, seqno);
     this.#react(touched, seqno, from);
+    this.#noticeRetirement();
     await this.#govWork;
+  }
+
+  #isRetired(): boolean {
+    return this.gov.node(this.identity.id)?.status === "retired";
   }
 
   /** Starts the signature timer when this serving node leads, stops it when it does not. */
@@ -1388,11 +1500,14 @@ export class TreatyNode {
         (mayWriteGov(entry.publicBytes) ? this.ledger.publicWritesAt(seqno) : NO_WRITES);
       const tables = this.gov.applyCommitted(seqno, writes);
       if (tables.size === 0) continue;
+      if (tables.has(GOV.nodes) && this.#retiredTxid === null && this.#isRetired())
+        this.#retiredTxid = `${entry.header.view}.${seqno}`;
       for (const table of tables) touched.add(table);
       if (reactFrom === 0 && needsReaction(tables)) reactFrom = seqno;
     }
     this.#foldedSeqno = Math.max(this.#foldedSeqno, toSeqno);
     this.#react(touched, toSeqno, reactFrom);
+    this.#noticeRetirement();
     // Wakes the reads and long polls the commit point reached; they resume after this method.
     this.reads.onCommit(this.committedSeqno);
   }

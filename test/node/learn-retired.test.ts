@@ -1,0 +1,60 @@
+/**
+ * `learnRetired` (node/join.ts): a restarted node out of the configuration and `retiring` in its
+ * own committed state asks the service, which answers from its committed node table, until the
+ * answer is `retired`. It keeps asking through `retiring` answers and unreachable nodes, and
+ * never takes another refusal (or a stop) for a retirement.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { learnRetired } from "../../node/join.js";
+import { silentLogger } from "../../node/log.js";
+import { isTreatyError } from "../../sdk/errors.js";
+import { generateKeyPair } from "../../sdk/keys.js";
+
+const identity = generateKeyPair("ed25519");
+const serviceKey = generateKeyPair("ed25519");
+
+/** A fetch that answers each join request with the next of `answers` (a status, or null: unreachable). */
+function scripted(answers: readonly (string | null)[]): { fetch: typeof fetch; asked: () => number } {
+  let i = 0;
+  const fake = async (): Promise<Response> => {
+    const answer = answers[Math.min(i++, answers.length - 1)]!;
+    if (answer === null) throw new TypeError("fetch failed");
+    const error = { code: "Forbidden", message: `node: ${answer}`, details: { status: answer } };
+    return new Response(JSON.stringify({ error }), { status: 403 });
+  };
+  return { fetch: fake as typeof fetch, asked: () => i };
+}
+
+const options = (f: typeof fetch, cancelled = () => false) => ({
+  nodes: ["http://a", "http://b"],
+  serviceKey,
+  identity,
+  args: { publicKey: "00", measurement: "00", url: "http://self" },
+  now: Date.now,
+  logger: silentLogger,
+  pollMs: 1,
+  fetch: f,
+  cancelled,
+});
+
+describe("learnRetired", () => {
+  it("keeps asking while the service says retiring or does not answer; resolves on retired", async () => {
+    const { fetch, asked } = scripted(["retiring", null, "retiring", "retired"]);
+    await learnRetired(options(fetch));
+    assert.equal(asked(), 4);
+  });
+
+  it("takes no other refusal for a retirement", async () => {
+    const { fetch } = scripted(["trusted"]);
+    await assert.rejects(learnRetired(options(fetch)), (e) => isTreatyError(e, "Forbidden"));
+  });
+
+  it("stops asking once cancelled", async () => {
+    const { fetch } = scripted(["retiring"]);
+    let calls = 0;
+    await assert.rejects(learnRetired(options(fetch, () => ++calls > 3)), (e) =>
+      isTreatyError(e, "Unavailable"),
+    );
+  });
+});
