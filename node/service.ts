@@ -200,6 +200,20 @@ export class NodeRetired extends Error {
   }
 }
 
+/**
+ * Logs the one `NodeRetired` line of a retired node that stops: `source` "ledger" when its own
+ * committed state says so, "service" when a node answered from its committed node table.
+ */
+function logRetired(logger: Logger, retired: NodeRetired, source: "ledger" | "service"): NodeRetired {
+  logger.warn("this node is retired: stopping", {
+    code: retired.code,
+    node: retired.nodeId,
+    txid: retired.txid,
+    source,
+  });
+  return retired;
+}
+
 export class TreatyNode {
   readonly config: NodeConfig;
   readonly identity: KeyPair;
@@ -634,6 +648,12 @@ export class TreatyNode {
         now: runtime.now,
         logger,
         onPending: (waitingFor) => lifecycle.pending(waitingFor),
+      }).catch((err: unknown) => {
+        // A retired identity started on an empty data folder: the service's committed node
+        // table says it is retired; stop as a retired node does, not as a failed start.
+        if (err instanceof TreatyError && err.code === "Forbidden" && err.details?.status === "retired")
+          throw logRetired(logger, new NodeRetired(identity.id, null), "service");
+        throw err;
       });
       lifecycle.enter("starting");
       secrets = {
@@ -947,14 +967,8 @@ export class TreatyNode {
    */
   #retire(txid: string | null, source: "ledger" | "service"): void {
     if (this.#retirement !== undefined || this.#stopped) return;
-    const retired = new NodeRetired(this.identity.id, txid);
+    const retired = logRetired(this.logger, new NodeRetired(this.identity.id, txid), source);
     this.#retirement = retired;
-    this.logger.warn("this node is retired: stopping", {
-      code: retired.code,
-      node: retired.nodeId,
-      txid: retired.txid,
-      source,
-    });
     // During `start` (phase before catching_up) the start throws it; afterwards the entry point stops.
     if (this.lifecycle.progress.phase !== "catching_up") return;
     // After this turn: this runs inside the replica's commit callback, which a stop closes.

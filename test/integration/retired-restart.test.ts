@@ -1,9 +1,11 @@
 /**
  * A node retired by governance and then started again (e.g. by its supervisor) says so and
  * exits: it logs one `NodeRetired` line naming itself and stops with `EXIT_RETIRED` (0), so a
- * `Restart=on-failure` unit leaves it down. The other nodes keep committing.
+ * `Restart=on-failure` unit leaves it down; started again on an emptied data folder, its join
+ * is refused as retired and it exits the same way. The other nodes keep committing.
  */
 import assert from "node:assert/strict";
+import { mkdirSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { EXIT_RETIRED } from "../../node/main.js";
 import { Governance, actions } from "../../sdk/governance.js";
@@ -36,6 +38,19 @@ describe("a retired node started again", () => {
     await cluster?.dispose();
   });
 
+  /** Starts `node` and waits until it exits by itself with EXIT_RETIRED. */
+  const startExpectingExit = async (node: ClusterNode) => {
+    await node.start();
+    await cluster
+      .waitFor(`node ${node.index} to exit`, async () => (node.running() ? undefined : true), 30_000)
+      .catch((err: unknown) => {
+        // waitFor fails at once when a node exits unasked: that exit is the one expected here.
+        if (node.running()) throw err;
+      });
+    assert.deepEqual(cluster.crashes(), [{ index: node.index, code: EXIT_RETIRED, signal: null }]);
+    cluster.clearCrashes();
+  };
+
   it("logs NodeRetired and exits with EXIT_RETIRED; the others keep committing", async () => {
     const leader = await cluster.waitForLeader();
     const retired = cluster.nodes.find((n) => n !== leader)!;
@@ -60,22 +75,23 @@ describe("a retired node started again", () => {
     assert.equal(retiredLines(retired).length, 0);
     assert.equal(await retired.stop(), 0);
 
-    await retired.start();
-    await cluster
-      .waitFor(`node ${retired.index} to exit`, async () => (retired.running() ? undefined : true), 30_000)
-      .catch((err: unknown) => {
-        // waitFor fails at once when a node exits unasked: that exit is the one expected here.
-        if (retired.running()) throw err;
-      });
-    assert.deepEqual(cluster.crashes(), [{ index: retired.index, code: EXIT_RETIRED, signal: null }]);
-    cluster.clearCrashes();
-    const lines = retiredLines(retired);
+    await startExpectingExit(retired);
+    let lines = retiredLines(retired);
     assert.equal(lines.length, 1, retired.tail(40));
     assert.equal(lines[0]!.node, retired.id);
     assert.equal(lines[0]!.level, "warn");
     // Its own ledger ends at `retiring` (the leader stops replicating to it once the configuration
     // without it commits): it learned `retired` from the service's committed node table.
     assert.equal(lines[0]!.source, "service");
+
+    // The same identity on an emptied data folder: the join is refused as retired, same exit.
+    rmSync(retired.dataDir, { recursive: true, force: true });
+    mkdirSync(retired.dataDir);
+    await startExpectingExit(retired);
+    lines = retiredLines(retired);
+    assert.equal(lines.length, 2, retired.tail(40));
+    assert.equal(lines[1]!.node, retired.id);
+    assert.equal(lines[1]!.source, "service");
 
     // The remaining two nodes still commit.
     const { txid } = await client.call("log", "writePublic", { id: 2, msg: "after" });
