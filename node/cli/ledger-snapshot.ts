@@ -223,6 +223,6 @@ function startSnapshot<T extends { readonly body: SnapshotBody }>(
 }
 
 /** `snapshot-<seqno, 16 digits>.committed` (node/snapshot/files.ts). */
-function snapshotFileName(seqno: number): string {
+export function snapshotFileName(seqno: number): string {
   return `snapshot-${String(seqno).padStart(16, "0")}.committed`;
 }

@@ -9,10 +9,11 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { TreatyError } from "../../sdk/errors.js";
+import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { parseServiceFile } from "../../sdk/client.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
-import { parseTxId } from "../../sdk/receipt.js";
+import type { ConsistencyProof } from "../../sdk/consistency.js";
+import { parseTxId, type Receipt } from "../../sdk/receipt.js";
 import {
   exportChunks,
   isChunkDirectory,
@@ -34,6 +35,7 @@ import {
   openFromSnapshot,
   type ReadStart,
   type SnapshotLedger,
+  snapshotFileName,
   verifySnapshotFile,
 } from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
@@ -228,7 +230,14 @@ export async function runLedgerReceipt(argv: string[], io: CliIo): Promise<numbe
       if (seqno <= store.baseSeqno)
         throw notInThisLedger(`txid ${txid}: seqno ${seqno}`, store.baseSeqno, start, seqno);
     }
-    const receipt = ledger.receipt(txid, commit);
+    let receipt: Receipt;
+    try {
+      receipt = ledger.receipt(txid, commit);
+    } catch (err) {
+      throw start === undefined
+        ? err
+        : beforeLaterSnapshot(err, parseTxId(txid).seqno, store.baseSeqno, start);
+    }
     io.out(`${JSON.stringify(withEndorsements(receipt, store, commit, start), null, 2)}\n`);
     return EXIT_OK;
   });
@@ -260,7 +269,12 @@ export async function runLedgerConsistency(argv: string[], io: CliIo): Promise<n
             size + 1,
           );
     }
-    const proof = buildConsistencyProof(ledger, from, to, commit);
+    let proof: ConsistencyProof;
+    try {
+      proof = buildConsistencyProof(ledger, from, to, commit);
+    } catch (err) {
+      throw start === undefined ? err : beforeLaterSnapshot(err, from + 1, store.baseSeqno, start);
+    }
     io.out(`${JSON.stringify(withEndorsements(proof, store, commit, start), null, 2)}\n`);
     return EXIT_OK;
   });
@@ -274,6 +288,21 @@ function notInThisLedger(what: string, baseSeqno: number, start: ReadStart, seqn
   return new TreatyError(
     "TxNotFound",
     `${what} is not in this ledger: it starts after seqno ${baseSeqno} (its node joined or caught up from the snapshot ${start.snapshot}); ask a ledger that holds it (an older backup, or a node that holds the ledger from seqno 1)`,
+    { seqno },
+  );
+}
+
+/**
+ * `err` made clear when it is the TxNotFound of a proof that needs entries the store does not
+ * hold: read from a later snapshot than the one it starts after (that one was not beside it),
+ * the ledger proves an entry at or before the later one only from the leaves it holds.
+ */
+function beforeLaterSnapshot(err: unknown, seqno: number, baseSeqno: number, start: ReadStart): unknown {
+  if (!isTreatyError(err, "TxNotFound") || start.base.seqno === baseSeqno || seqno > start.base.seqno)
+    return err;
+  return new TreatyError(
+    "TxNotFound",
+    `seqno ${seqno}: its proof needs entries before seqno ${baseSeqno + 1}, where this ledger starts, and the ledger is read from ${start.snapshot}, later than the snapshot it starts after (${snapshotFileName(baseSeqno)}, not beside it): put that file in ${dirname(start.snapshot)} to prove the entries up to seqno ${start.base.seqno}`,
     { seqno },
   );
 }

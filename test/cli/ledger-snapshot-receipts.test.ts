@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type logContract from "../../contracts/examples/log/index.js";
 import { runLedgerConsistency, runLedgerExport, runLedgerReceipt } from "../../node/cli/ledger.js";
@@ -99,7 +99,16 @@ describe("treaty ledger receipt and consistency on a ledger that starts after a 
       joiner.ledger.base !== undefined ? true : undefined,
     );
     for (let id = 13; id <= 24; id++) await write(after_, id);
-    const last = parseTxId(after_.at(-1)!).seqno;
+    // A committed snapshot of the joiner's own after the first write it replicated (for the case
+    // where it removed the one it installed): write on until one is (its evidence committed).
+    let last = parseTxId(after_.at(-1)!).seqno;
+    await until("a committed snapshot of the joiner after the first write it replicated", async () => {
+      const files = listSnapshotFiles(snapshotDir(joiner.config.dataDir), "committed");
+      if (files.some((f) => f.seqno > parseTxId(after_[0]!).seqno)) return true;
+      const { txid } = await log.writePublic({ id: filler++, msg: "towards a snapshot point" });
+      last = Math.max(last, parseTxId(txid!).seqno);
+      return undefined;
+    });
     // A signature after the last write, committed on every node (so both ledgers hold its receipt).
     await until("every node to commit a signature after the last write", () =>
       [...nodes.running].every((n) => {
@@ -194,6 +203,38 @@ describe("treaty ledger receipt and consistency on a ledger that starts after a 
     assert.equal(verifyReceipt(fromExport.io.json(), serviceKey).txid, txid);
     const full = await run(runLedgerReceipt, [founderDir, txid]);
     assert.deepEqual(fromExport.io.json(), full.io.json());
+  });
+
+  it("with only a later snapshot beside it (the one it installed removed): read from that one; what it cannot prove says which file would", async () => {
+    const later = listSnapshotFiles(snapshotDir(joinerDir), "committed").find(
+      (f) => f.seqno > parseTxId(after_[0]!).seqno,
+    );
+    assert.ok(later !== undefined, "the joiner took a snapshot after the first write it replicated");
+    const copy = join(dir, "later");
+    cpSync(join(joinerDir, "ledger"), join(copy, "ledger"), { recursive: true });
+    mkdirSync(snapshotDir(copy));
+    cpSync(later.path, join(snapshotDir(copy), basename(later.path)));
+    // The tree restarts at the later snapshot's frontier: an entry after it proves as from the
+    // full ledger; one between the two proves when its proof needs no leaf before the ledger's
+    // start, and otherwise is TxNotFound saying which snapshot file would prove it.
+    for (const txid of after_) {
+      const { seqno } = parseTxId(txid);
+      const { code, io } = await run(runLedgerReceipt, [copy, txid]);
+      if (code === 0 || seqno > later.seqno) {
+        assert.equal(code, 0, io.stdout + io.stderr);
+        assert.equal(verifyReceipt(io.json(), serviceKey).txid, txid);
+        assert.deepEqual(io.json(), (await run(runLedgerReceipt, [founderDir, txid])).io.json());
+        continue;
+      }
+      const error = io.json().error as { code: string; message: string; seqno: number };
+      assert.equal(error.code, "TxNotFound", error.message);
+      assert.equal(error.seqno, seqno);
+      assert.ok(
+        error.message.includes(`snapshot-${String(base).padStart(16, "0")}.committed, not beside it`),
+        error.message,
+      );
+      assert.ok(error.message.includes(`to prove the entries up to seqno ${later.seqno}`), error.message);
+    }
   });
 
   it("a txid or signed size at or before the snapshot: TxNotFound (not in this ledger), not LedgerCorrupt", async () => {
