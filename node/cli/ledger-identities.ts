@@ -13,6 +13,7 @@ import { type PublicKey, verify } from "../../sdk/keys.js";
 import { serviceEndorsementMessage } from "../../sdk/receipt.js";
 import type { ServiceEndorsement } from "../../sdk/receipt.js";
 import { corrupt, type DecodedEntry, decodeEntry, decodePublicWrites } from "../../runtime/ledger/entry.js";
+import type { MapWrites } from "../../runtime/kv/types.js";
 import type { LedgerRecord } from "../../runtime/ledger/store.js";
 import type { ServiceIdentities } from "../../runtime/ledger/verify.js";
 import { GOV } from "../gov/tables.js";
@@ -91,23 +92,37 @@ export class EndorsementChain implements ServiceIdentities {
  * The `serviceEndorsements` chain that `treaty ledger receipt | consistency` attach, as the node
  * does (node/recovery/routes.ts): the links recorded in `records` (the entries up to the commit
  * point), leading to the last identity endorsed, oldest first; empty when the ledger records no
- * recovery. Links are parsed, not verified: the verifier checks each signature from the pinned key.
- * Throws LedgerCorrupt for a malformed link.
+ * recovery. For a ledger that starts after a snapshot, `before` is the snapshot's public state
+ * (its seqno and maps): the links recorded before it are rows there. Links are parsed, not
+ * verified: the verifier checks each signature from the pinned key. Throws LedgerCorrupt for a
+ * malformed link.
  */
-export function recordedEndorsementChain(records: Iterable<LedgerRecord>): ServiceEndorsement[] {
+export function recordedEndorsementChain(
+  records: Iterable<LedgerRecord>,
+  before?: { readonly seqno: number; readonly state: readonly MapWrites[] },
+): ServiceEndorsement[] {
   const links = new Map<string, { endorsedBy: string; signature: string }>();
   let latest: string | undefined;
-  for (const record of records) {
-    for (const { map, writes } of decodePublicWrites(decodeEntry(record.bytes, record.seqno))) {
+  const add = (maps: readonly MapWrites[], seqno: number) => {
+    for (const { map, writes } of maps) {
       if (map !== GOV.serviceEndorsements) continue;
       for (const [key, value] of writes) {
         if (value === null) continue;
-        const link = parseEndorsement(key, value, record.seqno);
+        const link = parseEndorsement(key, value, seqno);
         latest = toHex(link.identity);
         links.set(latest, { endorsedBy: link.endorsedBy, signature: toHex(link.signature) });
       }
     }
+  };
+  if (before !== undefined) {
+    add(before.state, before.seqno);
+    // A state holds its rows in key order, not in the order they were recorded: the last identity
+    // endorsed is the one no other link names as its endorser.
+    const endorsers = new Set([...links.values()].map((l) => l.endorsedBy));
+    latest = [...links.keys()].find((identity) => !endorsers.has(identity));
   }
+  for (const record of records)
+    add(decodePublicWrites(decodeEntry(record.bytes, record.seqno)), record.seqno);
   return latest === undefined ? [] : endorsementChain(latest, (identity) => links.get(identity));
 }
 

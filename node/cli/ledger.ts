@@ -9,9 +9,11 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { TreatyError } from "../../sdk/errors.js";
+import { isTreatyError, TreatyError } from "../../sdk/errors.js";
 import { parseServiceFile } from "../../sdk/client.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
+import type { ConsistencyProof } from "../../sdk/consistency.js";
+import { parseTxId, type Receipt } from "../../sdk/receipt.js";
 import {
   exportChunks,
   isChunkDirectory,
@@ -20,7 +22,6 @@ import {
   readChunkFiles,
 } from "../../runtime/ledger/chunks.js";
 import { buildConsistencyProof } from "../../runtime/ledger/consistency.js";
-import { Ledger } from "../../runtime/ledger/ledger.js";
 import { ChunkedLedgerStore, hasChunkStore } from "../../runtime/ledger/chunk-store.js";
 import { LEDGER_FILE } from "../../runtime/ledger/lmdb-store.js";
 import { findLedgerStoreDir, openLedgerStore } from "../../runtime/ledger/open-store.js";
@@ -28,7 +29,15 @@ import { LedgerSecrets, parseLedgerSecrets } from "../../runtime/ledger/secrets.
 import type { LedgerStore } from "../../runtime/ledger/store.js";
 import { type AuditRecord, verifyLedger } from "../../runtime/ledger/verify.js";
 import { type DamageMarker, describeDamageMarker, findDamageMarker } from "../damage-marker.js";
-import { type AuditStart, auditStart, verifySnapshotFile } from "./ledger-snapshot.js";
+import {
+  type AuditStart,
+  auditStart,
+  openFromSnapshot,
+  type ReadStart,
+  type SnapshotLedger,
+  snapshotFileName,
+  verifySnapshotFile,
+} from "./ledger-snapshot.js";
 import { type Command, EXIT_FAILED, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { EndorsementChain, recordedEndorsementChain } from "./ledger-identities.js";
 
@@ -46,6 +55,15 @@ const processIo: CliIo = {
 };
 
 const PROGRESS_INTERVAL_MS = 1000;
+
+/** How receipt and consistency read a ledger that starts after a snapshot. */
+const SNAPSHOT_START_TEXT = `A node that joined or caught up from a snapshot keeps only the entries after it (its ledger, or
+an export of it, has ledger.base): the ledger is read from the snapshot it starts after, the
+oldest committed snapshot at or after that seqno in the snapshots/ folder beside the ledger
+folder (<data-dir>/snapshots, or <export-dir>/../snapshots), whose Merkle tree state must give
+the root the next signature signed (else SnapshotInvalid). Without one there it fails NotFound
+naming the file needed and the folder; a txid or signed size at or before the snapshot is not
+in this ledger (TxNotFound).`;
 
 const VERIFY_USAGE = `Usage: treaty ledger verify <data-dir | chunk-dir | chunk files...> [--service-key K] [--ledger-secret FILE] [--quiet]
        treaty ledger verify --snapshot FILE --service-key K [--ledger-secret FILE]
@@ -85,15 +103,18 @@ ending on a signature entry. Entries after the last signature are not exported (
   --chunk-bytes N   close a chunk at the first signature past N bytes (default 4194304)
   --up-to SEQNO     export nothing beyond SEQNO (e.g. the commit index)`;
 
-const RECEIPT_USAGE = `Usage: treaty ledger receipt <data-dir> <txid> [--commit-seqno N]
+const RECEIPT_USAGE = `Usage: treaty ledger receipt <data-dir> <txid> [--commit-seqno N] [--service-key K]
 
 Prints the receipt of txid ("view.seqno") as JSON, for offline verification with the SDK. After a
 disaster recovery it carries the service endorsement chain recorded in the ledger
 (serviceEndorsements), so it verifies against the original service identity.
+${SNAPSHOT_START_TEXT}
   --commit-seqno N   the commit index; entries after it get no receipt (default: the seqno of the
-                     last signature in the data dir, i.e. the data dir is taken as committed)`;
+                     last signature in the data dir, i.e. the data dir is taken as committed)
+  --service-key K    the pinned service identity (as for verify): the snapshot read must verify
+                     under it`;
 
-const CONSISTENCY_USAGE = `Usage: treaty ledger consistency <data-dir> <from-size> <to-size> [--commit-seqno N]
+const CONSISTENCY_USAGE = `Usage: treaty ledger consistency <data-dir> <from-size> <to-size> [--commit-seqno N] [--service-key K]
 
 Prints, as JSON, the proof that the signed tree of <from-size> entries is a prefix of the signed
 tree of <to-size> entries, with both signed roots: an auditor who kept the old root checks with
@@ -101,8 +122,11 @@ the SDK's verifyConsistencyProof that the ledger only grew. A size is a signed t
 receipt's signature.treeSize; the signature transaction is at seqno size + 1). After a disaster
 recovery the proof carries the service endorsement chain recorded in the ledger
 (serviceEndorsements), so heads signed on either side verify against the original identity.
+${SNAPSHOT_START_TEXT}
   --commit-seqno N   the commit index; signatures after it are refused (default: the seqno of the
-                     last signature in the data dir, i.e. the data dir is taken as committed)`;
+                     last signature in the data dir, i.e. the data dir is taken as committed)
+  --service-key K    the pinned service identity (as for verify): the snapshot read must verify
+                     under it`;
 
 export async function runLedgerVerify(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -188,23 +212,42 @@ export async function runLedgerExport(argv: string[], io: CliIo): Promise<number
 }
 
 export async function runLedgerReceipt(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { "commit-seqno": { type: "string" } });
+  const { values, positionals } = parseFlags(argv, {
+    "commit-seqno": { type: "string" },
+    "service-key": { type: "string" },
+  });
   if (positionals.length !== 2) throw new UsageError("expected <data-dir> <txid>");
   const commitSeqno =
     values["commit-seqno"] === undefined
       ? undefined
       : positiveInteger(values["commit-seqno"], "--commit-seqno");
-  return withStore("receipt", positionals[0]!, io, (store) => {
-    const ledger = Ledger.open({ store });
+  const serviceKey = values["service-key"] === undefined ? undefined : readServiceKey(values["service-key"]);
+  const txid = positionals[1]!;
+  return withLedger("receipt", positionals[0]!, serviceKey, io, ({ ledger, start }, store) => {
     const commit = commitSeqno ?? ledger.lastSignature?.seqno ?? 0;
-    const receipt = ledger.receipt(positionals[1]!, commit);
-    io.out(`${JSON.stringify(withEndorsements(receipt, store, commit), null, 2)}\n`);
+    if (start !== undefined) {
+      const { seqno } = parseTxId(txid);
+      if (seqno <= store.baseSeqno)
+        throw notInThisLedger(`txid ${txid}: seqno ${seqno}`, store.baseSeqno, start, seqno);
+    }
+    let receipt: Receipt;
+    try {
+      receipt = ledger.receipt(txid, commit);
+    } catch (err) {
+      throw start === undefined
+        ? err
+        : beforeLaterSnapshot(err, parseTxId(txid).seqno, store.baseSeqno, start);
+    }
+    io.out(`${JSON.stringify(withEndorsements(receipt, store, commit, start), null, 2)}\n`);
     return EXIT_OK;
   });
 }
 
 export async function runLedgerConsistency(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { "commit-seqno": { type: "string" } });
+  const { values, positionals } = parseFlags(argv, {
+    "commit-seqno": { type: "string" },
+    "service-key": { type: "string" },
+  });
   if (positionals.length !== 3) throw new UsageError("expected <data-dir> <from-size> <to-size>");
   const from = positiveInteger(positionals[1]!, "<from-size>");
   const to = positiveInteger(positionals[2]!, "<to-size>");
@@ -212,22 +255,92 @@ export async function runLedgerConsistency(argv: string[], io: CliIo): Promise<n
     values["commit-seqno"] === undefined
       ? undefined
       : positiveInteger(values["commit-seqno"], "--commit-seqno");
-  return withStore("consistency", positionals[0]!, io, (store) => {
-    const ledger = Ledger.open({ store });
+  const serviceKey = values["service-key"] === undefined ? undefined : readServiceKey(values["service-key"]);
+  return withLedger("consistency", positionals[0]!, serviceKey, io, ({ ledger, start }, store) => {
     const commit = commitSeqno ?? ledger.lastSignature?.seqno ?? 0;
-    const proof = buildConsistencyProof(ledger, from, to, commit);
-    io.out(`${JSON.stringify(withEndorsements(proof, store, commit), null, 2)}\n`);
+    if (start !== undefined) {
+      // A signed size's head is its signature entry, at seqno size + 1.
+      for (const size of [from, to])
+        if (size + 1 <= store.baseSeqno)
+          throw notInThisLedger(
+            `tree size ${size}: its signature (seqno ${size + 1})`,
+            store.baseSeqno,
+            start,
+            size + 1,
+          );
+    }
+    let proof: ConsistencyProof;
+    try {
+      proof = buildConsistencyProof(ledger, from, to, commit);
+    } catch (err) {
+      throw start === undefined ? err : beforeLaterSnapshot(err, from + 1, store.baseSeqno, start);
+    }
+    io.out(`${JSON.stringify(withEndorsements(proof, store, commit, start), null, 2)}\n`);
     return EXIT_OK;
   });
+}
+
+/**
+ * TxNotFound for `what`, at or before `baseSeqno` where a ledger that starts after a snapshot
+ * starts: it is not in this ledger (it is in the snapshot's past), which is not damage.
+ */
+function notInThisLedger(what: string, baseSeqno: number, start: ReadStart, seqno: number): TreatyError {
+  return new TreatyError(
+    "TxNotFound",
+    `${what} is not in this ledger: it starts after seqno ${baseSeqno} (its node joined or caught up from the snapshot ${start.snapshot}); ask a ledger that holds it (an older backup, or a node that holds the ledger from seqno 1)`,
+    { seqno },
+  );
+}
+
+/**
+ * `err` made clear when it is the TxNotFound of a proof that needs entries the store does not
+ * hold: read from a later snapshot than the one it starts after (that one was not beside it),
+ * the ledger proves an entry at or before the later one only from the leaves it holds.
+ */
+function beforeLaterSnapshot(err: unknown, seqno: number, baseSeqno: number, start: ReadStart): unknown {
+  if (!isTreatyError(err, "TxNotFound") || start.base.seqno === baseSeqno || seqno > start.base.seqno)
+    return err;
+  return new TreatyError(
+    "TxNotFound",
+    `seqno ${seqno}: its proof needs entries before seqno ${baseSeqno + 1}, where this ledger starts, and the ledger is read from ${start.snapshot}, later than the snapshot it starts after (${snapshotFileName(baseSeqno)}, not beside it): put that file in ${dirname(start.snapshot)} to prove the entries up to seqno ${start.base.seqno}`,
+    { seqno },
+  );
+}
+
+/**
+ * Opens the store in `path` and the ledger over it, from the snapshot it starts after when its
+ * node joined or caught up from one (`openFromSnapshot`: the snapshot in the \`snapshots/\`
+ * folder beside the store, checked against `serviceKey` when given), and runs `body`.
+ */
+function withLedger(
+  command: string,
+  path: string,
+  serviceKey: PublicKey | undefined,
+  io: CliIo,
+  body: (opened: SnapshotLedger, store: LedgerStore) => number,
+): Promise<number> {
+  return withStore(command, path, io, (store) =>
+    body(openFromSnapshot(storeDirOf(path)!, store, serviceKey), store),
+  );
 }
 
 /**
  * `answer` with the service endorsement chain recorded in the store's entries up to `commitSeqno`
  * (as the node's `/node/receipt` and `/node/consistency` attach it), so that what a recovered or
  * rekeyed service signed verifies against the original identity; unchanged without recoveries.
+ * For a ledger that starts after a snapshot, the links recorded before it are read from the
+ * snapshot's state.
  */
-function withEndorsements<T extends object>(answer: T, store: LedgerStore, commitSeqno: number): T {
-  const chain = recordedEndorsementChain(store.range(1, commitSeqno));
+function withEndorsements<T extends object>(
+  answer: T,
+  store: LedgerStore,
+  commitSeqno: number,
+  start: ReadStart | undefined,
+): T {
+  const chain = recordedEndorsementChain(
+    store.range(1, commitSeqno),
+    start === undefined ? undefined : { seqno: start.base.seqno, state: start.publicState },
+  );
   return chain.length === 0 ? answer : { ...answer, serviceEndorsements: chain };
 }
 

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { EndorsementChain } from "../../node/cli/ledger-identities.js";
+import { EndorsementChain, recordedEndorsementChain } from "../../node/cli/ledger-identities.js";
 import { publicWriteSet } from "../../node/genesis.js";
 import { GOV } from "../../node/gov/tables.js";
 import { Ledger } from "../../runtime/ledger/ledger.js";
@@ -20,7 +20,7 @@ import { runLedgerConsistency, runLedgerReceipt } from "../../node/cli/ledger.js
 import { verifyConsistencyProof } from "../../sdk/consistency.js";
 import { verifyReceipt } from "../../sdk/receipt.js";
 import { verifyLedger } from "../../runtime/ledger/verify.js";
-import { toHex } from "../../sdk/bytes.js";
+import { toHex, utf8 } from "../../sdk/bytes.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { type KeyPair, sign } from "../../sdk/keys.js";
 import { serviceEndorsementMessage } from "../../sdk/receipt.js";
@@ -161,5 +161,44 @@ describe("offline receipts and consistency proofs carry the recorded endorsement
         undefined,
       );
     });
+  });
+});
+
+describe("recordedEndorsementChain from a snapshot's state", () => {
+  const THIRD = testKey("service-after-second-recovery");
+  /** The gov.serviceEndorsements row endorsing `identity` by `by`, as a snapshot's state holds it. */
+  const row = (identity: KeyPair, by: KeyPair) =>
+    [
+      utf8.encode(toHex(identity.publicKey)),
+      utf8.encode(
+        JSON.stringify({
+          endorsedBy: toHex(by.publicKey),
+          signature: toHex(sign(by, serviceEndorsementMessage(identity.publicKey))),
+          timeMs: VALID_FROM_MS,
+        }),
+      ),
+    ] as const;
+  const links = [row(NEXT, SERVICE), row(THIRD, NEXT)];
+  const expected = [
+    { publicKey: toHex(NEXT.publicKey), endorsedBy: toHex(SERVICE.publicKey) },
+    { publicKey: toHex(THIRD.publicKey), endorsedBy: toHex(NEXT.publicKey) },
+  ];
+
+  it("leads to the last identity endorsed whatever the rows' key order (a ledger that starts after a snapshot)", () => {
+    // A state holds rows in key order, not in the order the recoveries recorded them.
+    for (const writes of [links, [...links].reverse()]) {
+      const chain = recordedEndorsementChain([], {
+        seqno: 20,
+        state: [
+          { map: "public:other", writes: [] },
+          { map: GOV.serviceEndorsements, writes },
+        ],
+      });
+      assert.deepEqual(
+        chain.map(({ publicKey, endorsedBy }) => ({ publicKey, endorsedBy })),
+        expected,
+      );
+    }
+    assert.deepEqual(recordedEndorsementChain([], { seqno: 20, state: [] }), []);
   });
 });

@@ -194,7 +194,8 @@ describe("SnapshotPort.install", () => {
     assert.equal(unpinned.code, 2, unpinned.stdout + unpinned.stderr);
     assert.match(unpinned.stderr, /starts after a snapshot \(seqno \d+\): --service-key is needed/);
 
-    // Another service's key, or no snapshot left to start from: SnapshotInvalid, naming the start.
+    // Another service's key: SnapshotInvalid, naming the start. No snapshot left to start from:
+    // NotFound, naming the file needed and the folder looked in.
     const other = `ed25519:${toHex(generateKeyPair("ed25519").publicKey)}`;
     const foreign = await treaty("ledger", "verify", fresh.dir, "--service-key", other, "--quiet");
     assert.equal(foreign.code, 1);
@@ -204,9 +205,15 @@ describe("SnapshotPort.install", () => {
     assert.equal(gone.code, 1);
     assert.deepEqual((JSON.parse(gone.stdout) as { error: { code: string; seqno: number } }).error, {
       ...(JSON.parse(gone.stdout) as { error: object }).error,
-      code: "SnapshotInvalid",
+      code: "NotFound",
       seqno: snapshot.seqno + 1,
     });
+    assert.ok(
+      (JSON.parse(gone.stdout) as { error: { message: string } }).error.message.includes(
+        `snapshot-${String(snapshot.seqno).padStart(16, "0")}.committed (or a later committed one), looked for in ${snapshotDir(fresh.dir)}`,
+      ),
+      gone.stdout,
+    );
   });
 
   it("refuses a flipped byte in the body", async () => {
