@@ -167,13 +167,11 @@ describe("JetStream export to a NATS server with TLS client certificates and cre
     });
   }
 
-  it("a credential the server refuses is logged naming events.jetstream.credentials", async () => {
+  /** The first line the export logs with `config` (then stopped): it must publish nothing. */
+  async function firstRefusal(config: JetStreamExportConfig): Promise<string> {
     const warnings: string[] = [];
     const exporter = new JetStreamExport({
-      config: exportConfig("EV_WRONG_KEY", {
-        tls: clientTls(ca, "exporter-wrong-key"),
-        credentials: { nkeySeedFile: "secrets/wrong.nk" },
-      }),
+      config,
       feed: listFeed([event(1)]),
       isLeader: () => true,
       logger: keptLogger(warnings),
@@ -184,36 +182,35 @@ describe("JetStream export to a NATS server with TLS client certificates and cre
     } finally {
       await exporter.stop();
     }
+    assert.equal(exporter.published, 0);
+    return warnings[0]!;
+  }
+
+  it("a credential the server refuses is logged naming events.jetstream.credentials", async () => {
+    const line = await firstRefusal(
+      exportConfig("EV_WRONG_KEY", {
+        tls: clientTls(ca, "exporter-wrong-key"),
+        credentials: { nkeySeedFile: "secrets/wrong.nk" },
+      }),
+    );
     assert.match(
-      warnings[0]!,
+      line,
       /jetstream export failed; retrying.*events\.jetstream\.servers: cannot connect to tls:\/\/127\.0\.0\.1:\d+ \(.*Authorization Violation; check events\.jetstream\.credentials\)/,
     );
-    assert.equal(exporter.published, 0);
   });
 
   it("a client certificate from another CA is logged naming events.jetstream.tls", async () => {
     const rogue = createTestCa(dir, "rogue");
-    const warnings: string[] = [];
-    const exporter = new JetStreamExport({
-      config: exportConfig("EV_ROGUE", {
+    const line = await firstRefusal(
+      exportConfig("EV_ROGUE", {
         tls: clientTls(rogue, "intruder"),
         credentials: { nkeySeedFile: "secrets/export.nk" },
       }),
-      feed: listFeed([event(1)]),
-      isLeader: () => true,
-      logger: keptLogger(warnings),
-    });
-    exporter.start();
-    try {
-      await until("the refusal to be logged", () => warnings.length > 0);
-    } finally {
-      await exporter.stop();
-    }
+    );
     assert.match(
-      warnings[0]!,
+      line,
       /jetstream export failed; retrying.*events\.jetstream\.servers: cannot connect to tls:\/\/127\.0\.0\.1:\d+ \(.*check events\.jetstream\.tls\)/,
     );
-    assert.equal(exporter.published, 0);
   });
 
   it("a credential file that holds no nkey seed fails the export's creation, naming the field", () => {
