@@ -957,9 +957,11 @@ export class Ledger {
     const record = this.get(seqno);
     // A proof or root that needs entries before a snapshot this node installed (it never had them).
     if (record === undefined && seqno <= this.#store.baseSeqno)
-      throw new TreatyError("TxNotFound", `entry ${seqno}: before this node's snapshot, not held here`, {
-        seqno,
-      });
+      throw new TreatyError(
+        "TxNotFound",
+        `this proof needs entry ${seqno}, from before the snapshot at ${this.#store.baseSeqno} this node started from: not held here (ask a node that holds the ledger from its start)`,
+        { seqno },
+      );
     assert(record !== undefined, `leaf source: entry ${seqno} is missing`);
     return leafHash(storedLeafFields(record.bytes, seqno));
   }
