@@ -70,10 +70,12 @@
  * not installed.
  *
  * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
- * `--warmup N` writes before the measured runs (default 12000: V8 compiles the hot path over the
- * first few thousand writes, and the consensus log's first compaction and the first snapshot point
- * (10,000) each deoptimize hot code once per process; a service runs warm, past both; etcd gets
- * the same warm-up; as many again through a follower before its run, whose forwarding path the
+ * `--warmup N` writes before the measured runs (default 40000: V8 compiles the hot path over the
+ * first few thousand writes, the consensus log's first compaction and the first snapshot point
+ * (10,000) each deoptimize hot code once per process, and after 12,000 writes V8's compiler
+ * threads still spent ~20% of the nodes' CPU per write at 64 in flight (docs/performance.md,
+ * "The bench's warm-up, session 23"); a service runs warm, past all of it; etcd gets the same
+ * warm-up; as many again through a follower before its run, whose forwarding path the
  * leader-directed writes leave cold),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
@@ -161,7 +163,7 @@ const CLOCK_TICKS_PER_SECOND = clockTicks();
 const { values: flags } = parseArgs({
   options: {
     requests: { type: "string", default: "5000" },
-    warmup: { type: "string", default: "12000" },
+    warmup: { type: "string", default: "40000" },
     reads: { type: "string", default: "3000" },
     "in-flight": { type: "string", default: "64,256" },
     nodes: { type: "string", default: "1,3" },
@@ -188,9 +190,9 @@ if (flags.help) {
   process.stdout.write(`node dist/bench/network.js [options]  (npm run bench:network)
   Treaty networks (one process per node, real nats-server) beside a 3-member etcd when installed.
   --requests N               writes per in-flight level (default 5000)
-  --warmup N                 writes before the measured runs, 64 in flight (default 12000: past the
-                             first snapshot point and log compaction; etcd too; as many through a
-                             follower before its run)
+  --warmup N                 writes before the measured runs, 64 in flight (default 40000: past the
+                             first snapshots, log compactions and V8's compiling; etcd too; as many
+                             through a follower before its run)
   --reads N                  reads per read run (default 3000)
   --in-flight 64,256         in-flight levels
   --nodes 1,3                network sizes (3 adds follower, paced and failover runs)
