@@ -216,24 +216,26 @@ export async function becomeMember(options: JoinOptions): Promise<void> {
 }
 
 /**
- * A node out of the configuration whose own committed record says `retiring` learns from the
- * service whether governance has since marked it `retired` (the leader does so once the
- * configuration without it commits, and no longer replicates to it, so its own ledger may
- * never hold that entry). It asks as `becomeMember` does; the service answers from its
- * committed node table (`Forbidden` with `details.status`). Resolves once a node answers
- * `retired`; keeps asking while the answer is `retiring` or no node answers.
- * Rejects with `Unavailable` once `cancelled`, or with any other refusal.
+ * A restarted node that may have been retired while it was down or out of reach learns from the
+ * service whether it is: its own ledger may end before the entry marking it `retired` (the
+ * leader no longer replicates to a node once the configuration without it commits, and a node
+ * down during its retirement never got even that). It asks as `becomeMember` does; the service
+ * answers from its committed node table (`Forbidden` with `details.status` for a node no longer
+ * `trusted`). Resolves "retired" once a node answers `retired` (a committed status no answer can
+ * take back), "member" once one answers that this node is `trusted` and in the configuration;
+ * keeps asking while the answer is `retiring` or no node answers. Rejects with `Unavailable`
+ * once `cancelled`, or with any other refusal.
  */
-export async function learnRetired(options: JoinOptions): Promise<void> {
+export async function learnRetired(options: JoinOptions): Promise<"retired" | "member"> {
   let said = false;
   for (;;) {
     try {
       await becomeMember({ ...options, timeoutMs: options.timeoutMs ?? RETIRED_ASK_TIMEOUT_MS });
-      throw new TreatyError("Internal", "join: a retiring node was made a member again");
+      return "member";
     } catch (err) {
       if (!(err instanceof TreatyError)) throw err;
       const status = err.details?.status;
-      if (err.code === "Forbidden" && status === "retired") return;
+      if (err.code === "Forbidden" && status === "retired") return "retired";
       if (!(err.code === "Forbidden" && status === "retiring") && err.code !== "Timeout") throw err;
       if (status === "retiring" && !said) {
         said = true;

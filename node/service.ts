@@ -818,14 +818,22 @@ export class TreatyNode {
       logger,
       cancelled: () => node.#stopped,
     });
-    const askNodes = member ? undefined : node.#retiringPeers(config.join?.nodes);
+    const askNodes = node.#retirementAskPeers(member, config.join?.nodes);
     if (askNodes !== undefined) {
-      // Out of the configuration and `retiring` in its own committed state: the entry marking
-      // it `retired` may never reach it (the leader no longer replicates to it); ask the service.
-      node.#membership = learnRetired(joinOptions(askNodes)).then(
-        () => node.#retire(null, "service"),
+      // Its own ledger may end before the entry marking it `retired` (see `#retirementAskPeers`):
+      // ask the service until it answers, or until this node serves (a leader replicates to it).
+      node.#membership = learnRetired({
+        ...joinOptions(askNodes),
+        cancelled: () => node.#stopped || node.lifecycle.serving,
+      }).then(
+        (answer) => {
+          // A node that serves by now is in a leader's configuration: the answer is stale.
+          if (answer === "retired" && !node.lifecycle.serving) node.#retire(null, "service");
+          else if (answer === "member") logger.info("voting member of the service");
+        },
         (err: unknown) => {
-          if (!node.#stopped) logger.error("could not learn whether this node is retired", { err });
+          if (!node.#stopped && !node.lifecycle.serving)
+            logger.error("could not learn whether this node is retired", { err });
         },
       );
     } else if (config.join && !member) {
@@ -946,12 +954,21 @@ export class TreatyNode {
   }
 
   /**
-   * While this node has not served yet and its own committed record is `retiring`: the URLs to
-   * ask whether it is `retired` now (`learnRetired`): its `join` config's, else those the other
-   * nodes' committed records advertise; undefined otherwise, or when there are none.
+   * The URLs to ask whether this node, not serving yet, is `retired` now (`learnRetired`): its
+   * `join` config's, else those the other nodes' committed records advertise; undefined when
+   * there is nothing to ask. Asked when its own committed record is `retiring` (out of the
+   * configuration, the entry marking it `retired` seldom reaches it), or `trusted` while its own
+   * ledger counts it in the configuration (it may have been retired after its last entry, while
+   * it was down: it would wait in catching_up for a leader that no longer replicates to it). A
+   * `trusted` node out of the configuration asks through `becomeMember` (a `join` config) instead.
    */
-  #retiringPeers(joinNodes: readonly string[] | undefined): readonly string[] | undefined {
-    if (this.lifecycle.serving || this.gov.node(this.identity.id)?.status !== "retiring") return undefined;
+  #retirementAskPeers(
+    member: boolean,
+    joinNodes: readonly string[] | undefined,
+  ): readonly string[] | undefined {
+    const status = this.gov.node(this.identity.id)?.status;
+    if (this.lifecycle.serving || !(status === "retiring" || (status === "trusted" && member)))
+      return undefined;
     const nodes =
       joinNodes ??
       this.gov

@@ -13,7 +13,8 @@ import { x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concatBytes, fromHex, toHex, utf8 } from "./bytes.js";
-import { type ErrorBody, noAnswerError, TreatyError } from "./errors.js";
+import { TreatyError } from "./errors.js";
+import { exchangeJson } from "./json-exchange.js";
 import { type KeyPair, keyId, type PublicKey } from "./keys.js";
 import { signRequest } from "./request.js";
 
@@ -201,7 +202,8 @@ export interface ShareSubmission {
  * opens it with its encryption key, re-seals it to the node's key (so it never crosses the
  * network in clear) and submits it in a request signed with its member key for the lost service
  * (`serviceKey`, the identity the member pinned). Throws a TreatyError: the node's (for example
- * InvalidRecoveryShare, Conflict), DecryptionFailed when the share is not sealed to this key,
+ * InvalidRecoveryShare, Conflict, with its details; Internal for an error answer without an
+ * error body), DecryptionFailed when the share is not sealed to this key,
  * Unavailable when a request got no answer (Timeout when `fetch` gave up at a deadline, e.g.
  * `AbortSignal.timeout`), MalformedEncoding when an answer is not JSON. Nothing is retried.
  *
@@ -218,64 +220,33 @@ export async function submitRecoveryShare(options: {
   readonly fetch?: typeof fetch;
 }): Promise<ShareSubmission> {
   const random = options.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)));
+  const fetchImpl = options.fetch ?? fetch;
   const status = await exchangeJson<{
     state?: string;
     encryptionKey?: string;
     recovery?: { round?: number };
-  }>(options.node, "/node/status", options.fetch);
+  }>(fetchImpl, options.node, "/node/status");
   if (status.state !== "RecoveryShares" || typeof status.encryptionKey !== "string")
     throw new TreatyError(
       "Conflict",
       `${options.node}: not waiting for recovery shares (state ${status.state ?? "open"})`,
     );
   const sealed = await exchangeJson<SealedShare>(
+    fetchImpl,
     options.node,
     `/gov/recovery/shares/${options.member.id}`,
-    options.fetch,
   );
   const share = await openRecoveryShare(options.encryption, sealed);
   const forNode = await sealShare(options.member.id, status.encryptionKey, sealed.round, share, random);
   const request = signRequest(options.member, keyId(options.serviceKey), RECOVERY_SHARES_PATH, {
     share: forNode,
   });
-  return exchangeJson<ShareSubmission>(options.node, request.path, options.fetch, {
+  return exchangeJson<ShareSubmission>(fetchImpl, options.node, request.path, {
     method: "POST",
-    body: request.body as Uint8Array<ArrayBuffer>,
+    body: request.body,
     headers: request.headers,
   });
 }
 
 /** Where members submit shares to a recovering node. */
 export const RECOVERY_SHARES_PATH = "/gov/recovery/shares";
-
-/**
- * One JSON exchange with `node`, as the SDK's Client reports each failure: no answer is
- * `Unavailable` (`Timeout` when the fetch gave up at its deadline, a TimeoutError), an answer that
- * is not JSON `MalformedEncoding`, an error answer its own code.
- */
-async function exchangeJson<T>(
-  node: string,
-  path: string,
-  fetchImpl: typeof fetch = fetch,
-  init?: RequestInit,
-): Promise<T> {
-  let response: Response;
-  let text: string;
-  try {
-    response = await fetchImpl(node + path, init);
-    text = await response.text();
-  } catch (err) {
-    throw noAnswerError(node, err);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new TreatyError("MalformedEncoding", `${node}${path} (HTTP ${response.status}): not valid JSON`);
-  }
-  if (body !== null && typeof body === "object" && "error" in body) {
-    const { error } = body as ErrorBody;
-    throw new TreatyError(error.code, error.message);
-  }
-  return body as T;
-}

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { toHex } from "../../sdk/bytes.js";
-import { type ErrorBody, TreatyError } from "../../sdk/errors.js";
+import { TreatyError } from "../../sdk/errors.js";
+import { exchangeJson } from "../../sdk/json-exchange.js";
 import { parsePublicKey, type PublicKey } from "../../sdk/keys.js";
 import { parseServiceFile } from "../../sdk/client.js";
 import { keyPinnedFetch, pinnedFetch, streamingFetch, unpinnedFetch } from "../tls/client.js";
@@ -175,38 +176,17 @@ export async function serviceKeyOf(target: RemoteTarget, io: RemoteIo, command: 
   return key;
 }
 
-/** GET `path` on the target node as JSON; a node error becomes its TreatyError. */
-export async function fetchJson<T>(target: RemoteTarget, path: string): Promise<T> {
-  let response: Response;
-  let text: string;
-  try {
-    response = await target.fetch(target.node + path, { headers: { accept: "application/json" } });
-    text = await response.text();
-  } catch (err) {
-    throw noAnswer(target, err);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new TreatyError(
-      "MalformedEncoding",
-      `${target.node}${path}: the answer is not JSON (HTTP ${response.status})`,
-    );
-  }
-  if (!response.ok) {
-    const error = (value as Partial<ErrorBody> | null)?.error;
-    throw new TreatyError(
-      typeof error?.code === "string" ? error.code : "Internal",
-      typeof error?.message === "string" ? error.message : `HTTP ${response.status}`,
-      error?.details,
-    );
-  }
-  return value as T;
+/** GET `path` on the target node as JSON; a node error becomes its TreatyError (sdk/json-exchange). */
+export function fetchJson<T>(target: RemoteTarget, path: string): Promise<T> {
+  return exchangeJson<T>(target.fetch, target.node, path, {}, { noAnswer: (err) => noAnswer(target, err) });
 }
 
-/** The TreatyError for a request that never got an answer (refused, reset, timed out). */
-export function noAnswer(target: RemoteTarget, err: unknown): TreatyError {
+/**
+ * The TreatyError for a request that never got an answer (refused, reset, timed out): the cause's
+ * words (ECONNREFUSED rather than "fetch failed"), and a timeout in `--timeout`'s words. An
+ * AbortError is a timeout too: `target.fetch` replaces any signal with its deadline's.
+ */
+function noAnswer(target: RemoteTarget, err: unknown): TreatyError {
   const cause =
     err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {

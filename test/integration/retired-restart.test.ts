@@ -2,12 +2,15 @@
  * A node retired by governance and then started again (e.g. by its supervisor) says so and
  * exits: it logs one `NodeRetired` line naming itself and stops with `EXIT_RETIRED` (0), so a
  * `Restart=on-failure` unit leaves it down; started again on an emptied data folder, its join
- * is refused as retired and it exits the same way. The other nodes keep committing.
+ * is refused as retired and it exits the same way. The other nodes keep committing. A node
+ * retired while it was down (its own ledger still counts it in the configuration and `trusted`)
+ * learns it from the service the same way when it is started again.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { EXIT_RETIRED } from "../../node/main.js";
+import type { Client } from "../../sdk/client.js";
 import { Governance, actions } from "../../sdk/governance.js";
 import { type Cluster, type ClusterNode, startCluster } from "../support/cluster.js";
 
@@ -28,6 +31,51 @@ function retiredLines(node: ClusterNode): Record<string, unknown>[] {
     });
 }
 
+/** Starts `node` in `cluster` and waits until it exits by itself with EXIT_RETIRED. */
+async function startExpectingExit(cluster: Cluster, node: ClusterNode): Promise<void> {
+  await node.start();
+  await cluster
+    .waitFor(`node ${node.index} to exit`, async () => (node.running() ? undefined : true), 30_000)
+    .catch((err: unknown) => {
+      // waitFor fails at once when a node exits unasked: that exit is the one expected here.
+      if (node.running()) throw err;
+    });
+  assert.deepEqual(cluster.crashes(), [{ index: node.index, code: EXIT_RETIRED, signal: null }]);
+  cluster.clearCrashes();
+}
+
+/** Retires `node` by proposal and vote (through `leader`) and waits until its record is `retired`. */
+async function retire(cluster: Cluster, leader: ClusterNode, node: ClusterNode): Promise<void> {
+  const gov = new Governance(cluster.client(cluster.member, { nodes: [leader.url] }), cluster.member);
+  const { proposalId } = await gov.propose([actions.retireNode(node.id)]);
+  await gov.vote(proposalId, "for");
+  assert.equal((await gov.waitForFinal(proposalId)).state, "Accepted");
+  await cluster.waitFor(`node ${node.index} to be retired`, async () => {
+    const record = (await gov.nodes()).find((n) => n.id === node.id);
+    return record?.status === "retired" ? true : undefined;
+  });
+}
+
+/**
+ * A follower of the 3-node `cluster` to retire, and a client of the two others, once a write
+ * went through and every node is a voter (the node retired leaves the configuration, not a learner
+ * list).
+ */
+async function followerToRetire(
+  cluster: Cluster,
+): Promise<{ leader: ClusterNode; retired: ClusterNode; client: Client }> {
+  const leader = await cluster.waitForLeader();
+  const retired = cluster.nodes.find((n) => n !== leader)!;
+  const client = cluster.client(undefined, {
+    nodes: cluster.nodes.filter((n) => n !== retired).map((n) => n.url),
+  });
+  await client.call("log", "writePublic", { id: 1, msg: "before" });
+  await cluster.waitFor("three voters", async () =>
+    (await leader.network()).config?.length === 3 ? true : undefined,
+  );
+  return { leader, retired, client };
+}
+
 describe("a retired node started again", () => {
   let cluster: Cluster;
 
@@ -38,44 +86,15 @@ describe("a retired node started again", () => {
     await cluster?.dispose();
   });
 
-  /** Starts `node` and waits until it exits by itself with EXIT_RETIRED. */
-  const startExpectingExit = async (node: ClusterNode) => {
-    await node.start();
-    await cluster
-      .waitFor(`node ${node.index} to exit`, async () => (node.running() ? undefined : true), 30_000)
-      .catch((err: unknown) => {
-        // waitFor fails at once when a node exits unasked: that exit is the one expected here.
-        if (node.running()) throw err;
-      });
-    assert.deepEqual(cluster.crashes(), [{ index: node.index, code: EXIT_RETIRED, signal: null }]);
-    cluster.clearCrashes();
-  };
-
   it("logs NodeRetired and exits with EXIT_RETIRED; the others keep committing", async () => {
-    const leader = await cluster.waitForLeader();
-    const retired = cluster.nodes.find((n) => n !== leader)!;
-    const others = cluster.nodes.filter((n) => n !== retired);
-    const gov = new Governance(cluster.client(cluster.member, { nodes: [leader.url] }), cluster.member);
-    const client = cluster.client(undefined, { nodes: others.map((n) => n.url) });
-    await client.call("log", "writePublic", { id: 1, msg: "before" });
-    // Every node a voter first: the node retired below leaves the configuration, not a learner list.
-    await cluster.waitFor("three voters", async () =>
-      (await leader.network()).config?.length === 3 ? true : undefined,
-    );
-
-    const { proposalId } = await gov.propose([actions.retireNode(retired.id)]);
-    await gov.vote(proposalId, "for");
-    assert.equal((await gov.waitForFinal(proposalId)).state, "Accepted");
-    await cluster.waitFor(`node ${retired.index} to be retired`, async () => {
-      const record = (await gov.nodes()).find((n) => n.id === retired.id);
-      return record?.status === "retired" ? true : undefined;
-    });
+    const { leader, retired, client } = await followerToRetire(cluster);
+    await retire(cluster, leader, retired);
     // While it runs and serves, a retired node keeps running (its operator stops it).
     assert.equal((await retired.status()).role, "retired");
     assert.equal(retiredLines(retired).length, 0);
     assert.equal(await retired.stop(), 0);
 
-    await startExpectingExit(retired);
+    await startExpectingExit(cluster, retired);
     let lines = retiredLines(retired);
     assert.equal(lines.length, 1, retired.tail(40));
     assert.equal(lines[0]!.node, retired.id);
@@ -87,13 +106,41 @@ describe("a retired node started again", () => {
     // The same identity on an emptied data folder: the join is refused as retired, same exit.
     rmSync(retired.dataDir, { recursive: true, force: true });
     mkdirSync(retired.dataDir);
-    await startExpectingExit(retired);
+    await startExpectingExit(cluster, retired);
     lines = retiredLines(retired);
     assert.equal(lines.length, 2, retired.tail(40));
     assert.equal(lines[1]!.node, retired.id);
     assert.equal(lines[1]!.source, "service");
 
     // The remaining two nodes still commit.
+    const { txid } = await client.call("log", "writePublic", { id: 2, msg: "after" });
+    await client.waitForCommit(txid);
+    assert.deepEqual(cluster.crashes(), []);
+  });
+});
+
+describe("a node retired while it was down, started again", () => {
+  let cluster: Cluster;
+
+  before(async () => {
+    cluster = await startCluster({ nodes: 3, contracts: LOG_ONLY });
+  });
+  after(async () => {
+    await cluster?.dispose();
+  });
+
+  it("learns from the service that it is retired, logs NodeRetired and exits", async () => {
+    const { leader, retired, client } = await followerToRetire(cluster);
+    // Down before the retirement: its ledger ends with it `trusted` and in the configuration.
+    assert.equal(await retired.stop(), 0);
+    await retire(cluster, leader, retired);
+
+    await startExpectingExit(cluster, retired);
+    const lines = retiredLines(retired);
+    assert.equal(lines.length, 1, retired.tail(40));
+    assert.equal(lines[0]!.node, retired.id);
+    assert.equal(lines[0]!.source, "service");
+
     const { txid } = await client.call("log", "writePublic", { id: 2, msg: "after" });
     await client.waitForCommit(txid);
     assert.deepEqual(cluster.crashes(), []);

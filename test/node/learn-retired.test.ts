@@ -1,8 +1,9 @@
 /**
- * `learnRetired` (node/join.ts): a restarted node out of the configuration and `retiring` in its
- * own committed state asks the service, which answers from its committed node table, until the
- * answer is `retired`. It keeps asking through `retiring` answers and unreachable nodes, and
- * never takes another refusal (or a stop) for a retirement.
+ * `learnRetired` (node/join.ts): a restarted node that may have been retired after its ledger's
+ * last entry (`retiring` in its own committed state, or `trusted` in a configuration that may no
+ * longer hold it) asks the service, which answers from its committed node table, until the
+ * answer is `retired` or that it is a voting member. It keeps asking through `retiring` answers
+ * and unreachable nodes, and never takes another refusal (or a stop) for a retirement.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -14,12 +15,16 @@ import { generateKeyPair } from "../../sdk/keys.js";
 const identity = generateKeyPair("ed25519");
 const serviceKey = generateKeyPair("ed25519");
 
-/** A fetch that answers each join request with the next of `answers` (a status, or null: unreachable). */
+/**
+ * A fetch that answers each join request with the next of `answers`: a refusal with that status,
+ * "member" (trusted and in the configuration), or null (unreachable).
+ */
 function scripted(answers: readonly (string | null)[]): { fetch: typeof fetch; asked: () => number } {
   let i = 0;
   const fake = async (): Promise<Response> => {
     const answer = answers[Math.min(i++, answers.length - 1)]!;
     if (answer === null) throw new TypeError("fetch failed");
+    if (answer === "member") return Response.json({ status: "trusted", member: true });
     const error = { code: "Forbidden", message: `node: ${answer}`, details: { status: answer } };
     return new Response(JSON.stringify({ error }), { status: 403 });
   };
@@ -41,8 +46,14 @@ const options = (f: typeof fetch, cancelled = () => false) => ({
 describe("learnRetired", () => {
   it("keeps asking while the service says retiring or does not answer; resolves on retired", async () => {
     const { fetch, asked } = scripted(["retiring", null, "retiring", "retired"]);
-    await learnRetired(options(fetch));
+    assert.equal(await learnRetired(options(fetch)), "retired");
     assert.equal(asked(), 4);
+  });
+
+  it("resolves member once the service counts this node a voting member", async () => {
+    const { fetch, asked } = scripted([null, "member", "retired"]);
+    assert.equal(await learnRetired(options(fetch)), "member");
+    assert.equal(asked(), 2);
   });
 
   it("takes no other refusal for a retirement", async () => {

@@ -2,7 +2,8 @@
  * sdk/recovery.ts `submitRecoveryShare` reports every failure to reach a node as a TreatyError
  * with the code the SDK's Client gives it (docs/recovery.md): no answer is Unavailable, a fetch
  * that gave up at its deadline Timeout, an answer that is not JSON MalformedEncoding, an error
- * answer its own code. Apps calling it get a code, never a bare TypeError or SyntaxError.
+ * answer its own code (Internal without an error body). Apps calling it get a code, never a bare
+ * TypeError or SyntaxError.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -78,5 +79,11 @@ describe("submitRecoveryShare's failures", () => {
       /^no$/,
     );
     await refusedWith(async () => Response.json({ state: "PartOfNetwork" }), "Conflict", /not waiting/);
+  });
+
+  it("an error status without an error body is Internal, never read as the node's answer", async () => {
+    // A proxy's `{}` 502 was the status of a node "not waiting" (Conflict), and on the submission
+    // a share count of undefined: the status now decides.
+    await refusedWith(async () => Response.json({}, { status: 502 }), "Internal", /^HTTP 502$/);
   });
 });
