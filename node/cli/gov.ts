@@ -31,12 +31,11 @@ import {
   type SourceFiles,
 } from "../../sdk/governance.js";
 import { keyWallet, type WalletSigner } from "../../sdk/ethereum.js";
-import { type KeyPair, parsePublicKey, type PublicKey } from "../../sdk/keys.js";
+import type { KeyPair } from "../../sdk/keys.js";
 import { type Command, EXIT_OK, parseFlags, UsageError } from "./command.js";
 import { readKeyFile } from "./options.js";
 import { readContractFolder } from "../gov/contract-folder.js";
 import {
-  fetchJson,
   printJsonTo,
   processRemoteIo,
   REMOTE_FLAGS,
@@ -105,19 +104,9 @@ export async function governance(
 ): Promise<Governance> {
   // Writes bind the service id into the signature: the key must be the pinned one (or a warning
   // says it is not). Reads sign and verify nothing, so the node's own answer is enough for them.
-  const serviceKey =
-    key === undefined ? await reportedServiceKey(target) : await serviceKeyOf(target, io, command);
+  const serviceKey = await serviceKeyOf(target, io, command, { warnUnpinned: key !== undefined });
   const client = new Client({ nodes: target.nodes, serviceKey, retries: GOV_RETRIES, fetch: target.fetch });
   return new Governance(client, key);
-}
-
-async function reportedServiceKey(target: RemoteTarget): Promise<PublicKey> {
-  if (target.service !== undefined) return target.service.serviceKey;
-  const status = await fetchJson<{ serviceKey?: { curve?: unknown; publicKey?: unknown } }>(
-    target,
-    "/node/status",
-  );
-  return parsePublicKey(status.serviceKey?.curve, status.serviceKey?.publicKey, "status.serviceKey");
 }
 
 /**

@@ -159,20 +159,27 @@ async function headWithin(
 
 /**
  * The service key to use: the pinned one from `--service`, otherwise the one the node reports in
- * `/node/status` (with a warning on stderr: a node vouching for itself proves nothing).
+ * `/node/status`, with a warning on stderr (a node vouching for itself proves nothing) unless
+ * `warnUnpinned` is false (a read that signs and verifies nothing with the key).
  * Throws TreatyError (Unavailable, MalformedRequest, or the node's error) when the node fails.
  */
-export async function serviceKeyOf(target: RemoteTarget, io: RemoteIo, command: string): Promise<PublicKey> {
+export async function serviceKeyOf(
+  target: RemoteTarget,
+  io: RemoteIo,
+  command: string,
+  { warnUnpinned = true }: { readonly warnUnpinned?: boolean } = {},
+): Promise<PublicKey> {
   if (target.service !== undefined) return target.service.serviceKey;
   const status = await fetchJson<{ serviceKey?: { curve?: unknown; publicKey?: unknown } }>(
     target,
     "/node/status",
   );
   const key = parsePublicKey(status.serviceKey?.curve, status.serviceKey?.publicKey, "status.serviceKey");
-  io.err(
-    `treaty ${command}: warning: no --service file: using the service key ${status.serviceKey?.publicKey} ` +
-      `reported by ${target.node}/node/status (not pinned)\n`,
-  );
+  if (warnUnpinned)
+    io.err(
+      `treaty ${command}: warning: no --service file: using the service key ${status.serviceKey?.publicKey} ` +
+        `reported by ${target.node}/node/status (not pinned)\n`,
+    );
   return key;
 }
 

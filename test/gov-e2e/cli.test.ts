@@ -109,6 +109,23 @@ describe("treaty governance commands (fake node)", () => {
     );
   });
 
+  it("a read takes the key the node reports without a warning (it signs and verifies nothing)", async () => {
+    const f = fake(() => ({ json: { proposals: [] } }));
+    assert.equal(await runProposals(["--node", NODE], f.io), EXIT_OK);
+    assert.equal(f.err(), "");
+    assert.deepEqual(
+      f.sent.map((s) => s.path),
+      ["/node/status", "/gov/proposals"],
+    );
+    const pinned = fake(() => ({ json: { proposals: [] } }));
+    assert.equal(await runProposals(["--service", serviceFile], pinned.io), EXIT_OK);
+    assert.deepEqual(
+      pinned.sent.map((s) => s.path),
+      ["/gov/proposals"],
+      "a pinned key is not asked for",
+    );
+  });
+
   it("a malformed proposal file is ProposalInvalid (exit 1, JSON error) and nothing is proposed", async () => {
     const f = fake(accepted);
     const code = await runPropose(
