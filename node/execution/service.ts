@@ -175,7 +175,7 @@ interface Pending {
 interface Generation {
   readonly worker: Worker;
   readonly progress: Int32Array;
-  /** Set once the worker is gone (exited, or terminated by us). */
+  /** Set once the worker is gone (exited, or terminated by us), or asked to close. */
   lost: string | null;
   /** Resolves when the thread has exited. */
   readonly exited: Promise<void>;
@@ -558,6 +558,10 @@ export class ExecutionService {
     const done = this.#enqueue(async () => {
       const generation = this.#generation;
       if (generation === null) return;
+      // Asked to close, the worker ends on its own (serve.ts), and that exit may be seen before
+      // the close's reply (Node delivers a worker's last messages with its exit, in one go):
+      // expected from here on, not a crash.
+      generation.lost = "was closed";
       try {
         await this.#request({ id: 0, op: "close" }, { totalMs: this.#controlMs, stallMs: null });
       } catch (err) {
