@@ -818,14 +818,9 @@ export class TreatyNode {
       logger,
       cancelled: () => node.#stopped,
     });
-    const askNodes = node.#retirementAskPeers(member, config.join?.nodes);
-    if (askNodes !== undefined) {
-      // Its own ledger may end before the entry marking it `retired` (see `#retirementAskPeers`):
-      // ask the service until it answers, or until this node serves (a leader replicates to it).
-      node.#membership = learnRetired({
-        ...joinOptions(askNodes),
-        cancelled: () => node.#stopped || node.lifecycle.serving,
-      }).then(
+    // Asks the service until it answers, or until this node serves (a leader replicates to it).
+    const askRetired = (nodes: readonly string[]): Promise<void> =>
+      learnRetired({ ...joinOptions(nodes), cancelled: () => node.#stopped || node.lifecycle.serving }).then(
         (answer) => {
           // A node that serves by now is in a leader's configuration: the answer is stale.
           if (answer === "retired" && !node.lifecycle.serving) node.#retire(null, "service");
@@ -836,10 +831,25 @@ export class TreatyNode {
             logger.error("could not learn whether this node is retired", { err });
         },
       );
+    const askNodes = node.#retirementAskPeers(member, config.join?.nodes);
+    if (askNodes !== undefined) {
+      // Its own ledger may end before the entry marking it `retired` (see `#retirementAskPeers`).
+      node.#membership = askRetired(askNodes);
     } else if (config.join && !member) {
-      node.#membership = becomeMember(joinOptions(config.join.nodes)).then(
+      const joinNodes = config.join.nodes;
+      node.#membership = becomeMember(joinOptions(joinNodes)).then(
         () => logger.info("voting member of the service"),
-        (err: unknown) => logger.error("could not become a voting member", { err }),
+        (err: unknown) => {
+          // Admitted but stopped before it was added, and retired (or being retired) since: the
+          // service's committed node table says so. Asked again as above (one decision path):
+          // it stops on `retired`, and keeps asking while `retiring`.
+          const status =
+            err instanceof TreatyError && err.code === "Forbidden" ? err.details?.status : undefined;
+          if (status === "retired" || status === "retiring") return askRetired(joinNodes);
+          // A stop cancels the request: nothing went wrong.
+          if (!node.#stopped) logger.error("could not become a voting member", { err });
+          return undefined;
+        },
       );
     }
     return node;
@@ -960,7 +970,8 @@ export class TreatyNode {
    * configuration, the entry marking it `retired` seldom reaches it), or `trusted` while its own
    * ledger counts it in the configuration (it may have been retired after its last entry, while
    * it was down: it would wait in catching_up for a leader that no longer replicates to it). A
-   * `trusted` node out of the configuration asks through `becomeMember` (a `join` config) instead.
+   * `trusted` node out of the configuration asks through `becomeMember` (a `join` config) instead,
+   * and from there as these do when the service answers that it is `retiring` or `retired`.
    */
   #retirementAskPeers(
     member: boolean,

@@ -4,7 +4,10 @@
  * `Restart=on-failure` unit leaves it down; started again on an emptied data folder, its join
  * is refused as retired and it exits the same way. The other nodes keep committing. A node
  * retired while it was down (its own ledger still counts it in the configuration and `trusted`)
- * learns it from the service the same way when it is started again.
+ * learns it from the service the same way when it is started again, and so does a node admitted
+ * but not yet a voter (`trusted`, out of the configuration), whose request to become a voting
+ * member is refused as retired. Every deliberate stop here (SIGTERM) is clean: exit 0, and
+ * nothing logged at error level (also while the node still asks to become a voting member).
  */
 import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
@@ -13,22 +16,40 @@ import { EXIT_RETIRED } from "../../node/main.js";
 import type { Client } from "../../sdk/client.js";
 import { Governance, actions } from "../../sdk/governance.js";
 import { type Cluster, type ClusterNode, startCluster } from "../support/cluster.js";
+import { type Seen, stubServers } from "../support/stub-server.js";
 
 const LOG_ONLY = [{ name: "log", path: "contracts/examples/log" }];
 
-/** The JSON log lines of `node` whose `code` is `NodeRetired`. */
-function retiredLines(node: ClusterNode): Record<string, unknown>[] {
+/** The JSON log lines of `node` that `pick` keeps. */
+function logLines(
+  node: ClusterNode,
+  pick: (line: Record<string, unknown>) => boolean,
+): Record<string, unknown>[] {
   return node
     .tail(10_000)
     .split("\n")
     .flatMap((line) => {
       try {
         const parsed = JSON.parse(line) as Record<string, unknown>;
-        return parsed.code === "NodeRetired" ? [parsed] : [];
+        return pick(parsed) ? [parsed] : [];
       } catch {
         return [];
       }
     });
+}
+
+/** The JSON log lines of `node` whose `code` is `NodeRetired`. */
+function retiredLines(node: ClusterNode): Record<string, unknown>[] {
+  return logLines(node, (line) => line.code === "NodeRetired");
+}
+
+/** Stops `node` (SIGTERM): a clean stop exits 0 and logs nothing at error level. */
+async function stopCleanly(node: ClusterNode): Promise<void> {
+  assert.equal(await node.stop(), 0);
+  assert.deepEqual(
+    logLines(node, (line) => line.level === "error"),
+    [],
+  );
 }
 
 /** Starts `node` in `cluster` and waits until it exits by itself with EXIT_RETIRED. */
@@ -92,7 +113,7 @@ describe("a retired node started again", () => {
     // While it runs and serves, a retired node keeps running (its operator stops it).
     assert.equal((await retired.status()).role, "retired");
     assert.equal(retiredLines(retired).length, 0);
-    assert.equal(await retired.stop(), 0);
+    await stopCleanly(retired);
 
     await startExpectingExit(cluster, retired);
     let lines = retiredLines(retired);
@@ -132,7 +153,7 @@ describe("a node retired while it was down, started again", () => {
   it("learns from the service that it is retired, logs NodeRetired and exits", async () => {
     const { leader, retired, client } = await followerToRetire(cluster);
     // Down before the retirement: its ledger ends with it `trusted` and in the configuration.
-    assert.equal(await retired.stop(), 0);
+    await stopCleanly(retired);
     await retire(cluster, leader, retired);
 
     await startExpectingExit(cluster, retired);
@@ -142,6 +163,91 @@ describe("a node retired while it was down, started again", () => {
     assert.equal(lines[0]!.source, "service");
 
     const { txid } = await client.call("log", "writePublic", { id: 2, msg: "after" });
+    await client.waitForCommit(txid);
+    assert.deepEqual(cluster.crashes(), []);
+  });
+});
+
+/**
+ * A proxy in front of `target` for a joiner's requests. While `holdBack` is set, it lets through
+ * requests to become a voting member (`args.ready`) only until one is answered (the leader then
+ * catches the joiner up as a learner) and refuses the later ones as a busy service would (503),
+ * so the joiner stays out of the configuration.
+ */
+async function joinProxy(
+  servers: ReturnType<typeof stubServers>,
+  target: string,
+): Promise<{ url: string; holdBack: boolean }> {
+  const proxy = { url: "", holdBack: true };
+  let readyAnswered = false;
+  const forward = async (req: Seen): Promise<{ status: number; body: Uint8Array }> => {
+    const ready = (JSON.parse(Buffer.from(req.body).toString("utf8")) as { args?: { ready?: unknown } }).args
+      ?.ready;
+    if (ready === true && proxy.holdBack && readyAnswered) {
+      const error = { code: "Unavailable", message: "held back by the test's proxy" };
+      return { status: 503, body: Buffer.from(JSON.stringify({ error })) };
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers))
+      if (typeof value === "string" && !["host", "connection", "content-length"].includes(name))
+        headers[name] = value;
+    const response = await fetch(target + req.url, {
+      method: req.method,
+      headers,
+      body: req.body as Uint8Array<ArrayBuffer>,
+    });
+    if (ready === true && response.ok) readyAnswered = true;
+    return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) };
+  };
+  const { url } = await servers.serve((req, res) => {
+    void forward(req).then(
+      ({ status, body }) => res.writeHead(status, { "content-type": "application/json" }).end(body),
+      () => res.destroy(),
+    );
+  });
+  proxy.url = url;
+  return proxy;
+}
+
+describe("a node admitted but not yet a voter, retired while it was down, started again", () => {
+  let cluster: Cluster;
+  const servers = stubServers();
+
+  before(async () => {
+    cluster = await startCluster({ nodes: 3, contracts: LOG_ONLY });
+  });
+  after(async () => {
+    await cluster?.dispose();
+    await servers.closeAll();
+  });
+
+  it("is refused its membership as retired, logs NodeRetired and exits", async () => {
+    const leader = await cluster.waitForLeader();
+    const proxy = await joinProxy(servers, leader.url);
+    const joiner = await cluster.addNode({ via: [proxy.url] });
+    // Trusted, with its own copy of the committed entries (as a learner), but not a voter.
+    await cluster.waitFor(
+      "the joiner to catch up as a learner",
+      async () => ((await joiner.status()).phase === "serving" ? true : undefined),
+      60_000,
+    );
+    const net = await leader.network();
+    assert.ok(!net.config?.includes(joiner.id), "the joiner is not a voter");
+    assert.equal(net.nodes.find((n) => n.nodeId === joiner.id)?.status, "trusted");
+    // Stopped while it still asks to become a voting member: a clean stop all the same.
+    await stopCleanly(joiner);
+    await retire(cluster, leader, joiner);
+
+    // Started again, it asks (through its join config) to become a voting member.
+    proxy.holdBack = false;
+    await startExpectingExit(cluster, joiner);
+    const lines = retiredLines(joiner);
+    assert.equal(lines.length, 1, joiner.tail(40));
+    assert.equal(lines[0]!.node, joiner.id);
+    assert.equal(lines[0]!.source, "service");
+
+    const client = cluster.client(undefined, { nodes: [leader.url] });
+    const { txid } = await client.call("log", "writePublic", { id: 3, msg: "after" });
     await client.waitForCommit(txid);
     assert.deepEqual(cluster.crashes(), []);
   });

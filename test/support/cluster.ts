@@ -224,11 +224,11 @@ export interface Cluster {
   waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
   /**
    * Creates and starts one more node process that joins the service through `via` (default:
-   * every running node), as `treaty node start --join` does; it is appended to `nodes` (and
-   * stopped by `dispose`). Resolves once the process is spawned, not when it has joined: it
-   * may wait to be trusted (see `autoTrustNodes`).
+   * every running node; a URL stands for a node, e.g. a proxy in front of one), as `treaty node
+   * start --join` does; it is appended to `nodes` (and stopped by `dispose`). Resolves once the
+   * process is spawned, not when it has joined: it may wait to be trusted (see `autoTrustNodes`).
    */
-  addNode(options?: { via?: readonly ClusterNode[] }): Promise<ClusterNode>;
+  addNode(options?: { via?: readonly (ClusterNode | string)[] }): Promise<ClusterNode>;
   /** Node processes that exited without `kill`/`stop`/`dispose` asking them to. */
   crashes(): readonly Crash[];
   /** Forgets recorded crashes (after a test made a node exit on purpose and checked why). */
@@ -357,7 +357,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       readyTimeoutMs,
     );
     const serviceKey: PublicKey = { curve: "ed25519", publicKey: fromHex(serviceKeyHex) };
-    const addNode = async ({ via }: { via?: readonly ClusterNode[] } = {}) => {
+    const addNode = async ({ via }: { via?: readonly (ClusterNode | string)[] } = {}) => {
       const [port] = await freePorts(1);
       const index = nodes.length;
       const node = new NodeProcess(
@@ -368,7 +368,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         (crash) => crashes.push(crash),
       );
       nodes.push(node);
-      const joinVia = (via ?? nodes.filter((n) => n !== node && n.running())).map((n) => n.url);
+      const joinVia = (via ?? nodes.filter((n) => n !== node && n.running())).map((n) =>
+        typeof n === "string" ? n : n.url,
+      );
       node.writeConfig({
         ...base(index),
         http: { host: "127.0.0.1", port, tls: options.tls === true },
