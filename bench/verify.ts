@@ -16,8 +16,10 @@
  * 64), `--gap-ms N` (default 0: with N > 0, each of the in-flight callers waits N ms after each
  * answer before its next check, so a pool's worker sleeps between checks as in a node below
  * saturation, where every crossing wakes a sleeping thread: the pool's CPU per check less the
- * main thread's is then the crossing's cost). Numbers, not assertions: the median of three runs
- * each.
+ * main thread's is then the crossing's cost). Each pool runs twice: with every check sent to a
+ * worker (`inlineMaxJobs: 0`) and with the node's rule (checks made on the main thread when no
+ * worker holds a batch and few wait; node/verify/pool.ts). Numbers, not assertions: the median
+ * of three runs each.
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -184,9 +186,16 @@ for (const kind of RUN_KINDS) {
   results[`${kind}, main thread`] = await median(inline, jobs, valid, checks);
   await inline.close();
   for (const workers of POOL_SIZES) {
-    const pool = new VerifierPool({ workers, logger: silentLogger });
-    results[`${kind}, pool of ${workers}`] = await median(pool, jobs, valid, checks);
-    await pool.close();
+    for (const rule of [false, true]) {
+      const pool = new VerifierPool({ workers, logger: silentLogger, ...(!rule && { inlineMaxJobs: 0 }) });
+      results[`${kind}, pool of ${workers}${rule ? ", inline rule" : ""}`] = await median(
+        pool,
+        jobs,
+        valid,
+        checks,
+      );
+      await pool.close();
+    }
   }
 }
 process.stderr.write(
