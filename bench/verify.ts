@@ -13,7 +13,13 @@
  *
  * Options: `--checks N` ed25519 checks per run (default 20000), `--wallet-checks N` wallet checks
  * per run (default 2000), `--workers 1,2` pool sizes (default 1,2), `--in-flight N` (default
- * 64). Numbers, not assertions: the median of three runs each.
+ * 64), `--gap-ms N` (default 0: with N > 0, each of the in-flight callers waits N ms after each
+ * answer before its next check, so a pool's worker sleeps between checks as in a node below
+ * saturation, where every crossing wakes a sleeping thread: the pool's CPU per check less the
+ * main thread's is then the crossing's cost). Each pool runs twice: with every check sent to a
+ * worker (`inlineMaxJobs: 0`) and with the node's rule (checks made on the main thread when no
+ * worker holds a batch and few wait; node/verify/pool.ts). Numbers, not assertions: the median
+ * of three runs each.
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -48,10 +54,12 @@ const { values: flags } = parseArgs({
     "wallet-checks": { type: "string", default: "2000" },
     workers: { type: "string", default: "1,2" },
     "in-flight": { type: "string", default: "64" },
+    "gap-ms": { type: "string", default: "0" },
     kinds: { type: "string", default: KINDS.join(",") },
   },
 });
 const IN_FLIGHT = Number(flags["in-flight"]);
+const GAP_MS = Number(flags["gap-ms"]);
 const POOL_SIZES = flags.workers.split(",").map(Number);
 const RUN_KINDS = flags.kinds.split(",").map((kind) => {
   if (!(KINDS as readonly string[]).includes(kind))
@@ -139,6 +147,7 @@ async function run(
       const i = next++;
       const digest = await verifier.verify(copyOf(jobs[i % jobs.length]!));
       if ((digest !== null) === valid) answered++;
+      if (GAP_MS > 0) await new Promise((resolve) => setTimeout(resolve, GAP_MS));
     }
   };
   const elu = performance.eventLoopUtilization();
@@ -177,18 +186,25 @@ for (const kind of RUN_KINDS) {
   results[`${kind}, main thread`] = await median(inline, jobs, valid, checks);
   await inline.close();
   for (const workers of POOL_SIZES) {
-    const pool = new VerifierPool({ workers, logger: silentLogger });
-    results[`${kind}, pool of ${workers}`] = await median(pool, jobs, valid, checks);
-    await pool.close();
+    for (const rule of [false, true]) {
+      const pool = new VerifierPool({ workers, logger: silentLogger, ...(!rule && { inlineMaxJobs: 0 }) });
+      results[`${kind}, pool of ${workers}${rule ? ", inline rule" : ""}`] = await median(
+        pool,
+        jobs,
+        valid,
+        checks,
+      );
+      await pool.close();
+    }
   }
 }
 process.stderr.write(
-  `signature checks (${IN_FLIGHT} in flight)         checks/s  main-thread µs/check  CPU µs/check (all threads)\n`,
+  `signature checks (${IN_FLIGHT} in flight, gap ${GAP_MS} ms) checks/s  main-thread µs/check  CPU µs/check (all threads)\n`,
 );
 for (const [name, r] of Object.entries(results))
   process.stderr.write(
     `${name.padEnd(36)}${String(r.checksPerSecond).padStart(10)}${String(r.mainThreadMicrosPerCheck).padStart(22)}${String(r.cpuMicrosPerCheck).padStart(28)}\n`,
   );
 process.stdout.write(
-  `${JSON.stringify({ checks: Number(flags.checks), walletChecks: Number(flags["wallet-checks"]), inFlight: IN_FLIGHT, results }, null, 2)}\n`,
+  `${JSON.stringify({ checks: Number(flags.checks), walletChecks: Number(flags["wallet-checks"]), inFlight: IN_FLIGHT, gapMs: GAP_MS, results }, null, 2)}\n`,
 );

@@ -4,7 +4,7 @@
  * execute and the digest recorded with it. Replays of an admitted request are stopped later, in
  * the transaction itself (the nonce table is replicated state; see node/execution). The signature
  * check itself runs where the context's `SignatureVerifier` puts it (node/verify/: on worker
- * threads in a node), so admission is async.
+ * threads in a node, on the main thread below saturation), so admission is async.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { TreatyError } from "../sdk/errors.js";

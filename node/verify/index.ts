@@ -1,7 +1,8 @@
 /**
  * Signature checks of signed requests (node/admission.ts): where they run.
  * - verifier.ts: the `SignatureVerifier` interface, `checkJob` and the on-thread verifier;
- * - pool.ts: worker threads checking batches beside the main thread (the node's default);
+ * - pool.ts: worker threads checking batches beside the main thread (the node's default; below
+ *   saturation, when no worker is busy and few checks wait, the main thread checks them itself);
  * - serve.ts, worker.ts, protocol.ts: the worker side.
  */
 import { availableParallelism } from "node:os";

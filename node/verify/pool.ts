@@ -8,6 +8,13 @@
  *   most maxBatchJobs). At low load a check leaves in the next turn of the event loop; under
  *   load the checks arriving while a worker works go together in its next batch, so batches
  *   grow by themselves (one message and one reply per batch, not per check).
+ * - Below saturation, on the main thread: when a new check's flush finds no worker holding a
+ *   batch and at most inlineMaxJobs checks queued, the main thread makes them itself. A crossing
+ *   to a worker that sleeps between checks costs both threads a wake-up each way, several times
+ *   the check (bench/verify.ts `--gap-ms`); a worker that is busy, or a queue longer than
+ *   inlineMaxJobs, means load, and then the checks go to the workers as before. The rule is
+ *   structural (no rates or timers): a main thread that falls behind finds a longer queue and
+ *   hands it over by itself.
  * - Bounded: at most maxPendingJobs checks queued or in flight; beyond that `verify` rejects with
  *   `Unavailable` (503, retryable) instead of queueing without bound.
  * - A worker that exits (crash, out of memory) or, once serving, finishes no check for stallMs
@@ -31,11 +38,16 @@ import {
   type VerifyRequest,
   type VerifyWorkerInit,
 } from "./protocol.js";
-import type { SignatureVerifier, VerifierStats, VerifyJob } from "./verifier.js";
+import { checkJob, type SignatureVerifier, type VerifierStats, type VerifyJob } from "./verifier.js";
 
 export const DEFAULT_MAX_PENDING_JOBS = 4096;
 export const DEFAULT_MAX_BATCH_JOBS = 64;
 export const DEFAULT_STALL_MS = 5000;
+/**
+ * At most this many checks are made on the main thread at a flush when no worker holds a batch
+ * (see `inlineMaxJobs`).
+ */
+export const DEFAULT_INLINE_MAX_JOBS = 16;
 /**
  * One: checks arriving while a worker works wait for its reply and leave together, which costs
  * fewer messages and thread wake-ups than sending each at once (measured: bench/verify.ts).
@@ -55,6 +67,12 @@ export interface VerifierPoolOptions {
   /** A worker holding checks that finishes none for this long is replaced (default DEFAULT_STALL_MS). */
   readonly stallMs?: number;
   readonly logger: Logger;
+  /**
+   * When a new check's flush finds no worker holding a batch and at most this many checks
+   * queued, the main thread makes them itself instead of waking a worker (default
+   * DEFAULT_INLINE_MAX_JOBS; 0: never, as the tests of the workers' failures need).
+   */
+  readonly inlineMaxJobs?: number;
   /** The worker script (default: the compiled worker.js next to this module); tests pass a hooked one. */
   readonly workerUrl?: URL;
 }
@@ -86,6 +104,7 @@ export class VerifierPool implements SignatureVerifier {
   readonly #maxPendingJobs: number;
   readonly #maxBatchJobs: number;
   readonly #stallMs: number;
+  readonly #inlineMaxJobs: number;
   readonly #slots: Slot[] = [];
   /** Checks not yet sent, oldest first. */
   #queue: Pending[] = [];
@@ -96,14 +115,18 @@ export class VerifierPool implements SignatureVerifier {
    * major GC (docs/performance.md, "Hot closures recompiled after every major GC").
    */
   readonly #flushNow = (): void => this.#flush();
+  readonly #checkHereNow = (): void => this.#checkHere();
   readonly #flushSoon = (): void => {
     this.#flushScheduled = false;
-    this.#timed(this.#flushNow);
+    this.#timed(
+      this.#queue.length <= this.#inlineMaxJobs && this.#idle() ? this.#checkHereNow : this.#flushNow,
+    );
   };
   #stallTimer: NodeJS.Timeout | undefined;
   #nextId = 1;
   #restarts = 0;
   #batches = 0;
+  #inlineChecks = 0;
   #closed = false;
 
   /** Throws TreatyError `InvalidArgs` for an option out of range. */
@@ -117,6 +140,12 @@ export class VerifierPool implements SignatureVerifier {
     );
     this.#maxBatchJobs = checkRange(options.maxBatchJobs ?? DEFAULT_MAX_BATCH_JOBS, "maxBatchJobs", 1, 4096);
     this.#stallMs = checkRange(options.stallMs ?? DEFAULT_STALL_MS, "stallMs", 10, 3_600_000);
+    this.#inlineMaxJobs = checkRange(
+      options.inlineMaxJobs ?? DEFAULT_INLINE_MAX_JOBS,
+      "inlineMaxJobs",
+      0,
+      4096,
+    );
     this.#log = options.logger.child({ component: "verify" });
     this.#workerUrl = options.workerUrl ?? new URL("./worker.js", import.meta.url);
     for (let i = 0; i < options.workers; i++)
@@ -158,6 +187,7 @@ export class VerifierPool implements SignatureVerifier {
       restarts: this.#restarts,
       pendingJobs: this.#pendingJobs,
       batches: this.#batches,
+      inlineChecks: this.#inlineChecks,
       threads: this.#slots.filter((slot) => slot.worker !== null).length,
     };
   }
@@ -189,6 +219,20 @@ export class VerifierPool implements SignatureVerifier {
       slot.worker = null;
     }
     await Promise.all(exits);
+  }
+
+  /** Whether no worker holds a batch. */
+  #idle(): boolean {
+    for (const slot of this.#slots) if (slot.inFlight.size > 0) return false;
+    return true;
+  }
+
+  /** Checks every queued job on this thread, oldest first. */
+  #checkHere(): void {
+    const queued = this.#queue;
+    this.#queue = [];
+    this.#inlineChecks += queued.length;
+    for (const pending of queued) this.#settle(pending, checkJob(pending.job));
   }
 
   /** Sends queued checks to workers with room, spreading them over the free workers. */

@@ -61,6 +61,8 @@ export interface VerifierStats {
   readonly pendingJobs: number;
   /** Batches sent to worker threads so far. */
   readonly batches: number;
+  /** Checks made on the calling thread so far (every check of the on-thread verifier). */
+  readonly inlineChecks: number;
   /** Worker threads running now (0 for the on-thread verifier). */
   readonly threads: number;
 }
@@ -84,16 +86,18 @@ export function checkJob(job: VerifyJob): Uint8Array | null {
 /** Checks on the calling thread, at once (`requests.verifyWorkers: 0`, and before a node serves). */
 export function inlineVerifier(): SignatureVerifier {
   let closed = false;
+  let checks = 0;
   return {
     verify(job) {
       if (closed)
         return Promise.reject(new TreatyError("Unavailable", "signature check: the node is stopping"));
+      checks++;
       return Promise.resolve(checkJob(job));
     },
     close() {
       closed = true;
       return Promise.resolve();
     },
-    stats: () => ({ restarts: 0, pendingJobs: 0, batches: 0, threads: 0 }),
+    stats: () => ({ restarts: 0, pendingJobs: 0, batches: 0, inlineChecks: checks, threads: 0 }),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * VerifierPool on real worker threads: hostile signatures get the same answer as on the main
- * thread, answers never cross between concurrent checks, a crashed or hung worker is replaced
+ * thread (and when the pool checks them there itself, its inline rule), answers never cross between concurrent checks, a crashed or hung worker is replaced
  * (its checks fail with Unavailable, the queued ones are checked by its successor), the queue is
  * bounded, and close fails whatever is still waiting.
  */
@@ -191,7 +191,7 @@ describe("VerifierPool", () => {
 
   it("answers every hostile signature as the main thread does, the digest with each valid one", async () => {
     const cases = await hostileJobs();
-    const pool = new VerifierPool({ workers: 2, maxBatchJobs: 4, logger: silentLogger });
+    const pool = new VerifierPool({ workers: 2, maxBatchJobs: 4, inlineMaxJobs: 0, logger: silentLogger });
     try {
       const answers = await Promise.all(cases.map(({ job }) => outcome(pool.verify(job()))));
       cases.forEach(({ name, valid, job }, i) => {
@@ -206,6 +206,70 @@ describe("VerifierPool", () => {
     }
   });
 
+  it("answers every hostile signature the same when it checks them on the main thread", async () => {
+    const cases = await hostileJobs();
+    const pool = new VerifierPool({ workers: 1, logger: silentLogger });
+    try {
+      for (const { name, valid, job } of cases) {
+        // One at a time, the worker idle: each is checked on this thread (the inline rule).
+        const reference = job();
+        const digest = reference.kind === "key" ? sha256(reference.input) : sha256(reference.signed);
+        assert.equal(await outcome(pool.verify(job())), valid ? `valid ${toHex(digest)}` : "invalid", name);
+      }
+      assert.equal(pool.stats().inlineChecks, cases.length);
+      assert.equal(pool.stats().batches, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("checks on the main thread only when no worker holds a batch and at most inlineMaxJobs wait", async () => {
+    const signer = generateKeyPair("ed25519");
+    const pool = new VerifierPool({
+      workers: 1,
+      inlineMaxJobs: 2,
+      stallMs: 1000,
+      logger: silentLogger,
+      workerUrl: HOOKED_WORKER,
+    });
+    const crash = input("CRASH");
+    try {
+      // The hooked worker dies on CRASH; this thread checks it as any other (a bad signature).
+      const here = await Promise.all([
+        outcome(pool.verify(keyJob(signer, crash.slice(), sign(signer, input("other"))))),
+        outcome(pool.verify(keyJob(signer, crash.slice()))),
+      ]);
+      assert.deepEqual(here, ["invalid", `valid ${toHex(sha256(crash))}`]);
+      assert.deepEqual([pool.stats().inlineChecks, pool.stats().batches, pool.stats().restarts], [2, 0, 0]);
+      // Three in one turn: more than inlineMaxJobs, so they go to the worker, which crashes.
+      const sent = await Promise.all(
+        [input("a"), crash, input("b")].map((m) => outcome(pool.verify(keyJob(signer, m.slice())))),
+      );
+      const lost = "Unavailable: signature check: the verify worker crashed (exit code 70); try again";
+      assert.deepEqual(sent, [lost, lost, lost]);
+      assert.deepEqual([pool.stats().inlineChecks, pool.stats().batches, pool.stats().restarts], [2, 1, 1]);
+      // One check while the worker holds a batch: it waits for a worker (here the hung one's
+      // successor), not checked here.
+      const hung = [input("HANG"), input("c"), input("d")].map((m) =>
+        outcome(pool.verify(keyJob(signer, m.slice()))),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50)); // sent to the worker, which spins
+      const behind = input("behind");
+      const queued = outcome(pool.verify(keyJob(signer, behind.slice())));
+      const stalled =
+        "Unavailable: signature check: the verify worker finished no check for 1000 ms (hung); try again";
+      assert.deepEqual(await Promise.all(hung), [stalled, stalled, stalled]);
+      assert.equal(await queued, `valid ${toHex(sha256(behind))}`);
+      assert.deepEqual([pool.stats().inlineChecks, pool.stats().batches, pool.stats().restarts], [2, 3, 2]);
+      assert.equal(pool.stats().pendingJobs, 0);
+    } finally {
+      await pool.close();
+    }
+    assert.throws(() => new VerifierPool({ workers: 1, inlineMaxJobs: -1, logger: silentLogger }), {
+      code: "InvalidArgs",
+    });
+  });
+
   it("never mixes answers between concurrent checks, across workers and batches", async () => {
     const signers = [
       generateKeyPair("ed25519"),
@@ -213,7 +277,7 @@ describe("VerifierPool", () => {
       generateKeyPair("ed25519"),
       generateKeyPair("secp256k1"),
     ];
-    const pool = new VerifierPool({ workers: 2, maxBatchJobs: 5, logger: silentLogger });
+    const pool = new VerifierPool({ workers: 2, maxBatchJobs: 5, inlineMaxJobs: 0, logger: silentLogger });
     try {
       const pending: Array<{ expected: string; answer: Promise<string> }> = [];
       for (let i = 0; i < 400; i++) {
@@ -240,6 +304,7 @@ describe("VerifierPool", () => {
     const pool = new VerifierPool({
       workers: 1,
       maxBatchJobs: 2,
+      inlineMaxJobs: 0,
       logger: silentLogger,
       workerUrl: HOOKED_WORKER,
     });
@@ -273,6 +338,7 @@ describe("VerifierPool", () => {
     const pool = new VerifierPool({
       workers: 1,
       stallMs: 1000,
+      inlineMaxJobs: 0,
       logger: silentLogger,
       workerUrl: HOOKED_WORKER,
     });
@@ -318,7 +384,12 @@ describe("VerifierPool", () => {
 
   it("close fails the checks still waiting, and every later one, with Unavailable", async () => {
     const signer = generateKeyPair("ed25519");
-    const pool = new VerifierPool({ workers: 1, logger: silentLogger, workerUrl: HOOKED_WORKER });
+    const pool = new VerifierPool({
+      workers: 1,
+      inlineMaxJobs: 0,
+      logger: silentLogger,
+      workerUrl: HOOKED_WORKER,
+    });
     const inFlight = outcome(pool.verify(keyJob(signer, input("HANG"))));
     await new Promise((resolve) => setTimeout(resolve, 50)); // sent to the worker, which spins
     const queued = outcome(pool.verify(keyJob(signer, input("queued"))));
