@@ -135,16 +135,11 @@ export const DEFAULT_IDLE_SIGNATURE_GAP_MS = 5;
 export const DEFAULT_UNSIGNED_WAIT_BOUND: UnsignedWaitBound = { maxWaitMs: 5, busyBatchCalls: 8 };
 
 /**
- * Batches at most every 20 ms (≤ 50 a second) while fewer than 32 calls wait: at 1,450 writes/s
- * ~29 calls a batch instead of ~14, at 200/s ~4 instead of 2; a call waits at most 20 ms for its
- * batch to start. A batch and its signature cost the three nodes together ~4 ms of CPU on the
- * project's bench machine whatever the batch's size (the leader's execution round trip, signing,
- * persisting, the append to each follower and its ack, each follower's apply and signature
- * check), so at moderate load fewer batches is what frees the cores: at 1,450 writes/s this
- * took ~150 µs per write off the nodes and added ~7 ms to the commit p50 (docs/performance.md,
- * "The leader's main thread at paced load"). 10 ms and 16 calls until session 23.
+ * Batches at most every 10 ms (≤ 100 a second) while fewer than 16 calls wait: at 1,100 writes/s
+ * ~11 calls a batch instead of ~5, at 200/s ~2 instead of 1; a call waits at most 10 ms for its
+ * batch to start.
  */
-export const DEFAULT_BATCH_LINGER: BatchLinger = { intervalMs: 20, busyCalls: 32 };
+export const DEFAULT_BATCH_LINGER: BatchLinger = { intervalMs: 10, busyCalls: 16 };
 
 /** What a settled run leaves on the queue's tail (one function, not two closures per task). */
 const settled = (): undefined => undefined;
