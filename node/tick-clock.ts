@@ -44,12 +44,6 @@ export class TickClock {
     if (now >= this.#next) this.#next = now + this.tickMs;
     return ticks;
   }
-
-  /** Ms from `now` until `ticks` more ticks are due (0 if they are), at most `ticks` periods. */
-  msUntil(ticks: number, now: number): number {
-    const wait = this.#next + (ticks - 1) * this.tickMs - now;
-    return Math.min(ticks * this.tickMs, Math.max(0, wait));
-  }
 }
 
 /**
@@ -79,8 +73,8 @@ export interface TickTimerOptions {
 
 /**
  * The node's consensus timer. It fires every tick while ticks may act (a leader's heartbeats, a
- * candidate's retries, a follower near its election timeout), and otherwise only when the first
- * tick that may act is due, or after `idleTicksPerFiring` ticks, whichever comes first: a
+ * candidate's retries, a follower near its election timeout), and otherwise after as many ticks
+ * as come before the first one that may act, or `idleTicksPerFiring`, whichever is fewer: a
  * follower hearing its leader every few ms had its main thread woken 100 times a second by a
  * 10 ms timer whose ticks only counted (docs/performance.md, "A follower's cost per append at
  * paced load"). The ticks themselves are the same: each firing runs those the clock says are due,
@@ -109,8 +103,9 @@ export class TickTimer {
     this.#arm();
   }
 
-  /** Runs the ticks whose time has come (before a slice of received messages is stepped). */
+  /** Runs the ticks whose time has come (before a slice of received messages is stepped); none once stopped. */
   catchUp(): void {
+    if (this.#stopped) return;
     const { clock, now, tick } = this.#o;
     for (let due = clock.due(now()); due > 0; due--) tick();
   }
@@ -132,10 +127,17 @@ export class TickTimer {
     }
   };
 
+  /**
+   * Arms the next firing `ticks` periods from now, as an interval timer would (not at the clock's
+   * next tick time: libuv's timers run on a millisecond clock cached at the start of each loop
+   * turn, so a timer aimed at that time often fired a fraction of a millisecond early, found no
+   * tick due and had to be armed again, a wake-up more). A firing may so come up to a tick after
+   * the tick that may act, as the 10 ms interval's did.
+   */
   #arm(): void {
     if (this.#stopped) return;
-    const { clock, now } = this.#o;
+    const { clock } = this.#o;
     const ticks = Math.min(Math.max(1, this.#o.ticksUntilTimeout()), idleTicksPerFiring(clock));
-    this.#cancel = this.#setTimer(this.#fire, clock.msUntil(ticks, now()));
+    this.#cancel = this.#setTimer(this.#fire, ticks * clock.tickMs);
   }
 }
