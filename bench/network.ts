@@ -713,7 +713,7 @@ async function writeRun(
     const natsAfter = cpuSample(natsPid);
     const client = process.cpuUsage(clientBefore);
     const clientSwitchesAfter = cpuSample(process.pid);
-    const switchesPerWrite = (n: number) => Number((n / requests.length).toFixed(1));
+    const switchesPerWrite = (n: number) => Number((n / requests.length).toFixed(2));
     const processSwitches = (
       before: ProcessSample | undefined,
       after: ProcessSample | undefined,

@@ -154,6 +154,12 @@ export interface ReplicaOptions {
   /** Called once when the replica hits a fatal error; the node must stop. */
   readonly onFatal: (err: unknown) => void;
   /**
+   * Before a slice of received messages is stepped: the driver runs the ticks whose time has
+   * come (node/tick-clock.ts `TickTimer.catchUp`), so they count before the messages that came
+   * after them even when its timer fires seldom.
+   */
+  readonly beforeSlice?: () => void;
+  /**
    * Snapshots for install-snapshot; undefined: lagging followers and joiners replay the ledger
    * from the leader (and this node cannot install one).
    */
@@ -428,6 +434,14 @@ export class Replica {
   #drain(): void {
     let entries = 0;
     let messages = 0;
+    if (!this.#closed && !this.#failed && this.#o.beforeSlice !== undefined) {
+      try {
+        this.#o.beforeSlice();
+      } catch (err) {
+        // A fatal error already stopped the replica (#guard); the messages are refused below.
+        this.#o.logger.debug("consensus ticks before messages not handled", { err });
+      }
+    }
     while (
       !this.#closed &&
       this.#inboxHead < this.#inbox.length &&

@@ -136,7 +136,7 @@ import {
   consensusTickLimits,
   DEFAULT_CONSENSUS_TIMING,
 } from "./consensus-timing.js";
-import { TickClock } from "./tick-clock.js";
+import { TickClock, TickTimer } from "./tick-clock.js";
 
 /** What only an entry point may provide: clock, randomness, logging, the network. */
 export interface NodeRuntime {
@@ -252,6 +252,8 @@ export class TreatyNode {
   readonly #router: Router;
   #transport: Transport | null;
   #timers: NodeJS.Timeout[] = [];
+  /** The consensus timer, from `#serve` on (its `catchUp` runs before each slice of messages). */
+  #tickTimer: TickTimer | undefined;
   /**
    * The leader's signature timer (`sequencer.maybeSign` every half signature interval), running
    * only while this node leads and serves: a follower's would wake it 100 times a second at the
@@ -372,6 +374,7 @@ export class TreatyNode {
       onRoleChange: (soft) => this.#onRoleChange(soft),
       onAppended: (records) => this.#onAppended(records),
       onFatal: (err) => this.#failFatally(err),
+      beforeSlice: () => this.#tickTimer?.catchUp(),
       // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
       snapshots: {
         latestSeqno: () => this.snapshots.latestSeqno(),
@@ -791,6 +794,7 @@ export class TreatyNode {
     ctx.cleanup.push(async () => {
       for (const t of node.#timers) clearInterval(t);
       node.#timers = [];
+      node.#tickTimer?.stop();
       node.#serving = false;
       node.#leadSignatureTimer(false);
     });
@@ -1035,6 +1039,7 @@ export class TreatyNode {
     this.#stopped = true;
     this.loadRetries.stop();
     for (const t of this.#timers) clearInterval(t);
+    this.#tickTimer?.stop();
     this.#leadSignatureTimer(false);
     for (const wake of [...this.#leaderWaiters]) wake();
     this.replica.close();
@@ -1466,14 +1471,19 @@ export class TreatyNode {
     buildRouter(this, this.#router);
     this.#transport?.onRequest((from, payload) => this.#serveForwarded(from, payload));
     const tickMs = this.#timing.tickMs;
-    const ticks = new TickClock(tickMs, this.runtime.now());
-    this.#timers.push(
-      setInterval(() => {
-        for (let due = ticks.due(this.runtime.now()); due > 0; due--) this.replica.tick();
+    // Ticks run as the clock says; the timer wakes the thread only when one may act (tick-clock.ts).
+    this.#tickTimer = new TickTimer({
+      clock: new TickClock(tickMs, this.runtime.now()),
+      now: this.runtime.now,
+      tick: () => this.replica.tick(),
+      afterFiring: () => {
         this.replica.process();
         if (!this.lifecycle.serving) this.#observe();
-      }, tickMs),
-    );
+      },
+      // Until it serves, the lifecycle is fed every tick (#observe).
+      ticksUntilTimeout: () => (this.lifecycle.serving ? this.replica.consensus.ticksUntilTimeout() : 1),
+    });
+    this.#tickTimer.start();
     this.#serving = true;
     this.#leadSignatureTimer(this.replica.consensus.status().role === "Leader");
     this.replica.process();

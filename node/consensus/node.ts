@@ -298,6 +298,20 @@ export class ConsensusNode {
   }
 
   /**
+   * How many ticks from now the first one comes that may do more than count: with no input in
+   * between, the ticks before it only count time, so a driver may run them late, together, just
+   * before that one, as long as it runs the ticks whose time has come before it steps a message
+   * (node/tick-clock.ts `TickTimer`; docs/consensus.md, where the node's timing is described).
+   * A follower that knows its leader acts only when its election timeout runs out (a message
+   * from the leader starts the count again); every other role acts on ticks sooner (a leader's
+   * heartbeats and quorum checks, a candidate's retries, a node without a leader): 1.
+   */
+  ticksUntilTimeout(): number {
+    if (this.role !== "Follower" || this.leader === null) return 1;
+    return Math.max(1, this.randomizedTimeout - this.electionElapsed);
+  }
+
+  /**
    * Handles one received message. `message.from` must be the authenticated sender. Contents are
    * not trusted: a message that is malformed, misdirected, stale or inconsistent with this node's
    * committed state is dropped and counted in `stats().rejected`; it never throws.

@@ -594,3 +594,30 @@ test("a heartbeat round skips a follower that was sent entries since the previou
   cluster.queue = cluster.queue.filter((m) => m.type !== "append" || m.entries.length > 0);
   assert.deepEqual(heartbeatsTo(), ["b", "c"]);
 });
+
+test("ticksUntilTimeout: a follower that knows its leader may have its counting ticks run together, up to its election timeout", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  assert.equal(cluster.core("b").ticksUntilTimeout(), 1, "a follower without a leader: every tick may act");
+  cluster.electAndSign("a");
+  assert.equal(cluster.core("a").ticksUntilTimeout(), 1, "a leader: heartbeats and quorum checks");
+  const b = cluster.core("b");
+  assert.equal(b.status().leader, "a");
+  const left = b.ticksUntilTimeout();
+  // TEST_LIMITS: timeouts of 5-10 ticks (ZERO_RNG: 5); the leader's last heartbeat reset the count.
+  assert.ok(left > 1 && left <= 5, `ticks left ${left}`);
+  for (let i = 1; i < left; i++) {
+    b.tick();
+    assert.equal(b.status().role, "Follower", `tick ${i} of ${left} only counts`);
+    assert.equal(b.ticksUntilTimeout(), left - i);
+  }
+  b.tick();
+  assert.notEqual(b.status().role, "Follower", "the tick it named starts an election");
+  assert.equal(b.ticksUntilTimeout(), 1, "a (pre-)candidate's ticks may act");
+  // A message from the leader starts the count again.
+  const c = cluster.core("c");
+  for (let i = 0; i < 2; i++) c.tick();
+  const before = c.ticksUntilTimeout();
+  cluster.queue = cluster.queue.filter((m) => m.to !== "c");
+  cluster.heartbeat("a");
+  assert.ok(c.ticksUntilTimeout() > before, "a heartbeat resets the count");
+});

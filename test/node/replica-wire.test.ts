@@ -156,4 +156,32 @@ describe("Replica.receive", () => {
     assert.deepEqual(calls, ["step 2", "step 3", "step 4", "hasReady"]);
     replica.close();
   });
+
+  test("the ticks whose time has come run before a slice's messages are stepped, once per slice", async () => {
+    const calls: string[] = [];
+    const consensus = {
+      id: "me",
+      step: (m: Message) => calls.push(`step ${m.view}`),
+      currentLeader: () => null,
+      hasReady: () => {
+        calls.push("hasReady");
+        return false;
+      },
+    } as unknown as ConsensusNode;
+    // The driver's catch-up (TickTimer.catchUp): a message that resets the election count must
+    // come after the ticks that were due before it, however seldom the timer fires.
+    const replica = stubReplica(consensus, {}, { beforeSlice: () => calls.push("ticks") });
+    const send = (view: number) =>
+      replica.receive(
+        "peer",
+        encode({ t: WIRE_CONSENSUS, m: { type: "appendResponse", view, success: true } }),
+      );
+    send(2);
+    send(3);
+    await new Promise((resolve) => setImmediate(resolve));
+    send(4);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(calls, ["ticks", "step 2", "step 3", "hasReady", "ticks", "step 4", "hasReady"]);
+    replica.close();
+  });
 });

@@ -7,10 +7,14 @@ import assert from "node:assert/strict";
 import type { ConsensusNode } from "../../node/consensus/node.js";
 import type { ExecutionService } from "../../node/execution/service.js";
 import { silentLogger } from "../../node/log.js";
-import { Replica } from "../../node/replica.js";
+import { Replica, type ReplicaOptions } from "../../node/replica.js";
 import type { Ledger } from "../../runtime/ledger/ledger.js";
 
-export function stubReplica(consensus: Partial<ConsensusNode>, ledger: Partial<Ledger> = {}): Replica {
+export function stubReplica(
+  consensus: Partial<ConsensusNode>,
+  ledger: Partial<Ledger> = {},
+  options: Partial<ReplicaOptions> = {},
+): Replica {
   return new Replica({
     consensus: consensus as ConsensusNode,
     ledger: ledger as Ledger,
@@ -21,5 +25,6 @@ export function stubReplica(consensus: Partial<ConsensusNode>, ledger: Partial<L
     onCommit: () => undefined,
     onRoleChange: () => undefined,
     onFatal: (err) => assert.fail(`the replica stopped: ${String(err)}`),
+    ...options,
   });
 }
