@@ -76,7 +76,9 @@
  * threads still spent ~20% of the nodes' CPU per write at 64 in flight (docs/performance.md,
  * "The bench's warm-up, session 23"); a service runs warm, past all of it; etcd gets the same
  * warm-up; as many again through a follower before its run, whose forwarding path the
- * leader-directed writes leave cold),
+ * leader-directed writes leave cold, then as many as it takes for the follower's run to start as
+ * far past a snapshot point as the leader's run at the same level did, so the two hold the same
+ * snapshot work),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
@@ -122,7 +124,7 @@ import { benchEvents } from "./events.js";
 import { commitWatch } from "./commit-watch.js";
 import { WRITE_PHASE_BUCKETS } from "../node/stage-times.js";
 import { postSigned, send } from "./http.js";
-import { snapshotPointsAmong } from "./snapshot-points.js";
+import { type SeqnoSpan, seqnoSpan, snapshotPointsAmong, writesToSamePhase } from "./snapshot-points.js";
 import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
 import {
@@ -192,7 +194,8 @@ if (flags.help) {
   --requests N               writes per in-flight level (default 5000)
   --warmup N                 writes before the measured runs, 64 in flight (default 40000: past the
                              first snapshots, log compactions and V8's compiling; etcd too; as many
-                             through a follower before its run)
+                             through a follower before its run, then up to the leader's run's
+                             distance past a snapshot point)
   --reads N                  reads per read run (default 3000)
   --in-flight 64,256         in-flight levels
   --nodes 1,3                network sizes (3 adds follower, paced and failover runs)
@@ -332,6 +335,8 @@ interface WriteResult {
    * once (docs/snapshots.md), which shows in the run's latency tail.
    */
   readonly snapshotPoints: readonly number[];
+  /** The lowest and highest seqno this run's writes got. */
+  readonly seqnos: SeqnoSpan;
   /**
    * CPU time (user + system, every thread) per write, µs, of each node process (the leader first)
    * and of this client process, from /proc: what a write costs whatever else runs on the machine.
@@ -756,6 +761,7 @@ async function writeRun(
       ack: summarize(ackLatency),
       commit: summarize(commitLatency),
       snapshotPoints: snapshotPointsAmong(seqnos, DEFAULTS.snapshots.everyEntries),
+      seqnos: seqnoSpan(seqnos),
       cpuMicrosPerWrite: cpuAfter.every((sample, i) => sample !== undefined && cpuBefore[i] !== undefined)
         ? {
             nodes: cpuAfter.map((sample, i) => perWrite(sample!.totalTicks - cpuBefore[i]!.totalTicks)),
@@ -1185,7 +1191,23 @@ async function benchTreaty(nodes: number): Promise<{
       const level = Math.min(...LEVELS);
       // Forwarding (the follower's hop, the leader's serving of forwarded batches) is code the
       // runs so far never called: it gets its own warm-up, as the leader's path did.
-      await writeRun(cluster, leader, follower, batch(WARMUP_REQUESTS), level, null);
+      const warm = await writeRun(cluster, leader, follower, batch(WARMUP_REQUESTS), level, null);
+      // The run compared with the leader's at this level starts as far past a snapshot point as
+      // that one did, so both hold the same snapshot work (or none): a snapshot inside one 5,000-
+      // write run and not the other moved the ratio by a quarter.
+      const compared = results.find(
+        (r) => r.target === "leader" && r.mode === "closed" && r.inFlight === level,
+      );
+      const topUp =
+        compared === undefined
+          ? 0
+          : writesToSamePhase(
+              warm.requests,
+              warm.seqnos,
+              compared.seqnos.first,
+              DEFAULTS.snapshots.everyEntries,
+            );
+      if (topUp > 0) await writeRun(cluster, leader, follower, batch(topUp), level, null);
       results.push(await writeRun(cluster, leader, follower, batch(REQUESTS), level, null));
       const peak = Math.max(...results.filter((r) => r.target === "leader").map((r) => r.committedPerSecond));
       const half = PACED_RATE ?? Math.max(1, Math.round(peak / 2));

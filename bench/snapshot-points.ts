@@ -6,15 +6,47 @@
 
 /** The multiples of `everyEntries` from the lowest to the highest of `seqnos` (none if empty). */
 export function snapshotPointsAmong(seqnos: ArrayLike<number>, everyEntries: number): number[] {
-  let low = Number.POSITIVE_INFINITY;
-  let high = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < seqnos.length; i++) {
-    low = Math.min(low, seqnos[i]!);
-    high = Math.max(high, seqnos[i]!);
-  }
   const points: number[] = [];
   if (seqnos.length === 0) return points;
-  for (let point = Math.ceil(low / everyEntries) * everyEntries; point <= high; point += everyEntries)
+  const { first, last } = seqnoSpan(seqnos);
+  for (let point = Math.ceil(first / everyEntries) * everyEntries; point <= last; point += everyEntries)
     points.push(point);
   return points;
+}
+
+/** The lowest and highest seqno a run's writes got. */
+export interface SeqnoSpan {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** The lowest and highest of `seqnos` (0 and 0 if empty). */
+export function seqnoSpan(seqnos: ArrayLike<number>): SeqnoSpan {
+  if (seqnos.length === 0) return { first: 0, last: 0 };
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < seqnos.length; i++) {
+    first = Math.min(first, seqnos[i]!);
+    last = Math.max(last, seqnos[i]!);
+  }
+  return { first, last };
+}
+
+/**
+ * How many writes to send after a run of `writes` writes that got `span`, so that the next run
+ * starts as far past a snapshot point (a multiple of `everyEntries`) as `targetFirst` was: the
+ * seqnos to skip, over the seqnos a write took in that run (signatures take seqnos too), rounded
+ * down, so the next run starts at most a few entries short of the target distance, never past it.
+ */
+export function writesToSamePhase(
+  writes: number,
+  span: SeqnoSpan,
+  targetFirst: number,
+  everyEntries: number,
+): number {
+  if (writes <= 0 || span.last < span.first) return 0;
+  const next = span.last + 1;
+  const skip = (((targetFirst - next) % everyEntries) + everyEntries) % everyEntries;
+  const seqnosPerWrite = Math.max(1, (span.last - span.first + 1) / writes);
+  return Math.floor(skip / seqnosPerWrite);
 }
