@@ -72,9 +72,10 @@
  * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
  * `--warmup N` writes before the measured runs (default 40000: V8 compiles the hot path over the
  * first few thousand writes, the consensus log's first compaction and the first snapshot point
- * (10,000) each deoptimize hot code once per process, and after 12,000 writes V8's compiler
- * threads still spent ~20% of the nodes' CPU per write at 64 in flight (docs/performance.md,
- * "The bench's warm-up, session 23"); a service runs warm, past all of it; etcd gets the same
+ * (10,000) each deoptimize hot code once per process, and after 12,000 writes the nodes still
+ * spent ~22% more CPU per write at 64 in flight than after 40,000, about half of it in V8's
+ * compiler threads (docs/performance.md, "The bench's warm-up, session 23"); a service runs
+ * warm, past all of it; etcd gets the same
  * warm-up; as many again through a follower before its run, whose forwarding path the
  * leader-directed writes leave cold, then as many as it takes for the follower's run to start as
  * far past a snapshot point as the leader's run at the same level did, so the two hold the same

@@ -251,7 +251,6 @@ export class TreatyNode {
   readonly #http: RunningHttpServer;
   readonly #router: Router;
   #transport: Transport | null;
-  #timers: NodeJS.Timeout[] = [];
   /** The consensus timer, from `#serve` on (its `catchUp` runs before each slice of messages). */
   #tickTimer: TickTimer | undefined;
   /**
@@ -792,8 +791,6 @@ export class TreatyNode {
     // `#serve` starts the tick and signature timers; a start that fails after it (or inside it)
     // must not leave them keeping the process alive.
     ctx.cleanup.push(async () => {
-      for (const t of node.#timers) clearInterval(t);
-      node.#timers = [];
       node.#tickTimer?.stop();
       node.#serving = false;
       node.#leadSignatureTimer(false);
@@ -1038,7 +1035,6 @@ export class TreatyNode {
     if (this.#stopped) return;
     this.#stopped = true;
     this.loadRetries.stop();
-    for (const t of this.#timers) clearInterval(t);
     this.#tickTimer?.stop();
     this.#leadSignatureTimer(false);
     for (const wake of [...this.#leaderWaiters]) wake();
