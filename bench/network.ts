@@ -64,7 +64,9 @@
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
- * committed and applied), and range reads of those keys at the lowest level, linearizable
+ * committed and applied; puts round robin over the members, as a client of etcd spreads them;
+ * CPU µs per put of each member and the client from /proc), and range reads of those keys at
+ * the lowest level, linearizable
  * (etcd's default: a read index) and serializable (the member's local state), spread over the
  * members; for a figure from the same run on the same machine; otherwise the report says it is
  * not installed.
@@ -454,6 +456,11 @@ interface EtcdResult {
   readonly requests: number;
   readonly putsPerSecond: number;
   readonly latency: LatencySummary;
+  /**
+   * CPU µs per put from /proc, as for Treaty's writes: each member process (in member order)
+   * and the bench's client; null without /proc.
+   */
+  readonly cpuMicrosPerPut: { readonly members: readonly number[]; readonly client: number } | null;
 }
 
 interface ReadResult {
@@ -1313,6 +1320,8 @@ async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads:
       const inFlight = level === 0 ? 64 : level;
       const latency = new Float64Array(count);
       let next = 0;
+      const cpuBefore = children.map((child) => cpuSample(child.pid));
+      const clientBefore = process.cpuUsage();
       const started = performance.now();
       const worker = async () => {
         for (let i = next++; i < count; i = next++) {
@@ -1323,13 +1332,26 @@ async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads:
       };
       await Promise.all(Array.from({ length: inFlight }, worker));
       const elapsedMs = performance.now() - started;
+      const client = process.cpuUsage(clientBefore);
+      const cpuAfter = children.map((child) => cpuSample(child.pid));
       firstKey += count;
       if (level > 0) {
+        const ticks = cpuAfter.map((after, i) =>
+          after === undefined || cpuBefore[i] === undefined
+            ? undefined
+            : after.totalTicks - cpuBefore[i]!.totalTicks,
+        );
         results.push({
           inFlight,
           requests: count,
           putsPerSecond: Math.round(count / (elapsedMs / 1000)),
           latency: summarize(latency),
+          cpuMicrosPerPut: ticks.every((t) => t !== undefined)
+            ? {
+                members: ticks.map((t) => Math.round((t! * 1e6) / CLOCK_TICKS_PER_SECOND / count)),
+                client: Math.round((client.user + client.system) / count),
+              }
+            : null,
         });
       }
     }
@@ -1682,6 +1704,12 @@ async function main(): Promise<void> {
     for (const e of etcd.writes) {
       process.stderr.write(line(["", "", e.inFlight, e.putsPerSecond, "", e.latency.p50Ms, e.latency.p99Ms]));
     }
+    const etcdCpu = etcd.writes.map((e) =>
+      e.cpuMicrosPerPut === null
+        ? `@${e.inFlight}: -`
+        : `@${e.inFlight}: ${e.cpuMicrosPerPut.members.join("+")} (+${e.cpuMicrosPerPut.client})`,
+    );
+    process.stderr.write(`etcd CPU µs per put, every member + client: ${etcdCpu.join("; ")}\n`);
     process.stderr.write(line(["etcd reads (3 members)", "", "in flight", "reads/s", "", "p50", "p99"]));
     for (const r of etcd.reads) {
       process.stderr.write(
