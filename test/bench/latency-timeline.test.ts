@@ -111,7 +111,10 @@ describe("bench latency-timeline", () => {
     // leader's persist 4.5, the faster follower arrived 1.5 after the signature and took 1.
     assert.match(out, /^ {2}all: p50 +3\.0 +2\.0 +0\.5 +4\.5 +1\.0 +2\.0 +4\.5 +1\.5 +1\.0$/m);
     assert.match(out, /^ {2}the slowest writes' largest stage: durable 1$/m);
-    assert.match(out, /^ {2}\+ +0 +1× +13\.0: 3\.0 \/ 2\.0 \/ 0\.5 \/ 4\.5 \/ 1\.0 \/ 2\.0 \| 4\.5 \/ 1\.5 \/ 1\.0 *$/m);
+    assert.match(
+      out,
+      /^ {2}\+ +0 +1× +13\.0: 3\.0 \/ 2\.0 \/ 0\.5 \/ 4\.5 \/ 1\.0 \/ 2\.0 \| 4\.5 \/ 1\.5 \/ 1\.0 *$/m,
+    );
   });
 
   it("says so when the timelines hold no persist events", () => {
@@ -119,7 +122,10 @@ describe("bench latency-timeline", () => {
     writeFileSync(dump, "sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms\n0,1,1,2,1000\n");
     const timelines = join(dir, "no-persist-timelines");
     mkdirSync(timelines);
-    writeFileSync(join(timelines, "timeline-11.csv"), "1001.00,main,batch,1.000,1\n1001.50,main,sign,0.000,2\n");
+    writeFileSync(
+      join(timelines, "timeline-11.csv"),
+      "1001.00,main,batch,1.000,1\n1001.50,main,sign,0.000,2\n",
+    );
     const out = execFileSync(process.execPath, [SCRIPT, dump, timelines], { encoding: "utf8" });
     assert.match(out, /^no per-write stages: the timelines hold no persist events/m);
   });
