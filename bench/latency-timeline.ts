@@ -23,6 +23,7 @@ import { parseArgs } from "node:util";
 
 interface Write {
   readonly sentEpochMs: number;
+  readonly seqno: number;
   readonly ackMs: number;
   readonly commitMs: number;
 }
@@ -32,6 +33,7 @@ interface TimelineEvent {
   readonly process: string;
   readonly kind: string;
   readonly ms: number;
+  readonly count: number;
 }
 
 /**
@@ -105,14 +107,24 @@ function readWrites(path: string): Write[] {
     if (i < 0) throw new Error(`${path}: no ${name} column`);
     return i;
   };
-  const [epoch, ack, commit] = [at("sent_epoch_ms"), at("ack_ms"), at("commit_ms")];
+  const [epoch, seqno, ack, commit] = [at("sent_epoch_ms"), at("seqno"), at("ack_ms"), at("commit_ms")];
   return lines
     .map((line) => line.split(","))
-    .map((f) => ({ sentEpochMs: Number(f[epoch]), ackMs: Number(f[ack]), commitMs: Number(f[commit]) }))
+    .map((f) => ({
+      sentEpochMs: Number(f[epoch]),
+      seqno: Number(f[seqno]),
+      ackMs: Number(f[ack]),
+      commitMs: Number(f[commit]),
+    }))
     .sort((a, b) => a.sentEpochMs - b.sentEpochMs);
 }
 
-function readTimelines(dir: string): TimelineEvent[] {
+/**
+ * The events of the processes that ran while the writes were in flight, from the first send to
+ * the last commit (a bench run's earlier networks, such as the 1-node run, left their own files
+ * in the folder).
+ */
+function readTimelines(dir: string, from: number, to: number): TimelineEvent[] {
   const events: TimelineEvent[] = [];
   for (const file of readdirSync(dir)) {
     const match = /^timeline-(\d+)\.csv$/.exec(file);
@@ -121,10 +133,20 @@ function readTimelines(dir: string): TimelineEvent[] {
       .trimEnd()
       .split("\n")
       .map((line) => line.split(","));
+    const starts = rows.map((r) => Number(r[0]));
+    const earliest = starts.reduce((a, b) => Math.min(a, b), Infinity);
+    const latest = starts.reduce((a, b) => Math.max(a, b), -Infinity);
+    if (earliest > to || latest < from) continue;
     const name = rows.some((r) => r[2] === "batch") ? "leader" : `node-${match[1]}`;
     for (const r of rows)
       if (r.length === 5)
-        events.push({ epochMs: Number(r[0]), process: name, kind: `${r[1]} ${r[2]}`, ms: Number(r[3]) });
+        events.push({
+          epochMs: Number(r[0]),
+          process: name,
+          kind: `${r[1]} ${r[2]}`,
+          ms: Number(r[3]),
+          count: Number(r[4]),
+        });
   }
   return events.sort((a, b) => a.epochMs - b.epochMs);
 }
@@ -153,7 +175,11 @@ const writes = readWrites(positionals[0]!);
 if (writes.length === 0) throw new Error(`${positionals[0]}: no writes`);
 const first = writes[0]!.sentEpochMs;
 const last = writes[writes.length - 1]!.sentEpochMs;
-const timelines = readTimelines(positionals[1]!);
+const timelines = readTimelines(
+  positionals[1]!,
+  first,
+  writes.reduce((end, w) => Math.max(end, w.sentEpochMs + w.commitMs), last),
+);
 const notable = timelines.filter(
   (e) =>
     e.ms >= MIN_MS && !e.kind.endsWith("exec-commit") && e.epochMs >= first - WINDOW_MS && e.epochMs <= last,
@@ -232,3 +258,184 @@ if (spans.length > 0) {
     `  ${"without bodies and files".padEnd(37)} ${String(outside.length).padStart(5)} writes  ${fmt(quantile(outside, 0.5))} / ${fmt(quantile(outside, 0.99))}\n`,
   );
 }
+
+/**
+ * (4) Each write placed by stage, when the timelines hold the nodes' `persist` events (with the
+ * leader's `sign`, `batch` and `commit`). The write at seqno s is committed by the first signature
+ * after it, at seqno g (the leader's `sign` with count > s, at time `sign`); its stages:
+ * - `queue`: send to the start of the leader's batch that ran it (the last `batch` to end by the
+ *   signature: HTTP, signature check, the linger, waiting for the worker);
+ * - `exec`: that batch's execution round trip; `sign`: its end to the signature's append;
+ * - `durable`: the signature to durable on a majority (the 2nd of the 3 nodes' `persist` ends
+ *   covering g; the leader's own persist, and a follower's as the time its entries arrived
+ *   (`arrive`: the follower's persist starts, after transport and its queued slices) and then its
+ *   write and sync, are shown beside it);
+ * - `ack`: a majority durable to the leader's `commit` reaching g (the follower's acknowledgement
+ *   crossing back, the leader's turn to handle it);
+ * - `notice`: the leader's commit to the client seeing it (the commit long poll's answer and the
+ *   client's own turn).
+ */
+function placeByStage(): void {
+  const leaderOf = (kind: string) =>
+    timelines
+      .filter((e) => e.process === "leader" && e.kind === `main ${kind}`)
+      .sort((a, b) => a.count - b.count);
+  const persistsOf = new Map<string, TimelineEvent[]>();
+  for (const e of timelines)
+    if (e.kind === "main persist") {
+      const list = persistsOf.get(e.process) ?? [];
+      list.push(e);
+      persistsOf.set(e.process, list);
+    }
+  const signs = leaderOf("sign");
+  const commits = leaderOf("commit");
+  const batches = timelines.filter((e) => e.process === "leader" && e.kind === "main batch"); // by time
+  const leaderPersists = persistsOf.get("leader");
+  const followers = [...persistsOf].filter(([name]) => name !== "leader").map(([, list]) => list);
+  if (signs.length === 0 || commits.length === 0 || leaderPersists === undefined || followers.length < 2) {
+    process.stdout.write("no per-write stages: the timelines hold no persist events (a build before them)\n");
+    return;
+  }
+  for (const list of persistsOf.values()) list.sort((a, b) => a.count - b.count);
+  /** The first event (sorted by count) whose count is at least `seqno`. */
+  const firstCovering = (list: readonly TimelineEvent[], seqno: number): TimelineEvent | undefined => {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.count < seqno) lo = mid + 1;
+      else hi = mid;
+    }
+    return list[lo];
+  };
+  /** The last event (sorted by time) that ended by `at`. */
+  const lastEndedBy = (list: readonly TimelineEvent[], at: number): TimelineEvent | undefined => {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.epochMs + list[mid]!.ms <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    // Batches do not overlap: the one starting last before `at` ended last.
+    return lo > 0 ? list[lo - 1] : undefined;
+  };
+  const STAGES = ["queue", "exec", "sign", "durable", "ack", "notice"] as const;
+  interface Placed {
+    readonly write: Write;
+    readonly signSeqno: number;
+    readonly stages: Record<(typeof STAGES)[number], number>;
+    readonly leaderPersist: number;
+    readonly arrive: number;
+    readonly followerPersist: number;
+  }
+  const placed: Placed[] = [];
+  for (const w of writes) {
+    const sign = firstCovering(signs, w.seqno + 1);
+    if (sign === undefined) continue;
+    const g = sign.count;
+    const batch = lastEndedBy(batches, sign.epochMs + 0.01);
+    const leaderPersist = firstCovering(leaderPersists, g);
+    const followerPersists = followers.map((list) => firstCovering(list, g));
+    const commit = firstCovering(commits, g);
+    if (
+      batch === undefined ||
+      leaderPersist === undefined ||
+      commit === undefined ||
+      followerPersists.some((e) => e === undefined)
+    )
+      continue;
+    const ends = [leaderPersist, ...(followerPersists as TimelineEvent[])]
+      .map((e) => e.epochMs + e.ms)
+      .sort((a, b) => a - b);
+    const majority = ends[Math.floor(ends.length / 2)]!;
+    const faster = (followerPersists as TimelineEvent[]).reduce((a, b) =>
+      a.epochMs + a.ms <= b.epochMs + b.ms ? a : b,
+    );
+    const batchEnd = batch.epochMs + batch.ms;
+    placed.push({
+      write: w,
+      signSeqno: g,
+      stages: {
+        queue: batch.epochMs - w.sentEpochMs,
+        exec: batch.ms,
+        sign: sign.epochMs - batchEnd,
+        durable: majority - sign.epochMs,
+        ack: commit.epochMs - majority,
+        notice: w.sentEpochMs + w.commitMs - commit.epochMs,
+      },
+      leaderPersist: leaderPersist.epochMs + leaderPersist.ms - sign.epochMs,
+      arrive: faster.epochMs - sign.epochMs,
+      followerPersist: faster.ms,
+    });
+  }
+  if (placed.length === 0) return;
+  const slow = [...placed]
+    .sort((a, b) => b.write.commitMs - a.write.commitMs)
+    .slice(0, Math.ceil(placed.length / 100));
+  const columns = [...STAGES, "leader persist", "arrive", "f. persist"];
+  const values = (p: Placed) => [
+    ...STAGES.map((s) => p.stages[s]),
+    p.leaderPersist,
+    p.arrive,
+    p.followerPersist,
+  ];
+  process.stdout.write(
+    `stages of ${placed.length} writes placed (ms; durable = to a majority's persist end, beside it the leader's persist, the faster follower's arrival and persist):\n` +
+      `  ${"".padEnd(22)} ${columns.map((c) => c.padStart(8)).join(" ")}\n`,
+  );
+  const summaryRow = (label: string, list: readonly Placed[], q: number) =>
+    process.stdout.write(
+      `  ${label.padEnd(22)} ${columns
+        .map((_, i) =>
+          fmt(
+            quantile(
+              list.map((p) => values(p)[i]!),
+              q,
+            ),
+          ).padStart(8),
+        )
+        .join(" ")}\n`,
+    );
+  summaryRow("all: p50", placed, 0.5);
+  summaryRow("all: p99", placed, 0.99);
+  summaryRow(`slowest ${slow.length}: p50`, slow, 0.5);
+  const largest = new Map<string, number>();
+  for (const p of slow) {
+    const top = STAGES.reduce((a, b) => (p.stages[a] >= p.stages[b] ? a : b));
+    largest.set(top, (largest.get(top) ?? 0) + 1);
+  }
+  process.stdout.write(
+    `  the slowest writes' largest stage: ${[...largest]
+      .sort((a, b) => b[1] - a[1])
+      .map(([s, n]) => `${s} ${n}`)
+      .join(", ")}\n` +
+      `  by signature (ms from the run's start, writes, the slowest's commit ms: stages ${STAGES.join(" / ")} | persist L / arrive / f; events of >= 1 ms while it was in flight):\n`,
+  );
+  const pauses = timelines.filter(
+    (e) =>
+      e.ms >= 1 &&
+      (e.kind.includes("gc-") ||
+        e.kind.endsWith("stall") ||
+        e.kind.includes("snapshot") ||
+        e.kind.endsWith("kv-write")),
+  );
+  // Writes committed by one signature share every stage after `queue`: one line per signature.
+  const groups = new Map<number, Placed[]>();
+  for (const p of slow.sort((a, b) => a.write.sentEpochMs - b.write.sentEpochMs)) {
+    const key = p.signSeqno;
+    groups.set(key, [...(groups.get(key) ?? []), p]);
+  }
+  for (const group of groups.values()) {
+    const p = group.reduce((a, b) => (a.write.commitMs >= b.write.commitMs ? a : b));
+    const from = group[0]!.write.sentEpochMs;
+    const to = p.write.sentEpochMs + p.write.commitMs;
+    const during = pauses
+      .filter((e) => e.epochMs < to && e.epochMs + e.ms > from)
+      .map((e) => `${e.process} ${e.kind} ${fmt(e.ms)}`);
+    process.stdout.write(
+      `  +${String(Math.round(from - first)).padStart(5)} ${String(group.length).padStart(3)}× ${fmt(p.write.commitMs).padStart(6)}: ${STAGES.map((s) => fmt(p.stages[s])).join(" / ")} | ${fmt(p.leaderPersist)} / ${fmt(p.arrive)} / ${fmt(p.followerPersist)}  ${during.join(", ")}\n`,
+    );
+  }
+}
+placeByStage();

@@ -68,8 +68,10 @@
  * CPU µs per put of each member and the client from /proc), and range reads of those keys at
  * the lowest level, linearizable
  * (etcd's default: a read index) and serializable (the member's local state), spread over the
- * members; for a figure from the same run on the same machine; otherwise the report says it is
- * not installed.
+ * members, then (when a paced run ran) puts on the paced run's schedule, same rate and count
+ * (`etcd.paced`: a put's latency, send to answer, is its commit latency as Treaty's is send to
+ * the leader's commit); for a figure from the same run on the same machine; otherwise the report
+ * says it is not installed. `--paced-etcd` adds etcd's warm-up and paced run to `--paced-only`.
  *
  * Prints a table on stderr and JSON on stdout (`--help` lists the options). Options: `--requests N` per level (default 5000),
  * `--warmup N` writes before the measured runs (default 40000: V8 compiles the hot path over the
@@ -185,6 +187,7 @@ const { values: flags } = parseArgs({
     "writes-only": { type: "boolean", default: false },
     "paced-rate": { type: "string" },
     "paced-only": { type: "boolean", default: false },
+    "paced-etcd": { type: "boolean", default: false },
     curve: { type: "string", default: "ed25519" },
     "freshness-ms": { type: "string" },
     "random-nonces": { type: "boolean", default: false },
@@ -206,6 +209,9 @@ if (flags.help) {
   --failovers N              kill -9 rounds of the leader (default 3)
   --paced-rate N             the paced run's writes/s (default: half the peak committed rate)
   --paced-only               3 nodes: after the warm-up, only the paced run (needs --paced-rate)
+  --paced-etcd               with --paced-only: etcd too, its warm-up and then the same paced run
+                             (a full run paces etcd after its closed-loop levels, at the rate and
+                             count of Treaty's paced run)
   --prefill N                3 nodes: N writes first, then only the failover rounds
   --failover-mode kill|restart
   --cpu-prof DIR             every node process writes a V8 CPU profile there
@@ -255,6 +261,9 @@ const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags[
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
   throw new Error("--paced-rate: expected a positive integer");
 const PACED_ONLY = flags["paced-only"];
+const PACED_ETCD = flags["paced-etcd"];
+if (PACED_ETCD && !PACED_ONLY)
+  throw new Error("--paced-etcd: only with --paced-only (a full run paces etcd anyway)");
 /** Where each write run's per-write latencies go (`--latency-dump`), and how many went so far. */
 const LATENCY_DUMP = flags["latency-dump"] === undefined ? undefined : resolve(flags["latency-dump"]);
 if (LATENCY_DUMP !== undefined) mkdirSync(LATENCY_DUMP, { recursive: true });
@@ -461,6 +470,18 @@ interface EtcdResult {
    * and the bench's client; null without /proc.
    */
   readonly cpuMicrosPerPut: { readonly members: readonly number[]; readonly client: number } | null;
+}
+
+/**
+ * etcd's puts sent on the schedule of Treaty's paced run (same rate and count, at most as many
+ * outstanding): a put's latency is send to answer, and etcd answers a put once it is committed,
+ * as Treaty's commit latency is send to the leader's commit of the write.
+ */
+interface EtcdPacedResult {
+  readonly offeredPerSecond: number;
+  readonly requests: number;
+  readonly putsPerSecond: number;
+  readonly latency: LatencySummary;
 }
 
 interface ReadResult {
@@ -1265,7 +1286,10 @@ async function freePorts(count: number): Promise<number[]> {
  * A 3-member etcd cluster on loopback, 100-byte puts at each in-flight level through the JSON
  * gateway, then range reads of those keys, linearizable and serializable.
  */
-async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads: EtcdReadResult[] }> {
+async function benchEtcd(
+  binary: string,
+  paced: { readonly rate: number; readonly requests: number } | undefined,
+): Promise<{ writes: EtcdResult[]; reads: EtcdReadResult[]; paced: EtcdPacedResult | null }> {
   const dir = mkdtempSync(join(tmpdir(), "treaty-bench-etcd-"));
   const ports = await freePorts(6);
   const members = [0, 1, 2].map((i) => ({
@@ -1315,7 +1339,7 @@ async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads:
     };
     const results: EtcdResult[] = [];
     let firstKey = 0;
-    for (const level of [0, ...LEVELS]) {
+    for (const level of [0, ...(PACED_ONLY ? [] : LEVELS)]) {
       const count = level === 0 ? WARMUP_REQUESTS : REQUESTS;
       const inFlight = level === 0 ? 64 : level;
       const latency = new Float64Array(count);
@@ -1355,7 +1379,37 @@ async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads:
         });
       }
     }
+    let pacedResult: EtcdPacedResult | null = null;
+    if (paced !== undefined) {
+      // Treaty's paced schedule (writeRun): one put every 1/rate s, at most max(LEVELS) outstanding.
+      const latency = new Float64Array(paced.requests);
+      const pending = new Set<Promise<void>>();
+      const started = performance.now();
+      for (let i = 0; i < paced.requests; i++) {
+        const due = started + (i * 1000) / paced.rate;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        while (pending.size >= Math.max(...LEVELS)) await Promise.race(pending);
+        const sent = performance.now();
+        const p = put(firstKey + i)
+          .then(() => {
+            latency[i] = performance.now() - sent;
+          })
+          .finally(() => pending.delete(p));
+        pending.add(p);
+      }
+      await Promise.all(pending);
+      const elapsedMs = performance.now() - started;
+      firstKey += paced.requests;
+      pacedResult = {
+        offeredPerSecond: paced.rate,
+        requests: paced.requests,
+        putsPerSecond: Math.round(paced.requests / (elapsedMs / 1000)),
+        latency: summarize(latency),
+      };
+    }
     const reads: EtcdReadResult[] = [];
+    if (PACED_ONLY) return { writes: results, reads, paced: pacedResult };
     const inFlight = Math.min(...LEVELS);
     for (const consistency of ["linearizable", "serializable"] as const) {
       const run = await closedLoop(READS, inFlight, (i, readAgent) => {
@@ -1373,7 +1427,7 @@ async function benchEtcd(binary: string): Promise<{ writes: EtcdResult[]; reads:
         latency: run.latency,
       });
     }
-    return { writes: results, reads };
+    return { writes: results, reads, paced: pacedResult };
   } finally {
     agent.destroy();
     await Promise.all(
@@ -1456,21 +1510,34 @@ async function main(): Promise<void> {
     // The failover figure is the 3-node one (the label says so); other sizes run rounds too.
     if (nodes === 3 && result.failovers.length > 0) failovers = result.failovers;
   }
-  const etcdBinary = WRITES_ONLY || PACED_ONLY ? undefined : findEtcd();
+  const etcdBinary = WRITES_ONLY || (PACED_ONLY && !PACED_ETCD) ? undefined : findEtcd();
   let etcd:
     | { installed: false; note: string }
-    | { installed: true; members: 3; writes: EtcdResult[]; reads: EtcdReadResult[] };
+    | {
+        installed: true;
+        members: 3;
+        writes: EtcdResult[];
+        reads: EtcdReadResult[];
+        paced: EtcdPacedResult | null;
+      };
   if (etcdBinary === undefined) {
     etcd = {
       installed: false,
       note:
-        WRITES_ONLY || PACED_ONLY
+        WRITES_ONLY || (PACED_ONLY && !PACED_ETCD)
           ? "--writes-only or --paced-only: etcd not run"
           : "etcd is not installed (Debian package etcd-server): no etcd figure in this run",
     };
   } else {
     process.stderr.write("running etcd (3 members)...\n");
-    etcd = { installed: true, members: 3, ...(await benchEtcd(etcdBinary)) };
+    // etcd's paced run copies Treaty's (3 nodes to the leader): the same rate and count.
+    const treatyPaced = writeResults.find(
+      (w) => w.mode === "paced" && w.nodes === 3 && w.target === "leader",
+    );
+    const rate = treatyPaced?.offeredPerSecond ?? null;
+    const paced =
+      treatyPaced === undefined || rate === null ? undefined : { rate, requests: treatyPaced.requests };
+    etcd = { installed: true, members: 3, ...(await benchEtcd(etcdBinary, paced)) };
   }
   const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
   const report = {
@@ -1703,6 +1770,20 @@ async function main(): Promise<void> {
     process.stderr.write(line(["etcd puts (3 members)", "", "in flight", "puts/s", "", "p50", "p99"]));
     for (const e of etcd.writes) {
       process.stderr.write(line(["", "", e.inFlight, e.putsPerSecond, "", e.latency.p50Ms, e.latency.p99Ms]));
+    }
+    if (etcd.paced !== null) {
+      const p = etcd.paced;
+      process.stderr.write(
+        line([
+          `paced ${p.offeredPerSecond}/s`,
+          "",
+          Math.max(...LEVELS),
+          p.putsPerSecond,
+          "",
+          p.latency.p50Ms,
+          p.latency.p99Ms,
+        ]),
+      );
     }
     const etcdCpu = etcd.writes.map((e) =>
       e.cpuMicrosPerPut === null

@@ -59,6 +59,7 @@ import type { LedgerRecord } from "../runtime/ledger/store.js";
 import { utf8 } from "../sdk/bytes.js";
 import { mergeAppends, ReplicaBatch } from "./replica-batch.js";
 import { SnapshotInstaller } from "./snapshot/install.js";
+import { TIMELINE, timeline } from "./timeline.js";
 import type { SnapshotPort } from "./snapshot/port.js";
 
 /**
@@ -668,6 +669,14 @@ export class Replica {
       durable = ready.entries.length > 0 ? ledger.persistAsync() : null;
     } finally {
       addStageTime("persistence", performance.now() - persistStarted);
+    }
+    if (TIMELINE && durable !== null) {
+      const last = ready.entries.at(-1)!.seqno;
+      // A failed write is #afterDurable's to handle; this only records the successes.
+      durable.then(
+        () => timeline("persist", persistStarted, performance.now() - persistStarted, last),
+        () => undefined,
+      );
     }
     this.#checkpointCommit();
 

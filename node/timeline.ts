@@ -18,6 +18,10 @@
  *   - `batch` (leader's main thread): a sequencer batch's execution round trip, `count` calls;
  *   - `sign` (leader's main thread): a signature entry appended at seqno `count`;
  *   - `commit` (main thread): this node's commit point reached seqno `count`;
+ *   - `persist` (main thread, node/replica.ts): a Ready's entries, up to seqno `count`, from
+ *     their hand-over to the ledger's group commit (on a follower: when the Ready holding them
+ *     is handled) until durable (`ms`: queued behind earlier writes, the write, the `fdatasync`,
+ *     and the main thread's turn to see it);
  *   - `snapshot-body` (main thread): the snapshot at seqno `count` sealed, copied and hashed
  *     into its body (node/snapshot/take.ts; `ms` includes the pauses between slices);
  *   - `snapshot-write-pending`, `snapshot-write-committed` (main thread): the snapshot file at

@@ -1,6 +1,7 @@
 /**
  * bench/latency-timeline.ts joins a latency dump with node timelines: the slow windows with the
- * events around them, and per kind of event the commit latencies of the writes sent just before.
+ * events around them, per kind of event the commit latencies of the writes sent just before, and
+ * each write placed by stage.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -87,6 +88,46 @@ describe("bench latency-timeline", () => {
     writeFileSync(join(timelines, "timeline-11.csv"), "1001.00,main,batch,1.000,3\n");
     const out = execFileSync(process.execPath, [SCRIPT, dump, timelines], { encoding: "utf8" });
     assert.doesNotMatch(out, /around each snapshot/);
+  });
+
+  it("places each write by stage from the nodes' persist events, leaving out an earlier network's file", () => {
+    // Two writes (seqnos 1, 2) sent at 1,000; their batch ran 1,003-1,005, the signature (seqno
+    // 3) came at 1,005.5; durable on the leader at 1,010, on the followers at 1,008 and 1,012;
+    // the leader's commit reached 3 at 1,011; the client saw it at 1,013.
+    const dump = join(dir, "stages.csv");
+    writeFileSync(dump, "sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms\n0,1,6,13,1000\n0,2,6,13,1000\n");
+    const timelines = join(dir, "stage-timelines");
+    mkdirSync(timelines);
+    writeFileSync(
+      join(timelines, "timeline-11.csv"),
+      "1003.00,main,batch,2.000,2\n1005.50,main,sign,0.000,3\n1006.00,main,persist,4.000,3\n1011.00,main,commit,0.000,3\n",
+    );
+    writeFileSync(join(timelines, "timeline-22.csv"), "1007.00,main,persist,1.000,3\n");
+    writeFileSync(join(timelines, "timeline-33.csv"), "1007.00,main,persist,5.000,3\n");
+    // A 1-node run before this one: its own batch and signature at seqno 3, long before.
+    writeFileSync(join(timelines, "timeline-5.csv"), "10.00,main,batch,1.000,2\n11.00,main,sign,0.000,3\n");
+    const out = execFileSync(process.execPath, [SCRIPT, dump, timelines], { encoding: "utf8" });
+    // queue 3, exec 2, sign 0.5, durable 4.5 (the 2nd end: the leader's), ack 1, notice 2; the
+    // leader's persist 4.5, the faster follower arrived 1.5 after the signature and took 1.
+    assert.match(out, /^ {2}all: p50 +3\.0 +2\.0 +0\.5 +4\.5 +1\.0 +2\.0 +4\.5 +1\.5 +1\.0$/m);
+    assert.match(out, /^ {2}the slowest writes' largest stage: durable 1$/m);
+    assert.match(
+      out,
+      /^ {2}\+ +0 +1× +13\.0: 3\.0 \/ 2\.0 \/ 0\.5 \/ 4\.5 \/ 1\.0 \/ 2\.0 \| 4\.5 \/ 1\.5 \/ 1\.0 *$/m,
+    );
+  });
+
+  it("says so when the timelines hold no persist events", () => {
+    const dump = join(dir, "no-persist.csv");
+    writeFileSync(dump, "sent_ms,seqno,ack_ms,commit_ms,sent_epoch_ms\n0,1,1,2,1000\n");
+    const timelines = join(dir, "no-persist-timelines");
+    mkdirSync(timelines);
+    writeFileSync(
+      join(timelines, "timeline-11.csv"),
+      "1001.00,main,batch,1.000,1\n1001.50,main,sign,0.000,2\n",
+    );
+    const out = execFileSync(process.execPath, [SCRIPT, dump, timelines], { encoding: "utf8" });
+    assert.match(out, /^no per-write stages: the timelines hold no persist events/m);
   });
 
   it("refuses a dump without sent_epoch_ms", () => {
