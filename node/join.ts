@@ -253,6 +253,47 @@ export async function learnRetired(options: JoinOptions): Promise<"retired" | "m
   }
 }
 
+/**
+ * What a node not serving yet asks the service when it starts, from its own committed state:
+ * its record's `status`, whether its ledger counts it in the consensus configuration (`member`),
+ * its `join` config's nodes and the URLs the other nodes' committed records advertise (asked
+ * when it has no `join` config).
+ * - "retired": it may have been retired after its ledger's last entry (`learnRetired`): its record
+ *   is `retiring` (out of the configuration, the entry marking it `retired` seldom reaches it),
+ *   or `trusted` while its ledger counts it a member (retired while it was down: a leader no
+ *   longer replicates to it). Not when it serves already (a leader replicates to it), nor with
+ *   nobody to ask (a one-node service, whose configuration it is).
+ * - "member": out of the configuration (admitted, stopped before it was added as a voter): it asks
+ *   to become a voting member (`becomeMember`), as after its join, even while it serves (as a
+ *   learner); a leader adds only nodes that ask, so a node that did not would never be a voter.
+ * - "nobody": out of the configuration, not serving, with no `join` config and no other node's
+ *   URL in its ledger (say it was trusted and stopped before any entry reached it): it can only
+ *   wait.
+ * - undefined: a member not in doubt; nothing to ask.
+ */
+export function startQuestion(state: {
+  readonly status: string | undefined;
+  readonly member: boolean;
+  /** Serving already (a leader replicates to it): it is in that leader's configuration or learners. */
+  readonly serving: boolean;
+  readonly joinNodes: readonly string[] | undefined;
+  readonly advertised: readonly string[];
+}):
+  | { readonly ask: "retired" | "member"; readonly nodes: readonly string[] }
+  | { readonly ask: "nobody" }
+  | undefined {
+  const nodes = state.joinNodes ?? state.advertised;
+  if (state.status === "retiring" || (state.status === "trusted" && state.member))
+    return state.serving || nodes.length === 0 ? undefined : { ask: "retired", nodes };
+  if (state.member) return undefined;
+  if (nodes.length > 0) return { ask: "member", nodes };
+  return state.serving ? undefined : { ask: "nobody" };
+}
+
+/** What a node `startQuestion` finds with nobody to ask waits for (logged, in `/node/status`). */
+export const NOBODY_TO_ASK =
+  "no join config and no other node's URL in its ledger to ask to be added: it waits for a leader to replicate to it (give it a join section to ask the service)";
+
 /** One round of `learnRetired` asks for this long before it starts over. */
 const RETIRED_ASK_TIMEOUT_MS = 60_000;
 /** Wait between `learnRetired` rounds whose answer was `retiring`. */
