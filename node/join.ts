@@ -178,7 +178,13 @@ export interface JoinOptions {
   readonly logger: Logger;
   /** Gives up after this long (default 5 minutes); progress is logged on every poll. */
   readonly timeoutMs?: number;
+  /**
+   * Wait between requests (default 300 ms). After a busy (5xx) or unreachable node the wait
+   * doubles, up to RETRY_MAX_FACTOR × `pollMs` (4.8 s by default), until a node answers.
+   */
   readonly pollMs?: number;
+  /** How to wait `ms` between requests (default a timer; tests pass a simulated clock's). */
+  readonly sleep?: (ms: number) => Promise<void>;
   /** Stops polling (the node is shutting down). */
   readonly cancelled?: () => boolean;
   /** Called on every pending answer with what the node waits for (for `/node/status`). */
@@ -243,14 +249,58 @@ export async function learnRetired(options: JoinOptions): Promise<"retired" | "m
       }
     }
     if (options.cancelled?.()) throw new TreatyError("Unavailable", "join: the node is stopping");
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? RETIRED_ASK_EVERY_MS));
+    await (options.sleep ?? sleep)(options.pollMs ?? RETIRED_ASK_EVERY_MS);
   }
 }
+
+/**
+ * What a node not serving yet asks the service when it starts, from its own committed state:
+ * its record's `status`, whether its ledger counts it in the consensus configuration (`member`),
+ * its `join` config's nodes and the URLs the other nodes' committed records advertise (asked
+ * when it has no `join` config).
+ * - "retired": it may have been retired after its ledger's last entry (`learnRetired`): its record
+ *   is `retiring` (out of the configuration, the entry marking it `retired` seldom reaches it),
+ *   or `trusted` while its ledger counts it a member (retired while it was down: a leader no
+ *   longer replicates to it). Not when it serves already (a leader replicates to it), nor with
+ *   nobody to ask (a one-node service, whose configuration it is).
+ * - "member": out of the configuration (admitted, stopped before it was added as a voter): it asks
+ *   to become a voting member (`becomeMember`), as after its join, even while it serves (as a
+ *   learner); a leader adds only nodes that ask, so a node that did not would never be a voter.
+ * - "nobody": out of the configuration, not serving, with no `join` config and no other node's
+ *   URL in its ledger (say it was trusted and stopped before any entry reached it): it can only
+ *   wait.
+ * - undefined: a member not in doubt; nothing to ask.
+ */
+export function startQuestion(state: {
+  readonly status: string | undefined;
+  readonly member: boolean;
+  /** Serving already (a leader replicates to it): it is in that leader's configuration or learners. */
+  readonly serving: boolean;
+  readonly joinNodes: readonly string[] | undefined;
+  readonly advertised: readonly string[];
+}):
+  | { readonly ask: "retired" | "member"; readonly nodes: readonly string[] }
+  | { readonly ask: "nobody" }
+  | undefined {
+  const nodes = state.joinNodes ?? state.advertised;
+  if (state.status === "retiring" || (state.status === "trusted" && state.member))
+    return state.serving || nodes.length === 0 ? undefined : { ask: "retired", nodes };
+  if (state.member) return undefined;
+  if (nodes.length > 0) return { ask: "member", nodes };
+  return state.serving ? undefined : { ask: "nobody" };
+}
+
+/** What a node `startQuestion` finds with nobody to ask waits for (logged, in `/node/status`). */
+export const NOBODY_TO_ASK =
+  "no join config and no other node's URL in its ledger to ask to be added: it waits for a leader to replicate to it (give it a join section to ask the service)";
 
 /** One round of `learnRetired` asks for this long before it starts over. */
 const RETIRED_ASK_TIMEOUT_MS = 60_000;
 /** Wait between `learnRetired` rounds whose answer was `retiring`. */
 const RETIRED_ASK_EVERY_MS = 1000;
+
+/** The wait after busy or unreachable nodes doubles up to this many times `pollMs`. */
+const RETRY_MAX_FACTOR = 16;
 
 async function pollJoin(
   options: JoinOptions,
@@ -258,9 +308,36 @@ async function pollJoin(
 ): Promise<JoinResponse> {
   const deadline = options.now() + (options.timeoutMs ?? 300_000);
   const serviceId = keyId(options.serviceKey);
+  const pollMs = options.pollMs ?? 300;
   let attempt = 0;
   let lastReason: string | undefined;
   let lastSaidMs = 0;
+  // Busy (5xx) or unreachable answers in a row: a restarted member of a multi-node service asks
+  // while there is often no leader yet, for seconds. The wait doubles and only the first of such
+  // a streak (then one every PENDING_LOG_EVERY_MS) is logged at info, the others at debug.
+  let failures = 0;
+  let waitMs = pollMs;
+  let lastRetrySaidMs = 0;
+  const retrying = (msg: string, fields: Record<string, unknown>): void => {
+    failures++;
+    const say = failures === 1 || options.now() - lastRetrySaidMs >= PENDING_LOG_EVERY_MS;
+    if (say) {
+      lastRetrySaidMs = options.now();
+      options.logger.info(msg, { ...fields, retries: failures });
+    } else {
+      options.logger.debug(msg, { ...fields, retries: failures });
+    }
+  };
+  // An answer that the node must wait (for a vote, to be added as a voter): said when it
+  // changes and again every so often, so an operator tailing the log sees it.
+  const waiting = (reason: string, msg: string, base: string): void => {
+    failures = 0;
+    if (reason !== lastReason || options.now() - lastSaidMs >= PENDING_LOG_EVERY_MS) {
+      options.logger.info(msg, { node: base });
+      lastReason = reason;
+      lastSaidMs = options.now();
+    }
+  };
   for (;;) {
     const base = options.nodes[attempt++ % options.nodes.length]!;
     try {
@@ -280,27 +357,27 @@ async function pollJoin(
             `join refused by ${base}: ${body.error.message}`,
             body.error.details,
           );
-        options.logger.info("join: service busy, retrying", { node: base, code: body.error.code });
+        retrying("join: service busy, retrying", { node: base, code: body.error.code });
       } else if (done(body)) {
         return body;
       } else if (body.status === "pending") {
         const waitingFor = body.waitingFor ?? trustVoteReason(options.identity.id);
-        // Said when it changes and again every so often, so an operator tailing the log sees it.
-        if (waitingFor !== lastReason || options.now() - lastSaidMs >= PENDING_LOG_EVERY_MS) {
-          options.logger.info(`pending: ${waitingFor}`, { node: base });
-          lastReason = waitingFor;
-          lastSaidMs = options.now();
-        }
+        waiting(waitingFor, `pending: ${waitingFor}`, base);
         options.onPending?.(waitingFor);
       } else {
-        options.logger.info("join: waiting to become a voting member", { node: base });
+        waiting("member", "join: waiting to become a voting member", base);
       }
     } catch (err) {
       if (err instanceof TreatyError) throw err;
-      options.logger.info("join: node unreachable, retrying", { node: base, err });
+      retrying("join: node unreachable, retrying", { node: base, err });
     }
     if (options.now() > deadline) throw new TreatyError("Timeout", "join: gave up waiting for the service");
     if (options.cancelled?.()) throw new TreatyError("Unavailable", "join: the node is stopping");
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 300));
+    waitMs = failures <= 1 ? pollMs : Math.min(waitMs * 2, pollMs * RETRY_MAX_FACTOR);
+    await (options.sleep ?? sleep)(waitMs);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

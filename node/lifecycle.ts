@@ -33,7 +33,10 @@ export interface Progress {
   /** replaying: entries done of `total`; catching_up: committed seqno of `total` (the target). */
   readonly done?: number;
   readonly total?: number;
-  /** pending: what the node waits for, e.g. a `trust_node` vote. */
+  /**
+   * pending: what the node waits for, e.g. a `trust_node` vote; catching_up: why no leader may
+   * ever replicate to it (`waiting`), until one does.
+   */
   readonly waitingFor?: string;
 }
 
@@ -81,6 +84,11 @@ export class Lifecycle {
   /** pending, with what the node waits for (logged by the join loop). */
   pending(waitingFor: string): void {
     this.#progress = { phase: "pending", waitingFor };
+  }
+
+  /** catching_up, with why it may wait for good (cleared once a leader reports its commit point). */
+  waiting(waitingFor: string): void {
+    if (this.#progress.phase === "catching_up") this.#progress = { phase: "catching_up", waitingFor };
   }
 
   /**

@@ -13,6 +13,7 @@
  * change of the deployed contracts (`OpenApiCache`), not per request.
  */
 import type { ContractManifest, Shape } from "../runtime/sandbox/abi.js";
+import { EVENT_NAME } from "../contracts/api/manifest-rules.js";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -222,8 +223,9 @@ const FIXED_PATHS = {
           name: "name",
           in: "query",
           required: false,
-          description: "Only these event names (repeatable, at most 32)",
-          schema: { type: "array", items: { type: "string" }, maxItems: 32 },
+          description:
+            "Only these event names (repeatable, at most 32; each an event name, else InvalidArgs)",
+          schema: { type: "array", items: { type: "string", pattern: EVENT_NAME.source }, maxItems: 32 },
           style: "form",
           explode: true,
         },

@@ -51,6 +51,8 @@ import { genesisTransaction, publicWriteSet } from "./genesis.js";
 import {
   becomeMember,
   learnRetired,
+  NOBODY_TO_ASK,
+  startQuestion,
   type JoinArgs,
   type JoinResponse,
   joinService,
@@ -832,13 +834,20 @@ export class TreatyNode {
             logger.error("could not learn whether this node is retired", { err });
         },
       );
-    const askNodes = node.#retirementAskPeers(member, config.join?.nodes);
-    if (askNodes !== undefined) {
-      // Its own ledger may end before the entry marking it `retired` (see `#retirementAskPeers`).
-      node.#membership = askRetired(askNodes);
-    } else if (config.join && !member) {
-      const joinNodes = config.join.nodes;
-      node.#membership = becomeMember(joinOptions(joinNodes)).then(
+    const question = startQuestion({
+      status: node.gov.node(identity.id)?.status,
+      member,
+      serving: node.lifecycle.serving,
+      joinNodes: config.join?.nodes,
+      advertised: node.#advertisedPeerUrls(),
+    });
+    if (question?.ask === "retired") {
+      // Its own ledger may end before the entry marking it `retired` (see `startQuestion`).
+      node.#membership = askRetired(question.nodes);
+    } else if (question?.ask === "member") {
+      const nodes = question.nodes;
+      logger.info("not in the consensus configuration: asking to be added", { nodes });
+      node.#membership = becomeMember(joinOptions(nodes)).then(
         () => logger.info("voting member of the service"),
         (err: unknown) => {
           // Admitted but stopped before it was added, and retired (or being retired) since: the
@@ -846,12 +855,15 @@ export class TreatyNode {
           // it stops on `retired`, and keeps asking while `retiring`.
           const status =
             err instanceof TreatyError && err.code === "Forbidden" ? err.details?.status : undefined;
-          if (status === "retired" || status === "retiring") return askRetired(joinNodes);
+          if (status === "retired" || status === "retiring") return askRetired(nodes);
           // A stop cancels the request: nothing went wrong.
           if (!node.#stopped) logger.error("could not become a voting member", { err });
           return undefined;
         },
       );
+    } else if (question?.ask === "nobody") {
+      logger.warn(`not in the consensus configuration: ${NOBODY_TO_ASK}`);
+      node.lifecycle.waiting(NOBODY_TO_ASK);
     }
     return node;
   }
@@ -964,30 +976,12 @@ export class TreatyNode {
     this.#retire(this.#retiredTxid, "ledger");
   }
 
-  /**
-   * The URLs to ask whether this node, not serving yet, is `retired` now (`learnRetired`): its
-   * `join` config's, else those the other nodes' committed records advertise; undefined when
-   * there is nothing to ask. Asked when its own committed record is `retiring` (out of the
-   * configuration, the entry marking it `retired` seldom reaches it), or `trusted` while its own
-   * ledger counts it in the configuration (it may have been retired after its last entry, while
-   * it was down: it would wait in catching_up for a leader that no longer replicates to it). A
-   * `trusted` node out of the configuration asks through `becomeMember` (a `join` config) instead,
-   * and from there as these do when the service answers that it is `retiring` or `retired`.
-   */
-  #retirementAskPeers(
-    member: boolean,
-    joinNodes: readonly string[] | undefined,
-  ): readonly string[] | undefined {
-    const status = this.gov.node(this.identity.id)?.status;
-    if (this.lifecycle.serving || !(status === "retiring" || (status === "trusted" && member)))
-      return undefined;
-    const nodes =
-      joinNodes ??
-      this.gov
-        .rows<NodeRecord>(GOV.nodes)
-        .filter(([id, n]) => id !== this.identity.id && n.status !== "retired" && n.url !== undefined)
-        .map(([, n]) => n.url!);
-    return nodes.length > 0 ? nodes : undefined;
+  /** The URLs the other nodes' committed records advertise (those not retired). */
+  #advertisedPeerUrls(): string[] {
+    return this.gov
+      .rows<NodeRecord>(GOV.nodes)
+      .filter(([id, n]) => id !== this.identity.id && n.status !== "retired" && n.url !== undefined)
+      .map(([, n]) => n.url!);
   }
 
   /**
@@ -1795,6 +1789,7 @@ function describeProgress(p: Progress): string {
     case "replaying":
       return `replaying its ledger (${p.step}: ${p.done} of ${p.total})`;
     case "catching_up":
+      if (p.waitingFor !== undefined) return `catching up (${p.waitingFor})`;
       return p.total === undefined
         ? "catching up (waiting to hear from a leader)"
         : `catching up (committed ${p.done} of ${p.total})`;

@@ -10,7 +10,7 @@ import type { Shape } from "../../runtime/sandbox/abi.js";
 import { ApiError } from "./errors.js";
 import { host } from "./host.js";
 import { jsonProblem } from "./json.js";
-import { EVENT_NAME } from "./manifest-rules.js";
+import { invalidEventName } from "./manifest-rules.js";
 import { validate } from "./shapes.js";
 
 /** The events a contract declares, by name: what `emit` checks data against. */
@@ -30,7 +30,8 @@ export function useDeclaredEvents(events: DeclaredEvents | undefined): void {
 
 /**
  * Records event `name` with `data` (JSON-compatible; omitted means null). Throws
- * ApiError(ContractFault) for a bad name (/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/), data JSON
+ * ApiError(ContractFault) for a bad name (`EVENT_NAME`: a letter, then letters, digits, `_`, `:`,
+ * `-` and dots between non-empty segments, at most 64 characters), data JSON
  * cannot carry, or, in a contract that declares events, an event it does not declare or data
  * that does not fit the declared shape; the host may refuse more events than its limit.
  *
@@ -41,12 +42,8 @@ export function useDeclaredEvents(events: DeclaredEvents | undefined): void {
  * @example emit("transfer", { from, to, amount });
  */
 export function emit(name: string, data: unknown = null): void {
-  if (typeof name !== "string" || !EVENT_NAME.test(name)) {
-    throw new ApiError(
-      "ContractFault",
-      `emit(name): expected a name matching ${String(EVENT_NAME)}, got ${JSON.stringify(String(name))}`,
-    );
-  }
+  const invalid = invalidEventName(name);
+  if (invalid !== undefined) throw new ApiError("ContractFault", `emit(name): ${invalid}`);
   const problem = jsonProblem(data, "data");
   if (problem !== undefined) throw new ApiError("ContractFault", `emit("${name}"): ${problem}`);
   if (declared !== undefined && name !== CLAIMS_EVENT) {

@@ -44,15 +44,35 @@ export function methodNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Event names, as `emit()` accepts them. */
-export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+/**
+ * Event names: at most 64 characters, a letter first, then letters, digits, `_`, `:`, `-` and
+ * dots that separate non-empty segments (`order.created`, `v2.paid`; never `a..b`, `a.` or
+ * `.a`). The JetStream export publishes an event on `<prefix>.<contract>.<name>`
+ * (node/events/jetstream.ts): each segment is one subject token, and NATS refuses an empty token;
+ * no character here is whitespace, `*` or `>`, so a name is never a wildcard. The one rule for
+ * `emit` (in the guest, the host and the test harness), declared events and the `name` filter of
+ * `/app/events`.
+ */
+export const EVENT_NAME = /^(?=.{1,64}$)[A-Za-z][A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*$/;
+
+/** `EVENT_NAME` in words, for error messages. */
+const EVENT_NAME_RULE =
+  "at most 64 characters: a letter, then letters, digits, _ : - and dots between non-empty segments";
+
+/** Why `name` is not an event name (`EVENT_NAME`), or undefined when it is one. */
+export function invalidEventName(name: unknown): string | undefined {
+  if (typeof name === "string" && EVENT_NAME.test(name)) return undefined;
+  const shown = typeof name === "string" ? JSON.stringify(name.slice(0, 80)) : typeof name;
+  return `event name ${shown} is invalid (${EVENT_NAME_RULE})`;
+}
 
 /** Most events one contract may declare. */
 export const MAX_DECLARED_EVENTS = 256;
 
 /** Why `name` cannot name a declared event, or undefined when it can. */
 export function eventNameProblem(name: string): string | undefined {
-  if (!EVENT_NAME.test(name)) return `event name ${JSON.stringify(name)} must match ${String(EVENT_NAME)}`;
+  const invalid = invalidEventName(name);
+  if (invalid !== undefined) return invalid;
   if (RESERVED_METHOD_NAMES.includes(name)) {
     return `event name ${JSON.stringify(name)} is reserved (a property of Object.prototype)`;
   }

@@ -21,12 +21,12 @@ import type { GuestHost } from "../../runtime/sandbox/abi.js";
 import { type ContractEvent, storeMapName } from "../../runtime/executor/host.js";
 import { checkJsonText } from "../../runtime/sandbox/output.js";
 import {
-  EVENT_NAME,
   MAX_RANDOM_BYTES,
   parseRangeRequest,
   type RangeRequest,
 } from "../../runtime/sandbox/guest-checks.js";
 import { compareKeys, loneSurrogate } from "../api/keys.js";
+import { invalidEventName } from "../api/manifest-rules.js";
 import type { MemoryStore, StoreWrite } from "./store.js";
 
 /** Caps the stand-in enforces; defaults equal the sandbox's defaults. */
@@ -166,9 +166,8 @@ export class CallHost implements GuestHost {
 
   emit(name: string, dataJson: string): void {
     this.guard(() => {
-      if (typeof name !== "string" || !EVENT_NAME.test(name)) {
-        throw new TreatyError("ContractFault", `emit(name): expected a name matching ${String(EVENT_NAME)}`);
-      }
+      const invalid = invalidEventName(name);
+      if (invalid !== undefined) throw new TreatyError("ContractFault", `emit(name): ${invalid}`);
       if (this.events.length >= this.options.limits.maxEvents) {
         throw new TreatyError(
           "PayloadTooLarge",

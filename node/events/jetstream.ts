@@ -27,6 +27,7 @@
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
 import { utf8 } from "../../sdk/bytes.js";
+import { EVENT_NAME } from "../../contracts/api/manifest-rules.js";
 import type { Logger } from "../log.js";
 import { natsTlsOptions, readNatsCredentials } from "../nats-config.js";
 import { connectNats, type NatsCredentials, type NatsTlsOptions } from "../transport/nats-connect.js";
@@ -184,19 +185,20 @@ export class JetStreamExport {
 }
 
 /**
- * `<prefix>.<contract>.<event name>`, each empty token of the name (`a..b`, `a.`: names `emit`
- * accepts) written `_`: NATS refuses a subject with an empty token, and an event no subject can
- * carry would stop the export at it for good, a stall any contract could cause. The payload
+ * `<prefix>.<contract>.<event name>`, each dot-separated segment of the name one subject token:
+ * `EVENT_NAME` (contracts/api/manifest-rules.ts) has no empty segment and no whitespace, `*` or
+ * `>`. A name recorded by an older version, whose `emit` let empty segments through (`a..b`,
+ * `a.`), is published with each empty token written `_`: NATS refuses a subject with an empty
+ * token, and an event no subject can carry would stop the export at it for good. The payload
  * keeps the exact name.
  */
 export function eventSubject(prefix: string, event: Pick<CommittedEvent, "contract" | "name">): string {
-  const name =
-    event.name.includes("..") || event.name.endsWith(".")
-      ? event.name
-          .split(".")
-          .map((token) => (token === "" ? "_" : token))
-          .join(".")
-      : event.name;
+  const name = EVENT_NAME.test(event.name)
+    ? event.name
+    : event.name
+        .split(".")
+        .map((token) => (token === "" ? "_" : token))
+        .join(".");
   return `${prefix}.${event.contract}.${name}`;
 }
 

@@ -3,7 +3,7 @@
  * node's own committed ledger (any node serves it; a follower serves what it has committed).
  *
  *   ?contract=<name>          only this contract's events
- *   ?name=<event>             only these event names (repeatable)
+ *   ?name=<event>             only these event names (repeatable; each an event name, EVENT_NAME)
  *   ?after=<txid>[/<index>]   resume after that transaction (or that event of it); `after=0`
  *                             starts at the beginning of the ledger; absent: at the commit point
  *   Last-Event-ID             as `after` (what EventSource resends when it reconnects)
@@ -14,6 +14,7 @@
  * has not drained for `stallTimeoutMs` is disconnected (it resumes from its last id).
  */
 import { TreatyError } from "../../sdk/errors.js";
+import { invalidEventName } from "../../contracts/api/manifest-rules.js";
 import type { Ledger } from "../../runtime/ledger/ledger.js";
 import type { Handler, HttpRequest, HttpResponse, ResponseSink } from "../http/server.js";
 import { type EventCursor, type EventFeed, type EventFilter, WHOLE_TX } from "./feed.js";
@@ -128,6 +129,11 @@ function parseFilter(req: HttpRequest): EventFilter {
   const names = req.query.getAll("name");
   if (names.length > MAX_NAMES)
     throw new TreatyError("InvalidArgs", `name: at most ${MAX_NAMES} event names`);
+  // A name no event can have (`a..b`, `a.*`) is a caller's mistake, refused rather than matching nothing.
+  for (const name of names) {
+    const invalid = invalidEventName(name);
+    if (invalid !== undefined) throw new TreatyError("InvalidArgs", `name: ${invalid}`);
+  }
   return { ...(contract !== undefined && { contract }), names };
 }
 

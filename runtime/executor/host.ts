@@ -27,7 +27,8 @@ import { isCurve } from "../../sdk/keys.js";
 import { sha256, verifySignature } from "../crypto.js";
 import type { KvTx, RangeOptions } from "../kv/types.js";
 import type { GuestHost } from "../sandbox/abi.js";
-import { EVENT_NAME, MAP_NAME, MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
+import { invalidEventName } from "../../contracts/api/manifest-rules.js";
+import { MAP_NAME, MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import { checkJsonText, checkJsonValueText } from "../sandbox/output.js";
 
@@ -192,9 +193,8 @@ export class TxHost implements GuestHost {
   }
 
   emit(name: string, dataJson: string): void {
-    if (!EVENT_NAME.test(name)) {
-      throw new TreatyError("ContractFault", `emit(name): expected a name matching ${String(EVENT_NAME)}`);
-    }
+    const invalid = invalidEventName(name);
+    if (invalid !== undefined) throw new TreatyError("ContractFault", `emit(name): ${invalid}`);
     if (this.#events.length >= this.#limits.maxEvents) {
       throw new TreatyError(
         "PayloadTooLarge",

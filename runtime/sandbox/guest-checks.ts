@@ -8,8 +8,6 @@ import { TreatyError } from "../../sdk/errors.js";
 
 /** A contract-local map name (what follows the optional `public:`). */
 export const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-/** Event names, as treaty/contract's `emit` accepts them. */
-export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 /** Cap on entries per kvRange page. */
 export const MAX_RANGE_PAGE = 1000;
 /** Cap on one randomBytes request. */

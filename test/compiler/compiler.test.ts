@@ -363,6 +363,12 @@ describe("manifests", () => {
       ),
     );
     await invalid(broken, /method name "bad-name" must match/);
+    const badEvent = bundleOf(
+      compileIndex(
+        `import { contract, event, method, t } from "treaty/contract";\nexport default contract({ ping: method({ mode: "readonly", auth: "anyone", run: () => 1 }) }, { events: { "a..b": event({ data: t.string(), public: true }) } });\n`,
+      ),
+    );
+    await invalid(badEvent, /event name "a\.\.b" is invalid/);
   });
 
   it("checks manifest structure, naming the field", () => {
@@ -378,6 +384,10 @@ describe("manifests", () => {
       [{ methods: [] }, /^manifest\.methods: expected an object$/],
       [{ methods: {} }, /at least one method/],
       [{ methods: { "a b": ok.methods.m } }, /methods\["a b"\]: method name "a b" must match/],
+      ...["a..b", "a.", ".a", "a.*", "a.>", "a b"].map((name): [unknown, RegExp] => [
+        { ...ok, events: { [name]: { data: { type: "any" }, public: true } } },
+        /^manifest\.events\[".*"\]: event name ".*" is invalid \(at most 64 characters/,
+      ]),
       [
         { methods: { m: { ...ok.methods.m, mode: "write" } } },
         /methods\["m"\]\.mode: expected "readonly" or "readwrite"/,

@@ -22,6 +22,7 @@ import { utf8 } from "../../sdk/bytes.js";
 import bank from "../../contracts/examples/bank/index.js";
 import log from "../../contracts/examples/log/index.js";
 import meter from "../../contracts/examples/meter/index.js";
+import { guestBundle } from "../sandbox/guest.js";
 import { sameAsBundle, sampleBundle } from "./samples.js";
 
 type Step = [method: string, args: unknown, options?: CallOptions];
@@ -293,5 +294,31 @@ export default contract({
       ["between", { from: "v", to: "wa" }, alice],
       ["bad", {}, alice],
     ]);
+  });
+
+  it("on event names: dot-separated non-empty segments, in treaty/contract's emit and in the host", async () => {
+    const names = ["order.created", "a.1", "a..b", "a.", ".a", "a.*", "a.>", "a b", "a".repeat(65)];
+    const steps = names.map((name): Step => ["emit", { name }, alice]);
+    const valid = (o: Outcome) => o.ok && (o.events[0] as { name: string }).name;
+    const source = `import { contract, emit, method, t } from "treaty/contract";
+      export default contract({
+        emit: method({ mode: "readwrite", auth: "users", args: { name: t.string() }, run: ({ name }) => emit(name, 1) }),
+      });`;
+    const compiled = compileContract({ files: { "index.ts": source } });
+    assert.ok(compiled.ok);
+    // The host's own check, for a bundle that calls it without treaty/contract.
+    const raw = guestBundle({ emit: '(args, c, host) => { host.emit(args.name, "1"); return null; }' });
+    for (const [name, bundle] of [
+      ["named", compiled.bundle],
+      ["rawnamed", raw],
+    ] as const) {
+      await assertParity(name, bundle, steps);
+      const outcomes = inStandIn(testContract(loadBundle(bundle), { name }), steps);
+      assert.deepEqual(outcomes.map(valid), ["order.created", "a.1", ...names.slice(2).map(() => false)]);
+      for (const o of outcomes.slice(2)) {
+        assert.equal(o.error?.code, "ContractFault");
+        assert.match(o.error?.message ?? "", /^emit\(name\): event name ".*" is invalid/);
+      }
+    }
   });
 });

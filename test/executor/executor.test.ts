@@ -370,7 +370,10 @@ describe("ContractRuntime", () => {
       assert.ok(outcome.ok);
       assert.equal(outcome.events.length, 3);
       assert.equal(error(run(request("emit", { n: 4 }))), "PayloadTooLarge");
-      assert.equal(error(run(request("emit", { n: 1, name: "no spaces" }))), "ContractFault");
+      for (const name of ["no spaces", "a..b", "a.", ".a", "a.*", "a.>", "*", ">", 7]) {
+        assert.equal(error(run(request("emit", { n: 1, name }))), "ContractFault", String(name));
+      }
+      assert.ok(run(request("emit", { n: 1, name: "order.created" })).ok);
       assert.equal(error(run(request("emit", { n: 1, data: "{nope" }))), "ContractFault");
       assert.equal(
         error(run(request("emit", { n: 1, data: JSON.stringify("d".repeat(3000)) }))),

@@ -6,11 +6,13 @@
  * retired while it was down (its own ledger still counts it in the configuration and `trusted`)
  * learns it from the service the same way when it is started again, and so does a node admitted
  * but not yet a voter (`trusted`, out of the configuration), whose request to become a voting
- * member is refused as retired. Every deliberate stop here (SIGTERM) is clean: exit 0, and
- * nothing logged at error level (also while the node still asks to become a voting member).
+ * member is refused as retired. Such a node started again without its `join` section asks the
+ * nodes its own ledger advertises, and becomes a voting member. Every deliberate stop here
+ * (SIGTERM) is clean: exit 0, and nothing logged at error level (also while the node still asks
+ * to become a voting member).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { EXIT_RETIRED } from "../../node/main.js";
 import type { Client } from "../../sdk/client.js";
@@ -249,6 +251,69 @@ describe("a node admitted but not yet a voter, retired while it was down, starte
     const client = cluster.client(undefined, { nodes: [leader.url] });
     const { txid } = await client.call("log", "writePublic", { id: 3, msg: "after" });
     await client.waitForCommit(txid);
+    assert.deepEqual(cluster.crashes(), []);
+  });
+});
+
+describe("a node admitted but not yet a voter, started again without a join config", () => {
+  let cluster: Cluster;
+  const servers = stubServers();
+
+  before(async () => {
+    cluster = await startCluster({ nodes: 3, contracts: LOG_ONLY });
+  });
+  after(async () => {
+    await cluster?.dispose();
+    await servers.closeAll();
+  });
+
+  it("asks the nodes its ledger advertises and becomes a voting member", async () => {
+    const leader = await cluster.waitForLeader();
+    const proxy = await joinProxy(servers, leader.url);
+    const joiner = await cluster.addNode({ via: [proxy.url] });
+    await cluster.waitFor(
+      "the joiner to catch up as a learner",
+      async () => ((await joiner.status()).phase === "serving" ? true : undefined),
+      60_000,
+    );
+    assert.ok(!(await leader.network()).config?.includes(joiner.id), "the joiner is not a voter");
+    await stopCleanly(joiner);
+    // Its operator drops the `join` section once the node has joined (only an empty data folder needs it).
+    const { join: _join, ...withoutJoin } = JSON.parse(readFileSync(joiner.configFile, "utf8")) as Record<
+      string,
+      unknown
+    >;
+    writeFileSync(joiner.configFile, JSON.stringify(withoutJoin, null, 2));
+
+    // Started again: the proxy (its old join URL) would still hold it back; the nodes its own
+    // ledger's committed records advertise are asked instead.
+    await joiner.start();
+    await cluster.waitFor(
+      "the joiner to be a voter",
+      async () => ((await leader.network()).config?.includes(joiner.id) ? true : undefined),
+      60_000,
+    );
+    const asked = logLines(
+      joiner,
+      (line) => line.msg === "not in the consensus configuration: asking to be added",
+    );
+    // One line per start: through its join config first, then the nodes its ledger advertises.
+    assert.equal(asked.length, 2, joiner.tail(40));
+    assert.deepEqual(asked[0]!.nodes, [proxy.url]);
+    assert.deepEqual(
+      [...(asked[1]!.nodes as string[])].sort(),
+      cluster.nodes
+        .filter((n) => n !== joiner)
+        .map((n) => n.url)
+        .sort(),
+    );
+    await cluster.waitFor("the joiner to say it is a voting member", async () =>
+      logLines(joiner, (line) => line.msg === "voting member of the service").length > 0 ? true : undefined,
+    );
+    const client = cluster.client(undefined, { nodes: [joiner.url] });
+    const { txid } = await client.call("log", "writePublic", { id: 4, msg: "through the new voter" });
+    await client.waitForCommit(txid);
+    await stopCleanly(joiner);
     assert.deepEqual(cluster.crashes(), []);
   });
 });

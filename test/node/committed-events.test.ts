@@ -12,7 +12,7 @@ import type { EventsOf, PublicEventsOf } from "../../contracts/api/contract.js";
 import type board from "../../docs/examples/board/index.js";
 import type { Client } from "../../sdk/client.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { sseFrames } from "../../sdk/events.js";
+import { EventStreamRefused, sseFrames, watchEvents } from "../../sdk/events.js";
 import { runEvents } from "../../node/cli/events.js";
 import { startTestNode, type TestNode } from "../support/node.js";
 
@@ -178,11 +178,37 @@ describe("committed events on one node", () => {
       ["after=1.2/x", 400, "InvalidArgs"],
       [`after=999.${txids[0]!.split(".")[1]}`, 404, "TxNotFound"],
       [Array.from({ length: 33 }, (_, i) => `name=n${i}`).join("&"), 400, "InvalidArgs"],
+      // Names no event can have (EVENT_NAME): empty segments, wildcards, whitespace.
+      ...["a..b", "a.", ".a", "a.*", "a.>", "*", ">", "a b", "", "a".repeat(65)].map(
+        (name): [string, number, string] => [
+          `name=posted&name=${encodeURIComponent(name)}`,
+          400,
+          "InvalidArgs",
+        ],
+      ),
     ];
     for (const [query, status, code] of cases) {
       const response = await fetch(`${net.url}/app/events?${query}`);
       assert.equal(response.status, status, query);
       assert.equal(((await response.json()) as { error: { code: string } }).error.code, code, query);
+    }
+    const stop = new AbortController();
+    const watching = watchEvents({
+      nodes: [net.url],
+      names: ["posted", "a..b"],
+      after: "0",
+      signal: stop.signal,
+    });
+    try {
+      await assert.rejects(
+        watching.next(),
+        (err: unknown) =>
+          err instanceof EventStreamRefused &&
+          err.code === "InvalidArgs" &&
+          /"a\.\.b" is invalid/.test(err.message),
+      );
+    } finally {
+      stop.abort();
     }
   });
 

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { learnRetired } from "../../node/join.js";
+import { learnRetired, startQuestion } from "../../node/join.js";
 import { silentLogger } from "../../node/log.js";
 import { isTreatyError } from "../../sdk/errors.js";
 import { generateKeyPair } from "../../sdk/keys.js";
@@ -67,5 +67,51 @@ describe("learnRetired", () => {
     await assert.rejects(learnRetired(options(fetch, () => ++calls > 3)), (e) =>
       isTreatyError(e, "Unavailable"),
     );
+  });
+});
+
+describe("startQuestion: what a node asks the service when it starts", () => {
+  const join = ["https://join"];
+  const advertised = ["https://b", "https://c"];
+  const ask = (
+    status: string | undefined,
+    member: boolean,
+    joinNodes?: string[],
+    others = advertised,
+    serving = false,
+  ) => startQuestion({ status, member, serving, joinNodes, advertised: others });
+
+  it("asks whether it is retired when its ledger may end before its retirement", () => {
+    assert.deepEqual(ask("retiring", false, join), { ask: "retired", nodes: join });
+    assert.deepEqual(ask("retiring", true), { ask: "retired", nodes: advertised });
+    assert.deepEqual(ask("trusted", true), { ask: "retired", nodes: advertised });
+    assert.equal(ask("trusted", true, undefined, []), undefined, "a one-node service asks nobody");
+    assert.equal(ask("trusted", true, join, advertised, true), undefined, "a leader replicates to it");
+    assert.equal(ask("retiring", false, join, advertised, true), undefined);
+  });
+
+  it("asks to become a voting member when out of the configuration, with or without a join config", () => {
+    assert.deepEqual(ask("trusted", false, join), { ask: "member", nodes: join });
+    assert.deepEqual(ask("trusted", false), { ask: "member", nodes: advertised });
+    // Its ledger may not hold its own record yet (or only as pending).
+    assert.deepEqual(ask(undefined, false), { ask: "member", nodes: advertised });
+    assert.deepEqual(ask("pending", false), { ask: "member", nodes: advertised });
+    // A learner serves (a leader replicates to it) and is still no voter.
+    assert.deepEqual(ask("trusted", false, undefined, advertised, true), {
+      ask: "member",
+      nodes: advertised,
+    });
+  });
+
+  it("says when there is nobody to ask, and asks nothing of a member not in doubt", () => {
+    assert.deepEqual(ask("trusted", false, undefined, []), { ask: "nobody" });
+    assert.deepEqual(ask(undefined, false, undefined, []), { ask: "nobody" });
+    assert.equal(
+      ask("trusted", false, undefined, [], true),
+      undefined,
+      "not while a leader replicates to it",
+    );
+    assert.equal(ask(undefined, true), undefined);
+    assert.equal(ask("pending", true), undefined);
   });
 });

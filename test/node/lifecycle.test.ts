@@ -87,4 +87,16 @@ describe("node lifecycle", () => {
     lifecycle.observe({ isLeader: true, commitSeqno: 0, leaderCommitSeqno: null });
     assert.deepEqual(lifecycle.progress, { phase: "serving" });
   });
+
+  it("catching_up says why it may wait for good until a leader reports its commit point", () => {
+    const { lifecycle } = fixture();
+    lifecycle.waiting("nobody to ask");
+    assert.deepEqual(lifecycle.progress, { phase: "starting" }, "only while catching up");
+    lifecycle.enter("catching_up");
+    lifecycle.waiting("nobody to ask");
+    lifecycle.observe({ isLeader: false, commitSeqno: 5, leaderCommitSeqno: null });
+    assert.deepEqual(lifecycle.progress, { phase: "catching_up", waitingFor: "nobody to ask" });
+    lifecycle.observe({ isLeader: false, commitSeqno: 5, leaderCommitSeqno: 100 });
+    assert.deepEqual(lifecycle.progress, { phase: "catching_up", done: 5, total: 100 });
+  });
 });
