@@ -66,6 +66,15 @@ export function invalidEventName(name: unknown): string | undefined {
   return `event name ${shown} is invalid (${EVENT_NAME_RULE})`;
 }
 
+/** Contract names: lowercase, so they can prefix map names unambiguously. */
+export const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/** Contract names the node keeps for itself: governance (`public:gov.*`) and internals (`public:treaty.*`). */
+export const RESERVED_CONTRACT_NAMES: readonly string[] = ["gov", "treaty"];
+
+/** A contract-local map name (what follows the optional `public:`). */
+export const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
 /** Most events one contract may declare. */
 export const MAX_DECLARED_EVENTS = 256;
 

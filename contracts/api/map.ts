@@ -11,6 +11,7 @@
 import { ApiError } from "./errors.js";
 import { assertWritable, host } from "./host.js";
 import { jsonProblem } from "./json.js";
+import { MAP_NAME } from "./manifest-rules.js";
 import {
   compareKeys,
   decodeKey,
@@ -22,7 +23,6 @@ import {
   tryEncodeKey,
 } from "./keys.js";
 
-const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** The host's cap on one kvRange page. */
 const MAX_PAGE = 1000;
 /** First page size: most scans stop early, so start small and double up to MAX_PAGE. */

@@ -32,7 +32,7 @@ import {
   type StandInLimits,
   storeMapName,
 } from "./host.js";
-import { authProblem } from "../api/manifest-rules.js";
+import { authProblem, CONTRACT_NAME, RESERVED_CONTRACT_NAMES } from "../api/manifest-rules.js";
 import { MemoryStore } from "./store.js";
 
 /** Anything with the bundle ABI: a `contract({...})` value, or `loadBundle(bundle)`. */
@@ -142,7 +142,6 @@ type MethodsFor<C> = [MethodsOf<C>] extends [never] ? MethodTable : MethodsOf<C>
 type CallArgs<A> =
   Record<never, never> extends A ? [args?: A, options?: CallOptions] : [args: A, options?: CallOptions];
 
-const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 /** The name the node runs the constitution under (its maps are the governance tables `public:gov.*`). */
 export const CONSTITUTION_NAME = "gov";
 const DEFAULT_START_TIME_MS = Date.UTC(2025, 0, 1);
@@ -164,10 +163,7 @@ export class TestContract<M extends MethodTable = MethodTable> {
   /** Use `testContract` (or `testConstitution`, which alone may use the name `gov`). */
   constructor(target: Invokable, options: TestContractOptions = {}, isConstitution = false) {
     this.name = isConstitution ? CONSTITUTION_NAME : (options.name ?? "contract");
-    if (
-      !isConstitution &&
-      (!CONTRACT_NAME.test(this.name) || this.name === "gov" || this.name === "treaty")
-    ) {
+    if (!isConstitution && (!CONTRACT_NAME.test(this.name) || RESERVED_CONTRACT_NAMES.includes(this.name))) {
       throw new TreatyError(
         "InvalidArgs",
         `name: expected a contract name matching ${String(CONTRACT_NAME)}, not gov or treaty (test a constitution with testConstitution)`,

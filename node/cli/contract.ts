@@ -12,6 +12,7 @@
  * This is an entry point, so it may read the clock and randomness (the call's time and seed).
  */
 import { basename, resolve } from "node:path";
+import { CONTRACT_NAME, RESERVED_CONTRACT_NAMES } from "../../contracts/api/manifest-rules.js";
 import { utf8 } from "../../sdk/bytes.js";
 import { TreatyError } from "../../sdk/errors.js";
 import { parseStrictJson } from "../../sdk/strict-json.js";
@@ -29,9 +30,6 @@ import {
   printJson,
   UsageError,
 } from "./command.js";
-
-/** Contract names (runtime/executor's CONTRACT_NAME, repeated so usage errors load nothing heavy). */
-const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /**
  * The compiler (TypeScript), the sandbox (QuickJS) and the store (LMDB) are loaded on first use:
@@ -138,7 +136,7 @@ export const contractCallCommand: Command = {
     });
     const [dir, method] = exactly(positionals, 2);
     const name = values.name ?? basename(resolve(dir!));
-    if (!CONTRACT_NAME.test(name) || name === "gov" || name === "treaty") {
+    if (!CONTRACT_NAME.test(name) || RESERVED_CONTRACT_NAMES.includes(name)) {
       throw new UsageError(
         `contract name ${JSON.stringify(name)} must match ${String(CONTRACT_NAME)} and not be gov or treaty; pass --name`,
       );

@@ -18,7 +18,7 @@
  */
 import { assert } from "../../sdk/assert.js";
 import { TreatyError } from "../../sdk/errors.js";
-import { authProblem } from "../../contracts/api/manifest-rules.js";
+import { authProblem, CONTRACT_NAME, RESERVED_CONTRACT_NAMES } from "../../contracts/api/manifest-rules.js";
 import { parseManifestJson } from "../compiler/manifest.js";
 import type { KvTx, WriteSet } from "../kv/types.js";
 import type { CallerInfo, ContractManifest, MethodManifest } from "../sandbox/abi.js";
@@ -42,10 +42,7 @@ import {
 import { type ContractEvent, TxHost } from "./host.js";
 import { checkOutcome } from "./outcome.js";
 
-/** Contract names: lowercase, so they can prefix map names unambiguously. */
-export const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
-/** Names the node keeps for itself: governance (`public:gov.*`) and internals (`public:treaty.*`). */
-export const RESERVED_CONTRACT_NAMES: readonly string[] = ["gov", "treaty"];
+export { CONTRACT_NAME, RESERVED_CONTRACT_NAMES };
 
 /** The write set of every failed call. */
 export const EMPTY_WRITE_SET: WriteSet = Object.freeze({

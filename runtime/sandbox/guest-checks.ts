@@ -6,8 +6,7 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 
-/** A contract-local map name (what follows the optional `public:`). */
-export const MAP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+export { MAP_NAME } from "../../contracts/api/manifest-rules.js";
 /** Cap on entries per kvRange page. */
 export const MAX_RANGE_PAGE = 1000;
 /** Cap on one randomBytes request. */
