@@ -97,6 +97,16 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     () => node.verifier.stats().pendingJobs,
   );
   metrics.family(
+    "treaty_verify_total",
+    "Signature-check batches sent to the worker threads, and checks made on the main thread (below saturation: no worker busy, few checks waiting)",
+    "counter",
+    "kind",
+    (): Record<string, number> => {
+      const stats = node.verifier.stats();
+      return { batches: stats.batches, inlineChecks: stats.inlineChecks };
+    },
+  );
+  metrics.family(
     "treaty_transport_dropped_total",
     "Node-to-node frames dropped, by reason (forged, replayed, malformed, ...)",
     "counter",

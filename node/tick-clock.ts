@@ -72,12 +72,14 @@ export interface TickTimerOptions {
 }
 
 /**
- * The node's consensus timer. It fires every tick while ticks may act (a leader's heartbeats, a
- * candidate's retries, a follower near its election timeout), and otherwise after as many ticks
- * as come before the first one that may act, or `idleTicksPerFiring`, whichever is fewer: a
- * follower hearing its leader every few ms had its main thread woken 100 times a second by a
- * 10 ms timer whose ticks only counted (docs/performance.md, "A follower's cost per append at
- * paced load"). The ticks themselves are the same: each firing runs those the clock says are due,
+ * The node's consensus timer. It fires every tick while ticks may act (a candidate's retries, a
+ * follower near its election timeout), and otherwise after as many ticks as come before the
+ * first one that may act (a follower's election timeout, a leader's next heartbeat round or
+ * quorum check), or `idleTicksPerFiring`, whichever is fewer: a follower hearing its leader every
+ * few ms had its main thread woken 100 times a second by a 10 ms timer whose ticks only counted
+ * (docs/performance.md, "A follower's cost per append at paced load"), and a leader's ticks
+ * between heartbeats only count too ("Small leads on the leader's main thread", session 24).
+ * The ticks themselves are the same: each firing runs those the clock says are due,
  * and so does `catchUp`, which the driver calls before it steps received messages, so a message
  * that resets the count comes after the ticks whose time came before it, as with a timer firing
  * every tick.

@@ -303,10 +303,18 @@ export class ConsensusNode {
    * before that one, as long as it runs the ticks whose time has come before it steps a message
    * (node/tick-clock.ts `TickTimer`; docs/consensus.md, where the node's timing is described).
    * A follower that knows its leader acts only when its election timeout runs out (a message
-   * from the leader starts the count again); every other role acts on ticks sooner (a leader's
-   * heartbeats and quorum checks, a candidate's retries, a node without a leader): 1.
+   * from the leader starts the count again); a leader only at its next heartbeat round or
+   * check-quorum round, whichever comes first (`tickLeader`: nothing else it receives moves
+   * either count, and a leader that steps down on a message restarts its count with an election
+   * timeout); every other role acts on ticks sooner (a candidate's retries, a node without a
+   * leader): 1.
    */
   ticksUntilTimeout(): number {
+    if (this.role === "Leader") {
+      const untilHeartbeat = this.limits.heartbeatTicks - this.heartbeatElapsed;
+      const untilQuorumCheck = this.limits.electionTimeoutTicks.min - this.electionElapsed;
+      return Math.max(1, Math.min(untilHeartbeat, untilQuorumCheck));
+    }
     if (this.role !== "Follower" || this.leader === null) return 1;
     return Math.max(1, this.randomizedTimeout - this.electionElapsed);
   }

@@ -150,10 +150,11 @@ export class Router {
       query = NO_QUERY;
       this.#gate?.(path);
     } else {
-      ({ path, query } = splitTarget(url));
+      let plainPath: boolean;
+      ({ path, query, plainPath } = splitTarget(url));
       this.#gate?.(path);
       const matched =
-        query === NO_QUERY && path.length <= PLAIN_MATCH_MAX_PATH
+        plainPath && path.length <= PLAIN_MATCH_MAX_PATH
           ? this.#matchPlain(method, path)
           : this.match(method, path);
       if (matched === undefined) throw new TreatyError("NotFound", `no endpoint ${path}`);
@@ -180,9 +181,11 @@ export class Router {
   private readonly routes: Route[] = [];
 
   /**
-   * Matches of plain targets (splitTarget: a path of `[A-Za-z0-9_-]` segments, no query), by
-   * method, then path: the hot `POST /app/<contract>/<method>` is matched once per path, not split,
-   * decoded and compared against every route per request. Only matches are kept (their params
+   * Matches of plain paths (splitTarget: a path of `[A-Za-z0-9_-]` segments, with no query or a
+   * plain one), by method, then path: the hot `POST /app/<contract>/<method>` is matched once per
+   * path, not split, decoded and compared against every route per request, and so is a long poll's
+   * `GET /node/tx?txid=...` (the first lookup, by the whole target, misses it: its path is found
+   * here after the split). Only matches are kept (their params
    * frozen, as they are shared), of paths up to PLAIN_MATCH_MAX_PATH characters, at most
    * PLAIN_MATCH_CACHE_LIMIT (then it starts afresh), and the cache is emptied whenever the routes
    * change.
@@ -290,13 +293,29 @@ const NO_QUERY: URLSearchParams = new EmptyQuery();
 const PLAIN_TARGET = /^(?:\/[A-Za-z0-9_-]+)+$/;
 
 /**
- * The path and query of a request target (`/node/tx?txid=2.5`), as the WHATWG URL parser gives
- * them; a plain target (the hot `POST /app/<contract>/<method>`) is its own path and needs no parse.
+ * A query (after the `?`) of characters the WHATWG URL parser keeps as they are in a query: no
+ * character it percent-encodes (controls, space, quotes, `<`, `>`, non-ASCII), strips (tab, line
+ * breaks) or ends the query at (`#`), so its `searchParams` are `new URLSearchParams` of the text.
  */
-export function splitTarget(target: string): { path: string; query: URLSearchParams } {
-  if (PLAIN_TARGET.test(target)) return { path: target, query: NO_QUERY };
+const PLAIN_QUERY = /^[A-Za-z0-9._~=&%+,:-]*$/;
+
+/**
+ * The path and query of a request target (`/node/tx?txid=2.5`), as the WHATWG URL parser gives
+ * them, and whether the path is plain (only `[A-Za-z0-9_-]` segments: the router keeps its match).
+ * A plain target (the hot `POST /app/<contract>/<method>`) is its own path and needs no parse; a
+ * plain path with a plain query (a commit watch's `GET /node/tx?txid=2.5`) is split at its `?`.
+ */
+export function splitTarget(target: string): { path: string; query: URLSearchParams; plainPath: boolean } {
+  if (PLAIN_TARGET.test(target)) return { path: target, query: NO_QUERY, plainPath: true };
+  const mark = target.indexOf("?");
+  if (mark > 0) {
+    const path = target.slice(0, mark);
+    const search = target.slice(mark + 1);
+    if (PLAIN_TARGET.test(path) && PLAIN_QUERY.test(search))
+      return { path, query: new URLSearchParams(search), plainPath: true };
+  }
   const url = new URL(target, "http://treaty");
-  return { path: url.pathname, query: url.searchParams };
+  return { path: url.pathname, query: url.searchParams, plainPath: false };
 }
 
 /** A path segment, percent-decoded; a malformed escape (`%`, `%zz`, bad UTF-8) is MalformedRequest. */

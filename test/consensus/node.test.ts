@@ -599,7 +599,7 @@ test("ticksUntilTimeout: a follower that knows its leader may have its counting 
   const cluster = new TestCluster(["a", "b", "c"]);
   assert.equal(cluster.core("b").ticksUntilTimeout(), 1, "a follower without a leader: every tick may act");
   cluster.electAndSign("a");
-  assert.equal(cluster.core("a").ticksUntilTimeout(), 1, "a leader: heartbeats and quorum checks");
+  assert.ok(cluster.core("a").ticksUntilTimeout() >= 1, "a leader: until its next heartbeat or quorum check");
   const b = cluster.core("b");
   assert.equal(b.status().leader, "a");
   const left = b.ticksUntilTimeout();
@@ -620,4 +620,52 @@ test("ticksUntilTimeout: a follower that knows its leader may have its counting 
   cluster.queue = cluster.queue.filter((m) => m.to !== "c");
   cluster.heartbeat("a");
   assert.ok(c.ticksUntilTimeout() > before, "a heartbeat resets the count");
+});
+
+test("ticksUntilTimeout: a leader's ticks only count until its next heartbeat round or quorum check", () => {
+  const limits = { ...TEST_LIMITS, heartbeatTicks: 3, electionTimeoutTicks: { min: 7, max: 10 } };
+  const cluster = new TestCluster(["a", "b", "c"], limits);
+  cluster.electAndSign("a");
+  const a = cluster.core("a");
+  /** Ticks the leader once; what it sent in that tick (queued, not delivered). */
+  const tick = (): number => {
+    cluster.queue = [];
+    a.tick();
+    cluster.process();
+    return cluster.queue.filter((m) => m.from === "a").length;
+  };
+  // One round first: a round skips followers that were sent entries since the last one.
+  for (let i = 0; i < 3; i++) {
+    tick();
+    cluster.stabilize();
+  }
+  // Followers answer: over three quorum periods, every tick that sends is one the count named,
+  // and every tick before it only counts.
+  let rounds = 0;
+  let counting = 0;
+  for (let i = 0; i < 3 * 7; i++) {
+    const left = a.ticksUntilTimeout();
+    assert.ok(left >= 1 && left <= 3, `ticks left ${left}`);
+    const sent = tick();
+    if (left > 1) {
+      counting++;
+      assert.equal(sent, 0, `tick ${i}: counts only`);
+      assert.equal(a.ticksUntilTimeout(), left - 1);
+    } else if (sent > 0) rounds++;
+    cluster.stabilize();
+    assert.equal(a.status().role, "Leader");
+  }
+  assert.equal(rounds, 7, "a heartbeat round every 3 ticks");
+  // 21 ticks: 7 heartbeat rounds, and 3 quorum checks every 7 ticks (one of them on a round's tick).
+  assert.equal(counting, 21 - 7 - 2, "every other tick may run late");
+  // Followers silent: the leader steps down at a quorum check, a tick the count named.
+  let steppedDown = false;
+  for (let i = 0; i < 3 * 7 && !steppedDown; i++) {
+    const left = a.ticksUntilTimeout();
+    tick();
+    cluster.queue = [];
+    steppedDown = a.status().role !== "Leader";
+    assert.ok(!steppedDown || left === 1, `tick ${i}: stepped down on a tick that only counts`);
+  }
+  assert.ok(steppedDown, "check-quorum stepped the cut-off leader down");
 });

@@ -182,6 +182,20 @@ describe("splitTarget", () => {
       "/app\\log",
       "/app/log/writePublic?",
       "/app/log/writePublic#frag",
+      "/node/tx?txid=2.5&wait=1",
+      "/node/tx?a=%zz&b=%C3%A9&c=%e9&+=+",
+      "/node/tx?a=1#frag",
+      "/node/tx?a=\t1\n",
+      "/node/tx?a=<x>&b='\"",
+      "/node/tx?a=é&b=\u{1F600}&c=\uD800",
+      "/node/tx?=&&=x&y",
+      "/node/tx??a=1",
+      "/node/tx/?a=1",
+      "/node/./tx?a=1",
+      "/node/%74x?a=1",
+      "/node/tx\\x?a=1",
+      "/node/tx?a=1\u0000",
+      "/node/tx ?a=1",
     ];
     for (const target of targets) assert.deepEqual(split(target), viaUrl(target), target);
   });
@@ -198,8 +212,8 @@ describe("splitTarget", () => {
     assert.equal(splitTarget("/node/status").query.get("at"), null);
   });
 
-  it("agrees with the URL parser on any target of path characters", () => {
-    const chars = [..."abcXYZ019_-./%?&=+#\\ é"];
+  it("agrees with the URL parser on any target of path and query characters", () => {
+    const chars = [..."abcXYZ019_-./%?&=+#\\ é~,:;'\"<>\t\n\u0000\u007f\uD800"];
     fc.assert(
       fc.property(fc.array(fc.constantFrom(...chars), { maxLength: 40 }), (picked) => {
         const target = `/${picked.join("")}`;
@@ -238,8 +252,10 @@ describe("Router matches of plain targets", () => {
       return { body: req.params.x };
     });
     assert.equal((await dispatch(router, "GET", "/p/one")).body, "one");
-    // Not a plain target (it has a query), but the same route: a frozen match was kept for /p/one.
-    assert.equal((await dispatch(router, "GET", "/p/one?change=1")).body, "changed");
+    // A plain path with a query shares the match kept for its path: frozen, so the change fails.
+    assert.equal((await dispatch(router, "GET", "/p/one?change=1")).status, 500);
+    // A path that is not plain is matched afresh (its params are its own).
+    assert.equal((await dispatch(router, "GET", "/p/%6Fne?change=1")).body, "changed");
     const frozen = new Router().add("GET", "/p/:x", (req) => {
       (req.params as Record<string, string>).x = "changed";
       return { body: req.params.x };

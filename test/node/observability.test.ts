@@ -122,6 +122,12 @@ describe("a running node's metrics and OpenAPI document", () => {
     assert.equal(gauge(later, "treaty_verify_restarts"), 0);
     assert.equal(gauge(later, "treaty_gov_loads_failing"), 0, "every committed contract loaded");
     assert.equal(gauge(later, "treaty_verify_pending"), 0, "every signed write's check was answered");
+    const verify = (f: Map<string, Family>, kind: string) =>
+      f.get("treaty_verify_total")!.samples.get(`treaty_verify_total{kind="${kind}"}`)!;
+    const checks = (f: Map<string, Family>) => verify(f, "batches") + verify(f, "inlineChecks");
+    assert.ok(checks(later) > checks(before), "the writes' checks are counted");
+    assert.equal(verify(later, "inlineChecks"), net.node.verifier.stats().inlineChecks);
+    assert.equal(verify(later, "batches"), net.node.verifier.stats().batches);
   });
 
   it("answers /node/status with the fields docs/http.md shows", async () => {
