@@ -211,6 +211,29 @@ async function joinProxy(
   return proxy;
 }
 
+/**
+ * A node admitted through a proxy that holds back its voter request: trusted, caught up as a
+ * learner, not a voter; then stopped (cleanly, while it still asks to become a voting member).
+ */
+async function stoppedLearner(
+  cluster: Cluster,
+  servers: ReturnType<typeof stubServers>,
+): Promise<{ leader: ClusterNode; proxy: { url: string; holdBack: boolean }; joiner: ClusterNode }> {
+  const leader = await cluster.waitForLeader();
+  const proxy = await joinProxy(servers, leader.url);
+  const joiner = await cluster.addNode({ via: [proxy.url] });
+  await cluster.waitFor(
+    "the joiner to catch up as a learner",
+    async () => ((await joiner.status()).phase === "serving" ? true : undefined),
+    60_000,
+  );
+  const net = await leader.network();
+  assert.ok(!net.config?.includes(joiner.id), "the joiner is not a voter");
+  assert.equal(net.nodes.find((n) => n.nodeId === joiner.id)?.status, "trusted");
+  await stopCleanly(joiner);
+  return { leader, proxy, joiner };
+}
+
 describe("a node admitted but not yet a voter, retired while it was down, started again", () => {
   let cluster: Cluster;
   const servers = stubServers();
@@ -224,20 +247,7 @@ describe("a node admitted but not yet a voter, retired while it was down, starte
   });
 
   it("is refused its membership as retired, logs NodeRetired and exits", async () => {
-    const leader = await cluster.waitForLeader();
-    const proxy = await joinProxy(servers, leader.url);
-    const joiner = await cluster.addNode({ via: [proxy.url] });
-    // Trusted, with its own copy of the committed entries (as a learner), but not a voter.
-    await cluster.waitFor(
-      "the joiner to catch up as a learner",
-      async () => ((await joiner.status()).phase === "serving" ? true : undefined),
-      60_000,
-    );
-    const net = await leader.network();
-    assert.ok(!net.config?.includes(joiner.id), "the joiner is not a voter");
-    assert.equal(net.nodes.find((n) => n.nodeId === joiner.id)?.status, "trusted");
-    // Stopped while it still asks to become a voting member: a clean stop all the same.
-    await stopCleanly(joiner);
+    const { leader, proxy, joiner } = await stoppedLearner(cluster, servers);
     await retire(cluster, leader, joiner);
 
     // Started again, it asks (through its join config) to become a voting member.
@@ -268,16 +278,7 @@ describe("a node admitted but not yet a voter, started again without a join conf
   });
 
   it("asks the nodes its ledger advertises and becomes a voting member", async () => {
-    const leader = await cluster.waitForLeader();
-    const proxy = await joinProxy(servers, leader.url);
-    const joiner = await cluster.addNode({ via: [proxy.url] });
-    await cluster.waitFor(
-      "the joiner to catch up as a learner",
-      async () => ((await joiner.status()).phase === "serving" ? true : undefined),
-      60_000,
-    );
-    assert.ok(!(await leader.network()).config?.includes(joiner.id), "the joiner is not a voter");
-    await stopCleanly(joiner);
+    const { leader, proxy, joiner } = await stoppedLearner(cluster, servers);
     // Its operator drops the `join` section once the node has joined (only an empty data folder needs it).
     const { join: _join, ...withoutJoin } = JSON.parse(readFileSync(joiner.configFile, "utf8")) as Record<
       string,
