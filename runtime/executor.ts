@@ -3,7 +3,7 @@
  * `{result, writeSet, events}` or a coded error. See executor/runtime.ts for the checks and
  * executor/host.ts for what a contract can reach.
  */
-export { MAP_NAME } from "./sandbox/guest-checks.js";
+export { MAP_NAME } from "../contracts/api/manifest-rules.js";
 export {
   type ContractEvent,
   storeMapName,

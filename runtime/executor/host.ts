@@ -27,8 +27,8 @@ import { isCurve } from "../../sdk/keys.js";
 import { sha256, verifySignature } from "../crypto.js";
 import type { KvTx, RangeOptions } from "../kv/types.js";
 import type { GuestHost } from "../sandbox/abi.js";
-import { invalidEventName } from "../../contracts/api/manifest-rules.js";
-import { MAP_NAME, MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
+import { invalidEventName, MAP_NAME } from "../../contracts/api/manifest-rules.js";
+import { MAX_RANDOM_BYTES, parseRangeRequest } from "../sandbox/guest-checks.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import { checkJsonText, checkJsonValueText } from "../sandbox/output.js";
 

@@ -6,7 +6,6 @@
  */
 import { TreatyError } from "../../sdk/errors.js";
 
-export { MAP_NAME } from "../../contracts/api/manifest-rules.js";
 /** Cap on entries per kvRange page. */
 export const MAX_RANGE_PAGE = 1000;
 /** Cap on one randomBytes request. */
