@@ -1252,7 +1252,11 @@ export class ConsensusNode {
     // Below what the log can serve and no snapshot to offer: heartbeats only, until one is.
     const entries =
       pr.canSend() && pr.next <= last && pr.next >= this.log.firstServable()
-        ? this.log.slice(pr.next, Math.min(this.limits.maxBatchEntries, last - pr.next + 1), this.limits.maxBatchBytes)
+        ? this.log.slice(
+            pr.next,
+            Math.min(this.limits.maxBatchEntries, last - pr.next + 1),
+            this.limits.maxBatchBytes,
+          )
         : [];
     if (entries.length === 0 && !heartbeat) return;
     const prevSeqno = pr.next - 1;
