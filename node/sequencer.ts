@@ -5,7 +5,8 @@
  *
  * - calls are batched (up to `maxBatchCalls`), executed in order by the execution service (one
  *   worker round trip per batch), then each successful call becomes a ledger entry proposed to
- *   consensus in the same order (one durable commit and one replication message per batch);
+ *   consensus in the same order (one durable commit per batch; consensus ships entries to the
+ *   followers with the signature that can commit them, node/consensus/node.ts);
  * - internal entries (configuration, node records) take the same path without execution;
  * - a signature entry follows whenever the signature policy says so (checked after each batch
  *   and by a timer the node drives), and as soon as the pipeline runs dry with unsigned entries

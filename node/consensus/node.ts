@@ -382,7 +382,8 @@ export class ConsensusNode {
   }
 
   /**
-   * Leader only: appends `entries` to the log in the current view and starts replicating them.
+   * Leader only: appends `entries` to the log in the current view; they are replicated with the
+   * next signature entry (or with these entries, if the batch ends with one).
    * The core keeps the payloads (do not mutate them afterwards). Returns the ids assigned.
    * @throws TreatyError `NotLeader` (details.leader names the known leader, if any),
    *   `InvalidArgs` for a bad batch, `PayloadTooLarge` above the batch bounds, `Unavailable` when
@@ -1247,11 +1248,15 @@ export class ConsensusNode {
       this.sendSnapshot(to, pr, heartbeat);
       return;
     }
-    const last = this.log.lastSeqno;
+    const last = this.shippableSeqno();
     // Below what the log can serve and no snapshot to offer: heartbeats only, until one is.
     const entries =
       pr.canSend() && pr.next <= last && pr.next >= this.log.firstServable()
-        ? this.log.slice(pr.next, this.limits.maxBatchEntries, this.limits.maxBatchBytes)
+        ? this.log.slice(
+            pr.next,
+            Math.min(this.limits.maxBatchEntries, last - pr.next + 1),
+            this.limits.maxBatchBytes,
+          )
         : [];
     if (entries.length === 0 && !heartbeat) return;
     const prevSeqno = pr.next - 1;
@@ -1272,6 +1277,15 @@ export class ConsensusNode {
       pr.sent(entries[entries.length - 1]!.seqno);
       if (!heartbeat) pr.appendedSinceHeartbeat = true;
     } else if (pr.state === "probe") pr.probeSent = true;
+  }
+
+  /**
+   * The last entry appends may carry: the leader's last signature entry. Entries go out with the
+   * signature that can commit them (nothing commits before its signature is on a majority), so a
+   * follower persists and acknowledges once per signature, not once per batch.
+   */
+  private shippableSeqno(): number {
+    return this.log.lastSignatureAtOrBefore(this.log.lastSeqno);
   }
 
   /**
@@ -1514,7 +1528,8 @@ export class ConsensusNode {
       this.addLearner(id);
       throw this.refuse("Unavailable", `change.add: ${id} first catches up as a learner: retry`);
     }
-    const lag = this.log.lastSeqno - pr.match;
+    // Measured to the last signature: the entries after it have not shipped to anyone yet.
+    const lag = this.shippableSeqno() - pr.match;
     if (lag > this.limits.learnerMaxLagEntries) {
       throw this.refuse(
         "Unavailable",

@@ -45,8 +45,11 @@ test("two survivors that time out in the same tick elect one leader in one elect
 test("the tie-breaker puts the more up-to-date log first, whatever the ids", () => {
   const cluster = new TestCluster(["a", "b", "c"]);
   cluster.electAndSign("a");
-  // b holds one more entry than c when a crashes.
-  cluster.core("a").propose([{ signature: false, payload: text("x") }]);
+  // b holds two more entries than c when a crashes.
+  cluster.core("a").propose([
+    { signature: false, payload: text("x") },
+    { signature: true, payload: new Uint8Array() },
+  ]);
   cluster.stabilize((m) => m.to !== "c");
   cluster.queue = [];
   assert.ok(cluster.core("b").status().lastSeqno > cluster.core("c").status().lastSeqno);

@@ -111,6 +111,7 @@ test("a sole voter that hears a leader (one retiring itself) waits for it, not f
   const cluster = new TestCluster(["a", "b"]);
   cluster.electAndSign("a");
   cluster.core("a").changeMembership({ retire: "a" });
+  cluster.core("a").propose([sig]); // the signature that ships the change
   // b gets the configuration [b] but its acknowledgement is lost: the change does not commit.
   cluster.stabilize((m) => m.from === "a");
   assert.deepEqual(cluster.core("b").status().config, ["b"]);
@@ -467,6 +468,43 @@ test("txStatus validates its inputs", () => {
   assert.equal(node.txStatus(1, 1), "Pending");
 });
 
+test("entries ship with the signature that can commit them, heartbeats included", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.electAndSign("a");
+  const leader = cluster.core("a");
+  const before = cluster.core("b").status().lastSeqno;
+  leader.propose([{ signature: false, payload: text("x") }]);
+  leader.propose([{ signature: false, payload: text("y") }]);
+  cluster.stabilize();
+  cluster.heartbeat("a");
+  assert.equal(cluster.core("b").status().lastSeqno, before, "unsigned entries wait for a signature");
+  const sent = new Set<Message>(); // stabilize asks its filter twice per message
+  leader.propose([sig]);
+  cluster.stabilize((m) => sent.add(m) !== undefined);
+  const appendsToB = [...sent].filter((m) => m.type === "append" && m.to === "b");
+  assert.deepEqual(
+    appendsToB.map((m) => (m.type === "append" ? m.entries.length : -1)),
+    [3],
+    "one append carries both entries and their signature",
+  );
+  assert.equal(cluster.core("b").status().lastSeqno, leader.status().lastSeqno);
+  assert.equal(leader.status().commitSeqno, leader.status().lastSeqno);
+});
+
+test("a learner's lag is counted to the leader's last signature, which is all it can be sent", () => {
+  const cluster = new TestCluster(["a", "b", "c"], { ...TEST_LIMITS, learnerMaxLagEntries: 2 });
+  cluster.electAndSign("a");
+  const leader = cluster.core("a");
+  cluster.add("d", emptyState());
+  throwsCode(() => leader.changeMembership({ add: "d" }), "Unavailable", "change.add");
+  cluster.heartbeat("a");
+  // Five unsigned entries: the learner holds everything it can be sent, so it is caught up.
+  for (let i = 0; i < 5; i++) leader.propose([{ signature: false, payload: text(`${i}`) }]);
+  cluster.stabilize();
+  assert.ok(leader.status().lastSeqno - cluster.core("d").status().lastSeqno > 2);
+  assert.deepEqual(leader.changeMembership({ add: "d" }).seqno, leader.status().lastSeqno);
+});
+
 test("the pipelining window bounds appends in flight to each follower", () => {
   const cluster = new TestCluster(["a", "b", "c"], {
     ...TEST_LIMITS,
@@ -476,7 +514,7 @@ test("the pipelining window bounds appends in flight to each follower", () => {
   cluster.electAndSign("a");
   cluster.queue = [];
   const leader = cluster.core("a");
-  for (let i = 0; i < 10; i++) leader.propose([{ signature: false, payload: text(`${i}`) }]);
+  for (let i = 0; i < 10; i++) leader.propose([{ signature: true, payload: text(`${i}`) }]);
   cluster.process();
   const toB = cluster.queue.filter((m) => m.to === "b" && m.type === "append" && m.entries.length > 0);
   assert.equal(toB.length, 2);

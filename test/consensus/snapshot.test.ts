@@ -71,6 +71,7 @@ test("snapshot: a joiner installs, drops appends meanwhile, then replicates the 
   c.stabilize();
   c.heartbeat("a");
   a.changeMembership({ add: "d" }); // caught up: the learner becomes a voter
+  a.propose([{ signature: true, payload: new Uint8Array() }]); // which ships with a signature
   c.stabilize();
   c.heartbeat("a");
   const status = d.core.status();

@@ -178,7 +178,10 @@ describe("mergeAppends", () => {
       const cluster = new TestCluster(["l", "f", "g"]);
       cluster.electAndSign("l");
       const leader = cluster.core("l");
-      leader.propose([{ signature: false, payload: text("one") }]);
+      leader.propose([
+        { signature: false, payload: text("one") },
+        { signature: true, payload: new Uint8Array() },
+      ]);
       leader.propose([{ signature: true, payload: new Uint8Array() }]);
       const ready = leader.ready();
       const toF = ready.messages.filter((m) => m.to === "f");
