@@ -266,7 +266,8 @@ const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
 const FAILOVERS = Number(flags.failovers);
 const WRITES_ONLY = flags["writes-only"];
 const WITH_FOLLOWER = flags["with-follower"];
-if (WITH_FOLLOWER && !WRITES_ONLY) throw new Error("--with-follower: only with --writes-only (a full run has it)");
+if (WITH_FOLLOWER && !WRITES_ONLY)
+  throw new Error("--with-follower: only with --writes-only (a full run has it)");
 /** Offered rate of the paced run (writes/s); default half the peak committed rate of the run. */
 const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags["paced-rate"]);
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
