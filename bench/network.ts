@@ -83,7 +83,8 @@
  * warm-up; as many again through a follower before its run, whose forwarding path the
  * leader-directed writes leave cold, then as many as it takes for the follower's run to start as
  * far past a snapshot point as the leader's run at the same level did, so the two hold the same
- * snapshot work),
+ * snapshot work; and every write run first waits until no node has a snapshot read or file write
+ * in progress, `treaty_snapshot_in_flight`, so a snapshot taken before a run does not run into it),
  * `--reads N` per read run (default 3000),
  * `--in-flight 64,256`, `--nodes 1,3`, `--signature-interval-ms 20`, `--failovers 3`,
  * `--events` (instead of all the above: the cost per write with the event stream and JetStream
@@ -99,6 +100,10 @@
  * with a warm-up that lasts past it: the steady state where nonces are pruned as fast as they are
  * added, which the default 5 minutes never reaches), `--random-nonces` (nonces of 128 random bits,
  * as a third-party client may make them, instead of the SDK's time-first ones).
+ * `--writes-only` runs only the closed-loop writes to the leader; `--with-follower` adds to it the
+ * run sent to a follower (its warm-up, top-up and lowest level, as a full run makes it). Each
+ * write run also prints the requests every node posted to its execution worker per write, by op
+ * (`treaty_execution_requests_total`: batches, applies, KV commits, reads, snapshot rows).
  *
  * `--prefill N` measures failover on a long ledger instead: 3 nodes only, N writes first (at the
  * highest in-flight level, not measured), then the failover rounds, with the ledger length in
@@ -185,6 +190,7 @@ const { values: flags } = parseArgs({
     consensus: { type: "string" },
     events: { type: "boolean", default: false },
     "writes-only": { type: "boolean", default: false },
+    "with-follower": { type: "boolean", default: false },
     "paced-rate": { type: "string" },
     "paced-only": { type: "boolean", default: false },
     "paced-etcd": { type: "boolean", default: false },
@@ -240,6 +246,9 @@ if (flags.help) {
                              third-party client may make them, not the SDK's time-first nonces
   --writes-only              only the closed-loop writes to the leader (no reads, JWT, follower,
                              paced or failover runs, no etcd): the quick A/B of the write path
+  --with-follower            with --writes-only: then the 3-node run sent to a follower as a full
+                             run makes it (its warm-up, the top-up, the lowest level), for the
+                             follower/leader ratio without the reads, JWT, paced and failover runs
 Table on stderr, JSON on stdout.
 `);
   process.exit(0);
@@ -256,6 +265,9 @@ const NODE_COUNTS = flags.nodes.split(",").map(Number);
 const SIGNATURE_INTERVAL_MS = Number(flags["signature-interval-ms"]);
 const FAILOVERS = Number(flags.failovers);
 const WRITES_ONLY = flags["writes-only"];
+const WITH_FOLLOWER = flags["with-follower"];
+if (WITH_FOLLOWER && !WRITES_ONLY)
+  throw new Error("--with-follower: only with --writes-only (a full run has it)");
 /** Offered rate of the paced run (writes/s); default half the peak committed rate of the run. */
 const PACED_RATE = flags["paced-rate"] === undefined ? undefined : Number(flags["paced-rate"]);
 if (PACED_RATE !== undefined && !(Number.isSafeInteger(PACED_RATE) && PACED_RATE > 0))
@@ -411,6 +423,17 @@ interface WriteResult {
    * is higher at low load than at saturation.
    */
   readonly framesPerWrite: { readonly sent: readonly number[]; readonly received: readonly number[] };
+  /**
+   * Requests each node's main thread posted to its execution worker per write, by op (`batch`,
+   * `apply`, `commit`, `read`, `snapshotRows`..., from `treaty_execution_requests_total`), leader
+   * first: what the execution thread's CPU per write is spent on.
+   */
+  readonly executionRequestsPerWrite: readonly Readonly<Record<string, number>>[];
+  /**
+   * Ms the run waited before it started for the nodes' snapshot work in progress to end
+   * (`treaty_snapshot_in_flight` 0 on every node; at most SNAPSHOT_SETTLE_TIMEOUT_MS).
+   */
+  readonly snapshotWaitMs: number;
   /** Elections started by any node during the run (a healthy leader under load sees none). */
   readonly elections: number;
   /** Writes refused with NotLeader and sent again (leadership moved during the run). */
@@ -688,6 +711,10 @@ async function writeRun(
   const seqnos = new Float64Array(requests.length);
   let next = 0;
   const measured = [leader, ...cluster.nodes.filter((n) => n !== leader)];
+  // A snapshot taken before the run (every node at once, at a point the previous run crossed)
+  // must not run into it: at a large state its work lasts up to a second after the point, and a
+  // follower run sent after a top-up carried its tail where the leader's run did not.
+  const snapshotWaitMs = await snapshotsSettled(measured);
   const pids = measured.map((n) => n.pid());
   const natsPid = findChildProcess(process.pid, "nats-server");
   const natsBefore = cpuSample(natsPid);
@@ -834,6 +861,16 @@ async function writeRun(
         sent: measured.map((_, i) => Number((delta(i, "framesSent") / requests.length).toFixed(2))),
         received: measured.map((_, i) => Number((delta(i, "framesReceived") / requests.length).toFixed(2))),
       },
+      snapshotWaitMs,
+      executionRequestsPerWrite: measured.map((_, i) => {
+        const ops: Record<string, number> = {};
+        for (const name of Object.keys(metricsAfter[i]!)) {
+          if (!name.startsWith("exec:")) continue;
+          const n = delta(i, name);
+          if (n > 0) ops[name.slice(5)] = Number((n / requests.length).toFixed(3));
+        }
+        return ops;
+      }),
       elections: measured.reduce((sum, _, i) => sum + delta(i, "elections"), 0),
       resentNotLeader: resent.NotLeader,
       resentOutcomeUnknown: resent.OutcomeUnknown,
@@ -873,7 +910,8 @@ const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persiste
 /**
  * The counters this bench reads from a node's `/node/metrics`: `stage:<stage>` (seconds; calls
  * for executionCalls), `elections` (elections started), `framesSent` and `framesReceived`
- * (node-to-node frames).
+ * (node-to-node frames), `exec:<op>` (requests posted to the execution worker), `snapshotsInFlight`
+ * (snapshot reads and file writes in progress).
  */
 async function nodeMetrics(url: string): Promise<Record<string, number>> {
   // Once more on a network failure: on a loaded machine the node may close an idle keep-alive
@@ -890,10 +928,31 @@ async function nodeMetrics(url: string): Promise<Record<string, number>> {
       line,
     );
     if (phase) out[`phase:${phase[2]}:${phase[1] === "sum" ? "sum" : phase[3]}`] = Number(phase[4]);
+    const snapshots = /^treaty_snapshot_in_flight (\S+)$/.exec(line);
+    if (snapshots) out.snapshotsInFlight = Number(snapshots[1]);
+    const exec = /^treaty_execution_requests_total\{op="(\w+)"\} (\S+)$/.exec(line);
+    if (exec) out[`exec:${exec[1]}`] = Number(exec[2]);
     const frames = /^treaty_transport_frames_total\{direction="(sent|received)"\} (\S+)$/.exec(line);
     if (frames) out[frames[1] === "sent" ? "framesSent" : "framesReceived"] = Number(frames[2]);
   }
   return out;
+}
+
+/** Longest wait for the nodes' snapshot work before a write run, ms. */
+const SNAPSHOT_SETTLE_TIMEOUT_MS = 10_000;
+
+/**
+ * Waits until no node has a snapshot read or file write in progress (`treaty_snapshot_in_flight`
+ * 0 on every node, polled every 10 ms), at most SNAPSHOT_SETTLE_TIMEOUT_MS; returns the ms waited.
+ */
+async function snapshotsSettled(nodes: readonly ClusterNode[]): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < SNAPSHOT_SETTLE_TIMEOUT_MS) {
+    const metrics = await Promise.all(nodes.map((n) => nodeMetrics(n.url)));
+    if (metrics.every((m) => (m.snapshotsInFlight ?? 0) === 0)) break;
+    await sleep(10);
+  }
+  return Math.round(performance.now() - started);
 }
 
 /** `bench:runtime`'s in-process µs per `log.writePrivate` call, run as a child (null if it fails). */
@@ -1191,31 +1250,11 @@ async function benchTreaty(nodes: number): Promise<{
       for (const node of cluster.nodes) await node.stop();
       return { writes: results, reads, failovers, jwt };
     }
-    for (const level of PACED_ONLY ? [] : LEVELS) {
-      results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
-    }
-    if (PACED_ONLY && nodes > 1) {
-      const count = Math.max(1000, Math.min(REQUESTS, PACED_RATE! * 3));
-      results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), PACED_RATE!));
-    }
-    if (WRITES_ONLY || PACED_ONLY) {
-      for (const node of cluster.nodes) await node.stop();
-      return { writes: results, reads, failovers, jwt };
-    }
-    // Reads of what was written, once every node has it.
-    await cluster.waitForConvergence();
-    const ids = Math.min(firstId - 1, 10_000);
-    const follower = cluster.nodes.find((n) => n !== leader);
-    await readRun(cluster, leader, "leader", "committed", ids); // warm-up
-    for (const consistency of READ_CONSISTENCIES) {
-      reads.push(await readRun(cluster, leader, "leader", consistency, ids));
-      if (follower !== undefined) reads.push(await readRun(cluster, follower, "follower", consistency, ids));
-    }
-    const jwtLevel = Math.min(...LEVELS);
-    jwt = await benchJwt(cluster, REQUESTS, jwtLevel, (requests) =>
-      writeRun(cluster, leader, leader, requests, jwtLevel, null),
-    );
-    if (nodes > 1) {
+    /**
+     * The closed-loop writes sent to a follower at the lowest level (forwarded to the leader), after
+     * their own warm-up and a top-up to the leader's run's phase against snapshot points.
+     */
+    const followerRun = async () => {
       const follower = cluster.nodes.find((n) => n !== leader)!;
       const level = Math.min(...LEVELS);
       // Forwarding (the follower's hop, the leader's serving of forwarded batches) is code the
@@ -1238,6 +1277,34 @@ async function benchTreaty(nodes: number): Promise<{
             );
       if (topUp > 0) await writeRun(cluster, leader, follower, batch(topUp), level, null);
       results.push(await writeRun(cluster, leader, follower, batch(REQUESTS), level, null));
+    };
+    for (const level of PACED_ONLY ? [] : LEVELS) {
+      results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
+    }
+    if (PACED_ONLY && nodes > 1) {
+      const count = Math.max(1000, Math.min(REQUESTS, PACED_RATE! * 3));
+      results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), PACED_RATE!));
+    }
+    if (WRITES_ONLY || PACED_ONLY) {
+      if (WITH_FOLLOWER && nodes > 1) await followerRun();
+      for (const node of cluster.nodes) await node.stop();
+      return { writes: results, reads, failovers, jwt };
+    }
+    // Reads of what was written, once every node has it.
+    await cluster.waitForConvergence();
+    const ids = Math.min(firstId - 1, 10_000);
+    const follower = cluster.nodes.find((n) => n !== leader);
+    await readRun(cluster, leader, "leader", "committed", ids); // warm-up
+    for (const consistency of READ_CONSISTENCIES) {
+      reads.push(await readRun(cluster, leader, "leader", consistency, ids));
+      if (follower !== undefined) reads.push(await readRun(cluster, follower, "follower", consistency, ids));
+    }
+    const jwtLevel = Math.min(...LEVELS);
+    jwt = await benchJwt(cluster, REQUESTS, jwtLevel, (requests) =>
+      writeRun(cluster, leader, leader, requests, jwtLevel, null),
+    );
+    if (nodes > 1) {
+      await followerRun();
       const peak = Math.max(...results.filter((r) => r.target === "leader").map((r) => r.committedPerSecond));
       const half = PACED_RATE ?? Math.max(1, Math.round(peak / 2));
       const count = Math.max(1000, Math.min(REQUESTS, half * 3));
@@ -1693,6 +1760,20 @@ async function main(): Promise<void> {
       .map(
         (w) =>
           `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${w.framesPerWrite.sent.map((sent, i) => `${sent}/${w.framesPerWrite.received[i]}`).join(", ")}`,
+      )
+      .join("; ")}\n`,
+  );
+  process.stderr.write(
+    `execution requests per write by op, each node (leader first): ${writeResults
+      .map(
+        (w) =>
+          `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${w.executionRequestsPerWrite
+            .map((ops) =>
+              Object.entries(ops)
+                .map(([op, n]) => `${op} ${n}`)
+                .join(" "),
+            )
+            .join(", ")}`,
       )
       .join("; ")}\n`,
   );

@@ -75,6 +75,13 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     () => node.execution.stats().restarts,
   );
   metrics.family(
+    "treaty_execution_requests_total",
+    "Requests posted to the execution worker, by op (batch, apply, commit, read, snapshotRows...)",
+    "counter",
+    "op",
+    () => node.execution.stats().requests,
+  );
+  metrics.family(
     "treaty_gov_load_failures_total",
     "Failed loads of committed governance changes on this node (first tries and retries), by load: contract, constitution, limits",
     "counter",
@@ -161,6 +168,11 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     () => node.replica.consensus.stats().rejected,
   );
 
+  metrics.gauge(
+    "treaty_snapshot_in_flight",
+    "Snapshot reads and file writes in progress on this node (node/snapshot/snapshots.ts inFlight)",
+    () => node.snapshots.inFlight(),
+  );
   metrics.family(
     "treaty_snapshot_events_total",
     "Install-snapshot on this node: offers sent, installs requested, installed and aborted, bytes fetched, chunks served",

@@ -125,6 +125,11 @@ export interface ExecutionStats {
   readonly batches: number;
   /** Calls received (batch calls and reads). */
   readonly calls: number;
+  /**
+   * Requests posted to the worker since the service started, by op (`batch`, `apply`, `commit`,
+   * `read`, `snapshotRows`...; `applyFirst` carries no message of its own and is not counted).
+   */
+  readonly requests: Readonly<Record<string, number>>;
 }
 
 /** The worker died or was killed while a request was in flight. */
@@ -225,6 +230,8 @@ export class ExecutionService {
   #atRestKeys: Uint8Array[];
   #restarts = 0;
   #batches = 0;
+  /** Requests posted to the worker, by op (stats()). */
+  readonly #requestsByOp: Record<string, number> = {};
   #calls = 0;
 
   private constructor(
@@ -287,7 +294,12 @@ export class ExecutionService {
 
   /** Counters for metrics. */
   stats(): ExecutionStats {
-    return { restarts: this.#restarts, batches: this.#batches, calls: this.#calls };
+    return {
+      restarts: this.#restarts,
+      batches: this.#batches,
+      calls: this.#calls,
+      requests: { ...this.#requestsByOp },
+    };
   }
 
   /**
@@ -824,6 +836,7 @@ export class ExecutionService {
         } else generation.worker.postMessage({ ...request, id, ...carry });
         // Sent: the journal holds them, so a worker lost from here on replays them.
         if (carried !== undefined) this.#carry = [];
+        this.#requestsByOp[request.op] = (this.#requestsByOp[request.op] ?? 0) + 1;
       } catch (err) {
         // Not structured-cloneable (a function, a symbol...): nothing was sent.
         pending.reject(

@@ -100,7 +100,13 @@ describe("ExecutionService", () => {
       assert.equal(service.committedVersion, 2);
       ledger.record(await service.executeBatch(1, 3, [call("counter", "add", { key: "a", by: 10 })]));
       assert.equal(service.appliedVersion, 3);
-      assert.deepEqual(service.stats(), { restarts: 0, batches: 2, calls: 6 });
+      // Every request posted to the worker, by op (treaty_execution_requests_total).
+      assert.deepEqual(service.stats(), {
+        restarts: 0,
+        batches: 2,
+        calls: 6,
+        requests: { load: 1, batch: 2, read: 1, commit: 1, get: 1, scan: 1 },
+      });
     } finally {
       await service.close();
     }
