@@ -3,7 +3,6 @@
  * `{result, writeSet, events}` or a coded error. See executor/runtime.ts for the checks and
  * executor/host.ts for what a contract can reach.
  */
-export { MAP_NAME } from "../contracts/api/manifest-rules.js";
 export {
   type ContractEvent,
   storeMapName,
@@ -15,12 +14,10 @@ export {
   type CallError,
   type CallOutcome,
   type Caller,
-  CONTRACT_NAME,
   type ContractCall,
   ContractRuntime,
   checkContractName,
   EMPTY_WRITE_SET,
-  RESERVED_CONTRACT_NAMES,
   type RuntimeOptions,
 } from "./executor/runtime.js";
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from "./sandbox/limits.js";

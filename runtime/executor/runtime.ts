@@ -42,8 +42,6 @@ import {
 import { type ContractEvent, TxHost } from "./host.js";
 import { checkOutcome } from "./outcome.js";
 
-export { CONTRACT_NAME, RESERVED_CONTRACT_NAMES };
-
 /** The write set of every failed call. */
 export const EMPTY_WRITE_SET: WriteSet = Object.freeze({
   public: Object.freeze([]),
