@@ -8,7 +8,8 @@
  *   commit latency (send until the leader's commit point covers the txid) p50/p99;
  * - 3 nodes also: the same writes sent to a follower (forwarded to the leader over NATS), and a
  *   paced run at half the peak committed rate, or `--paced-rate N` (open loop: requests leave
- *   on a schedule, not when earlier ones return), where the commit latency target applies;
+ *   on a schedule, not when earlier ones return), where the commit latency target applies; it
+ *   lasts 3 s, or `--paced-seconds S` (a sustained run, where the state and each snapshot grow);
  * - 3 nodes also: kill -9 of the leader, repeated, with the time from the kill until each stage
  *   (survivors' status polled every 5 ms): a survivor starts an election, a survivor leads a newer
  *   view, the new leader's first commit, a write sent after the kill (a fresh one every 25 ms,
@@ -193,6 +194,7 @@ const { values: flags } = parseArgs({
     "with-follower": { type: "boolean", default: false },
     "paced-rate": { type: "string" },
     "paced-only": { type: "boolean", default: false },
+    "paced-seconds": { type: "string", default: "3" },
     "paced-etcd": { type: "boolean", default: false },
     curve: { type: "string", default: "ed25519" },
     "freshness-ms": { type: "string" },
@@ -215,6 +217,9 @@ if (flags.help) {
   --failovers N              kill -9 rounds of the leader (default 3)
   --paced-rate N             the paced run's writes/s (default: half the peak committed rate)
   --paced-only               3 nodes: after the warm-up, only the paced run (needs --paced-rate)
+  --paced-seconds S          the paced run's length at its rate (default 3), at most --requests
+                             writes: a sustained run raises both (e.g. --paced-seconds 120
+                             --requests 400000, where the state and the snapshots grow)
   --paced-etcd               with --paced-only: etcd too, its warm-up and then the same paced run
                              (a full run paces etcd after its closed-loop levels, at the rate and
                              count of Treaty's paced run)
@@ -281,6 +286,10 @@ const LATENCY_DUMP = flags["latency-dump"] === undefined ? undefined : resolve(f
 if (LATENCY_DUMP !== undefined) mkdirSync(LATENCY_DUMP, { recursive: true });
 let latencyDumps = 0;
 if (PACED_ONLY && PACED_RATE === undefined) throw new Error("--paced-only: needs --paced-rate");
+const PACED_SECONDS = Number(flags["paced-seconds"]);
+if (!(PACED_SECONDS > 0)) throw new Error("--paced-seconds: expected a positive number");
+/** Writes in a paced run at `rate` per second. */
+const pacedCount = (rate: number) => Math.max(1000, Math.min(REQUESTS, Math.round(rate * PACED_SECONDS)));
 const PREFILL = Number(flags.prefill);
 /** Extra `node` flags for every node process (e.g. `--trace-gc`; their output goes to the node logs). */
 const NODE_FLAGS = flags["node-flags"].split(" ").filter((f) => f.length > 0);
@@ -767,7 +776,7 @@ async function writeRun(
       await Promise.all(pending);
     }
     const acknowledged = performance.now();
-    const last = Math.max(...seqnos);
+    const { last } = seqnoSpan(seqnos);
     if (watch !== null) await watch.settled();
     else await monitor!.until(last);
     const cpuAfter = pids.map(cpuSample);
@@ -1282,8 +1291,16 @@ async function benchTreaty(nodes: number): Promise<{
       results.push(await writeRun(cluster, leader, leader, batch(REQUESTS), level, null));
     }
     if (PACED_ONLY && nodes > 1) {
-      const count = Math.max(1000, Math.min(REQUESTS, PACED_RATE! * 3));
-      results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), PACED_RATE!));
+      results.push(
+        await writeRun(
+          cluster,
+          leader,
+          leader,
+          batch(pacedCount(PACED_RATE!)),
+          Math.max(...LEVELS),
+          PACED_RATE!,
+        ),
+      );
     }
     if (WRITES_ONLY || PACED_ONLY) {
       if (WITH_FOLLOWER && nodes > 1) await followerRun();
@@ -1307,8 +1324,9 @@ async function benchTreaty(nodes: number): Promise<{
       await followerRun();
       const peak = Math.max(...results.filter((r) => r.target === "leader").map((r) => r.committedPerSecond));
       const half = PACED_RATE ?? Math.max(1, Math.round(peak / 2));
-      const count = Math.max(1000, Math.min(REQUESTS, half * 3));
-      results.push(await writeRun(cluster, leader, leader, batch(count), Math.max(...LEVELS), half));
+      results.push(
+        await writeRun(cluster, leader, leader, batch(pacedCount(half)), Math.max(...LEVELS), half),
+      );
       for (let round = 0; round < FAILOVERS; round++) failovers.push(await failover(cluster, round));
     }
     // A clean stop, so that profiles (if asked for) are written.

@@ -90,6 +90,11 @@ export interface NodeConfig {
     readonly everyEntries: number;
     /** ...and at the first signature whose recorded time enters a new period of this many ms. */
     readonly everyMs: number;
+    /**
+     * Both strides hold while the newest snapshot in the ledger is at most this many bytes, and
+     * double with each doubling of its size past it (node/snapshot/schedule.ts); 0: they never grow.
+     */
+    readonly strideBytes: number;
     /** Committed snapshot files kept in `<dataDir>/snapshots/`. */
     readonly keep: number;
   };
@@ -132,7 +137,7 @@ export const DEFAULTS = {
     chunkBytes: 4 * 1024 * 1024,
   },
   requests: { freshnessWindowMs: 5 * 60_000 },
-  snapshots: { everyEntries: 10_000, everyMs: 10 * 60_000, keep: 2 },
+  snapshots: { everyEntries: 10_000, everyMs: 10 * 60_000, strideBytes: 4 * 1024 * 1024, keep: 2 },
   logLevel: "info",
 } as const;
 
@@ -218,6 +223,10 @@ export function parseConfig(value: unknown, baseDir: string): NodeConfig {
         snapshots.everyMs === undefined
           ? DEFAULTS.snapshots.everyMs
           : integer(snapshots.everyMs, "snapshots.everyMs", 1000, 365 * 24 * 3_600_000),
+      strideBytes:
+        snapshots.strideBytes === undefined
+          ? DEFAULTS.snapshots.strideBytes
+          : integer(snapshots.strideBytes, "snapshots.strideBytes", 0, 2 ** 40),
       keep:
         snapshots.keep === undefined
           ? DEFAULTS.snapshots.keep

@@ -173,6 +173,18 @@ export function buildRouter(node: TreatyNode, router: Router = new Router()): Ro
     "Snapshot reads and file writes in progress on this node (node/snapshot/snapshots.ts inFlight)",
     () => node.snapshots.inFlight(),
   );
+  metrics.gauge(
+    "treaty_snapshot_stride_entries",
+    "Snapshot points lie past multiples of this seqno count: snapshots.everyEntries, doubled per doubling of the newest snapshot past snapshots.strideBytes",
+    () => node.snapshots.stride().entries,
+  );
+  metrics.family(
+    "treaty_snapshot_points_total",
+    "Snapshot points this node reached: taken, or skipped because its previous snapshot was still being taken",
+    "counter",
+    "outcome",
+    () => node.snapshots.points(),
+  );
   metrics.family(
     "treaty_snapshot_events_total",
     "Install-snapshot on this node: offers sent, installs requested, installed and aborted, bytes fetched, chunks served",

@@ -2,11 +2,14 @@
  * Snapshots on one node: when to take one, writing it, completing it with its evidence, and
  * installing one (the `SnapshotPort` replication uses). docs/snapshots.md describes the whole.
  *
- * When: at a committed signature S such that a multiple of `everyEntries` lies in (P, S], or the
- * recorded time of S enters a new period of `everyMs` after P's (P = the signature before S).
- * Both depend only on the ledger, so every node picks the same seqnos and — the body being
- * deterministic — writes the same bytes; the leader alone records the evidence, and every node
- * completes its own file with it.
+ * When: at a committed signature S such that a multiple of the stride's entries lies in (P, S], or
+ * the recorded time of S enters a new period of the stride's ms after P's (P = the signature before
+ * S); the stride is `everyEntries` / `everyMs`, doubled per doubling past `strideBytes` of the
+ * newest snapshot whose evidence is in the ledger at S (schedule.ts). All of it depends only on
+ * the ledger, so every node picks the same seqnos and — the body being deterministic — writes the
+ * same bytes; the leader alone records the evidence, and every node completes its own file with
+ * it. A node takes one snapshot at a time: a point reached while its previous snapshot is still
+ * being read or written is skipped there (counted, `points`), which the stride makes rare.
  *
  * Ordering: the replica calls `beforeCommit(from, to)` before it asks the KV to commit the range;
  * a snapshot point S in it makes the KV commit S first and pin its state there (the KV's request
@@ -21,7 +24,6 @@
 import { TreatyError } from "../../sdk/errors.js";
 import type { PublicKey } from "../../sdk/keys.js";
 import { formatTxId } from "../../sdk/receipt.js";
-import type { DecodedEntry } from "../../runtime/ledger/entry.js";
 import type { Ledger, LedgerBase } from "../../runtime/ledger/ledger.js";
 import type { LedgerSecrets } from "../../runtime/ledger/secrets.js";
 import type { ExecutionService } from "../execution/service.js";
@@ -43,12 +45,13 @@ import type { SnapshotPort } from "./port.js";
 import { verifySnapshot } from "./verify.js";
 import { baseOf } from "./restart.js";
 import { takeSnapshotBody } from "./take.js";
-
-/** When to snapshot; see NodeConfig.snapshots. */
-export interface SnapshotSchedule {
-  readonly everyEntries: number;
-  readonly everyMs: number;
-}
+import {
+  isSnapshotPoint,
+  type SignatureAt,
+  type SnapshotSchedule,
+  type Stride,
+  strideAfter,
+} from "./schedule.js";
 
 export interface SnapshotsOptions {
   readonly ledger: Ledger;
@@ -65,6 +68,12 @@ export interface SnapshotsOptions {
   /** After an install loaded the KV and the ledger: the node rebuilds what it derives from them. */
   readonly onInstalled: (seqno: number) => Promise<void>;
 }
+
+/**
+ * Evidence entries remembered for the stride (`#scanEvidence`): the stride at a signature reads the
+ * newest at or before it, and one commit never spans more than a few.
+ */
+const EVIDENCE_KEPT = 8;
 
 /** The newest committed snapshot: its file's bytes, and the view of its point. */
 type LatestSnapshot = { readonly seqno: number; readonly view: number; readonly bytes: Uint8Array };
@@ -88,6 +97,13 @@ export class Snapshots implements SnapshotPort {
    * done (`inFlight`).
    */
   #inFlight = 0;
+  /** Seqno of the snapshot being read and written (from its point's commit until its pending file is durable). */
+  #taking: number | undefined;
+  /** Snapshot points reached: taken, or skipped because a snapshot was still being taken. */
+  readonly #points = { taken: 0, skipped: 0 };
+  /** The newest evidence entries in the ledger (their seqnos and snapshot sizes), ascending, through `#evidenceScanned`. */
+  readonly #evidence: { readonly at: number; readonly bytes: number }[] = [];
+  #evidenceScanned = 0;
   /** Highest seqno scanned for evidence. */
   #scanned = 0;
   /** Seqno of the newest committed snapshot file (0: none). */
@@ -115,24 +131,61 @@ export class Snapshots implements SnapshotPort {
     }
   }
 
-  /** Whether committed signature `seqno` is a snapshot point (see the module comment). */
-  isPoint(seqno: number): boolean {
-    const { ledger, schedule } = this.#o;
-    const previous = ledger.lastSignatureAtOrBefore(seqno - 1);
-    if (Math.floor(seqno / schedule.everyEntries) > Math.floor(previous / schedule.everyEntries)) return true;
-    const before = previous === 0 ? undefined : ledger.entry(previous);
-    const at = ledger.entry(seqno);
-    if (before === undefined || at === undefined) return false;
-    const period = (entry: DecodedEntry) => Math.floor(entry.header.meta.timeMs / schedule.everyMs);
-    return period(at) > period(before);
+  /** Whether signature `seqno`, in a range handed to `beforeCommit`, is a snapshot point (see the module comment). */
+  #isPoint(seqno: number): boolean {
+    const previous = this.#o.ledger.lastSignatureAtOrBefore(seqno - 1);
+    return isSnapshotPoint(this.#strideAt(seqno), this.#signatureAt(previous), this.#signatureAt(seqno));
+  }
+
+  /** The stride at the newest committed seqno this node has looked at (the `treaty_snapshot_stride_entries` gauge). */
+  stride(): Stride {
+    return this.#strideAt(this.#evidenceScanned);
+  }
+
+  /** The stride at seqno `seqno`: after the newest snapshot whose evidence is in the ledger by then. */
+  #strideAt(seqno: number): Stride {
+    let bytes = 0;
+    for (let i = this.#evidence.length - 1; i >= 0; i--) {
+      if (this.#evidence[i]!.at <= seqno) {
+        bytes = this.#evidence[i]!.bytes;
+        break;
+      }
+    }
+    return strideAfter(this.#o.schedule, bytes);
+  }
+
+  #signatureAt(seqno: number): SignatureAt {
+    return { seqno, timeMs: seqno === 0 ? undefined : this.#o.ledger.entry(seqno)?.header.meta.timeMs };
+  }
+
+  /**
+   * Notes the evidence entries among the internal entries in (`#evidenceScanned`, `upTo`], each
+   * read once, in commit order. The ledger's internal index drops evidence entries once its
+   * compaction (a commit checkpoint behind the commit point) passes them; every commit scans here
+   * first (`beforeCommit`), and at a node's start the index holds its whole ledger.
+   */
+  #scanEvidence(upTo: number): void {
+    if (upTo <= this.#evidenceScanned) return;
+    const found: { at: number; bytes: number }[] = [];
+    for (const at of this.#o.ledger.internalSeqnosDownFrom(upTo)) {
+      if (at <= this.#evidenceScanned) break;
+      const entry = this.#o.ledger.entry(at);
+      const record = entry === undefined ? undefined : evidenceOf(entry);
+      if (record !== undefined) found.push({ at, bytes: record.bytes });
+    }
+    this.#evidence.push(...found.reverse());
+    if (this.#evidence.length > EVIDENCE_KEPT)
+      this.#evidence.splice(0, this.#evidence.length - EVIDENCE_KEPT);
+    this.#evidenceScanned = upTo;
   }
 
   /** Replica hook: a snapshot at the last point in (from, to], taken before the KV commits past it. */
   beforeCommit(fromSeqno: number, toSeqno: number): void {
     const { ledger, execution } = this.#o;
+    this.#scanEvidence(toSeqno);
     let point: number | undefined;
     for (let s = ledger.lastSignatureAtOrBefore(toSeqno); s >= fromSeqno && s > 0; ) {
-      if (s > (this.#pending?.seqno ?? 0) && s > this.#latestSeqno() && this.isPoint(s)) {
+      if (s > (this.#pending?.seqno ?? 0) && s > this.#latestSeqno() && this.#isPoint(s)) {
         point = s;
         break;
       }
@@ -140,11 +193,21 @@ export class Snapshots implements SnapshotPort {
       if (ledger.base !== undefined && s < ledger.base.seqno) break;
     }
     if (point === undefined || point <= execution.committedVersion) return;
+    if (this.#taking !== undefined) {
+      this.#points.skipped++;
+      this.#o.logger.warn("snapshot point skipped: the previous snapshot is still being taken", {
+        seqno: point,
+        taking: this.#taking,
+      });
+      return;
+    }
     const seqno = point;
     const state = this.#stateAt(seqno);
     void execution.commit(seqno).catch(() => undefined);
     const taken = takeSnapshotBody(execution, state, () => this.#o.secrets.current);
     this.#inFlight++;
+    this.#points.taken++;
+    this.#taking = seqno;
     this.#work = this.#work
       .then(async () => {
         const read = await taken;
@@ -152,7 +215,10 @@ export class Snapshots implements SnapshotPort {
         await this.#write(seqno, state.view, read.body, read.digest);
       })
       .catch((err: unknown) => this.#o.logger.warn("could not write a snapshot", { seqno, err }))
-      .finally(() => this.#inFlight--);
+      .finally(() => {
+        this.#inFlight--;
+        this.#taking = undefined;
+      });
   }
 
   /** What the snapshot at `seqno` holds besides the KV (read now: the ledger may move on). */
@@ -199,7 +265,7 @@ export class Snapshots implements SnapshotPort {
     this.onCommit(seqno + 1, scanned);
     if (this.#o.isLeader()) {
       this.#o
-        .recordEvidence({ seqno, digest })
+        .recordEvidence({ seqno, digest, bytes: partsLength(body) })
         .catch((err: unknown) => this.#o.logger.warn("could not record snapshot evidence", { seqno, err }));
     }
   }
@@ -287,6 +353,11 @@ export class Snapshots implements SnapshotPort {
    */
   inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Snapshot points reached on this node: taken, and skipped while the previous snapshot was being taken. */
+  points(): { readonly taken: number; readonly skipped: number } {
+    return { ...this.#points };
   }
 
   /** Seqno of the newest committed snapshot file (0: none), without reading it. */

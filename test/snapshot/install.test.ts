@@ -51,7 +51,7 @@ async function freshNode(source: TestNode, dir: string) {
       secrets,
       serviceKeys: [serviceKey],
       files: new SnapshotFiles(snapshotDir(dir), 2),
-      schedule: { everyEntries: 1_000_000, everyMs: 3_600_000 },
+      schedule: { everyEntries: 1_000_000, everyMs: 3_600_000, strideBytes: 0 },
       logger: silentLogger,
       isLeader: () => false,
       recordEvidence: async () => undefined,

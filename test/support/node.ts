@@ -44,7 +44,12 @@ export interface TestNodeOptions {
   /** `ledger.signWhenIdle` (default true). */
   readonly signWhenIdle?: boolean;
   /** The config's `snapshots` section (default: the node's, but by entry count only: see snapshot-schedule.ts). */
-  readonly snapshots?: { readonly everyEntries?: number; readonly everyMs?: number; readonly keep?: number };
+  readonly snapshots?: {
+    readonly everyEntries?: number;
+    readonly everyMs?: number;
+    readonly strideBytes?: number;
+    readonly keep?: number;
+  };
   /** Signed requests outside this window are StaleRequest (default: the node's default). */
   readonly freshnessWindowMs?: number;
   /** Ledger chunk size in bytes (default: the node's default, 4 MiB). */
