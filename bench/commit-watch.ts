@@ -74,6 +74,10 @@ export class CommitTimes {
 /** How long one long poll waits at the node before it is sent again (ms, ≤ node's MAX_TX_WAIT_MS). */
 const LONG_POLL_MS = 5_000;
 
+/** A poll that got no answer is sent again this far apart, for at most this long (ms). */
+const TRANSPORT_RETRY_PAUSE_MS = 50;
+const TRANSPORT_RETRY_WINDOW_MS = 30_000;
+
 /**
  * Watches the commit of a run's writes on `url` (the leader): call `acknowledged` with each
  * write's txid as its answer arrives; `committedAt` as in CommitTimes.
@@ -91,13 +95,26 @@ export function commitWatch(url: string) {
 
   const poll = async (seqno: number): Promise<void> => {
     const view = views.get(seqno)!;
+    let unanswered: number | undefined;
     while (!stopped) {
-      const { status, text } = await send(
-        agent,
-        `${url}/node/tx?txid=${view}.${seqno}&wait=${LONG_POLL_MS}`,
-        "GET",
-        undefined,
-      );
+      let reply: { status: number; text: string };
+      try {
+        reply = await send(
+          agent,
+          `${url}/node/tx?txid=${view}.${seqno}&wait=${LONG_POLL_MS}`,
+          "GET",
+          undefined,
+        );
+        unanswered = undefined;
+      } catch (err) {
+        // No answer (a keep-alive connection the node closed as it was reused): poll again, for
+        // as long as a write is resent (bench/network.ts).
+        unanswered ??= performance.now();
+        if (performance.now() - unanswered > TRANSPORT_RETRY_WINDOW_MS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, TRANSPORT_RETRY_PAUSE_MS));
+        continue;
+      }
+      const { status, text } = reply;
       if (status !== 200) throw new Error(`GET /node/tx ${view}.${seqno}: HTTP ${status}: ${text}`);
       const answer = (JSON.parse(text) as { status: string }).status;
       if (answer === "Committed") {

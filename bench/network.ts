@@ -41,8 +41,10 @@
  * the nats-server's CPU per write beside it, and a line of context switches per write (voluntary +
  * involuntary, from /proc/<pid>/task/<tid>/status, of live threads) by the same groups, the client and
  * nats-server: each is a sleep→wake or a preemption, whose cost is the per-batch CPU of moderate load.
- * A line names the runs whose writes spanned a snapshot point (a multiple of the nodes'
- * `snapshots.everyEntries`, 10,000 by default; bench/snapshot-points.ts): every node snapshots
+ * A line names the runs whose writes spanned a snapshot point (a multiple of the snapshot stride
+ * the leader's `treaty_snapshot_stride_entries` showed as the run began: `snapshots.everyEntries`,
+ * 10,000 by default, doubled per doubling of the newest snapshot past `snapshots.strideBytes`;
+ * bench/snapshot-points.ts), with the snapshots each node took in the run: every node snapshots
  * there at once, which shows in that run's latency tail.
  * Each write run also prints where the leader's main thread spent each write's time by stage
  * (node/stage-times.ts, read from `/node/metrics`: HTTP body decode and checks, signature check
@@ -58,7 +60,8 @@
  * thread CPU per call, and the execution thread's with the engine in a worker), the elections started during the run (spurious: the
  * leader is never stopped in a write run; their total is printed at the end) (a write answered
  * NotLeader or OutcomeUnknown because leadership moved, or Unavailable, is sent again, the same
- * signed bytes, and counted as resent by code, table column "NL/OU/UA"; a resend answered Replay
+ * signed bytes, and counted as resent by code, table column "NL/OU/UA", as is one that got no
+ * answer at all, a transport error such as a reset connection, "+N reset"; a resend answered Replay
  * gets the txid of the attempt that ran, bench/write-answer.ts), the
  * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`), and the 3-node committed rate over
  * etcd's puts at each level when etcd ran.
@@ -363,11 +366,15 @@ interface WriteResult {
   readonly ack: LatencySummary;
   readonly commit: LatencySummary;
   /**
-   * The snapshot points (multiples of the nodes' `snapshots.everyEntries`) among the seqnos this
-   * run's writes got: every node takes a snapshot at the first signature past each one, all at
-   * once (docs/snapshots.md), which shows in the run's latency tail.
+   * The snapshot points (multiples of `snapshotStride`) among the seqnos this run's writes got:
+   * every node takes a snapshot at the first signature past each one, all at once
+   * (docs/snapshots.md), which shows in the run's latency tail.
    */
   readonly snapshotPoints: readonly number[];
+  /** The leader's snapshot stride as the run began (`treaty_snapshot_stride_entries`). */
+  readonly snapshotStride: number;
+  /** Snapshots each node (leader first) started during the run (`treaty_snapshot_points_total`). */
+  readonly snapshotsTaken: readonly number[];
   /** The lowest and highest seqno this run's writes got. */
   readonly seqnos: SeqnoSpan;
   /**
@@ -454,6 +461,8 @@ interface WriteResult {
   readonly resentOutcomeUnknown: number;
   /** Writes refused with Unavailable (transient) and sent again. */
   readonly resentUnavailable: number;
+  /** Writes sent again after a transport error (no answer: a connection reset), as the SDK does. */
+  readonly resentTransport: number;
   /** Writes whose txid came from a Replay answer to a resend (an earlier attempt had run). */
   readonly replayed: number;
   /**
@@ -729,16 +738,29 @@ async function writeRun(
   const natsBefore = cpuSample(natsPid);
   const cpuBefore = pids.map(cpuSample);
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
+  const snapshotStride = metricsBefore[0]!.snapshotStride ?? DEFAULTS.snapshots.everyEntries;
   const clientBefore = process.cpuUsage();
   const clientSwitchesBefore = cpuSample(process.pid);
   const pollsBefore = polls();
   const started = performance.now();
   const resent: Record<ResentCode, number> = { NotLeader: 0, OutcomeUnknown: 0, Unavailable: 0 };
   let replayed = 0;
+  let resentTransport = 0;
   const one = async (i: number) => {
     sentAt[i] = performance.now();
     for (let attempt = 1; ; attempt++) {
-      const { status, text } = await postSigned(agent, target.url, requests[i]!);
+      let reply: { status: number; text: string };
+      try {
+        reply = await postSigned(agent, target.url, requests[i]!);
+      } catch (err) {
+        // No answer (a keep-alive connection the node closed as it was reused: ECONNRESET): the
+        // write may or may not have run, and the SDK sends the same bytes again, as here.
+        if (performance.now() - sentAt[i]! >= RESEND_WINDOW_MS) throw err;
+        resentTransport++;
+        await sleep(RESEND_PAUSE_MS);
+        continue;
+      }
+      const { status, text } = reply;
       const answer = classifyWriteAnswer(status, text, attempt);
       // Leadership moved (an election under load) or a transient refusal: the same signed bytes
       // go again, as the SDK sends them (bench/write-answer.ts); the latency counts from the
@@ -825,7 +847,11 @@ async function writeRun(
       committedPerSecond: Math.round(requests.length / (committedMs / 1000)),
       ack: summarize(ackLatency),
       commit: summarize(commitLatency),
-      snapshotPoints: snapshotPointsAmong(seqnos, DEFAULTS.snapshots.everyEntries),
+      snapshotPoints: snapshotPointsAmong(seqnos, snapshotStride),
+      snapshotStride,
+      snapshotsTaken: metricsAfter.map(
+        (m, i) => (m.snapshotsTaken ?? 0) - (metricsBefore[i]!.snapshotsTaken ?? 0),
+      ),
       seqnos: seqnoSpan(seqnos),
       cpuMicrosPerWrite: cpuAfter.every((sample, i) => sample !== undefined && cpuBefore[i] !== undefined)
         ? {
@@ -884,6 +910,7 @@ async function writeRun(
       resentNotLeader: resent.NotLeader,
       resentOutcomeUnknown: resent.OutcomeUnknown,
       resentUnavailable: resent.Unavailable,
+      resentTransport,
       replayed,
       commitPollsPerWrite: Number(((polls() - pollsBefore) / requests.length).toFixed(1)),
     };
@@ -920,7 +947,8 @@ const STAGES = ["admission", "signature", "signatureWorker", "ledger", "persiste
  * The counters this bench reads from a node's `/node/metrics`: `stage:<stage>` (seconds; calls
  * for executionCalls), `elections` (elections started), `framesSent` and `framesReceived`
  * (node-to-node frames), `exec:<op>` (requests posted to the execution worker), `snapshotsInFlight`
- * (snapshot reads and file writes in progress).
+ * (snapshot reads and file writes in progress), `snapshotStride` (the snapshot stride, entries) and
+ * `snapshotsTaken` (snapshot points taken so far).
  */
 async function nodeMetrics(url: string): Promise<Record<string, number>> {
   // Once more on a network failure: on a loaded machine the node may close an idle keep-alive
@@ -939,6 +967,10 @@ async function nodeMetrics(url: string): Promise<Record<string, number>> {
     if (phase) out[`phase:${phase[2]}:${phase[1] === "sum" ? "sum" : phase[3]}`] = Number(phase[4]);
     const snapshots = /^treaty_snapshot_in_flight (\S+)$/.exec(line);
     if (snapshots) out.snapshotsInFlight = Number(snapshots[1]);
+    const stride = /^treaty_snapshot_stride_entries (\S+)$/.exec(line);
+    if (stride) out.snapshotStride = Number(stride[1]);
+    const taken = /^treaty_snapshot_points_total\{outcome="taken"\} (\S+)$/.exec(line);
+    if (taken) out.snapshotsTaken = Number(taken[1]);
     const exec = /^treaty_execution_requests_total\{op="(\w+)"\} (\S+)$/.exec(line);
     if (exec) out[`exec:${exec[1]}`] = Number(exec[2]);
     const frames = /^treaty_transport_frames_total\{direction="(sent|received)"\} (\S+)$/.exec(line);
@@ -1278,12 +1310,7 @@ async function benchTreaty(nodes: number): Promise<{
       const topUp =
         compared === undefined
           ? 0
-          : writesToSamePhase(
-              warm.requests,
-              warm.seqnos,
-              compared.seqnos.first,
-              DEFAULTS.snapshots.everyEntries,
-            );
+          : writesToSamePhase(warm.requests, warm.seqnos, compared.seqnos.first, compared.snapshotStride);
       if (topUp > 0) await writeRun(cluster, leader, follower, batch(topUp), level, null);
       results.push(await writeRun(cluster, leader, follower, batch(REQUESTS), level, null));
     };
@@ -1735,7 +1762,7 @@ async function main(): Promise<void> {
         st.persistence ?? "-",
         st.replication ?? "-",
         w.elections,
-        `${w.resentNotLeader}/${w.resentOutcomeUnknown}/${w.resentUnavailable}`,
+        `${w.resentNotLeader}/${w.resentOutcomeUnknown}/${w.resentUnavailable}${w.resentTransport > 0 ? ` +${w.resentTransport} reset` : ""}`,
         w.commitPollsPerWrite,
       ]),
     );
@@ -1795,11 +1822,16 @@ async function main(): Promise<void> {
       )
       .join("; ")}\n`,
   );
-  const snapshotted = writeResults.filter((w) => w.snapshotPoints.length > 0);
+  const snapshotted = writeResults.filter(
+    (w) => w.snapshotPoints.length > 0 || w.snapshotsTaken.some((n) => n > 0),
+  );
   if (snapshotted.length > 0) {
     process.stderr.write(
-      `snapshots inside the runs (every ${DEFAULTS.snapshots.everyEntries.toLocaleString("en-US")} entries, all nodes at once): ${snapshotted
-        .map((w) => `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: at ${w.snapshotPoints.join(", ")}`)
+      `snapshots inside the runs (past multiples of the stride, all nodes at once; taken by each node): ${snapshotted
+        .map(
+          (w) =>
+            `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: at ${w.snapshotPoints.join(", ") || "-"} (stride ${w.snapshotStride.toLocaleString("en-US")}; taken ${w.snapshotsTaken.join("/")})`,
+        )
         .join("; ")}\n`,
     );
   }

@@ -1,16 +1,16 @@
 /**
  * Which snapshot points a bench run's writes spanned. Every node takes a snapshot at the first
- * committed signature past each multiple of `snapshots.everyEntries` (docs/snapshots.md), all
- * nodes at once, so a run that spans one pays for it in its latency tail.
+ * committed signature past each multiple of the snapshot stride (`snapshots.everyEntries`, doubled
+ * per doubling of the newest snapshot past `snapshots.strideBytes`: docs/snapshots.md), all nodes
+ * at once, so a run that spans one pays for it in its latency tail.
  */
 
-/** The multiples of `everyEntries` from the lowest to the highest of `seqnos` (none if empty). */
-export function snapshotPointsAmong(seqnos: ArrayLike<number>, everyEntries: number): number[] {
+/** The multiples of `stride` from the lowest to the highest of `seqnos` (none if empty). */
+export function snapshotPointsAmong(seqnos: ArrayLike<number>, stride: number): number[] {
   const points: number[] = [];
   if (seqnos.length === 0) return points;
   const { first, last } = seqnoSpan(seqnos);
-  for (let point = Math.ceil(first / everyEntries) * everyEntries; point <= last; point += everyEntries)
-    points.push(point);
+  for (let point = Math.ceil(first / stride) * stride; point <= last; point += stride) points.push(point);
   return points;
 }
 
@@ -34,7 +34,7 @@ export function seqnoSpan(seqnos: ArrayLike<number>): SeqnoSpan {
 
 /**
  * How many writes to send after a run of `writes` writes that got `span`, so that the next run
- * starts as far past a snapshot point (a multiple of `everyEntries`) as `targetFirst` was: the
+ * starts as far past a snapshot point (a multiple of `stride`) as `targetFirst` was: the
  * seqnos to skip, over the seqnos a write took in that run (signatures take seqnos too), rounded
  * down, so the next run starts at most a few entries short of the target distance, never past it.
  */
@@ -42,11 +42,11 @@ export function writesToSamePhase(
   writes: number,
   span: SeqnoSpan,
   targetFirst: number,
-  everyEntries: number,
+  stride: number,
 ): number {
   if (writes <= 0 || span.last < span.first) return 0;
   const next = span.last + 1;
-  const skip = (((targetFirst - next) % everyEntries) + everyEntries) % everyEntries;
+  const skip = (((targetFirst - next) % stride) + stride) % stride;
   const seqnosPerWrite = Math.max(1, (span.last - span.first + 1) / writes);
   return Math.floor(skip / seqnosPerWrite);
 }

@@ -86,7 +86,7 @@ export interface NodeConfig {
   };
   /** When to snapshot (node/snapshot/, docs/snapshots.md); defaults when absent. */
   readonly snapshots?: {
-    /** A snapshot at the first committed signature after each multiple of this seqno count... */
+    /** A snapshot at the first committed signature after each multiple of this seqno count (the base stride)... */
     readonly everyEntries: number;
     /** ...and at the first signature whose recorded time enters a new period of this many ms. */
     readonly everyMs: number;

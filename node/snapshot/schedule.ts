@@ -6,9 +6,10 @@
  * the state; at a fixed stride of entries its cost per write would grow with the state too, until
  * one snapshot ran into the next. So the stride grows with the state: it is `everyEntries` (and
  * the time period `everyMs`) while the newest snapshot recorded in the ledger (its evidence's
- * `bytes`) is at most `strideBytes`, and doubles each time that size doubles past it. A snapshot's
- * work per entry then stays below about `2 × strideBytes / everyEntries` bytes of body, whatever
- * the state, and the ledger a restart replays after the newest snapshot stays proportional to it.
+ * `bytes`) is at most `strideBytes`, and doubles each time that size doubles past it. Each
+ * entry of a stride then carries at most `strideBytes / everyEntries` bytes of the snapshot that
+ * set it (past the base stride, at least half that), whatever the state, and the ledger a restart
+ * replays after the newest snapshot stays proportional to it.
  */
 
 /** When to snapshot; see NodeConfig.snapshots. */
