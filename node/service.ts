@@ -1388,6 +1388,7 @@ export class TreatyNode {
    */
   async #recover(commitSeqno: number): Promise<void> {
     const committed = Math.min(Math.max(commitSeqno, this.execution.committedVersion), this.ledger.lastSeqno);
+    this.snapshots.started(committed);
     const touched = new Set<string>();
     const kvVersion = this.execution.committedVersion;
     if (kvVersion > 0 && kvVersion <= committed) {

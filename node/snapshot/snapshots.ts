@@ -162,7 +162,8 @@ export class Snapshots implements SnapshotPort {
    * Notes the evidence entries among the internal entries in (`#evidenceScanned`, `upTo`], each
    * read once, in commit order. The ledger's internal index drops evidence entries once its
    * compaction (a commit checkpoint behind the commit point) passes them; every commit scans here
-   * first (`beforeCommit`), and at a node's start the index holds its whole ledger.
+   * first (`beforeCommit`), and so does the node's start (`started`), when the index holds its
+   * whole ledger.
    */
   #scanEvidence(upTo: number): void {
     if (upTo <= this.#evidenceScanned) return;
@@ -177,6 +178,14 @@ export class Snapshots implements SnapshotPort {
     if (this.#evidence.length > EVIDENCE_KEPT)
       this.#evidence.splice(0, this.#evidence.length - EVIDENCE_KEPT);
     this.#evidenceScanned = upTo;
+  }
+
+  /**
+   * At the node's start (before its first commit or compaction): notes the snapshot evidence in
+   * its ledger through its committed seqno `seqno`, so the stride is known at once.
+   */
+  started(seqno: number): void {
+    this.#scanEvidence(seqno);
   }
 
   /** Replica hook: a snapshot at the last point in (from, to], taken before the KV commits past it. */

@@ -1,7 +1,8 @@
 /**
  * The snapshot stride on a 3-node service over a real nats-server: it grows with the newest
  * snapshot recorded in the ledger (docs/snapshots.md), and every node, reading the same ledger,
- * reckons the same stride and snapshots at the same seqnos, byte for byte.
+ * reckons the same stride and snapshots at the same seqnos, byte for byte; a node restarted from
+ * its snapshot reckons it again from its ledger and goes on snapshotting with the others.
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -78,5 +79,32 @@ describe("the snapshot stride, over nats-server", () => {
     const bytes = cluster.nodes.map((n) => readFileSync(join(snapshotDir(n.dataDir), name)));
     assert.deepEqual(bytes[1], bytes[0]);
     assert.deepEqual(bytes[2], bytes[0]);
+  });
+
+  it("a restarted node reckons the same stride from its ledger and snapshots with the others", async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.nodes.find((n) => n !== leader)!;
+    const before = committedSnapshots(follower).at(-1)!;
+    await follower.stop();
+    await follower.start();
+    await cluster.waitForConvergence({ timeoutMs: 60_000 });
+    const stride = (await metric(leader, "treaty_snapshot_stride_entries"))!;
+    // At once: the stride comes from the evidence in the ledger it restarted on.
+    assert.equal(await metric(follower, "treaty_snapshot_stride_entries"), stride);
+    const log = cluster.client().contract<typeof logContract>("log");
+    // Past the next point: enough writes for a stride of entries (a write and its signature each).
+    for (let id = WRITES + 1; id <= WRITES + stride; id++)
+      await log.writePublic({ id, msg: `message ${id}` });
+    await cluster.waitForConvergence();
+    await cluster.waitFor(
+      "a newer committed snapshot, the same on every node",
+      async () => {
+        const newest = cluster.nodes.map((n) => committedSnapshots(n).at(-1));
+        return newest[0]! > before && newest.every((f) => f === newest[0]) ? true : undefined;
+      },
+      30_000,
+    );
+    const strides = await Promise.all(cluster.nodes.map((n) => metric(n, "treaty_snapshot_stride_entries")));
+    assert.deepEqual(strides, [strides[0], strides[0], strides[0]]);
   });
 });
