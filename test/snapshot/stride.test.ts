@@ -57,14 +57,16 @@ describe("snapshot stride", () => {
       return (await metric(net, "treaty_snapshot_stride_entries")) === stride.entries;
     });
 
+    // Snapshots the node took before that evidence (at the base stride) may still complete.
+    await snapshots.settled();
     const taken = snapshots.points().taken;
     while (snapshots.points().taken === taken) await log.writePublic({ id: ++id, msg: `message ${id}` });
-    await until("the second snapshot is usable", () => snapshots.latestSeqno() > first.seqno);
-    const second = snapshots.latestSeqno();
-    // The first signature at or past the first multiple of the grown stride after the first
-    // snapshot: none of the everyEntries multiples in between was a point.
-    const multiple = (Math.floor(first.seqno / stride.entries) + 1) * stride.entries;
-    assert.equal(second, ledger.signatureAfter(multiple - 1));
+    await until("a snapshot past the evidence is usable", () => snapshots.latestSeqno() > evidenceAt);
+    // The first signature after the evidence with a multiple of the grown stride since the
+    // signature before it: none of the everyEntries multiples in between was a point.
+    const before = ledger.lastSignatureAtOrBefore(evidenceAt);
+    const multiple = (Math.floor(before / stride.entries) + 1) * stride.entries;
+    assert.equal(snapshots.latestSeqno(), ledger.signatureAfter(Math.max(multiple - 1, evidenceAt)));
     assert.equal(snapshots.points().taken, taken + 1);
   });
 
