@@ -1827,7 +1827,7 @@ async function main(): Promise<void> {
   );
   if (snapshotted.length > 0) {
     process.stderr.write(
-      `snapshots inside the runs (past multiples of the stride, all nodes at once; taken by each node): ${snapshotted
+      `snapshots inside the runs (past multiples of the stride at the run's start, all nodes at once; taken by each node): ${snapshotted
         .map(
           (w) =>
             `${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: at ${w.snapshotPoints.join(", ") || "-"} (stride ${w.snapshotStride.toLocaleString("en-US")}; taken ${w.snapshotsTaken.join("/")})`,

@@ -355,7 +355,7 @@ export class Snapshots implements SnapshotPort {
 
   /**
    * Snapshot reads and file writes in progress (0: none): a snapshot's work runs beside the
-   * writes for up to a second at a large state (the KV's rows on the execution thread, the body's
+   * writes for seconds at a large state (the KV's rows on the execution thread, the body's
    * sealing and hashing on the main thread, the file on libuv's pool), so a benchmark waits for 0
    * before it measures (bench/network.ts). A snapshot written and waiting for its evidence to
    * commit is not in progress (nothing runs for it until then).
