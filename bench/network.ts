@@ -40,7 +40,10 @@
  * libuv's threadpool with fdatasync and lmdb-js's writes, other, exited), one line per run, with
  * the nats-server's CPU per write beside it, and a line of context switches per write (voluntary +
  * involuntary, from /proc/<pid>/task/<tid>/status, of live threads) by the same groups, the client and
- * nats-server: each is a sleep→wake or a preemption, whose cost is the per-batch CPU of moderate load.
+ * nats-server: each is a sleep→wake or a preemption, whose cost is the per-batch CPU of moderate load;
+ * and a line of run-queue wait per write by the same groups (the time the threads were runnable but
+ * waiting for a CPU, /proc/<pid>/task/<tid>/schedstat), printed for etcd's members per put too: on
+ * shared cores each thread-to-thread hand-off of a write may wait there, and it is latency, not CPU.
  * A line names the runs whose writes spanned a snapshot point (a multiple of the snapshot stride
  * the leader's `treaty_snapshot_stride_entries` showed as the run began: `snapshots.everyEntries`,
  * 10,000 by default, doubled per doubling of the newest snapshot past `snapshots.strideBytes`;
@@ -69,7 +72,7 @@
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
  * committed and applied; puts round robin over the members, as a client of etcd spreads them;
- * CPU µs per put of each member and the client from /proc), and range reads of those keys at
+ * CPU µs and run-queue wait per put of each member and the client from /proc), and range reads of those keys at
  * the lowest level, linearizable
  * (etcd's default: a read index) and serializable (the member's local state), spread over the
  * members, then (when a paced run ran) puts on the paced run's schedule, same rate and count
@@ -147,7 +150,9 @@ import {
   findChildProcess,
   formatGroups,
   microsPerWrite,
+  nanosPerWrite,
   type ProcessSample,
+  runqueueWaitByGroup,
   sampleProcess,
   switchesByGroup,
   type ThreadGroup,
@@ -405,6 +410,18 @@ interface WriteResult {
       readonly client: number | null;
       readonly natsServer: number | null;
     };
+    /**
+     * Run-queue wait per write, µs (/proc/<pid>/task/<tid>/schedstat): the time the threads were
+     * runnable but waiting for a CPU, each node process (same order as `nodes`) by thread group
+     * and in all, this client, nats-server. On shared cores every thread-to-thread hand-off of a
+     * write (HTTP, worker, fdatasync, NATS) may wait here; null where the kernel keeps no schedstat.
+     */
+    readonly runqueueWait: {
+      readonly nodes: readonly number[];
+      readonly threads: readonly Readonly<Record<ThreadGroup, number>>[];
+      readonly client: number | null;
+      readonly natsServer: number | null;
+    } | null;
   } | null;
   /**
    * The leader's main-thread time per write by stage, µs (node/stage-times.ts, from
@@ -510,7 +527,15 @@ interface EtcdResult {
    * CPU µs per put from /proc, as for Treaty's writes: each member process (in member order)
    * and the bench's client; null without /proc.
    */
-  readonly cpuMicrosPerPut: { readonly members: readonly number[]; readonly client: number } | null;
+  readonly cpuMicrosPerPut: PerMemberAndClient | null;
+  /** Run-queue wait µs per put (/proc schedstat), as for Treaty's writes; null without schedstat. */
+  readonly runqueueWaitMicrosPerPut: PerMemberAndClient | null;
+}
+
+/** A figure per put of each etcd member (in member order) and of the bench's client. */
+interface PerMemberAndClient {
+  readonly members: readonly number[];
+  readonly client: number;
 }
 
 /**
@@ -523,6 +548,8 @@ interface EtcdPacedResult {
   readonly requests: number;
   readonly putsPerSecond: number;
   readonly latency: LatencySummary;
+  readonly cpuMicrosPerPut: PerMemberAndClient | null;
+  readonly runqueueWaitMicrosPerPut: PerMemberAndClient | null;
 }
 
 interface ReadResult {
@@ -629,6 +656,23 @@ function summarize(values: Float64Array): LatencySummary {
 /** CPU so far (every thread, bench/thread-cpu.ts) of process `pid`; undefined without /proc. */
 function cpuSample(pid: number | undefined): ProcessSample | undefined {
   return pid === undefined ? undefined : sampleProcess(pid);
+}
+
+/**
+ * µs per write (or put) that process `pid`'s live threads spent runnable but waiting for a CPU
+ * between two samples; null without both samples or without schedstat.
+ */
+function runqueueWaitPerWrite(
+  pid: number | undefined,
+  before: ProcessSample | undefined,
+  after: ProcessSample | undefined,
+  writes: number,
+): number | null {
+  if (pid === undefined || before === undefined || after === undefined) return null;
+  const byGroup = runqueueWaitByGroup(pid, before, after, V8_POOL_SIZE);
+  return byGroup === null
+    ? null
+    : Math.round(Object.values(byGroup).reduce((a, b) => a + b, 0) / 1000 / writes);
 }
 
 /**
@@ -879,6 +923,25 @@ async function writeRun(
               client: processSwitches(clientSwitchesBefore, clientSwitchesAfter, process.pid),
               natsServer: processSwitches(natsBefore, natsAfter, natsPid),
             },
+            runqueueWait: (() => {
+              const byNode = cpuAfter.map((sample, i) =>
+                runqueueWaitByGroup(pids[i]!, cpuBefore[i]!, sample!, V8_POOL_SIZE),
+              );
+              if (!byNode.every((groups) => groups !== null)) return null;
+              return {
+                nodes: cpuAfter.map(
+                  (sample, i) => runqueueWaitPerWrite(pids[i], cpuBefore[i], sample, requests.length)!,
+                ),
+                threads: byNode.map((groups) => nanosPerWrite(groups!, requests.length)),
+                client: runqueueWaitPerWrite(
+                  process.pid,
+                  clientSwitchesBefore,
+                  clientSwitchesAfter,
+                  requests.length,
+                ),
+                natsServer: runqueueWaitPerWrite(natsPid, natsBefore, natsAfter, requests.length),
+              };
+            })(),
           }
         : null,
       leaderStages: stages,
@@ -1451,13 +1514,44 @@ async function benchEtcd(
     };
     const results: EtcdResult[] = [];
     let firstKey = 0;
+    // What the members and this client spent from `costOf()` until the function it returns is called, per put.
+    const costOf = () => {
+      const before = children.map((child) => cpuSample(child.pid));
+      const clientBefore = process.cpuUsage();
+      const clientSampleBefore = cpuSample(process.pid);
+      return (puts: number) => {
+        const client = process.cpuUsage(clientBefore);
+        const clientSample = cpuSample(process.pid);
+        const after = children.map((child) => cpuSample(child.pid));
+        const ticks = after.map((sample, i) =>
+          sample === undefined || before[i] === undefined
+            ? undefined
+            : sample.totalTicks - before[i]!.totalTicks,
+        );
+        const waits = after.map((sample, i) =>
+          runqueueWaitPerWrite(children[i]!.pid, before[i], sample, puts),
+        );
+        const clientWait = runqueueWaitPerWrite(process.pid, clientSampleBefore, clientSample, puts);
+        return {
+          cpuMicrosPerPut: ticks.every((t) => t !== undefined)
+            ? {
+                members: ticks.map((t) => Math.round((t! * 1e6) / CLOCK_TICKS_PER_SECOND / puts)),
+                client: Math.round((client.user + client.system) / puts),
+              }
+            : null,
+          runqueueWaitMicrosPerPut:
+            waits.every((w): w is number => w !== null) && clientWait !== null
+              ? { members: waits, client: clientWait }
+              : null,
+        };
+      };
+    };
     for (const level of [0, ...(PACED_ONLY ? [] : LEVELS)]) {
       const count = level === 0 ? WARMUP_REQUESTS : REQUESTS;
       const inFlight = level === 0 ? 64 : level;
       const latency = new Float64Array(count);
       let next = 0;
-      const cpuBefore = children.map((child) => cpuSample(child.pid));
-      const clientBefore = process.cpuUsage();
+      const cost = costOf();
       const started = performance.now();
       const worker = async () => {
         for (let i = next++; i < count; i = next++) {
@@ -1468,26 +1562,15 @@ async function benchEtcd(
       };
       await Promise.all(Array.from({ length: inFlight }, worker));
       const elapsedMs = performance.now() - started;
-      const client = process.cpuUsage(clientBefore);
-      const cpuAfter = children.map((child) => cpuSample(child.pid));
+      const spent = cost(count);
       firstKey += count;
       if (level > 0) {
-        const ticks = cpuAfter.map((after, i) =>
-          after === undefined || cpuBefore[i] === undefined
-            ? undefined
-            : after.totalTicks - cpuBefore[i]!.totalTicks,
-        );
         results.push({
           inFlight,
           requests: count,
           putsPerSecond: Math.round(count / (elapsedMs / 1000)),
           latency: summarize(latency),
-          cpuMicrosPerPut: ticks.every((t) => t !== undefined)
-            ? {
-                members: ticks.map((t) => Math.round((t! * 1e6) / CLOCK_TICKS_PER_SECOND / count)),
-                client: Math.round((client.user + client.system) / count),
-              }
-            : null,
+          ...spent,
         });
       }
     }
@@ -1496,6 +1579,7 @@ async function benchEtcd(
       // Treaty's paced schedule (writeRun): one put every 1/rate s, at most max(LEVELS) outstanding.
       const latency = new Float64Array(paced.requests);
       const pending = new Set<Promise<void>>();
+      const cost = costOf();
       const started = performance.now();
       for (let i = 0; i < paced.requests; i++) {
         const due = started + (i * 1000) / paced.rate;
@@ -1512,12 +1596,14 @@ async function benchEtcd(
       }
       await Promise.all(pending);
       const elapsedMs = performance.now() - started;
+      const spent = cost(paced.requests);
       firstKey += paced.requests;
       pacedResult = {
         offeredPerSecond: paced.rate,
         requests: paced.requests,
         putsPerSecond: Math.round(paced.requests / (elapsedMs / 1000)),
         latency: summarize(latency),
+        ...spent,
       };
     }
     const reads: EtcdReadResult[] = [];
@@ -1799,6 +1885,13 @@ async function main(): Promise<void> {
         .map((groups, i) => `${i === 0 ? "leader" : `f${i}`} ${sw.nodes[i]} (${formatGroups(groups)})`)
         .join("; ")}; client ${sw.client ?? "-"}; nats-server ${sw.natsServer ?? "-"}\n`,
     );
+    const rq = cpu.runqueueWait;
+    if (rq === null) continue;
+    process.stderr.write(
+      `run-queue wait µs per write by thread (runnable, waiting for a CPU), ${w.nodes}n ${w.mode}→${w.target}@${w.inFlight}: ${rq.threads
+        .map((groups, i) => `${i === 0 ? "leader" : `f${i}`} ${rq.nodes[i]} (${formatGroups(groups)})`)
+        .join("; ")}; client ${rq.client ?? "-"}; nats-server ${rq.natsServer ?? "-"}\n`,
+    );
   }
   process.stderr.write(
     `node-to-node frames per write, sent/accepted by each node (leader first): ${writeResults
@@ -1916,12 +2009,20 @@ async function main(): Promise<void> {
         ]),
       );
     }
-    const etcdCpu = etcd.writes.map((e) =>
-      e.cpuMicrosPerPut === null
-        ? `@${e.inFlight}: -`
-        : `@${e.inFlight}: ${e.cpuMicrosPerPut.members.join("+")} (+${e.cpuMicrosPerPut.client})`,
+    const runs: { readonly label: string; readonly run: EtcdResult | EtcdPacedResult }[] = [
+      ...etcd.writes.map((e) => ({ label: `@${e.inFlight}`, run: e })),
+      ...(etcd.paced === null ? [] : [{ label: `paced ${etcd.paced.offeredPerSecond}/s`, run: etcd.paced }]),
+    ];
+    const perPut = (figure: PerMemberAndClient | null) =>
+      figure === null ? "-" : `${figure.members.join("+")} (+${figure.client})`;
+    process.stderr.write(
+      `etcd CPU µs per put, every member + client: ${runs.map((r) => `${r.label}: ${perPut(r.run.cpuMicrosPerPut)}`).join("; ")}\n`,
     );
-    process.stderr.write(`etcd CPU µs per put, every member + client: ${etcdCpu.join("; ")}\n`);
+    process.stderr.write(
+      `etcd run-queue wait µs per put (runnable, waiting for a CPU), every member + client: ${runs
+        .map((r) => `${r.label}: ${perPut(r.run.runqueueWaitMicrosPerPut)}`)
+        .join("; ")}\n`,
+    );
     process.stderr.write(line(["etcd reads (3 members)", "", "in flight", "reads/s", "", "p50", "p99"]));
     for (const r of etcd.reads) {
       process.stderr.write(

@@ -17,6 +17,10 @@
  * - `exited`: threads that ended between the two readings (the process total minus its live
  *   threads), so the groups add up to the process's CPU.
  * Creation order is (start time, thread id): the kernel hands out thread ids in increasing order.
+ *
+ * Also read per thread: context switches (`/proc/.../status`) and the time it was runnable but
+ * waiting for a CPU (`/proc/.../schedstat`, the kernel's run-queue wait): on a machine whose cores
+ * are shared, the second says how long a thread that had work waited before it could run.
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -42,6 +46,11 @@ export interface TaskStat {
    * sleep→wake or a preemption, which costs CPU of its own on a VM.
    */
   readonly switches?: number;
+  /**
+   * Time spent runnable but waiting for a CPU so far, ns (`/proc/.../schedstat`), where read:
+   * each wake-up or preemption waits on a run queue until a core takes the thread.
+   */
+  readonly runqueueWaitNs?: number;
 }
 
 /** A process's CPU so far: its total (live and ended threads) and each live thread. */
@@ -153,7 +162,45 @@ export function switchesByGroup(
   return liveDeltaByGroup(pid, before, after, v8PoolSize, (t) => t.switches ?? 0).byGroup;
 }
 
-/** Process `pid`'s CPU so far (and each live thread's context switches), undefined when it is gone or there is no /proc. */
+/**
+ * A `/proc/.../schedstat` text: time on a CPU, time runnable but waiting for one (both ns), and
+ * the times the thread was scheduled in. Throws unless it is three counts.
+ */
+export function parseSchedstat(text: string): { runNs: number; waitNs: number; timeslices: number } {
+  const fields = text.trim().split(" ").map(Number);
+  if (fields.length !== 3 || !fields.every((n) => Number.isSafeInteger(n) && n >= 0))
+    throw new Error(`not a /proc schedstat text: ${JSON.stringify(text.slice(0, 80))}`);
+  return { runNs: fields[0]!, waitNs: fields[1]!, timeslices: fields[2]! };
+}
+
+/**
+ * Run-queue wait (ns) each group's live threads added between two samples; threads without a
+ * reading on either side (ended, or a kernel without schedstat) count for nothing. Null when no
+ * thread had one.
+ */
+export function runqueueWaitByGroup(
+  pid: number,
+  before: ProcessSample,
+  after: ProcessSample,
+  v8PoolSize: number = DEFAULT_V8_POOL_SIZE,
+): Record<ThreadGroup, number> | null {
+  const byGroup = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
+  const earlier = new Map(before.threads.map((t) => [t.id, t.runqueueWaitNs]));
+  const groups = classifyThreads(pid, after.threads, v8PoolSize);
+  let read = false;
+  for (const t of after.threads) {
+    const was = earlier.get(t.id);
+    if (t.runqueueWaitNs === undefined || was === undefined) continue;
+    byGroup[groups.get(t.id)!] += Math.max(0, t.runqueueWaitNs - was);
+    read = true;
+  }
+  return read ? byGroup : null;
+}
+
+/**
+ * Process `pid`'s CPU so far (and each live thread's context switches and run-queue wait),
+ * undefined when it is gone or there is no /proc.
+ */
 export function sampleProcess(pid: number): ProcessSample | undefined {
   try {
     const totalTicks = parseTaskStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuTicks;
@@ -162,12 +209,21 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
       try {
         const stat = parseTaskStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
         const switches = parseContextSwitches(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"));
-        threads.push({ ...stat, switches });
+        threads.push({ ...stat, switches, runqueueWaitNs: schedWait(`/proc/${pid}/task/${tid}/schedstat`) });
       } catch {
         // the thread ended between the listing and the read: counted as exited
       }
     }
     return { totalTicks, threads };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A thread's run-queue wait so far, ns; undefined when the kernel has no schedstat or the thread ended. */
+function schedWait(path: string): number | undefined {
+  try {
+    return parseSchedstat(readFileSync(path, "utf8")).waitNs;
   } catch {
     return undefined;
   }
@@ -201,6 +257,17 @@ export function v8PoolSizeOf(nodeFlags: readonly string[]): number {
     if (match) size = Number(match[1]);
   }
   return size;
+}
+
+/** Nanoseconds per group as µs per write. */
+export function nanosPerWrite(
+  ns: Readonly<Record<ThreadGroup, number>>,
+  writes: number,
+): Record<ThreadGroup, number> {
+  return Object.fromEntries(THREAD_GROUPS.map((g) => [g, Math.round(ns[g] / 1000 / writes)])) as Record<
+    ThreadGroup,
+    number
+  >;
 }
 
 /** Ticks per group as µs per write. */

@@ -1,7 +1,7 @@
 /**
  * bench/thread-cpu.ts: /proc stat lines parsed, a node process's threads put in their groups
  * (fixture lines shaped like a real node process's), CPU between two samples split by group with
- * ended threads counted, context switches read and split by group, and node/thread-name.ts naming a real worker thread that the grouping
+ * ended threads counted, context switches and run-queue waits read and split by group, and node/thread-name.ts naming a real worker thread that the grouping
  * then finds in this process.
  */
 import assert from "node:assert/strict";
@@ -11,9 +11,12 @@ import {
   classifyThreads,
   cpuTicksByGroup,
   microsPerWrite,
+  nanosPerWrite,
   parseContextSwitches,
+  parseSchedstat,
   parseTaskStat,
   type ProcessSample,
+  runqueueWaitByGroup,
   sampleProcess,
   switchesByGroup,
   v8PoolSizeOf,
@@ -135,6 +138,60 @@ describe("thread CPU grouping (bench/thread-cpu.ts)", () => {
     // This process's own threads report theirs.
     const sample = sampleProcess(process.pid);
     assert.ok(sample?.threads.every((t) => (t.switches ?? -1) >= 0));
+  });
+
+  it("reads run-queue waits from a schedstat text and splits them by group", () => {
+    assert.deepEqual(parseSchedstat("5121236 892331 47\n"), {
+      runNs: 5121236,
+      waitNs: 892331,
+      timeslices: 47,
+    });
+    for (const bad of ["", "1 2", "1 2 3 4", "1 -2 3", "1 x 3", "1 2.5 3"])
+      assert.throws(() => parseSchedstat(bad), /not a \/proc schedstat text/, JSON.stringify(bad));
+    const withWait = (sample: ProcessSample, ns: (id: number) => number | undefined): ProcessSample => ({
+      totalTicks: sample.totalTicks,
+      threads: sample.threads.map((t) => ({ ...t, runqueueWaitNs: ns(t.id) })),
+    });
+    const before = withWait(
+      nodeProcess(() => 0),
+      (id) => (id === 1009 ? undefined : 1_000_000),
+    );
+    // 1013 ended (no reading after), 1009 had none before: neither counts; the others grew.
+    const after = withWait(
+      nodeProcess(() => 0),
+      (id) =>
+        id === 1013
+          ? undefined
+          : 1_000_000 + (id === PID ? 900_000 : id === 1011 ? 300_000 : id === 1009 ? 7 : 0),
+    );
+    const ns = runqueueWaitByGroup(PID, before, after);
+    assert.deepEqual(ns, {
+      main: 900_000,
+      execution: 300_000,
+      verify: 0,
+      v8: 0,
+      libuv: 0,
+      other: 0,
+      exited: 0,
+    });
+    assert.deepEqual(nanosPerWrite(ns!, 100), {
+      main: 9,
+      execution: 3,
+      verify: 0,
+      v8: 0,
+      libuv: 0,
+      other: 0,
+      exited: 0,
+    });
+    // No readings at all (a kernel without schedstat): no figure rather than zeros.
+    const none = withWait(
+      nodeProcess(() => 0),
+      () => undefined,
+    );
+    assert.equal(runqueueWaitByGroup(PID, none, none), null);
+    // This process's own threads report theirs.
+    const sample = sampleProcess(process.pid);
+    assert.ok(sample?.threads.some((t) => (t.runqueueWaitNs ?? -1) >= 0));
   });
 
   it("reads --v8-pool-size from node flags", () => {
