@@ -67,7 +67,8 @@
  * answer at all, a transport error such as a reset connection, "+N reset"; a resend answered Replay
  * gets the txid of the attempt that ran, bench/write-answer.ts), the
  * follower/leader and 5/3-node rate ratios (`--nodes 1,3,5`), and the 3-node committed rate over
- * etcd's puts at each level when etcd ran.
+ * etcd's puts at each level when etcd ran; last, issue 13's targets judged on this run, each met,
+ * missed, or not run by this run's options (bench/targets.ts; `targets` in the JSON).
  *
  * Where `etcd` is installed (Debian `etcd-server`), a 3-member etcd cluster on loopback runs the
  * same in-flight levels with 100-byte puts through its JSON gateway (`/v3/kv/put`, answered once
@@ -144,6 +145,7 @@ import { postSigned, send } from "./http.js";
 import { type SeqnoSpan, seqnoSpan, snapshotPointsAmong, writesToSamePhase } from "./snapshot-points.js";
 import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
+import { judgeTargets } from "./targets.js";
 import {
   clockTicks,
   cpuTicksByGroup,
@@ -1766,6 +1768,12 @@ async function main(): Promise<void> {
      */
     executionInProcessMicrosPerCall: inProcessExecutionMicros(),
     ratios: ratios(writeResults, etcd.installed ? etcd.writes : []),
+    /** Issue 13's targets judged on this run (bench/targets.ts): met, missed, or null where not measured. */
+    targets: judgeTargets({
+      writes: writeResults,
+      etcdPuts: etcd.installed ? etcd.writes : [],
+      failoverWritesCommitAgainMs: failovers.map((f) => f.writesCommitAgainMs),
+    }),
     reads: readResults,
     jwt: jwtResults,
     failover:
@@ -2031,6 +2039,11 @@ async function main(): Promise<void> {
     }
   } else {
     process.stderr.write(`${etcd.note}\n`);
+  }
+  process.stderr.write("issue 13's targets in this run (bench/targets.ts):\n");
+  for (const t of report.targets) {
+    const verdict = t.met === null ? "not run" : t.met ? "met" : "missed";
+    process.stderr.write(`  ${verdict.padEnd(8)}${t.target}${t.met === null ? "" : `: ${t.value}`}\n`);
   }
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
