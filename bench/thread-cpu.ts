@@ -132,7 +132,8 @@ function liveDeltaByGroup(
   const groups = classifyThreads(pid, after.threads, v8PoolSize);
   let live = 0;
   for (const t of after.threads) {
-    const grew = count(t) - (earlier.get(t.id) ?? 0);
+    // Counters only grow; a reading missing from the later sample (0) must not count as negative.
+    const grew = Math.max(0, count(t) - (earlier.get(t.id) ?? 0));
     byGroup[groups.get(t.id)!] += grew;
     live += grew;
   }
@@ -174,9 +175,9 @@ export function parseSchedstat(text: string): { runNs: number; waitNs: number; t
 }
 
 /**
- * Run-queue wait (ns) each group's live threads added between two samples; threads without a
- * reading on either side (ended, or a kernel without schedstat) count for nothing. Null when no
- * thread had one.
+ * Run-queue wait (ns) each group's live threads added between two samples (a thread started in
+ * between counts from zero; one whose later reading failed counts for nothing). Null when no
+ * thread has a reading: a kernel without schedstat.
  */
 export function runqueueWaitByGroup(
   pid: number,
@@ -184,17 +185,8 @@ export function runqueueWaitByGroup(
   after: ProcessSample,
   v8PoolSize: number = DEFAULT_V8_POOL_SIZE,
 ): Record<ThreadGroup, number> | null {
-  const byGroup = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
-  const earlier = new Map(before.threads.map((t) => [t.id, t.runqueueWaitNs]));
-  const groups = classifyThreads(pid, after.threads, v8PoolSize);
-  let read = false;
-  for (const t of after.threads) {
-    const was = earlier.get(t.id);
-    if (t.runqueueWaitNs === undefined || was === undefined) continue;
-    byGroup[groups.get(t.id)!] += Math.max(0, t.runqueueWaitNs - was);
-    read = true;
-  }
-  return read ? byGroup : null;
+  if (!after.threads.some((t) => t.runqueueWaitNs !== undefined)) return null;
+  return liveDeltaByGroup(pid, before, after, v8PoolSize, (t) => t.runqueueWaitNs ?? 0).byGroup;
 }
 
 /**

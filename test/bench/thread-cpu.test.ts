@@ -152,17 +152,20 @@ describe("thread CPU grouping (bench/thread-cpu.ts)", () => {
       totalTicks: sample.totalTicks,
       threads: sample.threads.map((t) => ({ ...t, runqueueWaitNs: ns(t.id) })),
     });
+    // 1009 started between the samples (counted from zero); 1013 has no later reading (a read
+    // that failed as it ended): it counts for nothing, not as a negative wait.
     const before = withWait(
-      nodeProcess(() => 0),
-      (id) => (id === 1009 ? undefined : 1_000_000),
+      { ...nodeProcess(() => 0), threads: nodeProcess(() => 0).threads.filter((t) => t.id !== 1009) },
+      () => 1_000_000,
     );
-    // 1013 ended (no reading after), 1009 had none before: neither counts; the others grew.
     const after = withWait(
       nodeProcess(() => 0),
       (id) =>
         id === 1013
           ? undefined
-          : 1_000_000 + (id === PID ? 900_000 : id === 1011 ? 300_000 : id === 1009 ? 7 : 0),
+          : id === 1009
+            ? 7_000_000
+            : 1_000_000 + (id === PID ? 900_000 : id === 1011 ? 300_000 : 0),
     );
     const ns = runqueueWaitByGroup(PID, before, after);
     assert.deepEqual(ns, {
@@ -170,7 +173,7 @@ describe("thread CPU grouping (bench/thread-cpu.ts)", () => {
       execution: 300_000,
       verify: 0,
       v8: 0,
-      libuv: 0,
+      libuv: 7_000_000,
       other: 0,
       exited: 0,
     });
@@ -179,7 +182,7 @@ describe("thread CPU grouping (bench/thread-cpu.ts)", () => {
       execution: 3,
       verify: 0,
       v8: 0,
-      libuv: 0,
+      libuv: 70,
       other: 0,
       exited: 0,
     });
