@@ -672,9 +672,12 @@ function runqueueWaitPerWrite(
 ): number | null {
   if (pid === undefined || before === undefined || after === undefined) return null;
   const byGroup = runqueueWaitByGroup(pid, before, after, V8_POOL_SIZE);
-  return byGroup === null
-    ? null
-    : Math.round(Object.values(byGroup).reduce((a, b) => a + b, 0) / 1000 / writes);
+  return byGroup === null ? null : totalMicrosPerWrite(byGroup, writes);
+}
+
+/** A process's nanoseconds over all its thread groups as µs per write. */
+function totalMicrosPerWrite(ns: Readonly<Record<ThreadGroup, number>>, writes: number): number {
+  return Math.round(Object.values(ns).reduce((a, b) => a + b, 0) / 1000 / writes);
 }
 
 /**
@@ -929,12 +932,11 @@ async function writeRun(
               const byNode = cpuAfter.map((sample, i) =>
                 runqueueWaitByGroup(pids[i]!, cpuBefore[i]!, sample!, V8_POOL_SIZE),
               );
-              if (!byNode.every((groups) => groups !== null)) return null;
+              if (!byNode.every((groups): groups is Record<ThreadGroup, number> => groups !== null))
+                return null;
               return {
-                nodes: cpuAfter.map(
-                  (sample, i) => runqueueWaitPerWrite(pids[i], cpuBefore[i], sample, requests.length)!,
-                ),
-                threads: byNode.map((groups) => nanosPerWrite(groups!, requests.length)),
+                nodes: byNode.map((groups) => totalMicrosPerWrite(groups, requests.length)),
+                threads: byNode.map((groups) => nanosPerWrite(groups, requests.length)),
                 client: runqueueWaitPerWrite(
                   process.pid,
                   clientSwitchesBefore,
