@@ -790,7 +790,7 @@ async function writeRun(
   const metricsBefore = await Promise.all(measured.map((n) => nodeMetrics(n.url)));
   const snapshotStride = metricsBefore[0]!.snapshotStride ?? DEFAULTS.snapshots.everyEntries;
   const clientBefore = process.cpuUsage();
-  const clientSwitchesBefore = cpuSample(process.pid);
+  const clientSampleBefore = cpuSample(process.pid);
   const pollsBefore = polls();
   const started = performance.now();
   const resent: Record<ResentCode, number> = { NotLeader: 0, OutcomeUnknown: 0, Unavailable: 0 };
@@ -854,7 +854,7 @@ async function writeRun(
     const cpuAfter = pids.map(cpuSample);
     const natsAfter = cpuSample(natsPid);
     const client = process.cpuUsage(clientBefore);
-    const clientSwitchesAfter = cpuSample(process.pid);
+    const clientSampleAfter = cpuSample(process.pid);
     const switchesPerWrite = (n: number) => Number((n / requests.length).toFixed(2));
     const processSwitches = (
       before: ProcessSample | undefined,
@@ -926,7 +926,7 @@ async function writeRun(
                   Object.entries(by).map(([g, n]) => [g, switchesPerWrite(n)]),
                 ) as Record<ThreadGroup, number>;
               }),
-              client: processSwitches(clientSwitchesBefore, clientSwitchesAfter, process.pid),
+              client: processSwitches(clientSampleBefore, clientSampleAfter, process.pid),
               natsServer: processSwitches(natsBefore, natsAfter, natsPid),
             },
             runqueueWait: (() => {
@@ -940,8 +940,8 @@ async function writeRun(
                 threads: byNode.map((groups) => nanosPerWrite(groups, requests.length)),
                 client: runqueueWaitPerWrite(
                   process.pid,
-                  clientSwitchesBefore,
-                  clientSwitchesAfter,
+                  clientSampleBefore,
+                  clientSampleAfter,
                   requests.length,
                 ),
                 natsServer: runqueueWaitPerWrite(natsPid, natsBefore, natsAfter, requests.length),
