@@ -102,3 +102,21 @@ function sendLines(
     req.end(body);
   });
 }
+
+/**
+ * Opens `count` keep-alive connections of `agent` before a run's clock starts, spread round robin
+ * over `urls` (a cheap GET each, all at once, so each takes a connection of its own): a client
+ * that has been talking to a service has its connections, and a run that opened them as it went
+ * timed TCP setup and each connection's first request on both ends. Treaty's and etcd's runs
+ * both open theirs this way (bench/network.ts).
+ */
+export async function openConnections(agent: Agent, urls: readonly string[], count: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      send(agent, urls[i % urls.length]!, "GET", undefined).then(({ status, text }) => {
+        if (status !== 200)
+          throw new Error(`${urls[i % urls.length]}: HTTP ${status} opening a connection: ${text}`);
+      }),
+    ),
+  );
+}

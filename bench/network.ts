@@ -25,8 +25,10 @@
  *   lowest in-flight level to the leader: one token for all (cached) and a new token each.
  *
  * Every request is built and signed before the clock starts (node:crypto `signFast`, the bytes
- * the SDK's `signRequest` makes) and sent as raw bytes over keep-alive connections: signing is
- * client CPU, and client, nats-server and nodes share the machine's cores. In the paced run (the
+ * the SDK's `signRequest` makes) and sent as raw bytes over keep-alive connections, as many as
+ * the run's in-flight bound, opened before the clock starts (bench/http.ts `openConnections`;
+ * etcd's runs likewise): signing and connecting are client work, and client, nats-server and
+ * nodes share the machine's cores. In the paced run (the
  * commit latency target) each write's commit is seen by `/node/tx` long polls on the leader,
  * answered as its commit point passes the write (bench/commit-watch.ts: one poll per run of
  * consecutive writes, not one per write); in closed-loop runs the commit point is read by polling
@@ -142,7 +144,7 @@ import { fastSignedRequest } from "../test/integration/load.js";
 import { benchEvents } from "./events.js";
 import { commitWatch } from "./commit-watch.js";
 import { WRITE_PHASE_BUCKETS } from "../node/stage-times.js";
-import { postSigned, send } from "./http.js";
+import { openConnections, postSigned, send } from "./http.js";
 import { type SeqnoSpan, seqnoSpan, snapshotPointsAmong, writesToSamePhase } from "./snapshot-points.js";
 import { classifyWriteAnswer, type ResentCode, resentCode } from "./write-answer.js";
 import { benchJwt, type JwtBenchResult } from "./jwt.js";
@@ -783,6 +785,7 @@ async function writeRun(
   // must not run into it: at a large state its work lasts up to a second after the point, and a
   // follower run sent after a top-up carried its tail where the leader's run did not.
   const snapshotWaitMs = await snapshotsSettled(measured);
+  await openConnections(agent, [`${target.url}/node/status`], inFlight);
   const pids = measured.map((n) => n.pid());
   const natsPid = findChildProcess(process.pid, "nats-server");
   const natsBefore = cpuSample(natsPid);
@@ -1508,6 +1511,7 @@ async function benchEtcd(
         await sleep(100);
       }
     }
+    const healthUrls = members.map((m) => `${m.client}/health`);
     const value = Buffer.alloc(ETCD_VALUE_BYTES, "v").toString("base64");
     const put = async (i: number) => {
       const body = JSON.stringify({ key: Buffer.from(`bench/${i}`).toString("base64"), value });
@@ -1556,6 +1560,7 @@ async function benchEtcd(
       const inFlight = level === 0 ? 64 : level;
       const latency = new Float64Array(count);
       let next = 0;
+      await openConnections(agent, healthUrls, inFlight);
       const cost = costOf();
       const started = performance.now();
       const worker = async () => {
@@ -1584,6 +1589,7 @@ async function benchEtcd(
       // Treaty's paced schedule (writeRun): one put every 1/rate s, at most max(LEVELS) outstanding.
       const latency = new Float64Array(paced.requests);
       const pending = new Set<Promise<void>>();
+      await openConnections(agent, healthUrls, Math.max(...LEVELS));
       const cost = costOf();
       const started = performance.now();
       for (let i = 0; i < paced.requests; i++) {
