@@ -24,7 +24,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { EXIT_BROKEN_INVARIANT } from "../../node/main.js";
 import { Client } from "../../sdk/client.js";
 import { copyOfTestNode, startTestNode, type TestNode } from "../support/node.js";
-import { until } from "../support/poll.js";
+import { until, untilServing } from "../support/poll.js";
 
 const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 /** Attempts: before the fix about three in four hung, so three attempts all passing was ~2%. */
@@ -80,10 +80,7 @@ describe("a node that hits an uncaught exception under write load exits with 70"
       assert.equal(child.exitCode, null, `the node exited:\n${stderr}`);
       return /"msg":"node serving".*?"url":"([^"]+)"/.exec(stderr)?.[1];
     });
-    await until("the node to answer calls", async () => {
-      const status = (await (await fetch(`${url}/node/status`)).json()) as { phase?: string };
-      return status.phase === "serving";
-    });
+    await untilServing(url, () => (child.exitCode === null ? undefined : `the node exited:\n${stderr}`));
     const client = new Client({ nodes: [url], serviceKey: net.serviceKey, key: net.user, retries: 0 });
     let committed = 0;
     let loading = true;

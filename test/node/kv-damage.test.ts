@@ -28,7 +28,7 @@ import { EXIT_STATE_DAMAGED } from "../../node/main.js";
 import { Client } from "../../sdk/client.js";
 import { lmdbPages } from "../support/lmdb-pages.js";
 import { copyOfTestNode, startTestNode, type TestNode } from "../support/node.js";
-import { until } from "../support/poll.js";
+import { until, untilServing } from "../support/poll.js";
 
 const CLI = fileURLToPath(new URL("../../node/cli.js", import.meta.url));
 /** Rows of the log contract's public map: several leaf pages of messages of 300 bytes. */
@@ -128,10 +128,9 @@ describe("KV damage met while serving: LedgerCorrupt, and the node fail-stops", 
         return lines.find((l) => l.msg === "node serving");
       });
       // It serves calls once it has elected itself (a lone voter) and caught up.
-      await until("the node to answer calls", async () => {
-        const status = (await (await fetch(`${String(line.url)}/node/status`)).json()) as { phase?: string };
-        return status.phase === "serving";
-      });
+      await untilServing(String(line.url), () =>
+        started.exitCode === null ? undefined : `the node exited: ${context()}`,
+      );
       return new Client({ nodes: [String(line.url)], serviceKey: net.serviceKey, key: net.user, retries: 1 });
     };
     return { lines, context, exitCode, serving };

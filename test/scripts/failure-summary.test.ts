@@ -22,6 +22,9 @@ describe("outer suite", () => {
   });
 });
 test("throws at the top", () => { throw new Error("boom"); });
+test("throws with a cause", () => {
+  throw new TypeError("fetch failed", { cause: new Error("connect ECONNREFUSED 127.0.0.1:9") });
+});
 `;
 
 const PASSING = `import { test } from "node:test";
@@ -55,19 +58,24 @@ function runWithSummary(files: Record<string, string>): Promise<{ status: number
 }
 
 describe("the failure summary after the TAP stream", () => {
-  it("lists each failed test once, with its file, its suites and its error, after the totals", async () => {
+  it("lists each failed test once, with its file, its suites, its error and its causes, after the totals", async () => {
     const { status, stdout } = await runWithSummary({ "a.test.mjs": FAILING, "b.test.mjs": PASSING });
     assert.equal(status, 1);
     const summary = stdout.slice(stdout.indexOf("# duration_ms"));
-    assert.match(summary, /# 2 failed tests:/);
+    assert.match(summary, /# 3 failed tests:/);
     const listed = [...summary.matchAll(/^# not ok: (.*)\n# {3}in (.*)$/gm)].map((m) => [m[1], m[2]]);
     assert.deepEqual(listed.map(([path]) => path).sort(), [
       "outer suite › inner suite › compares",
       "throws at the top",
+      "throws with a cause",
     ]);
     for (const [, file] of listed) assert.match(file ?? "", /a\.test\.mjs$/);
     assert.match(summary, /one is not two/);
     assert.match(summary, /Error: boom/);
+    assert.match(
+      summary,
+      /TypeError: fetch failed\n(# {3}.*\n)*# {3}caused by: Error: connect ECONNREFUSED 127\.0\.0\.1:9\n/,
+    );
   });
 
   it("prints nothing more when every test passed", async () => {
