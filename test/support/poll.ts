@@ -57,21 +57,18 @@ export async function pollFor<T>(what: string, check: Check<T>, options: PollOpt
 }
 
 /**
- * Waits until the node at `url`, run in a child process, answers `/node/status` with phase
- * `serving`. A request that gets no answer (fetch's TypeError: a pooled connection the node
- * never accepted, a listener not ready) is asked again while the node runs; once `exited()`
- * names why the process is gone, the test fails with that.
+ * Waits (`pollFor`, 60 s) until the node at `url`, run in a child process, answers `/node/status`
+ * with phase `serving`. A request that gets no answer (a pooled connection the node never
+ * accepted, a listener not ready) is asked again; once `exited()` names why the process is gone,
+ * the wait fails with that.
  */
 export function untilServing(url: string, exited: () => string | undefined): Promise<true> {
-  return until("the node to answer calls", async () => {
-    try {
+  return pollFor(
+    "the node to answer calls",
+    async () => {
       const status = (await (await fetch(`${url}/node/status`)).json()) as { phase?: string };
       return status.phase === "serving";
-    } catch (err) {
-      const why = exited();
-      if (why !== undefined) assert.fail(why);
-      if (!(err instanceof TypeError)) throw err;
-      return undefined;
-    }
-  });
+    },
+    { timeoutMs: 60_000, abort: exited },
+  );
 }
