@@ -17,9 +17,12 @@ import type { VersionedWriteSet } from "./protocol.js";
 export class ApplyJournal {
   /** Highest version known durable in the KV: every version at or below it is committed. */
   #committed: number;
-  /** Applied versions above #committed, increasing, from index #first on (a queue). */
+  /**
+   * Applied versions above #committed, increasing. Committed ones are spliced off at once: held
+   * behind a moving index they stayed reachable for up to ~2,000 more entries, each write set's
+   * views pinning the replicated message it came in.
+   */
   #items: VersionedWriteSet[] = [];
-  #first = 0;
 
   constructor(committed: number) {
     this.#committed = committed;
@@ -27,7 +30,7 @@ export class ApplyJournal {
 
   /** The KV's applied version once every request sent so far has run. */
   get head(): number {
-    return this.#items.length > this.#first ? this.#items[this.#items.length - 1]!.version : this.#committed;
+    return this.#items.length > 0 ? this.#items[this.#items.length - 1]!.version : this.#committed;
   }
 
   /** Highest version known durable. */
@@ -37,11 +40,7 @@ export class ApplyJournal {
 
   /** The recorded versions above `version`, in order (what a worker opened at `version` lacks). */
   above(version: number): VersionedWriteSet[] {
-    const out: VersionedWriteSet[] = [];
-    for (let i = this.#first; i < this.#items.length; i++) {
-      if (this.#items[i]!.version > version) out.push(this.#items[i]!);
-    }
-    return out;
+    return this.#items.filter((item) => item.version > version);
   }
 
   /** Records applied versions; they increase above the head (assert). */
@@ -61,13 +60,12 @@ export class ApplyJournal {
   forget(items: readonly VersionedWriteSet[]): void {
     if (items.length === 0) return;
     const gone = new Set(items);
-    this.#items = this.#items.slice(this.#first).filter((item) => !gone.has(item));
-    this.#first = 0;
+    this.#items = this.#items.filter((item) => !gone.has(item));
   }
 
   /** Drops versions above `version` (a rollback the worker performed). */
   rollback(version: number): void {
-    while (this.#items.length > this.#first && this.#items[this.#items.length - 1]!.version > version)
+    while (this.#items.length > 0 && this.#items[this.#items.length - 1]!.version > version)
       this.#items.pop();
   }
 
@@ -75,21 +73,15 @@ export class ApplyJournal {
   committedUpTo(version: number): void {
     if (version <= this.#committed) return;
     this.#committed = version;
-    while (this.#first < this.#items.length && this.#items[this.#first]!.version <= version) this.#first++;
-    if (this.#first === this.#items.length) {
-      this.#items = [];
-      this.#first = 0;
-    } else if (this.#first > 1024 && this.#first * 2 > this.#items.length) {
-      // Release the pruned prefix in bulk, not one shift per commit.
-      this.#items = this.#items.slice(this.#first);
-      this.#first = 0;
-    }
+    let pruned = 0;
+    while (pruned < this.#items.length && this.#items[pruned]!.version <= version) pruned++;
+    if (pruned === this.#items.length) this.#items = [];
+    else if (pruned > 0) this.#items.splice(0, pruned);
   }
 
   /** The KV holds nothing above `committed` (a state install, or a fresh start's replay follows). */
   reset(committed: number): void {
     this.#committed = committed;
     this.#items = [];
-    this.#first = 0;
   }
 }

@@ -1,6 +1,8 @@
 /** ApplyJournal: the bookkeeping a restarted execution worker replays (pure logic). */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { ApplyJournal } from "../../node/execution/journal.js";
 import type { VersionedWriteSet } from "../../node/execution/protocol.js";
 import { AssertionFailure } from "../../sdk/assert.js";
@@ -42,5 +44,30 @@ describe("ApplyJournal", () => {
     assert.equal(journal.head, 2);
     journal.forget([]);
     assert.deepEqual(versions(journal.above(0)), [1, 2]);
+  });
+
+  test("keeps no reference to a write set once its version is committed", () => {
+    // In a child with --expose-gc: a committed item the journal still referenced would survive a
+    // full GC (held write sets pin the replicated messages their views point into).
+    const journalModule = fileURLToPath(new URL("../../node/execution/journal.js", import.meta.url));
+    const script = `
+      const { ApplyJournal } = await import(${JSON.stringify(journalModule)});
+      const journal = new ApplyJournal(0);
+      const items = [];
+      for (let v = 1; v <= 100; v++) items.push({ version: v, writeSet: { public: [], private: [] } });
+      journal.record(items);
+      const committed = new WeakRef(items[9]);
+      const pending = new WeakRef(items[50]);
+      items.length = 0;
+      journal.committedUpTo(50);
+      // A WeakRef holds its target until the job that made it ends.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      globalThis.gc();
+      process.stdout.write(JSON.stringify([committed.deref() === undefined, pending.deref()?.version, journal.above(0).length]));
+    `;
+    const out = execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+    });
+    assert.deepEqual(JSON.parse(out), [true, 51, 50]);
   });
 });
