@@ -351,8 +351,9 @@ export class Replica {
   }
 
   /** Serves a snapshot chunk request from a follower (see node/snapshot/transfer.ts). */
-  serveSnapshotChunk(request: unknown): Uint8Array {
-    if (this.#snapshots === undefined) throw new TreatyError("NotFound", "this node serves no snapshots");
+  serveSnapshotChunk(request: unknown): Promise<Uint8Array> {
+    if (this.#snapshots === undefined)
+      return Promise.reject(new TreatyError("NotFound", "this node serves no snapshots"));
     return this.#snapshots.serveChunk(request);
   }
 

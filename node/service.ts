@@ -379,6 +379,7 @@ export class TreatyNode {
       // Install-snapshot: the port is `this.snapshots` (created below; it rebuilds governance).
       snapshots: {
         latestSeqno: () => this.snapshots.latestSeqno(),
+        latestView: () => this.snapshots.latestView(),
         readLatest: () => this.snapshots.readLatest(),
         install: (bytes) => this.snapshots.install(bytes),
       },

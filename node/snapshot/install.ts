@@ -40,13 +40,14 @@ export class SnapshotInstaller {
 
   /** On the node's clock: offers a newer snapshot of the port to the core now and then. */
   tick(consensus: ConsensusNode): void {
-    // Not awaited: the read and hash run off the main thread, then offer (refresh logs failures).
+    // Not awaited: a read (when the port does not know the view) runs off the main thread, then
+    // offers (refresh logs failures).
     if (this.#ticks++ % SNAPSHOT_REFRESH_TICKS === 0) void this.#source.refresh(consensus);
   }
 
   /** Serves one decoded chunk request (see `SnapshotSource.serveChunk`). */
-  serveChunk(request: unknown): Uint8Array {
-    const chunk = this.#source.serveChunk(request);
+  async serveChunk(request: unknown): Promise<Uint8Array> {
+    const chunk = await this.#source.serveChunk(request);
     this.#stats.chunksServed++;
     return chunk;
   }

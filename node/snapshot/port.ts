@@ -7,6 +7,11 @@ export interface SnapshotPort {
    */
   latestSeqno(): number;
   /**
+   * The view of the snapshot `latestSeqno()` names when known without reading its file (the
+   * ledger holds its entry); undefined otherwise, or when there is none.
+   */
+  latestView(): number | undefined;
+  /**
    * Latest snapshot whose evidence is committed, self-contained (evidence receipt included), read
    * from disk off the main thread.
    */

@@ -374,6 +374,15 @@ export class Snapshots implements SnapshotPort {
     return this.#latestSeqno();
   }
 
+  /** SnapshotPort.latestView: from this node's own snapshot, else from the ledger. */
+  latestView(): number | undefined {
+    const seqno = this.#latestSeqno();
+    if (seqno === 0) return undefined;
+    if (this.#latestView?.seqno === seqno) return this.#latestView.view;
+    const { ledger } = this.#o;
+    return ledger.base?.seqno === seqno ? ledger.base.view : ledger.get(seqno)?.view;
+  }
+
   /** The newest committed snapshot file, read on this thread (tests); the node uses `readLatest`. */
   latest(): LatestSnapshot | undefined {
     const seqno = this.#latestSeqno();

@@ -2,8 +2,9 @@
  * Moving a snapshot's bytes between nodes for install-snapshot (docs/consensus.md,
  * "Install-snapshot"). The consensus core only exchanges metadata; this module moves the bytes:
  *
- * - `SnapshotSource` (any node, used when it leads): keeps the latest usable snapshot of the
- *   `SnapshotPort`, tells the core about it (`offerSnapshot`) and serves it in chunks;
+ * - `SnapshotSource` (any node, used when it leads): tells the core about the latest usable
+ *   snapshot of the `SnapshotPort` (`offerSnapshot`) and serves it in chunks, reading its file
+ *   at the first chunk request;
  * - `SnapshotFetcher` (a follower asked to install): pulls the chunks from the leader one
  *   request at a time, each within the transport's message cap, into one buffer of the
  *   announced size, then checks the whole against the announced SHA-256 before anyone uses it.
@@ -63,25 +64,36 @@ export function isSnapshotChunkRequest(request: unknown): boolean {
 
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
-/** The snapshot this node offers: the port's latest, with its digest (computed once). */
-interface Offered {
-  readonly seqno: number;
-  readonly view: number;
+/** A snapshot's bytes and their digest, as served. */
+interface Content {
   readonly bytes: Uint8Array;
   readonly digest: Uint8Array;
 }
 
 /**
- * The sending side. `refresh` is called on the node's clock: when the port has a newer snapshot
- * it is read and hashed off the main thread (the file may hold the whole state), then offered to
- * the core. Only the latest is served; a follower still fetching an older one is answered
- * `NotFound` and starts over with the next offer.
+ * A snapshot this node offers, or will once the core accepts it. Its content is read at the
+ * first chunk request and kept while it is the one offered.
+ */
+interface Offer {
+  readonly seqno: number;
+  readonly view: number;
+  content: Promise<Content> | undefined;
+}
+
+/**
+ * The sending side. `refresh` is called on the node's clock: when the port has a newer snapshot it
+ * is offered to the core by its seqno and view, which the port knows without reading the file.
+ * The file, which may hold the whole state, is read and hashed only when a follower asks for its
+ * first chunk: every node offers its latest snapshot, and most are never asked. Only the latest
+ * is served; a follower still fetching an older one is answered `NotFound` and starts over with
+ * the next offer.
  */
 export class SnapshotSource {
-  #offered: Offered | undefined;
-  /** Read and hashed, not accepted by the core yet (offered again on the next refresh). */
-  #read: Offered | undefined;
-  /** The read in progress (one at a time). */
+  /** Accepted by the core: what chunk requests are served from. */
+  #offered: Offer | undefined;
+  /** Newer than `#offered`, not accepted by the core yet (offered again on the next refresh). */
+  #candidate: Offer | undefined;
+  /** A read of a snapshot whose view the port does not know (one at a time). */
   #reading: Promise<void> | undefined;
 
   constructor(
@@ -90,26 +102,35 @@ export class SnapshotSource {
   ) {}
 
   /**
-   * Offers the port's latest snapshot to `consensus` when it is newer than the one offered. The
-   * port's seqno is compared first: a snapshot already offered, or already read, is not read
-   * again (it was read, whole, from disk on every refresh of every node, the largest cost of a
-   * follower's clock). A newer one is read (`readLatest`, off the main thread) and hashed in
-   * 1 MiB slices between turns of the event loop (format.ts `digestSliced`), then offered; the
-   * promise resolves once that is done (the clock does not wait for it; tests do). A failed read
-   * is logged and retried on the next refresh.
+   * Offers the port's latest snapshot to `consensus` when it is newer than the one offered. Only
+   * seqnos and the view are compared and offered: nothing is read, unless the port does not know
+   * the snapshot's view (one it did not write and whose entry its ledger does not hold), which
+   * only the file tells. Then the file is read (`readLatest`, off the main thread) and hashed in
+   * 1 MiB slices between turns of the event loop (format.ts `digestSliced`), kept for the chunks,
+   * and offered; the promise resolves once that is done (the clock does not wait for it; tests
+   * do). A failed read is logged and retried on the next refresh.
    */
   refresh(consensus: Pick<ConsensusNode, "offerSnapshot">): Promise<void> {
     const seqno = this.port.latestSeqno();
     if (seqno === 0 || (this.#offered !== undefined && seqno <= this.#offered.seqno))
       return Promise.resolve();
-    if (this.#read !== undefined && this.#read.seqno >= seqno) {
-      this.#offer(consensus, this.#read);
-      return Promise.resolve();
+    if (this.#candidate === undefined || this.#candidate.seqno < seqno) {
+      const view = this.port.latestView();
+      if (view === undefined) return this.#readToOffer(consensus, seqno);
+      this.#candidate = { seqno, view, content: undefined };
     }
+    this.#offer(consensus, this.#candidate);
+    return Promise.resolve();
+  }
+
+  #readToOffer(consensus: Pick<ConsensusNode, "offerSnapshot">, seqno: number): Promise<void> {
     if (this.#reading !== undefined) return this.#reading;
     const reading = this.#readLatest().then(
       (read) => {
-        if (read !== undefined) this.#offer(consensus, read);
+        if (read === undefined) return;
+        const { seqno, view, ...content } = read;
+        this.#candidate = { seqno, view, content: Promise.resolve(content) };
+        this.#offer(consensus, this.#candidate);
       },
       (err: unknown) => this.logger.warn("could not read the latest snapshot to offer it", { seqno, err }),
     );
@@ -119,7 +140,7 @@ export class SnapshotSource {
     return this.#reading;
   }
 
-  async #readLatest(): Promise<Offered | undefined> {
+  async #readLatest(): Promise<(Content & { seqno: number; view: number }) | undefined> {
     const latest = await this.port.readLatest();
     if (latest === undefined) return undefined;
     // Hashed in slices between turns of the event loop (WebCrypto's digest would copy the bytes).
@@ -127,24 +148,33 @@ export class SnapshotSource {
     return { seqno: latest.seqno, view: latest.view, bytes: latest.bytes, digest };
   }
 
-  #offer(consensus: Pick<ConsensusNode, "offerSnapshot">, read: Offered): void {
-    if (this.#offered !== undefined && read.seqno <= this.#offered.seqno) return;
-    this.#read = read;
-    if (!consensus.offerSnapshot(read.seqno, read.view)) return;
-    this.#offered = read;
-    this.#read = undefined;
-    this.logger.info("snapshot offered to lagging followers", {
-      seqno: read.seqno,
-      view: read.view,
-      bytes: read.bytes.length,
-    });
+  /** The offered snapshot's content, read now; NotFound when the port moved on before the read. */
+  async #read(offer: Offer): Promise<Content> {
+    const read = await this.#readLatest();
+    if (read?.seqno !== offer.seqno) {
+      throw new TreatyError(
+        "NotFound",
+        `snapshot ${offer.seqno}: replaced by ${read?.seqno ?? "none"} before it was read`,
+      );
+    }
+    this.logger.info("offered snapshot read for a transfer", { seqno: read.seqno, bytes: read.bytes.length });
+    return { bytes: read.bytes, digest: read.digest };
+  }
+
+  #offer(consensus: Pick<ConsensusNode, "offerSnapshot">, offer: Offer): void {
+    if (this.#offered !== undefined && offer.seqno <= this.#offered.seqno) return;
+    if (!consensus.offerSnapshot(offer.seqno, offer.view)) return;
+    this.#offered = offer;
+    this.#candidate = undefined;
+    this.logger.info("snapshot offered to lagging followers", { seqno: offer.seqno, view: offer.view });
   }
 
   /**
-   * Serves one chunk request (already decoded). @throws TreatyError `MalformedRequest` for a bad
-   * request, `NotFound` when the snapshot asked for is not the one served.
+   * Serves one chunk request (already decoded); the first request for the offered snapshot reads
+   * it (the others wait for that read). @throws TreatyError `MalformedRequest` for a bad request,
+   * `NotFound` when the snapshot asked for is not the one served, or the port no longer has it.
    */
-  serveChunk(request: unknown): Uint8Array {
+  async serveChunk(request: unknown): Promise<Uint8Array> {
     const r = request as Partial<ChunkRequest>;
     if (!isCount(r.seqno) || !isCount(r.offset)) {
       throw new TreatyError("MalformedRequest", "snapshot chunk request: expected {seqno, offset}");
@@ -156,19 +186,27 @@ export class SnapshotSource {
         `snapshot ${r.seqno}: not served here (latest ${offered?.seqno ?? "none"})`,
       );
     }
-    if (r.offset > offered.bytes.length) {
+    offered.content ??= this.#read(offered);
+    let content: Content;
+    try {
+      content = await offered.content;
+    } catch (err) {
+      offered.content = undefined; // the next request reads again
+      throw err;
+    }
+    if (r.offset > content.bytes.length) {
       throw new TreatyError(
         "MalformedRequest",
-        `snapshot chunk request: offset beyond ${offered.bytes.length}`,
+        `snapshot chunk request: offset beyond ${content.bytes.length}`,
       );
     }
     const chunk: Chunk = {
       seqno: offered.seqno,
       view: offered.view,
-      size: offered.bytes.length,
-      digest: offered.digest,
+      size: content.bytes.length,
+      digest: content.digest,
       offset: r.offset,
-      bytes: offered.bytes.subarray(r.offset, r.offset + SNAPSHOT_CHUNK_BYTES),
+      bytes: content.bytes.subarray(r.offset, r.offset + SNAPSHOT_CHUNK_BYTES),
     };
     return encode(chunk);
   }

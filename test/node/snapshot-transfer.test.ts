@@ -19,6 +19,7 @@ import { decode } from "../../sdk/codec.js";
 function port(snapshot: { seqno: number; view: number; bytes: Uint8Array } | undefined): SnapshotPort {
   return {
     latestSeqno: () => snapshot?.seqno ?? 0,
+    latestView: () => snapshot?.view,
     readLatest: async () => snapshot,
     install: async () => {
       throw new Error("not used");
@@ -116,7 +117,8 @@ describe("snapshot transfer", () => {
 
   it("refuses bytes that do not match the announced digest", async () => {
     const bytes = bytesOf(SNAPSHOT_CHUNK_BYTES + 10);
-    const { fetcher } = await setup({ seqno: 5, view: 1, bytes });
+    const { fetcher, source } = await setup({ seqno: 5, view: 1, bytes });
+    await source.serveChunk({ seqno: 5, offset: 0 }); // read and hashed at the first request
     bytes[SNAPSHOT_CHUNK_BYTES + 3]! ^= 1; // changed after the digest was taken
     await assert.rejects(
       fetcher.fetch("a", 5, 1),
@@ -154,7 +156,6 @@ describe("snapshot transfer", () => {
 
   it("serves only the latest snapshot, and only what the core accepted", async () => {
     let latest: { seqno: number; view: number; bytes: Uint8Array } | undefined;
-    const source = new SnapshotSource(port(undefined), silentLogger);
     const offered: number[] = [];
     const core = {
       offerSnapshot: (seqno: number) => {
@@ -165,110 +166,135 @@ describe("snapshot transfer", () => {
     const moving = new SnapshotSource(
       {
         latestSeqno: () => latest?.seqno ?? 0,
+        latestView: () => latest?.view,
         readLatest: async () => latest,
         install: port(undefined).install,
       },
       silentLogger,
     );
-    await source.refresh(core);
+    await moving.refresh(core);
     assert.deepEqual(offered, [], "nothing to offer");
     latest = { seqno: 7, view: 1, bytes: bytesOf(10) };
     await moving.refresh(core);
-    assert.throws(
-      () => moving.serveChunk({ seqno: 7, offset: 0 }),
+    await assert.rejects(
+      moving.serveChunk({ seqno: 7, offset: 0 }),
       { code: "NotFound" },
       "the core refused it",
     );
     latest = { seqno: 8, view: 1, bytes: bytesOf(10) };
     await moving.refresh(core);
-    assert.ok(moving.serveChunk({ seqno: 8, offset: 0 }).length > 10);
-    assert.throws(() => moving.serveChunk({ seqno: 8, offset: 11 }), { code: "MalformedRequest" });
-    assert.throws(() => moving.serveChunk({ seqno: "8", offset: 0 }), { code: "MalformedRequest" });
-    assert.throws(() => moving.serveChunk({ seqno: 7, offset: 0 }), { code: "NotFound" });
+    assert.ok((await moving.serveChunk({ seqno: 8, offset: 0 })).length > 10);
+    await assert.rejects(moving.serveChunk({ seqno: 8, offset: 11 }), { code: "MalformedRequest" });
+    await assert.rejects(moving.serveChunk({ seqno: "8", offset: 0 }), { code: "MalformedRequest" });
+    await assert.rejects(moving.serveChunk({ seqno: 7, offset: 0 }), { code: "NotFound" });
   });
 
-  it("reads the port's snapshot only when its seqno is newer than the one offered", async () => {
-    let snapshot = { seqno: 5, view: 1, bytes: bytesOf(10) };
+  /** A port over `current()` that counts its reads; `view` says whether it knows the view. */
+  function countingPort(
+    current: () => { seqno: number; view: number; bytes: Uint8Array },
+    read: () => Promise<{ seqno: number; view: number; bytes: Uint8Array }> = async () => current(),
+    knowsView = true,
+  ): { port: SnapshotPort; reads: () => number } {
     let reads = 0;
-    const source = new SnapshotSource(
-      {
-        latestSeqno: () => snapshot.seqno,
-        readLatest: async () => {
+    return {
+      port: {
+        latestSeqno: () => current().seqno,
+        latestView: () => (knowsView ? current().view : undefined),
+        readLatest: () => {
           reads++;
-          return snapshot;
+          return read();
         },
         install: port(undefined).install,
       },
-      silentLogger,
-    );
+      reads: () => reads,
+    };
+  }
+
+  it("offers a snapshot without reading it; the first chunk request reads it, once", async () => {
+    let snapshot = { seqno: 5, view: 1, bytes: bytesOf(3000) };
+    const { port: p, reads } = countingPort(() => snapshot);
+    const source = new SnapshotSource(p, silentLogger);
     const offered: number[] = [];
     const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 };
     await source.refresh(core);
     await source.refresh(core);
+    assert.deepEqual(offered, [5], "offered once");
+    assert.equal(reads(), 0, "nothing read until a follower asks");
+    const [first, second] = await Promise.all([
+      source.serveChunk({ seqno: 5, offset: 0 }),
+      source.serveChunk({ seqno: 5, offset: 0 }),
+    ]);
+    assert.equal(reads(), 1, "concurrent first requests share one read");
+    assert.deepEqual(first, second);
+    const chunk = decode<{ digest: Uint8Array; size: number; view: number }>(first);
+    assert.equal(chunk.size, 3000);
+    assert.equal(chunk.view, 1);
+    assert.deepEqual(Buffer.from(chunk.digest), createHash("sha256").update(snapshot.bytes).digest());
+    await source.serveChunk({ seqno: 5, offset: 100 });
+    assert.equal(reads(), 1, "later requests are served from the read");
+    snapshot = { seqno: 9, view: 2, bytes: bytesOf(12) };
     await source.refresh(core);
-    assert.equal(reads, 1, "an offered snapshot is not read again");
-    snapshot = { seqno: 9, view: 1, bytes: bytesOf(12) };
-    await source.refresh(core);
-    await source.refresh(core);
-    assert.equal(reads, 2);
     assert.deepEqual(offered, [5, 9]);
-    assert.equal(decode<{ seqno: number }>(source.serveChunk({ seqno: 9, offset: 0 })).seqno, 9);
+    assert.equal(reads(), 1);
+    assert.equal(decode<{ seqno: number }>(await source.serveChunk({ seqno: 9, offset: 0 })).seqno, 9);
+    assert.equal(reads(), 2);
   });
-  it("reads and hashes off the caller's turn: refresh returns before the read, one read at a time", async () => {
+
+  it("answers NotFound when the port moved on before the offered snapshot was read", async () => {
+    let snapshot = { seqno: 5, view: 1, bytes: bytesOf(10) };
+    const { port: p } = countingPort(() => snapshot);
+    const source = new SnapshotSource(p, silentLogger);
+    const core = { offerSnapshot: () => true };
+    await source.refresh(core);
+    snapshot = { seqno: 6, view: 1, bytes: bytesOf(10) };
+    await assert.rejects(source.serveChunk({ seqno: 5, offset: 0 }), (err) => {
+      return isTreatyError(err) && err.code === "NotFound" && /replaced by 6/.test(err.message);
+    });
+    await source.refresh(core);
+    assert.equal(decode<{ seqno: number }>(await source.serveChunk({ seqno: 6, offset: 0 })).seqno, 6);
+  });
+
+  it("reads a snapshot whose view the port does not know before offering it, off the caller's turn", async () => {
     let release: (() => void) | undefined;
-    let reads = 0;
-    const snapshot = { seqno: 5, view: 1, bytes: bytesOf(3000) };
-    const source = new SnapshotSource(
-      {
-        latestSeqno: () => snapshot.seqno,
-        readLatest: () => {
-          reads++;
-          return new Promise((resolve) => {
-            release = () => resolve(snapshot);
-          });
-        },
-        install: port(undefined).install,
-      },
-      silentLogger,
+    const snapshot = { seqno: 5, view: 3, bytes: bytesOf(3000) };
+    const { port: p, reads } = countingPort(
+      () => snapshot,
+      () => new Promise((resolve) => (release = () => resolve(snapshot))),
+      false,
     );
+    const source = new SnapshotSource(p, silentLogger);
     const offered: number[] = [];
     const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 };
     const first = source.refresh(core);
     const second = source.refresh(core);
     assert.deepEqual(offered, [], "nothing is offered before the file is read");
-    assert.throws(() => source.serveChunk({ seqno: 5, offset: 0 }), { code: "NotFound" });
+    await assert.rejects(source.serveChunk({ seqno: 5, offset: 0 }), { code: "NotFound" });
     release!();
     await Promise.all([first, second]);
-    assert.equal(reads, 1, "a refresh during the read waits for it");
+    assert.equal(reads(), 1, "a refresh during the read waits for it");
     assert.deepEqual(offered, [5]);
-    const chunk = decode<{ digest: Uint8Array; size: number }>(source.serveChunk({ seqno: 5, offset: 0 }));
-    assert.equal(chunk.size, 3000);
+    const chunk = decode<{ digest: Uint8Array; view: number }>(
+      await source.serveChunk({ seqno: 5, offset: 0 }),
+    );
+    assert.equal(chunk.view, 3, "the view the file holds");
     assert.deepEqual(Buffer.from(chunk.digest), createHash("sha256").update(snapshot.bytes).digest());
+    assert.equal(reads(), 1, "the read made to offer it serves the chunks");
   });
 
-  it("keeps a snapshot the core refused and offers it again without reading it again", async () => {
-    let reads = 0;
+  it("keeps a snapshot the core refused and offers it again without reading it", async () => {
     const snapshot = { seqno: 6, view: 2, bytes: bytesOf(20) };
-    const source = new SnapshotSource(
-      {
-        latestSeqno: () => snapshot.seqno,
-        readLatest: async () => {
-          reads++;
-          return snapshot;
-        },
-        install: port(undefined).install,
-      },
-      silentLogger,
-    );
+    const { port: p, reads } = countingPort(() => snapshot);
+    const source = new SnapshotSource(p, silentLogger);
     let accept = false;
     const offered: number[] = [];
     const core = { offerSnapshot: (seqno: number) => offered.push(seqno) > 0 && accept };
     await source.refresh(core);
-    assert.throws(() => source.serveChunk({ seqno: 6, offset: 0 }), { code: "NotFound" });
+    await assert.rejects(source.serveChunk({ seqno: 6, offset: 0 }), { code: "NotFound" });
     accept = true;
     await source.refresh(core);
     assert.deepEqual(offered, [6, 6]);
-    assert.equal(reads, 1);
-    assert.equal(decode<{ seqno: number }>(source.serveChunk({ seqno: 6, offset: 0 })).seqno, 6);
+    assert.equal(reads(), 0);
+    assert.equal(decode<{ seqno: number }>(await source.serveChunk({ seqno: 6, offset: 0 })).seqno, 6);
+    assert.equal(reads(), 1);
   });
 });
