@@ -191,7 +191,9 @@ export class SnapshotSource {
     try {
       content = await offered.content;
     } catch (err) {
-      offered.content = undefined; // the next request reads again
+      // A snapshot replaced before its read stays unreadable (the next refresh offers the newer
+      // one); after any other failure the next request reads again.
+      if (!(err instanceof TreatyError && err.code === "NotFound")) offered.content = undefined;
       throw err;
     }
     if (r.offset > content.bytes.length) {

@@ -242,16 +242,37 @@ describe("snapshot transfer", () => {
 
   it("answers NotFound when the port moved on before the offered snapshot was read", async () => {
     let snapshot = { seqno: 5, view: 1, bytes: bytesOf(10) };
-    const { port: p } = countingPort(() => snapshot);
+    const { port: p, reads } = countingPort(() => snapshot);
     const source = new SnapshotSource(p, silentLogger);
     const core = { offerSnapshot: () => true };
     await source.refresh(core);
     snapshot = { seqno: 6, view: 1, bytes: bytesOf(10) };
-    await assert.rejects(source.serveChunk({ seqno: 5, offset: 0 }), (err) => {
-      return isTreatyError(err) && err.code === "NotFound" && /replaced by 6/.test(err.message);
-    });
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(source.serveChunk({ seqno: 5, offset: 0 }), (err) => {
+        return isTreatyError(err) && err.code === "NotFound" && /replaced by 6/.test(err.message);
+      });
+    }
+    assert.equal(reads(), 1, "asking again does not read again");
     await source.refresh(core);
     assert.equal(decode<{ seqno: number }>(await source.serveChunk({ seqno: 6, offset: 0 })).seqno, 6);
+  });
+
+  it("reads again at the next request after a read failed", async () => {
+    const snapshot = { seqno: 5, view: 1, bytes: bytesOf(10) };
+    let fail = true;
+    const { port: p, reads } = countingPort(
+      () => snapshot,
+      async () => {
+        if (fail) throw new Error("EIO");
+        return snapshot;
+      },
+    );
+    const source = new SnapshotSource(p, silentLogger);
+    await source.refresh({ offerSnapshot: () => true });
+    await assert.rejects(source.serveChunk({ seqno: 5, offset: 0 }), /EIO/);
+    fail = false;
+    assert.equal(decode<{ seqno: number }>(await source.serveChunk({ seqno: 5, offset: 0 })).seqno, 5);
+    assert.equal(reads(), 2);
   });
 
   it("reads a snapshot whose view the port does not know before offering it, off the caller's turn", async () => {
