@@ -148,13 +148,17 @@ export class SnapshotSource {
     return { seqno: latest.seqno, view: latest.view, bytes: latest.bytes, digest };
   }
 
-  /** The offered snapshot's content, read now; NotFound when the port moved on before the read. */
+  /**
+   * The offered snapshot's content, read now; NotFound when the port's latest is no longer that
+   * snapshot (replaced before the read).
+   */
   async #read(offer: Offer): Promise<Content> {
     const read = await this.#readLatest();
-    if (read?.seqno !== offer.seqno) {
+    if (read?.seqno !== offer.seqno || read.view !== offer.view) {
       throw new TreatyError(
         "NotFound",
         `snapshot ${offer.seqno}: replaced by ${read?.seqno ?? "none"} before it was read`,
+        { view: offer.view, readView: read?.view },
       );
     }
     this.logger.info("offered snapshot read for a transfer", { seqno: read.seqno, bytes: read.bytes.length });
